@@ -1,0 +1,153 @@
+#include "alarm/registry.h"
+
+#include <algorithm>
+#include <unordered_set>
+
+namespace vigil::alarm {
+namespace {
+
+bool IsRegionCode(std::string_view code) {
+  return code.size() == 6 &&
+         std::all_of(code.begin(), code.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+template <class T>
+void Upsert(std::vector<T>& list, const std::vector<T>& changes) {
+  for (const T& changed : changes) {
+    auto it = std::find_if(list.begin(), list.end(),
+                           [&](const T& existing) { return existing.id == changed.id; });
+    if (it == list.end()) {
+      list.push_back(changed);
+    } else {
+      *it = changed;
+    }
+  }
+}
+
+template <class T>
+void Remove(std::vector<T>& list, const std::vector<std::string>& ids) {
+  if (ids.empty()) return;
+  std::unordered_set<std::string_view> doomed(ids.begin(), ids.end());
+  std::erase_if(list, [&](const T& entry) { return doomed.contains(entry.id); });
+}
+
+}  // namespace
+
+bool IsValidId(std::string_view id) {
+  return !id.empty() && id.size() <= kMaxIdBytes &&
+         std::all_of(id.begin(), id.end(), [](char c) { return c > ' ' && c < 0x7f; });
+}
+
+EnterpriseKind EnterpriseKindFromName(std::string_view name) {
+  if (name == "hazardous_chemical") return EnterpriseKind::kHazardousChemical;
+  if (name == "coal_mine") return EnterpriseKind::kCoalMine;
+  if (name == "tailings") return EnterpriseKind::kTailings;
+  if (name == "other") return EnterpriseKind::kOther;
+  return EnterpriseKind::kUnspecified;
+}
+
+std::string_view EnterpriseKindName(EnterpriseKind kind) {
+  switch (kind) {
+    case EnterpriseKind::kHazardousChemical:
+      return "hazardous_chemical";
+    case EnterpriseKind::kCoalMine:
+      return "coal_mine";
+    case EnterpriseKind::kTailings:
+      return "tailings";
+    case EnterpriseKind::kOther:
+      return "other";
+    case EnterpriseKind::kUnspecified:
+      break;
+  }
+  return "unspecified";
+}
+
+Result<std::shared_ptr<const Registry>> Registry::Build(RegistryEntries entries) {
+  std::shared_ptr<Registry> registry(new Registry());
+  registry->entries_ = std::move(entries);
+  const RegistryEntries& e = registry->entries_;
+
+  for (const Enterprise& enterprise : e.enterprises) {
+    if (!IsValidId(enterprise.id)) {
+      return Status::InvalidArgument("enterprise id '" + enterprise.id +
+                                     "': must be 1..128 printable ASCII bytes without spaces");
+    }
+    if (!IsRegionCode(enterprise.region_code)) {
+      return Status::InvalidArgument("enterprise '" + enterprise.id + "': region_code '" +
+                                     enterprise.region_code +
+                                     "' is not a 6-digit administrative division code");
+    }
+    if (enterprise.kind == EnterpriseKind::kUnspecified) {
+      return Status::InvalidArgument(
+          "enterprise '" + enterprise.id +
+          "': kind must be one of hazardous_chemical, coal_mine, tailings, other");
+    }
+    if (!registry->enterprises_.emplace(enterprise.id, &enterprise).second) {
+      return Status::InvalidArgument("enterprise '" + enterprise.id + "' is listed twice");
+    }
+  }
+  for (const Sensor& sensor : e.sensors) {
+    if (!IsValidId(sensor.id)) {
+      return Status::InvalidArgument("sensor id '" + sensor.id +
+                                     "': must be 1..128 printable ASCII bytes without spaces");
+    }
+    if (!registry->enterprises_.contains(sensor.enterprise_id)) {
+      return Status::InvalidArgument("sensor '" + sensor.id + "': unknown enterprise '" +
+                                     sensor.enterprise_id + "'");
+    }
+    if (sensor.range_low > sensor.range_high) {
+      return Status::InvalidArgument("sensor '" + sensor.id +
+                                     "': range_low is above range_high");
+    }
+    if (sensor.expected_interval.count() < 0) {
+      return Status::InvalidArgument("sensor '" + sensor.id +
+                                     "': expected_interval must not be negative");
+    }
+    if (!registry->sensors_.emplace(sensor.id, &sensor).second) {
+      return Status::InvalidArgument("sensor '" + sensor.id + "' is listed twice");
+    }
+  }
+  for (const Gateway& gateway : e.gateways) {
+    if (!IsValidId(gateway.id)) {
+      return Status::InvalidArgument("gateway id '" + gateway.id +
+                                     "': must be 1..128 printable ASCII bytes without spaces");
+    }
+    if (!registry->enterprises_.contains(gateway.enterprise_id)) {
+      return Status::InvalidArgument("gateway '" + gateway.id + "': unknown enterprise '" +
+                                     gateway.enterprise_id + "'");
+    }
+    if (!registry->gateways_.emplace(gateway.id, &gateway).second) {
+      return Status::InvalidArgument("gateway '" + gateway.id + "' is listed twice");
+    }
+  }
+  return std::shared_ptr<const Registry>(std::move(registry));
+}
+
+Result<std::shared_ptr<const Registry>> Registry::Apply(const RegistryChange& change) const {
+  RegistryEntries next = entries_;
+  Upsert(next.enterprises, change.upsert.enterprises);
+  Upsert(next.sensors, change.upsert.sensors);
+  Upsert(next.gateways, change.upsert.gateways);
+  Remove(next.sensors, change.remove_sensor_ids);
+  Remove(next.gateways, change.remove_gateway_ids);
+  Remove(next.enterprises, change.remove_enterprise_ids);
+  // Build() reports a sensor or gateway left pointing at a removed enterprise.
+  return Build(std::move(next));
+}
+
+const Enterprise* Registry::FindEnterprise(std::string_view id) const {
+  auto it = enterprises_.find(id);
+  return it == enterprises_.end() ? nullptr : it->second;
+}
+
+const Sensor* Registry::FindSensor(std::string_view id) const {
+  auto it = sensors_.find(id);
+  return it == sensors_.end() ? nullptr : it->second;
+}
+
+const Gateway* Registry::FindGateway(std::string_view id) const {
+  auto it = gateways_.find(id);
+  return it == gateways_.end() ? nullptr : it->second;
+}
+
+}  // namespace vigil::alarm

@@ -1,0 +1,110 @@
+// The registry: enterprises, their sensors, and the gateways that write for
+// them. A Registry is immutable once built, so any number of threads may read
+// one concurrently; a change builds a new one (copy-on-write) that the server
+// publishes in place of the old.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "alarm/status.h"
+
+namespace vigil::alarm {
+
+enum class EnterpriseKind : uint8_t {
+  kUnspecified = 0,
+  kHazardousChemical = 1,
+  kCoalMine = 2,
+  kTailings = 3,
+  kOther = 4,
+};
+
+// "hazardous_chemical", "coal_mine", "tailings", "other"; nullopt-like
+// kUnspecified for anything else.
+EnterpriseKind EnterpriseKindFromName(std::string_view name);
+std::string_view EnterpriseKindName(EnterpriseKind kind);
+
+struct Enterprise {
+  std::string id;
+  std::string name;
+  EnterpriseKind kind = EnterpriseKind::kUnspecified;
+  // 6-digit GB/T 2260 administrative division code, e.g. "370105".
+  std::string region_code;
+};
+
+struct Sensor {
+  std::string id;
+  std::string enterprise_id;
+  std::string quantity;  // e.g. "methane"
+  std::string unit;      // e.g. "%CH4"
+  // Instrument measuring range in `unit`; both 0 when not declared.
+  double range_low = 0;
+  double range_high = 0;
+  // 0 when not declared.
+  std::chrono::milliseconds expected_interval{0};
+};
+
+struct Gateway {
+  std::string id;
+  std::string enterprise_id;
+};
+
+// The registry's content as plain lists, in the order given.
+struct RegistryEntries {
+  std::vector<Enterprise> enterprises;
+  std::vector<Sensor> sensors;
+  std::vector<Gateway> gateways;
+};
+
+// A change: upserts (matched by id) then removals.
+struct RegistryChange {
+  RegistryEntries upsert;
+  std::vector<std::string> remove_enterprise_ids;
+  std::vector<std::string> remove_sensor_ids;
+  std::vector<std::string> remove_gateway_ids;
+};
+
+class Registry {
+ public:
+  // Validates and indexes `entries`. Errors (kInvalidArgument) name the first
+  // offending entry: empty or over-long id, duplicate id, region code not 6
+  // digits, unknown enterprise referenced, range_low > range_high, unknown kind.
+  static Result<std::shared_ptr<const Registry>> Build(RegistryEntries entries);
+
+  // Applies `change` to this registry's entries and builds the result; this
+  // registry is unchanged. Removing an enterprise still referenced fails.
+  Result<std::shared_ptr<const Registry>> Apply(const RegistryChange& change) const;
+
+  // Lookups return nullptr on a miss. Pointers live as long as the Registry.
+  const Enterprise* FindEnterprise(std::string_view id) const;
+  const Sensor* FindSensor(std::string_view id) const;
+  const Gateway* FindGateway(std::string_view id) const;
+
+  const RegistryEntries& entries() const { return entries_; }
+
+ private:
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  template <class T>
+  using Index = std::unordered_map<std::string_view, const T*, StringHash, std::equal_to<>>;
+
+  Registry() = default;
+
+  RegistryEntries entries_;
+  Index<Enterprise> enterprises_;
+  Index<Sensor> sensors_;
+  Index<Gateway> gateways_;
+};
+
+// Ids are 1..128 bytes of printable ASCII without spaces.
+inline constexpr size_t kMaxIdBytes = 128;
+bool IsValidId(std::string_view id);
+
+}  // namespace vigil::alarm

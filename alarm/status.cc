@@ -1,0 +1,38 @@
+#include "alarm/status.h"
+
+namespace vigil::alarm {
+
+std::string Status::ToString() const {
+  const char* name = "ok";
+  switch (code_) {
+    case Code::kOk:
+      return "ok";
+    case Code::kInvalidArgument:
+      name = "invalid argument";
+      break;
+    case Code::kNotFound:
+      name = "not found";
+      break;
+    case Code::kPermissionDenied:
+      name = "permission denied";
+      break;
+    case Code::kResourceExhausted:
+      name = "resource exhausted";
+      break;
+    case Code::kUnavailable:
+      name = "unavailable";
+      break;
+    case Code::kCorruption:
+      name = "corruption";
+      break;
+    case Code::kIOError:
+      name = "io error";
+      break;
+    case Code::kInternal:
+      name = "internal";
+      break;
+  }
+  return std::string(name) + ": " + message_;
+}
+
+}  // namespace vigil::alarm

@@ -1,0 +1,36 @@
+// Basic domain types shared by every module. Plain values, no behaviour.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+namespace vigil::alarm {
+
+// Event time of a reading: milliseconds since the Unix epoch, UTC. Kept as a
+// plain integer because readings travel in packed arrays of it.
+using TimestampMs = int64_t;
+
+// Instrument or gateway quality code: 0 good, anything else bad or uncertain.
+using Quality = uint32_t;
+inline constexpr Quality kQualityGood = 0;
+
+// Alarm severity, after the Chinese four-colour warning scale: 1 most severe.
+enum class Severity : uint8_t { kRed = 1, kOrange = 2, kYellow = 3, kBlue = 4 };
+
+struct Reading {
+  TimestampMs at = 0;
+  double value = 0;
+  Quality quality = kQualityGood;
+};
+
+// One sensor's readings as parallel arrays, borrowed from a decoded batch.
+// `quality` is empty when every reading is good.
+struct SeriesView {
+  std::string_view sensor_id;
+  std::span<const TimestampMs> timestamps;
+  std::span<const double> values;
+  std::span<const Quality> quality;
+};
+
+}  // namespace vigil::alarm

@@ -1,0 +1,67 @@
+// Everything vigild can be configured with: one YAML file plus a few flags.
+// Plain values, filled once at start-up (config.h) and then read-only.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "alarm/validation.h"
+
+namespace vigil::server {
+
+enum class Durability {
+  // An ack means the batch is in the RocksDB WAL (written, not fsynced):
+  // survives a crash of the process, not a power loss.
+  kWal,
+  // An ack means the WAL was fsynced (group-committed): survives power loss.
+  kFsync,
+};
+
+enum class LogLevel { kDebug, kInfo, kWarn, kError };
+
+struct ServerOptions {
+  // gRPC listen address, host:port. Port 0 picks a free port (printed at start).
+  // YAML server.listen, flag --listen. Default: 127.0.0.1:7070.
+  std::string listen = "127.0.0.1:7070";
+  // How long SIGTERM waits for streams to drain before cancelling them.
+  // YAML server.shutdown_grace. Default: 10s.
+  std::chrono::milliseconds shutdown_grace = std::chrono::seconds(10);
+  // Evaluator/storage shards (threads). 0 = one per CPU core.
+  // YAML server.shards. Default: 0.
+  uint32_t shards = 0;
+  // YAML server.log_level: debug | info | warn | error. Default: info.
+  LogLevel log_level = LogLevel::kInfo;
+
+  // RocksDB folder; created if missing. YAML storage.data_dir, flag --data-dir.
+  // A relative path is relative to the working directory. Default: ./vigil-data.
+  std::filesystem::path data_dir = "vigil-data";
+  // YAML storage.durability: wal | fsync. Default: wal.
+  Durability durability = Durability::kWal;
+  // Readings per compressed chunk before a sensor's head is sealed.
+  // YAML storage.chunk_max_readings. Default: 480.
+  uint32_t chunk_max_readings = 480;
+  // How often heads older than one interval are sealed and the ingest log
+  // truncated; bounds restart replay. YAML storage.checkpoint_interval. Default: 60s.
+  std::chrono::milliseconds checkpoint_interval = std::chrono::seconds(60);
+
+  // Limits and time window for readings. YAML ingest.max_future_skew,
+  // storage.raw_retention, ingest.max_series_per_batch, ingest.max_readings_per_batch.
+  alarm::IngestLimits limits;
+  // Largest gRPC message accepted, in bytes. YAML ingest.max_message_bytes.
+  // Default: 16 MiB.
+  uint32_t max_message_bytes = 16u << 20;
+  // Ingest streams open at once; one more gets RESOURCE_EXHAUSTED.
+  // YAML ingest.max_concurrent_streams. Default: 1024.
+  uint32_t max_concurrent_streams = 1024;
+  // Batches a stream may have read but not yet acked; then reading pauses and
+  // HTTP/2 flow control pushes back. YAML ingest.stream_window. Default: 8.
+  uint32_t stream_window = 8;
+
+  // Registry YAML file. A relative path is relative to the config file's
+  // folder. YAML registry_file. Default: empty (registry only from the database).
+  std::filesystem::path registry_file;
+};
+
+}  // namespace vigil::server

@@ -1,0 +1,17 @@
+#!/bin/sh
+# Dependencies point server -> alarm, storage -> proto and never back:
+# alarm has no gRPC, RocksDB, protobuf or threads; storage has no gRPC or
+# protobuf, and RocksDB only in rocksdb_store.cc.
+root=${1:-.}
+fail=0
+check() { # pattern files... : fails when any file matches
+  pattern=$1; shift
+  hits=$(grep -nE "$pattern" "$@" 2>/dev/null)
+  if [ -n "$hits" ]; then echo "layering violation ($pattern):"; echo "$hits"; fail=1; fi
+}
+check '#include [<"](grpc|grpcpp|rocksdb|google/protobuf|vigil/v1|boost|yaml-cpp|storage/|server/)' "$root"/alarm/*.h "$root"/alarm/*.cc
+check '#include <(thread|mutex|atomic)>' "$root"/alarm/*.h "$root"/alarm/*.cc
+check '#include [<"](grpc|grpcpp|google/protobuf|vigil/v1|server/)' "$root"/storage/*.h "$root"/storage/*.cc
+check '#include [<"]rocksdb/' $(ls "$root"/storage/*.h "$root"/storage/*.cc | grep -v rocksdb_store.cc)
+check '#include [<"](grpc|grpcpp|rocksdb|boost)' "$root"/server/*.h
+exit $fail
