@@ -1,0 +1,45 @@
+#include "server/admin_service.h"
+
+#include "server/grpc_status.h"
+#include "server/proto_convert.h"
+
+namespace vigil::server {
+
+AdminService::AdminService(RegistryHolder* registry, RegistryApplier apply,
+                           BlockingExecutor control)
+    : registry_(registry), apply_(std::move(apply)), control_(std::move(control)) {}
+
+grpc::ServerUnaryReactor* AdminService::GetRegistry(grpc::CallbackServerContext* context,
+                                                    const v1::GetRegistryRequest* /*request*/,
+                                                    v1::Registry* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  RegistryToProto(registry_->Get()->entries(), response);
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AdminService::ApplyRegistry(grpc::CallbackServerContext* context,
+                                                      const v1::ApplyRegistryRequest* request,
+                                                      v1::ApplyRegistryResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto change = RegistryChangeFromProto(*request);
+  if (!change) {
+    reactor->Finish(ToGrpc(change.error()));
+    return reactor;
+  }
+  control_([this, reactor, response, change = std::move(*change)] {
+    auto applied = apply_(change);
+    if (!applied) {
+      reactor->Finish(ToGrpc(applied.error()));
+      return;
+    }
+    const alarm::RegistryEntries& e = (*applied)->entries();
+    response->set_enterprises(static_cast<uint32_t>(e.enterprises.size()));
+    response->set_sensors(static_cast<uint32_t>(e.sensors.size()));
+    response->set_gateways(static_cast<uint32_t>(e.gateways.size()));
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+}  // namespace vigil::server

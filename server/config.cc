@@ -1,0 +1,595 @@
+#include "server/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <span>
+#include <utility>
+#include <vector>
+
+// Parsing stops at the first problem. Inside this file a problem is thrown as
+// a ConfigError (start-up code, where STYLE 2.4 allows exceptions) and turned
+// into a Status at the public functions, which never throw. yaml-cpp stays in
+// this file.
+
+namespace vigil::server {
+namespace {
+
+using alarm::Result;
+using alarm::Status;
+
+constexpr uint32_t kKiB = 1024;
+constexpr uint32_t kMiB = 1024 * kKiB;
+constexpr uint32_t kGiB = 1024 * kMiB;
+
+// ---------------------------------------------------------------------------
+// Small text helpers shared by flags and YAML.
+
+std::optional<int64_t> ParseInt64(std::string_view text) {
+  int64_t value = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (ec != std::errc() || ptr != end || text.empty()) return std::nullopt;
+  return value;
+}
+
+// The reason `text` is not "host:port", or nullopt when it is. host is a name,
+// an IPv4 address or a bracketed IPv6 address; port is 0..65535.
+std::optional<std::string> ListenError(std::string_view text) {
+  const std::string expected =
+      "must be host:port (e.g. 127.0.0.1:7070 or [::1]:7070), got '" + std::string(text) + "'";
+  const size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos) return expected;
+  std::string_view host = text.substr(0, colon);
+  std::string_view port = text.substr(colon + 1);
+  if (host.empty() || port.empty() || port.size() > 5) return expected;
+  if (host.front() == '[') {
+    if (host.size() < 3 || host.back() != ']') return expected;
+  } else if (host.find_first_of(":[] \t") != std::string_view::npos) {
+    return expected;
+  }
+  if (!std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return expected;
+  }
+  if (*ParseInt64(port) > 65535) {
+    return "port must be 0..65535, got '" + std::string(text) + "'";
+  }
+  return std::nullopt;
+}
+
+// Levenshtein distance, for "did you mean" hints on short keys and flags.
+size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// " (did you mean 'x'?)" for the closest candidate within 2 edits, else "".
+std::string Suggestion(std::string_view given, std::span<const std::string_view> candidates) {
+  std::string_view best;
+  size_t best_distance = 3;
+  for (std::string_view candidate : candidates) {
+    const size_t distance = EditDistance(given, candidate);
+    if (distance < best_distance) {
+      best = candidate;
+      best_distance = distance;
+    }
+  }
+  return best.empty() ? "" : " (did you mean '" + std::string(best) + "'?)";
+}
+
+std::string FormatByteSize(uint32_t bytes) {
+  if (bytes != 0 && bytes % kGiB == 0) return std::to_string(bytes / kGiB) + "GiB";
+  if (bytes != 0 && bytes % kMiB == 0) return std::to_string(bytes / kMiB) + "MiB";
+  if (bytes != 0 && bytes % kKiB == 0) return std::to_string(bytes / kKiB) + "KiB";
+  return std::to_string(bytes);
+}
+
+// A plain integer or "<integer>KiB|MiB|GiB"; nullopt when malformed or over
+// 2^63 bytes.
+std::optional<int64_t> ParseByteSize(std::string_view text) {
+  int64_t factor = 1;
+  for (auto [suffix, unit] :
+       {std::pair<std::string_view, int64_t>{"KiB", kKiB}, {"MiB", kMiB}, {"GiB", kGiB}}) {
+    if (text.size() > suffix.size() && text.ends_with(suffix)) {
+      text.remove_suffix(suffix.size());
+      factor = unit;
+      break;
+    }
+  }
+  if (text.empty() || text.front() == '-' || text.front() == '+') return std::nullopt;
+  std::optional<int64_t> count = ParseInt64(text);
+  if (!count || *count > std::numeric_limits<int64_t>::max() / factor) return std::nullopt;
+  return *count * factor;
+}
+
+// A YAML double-quoted scalar.
+std::string Quote(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (byte < 0x20 || byte == 0x7f) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+  return out;
+}
+
+Result<std::string> ReadFile(const std::filesystem::path& path) {
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) {
+    return Status::IOError(path.string() + ": cannot open: " + std::strerror(errno));
+  }
+  std::string text;
+  char buffer[64 * 1024];
+  size_t n = 0;
+  while ((n = std::fread(buffer, 1, sizeof(buffer), file)) > 0) text.append(buffer, n);
+  const bool failed = std::ferror(file) != 0;
+  const int error = errno;
+  std::fclose(file);
+  if (failed) return Status::IOError(path.string() + ": cannot read: " + std::strerror(error));
+  return text;
+}
+
+// ---------------------------------------------------------------------------
+// YAML walking.
+
+struct ConfigError {
+  std::string message;
+};
+
+// One "key: value" of a mapping, with its dotted path for messages.
+struct Item {
+  std::string path;
+  YAML::Mark key_mark;
+  YAML::Node value;
+
+  // Where to point at: the value, or the key when the value is empty (yaml-cpp
+  // marks an empty value at the next token, often on the following line).
+  YAML::Mark mark() const { return value.IsNull() ? key_mark : value.Mark(); }
+};
+
+class Parser {
+ public:
+  Parser(const std::string& source_name, const std::filesystem::path& base_dir)
+      : source_(source_name), base_dir_(base_dir) {}
+
+  ServerOptions Parse(const YAML::Node& root) {
+    ServerOptions options;
+    if (root.IsNull()) return options;  // Empty file or only comments.
+    if (!root.IsMap()) Fail(root.Mark(), "", "expected a mapping of config keys at the top level");
+
+    const Key server_keys[] = {
+        {"listen",
+         [&](const Item& item) {
+           options.listen = String(item);
+           if (auto error = ListenError(options.listen)) Fail(item, *error);
+         }},
+        {"shutdown_grace",
+         [&](const Item& item) { options.shutdown_grace = Duration(item, Millis(0)); }},
+        {"shards", [&](const Item& item) { options.shards = Unsigned(item, 0, 256); }},
+        {"log_level",
+         [&](const Item& item) {
+           const std::string level = String(item);
+           if (level == "debug") {
+             options.log_level = LogLevel::kDebug;
+           } else if (level == "info") {
+             options.log_level = LogLevel::kInfo;
+           } else if (level == "warn") {
+             options.log_level = LogLevel::kWarn;
+           } else if (level == "error") {
+             options.log_level = LogLevel::kError;
+           } else {
+             Fail(item, "must be one of debug, info, warn, error, got '" + level + "'");
+           }
+         }},
+    };
+    const Key storage_keys[] = {
+        {"data_dir",
+         [&](const Item& item) {
+           const std::string dir = String(item);
+           if (dir.empty()) Fail(item, "must not be empty");
+           options.data_dir = dir;
+         }},
+        {"durability",
+         [&](const Item& item) {
+           const std::string durability = String(item);
+           if (durability == "wal") {
+             options.durability = Durability::kWal;
+           } else if (durability == "fsync") {
+             options.durability = Durability::kFsync;
+           } else {
+             Fail(item, "must be 'wal' or 'fsync', got '" + durability + "'");
+           }
+         }},
+        {"chunk_max_readings",
+         [&](const Item& item) { options.chunk_max_readings = Unsigned(item, 16, 65535); }},
+        {"checkpoint_interval",
+         [&](const Item& item) {
+           options.checkpoint_interval = Duration(item, std::chrono::seconds(1));
+         }},
+        {"raw_retention",
+         [&](const Item& item) { options.limits.raw_retention = Duration(item, Millis(1)); }},
+    };
+    const Key ingest_keys[] = {
+        {"max_future_skew",
+         [&](const Item& item) { options.limits.max_future_skew = Duration(item, Millis(1)); }},
+        {"max_series_per_batch",
+         [&](const Item& item) {
+           options.limits.max_series_per_batch = Unsigned(item, 1, kMaxUint32);
+         }},
+        {"max_readings_per_batch",
+         [&](const Item& item) {
+           options.limits.max_readings_per_batch = Unsigned(item, 1, kMaxUint32);
+         }},
+        {"max_message_bytes",
+         [&](const Item& item) { options.max_message_bytes = ByteSize(item, kKiB, 256 * kMiB); }},
+        {"max_concurrent_streams",
+         [&](const Item& item) { options.max_concurrent_streams = Unsigned(item, 1, kMaxUint32); }},
+        {"stream_window",
+         [&](const Item& item) { options.stream_window = Unsigned(item, 1, 1024); }},
+    };
+    const Key top_keys[] = {
+        {"server", [&](const Item& item) { Section(item, server_keys); }},
+        {"storage", [&](const Item& item) { Section(item, storage_keys); }},
+        {"ingest", [&](const Item& item) { Section(item, ingest_keys); }},
+        {"registry_file",
+         [&](const Item& item) {
+           const std::filesystem::path file = String(item);
+           options.registry_file = file.empty() || file.is_absolute() ? file : base_dir_ / file;
+         }},
+    };
+    Map(root, "", top_keys);
+    return options;
+  }
+
+ private:
+  using Millis = std::chrono::milliseconds;
+  static constexpr int64_t kMaxUint32 = std::numeric_limits<uint32_t>::max();
+  // Keeps time arithmetic such as now + max_future_skew far from overflow.
+  static constexpr Millis kMaxDuration = std::chrono::hours(24 * 36500);
+
+  struct Key {
+    std::string_view name;
+    std::function<void(const Item&)> parse;
+  };
+
+  [[noreturn]] void Fail(const YAML::Mark& mark, std::string_view path,
+                         std::string_view reason) const {
+    std::string message = source_;
+    if (!mark.is_null()) {
+      message += ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
+    }
+    message += ": ";
+    if (!path.empty()) {
+      message += path;
+      message += ": ";
+    }
+    message += reason;
+    throw ConfigError{std::move(message)};
+  }
+  [[noreturn]] void Fail(const Item& item, std::string_view reason) const {
+    Fail(item.mark(), item.path, reason);
+  }
+
+  // Walks the mapping `node` (at `path`), handing each key to its Key.
+  // Unknown, duplicate and non-string keys fail.
+  void Map(const YAML::Node& node, const std::string& path, std::span<const Key> keys) const {
+    std::vector<std::string_view> seen;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      // Copies: yaml-cpp's iterator hands out a temporary pair of node handles.
+      const YAML::Node key = it->first;
+      const YAML::Node value = it->second;
+      if (!key.IsScalar()) Fail(key.Mark(), path, "keys must be plain strings");
+      const std::string child_path = path.empty() ? key.Scalar() : path + "." + key.Scalar();
+      auto known = std::find_if(keys.begin(), keys.end(),
+                                [&](const Key& k) { return k.name == key.Scalar(); });
+      if (known == keys.end()) {
+        std::vector<std::string_view> names;
+        for (const Key& k : keys) names.push_back(k.name);
+        Fail(key.Mark(), child_path, "unknown key" + Suggestion(key.Scalar(), names));
+      }
+      if (std::find(seen.begin(), seen.end(), known->name) != seen.end()) {
+        Fail(key.Mark(), child_path, "key given twice");
+      }
+      seen.push_back(known->name);
+      known->parse(Item{child_path, key.Mark(), value});
+    }
+  }
+
+  // A nested section such as `server:`. Empty (all keys commented out) is fine.
+  void Section(const Item& item, std::span<const Key> keys) const {
+    if (item.value.IsNull()) return;
+    if (!item.value.IsMap()) Fail(item, "expected a mapping, got " + Describe(item.value));
+    Map(item.value, item.path, keys);
+  }
+
+  static std::string Describe(const YAML::Node& node) {
+    if (node.IsMap()) return "a mapping";
+    if (node.IsSequence()) return "a list";
+    if (node.IsNull()) return "nothing";
+    return "'" + node.Scalar() + "'";
+  }
+
+  std::string String(const Item& item) const {
+    if (!item.value.IsScalar()) Fail(item, "expected a string, got " + Describe(item.value));
+    return item.value.Scalar();
+  }
+
+  uint32_t Unsigned(const Item& item, int64_t min, int64_t max) const {
+    if (!item.value.IsScalar()) Fail(item, "expected an integer, got " + Describe(item.value));
+    std::optional<int64_t> value = ParseInt64(item.value.Scalar());
+    if (!value) Fail(item, "expected an integer, got '" + item.value.Scalar() + "'");
+    CheckRange(item, *value, min, max, std::to_string(min), std::to_string(max));
+    return static_cast<uint32_t>(*value);
+  }
+
+  uint32_t ByteSize(const Item& item, uint32_t min, uint32_t max) const {
+    if (!item.value.IsScalar()) Fail(item, "expected a size, got " + Describe(item.value));
+    std::optional<int64_t> value = ParseByteSize(item.value.Scalar());
+    if (!value) {
+      Fail(item, "expected a size in bytes like 1048576, 512KiB or 16MiB, got '" +
+                     item.value.Scalar() + "'");
+    }
+    CheckRange(item, *value, min, max, FormatByteSize(min), FormatByteSize(max));
+    return static_cast<uint32_t>(*value);
+  }
+
+  void CheckRange(const Item& item, int64_t value, int64_t min, int64_t max,
+                  const std::string& min_text, const std::string& max_text) const {
+    if (value >= min && value <= max) return;
+    const std::string got = ", got '" + item.value.Scalar() + "'";
+    if (max == kMaxUint32) Fail(item, "must be at least " + min_text + got);
+    Fail(item, "must be between " + min_text + " and " + max_text + got);
+  }
+
+  Millis Duration(const Item& item, Millis min) const {
+    if (!item.value.IsScalar()) Fail(item, "expected a duration, got " + Describe(item.value));
+    Result<Millis> value = ParseDuration(item.value.Scalar());
+    if (!value) Fail(item, value.error().message());
+    if (*value > kMaxDuration) {
+      Fail(item, "must be at most " + FormatDuration(kMaxDuration) + ", got '" +
+                     item.value.Scalar() + "'");
+    }
+    if (*value < min) {
+      Fail(item, (min.count() == 1 ? std::string("must be positive")
+                                   : "must be at least " + FormatDuration(min)) +
+                     ", got '" + item.value.Scalar() + "'");
+    }
+    return *value;
+  }
+
+  const std::string& source_;
+  const std::filesystem::path& base_dir_;
+};
+
+std::string_view LogLevelName(LogLevel level) {
+  switch (level) {
+    case LogLevel::kDebug:
+      return "debug";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kWarn:
+      return "warn";
+    case LogLevel::kError:
+      return "error";
+  }
+  return "info";
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Command line.
+
+alarm::Result<CommandLine> ParseCommandLine(int argc, const char* const* argv) {
+  static constexpr std::string_view kFlags[] = {"--config",       "--listen",  "--data-dir",
+                                                "--check-config", "--version", "--help"};
+  CommandLine cmd;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "-h") {
+      cmd.help = true;
+      continue;
+    }
+    if (!arg.starts_with("--") || arg == "--") {
+      if (arg.starts_with("-") && arg != "-") {
+        return Status::InvalidArgument("unknown flag '" + std::string(arg) + "'" +
+                                       Suggestion(arg, kFlags));
+      }
+      return Status::InvalidArgument("unexpected argument '" + std::string(arg) +
+                                     "': vigild takes flags only");
+    }
+    const size_t equals = arg.find('=');
+    const std::string_view name = arg.substr(0, equals);
+    std::optional<std::string_view> inline_value;
+    if (equals != std::string_view::npos) inline_value = arg.substr(equals + 1);
+
+    bool* flag_switch = nullptr;
+    if (name == "--check-config") flag_switch = &cmd.check_config;
+    if (name == "--version") flag_switch = &cmd.version;
+    if (name == "--help") flag_switch = &cmd.help;
+    if (flag_switch != nullptr) {
+      if (inline_value) {
+        return Status::InvalidArgument(std::string(name) + ": takes no value, got '" +
+                                       std::string(arg) + "'");
+      }
+      *flag_switch = true;
+      continue;
+    }
+    if (name != "--config" && name != "--listen" && name != "--data-dir") {
+      return Status::InvalidArgument("unknown flag '" + std::string(name) + "'" +
+                                     Suggestion(name, kFlags));
+    }
+    std::string_view value;
+    if (inline_value) {
+      value = *inline_value;
+    } else {
+      if (i + 1 >= argc || (argv[i + 1][0] == '-' && argv[i + 1][1] != '\0')) {
+        return Status::InvalidArgument(std::string(name) + ": missing value");
+      }
+      value = argv[++i];
+    }
+    if (value.empty()) return Status::InvalidArgument(std::string(name) + ": empty value");
+    if (name == "--config") {
+      cmd.config_file = value;
+    } else if (name == "--listen") {
+      if (auto error = ListenError(value)) {
+        return Status::InvalidArgument("--listen: " + *error);
+      }
+      cmd.listen = std::string(value);
+    } else {
+      cmd.data_dir = std::filesystem::path(value);
+    }
+  }
+  return cmd;
+}
+
+std::string UsageText() {
+  return "Usage: vigild [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--check-config]\n"
+         "       vigild --version | --help\n"
+         "\n"
+         "Vigil ingests plant sensor telemetry and raises alarms.\n"
+         "\n"
+         "  --config FILE       YAML config file (example: deploy/vigil.yaml);\n"
+         "                      without it, built-in defaults\n"
+         "  --listen HOST:PORT  gRPC listen address; overrides server.listen\n"
+         "  --data-dir DIR      database folder; overrides storage.data_dir\n"
+         "  --check-config      validate the config and registry, print the effective\n"
+         "                      config and exit\n"
+         "  --version           print the version and exit\n"
+         "  -h, --help          print this help and exit\n"
+         "\n"
+         "Flags take their value as '--flag VALUE' or '--flag=VALUE'; flags win over the file.\n";
+}
+
+// ---------------------------------------------------------------------------
+// Config file.
+
+alarm::Result<ServerOptions> ParseConfigText(std::string_view yaml, const std::string& source_name,
+                                             const std::filesystem::path& base_dir) {
+  try {
+    const YAML::Node root = YAML::Load(std::string(yaml));
+    return Parser(source_name, base_dir).Parse(root);
+  } catch (const ConfigError& e) {
+    return Status::InvalidArgument(e.message);
+  } catch (const YAML::Exception& e) {
+    std::string where = source_name;
+    if (!e.mark.is_null()) {
+      where += ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1);
+    }
+    return Status::InvalidArgument(where + ": invalid YAML: " + e.msg);
+  }
+}
+
+alarm::Result<ServerOptions> LoadConfigFile(const std::filesystem::path& path) {
+  Result<std::string> text = ReadFile(path);
+  if (!text) return text.error();
+  return ParseConfigText(*text, path.string(), path.parent_path());
+}
+
+void ApplyCommandLine(const CommandLine& cmd, ServerOptions* options) {
+  if (cmd.listen) options->listen = *cmd.listen;
+  if (cmd.data_dir) options->data_dir = *cmd.data_dir;
+}
+
+std::string FormatEffectiveConfig(const ServerOptions& options) {
+  std::string out;
+  auto line = [&out](std::string_view key, std::string_view value) {
+    out += key;
+    out += ": ";
+    out += value;
+    out += '\n';
+  };
+  out += "server:\n";
+  line("  listen", Quote(options.listen));
+  line("  shutdown_grace", FormatDuration(options.shutdown_grace));
+  line("  shards", std::to_string(options.shards));
+  line("  log_level", LogLevelName(options.log_level));
+  out += "storage:\n";
+  line("  data_dir", Quote(options.data_dir.string()));
+  line("  durability", options.durability == Durability::kFsync ? "fsync" : "wal");
+  line("  chunk_max_readings", std::to_string(options.chunk_max_readings));
+  line("  checkpoint_interval", FormatDuration(options.checkpoint_interval));
+  line("  raw_retention", FormatDuration(options.limits.raw_retention));
+  out += "ingest:\n";
+  line("  max_future_skew", FormatDuration(options.limits.max_future_skew));
+  line("  max_series_per_batch", std::to_string(options.limits.max_series_per_batch));
+  line("  max_readings_per_batch", std::to_string(options.limits.max_readings_per_batch));
+  line("  max_message_bytes", FormatByteSize(options.max_message_bytes));
+  line("  max_concurrent_streams", std::to_string(options.max_concurrent_streams));
+  line("  stream_window", std::to_string(options.stream_window));
+  line("registry_file", Quote(options.registry_file.string()));
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Durations.
+
+namespace {
+
+struct DurationUnit {
+  std::string_view suffix;
+  int64_t millis;
+};
+// Largest first: FormatDuration takes the first that divides exactly.
+constexpr DurationUnit kDurationUnits[] = {
+    {"d", 24 * 3600 * 1000}, {"h", 3600 * 1000}, {"m", 60 * 1000}, {"s", 1000}, {"ms", 1},
+};
+
+}  // namespace
+
+alarm::Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
+  const auto bad = [text] {
+    return Status::InvalidArgument("expected a duration like 250ms, 10s, 5m, 2h or 90d, got '" +
+                                   std::string(text) + "'");
+  };
+  const size_t digits = text.find_first_not_of("0123456789");
+  if (digits == 0 || digits == std::string_view::npos) return bad();
+  const std::string_view suffix = text.substr(digits);
+  auto unit = std::find_if(std::begin(kDurationUnits), std::end(kDurationUnits),
+                           [&](const DurationUnit& u) { return u.suffix == suffix; });
+  if (unit == std::end(kDurationUnits)) return bad();
+  std::optional<int64_t> count = ParseInt64(text.substr(0, digits));
+  if (!count ||
+      *count > std::numeric_limits<std::chrono::milliseconds::rep>::max() / unit->millis) {
+    return Status::InvalidArgument("duration '" + std::string(text) + "' is too large");
+  }
+  return std::chrono::milliseconds(*count * unit->millis);
+}
+
+std::string FormatDuration(std::chrono::milliseconds d) {
+  const int64_t ms = d.count();
+  if (ms == 0) return "0s";
+  for (const DurationUnit& unit : kDurationUnits) {
+    if (ms % unit.millis == 0) return std::to_string(ms / unit.millis) + std::string(unit.suffix);
+  }
+  return std::to_string(ms) + "ms";  // Unreachable: every count is a multiple of 1 ms.
+}
+
+}  // namespace vigil::server

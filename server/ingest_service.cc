@@ -1,0 +1,310 @@
+#include "server/ingest_service.h"
+
+#include <chrono>
+#include <deque>
+#include <mutex>
+
+#include "server/batch_prep.h"
+#include "server/grpc_status.h"
+#include "server/log.h"
+
+namespace vigil::server {
+namespace {
+
+alarm::TimeWindow WindowNow(const ServerOptions& options) {
+  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::system_clock::now().time_since_epoch());
+  return alarm::AcceptedWindow(now.count(), options.limits);
+}
+
+// Validates a batch into *prepared; a batch-level error ends the RPC.
+alarm::Status Prepare(const IngestService::Context& ctx, RegistryView* registry,
+                      const v1::IngestBatch& batch, storage::IngestRecordBuilder* builder,
+                      PreparedBatch* prepared) {
+  if (ctx.draining->load(std::memory_order_acquire)) {
+    return alarm::Status::Unavailable("server is shutting down; resend unacked batches later");
+  }
+  if (!ctx.writer->healthy()) {
+    return alarm::Status::Unavailable("storage failed: " + ctx.writer->sticky_error().message());
+  }
+  const alarm::Registry& reg = registry->Get();
+  const alarm::Gateway* gateway = reg.FindGateway(batch.gateway_id());
+  if (gateway == nullptr) {
+    return alarm::Status::PermissionDenied("gateway '" + batch.gateway_id() +
+                                           "' is not in the registry");
+  }
+  return PrepareBatch(batch, reg, *gateway, WindowNow(ctx.options), ctx.options.limits, builder,
+                      prepared);
+}
+
+// One pending batch of either RPC kind; `Answer` is what differs.
+class IngestPending : public PendingBatch {
+ public:
+  IngestPending(IngestCounters* counters, PreparedBatch prepared)
+      : counters_(counters), prepared_(std::move(prepared)) {
+    record = std::move(prepared_.record);
+  }
+
+  // Completes the ack for `outcome`; false when it failed.
+  bool CompleteAck(Outcome outcome) {
+    v1::IngestAck& ack = prepared_.ack;
+    switch (outcome) {
+      case Outcome::kStored:
+        ack.set_stored_readings(prepared_.accepted_readings);
+        counters_->batches_stored.fetch_add(1, std::memory_order_relaxed);
+        counters_->readings_stored.fetch_add(prepared_.accepted_readings,
+                                             std::memory_order_relaxed);
+        counters_->readings_rejected.fetch_add(ack.rejected_readings(), std::memory_order_relaxed);
+        return true;
+      case Outcome::kDuplicate:
+        // Stored earlier; its rejections were reported then.
+        ack.clear_rejections();
+        ack.set_rejected_readings(0);
+        ack.set_stored_readings(0);
+        ack.set_duplicate(true);
+        counters_->batches_duplicate.fetch_add(1, std::memory_order_relaxed);
+        return true;
+      case Outcome::kFailed:
+        return false;
+    }
+    return false;
+  }
+
+  v1::IngestAck& ack() { return prepared_.ack; }
+
+ private:
+  IngestCounters* counters_;
+  PreparedBatch prepared_;
+};
+
+class UnaryPending final : public IngestPending {
+ public:
+  UnaryPending(IngestCounters* counters, PreparedBatch prepared, grpc::ServerUnaryReactor* reactor,
+               v1::IngestAck* response)
+      : IngestPending(counters, std::move(prepared)), reactor_(reactor), response_(response) {}
+
+  void Done(Outcome outcome, const alarm::Status& error) override {
+    if (CompleteAck(outcome)) {
+      response_->Swap(&ack());
+      reactor_->Finish(grpc::Status::OK);
+    } else {
+      reactor_->Finish(ToGrpc(error));
+    }
+    delete this;
+  }
+
+ private:
+  grpc::ServerUnaryReactor* reactor_;
+  v1::IngestAck* response_;
+};
+
+class IngestStream final : public grpc::ServerBidiReactor<v1::IngestBatch, v1::IngestAck> {
+ public:
+  IngestStream(const IngestService::Context& ctx) : ctx_(ctx), registry_(ctx.registry) {
+    if (ctx_.counters->streams_open.fetch_add(1, std::memory_order_relaxed) >=
+        ctx_.options.max_concurrent_streams) {
+      Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        "too many concurrent ingest streams (ingest.max_concurrent_streams = " +
+                            std::to_string(ctx_.options.max_concurrent_streams) + ")"));
+      return;
+    }
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the gateway half-closed, or the call is over
+      std::unique_lock<std::mutex> lock(mu_);
+      read_closed_ = true;
+      MaybeFinishLocked();
+      return;
+    }
+    if (!gateway_id_.empty() && request_.gateway_id() != gateway_id_) {
+      Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "gateway_id changed within the stream from '" + gateway_id_ + "' to '" +
+                            request_.gateway_id() + "'"));
+      return;
+    }
+    PreparedBatch prepared;
+    alarm::Status st = Prepare(ctx_, &registry_, request_, &builder_, &prepared);
+    if (!st.ok()) {
+      Fail(ToGrpc(st));
+      return;
+    }
+    if (gateway_id_.empty()) gateway_id_ = request_.gateway_id();
+    auto* pending = new StreamPending(this, ctx_.counters, std::move(prepared));
+    pending->gateway_id = request_.gateway_id();
+    pending->watermark = {request_.epoch(), request_.sequence()};
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++in_flight_;
+    }
+    if (!ctx_.writer->Submit(pending)) {
+      delete pending;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        --in_flight_;
+      }
+      Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        "ingest queue is full; resend unacked batches after a backoff"));
+      return;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    if (in_flight_ < ctx_.options.stream_window && !failed_) {
+      StartRead(&request_);
+    } else {
+      read_paused_ = true;
+    }
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    acks_.pop_front();
+    if (!ok) {
+      acks_.clear();
+      writing_ = false;
+      failed_ = true;  // the client is gone; nothing more can be said
+      if (!finish_called_) {
+        finish_called_ = true;
+        Finish(grpc::Status(grpc::StatusCode::CANCELLED, "ack could not be written"));
+      }
+      return;
+    }
+    if (!acks_.empty()) {
+      StartWrite(&acks_.front());
+    } else {
+      writing_ = false;
+      MaybeFinishLocked();
+    }
+  }
+
+  void OnDone() override {
+    ctx_.counters->streams_open.fetch_sub(1, std::memory_order_relaxed);
+    bool last;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+      last = in_flight_ == 0;
+    }
+    if (last) delete this;
+  }
+
+ private:
+  class StreamPending final : public IngestPending {
+   public:
+    StreamPending(IngestStream* stream, IngestCounters* counters, PreparedBatch prepared)
+        : IngestPending(counters, std::move(prepared)), stream_(stream) {}
+    void Done(Outcome outcome, const alarm::Status& error) override {
+      IngestStream* stream = stream_;
+      const bool ok = CompleteAck(outcome);
+      stream->OnStored(ok ? &ack() : nullptr, error);
+      delete this;
+    }
+
+   private:
+    IngestStream* stream_;
+  };
+
+  // Writer thread.
+  void OnStored(v1::IngestAck* ack, const alarm::Status& error) {
+    bool remove = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      --in_flight_;
+      if (done_) {
+        remove = in_flight_ == 0;
+      } else if (ack == nullptr) {
+        FailLocked(ToGrpc(error));
+      } else if (!finish_called_) {
+        // Even after a failure, a stored batch's ack is still worth sending.
+        acks_.emplace_back();
+        acks_.back().Swap(ack);
+        if (!writing_) {
+          writing_ = true;
+          StartWrite(&acks_.front());
+        }
+        if (read_paused_ && in_flight_ < ctx_.options.stream_window && !read_closed_ && !failed_) {
+          read_paused_ = false;
+          StartRead(&request_);
+        }
+        MaybeFinishLocked();
+      }
+    }
+    if (remove) delete this;
+  }
+
+  void Fail(grpc::Status status) {
+    std::lock_guard<std::mutex> lock(mu_);
+    FailLocked(std::move(status));
+  }
+
+  void FailLocked(grpc::Status status) {
+    if (failed_) return;
+    failed_ = true;
+    fail_status_ = std::move(status);
+    MaybeFinishLocked();
+  }
+
+  void MaybeFinishLocked() {
+    if (finish_called_ || writing_) return;
+    if (failed_ && in_flight_ == 0) {
+      finish_called_ = true;
+      Finish(fail_status_);
+    } else if (read_closed_ && in_flight_ == 0 && acks_.empty()) {
+      finish_called_ = true;
+      Finish(grpc::Status::OK);
+    }
+  }
+
+  const IngestService::Context& ctx_;
+  RegistryView registry_;
+  storage::IngestRecordBuilder builder_;
+  v1::IngestBatch request_;  // owned by the read in progress
+  std::string gateway_id_;   // reaction thread only
+
+  std::mutex mu_;
+  std::deque<v1::IngestAck> acks_;  // GUARDED_BY(mu_); front() is being written
+  uint32_t in_flight_ = 0;          // GUARDED_BY(mu_)
+  bool writing_ = false;            // GUARDED_BY(mu_)
+  bool read_paused_ = false;        // GUARDED_BY(mu_)
+  bool read_closed_ = false;        // GUARDED_BY(mu_)
+  bool failed_ = false;             // GUARDED_BY(mu_)
+  bool finish_called_ = false;      // GUARDED_BY(mu_)
+  bool done_ = false;               // GUARDED_BY(mu_)
+  grpc::Status fail_status_;        // GUARDED_BY(mu_)
+};
+
+}  // namespace
+
+IngestService::IngestService(const ServerOptions& options, RegistryHolder* registry,
+                             StorageWriter* writer)
+    : context_{options, registry, writer, &counters_, &draining_} {}
+
+grpc::ServerBidiReactor<v1::IngestBatch, v1::IngestAck>* IngestService::Stream(
+    grpc::CallbackServerContext* /*context*/) {
+  return new IngestStream(context_);
+}
+
+grpc::ServerUnaryReactor* IngestService::Write(grpc::CallbackServerContext* context,
+                                               const v1::IngestBatch* request,
+                                               v1::IngestAck* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  RegistryView registry(context_.registry);
+  storage::IngestRecordBuilder builder;
+  PreparedBatch prepared;
+  alarm::Status st = Prepare(context_, &registry, *request, &builder, &prepared);
+  if (!st.ok()) {
+    reactor->Finish(ToGrpc(st));
+    return reactor;
+  }
+  auto* pending = new UnaryPending(&counters_, std::move(prepared), reactor, response);
+  pending->gateway_id = request->gateway_id();
+  pending->watermark = {request->epoch(), request->sequence()};
+  if (!context_.writer->Submit(pending)) {
+    delete pending;
+    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 "ingest queue is full; retry after a backoff"));
+  }
+  return reactor;
+}
+
+}  // namespace vigil::server

@@ -1,0 +1,58 @@
+// vigil.v1.Ingest: the gateway-facing service. Reactions run on gRPC threads
+// and never block: a read batch is validated and handed to the StorageWriter;
+// its ack is written when the writer reports it durable. Each stream reads at
+// most `stream_window` batches ahead of its acks, so a slow store stops reads
+// and HTTP/2 flow control pushes back on the gateway.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "server/options.h"
+#include "server/registry_holder.h"
+#include "server/storage_writer.h"
+#include "vigil/v1/ingest.grpc.pb.h"
+
+namespace vigil::server {
+
+// Counters the service keeps; read by anyone, for logs and metrics.
+struct IngestCounters {
+  std::atomic<uint64_t> batches_stored{0};
+  std::atomic<uint64_t> readings_stored{0};
+  std::atomic<uint64_t> batches_duplicate{0};
+  std::atomic<uint64_t> readings_rejected{0};
+  std::atomic<uint32_t> streams_open{0};
+};
+
+class IngestService final : public v1::Ingest::CallbackService {
+ public:
+  // Every pointer must outlive the service (and every RPC it started).
+  IngestService(const ServerOptions& options, RegistryHolder* registry, StorageWriter* writer);
+
+  grpc::ServerBidiReactor<v1::IngestBatch, v1::IngestAck>* Stream(
+      grpc::CallbackServerContext* context) override;
+  grpc::ServerUnaryReactor* Write(grpc::CallbackServerContext* context,
+                                  const v1::IngestBatch* request, v1::IngestAck* response) override;
+
+  // New batches are refused with UNAVAILABLE from now on (shutdown).
+  void StartDraining() { draining_.store(true, std::memory_order_release); }
+  bool draining() const { return draining_.load(std::memory_order_acquire); }
+
+  const IngestCounters& counters() const { return counters_; }
+
+  // Internal to ingest_service.cc.
+  struct Context {
+    const ServerOptions& options;
+    RegistryHolder* registry;
+    StorageWriter* writer;
+    IngestCounters* counters;
+    const std::atomic<bool>* draining;
+  };
+
+ private:
+  IngestCounters counters_;
+  std::atomic<bool> draining_{false};
+  Context context_;
+};
+
+}  // namespace vigil::server

@@ -1,0 +1,72 @@
+// vigild: the Vigil server. Exit codes: 0 clean stop, 1 failure while
+// starting or running, 2 bad command line or configuration.
+#include <cstdio>
+#include <exception>
+#include <iostream>
+
+#include "server/config.h"
+#include "server/log.h"
+#include "server/registry_yaml.h"
+#include "server/server.h"
+
+#ifndef VIGIL_VERSION
+#define VIGIL_VERSION "unknown"
+#endif
+
+int main(int argc, char** argv) {
+  using namespace vigil::server;
+  try {
+    auto cmd = ParseCommandLine(argc, argv);
+    if (!cmd) {
+      std::cerr << "vigild: " << cmd.error().message() << "\n\n" << UsageText();
+      return 2;
+    }
+    if (cmd->help) {
+      std::cout << UsageText();
+      return 0;
+    }
+    if (cmd->version) {
+      std::cout << "vigild " << VIGIL_VERSION << "\n";
+      return 0;
+    }
+    ServerOptions options;
+    if (!cmd->config_file.empty()) {
+      auto loaded = LoadConfigFile(cmd->config_file);
+      if (!loaded) {
+        std::cerr << "vigild: bad configuration: " << loaded.error().message() << "\n";
+        return 2;
+      }
+      options = std::move(*loaded);
+    }
+    ApplyCommandLine(*cmd, &options);
+    if (cmd->check_config) {
+      if (!options.registry_file.empty()) {
+        auto registry = LoadRegistryFile(options.registry_file);
+        if (!registry) {
+          std::cerr << "vigild: bad registry: " << registry.error().message() << "\n";
+          return 2;
+        }
+      }
+      std::cout << FormatEffectiveConfig(options) << "configuration ok\n";
+      return 0;
+    }
+    SetLogLevel(options.log_level);
+    std::cout << "# effective configuration\n" << FormatEffectiveConfig(options) << std::flush;
+
+    auto server = Server::Start(options);
+    if (!server) {
+      LogError("start_failed", {{"error", server.error().ToString()}});
+      std::cerr << "vigild: cannot start: " << server.error().message() << "\n";
+      return 1;
+    }
+    std::cout << "vigild listening grpc=" << (*server)->grpc_address() << std::endl;
+    LogInfo("serving", {{"grpc", (*server)->grpc_address()},
+                        {"data_dir", options.data_dir.string()},
+                        {"version", VIGIL_VERSION}});
+    (*server)->Run();
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "vigild: fatal: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,110 @@
+#include "server/proto_convert.h"
+
+namespace vigil::server {
+namespace {
+
+alarm::EnterpriseKind KindFromProto(v1::EnterpriseKind kind) {
+  switch (kind) {
+    case v1::ENTERPRISE_KIND_HAZARDOUS_CHEMICAL:
+      return alarm::EnterpriseKind::kHazardousChemical;
+    case v1::ENTERPRISE_KIND_COAL_MINE:
+      return alarm::EnterpriseKind::kCoalMine;
+    case v1::ENTERPRISE_KIND_TAILINGS:
+      return alarm::EnterpriseKind::kTailings;
+    case v1::ENTERPRISE_KIND_OTHER:
+      return alarm::EnterpriseKind::kOther;
+    default:
+      return alarm::EnterpriseKind::kUnspecified;
+  }
+}
+
+v1::EnterpriseKind KindToProto(alarm::EnterpriseKind kind) {
+  switch (kind) {
+    case alarm::EnterpriseKind::kHazardousChemical:
+      return v1::ENTERPRISE_KIND_HAZARDOUS_CHEMICAL;
+    case alarm::EnterpriseKind::kCoalMine:
+      return v1::ENTERPRISE_KIND_COAL_MINE;
+    case alarm::EnterpriseKind::kTailings:
+      return v1::ENTERPRISE_KIND_TAILINGS;
+    case alarm::EnterpriseKind::kOther:
+      return v1::ENTERPRISE_KIND_OTHER;
+    case alarm::EnterpriseKind::kUnspecified:
+      break;
+  }
+  return v1::ENTERPRISE_KIND_UNSPECIFIED;
+}
+
+}  // namespace
+
+alarm::Result<alarm::RegistryEntries> RegistryFromProto(const v1::Registry& proto) {
+  alarm::RegistryEntries entries;
+  entries.enterprises.reserve(static_cast<size_t>(proto.enterprises_size()));
+  for (const v1::Enterprise& e : proto.enterprises()) {
+    entries.enterprises.push_back(alarm::Enterprise{.id = e.id(),
+                                                    .name = e.name(),
+                                                    .kind = KindFromProto(e.kind()),
+                                                    .region_code = e.region_code()});
+  }
+  entries.sensors.reserve(static_cast<size_t>(proto.sensors_size()));
+  for (const v1::Sensor& s : proto.sensors()) {
+    entries.sensors.push_back(
+        alarm::Sensor{.id = s.id(),
+                      .enterprise_id = s.enterprise_id(),
+                      .quantity = s.quantity(),
+                      .unit = s.unit(),
+                      .range_low = s.range_low(),
+                      .range_high = s.range_high(),
+                      .expected_interval = std::chrono::milliseconds(s.expected_interval_ms())});
+  }
+  entries.gateways.reserve(static_cast<size_t>(proto.gateways_size()));
+  for (const v1::Gateway& g : proto.gateways()) {
+    entries.gateways.push_back(alarm::Gateway{.id = g.id(), .enterprise_id = g.enterprise_id()});
+  }
+  return entries;
+}
+
+void RegistryToProto(const alarm::RegistryEntries& entries, v1::Registry* proto) {
+  proto->Clear();
+  for (const alarm::Enterprise& e : entries.enterprises) {
+    v1::Enterprise* out = proto->add_enterprises();
+    out->set_id(e.id);
+    out->set_name(e.name);
+    out->set_kind(KindToProto(e.kind));
+    out->set_region_code(e.region_code);
+  }
+  for (const alarm::Sensor& s : entries.sensors) {
+    v1::Sensor* out = proto->add_sensors();
+    out->set_id(s.id);
+    out->set_enterprise_id(s.enterprise_id);
+    out->set_quantity(s.quantity);
+    out->set_unit(s.unit);
+    out->set_range_low(s.range_low);
+    out->set_range_high(s.range_high);
+    out->set_expected_interval_ms(static_cast<uint32_t>(s.expected_interval.count()));
+  }
+  for (const alarm::Gateway& g : entries.gateways) {
+    v1::Gateway* out = proto->add_gateways();
+    out->set_id(g.id);
+    out->set_enterprise_id(g.enterprise_id);
+  }
+}
+
+alarm::Result<alarm::RegistryChange> RegistryChangeFromProto(const v1::ApplyRegistryRequest& req) {
+  auto upsert = RegistryFromProto(req.upsert());
+  if (!upsert) return upsert.error();
+  alarm::RegistryChange change;
+  change.upsert = std::move(*upsert);
+  change.remove_enterprise_ids.assign(req.remove_enterprise_ids().begin(),
+                                      req.remove_enterprise_ids().end());
+  change.remove_sensor_ids.assign(req.remove_sensor_ids().begin(), req.remove_sensor_ids().end());
+  change.remove_gateway_ids.assign(req.remove_gateway_ids().begin(),
+                                   req.remove_gateway_ids().end());
+  return change;
+}
+
+v1::RejectReason RejectReasonToProto(alarm::RejectReason reason) {
+  // The enums share their numbers by design.
+  return static_cast<v1::RejectReason>(static_cast<int>(reason));
+}
+
+}  // namespace vigil::server

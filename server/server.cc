@@ -1,0 +1,351 @@
+#include "server/server.h"
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <chrono>
+#include <csignal>
+#include <thread>
+
+#include "server/admin_service.h"
+#include "server/config.h"
+#include "server/ingest_service.h"
+#include "server/log.h"
+#include "server/proto_convert.h"
+#include "server/query_service.h"
+#include "server/registry_holder.h"
+#include "server/registry_yaml.h"
+#include "server/shard.h"
+#include "server/storage_writer.h"
+#include "storage/ingest_record.h"
+#include "storage/store.h"
+
+namespace vigil::server {
+namespace {
+
+using alarm::Result;
+using alarm::Status;
+
+uint32_t ShardCount(const ServerOptions& options) {
+  if (options.shards > 0) return options.shards;
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+Result<std::shared_ptr<const alarm::Registry>> LoadRegistry(const ServerOptions& options,
+                                                            storage::Store* store, bool* changed) {
+  alarm::RegistryEntries stored;
+  auto blob = store->GetRegistry();
+  if (!blob) return blob.error();
+  if (blob->has_value()) {
+    v1::Registry proto;
+    if (!proto.ParseFromString(**blob)) {
+      return Status::Corruption("stored registry snapshot does not parse");
+    }
+    auto entries = RegistryFromProto(proto);
+    if (!entries) return entries.error();
+    stored = std::move(*entries);
+  }
+  auto base = alarm::Registry::Build(std::move(stored));
+  if (!base) return Status::Corruption("stored registry: " + base.error().message());
+  *changed = false;
+  if (options.registry_file.empty()) return base;
+  auto file = LoadRegistryFile(options.registry_file);
+  if (!file) return file.error();
+  alarm::RegistryChange change;
+  change.upsert = std::move(*file);
+  auto merged = (*base)->Apply(change);
+  if (!merged) {
+    return Status::InvalidArgument(options.registry_file.string() + ": " +
+                                   merged.error().message());
+  }
+  *changed = true;
+  return merged;
+}
+
+Status PersistRegistry(storage::Store* store, const alarm::Registry& registry) {
+  v1::Registry proto;
+  RegistryToProto(registry.entries(), &proto);
+  return store->PutRegistry(proto.SerializeAsString());
+}
+
+}  // namespace
+
+class Server::Impl {
+ public:
+  explicit Impl(const ServerOptions& options) : options_(options), signals_(io_) {}
+
+  ~Impl() {
+    // Run() normally stopped everything; this covers a failed Start().
+    StopAll();
+  }
+
+  Status Start() {
+    auto store = storage::Store::Open(
+        {.dir = options_.data_dir, .sync = options_.durability == Durability::kFsync});
+    if (!store) return store.error();
+    store_ = std::move(*store);
+
+    bool changed = false;
+    auto registry = LoadRegistry(options_, store_.get(), &changed);
+    if (!registry) return registry.error();
+    if (changed) {
+      Status s = PersistRegistry(store_.get(), **registry);
+      if (!s.ok()) return s;
+    }
+    const alarm::RegistryEntries& e = (*registry)->entries();
+    LogInfo("registry_loaded", {{"enterprises", e.enterprises.size()},
+                                {"sensors", e.sensors.size()},
+                                {"gateways", e.gateways.size()}});
+    registry_ = std::make_unique<RegistryHolder>(std::move(*registry));
+
+    const auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::system_clock::now().time_since_epoch());
+    storage::HeadSetOptions heads;
+    heads.max_readings_per_chunk = options_.chunk_max_readings;
+    // Chunk ids increase across restarts: they order overlapping chunks.
+    heads.first_chunk_id = static_cast<uint64_t>(now_us.count());
+    shards_ = std::make_unique<ShardSet>(ShardCount(options_), store_.get(), heads);
+
+    uint64_t replayed = 0;
+    uint64_t replayed_readings = 0;
+    const auto replay_start = std::chrono::steady_clock::now();
+    Status s = store_->ReplayLog(store_->replay_from(), [&](uint64_t seq, std::string_view rec) {
+      ++replayed;
+      if (auto view = storage::IngestRecordView::Parse(rec))
+        replayed_readings += view->reading_count();
+      shards_->PostBatch(seq, std::string(rec));
+      return Status::Ok();
+    });
+    if (!s.ok()) return s;
+    LogInfo("ingest_log_replayed", {{"from_log_seq", store_->replay_from()},
+                                    {"records", replayed},
+                                    {"readings", replayed_readings},
+                                    {"ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                               std::chrono::steady_clock::now() - replay_start)
+                                               .count()}});
+
+    auto writer = StorageWriter::Start(store_.get(), shards_.get());
+    if (!writer) return writer.error();
+    writer_ = std::move(*writer);
+    last_posted_ = writer_->posted_through();
+
+    ingest_ = std::make_unique<IngestService>(options_, registry_.get(), writer_.get());
+    query_ = std::make_unique<QueryService>(
+        registry_.get(), shards_.get(), store_.get(),
+        [this](std::function<void()> task) { boost::asio::post(blocking_, std::move(task)); });
+    admin_ = std::make_unique<AdminService>(
+        registry_.get(),
+        [this](const alarm::RegistryChange& change) { return ApplyRegistryChange(change); },
+        [this](std::function<void()> task) { boost::asio::post(io_, std::move(task)); });
+
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port);
+    builder.SetMaxReceiveMessageSize(static_cast<int>(options_.max_message_bytes));
+    builder.RegisterService(ingest_.get());
+    builder.RegisterService(query_.get());
+    builder.RegisterService(admin_.get());
+    grpc_ = builder.BuildAndStart();
+    if (!grpc_ || port == 0) {
+      return Status::Unavailable("cannot listen on " + options_.listen +
+                                 " (address in use, or not host:port)");
+    }
+    SetServing(true);
+    const std::string host = options_.listen.substr(0, options_.listen.rfind(':'));
+    address_ = host + ":" + std::to_string(port);
+    return Status::Ok();
+  }
+
+  const std::string& address() const { return address_; }
+
+  void Run() {
+    signals_.add(SIGTERM);
+    signals_.add(SIGINT);
+    signals_.add(SIGHUP);
+    WaitForSignal();
+    checkpoint_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
+    ScheduleCheckpoint();
+    io_.run();
+    if (stopper_.joinable()) stopper_.join();
+  }
+
+  void RequestStop() {
+    boost::asio::post(io_, [this] { BeginStop("requested"); });
+  }
+
+ private:
+  void SetServing(bool serving) {
+    if (!grpc_) return;
+    auto* health = grpc_->GetHealthCheckService();
+    if (health == nullptr) return;
+    health->SetServingStatus(serving);
+    for (const char* name : {"vigil.v1.Ingest", "vigil.v1.Query", "vigil.v1.RegistryAdmin"}) {
+      health->SetServingStatus(name, serving);
+    }
+  }
+
+  void WaitForSignal() {
+    signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
+      if (ec) return;
+      if (signo == SIGHUP) {
+        ReloadRegistryFile();
+        WaitForSignal();
+        return;
+      }
+      BeginStop(signo == SIGTERM ? "SIGTERM" : "SIGINT");
+    });
+  }
+
+  void ReloadRegistryFile() {
+    if (options_.registry_file.empty()) {
+      LogWarn("registry_reload_skipped", {{"reason", "no registry_file configured"}});
+      return;
+    }
+    auto file = LoadRegistryFile(options_.registry_file);
+    if (!file) {
+      LogError("registry_reload_failed", {{"error", file.error().ToString()}});
+      return;
+    }
+    alarm::RegistryChange change;
+    change.upsert = std::move(*file);
+    auto applied = ApplyRegistryChange(change);
+    if (!applied) {
+      LogError("registry_reload_failed", {{"error", applied.error().ToString()}});
+    }
+  }
+
+  // Control thread only, so changes never interleave.
+  Result<std::shared_ptr<const alarm::Registry>> ApplyRegistryChange(
+      const alarm::RegistryChange& change) {
+    auto next = registry_->Get()->Apply(change);
+    if (!next) return next.error();
+    Status s = PersistRegistry(store_.get(), **next);
+    if (!s.ok()) return Status::Unavailable("registry not stored: " + s.message());
+    registry_->Publish(*next);
+    const alarm::RegistryEntries& e = (*next)->entries();
+    LogInfo("registry_changed", {{"enterprises", e.enterprises.size()},
+                                 {"sensors", e.sensors.size()},
+                                 {"gateways", e.gateways.size()}});
+    return next;
+  }
+
+  void ScheduleCheckpoint() {
+    checkpoint_timer_->expires_after(options_.checkpoint_interval);
+    checkpoint_timer_->async_wait([this](const boost::system::error_code& ec) {
+      if (ec || stopping_) return;
+      RunCheckpointRound();
+      ScheduleCheckpoint();
+    });
+  }
+
+  // Round r asks shards to seal heads older than the previous round's mark;
+  // at round r+1 their answers let the ingest log be truncated.
+  void RunCheckpointRound() {
+    if (round_ > 0) {
+      if (auto point = shards_->CheckpointResult(round_)) {
+        Status s = store_->Checkpoint(*point);
+        if (!s.ok()) LogError("checkpoint_failed", {{"error", s.ToString()}});
+      } else {
+        LogWarn("checkpoint_lagging", {{"round", round_}});
+        return;  // let the shards catch up before asking for more
+      }
+    }
+    ++round_;
+    shards_->StartCheckpoint(round_, last_posted_);
+    last_posted_ = writer_->posted_through();
+  }
+
+  void BeginStop(const char* why) {
+    if (stopping_) return;
+    stopping_ = true;
+    LogInfo("shutdown_started", {{"reason", why}});
+    signals_.cancel();
+    if (checkpoint_timer_) checkpoint_timer_->cancel();
+    stopper_ = std::thread([this] {
+      StopAll();
+      boost::asio::post(io_, [this] { io_.stop(); });
+    });
+  }
+
+  void StopAll() {
+    if (stopped_) return;
+    stopped_ = true;
+    SetServing(false);
+    if (ingest_) {
+      ingest_->StartDraining();
+      // Let batches already read be committed and acked.
+      const auto deadline = std::chrono::steady_clock::now() + options_.shutdown_grace;
+      while (writer_->queued() > 0 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    }
+    if (grpc_) {
+      // Streams stay open until gateways close them: give acks in flight a
+      // moment to be written, then cancel what is left.
+      grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+      grpc_->Wait();
+    }
+    if (writer_) writer_->Stop();
+    if (shards_) {
+      shards_->Stop();
+      if (auto point = shards_->CheckpointResult(ShardSet::kFinalCheckpointRound)) {
+        Status s = store_->Checkpoint(*point);
+        if (!s.ok()) LogError("checkpoint_failed", {{"error", s.ToString()}});
+      }
+    }
+    blocking_.join();
+    if (ingest_) {
+      const IngestCounters& c = ingest_->counters();
+      LogInfo("shutdown_complete", {{"batches_stored", c.batches_stored.load()},
+                                    {"readings_stored", c.readings_stored.load()},
+                                    {"batches_duplicate", c.batches_duplicate.load()}});
+    }
+    grpc_.reset();
+    writer_.reset();
+    shards_.reset();
+    store_.reset();
+  }
+
+  ServerOptions options_;
+  boost::asio::io_context io_;
+  boost::asio::signal_set signals_;
+  boost::asio::thread_pool blocking_{2};
+  std::unique_ptr<boost::asio::steady_timer> checkpoint_timer_;
+  std::thread stopper_;
+  bool stopping_ = false;  // control thread
+  bool stopped_ = false;   // stopper thread (or destructor)
+  uint64_t round_ = 0;
+  uint64_t last_posted_ = 0;
+
+  std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<RegistryHolder> registry_;
+  std::unique_ptr<ShardSet> shards_;
+  std::unique_ptr<StorageWriter> writer_;
+  std::unique_ptr<IngestService> ingest_;
+  std::unique_ptr<QueryService> query_;
+  std::unique_ptr<AdminService> admin_;
+  std::unique_ptr<grpc::Server> grpc_;
+  std::string address_;
+};
+
+Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
+  auto impl = std::make_unique<Impl>(options);
+  Status s = impl->Start();
+  if (!s.ok()) return s;
+  return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Server::~Server() = default;
+
+const std::string& Server::grpc_address() const { return impl_->address(); }
+void Server::Run() { impl_->Run(); }
+void Server::RequestStop() { impl_->RequestStop(); }
+
+}  // namespace vigil::server

@@ -1,0 +1,53 @@
+// Server: owns every part of a running vigild and their lifetimes.
+//
+// Threads:
+//   control   the thread that calls Run(): a Boost.Asio io_context for
+//             signals (SIGTERM/SIGINT drain and stop, SIGHUP reloads the
+//             registry file), the checkpoint timer and registry changes.
+//   stopper   started on SIGTERM: drains and stops everything in order.
+//   writer    StorageWriter: group-commits gateway batches to RocksDB.
+//   shards    `options.shards` ShardSet threads: per-sensor heads (and, next,
+//             alarm evaluation), each the single owner of its sensors.
+//   blocking  a pool of 2 threads for RocksDB reads of queries.
+//   gRPC      gRPC's callback threads run every RPC reaction; they never block.
+//   RocksDB   its own flush and compaction threads.
+// Stop order: health NOT_SERVING -> refuse new batches -> wait for queued
+// batches to be acked (bounded by shutdown_grace) -> gRPC shutdown -> writer
+// -> shards seal their heads -> checkpoint -> close the database.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "alarm/status.h"
+#include "server/options.h"
+
+namespace vigil::server {
+
+class Server {
+ public:
+  // Opens the database, loads the registry (database, then the registry file
+  // on top), replays the ingest log past the last checkpoint, starts every
+  // thread and listens. Errors: kIOError/kCorruption (database),
+  // kInvalidArgument (registry file), kUnavailable (cannot listen).
+  static alarm::Result<std::unique_ptr<Server>> Start(const ServerOptions& options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // The gRPC address actually bound ("127.0.0.1:43121").
+  const std::string& grpc_address() const;
+
+  // Runs the control loop on the calling thread until SIGTERM/SIGINT or
+  // RequestStop(), then stops everything in order. Returns once stopped.
+  void Run();
+  // Thread-safe: makes Run() stop as on SIGTERM.
+  void RequestStop();
+
+ private:
+  class Impl;
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vigil::server

@@ -1,0 +1,243 @@
+#include "server/shard.h"
+
+#include <boost/lockfree/queue.hpp>
+#include <limits>
+#include <thread>
+
+#include "server/log.h"
+#include "storage/ingest_record.h"
+
+namespace vigil::server {
+namespace {
+
+constexpr size_t kQueueCapacity = 4096;
+constexpr int kDrainBurst = 256;
+
+// Sends a shard to work on a checkpoint round and records its answer.
+class CheckpointTask final : public ShardTask {
+ public:
+  CheckpointTask(uint64_t round, uint64_t seal_through, std::atomic<uint64_t>* done_round,
+                 std::atomic<uint64_t>* replay_point)
+      : round_(round),
+        seal_through_(seal_through),
+        done_round_(done_round),
+        replay_point_(replay_point) {}
+
+  void Run(ShardState& shard) override {
+    shard.heads.SealThrough(seal_through_, &shard.sealed);
+    shard.WriteSealed();
+    if (shard.store_failed) return;  // chunks not durable: do not let the log go
+    const uint64_t point = shard.heads.OldestUnsealedLogSeq().value_or(shard.last_log_seq + 1);
+    replay_point_->store(point, std::memory_order_relaxed);
+    done_round_->store(round_, std::memory_order_release);
+  }
+
+ private:
+  uint64_t round_;
+  uint64_t seal_through_;
+  std::atomic<uint64_t>* done_round_;
+  std::atomic<uint64_t>* replay_point_;
+};
+
+class HeadReadTask final : public ShardTask {
+ public:
+  HeadReadTask(std::string sensor_id, alarm::TimestampMs from, alarm::TimestampMs to,
+               std::function<void(std::vector<alarm::Reading>)> done)
+      : sensor_id_(std::move(sensor_id)), from_(from), to_(to), done_(std::move(done)) {}
+
+  void Run(ShardState& shard) override {
+    // Chunks sealed in this drain must be readable before the head is read,
+    // or a reader could see neither.
+    shard.WriteSealed();
+    std::vector<alarm::Reading> readings;
+    shard.heads.ReadHead(sensor_id_, from_, to_, &readings);
+    done_(std::move(readings));
+  }
+
+ private:
+  std::string sensor_id_;
+  alarm::TimestampMs from_;
+  alarm::TimestampMs to_;
+  std::function<void(std::vector<alarm::Reading>)> done_;
+};
+
+}  // namespace
+
+uint32_t ShardFor(std::string_view sensor_id, uint32_t shard_count) {
+  // FNV-1a: stable across builds and platforms, unlike std::hash.
+  uint64_t h = 14695981039346656037ull;
+  for (char c : sensor_id) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ull;
+  }
+  return static_cast<uint32_t>(h % shard_count);
+}
+
+void ShardState::WriteSealed() {
+  if (sealed.empty()) return;
+  alarm::Status s = store->WriteChunks(sealed);
+  if (!s.ok()) {
+    if (!store_failed) LogError("chunk_write_failed", {{"shard", index}, {"error", s.ToString()}});
+    store_failed = true;
+    return;  // kept for the next attempt; the ingest log still holds these readings
+  }
+  store_failed = false;
+  sealed.clear();
+}
+
+StoredBatchTask::StoredBatchTask(uint64_t log_seq, std::string record, uint32_t shard_count)
+    : log_seq_(log_seq), record_(std::move(record)), refs_(shard_count) {}
+
+void StoredBatchTask::Run(ShardState& shard) {
+  auto view = storage::IngestRecordView::Parse(record_);
+  if (!view) {
+    LogError("ingest_record_corrupt", {{"log_seq", log_seq_}, {"error", view.error().ToString()}});
+    return;
+  }
+  alarm::SeriesView series;
+  for (auto it = view->series(); it.Next(&series);) {
+    if (ShardFor(series.sensor_id, shard.count) != shard.index) continue;
+    shard.heads.Append(series.sensor_id, series.timestamps, series.values, series.quality, log_seq_,
+                       &shard.sealed);
+  }
+  shard.last_log_seq = std::max(shard.last_log_seq, log_seq_);
+}
+
+void StoredBatchTask::Release() {
+  if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+}
+
+class ShardSet::Shard {
+ public:
+  Shard(uint32_t index, uint32_t count, storage::Store* store,
+        const storage::HeadSetOptions& options)
+      : queue_(kQueueCapacity),
+        state_{.index = index,
+               .count = count,
+               .store = store,
+               .heads = storage::HeadSet(options),
+               .sealed = {},
+               .last_log_seq = 0,
+               .store_failed = false} {
+    thread_ = std::thread([this] { Loop(); });
+  }
+
+  ~Shard() { Join(); }
+
+  void Post(ShardTask* task) {
+    for (int spins = 0; !queue_.push(task); ++spins) {
+      if (spins > 64) std::this_thread::yield();
+    }
+    wake_.fetch_add(1, std::memory_order_release);
+    wake_.notify_one();
+  }
+
+  void RequestStop() {
+    stopping_.store(true, std::memory_order_release);
+    wake_.fetch_add(1, std::memory_order_release);
+    wake_.notify_one();
+  }
+
+  void Join() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+  std::atomic<uint64_t> done_round{0};
+  std::atomic<uint64_t> replay_point{0};
+  std::atomic<uint64_t> readings_in_heads{0};
+
+ private:
+  bool Drain() {
+    ShardTask* task = nullptr;
+    int ran = 0;
+    while (ran < kDrainBurst && queue_.pop(task)) {
+      task->Run(state_);
+      task->Release();
+      ++ran;
+    }
+    if (ran > 0) {
+      state_.WriteSealed();
+      readings_in_heads.store(state_.heads.readings_in_heads(), std::memory_order_relaxed);
+    }
+    return ran > 0;
+  }
+
+  void Loop() {
+    for (;;) {
+      if (Drain()) continue;
+      const uint32_t seen = wake_.load(std::memory_order_acquire);
+      if (Drain()) continue;
+      if (stopping_.load(std::memory_order_acquire)) break;
+      wake_.wait(seen, std::memory_order_acquire);
+    }
+    while (Drain()) {
+    }
+  }
+
+  boost::lockfree::queue<ShardTask*, boost::lockfree::fixed_sized<true>> queue_;
+  std::atomic<uint32_t> wake_{0};
+  std::atomic<bool> stopping_{false};
+  ShardState state_;
+  std::thread thread_;
+};
+
+ShardSet::ShardSet(uint32_t count, storage::Store* store, const storage::HeadSetOptions& heads) {
+  shards_.reserve(count);
+  for (uint32_t i = 0; i < count; ++i) {
+    storage::HeadSetOptions options = heads;
+    // Disjoint chunk-id sequences per shard.
+    options.first_chunk_id = heads.first_chunk_id * count + i;
+    options.chunk_id_stride = count;
+    shards_.push_back(std::make_unique<Shard>(i, count, store, options));
+  }
+}
+
+ShardSet::~ShardSet() { Stop(); }
+
+uint32_t ShardSet::count() const { return static_cast<uint32_t>(shards_.size()); }
+
+void ShardSet::Post(uint32_t shard, ShardTask* task) { shards_[shard]->Post(task); }
+
+void ShardSet::PostBatch(uint64_t log_seq, std::string record) {
+  auto* task = new StoredBatchTask(log_seq, std::move(record), count());
+  for (auto& shard : shards_) shard->Post(task);
+}
+
+void ShardSet::StartCheckpoint(uint64_t round, uint64_t seal_through) {
+  for (auto& shard : shards_) {
+    shard->Post(new CheckpointTask(round, seal_through, &shard->done_round, &shard->replay_point));
+  }
+}
+
+std::optional<uint64_t> ShardSet::CheckpointResult(uint64_t round) const {
+  uint64_t point = std::numeric_limits<uint64_t>::max();
+  for (const auto& shard : shards_) {
+    if (shard->done_round.load(std::memory_order_acquire) < round) return std::nullopt;
+    point = std::min(point, shard->replay_point.load(std::memory_order_relaxed));
+  }
+  return point;
+}
+
+void ShardSet::ReadHead(std::string_view sensor_id, alarm::TimestampMs from, alarm::TimestampMs to,
+                        std::function<void(std::vector<alarm::Reading>)> done) {
+  const uint32_t shard = ShardFor(sensor_id, count());
+  Post(shard, new HeadReadTask(std::string(sensor_id), from, to, std::move(done)));
+}
+
+void ShardSet::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  StartCheckpoint(kFinalCheckpointRound, std::numeric_limits<uint64_t>::max());
+  for (auto& shard : shards_) shard->RequestStop();
+  for (auto& shard : shards_) shard->Join();
+}
+
+uint64_t ShardSet::readings_in_heads() const {
+  uint64_t total = 0;
+  for (const auto& shard : shards_) {
+    total += shard->readings_in_heads.load(std::memory_order_relaxed);
+  }
+  return total;
+}
+
+}  // namespace vigil::server

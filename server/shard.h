@@ -1,0 +1,112 @@
+// Shards: N threads, each the single owner of the per-sensor state of the
+// sensors that hash to it (today: their open chunk heads; next, their alarm
+// rule state). Other threads never touch that state: they post ShardTasks
+// through the shard's bounded lock-free queue, and the shard runs them in
+// order. A full queue makes the poster wait, which pushes back on ingest.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "alarm/types.h"
+#include "storage/head_set.h"
+#include "storage/store.h"
+
+namespace vigil::server {
+
+// State a task may touch; lives on, and is used by, its shard's thread only.
+struct ShardState {
+  uint32_t index = 0;
+  uint32_t count = 1;
+  storage::Store* store = nullptr;
+  storage::HeadSet heads;
+  // Sealed chunks not yet written (written once per drain, before any query).
+  std::vector<storage::SealedChunk> sealed;
+  // Highest ingest-log sequence this shard has processed.
+  uint64_t last_log_seq = 0;
+  bool store_failed = false;
+
+  // Writes `sealed`; on failure keeps them for the next attempt and logs.
+  void WriteSealed();
+};
+
+// One unit of work for a shard. Created by any thread; Run and then Release
+// are called on the shard's thread.
+class ShardTask {
+ public:
+  virtual ~ShardTask() = default;
+  virtual void Run(ShardState& shard) = 0;
+  // Called once after Run. Default: delete this.
+  virtual void Release() { delete this; }
+};
+
+// The shard that owns a sensor: a stable hash of its id.
+uint32_t ShardFor(std::string_view sensor_id, uint32_t shard_count);
+
+// A stored gateway batch on its way to every shard (each takes the series it
+// owns). Reference-counted: the last shard to release it frees it.
+class StoredBatchTask final : public ShardTask {
+ public:
+  // REQUIRES: `record` is a valid IngestRecord (checked; a malformed one is
+  // logged and skipped).
+  StoredBatchTask(uint64_t log_seq, std::string record, uint32_t shard_count);
+  void Run(ShardState& shard) override;
+  void Release() override;
+
+ private:
+  uint64_t log_seq_;
+  std::string record_;
+  std::atomic<uint32_t> refs_;
+};
+
+class ShardSet {
+ public:
+  // Starts `count` threads. `store` must outlive the ShardSet.
+  ShardSet(uint32_t count, storage::Store* store, const storage::HeadSetOptions& heads);
+  ~ShardSet();  // Stop()s
+  ShardSet(const ShardSet&) = delete;
+  ShardSet& operator=(const ShardSet&) = delete;
+
+  uint32_t count() const;
+  // Queues `task` on shard `shard`; waits (spinning, then yielding) while the
+  // queue is full. Thread-safe. REQUIRES: not stopped.
+  void Post(uint32_t shard, ShardTask* task);
+  // Posts one StoredBatchTask to every shard.
+  void PostBatch(uint64_t log_seq, std::string record);
+
+  // Checkpoint round: every shard seals heads holding readings from log
+  // records <= seal_through, writes them, and reports the first log sequence
+  // it may still need on restart. Returns immediately; poll CheckpointResult.
+  void StartCheckpoint(uint64_t round, uint64_t seal_through);
+  // Min over shards of their reported replay point, once every shard has
+  // finished `round`; nullopt before.
+  std::optional<uint64_t> CheckpointResult(uint64_t round) const;
+
+  // Reads the open head of `sensor_id` on its shard (after writing pending
+  // chunks there) and calls `done` with the readings on the shard's thread;
+  // `done` must not block.
+  void ReadHead(std::string_view sensor_id, alarm::TimestampMs from, alarm::TimestampMs to,
+                std::function<void(std::vector<alarm::Reading>)> done);
+
+  // Seals every head and writes the chunks, then stops and joins the threads.
+  // Tasks already queued run first. Afterwards CheckpointResult(
+  // kFinalCheckpointRound) says where a restart must replay from. Idempotent.
+  void Stop();
+  static constexpr uint64_t kFinalCheckpointRound = ~uint64_t{0};
+
+  // Readings held in heads, over all shards (approximate while running).
+  uint64_t readings_in_heads() const;
+
+ private:
+  class Shard;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  bool stopped_ = false;
+};
+
+}  // namespace vigil::server

@@ -1,0 +1,179 @@
+#include "server/storage_writer.h"
+
+#include <boost/lockfree/queue.hpp>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "server/log.h"
+
+namespace vigil::server {
+namespace {
+
+// Upper bound on batches queued at once: max streams x window plus unary
+// writes fit with room to spare; beyond it Submit answers "busy".
+constexpr size_t kQueueCapacity = 16384;
+// Most batches or bytes committed in one write.
+constexpr size_t kMaxGroupBatches = 1024;
+constexpr size_t kMaxGroupBytes = size_t{64} << 20;
+
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+}  // namespace
+
+class StorageWriter::Impl {
+ public:
+  Impl(StorageWriter* owner, storage::Store* store, ShardSet* shards,
+       std::unordered_map<std::string, storage::Watermark> marks)
+      : owner_(owner), store_(store), shards_(shards), queue_(kQueueCapacity) {
+    for (auto& [gateway, mark] : marks) marks_.emplace(gateway, mark);
+  }
+
+  void StartThread() {
+    thread_ = std::thread([this] { Loop(); });
+  }
+
+  bool Submit(PendingBatch* batch) {
+    if (stopping_.load(std::memory_order_acquire)) return false;
+    if (!queue_.push(batch)) return false;
+    owner_->queued_.fetch_add(1, std::memory_order_relaxed);
+    wake_.fetch_add(1, std::memory_order_release);
+    wake_.notify_one();
+    return true;
+  }
+
+  void Stop() {
+    stopping_.store(true, std::memory_order_release);
+    wake_.fetch_add(1, std::memory_order_release);
+    wake_.notify_one();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  alarm::Status sticky_error() const {
+    std::lock_guard<std::mutex> lock(error_mu_);
+    return error_;
+  }
+
+ private:
+  void Loop() {
+    for (;;) {
+      if (CommitGroup()) continue;
+      const uint32_t seen = wake_.load(std::memory_order_acquire);
+      if (CommitGroup()) continue;
+      if (stopping_.load(std::memory_order_acquire)) break;
+      wake_.wait(seen, std::memory_order_acquire);
+    }
+    while (CommitGroup()) {
+    }
+  }
+
+  // Returns false when the queue was empty.
+  bool CommitGroup() {
+    group_.clear();
+    size_t bytes = 0;
+    PendingBatch* batch = nullptr;
+    while (group_.size() < kMaxGroupBatches && bytes < kMaxGroupBytes && queue_.pop(batch)) {
+      group_.push_back(batch);
+      bytes += batch->record.size();
+    }
+    if (group_.empty()) return false;
+    owner_->queued_.fetch_sub(group_.size(), std::memory_order_relaxed);
+
+    outcomes_.assign(group_.size(), PendingBatch::Outcome::kDuplicate);
+    appends_.clear();
+    undo_.clear();
+    const bool failed = owner_->failed_.load(std::memory_order_acquire);
+    for (size_t i = 0; i < group_.size(); ++i) {
+      PendingBatch* b = group_[i];
+      auto it = marks_.find(std::string_view(b->gateway_id));
+      if (it != marks_.end() && b->watermark <= it->second) continue;  // duplicate
+      if (failed) {
+        outcomes_[i] = PendingBatch::Outcome::kFailed;
+        continue;
+      }
+      if (it == marks_.end()) {
+        it = marks_.emplace(b->gateway_id, storage::Watermark{}).first;
+      }
+      undo_.push_back({&it->second, it->second});
+      it->second = b->watermark;
+      outcomes_[i] = PendingBatch::Outcome::kStored;
+      appends_.push_back({b->gateway_id, b->watermark, b->record});
+    }
+
+    alarm::Status error;
+    if (failed)
+      error = alarm::Status::Unavailable("storage failed earlier: " + sticky_error().message());
+    if (!appends_.empty()) {
+      auto first = store_->AppendLog(appends_);
+      if (first) {
+        uint64_t seq = *first;
+        for (size_t i = 0; i < group_.size(); ++i) {
+          if (outcomes_[i] != PendingBatch::Outcome::kStored) continue;
+          shards_->PostBatch(seq++, std::move(group_[i]->record));
+        }
+        owner_->posted_through_.store(seq - 1, std::memory_order_release);
+      } else {
+        for (auto& [mark, old] : undo_) *mark = old;
+        for (auto& outcome : outcomes_) {
+          if (outcome == PendingBatch::Outcome::kStored) outcome = PendingBatch::Outcome::kFailed;
+        }
+        {
+          std::lock_guard<std::mutex> lock(error_mu_);
+          error_ = first.error();
+        }
+        owner_->failed_.store(true, std::memory_order_release);
+        LogError("storage_write_failed", {{"error", first.error().ToString()}});
+        error = alarm::Status::Unavailable("storage write failed: " + first.error().message());
+      }
+    }
+    for (size_t i = 0; i < group_.size(); ++i) group_[i]->Done(outcomes_[i], error);
+    return true;
+  }
+
+  StorageWriter* owner_;
+  storage::Store* store_;
+  ShardSet* shards_;
+  boost::lockfree::queue<PendingBatch*, boost::lockfree::fixed_sized<true>> queue_;
+  std::atomic<uint32_t> wake_{0};
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+
+  // Writer thread only.
+  std::unordered_map<std::string, storage::Watermark, StringHash, std::equal_to<>> marks_;
+  std::vector<PendingBatch*> group_;
+  std::vector<PendingBatch::Outcome> outcomes_;
+  std::vector<storage::LogAppend> appends_;
+  std::vector<std::pair<storage::Watermark*, storage::Watermark>> undo_;
+
+  mutable std::mutex error_mu_;
+  alarm::Status error_;  // GUARDED_BY(error_mu_)
+};
+
+alarm::Result<std::unique_ptr<StorageWriter>> StorageWriter::Start(storage::Store* store,
+                                                                   ShardSet* shards) {
+  auto marks = store->LoadWatermarks();
+  if (!marks) return marks.error();
+  std::unique_ptr<StorageWriter> writer(new StorageWriter(nullptr));
+  writer->impl_ = std::make_unique<Impl>(writer.get(), store, shards, std::move(*marks));
+  writer->posted_through_.store(store->next_log_seq() - 1, std::memory_order_relaxed);
+  writer->impl_->StartThread();
+  return writer;
+}
+
+StorageWriter::StorageWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+StorageWriter::~StorageWriter() { Stop(); }
+
+bool StorageWriter::Submit(PendingBatch* batch) { return impl_->Submit(batch); }
+
+void StorageWriter::Stop() {
+  if (impl_) impl_->Stop();
+}
+
+alarm::Status StorageWriter::sticky_error() const { return impl_->sticky_error(); }
+
+}  // namespace vigil::server

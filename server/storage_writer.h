@@ -1,0 +1,74 @@
+// StorageWriter: the one thread that makes gateway batches durable. It drains
+// a bounded lock-free queue, drops batches at or below their gateway's
+// watermark (duplicates), commits the rest with their new watermarks in one
+// RocksDB write (group commit), hands each stored batch to the shards, and
+// only then reports every batch's outcome. Being the only writer of
+// watermarks makes dedupe exact even when a batch is resent on a second
+// stream while the first copy is still queued.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "alarm/status.h"
+#include "server/shard.h"
+#include "storage/keys.h"
+#include "storage/store.h"
+
+namespace vigil::server {
+
+// One gateway batch on its way to storage. The ingest service derives from it
+// to carry what it needs to answer; Done() is its last use by the writer.
+class PendingBatch {
+ public:
+  virtual ~PendingBatch() = default;
+
+  enum class Outcome { kStored, kDuplicate, kFailed };
+  // Called once on the writer thread, after the outcome is durable and the
+  // stored batch is queued to the shards. Must not block; owns `this` from
+  // here (typically: answer the client, then delete this).
+  // `error` is set for kFailed only.
+  virtual void Done(Outcome outcome, const alarm::Status& error) = 0;
+
+  std::string gateway_id;
+  storage::Watermark watermark;
+  std::string record;  // IngestRecord; moved to the shards once stored
+};
+
+class StorageWriter {
+ public:
+  // `store` and `shards` must outlive the writer. Loads the watermarks.
+  static alarm::Result<std::unique_ptr<StorageWriter>> Start(storage::Store* store,
+                                                             ShardSet* shards);
+  ~StorageWriter();  // Stop()s
+
+  // Queues `batch` (ownership passes to the writer) unless the queue is full
+  // or the writer is stopping: then returns false and the caller keeps it.
+  // Thread-safe, lock-free.
+  bool Submit(PendingBatch* batch);
+
+  // Commits everything already queued, then joins. Later Submits fail.
+  void Stop();
+
+  // First storage error; once set every later batch fails with kUnavailable.
+  // ok() while healthy. Thread-safe.
+  alarm::Status sticky_error() const;
+  bool healthy() const { return !failed_.load(std::memory_order_acquire); }
+
+  // Batches queued and not yet committed (approximate).
+  uint64_t queued() const { return queued_.load(std::memory_order_relaxed); }
+  // Highest log sequence already handed to the shards.
+  uint64_t posted_through() const { return posted_through_.load(std::memory_order_acquire); }
+
+ private:
+  class Impl;
+  explicit StorageWriter(std::unique_ptr<Impl> impl);
+
+  std::unique_ptr<Impl> impl_;
+  std::atomic<bool> failed_{false};
+  std::atomic<uint64_t> queued_{0};
+  std::atomic<uint64_t> posted_through_{0};
+};
+
+}  // namespace vigil::server

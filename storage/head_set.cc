@@ -1,0 +1,144 @@
+#include "storage/head_set.h"
+
+#include <algorithm>
+#include <cassert>
+#include <limits>
+#include <utility>
+
+namespace vigil::storage {
+namespace {
+
+size_t EncoderHeapBytes(const ChunkEncoder& e) { return e.memory_bytes() - sizeof(ChunkEncoder); }
+
+// Min-heap order on log_seq for the std heap algorithms (which build max-heaps).
+template <class T>
+bool LaterSeq(const T& a, const T& b) {
+  return a.log_seq > b.log_seq;
+}
+
+}  // namespace
+
+HeadSet::HeadSet(HeadSetOptions options)
+    : options_(options), next_chunk_id_(options.first_chunk_id) {
+  if (options_.max_readings_per_chunk == 0) options_.max_readings_per_chunk = 1;
+  assert(options_.chunk_id_stride > 0);
+}
+
+void HeadSet::Append(std::string_view sensor_id, std::span<const alarm::TimestampMs> timestamps,
+                     std::span<const double> values, std::span<const alarm::Quality> quality,
+                     uint64_t log_seq, std::vector<SealedChunk>* sealed) {
+  assert(timestamps.size() == values.size());
+  assert(quality.empty() || quality.size() == timestamps.size());
+  if (timestamps.empty()) return;
+
+  auto it = heads_.find(sensor_id);
+  if (it == heads_.end()) {
+    it = heads_.emplace(std::string(sensor_id), Head{}).first;
+    const size_t cap = it->first.capacity();
+    if (cap > std::string().capacity()) id_heap_bytes_ += cap + 1;
+  }
+  Entry* entry = &*it;
+  ChunkEncoder& enc = entry->second.encoder;
+  constexpr auto kSpan = static_cast<uint64_t>(kMaxChunkSpan.count());
+  const uint32_t max_readings = options_.max_readings_per_chunk;
+
+  // encoder_heap_bytes_ currently includes `accounted` bytes of this encoder.
+  size_t accounted = EncoderHeapBytes(enc);
+  auto seal = [&] {
+    encoder_heap_bytes_ += EncoderHeapBytes(enc) - accounted;
+    Seal(entry, sealed);
+    accounted = 0;
+  };
+  for (size_t i = 0; i < timestamps.size(); ++i) {
+    const alarm::TimestampMs at = timestamps[i];
+    if (enc.count() > 0 &&
+        (at <= enc.last_at() ||
+         static_cast<uint64_t>(at) - static_cast<uint64_t>(enc.first_at()) > kSpan)) {
+      seal();
+    }
+    if (enc.count() == 0) Open(entry, log_seq);
+    enc.Append(at, values[i], quality.empty() ? alarm::kQualityGood : quality[i]);
+    ++readings_in_heads_;
+    if (enc.count() >= max_readings) seal();
+  }
+  encoder_heap_bytes_ += EncoderHeapBytes(enc) - accounted;
+  PruneOpen();
+}
+
+void HeadSet::SealThrough(uint64_t through_log_seq, std::vector<SealedChunk>* sealed) {
+  while (!open_.empty() && open_.front().log_seq <= through_log_seq) {
+    const OpenEntry top = open_.front();
+    PopOpen();
+    if (Live(top)) Seal(top.entry, sealed);
+  }
+  PruneOpen();
+}
+
+void HeadSet::SealAll(std::vector<SealedChunk>* sealed) {
+  SealThrough(std::numeric_limits<uint64_t>::max(), sealed);
+  assert(open_.empty() && open_heads_ == 0 && readings_in_heads_ == 0);
+}
+
+void HeadSet::ReadHead(std::string_view sensor_id, alarm::TimestampMs from, alarm::TimestampMs to,
+                       std::vector<alarm::Reading>* out) const {
+  const auto it = heads_.find(sensor_id);
+  if (it == heads_.end()) return;
+  // The encoder's own buffer cannot be damaged; a failure here is a codec bug.
+  const alarm::Status status = DecodeChunk(it->second.encoder, from, to, out);
+  assert(status.ok());
+  (void)status;
+}
+
+std::optional<uint64_t> HeadSet::OldestUnsealedLogSeq() const {
+  if (open_.empty()) return std::nullopt;
+  return open_.front().log_seq;
+}
+
+size_t HeadSet::memory_bytes() const {
+  // libstdc++ node: next pointer, the pair, the cached hash; plus allocator overhead.
+  constexpr size_t kNodeBytes = sizeof(void*) + sizeof(Entry) + sizeof(size_t) + 16;
+  return sizeof(*this) + heads_.bucket_count() * sizeof(void*) + heads_.size() * kNodeBytes +
+         id_heap_bytes_ + encoder_heap_bytes_ + open_.capacity() * sizeof(OpenEntry);
+}
+
+void HeadSet::Open(Entry* entry, uint64_t log_seq) {
+  Head& head = entry->second;
+  head.oldest_log_seq = log_seq;
+  ++head.generation;
+  ++open_heads_;
+  open_.push_back(OpenEntry{log_seq, entry, head.generation});
+  std::push_heap(open_.begin(), open_.end(), LaterSeq<OpenEntry>);
+}
+
+void HeadSet::Seal(Entry* entry, std::vector<SealedChunk>* sealed) {
+  ChunkEncoder& enc = entry->second.encoder;
+  assert(enc.count() > 0);
+  SealedChunk chunk;
+  chunk.sensor_id = entry->first;
+  chunk.first_at = enc.first_at();
+  chunk.last_at = enc.last_at();
+  chunk.chunk_id = next_chunk_id_;
+  chunk.bytes = enc.Finish();
+  sealed->push_back(std::move(chunk));
+  next_chunk_id_ += options_.chunk_id_stride;
+  readings_in_heads_ -= enc.count();
+  encoder_heap_bytes_ -= EncoderHeapBytes(enc);
+  --open_heads_;
+  enc.Clear();  // its heap entry goes stale: emptiness
+}
+
+void HeadSet::PopOpen() {
+  std::pop_heap(open_.begin(), open_.end(), LaterSeq<OpenEntry>);
+  open_.pop_back();
+}
+
+void HeadSet::PruneOpen() {
+  while (!open_.empty() && !Live(open_.front())) PopOpen();
+  // Stale entries below a long-lived top would pile up: rebuild when they dominate.
+  if (open_.size() > 2 * open_heads_ + 64) {
+    std::erase_if(open_, [](const OpenEntry& e) { return !Live(e); });
+    std::make_heap(open_.begin(), open_.end(), LaterSeq<OpenEntry>);
+  }
+}
+
+}  // namespace vigil::storage

@@ -1,0 +1,121 @@
+// HeadSet: the open (unsealed) chunk of every sensor of one shard, and the
+// rules that seal them into SealedChunks for the shard to write to the store.
+// Thread-safety: not thread-safe. Owned and used by its shard's thread only.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "alarm/types.h"
+#include "storage/chunk.h"
+
+namespace vigil::storage {
+
+struct SealedChunk {
+  std::string sensor_id;
+  alarm::TimestampMs first_at = 0;
+  alarm::TimestampMs last_at = 0;
+  uint64_t chunk_id = 0;  // unique; increasing in seal order within one HeadSet
+  std::string bytes;      // ChunkEncoder::Finish()
+};
+
+struct HeadSetOptions {
+  // Readings per chunk before a head is sealed. Default: 480.
+  uint32_t max_readings_per_chunk = 480;
+  // chunk ids: first_chunk_id, then + chunk_id_stride each seal (shards use disjoint sequences).
+  uint64_t first_chunk_id = 1;
+  uint64_t chunk_id_stride = 1;
+};
+
+// Open (unsealed) chunks, one per sensor, of one shard. Owned and used by one
+// thread only. Lifecycle: heads are created on a sensor's first reading and live
+// as long as the HeadSet; sealing empties a head (and frees its buffer) but keeps
+// the sensor's entry, since the sensor will report again.
+// Trade-off: one node-based hash map entry per sensor (stable addresses, one
+// lookup per series) instead of a flat table; plus a lazily pruned min-heap of
+// open heads by oldest log sequence, so SealThrough and OldestUnsealedLogSeq cost
+// O(sealed heads * log n) and O(1) instead of a scan of every sensor.
+class HeadSet {
+ public:
+  explicit HeadSet(HeadSetOptions options);
+  HeadSet(const HeadSet&) = delete;
+  HeadSet& operator=(const HeadSet&) = delete;
+
+  // Appends one series that came from ingest-log record `log_seq`. quality empty =
+  // all good. REQUIRES: timestamps.size() == values.size() (and quality.size() when
+  // not empty). A head is sealed into *sealed (and a new one started) when it
+  // reaches max_readings_per_chunk, when the next reading would make
+  // last_at - first_at exceed kMaxChunkSpan, or when the next reading's timestamp is
+  // <= the head's last_at (out of order or repeated: overlapping chunks are allowed;
+  // readers merge them, the later chunk_id wins for equal timestamps).
+  // One hash lookup per series; allocates only for a new sensor and buffer growth.
+  void Append(std::string_view sensor_id, std::span<const alarm::TimestampMs> timestamps,
+              std::span<const double> values, std::span<const alarm::Quality> quality,
+              uint64_t log_seq, std::vector<SealedChunk>* sealed);
+
+  // Seals every non-empty head whose oldest reading came from a log record <=
+  // through_log_seq, oldest first.
+  void SealThrough(uint64_t through_log_seq, std::vector<SealedChunk>* sealed);
+  // Seals every non-empty head, oldest first.
+  void SealAll(std::vector<SealedChunk>* sealed);
+
+  // Appends the open head's readings of sensor_id with from <= at < to, in time order.
+  void ReadHead(std::string_view sensor_id, alarm::TimestampMs from, alarm::TimestampMs to,
+                std::vector<alarm::Reading>* out) const;
+
+  // Smallest log_seq of any reading still only in a head; nullopt when every head
+  // is empty. O(1).
+  std::optional<uint64_t> OldestUnsealedLogSeq() const;
+
+  size_t sensor_count() const { return heads_.size(); }  // sensors with a head (even empty)
+  uint64_t readings_in_heads() const { return readings_in_heads_; }
+  // Estimate of heap and object bytes: map nodes, buckets, ids, encoders, heap.
+  size_t memory_bytes() const;
+
+ private:
+  struct Head {
+    ChunkEncoder encoder;
+    uint64_t oldest_log_seq = 0;  // log record of the encoder's first reading
+    uint32_t generation = 0;      // bumped each time the head opens a chunk
+  };
+  // Open heads by oldest log seq; an entry is stale once its head was sealed
+  // (generation or emptiness differs). Invariant after every mutating call: the
+  // top, if any, is live.
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  using HeadMap = std::unordered_map<std::string, Head, StringHash, std::equal_to<>>;
+  using Entry = HeadMap::value_type;  // address stable for the HeadSet's life
+  struct OpenEntry {
+    uint64_t log_seq;
+    Entry* entry;
+    uint32_t generation;
+  };
+
+  static bool Live(const OpenEntry& e) {
+    return e.entry->second.encoder.count() > 0 && e.entry->second.generation == e.generation;
+  }
+  void Open(Entry* entry, uint64_t log_seq);
+  void Seal(Entry* entry, std::vector<SealedChunk>* sealed);
+  void PopOpen();
+  void PruneOpen();
+
+  HeadSetOptions options_;
+  HeadMap heads_;
+  std::vector<OpenEntry> open_;  // min-heap on log_seq
+  uint64_t next_chunk_id_;
+  uint64_t readings_in_heads_ = 0;
+  size_t open_heads_ = 0;          // non-empty heads
+  size_t encoder_heap_bytes_ = 0;  // sum of encoder buffers
+  size_t id_heap_bytes_ = 0;       // sensor ids too long for the string's inline buffer
+};
+
+}  // namespace vigil::storage

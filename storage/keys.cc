@@ -1,0 +1,88 @@
+#include "storage/keys.h"
+
+namespace vigil::storage {
+namespace {
+constexpr uint64_t kSignBit = uint64_t{1} << 63;
+}
+
+void PutBigEndian64(std::string* out, uint64_t v) {
+  char buf[8];
+  for (int i = 7; i >= 0; --i) {
+    buf[i] = static_cast<char>(v & 0xff);
+    v >>= 8;
+  }
+  out->append(buf, 8);
+}
+
+uint64_t GetBigEndian64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+
+void PutOrderedInt64(std::string* out, int64_t v) {
+  PutBigEndian64(out, static_cast<uint64_t>(v) ^ kSignBit);
+}
+
+int64_t GetOrderedInt64(const char* p) {
+  return static_cast<int64_t>(GetBigEndian64(p) ^ kSignBit);
+}
+
+std::string LogKey(uint64_t log_seq) {
+  std::string key;
+  PutBigEndian64(&key, log_seq);
+  return key;
+}
+
+std::optional<uint64_t> ParseLogKey(std::string_view key) {
+  if (key.size() != 8) return std::nullopt;
+  return GetBigEndian64(key.data());
+}
+
+std::string ChunkSensorPrefix(std::string_view sensor_id) {
+  std::string key;
+  key.reserve(2 + sensor_id.size() + 16);
+  key.push_back(static_cast<char>((sensor_id.size() >> 8) & 0xff));
+  key.push_back(static_cast<char>(sensor_id.size() & 0xff));
+  key.append(sensor_id);
+  return key;
+}
+
+std::string ChunkKey(std::string_view sensor_id, alarm::TimestampMs first_at, uint64_t chunk_id) {
+  std::string key = ChunkSensorPrefix(sensor_id);
+  PutOrderedInt64(&key, first_at);
+  PutBigEndian64(&key, chunk_id);
+  return key;
+}
+
+std::optional<ChunkKeyParts> ParseChunkKey(std::string_view key) {
+  if (key.size() < 2) return std::nullopt;
+  const size_t len = (static_cast<size_t>(static_cast<unsigned char>(key[0])) << 8) |
+                     static_cast<unsigned char>(key[1]);
+  if (key.size() != 2 + len + 16) return std::nullopt;
+  return ChunkKeyParts{
+      .sensor_id = key.substr(2, len),
+      .first_at = GetOrderedInt64(key.data() + 2 + len),
+      .chunk_id = GetBigEndian64(key.data() + 2 + len + 8),
+  };
+}
+
+std::string WatermarkKey(std::string_view gateway_id) {
+  std::string key(kWatermarkPrefix);
+  key.append(gateway_id);
+  return key;
+}
+
+std::string EncodeWatermark(const Watermark& w) {
+  std::string value;
+  PutBigEndian64(&value, w.epoch);
+  PutBigEndian64(&value, w.sequence);
+  return value;
+}
+
+std::optional<Watermark> DecodeWatermark(std::string_view value) {
+  if (value.size() != 16) return std::nullopt;
+  return Watermark{GetBigEndian64(value.data()), GetBigEndian64(value.data() + 8)};
+}
+
+}  // namespace vigil::storage

@@ -1,0 +1,69 @@
+// Every RocksDB key and value layout Vigil writes, in one place. Integers in
+// keys are big-endian so that byte order is numeric order; signed integers
+// have their sign bit flipped first so negative values sort before positive.
+//
+// Column families:
+//   ingest_log     BE64(log_seq) -> IngestRecord (ingest_record.h). One
+//                  record per stored gateway batch; log_seq is gap-free and
+//                  increasing. Records below the checkpoint are deleted.
+//   chunks         ChunkKey -> compressed chunk (chunk.h).
+//                  ChunkKey = BE16(len(sensor_id)) sensor_id BE64s(first_at) BE64(chunk_id)
+//                  All chunks of one sensor are adjacent, in first_at order.
+//   meta           "watermark/" gateway_id -> BE64(epoch) BE64(sequence)
+//                  "checkpoint"            -> BE64(replay_from_log_seq)
+//                  "registry"              -> opaque registry snapshot (server-encoded)
+//   alarm_journal  reserved for the alarm journal (alarm-engine issue).
+// Thread-safety: pure functions.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "alarm/types.h"
+
+namespace vigil::storage {
+
+inline constexpr const char* kIngestLogFamily = "ingest_log";
+inline constexpr const char* kChunksFamily = "chunks";
+inline constexpr const char* kMetaFamily = "meta";
+inline constexpr const char* kAlarmJournalFamily = "alarm_journal";
+
+inline constexpr std::string_view kWatermarkPrefix = "watermark/";
+inline constexpr std::string_view kCheckpointKey = "checkpoint";
+inline constexpr std::string_view kRegistryKey = "registry";
+
+void PutBigEndian64(std::string* out, uint64_t v);
+uint64_t GetBigEndian64(const char* p);
+// Sign bit flipped so that signed order equals byte order.
+void PutOrderedInt64(std::string* out, int64_t v);
+int64_t GetOrderedInt64(const char* p);
+
+std::string LogKey(uint64_t log_seq);
+// nullopt unless `key` is exactly 8 bytes.
+std::optional<uint64_t> ParseLogKey(std::string_view key);
+
+// REQUIRES: sensor_id.size() <= 65535.
+std::string ChunkKey(std::string_view sensor_id, alarm::TimestampMs first_at, uint64_t chunk_id);
+// The key prefix shared by every chunk of `sensor_id`.
+std::string ChunkSensorPrefix(std::string_view sensor_id);
+struct ChunkKeyParts {
+  std::string_view sensor_id;
+  alarm::TimestampMs first_at;
+  uint64_t chunk_id;
+};
+std::optional<ChunkKeyParts> ParseChunkKey(std::string_view key);
+
+std::string WatermarkKey(std::string_view gateway_id);
+
+// A gateway's highest stored (epoch, sequence); ordered lexicographically.
+struct Watermark {
+  uint64_t epoch = 0;
+  uint64_t sequence = 0;
+  friend auto operator<=>(const Watermark&, const Watermark&) = default;
+};
+std::string EncodeWatermark(const Watermark& w);
+std::optional<Watermark> DecodeWatermark(std::string_view value);
+
+}  // namespace vigil::storage

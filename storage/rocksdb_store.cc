@@ -1,0 +1,300 @@
+// The RocksDB implementation of Store: the only file that sees RocksDB.
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/slice.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <atomic>
+
+#include "storage/chunk.h"
+#include "storage/store.h"
+
+namespace vigil::storage {
+namespace {
+
+using alarm::Result;
+using alarm::Status;
+
+Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return Status::Ok();
+  std::string msg = std::string(what) + ": " + s.ToString();
+  if (s.IsCorruption()) return Status::Corruption(std::move(msg));
+  if (s.IsNoSpace()) {
+    return Status::ResourceExhausted(std::move(msg));
+  }
+  if (s.IsIOError()) return Status::IOError(std::move(msg));
+  if (s.IsBusy() || s.IsTryAgain() || s.IsIncomplete() || s.IsShutdownInProgress()) {
+    return Status::Unavailable(std::move(msg));
+  }
+  return Status::Internal(std::move(msg));
+}
+
+rocksdb::Slice ToSlice(std::string_view s) { return {s.data(), s.size()}; }
+std::string_view ToView(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+
+class RocksDbStore final : public Store {
+ public:
+  RocksDbStore(const StoreOptions& options, std::unique_ptr<rocksdb::DB> db,
+               std::vector<rocksdb::ColumnFamilyHandle*> handles)
+      : options_(options), db_(std::move(db)), handles_(std::move(handles)) {}
+
+  ~RocksDbStore() override {
+    for (rocksdb::ColumnFamilyHandle* h : handles_) {
+      db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    }
+    db_->Close().PermitUncheckedError();
+  }
+
+  Status Init() {
+    std::string value;
+    rocksdb::Status s = db_->Get({}, meta(), ToSlice(kCheckpointKey), &value);
+    if (s.ok()) {
+      if (value.size() != 8) return Status::Corruption("meta checkpoint: bad length");
+      replay_from_ = GetBigEndian64(value.data());
+    } else if (!s.IsNotFound()) {
+      return FromRocks(s, "read checkpoint");
+    }
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, log()));
+    it->SeekToLast();
+    uint64_t next = replay_from_;
+    if (it->Valid()) {
+      auto seq = ParseLogKey(ToView(it->key()));
+      if (!seq) return Status::Corruption("ingest log: malformed key");
+      next = std::max(next, *seq + 1);
+    }
+    if (!it->status().ok()) return FromRocks(it->status(), "scan ingest log");
+    next_log_seq_.store(std::max<uint64_t>(next, 1), std::memory_order_relaxed);
+    if (replay_from_ == 0) replay_from_ = 1;
+    return Status::Ok();
+  }
+
+  Result<uint64_t> AppendLog(std::span<const LogAppend> appends) override {
+    const uint64_t first = next_log_seq_.load(std::memory_order_relaxed);
+    rocksdb::WriteBatch batch;
+    uint64_t seq = first;
+    char key[8];
+    for (const LogAppend& a : appends) {
+      for (int i = 7, shift = 0; i >= 0; --i, shift += 8) {
+        key[i] = static_cast<char>((seq >> shift) & 0xff);
+      }
+      ++seq;
+      rocksdb::Status s = batch.Put(log(), rocksdb::Slice(key, 8), ToSlice(a.record));
+      if (s.ok()) {
+        s = batch.Put(meta(), WatermarkKey(a.gateway_id), EncodeWatermark(a.watermark));
+      }
+      if (!s.ok()) return FromRocks(s, "build write batch");
+    }
+    rocksdb::WriteOptions wo;
+    wo.sync = options_.sync;
+    rocksdb::Status s = db_->Write(wo, &batch);
+    if (!s.ok()) return FromRocks(s, "append ingest log");
+    next_log_seq_.store(seq, std::memory_order_relaxed);
+    return first;
+  }
+
+  uint64_t next_log_seq() const override { return next_log_seq_.load(std::memory_order_relaxed); }
+
+  Status WriteChunks(std::span<const SealedChunk> chunks) override {
+    if (chunks.empty()) return Status::Ok();
+    rocksdb::WriteBatch batch;
+    for (const SealedChunk& c : chunks) {
+      rocksdb::Status s =
+          batch.Put(this->chunks(), ChunkKey(c.sensor_id, c.first_at, c.chunk_id), c.bytes);
+      if (!s.ok()) return FromRocks(s, "build chunk batch");
+    }
+    return FromRocks(db_->Write({}, &batch), "write chunks");
+  }
+
+  Status ReadChunks(std::string_view sensor_id, alarm::TimestampMs from, alarm::TimestampMs to,
+                    std::vector<alarm::Reading>* out) override {
+    if (from >= to) return Status::Ok();
+    const std::string prefix = ChunkSensorPrefix(sensor_id);
+    const alarm::TimestampMs span = kMaxChunkSpan.count();
+    const alarm::TimestampMs seek_from =
+        from < std::numeric_limits<alarm::TimestampMs>::min() + span ? from : from - span;
+    std::string upper = prefix;
+    PutOrderedInt64(&upper, to);  // chunks starting at or after `to` hold nothing for us
+    rocksdb::Slice upper_slice(upper);
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = &upper_slice;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, chunks()));
+
+    struct Tagged {
+      alarm::Reading reading;
+      uint64_t chunk_id;
+    };
+    std::vector<Tagged> tagged;
+    std::vector<alarm::Reading> decoded;
+    std::string seek = prefix;
+    PutOrderedInt64(&seek, seek_from);
+    for (it->Seek(seek); it->Valid(); it->Next()) {
+      auto parts = ParseChunkKey(ToView(it->key()));
+      if (!parts || parts->sensor_id != sensor_id) break;
+      decoded.clear();
+      Status s = DecodeChunk(ToView(it->value()), from, to, &decoded);
+      if (!s.ok()) {
+        return Status::Corruption("chunk of sensor '" + std::string(sensor_id) + "' at " +
+                                  std::to_string(parts->first_at) + ": " + s.message());
+      }
+      for (const alarm::Reading& r : decoded) tagged.push_back({r, parts->chunk_id});
+    }
+    if (!it->status().ok()) return FromRocks(it->status(), "scan chunks");
+    std::stable_sort(tagged.begin(), tagged.end(), [](const Tagged& a, const Tagged& b) {
+      return a.reading.at != b.reading.at ? a.reading.at < b.reading.at : a.chunk_id < b.chunk_id;
+    });
+    for (size_t i = 0; i < tagged.size(); ++i) {
+      // Of equal timestamps keep the last, i.e. the latest chunk.
+      if (i + 1 < tagged.size() && tagged[i + 1].reading.at == tagged[i].reading.at) continue;
+      out->push_back(tagged[i].reading);
+    }
+    return Status::Ok();
+  }
+
+  Result<std::unordered_map<std::string, Watermark>> LoadWatermarks() override {
+    std::unordered_map<std::string, Watermark> marks;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, meta()));
+    for (it->Seek(ToSlice(kWatermarkPrefix)); it->Valid(); it->Next()) {
+      std::string_view key = ToView(it->key());
+      if (!key.starts_with(kWatermarkPrefix)) break;
+      auto mark = DecodeWatermark(ToView(it->value()));
+      if (!mark) return Status::Corruption("watermark of '" + std::string(key) + "'");
+      marks.emplace(key.substr(kWatermarkPrefix.size()), *mark);
+    }
+    if (!it->status().ok()) return FromRocks(it->status(), "scan watermarks");
+    return marks;
+  }
+
+  uint64_t replay_from() const override { return replay_from_; }
+
+  Status ReplayLog(uint64_t from,
+                   const std::function<Status(uint64_t, std::string_view)>& visit) override {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, log()));
+    std::string aligned;
+    for (it->Seek(LogKey(from)); it->Valid(); it->Next()) {
+      auto seq = ParseLogKey(ToView(it->key()));
+      if (!seq) return Status::Corruption("ingest log: malformed key");
+      aligned.assign(it->value().data(), it->value().size());
+      Status s = visit(*seq, aligned);
+      if (!s.ok()) return s;
+    }
+    return FromRocks(it->status(), "replay ingest log");
+  }
+
+  Status Checkpoint(uint64_t replay_from) override {
+    if (replay_from <= replay_from_) return Status::Ok();
+    rocksdb::WriteBatch batch;
+    std::string value;
+    PutBigEndian64(&value, replay_from);
+    rocksdb::Status s = batch.Put(meta(), ToSlice(kCheckpointKey), value);
+    if (s.ok()) s = batch.DeleteRange(log(), LogKey(0), LogKey(replay_from));
+    if (!s.ok()) return FromRocks(s, "build checkpoint");
+    rocksdb::WriteOptions wo;
+    wo.sync = options_.sync;
+    s = db_->Write(wo, &batch);
+    if (!s.ok()) return FromRocks(s, "write checkpoint");
+    replay_from_ = replay_from;
+    return Status::Ok();
+  }
+
+  Status PutRegistry(std::string_view snapshot) override {
+    rocksdb::WriteOptions wo;
+    wo.sync = true;  // rare, and an admin expects it to stick
+    return FromRocks(db_->Put(wo, meta(), ToSlice(kRegistryKey), ToSlice(snapshot)),
+                     "store registry");
+  }
+
+  Result<std::optional<std::string>> GetRegistry() override {
+    std::string value;
+    rocksdb::Status s = db_->Get({}, meta(), ToSlice(kRegistryKey), &value);
+    if (s.IsNotFound()) return std::optional<std::string>();
+    if (!s.ok()) return FromRocks(s, "read registry");
+    return std::optional<std::string>(std::move(value));
+  }
+
+  StoreStats GetStats() override {
+    StoreStats stats;
+    uint64_t v = 0;
+    if (db_->GetAggregatedIntProperty(rocksdb::DB::Properties::kTotalSstFilesSize, &v)) {
+      stats.sst_bytes = v;
+    }
+    if (db_->GetAggregatedIntProperty(rocksdb::DB::Properties::kCurSizeAllMemTables, &v)) {
+      stats.memtable_bytes = v;
+    }
+    if (db_->GetAggregatedIntProperty(rocksdb::DB::Properties::kEstimatePendingCompactionBytes,
+                                      &v)) {
+      stats.pending_compaction_bytes = v;
+    }
+    if (db_->GetIntProperty(rocksdb::DB::Properties::kLiveSstFilesSize, &v)) {
+      stats.sst_bytes = std::max(stats.sst_bytes, v);
+    }
+    rocksdb::VectorLogPtr wal_files;
+    if (db_->GetSortedWalFiles(wal_files).ok()) {
+      for (const auto& f : wal_files) stats.wal_bytes += f->SizeFileBytes();
+    }
+    return stats;
+  }
+
+ private:
+  rocksdb::ColumnFamilyHandle* log() const { return handles_[1]; }
+  rocksdb::ColumnFamilyHandle* chunks() const { return handles_[2]; }
+  rocksdb::ColumnFamilyHandle* meta() const { return handles_[3]; }
+
+  StoreOptions options_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // default, log, chunks, meta, journal
+  std::atomic<uint64_t> next_log_seq_{1};
+  uint64_t replay_from_ = 0;  // control thread (Checkpoint) and start-up only
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
+  std::error_code ec;
+  std::filesystem::create_directories(options.dir, ec);
+  if (ec) {
+    return Status::IOError("cannot create data folder " + options.dir.string() + ": " +
+                           ec.message());
+  }
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.max_background_jobs = 2;
+  db_options.bytes_per_sync = 1 << 20;
+  db_options.max_total_wal_size = size_t{512} << 20;
+  db_options.keep_log_file_num = 5;
+
+  rocksdb::ColumnFamilyOptions log_options;
+  log_options.write_buffer_size = options.write_buffer_bytes;
+  log_options.max_write_buffer_number = 4;
+  log_options.compression = rocksdb::kLZ4Compression;
+
+  rocksdb::ColumnFamilyOptions chunk_options;
+  chunk_options.write_buffer_size = options.write_buffer_bytes;
+  chunk_options.compression = rocksdb::kNoCompression;  // chunks are compressed already
+  chunk_options.level_compaction_dynamic_level_bytes = true;
+
+  rocksdb::ColumnFamilyOptions meta_options;
+  meta_options.write_buffer_size = size_t{8} << 20;
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+      {rocksdb::kDefaultColumnFamilyName, meta_options},
+      {kIngestLogFamily, log_options},
+      {kChunksFamily, chunk_options},
+      {kMetaFamily, meta_options},
+      {kAlarmJournalFamily, meta_options},
+  };
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s =
+      rocksdb::DB::Open(db_options, options.dir.string(), families, &handles, &raw);
+  if (!s.ok()) return FromRocks(s, "open " + options.dir.string());
+  auto store = std::make_unique<RocksDbStore>(options, std::unique_ptr<rocksdb::DB>(raw),
+                                              std::move(handles));
+  Status init = store->Init();
+  if (!init.ok()) return init;
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace vigil::storage

@@ -1,0 +1,95 @@
+// Store: Vigil's durable state in one RocksDB database (column families and
+// key layouts in keys.h). RocksDB stays behind this header.
+//
+// Thread-safety: AppendLog has a single caller (the storage writer thread);
+// Checkpoint has a single caller (the control thread); every other method may
+// be called from any thread concurrently.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "alarm/status.h"
+#include "alarm/types.h"
+#include "storage/head_set.h"
+#include "storage/keys.h"
+
+namespace vigil::storage {
+
+struct StoreOptions {
+  // Database folder; created if missing.
+  std::filesystem::path dir;
+  // fsync the WAL before AppendLog returns (survives power loss). Otherwise
+  // the WAL is written but not synced (survives a process crash). Default: false.
+  bool sync = false;
+  // Memtable size per column family, bytes. Default: 64 MiB.
+  size_t write_buffer_bytes = size_t{64} << 20;
+};
+
+// One gateway batch to commit: its record and its gateway's new watermark.
+struct LogAppend {
+  std::string_view gateway_id;
+  Watermark watermark;
+  std::string_view record;  // IngestRecord bytes
+};
+
+struct StoreStats {
+  uint64_t sst_bytes = 0;        // live SST files, all families
+  uint64_t memtable_bytes = 0;   // all memtables
+  uint64_t wal_bytes = 0;        // live WAL files
+  uint64_t pending_compaction_bytes = 0;
+};
+
+class Store {
+ public:
+  // Opens or creates the database. Errors: kIOError (folder not writable, or
+  // locked by another process), kCorruption (unreadable database).
+  static alarm::Result<std::unique_ptr<Store>> Open(const StoreOptions& options);
+  virtual ~Store() = default;
+
+  // Commits every append in one atomic write (WAL; fsync when options.sync),
+  // under consecutive log sequence numbers starting at next_log_seq(), and
+  // returns the first. On error nothing is committed; kIOError or
+  // kResourceExhausted (disk full). Single caller thread.
+  virtual alarm::Result<uint64_t> AppendLog(std::span<const LogAppend> appends) = 0;
+  // The log sequence the next AppendLog will use.
+  virtual uint64_t next_log_seq() const = 0;
+
+  // Stores sealed chunks (WAL on, no fsync: the ingest log keeps their
+  // readings until a Checkpoint that follows a synced write).
+  virtual alarm::Status WriteChunks(std::span<const SealedChunk> chunks) = 0;
+  // Appends to *out the chunked readings of `sensor_id` with from <= at < to,
+  // sorted by time, one per timestamp (of overlapping chunks the later written
+  // wins). kCorruption names the damaged chunk.
+  virtual alarm::Status ReadChunks(std::string_view sensor_id, alarm::TimestampMs from,
+                                   alarm::TimestampMs to, std::vector<alarm::Reading>* out) = 0;
+
+  // Every gateway's stored watermark.
+  virtual alarm::Result<std::unordered_map<std::string, Watermark>> LoadWatermarks() = 0;
+  // The first log sequence not yet covered by chunks (replay starts there).
+  virtual uint64_t replay_from() const = 0;
+  // Calls `visit` for every log record with sequence >= from, in order. The
+  // record buffer is 8-byte aligned and valid during the call only. Stops at
+  // the first error `visit` returns and returns it.
+  virtual alarm::Status ReplayLog(
+      uint64_t from, const std::function<alarm::Status(uint64_t, std::string_view)>& visit) = 0;
+  // Records that every log record below `replay_from` lives in chunks, then
+  // deletes them (one range tombstone). Syncs chunks first. Single caller.
+  virtual alarm::Status Checkpoint(uint64_t replay_from) = 0;
+
+  // Opaque registry snapshot, kept for restart.
+  virtual alarm::Status PutRegistry(std::string_view snapshot) = 0;
+  virtual alarm::Result<std::optional<std::string>> GetRegistry() = 0;
+
+  virtual StoreStats GetStats() = 0;
+};
+
+}  // namespace vigil::storage

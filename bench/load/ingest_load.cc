@@ -1,0 +1,1113 @@
+// vigil-load: a field-gateway simulator that loads vigild's Ingest service.
+//
+// N gateways x M sensors. Each gateway is one bidirectional Ingest.Stream (its
+// own epoch, sequence 1, 2, 3...) with up to W batches in flight; each batch
+// is K time steps for a group of the gateway's sensors (packed timestamps and
+// values). Before loading, the enterprises, sensors and gateways are registered
+// through RegistryAdmin.ApplyRegistry. Figures go to stdout, one per line, as
+// `name value unit`; progress and problems go to stderr.
+//
+// Threads: main (registration, pacing, progress, report) and gRPC's callback
+// threads, which run the stream reactions. A stream's state is guarded by its
+// own mutex (contended only by its two reactions and the pacer); gRPC calls
+// are made outside it. The client reuses one IngestBatch per stream and only
+// rewrites the timestamps, values and sequence, so it stays far below the
+// server's CPU (client CPU is measured and reported).
+#include <grpcpp/grpcpp.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <cinttypes>
+#include <cmath>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "vigil/v1/ingest.grpc.pb.h"
+#include "vigil/v1/registry.grpc.pb.h"
+
+namespace vigil::bench {
+namespace {
+
+namespace v1 = ::vigil::v1;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+using std::chrono::nanoseconds;
+
+constexpr std::string_view kUsage = R"(usage: vigil-load [flags]
+
+Simulates field gateways streaming sensor readings to vigild and prints
+figures as `name value unit` lines on stdout.
+
+  --target HOST:PORT          vigild gRPC address. Default: 127.0.0.1:7070
+  --gateways N                simulated gateways (= enterprises). Default: 100
+  --sensors-per-gateway M     sensors per gateway. Default: 1000
+  --readings-per-batch R      readings per batch; a batch is R/M time steps of all
+                              M sensors, or one step of R sensors when R < M.
+                              Default: 5000
+  --window W                  batches in flight (unacked) per stream. Default: 8
+  --duration D                measured phase, e.g. 20s, 1500ms, 1m. Default: 20s
+  --warmup D                  load before the measured phase (not measured). Default: 2s
+  --drain-timeout D           after the measured phase, wait this long for the last
+                              acks before cancelling the streams. Default: 30s
+  --rate R                    readings/s over all gateways; 0 = as fast as the
+                              window allows. Paced mode spreads batches evenly.
+                              Default: 0
+  --interval-ms P             sensor cadence: event time advances P ms per reading
+                              of a sensor. Default: 1000
+  --start-ms T                event time of each sensor's first reading, ms since the
+                              Unix epoch; 0 = now - 12 h. Event time never goes past
+                              now + 4 min: a stream waits instead. Default: 0
+  --seed S                    random-walk seed (reproducible values). Default: 1
+  --connections C             TCP connections, gateways spread round robin;
+                              0 = one per gateway (like real gateways). Default: 0
+  --server-pid PID            measure the server's CPU (and per-thread CPU) from /proc
+  --data-dir DIR              the server's data folder: report its size after the run
+  --no-register               skip RegistryAdmin.ApplyRegistry (already registered)
+  --help                      this text
+
+Exit status: 0 on success; 1 if a stream failed, a reading was rejected, nothing
+was acked or registration failed; 2 on a usage error.
+)";
+
+struct Config {
+  std::string target = "127.0.0.1:7070";
+  uint32_t gateways = 100;
+  uint32_t sensors_per_gateway = 1000;
+  uint32_t readings_per_batch = 5000;
+  uint32_t window = 8;
+  milliseconds duration{20'000};
+  milliseconds warmup{2'000};
+  milliseconds drain_timeout{30'000};
+  double rate = 0;
+  int64_t interval_ms = 1000;
+  int64_t start_ms = 0;
+  uint64_t seed = 1;
+  uint32_t connections = 0;
+  int server_pid = 0;
+  std::string data_dir;
+  bool do_register = true;
+};
+
+// ---------------------------------------------------------------------------
+// Flags.
+
+std::optional<milliseconds> ParseDuration(std::string_view text) {
+  double number = 0;
+  const char* begin = text.data();
+  const char* end = text.data() + text.size();
+  auto [rest, ec] = std::from_chars(begin, end, number);
+  if (ec != std::errc() || number < 0) return std::nullopt;
+  std::string_view unit(rest, static_cast<size_t>(end - rest));
+  double scale = 1000;  // plain number: seconds
+  if (unit == "ms") {
+    scale = 1;
+  } else if (unit == "s" || unit.empty()) {
+    scale = 1000;
+  } else if (unit == "m" || unit == "min") {
+    scale = 60'000;
+  } else if (unit == "h") {
+    scale = 3'600'000;
+  } else {
+    return std::nullopt;
+  }
+  return milliseconds(static_cast<int64_t>(std::llround(number * scale)));
+}
+
+template <class T>
+bool ParseNumber(std::string_view text, T* out) {
+  auto [rest, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
+  return ec == std::errc() && rest == text.data() + text.size();
+}
+
+// Returns 0 to go on, or the exit status.
+int ParseFlags(int argc, char** argv, Config* config) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage.data(), stdout);
+      std::exit(0);
+    }
+    if (arg == "--no-register") {
+      config->do_register = false;
+      continue;
+    }
+    std::string_view name = arg;
+    std::string_view value;
+    if (size_t eq = arg.find('='); eq != std::string_view::npos) {
+      name = arg.substr(0, eq);
+      value = arg.substr(eq + 1);
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      std::fprintf(stderr, "vigil-load: %s needs a value (see --help)\n", argv[i]);
+      return 2;
+    }
+    bool ok = true;
+    if (name == "--target") {
+      config->target = std::string(value);
+      ok = !value.empty();
+    } else if (name == "--gateways") {
+      ok = ParseNumber(value, &config->gateways) && config->gateways > 0;
+    } else if (name == "--sensors-per-gateway") {
+      ok = ParseNumber(value, &config->sensors_per_gateway) && config->sensors_per_gateway > 0;
+    } else if (name == "--readings-per-batch") {
+      ok = ParseNumber(value, &config->readings_per_batch) && config->readings_per_batch > 0;
+    } else if (name == "--window") {
+      ok = ParseNumber(value, &config->window) && config->window > 0;
+    } else if (name == "--duration" || name == "--warmup" || name == "--drain-timeout") {
+      auto parsed = ParseDuration(value);
+      ok = parsed.has_value();
+      if (ok) {
+        (name == "--duration" ? config->duration
+         : name == "--warmup" ? config->warmup
+                              : config->drain_timeout) = *parsed;
+      }
+      ok = ok && (name != "--duration" || config->duration.count() > 0);
+    } else if (name == "--rate") {
+      ok = ParseNumber(value, &config->rate) && config->rate >= 0;
+    } else if (name == "--interval-ms") {
+      ok = ParseNumber(value, &config->interval_ms) && config->interval_ms > 0;
+    } else if (name == "--start-ms") {
+      ok = ParseNumber(value, &config->start_ms) && config->start_ms >= 0;
+    } else if (name == "--seed") {
+      ok = ParseNumber(value, &config->seed);
+    } else if (name == "--connections") {
+      ok = ParseNumber(value, &config->connections);
+    } else if (name == "--server-pid") {
+      ok = ParseNumber(value, &config->server_pid) && config->server_pid > 0;
+    } else if (name == "--data-dir") {
+      config->data_dir = std::string(value);
+      ok = !value.empty();
+    } else {
+      std::fprintf(stderr, "vigil-load: unknown flag %.*s (see --help)\n",
+                   static_cast<int>(name.size()), name.data());
+      return 2;
+    }
+    if (!ok) {
+      std::fprintf(stderr, "vigil-load: bad value '%.*s' for %.*s\n",
+                   static_cast<int>(value.size()), value.data(), static_cast<int>(name.size()),
+                   name.data());
+      return 2;
+    }
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------------------
+// What the simulated sites measure.
+
+struct Quantity {
+  const char* name;
+  const char* unit;
+  double low;  // instrument range
+  double high;
+  double base;  // typical value
+  double step;  // largest random-walk step per reading
+};
+
+// Hazardous-chemical enterprise: tanks, reactors, storage areas.
+constexpr Quantity kChemical[] = {
+    {"temperature", "degC", -40, 150, 35, 0.05},
+    {"pressure", "MPa", 0, 10, 1.6, 0.002},
+    {"level", "m", 0, 20, 6, 0.005},
+    {"combustible_gas", "%LEL", 0, 100, 1, 0.05},
+    {"toxic_gas", "ppm", 0, 100, 0.5, 0.02},
+};
+constexpr Quantity kCoalMine[] = {
+    {"methane", "%CH4", 0, 4, 0.25, 0.003},
+    {"co", "ppm", 0, 1000, 5, 0.1},
+    {"wind_speed", "m/s", 0, 15, 2.5, 0.02},
+    {"temperature", "degC", -10, 60, 22, 0.02},
+};
+constexpr Quantity kTailings[] = {
+    {"phreatic_line", "m", 0, 50, 12, 0.002},
+    {"displacement", "mm", -200, 200, 0, 0.01},
+    {"rainfall", "mm", 0, 300, 0, 0.05},
+    {"level", "m", 0, 30, 8, 0.003},
+};
+
+struct SiteKind {
+  v1::EnterpriseKind kind;
+  const char* label;
+  std::span<const Quantity> quantities;
+};
+const SiteKind kSiteKinds[] = {
+    {v1::ENTERPRISE_KIND_HAZARDOUS_CHEMICAL, "Chemical Tank Farm", kChemical},
+    {v1::ENTERPRISE_KIND_COAL_MINE, "Coal Mine", kCoalMine},
+    {v1::ENTERPRISE_KIND_TAILINGS, "Tailings Reservoir", kTailings},
+};
+
+const SiteKind& SiteOf(uint32_t gateway) { return kSiteKinds[gateway % std::size(kSiteKinds)]; }
+const Quantity& QuantityOf(uint32_t gateway, uint32_t sensor) {
+  std::span<const Quantity> q = SiteOf(gateway).quantities;
+  return q[sensor % q.size()];
+}
+
+// ---------------------------------------------------------------------------
+// Ids, randomness, clocks.
+
+int Digits(uint64_t n) {
+  int d = 1;
+  while (n >= 10) {
+    n /= 10;
+    ++d;
+  }
+  return d;
+}
+
+std::string Padded(uint64_t n, int width) {
+  std::string digits = std::to_string(n);
+  if (static_cast<int>(digits.size()) < width) {
+    digits.insert(0, static_cast<size_t>(width) - digits.size(), '0');
+  }
+  return digits;
+}
+
+struct IdFormat {
+  int gateway_width;
+  int sensor_width;
+  std::string Enterprise(uint32_t g) const { return "e-load-" + Padded(g + 1, gateway_width); }
+  std::string Gateway(uint32_t g) const { return "gw-load-" + Padded(g + 1, gateway_width); }
+  std::string Sensor(uint32_t g, uint32_t s) const {
+    return "s-load-" + Padded(g + 1, gateway_width) + "-" + Padded(s + 1, sensor_width);
+  }
+};
+
+// 37 = Shandong; cities 01..17, counties 01..12.
+std::string RegionOf(uint32_t gateway) {
+  uint32_t city = 1 + gateway % 17;
+  uint32_t county = 1 + (gateway / 17) % 12;
+  return "37" + Padded(city, 2) + Padded(county, 2);
+}
+
+uint64_t SplitMix64(uint64_t* state) {
+  uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+// xorshift64*: small, fast, good enough for a random walk.
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : state_(seed | 1) {}
+  uint64_t Next() {
+    state_ ^= state_ >> 12;
+    state_ ^= state_ << 25;
+    state_ ^= state_ >> 27;
+    return state_ * 0x2545f4914f6cdd1dULL;
+  }
+  // Uniform in [-1, 1).
+  double Symmetric() { return static_cast<double>(Next() >> 11) * 0x1.0p-52 - 1.0; }
+
+ private:
+  uint64_t state_;
+};
+
+int64_t WallNowMs() {
+  return std::chrono::duration_cast<milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int64_t SteadyNs(Clock::time_point t) {
+  return std::chrono::duration_cast<nanoseconds>(t.time_since_epoch()).count();
+}
+
+double CpuSecondsOfSelf() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& tv) {
+    return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) * 1e-6;
+  };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+// utime + stime of a /proc/.../stat file, in seconds, and the thread name.
+struct ProcCpu {
+  std::string comm;
+  double seconds = 0;
+};
+std::optional<ProcCpu> ReadProcStat(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::string line;
+  if (!in || !std::getline(in, line)) return std::nullopt;
+  size_t open = line.find('(');
+  size_t close = line.rfind(')');
+  if (open == std::string::npos || close == std::string::npos || close < open) return std::nullopt;
+  ProcCpu cpu;
+  cpu.comm = line.substr(open + 1, close - open - 1);
+  std::istringstream fields(line.substr(close + 1));
+  std::string field;
+  // Fields after the name start at field 3 (state); utime is 14, stime 15.
+  uint64_t utime = 0;
+  uint64_t stime = 0;
+  for (int index = 3; index <= 15 && (fields >> field); ++index) {
+    if (index == 14) utime = std::strtoull(field.c_str(), nullptr, 10);
+    if (index == 15) stime = std::strtoull(field.c_str(), nullptr, 10);
+  }
+  static const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  cpu.seconds = static_cast<double>(utime + stime) / ticks;
+  return cpu;
+}
+
+// Per-thread CPU of a process, by thread id.
+std::map<int, ProcCpu> ReadThreadsCpu(int pid) {
+  std::map<int, ProcCpu> threads;
+  std::error_code ec;
+  std::filesystem::path task = "/proc/" + std::to_string(pid) + "/task";
+  for (const auto& entry : std::filesystem::directory_iterator(task, ec)) {
+    int tid = 0;
+    if (!ParseNumber(std::string_view(entry.path().filename().native()), &tid)) continue;
+    if (auto cpu = ReadProcStat(entry.path() / "stat")) threads[tid] = *cpu;
+  }
+  return threads;
+}
+
+uint64_t ReadRssBytes(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) {
+      return std::strtoull(line.c_str() + 6, nullptr, 10) * 1024;
+    }
+  }
+  return 0;
+}
+
+uint64_t DiskBytes(const std::filesystem::path& dir) {
+  uint64_t total = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    std::error_code size_ec;
+    if (it->is_regular_file(size_ec)) {
+      uint64_t size = it->file_size(size_ec);
+      if (!size_ec) total += size;
+    }
+  }
+  return total;
+}
+
+void PrintFigure(const char* name, double value, const char* unit, int decimals = 2) {
+  std::printf("%s %.*f %s\n", name, decimals, value, unit);
+}
+void PrintCount(const char* name, uint64_t value, const char* unit) {
+  std::printf("%s %" PRIu64 " %s\n", name, value, unit);
+}
+
+// ---------------------------------------------------------------------------
+// Registration.
+
+bool Register(const Config& config, const IdFormat& ids,
+              const std::shared_ptr<grpc::Channel>& channel) {
+  auto stub = v1::RegistryAdmin::NewStub(channel);
+  constexpr uint32_t kMaxEntriesPerCall = 10'000;
+
+  auto apply = [&](const v1::ApplyRegistryRequest& request, const char* what) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+    context.set_wait_for_ready(true);
+    v1::ApplyRegistryResponse response;
+    grpc::Status status = stub->ApplyRegistry(&context, request, &response);
+    if (!status.ok()) {
+      std::fprintf(stderr, "vigil-load: ApplyRegistry (%s) failed: %d %s\n", what,
+                   static_cast<int>(status.error_code()), status.error_message().c_str());
+      return false;
+    }
+    return true;
+  };
+
+  // Enterprises and their gateways first, in chunks.
+  for (uint32_t first = 0; first < config.gateways; first += kMaxEntriesPerCall) {
+    v1::ApplyRegistryRequest request;
+    uint32_t last = std::min(config.gateways, first + kMaxEntriesPerCall);
+    for (uint32_t g = first; g < last; ++g) {
+      const SiteKind& site = SiteOf(g);
+      v1::Enterprise* e = request.mutable_upsert()->add_enterprises();
+      e->set_id(ids.Enterprise(g));
+      e->set_name(std::string("Load ") + site.label + " " + std::to_string(g + 1));
+      e->set_kind(site.kind);
+      e->set_region_code(RegionOf(g));
+      v1::Gateway* gw = request.mutable_upsert()->add_gateways();
+      gw->set_id(ids.Gateway(g));
+      gw->set_enterprise_id(ids.Enterprise(g));
+    }
+    if (!apply(request, "enterprises and gateways")) return false;
+  }
+  // Then sensors, at most kMaxEntriesPerCall per call.
+  v1::ApplyRegistryRequest request;
+  auto flush = [&]() {
+    if (request.upsert().sensors_size() == 0) return true;
+    bool ok = apply(request, "sensors");
+    request.Clear();
+    return ok;
+  };
+  for (uint32_t g = 0; g < config.gateways; ++g) {
+    for (uint32_t s = 0; s < config.sensors_per_gateway; ++s) {
+      const Quantity& q = QuantityOf(g, s);
+      v1::Sensor* sensor = request.mutable_upsert()->add_sensors();
+      sensor->set_id(ids.Sensor(g, s));
+      sensor->set_enterprise_id(ids.Enterprise(g));
+      sensor->set_quantity(q.name);
+      sensor->set_unit(q.unit);
+      sensor->set_range_low(q.low);
+      sensor->set_range_high(q.high);
+      sensor->set_expected_interval_ms(static_cast<uint32_t>(config.interval_ms));
+      if (request.upsert().sensors_size() >= static_cast<int>(kMaxEntriesPerCall) && !flush()) {
+        return false;
+      }
+    }
+  }
+  return flush();
+}
+
+// ---------------------------------------------------------------------------
+// Streams.
+
+// Shared by all streams; written by main, read by the reactions.
+struct Shared {
+  // Steady-clock ns; acks at or after measure_start_ns and before
+  // measure_end_ns are counted as the measured phase.
+  std::atomic<int64_t> measure_start_ns{INT64_MAX};
+  std::atomic<int64_t> measure_end_ns{INT64_MAX};
+  std::atomic<uint64_t> acked_readings{0};  // for progress lines only
+  std::atomic<int> rejection_prints{0};
+  std::mutex done_mu;
+  std::condition_variable done_cv;
+  uint32_t done_streams = 0;  // guarded by done_mu
+};
+
+struct StreamStats {
+  uint64_t batches_acked = 0;
+  uint64_t readings_stored = 0;
+  uint64_t readings_rejected = 0;
+  uint64_t batches_duplicate = 0;
+  uint64_t readings_duplicate = 0;
+  uint64_t measured_batches = 0;
+  uint64_t measured_readings = 0;
+  uint64_t time_capped = 0;
+  uint64_t ack_mismatches = 0;
+  int64_t max_event_ms = 0;
+  std::vector<uint32_t> latencies_us;  // batches sent in the measured phase
+};
+
+// One gateway: one Ingest.Stream, one reused IngestBatch. Lifetime: owned by
+// main, which destroys it only after OnDone ran (or exits without destroying).
+class GatewayStream final : public grpc::ClientBidiReactor<v1::IngestBatch, v1::IngestAck> {
+ public:
+  GatewayStream(const Config& config, const IdFormat& ids, Shared* shared, uint32_t gateway,
+                int64_t start_ms, uint64_t epoch)
+      : config_(config), shared_(shared), rng_(0) {
+    uint64_t seed_state = config.seed * 0x100000001b3ULL + gateway;
+    rng_ = Rng(SplitMix64(&seed_state));
+    const uint32_t m = config.sensors_per_gateway;
+    steps_ = std::max<uint32_t>(1, config.readings_per_batch / m);
+    series_per_batch_ = std::min(m, config.readings_per_batch / steps_);
+    next_ms_.resize(m);
+    values_.resize(m);
+    quantity_.resize(m);
+    for (uint32_t s = 0; s < m; ++s) {
+      quantity_[s] = &QuantityOf(gateway, s);
+      // Each sensor has its own phase within the cadence, like real devices.
+      next_ms_[s] =
+          start_ms + static_cast<int64_t>(rng_.Next() % static_cast<uint64_t>(config.interval_ms));
+      const Quantity& q = *quantity_[s];
+      values_[s] = std::clamp(q.base + rng_.Symmetric() * (q.high - q.low) * 0.01, q.low, q.high);
+    }
+    if (series_per_batch_ < m) {
+      sensor_ids_.reserve(m);
+      for (uint32_t s = 0; s < m; ++s) sensor_ids_.push_back(ids.Sensor(gateway, s));
+    }
+    batch_.set_gateway_id(ids.Gateway(gateway));
+    batch_.set_epoch(epoch);
+    for (uint32_t j = 0; j < series_per_batch_; ++j) {
+      v1::Series* series = batch_.add_series();
+      series->set_sensor_id(ids.Sensor(gateway, j));
+      series->mutable_timestamps_ms()->Resize(static_cast<int>(steps_), 0);
+      series->mutable_values()->Resize(static_cast<int>(steps_), 0.0);
+    }
+    ring_.resize(config.window);
+    stats_.latencies_us.reserve(4096);
+  }
+
+  uint32_t readings_per_batch() const { return steps_ * series_per_batch_; }
+  size_t BatchBytes() const { return batch_.ByteSizeLong(); }
+
+  void Start(v1::Ingest::Stub* stub) {
+    stub->async()->Stream(&context_, this);
+    StartRead(&ack_);
+    AddHold();  // TrySend runs from the pacer thread, outside reactions.
+    StartCall();
+    Drive(Decide());
+  }
+
+  // Paced mode: allows the stream to send up to `credits` batches in total.
+  void Grant(uint64_t credits) {
+    Action action;
+    {
+      std::lock_guard lock(mu_);
+      credits_ = credits;
+      action = DecideLocked();
+    }
+    Drive(action);
+  }
+  // Retries a send that waited for credit, the window or event time.
+  void Poke() { Drive(Decide()); }
+  // No new batches from now on; ends the stream once every batch is acked.
+  void Stop() {
+    Action action;
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+      action = DecideLocked();
+    }
+    Drive(action);
+  }
+  void Cancel() { context_.TryCancel(); }
+
+  uint64_t sent() {
+    std::lock_guard lock(mu_);
+    return next_seq_ - 1;
+  }
+  bool done() {
+    std::lock_guard lock(mu_);
+    return done_;
+  }
+  // REQUIRES: done().
+  const StreamStats& stats() const { return stats_; }
+  const grpc::Status& status() const { return status_; }
+  bool failed() const { return !status_.ok() || ended_early_ || inflight_ > 0; }
+
+  void OnWriteDone(bool ok) override {
+    Action action;
+    {
+      std::lock_guard lock(mu_);
+      writing_ = false;
+      if (!ok) broken_ = true;
+      action = DecideLocked();
+    }
+    Drive(action);
+  }
+
+  void OnWritesDoneDone(bool /*ok*/) override {
+    Action action;
+    {
+      std::lock_guard lock(mu_);
+      writing_ = false;
+      writes_done_ = true;
+      action = DecideLocked();
+    }
+    Drive(action);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      Action action;
+      {
+        std::lock_guard lock(mu_);
+        broken_ = true;
+        if (!stopping_ || inflight_ > 0) ended_early_ = true;
+        action = DecideLocked();
+      }
+      Drive(action);
+      return;
+    }
+    const int64_t now_ns = SteadyNs(Clock::now());
+    const uint32_t stored = ack_.stored_readings();
+    const uint32_t rejected = ack_.rejected_readings();
+    if (rejected > 0 || ack_.rejections_size() > 0) PrintRejections();
+    Action action;
+    {
+      std::lock_guard lock(mu_);
+      if (inflight_ == 0) {
+        ++stats_.ack_mismatches;
+      } else {
+        const InFlight& sent = ring_[ring_head_];
+        if (ack_.sequence() != sent.sequence || ack_.epoch() != batch_.epoch()) {
+          ++stats_.ack_mismatches;
+        }
+        if (sent.sent_ns >= shared_->measure_start_ns.load(std::memory_order_relaxed)) {
+          int64_t us = (now_ns - sent.sent_ns) / 1000;
+          stats_.latencies_us.push_back(
+              static_cast<uint32_t>(std::clamp<int64_t>(us, 0, UINT32_MAX)));
+        }
+        ring_head_ = (ring_head_ + 1) % static_cast<uint32_t>(ring_.size());
+        --inflight_;
+      }
+      ++stats_.batches_acked;
+      stats_.readings_stored += stored;
+      stats_.readings_rejected += rejected;
+      if (ack_.duplicate()) {
+        ++stats_.batches_duplicate;
+        stats_.readings_duplicate += readings_per_batch();
+      }
+      if (now_ns >= shared_->measure_start_ns.load(std::memory_order_relaxed) &&
+          now_ns < shared_->measure_end_ns.load(std::memory_order_relaxed)) {
+        ++stats_.measured_batches;
+        stats_.measured_readings += stored;
+      }
+      action = DecideLocked();
+    }
+    shared_->acked_readings.fetch_add(stored, std::memory_order_relaxed);
+    StartRead(&ack_);
+    Drive(action);
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    {
+      std::lock_guard lock(mu_);
+      status_ = status;
+      done_ = true;
+    }
+    std::lock_guard lock(shared_->done_mu);
+    ++shared_->done_streams;
+    shared_->done_cv.notify_all();
+  }
+
+ private:
+  enum class Action { kNone, kWrite, kWritesDone, kRelease };
+  struct InFlight {
+    uint64_t sequence = 0;
+    int64_t sent_ns = 0;
+  };
+
+  Action Decide() {
+    std::lock_guard lock(mu_);
+    return DecideLocked();
+  }
+
+  // Picks the next gRPC call; the caller makes it after releasing mu_.
+  Action DecideLocked() {
+    if (released_ || writing_) return Action::kNone;
+    if (broken_ || writes_done_) {
+      released_ = true;
+      return Action::kRelease;
+    }
+    if (stopping_) {
+      if (inflight_ > 0) return Action::kNone;
+      writing_ = true;
+      return Action::kWritesDone;
+    }
+    if (inflight_ >= ring_.size() || next_seq_ > credits_) return Action::kNone;
+    // Event time must stay below now + 4 min (the server allows 5).
+    const int64_t batch_end_ms = max_event_ms_ + static_cast<int64_t>(steps_) * config_.interval_ms;
+    if (batch_end_ms > WallNowMs() + 4 * 60 * 1000) {
+      ++stats_.time_capped;
+      return Action::kNone;
+    }
+    FillBatchLocked();
+    InFlight& slot = ring_[(ring_head_ + inflight_) % ring_.size()];
+    slot.sequence = next_seq_;
+    slot.sent_ns = SteadyNs(Clock::now());
+    ++next_seq_;
+    ++inflight_;
+    writing_ = true;
+    return Action::kWrite;
+  }
+
+  void Drive(Action action) {
+    switch (action) {
+      case Action::kNone:
+        break;
+      case Action::kWrite:
+        StartWrite(&batch_);
+        break;
+      case Action::kWritesDone:
+        StartWritesDone();
+        break;
+      case Action::kRelease:
+        RemoveHold();
+        break;
+    }
+  }
+
+  // Rewrites batch_ in place with the next time steps of the next sensor group.
+  void FillBatchLocked() {
+    batch_.set_sequence(next_seq_);
+    const uint32_t m = config_.sensors_per_gateway;
+    const int64_t interval = config_.interval_ms;
+    for (uint32_t j = 0; j < series_per_batch_; ++j) {
+      const uint32_t s = (cursor_ + j) % m;
+      v1::Series* series = batch_.mutable_series(static_cast<int>(j));
+      if (!sensor_ids_.empty()) series->set_sensor_id(sensor_ids_[s]);
+      int64_t* ts = series->mutable_timestamps_ms()->mutable_data();
+      double* vs = series->mutable_values()->mutable_data();
+      const Quantity& q = *quantity_[s];
+      int64_t at = next_ms_[s];
+      double v = values_[s];
+      for (uint32_t k = 0; k < steps_; ++k) {
+        v += q.step * rng_.Symmetric();
+        if (v < q.low) v = 2 * q.low - v;
+        if (v > q.high) v = 2 * q.high - v;
+        ts[k] = at;
+        vs[k] = v;
+        at += interval;
+      }
+      next_ms_[s] = at;
+      values_[s] = v;
+      max_event_ms_ = std::max(max_event_ms_, at - interval);
+    }
+    cursor_ = (cursor_ + series_per_batch_) % m;
+    stats_.max_event_ms = max_event_ms_;
+  }
+
+  void PrintRejections() {
+    if (shared_->rejection_prints.fetch_add(1, std::memory_order_relaxed) >= 20) return;
+    std::fprintf(stderr, "vigil-load: %s batch %" PRIu64 ": %u readings rejected\n",
+                 batch_.gateway_id().c_str(), ack_.sequence(), ack_.rejected_readings());
+    for (int i = 0; i < std::min(ack_.rejections_size(), 5); ++i) {
+      const v1::Rejection& r = ack_.rejections(i);
+      std::fprintf(stderr, "  series %d (%s) reading %d: %s: %s\n", r.series_index(),
+                   r.sensor_id().c_str(), r.reading_index(),
+                   v1::RejectReason_Name(r.reason()).c_str(), r.detail().c_str());
+    }
+  }
+
+  const Config& config_;
+  Shared* const shared_;
+  grpc::ClientContext context_;
+  v1::IngestAck ack_;  // owned by the read in flight
+
+  std::mutex mu_;
+  // Guarded by mu_; batch_ is also owned by the write in flight while writing_.
+  v1::IngestBatch batch_;
+  Rng rng_;
+  uint32_t steps_ = 1;
+  uint32_t series_per_batch_ = 1;
+  uint32_t cursor_ = 0;
+  std::vector<int64_t> next_ms_;
+  std::vector<double> values_;
+  std::vector<const Quantity*> quantity_;
+  std::vector<std::string> sensor_ids_;  // only when a batch covers part of the sensors
+  int64_t max_event_ms_ = 0;
+  uint64_t next_seq_ = 1;
+  uint64_t credits_ = UINT64_MAX;
+  std::vector<InFlight> ring_;
+  uint32_t ring_head_ = 0;
+  uint32_t inflight_ = 0;
+  bool writing_ = false;
+  bool stopping_ = false;
+  bool broken_ = false;
+  bool ended_early_ = false;
+  bool writes_done_ = false;
+  bool released_ = false;
+  bool done_ = false;
+  StreamStats stats_;
+  grpc::Status status_;
+};
+
+double Percentile(std::vector<uint32_t>& sorted_us, double p) {
+  if (sorted_us.empty()) return 0;
+  size_t index = static_cast<size_t>(p * static_cast<double>(sorted_us.size() - 1) + 0.5);
+  return static_cast<double>(sorted_us[std::min(index, sorted_us.size() - 1)]) / 1000.0;
+}
+
+int Run(const Config& config) {
+  const IdFormat ids{std::max(4, Digits(config.gateways)),
+                     std::max(4, Digits(config.sensors_per_gateway))};
+  const uint32_t connections =
+      config.connections == 0 ? config.gateways : std::min(config.connections, config.gateways);
+
+  // Each channel gets its own connection (no subchannel sharing).
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  for (uint32_t c = 0; c < connections; ++c) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    args.SetMaxReceiveMessageSize(64 << 20);
+    channels.push_back(
+        grpc::CreateCustomChannel(config.target, grpc::InsecureChannelCredentials(), args));
+  }
+  if (!channels[0]->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {
+    std::fprintf(stderr, "vigil-load: cannot connect to %s\n", config.target.c_str());
+    return 1;
+  }
+
+  if (config.do_register) {
+    auto begin = Clock::now();
+    if (!Register(config, ids, channels[0])) return 1;
+    double seconds = std::chrono::duration<double>(Clock::now() - begin).count();
+    PrintFigure("register_s", seconds, "s", 3);
+    std::fflush(stdout);
+  }
+
+  const int64_t start_ms =
+      config.start_ms != 0 ? config.start_ms : WallNowMs() - int64_t{12} * 3600 * 1000;
+  const uint64_t epoch = static_cast<uint64_t>(WallNowMs());
+  Shared shared;
+  std::vector<std::unique_ptr<GatewayStream>> streams;
+  std::vector<std::unique_ptr<v1::Ingest::Stub>> stubs;
+  for (const auto& channel : channels) stubs.push_back(v1::Ingest::NewStub(channel));
+  for (uint32_t g = 0; g < config.gateways; ++g) {
+    streams.push_back(std::make_unique<GatewayStream>(config, ids, &shared, g, start_ms, epoch));
+  }
+  const uint32_t batch_readings = streams[0]->readings_per_batch();
+  const size_t batch_bytes = streams[0]->BatchBytes();
+
+  // Paced mode: gateway g may send batch i (1-based) from
+  // t0 + (g / N + i - 1) * interval, where interval = N * R / rate.
+  const bool paced = config.rate > 0;
+  const double interval_s =
+      paced ? static_cast<double>(config.gateways) * batch_readings / config.rate : 0;
+  std::vector<uint64_t> granted(config.gateways, paced ? 0 : UINT64_MAX);
+  if (paced) {
+    for (auto& stream : streams) stream->Grant(0);
+  }
+
+  const double cpu_begin_run = CpuSecondsOfSelf();
+  const Clock::time_point t0 = Clock::now();
+  for (uint32_t g = 0; g < config.gateways; ++g) streams[g]->Start(stubs[g % connections].get());
+
+  const Clock::time_point measure_start = t0 + config.warmup;
+  const Clock::time_point measure_end = measure_start + config.duration;
+  bool measuring = false;
+  double client_cpu_begin = 0;
+  double server_cpu_begin = 0;
+  std::map<int, ProcCpu> threads_begin;
+  Clock::time_point next_progress = t0 + std::chrono::seconds(5);
+  uint64_t progress_acked = 0;
+  Clock::time_point progress_at = t0;
+  // Paced mode: slot k (k = 0, 1, ...) at t0 + k * interval / N lets gateway
+  // k mod N send its batch number k / N + 1. Streams are also poked every
+  // 50 ms to retry sends that waited for event time.
+  const double slot_s = interval_s / config.gateways;
+  uint64_t next_slot = 0;
+  const auto slot_time = [&](uint64_t k) {
+    return t0 + std::chrono::duration_cast<Clock::duration>(
+                    std::chrono::duration<double>(slot_s * static_cast<double>(k)));
+  };
+  constexpr auto kPokeEvery = std::chrono::milliseconds(50);
+  Clock::time_point next_poke = t0 + kPokeEvery;
+  uint32_t done_before_end = 0;
+
+  for (Clock::time_point now = Clock::now(); now < measure_end; now = Clock::now()) {
+    if (!measuring && now >= measure_start) {
+      measuring = true;
+      shared.measure_start_ns.store(SteadyNs(now), std::memory_order_relaxed);
+      client_cpu_begin = CpuSecondsOfSelf();
+      if (config.server_pid > 0) {
+        auto cpu = ReadProcStat("/proc/" + std::to_string(config.server_pid) + "/stat");
+        server_cpu_begin = cpu ? cpu->seconds : 0;
+        threads_begin = ReadThreadsCpu(config.server_pid);
+      }
+    }
+    Clock::time_point wake = std::min(measure_end, next_progress);
+    if (!measuring) wake = std::min(wake, measure_start);
+    if (paced) {
+      // Bounded: at most one pass over the slots that fell due since the last wake.
+      for (uint32_t n = 0; n < 1'000'000 && slot_time(next_slot) <= now; ++n, ++next_slot) {
+        const uint32_t g = static_cast<uint32_t>(next_slot % config.gateways);
+        granted[g] = next_slot / config.gateways + 1;
+        streams[g]->Grant(granted[g]);
+      }
+      wake = std::min(wake, slot_time(next_slot));
+    }
+    if (now >= next_poke) {
+      for (auto& stream : streams) stream->Poke();
+      next_poke = now + kPokeEvery;
+    }
+    wake = std::min(wake, next_poke);
+    if (now >= next_progress) {
+      uint64_t acked = shared.acked_readings.load(std::memory_order_relaxed);
+      double dt = std::chrono::duration<double>(now - progress_at).count();
+      std::fprintf(stderr, "vigil-load: t=%.0fs acked=%" PRIu64 " readings, %.0f readings/s\n",
+                   std::chrono::duration<double>(now - t0).count(), acked,
+                   static_cast<double>(acked - progress_acked) / dt);
+      progress_acked = acked;
+      progress_at = now;
+      next_progress += std::chrono::seconds(5);
+    }
+    {
+      std::lock_guard lock(shared.done_mu);
+      done_before_end = shared.done_streams;
+    }
+    if (done_before_end == config.gateways) break;  // every stream ended early
+    std::this_thread::sleep_until(wake);
+  }
+
+  // End of the measured phase.
+  const Clock::time_point measured_until = Clock::now();
+  shared.measure_end_ns.store(SteadyNs(measured_until), std::memory_order_relaxed);
+  if (!measuring) {
+    shared.measure_start_ns.store(SteadyNs(measured_until), std::memory_order_relaxed);
+    client_cpu_begin = CpuSecondsOfSelf();
+  }
+  const double measured_s =
+      std::chrono::duration<double>(measured_until - std::max(measure_start, t0)).count();
+  const double client_cpu_s = CpuSecondsOfSelf() - client_cpu_begin;
+  double server_cpu_s = -1;
+  std::map<int, ProcCpu> threads_end;
+  uint64_t server_rss = 0;
+  if (config.server_pid > 0) {
+    auto cpu = ReadProcStat("/proc/" + std::to_string(config.server_pid) + "/stat");
+    if (cpu) server_cpu_s = cpu->seconds - server_cpu_begin;
+    threads_end = ReadThreadsCpu(config.server_pid);
+    server_rss = ReadRssBytes(config.server_pid);
+  }
+
+  // Drain: no new batches; wait for the last acks, bounded.
+  for (auto& stream : streams) stream->Stop();
+  auto all_done = [&](Clock::time_point deadline) {
+    std::unique_lock lock(shared.done_mu);
+    return shared.done_cv.wait_until(lock, deadline,
+                                     [&] { return shared.done_streams == config.gateways; });
+  };
+  bool drained = all_done(Clock::now() + config.drain_timeout);
+  if (!drained) {
+    std::fprintf(stderr, "vigil-load: %s: streams still open after the drain timeout; cancelling\n",
+                 config.target.c_str());
+    for (auto& stream : streams) stream->Cancel();
+    if (!all_done(Clock::now() + std::chrono::seconds(10))) {
+      std::fprintf(stderr, "vigil-load: streams did not end after cancel; giving up\n");
+      std::fflush(stdout);
+      std::_Exit(1);
+    }
+  }
+  const double client_cpu_run_s = CpuSecondsOfSelf() - cpu_begin_run;
+
+  // Gather.
+  StreamStats total;
+  uint32_t failed = 0;
+  uint64_t batches_sent = 0;
+  std::vector<uint32_t> latencies;
+  for (auto& stream : streams) {
+    const StreamStats& s = stream->stats();
+    batches_sent += stream->sent();
+    total.batches_acked += s.batches_acked;
+    total.readings_stored += s.readings_stored;
+    total.readings_rejected += s.readings_rejected;
+    total.batches_duplicate += s.batches_duplicate;
+    total.readings_duplicate += s.readings_duplicate;
+    total.measured_batches += s.measured_batches;
+    total.measured_readings += s.measured_readings;
+    total.time_capped += s.time_capped;
+    total.ack_mismatches += s.ack_mismatches;
+    total.max_event_ms = std::max(total.max_event_ms, s.max_event_ms);
+    latencies.insert(latencies.end(), s.latencies_us.begin(), s.latencies_us.end());
+    if (stream->failed()) {
+      if (++failed <= 5) {
+        std::fprintf(stderr, "vigil-load: stream failed: status %d '%s'\n",
+                     static_cast<int>(stream->status().error_code()),
+                     stream->status().error_message().c_str());
+      }
+    }
+  }
+  std::sort(latencies.begin(), latencies.end());
+  double mean_ms = 0;
+  for (uint32_t us : latencies) mean_ms += us;
+  if (!latencies.empty()) mean_ms /= static_cast<double>(latencies.size()) * 1000.0;
+
+  const double million = static_cast<double>(total.measured_readings) / 1e6;
+  PrintCount("gateways", config.gateways, "gateways");
+  PrintCount("sensors", uint64_t{config.gateways} * config.sensors_per_gateway, "sensors");
+  PrintCount("connections", connections, "connections");
+  PrintCount("batch_readings", batch_readings, "readings");
+  PrintCount("batch_wire_bytes", batch_bytes, "bytes");
+  PrintFigure("wire_bytes_per_reading", static_cast<double>(batch_bytes) / batch_readings, "bytes");
+  PrintFigure("target_rate", config.rate, "readings/s", 0);
+  PrintFigure("measured_s", measured_s, "s", 3);
+  PrintFigure("readings_per_s", static_cast<double>(total.measured_readings) / measured_s,
+              "readings/s", 0);
+  PrintFigure("batches_per_s", static_cast<double>(total.measured_batches) / measured_s,
+              "batches/s", 1);
+  PrintCount("ack_latency_samples", latencies.size(), "batches");
+  PrintFigure("ack_latency_p50_ms", Percentile(latencies, 0.50), "ms", 3);
+  PrintFigure("ack_latency_p90_ms", Percentile(latencies, 0.90), "ms", 3);
+  PrintFigure("ack_latency_p99_ms", Percentile(latencies, 0.99), "ms", 3);
+  PrintFigure("ack_latency_p999_ms", Percentile(latencies, 0.999), "ms", 3);
+  PrintFigure("ack_latency_max_ms", Percentile(latencies, 1.0), "ms", 3);
+  PrintFigure("ack_latency_mean_ms", mean_ms, "ms", 3);
+  if (server_cpu_s >= 0) {
+    PrintFigure("server_cpu_s_per_million_readings", million > 0 ? server_cpu_s / million : 0, "s",
+                3);
+    PrintFigure("server_cpu_percent", 100.0 * server_cpu_s / measured_s, "%", 1);
+    PrintCount("server_rss_bytes", server_rss, "bytes");
+  }
+  PrintFigure("client_cpu_s_per_million_readings", million > 0 ? client_cpu_s / million : 0, "s",
+              3);
+  PrintFigure("client_cpu_percent", 100.0 * client_cpu_s / measured_s, "%", 1);
+  if (server_cpu_s > 0) {
+    PrintFigure("client_cpu_share_percent", 100.0 * client_cpu_s / (client_cpu_s + server_cpu_s),
+                "%", 1);
+  }
+  PrintFigure("client_cpu_run_s", client_cpu_run_s, "s", 3);
+  if (!config.data_dir.empty()) {
+    uint64_t bytes = DiskBytes(config.data_dir);
+    PrintCount("disk_bytes", bytes, "bytes");
+    PrintFigure("disk_bytes_per_reading",
+                total.readings_stored > 0
+                    ? static_cast<double>(bytes) / static_cast<double>(total.readings_stored)
+                    : 0,
+                "bytes");
+  }
+  PrintCount("batches_sent", batches_sent, "batches");
+  PrintCount("batches_acked", total.batches_acked, "batches");
+  PrintCount("readings_acked", total.readings_stored, "readings");
+  PrintCount("readings_acked_measured", total.measured_readings, "readings");
+  PrintCount("readings_duplicate", total.readings_duplicate, "readings");
+  PrintCount("readings_rejected", total.readings_rejected, "readings");
+  PrintCount("ack_mismatches", total.ack_mismatches, "acks");
+  PrintCount("time_capped_waits", total.time_capped, "waits");
+  PrintCount("event_time_end_ms", static_cast<uint64_t>(total.max_event_ms), "ms");
+  PrintCount("streams_failed", failed, "streams");
+
+  // Where the server's CPU went, by thread name (threads of one name summed).
+  if (!threads_end.empty()) {
+    std::map<std::string, std::pair<double, int>> by_name;
+    for (const auto& [tid, cpu] : threads_end) {
+      auto it = threads_begin.find(tid);
+      double before = it != threads_begin.end() ? it->second.seconds : 0;
+      auto& [seconds, count] = by_name[cpu.comm];
+      seconds += cpu.seconds - before;
+      ++count;
+    }
+    std::vector<std::pair<double, std::string>> ranked;
+    for (const auto& [name, value] : by_name) {
+      std::string label = name + "[" + std::to_string(value.second) + "]";
+      for (char& c : label) {
+        if (c == ' ') c = '_';
+      }
+      ranked.emplace_back(value.first, label);
+    }
+    std::sort(ranked.rbegin(), ranked.rend());
+    for (const auto& [seconds, label] : ranked) {
+      if (100.0 * seconds / measured_s < 0.5) continue;
+      std::printf("server_thread_cpu_percent.%s %.1f %%\n", label.c_str(),
+                  100.0 * seconds / measured_s);
+    }
+  }
+  std::fflush(stdout);
+
+  if (failed > 0 || total.readings_rejected > 0 || total.measured_readings == 0 ||
+      total.ack_mismatches > 0) {
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace vigil::bench
+
+int main(int argc, char** argv) {
+  vigil::bench::Config config;
+  if (int rc = vigil::bench::ParseFlags(argc, argv, &config); rc != 0) return rc;
+  return vigil::bench::Run(config);
+}

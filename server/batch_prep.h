@@ -1,0 +1,38 @@
+// Turning a received IngestBatch into what storage keeps: every series and
+// reading is validated (alarm/validation.h); the accepted ones are copied
+// into an IngestRecord, the rejected ones named in the ack. Runs on the gRPC
+// thread that read the batch. No lock; no allocation per reading (the record
+// and the ack's rejection list grow per batch).
+#pragma once
+
+#include <string>
+
+#include "alarm/registry.h"
+#include "alarm/status.h"
+#include "alarm/validation.h"
+#include "storage/ingest_record.h"
+#include "vigil/v1/ingest.pb.h"
+
+namespace vigil::server {
+
+// Most rejections listed in one ack; IngestAck.rejected_readings counts all.
+inline constexpr int kMaxListedRejections = 100;
+
+struct PreparedBatch {
+  std::string record;              // IngestRecord of the accepted readings
+  uint32_t accepted_readings = 0;  // readings in `record`
+  v1::IngestAck ack;               // epoch, sequence, rejections, rejected_readings set
+};
+
+// Checks `batch` from `gateway` against `registry`, the time window and the
+// limits, fills *out, and returns ok. A batch over the size limits is
+// answered with one whole-batch rejection and no readings (still ok: the
+// gateway must not resend it). Batch-level errors that end a stream are
+// returned as a Status: kInvalidArgument (sequence 0).
+// REQUIRES: gateway.id == batch.gateway_id().
+alarm::Status PrepareBatch(const v1::IngestBatch& batch, const alarm::Registry& registry,
+                           const alarm::Gateway& gateway, const alarm::TimeWindow& window,
+                           const alarm::IngestLimits& limits, storage::IngestRecordBuilder* builder,
+                           PreparedBatch* out);
+
+}  // namespace vigil::server

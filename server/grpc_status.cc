@@ -1,0 +1,37 @@
+#include "server/grpc_status.h"
+
+namespace vigil::server {
+
+grpc::Status ToGrpc(const alarm::Status& status) {
+  using C = alarm::Status::Code;
+  grpc::StatusCode code = grpc::StatusCode::INTERNAL;
+  switch (status.code()) {
+    case C::kOk:
+      return grpc::Status::OK;
+    case C::kInvalidArgument:
+      code = grpc::StatusCode::INVALID_ARGUMENT;
+      break;
+    case C::kNotFound:
+      code = grpc::StatusCode::NOT_FOUND;
+      break;
+    case C::kPermissionDenied:
+      code = grpc::StatusCode::PERMISSION_DENIED;
+      break;
+    case C::kResourceExhausted:
+      code = grpc::StatusCode::RESOURCE_EXHAUSTED;
+      break;
+    case C::kUnavailable:
+    case C::kIOError:
+      code = grpc::StatusCode::UNAVAILABLE;
+      break;
+    case C::kCorruption:
+      code = grpc::StatusCode::DATA_LOSS;
+      break;
+    case C::kInternal:
+      code = grpc::StatusCode::INTERNAL;
+      break;
+  }
+  return {code, status.message()};
+}
+
+}  // namespace vigil::server

@@ -1,0 +1,13 @@
+// Status -> grpc::Status, in one place, so every RPC maps errors alike.
+#pragma once
+
+#include <grpcpp/support/status.h>
+
+#include "alarm/status.h"
+
+namespace vigil::server {
+
+// kIOError maps to UNAVAILABLE (retryable), kCorruption to DATA_LOSS.
+grpc::Status ToGrpc(const alarm::Status& status);
+
+}  // namespace vigil::server

@@ -1,0 +1,360 @@
+// End-to-end: kill -9 of vigild while gateways stream. Every acked batch must
+// survive, nothing may be stored twice, a batch is stored whole or not at all,
+// and resending the unacked batches completes the data exactly once.
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <deque>
+#include <functional>
+#include <iostream>
+#include <limits>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/e2e/vigild_process.h"
+
+namespace vigil::e2e {
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr int kGateways = 3;
+constexpr int kSensorsPerGateway = 2;
+constexpr int kReadingsPerSeries = 8;
+constexpr uint32_t kReadingsPerBatch = kSensorsPerGateway * kReadingsPerSeries;
+// Batches a gateway has written but not yet seen acked, per stream.
+constexpr size_t kWindow = 4;
+// Bound on one ingest phase, whatever happens.
+constexpr milliseconds kMaxIngestPhase{5000};
+
+constexpr char kRegistryYaml[] = R"(enterprises:
+  - { id: e-1, name: Plant One, kind: hazardous_chemical, region_code: "370105" }
+sensors:
+  - { id: c-1-a, enterprise: e-1, quantity: temperature, unit: degC, range: [-40, 200], expected_interval: 1s }
+  - { id: c-1-b, enterprise: e-1, quantity: pressure, unit: MPa, range: [0, 4], expected_interval: 1s }
+  - { id: c-2-a, enterprise: e-1, quantity: temperature, unit: degC, range: [-40, 200], expected_interval: 1s }
+  - { id: c-2-b, enterprise: e-1, quantity: pressure, unit: MPa, range: [0, 4], expected_interval: 1s }
+  - { id: c-3-a, enterprise: e-1, quantity: temperature, unit: degC, range: [-40, 200], expected_interval: 1s }
+  - { id: c-3-b, enterprise: e-1, quantity: pressure, unit: MPa, range: [0, 4], expected_interval: 1s }
+gateways:
+  - { id: gw-1, enterprise: e-1 }
+  - { id: gw-2, enterprise: e-1 }
+  - { id: gw-3, enterprise: e-1 }
+)";
+
+std::string GatewayId(int g) { return "gw-" + std::to_string(g + 1); }
+std::string SensorId(int g, int j) {
+  return "c-" + std::to_string(g + 1) + "-" + static_cast<char>('a' + j);
+}
+
+// A simulated field gateway: owns two sensors and numbers its batches
+// (epoch, 1..). Batch `seq` holds, for each sensor, readings at
+// base + (seq - 1) * 8 + i, i in [0, 8): timestamps never repeat, so every
+// reading read back tells which batch it came from.
+struct Gateway {
+  int index = 0;
+  uint64_t epoch = 0;
+  int64_t base_ms = 0;
+  uint64_t next_seq = 1;     // the next batch to build; 1..next_seq-1 were sent
+  std::set<uint64_t> acked;  // every batch acked, by any stream
+
+  // Set by the ingest thread during one phase.
+  std::string error;
+  grpc::Status status;
+  uint64_t acked_in_phase = 0;
+};
+
+Reading ExpectedReading(const Gateway& gw, int sensor, uint64_t seq, int i) {
+  Reading reading;
+  reading.ts = gw.base_ms + static_cast<int64_t>(seq - 1) * kReadingsPerSeries + i;
+  reading.value = gw.index * 1000.0 + sensor * 100.0 + static_cast<double>(seq) + i / 7.0;
+  reading.quality = (sensor == 0 && i == 3) ? 64u : 0u;
+  return reading;
+}
+
+v1::IngestBatch BuildBatch(const Gateway& gw, uint64_t seq) {
+  v1::IngestBatch batch;
+  batch.set_gateway_id(GatewayId(gw.index));
+  batch.set_epoch(gw.epoch);
+  batch.set_sequence(seq);
+  for (int j = 0; j < kSensorsPerGateway; ++j) {
+    v1::Series* series = batch.add_series();
+    series->set_sensor_id(SensorId(gw.index, j));
+    for (int i = 0; i < kReadingsPerSeries; ++i) {
+      const Reading reading = ExpectedReading(gw, j, seq, i);
+      series->add_timestamps_ms(reading.ts);
+      series->add_values(reading.value);
+      if (j == 0) series->add_quality(reading.quality);
+    }
+  }
+  return batch;
+}
+
+// Ingest thread body: streams new batches continuously, up to kWindow in
+// flight, until the stream breaks (vigild killed). No Catch2 macros here:
+// problems go to gw.error.
+void StreamUntilBroken(v1::Ingest::Stub& stub, Gateway& gw, milliseconds pace,
+                       std::atomic<uint64_t>& acked_total, std::atomic<int>& ended) {
+  grpc::ClientContext context;
+  SetDeadline(&context, std::chrono::seconds(30));
+  auto stream = stub.Stream(&context);
+  std::deque<uint64_t> in_flight;
+  while (true) {
+    if (in_flight.size() < kWindow) {
+      const uint64_t seq = gw.next_seq++;
+      in_flight.push_back(seq);  // unacked from here on, even if Write fails
+      if (!stream->Write(BuildBatch(gw, seq))) break;
+      if (pace.count() > 0) std::this_thread::sleep_for(pace);
+      continue;
+    }
+    v1::IngestAck ack;
+    if (!stream->Read(&ack)) break;
+    const uint64_t want = in_flight.front();
+    in_flight.pop_front();
+    if (ack.epoch() != gw.epoch || ack.sequence() != want || ack.duplicate() ||
+        ack.stored_readings() != kReadingsPerBatch || ack.rejected_readings() != 0) {
+      gw.error = GatewayId(gw.index) + ": batch " + std::to_string(want) +
+                 " got ack: " + ack.ShortDebugString();
+      context.TryCancel();
+      break;
+    }
+    gw.acked.insert(want);
+    ++gw.acked_in_phase;
+    ++acked_total;
+  }
+  gw.status = stream->Finish();
+  ++ended;
+}
+
+// Resends every unacked batch of `gw` on a new stream; checks each ack against
+// whether the batch was found stored after the restart (`present`).
+void ResendUnacked(VigildProcess& vigild, Gateway& gw, const std::set<uint64_t>& present,
+                   std::vector<std::string>* problems) {
+  std::vector<uint64_t> unacked;
+  for (uint64_t seq = 1; seq < gw.next_seq; ++seq) {
+    if (gw.acked.count(seq) == 0) unacked.push_back(seq);
+  }
+  if (unacked.empty()) return;
+  grpc::ClientContext context;
+  SetDeadline(&context, std::chrono::seconds(30));
+  auto stream = vigild.ingest().Stream(&context);
+  std::thread writer([&] {
+    for (uint64_t seq : unacked) {
+      if (!stream->Write(BuildBatch(gw, seq))) break;
+    }
+    stream->WritesDone();
+  });
+  std::vector<v1::IngestAck> acks;
+  v1::IngestAck ack;
+  while (stream->Read(&ack)) acks.push_back(ack);
+  writer.join();
+  const grpc::Status status = stream->Finish();
+  const std::string who = GatewayId(gw.index) + " resend: ";
+  if (!status.ok()) {
+    problems->push_back(who + "stream ended with " + std::to_string(status.error_code()) + " " +
+                        status.error_message());
+  }
+  if (acks.size() != unacked.size()) {
+    problems->push_back(who + std::to_string(unacked.size()) + " batches sent, " +
+                        std::to_string(acks.size()) + " acks");
+  }
+  for (size_t i = 0; i < acks.size() && i < unacked.size(); ++i) {
+    const uint64_t seq = unacked[i];
+    const bool was_stored = present.count(seq) > 0;
+    const v1::IngestAck& a = acks[i];
+    if (a.sequence() != seq || a.epoch() != gw.epoch || a.duplicate() != was_stored ||
+        a.stored_readings() != (was_stored ? 0u : kReadingsPerBatch) ||
+        a.rejected_readings() != 0) {
+      problems->push_back(
+          who + "batch " + std::to_string(seq) +
+          (was_stored ? " (stored before the crash, unacked)" : " (absent after the crash)") +
+          " got ack: " + a.ShortDebugString());
+    } else {
+      gw.acked.insert(seq);
+    }
+  }
+}
+
+// Reads every sensor back and checks: timestamps strictly increasing (nothing
+// twice), every reading belongs to a sent batch with the exact value, every
+// batch is wholly present or wholly absent, and every acked batch is present.
+// Returns the set of fully present batches per gateway.
+std::vector<std::set<uint64_t>> Census(VigildProcess& vigild, const std::vector<Gateway>& gateways,
+                                       std::vector<std::string>* problems) {
+  std::vector<std::set<uint64_t>> present(gateways.size());
+  for (const Gateway& gw : gateways) {
+    std::map<uint64_t, uint32_t> count;  // batch -> readings found
+    for (int j = 0; j < kSensorsPerGateway; ++j) {
+      const std::string sensor = SensorId(gw.index, j);
+      const int64_t end_ms =
+          gw.base_ms + static_cast<int64_t>(gw.next_seq) * kReadingsPerSeries + 60'000;
+      const std::vector<Reading> readings =
+          ReadAll(vigild.query(), sensor, gw.base_ms - 60'000, end_ms);
+      int64_t previous = std::numeric_limits<int64_t>::min();
+      for (const Reading& reading : readings) {
+        const std::string where = sensor + " " + ToString(reading) + ": ";
+        if (reading.ts <= previous) {
+          problems->push_back(where + "not after the previous reading (" +
+                              std::to_string(previous) + "): duplicate or out of order");
+        }
+        previous = reading.ts;
+        const int64_t offset = reading.ts - gw.base_ms;
+        const uint64_t seq =
+            offset < 0 ? 0 : static_cast<uint64_t>(offset / kReadingsPerSeries) + 1;
+        if (seq == 0 || seq >= gw.next_seq) {
+          problems->push_back(where + "belongs to no batch ever sent");
+          continue;
+        }
+        const int i = static_cast<int>(offset % kReadingsPerSeries);
+        const Reading want = ExpectedReading(gw, j, seq, i);
+        if (!(reading == want)) {
+          problems->push_back(where + "expected " + ToString(want) + " (batch " +
+                              std::to_string(seq) + ")");
+        }
+        ++count[seq];
+      }
+    }
+    for (uint64_t seq = 1; seq < gw.next_seq; ++seq) {
+      const uint32_t found = count.count(seq) ? count[seq] : 0u;
+      const bool acked = gw.acked.count(seq) > 0;
+      if (found == kReadingsPerBatch) {
+        present[static_cast<size_t>(gw.index)].insert(seq);
+      } else if (acked || found != 0) {
+        problems->push_back(GatewayId(gw.index) + " batch " + std::to_string(seq) + " (" +
+                            (acked ? "acked" : "unacked") + "): " + std::to_string(found) + " of " +
+                            std::to_string(kReadingsPerBatch) + " readings found");
+      }
+    }
+  }
+  return present;
+}
+
+std::string FirstProblems(const std::vector<std::string>& problems) {
+  std::string text = std::to_string(problems.size()) + " problems";
+  for (size_t i = 0; i < problems.size() && i < 40; ++i) text += "\n  " + problems[i];
+  return text;
+}
+
+struct Cycle {
+  // Kill once at least this many batches were acked in the cycle...
+  uint64_t min_acks = 0;
+  // ...and at least this long after ingest started (bounded by kMaxIngestPhase).
+  milliseconds min_run{0};
+};
+
+void RunCrashCycles(const std::string& config, milliseconds pace,
+                    const std::vector<Cycle>& cycles) {
+  VigildProcess::Options options;
+  options.config_yaml = config;
+  options.registry_yaml = kRegistryYaml;
+  VigildProcess vigild(options);
+  vigild.Start();
+  const bool verbose = std::getenv("VIGIL_E2E_VERBOSE") != nullptr;
+
+  std::vector<Gateway> gateways(kGateways);
+  const int64_t base = NowMs() - 20 * 60'000;
+  for (int g = 0; g < kGateways; ++g) {
+    gateways[static_cast<size_t>(g)].index = g;
+    gateways[static_cast<size_t>(g)].epoch = 1'700'000'000'000ull + static_cast<uint64_t>(g);
+    // Gateways own different sensors; different bases only make logs easier to read.
+    gateways[static_cast<size_t>(g)].base_ms = base + g * 1'000'000;
+  }
+
+  for (size_t c = 0; c < cycles.size(); ++c) {
+    INFO("kill cycle " << c + 1 << " of " << cycles.size());
+    std::atomic<uint64_t> acked_total{0};
+    std::atomic<int> ended{0};
+    std::vector<std::thread> threads;
+    for (Gateway& gw : gateways) {
+      gw.error.clear();
+      gw.acked_in_phase = 0;
+      threads.emplace_back(StreamUntilBroken, std::ref(vigild.ingest()), std::ref(gw), pace,
+                           std::ref(acked_total), std::ref(ended));
+    }
+    // Bounded polling for the moment to kill.
+    const auto start = std::chrono::steady_clock::now();
+    while (true) {
+      const auto elapsed = std::chrono::steady_clock::now() - start;
+      if (ended.load() > 0 || elapsed >= kMaxIngestPhase) break;
+      if (acked_total.load() >= cycles[c].min_acks && elapsed >= cycles[c].min_run) break;
+      std::this_thread::sleep_for(milliseconds(1));
+    }
+    const int ended_before_kill = ended.load();
+    const uint64_t acked_before_kill = acked_total.load();
+    const auto ran =
+        std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - start);
+    vigild.Kill9();
+    for (std::thread& thread : threads) thread.join();
+
+    std::string streams;
+    for (const Gateway& gw : gateways) {
+      streams += "\n  " + GatewayId(gw.index) + ": next_seq " + std::to_string(gw.next_seq) +
+                 ", acked this phase " + std::to_string(gw.acked_in_phase) + ", stream status " +
+                 std::to_string(gw.status.error_code()) + " \"" + gw.status.error_message() + "\"" +
+                 (gw.error.empty() ? "" : ", error: " + gw.error);
+    }
+    INFO("ingest ran " << ran.count() << " ms before SIGKILL, " << acked_before_kill
+                       << " batches acked; streams:" << streams);
+    for (const Gateway& gw : gateways) CHECK(gw.error.empty());
+    REQUIRE(ended_before_kill == 0);
+    REQUIRE(acked_before_kill > 0);
+
+    vigild.Restart();
+    std::vector<std::string> problems;
+    const std::vector<std::set<uint64_t>> present = Census(vigild, gateways, &problems);
+    {
+      INFO("after restart: " << FirstProblems(problems));
+      REQUIRE(problems.empty());
+    }
+    if (verbose) {
+      for (const Gateway& gw : gateways) {
+        const size_t sent = gw.next_seq - 1;
+        const size_t stored_unacked =
+            present[static_cast<size_t>(gw.index)].size() - gw.acked.size();
+        std::cout << "cycle " << c + 1 << " " << GatewayId(gw.index) << ": sent " << sent
+                  << ", acked " << gw.acked.size() << ", unacked " << sent - gw.acked.size()
+                  << " of which stored " << stored_unacked << " (ran " << ran.count() << " ms)\n";
+      }
+    }
+
+    for (Gateway& gw : gateways) {
+      ResendUnacked(vigild, gw, present[static_cast<size_t>(gw.index)], &problems);
+    }
+    {
+      INFO("resending unacked batches: " << FirstProblems(problems));
+      REQUIRE(problems.empty());
+    }
+    const std::vector<std::set<uint64_t>> complete = Census(vigild, gateways, &problems);
+    INFO("after resending: " << FirstProblems(problems));
+    REQUIRE(problems.empty());
+    for (const Gateway& gw : gateways) {
+      INFO(GatewayId(gw.index));
+      CHECK(complete[static_cast<size_t>(gw.index)].size() == gw.next_seq - 1);
+      CHECK(gw.acked.size() == gw.next_seq - 1);
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("kill -9 during ingest loses no acked batch and stores none twice", "[e2e][crash]") {
+  RunCrashCycles(
+      "storage: { durability: wal }\n", milliseconds(0),
+      {Cycle{40, milliseconds(0)}, Cycle{70, milliseconds(0)}, Cycle{100, milliseconds(0)}});
+}
+
+TEST_CASE("kill -9 across chunk sealing and 1 s checkpoints loses no acked batch", "[e2e][crash]") {
+  // 16-reading chunks fill every two batches; checkpoints seal heads and
+  // truncate the ingest log while the gateways stream, before each kill.
+  RunCrashCycles("storage: { durability: wal, checkpoint_interval: 1s, chunk_max_readings: 16 }\n",
+                 milliseconds(5),
+                 {Cycle{40, milliseconds(1300)}, Cycle{40, milliseconds(1700)},
+                  Cycle{40, milliseconds(2200)}});
+}
+
+}  // namespace vigil::e2e

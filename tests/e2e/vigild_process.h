@@ -1,0 +1,150 @@
+// End-to-end test harness: runs the real vigild binary as a child process on
+// 127.0.0.1 with an ephemeral port, in a fresh temp dir, and gives gRPC stubs
+// to talk to it. Everything the child prints (stdout and stderr) is kept and
+// shown when a test case fails.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/testing/temp_dir.h"
+#include "vigil/v1/ingest.grpc.pb.h"
+#include "vigil/v1/query.grpc.pb.h"
+#include "vigil/v1/registry.grpc.pb.h"
+
+namespace vigil::e2e {
+
+// How a child process ended.
+struct ExitStatus {
+  // It did not end within the bound; it was then killed with SIGKILL and reaped.
+  bool timed_out = false;
+  // Ended through exit(): `code` is set. Otherwise, when not timed out, it was
+  // killed by `signal`.
+  bool exited = false;
+  int code = -1;
+  int signal = 0;
+
+  bool ExitedWith(int expected) const { return !timed_out && exited && code == expected; }
+  std::string ToString() const;
+};
+
+// Output and exit status of a vigild run to completion (e.g. --check-config).
+struct RunResult {
+  ExitStatus status;
+  std::string output;
+};
+
+// Runs vigild with `args` (argv[0] excluded), stdin from /dev/null, stdout and
+// stderr captured. Kills it if it has not ended within `timeout`.
+RunResult RunVigild(const std::vector<std::string>& args,
+                    std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+class VigildProcess {
+ public:
+  struct Options {
+    // Body of the config file. The harness appends `registry_file: registry.yaml`;
+    // listen address and data dir are given as flags.
+    std::string config_yaml;
+    std::string registry_yaml;
+    // Bound on start-up: until the "vigild listening grpc=" line.
+    std::chrono::milliseconds start_timeout = std::chrono::seconds(30);
+  };
+
+  // Writes config.yaml and registry.yaml into a fresh temp dir. Does not start.
+  explicit VigildProcess(Options options);
+  // Kills (SIGKILL) and reaps a running child.
+  ~VigildProcess();
+  VigildProcess(const VigildProcess&) = delete;
+  VigildProcess& operator=(const VigildProcess&) = delete;
+
+  // Starts vigild and waits for it to listen; returns the address host:port.
+  // Throws std::runtime_error (with everything it printed) when it exits or
+  // stays silent past start_timeout.
+  std::string Start();
+  // Start() again on the same data dir, after Kill9() or Terminate(). Throws
+  // std::logic_error when the child is still running.
+  std::string Restart();
+  // SIGKILL, then reap. No-op when not running.
+  void Kill9();
+  // SIGTERM, then wait up to `timeout` for it to exit (then SIGKILL).
+  ExitStatus Terminate(std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+  bool running() const { return pid_ > 0; }
+  const std::string& address() const { return address_; }
+  const std::filesystem::path& data_dir() const { return data_dir_; }
+  const std::filesystem::path& config_path() const { return config_path_; }
+  // Everything every run of the child has printed so far.
+  std::string Output() const;
+
+  // Channel and stubs to the current run (replaced on each Start).
+  const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
+  vigil::v1::Ingest::Stub& ingest() { return *ingest_; }
+  vigil::v1::Query::Stub& query() { return *query_; }
+  vigil::v1::RegistryAdmin::Stub& admin() { return *admin_; }
+
+ private:
+  void Reap(ExitStatus* status);
+  void ReaderLoop(int fd);
+
+  Options options_;
+  testing::TempDir dir_;
+  std::filesystem::path config_path_;
+  std::filesystem::path data_dir_;
+
+  pid_t pid_ = -1;
+  std::thread reader_;
+  std::string address_;
+
+  mutable std::mutex mu_;
+  std::condition_variable output_changed_;
+  std::string output_;       // guarded by mu_; every run, in order
+  bool reader_done_ = true;  // guarded by mu_; the current run's pipe reached EOF
+
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<vigil::v1::Ingest::Stub> ingest_;
+  std::unique_ptr<vigil::v1::Query::Stub> query_;
+  std::unique_ptr<vigil::v1::RegistryAdmin::Stub> admin_;
+};
+
+// ---- Helpers shared by the e2e test files ----
+
+// Wall-clock time now, in ms since the Unix epoch.
+int64_t NowMs();
+
+// A deadline `timeout` from now, for a ClientContext.
+void SetDeadline(grpc::ClientContext* context,
+                 std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+// One reading as ReadRaw returns it.
+struct Reading {
+  int64_t ts = 0;
+  double value = 0;
+  uint32_t quality = 0;
+  bool operator==(const Reading&) const = default;
+};
+std::string ToString(const Reading& reading);
+std::string ToString(const std::vector<Reading>& readings);
+
+// All readings of `sensor_id` in [from_ms, to_ms), following pages (at most
+// max_pages). Empty quality in a response means all good (0). Fails the
+// current test (Catch2 REQUIRE) on a gRPC error, a malformed page or a
+// next_from_ms that does not advance.
+std::vector<Reading> ReadAll(vigil::v1::Query::Stub& query, const std::string& sensor_id,
+                             int64_t from_ms, int64_t to_ms, uint32_t limit = 0,
+                             int max_pages = 1000);
+
+// grpc.health.v1.Health/Check for the whole server (service ""). Returns the
+// gRPC status and sets *serving from the response (status 1 = SERVING).
+grpc::Status HealthCheck(const std::shared_ptr<grpc::Channel>& channel, bool* serving);
+
+}  // namespace vigil::e2e
