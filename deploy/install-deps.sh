@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Vigil builds and tests with, if any are
+# missing. As root it runs apt-get; otherwise it prints the exact command and
+# exits 1. Nothing is ever downloaded outside Debian's package archive.
+set -euo pipefail
+
+PACKAGES=(g++ cmake ninja-build pkg-config libboost-dev libprotobuf-dev protobuf-compiler
+  libgrpc++-dev protobuf-compiler-grpc librocksdb-dev prometheus-cpp-dev catch2
+  libyaml-cpp-dev libbenchmark-dev)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+cmd="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "Vigil needs these Debian packages: ${missing[*]}" >&2
+  echo "Run as root:" >&2
+  echo "  $cmd" >&2
+  exit 1
+fi
+echo "installing: ${missing[*]}" >&2
+apt-get update -q
+DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
