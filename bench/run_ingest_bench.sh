@@ -10,6 +10,9 @@
 #   WARMUP     unmeasured load before it (default 2s)
 #   DURABILITY wal | fsync (default wal)
 #   KEEP_DATA  1 = keep the temp folder (config, data, server logs) and print its path
+#   QUIET_WAIT before each run, wait up to this many seconds (default 120) for
+#              the machine's CPU use to drop below 30 % of one core (shared
+#              machines: other work skews every figure); 0 = don't wait
 #
 # Steps: generate a config, start `vigild --config CFG --listen 127.0.0.1:0
 # --data-dir DIR`, wait (bounded) for its `vigild listening grpc=HOST:PORT`
@@ -102,9 +105,39 @@ if [[ -z $target ]]; then
 fi
 echo "# vigild pid $server_pid listening on $target, data $data_dir, durability $durability" >&2
 
+# Machine CPU busy over one second, in % of one core (100 = one core).
+busy_percent() {
+  local a b
+  a=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6; exit }' /proc/stat)
+  sleep 1
+  b=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6; exit }' /proc/stat)
+  awk -v a="$a" -v b="$b" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+    split(a, x, " "); split(b, y, " "); printf "%d", 100 * (y[1] - x[1]) / hz }'
+}
+# Waits (bounded) until other work on the machine is below 30 % of one core.
+wait_quiet() {
+  local busy waited=0 limit=${QUIET_WAIT:-120}
+  [[ $limit -gt 0 ]] || return 0
+  while :; do
+    busy=$(busy_percent)
+    waited=$((waited + 1))
+    if [[ $busy -lt 30 ]]; then
+      echo "# machine busy ${busy}% of one core before the run" >&2
+      return 0
+    fi
+    if [[ $waited -ge $limit ]]; then
+      echo "# machine still busy (${busy}% of one core) after ${limit} s; running anyway" >&2
+      return 0
+    fi
+    sleep 1
+    waited=$((waited + 1))
+  done
+}
+
 # Bound each run: warm-up + duration + registration + drain, with margin.
 run_timeout=240
 
+wait_quiet
 echo "# run 1: full speed (throughput figures)"
 run1_rc=0
 timeout -k 10 "$run_timeout" "$vigil_load" --target "$target" --server-pid "$server_pid" \
@@ -121,6 +154,7 @@ fi
 
 half_rate=$((${full_rate%.*} / 2))
 end_ms=$(figure event_time_end_ms "$work/run1.txt")
+wait_quiet
 echo "# run 2: paced at $half_rate readings/s (latency figures)"
 run2_rc=0
 timeout -k 10 "$run_timeout" "$vigil_load" --target "$target" --server-pid "$server_pid" \

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <bit>
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -16,6 +17,14 @@ using alarm::TimestampMs;
 constexpr uint8_t kFormatVersion = 1;
 constexpr size_t kCrcBytes = 4;
 constexpr uint8_t kNoWindow = 64;  // trailing-zero count meaning "no XOR window yet"
+constexpr unsigned kXorMode = 15;  // value mode; 0..kMaxScale are decimal scales
+constexpr unsigned kMaxScale = 9;
+constexpr double kPow10[kMaxScale + 1] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+constexpr int64_t kPow10Int[kMaxScale + 1] = {
+    1, 10, 100, 1000, 10000, 100'000, 1000'000, 10'000'000, 100'000'000, 1000'000'000};
+// Decimal integers stay within 2^50, where v * 10^scale rounds to the right m.
+constexpr double kMaxDecimal = 0x1p50;
+constexpr int64_t kMaxDecimalInt = int64_t{1} << 50;
 
 // --- byte order -------------------------------------------------------------
 
@@ -112,6 +121,32 @@ inline bool FitsSigned(int64_t v, unsigned n) {
   return v >= -limit && v < limit;
 }
 
+// The value decimal mode decodes m to. Encoder and decoder share it: one
+// correctly rounded IEEE division, so the result is the same everywhere.
+inline double FromDecimal(int64_t m, unsigned scale) {
+  return static_cast<double>(m) / kPow10[scale];
+}
+
+// Finds m with FromDecimal(m, scale) bit-identical to v and |m| <= 2^50.
+inline bool ToDecimal(double v, unsigned scale, int64_t* m) {
+  const double s = v * kPow10[scale];
+  if (!(std::fabs(s) <= kMaxDecimal)) return false;  // also NaN
+  const auto r = static_cast<int64_t>(s + (s >= 0 ? 0.5 : -0.5));
+  if (std::bit_cast<uint64_t>(FromDecimal(r, scale)) != std::bit_cast<uint64_t>(v)) return false;
+  *m = r;
+  return true;
+}
+
+// m * 10^k, when it stays within the decimal range.
+inline bool Rescale(int64_t m, unsigned k, int64_t* out) {
+  int64_t r;
+  if (__builtin_mul_overflow(m, kPow10Int[k], &r) || r > kMaxDecimalInt || r < -kMaxDecimalInt) {
+    return false;
+  }
+  *out = r;
+  return true;
+}
+
 // --- header -----------------------------------------------------------------
 
 struct Header {
@@ -147,8 +182,8 @@ Status ParseHeader(std::string_view chunk, Header* h) {
   const auto rest = static_cast<size_t>(end - p);
   if (rest < kCrcBytes) return Status::Corruption("chunk: truncated");
   const size_t bits_bytes = rest - kCrcBytes;
-  // Reading 0 takes 64 bits, every later one at least 2 (timestamp, value).
-  const uint64_t min_bits = count == 0 ? 0 : 64 + 2 * (count - 1);
+  // Reading 0 takes 68 bits, every later one at least 2 (timestamp, value).
+  const uint64_t min_bits = count == 0 ? 0 : 68 + 2 * (count - 1);
   if (static_cast<uint64_t>(bits_bytes) * 8 < min_bits || (count == 0 && bits_bytes != 0)) {
     return Status::Corruption("chunk: size does not match count");
   }
@@ -245,7 +280,14 @@ Status DecodeBits(const Header& h, TimestampMs from, TimestampMs to, std::vector
   BitReader r(h.bits, h.bits_bytes);
   TimestampMs at = h.first_at;
   uint64_t delta = 0;
+  auto scale = static_cast<unsigned>(r.Read(4));
   uint64_t value_bits = r.Read(64);
+  int64_t decimal = 0;
+  if (scale != kXorMode) {
+    if (scale > kMaxScale) return fail("bad value mode");
+    decimal = static_cast<int64_t>(value_bits);
+    value_bits = std::bit_cast<uint64_t>(FromDecimal(decimal, scale));
+  }
   unsigned leading = 0;
   unsigned trailing = kNoWindow;
   Quality quality = alarm::kQualityGood;
@@ -295,7 +337,33 @@ Status DecodeBits(const Header& h, TimestampMs from, TimestampMs to, std::vector
     at = next;
 
     // Value.
-    if (r.Read(1) != 0) {
+    bool xor_value = scale == kXorMode;
+    while (!xor_value) {
+      uint64_t z = 0;
+      const unsigned ones = r.PeekOnes(6);
+      r.Read(ones < 6 ? ones + 1 : 6);
+      constexpr unsigned kWidth[] = {0, 4, 8, 16, 32, 64};
+      if (ones == 6) {  // escape
+        const auto escape = static_cast<unsigned>(r.Read(4));
+        if (escape == kXorMode) {
+          scale = kXorMode;
+          xor_value = true;
+          break;
+        }
+        if (escape <= scale || escape > kMaxScale ||
+            __builtin_mul_overflow(decimal, kPow10Int[escape - scale], &decimal)) {
+          return fail("bad decimal scale");
+        }
+        scale = escape;
+        continue;  // the delta follows
+      }
+      if (ones > 0) z = r.Read(kWidth[ones]) + 1;
+      decimal =
+          static_cast<int64_t>(static_cast<uint64_t>(decimal) + static_cast<uint64_t>(UnZigZag(z)));
+      value_bits = std::bit_cast<uint64_t>(FromDecimal(decimal, scale));
+      break;
+    }
+    if (xor_value && r.Read(1) != 0) {
       if (r.Read(1) != 0) {
         leading = static_cast<unsigned>(r.Read(5));
         const unsigned sig = static_cast<unsigned>(r.Read(6)) + 1;
@@ -338,7 +406,23 @@ void ChunkEncoder::Append(alarm::TimestampMs at, double value, alarm::Quality qu
     first_at_ = at;
     last_at_ = at;
     last_delta_ = 0;
-    WriteBits(value_bits, 64);
+    // Decimal mode at the smallest scale that holds the value exactly, else XOR.
+    unsigned scale = kXorMode;
+    int64_t m = 0;
+    for (unsigned s = 0; s <= kMaxScale; ++s) {
+      if (ToDecimal(value, s, &m)) {
+        scale = s;
+        break;
+      }
+    }
+    scale_ = static_cast<uint8_t>(scale);
+    WriteBits(scale, 4);
+    if (scale == kXorMode) {
+      WriteBits(value_bits, 64);
+    } else {
+      WriteBits(static_cast<uint64_t>(m), 64);
+      last_decimal_ = m;
+    }
     leading_ = 0;
     trailing_ = kNoWindow;
   } else {
@@ -361,33 +445,27 @@ void ChunkEncoder::Append(alarm::TimestampMs at, double value, alarm::Quality qu
     last_delta_ = delta;
     last_at_ = at;
 
-    // Value: XOR with the previous bit pattern.
-    const uint64_t x = value_bits ^ last_value_bits_;
-    if (x == 0) {
-      WriteBits(0, 1);
+    int64_t m = 0;
+    if (scale_ == kXorMode) {
+      WriteXor(value_bits);
+    } else if (ToDecimal(value, scale_, &m)) {
+      WriteDecimalDelta(m);
     } else {
-      unsigned leading = static_cast<unsigned>(std::countl_zero(x));
-      const auto trailing = static_cast<unsigned>(std::countr_zero(x));
-      if (leading > 31) leading = 31;  // 5-bit field
-      if (leading >= leading_ && trailing >= trailing_) {
-        const unsigned sig = 64u - leading_ - trailing_;
-        if (sig <= 62) {
-          WriteBits((uint64_t{0b10} << sig) | (x >> trailing_), sig + 2);
-        } else {
-          WriteBits(0b10, 2);
-          WriteBits(x >> trailing_, sig);
-        }
+      // Not a decimal at this scale: a larger scale, or XOR for the rest of the chunk.
+      unsigned scale = scale_ + 1u;
+      int64_t rescaled = 0;
+      for (; scale <= kMaxScale; ++scale) {
+        if (ToDecimal(value, scale, &m) && Rescale(last_decimal_, scale - scale_, &rescaled)) break;
+      }
+      if (scale <= kMaxScale) {
+        WriteBits((uint64_t{0b111111} << 4) | scale, 10);
+        scale_ = static_cast<uint8_t>(scale);
+        last_decimal_ = rescaled;
+        WriteDecimalDelta(m);
       } else {
-        const unsigned sig = 64 - leading - trailing;
-        const uint64_t control = (uint64_t{0b11} << 11) | (uint64_t{leading} << 6) | (sig - 1);
-        if (sig <= 51) {
-          WriteBits((control << sig) | (x >> trailing), 13 + sig);
-        } else {
-          WriteBits(control, 13);
-          WriteBits(x >> trailing, sig);
-        }
-        leading_ = static_cast<uint8_t>(leading);
-        trailing_ = static_cast<uint8_t>(trailing);
+        WriteBits((uint64_t{0b111111} << 4) | kXorMode, 10);
+        scale_ = kXorMode;
+        WriteXor(value_bits);
       }
     }
   }
@@ -409,6 +487,59 @@ void ChunkEncoder::Append(alarm::TimestampMs at, double value, alarm::Quality qu
     last_quality_ = quality;
   }
   ++count_;
+}
+
+void ChunkEncoder::WriteXor(uint64_t value_bits) {
+  const uint64_t x = value_bits ^ last_value_bits_;
+  if (x == 0) {
+    WriteBits(0, 1);
+    return;
+  }
+  unsigned leading = static_cast<unsigned>(std::countl_zero(x));
+  const auto trailing = static_cast<unsigned>(std::countr_zero(x));
+  if (leading > 31) leading = 31;  // 5-bit field
+  if (leading >= leading_ && trailing >= trailing_) {
+    const unsigned sig = 64u - leading_ - trailing_;
+    if (sig <= 62) {
+      WriteBits((uint64_t{0b10} << sig) | (x >> trailing_), sig + 2);
+    } else {
+      WriteBits(0b10, 2);
+      WriteBits(x >> trailing_, sig);
+    }
+    return;
+  }
+  const unsigned sig = 64 - leading - trailing;
+  const uint64_t control = (uint64_t{0b11} << 11) | (uint64_t{leading} << 6) | (sig - 1);
+  if (sig <= 51) {
+    WriteBits((control << sig) | (x >> trailing), 13 + sig);
+  } else {
+    WriteBits(control, 13);
+    WriteBits(x >> trailing, sig);
+  }
+  leading_ = static_cast<uint8_t>(leading);
+  trailing_ = static_cast<uint8_t>(trailing);
+}
+
+void ChunkEncoder::WriteDecimalDelta(int64_t m) {
+  const uint64_t d = static_cast<uint64_t>(m) - static_cast<uint64_t>(last_decimal_);
+  last_decimal_ = m;
+  if (d == 0) {
+    WriteBits(0, 1);
+    return;
+  }
+  const uint64_t z = ZigZag(static_cast<int64_t>(d)) - 1;
+  if (z < (uint64_t{1} << 4)) {
+    WriteBits((uint64_t{0b10} << 4) | z, 6);
+  } else if (z < (uint64_t{1} << 8)) {
+    WriteBits((uint64_t{0b110} << 8) | z, 11);
+  } else if (z < (uint64_t{1} << 16)) {
+    WriteBits((uint64_t{0b1110} << 16) | z, 20);
+  } else if (z < (uint64_t{1} << 32)) {
+    WriteBits((uint64_t{0b11110} << 32) | z, 37);
+  } else {
+    WriteBits(0b111110, 6);
+    WriteBits(z, 64);
+  }
 }
 
 std::string ChunkEncoder::Finish() const {
@@ -433,12 +564,14 @@ void ChunkEncoder::Clear() {
   last_at_ = 0;
   last_delta_ = 0;
   last_value_bits_ = 0;
+  last_decimal_ = 0;
   count_ = 0;
   quality_from_ = 0;
   last_quality_ = alarm::kQualityGood;
   free_bits_ = 0;
   leading_ = 0;
   trailing_ = 0;
+  scale_ = 0;
 }
 
 // --- readers --------------------------------------------------------------------

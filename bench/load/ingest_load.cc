@@ -219,29 +219,32 @@ struct Quantity {
   const char* unit;
   double low;  // instrument range
   double high;
-  double base;  // typical value
-  double step;  // largest random-walk step per reading
+  double base;   // typical value
+  double step;   // largest random-walk step per reading
+  double scale;  // 1 / instrument resolution: values are sent rounded to it
 };
 
+// Steps are about half the resolution, so consecutive readings often repeat,
+// as they do from real instruments (this matters for chunk compression).
 // Hazardous-chemical enterprise: tanks, reactors, storage areas.
 constexpr Quantity kChemical[] = {
-    {"temperature", "degC", -40, 150, 35, 0.05},
-    {"pressure", "MPa", 0, 10, 1.6, 0.002},
-    {"level", "m", 0, 20, 6, 0.005},
-    {"combustible_gas", "%LEL", 0, 100, 1, 0.05},
-    {"toxic_gas", "ppm", 0, 100, 0.5, 0.02},
+    {"temperature", "degC", -40, 150, 35, 0.05, 10},
+    {"pressure", "MPa", 0, 10, 1.6, 0.0005, 1000},
+    {"level", "m", 0, 20, 6, 0.0005, 1000},
+    {"combustible_gas", "%LEL", 0, 100, 1, 0.05, 10},
+    {"toxic_gas", "ppm", 0, 100, 0.5, 0.05, 10},
 };
 constexpr Quantity kCoalMine[] = {
-    {"methane", "%CH4", 0, 4, 0.25, 0.003},
-    {"co", "ppm", 0, 1000, 5, 0.1},
-    {"wind_speed", "m/s", 0, 15, 2.5, 0.02},
-    {"temperature", "degC", -10, 60, 22, 0.02},
+    {"methane", "%CH4", 0, 4, 0.25, 0.005, 100},
+    {"co", "ppm", 0, 1000, 5, 0.5, 1},
+    {"wind_speed", "m/s", 0, 15, 2.5, 0.05, 10},
+    {"temperature", "degC", -10, 60, 22, 0.05, 10},
 };
 constexpr Quantity kTailings[] = {
-    {"phreatic_line", "m", 0, 50, 12, 0.002},
-    {"displacement", "mm", -200, 200, 0, 0.01},
-    {"rainfall", "mm", 0, 300, 0, 0.05},
-    {"level", "m", 0, 30, 8, 0.003},
+    {"phreatic_line", "m", 0, 50, 12, 0.005, 100},
+    {"displacement", "mm", -200, 200, 0, 0.005, 100},
+    {"rainfall", "mm", 0, 300, 0, 0.05, 10},
+    {"level", "m", 0, 30, 8, 0.0005, 1000},
 };
 
 struct SiteKind {
@@ -380,6 +383,20 @@ std::map<int, ProcCpu> ReadThreadsCpu(int pid) {
     if (auto cpu = ReadProcStat(entry.path() / "stat")) threads[tid] = *cpu;
   }
   return threads;
+}
+
+// CPU seconds the whole machine spent busy (all CPUs; not idle, not iowait).
+double MachineBusySeconds() {
+  std::ifstream in("/proc/stat");
+  std::string label;
+  in >> label;
+  if (label != "cpu") return 0;
+  uint64_t busy = 0;
+  uint64_t value = 0;
+  for (int field = 0; field < 8 && (in >> value); ++field) {
+    if (field != 3 && field != 4) busy += value;  // 3 idle, 4 iowait
+  }
+  return static_cast<double>(busy) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 uint64_t ReadRssBytes(int pid) {
@@ -759,7 +776,7 @@ class GatewayStream final : public grpc::ClientBidiReactor<v1::IngestBatch, v1::
         if (v < q.low) v = 2 * q.low - v;
         if (v > q.high) v = 2 * q.high - v;
         ts[k] = at;
-        vs[k] = v;
+        vs[k] = std::nearbyint(v * q.scale) / q.scale;
         at += interval;
       }
       next_ms_[s] = at;
@@ -880,6 +897,7 @@ int Run(const Config& config) {
   const Clock::time_point measure_end = measure_start + config.duration;
   bool measuring = false;
   double client_cpu_begin = 0;
+  double machine_cpu_begin = 0;
   double server_cpu_begin = 0;
   std::map<int, ProcCpu> threads_begin;
   Clock::time_point next_progress = t0 + std::chrono::seconds(5);
@@ -903,6 +921,7 @@ int Run(const Config& config) {
       measuring = true;
       shared.measure_start_ns.store(SteadyNs(now), std::memory_order_relaxed);
       client_cpu_begin = CpuSecondsOfSelf();
+      machine_cpu_begin = MachineBusySeconds();
       if (config.server_pid > 0) {
         auto cpu = ReadProcStat("/proc/" + std::to_string(config.server_pid) + "/stat");
         server_cpu_begin = cpu ? cpu->seconds : 0;
@@ -949,10 +968,12 @@ int Run(const Config& config) {
   if (!measuring) {
     shared.measure_start_ns.store(SteadyNs(measured_until), std::memory_order_relaxed);
     client_cpu_begin = CpuSecondsOfSelf();
+    machine_cpu_begin = MachineBusySeconds();
   }
   const double measured_s =
       std::chrono::duration<double>(measured_until - std::max(measure_start, t0)).count();
   const double client_cpu_s = CpuSecondsOfSelf() - client_cpu_begin;
+  const double machine_cpu_s = MachineBusySeconds() - machine_cpu_begin;
   double server_cpu_s = -1;
   std::map<int, ProcCpu> threads_end;
   uint64_t server_rss = 0;
@@ -1049,6 +1070,13 @@ int Run(const Config& config) {
                 "%", 1);
   }
   PrintFigure("client_cpu_run_s", client_cpu_run_s, "s", 3);
+  // 100 % = one core. "other" is everything but vigild and vigil-load (other
+  // work on a shared machine, and the kernel's softirq time not charged to either).
+  PrintCount("machine_cores", static_cast<uint64_t>(sysconf(_SC_NPROCESSORS_ONLN)), "cores");
+  PrintFigure("machine_cpu_percent", 100.0 * machine_cpu_s / measured_s, "%", 1);
+  PrintFigure("other_cpu_percent",
+              100.0 * (machine_cpu_s - client_cpu_s - std::max(server_cpu_s, 0.0)) / measured_s,
+              "%", 1);
   if (!config.data_dir.empty()) {
     uint64_t bytes = DiskBytes(config.data_dir);
     PrintCount("disk_bytes", bytes, "bytes");
@@ -1092,6 +1120,23 @@ int Run(const Config& config) {
       if (100.0 * seconds / measured_s < 0.5) continue;
       std::printf("server_thread_cpu_percent.%s %.1f %%\n", label.c_str(),
                   100.0 * seconds / measured_s);
+    }
+    // The busiest single threads: a thread near 100 % is a serial bottleneck.
+    std::vector<std::pair<double, std::string>> busiest;
+    for (const auto& [tid, cpu] : threads_end) {
+      auto it = threads_begin.find(tid);
+      double before = it != threads_begin.end() ? it->second.seconds : 0;
+      std::string label = cpu.comm + "." + std::to_string(tid);
+      for (char& c : label) {
+        if (c == ' ') c = '_';
+      }
+      busiest.emplace_back(cpu.seconds - before, label);
+    }
+    std::sort(busiest.rbegin(), busiest.rend());
+    for (size_t i = 0; i < std::min<size_t>(busiest.size(), 8); ++i) {
+      if (100.0 * busiest[i].first / measured_s < 0.5) break;
+      std::printf("server_top_thread_cpu_percent.%s %.1f %%\n", busiest[i].second.c_str(),
+                  100.0 * busiest[i].first / measured_s);
     }
   }
   std::fflush(stdout);

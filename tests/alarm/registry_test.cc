@@ -1,0 +1,431 @@
+#include "alarm/registry.h"
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace vigil::alarm {
+namespace {
+
+using Catch::Matchers::Contains;
+using namespace std::chrono_literals;
+
+Enterprise MakeEnterprise(std::string id, EnterpriseKind kind = EnterpriseKind::kCoalMine,
+                          std::string region = "370105") {
+  return Enterprise{
+      .id = std::move(id), .name = "Enterprise", .kind = kind, .region_code = std::move(region)};
+}
+
+Sensor MakeSensor(std::string id, std::string enterprise, double low = 0, double high = 0) {
+  return Sensor{.id = std::move(id),
+                .enterprise_id = std::move(enterprise),
+                .quantity = "methane",
+                .unit = "%CH4",
+                .range_low = low,
+                .range_high = high,
+                .expected_interval = 1000ms};
+}
+
+Gateway MakeGateway(std::string id, std::string enterprise) {
+  return Gateway{.id = std::move(id), .enterprise_id = std::move(enterprise)};
+}
+
+// Two enterprises, each with a sensor and a gateway.
+RegistryEntries SampleEntries() {
+  RegistryEntries entries;
+  entries.enterprises = {MakeEnterprise("e1", EnterpriseKind::kCoalMine),
+                         MakeEnterprise("e2", EnterpriseKind::kTailings, "110101")};
+  entries.sensors = {MakeSensor("s1", "e1", 0, 5), MakeSensor("s2", "e2")};
+  entries.gateways = {MakeGateway("g1", "e1"), MakeGateway("g2", "e2")};
+  return entries;
+}
+
+std::shared_ptr<const Registry> BuildOk(RegistryEntries entries) {
+  auto built = Registry::Build(std::move(entries));
+  REQUIRE(built.has_value());
+  REQUIRE(*built != nullptr);
+  return *built;
+}
+
+// The error message of a Build that must fail with kInvalidArgument.
+std::string BuildError(RegistryEntries entries) {
+  auto built = Registry::Build(std::move(entries));
+  REQUIRE_FALSE(built.has_value());
+  CHECK(built.error().code() == Status::Code::kInvalidArgument);
+  CHECK_FALSE(built.error().message().empty());
+  return built.error().message();
+}
+
+std::vector<std::string> SensorIds(const Registry& registry) {
+  std::vector<std::string> ids;
+  for (const Sensor& s : registry.entries().sensors) ids.push_back(s.id);
+  return ids;
+}
+
+TEST_CASE("Registry builds valid entries and finds each by id", "[alarm][registry]") {
+  auto registry = BuildOk(SampleEntries());
+
+  const Enterprise* e2 = registry->FindEnterprise("e2");
+  REQUIRE(e2 != nullptr);
+  CHECK(e2->id == "e2");
+  CHECK(e2->kind == EnterpriseKind::kTailings);
+  CHECK(e2->region_code == "110101");
+
+  const Sensor* s1 = registry->FindSensor("s1");
+  REQUIRE(s1 != nullptr);
+  CHECK(s1->enterprise_id == "e1");
+  CHECK(s1->range_high == 5);
+  CHECK(s1->expected_interval == 1000ms);
+
+  const Gateway* g2 = registry->FindGateway("g2");
+  REQUIRE(g2 != nullptr);
+  CHECK(g2->enterprise_id == "e2");
+
+  // Lookups point into entries().
+  CHECK(s1 == &registry->entries().sensors[0]);
+  CHECK(registry->entries().enterprises.size() == 2);
+  CHECK(registry->entries().gateways.size() == 2);
+}
+
+TEST_CASE("Registry lookups return nullptr on a miss", "[alarm][registry]") {
+  auto registry = BuildOk(SampleEntries());
+  CHECK(registry->FindEnterprise("e3") == nullptr);
+  CHECK(registry->FindSensor("s3") == nullptr);
+  CHECK(registry->FindGateway("g3") == nullptr);
+  // Ids live in separate namespaces: a sensor id is not a gateway id.
+  CHECK(registry->FindGateway("s1") == nullptr);
+  CHECK(registry->FindSensor("g1") == nullptr);
+  CHECK(registry->FindEnterprise("") == nullptr);
+  // Prefixes and extensions of an id do not match.
+  CHECK(registry->FindSensor("s") == nullptr);
+  CHECK(registry->FindSensor("s10") == nullptr);
+}
+
+TEST_CASE("Registry builds an empty registry", "[alarm][registry]") {
+  auto registry = BuildOk(RegistryEntries{});
+  CHECK(registry->entries().enterprises.empty());
+  CHECK(registry->FindSensor("s1") == nullptr);
+}
+
+TEST_CASE("Registry accepts ids of 1 and 128 printable bytes", "[alarm][registry]") {
+  RegistryEntries entries = SampleEntries();
+  const std::string long_id(kMaxIdBytes, 'x');
+  entries.enterprises.push_back(MakeEnterprise(long_id));
+  entries.sensors.push_back(MakeSensor("a", long_id));
+  entries.sensors.push_back(MakeSensor("tank-1/level~!#", long_id));
+  auto registry = BuildOk(entries);
+  CHECK(registry->FindEnterprise(long_id) != nullptr);
+  CHECK(registry->FindSensor("a") != nullptr);
+  CHECK(registry->FindSensor("tank-1/level~!#") != nullptr);
+  CHECK(IsValidId("a"));
+  CHECK(IsValidId(long_id));
+}
+
+TEST_CASE("IsValidId rejects empty, over-long, spaced and non-printable ids", "[alarm][registry]") {
+  CHECK_FALSE(IsValidId(""));
+  CHECK_FALSE(IsValidId(std::string(kMaxIdBytes + 1, 'x')));
+  CHECK_FALSE(IsValidId("a b"));
+  CHECK_FALSE(IsValidId("a\tb"));
+  CHECK_FALSE(IsValidId(std::string("a\0b", 3)));
+  CHECK_FALSE(IsValidId("a\x7f"));
+  CHECK_FALSE(IsValidId("caf\xc3\xa9"));
+}
+
+TEST_CASE("Registry Build rejects bad ids", "[alarm][registry]") {
+  RegistryEntries entries = SampleEntries();
+  std::string bad;
+  SECTION("empty enterprise id") {
+    entries.enterprises.push_back(MakeEnterprise(""));
+    CHECK_THAT(BuildError(entries), Contains("enterprise id ''"));
+  }
+  SECTION("over-long enterprise id") {
+    bad = std::string(kMaxIdBytes + 1, 'e');
+    entries.enterprises.push_back(MakeEnterprise(bad));
+    CHECK_THAT(BuildError(entries), Contains(bad));
+  }
+  SECTION("enterprise id with a space") {
+    entries.enterprises.push_back(MakeEnterprise("e 3"));
+    CHECK_THAT(BuildError(entries), Contains("'e 3'"));
+  }
+  SECTION("sensor id with a space") {
+    entries.sensors.push_back(MakeSensor("s 3", "e1"));
+    CHECK_THAT(BuildError(entries), Contains("sensor id 's 3'"));
+  }
+  SECTION("empty sensor id") {
+    entries.sensors.push_back(MakeSensor("", "e1"));
+    CHECK_THAT(BuildError(entries), Contains("sensor id ''"));
+  }
+  SECTION("over-long sensor id") {
+    bad = std::string(kMaxIdBytes + 1, 's');
+    entries.sensors.push_back(MakeSensor(bad, "e1"));
+    CHECK_THAT(BuildError(entries), Contains(bad));
+  }
+  SECTION("gateway id with a control character") {
+    entries.gateways.push_back(MakeGateway("g\n3", "e1"));
+    CHECK_THAT(BuildError(entries), Contains("gateway id"));
+  }
+  SECTION("empty gateway id") {
+    entries.gateways.push_back(MakeGateway("", "e1"));
+    CHECK_THAT(BuildError(entries), Contains("gateway id ''"));
+  }
+}
+
+TEST_CASE("Registry Build rejects duplicate ids", "[alarm][registry]") {
+  RegistryEntries entries = SampleEntries();
+  SECTION("enterprise") {
+    entries.enterprises.push_back(MakeEnterprise("e1", EnterpriseKind::kOther));
+    CHECK_THAT(BuildError(entries), Contains("enterprise 'e1' is listed twice"));
+  }
+  SECTION("sensor") {
+    entries.sensors.push_back(MakeSensor("s1", "e2"));
+    CHECK_THAT(BuildError(entries), Contains("sensor 's1' is listed twice"));
+  }
+  SECTION("gateway") {
+    entries.gateways.push_back(MakeGateway("g2", "e1"));
+    CHECK_THAT(BuildError(entries), Contains("gateway 'g2' is listed twice"));
+  }
+}
+
+TEST_CASE("Registry Build accepts the same id as a sensor, a gateway and an enterprise",
+          "[alarm][registry]") {
+  RegistryEntries entries = SampleEntries();
+  entries.enterprises.push_back(MakeEnterprise("x"));
+  entries.sensors.push_back(MakeSensor("x", "x"));
+  entries.gateways.push_back(MakeGateway("x", "x"));
+  auto registry = BuildOk(entries);
+  CHECK(registry->FindEnterprise("x") != nullptr);
+  CHECK(registry->FindSensor("x") != nullptr);
+  CHECK(registry->FindGateway("x") != nullptr);
+}
+
+TEST_CASE("Registry Build rejects a region code that is not 6 digits", "[alarm][registry]") {
+  RegistryEntries entries = SampleEntries();
+  std::string code;
+  SECTION("5 digits") { code = "37010"; }
+  SECTION("7 digits") { code = "3701051"; }
+  SECTION("letters") { code = "37A105"; }
+  SECTION("all letters") { code = "abcdef"; }
+  SECTION("empty") { code = ""; }
+  SECTION("space padded") { code = " 37010"; }
+  SECTION("sign") { code = "-37010"; }
+  entries.enterprises.push_back(MakeEnterprise("e3", EnterpriseKind::kOther, code));
+  const std::string message = BuildError(entries);
+  CHECK_THAT(message, Contains("e3"));
+  CHECK_THAT(message, Contains("region_code '" + code + "'"));
+}
+
+TEST_CASE("Registry Build rejects an unspecified enterprise kind", "[alarm][registry]") {
+  RegistryEntries entries = SampleEntries();
+  entries.enterprises.push_back(MakeEnterprise("e3", EnterpriseKind::kUnspecified));
+  const std::string message = BuildError(entries);
+  CHECK_THAT(message, Contains("e3"));
+  CHECK_THAT(message, Contains("kind"));
+}
+
+TEST_CASE("Registry Build accepts every named enterprise kind", "[alarm][registry]") {
+  RegistryEntries entries;
+  entries.enterprises = {MakeEnterprise("a", EnterpriseKind::kHazardousChemical),
+                         MakeEnterprise("b", EnterpriseKind::kCoalMine),
+                         MakeEnterprise("c", EnterpriseKind::kTailings),
+                         MakeEnterprise("d", EnterpriseKind::kOther)};
+  auto registry = BuildOk(entries);
+  CHECK(registry->FindEnterprise("a")->kind == EnterpriseKind::kHazardousChemical);
+  CHECK(registry->FindEnterprise("d")->kind == EnterpriseKind::kOther);
+}
+
+TEST_CASE("Registry Build rejects a sensor or gateway of an unknown enterprise",
+          "[alarm][registry]") {
+  RegistryEntries entries = SampleEntries();
+  SECTION("sensor") {
+    entries.sensors.push_back(MakeSensor("s3", "e9"));
+    const std::string message = BuildError(entries);
+    CHECK_THAT(message, Contains("sensor 's3'"));
+    CHECK_THAT(message, Contains("unknown enterprise 'e9'"));
+  }
+  SECTION("gateway") {
+    entries.gateways.push_back(MakeGateway("g3", "e9"));
+    const std::string message = BuildError(entries);
+    CHECK_THAT(message, Contains("gateway 'g3'"));
+    CHECK_THAT(message, Contains("unknown enterprise 'e9'"));
+  }
+  SECTION("sensor with an empty enterprise id") {
+    entries.sensors.push_back(MakeSensor("s3", ""));
+    CHECK_THAT(BuildError(entries), Contains("sensor 's3'"));
+  }
+}
+
+TEST_CASE("Registry Build checks the sensor range and interval", "[alarm][registry]") {
+  RegistryEntries entries = SampleEntries();
+  SECTION("range_low above range_high is rejected") {
+    entries.sensors.push_back(MakeSensor("s3", "e1", 10, 9.5));
+    const std::string message = BuildError(entries);
+    CHECK_THAT(message, Contains("s3"));
+    CHECK_THAT(message, Contains("range_low"));
+  }
+  SECTION("equal bounds are accepted") {
+    entries.sensors.push_back(MakeSensor("s3", "e1", 4, 4));
+    CHECK(BuildOk(entries)->FindSensor("s3") != nullptr);
+  }
+  SECTION("negative ranges are accepted when ordered") {
+    entries.sensors.push_back(MakeSensor("s3", "e1", -40, -10));
+    CHECK(BuildOk(entries)->FindSensor("s3")->range_low == -40);
+  }
+  SECTION("negative expected_interval is rejected") {
+    Sensor s = MakeSensor("s3", "e1");
+    s.expected_interval = -1ms;
+    entries.sensors.push_back(s);
+    CHECK_THAT(BuildError(entries), Contains("s3"));
+  }
+}
+
+TEST_CASE("Registry Apply replaces upserted entries by id and adds new ones", "[alarm][registry]") {
+  auto before = BuildOk(SampleEntries());
+  RegistryChange change;
+  Sensor changed = MakeSensor("s1", "e1", -1, 99);
+  changed.unit = "ppm";
+  change.upsert.sensors = {changed, MakeSensor("s3", "e2")};
+  change.upsert.gateways = {MakeGateway("g1", "e2")};
+  change.upsert.enterprises = {MakeEnterprise("e3", EnterpriseKind::kOther, "440305")};
+
+  auto after = before->Apply(change);
+  REQUIRE(after.has_value());
+  const Registry& next = **after;
+
+  // Replaced in place (same position), not duplicated; new ones appended.
+  CHECK(SensorIds(next) == std::vector<std::string>{"s1", "s2", "s3"});
+  REQUIRE(next.FindSensor("s1") != nullptr);
+  CHECK(next.FindSensor("s1")->unit == "ppm");
+  CHECK(next.FindSensor("s1")->range_low == -1);
+  CHECK(next.FindSensor("s1")->range_high == 99);
+  REQUIRE(next.FindSensor("s3") != nullptr);
+  CHECK(next.FindSensor("s3")->enterprise_id == "e2");
+  CHECK(next.FindGateway("g1")->enterprise_id == "e2");
+  CHECK(next.entries().gateways.size() == 2);
+  CHECK(next.FindEnterprise("e3") != nullptr);
+  CHECK(next.entries().enterprises.size() == 3);
+  // Untouched entries are kept.
+  CHECK(next.FindSensor("s2") != nullptr);
+  CHECK(next.FindGateway("g2") != nullptr);
+}
+
+TEST_CASE("Registry Apply leaves the original registry unchanged", "[alarm][registry]") {
+  auto before = BuildOk(SampleEntries());
+  const Sensor* old_s1 = before->FindSensor("s1");
+  REQUIRE(old_s1 != nullptr);
+
+  RegistryChange change;
+  Sensor changed = MakeSensor("s1", "e1");
+  changed.unit = "ppm";
+  change.upsert.sensors = {changed, MakeSensor("s3", "e1")};
+  change.remove_gateway_ids = {"g2"};
+  change.remove_sensor_ids = {"s2"};
+
+  auto after = before->Apply(change);
+  REQUIRE(after.has_value());
+  CHECK((*after)->FindSensor("s1")->unit == "ppm");
+  CHECK((*after)->FindSensor("s2") == nullptr);
+
+  // The old registry still answers as before, through the same pointers.
+  CHECK(before->FindSensor("s1") == old_s1);
+  CHECK(old_s1->unit == "%CH4");
+  CHECK(before->FindSensor("s2") != nullptr);
+  CHECK(before->FindSensor("s3") == nullptr);
+  CHECK(before->FindGateway("g2") != nullptr);
+  CHECK(SensorIds(*before) == std::vector<std::string>{"s1", "s2"});
+}
+
+TEST_CASE("Registry Apply removes sensors, gateways and enterprises", "[alarm][registry]") {
+  auto before = BuildOk(SampleEntries());
+  RegistryChange change;
+  change.remove_sensor_ids = {"s2"};
+  change.remove_gateway_ids = {"g2"};
+  change.remove_enterprise_ids = {"e2"};
+  auto after = before->Apply(change);
+  REQUIRE(after.has_value());
+  CHECK((*after)->FindSensor("s2") == nullptr);
+  CHECK((*after)->FindGateway("g2") == nullptr);
+  CHECK((*after)->FindEnterprise("e2") == nullptr);
+  CHECK((*after)->FindSensor("s1") != nullptr);
+  CHECK((*after)->FindGateway("g1") != nullptr);
+  CHECK((*after)->entries().enterprises.size() == 1);
+  CHECK((*after)->entries().sensors.size() == 1);
+  CHECK((*after)->entries().gateways.size() == 1);
+}
+
+TEST_CASE("Registry Apply ignores removal of ids that do not exist", "[alarm][registry]") {
+  auto before = BuildOk(SampleEntries());
+  RegistryChange change;
+  change.remove_sensor_ids = {"nope"};
+  change.remove_gateway_ids = {"nope"};
+  auto after = before->Apply(change);
+  REQUIRE(after.has_value());
+  CHECK(SensorIds(**after) == SensorIds(*before));
+}
+
+TEST_CASE("Registry Apply applies upserts before removals", "[alarm][registry]") {
+  auto before = BuildOk(SampleEntries());
+  RegistryChange change;
+  change.upsert.sensors = {MakeSensor("s3", "e1")};
+  change.remove_sensor_ids = {"s3"};
+  auto after = before->Apply(change);
+  REQUIRE(after.has_value());
+  CHECK((*after)->FindSensor("s3") == nullptr);
+}
+
+TEST_CASE("Registry Apply fails to remove an enterprise still referenced", "[alarm][registry]") {
+  auto before = BuildOk(SampleEntries());
+  RegistryChange change;
+  change.remove_enterprise_ids = {"e2"};
+  SECTION("by a sensor and a gateway") {}
+  SECTION("by a gateway only") { change.remove_sensor_ids = {"s2"}; }
+  SECTION("by a sensor only") { change.remove_gateway_ids = {"g2"}; }
+  SECTION("by a sensor upserted in the same change") {
+    change.remove_sensor_ids = {"s2"};
+    change.remove_gateway_ids = {"g2"};
+    change.upsert.sensors = {MakeSensor("s9", "e2")};
+  }
+  auto after = before->Apply(change);
+  REQUIRE_FALSE(after.has_value());
+  CHECK(after.error().code() == Status::Code::kInvalidArgument);
+  CHECK_THAT(after.error().message(), Contains("'e2'"));
+  // The failed change left the original untouched.
+  CHECK(before->FindEnterprise("e2") != nullptr);
+  CHECK(before->FindSensor("s2") != nullptr);
+  CHECK(before->FindGateway("g2") != nullptr);
+}
+
+TEST_CASE("Registry Apply rejects an invalid upsert", "[alarm][registry]") {
+  auto before = BuildOk(SampleEntries());
+  RegistryChange change;
+  change.upsert.sensors = {MakeSensor("s1", "e1", 5, 1)};
+  auto after = before->Apply(change);
+  REQUIRE_FALSE(after.has_value());
+  CHECK(after.error().code() == Status::Code::kInvalidArgument);
+  CHECK_THAT(after.error().message(), Contains("s1"));
+  CHECK(before->FindSensor("s1")->range_high == 5);
+}
+
+TEST_CASE("EnterpriseKind names round trip", "[alarm][registry]") {
+  const std::vector<std::pair<EnterpriseKind, std::string_view>> kinds = {
+      {EnterpriseKind::kHazardousChemical, "hazardous_chemical"},
+      {EnterpriseKind::kCoalMine, "coal_mine"},
+      {EnterpriseKind::kTailings, "tailings"},
+      {EnterpriseKind::kOther, "other"},
+  };
+  for (const auto& [kind, name] : kinds) {
+    CAPTURE(name);
+    CHECK(EnterpriseKindName(kind) == name);
+    CHECK(EnterpriseKindFromName(name) == kind);
+    CHECK(EnterpriseKindFromName(EnterpriseKindName(kind)) == kind);
+  }
+  CHECK(EnterpriseKindName(EnterpriseKind::kUnspecified) == "unspecified");
+  CHECK(EnterpriseKindFromName("unspecified") == EnterpriseKind::kUnspecified);
+  CHECK(EnterpriseKindFromName("") == EnterpriseKind::kUnspecified);
+  CHECK(EnterpriseKindFromName("Coal_Mine") == EnterpriseKind::kUnspecified);
+  CHECK(EnterpriseKindFromName("coal_mine ") == EnterpriseKind::kUnspecified);
+  CHECK(EnterpriseKindFromName("coal") == EnterpriseKind::kUnspecified);
+}
+
+}  // namespace
+}  // namespace vigil::alarm

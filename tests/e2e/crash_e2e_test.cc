@@ -261,8 +261,8 @@ void RunCrashCycles(const std::string& config, milliseconds pace,
   for (int g = 0; g < kGateways; ++g) {
     gateways[static_cast<size_t>(g)].index = g;
     gateways[static_cast<size_t>(g)].epoch = 1'700'000'000'000ull + static_cast<uint64_t>(g);
-    // Gateways own different sensors; different bases only make logs easier to read.
-    gateways[static_cast<size_t>(g)].base_ms = base + g * 1'000'000;
+    // Gateways own different sensors: the same timestamps do not collide.
+    gateways[static_cast<size_t>(g)].base_ms = base;
   }
 
   for (size_t c = 0; c < cycles.size(); ++c) {
@@ -349,12 +349,14 @@ TEST_CASE("kill -9 during ingest loses no acked batch and stores none twice", "[
 }
 
 TEST_CASE("kill -9 across chunk sealing and 1 s checkpoints loses no acked batch", "[e2e][crash]") {
-  // 16-reading chunks fill every two batches; checkpoints seal heads and
-  // truncate the ingest log while the gateways stream, before each kill.
+  // 16-reading chunks fill every two batches. A checkpoint round runs every
+  // second; the log is truncated from the second round on (~2 s after start).
+  // So the first kill comes after chunks were sealed but before any
+  // truncation, the next ones after one and two truncations.
   RunCrashCycles("storage: { durability: wal, checkpoint_interval: 1s, chunk_max_readings: 16 }\n",
                  milliseconds(5),
-                 {Cycle{40, milliseconds(1300)}, Cycle{40, milliseconds(1700)},
-                  Cycle{40, milliseconds(2200)}});
+                 {Cycle{40, milliseconds(1300)}, Cycle{40, milliseconds(2400)},
+                  Cycle{40, milliseconds(3300)}});
 }
 
 }  // namespace vigil::e2e

@@ -636,7 +636,8 @@ TEST_CASE("Registry changes take effect at once and survive a restart", "[e2e][r
     CHECK(ack.rejected_readings() == 0);
   }
   {
-    const v1::Sensor* sensor = FindSensor(GetRegistry(vigild), "s-new");
+    const v1::Registry registry = GetRegistry(vigild);
+    const v1::Sensor* sensor = FindSensor(registry, "s-new");
     REQUIRE(sensor != nullptr);
     CHECK(sensor->ShortDebugString() == added.ShortDebugString());
   }
@@ -805,7 +806,8 @@ TEST_CASE("SIGTERM while idle exits 0 and keeps every acked reading", "[e2e][shu
   CheckStored(vigild, expected, range.from, range.to);
 }
 
-TEST_CASE("--check-config accepts a good config and names a bad durability", "[e2e][config]") {
+TEST_CASE("vigild --check-config accepts a good config and names a bad durability",
+          "[e2e][config]") {
   VigildProcess good(DefaultOptions(
       "server: { shutdown_grace: 10s, shards: 0 }\n"
       "storage: { durability: wal, raw_retention: 90d, chunk_max_readings: 480, "
@@ -819,7 +821,8 @@ TEST_CASE("--check-config accepts a good config and names a bad durability", "[e
     CHECK(run.status.ExitedWith(0));
   }
 
-  VigildProcess bad(DefaultOptions("storage: { durability: sometimes }\n"));
+  // The bad value is on line 2 of the file.
+  VigildProcess bad(DefaultOptions("server: { shards: 0 }\nstorage: { durability: sometimes }\n"));
   {
     const RunResult run = RunVigild({"--check-config", "--config", bad.config_path().string()},
                                     std::chrono::seconds(20));
@@ -828,6 +831,9 @@ TEST_CASE("--check-config accepts a good config and names a bad durability", "[e
     CHECK_FALSE(run.status.timed_out);
     CHECK(run.status.code != 0);
     CHECK(run.output.find("durability") != std::string::npos);
+    // "config.yaml:2:24: ..." or "... line 2 ...".
+    CHECK((run.output.find("config.yaml:2") != std::string::npos ||
+           run.output.find("line 2") != std::string::npos));
   }
 }
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -61,7 +62,8 @@ struct VigildOutputListener : Catch::TestEventListenerBase {
   }
 
   void testCaseEnded(const Catch::TestCaseStats& stats) override {
-    if (stats.totals.assertions.failed > 0) {
+    // VIGIL_E2E_VERBOSE=1 shows it for passing test cases too.
+    if (stats.totals.assertions.failed > 0 || std::getenv("VIGIL_E2E_VERBOSE") != nullptr) {
       std::lock_guard lock(Outputs().mu);
       std::vector<std::string> shown = Outputs().finished;
       for (const VigildProcess* process : Outputs().live) shown.push_back(process->Output());

@@ -210,6 +210,57 @@ TEST_CASE("Chunk round trip preserves arbitrary 64-bit value patterns", "[storag
   RequireRoundTrip(readings);
 }
 
+TEST_CASE("Chunk round trip is bit exact for decimal-valued signals", "[storage][chunk]") {
+  auto at = [](size_t i) { return kT0 + static_cast<TimestampMs>(i) * 1000; };
+  auto from_values = [&](const std::vector<double>& values) {
+    std::vector<Reading> r;
+    for (size_t i = 0; i < values.size(); ++i) r.push_back(Reading{at(i), values[i], 0});
+    return r;
+  };
+  SECTION("2-decimal noisy instrument") {
+    std::mt19937_64 rng(31);
+    std::normal_distribution<double> noise(0.0, 0.05);
+    std::vector<double> v;
+    for (size_t i = 0; i < 2000; ++i) v.push_back(std::round((20 + noise(rng)) * 100) / 100);
+    RequireRoundTrip(from_values(v));
+  }
+  SECTION("integers, negatives and crossing zero") {
+    RequireRoundTrip(from_values({0, 1, -1, 2, -7, 100, -100, 0, 3, 3, 3, -2}));
+    RequireRoundTrip(from_values({-0.5, -0.25, 0.25, 0.0, -1.75, 12.125}));
+  }
+  SECTION("the scale grows when later values have more decimals") {
+    RequireRoundTrip(from_values({23.0, 23.5, 23.47, 23.471, 23.4, 23.4712345, 0.000000001, 1}));
+    RequireRoundTrip(from_values({1e6, 0.5, 1234567.891}));
+    RequireRoundTrip(from_values({1e15, 1.5, 2}));  // 1e15 * 10 leaves the decimal range: XOR
+  }
+  SECTION("values that are not short decimals switch the chunk to XOR") {
+    RequireRoundTrip(from_values({20.5, -0.0, 20.5, 20.25}));
+    RequireRoundTrip(from_values({20.5, std::numeric_limits<double>::quiet_NaN(), 20.5}));
+    RequireRoundTrip(from_values({20.5, 1e300, 20.5}));
+    RequireRoundTrip(from_values({20.5, 0.1 + 0.2, 20.5}));  // 0.30000000000000004
+    RequireRoundTrip(from_values({1, static_cast<float>(20.1), 3}));
+    RequireRoundTrip(from_values({-0.0, 1, 2}));  // XOR from the start
+  }
+  SECTION("deltas of every size, up to the edge of the decimal range") {
+    const double edge = std::ldexp(1.0, 50);
+    RequireRoundTrip(from_values({0, 1, 9, -8, 20, 300, -70'000, 5e9, -5e9, 4e14, -4e14, edge,
+                                  -edge, edge + 2, 0, 1e-9, 0}));
+  }
+  SECTION("random decimals with occasional other doubles") {
+    std::mt19937_64 rng(32);
+    std::vector<double> v;
+    for (size_t i = 0; i < 5000; ++i) {
+      if (i % 480 == 0) v.clear();  // fresh chunks, each starting in a new mode
+      const unsigned scale = static_cast<unsigned>(rng() % 10);
+      const auto m = static_cast<int64_t>(rng() % 2'000'001) - 1'000'000;
+      double x = static_cast<double>(m) / std::pow(10.0, scale);
+      if (rng() % 200 == 0) x = std::bit_cast<double>(rng());
+      v.push_back(x);
+      if (v.size() % 97 == 0) RequireRoundTrip(from_values(v));
+    }
+  }
+}
+
 TEST_CASE("Chunk round trip handles negative, irregular and huge timestamp gaps",
           "[storage][chunk]") {
   SECTION("negative timestamps") {
@@ -276,9 +327,9 @@ TEST_CASE("Chunk preserves quality codes", "[storage][chunk]") {
     for (Reading& x : bad) x.quality = 5;
     // Bad quality costs a bit per reading; good costs nothing (but a header varint).
     CHECK(Encode(bad).size() >= Encode(good).size() + 480 / 8 - 2);
-    // Value 0: 64 bits; the first delta (1000 ms): 17 bits; then 1 bit for each
-    // unchanged timestamp delta and 1 bit for each unchanged value.
-    const size_t value_and_time_bytes = (64 + 17 + 478 + 479 + 7) / 8;
+    // Value 0: 4 + 64 bits; the first delta (1000 ms): 17 bits; then 1 bit for
+    // each unchanged timestamp delta and 1 bit for each unchanged value.
+    const size_t value_and_time_bytes = (4 + 64 + 17 + 478 + 479 + 7) / 8;
     // Header: version, count, first_at, span, quality_from; then the CRC.
     CHECK(Encode(good).size() == value_and_time_bytes + 1 + 2 + 6 + 3 + 2 + 4);
   }
@@ -438,6 +489,15 @@ TEST_CASE("Chunk compresses typical sensor signals", "[storage][chunk]") {
       return std::round((40.0 + 2.0 * std::sin(static_cast<double>(i) / 300.0)) * 100.0) / 100.0;
     });
     CHECK(bytes_per_reading(r) <= 4.0);
+  }
+  SECTION("noisy 2-decimal instrument at 1 s: at most 2 bytes") {
+    std::mt19937_64 rng(15);
+    std::normal_distribution<double> noise(0.0, 0.05);
+    const auto r = Regular(480, kT0, 1000, [&](size_t i) {
+      const double drift = 40.0 + 2.0 * std::sin(static_cast<double>(i) / 300.0);
+      return std::round((drift + noise(rng)) * 100.0) / 100.0;
+    });
+    CHECK(bytes_per_reading(r) <= 2.0);
   }
   SECTION("integer counts at 10 s with timestamp jitter: at most 4 bytes") {
     std::mt19937 rng(14);
