@@ -2,6 +2,7 @@
 
 #include <array>
 #include <bit>
+#include <cassert>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -401,6 +402,7 @@ void ChunkEncoder::WriteBits(uint64_t bits, unsigned n) {
 }
 
 void ChunkEncoder::Append(alarm::TimestampMs at, double value, alarm::Quality quality) {
+  assert(count_ == 0 || at > last_at_);
   const auto value_bits = std::bit_cast<uint64_t>(value);
   if (count_ == 0) {
     first_at_ = at;
@@ -446,7 +448,9 @@ void ChunkEncoder::Append(alarm::TimestampMs at, double value, alarm::Quality qu
     last_at_ = at;
 
     int64_t m = 0;
-    if (scale_ == kXorMode) {
+    if (value_bits == last_value_bits_) {
+      WriteBits(0, 1);  // unchanged: '0' in either mode (the decimal delta is 0)
+    } else if (scale_ == kXorMode) {
       WriteXor(value_bits);
     } else if (ToDecimal(value, scale_, &m)) {
       WriteDecimalDelta(m);

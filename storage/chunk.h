@@ -1,6 +1,7 @@
 // Compressed chunk of one sensor's readings, after Gorilla (VLDB 2015) and the
-// Prometheus TSDB XOR chunk: delta-of-delta timestamps, XOR-compressed values,
-// quality codes that cost nothing while every reading is good.
+// Prometheus TSDB XOR chunk: delta-of-delta timestamps; values as exact decimal
+// deltas when they are short decimals, else XOR-compressed; quality codes that
+// cost nothing while every reading is good; a CRC32C over the whole chunk.
 // Thread-safety: a ChunkEncoder is not thread-safe; it is owned and used by one
 // thread (its shard). The free functions only read their arguments.
 #pragma once
@@ -109,7 +110,8 @@ alarm::Result<ChunkSummary> InspectChunk(std::string_view chunk);
 // Appends to *out every reading with from <= at < to, in time order. Never crashes
 // or reads out of bounds on malformed or truncated input. Returns kCorruption
 // (bad header, CRC mismatch, inconsistent bit stream) and then leaves *out
-// unchanged: nothing of a damaged chunk is ever returned.
+// unchanged: nothing of a damaged chunk is ever returned. (A reading at INT64_MAX
+// is stored, but no [from, to) can ask for it.)
 alarm::Status DecodeChunk(std::string_view chunk, alarm::TimestampMs from, alarm::TimestampMs to,
                           std::vector<alarm::Reading>* out);
 

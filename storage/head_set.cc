@@ -39,6 +39,12 @@ void HeadSet::Append(std::string_view sensor_id, std::span<const alarm::Timestam
   }
   Entry* entry = &*it;
   ChunkEncoder& enc = entry->second.encoder;
+  // Records normally arrive in log order; if not, the head's oldest record is
+  // the smaller one (the older heap entry goes stale with the generation).
+  if (enc.count() > 0 && log_seq < entry->second.oldest_log_seq) {
+    --open_heads_;
+    Open(entry, log_seq);
+  }
   constexpr auto kSpan = static_cast<uint64_t>(kMaxChunkSpan.count());
   const uint32_t max_readings = options_.max_readings_per_chunk;
 

@@ -45,6 +45,10 @@ struct HeadSetOptions {
 class HeadSet {
  public:
   explicit HeadSet(HeadSetOptions options);
+  // Movable (map nodes, which the open-head index points into, move along); a
+  // copy would point into the original, hence none.
+  HeadSet(HeadSet&&) = default;
+  HeadSet& operator=(HeadSet&&) = default;
   HeadSet(const HeadSet&) = delete;
   HeadSet& operator=(const HeadSet&) = delete;
 
@@ -82,7 +86,7 @@ class HeadSet {
  private:
   struct Head {
     ChunkEncoder encoder;
-    uint64_t oldest_log_seq = 0;  // log record of the encoder's first reading
+    uint64_t oldest_log_seq = 0;  // smallest log record of the encoder's readings
     uint32_t generation = 0;      // bumped each time the head opens a chunk
   };
   // Open heads by oldest log seq; an entry is stale once its head was sealed

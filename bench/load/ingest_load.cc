@@ -59,9 +59,9 @@ figures as `name value unit` lines on stdout.
   --target HOST:PORT          vigild gRPC address. Default: 127.0.0.1:7070
   --gateways N                simulated gateways (= enterprises). Default: 100
   --sensors-per-gateway M     sensors per gateway. Default: 1000
-  --readings-per-batch R      readings per batch; a batch is R/M time steps of all
-                              M sensors, or one step of R sensors when R < M.
-                              Default: 5000
+  --readings-per-batch R      readings per batch; a batch is R/M (rounded down) time
+                              steps of all M sensors, or one step of R sensors in turn
+                              when R < M. Default: 5000
   --window W                  batches in flight (unacked) per stream. Default: 8
   --duration D                measured phase, e.g. 20s, 1500ms, 1m. Default: 20s
   --warmup D                  load before the measured phase (not measured). Default: 2s
@@ -572,7 +572,7 @@ class GatewayStream final : public grpc::ClientBidiReactor<v1::IngestBatch, v1::
   void Start(v1::Ingest::Stub* stub) {
     stub->async()->Stream(&context_, this);
     StartRead(&ack_);
-    AddHold();  // TrySend runs from the pacer thread, outside reactions.
+    AddHold();  // Grant/Poke/Stop start operations from main, outside reactions.
     StartCall();
     Drive(Decide());
   }
@@ -604,10 +604,6 @@ class GatewayStream final : public grpc::ClientBidiReactor<v1::IngestBatch, v1::
   uint64_t sent() {
     std::lock_guard lock(mu_);
     return next_seq_ - 1;
-  }
-  bool done() {
-    std::lock_guard lock(mu_);
-    return done_;
   }
   // REQUIRES: done().
   const StreamStats& stats() const { return stats_; }
@@ -693,7 +689,6 @@ class GatewayStream final : public grpc::ClientBidiReactor<v1::IngestBatch, v1::
     {
       std::lock_guard lock(mu_);
       status_ = status;
-      done_ = true;
     }
     std::lock_guard lock(shared_->done_mu);
     ++shared_->done_streams;
@@ -827,7 +822,6 @@ class GatewayStream final : public grpc::ClientBidiReactor<v1::IngestBatch, v1::
   bool ended_early_ = false;
   bool writes_done_ = false;
   bool released_ = false;
-  bool done_ = false;
   StreamStats stats_;
   grpc::Status status_;
 };

@@ -167,36 +167,34 @@ TEST_CASE("PrepareBatch stores a clean batch whole and in order", "[server][batc
 TEST_CASE("PrepareBatch names every rejection reason with its position", "[server][batch_prep]") {
   Fixture f;
   v1::IngestBatch batch = NewBatch();
-  AddSeries(&batch, "s1", {1'100'000, 1'200'000}, {1, 2});                       // 0: ok
-  AddSeries(&batch, "nope", {1'100'000, 1'200'000, 1'300'000}, {1, 2, 3});       // 1
-  AddSeries(&batch, "x1", {1'100'000}, {1});                                     // 2
-  AddSeries(&batch, "s2", {1'100'000, 1'200'000, 1'300'000}, {1, 2});            // 3
-  AddSeries(&batch, "s2", {1'100'000, 1'200'000}, {1, 2}, {0});                  // 4
-  AddSeries(&batch, "s3",                                                        // 5
+  AddSeries(&batch, "s1", {1'100'000, 1'200'000}, {1, 2});                  // 0: ok
+  AddSeries(&batch, "nope", {1'100'000, 1'200'000, 1'300'000}, {1, 2, 3});  // 1
+  AddSeries(&batch, "x1", {1'100'000}, {1});                                // 2
+  AddSeries(&batch, "s2", {1'100'000, 1'200'000, 1'300'000}, {1, 2});       // 3
+  AddSeries(&batch, "s2", {1'100'000, 1'200'000}, {1, 2}, {0});             // 4
+  AddSeries(&batch, "s3",                                                   // 5
             {1'100'000, kEarliest - 1, kLatest + 1, 1'300'000, 1'400'000, 1'500'000, 1'600'000},
             {10, 11, 12, kNaN, kInf, -kInf, 16});
   f.PrepareOk(batch);
 
-  CheckRejections(f.out.ack,
-                  {
-                      {1, "nope", -1, v1::REJECT_REASON_UNKNOWN_SENSOR},
-                      {2, "x1", -1, v1::REJECT_REASON_SENSOR_OF_ANOTHER_ENTERPRISE},
-                      {3, "s2", -1, v1::REJECT_REASON_ARRAY_LENGTH_MISMATCH},
-                      {4, "s2", -1, v1::REJECT_REASON_ARRAY_LENGTH_MISMATCH},
-                      {5, "s3", 1, v1::REJECT_REASON_TIMESTAMP_BEFORE_RETENTION},
-                      {5, "s3", 2, v1::REJECT_REASON_TIMESTAMP_IN_FUTURE},
-                      {5, "s3", 3, v1::REJECT_REASON_NON_FINITE_VALUE},
-                      {5, "s3", 4, v1::REJECT_REASON_NON_FINITE_VALUE},
-                      {5, "s3", 5, v1::REJECT_REASON_NON_FINITE_VALUE},
-                  });
+  CheckRejections(f.out.ack, {
+                                 {1, "nope", -1, v1::REJECT_REASON_UNKNOWN_SENSOR},
+                                 {2, "x1", -1, v1::REJECT_REASON_SENSOR_OF_ANOTHER_ENTERPRISE},
+                                 {3, "s2", -1, v1::REJECT_REASON_ARRAY_LENGTH_MISMATCH},
+                                 {4, "s2", -1, v1::REJECT_REASON_ARRAY_LENGTH_MISMATCH},
+                                 {5, "s3", 1, v1::REJECT_REASON_TIMESTAMP_BEFORE_RETENTION},
+                                 {5, "s3", 2, v1::REJECT_REASON_TIMESTAMP_IN_FUTURE},
+                                 {5, "s3", 3, v1::REJECT_REASON_NON_FINITE_VALUE},
+                                 {5, "s3", 4, v1::REJECT_REASON_NON_FINITE_VALUE},
+                                 {5, "s3", 5, v1::REJECT_REASON_NON_FINITE_VALUE},
+                             });
   // Whole series count all their readings: 3 + 1 + 3 + 2, plus 5 single readings.
   CHECK(f.out.ack.rejected_readings() == 14);
   CHECK(f.out.accepted_readings == 4);
-  CHECK(RecordSeries(f.out.record, batch, 4) ==
-        std::vector<StoredSeries>{
-            {"s1", {1'100'000, 1'200'000}, {1, 2}, {}},
-            {"s3", {1'100'000, 1'600'000}, {10, 16}, {}},
-        });
+  CHECK(RecordSeries(f.out.record, batch, 4) == std::vector<StoredSeries>{
+                                                    {"s1", {1'100'000, 1'200'000}, {1, 2}, {}},
+                                                    {"s3", {1'100'000, 1'600'000}, {10, 16}, {}},
+                                                });
   CHECK_THAT(f.out.ack.rejections(0).detail(), Catch::Matchers::Contains("nope"));
   CHECK_THAT(f.out.ack.rejections(1).detail(), Catch::Matchers::Contains("e2"));
 }

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <future>
 #include <limits>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -78,7 +79,8 @@ std::string Record(std::string_view gateway, uint64_t epoch, uint64_t sequence,
 // A batch of one reading of sensor "s1" whose time and value name the sequence.
 std::unique_ptr<TestBatch> MakeBatch(std::string gateway, uint64_t epoch, uint64_t sequence) {
   const auto at = kT0 + static_cast<TimestampMs>(epoch * 1000 + sequence);
-  std::string rec = Record(gateway, epoch, sequence, {{"s1", {at}, {static_cast<double>(sequence)}}});
+  std::string rec =
+      Record(gateway, epoch, sequence, {{"s1", {at}, {static_cast<double>(sequence)}}});
   return std::make_unique<TestBatch>(std::move(gateway), epoch, sequence, std::move(rec));
 }
 
@@ -91,7 +93,8 @@ std::unique_ptr<storage::Store> OpenStore(const std::filesystem::path& dir) {
   return std::move(*store);
 }
 
-// Store, then shards, then writer: destroyed in reverse, writer first.
+// Store, then shards, then writer; the writer stops first. The rig owns every
+// batch so none is freed while the writer may still call Done on it.
 struct Rig {
   explicit Rig(const std::filesystem::path& dir)
       : store(OpenStore(dir)),
@@ -106,21 +109,44 @@ struct Rig {
     shards.reset();
   }
 
+  TestBatch& New(std::unique_ptr<TestBatch> batch) {
+    batches.push_back(std::move(batch));
+    return *batches.back();
+  }
+  TestBatch& New(std::string gateway, uint64_t epoch, uint64_t sequence) {
+    return New(MakeBatch(std::move(gateway), epoch, sequence));
+  }
+
+  // Submits and waits for the outcome; the error is set for kFailed only.
   Outcome Submit(TestBatch& batch) {
     REQUIRE(writer->Submit(&batch));
     const auto [outcome, error] = batch.Wait();
-    if (outcome == Outcome::kFailed) {
-      CHECK_FALSE(error.ok());
-    } else {
-      CHECK(error.ok());
-    }
+    CHECK(error.ok() == (outcome != Outcome::kFailed));
+    CHECK(batch.calls() == 1);
     return outcome;
   }
   Outcome Submit(std::string gateway, uint64_t epoch, uint64_t sequence) {
-    auto batch = MakeBatch(std::move(gateway), epoch, sequence);
-    return Submit(*batch);
+    return Submit(New(std::move(gateway), epoch, sequence));
   }
 
+  // The head readings of `sensor`, read on its shard's thread.
+  std::vector<Reading> ReadHead(std::string_view sensor) {
+    auto done = std::make_shared<std::promise<std::vector<Reading>>>();
+    auto future = done->get_future();
+    shards->ReadHead(sensor, kMin, kMax, [done](std::vector<Reading> readings) {
+      done->set_value(std::move(readings));
+    });
+    REQUIRE(future.wait_for(kTimeout) == std::future_status::ready);
+    return future.get();
+  }
+
+  std::map<std::string, storage::Watermark> Watermarks() {
+    auto marks = store->LoadWatermarks();
+    REQUIRE(marks.has_value());
+    return {marks->begin(), marks->end()};
+  }
+
+  std::vector<std::unique_ptr<TestBatch>> batches;
   std::unique_ptr<storage::Store> store;
   std::unique_ptr<ShardSet> shards;
   std::unique_ptr<StorageWriter> writer;
@@ -133,12 +159,202 @@ std::vector<Reading> ReadChunks(storage::Store& store, std::string_view sensor) 
   return out;
 }
 
-TEST_CASE("StorageWriter stores new batches and drops duplicates by watermark",
+std::vector<std::pair<TimestampMs, double>> Pairs(const std::vector<Reading>& readings) {
+  std::vector<std::pair<TimestampMs, double>> out;
+  for (const Reading& r : readings) out.emplace_back(r.at, r.value);
+  return out;
+}
+
+std::vector<std::pair<TimestampMs, double>> Pairs(const Series& s) {
+  std::vector<std::pair<TimestampMs, double>> out;
+  for (size_t i = 0; i < s.timestamps.size(); ++i) out.emplace_back(s.timestamps[i], s.values[i]);
+  return out;
+}
+
+size_t LogRecords(storage::Store& store) {
+  size_t n = 0;
+  alarm::Status s = store.ReplayLog(0, [&](uint64_t, std::string_view) {
+    ++n;
+    return alarm::Status::Ok();
+  });
+  REQUIRE(s.ok());
+  return n;
+}
+
+using Marks = std::map<std::string, storage::Watermark>;
+
+TEST_CASE("StorageWriter stores a first batch and treats the same one again as duplicate",
           "[server][storage_writer]") {
   testing::TempDir dir;
   Rig rig(dir / "db");
+  CHECK(rig.writer->posted_through() == 0);
   CHECK(rig.Submit("g1", 1, 1) == Outcome::kStored);
-  CHECK(rig.posted_through_is(1));
+  CHECK(rig.writer->posted_through() == 1);
+  CHECK(rig.store->next_log_seq() == 2);
+  CHECK(rig.Watermarks() == Marks{{"g1", {1, 1}}});
+
+  CHECK(rig.Submit("g1", 1, 1) == Outcome::kDuplicate);
+  // A duplicate stores nothing.
+  CHECK(rig.store->next_log_seq() == 2);
+  CHECK(rig.writer->posted_through() == 1);
+  CHECK(LogRecords(*rig.store) == 1);
+  CHECK(rig.writer->healthy());
+  CHECK(rig.writer->sticky_error().ok());
+}
+
+TEST_CASE("StorageWriter orders watermarks by epoch, then sequence", "[server][storage_writer]") {
+  testing::TempDir dir;
+  Rig rig(dir / "db");
+  CHECK(rig.Submit("g1", 1, 5) == Outcome::kStored);
+  CHECK(rig.Submit("g1", 1, 4) == Outcome::kDuplicate);  // lower sequence
+  CHECK(rig.Submit("g1", 1, 1) == Outcome::kDuplicate);
+  CHECK(rig.Submit("g1", 1, 6) == Outcome::kStored);      // gaps are allowed
+  CHECK(rig.Submit("g1", 2, 1) == Outcome::kStored);      // higher epoch restarts at 1
+  CHECK(rig.Submit("g1", 1, 99) == Outcome::kDuplicate);  // lower epoch, any sequence
+  CHECK(rig.Submit("g1", 2, 1) == Outcome::kDuplicate);
+  CHECK(rig.Submit("g1", 2, 2) == Outcome::kStored);
+  // Gateways are deduplicated independently.
+  CHECK(rig.Submit("g2", 1, 1) == Outcome::kStored);
+  CHECK(rig.Submit("g2", 1, 1) == Outcome::kDuplicate);
+  CHECK(rig.Watermarks() == Marks{{"g1", {2, 2}}, {"g2", {1, 1}}});
+  CHECK(rig.store->next_log_seq() == 6);
+  CHECK(LogRecords(*rig.store) == 5);
+  CHECK(rig.writer->posted_through() == 5);
+}
+
+TEST_CASE("StorageWriter stores exactly one of two copies submitted back to back",
+          "[server][storage_writer]") {
+  testing::TempDir dir;
+  Rig rig(dir / "db");
+  // Repeated so that copies land both in one commit group and in two.
+  for (uint64_t seq = 1; seq <= 20; ++seq) {
+    CAPTURE(seq);
+    TestBatch& a = rig.New("g1", 1, seq);
+    TestBatch& b = rig.New("g1", 1, seq);
+    REQUIRE(rig.writer->Submit(&a));
+    REQUIRE(rig.writer->Submit(&b));
+    const Outcome oa = a.WaitOutcome();
+    const Outcome ob = b.WaitOutcome();
+    CHECK(((oa == Outcome::kStored && ob == Outcome::kDuplicate) ||
+           (oa == Outcome::kDuplicate && ob == Outcome::kStored)));
+  }
+  CHECK(rig.store->next_log_seq() == 21);
+  CHECK(LogRecords(*rig.store) == 20);
+  CHECK(rig.Watermarks() == Marks{{"g1", {1, 20}}});
+}
+
+TEST_CASE("StorageWriter commits everything already queued when stopped",
+          "[server][storage_writer]") {
+  testing::TempDir dir;
+  Rig rig(dir / "db");
+  std::vector<TestBatch*> submitted;
+  for (uint64_t seq = 1; seq <= 200; ++seq) {
+    TestBatch& b = rig.New("g1", 1, seq);
+    REQUIRE(rig.writer->Submit(&b));
+    submitted.push_back(&b);
+  }
+  rig.writer->Stop();
+  for (TestBatch* b : submitted) {
+    CHECK(b->calls() == 1);  // Done before Stop returned
+    CHECK(b->WaitOutcome() == Outcome::kStored);
+  }
+  CHECK(rig.store->next_log_seq() == 201);
+  CHECK(rig.writer->queued() == 0);
+
+  // Later Submits fail and leave the batch with the caller.
+  TestBatch& late = rig.New("g1", 1, 201);
+  CHECK_FALSE(rig.writer->Submit(&late));
+  CHECK(late.calls() == 0);
+}
+
+TEST_CASE("StorageWriter watermarks survive a restart", "[server][storage_writer]") {
+  testing::TempDir dir;
+  {
+    Rig rig(dir / "db");
+    CHECK(rig.Submit("g1", 1, 1) == Outcome::kStored);
+    CHECK(rig.Submit("g1", 1, 2) == Outcome::kStored);
+    CHECK(rig.Submit("g2", 4, 1) == Outcome::kStored);
+  }
+  Rig rig(dir / "db");
+  CHECK(rig.Watermarks() == Marks{{"g1", {1, 2}}, {"g2", {4, 1}}});
+  CHECK(rig.writer->posted_through() == 3);
+  // Resent after the restart: still duplicates.
+  CHECK(rig.Submit("g1", 1, 2) == Outcome::kDuplicate);
+  CHECK(rig.Submit("g1", 1, 1) == Outcome::kDuplicate);
+  CHECK(rig.Submit("g2", 4, 1) == Outcome::kDuplicate);
+  CHECK(rig.store->next_log_seq() == 4);
+  CHECK(rig.Submit("g1", 1, 3) == Outcome::kStored);
+  CHECK(rig.writer->posted_through() == 4);
+  CHECK(rig.Watermarks() == Marks{{"g1", {1, 3}}, {"g2", {4, 1}}});
+}
+
+TEST_CASE("StorageWriter hands a stored batch to the shards before Done",
+          "[server][storage_writer]") {
+  testing::TempDir dir;
+  Rig rig(dir / "db");
+  const Series s1{"s1", {kT0, kT0 + 1000, kT0 + 2000}, {1, 2, 3}};
+  const Series s10{"s10", {kT0 + 500}, {10}};
+  TestBatch& batch =
+      rig.New(std::make_unique<TestBatch>("g1", 1, 1, Record("g1", 1, 1, {s1, s10})));
+  REQUIRE(rig.Submit(batch) == Outcome::kStored);
+  // Posted before Done, so a head read queued now runs after it.
+  CHECK(Pairs(rig.ReadHead("s1")) == Pairs(s1));
+  CHECK(Pairs(rig.ReadHead("s10")) == Pairs(s10));
+}
+
+TEST_CASE("StorageWriter does not hand a duplicate to the shards", "[server][storage_writer]") {
+  testing::TempDir dir;
+  Rig rig(dir / "db");
+  const Series first{"s1", {kT0}, {1}};
+  const Series resent{"s1", {kT0 + 1}, {99}};
+  TestBatch& a = rig.New(std::make_unique<TestBatch>("g1", 1, 1, Record("g1", 1, 1, {first})));
+  TestBatch& b = rig.New(std::make_unique<TestBatch>("g1", 1, 1, Record("g1", 1, 1, {resent})));
+  REQUIRE(rig.Submit(a) == Outcome::kStored);
+  REQUIRE(rig.Submit(b) == Outcome::kDuplicate);
+  CHECK(Pairs(rig.ReadHead("s1")) == Pairs(first));
+}
+
+TEST_CASE("StorageWriter readings are in chunks after the shards stop",
+          "[server][storage_writer]") {
+  testing::TempDir dir;
+  Rig rig(dir / "db");
+  // Enough sensors that both shards own some.
+  std::vector<Series> series;
+  for (const char* id : {"s1", "s10", "s2", "s3", "tank-1/level", "tank-2/level", "a", "b"}) {
+    Series s{id, {}, {}};
+    for (int i = 0; i < 5; ++i) {
+      s.timestamps.push_back(kT0 + i * 1000);
+      s.values.push_back(static_cast<double>(i) + 0.5);
+    }
+    series.push_back(s);
+  }
+  bool shard0 = false, shard1 = false;
+  for (const Series& s : series) (ShardFor(s.sensor_id, 2) == 0 ? shard0 : shard1) = true;
+  REQUIRE(shard0);
+  REQUIRE(shard1);
+
+  // Two batches; the second adds later readings of s1.
+  const Series more{"s1", {kT0 + 10'000, kT0 + 11'000}, {7, 8}};
+  TestBatch& first = rig.New(std::make_unique<TestBatch>("g1", 1, 1, Record("g1", 1, 1, series)));
+  TestBatch& second = rig.New(std::make_unique<TestBatch>("g1", 1, 2, Record("g1", 1, 2, {more})));
+  REQUIRE(rig.Submit(first) == Outcome::kStored);
+  REQUIRE(rig.Submit(second) == Outcome::kStored);
+  rig.writer->Stop();
+  rig.shards->Stop();
+
+  for (const Series& s : series) {
+    CAPTURE(s.sensor_id);
+    auto expected = Pairs(s);
+    if (s.sensor_id == "s1") {
+      for (const auto& p : Pairs(more)) expected.push_back(p);
+    }
+    CHECK(Pairs(ReadChunks(*rig.store, s.sensor_id)) == expected);
+  }
+  CHECK(rig.shards->readings_in_heads() == 0);
+  // Every log record lives in chunks: a restart replays from past the last one.
+  const auto replay = rig.shards->CheckpointResult(ShardSet::kFinalCheckpointRound);
+  REQUIRE(replay.has_value());
+  CHECK(*replay == rig.store->next_log_seq());
 }
 
 }  // namespace

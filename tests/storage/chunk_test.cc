@@ -438,6 +438,46 @@ TEST_CASE("DecodeChunk on random byte flips never crashes nor returns damaged da
   }
 }
 
+// A hand-made version 1 chunk of 3 XOR-mode readings at 0, t1, t2 (value 0),
+// with a valid header (first 0, last t2) and CRC, to reach the decoder's checks.
+std::string HandMadeChunk(TimestampMs t1, TimestampMs t2) {
+  std::string bits;
+  auto put = [&bits](uint64_t v, unsigned n) {
+    for (unsigned k = n; k-- > 0;) bits.push_back(((v >> k) & 1) ? '1' : '0');
+  };
+  put(15, 4);  // XOR mode
+  put(0, 64);  // value 0
+  const TimestampMs dod1 = t1;
+  const TimestampMs dod2 = (t2 - t1) - t1;
+  REQUIRE(dod1 >= -64);
+  REQUIRE(dod1 < 64);
+  REQUIRE(dod2 >= -64);
+  REQUIRE(dod2 < 64);
+  put(0b10, 2), put(static_cast<uint64_t>(dod1) & 0x7f, 7), put(0, 1);  // time, same value
+  put(0b10, 2), put(static_cast<uint64_t>(dod2) & 0x7f, 7), put(0, 1);
+  while (bits.size() % 8 != 0) bits.push_back('0');
+  std::string chunk = {1, 3, 0, static_cast<char>(t2), 3};  // t2 < 128: one-byte varint
+  for (size_t i = 0; i < bits.size(); i += 8) {
+    chunk.push_back(static_cast<char>(std::stoi(bits.substr(i, 8), nullptr, 2)));
+  }
+  return Reseal(chunk + "CRC!");
+}
+
+TEST_CASE("DecodeChunk rejects checksummed chunks whose timestamps do not increase",
+          "[storage][chunk]") {
+  std::vector<Reading> out;
+  REQUIRE(DecodeChunk(HandMadeChunk(5, 10), kMin, kMax, &out).ok());  // the control
+  CHECK(out.size() == 3);
+  const std::vector<Reading> sentinel = {Reading{7, 7, 7}};
+  for (const auto& [t1, t2] : {std::pair<TimestampMs, TimestampMs>{-5, 10}, {0, 10}, {10, 10}}) {
+    INFO("times 0, " << t1 << ", " << t2);
+    out = sentinel;
+    const Status s = DecodeChunk(HandMadeChunk(t1, t2), kMin, kMax, &out);
+    CHECK(s.code() == Status::Code::kCorruption);
+    RequireSame(out, sentinel);
+  }
+}
+
 TEST_CASE("DecodeChunk on random bytes with a valid checksum never crashes", "[storage][chunk]") {
   std::mt19937_64 rng(12);
   const std::vector<Reading> sentinel;

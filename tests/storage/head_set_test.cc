@@ -9,6 +9,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace vigil::storage {
@@ -226,6 +227,35 @@ TEST_CASE("HeadSet OldestUnsealedLogSeq follows seals made by Append", "[storage
   CHECK_FALSE(heads.OldestUnsealedLogSeq().has_value());
   CHECK(heads.readings_in_heads() == 0);
   CHECK(heads.sensor_count() == 2);
+}
+
+TEST_CASE("HeadSet takes the smallest log seq of a head when records arrive out of order",
+          "[storage][head]") {
+  HeadSet heads(HeadSetOptions{});
+  std::vector<SealedChunk> sealed;
+  AppendAt(heads, "a", {1000}, 20, &sealed);
+  AppendAt(heads, "b", {1000}, 15, &sealed);
+  AppendAt(heads, "a", {2000}, 10, &sealed);
+  CHECK(heads.OldestUnsealedLogSeq() == 10u);
+  heads.SealThrough(12, &sealed);
+  REQUIRE(sealed.size() == 1);
+  CHECK(sealed[0].sensor_id == "a");
+  CHECK(heads.OldestUnsealedLogSeq() == 15u);
+}
+
+TEST_CASE("HeadSet keeps its heads and seal order when moved", "[storage][head]") {
+  HeadSet original(HeadSetOptions{});
+  std::vector<SealedChunk> sealed;
+  AppendAt(original, "a", {1000, 2000}, 1, &sealed);
+  AppendAt(original, "b", {1000}, 2, &sealed);
+  HeadSet heads = std::move(original);
+  CHECK(heads.OldestUnsealedLogSeq() == 1u);
+  AppendAt(heads, "a", {3000}, 3, &sealed);
+  heads.SealThrough(1, &sealed);
+  REQUIRE(sealed.size() == 1);
+  CHECK(TimesOf(Decode(sealed[0])) == std::vector<TimestampMs>{1000, 2000, 3000});
+  CHECK(heads.OldestUnsealedLogSeq() == 2u);
+  CHECK(TimesOf(Head(heads, "b")) == std::vector<TimestampMs>{1000});
 }
 
 TEST_CASE("HeadSet chunk ids start at first_chunk_id and grow by the stride", "[storage][head]") {

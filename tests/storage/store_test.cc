@@ -303,7 +303,7 @@ TEST_CASE("Store next_log_seq does not go back after reopen when the log is empt
   }
 }
 
-TEST_CASE("Store ReadChunks returns readings in [from, to)", "[storage][store]") {
+TEST_CASE("Store ReadChunks returns readings at or after from and before to", "[storage][store]") {
   testing::TempDir dir;
   auto store = OpenStore(dir / "db");
   Write(*store, {MakeChunk("s1", {{kT0, 1}, {kT0 + 10, 2}, {kT0 + 20, 3}, {kT0 + 30, 4}}, 1),
