@@ -96,8 +96,7 @@ Result<std::shared_ptr<const Registry>> Registry::Build(RegistryEntries entries)
                                      sensor.enterprise_id + "'");
     }
     if (sensor.range_low > sensor.range_high) {
-      return Status::InvalidArgument("sensor '" + sensor.id +
-                                     "': range_low is above range_high");
+      return Status::InvalidArgument("sensor '" + sensor.id + "': range_low is above range_high");
     }
     if (sensor.expected_interval.count() < 0) {
       return Status::InvalidArgument("sensor '" + sensor.id +

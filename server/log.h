@@ -19,8 +19,8 @@ struct LogField {
   LogField(std::string_view k, const char* v) : key(k), value(v) {}
   LogField(std::string_view k, const std::string& v) : key(k), value(v) {}
   template <class Number>
-    requires std::is_arithmetic_v<Number>
-  LogField(std::string_view k, Number v) : key(k), value(std::to_string(v)) {}
+  requires std::is_arithmetic_v<Number> LogField(std::string_view k, Number v)
+      : key(k), value(std::to_string(v)) {}
 };
 
 // Lines below `level` are dropped. Default: kInfo. Call at start-up.

@@ -136,10 +136,9 @@ bool IngestRecordView::SeriesIterator::Next(alarm::SeriesView* series) {
   series->sensor_id = std::string_view(pos_ + kSeriesHeaderBytes, id_len);
   series->timestamps = {reinterpret_cast<const alarm::TimestampMs*>(arrays), n};
   series->values = {reinterpret_cast<const double*>(arrays + 8 * n), n};
-  series->quality = has_quality
-                        ? std::span<const alarm::Quality>(
-                              reinterpret_cast<const alarm::Quality*>(arrays + 16 * n), n)
-                        : std::span<const alarm::Quality>();
+  series->quality = has_quality ? std::span<const alarm::Quality>(
+                                      reinterpret_cast<const alarm::Quality*>(arrays + 16 * n), n)
+                                : std::span<const alarm::Quality>();
   pos_ += IngestRecordBuilder::SeriesBytes(id_len, n, has_quality);
   return true;
 }

@@ -287,8 +287,7 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   };
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
-  rocksdb::Status s =
-      rocksdb::DB::Open(db_options, options.dir.string(), families, &handles, &raw);
+  rocksdb::Status s = rocksdb::DB::Open(db_options, options.dir.string(), families, &handles, &raw);
   if (!s.ok()) return FromRocks(s, "open " + options.dir.string());
   auto store = std::make_unique<RocksDbStore>(options, std::unique_ptr<rocksdb::DB>(raw),
                                               std::move(handles));

@@ -42,9 +42,9 @@ struct LogAppend {
 };
 
 struct StoreStats {
-  uint64_t sst_bytes = 0;        // live SST files, all families
-  uint64_t memtable_bytes = 0;   // all memtables
-  uint64_t wal_bytes = 0;        // live WAL files
+  uint64_t sst_bytes = 0;       // live SST files, all families
+  uint64_t memtable_bytes = 0;  // all memtables
+  uint64_t wal_bytes = 0;       // live WAL files
   uint64_t pending_compaction_bytes = 0;
 };
 
