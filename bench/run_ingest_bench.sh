@@ -16,7 +16,8 @@
 #
 # Steps: generate a config, start `vigild --config CFG --listen 127.0.0.1:0
 # --data-dir DIR`, wait (bounded) for its `vigild listening grpc=HOST:PORT`
-# line, run vigil-load (1) at full speed for the throughput figures, then
+# line, register the load's registry (vigil-load --register-only), run
+# vigil-load (1) at full speed for the throughput figures, then
 # (2) paced at half the measured rate for the latency figures (continuing
 # each sensor's event time, no re-registration), SIGTERM the server and wait
 # for it (bounded), measure the data folder, remove it, and print every
@@ -137,14 +138,24 @@ wait_quiet() {
 # Bound each run: warm-up + duration + registration + drain, with margin.
 run_timeout=240
 
+figure() { awk -v name="$1" '$1 == name { print $2; exit }' "$2"; }
+
+echo "# registering the simulated enterprises, sensors and gateways"
+if ! timeout -k 10 "$run_timeout" "$vigil_load" --target "$target" --register-only \
+  "${extra_flags[@]}" >"$work/register.txt"; then
+  echo "run_ingest_bench: registration failed; vigild stderr:" >&2
+  tail -n 30 "$work/vigild.err" >&2 || true
+  exit 1
+fi
+cat "$work/register.txt"
+
 wait_quiet
 echo "# run 1: full speed (throughput figures)"
 run1_rc=0
 timeout -k 10 "$run_timeout" "$vigil_load" --target "$target" --server-pid "$server_pid" \
-  --data-dir "$data_dir" --duration "$duration" --warmup "$warmup" "${extra_flags[@]}" \
-  >"$work/run1.txt" || run1_rc=$?
+  --no-register --data-dir "$data_dir" --duration "$duration" --warmup "$warmup" \
+  "${extra_flags[@]}" >"$work/run1.txt" || run1_rc=$?
 cat "$work/run1.txt"
-figure() { awk -v name="$1" '$1 == name { print $2; exit }' "$2"; }
 full_rate=$(figure readings_per_s "$work/run1.txt")
 if [[ $run1_rc -ne 0 || -z $full_rate || ${full_rate%.*} -le 0 ]]; then
   echo "run_ingest_bench: run 1 failed (exit $run1_rc); vigild stderr:" >&2
@@ -191,6 +202,9 @@ echo "server_cpu_s_per_million_readings $(figure server_cpu_s_per_million_readin
 echo "client_cpu_s_per_million_readings $(figure client_cpu_s_per_million_readings "$work/run1.txt") s"
 echo "client_cpu_share_percent $(figure client_cpu_share_percent "$work/run1.txt") %"
 echo "server_rss_bytes $(figure server_rss_bytes "$work/run2.txt") bytes"
+echo "register_s $(figure register_s "$work/register.txt") s"
+echo "other_cpu_percent_run1 $(figure other_cpu_percent "$work/run1.txt") %"
+echo "other_cpu_percent_run2 $(figure other_cpu_percent "$work/run2.txt") %"
 echo "server_shutdown_s $shutdown_s s"
 echo "disk_bytes $disk_bytes bytes"
 if [[ $acked -gt 0 ]]; then

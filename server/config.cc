@@ -559,7 +559,11 @@ struct DurationUnit {
 };
 // Largest first: FormatDuration takes the first that divides exactly.
 constexpr DurationUnit kDurationUnits[] = {
-    {"d", 24 * 3600 * 1000}, {"h", 3600 * 1000}, {"m", 60 * 1000}, {"s", 1000}, {"ms", 1},
+    {"d", int64_t{24} * 3600 * 1000},
+    {"h", int64_t{3600} * 1000},
+    {"m", int64_t{60} * 1000},
+    {"s", 1000},
+    {"ms", 1},
 };
 
 }  // namespace

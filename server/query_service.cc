@@ -25,7 +25,7 @@ grpc::ServerUnaryReactor* QueryService::ReadRaw(grpc::CallbackServerContext* con
   const uint32_t limit = request->limit() == 0 || request->limit() > kMaxReadRawLimit
                              ? kMaxReadRawLimit
                              : request->limit();
-  const std::string sensor_id = request->sensor_id();
+  std::string sensor_id = request->sensor_id();  // captured by the continuations below
   const alarm::TimestampMs from = request->from_ms();
   const alarm::TimestampMs to = request->to_ms();
   storage::Store* store = store_;

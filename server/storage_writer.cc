@@ -28,7 +28,7 @@ struct StringHash {
 class StorageWriter::Impl {
  public:
   Impl(StorageWriter* owner, storage::Store* store, ShardSet* shards,
-       std::unordered_map<std::string, storage::Watermark> marks)
+       const std::unordered_map<std::string, storage::Watermark>& marks)
       : owner_(owner), store_(store), shards_(shards), queue_(kQueueCapacity) {
     for (auto& [gateway, mark] : marks) marks_.emplace(gateway, mark);
   }
@@ -158,7 +158,7 @@ alarm::Result<std::unique_ptr<StorageWriter>> StorageWriter::Start(storage::Stor
   auto marks = store->LoadWatermarks();
   if (!marks) return marks.error();
   std::unique_ptr<StorageWriter> writer(new StorageWriter(nullptr));
-  writer->impl_ = std::make_unique<Impl>(writer.get(), store, shards, std::move(*marks));
+  writer->impl_ = std::make_unique<Impl>(writer.get(), store, shards, *marks);
   writer->posted_through_.store(store->next_log_seq() - 1, std::memory_order_relaxed);
   writer->impl_->StartThread();
   return writer;

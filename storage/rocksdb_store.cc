@@ -112,8 +112,9 @@ class RocksDbStore final : public Store {
     if (from >= to) return Status::Ok();
     const std::string prefix = ChunkSensorPrefix(sensor_id);
     const alarm::TimestampMs span = kMaxChunkSpan.count();
-    const alarm::TimestampMs seek_from =
-        from < std::numeric_limits<alarm::TimestampMs>::min() + span ? from : from - span;
+    constexpr alarm::TimestampMs kMin = std::numeric_limits<alarm::TimestampMs>::min();
+    // A chunk starting up to kMaxChunkSpan before `from` may still reach into the range.
+    const alarm::TimestampMs seek_from = from < kMin + span ? kMin : from - span;
     std::string upper = prefix;
     PutOrderedInt64(&upper, to);  // chunks starting at or after `to` hold nothing for us
     rocksdb::Slice upper_slice(upper);

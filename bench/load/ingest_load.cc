@@ -81,6 +81,7 @@ figures as `name value unit` lines on stdout.
   --server-pid PID            measure the server's CPU (and per-thread CPU) from /proc
   --data-dir DIR              the server's data folder: report its size after the run
   --no-register               skip RegistryAdmin.ApplyRegistry (already registered)
+  --register-only             register, print register_s and exit (no load)
   --help                      this text
 
 Exit status: 0 on success; 1 if a stream failed, a reading was rejected, nothing
@@ -104,6 +105,7 @@ struct Config {
   int server_pid = 0;
   std::string data_dir;
   bool do_register = true;
+  bool register_only = false;
 };
 
 // ---------------------------------------------------------------------------
@@ -147,6 +149,10 @@ int ParseFlags(int argc, char** argv, Config* config) {
     }
     if (arg == "--no-register") {
       config->do_register = false;
+      continue;
+    }
+    if (arg == "--register-only") {
+      config->register_only = true;
       continue;
     }
     std::string_view name = arg;
@@ -859,6 +865,7 @@ int Run(const Config& config) {
     PrintFigure("register_s", seconds, "s", 3);
     std::fflush(stdout);
   }
+  if (config.register_only) return 0;
 
   const int64_t start_ms =
       config.start_ms != 0 ? config.start_ms : WallNowMs() - int64_t{12} * 3600 * 1000;

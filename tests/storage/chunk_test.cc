@@ -335,7 +335,7 @@ TEST_CASE("Chunk preserves quality codes", "[storage][chunk]") {
   }
 }
 
-TEST_CASE("DecodeChunk returns only readings in [from,to)", "[storage][chunk]") {
+TEST_CASE("DecodeChunk returns only readings from from up to before to", "[storage][chunk]") {
   const auto r = Regular(100, 1000, 10, [](size_t i) { return double(i); });  // at 1000..1990
   const std::string chunk = Encode(r);
   auto expect = [&](TimestampMs from, TimestampMs to) {

@@ -84,7 +84,7 @@ TEST_CASE("HeadSet appends series and reads them back from the head", "[storage]
   CHECK(heads.memory_bytes() > sizeof(HeadSet));
 }
 
-TEST_CASE("HeadSet ReadHead returns readings in [from,to)", "[storage][head]") {
+TEST_CASE("HeadSet ReadHead returns readings from from up to before to", "[storage][head]") {
   HeadSet heads(HeadSetOptions{});
   std::vector<SealedChunk> sealed;
   AppendAt(heads, "s", Times(1000, 100, 10), 1, &sealed);  // 1000..1900
