@@ -26,13 +26,10 @@ std::shared_ptr<const Registry> TwoEnterprises() {
       Enterprise{
           .id = "e2", .name = "Two", .kind = EnterpriseKind::kTailings, .region_code = "370105"},
   };
-  Sensor s1;
-  s1.id = "s1";
-  s1.enterprise_id = "e1";
-  Sensor s2;
-  s2.id = "s2";
-  s2.enterprise_id = "e2";
-  entries.sensors = {s1, s2};
+  entries.sensors = {
+      Sensor{.id = "s1", .enterprise_id = "e1", .quantity = "methane", .unit = "%CH4"},
+      Sensor{.id = "s2", .enterprise_id = "e2", .quantity = "level", .unit = "m"},
+  };
   entries.gateways = {Gateway{.id = "g1", .enterprise_id = "e1"}};
   auto built = Registry::Build(entries);
   REQUIRE(built.has_value());
