@@ -71,6 +71,7 @@ stop_server() {
   server_exit=$rc
 }
 
+# shellcheck disable=SC2317  # called through the EXIT trap
 cleanup() {
   stop_server
   if [[ ${KEEP_DATA:-0} == 1 ]]; then
