@@ -1,6 +1,7 @@
 #include "alarm/registry.h"
 
 #include <algorithm>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace vigil::alarm {
@@ -13,13 +14,18 @@ bool IsRegionCode(std::string_view code) {
 
 template <class T>
 void Upsert(std::vector<T>& list, const std::vector<T>& changes) {
+  if (changes.empty()) return;
+  // Index once: a change of many entries stays linear in the registry size.
+  std::unordered_map<std::string, size_t> position;
+  position.reserve(list.size() + changes.size());
+  for (size_t i = 0; i < list.size(); ++i) position.emplace(list[i].id, i);
   for (const T& changed : changes) {
-    auto it = std::find_if(list.begin(), list.end(),
-                           [&](const T& existing) { return existing.id == changed.id; });
-    if (it == list.end()) {
+    auto it = position.find(changed.id);
+    if (it == position.end()) {
       list.push_back(changed);
+      position.emplace(list.back().id, list.size() - 1);
     } else {
-      *it = changed;
+      list[it->second] = changed;
     }
   }
 }

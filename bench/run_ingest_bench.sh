@@ -89,7 +89,7 @@ storage:
   durability: $durability
 EOF
 
-"$vigild" --config "$config" --listen 127.0.0.1:0 --data-dir "$data_dir" \
+"$vigild" --config "$config" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --data-dir "$data_dir" \
   >"$work/vigild.out" 2>"$work/vigild.err" &
 server_pid=$!
 

@@ -57,6 +57,7 @@ alarm::Status PrepareBatch(const v1::IngestBatch& batch, const alarm::Registry& 
     return alarm::Status::InvalidArgument("batch sequence must start at 1");
   }
   out->accepted_readings = 0;
+  out->rejected_by_reason.fill(0);
   out->ack.Clear();
   out->ack.set_epoch(batch.epoch());
   out->ack.set_sequence(batch.sequence());
@@ -72,6 +73,8 @@ alarm::Status PrepareBatch(const v1::IngestBatch& batch, const alarm::Registry& 
   builder->Reset(batch.gateway_id(), batch.epoch(), batch.sequence(), expected_bytes + 64);
   if (alarm::IsBatchTooLarge(static_cast<size_t>(batch.series_size()), total, limits)) {
     out->ack.set_rejected_readings(static_cast<uint32_t>(std::min<size_t>(total, UINT32_MAX)));
+    out->rejected_by_reason[static_cast<size_t>(alarm::RejectReason::kBatchTooLarge)] =
+        out->ack.rejected_readings();
     AddRejection(&out->ack, -1, "", -1, alarm::RejectReason::kBatchTooLarge,
                  std::to_string(batch.series_size()) + " series and " + std::to_string(total) +
                      " readings; the limits are " + std::to_string(limits.max_series_per_batch) +
@@ -92,7 +95,10 @@ alarm::Status PrepareBatch(const v1::IngestBatch& batch, const alarm::Registry& 
     };
     const alarm::Sensor* sensor = nullptr;
     if (auto reason = alarm::CheckSeries(registry, gateway, view, &sensor)) {
-      rejected += static_cast<uint32_t>(std::max(view.timestamps.size(), view.values.size()));
+      const auto count =
+          static_cast<uint32_t>(std::max(view.timestamps.size(), view.values.size()));
+      rejected += count;
+      out->rejected_by_reason[static_cast<size_t>(*reason)] += count;
       AddRejection(&out->ack, i, s.sensor_id(), -1, *reason,
                    Detail(*reason, registry, s, -1, window));
       continue;
@@ -121,6 +127,7 @@ alarm::Status PrepareBatch(const v1::IngestBatch& batch, const alarm::Registry& 
     size_t j = 0;
     for (size_t k = 0; k < n; ++k) {
       if (auto reason = alarm::CheckReading(view.timestamps[k], view.values[k], window)) {
+        ++out->rejected_by_reason[static_cast<size_t>(*reason)];
         AddRejection(&out->ack, i, s.sensor_id(), static_cast<int>(k), *reason,
                      Detail(*reason, registry, s, static_cast<int>(k), window));
         continue;

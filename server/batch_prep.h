@@ -5,6 +5,7 @@
 // and the ack's rejection list grow per batch).
 #pragma once
 
+#include <array>
 #include <string>
 
 #include "alarm/registry.h"
@@ -22,6 +23,8 @@ struct PreparedBatch {
   std::string record;              // IngestRecord of the accepted readings
   uint32_t accepted_readings = 0;  // readings in `record`
   v1::IngestAck ack;               // epoch, sequence, rejections, rejected_readings set
+  // Rejected readings by alarm::RejectReason value (all of them, not only the listed).
+  std::array<uint32_t, 8> rejected_by_reason{};
 };
 
 // Checks `batch` from `gateway` against `registry`, the time window and the

@@ -190,6 +190,12 @@ class Parser {
            options.listen = String(item);
            if (auto error = ListenError(options.listen)) Fail(item, *error);
          }},
+        {"metrics_listen",
+         [&](const Item& item) {
+           options.metrics_listen = String(item);
+           if (options.metrics_listen.empty()) return;  // disabled
+           if (auto error = ListenError(options.metrics_listen)) Fail(item, *error);
+         }},
         {"shutdown_grace",
          [&](const Item& item) { options.shutdown_grace = Duration(item, Millis(0)); }},
         {"shards", [&](const Item& item) { options.shards = Unsigned(item, 0, 256); }},
@@ -408,8 +414,9 @@ std::string_view LogLevelName(LogLevel level) {
 // Command line.
 
 alarm::Result<CommandLine> ParseCommandLine(int argc, const char* const* argv) {
-  static constexpr std::string_view kFlags[] = {"--config",       "--listen",  "--data-dir",
-                                                "--check-config", "--version", "--help"};
+  static constexpr std::string_view kFlags[] = {"--config",   "--listen",       "--metrics-listen",
+                                                "--data-dir", "--check-config", "--version",
+                                                "--help"};
   CommandLine cmd;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
@@ -442,7 +449,8 @@ alarm::Result<CommandLine> ParseCommandLine(int argc, const char* const* argv) {
       *flag_switch = true;
       continue;
     }
-    if (name != "--config" && name != "--listen" && name != "--data-dir") {
+    if (name != "--config" && name != "--listen" && name != "--metrics-listen" &&
+        name != "--data-dir") {
       return Status::InvalidArgument("unknown flag '" + std::string(name) + "'" +
                                      Suggestion(name, kFlags));
     }
@@ -463,6 +471,11 @@ alarm::Result<CommandLine> ParseCommandLine(int argc, const char* const* argv) {
         return Status::InvalidArgument("--listen: " + *error);
       }
       cmd.listen = std::string(value);
+    } else if (name == "--metrics-listen") {
+      if (auto error = ListenError(value)) {
+        return Status::InvalidArgument("--metrics-listen: " + *error);
+      }
+      cmd.metrics_listen = std::string(value);
     } else {
       cmd.data_dir = std::filesystem::path(value);
     }
@@ -471,7 +484,8 @@ alarm::Result<CommandLine> ParseCommandLine(int argc, const char* const* argv) {
 }
 
 std::string UsageText() {
-  return "Usage: vigild [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--check-config]\n"
+  return "Usage: vigild [--config FILE] [--listen HOST:PORT] [--metrics-listen HOST:PORT]\n"
+         "              [--data-dir DIR] [--check-config]\n"
          "       vigild --version | --help\n"
          "\n"
          "Vigil ingests plant sensor telemetry and raises alarms.\n"
@@ -479,6 +493,8 @@ std::string UsageText() {
          "  --config FILE       YAML config file (example: deploy/vigil.yaml);\n"
          "                      without it, built-in defaults\n"
          "  --listen HOST:PORT  gRPC listen address; overrides server.listen\n"
+         "  --metrics-listen HOST:PORT\n"
+         "                      Prometheus /metrics address; overrides server.metrics_listen\n"
          "  --data-dir DIR      database folder; overrides storage.data_dir\n"
          "  --check-config      validate the config and registry, print the effective\n"
          "                      config and exit\n"
@@ -515,6 +531,7 @@ alarm::Result<ServerOptions> LoadConfigFile(const std::filesystem::path& path) {
 
 void ApplyCommandLine(const CommandLine& cmd, ServerOptions* options) {
   if (cmd.listen) options->listen = *cmd.listen;
+  if (cmd.metrics_listen) options->metrics_listen = *cmd.metrics_listen;
   if (cmd.data_dir) options->data_dir = *cmd.data_dir;
 }
 
@@ -528,6 +545,7 @@ std::string FormatEffectiveConfig(const ServerOptions& options) {
   };
   out += "server:\n";
   line("  listen", Quote(options.listen));
+  line("  metrics_listen", Quote(options.metrics_listen));
   line("  shutdown_grace", FormatDuration(options.shutdown_grace));
   line("  shards", std::to_string(options.shards));
   line("  log_level", LogLevelName(options.log_level));

@@ -22,6 +22,8 @@ struct CommandLine {
   std::filesystem::path config_file;
   // --listen HOST:PORT; overrides server.listen. Already checked to be host:port.
   std::optional<std::string> listen;
+  // --metrics-listen HOST:PORT; overrides server.metrics_listen.
+  std::optional<std::string> metrics_listen;
   // --data-dir DIR; overrides storage.data_dir.
   std::optional<std::filesystem::path> data_dir;
   // --check-config: validate config and registry, print the effective config, exit.

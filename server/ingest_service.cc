@@ -40,16 +40,25 @@ alarm::Status Prepare(const IngestService::Context& ctx, RegistryView* registry,
 // One pending batch of either RPC kind; `Answer` is what differs.
 class IngestPending : public PendingBatch {
  public:
-  IngestPending(IngestCounters* counters, PreparedBatch prepared)
-      : counters_(counters), prepared_(std::move(prepared)) {
+  IngestPending(IngestCounters* counters, PreparedBatch prepared,
+                std::chrono::steady_clock::time_point received)
+      : counters_(counters), prepared_(std::move(prepared)), received_(received) {
     record = std::move(prepared_.record);
   }
 
   // Completes the ack for `outcome`; false when it failed.
   bool CompleteAck(Outcome outcome) {
     v1::IngestAck& ack = prepared_.ack;
+    if (outcome != Outcome::kFailed) {
+      counters_->durable_latency.Record(std::chrono::steady_clock::now() - received_);
+    }
     switch (outcome) {
       case Outcome::kStored:
+        for (size_t i = 0; i < prepared_.rejected_by_reason.size(); ++i) {
+          if (prepared_.rejected_by_reason[i] == 0) continue;
+          counters_->rejected_by_reason[i].fetch_add(prepared_.rejected_by_reason[i],
+                                                     std::memory_order_relaxed);
+        }
         ack.set_stored_readings(prepared_.accepted_readings);
         counters_->batches_stored.fetch_add(1, std::memory_order_relaxed);
         counters_->readings_stored.fetch_add(prepared_.accepted_readings,
@@ -75,13 +84,17 @@ class IngestPending : public PendingBatch {
  private:
   IngestCounters* counters_;
   PreparedBatch prepared_;
+  std::chrono::steady_clock::time_point received_;
 };
 
 class UnaryPending final : public IngestPending {
  public:
-  UnaryPending(IngestCounters* counters, PreparedBatch prepared, grpc::ServerUnaryReactor* reactor,
+  UnaryPending(IngestCounters* counters, PreparedBatch prepared,
+               std::chrono::steady_clock::time_point received, grpc::ServerUnaryReactor* reactor,
                v1::IngestAck* response)
-      : IngestPending(counters, std::move(prepared)), reactor_(reactor), response_(response) {}
+      : IngestPending(counters, std::move(prepared), received),
+        reactor_(reactor),
+        response_(response) {}
 
   void Done(Outcome outcome, const alarm::Status& error) override {
     if (CompleteAck(outcome)) {
@@ -124,6 +137,7 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::IngestBatch, v1::I
                             request_.gateway_id() + "'"));
       return;
     }
+    const auto received = std::chrono::steady_clock::now();
     PreparedBatch prepared;
     alarm::Status st = Prepare(ctx_, &registry_, request_, &builder_, &prepared);
     if (!st.ok()) {
@@ -131,7 +145,7 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::IngestBatch, v1::I
       return;
     }
     if (gateway_id_.empty()) gateway_id_ = request_.gateway_id();
-    auto* pending = new StreamPending(this, ctx_.counters, std::move(prepared));
+    auto* pending = new StreamPending(this, ctx_.counters, std::move(prepared), received);
     pending->gateway_id = request_.gateway_id();
     pending->watermark = {request_.epoch(), request_.sequence()};
     {
@@ -191,8 +205,9 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::IngestBatch, v1::I
  private:
   class StreamPending final : public IngestPending {
    public:
-    StreamPending(IngestStream* stream, IngestCounters* counters, PreparedBatch prepared)
-        : IngestPending(counters, std::move(prepared)), stream_(stream) {}
+    StreamPending(IngestStream* stream, IngestCounters* counters, PreparedBatch prepared,
+                  std::chrono::steady_clock::time_point received)
+        : IngestPending(counters, std::move(prepared), received), stream_(stream) {}
     void Done(Outcome outcome, const alarm::Status& error) override {
       IngestStream* stream = stream_;
       const bool ok = CompleteAck(outcome);
@@ -288,6 +303,7 @@ grpc::ServerUnaryReactor* IngestService::Write(grpc::CallbackServerContext* cont
                                                const v1::IngestBatch* request,
                                                v1::IngestAck* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const auto received = std::chrono::steady_clock::now();
   RegistryView registry(context_.registry);
   storage::IngestRecordBuilder builder;
   PreparedBatch prepared;
@@ -296,7 +312,7 @@ grpc::ServerUnaryReactor* IngestService::Write(grpc::CallbackServerContext* cont
     reactor->Finish(ToGrpc(st));
     return reactor;
   }
-  auto* pending = new UnaryPending(&counters_, std::move(prepared), reactor, response);
+  auto* pending = new UnaryPending(&counters_, std::move(prepared), received, reactor, response);
   pending->gateway_id = request->gateway_id();
   pending->watermark = {request->epoch(), request->sequence()};
   if (!context_.writer->Submit(pending)) {

@@ -8,21 +8,13 @@
 #include <atomic>
 #include <cstdint>
 
+#include "server/ingest_counters.h"
 #include "server/options.h"
 #include "server/registry_holder.h"
 #include "server/storage_writer.h"
 #include "vigil/v1/ingest.grpc.pb.h"
 
 namespace vigil::server {
-
-// Counters the service keeps; read by anyone, for logs and metrics.
-struct IngestCounters {
-  std::atomic<uint64_t> batches_stored{0};
-  std::atomic<uint64_t> readings_stored{0};
-  std::atomic<uint64_t> batches_duplicate{0};
-  std::atomic<uint64_t> readings_rejected{0};
-  std::atomic<uint32_t> streams_open{0};
-};
 
 class IngestService final : public v1::Ingest::CallbackService {
  public:

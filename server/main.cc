@@ -59,7 +59,11 @@ int main(int argc, char** argv) {
       std::cerr << "vigild: cannot start: " << server.error().message() << "\n";
       return 1;
     }
-    std::cout << "vigild listening grpc=" << (*server)->grpc_address() << std::endl;
+    std::cout << "vigild listening grpc=" << (*server)->grpc_address();
+    if (!(*server)->metrics_address().empty()) {
+      std::cout << " metrics=" << (*server)->metrics_address();
+    }
+    std::cout << std::endl;
     LogInfo("serving", {{"grpc", (*server)->grpc_address()},
                         {"data_dir", options.data_dir.string()},
                         {"version", VIGIL_VERSION}});

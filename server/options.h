@@ -25,6 +25,10 @@ struct ServerOptions {
   // gRPC listen address, host:port. Port 0 picks a free port (printed at start).
   // YAML server.listen, flag --listen. Default: 127.0.0.1:7070.
   std::string listen = "127.0.0.1:7070";
+  // Prometheus /metrics HTTP address, host:port; "" disables it. Port 0
+  // picks a free port (printed at start). YAML server.metrics_listen.
+  // Default: 127.0.0.1:9464 (loopback only).
+  std::string metrics_listen = "127.0.0.1:9464";
   // How long SIGTERM waits for streams to drain before cancelling them.
   // YAML server.shutdown_grace. Default: 10s.
   std::chrono::milliseconds shutdown_grace = std::chrono::seconds(10);

@@ -16,6 +16,7 @@
 #include "server/config.h"
 #include "server/ingest_service.h"
 #include "server/log.h"
+#include "server/metrics.h"
 #include "server/proto_convert.h"
 #include "server/query_service.h"
 #include "server/registry_holder.h"
@@ -30,6 +31,12 @@ namespace {
 
 using alarm::Result;
 using alarm::Status;
+
+#ifndef VIGIL_VERSION
+#define VIGIL_VERSION "unknown"
+#endif
+
+std::string VersionString() { return VIGIL_VERSION; }
 
 uint32_t ShardCount(const ServerOptions& options) {
   if (options.shards > 0) return options.shards;
@@ -159,10 +166,23 @@ class Server::Impl {
     SetServing(true);
     const std::string host = options_.listen.substr(0, options_.listen.rfind(':'));
     address_ = host + ":" + std::to_string(port);
+
+    if (!options_.metrics_listen.empty()) {
+      auto metrics =
+          MetricsExporter::Start(options_.metrics_listen, {.ingest = &ingest_->counters(),
+                                                           .writer = writer_.get(),
+                                                           .shards = shards_.get(),
+                                                           .store = store_.get(),
+                                                           .data_dir = options_.data_dir,
+                                                           .version = VersionString()});
+      if (!metrics) return metrics.error();
+      metrics_ = std::move(*metrics);
+    }
     return Status::Ok();
   }
 
   const std::string& address() const { return address_; }
+  std::string metrics_address() const { return metrics_ ? metrics_->address() : ""; }
 
   void Run() {
     signals_.add(SIGTERM);
@@ -171,6 +191,8 @@ class Server::Impl {
     WaitForSignal();
     checkpoint_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
     ScheduleCheckpoint();
+    health_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
+    ScheduleHealthCheck();
     io_.run();
     if (stopper_.joinable()) stopper_.join();
   }
@@ -181,6 +203,7 @@ class Server::Impl {
 
  private:
   void SetServing(bool serving) {
+    serving_ = serving;
     if (!grpc_) return;
     auto* health = grpc_->GetHealthCheckService();
     if (health == nullptr) return;
@@ -244,6 +267,23 @@ class Server::Impl {
     });
   }
 
+  // A sticky storage error turns health NOT_SERVING so orchestrators and
+  // load balancers stop sending gateways here.
+  void ScheduleHealthCheck() {
+    health_timer_->expires_after(std::chrono::seconds(1));
+    health_timer_->async_wait([this](const boost::system::error_code& ec) {
+      if (ec || stopping_) return;
+      const bool healthy = writer_->healthy();
+      if (healthy != serving_) {
+        SetServing(healthy);
+        if (!healthy) {
+          LogError("not_serving", {{"reason", writer_->sticky_error().ToString()}});
+        }
+      }
+      ScheduleHealthCheck();
+    });
+  }
+
   // Round r asks shards to seal heads older than the previous round's mark;
   // at round r+1 their answers let the ingest log be truncated.
   void RunCheckpointRound() {
@@ -267,6 +307,7 @@ class Server::Impl {
     LogInfo("shutdown_started", {{"reason", why}});
     signals_.cancel();
     if (checkpoint_timer_) checkpoint_timer_->cancel();
+    if (health_timer_) health_timer_->cancel();
     stopper_ = std::thread([this] {
       StopAll();
       boost::asio::post(io_, [this] { io_.stop(); });
@@ -307,6 +348,7 @@ class Server::Impl {
                                     {"batches_duplicate", c.batches_duplicate.load()}});
     }
     grpc_.reset();
+    metrics_.reset();  // its collector reads the store
     writer_.reset();
     shards_.reset();
     store_.reset();
@@ -317,6 +359,8 @@ class Server::Impl {
   boost::asio::signal_set signals_;
   boost::asio::thread_pool blocking_{2};
   std::unique_ptr<boost::asio::steady_timer> checkpoint_timer_;
+  std::unique_ptr<boost::asio::steady_timer> health_timer_;
+  bool serving_ = false;
   std::thread stopper_;
   bool stopping_ = false;  // control thread
   bool stopped_ = false;   // stopper thread (or destructor)
@@ -331,6 +375,7 @@ class Server::Impl {
   std::unique_ptr<QueryService> query_;
   std::unique_ptr<AdminService> admin_;
   std::unique_ptr<grpc::Server> grpc_;
+  std::unique_ptr<MetricsExporter> metrics_;
   std::string address_;
 };
 
@@ -345,6 +390,7 @@ Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Server::~Server() = default;
 
 const std::string& Server::grpc_address() const { return impl_->address(); }
+std::string Server::metrics_address() const { return impl_->metrics_address(); }
 void Server::Run() { impl_->Run(); }
 void Server::RequestStop() { impl_->RequestStop(); }
 

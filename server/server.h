@@ -9,11 +9,12 @@
 //   shards    `options.shards` ShardSet threads: per-sensor heads (and, next,
 //             alarm evaluation), each the single owner of its sensors.
 //   blocking  a pool of 2 threads for RocksDB reads of queries.
+//   metrics   prometheus-cpp's Exposer (civetweb) threads serving /metrics.
 //   gRPC      gRPC's callback threads run every RPC reaction; they never block.
 //   RocksDB   its own flush and compaction threads.
 // Stop order: health NOT_SERVING -> refuse new batches -> wait for queued
 // batches to be acked (bounded by shutdown_grace) -> gRPC shutdown -> writer
-// -> shards seal their heads -> checkpoint -> close the database.
+// -> shards seal their heads -> checkpoint -> metrics -> close the database.
 #pragma once
 
 #include <memory>
@@ -37,6 +38,8 @@ class Server {
 
   // The gRPC address actually bound ("127.0.0.1:43121").
   const std::string& grpc_address() const;
+  // The /metrics address actually bound; empty when metrics are off.
+  std::string metrics_address() const;
 
   // Runs the control loop on the calling thread until SIGTERM/SIGINT or
   // RequestStop(), then stops everything in order. Returns once stopped.

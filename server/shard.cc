@@ -10,7 +10,7 @@
 namespace vigil::server {
 namespace {
 
-constexpr size_t kQueueCapacity = 4096;
+constexpr size_t kQueueCapacity = ShardSet::kQueueCapacity;
 constexpr int kDrainBurst = 256;
 
 // Sends a shard to work on a checkpoint round and records its answer.
@@ -125,7 +125,9 @@ class ShardSet::Shard {
   ~Shard() { Join(); }
 
   void Post(ShardTask* task) {
+    posted.fetch_add(1, std::memory_order_relaxed);
     for (int spins = 0; !queue_.push(task); ++spins) {
+      if (spins == 0) queue_full.fetch_add(1, std::memory_order_relaxed);
       if (spins > 64) std::this_thread::yield();
     }
     wake_.fetch_add(1, std::memory_order_release);
@@ -145,21 +147,25 @@ class ShardSet::Shard {
   std::atomic<uint64_t> done_round{0};
   std::atomic<uint64_t> replay_point{0};
   std::atomic<uint64_t> readings_in_heads{0};
+  std::atomic<uint64_t> posted{0};
+  std::atomic<uint64_t> ran{0};
+  std::atomic<uint64_t> queue_full{0};
 
  private:
   bool Drain() {
     ShardTask* task = nullptr;
-    int ran = 0;
-    while (ran < kDrainBurst && queue_.pop(task)) {
+    int ran_now = 0;
+    while (ran_now < kDrainBurst && queue_.pop(task)) {
       task->Run(state_);
       task->Release();
-      ++ran;
+      ++ran_now;
+      ran.fetch_add(1, std::memory_order_relaxed);
     }
-    if (ran > 0) {
+    if (ran_now > 0) {
       state_.WriteSealed();
       readings_in_heads.store(state_.heads.readings_in_heads(), std::memory_order_relaxed);
     }
-    return ran > 0;
+    return ran_now > 0;
   }
 
   void Loop() {
@@ -230,6 +236,14 @@ void ShardSet::Stop() {
   StartCheckpoint(kFinalCheckpointRound, std::numeric_limits<uint64_t>::max());
   for (auto& shard : shards_) shard->RequestStop();
   for (auto& shard : shards_) shard->Join();
+}
+
+ShardSet::QueueStats ShardSet::queue_stats(uint32_t shard) const {
+  const Shard& s = *shards_[shard];
+  const uint64_t ran = s.ran.load(std::memory_order_relaxed);
+  const uint64_t posted = s.posted.load(std::memory_order_relaxed);
+  return {.tasks = posted > ran ? posted - ran : 0,
+          .full_events = s.queue_full.load(std::memory_order_relaxed)};
 }
 
 uint64_t ShardSet::readings_in_heads() const {

@@ -103,6 +103,14 @@ class ShardSet {
   // Readings held in heads, over all shards (approximate while running).
   uint64_t readings_in_heads() const;
 
+  static constexpr size_t kQueueCapacity = 4096;
+  struct QueueStats {
+    uint64_t tasks;        // queued, not yet run (approximate)
+    uint64_t full_events;  // posts that found the queue full and had to wait
+  };
+  // Thread-safe.
+  QueueStats queue_stats(uint32_t shard) const;
+
  private:
   class Shard;
   std::vector<std::unique_ptr<Shard>> shards_;

@@ -13,10 +13,12 @@ namespace {
 
 // Upper bound on batches queued at once: max streams x window plus unary
 // writes fit with room to spare; beyond it Submit answers "busy".
-constexpr size_t kQueueCapacity = 16384;
+constexpr size_t kQueueCapacity = StorageWriter::kQueueCapacity;
 // Most batches or bytes committed in one write.
 constexpr size_t kMaxGroupBatches = 1024;
-constexpr size_t kMaxGroupBytes = size_t{64} << 20;
+// 16 MiB keeps the group's buffers below glibc's mmap threshold ceiling, so
+// they are reused instead of faulted in afresh for every group.
+constexpr size_t kMaxGroupBytes = size_t{16} << 20;
 
 struct StringHash {
   using is_transparent = void;

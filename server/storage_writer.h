@@ -56,6 +56,7 @@ class StorageWriter {
   alarm::Status sticky_error() const;
   bool healthy() const { return !failed_.load(std::memory_order_acquire); }
 
+  static constexpr size_t kQueueCapacity = 16384;
   // Batches queued and not yet committed (approximate).
   uint64_t queued() const { return queued_.load(std::memory_order_relaxed); }
   // Highest log sequence already handed to the shards.

@@ -269,12 +269,13 @@ std::string VigildProcess::Start() {
   {
     std::lock_guard lock(mu_);
     output_ += "=== e2e harness: starting vigild --config " + config_path_.string() +
-               " --listen 127.0.0.1:0 --data-dir " + data_dir_.string() + " ===\n";
+               " --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --data-dir " +
+               data_dir_.string() + " ===\n";
     run_start = output_.size();
     reader_done_ = false;
   }
   const Child child = Spawn({"--config", config_path_.string(), "--listen", "127.0.0.1:0",
-                             "--data-dir", data_dir_.string()});
+                             "--metrics-listen", "127.0.0.1:0", "--data-dir", data_dir_.string()});
   pid_ = child.pid;
   reader_ = std::thread([this, fd = child.output_fd] { ReaderLoop(fd); });
 
@@ -289,8 +290,12 @@ std::string VigildProcess::Start() {
       if (at != std::string::npos) {
         const size_t begin = at + kListeningPrefix.size();
         const size_t end = output_.find_first_of(" \t\r\n", begin);
-        if (end != std::string::npos) {
+        const size_t line_end = output_.find('\n', begin);
+        if (end != std::string::npos && line_end != std::string::npos) {
           address = output_.substr(begin, end - begin);
+          const std::string line = output_.substr(begin, line_end - begin);
+          const size_t metrics = line.find(" metrics=");
+          metrics_address_ = metrics == std::string::npos ? "" : line.substr(metrics + 9);
           break;
         }
       }

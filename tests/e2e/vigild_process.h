@@ -81,6 +81,8 @@ class VigildProcess {
 
   bool running() const { return pid_ > 0; }
   const std::string& address() const { return address_; }
+  // The /metrics host:port the current run printed (empty when off).
+  const std::string& metrics_address() const { return metrics_address_; }
   const std::filesystem::path& data_dir() const { return data_dir_; }
   const std::filesystem::path& config_path() const { return config_path_; }
   // Everything every run of the child has printed so far.
@@ -104,6 +106,7 @@ class VigildProcess {
   pid_t pid_ = -1;
   std::thread reader_;
   std::string address_;
+  std::string metrics_address_;
 
   mutable std::mutex mu_;
   std::condition_variable output_changed_;

@@ -21,6 +21,7 @@ std::string ErrorOf(const alarm::Result<T>& result) {
 
 void CheckSameOptions(const ServerOptions& a, const ServerOptions& b) {
   CHECK(a.listen == b.listen);
+  CHECK(a.metrics_listen == b.metrics_listen);
   CHECK(a.shutdown_grace == b.shutdown_grace);
   CHECK(a.shards == b.shards);
   CHECK(a.log_level == b.log_level);
@@ -63,6 +64,7 @@ void WriteFile(const std::filesystem::path& path, const std::string& text) {
 
 constexpr const char* kEveryKey = R"(server:
   listen: "0.0.0.0:9000"
+  metrics_listen: "0.0.0.0:9100"
   shutdown_grace: 250ms
   shards: 4
   log_level: debug
@@ -97,6 +99,7 @@ TEST_CASE("Config parses every key", "[server][config]") {
   REQUIRE(ErrorOf(result) == "");
   const ServerOptions& o = *result;
   CHECK(o.listen == "0.0.0.0:9000");
+  CHECK(o.metrics_listen == "0.0.0.0:9100");
   CHECK(o.shutdown_grace == 250ms);
   CHECK(o.shards == 4);
   CHECK(o.log_level == LogLevel::kDebug);
@@ -306,8 +309,8 @@ TEST_CASE("ParseCommandLine rejects bad arguments", "[server][config]") {
 
 TEST_CASE("UsageText lists every flag", "[server][config]") {
   const std::string usage = UsageText();
-  for (const char* flag : {"--config FILE", "--listen HOST:PORT", "--data-dir DIR",
-                           "--check-config", "--version", "-h, --help"}) {
+  for (const char* flag : {"--config FILE", "--listen HOST:PORT", "--metrics-listen HOST:PORT",
+                           "--data-dir DIR", "--check-config", "--version", "-h, --help"}) {
     CAPTURE(flag);
     CHECK_THAT(usage, Catch::Contains(flag));
   }

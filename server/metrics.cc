@@ -1,0 +1,182 @@
+#include "server/metrics.h"
+
+#include <prometheus/collectable.h>
+#include <prometheus/exposer.h>
+#include <prometheus/metric_family.h>
+
+#include <exception>
+#include <system_error>
+
+namespace vigil::server {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+MetricFamily Family(std::string name, std::string help, MetricType type) {
+  MetricFamily family;
+  family.name = std::move(name);
+  family.help = std::move(help);
+  family.type = type;
+  return family;
+}
+
+ClientMetric Value(MetricType type, double value, std::vector<ClientMetric::Label> labels = {}) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  if (type == MetricType::Counter) {
+    m.counter.value = value;
+  } else {
+    m.gauge.value = value;
+  }
+  return m;
+}
+
+void AddSingle(std::vector<MetricFamily>* out, std::string name, std::string help, MetricType type,
+               double value) {
+  MetricFamily family = Family(std::move(name), std::move(help), type);
+  family.metric.push_back(Value(type, value));
+  out->push_back(std::move(family));
+}
+
+double Load(const std::atomic<uint64_t>& v) {
+  return static_cast<double>(v.load(std::memory_order_relaxed));
+}
+
+class Collector final : public prometheus::Collectable {
+ public:
+  explicit Collector(MetricsSources sources) : s_(std::move(sources)) {}
+
+  std::vector<MetricFamily> Collect() const override {
+    std::vector<MetricFamily> out;
+    constexpr auto kCounter = MetricType::Counter;
+    constexpr auto kGauge = MetricType::Gauge;
+    {
+      MetricFamily info = Family("vigil_build_info", "Vigil version; always 1.", kGauge);
+      info.metric.push_back(Value(kGauge, 1, {{"version", s_.version}}));
+      out.push_back(std::move(info));
+    }
+    const IngestCounters& c = *s_.ingest;
+    AddSingle(&out, "vigil_readings_ingested_total", "Readings durably stored.", kCounter,
+              Load(c.readings_stored));
+    AddSingle(&out, "vigil_batches_ingested_total", "Gateway batches durably stored.", kCounter,
+              Load(c.batches_stored));
+    AddSingle(&out, "vigil_batches_duplicate_total",
+              "Batches at or below their gateway's watermark, acked without storing.", kCounter,
+              Load(c.batches_duplicate));
+    {
+      MetricFamily rejected = Family("vigil_readings_rejected_total",
+                                     "Readings not stored, by reject reason.", kCounter);
+      for (uint8_t r = 1; r < kRejectReasonSlots; ++r) {
+        const auto reason = static_cast<alarm::RejectReason>(r);
+        rejected.metric.push_back(
+            Value(kCounter, Load(c.rejected_by_reason[r]),
+                  {{"reason", std::string(alarm::RejectReasonName(reason))}}));
+      }
+      out.push_back(std::move(rejected));
+    }
+    {
+      MetricFamily latency = Family(
+          "vigil_ingest_durable_latency_seconds",
+          "Time from reading a batch off the network to it being durable.", MetricType::Histogram);
+      ClientMetric m;
+      uint64_t cumulative = 0;
+      for (size_t i = 0; i < LatencyHistogram::kBounds.size(); ++i) {
+        cumulative += c.durable_latency.bucket(i);
+        m.histogram.bucket.push_back({cumulative, LatencyHistogram::kBounds[i]});
+      }
+      cumulative += c.durable_latency.bucket(LatencyHistogram::kBounds.size());
+      m.histogram.bucket.push_back({cumulative, std::numeric_limits<double>::infinity()});
+      m.histogram.sample_count = cumulative;
+      m.histogram.sample_sum = c.durable_latency.sum_seconds();
+      latency.metric.push_back(std::move(m));
+      out.push_back(std::move(latency));
+    }
+    AddSingle(&out, "vigil_ingest_streams_open", "Gateway ingest streams open now.", kGauge,
+              static_cast<double>(c.streams_open.load(std::memory_order_relaxed)));
+    AddSingle(&out, "vigil_writer_queue_batches", "Batches waiting for the storage writer.", kGauge,
+              static_cast<double>(s_.writer->queued()));
+    AddSingle(&out, "vigil_writer_queue_capacity_batches", "Capacity of the writer queue.", kGauge,
+              static_cast<double>(StorageWriter::kQueueCapacity));
+    AddSingle(&out, "vigil_storage_failed",
+              "1 once a storage write failed: ingest is refused until restart.", kGauge,
+              s_.writer->healthy() ? 0 : 1);
+    {
+      MetricFamily tasks = Family("vigil_shard_queue_tasks", "Tasks queued per shard.", kGauge);
+      MetricFamily full = Family("vigil_shard_queue_full_total",
+                                 "Posts that found a shard queue full and waited.", kCounter);
+      for (uint32_t i = 0; i < s_.shards->count(); ++i) {
+        const ShardSet::QueueStats q = s_.shards->queue_stats(i);
+        tasks.metric.push_back(
+            Value(kGauge, static_cast<double>(q.tasks), {{"shard", std::to_string(i)}}));
+        full.metric.push_back(
+            Value(kCounter, static_cast<double>(q.full_events), {{"shard", std::to_string(i)}}));
+      }
+      out.push_back(std::move(tasks));
+      out.push_back(std::move(full));
+    }
+    AddSingle(&out, "vigil_shard_queue_capacity_tasks", "Capacity of each shard queue.", kGauge,
+              static_cast<double>(ShardSet::kQueueCapacity));
+    AddSingle(&out, "vigil_readings_in_heads",
+              "Readings held in open per-sensor heads, not yet in chunks.", kGauge,
+              static_cast<double>(s_.shards->readings_in_heads()));
+
+    const storage::StoreStats stats = s_.store->GetStats();
+    AddSingle(&out, "vigil_rocksdb_memtable_bytes", "RocksDB memtables, all column families.",
+              kGauge, static_cast<double>(stats.memtable_bytes));
+    AddSingle(&out, "vigil_rocksdb_pending_compaction_bytes",
+              "RocksDB estimate of bytes compaction still has to rewrite.", kGauge,
+              static_cast<double>(stats.pending_compaction_bytes));
+    AddSingle(&out, "vigil_rocksdb_sst_bytes", "RocksDB live SST files.", kGauge,
+              static_cast<double>(stats.sst_bytes));
+    AddSingle(&out, "vigil_rocksdb_wal_bytes", "RocksDB live write-ahead log files.", kGauge,
+              static_cast<double>(stats.wal_bytes));
+
+    std::error_code ec;
+    const std::filesystem::space_info space = std::filesystem::space(s_.data_dir, ec);
+    if (!ec) {
+      AddSingle(&out, "vigil_data_dir_free_bytes",
+                "Bytes available to vigild on the data folder's filesystem.", kGauge,
+                static_cast<double>(space.available));
+      AddSingle(&out, "vigil_data_dir_size_bytes", "Size of the data folder's filesystem.", kGauge,
+                static_cast<double>(space.capacity));
+    }
+    return out;
+  }
+
+ private:
+  MetricsSources s_;
+};
+
+}  // namespace
+
+class MetricsExporter::Impl {
+ public:
+  std::unique_ptr<prometheus::Exposer> exposer;
+  std::shared_ptr<Collector> collector;
+  std::string address;
+};
+
+alarm::Result<std::unique_ptr<MetricsExporter>> MetricsExporter::Start(const std::string& listen,
+                                                                       MetricsSources sources) {
+  auto impl = std::make_unique<Impl>();
+  try {
+    impl->exposer = std::make_unique<prometheus::Exposer>(listen);
+  } catch (const std::exception& e) {
+    return alarm::Status::Unavailable("cannot serve /metrics on " + listen + ": " + e.what());
+  }
+  impl->collector = std::make_shared<Collector>(std::move(sources));
+  impl->exposer->RegisterCollectable(impl->collector);
+  const std::vector<int> ports = impl->exposer->GetListeningPorts();
+  const std::string host = listen.substr(0, listen.rfind(':'));
+  impl->address = host + ":" + (ports.empty() ? std::string("?") : std::to_string(ports[0]));
+  return std::unique_ptr<MetricsExporter>(new MetricsExporter(std::move(impl)));
+}
+
+MetricsExporter::MetricsExporter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+MetricsExporter::~MetricsExporter() = default;
+
+const std::string& MetricsExporter::address() const { return impl_->address; }
+
+}  // namespace vigil::server

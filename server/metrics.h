@@ -1,0 +1,47 @@
+// /metrics: a prometheus-cpp Exposer on its own port, serving what the
+// server already counts. Everything is read at scrape time from atomics and
+// RocksDB properties, so the ingest path pays nothing for it. Metric names
+// follow Prometheus conventions (vigil_ prefix, base units, _total counters)
+// and never carry a per-sensor label.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "alarm/status.h"
+#include "server/ingest_counters.h"
+#include "server/shard.h"
+#include "server/storage_writer.h"
+#include "storage/store.h"
+
+namespace vigil::server {
+
+// What the collector reads; every pointer must outlive the MetricsExporter.
+struct MetricsSources {
+  const IngestCounters* ingest = nullptr;
+  const StorageWriter* writer = nullptr;
+  const ShardSet* shards = nullptr;
+  storage::Store* store = nullptr;
+  std::filesystem::path data_dir;
+  std::string version;
+};
+
+class MetricsExporter {
+ public:
+  // Listens on `listen` (host:port; port 0 picks one). Errors: kUnavailable
+  // when the address cannot be bound.
+  static alarm::Result<std::unique_ptr<MetricsExporter>> Start(const std::string& listen,
+                                                               MetricsSources sources);
+  ~MetricsExporter();
+
+  // host:port actually bound.
+  const std::string& address() const;
+
+ private:
+  class Impl;
+  explicit MetricsExporter(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vigil::server

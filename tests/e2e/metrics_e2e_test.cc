@@ -1,0 +1,129 @@
+// End-to-end: /metrics serves what the ingest path counted, in a form
+// Prometheus accepts (promtool check metrics, when promtool is installed).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+#include "tests/e2e/vigild_process.h"
+#include "tests/testing/temp_dir.h"
+
+namespace vigil::e2e {
+namespace {
+
+// GET http://host:port/metrics with a bounded wait; returns the body.
+std::string HttpGetMetrics(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  REQUIRE(colon != std::string::npos);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(std::stoi(address.substr(colon + 1))));
+  REQUIRE(inet_pton(AF_INET, address.substr(0, colon).c_str(), &addr.sin_addr) == 1);
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  timeval timeout{.tv_sec = 10, .tv_usec = 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  const std::string request = "GET /metrics HTTP/1.0\r\nHost: " + address + "\r\n\r\n";
+  REQUIRE(send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size()));
+  std::string response;
+  char buf[4096];
+  for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;) {
+    response.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  const size_t body = response.find("\r\n\r\n");
+  REQUIRE(body != std::string::npos);
+  INFO(response.substr(0, body));
+  REQUIRE(response.rfind("HTTP/1.1 200", 0) == 0);
+  return response.substr(body + 4);
+}
+
+// The value of the sample line that starts with `series` (name plus labels).
+double Sample(const std::string& text, const std::string& series) {
+  const std::string key = "\n" + series + " ";
+  const size_t at = ("\n" + text).find(key);
+  INFO(series);
+  REQUIRE(at != std::string::npos);
+  return std::stod(text.substr(at + key.size() - 1));
+}
+
+constexpr char kRegistry[] = R"(enterprises:
+  - { id: e-1, name: Plant One, kind: hazardous_chemical, region_code: "370105" }
+sensors:
+  - { id: s-1, enterprise: e-1, quantity: temperature, unit: degC }
+gateways:
+  - { id: gw-1, enterprise: e-1 }
+)";
+
+TEST_CASE("Metrics endpoint counts stored, duplicate and rejected readings", "[e2e][metrics]") {
+  VigildProcess vigild(
+      {.config_yaml = "storage: { durability: wal }\n", .registry_yaml = kRegistry});
+  vigild.Start();
+  REQUIRE_FALSE(vigild.metrics_address().empty());
+
+  const int64_t now = NowMs();
+  v1::IngestBatch batch;
+  batch.set_gateway_id("gw-1");
+  batch.set_epoch(1);
+  batch.set_sequence(1);
+  v1::Series* good = batch.add_series();
+  good->set_sensor_id("s-1");
+  for (int i = 0; i < 10; ++i) {
+    good->add_timestamps_ms(now - 1000 + i);
+    good->add_values(20.0 + i);
+  }
+  good->add_timestamps_ms(now);
+  good->add_values(std::nan(""));
+  v1::Series* unknown = batch.add_series();
+  unknown->set_sensor_id("nope");
+  unknown->add_timestamps_ms(now);
+  unknown->add_values(1.0);
+  for (int attempt = 0; attempt < 2; ++attempt) {  // the second is a duplicate
+    grpc::ClientContext context;
+    v1::IngestAck ack;
+    REQUIRE(vigild.ingest().Write(&context, batch, &ack).ok());
+    CHECK(ack.duplicate() == (attempt == 1));
+  }
+
+  const std::string text = HttpGetMetrics(vigild.metrics_address());
+  CHECK(Sample(text, "vigil_readings_ingested_total") == 10);
+  CHECK(Sample(text, "vigil_batches_ingested_total") == 1);
+  CHECK(Sample(text, "vigil_batches_duplicate_total") == 1);
+  CHECK(Sample(text, R"(vigil_readings_rejected_total{reason="non_finite_value"})") == 1);
+  CHECK(Sample(text, R"(vigil_readings_rejected_total{reason="unknown_sensor"})") == 1);
+  CHECK(Sample(text, R"(vigil_readings_rejected_total{reason="batch_too_large"})") == 0);
+  CHECK(Sample(text, "vigil_ingest_durable_latency_seconds_count") == 2);
+  CHECK(Sample(text, "vigil_storage_failed") == 0);
+  CHECK(Sample(text, "vigil_readings_in_heads") == 10);
+  CHECK(Sample(text, "vigil_data_dir_free_bytes") > 0);
+  CHECK(text.find("vigil_build_info{version=") != std::string::npos);
+  CHECK(text.find("vigil_shard_queue_tasks{shard=\"0\"}") != std::string::npos);
+
+  if (std::system("command -v promtool >/dev/null 2>&1") != 0) {
+    WARN("promtool not installed: exposition format not linted");
+    return;
+  }
+  testing::TempDir dir;
+  const auto scrape = dir / "scrape.txt";
+  std::ofstream(scrape) << text;
+  const std::string lint = "promtool check metrics < " + scrape.string() + " 2>&1";
+  FILE* pipe = popen(lint.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::string lint_output;
+  char buf[512];
+  while (fgets(buf, sizeof buf, pipe) != nullptr) lint_output += buf;
+  const int status = pclose(pipe);
+  INFO(lint_output);
+  CHECK(status == 0);
+}
+
+}  // namespace
+}  // namespace vigil::e2e
