@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages Vigil builds and tests with, if any are
-# missing. As root it runs apt-get; otherwise it prints the exact command and
-# exits 1. Nothing is ever downloaded outside Debian's package archive.
+# Installs the Debian 12 packages Vigil builds (and, with --test, tests) with,
+# if any are missing. As root it runs apt-get; otherwise it prints the exact
+# command and exits 1. Nothing is downloaded outside Debian's package archive.
 set -euo pipefail
 
 PACKAGES=(g++ cmake ninja-build pkg-config libboost-dev libprotobuf-dev protobuf-compiler
   libgrpc++-dev protobuf-compiler-grpc librocksdb-dev prometheus-cpp-dev catch2
-  libyaml-cpp-dev libbenchmark-dev)
+  libyaml-cpp-dev libbenchmark-dev libsystemd-dev)
+# Test tools: promtool (package prometheus) lints /metrics and the alert rules.
+TEST_PACKAGES=(prometheus)
+
+wanted=("${PACKAGES[@]}")
+[ "${1:-}" = "--test" ] && wanted+=("${TEST_PACKAGES[@]}")
 
 missing=()
-for p in "${PACKAGES[@]}"; do
+for p in "${wanted[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi
@@ -24,5 +29,13 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 echo "installing: ${missing[*]}" >&2
+# The prometheus package would start its own daemon; only promtool is wanted.
+guard=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod +x /usr/sbin/policy-rc.d
+  guard=/usr/sbin/policy-rc.d
+fi
+trap 'if [ -n "$guard" ]; then rm -f "$guard"; fi' EXIT
 apt-get update -q
 DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"

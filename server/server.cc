@@ -21,6 +21,7 @@
 #include "server/query_service.h"
 #include "server/registry_holder.h"
 #include "server/registry_yaml.h"
+#include "server/service_notify.h"
 #include "server/shard.h"
 #include "server/storage_writer.h"
 #include "storage/ingest_record.h"
@@ -193,6 +194,11 @@ class Server::Impl {
     ScheduleCheckpoint();
     health_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
     ScheduleHealthCheck();
+    if (auto interval = WatchdogPingInterval()) {
+      watchdog_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
+      ScheduleWatchdog(*interval);
+    }
+    NotifyReady("serving on " + address_);
     io_.run();
     if (stopper_.joinable()) stopper_.join();
   }
@@ -267,6 +273,16 @@ class Server::Impl {
     });
   }
 
+  // Pings prove the control loop runs; a hung loop gets vigild restarted.
+  void ScheduleWatchdog(std::chrono::microseconds interval) {
+    NotifyWatchdog();
+    watchdog_timer_->expires_after(interval);
+    watchdog_timer_->async_wait([this, interval](const boost::system::error_code& ec) {
+      if (ec) return;
+      ScheduleWatchdog(interval);
+    });
+  }
+
   // A sticky storage error turns health NOT_SERVING so orchestrators and
   // load balancers stop sending gateways here.
   void ScheduleHealthCheck() {
@@ -305,6 +321,7 @@ class Server::Impl {
     if (stopping_) return;
     stopping_ = true;
     LogInfo("shutdown_started", {{"reason", why}});
+    NotifyStopping();
     signals_.cancel();
     if (checkpoint_timer_) checkpoint_timer_->cancel();
     if (health_timer_) health_timer_->cancel();
@@ -360,6 +377,8 @@ class Server::Impl {
   boost::asio::thread_pool blocking_{2};
   std::unique_ptr<boost::asio::steady_timer> checkpoint_timer_;
   std::unique_ptr<boost::asio::steady_timer> health_timer_;
+  // Keeps pinging while draining: a long drain must not look like a hang.
+  std::unique_ptr<boost::asio::steady_timer> watchdog_timer_;
   bool serving_ = false;
   std::thread stopper_;
   bool stopping_ = false;  // control thread

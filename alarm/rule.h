@@ -1,0 +1,93 @@
+// Rule: one alarm rule (which sensors it selects, which conditions raise an
+// alarm) and its validation. Plain value type; safe to copy across threads.
+// Rules are grouped and resolved per sensor by RuleSet (rule_set.h).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "alarm/registry.h"
+#include "alarm/status.h"
+#include "alarm/types.h"
+
+namespace vigil::alarm {
+
+// Threshold level of a process alarm, ordered from low to high so that
+// `level > Level::kNone` means "high side".
+enum class Level : int8_t { kLL = -2, kL = -1, kNone = 0, kH = 1, kHH = 2 };
+std::string_view LevelName(Level level);  // "LL", "L", "none", "H", "HH"
+
+// Which sensors a rule applies to. Either `sensor_id` alone, or `quantity`
+// together with exactly one of `enterprise_id`, `region_prefix`,
+// `enterprise_kind`. Most specific wins (RuleSet): sensor > enterprise >
+// region prefix (longer first) > enterprise kind.
+struct Selector {
+  std::string sensor_id{};
+  std::string quantity{};       // Registry Sensor::quantity, e.g. "methane"
+  std::string enterprise_id{};  // with quantity
+  std::string region_prefix{};  // 1..6 digits of a GB/T 2260 code, with quantity
+  EnterpriseKind enterprise_kind = EnterpriseKind::kUnspecified;  // with quantity
+
+  bool operator==(const Selector&) const = default;
+};
+
+struct ThresholdLevel {
+  double value = 0;  // H/HH: alarm when reading >= value; L/LL: when reading <= value
+  Severity severity = Severity::kYellow;
+
+  bool operator==(const ThresholdLevel&) const = default;
+};
+
+// |Δvalue| over `window` above `limit` raises a rate-of-change alarm, e.g.
+// 5 (°C) per 60 s. Evaluated against a reading between window and 1.25 x
+// window old (fixed-size state, see engine.h).
+struct RateOfChange {
+  double limit = 0;                     // units per window, > 0
+  std::chrono::milliseconds window{0};  // > 0
+  Severity severity = Severity::kYellow;
+
+  bool operator==(const RateOfChange&) const = default;
+};
+
+struct Rule {
+  std::string id{};  // IsValidId
+  Selector selector{};
+
+  // Threshold levels; each optional. REQUIRES ll < l < h < hh where present.
+  std::optional<ThresholdLevel> hh{}, h{}, l{}, ll{};
+  // A level, once active, is left only when the reading is back past its
+  // value by more than `deadband` (hysteresis). Default: 0.
+  double deadband = 0;
+  // Overrides the return to normal of the high (low) side: high alarms clear
+  // when reading < restore_high; low alarms when reading > restore_low.
+  // E.g. methane alarm >= 1.0 %CH4, restore below 1.0 %CH4.
+  std::optional<double> restore_high{}, restore_low{};
+  // A threshold alarm is raised only once abnormal for on_delay, and cleared
+  // only once normal for off_delay. Escalation between active levels is
+  // immediate. Default: 0 (immediate).
+  std::chrono::milliseconds on_delay{0}, off_delay{0};
+
+  std::optional<RateOfChange> rate{};
+
+  // Communication lost after no_data_intervals x the sensor's expected
+  // interval without a reading; 0 disables. Sensors without a declared
+  // expected_interval never raise it. Default: 0.
+  uint32_t no_data_intervals = 0;
+  Severity no_data_severity = Severity::kYellow;
+
+  // Sensor fault: a non-zero quality code or a value outside the sensor's
+  // declared instrument range. Default: on.
+  bool sensor_fault = true;
+  Severity sensor_fault_severity = Severity::kYellow;
+
+  bool operator==(const Rule&) const = default;
+
+  // kInvalidArgument naming the rule, the field and the reason, e.g.
+  // "rule 'ch4': h.value 1.6 must be below hh.value 1.5".
+  Status Validate() const;
+};
+
+}  // namespace vigil::alarm
