@@ -253,6 +253,10 @@ class Parser {
          [&](const Item& item) {
            options.limits.max_readings_per_batch = Unsigned(item, 1, kMaxUint32);
          }},
+        {"max_buffered_bytes",
+         [&](const Item& item) {
+           options.max_buffered_bytes = ByteSize(item, 16 * kMiB, 3 * kGiB);
+         }},
         {"max_message_bytes",
          [&](const Item& item) { options.max_message_bytes = ByteSize(item, kKiB, 256 * kMiB); }},
         {"max_concurrent_streams",
@@ -560,6 +564,7 @@ std::string FormatEffectiveConfig(const ServerOptions& options) {
   line("  max_series_per_batch", std::to_string(options.limits.max_series_per_batch));
   line("  max_readings_per_batch", std::to_string(options.limits.max_readings_per_batch));
   line("  max_message_bytes", FormatByteSize(options.max_message_bytes));
+  line("  max_buffered_bytes", FormatByteSize(options.max_buffered_bytes));
   line("  max_concurrent_streams", std::to_string(options.max_concurrent_streams));
   line("  stream_window", std::to_string(options.stream_window));
   line("registry_file", Quote(options.registry_file.string()));

@@ -49,6 +49,10 @@ struct IngestCounters {
   std::atomic<uint64_t> readings_rejected{0};
   std::array<std::atomic<uint64_t>, kRejectReasonSlots> rejected_by_reason{};
   std::atomic<uint32_t> streams_open{0};
+  // Bytes of accepted batches between read and the shards (ingest.max_buffered_bytes).
+  std::atomic<int64_t> buffered_bytes{0};
+  // Batches refused with RESOURCE_EXHAUSTED because buffered_bytes was over the cap.
+  std::atomic<uint64_t> batches_refused_overload{0};
   // Batch read from the network -> durable (stored or found duplicate).
   LatencyHistogram durable_latency;
 };

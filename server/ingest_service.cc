@@ -27,6 +27,13 @@ alarm::Status Prepare(const IngestService::Context& ctx, RegistryView* registry,
   if (!ctx.writer->healthy()) {
     return alarm::Status::Unavailable("storage failed: " + ctx.writer->sticky_error().message());
   }
+  if (ctx.counters->buffered_bytes.load(std::memory_order_relaxed) >
+      static_cast<int64_t>(ctx.options.max_buffered_bytes)) {
+    ctx.counters->batches_refused_overload.fetch_add(1, std::memory_order_relaxed);
+    return alarm::Status::ResourceExhausted(
+        "server is overloaded (ingest.max_buffered_bytes reached); resend unacked batches "
+        "after a backoff");
+  }
   const alarm::Registry& reg = registry->Get();
   const alarm::Gateway* gateway = reg.FindGateway(batch.gateway_id());
   if (gateway == nullptr) {
@@ -44,6 +51,12 @@ class IngestPending : public PendingBatch {
                 std::chrono::steady_clock::time_point received)
       : counters_(counters), prepared_(std::move(prepared)), received_(received) {
     record = std::move(prepared_.record);
+    buffered = &counters_->buffered_bytes;
+    buffered_bytes = static_cast<int64_t>(record.capacity());
+    buffered->fetch_add(buffered_bytes, std::memory_order_relaxed);
+  }
+  ~IngestPending() override {
+    if (buffered_bytes != 0) buffered->fetch_sub(buffered_bytes, std::memory_order_relaxed);
   }
 
   // Completes the ack for `outcome`; false when it failed.

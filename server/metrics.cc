@@ -95,6 +95,13 @@ class Collector final : public prometheus::Collectable {
     }
     AddSingle(&out, "vigil_ingest_streams_open", "Gateway ingest streams open now.", kGauge,
               static_cast<double>(c.streams_open.load(std::memory_order_relaxed)));
+    AddSingle(&out, "vigil_ingest_buffered_bytes",
+              "Accepted batch bytes held between read and the shards' heads.", kGauge,
+              static_cast<double>(c.buffered_bytes.load(std::memory_order_relaxed)));
+    AddSingle(&out, "vigil_ingest_refused_overload_total",
+              "Batches refused with RESOURCE_EXHAUSTED because ingest.max_buffered_bytes was "
+              "reached.",
+              kCounter, Load(c.batches_refused_overload));
     AddSingle(&out, "vigil_writer_queue_batches", "Batches waiting for the storage writer.", kGauge,
               static_cast<double>(s_.writer->queued()));
     AddSingle(&out, "vigil_writer_queue_capacity_batches", "Capacity of the writer queue.", kGauge,

@@ -56,6 +56,11 @@ struct ServerOptions {
   // Largest gRPC message accepted, in bytes. YAML ingest.max_message_bytes.
   // Default: 16 MiB.
   uint32_t max_message_bytes = 16u << 20;
+  // Bytes of accepted batches held in memory between being read and being
+  // in the shards' heads. Above it, a stream that sends one more batch gets
+  // RESOURCE_EXHAUSTED (counted) and resends after a backoff; bounds memory
+  // under overload. YAML ingest.max_buffered_bytes. Default: 512 MiB.
+  uint32_t max_buffered_bytes = 512u << 20;
   // Ingest streams open at once; one more gets RESOURCE_EXHAUSTED.
   // YAML ingest.max_concurrent_streams. Default: 1024.
   uint32_t max_concurrent_streams = 1024;

@@ -85,8 +85,17 @@ void ShardState::WriteSealed() {
   sealed.clear();
 }
 
-StoredBatchTask::StoredBatchTask(uint64_t log_seq, std::string record, uint32_t shard_count)
-    : log_seq_(log_seq), record_(std::move(record)), refs_(shard_count) {}
+StoredBatchTask::StoredBatchTask(uint64_t log_seq, std::string record, uint32_t shard_count,
+                                 std::atomic<int64_t>* buffered, int64_t buffered_bytes)
+    : log_seq_(log_seq),
+      record_(std::move(record)),
+      refs_(shard_count),
+      buffered_(buffered),
+      buffered_bytes_(buffered_bytes) {}
+
+StoredBatchTask::~StoredBatchTask() {
+  if (buffered_ != nullptr) buffered_->fetch_sub(buffered_bytes_, std::memory_order_relaxed);
+}
 
 void StoredBatchTask::Run(ShardState& shard) {
   auto view = storage::IngestRecordView::Parse(record_);
@@ -204,8 +213,9 @@ uint32_t ShardSet::count() const { return static_cast<uint32_t>(shards_.size());
 
 void ShardSet::Post(uint32_t shard, ShardTask* task) { shards_[shard]->Post(task); }
 
-void ShardSet::PostBatch(uint64_t log_seq, std::string record) {
-  auto* task = new StoredBatchTask(log_seq, std::move(record), count());
+void ShardSet::PostBatch(uint64_t log_seq, std::string record, std::atomic<int64_t>* buffered,
+                         int64_t buffered_bytes) {
+  auto* task = new StoredBatchTask(log_seq, std::move(record), count(), buffered, buffered_bytes);
   for (auto& shard : shards_) shard->Post(task);
 }
 

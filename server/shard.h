@@ -55,7 +55,11 @@ class StoredBatchTask final : public ShardTask {
  public:
   // REQUIRES: `record` is a valid IngestRecord (checked; a malformed one is
   // logged and skipped).
-  StoredBatchTask(uint64_t log_seq, std::string record, uint32_t shard_count);
+  // `buffered` (may be null) is decremented by `buffered_bytes` when the
+  // record is freed.
+  StoredBatchTask(uint64_t log_seq, std::string record, uint32_t shard_count,
+                  std::atomic<int64_t>* buffered = nullptr, int64_t buffered_bytes = 0);
+  ~StoredBatchTask() override;
   void Run(ShardState& shard) override;
   void Release() override;
 
@@ -63,6 +67,8 @@ class StoredBatchTask final : public ShardTask {
   uint64_t log_seq_;
   std::string record_;
   std::atomic<uint32_t> refs_;
+  std::atomic<int64_t>* buffered_;
+  int64_t buffered_bytes_;
 };
 
 class ShardSet {
@@ -78,7 +84,8 @@ class ShardSet {
   // queue is full. Thread-safe. REQUIRES: not stopped.
   void Post(uint32_t shard, ShardTask* task);
   // Posts one StoredBatchTask to every shard.
-  void PostBatch(uint64_t log_seq, std::string record);
+  void PostBatch(uint64_t log_seq, std::string record, std::atomic<int64_t>* buffered = nullptr,
+                 int64_t buffered_bytes = 0);
 
   // Checkpoint round: every shard seals heads holding readings from log
   // records <= seal_through, writes them, and reports the first log sequence

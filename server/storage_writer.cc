@@ -115,7 +115,9 @@ class StorageWriter::Impl {
         uint64_t seq = *first;
         for (size_t i = 0; i < group_.size(); ++i) {
           if (outcomes_[i] != PendingBatch::Outcome::kStored) continue;
-          shards_->PostBatch(seq++, std::move(group_[i]->record));
+          shards_->PostBatch(seq++, std::move(group_[i]->record), group_[i]->buffered,
+                             group_[i]->buffered_bytes);
+          group_[i]->buffered_bytes = 0;  // now released by the shards
         }
         owner_->posted_through_.store(seq - 1, std::memory_order_release);
       } else {

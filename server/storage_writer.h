@@ -34,6 +34,10 @@ class PendingBatch {
   std::string gateway_id;
   storage::Watermark watermark;
   std::string record;  // IngestRecord; moved to the shards once stored
+  // Memory accounting: `buffered_bytes` are counted in *buffered until the
+  // record is freed (by the shards once stored; else with this batch).
+  std::atomic<int64_t>* buffered = nullptr;
+  int64_t buffered_bytes = 0;
 };
 
 class StorageWriter {

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include "tests/e2e/vigild_process.h"
 #include "tests/testing/temp_dir.h"
@@ -93,7 +94,14 @@ TEST_CASE("Metrics endpoint counts stored, duplicate and rejected readings", "[e
     CHECK(ack.duplicate() == (attempt == 1));
   }
 
-  const std::string text = HttpGetMetrics(vigild.metrics_address());
+  // Buffered bytes drain to zero once the shards have the batch (bounded poll).
+  std::string text = HttpGetMetrics(vigild.metrics_address());
+  for (int i = 0; i < 200 && Sample(text, "vigil_ingest_buffered_bytes") != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    text = HttpGetMetrics(vigild.metrics_address());
+  }
+  CHECK(Sample(text, "vigil_ingest_buffered_bytes") == 0);
+  CHECK(Sample(text, "vigil_ingest_refused_overload_total") == 0);
   CHECK(Sample(text, "vigil_readings_ingested_total") == 10);
   CHECK(Sample(text, "vigil_batches_ingested_total") == 1);
   CHECK(Sample(text, "vigil_batches_duplicate_total") == 1);

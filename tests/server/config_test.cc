@@ -34,6 +34,7 @@ void CheckSameOptions(const ServerOptions& a, const ServerOptions& b) {
   CHECK(a.limits.max_series_per_batch == b.limits.max_series_per_batch);
   CHECK(a.limits.max_readings_per_batch == b.limits.max_readings_per_batch);
   CHECK(a.max_message_bytes == b.max_message_bytes);
+  CHECK(a.max_buffered_bytes == b.max_buffered_bytes);
   CHECK(a.max_concurrent_streams == b.max_concurrent_streams);
   CHECK(a.stream_window == b.stream_window);
   CHECK(a.registry_file == b.registry_file);
@@ -79,6 +80,7 @@ ingest:
   max_series_per_batch: 500
   max_readings_per_batch: 7000
   max_message_bytes: 512KiB
+  max_buffered_bytes: 64MiB
   max_concurrent_streams: 64
   stream_window: 16
 registry_file: /etc/vigil/registry.yaml
@@ -112,6 +114,7 @@ TEST_CASE("Config parses every key", "[server][config]") {
   CHECK(o.limits.max_series_per_batch == 500);
   CHECK(o.limits.max_readings_per_batch == 7000);
   CHECK(o.max_message_bytes == 512u * 1024);
+  CHECK(o.max_buffered_bytes == 64u << 20);
   CHECK(o.max_concurrent_streams == 64);
   CHECK(o.stream_window == 16);
   CHECK(o.registry_file == "/etc/vigil/registry.yaml");
