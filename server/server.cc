@@ -44,41 +44,64 @@ uint32_t ShardCount(const ServerOptions& options) {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
-Result<std::shared_ptr<const alarm::Registry>> LoadRegistry(const ServerOptions& options,
-                                                            storage::Store* store, bool* changed) {
-  alarm::RegistryEntries stored;
-  auto blob = store->GetRegistry();
-  if (!blob) return blob.error();
-  if (blob->has_value()) {
-    v1::Registry proto;
-    if (!proto.ParseFromString(**blob)) {
-      return Status::Corruption("stored registry snapshot does not parse");
-    }
-    auto entries = RegistryFromProto(proto);
-    if (!entries) return entries.error();
-    stored = std::move(*entries);
-  }
-  auto base = alarm::Registry::Build(std::move(stored));
-  if (!base) return Status::Corruption("stored registry: " + base.error().message());
-  *changed = false;
-  if (options.registry_file.empty()) return base;
-  auto file = LoadRegistryFile(options.registry_file);
-  if (!file) return file.error();
-  alarm::RegistryChange change;
-  change.upsert = std::move(*file);
-  auto merged = (*base)->Apply(change);
-  if (!merged) {
-    return Status::InvalidArgument(options.registry_file.string() + ": " +
-                                   merged.error().message());
-  }
-  *changed = true;
-  return merged;
+// The registry as stored, one entry per key.
+Result<std::shared_ptr<const alarm::Registry>> LoadStoredRegistry(storage::Store* store) {
+  v1::Registry proto;
+  Status s = store->ForEachRegistryEntry(
+      [&](storage::RegistryEntryKind kind, std::string_view id, std::string_view blob) {
+        bool parsed = false;
+        const int size = static_cast<int>(blob.size());
+        switch (kind) {
+          case storage::RegistryEntryKind::kEnterprise:
+            parsed = proto.add_enterprises()->ParseFromArray(blob.data(), size);
+            break;
+          case storage::RegistryEntryKind::kGateway:
+            parsed = proto.add_gateways()->ParseFromArray(blob.data(), size);
+            break;
+          case storage::RegistryEntryKind::kSensor:
+            parsed = proto.add_sensors()->ParseFromArray(blob.data(), size);
+            break;
+        }
+        return parsed ? Status::Ok()
+                      : Status::Corruption("stored registry entry '" + std::string(id) +
+                                           "' does not parse");
+      });
+  if (!s.ok()) return s;
+  auto entries = RegistryFromProto(proto);
+  if (!entries) return entries.error();
+  auto registry = alarm::Registry::Build(std::move(*entries));
+  if (!registry) return Status::Corruption("stored registry: " + registry.error().message());
+  return registry;
 }
 
-Status PersistRegistry(storage::Store* store, const alarm::Registry& registry) {
-  v1::Registry proto;
-  RegistryToProto(registry.entries(), &proto);
-  return store->PutRegistry(proto.SerializeAsString());
+// Stores what `change` changes: its upserts and its removals, in one write.
+Status PersistRegistryChange(storage::Store* store, const alarm::RegistryChange& change) {
+  using Kind = storage::RegistryEntryKind;
+  v1::Registry upsert;
+  RegistryToProto(change.upsert, &upsert);
+  std::vector<std::string> blobs;
+  blobs.reserve(static_cast<size_t>(upsert.enterprises_size() + upsert.gateways_size() +
+                                    upsert.sensors_size()));  // views below point into these
+  std::vector<storage::RegistryEntryWrite> writes;
+  for (const v1::Enterprise& e : upsert.enterprises()) {
+    writes.push_back({Kind::kEnterprise, e.id(), blobs.emplace_back(e.SerializeAsString())});
+  }
+  for (const v1::Gateway& g : upsert.gateways()) {
+    writes.push_back({Kind::kGateway, g.id(), blobs.emplace_back(g.SerializeAsString())});
+  }
+  for (const v1::Sensor& sensor : upsert.sensors()) {
+    writes.push_back({Kind::kSensor, sensor.id(), blobs.emplace_back(sensor.SerializeAsString())});
+  }
+  for (const std::string& id : change.remove_enterprise_ids) {
+    writes.push_back({Kind::kEnterprise, id, std::nullopt});
+  }
+  for (const std::string& id : change.remove_gateway_ids) {
+    writes.push_back({Kind::kGateway, id, std::nullopt});
+  }
+  for (const std::string& id : change.remove_sensor_ids) {
+    writes.push_back({Kind::kSensor, id, std::nullopt});
+  }
+  return store->WriteRegistryEntries(writes);
 }
 
 }  // namespace
@@ -98,18 +121,21 @@ class Server::Impl {
     if (!store) return store.error();
     store_ = std::move(*store);
 
-    bool changed = false;
-    auto registry = LoadRegistry(options_, store_.get(), &changed);
+    // The stored registry, then the registry file's entries on top of it.
+    auto registry = LoadStoredRegistry(store_.get());
     if (!registry) return registry.error();
-    if (changed) {
-      Status s = PersistRegistry(store_.get(), **registry);
-      if (!s.ok()) return s;
-    }
-    const alarm::RegistryEntries& e = (*registry)->entries();
-    LogInfo("registry_loaded", {{"enterprises", e.enterprises.size()},
-                                {"sensors", e.sensors.size()},
-                                {"gateways", e.gateways.size()}});
     registry_ = std::make_unique<RegistryHolder>(std::move(*registry));
+    if (!options_.registry_file.empty()) {
+      auto file = LoadRegistryFile(options_.registry_file);
+      if (!file) return file.error();
+      alarm::RegistryChange change;
+      change.upsert = std::move(*file);
+      auto applied = ApplyRegistryChange(change);
+      if (!applied) {
+        return Status::InvalidArgument(options_.registry_file.string() + ": " +
+                                       applied.error().message());
+      }
+    }
 
     const auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::system_clock::now().time_since_epoch());
@@ -254,7 +280,7 @@ class Server::Impl {
       const alarm::RegistryChange& change) {
     auto next = registry_->Get()->Apply(change);
     if (!next) return next.error();
-    Status s = PersistRegistry(store_.get(), **next);
+    Status s = PersistRegistryChange(store_.get(), change);
     if (!s.ok()) return Status::Unavailable("registry not stored: " + s.message());
     registry_->Publish(*next);
     const alarm::RegistryEntries& e = (*next)->entries();

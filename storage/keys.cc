@@ -67,6 +67,23 @@ std::optional<ChunkKeyParts> ParseChunkKey(std::string_view key) {
   };
 }
 
+std::string RegistryEntryKey(RegistryEntryKind kind, std::string_view id) {
+  std::string key(kRegistryPrefix);
+  key.push_back(static_cast<char>(kind));
+  key.append(id);
+  return key;
+}
+
+std::optional<RegistryEntryKeyParts> ParseRegistryEntryKey(std::string_view key) {
+  if (!key.starts_with(kRegistryPrefix) || key.size() < kRegistryPrefix.size() + 2) {
+    return std::nullopt;
+  }
+  const char kind = key[kRegistryPrefix.size()];
+  if (kind != 'e' && kind != 'g' && kind != 's') return std::nullopt;
+  return RegistryEntryKeyParts{.kind = static_cast<RegistryEntryKind>(kind),
+                               .id = key.substr(kRegistryPrefix.size() + 1)};
+}
+
 std::string WatermarkKey(std::string_view gateway_id) {
   std::string key(kWatermarkPrefix);
   key.append(gateway_id);

@@ -11,7 +11,8 @@
 //                  All chunks of one sensor are adjacent, in first_at order.
 //   meta           "watermark/" gateway_id -> BE64(epoch) BE64(sequence)
 //                  "checkpoint"            -> BE64(replay_from_log_seq)
-//                  "registry"              -> opaque registry snapshot (server-encoded)
+//                  "registry/" kind id     -> one registry entry, opaque (server-encoded);
+//                                             kind is 'e' enterprise, 'g' gateway, 's' sensor
 //   alarm_journal  reserved for the alarm journal (alarm-engine issue).
 // Thread-safety: pure functions.
 #pragma once
@@ -32,7 +33,16 @@ inline constexpr const char* kAlarmJournalFamily = "alarm_journal";
 
 inline constexpr std::string_view kWatermarkPrefix = "watermark/";
 inline constexpr std::string_view kCheckpointKey = "checkpoint";
-inline constexpr std::string_view kRegistryKey = "registry";
+inline constexpr std::string_view kRegistryPrefix = "registry/";
+
+enum class RegistryEntryKind : char { kEnterprise = 'e', kGateway = 'g', kSensor = 's' };
+std::string RegistryEntryKey(RegistryEntryKind kind, std::string_view id);
+struct RegistryEntryKeyParts {
+  RegistryEntryKind kind;
+  std::string_view id;
+};
+// nullopt unless `key` is a well-formed registry entry key.
+std::optional<RegistryEntryKeyParts> ParseRegistryEntryKey(std::string_view key);
 
 void PutBigEndian64(std::string* out, uint64_t v);
 uint64_t GetBigEndian64(const char* p);

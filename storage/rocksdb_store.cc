@@ -9,6 +9,7 @@
 #include <atomic>
 
 #include "storage/chunk.h"
+#include "storage/rocksdb_store_testing.h"
 #include "storage/store.h"
 
 namespace vigil::storage {
@@ -201,19 +202,32 @@ class RocksDbStore final : public Store {
     return Status::Ok();
   }
 
-  Status PutRegistry(std::string_view snapshot) override {
+  Status WriteRegistryEntries(std::span<const RegistryEntryWrite> writes) override {
+    if (writes.empty()) return Status::Ok();
+    rocksdb::WriteBatch batch;
+    for (const RegistryEntryWrite& w : writes) {
+      const std::string key = RegistryEntryKey(w.kind, w.id);
+      rocksdb::Status s =
+          w.blob ? batch.Put(meta(), key, ToSlice(*w.blob)) : batch.Delete(meta(), key);
+      if (!s.ok()) return FromRocks(s, "build registry batch");
+    }
     rocksdb::WriteOptions wo;
-    wo.sync = true;  // rare, and an admin expects it to stick
-    return FromRocks(db_->Put(wo, meta(), ToSlice(kRegistryKey), ToSlice(snapshot)),
-                     "store registry");
+    wo.sync = true;  // rare, and an admin expects a change to stick
+    return FromRocks(db_->Write(wo, &batch), "store registry entries");
   }
 
-  Result<std::optional<std::string>> GetRegistry() override {
-    std::string value;
-    rocksdb::Status s = db_->Get({}, meta(), ToSlice(kRegistryKey), &value);
-    if (s.IsNotFound()) return std::optional<std::string>();
-    if (!s.ok()) return FromRocks(s, "read registry");
-    return std::optional<std::string>(std::move(value));
+  Status ForEachRegistryEntry(const std::function<Status(RegistryEntryKind, std::string_view,
+                                                         std::string_view)>& visit) override {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, meta()));
+    for (it->Seek(ToSlice(kRegistryPrefix)); it->Valid(); it->Next()) {
+      const std::string_view key = ToView(it->key());
+      if (!key.starts_with(kRegistryPrefix)) break;
+      auto parts = ParseRegistryEntryKey(key);
+      if (!parts) return Status::Corruption("malformed registry key '" + std::string(key) + "'");
+      Status s = visit(parts->kind, parts->id, ToView(it->value()));
+      if (!s.ok()) return s;
+    }
+    return FromRocks(it->status(), "scan registry");
   }
 
   StoreStats GetStats() override {
@@ -249,12 +263,11 @@ class RocksDbStore final : public Store {
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // default, log, chunks, meta, journal
   std::atomic<uint64_t> next_log_seq_{1};
   rocksdb::WriteBatch log_batch_;  // AppendLog's single caller only
-  uint64_t replay_from_ = 0;  // control thread (Checkpoint) and start-up only
+  uint64_t replay_from_ = 0;       // control thread (Checkpoint) and start-up only
 };
 
-}  // namespace
-
-Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
+// Store::Open and the test seam OpenStoreWithEnv; env nullptr = RocksDB's default.
+Result<std::unique_ptr<Store>> OpenRocksDbStore(const StoreOptions& options, rocksdb::Env* env) {
   std::error_code ec;
   std::filesystem::create_directories(options.dir, ec);
   if (ec) {
@@ -268,6 +281,7 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   db_options.bytes_per_sync = 1 << 20;
   db_options.max_total_wal_size = size_t{512} << 20;
   db_options.keep_log_file_num = 5;
+  if (env != nullptr) db_options.env = env;
 
   rocksdb::ColumnFamilyOptions log_options;
   log_options.write_buffer_size = options.write_buffer_bytes;
@@ -300,6 +314,16 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   Status init = store->Init();
   if (!init.ok()) return init;
   return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
+  return OpenRocksDbStore(options, nullptr);
+}
+
+Result<std::unique_ptr<Store>> OpenStoreWithEnv(const StoreOptions& options, rocksdb::Env* env) {
+  return OpenRocksDbStore(options, env);
 }
 
 }  // namespace vigil::storage

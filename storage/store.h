@@ -41,6 +41,13 @@ struct LogAppend {
   std::string_view record;  // IngestRecord bytes
 };
 
+// One registry entry to store (blob set) or delete (blob empty optional).
+struct RegistryEntryWrite {
+  RegistryEntryKind kind;
+  std::string_view id;
+  std::optional<std::string_view> blob;
+};
+
 struct StoreStats {
   uint64_t sst_bytes = 0;       // live SST files, all families
   uint64_t memtable_bytes = 0;  // all memtables
@@ -82,12 +89,21 @@ class Store {
   virtual alarm::Status ReplayLog(
       uint64_t from, const std::function<alarm::Status(uint64_t, std::string_view)>& visit) = 0;
   // Records that every log record below `replay_from` lives in chunks, then
-  // deletes them (one range tombstone). Syncs chunks first. Single caller.
+  // deletes them (one range tombstone); synced in fsync mode. Safe without
+  // syncing the chunks because chunks and checkpoint share the WAL and the
+  // chunks were written first: any surviving WAL prefix that holds the
+  // checkpoint holds them too (tests/storage/power_loss_test.cc). Single caller.
   virtual alarm::Status Checkpoint(uint64_t replay_from) = 0;
 
-  // Opaque registry snapshot, kept for restart.
-  virtual alarm::Status PutRegistry(std::string_view snapshot) = 0;
-  virtual alarm::Result<std::optional<std::string>> GetRegistry() = 0;
+  // Registry entries, one key each, so a change writes only what changed.
+  // Applies every write in one synced, atomic write. Blobs are opaque here.
+  virtual alarm::Status WriteRegistryEntries(std::span<const RegistryEntryWrite> writes) = 0;
+  // Calls `visit` for every stored entry, kinds in the order enterprise,
+  // gateway, sensor and ids in byte order within a kind. Stops at, and
+  // returns, the first error `visit` returns.
+  virtual alarm::Status ForEachRegistryEntry(
+      const std::function<alarm::Status(RegistryEntryKind, std::string_view id,
+                                        std::string_view blob)>& visit) = 0;
 
   virtual StoreStats GetStats() = 0;
 };

@@ -117,6 +117,20 @@ std::vector<std::pair<TimestampMs, double>> Read(Store& store, std::string_view 
 
 using Pairs = std::vector<std::pair<TimestampMs, double>>;
 
+// Every stored registry entry as "kind:id=blob", in visiting order.
+std::vector<std::string> RegistryEntries(Store& store) {
+  std::vector<std::string> out;
+  REQUIRE(store
+              .ForEachRegistryEntry(
+                  [&](RegistryEntryKind kind, std::string_view id, std::string_view blob) {
+                    out.push_back(std::string(1, static_cast<char>(kind)) + ":" + std::string(id) +
+                                  "=" + std::string(blob));
+                    return alarm::Status::Ok();
+                  })
+              .ok());
+  return out;
+}
+
 TEST_CASE("Store opens empty", "[storage][store]") {
   testing::TempDir dir;
   auto store = OpenStore(dir / "db");
@@ -126,9 +140,7 @@ TEST_CASE("Store opens empty", "[storage][store]") {
   REQUIRE(marks.has_value());
   CHECK(marks->empty());
   CHECK(Replay(*store, 0).empty());
-  auto registry = store->GetRegistry();
-  REQUIRE(registry.has_value());
-  CHECK_FALSE(registry->has_value());
+  CHECK(RegistryEntries(*store).empty());
   CHECK(Read(*store, "s1").empty());
 }
 
@@ -170,7 +182,8 @@ TEST_CASE("Store LoadWatermarks ignores the other meta keys", "[storage][store]"
   testing::TempDir dir;
   auto store = OpenStore(dir / "db");
   Append(*store, {{"g1", 1, 1}, {"g2", 1, 1}});
-  REQUIRE(store->PutRegistry("snapshot").ok());
+  const RegistryEntryWrite entry{RegistryEntryKind::kGateway, "g1", "blob"};
+  REQUIRE(store->WriteRegistryEntries({&entry, 1}).ok());
   REQUIRE(store->Checkpoint(2).ok());
   auto marks = store->LoadWatermarks();
   REQUIRE(marks.has_value());
@@ -445,28 +458,27 @@ TEST_CASE("Store ReadChunks reports a damaged chunk as corruption", "[storage][s
   CHECK_THAT(s.message(), Catch::Matchers::Contains("s1"));
 }
 
-TEST_CASE("Store keeps the registry blob across reopen", "[storage][store]") {
+TEST_CASE("Store keeps registry entries across reopen and applies puts and deletes",
+          "[storage][store]") {
   testing::TempDir dir;
-  const std::string blob("reg\0istry\xff snapshot", 20);
+  const std::string blob("reg\0istry\xff entry", 17);
+  using K = RegistryEntryKind;
   {
     auto store = OpenStore(dir / "db");
-    REQUIRE(store->PutRegistry("first").ok());
-    REQUIRE(store->PutRegistry(blob).ok());
-    auto got = store->GetRegistry();
-    REQUIRE(got.has_value());
-    REQUIRE(got->has_value());
-    CHECK(**got == blob);
+    const RegistryEntryWrite first[] = {{K::kSensor, "s1", "old"},
+                                        {K::kSensor, "s2", "two"},
+                                        {K::kEnterprise, "e1", "ent"},
+                                        {K::kGateway, "g1", "gw"},
+                                        {K::kSensor, "s10", blob}};
+    REQUIRE(store->WriteRegistryEntries(first).ok());
+    const RegistryEntryWrite second[] = {{K::kSensor, "s1", "new"},
+                                         {K::kSensor, "s2", std::nullopt}};
+    REQUIRE(store->WriteRegistryEntries(second).ok());
   }
   auto store = OpenStore(dir / "db");
-  auto got = store->GetRegistry();
-  REQUIRE(got.has_value());
-  REQUIRE(got->has_value());
-  CHECK(**got == blob);
-  REQUIRE(store->PutRegistry("").ok());
-  got = store->GetRegistry();
-  REQUIRE(got.has_value());
-  REQUIRE(got->has_value());
-  CHECK((*got)->empty());
+  // Kinds in key order (e, g, s), ids in byte order within a kind.
+  CHECK(RegistryEntries(*store) ==
+        std::vector<std::string>{"e:e1=ent", "g:g1=gw", "s:s1=new", "s:s10=" + blob});
 }
 
 TEST_CASE("Store Open fails with an error on a folder it cannot write", "[storage][store]") {

@@ -1,0 +1,24 @@
+// Test seam for the RocksDB Store: opens it on a caller-supplied rocksdb::Env
+// (e.g. a fault-injecting FileSystem wrapped by rocksdb::NewCompositeEnv).
+// Only tests include this header; production code uses Store::Open.
+// rocksdb::Env is forward-declared so this header stays free of RocksDB
+// includes (tests/check_layering.sh allows those only in rocksdb_store.cc).
+#pragma once
+
+#include <memory>
+
+#include "alarm/status.h"
+#include "storage/store.h"
+
+namespace rocksdb {
+class Env;
+}  // namespace rocksdb
+
+namespace vigil::storage {
+
+// Store::Open with DBOptions::env = env (nullptr: RocksDB's default Env).
+// `env` must outlive the returned Store.
+alarm::Result<std::unique_ptr<Store>> OpenStoreWithEnv(const StoreOptions& options,
+                                                       rocksdb::Env* env);
+
+}  // namespace vigil::storage
