@@ -1,0 +1,65 @@
+// The alarm rules file (see deploy/rules.yaml): alarm rules in YAML, read into
+// alarm::Rule values (alarm/rule.h) for alarm::RuleSet::Build. Free functions
+// without state; any thread may call them (start-up and the control thread's
+// reload), never the data path.
+//
+//   rules:
+//     - id: ch4-coal-face                      # required; 1..128 printable ASCII, no spaces
+//       select: { quantity: methane, enterprise_kind: coal_mine }  # required; one of:
+//         # { sensor: s-1 }                      one sensor
+//         # { quantity: q, enterprise: e-1 }     a quantity in one enterprise
+//         # { quantity: q, region: "3701" }      ... in a region-code prefix (1..6 digits)
+//         # { quantity: q, enterprise_kind: k }  ... in every enterprise of a kind
+//         #   (hazardous_chemical | coal_mine | tailings | other)
+//       levels:                                # optional; each level optional, ll < l < h < hh
+//         hh: { value: 1.5, severity: 1 }      # high: alarm when reading >= value
+//         h:  { value: 1.0, severity: 2 }
+//         l:  { value: 0.3, severity: 3 }      # low: alarm when reading <= value
+//         ll: { value: 0.2, severity: 2 }
+//       deadband: 0.05                         # optional, >= 0 (default 0)
+//       restore_high: 1.0                      # optional: high side clears when reading < this
+//       restore_low: 0.35                      # optional: low side clears when reading > this
+//       on_delay: 0s                           # optional duration (default 0s)
+//       off_delay: 10s                         # optional duration (default 0s)
+//       rate_of_change: { limit: 5, window: 1m, severity: 2 }  # optional: |change| over window
+//       no_data: { intervals: 3, severity: 3 } # optional; `no_data: off` or intervals 0 disable
+//       sensor_fault: { severity: 3 }          # optional; `sensor_fault: off` disables
+//
+// Severity: 1 (red) .. 4 (blue), or the names red, orange, yellow, blue. In a
+// level and in rate_of_change severity is required; in no_data and
+// sensor_fault it defaults to 3 (yellow). Durations as config.h ParseDuration
+// ("250ms", "10s", "5m", "2h", "1d"). Defaults when a key is left out are
+// those of alarm::Rule: no levels, no rate, no_data off, sensor_fault on with
+// severity 3. A missing or null `rules` is an empty list.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "alarm/rule.h"
+#include "alarm/status.h"
+
+namespace vigil::server {
+
+// Parses `text` into rules, in the file's order. Checks YAML syntax, types,
+// unknown, duplicate and missing keys, severities, durations, selectors
+// (exactly one kind) and duplicate rule ids, then alarm::Rule::Validate of
+// each rule. Errors (kInvalidArgument) name the first problem as
+// "<source_name>:<line>:<column>: rules[<index>] (<id>).<field>: <reason>",
+// e.g. "rules.yaml:14:9: rules[2] (ch4-face).levels.hh.severity: must be
+// 1 (red) .. 4 (blue), got 5"; the index is 0-based and "(<id>)" is left out
+// while the rule has no usable id. A Validate() failure reads
+// "<source_name>:<line>:<column>: rules[<index>] (<id>): <Validate's message>"
+// pointing at the rule's first line. References to sensors and enterprises
+// are checked later, against a registry, by alarm::RuleSet::Build.
+alarm::Result<std::vector<alarm::Rule>> ParseRulesYaml(std::string_view text,
+                                                       const std::string& source_name);
+
+// Reads `path` and parses it with ParseRulesYaml (source name = `path` as
+// given). Errors: kIOError naming the path when the file cannot be read;
+// otherwise those of ParseRulesYaml.
+alarm::Result<std::vector<alarm::Rule>> LoadRulesFile(const std::filesystem::path& path);
+
+}  // namespace vigil::server

@@ -1,0 +1,370 @@
+#include "server/rules_yaml.h"
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "alarm/rule_set.h"
+#include "server/registry_yaml.h"
+#include "tests/testing/temp_dir.h"
+
+namespace vigil::server {
+namespace {
+
+using namespace std::chrono_literals;
+using alarm::EnterpriseKind;
+using alarm::Severity;
+using alarm::ThresholdLevel;
+using Catch::Matchers::StartsWith;
+
+// "" on success, else the error message: REQUIRE(ErrorOf(r) == "") prints it.
+template <class T>
+std::string ErrorOf(const alarm::Result<T>& result) {
+  return result ? std::string() : result.error().message();
+}
+
+// The message of a rules file that must fail.
+std::string ParseError(const std::string& yaml) {
+  alarm::Result<std::vector<alarm::Rule>> result = ParseRulesYaml(yaml, "rules.yaml");
+  REQUIRE_FALSE(result.has_value());
+  CHECK(result.error().code() == alarm::Status::Code::kInvalidArgument);
+  return result.error().message();
+}
+
+// A file with one rule "r1": line 2 is "  - id: r1", `body` starts on line 3
+// and is indented by 4 spaces.
+std::string OneRule(const std::string& body) { return "rules:\n  - id: r1\n" + body; }
+
+TEST_CASE("Rules YAML parses every field", "[server][rules]") {
+  const std::string text = R"(# comment
+rules:
+  - id: ch4-face
+    select: { quantity: methane, enterprise_kind: coal_mine }
+    levels:
+      hh: { value: 1.5, severity: 1 }
+      h: { value: 1.0, severity: orange }
+      l: { value: 0.2, severity: 3 }
+      ll: { value: 0.1, severity: blue }
+    deadband: 0.05
+    restore_high: 1.0
+    restore_low: 0.25
+    on_delay: 250ms
+    off_delay: 10s
+    rate_of_change: { limit: 5, window: 1m, severity: 2 }
+    no_data: { intervals: 3, severity: 4 }
+    sensor_fault: { severity: 1 }
+  - select: { sensor: s-1 }
+    id: ch4-s1
+    sensor_fault: off
+    no_data: off
+  - id: ch4-e1
+    select: { quantity: methane, enterprise: e-1 }
+    no_data: { intervals: 2 }
+    sensor_fault: {}
+  - id: ch4-region
+    select: { quantity: methane, region: 3701 }
+)";
+  alarm::Result<std::vector<alarm::Rule>> rules = ParseRulesYaml(text, "rules.yaml");
+  REQUIRE(ErrorOf(rules) == "");
+  REQUIRE(rules->size() == 4);
+
+  const alarm::Rule full{
+      .id = "ch4-face",
+      .selector = {.quantity = "methane", .enterprise_kind = EnterpriseKind::kCoalMine},
+      .hh = ThresholdLevel{.value = 1.5, .severity = Severity::kRed},
+      .h = ThresholdLevel{.value = 1.0, .severity = Severity::kOrange},
+      .l = ThresholdLevel{.value = 0.2, .severity = Severity::kYellow},
+      .ll = ThresholdLevel{.value = 0.1, .severity = Severity::kBlue},
+      .deadband = 0.05,
+      .restore_high = 1.0,
+      .restore_low = 0.25,
+      .on_delay = 250ms,
+      .off_delay = 10s,
+      .rate = alarm::RateOfChange{.limit = 5, .window = 60s, .severity = Severity::kOrange},
+      .no_data_intervals = 3,
+      .no_data_severity = Severity::kBlue,
+      .sensor_fault = true,
+      .sensor_fault_severity = Severity::kRed,
+  };
+  CHECK((*rules)[0] == full);
+
+  // Defaults of alarm::Rule for everything left out.
+  const alarm::Rule sensor{
+      .id = "ch4-s1",
+      .selector = {.sensor_id = "s-1"},
+      .no_data_intervals = 0,
+      .sensor_fault = false,
+  };
+  CHECK((*rules)[1] == sensor);
+
+  const alarm::Rule enterprise{
+      .id = "ch4-e1",
+      .selector = {.quantity = "methane", .enterprise_id = "e-1"},
+      .no_data_intervals = 2,
+      .no_data_severity = Severity::kYellow,
+      .sensor_fault = true,
+      .sensor_fault_severity = Severity::kYellow,
+  };
+  CHECK((*rules)[2] == enterprise);
+
+  const alarm::Rule region{
+      .id = "ch4-region",
+      .selector = {.quantity = "methane", .region_prefix = "3701"},
+  };
+  CHECK((*rules)[3] == region);
+}
+
+TEST_CASE("Rules YAML: an empty file or an empty list has no rules", "[server][rules]") {
+  for (const char* text : {"", "# only a comment\n", "rules:\n", "rules: []\n"}) {
+    alarm::Result<std::vector<alarm::Rule>> rules = ParseRulesYaml(text, "rules.yaml");
+    REQUIRE(ErrorOf(rules) == "");
+    CHECK(rules->empty());
+  }
+}
+
+TEST_CASE("Rules YAML: syntax errors name the position", "[server][rules]") {
+  CHECK_THAT(ParseError(OneRule("    select: { quantity: methane\n")),
+             StartsWith("rules.yaml:4:1: invalid YAML: "));
+  CHECK_THAT(ParseError("rules:\n  - id: r1\n   select: { sensor: s-1 }\n"),
+             StartsWith("rules.yaml:3:"));
+}
+
+TEST_CASE("Rules YAML: unknown keys are errors", "[server][rules]") {
+  CHECK_THAT(ParseError("rule:\n  - id: r1\n"),
+             StartsWith("rules.yaml:1:1: rule: unknown key (known: rules)"));
+  CHECK_THAT(ParseError(OneRule("    select: { sensor: s-1 }\n    levles: {}\n")),
+             StartsWith("rules.yaml:4:5: rules[0] (r1).levles: unknown key (known: id, select, "
+                        "levels, deadband,"));
+  CHECK(ParseError(OneRule("    select: { sensor: s-1 }\n"
+                           "    levels:\n"
+                           "      hh: { value: 1, severity: 1, colour: red }\n")) ==
+        "rules.yaml:5:36: rules[0] (r1).levels.hh.colour: unknown key (known: value, severity)");
+  CHECK(ParseError(OneRule("    select: { sensor: s-1, site: x }\n")) ==
+        "rules.yaml:3:28: rules[0] (r1).select.site: unknown key (known: sensor, quantity, "
+        "enterprise, region, enterprise_kind)");
+  CHECK(ParseError(OneRule("    select: { sensor: s-1 }\n    levels: { hhh: {} }\n")) ==
+        "rules.yaml:4:15: rules[0] (r1).levels.hhh: unknown key (known: hh, h, l, ll)");
+  CHECK(ParseError(OneRule("    select: { sensor: s-1 }\n    deadband: 1\n    deadband: 2\n")) ==
+        "rules.yaml:5:5: rules[0] (r1).deadband: key given twice");
+}
+
+TEST_CASE("Rules YAML: wrong types name the field", "[server][rules]") {
+  CHECK(ParseError("- id: r1\n") == "rules.yaml:1:1: expected a mapping with a 'rules' list");
+  CHECK(ParseError("rules: { id: r1 }\n") ==
+        "rules.yaml:1:8: rules: expected a list of rules, got a mapping");
+  CHECK(ParseError("rules:\n  - r1\n") == "rules.yaml:2:5: rules[0]: expected a mapping, got 'r1'");
+  CHECK(ParseError(OneRule("    select: { sensor: s-1 }\n    levels: [1, 2]\n")) ==
+        "rules.yaml:4:13: rules[0] (r1).levels: expected a mapping, got a list");
+  CHECK(ParseError(OneRule("    select: { sensor: s-1 }\n"
+                           "    levels: { h: { value: high, severity: 2 } }\n")) ==
+        "rules.yaml:4:27: rules[0] (r1).levels.h.value: expected a number, got 'high'");
+  CHECK(ParseError(OneRule("    select: { sensor: s-1 }\n    deadband: [1]\n")) ==
+        "rules.yaml:4:15: rules[0] (r1).deadband: expected a number, got a list");
+  CHECK(ParseError(OneRule("    select: { sensor: s-1 }\n    restore_high: inf\n")) ==
+        "rules.yaml:4:19: rules[0] (r1).restore_high: must be a finite number, got 'inf'");
+  CHECK(ParseError(OneRule("    select: { sensor: s-1 }\n    no_data: 3\n")) ==
+        "rules.yaml:4:14: rules[0] (r1).no_data: expected { intervals: N, severity: S } or off, "
+        "got '3'");
+  CHECK(ParseError(OneRule("    select: { sensor: s-1 }\n    no_data: { intervals: -1 }\n")) ==
+        "rules.yaml:4:27: rules[0] (r1).no_data.intervals: must be an integer 0 (off) .. "
+        "1000000, got '-1'");
+  CHECK(ParseError(OneRule("    select: { sensor: s-1 }\n    sensor_fault: maybe\n")) ==
+        "rules.yaml:4:19: rules[0] (r1).sensor_fault: expected { severity: S }, on or off, got "
+        "'maybe'");
+  CHECK(ParseError(OneRule("    select: { sensor: s-1 }\n    deadband: -0.1\n")) ==
+        "rules.yaml:4:15: rules[0] (r1).deadband: must be >= 0, got '-0.1'");
+  CHECK(ParseError("rules:\n  - id: two words\n    select: { sensor: s-1 }\n") ==
+        "rules.yaml:2:9: rules[0].id: 'two words' is not a valid id: 1..128 printable ASCII "
+        "bytes without spaces");
+  CHECK(ParseError(OneRule("    select: { sensor: s-1 }\n    levels: { h: { value: 1 } }\n")) ==
+        "rules.yaml:4:18: rules[0] (r1).levels.h.severity: required key missing");
+}
+
+TEST_CASE("Rules YAML: bad severities name rule, field and value", "[server][rules]") {
+  const std::string text = R"(rules:
+  - id: a
+    select: { sensor: s-1 }
+  - id: b
+    select: { sensor: s-2 }
+  - id: ch4-face
+    select: { quantity: methane, enterprise_kind: coal_mine }
+    levels:
+      hh:
+        value: 1.5
+        severity: 5
+)";
+  CHECK(ParseError(text) ==
+        "rules.yaml:11:19: rules[2] (ch4-face).levels.hh.severity: must be 1 (red) .. 4 (blue), "
+        "got 5");
+  CHECK(ParseError(OneRule("    select: { sensor: s-1 }\n"
+                           "    levels: { h: { value: 1, severity: 0 } }\n")) ==
+        "rules.yaml:4:40: rules[0] (r1).levels.h.severity: must be 1 (red) .. 4 (blue), got 0");
+  CHECK(ParseError(OneRule("    select: { sensor: s-1 }\n"
+                           "    rate_of_change: { limit: 5, window: 1m, severity: purple }\n")) ==
+        "rules.yaml:4:55: rules[0] (r1).rate_of_change.severity: must be 1 (red) .. 4 (blue), got "
+        "purple");
+  CHECK(ParseError(OneRule("    select: { sensor: s-1 }\n"
+                           "    no_data: { intervals: 3, severity: 2.5 }\n")) ==
+        "rules.yaml:4:40: rules[0] (r1).no_data.severity: must be 1 (red) .. 4 (blue), got 2.5");
+  CHECK(ParseError(OneRule("    select: { sensor: s-1 }\n    sensor_fault: { severity: [1] }\n")) ==
+        "rules.yaml:4:31: rules[0] (r1).sensor_fault.severity: must be 1 (red) .. 4 (blue), got "
+        "a list");
+}
+
+TEST_CASE("Rules YAML: bad durations name the field", "[server][rules]") {
+  CHECK(ParseError(OneRule("    select: { sensor: s-1 }\n    on_delay: 10 s\n")) ==
+        "rules.yaml:4:15: rules[0] (r1).on_delay: expected a duration like 250ms, 10s, 5m, 2h or "
+        "90d, got '10 s'");
+  CHECK(ParseError(OneRule("    select: { sensor: s-1 }\n    off_delay: -5s\n")) ==
+        "rules.yaml:4:16: rules[0] (r1).off_delay: expected a duration like 250ms, 10s, 5m, 2h or "
+        "90d, got '-5s'");
+  CHECK(ParseError(OneRule("    select: { sensor: s-1 }\n"
+                           "    rate_of_change: { limit: 5, window: 0s, severity: 2 }\n")) ==
+        "rules.yaml:4:41: rules[0] (r1).rate_of_change.window: must be positive, got '0s'");
+  CHECK(ParseError(OneRule("    select: { sensor: s-1 }\n    on_delay: 36501d\n")) ==
+        "rules.yaml:4:15: rules[0] (r1).on_delay: must be at most 36500d, got '36501d'");
+}
+
+TEST_CASE("Rules YAML: the selector must name exactly one kind", "[server][rules]") {
+  CHECK(ParseError("rules:\n  - id: r1\n    deadband: 1\n") ==
+        "rules.yaml:2:5: rules[0] (r1).select: required key missing");
+  CHECK(ParseError("rules:\n  - select: { sensor: s-1 }\n") ==
+        "rules.yaml:2:5: rules[0].id: required key missing");
+  CHECK(ParseError(OneRule("    select: {}\n")) ==
+        "rules.yaml:3:13: rules[0] (r1).select: select needs sensor, or quantity with one of "
+        "enterprise, region, enterprise_kind");
+  CHECK(
+      ParseError(OneRule("    select: { quantity: methane, enterprise: e-1, region: \"37\" }\n")) ==
+      "rules.yaml:3:13: rules[0] (r1).select: give only one of enterprise, region, "
+      "enterprise_kind, got enterprise and region");
+  CHECK(ParseError(OneRule("    select: { sensor: s-1, quantity: methane }\n")) ==
+        "rules.yaml:3:13: rules[0] (r1).select: sensor selects one sensor and excludes quantity, "
+        "enterprise, region and enterprise_kind");
+  CHECK(ParseError(OneRule("    select: { quantity: methane }\n")) ==
+        "rules.yaml:3:13: rules[0] (r1).select: quantity needs one of enterprise, region, "
+        "enterprise_kind");
+  CHECK(ParseError(OneRule("    select: { enterprise_kind: coal_mine }\n")) ==
+        "rules.yaml:3:13: rules[0] (r1).select: quantity is required with enterprise_kind");
+  CHECK(ParseError(OneRule("    select: { quantity: methane, enterprise_kind: mine }\n")) ==
+        "rules.yaml:3:51: rules[0] (r1).select.enterprise_kind: must be one of hazardous_chemical, "
+        "coal_mine, tailings, other, got 'mine'");
+  CHECK(ParseError(OneRule("    select: { quantity: methane, region: 3701001 }\n")) ==
+        "rules.yaml:3:42: rules[0] (r1).select.region: must be a prefix of 1..6 digits of a GB/T "
+        "2260 code such as \"3701\", got '3701001'");
+  CHECK(ParseError(OneRule("    select: sensor\n")) ==
+        "rules.yaml:3:13: rules[0] (r1).select: expected a mapping, got 'sensor'");
+}
+
+TEST_CASE("Rules YAML: Rule::Validate failures carry source and the rule's position",
+          "[server][rules]") {
+  CHECK(ParseError(OneRule("    select: { sensor: s-1 }\n"
+                           "    levels:\n"
+                           "      hh: { value: 1.5, severity: 1 }\n"
+                           "      h: { value: 1.6, severity: 2 }\n")) ==
+        "rules.yaml:2:5: rules[0] (r1): rule 'r1': h.value 1.6 must be below hh.value 1.5");
+  CHECK(ParseError(OneRule("    select: { sensor: s-1 }\n    restore_high: 1.0\n")) ==
+        "rules.yaml:2:5: rules[0] (r1): rule 'r1': restore_high needs h or hh");
+  CHECK(ParseError(OneRule("    select: { sensor: s-1 }\n"
+                           "    rate_of_change: { limit: 0, window: 1m, severity: 2 }\n")) ==
+        "rules.yaml:4:30: rules[0] (r1).rate_of_change.limit: must be > 0, got '0'");
+}
+
+TEST_CASE("Rules YAML: duplicate rule ids", "[server][rules]") {
+  CHECK(ParseError("rules:\n"
+                   "  - id: r1\n"
+                   "    select: { sensor: s-1 }\n"
+                   "  - id: r1\n"
+                   "    select: { sensor: s-2 }\n") ==
+        "rules.yaml:4:9: rules[1] (r1).id: duplicate rule id 'r1', first at line 2");
+}
+
+TEST_CASE("Rules file: read errors name the path", "[server][rules]") {
+  testing::TempDir dir;
+  alarm::Result<std::vector<alarm::Rule>> missing = LoadRulesFile(dir / "absent.yaml");
+  REQUIRE_FALSE(missing.has_value());
+  CHECK(missing.error().code() == alarm::Status::Code::kIOError);
+  CHECK_THAT(missing.error().message(),
+             StartsWith((dir / "absent.yaml").string() + ": cannot open"));
+
+  {
+    std::ofstream out(dir / "rules.yaml");
+    out << "rules:\n  - id: r1\n    select: { sensor: s-1 }\n    levels: { h: 1 }\n";
+  }
+  alarm::Result<std::vector<alarm::Rule>> bad = LoadRulesFile(dir / "rules.yaml");
+  CHECK(ErrorOf(bad) == (dir / "rules.yaml").string() +
+                            ":4:18: rules[0] (r1).levels.h: expected a mapping, got '1'");
+}
+
+TEST_CASE("Shipped deploy/rules.yaml builds a RuleSet against deploy/registry.yaml",
+          "[server][rules][deploy]") {
+  const std::filesystem::path deploy = std::filesystem::path(VIGIL_SOURCE_DIR) / "deploy";
+  alarm::Result<alarm::RegistryEntries> entries = LoadRegistryFile(deploy / "registry.yaml");
+  REQUIRE(ErrorOf(entries) == "");
+  auto registry = alarm::Registry::Build(*entries);
+  REQUIRE(ErrorOf(registry) == "");
+  alarm::Result<std::vector<alarm::Rule>> rules = LoadRulesFile(deploy / "rules.yaml");
+  REQUIRE(ErrorOf(rules) == "");
+  auto set = alarm::RuleSet::Build(*rules, *registry);
+  REQUIRE(ErrorOf(set) == "");
+
+  // Coal-face methane, AQ 1029 practice: alarm >= 1.0 (orange), power cut-off
+  // >= 1.5 (red), both cleared only below 1.0.
+  const alarm::Rule* face = (*set)->ForSensor("s-370883-001-ch4-wf3101");
+  REQUIRE(face != nullptr);
+  CHECK(face->id == "ch4-coal-face");
+  CHECK(face->selector ==
+        alarm::Selector{.quantity = "methane", .enterprise_kind = EnterpriseKind::kCoalMine});
+  CHECK(face->hh == ThresholdLevel{.value = 1.5, .severity = Severity::kRed});
+  CHECK(face->h == ThresholdLevel{.value = 1.0, .severity = Severity::kOrange});
+  CHECK_FALSE(face->l.has_value());
+  CHECK_FALSE(face->ll.has_value());
+  CHECK(face->restore_high == 1.0);
+  CHECK(face->hh->value - face->deadband == 1.0);  // HH held until below 1.0
+  CHECK(face->on_delay == 0ms);
+  CHECK(face->no_data_intervals == 3);
+  CHECK(face->sensor_fault);
+
+  // The return airway's per-sensor override.
+  const alarm::Rule* airway = (*set)->ForSensor("s-370883-001-ch4-ra3101");
+  REQUIRE(airway != nullptr);
+  CHECK(airway->id == "ch4-return-airway-3101");
+  CHECK(airway->h == ThresholdLevel{.value = 0.75, .severity = Severity::kOrange});
+  CHECK(airway->hh == ThresholdLevel{.value = 1.0, .severity = Severity::kRed});
+
+  const alarm::Rule* gas = (*set)->ForSensor("s-370305-001-gt201");
+  REQUIRE(gas != nullptr);
+  CHECK(gas->id == "combustible-gas-shandong");
+  CHECK(gas->h == ThresholdLevel{.value = 25, .severity = Severity::kOrange});
+  CHECK(gas->hh == ThresholdLevel{.value = 50, .severity = Severity::kRed});
+
+  const alarm::Rule* tank = (*set)->ForSensor("s-370105-001-tt101");
+  REQUIRE(tank != nullptr);
+  REQUIRE(tank->rate.has_value());
+  CHECK(tank->rate->limit == 5);
+  CHECK(tank->rate->window == 1min);
+
+  // Every sensor has a rule with no-data and sensor fault on; every selector
+  // kind is used.
+  for (const alarm::Sensor& sensor : (*registry)->entries().sensors) {
+    INFO(sensor.id);
+    const alarm::Rule* rule = (*set)->ForSensor(sensor.id);
+    REQUIRE(rule != nullptr);
+    CHECK(rule->no_data_intervals == 3);
+    CHECK(rule->sensor_fault);
+  }
+  bool by_sensor = false, by_enterprise = false, by_region = false, by_kind = false;
+  for (const alarm::Rule& rule : (*set)->rules()) {
+    by_sensor |= !rule.selector.sensor_id.empty();
+    by_enterprise |= !rule.selector.enterprise_id.empty();
+    by_region |= !rule.selector.region_prefix.empty();
+    by_kind |= rule.selector.enterprise_kind != EnterpriseKind::kUnspecified;
+  }
+  CHECK(by_sensor);
+  CHECK(by_enterprise);
+  CHECK(by_region);
+  CHECK(by_kind);
+}
+
+}  // namespace
+}  // namespace vigil::server
