@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "server/admin_service.h"
+#include "server/backup_service.h"
 #include "server/config.h"
 #include "server/ingest_service.h"
 #include "server/log.h"
@@ -176,6 +177,9 @@ class Server::Impl {
         registry_.get(),
         [this](const alarm::RegistryChange& change) { return ApplyRegistryChange(change); },
         [this](std::function<void()> task) { boost::asio::post(io_, std::move(task)); });
+    backup_ = std::make_unique<BackupService>(store_.get(), [this](std::function<void()> task) {
+      boost::asio::post(io_, std::move(task));
+    });
 
     grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
@@ -185,6 +189,7 @@ class Server::Impl {
     builder.RegisterService(ingest_.get());
     builder.RegisterService(query_.get());
     builder.RegisterService(admin_.get());
+    builder.RegisterService(backup_.get());
     grpc_ = builder.BuildAndStart();
     if (!grpc_ || port == 0) {
       return Status::Unavailable("cannot listen on " + options_.listen +
@@ -240,7 +245,8 @@ class Server::Impl {
     auto* health = grpc_->GetHealthCheckService();
     if (health == nullptr) return;
     health->SetServingStatus(serving);
-    for (const char* name : {"vigil.v1.Ingest", "vigil.v1.Query", "vigil.v1.RegistryAdmin"}) {
+    for (const char* name :
+         {"vigil.v1.Ingest", "vigil.v1.Query", "vigil.v1.RegistryAdmin", "vigil.v1.Admin"}) {
       health->SetServingStatus(name, serving);
     }
   }
@@ -419,6 +425,7 @@ class Server::Impl {
   std::unique_ptr<IngestService> ingest_;
   std::unique_ptr<QueryService> query_;
   std::unique_ptr<AdminService> admin_;
+  std::unique_ptr<BackupService> backup_;
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<MetricsExporter> metrics_;
   std::string address_;

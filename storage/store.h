@@ -106,6 +106,17 @@ class Store {
                                         std::string_view blob)>& visit) = 0;
 
   virtual StoreStats GetStats() = 0;
+
+  // Writes a consistent copy of the database into `dir` (a RocksDB
+  // checkpoint) while writes go on: every write that returned before the call
+  // is in it, whole; a later one either whole or not at all, in log order. The
+  // copy is a database Store::Open opens as is. `dir` must not exist; its
+  // parent folders are created if missing. SST files are hard links when `dir`
+  // is on the same filesystem as the database, copies otherwise; MANIFEST,
+  // OPTIONS and the WAL tail are always copied. May take seconds (flush, file
+  // copies): call it off latency-sensitive threads. Errors: kInvalidArgument
+  // (`dir` exists), kIOError (anything else: cannot create, disk full, ...).
+  virtual alarm::Status CreateBackup(const std::filesystem::path& dir) = 0;
 };
 
 }  // namespace vigil::storage

@@ -222,7 +222,7 @@ RunResult RunVigild(const std::vector<std::string>& args, std::chrono::milliseco
 
 VigildProcess::VigildProcess(Options options) : options_(std::move(options)) {
   config_path_ = dir_ / "config.yaml";
-  data_dir_ = dir_ / "data";
+  data_dir_ = options_.data_dir.empty() ? dir_ / "data" : options_.data_dir;
   std::string config = options_.config_yaml;
   if (!config.empty() && config.back() != '\n') config += '\n';
   config += "registry_file: registry.yaml\n";

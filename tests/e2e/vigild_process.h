@@ -58,6 +58,8 @@ class VigildProcess {
     std::string registry_yaml;
     // Bound on start-up: until the "vigild listening grpc=" line.
     std::chrono::milliseconds start_timeout = std::chrono::seconds(30);
+    // Data dir given to vigild; empty = "data" in the harness's temp dir.
+    std::filesystem::path data_dir = {};
   };
 
   // Writes config.yaml and registry.yaml into a fresh temp dir. Does not start.

@@ -1,0 +1,27 @@
+// vigil.v1.Admin: online backup. The RocksDB checkpoint (a flush, file links
+// and copies: up to seconds) runs on the control thread, never on a gRPC
+// thread; backups therefore run one at a time.
+#pragma once
+
+#include "server/query_service.h"
+#include "storage/store.h"
+#include "vigil/v1/admin.grpc.pb.h"
+
+namespace vigil::server {
+
+class BackupService final : public v1::Admin::CallbackService {
+ public:
+  // `control` runs tasks on the control thread. `store` outlives the service
+  // and every task it posts (the server closes it after gRPC has stopped).
+  BackupService(storage::Store* store, BlockingExecutor control);
+
+  grpc::ServerUnaryReactor* CreateBackup(grpc::CallbackServerContext* context,
+                                         const v1::CreateBackupRequest* request,
+                                         v1::CreateBackupResponse* response) override;
+
+ private:
+  storage::Store* store_;
+  BlockingExecutor control_;
+};
+
+}  // namespace vigil::server
