@@ -273,6 +273,11 @@ class Parser {
            const std::filesystem::path file = String(item);
            options.registry_file = file.empty() || file.is_absolute() ? file : base_dir_ / file;
          }},
+        {"rules_file",
+         [&](const Item& item) {
+           const std::filesystem::path file = String(item);
+           options.rules_file = file.empty() || file.is_absolute() ? file : base_dir_ / file;
+         }},
     };
     Map(root, "", top_keys);
     return options;
@@ -568,6 +573,7 @@ std::string FormatEffectiveConfig(const ServerOptions& options) {
   line("  max_concurrent_streams", std::to_string(options.max_concurrent_streams));
   line("  stream_window", std::to_string(options.stream_window));
   line("registry_file", Quote(options.registry_file.string()));
+  line("rules_file", Quote(options.rules_file.string()));
   return out;
 }
 

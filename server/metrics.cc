@@ -123,6 +123,36 @@ class Collector final : public prometheus::Collectable {
       out.push_back(std::move(tasks));
       out.push_back(std::move(full));
     }
+    {
+      MetricFamily events = Family("vigil_alarm_events_total",
+                                   "Alarm transitions, by event and alarm kind.", kCounter);
+      for (uint8_t e = 1; e <= 5; ++e) {
+        for (uint8_t a = 1; a <= 5; ++a) {
+          uint64_t total = 0;
+          for (uint32_t i = 0; i < s_.shards->count(); ++i) {
+            total += s_.shards->alarm_counters(i).events[e][a].load(std::memory_order_relaxed);
+          }
+          events.metric.push_back(Value(
+              kCounter, static_cast<double>(total),
+              {{"event", std::string(alarm::EventKindName(static_cast<alarm::EventKind>(e)))},
+               {"alarm", std::string(alarm::AlarmKindName(static_cast<alarm::AlarmKind>(a)))}}));
+        }
+      }
+      out.push_back(std::move(events));
+      MetricFamily open =
+          Family("vigil_alarms_open",
+                 "Open alarms (active, or cleared and not yet acknowledged), by severity.", kGauge);
+      for (uint8_t sev = 1; sev <= 4; ++sev) {
+        uint64_t total = 0;
+        for (uint32_t i = 0; i < s_.shards->count(); ++i) {
+          total +=
+              s_.shards->alarm_counters(i).open_by_severity[sev].load(std::memory_order_relaxed);
+        }
+        open.metric.push_back(
+            Value(kGauge, static_cast<double>(total), {{"severity", std::to_string(sev)}}));
+      }
+      out.push_back(std::move(open));
+    }
     AddSingle(&out, "vigil_shard_queue_capacity_tasks", "Capacity of each shard queue.", kGauge,
               static_cast<double>(ShardSet::kQueueCapacity));
     AddSingle(&out, "vigil_readings_in_heads",

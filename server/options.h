@@ -68,6 +68,11 @@ struct ServerOptions {
   // HTTP/2 flow control pushes back. YAML ingest.stream_window. Default: 8.
   uint32_t stream_window = 8;
 
+  // Alarm rules YAML file (format: deploy/rules.yaml). A relative path is
+  // relative to the config file's folder. YAML rules_file. Default: empty (no
+  // rules: nothing raises alarms).
+  std::filesystem::path rules_file;
+
   // Registry YAML file. A relative path is relative to the config file's
   // folder. YAML registry_file. Default: empty (registry only from the database).
   std::filesystem::path registry_file;

@@ -22,6 +22,7 @@
 #include "server/query_service.h"
 #include "server/registry_holder.h"
 #include "server/registry_yaml.h"
+#include "server/rules_yaml.h"
 #include "server/service_notify.h"
 #include "server/shard.h"
 #include "server/storage_writer.h"
@@ -146,6 +147,15 @@ class Server::Impl {
     heads.first_chunk_id = static_cast<uint64_t>(now_us.count());
     shards_ = std::make_unique<ShardSet>(ShardCount(options_), store_.get(), heads);
 
+    // Rules go to the shards before any replayed batch, so replay rebuilds alarm state.
+    if (!options_.rules_file.empty()) {
+      auto rules = LoadRulesFile(options_.rules_file);
+      if (!rules) return rules.error();
+      rules_ = std::move(*rules);
+    }
+    Status rules_ok = PublishRules(registry_->Get());
+    if (!rules_ok.ok()) return rules_ok;
+
     uint64_t replayed = 0;
     uint64_t replayed_readings = 0;
     const auto replay_start = std::chrono::steady_clock::now();
@@ -225,6 +235,8 @@ class Server::Impl {
     ScheduleCheckpoint();
     health_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
     ScheduleHealthCheck();
+    alarm_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
+    ScheduleAlarmTick();
     if (auto interval = WatchdogPingInterval()) {
       watchdog_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
       ScheduleWatchdog(*interval);
@@ -255,12 +267,32 @@ class Server::Impl {
     signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
       if (ec) return;
       if (signo == SIGHUP) {
-        ReloadRegistryFile();
+        ReloadFiles();
         WaitForSignal();
         return;
       }
       BeginStop(signo == SIGTERM ? "SIGTERM" : "SIGINT");
     });
+  }
+
+  // SIGHUP: the rules file (kept only if it builds against the registry),
+  // then the registry file.
+  void ReloadFiles() {
+    if (!options_.rules_file.empty()) {
+      auto rules = LoadRulesFile(options_.rules_file);
+      if (!rules) {
+        LogError("rules_reload_failed", {{"error", rules.error().ToString()}});
+      } else {
+        std::vector<alarm::Rule> previous = std::move(rules_);
+        rules_ = std::move(*rules);
+        Status s = PublishRules(registry_->Get());
+        if (!s.ok()) {
+          rules_ = std::move(previous);
+          LogError("rules_reload_failed", {{"error", s.ToString()}});
+        }
+      }
+    }
+    ReloadRegistryFile();
   }
 
   void ReloadRegistryFile() {
@@ -281,14 +313,44 @@ class Server::Impl {
     }
   }
 
+  // Builds the rule set for `registry` and sends it to the shards. Fails,
+  // sending nothing, when a rule names a sensor or enterprise `registry`
+  // lacks. Control thread (or start-up) only.
+  Status PublishRules(std::shared_ptr<const alarm::Registry> registry) {
+    auto rule_set = alarm::RuleSet::Build(rules_, std::move(registry));
+    if (!rule_set) {
+      return Status::InvalidArgument(
+          (options_.rules_file.empty() ? std::string("rules") : options_.rules_file.string()) +
+          ": " + rule_set.error().message());
+    }
+    shards_->SetRules(*rule_set, NowMs());
+    LogInfo("rules_loaded", {{"rules", rules_.size()}});
+    return Status::Ok();
+  }
+
+  static alarm::TimestampMs NowMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+
   // Control thread only, so changes never interleave.
   Result<std::shared_ptr<const alarm::Registry>> ApplyRegistryChange(
       const alarm::RegistryChange& change) {
     auto next = registry_->Get()->Apply(change);
     if (!next) return next.error();
+    // The rules must still make sense for the changed registry.
+    if (auto checked = alarm::RuleSet::Build(rules_, *next); !checked) {
+      return Status::InvalidArgument("the change breaks the alarm rules: " +
+                                     checked.error().message());
+    }
     Status s = PersistRegistryChange(store_.get(), change);
     if (!s.ok()) return Status::Unavailable("registry not stored: " + s.message());
     registry_->Publish(*next);
+    if (shards_) {
+      Status s2 = PublishRules(*next);
+      if (!s2.ok()) LogError("rules_not_applied", {{"error", s2.ToString()}});
+    }
     const alarm::RegistryEntries& e = (*next)->entries();
     LogInfo("registry_changed", {{"enterprises", e.enterprises.size()},
                                  {"sensors", e.sensors.size()},
@@ -302,6 +364,16 @@ class Server::Impl {
       if (ec || stopping_) return;
       RunCheckpointRound();
       ScheduleCheckpoint();
+    });
+  }
+
+  // Delays and no-data deadlines fire from here, once a second.
+  void ScheduleAlarmTick() {
+    alarm_timer_->expires_after(std::chrono::seconds(1));
+    alarm_timer_->async_wait([this](const boost::system::error_code& ec) {
+      if (ec || stopping_) return;
+      shards_->Tick(NowMs());
+      ScheduleAlarmTick();
     });
   }
 
@@ -357,6 +429,7 @@ class Server::Impl {
     signals_.cancel();
     if (checkpoint_timer_) checkpoint_timer_->cancel();
     if (health_timer_) health_timer_->cancel();
+    if (alarm_timer_) alarm_timer_->cancel();
     stopper_ = std::thread([this] {
       StopAll();
       boost::asio::post(io_, [this] { io_.stop(); });
@@ -409,6 +482,8 @@ class Server::Impl {
   boost::asio::thread_pool blocking_{2};
   std::unique_ptr<boost::asio::steady_timer> checkpoint_timer_;
   std::unique_ptr<boost::asio::steady_timer> health_timer_;
+  std::unique_ptr<boost::asio::steady_timer> alarm_timer_;
+  std::vector<alarm::Rule> rules_;  // control thread
   // Keeps pinging while draining: a long drain must not look like a hang.
   std::unique_ptr<boost::asio::steady_timer> watchdog_timer_;
   bool serving_ = false;

@@ -1,6 +1,7 @@
 #include "server/shard.h"
 
 #include <boost/lockfree/queue.hpp>
+#include <chrono>
 #include <limits>
 #include <thread>
 
@@ -39,6 +40,38 @@ class CheckpointTask final : public ShardTask {
   std::atomic<uint64_t>* replay_point_;
 };
 
+class RulesTask final : public ShardTask {
+ public:
+  RulesTask(std::shared_ptr<const alarm::RuleSet> rules, alarm::TimestampMs now)
+      : rules_(std::move(rules)), now_(now) {}
+  void Run(ShardState& shard) override {
+    shard.engine.SetRuleSet(rules_, now_, &shard.events);
+    shard.PublishEvents();
+  }
+
+ private:
+  std::shared_ptr<const alarm::RuleSet> rules_;
+  alarm::TimestampMs now_;
+};
+
+class TickTask final : public ShardTask {
+ public:
+  explicit TickTask(alarm::TimestampMs now) : now_(now) {}
+  void Run(ShardState& shard) override {
+    shard.engine.Tick(now_, &shard.events);
+    shard.PublishEvents();
+  }
+
+ private:
+  alarm::TimestampMs now_;
+};
+
+alarm::TimestampMs NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 class HeadReadTask final : public ShardTask {
  public:
   HeadReadTask(std::string sensor_id, alarm::TimestampMs from, alarm::TimestampMs to,
@@ -64,13 +97,39 @@ class HeadReadTask final : public ShardTask {
 }  // namespace
 
 uint32_t ShardFor(std::string_view sensor_id, uint32_t shard_count) {
-  // FNV-1a: stable across builds and platforms, unlike std::hash.
-  uint64_t h = 14695981039346656037ull;
-  for (char c : sensor_id) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 1099511628211ull;
+  // The engine's own partition: a sensor's heads and alarms share a shard.
+  return alarm::ShardOf(sensor_id, shard_count);
+}
+
+void ShardState::PublishEvents() {
+  if (events.empty()) return;
+  for (const alarm::AlarmEvent& e : events) {
+    const auto kind = static_cast<size_t>(e.kind);
+    const auto alarm_kind = static_cast<size_t>(e.alarm);
+    if (kind < 6 && alarm_kind < 6) {
+      alarm_counters->events[kind][alarm_kind].fetch_add(1, std::memory_order_relaxed);
+    }
+    LogInfo("alarm", {{"transition", alarm::EventKindName(e.kind)},
+                      {"alarm", alarm::AlarmKindName(e.alarm)},
+                      {"state", alarm::AlarmStateName(e.state)},
+                      {"sensor", e.sensor_id},
+                      {"rule", e.rule_id},
+                      {"severity", static_cast<int>(e.severity)},
+                      {"level", alarm::LevelName(e.level)},
+                      {"value", e.value},
+                      {"reading_at", e.reading_at},
+                      {"at", e.at}});
   }
-  return static_cast<uint32_t>(h % shard_count);
+  events.clear();
+  // Transitions are rare: recounting the open alarms then is cheap enough.
+  std::array<uint64_t, 5> open{};
+  for (const alarm::ActiveAlarm& a : engine.Active()) {
+    const auto severity = static_cast<size_t>(a.severity);
+    if (severity < open.size()) ++open[severity];
+  }
+  for (size_t i = 0; i < open.size(); ++i) {
+    alarm_counters->open_by_severity[i].store(open[i], std::memory_order_relaxed);
+  }
 }
 
 void ShardState::WriteSealed() {
@@ -104,11 +163,15 @@ void StoredBatchTask::Run(ShardState& shard) {
     return;
   }
   alarm::SeriesView series;
+  const alarm::TimestampMs now = NowMs();
   for (auto it = view->series(); it.Next(&series);) {
     if (ShardFor(series.sensor_id, shard.count) != shard.index) continue;
     shard.heads.Append(series.sensor_id, series.timestamps, series.values, series.quality, log_seq_,
                        &shard.sealed);
+    shard.engine.Evaluate(series.sensor_id, series.timestamps, series.values, series.quality, now,
+                          &shard.events);
   }
+  shard.PublishEvents();
   shard.last_log_seq = std::max(shard.last_log_seq, log_seq_);
 }
 
@@ -127,7 +190,10 @@ class ShardSet::Shard {
                .heads = storage::HeadSet(options),
                .sealed = {},
                .last_log_seq = 0,
-               .store_failed = false} {
+               .store_failed = false,
+               .engine = alarm::Engine(alarm::EngineOptions{.shard = index, .shard_count = count}),
+               .events = {},
+               .alarm_counters = &alarm_counters} {
     thread_ = std::thread([this] { Loop(); });
   }
 
@@ -159,6 +225,7 @@ class ShardSet::Shard {
   std::atomic<uint64_t> posted{0};
   std::atomic<uint64_t> ran{0};
   std::atomic<uint64_t> queue_full{0};
+  AlarmCounters alarm_counters;
 
  private:
   bool Drain() {
@@ -232,6 +299,18 @@ std::optional<uint64_t> ShardSet::CheckpointResult(uint64_t round) const {
     point = std::min(point, shard->replay_point.load(std::memory_order_relaxed));
   }
   return point;
+}
+
+void ShardSet::SetRules(std::shared_ptr<const alarm::RuleSet> rules, alarm::TimestampMs now) {
+  for (auto& shard : shards_) shard->Post(new RulesTask(rules, now));
+}
+
+void ShardSet::Tick(alarm::TimestampMs now) {
+  for (auto& shard : shards_) shard->Post(new TickTask(now));
+}
+
+const AlarmCounters& ShardSet::alarm_counters(uint32_t shard) const {
+  return shards_[shard]->alarm_counters;
 }
 
 void ShardSet::ReadHead(std::string_view sensor_id, alarm::TimestampMs from, alarm::TimestampMs to,

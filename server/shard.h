@@ -1,10 +1,10 @@
 // Shards: N threads, each the single owner of the per-sensor state of the
-// sensors that hash to it (today: their open chunk heads; next, their alarm
-// rule state). Other threads never touch that state: they post ShardTasks
-// through the shard's bounded lock-free queue, and the shard runs them in
-// order. A full queue makes the poster wait, which pushes back on ingest.
+// sensors that hash to it: their open chunk heads and their alarm state. Other threads never touch
+// that state: they post ShardTasks through the shard's bounded lock-free queue, and the shard runs
+// them in order. A full queue makes the poster wait, which pushes back on ingest.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -14,6 +14,9 @@
 #include <string_view>
 #include <vector>
 
+#include "alarm/engine.h"
+#include "alarm/event.h"
+#include "alarm/rule_set.h"
 #include "alarm/types.h"
 #include "storage/head_set.h"
 #include "storage/store.h"
@@ -31,9 +34,25 @@ struct ShardState {
   // Highest ingest-log sequence this shard has processed.
   uint64_t last_log_seq = 0;
   bool store_failed = false;
+  // Alarm rules and state of this shard's sensors; `events` is scratch.
+  alarm::Engine engine;
+  std::vector<alarm::AlarmEvent> events;
+  struct AlarmCounters* alarm_counters = nullptr;
+
+  // Reports and clears `events` (log line and counters per event).
+  void PublishEvents();
 
   // Writes `sealed`; on failure keeps them for the next attempt and logs.
   void WriteSealed();
+};
+
+// Alarm transitions and open alarms, for /metrics. Written by one shard,
+// read by anyone.
+struct AlarmCounters {
+  // [EventKind value][AlarmKind value], values 1..5.
+  std::array<std::array<std::atomic<uint64_t>, 6>, 6> events{};
+  // Open alarms (active, or cleared and not yet acknowledged) by severity 1..4.
+  std::array<std::atomic<uint64_t>, 5> open_by_severity{};
 };
 
 // One unit of work for a shard. Created by any thread; Run and then Release
@@ -94,6 +113,13 @@ class ShardSet {
   // Min over shards of their reported replay point, once every shard has
   // finished `round`; nullopt before.
   std::optional<uint64_t> CheckpointResult(uint64_t round) const;
+
+  // Installs `rules` on every shard (alarm state of unchanged rules is kept).
+  void SetRules(std::shared_ptr<const alarm::RuleSet> rules, alarm::TimestampMs now);
+  // Fires due alarm timers (delays, no-data) on every shard.
+  void Tick(alarm::TimestampMs now);
+  // Alarm counters of shard `shard`. Thread-safe.
+  const AlarmCounters& alarm_counters(uint32_t shard) const;
 
   // Reads the open head of `sensor_id` on its shard (after writing pending
   // chunks there) and calls `done` with the readings on the shard's thread;

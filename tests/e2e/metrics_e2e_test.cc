@@ -135,3 +135,55 @@ TEST_CASE("Metrics endpoint counts stored, duplicate and rejected readings", "[e
 
 }  // namespace
 }  // namespace vigil::e2e
+
+namespace vigil::e2e {
+namespace {
+
+TEST_CASE("Alarm rules from the rules file raise and clear alarms, counted in /metrics",
+          "[e2e][metrics][alarm]") {
+  testing::TempDir dir;
+  std::ofstream(dir / "rules.yaml") << R"(rules:
+  - id: tank-temperature
+    select: { sensor: s-1 }
+    levels:
+      h: { value: 50, severity: 2 }
+    sensor_fault: off
+    no_data: off
+)";
+  VigildProcess vigild({.config_yaml = "rules_file: " + (dir / "rules.yaml").string() + "\n",
+                        .registry_yaml = kRegistry});
+  vigild.Start();
+
+  const int64_t now = NowMs();
+  const double values[] = {20, 60, 20};
+  for (int i = 0; i < 3; ++i) {
+    v1::IngestBatch batch;
+    batch.set_gateway_id("gw-1");
+    batch.set_epoch(1);
+    batch.set_sequence(static_cast<uint64_t>(i + 1));
+    v1::Series* series = batch.add_series();
+    series->set_sensor_id("s-1");
+    series->add_timestamps_ms(now - 10'000 + i * 1000);
+    series->add_values(values[i]);
+    grpc::ClientContext context;
+    v1::IngestAck ack;
+    REQUIRE(vigild.ingest().Write(&context, batch, &ack).ok());
+    REQUIRE(ack.stored_readings() == 1);
+  }
+  // Shards evaluate after the ack: poll (bounded) until the clear is counted.
+  const std::string cleared = R"(vigil_alarm_events_total{event="cleared",alarm="threshold"})";
+  std::string text = HttpGetMetrics(vigild.metrics_address());
+  for (int i = 0; i < 200 && Sample(text, cleared) != 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    text = HttpGetMetrics(vigild.metrics_address());
+  }
+  CHECK(Sample(text, R"(vigil_alarm_events_total{event="raised",alarm="threshold"})") == 1);
+  CHECK(Sample(text, cleared) == 1);
+  // Cleared but not acknowledged: still open (ISA-18.2), at the alarm's severity.
+  CHECK(Sample(text, R"(vigil_alarms_open{severity="2"})") == 1);
+  CHECK(Sample(text, R"(vigil_alarms_open{severity="1"})") == 0);
+  CHECK(vigild.Output().find("transition=raised alarm=threshold") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace vigil::e2e

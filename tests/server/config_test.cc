@@ -38,6 +38,7 @@ void CheckSameOptions(const ServerOptions& a, const ServerOptions& b) {
   CHECK(a.max_concurrent_streams == b.max_concurrent_streams);
   CHECK(a.stream_window == b.stream_window);
   CHECK(a.registry_file == b.registry_file);
+  CHECK(a.rules_file == b.rules_file);
 }
 
 alarm::Result<ServerOptions> Parse(const std::string& yaml) {
@@ -84,6 +85,7 @@ ingest:
   max_concurrent_streams: 64
   stream_window: 16
 registry_file: /etc/vigil/registry.yaml
+rules_file: /etc/vigil/rules.yaml
 )";
 
 TEST_CASE("Config with no keys gives every default", "[server][config]") {
@@ -118,6 +120,7 @@ TEST_CASE("Config parses every key", "[server][config]") {
   CHECK(o.max_concurrent_streams == 64);
   CHECK(o.stream_window == 16);
   CHECK(o.registry_file == "/etc/vigil/registry.yaml");
+  CHECK(o.rules_file == "/etc/vigil/rules.yaml");
 
   SECTION("sizes may be plain byte counts") {
     alarm::Result<ServerOptions> plain = Parse("ingest:\n  max_message_bytes: 2048\n");
@@ -413,6 +416,7 @@ TEST_CASE("Sample deploy/vigil.yaml holds every default and its registry parses"
 
   ServerOptions expected;
   expected.registry_file = deploy / "registry.yaml";
+  expected.rules_file = deploy / "rules.yaml";
   CHECK(options->data_dir.lexically_normal() == expected.data_dir);
   options->data_dir = expected.data_dir;  // The sample writes ./vigil-data.
   CheckSameOptions(*options, expected);
