@@ -29,6 +29,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -38,9 +39,11 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "vigil/v1/ingest.grpc.pb.h"
+#include "vigil/v1/query.grpc.pb.h"
 #include "vigil/v1/registry.grpc.pb.h"
 
 namespace vigil::bench {
@@ -84,6 +87,34 @@ figures as `name value unit` lines on stdout.
   --register-only             register, print register_s and exit (no load)
   --help                      this text
 
+Line-protocol replay (--lp-file; used by bench/compare_peers.sh):
+  --lp-file FILE              instead of simulating, replay FILE: Influx line protocol
+                              `meas,tag=v,... value=V TS_MS`, one reading per line, lines
+                              time-major (all sensors at t0, then t1, ...) as written by
+                              shared/peers/gen_data.py. Sensor = the sensor_id tag (else
+                              the whole series key); its quantity = the kind tag. Every
+                              batch is built before timing; then all are sent and the
+                              time until the last ack is measured (ack = durable by the
+                              server's durability setting and readable).
+  --lp-group block|ent        block (default): like shared/peers/loader.py, a batch is
+                              one time step x --readings-per-batch consecutive lines and
+                              stream w owns blocks b % S == w; each stream writes as its
+                              own gateway of its own enterprise `lp-group-w`, which owns
+                              exactly the sensors of that stream. ent: one enterprise per
+                              `ent` tag (region = its first sensor's `region` tag), one
+                              gateway and stream each; a batch is one time step of that
+                              enterprise's sensors (split at --readings-per-batch),
+                              streams spread over --connections (0 = 4) connections.
+  --lp-streams S              block mode: streams, each on its own connection. Default: 4
+  --time-shift-ms T           add T to every timestamp (a warm second pass). Default: 0
+  --lp-verify N               after the timed pass, ReadRaw N sensors spread over the
+                              file (0 = every sensor) and compare every timestamp and
+                              value with the file (not timed). Default: 0
+  --quiet-pct P               before timing, wait (<= 120 s) until processes other than
+                              the server and vigil-load use < P % of a core for 3 s;
+                              0 = don't wait. Default: 0
+  --deadline D                lp mode: give up on the timed pass after D. Default: 300s
+
 Exit status: 0 on success; 1 if a stream failed, a reading was rejected, nothing
 was acked or registration failed; 2 on a usage error.
 )";
@@ -106,6 +137,14 @@ struct Config {
   std::string data_dir;
   bool do_register = true;
   bool register_only = false;
+  // --lp-file mode.
+  std::string lp_file;
+  bool lp_group_ent = false;
+  uint32_t lp_streams = 4;
+  int64_t time_shift_ms = 0;
+  uint32_t lp_verify = 0;
+  double quiet_pct = 0;
+  milliseconds deadline{300'000};
 };
 
 // ---------------------------------------------------------------------------
@@ -199,6 +238,25 @@ int ParseFlags(int argc, char** argv, Config* config) {
       ok = ParseNumber(value, &config->connections);
     } else if (name == "--server-pid") {
       ok = ParseNumber(value, &config->server_pid) && config->server_pid > 0;
+    } else if (name == "--lp-file") {
+      config->lp_file = std::string(value);
+      ok = !value.empty();
+    } else if (name == "--lp-group") {
+      ok = value == "block" || value == "ent";
+      config->lp_group_ent = value == "ent";
+    } else if (name == "--lp-streams") {
+      ok = ParseNumber(value, &config->lp_streams) && config->lp_streams > 0 &&
+           config->lp_streams <= 1000;
+    } else if (name == "--time-shift-ms") {
+      ok = ParseNumber(value, &config->time_shift_ms);
+    } else if (name == "--lp-verify") {
+      ok = ParseNumber(value, &config->lp_verify);
+    } else if (name == "--quiet-pct") {
+      ok = ParseNumber(value, &config->quiet_pct) && config->quiet_pct >= 0;
+    } else if (name == "--deadline") {
+      auto parsed = ParseDuration(value);
+      ok = parsed.has_value() && parsed->count() > 0;
+      if (ok) config->deadline = *parsed;
     } else if (name == "--data-dir") {
       config->data_dir = std::string(value);
       ok = !value.empty();
@@ -1149,11 +1207,653 @@ int Run(const Config& config) {
   return 0;
 }
 
+// ---------------------------------------------------------------------------
+// --lp-file: replay a line-protocol file (shared/peers/gen_data.py) so Vigil
+// gets exactly the readings the peers get, batched the way loader.py batches.
+
+struct LpData {
+  // Per sensor, in order of first appearance.
+  std::vector<std::string> sensor_id;
+  std::vector<std::string> sensor_kind;
+  std::vector<std::string> sensor_region;
+  std::vector<uint32_t> sensor_ent;  // index into ents
+  std::vector<std::string> ents;
+  // Per line.
+  std::vector<uint32_t> line_sensor;
+  std::vector<int64_t> line_ts;
+  std::vector<double> line_value;
+  uint64_t bytes = 0;
+  int64_t interval_ms = 0;  // first step-to-step timestamp difference
+};
+
+// Parses `meas,tag=v,... value=V TS`. No escapes (gen_data.py writes none).
+bool ParseLpFile(const std::string& path, LpData* out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::fprintf(stderr, "vigil-load: cannot open %s\n", path.c_str());
+    return false;
+  }
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  out->bytes = text.size();
+  std::unordered_map<std::string_view, uint32_t> sensors;
+  std::unordered_map<std::string_view, uint32_t> ents;
+  const size_t approx = text.size() / 80 + 16;
+  out->line_sensor.reserve(approx);
+  out->line_ts.reserve(approx);
+  out->line_value.reserve(approx);
+  uint64_t line_no = 0;
+  auto bad = [&](const char* why) {
+    std::fprintf(stderr, "vigil-load: %s line %" PRIu64 ": %s\n", path.c_str(), line_no, why);
+    return false;
+  };
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string_view line(text.data() + pos, end - pos);
+    pos = end + 1;
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty() || line.front() == '#') continue;
+    const size_t sp1 = line.find(' ');
+    const size_t sp2 = line.rfind(' ');
+    if (sp1 == std::string_view::npos || sp2 == sp1) return bad("expected 'series fields timestamp'");
+    std::string_view series = line.substr(0, sp1);
+    std::string_view fields = line.substr(sp1 + 1, sp2 - sp1 - 1);
+    std::string_view ts_text = line.substr(sp2 + 1);
+    if (fields.find(',') != std::string_view::npos) return bad("only one field per line supported");
+    const size_t eq = fields.find('=');
+    if (eq == std::string_view::npos) return bad("field without '='");
+    std::string_view value_text = fields.substr(eq + 1);
+    double value = 0;
+    int64_t ts = 0;
+    if (!ParseNumber(value_text, &value)) return bad("value is not a number");
+    if (!ParseNumber(ts_text, &ts)) return bad("timestamp is not an integer (ms)");
+    std::string_view sensor_key = series;
+    std::string_view ent, region, kind;
+    size_t tag_pos = series.find(',');
+    while (tag_pos != std::string_view::npos) {
+      size_t next = series.find(',', tag_pos + 1);
+      std::string_view tag = series.substr(
+          tag_pos + 1, (next == std::string_view::npos ? series.size() : next) - tag_pos - 1);
+      const size_t teq = tag.find('=');
+      if (teq != std::string_view::npos) {
+        std::string_view k = tag.substr(0, teq);
+        std::string_view v = tag.substr(teq + 1);
+        if (k == "sensor_id") sensor_key = v;
+        if (k == "ent") ent = v;
+        if (k == "region") region = v;
+        if (k == "kind") kind = v;
+      }
+      tag_pos = next;
+    }
+    auto [it, inserted] = sensors.try_emplace(sensor_key, static_cast<uint32_t>(sensors.size()));
+    if (inserted) {
+      auto [eit, new_ent] = ents.try_emplace(ent, static_cast<uint32_t>(ents.size()));
+      if (new_ent) out->ents.emplace_back(ent.empty() ? "lp-ent" : ent);
+      out->sensor_id.emplace_back(sensor_key);
+      out->sensor_kind.emplace_back(kind.empty() ? "value" : kind);
+      out->sensor_region.emplace_back(region);
+      out->sensor_ent.push_back(eit->second);
+    }
+    out->line_sensor.push_back(it->second);
+    out->line_ts.push_back(ts);
+    out->line_value.push_back(value);
+    if (out->interval_ms == 0 && out->line_ts.size() > 1 && ts != out->line_ts.front()) {
+      out->interval_ms = ts - out->line_ts.front();
+    }
+  }
+  if (out->line_ts.empty()) return bad("no readings");
+  return true;
+}
+
+const char* UnitOfKind(std::string_view kind) {
+  static const std::pair<std::string_view, const char*> kUnits[] = {
+      {"temperature", "degC"}, {"humidity", "%RH"}, {"pressure", "hPa"}, {"co2", "ppm"},
+      {"vibration", "mm/s"},   {"voltage", "V"},    {"current", "A"},    {"flow", "m3/h"}};
+  for (const auto& [k, unit] : kUnits) {
+    if (k == kind) return unit;
+  }
+  return "1";
+}
+
+// A valid 6-digit region code from a tag (GB/T 2260 style), else a default.
+std::string RegionCode(const std::string& tag) {
+  bool ok = tag.size() == 6 && std::all_of(tag.begin(), tag.end(), [](char c) {
+              return c >= '0' && c <= '9';
+            });
+  return ok ? tag : "370105";
+}
+
+struct LpPlan {
+  // Per stream: its enterprise (= gateway) name, and its batches in send order.
+  std::vector<std::string> enterprise;
+  std::vector<std::string> region;
+  std::vector<std::vector<v1::IngestBatch>> batches;
+  std::vector<uint32_t> sensor_stream;  // per sensor
+  uint64_t readings = 0;
+  uint64_t batch_count = 0;
+};
+
+// Groups the file's lines into batches per stream. Returns false (and says
+// why) if a sensor would have to move between streams.
+bool PlanLp(const Config& config, const LpData& data, LpPlan* plan) {
+  const size_t n = data.line_ts.size();
+  const uint32_t batch = config.readings_per_batch;
+  const uint32_t num_sensors = static_cast<uint32_t>(data.sensor_id.size());
+  plan->sensor_stream.assign(num_sensors, UINT32_MAX);
+  uint32_t streams = 0;
+  if (config.lp_group_ent) {
+    streams = static_cast<uint32_t>(data.ents.size());
+    for (uint32_t e = 0; e < streams; ++e) plan->enterprise.push_back(data.ents[e]);
+    for (uint32_t s = 0; s < num_sensors; ++s) plan->sensor_stream[s] = data.sensor_ent[s];
+  } else {
+    streams = config.lp_streams;
+    for (uint32_t w = 0; w < streams; ++w) plan->enterprise.push_back("lp-group-" + std::to_string(w));
+  }
+  plan->region.assign(streams, "");
+  plan->batches.resize(streams);
+  // Open batch per stream (ent mode), or the current block (block mode).
+  std::vector<v1::IngestBatch*> open(streams, nullptr);
+  auto open_batch = [&](uint32_t w) {
+    v1::IngestBatch& b = plan->batches[w].emplace_back();
+    b.set_gateway_id("gw-" + plan->enterprise[w]);
+    b.set_sequence(plan->batches[w].size());
+    open[w] = &b;
+    return open[w];
+  };
+  size_t step_begin = 0;
+  while (step_begin < n) {
+    size_t step_end = step_begin;
+    while (step_end < n && data.line_ts[step_end] == data.line_ts[step_begin]) ++step_end;
+    std::fill(open.begin(), open.end(), nullptr);
+    for (size_t i = step_begin; i < step_end; ++i) {
+      const uint32_t s = data.line_sensor[i];
+      uint32_t w = 0;
+      if (config.lp_group_ent) {
+        w = plan->sensor_stream[s];
+        if (open[w] != nullptr && open[w]->series_size() >= static_cast<int>(batch)) open[w] = nullptr;
+      } else {
+        const size_t block = (i - step_begin) / batch;
+        w = static_cast<uint32_t>(block % streams);
+        if ((i - step_begin) % batch == 0) open[w] = nullptr;
+        if (plan->sensor_stream[s] == UINT32_MAX) plan->sensor_stream[s] = w;
+        if (plan->sensor_stream[s] != w) {
+          std::fprintf(stderr,
+                       "vigil-load: sensor %s moves from stream %u to %u at line %zu: the file "
+                       "is not time-major with the same sensor order at every step\n",
+                       data.sensor_id[s].c_str(), plan->sensor_stream[s], w, i + 1);
+          return false;
+        }
+      }
+      if (plan->region[w].empty()) plan->region[w] = RegionCode(data.sensor_region[s]);
+      v1::IngestBatch* b = open[w] != nullptr ? open[w] : open_batch(w);
+      v1::Series* series = b->add_series();
+      series->set_sensor_id(data.sensor_id[s]);
+      series->add_timestamps_ms(data.line_ts[i] + config.time_shift_ms);
+      series->add_values(data.line_value[i]);
+      ++plan->readings;
+    }
+    step_begin = step_end;
+  }
+  for (const auto& b : plan->batches) plan->batch_count += b.size();
+  return true;
+}
+
+bool RegisterLp(const LpData& data, const LpPlan& plan,
+                const std::shared_ptr<grpc::Channel>& channel) {
+  auto stub = v1::RegistryAdmin::NewStub(channel);
+  auto apply = [&](const v1::ApplyRegistryRequest& request, const char* what) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+    context.set_wait_for_ready(true);
+    v1::ApplyRegistryResponse response;
+    grpc::Status status = stub->ApplyRegistry(&context, request, &response);
+    if (!status.ok()) {
+      std::fprintf(stderr, "vigil-load: ApplyRegistry (%s) failed: %d %s\n", what,
+                   static_cast<int>(status.error_code()), status.error_message().c_str());
+      return false;
+    }
+    return true;
+  };
+  constexpr int kMaxEntriesPerCall = 10'000;
+  v1::ApplyRegistryRequest request;
+  for (size_t w = 0; w < plan.enterprise.size(); ++w) {
+    v1::Enterprise* e = request.mutable_upsert()->add_enterprises();
+    e->set_id(plan.enterprise[w]);
+    e->set_name("Line-protocol replay " + plan.enterprise[w]);
+    e->set_kind(v1::ENTERPRISE_KIND_HAZARDOUS_CHEMICAL);
+    e->set_region_code(plan.region[w].empty() ? "370105" : plan.region[w]);
+    v1::Gateway* gw = request.mutable_upsert()->add_gateways();
+    gw->set_id("gw-" + plan.enterprise[w]);
+    gw->set_enterprise_id(plan.enterprise[w]);
+    if (request.upsert().enterprises_size() >= kMaxEntriesPerCall / 2) {
+      if (!apply(request, "enterprises and gateways")) return false;
+      request.Clear();
+    }
+  }
+  if (request.upsert().enterprises_size() > 0 && !apply(request, "enterprises and gateways")) {
+    return false;
+  }
+  request.Clear();
+  for (size_t s = 0; s < data.sensor_id.size(); ++s) {
+    v1::Sensor* sensor = request.mutable_upsert()->add_sensors();
+    sensor->set_id(data.sensor_id[s]);
+    sensor->set_enterprise_id(plan.enterprise[plan.sensor_stream[s]]);
+    sensor->set_quantity(data.sensor_kind[s]);
+    sensor->set_unit(UnitOfKind(data.sensor_kind[s]));
+    // Range left undeclared (0, 0): the file has no instrument ranges.
+    if (data.interval_ms > 0 && data.interval_ms <= INT32_MAX) {
+      sensor->set_expected_interval_ms(static_cast<uint32_t>(data.interval_ms));
+    }
+    if (request.upsert().sensors_size() >= kMaxEntriesPerCall) {
+      if (!apply(request, "sensors")) return false;
+      request.Clear();
+    }
+  }
+  return request.upsert().sensors_size() == 0 || apply(request, "sensors");
+}
+
+struct LpShared {
+  std::atomic<uint64_t> batches_left{0};
+  std::atomic<int64_t> last_ack_ns{0};
+  std::atomic<int> rejection_prints{0};
+  std::mutex mu;
+  std::condition_variable cv;
+  uint32_t done_streams = 0;  // guarded by mu
+};
+
+// One gateway's stream: sends its prebuilt batches in order, at most
+// `window` unacked; checks that acks come back in order.
+class LpStream final : public grpc::ClientBidiReactor<v1::IngestBatch, v1::IngestAck> {
+ public:
+  LpStream(std::vector<v1::IngestBatch>* batches, uint32_t window, LpShared* shared)
+      : batches_(batches), window_(window), shared_(shared) {}
+
+  void Start(v1::Ingest::Stub* stub) {
+    stub->async()->Stream(&context_, this);
+    StartRead(&ack_);
+    StartCall();
+    Drive(Decide());
+  }
+  void Cancel() { context_.TryCancel(); }
+
+  void OnWriteDone(bool ok) override {
+    Action action;
+    {
+      std::lock_guard lock(mu_);
+      writing_ = false;
+      if (!ok) broken_ = true;
+      action = DecideLocked();
+    }
+    Drive(action);
+  }
+  void OnWritesDoneDone(bool /*ok*/) override {
+    std::lock_guard lock(mu_);
+    writing_ = false;
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      std::lock_guard lock(mu_);
+      broken_ = true;
+      return;  // OnDone follows once the server ends the call
+    }
+    const int64_t now_ns = SteadyNs(Clock::now());
+    if (ack_.rejected_readings() > 0 &&
+        shared_->rejection_prints.fetch_add(1, std::memory_order_relaxed) < 10) {
+      std::fprintf(stderr, "vigil-load: batch %" PRIu64 ": %u readings rejected", ack_.sequence(),
+                   ack_.rejected_readings());
+      if (ack_.rejections_size() > 0) {
+        const v1::Rejection& r = ack_.rejections(0);
+        std::fprintf(stderr, " (first: %s %s: %s)", r.sensor_id().c_str(),
+                     v1::RejectReason_Name(r.reason()).c_str(), r.detail().c_str());
+      }
+      std::fputc('\n', stderr);
+    }
+    Action action;
+    {
+      std::lock_guard lock(mu_);
+      if (acked_ >= sent_ || ack_.sequence() != (*batches_)[acked_].sequence()) ++ack_mismatches_;
+      ++acked_;
+      stored_ += ack_.stored_readings();
+      rejected_ += ack_.rejected_readings();
+      if (ack_.duplicate()) ++duplicates_;
+      action = DecideLocked();
+    }
+    if (shared_->batches_left.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      shared_->last_ack_ns.store(now_ns, std::memory_order_release);
+      std::lock_guard lock(shared_->mu);
+      shared_->cv.notify_all();
+    }
+    if (action != Action::kFinish) StartRead(&ack_);
+    Drive(action);
+  }
+  void OnDone(const grpc::Status& status) override {
+    {
+      std::lock_guard lock(mu_);
+      status_ = status;
+    }
+    std::lock_guard lock(shared_->mu);
+    ++shared_->done_streams;
+    shared_->cv.notify_all();
+  }
+
+  uint64_t stored() const { return stored_; }
+  uint64_t rejected() const { return rejected_; }
+  uint64_t duplicates() const { return duplicates_; }
+  uint64_t ack_mismatches() const { return ack_mismatches_; }
+  size_t acked() const { return acked_; }
+  const grpc::Status& status() const { return status_; }
+
+ private:
+  enum class Action { kNone, kWrite, kFinish };
+  Action Decide() {
+    std::lock_guard lock(mu_);
+    return DecideLocked();
+  }
+  Action DecideLocked() {
+    if (broken_ || finishing_) return Action::kNone;
+    if (acked_ == batches_->size()) {
+      if (writing_) return Action::kNone;
+      finishing_ = true;
+      writing_ = true;
+      return Action::kFinish;
+    }
+    if (writing_ || sent_ == batches_->size() || sent_ - acked_ >= window_) return Action::kNone;
+    writing_ = true;
+    next_write_ = &(*batches_)[sent_++];
+    return Action::kWrite;
+  }
+  void Drive(Action action) {
+    if (action == Action::kWrite) StartWrite(next_write_);
+    if (action == Action::kFinish) StartWritesDone();
+  }
+
+  std::vector<v1::IngestBatch>* const batches_;
+  const uint32_t window_;
+  LpShared* const shared_;
+  grpc::ClientContext context_;
+  v1::IngestAck ack_;
+  std::mutex mu_;
+  const v1::IngestBatch* next_write_ = nullptr;  // guarded by mu_ until written
+  size_t sent_ = 0;
+  size_t acked_ = 0;
+  bool writing_ = false;
+  bool broken_ = false;
+  bool finishing_ = false;
+  uint64_t stored_ = 0;
+  uint64_t rejected_ = 0;
+  uint64_t duplicates_ = 0;
+  uint64_t ack_mismatches_ = 0;
+  grpc::Status status_;
+};
+
+double ProcCpuSeconds(int pid) {
+  if (pid <= 0) return 0;
+  auto cpu = ReadProcStat("/proc/" + std::to_string(pid) + "/stat");
+  return cpu ? cpu->seconds : 0;
+}
+
+uint64_t ReadHwmBytes(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10) * 1024;
+  }
+  return 0;
+}
+
+// Waits (bounded, 120 s) until processes other than the server and this one
+// use less than pct % of one core for 3 consecutive seconds. Returns the last
+// measured other-CPU %.
+double WaitQuiet(int server_pid, double pct) {
+  const auto end = Clock::now() + std::chrono::seconds(120);
+  int ok = 0;
+  double other = 0;
+  while (ok < 3 && Clock::now() < end) {
+    const double s0 = ProcCpuSeconds(server_pid), b0 = MachineBusySeconds(), m0 = CpuSecondsOfSelf();
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    const double s1 = ProcCpuSeconds(server_pid), b1 = MachineBusySeconds(), m1 = CpuSecondsOfSelf();
+    other = 100.0 * ((b1 - b0) - (s1 - s0) - (m1 - m0));
+    ok = other < pct ? ok + 1 : 0;
+  }
+  return other;
+}
+
+// ReadRaw each checked sensor over the pass's time range and compare every
+// timestamp and value with the file. Returns mismatching sensors.
+struct VerifyResult {
+  uint64_t sensors = 0;
+  uint64_t readings = 0;
+  uint64_t bad_sensors = 0;
+  double seconds = 0;
+};
+VerifyResult VerifyLp(const Config& config, const LpData& data,
+                      const std::vector<std::shared_ptr<grpc::Channel>>& channels) {
+  VerifyResult result;
+  const uint32_t num_sensors = static_cast<uint32_t>(data.sensor_id.size());
+  // Expected (ts, value) per sensor.
+  std::vector<std::vector<std::pair<int64_t, double>>> expected(num_sensors);
+  int64_t lo = INT64_MAX, hi = INT64_MIN;
+  for (size_t i = 0; i < data.line_ts.size(); ++i) {
+    const int64_t ts = data.line_ts[i] + config.time_shift_ms;
+    expected[data.line_sensor[i]].emplace_back(ts, data.line_value[i]);
+    lo = std::min(lo, ts);
+    hi = std::max(hi, ts);
+  }
+  std::vector<uint32_t> check;
+  const uint32_t want = config.lp_verify == 0 ? num_sensors : std::min(config.lp_verify, num_sensors);
+  for (uint32_t k = 0; k < want; ++k) {
+    check.push_back(static_cast<uint32_t>(uint64_t{k} * num_sensors / want));
+  }
+  const auto begin = Clock::now();
+  std::atomic<size_t> next{0};
+  std::atomic<uint64_t> readings{0}, bad{0};
+  std::atomic<int> prints{0};
+  std::vector<std::thread> threads;
+  for (uint32_t t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      auto stub = v1::Query::NewStub(channels[t % channels.size()]);
+      for (size_t k = next.fetch_add(1); k < check.size(); k = next.fetch_add(1)) {
+        const uint32_t s = check[k];
+        auto exp = expected[s];
+        std::sort(exp.begin(), exp.end());
+        v1::ReadRawRequest request;
+        request.set_sensor_id(data.sensor_id[s]);
+        request.set_from_ms(lo);
+        request.set_to_ms(hi + 1);
+        v1::ReadRawResponse response;
+        grpc::ClientContext context;
+        context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+        grpc::Status status = stub->ReadRaw(&context, request, &response);
+        bool same = status.ok() && !response.truncated() &&
+                    static_cast<size_t>(response.timestamps_ms_size()) == exp.size() &&
+                    response.values_size() == response.timestamps_ms_size();
+        for (int j = 0; same && j < response.timestamps_ms_size(); ++j) {
+          const auto& [ts, v] = exp[static_cast<size_t>(j)];
+          same = response.timestamps_ms(j) == ts && response.values(j) == v;
+        }
+        if (status.ok()) readings += static_cast<uint64_t>(response.timestamps_ms_size());
+        if (!same) {
+          ++bad;
+          if (prints.fetch_add(1) < 5) {
+            std::fprintf(stderr, "vigil-load: verify %s: status %d, %d readings back, %zu expected\n",
+                         data.sensor_id[s].c_str(), static_cast<int>(status.error_code()),
+                         response.timestamps_ms_size(), exp.size());
+          }
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  result.sensors = check.size();
+  result.readings = readings.load();
+  result.bad_sensors = bad.load();
+  result.seconds = std::chrono::duration<double>(Clock::now() - begin).count();
+  return result;
+}
+
+int RunLpFile(const Config& config) {
+  const auto t_parse = Clock::now();
+  LpData data;
+  if (!ParseLpFile(config.lp_file, &data)) return 1;
+  LpPlan plan;
+  if (!PlanLp(config, data, &plan)) return 1;
+  const double build_s = std::chrono::duration<double>(Clock::now() - t_parse).count();
+  const uint32_t streams = static_cast<uint32_t>(plan.batches.size());
+  const uint32_t connections =
+      config.lp_group_ent ? (config.connections == 0 ? 4 : config.connections) : streams;
+  std::fprintf(stderr,
+               "vigil-load: %s: %zu readings, %zu sensors, %zu ents -> %u streams, %" PRIu64
+               " batches, %u connections (built in %.1f s)\n",
+               config.lp_file.c_str(), data.line_ts.size(), data.sensor_id.size(), data.ents.size(),
+               streams, plan.batch_count, connections, build_s);
+
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  for (uint32_t c = 0; c < connections; ++c) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    args.SetMaxReceiveMessageSize(64 << 20);
+    channels.push_back(
+        grpc::CreateCustomChannel(config.target, grpc::InsecureChannelCredentials(), args));
+  }
+  for (auto& channel : channels) {
+    if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {
+      std::fprintf(stderr, "vigil-load: cannot connect to %s\n", config.target.c_str());
+      return 1;
+    }
+  }
+  if (config.do_register) {
+    auto begin = Clock::now();
+    if (!RegisterLp(data, plan, channels[0])) return 1;
+    PrintFigure("register_s", std::chrono::duration<double>(Clock::now() - begin).count(), "s", 3);
+    std::fflush(stdout);
+  }
+  if (config.register_only) return 0;
+
+  const uint64_t epoch = static_cast<uint64_t>(WallNowMs());
+  for (auto& per_stream : plan.batches) {
+    for (auto& b : per_stream) b.set_epoch(epoch);
+  }
+  std::vector<std::unique_ptr<v1::Ingest::Stub>> stubs;
+  for (const auto& channel : channels) stubs.push_back(v1::Ingest::NewStub(channel));
+  LpShared shared;
+  shared.batches_left = plan.batch_count;
+  std::vector<std::unique_ptr<LpStream>> reactors;
+  for (auto& per_stream : plan.batches) {
+    reactors.push_back(std::make_unique<LpStream>(&per_stream, config.window, &shared));
+  }
+
+  double other_before = -1;
+  if (config.quiet_pct > 0) other_before = WaitQuiet(config.server_pid, config.quiet_pct);
+  const double server0 = ProcCpuSeconds(config.server_pid);
+  const double client0 = CpuSecondsOfSelf();
+  const double machine0 = MachineBusySeconds();
+  const Clock::time_point t0 = Clock::now();
+  for (uint32_t w = 0; w < streams; ++w) {
+    if (plan.batches[w].empty()) {
+      std::lock_guard lock(shared.mu);
+      ++shared.done_streams;  // never started
+      continue;
+    }
+    reactors[w]->Start(stubs[w % connections].get());
+  }
+  bool all_acked = false;
+  {
+    std::unique_lock lock(shared.mu);
+    all_acked = shared.cv.wait_until(lock, t0 + config.deadline, [&] {
+      return shared.batches_left.load() == 0 || shared.done_streams == streams;
+    });
+    all_acked = shared.batches_left.load() == 0;
+  }
+  const Clock::time_point t_seen = Clock::now();
+  const double server1 = ProcCpuSeconds(config.server_pid);
+  const double client1 = CpuSecondsOfSelf();
+  const double machine1 = MachineBusySeconds();
+  const uint64_t hwm = config.server_pid > 0 ? ReadHwmBytes(config.server_pid) : 0;
+  const uint64_t rss = config.server_pid > 0 ? ReadRssBytes(config.server_pid) : 0;
+  const int64_t last_ack_ns = shared.last_ack_ns.load();
+  const double ack_s =
+      all_acked ? static_cast<double>(last_ack_ns - SteadyNs(t0)) / 1e9
+                : std::chrono::duration<double>(t_seen - t0).count();
+  if (!all_acked) {
+    std::fprintf(stderr, "vigil-load: not every batch was acked within the deadline; cancelling\n");
+    for (auto& r : reactors) r->Cancel();
+  }
+  {
+    std::unique_lock lock(shared.mu);
+    if (!shared.cv.wait_for(lock, std::chrono::seconds(30), [&] { return shared.done_streams == streams; })) {
+      std::fprintf(stderr, "vigil-load: streams did not end; giving up\n");
+      std::fflush(stdout);
+      std::_Exit(1);
+    }
+  }
+  uint64_t stored = 0, rejected = 0, duplicates = 0, mismatches = 0;
+  uint32_t failed = 0;
+  for (auto& r : reactors) {
+    stored += r->stored();
+    rejected += r->rejected();
+    duplicates += r->duplicates();
+    mismatches += r->ack_mismatches();
+    if (!r->status().ok() && failed++ < 5) {
+      std::fprintf(stderr, "vigil-load: stream failed: %d %s\n",
+                   static_cast<int>(r->status().error_code()), r->status().error_message().c_str());
+    }
+  }
+  // Not timed: read everything (or a sample) back and compare with the file.
+  VerifyResult verify;
+  if (all_acked) verify = VerifyLp(config, data, channels);
+
+  const double wall = std::max(ack_s, 1e-9);
+  const double server_cpu = server1 - server0;
+  const double client_cpu = client1 - client0;
+  PrintCount("lp_readings", plan.readings, "readings");
+  PrintCount("lp_sensors", data.sensor_id.size(), "sensors");
+  PrintCount("lp_streams", streams, "streams");
+  PrintCount("connections", connections, "connections");
+  PrintCount("window", config.window, "batches");
+  PrintCount("batches", plan.batch_count, "batches");
+  PrintFigure("readings_per_batch", static_cast<double>(plan.readings) / static_cast<double>(plan.batch_count), "readings", 1);
+  PrintCount("time_shift_ms", static_cast<uint64_t>(config.time_shift_ms), "ms");
+  PrintFigure("build_s", build_s, "s", 2);
+  PrintFigure("other_cpu_percent_before", other_before, "%", 1);
+  PrintFigure("ack_s", ack_s, "s", 3);
+  PrintFigure("readings_per_s", all_acked && rejected == 0 ? static_cast<double>(stored) / wall : 0,
+              "readings/s", 0);
+  if (config.server_pid > 0) {
+    PrintFigure("server_cpu_s", server_cpu, "s", 3);
+    PrintFigure("server_cpu_percent", 100.0 * server_cpu / wall, "%", 1);
+    PrintFigure("server_us_per_reading", stored > 0 ? 1e6 * server_cpu / static_cast<double>(stored) : 0, "us", 3);
+    PrintCount("server_rss_bytes", rss, "bytes");
+    PrintCount("server_rss_peak_bytes", hwm, "bytes");
+  }
+  PrintFigure("client_cpu_s", client_cpu, "s", 3);
+  PrintFigure("client_cpu_percent", 100.0 * client_cpu / wall, "%", 1);
+  PrintFigure("machine_cpu_percent", 100.0 * (machine1 - machine0) / wall, "%", 1);
+  PrintFigure("other_cpu_percent",
+              100.0 * ((machine1 - machine0) - client_cpu - std::max(server_cpu, 0.0)) / wall, "%", 1);
+  if (!config.data_dir.empty()) PrintCount("disk_bytes", DiskBytes(config.data_dir), "bytes");
+  PrintCount("readings_acked", stored, "readings");
+  PrintCount("readings_rejected", rejected, "readings");
+  PrintCount("batches_duplicate", duplicates, "batches");
+  PrintCount("ack_mismatches", mismatches, "acks");
+  PrintCount("streams_failed", failed, "streams");
+  PrintCount("verify_sensors", verify.sensors, "sensors");
+  PrintCount("verify_readings_read", verify.readings, "readings");
+  PrintCount("verify_bad_sensors", verify.bad_sensors, "sensors");
+  PrintFigure("verify_s", verify.seconds, "s", 2);
+  std::fflush(stdout);
+  const bool ok = all_acked && failed == 0 && rejected == 0 && duplicates == 0 && mismatches == 0 &&
+                  stored == plan.readings && verify.bad_sensors == 0 && verify.sensors > 0;
+  return ok ? 0 : 1;
+}
+
 }  // namespace
 }  // namespace vigil::bench
 
 int main(int argc, char** argv) {
   vigil::bench::Config config;
   if (int rc = vigil::bench::ParseFlags(argc, argv, &config); rc != 0) return rc;
+  if (!config.lp_file.empty()) return vigil::bench::RunLpFile(config);
   return vigil::bench::Run(config);
 }
