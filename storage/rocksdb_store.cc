@@ -320,9 +320,10 @@ Result<std::unique_ptr<Store>> OpenRocksDbStore(const StoreOptions& options, roc
   rocksdb::ColumnFamilyOptions log_options;
   log_options.write_buffer_size = options.write_buffer_bytes;
   log_options.max_write_buffer_number = 4;
-  // The log lives minutes before its range is deleted: compressing it on flush
-  // costs more CPU than the disk it saves.
-  log_options.compression = rocksdb::kNoCompression;
+  // The log lives minutes before its range is deleted, but under load its
+  // flushes dominate disk traffic: LZ4 costs ~10 % CPU and cuts them ~2.5x
+  // (measured: without it p99 ack latency at 3 M/s rose from ~14 ms to ~340 ms).
+  log_options.compression = rocksdb::kLZ4Compression;
 
   rocksdb::ColumnFamilyOptions chunk_options;
   chunk_options.write_buffer_size = options.write_buffer_bytes;
