@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "server/text_input.h"
+
 // Parsing stops at the first problem. Inside this file a problem is thrown as
 // a ConfigError (start-up code, where STYLE 2.4 allows exceptions) and turned
 // into a Status at the public functions, which never throw. yaml-cpp stays in
@@ -138,22 +140,6 @@ std::string Quote(std::string_view text) {
   }
   out += '"';
   return out;
-}
-
-Result<std::string> ReadFile(const std::filesystem::path& path) {
-  std::FILE* file = std::fopen(path.c_str(), "rb");
-  if (file == nullptr) {
-    return Status::IOError(path.string() + ": cannot open: " + std::strerror(errno));
-  }
-  std::string text;
-  char buffer[64 * 1024];
-  size_t n = 0;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), file)) > 0) text.append(buffer, n);
-  const bool failed = std::ferror(file) != 0;
-  const int error = errno;
-  std::fclose(file);
-  if (failed) return Status::IOError(path.string() + ": cannot read: " + std::strerror(error));
-  return text;
 }
 
 // ---------------------------------------------------------------------------
@@ -533,7 +519,7 @@ alarm::Result<ServerOptions> ParseConfigText(std::string_view yaml, const std::s
 }
 
 alarm::Result<ServerOptions> LoadConfigFile(const std::filesystem::path& path) {
-  Result<std::string> text = ReadFile(path);
+  Result<std::string> text = ReadTextFile(path);
   if (!text) return text.error();
   return ParseConfigText(*text, path.string(), path.parent_path());
 }

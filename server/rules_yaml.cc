@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "server/config.h"
+#include "server/text_input.h"
 
 // Parsing stops at the first problem. Inside this file a problem is thrown as
 // a RulesError (start-up or control-thread reload, never the data path) and
@@ -64,31 +65,6 @@ std::optional<int64_t> ParseInt64(std::string_view text) {
   auto [ptr, ec] = std::from_chars(text.data(), end, value);
   if (ec != std::errc() || ptr != end || text.empty()) return std::nullopt;
   return value;
-}
-
-std::optional<double> ParseNumber(std::string_view text) {
-  if (text.starts_with('+')) text.remove_prefix(1);
-  double value = 0;
-  const char* end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (ec != std::errc() || ptr != end || text.empty()) return std::nullopt;
-  return value;
-}
-
-Result<std::string> ReadFile(const std::filesystem::path& path) {
-  std::FILE* file = std::fopen(path.c_str(), "rb");
-  if (file == nullptr) {
-    return Status::IOError(path.string() + ": cannot open: " + std::strerror(errno));
-  }
-  std::string text;
-  char buffer[64 * 1024];
-  size_t n = 0;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), file)) > 0) text.append(buffer, n);
-  const bool failed = std::ferror(file) != 0;
-  const int error = errno;
-  std::fclose(file);
-  if (failed) return Status::IOError(path.string() + ": cannot read: " + std::strerror(error));
-  return text;
 }
 
 class Parser {
@@ -479,7 +455,7 @@ alarm::Result<std::vector<alarm::Rule>> ParseRulesYaml(std::string_view text,
 }
 
 alarm::Result<std::vector<alarm::Rule>> LoadRulesFile(const std::filesystem::path& path) {
-  Result<std::string> text = ReadFile(path);
+  Result<std::string> text = ReadTextFile(path);
   if (!text) return text.error();
   return ParseRulesYaml(*text, path.string());
 }

@@ -1257,7 +1257,8 @@ bool ParseLpFile(const std::string& path, LpData* out) {
     if (line.empty() || line.front() == '#') continue;
     const size_t sp1 = line.find(' ');
     const size_t sp2 = line.rfind(' ');
-    if (sp1 == std::string_view::npos || sp2 == sp1) return bad("expected 'series fields timestamp'");
+    if (sp1 == std::string_view::npos || sp2 == sp1)
+      return bad("expected 'series fields timestamp'");
     std::string_view series = line.substr(0, sp1);
     std::string_view fields = line.substr(sp1 + 1, sp2 - sp1 - 1);
     std::string_view ts_text = line.substr(sp2 + 1);
@@ -1319,9 +1320,8 @@ const char* UnitOfKind(std::string_view kind) {
 
 // A valid 6-digit region code from a tag (GB/T 2260 style), else a default.
 std::string RegionCode(const std::string& tag) {
-  bool ok = tag.size() == 6 && std::all_of(tag.begin(), tag.end(), [](char c) {
-              return c >= '0' && c <= '9';
-            });
+  bool ok = tag.size() == 6 &&
+            std::all_of(tag.begin(), tag.end(), [](char c) { return c >= '0' && c <= '9'; });
   return ok ? tag : "370105";
 }
 
@@ -1349,7 +1349,8 @@ bool PlanLp(const Config& config, const LpData& data, LpPlan* plan) {
     for (uint32_t s = 0; s < num_sensors; ++s) plan->sensor_stream[s] = data.sensor_ent[s];
   } else {
     streams = config.lp_streams;
-    for (uint32_t w = 0; w < streams; ++w) plan->enterprise.push_back("lp-group-" + std::to_string(w));
+    for (uint32_t w = 0; w < streams; ++w)
+      plan->enterprise.push_back("lp-group-" + std::to_string(w));
   }
   plan->region.assign(streams, "");
   plan->batches.resize(streams);
@@ -1372,7 +1373,8 @@ bool PlanLp(const Config& config, const LpData& data, LpPlan* plan) {
       uint32_t w = 0;
       if (config.lp_group_ent) {
         w = plan->sensor_stream[s];
-        if (open[w] != nullptr && open[w]->series_size() >= static_cast<int>(batch)) open[w] = nullptr;
+        if (open[w] != nullptr && open[w]->series_size() >= static_cast<int>(batch))
+          open[w] = nullptr;
       } else {
         const size_t block = (i - step_begin) / batch;
         w = static_cast<uint32_t>(block % streams);
@@ -1611,9 +1613,11 @@ double WaitQuiet(int server_pid, double pct) {
   int ok = 0;
   double other = 0;
   while (ok < 3 && Clock::now() < end) {
-    const double s0 = ProcCpuSeconds(server_pid), b0 = MachineBusySeconds(), m0 = CpuSecondsOfSelf();
+    const double s0 = ProcCpuSeconds(server_pid), b0 = MachineBusySeconds(),
+                 m0 = CpuSecondsOfSelf();
     std::this_thread::sleep_for(std::chrono::seconds(1));
-    const double s1 = ProcCpuSeconds(server_pid), b1 = MachineBusySeconds(), m1 = CpuSecondsOfSelf();
+    const double s1 = ProcCpuSeconds(server_pid), b1 = MachineBusySeconds(),
+                 m1 = CpuSecondsOfSelf();
     other = 100.0 * ((b1 - b0) - (s1 - s0) - (m1 - m0));
     ok = other < pct ? ok + 1 : 0;
   }
@@ -1642,7 +1646,8 @@ VerifyResult VerifyLp(const Config& config, const LpData& data,
     hi = std::max(hi, ts);
   }
   std::vector<uint32_t> check;
-  const uint32_t want = config.lp_verify == 0 ? num_sensors : std::min(config.lp_verify, num_sensors);
+  const uint32_t want =
+      config.lp_verify == 0 ? num_sensors : std::min(config.lp_verify, num_sensors);
   for (uint32_t k = 0; k < want; ++k) {
     check.push_back(static_cast<uint32_t>(uint64_t{k} * num_sensors / want));
   }
@@ -1677,7 +1682,8 @@ VerifyResult VerifyLp(const Config& config, const LpData& data,
         if (!same) {
           ++bad;
           if (prints.fetch_add(1) < 5) {
-            std::fprintf(stderr, "vigil-load: verify %s: status %d, %d readings back, %zu expected\n",
+            std::fprintf(stderr,
+                         "vigil-load: verify %s: status %d, %d readings back, %zu expected\n",
                          data.sensor_id[s].c_str(), static_cast<int>(status.error_code()),
                          response.timestamps_ms_size(), exp.size());
           }
@@ -1773,16 +1779,16 @@ int RunLpFile(const Config& config) {
   const uint64_t hwm = config.server_pid > 0 ? ReadHwmBytes(config.server_pid) : 0;
   const uint64_t rss = config.server_pid > 0 ? ReadRssBytes(config.server_pid) : 0;
   const int64_t last_ack_ns = shared.last_ack_ns.load();
-  const double ack_s =
-      all_acked ? static_cast<double>(last_ack_ns - SteadyNs(t0)) / 1e9
-                : std::chrono::duration<double>(t_seen - t0).count();
+  const double ack_s = all_acked ? static_cast<double>(last_ack_ns - SteadyNs(t0)) / 1e9
+                                 : std::chrono::duration<double>(t_seen - t0).count();
   if (!all_acked) {
     std::fprintf(stderr, "vigil-load: not every batch was acked within the deadline; cancelling\n");
     for (auto& r : reactors) r->Cancel();
   }
   {
     std::unique_lock lock(shared.mu);
-    if (!shared.cv.wait_for(lock, std::chrono::seconds(30), [&] { return shared.done_streams == streams; })) {
+    if (!shared.cv.wait_for(lock, std::chrono::seconds(30),
+                            [&] { return shared.done_streams == streams; })) {
       std::fprintf(stderr, "vigil-load: streams did not end; giving up\n");
       std::fflush(stdout);
       std::_Exit(1);
@@ -1813,7 +1819,9 @@ int RunLpFile(const Config& config) {
   PrintCount("connections", connections, "connections");
   PrintCount("window", config.window, "batches");
   PrintCount("batches", plan.batch_count, "batches");
-  PrintFigure("readings_per_batch", static_cast<double>(plan.readings) / static_cast<double>(plan.batch_count), "readings", 1);
+  PrintFigure("readings_per_batch",
+              static_cast<double>(plan.readings) / static_cast<double>(plan.batch_count),
+              "readings", 1);
   PrintCount("time_shift_ms", static_cast<uint64_t>(config.time_shift_ms), "ms");
   PrintFigure("build_s", build_s, "s", 2);
   PrintFigure("other_cpu_percent_before", other_before, "%", 1);
@@ -1823,7 +1831,8 @@ int RunLpFile(const Config& config) {
   if (config.server_pid > 0) {
     PrintFigure("server_cpu_s", server_cpu, "s", 3);
     PrintFigure("server_cpu_percent", 100.0 * server_cpu / wall, "%", 1);
-    PrintFigure("server_us_per_reading", stored > 0 ? 1e6 * server_cpu / static_cast<double>(stored) : 0, "us", 3);
+    PrintFigure("server_us_per_reading",
+                stored > 0 ? 1e6 * server_cpu / static_cast<double>(stored) : 0, "us", 3);
     PrintCount("server_rss_bytes", rss, "bytes");
     PrintCount("server_rss_peak_bytes", hwm, "bytes");
   }
@@ -1831,7 +1840,8 @@ int RunLpFile(const Config& config) {
   PrintFigure("client_cpu_percent", 100.0 * client_cpu / wall, "%", 1);
   PrintFigure("machine_cpu_percent", 100.0 * (machine1 - machine0) / wall, "%", 1);
   PrintFigure("other_cpu_percent",
-              100.0 * ((machine1 - machine0) - client_cpu - std::max(server_cpu, 0.0)) / wall, "%", 1);
+              100.0 * ((machine1 - machine0) - client_cpu - std::max(server_cpu, 0.0)) / wall, "%",
+              1);
   if (!config.data_dir.empty()) PrintCount("disk_bytes", DiskBytes(config.data_dir), "bytes");
   PrintCount("readings_acked", stored, "readings");
   PrintCount("readings_rejected", rejected, "readings");
