@@ -3,8 +3,11 @@
 #include <prometheus/collectable.h>
 #include <prometheus/exposer.h>
 #include <prometheus/metric_family.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <exception>
+#include <fstream>
 #include <system_error>
 
 namespace vigil::server {
@@ -42,6 +45,33 @@ void AddSingle(std::vector<MetricFamily>* out, std::string name, std::string hel
 
 double Load(const std::atomic<uint64_t>& v) {
   return static_cast<double>(v.load(std::memory_order_relaxed));
+}
+
+// The standard process_* metrics from /proc/self (prometheus-cpp has none).
+void AddProcessMetrics(std::vector<MetricFamily>* out) {
+  std::ifstream statm("/proc/self/statm");
+  uint64_t pages = 0;
+  uint64_t resident = 0;
+  if (statm >> pages >> resident) {
+    AddSingle(out, "process_resident_memory_bytes", "Resident memory size in bytes.",
+              MetricType::Gauge,
+              static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)));
+  }
+  std::error_code ec;
+  size_t fds = 0;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    ++fds;
+  }
+  if (!ec) {
+    AddSingle(out, "process_open_fds", "Number of open file descriptors.", MetricType::Gauge,
+              static_cast<double>(fds));
+  }
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
+    AddSingle(out, "process_max_fds", "Maximum number of open file descriptors.", MetricType::Gauge,
+              static_cast<double>(limit.rlim_cur));
+  }
 }
 
 class Collector final : public prometheus::Collectable {
@@ -169,6 +199,14 @@ class Collector final : public prometheus::Collectable {
               static_cast<double>(stats.sst_bytes));
     AddSingle(&out, "vigil_rocksdb_wal_bytes", "RocksDB live write-ahead log files.", kGauge,
               static_cast<double>(stats.wal_bytes));
+
+    AddSingle(&out, "vigil_rocksdb_write_stopped",
+              "1 while RocksDB has stopped writes (compaction or flush behind).", kGauge,
+              stats.writes_stopped ? 1 : 0);
+    AddSingle(&out, "vigil_rocksdb_delayed_write_rate_bytes",
+              "Rate RocksDB throttles writes to while delaying them; 0 when not delayed.", kGauge,
+              static_cast<double>(stats.delayed_write_rate));
+    AddProcessMetrics(&out);
 
     std::error_code ec;
     const std::filesystem::space_info space = std::filesystem::space(s_.data_dir, ec);

@@ -249,6 +249,12 @@ class RocksDbStore final : public Store {
     if (db_->GetIntProperty(rocksdb::DB::Properties::kLiveSstFilesSize, &v)) {
       stats.sst_bytes = std::max(stats.sst_bytes, v);
     }
+    if (db_->GetIntProperty(rocksdb::DB::Properties::kIsWriteStopped, &v)) {
+      stats.writes_stopped = v != 0;
+    }
+    if (db_->GetIntProperty(rocksdb::DB::Properties::kActualDelayedWriteRate, &v)) {
+      stats.delayed_write_rate = v;
+    }
     rocksdb::VectorLogPtr wal_files;
     if (db_->GetSortedWalFiles(wal_files).ok()) {
       for (const auto& f : wal_files) stats.wal_bytes += f->SizeFileBytes();

@@ -53,6 +53,8 @@ struct StoreStats {
   uint64_t memtable_bytes = 0;  // all memtables
   uint64_t wal_bytes = 0;       // live WAL files
   uint64_t pending_compaction_bytes = 0;
+  bool writes_stopped = false;      // RocksDB stopped writes (too many L0 files, memtables)
+  uint64_t delayed_write_rate = 0;  // bytes/s RocksDB throttles writes to; 0 = not delayed
 };
 
 class Store {

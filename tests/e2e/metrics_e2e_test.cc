@@ -112,6 +112,9 @@ TEST_CASE("Metrics endpoint counts stored, duplicate and rejected readings", "[e
   CHECK(Sample(text, "vigil_storage_failed") == 0);
   CHECK(Sample(text, "vigil_readings_in_heads") == 10);
   CHECK(Sample(text, "vigil_data_dir_free_bytes") > 0);
+  CHECK(Sample(text, "vigil_rocksdb_write_stopped") == 0);
+  CHECK(Sample(text, "process_resident_memory_bytes") > 1e6);
+  CHECK(Sample(text, "process_open_fds") > 3);
   CHECK(text.find("vigil_build_info{version=") != std::string::npos);
   CHECK(text.find("vigil_shard_queue_tasks{shard=\"0\"}") != std::string::npos);
 
