@@ -82,8 +82,9 @@ Status PersistRegistryChange(storage::Store* store, const alarm::RegistryChange&
   v1::Registry upsert;
   RegistryToProto(change.upsert, &upsert);
   std::vector<std::string> blobs;
-  blobs.reserve(static_cast<size_t>(upsert.enterprises_size() + upsert.gateways_size() +
-                                    upsert.sensors_size()));  // views below point into these
+  // The writes below hold views into `blobs`: it must never reallocate.
+  blobs.reserve(change.upsert.enterprises.size() + change.upsert.gateways.size() +
+                change.upsert.sensors.size());
   std::vector<storage::RegistryEntryWrite> writes;
   for (const v1::Enterprise& e : upsert.enterprises()) {
     writes.push_back({Kind::kEnterprise, e.id(), blobs.emplace_back(e.SerializeAsString())});

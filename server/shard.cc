@@ -11,7 +11,6 @@
 namespace vigil::server {
 namespace {
 
-constexpr size_t kQueueCapacity = ShardSet::kQueueCapacity;
 constexpr int kDrainBurst = 256;
 
 // Sends a shard to work on a checkpoint round and records its answer.
@@ -301,7 +300,8 @@ std::optional<uint64_t> ShardSet::CheckpointResult(uint64_t round) const {
   return point;
 }
 
-void ShardSet::SetRules(std::shared_ptr<const alarm::RuleSet> rules, alarm::TimestampMs now) {
+void ShardSet::SetRules(const std::shared_ptr<const alarm::RuleSet>& rules,
+                        alarm::TimestampMs now) {
   for (auto& shard : shards_) shard->Post(new RulesTask(rules, now));
 }
 

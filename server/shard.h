@@ -115,7 +115,7 @@ class ShardSet {
   std::optional<uint64_t> CheckpointResult(uint64_t round) const;
 
   // Installs `rules` on every shard (alarm state of unchanged rules is kept).
-  void SetRules(std::shared_ptr<const alarm::RuleSet> rules, alarm::TimestampMs now);
+  void SetRules(const std::shared_ptr<const alarm::RuleSet>& rules, alarm::TimestampMs now);
   // Fires due alarm timers (delays, no-data) on every shard.
   void Tick(alarm::TimestampMs now);
   // Alarm counters of shard `shard`. Thread-safe.
