@@ -1,6 +1,7 @@
 #include "alarm/rule.h"
 
 #include <cmath>
+#include <limits>
 #include <sstream>
 
 namespace vigil::alarm {
@@ -99,7 +100,7 @@ Status Rule::Validate() const {
       return bad("restore_high " + Num(*restore_high) + " must be at most the lowest high level " +
                  Num(lowest_high));
     }
-    double highest_low = l ? l->value : (ll ? ll->value : -INFINITY);
+    double highest_low = l ? l->value : (ll ? ll->value : -std::numeric_limits<double>::infinity());
     if (*restore_high <= highest_low) {
       return bad("restore_high must be above the highest low level " + Num(highest_low));
     }
@@ -111,7 +112,7 @@ Status Rule::Validate() const {
       return bad("restore_low " + Num(*restore_low) + " must be at least the highest low level " +
                  Num(highest_low));
     }
-    double lowest_high = h ? h->value : (hh ? hh->value : INFINITY);
+    double lowest_high = h ? h->value : (hh ? hh->value : std::numeric_limits<double>::infinity());
     if (*restore_low >= lowest_high) {
       return bad("restore_low must be below the lowest high level " + Num(lowest_high));
     }

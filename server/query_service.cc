@@ -25,7 +25,8 @@ grpc::ServerUnaryReactor* QueryService::ReadRaw(grpc::CallbackServerContext* con
   const uint32_t limit = request->limit() == 0 || request->limit() > kMaxReadRawLimit
                              ? kMaxReadRawLimit
                              : request->limit();
-  std::string sensor_id = request->sensor_id();  // captured by the continuations below
+  // The continuations below capture it by copy.
+  const std::string& sensor_id = request->sensor_id();
   const alarm::TimestampMs from = request->from_ms();
   const alarm::TimestampMs to = request->to_ms();
   storage::Store* store = store_;

@@ -13,7 +13,6 @@ namespace {
 
 // Upper bound on batches queued at once: max streams x window plus unary
 // writes fit with room to spare; beyond it Submit answers "busy".
-constexpr size_t kQueueCapacity = StorageWriter::kQueueCapacity;
 // Most batches or bytes committed in one write.
 constexpr size_t kMaxGroupBatches = 1024;
 // 16 MiB keeps the group's buffers below glibc's mmap threshold ceiling, so
