@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "server/internal/yaml_item.h"
 #include "server/text_input.h"
 
 // Parsing stops at the first problem. Inside this file a problem is thrown as
@@ -149,16 +150,8 @@ struct ConfigError {
   std::string message;
 };
 
-// One "key: value" of a mapping, with its dotted path for messages.
-struct Item {
-  std::string path;
-  YAML::Mark key_mark;
-  YAML::Node value;
-
-  // Where to point at: the value, or the key when the value is empty (yaml-cpp
-  // marks an empty value at the next token, often on the following line).
-  YAML::Mark mark() const { return value.IsNull() ? key_mark : value.Mark(); }
-};
+using Item = internal::YamlItem;
+using internal::Describe;
 
 class Parser {
  public:
@@ -282,17 +275,7 @@ class Parser {
 
   [[noreturn]] void Fail(const YAML::Mark& mark, std::string_view path,
                          std::string_view reason) const {
-    std::string message = source_;
-    if (!mark.is_null()) {
-      message += ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
-    }
-    message += ": ";
-    if (!path.empty()) {
-      message += path;
-      message += ": ";
-    }
-    message += reason;
-    throw ConfigError{std::move(message)};
+    throw ConfigError{internal::YamlErrorMessage(source_, mark, path, reason)};
   }
   [[noreturn]] void Fail(const Item& item, std::string_view reason) const {
     Fail(item.mark(), item.path, reason);
@@ -328,13 +311,6 @@ class Parser {
     if (item.value.IsNull()) return;
     if (!item.value.IsMap()) Fail(item, "expected a mapping, got " + Describe(item.value));
     Map(item.value, item.path, keys);
-  }
-
-  static std::string Describe(const YAML::Node& node) {
-    if (node.IsMap()) return "a mapping";
-    if (node.IsSequence()) return "a list";
-    if (node.IsNull()) return "nothing";
-    return "'" + node.Scalar() + "'";
   }
 
   std::string String(const Item& item) const {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "server/config.h"
+#include "server/internal/yaml_item.h"
 #include "server/text_input.h"
 
 // Parsing stops at the first problem. Inside this file a problem is thrown as
@@ -33,16 +34,8 @@ struct RegistryError {
   std::string message;
 };
 
-// One "key: value" of an entry, with its path ("sensors[3].range").
-struct Item {
-  std::string path;
-  YAML::Mark key_mark;
-  YAML::Node value;
-
-  // The value, or the key when the value is empty (yaml-cpp marks an empty
-  // value at the next token, often on the following line).
-  YAML::Mark mark() const { return value.IsNull() ? key_mark : value.Mark(); }
-};
+using Item = internal::YamlItem;
+using internal::Describe;
 
 struct Key {
   std::string_view name;
@@ -83,27 +76,10 @@ class Parser {
  private:
   [[noreturn]] void Fail(const YAML::Mark& mark, std::string_view path,
                          std::string_view reason) const {
-    std::string message = source_;
-    if (!mark.is_null()) {
-      message += ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
-    }
-    message += ": ";
-    if (!path.empty()) {
-      message += path;
-      message += ": ";
-    }
-    message += reason;
-    throw RegistryError{std::move(message)};
+    throw RegistryError{internal::YamlErrorMessage(source_, mark, path, reason)};
   }
   [[noreturn]] void Fail(const Item& item, std::string_view reason) const {
     Fail(item.mark(), item.path, reason);
-  }
-
-  static std::string Describe(const YAML::Node& node) {
-    if (node.IsMap()) return "a mapping";
-    if (node.IsSequence()) return "a list";
-    if (node.IsNull()) return "nothing";
-    return "'" + node.Scalar() + "'";
   }
 
   // Walks the mapping `where.value`, handing each key to its Key. Unknown,

@@ -17,14 +17,14 @@
 #include <utility>
 
 #include "server/config.h"
+#include "server/internal/yaml_item.h"
 #include "server/text_input.h"
 
 // Parsing stops at the first problem. Inside this file a problem is thrown as
 // a RulesError (start-up or control-thread reload, never the data path) and
-// turned into a Status by ParseRulesYaml, which never throws. yaml-cpp stays
-// in this file. The small YAML helpers (Item, Key, Map, ReadFile) follow
-// config.cc and registry_yaml.cc, whose copies live in their anonymous
-// namespaces.
+// turned into a Status by ParseRulesYaml, which never throws. Items, error
+// messages and node descriptions are shared with the config and registry
+// readers (server/internal/yaml_item.h); the key walking is this file's own.
 
 namespace vigil::server {
 namespace {
@@ -41,16 +41,8 @@ struct RulesError {
   std::string message;
 };
 
-// One "key: value" of a mapping, with its path ("rules[2] (ch4).levels.hh").
-struct Item {
-  std::string path;
-  YAML::Mark key_mark;
-  YAML::Node value;
-
-  // The value, or the key when the value is empty (yaml-cpp marks an empty
-  // value at the next token, often on the following line).
-  YAML::Mark mark() const { return value.IsNull() ? key_mark : value.Mark(); }
-};
+using Item = internal::YamlItem;
+using internal::Describe;
 
 struct Key {
   std::string_view name;
@@ -85,27 +77,10 @@ class Parser {
  private:
   [[noreturn]] void Fail(const YAML::Mark& mark, std::string_view path,
                          std::string_view reason) const {
-    std::string message = source_;
-    if (!mark.is_null()) {
-      message += ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
-    }
-    message += ": ";
-    if (!path.empty()) {
-      message += path;
-      message += ": ";
-    }
-    message += reason;
-    throw RulesError{std::move(message)};
+    throw RulesError{internal::YamlErrorMessage(source_, mark, path, reason)};
   }
   [[noreturn]] void Fail(const Item& item, std::string_view reason) const {
     Fail(item.mark(), item.path, reason);
-  }
-
-  static std::string Describe(const YAML::Node& node) {
-    if (node.IsMap()) return "a mapping";
-    if (node.IsSequence()) return "a list";
-    if (node.IsNull()) return "nothing";
-    return "'" + node.Scalar() + "'";
   }
 
   static std::string Child(const Item& where, std::string_view name) {
