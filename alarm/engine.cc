@@ -53,6 +53,23 @@ Severity LevelSeverity(const Rule& r, Level level) {
   return Severity::kBlue;
 }
 
+// The value of a level in force (0 for kNone).
+double LevelValue(const Rule& r, Level level) {
+  switch (level) {
+    case Level::kHH:
+      return r.hh->value;
+    case Level::kH:
+      return r.h->value;
+    case Level::kL:
+      return r.l->value;
+    case Level::kLL:
+      return r.ll->value;
+    case Level::kNone:
+      break;
+  }
+  return 0;
+}
+
 bool SameSide(Level a, Level b) {
   return (a > Level::kNone && b > Level::kNone) || (a < Level::kNone && b < Level::kNone);
 }
@@ -74,9 +91,9 @@ bool SameSensorParams(const Sensor& a, const Sensor& b) {
 
 }  // namespace
 
-uint32_t ShardOf(std::string_view sensor_id, uint32_t shard_count) {
+uint32_t ShardOf(std::string_view id, uint32_t shard_count) {
   uint64_t h = 14695981039346656037ull;
-  for (char c : sensor_id) {
+  for (char c : id) {
     h ^= static_cast<uint8_t>(c);
     h *= 1099511628211ull;
   }
@@ -84,23 +101,48 @@ uint32_t ShardOf(std::string_view sensor_id, uint32_t shard_count) {
 }
 
 Engine::Engine(EngineOptions options) : options_(options) {
-  static_assert(sizeof(SensorState) <= 72, "per-sensor state grew: update engine.h");
+  static_assert(sizeof(SensorState) <= 80, "per-sensor state grew: update engine.h");
 }
 
 void Engine::SetRuleSet(std::shared_ptr<const RuleSet> rules, TimestampMs now,
                         std::vector<AlarmEvent>* out) {
   std::shared_ptr<const RuleSet> old_rules = std::move(rules_);
   auto old_index = std::move(index_);
+  auto old_gateway_index = std::move(gateway_index_);
   auto old_states = std::move(states_);
   auto old_rates = std::move(rates_);
+  auto old_gateways = std::move(gateways_);
   auto old_alarms = std::move(alarms_);
+  auto old_shelves = std::move(shelves_);
   rules_ = std::move(rules);
   index_ = {};
+  gateway_index_ = {};
   states_ = {};
   rates_ = {};
+  gateways_ = {};
   alarms_ = {};
+  shelves_ = {};
 
-  std::vector<uint32_t> old_to_new(old_states.size(), UINT32_MAX);
+  // Gateways: every shard tracks every gateway (no-data suppression needs
+  // them all); each raises the alarms of the ones it owns.
+  const auto& registered_gateways = rules_->registry().entries().gateways;
+  std::vector<uint32_t> old_gateway_to_new(old_gateways.size(), kNone);
+  gateways_.reserve(registered_gateways.size());
+  for (const Gateway& gateway : registered_gateways) {
+    auto g = static_cast<uint32_t>(gateways_.size());
+    GatewayState state;
+    if (auto old = old_gateway_index.find(std::string_view(gateway.id));
+        old != old_gateway_index.end()) {
+      state = old_gateways[old->second];
+      old_gateway_to_new[old->second] = g;
+    }
+    state.gateway = &gateway;
+    state.owned = ShardOf(gateway.id, options_.shard_count) == options_.shard;
+    gateways_.push_back(state);
+    gateway_index_.emplace(std::string_view(gateway.id), g);
+  }
+
+  std::vector<uint32_t> old_to_new(old_states.size(), kNone);
   for (const Sensor& sensor : rules_->registry().entries().sensors) {
     if (ShardOf(sensor.id, options_.shard_count) != options_.shard) continue;
     const Rule* rule = rules_->ForSensor(sensor.id);
@@ -113,44 +155,102 @@ void Engine::SetRuleSet(std::shared_ptr<const RuleSet> rules, TimestampMs now,
       if (*o.rule == *rule && SameSensorParams(*o.sensor, sensor)) {
         state = o;
         state.heap_due = kNoTimer;
-        if (o.rate_index != kNoRate) {
+        if (o.rate_index != kNone) {
           state.rate_index = static_cast<uint32_t>(rates_.size());
           rates_.push_back(old_rates[o.rate_index]);
         }
+        if (state.gateway != kNone) state.gateway = old_gateway_to_new[state.gateway];
         old_to_new[old->second] = slot;
       }
     }
     state.rule = rule;
     state.sensor = &sensor;
-    if (rule->rate && state.rate_index == kNoRate) {
+    if (rule->rate && state.rate_index == kNone) {
       state.rate_index = static_cast<uint32_t>(rates_.size());
       rates_.emplace_back();
     }
+    if (state.gateway == kNone) state.flags &= static_cast<uint8_t>(~kGatewaySilent);
+    if (state.flags & kGatewaySilent) gateways_[state.gateway].has_silent = true;
     states_.push_back(state);
     index_.emplace(std::string_view(sensor.id), slot);
   }
 
+  auto new_slot = [&](uint32_t old_slot) {
+    return old_slot >= kGatewaySlot
+               ? (old_gateway_to_new[old_slot - kGatewaySlot] == kNone
+                      ? kNone
+                      : kGatewaySlot + old_gateway_to_new[old_slot - kGatewaySlot])
+               : old_to_new[old_slot];
+  };
+  for (const auto& [key, until] : old_shelves) {
+    if (uint32_t slot = new_slot(KeySlot(key)); slot != kNone) {
+      shelves_.emplace(AlarmKey(slot, KeyKind(key)), until);
+    }
+  }
   for (const auto& [key, rec] : old_alarms) {
-    auto old_slot = static_cast<uint32_t>(key / 8);
-    auto kind = static_cast<AlarmKind>(key % 8);
-    if (old_to_new[old_slot] != UINT32_MAX) {
-      alarms_.emplace(AlarmKey(old_to_new[old_slot], kind), rec);
+    const uint32_t old_slot = KeySlot(key);
+    const AlarmKind kind = KeyKind(key);
+    if (uint32_t slot = new_slot(old_slot); slot != kNone) {
+      alarms_.emplace(AlarmKey(slot, kind), rec);
       continue;
     }
-    // The rule changed or no longer applies: close the alarm.
-    const SensorState& o = old_states[old_slot];
-    out->push_back(AlarmEvent{.kind = EventKind::kCleared,
-                              .alarm = kind,
-                              .state = AlarmState::kClosed,
-                              .sensor_id = o.sensor->id,
-                              .rule_id = o.rule->id,
-                              .severity = rec.severity,
-                              .level = rec.level,
-                              .value = o.last_value,
-                              .reading_at = o.last_reading_at,
-                              .at = now});
+    // The rule changed or its source is gone: close the alarm.
+    AlarmEvent e{.kind = EventKind::kCleared, .record = {}, .at = now};
+    e.record.alarm = kind;
+    e.record.state = AlarmState::kClosed;
+    e.record.severity = rec.severity;
+    e.record.level = rec.level;
+    e.record.occurrence = rec.occurrence;
+    e.record.threshold = rec.threshold;
+    e.record.trigger_value = rec.trigger_value;
+    e.record.trigger_reading_at = rec.trigger_reading_at;
+    e.record.peak_value = rec.peak;
+    e.record.raised_at = rec.raised_at;
+    e.record.changed_at = now;
+    if (old_slot >= kGatewaySlot) {
+      e.record.source_id = old_gateways[old_slot - kGatewaySlot].gateway->id;
+    } else {
+      const SensorState& o = old_states[old_slot];
+      e.record.source_id = o.sensor->id;
+      e.record.rule_id = o.rule->id;
+      e.value = o.last_value;
+      e.reading_at = o.last_reading_at == kUnset ? 0 : o.last_reading_at;
+    }
+    e.comment = "rule or registry changed";
+    out->push_back(std::move(e));
   }
+  current_gateway_ = kNone;
   RebuildTimers();
+}
+
+void Engine::BeginBatch(std::string_view gateway_id, TimestampMs now,
+                        std::vector<AlarmEvent>* out) {
+  auto it = gateway_index_.find(gateway_id);
+  if (it == gateway_index_.end()) {
+    current_gateway_ = kNone;
+    return;
+  }
+  const uint32_t g = it->second;
+  current_gateway_ = g;
+  GatewayState& gw = gateways_[g];
+  gw.last_seen = gw.last_seen == kUnset ? now : std::max(gw.last_seen, now);
+  if (gw.has_silent) RearmSilentSensors(g, now);
+  if (gw.offline) {
+    gw.offline = false;
+    Clear(kGatewaySlot + g, AlarmKind::kGatewayOffline, 0, now, now, out);
+  }
+}
+
+void Engine::RearmSilentSensors(uint32_t gateway, TimestampMs now) {
+  // Rare (once per gateway outage), so a scan beats a per-gateway list.
+  gateways_[gateway].has_silent = false;
+  for (uint32_t slot = 0; slot < states_.size(); ++slot) {
+    SensorState& s = states_[slot];
+    if (!(s.flags & kGatewaySilent) || s.gateway != gateway) continue;
+    s.flags &= static_cast<uint8_t>(~kGatewaySilent);
+    s.last_seen = now;  // a full timeout from now proves the sensor itself is dead
+    Schedule(slot);
+  }
 }
 
 void Engine::Evaluate(std::string_view sensor_id, std::span<const TimestampMs> timestamps,
@@ -169,7 +269,9 @@ void Engine::Evaluate(std::string_view sensor_id, std::span<const TimestampMs> t
   const bool has_quality = !quality.empty();
   if (has_quality) n = std::min(n, quality.size());
 
-  s.last_seen = std::max(s.last_seen, now);
+  s.last_seen = s.last_seen == kUnset ? now : std::max(s.last_seen, now);
+  if (current_gateway_ != kNone) s.gateway = current_gateway_;
+  s.flags &= static_cast<uint8_t>(~kGatewaySilent);
   if (s.flags & kNoData) {
     s.flags &= static_cast<uint8_t>(~kNoData);
     Clear(slot, AlarmKind::kNoData, n > 0 ? values[n - 1] : s.last_value,
@@ -194,8 +296,8 @@ void Engine::Evaluate(std::string_view sensor_id, std::span<const TimestampMs> t
       if (faulty) {
         if (!(s.flags & kFault)) {
           s.flags |= kFault;
-          Raise(slot, AlarmKind::kSensorFault, rule.sensor_fault_severity, Level::kNone, v, t, now,
-                out);
+          Raise(slot, AlarmKind::kSensorFault, rule.sensor_fault_severity, Level::kNone, 0, v, t,
+                now, out);
         }
         s.flags &= static_cast<uint8_t>(~kPending);
         continue;
@@ -205,7 +307,7 @@ void Engine::Evaluate(std::string_view sensor_id, std::span<const TimestampMs> t
         Clear(slot, AlarmKind::kSensorFault, v, t, now, out);
       }
     }
-    if (s.rate_index != kNoRate) EvaluateRate(slot, t, v, now, out);
+    if (s.rate_index != kNone) EvaluateRate(slot, t, v, now, out);
     if (thresholds) EvaluateThreshold(slot, t, v, now, out);
   }
   Schedule(slot);
@@ -232,7 +334,8 @@ void Engine::EvaluateThreshold(uint32_t slot, TimestampMs t, double v, Timestamp
       s.pending_level = raw;
       if (t - s.pending_since < rule.on_delay.count()) return;
     }
-    Raise(slot, AlarmKind::kThreshold, LevelSeverity(rule, raw), raw, v, t, now, out);
+    Raise(slot, AlarmKind::kThreshold, LevelSeverity(rule, raw), raw, LevelValue(rule, raw), v, t,
+          now, out);
     return;
   }
   if (raw != Level::kNone && SameSide(raw, s.level)) {  // escalation: immediate
@@ -265,7 +368,8 @@ void Engine::EvaluateRate(uint32_t slot, TimestampMs t, double v, TimestampMs no
     const bool over = std::fabs(per_window) > rate.limit;
     if (over && !(s.flags & kRateAlarm)) {
       s.flags |= kRateAlarm;
-      Raise(slot, AlarmKind::kRateOfChange, rate.severity, Level::kNone, per_window, t, now, out);
+      Raise(slot, AlarmKind::kRateOfChange, rate.severity, Level::kNone, rate.limit, per_window, t,
+            now, out);
     } else if (!over && (s.flags & kRateAlarm)) {
       s.flags &= static_cast<uint8_t>(~kRateAlarm);
       Clear(slot, AlarmKind::kRateOfChange, per_window, t, now, out);
@@ -299,6 +403,45 @@ void Engine::Tick(TimestampMs now, std::vector<AlarmEvent>* out) {
     RunTimers(timer.slot, now, out);
     Schedule(timer.slot);
   }
+  TickGateways(now, out);
+  TickShelves(now, out);
+}
+
+void Engine::TickGateways(TimestampMs now, std::vector<AlarmEvent>* out) {
+  const GatewayOfflineRule& rule = rules_->gateway_offline();
+  if (rule.after.count() <= 0) return;
+  for (uint32_t g = 0; g < gateways_.size(); ++g) {
+    GatewayState& gw = gateways_[g];
+    if (gw.last_seen == kUnset) {
+      gw.last_seen = now;  // start the clock of a gateway never seen
+      continue;
+    }
+    if (!gw.owned || gw.offline || now - gw.last_seen < rule.after.count()) continue;
+    gw.offline = true;
+    Raise(kGatewaySlot + g, AlarmKind::kGatewayOffline, rule.severity, Level::kNone,
+          static_cast<double>(rule.after.count()) / 1000, 0, gw.last_seen, now, out);
+  }
+}
+
+void Engine::TickShelves(TimestampMs now, std::vector<AlarmEvent>* out) {
+  for (auto it = shelves_.begin(); it != shelves_.end();) {
+    if (it->second > now) {
+      ++it;
+      continue;
+    }
+    const uint64_t key = it->first;
+    it = shelves_.erase(it);
+    if (auto rec = alarms_.find(key); rec != alarms_.end()) {
+      const auto [v, t] = LastReading(KeySlot(key));
+      AlarmEvent& e = out->emplace_back();
+      e.kind = EventKind::kUnshelved;
+      e.record = ToActive(key, rec->second);
+      e.value = v;
+      e.reading_at = t;
+      e.at = now;
+      e.comment = "shelving time is up";
+    }
+  }
 }
 
 void Engine::RunTimers(uint32_t slot, TimestampMs now, std::vector<AlarmEvent>* out) {
@@ -308,20 +451,31 @@ void Engine::RunTimers(uint32_t slot, TimestampMs now, std::vector<AlarmEvent>* 
     if (s.level == Level::kNone) {
       if (now - s.pending_since >= rule.on_delay.count()) {
         Raise(slot, AlarmKind::kThreshold, LevelSeverity(rule, s.pending_level), s.pending_level,
-              s.last_value, s.last_reading_at, now, out);
+              LevelValue(rule, s.pending_level), s.last_value, s.last_reading_at, now, out);
       }
     } else if (now - s.pending_since >= rule.off_delay.count()) {
       Clear(slot, AlarmKind::kThreshold, s.last_value, s.last_reading_at, now, out);
     }
   }
   const int64_t timeout = NoDataTimeoutMs(rule, *s.sensor);
-  if (timeout > 0 && !(s.flags & kNoData)) {
+  if (timeout > 0 && !(s.flags & (kNoData | kGatewaySilent))) {
     if (s.last_seen == kUnset) {
       s.last_seen = now;  // start the clock of a sensor never seen
     } else if (now - s.last_seen >= timeout) {
-      s.flags |= kNoData;
-      Raise(slot, AlarmKind::kNoData, rule.no_data_severity, Level::kNone, s.last_value,
-            s.last_reading_at, now, out);
+      // Silent together with its gateway (which sent nothing since this
+      // sensor's last series): one gateway alarm says it all.
+      const bool gateway_silent = rules_->gateway_offline().after.count() > 0 &&
+                                  s.gateway != kNone &&
+                                  gateways_[s.gateway].last_seen <= s.last_seen;
+      if (gateway_silent) {
+        s.flags |= kGatewaySilent;
+        gateways_[s.gateway].has_silent = true;
+        ++stats_.no_data_suppressed;
+      } else {
+        s.flags |= kNoData;
+        Raise(slot, AlarmKind::kNoData, rule.no_data_severity, Level::kNone,
+              static_cast<double>(timeout) / 1000, s.last_value, s.last_reading_at, now, out);
+      }
     }
   }
 }
@@ -333,7 +487,7 @@ TimestampMs Engine::NextDue(const SensorState& s) const {
     due = s.pending_since + delay.count();
   }
   const int64_t timeout = NoDataTimeoutMs(*s.rule, *s.sensor);
-  if (timeout > 0 && !(s.flags & kNoData)) {
+  if (timeout > 0 && !(s.flags & (kNoData | kGatewaySilent))) {
     due = std::min(due, s.last_seen == kUnset ? kUnset : s.last_seen + timeout);
   }
   return due;
@@ -358,24 +512,27 @@ void Engine::RebuildTimers() {
   }
 }
 
-void Engine::Raise(uint32_t slot, AlarmKind kind, Severity severity, Level level, double v,
-                   TimestampMs t, TimestampMs now, std::vector<AlarmEvent>* out) {
-  SensorState& s = states_[slot];
+void Engine::Raise(uint32_t slot, AlarmKind kind, Severity severity, Level level, double threshold,
+                   double v, TimestampMs t, TimestampMs now, std::vector<AlarmEvent>* out) {
   if (kind == AlarmKind::kThreshold) {
+    SensorState& s = states_[slot];
     s.level = level;
     s.peak = v;
     s.flags &= static_cast<uint8_t>(~kPending);
   }
-  AlarmRecord& rec = alarms_[AlarmKey(slot, kind)];  // replaces a cleared-unacked one
+  const uint64_t key = AlarmKey(slot, kind);
+  AlarmRecord& rec = alarms_[key];  // replaces a cleared-unacked one
   rec = AlarmRecord{.state = AlarmState::kActiveUnacked,
                     .severity = severity,
                     .level = level,
+                    .occurrence = next_occurrence_++,
+                    .threshold = threshold,
                     .trigger_value = v,
                     .trigger_reading_at = t,
                     .peak = v,
                     .raised_at = now,
                     .changed_at = now};
-  Emit(slot, EventKind::kRaised, kind, rec, v, t, now, out);
+  Emit(EventKind::kRaised, key, rec, v, t, now, out);
 }
 
 void Engine::ChangeLevel(uint32_t slot, Level level, double v, TimestampMs t, TimestampMs now,
@@ -385,82 +542,150 @@ void Engine::ChangeLevel(uint32_t slot, Level level, double v, TimestampMs t, Ti
       Magnitude(level) > Magnitude(s.level) ? EventKind::kEscalated : EventKind::kDeEscalated;
   s.level = level;
   s.flags &= static_cast<uint8_t>(~kPending);
-  AlarmRecord& rec = alarms_[AlarmKey(slot, AlarmKind::kThreshold)];
+  const uint64_t key = AlarmKey(slot, AlarmKind::kThreshold);
+  AlarmRecord& rec = alarms_[key];
   rec.level = level;
   rec.severity = LevelSeverity(*s.rule, level);
+  rec.threshold = LevelValue(*s.rule, level);
   rec.changed_at = now;
-  Emit(slot, event, AlarmKind::kThreshold, rec, v, t, now, out);
+  Emit(event, key, rec, v, t, now, out);
 }
 
 void Engine::Clear(uint32_t slot, AlarmKind kind, double v, TimestampMs t, TimestampMs now,
                    std::vector<AlarmEvent>* out) {
-  SensorState& s = states_[slot];
-  auto it = alarms_.find(AlarmKey(slot, kind));
+  const uint64_t key = AlarmKey(slot, kind);
+  auto it = alarms_.find(key);
   if (kind == AlarmKind::kThreshold) {
+    SensorState& s = states_[slot];
     s.level = Level::kNone;
     s.flags &= static_cast<uint8_t>(~kPending);
   }
   if (it == alarms_.end()) return;
   AlarmRecord& rec = it->second;
-  if (kind == AlarmKind::kThreshold) rec.peak = s.peak;
+  if (kind == AlarmKind::kThreshold) rec.peak = states_[slot].peak;
   rec.state =
       rec.state == AlarmState::kActiveAcked ? AlarmState::kClosed : AlarmState::kClearedUnacked;
   rec.changed_at = now;
-  Emit(slot, EventKind::kCleared, kind, rec, v, t, now, out);
+  Emit(EventKind::kCleared, key, rec, v, t, now, out);
   if (rec.state == AlarmState::kClosed) alarms_.erase(it);
 }
 
-Status Engine::Acknowledge(std::string_view sensor_id, AlarmKind alarm, TimestampMs at,
-                           std::vector<AlarmEvent>* out) {
-  auto idx = index_.find(sensor_id);
-  auto it = idx == index_.end() ? alarms_.end() : alarms_.find(AlarmKey(idx->second, alarm));
-  if (it == alarms_.end()) {
-    return Status::NotFound("no open " + std::string(AlarmKindName(alarm)) + " alarm on sensor '" +
-                            std::string(sensor_id) + "'");
+Result<uint64_t> Engine::FindAlarm(const AlarmRef& ref) const {
+  uint32_t slot = kNone;
+  if (ref.alarm == AlarmKind::kGatewayOffline) {
+    if (auto it = gateway_index_.find(ref.source_id); it != gateway_index_.end()) {
+      slot = kGatewaySlot + it->second;
+    }
+  } else if (auto it = index_.find(ref.source_id); it != index_.end()) {
+    slot = it->second;
   }
-  const uint32_t slot = idx->second;
+  const uint64_t key = slot == kNone ? 0 : AlarmKey(slot, ref.alarm);
+  auto it = slot == kNone ? alarms_.end() : alarms_.find(key);
+  if (it == alarms_.end() || (ref.occurrence != 0 && it->second.occurrence != ref.occurrence)) {
+    return Status::NotFound(
+        "no open " + std::string(AlarmKindName(ref.alarm)) + " alarm of '" + ref.source_id + "'" +
+        (ref.occurrence != 0 ? " with occurrence " + std::to_string(ref.occurrence)
+                             : std::string()));
+  }
+  return key;
+}
+
+Status Engine::Acknowledge(const AlarmRef& ref, TimestampMs at, std::string_view actor,
+                           std::string_view comment, std::vector<AlarmEvent>* out) {
+  auto key = FindAlarm(ref);
+  if (!key) return key.error();
+  auto it = alarms_.find(*key);
   AlarmRecord& rec = it->second;
   if (rec.state == AlarmState::kActiveAcked) return Status::Ok();
   rec.state =
       rec.state == AlarmState::kActiveUnacked ? AlarmState::kActiveAcked : AlarmState::kClosed;
   rec.changed_at = at;
-  const SensorState& s = states_[slot];
-  Emit(slot, EventKind::kAcknowledged, alarm, rec, s.last_value, s.last_reading_at, at, out);
+  const auto [v, t] = LastReading(KeySlot(*key));
+  Emit(EventKind::kAcknowledged, *key, rec, v, t, at, out);
+  out->back().actor = actor;
+  out->back().comment = comment;
   if (rec.state == AlarmState::kClosed) alarms_.erase(it);
   return Status::Ok();
 }
 
-void Engine::Emit(uint32_t slot, EventKind event, AlarmKind kind, const AlarmRecord& rec, double v,
-                  TimestampMs t, TimestampMs now, std::vector<AlarmEvent>* out) const {
+Status Engine::Shelve(const AlarmRef& ref, TimestampMs until, TimestampMs at,
+                      std::string_view actor, std::string_view reason,
+                      std::vector<AlarmEvent>* out) {
+  if (until <= at) return Status::InvalidArgument("shelving must end after it starts");
+  auto key = FindAlarm(ref);
+  if (!key) return key.error();
+  shelves_[*key] = until;
+  AlarmRecord& rec = alarms_.find(*key)->second;
+  rec.changed_at = at;
+  const auto [v, t] = LastReading(KeySlot(*key));
+  Emit(EventKind::kShelved, *key, rec, v, t, at, out);
+  out->back().actor = actor;
+  out->back().comment = reason;
+  return Status::Ok();
+}
+
+Status Engine::Unshelve(const AlarmRef& ref, TimestampMs at, std::string_view actor,
+                        std::string_view comment, std::vector<AlarmEvent>* out) {
+  auto key = FindAlarm(ref);
+  if (!key) return key.error();
+  auto shelf = shelves_.find(*key);
+  if (shelf == shelves_.end()) {
+    return Status::FailedPrecondition("the " + std::string(AlarmKindName(ref.alarm)) +
+                                      " alarm of '" + ref.source_id + "' is not shelved");
+  }
+  shelves_.erase(shelf);
+  AlarmRecord& rec = alarms_.find(*key)->second;
+  rec.changed_at = at;
+  const auto [v, t] = LastReading(KeySlot(*key));
+  Emit(EventKind::kUnshelved, *key, rec, v, t, at, out);
+  out->back().actor = actor;
+  out->back().comment = comment;
+  return Status::Ok();
+}
+
+std::pair<double, TimestampMs> Engine::LastReading(uint32_t slot) const {
+  if (slot >= kGatewaySlot) return {0, gateways_[slot - kGatewaySlot].last_seen};
   const SensorState& s = states_[slot];
-  out->push_back(AlarmEvent{.kind = event,
-                            .alarm = kind,
-                            .state = rec.state,
-                            .sensor_id = s.sensor->id,
-                            .rule_id = s.rule->id,
-                            .severity = rec.severity,
-                            .level = rec.level,
-                            .value = v,
-                            .reading_at = t,
-                            .at = now});
+  return {s.last_value, s.last_reading_at == kUnset ? 0 : s.last_reading_at};
+}
+
+const std::string& Engine::SourceId(uint32_t slot) const {
+  return slot >= kGatewaySlot ? gateways_[slot - kGatewaySlot].gateway->id
+                              : states_[slot].sensor->id;
+}
+
+void Engine::Emit(EventKind event, uint64_t key, const AlarmRecord& rec, double v, TimestampMs t,
+                  TimestampMs now, std::vector<AlarmEvent>* out) const {
+  AlarmEvent& e = out->emplace_back();
+  e.kind = event;
+  e.record = ToActive(key, rec);
+  e.value = v;
+  e.reading_at = t == kUnset ? 0 : t;
+  e.at = now;
 }
 
 ActiveAlarm Engine::ToActive(uint64_t key, const AlarmRecord& rec) const {
-  const auto slot = static_cast<uint32_t>(key / 8);
-  const auto kind = static_cast<AlarmKind>(key % 8);
-  const SensorState& s = states_[slot];
-  const bool live_peak = kind == AlarmKind::kThreshold && rec.state != AlarmState::kClearedUnacked;
-  return ActiveAlarm{.sensor_id = s.sensor->id,
-                     .rule_id = s.rule->id,
+  const uint32_t slot = KeySlot(key);
+  const AlarmKind kind = KeyKind(key);
+  const bool sensor = slot < kGatewaySlot;
+  const bool live_peak = kind == AlarmKind::kThreshold &&
+                         rec.state != AlarmState::kClearedUnacked &&
+                         rec.state != AlarmState::kClosed;
+  auto shelf = shelves_.find(key);
+  return ActiveAlarm{.source_id = SourceId(slot),
+                     .rule_id = sensor ? states_[slot].rule->id : std::string(),
                      .alarm = kind,
                      .state = rec.state,
                      .severity = rec.severity,
                      .level = rec.level,
+                     .occurrence = rec.occurrence,
+                     .threshold = rec.threshold,
                      .trigger_value = rec.trigger_value,
                      .trigger_reading_at = rec.trigger_reading_at,
-                     .peak_value = live_peak ? s.peak : rec.peak,
+                     .peak_value = live_peak ? states_[slot].peak : rec.peak,
                      .raised_at = rec.raised_at,
-                     .changed_at = rec.changed_at};
+                     .changed_at = rec.changed_at,
+                     .shelved_until = shelf == shelves_.end() ? 0 : shelf->second};
 }
 
 std::vector<ActiveAlarm> Engine::Active() const {
@@ -472,9 +697,16 @@ std::vector<ActiveAlarm> Engine::Active() const {
 
 EngineSnapshot Engine::Snapshot() const {
   EngineSnapshot snap;
+  snap.next_occurrence = next_occurrence_;
+  for (const GatewayState& g : gateways_) {
+    snap.gateways.push_back(GatewaySnapshot{.gateway_id = g.gateway->id,
+                                            .last_seen = g.last_seen == kUnset ? 0 : g.last_seen,
+                                            .seen = g.last_seen != kUnset,
+                                            .offline = g.offline});
+  }
   for (const SensorState& s : states_) {
     const bool fresh = s.last_seen == kUnset && s.last_reading_at == kUnset && s.flags == 0 &&
-                       s.level == Level::kNone;
+                       s.level == Level::kNone && s.gateway == kNone;
     if (fresh) continue;
     SensorSnapshot e{.sensor_id = s.sensor->id,
                      .rule_id = s.rule->id,
@@ -485,16 +717,18 @@ EngineSnapshot Engine::Snapshot() const {
                      .fault = (s.flags & kFault) != 0,
                      .no_data = (s.flags & kNoData) != 0,
                      .rate_alarm = (s.flags & kRateAlarm) != 0,
+                     .gateway_silent = (s.flags & kGatewaySilent) != 0,
                      .last_seen = s.last_seen == kUnset ? 0 : s.last_seen,
                      .seen = s.last_seen != kUnset,
                      .last_reading_at = s.last_reading_at == kUnset ? 0 : s.last_reading_at,
                      .has_reading = s.last_reading_at != kUnset,
                      .last_value = s.last_value,
                      .peak = s.peak,
+                     .gateway = s.gateway == kNone ? -1 : static_cast<int32_t>(s.gateway),
                      .rate_count = 0,
                      .rate_at = {},
                      .rate_value = {}};
-    if (s.rate_index != kNoRate) {
+    if (s.rate_index != kNone) {
       const RateState& r = rates_[s.rate_index];
       e.rate_count = r.count;
       e.rate_at = r.at;
@@ -503,23 +737,48 @@ EngineSnapshot Engine::Snapshot() const {
     snap.sensors.push_back(std::move(e));
   }
   snap.alarms = Active();
+  for (const auto& [key, until] : shelves_) {
+    snap.shelves.push_back(
+        ShelfSnapshot{.source_id = SourceId(KeySlot(key)), .alarm = KeyKind(key), .until = until});
+  }
   return snap;
 }
 
 Status Engine::Restore(const EngineSnapshot& snapshot) {
   auto valid_level = [](Level l) { return static_cast<int>(l) >= -2 && static_cast<int>(l) <= 2; };
+  auto valid_kind = [](AlarmKind k) {
+    return static_cast<int>(k) >= 1 && static_cast<int>(k) <= kMaxAlarmKind;
+  };
   for (const SensorSnapshot& e : snapshot.sensors) {
-    if (!valid_level(e.level) || !valid_level(e.pending_level) || e.rate_count > kRatePoints) {
+    if (!valid_level(e.level) || !valid_level(e.pending_level) || e.rate_count > kRatePoints ||
+        e.gateway < -1 || e.gateway >= static_cast<int64_t>(snapshot.gateways.size())) {
       return Status::InvalidArgument("snapshot of sensor '" + e.sensor_id + "': invalid state");
     }
   }
   for (const ActiveAlarm& a : snapshot.alarms) {
-    const auto kind = static_cast<int>(a.alarm);
     const auto state = static_cast<int>(a.state);
-    if (kind < 1 || kind > 5 || state < 1 || state > 3 || !valid_level(a.level)) {
-      return Status::InvalidArgument("snapshot alarm of sensor '" + a.sensor_id +
+    if (!valid_kind(a.alarm) || state < 1 || state > 3 || !valid_level(a.level)) {
+      return Status::InvalidArgument("snapshot alarm of '" + a.source_id +
                                      "': invalid kind, state or level");
     }
+  }
+  for (const ShelfSnapshot& shelf : snapshot.shelves) {
+    if (!valid_kind(shelf.alarm)) {
+      return Status::InvalidArgument("snapshot shelf of '" + shelf.source_id + "': invalid kind");
+    }
+  }
+  next_occurrence_ = std::max(next_occurrence_, snapshot.next_occurrence);
+  // Snapshot gateway index -> this engine's gateway index.
+  std::vector<uint32_t> gateway_map(snapshot.gateways.size(), kNone);
+  for (size_t i = 0; i < snapshot.gateways.size(); ++i) {
+    const GatewaySnapshot& e = snapshot.gateways[i];
+    auto it = gateway_index_.find(std::string_view(e.gateway_id));
+    if (it == gateway_index_.end()) continue;
+    gateway_map[i] = it->second;
+    GatewayState& g = gateways_[it->second];
+    if (e.seen)
+      g.last_seen = g.last_seen == kUnset ? e.last_seen : std::max(g.last_seen, e.last_seen);
+    if (g.owned) g.offline = e.offline;
   }
   for (const SensorSnapshot& e : snapshot.sensors) {
     auto idx = index_.find(std::string_view(e.sensor_id));
@@ -529,31 +788,51 @@ Status Engine::Restore(const EngineSnapshot& snapshot) {
     s.level = e.level;
     s.pending_level = e.pending_level;
     s.pending_since = e.pending_since;
+    s.gateway = e.gateway < 0 ? kNone : gateway_map[static_cast<size_t>(e.gateway)];
     s.flags = static_cast<uint8_t>((e.pending ? kPending : 0) | (e.fault ? kFault : 0) |
-                                   (e.no_data ? kNoData : 0) | (e.rate_alarm ? kRateAlarm : 0));
+                                   (e.no_data ? kNoData : 0) | (e.rate_alarm ? kRateAlarm : 0) |
+                                   (e.gateway_silent && s.gateway != kNone ? kGatewaySilent : 0));
+    if (s.flags & kGatewaySilent) gateways_[s.gateway].has_silent = true;
     s.last_seen = e.seen ? e.last_seen : kUnset;
     s.last_reading_at = e.has_reading ? e.last_reading_at : kUnset;
     s.last_value = e.last_value;
     s.peak = e.peak;
-    if (s.rate_index != kNoRate) {
+    if (s.rate_index != kNone) {
       RateState& r = rates_[s.rate_index];
       r.count = e.rate_count;
       r.at = e.rate_at;
       r.value = e.rate_value;
     }
   }
+  // The slot of (source, kind) in this engine, or kNone.
+  auto slot_of = [&](const std::string& source, AlarmKind kind,
+                     const std::string& rule_id) -> uint32_t {
+    if (kind == AlarmKind::kGatewayOffline) {
+      auto it = gateway_index_.find(std::string_view(source));
+      return it == gateway_index_.end() || !gateways_[it->second].owned ? kNone
+                                                                        : kGatewaySlot + it->second;
+    }
+    auto it = index_.find(std::string_view(source));
+    if (it == index_.end()) return kNone;
+    return rule_id.empty() || states_[it->second].rule->id == rule_id ? it->second : kNone;
+  };
   for (const ActiveAlarm& a : snapshot.alarms) {
-    auto idx = index_.find(std::string_view(a.sensor_id));
-    if (idx == index_.end() || states_[idx->second].rule->id != a.rule_id) continue;
-    alarms_[AlarmKey(idx->second, a.alarm)] =
-        AlarmRecord{.state = a.state,
-                    .severity = a.severity,
-                    .level = a.level,
-                    .trigger_value = a.trigger_value,
-                    .trigger_reading_at = a.trigger_reading_at,
-                    .peak = a.peak_value,
-                    .raised_at = a.raised_at,
-                    .changed_at = a.changed_at};
+    const uint32_t slot = slot_of(a.source_id, a.alarm, a.rule_id);
+    if (slot == kNone) continue;
+    alarms_[AlarmKey(slot, a.alarm)] = AlarmRecord{.state = a.state,
+                                                   .severity = a.severity,
+                                                   .level = a.level,
+                                                   .occurrence = a.occurrence,
+                                                   .threshold = a.threshold,
+                                                   .trigger_value = a.trigger_value,
+                                                   .trigger_reading_at = a.trigger_reading_at,
+                                                   .peak = a.peak_value,
+                                                   .raised_at = a.raised_at,
+                                                   .changed_at = a.changed_at};
+  }
+  for (const ShelfSnapshot& shelf : snapshot.shelves) {
+    const uint32_t slot = slot_of(shelf.source_id, shelf.alarm, "");
+    if (slot != kNone) shelves_[AlarmKey(slot, shelf.alarm)] = shelf.until;
   }
   RebuildTimers();
   return Status::Ok();
@@ -571,6 +850,12 @@ std::string_view EventKindName(EventKind kind) {
       return "cleared";
     case EventKind::kAcknowledged:
       return "acknowledged";
+    case EventKind::kShelved:
+      return "shelved";
+    case EventKind::kUnshelved:
+      return "unshelved";
+    case EventKind::kReconciled:
+      return "reconciled";
   }
   return "invalid";
 }
@@ -589,6 +874,16 @@ std::string_view AlarmKindName(AlarmKind kind) {
       return "gateway_offline";
   }
   return "invalid";
+}
+
+bool ParseAlarmKind(std::string_view name, AlarmKind* kind) {
+  for (uint8_t k = 1; k <= kMaxAlarmKind; ++k) {
+    if (AlarmKindName(static_cast<AlarmKind>(k)) == name) {
+      *kind = static_cast<AlarmKind>(k);
+      return true;
+    }
+  }
+  return false;
 }
 
 std::string_view AlarmStateName(AlarmState state) {

@@ -2,6 +2,10 @@
 // no clock reads, no I/O; time is an argument. Not thread-safe: an Engine is
 // owned by one shard thread, which alone calls every method. The RuleSet it
 // is given is immutable and may be shared by all shards.
+//
+// Deterministic: the same calls with the same arguments produce the same
+// events. The server relies on it to rebuild alarm state after a crash by
+// replaying its input log from a Snapshot().
 #pragma once
 
 #include <array>
@@ -21,20 +25,32 @@
 
 namespace vigil::alarm {
 
-// Stable shard of a sensor id (FNV-1a), the same in every process.
-uint32_t ShardOf(std::string_view sensor_id, uint32_t shard_count);
+// Stable shard of a sensor or gateway id (FNV-1a), the same in every process.
+uint32_t ShardOf(std::string_view id, uint32_t shard_count);
 
 struct EngineOptions {
   // The Engine keeps state for the registry sensors with ShardOf(id,
-  // shard_count) == shard that have an effective rule. Default: 0 of 1.
+  // shard_count) == shard that have an effective rule, and raises the
+  // gateway-offline alarms of the gateways with ShardOf(id, shard_count) ==
+  // shard. Default: 0 of 1.
   uint32_t shard = 0;
   uint32_t shard_count = 1;
 };
 
 struct EngineStats {
-  uint64_t readings = 0;        // evaluated
-  uint64_t late_readings = 0;   // at or before the newest reading seen: skipped
-  uint64_t unknown_series = 0;  // sensor not owned or without a rule: skipped
+  uint64_t readings = 0;            // evaluated
+  uint64_t late_readings = 0;       // at or before the newest reading seen: stored, not evaluated
+  uint64_t unknown_series = 0;      // sensor not owned or without a rule: skipped
+  uint64_t no_data_suppressed = 0;  // no-data alarms not raised because the gateway went silent
+};
+
+// Names one alarm for an operator action: its source (sensor id, or gateway
+// id for kGatewayOffline), its kind, and optionally its occurrence (0: the
+// open one, whichever it is).
+struct AlarmRef {
+  std::string source_id{};
+  AlarmKind alarm = AlarmKind::kThreshold;
+  uint64_t occurrence = 0;
 };
 
 // Restart state of one sensor: plain values, for the journal. Only sensors
@@ -49,32 +65,69 @@ struct SensorSnapshot {
   bool fault = false;
   bool no_data = false;
   bool rate_alarm = false;
-  TimestampMs last_seen = 0;  // arrival time of the last series
+  bool gateway_silent = false;  // no-data suppressed until its gateway returns
+  TimestampMs last_seen = 0;    // arrival time of the last series
   bool seen = false;
   TimestampMs last_reading_at = 0;  // newest reading time
   bool has_reading = false;
   double last_value = 0;
   double peak = 0;
+  int32_t gateway = -1;    // index into EngineSnapshot::gateways; -1 none
   uint8_t rate_count = 0;  // rate-of-change checkpoints, oldest first
   std::array<TimestampMs, 5> rate_at{};
   std::array<double, 5> rate_value{};
+
+  bool operator==(const SensorSnapshot&) const = default;
+};
+
+struct GatewaySnapshot {
+  std::string gateway_id{};
+  TimestampMs last_seen = 0;
+  bool seen = false;
+  bool offline = false;
+
+  bool operator==(const GatewaySnapshot&) const = default;
+};
+
+struct ShelfSnapshot {
+  std::string source_id{};
+  AlarmKind alarm = AlarmKind::kThreshold;
+  TimestampMs until = 0;
+
+  bool operator==(const ShelfSnapshot&) const = default;
 };
 
 struct EngineSnapshot {
   std::vector<SensorSnapshot> sensors{};
+  std::vector<GatewaySnapshot> gateways{};
   std::vector<ActiveAlarm> alarms{};
+  std::vector<ShelfSnapshot> shelves{};
+  uint64_t next_occurrence = 1;
+
+  bool operator==(const EngineSnapshot&) const = default;
 };
 
-// Per sensor the Engine keeps a fixed 72-byte SensorState (plus its id-map
+// Per sensor the Engine keeps a fixed 80-byte SensorState (plus its id-map
 // entry, and 88 bytes more for a rate-of-change rule); open alarms live in a
 // separate map touched only on transitions. Evaluate does one hash lookup per
 // series and allocates nothing unless an event is produced. Timers (on/off
 // delays, no-data deadlines) sit in a min-heap with at most one live entry per
-// sensor, so Tick costs O(log n) per due timer, not a scan.
+// sensor, so Tick costs O(log n) per due timer, not a scan; gateways and
+// shelves (few) are scanned.
+//
+// Time: on- and off-delays run from the event time of the first reading in
+// the new condition; they end at a later reading's event time or, if none
+// comes, at Tick's `now`, whichever first. So a backfilled condition older
+// than its delay takes effect at once: for a safety alarm an old abnormal
+// reading is not a reason to wait. No-data and gateway-offline deadlines run
+// on `now` (arrival), never on event time.
 //
 // Suppression: while a sensor-fault alarm is active, that sensor's readings do
 // not feed threshold or rate evaluation; pending delays are cancelled and
-// active process alarms stay as they are until good readings return.
+// active process alarms stay as they are until good readings return. While a
+// gateway is silent (gateway_offline rule on), sensors whose last series came
+// through it raise no no-data alarm; their no-data clock restarts when it
+// returns.
 class Engine {
  public:
   explicit Engine(EngineOptions options = {});
@@ -85,10 +138,16 @@ class Engine {
   // Installs a new rule set. Sensors whose effective rule (by content) and
   // registry range/interval are unchanged keep their state and alarms; the
   // others start fresh, and their open alarms are closed with a kCleared
-  // event (state kClosed) at `now` appended to *out.
+  // event (state kClosed) at `now` appended to *out. Gateway state is kept by
+  // id; the alarms of gateways no longer registered are closed likewise.
   // REQUIRES: rules != nullptr.
   void SetRuleSet(std::shared_ptr<const RuleSet> rules, TimestampMs now,
                   std::vector<AlarmEvent>* out);
+
+  // Starts one stored batch of `gateway_id` received at `now`: the gateway
+  // is alive (its offline alarm clears), and the series Evaluate()d until the
+  // next BeginBatch came through it. An unknown gateway id is ignored.
+  void BeginBatch(std::string_view gateway_id, TimestampMs now, std::vector<AlarmEvent>* out);
 
   // Evaluates one series (readings in event-time order) received at `now`.
   // Readings at or before the sensor's newest reading are late: skipped and
@@ -98,23 +157,34 @@ class Engine {
                 std::span<const double> values, std::span<const Quality> quality, TimestampMs now,
                 std::vector<AlarmEvent>* out);
 
-  // Fires due on-delays, off-delays and no-data deadlines at `now`. The first
-  // Tick after SetRuleSet starts the no-data clock of sensors never seen.
+  // Fires due on-delays, off-delays, no-data and gateway-offline deadlines and
+  // ends expired shelving at `now`. The first Tick after SetRuleSet starts
+  // the no-data clock of sensors and gateways never seen.
   void Tick(TimestampMs now, std::vector<AlarmEvent>* out);
 
-  // Acknowledges the open alarm of (sensor, alarm): active-unacked becomes
-  // active-acked; cleared-unacked becomes closed. Appends a kAcknowledged
-  // event; none if already acknowledged. kNotFound when no alarm is open.
-  Status Acknowledge(std::string_view sensor_id, AlarmKind alarm, TimestampMs at,
-                     std::vector<AlarmEvent>* out);
+  // Operator actions on the open alarm `ref` names; each appends its event.
+  // kNotFound when no such alarm is open (or `ref.occurrence` names an
+  // earlier one). Acknowledge: active-unacked becomes active-acked,
+  // cleared-unacked becomes closed; an acked alarm is left as is (no event).
+  Status Acknowledge(const AlarmRef& ref, TimestampMs at, std::string_view actor,
+                     std::string_view comment, std::vector<AlarmEvent>* out);
+  // Shelves the alarm point (source, kind) until `until`: the alarm and any
+  // raised again before then carry shelved_until; Tick ends it at `until`.
+  // Shelving again moves `until`. kInvalidArgument when until <= at.
+  Status Shelve(const AlarmRef& ref, TimestampMs until, TimestampMs at, std::string_view actor,
+                std::string_view reason, std::vector<AlarmEvent>* out);
+  // Ends shelving early. kFailedPrecondition when the point is not shelved.
+  Status Unshelve(const AlarmRef& ref, TimestampMs at, std::string_view actor,
+                  std::string_view comment, std::vector<AlarmEvent>* out);
 
-  // Open alarms (active or cleared-unacked), ordered by sensor slot and kind.
+  // Open alarms (active or cleared-unacked): sensors by slot, then gateways.
   std::vector<ActiveAlarm> Active() const;
 
   // Restart state: Restore(Snapshot()) on an Engine given the same RuleSet
   // continues exactly as this one would. Restore REQUIRES SetRuleSet first;
-  // entries of unknown sensors or of another rule id are skipped.
-  // kInvalidArgument on out-of-range enum values.
+  // entries of sensors and gateways this Engine does not hold, or of another
+  // rule id, are skipped, so the snapshots of several shards may be restored
+  // one after the other. kInvalidArgument on out-of-range enum values.
   EngineSnapshot Snapshot() const;
   Status Restore(const EngineSnapshot& snapshot);
 
@@ -125,8 +195,16 @@ class Engine {
   static constexpr size_t kRatePoints = 5;
   static constexpr TimestampMs kUnset = INT64_MIN;  // never seen / no reading
   static constexpr TimestampMs kNoTimer = INT64_MAX;
-  static constexpr uint32_t kNoRate = UINT32_MAX;
-  enum Flag : uint8_t { kPending = 1, kFault = 2, kNoData = 4, kRateAlarm = 8 };
+  static constexpr uint32_t kNone = UINT32_MAX;
+  // Slots at or above it name gateways (slot - kGatewaySlot), below it sensors.
+  static constexpr uint32_t kGatewaySlot = 1u << 31;
+  enum Flag : uint8_t {
+    kPending = 1,
+    kFault = 2,
+    kNoData = 4,
+    kRateAlarm = 8,
+    kGatewaySilent = 16,
+  };
 
   struct SensorState {
     const Rule* rule = nullptr;
@@ -137,7 +215,8 @@ class Engine {
     TimestampMs heap_due = kNoTimer;  // due of this sensor's live heap entry
     double last_value = 0;
     double peak = 0;
-    uint32_t rate_index = kNoRate;
+    uint32_t rate_index = kNone;
+    uint32_t gateway = kNone;  // gateway of its last series
     Level level = Level::kNone;
     Level pending_level = Level::kNone;
     uint8_t flags = 0;
@@ -147,10 +226,19 @@ class Engine {
     std::array<TimestampMs, kRatePoints> at{};
     std::array<double, kRatePoints> value{};
   };
+  struct GatewayState {
+    const Gateway* gateway = nullptr;
+    TimestampMs last_seen = kUnset;
+    bool owned = false;       // this Engine raises its offline alarm
+    bool offline = false;     // owned only
+    bool has_silent = false;  // some sensor of this Engine waits for it (kGatewaySilent)
+  };
   struct AlarmRecord {
     AlarmState state = AlarmState::kActiveUnacked;
     Severity severity = Severity::kYellow;
     Level level = Level::kNone;
+    uint64_t occurrence = 0;
+    double threshold = 0;
     double trigger_value = 0;
     TimestampMs trigger_reading_at = 0;
     double peak = 0;
@@ -165,38 +253,54 @@ class Engine {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
-  // Key of alarms_: slot * 8 + AlarmKind.
+  using IdIndex = std::unordered_map<std::string_view, uint32_t, StringHash, std::equal_to<>>;
+  // Key of alarms_ and shelves_: slot * 8 + AlarmKind.
   static uint64_t AlarmKey(uint32_t slot, AlarmKind kind) {
     return uint64_t{slot} * 8 + static_cast<uint8_t>(kind);
   }
+  static uint32_t KeySlot(uint64_t key) { return static_cast<uint32_t>(key / 8); }
+  static AlarmKind KeyKind(uint64_t key) { return static_cast<AlarmKind>(key % 8); }
 
   void EvaluateThreshold(uint32_t slot, TimestampMs t, double v, TimestampMs now,
                          std::vector<AlarmEvent>* out);
   void EvaluateRate(uint32_t slot, TimestampMs t, double v, TimestampMs now,
                     std::vector<AlarmEvent>* out);
   void RunTimers(uint32_t slot, TimestampMs now, std::vector<AlarmEvent>* out);
+  void TickGateways(TimestampMs now, std::vector<AlarmEvent>* out);
+  void TickShelves(TimestampMs now, std::vector<AlarmEvent>* out);
+  void RearmSilentSensors(uint32_t gateway, TimestampMs now);
   TimestampMs NextDue(const SensorState& s) const;
   void Schedule(uint32_t slot);
   void RebuildTimers();
 
-  void Raise(uint32_t slot, AlarmKind kind, Severity severity, Level level, double v, TimestampMs t,
-             TimestampMs now, std::vector<AlarmEvent>* out);
+  void Raise(uint32_t slot, AlarmKind kind, Severity severity, Level level, double threshold,
+             double v, TimestampMs t, TimestampMs now, std::vector<AlarmEvent>* out);
   void ChangeLevel(uint32_t slot, Level level, double v, TimestampMs t, TimestampMs now,
                    std::vector<AlarmEvent>* out);
   void Clear(uint32_t slot, AlarmKind kind, double v, TimestampMs t, TimestampMs now,
              std::vector<AlarmEvent>* out);
-  void Emit(uint32_t slot, EventKind event, AlarmKind kind, const AlarmRecord& rec, double v,
-            TimestampMs t, TimestampMs now, std::vector<AlarmEvent>* out) const;
+  // Finds the open alarm `ref` names; kNotFound otherwise.
+  Result<uint64_t> FindAlarm(const AlarmRef& ref) const;
+  // Last reading known of a slot's source (for timer and operator events).
+  std::pair<double, TimestampMs> LastReading(uint32_t slot) const;
+  const std::string& SourceId(uint32_t slot) const;
+  void Emit(EventKind event, uint64_t key, const AlarmRecord& rec, double v, TimestampMs t,
+            TimestampMs now, std::vector<AlarmEvent>* out) const;
   ActiveAlarm ToActive(uint64_t key, const AlarmRecord& rec) const;
 
   EngineOptions options_;
   std::shared_ptr<const RuleSet> rules_;
-  // Keys view into rules_->registry() sensor ids.
-  std::unordered_map<std::string_view, uint32_t, StringHash, std::equal_to<>> index_;
+  // Keys view into rules_->registry() ids.
+  IdIndex index_;
+  IdIndex gateway_index_;
   std::vector<SensorState> states_{};
   std::vector<RateState> rates_{};
+  std::vector<GatewayState> gateways_{};
+  uint32_t current_gateway_ = kNone;  // of the batch being evaluated
   std::map<uint64_t, AlarmRecord> alarms_;
-  std::vector<Timer> timers_{};  // min-heap on (due, slot)
+  std::map<uint64_t, TimestampMs> shelves_;  // alarm point -> shelved until
+  std::vector<Timer> timers_{};              // min-heap on (due, slot)
+  uint64_t next_occurrence_ = 1;
   EngineStats stats_;
 };
 

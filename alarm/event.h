@@ -19,17 +19,23 @@ enum class EventKind : uint8_t {
   kDeEscalated = 3,   // same alarm, less severe level (HH -> H)
   kCleared = 4,       // returned to normal
   kAcknowledged = 5,  // an operator acknowledged it
-  // Reserved: kShelved = 6, kUnshelved = 7.
+  kShelved = 6,       // an operator shelved its alarm point until `shelved_until`
+  kUnshelved = 7,     // shelving ended: by an operator, or its time was up (no actor)
+  // The server's record of the alarm was corrected after a restart (only when
+  // the rules or registry changed while it was down); `state` is the truth.
+  kReconciled = 8,
 };
+inline constexpr uint8_t kMaxEventKind = 8;
 
-// Which condition. One open alarm at most per (sensor, AlarmKind).
+// Which condition. One open alarm at most per (source, AlarmKind).
 enum class AlarmKind : uint8_t {
   kThreshold = 1,
   kRateOfChange = 2,
   kNoData = 3,          // communication lost
   kSensorFault = 4,     // bad quality or out of instrument range
-  kGatewayOffline = 5,  // reserved: not produced by the Engine yet
+  kGatewayOffline = 5,  // every sensor of a gateway went silent: its source is the gateway
 };
+inline constexpr uint8_t kMaxAlarmKind = 5;
 
 // ISA-18.2 states. An alarm leaves the Engine's books when it reaches kClosed.
 enum class AlarmState : uint8_t {
@@ -42,37 +48,52 @@ enum class AlarmState : uint8_t {
 std::string_view EventKindName(EventKind kind);
 std::string_view AlarmKindName(AlarmKind kind);
 std::string_view AlarmStateName(AlarmState state);
+// Inverse of the names above; nullopt-like 0 values are not returned: false on
+// an unknown name.
+bool ParseAlarmKind(std::string_view name, AlarmKind* kind);
 
-struct AlarmEvent {
-  EventKind kind = EventKind::kRaised;
-  AlarmKind alarm = AlarmKind::kThreshold;
-  AlarmState state = AlarmState::kActiveUnacked;  // state after the event
-  std::string sensor_id{};
-  std::string rule_id{};
-  Severity severity = Severity::kYellow;
-  Level level = Level::kNone;  // threshold alarms only
-  // The reading that caused the event; for rate-of-change alarms the rate in
-  // units per window. Last reading known for timer-driven events.
-  double value = 0;
-  TimestampMs reading_at = 0;
-  TimestampMs at = 0;  // event time: the `now` of Evaluate/Tick/Acknowledge
-};
-
-// An open alarm (active, or cleared but not yet acknowledged).
+// An open alarm (active, or cleared but not yet acknowledged): the alarm
+// record as the Engine holds it.
 struct ActiveAlarm {
-  std::string sensor_id{};
-  std::string rule_id{};
+  // The sensor id; for kGatewayOffline the gateway id.
+  std::string source_id{};
+  std::string rule_id{};  // empty for kGatewayOffline
   AlarmKind alarm = AlarmKind::kThreshold;
   AlarmState state = AlarmState::kActiveUnacked;
   Severity severity = Severity::kYellow;
   Level level = Level::kNone;
+  // Engine-wide counter value given at kRaised: tells two alarms of the same
+  // (source, kind) apart, so an operator action never hits a later one.
+  uint64_t occurrence = 0;
+  // The limit in force: the level's value (threshold), the rate limit per
+  // window (rate of change), the timeout in seconds (no data, gateway
+  // offline); 0 for a sensor fault.
+  double threshold = 0;
   double trigger_value = 0;  // value that raised it
   TimestampMs trigger_reading_at = 0;
-  double peak_value = 0;       // most extreme value while active (threshold alarms)
-  TimestampMs raised_at = 0;   // event time of kRaised
-  TimestampMs changed_at = 0;  // event time of the last transition
+  double peak_value = 0;          // most extreme value while active (threshold alarms)
+  TimestampMs raised_at = 0;      // event time of kRaised
+  TimestampMs changed_at = 0;     // event time of the last transition
+  TimestampMs shelved_until = 0;  // 0 unless its alarm point is shelved
 
   bool operator==(const ActiveAlarm&) const = default;
+};
+
+// One transition: the alarm record after it, plus what caused it.
+struct AlarmEvent {
+  EventKind kind = EventKind::kRaised;
+  // The alarm after the event; record.state is kClosed once it left the books.
+  ActiveAlarm record{};
+  // The reading that caused the event; for rate-of-change alarms the rate in
+  // units per window. Last reading known for timer-driven and operator events.
+  double value = 0;
+  TimestampMs reading_at = 0;
+  TimestampMs at = 0;  // event time: the `now` of Evaluate/Tick or the operator action
+  // Operator actions: who, and their comment or shelving reason.
+  std::string actor{};
+  std::string comment{};
+
+  bool operator==(const AlarmEvent&) const = default;
 };
 
 }  // namespace vigil::alarm

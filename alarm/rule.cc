@@ -135,4 +135,12 @@ Status Rule::Validate() const {
   return Status::Ok();
 }
 
+Status GatewayOfflineRule::Validate() const {
+  if (after.count() < 0) return Status::InvalidArgument("gateway_offline.after must be >= 0");
+  if (!IsSeverity(severity)) {
+    return Status::InvalidArgument("gateway_offline.severity must be 1..4 (1 red .. 4 blue)");
+  }
+  return Status::Ok();
+}
+
 }  // namespace vigil::alarm

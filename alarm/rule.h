@@ -90,4 +90,18 @@ struct Rule {
   Status Validate() const;
 };
 
+// Gateway offline: a gateway that stored no batch for `after` raises one
+// gateway-offline alarm (severity `severity`), cleared by its next batch; while
+// a gateway is silent, the no-data alarms of the sensors it carried are
+// suppressed (one alarm, not one per sensor). Applies to every gateway.
+struct GatewayOfflineRule {
+  std::chrono::milliseconds after{0};  // 0 disables (and no-data is never suppressed)
+  Severity severity = Severity::kOrange;
+
+  bool operator==(const GatewayOfflineRule&) const = default;
+
+  // kInvalidArgument naming the field and the reason.
+  Status Validate() const;
+};
+
 }  // namespace vigil::alarm

@@ -30,8 +30,10 @@ Status Insert(Index& index, std::string key, uint32_t rule, const std::vector<Ru
 }  // namespace
 
 Result<std::shared_ptr<const RuleSet>> RuleSet::Build(std::vector<Rule> rules,
-                                                      std::shared_ptr<const Registry> registry) {
+                                                      std::shared_ptr<const Registry> registry,
+                                                      GatewayOfflineRule gateway_offline) {
   if (registry == nullptr) return Status::InvalidArgument("rule set: registry is null");
+  if (Status s = gateway_offline.Validate(); !s.ok()) return s;
   Index by_id, by_sensor, by_enterprise, by_region, by_kind;
   for (uint32_t i = 0; i < rules.size(); ++i) {
     const Rule& rule = rules[i];
@@ -67,6 +69,7 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::Build(std::vector<Rule> rules,
 
   std::shared_ptr<RuleSet> set(new RuleSet());
   set->rules_ = std::move(rules);
+  set->gateway_offline_ = gateway_offline;
   set->registry_ = std::move(registry);
   const auto& sensors = set->registry_->entries().sensors;
   set->effective_.reserve(sensors.size());

@@ -26,14 +26,17 @@ class RuleSet {
   // Validates every rule (Rule::Validate) and resolves them. kInvalidArgument
   // on: an invalid rule, a duplicate rule id, a selector naming an unknown
   // sensor or enterprise, two rules with the same selector (a tie).
+  // `gateway_offline` applies to every gateway (kInvalidArgument if invalid).
   static Result<std::shared_ptr<const RuleSet>> Build(std::vector<Rule> rules,
-                                                      std::shared_ptr<const Registry> registry);
+                                                      std::shared_ptr<const Registry> registry,
+                                                      GatewayOfflineRule gateway_offline = {});
 
   // The effective rule of `sensor_id`, or nullptr when none applies or the
   // sensor is unknown. One hash lookup. Valid as long as this RuleSet.
   const Rule* ForSensor(std::string_view sensor_id) const;
 
   const std::vector<Rule>& rules() const { return rules_; }
+  const GatewayOfflineRule& gateway_offline() const { return gateway_offline_; }
   const Registry& registry() const { return *registry_; }
   const std::shared_ptr<const Registry>& shared_registry() const { return registry_; }
 
@@ -46,6 +49,7 @@ class RuleSet {
   RuleSet() = default;
 
   std::vector<Rule> rules_;
+  GatewayOfflineRule gateway_offline_;
   std::shared_ptr<const Registry> registry_;
   // Keys view into registry_ sensor ids; values index rules_.
   std::unordered_map<std::string_view, uint32_t, StringHash, std::equal_to<>> effective_;

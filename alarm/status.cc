@@ -31,6 +31,12 @@ std::string Status::ToString() const {
     case Code::kInternal:
       name = "internal";
       break;
+    case Code::kFailedPrecondition:
+      name = "failed precondition";
+      break;
+    case Code::kOutOfRange:
+      name = "out of range";
+      break;
   }
   return std::string(name) + ": " + message_;
 }

@@ -23,6 +23,8 @@ class [[nodiscard]] Status {
     kCorruption,
     kIOError,
     kInternal,
+    kFailedPrecondition,  // the request is valid, but not in the current state
+    kOutOfRange,          // past the end or before the start of what exists
   };
 
   Status() = default;
@@ -42,6 +44,10 @@ class [[nodiscard]] Status {
   static Status Corruption(std::string msg) { return {Code::kCorruption, std::move(msg)}; }
   static Status IOError(std::string msg) { return {Code::kIOError, std::move(msg)}; }
   static Status Internal(std::string msg) { return {Code::kInternal, std::move(msg)}; }
+  static Status FailedPrecondition(std::string msg) {
+    return {Code::kFailedPrecondition, std::move(msg)};
+  }
+  static Status OutOfRange(std::string msg) { return {Code::kOutOfRange, std::move(msg)}; }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

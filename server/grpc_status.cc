@@ -30,6 +30,12 @@ grpc::Status ToGrpc(const alarm::Status& status) {
     case C::kInternal:
       code = grpc::StatusCode::INTERNAL;
       break;
+    case C::kFailedPrecondition:
+      code = grpc::StatusCode::FAILED_PRECONDITION;
+      break;
+    case C::kOutOfRange:
+      code = grpc::StatusCode::OUT_OF_RANGE;
+      break;
   }
   return {code, status.message()};
 }

@@ -104,17 +104,17 @@ void ShardState::PublishEvents() {
   if (events.empty()) return;
   for (const alarm::AlarmEvent& e : events) {
     const auto kind = static_cast<size_t>(e.kind);
-    const auto alarm_kind = static_cast<size_t>(e.alarm);
-    if (kind < 6 && alarm_kind < 6) {
+    const auto alarm_kind = static_cast<size_t>(e.record.alarm);
+    if (kind <= alarm::kMaxEventKind && alarm_kind <= alarm::kMaxAlarmKind) {
       alarm_counters->events[kind][alarm_kind].fetch_add(1, std::memory_order_relaxed);
     }
     LogInfo("alarm", {{"transition", alarm::EventKindName(e.kind)},
-                      {"alarm", alarm::AlarmKindName(e.alarm)},
-                      {"state", alarm::AlarmStateName(e.state)},
-                      {"sensor", e.sensor_id},
-                      {"rule", e.rule_id},
-                      {"severity", static_cast<int>(e.severity)},
-                      {"level", alarm::LevelName(e.level)},
+                      {"alarm", alarm::AlarmKindName(e.record.alarm)},
+                      {"state", alarm::AlarmStateName(e.record.state)},
+                      {"sensor", e.record.source_id},
+                      {"rule", e.record.rule_id},
+                      {"severity", static_cast<int>(e.record.severity)},
+                      {"level", alarm::LevelName(e.record.level)},
                       {"value", e.value},
                       {"reading_at", e.reading_at},
                       {"at", e.at}});

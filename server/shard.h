@@ -49,8 +49,9 @@ struct ShardState {
 // Alarm transitions and open alarms, for /metrics. Written by one shard,
 // read by anyone.
 struct AlarmCounters {
-  // [EventKind value][AlarmKind value], values 1..5.
-  std::array<std::array<std::atomic<uint64_t>, 6>, 6> events{};
+  // [EventKind value][AlarmKind value].
+  std::array<std::array<std::atomic<uint64_t>, alarm::kMaxAlarmKind + 1>, alarm::kMaxEventKind + 1>
+      events{};
   // Open alarms (active, or cleared and not yet acknowledged) by severity 1..4.
   std::array<std::atomic<uint64_t>, 5> open_by_severity{};
 };
