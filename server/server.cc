@@ -160,13 +160,16 @@ class Server::Impl {
     uint64_t replayed = 0;
     uint64_t replayed_readings = 0;
     const auto replay_start = std::chrono::steady_clock::now();
-    Status s = store_->ReplayLog(store_->replay_from(), [&](uint64_t seq, std::string_view rec) {
-      ++replayed;
-      if (auto view = storage::IngestRecordView::Parse(rec))
-        replayed_readings += view->reading_count();
-      shards_->PostBatch(seq, std::string(rec));
-      return Status::Ok();
-    });
+    Status s =
+        store_->ReplayLog(store_->replay_from(), [&](uint64_t seq, const storage::LogEntry& entry) {
+          ++replayed;
+          if (entry.kind != storage::LogEntryKind::kBatch) return Status::Ok();
+          if (auto view = storage::IngestRecordView::Parse(entry.payload)) {
+            replayed_readings += view->reading_count();
+          }
+          shards_->PostBatch(seq, std::string(entry.payload));
+          return Status::Ok();
+        });
     if (!s.ok()) return s;
     LogInfo("ingest_log_replayed", {{"from_log_seq", store_->replay_from()},
                                     {"records", replayed},

@@ -102,4 +102,39 @@ std::optional<Watermark> DecodeWatermark(std::string_view value) {
   return Watermark{GetBigEndian64(value.data()), GetBigEndian64(value.data() + 8)};
 }
 
+std::string JournalEntryKey(uint64_t seq) {
+  std::string key(1, 'e');
+  PutBigEndian64(&key, seq);
+  return key;
+}
+
+std::string AlarmHistoryKey(uint64_t alarm_id, uint64_t seq) {
+  std::string key(1, 'a');
+  PutBigEndian64(&key, alarm_id);
+  PutBigEndian64(&key, seq);
+  return key;
+}
+
+std::string JournalTimeKey(alarm::TimestampMs at, uint64_t seq) {
+  std::string key(1, 't');
+  PutOrderedInt64(&key, at);
+  PutBigEndian64(&key, seq);
+  return key;
+}
+
+std::string OpenAlarmKey(uint8_t alarm_kind, std::string_view source_id) {
+  std::string key(1, 'o');
+  key.push_back(static_cast<char>(alarm_kind));
+  key.append(source_id);
+  return key;
+}
+
+std::string ShardKey(std::string_view prefix, uint32_t shard) {
+  std::string key(prefix);
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    key.push_back(static_cast<char>((shard >> shift) & 0xff));
+  }
+  return key;
+}
+
 }  // namespace vigil::storage

@@ -13,7 +13,14 @@
 //                  "checkpoint"            -> BE64(replay_from_log_seq)
 //                  "registry/" kind id     -> one registry entry, opaque (server-encoded);
 //                                             kind is 'e' enterprise, 'g' gateway, 's' sensor
-//   alarm_journal  reserved for the alarm journal (alarm-engine issue).
+//                  "journal_shards"        -> BE32(shard count of the two below)
+//                  "journal_mark/" BE32(shard) -> BE64(log seq whose events are journaled)
+//                  "engine_snapshot/" BE32(shard) -> ShardSnapshot (alarm_codec.h)
+//                  "journal_first"         -> BE64(first journal seq kept)
+//   alarm_journal  'e' BE64(seq)                   -> JournalEntry (alarm_codec.h)
+//                  'a' BE64(alarm_id) BE64(seq)    -> "" (an alarm's entries)
+//                  't' BE64s(at) BE64(seq)         -> "" (entries by event time)
+//                  'o' u8(alarm kind) source_id    -> latest JournalEntry of an open alarm
 // Thread-safety: pure functions.
 #pragma once
 
@@ -34,6 +41,18 @@ inline constexpr const char* kAlarmJournalFamily = "alarm_journal";
 inline constexpr std::string_view kWatermarkPrefix = "watermark/";
 inline constexpr std::string_view kCheckpointKey = "checkpoint";
 inline constexpr std::string_view kRegistryPrefix = "registry/";
+inline constexpr std::string_view kJournalShardsKey = "journal_shards";
+inline constexpr std::string_view kJournalMarkPrefix = "journal_mark/";
+inline constexpr std::string_view kEngineSnapshotPrefix = "engine_snapshot/";
+inline constexpr std::string_view kJournalFirstKey = "journal_first";
+
+// Alarm journal keys (column family alarm_journal).
+std::string JournalEntryKey(uint64_t seq);
+std::string AlarmHistoryKey(uint64_t alarm_id, uint64_t seq);
+std::string JournalTimeKey(alarm::TimestampMs at, uint64_t seq);
+std::string OpenAlarmKey(uint8_t alarm_kind, std::string_view source_id);
+// meta keys of a shard: kJournalMarkPrefix or kEngineSnapshotPrefix + BE32(shard).
+std::string ShardKey(std::string_view prefix, uint32_t shard);
 
 enum class RegistryEntryKind : char { kEnterprise = 'e', kGateway = 'g', kSensor = 's' };
 std::string RegistryEntryKey(RegistryEntryKind kind, std::string_view id);

@@ -21,6 +21,7 @@
 #include "alarm/types.h"
 #include "storage/head_set.h"
 #include "storage/keys.h"
+#include "storage/log_entry.h"
 
 namespace vigil::storage {
 
@@ -34,11 +35,55 @@ struct StoreOptions {
   size_t write_buffer_bytes = size_t{64} << 20;
 };
 
-// One gateway batch to commit: its record and its gateway's new watermark.
+// One log entry to commit: a gateway batch with its gateway's new watermark,
+// or a control record (empty gateway_id, no watermark).
 struct LogAppend {
   std::string_view gateway_id;
   Watermark watermark;
-  std::string_view record;  // IngestRecord bytes
+  std::string_view record;  // IngestRecord bytes, or control record bytes
+  LogEntryKind kind = LogEntryKind::kBatch;
+  alarm::TimestampMs stored_at = 0;  // commit time, replayed as the shards' clock
+};
+
+// One alarm journal write (the journal thread's group): entries, the
+// open-alarm table changes they imply, how far each shard's events are now
+// journaled, and engine snapshots, all in one atomic write.
+struct JournalAppend {
+  uint64_t seq;
+  uint64_t alarm_id;
+  alarm::TimestampMs at;
+  std::string_view entry;  // encoded JournalEntry (alarm_codec.h)
+};
+struct OpenAlarmWrite {
+  uint8_t alarm_kind;
+  std::string_view source_id;
+  std::optional<std::string_view> entry;  // the alarm's latest entry; nullopt: closed, delete
+};
+struct JournalMark {
+  uint32_t shard;
+  uint64_t log_seq;  // every event of log entries <= log_seq of this shard is journaled
+};
+struct SnapshotWrite {
+  uint32_t shard;
+  std::string_view bytes;  // encoded ShardSnapshot (alarm_codec.h)
+};
+struct JournalBatch {
+  std::span<const JournalAppend> entries{};
+  std::span<const OpenAlarmWrite> open{};
+  std::span<const JournalMark> marks{};
+  std::span<const SnapshotWrite> snapshots{};
+  // Shards the marks and snapshots are for; a change drops those of old shards.
+  uint32_t shard_count = 1;
+};
+
+// What the journal thread and recovery start from.
+struct JournalState {
+  uint64_t first_seq = 1;                 // oldest entry kept (retention); last_seq + 1 when empty
+  uint64_t last_seq = 0;                  // 0 when nothing was ever journaled
+  std::vector<std::string> open_entries;  // latest entry of each open alarm
+  uint32_t shard_count = 0;               // of marks and snapshots; 0 when none stored
+  std::vector<uint64_t> marks;            // by shard; 0 = none
+  std::vector<std::string> snapshots;     // by shard; empty = none
 };
 
 // One registry entry to store (blob set) or delete (blob empty optional).
@@ -89,7 +134,7 @@ class Store {
   // record buffer is 8-byte aligned and valid during the call only. Stops at
   // the first error `visit` returns and returns it.
   virtual alarm::Status ReplayLog(
-      uint64_t from, const std::function<alarm::Status(uint64_t, std::string_view)>& visit) = 0;
+      uint64_t from, const std::function<alarm::Status(uint64_t, const LogEntry&)>& visit) = 0;
   // Records that every log record below `replay_from` lives in chunks, then
   // deletes them (one range tombstone); synced in fsync mode. Safe without
   // syncing the chunks because chunks and checkpoint share the WAL and the
@@ -106,6 +151,30 @@ class Store {
   virtual alarm::Status ForEachRegistryEntry(
       const std::function<alarm::Status(RegistryEntryKind, std::string_view id,
                                         std::string_view blob)>& visit) = 0;
+
+  // Alarm journal (column family alarm_journal). WriteJournal has a single
+  // caller (the journal thread); it is one atomic write, WAL-synced when
+  // options.sync. Errors: kIOError, kResourceExhausted (disk full); nothing
+  // of a failed batch is written.
+  virtual alarm::Status WriteJournal(const JournalBatch& batch) = 0;
+  virtual alarm::Result<JournalState> LoadJournalState() = 0;
+  // Calls `visit` for entries with seq >= from in order until it returns
+  // false or the journal ends.
+  virtual alarm::Status ReadJournal(
+      uint64_t from, const std::function<bool(uint64_t seq, std::string_view entry)>& visit) = 0;
+  // Entries of one alarm (by alarm_id), in order.
+  virtual alarm::Status ReadAlarmHistory(
+      uint64_t alarm_id,
+      const std::function<bool(uint64_t seq, std::string_view entry)>& visit) = 0;
+  // Seqs of the entries with from <= at < to (the event time), in time order
+  // (ties in seq order), until `visit` returns false.
+  virtual alarm::Status ScanJournalByTime(
+      alarm::TimestampMs from, alarm::TimestampMs to,
+      const std::function<bool(uint64_t seq, alarm::TimestampMs at)>& visit) = 0;
+  // Deletes every entry with event time before `before` (retention) with
+  // range tombstones, and returns the new first_seq. Entries of alarms still
+  // open are kept in the open-alarm table. Single caller (control thread).
+  virtual alarm::Result<uint64_t> ExpireJournal(alarm::TimestampMs before) = 0;
 
   virtual StoreStats GetStats() = 0;
 

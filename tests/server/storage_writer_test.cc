@@ -173,7 +173,7 @@ std::vector<std::pair<TimestampMs, double>> Pairs(const Series& s) {
 
 size_t LogRecords(storage::Store& store) {
   size_t n = 0;
-  alarm::Status s = store.ReplayLog(0, [&](uint64_t, std::string_view) {
+  alarm::Status s = store.ReplayLog(0, [&](uint64_t, const storage::LogEntry&) {
     ++n;
     return alarm::Status::Ok();
   });

@@ -67,7 +67,8 @@ std::vector<std::pair<uint64_t, std::string>> Replay(Store& store) {
   std::vector<std::pair<uint64_t, std::string>> out;
   REQUIRE(store
               .ReplayLog(store.replay_from(),
-                         [&](uint64_t seq, std::string_view record) {
+                         [&](uint64_t seq, const LogEntry& entry) {
+                           const std::string_view record = entry.payload;
                            out.emplace_back(seq, std::string(record));
                            return Status::Ok();
                          })

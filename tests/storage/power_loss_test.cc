@@ -128,7 +128,8 @@ void AppendGroups(Store& store, uint64_t groups, Acked* acked) {
 
 std::map<uint64_t, std::string> ReplayAll(Store& store, uint64_t from) {
   std::map<uint64_t, std::string> out;
-  Status s = store.ReplayLog(from, [&](uint64_t seq, std::string_view record) {
+  Status s = store.ReplayLog(from, [&](uint64_t seq, const LogEntry& entry) {
+    const std::string_view record = entry.payload;
     out.emplace(seq, std::string(record));
     return Status::Ok();
   });

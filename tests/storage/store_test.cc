@@ -56,7 +56,8 @@ struct Replayed {
 
 std::vector<Replayed> Replay(Store& store, uint64_t from) {
   std::vector<Replayed> out;
-  Status s = store.ReplayLog(from, [&](uint64_t seq, std::string_view record) {
+  Status s = store.ReplayLog(from, [&](uint64_t seq, const LogEntry& entry) {
+    const std::string_view record = entry.payload;
     out.push_back({seq, std::string(record), reinterpret_cast<uintptr_t>(record.data()) % 8 == 0});
     return Status::Ok();
   });
@@ -224,7 +225,8 @@ TEST_CASE("Store ReplayLog returns records from a sequence, in order, 8-byte ali
   }
   SECTION("records parse as IngestRecords inside the visit") {
     uint64_t parsed = 0;
-    Status s = store->ReplayLog(1, [&](uint64_t seq, std::string_view record) {
+    Status s = store->ReplayLog(1, [&](uint64_t seq, const LogEntry& entry) {
+      const std::string_view record = entry.payload;
       auto view = IngestRecordView::Parse(record);
       if (!view) return view.error();
       if (seq == 6 && (view->gateway_id() != "g3" || view->epoch() != 5)) {
@@ -238,7 +240,7 @@ TEST_CASE("Store ReplayLog returns records from a sequence, in order, 8-byte ali
   }
   SECTION("stops at the first error of the visit and returns it") {
     std::vector<uint64_t> seen;
-    Status s = store->ReplayLog(1, [&](uint64_t seq, std::string_view) {
+    Status s = store->ReplayLog(1, [&](uint64_t seq, const LogEntry&) {
       seen.push_back(seq);
       return seq == 3 ? Status::Internal("stop here") : Status::Ok();
     });

@@ -1,0 +1,222 @@
+#include "storage/alarm_codec.h"
+
+#include "storage/internal/wire.h"
+
+namespace vigil::storage {
+namespace {
+
+using internal::WireReader;
+using internal::WireWriter;
+
+constexpr uint8_t kJournalEntryVersion = 1;
+constexpr uint8_t kSnapshotVersion = 1;
+
+void PutActive(WireWriter& w, const alarm::ActiveAlarm& a) {
+  w.PutString(a.source_id);
+  w.PutString(a.rule_id);
+  w.Put(a.alarm);
+  w.Put(a.state);
+  w.Put(a.severity);
+  w.Put(a.level);
+  w.Put(a.occurrence);
+  w.Put(a.threshold);
+  w.Put(a.trigger_value);
+  w.Put(a.trigger_reading_at);
+  w.Put(a.peak_value);
+  w.Put(a.raised_at);
+  w.Put(a.changed_at);
+  w.Put(a.shelved_until);
+}
+
+alarm::ActiveAlarm GetActive(WireReader& r) {
+  alarm::ActiveAlarm a;
+  a.source_id = r.GetString();
+  a.rule_id = r.GetString();
+  a.alarm = r.Get<alarm::AlarmKind>();
+  a.state = r.Get<alarm::AlarmState>();
+  a.severity = r.Get<alarm::Severity>();
+  a.level = r.Get<alarm::Level>();
+  a.occurrence = r.Get<uint64_t>();
+  a.threshold = r.Get<double>();
+  a.trigger_value = r.Get<double>();
+  a.trigger_reading_at = r.Get<alarm::TimestampMs>();
+  a.peak_value = r.Get<double>();
+  a.raised_at = r.Get<alarm::TimestampMs>();
+  a.changed_at = r.Get<alarm::TimestampMs>();
+  a.shelved_until = r.Get<alarm::TimestampMs>();
+  return a;
+}
+
+bool ValidActive(const alarm::ActiveAlarm& a) {
+  const auto kind = static_cast<uint8_t>(a.alarm);
+  const auto state = static_cast<uint8_t>(a.state);
+  const auto severity = static_cast<uint8_t>(a.severity);
+  const auto level = static_cast<int8_t>(a.level);
+  return kind >= 1 && kind <= alarm::kMaxAlarmKind && state >= 1 && state <= 4 && severity >= 1 &&
+         severity <= 4 && level >= -2 && level <= 2;
+}
+
+}  // namespace
+
+std::string EncodeJournalEntry(const alarm::JournalEntry& entry) {
+  std::string out;
+  WireWriter w(&out);
+  w.Put(kJournalEntryVersion);
+  w.Put(entry.seq);
+  w.Put(entry.alarm_id);
+  const alarm::AlarmEvent& e = entry.event;
+  w.Put(e.kind);
+  PutActive(w, e.record);
+  w.Put(e.value);
+  w.Put(e.reading_at);
+  w.Put(e.at);
+  w.PutString(e.actor);
+  w.PutString(e.comment);
+  w.PutString(entry.enterprise_id);
+  w.PutString(entry.region_code);
+  w.Put(entry.enterprise_kind);
+  w.Put(entry.peak_severity);
+  return out;
+}
+
+alarm::Result<alarm::JournalEntry> DecodeJournalEntry(std::string_view bytes) {
+  WireReader r(bytes);
+  alarm::JournalEntry entry;
+  const auto version = r.Get<uint8_t>();
+  entry.seq = r.Get<uint64_t>();
+  entry.alarm_id = r.Get<uint64_t>();
+  alarm::AlarmEvent& e = entry.event;
+  e.kind = r.Get<alarm::EventKind>();
+  e.record = GetActive(r);
+  e.value = r.Get<double>();
+  e.reading_at = r.Get<alarm::TimestampMs>();
+  e.at = r.Get<alarm::TimestampMs>();
+  e.actor = r.GetString();
+  e.comment = r.GetString();
+  entry.enterprise_id = r.GetString();
+  entry.region_code = r.GetString();
+  entry.enterprise_kind = r.Get<alarm::EnterpriseKind>();
+  entry.peak_severity = r.Get<alarm::Severity>();
+  const auto kind = static_cast<uint8_t>(e.kind);
+  const auto peak = static_cast<uint8_t>(entry.peak_severity);
+  if (!r.done() || version != kJournalEntryVersion || kind < 1 || kind > alarm::kMaxEventKind ||
+      !ValidActive(e.record) || peak < 1 || peak > 4) {
+    return alarm::Status::Corruption("alarm journal entry: malformed");
+  }
+  return entry;
+}
+
+std::string EncodeShardSnapshot(const ShardSnapshot& snapshot) {
+  std::string out;
+  WireWriter w(&out);
+  w.Put(kSnapshotVersion);
+  w.Put(snapshot.shard);
+  w.Put(snapshot.shard_count);
+  w.Put(snapshot.through_log_seq);
+  const alarm::EngineSnapshot& e = snapshot.engine;
+  w.Put(e.next_occurrence);
+  w.Put(static_cast<uint32_t>(e.gateways.size()));
+  for (const alarm::GatewaySnapshot& g : e.gateways) {
+    w.PutString(g.gateway_id);
+    w.Put(g.last_seen);
+    w.Put(g.seen);
+    w.Put(g.offline);
+  }
+  w.Put(static_cast<uint32_t>(e.sensors.size()));
+  for (const alarm::SensorSnapshot& s : e.sensors) {
+    w.PutString(s.sensor_id);
+    w.PutString(s.rule_id);
+    w.Put(s.level);
+    w.Put(s.pending);
+    w.Put(s.pending_level);
+    w.Put(s.pending_since);
+    w.Put(s.fault);
+    w.Put(s.no_data);
+    w.Put(s.rate_alarm);
+    w.Put(s.gateway_silent);
+    w.Put(s.last_seen);
+    w.Put(s.seen);
+    w.Put(s.last_reading_at);
+    w.Put(s.has_reading);
+    w.Put(s.last_value);
+    w.Put(s.peak);
+    w.Put(s.gateway);
+    w.Put(s.rate_count);
+    for (uint8_t i = 0; i < s.rate_count && i < s.rate_at.size(); ++i) {
+      w.Put(s.rate_at[i]);
+      w.Put(s.rate_value[i]);
+    }
+  }
+  w.Put(static_cast<uint32_t>(e.alarms.size()));
+  for (const alarm::ActiveAlarm& a : e.alarms) PutActive(w, a);
+  w.Put(static_cast<uint32_t>(e.shelves.size()));
+  for (const alarm::ShelfSnapshot& s : e.shelves) {
+    w.PutString(s.source_id);
+    w.Put(s.alarm);
+    w.Put(s.until);
+  }
+  return out;
+}
+
+alarm::Result<ShardSnapshot> DecodeShardSnapshot(std::string_view bytes) {
+  WireReader r(bytes);
+  ShardSnapshot snapshot;
+  const auto version = r.Get<uint8_t>();
+  snapshot.shard = r.Get<uint32_t>();
+  snapshot.shard_count = r.Get<uint32_t>();
+  snapshot.through_log_seq = r.Get<uint64_t>();
+  alarm::EngineSnapshot& e = snapshot.engine;
+  e.next_occurrence = r.Get<uint64_t>();
+  bool valid = true;
+  // Smallest encodings of one element bound each count.
+  for (uint32_t n = r.GetCount(14); n > 0 && r.ok(); --n) {
+    alarm::GatewaySnapshot& g = e.gateways.emplace_back();
+    g.gateway_id = r.GetString();
+    g.last_seen = r.Get<alarm::TimestampMs>();
+    g.seen = r.Get<bool>();
+    g.offline = r.Get<bool>();
+  }
+  for (uint32_t n = r.GetCount(70); n > 0 && r.ok(); --n) {
+    alarm::SensorSnapshot& s = e.sensors.emplace_back();
+    s.sensor_id = r.GetString();
+    s.rule_id = r.GetString();
+    s.level = r.Get<alarm::Level>();
+    s.pending = r.Get<bool>();
+    s.pending_level = r.Get<alarm::Level>();
+    s.pending_since = r.Get<alarm::TimestampMs>();
+    s.fault = r.Get<bool>();
+    s.no_data = r.Get<bool>();
+    s.rate_alarm = r.Get<bool>();
+    s.gateway_silent = r.Get<bool>();
+    s.last_seen = r.Get<alarm::TimestampMs>();
+    s.seen = r.Get<bool>();
+    s.last_reading_at = r.Get<alarm::TimestampMs>();
+    s.has_reading = r.Get<bool>();
+    s.last_value = r.Get<double>();
+    s.peak = r.Get<double>();
+    s.gateway = r.Get<int32_t>();
+    s.rate_count = r.Get<uint8_t>();
+    if (s.rate_count > s.rate_at.size()) {
+      valid = false;
+      break;
+    }
+    for (uint8_t i = 0; i < s.rate_count; ++i) {
+      s.rate_at[i] = r.Get<alarm::TimestampMs>();
+      s.rate_value[i] = r.Get<double>();
+    }
+  }
+  for (uint32_t n = r.GetCount(80); n > 0 && r.ok(); --n) e.alarms.push_back(GetActive(r));
+  for (uint32_t n = r.GetCount(13); n > 0 && r.ok(); --n) {
+    alarm::ShelfSnapshot& s = e.shelves.emplace_back();
+    s.source_id = r.GetString();
+    s.alarm = r.Get<alarm::AlarmKind>();
+    s.until = r.Get<alarm::TimestampMs>();
+  }
+  valid = valid && r.done() && version == kSnapshotVersion && snapshot.shard_count > 0 &&
+          snapshot.shard < snapshot.shard_count;
+  for (const alarm::ActiveAlarm& a : e.alarms) valid = valid && ValidActive(a);
+  if (!valid) return alarm::Status::Corruption("alarm engine snapshot: malformed");
+  return snapshot;
+}
+
+}  // namespace vigil::storage

@@ -1,0 +1,37 @@
+// ControlRecord: a log entry that is not a gateway batch (log_entry.h). It
+// carries what must reach the shards in log order so that replaying the log
+// reproduces alarm state exactly: the alarm clock's ticks, operator actions
+// on alarms, and rules changes. Thread-safety: pure functions.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "alarm/engine.h"
+#include "alarm/status.h"
+#include "alarm/types.h"
+
+namespace vigil::storage {
+
+enum class ControlKind : uint8_t {
+  kTick = 1,          // fire due alarm timers at the entry's stored_at
+  kAcknowledge = 2,   // alarm, actor, text = comment
+  kShelve = 3,        // alarm, until, actor, text = reason
+  kUnshelve = 4,      // alarm, actor, text = comment
+  kRulesChanged = 5,  // text = a description; the rules themselves are stored apart
+};
+
+struct ControlRecord {
+  ControlKind kind = ControlKind::kTick;
+  alarm::AlarmRef alarm{};
+  alarm::TimestampMs until = 0;
+  std::string actor{};
+  std::string text{};
+};
+
+std::string EncodeControlRecord(const ControlRecord& record);
+// kCorruption when `bytes` is not exactly one well-formed record.
+alarm::Result<ControlRecord> DecodeControlRecord(std::string_view bytes);
+
+}  // namespace vigil::storage

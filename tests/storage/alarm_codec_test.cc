@@ -1,0 +1,155 @@
+#include "storage/alarm_codec.h"
+
+#include <catch2/catch.hpp>
+#include <string>
+
+#include "storage/control_record.h"
+#include "storage/log_entry.h"
+
+namespace vigil::storage {
+namespace {
+
+using alarm::AlarmKind;
+using alarm::AlarmState;
+using alarm::EventKind;
+using alarm::Level;
+using alarm::Severity;
+
+alarm::JournalEntry SampleEntry() {
+  alarm::JournalEntry e;
+  e.seq = 42;
+  e.alarm_id = 40;
+  e.event.kind = EventKind::kAcknowledged;
+  e.event.record = alarm::ActiveAlarm{.source_id = "ch4-face",
+                                      .rule_id = "ch4-coal-face",
+                                      .alarm = AlarmKind::kThreshold,
+                                      .state = AlarmState::kActiveAcked,
+                                      .severity = Severity::kRed,
+                                      .level = Level::kHH,
+                                      .occurrence = 7,
+                                      .threshold = 1.5,
+                                      .trigger_value = 1.1,
+                                      .trigger_reading_at = 1'700'000'000'000,
+                                      .peak_value = 1.7,
+                                      .raised_at = 1'700'000'000'100,
+                                      .changed_at = 1'700'000'060'000,
+                                      .shelved_until = 0};
+  e.event.value = 1.6;
+  e.event.reading_at = 1'700'000'059'000;
+  e.event.at = 1'700'000'060'000;
+  e.event.actor = "li.wei";
+  e.event.comment = "ventilation increased";
+  e.enterprise_id = "mine-1";
+  e.region_code = "370105";
+  e.enterprise_kind = alarm::EnterpriseKind::kCoalMine;
+  e.peak_severity = Severity::kRed;
+  return e;
+}
+
+ShardSnapshot SampleSnapshot() {
+  ShardSnapshot s{.shard = 1, .shard_count = 2, .through_log_seq = 99, .engine = {}};
+  s.engine.next_occurrence = 12;
+  s.engine.gateways = {{.gateway_id = "gw-1", .last_seen = 5, .seen = true, .offline = false},
+                       {.gateway_id = "gw-2", .last_seen = 0, .seen = false, .offline = true}};
+  alarm::SensorSnapshot sensor{.sensor_id = "t-1", .rule_id = "tank-temp"};
+  sensor.level = Level::kH;
+  sensor.pending = true;
+  sensor.pending_level = Level::kHH;
+  sensor.pending_since = 1000;
+  sensor.last_seen = 2000;
+  sensor.seen = true;
+  sensor.last_reading_at = 1990;
+  sensor.has_reading = true;
+  sensor.last_value = 81.5;
+  sensor.peak = 83;
+  sensor.gateway = 1;
+  sensor.rate_count = 2;
+  sensor.rate_at = {1, 2, 0, 0, 0};
+  sensor.rate_value = {3.5, 4.5, 0, 0, 0};
+  s.engine.sensors = {sensor, alarm::SensorSnapshot{.sensor_id = "t-2", .rule_id = "x"}};
+  s.engine.alarms = {SampleEntry().event.record};
+  s.engine.shelves = {{.source_id = "t-1", .alarm = AlarmKind::kRateOfChange, .until = 77}};
+  return s;
+}
+
+TEST_CASE("Journal entries round-trip and reject every truncation", "[storage][codec]") {
+  const alarm::JournalEntry entry = SampleEntry();
+  const std::string bytes = EncodeJournalEntry(entry);
+  auto decoded = DecodeJournalEntry(bytes);
+  REQUIRE(decoded.has_value());
+  CHECK(*decoded == entry);
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    CHECK_FALSE(DecodeJournalEntry(std::string_view(bytes).substr(0, n)).has_value());
+  }
+  CHECK_FALSE(DecodeJournalEntry(bytes + "x").has_value());
+  std::string bad_kind = bytes;
+  bad_kind[17] = 9;  // event kind after version, seq, alarm_id
+  CHECK_FALSE(DecodeJournalEntry(bad_kind).has_value());
+}
+
+TEST_CASE("Shard snapshots round-trip and reject every truncation", "[storage][codec]") {
+  const ShardSnapshot snapshot = SampleSnapshot();
+  const std::string bytes = EncodeShardSnapshot(snapshot);
+  auto decoded = DecodeShardSnapshot(bytes);
+  REQUIRE(decoded.has_value());
+  CHECK(decoded->shard == 1);
+  CHECK(decoded->shard_count == 2);
+  CHECK(decoded->through_log_seq == 99);
+  CHECK(decoded->engine == snapshot.engine);
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    CHECK_FALSE(DecodeShardSnapshot(std::string_view(bytes).substr(0, n)).has_value());
+  }
+}
+
+TEST_CASE("Control records round-trip; malformed ones are corruption", "[storage][codec]") {
+  ControlRecord record{.kind = ControlKind::kShelve,
+                       .alarm = {"gw-3", AlarmKind::kGatewayOffline, 5},
+                       .until = 123456,
+                       .actor = "ops",
+                       .text = "planned outage"};
+  const std::string bytes = EncodeControlRecord(record);
+  auto decoded = DecodeControlRecord(bytes);
+  REQUIRE(decoded.has_value());
+  CHECK(decoded->kind == ControlKind::kShelve);
+  CHECK(decoded->alarm.source_id == "gw-3");
+  CHECK(decoded->alarm.alarm == AlarmKind::kGatewayOffline);
+  CHECK(decoded->alarm.occurrence == 5);
+  CHECK(decoded->until == 123456);
+  CHECK(decoded->actor == "ops");
+  CHECK(decoded->text == "planned outage");
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    CHECK_FALSE(DecodeControlRecord(std::string_view(bytes).substr(0, n)).has_value());
+  }
+  std::string bad = bytes;
+  bad[0] = 9;
+  CHECK_FALSE(DecodeControlRecord(bad).has_value());
+}
+
+TEST_CASE("Log entries carry kind and commit time; bare records read as batches",
+          "[storage][codec]") {
+  alignas(8) char header[kLogEntryHeaderBytes];
+  EncodeLogEntryHeader(LogEntryKind::kControl, 1'700'000'000'123, header);
+  std::string value(header, sizeof header);
+  value += "payload!";
+  auto entry = ParseLogEntry(value);
+  REQUIRE(entry.has_value());
+  CHECK(entry->kind == LogEntryKind::kControl);
+  CHECK(entry->stored_at == 1'700'000'000'123);
+  CHECK(entry->payload == "payload!");
+
+  const std::string legacy("VGR1rest of a record", 20);
+  auto old = ParseLogEntry(legacy);
+  REQUIRE(old.has_value());
+  CHECK(old->kind == LogEntryKind::kBatch);
+  CHECK(old->stored_at == 0);
+  CHECK(old->payload == legacy);
+
+  CHECK_FALSE(ParseLogEntry("VGL1").has_value());
+  CHECK_FALSE(ParseLogEntry("junk junk junk junk").has_value());
+  std::string bad_kind = value;
+  bad_kind[4] = 7;
+  CHECK_FALSE(ParseLogEntry(bad_kind).has_value());
+}
+
+}  // namespace
+}  // namespace vigil::storage
