@@ -521,16 +521,21 @@ void Engine::Raise(uint32_t slot, AlarmKind kind, Severity severity, Level level
     s.flags &= static_cast<uint8_t>(~kPending);
   }
   const uint64_t key = AlarmKey(slot, kind);
-  AlarmRecord& rec = alarms_[key];  // replaces a cleared-unacked one
+  auto [it, fresh] = alarms_.try_emplace(key);
+  AlarmRecord& rec = it->second;
+  // A cleared-unacked alarm that turns abnormal again is the same alarm
+  // active again (ISA-18.2), not a second one: one open alarm per point.
+  const uint64_t occurrence = fresh ? next_occurrence_++ : rec.occurrence;
+  const TimestampMs raised_at = fresh ? now : rec.raised_at;
   rec = AlarmRecord{.state = AlarmState::kActiveUnacked,
                     .severity = severity,
                     .level = level,
-                    .occurrence = next_occurrence_++,
+                    .occurrence = occurrence,
                     .threshold = threshold,
                     .trigger_value = v,
                     .trigger_reading_at = t,
                     .peak = v,
-                    .raised_at = now,
+                    .raised_at = raised_at,
                     .changed_at = now};
   Emit(EventKind::kRaised, key, rec, v, t, now, out);
 }

@@ -14,7 +14,7 @@ namespace vigil::alarm {
 
 // What happened. Numbers are stable (journal, wire).
 enum class EventKind : uint8_t {
-  kRaised = 1,        // a new alarm: active-unacked
+  kRaised = 1,        // active-unacked: a new alarm, or a cleared-unacked one active again
   kEscalated = 2,     // same alarm, more severe level (H -> HH, L -> LL)
   kDeEscalated = 3,   // same alarm, less severe level (HH -> H)
   kCleared = 4,       // returned to normal
@@ -48,8 +48,7 @@ enum class AlarmState : uint8_t {
 std::string_view EventKindName(EventKind kind);
 std::string_view AlarmKindName(AlarmKind kind);
 std::string_view AlarmStateName(AlarmState state);
-// Inverse of the names above; nullopt-like 0 values are not returned: false on
-// an unknown name.
+// Inverse of AlarmKindName; false on an unknown name.
 bool ParseAlarmKind(std::string_view name, AlarmKind* kind);
 
 // An open alarm (active, or cleared but not yet acknowledged): the alarm
@@ -62,8 +61,9 @@ struct ActiveAlarm {
   AlarmState state = AlarmState::kActiveUnacked;
   Severity severity = Severity::kYellow;
   Level level = Level::kNone;
-  // Engine-wide counter value given at kRaised: tells two alarms of the same
-  // (source, kind) apart, so an operator action never hits a later one.
+  // Engine-wide counter value given when the alarm opened: tells two alarms
+  // of the same (source, kind) apart, so an operator action never hits a
+  // later one.
   uint64_t occurrence = 0;
   // The limit in force: the level's value (threshold), the rate limit per
   // window (rate of change), the timeout in seconds (no data, gateway

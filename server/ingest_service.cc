@@ -51,6 +51,7 @@ class IngestPending : public PendingBatch {
                 std::chrono::steady_clock::time_point received)
       : counters_(counters), prepared_(std::move(prepared)), received_(received) {
     record = std::move(prepared_.record);
+    received_at = received;
     buffered = &counters_->buffered_bytes;
     buffered_bytes = static_cast<int64_t>(record.capacity());
     buffered->fetch_add(buffered_bytes, std::memory_order_relaxed);

@@ -43,6 +43,22 @@ void AddSingle(std::vector<MetricFamily>* out, std::string name, std::string hel
   out->push_back(std::move(family));
 }
 
+MetricFamily HistogramFamily(std::string name, std::string help, const LatencyHistogram& h) {
+  MetricFamily family = Family(std::move(name), std::move(help), MetricType::Histogram);
+  ClientMetric m;
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < LatencyHistogram::kBounds.size(); ++i) {
+    cumulative += h.bucket(i);
+    m.histogram.bucket.push_back({cumulative, LatencyHistogram::kBounds[i]});
+  }
+  cumulative += h.bucket(LatencyHistogram::kBounds.size());
+  m.histogram.bucket.push_back({cumulative, std::numeric_limits<double>::infinity()});
+  m.histogram.sample_count = cumulative;
+  m.histogram.sample_sum = h.sum_seconds();
+  family.metric.push_back(std::move(m));
+  return family;
+}
+
 double Load(const std::atomic<uint64_t>& v) {
   return static_cast<double>(v.load(std::memory_order_relaxed));
 }
@@ -106,23 +122,9 @@ class Collector final : public prometheus::Collectable {
       }
       out.push_back(std::move(rejected));
     }
-    {
-      MetricFamily latency = Family(
-          "vigil_ingest_durable_latency_seconds",
-          "Time from reading a batch off the network to it being durable.", MetricType::Histogram);
-      ClientMetric m;
-      uint64_t cumulative = 0;
-      for (size_t i = 0; i < LatencyHistogram::kBounds.size(); ++i) {
-        cumulative += c.durable_latency.bucket(i);
-        m.histogram.bucket.push_back({cumulative, LatencyHistogram::kBounds[i]});
-      }
-      cumulative += c.durable_latency.bucket(LatencyHistogram::kBounds.size());
-      m.histogram.bucket.push_back({cumulative, std::numeric_limits<double>::infinity()});
-      m.histogram.sample_count = cumulative;
-      m.histogram.sample_sum = c.durable_latency.sum_seconds();
-      latency.metric.push_back(std::move(m));
-      out.push_back(std::move(latency));
-    }
+    out.push_back(HistogramFamily("vigil_ingest_durable_latency_seconds",
+                                  "Time from reading a batch off the network to it being durable.",
+                                  c.durable_latency));
     AddSingle(&out, "vigil_ingest_streams_open", "Gateway ingest streams open now.", kGauge,
               static_cast<double>(c.streams_open.load(std::memory_order_relaxed)));
     AddSingle(&out, "vigil_ingest_buffered_bytes",
@@ -154,34 +156,49 @@ class Collector final : public prometheus::Collectable {
       out.push_back(std::move(full));
     }
     {
-      MetricFamily events = Family("vigil_alarm_events_total",
-                                   "Alarm transitions, by event and alarm kind.", kCounter);
-      for (uint8_t e = 1; e <= 5; ++e) {
-        for (uint8_t a = 1; a <= 5; ++a) {
-          uint64_t total = 0;
-          for (uint32_t i = 0; i < s_.shards->count(); ++i) {
-            total += s_.shards->alarm_counters(i).events[e][a].load(std::memory_order_relaxed);
-          }
+      const JournalCounters& jc = s_.journal->counters();
+      MetricFamily events =
+          Family("vigil_alarm_events_total",
+                 "Alarm transitions journaled, by event and alarm kind.", kCounter);
+      for (uint8_t e = 1; e <= alarm::kMaxEventKind; ++e) {
+        for (uint8_t a = 1; a <= alarm::kMaxAlarmKind; ++a) {
           events.metric.push_back(Value(
-              kCounter, static_cast<double>(total),
+              kCounter, Load(jc.events[e][a]),
               {{"event", std::string(alarm::EventKindName(static_cast<alarm::EventKind>(e)))},
                {"alarm", std::string(alarm::AlarmKindName(static_cast<alarm::AlarmKind>(a)))}}));
         }
       }
       out.push_back(std::move(events));
+      const AlarmFeed::OpenCounts counts = s_.feed->Counts();
       MetricFamily open =
           Family("vigil_alarms_open",
                  "Open alarms (active, or cleared and not yet acknowledged), by severity.", kGauge);
       for (uint8_t sev = 1; sev <= 4; ++sev) {
-        uint64_t total = 0;
-        for (uint32_t i = 0; i < s_.shards->count(); ++i) {
-          total +=
-              s_.shards->alarm_counters(i).open_by_severity[sev].load(std::memory_order_relaxed);
-        }
-        open.metric.push_back(
-            Value(kGauge, static_cast<double>(total), {{"severity", std::to_string(sev)}}));
+        open.metric.push_back(Value(kGauge, static_cast<double>(counts.by_severity[sev]),
+                                    {{"severity", std::to_string(sev)}}));
       }
       out.push_back(std::move(open));
+      AddSingle(&out, "vigil_alarms_unacknowledged",
+                "Open alarms no operator has acknowledged yet.", kGauge,
+                static_cast<double>(counts.unacked));
+      AddSingle(&out, "vigil_alarms_shelved", "Open alarms whose alarm point is shelved.", kGauge,
+                static_cast<double>(counts.shelved));
+      AddSingle(&out, "vigil_alarm_journal_last_sequence",
+                "Journal sequence of the newest alarm event.", kGauge,
+                static_cast<double>(s_.feed->last_seq()));
+      AddSingle(&out, "vigil_alarm_journal_queue_items",
+                "Evaluated batches and snapshots waiting for the alarm journal.", kGauge,
+                static_cast<double>(s_.journal->queued()));
+      AddSingle(&out, "vigil_alarm_journal_write_failures_total",
+                "Alarm journal writes that failed (retried every second).", kCounter,
+                Load(jc.write_failures));
+      AddSingle(&out, "vigil_late_readings_total",
+                "Readings older than their sensor's newest: stored, not evaluated for alarms.",
+                kCounter, static_cast<double>(s_.shards->late_readings()));
+      out.push_back(HistogramFamily(
+          "vigil_alarm_journal_latency_seconds",
+          "Time from reading a batch off the network to journaling the alarm events it caused.",
+          jc.latency));
     }
     AddSingle(&out, "vigil_shard_queue_capacity_tasks", "Capacity of each shard queue.", kGauge,
               static_cast<double>(ShardSet::kQueueCapacity));

@@ -10,6 +10,8 @@
 #include <string>
 
 #include "alarm/status.h"
+#include "server/alarm_feed.h"
+#include "server/alarm_journal.h"
 #include "server/ingest_counters.h"
 #include "server/shard.h"
 #include "server/storage_writer.h"
@@ -22,6 +24,8 @@ struct MetricsSources {
   const IngestCounters* ingest = nullptr;
   const StorageWriter* writer = nullptr;
   const ShardSet* shards = nullptr;
+  const AlarmJournal* journal = nullptr;
+  const AlarmFeed* feed = nullptr;
   storage::Store* store = nullptr;
   std::filesystem::path data_dir;
   std::string version;

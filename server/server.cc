@@ -13,6 +13,8 @@
 #include <thread>
 
 #include "server/admin_service.h"
+#include "server/alarm_feed.h"
+#include "server/alarm_journal.h"
 #include "server/backup_service.h"
 #include "server/config.h"
 #include "server/ingest_service.h"
@@ -26,6 +28,8 @@
 #include "server/service_notify.h"
 #include "server/shard.h"
 #include "server/storage_writer.h"
+#include "storage/alarm_codec.h"
+#include "storage/control_record.h"
 #include "storage/ingest_record.h"
 #include "storage/store.h"
 
@@ -140,15 +144,26 @@ class Server::Impl {
       }
     }
 
+    // The alarm journal and feed, as stored.
+    auto journal_state = store_->LoadJournalState();
+    if (!journal_state) return journal_state.error();
+    const uint32_t shard_count = ShardCount(options_);
+    feed_ = std::make_unique<AlarmFeed>();
+    auto journal = AlarmJournal::Start(store_.get(), registry_.get(), feed_.get(), shard_count,
+                                       *journal_state);
+    if (!journal) return journal.error();
+    journal_ = std::move(*journal);
+
     const auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::system_clock::now().time_since_epoch());
     storage::HeadSetOptions heads;
     heads.max_readings_per_chunk = options_.chunk_max_readings;
     // Chunk ids increase across restarts: they order overlapping chunks.
     heads.first_chunk_id = static_cast<uint64_t>(now_us.count());
-    shards_ = std::make_unique<ShardSet>(ShardCount(options_), store_.get(), heads);
+    shards_ = std::make_unique<ShardSet>(shard_count, store_.get(), journal_.get(), heads);
 
-    // Rules go to the shards before any replayed batch, so replay rebuilds alarm state.
+    // Rules go to the shards before any replayed entry, then the engine
+    // snapshots, so replay continues the alarm state where it stopped.
     if (!options_.rules_file.empty()) {
       auto rules = LoadRulesFile(options_.rules_file);
       if (!rules) return rules.error();
@@ -156,6 +171,16 @@ class Server::Impl {
     }
     Status rules_ok = PublishRules(registry_->Get());
     if (!rules_ok.ok()) return rules_ok;
+    auto recovery = std::make_shared<AlarmRecovery>();
+    recovery->shard_count = journal_state->shard_count;
+    recovery->marks = journal_state->marks;
+    for (const std::string& bytes : journal_state->snapshots) {
+      if (bytes.empty()) continue;
+      auto snapshot = storage::DecodeShardSnapshot(bytes);
+      if (!snapshot) return Status::Corruption("engine snapshot: " + snapshot.error().message());
+      recovery->snapshots.push_back(std::move(*snapshot));
+    }
+    shards_->Recover(recovery);
 
     uint64_t replayed = 0;
     uint64_t replayed_readings = 0;
@@ -163,14 +188,23 @@ class Server::Impl {
     Status s =
         store_->ReplayLog(store_->replay_from(), [&](uint64_t seq, const storage::LogEntry& entry) {
           ++replayed;
-          if (entry.kind != storage::LogEntryKind::kBatch) return Status::Ok();
+          if (entry.kind == storage::LogEntryKind::kControl) {
+            auto control = storage::DecodeControlRecord(entry.payload);
+            if (!control) {
+              return Status::Corruption("ingest log entry " + std::to_string(seq) + ": " +
+                                        control.error().message());
+            }
+            shards_->PostControl(seq, entry.stored_at, *control);
+            return Status::Ok();
+          }
           if (auto view = storage::IngestRecordView::Parse(entry.payload)) {
             replayed_readings += view->reading_count();
           }
-          shards_->PostBatch(seq, std::string(entry.payload));
+          shards_->PostBatch(seq, entry.stored_at, std::string(entry.payload));
           return Status::Ok();
         });
     if (!s.ok()) return s;
+    shards_->Reconcile();
     LogInfo("ingest_log_replayed", {{"from_log_seq", store_->replay_from()},
                                     {"records", replayed},
                                     {"readings", replayed_readings},
@@ -218,6 +252,8 @@ class Server::Impl {
           MetricsExporter::Start(options_.metrics_listen, {.ingest = &ingest_->counters(),
                                                            .writer = writer_.get(),
                                                            .shards = shards_.get(),
+                                                           .journal = journal_.get(),
+                                                           .feed = feed_.get(),
                                                            .store = store_.get(),
                                                            .data_dir = options_.data_dir,
                                                            .version = VersionString()});
@@ -317,9 +353,11 @@ class Server::Impl {
     }
   }
 
-  // Builds the rule set for `registry` and sends it to the shards. Fails,
-  // sending nothing, when a rule names a sensor or enterprise `registry`
-  // lacks. Control thread (or start-up) only.
+  // Builds the rule set for `registry` and sends it to the shards: directly
+  // at start-up, afterwards as a log entry so that it takes effect at one
+  // place in the order of readings. Fails, sending nothing, when a rule names
+  // a sensor or enterprise `registry` lacks, or the log cannot take it.
+  // Control thread (or start-up) only.
   Status PublishRules(std::shared_ptr<const alarm::Registry> registry) {
     auto rule_set = alarm::RuleSet::Build(rules_, std::move(registry));
     if (!rule_set) {
@@ -327,7 +365,20 @@ class Server::Impl {
           (options_.rules_file.empty() ? std::string("rules") : options_.rules_file.string()) +
           ": " + rule_set.error().message());
     }
-    shards_->SetRules(*rule_set, NowMs());
+    if (!writer_) {
+      shards_->SetRules(*rule_set, NowMs());
+    } else {
+      storage::ControlRecord record;
+      record.kind = storage::ControlKind::kRulesChanged;
+      record.text = std::to_string(rules_.size()) + " rules";
+      // The writer's queue is full only under extreme load; rules are rare.
+      bool queued = false;
+      for (int attempt = 0; attempt < 500 && !queued; ++attempt) {
+        queued = writer_->SubmitControl(record, nullptr, *rule_set);
+        if (!queued) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      if (!queued) return Status::Unavailable("rules not applied: the ingest log is saturated");
+    }
     LogInfo("rules_loaded", {{"rules", rules_.size()}});
     return Status::Ok();
   }
@@ -371,12 +422,16 @@ class Server::Impl {
     });
   }
 
-  // Delays and no-data deadlines fire from here, once a second.
+  // Delays, no-data and gateway deadlines and shelving expiry fire on a tick
+  // a second, logged like a batch so that a replay fires them alike.
   void ScheduleAlarmTick() {
     alarm_timer_->expires_after(std::chrono::seconds(1));
     alarm_timer_->async_wait([this](const boost::system::error_code& ec) {
       if (ec || stopping_) return;
-      shards_->Tick(NowMs());
+      // A full queue skips one tick; the next one fires everything due.
+      storage::ControlRecord tick;
+      tick.kind = storage::ControlKind::kTick;
+      (void)writer_->SubmitControl(std::move(tick));
       ScheduleAlarmTick();
     });
   }
@@ -461,6 +516,7 @@ class Server::Impl {
     if (writer_) writer_->Stop();
     if (shards_) {
       shards_->Stop();
+      journal_->Stop();  // writes the shards' final snapshots
       if (auto point = shards_->CheckpointResult(ShardSet::kFinalCheckpointRound)) {
         Status s = store_->Checkpoint(*point);
         if (!s.ok()) LogError("checkpoint_failed", {{"error", s.ToString()}});
@@ -477,6 +533,7 @@ class Server::Impl {
     metrics_.reset();  // its collector reads the store
     writer_.reset();
     shards_.reset();
+    journal_.reset();
     store_.reset();
   }
 
@@ -499,6 +556,8 @@ class Server::Impl {
 
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<RegistryHolder> registry_;
+  std::unique_ptr<AlarmFeed> feed_;
+  std::unique_ptr<AlarmJournal> journal_;
   std::unique_ptr<ShardSet> shards_;
   std::unique_ptr<StorageWriter> writer_;
   std::unique_ptr<IngestService> ingest_;

@@ -13,7 +13,8 @@ namespace {
 
 constexpr int kDrainBurst = 256;
 
-// Sends a shard to work on a checkpoint round and records its answer.
+// Sends a shard to work on a checkpoint round: seal and write heads, then
+// snapshot the alarm engine through the journal.
 class CheckpointTask final : public ShardTask {
  public:
   CheckpointTask(uint64_t round, uint64_t seal_through, std::atomic<uint64_t>* done_round,
@@ -28,6 +29,15 @@ class CheckpointTask final : public ShardTask {
     shard.WriteSealed();
     if (shard.store_failed) return;  // chunks not durable: do not let the log go
     const uint64_t point = shard.heads.OldestUnsealedLogSeq().value_or(shard.last_log_seq + 1);
+    auto* item = new JournalItem();
+    item->shard = shard.index;
+    item->snapshot = storage::EncodeShardSnapshot({.shard = shard.index,
+                                                   .shard_count = shard.count,
+                                                   .through_log_seq = shard.last_log_seq,
+                                                   .engine = shard.engine.Snapshot()});
+    item->snapshot_round = round_;
+    item->snapshot_through = shard.last_log_seq;
+    shard.journal->Submit(item);
     replay_point_->store(point, std::memory_order_relaxed);
     done_round_->store(round_, std::memory_order_release);
   }
@@ -39,13 +49,14 @@ class CheckpointTask final : public ShardTask {
   std::atomic<uint64_t>* replay_point_;
 };
 
+// Start-up rules (before replay); later changes come as control records.
 class RulesTask final : public ShardTask {
  public:
   RulesTask(std::shared_ptr<const alarm::RuleSet> rules, alarm::TimestampMs now)
       : rules_(std::move(rules)), now_(now) {}
   void Run(ShardState& shard) override {
     shard.engine.SetRuleSet(rules_, now_, &shard.events);
-    shard.PublishEvents();
+    shard.Journal(0, std::nullopt, nullptr);
   }
 
  private:
@@ -53,23 +64,113 @@ class RulesTask final : public ShardTask {
   alarm::TimestampMs now_;
 };
 
-class TickTask final : public ShardTask {
+class RecoverTask final : public ShardTask {
  public:
-  explicit TickTask(alarm::TimestampMs now) : now_(now) {}
+  explicit RecoverTask(std::shared_ptr<const AlarmRecovery> recovery)
+      : recovery_(std::move(recovery)) {}
   void Run(ShardState& shard) override {
-    shard.engine.Tick(now_, &shard.events);
-    shard.PublishEvents();
+    const AlarmRecovery& r = *recovery_;
+    if (r.shard_count == 0) return;
+    uint64_t through = UINT64_MAX;
+    bool own_found = false;
+    for (const storage::ShardSnapshot& snap : r.snapshots) {
+      alarm::Status s = shard.engine.Restore(snap.engine);
+      if (!s.ok()) {
+        LogError("engine_snapshot_skipped", {{"shard", shard.index}, {"error", s.ToString()}});
+        continue;
+      }
+      if (r.shard_count == shard.count && snap.shard == shard.index) {
+        own_found = true;
+        through = snap.through_log_seq;
+      }
+    }
+    if (r.shard_count != shard.count) {
+      // Another layout: each sensor's state is as of its old shard's
+      // snapshot; re-evaluating from the oldest is safe, as readings at or
+      // before a sensor's newest are skipped.
+      through = UINT64_MAX;
+      for (const storage::ShardSnapshot& snap : r.snapshots) {
+        through = std::min(through, snap.through_log_seq);
+      }
+      own_found = r.snapshots.size() == r.shard_count;
+    }
+    shard.engine_through = own_found ? through : 0;
+    shard.journal_marks = r.marks;
+    shard.marks_shard_count = r.shard_count;
+    shard.max_journal_mark = 0;
+    for (uint64_t m : r.marks) shard.max_journal_mark = std::max(shard.max_journal_mark, m);
   }
 
  private:
-  alarm::TimestampMs now_;
+  std::shared_ptr<const AlarmRecovery> recovery_;
 };
 
-alarm::TimestampMs NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+class ReconcileTask final : public ShardTask {
+ public:
+  void Run(ShardState& shard) override {
+    auto* item = new JournalItem();
+    item->shard = shard.index;
+    item->reconcile = true;
+    item->engine_alarms = shard.engine.Active();
+    shard.journal->Submit(item);
+    shard.journal_marks.clear();  // replay is over
+    shard.max_journal_mark = 0;
+  }
+};
+
+class ControlTask final : public ShardTask {
+ public:
+  ControlTask(uint64_t log_seq, alarm::TimestampMs stored_at, storage::ControlRecord record,
+              CommandCompletion* completion, std::shared_ptr<const alarm::RuleSet> rules)
+      : log_seq_(log_seq),
+        stored_at_(stored_at),
+        record_(std::move(record)),
+        completion_(completion),
+        rules_(std::move(rules)) {}
+
+  void Run(ShardState& shard) override {
+    shard.last_log_seq = std::max(shard.last_log_seq, log_seq_);
+    if (!shard.Evaluates(log_seq_)) {
+      if (completion_ != nullptr) completion_->Done(alarm::Status::Ok(), 0);
+      return;
+    }
+    alarm::Status status;
+    using storage::ControlKind;
+    switch (record_.kind) {
+      case ControlKind::kTick:
+        shard.engine.Tick(stored_at_, &shard.events);
+        break;
+      case ControlKind::kAcknowledge:
+        status = shard.engine.Acknowledge(record_.alarm, stored_at_, record_.actor, record_.text,
+                                          &shard.events);
+        break;
+      case ControlKind::kShelve:
+        status = shard.engine.Shelve(record_.alarm, record_.until, stored_at_, record_.actor,
+                                     record_.text, &shard.events);
+        break;
+      case ControlKind::kUnshelve:
+        status = shard.engine.Unshelve(record_.alarm, stored_at_, record_.actor, record_.text,
+                                       &shard.events);
+        break;
+      case ControlKind::kRulesChanged:
+        // On replay there is no rule set: the current rules were set at start.
+        if (rules_) shard.engine.SetRuleSet(rules_, stored_at_, &shard.events);
+        break;
+    }
+    if (!status.ok()) {
+      if (completion_ != nullptr) completion_->Done(status, 0);
+      return;
+    }
+    shard.Journal(log_seq_, std::nullopt, completion_);
+  }
+
+ private:
+  uint64_t log_seq_;
+  alarm::TimestampMs stored_at_;
+  storage::ControlRecord record_;
+  CommandCompletion* completion_;
+  std::shared_ptr<const alarm::RuleSet> rules_;
+};
 
 class HeadReadTask final : public ShardTask {
  public:
@@ -93,6 +194,71 @@ class HeadReadTask final : public ShardTask {
   std::function<void(std::vector<alarm::Reading>)> done_;
 };
 
+// A stored gateway batch on its way to every shard (each takes the series it
+// owns). Reference-counted: the last shard to release it frees it.
+class StoredBatchTask final : public ShardTask {
+ public:
+  StoredBatchTask(uint64_t log_seq, alarm::TimestampMs stored_at, std::string record,
+                  uint32_t shard_count, std::atomic<int64_t>* buffered, int64_t buffered_bytes,
+                  std::optional<SteadyTime> received)
+      : log_seq_(log_seq),
+        stored_at_(stored_at),
+        record_(std::move(record)),
+        refs_(shard_count),
+        buffered_(buffered),
+        buffered_bytes_(buffered_bytes),
+        received_(received) {}
+  ~StoredBatchTask() override {
+    if (buffered_ != nullptr) buffered_->fetch_sub(buffered_bytes_, std::memory_order_relaxed);
+  }
+
+  void Run(ShardState& shard) override {
+    auto view = storage::IngestRecordView::Parse(record_);
+    if (!view) {
+      LogError("ingest_record_corrupt",
+               {{"log_seq", log_seq_}, {"error", view.error().ToString()}});
+      return;
+    }
+    const bool evaluate = shard.Evaluates(log_seq_);
+    if (evaluate) shard.engine.BeginBatch(view->gateway_id(), stored_at_, &shard.events);
+    const uint64_t late_before = shard.engine.stats().late_readings;
+    alarm::SeriesView series;
+    for (auto it = view->series(); it.Next(&series);) {
+      if (ShardFor(series.sensor_id, shard.count) != shard.index) continue;
+      shard.heads.Append(series.sensor_id, series.timestamps, series.values, series.quality,
+                         log_seq_, &shard.sealed);
+      if (evaluate) {
+        shard.engine.Evaluate(series.sensor_id, series.timestamps, series.values, series.quality,
+                              stored_at_, &shard.events);
+      }
+    }
+    if (const uint64_t late = shard.engine.stats().late_readings - late_before; late > 0) {
+      shard.late_readings->fetch_add(late, std::memory_order_relaxed);
+    }
+    shard.Journal(log_seq_, received_, nullptr);
+    shard.last_log_seq = std::max(shard.last_log_seq, log_seq_);
+  }
+
+  void Release() override {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+ private:
+  uint64_t log_seq_;
+  alarm::TimestampMs stored_at_;
+  std::string record_;
+  std::atomic<uint32_t> refs_;
+  std::atomic<int64_t>* buffered_;
+  int64_t buffered_bytes_;
+  std::optional<SteadyTime> received_;
+};
+
+alarm::TimestampMs WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
 
 uint32_t ShardFor(std::string_view sensor_id, uint32_t shard_count) {
@@ -100,35 +266,24 @@ uint32_t ShardFor(std::string_view sensor_id, uint32_t shard_count) {
   return alarm::ShardOf(sensor_id, shard_count);
 }
 
-void ShardState::PublishEvents() {
-  if (events.empty()) return;
-  for (const alarm::AlarmEvent& e : events) {
-    const auto kind = static_cast<size_t>(e.kind);
-    const auto alarm_kind = static_cast<size_t>(e.record.alarm);
-    if (kind <= alarm::kMaxEventKind && alarm_kind <= alarm::kMaxAlarmKind) {
-      alarm_counters->events[kind][alarm_kind].fetch_add(1, std::memory_order_relaxed);
-    }
-    LogInfo("alarm", {{"transition", alarm::EventKindName(e.kind)},
-                      {"alarm", alarm::AlarmKindName(e.record.alarm)},
-                      {"state", alarm::AlarmStateName(e.record.state)},
-                      {"sensor", e.record.source_id},
-                      {"rule", e.record.rule_id},
-                      {"severity", static_cast<int>(e.record.severity)},
-                      {"level", alarm::LevelName(e.record.level)},
-                      {"value", e.value},
-                      {"reading_at", e.reading_at},
-                      {"at", e.at}});
+void ShardState::Journal(uint64_t log_seq, std::optional<SteadyTime> received,
+                         CommandCompletion* completion) {
+  if (log_seq != 0 && log_seq <= max_journal_mark && !events.empty()) {
+    // Replay after a restart: drop what the journal already has.
+    std::erase_if(events, [&](const alarm::AlarmEvent& e) {
+      const uint32_t old_shard = alarm::ShardOf(e.record.source_id, marks_shard_count);
+      return old_shard < journal_marks.size() && log_seq <= journal_marks[old_shard];
+    });
   }
+  if (events.empty() && completion == nullptr) return;
+  auto* item = new JournalItem();
+  item->shard = index;
+  item->log_seq = events.empty() ? 0 : log_seq;
+  item->events = std::move(events);
   events.clear();
-  // Transitions are rare: recounting the open alarms then is cheap enough.
-  std::array<uint64_t, 5> open{};
-  for (const alarm::ActiveAlarm& a : engine.Active()) {
-    const auto severity = static_cast<size_t>(a.severity);
-    if (severity < open.size()) ++open[severity];
-  }
-  for (size_t i = 0; i < open.size(); ++i) {
-    alarm_counters->open_by_severity[i].store(open[i], std::memory_order_relaxed);
-  }
+  item->received = received;
+  item->completion = completion;
+  journal->Submit(item);
 }
 
 void ShardState::WriteSealed() {
@@ -143,56 +298,26 @@ void ShardState::WriteSealed() {
   sealed.clear();
 }
 
-StoredBatchTask::StoredBatchTask(uint64_t log_seq, std::string record, uint32_t shard_count,
-                                 std::atomic<int64_t>* buffered, int64_t buffered_bytes)
-    : log_seq_(log_seq),
-      record_(std::move(record)),
-      refs_(shard_count),
-      buffered_(buffered),
-      buffered_bytes_(buffered_bytes) {}
-
-StoredBatchTask::~StoredBatchTask() {
-  if (buffered_ != nullptr) buffered_->fetch_sub(buffered_bytes_, std::memory_order_relaxed);
-}
-
-void StoredBatchTask::Run(ShardState& shard) {
-  auto view = storage::IngestRecordView::Parse(record_);
-  if (!view) {
-    LogError("ingest_record_corrupt", {{"log_seq", log_seq_}, {"error", view.error().ToString()}});
-    return;
-  }
-  alarm::SeriesView series;
-  const alarm::TimestampMs now = NowMs();
-  for (auto it = view->series(); it.Next(&series);) {
-    if (ShardFor(series.sensor_id, shard.count) != shard.index) continue;
-    shard.heads.Append(series.sensor_id, series.timestamps, series.values, series.quality, log_seq_,
-                       &shard.sealed);
-    shard.engine.Evaluate(series.sensor_id, series.timestamps, series.values, series.quality, now,
-                          &shard.events);
-  }
-  shard.PublishEvents();
-  shard.last_log_seq = std::max(shard.last_log_seq, log_seq_);
-}
-
-void StoredBatchTask::Release() {
-  if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
-}
-
 class ShardSet::Shard {
  public:
-  Shard(uint32_t index, uint32_t count, storage::Store* store,
+  Shard(uint32_t index, uint32_t count, storage::Store* store, AlarmJournal* journal,
         const storage::HeadSetOptions& options)
       : queue_(kQueueCapacity),
         state_{.index = index,
                .count = count,
                .store = store,
+               .journal = journal,
                .heads = storage::HeadSet(options),
                .sealed = {},
                .last_log_seq = 0,
                .store_failed = false,
                .engine = alarm::Engine(alarm::EngineOptions{.shard = index, .shard_count = count}),
                .events = {},
-               .alarm_counters = &alarm_counters} {
+               .engine_through = 0,
+               .journal_marks = {},
+               .marks_shard_count = 1,
+               .max_journal_mark = 0,
+               .late_readings = &late_readings} {
     thread_ = std::thread([this] { Loop(); });
   }
 
@@ -224,7 +349,7 @@ class ShardSet::Shard {
   std::atomic<uint64_t> posted{0};
   std::atomic<uint64_t> ran{0};
   std::atomic<uint64_t> queue_full{0};
-  AlarmCounters alarm_counters;
+  std::atomic<uint64_t> late_readings{0};
 
  private:
   bool Drain() {
@@ -262,14 +387,16 @@ class ShardSet::Shard {
   std::thread thread_;
 };
 
-ShardSet::ShardSet(uint32_t count, storage::Store* store, const storage::HeadSetOptions& heads) {
+ShardSet::ShardSet(uint32_t count, storage::Store* store, AlarmJournal* journal,
+                   const storage::HeadSetOptions& heads)
+    : journal_(journal) {
   shards_.reserve(count);
   for (uint32_t i = 0; i < count; ++i) {
     storage::HeadSetOptions options = heads;
     // Disjoint chunk-id sequences per shard.
     options.first_chunk_id = heads.first_chunk_id * count + i;
     options.chunk_id_stride = count;
-    shards_.push_back(std::make_unique<Shard>(i, count, store, options));
+    shards_.push_back(std::make_unique<Shard>(i, count, store, journal, options));
   }
 }
 
@@ -279,10 +406,27 @@ uint32_t ShardSet::count() const { return static_cast<uint32_t>(shards_.size());
 
 void ShardSet::Post(uint32_t shard, ShardTask* task) { shards_[shard]->Post(task); }
 
-void ShardSet::PostBatch(uint64_t log_seq, std::string record, std::atomic<int64_t>* buffered,
-                         int64_t buffered_bytes) {
-  auto* task = new StoredBatchTask(log_seq, std::move(record), count(), buffered, buffered_bytes);
+void ShardSet::PostBatch(uint64_t log_seq, alarm::TimestampMs stored_at, std::string record,
+                         std::atomic<int64_t>* buffered, int64_t buffered_bytes,
+                         std::optional<SteadyTime> received) {
+  if (stored_at == 0) stored_at = WallMs();  // a record from before commit times were kept
+  auto* task = new StoredBatchTask(log_seq, stored_at, std::move(record), count(), buffered,
+                                   buffered_bytes, received);
   for (auto& shard : shards_) shard->Post(task);
+}
+
+void ShardSet::PostControl(uint64_t log_seq, alarm::TimestampMs stored_at,
+                           const storage::ControlRecord& record, CommandCompletion* completion,
+                           std::shared_ptr<const alarm::RuleSet> rules) {
+  using storage::ControlKind;
+  if (record.kind == ControlKind::kTick || record.kind == ControlKind::kRulesChanged) {
+    for (auto& shard : shards_) {
+      shard->Post(new ControlTask(log_seq, stored_at, record, nullptr, rules));
+    }
+    return;
+  }
+  const uint32_t owner = ShardFor(record.alarm.source_id, count());
+  shards_[owner]->Post(new ControlTask(log_seq, stored_at, record, completion, nullptr));
 }
 
 void ShardSet::StartCheckpoint(uint64_t round, uint64_t seal_through) {
@@ -293,9 +437,13 @@ void ShardSet::StartCheckpoint(uint64_t round, uint64_t seal_through) {
 
 std::optional<uint64_t> ShardSet::CheckpointResult(uint64_t round) const {
   uint64_t point = std::numeric_limits<uint64_t>::max();
-  for (const auto& shard : shards_) {
-    if (shard->done_round.load(std::memory_order_acquire) < round) return std::nullopt;
-    point = std::min(point, shard->replay_point.load(std::memory_order_relaxed));
+  for (uint32_t i = 0; i < shards_.size(); ++i) {
+    const Shard& shard = *shards_[i];
+    if (shard.done_round.load(std::memory_order_acquire) < round) return std::nullopt;
+    auto engine_through = journal_->SnapshotDone(i, round);
+    if (!engine_through) return std::nullopt;
+    point =
+        std::min({point, shard.replay_point.load(std::memory_order_relaxed), *engine_through + 1});
   }
   return point;
 }
@@ -305,12 +453,12 @@ void ShardSet::SetRules(const std::shared_ptr<const alarm::RuleSet>& rules,
   for (auto& shard : shards_) shard->Post(new RulesTask(rules, now));
 }
 
-void ShardSet::Tick(alarm::TimestampMs now) {
-  for (auto& shard : shards_) shard->Post(new TickTask(now));
+void ShardSet::Recover(const std::shared_ptr<const AlarmRecovery>& recovery) {
+  for (auto& shard : shards_) shard->Post(new RecoverTask(recovery));
 }
 
-const AlarmCounters& ShardSet::alarm_counters(uint32_t shard) const {
-  return shards_[shard]->alarm_counters;
+void ShardSet::Reconcile() {
+  for (auto& shard : shards_) shard->Post(new ReconcileTask());
 }
 
 void ShardSet::ReadHead(std::string_view sensor_id, alarm::TimestampMs from, alarm::TimestampMs to,
@@ -340,6 +488,12 @@ uint64_t ShardSet::readings_in_heads() const {
   for (const auto& shard : shards_) {
     total += shard->readings_in_heads.load(std::memory_order_relaxed);
   }
+  return total;
+}
+
+uint64_t ShardSet::late_readings() const {
+  uint64_t total = 0;
+  for (const auto& shard : shards_) total += shard->late_readings.load(std::memory_order_relaxed);
   return total;
 }
 

@@ -1,11 +1,18 @@
 // Shards: N threads, each the single owner of the per-sensor state of the
-// sensors that hash to it: their open chunk heads and their alarm state. Other threads never touch
-// that state: they post ShardTasks through the shard's bounded lock-free queue, and the shard runs
-// them in order. A full queue makes the poster wait, which pushes back on ingest.
+// sensors that hash to it: their open chunk heads and their alarm state. Other
+// threads never touch that state: they post ShardTasks through the shard's
+// bounded lock-free queue, and the shard runs them in order. A full queue makes
+// the poster wait, which pushes back on ingest.
+//
+// Every stored log entry (gateway batch, alarm-clock tick, operator action,
+// rules change) reaches the shards in log order, and evaluation uses the
+// entry's commit time as its clock, so replaying the log after a crash makes
+// the same alarm transitions; the ones already journaled are dropped.
 #pragma once
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -18,16 +25,22 @@
 #include "alarm/event.h"
 #include "alarm/rule_set.h"
 #include "alarm/types.h"
+#include "server/alarm_journal.h"
+#include "storage/alarm_codec.h"
+#include "storage/control_record.h"
 #include "storage/head_set.h"
 #include "storage/store.h"
 
 namespace vigil::server {
+
+using SteadyTime = std::chrono::steady_clock::time_point;
 
 // State a task may touch; lives on, and is used by, its shard's thread only.
 struct ShardState {
   uint32_t index = 0;
   uint32_t count = 1;
   storage::Store* store = nullptr;
+  AlarmJournal* journal = nullptr;
   storage::HeadSet heads;
   // Sealed chunks not yet written (written once per drain, before any query).
   std::vector<storage::SealedChunk> sealed;
@@ -37,23 +50,27 @@ struct ShardState {
   // Alarm rules and state of this shard's sensors; `events` is scratch.
   alarm::Engine engine;
   std::vector<alarm::AlarmEvent> events;
-  struct AlarmCounters* alarm_counters = nullptr;
+  // After a restart: log entries up to this one are already in the restored
+  // engine state (not evaluated again).
+  uint64_t engine_through = 0;
+  // After a restart: events of log entries at or below the journal mark of
+  // their source's shard (in the layout of `marks_shard_count`) are already
+  // journaled and dropped. Empty once replay is past every mark.
+  std::vector<uint64_t> journal_marks;
+  uint32_t marks_shard_count = 1;
+  uint64_t max_journal_mark = 0;
+  std::atomic<uint64_t>* late_readings = nullptr;
 
-  // Reports and clears `events` (log line and counters per event).
-  void PublishEvents();
+  // True when log entry `log_seq` is to be evaluated.
+  bool Evaluates(uint64_t log_seq) const { return log_seq > engine_through; }
+
+  // Hands `events` of log entry `log_seq` (0: none) to the journal and clears
+  // them, dropping those journaled before a restart. Sends nothing when there
+  // is nothing to say (no event, no completion).
+  void Journal(uint64_t log_seq, std::optional<SteadyTime> received, CommandCompletion* completion);
 
   // Writes `sealed`; on failure keeps them for the next attempt and logs.
   void WriteSealed();
-};
-
-// Alarm transitions and open alarms, for /metrics. Written by one shard,
-// read by anyone.
-struct AlarmCounters {
-  // [EventKind value][AlarmKind value].
-  std::array<std::array<std::atomic<uint64_t>, alarm::kMaxAlarmKind + 1>, alarm::kMaxEventKind + 1>
-      events{};
-  // Open alarms (active, or cleared and not yet acknowledged) by severity 1..4.
-  std::array<std::atomic<uint64_t>, 5> open_by_severity{};
 };
 
 // One unit of work for a shard. Created by any thread; Run and then Release
@@ -69,32 +86,19 @@ class ShardTask {
 // The shard that owns a sensor: a stable hash of its id.
 uint32_t ShardFor(std::string_view sensor_id, uint32_t shard_count);
 
-// A stored gateway batch on its way to every shard (each takes the series it
-// owns). Reference-counted: the last shard to release it frees it.
-class StoredBatchTask final : public ShardTask {
- public:
-  // REQUIRES: `record` is a valid IngestRecord (checked; a malformed one is
-  // logged and skipped).
-  // `buffered` (may be null) is decremented by `buffered_bytes` when the
-  // record is freed.
-  StoredBatchTask(uint64_t log_seq, std::string record, uint32_t shard_count,
-                  std::atomic<int64_t>* buffered = nullptr, int64_t buffered_bytes = 0);
-  ~StoredBatchTask() override;
-  void Run(ShardState& shard) override;
-  void Release() override;
-
- private:
-  uint64_t log_seq_;
-  std::string record_;
-  std::atomic<uint32_t> refs_;
-  std::atomic<int64_t>* buffered_;
-  int64_t buffered_bytes_;
+// What a restart hands the shards before replaying the log: the engine
+// snapshots and journal marks as stored, possibly of another shard count.
+struct AlarmRecovery {
+  uint32_t shard_count = 0;  // of `marks` and `snapshots`; 0 = nothing stored
+  std::vector<uint64_t> marks;
+  std::vector<storage::ShardSnapshot> snapshots;  // those that exist
 };
 
 class ShardSet {
  public:
-  // Starts `count` threads. `store` must outlive the ShardSet.
-  ShardSet(uint32_t count, storage::Store* store, const storage::HeadSetOptions& heads);
+  // Starts `count` threads. `store` and `journal` must outlive the ShardSet.
+  ShardSet(uint32_t count, storage::Store* store, AlarmJournal* journal,
+           const storage::HeadSetOptions& heads);
   ~ShardSet();  // Stop()s
   ShardSet(const ShardSet&) = delete;
   ShardSet& operator=(const ShardSet&) = delete;
@@ -103,24 +107,37 @@ class ShardSet {
   // Queues `task` on shard `shard`; waits (spinning, then yielding) while the
   // queue is full. Thread-safe. REQUIRES: not stopped.
   void Post(uint32_t shard, ShardTask* task);
-  // Posts one StoredBatchTask to every shard.
-  void PostBatch(uint64_t log_seq, std::string record, std::atomic<int64_t>* buffered = nullptr,
-                 int64_t buffered_bytes = 0);
+  // A stored gateway batch, to every shard (each takes the series it owns).
+  // `buffered` (may be null) is decremented by `buffered_bytes` once the
+  // record is freed; `received` feeds the alarm latency histogram.
+  void PostBatch(uint64_t log_seq, alarm::TimestampMs stored_at, std::string record,
+                 std::atomic<int64_t>* buffered = nullptr, int64_t buffered_bytes = 0,
+                 std::optional<SteadyTime> received = std::nullopt);
+  // A stored control record: ticks and rules changes to every shard, an
+  // operator action to the shard owning its alarm. `completion` (actions
+  // only, may be null) hears the outcome; `rules` (rules changes only) is
+  // the new rule set, null on replay (the current rules were set at start).
+  void PostControl(uint64_t log_seq, alarm::TimestampMs stored_at,
+                   const storage::ControlRecord& record, CommandCompletion* completion = nullptr,
+                   std::shared_ptr<const alarm::RuleSet> rules = nullptr);
 
-  // Checkpoint round: every shard seals heads holding readings from log
-  // records <= seal_through, writes them, and reports the first log sequence
-  // it may still need on restart. Returns immediately; poll CheckpointResult.
-  void StartCheckpoint(uint64_t round, uint64_t seal_through);
-  // Min over shards of their reported replay point, once every shard has
-  // finished `round`; nullopt before.
-  std::optional<uint64_t> CheckpointResult(uint64_t round) const;
-
+  // Start-up, in this order: SetRules, Recover, replay (PostBatch/PostControl),
+  // Reconcile.
   // Installs `rules` on every shard (alarm state of unchanged rules is kept).
   void SetRules(const std::shared_ptr<const alarm::RuleSet>& rules, alarm::TimestampMs now);
-  // Fires due alarm timers (delays, no-data) on every shard.
-  void Tick(alarm::TimestampMs now);
-  // Alarm counters of shard `shard`. Thread-safe.
-  const AlarmCounters& alarm_counters(uint32_t shard) const;
+  // Restores the engines from `recovery` and arms replay suppression.
+  void Recover(const std::shared_ptr<const AlarmRecovery>& recovery);
+  // Lets the journal correct its open alarms to the engines' after replay.
+  void Reconcile();
+
+  // Checkpoint round: every shard seals heads holding readings from log
+  // records <= seal_through, writes them, snapshots its alarm engine through
+  // the journal, and reports the first log sequence it may still need on
+  // restart. Returns immediately; poll CheckpointResult.
+  void StartCheckpoint(uint64_t round, uint64_t seal_through);
+  // Min over shards of their replay point (heads and engine snapshot), once
+  // every shard has finished `round` and its snapshot is durable; nullopt before.
+  std::optional<uint64_t> CheckpointResult(uint64_t round) const;
 
   // Reads the open head of `sensor_id` on its shard (after writing pending
   // chunks there) and calls `done` with the readings on the shard's thread;
@@ -128,14 +145,17 @@ class ShardSet {
   void ReadHead(std::string_view sensor_id, alarm::TimestampMs from, alarm::TimestampMs to,
                 std::function<void(std::vector<alarm::Reading>)> done);
 
-  // Seals every head and writes the chunks, then stops and joins the threads.
-  // Tasks already queued run first. Afterwards CheckpointResult(
+  // Seals every head and writes the chunks, snapshots the engines, then
+  // stops and joins the threads. Tasks already queued run first. Afterwards,
+  // once the journal has written the snapshots, CheckpointResult(
   // kFinalCheckpointRound) says where a restart must replay from. Idempotent.
   void Stop();
   static constexpr uint64_t kFinalCheckpointRound = ~uint64_t{0};
 
   // Readings held in heads, over all shards (approximate while running).
   uint64_t readings_in_heads() const;
+  // Readings older than their sensor's newest, stored but not evaluated.
+  uint64_t late_readings() const;
 
   static constexpr size_t kQueueCapacity = 4096;
   struct QueueStats {
@@ -148,6 +168,7 @@ class ShardSet {
  private:
   class Shard;
   std::vector<std::unique_ptr<Shard>> shards_;
+  AlarmJournal* journal_;
   bool stopped_ = false;
 };
 

@@ -1,6 +1,7 @@
 #include "server/storage_writer.h"
 
 #include <boost/lockfree/queue.hpp>
+#include <chrono>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -18,6 +19,22 @@ constexpr size_t kMaxGroupBatches = 1024;
 // 16 MiB keeps the group's buffers below glibc's mmap threshold ceiling, so
 // they are reused instead of faulted in afresh for every group.
 constexpr size_t kMaxGroupBytes = size_t{16} << 20;
+
+// A control entry; its outcome reaches the action's completion (if any)
+// through the shards, or here when it could not be stored.
+class ControlPending final : public PendingBatch {
+ public:
+  void Done(Outcome outcome, const alarm::Status& error) override {
+    if (outcome == Outcome::kFailed && completion != nullptr) completion->Done(error, 0);
+    delete this;
+  }
+};
+
+alarm::TimestampMs WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 struct StringHash {
   using is_transparent = void;
@@ -90,6 +107,14 @@ class StorageWriter::Impl {
     const bool failed = owner_->failed_.load(std::memory_order_acquire);
     for (size_t i = 0; i < group_.size(); ++i) {
       PendingBatch* b = group_[i];
+      if (b->kind == storage::LogEntryKind::kControl) {
+        outcomes_[i] = failed ? PendingBatch::Outcome::kFailed : PendingBatch::Outcome::kStored;
+        if (!failed) {
+          appends_.push_back(
+              {.gateway_id = {}, .watermark = {}, .record = b->record, .kind = b->kind});
+        }
+        continue;
+      }
       auto it = marks_.find(std::string_view(b->gateway_id));
       if (it != marks_.end() && b->watermark <= it->second) continue;  // duplicate
       if (failed) {
@@ -102,21 +127,30 @@ class StorageWriter::Impl {
       undo_.push_back({&it->second, it->second});
       it->second = b->watermark;
       outcomes_[i] = PendingBatch::Outcome::kStored;
-      appends_.push_back({b->gateway_id, b->watermark, b->record});
+      appends_.push_back(
+          {.gateway_id = b->gateway_id, .watermark = b->watermark, .record = b->record});
     }
 
     alarm::Status error;
     if (failed)
       error = alarm::Status::Unavailable("storage failed earlier: " + sticky_error().message());
     if (!appends_.empty()) {
+      // The shards' clock: commit time, never going back.
+      stored_at_ = std::max(stored_at_, WallMs());
+      for (storage::LogAppend& a : appends_) a.stored_at = stored_at_;
       auto first = store_->AppendLog(appends_);
       if (first) {
         uint64_t seq = *first;
         for (size_t i = 0; i < group_.size(); ++i) {
           if (outcomes_[i] != PendingBatch::Outcome::kStored) continue;
-          shards_->PostBatch(seq++, std::move(group_[i]->record), group_[i]->buffered,
-                             group_[i]->buffered_bytes);
-          group_[i]->buffered_bytes = 0;  // now released by the shards
+          PendingBatch* b = group_[i];
+          if (b->kind == storage::LogEntryKind::kControl) {
+            shards_->PostControl(seq++, stored_at_, b->control, b->completion, b->rules);
+            continue;
+          }
+          shards_->PostBatch(seq++, stored_at_, std::move(b->record), b->buffered,
+                             b->buffered_bytes, b->received_at);
+          b->buffered_bytes = 0;  // now released by the shards
         }
         owner_->posted_through_.store(seq - 1, std::memory_order_release);
       } else {
@@ -151,6 +185,7 @@ class StorageWriter::Impl {
   std::vector<PendingBatch::Outcome> outcomes_;
   std::vector<storage::LogAppend> appends_;
   std::vector<std::pair<storage::Watermark*, storage::Watermark>> undo_;
+  alarm::TimestampMs stored_at_ = 0;
 
   mutable std::mutex error_mu_;
   alarm::Status error_;  // GUARDED_BY(error_mu_)
@@ -172,6 +207,19 @@ StorageWriter::StorageWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)
 StorageWriter::~StorageWriter() { Stop(); }
 
 bool StorageWriter::Submit(PendingBatch* batch) { return impl_->Submit(batch); }
+
+bool StorageWriter::SubmitControl(storage::ControlRecord record, CommandCompletion* completion,
+                                  std::shared_ptr<const alarm::RuleSet> rules) {
+  auto* pending = new ControlPending();
+  pending->kind = storage::LogEntryKind::kControl;
+  pending->record = storage::EncodeControlRecord(record);
+  pending->control = std::move(record);
+  pending->completion = completion;
+  pending->rules = std::move(rules);
+  if (Submit(pending)) return true;
+  delete pending;
+  return false;
+}
 
 void StorageWriter::Stop() {
   if (impl_) impl_->Stop();

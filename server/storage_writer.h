@@ -9,10 +9,13 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "alarm/rule_set.h"
 #include "alarm/status.h"
 #include "server/shard.h"
+#include "storage/control_record.h"
 #include "storage/keys.h"
 #include "storage/store.h"
 
@@ -38,6 +41,16 @@ class PendingBatch {
   // record is freed (by the shards once stored; else with this batch).
   std::atomic<int64_t>* buffered = nullptr;
   int64_t buffered_bytes = 0;
+  // When the batch was read from the network (alarm latency); unset for replays.
+  std::optional<SteadyTime> received_at;
+
+  // A control entry instead of a gateway batch: no gateway, no dedupe; `record`
+  // holds the encoded `control`. `completion` (operator actions) and `rules`
+  // (rules changes) go to the shards with it.
+  storage::LogEntryKind kind = storage::LogEntryKind::kBatch;
+  storage::ControlRecord control;
+  CommandCompletion* completion = nullptr;
+  std::shared_ptr<const alarm::RuleSet> rules;
 };
 
 class StorageWriter {
@@ -51,6 +64,12 @@ class StorageWriter {
   // or the writer is stopping: then returns false and the caller keeps it.
   // Thread-safe, lock-free.
   bool Submit(PendingBatch* batch);
+
+  // Queues a control entry (see PendingBatch). When it cannot be committed,
+  // `completion` (if any) hears the error. False (nothing queued, completion
+  // not called) when the queue is full or the writer is stopping.
+  bool SubmitControl(storage::ControlRecord record, CommandCompletion* completion = nullptr,
+                     std::shared_ptr<const alarm::RuleSet> rules = nullptr);
 
   // Commits everything already queued, then joins. Later Submits fail.
   void Stop();

@@ -473,21 +473,30 @@ TEST_CASE("Engine operator actions name one occurrence; acks carry who and why",
   const uint64_t occurrence = first[0].record.occurrence;
   CHECK(occurrence > 0);
   CHECK(first[0].record.threshold == 1.0);
-  h.Feed("ch4", 2, 0.5);                // cleared-unacked
-  auto second = h.Feed("ch4", 3, 1.3);  // raised again: a new occurrence
-  REQUIRE(second.size() == 1);
-  CHECK(second[0].record.occurrence > occurrence);
+  h.Feed("ch4", 2, 0.5);  // cleared-unacked
+  auto again = h.Feed("ch4", 3, 1.3);  // the same alarm, active again
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].kind == EventKind::kRaised);
+  CHECK(again[0].record.occurrence == occurrence);
+  CHECK(again[0].record.raised_at == 1000);
+  CHECK(again[0].record.trigger_value == 1.3);
   std::vector<AlarmEvent> out;
-  CHECK(h.engine.Acknowledge({"ch4", AlarmKind::kThreshold, occurrence}, 3500, "li", "", &out)
-            .code() == Status::Code::kNotFound);
   REQUIRE(h.engine
-              .Acknowledge({"ch4", AlarmKind::kThreshold, second[0].record.occurrence}, 3600,
-                           "li.wei", "checked on site", &out)
+              .Acknowledge({"ch4", AlarmKind::kThreshold, occurrence}, 3600, "li.wei",
+                           "checked on site", &out)
               .ok());
   REQUIRE(out.size() == 1);
   CHECK(out[0].actor == "li.wei");
   CHECK(out[0].comment == "checked on site");
   CHECK(out[0].record.state == AlarmState::kActiveAcked);
+  h.Feed("ch4", 4, 0.5);  // acked and cleared: closed
+  auto next = h.Feed("ch4", 5, 1.4);
+  REQUIRE(next.size() == 1);
+  CHECK(next[0].record.occurrence > occurrence);  // a new alarm
+  out.clear();
+  CHECK(h.engine.Acknowledge({"ch4", AlarmKind::kThreshold, occurrence}, 5500, "li", "", &out)
+            .code() == Status::Code::kNotFound);
+  CHECK(out.empty());
 }
 
 TEST_CASE("Engine shelving: marks the point, ends by operator or when the time is up",

@@ -10,6 +10,9 @@
 #include <utility>
 #include <vector>
 
+#include "server/alarm_feed.h"
+#include "server/alarm_journal.h"
+#include "server/registry_holder.h"
 #include "server/shard.h"
 #include "storage/head_set.h"
 #include "storage/ingest_record.h"
@@ -96,9 +99,13 @@ std::unique_ptr<storage::Store> OpenStore(const std::filesystem::path& dir) {
 // Store, then shards, then writer; the writer stops first. The rig owns every
 // batch so none is freed while the writer may still call Done on it.
 struct Rig {
-  explicit Rig(const std::filesystem::path& dir)
-      : store(OpenStore(dir)),
-        shards(std::make_unique<ShardSet>(2, store.get(), storage::HeadSetOptions{})) {
+  explicit Rig(const std::filesystem::path& dir) : store(OpenStore(dir)) {
+    auto state = store->LoadJournalState();
+    REQUIRE(state.has_value());
+    auto started_journal = AlarmJournal::Start(store.get(), &registry, &feed, 2, *state);
+    REQUIRE(started_journal.has_value());
+    journal = std::move(*started_journal);
+    shards = std::make_unique<ShardSet>(2, store.get(), journal.get(), storage::HeadSetOptions{});
     auto started = StorageWriter::Start(store.get(), shards.get());
     REQUIRE(started.has_value());
     writer = std::move(*started);
@@ -107,6 +114,7 @@ struct Rig {
     if (writer) writer->Stop();
     writer.reset();
     shards.reset();
+    journal.reset();
   }
 
   TestBatch& New(std::unique_ptr<TestBatch> batch) {
@@ -148,6 +156,9 @@ struct Rig {
 
   std::vector<std::unique_ptr<TestBatch>> batches;
   std::unique_ptr<storage::Store> store;
+  RegistryHolder registry{*alarm::Registry::Build({})};
+  AlarmFeed feed;
+  std::unique_ptr<AlarmJournal> journal;
   std::unique_ptr<ShardSet> shards;
   std::unique_ptr<StorageWriter> writer;
 };
@@ -341,6 +352,7 @@ TEST_CASE("StorageWriter readings are in chunks after the shards stop",
   REQUIRE(rig.Submit(second) == Outcome::kStored);
   rig.writer->Stop();
   rig.shards->Stop();
+  rig.journal->Stop();  // writes the final engine snapshots the checkpoint waits for
 
   for (const Series& s : series) {
     CAPTURE(s.sensor_id);

@@ -1,0 +1,97 @@
+// AlarmFeed: what command centers read. It holds the open alarms as of the
+// newest journaled entry and the most recent journal entries in a bounded
+// ring, so a subscriber is served from memory while it keeps up and from the
+// journal in RocksDB when it falls behind: a slow reader costs nobody else
+// anything and is never dropped.
+//
+// Thread-safety: every method may be called from any thread. Publish is
+// called by the journal thread alone, in journal order. One mutex guards the
+// state; transitions are rare next to readings, so it is never on the ingest
+// path. Watchers are woken after the mutex is released.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "alarm/journal.h"
+
+namespace vigil::server {
+
+class AlarmFeed {
+ public:
+  // `ring_capacity`: entries kept in memory for live subscribers.
+  explicit AlarmFeed(size_t ring_capacity = 65536);
+
+  // Start-up, before anyone reads: the open alarms (latest entry of each) and
+  // the journal's bounds.
+  void Reset(std::vector<alarm::JournalEntry> open, uint64_t first_seq, uint64_t last_seq);
+
+  // Journal thread: entries just made durable, in seq order, gap-free.
+  void Publish(std::vector<alarm::JournalEntry> entries);
+  // Retention moved the journal's first entry.
+  void SetFirstSeq(uint64_t first_seq);
+
+  // Open alarms matching `filter`, in alarm_id order, and the journal seq
+  // they are current at: every later event has a greater seq.
+  struct OpenView {
+    std::vector<alarm::JournalEntry> alarms;
+    uint64_t seq = 0;
+  };
+  OpenView Open(const alarm::AlarmFilter& filter) const;
+  // The latest entry of open alarm `alarm_id`; nullopt when it is not open.
+  std::optional<alarm::JournalEntry> FindOpen(uint64_t alarm_id) const;
+
+  enum class ReadOutcome {
+    kOk,           // *out holds what matched in (after, *through]; may be empty
+    kFromJournal,  // entries after `after` left the ring: read them from the journal
+    kExpired,      // entries after `after` are past retention: resync from the open alarms
+  };
+  // Matching entries with seq > after, scanning at most `max_scan` entries;
+  // *through is the last seq looked at (== after when nothing is new).
+  ReadOutcome Read(uint64_t after, const alarm::AlarmFilter& filter, size_t max_scan,
+                   std::vector<alarm::JournalEntry>* out, uint64_t* through) const;
+
+  uint64_t last_seq() const;
+  uint64_t first_seq() const;
+  // Open alarms by severity (index 1..4) and how many of them are shelved.
+  struct OpenCounts {
+    std::array<uint64_t, 5> by_severity{};
+    uint64_t unacked = 0;
+    uint64_t shelved = 0;
+  };
+  OpenCounts Counts() const;
+
+  // A watcher is woken once, on the next Publish (or WakeAll), then forgotten:
+  // re-register to hear of the next one. Held weakly: a destroyed watcher is
+  // skipped. `wake` runs on the publishing thread and must not block.
+  class Watcher {
+   public:
+    virtual ~Watcher() = default;
+    virtual void Wake() = 0;
+  };
+  void Watch(const std::shared_ptr<Watcher>& watcher);
+  // Wakes every watcher (heartbeats, shutdown).
+  void WakeAll();
+  size_t watcher_count() const;
+
+ private:
+  void WakeLocked(std::unique_lock<std::mutex>& lock);
+
+  const size_t ring_capacity_;
+  mutable std::mutex mu_;
+  std::deque<alarm::JournalEntry> ring_;          // GUARDED_BY(mu_)
+  std::map<uint64_t, alarm::JournalEntry> open_;  // GUARDED_BY(mu_); by alarm_id
+  uint64_t first_seq_ = 1;                        // GUARDED_BY(mu_)
+  uint64_t last_seq_ = 0;                         // GUARDED_BY(mu_)
+  std::vector<std::weak_ptr<Watcher>> watchers_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace vigil::server
