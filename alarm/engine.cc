@@ -327,10 +327,7 @@ void Engine::EvaluateThreshold(uint32_t slot, TimestampMs t, double v, Timestamp
   }
   if (s.level == Level::kNone) {  // towards raising
     if (rule.on_delay.count() > 0) {
-      if (!(s.flags & kPending)) {
-        s.flags |= kPending;
-        s.pending_since = t;
-      }
+      if (!(s.flags & kPending)) StartPending(s, t, now);
       s.pending_level = raw;
       if (t - s.pending_since < rule.on_delay.count()) return;
     }
@@ -344,10 +341,7 @@ void Engine::EvaluateThreshold(uint32_t slot, TimestampMs t, double v, Timestamp
   }
   // Towards normal (or the opposite side, which first clears).
   if (rule.off_delay.count() > 0) {
-    if (!(s.flags & kPending)) {
-      s.flags |= kPending;
-      s.pending_since = t;
-    }
+    if (!(s.flags & kPending)) StartPending(s, t, now);
     if (t - s.pending_since < rule.off_delay.count()) return;
   }
   Clear(slot, AlarmKind::kThreshold, v, t, now, out);
@@ -448,12 +442,13 @@ void Engine::RunTimers(uint32_t slot, TimestampMs now, std::vector<AlarmEvent>* 
   SensorState& s = states_[slot];
   const Rule& rule = *s.rule;
   if (s.flags & kPending) {
+    const TimestampMs arrived = s.pending_since + s.pending_lag_ms;
     if (s.level == Level::kNone) {
-      if (now - s.pending_since >= rule.on_delay.count()) {
+      if (now - arrived >= rule.on_delay.count()) {
         Raise(slot, AlarmKind::kThreshold, LevelSeverity(rule, s.pending_level), s.pending_level,
               LevelValue(rule, s.pending_level), s.last_value, s.last_reading_at, now, out);
       }
-    } else if (now - s.pending_since >= rule.off_delay.count()) {
+    } else if (now - arrived >= rule.off_delay.count()) {
       Clear(slot, AlarmKind::kThreshold, s.last_value, s.last_reading_at, now, out);
     }
   }
@@ -484,13 +479,20 @@ TimestampMs Engine::NextDue(const SensorState& s) const {
   TimestampMs due = kNoTimer;
   if (s.flags & kPending) {
     const auto delay = s.level == Level::kNone ? s.rule->on_delay : s.rule->off_delay;
-    due = s.pending_since + delay.count();
+    due = s.pending_since + s.pending_lag_ms + delay.count();
   }
   const int64_t timeout = NoDataTimeoutMs(*s.rule, *s.sensor);
   if (timeout > 0 && !(s.flags & (kNoData | kGatewaySilent))) {
     due = std::min(due, s.last_seen == kUnset ? kUnset : s.last_seen + timeout);
   }
   return due;
+}
+
+void Engine::StartPending(SensorState& s, TimestampMs t, TimestampMs now) {
+  s.flags |= kPending;
+  s.pending_since = t;
+  const TimestampMs lag = now > t ? now - t : 0;
+  s.pending_lag_ms = static_cast<int32_t>(std::min<TimestampMs>(lag, INT32_MAX));
 }
 
 void Engine::Schedule(uint32_t slot) {
@@ -719,6 +721,7 @@ EngineSnapshot Engine::Snapshot() const {
                      .pending = (s.flags & kPending) != 0,
                      .pending_level = s.pending_level,
                      .pending_since = s.pending_since,
+                     .pending_lag_ms = s.pending_lag_ms,
                      .fault = (s.flags & kFault) != 0,
                      .no_data = (s.flags & kNoData) != 0,
                      .rate_alarm = (s.flags & kRateAlarm) != 0,
@@ -793,6 +796,7 @@ Status Engine::Restore(const EngineSnapshot& snapshot) {
     s.level = e.level;
     s.pending_level = e.pending_level;
     s.pending_since = e.pending_since;
+    s.pending_lag_ms = e.pending_lag_ms < 0 ? 0 : e.pending_lag_ms;
     s.gateway = e.gateway < 0 ? kNone : gateway_map[static_cast<size_t>(e.gateway)];
     s.flags = static_cast<uint8_t>((e.pending ? kPending : 0) | (e.fault ? kFault : 0) |
                                    (e.no_data ? kNoData : 0) | (e.rate_alarm ? kRateAlarm : 0) |

@@ -62,6 +62,7 @@ struct SensorSnapshot {
   bool pending = false;  // on-delay (level none) or off-delay (level set) running
   Level pending_level = Level::kNone;
   TimestampMs pending_since = 0;
+  int32_t pending_lag_ms = 0;  // arrival minus event time of the pending's first reading
   bool fault = false;
   bool no_data = false;
   bool rate_alarm = false;
@@ -115,12 +116,13 @@ struct EngineSnapshot {
 // sensor, so Tick costs O(log n) per due timer, not a scan; gateways and
 // shelves (few) are scanned.
 //
-// Time: on- and off-delays run from the event time of the first reading in
-// the new condition; they end at a later reading's event time or, if none
-// comes, at Tick's `now`, whichever first. So a backfilled condition older
-// than its delay takes effect at once: for a safety alarm an old abnormal
-// reading is not a reason to wait. No-data and gateway-offline deadlines run
-// on `now` (arrival), never on event time.
+// Time: an on- or off-delay is met by a later reading whose event time is a
+// delay after the first reading in the new condition, or, when no reading
+// comes, by Tick's `now` a delay after that first reading *arrived*. So a
+// gateway clock that runs behind, or a backfill, never shortens a delay, and
+// a condition that a backfill shows held for its delay takes effect at once.
+// No-data and gateway-offline deadlines run on `now` (arrival), never on
+// event time.
 //
 // Suppression: while a sensor-fault alarm is active, that sensor's readings do
 // not feed threshold or rate evaluation; pending delays are cancelled and
@@ -220,6 +222,9 @@ class Engine {
     Level level = Level::kNone;
     Level pending_level = Level::kNone;
     uint8_t flags = 0;
+    // How late the pending's first reading arrived (0 .. ~24 days): timers
+    // measure the delay from its arrival.
+    int32_t pending_lag_ms = 0;
   };
   struct RateState {
     uint8_t count = 0;  // oldest first
@@ -270,6 +275,7 @@ class Engine {
   void TickShelves(TimestampMs now, std::vector<AlarmEvent>* out);
   void RearmSilentSensors(uint32_t gateway, TimestampMs now);
   TimestampMs NextDue(const SensorState& s) const;
+  static void StartPending(SensorState& s, TimestampMs t, TimestampMs now);
   void Schedule(uint32_t slot);
   void RebuildTimers();
 

@@ -37,6 +37,9 @@ std::string Status::ToString() const {
     case Code::kOutOfRange:
       name = "out of range";
       break;
+    case Code::kUnauthenticated:
+      name = "unauthenticated";
+      break;
   }
   return std::string(name) + ": " + message_;
 }

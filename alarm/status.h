@@ -25,6 +25,7 @@ class [[nodiscard]] Status {
     kInternal,
     kFailedPrecondition,  // the request is valid, but not in the current state
     kOutOfRange,          // past the end or before the start of what exists
+    kUnauthenticated,     // no valid credentials
   };
 
   Status() = default;
@@ -48,6 +49,9 @@ class [[nodiscard]] Status {
     return {Code::kFailedPrecondition, std::move(msg)};
   }
   static Status OutOfRange(std::string msg) { return {Code::kOutOfRange, std::move(msg)}; }
+  static Status Unauthenticated(std::string msg) {
+    return {Code::kUnauthenticated, std::move(msg)};
+  }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

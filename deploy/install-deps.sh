@@ -6,7 +6,7 @@ set -euo pipefail
 
 PACKAGES=(g++ cmake ninja-build pkg-config libboost-dev libprotobuf-dev protobuf-compiler
   libgrpc++-dev protobuf-compiler-grpc librocksdb-dev prometheus-cpp-dev catch2
-  libyaml-cpp-dev libbenchmark-dev libsystemd-dev)
+  libyaml-cpp-dev libbenchmark-dev libsystemd-dev libssl-dev)
 # Test tools: promtool (package prometheus) lints /metrics and the alert rules.
 TEST_PACKAGES=(prometheus)
 

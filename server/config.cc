@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "alarm/journal.h"
 #include "server/internal/yaml_item.h"
 #include "server/text_input.h"
 
@@ -120,6 +121,37 @@ std::optional<int64_t> ParseByteSize(std::string_view text) {
   std::optional<int64_t> count = ParseInt64(text);
   if (!count || *count > std::numeric_limits<int64_t>::max() / factor) return std::nullopt;
   return *count * factor;
+}
+
+bool ParseSha256Hex(std::string_view hex, std::array<uint8_t, 32>* out) {
+  if (hex.size() != 64) return false;
+  for (size_t i = 0; i < 32; ++i) {
+    uint8_t byte = 0;
+    for (char c : hex.substr(2 * i, 2)) {
+      byte = static_cast<uint8_t>(byte << 4);
+      if (c >= '0' && c <= '9') {
+        byte = static_cast<uint8_t>(byte | (c - '0'));
+      } else if (c >= 'a' && c <= 'f') {
+        byte = static_cast<uint8_t>(byte | (c - 'a' + 10));
+      } else if (c >= 'A' && c <= 'F') {
+        byte = static_cast<uint8_t>(byte | (c - 'A' + 10));
+      } else {
+        return false;
+      }
+    }
+    (*out)[i] = byte;
+  }
+  return true;
+}
+
+std::string Sha256Hex(const std::array<uint8_t, 32>& digest) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (uint8_t b : digest) {
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 15]);
+  }
+  return out;
 }
 
 // A YAML double-quoted scalar.
@@ -243,8 +275,75 @@ class Parser {
         {"stream_window",
          [&](const Item& item) { options.stream_window = Unsigned(item, 1, 1024); }},
     };
+    const Key alarms_keys[] = {
+        {"max_shelve",
+         [&](const Item& item) { options.max_shelve = Duration(item, std::chrono::minutes(1)); }},
+        {"heartbeat_interval",
+         [&](const Item& item) {
+           options.heartbeat_interval = Duration(item, std::chrono::milliseconds(100));
+         }},
+        {"memory_events",
+         [&](const Item& item) { options.feed_memory_events = Unsigned(item, 16, 1u << 24); }},
+    };
+    AccessToken token;
+    const Key token_keys[] = {
+        {"name", [&](const Item& item) { token.name = String(item); }},
+        {"sha256",
+         [&](const Item& item) {
+           if (!ParseSha256Hex(String(item), &token.sha256)) {
+             Fail(item,
+                  "must be 64 hex digits (the SHA-256 of the token; vigilctl hash-token "
+                  "prints it)");
+           }
+         }},
+        {"region",
+         [&](const Item& item) {
+           token.region_prefix = String(item);
+           if (!alarm::IsRegionPrefix(token.region_prefix)) {
+             Fail(item,
+                  "must be 0..6 digits of a GB/T 2260 code, got '" + token.region_prefix + "'");
+           }
+         }},
+        {"role",
+         [&](const Item& item) {
+           const std::string role = String(item);
+           if (role == "viewer") {
+             token.role = Role::kViewer;
+           } else if (role == "operator") {
+             token.role = Role::kOperator;
+           } else if (role == "admin") {
+             token.role = Role::kAdmin;
+           } else {
+             Fail(item, "must be one of viewer, operator, admin, got '" + role + "'");
+           }
+         }},
+    };
+    const Key auth_keys[] = {
+        {"tokens",
+         [&](const Item& item) {
+           if (item.value.IsNull()) return;
+           if (!item.value.IsSequence()) Fail(item, "expected a list, got " + Describe(item.value));
+           for (size_t i = 0; i < item.value.size(); ++i) {
+             const Item element{item.path + "[" + std::to_string(i) + "]", item.value[i].Mark(),
+                                item.value[i]};
+             if (!element.value.IsMap()) {
+               Fail(element, "expected a mapping, got " + Describe(element.value));
+             }
+             token = AccessToken{};
+             Map(element.value, element.path, token_keys);
+             if (token.name.empty()) Fail(element, "name is required");
+             if (token.sha256 == std::array<uint8_t, 32>{}) Fail(element, "sha256 is required");
+             for (const AccessToken& other : options.tokens) {
+               if (other.sha256 == token.sha256) Fail(element, "the same token twice");
+             }
+             options.tokens.push_back(token);
+           }
+         }},
+    };
     const Key top_keys[] = {
         {"server", [&](const Item& item) { Section(item, server_keys); }},
+        {"alarms", [&](const Item& item) { Section(item, alarms_keys); }},
+        {"auth", [&](const Item& item) { Section(item, auth_keys); }},
         {"storage", [&](const Item& item) { Section(item, storage_keys); }},
         {"ingest", [&](const Item& item) { Section(item, ingest_keys); }},
         {"registry_file",
@@ -536,6 +635,24 @@ std::string FormatEffectiveConfig(const ServerOptions& options) {
   line("  stream_window", std::to_string(options.stream_window));
   line("registry_file", Quote(options.registry_file.string()));
   line("rules_file", Quote(options.rules_file.string()));
+  out += "alarms:\n";
+  line("  max_shelve", FormatDuration(options.max_shelve));
+  line("  heartbeat_interval", FormatDuration(options.heartbeat_interval));
+  line("  memory_events", std::to_string(options.feed_memory_events));
+  out += "auth:\n";
+  if (options.tokens.empty()) {
+    line("  tokens", "[]");
+  } else {
+    out += "  tokens:\n";
+    for (const AccessToken& t : options.tokens) {
+      line("    - name", Quote(t.name));
+      line("      sha256", Quote(Sha256Hex(t.sha256)));
+      line("      region", Quote(t.region_prefix));
+      line("      role", t.role == Role::kAdmin      ? "admin"
+                         : t.role == Role::kOperator ? "operator"
+                                                     : "viewer");
+    }
+  }
   return out;
 }
 

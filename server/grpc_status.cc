@@ -36,6 +36,9 @@ grpc::Status ToGrpc(const alarm::Status& status) {
     case C::kOutOfRange:
       code = grpc::StatusCode::OUT_OF_RANGE;
       break;
+    case C::kUnauthenticated:
+      code = grpc::StatusCode::UNAUTHENTICATED;
+      break;
   }
   return {code, status.message()};
 }

@@ -192,6 +192,15 @@ class Collector final : public prometheus::Collectable {
       AddSingle(&out, "vigil_alarm_journal_write_failures_total",
                 "Alarm journal writes that failed (retried every second).", kCounter,
                 Load(jc.write_failures));
+      const AlarmService::SubscriberStats subs = s_.alarms->subscriber_stats();
+      AddSingle(&out, "vigil_alarm_subscribers", "Alarm streams open (command centers).", kGauge,
+                static_cast<double>(subs.subscribers));
+      AddSingle(&out, "vigil_alarm_subscriber_max_lag_events",
+                "Journal entries between the newest and the slowest subscriber's position.", kGauge,
+                static_cast<double>(subs.max_lag));
+      AddSingle(&out, "vigil_alarm_subscriber_journal_reads_total",
+                "Catch-up reads of slow subscribers served from the journal on disk.", kCounter,
+                static_cast<double>(subs.from_journal_total));
       AddSingle(&out, "vigil_late_readings_total",
                 "Readings older than their sensor's newest: stored, not evaluated for alarms.",
                 kCounter, static_cast<double>(s_.shards->late_readings()));

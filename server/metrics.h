@@ -12,6 +12,7 @@
 #include "alarm/status.h"
 #include "server/alarm_feed.h"
 #include "server/alarm_journal.h"
+#include "server/alarm_service.h"
 #include "server/ingest_counters.h"
 #include "server/shard.h"
 #include "server/storage_writer.h"
@@ -26,6 +27,7 @@ struct MetricsSources {
   const ShardSet* shards = nullptr;
   const AlarmJournal* journal = nullptr;
   const AlarmFeed* feed = nullptr;
+  const AlarmService* alarms = nullptr;
   storage::Store* store = nullptr;
   std::filesystem::path data_dir;
   std::string version;

@@ -2,10 +2,12 @@
 // Plain values, filled once at start-up (config.h) and then read-only.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "alarm/validation.h"
 
@@ -20,6 +22,24 @@ enum class Durability {
 };
 
 enum class LogLevel { kDebug, kInfo, kWarn, kError };
+
+// What a token's holder may do with alarms. Each includes the one before.
+enum class Role {
+  kViewer,    // subscribe, list, look up and query alarms of its region
+  kOperator,  // also acknowledge, shelve and unshelve them
+  kAdmin,     // also registry and rules changes (enforced with the security issue)
+};
+
+// A bearer token a command center calls with, stored as its SHA-256 (the
+// token itself is never in the config nor in a log).
+struct AccessToken {
+  std::string name;  // for logs, e.g. "jinan-city-center"
+  std::array<uint8_t, 32> sha256{};
+  std::string region_prefix;  // "" national, "37" a province, "370105" a county
+  Role role = Role::kViewer;
+
+  bool operator==(const AccessToken&) const = default;
+};
 
 struct ServerOptions {
   // gRPC listen address, host:port. Port 0 picks a free port (printed at start).
@@ -76,6 +96,23 @@ struct ServerOptions {
   // Registry YAML file. A relative path is relative to the config file's
   // folder. YAML registry_file. Default: empty (registry only from the database).
   std::filesystem::path registry_file;
+
+  // Longest an operator may shelve an alarm for. YAML alarms.max_shelve.
+  // Default: 8h.
+  std::chrono::milliseconds max_shelve = std::chrono::hours(8);
+  // A subscriber stream that had nothing to send for this long gets a
+  // heartbeat. YAML alarms.heartbeat_interval. Default: 5s.
+  std::chrono::milliseconds heartbeat_interval = std::chrono::seconds(5);
+
+  // Journal entries kept in memory for subscribers; one that falls further
+  // behind reads from the journal on disk. YAML alarms.memory_events.
+  // Default: 65536.
+  uint32_t feed_memory_events = 65536;
+
+  // Bearer tokens of command centers. Empty: no authentication, every caller
+  // is a national admin (for loopback development only). YAML auth.tokens.
+  // Default: empty.
+  std::vector<AccessToken> tokens;
 };
 
 }  // namespace vigil::server

@@ -107,4 +107,89 @@ v1::RejectReason RejectReasonToProto(alarm::RejectReason reason) {
   return static_cast<v1::RejectReason>(static_cast<int>(reason));
 }
 
+void AlarmToProto(const alarm::JournalEntry& entry, v1::Alarm* proto) {
+  const alarm::ActiveAlarm& a = entry.event.record;
+  proto->set_alarm_id(entry.alarm_id);
+  proto->set_kind(static_cast<v1::AlarmKind>(a.alarm));
+  proto->set_state(static_cast<v1::AlarmState>(a.state));
+  proto->set_severity(static_cast<uint32_t>(a.severity));
+  proto->set_peak_severity(static_cast<uint32_t>(entry.peak_severity));
+  switch (a.level) {
+    case alarm::Level::kLL:
+      proto->set_level(v1::ALARM_LEVEL_LL);
+      break;
+    case alarm::Level::kL:
+      proto->set_level(v1::ALARM_LEVEL_L);
+      break;
+    case alarm::Level::kH:
+      proto->set_level(v1::ALARM_LEVEL_H);
+      break;
+    case alarm::Level::kHH:
+      proto->set_level(v1::ALARM_LEVEL_HH);
+      break;
+    case alarm::Level::kNone:
+      proto->set_level(v1::ALARM_LEVEL_NONE);
+      break;
+  }
+  if (a.alarm == alarm::AlarmKind::kGatewayOffline) {
+    proto->set_gateway_id(a.source_id);
+  } else {
+    proto->set_sensor_id(a.source_id);
+  }
+  proto->set_enterprise_id(entry.enterprise_id);
+  proto->set_region_code(entry.region_code);
+  proto->set_enterprise_kind(KindToProto(entry.enterprise_kind));
+  proto->set_rule_id(a.rule_id);
+  proto->set_threshold(a.threshold);
+  proto->set_trigger_value(a.trigger_value);
+  proto->set_trigger_reading_at_ms(a.trigger_reading_at);
+  proto->set_peak_value(a.peak_value);
+  proto->set_raised_at_ms(a.raised_at);
+  proto->set_changed_at_ms(a.changed_at);
+  proto->set_shelved_until_ms(a.shelved_until);
+}
+
+void AlarmEventToProto(const alarm::JournalEntry& entry, v1::AlarmEvent* proto) {
+  proto->set_seq(entry.seq);
+  proto->set_kind(static_cast<v1::AlarmEventKind>(entry.event.kind));
+  AlarmToProto(entry, proto->mutable_alarm());
+  proto->set_value(entry.event.value);
+  proto->set_reading_at_ms(entry.event.reading_at);
+  proto->set_at_ms(entry.event.at);
+  proto->set_actor(entry.event.actor);
+  proto->set_comment(entry.event.comment);
+}
+
+alarm::Result<alarm::AlarmFilter> AlarmFilterFromProto(const v1::AlarmFilter& proto) {
+  alarm::AlarmFilter filter;
+  if (!alarm::IsRegionPrefix(proto.region_prefix())) {
+    return alarm::Status::InvalidArgument("filter.region_prefix must be 0..6 digits, got '" +
+                                          proto.region_prefix() + "'");
+  }
+  filter.region_prefix = proto.region_prefix();
+  if (proto.min_severity() > 4) {
+    return alarm::Status::InvalidArgument("filter.min_severity must be 0..4 (1 red .. 4 blue)");
+  }
+  filter.min_severity = proto.min_severity() == 0
+                            ? alarm::Severity::kBlue
+                            : static_cast<alarm::Severity>(proto.min_severity());
+  filter.enterprise_ids.assign(proto.enterprise_ids().begin(), proto.enterprise_ids().end());
+  for (int kind : proto.enterprise_kinds()) {
+    const alarm::EnterpriseKind k = KindFromProto(static_cast<v1::EnterpriseKind>(kind));
+    if (k == alarm::EnterpriseKind::kUnspecified) {
+      return alarm::Status::InvalidArgument("filter.enterprise_kinds: unknown kind " +
+                                            std::to_string(kind));
+    }
+    filter.enterprise_kinds.push_back(k);
+  }
+  for (int kind : proto.alarm_kinds()) {
+    if (kind < 1 || kind > alarm::kMaxAlarmKind) {
+      return alarm::Status::InvalidArgument("filter.alarm_kinds: unknown kind " +
+                                            std::to_string(kind));
+    }
+    filter.alarm_kinds.push_back(static_cast<alarm::AlarmKind>(kind));
+  }
+  return filter;
+}
+
 }  // namespace vigil::server

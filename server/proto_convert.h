@@ -2,9 +2,11 @@
 // the one place that sees both. Pure functions; thread-safe.
 #pragma once
 
+#include "alarm/journal.h"
 #include "alarm/registry.h"
 #include "alarm/status.h"
 #include "alarm/validation.h"
+#include "vigil/v1/alarms.pb.h"
 #include "vigil/v1/ingest.pb.h"
 #include "vigil/v1/registry.pb.h"
 
@@ -16,5 +18,12 @@ void RegistryToProto(const alarm::RegistryEntries& entries, v1::Registry* proto)
 alarm::Result<alarm::RegistryChange> RegistryChangeFromProto(const v1::ApplyRegistryRequest& req);
 
 v1::RejectReason RejectReasonToProto(alarm::RejectReason reason);
+
+// The alarm of a journal entry, as it is after the entry's event.
+void AlarmToProto(const alarm::JournalEntry& entry, v1::Alarm* proto);
+void AlarmEventToProto(const alarm::JournalEntry& entry, v1::AlarmEvent* proto);
+// kInvalidArgument on a region prefix that is not 0..6 digits, min_severity
+// above 4, or unknown enum values.
+alarm::Result<alarm::AlarmFilter> AlarmFilterFromProto(const v1::AlarmFilter& proto);
 
 }  // namespace vigil::server

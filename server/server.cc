@@ -15,6 +15,7 @@
 #include "server/admin_service.h"
 #include "server/alarm_feed.h"
 #include "server/alarm_journal.h"
+#include "server/alarm_service.h"
 #include "server/backup_service.h"
 #include "server/config.h"
 #include "server/ingest_service.h"
@@ -148,7 +149,7 @@ class Server::Impl {
     auto journal_state = store_->LoadJournalState();
     if (!journal_state) return journal_state.error();
     const uint32_t shard_count = ShardCount(options_);
-    feed_ = std::make_unique<AlarmFeed>();
+    feed_ = std::make_unique<AlarmFeed>(options_.feed_memory_events);
     auto journal = AlarmJournal::Start(store_.get(), registry_.get(), feed_.get(), shard_count,
                                        *journal_state);
     if (!journal) return journal.error();
@@ -228,6 +229,16 @@ class Server::Impl {
     backup_ = std::make_unique<BackupService>(store_.get(), [this](std::function<void()> task) {
       boost::asio::post(io_, std::move(task));
     });
+    access_ = std::make_unique<AccessControl>(options_.tokens);
+    if (!access_->enabled()) {
+      LogWarn("auth_disabled",
+              {{"reason",
+                "no auth.tokens configured: every caller may read and act on every "
+                "alarm; configure tokens before exposing the port"}});
+    }
+    alarms_ = std::make_unique<AlarmService>(
+        options_, access_.get(), feed_.get(), store_.get(), writer_.get(),
+        [this](std::function<void()> task) { boost::asio::post(blocking_, std::move(task)); });
 
     grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
@@ -238,6 +249,7 @@ class Server::Impl {
     builder.RegisterService(query_.get());
     builder.RegisterService(admin_.get());
     builder.RegisterService(backup_.get());
+    builder.RegisterService(alarms_.get());
     grpc_ = builder.BuildAndStart();
     if (!grpc_ || port == 0) {
       return Status::Unavailable("cannot listen on " + options_.listen +
@@ -254,6 +266,7 @@ class Server::Impl {
                                                            .shards = shards_.get(),
                                                            .journal = journal_.get(),
                                                            .feed = feed_.get(),
+                                                           .alarms = alarms_.get(),
                                                            .store = store_.get(),
                                                            .data_dir = options_.data_dir,
                                                            .version = VersionString()});
@@ -277,6 +290,8 @@ class Server::Impl {
     ScheduleHealthCheck();
     alarm_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
     ScheduleAlarmTick();
+    heartbeat_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
+    ScheduleHeartbeat();
     if (auto interval = WatchdogPingInterval()) {
       watchdog_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
       ScheduleWatchdog(*interval);
@@ -297,8 +312,8 @@ class Server::Impl {
     auto* health = grpc_->GetHealthCheckService();
     if (health == nullptr) return;
     health->SetServingStatus(serving);
-    for (const char* name :
-         {"vigil.v1.Ingest", "vigil.v1.Query", "vigil.v1.RegistryAdmin", "vigil.v1.Admin"}) {
+    for (const char* name : {"vigil.v1.Ingest", "vigil.v1.Query", "vigil.v1.RegistryAdmin",
+                             "vigil.v1.Admin", "vigil.v1.Alarms"}) {
       health->SetServingStatus(name, serving);
     }
   }
@@ -436,6 +451,15 @@ class Server::Impl {
     });
   }
 
+  void ScheduleHeartbeat() {
+    heartbeat_timer_->expires_after(options_.heartbeat_interval);
+    heartbeat_timer_->async_wait([this](const boost::system::error_code& ec) {
+      if (ec || stopping_) return;
+      alarms_->Heartbeat();
+      ScheduleHeartbeat();
+    });
+  }
+
   // Pings prove the control loop runs; a hung loop gets vigild restarted.
   void ScheduleWatchdog(std::chrono::microseconds interval) {
     NotifyWatchdog();
@@ -489,6 +513,7 @@ class Server::Impl {
     if (checkpoint_timer_) checkpoint_timer_->cancel();
     if (health_timer_) health_timer_->cancel();
     if (alarm_timer_) alarm_timer_->cancel();
+    if (heartbeat_timer_) heartbeat_timer_->cancel();
     stopper_ = std::thread([this] {
       StopAll();
       boost::asio::post(io_, [this] { io_.stop(); });
@@ -544,6 +569,7 @@ class Server::Impl {
   std::unique_ptr<boost::asio::steady_timer> checkpoint_timer_;
   std::unique_ptr<boost::asio::steady_timer> health_timer_;
   std::unique_ptr<boost::asio::steady_timer> alarm_timer_;
+  std::unique_ptr<boost::asio::steady_timer> heartbeat_timer_;
   std::vector<alarm::Rule> rules_;  // control thread
   // Keeps pinging while draining: a long drain must not look like a hang.
   std::unique_ptr<boost::asio::steady_timer> watchdog_timer_;
@@ -564,6 +590,8 @@ class Server::Impl {
   std::unique_ptr<QueryService> query_;
   std::unique_ptr<AdminService> admin_;
   std::unique_ptr<BackupService> backup_;
+  std::unique_ptr<AccessControl> access_;
+  std::unique_ptr<AlarmService> alarms_;
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<MetricsExporter> metrics_;
   std::string address_;

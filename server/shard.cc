@@ -145,8 +145,8 @@ class ControlTask final : public ShardTask {
                                           &shard.events);
         break;
       case ControlKind::kShelve:
-        status = shard.engine.Shelve(record_.alarm, record_.until, stored_at_, record_.actor,
-                                     record_.text, &shard.events);
+        status = shard.engine.Shelve(record_.alarm, stored_at_ + record_.shelve_for_ms, stored_at_,
+                                     record_.actor, record_.text, &shard.events);
         break;
       case ControlKind::kUnshelve:
         status = shard.engine.Unshelve(record_.alarm, stored_at_, record_.actor, record_.text,

@@ -130,6 +130,7 @@ std::string EncodeShardSnapshot(const ShardSnapshot& snapshot) {
     w.Put(s.pending);
     w.Put(s.pending_level);
     w.Put(s.pending_since);
+    w.Put(s.pending_lag_ms);
     w.Put(s.fault);
     w.Put(s.no_data);
     w.Put(s.rate_alarm);
@@ -176,7 +177,7 @@ alarm::Result<ShardSnapshot> DecodeShardSnapshot(std::string_view bytes) {
     g.seen = r.Get<bool>();
     g.offline = r.Get<bool>();
   }
-  for (uint32_t n = r.GetCount(70); n > 0 && r.ok(); --n) {
+  for (uint32_t n = r.GetCount(74); n > 0 && r.ok(); --n) {
     alarm::SensorSnapshot& s = e.sensors.emplace_back();
     s.sensor_id = r.GetString();
     s.rule_id = r.GetString();
@@ -184,6 +185,7 @@ alarm::Result<ShardSnapshot> DecodeShardSnapshot(std::string_view bytes) {
     s.pending = r.Get<bool>();
     s.pending_level = r.Get<alarm::Level>();
     s.pending_since = r.Get<alarm::TimestampMs>();
+    s.pending_lag_ms = r.Get<int32_t>();
     s.fault = r.Get<bool>();
     s.no_data = r.Get<bool>();
     s.rate_alarm = r.Get<bool>();

@@ -14,7 +14,7 @@ std::string EncodeControlRecord(const ControlRecord& record) {
   w.PutString(record.alarm.source_id);
   w.Put(record.alarm.alarm);
   w.Put(record.alarm.occurrence);
-  w.Put(record.until);
+  w.Put(record.shelve_for_ms);
   w.PutString(record.actor);
   w.PutString(record.text);
   return out;
@@ -27,7 +27,7 @@ alarm::Result<ControlRecord> DecodeControlRecord(std::string_view bytes) {
   record.alarm.source_id = r.GetString();
   record.alarm.alarm = r.Get<alarm::AlarmKind>();
   record.alarm.occurrence = r.Get<uint64_t>();
-  record.until = r.Get<alarm::TimestampMs>();
+  record.shelve_for_ms = r.Get<int64_t>();
   record.actor = r.GetString();
   record.text = r.GetString();
   const auto kind = static_cast<uint8_t>(record.kind);

@@ -17,7 +17,7 @@ namespace vigil::storage {
 enum class ControlKind : uint8_t {
   kTick = 1,          // fire due alarm timers at the entry's stored_at
   kAcknowledge = 2,   // alarm, actor, text = comment
-  kShelve = 3,        // alarm, until, actor, text = reason
+  kShelve = 3,        // alarm, shelve_for_ms, actor, text = reason
   kUnshelve = 4,      // alarm, actor, text = comment
   kRulesChanged = 5,  // text = a description; the rules themselves are stored apart
 };
@@ -25,7 +25,9 @@ enum class ControlKind : uint8_t {
 struct ControlRecord {
   ControlKind kind = ControlKind::kTick;
   alarm::AlarmRef alarm{};
-  alarm::TimestampMs until = 0;
+  // Shelving lasts this long from the entry's commit time (so a replay ends
+  // it at the same moment).
+  int64_t shelve_for_ms = 0;
   std::string actor{};
   std::string text{};
 };

@@ -200,6 +200,37 @@ TEST_CASE("Engine on-delay raises only once held for the duration", "[alarm][eng
   }
 }
 
+TEST_CASE(
+    "Engine delays: a late reading never shortens them; a backfill that shows them met raises",
+    "[alarm][engine]") {
+  Harness h({Rule{.id = "t",
+                  .selector = Selector{.sensor_id = "s1"},
+                  .h = Level(80, Severity::kYellow),
+                  .on_delay = 5s}});
+  auto feed = [&](double t_s, double v, double now_s) {
+    h.events.clear();
+    TimestampMs ts[] = {static_cast<TimestampMs>(t_s * 1000)};
+    double vs[] = {v};
+    h.engine.Evaluate("s1", ts, vs, {}, static_cast<TimestampMs>(now_s * 1000), &h.events);
+    return h.events;
+  };
+  SECTION("a reading 10 s late (gateway clock behind): the timer counts from its arrival") {
+    CHECK(feed(0, 90, 10).empty());
+    CHECK(h.Tick(10.5).empty());  // 10.5 s after its event time, 0.5 s after arrival
+    CHECK(h.Tick(14.9).empty());
+    auto raised = h.Tick(15);
+    REQUIRE(raised.size() == 1);
+    CHECK(raised[0].kind == EventKind::kRaised);
+  }
+  SECTION("a backfilled condition that held for the delay raises at once") {
+    CHECK(feed(0, 90, 100).empty());
+    auto raised = feed(6, 91, 100);
+    REQUIRE(raised.size() == 1);
+    CHECK(raised[0].record.trigger_reading_at == 6000);
+    CHECK(raised[0].at == 100000);
+  }
+}
+
 TEST_CASE("Engine off-delay clears only once normal for the duration", "[alarm][engine]") {
   Harness h({Rule{.id = "t",
                   .selector = Selector{.sensor_id = "s1"},
@@ -473,7 +504,7 @@ TEST_CASE("Engine operator actions name one occurrence; acks carry who and why",
   const uint64_t occurrence = first[0].record.occurrence;
   CHECK(occurrence > 0);
   CHECK(first[0].record.threshold == 1.0);
-  h.Feed("ch4", 2, 0.5);  // cleared-unacked
+  h.Feed("ch4", 2, 0.5);               // cleared-unacked
   auto again = h.Feed("ch4", 3, 1.3);  // the same alarm, active again
   REQUIRE(again.size() == 1);
   CHECK(again[0].kind == EventKind::kRaised);

@@ -324,6 +324,7 @@ std::string VigildProcess::Start() {
   ingest_ = vigil::v1::Ingest::NewStub(channel_);
   query_ = vigil::v1::Query::NewStub(channel_);
   admin_ = vigil::v1::RegistryAdmin::NewStub(channel_);
+  alarms_ = vigil::v1::Alarms::NewStub(channel_);
   return address_;
 }
 

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "tests/testing/temp_dir.h"
+#include "vigil/v1/alarms.grpc.pb.h"
 #include "vigil/v1/ingest.grpc.pb.h"
 #include "vigil/v1/query.grpc.pb.h"
 #include "vigil/v1/registry.grpc.pb.h"
@@ -95,6 +96,7 @@ class VigildProcess {
   vigil::v1::Ingest::Stub& ingest() { return *ingest_; }
   vigil::v1::Query::Stub& query() { return *query_; }
   vigil::v1::RegistryAdmin::Stub& admin() { return *admin_; }
+  vigil::v1::Alarms::Stub& alarms() { return *alarms_; }
 
  private:
   void Reap(ExitStatus* status);
@@ -119,6 +121,7 @@ class VigildProcess {
   std::unique_ptr<vigil::v1::Ingest::Stub> ingest_;
   std::unique_ptr<vigil::v1::Query::Stub> query_;
   std::unique_ptr<vigil::v1::RegistryAdmin::Stub> admin_;
+  std::unique_ptr<vigil::v1::Alarms::Stub> alarms_;
 };
 
 // ---- Helpers shared by the e2e test files ----

@@ -104,7 +104,7 @@ TEST_CASE("Shard snapshots round-trip and reject every truncation", "[storage][c
 TEST_CASE("Control records round-trip; malformed ones are corruption", "[storage][codec]") {
   ControlRecord record{.kind = ControlKind::kShelve,
                        .alarm = {"gw-3", AlarmKind::kGatewayOffline, 5},
-                       .until = 123456,
+                       .shelve_for_ms = 123456,
                        .actor = "ops",
                        .text = "planned outage"};
   const std::string bytes = EncodeControlRecord(record);
@@ -114,7 +114,7 @@ TEST_CASE("Control records round-trip; malformed ones are corruption", "[storage
   CHECK(decoded->alarm.source_id == "gw-3");
   CHECK(decoded->alarm.alarm == AlarmKind::kGatewayOffline);
   CHECK(decoded->alarm.occurrence == 5);
-  CHECK(decoded->until == 123456);
+  CHECK(decoded->shelve_for_ms == 123456);
   CHECK(decoded->actor == "ops");
   CHECK(decoded->text == "planned outage");
   for (size_t n = 0; n < bytes.size(); ++n) {

@@ -1,0 +1,629 @@
+#include "server/alarm_service.h"
+
+#include <chrono>
+#include <deque>
+#include <utility>
+
+#include "server/grpc_status.h"
+#include "server/log.h"
+#include "server/proto_convert.h"
+#include "storage/alarm_codec.h"
+#include "storage/control_record.h"
+
+namespace vigil::server {
+namespace {
+
+using alarm::JournalEntry;
+using alarm::Status;
+
+// Snapshot parts and catch-up reads are bounded so that one subscriber never
+// holds much memory or a pool thread for long.
+constexpr int kSnapshotPart = 1000;
+constexpr size_t kFeedScan = 256;
+constexpr size_t kJournalScan = 1024;
+constexpr uint32_t kMaxHistory = 10'000;
+
+alarm::TimestampMs WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+grpc::Status Denied(const std::string& why) {
+  return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, why);
+}
+
+}  // namespace
+
+struct AlarmService::Context {
+  const ServerOptions& options;
+  const AccessControl* access;
+  AlarmFeed* feed;
+  storage::Store* store;
+  StorageWriter* writer;
+  BlockingRunner blocking;
+
+  mutable std::mutex subs_mu;
+  std::set<const std::atomic<uint64_t>*> cursors;  // GUARDED_BY(subs_mu)
+  std::atomic<uint64_t> from_journal{0};
+
+  alarm::Result<CallerScope> Caller(grpc::CallbackServerContext* context) const {
+    const auto& md = context->client_metadata();
+    auto it = md.find("authorization");
+    std::string_view value;
+    if (it != md.end()) value = std::string_view(it->second.data(), it->second.size());
+    return access->Authenticate(value);
+  }
+
+  // The filter a caller gets: an empty region means "all I may see";
+  // anything outside the caller's region is refused.
+  alarm::Result<alarm::AlarmFilter> ScopedFilter(const CallerScope& caller,
+                                                 const v1::AlarmFilter& proto) const {
+    auto filter = AlarmFilterFromProto(proto);
+    if (!filter) return filter.error();
+    if (filter->region_prefix.empty()) {
+      filter->region_prefix = caller.region_prefix;
+    } else if (!caller.Covers(filter->region_prefix)) {
+      return Status::PermissionDenied("region '" + filter->region_prefix +
+                                      "' is outside this caller's region '" + caller.region_prefix +
+                                      "'");
+    }
+    return filter;
+  }
+};
+
+// ---------------------------------------------------------------------------
+// Subscribe.
+
+// One subscriber stream. Its state lives in `Shared`, which the feed holds
+// weakly as a watcher and blocking-pool reads hold strongly, so a wake-up
+// after the RPC ended finds `stream == nullptr` and does nothing.
+class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::AlarmStreamMessage> {
+ public:
+  struct Shared final : AlarmFeed::Watcher {
+    void Wake() override {
+      std::lock_guard<std::mutex> lock(mu);
+      if (stream != nullptr) stream->PumpLocked();
+    }
+    std::mutex mu;
+    Subscription* stream = nullptr;   // GUARDED_BY(mu); null once the RPC is done
+    std::atomic<uint64_t> cursor{0};  // every matching entry <= cursor was queued
+  };
+
+  Subscription(Context* ctx, alarm::AlarmFilter filter) : ctx_(ctx), filter_(std::move(filter)) {
+    shared_ = std::make_shared<Shared>();
+    shared_->stream = this;
+    std::lock_guard<std::mutex> lock(ctx_->subs_mu);
+    ctx_->cursors.insert(&shared_->cursor);
+  }
+
+  // Queues the snapshot (no cursor) or checks the cursor, then starts.
+  void Start(std::optional<uint64_t> after_seq) {
+    std::lock_guard<std::mutex> lock(shared_->mu);
+    if (!after_seq) {
+      AlarmFeed::OpenView view = ctx_->feed->Open(filter_);
+      shared_->cursor.store(view.seq, std::memory_order_relaxed);
+      size_t i = 0;
+      do {
+        v1::AlarmSnapshot* part = pending_.emplace_back().mutable_snapshot();
+        part->set_seq(view.seq);
+        for (int n = 0; n < kSnapshotPart && i < view.alarms.size(); ++n, ++i) {
+          AlarmToProto(view.alarms[i], part->add_alarms());
+        }
+        part->set_last(i == view.alarms.size());
+      } while (i < view.alarms.size());
+    } else {
+      const uint64_t last = ctx_->feed->last_seq();
+      if (*after_seq > last) {
+        FinishLocked(grpc::Status(
+            grpc::StatusCode::OUT_OF_RANGE,
+            "after_seq " + std::to_string(*after_seq) + " is past the journal's newest entry " +
+                std::to_string(last) + "; resubscribe without after_seq to resynchronize"));
+        return;
+      }
+      shared_->cursor.store(*after_seq, std::memory_order_relaxed);
+    }
+    PumpLocked();
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(shared_->mu);
+    writing_ = false;
+    if (!pending_.empty()) pending_.pop_front();
+    if (finished_) {
+      if (deferred_finish_) {
+        deferred_finish_ = false;
+        Finish(finish_status_);
+      }
+      return;
+    }
+    if (!ok) {
+      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "subscriber went away"));
+      return;
+    }
+    PumpLocked();
+  }
+
+  void OnCancel() override {
+    std::lock_guard<std::mutex> lock(shared_->mu);
+    FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
+  }
+
+  void OnDone() override {
+    {
+      std::lock_guard<std::mutex> lock(shared_->mu);
+      shared_->stream = nullptr;
+    }
+    {
+      std::lock_guard<std::mutex> lock(ctx_->subs_mu);
+      ctx_->cursors.erase(&shared_->cursor);
+    }
+    delete this;
+  }
+
+ private:
+  // REQUIRES: shared_->mu held. Writes what is pending, else fetches more:
+  // from the feed's memory, or from the journal when the cursor left it.
+  void PumpLocked() {
+    if (finished_ || writing_ || loading_) return;
+    if (pending_.empty()) Fill();
+    if (finished_ || loading_) return;
+    if (!pending_.empty()) {
+      WriteLocked();
+      return;
+    }
+    // Nothing new. An idle stream tells its client how far it is now and
+    // then; it waits for the next publish (or heartbeat wake-up), and looks
+    // again in case one slipped in before the watch was set.
+    if (std::chrono::steady_clock::now() - last_write_ >= ctx_->options.heartbeat_interval) {
+      v1::Heartbeat* hb = pending_.emplace_back().mutable_heartbeat();
+      hb->set_seq(shared_->cursor.load(std::memory_order_relaxed));
+      hb->set_journal_seq(ctx_->feed->last_seq());
+      hb->set_server_time_ms(WallMs());
+      WriteLocked();
+      return;
+    }
+    ctx_->feed->Watch(shared_);
+    if (ctx_->feed->last_seq() > shared_->cursor.load(std::memory_order_relaxed)) {
+      Fill();
+      if (!pending_.empty() && !finished_) WriteLocked();
+    }
+  }
+
+  void Fill() {
+    std::vector<JournalEntry> entries;
+    uint64_t through = 0;
+    const uint64_t cursor = shared_->cursor.load(std::memory_order_relaxed);
+    switch (ctx_->feed->Read(cursor, filter_, kFeedScan, &entries, &through)) {
+      case AlarmFeed::ReadOutcome::kOk:
+        Queue(entries, through);
+        return;
+      case AlarmFeed::ReadOutcome::kExpired:
+        FinishLocked(grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
+                                  "events after seq " + std::to_string(cursor) +
+                                      " are past the journal's retention; resubscribe without "
+                                      "after_seq to resynchronize"));
+        return;
+      case AlarmFeed::ReadOutcome::kFromJournal:
+        ReadJournal(cursor);
+        return;
+    }
+  }
+
+  void Queue(const std::vector<JournalEntry>& entries, uint64_t through) {
+    for (const JournalEntry& e : entries) {
+      AlarmEventToProto(e, pending_.emplace_back().mutable_event());
+    }
+    shared_->cursor.store(through, std::memory_order_relaxed);
+  }
+
+  // Catch-up from RocksDB on the blocking pool; the stream stays paused.
+  void ReadJournal(uint64_t cursor) {
+    loading_ = true;
+    ctx_->from_journal.fetch_add(1, std::memory_order_relaxed);
+    std::shared_ptr<Shared> shared = shared_;
+    Context* ctx = ctx_;
+    alarm::AlarmFilter filter = filter_;
+    ctx_->blocking([shared, ctx, filter, cursor] {
+      std::vector<JournalEntry> entries;
+      uint64_t through = cursor;
+      size_t scanned = 0;
+      Status error;
+      Status s = ctx->store->ReadJournal(cursor + 1, [&](uint64_t seq, std::string_view bytes) {
+        auto entry = storage::DecodeJournalEntry(bytes);
+        if (!entry) {
+          error = Status::Corruption("journal entry " + std::to_string(seq) + ": " +
+                                     entry.error().message());
+          return false;
+        }
+        if (filter.Matches(*entry)) entries.push_back(std::move(*entry));
+        through = seq;
+        return ++scanned < kJournalScan;
+      });
+      if (error.ok()) error = s;
+      std::lock_guard<std::mutex> lock(shared->mu);
+      Subscription* stream = shared->stream;
+      if (stream == nullptr) return;
+      stream->loading_ = false;
+      if (!error.ok()) {
+        LogError("alarm_stream_journal_read_failed", {{"error", error.ToString()}});
+        stream->FinishLocked(ToGrpc(error));
+        return;
+      }
+      if (through == cursor) {
+        // The journal ends before the feed's ring starts: entries expired
+        // under us. Resynchronize rather than skip silently.
+        stream->FinishLocked(grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
+                                          "events after seq " + std::to_string(cursor) +
+                                              " are no longer in the journal; resubscribe "
+                                              "without after_seq"));
+        return;
+      }
+      stream->Queue(entries, through);
+      stream->PumpLocked();
+    });
+  }
+
+  void WriteLocked() {
+    writing_ = true;
+    last_write_ = std::chrono::steady_clock::now();
+    StartWrite(&pending_.front());
+  }
+
+  // Finishes once: now, or after the write in flight (whose message must
+  // stay alive until then).
+  void FinishLocked(const grpc::Status& status) {
+    if (finished_) return;
+    finished_ = true;
+    if (writing_) {
+      pending_.resize(1);
+      finish_status_ = status;
+      deferred_finish_ = true;
+      return;
+    }
+    pending_.clear();
+    Finish(status);
+  }
+
+ private:
+  Context* ctx_;
+  alarm::AlarmFilter filter_;
+  std::shared_ptr<Shared> shared_;
+  // GUARDED_BY(shared_->mu):
+  std::deque<v1::AlarmStreamMessage> pending_;  // front() is being written when writing_
+  bool writing_ = false;
+  bool loading_ = false;
+  bool finished_ = false;
+  bool deferred_finish_ = false;
+  grpc::Status finish_status_;
+  std::chrono::steady_clock::time_point last_write_ = std::chrono::steady_clock::now();
+};
+
+AlarmService::AlarmService(const ServerOptions& options, const AccessControl* access,
+                           AlarmFeed* feed, storage::Store* store, StorageWriter* writer,
+                           BlockingRunner blocking)
+    : ctx_(new Context{.options = options,
+                       .access = access,
+                       .feed = feed,
+                       .store = store,
+                       .writer = writer,
+                       .blocking = std::move(blocking),
+                       .subs_mu = {},
+                       .cursors = {},
+                       .from_journal = {}}) {}
+
+AlarmService::~AlarmService() = default;
+
+grpc::ServerWriteReactor<v1::AlarmStreamMessage>* AlarmService::Subscribe(
+    grpc::CallbackServerContext* context, const v1::SubscribeRequest* request) {
+  auto fail = [](grpc::Status status) {
+    // A reactor that finishes at once.
+    class Failed final : public grpc::ServerWriteReactor<v1::AlarmStreamMessage> {
+     public:
+      explicit Failed(grpc::Status status) { Finish(std::move(status)); }
+      void OnDone() override { delete this; }
+    };
+    return new Failed(std::move(status));
+  };
+  auto caller = ctx_->Caller(context);
+  if (!caller) return fail(ToGrpc(caller.error()));
+  auto filter = ctx_->ScopedFilter(*caller, request->filter());
+  if (!filter) return fail(ToGrpc(filter.error()));
+  auto* stream = new Subscription(ctx_.get(), std::move(*filter));
+  stream->Start(request->has_after_seq() ? std::optional<uint64_t>(request->after_seq())
+                                         : std::nullopt);
+  return stream;
+}
+
+void AlarmService::Heartbeat() {
+  // Idle subscribers are the feed's watchers; woken, each sends a heartbeat
+  // when its last message is old enough.
+  ctx_->feed->WakeAll();
+}
+
+AlarmService::SubscriberStats AlarmService::subscriber_stats() const {
+  SubscriberStats stats;
+  const uint64_t last = ctx_->feed->last_seq();
+  std::lock_guard<std::mutex> lock(ctx_->subs_mu);
+  stats.subscribers = ctx_->cursors.size();
+  for (const std::atomic<uint64_t>* cursor : ctx_->cursors) {
+    const uint64_t c = cursor->load(std::memory_order_relaxed);
+    if (last > c) stats.max_lag = std::max(stats.max_lag, last - c);
+  }
+  stats.from_journal_total = ctx_->from_journal.load(std::memory_order_relaxed);
+  return stats;
+}
+
+// ---------------------------------------------------------------------------
+// Reads.
+
+grpc::ServerUnaryReactor* AlarmService::ListActive(grpc::CallbackServerContext* context,
+                                                   const v1::ListActiveRequest* request,
+                                                   v1::ListActiveResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto caller = ctx_->Caller(context);
+  if (!caller) {
+    reactor->Finish(ToGrpc(caller.error()));
+    return reactor;
+  }
+  auto filter = ctx_->ScopedFilter(*caller, request->filter());
+  if (!filter) {
+    reactor->Finish(ToGrpc(filter.error()));
+    return reactor;
+  }
+  AlarmFeed::OpenView view = ctx_->feed->Open(*filter);
+  response->set_seq(view.seq);
+  for (const JournalEntry& e : view.alarms) AlarmToProto(e, response->add_alarms());
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AlarmService::GetAlarm(grpc::CallbackServerContext* context,
+                                                 const v1::GetAlarmRequest* request,
+                                                 v1::GetAlarmResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto caller = ctx_->Caller(context);
+  if (!caller) {
+    reactor->Finish(ToGrpc(caller.error()));
+    return reactor;
+  }
+  const uint64_t alarm_id = request->alarm_id();
+  Context* ctx = ctx_.get();
+  ctx_->blocking([ctx, reactor, response, alarm_id, scope = *caller] {
+    std::vector<JournalEntry> history;
+    Status error;
+    Status s = ctx->store->ReadAlarmHistory(alarm_id, [&](uint64_t seq, std::string_view bytes) {
+      auto entry = storage::DecodeJournalEntry(bytes);
+      if (!entry) {
+        error = Status::Corruption("journal entry " + std::to_string(seq) + ": " +
+                                   entry.error().message());
+        return false;
+      }
+      history.push_back(std::move(*entry));
+      return true;
+    });
+    if (error.ok()) error = s;
+    if (!error.ok()) {
+      reactor->Finish(ToGrpc(error));
+      return;
+    }
+    if (history.empty()) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                   "no alarm " + std::to_string(alarm_id) + " in the journal"));
+      return;
+    }
+    if (!scope.Covers(history.back().region_code)) {
+      reactor->Finish(Denied("alarm " + std::to_string(alarm_id) + " is in region " +
+                             history.back().region_code + ", outside this caller's region"));
+      return;
+    }
+    AlarmToProto(history.back(), response->mutable_alarm());
+    for (const JournalEntry& e : history) AlarmEventToProto(e, response->add_history());
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AlarmService::History(grpc::CallbackServerContext* context,
+                                                const v1::HistoryRequest* request,
+                                                v1::HistoryResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto caller = ctx_->Caller(context);
+  if (!caller) {
+    reactor->Finish(ToGrpc(caller.error()));
+    return reactor;
+  }
+  auto filter = ctx_->ScopedFilter(*caller, request->filter());
+  if (!filter) {
+    reactor->Finish(ToGrpc(filter.error()));
+    return reactor;
+  }
+  if (request->from_ms() >= request->to_ms()) {
+    reactor->Finish(
+        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "from_ms must be before to_ms"));
+    return reactor;
+  }
+  // Page token "<at_ms>:<seq>": the first event of the next page.
+  alarm::TimestampMs from = request->from_ms();
+  uint64_t from_seq = 0;
+  if (!request->page_token().empty()) {
+    const std::string& token = request->page_token();
+    const size_t colon = token.find(':');
+    try {
+      if (colon == std::string::npos) throw std::invalid_argument("no colon");
+      from = std::stoll(token.substr(0, colon));
+      from_seq = std::stoull(token.substr(colon + 1));
+    } catch (const std::exception&) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "bad page_token"));
+      return reactor;
+    }
+    if (from < request->from_ms()) from = request->from_ms();
+  }
+  const uint32_t limit =
+      request->limit() == 0 || request->limit() > kMaxHistory ? kMaxHistory : request->limit();
+  Context* ctx = ctx_.get();
+  ctx_->blocking([ctx, reactor, response, filter = std::move(*filter), from, from_seq,
+                  to = request->to_ms(), limit] {
+    Status error;
+    uint32_t returned = 0;
+    Status s = ctx->store->ScanJournalByTime(from, to, [&](uint64_t seq, alarm::TimestampMs at) {
+      if (at == from && seq < from_seq) return true;
+      if (returned == limit) {
+        response->set_next_page_token(std::to_string(at) + ":" + std::to_string(seq));
+        return false;
+      }
+      bool keep_going = true;
+      Status read = ctx->store->ReadJournal(seq, [&](uint64_t got, std::string_view bytes) {
+        if (got != seq) return false;  // expired meanwhile
+        auto entry = storage::DecodeJournalEntry(bytes);
+        if (!entry) {
+          error = Status::Corruption("journal entry " + std::to_string(seq) + ": " +
+                                     entry.error().message());
+          keep_going = false;
+          return false;
+        }
+        if (filter.Matches(*entry)) {
+          AlarmEventToProto(*entry, response->add_events());
+          ++returned;
+        }
+        return false;
+      });
+      if (!read.ok()) {
+        error = read;
+        return false;
+      }
+      return keep_going;
+    });
+    if (error.ok()) error = s;
+    reactor->Finish(error.ok() ? grpc::Status::OK : ToGrpc(error));
+  });
+  return reactor;
+}
+
+// ---------------------------------------------------------------------------
+// Operator actions.
+
+namespace {
+
+// Answers an operator action once its event is journaled.
+class ActionCompletion final : public CommandCompletion {
+ public:
+  ActionCompletion(grpc::ServerUnaryReactor* reactor, v1::AlarmActionResponse* response,
+                   AlarmFeed* feed)
+      : reactor_(reactor), response_(response), feed_(feed) {}
+
+  void Done(const Status& status, uint64_t journal_seq) override {
+    if (!status.ok()) {
+      reactor_->Finish(ToGrpc(status));
+    } else {
+      if (journal_seq != 0) {
+        std::vector<JournalEntry> entries;
+        uint64_t through = 0;
+        // Just published: still in the feed's ring.
+        if (feed_->Read(journal_seq - 1, alarm::AlarmFilter{}, 1, &entries, &through) ==
+                AlarmFeed::ReadOutcome::kOk &&
+            !entries.empty()) {
+          AlarmEventToProto(entries.front(), response_->mutable_event());
+        }
+      }
+      reactor_->Finish(grpc::Status::OK);
+    }
+    delete this;
+  }
+
+ private:
+  grpc::ServerUnaryReactor* reactor_;
+  v1::AlarmActionResponse* response_;
+  AlarmFeed* feed_;
+};
+
+}  // namespace
+
+// The common path of Acknowledge, Shelve and Unshelve: who, which alarm, may
+// they, then into the log. Returns the reactor.
+static grpc::ServerUnaryReactor* Act(AlarmService::Context* ctx,
+                                     grpc::CallbackServerContext* context, uint64_t alarm_id,
+                                     const std::string& operator_id, storage::ControlRecord record,
+                                     v1::AlarmActionResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto caller = ctx->Caller(context);
+  if (!caller) {
+    reactor->Finish(ToGrpc(caller.error()));
+    return reactor;
+  }
+  if (!caller->May(Role::kOperator)) {
+    reactor->Finish(Denied("token '" + caller->name + "' is a viewer: it may not act on alarms"));
+    return reactor;
+  }
+  if (operator_id.empty()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 "operator_id is required: the journal records who acted"));
+    return reactor;
+  }
+  std::optional<JournalEntry> open = ctx->feed->FindOpen(alarm_id);
+  if (!open) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                 "alarm " + std::to_string(alarm_id) + " is not open"));
+    return reactor;
+  }
+  if (!caller->Covers(open->region_code)) {
+    reactor->Finish(Denied("alarm " + std::to_string(alarm_id) + " is in region " +
+                           open->region_code + ", outside this caller's region '" +
+                           caller->region_prefix + "'"));
+    return reactor;
+  }
+  record.alarm = alarm::AlarmRef{.source_id = open->event.record.source_id,
+                                 .alarm = open->event.record.alarm,
+                                 .occurrence = open->event.record.occurrence};
+  record.actor = operator_id;
+  auto* completion = new ActionCompletion(reactor, response, ctx->feed);
+  if (!ctx->writer->SubmitControl(std::move(record), completion)) {
+    delete completion;
+    reactor->Finish(
+        grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is busy or shutting down; retry"));
+  }
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AlarmService::Acknowledge(grpc::CallbackServerContext* context,
+                                                    const v1::AcknowledgeRequest* request,
+                                                    v1::AlarmActionResponse* response) {
+  storage::ControlRecord record;
+  record.kind = storage::ControlKind::kAcknowledge;
+  record.text = request->comment();
+  return Act(ctx_.get(), context, request->alarm_id(), request->operator_id(), std::move(record),
+             response);
+}
+
+grpc::ServerUnaryReactor* AlarmService::Shelve(grpc::CallbackServerContext* context,
+                                               const v1::ShelveRequest* request,
+                                               v1::AlarmActionResponse* response) {
+  const int64_t max = ctx_->options.max_shelve.count();
+  if (request->reason().empty() || request->duration_ms() < 1 || request->duration_ms() > max) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        request->reason().empty()
+            ? "reason is required to shelve an alarm"
+            : "duration_ms must be 1.." + std::to_string(max) + " (alarms.max_shelve)"));
+    return reactor;
+  }
+  storage::ControlRecord record;
+  record.kind = storage::ControlKind::kShelve;
+  record.shelve_for_ms = request->duration_ms();
+  record.text = request->reason();
+  return Act(ctx_.get(), context, request->alarm_id(), request->operator_id(), std::move(record),
+             response);
+}
+
+grpc::ServerUnaryReactor* AlarmService::Unshelve(grpc::CallbackServerContext* context,
+                                                 const v1::UnshelveRequest* request,
+                                                 v1::AlarmActionResponse* response) {
+  storage::ControlRecord record;
+  record.kind = storage::ControlKind::kUnshelve;
+  record.text = request->comment();
+  return Act(ctx_.get(), context, request->alarm_id(), request->operator_id(), std::move(record),
+             response);
+}
+
+}  // namespace vigil::server
