@@ -42,6 +42,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bench/common/cli.h"
 #include "vigil/v1/ingest.grpc.pb.h"
 #include "vigil/v1/query.grpc.pb.h"
 #include "vigil/v1/registry.grpc.pb.h"
@@ -149,34 +150,6 @@ struct Config {
 
 // ---------------------------------------------------------------------------
 // Flags.
-
-std::optional<milliseconds> ParseDuration(std::string_view text) {
-  double number = 0;
-  const char* begin = text.data();
-  const char* end = text.data() + text.size();
-  auto [rest, ec] = std::from_chars(begin, end, number);
-  if (ec != std::errc() || number < 0) return std::nullopt;
-  std::string_view unit(rest, static_cast<size_t>(end - rest));
-  double scale = 1000;  // plain number: seconds
-  if (unit == "ms") {
-    scale = 1;
-  } else if (unit == "s" || unit.empty()) {
-    scale = 1000;
-  } else if (unit == "m" || unit == "min") {
-    scale = 60'000;
-  } else if (unit == "h") {
-    scale = 3'600'000;
-  } else {
-    return std::nullopt;
-  }
-  return milliseconds(static_cast<int64_t>(std::llround(number * scale)));
-}
-
-template <class T>
-bool ParseNumber(std::string_view text, T* out) {
-  auto [rest, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
-  return ec == std::errc() && rest == text.data() + text.size();
-}
 
 // Returns 0 to go on, or the exit status.
 int ParseFlags(int argc, char** argv, Config* config) {
@@ -389,12 +362,6 @@ class Rng {
   uint64_t state_;
 };
 
-int64_t WallNowMs() {
-  return std::chrono::duration_cast<milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 int64_t SteadyNs(Clock::time_point t) {
   return std::chrono::duration_cast<nanoseconds>(t.time_since_epoch()).count();
 }
@@ -486,13 +453,6 @@ uint64_t DiskBytes(const std::filesystem::path& dir) {
     }
   }
   return total;
-}
-
-void PrintFigure(const char* name, double value, const char* unit, int decimals = 2) {
-  std::printf("%s %.*f %s\n", name, decimals, value, unit);
-}
-void PrintCount(const char* name, uint64_t value, const char* unit) {
-  std::printf("%s %" PRIu64 " %s\n", name, value, unit);
 }
 
 // ---------------------------------------------------------------------------

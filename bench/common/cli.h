@@ -1,0 +1,64 @@
+// Helpers shared by the bench executables (vigil-load, vigil-sim): flag
+// values, wall-clock time, and figures printed as `name value unit` lines.
+// Header-only, stateless; any thread may call them.
+#pragma once
+
+#include <charconv>
+#include <chrono>
+#include <cinttypes>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <string_view>
+#include <system_error>
+
+namespace vigil::bench {
+
+// "20s", "1500ms", "1m" (or "1min"), "2h"; a plain number is seconds.
+inline std::optional<std::chrono::milliseconds> ParseDuration(std::string_view text) {
+  double number = 0;
+  const char* begin = text.data();
+  const char* end = text.data() + text.size();
+  auto [rest, ec] = std::from_chars(begin, end, number);
+  if (ec != std::errc() || number < 0) return std::nullopt;
+  std::string_view unit(rest, static_cast<size_t>(end - rest));
+  double scale = 1000;  // plain number: seconds
+  if (unit == "ms") {
+    scale = 1;
+  } else if (unit == "s" || unit.empty()) {
+    scale = 1000;
+  } else if (unit == "m" || unit == "min") {
+    scale = 60'000;
+  } else if (unit == "h") {
+    scale = 3'600'000;
+  } else if (unit == "d") {
+    scale = 86'400'000;
+  } else {
+    return std::nullopt;
+  }
+  return std::chrono::milliseconds(static_cast<int64_t>(std::llround(number * scale)));
+}
+
+// The whole of `text` as a number.
+template <class T>
+bool ParseNumber(std::string_view text, T* out) {
+  auto [rest, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
+  return ec == std::errc() && rest == text.data() + text.size();
+}
+
+// Wall-clock time, ms since the Unix epoch.
+inline int64_t WallNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+inline void PrintFigure(const char* name, double value, const char* unit, int decimals = 2) {
+  std::printf("%s %.*f %s\n", name, decimals, value, unit);
+}
+inline void PrintCount(const char* name, uint64_t value, const char* unit) {
+  std::printf("%s %" PRIu64 " %s\n", name, value, unit);
+}
+
+}  // namespace vigil::bench
