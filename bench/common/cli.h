@@ -3,6 +3,7 @@
 // Header-only, stateless; any thread may call them.
 #pragma once
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cinttypes>
@@ -12,6 +13,7 @@
 #include <optional>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 namespace vigil::bench {
 
@@ -40,6 +42,22 @@ inline std::optional<std::chrono::milliseconds> ParseDuration(std::string_view t
   return std::chrono::milliseconds(static_cast<int64_t>(std::llround(number * scale)));
 }
 
+// Splits flag argv[*i] into its name and value: `--name=value`, or `--name
+// value` (then *i moves past the value). False when the value is missing.
+inline bool FlagValue(int argc, char** argv, int* i, std::string_view* name,
+                      std::string_view* value) {
+  const std::string_view arg = argv[*i];
+  if (const size_t eq = arg.find('='); eq != std::string_view::npos) {
+    *name = arg.substr(0, eq);
+    *value = arg.substr(eq + 1);
+    return true;
+  }
+  *name = arg;
+  if (*i + 1 >= argc) return false;
+  *value = argv[++*i];
+  return true;
+}
+
 // The whole of `text` as a number.
 template <class T>
 bool ParseNumber(std::string_view text, T* out) {
@@ -52,6 +70,14 @@ inline int64_t WallNowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+// The p-quantile (0 <= p <= 1, nearest rank) of `sorted`, ascending; 0 when empty.
+template <class T>
+T Quantile(const std::vector<T>& sorted, double p) {
+  if (sorted.empty()) return T{};
+  const auto index = static_cast<size_t>(std::llround(p * static_cast<double>(sorted.size() - 1)));
+  return sorted[std::min(index, sorted.size() - 1)];
 }
 
 inline void PrintFigure(const char* name, double value, const char* unit, int decimals = 2) {

@@ -42,6 +42,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bench/common/channel.h"
 #include "bench/common/cli.h"
 #include "vigil/v1/ingest.grpc.pb.h"
 #include "vigil/v1/query.grpc.pb.h"
@@ -167,14 +168,9 @@ int ParseFlags(int argc, char** argv, Config* config) {
       config->register_only = true;
       continue;
     }
-    std::string_view name = arg;
+    std::string_view name;
     std::string_view value;
-    if (size_t eq = arg.find('='); eq != std::string_view::npos) {
-      name = arg.substr(0, eq);
-      value = arg.substr(eq + 1);
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
+    if (!bench::FlagValue(argc, argv, &i, &name, &value)) {
       std::fprintf(stderr, "vigil-load: %s needs a value (see --help)\n", argv[i]);
       return 2;
     }
@@ -851,9 +847,7 @@ class GatewayStream final : public grpc::ClientBidiReactor<v1::IngestBatch, v1::
 };
 
 double Percentile(std::vector<uint32_t>& sorted_us, double p) {
-  if (sorted_us.empty()) return 0;
-  size_t index = static_cast<size_t>(p * static_cast<double>(sorted_us.size() - 1) + 0.5);
-  return static_cast<double>(sorted_us[std::min(index, sorted_us.size() - 1)]) / 1000.0;
+  return static_cast<double>(Quantile(sorted_us, p)) / 1000.0;
 }
 
 int Run(const Config& config) {
@@ -865,11 +859,7 @@ int Run(const Config& config) {
   // Each channel gets its own connection (no subchannel sharing).
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   for (uint32_t c = 0; c < connections; ++c) {
-    grpc::ChannelArguments args;
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    args.SetMaxReceiveMessageSize(64 << 20);
-    channels.push_back(
-        grpc::CreateCustomChannel(config.target, grpc::InsecureChannelCredentials(), args));
+    channels.push_back(NewConnection(config.target));
   }
   if (!channels[0]->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {
     std::fprintf(stderr, "vigil-load: cannot connect to %s\n", config.target.c_str());
@@ -1677,11 +1667,7 @@ int RunLpFile(const Config& config) {
 
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   for (uint32_t c = 0; c < connections; ++c) {
-    grpc::ChannelArguments args;
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    args.SetMaxReceiveMessageSize(64 << 20);
-    channels.push_back(
-        grpc::CreateCustomChannel(config.target, grpc::InsecureChannelCredentials(), args));
+    channels.push_back(NewConnection(config.target));
   }
   for (auto& channel : channels) {
     if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <tuple>
 
+#include "bench/common/cli.h"
+
 namespace vigil::sim {
 namespace {
 
@@ -53,10 +55,8 @@ std::string Describe(const Expectation& e, const SimClock& clock) {
 }
 
 int64_t Percentile(std::vector<int64_t> values, double p) {
-  if (values.empty()) return 0;
   std::sort(values.begin(), values.end());
-  const auto index = static_cast<size_t>(p * static_cast<double>(values.size() - 1) + 0.5);
-  return values[std::min(index, values.size() - 1)];
+  return bench::Quantile(values, p);
 }
 
 // key=value fields of a vigild log line.
@@ -73,12 +73,6 @@ std::optional<std::string_view> Field(std::string_view line, std::string_view ke
     pos = value;
   }
   return std::nullopt;
-}
-
-template <class T>
-bool ParseNumber(std::string_view text, T* out) {
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
-  return ec == std::errc() && end == text.data() + text.size();
 }
 
 }  // namespace
@@ -121,7 +115,8 @@ std::optional<ObservedTransition> ParseObservedLine(std::string_view line) {
   auto k = AlarmKindFromName(kind);
   auto w = TransitionFromName(transition);
   auto l = LevelFromName(level);
-  if (!k || !w || !l || !ParseNumber(at, &t.at) || !ParseNumber(severity, &t.severity)) {
+  if (!k || !w || !l || !bench::ParseNumber(at, &t.at) ||
+      !bench::ParseNumber(severity, &t.severity)) {
     return std::nullopt;
   }
   t.kind = *k;
@@ -268,7 +263,9 @@ CheckReport CheckAlarms(const GroundTruth& truth, std::span<const ObservedTransi
 std::string FormatCheckReport(const CheckReport& r) {
   std::string out;
   auto line = [&](const std::string& name, int64_t value, const char* unit) {
-    out += name + " " + std::to_string(value) + " " + unit + "\n";
+    char text[128];
+    std::snprintf(text, sizeof(text), "%s %" PRId64 " %s\n", name.c_str(), value, unit);
+    out += text;
   };
   line("alarms_expected", r.expected, "alarms");
   line("alarms_expected_optional", r.optional, "alarms");

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "bench/common/channel.h"
 #include "bench/common/cli.h"
 #include "vigil/v1/ingest.grpc.pb.h"
 #include "vigil/v1/query.grpc.pb.h"
@@ -23,14 +24,6 @@ namespace v1 = ::vigil::v1;
 using Steady = std::chrono::steady_clock;
 using bench::WallNowMs;
 using std::chrono::milliseconds;
-
-std::shared_ptr<grpc::Channel> NewChannel(const std::string& target) {
-  // A channel of its own: a new TCP connection, as a gateway that reconnects makes.
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  args.SetMaxReceiveMessageSize(64 << 20);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
-}
 
 // Simulated time now: the scenario's start at `wall_start`, then `speed` times
 // faster than the wall clock.
@@ -151,7 +144,7 @@ class Gateway {
         }
       } else if (online && Steady::now() >= retry_at_ && !(all_made_ && queue_.empty())) {
         if (cut_ || channel_ == nullptr) {
-          channel_ = NewChannel(options_.target);
+          channel_ = bench::NewConnection(options_.target);
           stub_ = v1::Ingest::NewStub(channel_);
         }
         if (!calls_.empty()) ++result_.reconnects;
@@ -353,13 +346,6 @@ void GatewayCall::OnWritesDoneDone(bool ok) { gateway_->WriteDone(this, ok); }
 void GatewayCall::OnReadDone(bool ok) { gateway_->ReadDone(this, ok); }
 void GatewayCall::OnDone(const grpc::Status& status) { gateway_->CallDone(status); }
 
-uint32_t Percentile(std::vector<uint32_t> values, double p) {
-  if (values.empty()) return 0;
-  std::sort(values.begin(), values.end());
-  const auto index = static_cast<size_t>(p * static_cast<double>(values.size() - 1) + 0.5);
-  return values[std::min(index, values.size() - 1)];
-}
-
 }  // namespace
 
 StreamResult StreamScenario(const Scenario& scenario, const StreamOptions& options) {
@@ -448,7 +434,7 @@ StreamResult StreamScenario(const Scenario& scenario, const StreamOptions& optio
 }
 
 bool RegisterProvince(const Province& province, const std::string& target, std::string* error) {
-  auto stub = v1::RegistryAdmin::NewStub(NewChannel(target));
+  auto stub = v1::RegistryAdmin::NewStub(bench::NewConnection(target));
   constexpr int kMaxSensorsPerCall = 10'000;
   auto apply = [&](const v1::ApplyRegistryRequest& request) {
     grpc::ClientContext context;
@@ -496,7 +482,7 @@ bool RegisterProvince(const Province& province, const std::string& target, std::
 
 ReadBackResult ReadBack(const Scenario& scenario, const std::string& target) {
   ReadBackResult result;
-  auto stub = v1::Query::NewStub(NewChannel(target));
+  auto stub = v1::Query::NewStub(bench::NewConnection(target));
   const Province& p = scenario.province();
   std::vector<Sample> expected;
   for (uint32_t s = 0; s < p.sensors.size(); ++s) {
@@ -545,7 +531,8 @@ ReadBackResult ReadBack(const Scenario& scenario, const std::string& target) {
     }
     if (!problem.empty()) {
       ++result.bad_sensors;
-      if (result.problems.size() < 5) result.problems.push_back(id + ": " + problem);
+      if (result.problems.size() < 5)
+        result.problems.push_back(std::string(id).append(": ").append(problem));
     }
   }
   return result;
@@ -554,12 +541,14 @@ ReadBackResult ReadBack(const Scenario& scenario, const std::string& target) {
 std::string FormatStreamResult(const StreamResult& r) {
   std::string out;
   auto count = [&](const char* name, uint64_t value, const char* unit) {
-    out += std::string(name) + " " + std::to_string(value) + " " + unit + "\n";
+    char line[128];
+    std::snprintf(line, sizeof(line), "%s %" PRIu64 " %s\n", name, value, unit);
+    out += line;
   };
   auto figure = [&](const char* name, double value, const char* unit) {
-    char buf[64];
-    std::snprintf(buf, sizeof(buf), "%.3f", value);
-    out += std::string(name) + " " + buf + " " + unit + "\n";
+    char line[128];
+    std::snprintf(line, sizeof(line), "%s %.3f %s\n", name, value, unit);
+    out += line;
   };
   count("batches", r.batches, "batches");
   count("batches_acked", r.batches_acked, "batches");
@@ -580,9 +569,11 @@ std::string FormatStreamResult(const StreamResult& r) {
   figure("wall_s", r.wall_s, "s");
   figure("readings_per_s", r.wall_s > 0 ? static_cast<double>(r.readings_stored) / r.wall_s : 0,
          "readings/s");
-  figure("ack_latency_p50_ms", Percentile(r.ack_latency_us, 0.5) / 1000.0, "ms");
-  figure("ack_latency_p99_ms", Percentile(r.ack_latency_us, 0.99) / 1000.0, "ms");
-  figure("ack_latency_max_ms", Percentile(r.ack_latency_us, 1.0) / 1000.0, "ms");
+  std::vector<uint32_t> latency = r.ack_latency_us;
+  std::sort(latency.begin(), latency.end());
+  figure("ack_latency_p50_ms", bench::Quantile(latency, 0.5) / 1000.0, "ms");
+  figure("ack_latency_p99_ms", bench::Quantile(latency, 0.99) / 1000.0, "ms");
+  figure("ack_latency_max_ms", bench::Quantile(latency, 1.0) / 1000.0, "ms");
   count("stream_complete", r.complete() ? 1 : 0, "bool");
   return out;
 }

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <map>
 
+#include "bench/common/cli.h"
+
 namespace vigil::sim {
 namespace {
 
@@ -20,6 +22,11 @@ struct Change {
 };
 
 // ---------------------------------------------------------------------------
+// The ground truth is an oracle for the server, so it is worked out here from
+// the rule semantics documented in alarm/rule.h, not by alarm::Engine: were it
+// computed by the code under test, it would agree with the server by
+// construction. tests/sim/engine_replay_test.cc checks that the two agree.
+//
 // Threshold levels, after alarm/rule.h: a level is entered at its value and
 // held until the reading passes its exit (value -/+ deadband, or the restore
 // value for the return to normal); on_delay/off_delay must run out before a
@@ -285,16 +292,14 @@ void AddExpectations(const std::string& source, const std::vector<Change>& chang
       open.erase(it);
     }
     if (c.what == Transition::kCleared) continue;
-    Expectation e;
-    e.source = source;
-    e.kind = c.kind;
-    e.level = c.level;
-    e.severity = c.severity;
-    e.raise_from = c.from;
-    e.raise_to = c.to;
-    e.required = c.required;
     open[c.kind] = out->size();
-    out->push_back(std::move(e));
+    out->push_back(Expectation{.source = source,
+                               .kind = c.kind,
+                               .level = c.level,
+                               .severity = c.severity,
+                               .raise_from = c.from,
+                               .raise_to = c.to,
+                               .required = c.required});
   }
 }
 
@@ -309,11 +314,6 @@ std::string EventLabel(const Scenario& scenario, uint32_t enterprise,
   }
   if (best == nullptr) return "-";
   return "e" + std::to_string(best->id) + ":" + std::string(EventKindName(best->kind));
-}
-
-bool ParseInt(std::string_view text, int64_t* out) {
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
-  return ec == std::errc() && end == text.data() + text.size();
 }
 
 std::vector<std::string_view> Fields(std::string_view line) {
@@ -331,22 +331,6 @@ std::vector<std::string_view> Fields(std::string_view line) {
 
 }  // namespace
 
-std::string_view AlarmKindName(AlarmKind kind) {
-  switch (kind) {
-    case AlarmKind::kThreshold:
-      return "threshold";
-    case AlarmKind::kRateOfChange:
-      return "rate_of_change";
-    case AlarmKind::kNoData:
-      return "no_data";
-    case AlarmKind::kSensorFault:
-      return "sensor_fault";
-    case AlarmKind::kGatewayOffline:
-      return "gateway_offline";
-  }
-  return "unknown";
-}
-
 std::optional<AlarmKind> AlarmKindFromName(std::string_view name) {
   for (AlarmKind kind : kAllAlarmKinds) {
     if (AlarmKindName(kind) == name) return kind;
@@ -354,41 +338,11 @@ std::optional<AlarmKind> AlarmKindFromName(std::string_view name) {
   return std::nullopt;
 }
 
-std::string_view LevelName(Level level) {
-  switch (level) {
-    case Level::kLL:
-      return "LL";
-    case Level::kL:
-      return "L";
-    case Level::kNone:
-      return "none";
-    case Level::kH:
-      return "H";
-    case Level::kHH:
-      return "HH";
-  }
-  return "none";
-}
-
 std::optional<Level> LevelFromName(std::string_view name) {
   for (Level level : {Level::kLL, Level::kL, Level::kNone, Level::kH, Level::kHH}) {
     if (LevelName(level) == name) return level;
   }
   return std::nullopt;
-}
-
-std::string_view TransitionName(Transition t) {
-  switch (t) {
-    case Transition::kRaised:
-      return "raised";
-    case Transition::kEscalated:
-      return "escalated";
-    case Transition::kDeEscalated:
-      return "de_escalated";
-    case Transition::kCleared:
-      return "cleared";
-  }
-  return "unknown";
 }
 
 std::optional<Transition> TransitionFromName(std::string_view name) {
@@ -538,12 +492,12 @@ bool ParseGroundTruth(std::string_view text, GroundTruth* out, std::string* erro
           continue;
         }
         if (key == "speed") {
-          auto [p, ec] =
-              std::from_chars(value.data(), value.data() + value.size(), out->clock.speed);
-          if (ec != std::errc() || out->clock.speed <= 0) return fail("bad speed");
+          if (!bench::ParseNumber(value, &out->clock.speed) || out->clock.speed <= 0) {
+            return fail("bad speed");
+          }
           continue;
         }
-        if (!ParseInt(value, &n)) return fail("bad number for " + std::string(key));
+        if (!bench::ParseNumber(value, &n)) return fail("bad number for " + std::string(key));
         if (key == "seed") out->seed = static_cast<uint64_t>(n);
         if (key == "enterprises") out->enterprises = static_cast<uint32_t>(n);
         if (key == "start_ms") out->clock.sim_start = n;
@@ -565,15 +519,16 @@ bool ParseGroundTruth(std::string_view text, GroundTruth* out, std::string* erro
     e.kind = *kind;
     e.level = *level;
     int64_t n = 0;
-    if (!ParseInt(f[3], &n) || n < 1 || n > 4) return fail("bad severity");
+    if (!bench::ParseNumber(f[3], &n) || n < 1 || n > 4) return fail("bad severity");
     e.severity = static_cast<int>(n);
-    if (!ParseInt(f[4], &e.raise_from) || !ParseInt(f[5], &e.raise_to)) {
+    if (!bench::ParseNumber(f[4], &e.raise_from) || !bench::ParseNumber(f[5], &e.raise_to)) {
       return fail("bad raise window");
     }
     if (f[6] != "-" || f[7] != "-") {
       int64_t from = 0;
       int64_t to = 0;
-      if (!ParseInt(f[6], &from) || !ParseInt(f[7], &to)) return fail("bad clear window");
+      if (!bench::ParseNumber(f[6], &from) || !bench::ParseNumber(f[7], &to))
+        return fail("bad clear window");
       e.clear_from = from;
       e.clear_to = to;
     }

@@ -12,31 +12,31 @@
 #include <string_view>
 #include <vector>
 
+#include "alarm/event.h"
 #include "bench/sim/province.h"
 #include "bench/sim/scenario.h"
 
 namespace vigil::sim {
 
-// The server's vocabulary (alarm/event.h), as vigild writes it in its log.
-enum class AlarmKind : uint8_t {
-  kThreshold,
-  kRateOfChange,
-  kNoData,
-  kSensorFault,
-  kGatewayOffline
-};
+// The server's vocabulary (alarm/event.h, alarm/rule.h), so that names read
+// and written here are the ones vigild logs: AlarmKindName ("threshold",
+// "rate_of_change", "no_data", "sensor_fault", "gateway_offline"), LevelName
+// ("LL", "L", "none", "H", "HH"), TransitionName ("raised", "escalated",
+// "de_escalated", "cleared").
+using alarm::AlarmKind;
+using alarm::AlarmKindName;
+using alarm::Level;
+using alarm::LevelName;
+using Transition = alarm::EventKind;
+inline std::string_view TransitionName(Transition t) { return alarm::EventKindName(t); }
+
 inline constexpr AlarmKind kAllAlarmKinds[] = {AlarmKind::kThreshold, AlarmKind::kRateOfChange,
                                                AlarmKind::kNoData, AlarmKind::kSensorFault,
                                                AlarmKind::kGatewayOffline};
-std::string_view AlarmKindName(AlarmKind kind);  // "threshold", "rate_of_change", ...
 std::optional<AlarmKind> AlarmKindFromName(std::string_view name);
-
-enum class Level : int8_t { kLL = -2, kL = -1, kNone = 0, kH = 1, kHH = 2 };
-std::string_view LevelName(Level level);  // "LL", "L", "none", "H", "HH"
 std::optional<Level> LevelFromName(std::string_view name);
-
-enum class Transition : uint8_t { kRaised, kEscalated, kDeEscalated, kCleared };
-std::string_view TransitionName(Transition t);  // "raised", "escalated", "de_escalated", "cleared"
+// A change of the condition (raised, escalated, de_escalated, cleared); not
+// "acknowledged", which is an operator's doing.
 std::optional<Transition> TransitionFromName(std::string_view name);
 
 // Maps simulated time to the wall-clock time at which a streaming run lived
@@ -59,15 +59,15 @@ struct SimClock {
 // Not `required`: either outcome is right (e.g. a reading and the server's
 // timer race); the checker neither misses nor counts it extra.
 struct Expectation {
-  std::string source;
+  std::string source{};
   AlarmKind kind = AlarmKind::kThreshold;
   Level level = Level::kNone;
   int severity = 3;
   TimestampMs raise_from = 0;
   TimestampMs raise_to = 0;
-  std::optional<TimestampMs> clear_from, clear_to;
+  std::optional<TimestampMs> clear_from{}, clear_to{};
   bool required = true;
-  std::string event;  // "e3:gas_rise": the injected event behind it; "-" for none
+  std::string event{};  // "e3:gas_rise": the injected event behind it; "-" for none
 };
 
 struct GroundTruth {

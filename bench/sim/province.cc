@@ -11,9 +11,7 @@ namespace vigil::sim {
 namespace {
 
 using std::chrono::milliseconds;
-constexpr milliseconds kSecond{1000};
-constexpr milliseconds kMinute{60'000};
-constexpr milliseconds kHour{3'600'000};
+using namespace std::chrono_literals;
 
 // What a sensor of one role is: the registry's view (quantity, unit, range,
 // interval) and the normal signal (base drawn in [base_low, base_high)).
@@ -38,38 +36,38 @@ struct RoleSpec {
 // than the rule's deadband, so normal readings never raise an alarm.
 constexpr RoleSpec kRoles[] = {
     // Coal mine: KJ-type monitoring, every sensor polled at least every 30 s.
-    {SensorRole::kMethaneFace, "ch4-wf", "methane", "%CH4", 0, 4, 10 * kSecond, 0.01, 0.20, 0.35,
-     0.06, 10, 0.05, 20 * kMinute, 0.01, 0.01, 0.02, 0.70},
-    {SensorRole::kMethaneReturn, "ch4-ra", "methane", "%CH4", 0, 4, 10 * kSecond, 0.01, 0.15, 0.30,
-     0.05, 10, 0.04, 20 * kMinute, 0.01, 0.01, 0.02, 0.60},
-    {SensorRole::kMethaneIntake, "ch4-in", "methane", "%CH4", 0, 4, 10 * kSecond, 0.01, 0.03, 0.08,
-     0.01, 10, 0.01, 20 * kMinute, 0.005, 0.005, 0.0, 0.25},
-    {SensorRole::kCarbonMonoxide, "co-wf", "carbon_monoxide", "ppm", 0, 500, 15 * kSecond, 1, 3, 8,
-     2, 10, 2, 30 * kMinute, 0.6, 0.5, 0, 16},
-    {SensorRole::kWindSpeed, "ws-ra", "wind_speed", "m/s", 0, 15, 30 * kSecond, 0.01, 1.8, 3.0, 0.1,
-     10, 0.2, 30 * kMinute, 0.05, 0.05, 0.8, 5.0},
-    {SensorRole::kFaceTemperature, "tt-wf", "temperature", "degC", 0, 40, 30 * kSecond, 0.1, 21,
-     23.5, 0.6, 14, 0.3, kHour, 0.05, 0.1, 15, 25},
+    {SensorRole::kMethaneFace, "ch4-wf", "methane", "%CH4", 0, 4, 10s, 0.01, 0.20, 0.35, 0.06, 10,
+     0.05, 20min, 0.01, 0.01, 0.02, 0.70},
+    {SensorRole::kMethaneReturn, "ch4-ra", "methane", "%CH4", 0, 4, 10s, 0.01, 0.15, 0.30, 0.05, 10,
+     0.04, 20min, 0.01, 0.01, 0.02, 0.60},
+    {SensorRole::kMethaneIntake, "ch4-in", "methane", "%CH4", 0, 4, 10s, 0.01, 0.03, 0.08, 0.01, 10,
+     0.01, 20min, 0.005, 0.005, 0.0, 0.25},
+    {SensorRole::kCarbonMonoxide, "co-wf", "carbon_monoxide", "ppm", 0, 500, 15s, 1, 3, 8, 2, 10, 2,
+     30min, 0.6, 0.5, 0, 16},
+    {SensorRole::kWindSpeed, "ws-ra", "wind_speed", "m/s", 0, 15, 30s, 0.01, 1.8, 3.0, 0.1, 10, 0.2,
+     30min, 0.05, 0.05, 0.8, 5.0},
+    {SensorRole::kFaceTemperature, "tt-wf", "temperature", "degC", 0, 40, 30s, 0.1, 21, 23.5, 0.6,
+     14, 0.3, 1h, 0.05, 0.1, 15, 25},
     // Hazardous chemicals: every 1-10 s.
-    {SensorRole::kTankLevel, "lt", "level", "m", 0, 15, 5 * kSecond, 0.001, 5, 9, 1.2, 18, 0.5,
-     kHour, 0.002, 0.2, 2.0, 11.5},
-    {SensorRole::kTankTemperature, "tt", "temperature", "degC", -40, 200, 10 * kSecond, 0.1, 18, 28,
-     3, 15, 0.5, kHour, 0.05, 0.2, 0, 36},
-    {SensorRole::kTankPressure, "pt", "pressure", "MPa", 0, 2.5, 2 * kSecond, 0.001, 0.7, 1.0, 0.08,
-     15, 0.03, kHour, 0.002, 0.01, 0.3, 1.35},
-    {SensorRole::kCombustibleGas, "gt", "combustible_gas", "%LEL", 0, 100, kSecond, 0.1, 0.3, 1.5,
-     0.2, 14, 0.5, 10 * kMinute, 0.15, 0.1, 0, 8},
-    {SensorRole::kToxicGas, "at", "hydrogen_sulfide", "ppm", 0, 100, kSecond, 0.1, 0.1, 0.8, 0.1,
-     14, 0.2, 10 * kMinute, 0.1, 0.05, 0, 3.5},
+    {SensorRole::kTankLevel, "lt", "level", "m", 0, 15, 5s, 0.001, 5, 9, 1.2, 18, 0.5, 1h, 0.002,
+     0.2, 2.0, 11.5},
+    {SensorRole::kTankTemperature, "tt", "temperature", "degC", -40, 200, 10s, 0.1, 18, 28, 3, 15,
+     0.5, 1h, 0.05, 0.2, 0, 36},
+    {SensorRole::kTankPressure, "pt", "pressure", "MPa", 0, 2.5, 2s, 0.001, 0.7, 1.0, 0.08, 15,
+     0.03, 1h, 0.002, 0.01, 0.3, 1.35},
+    {SensorRole::kCombustibleGas, "gt", "combustible_gas", "%LEL", 0, 100, 1s, 0.1, 0.3, 1.5, 0.2,
+     14, 0.5, 10min, 0.15, 0.1, 0, 8},
+    {SensorRole::kToxicGas, "at", "hydrogen_sulfide", "ppm", 0, 100, 1s, 0.1, 0.1, 0.8, 0.1, 14,
+     0.2, 10min, 0.1, 0.05, 0, 3.5},
     // Tailings: every 1-10 min.
-    {SensorRole::kPhreaticDepth, "pz", "phreatic_line_depth", "m", 0, 30, 10 * kMinute, 0.01, 11,
-     14, 0, 0, 0.15, 6 * kHour, 0.01, 0.05, 9, 20},
-    {SensorRole::kDamDisplacement, "gnss", "dam_displacement", "mm", -500, 500, 5 * kMinute, 0.1,
-     -30, 30, 0.5, 15, 0.2, 6 * kHour, 0.2, 0.3, -90, 90},
-    {SensorRole::kRainfall, "rg", "rainfall", "mm", 0, 300, kMinute, 0.1, 0, 6, 0, 0, 4, 3 * kHour,
-     0.05, 0, 0, 30},
-    {SensorRole::kPondLevel, "wl", "pond_level", "m", 0, 40, 5 * kMinute, 0.01, 28, 31, 0, 0, 0.1,
-     6 * kHour, 0.005, 0.05, 25, 34},
+    {SensorRole::kPhreaticDepth, "pz", "phreatic_line_depth", "m", 0, 30, 10min, 0.01, 11, 14, 0, 0,
+     0.15, 6h, 0.01, 0.05, 9, 20},
+    {SensorRole::kDamDisplacement, "gnss", "dam_displacement", "mm", -500, 500, 5min, 0.1, -30, 30,
+     0.5, 15, 0.2, 6h, 0.2, 0.3, -90, 90},
+    {SensorRole::kRainfall, "rg", "rainfall", "mm", 0, 300, 1min, 0.1, 0, 6, 0, 0, 4, 3h, 0.05, 0,
+     0, 30},
+    {SensorRole::kPondLevel, "wl", "pond_level", "m", 0, 40, 5min, 0.01, 28, 31, 0, 0, 0.1, 6h,
+     0.005, 0.05, 25, 34},
 };
 
 const RoleSpec& SpecOf(SensorRole role) { return kRoles[static_cast<size_t>(role)]; }
@@ -91,182 +89,153 @@ std::string Padded(uint64_t n, size_t width) {
   return digits;
 }
 
-RuleFigures KindRule(std::string id, const char* quantity, SiteKind kind, std::string source) {
-  RuleFigures r;
-  r.id = std::move(id);
-  r.quantity = quantity;
-  r.enterprise_kind = kind;
-  r.source = std::move(source);
-  return r;
+// The province's general rules: a quantity in every enterprise of a kind, or
+// in the whole province. Per-sensor rules for the return airway and intake
+// methane sensors are added by BuildProvince.
+std::vector<RuleFigures> GeneralRules(const std::string& province_code) {
+  return {
+      {.id = "ch4-coal-face",
+       .quantity = "methane",
+       .enterprise_kind = SiteKind::kCoalMine,
+       .hh = LevelFigure{1.5, 1},
+       .h = LevelFigure{1.0, 2},
+       .deadband = 0.5,
+       .restore_high = 1.0,
+       .off_delay = 10s,
+       .source = "Methane at the coal face (AQ 1029; Coal Mine Safety Regulations): alarm >= 1.0 "
+                 "%CH4, power cut-off >= 1.5 %CH4, restore < 1.0 %CH4 (deadband 0.5 holds HH "
+                 "down to 1.0)."},
+      {.id = "co-coal-mine",
+       .quantity = "carbon_monoxide",
+       .enterprise_kind = SiteKind::kCoalMine,
+       .h = LevelFigure{24, 2},
+       .deadband = 2,
+       .on_delay = 10s,
+       .off_delay = 30s,
+       .source = "CO: at most 24 ppm (0.0024 %) in underground air (Coal Mine Safety "
+                 "Regulations)."},
+      {.id = "wind-speed-coal-mine",
+       .quantity = "wind_speed",
+       .enterprise_kind = SiteKind::kCoalMine,
+       .h = LevelFigure{6, 3},
+       .l = LevelFigure{0.25, 2},
+       .deadband = 0.05,
+       .on_delay = 30s,
+       .off_delay = 30s,
+       .source = "Air speed in a district return airway 0.25 .. 6 m/s (Coal Mine Safety "
+                 "Regulations)."},
+      {.id = "temperature-coal-face",
+       .quantity = "temperature",
+       .enterprise_kind = SiteKind::kCoalMine,
+       .hh = LevelFigure{30, 2},
+       .h = LevelFigure{26, 3},
+       .deadband = 0.5,
+       .on_delay = 1min,
+       .off_delay = 5min,
+       .source = "Air temperature at the face: above 26 degC hours are cut, above 30 degC work "
+                 "stops (Coal Mine Safety Regulations)."},
+      {.id = "combustible-gas-" + province_code,
+       .quantity = "combustible_gas",
+       .region_prefix = province_code,
+       .hh = LevelFigure{50, 1},
+       .h = LevelFigure{25, 2},
+       .deadband = 2,
+       .off_delay = 10s,
+       .source = "Combustible gas: level 1 alarm 25 %LEL, level 2 alarm 50 %LEL (GB/T "
+                 "50493-2019)."},
+      {.id = "h2s-hazchem",
+       .quantity = "hydrogen_sulfide",
+       .enterprise_kind = SiteKind::kHazardousChemical,
+       .hh = LevelFigure{14, 1},
+       .h = LevelFigure{7, 2},
+       .deadband = 1,
+       .off_delay = 10s,
+       .source = "Hydrogen sulfide: level 1 at 100 % OEL (MAC 10 mg/m3, ~7 ppm), level 2 at 200 % "
+                 "(GB/T 50493-2019, GBZ 2.1)."},
+      {.id = "tank-temperature-hazchem",
+       .quantity = "temperature",
+       .enterprise_kind = SiteKind::kHazardousChemical,
+       .hh = LevelFigure{50, 2},
+       .h = LevelFigure{40, 3},
+       .deadband = 1,
+       .on_delay = 30s,
+       .off_delay = 1min,
+       .rate = RateFigure{5, 1min, 2},
+       .source = "Tank temperature: high 40 degC, high-high 50 degC (illustrative, pressurized "
+                 "storage); a change faster than 5 degC/min means fire exposure or a runaway."},
+      {.id = "tank-level-hazchem",
+       .quantity = "level",
+       .enterprise_kind = SiteKind::kHazardousChemical,
+       .hh = LevelFigure{13.5, 1},
+       .h = LevelFigure{12.75, 2},
+       .l = LevelFigure{1.5, 3},
+       .ll = LevelFigure{1.0, 2},
+       .deadband = 0.05,
+       .on_delay = 5s,
+       .off_delay = 30s,
+       .source = "Tank level on a 15 m tank: H 85 %, HH 90 % of the range; L and LL protect the "
+                 "pumps (illustrative set points)."},
+      {.id = "tank-pressure-hazchem",
+       .quantity = "pressure",
+       .enterprise_kind = SiteKind::kHazardousChemical,
+       .hh = LevelFigure{1.6, 1},
+       .h = LevelFigure{1.5, 2},
+       .deadband = 0.02,
+       .on_delay = 5s,
+       .off_delay = 30s,
+       .source = "Tank pressure, LPG sphere of design pressure 1.77 MPa: H 1.5, HH 1.6 MPa "
+                 "(illustrative)."},
+      {.id = "phreatic-line-tailings",
+       .quantity = "phreatic_line_depth",
+       .enterprise_kind = SiteKind::kTailings,
+       .l = LevelFigure{8, 3},
+       .ll = LevelFigure{6, 2},
+       .deadband = 0.1,
+       .on_delay = 30min,
+       .off_delay = 1h,
+       .source = "Phreatic line burial depth: a shallower line is a wetter, less stable dam "
+                 "(illustrative, from the dam's stability analysis)."},
+      {.id = "dam-displacement-tailings",
+       .quantity = "dam_displacement",
+       .enterprise_kind = SiteKind::kTailings,
+       .h = LevelFigure{100, 3},
+       .l = LevelFigure{-100, 3},
+       .deadband = 2,
+       .rate = RateFigure{5, 24h, 2},
+       .source = "Dam surface displacement (GNSS, cumulative): beyond +-100 mm, or more than 5 mm "
+                 "within a day (illustrative)."},
+      {.id = "rainfall-tailings",
+       .quantity = "rainfall",
+       .enterprise_kind = SiteKind::kTailings,
+       .hh = LevelFigure{100, 2},
+       .h = LevelFigure{50, 3},
+       .deadband = 1,
+       .off_delay = 1h,
+       .source = "Rainfall, running 24 h total: rainstorm >= 50 mm, heavy rainstorm >= 100 mm."},
+      {.id = "pond-level-tailings",
+       .quantity = "pond_level",
+       .enterprise_kind = SiteKind::kTailings,
+       .hh = LevelFigure{37, 1},
+       .h = LevelFigure{35, 2},
+       .deadband = 0.1,
+       .on_delay = 5min,
+       .off_delay = 30min,
+       .source = "Pond level: high water eats the dry beach and the flood storage "
+                 "(illustrative)."},
+  };
 }
 
-// The province's rules, most general first. Per-sensor rules for the return
-// airway and intake methane sensors are added by BuildProvince.
-std::vector<RuleFigures> KindRules(const std::string& province_code) {
-  std::vector<RuleFigures> rules;
-  RuleFigures r = KindRule(
-      "ch4-coal-face", "methane", SiteKind::kCoalMine,
-      "Methane at the coal face (AQ 1029; Coal Mine Safety Regulations): alarm >= 1.0 %CH4, "
-      "power cut-off >= 1.5 %CH4, restore < 1.0 %CH4 (deadband 0.5 holds HH down to 1.0).");
-  r.hh = {1.5, 1};
-  r.h = {1.0, 2};
-  r.deadband = 0.5;
-  r.restore_high = 1.0;
-  r.off_delay = 10 * kSecond;
-  rules.push_back(r);
-
-  r = KindRule("co-coal-mine", "carbon_monoxide", SiteKind::kCoalMine,
-               "CO: at most 24 ppm (0.0024 %) in underground air (Coal Mine Safety Regulations).");
-  r.h = {24, 2};
-  r.deadband = 2;
-  r.on_delay = 10 * kSecond;
-  r.off_delay = 30 * kSecond;
-  rules.push_back(r);
-
-  r = KindRule("wind-speed-coal-mine", "wind_speed", SiteKind::kCoalMine,
-               "Air speed in a district return airway 0.25 .. 6 m/s (Coal Mine Safety "
-               "Regulations).");
-  r.h = {6, 3};
-  r.l = {0.25, 2};
-  r.deadband = 0.05;
-  r.on_delay = 30 * kSecond;
-  r.off_delay = 30 * kSecond;
-  rules.push_back(r);
-
-  r = KindRule("temperature-coal-face", "temperature", SiteKind::kCoalMine,
-               "Air temperature at the face: above 26 degC hours are cut, above 30 degC work "
-               "stops (Coal Mine Safety Regulations).");
-  r.hh = {30, 2};
-  r.h = {26, 3};
-  r.deadband = 0.5;
-  r.on_delay = kMinute;
-  r.off_delay = 5 * kMinute;
-  rules.push_back(r);
-
-  r = RuleFigures{};
-  r.id = "combustible-gas-" + province_code;
-  r.quantity = "combustible_gas";
-  r.region_prefix = province_code;
-  r.source = "Combustible gas: level 1 alarm 25 %LEL, level 2 alarm 50 %LEL (GB/T 50493-2019).";
-  r.hh = {50, 1};
-  r.h = {25, 2};
-  r.deadband = 2;
-  r.off_delay = 10 * kSecond;
-  rules.push_back(r);
-
-  r = KindRule("h2s-hazchem", "hydrogen_sulfide", SiteKind::kHazardousChemical,
-               "Hydrogen sulfide: level 1 at 100 % OEL (MAC 10 mg/m3, ~7 ppm), level 2 at 200 % "
-               "(GB/T 50493-2019, GBZ 2.1).");
-  r.hh = {14, 1};
-  r.h = {7, 2};
-  r.deadband = 1;
-  r.off_delay = 10 * kSecond;
-  rules.push_back(r);
-
-  r = KindRule("tank-temperature-hazchem", "temperature", SiteKind::kHazardousChemical,
-               "Tank temperature: high 40 degC, high-high 50 degC (illustrative, pressurized "
-               "storage); a change faster than 5 degC/min means fire exposure or a runaway.");
-  r.hh = {50, 2};
-  r.h = {40, 3};
-  r.deadband = 1;
-  r.on_delay = 30 * kSecond;
-  r.off_delay = kMinute;
-  r.rate = RateFigure{5, kMinute, 2};
-  rules.push_back(r);
-
-  r = KindRule("tank-level-hazchem", "level", SiteKind::kHazardousChemical,
-               "Tank level on a 15 m tank: H 85 %, HH 90 % of the range; L and LL protect the "
-               "pumps (illustrative set points).");
-  r.hh = {13.5, 1};
-  r.h = {12.75, 2};
-  r.l = {1.5, 3};
-  r.ll = {1.0, 2};
-  r.deadband = 0.05;
-  r.on_delay = 5 * kSecond;
-  r.off_delay = 30 * kSecond;
-  rules.push_back(r);
-
-  r = KindRule("tank-pressure-hazchem", "pressure", SiteKind::kHazardousChemical,
-               "Tank pressure, LPG sphere of design pressure 1.77 MPa: H 1.5, HH 1.6 MPa "
-               "(illustrative).");
-  r.hh = {1.6, 1};
-  r.h = {1.5, 2};
-  r.deadband = 0.02;
-  r.on_delay = 5 * kSecond;
-  r.off_delay = 30 * kSecond;
-  rules.push_back(r);
-
-  r = KindRule("phreatic-line-tailings", "phreatic_line_depth", SiteKind::kTailings,
-               "Phreatic line burial depth: a shallower line is a wetter, less stable dam "
-               "(illustrative, from the dam's stability analysis).");
-  r.l = {8, 3};
-  r.ll = {6, 2};
-  r.deadband = 0.1;
-  r.on_delay = 30 * kMinute;
-  r.off_delay = kHour;
-  rules.push_back(r);
-
-  r = KindRule("dam-displacement-tailings", "dam_displacement", SiteKind::kTailings,
-               "Dam surface displacement (GNSS, cumulative): beyond +-100 mm, or more than 5 mm "
-               "within a day (illustrative).");
-  r.h = {100, 3};
-  r.l = {-100, 3};
-  r.deadband = 2;
-  r.rate = RateFigure{5, 24 * kHour, 2};
-  rules.push_back(r);
-
-  r = KindRule("rainfall-tailings", "rainfall", SiteKind::kTailings,
-               "Rainfall, running 24 h total: rainstorm >= 50 mm, heavy rainstorm >= 100 mm.");
-  r.hh = {100, 2};
-  r.h = {50, 3};
-  r.deadband = 1;
-  r.off_delay = kHour;
-  rules.push_back(r);
-
-  r = KindRule("pond-level-tailings", "pond_level", SiteKind::kTailings,
-               "Pond level: high water eats the dry beach and the flood storage (illustrative).");
-  r.hh = {37, 1};
-  r.h = {35, 2};
-  r.deadband = 0.1;
-  r.on_delay = 5 * kMinute;
-  r.off_delay = 30 * kMinute;
-  rules.push_back(r);
-  return rules;
-}
-
-// Index of the kind-wide rule a role falls under in KindRules().
-uint32_t KindRuleIndex(SensorRole role) {
-  switch (role) {
-    case SensorRole::kMethaneFace:
-    case SensorRole::kMethaneReturn:
-    case SensorRole::kMethaneIntake:
-      return 0;
-    case SensorRole::kCarbonMonoxide:
-      return 1;
-    case SensorRole::kWindSpeed:
-      return 2;
-    case SensorRole::kFaceTemperature:
-      return 3;
-    case SensorRole::kCombustibleGas:
-      return 4;
-    case SensorRole::kToxicGas:
-      return 5;
-    case SensorRole::kTankTemperature:
-      return 6;
-    case SensorRole::kTankLevel:
-      return 7;
-    case SensorRole::kTankPressure:
-      return 8;
-    case SensorRole::kPhreaticDepth:
-      return 9;
-    case SensorRole::kDamDisplacement:
-      return 10;
-    case SensorRole::kRainfall:
-      return 11;
-    case SensorRole::kPondLevel:
-      return 12;
+// The general rule that selects a sensor of `quantity` at a site of `kind`.
+uint32_t GeneralRuleIndex(const std::vector<RuleFigures>& rules, std::string_view quantity,
+                          SiteKind kind) {
+  for (uint32_t i = 0; i < rules.size(); ++i) {
+    const RuleFigures& r = rules[i];
+    if (r.sensor_id.empty() && r.quantity == quantity &&
+        (!r.enterprise_kind || r.enterprise_kind == kind)) {
+      return i;
+    }
   }
-  return 0;
+  return 0;  // every role has one (tested: each sensor resolves to its rule in a RuleSet)
 }
 
 // Return airway of a face: alarm and cut-off at >= 1.0 %CH4, restore below
@@ -280,7 +249,7 @@ RuleFigures AirwayRule(const SensorSpec& sensor, bool intake) {
   const double limit = intake ? 0.5 : 1.0;
   r.hh = {limit, 1};
   r.restore_high = limit;
-  r.off_delay = 10 * kSecond;
+  r.off_delay = 10s;
   r.source = intake ? "Intake airway of a coal face: alarm and power cut-off >= 0.5 %CH4, "
                       "restore < 0.5 %CH4."
                     : "Return airway of a coal face: alarm and power cut-off >= 1.0 %CH4, "
@@ -315,7 +284,7 @@ void AddSensor(Province* p, uint32_t enterprise, SensorRole role, const std::str
   m.normal_low = spec.normal_low;
   m.normal_high = spec.normal_high;
   m.seed = draws->Next();
-  s.rule = KindRuleIndex(role);
+  s.rule = GeneralRuleIndex(p->rules, spec.quantity, e.kind);
   if (role == SensorRole::kMethaneReturn || role == SensorRole::kMethaneIntake) {
     s.rule = static_cast<uint32_t>(p->rules.size());
     p->rules.push_back(AirwayRule(s, role == SensorRole::kMethaneIntake));
@@ -336,6 +305,26 @@ std::string Quoted(std::string_view s) {
     out += c;
   }
   return out + "\"";
+}
+
+// `text` as `#` comment lines of at most about 100 columns, indented by two.
+std::string Comment(std::string_view text) {
+  std::string out;
+  std::string line = "  #";
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find(' ', pos);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view word = text.substr(pos, end - pos);
+    if (line.size() + 1 + word.size() > 100 && line.size() > 3) {
+      out += line + "\n";
+      line = "  #";
+    }
+    line += " ";
+    line += word;
+    pos = end + 1;
+  }
+  return out + line + "\n";
 }
 
 void AppendLevel(std::string* out, const char* name, const std::optional<LevelFigure>& level) {
@@ -361,7 +350,7 @@ std::string_view SiteKindName(SiteKind kind) {
 Province BuildProvince(const ProvinceOptions& options) {
   Province p;
   p.options = options;
-  p.rules = KindRules(options.province_code);
+  p.rules = GeneralRules(options.province_code);
   Draws draws(Mix(options.seed, 0x70726f76ULL));
   const size_t width = std::max<size_t>(4, std::to_string(options.enterprises).size());
   constexpr SiteKind kKinds[] = {SiteKind::kHazardousChemical, SiteKind::kCoalMine,
@@ -432,7 +421,7 @@ std::string RegistryYaml(const Province& p) {
   std::string out =
       "# Registry of a simulated province, written by vigil-sim (seed " +
       std::to_string(p.options.seed) + ", " + std::to_string(p.options.enterprises) +
-      " enterprises). Format: server/registry_yaml.h.\n"
+      " enterprises).\n# Format: server/registry_yaml.h.\n"
       "# Every enterprise has one gateway; sensor ranges and intervals are those of the site "
       "kind.\nenterprises:\n";
   for (const EnterpriseSpec& e : p.enterprises) {
@@ -458,12 +447,12 @@ std::string RulesYaml(const Province& p) {
   std::string out =
       "# Alarm rules of a simulated province, written by vigil-sim (seed " +
       std::to_string(p.options.seed) +
-      "). Format: server/rules_yaml.h; semantics: alarm/rule.h.\n"
+      ").\n# Format: server/rules_yaml.h; semantics: alarm/rule.h.\n"
       "# Regulatory figures are cited; plant set points are illustrative. Every rule raises\n"
       "# no-data after 3 missed expected intervals and keeps sensor-fault on (instrument "
       "range).\nrules:\n";
   for (const RuleFigures& r : p.rules) {
-    out += "  # " + r.source + "\n  - id: " + r.id + "\n    select: { ";
+    out += Comment(r.source) + "  - id: " + r.id + "\n    select: { ";
     if (!r.sensor_id.empty()) {
       out += "sensor: " + r.sensor_id;
     } else if (r.enterprise_kind) {

@@ -62,20 +62,20 @@ struct RateFigure {
 // the semantics of alarm/rule.h. Exactly one selector: `sensor_id`, or
 // `quantity` with `enterprise_kind` or `region_prefix`.
 struct RuleFigures {
-  std::string id;
-  std::string sensor_id;
-  std::string quantity;
-  std::optional<SiteKind> enterprise_kind;
-  std::string region_prefix;
-  std::optional<LevelFigure> hh, h, l, ll;
+  std::string id{};
+  std::string sensor_id{};
+  std::string quantity{};
+  std::string region_prefix{};
+  std::optional<SiteKind> enterprise_kind{};
+  std::optional<LevelFigure> hh{}, h{}, l{}, ll{};
   double deadband = 0;
-  std::optional<double> restore_high, restore_low;
+  std::optional<double> restore_high{}, restore_low{};
   std::chrono::milliseconds on_delay{0}, off_delay{0};
-  std::optional<RateFigure> rate;
+  std::optional<RateFigure> rate{};
   uint32_t no_data_intervals = 3;  // x the sensor's expected interval
   int no_data_severity = 3;
   int sensor_fault_severity = 3;
-  std::string source;  // where the figures come from: a comment line in the YAML
+  std::string source{};  // where the figures come from: a comment in the YAML
 };
 
 // How a sensor's normal reading moves: a base value, a daily cycle (local

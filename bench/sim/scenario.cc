@@ -11,9 +11,7 @@ namespace vigil::sim {
 namespace {
 
 using std::chrono::milliseconds;
-constexpr milliseconds kSecond{1000};
-constexpr milliseconds kMinute{60'000};
-constexpr milliseconds kHour{3'600'000};
+using namespace std::chrono_literals;
 
 // One way an event kind plays out at one kind of site, on a sensor of `role`.
 // Value events go to `target` (or, when `relative`, to the normal value at
@@ -31,31 +29,29 @@ struct Variant {
 constexpr Variant kVariants[] = {
     // Methane at the face up past 1.0 (alarm) and 1.5 %CH4 (cut-off); gas at a tank
     // dike past 25 and 50 %LEL.
-    {EventKind::kGasRise, SiteKind::kCoalMine, SensorRole::kMethaneFace, 1.8, false, 0.02,
-     10 * kMinute, 5 * kMinute, 10 * kMinute},
+    {EventKind::kGasRise, SiteKind::kCoalMine, SensorRole::kMethaneFace, 1.8, false, 0.02, 10min,
+     5min, 10min},
     {EventKind::kGasRise, SiteKind::kHazardousChemical, SensorRole::kCombustibleGas, 60, false, 0.5,
-     3 * kMinute, 3 * kMinute, 5 * kMinute},
+     3min, 3min, 5min},
     // Slow drifts across a high (low for the phreatic line) level and back.
     {EventKind::kSlowDrift, SiteKind::kCoalMine, SensorRole::kFaceTemperature, 27.5, false, 0.05,
-     2 * kHour, 30 * kMinute, 2 * kHour},
+     2h, 30min, 2h},
     {EventKind::kSlowDrift, SiteKind::kHazardousChemical, SensorRole::kTankLevel, 13.2, false,
-     0.005, kHour, 20 * kMinute, kHour},
-    {EventKind::kSlowDrift, SiteKind::kTailings, SensorRole::kPhreaticDepth, 7.2, false, 0.01,
-     6 * kHour, 2 * kHour, 6 * kHour},
-    {EventKind::kSlowDrift, SiteKind::kTailings, SensorRole::kPondLevel, 35.6, false, 0.01,
-     2 * kHour, kHour, 2 * kHour},
+     0.005, 1h, 20min, 1h},
+    {EventKind::kSlowDrift, SiteKind::kTailings, SensorRole::kPhreaticDepth, 7.2, false, 0.01, 6h,
+     2h, 6h},
+    {EventKind::kSlowDrift, SiteKind::kTailings, SensorRole::kPondLevel, 35.6, false, 0.01, 2h, 1h,
+     2h},
     // Chattering around a level by less than the rule's deadband (0.8 of it).
-    {EventKind::kChatter, SiteKind::kCoalMine, SensorRole::kCarbonMonoxide, 24, false, 1.6,
-     2 * kMinute, 10 * kMinute, 2 * kMinute},
+    {EventKind::kChatter, SiteKind::kCoalMine, SensorRole::kCarbonMonoxide, 24, false, 1.6, 2min,
+     10min, 2min},
     {EventKind::kChatter, SiteKind::kHazardousChemical, SensorRole::kCombustibleGas, 25, false, 1.6,
-     kMinute, 10 * kMinute, kMinute},
-    {EventKind::kChatter, SiteKind::kTailings, SensorRole::kPondLevel, 35, false, 0.08, 2 * kHour,
-     2 * kHour, 2 * kHour},
-    {EventKind::kChatter, SiteKind::kTailings, SensorRole::kRainfall, 50, false, 0.8, kHour, kHour,
-     kHour},
+     1min, 10min, 1min},
+    {EventKind::kChatter, SiteKind::kTailings, SensorRole::kPondLevel, 35, false, 0.08, 2h, 2h, 2h},
+    {EventKind::kChatter, SiteKind::kTailings, SensorRole::kRainfall, 50, false, 0.8, 1h, 1h, 1h},
     // 8 degC/min for 5 min, 2 min there, then cooled at 2 degC/min.
     {EventKind::kTankTemperatureRise, SiteKind::kHazardousChemical, SensorRole::kTankTemperature,
-     40, true, 0.2, 5 * kMinute, 2 * kMinute, 20 * kMinute},
+     40, true, 0.2, 5min, 2min, 20min},
     // Durations of the next three are worked out by the planner.
     {EventKind::kBrokenInstrument,
      SiteKind::kHazardousChemical,
@@ -166,7 +162,7 @@ Scenario::Scenario(const Province& province, ScenarioOptions options)
     : province_(&province), options_(std::move(options)) {
   batch_period_ = options_.batch_period.count() > 0
                       ? options_.batch_period
-                      : std::max(kSecond, RoundUpToSecond(options_.speed * 100));
+                      : std::max<milliseconds>(1s, RoundUpToSecond(options_.speed * 100));
   sensor_events_.resize(province.sensors.size());
   enterprise_outages_.resize(province.enterprises.size());
   PlanEvents();
@@ -185,7 +181,7 @@ void Scenario::PlanEvents() {
   std::vector<EventKind> kinds = options_.event_kinds;
   if (kinds.empty()) kinds.assign(std::begin(kAllEventKinds), std::end(kAllEventKinds));
   const int64_t period = batch_period_.count();
-  const int64_t lead_in = std::max<int64_t>(5 * kMinute.count(), 5 * period);
+  const int64_t lead_in = std::max<int64_t>(milliseconds(5min).count(), 5 * period);
 
   for (uint32_t e = 0; e < p.enterprises.size(); ++e) {
     const EnterpriseSpec& enterprise = p.enterprises[e];
@@ -210,17 +206,16 @@ void Scenario::PlanEvents() {
             if (p.sensors[s].role == v.role) candidates.push_back(s);
           }
           const uint32_t pick = draws.Index(static_cast<uint32_t>(candidates.size()));
-          Event ev;
-          ev.kind = kind;
-          ev.enterprise = e;
-          ev.start = cursor;
-          ev.target = v.target;
-          ev.amplitude = v.amplitude;
-          ev.rise = v.rise;
-          ev.hold = v.hold;
-          ev.fall = v.fall;
+          Event ev{.kind = kind,
+                   .enterprise = e,
+                   .start = cursor,
+                   .target = v.target,
+                   .amplitude = v.amplitude,
+                   .rise = v.rise,
+                   .hold = v.hold,
+                   .fall = v.fall};
           // After the event: time for its alarms to clear before the next one.
-          milliseconds settle = kMinute + 2 * batch_period_;
+          milliseconds settle = 1min + 2 * batch_period_;
           if (kind == EventKind::kGatewayOutage) {
             milliseconds shortest = milliseconds::max();
             milliseconds longest{0};
@@ -228,7 +223,7 @@ void Scenario::PlanEvents() {
               shortest = std::min(shortest, NoDataTimeout(s));
               longest = std::max(longest, p.sensors[s].interval);
             }
-            ev.hold = std::max(10 * kMinute, 2 * shortest + 2 * batch_period_);
+            ev.hold = std::max<milliseconds>(10min, 2 * shortest + 2 * batch_period_);
             settle += 2 * std::max(longest, batch_period_);
           } else {
             const uint32_t sensor = candidates[pick];
@@ -236,17 +231,17 @@ void Scenario::PlanEvents() {
             const RuleFigures& rule = p.RuleOf(s);
             ev.sensor = sensor;
             if (kind == EventKind::kFreeze) {
-              ev.hold = std::max(5 * kMinute,
-                                 2 * NoDataTimeout(sensor) + 2 * batch_period_ + 2 * s.interval);
+              ev.hold = std::max<milliseconds>(
+                  5min, 2 * NoDataTimeout(sensor) + 2 * batch_period_ + 2 * s.interval);
             } else if (kind == EventKind::kBrokenInstrument) {
               ev.target = s.range_low - 0.05 * (s.range_high - s.range_low);
-              ev.hold = std::max(5 * kMinute, 10 * s.interval);
+              ev.hold = std::max<milliseconds>(5min, 10 * s.interval);
             } else if (v.relative) {
               ev.target =
                   RoundTo(BaselineValue(s.signal, ev.start, start()) + v.target, s.resolution);
             }
             settle += rule.off_delay + 5 * std::max(s.interval, batch_period_);
-            if (rule.rate && rule.rate->window <= kHour) settle += 2 * rule.rate->window;
+            if (rule.rate && rule.rate->window <= 1h) settle += 2 * rule.rate->window;
           }
           ev.end = ev.start + (ev.rise + ev.hold + ev.fall).count();
           if (ev.end + settle.count() > end()) continue;

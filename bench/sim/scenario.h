@@ -49,7 +49,7 @@ struct Event {
   uint32_t id = 0;  // 1, 2, ... in the order planned
   EventKind kind = EventKind::kGasRise;
   uint32_t enterprise = 0;
-  std::optional<uint32_t> sensor;  // none for a gateway outage
+  std::optional<uint32_t> sensor{};  // none for a gateway outage
   TimestampMs start = 0;
   TimestampMs end = 0;
   double target = 0;

@@ -9,7 +9,7 @@ namespace {
 
 constexpr double kDayMs = 86'400'000.0;
 constexpr double kHourMs = 3'600'000.0;
-constexpr int64_t kLocalOffsetMs = 8 * 3'600'000;  // China Standard Time, UTC+8
+constexpr int64_t kLocalOffsetMs = int64_t{8} * 3'600'000;  // China Standard Time, UTC+8
 
 // Floor division for negative times too.
 int64_t FloorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }

@@ -127,14 +127,9 @@ int ParseFlags(int argc, char** argv, Flags* f) {
                               : f->digest) = true;
       continue;
     }
-    std::string_view name = arg;
+    std::string_view name;
     std::string_view value;
-    if (const size_t eq = arg.find('='); eq != std::string_view::npos) {
-      name = arg.substr(0, eq);
-      value = arg.substr(eq + 1);
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
+    if (!bench::FlagValue(argc, argv, &i, &name, &value)) {
       std::fprintf(stderr, "vigil-sim: %s needs a value (see --help)\n", argv[i]);
       return 2;
     }
@@ -251,33 +246,27 @@ int Run(const Flags& f) {
   // Simulated time: by default it ends when the run ends (the server accepts
   // nothing later than now + 5 min); simulated time s is lived at wall time
   // wall_start + (s - start) / speed.
+  constexpr int64_t kDayMs = 86'400'000;
+  constexpr int64_t kMaxAheadMs = int64_t{4} * 60'000;  // the server allows 5 min
   const int64_t duration = f.duration.count();
+  const auto wall_duration = static_cast<int64_t>(static_cast<double>(duration) / f.speed);
   const TimestampMs wall_start = (WallNowMs() / 1000 + 2) * 1000;
-  TimestampMs start = f.start_ms;
-  if (start == 0) {
-    start =
-        (wall_start - duration + static_cast<int64_t>(static_cast<double>(duration) / f.speed)) /
-        1000 * 1000;
-  }
-  const TimestampMs now = WallNowMs();
-  if (streaming && (start < now - 89LL * 86'400'000 ||
-                    start + duration >
-                        wall_start + static_cast<int64_t>(static_cast<double>(duration) / f.speed) +
-                            4 * 60'000)) {
+  const TimestampMs start =
+      f.start_ms != 0 ? f.start_ms : (wall_start - duration + wall_duration) / 1000 * 1000;
+  if (streaming && (start < WallNowMs() - 89 * kDayMs ||
+                    start + duration > wall_start + wall_duration + kMaxAheadMs)) {
     std::fprintf(stderr,
                  "vigil-sim: simulated time must stay within the server's window (90 days "
                  "back, 5 min ahead): shorten --duration or raise --speed\n");
     return 2;
   }
-  ScenarioOptions options;
-  options.start_ms = start;
-  options.duration = f.duration;
-  options.speed = f.speed;
-  options.batch_period = f.batch_period;
-  options.event_kinds = f.events;
-  options.events_per_enterprise = f.events_per_enterprise;
-  options.gateway_offline_after = f.gateway_offline_after;
-  const Scenario scenario(province, options);
+  const Scenario scenario(province, {.start_ms = start,
+                                     .duration = f.duration,
+                                     .speed = f.speed,
+                                     .batch_period = f.batch_period,
+                                     .event_kinds = f.events,
+                                     .events_per_enterprise = f.events_per_enterprise,
+                                     .gateway_offline_after = f.gateway_offline_after});
   bench::PrintCount("enterprises", province.enterprises.size(), "enterprises");
   bench::PrintCount("sensors", province.sensors.size(), "sensors");
   bench::PrintCount("events", scenario.events().size(), "events");

@@ -10,12 +10,9 @@
 #include <vector>
 
 #include "alarm/engine.h"
-#include "alarm/rule_set.h"
 #include "bench/sim/checker.h"
 #include "bench/sim/ground_truth.h"
 #include "bench/sim/scenario.h"
-#include "server/registry_yaml.h"
-#include "server/rules_yaml.h"
 #include "tests/sim/sim_testing.h"
 
 namespace vigil::sim {
@@ -23,27 +20,13 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::shared_ptr<const alarm::RuleSet> ServerRules(const Province& p) {
-  auto entries = server::ParseRegistryYaml(RegistryYaml(p), "registry.yaml");
-  REQUIRE(entries.has_value());
-  auto registry = alarm::Registry::Build(std::move(*entries));
-  REQUIRE(registry.has_value());
-  auto rules = server::ParseRulesYaml(RulesYaml(p), "rules.yaml");
-  REQUIRE(rules.has_value());
-  auto set = alarm::RuleSet::Build(std::move(*rules), *registry);
-  REQUIRE(set.has_value());
-  return *set;
-}
-
 ObservedTransition Observed(const alarm::AlarmEvent& e) {
-  ObservedTransition t;
-  t.at = e.at;
-  t.source = e.sensor_id;
-  t.kind = *AlarmKindFromName(alarm::AlarmKindName(e.alarm));
-  t.what = *TransitionFromName(alarm::EventKindName(e.kind));
-  t.level = *LevelFromName(alarm::LevelName(e.level));
-  t.severity = static_cast<int>(e.severity);
-  return t;
+  return ObservedTransition{.at = e.at,
+                            .source = e.sensor_id,
+                            .kind = e.alarm,
+                            .what = e.kind,
+                            .level = e.level,
+                            .severity = static_cast<int>(e.severity)};
 }
 
 // Every slice of every gateway, in delivery order; Tick once a second.
@@ -51,7 +34,7 @@ std::vector<ObservedTransition> Replay(const Scenario& sc) {
   const Province& p = sc.province();
   alarm::Engine engine;
   std::vector<alarm::AlarmEvent> events;
-  engine.SetRuleSet(ServerRules(p), sc.start(), &events);
+  engine.SetRuleSet(testing::ServerRules(p), sc.start(), &events);
   struct Delivery {
     TimestampMs at;
     uint32_t enterprise;

@@ -5,9 +5,6 @@
 #include <set>
 #include <string>
 
-#include "alarm/rule_set.h"
-#include "server/registry_yaml.h"
-#include "server/rules_yaml.h"
 #include "tests/sim/sim_testing.h"
 
 namespace vigil::sim {
@@ -18,19 +15,12 @@ using namespace std::chrono_literals;
 TEST_CASE("Generated registry and rules load in vigild's parsers and give each sensor its rule",
           "[sim][province]") {
   const Province p = testing::SmallProvince(7, 30);
-  auto entries = server::ParseRegistryYaml(RegistryYaml(p), "registry.yaml");
-  REQUIRE(entries.has_value());
-  CHECK(entries->enterprises.size() == 30);
-  CHECK(entries->gateways.size() == 30);
-  CHECK(entries->sensors.size() == p.sensors.size());
-  auto registry = alarm::Registry::Build(std::move(*entries));
-  REQUIRE(registry.has_value());
-  auto rules = server::ParseRulesYaml(RulesYaml(p), "rules.yaml");
-  REQUIRE(rules.has_value());
-  auto set = alarm::RuleSet::Build(std::move(*rules), *registry);
-  REQUIRE(set.has_value());
+  const auto set = testing::ServerRules(p);
+  CHECK(set->registry().entries().enterprises.size() == 30);
+  CHECK(set->registry().entries().gateways.size() == 30);
+  CHECK(set->registry().entries().sensors.size() == p.sensors.size());
   for (const SensorSpec& s : p.sensors) {
-    const alarm::Rule* rule = (*set)->ForSensor(s.id);
+    const alarm::Rule* rule = set->ForSensor(s.id);
     REQUIRE(rule != nullptr);
     CHECK(rule->id == p.RuleOf(s).id);
     CHECK(rule->no_data_intervals == 3);

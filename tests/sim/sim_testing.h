@@ -2,11 +2,16 @@
 // that inject every event kind.
 #pragma once
 
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 
+#include "alarm/rule_set.h"
 #include "bench/sim/province.h"
 #include "bench/sim/scenario.h"
+#include "server/registry_yaml.h"
+#include "server/rules_yaml.h"
 
 namespace vigil::sim::testing {
 
@@ -25,6 +30,20 @@ inline ScenarioOptions EveryEventOptions() {
   options.duration = std::chrono::hours(24);
   options.events_per_enterprise = 7;
   return options;
+}
+
+// The province's generated registry and rules, read by vigild's own parsers
+// and resolved into the RuleSet vigild would run.
+inline std::shared_ptr<const alarm::RuleSet> ServerRules(const Province& p) {
+  auto entries = server::ParseRegistryYaml(RegistryYaml(p), "registry.yaml");
+  REQUIRE(entries.has_value());
+  auto registry = alarm::Registry::Build(std::move(*entries));
+  REQUIRE(registry.has_value());
+  auto rules = server::ParseRulesYaml(RulesYaml(p), "rules.yaml");
+  REQUIRE(rules.has_value());
+  auto set = alarm::RuleSet::Build(std::move(*rules), *registry);
+  REQUIRE(set.has_value());
+  return *set;
 }
 
 }  // namespace vigil::sim::testing
