@@ -42,6 +42,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bench/common/channel.h"
+#include "bench/common/cli.h"
 #include "vigil/v1/ingest.grpc.pb.h"
 #include "vigil/v1/query.grpc.pb.h"
 #include "vigil/v1/registry.grpc.pb.h"
@@ -150,34 +152,6 @@ struct Config {
 // ---------------------------------------------------------------------------
 // Flags.
 
-std::optional<milliseconds> ParseDuration(std::string_view text) {
-  double number = 0;
-  const char* begin = text.data();
-  const char* end = text.data() + text.size();
-  auto [rest, ec] = std::from_chars(begin, end, number);
-  if (ec != std::errc() || number < 0) return std::nullopt;
-  std::string_view unit(rest, static_cast<size_t>(end - rest));
-  double scale = 1000;  // plain number: seconds
-  if (unit == "ms") {
-    scale = 1;
-  } else if (unit == "s" || unit.empty()) {
-    scale = 1000;
-  } else if (unit == "m" || unit == "min") {
-    scale = 60'000;
-  } else if (unit == "h") {
-    scale = 3'600'000;
-  } else {
-    return std::nullopt;
-  }
-  return milliseconds(static_cast<int64_t>(std::llround(number * scale)));
-}
-
-template <class T>
-bool ParseNumber(std::string_view text, T* out) {
-  auto [rest, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
-  return ec == std::errc() && rest == text.data() + text.size();
-}
-
 // Returns 0 to go on, or the exit status.
 int ParseFlags(int argc, char** argv, Config* config) {
   for (int i = 1; i < argc; ++i) {
@@ -194,14 +168,9 @@ int ParseFlags(int argc, char** argv, Config* config) {
       config->register_only = true;
       continue;
     }
-    std::string_view name = arg;
+    std::string_view name;
     std::string_view value;
-    if (size_t eq = arg.find('='); eq != std::string_view::npos) {
-      name = arg.substr(0, eq);
-      value = arg.substr(eq + 1);
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
+    if (!bench::FlagValue(argc, argv, &i, &name, &value)) {
       std::fprintf(stderr, "vigil-load: %s needs a value (see --help)\n", argv[i]);
       return 2;
     }
@@ -389,12 +358,6 @@ class Rng {
   uint64_t state_;
 };
 
-int64_t WallNowMs() {
-  return std::chrono::duration_cast<milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 int64_t SteadyNs(Clock::time_point t) {
   return std::chrono::duration_cast<nanoseconds>(t.time_since_epoch()).count();
 }
@@ -486,13 +449,6 @@ uint64_t DiskBytes(const std::filesystem::path& dir) {
     }
   }
   return total;
-}
-
-void PrintFigure(const char* name, double value, const char* unit, int decimals = 2) {
-  std::printf("%s %.*f %s\n", name, decimals, value, unit);
-}
-void PrintCount(const char* name, uint64_t value, const char* unit) {
-  std::printf("%s %" PRIu64 " %s\n", name, value, unit);
 }
 
 // ---------------------------------------------------------------------------
@@ -891,9 +847,7 @@ class GatewayStream final : public grpc::ClientBidiReactor<v1::IngestBatch, v1::
 };
 
 double Percentile(std::vector<uint32_t>& sorted_us, double p) {
-  if (sorted_us.empty()) return 0;
-  size_t index = static_cast<size_t>(p * static_cast<double>(sorted_us.size() - 1) + 0.5);
-  return static_cast<double>(sorted_us[std::min(index, sorted_us.size() - 1)]) / 1000.0;
+  return static_cast<double>(Quantile(sorted_us, p)) / 1000.0;
 }
 
 int Run(const Config& config) {
@@ -905,11 +859,7 @@ int Run(const Config& config) {
   // Each channel gets its own connection (no subchannel sharing).
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   for (uint32_t c = 0; c < connections; ++c) {
-    grpc::ChannelArguments args;
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    args.SetMaxReceiveMessageSize(64 << 20);
-    channels.push_back(
-        grpc::CreateCustomChannel(config.target, grpc::InsecureChannelCredentials(), args));
+    channels.push_back(NewConnection(config.target));
   }
   if (!channels[0]->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {
     std::fprintf(stderr, "vigil-load: cannot connect to %s\n", config.target.c_str());
@@ -1717,11 +1667,7 @@ int RunLpFile(const Config& config) {
 
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   for (uint32_t c = 0; c < connections; ++c) {
-    grpc::ChannelArguments args;
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    args.SetMaxReceiveMessageSize(64 << 20);
-    channels.push_back(
-        grpc::CreateCustomChannel(config.target, grpc::InsecureChannelCredentials(), args));
+    channels.push_back(NewConnection(config.target));
   }
   for (auto& channel : channels) {
     if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {

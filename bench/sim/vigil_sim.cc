@@ -1,0 +1,325 @@
+// vigil-sim: "a province in a box". Writes the registry and rules of a
+// simulated province of hazardous-chemical plants, coal mines and tailings
+// dams; streams its readings, with injected events, to vigild like real
+// gateways (in real or compressed time); writes the ground truth of the alarms
+// those events must cause; and compares a list of observed alarm transitions
+// with it. Figures go to stdout as `name value unit`, the rest to stderr.
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <string>
+#include <string_view>
+
+#include "bench/common/cli.h"
+#include "bench/sim/checker.h"
+#include "bench/sim/gateway_client.h"
+#include "bench/sim/ground_truth.h"
+#include "bench/sim/province.h"
+#include "bench/sim/scenario.h"
+
+namespace vigil::sim {
+namespace {
+
+using bench::ParseDuration;
+using bench::ParseNumber;
+using bench::WallNowMs;
+using std::chrono::milliseconds;
+
+constexpr std::string_view kUsage = R"(usage: vigil-sim [flags]
+
+A simulated province: enterprises of three kinds (hazardous chemicals, coal
+mine, tailings dam), each behind its gateway, with the sensors such sites have.
+
+Province (the same flags give the same province, readings and events):
+  --seed S                     Default: 1
+  --enterprises N              in turn chemical, coal mine, tailings. Default: 30
+  --province CODE              2-digit GB/T 2260 province code. Default: 37
+
+Files:
+  --write-registry FILE        the registry (server/registry_yaml.h format)
+  --write-rules FILE           the alarm rules (server/rules_yaml.h format)
+  --write-ground-truth FILE    the alarms the scenario must cause (bench/sim/ground_truth.h);
+                               written before streaming starts
+
+Scenario:
+  --duration D                 simulated time, e.g. 6h, 90m, 2d. Default: 6h
+  --speed X                    simulated seconds per wall second; 1 = real time. Default: 60
+  --start-ms T                 simulated start, ms since the Unix epoch; 0 = so that the run
+                               ends now (real time: starts now). Default: 0
+  --events LIST                event kinds, comma-separated: gas_rise, slow_drift, chatter,
+                               freeze, broken_instrument, gateway_outage,
+                               tank_temperature_rise; all = every kind. Default: all
+  --events-per-enterprise N    Default: 1
+  --batch-period D             simulated time per gateway batch; 0 = max(1s, speed x 100ms)
+  --gateway-offline-after D    silence (server clock) for the gateway_offline expectation.
+                               Default: 60s
+
+Streaming (with --target):
+  --target HOST:PORT           stream to this vigild
+  --register                   first register the province via RegistryAdmin.ApplyRegistry
+  --window W                   unacked batches in flight per stream. Default: 8
+  --drain-timeout D            wait for the last acks. Default: 30s
+  --read-back                  afterwards ReadRaw every sensor and compare with the scenario
+
+Checking:
+  --check FILE                 compare the alarm transitions in FILE (vigild's log lines
+                               `event=alarm ...`, or `at_ms source alarm transition level
+                               severity` lines) with --ground-truth FILE; print the figures
+  --ground-truth FILE          the ground truth to check against
+  --tolerance D                slack around expected windows, wall time. Default: 2s
+
+  --digest                     print the digest of every reading (determinism check)
+  --help                       this text
+
+Exit status: 0 ok; 1 a stream failed, a reading was rejected or lost, or the check
+found missed, extra or chattering alarms; 2 usage or file error.
+)";
+
+struct Flags {
+  ProvinceOptions province;
+  std::string registry_file;
+  std::string rules_file;
+  std::string ground_truth_out;
+  milliseconds duration{6 * 3'600'000};
+  double speed = 60;
+  int64_t start_ms = 0;
+  std::vector<EventKind> events;
+  uint32_t events_per_enterprise = 1;
+  milliseconds batch_period{0};
+  milliseconds gateway_offline_after{60'000};
+  std::string target;
+  bool do_register = false;
+  uint32_t window = 8;
+  milliseconds drain_timeout{30'000};
+  bool read_back = false;
+  std::string check_file;
+  std::string ground_truth_in;
+  milliseconds tolerance{2000};
+  bool digest = false;
+};
+
+bool ParseEvents(std::string_view list, std::vector<EventKind>* out) {
+  out->clear();
+  if (list == "all") return true;
+  while (!list.empty()) {
+    const size_t comma = list.find(',');
+    auto kind = EventKindFromName(list.substr(0, comma));
+    if (!kind) return false;
+    out->push_back(*kind);
+    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+  }
+  return !out->empty();
+}
+
+// Returns -1 to go on, or the exit status.
+int ParseFlags(int argc, char** argv, Flags* f) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage.data(), stdout);
+      return 0;
+    }
+    if (arg == "--register" || arg == "--read-back" || arg == "--digest") {
+      (arg == "--register"    ? f->do_register
+       : arg == "--read-back" ? f->read_back
+                              : f->digest) = true;
+      continue;
+    }
+    std::string_view name;
+    std::string_view value;
+    if (!bench::FlagValue(argc, argv, &i, &name, &value)) {
+      std::fprintf(stderr, "vigil-sim: %s needs a value (see --help)\n", argv[i]);
+      return 2;
+    }
+    auto duration = [&](milliseconds* out) {
+      auto d = ParseDuration(value);
+      if (d) *out = *d;
+      return d.has_value();
+    };
+    bool ok = !value.empty();
+    if (name == "--seed") {
+      ok = ParseNumber(value, &f->province.seed);
+    } else if (name == "--enterprises") {
+      ok = ParseNumber(value, &f->province.enterprises) && f->province.enterprises > 0;
+    } else if (name == "--province") {
+      ok = value.size() == 2 && value.find_first_not_of("0123456789") == std::string_view::npos;
+      f->province.province_code = std::string(value);
+    } else if (name == "--write-registry") {
+      f->registry_file = std::string(value);
+    } else if (name == "--write-rules") {
+      f->rules_file = std::string(value);
+    } else if (name == "--write-ground-truth") {
+      f->ground_truth_out = std::string(value);
+    } else if (name == "--duration") {
+      ok = duration(&f->duration) && f->duration.count() > 0;
+    } else if (name == "--speed") {
+      ok = ParseNumber(value, &f->speed) && f->speed > 0 && f->speed <= 1e6;
+    } else if (name == "--start-ms") {
+      ok = ParseNumber(value, &f->start_ms) && f->start_ms >= 0;
+    } else if (name == "--events") {
+      ok = ParseEvents(value, &f->events);
+    } else if (name == "--events-per-enterprise") {
+      ok = ParseNumber(value, &f->events_per_enterprise);
+    } else if (name == "--batch-period") {
+      ok = duration(&f->batch_period);
+    } else if (name == "--gateway-offline-after") {
+      ok = duration(&f->gateway_offline_after);
+    } else if (name == "--target") {
+      f->target = std::string(value);
+    } else if (name == "--window") {
+      ok = ParseNumber(value, &f->window) && f->window > 0;
+    } else if (name == "--drain-timeout") {
+      ok = duration(&f->drain_timeout);
+    } else if (name == "--check") {
+      f->check_file = std::string(value);
+    } else if (name == "--ground-truth") {
+      f->ground_truth_in = std::string(value);
+    } else if (name == "--tolerance") {
+      ok = duration(&f->tolerance);
+    } else {
+      std::fprintf(stderr, "vigil-sim: unknown flag %.*s (see --help)\n",
+                   static_cast<int>(name.size()), name.data());
+      return 2;
+    }
+    if (!ok) {
+      std::fprintf(stderr, "vigil-sim: bad value '%.*s' for %.*s\n", static_cast<int>(value.size()),
+                   value.data(), static_cast<int>(name.size()), name.data());
+      return 2;
+    }
+  }
+  return -1;
+}
+
+bool WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) std::fprintf(stderr, "vigil-sim: cannot write %s\n", path.c_str());
+  return static_cast<bool>(out);
+}
+
+bool ReadFile(const std::string& path, std::string* text) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::fprintf(stderr, "vigil-sim: cannot read %s\n", path.c_str());
+    return false;
+  }
+  text->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return true;
+}
+
+int Check(const Flags& f) {
+  std::string truth_text;
+  std::string observed_text;
+  if (f.ground_truth_in.empty()) {
+    std::fprintf(stderr, "vigil-sim: --check needs --ground-truth FILE\n");
+    return 2;
+  }
+  if (!ReadFile(f.ground_truth_in, &truth_text) || !ReadFile(f.check_file, &observed_text)) {
+    return 2;
+  }
+  GroundTruth truth;
+  std::string error;
+  if (!ParseGroundTruth(truth_text, &truth, &error)) {
+    std::fprintf(stderr, "vigil-sim: %s: %s\n", f.ground_truth_in.c_str(), error.c_str());
+    return 2;
+  }
+  const std::vector<ObservedTransition> observed = ParseObserved(observed_text);
+  const CheckReport report = CheckAlarms(truth, observed, CheckOptions{.tolerance = f.tolerance});
+  for (const std::string& finding : report.findings) {
+    std::fprintf(stderr, "vigil-sim: %s\n", finding.c_str());
+  }
+  std::fputs(FormatCheckReport(report).c_str(), stdout);
+  return report.missed == 0 && report.extra == 0 && report.chattering == 0 ? 0 : 1;
+}
+
+int Run(const Flags& f) {
+  if (!f.check_file.empty()) return Check(f);
+  const Province province = BuildProvince(f.province);
+  if (!f.registry_file.empty() && !WriteFile(f.registry_file, RegistryYaml(province))) return 2;
+  if (!f.rules_file.empty() && !WriteFile(f.rules_file, RulesYaml(province))) return 2;
+  const bool streaming = !f.target.empty();
+  if (!streaming && f.ground_truth_out.empty() && !f.digest) return 0;
+
+  // Simulated time: by default it ends when the run ends (the server accepts
+  // nothing later than now + 5 min); simulated time s is lived at wall time
+  // wall_start + (s - start) / speed.
+  constexpr int64_t kDayMs = 86'400'000;
+  constexpr int64_t kMaxAheadMs = int64_t{4} * 60'000;  // the server allows 5 min
+  const int64_t duration = f.duration.count();
+  const auto wall_duration = static_cast<int64_t>(static_cast<double>(duration) / f.speed);
+  const TimestampMs wall_start = (WallNowMs() / 1000 + 2) * 1000;
+  const TimestampMs start =
+      f.start_ms != 0 ? f.start_ms : (wall_start - duration + wall_duration) / 1000 * 1000;
+  if (streaming && (start < WallNowMs() - 89 * kDayMs ||
+                    start + duration > wall_start + wall_duration + kMaxAheadMs)) {
+    std::fprintf(stderr,
+                 "vigil-sim: simulated time must stay within the server's window (90 days "
+                 "back, 5 min ahead): shorten --duration or raise --speed\n");
+    return 2;
+  }
+  const Scenario scenario(province, {.start_ms = start,
+                                     .duration = f.duration,
+                                     .speed = f.speed,
+                                     .batch_period = f.batch_period,
+                                     .event_kinds = f.events,
+                                     .events_per_enterprise = f.events_per_enterprise,
+                                     .gateway_offline_after = f.gateway_offline_after});
+  bench::PrintCount("enterprises", province.enterprises.size(), "enterprises");
+  bench::PrintCount("sensors", province.sensors.size(), "sensors");
+  bench::PrintCount("events", scenario.events().size(), "events");
+  bench::PrintCount("events_skipped", scenario.skipped_events(), "events");
+  bench::PrintCount("start_ms", static_cast<uint64_t>(start), "ms");
+  bench::PrintCount("batch_period_ms", static_cast<uint64_t>(scenario.batch_period().count()),
+                    "ms");
+  if (f.digest) {
+    std::printf("readings_digest %016llx hex\n",
+                static_cast<unsigned long long>(ReadingsDigest(scenario)));
+  }
+  if (!f.ground_truth_out.empty()) {
+    const GroundTruth truth = ComputeGroundTruth(scenario, wall_start);
+    if (!WriteFile(f.ground_truth_out, FormatGroundTruth(truth))) return 2;
+    bench::PrintCount("alarms_expected", truth.expectations.size(), "alarms");
+  }
+  std::fflush(stdout);
+  if (!streaming) return 0;
+
+  if (f.do_register) {
+    std::string error;
+    if (!RegisterProvince(province, f.target, &error)) {
+      std::fprintf(stderr, "vigil-sim: %s: %s\n", f.target.c_str(), error.c_str());
+      return 1;
+    }
+  }
+  StreamOptions stream;
+  stream.target = f.target;
+  stream.wall_start = wall_start;
+  stream.window = f.window;
+  stream.drain_timeout = f.drain_timeout;
+  const StreamResult result = StreamScenario(scenario, stream);
+  std::fputs(FormatStreamResult(result).c_str(), stdout);
+  bool ok = result.complete();
+  if (f.read_back) {
+    const ReadBackResult back = ReadBack(scenario, f.target);
+    for (const std::string& problem : back.problems) {
+      std::fprintf(stderr, "vigil-sim: read back %s\n", problem.c_str());
+    }
+    bench::PrintCount("read_back_sensors", back.sensors, "sensors");
+    bench::PrintCount("read_back_readings", back.readings, "readings");
+    bench::PrintCount("read_back_bad_sensors", back.bad_sensors, "sensors");
+    ok = ok && back.bad_sensors == 0 && back.readings == back.readings_expected;
+  }
+  std::fflush(stdout);
+  return ok ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace vigil::sim
+
+int main(int argc, char** argv) {
+  vigil::sim::Flags flags;
+  if (int rc = vigil::sim::ParseFlags(argc, argv, &flags); rc >= 0) return rc;
+  return vigil::sim::Run(flags);
+}
