@@ -22,11 +22,11 @@ using namespace std::chrono_literals;
 
 ObservedTransition Observed(const alarm::AlarmEvent& e) {
   return ObservedTransition{.at = e.at,
-                            .source = e.sensor_id,
-                            .kind = e.alarm,
+                            .source = e.record.source_id,
+                            .kind = e.record.alarm,
                             .what = e.kind,
-                            .level = e.level,
-                            .severity = static_cast<int>(e.severity)};
+                            .level = e.record.level,
+                            .severity = static_cast<int>(e.record.severity)};
 }
 
 // Every slice of every gateway, in delivery order; Tick once a second.
@@ -55,6 +55,7 @@ std::vector<ObservedTransition> Replay(const Scenario& sc) {
   std::vector<double> values;
   for (const Delivery& d : deliveries) {
     for (; next_tick < d.at; next_tick += tick) engine.Tick(next_tick, &events);
+    engine.BeginBatch(p.enterprises[d.enterprise].gateway_id, d.at, &events);
     for (uint32_t s : p.enterprises[d.enterprise].sensors) {
       readings.clear();
       sc.Readings(s, sc.SliceStart(d.slice), sc.SliceEnd(d.slice), &readings);
