@@ -457,11 +457,14 @@ void Engine::RunTimers(uint32_t slot, TimestampMs now, std::vector<AlarmEvent>* 
     if (s.last_seen == kUnset) {
       s.last_seen = now;  // start the clock of a sensor never seen
     } else if (now - s.last_seen >= timeout) {
-      // Silent together with its gateway (which sent nothing since this
-      // sensor's last series): one gateway alarm says it all.
-      const bool gateway_silent = rules_->gateway_offline().after.count() > 0 &&
-                                  s.gateway != kNone &&
-                                  gateways_[s.gateway].last_seen <= s.last_seen;
+      // Silent together with its gateway: one gateway alarm says it all. The
+      // gateway is silent when it sent nothing since this sensor's last series
+      // (the sensor's timeout is the shorter), or for the gateway timeout.
+      const int64_t gateway_after = rules_->gateway_offline().after.count();
+      const bool gateway_silent =
+          gateway_after > 0 && s.gateway != kNone &&
+          (gateways_[s.gateway].last_seen <= s.last_seen ||
+           now - gateways_[s.gateway].last_seen >= gateway_after);
       if (gateway_silent) {
         s.flags |= kGatewaySilent;
         gateways_[s.gateway].has_silent = true;

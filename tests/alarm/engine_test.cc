@@ -670,6 +670,27 @@ TEST_CASE("Engine gateway offline: one alarm for 500 silent sensors, none of the
     CHECK(out[0].record.alarm == AlarmKind::kNoData);
     CHECK(out[0].record.source_id == "gas-499");
   }
+  SECTION("a sensor dead before its gateway went silent keeps its own no-data") {
+    // gas-0 stopped at 1 s while gw-a reported until 20 s: its deadline (31 s)
+    // finds the gateway alive, so it is its own no-data. The other 499 went
+    // silent with gw-a: one gateway alarm, at 80 s.
+    out.clear();
+    Engine slow;
+    slow.SetRuleSet(*rules, 0, &out);
+    FeedBatch(slow, "gw-a", 0, 499, 1, &out);
+    FeedBatch(slow, "gw-b", 500, 500, 1, &out);
+    for (double t = 2; t <= 200; t += 1) {
+      // gw-a reports gas-1..499 until 20 s, then goes silent; gas-0 only at 1 s.
+      if (t <= 20 && static_cast<int>(t) % 10 == 0) FeedBatch(slow, "gw-a", 1, 499, t, &out);
+      if (static_cast<int>(t) % 10 == 0) FeedBatch(slow, "gw-b", 500, 500, t, &out);
+      slow.Tick(static_cast<TimestampMs>(t * 1000), &out);
+    }
+    std::vector<std::string> raised;
+    for (const AlarmEvent& e : out) {
+      if (e.kind == EventKind::kRaised) raised.push_back(e.record.source_id);
+    }
+    CHECK(raised == std::vector<std::string>{"gas-0", "gw-a"});  // gas-0 at 31 s, gw-a at 80 s
+  }
   SECTION("two shards: only the owner raises; both suppress") {
     std::vector<AlarmEvent> e0, e1;
     Engine shard0(EngineOptions{.shard = 0, .shard_count = 2});
