@@ -63,15 +63,17 @@ class Parser {
  public:
   explicit Parser(const std::string& source_name) : source_(source_name) {}
 
-  std::vector<alarm::Rule> Parse(const YAML::Node& root) {
-    std::vector<alarm::Rule> rules;
-    if (root.IsNull()) return rules;  // Empty file or only comments.
+  RulesDocument Parse(const YAML::Node& root) {
+    RulesDocument doc;
+    if (root.IsNull()) return doc;  // Empty file or only comments.
     if (!root.IsMap()) Fail(root.Mark(), "", "expected a mapping with a 'rules' list");
     const Key top[] = {
-        {"rules", false, [&](const Item& item) { RuleList(item, &rules); }},
+        {"rules", false, [&](const Item& item) { RuleList(item, &doc.rules); }},
+        {"gateway_offline", false,
+         [&](const Item& item) { doc.gateway_offline = GatewayOffline(item); }},
     };
     Map(Item{"", root.Mark(), root}, top);
-    return rules;
+    return doc;
   }
 
  private:
@@ -406,6 +408,19 @@ class Parser {
     return alarm::RateOfChange{.limit = limit, .window = window, .severity = severity};
   }
 
+  alarm::GatewayOfflineRule GatewayOffline(const Item& item) const {
+    alarm::GatewayOfflineRule rule;
+    if (std::optional<bool> on = Switch(item.value); on && !*on) return rule;
+    Millis after{0};
+    const Key keys[] = {
+        {"after", true, [&](const Item& v) { after = Duration(v, Millis(1)); }},
+        {"severity", false, [&](const Item& v) { rule.severity = Severity(v); }},
+    };
+    Section(item, keys);
+    rule.after = after;
+    return rule;
+  }
+
   const std::string& source_;
   // Rule id -> line of its id, for duplicate ids.
   std::unordered_map<std::string, int> rule_lines_;
@@ -415,6 +430,13 @@ class Parser {
 
 alarm::Result<std::vector<alarm::Rule>> ParseRulesYaml(std::string_view text,
                                                        const std::string& source_name) {
+  auto doc = ParseRulesDocument(text, source_name);
+  if (!doc) return doc.error();
+  return std::move(doc->rules);
+}
+
+alarm::Result<RulesDocument> ParseRulesDocument(std::string_view text,
+                                                const std::string& source_name) {
   try {
     const YAML::Node root = YAML::Load(std::string(text));
     return Parser(source_name).Parse(root);
@@ -429,10 +451,112 @@ alarm::Result<std::vector<alarm::Rule>> ParseRulesYaml(std::string_view text,
   }
 }
 
-alarm::Result<std::vector<alarm::Rule>> LoadRulesFile(const std::filesystem::path& path) {
+alarm::Result<RulesDocument> LoadRulesFile(const std::filesystem::path& path) {
   Result<std::string> text = ReadTextFile(path);
   if (!text) return text.error();
-  return ParseRulesYaml(*text, path.string());
+  return ParseRulesDocument(*text, path.string());
+}
+
+namespace {
+
+std::string Number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+std::string Quoted(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  out.push_back('"');
+  return out;
+}
+
+}  // namespace
+
+std::string FormatRulesYaml(const RulesDocument& document) {
+  std::string out;
+  const alarm::GatewayOfflineRule& g = document.gateway_offline;
+  if (g.after.count() > 0) {
+    out += "gateway_offline: { after: " + FormatDuration(g.after) +
+           ", severity: " + std::to_string(static_cast<int>(g.severity)) + " }\n";
+  }
+  out += document.rules.empty() ? "rules: []\n" : "rules:\n";
+  for (const alarm::Rule& r : document.rules) {
+    out += "  - id: " + Quoted(r.id) + "\n";
+    const alarm::Selector& sel = r.selector;
+    if (!sel.sensor_id.empty()) {
+      out += "    select: { sensor: " + Quoted(sel.sensor_id) + " }\n";
+    } else {
+      out += "    select: { quantity: " + Quoted(sel.quantity);
+      if (!sel.enterprise_id.empty()) out += ", enterprise: " + Quoted(sel.enterprise_id);
+      if (!sel.region_prefix.empty()) out += ", region: " + Quoted(sel.region_prefix);
+      if (sel.enterprise_kind != alarm::EnterpriseKind::kUnspecified) {
+        out += ", enterprise_kind: " + std::string(alarm::EnterpriseKindName(sel.enterprise_kind));
+      }
+      out += " }\n";
+    }
+    if (r.hh || r.h || r.l || r.ll) {
+      out += "    levels:\n";
+      const std::pair<const char*, const std::optional<alarm::ThresholdLevel>*> levels[] = {
+          {"hh", &r.hh}, {"h", &r.h}, {"l", &r.l}, {"ll", &r.ll}};
+      for (const auto& [name, level] : levels) {
+        if (!*level) continue;
+        out += std::string("      ") + name + ": { value: " + Number((*level)->value) +
+               ", severity: " + std::to_string(static_cast<int>((*level)->severity)) + " }\n";
+      }
+    }
+    if (r.deadband != 0) out += "    deadband: " + Number(r.deadband) + "\n";
+    if (r.restore_high) out += "    restore_high: " + Number(*r.restore_high) + "\n";
+    if (r.restore_low) out += "    restore_low: " + Number(*r.restore_low) + "\n";
+    if (r.on_delay.count() > 0) out += "    on_delay: " + FormatDuration(r.on_delay) + "\n";
+    if (r.off_delay.count() > 0) out += "    off_delay: " + FormatDuration(r.off_delay) + "\n";
+    if (r.rate) {
+      out += "    rate_of_change: { limit: " + Number(r.rate->limit) +
+             ", window: " + FormatDuration(r.rate->window) +
+             ", severity: " + std::to_string(static_cast<int>(r.rate->severity)) + " }\n";
+    }
+    if (r.no_data_intervals > 0) {
+      out += "    no_data: { intervals: " + std::to_string(r.no_data_intervals) +
+             ", severity: " + std::to_string(static_cast<int>(r.no_data_severity)) + " }\n";
+    } else {
+      out += "    no_data: off\n";
+    }
+    if (r.sensor_fault) {
+      out += "    sensor_fault: { severity: " +
+             std::to_string(static_cast<int>(r.sensor_fault_severity)) + " }\n";
+    } else {
+      out += "    sensor_fault: off\n";
+    }
+  }
+  return out;
+}
+
+RulesDocument MergeRules(RulesDocument base, const RulesDocument& overlay,
+                         bool overlay_sets_gateway) {
+  for (const alarm::Rule& rule : overlay.rules) {
+    auto it = std::find_if(base.rules.begin(), base.rules.end(),
+                           [&](const alarm::Rule& r) { return r.id == rule.id; });
+    if (it != base.rules.end()) {
+      *it = rule;
+    } else {
+      base.rules.push_back(rule);
+    }
+  }
+  if (overlay_sets_gateway) base.gateway_offline = overlay.gateway_offline;
+  return base;
+}
+
+bool SetsGatewayOffline(std::string_view text) {
+  try {
+    const YAML::Node root = YAML::Load(std::string(text));
+    return root.IsMap() && root["gateway_offline"].IsDefined();
+  } catch (const YAML::Exception&) {
+    return false;
+  }
 }
 
 }  // namespace vigil::server

@@ -25,6 +25,10 @@
 //       no_data: { intervals: 3, severity: 3 } # optional; `no_data: off` or intervals 0 disable
 //       sensor_fault: { severity: 3 }          # optional; `sensor_fault: off` disables
 //
+//   gateway_offline: { after: 2m, severity: 2 }  # optional top-level key: a gateway
+//     # silent for `after` raises one gateway-offline alarm and its sensors'
+//     # no-data alarms are suppressed meanwhile; left out (or `off`): disabled
+//
 // Severity: 1 (red) .. 4 (blue), or the names red, orange, yellow, blue. In a
 // level and in rate_of_change severity is required; in no_data and
 // sensor_fault it defaults to 3 (yellow). Durations as config.h ParseDuration
@@ -43,6 +47,27 @@
 
 namespace vigil::server {
 
+// A whole rules file: the rules, in the file's order, and the gateway rule.
+struct RulesDocument {
+  std::vector<alarm::Rule> rules;
+  alarm::GatewayOfflineRule gateway_offline;  // after == 0: disabled
+
+  bool operator==(const RulesDocument&) const = default;
+};
+
+// Parses a whole rules file; errors as ParseRulesYaml's.
+alarm::Result<RulesDocument> ParseRulesDocument(std::string_view text,
+                                                const std::string& source_name);
+// `document` in the rules file format; ParseRulesDocument of the result
+// equals `document`.
+std::string FormatRulesYaml(const RulesDocument& document);
+// `overlay` applied on top of `base`: its rules added or replaced by id, in
+// place, new ones at the end; its gateway rule when `overlay_sets_gateway`.
+RulesDocument MergeRules(RulesDocument base, const RulesDocument& overlay,
+                         bool overlay_sets_gateway);
+// True when `text` sets the top-level gateway_offline key.
+bool SetsGatewayOffline(std::string_view text);
+
 // Parses `text` into rules, in the file's order. Checks YAML syntax, types,
 // unknown, duplicate and missing keys, severities, durations, selectors
 // (exactly one kind) and duplicate rule ids, then alarm::Rule::Validate of
@@ -57,9 +82,9 @@ namespace vigil::server {
 alarm::Result<std::vector<alarm::Rule>> ParseRulesYaml(std::string_view text,
                                                        const std::string& source_name);
 
-// Reads `path` and parses it with ParseRulesYaml (source name = `path` as
-// given). Errors: kIOError naming the path when the file cannot be read;
+// Reads `path` and parses it with ParseRulesDocument (source name = `path`
+// as given). Errors: kIOError naming the path when the file cannot be read;
 // otherwise those of ParseRulesYaml.
-alarm::Result<std::vector<alarm::Rule>> LoadRulesFile(const std::filesystem::path& path);
+alarm::Result<RulesDocument> LoadRulesFile(const std::filesystem::path& path);
 
 }  // namespace vigil::server

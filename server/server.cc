@@ -25,10 +25,12 @@
 #include "server/query_service.h"
 #include "server/registry_holder.h"
 #include "server/registry_yaml.h"
+#include "server/rules_service.h"
 #include "server/rules_yaml.h"
 #include "server/service_notify.h"
 #include "server/shard.h"
 #include "server/storage_writer.h"
+#include "server/text_input.h"
 #include "storage/alarm_codec.h"
 #include "storage/control_record.h"
 #include "storage/ingest_record.h"
@@ -165,12 +167,17 @@ class Server::Impl {
 
     // Rules go to the shards before any replayed entry, then the engine
     // snapshots, so replay continues the alarm state where it stopped.
-    if (!options_.rules_file.empty()) {
-      auto rules = LoadRulesFile(options_.rules_file);
-      if (!rules) return rules.error();
-      rules_ = std::move(*rules);
+    // The rules in force: as stored, with the rules file on top.
+    auto stored_rules = store_->LoadRules();
+    if (!stored_rules) return stored_rules.error();
+    if (*stored_rules) {
+      auto doc = ParseRulesDocument(**stored_rules, "stored rules");
+      if (!doc) return Status::Corruption(doc.error().message());
+      rules_ = std::move(*doc);
     }
-    Status rules_ok = PublishRules(registry_->Get());
+    auto with_file = RulesWithFile(rules_);
+    if (!with_file) return with_file.error();
+    Status rules_ok = ChangeRules(std::move(*with_file), *stored_rules);
     if (!rules_ok.ok()) return rules_ok;
     auto recovery = std::make_shared<AlarmRecovery>();
     recovery->shard_count = journal_state->shard_count;
@@ -236,6 +243,13 @@ class Server::Impl {
                 "no auth.tokens configured: every caller may read and act on every "
                 "alarm; configure tokens before exposing the port"}});
     }
+    rules_service_ = std::make_unique<RulesService>(
+        access_.get(),
+        [this] { return std::make_pair(FormatRulesYaml(rules_), rules_.rules.size()); },
+        [this](const std::string& yaml, const std::vector<std::string>& remove) {
+          return ApplyRulesRequest(yaml, remove);
+        },
+        [this](std::function<void()> task) { boost::asio::post(io_, std::move(task)); });
     alarms_ = std::make_unique<AlarmService>(
         options_, access_.get(), feed_.get(), store_.get(), writer_.get(),
         [this](std::function<void()> task) { boost::asio::post(blocking_, std::move(task)); });
@@ -250,6 +264,7 @@ class Server::Impl {
     builder.RegisterService(admin_.get());
     builder.RegisterService(backup_.get());
     builder.RegisterService(alarms_.get());
+    builder.RegisterService(rules_service_.get());
     grpc_ = builder.BuildAndStart();
     if (!grpc_ || port == 0) {
       return Status::Unavailable("cannot listen on " + options_.listen +
@@ -334,20 +349,67 @@ class Server::Impl {
   // then the registry file.
   void ReloadFiles() {
     if (!options_.rules_file.empty()) {
-      auto rules = LoadRulesFile(options_.rules_file);
-      if (!rules) {
-        LogError("rules_reload_failed", {{"error", rules.error().ToString()}});
-      } else {
-        std::vector<alarm::Rule> previous = std::move(rules_);
-        rules_ = std::move(*rules);
-        Status s = PublishRules(registry_->Get());
-        if (!s.ok()) {
-          rules_ = std::move(previous);
-          LogError("rules_reload_failed", {{"error", s.ToString()}});
-        }
-      }
+      auto next = RulesWithFile(rules_);
+      Status s = next ? ChangeRules(std::move(*next), FormatRulesYaml(rules_)) : next.error();
+      if (!s.ok()) LogError("rules_reload_failed", {{"error", s.ToString()}});
     }
     ReloadRegistryFile();
+  }
+
+  // `base` with the rules file (if any) applied on top of it.
+  Result<RulesDocument> RulesWithFile(RulesDocument base) const {
+    if (options_.rules_file.empty()) return base;
+    auto text = ReadTextFile(options_.rules_file);
+    if (!text) return text.error();
+    auto file = ParseRulesDocument(*text, options_.rules_file.string());
+    if (!file) return file.error();
+    return MergeRules(std::move(base), *file, SetsGatewayOffline(*text));
+  }
+
+  // Puts `next` in force: validated against the registry, stored (unless it
+  // is what `stored` already holds), then published. Control thread (or
+  // start-up) only; on error nothing changes.
+  Status ChangeRules(RulesDocument next, const std::optional<std::string>& stored) {
+    if (auto checked = alarm::RuleSet::Build(next.rules, registry_->Get(), next.gateway_offline);
+        !checked) {
+      return Status::InvalidArgument(
+          (options_.rules_file.empty() ? std::string("rules") : options_.rules_file.string()) +
+          ": " + checked.error().message());
+    }
+    const std::string text = FormatRulesYaml(next);
+    if (!stored || *stored != text) {
+      Status s = store_->WriteRules(text);
+      if (!s.ok()) return Status::Unavailable("rules not stored: " + s.message());
+    }
+    RulesDocument previous = std::move(rules_);
+    rules_ = std::move(next);
+    Status s = PublishRules(registry_->Get());
+    if (!s.ok()) {
+      rules_ = std::move(previous);
+      // Best effort: the stored rules should match those in force.
+      (void)store_->WriteRules(FormatRulesYaml(rules_)).ok();
+    }
+    return s;
+  }
+
+  // RulesAdmin.ApplyRules on the control thread.
+  Result<size_t> ApplyRulesRequest(const std::string& upsert_yaml,
+                                   const std::vector<std::string>& remove) {
+    auto upsert = ParseRulesDocument(upsert_yaml, "request");
+    if (!upsert) return upsert.error();
+    RulesDocument next = MergeRules(rules_, *upsert, SetsGatewayOffline(upsert_yaml));
+    for (const std::string& id : remove) {
+      auto it = std::find_if(next.rules.begin(), next.rules.end(),
+                             [&](const alarm::Rule& r) { return r.id == id; });
+      if (it == next.rules.end()) {
+        return Status::InvalidArgument("remove_rule_ids: no rule '" + id + "'");
+      }
+      next.rules.erase(it);
+    }
+    Status s = ChangeRules(std::move(next), FormatRulesYaml(rules_));
+    if (!s.ok()) return s;
+    LogInfo("rules_changed", {{"rules", rules_.rules.size()}, {"by", "RulesAdmin"}});
+    return rules_.rules.size();
   }
 
   void ReloadRegistryFile() {
@@ -374,7 +436,8 @@ class Server::Impl {
   // a sensor or enterprise `registry` lacks, or the log cannot take it.
   // Control thread (or start-up) only.
   Status PublishRules(std::shared_ptr<const alarm::Registry> registry) {
-    auto rule_set = alarm::RuleSet::Build(rules_, std::move(registry));
+    auto rule_set =
+        alarm::RuleSet::Build(rules_.rules, std::move(registry), rules_.gateway_offline);
     if (!rule_set) {
       return Status::InvalidArgument(
           (options_.rules_file.empty() ? std::string("rules") : options_.rules_file.string()) +
@@ -385,7 +448,7 @@ class Server::Impl {
     } else {
       storage::ControlRecord record;
       record.kind = storage::ControlKind::kRulesChanged;
-      record.text = std::to_string(rules_.size()) + " rules";
+      record.text = std::to_string(rules_.rules.size()) + " rules";
       // The writer's queue is full only under extreme load; rules are rare.
       bool queued = false;
       for (int attempt = 0; attempt < 500 && !queued; ++attempt) {
@@ -394,7 +457,8 @@ class Server::Impl {
       }
       if (!queued) return Status::Unavailable("rules not applied: the ingest log is saturated");
     }
-    LogInfo("rules_loaded", {{"rules", rules_.size()}});
+    LogInfo("rules_loaded", {{"rules", rules_.rules.size()},
+                             {"gateway_offline_after_ms", rules_.gateway_offline.after.count()}});
     return Status::Ok();
   }
 
@@ -410,7 +474,8 @@ class Server::Impl {
     auto next = registry_->Get()->Apply(change);
     if (!next) return next.error();
     // The rules must still make sense for the changed registry.
-    if (auto checked = alarm::RuleSet::Build(rules_, *next); !checked) {
+    if (auto checked = alarm::RuleSet::Build(rules_.rules, *next, rules_.gateway_offline);
+        !checked) {
       return Status::InvalidArgument("the change breaks the alarm rules: " +
                                      checked.error().message());
     }
@@ -570,7 +635,7 @@ class Server::Impl {
   std::unique_ptr<boost::asio::steady_timer> health_timer_;
   std::unique_ptr<boost::asio::steady_timer> alarm_timer_;
   std::unique_ptr<boost::asio::steady_timer> heartbeat_timer_;
-  std::vector<alarm::Rule> rules_;  // control thread
+  RulesDocument rules_;  // in force; control thread
   // Keeps pinging while draining: a long drain must not look like a hang.
   std::unique_ptr<boost::asio::steady_timer> watchdog_timer_;
   bool serving_ = false;
@@ -592,6 +657,7 @@ class Server::Impl {
   std::unique_ptr<BackupService> backup_;
   std::unique_ptr<AccessControl> access_;
   std::unique_ptr<AlarmService> alarms_;
+  std::unique_ptr<RulesService> rules_service_;
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<MetricsExporter> metrics_;
   std::string address_;

@@ -17,6 +17,7 @@
 //                  "journal_mark/" BE32(shard) -> BE64(log seq whose events are journaled)
 //                  "engine_snapshot/" BE32(shard) -> ShardSnapshot (alarm_codec.h)
 //                  "journal_first"         -> BE64(first journal seq kept)
+//                  "rules"                 -> the alarm rules in force (server-encoded)
 //   alarm_journal  'e' BE64(seq)                   -> JournalEntry (alarm_codec.h)
 //                  'a' BE64(alarm_id) BE64(seq)    -> "" (an alarm's entries)
 //                  't' BE64s(at) BE64(seq)         -> "" (entries by event time)
@@ -45,6 +46,7 @@ inline constexpr std::string_view kJournalShardsKey = "journal_shards";
 inline constexpr std::string_view kJournalMarkPrefix = "journal_mark/";
 inline constexpr std::string_view kEngineSnapshotPrefix = "engine_snapshot/";
 inline constexpr std::string_view kJournalFirstKey = "journal_first";
+inline constexpr std::string_view kRulesKey = "rules";
 
 // Alarm journal keys (column family alarm_journal).
 std::string JournalEntryKey(uint64_t seq);

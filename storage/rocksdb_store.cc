@@ -246,6 +246,20 @@ class RocksDbStore final : public Store {
     return FromRocks(it->status(), "scan registry");
   }
 
+  Status WriteRules(std::string_view rules) override {
+    rocksdb::WriteOptions wo;
+    wo.sync = true;  // rare, and an admin expects a change to stick
+    return FromRocks(db_->Put(wo, meta(), ToSlice(kRulesKey), ToSlice(rules)), "store rules");
+  }
+
+  Result<std::optional<std::string>> LoadRules() override {
+    std::string value;
+    rocksdb::Status s = db_->Get({}, meta(), ToSlice(kRulesKey), &value);
+    if (s.IsNotFound()) return std::optional<std::string>();
+    if (!s.ok()) return FromRocks(s, "read rules");
+    return std::optional<std::string>(std::move(value));
+  }
+
   Status WriteJournal(const JournalBatch& j) override {
     rocksdb::WriteBatch batch;
     rocksdb::Status s;

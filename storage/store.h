@@ -152,6 +152,11 @@ class Store {
       const std::function<alarm::Status(RegistryEntryKind, std::string_view id,
                                         std::string_view blob)>& visit) = 0;
 
+  // The alarm rules in force, as the server encodes them (rules file
+  // format); nullopt when never stored. WriteRules is synced.
+  virtual alarm::Status WriteRules(std::string_view rules) = 0;
+  virtual alarm::Result<std::optional<std::string>> LoadRules() = 0;
+
   // Alarm journal (column family alarm_journal). WriteJournal has a single
   // caller (the journal thread); it is one atomic write, WAL-synced when
   // options.sync. Errors: kIOError, kResourceExhausted (disk full); nothing

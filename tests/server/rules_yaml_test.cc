@@ -132,7 +132,7 @@ TEST_CASE("Rules YAML: syntax errors name the position", "[server][rules]") {
 
 TEST_CASE("Rules YAML: unknown keys are errors", "[server][rules]") {
   CHECK_THAT(ParseError("rule:\n  - id: r1\n"),
-             StartsWith("rules.yaml:1:1: rule: unknown key (known: rules)"));
+             StartsWith("rules.yaml:1:1: rule: unknown key (known: rules, gateway_offline)"));
   CHECK_THAT(ParseError(OneRule("    select: { sensor: s-1 }\n    levles: {}\n")),
              StartsWith("rules.yaml:4:5: rules[0] (r1).levles: unknown key (known: id, select, "
                         "levels, deadband,"));
@@ -281,7 +281,7 @@ TEST_CASE("Rules YAML: duplicate rule ids", "[server][rules]") {
 
 TEST_CASE("Rules file: read errors name the path", "[server][rules]") {
   testing::TempDir dir;
-  alarm::Result<std::vector<alarm::Rule>> missing = LoadRulesFile(dir / "absent.yaml");
+  alarm::Result<RulesDocument> missing = LoadRulesFile(dir / "absent.yaml");
   REQUIRE_FALSE(missing.has_value());
   CHECK(missing.error().code() == alarm::Status::Code::kIOError);
   CHECK_THAT(missing.error().message(),
@@ -291,7 +291,7 @@ TEST_CASE("Rules file: read errors name the path", "[server][rules]") {
     std::ofstream out(dir / "rules.yaml");
     out << "rules:\n  - id: r1\n    select: { sensor: s-1 }\n    levels: { h: 1 }\n";
   }
-  alarm::Result<std::vector<alarm::Rule>> bad = LoadRulesFile(dir / "rules.yaml");
+  alarm::Result<RulesDocument> bad = LoadRulesFile(dir / "rules.yaml");
   CHECK(ErrorOf(bad) == (dir / "rules.yaml").string() +
                             ":4:18: rules[0] (r1).levels.h: expected a mapping, got '1'");
 }
@@ -303,9 +303,9 @@ TEST_CASE("Shipped deploy/rules.yaml builds a RuleSet against deploy/registry.ya
   REQUIRE(ErrorOf(entries) == "");
   auto registry = alarm::Registry::Build(*entries);
   REQUIRE(ErrorOf(registry) == "");
-  alarm::Result<std::vector<alarm::Rule>> rules = LoadRulesFile(deploy / "rules.yaml");
+  alarm::Result<RulesDocument> rules = LoadRulesFile(deploy / "rules.yaml");
   REQUIRE(ErrorOf(rules) == "");
-  auto set = alarm::RuleSet::Build(*rules, *registry);
+  auto set = alarm::RuleSet::Build(rules->rules, *registry, rules->gateway_offline);
   REQUIRE(ErrorOf(set) == "");
 
   // Coal-face methane, AQ 1029 practice: alarm >= 1.0 (orange), power cut-off
@@ -364,6 +364,51 @@ TEST_CASE("Shipped deploy/rules.yaml builds a RuleSet against deploy/registry.ya
   CHECK(by_enterprise);
   CHECK(by_region);
   CHECK(by_kind);
+}
+
+TEST_CASE("Rules file: gateway_offline, formatting that parses back, merging by id",
+          "[server][rules]") {
+  auto doc = ParseRulesDocument(
+      "gateway_offline: { after: 2m, severity: 1 }\n"
+      "rules:\n"
+      "  - id: r1\n"
+      "    select: { quantity: methane, region: \"37\" }\n"
+      "    levels: { hh: { value: 1.5, severity: 1 }, h: { value: 1.0, severity: 2 } }\n"
+      "    deadband: 0.05\n"
+      "    restore_high: 0.3\n"
+      "    on_delay: 10s\n"
+      "    rate_of_change: { limit: 5, window: 1m, severity: 2 }\n"
+      "    no_data: { intervals: 3 }\n"
+      "    sensor_fault: off\n",
+      "rules.yaml");
+  REQUIRE(ErrorOf(doc) == "");
+  CHECK(doc->gateway_offline ==
+        alarm::GatewayOfflineRule{.after = std::chrono::minutes(2), .severity = Severity::kRed});
+  auto again = ParseRulesDocument(FormatRulesYaml(*doc), "formatted");
+  REQUIRE(ErrorOf(again) == "");
+  CHECK(*again == *doc);
+  CHECK(ParseRulesDocument("gateway_offline: off\n", "x")->gateway_offline.after.count() == 0);
+  CHECK(ErrorOf(ParseRulesDocument("gateway_offline: { severity: 2 }\n", "x")) ==
+        "x:1:18: gateway_offline.after: required key missing");
+
+  RulesDocument overlay;
+  overlay.rules.push_back(doc->rules[0]);
+  overlay.rules[0].deadband = 0.1;
+  overlay.rules.push_back(doc->rules[0]);
+  overlay.rules[1].id = "r2";
+  RulesDocument merged = MergeRules(*doc, overlay, /*overlay_sets_gateway=*/false);
+  REQUIRE(merged.rules.size() == 2);
+  CHECK(merged.rules[0].deadband == 0.1);  // replaced in place
+  CHECK(merged.rules[1].id == "r2");       // added at the end
+  CHECK(merged.gateway_offline == doc->gateway_offline);
+  CHECK(MergeRules(*doc, overlay, true).gateway_offline.after.count() == 0);
+  CHECK(SetsGatewayOffline("gateway_offline: off\nrules: []\n"));
+  CHECK_FALSE(SetsGatewayOffline("rules: []\n"));
+
+  // The shipped rules survive the round trip too.
+  auto shipped = LoadRulesFile(std::filesystem::path(VIGIL_SOURCE_DIR) / "deploy" / "rules.yaml");
+  REQUIRE(ErrorOf(shipped) == "");
+  CHECK(*ParseRulesDocument(FormatRulesYaml(*shipped), "formatted") == *shipped);
 }
 
 }  // namespace
