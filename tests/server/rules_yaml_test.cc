@@ -411,5 +411,69 @@ TEST_CASE("Rules file: gateway_offline, formatting that parses back, merging by 
   CHECK(*ParseRulesDocument(FormatRulesYaml(*shipped), "formatted") == *shipped);
 }
 
+TEST_CASE("deploy/rules/ examples for the three enterprise kinds build and apply the standards",
+          "[server][rules][deploy]") {
+  const std::filesystem::path dir = std::filesystem::path(VIGIL_SOURCE_DIR) / "deploy" / "rules";
+  // One enterprise of each kind with one sensor per quantity the examples name.
+  alarm::RegistryEntries entries;
+  const std::pair<const char*, EnterpriseKind> kinds[] = {
+      {"coal_mine", EnterpriseKind::kCoalMine},
+      {"hazardous_chemical", EnterpriseKind::kHazardousChemical},
+      {"tailings", EnterpriseKind::kTailings}};
+  const char* quantities[] = {"methane",         "methane_return_airway", "methane_intake",
+                              "carbon_monoxide", "wind_speed",            "temperature",
+                              "combustible_gas", "hydrogen_sulfide",      "toxic_gas",
+                              "level",           "pressure",              "phreatic_line_depth",
+                              "dam_displacement", "rainfall",             "pond_level"};
+  for (const auto& [kind_name, kind] : kinds) {
+    const std::string e = std::string("e-") + kind_name;
+    entries.enterprises.push_back(
+        alarm::Enterprise{.id = e, .name = e, .kind = kind, .region_code = "370105"});
+    for (const char* q : quantities) {
+      entries.sensors.push_back(alarm::Sensor{.id = e + "-" + q,
+                                              .enterprise_id = e,
+                                              .quantity = q,
+                                              .unit = "",
+                                              .range_low = 0,
+                                              .range_high = 0,
+                                              .expected_interval = std::chrono::seconds(10)});
+    }
+  }
+  auto registry = alarm::Registry::Build(std::move(entries));
+  REQUIRE(ErrorOf(registry) == "");
+  for (const auto& [kind_name, kind] : kinds) {
+    CAPTURE(kind_name);
+    auto doc = LoadRulesFile(dir / (std::string(kind_name) + ".yaml"));
+    REQUIRE(ErrorOf(doc) == "");
+    CHECK(doc->gateway_offline.after.count() > 0);
+    auto set = alarm::RuleSet::Build(doc->rules, *registry, doc->gateway_offline);
+    REQUIRE(ErrorOf(set) == "");
+    // Every rule of a kind's file selects that kind and applies to its sensors.
+    for (const alarm::Rule& rule : doc->rules) {
+      CHECK(rule.selector.enterprise_kind == kind);
+      CHECK((*set)->ForSensor(std::string("e-") + kind_name + "-" + rule.selector.quantity) !=
+            nullptr);
+    }
+  }
+  auto coal = LoadRulesFile(dir / "coal_mine.yaml");
+  auto set = alarm::RuleSet::Build(coal->rules, *registry);
+  const alarm::Rule* face = (*set)->ForSensor("e-coal_mine-methane");
+  REQUIRE(face != nullptr);
+  CHECK(face->h == ThresholdLevel{.value = 1.0, .severity = Severity::kOrange});
+  CHECK(face->hh == ThresholdLevel{.value = 1.5, .severity = Severity::kRed});
+  CHECK(face->hh->value - face->deadband == 1.0);  // cut-off held until below 1.0
+  auto hazchem = LoadRulesFile(dir / "hazardous_chemical.yaml");
+  auto hazchem_set = alarm::RuleSet::Build(hazchem->rules, *registry);
+  const alarm::Rule* gas = (*hazchem_set)->ForSensor("e-hazardous_chemical-combustible_gas");
+  REQUIRE(gas != nullptr);
+  CHECK(gas->h->value == 25);
+  CHECK(gas->hh->value == 50);
+  const alarm::Rule* tank = (*hazchem_set)->ForSensor("e-hazardous_chemical-temperature");
+  REQUIRE(tank != nullptr);
+  REQUIRE(tank->rate.has_value());
+  CHECK(tank->rate->limit == 5);
+  CHECK(tank->rate->window == std::chrono::minutes(1));
+}
+
 }  // namespace
 }  // namespace vigil::server
