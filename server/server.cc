@@ -119,8 +119,12 @@ class Server::Impl {
   }
 
   Status Start() {
-    auto store = storage::Store::Open(
-        {.dir = options_.data_dir, .sync = options_.durability == Durability::kFsync});
+    storage::StoreOptions store_options;
+    store_options.dir = options_.data_dir;
+    store_options.sync = options_.durability == Durability::kFsync;
+    store_options.retention = {
+        .raw = options_.limits.raw_retention, .stats = options_.stats_retention, .clock = {}};
+    auto store = storage::Store::Open(store_options);
     if (!store) return store.error();
     store_ = std::move(*store);
 

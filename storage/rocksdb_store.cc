@@ -8,10 +8,16 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <filesystem>
+#include <limits>
+#include <mutex>
+#include <shared_mutex>
 #include <system_error>
+#include <unordered_set>
 
 #include "storage/chunk.h"
+#include "storage/rocksdb_partitions.h"
 #include "storage/rocksdb_store_testing.h"
 #include "storage/store.h"
 
@@ -21,30 +27,91 @@ namespace {
 using alarm::Result;
 using alarm::Status;
 
-Status FromRocks(const rocksdb::Status& s, std::string_view what) {
-  if (s.ok()) return Status::Ok();
-  std::string msg = std::string(what) + ": " + s.ToString();
-  if (s.IsCorruption()) return Status::Corruption(std::move(msg));
-  if (s.IsNoSpace()) {
-    return Status::ResourceExhausted(std::move(msg));
-  }
-  if (s.IsIOError()) return Status::IOError(std::move(msg));
-  if (s.IsBusy() || s.IsTryAgain() || s.IsIncomplete() || s.IsShutdownInProgress()) {
-    return Status::Unavailable(std::move(msg));
-  }
-  return Status::Internal(std::move(msg));
+constexpr alarm::TimestampMs kMinTime = std::numeric_limits<alarm::TimestampMs>::min();
+constexpr alarm::TimestampMs kMaxTime = std::numeric_limits<alarm::TimestampMs>::max();
+constexpr alarm::TimestampMs kSpanMs = kMaxChunkSpan.count();
+constexpr alarm::TimestampMs kBucketMs = kRollupStep.count();
+// Time partitions: a week of raw chunks (13-14 families at the default 90-day
+// retention), a quarter of rollups (13 at 3 years). Expired data stays on disk
+// at most one span past its horizon; reads never see it.
+constexpr int64_t kChunkPartitionDays = 7;
+constexpr int64_t kRollupPartitionDays = 91;
+
+alarm::TimestampMs SaturatingSub(alarm::TimestampMs a, alarm::TimestampMs b) {
+  alarm::TimestampMs out = 0;
+  return __builtin_sub_overflow(a, b, &out) ? kMinTime : out;
+}
+alarm::TimestampMs SaturatingAdd(alarm::TimestampMs a, alarm::TimestampMs b) {
+  alarm::TimestampMs out = 0;
+  return __builtin_add_overflow(a, b, &out) ? kMaxTime : out;
 }
 
-rocksdb::Slice ToSlice(std::string_view s) { return {s.data(), s.size()}; }
-std::string_view ToView(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+class RocksSnapshot final : public ReadSnapshot {
+ public:
+  explicit RocksSnapshot(rocksdb::DB* db) : db_(db), snapshot_(db->GetSnapshot()) {}
+  ~RocksSnapshot() override { db_->ReleaseSnapshot(snapshot_); }
+  RocksSnapshot(const RocksSnapshot&) = delete;
+  RocksSnapshot& operator=(const RocksSnapshot&) = delete;
+  const rocksdb::Snapshot* get() const { return snapshot_; }
+
+ private:
+  rocksdb::DB* db_;
+  const rocksdb::Snapshot* snapshot_;
+};
+
+const rocksdb::Snapshot* RocksSnapshotOf(const ReadSnapshot* snapshot) {
+  return snapshot == nullptr ? nullptr : static_cast<const RocksSnapshot*>(snapshot)->get();
+}
+
+// Timestamps present in both time-ordered lists, in order.
+std::vector<alarm::TimestampMs> CommonTimes(std::span<const alarm::Reading> a,
+                                            std::span<const alarm::Reading> b) {
+  std::vector<alarm::TimestampMs> common;
+  for (size_t i = 0, j = 0; i < a.size() && j < b.size();) {
+    if (a[i].at < b[j].at) {
+      ++i;
+    } else if (b[j].at < a[i].at) {
+      ++j;
+    } else {
+      common.push_back(a[i].at);
+      ++i;
+      ++j;
+    }
+  }
+  return common;
+}
 
 class RocksDbStore final : public Store {
  public:
+  // `handles`: the fixed families (OpenRocksDbStore); `others`: every other
+  // family found at open (time partitions, and any unknown ones, kept as is).
   RocksDbStore(const StoreOptions& options, std::unique_ptr<rocksdb::DB> db,
-               std::vector<rocksdb::ColumnFamilyHandle*> handles)
-      : options_(options), db_(std::move(db)), handles_(std::move(handles)) {}
+               std::vector<rocksdb::ColumnFamilyHandle*> handles,
+               const std::vector<rocksdb::ColumnFamilyHandle*>& others,
+               const rocksdb::ColumnFamilyOptions& chunk_options,
+               const rocksdb::ColumnFamilyOptions& rollup_options)
+      : options_(options),
+        db_(std::move(db)),
+        handles_(std::move(handles)),
+        chunk_parts_(std::make_unique<PartitionedFamily>(db_.get(), kChunksFamily,
+                                                         kChunkPartitionDays, chunk_options)),
+        rollup_parts_(std::make_unique<PartitionedFamily>(db_.get(), kRollupsFamily,
+                                                          kRollupPartitionDays, rollup_options)) {
+    for (rocksdb::ColumnFamilyHandle* h : others) {
+      const auto name = ParsePartitionFamilyName(h->GetName());
+      if (name && name->base == chunk_parts_->base()) {
+        chunk_parts_->Adopt(*name, h);
+      } else if (name && name->base == rollup_parts_->base()) {
+        rollup_parts_->Adopt(*name, h);
+      } else {
+        handles_.push_back(h);
+      }
+    }
+  }
 
   ~RocksDbStore() override {
+    chunk_parts_.reset();  // their handles go before the database closes
+    rollup_parts_.reset();
     for (rocksdb::ColumnFamilyHandle* h : handles_) {
       db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
     }
@@ -71,7 +138,7 @@ class RocksDbStore final : public Store {
     if (!it->status().ok()) return FromRocks(it->status(), "scan ingest log");
     next_log_seq_.store(std::max<uint64_t>(next, 1), std::memory_order_relaxed);
     if (replay_from_ == 0) replay_from_ = 1;
-    return Status::Ok();
+    return MoveLegacyChunks();
   }
 
   Result<uint64_t> AppendLog(std::span<const LogAppend> appends) override {
@@ -104,29 +171,55 @@ class RocksDbStore final : public Store {
 
   Status WriteChunks(std::span<const SealedChunk> chunks) override {
     if (chunks.empty()) return Status::Ok();
+    // Partitions cannot be dropped between choosing them and writing.
+    std::shared_lock drop_lock(drop_mu_);
+    const alarm::TimestampMs raw_horizon = Horizon(DataClass::kRaw);
+    const alarm::TimestampMs stats_horizon = Horizon(DataClass::kStats);
     rocksdb::WriteBatch batch;
+    // Per sensor in `batch`: the greatest last_at of its chunks there.
+    std::unordered_map<std::string_view, alarm::TimestampMs> batch_ends;
+    StoredRepeats repeats(this);
+    std::vector<alarm::Reading> readings;
     for (const SealedChunk& c : chunks) {
-      rocksdb::Status s =
-          batch.Put(this->chunks(), ChunkKey(c.sensor_id, c.first_at, c.chunk_id), c.bytes);
-      if (!s.ok()) return FromRocks(s, "build chunk batch");
+      // The repeat check reads the database: write what it must see first.
+      const auto pending = batch_ends.find(c.sensor_id);
+      if (pending != batch_ends.end() && c.first_at <= pending->second) {
+        Status s = FromRocks(db_->Write({}, &batch), "write chunks");
+        if (!s.ok()) return s;
+        batch.Clear();
+        batch_ends.clear();
+        repeats.Refresh();
+      }
+      readings.clear();
+      // A chunk that does not decode (a codec bug) is stored as is, for reads
+      // to report as corruption, without statistics.
+      if (!DecodeChunk(c.bytes, kMinTime, kMaxTime, &readings).ok()) readings.clear();
+      auto repeated = repeats.Find(c, readings);
+      if (!repeated) return repeated.error();
+      Status s = AddChunk(c, readings, *repeated, raw_horizon, stats_horizon, &batch);
+      if (!s.ok()) return s;
+      alarm::TimestampMs& end = batch_ends[c.sensor_id];
+      end = pending == batch_ends.end() ? c.last_at : std::max(end, c.last_at);
     }
     return FromRocks(db_->Write({}, &batch), "write chunks");
   }
 
-  Status ReadChunks(std::string_view sensor_id, alarm::TimestampMs from, alarm::TimestampMs to,
-                    std::vector<alarm::Reading>* out) override {
+  Status ReadChunksAt(const ReadSnapshot* snapshot, std::string_view sensor_id,
+                      alarm::TimestampMs from, alarm::TimestampMs to,
+                      std::vector<alarm::Reading>* out) override {
+    from = std::max(from, Horizon(DataClass::kRaw));
     if (from >= to) return Status::Ok();
     const std::string prefix = ChunkSensorPrefix(sensor_id);
-    const alarm::TimestampMs span = kMaxChunkSpan.count();
-    constexpr alarm::TimestampMs kMin = std::numeric_limits<alarm::TimestampMs>::min();
     // A chunk starting up to kMaxChunkSpan before `from` may still reach into the range.
-    const alarm::TimestampMs seek_from = from < kMin + span ? kMin : from - span;
+    const alarm::TimestampMs seek_from = SaturatingSub(from, kSpanMs);
     std::string upper = prefix;
     PutOrderedInt64(&upper, to);  // chunks starting at or after `to` hold nothing for us
     rocksdb::Slice upper_slice(upper);
     rocksdb::ReadOptions ro;
     ro.iterate_upper_bound = &upper_slice;
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, chunks()));
+    ro.snapshot = RocksSnapshotOf(snapshot);
+    std::string seek = prefix;
+    PutOrderedInt64(&seek, seek_from);
 
     struct Tagged {
       alarm::Reading reading;
@@ -134,29 +227,126 @@ class RocksDbStore final : public Store {
     };
     std::vector<Tagged> tagged;
     std::vector<alarm::Reading> decoded;
-    std::string seek = prefix;
-    PutOrderedInt64(&seek, seek_from);
-    for (it->Seek(seek); it->Valid(); it->Next()) {
-      auto parts = ParseChunkKey(ToView(it->key()));
-      if (!parts || parts->sensor_id != sensor_id) break;
-      decoded.clear();
-      Status s = DecodeChunk(ToView(it->value()), from, to, &decoded);
-      if (!s.ok()) {
-        return Status::Corruption("chunk of sensor '" + std::string(sensor_id) + "' at " +
-                                  std::to_string(parts->first_at) + ": " + s.message());
+    for (const PartitionedFamily::Ptr& partition : chunk_parts_->Overlapping(seek_from, to)) {
+      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, partition->handle));
+      for (it->Seek(seek); it->Valid(); it->Next()) {
+        auto parts = ParseChunkKey(ToView(it->key()));
+        if (!parts || parts->sensor_id != sensor_id) break;
+        decoded.clear();
+        Status s = DecodeChunk(ToView(it->value()), from, to, &decoded);
+        if (!s.ok()) {
+          return Status::Corruption("chunk of sensor '" + std::string(sensor_id) + "' at " +
+                                    std::to_string(parts->first_at) + ": " + s.message());
+        }
+        for (const alarm::Reading& r : decoded) tagged.push_back({r, parts->chunk_id});
       }
-      for (const alarm::Reading& r : decoded) tagged.push_back({r, parts->chunk_id});
+      if (!it->status().ok()) return FromRocks(it->status(), "scan chunks");
     }
-    if (!it->status().ok()) return FromRocks(it->status(), "scan chunks");
-    std::stable_sort(tagged.begin(), tagged.end(), [](const Tagged& a, const Tagged& b) {
+    auto before = [](const Tagged& a, const Tagged& b) {
       return a.reading.at != b.reading.at ? a.reading.at < b.reading.at : a.chunk_id < b.chunk_id;
-    });
+    };
+    // Chunks that do not overlap (the usual case) arrive in order already.
+    if (!std::is_sorted(tagged.begin(), tagged.end(), before)) {
+      std::stable_sort(tagged.begin(), tagged.end(), before);
+    }
+    out->reserve(out->size() + tagged.size());
     for (size_t i = 0; i < tagged.size(); ++i) {
       // Of equal timestamps keep the last, i.e. the latest chunk.
       if (i + 1 < tagged.size() && tagged[i + 1].reading.at == tagged[i].reading.at) continue;
       out->push_back(tagged[i].reading);
     }
     return Status::Ok();
+  }
+
+  Status ReadRollups(const ReadSnapshot* snapshot, std::string_view sensor_id,
+                     alarm::TimestampMs from, alarm::TimestampMs to,
+                     std::vector<Step>* out) override {
+    // Bucket b is kept while b + kRollupStep > horizon, i.e. b >= its bucket.
+    from = std::max(from, RollupBucket(Horizon(DataClass::kStats)));
+    if (from >= to) return Status::Ok();
+    const std::string prefix = ChunkSensorPrefix(sensor_id);
+    std::string upper = prefix;
+    PutOrderedInt64(&upper, to);
+    rocksdb::Slice upper_slice(upper);
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = &upper_slice;
+    ro.snapshot = RocksSnapshotOf(snapshot);
+    const std::string seek = RollupKey(sensor_id, from);
+    for (const PartitionedFamily::Ptr& partition : rollup_parts_->Overlapping(from, to)) {
+      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, partition->handle));
+      for (it->Seek(seek); it->Valid(); it->Next()) {
+        auto parts = ParseRollupKey(ToView(it->key()));
+        if (!parts || parts->sensor_id != sensor_id) break;
+        auto stats = DecodeStepStats(ToView(it->value()));
+        if (!stats) {
+          return Status::Corruption("rollup of sensor '" + std::string(sensor_id) + "' at " +
+                                    std::to_string(parts->bucket_start) + ": bad value");
+        }
+        out->push_back(Step{.start = parts->bucket_start, .stats = *stats});
+      }
+      if (!it->status().ok()) return FromRocks(it->status(), "scan rollups");
+    }
+    return Status::Ok();
+  }
+
+  Result<std::optional<alarm::Reading>> ReadLatest(std::string_view sensor_id) override {
+    const std::string prefix = ChunkSensorPrefix(sensor_id);
+    std::string last_key = prefix;
+    PutOrderedInt64(&last_key, kMaxTime);
+    PutBigEndian64(&last_key, std::numeric_limits<uint64_t>::max());
+    rocksdb::Slice lower(prefix);
+    rocksdb::ReadOptions ro;
+    ro.iterate_lower_bound = &lower;
+    const alarm::TimestampMs horizon = Horizon(DataClass::kRaw);
+    std::vector<PartitionedFamily::Ptr> partitions =
+        chunk_parts_->Overlapping(SaturatingSub(horizon, kSpanMs), kMaxTime);
+    for (auto p = partitions.rbegin(); p != partitions.rend(); ++p) {
+      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, (*p)->handle));
+      it->SeekForPrev(last_key);
+      if (!it->status().ok()) return FromRocks(it->status(), "scan chunks");
+      if (!it->Valid()) continue;
+      auto parts = ParseChunkKey(ToView(it->key()));
+      if (!parts || parts->sensor_id != sensor_id) continue;
+      // The newest chunk by start; one that started up to a span earlier may end later.
+      std::vector<alarm::Reading> readings;
+      Status s = ReadChunksAt(nullptr, sensor_id, SaturatingSub(parts->first_at, kSpanMs), kMaxTime,
+                              &readings);
+      if (!s.ok()) return s;
+      if (readings.empty()) return std::optional<alarm::Reading>();
+      return std::optional<alarm::Reading>(readings.back());
+    }
+    return std::optional<alarm::Reading>();
+  }
+
+  std::shared_ptr<const ReadSnapshot> NewSnapshot() override {
+    return std::make_shared<RocksSnapshot>(db_.get());
+  }
+
+  alarm::TimestampMs Horizon(DataClass data) const override {
+    const std::chrono::milliseconds keep =
+        data == DataClass::kRaw ? options_.retention.raw : options_.retention.stats;
+    if (keep.count() <= 0) return kMinTime;
+    return SaturatingSub(Now(), keep.count());
+  }
+
+  Result<std::vector<std::string>> EnforceRetention() override {
+    std::unique_lock drop_lock(drop_mu_);
+    std::vector<std::string> dropped;
+    // A chunk partition ending at E holds readings before E + kMaxChunkSpan.
+    const alarm::TimestampMs raw_horizon = Horizon(DataClass::kRaw);
+    if (raw_horizon != kMinTime) {
+      auto chunks = chunk_parts_->DropEndingBy(SaturatingSub(raw_horizon, kSpanMs));
+      if (!chunks) return chunks.error();
+      dropped = std::move(*chunks);
+    }
+    // A rollup partition ending at E (a bucket boundary) holds buckets ending by E.
+    const alarm::TimestampMs stats_horizon = Horizon(DataClass::kStats);
+    if (stats_horizon != kMinTime) {
+      auto rollups = rollup_parts_->DropEndingBy(RollupBucket(stats_horizon));
+      if (!rollups) return rollups.error();
+      dropped.insert(dropped.end(), rollups->begin(), rollups->end());
+    }
+    return dropped;
   }
 
   Result<std::unordered_map<std::string, Watermark>> LoadWatermarks() override {
@@ -264,7 +454,8 @@ class RocksDbStore final : public Store {
 
  private:
   rocksdb::ColumnFamilyHandle* log() const { return handles_[1]; }
-  rocksdb::ColumnFamilyHandle* chunks() const { return handles_[2]; }
+  // The chunk family before time partitions; empty once MoveLegacyChunks ran.
+  rocksdb::ColumnFamilyHandle* legacy_chunks() const { return handles_[2]; }
   rocksdb::ColumnFamilyHandle* meta() const { return handles_[3]; }
 
   Status CreateBackup(const std::filesystem::path& dir) override {
@@ -298,9 +489,188 @@ class RocksDbStore final : public Store {
     return Status::IOError("backup into " + target.string() + ": " + s.ToString());
   }
 
+  alarm::TimestampMs Now() const {
+    if (options_.retention.clock) return options_.retention.clock();
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+
+  // The timestamps a new chunk repeats from stored chunks of its sensor. One
+  // seek per chunk, on iterators kept for one WriteChunks call; a stored chunk
+  // is decoded only when its time range overlaps the new one's.
+  class StoredRepeats {
+   public:
+    explicit StoredRepeats(RocksDbStore* store) : store_(store) {}
+
+    // After a write the iterators no longer see the database as it is.
+    void Refresh() { iterators_.clear(); }
+
+    Result<std::vector<alarm::TimestampMs>> Find(const SealedChunk& c,
+                                                 std::span<const alarm::Reading> readings) {
+      std::vector<alarm::TimestampMs> repeated;
+      if (readings.empty()) return repeated;
+      const alarm::TimestampMs seek_from = SaturatingSub(c.first_at, kSpanMs);
+      std::string seek = ChunkSensorPrefix(c.sensor_id);
+      PutOrderedInt64(&seek, seek_from);
+      std::vector<alarm::Reading> stored;
+      for (const PartitionedFamily::Ptr& partition :
+           store_->chunk_parts_->Overlapping(seek_from, SaturatingAdd(c.last_at, 1))) {
+        rocksdb::Iterator* it = Iterator(partition);
+        for (it->Seek(seek); it->Valid(); it->Next()) {
+          auto key = ParseChunkKey(ToView(it->key()));
+          if (!key || key->sensor_id != c.sensor_id || key->first_at > c.last_at) break;
+          auto summary = InspectChunk(ToView(it->value()));
+          if (!summary || summary->last_at < c.first_at) continue;
+          stored.clear();
+          Status s =
+              DecodeChunk(ToView(it->value()), c.first_at, SaturatingAdd(c.last_at, 1), &stored);
+          if (!s.ok())
+            return Status::Corruption("chunk of sensor '" + c.sensor_id + "': " + s.message());
+          const std::vector<alarm::TimestampMs> common = CommonTimes(stored, readings);
+          repeated.insert(repeated.end(), common.begin(), common.end());
+        }
+        if (!it->status().ok()) return FromRocks(it->status(), "scan chunks");
+      }
+      std::sort(repeated.begin(), repeated.end());
+      repeated.erase(std::unique(repeated.begin(), repeated.end()), repeated.end());
+      return repeated;
+    }
+
+   private:
+    rocksdb::Iterator* Iterator(const PartitionedFamily::Ptr& partition) {
+      for (auto& [p, it] : iterators_) {
+        if (p == partition) return it.get();
+      }
+      iterators_.emplace_back(partition, store_->db_->NewIterator({}, partition->handle));
+      return iterators_.back().second.get();
+    }
+
+    RocksDbStore* store_;
+    std::vector<std::pair<PartitionedFamily::Ptr, std::unique_ptr<rocksdb::Iterator>>> iterators_;
+  };
+
+  // Adds chunk `c` (decoded: `readings`) and its 5-minute statistics to
+  // *batch; `repeated`: the times it repeats from stored chunks, in order.
+  Status AddChunk(const SealedChunk& c, std::span<const alarm::Reading> readings,
+                  std::span<const alarm::TimestampMs> repeated, alarm::TimestampMs raw_horizon,
+                  alarm::TimestampMs stats_horizon, rocksdb::WriteBatch* batch) {
+    if (c.last_at >= raw_horizon) {
+      auto partition = chunk_parts_->ForTime(c.first_at);
+      if (!partition) return partition.error();
+      rocksdb::Status s =
+          batch->Put((*partition)->handle, ChunkKey(c.sensor_id, c.first_at, c.chunk_id), c.bytes);
+      if (!s.ok()) return FromRocks(s, "build chunk batch");
+    }
+    // Buckets with a repeated time are recomputed from the raw readings (this
+    // chunk wins), or, before the raw horizon, keep the stored value.
+    const alarm::TimestampMs first_kept_bucket = RollupBucket(stats_horizon);
+    size_t next_repeat = 0;
+    for (size_t i = 0; i < readings.size();) {
+      const alarm::TimestampMs bucket = RollupBucket(readings[i].at);
+      const alarm::TimestampMs bucket_end = SaturatingAdd(bucket, kBucketMs);
+      size_t end = i;
+      while (end < readings.size() && readings[end].at < bucket_end) ++end;
+      const std::span<const alarm::Reading> in_bucket = readings.subspan(i, end - i);
+      i = end;
+      const size_t repeats_from = next_repeat;
+      while (next_repeat < repeated.size() && repeated[next_repeat] < bucket_end) ++next_repeat;
+      if (bucket < first_kept_bucket) continue;  // expired already
+      const std::span<const alarm::TimestampMs> bucket_repeats =
+          repeated.subspan(repeats_from, next_repeat - repeats_from);
+      StepStats stats;
+      bool replace = false;
+      if (bucket_repeats.empty()) {
+        for (const alarm::Reading& r : in_bucket) stats.Add(r.at, r.value);
+      } else if (bucket >= raw_horizon) {
+        Status s = RecomputeBucket(c.sensor_id, bucket, in_bucket, &stats);
+        if (!s.ok()) return s;
+        replace = true;
+      } else {
+        for (const alarm::Reading& r : in_bucket) {
+          if (!std::binary_search(bucket_repeats.begin(), bucket_repeats.end(), r.at)) {
+            stats.Add(r.at, r.value);
+          }
+        }
+      }
+      if (stats.count == 0) continue;
+      auto partition = rollup_parts_->ForTime(bucket);
+      if (!partition) return partition.error();
+      const std::string key = RollupKey(c.sensor_id, bucket);
+      const std::string value = EncodeStepStats(stats);
+      rocksdb::Status s = replace ? batch->Put((*partition)->handle, key, value)
+                                  : batch->Merge((*partition)->handle, key, value);
+      if (!s.ok()) return FromRocks(s, "build rollup batch");
+    }
+    return Status::Ok();
+  }
+
+  // Statistics of `bucket` from every stored reading plus `added` (time
+  // ordered; wins over a stored reading at the same time).
+  Status RecomputeBucket(std::string_view sensor_id, alarm::TimestampMs bucket,
+                         std::span<const alarm::Reading> added, StepStats* stats) {
+    std::vector<alarm::Reading> stored;
+    Status s = ReadChunksAt(nullptr, sensor_id, bucket, SaturatingAdd(bucket, kBucketMs), &stored);
+    if (!s.ok()) return s;
+    size_t i = 0;
+    for (const alarm::Reading& r : added) {
+      for (; i < stored.size() && stored[i].at < r.at; ++i)
+        stats->Add(stored[i].at, stored[i].value);
+      if (i < stored.size() && stored[i].at == r.at) ++i;
+      stats->Add(r.at, r.value);
+    }
+    for (; i < stored.size(); ++i) stats->Add(stored[i].at, stored[i].value);
+    return Status::Ok();
+  }
+
+  // Moves the chunks of a database written before time partitions into them
+  // (with their statistics), then deletes them. Idempotent: after a crash
+  // midway, the chunks moved already are found as repeats, not counted twice.
+  Status MoveLegacyChunks() {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, legacy_chunks()));
+    it->SeekToFirst();
+    if (!it->Valid()) return FromRocks(it->status(), "scan legacy chunks");
+    const std::string first_key(ToView(it->key()));
+    std::string last_key;
+    std::vector<SealedChunk> group;
+    size_t group_bytes = 0;
+    for (; it->Valid(); it->Next()) {
+      auto parts = ParseChunkKey(ToView(it->key()));
+      auto summary = InspectChunk(ToView(it->value()));
+      if (!parts || !summary) return Status::Corruption("legacy chunk: malformed key or header");
+      group.push_back(SealedChunk{.sensor_id = std::string(parts->sensor_id),
+                                  .first_at = summary->first_at,
+                                  .last_at = summary->last_at,
+                                  .chunk_id = parts->chunk_id,
+                                  .bytes = std::string(ToView(it->value()))});
+      group_bytes += group.back().bytes.size();
+      last_key.assign(it->key().data(), it->key().size());
+      if (group_bytes >= (size_t{4} << 20)) {
+        Status s = WriteChunks(group);
+        if (!s.ok()) return s;
+        group.clear();
+        group_bytes = 0;
+      }
+    }
+    if (!it->status().ok()) return FromRocks(it->status(), "scan legacy chunks");
+    Status s = WriteChunks(group);
+    if (!s.ok()) return s;
+    last_key.push_back('\0');  // just past the last key
+    s = FromRocks(db_->DeleteRange({}, legacy_chunks(), first_key, last_key),
+                  "delete legacy chunks");
+    if (!s.ok()) return s;
+    return FromRocks(db_->CompactRange({}, legacy_chunks(), nullptr, nullptr),
+                     "compact legacy chunks");
+  }
+
   StoreOptions options_;
   std::unique_ptr<rocksdb::DB> db_;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // default, log, chunks, meta, journal
+  // default, log, chunks (legacy), meta, journal, then any unknown family.
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  std::unique_ptr<PartitionedFamily> chunk_parts_;
+  std::unique_ptr<PartitionedFamily> rollup_parts_;
+  // WriteChunks (shared) against EnforceRetention's drops (exclusive).
+  std::shared_mutex drop_mu_;
   std::atomic<uint64_t> next_log_seq_{1};
   rocksdb::WriteBatch log_batch_;  // AppendLog's single caller only
   uint64_t replay_from_ = 0;       // control thread (Checkpoint) and start-up only
@@ -339,6 +709,14 @@ Result<std::unique_ptr<Store>> OpenRocksDbStore(const StoreOptions& options, roc
   rocksdb::ColumnFamilyOptions meta_options;
   meta_options.write_buffer_size = size_t{8} << 20;
 
+  // 49-byte statistics, merged per (sensor, bucket) by compaction; LZ4 for
+  // the doubles and the repeated key prefixes.
+  rocksdb::ColumnFamilyOptions rollup_options;
+  rollup_options.write_buffer_size = std::max<size_t>(options.write_buffer_bytes / 4, 1 << 20);
+  rollup_options.compression = rocksdb::kLZ4Compression;
+  rollup_options.level_compaction_dynamic_level_bytes = true;
+  rollup_options.merge_operator = NewStepStatsMergeOperator();
+
   std::vector<rocksdb::ColumnFamilyDescriptor> families = {
       {rocksdb::kDefaultColumnFamilyName, meta_options},
       {kIngestLogFamily, log_options},
@@ -346,12 +724,31 @@ Result<std::unique_ptr<Store>> OpenRocksDbStore(const StoreOptions& options, roc
       {kMetaFamily, meta_options},
       {kAlarmJournalFamily, meta_options},
   };
+  const size_t fixed_families = families.size();
+  // Time partitions (and any family this version does not know) exist only
+  // in the database: open every one it lists.
+  std::vector<std::string> existing;
+  if (rocksdb::DB::ListColumnFamilies(db_options, options.dir.string(), &existing).ok()) {
+    for (const std::string& name : existing) {
+      if (std::any_of(families.begin(), families.begin() + static_cast<ptrdiff_t>(fixed_families),
+                      [&](const auto& f) { return f.name == name; })) {
+        continue;
+      }
+      const auto partition = ParsePartitionFamilyName(name);
+      const bool rollups = partition && partition->base == kRollupsFamily;
+      families.emplace_back(name, rollups ? rollup_options : chunk_options);
+    }
+  }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(db_options, options.dir.string(), families, &handles, &raw);
   if (!s.ok()) return FromRocks(s, "open " + options.dir.string());
-  auto store = std::make_unique<RocksDbStore>(options, std::unique_ptr<rocksdb::DB>(raw),
-                                              std::move(handles));
+  std::vector<rocksdb::ColumnFamilyHandle*> others(
+      handles.begin() + static_cast<ptrdiff_t>(fixed_families), handles.end());
+  handles.resize(fixed_families);
+  auto store =
+      std::make_unique<RocksDbStore>(options, std::unique_ptr<rocksdb::DB>(raw), std::move(handles),
+                                     others, chunk_options, rollup_options);
   Status init = store->Init();
   if (!init.ok()) return init;
   return std::unique_ptr<Store>(std::move(store));
