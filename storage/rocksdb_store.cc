@@ -764,4 +764,10 @@ Result<std::unique_ptr<Store>> OpenStoreWithEnv(const StoreOptions& options, roc
   return OpenRocksDbStore(options, env);
 }
 
+std::vector<std::string> ColumnFamilyNames(const std::filesystem::path& dir) {
+  std::vector<std::string> names;
+  if (!rocksdb::DB::ListColumnFamilies({}, dir.string(), &names).ok()) names.clear();
+  return names;
+}
+
 }  // namespace vigil::storage

@@ -5,7 +5,10 @@
 // includes (tests/check_layering.sh allows those only in rocksdb_store.cc).
 #pragma once
 
+#include <filesystem>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "alarm/status.h"
 #include "storage/store.h"
@@ -20,5 +23,9 @@ namespace vigil::storage {
 // `env` must outlive the returned Store.
 alarm::Result<std::unique_ptr<Store>> OpenStoreWithEnv(const StoreOptions& options,
                                                        rocksdb::Env* env);
+
+// The column families of the database in `dir` as its MANIFEST lists them
+// (also while it is open); empty when there is no database.
+std::vector<std::string> ColumnFamilyNames(const std::filesystem::path& dir);
 
 }  // namespace vigil::storage
