@@ -242,6 +242,8 @@ class Server::Impl {
     ScheduleHealthCheck();
     alarm_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
     ScheduleAlarmTick();
+    retention_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
+    ScheduleRetention(std::chrono::seconds(0));
     if (auto interval = WatchdogPingInterval()) {
       watchdog_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
       ScheduleWatchdog(*interval);
@@ -382,6 +384,25 @@ class Server::Impl {
     });
   }
 
+  // Drops expired time partitions at start and then hourly, on the blocking
+  // pool (a drop is a MANIFEST write; reads never see expired data anyway).
+  void ScheduleRetention(std::chrono::milliseconds delay) {
+    retention_timer_->expires_after(delay);
+    retention_timer_->async_wait([this](const boost::system::error_code& ec) {
+      if (ec || stopping_) return;
+      boost::asio::post(blocking_, [this] {
+        auto dropped = store_->EnforceRetention();
+        if (!dropped) {
+          LogError("retention_failed", {{"error", dropped.error().ToString()}});
+          return;
+        }
+        for (const std::string& family : *dropped)
+          LogInfo("retention_dropped", {{"family", family}});
+      });
+      ScheduleRetention(std::chrono::hours(1));
+    });
+  }
+
   // Pings prove the control loop runs; a hung loop gets vigild restarted.
   void ScheduleWatchdog(std::chrono::microseconds interval) {
     NotifyWatchdog();
@@ -435,6 +456,7 @@ class Server::Impl {
     if (checkpoint_timer_) checkpoint_timer_->cancel();
     if (health_timer_) health_timer_->cancel();
     if (alarm_timer_) alarm_timer_->cancel();
+    if (retention_timer_) retention_timer_->cancel();
     stopper_ = std::thread([this] {
       StopAll();
       boost::asio::post(io_, [this] { io_.stop(); });
@@ -488,6 +510,7 @@ class Server::Impl {
   std::unique_ptr<boost::asio::steady_timer> checkpoint_timer_;
   std::unique_ptr<boost::asio::steady_timer> health_timer_;
   std::unique_ptr<boost::asio::steady_timer> alarm_timer_;
+  std::unique_ptr<boost::asio::steady_timer> retention_timer_;
   std::vector<alarm::Rule> rules_;  // control thread
   // Keeps pinging while draining: a long drain must not look like a hang.
   std::unique_ptr<boost::asio::steady_timer> watchdog_timer_;

@@ -105,12 +105,18 @@ std::optional<alarm::Reading> HeadSet::Latest(std::string_view sensor_id) const 
       .at = head.latest_at, .value = head.latest_value, .quality = head.latest_quality};
 }
 
-void HeadSet::SeedLatest(std::string_view sensor_id, const alarm::Reading& reading) {
+bool HeadSet::LatestSeeded(std::string_view sensor_id) const {
+  const auto it = heads_.find(sensor_id);
+  return it != heads_.end() && it->second.latest_seeded;
+}
+
+void HeadSet::SeedLatest(std::string_view sensor_id, const std::optional<alarm::Reading>& stored) {
   Head& head = FindOrAdd(sensor_id)->second;
-  if (head.has_latest && head.latest_at >= reading.at) return;
-  head.latest_at = reading.at;
-  head.latest_value = reading.value;
-  head.latest_quality = reading.quality;
+  head.latest_seeded = true;
+  if (!stored || (head.has_latest && head.latest_at >= stored->at)) return;
+  head.latest_at = stored->at;
+  head.latest_value = stored->value;
+  head.latest_quality = stored->quality;
   head.has_latest = true;
 }
 

@@ -79,11 +79,14 @@ class HeadSet {
   // The reading with the greatest time appended (or seeded) for sensor_id
   // since this HeadSet was created, sealed or not; of equal times the last
   // appended. Late readings, older than it, never replace it. nullopt when
-  // there is none.
+  // there is none. The sensor's true latest only once LatestSeeded: before,
+  // a newer reading may sit in the store from before a restart.
   std::optional<alarm::Reading> Latest(std::string_view sensor_id) const;
-  // Makes `reading` the latest of sensor_id unless the latest is as new or
-  // newer (restart: the latest stored reading, read from the store).
-  void SeedLatest(std::string_view sensor_id, const alarm::Reading& reading);
+  // Whether SeedLatest ran for sensor_id.
+  bool LatestSeeded(std::string_view sensor_id) const;
+  // Folds in the store's latest reading of sensor_id (nullopt: none): it
+  // becomes the latest unless the latest is as new or newer.
+  void SeedLatest(std::string_view sensor_id, const std::optional<alarm::Reading>& stored);
 
   // Smallest log_seq of any reading still only in a head; nullopt when every head
   // is empty. O(1).
@@ -103,6 +106,7 @@ class HeadSet {
     alarm::TimestampMs latest_at = 0;  // valid when has_latest
     double latest_value = 0;
     bool has_latest = false;
+    bool latest_seeded = false;
   };
   // Open heads by oldest log seq; an entry is stale once its head was sealed
   // (generation or emptiness differs). Invariant after every mutating call: the

@@ -398,22 +398,30 @@ TEST_CASE("HeadSet Latest ignores late readings older than the current latest",
   CHECK_FALSE(heads.Latest("other").has_value());
 }
 
-TEST_CASE("HeadSet SeedLatest fills a missing latest but never replaces a newer one",
+TEST_CASE("HeadSet SeedLatest folds in the stored latest, never over a newer one",
           "[storage][head][latest]") {
   HeadSet heads(HeadSetOptions{});
   std::vector<SealedChunk> sealed;
+  CHECK_FALSE(heads.LatestSeeded("a"));
   heads.SeedLatest("a", Reading{.at = kT0, .value = 1, .quality = 0});
+  CHECK(heads.LatestSeeded("a"));
   REQUIRE(heads.Latest("a").has_value());
   CHECK(heads.Latest("a")->value == 1);
   CHECK(Head(heads, "a").empty());  // no head data made up
 
+  // Appended since a restart, but older than what the store holds.
   AppendAt(heads, "b", {kT0 + 5000}, 1, &sealed);
-  heads.SeedLatest("b", Reading{.at = kT0, .value = 99, .quality = 0});
-  CHECK(heads.Latest("b")->at == kT0 + 5000);
+  CHECK_FALSE(heads.LatestSeeded("b"));
   heads.SeedLatest("b", Reading{.at = kT0 + 6000, .value = 6, .quality = 0});
+  CHECK(heads.Latest("b")->value == 6);
+  heads.SeedLatest("b", Reading{.at = kT0, .value = 99, .quality = 0});
   CHECK(heads.Latest("b")->value == 6);
   AppendAt(heads, "b", {kT0 + 5500}, 2, &sealed);  // late against the seed
   CHECK(heads.Latest("b")->value == 6);
+
+  heads.SeedLatest("c", std::nullopt);  // nothing stored
+  CHECK(heads.LatestSeeded("c"));
+  CHECK_FALSE(heads.Latest("c").has_value());
 }
 
 }  // namespace
