@@ -123,7 +123,11 @@ Status ReadDownsampled(Store& store, const ReadSnapshot* snapshot, const Downsam
   }
   if (!s.ok()) return s;
   std::vector<Reading> raw;
-  MergeReadings(chunked, in_head, &raw);
+  if (in_head.empty()) {
+    raw.swap(chunked);
+  } else {
+    MergeReadings(chunked, in_head, &raw);
+  }
 
   StepAccumulator steps(request.grid, out);
   size_t i = 0;

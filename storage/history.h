@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -44,12 +45,16 @@ class StepAccumulator {
   }
 
  private:
+  // Time-ordered input: a new step starts only past the current one's end,
+  // so most readings cost a comparison, not StepStart's divisions.
   template <class F>
   void Fold(alarm::TimestampMs t, F&& add) {
-    const alarm::TimestampMs start = StepStart(grid_, t);
-    if (!open_ || start != current_.start) {
+    if (!open_ || t >= current_end_) {
       if (open_) out_->push_back(current_);
-      current_ = Step{.start = start, .stats = {}};
+      current_ = Step{.start = StepStart(grid_, t), .stats = {}};
+      if (__builtin_add_overflow(current_.start, grid_.step, &current_end_)) {
+        current_end_ = std::numeric_limits<alarm::TimestampMs>::max();
+      }
       open_ = true;
     }
     add(current_.stats);
@@ -58,6 +63,7 @@ class StepAccumulator {
   StepGrid grid_;
   std::vector<Step>* out_;
   Step current_;
+  alarm::TimestampMs current_end_ = 0;  // current_.start + step, saturated
   bool open_ = false;
 };
 

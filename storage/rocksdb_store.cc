@@ -221,35 +221,53 @@ class RocksDbStore final : public Store {
     std::string seek = prefix;
     PutOrderedInt64(&seek, seek_from);
 
-    struct Tagged {
-      alarm::Reading reading;
+    // Chunks decode straight into *out; only when they overlap (rewrites,
+    // late data) are the readings tagged with their chunk and re-sorted.
+    struct Segment {
+      size_t begin;  // index in *out
       uint64_t chunk_id;
     };
-    std::vector<Tagged> tagged;
-    std::vector<alarm::Reading> decoded;
+    std::vector<Segment> segments;
+    const size_t base = out->size();
+    bool ordered = true;
     for (const PartitionedFamily::Ptr& partition : chunk_parts_->Overlapping(seek_from, to)) {
       std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, partition->handle));
       for (it->Seek(seek); it->Valid(); it->Next()) {
         auto parts = ParseChunkKey(ToView(it->key()));
         if (!parts || parts->sensor_id != sensor_id) break;
-        decoded.clear();
-        Status s = DecodeChunk(ToView(it->value()), from, to, &decoded);
+        const size_t begin = out->size();
+        Status s = DecodeChunk(ToView(it->value()), from, to, out);
         if (!s.ok()) {
+          out->resize(base);
           return Status::Corruption("chunk of sensor '" + std::string(sensor_id) + "' at " +
                                     std::to_string(parts->first_at) + ": " + s.message());
         }
-        for (const alarm::Reading& r : decoded) tagged.push_back({r, parts->chunk_id});
+        if (out->size() == begin) continue;
+        if (begin > base && (*out)[begin].at <= (*out)[begin - 1].at) ordered = false;
+        segments.push_back({begin, parts->chunk_id});
       }
-      if (!it->status().ok()) return FromRocks(it->status(), "scan chunks");
+      if (!it->status().ok()) {
+        out->resize(base);
+        return FromRocks(it->status(), "scan chunks");
+      }
     }
-    auto before = [](const Tagged& a, const Tagged& b) {
-      return a.reading.at != b.reading.at ? a.reading.at < b.reading.at : a.chunk_id < b.chunk_id;
+    if (ordered) return Status::Ok();
+    struct Tagged {
+      alarm::Reading reading;
+      uint64_t chunk_id;
     };
-    // Chunks that do not overlap (the usual case) arrive in order already.
-    if (!std::is_sorted(tagged.begin(), tagged.end(), before)) {
-      std::stable_sort(tagged.begin(), tagged.end(), before);
+    std::vector<Tagged> tagged;
+    tagged.reserve(out->size() - base);
+    for (size_t k = 0; k < segments.size(); ++k) {
+      const size_t end = k + 1 < segments.size() ? segments[k + 1].begin : out->size();
+      for (size_t i = segments[k].begin; i < end; ++i) {
+        tagged.push_back({(*out)[i], segments[k].chunk_id});
+      }
     }
-    out->reserve(out->size() + tagged.size());
+    std::stable_sort(tagged.begin(), tagged.end(), [](const Tagged& a, const Tagged& b) {
+      return a.reading.at != b.reading.at ? a.reading.at < b.reading.at : a.chunk_id < b.chunk_id;
+    });
+    out->resize(base);
     for (size_t i = 0; i < tagged.size(); ++i) {
       // Of equal timestamps keep the last, i.e. the latest chunk.
       if (i + 1 < tagged.size() && tagged[i + 1].reading.at == tagged[i].reading.at) continue;
