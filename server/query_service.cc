@@ -33,36 +33,6 @@ std::optional<grpc::Status> CheckHistoryRequest(const alarm::Registry& registry,
   return std::nullopt;
 }
 
-v1::LatestValue::Alarm::Kind KindToProto(alarm::AlarmKind kind) {
-  switch (kind) {
-    case alarm::AlarmKind::kThreshold:
-      return v1::LatestValue::Alarm::KIND_THRESHOLD;
-    case alarm::AlarmKind::kRateOfChange:
-      return v1::LatestValue::Alarm::KIND_RATE_OF_CHANGE;
-    case alarm::AlarmKind::kNoData:
-      return v1::LatestValue::Alarm::KIND_NO_DATA;
-    case alarm::AlarmKind::kSensorFault:
-      return v1::LatestValue::Alarm::KIND_SENSOR_FAULT;
-    case alarm::AlarmKind::kGatewayOffline:
-      return v1::LatestValue::Alarm::KIND_GATEWAY_OFFLINE;
-  }
-  return v1::LatestValue::Alarm::KIND_UNSPECIFIED;
-}
-
-v1::LatestValue::Alarm::State StateToProto(alarm::AlarmState state) {
-  switch (state) {
-    case alarm::AlarmState::kActiveUnacked:
-      return v1::LatestValue::Alarm::STATE_ACTIVE_UNACKED;
-    case alarm::AlarmState::kActiveAcked:
-      return v1::LatestValue::Alarm::STATE_ACTIVE_ACKED;
-    case alarm::AlarmState::kClearedUnacked:
-      return v1::LatestValue::Alarm::STATE_CLEARED_UNACKED;
-    case alarm::AlarmState::kClosed:
-      break;
-  }
-  return v1::LatestValue::Alarm::STATE_UNSPECIFIED;
-}
-
 v1::LatestValue::Alarm::Level LevelToProto(alarm::Level level) {
   switch (level) {
     case alarm::Level::kH:
@@ -89,8 +59,15 @@ void LatestToProto(std::string_view sensor_id, const SensorLatest& latest, v1::L
   }
   for (const alarm::ActiveAlarm& a : latest.alarms) {
     v1::LatestValue::Alarm* alarm = out->add_alarms();
-    alarm->set_kind(KindToProto(a.alarm));
-    alarm->set_state(StateToProto(a.state));
+    // Kinds and states share the domain's stable numbers (alarm/event.h);
+    // anything else (kClosed) is unspecified.
+    using Alarm = v1::LatestValue::Alarm;
+    const int kind = static_cast<int>(a.alarm);
+    const int state = static_cast<int>(a.state);
+    alarm->set_kind(Alarm::Kind_IsValid(kind) ? static_cast<Alarm::Kind>(kind)
+                                              : Alarm::KIND_UNSPECIFIED);
+    alarm->set_state(Alarm::State_IsValid(state) ? static_cast<Alarm::State>(state)
+                                                 : Alarm::STATE_UNSPECIFIED);
     alarm->set_severity(static_cast<uint32_t>(a.severity));
     alarm->set_level(LevelToProto(a.level));
     alarm->set_rule_id(a.rule_id);
@@ -124,6 +101,18 @@ QueryService::QueryService(RegistryHolder* registry, ShardSet* shards, storage::
                            BlockingExecutor blocking)
     : registry_(registry), shards_(shards), store_(store), blocking_(std::move(blocking)) {}
 
+void QueryService::ReadHistory(grpc::ServerUnaryReactor* reactor, const std::string& sensor_id,
+                               alarm::TimestampMs from, alarm::TimestampMs to,
+                               std::function<grpc::Status(const HeadRead&)> read) {
+  BlockingExecutor blocking = blocking_;
+  ReadHeadWithSnapshot(*shards_, sensor_id, from, to,
+                       [reactor, blocking, read = std::move(read)](HeadRead head) {
+                         blocking([reactor, read, head = std::move(head)] {
+                           reactor->Finish(head.status.ok() ? read(head) : ToGrpc(head.status));
+                         });
+                       });
+}
+
 grpc::ServerUnaryReactor* QueryService::ReadRaw(grpc::CallbackServerContext* context,
                                                 const v1::ReadRawRequest* request,
                                                 v1::ReadRawResponse* response) {
@@ -146,36 +135,26 @@ grpc::ServerUnaryReactor* QueryService::ReadRaw(grpc::CallbackServerContext* con
     return reactor;
   }
   storage::Store* store = store_;
-  BlockingExecutor blocking = blocking_;
-  ReadHeadWithSnapshot(*shards_, sensor_id, from, to, [=](HeadRead head) {
-    blocking([=, head = std::move(head)] {
-      if (!head.status.ok()) {
-        reactor->Finish(ToGrpc(head.status));
-        return;
-      }
-      std::vector<alarm::Reading> chunked;
-      alarm::Status st = store->ReadChunksAt(head.snapshot.get(), sensor_id, from, to, &chunked);
-      if (!st.ok()) {
-        reactor->Finish(ToGrpc(st));
-        return;
-      }
-      std::vector<alarm::Reading> readings;
-      storage::MergeReadings(chunked, head.readings, &readings);
-      const size_t n = std::min<size_t>(readings.size(), limit);
-      if (n < readings.size()) {
-        response->set_truncated(true);
-        response->set_next_from_ms(readings[n].at);
-      }
-      response->mutable_timestamps_ms()->Reserve(static_cast<int>(n));
-      response->mutable_values()->Reserve(static_cast<int>(n));
-      response->mutable_quality()->Reserve(static_cast<int>(n));
-      for (size_t i = 0; i < n; ++i) {
-        response->add_timestamps_ms(readings[i].at);
-        response->add_values(readings[i].value);
-        response->add_quality(readings[i].quality);
-      }
-      reactor->Finish(grpc::Status::OK);
-    });
+  ReadHistory(reactor, sensor_id, from, to, [=](const HeadRead& head) {
+    std::vector<alarm::Reading> chunked;
+    alarm::Status st = store->ReadChunksAt(head.snapshot.get(), sensor_id, from, to, &chunked);
+    if (!st.ok()) return ToGrpc(st);
+    std::vector<alarm::Reading> readings;
+    storage::MergeReadings(chunked, head.readings, &readings);
+    const size_t n = std::min<size_t>(readings.size(), limit);
+    if (n < readings.size()) {
+      response->set_truncated(true);
+      response->set_next_from_ms(readings[n].at);
+    }
+    response->mutable_timestamps_ms()->Reserve(static_cast<int>(n));
+    response->mutable_values()->Reserve(static_cast<int>(n));
+    response->mutable_quality()->Reserve(static_cast<int>(n));
+    for (size_t i = 0; i < n; ++i) {
+      response->add_timestamps_ms(readings[i].at);
+      response->add_values(readings[i].value);
+      response->add_quality(readings[i].quality);
+    }
+    return grpc::Status::OK;
   });
   return reactor;
 }
@@ -216,41 +195,31 @@ grpc::ServerUnaryReactor* QueryService::ReadDownsampled(grpc::CallbackServerCont
   response->set_origin_ms(grid.origin);
   const std::string& sensor_id = request->sensor_id();
   storage::Store* store = store_;
-  BlockingExecutor blocking = blocking_;
-  ReadHeadWithSnapshot(*shards_, sensor_id, from, to, [=](HeadRead head) {
-    blocking([=, head = std::move(head)] {
-      if (!head.status.ok()) {
-        reactor->Finish(ToGrpc(head.status));
-        return;
-      }
-      std::vector<storage::Step> steps;
-      const alarm::Status st = storage::ReadDownsampled(
-          *store, head.snapshot.get(),
-          storage::DownsampleRequest{.sensor_id = sensor_id, .from = from, .to = to, .grid = grid},
-          head.readings, &steps);
-      if (!st.ok()) {
-        reactor->Finish(ToGrpc(st));
-        return;
-      }
-      const int n = static_cast<int>(steps.size());
-      response->mutable_start_ms()->Reserve(n);
-      response->mutable_count()->Reserve(n);
-      response->mutable_min()->Reserve(n);
-      response->mutable_max()->Reserve(n);
-      response->mutable_avg()->Reserve(n);
-      response->mutable_last()->Reserve(n);
-      response->mutable_last_ms()->Reserve(n);
-      for (const storage::Step& step : steps) {
-        response->add_start_ms(step.start);
-        response->add_count(step.stats.count);
-        response->add_min(step.stats.min);
-        response->add_max(step.stats.max);
-        response->add_avg(step.stats.avg());
-        response->add_last(step.stats.last);
-        response->add_last_ms(step.stats.last_at);
-      }
-      reactor->Finish(grpc::Status::OK);
-    });
+  ReadHistory(reactor, sensor_id, from, to, [=](const HeadRead& head) {
+    std::vector<storage::Step> steps;
+    const alarm::Status st = storage::ReadDownsampled(
+        *store, head.snapshot.get(),
+        storage::DownsampleRequest{.sensor_id = sensor_id, .from = from, .to = to, .grid = grid},
+        head.readings, &steps);
+    if (!st.ok()) return ToGrpc(st);
+    const int n = static_cast<int>(steps.size());
+    response->mutable_start_ms()->Reserve(n);
+    response->mutable_count()->Reserve(n);
+    response->mutable_min()->Reserve(n);
+    response->mutable_max()->Reserve(n);
+    response->mutable_avg()->Reserve(n);
+    response->mutable_last()->Reserve(n);
+    response->mutable_last_ms()->Reserve(n);
+    for (const storage::Step& step : steps) {
+      response->add_start_ms(step.start);
+      response->add_count(step.stats.count);
+      response->add_min(step.stats.min);
+      response->add_max(step.stats.max);
+      response->add_avg(step.stats.avg());
+      response->add_last(step.stats.last);
+      response->add_last_ms(step.stats.last_at);
+    }
+    return grpc::Status::OK;
   });
   return reactor;
 }

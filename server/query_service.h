@@ -9,6 +9,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 
 #include "server/registry_holder.h"
 #include "server/shard.h"
@@ -45,6 +46,13 @@ class QueryService final : public v1::Query::CallbackService {
                                        v1::ReadLatestResponse* response) override;
 
  private:
+  // Reads the head of `sensor_id` in [from, to) with a snapshot on its shard,
+  // then runs `read` on the blocking pool and finishes `reactor` with the
+  // status it returns (or the head read's error).
+  void ReadHistory(grpc::ServerUnaryReactor* reactor, const std::string& sensor_id,
+                   alarm::TimestampMs from, alarm::TimestampMs to,
+                   std::function<grpc::Status(const HeadRead&)> read);
+
   RegistryHolder* registry_;
   ShardSet* shards_;
   storage::Store* store_;

@@ -58,16 +58,27 @@ std::string ChunkKey(std::string_view sensor_id, alarm::TimestampMs first_at, ui
   return key;
 }
 
-std::optional<ChunkKeyParts> ParseChunkKey(std::string_view key) {
+namespace {
+
+// The sensor id of a key made of ChunkSensorPrefix and `suffix_bytes` more;
+// nullopt when the key has another length.
+std::optional<std::string_view> SensorOfKey(std::string_view key, size_t suffix_bytes) {
   if (key.size() < 2) return std::nullopt;
   const size_t len = (static_cast<size_t>(static_cast<unsigned char>(key[0])) << 8) |
                      static_cast<unsigned char>(key[1]);
-  if (key.size() != 2 + len + 16) return std::nullopt;
-  return ChunkKeyParts{
-      .sensor_id = key.substr(2, len),
-      .first_at = GetOrderedInt64(key.data() + 2 + len),
-      .chunk_id = GetBigEndian64(key.data() + 2 + len + 8),
-  };
+  if (key.size() != 2 + len + suffix_bytes) return std::nullopt;
+  return key.substr(2, len);
+}
+
+}  // namespace
+
+std::optional<ChunkKeyParts> ParseChunkKey(std::string_view key) {
+  const std::optional<std::string_view> sensor = SensorOfKey(key, 16);
+  if (!sensor) return std::nullopt;
+  const char* suffix = sensor->data() + sensor->size();
+  return ChunkKeyParts{.sensor_id = *sensor,
+                       .first_at = GetOrderedInt64(suffix),
+                       .chunk_id = GetBigEndian64(suffix + 8)};
 }
 
 std::string RollupKey(std::string_view sensor_id, alarm::TimestampMs bucket_start) {
@@ -77,12 +88,10 @@ std::string RollupKey(std::string_view sensor_id, alarm::TimestampMs bucket_star
 }
 
 std::optional<RollupKeyParts> ParseRollupKey(std::string_view key) {
-  if (key.size() < 2) return std::nullopt;
-  const size_t len = (static_cast<size_t>(static_cast<unsigned char>(key[0])) << 8) |
-                     static_cast<unsigned char>(key[1]);
-  if (key.size() != 2 + len + 8) return std::nullopt;
-  return RollupKeyParts{.sensor_id = key.substr(2, len),
-                        .bucket_start = GetOrderedInt64(key.data() + 2 + len)};
+  const std::optional<std::string_view> sensor = SensorOfKey(key, 8);
+  if (!sensor) return std::nullopt;
+  return RollupKeyParts{.sensor_id = *sensor,
+                        .bucket_start = GetOrderedInt64(sensor->data() + sensor->size())};
 }
 
 std::string PartitionFamilyName(const PartitionName& name) {

@@ -103,7 +103,8 @@ TimestampMs WriteData(vigil::storage::Store& store, const Config& config, Timest
   series(SensorId(0), day_start, 86'400, 1);
   for (int i = 1; i < config.sensors; ++i) {
     // One 480-reading chunk somewhere in the same day.
-    series(SensorId(i), day_start + (i % 170) * 480 * kSecond, 480, static_cast<uint64_t>(i) + 1);
+    series(SensorId(i), day_start + TimestampMs{i % 170} * 480 * kSecond, 480,
+           static_cast<uint64_t>(i) + 1);
     if (sealed.size() >= 5000) {
       Check(store.WriteChunks(sealed).ok(), "WriteChunks failed");
       sealed.clear();

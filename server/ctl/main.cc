@@ -574,7 +574,10 @@ int main(int argc, char** argv) {
         (command == "latest" && name == "--enterprise") || name == "--server") {
       continue;
     }
-    return Usage(command + " does not take " + name);
+    std::string message = command;
+    message += " does not take ";
+    message += name;
+    return Usage(message);
   }
   if (csv && command != "readings" && command != "latest") {
     return Usage(command + " does not take --csv");

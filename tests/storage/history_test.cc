@@ -59,7 +59,7 @@ void RandomHistory(Writer& writer, std::mt19937_64& rng) {
     if (k == 0 && t > kT0 + kHour) {
       // Late: older readings, at new times.
       TimestampMs late = t - kHour + static_cast<TimestampMs>(rng() % kHour);
-      for (int i = 0; i < n; ++i) times.push_back(late + 1 + i * 997);
+      for (int i = 0; i < n; ++i) times.push_back(late + 1 + TimestampMs{i} * 997);
     } else if (k == 1 && !writer.truth().empty()) {
       // Rewrites of stored times with new values.
       auto it = writer.truth().begin();
@@ -150,6 +150,7 @@ TEST_CASE("MergeReadings keeps one reading per time, the head winning", "[storag
   std::vector<Reading> out;
   MergeReadings(chunked, head, &out);
   std::vector<std::pair<TimestampMs, double>> got;
+  got.reserve(out.size());
   for (const Reading& r : out) got.emplace_back(r.at, r.value);
   CHECK(got == std::vector<std::pair<TimestampMs, double>>{
                    {1, 1.0}, {2, 20.0}, {3, 30.0}, {5, 5.0}, {6, 60.0}});

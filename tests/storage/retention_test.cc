@@ -47,6 +47,7 @@ struct Clocked {
 
 std::vector<std::pair<TimestampMs, double>> Pairs(const std::vector<Reading>& readings) {
   std::vector<std::pair<TimestampMs, double>> out;
+  out.reserve(readings.size());
   for (const Reading& r : readings) out.emplace_back(r.at, r.value);
   return out;
 }
@@ -84,6 +85,7 @@ Truth WriteSixtyDays(Store& store, TimestampMs raw_horizon, TimestampMs stats_ho
   std::sort(times.begin(), times.end());
   times.erase(std::unique(times.begin(), times.end()), times.end());
   std::vector<double> values;
+  values.reserve(times.size());
   for (TimestampMs t : times) values.push_back(static_cast<double>((t - kT0) % 9973) / 10);
   writer.Append(times, values);
   writer.SealAll();
