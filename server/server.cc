@@ -396,8 +396,13 @@ class Server::Impl {
           LogError("retention_failed", {{"error", dropped.error().ToString()}});
           return;
         }
-        for (const std::string& family : *dropped)
+        for (const std::string& family : *dropped) {
           LogInfo("retention_dropped", {{"family", family}});
+        }
+        LogInfo("retention_checked",
+                {{"dropped", dropped->size()},
+                 {"raw_horizon", store_->Horizon(storage::DataClass::kRaw)},
+                 {"stats_horizon", store_->Horizon(storage::DataClass::kStats)}});
       });
       ScheduleRetention(std::chrono::hours(1));
     });

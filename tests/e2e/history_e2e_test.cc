@@ -316,6 +316,14 @@ TEST_CASE("History queries: retention horizon, step limits and errors", "[e2e][h
         grpc::StatusCode::INVALID_ARGUMENT);
   CHECK(Downsample(vigild, "t-1", now - kDay, now, -5).status.error_code() ==
         grpc::StatusCode::INVALID_ARGUMENT);
+  // Expired partitions are dropped at start (then hourly), at the configured horizons.
+  const std::string output = vigild.Output();
+  const std::string checked = "event=retention_checked dropped=0 raw_horizon=";
+  const size_t at = output.find(checked);
+  INFO(output);
+  REQUIRE(at != std::string::npos);
+  const int64_t raw_horizon = std::stoll(output.substr(at + checked.size()));
+  CHECK(std::abs(raw_horizon - (now - 90 * kDay)) < kMinute);
 }
 
 size_t Lines(const std::string& text) {
