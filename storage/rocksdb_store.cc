@@ -179,16 +179,22 @@ class RocksDbStore final : public Store {
     // Per sensor in `batch`: the greatest last_at of its chunks there.
     std::unordered_map<std::string_view, alarm::TimestampMs> batch_ends;
     StoredRepeats repeats(this);
+    auto flush = [&] {
+      Status s = FromRocks(db_->Write({}, &batch), "write chunks");
+      batch.Clear();
+      batch_ends.clear();
+      repeats.Refresh();
+      return s;
+    };
     std::vector<alarm::Reading> readings;
     for (const SealedChunk& c : chunks) {
-      // The repeat check reads the database: write what it must see first.
+      // The repeat check reads the database: it must see this sensor's
+      // chunks that overlap this one in time.
       const auto pending = batch_ends.find(c.sensor_id);
-      if (pending != batch_ends.end() && c.first_at <= pending->second) {
-        Status s = FromRocks(db_->Write({}, &batch), "write chunks");
-        if (!s.ok()) return s;
-        batch.Clear();
-        batch_ends.clear();
-        repeats.Refresh();
+      bool sensor_pending = pending != batch_ends.end();
+      if (sensor_pending && c.first_at <= pending->second) {
+        if (Status s = flush(); !s.ok()) return s;
+        sensor_pending = false;
       }
       readings.clear();
       // A chunk that does not decode (a codec bug) is stored as is, for reads
@@ -196,10 +202,15 @@ class RocksDbStore final : public Store {
       if (!DecodeChunk(c.bytes, kMinTime, kMaxTime, &readings).ok()) readings.clear();
       auto repeated = repeats.Find(c, readings);
       if (!repeated) return repeated.error();
+      // A recomputed bucket replaces (Put) what the batch merged into it so
+      // far: the sensor's earlier chunks must be in the database first.
+      if (sensor_pending && !repeated->empty()) {
+        if (Status s = flush(); !s.ok()) return s;
+      }
       Status s = AddChunk(c, readings, *repeated, raw_horizon, stats_horizon, &batch);
       if (!s.ok()) return s;
-      alarm::TimestampMs& end = batch_ends[c.sensor_id];
-      end = pending == batch_ends.end() ? c.last_at : std::max(end, c.last_at);
+      alarm::TimestampMs& end = batch_ends.try_emplace(c.sensor_id, c.last_at).first->second;
+      end = std::max(end, c.last_at);
     }
     return FromRocks(db_->Write({}, &batch), "write chunks");
   }

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "storage/chunk.h"
 #include "storage/head_set.h"
 #include "storage/step_stats.h"
 #include "storage/store.h"
@@ -162,6 +163,7 @@ TEST_CASE("Downsampled reads equal a brute-force computation on random data",
   auto store = OpenStore(dir.path());
   std::mt19937_64 rng(GENERATE(1u, 2u, 3u));
   Writer writer(store.get(), "s1");
+  writer.set_appends_per_write(GENERATE(1u, 4u));
   RandomHistory(writer, rng);
   const std::vector<Reading> head = writer.Head();
   REQUIRE_FALSE(head.empty());
@@ -204,6 +206,7 @@ TEST_CASE("Rollups equal a recomputation from the raw data", "[storage][history]
   auto store = OpenStore(dir.path());
   std::mt19937_64 rng(GENERATE(4u, 5u));
   Writer writer(store.get(), "s1");
+  writer.set_appends_per_write(GENERATE(1u, 5u));
   RandomHistory(writer, rng);
   writer.SealAll();
   // A restart replays readings already in chunks into a fresh HeadSet: the
@@ -329,6 +332,37 @@ TEST_CASE("A rewritten timestamp counts once, with its latest value", "[storage]
     CHECK(steps[0].stats.max == 20);
     CHECK(steps[0].stats.last == 3);
   }
+}
+
+SealedChunk Chunk(const std::string& sensor, const std::vector<std::pair<TimestampMs, double>>& rs,
+                  uint64_t chunk_id) {
+  ChunkEncoder encoder;
+  for (const auto& [at, v] : rs) encoder.Append(at, v, alarm::kQualityGood);
+  return SealedChunk{.sensor_id = sensor,
+                     .first_at = encoder.first_at(),
+                     .last_at = encoder.last_at(),
+                     .chunk_id = chunk_id,
+                     .bytes = encoder.Finish()};
+}
+
+TEST_CASE("A rewrite recomputed in one write with an earlier chunk of its bucket keeps both",
+          "[storage][history]") {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.path());
+  const std::vector<SealedChunk> first = {Chunk("s1", {{kT0 + 210 * kSecond, 1}}, 1)};
+  REQUIRE(store->WriteChunks(first).ok());
+  // One call: a chunk without repeats, then one in the same bucket that
+  // rewrites the stored reading (its bucket is recomputed).
+  const std::vector<SealedChunk> both = {
+      Chunk("s1", {{kT0, 10}, {kT0 + 60 * kSecond, 20}}, 2),
+      Chunk("s1", {{kT0 + 180 * kSecond, 30}, {kT0 + 210 * kSecond, 40}}, 3)};
+  REQUIRE(store->WriteChunks(both).ok());
+  std::vector<Step> rollups;
+  REQUIRE(store->ReadRollups(nullptr, "s1", kMin, kMax, &rollups).ok());
+  REQUIRE(rollups.size() == 1);
+  CHECK(rollups[0].stats.count == 4);
+  CHECK(rollups[0].stats.sum == 100);
+  CHECK(rollups[0].stats.last == 40);
 }
 
 }  // namespace

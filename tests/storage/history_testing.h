@@ -50,35 +50,40 @@ class Writer {
             .max_readings_per_chunk = 32, .first_chunk_id = first_chunk_id, .chunk_id_stride = 1}) {
   }
 
+  // Sealed chunks are written every `appends_per_write` appends, many in one
+  // WriteChunks call, as a shard writes them once per drain.
   void Append(const std::vector<TimestampMs>& times, const std::vector<double>& values) {
-    std::vector<SealedChunk> sealed;
-    heads_.Append(sensor_, times, values, {}, ++log_seq_, &sealed);
+    heads_.Append(sensor_, times, values, {}, ++log_seq_, &sealed_);
     for (size_t i = 0; i < times.size(); ++i) truth_[times[i]] = values[i];
-    Flush(&sealed);
+    if (log_seq_ % appends_per_write_ == 0) Flush();
   }
   void SealAll() {
-    std::vector<SealedChunk> sealed;
-    heads_.SealAll(&sealed);
-    Flush(&sealed);
+    heads_.SealAll(&sealed_);
+    Flush();
   }
-  std::vector<Reading> Head() const {
+  // The head, after writing what was sealed.
+  std::vector<Reading> Head() {
+    Flush();
     std::vector<Reading> head;
     heads_.ReadHead(sensor_, kMinTime, kMaxTime, &head);
     return head;
   }
+  void set_appends_per_write(uint64_t n) { appends_per_write_ = n; }
   const Truth& truth() const { return truth_; }
   HeadSet& heads() { return heads_; }
 
  private:
-  void Flush(std::vector<SealedChunk>* sealed) {
-    REQUIRE(store_->WriteChunks(*sealed).ok());
-    sealed->clear();
+  void Flush() {
+    REQUIRE(store_->WriteChunks(sealed_).ok());
+    sealed_.clear();
   }
 
   Store* store_;
   std::string sensor_;
   HeadSet heads_;
+  std::vector<SealedChunk> sealed_;
   uint64_t log_seq_ = 0;
+  uint64_t appends_per_write_ = 1;
   Truth truth_;
 };
 
