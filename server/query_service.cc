@@ -137,7 +137,8 @@ grpc::ServerUnaryReactor* QueryService::ReadRaw(grpc::CallbackServerContext* con
   storage::Store* store = store_;
   ReadHistory(reactor, sensor_id, from, to, [=](const HeadRead& head) {
     std::vector<alarm::Reading> chunked;
-    alarm::Status st = store->ReadChunksAt(head.snapshot.get(), sensor_id, from, to, &chunked);
+    alarm::Status st =
+        store->ReadChunksAt(head.snapshot.get(), sensor_id, from, to, size_t{limit} + 1, &chunked);
     if (!st.ok()) return ToGrpc(st);
     std::vector<alarm::Reading> readings;
     storage::MergeReadings(chunked, head.readings, &readings);

@@ -117,9 +117,11 @@ Status ReadDownsampled(Store& store, const ReadSnapshot* snapshot, const Downsam
     rollup_to = std::max(rollup_to, rollup_from);
   }
   std::vector<Reading> chunked;
-  Status s = store.ReadChunksAt(snapshot, request.sensor_id, from, rollup_from, &chunked);
+  Status s = store.ReadChunksAt(snapshot, request.sensor_id, from, rollup_from, Store::kAllReadings,
+                                &chunked);
   if (s.ok() && rollup_to < to) {
-    s = store.ReadChunksAt(snapshot, request.sensor_id, rollup_to, to, &chunked);
+    s = store.ReadChunksAt(snapshot, request.sensor_id, rollup_to, to, Store::kAllReadings,
+                           &chunked);
   }
   if (!s.ok()) return s;
   std::vector<Reading> raw;

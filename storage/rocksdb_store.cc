@@ -216,7 +216,7 @@ class RocksDbStore final : public Store {
   }
 
   Status ReadChunksAt(const ReadSnapshot* snapshot, std::string_view sensor_id,
-                      alarm::TimestampMs from, alarm::TimestampMs to,
+                      alarm::TimestampMs from, alarm::TimestampMs to, size_t max_readings,
                       std::vector<alarm::Reading>* out) override {
     from = std::max(from, Horizon(DataClass::kRaw));
     if (from >= to) return Status::Ok();
@@ -246,6 +246,13 @@ class RocksDbStore final : public Store {
       for (it->Seek(seek); it->Valid(); it->Next()) {
         auto parts = ParseChunkKey(ToView(it->key()));
         if (!parts || parts->sensor_id != sensor_id) break;
+        // Chunks come by first_at: once the first max_readings are in, in
+        // order, a chunk starting after the last of them adds nothing before.
+        if (ordered && max_readings > 0 && out->size() - base >= max_readings &&
+            parts->first_at > (*out)[base + max_readings - 1].at) {
+          out->resize(base + max_readings);  // later ones may be rewritten further on
+          return Status::Ok();
+        }
         const size_t begin = out->size();
         Status s = DecodeChunk(ToView(it->value()), from, to, out);
         if (!s.ok()) {
@@ -262,7 +269,10 @@ class RocksDbStore final : public Store {
         return FromRocks(it->status(), "scan chunks");
       }
     }
-    if (ordered) return Status::Ok();
+    if (ordered) {
+      if (out->size() - base > max_readings) out->resize(base + max_readings);
+      return Status::Ok();
+    }
     struct Tagged {
       alarm::Reading reading;
       uint64_t chunk_id;
@@ -279,7 +289,7 @@ class RocksDbStore final : public Store {
       return a.reading.at != b.reading.at ? a.reading.at < b.reading.at : a.chunk_id < b.chunk_id;
     });
     out->resize(base);
-    for (size_t i = 0; i < tagged.size(); ++i) {
+    for (size_t i = 0; i < tagged.size() && out->size() - base < max_readings; ++i) {
       // Of equal timestamps keep the last, i.e. the latest chunk.
       if (i + 1 < tagged.size() && tagged[i + 1].reading.at == tagged[i].reading.at) continue;
       out->push_back(tagged[i].reading);
@@ -339,7 +349,7 @@ class RocksDbStore final : public Store {
       // The newest chunk by start; one that started up to a span earlier may end later.
       std::vector<alarm::Reading> readings;
       Status s = ReadChunksAt(nullptr, sensor_id, SaturatingSub(parts->first_at, kSpanMs), kMaxTime,
-                              &readings);
+                              kAllReadings, &readings);
       if (!s.ok()) return s;
       if (readings.empty()) return std::optional<alarm::Reading>();
       return std::optional<alarm::Reading>(readings.back());
@@ -639,7 +649,8 @@ class RocksDbStore final : public Store {
   Status RecomputeBucket(std::string_view sensor_id, alarm::TimestampMs bucket,
                          std::span<const alarm::Reading> added, StepStats* stats) {
     std::vector<alarm::Reading> stored;
-    Status s = ReadChunksAt(nullptr, sensor_id, bucket, SaturatingAdd(bucket, kBucketMs), &stored);
+    Status s = ReadChunksAt(nullptr, sensor_id, bucket, SaturatingAdd(bucket, kBucketMs),
+                            kAllReadings, &stored);
     if (!s.ok()) return s;
     size_t i = 0;
     for (const alarm::Reading& r : added) {

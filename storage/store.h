@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <span>
@@ -118,12 +119,16 @@ class Store {
   // names the damaged chunk.
   alarm::Status ReadChunks(std::string_view sensor_id, alarm::TimestampMs from,
                            alarm::TimestampMs to, std::vector<alarm::Reading>* out) {
-    return ReadChunksAt(nullptr, sensor_id, from, to, out);
+    return ReadChunksAt(nullptr, sensor_id, from, to, kAllReadings, out);
   }
-  // ReadChunks as of `snapshot` (nullptr: the latest state).
+  // ReadChunks as of `snapshot` (nullptr: the latest state), of only the
+  // first `max_readings` readings (all when there are fewer): the read stops
+  // once no later chunk can hold an earlier reading, so a page of a long
+  // range costs about the page, not the range.
   virtual alarm::Status ReadChunksAt(const ReadSnapshot* snapshot, std::string_view sensor_id,
                                      alarm::TimestampMs from, alarm::TimestampMs to,
-                                     std::vector<alarm::Reading>* out) = 0;
+                                     size_t max_readings, std::vector<alarm::Reading>* out) = 0;
+  static constexpr size_t kAllReadings = std::numeric_limits<size_t>::max();
   // Appends to *out the 5-minute statistics of `sensor_id` (sealed chunks
   // only; heads are the caller's) for the buckets that start in [from, to),
   // in time order, empty buckets left out, as of `snapshot` (nullptr: now).

@@ -102,7 +102,10 @@ TEST_CASE("A head read and the chunks at its snapshot hold every reading once",
 
   rig.SealEverything(1);  // the head becomes a chunk after the read
   std::vector<Reading> at_snapshot;
-  REQUIRE(rig.store->ReadChunksAt(before.snapshot.get(), "s1", kMin, kMax, &at_snapshot).ok());
+  REQUIRE(rig.store
+              ->ReadChunksAt(before.snapshot.get(), "s1", kMin, kMax, storage::Store::kAllReadings,
+                             &at_snapshot)
+              .ok());
   CHECK(at_snapshot.empty());  // so head + snapshot count each reading once
   std::vector<Reading> now;
   REQUIRE(rig.store->ReadChunks("s1", kMin, kMax, &now).ok());
@@ -112,7 +115,10 @@ TEST_CASE("A head read and the chunks at its snapshot hold every reading once",
   REQUIRE(after.status.ok());
   CHECK(after.readings.empty());
   std::vector<Reading> chunked;
-  REQUIRE(rig.store->ReadChunksAt(after.snapshot.get(), "s1", kMin, kMax, &chunked).ok());
+  REQUIRE(rig.store
+              ->ReadChunksAt(after.snapshot.get(), "s1", kMin, kMax, storage::Store::kAllReadings,
+                             &chunked)
+              .ok());
   CHECK(Times(chunked) == std::vector<TimestampMs>{kT0, kT0 + 1000, kT0 + 2000});
 }
 

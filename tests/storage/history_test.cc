@@ -365,5 +365,54 @@ TEST_CASE("A rewrite recomputed in one write with an earlier chunk of its bucket
   CHECK(rollups[0].stats.last == 40);
 }
 
+TEST_CASE("ReadChunksAt with max_readings gives the first readings exactly and stops early",
+          "[storage][history]") {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.path());
+  std::mt19937_64 rng(GENERATE(6u, 7u));
+  Writer writer(store.get(), "s1");
+  RandomHistory(writer, rng);  // overlapping chunks: late data and rewrites
+  writer.SealAll();
+  Writer in_order(store.get(), "s2");
+  for (int i = 0; i < 40; ++i) {
+    std::vector<TimestampMs> times(20);
+    for (int k = 0; k < 20; ++k) times[static_cast<size_t>(k)] = kT0 + (i * 20 + k) * kSecond;
+    in_order.Append(times, std::vector<double>(times.size(), 1.5));
+  }
+  in_order.SealAll();
+  for (const char* sensor : {"s1", "s2"}) {
+    std::vector<Reading> all;
+    REQUIRE(store->ReadChunks(sensor, kMin, kMax, &all).ok());
+    for (size_t limit :
+         {size_t{1}, size_t{2}, size_t{33}, size_t{500}, all.size(), all.size() + 5}) {
+      CAPTURE(sensor, limit);
+      std::vector<Reading> first;
+      REQUIRE(store->ReadChunksAt(nullptr, sensor, kMin, kMax, limit, &first).ok());
+      REQUIRE(first.size() == std::min(limit, all.size()));
+      for (size_t i = 0; i < first.size(); ++i) {
+        CHECK(first[i].at == all[i].at);
+        CHECK(first[i].value == all[i].value);
+      }
+    }
+  }
+}
+
+TEST_CASE("ReadChunksAt with max_readings stops before chunks past the page",
+          "[storage][history]") {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.path());
+  SealedChunk damaged = Chunk("s1", {{kT0 + kHour, 1}, {kT0 + kHour + 1, 2}}, 9);
+  damaged.bytes[damaged.bytes.size() / 2] ^= 1;
+  const std::vector<SealedChunk> chunks = {Chunk("s1", {{kT0, 1}, {kT0 + 1, 2}, {kT0 + 2, 3}}, 1),
+                                           Chunk("s1", {{kT0 + 10, 4}, {kT0 + 11, 5}}, 2), damaged};
+  REQUIRE(store->WriteChunks(chunks).ok());
+  std::vector<Reading> page;
+  REQUIRE(store->ReadChunksAt(nullptr, "s1", kMin, kMax, 4, &page).ok());
+  REQUIRE(page.size() == 4);
+  CHECK(page.back().at == kT0 + 10);
+  std::vector<Reading> all;
+  CHECK(store->ReadChunks("s1", kMin, kMax, &all).code() == Status::Code::kCorruption);
+}
+
 }  // namespace
 }  // namespace vigil::storage
