@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <chrono>
 #include <filesystem>
 #include <limits>
@@ -63,23 +64,12 @@ const rocksdb::Snapshot* RocksSnapshotOf(const ReadSnapshot* snapshot) {
   return snapshot == nullptr ? nullptr : static_cast<const RocksSnapshot*>(snapshot)->get();
 }
 
-// Timestamps present in both time-ordered lists, in order.
-std::vector<alarm::TimestampMs> CommonTimes(std::span<const alarm::Reading> a,
-                                            std::span<const alarm::Reading> b) {
-  std::vector<alarm::TimestampMs> common;
-  for (size_t i = 0, j = 0; i < a.size() && j < b.size();) {
-    if (a[i].at < b[j].at) {
-      ++i;
-    } else if (b[j].at < a[i].at) {
-      ++j;
-    } else {
-      common.push_back(a[i].at);
-      ++i;
-      ++j;
-    }
-  }
-  return common;
-}
+// A time a new chunk repeats from a stored chunk of its sensor; `changed`
+// when the new value differs from the stored one that reads win.
+struct Repeat {
+  alarm::TimestampMs at;
+  bool changed;
+};
 
 class RocksDbStore final : public Store {
  public:
@@ -204,7 +194,8 @@ class RocksDbStore final : public Store {
       if (!repeated) return repeated.error();
       // A recomputed bucket replaces (Put) what the batch merged into it so
       // far: the sensor's earlier chunks must be in the database first.
-      if (sensor_pending && !repeated->empty()) {
+      if (sensor_pending && std::any_of(repeated->begin(), repeated->end(),
+                                        [](const Repeat& r) { return r.changed; })) {
         if (Status s = flush(); !s.ok()) return s;
       }
       Status s = AddChunk(c, readings, *repeated, raw_horizon, stats_horizon, &batch);
@@ -545,13 +536,19 @@ class RocksDbStore final : public Store {
     // After a write the iterators no longer see the database as it is.
     void Refresh() { iterators_.clear(); }
 
-    Result<std::vector<alarm::TimestampMs>> Find(const SealedChunk& c,
-                                                 std::span<const alarm::Reading> readings) {
-      std::vector<alarm::TimestampMs> repeated;
-      if (readings.empty()) return repeated;
+    Result<std::vector<Repeat>> Find(const SealedChunk& c,
+                                     std::span<const alarm::Reading> readings) {
+      std::vector<Repeat> repeats;
+      if (readings.empty()) return repeats;
       const alarm::TimestampMs seek_from = SaturatingSub(c.first_at, kSpanMs);
       std::string seek = ChunkSensorPrefix(c.sensor_id);
       PutOrderedInt64(&seek, seek_from);
+      struct Common {
+        alarm::TimestampMs at;
+        uint64_t chunk_id;  // of the stored reading; the greatest wins
+        bool changed;
+      };
+      std::vector<Common> common;
       std::vector<alarm::Reading> stored;
       for (const PartitionedFamily::Ptr& partition :
            store_->chunk_parts_->Overlapping(seek_from, SaturatingAdd(c.last_at, 1))) {
@@ -564,16 +561,34 @@ class RocksDbStore final : public Store {
           stored.clear();
           Status s =
               DecodeChunk(ToView(it->value()), c.first_at, SaturatingAdd(c.last_at, 1), &stored);
-          if (!s.ok())
+          if (!s.ok()) {
             return Status::Corruption("chunk of sensor '" + c.sensor_id + "': " + s.message());
-          const std::vector<alarm::TimestampMs> common = CommonTimes(stored, readings);
-          repeated.insert(repeated.end(), common.begin(), common.end());
+          }
+          for (size_t i = 0, j = 0; i < stored.size() && j < readings.size();) {
+            if (stored[i].at < readings[j].at) {
+              ++i;
+            } else if (readings[j].at < stored[i].at) {
+              ++j;
+            } else {
+              const bool changed = std::bit_cast<uint64_t>(stored[i].value) !=
+                                   std::bit_cast<uint64_t>(readings[j].value);
+              common.push_back({stored[i].at, key->chunk_id, changed});
+              ++i;
+              ++j;
+            }
+          }
         }
         if (!it->status().ok()) return FromRocks(it->status(), "scan chunks");
       }
-      std::sort(repeated.begin(), repeated.end());
-      repeated.erase(std::unique(repeated.begin(), repeated.end()), repeated.end());
-      return repeated;
+      std::sort(common.begin(), common.end(), [](const Common& a, const Common& b) {
+        return a.at != b.at ? a.at < b.at : a.chunk_id < b.chunk_id;
+      });
+      for (size_t i = 0; i < common.size(); ++i) {
+        // Of one time in several stored chunks, reads see the latest chunk's.
+        if (i + 1 < common.size() && common[i + 1].at == common[i].at) continue;
+        repeats.push_back({common[i].at, common[i].changed});
+      }
+      return repeats;
     }
 
    private:
@@ -592,7 +607,7 @@ class RocksDbStore final : public Store {
   // Adds chunk `c` (decoded: `readings`) and its 5-minute statistics to
   // *batch; `repeated`: the times it repeats from stored chunks, in order.
   Status AddChunk(const SealedChunk& c, std::span<const alarm::Reading> readings,
-                  std::span<const alarm::TimestampMs> repeated, alarm::TimestampMs raw_horizon,
+                  std::span<const Repeat> repeated, alarm::TimestampMs raw_horizon,
                   alarm::TimestampMs stats_horizon, rocksdb::WriteBatch* batch) {
     if (c.last_at >= raw_horizon) {
       auto partition = chunk_parts_->ForTime(c.first_at);
@@ -601,8 +616,10 @@ class RocksDbStore final : public Store {
           batch->Put((*partition)->handle, ChunkKey(c.sensor_id, c.first_at, c.chunk_id), c.bytes);
       if (!s.ok()) return FromRocks(s, "build chunk batch");
     }
-    // Buckets with a repeated time are recomputed from the raw readings (this
-    // chunk wins), or, before the raw horizon, keep the stored value.
+    // A repeated time with the stored value (a replay after a restart) is
+    // already counted: left out. A changed value (a correction) makes its
+    // bucket be recomputed from the raw readings, this chunk winning; before
+    // the raw horizon, whose readings may be gone, the stored value stays.
     const alarm::TimestampMs first_kept_bucket = RollupBucket(stats_horizon);
     size_t next_repeat = 0;
     for (size_t i = 0; i < readings.size();) {
@@ -613,23 +630,23 @@ class RocksDbStore final : public Store {
       const std::span<const alarm::Reading> in_bucket = readings.subspan(i, end - i);
       i = end;
       const size_t repeats_from = next_repeat;
-      while (next_repeat < repeated.size() && repeated[next_repeat] < bucket_end) ++next_repeat;
+      while (next_repeat < repeated.size() && repeated[next_repeat].at < bucket_end) ++next_repeat;
       if (bucket < first_kept_bucket) continue;  // expired already
-      const std::span<const alarm::TimestampMs> bucket_repeats =
+      const std::span<const Repeat> bucket_repeats =
           repeated.subspan(repeats_from, next_repeat - repeats_from);
       StepStats stats;
       bool replace = false;
-      if (bucket_repeats.empty()) {
-        for (const alarm::Reading& r : in_bucket) stats.Add(r.at, r.value);
-      } else if (bucket >= raw_horizon) {
+      if (bucket >= raw_horizon && std::any_of(bucket_repeats.begin(), bucket_repeats.end(),
+                                               [](const Repeat& r) { return r.changed; })) {
         Status s = RecomputeBucket(c.sensor_id, bucket, in_bucket, &stats);
         if (!s.ok()) return s;
         replace = true;
       } else {
+        size_t k = 0;
         for (const alarm::Reading& r : in_bucket) {
-          if (!std::binary_search(bucket_repeats.begin(), bucket_repeats.end(), r.at)) {
-            stats.Add(r.at, r.value);
-          }
+          while (k < bucket_repeats.size() && bucket_repeats[k].at < r.at) ++k;
+          if (k < bucket_repeats.size() && bucket_repeats[k].at == r.at) continue;
+          stats.Add(r.at, r.value);
         }
       }
       if (stats.count == 0) continue;
@@ -717,14 +734,19 @@ class RocksDbStore final : public Store {
 };
 
 // Store::Open and the test seam OpenStoreWithEnv; env nullptr = RocksDB's default.
-Result<std::unique_ptr<Store>> OpenRocksDbStore(const StoreOptions& options, rocksdb::Env* env) {
-  std::error_code ec;
-  std::filesystem::create_directories(options.dir, ec);
-  if (ec) {
-    return Status::IOError("cannot create data folder " + options.dir.string() + ": " +
-                           ec.message());
-  }
-  rocksdb::DBOptions db_options;
+// The database's families and options; a database that exists may hold
+// time partitions (and families this version does not know): all are listed.
+struct Layout {
+  rocksdb::DBOptions db;
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;  // the fixed ones first
+  size_t fixed = 0;
+  rocksdb::ColumnFamilyOptions chunk;
+  rocksdb::ColumnFamilyOptions rollup;
+};
+
+Layout DatabaseLayout(const StoreOptions& options, rocksdb::Env* env) {
+  Layout layout;
+  rocksdb::DBOptions& db_options = layout.db;
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
   db_options.max_background_jobs = 2;
@@ -741,7 +763,7 @@ Result<std::unique_ptr<Store>> OpenRocksDbStore(const StoreOptions& options, roc
   // (measured: without it p99 ack latency at 3 M/s rose from ~14 ms to ~340 ms).
   log_options.compression = rocksdb::kLZ4Compression;
 
-  rocksdb::ColumnFamilyOptions chunk_options;
+  rocksdb::ColumnFamilyOptions& chunk_options = layout.chunk;
   chunk_options.write_buffer_size = options.write_buffer_bytes;
   chunk_options.compression = rocksdb::kNoCompression;  // chunks are compressed already
   chunk_options.level_compaction_dynamic_level_bytes = true;
@@ -751,44 +773,55 @@ Result<std::unique_ptr<Store>> OpenRocksDbStore(const StoreOptions& options, roc
 
   // 49-byte statistics, merged per (sensor, bucket) by compaction; LZ4 for
   // the doubles and the repeated key prefixes.
-  rocksdb::ColumnFamilyOptions rollup_options;
+  rocksdb::ColumnFamilyOptions& rollup_options = layout.rollup;
   rollup_options.write_buffer_size = std::max<size_t>(options.write_buffer_bytes / 4, 1 << 20);
   rollup_options.compression = rocksdb::kLZ4Compression;
   rollup_options.level_compaction_dynamic_level_bytes = true;
   rollup_options.merge_operator = NewStepStatsMergeOperator();
 
-  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+  layout.families = {
       {rocksdb::kDefaultColumnFamilyName, meta_options},
       {kIngestLogFamily, log_options},
       {kChunksFamily, chunk_options},
       {kMetaFamily, meta_options},
       {kAlarmJournalFamily, meta_options},
   };
-  const size_t fixed_families = families.size();
-  // Time partitions (and any family this version does not know) exist only
-  // in the database: open every one it lists.
+  layout.fixed = layout.families.size();
   std::vector<std::string> existing;
   if (rocksdb::DB::ListColumnFamilies(db_options, options.dir.string(), &existing).ok()) {
     for (const std::string& name : existing) {
-      if (std::any_of(families.begin(), families.begin() + static_cast<ptrdiff_t>(fixed_families),
+      const auto fixed_end = layout.families.begin() + static_cast<ptrdiff_t>(layout.fixed);
+      if (std::any_of(layout.families.begin(), fixed_end,
                       [&](const auto& f) { return f.name == name; })) {
         continue;
       }
       const auto partition = ParsePartitionFamilyName(name);
       const bool rollups = partition && partition->base == kRollupsFamily;
-      families.emplace_back(name, rollups ? rollup_options : chunk_options);
+      layout.families.emplace_back(name, rollups ? rollup_options : chunk_options);
     }
   }
+  return layout;
+}
+
+Result<std::unique_ptr<Store>> OpenRocksDbStore(const StoreOptions& options, rocksdb::Env* env) {
+  std::error_code ec;
+  std::filesystem::create_directories(options.dir, ec);
+  if (ec) {
+    return Status::IOError("cannot create data folder " + options.dir.string() + ": " +
+                           ec.message());
+  }
+  const Layout layout = DatabaseLayout(options, env);
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(db_options, options.dir.string(), families, &handles, &raw);
+  rocksdb::Status s =
+      rocksdb::DB::Open(layout.db, options.dir.string(), layout.families, &handles, &raw);
   if (!s.ok()) return FromRocks(s, "open " + options.dir.string());
   std::vector<rocksdb::ColumnFamilyHandle*> others(
-      handles.begin() + static_cast<ptrdiff_t>(fixed_families), handles.end());
-  handles.resize(fixed_families);
+      handles.begin() + static_cast<ptrdiff_t>(layout.fixed), handles.end());
+  handles.resize(layout.fixed);
   auto store =
       std::make_unique<RocksDbStore>(options, std::unique_ptr<rocksdb::DB>(raw), std::move(handles),
-                                     others, chunk_options, rollup_options);
+                                     others, layout.chunk, layout.rollup);
   Status init = store->Init();
   if (!init.ok()) return init;
   return std::unique_ptr<Store>(std::move(store));
@@ -802,6 +835,25 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
 
 Result<std::unique_ptr<Store>> OpenStoreWithEnv(const StoreOptions& options, rocksdb::Env* env) {
   return OpenRocksDbStore(options, env);
+}
+
+Status PutLegacyChunks(const std::filesystem::path& dir, std::span<const SealedChunk> chunks) {
+  const Layout layout = DatabaseLayout(StoreOptions{.dir = dir}, nullptr);
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  Status s = FromRocks(rocksdb::DB::Open(layout.db, dir.string(), layout.families, &handles, &raw),
+                       "open " + dir.string());
+  if (!s.ok()) return s;
+  std::unique_ptr<rocksdb::DB> db(raw);
+  for (const SealedChunk& c : chunks) {
+    if (!s.ok()) break;
+    s = FromRocks(db->Put({}, handles[2], ChunkKey(c.sensor_id, c.first_at, c.chunk_id), c.bytes),
+                  "put legacy chunk");
+  }
+  for (rocksdb::ColumnFamilyHandle* h : handles)
+    db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  const Status closed = FromRocks(db->Close(), "close");
+  return s.ok() ? closed : s;
 }
 
 std::vector<std::string> ColumnFamilyNames(const std::filesystem::path& dir) {

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,12 @@ namespace vigil::storage {
 // `env` must outlive the returned Store.
 alarm::Result<std::unique_ptr<Store>> OpenStoreWithEnv(const StoreOptions& options,
                                                        rocksdb::Env* env);
+
+// Puts `chunks` into the plain "chunks" family, where stores before time
+// partitions kept them, of the database in `dir` (created if missing),
+// opened with the Store's own families and options. Not with a Store open.
+alarm::Status PutLegacyChunks(const std::filesystem::path& dir,
+                              std::span<const SealedChunk> chunks);
 
 // The column families of the database in `dir` as its MANIFEST lists them
 // (also while it is open); empty when there is no database.

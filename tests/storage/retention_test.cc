@@ -224,32 +224,10 @@ TEST_CASE("Store ReadLatest finds the newest stored reading", "[storage][retenti
   }
 }
 
-// Puts `chunks` into the plain "chunks" family, where the store kept them
-// before time partitions (creating the database if needed).
 void WriteLegacyChunks(const std::filesystem::path& dir, const std::vector<SealedChunk>& chunks) {
-  rocksdb::DBOptions options;
-  options.create_if_missing = true;
-  options.create_missing_column_families = true;
-  rocksdb::ColumnFamilyOptions family_options;
-  family_options.disable_auto_compactions = true;
-  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-      {rocksdb::kDefaultColumnFamilyName, family_options},
-      {kIngestLogFamily, family_options},
-      {kChunksFamily, family_options},
-      {kMetaFamily, family_options},
-      {kAlarmJournalFamily, family_options}};
-  for (const std::string& name : ColumnFamilyNames(dir)) {
-    if (ParsePartitionFamilyName(name)) families.emplace_back(name, family_options);
-  }
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* raw = nullptr;
-  REQUIRE(rocksdb::DB::Open(options, dir.string(), families, &handles, &raw).ok());
-  std::unique_ptr<rocksdb::DB> db(raw);
-  for (const SealedChunk& c : chunks) {
-    REQUIRE(db->Put({}, handles[2], ChunkKey(c.sensor_id, c.first_at, c.chunk_id), c.bytes).ok());
-  }
-  for (auto* h : handles) REQUIRE(db->DestroyColumnFamilyHandle(h).ok());
-  REQUIRE(db->Close().ok());
+  const alarm::Status s = PutLegacyChunks(dir, chunks);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
 }
 
 TEST_CASE("Open moves a pre-partition database's chunks into partitions, with statistics",
