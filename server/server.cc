@@ -550,6 +550,16 @@ class Server::Impl {
                 {{"dropped", dropped->size()},
                  {"raw_horizon", store_->Horizon(storage::DataClass::kRaw)},
                  {"stats_horizon", store_->Horizon(storage::DataClass::kStats)}});
+        if (options_.journal_retention.count() > 0) {
+          auto first = store_->ExpireJournal(NowMs() - options_.journal_retention.count());
+          if (!first) {
+            LogError("journal_retention_failed", {{"error", first.error().ToString()}});
+          } else {
+            // Subscribers resuming from before it are told to resynchronize.
+            feed_->SetFirstSeq(*first);
+            LogInfo("journal_retention_checked", {{"first_seq", *first}});
+          }
+        }
       });
       ScheduleRetention(std::chrono::hours(1));
     });

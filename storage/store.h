@@ -250,7 +250,7 @@ class Store {
       const std::function<bool(uint64_t seq, alarm::TimestampMs at)>& visit) = 0;
   // Deletes every entry with event time before `before` (retention) with
   // range tombstones, and returns the new first_seq. Entries of alarms still
-  // open are kept in the open-alarm table. Single caller (control thread).
+  // open are kept in the open-alarm table. One caller at a time.
   virtual alarm::Result<uint64_t> ExpireJournal(alarm::TimestampMs before) = 0;
 
   virtual StoreStats GetStats() = 0;
