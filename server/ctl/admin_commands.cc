@@ -7,7 +7,6 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
-#include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <iterator>
@@ -136,36 +135,7 @@ bool NeedsQuotes(std::string_view s) {
          first == '?';
 }
 
-std::string Quoted(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\x%02x", static_cast<unsigned char>(c));
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
-
-std::string Scalar(std::string_view s) { return NeedsQuotes(s) ? Quoted(s) : std::string(s); }
+std::string Scalar(std::string_view s) { return NeedsQuotes(s) ? QuotedString(s) : std::string(s); }
 
 void PrintRegistryYaml(const v1::Registry& registry, std::ostream& out) {
   out << "enterprises:";
@@ -176,7 +146,7 @@ void PrintRegistryYaml(const v1::Registry& registry, std::ostream& out) {
     if (!e.name().empty()) out << "    name: " << Scalar(e.name()) << "\n";
     const std::string kind = EnterpriseKindName(e.kind());
     out << "    kind: " << (kind.starts_with("unknown") ? "unspecified" : kind) << "\n";
-    out << "    region_code: " << Quoted(e.region_code()) << "\n";
+    out << "    region_code: " << QuotedString(e.region_code()) << "\n";
   }
   out << "\nsensors:";
   if (registry.sensors().empty()) out << " []";

@@ -117,86 +117,65 @@ std::unique_ptr<v1::Alarms::Stub> Stub(Client& client) {
   return v1::Alarms::NewStub(client.channel());
 }
 
-// Common to ack, shelve and unshelve: the alarm id and --by.
-struct Action {
-  uint64_t alarm_id = 0;
-  std::string by;
-};
-
-std::optional<std::string> ParseAction(const Args& args, Action* action) {
+// Ack, shelve and unshelve: the alarm id and --by into `request`, then the
+// call; prints the journaled event, or that nothing changed.
+template <class Request>
+int Act(Client& client, const Args& args, const char* path, const char* help, Request request,
+        grpc::Status (v1::Alarms::Stub::*method)(grpc::ClientContext*, const Request&,
+                                                 v1::AlarmActionResponse*)) {
   const auto id = ParseId(args.positional()[0]);
-  if (!id) return "ID must be an alarm id (a positive number), got '" + args.positional()[0] + "'";
-  action->alarm_id = *id;
-  action->by = args.Get("by").value_or("");
-  if (action->by.empty()) return "--by NAME is required: the journal records who acted";
-  return std::nullopt;
-}
-
-// Prints the action's journaled event, or that nothing changed.
-int ActionDone(const char* what, const grpc::Status& status, const Action& action,
-               const v1::AlarmActionResponse& response) {
-  if (!status.ok()) return RpcFailed(what, status);
+  if (!id) {
+    return UsageError(
+        path, help,
+        "ID must be an alarm id (a positive number), got '" + args.positional()[0] + "'");
+  }
+  const std::string by = args.Get("by").value_or("");
+  if (by.empty())
+    return UsageError(path, help, "--by NAME is required: the journal records who acted");
+  request.set_alarm_id(*id);
+  request.set_operator_id(by);
+  grpc::ClientContext context;
+  client.Prepare(&context);
+  v1::AlarmActionResponse response;
+  const grpc::Status status = (*Stub(client).*method)(&context, request, &response);
+  if (!status.ok()) return RpcFailed(path, status);
   if (response.has_event()) {
     std::cout << EventText(response.event(), StdoutStyle()) << "\n";
   } else {
-    std::cout << "alarm=" << action.alarm_id << " unchanged (already acknowledged)\n";
+    std::cout << "alarm=" << *id << " unchanged (already acknowledged)\n";
   }
   return kExitOk;
 }
 
 int Ack(Client& client, const Args& args) {
-  Action action;
-  if (auto error = ParseAction(args, &action)) return UsageError("alarms ack", kAckHelp, *error);
   v1::AcknowledgeRequest request;
-  request.set_alarm_id(action.alarm_id);
-  request.set_operator_id(action.by);
   request.set_comment(args.Get("comment").value_or(""));
-  grpc::ClientContext context;
-  client.Prepare(&context);
-  v1::AlarmActionResponse response;
-  const grpc::Status status = Stub(client)->Acknowledge(&context, request, &response);
-  return ActionDone("alarms ack", status, action, response);
+  return Act(client, args, "alarms ack", kAckHelp, std::move(request),
+             &v1::Alarms::Stub::Acknowledge);
 }
 
 int Shelve(Client& client, const Args& args) {
-  Action action;
-  if (auto error = ParseAction(args, &action)) {
-    return UsageError("alarms shelve", kShelveHelp, *error);
-  }
   const auto duration = ParseDuration(args.Get("for").value_or(""));
   if (!duration) {
     return UsageError(
         "alarms shelve", kShelveHelp,
         "--for DURATION is required (30m, 2h, 1h30m), got '" + args.Get("for").value_or("") + "'");
   }
-  const std::string reason = args.Get("reason").value_or("");
-  if (reason.empty()) return UsageError("alarms shelve", kShelveHelp, "--reason TEXT is required");
   v1::ShelveRequest request;
-  request.set_alarm_id(action.alarm_id);
-  request.set_operator_id(action.by);
-  request.set_reason(reason);
+  request.set_reason(args.Get("reason").value_or(""));
+  if (request.reason().empty()) {
+    return UsageError("alarms shelve", kShelveHelp, "--reason TEXT is required");
+  }
   request.set_duration_ms(duration->count());
-  grpc::ClientContext context;
-  client.Prepare(&context);
-  v1::AlarmActionResponse response;
-  const grpc::Status status = Stub(client)->Shelve(&context, request, &response);
-  return ActionDone("alarms shelve", status, action, response);
+  return Act(client, args, "alarms shelve", kShelveHelp, std::move(request),
+             &v1::Alarms::Stub::Shelve);
 }
 
 int Unshelve(Client& client, const Args& args) {
-  Action action;
-  if (auto error = ParseAction(args, &action)) {
-    return UsageError("alarms unshelve", kUnshelveHelp, *error);
-  }
   v1::UnshelveRequest request;
-  request.set_alarm_id(action.alarm_id);
-  request.set_operator_id(action.by);
   request.set_comment(args.Get("comment").value_or(""));
-  grpc::ClientContext context;
-  client.Prepare(&context);
-  v1::AlarmActionResponse response;
-  const grpc::Status status = Stub(client)->Unshelve(&context, request, &response);
-  return ActionDone("alarms unshelve", status, action, response);
+  return Act(client, args, "alarms unshelve", kUnshelveHelp, std::move(request),
+             &v1::Alarms::Stub::Unshelve);
 }
 
 int List(Client& client, const Args& args) {

@@ -87,9 +87,10 @@ class StreamGuard {
   void SetCall(grpc::ClientContext* context) {
     std::lock_guard<std::mutex> lock(mu_);
     call_ = context;
+    if (call_ == nullptr) return;
     last_message_ = Clock::now();
     idle_ = false;
-    if (call_ != nullptr && stopped_) call_->TryCancel();
+    if (stopped_) call_->TryCancel();
   }
   // A message arrived on the current call.
   void Touch() {
@@ -100,7 +101,7 @@ class StreamGuard {
     std::lock_guard<std::mutex> lock(mu_);
     return stopped_;
   }
-  // True when the last call was cancelled for being idle.
+  // True when the last call was cancelled for being idle (until the next SetCall).
   bool idle() const {
     std::lock_guard<std::mutex> lock(mu_);
     return idle_;

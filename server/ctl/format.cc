@@ -27,50 +27,18 @@ std::string EnumName(std::string_view prefix, std::string_view text) {
   return out;
 }
 
-std::string JsonString(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned char>(c));
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
-
 // A JSON object built field by field, in the order written.
 class JsonObject {
  public:
   JsonObject& Raw(std::string_view key, std::string_view json) {
     out_ += out_.size() == 1 ? "" : ",";
-    out_ += JsonString(key);
+    out_ += QuotedString(key);
     out_ += ':';
     out_ += json;
     return *this;
   }
   JsonObject& Str(std::string_view key, std::string_view value) {
-    return Raw(key, JsonString(value));
+    return Raw(key, QuotedString(value));
   }
   JsonObject& Int(std::string_view key, int64_t value) { return Raw(key, std::to_string(value)); }
   JsonObject& UInt(std::string_view key, uint64_t value) { return Raw(key, std::to_string(value)); }
@@ -89,7 +57,7 @@ std::string Word(std::string_view s) {
   for (char c : s) {
     if (c <= ' ' || c == '"' || c == '=' || c == '\\' || c == 0x7f) plain = false;
   }
-  return plain ? std::string(s) : JsonString(s);
+  return plain ? std::string(s) : QuotedString(s);
 }
 
 std::string Severity(uint32_t severity, const TextStyle& style) {
@@ -124,6 +92,38 @@ int Field(std::string_view s, size_t pos, size_t len) {
 }
 
 }  // namespace
+
+std::string QuotedString(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned char>(c));
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
 
 std::string AlarmKindName(v1::AlarmKind kind) {
   return EnumText(v1::AlarmKind_Name(kind), "ALARM_KIND_", kind);
@@ -317,7 +317,7 @@ std::string EventText(const v1::AlarmEvent& e, const TextStyle& style) {
   if (a.shelved_until_ms() != 0)
     out += " shelved_until=\"" + LocalTime(a.shelved_until_ms()) + "\"";
   if (!e.actor().empty()) out += " by=" + Word(e.actor());
-  if (!e.comment().empty()) out += " comment=" + JsonString(e.comment());
+  if (!e.comment().empty()) out += " comment=" + QuotedString(e.comment());
   return out;
 }
 

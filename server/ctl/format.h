@@ -46,6 +46,10 @@ std::string FormatDuration(uint64_t ms);
 // Shortest text that reads back as the same double ("0.1", "1e+21").
 std::string FormatNumber(double value);
 
+// `s` in double quotes with JSON's escapes: a JSON string, and also a YAML
+// double-quoted scalar.
+std::string QuotedString(std::string_view s);
+
 // How text lines look: severity words in colour on a terminal.
 struct TextStyle {
   bool color = false;

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -330,7 +331,13 @@ struct Server {
       all.insert(all.end(), t.begin(), t.end());
     }
     all.insert(all.end(), args.begin(), args.end());
-    return Vigilctl(dir.path(), all, env).Wait();
+    CtlResult result = Vigilctl(dir.path(), all, env).Wait();
+    if (std::getenv("VIGIL_E2E_VERBOSE") != nullptr) {  // as for vigild's output
+      std::cerr << "$ vigilctl";
+      for (const std::string& a : all) std::cerr << " " << a;
+      std::cerr << "\n" << result.out << result.err << "[" << result.status.ToString() << "]\n";
+    }
+    return result;
   }
 
   // One reading, acked; the gateway's batches are numbered here.
