@@ -532,7 +532,7 @@ TEST_CASE("vigilctl alarms list, ack, show, shelve, unshelve and history", "[e2e
   CHECK(Has(history.err, "no matching events"));
 }
 
-TEST_CASE("vigilctl exit codes: not found 3, denied 4, bad usage 2, failed 1; help 0",
+TEST_CASE("vigilctl exit codes: not found 3, denied 4, bad usage 2, failed 1, and help",
           "[e2e][vigilctl]") {
   Server server;
   server.vigild.Start();
