@@ -130,8 +130,9 @@ int Act(Client& client, const Args& args, const char* path, const char* help, Re
         "ID must be an alarm id (a positive number), got '" + args.positional()[0] + "'");
   }
   const std::string by = args.Get("by").value_or("");
-  if (by.empty())
+  if (by.empty()) {
     return UsageError(path, help, "--by NAME is required: the journal records who acted");
+  }
   request.set_alarm_id(*id);
   request.set_operator_id(by);
   grpc::ClientContext context;

@@ -367,7 +367,8 @@ const char kJsonFieldsHelp[] =
              "reading_at_ms","actor","comment","alarm":ALARM}
              kind: raised|escalated|de_escalated|cleared|acknowledged|shelved|
                    unshelved|reconciled
-  snapshot  {"type":"snapshot","seq","alarms":[ALARM...]}   (watch; list: {"seq","alarms"})
+  snapshot  {"type":"snapshot","seq","alarms":[ALARM...]}   (watch, list)
+  show      {"alarm":ALARM,"history":[EVENT...]}
   ALARM     {"alarm_id","kind","state","severity" (1..4),"severity_name"
              (red|orange|yellow|blue),"peak_severity","level" (hh|h|l|ll|none),
              "sensor_id","gateway_id","enterprise_id","region_code",
