@@ -228,6 +228,9 @@ class Collector final : public prometheus::Collectable {
               static_cast<double>(s_.shards->readings_in_heads()));
 
     const storage::StoreStats stats = s_.store->GetStats();
+    AddSingle(&out, "vigil_wal_dropped_bytes_at_start",
+              "Bytes of torn or corrupt write-ahead log skipped when the database opened.", kGauge,
+              static_cast<double>(stats.wal_bytes_dropped_at_open));
     AddSingle(&out, "vigil_rocksdb_memtable_bytes", "RocksDB memtables, all column families.",
               kGauge, static_cast<double>(stats.memtable_bytes));
     AddSingle(&out, "vigil_rocksdb_pending_compaction_bytes",

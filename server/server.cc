@@ -134,6 +134,12 @@ class Server::Impl {
     auto store = storage::Store::Open(store_options);
     if (!store) return store.error();
     store_ = std::move(*store);
+    if (const storage::StoreStats stats = store_->GetStats(); stats.wal_corruptions_at_open > 0) {
+      // A torn or corrupt write-ahead-log tail (a crash mid-write) was
+      // skipped; with durability fsync nothing acked was in it.
+      LogWarn("wal_tail_dropped", {{"bytes", stats.wal_bytes_dropped_at_open},
+                                   {"places", stats.wal_corruptions_at_open}});
+    }
 
     // The stored registry, then the registry file's entries on top of it.
     auto registry = LoadStoredRegistry(store_.get());

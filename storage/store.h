@@ -128,6 +128,12 @@ struct StoreStats {
   uint64_t pending_compaction_bytes = 0;
   bool writes_stopped = false;      // RocksDB stopped writes (too many L0 files, memtables)
   uint64_t delayed_write_rate = 0;  // bytes/s RocksDB throttles writes to; 0 = not delayed
+  // Opening the database skipped this many bytes of corrupt or torn write-ahead
+  // log (the tail a crash left half written), in this many places. Records
+  // before them were recovered; those after were never acknowledged when the
+  // WAL is synced before acks (durability fsync).
+  uint64_t wal_bytes_dropped_at_open = 0;
+  uint64_t wal_corruptions_at_open = 0;
 };
 
 class Store {
