@@ -1,5 +1,6 @@
 #include "server/server.h"
 
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
@@ -15,10 +16,13 @@
 #include "server/admin_service.h"
 #include "server/alarm_feed.h"
 #include "server/alarm_journal.h"
+#include "server/alarm_kpi.h"
+#include "server/alertmanager.h"
 #include "server/alarm_service.h"
 #include "server/backup_service.h"
 #include "server/config.h"
 #include "server/ingest_service.h"
+#include "server/liveness.h"
 #include "server/log.h"
 #include "server/metrics.h"
 #include "server/proto_convert.h"
@@ -255,6 +259,7 @@ class Server::Impl {
         [this](std::function<void()> task) { boost::asio::post(blocking_, std::move(task)); });
 
     grpc::EnableDefaultHealthCheckService(true);
+    if (options_.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port);
@@ -274,6 +279,9 @@ class Server::Impl {
     const std::string host = options_.listen.substr(0, options_.listen.rfind(':'));
     address_ = host + ":" + std::to_string(port);
 
+    Status ops = StartOperations();
+    if (!ops.ok()) return ops;
+
     if (!options_.metrics_listen.empty()) {
       auto metrics =
           MetricsExporter::Start(options_.metrics_listen, {.ingest = &ingest_->counters(),
@@ -284,7 +292,9 @@ class Server::Impl {
                                                            .alarms = alarms_.get(),
                                                            .store = store_.get(),
                                                            .data_dir = options_.data_dir,
-                                                           .version = VersionString()});
+                                                           .version = VersionString(),
+                                                           .kpi = &kpi_->kpi(),
+                                                           .alertmanager = alertmanager_.get()});
       if (!metrics) return metrics.error();
       metrics_ = std::move(*metrics);
     }
@@ -321,12 +331,31 @@ class Server::Impl {
   }
 
  private:
+  // ---- Operations: liveness, alarm KPIs, Alertmanager forwarding ----
+  Status StartOperations() {
+    liveness_ = std::make_unique<LivenessWatch>(kLivenessStall, [this](bool alive) {
+      if (auto* health = grpc_->GetHealthCheckService()) {
+        health->SetServingStatus(kLivenessService, alive);
+      }
+    });
+    kpi_ = std::make_unique<AlarmKpiThread>(feed_.get());
+    if (!options_.alertmanager.url.empty()) {
+      auto forwarder = AlertmanagerForwarder::Start(options_.alertmanager, feed_.get());
+      if (!forwarder) return forwarder.error();
+      alertmanager_ = std::move(*forwarder);
+    }
+    return Status::Ok();
+  }
+
+  // The control loop counts as wedged after this long without a turn.
+  static constexpr std::chrono::seconds kLivenessStall{60};
+
   void SetServing(bool serving) {
     serving_ = serving;
     if (!grpc_) return;
     auto* health = grpc_->GetHealthCheckService();
     if (health == nullptr) return;
-    health->SetServingStatus(serving);
+    health->SetServingStatus("", serving);  // not kLivenessService
     for (const char* name : {"vigil.v1.Ingest", "vigil.v1.Query", "vigil.v1.RegistryAdmin",
                              "vigil.v1.Admin", "vigil.v1.Alarms"}) {
       health->SetServingStatus(name, serving);
@@ -541,6 +570,7 @@ class Server::Impl {
     health_timer_->expires_after(std::chrono::seconds(1));
     health_timer_->async_wait([this](const boost::system::error_code& ec) {
       if (ec || stopping_) return;
+      if (liveness_) liveness_->Beat();
       const bool healthy = writer_->healthy();
       if (healthy != serving_) {
         SetServing(healthy);
@@ -597,6 +627,8 @@ class Server::Impl {
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
       }
     }
+    alertmanager_.reset();  // alerts stay firing in Alertmanager until their endsAt
+    liveness_.reset();      // it sets grpc_'s health
     if (grpc_) {
       // Streams stay open until gateways close them: give acks in flight a
       // moment to be written, then cancel what is left.
@@ -621,6 +653,7 @@ class Server::Impl {
     }
     grpc_.reset();
     metrics_.reset();  // its collector reads the store
+    kpi_.reset();
     writer_.reset();
     shards_.reset();
     journal_.reset();
@@ -661,6 +694,10 @@ class Server::Impl {
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<MetricsExporter> metrics_;
   std::string address_;
+  // Operations.
+  std::unique_ptr<LivenessWatch> liveness_;
+  std::unique_ptr<AlarmKpiThread> kpi_;
+  std::unique_ptr<AlertmanagerForwarder> alertmanager_;
 };
 
 Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
