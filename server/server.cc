@@ -1,6 +1,5 @@
 #include "server/server.h"
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
@@ -27,6 +26,7 @@
 #include "server/metrics.h"
 #include "server/proto_convert.h"
 #include "server/query_service.h"
+#include "server/reflection.h"
 #include "server/registry_holder.h"
 #include "server/registry_yaml.h"
 #include "server/rules_service.h"
@@ -259,8 +259,8 @@ class Server::Impl {
         [this](std::function<void()> task) { boost::asio::post(blocking_, std::move(task)); });
 
     grpc::EnableDefaultHealthCheckService(true);
-    if (options_.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
+    ConfigureReflection(&builder, options_.reflection);
     int port = 0;
     builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port);
     builder.SetMaxReceiveMessageSize(static_cast<int>(options_.max_message_bytes));

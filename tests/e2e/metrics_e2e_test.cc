@@ -1,10 +1,5 @@
 // End-to-end: /metrics serves what the ingest path counted, in a form
 // Prometheus accepts (promtool check metrics, when promtool is installed).
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdio>
@@ -13,6 +8,7 @@
 #include <string>
 #include <thread>
 
+#include "tests/e2e/external_process.h"
 #include "tests/e2e/vigild_process.h"
 #include "tests/testing/temp_dir.h"
 
@@ -21,30 +17,10 @@ namespace {
 
 // GET http://host:port/metrics with a bounded wait; returns the body.
 std::string HttpGetMetrics(const std::string& address) {
-  const size_t colon = address.rfind(':');
-  REQUIRE(colon != std::string::npos);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(std::stoi(address.substr(colon + 1))));
-  REQUIRE(inet_pton(AF_INET, address.substr(0, colon).c_str(), &addr.sin_addr) == 1);
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  timeval timeout{.tv_sec = 10, .tv_usec = 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  const std::string request = "GET /metrics HTTP/1.0\r\nHost: " + address + "\r\n\r\n";
-  REQUIRE(send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size()));
-  std::string response;
-  char buf[4096];
-  for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;) {
-    response.append(buf, static_cast<size_t>(n));
-  }
-  close(fd);
-  const size_t body = response.find("\r\n\r\n");
-  REQUIRE(body != std::string::npos);
-  INFO(response.substr(0, body));
-  REQUIRE(response.rfind("HTTP/1.1 200", 0) == 0);
-  return response.substr(body + 4);
+  const HttpResponse response = HttpRequest("GET", address, "/metrics");
+  INFO(response.error);
+  REQUIRE(response.status == 200);
+  return response.body;
 }
 
 // The value of the sample line that starts with `series` (name plus labels).

@@ -426,15 +426,21 @@ std::vector<Reading> ReadAll(vigil::v1::Query::Stub& query, const std::string& s
   return readings;
 }
 
-grpc::Status HealthCheck(const std::shared_ptr<grpc::Channel>& channel, bool* serving) {
+grpc::Status HealthCheck(const std::shared_ptr<grpc::Channel>& channel, bool* serving,
+                         const std::string& service) {
   *serving = false;
   grpc::GenericStub stub(channel);
   grpc::ClientContext context;
   SetDeadline(&context, std::chrono::seconds(10));
   grpc::CompletionQueue queue;
-  // HealthCheckRequest{service: ""} encodes to zero bytes.
-  grpc::Slice empty;
-  const grpc::ByteBuffer request(&empty, 1);
+  // HealthCheckRequest{service} = field 1, length-delimited; "" encodes to
+  // zero bytes.
+  std::string encoded;
+  if (!service.empty()) {
+    encoded = std::string(1, '\x0a') + static_cast<char>(service.size()) + service;  // < 128
+  }
+  grpc::Slice request_slice(encoded);
+  const grpc::ByteBuffer request(&request_slice, 1);
   auto call = stub.PrepareUnaryCall(&context, "/grpc.health.v1.Health/Check", request, &queue);
   call->StartCall();
   grpc::ByteBuffer response;

@@ -151,8 +151,9 @@ std::vector<Reading> ReadAll(vigil::v1::Query::Stub& query, const std::string& s
                              int64_t from_ms, int64_t to_ms, uint32_t limit = 0,
                              int max_pages = 1000);
 
-// grpc.health.v1.Health/Check for the whole server (service ""). Returns the
-// gRPC status and sets *serving from the response (status 1 = SERVING).
-grpc::Status HealthCheck(const std::shared_ptr<grpc::Channel>& channel, bool* serving);
+// grpc.health.v1.Health/Check for `service` ("" = the whole server). Returns
+// the gRPC status and sets *serving from the response (status 1 = SERVING).
+grpc::Status HealthCheck(const std::shared_ptr<grpc::Channel>& channel, bool* serving,
+                         const std::string& service = "");
 
 }  // namespace vigil::e2e
