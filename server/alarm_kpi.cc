@@ -19,9 +19,8 @@ std::string ProvinceOf(const std::string& region_code) {
 
 AlarmKpi::AlarmKpi(Options options)
     : options_(options),
-      steps_(static_cast<size_t>(
-          std::max<int64_t>(1, options.raised_window.count() /
-                                   std::max<int64_t>(1, options.raised_step.count())))) {}
+      steps_(static_cast<size_t>(std::max<int64_t>(
+          1, options.raised_window.count() / std::max<int64_t>(1, options.raised_step.count())))) {}
 
 AlarmKpi::RaiseSteps& AlarmKpi::Steps(const std::string& province) {
   RaiseSteps& s = raised_[province];
@@ -62,9 +61,9 @@ void AlarmKpi::Apply(const JournalEntry& entry) {
   // The province's raises, in the step holding `at`.
   RaiseSteps& steps = Steps(province);
   const int64_t step = at / std::max<int64_t>(1, options_.raised_step.count());
-  const auto slot = static_cast<size_t>(((step % static_cast<int64_t>(steps_)) +
-                                         static_cast<int64_t>(steps_)) %
-                                        static_cast<int64_t>(steps_));
+  const auto slot =
+      static_cast<size_t>(((step % static_cast<int64_t>(steps_)) + static_cast<int64_t>(steps_)) %
+                          static_cast<int64_t>(steps_));
   if (steps.step[slot] < step) {
     steps.step[slot] = step;
     steps.count[slot] = 0;

@@ -91,11 +91,11 @@ class AlarmKpi {
   const Options options_;
   const size_t steps_;
   mutable std::mutex mu_;
-  std::unordered_map<uint64_t, OpenAlarm> open_;     // GUARDED_BY(mu_); by alarm_id
-  std::map<std::string, RaiseSteps> raised_;         // GUARDED_BY(mu_); by province
-  std::unordered_map<std::string, Point> points_;    // GUARDED_BY(mu_); by source and kind
-  alarm::TimestampMs newest_raise_ = 0;              // GUARDED_BY(mu_)
-  uint64_t raises_since_prune_ = 0;                  // GUARDED_BY(mu_)
+  std::unordered_map<uint64_t, OpenAlarm> open_;   // GUARDED_BY(mu_); by alarm_id
+  std::map<std::string, RaiseSteps> raised_;       // GUARDED_BY(mu_); by province
+  std::unordered_map<std::string, Point> points_;  // GUARDED_BY(mu_); by source and kind
+  alarm::TimestampMs newest_raise_ = 0;            // GUARDED_BY(mu_)
+  uint64_t raises_since_prune_ = 0;                // GUARDED_BY(mu_)
 };
 
 // Keeps an AlarmKpi current from the AlarmFeed on a thread of its own (a

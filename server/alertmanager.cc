@@ -194,7 +194,8 @@ void AlertBook::Retry(std::vector<Alert> alerts) {
   kept.insert(kept.end(), std::make_move_iterator(pending_.begin()),
               std::make_move_iterator(pending_.end()));
   if (kept.size() > kMaxPendingResolved) {
-    kept.erase(kept.begin(), kept.begin() + static_cast<ptrdiff_t>(kept.size() - kMaxPendingResolved));
+    kept.erase(kept.begin(),
+               kept.begin() + static_cast<ptrdiff_t>(kept.size() - kMaxPendingResolved));
   }
   pending_ = std::move(kept);
 }
@@ -209,9 +210,9 @@ namespace http = beast::http;
 using tcp = boost::asio::ip::tcp;
 
 struct PostResult {
-  int status = 0;       // HTTP status; 0 when there was no answer
-  std::string error;    // why there was no answer
-  std::string body;     // the answer (truncated), for the log
+  int status = 0;     // HTTP status; 0 when there was no answer
+  std::string error;  // why there was no answer
+  std::string body;   // the answer (truncated), for the log
 };
 
 // POSTs `body` to http://url.host:url.port<target>, bounded by `timeout` in
@@ -238,23 +239,23 @@ PostResult HttpPost(const HttpUrl& url, const std::string& target, std::string b
     done = true;
   };
   const auto deadline = Clock::now() + timeout;
-  resolver.async_resolve(url.host, url.port, [&](beast::error_code ec, tcp::resolver::results_type
-                                                                           endpoints) {
-    if (ec) return fail("resolve", ec);
-    stream.expires_at(deadline);
-    stream.async_connect(endpoints, [&](beast::error_code ec2, const tcp::endpoint&) {
-      if (ec2) return fail("connect", ec2);
-      http::async_write(stream, request, [&](beast::error_code ec3, size_t) {
-        if (ec3) return fail("send", ec3);
-        http::async_read(stream, buffer, response, [&](beast::error_code ec4, size_t) {
-          if (ec4) return fail("answer", ec4);
-          result.status = static_cast<int>(response.result_int());
-          result.body = response.body().substr(0, 512);
-          done = true;
+  resolver.async_resolve(
+      url.host, url.port, [&](beast::error_code ec, tcp::resolver::results_type endpoints) {
+        if (ec) return fail("resolve", ec);
+        stream.expires_at(deadline);
+        stream.async_connect(endpoints, [&](beast::error_code ec2, const tcp::endpoint&) {
+          if (ec2) return fail("connect", ec2);
+          http::async_write(stream, request, [&](beast::error_code ec3, size_t) {
+            if (ec3) return fail("send", ec3);
+            http::async_read(stream, buffer, response, [&](beast::error_code ec4, size_t) {
+              if (ec4) return fail("answer", ec4);
+              result.status = static_cast<int>(response.result_int());
+              result.body = response.body().substr(0, 512);
+              done = true;
+            });
+          });
         });
       });
-    });
-  });
   io.run_until(deadline);
   if (!done) {
     result.error = "timed out after " + std::to_string(timeout.count()) + " ms";
@@ -297,14 +298,13 @@ class AlertmanagerForwarder::Impl {
   static constexpr size_t kAlertsPerPost = 1000;
 
   void Loop() {
-    LogInfo("alertmanager_forwarding", {{"url", options_.url},
-                                        {"resend_interval_ms", options_.resend_interval.count()}});
+    LogInfo("alertmanager_forwarding",
+            {{"url", options_.url}, {"resend_interval_ms", options_.resend_interval.count()}});
     Clock::time_point next_resend = Clock::now();  // at once: Alertmanager may have restarted
     bool failing = false;
     while (true) {
-      follower_.Drain(
-          [this](std::vector<JournalEntry> open) { book_.Reset(open, WallMs()); },
-          [this](const JournalEntry& e) { book_.Apply(e); });
+      follower_.Drain([this](std::vector<JournalEntry> open) { book_.Reset(open, WallMs()); },
+                      [this](const JournalEntry& e) { book_.Apply(e); });
       const Clock::time_point now = Clock::now();
       const bool resend = now >= next_resend;
       // While failing, changes wait for the next resend (the retry).
@@ -353,15 +353,14 @@ class AlertmanagerForwarder::Impl {
         ++failures_;
         if (Clock::now() >= next_log_) {
           next_log_ = Clock::now() + std::chrono::minutes(1);
-          LogError("alertmanager_post_failed",
-                   {{"url", options_.url},
-                    {"status", r.status},
-                    {"error", r.error.empty() ? r.body : r.error},
-                    {"failures", failures_},
-                    {"alerts", alerts.size() - from}});
+          LogError("alertmanager_post_failed", {{"url", options_.url},
+                                                {"status", r.status},
+                                                {"error", r.error.empty() ? r.body : r.error},
+                                                {"failures", failures_},
+                                                {"alerts", alerts.size() - from}});
         }
-        book_.Retry(std::vector<Alert>(alerts.begin() + static_cast<ptrdiff_t>(from),
-                                       alerts.end()));
+        book_.Retry(
+            std::vector<Alert>(alerts.begin() + static_cast<ptrdiff_t>(from), alerts.end()));
         return false;
       }
     }
@@ -388,8 +387,7 @@ alarm::Result<std::unique_ptr<AlertmanagerForwarder>> AlertmanagerForwarder::Sta
   return std::unique_ptr<AlertmanagerForwarder>(new AlertmanagerForwarder(std::move(impl)));
 }
 
-AlertmanagerForwarder::AlertmanagerForwarder(std::unique_ptr<Impl> impl)
-    : impl_(std::move(impl)) {}
+AlertmanagerForwarder::AlertmanagerForwarder(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 AlertmanagerForwarder::~AlertmanagerForwarder() { Stop(); }
 

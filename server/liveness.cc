@@ -37,10 +37,10 @@ void LivenessWatch::Loop() {
     if (now_alive == alive) continue;
     alive = now_alive;
     if (!alive) {
-      LogError("control_loop_stalled",
-               {{"stalled_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   Clock::now() - last)
-                                   .count()}});
+      LogError(
+          "control_loop_stalled",
+          {{"stalled_ms",
+            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - last).count()}});
     } else {
       LogInfo("control_loop_resumed");
     }

@@ -103,9 +103,9 @@ void AddOperationsMetrics(std::vector<MetricFamily>* out, const MetricsSources& 
                                  "Alarms raised in the last 10 minutes (sliding window, 10 s "
                                  "steps), by province.",
                                  kGauge);
-    MetricFamily chattering = Family(
-        "vigil_alarm_kpi_chattering",
-        "Alarm points raised at least 3 times within the last minute, by province.", kGauge);
+    MetricFamily chattering =
+        Family("vigil_alarm_kpi_chattering",
+               "Alarm points raised at least 3 times within the last minute, by province.", kGauge);
     MetricFamily stale = Family("vigil_alarm_kpi_stale",
                                 "Open alarms active for more than 24 hours, by province.", kGauge);
     MetricFamily shelved =

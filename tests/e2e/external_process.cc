@@ -123,8 +123,8 @@ HttpResponse HttpRequest(const std::string& method, const std::string& address,
   }
   std::string request = method + " " + target + " HTTP/1.0\r\nHost: " + address + "\r\n";
   if (!body.empty()) {
-    request += "Content-Type: application/json\r\nContent-Length: " +
-               std::to_string(body.size()) + "\r\n";
+    request +=
+        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
   }
   request += "\r\n" + body;
   for (size_t sent = 0; sent < request.size();) {

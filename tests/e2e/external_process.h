@@ -38,7 +38,7 @@ class ExternalProcess {
 int FreePort();
 
 struct HttpResponse {
-  int status = 0;     // 0 when there was no answer
+  int status = 0;  // 0 when there was no answer
   std::string body;
   std::string error;  // why there was no answer
 };

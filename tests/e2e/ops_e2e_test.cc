@@ -130,11 +130,11 @@ TEST_CASE("Alarms reach a real Alertmanager as alerts and resolve there when the
                                              "receivers: [ { name: blackhole } ]\n";
   std::filesystem::create_directory(dir / "am-data");
   const std::string am_address = "127.0.0.1:" + std::to_string(FreePort());
-  ExternalProcess am({kAlertmanager, "--config.file=" + (dir / "alertmanager.yml").string(),
-                      "--storage.path=" + (dir / "am-data").string(),
-                      "--web.listen-address=" + am_address, "--cluster.listen-address=",
-                      "--log.level=warn"},
-                     dir / "alertmanager.log");
+  ExternalProcess am(
+      {kAlertmanager, "--config.file=" + (dir / "alertmanager.yml").string(),
+       "--storage.path=" + (dir / "am-data").string(), "--web.listen-address=" + am_address,
+       "--cluster.listen-address=", "--log.level=warn"},
+      dir / "alertmanager.log");
   INFO("alertmanager log:\n" << am.Log());
   REQUIRE(PollUntil(20s, [&] { return HttpRequest("GET", am_address, "/-/ready").status == 200; }));
 
@@ -184,11 +184,11 @@ TEST_CASE("An unreachable Alertmanager is counted and never holds up ingest or a
   testing::TempDir dir;
   std::ofstream(dir / "rules.yaml") << kRules;
   // A port nobody listens on: every POST fails at once (connection refused).
-  VigildProcess vigild({.config_yaml = "rules_file: " + (dir / "rules.yaml").string() +
-                                       "\nalertmanager:\n  url: http://127.0.0.1:" +
-                                       std::to_string(FreePort()) +
-                                       "\n  resend_interval: 1s\n  timeout: 1s\n",
-                        .registry_yaml = kRegistry});
+  VigildProcess vigild(
+      {.config_yaml = "rules_file: " + (dir / "rules.yaml").string() +
+                      "\nalertmanager:\n  url: http://127.0.0.1:" + std::to_string(FreePort()) +
+                      "\n  resend_interval: 1s\n  timeout: 1s\n",
+       .registry_yaml = kRegistry});
   vigild.Start();
   Gateway gateway(&vigild);
   gateway.Send(61.5);
@@ -226,11 +226,10 @@ TEST_CASE("A real Prometheus scrapes vigild and sees readings flow", "[e2e][ops]
       << "scrape_configs:\n  - job_name: vigil\n    static_configs:\n      - targets: [\""
       << vigild.metrics_address() << "\"]\n";
   const std::string address = "127.0.0.1:" + std::to_string(FreePort());
-  ExternalProcess prometheus(
-      {kPrometheus, "--config.file=" + (dir / "prometheus.yml").string(),
-       "--storage.tsdb.path=" + (dir / "tsdb").string(), "--web.listen-address=" + address,
-       "--log.level=warn"},
-      dir / "prometheus.log");
+  ExternalProcess prometheus({kPrometheus, "--config.file=" + (dir / "prometheus.yml").string(),
+                              "--storage.tsdb.path=" + (dir / "tsdb").string(),
+                              "--web.listen-address=" + address, "--log.level=warn"},
+                             dir / "prometheus.log");
   INFO("prometheus log:\n" << prometheus.Log());
 
   // Readings flow while Prometheus starts and scrapes.
@@ -308,8 +307,7 @@ grpc::Status ListServices(const std::shared_ptr<grpc::Channel>& channel, std::st
   return status;
 }
 
-TEST_CASE("Reflection lists the vigil.v1 services when on; liveness; JSON logs",
-          "[e2e][ops]") {
+TEST_CASE("Reflection lists the vigil.v1 services when on; liveness; JSON logs", "[e2e][ops]") {
   SECTION("on, with JSON logs") {
     VigildProcess vigild({.config_yaml = "server:\n  reflection: true\n  log_format: json\n",
                           .registry_yaml = kRegistry});

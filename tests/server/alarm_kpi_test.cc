@@ -39,14 +39,13 @@ AlarmKpi::Province Of(const std::vector<AlarmKpi::Province>& all, const std::str
   return {};
 }
 
-TEST_CASE("Alarm KPIs count raises per province in a sliding 10-minute window",
-          "[server][kpi]") {
+TEST_CASE("Alarm KPIs count raises per province in a sliding 10-minute window", "[server][kpi]") {
   AlarmKpi kpi;
   kpi.Apply(Entry(1, EventKind::kRaised, AlarmState::kActiveUnacked, kT0, "s-1", "370105"));
-  kpi.Apply(Entry(2, EventKind::kRaised, AlarmState::kActiveUnacked, kT0 + kMinute, "s-2",
-                  "370202"));
-  kpi.Apply(Entry(3, EventKind::kRaised, AlarmState::kActiveUnacked, kT0 + 5 * kMinute, "s-3",
-                  "130102"));
+  kpi.Apply(
+      Entry(2, EventKind::kRaised, AlarmState::kActiveUnacked, kT0 + kMinute, "s-2", "370202"));
+  kpi.Apply(
+      Entry(3, EventKind::kRaised, AlarmState::kActiveUnacked, kT0 + 5 * kMinute, "s-3", "130102"));
   // Not raises: an acknowledgement and a clear.
   kpi.Apply(Entry(1, EventKind::kAcknowledged, AlarmState::kActiveAcked, kT0 + 6 * kMinute));
   kpi.Apply(Entry(1, EventKind::kCleared, AlarmState::kClosed, kT0 + 7 * kMinute));

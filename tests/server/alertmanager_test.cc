@@ -100,12 +100,11 @@ TEST_CASE("An active alarm becomes an alert with its labels and annotations",
     CHECK(LabelOf(*gw, "severity_name") == "red");
   }
   SECTION("cleared, closed and shelved alarms do not fire") {
-    CHECK_FALSE(AlertFor(Entry(2, EventKind::kCleared, AlarmState::kClearedUnacked,
-                               Severity::kOrange, kT0))
-                    .has_value());
     CHECK_FALSE(
-        AlertFor(Entry(2, EventKind::kCleared, AlarmState::kClosed, Severity::kOrange, kT0))
+        AlertFor(Entry(2, EventKind::kCleared, AlarmState::kClearedUnacked, Severity::kOrange, kT0))
             .has_value());
+    CHECK_FALSE(AlertFor(Entry(2, EventKind::kCleared, AlarmState::kClosed, Severity::kOrange, kT0))
+                    .has_value());
     JournalEntry shelved =
         Entry(2, EventKind::kShelved, AlarmState::kActiveAcked, Severity::kOrange, kT0);
     shelved.event.record.shelved_until = kT0 + 3'600'000;
@@ -124,19 +123,18 @@ TEST_CASE("AlertBook fires, resends, re-labels on escalation and resolves",
   REQUIRE(sent.size() == 1);
   CHECK(sent[0].ends_at == 0);
   CHECK(book.firing() == 1);
-  CHECK(book.Take(false).empty());  // nothing changed
+  CHECK(book.Take(false).empty());     // nothing changed
   CHECK(book.Take(true).size() == 1);  // the resend
 
   // Acknowledged: same labels, new state annotation.
-  book.Apply(Entry(2, EventKind::kAcknowledged, AlarmState::kActiveAcked, Severity::kOrange,
-                   kT0 + 1000));
+  book.Apply(
+      Entry(2, EventKind::kAcknowledged, AlarmState::kActiveAcked, Severity::kOrange, kT0 + 1000));
   sent = book.Take(false);
   REQUIRE(sent.size() == 1);
   CHECK(sent[0].annotations[2] == std::pair<std::string, std::string>("state", "active_acked"));
 
   // Escalated to red: the orange alert resolves, a red one fires.
-  book.Apply(
-      Entry(3, EventKind::kEscalated, AlarmState::kActiveAcked, Severity::kRed, kT0 + 2000));
+  book.Apply(Entry(3, EventKind::kEscalated, AlarmState::kActiveAcked, Severity::kRed, kT0 + 2000));
   sent = book.Take(false);
   REQUIRE(sent.size() == 2);
   std::sort(sent.begin(), sent.end(), [](const Alert& a, const Alert& b) {
@@ -148,8 +146,7 @@ TEST_CASE("AlertBook fires, resends, re-labels on escalation and resolves",
   CHECK(sent[1].ends_at == kT0 + 2000);
 
   SECTION("cleared: resolved at the clear, retried after a failed POST") {
-    book.Apply(
-        Entry(4, EventKind::kCleared, AlarmState::kClosed, Severity::kRed, kT0 + 3000));
+    book.Apply(Entry(4, EventKind::kCleared, AlarmState::kClosed, Severity::kRed, kT0 + 3000));
     sent = book.Take(false);
     REQUIRE(sent.size() == 1);
     CHECK(sent[0].ends_at == kT0 + 3000);
@@ -191,9 +188,9 @@ TEST_CASE("ParseHttpUrl takes http://host:port/path only", "[server][alertmanage
   url = ParseHttpUrl("http://[::1]:9093");
   REQUIRE(url.has_value());
   CHECK(*url == HttpUrl{"::1", "9093", ""});
-  for (const char* bad : {"https://am:9093", "am:9093", "http://:9093", "http://am:0",
-                          "http://am:99999", "http://am:x", "http://am:9093/?a=b",
-                          "http://user@am:9093"}) {
+  for (const char* bad :
+       {"https://am:9093", "am:9093", "http://:9093", "http://am:0", "http://am:99999",
+        "http://am:x", "http://am:9093/?a=b", "http://user@am:9093"}) {
     CAPTURE(bad);
     CHECK_FALSE(ParseHttpUrl(bad).has_value());
   }

@@ -27,16 +27,14 @@ boost::property_tree::ptree ParseJson(const std::string& text) {
 
 const std::chrono::system_clock::time_point kNow{1'717'243'200'123ms};
 
-TEST_CASE("JSON log lines are one object with ts, level, event and the fields",
-          "[server][log]") {
-  const std::string line = FormatLogLine(
-      LogFormat::kJson, LogLevel::kWarn, "alarm",
-      {{"seq", uint64_t{42}},
-       {"value", 61.5},
-       {"nan", std::nan("")},
-       {"sensor", "tank \"A\"\\7\nline\t\x01"},
-       {"region", std::string("370105")}},
-      kNow);
+TEST_CASE("JSON log lines are one object with ts, level, event and the fields", "[server][log]") {
+  const std::string line = FormatLogLine(LogFormat::kJson, LogLevel::kWarn, "alarm",
+                                         {{"seq", uint64_t{42}},
+                                          {"value", 61.5},
+                                          {"nan", std::nan("")},
+                                          {"sensor", "tank \"A\"\\7\nline\t\x01"},
+                                          {"region", std::string("370105")}},
+                                         kNow);
   REQUIRE(line.back() == '\n');
   REQUIRE(std::count(line.begin(), line.end(), '\n') == 1);
   const auto tree = ParseJson(line);
@@ -117,9 +115,9 @@ TEST_CASE("Config: log_format, reflection and alertmanager", "[server][config]")
     REQUIRE(o.has_value());
     CHECK(o->log_format == LogFormat::kJson);
     CHECK(o->reflection);
-    CHECK(o->alertmanager ==
-          AlertmanagerOptions{.url = "http://127.0.0.1:9093/am", .resend_interval = 30s,
-                              .timeout = 2s});
+    CHECK(o->alertmanager == AlertmanagerOptions{.url = "http://127.0.0.1:9093/am",
+                                                 .resend_interval = 30s,
+                                                 .timeout = 2s});
     const std::string text = FormatEffectiveConfig(*o);
     CHECK_THAT(text, Catch::Contains("  log_format: json\n"));
     auto back = parse(text);
