@@ -135,8 +135,10 @@ TEST_CASE("Alarms reach a real Alertmanager as alerts and resolve there when the
        "--storage.path=" + (dir / "am-data").string(), "--web.listen-address=" + am_address,
        "--cluster.listen-address=", "--log.level=warn"},
       dir / "alertmanager.log");
+  const bool ready =
+      PollUntil(20s, [&] { return HttpRequest("GET", am_address, "/-/ready").status == 200; });
   INFO("alertmanager log:\n" << am.Log());
-  REQUIRE(PollUntil(20s, [&] { return HttpRequest("GET", am_address, "/-/ready").status == 200; }));
+  REQUIRE(ready);
 
   std::ofstream(dir / "rules.yaml") << kRules;
   VigildProcess vigild({.config_yaml = "rules_file: " + (dir / "rules.yaml").string() +
@@ -168,15 +170,22 @@ TEST_CASE("Alarms reach a real Alertmanager as alerts and resolve there when the
   CHECK(alert.get<std::string>("annotations.state") == "active_unacked");
   CHECK_FALSE(alert.get<std::string>("annotations.alarm_id").empty());
   CHECK(alert.get<std::string>("status.state") == "active");
+  // The alarm-load KPIs counted the raise for province 37.
+  CHECK(PollUntil(10s, [&] {
+    return MetricSample(vigild.metrics_address(), R"(vigil_alarm_kpi_raised_10m{province="37"})") ==
+           1;
+  }));
 
-  // Still there after a few resends (1 s), then resolved once it clears.
-  std::this_thread::sleep_for(2500ms);  // longer than resend_interval: resends happened
+  // Still there after resends (every 1 s: a few more successful POSTs), then
+  // resolved once it clears.
+  const std::string ok = R"(vigil_alertmanager_posts_total{result="ok"})";
+  CHECK(PollUntil(20s, [&] { return MetricSample(vigild.metrics_address(), ok) >= 3; }));
   CHECK(VigilAlerts(am_address).size() == 1);
   gateway.Send(20);
   CHECK(PollUntil(20s, [&] { return VigilAlerts(am_address).empty(); }));
-  CHECK(MetricSample(vigild.metrics_address(), R"(vigil_alertmanager_posts_total{result="ok"})") >=
-        3);
-  CHECK(MetricSample(vigild.metrics_address(), "vigil_alertmanager_alerts_firing") == 0);
+  CHECK(PollUntil(10s, [&] {
+    return MetricSample(vigild.metrics_address(), "vigil_alertmanager_alerts_firing") == 0;
+  }));
 }
 
 TEST_CASE("An unreachable Alertmanager is counted and never holds up ingest or alarms",
@@ -230,7 +239,6 @@ TEST_CASE("A real Prometheus scrapes vigild and sees readings flow", "[e2e][ops]
                               "--storage.tsdb.path=" + (dir / "tsdb").string(),
                               "--web.listen-address=" + address, "--log.level=warn"},
                              dir / "prometheus.log");
-  INFO("prometheus log:\n" << prometheus.Log());
 
   // Readings flow while Prometheus starts and scrapes.
   std::atomic<bool> stop{false};
@@ -258,7 +266,7 @@ TEST_CASE("A real Prometheus scrapes vigild and sees readings flow", "[e2e][ops]
   });
   stop = true;
   sender.join();
-  INFO("last answer: " << last_body);
+  INFO("last answer: " << last_body << "\nprometheus log:\n" << prometheus.Log());
   CHECK(seen);
   CHECK(rate > 0);
   // The shipped alert rules loaded into it.
