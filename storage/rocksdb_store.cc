@@ -668,6 +668,8 @@ class RocksDbStore final : public Store {
     return keep_from;
   }
 
+  Status Resume() override { return FromRocks(db_->Resume(), "resume after a write error"); }
+
   StoreStats GetStats() override {
     StoreStats stats;
     uint64_t v = 0;

@@ -253,6 +253,11 @@ class Store {
   // open are kept in the open-alarm table. One caller at a time.
   virtual alarm::Result<uint64_t> ExpireJournal(alarm::TimestampMs before) = 0;
 
+  // After a write error (disk full, I/O error): asks RocksDB to leave its
+  // read-only error state (DB::Resume). Ok once writes may be tried again;
+  // the error when the cause is still there (still no space). Any thread.
+  virtual alarm::Status Resume() = 0;
+
   virtual StoreStats GetStats() = 0;
 
   // Writes a consistent copy of the database into `dir` (a RocksDB
