@@ -7,8 +7,9 @@ set -euo pipefail
 PACKAGES=(g++ cmake ninja-build pkg-config libboost-dev libprotobuf-dev protobuf-compiler
   libgrpc++-dev protobuf-compiler-grpc librocksdb-dev prometheus-cpp-dev catch2
   libyaml-cpp-dev libbenchmark-dev libsystemd-dev libssl-dev)
-# Test tools: promtool (package prometheus) lints /metrics and the alert rules.
-TEST_PACKAGES=(prometheus)
+# Test tools: promtool (package prometheus) lints /metrics and the alert rules; the
+# e2e tests run a real Prometheus and a real Alertmanager (prometheus-alertmanager).
+TEST_PACKAGES=(prometheus prometheus-alertmanager)
 
 wanted=("${PACKAGES[@]}")
 [ "${1:-}" = "--test" ] && wanted+=("${TEST_PACKAGES[@]}")
@@ -29,7 +30,8 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 echo "installing: ${missing[*]}" >&2
-# The prometheus package would start its own daemon; only promtool is wanted.
+# The prometheus and prometheus-alertmanager packages would start their own daemons;
+# the tests start their own instances on free ports instead.
 guard=""
 if [ ! -e /usr/sbin/policy-rc.d ]; then
   printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d

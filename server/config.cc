@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "alarm/journal.h"
+#include "server/http_url.h"
 #include "server/internal/yaml_item.h"
 #include "server/text_input.h"
 
@@ -225,6 +226,37 @@ class Parser {
              Fail(item, "must be one of debug, info, warn, error, got '" + level + "'");
            }
          }},
+        // Operations.
+        {"log_format",
+         [&](const Item& item) {
+           const std::string format = String(item);
+           if (format == "text") {
+             options.log_format = LogFormat::kText;
+           } else if (format == "json") {
+             options.log_format = LogFormat::kJson;
+           } else {
+             Fail(item, "must be 'text' or 'json', got '" + format + "'");
+           }
+         }},
+        {"reflection", [&](const Item& item) { options.reflection = Bool(item); }},
+    };
+    const Key alertmanager_keys[] = {
+        {"url",
+         [&](const Item& item) {
+           options.alertmanager.url = String(item);
+           if (options.alertmanager.url.empty()) return;  // off
+           if (auto url = ParseHttpUrl(options.alertmanager.url); !url) {
+             Fail(item, url.error().message());
+           }
+         }},
+        {"resend_interval",
+         [&](const Item& item) {
+           options.alertmanager.resend_interval = Duration(item, std::chrono::seconds(1));
+         }},
+        {"timeout",
+         [&](const Item& item) {
+           options.alertmanager.timeout = Duration(item, std::chrono::milliseconds(100));
+         }},
     };
     const Key storage_keys[] = {
         {"data_dir",
@@ -350,6 +382,7 @@ class Parser {
         {"server", [&](const Item& item) { Section(item, server_keys); }},
         {"alarms", [&](const Item& item) { Section(item, alarms_keys); }},
         {"auth", [&](const Item& item) { Section(item, auth_keys); }},
+        {"alertmanager", [&](const Item& item) { Section(item, alertmanager_keys); }},
         {"storage", [&](const Item& item) { Section(item, storage_keys); }},
         {"ingest", [&](const Item& item) { Section(item, ingest_keys); }},
         {"registry_file",
@@ -421,6 +454,13 @@ class Parser {
   std::string String(const Item& item) const {
     if (!item.value.IsScalar()) Fail(item, "expected a string, got " + Describe(item.value));
     return item.value.Scalar();
+  }
+
+  bool Bool(const Item& item) const {
+    const std::string text = String(item);
+    if (text == "true") return true;
+    if (text == "false") return false;
+    Fail(item, "must be true or false, got '" + text + "'");
   }
 
   uint32_t Unsigned(const Item& item, int64_t min, int64_t max) const {
@@ -625,6 +665,8 @@ std::string FormatEffectiveConfig(const ServerOptions& options) {
   line("  shutdown_grace", FormatDuration(options.shutdown_grace));
   line("  shards", std::to_string(options.shards));
   line("  log_level", LogLevelName(options.log_level));
+  line("  log_format", options.log_format == LogFormat::kJson ? "json" : "text");
+  line("  reflection", options.reflection ? "true" : "false");
   out += "storage:\n";
   line("  data_dir", Quote(options.data_dir.string()));
   line("  durability", options.durability == Durability::kFsync ? "fsync" : "wal");
@@ -648,6 +690,10 @@ std::string FormatEffectiveConfig(const ServerOptions& options) {
   line("  max_shelve", FormatDuration(options.max_shelve));
   line("  heartbeat_interval", FormatDuration(options.heartbeat_interval));
   line("  memory_events", std::to_string(options.feed_memory_events));
+  out += "alertmanager:\n";
+  line("  url", Quote(options.alertmanager.url));
+  line("  resend_interval", FormatDuration(options.alertmanager.resend_interval));
+  line("  timeout", FormatDuration(options.alertmanager.timeout));
   out += "auth:\n";
   if (options.tokens.empty()) {
     line("  tokens", "[]");

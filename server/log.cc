@@ -6,10 +6,13 @@
 #include <chrono>
 #include <ctime>
 
+#include "server/json_text.h"
+
 namespace vigil::server {
 namespace {
 
 std::atomic<int> g_level{static_cast<int>(LogLevel::kInfo)};
+std::atomic<int> g_format{static_cast<int>(LogFormat::kText)};
 
 const char* LevelName(LogLevel level) {
   switch (level) {
@@ -45,23 +48,36 @@ void AppendValue(std::string* line, std::string_view value) {
 
 }  // namespace
 
+void SetLogFormat(LogFormat format) { g_format.store(static_cast<int>(format)); }
+
 void SetLogLevel(LogLevel level) { g_level.store(static_cast<int>(level)); }
 
-void Log(LogLevel level, std::string_view event, std::initializer_list<LogField> fields) {
-  if (static_cast<int>(level) < g_level.load(std::memory_order_relaxed)) return;
-  const auto now = std::chrono::system_clock::now();
-  const std::time_t secs = std::chrono::system_clock::to_time_t(now);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) %
-                  std::chrono::seconds(1);
-  std::tm utc{};
-  gmtime_r(&secs, &utc);
-  char stamp[40];
-  const size_t n = std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &utc);
-  std::string line = "ts=";
-  line.append(stamp, n);
-  char millis[8];
-  std::snprintf(millis, sizeof millis, ".%03dZ", static_cast<int>(ms.count()));
-  line.append(millis);
+std::string FormatLogLine(LogFormat format, LogLevel level, std::string_view event,
+                          std::initializer_list<LogField> fields,
+                          std::chrono::system_clock::time_point now) {
+  const std::string ts = FormatRfc3339Ms(
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count());
+  std::string line;
+  if (format == LogFormat::kJson) {
+    line = "{\"ts\":";
+    AppendJsonString(&line, ts);
+    line.append(",\"level\":\"").append(LevelName(level)).append("\",\"event\":");
+    AppendJsonString(&line, event);
+    for (const LogField& f : fields) {
+      line.push_back(',');
+      AppendJsonString(&line, f.key);
+      line.push_back(':');
+      if (f.number) {
+        line.append(f.value);
+      } else {
+        AppendJsonString(&line, f.value);
+      }
+    }
+    line.append("}\n");
+    return line;
+  }
+  line = "ts=";
+  line.append(ts);
   line.append(" level=").append(LevelName(level)).append(" event=");
   AppendValue(&line, event);
   for (const LogField& f : fields) {
@@ -70,6 +86,14 @@ void Log(LogLevel level, std::string_view event, std::initializer_list<LogField>
     AppendValue(&line, f.value);
   }
   line.push_back('\n');
+  return line;
+}
+
+void Log(LogLevel level, std::string_view event, std::initializer_list<LogField> fields) {
+  if (static_cast<int>(level) < g_level.load(std::memory_order_relaxed)) return;
+  const std::string line =
+      FormatLogLine(static_cast<LogFormat>(g_format.load(std::memory_order_relaxed)), level, event,
+                    fields, std::chrono::system_clock::now());
   // One write(2) per line keeps lines whole across threads.
   const char* p = line.data();
   size_t left = line.size();

@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     SetLogLevel(options.log_level);
+    SetLogFormat(options.log_format);
     std::cout << "# effective configuration\n" << FormatEffectiveConfig(options) << std::flush;
 
     auto server = Server::Start(options);

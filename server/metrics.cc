@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <exception>
 #include <fstream>
 #include <system_error>
@@ -87,6 +88,61 @@ void AddProcessMetrics(std::vector<MetricFamily>* out) {
   if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
     AddSingle(out, "process_max_fds", "Maximum number of open file descriptors.", MetricType::Gauge,
               static_cast<double>(limit.rlim_cur));
+  }
+}
+
+// Alarm-load KPIs per province and the Alertmanager forwarder.
+void AddOperationsMetrics(std::vector<MetricFamily>* out, const MetricsSources& s) {
+  constexpr auto kCounter = MetricType::Counter;
+  constexpr auto kGauge = MetricType::Gauge;
+  if (s.kpi != nullptr) {
+    const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    MetricFamily raised = Family("vigil_alarm_kpi_raised_10m",
+                                 "Alarms raised in the last 10 minutes (sliding window, 10 s "
+                                 "steps), by province.",
+                                 kGauge);
+    MetricFamily chattering =
+        Family("vigil_alarm_kpi_chattering",
+               "Alarm points raised at least 3 times within the last minute, by province.", kGauge);
+    MetricFamily stale = Family("vigil_alarm_kpi_stale",
+                                "Open alarms active for more than 24 hours, by province.", kGauge);
+    MetricFamily shelved =
+        Family("vigil_alarm_kpi_shelved", "Open alarms that are shelved, by province.", kGauge);
+    for (const AlarmKpi::Province& p : s.kpi->Snapshot(now)) {
+      const std::vector<ClientMetric::Label> labels = {{"province", p.province}};
+      raised.metric.push_back(Value(kGauge, static_cast<double>(p.raised), labels));
+      chattering.metric.push_back(Value(kGauge, static_cast<double>(p.chattering), labels));
+      stale.metric.push_back(Value(kGauge, static_cast<double>(p.stale), labels));
+      shelved.metric.push_back(Value(kGauge, static_cast<double>(p.shelved), labels));
+    }
+    for (MetricFamily* f : {&raised, &chattering, &stale, &shelved}) {
+      out->push_back(std::move(*f));
+    }
+  }
+  if (s.alertmanager != nullptr) {
+    const AlertmanagerForwarder::Stats st = s.alertmanager->stats();
+    MetricFamily posts =
+        Family("vigil_alertmanager_posts_total",
+               "POSTs of alerts to the Alertmanager, by result (ok; rejected: answered 4xx; "
+               "error: no answer, timeout or 5xx).",
+               kCounter);
+    posts.metric.push_back(Value(kCounter, static_cast<double>(st.posts_ok), {{"result", "ok"}}));
+    posts.metric.push_back(
+        Value(kCounter, static_cast<double>(st.posts_rejected), {{"result", "rejected"}}));
+    posts.metric.push_back(
+        Value(kCounter, static_cast<double>(st.posts_error), {{"result", "error"}}));
+    out->push_back(std::move(posts));
+    AddSingle(out, "vigil_alertmanager_alerts_firing",
+              "Alarms firing as alerts in the Alertmanager, as last sent.", kGauge,
+              static_cast<double>(st.firing));
+    AddSingle(out, "vigil_alertmanager_alerts_pending",
+              "Alert changes (firing or resolved) not yet delivered to the Alertmanager.", kGauge,
+              static_cast<double>(st.pending));
+    AddSingle(out, "vigil_alertmanager_last_success_timestamp_seconds",
+              "Unix time of the last successful POST to the Alertmanager; 0 before one.", kGauge,
+              static_cast<double>(st.last_success_ms) / 1000.0);
   }
 }
 
@@ -248,6 +304,7 @@ class Collector final : public prometheus::Collectable {
               "Rate RocksDB throttles writes to while delaying them; 0 when not delayed.", kGauge,
               static_cast<double>(stats.delayed_write_rate));
     AddProcessMetrics(&out);
+    AddOperationsMetrics(&out, s_);
 
     std::error_code ec;
     const std::filesystem::space_info space = std::filesystem::space(s_.data_dir, ec);

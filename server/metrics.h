@@ -12,7 +12,9 @@
 #include "alarm/status.h"
 #include "server/alarm_feed.h"
 #include "server/alarm_journal.h"
+#include "server/alarm_kpi.h"
 #include "server/alarm_service.h"
+#include "server/alertmanager.h"
 #include "server/ingest_counters.h"
 #include "server/shard.h"
 #include "server/storage_writer.h"
@@ -31,6 +33,9 @@ struct MetricsSources {
   storage::Store* store = nullptr;
   std::filesystem::path data_dir;
   std::string version;
+  // Operations; null when off.
+  const AlarmKpi* kpi = nullptr;
+  const AlertmanagerForwarder* alertmanager = nullptr;
 };
 
 class MetricsExporter {

@@ -23,6 +23,26 @@ enum class Durability {
 
 enum class LogLevel { kDebug, kInfo, kWarn, kError };
 
+// How log lines are written: `ts=... level=... event=... k=v` or one JSON
+// object per line.
+enum class LogFormat { kText, kJson };
+
+// Forwarding open alarms to a Prometheus Alertmanager (server/alertmanager.h).
+struct AlertmanagerOptions {
+  // Base URL, http://host:port[/path]: alerts are POSTed to <url>/api/v2/alerts.
+  // "" turns forwarding off. YAML alertmanager.url. Default: "".
+  std::string url;
+  // Every firing alert is sent again this often (Alertmanager resolves an
+  // alert that is not refreshed), and a failed POST is retried this often.
+  // YAML alertmanager.resend_interval. Default: 1m.
+  std::chrono::milliseconds resend_interval = std::chrono::minutes(1);
+  // Bound on one POST: connect, send and answer. YAML alertmanager.timeout.
+  // Default: 5s.
+  std::chrono::milliseconds timeout = std::chrono::seconds(5);
+
+  bool operator==(const AlertmanagerOptions&) const = default;
+};
+
 // What a token's holder may do with alarms. Each includes the one before.
 enum class Role {
   kViewer,    // subscribe, list, look up and query alarms of its region
@@ -126,6 +146,16 @@ struct ServerOptions {
   // is a national admin (for loopback development only). YAML auth.tokens.
   // Default: empty.
   std::vector<AccessToken> tokens;
+
+  // ---- Operations (logs, reflection, Alertmanager) ----
+  // YAML server.log_format: text | json. Default: text.
+  LogFormat log_format = LogFormat::kText;
+  // Serve gRPC server reflection (grpc.reflection.v1alpha) so that tools can
+  // list and describe the vigil.v1 services. YAML server.reflection.
+  // Default: false.
+  bool reflection = false;
+  // YAML alertmanager. Default: off.
+  AlertmanagerOptions alertmanager;
 };
 
 }  // namespace vigil::server

@@ -15,14 +15,18 @@
 #include "server/admin_service.h"
 #include "server/alarm_feed.h"
 #include "server/alarm_journal.h"
+#include "server/alarm_kpi.h"
 #include "server/alarm_service.h"
+#include "server/alertmanager.h"
 #include "server/backup_service.h"
 #include "server/config.h"
 #include "server/ingest_service.h"
+#include "server/liveness.h"
 #include "server/log.h"
 #include "server/metrics.h"
 #include "server/proto_convert.h"
 #include "server/query_service.h"
+#include "server/reflection.h"
 #include "server/registry_holder.h"
 #include "server/registry_yaml.h"
 #include "server/rules_service.h"
@@ -272,6 +276,7 @@ class Server::Impl {
 
     grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
+    ConfigureReflection(&builder, options_.reflection);
     int port = 0;
     builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port);
     builder.SetMaxReceiveMessageSize(static_cast<int>(options_.max_message_bytes));
@@ -290,6 +295,9 @@ class Server::Impl {
     const std::string host = options_.listen.substr(0, options_.listen.rfind(':'));
     address_ = host + ":" + std::to_string(port);
 
+    Status ops = StartOperations();
+    if (!ops.ok()) return ops;
+
     if (!options_.metrics_listen.empty()) {
       auto metrics =
           MetricsExporter::Start(options_.metrics_listen, {.ingest = &ingest_->counters(),
@@ -300,7 +308,9 @@ class Server::Impl {
                                                            .alarms = alarms_.get(),
                                                            .store = store_.get(),
                                                            .data_dir = options_.data_dir,
-                                                           .version = VersionString()});
+                                                           .version = VersionString(),
+                                                           .kpi = &kpi_->kpi(),
+                                                           .alertmanager = alertmanager_.get()});
       if (!metrics) return metrics.error();
       metrics_ = std::move(*metrics);
     }
@@ -341,12 +351,31 @@ class Server::Impl {
   int exit_code() const { return exit_code_; }
 
  private:
+  // ---- Operations: liveness, alarm KPIs, Alertmanager forwarding ----
+  Status StartOperations() {
+    liveness_ = std::make_unique<LivenessWatch>(kLivenessStall, [this](bool alive) {
+      if (auto* health = grpc_->GetHealthCheckService()) {
+        health->SetServingStatus(kLivenessService, alive);
+      }
+    });
+    kpi_ = std::make_unique<AlarmKpiThread>(feed_.get());
+    if (!options_.alertmanager.url.empty()) {
+      auto forwarder = AlertmanagerForwarder::Start(options_.alertmanager, feed_.get());
+      if (!forwarder) return forwarder.error();
+      alertmanager_ = std::move(*forwarder);
+    }
+    return Status::Ok();
+  }
+
+  // The control loop counts as wedged after this long without a turn.
+  static constexpr std::chrono::seconds kLivenessStall{60};
+
   void SetServing(bool serving) {
     serving_ = serving;
     if (!grpc_) return;
     auto* health = grpc_->GetHealthCheckService();
     if (health == nullptr) return;
-    health->SetServingStatus(serving);
+    health->SetServingStatus("", serving);  // not kLivenessService
     for (const char* name : {"vigil.v1.Ingest", "vigil.v1.Query", "vigil.v1.RegistryAdmin",
                              "vigil.v1.Admin", "vigil.v1.Alarms"}) {
       health->SetServingStatus(name, serving);
@@ -596,6 +625,7 @@ class Server::Impl {
     health_timer_->expires_after(std::chrono::seconds(1));
     health_timer_->async_wait([this](const boost::system::error_code& ec) {
       if (ec || stopping_) return;
+      if (liveness_) liveness_->Beat();
       if (!writer_->healthy()) (void)writer_->TryRecover().ok();
       const bool healthy = writer_->healthy() && !writer_->low_space();
       if (healthy != serving_) {
@@ -671,6 +701,8 @@ class Server::Impl {
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
       }
     }
+    alertmanager_.reset();  // alerts stay firing in Alertmanager until their endsAt
+    liveness_.reset();      // it sets grpc_'s health
     if (grpc_) {
       // Streams stay open until gateways close them: give acks in flight a
       // moment to be written, then cancel what is left.
@@ -695,6 +727,7 @@ class Server::Impl {
     }
     grpc_.reset();
     metrics_.reset();  // its collector reads the store
+    kpi_.reset();
     writer_.reset();
     shards_.reset();
     journal_.reset();
@@ -739,6 +772,10 @@ class Server::Impl {
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<MetricsExporter> metrics_;
   std::string address_;
+  // Operations.
+  std::unique_ptr<LivenessWatch> liveness_;
+  std::unique_ptr<AlarmKpiThread> kpi_;
+  std::unique_ptr<AlertmanagerForwarder> alertmanager_;
 };
 
 Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {

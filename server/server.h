@@ -11,6 +11,9 @@
 //   blocking  a pool of 2 threads for RocksDB reads of queries and retention
 //             (dropping expired time partitions, at start and hourly).
 //   metrics   prometheus-cpp's Exposer (civetweb) threads serving /metrics.
+//   liveness  LivenessWatch: vigil.v1.Liveness health from the control loop's beat.
+//   kpi       AlarmKpiThread: alarm-load KPIs from the AlarmFeed.
+//   alertmanager  AlertmanagerForwarder (when configured): POSTs alerts.
 //   gRPC      gRPC's callback threads run every RPC reaction; they never block.
 //   RocksDB   its own flush and compaction threads.
 // Stop order: health NOT_SERVING -> refuse new batches -> wait for queued

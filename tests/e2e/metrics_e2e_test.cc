@@ -1,10 +1,5 @@
 // End-to-end: /metrics serves what the ingest path counted, in a form
 // Prometheus accepts (promtool check metrics, when promtool is installed).
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdio>
@@ -13,6 +8,7 @@
 #include <string>
 #include <thread>
 
+#include "tests/e2e/external_process.h"
 #include "tests/e2e/vigild_process.h"
 #include "tests/testing/temp_dir.h"
 

@@ -61,6 +61,10 @@ uint64_t ResidentBytes(pid_t pid) {
 }
 
 struct Totals {
+  // The streams' contexts, so that stopping cancels a Write or Read that
+  // flow control holds.
+  std::mutex contexts_mu;
+  std::vector<grpc::ClientContext*> contexts;  // GUARDED_BY(contexts_mu)
   std::atomic<uint64_t> acked{0};
   std::atomic<uint64_t> refused{0};  // streams ended with RESOURCE_EXHAUSTED
   std::atomic<uint64_t> other_errors{0};
@@ -77,7 +81,12 @@ void Gateway(VigildProcess& vigild, int g, const std::atomic<bool>& stop, Totals
   int64_t step = 0;
   while (!stop) {
     grpc::ClientContext context;
-    SetDeadline(&context, 120s);
+    SetDeadline(&context, 60s);
+    {
+      std::lock_guard<std::mutex> lock(totals.contexts_mu);
+      if (stop) break;
+      totals.contexts.push_back(&context);
+    }
     auto stream = vigild.ingest().Stream(&context);
     std::vector<std::chrono::steady_clock::time_point> sent;  // in flight, in order
     uint64_t seq = 0;
@@ -116,6 +125,10 @@ void Gateway(VigildProcess& vigild, int g, const std::atomic<bool>& stop, Totals
     }
     if (stop) context.TryCancel();  // else the server ended it: its status tells why
     const grpc::Status status = stream->Finish();
+    {
+      std::lock_guard<std::mutex> lock(totals.contexts_mu);
+      std::erase(totals.contexts, &context);
+    }
     if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
       totals.refused.fetch_add(1);
     } else if (!stop && !status.ok()) {
@@ -149,7 +162,11 @@ TEST_CASE("Overload: pushed back, memory bounded, no crash, every ack kept", "[e
     REQUIRE(vigild.running());
     std::this_thread::sleep_for(100ms);
   }
-  stop = true;
+  {
+    std::lock_guard<std::mutex> lock(totals.contexts_mu);
+    stop = true;
+    for (grpc::ClientContext* context : totals.contexts) context->TryCancel();
+  }
   for (std::thread& t : gateways) t.join();
 
   // Alive, and back to serving by itself.

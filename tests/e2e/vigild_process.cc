@@ -1,13 +1,10 @@
 #include "tests/e2e/vigild_process.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grpcpp/generic/generic_stub.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,6 +23,8 @@
 // The listener below shows vigild's output when a test case fails.
 #define CATCH_CONFIG_EXTERNAL_INTERFACES
 #include <catch2/catch.hpp>
+
+#include "tests/e2e/external_process.h"
 
 #ifndef VIGILD_PATH
 #error "VIGILD_PATH must name the vigild binary (tests/e2e/CMakeLists.txt)"
@@ -448,15 +447,21 @@ std::vector<Reading> ReadAll(vigil::v1::Query::Stub& query, const std::string& s
   return readings;
 }
 
-grpc::Status HealthCheck(const std::shared_ptr<grpc::Channel>& channel, bool* serving) {
+grpc::Status HealthCheck(const std::shared_ptr<grpc::Channel>& channel, bool* serving,
+                         const std::string& service) {
   *serving = false;
   grpc::GenericStub stub(channel);
   grpc::ClientContext context;
   SetDeadline(&context, std::chrono::seconds(10));
   grpc::CompletionQueue queue;
-  // HealthCheckRequest{service: ""} encodes to zero bytes.
-  grpc::Slice empty;
-  const grpc::ByteBuffer request(&empty, 1);
+  // HealthCheckRequest{service} = field 1, length-delimited; "" encodes to
+  // zero bytes.
+  std::string encoded;
+  if (!service.empty()) {
+    encoded = std::string(1, '\x0a') + static_cast<char>(service.size()) + service;  // < 128
+  }
+  grpc::Slice request_slice(encoded);
+  const grpc::ByteBuffer request(&request_slice, 1);
   auto call = stub.PrepareUnaryCall(&context, "/grpc.health.v1.Health/Check", request, &queue);
   call->StartCall();
   grpc::ByteBuffer response;
@@ -480,32 +485,11 @@ grpc::Status HealthCheck(const std::shared_ptr<grpc::Channel>& channel, bool* se
   return status;
 }
 
-// GET http://host:port/metrics with a bounded wait; returns the body.
 std::string HttpGetMetrics(const std::string& address) {
-  const size_t colon = address.rfind(':');
-  REQUIRE(colon != std::string::npos);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(std::stoi(address.substr(colon + 1))));
-  REQUIRE(inet_pton(AF_INET, address.substr(0, colon).c_str(), &addr.sin_addr) == 1);
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  timeval timeout{.tv_sec = 10, .tv_usec = 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  const std::string request = "GET /metrics HTTP/1.0\r\nHost: " + address + "\r\n\r\n";
-  REQUIRE(send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size()));
-  std::string response;
-  char buf[4096];
-  for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;) {
-    response.append(buf, static_cast<size_t>(n));
-  }
-  close(fd);
-  const size_t body = response.find("\r\n\r\n");
-  REQUIRE(body != std::string::npos);
-  INFO(response.substr(0, body));
-  REQUIRE(response.rfind("HTTP/1.1 200", 0) == 0);
-  return response.substr(body + 4);
+  const HttpResponse response = HttpRequest("GET", address, "/metrics");
+  INFO(response.error);
+  REQUIRE(response.status == 200);
+  return response.body;
 }
 
 // The value of the sample line that starts with `series` (name plus labels).

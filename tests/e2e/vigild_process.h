@@ -168,8 +168,9 @@ std::string HttpGetMetrics(const std::string& address);
 // fails the test when there is none.
 double Sample(const std::string& text, const std::string& series);
 
-// grpc.health.v1.Health/Check for the whole server (service ""). Returns the
-// gRPC status and sets *serving from the response (status 1 = SERVING).
-grpc::Status HealthCheck(const std::shared_ptr<grpc::Channel>& channel, bool* serving);
+// grpc.health.v1.Health/Check for `service` ("" = the whole server). Returns
+// the gRPC status and sets *serving from the response (status 1 = SERVING).
+grpc::Status HealthCheck(const std::shared_ptr<grpc::Channel>& channel, bool* serving,
+                         const std::string& service = "");
 
 }  // namespace vigil::e2e
