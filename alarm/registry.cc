@@ -108,6 +108,10 @@ Result<std::shared_ptr<const Registry>> Registry::Build(RegistryEntries entries)
       return Status::InvalidArgument("sensor '" + sensor.id +
                                      "': expected_interval must not be negative");
     }
+    if (sensor.expected_interval > kMaxExpectedInterval) {
+      return Status::InvalidArgument("sensor '" + sensor.id +
+                                     "': expected_interval must be at most 49 days");
+    }
     if (!registry->sensors_.emplace(sensor.id, &sensor).second) {
       return Status::InvalidArgument("sensor '" + sensor.id + "' is listed twice");
     }

@@ -7,8 +7,9 @@ set -euo pipefail
 PACKAGES=(g++ cmake ninja-build pkg-config libboost-dev libprotobuf-dev protobuf-compiler
   libgrpc++-dev protobuf-compiler-grpc librocksdb-dev prometheus-cpp-dev catch2
   libyaml-cpp-dev libbenchmark-dev libsystemd-dev)
-# Test tools: promtool (package prometheus) lints /metrics and the alert rules.
-TEST_PACKAGES=(prometheus)
+# Test tools: promtool (package prometheus) lints /metrics and the alert rules;
+# clang-14 with libclang-rt-14-dev builds and runs the libFuzzer targets (tests/fuzz).
+TEST_PACKAGES=(prometheus clang-14 libclang-rt-14-dev)
 
 wanted=("${PACKAGES[@]}")
 [ "${1:-}" = "--test" ] && wanted+=("${TEST_PACKAGES[@]}")

@@ -277,6 +277,15 @@ TEST_CASE("Registry Build checks the sensor range and interval", "[alarm][regist
     entries.sensors.push_back(s);
     CHECK_THAT(BuildError(entries), Contains("s3"));
   }
+  // The API and the stored registry carry the interval as uint32 milliseconds.
+  SECTION("expected_interval is at most 49 days") {
+    Sensor s = MakeSensor("s3", "e1");
+    s.expected_interval = kMaxExpectedInterval;
+    entries.sensors.push_back(s);
+    CHECK(BuildOk(entries)->FindSensor("s3")->expected_interval == 49 * 24h);
+    entries.sensors.back().expected_interval = kMaxExpectedInterval + 1ms;
+    CHECK_THAT(BuildError(entries), Contains("s3"));
+  }
 }
 
 TEST_CASE("Registry Apply replaces upserted entries by id and adds new ones", "[alarm][registry]") {

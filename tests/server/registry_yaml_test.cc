@@ -5,6 +5,7 @@
 #include <set>
 #include <string>
 
+#include "server/proto_convert.h"
 #include "tests/testing/temp_dir.h"
 
 namespace vigil::server {
@@ -190,7 +191,7 @@ TEST_CASE("Registry YAML errors name source, line, column and path", "[server][r
           "registry.yaml:11:24: sensors[0].expected_interval: must be positive; leave the key out "
           "when there is no expected interval");
     CHECK(ParseError(sensor + "40000d\n") ==
-          "registry.yaml:11:24: sensors[0].expected_interval: must be at most 36500d, got "
+          "registry.yaml:11:24: sensors[0].expected_interval: must be at most 49d, got "
           "'40000d'");
   }
   SECTION("duplicate id") {
@@ -227,6 +228,34 @@ TEST_CASE("Registry YAML errors name source, line, column and path", "[server][r
     CHECK(ParseError("[1, 2]\n") ==
           "registry.yaml:1:1: expected a mapping with enterprises, sensors and gateways");
   }
+}
+
+// Found by tests/fuzz/registry_fuzzer: the server stores the registry as
+// vigil.v1 protobuf, whose expected_interval_ms is a uint32. An interval the file
+// accepted could come back truncated after a restart: 2^32 ms as 0, which turns
+// the sensor's no-data alarm off.
+TEST_CASE("Registry YAML expected_interval survives the stored protobuf form",
+          "[server][registry]") {
+  const std::string sensor = std::string(kEnterprise) +
+                             "sensors:\n"
+                             "  - id: s-1\n"
+                             "    enterprise: e-370105-001\n"
+                             "    quantity: level\n"
+                             "    unit: m\n"
+                             "    expected_interval: ";
+  alarm::Result<alarm::RegistryEntries> longest = ParseRegistryYaml(sensor + "49d\n", "r.yaml");
+  REQUIRE(ErrorOf(longest) == "");
+  v1::Registry proto;
+  RegistryToProto(*longest, &proto);
+  alarm::Result<alarm::RegistryEntries> stored = RegistryFromProto(proto);
+  REQUIRE(ErrorOf(stored) == "");
+  CHECK(stored->sensors.at(0).expected_interval == 49 * 24h);
+
+  CHECK(ParseError(sensor + "4294967296ms\n") ==
+        "registry.yaml:11:24: sensors[0].expected_interval: must be at most 49d, got "
+        "'4294967296ms'");
+  CHECK(ParseError(sensor + "50d\n") ==
+        "registry.yaml:11:24: sensors[0].expected_interval: must be at most 49d, got '50d'");
 }
 
 TEST_CASE("LoadRegistryFile reads a file and names it in errors", "[server][registry]") {
