@@ -1,6 +1,7 @@
 #include "alarm/registry.h"
 
 #include <algorithm>
+#include <cmath>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -100,6 +101,9 @@ Result<std::shared_ptr<const Registry>> Registry::Build(RegistryEntries entries)
     if (!registry->enterprises_.contains(sensor.enterprise_id)) {
       return Status::InvalidArgument("sensor '" + sensor.id + "': unknown enterprise '" +
                                      sensor.enterprise_id + "'");
+    }
+    if (std::isnan(sensor.range_low) || std::isnan(sensor.range_high)) {
+      return Status::InvalidArgument("sensor '" + sensor.id + "': range bound is not a number");
     }
     if (sensor.range_low > sensor.range_high) {
       return Status::InvalidArgument("sensor '" + sensor.id + "': range_low is above range_high");

@@ -78,7 +78,8 @@ class Registry {
  public:
   // Validates and indexes `entries`. Errors (kInvalidArgument) name the first
   // offending entry: empty or over-long id, duplicate id, region code not 6
-  // digits, unknown enterprise referenced, range_low > range_high, unknown kind,
+  // digits, unknown enterprise referenced, range_low > range_high or either NaN,
+  // unknown kind,
   // expected_interval negative or over kMaxExpectedInterval.
   static Result<std::shared_ptr<const Registry>> Build(RegistryEntries entries);
 

@@ -1,7 +1,8 @@
 // Shared by the fuzz targets: a check that reports and aborts (libFuzzer then
-// saves the input), and the small fixed registry the batch and rules targets
-// check against, with short ids so that mutated inputs still name known
-// sensors often. The registry is built on first use, read-only afterwards.
+// saves the input), registry entry comparison, and the small fixed registry
+// the batch, rules and registry API targets check against, with short ids so
+// that mutated inputs still name known entries often. The registry is built on
+// first use, read-only afterwards.
 //
 //   e1 coal_mine 370105            gateway g1; sensors s1 methane, s2 carbon_monoxide
 //   e2 hazardous_chemical 370305   gateway g2; sensor s3 temperature
@@ -9,6 +10,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -52,6 +54,30 @@ inline const std::shared_ptr<const alarm::Registry>& FixedRegistry() {
     return *built;
   }();
   return registry;
+}
+
+// Aborts unless `a` and `b` hold the same entries in the same order.
+inline void CheckSameEntries(const alarm::RegistryEntries& a, const alarm::RegistryEntries& b) {
+  VIGIL_FUZZ_CHECK(a.enterprises.size() == b.enterprises.size() &&
+                   a.sensors.size() == b.sensors.size() && a.gateways.size() == b.gateways.size());
+  for (size_t i = 0; i < a.enterprises.size(); ++i) {
+    const alarm::Enterprise& x = a.enterprises[i];
+    const alarm::Enterprise& y = b.enterprises[i];
+    VIGIL_FUZZ_CHECK(x.id == y.id && x.name == y.name && x.kind == y.kind &&
+                     x.region_code == y.region_code);
+  }
+  for (size_t i = 0; i < a.sensors.size(); ++i) {
+    const alarm::Sensor& x = a.sensors[i];
+    const alarm::Sensor& y = b.sensors[i];
+    VIGIL_FUZZ_CHECK(x.id == y.id && x.enterprise_id == y.enterprise_id &&
+                     x.quantity == y.quantity && x.unit == y.unit);
+    VIGIL_FUZZ_CHECK(x.range_low == y.range_low && x.range_high == y.range_high);
+    VIGIL_FUZZ_CHECK(x.expected_interval == y.expected_interval);
+  }
+  for (size_t i = 0; i < a.gateways.size(); ++i) {
+    VIGIL_FUZZ_CHECK(a.gateways[i].id == b.gateways[i].id &&
+                     a.gateways[i].enterprise_id == b.gateways[i].enterprise_id);
+  }
 }
 
 }  // namespace vigil::fuzz

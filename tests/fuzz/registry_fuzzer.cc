@@ -3,7 +3,6 @@
 // can be found by its id, and must survive the way the server persists the
 // registry: as vigil.v1 protobuf (RegistryToProto), read back with
 // RegistryFromProto.
-#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -14,29 +13,6 @@
 
 namespace vigil::fuzz {
 namespace {
-
-void CheckSame(const alarm::RegistryEntries& a, const alarm::RegistryEntries& b) {
-  VIGIL_FUZZ_CHECK(a.enterprises.size() == b.enterprises.size() &&
-                   a.sensors.size() == b.sensors.size() && a.gateways.size() == b.gateways.size());
-  for (size_t i = 0; i < a.enterprises.size(); ++i) {
-    const alarm::Enterprise& x = a.enterprises[i];
-    const alarm::Enterprise& y = b.enterprises[i];
-    VIGIL_FUZZ_CHECK(x.id == y.id && x.name == y.name && x.kind == y.kind &&
-                     x.region_code == y.region_code);
-  }
-  for (size_t i = 0; i < a.sensors.size(); ++i) {
-    const alarm::Sensor& x = a.sensors[i];
-    const alarm::Sensor& y = b.sensors[i];
-    VIGIL_FUZZ_CHECK(x.id == y.id && x.enterprise_id == y.enterprise_id &&
-                     x.quantity == y.quantity && x.unit == y.unit);
-    VIGIL_FUZZ_CHECK(x.range_low == y.range_low && x.range_high == y.range_high);
-    VIGIL_FUZZ_CHECK(x.expected_interval == y.expected_interval);
-  }
-  for (size_t i = 0; i < a.gateways.size(); ++i) {
-    VIGIL_FUZZ_CHECK(a.gateways[i].id == b.gateways[i].id &&
-                     a.gateways[i].enterprise_id == b.gateways[i].enterprise_id);
-  }
-}
 
 void Run(std::string_view text) {
   auto entries = server::ParseRegistryYaml(text, "fuzz.yaml");
@@ -62,7 +38,7 @@ void Run(std::string_view text) {
   server::RegistryToProto(*entries, &proto);
   auto stored = server::RegistryFromProto(proto);
   VIGIL_FUZZ_CHECK(stored.has_value());
-  CheckSame(*entries, *stored);
+  CheckSameEntries(*entries, *stored);
 }
 
 }  // namespace

@@ -7,7 +7,7 @@
 #   tests/fuzz/run_fuzzers.sh [--seconds N] [--rss-mb N] [--build-dir DIR]
 #                             [--work-dir DIR] [--update-corpus] [TARGET...]
 #
-# TARGET: batch rules config registry chunk ingest_record (default: all).
+# TARGET: batch rules config registry registry_api chunk ingest_record (default: all).
 # Prints per target `fuzz_<target>_execs N count` and `fuzz_<target>_seconds N s`.
 # Exit: 0 no failure; 1 a target crashed or broke a check (the reproducer's
 # path is printed); 2 bad arguments or build failure; 77 clang-14 or
@@ -21,7 +21,7 @@ build_dir="$root/build-fuzz"
 work_dir=""
 update_corpus=0
 targets=()
-all_targets=(batch rules config registry chunk ingest_record)
+all_targets=(batch rules config registry registry_api chunk ingest_record)
 
 usage() { sed -n "6,14p" "$0" | sed "s/^# \{0,1\}//" >&2; exit "${1:-2}"; }
 while [ $# -gt 0 ]; do
