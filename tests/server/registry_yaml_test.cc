@@ -163,6 +163,9 @@ TEST_CASE("Registry YAML errors name source, line, column and path", "[server][r
     CHECK(ParseError(sensor + "[0, high]\n") ==
           "registry.yaml:11:16: sensors[0].range: expected [low, high] of finite numbers, got "
           "'high'");
+    CHECK(ParseError(sensor + "[+-5, 10]\n") ==
+          "registry.yaml:11:13: sensors[0].range: expected [low, high] of finite numbers, got "
+          "'+-5'");
     CHECK(ParseError(sensor + "[0, .inf]\n") ==
           "registry.yaml:11:16: sensors[0].range: expected [low, high] of finite numbers, got "
           "'.inf'");
