@@ -3,8 +3,6 @@
 // PrepareBatch against a fixed registry, and the record it produces is parsed
 // back with IngestRecordView and compared with what the batch held: exactly
 // the readings that pass validation, in order, bit for bit.
-#include <google/protobuf/stubs/logging.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -12,6 +10,7 @@
 
 #include "alarm/validation.h"
 #include "server/batch_prep.h"
+#include "server/proto_convert.h"
 #include "storage/ingest_record.h"
 #include "tests/fuzz/fuzz_support.h"
 #include "vigil/v1/ingest.pb.h"
@@ -73,12 +72,7 @@ void Run(const uint8_t* data, size_t size) {
   }
   uint64_t accepted = 0;
   for (const v1::Series& s : batch.series()) {
-    const alarm::SeriesView in{
-        .sensor_id = s.sensor_id(),
-        .timestamps = {s.timestamps_ms().data(), static_cast<size_t>(s.timestamps_ms_size())},
-        .values = {s.values().data(), static_cast<size_t>(s.values_size())},
-        .quality = {s.quality().data(), static_cast<size_t>(s.quality_size())},
-    };
+    const alarm::SeriesView in = server::SeriesViewOf(s);
     const alarm::Sensor* sensor = nullptr;
     if (alarm::CheckSeries(registry, *gateway, in, &sensor)) continue;
     size_t good = 0;
@@ -106,12 +100,6 @@ void Run(const uint8_t* data, size_t size) {
 
 }  // namespace
 }  // namespace vigil::fuzz
-
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  // Invalid UTF-8 in string fields is logged by protobuf on every parse.
-  google::protobuf::SetLogHandler(nullptr);
-  return 0;
-}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   vigil::fuzz::Run(data, size);

@@ -4,8 +4,6 @@
 // registry that Apply accepts must hold only well-formed entries (the rules
 // a registry file is held to), reflect the change, and survive the protobuf
 // form the server stores it in.
-#include <google/protobuf/stubs/logging.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -83,12 +81,6 @@ void Run(const uint8_t* data, size_t size) {
 
 }  // namespace
 }  // namespace vigil::fuzz
-
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  // Invalid UTF-8 in string fields is logged by protobuf on every parse.
-  google::protobuf::SetLogHandler(nullptr);
-  return 0;
-}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   vigil::fuzz::Run(data, size);

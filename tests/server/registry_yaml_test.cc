@@ -35,6 +35,18 @@ constexpr const char* kEnterprise = R"(enterprises:
     region_code: "370105"
 )";
 
+// kEnterprise and a sensor s-1 whose last line, line 11, is "    <key>: ".
+std::string SensorThen(const std::string& key) {
+  return std::string(kEnterprise) +
+         "sensors:\n"
+         "  - id: s-1\n"
+         "    enterprise: e-370105-001\n"
+         "    quantity: level\n"
+         "    unit: m\n"
+         "    " +
+         key + ": ";
+}
+
 TEST_CASE("Registry YAML parses every field", "[server][registry]") {
   const std::string text = R"(enterprises:
   - id: e-370105-001
@@ -149,13 +161,7 @@ TEST_CASE("Registry YAML errors name source, line, column and path", "[server][r
                Catch::StartsWith("registry.yaml:2:41: enterprises[0].region_code: must be"));
   }
   SECTION("range not a pair") {
-    const std::string sensor = std::string(kEnterprise) +
-                               "sensors:\n"
-                               "  - id: s-1\n"
-                               "    enterprise: e-370105-001\n"
-                               "    quantity: level\n"
-                               "    unit: m\n"
-                               "    range: ";
+    const std::string sensor = SensorThen("range");
     CHECK(ParseError(sensor + "[0, 10, 20]\n") ==
           "registry.yaml:11:12: sensors[0].range: expected [low, high], got a list");
     CHECK(ParseError(sensor + "10\n") ==
@@ -180,13 +186,7 @@ TEST_CASE("Registry YAML errors name source, line, column and path", "[server][r
           "registry.yaml:11:12: sensors[0].range: low must be below high, got [20, 0]");
   }
   SECTION("bad expected_interval") {
-    const std::string sensor = std::string(kEnterprise) +
-                               "sensors:\n"
-                               "  - id: s-1\n"
-                               "    enterprise: e-370105-001\n"
-                               "    quantity: level\n"
-                               "    unit: m\n"
-                               "    expected_interval: ";
+    const std::string sensor = SensorThen("expected_interval");
     CHECK(ParseError(sensor + "10\n") ==
           "registry.yaml:11:24: sensors[0].expected_interval: expected a duration like 250ms, "
           "10s, 5m, 2h or 90d, got '10'");
@@ -233,19 +233,13 @@ TEST_CASE("Registry YAML errors name source, line, column and path", "[server][r
   }
 }
 
-// Found by tests/fuzz/registry_fuzzer: the server stores the registry as
-// vigil.v1 protobuf, whose expected_interval_ms is a uint32. An interval the file
-// accepted could come back truncated after a restart: 2^32 ms as 0, which turns
-// the sensor's no-data alarm off.
+// Found with the protobuf round trip of tests/fuzz/registry_fuzzer: the server
+// stores the registry as vigil.v1 protobuf, whose expected_interval_ms is a
+// uint32. An interval the file accepted came back truncated: 2^32 ms as 0,
+// which turns the sensor's no-data alarm off.
 TEST_CASE("Registry YAML expected_interval survives the stored protobuf form",
           "[server][registry]") {
-  const std::string sensor = std::string(kEnterprise) +
-                             "sensors:\n"
-                             "  - id: s-1\n"
-                             "    enterprise: e-370105-001\n"
-                             "    quantity: level\n"
-                             "    unit: m\n"
-                             "    expected_interval: ";
+  const std::string sensor = SensorThen("expected_interval");
   alarm::Result<alarm::RegistryEntries> longest = ParseRegistryYaml(sensor + "49d\n", "r.yaml");
   REQUIRE(ErrorOf(longest) == "");
   v1::Registry proto;
