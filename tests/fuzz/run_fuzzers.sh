@@ -47,7 +47,7 @@ done
 work_dir="${work_dir:-$build_dir/work}"
 
 if ! command -v clang++-14 >/dev/null ||
-   ! compgen -G "/usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a" >/dev/null; then
+   ! compgen -G "/usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a" >/dev/null; then
   echo "run_fuzzers.sh: skipped: needs the Debian packages clang-14 and libclang-rt-14-dev" >&2
   exit 77
 fi
