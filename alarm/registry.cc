@@ -1,6 +1,7 @@
 #include "alarm/registry.h"
 
 #include <algorithm>
+#include <cmath>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -101,12 +102,19 @@ Result<std::shared_ptr<const Registry>> Registry::Build(RegistryEntries entries)
       return Status::InvalidArgument("sensor '" + sensor.id + "': unknown enterprise '" +
                                      sensor.enterprise_id + "'");
     }
+    if (std::isnan(sensor.range_low) || std::isnan(sensor.range_high)) {
+      return Status::InvalidArgument("sensor '" + sensor.id + "': range bound is not a number");
+    }
     if (sensor.range_low > sensor.range_high) {
       return Status::InvalidArgument("sensor '" + sensor.id + "': range_low is above range_high");
     }
     if (sensor.expected_interval.count() < 0) {
       return Status::InvalidArgument("sensor '" + sensor.id +
                                      "': expected_interval must not be negative");
+    }
+    if (sensor.expected_interval > kMaxExpectedInterval) {
+      return Status::InvalidArgument("sensor '" + sensor.id +
+                                     "': expected_interval must be at most 49 days");
     }
     if (!registry->sensors_.emplace(sensor.id, &sensor).second) {
       return Status::InvalidArgument("sensor '" + sensor.id + "' is listed twice");

@@ -46,9 +46,14 @@ struct Sensor {
   // Instrument measuring range in `unit`; both 0 when not declared.
   double range_low = 0;
   double range_high = 0;
-  // 0 when not declared.
+  // 0 when not declared; at most kMaxExpectedInterval.
   std::chrono::milliseconds expected_interval{0};
 };
+
+// The longest Sensor::expected_interval: vigil.v1.Sensor, and with it the
+// registry as the server stores it, carries the interval as uint32
+// milliseconds (49.7 days).
+inline constexpr std::chrono::milliseconds kMaxExpectedInterval = std::chrono::days(49);
 
 struct Gateway {
   std::string id;
@@ -74,7 +79,9 @@ class Registry {
  public:
   // Validates and indexes `entries`. Errors (kInvalidArgument) name the first
   // offending entry: empty or over-long id, duplicate id, region code not 6
-  // digits, unknown enterprise referenced, range_low > range_high, unknown kind.
+  // digits, unknown enterprise referenced, range_low > range_high or either NaN,
+  // unknown kind,
+  // expected_interval negative or over kMaxExpectedInterval.
   static Result<std::shared_ptr<const Registry>> Build(RegistryEntries entries);
 
   // Applies `change` to this registry's entries and builds the result; this

@@ -8,8 +8,9 @@ PACKAGES=(g++ cmake ninja-build pkg-config libboost-dev libprotobuf-dev protobuf
   libgrpc++-dev protobuf-compiler-grpc librocksdb-dev prometheus-cpp-dev catch2
   libyaml-cpp-dev libbenchmark-dev libsystemd-dev libssl-dev)
 # Test tools: promtool (package prometheus) lints /metrics and the alert rules; the
-# e2e tests run a real Prometheus and a real Alertmanager (prometheus-alertmanager).
-TEST_PACKAGES=(prometheus prometheus-alertmanager)
+# e2e tests run a real Prometheus and a real Alertmanager (prometheus-alertmanager);
+# clang-14 with libclang-rt-14-dev builds and runs the libFuzzer targets (tests/fuzz).
+TEST_PACKAGES=(prometheus prometheus-alertmanager clang-14 libclang-rt-14-dev)
 
 wanted=("${PACKAGES[@]}")
 [ "${1:-}" = "--test" ] && wanted+=("${TEST_PACKAGES[@]}")

@@ -87,12 +87,7 @@ alarm::Status PrepareBatch(const v1::IngestBatch& batch, const alarm::Registry& 
   uint32_t rejected = 0;
   for (int i = 0; i < batch.series_size(); ++i) {
     const v1::Series& s = batch.series(i);
-    const alarm::SeriesView view{
-        .sensor_id = s.sensor_id(),
-        .timestamps = {s.timestamps_ms().data(), static_cast<size_t>(s.timestamps_ms_size())},
-        .values = {s.values().data(), static_cast<size_t>(s.values_size())},
-        .quality = {s.quality().data(), static_cast<size_t>(s.quality_size())},
-    };
+    const alarm::SeriesView view = SeriesViewOf(s);
     const alarm::Sensor* sensor = nullptr;
     if (auto reason = alarm::CheckSeries(registry, gateway, view, &sensor)) {
       const auto count =

@@ -26,4 +26,16 @@ void AlarmEventToProto(const alarm::JournalEntry& entry, v1::AlarmEvent* proto);
 // above 4, or unknown enum values.
 alarm::Result<alarm::AlarmFilter> AlarmFilterFromProto(const v1::AlarmFilter& proto);
 
+// A view of `series`'s arrays, valid while `series` is unchanged. Runs per
+// series on the ingest path, hence inline.
+inline alarm::SeriesView SeriesViewOf(const v1::Series& series) {
+  return alarm::SeriesView{
+      .sensor_id = series.sensor_id(),
+      .timestamps = {series.timestamps_ms().data(),
+                     static_cast<size_t>(series.timestamps_ms_size())},
+      .values = {series.values().data(), static_cast<size_t>(series.values_size())},
+      .quality = {series.quality().data(), static_cast<size_t>(series.quality_size())},
+  };
+}
+
 }  // namespace vigil::server

@@ -196,8 +196,9 @@ class Parser {
            if (!v.value.IsScalar()) Fail(v, "expected a duration, got " + Describe(v.value));
            Result<std::chrono::milliseconds> interval = ParseDuration(v.value.Scalar());
            if (!interval) Fail(v, interval.error().message());
-           if (*interval > std::chrono::hours(24 * 36500)) {
-             Fail(v, "must be at most 36500d, got '" + v.value.Scalar() + "'");
+           if (*interval > alarm::kMaxExpectedInterval) {
+             Fail(v, "must be at most " + FormatDuration(alarm::kMaxExpectedInterval) + ", got '" +
+                         v.value.Scalar() + "'");
            }
            if (interval->count() == 0) {
              Fail(v, "must be positive; leave the key out when there is no expected interval");

@@ -24,7 +24,7 @@ namespace vigil::server {
 // Parses and validates `text`: YAML syntax, types, unknown or duplicate keys,
 // required keys, ids, kind, 6-digit region_code (quoted or a bare integer),
 // range (two finite numbers, low < high), expected_interval (a positive
-// duration, as config.h ParseDuration), duplicate ids and references to
+// duration, as config.h ParseDuration, at most 49d), duplicate ids and references to
 // unknown enterprises; finally alarm::Registry::Build. The entries keep the
 // file's order. Errors (kInvalidArgument) name the first problem as
 // "<source_name>:<line>:<column>: <path>: <reason>", e.g.

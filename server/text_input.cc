@@ -26,7 +26,10 @@ alarm::Result<std::string> ReadTextFile(const std::filesystem::path& path) {
 }
 
 std::optional<double> ParseNumber(std::string_view text) {
-  if (text.starts_with('+')) text.remove_prefix(1);
+  if (text.starts_with('+')) {
+    text.remove_prefix(1);
+    if (text.starts_with('-')) return std::nullopt;  // "+-1": one sign only
+  }
   double value = 0;
   const char* end = text.data() + text.size();
   auto [ptr, ec] = std::from_chars(text.data(), end, value);

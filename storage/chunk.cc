@@ -338,7 +338,12 @@ Status DecodeBits(const Header& h, TimestampMs from, TimestampMs to, std::vector
     }
     delta += static_cast<uint64_t>(dod);
     const auto next = static_cast<TimestampMs>(static_cast<uint64_t>(at) + delta);
-    if (next <= at || next > h.last_at) return fail("timestamps out of order");
+    // Strictly increasing up to last_at: each reading after this one needs 1 ms
+    // more. Checked here, not only at the end, because decoding stops at `to`.
+    if (next <= at || next > h.last_at ||
+        static_cast<uint64_t>(h.last_at) - static_cast<uint64_t>(next) < h.count - 1 - i) {
+      return fail("timestamps out of order");
+    }
     at = next;
 
     // Value.

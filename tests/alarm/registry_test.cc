@@ -2,7 +2,9 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace vigil::alarm {
@@ -281,6 +283,23 @@ TEST_CASE("Registry Build checks the sensor range and interval", "[alarm][regist
     CHECK_THAT(message, Contains("s3"));
     CHECK_THAT(message, Contains("range_low"));
   }
+  // Found by tests/fuzz/registry_api_fuzzer: a NaN bound passed the order check
+  // (every comparison with NaN is false), so RegistryAdmin.ApplyRegistry stored a
+  // declared range that the sensor-fault check never enforces.
+  SECTION("a NaN bound is rejected") {
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    for (auto [low, high] : {std::pair{nan, 100.0}, std::pair{-0.5, nan}, std::pair{nan, nan}}) {
+      entries.sensors = {MakeSensor("s3", "e1", low, high)};
+      const std::string message = BuildError(entries);
+      CHECK_THAT(message, Contains("s3"));
+      CHECK_THAT(message, Contains("not a number"));
+    }
+  }
+  SECTION("infinite bounds are accepted when ordered") {
+    const double inf = std::numeric_limits<double>::infinity();
+    entries.sensors.push_back(MakeSensor("s3", "e1", -inf, inf));
+    CHECK(BuildOk(entries)->FindSensor("s3") != nullptr);
+  }
   SECTION("equal bounds are accepted") {
     entries.sensors.push_back(MakeSensor("s3", "e1", 4, 4));
     CHECK(BuildOk(entries)->FindSensor("s3") != nullptr);
@@ -293,6 +312,15 @@ TEST_CASE("Registry Build checks the sensor range and interval", "[alarm][regist
     Sensor s = MakeSensor("s3", "e1");
     s.expected_interval = -1ms;
     entries.sensors.push_back(s);
+    CHECK_THAT(BuildError(entries), Contains("s3"));
+  }
+  // The API and the stored registry carry the interval as uint32 milliseconds.
+  SECTION("expected_interval is at most 49 days") {
+    Sensor s = MakeSensor("s3", "e1");
+    s.expected_interval = kMaxExpectedInterval;
+    entries.sensors.push_back(s);
+    CHECK(BuildOk(entries)->FindSensor("s3")->expected_interval == 49 * 24h);
+    entries.sensors.back().expected_interval = kMaxExpectedInterval + 1ms;
     CHECK_THAT(BuildError(entries), Contains("s3"));
   }
 }

@@ -5,6 +5,7 @@
 #include <set>
 #include <string>
 
+#include "server/proto_convert.h"
 #include "tests/testing/temp_dir.h"
 
 namespace vigil::server {
@@ -33,6 +34,18 @@ constexpr const char* kEnterprise = R"(enterprises:
     kind: hazardous_chemical
     region_code: "370105"
 )";
+
+// kEnterprise and a sensor s-1 whose last line, line 11, is "    <key>: ".
+std::string SensorThen(const std::string& key) {
+  return std::string(kEnterprise) +
+         "sensors:\n"
+         "  - id: s-1\n"
+         "    enterprise: e-370105-001\n"
+         "    quantity: level\n"
+         "    unit: m\n"
+         "    " +
+         key + ": ";
+}
 
 TEST_CASE("Registry YAML parses every field", "[server][registry]") {
   const std::string text = R"(enterprises:
@@ -148,13 +161,7 @@ TEST_CASE("Registry YAML errors name source, line, column and path", "[server][r
                Catch::StartsWith("registry.yaml:2:41: enterprises[0].region_code: must be"));
   }
   SECTION("range not a pair") {
-    const std::string sensor = std::string(kEnterprise) +
-                               "sensors:\n"
-                               "  - id: s-1\n"
-                               "    enterprise: e-370105-001\n"
-                               "    quantity: level\n"
-                               "    unit: m\n"
-                               "    range: ";
+    const std::string sensor = SensorThen("range");
     CHECK(ParseError(sensor + "[0, 10, 20]\n") ==
           "registry.yaml:11:12: sensors[0].range: expected [low, high], got a list");
     CHECK(ParseError(sensor + "10\n") ==
@@ -162,6 +169,9 @@ TEST_CASE("Registry YAML errors name source, line, column and path", "[server][r
     CHECK(ParseError(sensor + "[0, high]\n") ==
           "registry.yaml:11:16: sensors[0].range: expected [low, high] of finite numbers, got "
           "'high'");
+    CHECK(ParseError(sensor + "[+-5, 10]\n") ==
+          "registry.yaml:11:13: sensors[0].range: expected [low, high] of finite numbers, got "
+          "'+-5'");
     CHECK(ParseError(sensor + "[0, .inf]\n") ==
           "registry.yaml:11:16: sensors[0].range: expected [low, high] of finite numbers, got "
           "'.inf'");
@@ -176,13 +186,7 @@ TEST_CASE("Registry YAML errors name source, line, column and path", "[server][r
           "registry.yaml:11:12: sensors[0].range: low must be below high, got [20, 0]");
   }
   SECTION("bad expected_interval") {
-    const std::string sensor = std::string(kEnterprise) +
-                               "sensors:\n"
-                               "  - id: s-1\n"
-                               "    enterprise: e-370105-001\n"
-                               "    quantity: level\n"
-                               "    unit: m\n"
-                               "    expected_interval: ";
+    const std::string sensor = SensorThen("expected_interval");
     CHECK(ParseError(sensor + "10\n") ==
           "registry.yaml:11:24: sensors[0].expected_interval: expected a duration like 250ms, "
           "10s, 5m, 2h or 90d, got '10'");
@@ -190,7 +194,7 @@ TEST_CASE("Registry YAML errors name source, line, column and path", "[server][r
           "registry.yaml:11:24: sensors[0].expected_interval: must be positive; leave the key out "
           "when there is no expected interval");
     CHECK(ParseError(sensor + "40000d\n") ==
-          "registry.yaml:11:24: sensors[0].expected_interval: must be at most 36500d, got "
+          "registry.yaml:11:24: sensors[0].expected_interval: must be at most 49d, got "
           "'40000d'");
   }
   SECTION("duplicate id") {
@@ -227,6 +231,28 @@ TEST_CASE("Registry YAML errors name source, line, column and path", "[server][r
     CHECK(ParseError("[1, 2]\n") ==
           "registry.yaml:1:1: expected a mapping with enterprises, sensors and gateways");
   }
+}
+
+// Found with the protobuf round trip of tests/fuzz/registry_fuzzer: the server
+// stores the registry as vigil.v1 protobuf, whose expected_interval_ms is a
+// uint32. An interval the file accepted came back truncated: 2^32 ms as 0,
+// which turns the sensor's no-data alarm off.
+TEST_CASE("Registry YAML expected_interval survives the stored protobuf form",
+          "[server][registry]") {
+  const std::string sensor = SensorThen("expected_interval");
+  alarm::Result<alarm::RegistryEntries> longest = ParseRegistryYaml(sensor + "49d\n", "r.yaml");
+  REQUIRE(ErrorOf(longest) == "");
+  v1::Registry proto;
+  RegistryToProto(*longest, &proto);
+  alarm::Result<alarm::RegistryEntries> stored = RegistryFromProto(proto);
+  REQUIRE(ErrorOf(stored) == "");
+  CHECK(stored->sensors.at(0).expected_interval == 49 * 24h);
+
+  CHECK(ParseError(sensor + "4294967296ms\n") ==
+        "registry.yaml:11:24: sensors[0].expected_interval: must be at most 49d, got "
+        "'4294967296ms'");
+  CHECK(ParseError(sensor + "50d\n") ==
+        "registry.yaml:11:24: sensors[0].expected_interval: must be at most 49d, got '50d'");
 }
 
 TEST_CASE("LoadRegistryFile reads a file and names it in errors", "[server][registry]") {

@@ -181,6 +181,21 @@ TEST_CASE("Rules YAML: wrong types name the field", "[server][rules]") {
         "rules.yaml:4:18: rules[0] (r1).levels.h.severity: required key missing");
 }
 
+TEST_CASE("Rules YAML: a number has one sign at most", "[server][rules]") {
+  CHECK(ParseError(OneRule("    select: { sensor: s-1 }\n"
+                           "    levels: { l: { value: +-1.5, severity: 2 } }\n")) ==
+        "rules.yaml:4:27: rules[0] (r1).levels.l.value: expected a number, got '+-1.5'");
+  CHECK(ParseError(OneRule("    select: { sensor: s-1 }\n    no_data: { intervals: +-0 }\n")) ==
+        "rules.yaml:4:27: rules[0] (r1).no_data.intervals: must be an integer 0 (off) .. "
+        "1000000, got '+-0'");
+  alarm::Result<std::vector<alarm::Rule>> plus =
+      ParseRulesYaml(OneRule("    select: { sensor: s-1 }\n"
+                             "    levels: { h: { value: +2.5, severity: +1 } }\n"),
+                     "rules.yaml");
+  REQUIRE(ErrorOf(plus) == "");
+  CHECK(plus->at(0).h == ThresholdLevel{.value = 2.5, .severity = Severity::kRed});
+}
+
 TEST_CASE("Rules YAML: bad severities name rule, field and value", "[server][rules]") {
   const std::string text = R"(rules:
   - id: a

@@ -478,6 +478,30 @@ TEST_CASE("DecodeChunk rejects checksummed chunks whose timestamps do not increa
   }
 }
 
+// Found by tests/fuzz/chunk_fuzzer: decoding stops at `to`, and no `to` is past
+// INT64_MAX, so a checksummed chunk whose header counted more readings than
+// followed its reading at INT64_MAX was never checked to the end and decoded
+// "ok" with part of its readings.
+TEST_CASE("DecodeChunk rejects a reading at last_at that is not the last", "[storage][chunk]") {
+  ChunkEncoder encoder;
+  encoder.Append(0, 1.5, 0);
+  encoder.Append(1, 2.5, 0);
+  encoder.Append(kMax, 3.5, 0);
+  std::string chunk = encoder.Finish();
+  std::vector<Reading> out;
+  REQUIRE(DecodeChunk(chunk, kMin, kMax, &out).ok());  // the control
+  CHECK(out.size() == 2);                              // INT64_MAX is past every `to`
+
+  REQUIRE(chunk[1] == 3);  // varint count
+  chunk[1] = 5;
+  chunk = Reseal(chunk);
+  REQUIRE(InspectChunk(chunk).has_value());
+  const std::vector<Reading> sentinel = {Reading{7, 7, 7}};
+  out = sentinel;
+  CHECK(DecodeChunk(chunk, kMin, kMax, &out).code() == Status::Code::kCorruption);
+  RequireSame(out, sentinel);
+}
+
 TEST_CASE("DecodeChunk on random bytes with a valid checksum never crashes", "[storage][chunk]") {
   std::mt19937_64 rng(12);
   const std::vector<Reading> sentinel;
