@@ -175,6 +175,12 @@ milliseconds Scenario::NoDataTimeout(uint32_t sensor) const {
   return milliseconds(static_cast<int64_t>(std::llround(ms)));
 }
 
+milliseconds Scenario::GatewayOfflineAfter() const {
+  const double ms =
+      static_cast<double>(province_->options.gateway_offline_after.count()) * options_.speed;
+  return milliseconds(static_cast<int64_t>(std::llround(ms)));
+}
+
 void Scenario::PlanEvents() {
   const Province& p = *province_;
   Draws draws(Mix(p.options.seed, 0x6576656e7473ULL));
@@ -223,7 +229,8 @@ void Scenario::PlanEvents() {
               shortest = std::min(shortest, NoDataTimeout(s));
               longest = std::max(longest, p.sensors[s].interval);
             }
-            ev.hold = std::max<milliseconds>(10min, 2 * shortest + 2 * batch_period_);
+            ev.hold = std::max({milliseconds(10min), 2 * shortest + 2 * batch_period_,
+                                2 * GatewayOfflineAfter() + 2 * batch_period_});
             settle += 2 * std::max(longest, batch_period_);
           } else {
             const uint32_t sensor = candidates[pick];

@@ -88,7 +88,6 @@ struct Flags {
   std::vector<EventKind> events;
   uint32_t events_per_enterprise = 1;
   milliseconds batch_period{0};
-  milliseconds gateway_offline_after{60'000};
   std::string target;
   bool do_register = false;
   uint32_t window = 8;
@@ -165,7 +164,7 @@ int ParseFlags(int argc, char** argv, Flags* f) {
     } else if (name == "--batch-period") {
       ok = duration(&f->batch_period);
     } else if (name == "--gateway-offline-after") {
-      ok = duration(&f->gateway_offline_after);
+      ok = duration(&f->province.gateway_offline_after);
     } else if (name == "--target") {
       f->target = std::string(value);
     } else if (name == "--window") {
@@ -265,8 +264,7 @@ int Run(const Flags& f) {
                                      .speed = f.speed,
                                      .batch_period = f.batch_period,
                                      .event_kinds = f.events,
-                                     .events_per_enterprise = f.events_per_enterprise,
-                                     .gateway_offline_after = f.gateway_offline_after});
+                                     .events_per_enterprise = f.events_per_enterprise});
   bench::PrintCount("enterprises", province.enterprises.size(), "enterprises");
   bench::PrintCount("sensors", province.sensors.size(), "sensors");
   bench::PrintCount("events", scenario.events().size(), "events");
