@@ -511,6 +511,23 @@ GroundTruth ComputeGroundTruth(const Scenario& scenario, TimestampMs wall_start)
   return truth;
 }
 
+GroundTruth CutGroundTruth(GroundTruth truth, TimestampMs sim_end) {
+  truth.clock.sim_end = std::min(truth.clock.sim_end, sim_end);
+  const TimestampMs end = truth.clock.sim_end;
+  std::vector<Expectation> kept;
+  for (Expectation& e : truth.expectations) {
+    if (e.raise_from >= end) continue;
+    if (e.raise_to >= end || (e.clear_to && *e.clear_to >= end)) {
+      e.required = false;
+      e.clear_from.reset();
+      e.clear_to.reset();
+    }
+    kept.push_back(std::move(e));
+  }
+  truth.expectations = std::move(kept);
+  return truth;
+}
+
 std::string FormatGroundTruth(const GroundTruth& t) {
   std::string out =
       "# vigil-sim ground truth: the alarms the scenario must cause, one alarm level a line.\n"

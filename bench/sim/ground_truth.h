@@ -86,6 +86,12 @@ struct GroundTruth {
 // time at which a streaming run starts simulated time (the clock's mapping).
 GroundTruth ComputeGroundTruth(const Scenario& scenario, TimestampMs wall_start);
 
+// The ground truth of a run stopped early, at simulated time `sim_end`
+// (batches made up to it): the clock ends there; an expectation whose raise
+// window starts at or after it is dropped; one whose raise or clear window
+// reaches it becomes `may` (either outcome is right), without a clear.
+GroundTruth CutGroundTruth(GroundTruth truth, TimestampMs sim_end);
+
 // The text form: `#` lines (the scenario and its events), then one line per
 // expectation: `source alarm level severity raise_from_ms raise_to_ms
 // clear_from_ms clear_to_ms must|may event`, with `-` for no clear.
