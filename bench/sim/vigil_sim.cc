@@ -6,6 +6,7 @@
 // reports on its alarm stream (or a file of them) with it. Figures go to
 // stdout as `name value unit`, the rest to stderr.
 #include <atomic>
+#include <cctype>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -75,7 +76,8 @@ Streaming (with --target):
   --watch                      print every alarm event on stderr as it comes, one line each
   --write-observed FILE        the transitions the stream reported, one `at_ms source alarm
                                transition level severity` line each (input of --check)
-  --token T                    bearer token for the alarm stream (servers with auth.tokens)
+  --token-file FILE            bearer token for the alarm stream, for a server with
+                               auth.tokens (default: $VIGIL_TOKEN; none: no token)
   --no-check                   stream only: no alarm stream, no check
   Ctrl-C (SIGINT) or SIGTERM stops making batches: what was made is delivered, and the
   check covers the simulated time lived so far. A second one ends at once.
@@ -114,7 +116,7 @@ struct Flags {
   bool read_back = false;
   bool no_check = false;
   bool watch = false;
-  std::string token;
+  std::string token_file;
   std::string observed_out;
   std::string check_file;
   std::string ground_truth_in;
@@ -197,8 +199,8 @@ int ParseFlags(int argc, char** argv, Flags* f) {
       ok = ParseNumber(value, &f->window) && f->window > 0;
     } else if (name == "--drain-timeout") {
       ok = duration(&f->drain_timeout);
-    } else if (name == "--token") {
-      f->token = std::string(value);
+    } else if (name == "--token-file") {
+      f->token_file = std::string(value);
     } else if (name == "--write-observed") {
       f->observed_out = std::string(value);
     } else if (name == "--check") {
@@ -303,7 +305,16 @@ int Run(const Flags& f) {
   // Subscribed before the first batch, so that every transition it causes is seen.
   std::unique_ptr<AlarmStream> alarms;
   if (streaming && !f.no_check) {
-    AlarmStreamOptions options{.target = f.target, .token = f.token};
+    AlarmStreamOptions options{.target = f.target};
+    if (!f.token_file.empty()) {
+      if (!ReadFile(f.token_file, &options.token)) return 2;
+      while (!options.token.empty() &&
+             std::isspace(static_cast<unsigned char>(options.token.back()))) {
+        options.token.pop_back();
+      }
+    } else if (const char* token = std::getenv("VIGIL_TOKEN"); token != nullptr) {
+      options.token = token;
+    }
     if (f.watch) {
       options.on_line = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
       options.print_snapshot = true;
