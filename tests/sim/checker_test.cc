@@ -134,5 +134,28 @@ TEST_CASE("The checker finds missed, extra, chattering, early and late alarms", 
   }
 }
 
+TEST_CASE("A run stopped early is checked over the time it lived", "[sim][checker]") {
+  // Stopped at 7000: the HH level's clear window reaches past it, the fault starts after it.
+  const GroundTruth cut = CutGroundTruth(SmallTruth(), 7000);
+  CHECK(cut.clock.sim_end == 7000);
+  REQUIRE(cut.expectations.size() == 2);
+  CHECK(cut.expectations[0].required);
+  CHECK(cut.expectations[0].clear_to == 5000);
+  CHECK(!cut.expectations[1].required);
+  CHECK(!cut.expectations[1].clear_from);
+  // H raised and escalated, never cleared in the run: nothing missed, nothing extra.
+  const std::vector<ObservedTransition> observed = {
+      {1500, "s-1", AlarmKind::kThreshold, Transition::kRaised, Level::kH, 2},
+      {5000, "s-1", AlarmKind::kThreshold, Transition::kEscalated, Level::kHH, 1},
+  };
+  const CheckReport r = CheckAlarms(cut, observed, CheckOptions{.tolerance = 0ms});
+  CHECK(r.expected == 1);
+  CHECK(r.optional == 1);
+  CHECK(r.matched == 1);
+  CHECK(r.missed == 0);
+  CHECK(r.extra == 0);
+  CHECK(r.clear_missed == 0);
+}
+
 }  // namespace
 }  // namespace vigil::sim
