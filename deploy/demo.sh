@@ -170,7 +170,7 @@ fi
 
 set +e
 "$sim" "${province[@]}" --target "$address" --duration "$duration" --speed "$speed" \
-  --events-per-enterprise "$events" --write-ground-truth "$work/truth.txt" \
+  --events-per-enterprise "$events" --spread-events --write-ground-truth "$work/truth.txt" \
   --write-observed "$work/observed.txt" "${watch[@]}" >"$work/figures.txt"
 status=$?
 set -e

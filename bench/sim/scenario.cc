@@ -202,6 +202,14 @@ void Scenario::PlanEvents() {
     }
     TimestampMs cursor = start() + lead_in + 1000 * static_cast<int64_t>(draws.Index(600));
     for (uint32_t j = 0; j < options_.events_per_enterprise; ++j) {
+      if (options_.spread_events) {
+        // Event j no earlier than a random point in the first half of the j-th
+        // of events_per_enterprise equal slots of the time after the lead-in.
+        const int64_t slot = (end() - start() - lead_in) / options_.events_per_enterprise;
+        const auto half_s = static_cast<uint32_t>(std::max<int64_t>(1, slot / 2000));
+        cursor = std::max(cursor, start() + lead_in + static_cast<int64_t>(j) * slot +
+                                      1000 * static_cast<int64_t>(draws.Index(half_s)));
+      }
       bool placed = false;
       for (size_t c = 0; c < applicable.size() && !placed; ++c) {
         const EventKind kind = applicable[(e / 3 + j + c + p.options.seed) % applicable.size()];

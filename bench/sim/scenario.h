@@ -74,6 +74,11 @@ struct ScenarioOptions {
   std::vector<EventKind> event_kinds;
   // Events per enterprise, one after another. Default: 1.
   uint32_t events_per_enterprise = 1;
+  // Spread each enterprise's events over the whole duration (event j starts
+  // in the first half of the j-th of events_per_enterprise equal slots, or
+  // once the one before has settled) rather than one right after another.
+  // Default: off.
+  bool spread_events = false;
   // Period of the server's alarm timers (its clock). Default: 1 s.
   std::chrono::milliseconds server_tick{1000};
 };

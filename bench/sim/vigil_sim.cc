@@ -59,6 +59,8 @@ Scenario:
                                freeze, broken_instrument, gateway_outage,
                                tank_temperature_rise; all = every kind. Default: all
   --events-per-enterprise N    Default: 1
+  --spread-events              spread each enterprise's events over the duration instead of
+                               one right after another
   --batch-period D             simulated time per gateway batch; 0 = max(1s, speed x 100ms)
   --gateway-offline-after D    the rules' gateway_offline.after (server clock): a gateway
                                silent this long raises one alarm, and its sensors' no-data
@@ -108,6 +110,7 @@ struct Flags {
   int64_t start_ms = 0;
   std::vector<EventKind> events;
   uint32_t events_per_enterprise = 1;
+  bool spread_events = false;
   milliseconds batch_period{0};
   std::string target;
   bool do_register = false;
@@ -146,12 +149,13 @@ int ParseFlags(int argc, char** argv, Flags* f) {
       return 0;
     }
     if (arg == "--register" || arg == "--read-back" || arg == "--digest" || arg == "--no-check" ||
-        arg == "--watch") {
-      (arg == "--register"    ? f->do_register
-       : arg == "--read-back" ? f->read_back
-       : arg == "--no-check"  ? f->no_check
-       : arg == "--watch"     ? f->watch
-                              : f->digest) = true;
+        arg == "--watch" || arg == "--spread-events") {
+      (arg == "--register"        ? f->do_register
+       : arg == "--read-back"     ? f->read_back
+       : arg == "--no-check"      ? f->no_check
+       : arg == "--watch"         ? f->watch
+       : arg == "--spread-events" ? f->spread_events
+                                  : f->digest) = true;
       continue;
     }
     std::string_view name;
@@ -350,7 +354,8 @@ int Run(const Flags& f) {
                                      .speed = f.speed,
                                      .batch_period = f.batch_period,
                                      .event_kinds = f.events,
-                                     .events_per_enterprise = f.events_per_enterprise});
+                                     .events_per_enterprise = f.events_per_enterprise,
+                                     .spread_events = f.spread_events});
   bench::PrintCount("enterprises", province.enterprises.size(), "enterprises");
   bench::PrintCount("sensors", province.sensors.size(), "sensors");
   bench::PrintCount("events", scenario.events().size(), "events");
