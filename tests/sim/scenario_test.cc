@@ -292,6 +292,43 @@ TEST_CASE("In compressed time, batches cover more and the server's silence timer
     REQUIRE(expected.size() == 1);
     CHECK(expected.front().kind == AlarmKind::kNoData);
   }
+  // Outages outlast twice the gateway rule's `after`, which stretches too.
+  CHECK(sc.GatewayOfflineAfter() == 60 * 60s);
+  for (const Event& ev : sc.events()) {
+    INFO(Label(ev));
+    if (ev.kind != EventKind::kGatewayOutage) continue;
+    CHECK(ev.end - ev.start >= 2 * sc.GatewayOfflineAfter().count());
+    const std::vector<Expectation> expected = Of(truth, ev);
+    const Expectation* offline = Find(expected, AlarmKind::kGatewayOffline, Level::kNone);
+    REQUIRE(offline != nullptr);
+    for (const Expectation& e : expected) {
+      if (e.kind == AlarmKind::kNoData) CHECK(e.raise_from < offline->raise_from);
+    }
+  }
+}
+
+TEST_CASE("Spread events cover the whole run, still one after another per enterprise",
+          "[sim][scenario]") {
+  const Province p = testing::SmallProvince(7, 6);
+  ScenarioOptions options = testing::EveryEventOptions();
+  options.events_per_enterprise = 3;
+  const Scenario packed(p, options);
+  options.spread_events = true;
+  const Scenario spread(p, options);
+  auto latest_start = [](const Scenario& sc) {
+    TimestampMs latest = 0;
+    for (const Event& ev : sc.events()) latest = std::max(latest, ev.start);
+    return latest;
+  };
+  CHECK(latest_start(spread) > kStart + 2 * 3'600'000 * 24 / 3);
+  CHECK(latest_start(spread) > latest_start(packed));
+  std::vector<TimestampMs> last_end(p.enterprises.size(), 0);
+  for (const Event& ev : spread.events()) {
+    INFO(Label(ev));
+    CHECK(ev.start > last_end[ev.enterprise]);
+    last_end[ev.enterprise] = ev.end;
+  }
+  CHECK(spread.events().size() >= packed.events().size() - 2);
 }
 
 TEST_CASE("Event kinds read back from their names", "[sim][scenario]") {
