@@ -101,7 +101,7 @@ uint32_t ShardOf(std::string_view id, uint32_t shard_count) {
 }
 
 Engine::Engine(EngineOptions options) : options_(options) {
-  static_assert(sizeof(SensorState) <= 80, "per-sensor state grew: update engine.h");
+  static_assert(sizeof(SensorState) <= kSensorStateBytes, "per-sensor state grew: update engine.h");
 }
 
 void Engine::SetRuleSet(std::shared_ptr<const RuleSet> rules, TimestampMs now,
@@ -149,9 +149,11 @@ void Engine::SetRuleSet(std::shared_ptr<const RuleSet> rules, TimestampMs now,
     if (rule == nullptr) continue;
     auto slot = static_cast<uint32_t>(states_.size());
     SensorState state;
-    auto old = old_index.find(std::string_view(sensor.id));
-    if (old != old_index.end()) {
-      const SensorState& o = old_states[old->second];
+    const uint32_t old = old_index.Find(sensor.id, [&](uint32_t old_slot) -> std::string_view {
+      return old_states[old_slot].sensor->id;
+    });
+    if (old != kNone) {
+      const SensorState& o = old_states[old];
       if (*o.rule == *rule && SameSensorParams(*o.sensor, sensor)) {
         state = o;
         state.heap_due = kNoTimer;
@@ -160,7 +162,7 @@ void Engine::SetRuleSet(std::shared_ptr<const RuleSet> rules, TimestampMs now,
           rates_.push_back(old_rates[o.rate_index]);
         }
         if (state.gateway != kNone) state.gateway = old_gateway_to_new[state.gateway];
-        old_to_new[old->second] = slot;
+        old_to_new[old] = slot;
       }
     }
     state.rule = rule;
@@ -172,8 +174,10 @@ void Engine::SetRuleSet(std::shared_ptr<const RuleSet> rules, TimestampMs now,
     if (state.gateway == kNone) state.flags &= static_cast<uint8_t>(~kGatewaySilent);
     if (state.flags & kGatewaySilent) gateways_[state.gateway].has_silent = true;
     states_.push_back(state);
-    index_.emplace(std::string_view(sensor.id), slot);
   }
+  index_.Reset(states_.size());
+  for (uint32_t slot = 0; slot < states_.size(); ++slot)
+    index_.Insert(states_[slot].sensor->id, slot);
 
   auto new_slot = [&](uint32_t old_slot) {
     return old_slot >= kGatewaySlot
@@ -256,12 +260,11 @@ void Engine::RearmSilentSensors(uint32_t gateway, TimestampMs now) {
 void Engine::Evaluate(std::string_view sensor_id, std::span<const TimestampMs> timestamps,
                       std::span<const double> values, std::span<const Quality> quality,
                       TimestampMs now, std::vector<AlarmEvent>* out) {
-  auto it = index_.find(sensor_id);
-  if (it == index_.end()) {
+  const uint32_t slot = FindSensor(sensor_id);
+  if (slot == kNone) {
     ++stats_.unknown_series;
     return;
   }
-  const uint32_t slot = it->second;
   SensorState& s = states_[slot];
   const Rule& rule = *s.rule;
   const Sensor& sensor = *s.sensor;
@@ -461,10 +464,9 @@ void Engine::RunTimers(uint32_t slot, TimestampMs now, std::vector<AlarmEvent>* 
       // gateway is silent when it sent nothing since this sensor's last series
       // (the sensor's timeout is the shorter), or for the gateway timeout.
       const int64_t gateway_after = rules_->gateway_offline().after.count();
-      const bool gateway_silent =
-          gateway_after > 0 && s.gateway != kNone &&
-          (gateways_[s.gateway].last_seen <= s.last_seen ||
-           now - gateways_[s.gateway].last_seen >= gateway_after);
+      const bool gateway_silent = gateway_after > 0 && s.gateway != kNone &&
+                                  (gateways_[s.gateway].last_seen <= s.last_seen ||
+                                   now - gateways_[s.gateway].last_seen >= gateway_after);
       if (gateway_silent) {
         s.flags |= kGatewaySilent;
         gateways_[s.gateway].has_silent = true;
@@ -586,8 +588,8 @@ Result<uint64_t> Engine::FindAlarm(const AlarmRef& ref) const {
     if (auto it = gateway_index_.find(ref.source_id); it != gateway_index_.end()) {
       slot = kGatewaySlot + it->second;
     }
-  } else if (auto it = index_.find(ref.source_id); it != index_.end()) {
-    slot = it->second;
+  } else {
+    slot = FindSensor(ref.source_id);
   }
   const uint64_t key = slot == kNone ? 0 : AlarmKey(slot, ref.alarm);
   auto it = slot == kNone ? alarms_.end() : alarms_.find(key);
@@ -698,6 +700,17 @@ ActiveAlarm Engine::ToActive(uint64_t key, const AlarmRecord& rec) const {
                      .shelved_until = shelf == shelves_.end() ? 0 : shelf->second};
 }
 
+uint32_t Engine::FindSensor(std::string_view sensor_id) const {
+  return index_.Find(
+      sensor_id, [this](uint32_t slot) -> std::string_view { return states_[slot].sensor->id; });
+}
+
+size_t Engine::state_bytes() const {
+  // An unordered_map node holds the value, the cached hash and a next pointer.
+  return states_.capacity() * sizeof(SensorState) + rates_.capacity() * sizeof(RateState) +
+         index_.bytes();
+}
+
 std::vector<ActiveAlarm> Engine::Active() const {
   std::vector<ActiveAlarm> active;
   active.reserve(alarms_.size());
@@ -792,9 +805,9 @@ Status Engine::Restore(const EngineSnapshot& snapshot) {
     if (g.owned) g.offline = e.offline;
   }
   for (const SensorSnapshot& e : snapshot.sensors) {
-    auto idx = index_.find(std::string_view(e.sensor_id));
-    if (idx == index_.end()) continue;
-    SensorState& s = states_[idx->second];
+    const uint32_t slot = FindSensor(e.sensor_id);
+    if (slot == kNone) continue;
+    SensorState& s = states_[slot];
     if (s.rule->id != e.rule_id) continue;
     s.level = e.level;
     s.pending_level = e.pending_level;
@@ -824,9 +837,9 @@ Status Engine::Restore(const EngineSnapshot& snapshot) {
       return it == gateway_index_.end() || !gateways_[it->second].owned ? kNone
                                                                         : kGatewaySlot + it->second;
     }
-    auto it = index_.find(std::string_view(source));
-    if (it == index_.end()) return kNone;
-    return rule_id.empty() || states_[it->second].rule->id == rule_id ? it->second : kNone;
+    const uint32_t slot = FindSensor(source);
+    if (slot == kNone) return kNone;
+    return rule_id.empty() || states_[slot].rule->id == rule_id ? slot : kNone;
   };
   for (const ActiveAlarm& a : snapshot.alarms) {
     const uint32_t slot = slot_of(a.source_id, a.alarm, a.rule_id);

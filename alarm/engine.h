@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "alarm/event.h"
+#include "alarm/internal/id_index.h"
 #include "alarm/rule_set.h"
 #include "alarm/status.h"
 #include "alarm/types.h"
@@ -108,8 +109,8 @@ struct EngineSnapshot {
   bool operator==(const EngineSnapshot&) const = default;
 };
 
-// Per sensor the Engine keeps a fixed 80-byte SensorState (plus its id-map
-// entry, and 88 bytes more for a rate-of-change rule); open alarms live in a
+// Per sensor the Engine keeps a fixed 80-byte SensorState (plus ~17 bytes of
+// id index, and 88 bytes more for a rate-of-change rule); open alarms live in a
 // separate map touched only on transitions. Evaluate does one hash lookup per
 // series and allocates nothing unless an event is produced. Timers (on/off
 // delays, no-data deadlines) sit in a min-heap with at most one live entry per
@@ -193,6 +194,11 @@ class Engine {
 
   const EngineStats& stats() const { return stats_; }
   size_t sensor_count() const { return states_.size(); }
+  // Bytes of per-sensor state: the fixed state, rate-of-change state and the
+  // id index (its nodes and buckets, estimated as libstdc++ lays them out).
+  // Open alarms, timers and gateways are not included (few).
+  size_t state_bytes() const;
+  static constexpr size_t kSensorStateBytes = 80;
 
  private:
   static constexpr size_t kRatePoints = 5;
@@ -259,7 +265,7 @@ class Engine {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
-  using IdIndex = std::unordered_map<std::string_view, uint32_t, StringHash, std::equal_to<>>;
+  using GatewayIndex = std::unordered_map<std::string_view, uint32_t, StringHash, std::equal_to<>>;
   // Key of alarms_ and shelves_: slot * 8 + AlarmKind.
   static uint64_t AlarmKey(uint32_t slot, AlarmKind kind) {
     return uint64_t{slot} * 8 + static_cast<uint8_t>(kind);
@@ -286,6 +292,8 @@ class Engine {
                    std::vector<AlarmEvent>* out);
   void Clear(uint32_t slot, AlarmKind kind, double v, TimestampMs t, TimestampMs now,
              std::vector<AlarmEvent>* out);
+  // The slot of a sensor this Engine holds, or kNone.
+  uint32_t FindSensor(std::string_view sensor_id) const;
   // Finds the open alarm `ref` names; kNotFound otherwise.
   Result<uint64_t> FindAlarm(const AlarmRef& ref) const;
   // Last reading known of a slot's source (for timer and operator events).
@@ -298,8 +306,8 @@ class Engine {
   EngineOptions options_;
   std::shared_ptr<const RuleSet> rules_;
   // Keys view into rules_->registry() ids.
-  IdIndex index_;
-  IdIndex gateway_index_;
+  internal::IdIndex index_;
+  GatewayIndex gateway_index_;
   std::vector<SensorState> states_{};
   std::vector<RateState> rates_{};
   std::vector<GatewayState> gateways_{};

@@ -111,6 +111,7 @@ Result<std::shared_ptr<const Registry>> Registry::Build(RegistryEntries entries)
     if (!registry->sensors_.emplace(sensor.id, &sensor).second) {
       return Status::InvalidArgument("sensor '" + sensor.id + "' is listed twice");
     }
+    registry->sensors_by_enterprise_[sensor.enterprise_id].push_back(&sensor);
   }
   for (const Gateway& gateway : e.gateways) {
     if (!IsValidId(gateway.id)) {
@@ -126,6 +127,12 @@ Result<std::shared_ptr<const Registry>> Registry::Build(RegistryEntries entries)
     }
   }
   return std::shared_ptr<const Registry>(std::move(registry));
+}
+
+std::span<const Sensor* const> Registry::SensorsOf(std::string_view enterprise_id) const {
+  const auto it = sensors_by_enterprise_.find(enterprise_id);
+  if (it == sensors_by_enterprise_.end()) return {};
+  return it->second;
 }
 
 Result<std::shared_ptr<const Registry>> Registry::Apply(const RegistryChange& change) const {

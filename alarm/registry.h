@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -84,6 +85,9 @@ class Registry {
   const Enterprise* FindEnterprise(std::string_view id) const;
   const Sensor* FindSensor(std::string_view id) const;
   const Gateway* FindGateway(std::string_view id) const;
+  // The sensors of an enterprise, in registry order; empty for an unknown
+  // enterprise or one without sensors. Valid as long as the Registry.
+  std::span<const Sensor* const> SensorsOf(std::string_view enterprise_id) const;
 
   const RegistryEntries& entries() const { return entries_; }
 
@@ -101,6 +105,8 @@ class Registry {
   Index<Enterprise> enterprises_;
   Index<Sensor> sensors_;
   Index<Gateway> gateways_;
+  std::unordered_map<std::string_view, std::vector<const Sensor*>, StringHash, std::equal_to<>>
+      sensors_by_enterprise_;
 };
 
 // Ids are 1..128 bytes of printable ASCII without spaces.

@@ -252,6 +252,10 @@ class Parser {
          }},
         {"raw_retention",
          [&](const Item& item) { options.limits.raw_retention = Duration(item, Millis(1)); }},
+        {"stats_retention",
+         [&](const Item& item) { options.stats_retention = Duration(item, Millis(1)); }},
+        {"journal_retention",
+         [&](const Item& item) { options.journal_retention = Duration(item, Millis(1)); }},
     };
     const Key ingest_keys[] = {
         {"max_future_skew",
@@ -625,6 +629,8 @@ std::string FormatEffectiveConfig(const ServerOptions& options) {
   line("  chunk_max_readings", std::to_string(options.chunk_max_readings));
   line("  checkpoint_interval", FormatDuration(options.checkpoint_interval));
   line("  raw_retention", FormatDuration(options.limits.raw_retention));
+  line("  stats_retention", FormatDuration(options.stats_retention));
+  line("  journal_retention", FormatDuration(options.journal_retention));
   out += "ingest:\n";
   line("  max_future_skew", FormatDuration(options.limits.max_future_skew));
   line("  max_series_per_batch", std::to_string(options.limits.max_series_per_batch));

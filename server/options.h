@@ -72,7 +72,15 @@ struct ServerOptions {
 
   // Limits and time window for readings. YAML ingest.max_future_skew,
   // storage.raw_retention, ingest.max_series_per_batch, ingest.max_readings_per_batch.
+  // limits.raw_retention is also how long raw readings are kept (and read).
   alarm::IngestLimits limits;
+  // How long 5-minute statistics (rollups) are kept. YAML storage.stats_retention.
+  // Default: 1095d (3 years; AQ 6201 asks for at least one).
+  std::chrono::milliseconds stats_retention = std::chrono::hours(24 * 1095);
+  // How long alarm journal records are kept (their expiry comes with the
+  // alarm journal). YAML storage.journal_retention. Default: 1095d (3 years;
+  // AQ 6201 asks for at least one).
+  std::chrono::milliseconds journal_retention = std::chrono::hours(24 * 1095);
   // Largest gRPC message accepted, in bytes. YAML ingest.max_message_bytes.
   // Default: 16 MiB.
   uint32_t max_message_bytes = 16u << 20;

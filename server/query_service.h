@@ -1,10 +1,15 @@
-// vigil.v1.Query: reads stored readings back. A read first takes a copy of
-// the sensor's open head from its shard (through the shard's queue), then
-// reads the sealed chunks from RocksDB on the blocking-work pool, never on a
-// gRPC thread, and merges the two.
+// vigil.v1.Query: reads stored readings back. A history read first takes the
+// sensor's open head and a store snapshot on its shard (one queue hop), then
+// reads chunks and 5-minute statistics at that snapshot on the blocking-work
+// pool, never on a gRPC thread, and merges the two. Latest values come from
+// the shards' memory (one task per shard involved), from the store only for
+// a sensor whose latest the shard has not yet checked there since a restart.
+// Thread-safety: gRPC calls the handlers on its threads; they only read the
+// members, which are set at construction.
 #pragma once
 
 #include <functional>
+#include <string>
 
 #include "server/registry_holder.h"
 #include "server/shard.h"
@@ -18,6 +23,11 @@ using BlockingExecutor = std::function<void(std::function<void()>)>;
 
 // Most readings one ReadRaw answer carries.
 inline constexpr uint32_t kMaxReadRawLimit = 100'000;
+// Most steps a ReadDownsampled range may span, and max_points when 0.
+inline constexpr uint64_t kMaxDownsampledSteps = 100'000;
+inline constexpr uint32_t kDefaultMaxPoints = 1000;
+// Most sensors one ReadLatest may name.
+inline constexpr int kMaxLatestSensors = 100'000;
 
 class QueryService final : public v1::Query::CallbackService {
  public:
@@ -28,8 +38,21 @@ class QueryService final : public v1::Query::CallbackService {
   grpc::ServerUnaryReactor* ReadRaw(grpc::CallbackServerContext* context,
                                     const v1::ReadRawRequest* request,
                                     v1::ReadRawResponse* response) override;
+  grpc::ServerUnaryReactor* ReadDownsampled(grpc::CallbackServerContext* context,
+                                            const v1::ReadDownsampledRequest* request,
+                                            v1::ReadDownsampledResponse* response) override;
+  grpc::ServerUnaryReactor* ReadLatest(grpc::CallbackServerContext* context,
+                                       const v1::ReadLatestRequest* request,
+                                       v1::ReadLatestResponse* response) override;
 
  private:
+  // Reads the head of `sensor_id` in [from, to) with a snapshot on its shard,
+  // then runs `read` on the blocking pool and finishes `reactor` with the
+  // status it returns (or the head read's error).
+  void ReadHistory(grpc::ServerUnaryReactor* reactor, const std::string& sensor_id,
+                   alarm::TimestampMs from, alarm::TimestampMs to,
+                   std::function<grpc::Status(const HeadRead&)> read);
+
   RegistryHolder* registry_;
   ShardSet* shards_;
   storage::Store* store_;

@@ -126,8 +126,12 @@ class Server::Impl {
   }
 
   Status Start() {
-    auto store = storage::Store::Open(
-        {.dir = options_.data_dir, .sync = options_.durability == Durability::kFsync});
+    storage::StoreOptions store_options;
+    store_options.dir = options_.data_dir;
+    store_options.sync = options_.durability == Durability::kFsync;
+    store_options.retention = {
+        .raw = options_.limits.raw_retention, .stats = options_.stats_retention, .clock = {}};
+    auto store = storage::Store::Open(store_options);
     if (!store) return store.error();
     store_ = std::move(*store);
 
@@ -307,6 +311,8 @@ class Server::Impl {
     ScheduleAlarmTick();
     heartbeat_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
     ScheduleHeartbeat();
+    retention_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
+    ScheduleRetention(std::chrono::seconds(0));
     if (auto interval = WatchdogPingInterval()) {
       watchdog_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
       ScheduleWatchdog(*interval);
@@ -525,6 +531,40 @@ class Server::Impl {
     });
   }
 
+  // Drops expired time partitions at start and then hourly, on the blocking
+  // pool (a drop is a MANIFEST write; reads never see expired data anyway).
+  void ScheduleRetention(std::chrono::milliseconds delay) {
+    retention_timer_->expires_after(delay);
+    retention_timer_->async_wait([this](const boost::system::error_code& ec) {
+      if (ec || stopping_) return;
+      boost::asio::post(blocking_, [this] {
+        auto dropped = store_->EnforceRetention();
+        if (!dropped) {
+          LogError("retention_failed", {{"error", dropped.error().ToString()}});
+          return;
+        }
+        for (const std::string& family : *dropped) {
+          LogInfo("retention_dropped", {{"family", family}});
+        }
+        LogInfo("retention_checked",
+                {{"dropped", dropped->size()},
+                 {"raw_horizon", store_->Horizon(storage::DataClass::kRaw)},
+                 {"stats_horizon", store_->Horizon(storage::DataClass::kStats)}});
+        if (options_.journal_retention.count() > 0) {
+          auto first = store_->ExpireJournal(NowMs() - options_.journal_retention.count());
+          if (!first) {
+            LogError("journal_retention_failed", {{"error", first.error().ToString()}});
+          } else {
+            // Subscribers resuming from before it are told to resynchronize.
+            feed_->SetFirstSeq(*first);
+            LogInfo("journal_retention_checked", {{"first_seq", *first}});
+          }
+        }
+      });
+      ScheduleRetention(std::chrono::hours(1));
+    });
+  }
+
   // Pings prove the control loop runs; a hung loop gets vigild restarted.
   void ScheduleWatchdog(std::chrono::microseconds interval) {
     NotifyWatchdog();
@@ -579,6 +619,7 @@ class Server::Impl {
     if (health_timer_) health_timer_->cancel();
     if (alarm_timer_) alarm_timer_->cancel();
     if (heartbeat_timer_) heartbeat_timer_->cancel();
+    if (retention_timer_) retention_timer_->cancel();
     stopper_ = std::thread([this] {
       StopAll();
       boost::asio::post(io_, [this] { io_.stop(); });
@@ -636,6 +677,7 @@ class Server::Impl {
   std::unique_ptr<boost::asio::steady_timer> alarm_timer_;
   std::unique_ptr<boost::asio::steady_timer> heartbeat_timer_;
   RulesDocument rules_;  // in force; control thread
+  std::unique_ptr<boost::asio::steady_timer> retention_timer_;
   // Keeps pinging while draining: a long drain must not look like a hang.
   std::unique_ptr<boost::asio::steady_timer> watchdog_timer_;
   bool serving_ = false;

@@ -8,7 +8,8 @@
 //   writer    StorageWriter: group-commits gateway batches to RocksDB.
 //   shards    `options.shards` ShardSet threads: per-sensor heads (and, next,
 //             alarm evaluation), each the single owner of its sensors.
-//   blocking  a pool of 2 threads for RocksDB reads of queries.
+//   blocking  a pool of 2 threads for RocksDB reads of queries and retention
+//             (dropping expired time partitions, at start and hourly).
 //   metrics   prometheus-cpp's Exposer (civetweb) threads serving /metrics.
 //   gRPC      gRPC's callback threads run every RPC reaction; they never block.
 //   RocksDB   its own flush and compaction threads.

@@ -1,9 +1,11 @@
 #include "server/shard.h"
 
+#include <algorithm>
 #include <boost/lockfree/queue.hpp>
 #include <chrono>
 #include <limits>
 #include <thread>
+#include <unordered_map>
 
 #include "server/log.h"
 #include "storage/ingest_record.h"
@@ -495,6 +497,107 @@ uint64_t ShardSet::late_readings() const {
   uint64_t total = 0;
   for (const auto& shard : shards_) total += shard->late_readings.load(std::memory_order_relaxed);
   return total;
+}
+
+// ---- History reads ----
+
+namespace {
+
+class HeadSnapshotTask final : public ShardTask {
+ public:
+  HeadSnapshotTask(std::string sensor_id, alarm::TimestampMs from, alarm::TimestampMs to,
+                   std::function<void(HeadRead)> done)
+      : sensor_id_(std::move(sensor_id)), from_(from), to_(to), done_(std::move(done)) {}
+
+  void Run(ShardState& shard) override {
+    shard.WriteSealed();
+    HeadRead read;
+    if (shard.store_failed) {
+      read.status = alarm::Status::Unavailable("storage failed: cannot read a consistent history");
+    } else {
+      read.snapshot = shard.store->NewSnapshot();
+      shard.heads.ReadHead(sensor_id_, from_, to_, &read.readings);
+    }
+    done_(std::move(read));
+  }
+
+ private:
+  std::string sensor_id_;
+  alarm::TimestampMs from_;
+  alarm::TimestampMs to_;
+  std::function<void(HeadRead)> done_;
+};
+
+class LatestTask final : public ShardTask {
+ public:
+  LatestTask(std::vector<std::string_view> sensor_ids,
+             std::function<void(std::vector<SensorLatest>)> done)
+      : sensor_ids_(std::move(sensor_ids)), done_(std::move(done)) {}
+
+  void Run(ShardState& shard) override {
+    std::vector<SensorLatest> latest(sensor_ids_.size());
+    for (size_t i = 0; i < sensor_ids_.size(); ++i) {
+      latest[i].reading = shard.heads.Latest(sensor_ids_[i]);
+      latest[i].seeded = shard.heads.LatestSeeded(sensor_ids_[i]);
+    }
+    OpenAlarmsOf(shard.engine, sensor_ids_, &latest);
+    done_(std::move(latest));
+  }
+
+ private:
+  std::vector<std::string_view> sensor_ids_;
+  std::function<void(std::vector<SensorLatest>)> done_;
+};
+
+class SeedLatestTask final : public ShardTask {
+ public:
+  explicit SeedLatestTask(std::vector<std::pair<std::string, std::optional<alarm::Reading>>> stored)
+      : stored_(std::move(stored)) {}
+
+  void Run(ShardState& shard) override {
+    for (const auto& [sensor_id, reading] : stored_) shard.heads.SeedLatest(sensor_id, reading);
+  }
+
+ private:
+  std::vector<std::pair<std::string, std::optional<alarm::Reading>>> stored_;
+};
+
+}  // namespace
+
+void ReadHeadWithSnapshot(ShardSet& shards, std::string_view sensor_id, alarm::TimestampMs from,
+                          alarm::TimestampMs to, std::function<void(HeadRead)> done) {
+  shards.Post(ShardFor(sensor_id, shards.count()),
+              new HeadSnapshotTask(std::string(sensor_id), from, to, std::move(done)));
+}
+
+void OpenAlarmsOf(const alarm::Engine& engine, std::span<const std::string_view> sensor_ids,
+                  std::vector<SensorLatest>* out) {
+  std::vector<alarm::ActiveAlarm> active = engine.Active();
+  if (active.empty()) return;
+  std::unordered_map<std::string_view, size_t> index;
+  index.reserve(sensor_ids.size());
+  for (size_t i = 0; i < sensor_ids.size(); ++i) index.emplace(sensor_ids[i], i);
+  for (alarm::ActiveAlarm& alarm : active) {
+    if (alarm.alarm == alarm::AlarmKind::kGatewayOffline) continue;  // its source is a gateway
+    const auto it = index.find(alarm.source_id);
+    if (it != index.end()) (*out)[it->second].alarms.push_back(std::move(alarm));
+  }
+  for (SensorLatest& latest : *out) {
+    std::stable_sort(latest.alarms.begin(), latest.alarms.end(),
+                     [](const alarm::ActiveAlarm& a, const alarm::ActiveAlarm& b) {
+                       return a.severity < b.severity;
+                     });
+  }
+}
+
+void ReadLatest(ShardSet& shards, uint32_t shard, std::vector<std::string_view> sensor_ids,
+                std::function<void(std::vector<SensorLatest>)> done) {
+  shards.Post(shard, new LatestTask(std::move(sensor_ids), std::move(done)));
+}
+
+void SeedLatest(ShardSet& shards, uint32_t shard,
+                std::vector<std::pair<std::string, std::optional<alarm::Reading>>> stored) {
+  shards.Post(shard, new SeedLatestTask(std::move(stored)));
 }
 
 }  // namespace vigil::server

@@ -17,8 +17,10 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "alarm/engine.h"
@@ -171,5 +173,44 @@ class ShardSet {
   AlarmJournal* journal_;
   bool stopped_ = false;
 };
+
+// ---- History reads: self-contained additions on top of ShardSet::Post ----
+
+// A sensor's open head read together with a store snapshot taken on the same
+// shard turn, after the shard wrote its pending chunks: chunks at the snapshot
+// plus the head are the sensor's whole history, with no gap and nothing twice
+// (a later seal cannot show up in both).
+struct HeadRead {
+  // kUnavailable when the shard cannot write its chunks (storage failed).
+  alarm::Status status;
+  std::vector<alarm::Reading> readings;  // the head's in [from, to), time-ordered
+  std::shared_ptr<const storage::ReadSnapshot> snapshot;
+};
+// Runs on the shard of `sensor_id` and calls `done` there; `done` must not block.
+void ReadHeadWithSnapshot(ShardSet& shards, std::string_view sensor_id, alarm::TimestampMs from,
+                          alarm::TimestampMs to, std::function<void(HeadRead)> done);
+
+// The latest reading and open alarms of one sensor, as its shard knows them.
+struct SensorLatest {
+  std::optional<alarm::Reading> reading;
+  // The store's latest was folded in (HeadSet::LatestSeeded): `reading` is
+  // the sensor's latest. Otherwise ask the store, then SeedLatest.
+  bool seeded = false;
+  std::vector<alarm::ActiveAlarm> alarms;  // open alarms, most severe first
+};
+// Sets (*out)[i].alarms to the open alarms of sensor_ids[i] in `engine`. The
+// one place latest values read alarm state. REQUIRES: out->size() ==
+// sensor_ids.size(); on the engine's shard thread.
+void OpenAlarmsOf(const alarm::Engine& engine, std::span<const std::string_view> sensor_ids,
+                  std::vector<SensorLatest>* out);
+// On shard `shard` (which owns every sensor in `sensor_ids`), reads each
+// sensor's latest and open alarms and calls `done` there with them, in order.
+// The ids must stay valid until `done` runs; `done` must not block.
+void ReadLatest(ShardSet& shards, uint32_t shard, std::vector<std::string_view> sensor_ids,
+                std::function<void(std::vector<SensorLatest>)> done);
+// Folds stored latest readings (nullopt: none stored) into shard `shard`'s
+// latest values (HeadSet::SeedLatest).
+void SeedLatest(ShardSet& shards, uint32_t shard,
+                std::vector<std::pair<std::string, std::optional<alarm::Reading>>> stored);
 
 }  // namespace vigil::server

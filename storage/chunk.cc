@@ -1,5 +1,6 @@
 #include "storage/chunk.h"
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <cassert>
@@ -272,7 +273,10 @@ class BitReader {
 Status DecodeBits(const Header& h, TimestampMs from, TimestampMs to, std::vector<Reading>* out) {
   if (h.count == 0 || to <= h.first_at || from > h.last_at || from >= to) return Status::Ok();
   const size_t start = out->size();
-  if (from <= h.first_at && to > h.last_at) out->reserve(start + h.count);
+  // Geometric growth: callers append many chunks to one vector.
+  if (from <= h.first_at && to > h.last_at && out->capacity() < start + h.count) {
+    out->reserve(std::max<size_t>(start + h.count, 2 * out->capacity()));
+  }
   auto fail = [&](const char* what) {
     out->resize(start);
     return Status::Corruption(std::string("chunk: ") + what);

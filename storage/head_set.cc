@@ -31,13 +31,7 @@ void HeadSet::Append(std::string_view sensor_id, std::span<const alarm::Timestam
   assert(quality.empty() || quality.size() == timestamps.size());
   if (timestamps.empty()) return;
 
-  auto it = heads_.find(sensor_id);
-  if (it == heads_.end()) {
-    it = heads_.emplace(std::string(sensor_id), Head{}).first;
-    const size_t cap = it->first.capacity();
-    if (cap > std::string().capacity()) id_heap_bytes_ += cap + 1;
-  }
-  Entry* entry = &*it;
+  Entry* entry = FindOrAdd(sensor_id);
   ChunkEncoder& enc = entry->second.encoder;
   // Records normally arrive in log order; if not, the head's oldest record is
   // the smaller one (the older heap entry goes stale with the generation).
@@ -63,7 +57,15 @@ void HeadSet::Append(std::string_view sensor_id, std::span<const alarm::Timestam
       seal();
     }
     if (enc.count() == 0) Open(entry, log_seq);
-    enc.Append(at, values[i], quality.empty() ? alarm::kQualityGood : quality[i]);
+    const alarm::Quality q = quality.empty() ? alarm::kQualityGood : quality[i];
+    enc.Append(at, values[i], q);
+    Head& head = entry->second;
+    if (!head.has_latest || at >= head.latest_at) {
+      head.latest_at = at;
+      head.latest_value = values[i];
+      head.latest_quality = q;
+      head.has_latest = true;
+    }
     ++readings_in_heads_;
     if (enc.count() >= max_readings) seal();
   }
@@ -95,6 +97,29 @@ void HeadSet::ReadHead(std::string_view sensor_id, alarm::TimestampMs from, alar
   (void)status;
 }
 
+std::optional<alarm::Reading> HeadSet::Latest(std::string_view sensor_id) const {
+  const auto it = heads_.find(sensor_id);
+  if (it == heads_.end() || !it->second.has_latest) return std::nullopt;
+  const Head& head = it->second;
+  return alarm::Reading{
+      .at = head.latest_at, .value = head.latest_value, .quality = head.latest_quality};
+}
+
+bool HeadSet::LatestSeeded(std::string_view sensor_id) const {
+  const auto it = heads_.find(sensor_id);
+  return it != heads_.end() && it->second.latest_seeded;
+}
+
+void HeadSet::SeedLatest(std::string_view sensor_id, const std::optional<alarm::Reading>& stored) {
+  Head& head = FindOrAdd(sensor_id)->second;
+  head.latest_seeded = true;
+  if (!stored || (head.has_latest && head.latest_at >= stored->at)) return;
+  head.latest_at = stored->at;
+  head.latest_value = stored->value;
+  head.latest_quality = stored->quality;
+  head.has_latest = true;
+}
+
 std::optional<uint64_t> HeadSet::OldestUnsealedLogSeq() const {
   if (open_.empty()) return std::nullopt;
   return open_.front().log_seq;
@@ -105,6 +130,16 @@ size_t HeadSet::memory_bytes() const {
   constexpr size_t kNodeBytes = sizeof(void*) + sizeof(Entry) + sizeof(size_t) + 16;
   return sizeof(*this) + heads_.bucket_count() * sizeof(void*) + heads_.size() * kNodeBytes +
          id_heap_bytes_ + encoder_heap_bytes_ + open_.capacity() * sizeof(OpenEntry);
+}
+
+HeadSet::Entry* HeadSet::FindOrAdd(std::string_view sensor_id) {
+  auto it = heads_.find(sensor_id);
+  if (it == heads_.end()) {
+    it = heads_.emplace(std::string(sensor_id), Head{}).first;
+    const size_t cap = it->first.capacity();
+    if (cap > std::string().capacity()) id_heap_bytes_ += cap + 1;
+  }
+  return &*it;
 }
 
 void HeadSet::Open(Entry* entry, uint64_t log_seq) {

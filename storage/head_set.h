@@ -42,6 +42,8 @@ struct HeadSetOptions {
 // lookup per series) instead of a flat table; plus a lazily pruned min-heap of
 // open heads by oldest log sequence, so SealThrough and OldestUnsealedLogSeq cost
 // O(sealed heads * log n) and O(1) instead of a scan of every sensor.
+// The entry also keeps the sensor's latest reading (32 bytes), so the latest
+// values are kept up to date on ingest without a second lookup per series.
 class HeadSet {
  public:
   explicit HeadSet(HeadSetOptions options);
@@ -74,6 +76,18 @@ class HeadSet {
   void ReadHead(std::string_view sensor_id, alarm::TimestampMs from, alarm::TimestampMs to,
                 std::vector<alarm::Reading>* out) const;
 
+  // The reading with the greatest time appended (or seeded) for sensor_id
+  // since this HeadSet was created, sealed or not; of equal times the last
+  // appended. Late readings, older than it, never replace it. nullopt when
+  // there is none. The sensor's true latest only once LatestSeeded: before,
+  // a newer reading may sit in the store from before a restart.
+  std::optional<alarm::Reading> Latest(std::string_view sensor_id) const;
+  // Whether SeedLatest ran for sensor_id.
+  bool LatestSeeded(std::string_view sensor_id) const;
+  // Folds in the store's latest reading of sensor_id (nullopt: none): it
+  // becomes the latest unless the latest is as new or newer.
+  void SeedLatest(std::string_view sensor_id, const std::optional<alarm::Reading>& stored);
+
   // Smallest log_seq of any reading still only in a head; nullopt when every head
   // is empty. O(1).
   std::optional<uint64_t> OldestUnsealedLogSeq() const;
@@ -88,6 +102,11 @@ class HeadSet {
     ChunkEncoder encoder;
     uint64_t oldest_log_seq = 0;  // smallest log record of the encoder's readings
     uint32_t generation = 0;      // bumped each time the head opens a chunk
+    alarm::Quality latest_quality = alarm::kQualityGood;
+    alarm::TimestampMs latest_at = 0;  // valid when has_latest
+    double latest_value = 0;
+    bool has_latest = false;
+    bool latest_seeded = false;
   };
   // Open heads by oldest log seq; an entry is stale once its head was sealed
   // (generation or emptiness differs). Invariant after every mutating call: the
@@ -107,6 +126,7 @@ class HeadSet {
   static bool Live(const OpenEntry& e) {
     return e.entry->second.encoder.count() > 0 && e.entry->second.generation == e.generation;
   }
+  Entry* FindOrAdd(std::string_view sensor_id);
   void Open(Entry* entry, uint64_t log_seq);
   void Seal(Entry* entry, std::vector<SealedChunk>* sealed);
   void PopOpen();

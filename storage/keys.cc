@@ -1,5 +1,8 @@
 #include "storage/keys.h"
 
+#include <charconv>
+#include <system_error>
+
 namespace vigil::storage {
 namespace {
 constexpr uint64_t kSignBit = uint64_t{1} << 63;
@@ -55,16 +58,67 @@ std::string ChunkKey(std::string_view sensor_id, alarm::TimestampMs first_at, ui
   return key;
 }
 
-std::optional<ChunkKeyParts> ParseChunkKey(std::string_view key) {
+namespace {
+
+// The sensor id of a key made of ChunkSensorPrefix and `suffix_bytes` more;
+// nullopt when the key has another length.
+std::optional<std::string_view> SensorOfKey(std::string_view key, size_t suffix_bytes) {
   if (key.size() < 2) return std::nullopt;
   const size_t len = (static_cast<size_t>(static_cast<unsigned char>(key[0])) << 8) |
                      static_cast<unsigned char>(key[1]);
-  if (key.size() != 2 + len + 16) return std::nullopt;
-  return ChunkKeyParts{
-      .sensor_id = key.substr(2, len),
-      .first_at = GetOrderedInt64(key.data() + 2 + len),
-      .chunk_id = GetBigEndian64(key.data() + 2 + len + 8),
+  if (key.size() != 2 + len + suffix_bytes) return std::nullopt;
+  return key.substr(2, len);
+}
+
+}  // namespace
+
+std::optional<ChunkKeyParts> ParseChunkKey(std::string_view key) {
+  const std::optional<std::string_view> sensor = SensorOfKey(key, 16);
+  if (!sensor) return std::nullopt;
+  const char* suffix = sensor->data() + sensor->size();
+  return ChunkKeyParts{.sensor_id = *sensor,
+                       .first_at = GetOrderedInt64(suffix),
+                       .chunk_id = GetBigEndian64(suffix + 8)};
+}
+
+std::string RollupKey(std::string_view sensor_id, alarm::TimestampMs bucket_start) {
+  std::string key = ChunkSensorPrefix(sensor_id);
+  PutOrderedInt64(&key, bucket_start);
+  return key;
+}
+
+std::optional<RollupKeyParts> ParseRollupKey(std::string_view key) {
+  const std::optional<std::string_view> sensor = SensorOfKey(key, 8);
+  if (!sensor) return std::nullopt;
+  return RollupKeyParts{.sensor_id = *sensor,
+                        .bucket_start = GetOrderedInt64(sensor->data() + sensor->size())};
+}
+
+std::string PartitionFamilyName(const PartitionName& name) {
+  return std::string(name.base) + "@" + std::to_string(name.start_day) + "+" +
+         std::to_string(name.span_days) + "d";
+}
+
+std::optional<PartitionName> ParsePartitionFamilyName(std::string_view family) {
+  const size_t at = family.find('@');
+  const size_t plus = family.find('+', at == std::string_view::npos ? 0 : at);
+  if (at == std::string_view::npos || at == 0 || plus == std::string_view::npos ||
+      !family.ends_with('d')) {
+    return std::nullopt;
+  }
+  PartitionName name{.base = family.substr(0, at)};
+  const std::string_view start = family.substr(at + 1, plus - at - 1);
+  const std::string_view span = family.substr(plus + 1, family.size() - plus - 2);
+  auto parse = [](std::string_view text, int64_t* out) {
+    const char* end = text.data() + text.size();
+    auto [ptr, ec] = std::from_chars(text.data(), end, *out);
+    return !text.empty() && ec == std::errc() && ptr == end;
   };
+  if (!parse(start, &name.start_day) || !parse(span, &name.span_days) || name.span_days < 1 ||
+      PartitionFamilyName(name) != family) {
+    return std::nullopt;
+  }
+  return name;
 }
 
 std::string RegistryEntryKey(RegistryEntryKind kind, std::string_view id) {

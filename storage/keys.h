@@ -6,9 +6,18 @@
 //   ingest_log     BE64(log_seq) -> IngestRecord (ingest_record.h). One
 //                  record per stored gateway batch; log_seq is gap-free and
 //                  increasing. Records below the checkpoint are deleted.
-//   chunks         ChunkKey -> compressed chunk (chunk.h).
+//   chunks@P       ChunkKey -> compressed chunk (chunk.h), one family per time
+//                  partition P (PartitionFamilyName) holding the chunks whose
+//                  first_at falls in P.
 //                  ChunkKey = BE16(len(sensor_id)) sensor_id BE64s(first_at) BE64(chunk_id)
 //                  All chunks of one sensor are adjacent, in first_at order.
+//   rollups@P      RollupKey -> StepStats of one sensor's readings in one 5-minute
+//                  bucket (step_stats.h), one family per time partition P of
+//                  bucket starts. Values are merge operands (per-chunk partial
+//                  statistics) that RocksDB folds together; a Put replaces them.
+//                  RollupKey = BE16(len(sensor_id)) sensor_id BE64s(bucket_start)
+//   chunks         the chunk family before time partitions: read once at open,
+//                  moved into chunks@P (and its rollups written), then dropped.
 //   meta           "watermark/" gateway_id -> BE64(epoch) BE64(sequence)
 //                  "checkpoint"            -> BE64(replay_from_log_seq)
 //                  "registry/" kind id     -> one registry entry, opaque (server-encoded);
@@ -36,6 +45,7 @@ namespace vigil::storage {
 
 inline constexpr const char* kIngestLogFamily = "ingest_log";
 inline constexpr const char* kChunksFamily = "chunks";
+inline constexpr const char* kRollupsFamily = "rollups";
 inline constexpr const char* kMetaFamily = "meta";
 inline constexpr const char* kAlarmJournalFamily = "alarm_journal";
 
@@ -85,6 +95,27 @@ struct ChunkKeyParts {
   uint64_t chunk_id;
 };
 std::optional<ChunkKeyParts> ParseChunkKey(std::string_view key);
+
+// The key of one sensor's 5-minute bucket starting at `bucket_start`.
+// REQUIRES: sensor_id.size() <= 65535.
+std::string RollupKey(std::string_view sensor_id, alarm::TimestampMs bucket_start);
+struct RollupKeyParts {
+  std::string_view sensor_id;
+  alarm::TimestampMs bucket_start;
+};
+std::optional<RollupKeyParts> ParseRollupKey(std::string_view key);
+
+// A time partition of a family: "<base>@<start_day>+<span_days>d", days since
+// 1970-01-01 UTC; e.g. "chunks@19880+7d" holds 2024-06-06T00:00Z up to
+// 2024-06-13T00:00Z.
+struct PartitionName {
+  std::string_view base;
+  int64_t start_day = 0;
+  int64_t span_days = 0;  // >= 1
+};
+std::string PartitionFamilyName(const PartitionName& name);
+// nullopt unless `family` is a well-formed partition family name.
+std::optional<PartitionName> ParsePartitionFamilyName(std::string_view family);
 
 std::string WatermarkKey(std::string_view gateway_id);
 

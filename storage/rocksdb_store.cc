@@ -8,11 +8,18 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
+#include <chrono>
 #include <filesystem>
+#include <limits>
+#include <mutex>
+#include <shared_mutex>
 #include <system_error>
+#include <unordered_set>
 
 #include "storage/chunk.h"
 #include "storage/log_entry.h"
+#include "storage/rocksdb_partitions.h"
 #include "storage/rocksdb_store_testing.h"
 #include "storage/store.h"
 
@@ -22,30 +29,80 @@ namespace {
 using alarm::Result;
 using alarm::Status;
 
-Status FromRocks(const rocksdb::Status& s, std::string_view what) {
-  if (s.ok()) return Status::Ok();
-  std::string msg = std::string(what) + ": " + s.ToString();
-  if (s.IsCorruption()) return Status::Corruption(std::move(msg));
-  if (s.IsNoSpace()) {
-    return Status::ResourceExhausted(std::move(msg));
-  }
-  if (s.IsIOError()) return Status::IOError(std::move(msg));
-  if (s.IsBusy() || s.IsTryAgain() || s.IsIncomplete() || s.IsShutdownInProgress()) {
-    return Status::Unavailable(std::move(msg));
-  }
-  return Status::Internal(std::move(msg));
+constexpr alarm::TimestampMs kMinTime = std::numeric_limits<alarm::TimestampMs>::min();
+constexpr alarm::TimestampMs kMaxTime = std::numeric_limits<alarm::TimestampMs>::max();
+constexpr alarm::TimestampMs kSpanMs = kMaxChunkSpan.count();
+constexpr alarm::TimestampMs kBucketMs = kRollupStep.count();
+// Time partitions: a week of raw chunks (13-14 families at the default 90-day
+// retention), a quarter of rollups (13 at 3 years). Expired data stays on disk
+// at most one span past its horizon; reads never see it.
+constexpr int64_t kChunkPartitionDays = 7;
+constexpr int64_t kRollupPartitionDays = 91;
+
+alarm::TimestampMs SaturatingSub(alarm::TimestampMs a, alarm::TimestampMs b) {
+  alarm::TimestampMs out = 0;
+  return __builtin_sub_overflow(a, b, &out) ? kMinTime : out;
+}
+alarm::TimestampMs SaturatingAdd(alarm::TimestampMs a, alarm::TimestampMs b) {
+  alarm::TimestampMs out = 0;
+  return __builtin_add_overflow(a, b, &out) ? kMaxTime : out;
 }
 
-rocksdb::Slice ToSlice(std::string_view s) { return {s.data(), s.size()}; }
-std::string_view ToView(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+class RocksSnapshot final : public ReadSnapshot {
+ public:
+  explicit RocksSnapshot(rocksdb::DB* db) : db_(db), snapshot_(db->GetSnapshot()) {}
+  ~RocksSnapshot() override { db_->ReleaseSnapshot(snapshot_); }
+  RocksSnapshot(const RocksSnapshot&) = delete;
+  RocksSnapshot& operator=(const RocksSnapshot&) = delete;
+  const rocksdb::Snapshot* get() const { return snapshot_; }
+
+ private:
+  rocksdb::DB* db_;
+  const rocksdb::Snapshot* snapshot_;
+};
+
+const rocksdb::Snapshot* RocksSnapshotOf(const ReadSnapshot* snapshot) {
+  return snapshot == nullptr ? nullptr : static_cast<const RocksSnapshot*>(snapshot)->get();
+}
+
+// A time a new chunk repeats from a stored chunk of its sensor; `changed`
+// when the new value differs from the stored one that reads win.
+struct Repeat {
+  alarm::TimestampMs at;
+  bool changed;
+};
 
 class RocksDbStore final : public Store {
  public:
+  // `handles`: the fixed families (OpenRocksDbStore); `others`: every other
+  // family found at open (time partitions, and any unknown ones, kept as is).
   RocksDbStore(const StoreOptions& options, std::unique_ptr<rocksdb::DB> db,
-               std::vector<rocksdb::ColumnFamilyHandle*> handles)
-      : options_(options), db_(std::move(db)), handles_(std::move(handles)) {}
+               std::vector<rocksdb::ColumnFamilyHandle*> handles,
+               const std::vector<rocksdb::ColumnFamilyHandle*>& others,
+               const rocksdb::ColumnFamilyOptions& chunk_options,
+               const rocksdb::ColumnFamilyOptions& rollup_options)
+      : options_(options),
+        db_(std::move(db)),
+        handles_(std::move(handles)),
+        chunk_parts_(std::make_unique<PartitionedFamily>(db_.get(), kChunksFamily,
+                                                         kChunkPartitionDays, chunk_options)),
+        rollup_parts_(std::make_unique<PartitionedFamily>(db_.get(), kRollupsFamily,
+                                                          kRollupPartitionDays, rollup_options)) {
+    for (rocksdb::ColumnFamilyHandle* h : others) {
+      const auto name = ParsePartitionFamilyName(h->GetName());
+      if (name && name->base == chunk_parts_->base()) {
+        chunk_parts_->Adopt(*name, h);
+      } else if (name && name->base == rollup_parts_->base()) {
+        rollup_parts_->Adopt(*name, h);
+      } else {
+        handles_.push_back(h);
+      }
+    }
+  }
 
   ~RocksDbStore() override {
+    chunk_parts_.reset();  // their handles go before the database closes
+    rollup_parts_.reset();
     for (rocksdb::ColumnFamilyHandle* h : handles_) {
       db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
     }
@@ -72,7 +129,7 @@ class RocksDbStore final : public Store {
     if (!it->status().ok()) return FromRocks(it->status(), "scan ingest log");
     next_log_seq_.store(std::max<uint64_t>(next, 1), std::memory_order_relaxed);
     if (replay_from_ == 0) replay_from_ = 1;
-    return Status::Ok();
+    return MoveLegacyChunks();
   }
 
   Result<uint64_t> AppendLog(std::span<const LogAppend> appends) override {
@@ -112,59 +169,222 @@ class RocksDbStore final : public Store {
 
   Status WriteChunks(std::span<const SealedChunk> chunks) override {
     if (chunks.empty()) return Status::Ok();
+    // Partitions cannot be dropped between choosing them and writing.
+    std::shared_lock drop_lock(drop_mu_);
+    const alarm::TimestampMs raw_horizon = Horizon(DataClass::kRaw);
+    const alarm::TimestampMs stats_horizon = Horizon(DataClass::kStats);
     rocksdb::WriteBatch batch;
+    // Per sensor in `batch`: the greatest last_at of its chunks there.
+    std::unordered_map<std::string_view, alarm::TimestampMs> batch_ends;
+    StoredRepeats repeats(this);
+    auto flush = [&] {
+      Status s = FromRocks(db_->Write({}, &batch), "write chunks");
+      batch.Clear();
+      batch_ends.clear();
+      repeats.Refresh();
+      return s;
+    };
+    std::vector<alarm::Reading> readings;
     for (const SealedChunk& c : chunks) {
-      rocksdb::Status s =
-          batch.Put(this->chunks(), ChunkKey(c.sensor_id, c.first_at, c.chunk_id), c.bytes);
-      if (!s.ok()) return FromRocks(s, "build chunk batch");
+      // The repeat check reads the database: it must see this sensor's
+      // chunks that overlap this one in time.
+      const auto pending = batch_ends.find(c.sensor_id);
+      bool sensor_pending = pending != batch_ends.end();
+      if (sensor_pending && c.first_at <= pending->second) {
+        if (Status s = flush(); !s.ok()) return s;
+        sensor_pending = false;
+      }
+      readings.clear();
+      // A chunk that does not decode (a codec bug) is stored as is, for reads
+      // to report as corruption, without statistics.
+      if (!DecodeChunk(c.bytes, kMinTime, kMaxTime, &readings).ok()) readings.clear();
+      auto repeated = repeats.Find(c, readings);
+      if (!repeated) return repeated.error();
+      // A recomputed bucket replaces (Put) what the batch merged into it so
+      // far: the sensor's earlier chunks must be in the database first.
+      if (sensor_pending && std::any_of(repeated->begin(), repeated->end(),
+                                        [](const Repeat& r) { return r.changed; })) {
+        if (Status s = flush(); !s.ok()) return s;
+      }
+      Status s = AddChunk(c, readings, *repeated, raw_horizon, stats_horizon, &batch);
+      if (!s.ok()) return s;
+      alarm::TimestampMs& end = batch_ends.try_emplace(c.sensor_id, c.last_at).first->second;
+      end = std::max(end, c.last_at);
     }
     return FromRocks(db_->Write({}, &batch), "write chunks");
   }
 
-  Status ReadChunks(std::string_view sensor_id, alarm::TimestampMs from, alarm::TimestampMs to,
-                    std::vector<alarm::Reading>* out) override {
+  Status ReadChunksAt(const ReadSnapshot* snapshot, std::string_view sensor_id,
+                      alarm::TimestampMs from, alarm::TimestampMs to, size_t max_readings,
+                      std::vector<alarm::Reading>* out) override {
+    from = std::max(from, Horizon(DataClass::kRaw));
     if (from >= to) return Status::Ok();
     const std::string prefix = ChunkSensorPrefix(sensor_id);
-    const alarm::TimestampMs span = kMaxChunkSpan.count();
-    constexpr alarm::TimestampMs kMin = std::numeric_limits<alarm::TimestampMs>::min();
     // A chunk starting up to kMaxChunkSpan before `from` may still reach into the range.
-    const alarm::TimestampMs seek_from = from < kMin + span ? kMin : from - span;
+    const alarm::TimestampMs seek_from = SaturatingSub(from, kSpanMs);
     std::string upper = prefix;
     PutOrderedInt64(&upper, to);  // chunks starting at or after `to` hold nothing for us
     rocksdb::Slice upper_slice(upper);
     rocksdb::ReadOptions ro;
     ro.iterate_upper_bound = &upper_slice;
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, chunks()));
+    ro.snapshot = RocksSnapshotOf(snapshot);
+    std::string seek = prefix;
+    PutOrderedInt64(&seek, seek_from);
 
+    // Chunks decode straight into *out; only when they overlap (rewrites,
+    // late data) are the readings tagged with their chunk and re-sorted.
+    struct Segment {
+      size_t begin;  // index in *out
+      uint64_t chunk_id;
+    };
+    std::vector<Segment> segments;
+    const size_t base = out->size();
+    bool ordered = true;
+    for (const PartitionedFamily::Ptr& partition : chunk_parts_->Overlapping(seek_from, to)) {
+      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, partition->handle));
+      for (it->Seek(seek); it->Valid(); it->Next()) {
+        auto parts = ParseChunkKey(ToView(it->key()));
+        if (!parts || parts->sensor_id != sensor_id) break;
+        // Chunks come by first_at: once the first max_readings are in, in
+        // order, a chunk starting after the last of them adds nothing before.
+        if (ordered && max_readings > 0 && out->size() - base >= max_readings &&
+            parts->first_at > (*out)[base + max_readings - 1].at) {
+          out->resize(base + max_readings);  // later ones may be rewritten further on
+          return Status::Ok();
+        }
+        const size_t begin = out->size();
+        Status s = DecodeChunk(ToView(it->value()), from, to, out);
+        if (!s.ok()) {
+          out->resize(base);
+          return Status::Corruption("chunk of sensor '" + std::string(sensor_id) + "' at " +
+                                    std::to_string(parts->first_at) + ": " + s.message());
+        }
+        if (out->size() == begin) continue;
+        if (begin > base && (*out)[begin].at <= (*out)[begin - 1].at) ordered = false;
+        segments.push_back({begin, parts->chunk_id});
+      }
+      if (!it->status().ok()) {
+        out->resize(base);
+        return FromRocks(it->status(), "scan chunks");
+      }
+    }
+    if (ordered) {
+      if (out->size() - base > max_readings) out->resize(base + max_readings);
+      return Status::Ok();
+    }
     struct Tagged {
       alarm::Reading reading;
       uint64_t chunk_id;
     };
     std::vector<Tagged> tagged;
-    std::vector<alarm::Reading> decoded;
-    std::string seek = prefix;
-    PutOrderedInt64(&seek, seek_from);
-    for (it->Seek(seek); it->Valid(); it->Next()) {
-      auto parts = ParseChunkKey(ToView(it->key()));
-      if (!parts || parts->sensor_id != sensor_id) break;
-      decoded.clear();
-      Status s = DecodeChunk(ToView(it->value()), from, to, &decoded);
-      if (!s.ok()) {
-        return Status::Corruption("chunk of sensor '" + std::string(sensor_id) + "' at " +
-                                  std::to_string(parts->first_at) + ": " + s.message());
+    tagged.reserve(out->size() - base);
+    for (size_t k = 0; k < segments.size(); ++k) {
+      const size_t end = k + 1 < segments.size() ? segments[k + 1].begin : out->size();
+      for (size_t i = segments[k].begin; i < end; ++i) {
+        tagged.push_back({(*out)[i], segments[k].chunk_id});
       }
-      for (const alarm::Reading& r : decoded) tagged.push_back({r, parts->chunk_id});
     }
-    if (!it->status().ok()) return FromRocks(it->status(), "scan chunks");
     std::stable_sort(tagged.begin(), tagged.end(), [](const Tagged& a, const Tagged& b) {
       return a.reading.at != b.reading.at ? a.reading.at < b.reading.at : a.chunk_id < b.chunk_id;
     });
-    for (size_t i = 0; i < tagged.size(); ++i) {
+    out->resize(base);
+    for (size_t i = 0; i < tagged.size() && out->size() - base < max_readings; ++i) {
       // Of equal timestamps keep the last, i.e. the latest chunk.
       if (i + 1 < tagged.size() && tagged[i + 1].reading.at == tagged[i].reading.at) continue;
       out->push_back(tagged[i].reading);
     }
     return Status::Ok();
+  }
+
+  Status ReadRollups(const ReadSnapshot* snapshot, std::string_view sensor_id,
+                     alarm::TimestampMs from, alarm::TimestampMs to,
+                     std::vector<Step>* out) override {
+    // Bucket b is kept while b + kRollupStep > horizon, i.e. b >= its bucket.
+    from = std::max(from, RollupBucket(Horizon(DataClass::kStats)));
+    if (from >= to) return Status::Ok();
+    const std::string prefix = ChunkSensorPrefix(sensor_id);
+    std::string upper = prefix;
+    PutOrderedInt64(&upper, to);
+    rocksdb::Slice upper_slice(upper);
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = &upper_slice;
+    ro.snapshot = RocksSnapshotOf(snapshot);
+    const std::string seek = RollupKey(sensor_id, from);
+    for (const PartitionedFamily::Ptr& partition : rollup_parts_->Overlapping(from, to)) {
+      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, partition->handle));
+      for (it->Seek(seek); it->Valid(); it->Next()) {
+        auto parts = ParseRollupKey(ToView(it->key()));
+        if (!parts || parts->sensor_id != sensor_id) break;
+        auto stats = DecodeStepStats(ToView(it->value()));
+        if (!stats) {
+          return Status::Corruption("rollup of sensor '" + std::string(sensor_id) + "' at " +
+                                    std::to_string(parts->bucket_start) + ": bad value");
+        }
+        out->push_back(Step{.start = parts->bucket_start, .stats = *stats});
+      }
+      if (!it->status().ok()) return FromRocks(it->status(), "scan rollups");
+    }
+    return Status::Ok();
+  }
+
+  Result<std::optional<alarm::Reading>> ReadLatest(std::string_view sensor_id) override {
+    const std::string prefix = ChunkSensorPrefix(sensor_id);
+    std::string last_key = prefix;
+    PutOrderedInt64(&last_key, kMaxTime);
+    PutBigEndian64(&last_key, std::numeric_limits<uint64_t>::max());
+    rocksdb::Slice lower(prefix);
+    rocksdb::ReadOptions ro;
+    ro.iterate_lower_bound = &lower;
+    const alarm::TimestampMs horizon = Horizon(DataClass::kRaw);
+    std::vector<PartitionedFamily::Ptr> partitions =
+        chunk_parts_->Overlapping(SaturatingSub(horizon, kSpanMs), kMaxTime);
+    for (auto p = partitions.rbegin(); p != partitions.rend(); ++p) {
+      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, (*p)->handle));
+      it->SeekForPrev(last_key);
+      if (!it->status().ok()) return FromRocks(it->status(), "scan chunks");
+      if (!it->Valid()) continue;
+      auto parts = ParseChunkKey(ToView(it->key()));
+      if (!parts || parts->sensor_id != sensor_id) continue;
+      // The newest chunk by start; one that started up to a span earlier may end later.
+      std::vector<alarm::Reading> readings;
+      Status s = ReadChunksAt(nullptr, sensor_id, SaturatingSub(parts->first_at, kSpanMs), kMaxTime,
+                              kAllReadings, &readings);
+      if (!s.ok()) return s;
+      if (readings.empty()) return std::optional<alarm::Reading>();
+      return std::optional<alarm::Reading>(readings.back());
+    }
+    return std::optional<alarm::Reading>();
+  }
+
+  std::shared_ptr<const ReadSnapshot> NewSnapshot() override {
+    return std::make_shared<RocksSnapshot>(db_.get());
+  }
+
+  alarm::TimestampMs Horizon(DataClass data) const override {
+    const std::chrono::milliseconds keep =
+        data == DataClass::kRaw ? options_.retention.raw : options_.retention.stats;
+    if (keep.count() <= 0) return kMinTime;
+    return SaturatingSub(Now(), keep.count());
+  }
+
+  Result<std::vector<std::string>> EnforceRetention() override {
+    std::unique_lock drop_lock(drop_mu_);
+    std::vector<std::string> dropped;
+    // A chunk partition ending at E holds readings before E + kMaxChunkSpan.
+    const alarm::TimestampMs raw_horizon = Horizon(DataClass::kRaw);
+    if (raw_horizon != kMinTime) {
+      auto chunks = chunk_parts_->DropEndingBy(SaturatingSub(raw_horizon, kSpanMs));
+      if (!chunks) return chunks.error();
+      dropped = std::move(*chunks);
+    }
+    // A rollup partition ending at E (a bucket boundary) holds buckets ending by E.
+    const alarm::TimestampMs stats_horizon = Horizon(DataClass::kStats);
+    if (stats_horizon != kMinTime) {
+      auto rollups = rollup_parts_->DropEndingBy(RollupBucket(stats_horizon));
+      if (!rollups) return rollups.error();
+      dropped.insert(dropped.end(), rollups->begin(), rollups->end());
+    }
+    return dropped;
   }
 
   Result<std::unordered_map<std::string, Watermark>> LoadWatermarks() override {
@@ -479,7 +699,8 @@ class RocksDbStore final : public Store {
 
  private:
   rocksdb::ColumnFamilyHandle* log() const { return handles_[1]; }
-  rocksdb::ColumnFamilyHandle* chunks() const { return handles_[2]; }
+  // The chunk family before time partitions; empty once MoveLegacyChunks ran.
+  rocksdb::ColumnFamilyHandle* legacy_chunks() const { return handles_[2]; }
   rocksdb::ColumnFamilyHandle* meta() const { return handles_[3]; }
   rocksdb::ColumnFamilyHandle* journal() const { return handles_[4]; }
 
@@ -523,9 +744,215 @@ class RocksDbStore final : public Store {
     return Status::IOError("backup into " + target.string() + ": " + s.ToString());
   }
 
+  alarm::TimestampMs Now() const {
+    if (options_.retention.clock) return options_.retention.clock();
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+
+  // The timestamps a new chunk repeats from stored chunks of its sensor. One
+  // seek per chunk, on iterators kept for one WriteChunks call; a stored chunk
+  // is decoded only when its time range overlaps the new one's.
+  class StoredRepeats {
+   public:
+    explicit StoredRepeats(RocksDbStore* store) : store_(store) {}
+
+    // After a write the iterators no longer see the database as it is.
+    void Refresh() { iterators_.clear(); }
+
+    Result<std::vector<Repeat>> Find(const SealedChunk& c,
+                                     std::span<const alarm::Reading> readings) {
+      std::vector<Repeat> repeats;
+      if (readings.empty()) return repeats;
+      const alarm::TimestampMs seek_from = SaturatingSub(c.first_at, kSpanMs);
+      std::string seek = ChunkSensorPrefix(c.sensor_id);
+      PutOrderedInt64(&seek, seek_from);
+      struct Common {
+        alarm::TimestampMs at;
+        uint64_t chunk_id;  // of the stored reading; the greatest wins
+        bool changed;
+      };
+      std::vector<Common> common;
+      std::vector<alarm::Reading> stored;
+      for (const PartitionedFamily::Ptr& partition :
+           store_->chunk_parts_->Overlapping(seek_from, SaturatingAdd(c.last_at, 1))) {
+        rocksdb::Iterator* it = Iterator(partition);
+        for (it->Seek(seek); it->Valid(); it->Next()) {
+          auto key = ParseChunkKey(ToView(it->key()));
+          if (!key || key->sensor_id != c.sensor_id || key->first_at > c.last_at) break;
+          auto summary = InspectChunk(ToView(it->value()));
+          if (!summary || summary->last_at < c.first_at) continue;
+          stored.clear();
+          Status s =
+              DecodeChunk(ToView(it->value()), c.first_at, SaturatingAdd(c.last_at, 1), &stored);
+          if (!s.ok()) {
+            return Status::Corruption("chunk of sensor '" + c.sensor_id + "': " + s.message());
+          }
+          for (size_t i = 0, j = 0; i < stored.size() && j < readings.size();) {
+            if (stored[i].at < readings[j].at) {
+              ++i;
+            } else if (readings[j].at < stored[i].at) {
+              ++j;
+            } else {
+              const bool changed = std::bit_cast<uint64_t>(stored[i].value) !=
+                                   std::bit_cast<uint64_t>(readings[j].value);
+              common.push_back({stored[i].at, key->chunk_id, changed});
+              ++i;
+              ++j;
+            }
+          }
+        }
+        if (!it->status().ok()) return FromRocks(it->status(), "scan chunks");
+      }
+      std::sort(common.begin(), common.end(), [](const Common& a, const Common& b) {
+        return a.at != b.at ? a.at < b.at : a.chunk_id < b.chunk_id;
+      });
+      for (size_t i = 0; i < common.size(); ++i) {
+        // Of one time in several stored chunks, reads see the latest chunk's.
+        if (i + 1 < common.size() && common[i + 1].at == common[i].at) continue;
+        repeats.push_back({common[i].at, common[i].changed});
+      }
+      return repeats;
+    }
+
+   private:
+    rocksdb::Iterator* Iterator(const PartitionedFamily::Ptr& partition) {
+      for (auto& [p, it] : iterators_) {
+        if (p == partition) return it.get();
+      }
+      iterators_.emplace_back(partition, store_->db_->NewIterator({}, partition->handle));
+      return iterators_.back().second.get();
+    }
+
+    RocksDbStore* store_;
+    std::vector<std::pair<PartitionedFamily::Ptr, std::unique_ptr<rocksdb::Iterator>>> iterators_;
+  };
+
+  // Adds chunk `c` (decoded: `readings`) and its 5-minute statistics to
+  // *batch; `repeated`: the times it repeats from stored chunks, in order.
+  Status AddChunk(const SealedChunk& c, std::span<const alarm::Reading> readings,
+                  std::span<const Repeat> repeated, alarm::TimestampMs raw_horizon,
+                  alarm::TimestampMs stats_horizon, rocksdb::WriteBatch* batch) {
+    if (c.last_at >= raw_horizon) {
+      auto partition = chunk_parts_->ForTime(c.first_at);
+      if (!partition) return partition.error();
+      rocksdb::Status s =
+          batch->Put((*partition)->handle, ChunkKey(c.sensor_id, c.first_at, c.chunk_id), c.bytes);
+      if (!s.ok()) return FromRocks(s, "build chunk batch");
+    }
+    // A repeated time with the stored value (a replay after a restart) is
+    // already counted: left out. A changed value (a correction) makes its
+    // bucket be recomputed from the raw readings, this chunk winning; before
+    // the raw horizon, whose readings may be gone, the stored value stays.
+    const alarm::TimestampMs first_kept_bucket = RollupBucket(stats_horizon);
+    size_t next_repeat = 0;
+    for (size_t i = 0; i < readings.size();) {
+      const alarm::TimestampMs bucket = RollupBucket(readings[i].at);
+      const alarm::TimestampMs bucket_end = SaturatingAdd(bucket, kBucketMs);
+      size_t end = i;
+      while (end < readings.size() && readings[end].at < bucket_end) ++end;
+      const std::span<const alarm::Reading> in_bucket = readings.subspan(i, end - i);
+      i = end;
+      const size_t repeats_from = next_repeat;
+      while (next_repeat < repeated.size() && repeated[next_repeat].at < bucket_end) ++next_repeat;
+      if (bucket < first_kept_bucket) continue;  // expired already
+      const std::span<const Repeat> bucket_repeats =
+          repeated.subspan(repeats_from, next_repeat - repeats_from);
+      StepStats stats;
+      bool replace = false;
+      if (bucket >= raw_horizon && std::any_of(bucket_repeats.begin(), bucket_repeats.end(),
+                                               [](const Repeat& r) { return r.changed; })) {
+        Status s = RecomputeBucket(c.sensor_id, bucket, in_bucket, &stats);
+        if (!s.ok()) return s;
+        replace = true;
+      } else {
+        size_t k = 0;
+        for (const alarm::Reading& r : in_bucket) {
+          while (k < bucket_repeats.size() && bucket_repeats[k].at < r.at) ++k;
+          if (k < bucket_repeats.size() && bucket_repeats[k].at == r.at) continue;
+          stats.Add(r.at, r.value);
+        }
+      }
+      if (stats.count == 0) continue;
+      auto partition = rollup_parts_->ForTime(bucket);
+      if (!partition) return partition.error();
+      const std::string key = RollupKey(c.sensor_id, bucket);
+      const std::string value = EncodeStepStats(stats);
+      rocksdb::Status s = replace ? batch->Put((*partition)->handle, key, value)
+                                  : batch->Merge((*partition)->handle, key, value);
+      if (!s.ok()) return FromRocks(s, "build rollup batch");
+    }
+    return Status::Ok();
+  }
+
+  // Statistics of `bucket` from every stored reading plus `added` (time
+  // ordered; wins over a stored reading at the same time).
+  Status RecomputeBucket(std::string_view sensor_id, alarm::TimestampMs bucket,
+                         std::span<const alarm::Reading> added, StepStats* stats) {
+    std::vector<alarm::Reading> stored;
+    Status s = ReadChunksAt(nullptr, sensor_id, bucket, SaturatingAdd(bucket, kBucketMs),
+                            kAllReadings, &stored);
+    if (!s.ok()) return s;
+    size_t i = 0;
+    for (const alarm::Reading& r : added) {
+      for (; i < stored.size() && stored[i].at < r.at; ++i)
+        stats->Add(stored[i].at, stored[i].value);
+      if (i < stored.size() && stored[i].at == r.at) ++i;
+      stats->Add(r.at, r.value);
+    }
+    for (; i < stored.size(); ++i) stats->Add(stored[i].at, stored[i].value);
+    return Status::Ok();
+  }
+
+  // Moves the chunks of a database written before time partitions into them
+  // (with their statistics), then deletes them. Idempotent: after a crash
+  // midway, the chunks moved already are found as repeats, not counted twice.
+  Status MoveLegacyChunks() {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, legacy_chunks()));
+    it->SeekToFirst();
+    if (!it->Valid()) return FromRocks(it->status(), "scan legacy chunks");
+    const std::string first_key(ToView(it->key()));
+    std::string last_key;
+    std::vector<SealedChunk> group;
+    size_t group_bytes = 0;
+    for (; it->Valid(); it->Next()) {
+      auto parts = ParseChunkKey(ToView(it->key()));
+      auto summary = InspectChunk(ToView(it->value()));
+      if (!parts || !summary) return Status::Corruption("legacy chunk: malformed key or header");
+      group.push_back(SealedChunk{.sensor_id = std::string(parts->sensor_id),
+                                  .first_at = summary->first_at,
+                                  .last_at = summary->last_at,
+                                  .chunk_id = parts->chunk_id,
+                                  .bytes = std::string(ToView(it->value()))});
+      group_bytes += group.back().bytes.size();
+      last_key.assign(it->key().data(), it->key().size());
+      if (group_bytes >= (size_t{4} << 20)) {
+        Status s = WriteChunks(group);
+        if (!s.ok()) return s;
+        group.clear();
+        group_bytes = 0;
+      }
+    }
+    if (!it->status().ok()) return FromRocks(it->status(), "scan legacy chunks");
+    Status s = WriteChunks(group);
+    if (!s.ok()) return s;
+    last_key.push_back('\0');  // just past the last key
+    s = FromRocks(db_->DeleteRange({}, legacy_chunks(), first_key, last_key),
+                  "delete legacy chunks");
+    if (!s.ok()) return s;
+    return FromRocks(db_->CompactRange({}, legacy_chunks(), nullptr, nullptr),
+                     "compact legacy chunks");
+  }
+
   StoreOptions options_;
   std::unique_ptr<rocksdb::DB> db_;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // default, log, chunks, meta, journal
+  // default, log, chunks (legacy), meta, journal, then any unknown family.
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  std::unique_ptr<PartitionedFamily> chunk_parts_;
+  std::unique_ptr<PartitionedFamily> rollup_parts_;
+  // WriteChunks (shared) against EnforceRetention's drops (exclusive).
+  std::shared_mutex drop_mu_;
   std::atomic<uint64_t> next_log_seq_{1};
   rocksdb::WriteBatch log_batch_;  // AppendLog's single caller only
   uint64_t replay_from_ = 0;       // control thread (Checkpoint) and start-up only
@@ -533,14 +960,19 @@ class RocksDbStore final : public Store {
 };
 
 // Store::Open and the test seam OpenStoreWithEnv; env nullptr = RocksDB's default.
-Result<std::unique_ptr<Store>> OpenRocksDbStore(const StoreOptions& options, rocksdb::Env* env) {
-  std::error_code ec;
-  std::filesystem::create_directories(options.dir, ec);
-  if (ec) {
-    return Status::IOError("cannot create data folder " + options.dir.string() + ": " +
-                           ec.message());
-  }
-  rocksdb::DBOptions db_options;
+// The database's families and options; a database that exists may hold
+// time partitions (and families this version does not know): all are listed.
+struct Layout {
+  rocksdb::DBOptions db;
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;  // the fixed ones first
+  size_t fixed = 0;
+  rocksdb::ColumnFamilyOptions chunk;
+  rocksdb::ColumnFamilyOptions rollup;
+};
+
+Layout DatabaseLayout(const StoreOptions& options, rocksdb::Env* env) {
+  Layout layout;
+  rocksdb::DBOptions& db_options = layout.db;
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
   db_options.max_background_jobs = 2;
@@ -557,7 +989,7 @@ Result<std::unique_ptr<Store>> OpenRocksDbStore(const StoreOptions& options, roc
   // (measured: without it p99 ack latency at 3 M/s rose from ~14 ms to ~340 ms).
   log_options.compression = rocksdb::kLZ4Compression;
 
-  rocksdb::ColumnFamilyOptions chunk_options;
+  rocksdb::ColumnFamilyOptions& chunk_options = layout.chunk;
   chunk_options.write_buffer_size = options.write_buffer_bytes;
   chunk_options.compression = rocksdb::kNoCompression;  // chunks are compressed already
   chunk_options.level_compaction_dynamic_level_bytes = true;
@@ -565,19 +997,57 @@ Result<std::unique_ptr<Store>> OpenRocksDbStore(const StoreOptions& options, roc
   rocksdb::ColumnFamilyOptions meta_options;
   meta_options.write_buffer_size = size_t{8} << 20;
 
-  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+  // 49-byte statistics, merged per (sensor, bucket) by compaction; LZ4 for
+  // the doubles and the repeated key prefixes.
+  rocksdb::ColumnFamilyOptions& rollup_options = layout.rollup;
+  rollup_options.write_buffer_size = std::max<size_t>(options.write_buffer_bytes / 4, 1 << 20);
+  rollup_options.compression = rocksdb::kLZ4Compression;
+  rollup_options.level_compaction_dynamic_level_bytes = true;
+  rollup_options.merge_operator = NewStepStatsMergeOperator();
+
+  layout.families = {
       {rocksdb::kDefaultColumnFamilyName, meta_options},
       {kIngestLogFamily, log_options},
       {kChunksFamily, chunk_options},
       {kMetaFamily, meta_options},
       {kAlarmJournalFamily, meta_options},
   };
+  layout.fixed = layout.families.size();
+  std::vector<std::string> existing;
+  if (rocksdb::DB::ListColumnFamilies(db_options, options.dir.string(), &existing).ok()) {
+    for (const std::string& name : existing) {
+      const auto fixed_end = layout.families.begin() + static_cast<ptrdiff_t>(layout.fixed);
+      if (std::any_of(layout.families.begin(), fixed_end,
+                      [&](const auto& f) { return f.name == name; })) {
+        continue;
+      }
+      const auto partition = ParsePartitionFamilyName(name);
+      const bool rollups = partition && partition->base == kRollupsFamily;
+      layout.families.emplace_back(name, rollups ? rollup_options : chunk_options);
+    }
+  }
+  return layout;
+}
+
+Result<std::unique_ptr<Store>> OpenRocksDbStore(const StoreOptions& options, rocksdb::Env* env) {
+  std::error_code ec;
+  std::filesystem::create_directories(options.dir, ec);
+  if (ec) {
+    return Status::IOError("cannot create data folder " + options.dir.string() + ": " +
+                           ec.message());
+  }
+  const Layout layout = DatabaseLayout(options, env);
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(db_options, options.dir.string(), families, &handles, &raw);
+  rocksdb::Status s =
+      rocksdb::DB::Open(layout.db, options.dir.string(), layout.families, &handles, &raw);
   if (!s.ok()) return FromRocks(s, "open " + options.dir.string());
-  auto store = std::make_unique<RocksDbStore>(options, std::unique_ptr<rocksdb::DB>(raw),
-                                              std::move(handles));
+  std::vector<rocksdb::ColumnFamilyHandle*> others(
+      handles.begin() + static_cast<ptrdiff_t>(layout.fixed), handles.end());
+  handles.resize(layout.fixed);
+  auto store =
+      std::make_unique<RocksDbStore>(options, std::unique_ptr<rocksdb::DB>(raw), std::move(handles),
+                                     others, layout.chunk, layout.rollup);
   Status init = store->Init();
   if (!init.ok()) return init;
   return std::unique_ptr<Store>(std::move(store));
@@ -591,6 +1061,31 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
 
 Result<std::unique_ptr<Store>> OpenStoreWithEnv(const StoreOptions& options, rocksdb::Env* env) {
   return OpenRocksDbStore(options, env);
+}
+
+Status PutLegacyChunks(const std::filesystem::path& dir, std::span<const SealedChunk> chunks) {
+  const Layout layout = DatabaseLayout(StoreOptions{.dir = dir}, nullptr);
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  Status s = FromRocks(rocksdb::DB::Open(layout.db, dir.string(), layout.families, &handles, &raw),
+                       "open " + dir.string());
+  if (!s.ok()) return s;
+  std::unique_ptr<rocksdb::DB> db(raw);
+  for (const SealedChunk& c : chunks) {
+    if (!s.ok()) break;
+    s = FromRocks(db->Put({}, handles[2], ChunkKey(c.sensor_id, c.first_at, c.chunk_id), c.bytes),
+                  "put legacy chunk");
+  }
+  for (rocksdb::ColumnFamilyHandle* h : handles)
+    db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  const Status closed = FromRocks(db->Close(), "close");
+  return s.ok() ? closed : s;
+}
+
+std::vector<std::string> ColumnFamilyNames(const std::filesystem::path& dir) {
+  std::vector<std::string> names;
+  if (!rocksdb::DB::ListColumnFamilies({}, dir.string(), &names).ok()) names.clear();
+  return names;
 }
 
 }  // namespace vigil::storage

@@ -5,7 +5,11 @@
 // includes (tests/check_layering.sh allows those only in rocksdb_store.cc).
 #pragma once
 
+#include <filesystem>
 #include <memory>
+#include <span>
+#include <string>
+#include <vector>
 
 #include "alarm/status.h"
 #include "storage/store.h"
@@ -20,5 +24,15 @@ namespace vigil::storage {
 // `env` must outlive the returned Store.
 alarm::Result<std::unique_ptr<Store>> OpenStoreWithEnv(const StoreOptions& options,
                                                        rocksdb::Env* env);
+
+// Puts `chunks` into the plain "chunks" family, where stores before time
+// partitions kept them, of the database in `dir` (created if missing),
+// opened with the Store's own families and options. Not with a Store open.
+alarm::Status PutLegacyChunks(const std::filesystem::path& dir,
+                              std::span<const SealedChunk> chunks);
+
+// The column families of the database in `dir` as its MANIFEST lists them
+// (also while it is open); empty when there is no database.
+std::vector<std::string> ColumnFamilyNames(const std::filesystem::path& dir);
 
 }  // namespace vigil::storage

@@ -6,9 +6,11 @@
 // be called from any thread concurrently.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <span>
@@ -22,8 +24,33 @@
 #include "storage/head_set.h"
 #include "storage/keys.h"
 #include "storage/log_entry.h"
+#include "storage/step_stats.h"
 
 namespace vigil::storage {
+
+// How long each class of data is kept. Expired data disappears from reads at
+// once and from disk when EnforceRetention drops its time partition.
+struct RetentionOptions {
+  // Raw readings older than now - raw. 0 = kept forever. Default: 0 (the
+  // server passes storage.raw_retention).
+  std::chrono::milliseconds raw{0};
+  // 5-minute statistics whose bucket ended at or before now - stats. 0 = kept
+  // forever. Default: 0 (the server passes storage.stats_retention).
+  std::chrono::milliseconds stats{0};
+  // Wall clock, ms since the Unix epoch. Empty: the system clock. Tests inject
+  // one; it is called from any thread.
+  std::function<alarm::TimestampMs()> clock;
+};
+
+enum class DataClass { kRaw, kStats };
+
+// A consistent point-in-time view of the database for reads (a RocksDB
+// snapshot). Opaque; thread-safe; released with its last reference, which
+// must go before the Store.
+class ReadSnapshot {
+ public:
+  virtual ~ReadSnapshot() = default;
+};
 
 struct StoreOptions {
   // Database folder; created if missing.
@@ -33,6 +60,7 @@ struct StoreOptions {
   bool sync = false;
   // Memtable size per column family, bytes. Default: 64 MiB.
   size_t write_buffer_bytes = size_t{64} << 20;
+  RetentionOptions retention{};
 };
 
 // One log entry to commit: a gateway batch with its gateway's new watermark,
@@ -118,13 +146,57 @@ class Store {
   virtual uint64_t next_log_seq() const = 0;
 
   // Stores sealed chunks (WAL on, no fsync: the ingest log keeps their
-  // readings until a Checkpoint that follows a synced write).
+  // readings until a Checkpoint that follows a synced write) and, in the same
+  // atomic write, each chunk's 5-minute partial statistics, merged into the
+  // rollups. Each chunk is checked against its sensor's stored chunks (one
+  // seek): where it repeats a stored timestamp (a rewrite, or a replay after a
+  // restart) its buckets are recomputed from the raw readings, so rollups
+  // always equal a recomputation from the raw data (in a bucket that began
+  // before the raw horizon, whose raw readings may be gone, the first written
+  // value of a repeated timestamp stays in the statistics). A chunk entirely
+  // before the raw horizon is not stored; its statistics are. A chunk that
+  // does not decode is stored without statistics (reads report it). Chunks of
+  // one sensor must not be written by two calls at once (its shard writes them).
   virtual alarm::Status WriteChunks(std::span<const SealedChunk> chunks) = 0;
   // Appends to *out the chunked readings of `sensor_id` with from <= at < to,
   // sorted by time, one per timestamp (of overlapping chunks the later written
-  // wins). kCorruption names the damaged chunk.
-  virtual alarm::Status ReadChunks(std::string_view sensor_id, alarm::TimestampMs from,
-                                   alarm::TimestampMs to, std::vector<alarm::Reading>* out) = 0;
+  // wins). Readings before the raw horizon are never returned. kCorruption
+  // names the damaged chunk.
+  alarm::Status ReadChunks(std::string_view sensor_id, alarm::TimestampMs from,
+                           alarm::TimestampMs to, std::vector<alarm::Reading>* out) {
+    return ReadChunksAt(nullptr, sensor_id, from, to, kAllReadings, out);
+  }
+  // ReadChunks as of `snapshot` (nullptr: the latest state), of only the
+  // first `max_readings` readings (all when there are fewer): the read stops
+  // once no later chunk can hold an earlier reading, so a page of a long
+  // range costs about the page, not the range.
+  virtual alarm::Status ReadChunksAt(const ReadSnapshot* snapshot, std::string_view sensor_id,
+                                     alarm::TimestampMs from, alarm::TimestampMs to,
+                                     size_t max_readings, std::vector<alarm::Reading>* out) = 0;
+  static constexpr size_t kAllReadings = std::numeric_limits<size_t>::max();
+  // Appends to *out the 5-minute statistics of `sensor_id` (sealed chunks
+  // only; heads are the caller's) for the buckets that start in [from, to),
+  // in time order, empty buckets left out, as of `snapshot` (nullptr: now).
+  // Buckets that ended at or before the stats horizon are never returned.
+  // kCorruption on an unreadable value.
+  virtual alarm::Status ReadRollups(const ReadSnapshot* snapshot, std::string_view sensor_id,
+                                    alarm::TimestampMs from, alarm::TimestampMs to,
+                                    std::vector<Step>* out) = 0;
+  // The newest chunked reading (by time) of `sensor_id` within the raw
+  // retention; nullopt when there is none. Costs a seek per time partition
+  // searched, newest first.
+  virtual alarm::Result<std::optional<alarm::Reading>> ReadLatest(std::string_view sensor_id) = 0;
+  // A snapshot for ReadChunksAt / ReadRollups. Cheap (no copy).
+  virtual std::shared_ptr<const ReadSnapshot> NewSnapshot() = 0;
+
+  // The oldest time `data` keeps at the store clock's now: readings at or
+  // after it, buckets ending after it. INT64_MIN when kept forever.
+  virtual alarm::TimestampMs Horizon(DataClass data) const = 0;
+  // Drops, whole, every time partition (column family) holding only expired
+  // data: no per-key deletes, no compaction; the files go once no read uses
+  // them. Returns the dropped families' names. Concurrent WriteChunks calls
+  // wait for it (milliseconds per dropped family: a MANIFEST write).
+  virtual alarm::Result<std::vector<std::string>> EnforceRetention() = 0;
 
   // Every gateway's stored watermark.
   virtual alarm::Result<std::unordered_map<std::string, Watermark>> LoadWatermarks() = 0;
@@ -178,7 +250,7 @@ class Store {
       const std::function<bool(uint64_t seq, alarm::TimestampMs at)>& visit) = 0;
   // Deletes every entry with event time before `before` (retention) with
   // range tombstones, and returns the new first_seq. Entries of alarms still
-  // open are kept in the open-alarm table. Single caller (control thread).
+  // open are kept in the open-alarm table. One caller at a time.
   virtual alarm::Result<uint64_t> ExpireJournal(alarm::TimestampMs before) = 0;
 
   virtual StoreStats GetStats() = 0;

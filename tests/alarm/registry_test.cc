@@ -88,6 +88,24 @@ TEST_CASE("Registry builds valid entries and finds each by id", "[alarm][registr
   CHECK(registry->entries().gateways.size() == 2);
 }
 
+TEST_CASE("Registry lists the sensors of an enterprise in registry order", "[alarm][registry]") {
+  RegistryEntries entries = SampleEntries();
+  entries.sensors.push_back(MakeSensor("s3", "e1"));
+  entries.sensors.push_back(MakeSensor("s0", "e1"));
+  auto registry = BuildOk(std::move(entries));
+  std::vector<std::string> e1;
+  for (const Sensor* s : registry->SensorsOf("e1")) e1.push_back(s->id);
+  CHECK(e1 == std::vector<std::string>{"s1", "s3", "s0"});
+  REQUIRE(registry->SensorsOf("e2").size() == 1);
+  CHECK(registry->SensorsOf("e2")[0] == registry->FindSensor("s2"));
+  CHECK(registry->SensorsOf("e3").empty());
+  RegistryChange change;
+  change.remove_sensor_ids = {"s3"};
+  auto next = registry->Apply(change);
+  REQUIRE(next.has_value());
+  CHECK((*next)->SensorsOf("e1").size() == 2);
+}
+
 TEST_CASE("Registry lookups return nullptr on a miss", "[alarm][registry]") {
   auto registry = BuildOk(SampleEntries());
   CHECK(registry->FindEnterprise("e3") == nullptr);

@@ -18,10 +18,6 @@
 #include "tests/e2e/vigild_process.h"
 #include "tests/testing/temp_dir.h"
 
-#ifndef VIGILCTL_PATH
-#error "VIGILCTL_PATH must name the vigilctl binary (tests/e2e/CMakeLists.txt)"
-#endif
-
 namespace vigil::e2e {
 namespace {
 
@@ -71,27 +67,6 @@ IngestBatch MakeLoadBatch(int64_t base, uint64_t seq) {
     }
   }
   return batch;
-}
-
-struct CtlResult {
-  int code = -1;  // exit code; -1 when killed
-  std::string output;
-};
-
-// Runs vigilctl with `args` (bounded by timeout(1)), stdout and stderr together.
-CtlResult RunVigilctl(const std::vector<std::string>& args) {
-  std::string command = "timeout -k 5 60 '" VIGILCTL_PATH "'";
-  for (const std::string& arg : args) command += " '" + arg + "'";
-  command += " 2>&1 </dev/null";
-  CtlResult result;
-  std::FILE* pipe = popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buffer[4096];
-  size_t n = 0;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.output.append(buffer, n);
-  const int status = pclose(pipe);
-  if (status != -1 && WIFEXITED(status)) result.code = WEXITSTATUS(status);
-  return result;
 }
 
 // One Ingest.Stream writing batches 1, 2, ... until stopped, recording each

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -25,6 +26,9 @@
 
 #ifndef VIGILD_PATH
 #error "VIGILD_PATH must name the vigild binary (tests/e2e/CMakeLists.txt)"
+#endif
+#ifndef VIGILCTL_PATH
+#error "VIGILCTL_PATH must name the vigilctl binary (tests/e2e/CMakeLists.txt)"
 #endif
 
 namespace vigil::e2e {
@@ -200,6 +204,21 @@ std::string ExitStatus::ToString() const {
   if (exited) return text + "exited with code " + std::to_string(code);
   if (signal != 0) return text + "killed by signal " + std::to_string(signal);
   return text + "unknown";
+}
+
+CtlResult RunVigilctl(const std::vector<std::string>& args) {
+  std::string command = "timeout -k 5 60 '" VIGILCTL_PATH "'";
+  for (const std::string& arg : args) command += " '" + arg + "'";
+  command += " 2>&1 </dev/null";
+  CtlResult result;
+  std::FILE* pipe = popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  char buffer[4096];
+  size_t n = 0;
+  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.output.append(buffer, n);
+  const int status = pclose(pipe);
+  if (status != -1 && WIFEXITED(status)) result.code = WEXITSTATUS(status);
+  return result;
 }
 
 RunResult RunVigild(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {

@@ -151,6 +151,15 @@ std::vector<Reading> ReadAll(vigil::v1::Query::Stub& query, const std::string& s
                              int64_t from_ms, int64_t to_ms, uint32_t limit = 0,
                              int max_pages = 1000);
 
+// Output and exit code of a vigilctl run.
+struct CtlResult {
+  int code = -1;  // exit code; -1 when killed
+  std::string output;
+};
+// Runs the vigilctl binary with `args` (bounded by timeout(1) at 60 s), stdout
+// and stderr together.
+CtlResult RunVigilctl(const std::vector<std::string>& args);
+
 // grpc.health.v1.Health/Check for the whole server (service ""). Returns the
 // gRPC status and sets *serving from the response (status 1 = SERVING).
 grpc::Status HealthCheck(const std::shared_ptr<grpc::Channel>& channel, bool* serving);

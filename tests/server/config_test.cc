@@ -31,6 +31,8 @@ void CheckSameOptions(const ServerOptions& a, const ServerOptions& b) {
   CHECK(a.checkpoint_interval == b.checkpoint_interval);
   CHECK(a.limits.max_future_skew == b.limits.max_future_skew);
   CHECK(a.limits.raw_retention == b.limits.raw_retention);
+  CHECK(a.stats_retention == b.stats_retention);
+  CHECK(a.journal_retention == b.journal_retention);
   CHECK(a.limits.max_series_per_batch == b.limits.max_series_per_batch);
   CHECK(a.limits.max_readings_per_batch == b.limits.max_readings_per_batch);
   CHECK(a.max_message_bytes == b.max_message_bytes);
@@ -76,6 +78,8 @@ storage:
   chunk_max_readings: 1024
   checkpoint_interval: 5m
   raw_retention: 30d
+  stats_retention: 400d
+  journal_retention: 2000d
 ingest:
   max_future_skew: 2h
   max_series_per_batch: 500
@@ -112,6 +116,8 @@ TEST_CASE("Config parses every key", "[server][config]") {
   CHECK(o.chunk_max_readings == 1024);
   CHECK(o.checkpoint_interval == 5min);
   CHECK(o.limits.raw_retention == 24h * 30);
+  CHECK(o.stats_retention == 24h * 400);
+  CHECK(o.journal_retention == 24h * 2000);
   CHECK(o.limits.max_future_skew == 2h);
   CHECK(o.limits.max_series_per_batch == 500);
   CHECK(o.limits.max_readings_per_batch == 7000);
@@ -191,6 +197,11 @@ TEST_CASE("Config errors name source, line, column and key", "[server][config]")
           "vigil.yaml:2:24: storage.checkpoint_interval: must be at least 1s, got '999ms'");
     CHECK(ParseError("storage:\n  raw_retention: 0d\n") ==
           "vigil.yaml:2:18: storage.raw_retention: must be positive, got '0d'");
+    CHECK(ParseError("storage:\n  stats_retention: 0s\n") ==
+          "vigil.yaml:2:20: storage.stats_retention: must be positive, got '0s'");
+    CHECK(ParseError("storage:\n  journal_retention: 1y\n") ==
+          "vigil.yaml:2:22: storage.journal_retention: expected a duration like 250ms, 10s, 5m, "
+          "2h or 90d, got '1y'");
     CHECK(ParseError("ingest:\n  max_future_skew: 36501d\n") ==
           "vigil.yaml:2:20: ingest.max_future_skew: must be at most 36500d, got '36501d'");
     CHECK(ParseError("ingest:\n  max_series_per_batch: 0\n") ==
@@ -349,6 +360,8 @@ TEST_CASE("FormatEffectiveConfig parses back to the same options", "[server][con
     const std::string text = FormatEffectiveConfig(defaults);
     CHECK_THAT(text, Catch::Contains("  checkpoint_interval: 1m\n"));
     CHECK_THAT(text, Catch::Contains("  raw_retention: 90d\n"));
+    CHECK_THAT(text, Catch::Contains("  stats_retention: 1095d\n"));
+    CHECK_THAT(text, Catch::Contains("  journal_retention: 1095d\n"));
     CHECK_THAT(text, Catch::Contains("  max_message_bytes: 16MiB\n"));
     CHECK_THAT(text, Catch::Contains("registry_file: \"\"\n"));
     alarm::Result<ServerOptions> back = Parse(text);

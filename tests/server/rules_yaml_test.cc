@@ -420,11 +420,10 @@ TEST_CASE("deploy/rules/ examples for the three enterprise kinds build and apply
       {"coal_mine", EnterpriseKind::kCoalMine},
       {"hazardous_chemical", EnterpriseKind::kHazardousChemical},
       {"tailings", EnterpriseKind::kTailings}};
-  const char* quantities[] = {"methane",         "methane_return_airway", "methane_intake",
-                              "carbon_monoxide", "wind_speed",            "temperature",
-                              "combustible_gas", "hydrogen_sulfide",      "toxic_gas",
-                              "level",           "pressure",              "phreatic_line_depth",
-                              "dam_displacement", "rainfall",             "pond_level"};
+  const char* quantities[] = {
+      "methane",     "methane_return_airway", "methane_intake",   "carbon_monoxide", "wind_speed",
+      "temperature", "combustible_gas",       "hydrogen_sulfide", "toxic_gas",       "level",
+      "pressure",    "phreatic_line_depth",   "dam_displacement", "rainfall",        "pond_level"};
   for (const auto& [kind_name, kind] : kinds) {
     const std::string e = std::string("e-") + kind_name;
     entries.enterprises.push_back(

@@ -364,3 +364,65 @@ TEST_CASE("HeadSet keeps every reading exactly once under random load", "[storag
 
 }  // namespace
 }  // namespace vigil::storage
+
+namespace vigil::storage {
+namespace {
+
+TEST_CASE("HeadSet Latest ignores late readings older than the current latest",
+          "[storage][head][latest]") {
+  HeadSet heads(HeadSetOptions{.max_readings_per_chunk = 4});
+  std::vector<SealedChunk> sealed;
+  CHECK_FALSE(heads.Latest("s").has_value());
+  heads.Append("s", std::vector<TimestampMs>{kT0, kT0 + 2000}, std::vector<double>{1, 2},
+               std::vector<Quality>{0, 7}, 1, &sealed);
+  auto latest = heads.Latest("s");
+  REQUIRE(latest.has_value());
+  CHECK(latest->at == kT0 + 2000);
+  CHECK(latest->value == 2);
+  CHECK(latest->quality == 7);
+
+  // Late: older than the latest, in the same series as a newer one.
+  heads.Append("s", std::vector<TimestampMs>{kT0 + 1000, kT0 + 3000, kT0 + 500},
+               std::vector<double>{10, 30, 5}, {}, 2, &sealed);
+  CHECK(heads.Latest("s")->at == kT0 + 3000);
+  CHECK(heads.Latest("s")->value == 30);
+  CHECK(heads.Latest("s")->quality == alarm::kQualityGood);
+
+  // A rewrite of the latest time replaces it.
+  heads.Append("s", std::vector<TimestampMs>{kT0 + 3000}, std::vector<double>{33}, {}, 3, &sealed);
+  CHECK(heads.Latest("s")->value == 33);
+
+  // Sealing every head keeps it.
+  heads.SealAll(&sealed);
+  CHECK(heads.Latest("s")->at == kT0 + 3000);
+  CHECK_FALSE(heads.Latest("other").has_value());
+}
+
+TEST_CASE("HeadSet SeedLatest folds in the stored latest, never over a newer one",
+          "[storage][head][latest]") {
+  HeadSet heads(HeadSetOptions{});
+  std::vector<SealedChunk> sealed;
+  CHECK_FALSE(heads.LatestSeeded("a"));
+  heads.SeedLatest("a", Reading{.at = kT0, .value = 1, .quality = 0});
+  CHECK(heads.LatestSeeded("a"));
+  REQUIRE(heads.Latest("a").has_value());
+  CHECK(heads.Latest("a")->value == 1);
+  CHECK(Head(heads, "a").empty());  // no head data made up
+
+  // Appended since a restart, but older than what the store holds.
+  AppendAt(heads, "b", {kT0 + 5000}, 1, &sealed);
+  CHECK_FALSE(heads.LatestSeeded("b"));
+  heads.SeedLatest("b", Reading{.at = kT0 + 6000, .value = 6, .quality = 0});
+  CHECK(heads.Latest("b")->value == 6);
+  heads.SeedLatest("b", Reading{.at = kT0, .value = 99, .quality = 0});
+  CHECK(heads.Latest("b")->value == 6);
+  AppendAt(heads, "b", {kT0 + 5500}, 2, &sealed);  // late against the seed
+  CHECK(heads.Latest("b")->value == 6);
+
+  heads.SeedLatest("c", std::nullopt);  // nothing stored
+  CHECK(heads.LatestSeeded("c"));
+  CHECK_FALSE(heads.Latest("c").has_value());
+}
+
+}  // namespace
+}  // namespace vigil::storage

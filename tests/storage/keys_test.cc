@@ -273,5 +273,39 @@ TEST_CASE("Watermarks order by epoch before sequence", "[storage][keys]") {
   }
 }
 
+TEST_CASE("RollupKey round-trips and orders a sensor's buckets by time", "[storage][keys]") {
+  const std::string a = RollupKey("s1", -300'000);
+  const std::string b = RollupKey("s1", 0);
+  const std::string c = RollupKey("s1", 300'000);
+  CHECK(BytesLess(a, b));
+  CHECK(BytesLess(b, c));
+  CHECK(c.starts_with(ChunkSensorPrefix("s1")));
+  auto parts = ParseRollupKey(a);
+  REQUIRE(parts.has_value());
+  CHECK(parts->sensor_id == "s1");
+  CHECK(parts->bucket_start == -300'000);
+  CHECK_FALSE(ParseRollupKey(a.substr(1)).has_value());
+  CHECK_FALSE(ParseRollupKey(ChunkKey("s1", 0, 1)).has_value());
+}
+
+TEST_CASE("Partition family names round-trip; anything else is not one", "[storage][keys]") {
+  const PartitionName name{.base = "chunks", .start_day = 19880, .span_days = 7};
+  CHECK(PartitionFamilyName(name) == "chunks@19880+7d");
+  auto parsed = ParsePartitionFamilyName("chunks@19880+7d");
+  REQUIRE(parsed.has_value());
+  CHECK(parsed->base == "chunks");
+  CHECK(parsed->start_day == 19880);
+  CHECK(parsed->span_days == 7);
+  auto negative = ParsePartitionFamilyName("rollups@-91+91d");
+  REQUIRE(negative.has_value());
+  CHECK(negative->start_day == -91);
+  for (const char* bad :
+       {"chunks", "chunks@", "@1+7d", "chunks@1+7", "chunks@1+0d", "chunks@+1+7d", "chunks@01+7d",
+        "chunks@1+-7d", "chunks@x+7d", "ingest_log", "chunks@1+7d "}) {
+    CAPTURE(bad);
+    CHECK_FALSE(ParsePartitionFamilyName(bad).has_value());
+  }
+}
+
 }  // namespace
 }  // namespace vigil::storage

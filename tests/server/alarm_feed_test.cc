@@ -1,0 +1,101 @@
+#include "server/alarm_feed.h"
+
+#include <catch2/catch.hpp>
+#include <memory>
+#include <vector>
+
+namespace vigil::server {
+namespace {
+
+using alarm::AlarmState;
+using alarm::JournalEntry;
+
+JournalEntry Entry(uint64_t seq, uint64_t alarm_id, AlarmState state, std::string region) {
+  JournalEntry e;
+  e.seq = seq;
+  e.alarm_id = alarm_id;
+  e.event.record.source_id = "s-" + std::to_string(alarm_id);
+  e.event.record.state = state;
+  e.event.record.severity = alarm::Severity::kOrange;
+  e.region_code = std::move(region);
+  e.peak_severity = alarm::Severity::kOrange;
+  return e;
+}
+
+struct CountingWatcher final : AlarmFeed::Watcher {
+  void Wake() override { ++woken; }
+  int woken = 0;
+};
+
+TEST_CASE(
+    "AlarmFeed serves recent entries from memory, older ones from the journal, and says "
+    "when they expired",
+    "[server][feed]") {
+  AlarmFeed feed(4);  // a ring of 4 entries
+  feed.Reset({}, 1, 0);
+  std::vector<JournalEntry> entries;
+  for (uint64_t seq = 1; seq <= 6; ++seq) {
+    entries.push_back(Entry(seq, seq, AlarmState::kActiveUnacked, seq % 2 ? "370105" : "130102"));
+  }
+  feed.Publish(entries);
+  CHECK(feed.last_seq() == 6);
+
+  std::vector<JournalEntry> out;
+  uint64_t through = 0;
+  alarm::AlarmFilter shandong{.region_prefix = "37"};
+  // Seqs 3..6 are in memory.
+  CHECK(feed.Read(2, shandong, 100, &out, &through) == AlarmFeed::ReadOutcome::kOk);
+  CHECK(through == 6);
+  REQUIRE(out.size() == 2);  // 3 and 5
+  CHECK(out[0].seq == 3);
+  CHECK(out[1].seq == 5);
+  out.clear();
+  CHECK(feed.Read(1, shandong, 100, &out, &through) == AlarmFeed::ReadOutcome::kFromJournal);
+  CHECK(feed.Read(6, shandong, 100, &out, &through) == AlarmFeed::ReadOutcome::kOk);
+  CHECK(out.empty());
+  CHECK(through == 6);
+  // A bounded scan stops early and says how far it looked.
+  CHECK(feed.Read(2, {}, 2, &out, &through) == AlarmFeed::ReadOutcome::kOk);
+  CHECK(through == 4);
+  feed.SetFirstSeq(4);  // retention removed 1..3
+  CHECK(feed.Read(1, {}, 100, &out, &through) == AlarmFeed::ReadOutcome::kExpired);
+  CHECK(feed.Read(3, {}, 100, &out, &through) == AlarmFeed::ReadOutcome::kOk);
+}
+
+TEST_CASE("AlarmFeed keeps the open alarms consistent with the seq they are current at",
+          "[server][feed]") {
+  AlarmFeed feed;
+  feed.Reset({Entry(7, 7, AlarmState::kActiveUnacked, "370105")}, 1, 7);
+  feed.Publish({Entry(8, 8, AlarmState::kActiveUnacked, "370202"),
+                Entry(9, 7, AlarmState::kClosed, "370105")});
+  AlarmFeed::OpenView view = feed.Open({.region_prefix = "37"});
+  CHECK(view.seq == 9);
+  REQUIRE(view.alarms.size() == 1);
+  CHECK(view.alarms[0].alarm_id == 8);
+  CHECK_FALSE(feed.FindOpen(7).has_value());
+  CHECK(feed.FindOpen(8).has_value());
+  CHECK(feed.Open({.region_prefix = "13"}).alarms.empty());
+  CHECK(feed.Counts().by_severity[2] == 1);
+  CHECK(feed.Counts().unacked == 1);
+}
+
+TEST_CASE("AlarmFeed wakes each watcher once per publish and skips destroyed ones",
+          "[server][feed]") {
+  AlarmFeed feed;
+  auto kept = std::make_shared<CountingWatcher>();
+  auto gone = std::make_shared<CountingWatcher>();
+  feed.Watch(kept);
+  feed.Watch(gone);
+  gone.reset();
+  feed.Publish({Entry(1, 1, AlarmState::kActiveUnacked, "370105")});
+  CHECK(kept->woken == 1);
+  feed.Publish({Entry(2, 1, AlarmState::kActiveAcked, "370105")});
+  CHECK(kept->woken == 1);  // not watching any more until it asks again
+  feed.Watch(kept);
+  feed.WakeAll();
+  CHECK(kept->woken == 2);
+  CHECK(feed.watcher_count() == 0);
+}
+
+}  // namespace
+}  // namespace vigil::server
