@@ -359,6 +359,24 @@ void NoData(const std::vector<TimestampMs>& sensor, const std::vector<TimestampM
   }
 }
 
+// Before a source's first delivery: the server starts the no-data and
+// gateway-offline clocks of sources it has never seen when it starts (its
+// first timer tick), which may be well before the run does. So an alarm
+// raised then, before the first delivery, and cleared by it, is right too.
+Expectation BeforeFirstDelivery(const std::string& source, AlarmKind kind, int severity,
+                                TimestampMs start, TimestampMs first) {
+  return Expectation{.source = source,
+                     .kind = kind,
+                     .level = Level::kNone,
+                     .severity = severity,
+                     .raise_from = start,
+                     .raise_to = first,
+                     .clear_from = first,
+                     .clear_to = first,
+                     .required = false,
+                     .event = std::string(kBeforeFirstDelivery)};
+}
+
 // Turns one source's transitions into alarm levels (expectations).
 void AddExpectations(const std::string& source, const std::vector<Change>& changes,
                      std::vector<Expectation>* out) {
@@ -482,6 +500,7 @@ GroundTruth ComputeGroundTruth(const Scenario& scenario, TimestampMs wall_start)
     }
     NoData(arrivals, gateway_arrivals[spec.enterprise], scenario.NoDataTimeout(s).count(),
            offline_after, tick, p.RuleOf(spec).no_data_severity, &changes);
+
     std::stable_sort(changes.begin(), changes.end(),
                      [](const Change& a, const Change& b) { return a.from < b.from; });
     const size_t first = truth.expectations.size();
@@ -489,6 +508,11 @@ GroundTruth ComputeGroundTruth(const Scenario& scenario, TimestampMs wall_start)
     for (size_t i = first; i < truth.expectations.size(); ++i) {
       Expectation& e = truth.expectations[i];
       e.event = EventLabel(scenario, spec.enterprise, s, e.raise_to);
+    }
+    if (!arrivals.empty()) {
+      truth.expectations.push_back(BeforeFirstDelivery(spec.id, AlarmKind::kNoData,
+                                                       p.RuleOf(spec).no_data_severity,
+                                                       scenario.start(), arrivals.front()));
     }
   }
   // Gateway offline: the rule's `after` of silence, cleared by the next batch.
@@ -501,6 +525,11 @@ GroundTruth ComputeGroundTruth(const Scenario& scenario, TimestampMs wall_start)
     for (size_t i = first; i < truth.expectations.size(); ++i) {
       Expectation& x = truth.expectations[i];
       x.event = EventLabel(scenario, e, std::nullopt, x.raise_to);
+    }
+    if (!gateway_arrivals[e].empty()) {
+      truth.expectations.push_back(BeforeFirstDelivery(
+          p.enterprises[e].gateway_id, AlarmKind::kGatewayOffline,
+          p.options.gateway_offline_severity, scenario.start(), gateway_arrivals[e].front()));
     }
   }
   std::stable_sort(truth.expectations.begin(), truth.expectations.end(),

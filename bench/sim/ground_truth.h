@@ -70,6 +70,12 @@ struct Expectation {
   std::string event{};  // "e3:gas_rise": the injected event behind it; "-" for none
 };
 
+// Expectation::event of the `may` alarms of a source before its first
+// delivery: no-data of a sensor, gateway-offline of a gateway, which a server
+// started before the run may raise then (its clocks of sources never seen
+// start when it starts); cleared by the first delivery.
+inline constexpr std::string_view kBeforeFirstDelivery = "before_first_delivery";
+
 struct GroundTruth {
   uint64_t seed = 0;
   uint32_t enterprises = 0;

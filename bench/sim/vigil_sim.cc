@@ -339,7 +339,9 @@ int Run(const Flags& f) {
   constexpr int64_t kMaxAheadMs = int64_t{4} * 60'000;  // the server allows 5 min
   const int64_t duration = f.duration.count();
   const auto wall_duration = static_cast<int64_t>(static_cast<double>(duration) / f.speed);
-  const TimestampMs wall_start = (WallNowMs() / 1000 + 2) * 1000;
+  // Planned now, set once the ground truth is worked out (which takes a few
+  // seconds for a large province), so that streaming starts on time.
+  TimestampMs wall_start = (WallNowMs() / 1000 + 2) * 1000;
   const TimestampMs start =
       f.start_ms != 0 ? f.start_ms : (wall_start - duration + wall_duration) / 1000 * 1000;
   if (streaming && (start < WallNowMs() - 89 * kDayMs ||
@@ -370,6 +372,10 @@ int Run(const Flags& f) {
   std::optional<GroundTruth> truth;
   if (!f.ground_truth_out.empty() || alarms) {
     truth = ComputeGroundTruth(scenario, wall_start);
+    // Simulated time maps to wall time from here on: starting later than
+    // planned only moves the mapping (readings stay in the server's window).
+    wall_start = std::max(wall_start, (WallNowMs() / 1000 + 1) * 1000);
+    truth->clock.wall_start = wall_start;
     if (!f.ground_truth_out.empty() && !WriteFile(f.ground_truth_out, FormatGroundTruth(*truth))) {
       return 2;
     }

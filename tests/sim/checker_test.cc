@@ -157,5 +157,23 @@ TEST_CASE("A run stopped early is checked over the time it lived", "[sim][checke
   CHECK(r.clear_missed == 0);
 }
 
+TEST_CASE("A may expectation takes only what happens in its window", "[sim][checker]") {
+  GroundTruth t = SmallTruth();
+  t.expectations.push_back({"s-3", AlarmKind::kNoData, Level::kNone, 3, 0, 4000, 4000, 4000, false,
+                            std::string(kBeforeFirstDelivery)});
+  const std::vector<ObservedTransition> inside = {
+      {3000, "s-3", AlarmKind::kNoData, Transition::kRaised, Level::kNone, 3},
+      {4000, "s-3", AlarmKind::kNoData, Transition::kCleared, Level::kNone, 3},
+  };
+  CheckReport r = CheckAlarms(t, inside, CheckOptions{.tolerance = 0ms});
+  CHECK(r.optional == 1);
+  CHECK(r.extra == 0);
+  const std::vector<ObservedTransition> later = {
+      {60'000, "s-3", AlarmKind::kNoData, Transition::kRaised, Level::kNone, 3},
+  };
+  r = CheckAlarms(t, later, CheckOptions{.tolerance = 0ms});
+  CHECK(r.extra == 1);
+}
+
 }  // namespace
 }  // namespace vigil::sim
