@@ -250,6 +250,8 @@ class Parser {
          [&](const Item& item) {
            options.checkpoint_interval = Duration(item, std::chrono::seconds(1));
          }},
+        {"min_free_space",
+         [&](const Item& item) { options.min_free_bytes = ByteSize(item, 0, 3 * kGiB); }},
         {"raw_retention",
          [&](const Item& item) { options.limits.raw_retention = Duration(item, Millis(1)); }},
         {"stats_retention",
@@ -628,6 +630,7 @@ std::string FormatEffectiveConfig(const ServerOptions& options) {
   line("  durability", options.durability == Durability::kFsync ? "fsync" : "wal");
   line("  chunk_max_readings", std::to_string(options.chunk_max_readings));
   line("  checkpoint_interval", FormatDuration(options.checkpoint_interval));
+  line("  min_free_space", FormatByteSize(options.min_free_bytes));
   line("  raw_retention", FormatDuration(options.limits.raw_retention));
   line("  stats_retention", FormatDuration(options.stats_retention));
   line("  journal_retention", FormatDuration(options.journal_retention));

@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
                         {"data_dir", options.data_dir.string()},
                         {"version", VIGIL_VERSION}});
     (*server)->Run();
-    return 0;
+    return (*server)->exit_code();
   } catch (const std::exception& e) {
     std::cerr << "vigild: fatal: " << e.what() << "\n";
     return 1;

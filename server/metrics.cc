@@ -139,8 +139,20 @@ class Collector final : public prometheus::Collectable {
     AddSingle(&out, "vigil_writer_queue_capacity_batches", "Capacity of the writer queue.", kGauge,
               static_cast<double>(StorageWriter::kQueueCapacity));
     AddSingle(&out, "vigil_storage_failed",
-              "1 once a storage write failed: ingest is refused until restart.", kGauge,
-              s_.writer->healthy() ? 0 : 1);
+              "1 while storage writes fail (disk full, I/O error): ingest is refused with "
+              "UNAVAILABLE; retried every second.",
+              kGauge, s_.writer->healthy() ? 0 : 1);
+    AddSingle(&out, "vigil_storage_disk_full",
+              "1 while the storage error is 'no space left on device'.", kGauge,
+              !s_.writer->healthy() &&
+                      s_.writer->sticky_error().code() == alarm::Status::Code::kResourceExhausted
+                  ? 1
+                  : 0);
+    AddSingle(&out, "vigil_storage_failures_total", "Storage write failures.", kCounter,
+              static_cast<double>(s_.writer->failures()));
+    AddSingle(&out, "vigil_storage_recoveries_total",
+              "Times storage writes resumed by themselves after a failure.", kCounter,
+              static_cast<double>(s_.writer->recoveries()));
     {
       MetricFamily tasks = Family("vigil_shard_queue_tasks", "Tasks queued per shard.", kGauge);
       MetricFamily full = Family("vigil_shard_queue_full_total",
@@ -216,6 +228,9 @@ class Collector final : public prometheus::Collectable {
               static_cast<double>(s_.shards->readings_in_heads()));
 
     const storage::StoreStats stats = s_.store->GetStats();
+    AddSingle(&out, "vigil_wal_dropped_bytes_at_start",
+              "Bytes of torn or corrupt write-ahead log skipped when the database opened.", kGauge,
+              static_cast<double>(stats.wal_bytes_dropped_at_open));
     AddSingle(&out, "vigil_rocksdb_memtable_bytes", "RocksDB memtables, all column families.",
               kGauge, static_cast<double>(stats.memtable_bytes));
     AddSingle(&out, "vigil_rocksdb_pending_compaction_bytes",

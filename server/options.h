@@ -66,6 +66,11 @@ struct ServerOptions {
   // Readings per compressed chunk before a sensor's head is sealed.
   // YAML storage.chunk_max_readings. Default: 480.
   uint32_t chunk_max_readings = 480;
+  // Below this much free space on the data folder's filesystem, ingest is
+  // refused with RESOURCE_EXHAUSTED (nothing stored) and health turns
+  // NOT_SERVING, until space is freed; keeps RocksDB itself from running out.
+  // YAML storage.min_free_space. Default: 64MiB (production config: 1GiB). 0 disables.
+  uint32_t min_free_bytes = 64u << 20;
   // How often heads older than one interval are sealed and the ingest log
   // truncated; bounds restart replay. YAML storage.checkpoint_interval. Default: 60s.
   std::chrono::milliseconds checkpoint_interval = std::chrono::seconds(60);

@@ -134,6 +134,12 @@ class Server::Impl {
     auto store = storage::Store::Open(store_options);
     if (!store) return store.error();
     store_ = std::move(*store);
+    if (const storage::StoreStats stats = store_->GetStats(); stats.wal_corruptions_at_open > 0) {
+      // A torn or corrupt write-ahead-log tail (a crash mid-write) was
+      // skipped; with durability fsync nothing acked was in it.
+      LogWarn("wal_tail_dropped", {{"bytes", stats.wal_bytes_dropped_at_open},
+                                   {"places", stats.wal_corruptions_at_open}});
+    }
 
     // The stored registry, then the registry file's entries on top of it.
     auto registry = LoadStoredRegistry(store_.get());
@@ -224,7 +230,13 @@ class Server::Impl {
                                                std::chrono::steady_clock::now() - replay_start)
                                                .count()}});
 
-    auto writer = StorageWriter::Start(store_.get(), shards_.get());
+    WriterOptions writer_options{.min_free_bytes = options_.min_free_bytes, .free_bytes = {}};
+    writer_options.free_bytes = [dir = options_.data_dir] {
+      std::error_code ec;
+      const std::filesystem::space_info space = std::filesystem::space(dir, ec);
+      return ec ? UINT64_MAX : static_cast<uint64_t>(space.available);
+    };
+    auto writer = StorageWriter::Start(store_.get(), shards_.get(), std::move(writer_options));
     if (!writer) return writer.error();
     writer_ = std::move(*writer);
     last_posted_ = writer_->posted_through();
@@ -325,6 +337,8 @@ class Server::Impl {
   void RequestStop() {
     boost::asio::post(io_, [this] { BeginStop("requested"); });
   }
+
+  int exit_code() const { return exit_code_; }
 
  private:
   void SetServing(bool serving) {
@@ -575,18 +589,37 @@ class Server::Impl {
     });
   }
 
-  // A sticky storage error turns health NOT_SERVING so orchestrators and
-  // load balancers stop sending gateways here.
+  // A storage error turns health NOT_SERVING so orchestrators and load
+  // balancers stop sending gateways here; every second the store is asked
+  // to resume (space freed), and serving resumes by itself once it does.
   void ScheduleHealthCheck() {
     health_timer_->expires_after(std::chrono::seconds(1));
     health_timer_->async_wait([this](const boost::system::error_code& ec) {
       if (ec || stopping_) return;
-      const bool healthy = writer_->healthy();
+      if (!writer_->healthy()) (void)writer_->TryRecover().ok();
+      const bool healthy = writer_->healthy() && !writer_->low_space();
       if (healthy != serving_) {
         SetServing(healthy);
         if (!healthy) {
-          LogError("not_serving", {{"reason", writer_->sticky_error().ToString()}});
+          LogError("not_serving",
+                   {{"reason", writer_->low_space() ? std::string("disk nearly full")
+                                                    : writer_->sticky_error().ToString()}});
         }
+      }
+      // RocksDB 7.8 cannot always resume after a WAL write error (a full
+      // disk while writing the WAL): then only reopening the database helps.
+      // Exit with status 3 for the supervisor (systemd Restart=on-failure,
+      // Kubernetes) to restart vigild; nothing acked is lost.
+      if (writer_->healthy()) {
+        failed_since_.reset();
+      } else if (!failed_since_) {
+        failed_since_ = std::chrono::steady_clock::now();
+      } else if (std::chrono::steady_clock::now() - *failed_since_ > kResumeGiveUp) {
+        LogError("storage_needs_restart", {{"error", writer_->sticky_error().ToString()},
+                                           {"exit_code", kExitStorageRestart}});
+        exit_code_ = kExitStorageRestart;
+        BeginStop("storage error that needs a restart");
+        return;
       }
       ScheduleHealthCheck();
     });
@@ -681,6 +714,9 @@ class Server::Impl {
   // Keeps pinging while draining: a long drain must not look like a hang.
   std::unique_ptr<boost::asio::steady_timer> watchdog_timer_;
   bool serving_ = false;
+  static constexpr auto kResumeGiveUp = std::chrono::seconds(15);
+  std::optional<std::chrono::steady_clock::time_point> failed_since_;  // control thread
+  int exit_code_ = 0;
   std::thread stopper_;
   bool stopping_ = false;  // control thread
   bool stopped_ = false;   // stopper thread (or destructor)
@@ -719,5 +755,6 @@ const std::string& Server::grpc_address() const { return impl_->address(); }
 std::string Server::metrics_address() const { return impl_->metrics_address(); }
 void Server::Run() { impl_->Run(); }
 void Server::RequestStop() { impl_->RequestStop(); }
+int Server::exit_code() const { return impl_->exit_code(); }
 
 }  // namespace vigil::server

@@ -26,6 +26,9 @@
 
 namespace vigil::server {
 
+// Exit status of vigild when storage needs a restart to recover.
+inline constexpr int kExitStorageRestart = 3;
+
 class Server {
  public:
   // Opens the database, loads the registry (database, then the registry file
@@ -47,6 +50,10 @@ class Server {
   void Run();
   // Thread-safe: makes Run() stop as on SIGTERM.
   void RequestStop();
+
+  // After Run(): 0, or kExitStorageRestart when vigild stopped because
+  // storage failed in a way only a restart cures.
+  int exit_code() const;
 
  private:
   class Impl;

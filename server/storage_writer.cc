@@ -45,9 +45,13 @@ struct StringHash {
 
 class StorageWriter::Impl {
  public:
-  Impl(StorageWriter* owner, storage::Store* store, ShardSet* shards,
+  Impl(StorageWriter* owner, storage::Store* store, ShardSet* shards, WriterOptions options,
        const std::unordered_map<std::string, storage::Watermark>& marks)
-      : owner_(owner), store_(store), shards_(shards), queue_(kQueueCapacity) {
+      : owner_(owner),
+        store_(store),
+        shards_(shards),
+        options_(std::move(options)),
+        queue_(kQueueCapacity) {
     for (auto& [gateway, mark] : marks) marks_.emplace(gateway, mark);
   }
 
@@ -74,6 +78,20 @@ class StorageWriter::Impl {
   alarm::Status sticky_error() const {
     std::lock_guard<std::mutex> lock(error_mu_);
     return error_;
+  }
+
+  alarm::Status TryRecover() {
+    if (!owner_->failed_.load(std::memory_order_acquire)) return alarm::Status::Ok();
+    alarm::Status s = store_->Resume();
+    if (!s.ok()) return s;
+    {
+      std::lock_guard<std::mutex> lock(error_mu_);
+      error_ = alarm::Status::Ok();
+    }
+    owner_->failed_.store(false, std::memory_order_release);
+    owner_->recoveries_.fetch_add(1, std::memory_order_relaxed);
+    LogInfo("storage_recovered");
+    return alarm::Status::Ok();
   }
 
  private:
@@ -134,6 +152,16 @@ class StorageWriter::Impl {
     alarm::Status error;
     if (failed)
       error = alarm::Status::Unavailable("storage failed earlier: " + sticky_error().message());
+    if (!appends_.empty() && LowOnSpace()) {
+      for (auto& [mark, old] : undo_) *mark = old;
+      for (auto& outcome : outcomes_) {
+        if (outcome == PendingBatch::Outcome::kStored) outcome = PendingBatch::Outcome::kFailed;
+      }
+      appends_.clear();
+      error = alarm::Status::ResourceExhausted(
+          "the data folder's disk is nearly full (below storage.min_free_space): nothing was "
+          "stored; resend after a backoff");
+    }
     if (!appends_.empty()) {
       // The shards' clock: commit time, never going back.
       stored_at_ = std::max(stored_at_, WallMs());
@@ -163,7 +191,10 @@ class StorageWriter::Impl {
           error_ = first.error();
         }
         owner_->failed_.store(true, std::memory_order_release);
-        LogError("storage_write_failed", {{"error", first.error().ToString()}});
+        owner_->failures_.fetch_add(1, std::memory_order_relaxed);
+        LogError("storage_write_failed",
+                 {{"error", first.error().ToString()},
+                  {"disk_full", first.error().code() == alarm::Status::Code::kResourceExhausted}});
         error = alarm::Status::Unavailable("storage write failed: " + first.error().message());
       }
     }
@@ -171,9 +202,31 @@ class StorageWriter::Impl {
     return true;
   }
 
+  // True while free space is below the floor; probes at most every 100 ms.
+  bool LowOnSpace() {
+    if (options_.min_free_bytes == 0 || !options_.free_bytes) return false;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_space_check_ >= std::chrono::milliseconds(100)) {
+      last_space_check_ = now;
+      const bool low = options_.free_bytes() < options_.min_free_bytes;
+      if (low != owner_->low_space_.load(std::memory_order_relaxed)) {
+        if (low) {
+          LogError("disk_nearly_full", {{"min_free_bytes", options_.min_free_bytes},
+                                        {"reason", "refusing batches until space is freed"}});
+        } else {
+          LogInfo("disk_space_ok", {{"min_free_bytes", options_.min_free_bytes}});
+        }
+      }
+      owner_->low_space_.store(low, std::memory_order_relaxed);
+    }
+    return owner_->low_space_.load(std::memory_order_relaxed);
+  }
+
   StorageWriter* owner_;
   storage::Store* store_;
   ShardSet* shards_;
+  WriterOptions options_;
+  std::chrono::steady_clock::time_point last_space_check_{};
   boost::lockfree::queue<PendingBatch*, boost::lockfree::fixed_sized<true>> queue_;
   std::atomic<uint32_t> wake_{0};
   std::atomic<bool> stopping_{false};
@@ -192,11 +245,12 @@ class StorageWriter::Impl {
 };
 
 alarm::Result<std::unique_ptr<StorageWriter>> StorageWriter::Start(storage::Store* store,
-                                                                   ShardSet* shards) {
+                                                                   ShardSet* shards,
+                                                                   WriterOptions options) {
   auto marks = store->LoadWatermarks();
   if (!marks) return marks.error();
   std::unique_ptr<StorageWriter> writer(new StorageWriter(nullptr));
-  writer->impl_ = std::make_unique<Impl>(writer.get(), store, shards, *marks);
+  writer->impl_ = std::make_unique<Impl>(writer.get(), store, shards, std::move(options), *marks);
   writer->posted_through_.store(store->next_log_seq() - 1, std::memory_order_relaxed);
   writer->impl_->StartThread();
   return writer;
@@ -226,5 +280,7 @@ void StorageWriter::Stop() {
 }
 
 alarm::Status StorageWriter::sticky_error() const { return impl_->sticky_error(); }
+
+alarm::Status StorageWriter::TryRecover() { return impl_->TryRecover(); }
 
 }  // namespace vigil::server

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -53,11 +54,22 @@ class PendingBatch {
   std::shared_ptr<const alarm::RuleSet> rules;
 };
 
+struct WriterOptions {
+  // Below this many free bytes on the data folder's filesystem, batches are
+  // refused (RESOURCE_EXHAUSTED, nothing stored) before RocksDB runs out of
+  // space -- RocksDB 7.8 cannot resume after a WAL write failed for lack of
+  // space. Checked at most every 100 ms. 0 disables. Default: 0.
+  uint64_t min_free_bytes = 0;
+  // Free bytes on the data folder's filesystem; required when min_free_bytes > 0.
+  std::function<uint64_t()> free_bytes;
+};
+
 class StorageWriter {
  public:
   // `store` and `shards` must outlive the writer. Loads the watermarks.
   static alarm::Result<std::unique_ptr<StorageWriter>> Start(storage::Store* store,
-                                                             ShardSet* shards);
+                                                             ShardSet* shards,
+                                                             WriterOptions options = {});
   ~StorageWriter();  // Stop()s
 
   // Queues `batch` (ownership passes to the writer) unless the queue is full
@@ -74,10 +86,21 @@ class StorageWriter {
   // Commits everything already queued, then joins. Later Submits fail.
   void Stop();
 
-  // First storage error; once set every later batch fails with kUnavailable.
-  // ok() while healthy. Thread-safe.
+  // First storage error; while set every batch fails with kUnavailable and
+  // nothing is written. ok() while healthy. Thread-safe.
   alarm::Status sticky_error() const;
   bool healthy() const { return !failed_.load(std::memory_order_acquire); }
+  // When unhealthy: asks the store to resume (space freed, device back) and,
+  // if it can, clears the error so batches are written again (those that
+  // failed were not acked: gateways resend them). Ok when healthy afterwards.
+  // Thread-safe; called by the control thread every second while unhealthy.
+  alarm::Status TryRecover();
+  // True while free space is below WriterOptions::min_free_bytes (batches are
+  // refused; not an error: it ends by itself when space is freed).
+  bool low_space() const { return low_space_.load(std::memory_order_relaxed); }
+  // Storage failures and recoveries so far (metrics).
+  uint64_t failures() const { return failures_.load(std::memory_order_relaxed); }
+  uint64_t recoveries() const { return recoveries_.load(std::memory_order_relaxed); }
 
   static constexpr size_t kQueueCapacity = 16384;
   // Batches queued and not yet committed (approximate).
@@ -91,6 +114,9 @@ class StorageWriter {
 
   std::unique_ptr<Impl> impl_;
   std::atomic<bool> failed_{false};
+  std::atomic<bool> low_space_{false};
+  std::atomic<uint64_t> failures_{0};
+  std::atomic<uint64_t> recoveries_{0};
   std::atomic<uint64_t> queued_{0};
   std::atomic<uint64_t> posted_through_{0};
 };

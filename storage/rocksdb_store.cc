@@ -1,5 +1,6 @@
 // The RocksDB implementation of Store: the only file that sees RocksDB.
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice.h>
 #include <rocksdb/table.h>
@@ -9,7 +10,10 @@
 #include <algorithm>
 #include <atomic>
 #include <bit>
+#include <charconv>
 #include <chrono>
+#include <cstdarg>
+#include <cstdio>
 #include <filesystem>
 #include <limits>
 #include <mutex>
@@ -668,8 +672,17 @@ class RocksDbStore final : public Store {
     return keep_from;
   }
 
+  Status Resume() override { return FromRocks(db_->Resume(), "resume after a write error"); }
+
+  void SetRecoveryCounts(uint64_t dropped_bytes, uint64_t corruptions) {
+    wal_dropped_at_open_ = dropped_bytes;
+    wal_corruptions_at_open_ = corruptions;
+  }
+
   StoreStats GetStats() override {
     StoreStats stats;
+    stats.wal_bytes_dropped_at_open = wal_dropped_at_open_;
+    stats.wal_corruptions_at_open = wal_corruptions_at_open_;
     uint64_t v = 0;
     if (db_->GetAggregatedIntProperty(rocksdb::DB::Properties::kTotalSstFilesSize, &v)) {
       stats.sst_bytes = v;
@@ -954,9 +967,11 @@ class RocksDbStore final : public Store {
   // WriteChunks (shared) against EnforceRetention's drops (exclusive).
   std::shared_mutex drop_mu_;
   std::atomic<uint64_t> next_log_seq_{1};
-  rocksdb::WriteBatch log_batch_;  // AppendLog's single caller only
-  uint64_t replay_from_ = 0;       // control thread (Checkpoint) and start-up only
-  uint32_t shard_count_ = 0;       // of stored marks/snapshots; journal thread and start-up
+  rocksdb::WriteBatch log_batch_;         // AppendLog's single caller only
+  uint64_t replay_from_ = 0;              // control thread (Checkpoint) and start-up only
+  uint32_t shard_count_ = 0;              // of stored marks/snapshots; journal thread and start-up
+  uint64_t wal_dropped_at_open_ = 0;      // set once at open
+  uint64_t wal_corruptions_at_open_ = 0;  // set once at open
 };
 
 // Store::Open and the test seam OpenStoreWithEnv; env nullptr = RocksDB's default.
@@ -1029,6 +1044,53 @@ Layout DatabaseLayout(const StoreOptions& options, rocksdb::Env* env) {
   return layout;
 }
 
+// Forwards RocksDB's info log to its usual LOG file and counts, while the
+// database opens, the write-ahead log it drops as corrupt ("dropping N bytes"):
+// a torn tail after a crash is skipped, not fatal, and the operator is told.
+class RecoveryLogger final : public rocksdb::Logger {
+ public:
+  explicit RecoveryLogger(std::shared_ptr<rocksdb::Logger> inner)
+      : Logger(inner ? inner->GetInfoLogLevel() : rocksdb::InfoLogLevel::INFO_LEVEL),
+        inner_(std::move(inner)) {}
+
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap);
+  }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    if (level >= rocksdb::InfoLogLevel::WARN_LEVEL) {
+      char buf[1024];
+      va_list copy;
+      va_copy(copy, ap);
+      std::vsnprintf(buf, sizeof buf, format, copy);
+      va_end(copy);
+      const std::string_view text(buf);
+      constexpr std::string_view kDropping = "dropping ";
+      const size_t at = text.find(kDropping);
+      if (at != std::string_view::npos && text.find(" bytes", at) != std::string_view::npos) {
+        int64_t bytes = 0;
+        const char* begin = buf + at + kDropping.size();
+        std::from_chars(begin, buf + text.size(), bytes);
+        if (bytes > 0) dropped_bytes_.fetch_add(static_cast<uint64_t>(bytes));
+        corruptions_.fetch_add(1);
+      }
+    }
+    if (inner_) inner_->Logv(level, format, ap);
+  }
+  rocksdb::Status Close() override { return inner_ ? inner_->Close() : rocksdb::Status::OK(); }
+  void Flush() override {
+    if (inner_) inner_->Flush();
+  }
+
+  uint64_t dropped_bytes() const { return dropped_bytes_.load(); }
+  uint64_t corruptions() const { return corruptions_.load(); }
+
+ private:
+  std::shared_ptr<rocksdb::Logger> inner_;
+  std::atomic<uint64_t> dropped_bytes_{0};
+  std::atomic<uint64_t> corruptions_{0};
+};
+
 Result<std::unique_ptr<Store>> OpenRocksDbStore(const StoreOptions& options, rocksdb::Env* env) {
   std::error_code ec;
   std::filesystem::create_directories(options.dir, ec);
@@ -1036,7 +1098,13 @@ Result<std::unique_ptr<Store>> OpenRocksDbStore(const StoreOptions& options, roc
     return Status::IOError("cannot create data folder " + options.dir.string() + ": " +
                            ec.message());
   }
-  const Layout layout = DatabaseLayout(options, env);
+  Layout layout = DatabaseLayout(options, env);
+  std::shared_ptr<rocksdb::Logger> file_logger;
+  if (!rocksdb::CreateLoggerFromOptions(options.dir.string(), layout.db, &file_logger).ok()) {
+    file_logger.reset();  // no LOG file; the counts still work
+  }
+  auto logger = std::make_shared<RecoveryLogger>(std::move(file_logger));
+  layout.db.info_log = logger;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s =
@@ -1050,6 +1118,7 @@ Result<std::unique_ptr<Store>> OpenRocksDbStore(const StoreOptions& options, roc
                                      others, layout.chunk, layout.rollup);
   Status init = store->Init();
   if (!init.ok()) return init;
+  store->SetRecoveryCounts(logger->dropped_bytes(), logger->corruptions());
   return std::unique_ptr<Store>(std::move(store));
 }
 

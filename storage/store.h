@@ -128,6 +128,12 @@ struct StoreStats {
   uint64_t pending_compaction_bytes = 0;
   bool writes_stopped = false;      // RocksDB stopped writes (too many L0 files, memtables)
   uint64_t delayed_write_rate = 0;  // bytes/s RocksDB throttles writes to; 0 = not delayed
+  // Opening the database skipped this many bytes of corrupt or torn write-ahead
+  // log (the tail a crash left half written), in this many places. Records
+  // before them were recovered; those after were never acknowledged when the
+  // WAL is synced before acks (durability fsync).
+  uint64_t wal_bytes_dropped_at_open = 0;
+  uint64_t wal_corruptions_at_open = 0;
 };
 
 class Store {
@@ -252,6 +258,11 @@ class Store {
   // range tombstones, and returns the new first_seq. Entries of alarms still
   // open are kept in the open-alarm table. One caller at a time.
   virtual alarm::Result<uint64_t> ExpireJournal(alarm::TimestampMs before) = 0;
+
+  // After a write error (disk full, I/O error): asks RocksDB to leave its
+  // read-only error state (DB::Resume). Ok once writes may be tried again;
+  // the error when the cause is still there (still no space). Any thread.
+  virtual alarm::Status Resume() = 0;
 
   virtual StoreStats GetStats() = 0;
 

@@ -201,7 +201,7 @@ TEST_CASE("Engine on-delay raises only once held for the duration", "[alarm][eng
 }
 
 TEST_CASE(
-    "Engine delays: a late reading never shortens them; a backfill that shows them met raises",
+    "Engine delays: a late reading never shortens them, a backfill that shows them met raises",
     "[alarm][engine]") {
   Harness h({Rule{.id = "t",
                   .selector = Selector{.sensor_id = "s1"},
@@ -496,7 +496,7 @@ TEST_CASE("Engine Snapshot/Restore continues exactly like the original", "[alarm
   }
 }
 
-TEST_CASE("Engine operator actions name one occurrence; acks carry who and why",
+TEST_CASE("Engine operator actions name one occurrence, acks carry who and why",
           "[alarm][engine]") {
   Harness h({MethaneRule()});
   auto first = h.Feed("ch4", 1, 1.2);

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <deque>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -552,6 +553,49 @@ TEST_CASE("kill -9 across chunk sealing and 1 s checkpoints loses no acked batch
                  milliseconds(5),
                  {Cycle{40, milliseconds(1300)}, Cycle{40, milliseconds(2400)},
                   Cycle{40, milliseconds(3300)}});
+}
+
+TEST_CASE("A torn write-ahead-log tail is skipped and reported, nothing acked is lost",
+          "[e2e][crash][faults]") {
+  VigildProcess vigild(
+      {.config_yaml = "storage: { durability: fsync }\n", .registry_yaml = kRegistryYaml});
+  vigild.Start();
+  Gateway gw;
+  gw.epoch = 7;
+  gw.base_ms = NowMs() - 60'000;
+  for (uint64_t seq = 1; seq <= 30; ++seq) {
+    grpc::ClientContext context;
+    SetDeadline(&context);
+    v1::IngestAck ack;
+    REQUIRE(vigild.ingest().Write(&context, BuildBatch(gw, seq), &ack).ok());
+    REQUIRE(ack.stored_readings() == kReadingsPerBatch);
+    gw.acked.insert(seq);
+  }
+  gw.next_seq = 31;
+  vigild.Kill9();
+  // The crash left a half-written record after the last synced one: garbage
+  // at the end of the newest WAL file.
+  std::filesystem::path newest;
+  for (const auto& entry : std::filesystem::directory_iterator(vigild.data_dir())) {
+    if (entry.path().extension() == ".log" &&
+        (newest.empty() || entry.path().filename() > newest.filename())) {
+      newest = entry.path();
+    }
+  }
+  REQUIRE(!newest.empty());
+  {
+    std::ofstream wal(newest, std::ios::binary | std::ios::app);
+    std::string garbage(300, '\0');
+    for (size_t i = 0; i < garbage.size(); ++i) garbage[i] = static_cast<char>(i * 37 + 11);
+    wal << garbage;
+  }
+  vigild.Restart();
+  std::vector<std::string> problems;
+  const std::vector<std::set<uint64_t>> present = Census(vigild, {gw}, &problems);
+  INFO(FirstProblems(problems));
+  CHECK(problems.empty());
+  CHECK(present[0].size() == 30);
+  CHECK(vigild.Output().find("event=wal_tail_dropped") != std::string::npos);
 }
 
 }  // namespace vigil::e2e

@@ -385,7 +385,7 @@ TEST_CASE("vigilctl readings and latest print tables and CSV", "[e2e][history][v
   CHECK(RunVigilctl({"--server", address, "latest", "--enterprise", "e-1", "t-1"}).code == 2);
   CHECK(RunVigilctl({"--server", address, "health", "--csv"}).code == 2);
   const CtlResult unknown = RunVigilctl({"--server", address, "readings", "nope"});
-  CHECK(unknown.code == 1);
+  CHECK(unknown.code == 3);  // vigilctl's exit code for NOT_FOUND
   CHECK(unknown.output.find("NOT_FOUND") != std::string::npos);
 }
 

@@ -134,7 +134,7 @@ std::string Kinds(const std::vector<v1::AlarmEvent>& events) {
   return out;
 }
 
-TEST_CASE("Rules change at run time while readings flow; unchanged rules keep their alarms",
+TEST_CASE("Rules change at run time while readings flow, unchanged rules keep their alarms",
           "[e2e][rules]") {
   Rig rig;
   rig.Start();

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -16,7 +17,9 @@
 #include "server/shard.h"
 #include "storage/head_set.h"
 #include "storage/ingest_record.h"
+#include "storage/rocksdb_store_testing.h"
 #include "storage/store.h"
+#include "tests/storage/disk_full_fs.h"
 #include "tests/testing/temp_dir.h"
 
 namespace vigil::server {
@@ -87,11 +90,12 @@ std::unique_ptr<TestBatch> MakeBatch(std::string gateway, uint64_t epoch, uint64
   return std::make_unique<TestBatch>(std::move(gateway), epoch, sequence, std::move(rec));
 }
 
-std::unique_ptr<storage::Store> OpenStore(const std::filesystem::path& dir) {
+std::unique_ptr<storage::Store> OpenStore(const std::filesystem::path& dir,
+                                          rocksdb::Env* env = nullptr) {
   storage::StoreOptions options;
   options.dir = dir;
   options.write_buffer_bytes = size_t{1} << 20;
-  auto store = storage::Store::Open(options);
+  auto store = storage::OpenStoreWithEnv(options, env);
   REQUIRE(store.has_value());
   return std::move(*store);
 }
@@ -99,14 +103,16 @@ std::unique_ptr<storage::Store> OpenStore(const std::filesystem::path& dir) {
 // Store, then shards, then writer; the writer stops first. The rig owns every
 // batch so none is freed while the writer may still call Done on it.
 struct Rig {
-  explicit Rig(const std::filesystem::path& dir) : store(OpenStore(dir)) {
+  explicit Rig(const std::filesystem::path& dir, rocksdb::Env* env = nullptr,
+               WriterOptions options = {})
+      : store(OpenStore(dir, env)) {
     auto state = store->LoadJournalState();
     REQUIRE(state.has_value());
     auto started_journal = AlarmJournal::Start(store.get(), &registry, &feed, 2, *state);
     REQUIRE(started_journal.has_value());
     journal = std::move(*started_journal);
     shards = std::make_unique<ShardSet>(2, store.get(), journal.get(), storage::HeadSetOptions{});
-    auto started = StorageWriter::Start(store.get(), shards.get());
+    auto started = StorageWriter::Start(store.get(), shards.get(), std::move(options));
     REQUIRE(started.has_value());
     writer = std::move(*started);
   }
@@ -367,6 +373,72 @@ TEST_CASE("StorageWriter readings are in chunks after the shards stop",
   const auto replay = rig.shards->CheckpointResult(ShardSet::kFinalCheckpointRound);
   REQUIRE(replay.has_value());
   CHECK(*replay == rig.store->next_log_seq());
+}
+
+TEST_CASE("StorageWriter below the free-space floor refuses batches, then resumes by itself",
+          "[server][storage_writer][faults]") {
+  testing::TempDir dir;
+  std::atomic<uint64_t> free_bytes{1'000'000'000};
+  Rig rig(dir / "db", nullptr, WriterOptions{.min_free_bytes = 100'000'000, .free_bytes = [&] {
+                                               return free_bytes.load();
+                                             }});
+  REQUIRE(rig.Submit("g1", 1, 1) == Outcome::kStored);
+  free_bytes = 50'000'000;
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));  // the probe runs every 100 ms
+  TestBatch& refused = rig.New("g1", 1, 2);
+  REQUIRE(rig.writer->Submit(&refused));
+  const auto [outcome, error] = refused.Wait();
+  CHECK(outcome == Outcome::kFailed);
+  CHECK(error.code() == alarm::Status::Code::kResourceExhausted);
+  CHECK(rig.writer->low_space());
+  CHECK(rig.writer->healthy());  // not an error: nothing went wrong in storage
+  free_bytes = 500'000'000;      // space freed
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  CHECK(rig.Submit("g1", 1, 2) == Outcome::kStored);  // the gateway's resend
+  CHECK_FALSE(rig.writer->low_space());
+}
+
+TEST_CASE("StorageWriter when RocksDB runs out of space: no false ack, refused until a restart",
+          "[server][storage_writer][faults]") {
+  testing::TempDir dir;
+  testing::DiskFullFileSystem fs;
+  {
+    Rig rig(dir / "db", fs.env());
+    REQUIRE(rig.Submit("g1", 1, 1) == Outcome::kStored);
+    fs.SetFull(true);
+    TestBatch& lost = rig.New("g1", 1, 2);
+    REQUIRE(rig.writer->Submit(&lost));
+    const auto [outcome, error] = lost.Wait();
+    CHECK(outcome == Outcome::kFailed);  // never acked as stored
+    CHECK(error.code() == alarm::Status::Code::kUnavailable);
+    CHECK_FALSE(rig.writer->healthy());
+    CHECK(rig.writer->sticky_error().code() == alarm::Status::Code::kResourceExhausted);
+    CHECK(fs.refused() > 0);
+    CHECK(rig.Submit("g1", 1, 3) == Outcome::kFailed);  // refused while failed
+    CHECK_FALSE(rig.writer->TryRecover().ok());         // still full
+    fs.SetFull(false);  // space freed: RocksDB 7.8 may still refuse to resume
+    if (rig.writer->TryRecover().ok()) {
+      CHECK(rig.Submit("g1", 1, 2) == Outcome::kStored);
+    }
+    rig.writer->Stop();
+  }
+  // The restart vigild does when it cannot resume (exit status 3): the
+  // gateway resends what was not acked, and it is stored once.
+  Rig rig(dir / "db", fs.env());
+  CHECK(rig.writer->healthy());
+  const Outcome two = rig.Submit("g1", 1, 2);
+  CHECK((two == Outcome::kStored || two == Outcome::kDuplicate));
+  CHECK(rig.Submit("g1", 1, 3) == Outcome::kStored);
+  rig.writer->Stop();
+  int n = 0;
+  REQUIRE(rig.store
+              ->ReplayLog(0,
+                          [&](uint64_t, const storage::LogEntry& entry) {
+                            n += entry.kind == storage::LogEntryKind::kBatch;
+                            return alarm::Status::Ok();
+                          })
+              .ok());
+  CHECK(n == 3);  // batches 1..3, once each
 }
 
 }  // namespace

@@ -42,7 +42,7 @@ const Expectation* Find(const std::vector<Expectation>& list, AlarmKind kind, Le
   return nullptr;
 }
 
-TEST_CASE("The same seed gives identical readings and ground truth; another seed does not",
+TEST_CASE("The same seed gives identical readings and ground truth, another seed does not",
           "[sim][scenario]") {
   const Province a = testing::SmallProvince(7, 6);
   const Province b = testing::SmallProvince(7, 6);

@@ -101,7 +101,7 @@ TEST_CASE("Shard snapshots round-trip and reject every truncation", "[storage][c
   }
 }
 
-TEST_CASE("Control records round-trip; malformed ones are corruption", "[storage][codec]") {
+TEST_CASE("Control records round-trip, malformed ones are corruption", "[storage][codec]") {
   ControlRecord record{.kind = ControlKind::kShelve,
                        .alarm = {"gw-3", AlarmKind::kGatewayOffline, 5},
                        .shelve_for_ms = 123456,
@@ -125,7 +125,7 @@ TEST_CASE("Control records round-trip; malformed ones are corruption", "[storage
   CHECK_FALSE(DecodeControlRecord(bad).has_value());
 }
 
-TEST_CASE("Log entries carry kind and commit time; bare records read as batches",
+TEST_CASE("Log entries carry kind and commit time, bare records read as batches",
           "[storage][codec]") {
   alignas(8) char header[kLogEntryHeaderBytes];
   EncodeLogEntryHeader(LogEntryKind::kControl, 1'700'000'000'123, header);

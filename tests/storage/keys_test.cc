@@ -288,7 +288,7 @@ TEST_CASE("RollupKey round-trips and orders a sensor's buckets by time", "[stora
   CHECK_FALSE(ParseRollupKey(ChunkKey("s1", 0, 1)).has_value());
 }
 
-TEST_CASE("Partition family names round-trip; anything else is not one", "[storage][keys]") {
+TEST_CASE("Partition family names round-trip, anything else is not one", "[storage][keys]") {
   const PartitionName name{.base = "chunks", .start_day = 19880, .span_days = 7};
   CHECK(PartitionFamilyName(name) == "chunks@19880+7d");
   auto parsed = ParsePartitionFamilyName("chunks@19880+7d");

@@ -1,0 +1,234 @@
+#include "server/ctl/admin_commands.h"
+
+#include <grpcpp/generic/generic_stub.h>
+#include <openssl/sha.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <iostream>
+#include <iterator>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "server/ctl/format.h"
+#include "vigil/v1/admin.grpc.pb.h"
+#include "vigil/v1/registry.grpc.pb.h"
+
+namespace vigil::ctl {
+namespace {
+
+constexpr char kBackupHelp[] = R"(usage: vigilctl [--server HOST:PORT] backup DIR
+
+Write a consistent copy of the live database into DIR, a new folder on the
+SERVER's machine (a relative DIR is made absolute against this shell's current
+folder, which is only right when vigilctl runs on the server's machine). DIR
+must not exist. Restore: vigild --data-dir DIR.
+)";
+
+constexpr char kHealthHelp[] = R"(usage: vigilctl [--server HOST:PORT] health
+
+Print the server's grpc.health.v1 status (SERVING, NOT_SERVING).
+)";
+
+constexpr char kRegistryHelp[] = R"(usage: vigilctl [--server HOST:PORT] registry
+
+Print the registry (enterprises, sensors, gateways) as YAML, in the registry
+file format (deploy/registry.yaml).
+)";
+
+constexpr char kHashTokenHelp[] = R"(usage: vigilctl hash-token < TOKEN_FILE
+
+Read a bearer token on standard input (surrounding spaces and newlines are
+dropped) and print its SHA-256 in hex: the `sha256:` of its entry in
+auth.tokens of the server config. The token itself stays out of the config.
+)";
+
+int Backup(Client& client, const Args& args) {
+  const std::string& dir_arg = args.positional()[0];
+  std::error_code ec;
+  const std::filesystem::path dir = std::filesystem::absolute(dir_arg, ec).lexically_normal();
+  if (ec) {
+    return UsageError("backup", kBackupHelp,
+                      "cannot make '" + dir_arg + "' absolute: " + ec.message());
+  }
+  auto stub = v1::Admin::NewStub(client.channel());
+  v1::CreateBackupRequest request;
+  request.set_dir(dir.string());
+  v1::CreateBackupResponse response;
+  grpc::ClientContext context;
+  // A flush and file copies: allow for a large database.
+  client.Prepare(&context, std::chrono::seconds(3600));
+  const auto start = std::chrono::steady_clock::now();
+  const grpc::Status status = stub->CreateBackup(&context, request, &response);
+  if (!status.ok()) return RpcFailed("backup", status);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - start)
+                      .count();
+  std::cout << "backup created dir=" << response.dir() << " bytes=" << response.bytes()
+            << " ms=" << ms << "\n";
+  return kExitOk;
+}
+
+int Health(Client& client, const Args&) {
+  grpc::GenericStub stub(client.channel());
+  grpc::ClientContext context;
+  client.Prepare(&context, std::chrono::seconds(10));
+  grpc::CompletionQueue queue;
+  // HealthCheckRequest{service: ""} encodes to zero bytes.
+  grpc::Slice empty;
+  const grpc::ByteBuffer request(&empty, 1);
+  auto call = stub.PrepareUnaryCall(&context, "/grpc.health.v1.Health/Check", request, &queue);
+  call->StartCall();
+  grpc::ByteBuffer response;
+  grpc::Status status;
+  call->Finish(&response, &status, reinterpret_cast<void*>(1));
+  void* tag = nullptr;
+  bool ok = false;
+  queue.Next(&tag, &ok);
+  queue.Shutdown();
+  while (queue.Next(&tag, &ok)) {
+  }
+  if (!status.ok()) return RpcFailed("health", status);
+  std::vector<grpc::Slice> slices;
+  if (!response.Dump(&slices).ok()) {
+    return RpcFailed("health", grpc::Status(grpc::StatusCode::INTERNAL, "unreadable response"));
+  }
+  std::string bytes;
+  for (const grpc::Slice& slice : slices) {
+    bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  }
+  // HealthCheckResponse{status = 1}: field 1, varint. An absent field is 0.
+  uint64_t value = 0;
+  if (bytes.size() == 2 && bytes[0] == '\x08' && (bytes[1] & 0x80) == 0) {
+    value = static_cast<uint8_t>(bytes[1]);
+  } else if (!bytes.empty()) {
+    return RpcFailed("health", grpc::Status(grpc::StatusCode::INTERNAL, "unexpected response"));
+  }
+  static constexpr const char* kNames[] = {"UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"};
+  std::cout << (value < std::size(kNames) ? kNames[value] : "UNKNOWN") << "\n";
+  return kExitOk;
+}
+
+// ---- registry as YAML (server/registry_yaml.h format) ----
+
+bool NeedsQuotes(std::string_view s) {
+  if (s.empty()) return true;
+  if (s.front() == ' ' || s.back() == ' ') return true;
+  for (char c : s) {
+    if (std::string_view(":#{}[],&*!|>'\"%@`\\").find(c) != std::string_view::npos) return true;
+    if (static_cast<unsigned char>(c) < 0x20) return true;
+  }
+  // Scalars YAML would read as something other than a string.
+  static constexpr std::string_view kSpecial[] = {"true",  "false", "yes",  "no",    "on",   "off",
+                                                  "null",  "~",     "True", "False", "Null", "TRUE",
+                                                  "FALSE", "NULL",  "Yes",  "No"};
+  for (std::string_view special : kSpecial) {
+    if (s == special) return true;
+  }
+  const char first = s.front();
+  return (first >= '0' && first <= '9') || first == '-' || first == '+' || first == '.' ||
+         first == '?';
+}
+
+std::string Scalar(std::string_view s) { return NeedsQuotes(s) ? QuotedString(s) : std::string(s); }
+
+void PrintRegistryYaml(const v1::Registry& registry, std::ostream& out) {
+  out << "enterprises:";
+  if (registry.enterprises().empty()) out << " []";
+  out << "\n";
+  for (const v1::Enterprise& e : registry.enterprises()) {
+    out << "  - id: " << Scalar(e.id()) << "\n";
+    if (!e.name().empty()) out << "    name: " << Scalar(e.name()) << "\n";
+    const std::string kind = EnterpriseKindName(e.kind());
+    out << "    kind: " << (kind.starts_with("unknown") ? "unspecified" : kind) << "\n";
+    out << "    region_code: " << QuotedString(e.region_code()) << "\n";
+  }
+  out << "\nsensors:";
+  if (registry.sensors().empty()) out << " []";
+  out << "\n";
+  for (const v1::Sensor& s : registry.sensors()) {
+    out << "  - id: " << Scalar(s.id()) << "\n";
+    out << "    enterprise: " << Scalar(s.enterprise_id()) << "\n";
+    out << "    quantity: " << Scalar(s.quantity()) << "\n";
+    out << "    unit: " << Scalar(s.unit()) << "\n";
+    if (s.range_low() != 0 || s.range_high() != 0) {
+      out << "    range: [" << FormatNumber(s.range_low()) << ", " << FormatNumber(s.range_high())
+          << "]\n";
+    }
+    if (s.expected_interval_ms() != 0) {
+      out << "    expected_interval: " << FormatDuration(s.expected_interval_ms()) << "\n";
+    }
+  }
+  out << "\ngateways:";
+  if (registry.gateways().empty()) out << " []";
+  out << "\n";
+  for (const v1::Gateway& g : registry.gateways()) {
+    out << "  - id: " << Scalar(g.id()) << "\n";
+    out << "    enterprise: " << Scalar(g.enterprise_id()) << "\n";
+  }
+}
+
+int Registry(Client& client, const Args&) {
+  auto stub = v1::RegistryAdmin::NewStub(client.channel());
+  grpc::ClientContext context;
+  client.Prepare(&context, std::chrono::seconds(60));
+  v1::Registry registry;
+  const grpc::Status status = stub->GetRegistry(&context, {}, &registry);
+  if (!status.ok()) return RpcFailed("registry", status);
+  PrintRegistryYaml(registry, std::cout);
+  return kExitOk;
+}
+
+// As server/access.cc TokenDigest, in hex.
+int HashToken(Client&, const Args&) {
+  std::string input;
+  if (isatty(STDIN_FILENO)) {
+    std::cerr << "token (then Enter): " << std::flush;
+    std::getline(std::cin, input);
+  } else {
+    input.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  }
+  std::string token;
+  if (auto error = NormalizeToken(input, &token)) {
+    return UsageError("hash-token", kHashTokenHelp, "standard input: " + *error);
+  }
+  std::array<unsigned char, SHA256_DIGEST_LENGTH> digest{};
+  SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), digest.data());
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned char b : digest) {
+    hex += kHex[b >> 4];
+    hex += kHex[b & 0xf];
+  }
+  std::cout << hex << "\n";
+  return kExitOk;
+}
+
+std::string WithExitCodes(const char* help) { return std::string(help) + "\n" + kExitCodesHelp; }
+
+}  // namespace
+
+std::span<const Command> AdminCommands() {
+  static const std::vector<Command>* commands = new std::vector<Command>{
+      {.path = "backup",
+       .help = WithExitCodes(kBackupHelp),
+       .options = {},
+       .min_positional = 1,
+       .max_positional = 1,
+       .run = Backup},
+      {.path = "health", .help = WithExitCodes(kHealthHelp), .options = {}, .run = Health},
+      {.path = "registry", .help = WithExitCodes(kRegistryHelp), .options = {}, .run = Registry},
+      {.path = "hash-token",
+       .help = WithExitCodes(kHashTokenHelp),
+       .options = {},
+       .run = HashToken},
+  };
+  return *commands;
+}
+
+}  // namespace vigil::ctl

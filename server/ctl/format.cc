@@ -1,0 +1,381 @@
+#include "server/ctl/format.h"
+
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <limits>
+
+namespace vigil::ctl {
+namespace {
+
+// "ALARM_KIND_RATE_OF_CHANGE" without `prefix`, in lower case.
+std::string EnumText(const std::string& name, std::string_view prefix, int value) {
+  if (name.empty() || !std::string_view(name).starts_with(prefix)) {
+    return "unknown-" + std::to_string(value);
+  }
+  std::string out = name.substr(prefix.size());
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// The prefixed upper-case name of `text` for an enum's _Parse.
+std::string EnumName(std::string_view prefix, std::string_view text) {
+  std::string out(prefix);
+  for (char c : text) out += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// A JSON object built field by field, in the order written.
+class JsonObject {
+ public:
+  JsonObject& Raw(std::string_view key, std::string_view json) {
+    out_ += out_.size() == 1 ? "" : ",";
+    out_ += QuotedString(key);
+    out_ += ':';
+    out_ += json;
+    return *this;
+  }
+  JsonObject& Str(std::string_view key, std::string_view value) {
+    return Raw(key, QuotedString(value));
+  }
+  JsonObject& Int(std::string_view key, int64_t value) { return Raw(key, std::to_string(value)); }
+  JsonObject& UInt(std::string_view key, uint64_t value) { return Raw(key, std::to_string(value)); }
+  JsonObject& Num(std::string_view key, double value) {
+    return Raw(key, std::isfinite(value) ? FormatNumber(value) : "null");
+  }
+  std::string Done() { return out_ + "}"; }
+
+ private:
+  std::string out_ = "{";
+};
+
+// A value in a text line: as is when it is one plain word, else quoted.
+std::string Word(std::string_view s) {
+  bool plain = !s.empty();
+  for (char c : s) {
+    if (c <= ' ' || c == '"' || c == '=' || c == '\\' || c == 0x7f) plain = false;
+  }
+  return plain ? std::string(s) : QuotedString(s);
+}
+
+std::string Severity(uint32_t severity, const TextStyle& style) {
+  const std::string name = SeverityName(severity);
+  if (!style.color) return name;
+  static constexpr const char* kColors[] = {"\033[1;31m", "\033[1;38;5;208m", "\033[1;33m",
+                                            "\033[1;34m"};
+  if (severity < 1 || severity > 4) return name;
+  return kColors[severity - 1] + name + "\033[0m";
+}
+
+// What the alarm is about: sensor or gateway, enterprise, region, level.
+std::string Source(const v1::Alarm& a) {
+  std::string out;
+  if (!a.sensor_id().empty()) out += " sensor=" + Word(a.sensor_id());
+  if (!a.gateway_id().empty()) out += " gateway=" + Word(a.gateway_id());
+  out += " enterprise=" + Word(a.enterprise_id()) + " region=" + Word(a.region_code());
+  if (a.level() != v1::ALARM_LEVEL_NONE) out += " level=" + AlarmLevelName(a.level());
+  return out;
+}
+
+bool Digits(std::string_view s) {
+  return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
+// The number in s[pos, pos + len), all digits; -1 otherwise.
+int Field(std::string_view s, size_t pos, size_t len) {
+  if (pos + len > s.size() || !Digits(s.substr(pos, len))) return -1;
+  int value = 0;
+  for (char c : s.substr(pos, len)) value = value * 10 + (c - '0');
+  return value;
+}
+
+}  // namespace
+
+std::string QuotedString(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned char>(c));
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string AlarmKindName(v1::AlarmKind kind) {
+  return EnumText(v1::AlarmKind_Name(kind), "ALARM_KIND_", kind);
+}
+std::string AlarmStateName(v1::AlarmState state) {
+  return EnumText(v1::AlarmState_Name(state), "ALARM_STATE_", state);
+}
+std::string AlarmLevelName(v1::AlarmLevel level) {
+  return EnumText(v1::AlarmLevel_Name(level), "ALARM_LEVEL_", level);
+}
+std::string EventKindName(v1::AlarmEventKind kind) {
+  return EnumText(v1::AlarmEventKind_Name(kind), "ALARM_EVENT_KIND_", kind);
+}
+std::string EnterpriseKindName(v1::EnterpriseKind kind) {
+  return EnumText(v1::EnterpriseKind_Name(kind), "ENTERPRISE_KIND_", kind);
+}
+
+std::string SeverityName(uint32_t severity) {
+  static constexpr const char* kNames[] = {"red", "orange", "yellow", "blue"};
+  if (severity >= 1 && severity <= 4) return kNames[severity - 1];
+  return "severity-" + std::to_string(severity);
+}
+
+std::optional<v1::AlarmKind> ParseAlarmKind(std::string_view name) {
+  v1::AlarmKind kind{};
+  if (!v1::AlarmKind_Parse(EnumName("ALARM_KIND_", name), &kind) ||
+      kind == v1::ALARM_KIND_UNSPECIFIED) {
+    return std::nullopt;
+  }
+  return kind;
+}
+
+std::optional<v1::EnterpriseKind> ParseEnterpriseKind(std::string_view name) {
+  v1::EnterpriseKind kind{};
+  if (!v1::EnterpriseKind_Parse(EnumName("ENTERPRISE_KIND_", name), &kind) ||
+      kind == v1::ENTERPRISE_KIND_UNSPECIFIED) {
+    return std::nullopt;
+  }
+  return kind;
+}
+
+std::optional<uint32_t> ParseSeverity(std::string_view text) {
+  for (uint32_t s = 1; s <= 4; ++s) {
+    if (text == SeverityName(s) || text == std::to_string(s)) return s;
+  }
+  return std::nullopt;
+}
+
+std::string LocalTime(int64_t ms) {
+  const std::time_t seconds = static_cast<std::time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+  std::tm tm{};
+  char buf[32];
+  if (localtime_r(&seconds, &tm) == nullptr ||
+      std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm) == 0) {
+    return std::to_string(ms) + "ms";
+  }
+  return buf;
+}
+
+std::string Rfc3339Utc(int64_t ms) {
+  const int64_t seconds = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+  const std::time_t t = static_cast<std::time_t>(seconds);
+  std::tm tm{};
+  char buf[40];
+  if (gmtime_r(&t, &tm) == nullptr ||
+      std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
+    return std::to_string(ms) + "ms";
+  }
+  char frac[8];
+  std::snprintf(frac, sizeof(frac), ".%03d", static_cast<int>(ms - seconds * 1000));
+  return std::string(buf) + frac + "Z";
+}
+
+std::optional<int64_t> ParseTime(std::string_view s) {
+  if (Digits(s)) {
+    int64_t ms = 0;
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), ms);
+    if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+    return ms;
+  }
+  // YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)
+  const int year = Field(s, 0, 4), month = Field(s, 5, 2), day = Field(s, 8, 2);
+  const int hour = Field(s, 11, 2), minute = Field(s, 14, 2), second = Field(s, 17, 2);
+  if (s.size() < 20 || s[4] != '-' || s[7] != '-' ||
+      (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || s[13] != ':' || s[16] != ':' || year < 0 ||
+      hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 60) {
+    return std::nullopt;
+  }
+  const std::chrono::year_month_day date{std::chrono::year(year),
+                                         std::chrono::month(static_cast<unsigned>(month)),
+                                         std::chrono::day(static_cast<unsigned>(day))};
+  if (month < 0 || day < 0 || !date.ok()) return std::nullopt;
+  size_t pos = 19;
+  int64_t frac_ms = 0;
+  if (s[pos] == '.') {
+    ++pos;
+    int64_t scale = 100;
+    const size_t start = pos;
+    for (; pos < s.size() && s[pos] >= '0' && s[pos] <= '9'; ++pos) {
+      frac_ms += (s[pos] - '0') * scale;
+      scale /= 10;
+    }
+    if (pos == start) return std::nullopt;
+  }
+  int64_t offset_minutes = 0;
+  const std::string_view zone = s.substr(std::min(pos, s.size()));
+  if (zone == "Z" || zone == "z") {
+  } else if (zone.size() == 6 && (zone[0] == '+' || zone[0] == '-') && zone[3] == ':') {
+    const int oh = Field(zone, 1, 2), om = Field(zone, 4, 2);
+    if (oh < 0 || oh > 23 || om < 0 || om > 59) return std::nullopt;
+    offset_minutes = (zone[0] == '+' ? 1 : -1) * (oh * 60 + om);
+  } else {
+    return std::nullopt;
+  }
+  const int64_t days = std::chrono::sys_days(date).time_since_epoch().count();
+  const int64_t seconds_of_day = hour * 3600 + minute * 60 + second;
+  return (days * 86400 + seconds_of_day - offset_minutes * 60) * 1000 + frac_ms;
+}
+
+std::optional<std::chrono::milliseconds> ParseDuration(std::string_view text) {
+  struct Unit {
+    std::string_view suffix;
+    int64_t ms;
+  };
+  // "ms" before "m".
+  static constexpr Unit kUnits[] = {
+      {"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}};
+  int64_t total = 0;
+  if (text.empty()) return std::nullopt;
+  while (!text.empty()) {
+    int64_t n = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (ec != std::errc() || end == text.data() || n < 0) return std::nullopt;
+    text.remove_prefix(static_cast<size_t>(end - text.data()));
+    const Unit* unit = nullptr;
+    for (const Unit& u : kUnits) {
+      if (text.starts_with(u.suffix)) {
+        unit = &u;
+        break;
+      }
+    }
+    if (unit == nullptr) return std::nullopt;
+    text.remove_prefix(unit->suffix.size());
+    if (n > (std::numeric_limits<int64_t>::max() - total) / unit->ms) return std::nullopt;
+    total += n * unit->ms;
+  }
+  if (total < 1) return std::nullopt;
+  return std::chrono::milliseconds(total);
+}
+
+std::string FormatDuration(uint64_t ms) {
+  struct Unit {
+    uint64_t ms;
+    const char* suffix;
+  };
+  static constexpr Unit kUnits[] = {
+      {86'400'000, "d"}, {3'600'000, "h"}, {60'000, "m"}, {1000, "s"}};
+  for (const Unit& unit : kUnits) {
+    if (ms % unit.ms == 0) return std::to_string(ms / unit.ms) + unit.suffix;
+  }
+  return std::to_string(ms) + "ms";
+}
+
+std::string FormatNumber(double value) {
+  char buf[64];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
+  return ec == std::errc() ? std::string(buf, end) : "?";
+}
+
+std::string AlarmText(const v1::Alarm& a, const TextStyle& style) {
+  std::string out = "alarm=" + std::to_string(a.alarm_id()) + " " + AlarmKindName(a.kind()) + " " +
+                    Severity(a.severity(), style) + " " + AlarmStateName(a.state()) + Source(a) +
+                    " value=" + FormatNumber(a.trigger_value());
+  if (a.kind() == v1::ALARM_KIND_THRESHOLD && a.peak_value() != a.trigger_value()) {
+    out += " peak=" + FormatNumber(a.peak_value());
+  }
+  out += " threshold=" + FormatNumber(a.threshold()) + " raised=\"" + LocalTime(a.raised_at_ms()) +
+         "\"";
+  if (a.shelved_until_ms() != 0)
+    out += " shelved_until=\"" + LocalTime(a.shelved_until_ms()) + "\"";
+  return out;
+}
+
+std::string EventText(const v1::AlarmEvent& e, const TextStyle& style) {
+  const v1::Alarm& a = e.alarm();
+  std::string out = LocalTime(e.at_ms()) + " #" + std::to_string(e.seq()) + " " +
+                    EventKindName(e.kind()) + " " + Severity(a.severity(), style) + " " +
+                    AlarmStateName(a.state()) + " alarm=" + std::to_string(a.alarm_id()) + " " +
+                    AlarmKindName(a.kind()) + Source(a) + " value=" + FormatNumber(e.value()) +
+                    " threshold=" + FormatNumber(a.threshold());
+  if (a.shelved_until_ms() != 0)
+    out += " shelved_until=\"" + LocalTime(a.shelved_until_ms()) + "\"";
+  if (!e.actor().empty()) out += " by=" + Word(e.actor());
+  if (!e.comment().empty()) out += " comment=" + QuotedString(e.comment());
+  return out;
+}
+
+std::string AlarmJson(const v1::Alarm& a) {
+  return JsonObject()
+      .UInt("alarm_id", a.alarm_id())
+      .Str("kind", AlarmKindName(a.kind()))
+      .Str("state", AlarmStateName(a.state()))
+      .UInt("severity", a.severity())
+      .Str("severity_name", SeverityName(a.severity()))
+      .UInt("peak_severity", a.peak_severity())
+      .Str("level", AlarmLevelName(a.level()))
+      .Str("sensor_id", a.sensor_id())
+      .Str("gateway_id", a.gateway_id())
+      .Str("enterprise_id", a.enterprise_id())
+      .Str("region_code", a.region_code())
+      .Str("enterprise_kind", EnterpriseKindName(a.enterprise_kind()))
+      .Str("rule_id", a.rule_id())
+      .Num("threshold", a.threshold())
+      .Num("trigger_value", a.trigger_value())
+      .Int("trigger_reading_at_ms", a.trigger_reading_at_ms())
+      .Num("peak_value", a.peak_value())
+      .Int("raised_at_ms", a.raised_at_ms())
+      .Int("changed_at_ms", a.changed_at_ms())
+      .Int("shelved_until_ms", a.shelved_until_ms())
+      .Done();
+}
+
+std::string EventJson(const v1::AlarmEvent& e) {
+  return JsonObject()
+      .Str("type", "event")
+      .UInt("seq", e.seq())
+      .Str("kind", EventKindName(e.kind()))
+      .Int("at_ms", e.at_ms())
+      .Str("at", Rfc3339Utc(e.at_ms()))
+      .Num("value", e.value())
+      .Int("reading_at_ms", e.reading_at_ms())
+      .Str("actor", e.actor())
+      .Str("comment", e.comment())
+      .Raw("alarm", AlarmJson(e.alarm()))
+      .Done();
+}
+
+const char kJsonFieldsHelp[] =
+    R"(JSON (--json), one object per line; times are ms since the Unix epoch (UTC):
+  event     {"type":"event","seq","kind","at_ms","at" (RFC 3339, UTC),"value",
+             "reading_at_ms","actor","comment","alarm":ALARM}
+             kind: raised|escalated|de_escalated|cleared|acknowledged|shelved|
+                   unshelved|reconciled
+  snapshot  {"type":"snapshot","seq","alarms":[ALARM...]}   (watch, list)
+  show      {"alarm":ALARM,"history":[EVENT...]}
+  ALARM     {"alarm_id","kind","state","severity" (1..4),"severity_name"
+             (red|orange|yellow|blue),"peak_severity","level" (hh|h|l|ll|none),
+             "sensor_id","gateway_id","enterprise_id","region_code",
+             "enterprise_kind","rule_id","threshold","trigger_value",
+             "trigger_reading_at_ms","peak_value","raised_at_ms","changed_at_ms",
+             "shelved_until_ms" (0: not shelved)}
+             state: active_unacked|active_acked|cleared_unacked|closed
+)";
+
+}  // namespace vigil::ctl

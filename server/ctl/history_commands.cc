@@ -1,0 +1,303 @@
+#include "server/ctl/history_commands.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "server/ctl/format.h"
+#include "vigil/v1/query.grpc.pb.h"
+
+namespace vigil::ctl {
+namespace {
+
+constexpr char kReadingsHelp[] =
+    R"(usage: vigilctl readings SENSOR [--since D] [--until D] [--step D | --max-points N]
+                         [--origin D] [--csv]
+
+Print a sensor's readings from now - since to now - until: raw (time value
+quality), or with --step / --max-points one line per step (start count min max
+avg last). Times are UTC.
+  --since D       how far back to start (default 1h)
+  --until D       how far back to stop (default 0s: now)
+  --step D        step length; steps start at multiples of it since the origin
+                  (steps of 5m and more use the stored 5-minute statistics;
+                  beyond the raw retention only those work)
+  --max-points N  instead of --step: the smallest round step giving at most N steps
+  --origin D      step alignment after 1970-01-01T00:00Z (default 0s; -8h aligns
+                  days to midnight in China)
+  --csv           comma-separated, with a header line
+Durations D: an integer and ms, s, m, h or d (250ms, 30s, 5m, 1h, 90d); -D for --origin.
+)";
+
+constexpr char kLatestHelp[] =
+    R"(usage: vigilctl latest (--enterprise ID | SENSOR...) [--csv]
+
+Print the latest value of every sensor of an enterprise, or of the sensors
+named: time value quality and open alarms (kind/level/state/severity).
+  --csv   comma-separated, with a header line
+)";
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// "<integer><unit>", unit ms, s, m, h or d, optionally negative; nullopt
+// when malformed or out of range.
+std::optional<int64_t> ParseDurationMs(std::string_view text) {
+  const bool negative = text.starts_with('-');
+  if (negative) text.remove_prefix(1);
+  const size_t digits = text.find_first_not_of("0123456789");
+  if (digits == 0 || digits == std::string_view::npos) return std::nullopt;
+  static constexpr std::pair<std::string_view, int64_t> kUnits[] = {
+      {"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}};
+  const std::string_view unit = text.substr(digits);
+  for (const auto& [suffix, ms] : kUnits) {
+    if (unit != suffix) continue;
+    int64_t count = 0;
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + digits, count);
+    if (ec != std::errc() || count > INT64_MAX / ms / 1000) return std::nullopt;
+    return (negative ? -count : count) * ms;
+  }
+  return std::nullopt;
+}
+
+// Prints rows as aligned columns (text) or comma-separated (csv), header first.
+class Table {
+ public:
+  Table(std::vector<std::string> header, bool csv) : csv_(csv) {
+    rows_.push_back(std::move(header));
+  }
+  void Add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+  void Print(std::ostream& out) const {
+    std::vector<size_t> widths(rows_.front().size(), 0);
+    for (const auto& row : rows_) {
+      for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+    }
+    for (const auto& row : rows_) {
+      for (size_t i = 0; i < row.size(); ++i) {
+        if (csv_) {
+          out << (i > 0 ? "," : "") << row[i];
+        } else if (i + 1 < row.size()) {
+          out << row[i] << std::string(widths[i] - row[i].size() + 2, ' ');
+        } else {
+          out << row[i];
+        }
+      }
+      out << "\n";
+    }
+  }
+
+ private:
+  bool csv_;
+  std::vector<std::vector<std::string>> rows_;
+};
+
+struct ReadingsArgs {
+  std::string sensor_id;
+  int64_t since_ms = 3'600'000;
+  int64_t until_ms = 0;
+  int64_t step_ms = 0;
+  uint32_t max_points = 0;
+  int64_t origin_ms = 0;
+  bool csv = false;
+};
+
+int RawReadings(Client& client, const ReadingsArgs& args, int64_t from, int64_t to) {
+  auto stub = v1::Query::NewStub(client.channel());
+  Table table(args.csv ? std::vector<std::string>{"time", "time_ms", "value", "quality"}
+                       : std::vector<std::string>{"time", "value", "quality"},
+              args.csv);
+  for (;;) {
+    v1::ReadRawRequest request;
+    request.set_sensor_id(args.sensor_id);
+    request.set_from_ms(from);
+    request.set_to_ms(to);
+    v1::ReadRawResponse response;
+    grpc::ClientContext context;
+    client.Prepare(&context, std::chrono::seconds(60));
+    const grpc::Status status = stub->ReadRaw(&context, request, &response);
+    if (!status.ok()) return RpcFailed("readings", status);
+    for (int i = 0; i < response.timestamps_ms_size(); ++i) {
+      const int64_t at = response.timestamps_ms(i);
+      const std::string quality =
+          std::to_string(i < response.quality_size() ? response.quality(i) : 0);
+      if (args.csv) {
+        table.Add({Rfc3339Utc(at), std::to_string(at), FormatNumber(response.values(i)), quality});
+      } else {
+        table.Add({Rfc3339Utc(at), FormatNumber(response.values(i)), quality});
+      }
+    }
+    if (!response.truncated() || response.next_from_ms() <= from) break;
+    from = response.next_from_ms();
+  }
+  table.Print(std::cout);
+  return kExitOk;
+}
+
+int DownsampledReadings(Client& client, const ReadingsArgs& args, int64_t from, int64_t to) {
+  auto stub = v1::Query::NewStub(client.channel());
+  v1::ReadDownsampledRequest request;
+  request.set_sensor_id(args.sensor_id);
+  request.set_from_ms(from);
+  request.set_to_ms(to);
+  request.set_step_ms(args.step_ms);
+  request.set_max_points(args.max_points);
+  request.set_origin_ms(args.origin_ms);
+  v1::ReadDownsampledResponse r;
+  grpc::ClientContext context;
+  client.Prepare(&context, std::chrono::seconds(60));
+  const grpc::Status status = stub->ReadDownsampled(&context, request, &r);
+  if (!status.ok()) return RpcFailed("readings", status);
+  if (!args.csv)
+    std::cout << "# step " << FormatDuration(static_cast<uint64_t>(r.step_ms())) << "\n";
+  Table table(args.csv ? std::vector<std::string>{"start", "start_ms", "count", "min", "max", "avg",
+                                                  "last", "last_ms"}
+                       : std::vector<std::string>{"start", "count", "min", "max", "avg", "last"},
+              args.csv);
+  for (int i = 0; i < r.start_ms_size(); ++i) {
+    std::vector<std::string> row = {Rfc3339Utc(r.start_ms(i))};
+    if (args.csv) row.push_back(std::to_string(r.start_ms(i)));
+    for (std::string cell :
+         {std::to_string(r.count(i)), FormatNumber(r.min(i)), FormatNumber(r.max(i)),
+          FormatNumber(r.avg(i)), FormatNumber(r.last(i))}) {
+      row.push_back(std::move(cell));
+    }
+    if (args.csv) row.push_back(std::to_string(r.last_ms(i)));
+    table.Add(std::move(row));
+  }
+  table.Print(std::cout);
+  return kExitOk;
+}
+
+std::string LatestAlarmText(const v1::LatestValue::Alarm& alarm) {
+  using Alarm = v1::LatestValue::Alarm;
+  std::string kind = Alarm::Kind_Name(alarm.kind()).substr(5);     // KIND_
+  std::string state = Alarm::State_Name(alarm.state()).substr(6);  // STATE_
+  for (std::string* text : {&kind, &state}) {
+    for (char& c : *text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  std::string out = kind;
+  if (alarm.level() != Alarm::LEVEL_NONE) out += "/" + Alarm::Level_Name(alarm.level()).substr(6);
+  return out + "/" + state + "/sev" + std::to_string(alarm.severity());
+}
+
+int Latest(Client& client, const std::string& enterprise, const std::vector<std::string>& sensors,
+           bool csv) {
+  auto stub = v1::Query::NewStub(client.channel());
+  v1::ReadLatestRequest request;
+  request.set_enterprise_id(enterprise);
+  for (const std::string& id : sensors) request.add_sensor_ids(id);
+  v1::ReadLatestResponse response;
+  grpc::ClientContext context;
+  client.Prepare(&context, std::chrono::seconds(60));
+  const grpc::Status status = stub->ReadLatest(&context, request, &response);
+  if (!status.ok()) return RpcFailed("latest", status);
+  Table table(
+      csv ? std::vector<std::string>{"sensor", "time", "time_ms", "value", "quality", "alarms"}
+          : std::vector<std::string>{"sensor", "time", "value", "quality", "alarms"},
+      csv);
+  for (const v1::LatestValue& v : response.values()) {
+    std::string alarms;
+    for (const auto& alarm : v.alarms())
+      alarms += (alarms.empty() ? "" : " ") + LatestAlarmText(alarm);
+    const std::string none = csv ? "" : "-";
+    std::vector<std::string> row = {v.sensor_id(), v.has_reading() ? Rfc3339Utc(v.at_ms()) : none};
+    if (csv) row.push_back(v.has_reading() ? std::to_string(v.at_ms()) : none);
+    row.push_back(v.has_reading() ? FormatNumber(v.value()) : none);
+    row.push_back(v.has_reading() ? std::to_string(v.quality()) : none);
+    row.push_back(alarms.empty() ? none : alarms);
+    table.Add(std::move(row));
+  }
+  table.Print(std::cout);
+  return kExitOk;
+}
+
+int RunReadings(Client& client, const Args& args) {
+  static const Command* self = nullptr;
+  for (const Command& c : HistoryCommands()) {
+    if (c.path == "readings") self = &c;
+  }
+  ReadingsArgs readings{.sensor_id = args.positional().at(0), .csv = args.Has("csv")};
+  for (auto [name, field] : {std::pair<const char*, int64_t*>{"since", &readings.since_ms},
+                             {"until", &readings.until_ms},
+                             {"step", &readings.step_ms},
+                             {"origin", &readings.origin_ms}}) {
+    auto value = args.Get(name);
+    if (!value) continue;
+    const std::optional<int64_t> ms = ParseDurationMs(*value);
+    if (!ms || (*ms < 0 && std::string_view(name) != "origin")) {
+      return UsageError(*self, "--" + std::string(name) +
+                                   ": expected a duration like 30s, 5m, 1h or 90d, got '" + *value +
+                                   "'");
+    }
+    *field = *ms;
+  }
+  if (auto text = args.Get("max-points")) {
+    uint32_t points = 0;
+    auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), points);
+    if (ec != std::errc() || ptr != text->data() + text->size() || points == 0) {
+      return UsageError(*self, "--max-points: expected a positive integer, got '" + *text + "'");
+    }
+    if (readings.step_ms != 0) return UsageError(*self, "give --step or --max-points, not both");
+    readings.max_points = points;
+  }
+  if (args.Has("step") && readings.step_ms <= 0)
+    return UsageError(*self, "--step must be positive");
+  const int64_t now = NowMs();
+  const int64_t from = now - readings.since_ms;
+  const int64_t to = now - readings.until_ms;
+  if (from >= to) return UsageError(*self, "--since must reach further back than --until");
+  if (readings.step_ms == 0 && readings.max_points == 0) {
+    return RawReadings(client, readings, from, to);
+  }
+  return DownsampledReadings(client, readings, from, to);
+}
+
+int RunLatest(Client& client, const Args& args) {
+  const auto enterprise = args.Get("enterprise");
+  const std::vector<std::string>& sensors = args.positional();
+  if (!enterprise == sensors.empty()) {
+    for (const Command& c : HistoryCommands()) {
+      if (c.path == "latest") {
+        return UsageError(c, "latest takes --enterprise ID or SENSOR..., not both");
+      }
+    }
+  }
+  return Latest(client, enterprise.value_or(""), sensors, args.Has("csv"));
+}
+
+}  // namespace
+
+std::span<const Command> HistoryCommands() {
+  static const std::vector<Command>* commands = new std::vector<Command>{
+      {.path = "readings",
+       .help = std::string(kReadingsHelp) + "\n" + kExitCodesHelp,
+       .options = {{"since", true},
+                   {"until", true},
+                   {"step", true},
+                   {"max-points", true},
+                   {"origin", true},
+                   {"csv"}},
+       .min_positional = 1,
+       .max_positional = 1,
+       .run = RunReadings},
+      {.path = "latest",
+       .help = std::string(kLatestHelp) + "\n" + kExitCodesHelp,
+       .options = {{"enterprise", true}, {"csv"}},
+       .min_positional = 0,
+       .max_positional = 1000,
+       .run = RunLatest},
+  };
+  return *commands;
+}
+
+}  // namespace vigil::ctl
