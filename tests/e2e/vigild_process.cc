@@ -1,10 +1,13 @@
 #include "tests/e2e/vigild_process.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grpcpp/generic/generic_stub.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -475,6 +478,43 @@ grpc::Status HealthCheck(const std::shared_ptr<grpc::Channel>& channel, bool* se
   // HealthCheckResponse{status: SERVING (1)} = field 1, varint 1.
   *serving = bytes == std::string("\x08\x01", 2);
   return status;
+}
+
+// GET http://host:port/metrics with a bounded wait; returns the body.
+std::string HttpGetMetrics(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  REQUIRE(colon != std::string::npos);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(std::stoi(address.substr(colon + 1))));
+  REQUIRE(inet_pton(AF_INET, address.substr(0, colon).c_str(), &addr.sin_addr) == 1);
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  timeval timeout{.tv_sec = 10, .tv_usec = 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  const std::string request = "GET /metrics HTTP/1.0\r\nHost: " + address + "\r\n\r\n";
+  REQUIRE(send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size()));
+  std::string response;
+  char buf[4096];
+  for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;) {
+    response.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  const size_t body = response.find("\r\n\r\n");
+  REQUIRE(body != std::string::npos);
+  INFO(response.substr(0, body));
+  REQUIRE(response.rfind("HTTP/1.1 200", 0) == 0);
+  return response.substr(body + 4);
+}
+
+// The value of the sample line that starts with `series` (name plus labels).
+double Sample(const std::string& text, const std::string& series) {
+  const std::string key = "\n" + series + " ";
+  const size_t at = ("\n" + text).find(key);
+  INFO(series);
+  REQUIRE(at != std::string::npos);
+  return std::stod(text.substr(at + key.size() - 1));
 }
 
 }  // namespace vigil::e2e

@@ -83,6 +83,8 @@ class VigildProcess {
   ExitStatus Terminate(std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
   bool running() const { return pid_ > 0; }
+  // The child's process id while running, else -1.
+  pid_t pid() const { return pid_; }
   const std::string& address() const { return address_; }
   // The /metrics host:port the current run printed (empty when off).
   const std::string& metrics_address() const { return metrics_address_; }
@@ -159,6 +161,12 @@ struct CtlResult {
 // Runs the vigilctl binary with `args` (bounded by timeout(1) at 60 s), stdout
 // and stderr together.
 CtlResult RunVigilctl(const std::vector<std::string>& args);
+
+// GET http://host:port/metrics with a bounded wait (Catch2 REQUIREs); the body.
+std::string HttpGetMetrics(const std::string& address);
+// The value of the sample line that starts with `series` (name plus labels);
+// fails the test when there is none.
+double Sample(const std::string& text, const std::string& series);
 
 // grpc.health.v1.Health/Check for the whole server (service ""). Returns the
 // gRPC status and sets *serving from the response (status 1 = SERVING).

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Soak: one vigild under a steady, realistic load (vigil-load paced at RATE
+# readings/s, default 200,000, from 100 gateways) for DURATION (default 30m),
+# sampling the server's resident memory, open file descriptors and data-folder
+# size every INTERVAL seconds (default 30). Flat means fine: the summary gives
+# first, last and peak of each as `name value unit` lines, plus the growth of
+# the last half over the first half.
+#   DURATION=30m RATE=200000 INTERVAL=30 bench/run_soak.sh [BUILD_DIR]
+set -euo pipefail
+build="${1:-build}"
+duration="${DURATION:-30m}"
+rate="${RATE:-200000}"
+interval="${INTERVAL:-30}"
+vigild="$build/server/vigild"
+load="$build/bench/vigil-load"
+for b in "$vigild" "$load"; do
+  [ -x "$b" ] || { echo "run_soak: $b not found; build it first" >&2; exit 2; }
+done
+work="$(mktemp -d)"
+server_pid=""
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+cat > "$work/vigild.yaml" <<CFG
+server: { listen: "127.0.0.1:0", metrics_listen: "127.0.0.1:0" }
+storage: { data_dir: "$work/data", checkpoint_interval: 60s }
+CFG
+"$vigild" --config "$work/vigild.yaml" > "$work/vigild.out" 2> "$work/vigild.err" &
+server_pid=$!
+for _ in $(seq 1 300); do
+  grep -q 'vigild listening grpc=' "$work/vigild.out" 2>/dev/null && break
+  kill -0 "$server_pid" 2>/dev/null || { cat "$work/vigild.err" >&2; exit 1; }
+  sleep 0.1
+done
+target="$(sed -n 's/.*vigild listening grpc=\([^ ]*\).*/\1/p' "$work/vigild.out" | head -1)"
+[ -n "$target" ] || { echo "run_soak: vigild did not start" >&2; exit 1; }
+"$load" --target "$target" --register-only > /dev/null
+"$load" --target "$target" --no-register --rate "$rate" --duration "$duration" --warmup 0s \
+  > "$work/load.out" 2>&1 &
+load_pid=$!
+echo "# time_s rss_bytes fds data_bytes"
+samples="$work/samples"
+start=$(date +%s)
+while kill -0 "$load_pid" 2>/dev/null; do
+  rss=$(awk '/^VmRSS:/ {print $2 * 1024}' "/proc/$server_pid/status")
+  fds=$(ls "/proc/$server_pid/fd" | wc -l)
+  data=$(du -sb "$work/data" | cut -f1)
+  echo "$(( $(date +%s) - start )) $rss $fds $data" | tee -a "$samples"
+  sleep "$interval"
+done
+wait "$load_pid" || { cat "$work/load.out" >&2; echo "run_soak: vigil-load failed" >&2; exit 1; }
+grep -E '^(readings_per_s|ack_latency_p99_ms) ' "$work/load.out" || true
+awk '
+  { t[NR] = $1; r[NR] = $2; f[NR] = $3; d[NR] = $4
+    if ($2 > pr) pr = $2; if ($3 > pf) pf = $3; if ($4 > pd) pd = $4 }
+  END {
+    n = NR; h = int(n / 2); if (h < 1) h = 1
+    for (i = 1; i <= h; i++) { r1 += r[i]; f1 += f[i] }
+    for (i = n - h + 1; i <= n; i++) { r2 += r[i]; f2 += f[i] }
+    printf "soak_samples %d count\n", n
+    printf "soak_rss_first %d bytes\nsoak_rss_last %d bytes\nsoak_rss_peak %d bytes\n", r[1], r[n], pr
+    printf "soak_rss_growth_second_half %.1f %%\n", (r2 / h - r1 / h) * 100 / (r1 / h)
+    printf "soak_fds_first %d count\nsoak_fds_last %d count\nsoak_fds_peak %d count\n", f[1], f[n], pf
+    printf "soak_data_last %d bytes\nsoak_data_peak %d bytes\n", d[n], pd
+  }' "$samples"
+kill "$server_pid"
+wait "$server_pid" && server_pid="" || { echo "run_soak: vigild did not stop cleanly" >&2; exit 1; }
