@@ -140,18 +140,19 @@ rules_file: rules.yaml
 registry_file: registry.yaml
 EOF
 
-setsid "$vigild" --config "$work/vigil.yaml" >"$work/vigild.out" 2>"$work/vigild.log" </dev/null &
+: >"$work/vigild.out"  # before the background start opens it: read at once below
+setsid "$vigild" --config "$work/vigil.yaml" >>"$work/vigild.out" 2>"$work/vigild.log" </dev/null &
 vigild_pid=$!
 address=""
 for _ in $(seq 1 300); do
-  address="$(sed -n 's/^vigild listening grpc=\([^ ]*\).*/\1/p' "$work/vigild.out")"
+  address="$(sed -n 's/^vigild listening grpc=\([^ ]*\).*/\1/p' "$work/vigild.out" || true)"
   [ -n "$address" ] && break
   if ! kill -0 "$vigild_pid" 2>/dev/null || [ "$interrupted" = 1 ]; then break; fi
   sleep 0.1
 done
 if [ -z "$address" ]; then
   echo "demo: vigild did not start; its log:" >&2
-  tail -n 20 "$work/vigild.log" >&2
+  tail -n 20 "$work/vigild.log" >&2 || true
   exit 1
 fi
 metrics="$(sed -n 's/^vigild listening .*metrics=\([^ ]*\).*/\1/p' "$work/vigild.out")"
