@@ -173,8 +173,9 @@ CheckReport CheckAlarms(const GroundTruth& truth, std::span<const ObservedTransi
       for (size_t j = 0; j < episodes.size(); ++j) {
         const Episode& ep = episodes[j];
         if (ep.used || ep.source != e.source || ep.kind != e.kind || ep.level != e.level) continue;
+        // A `may` expectation takes only what lies in its window: either outcome is right there.
         const int64_t d = Distance(ep.start, lo, hi);
-        if (d > limit) continue;
+        if (d > (e.required ? limit : 0)) continue;
         if (!best || d < Distance(episodes[*best].start, lo, hi)) best = j;
       }
       if (best) {

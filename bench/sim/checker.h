@@ -44,7 +44,8 @@ struct CheckOptions {
   // timer period. Default: 2 s.
   std::chrono::milliseconds tolerance{2000};
   // How far (wall time) outside its raise window an observed alarm level
-  // still matches an expected one, then counted early or late. Default: 10 min.
+  // still matches a required expectation, then counted early or late (a
+  // `may` one matches only inside its window). Default: 10 min.
   std::chrono::milliseconds match_limit{600'000};
 };
 

@@ -134,7 +134,8 @@ class Gateway {
     GatewayCall::Action action = GatewayCall::Action::kNone;
     {
       std::lock_guard lock(mu_);
-      const bool online = scenario_.GatewayOnline(enterprise_, sim_now);
+      // Once the run is stopped, an outage ends at once: the backlog is delivered.
+      const bool online = stopped_ || scenario_.GatewayOnline(enterprise_, sim_now);
       all_made_ = all_made;
       if (call_open_) {
         if (!online && !cut_) {
@@ -168,6 +169,12 @@ class Gateway {
       // Only this thread replaces call_; the call cannot be destroyed before the run ends.
       call_->Do(action);
     }
+  }
+
+  // Driver thread: the run was stopped early.
+  void Stop() {
+    std::lock_guard lock(mu_);
+    stopped_ = true;
   }
 
   bool Done() {
@@ -336,6 +343,7 @@ class Gateway {
   bool call_open_ = false;
   bool cut_ = false;  // the current stream was cut on purpose (outage) or is being ended
   bool all_made_ = false;
+  bool stopped_ = false;
   Steady::time_point retry_at_{};
   Steady::duration backoff_ = std::chrono::milliseconds(200);
   StreamResult result_;
@@ -363,8 +371,13 @@ StreamResult StreamScenario(const Scenario& scenario, const StreamOptions& optio
   Steady::time_point drain_deadline = Steady::time_point::max();
   int64_t lag_max = 0;
   uint64_t next_slice = 0;
-  const uint64_t slices = scenario.slice_count();
+  uint64_t slices = scenario.slice_count();
   for (;;) {
+    if (options.stop != nullptr && options.stop->load() && slices > next_slice) {
+      slices = next_slice;  // make no more
+      for (auto& g : gateways) g->Stop();
+      std::fprintf(stderr, "vigil-sim: stopping: delivering what was made\n");
+    }
     const TimestampMs now = SimNow(scenario, options.wall_start);
     for (; next_slice < slices && scenario.SliceEnd(next_slice) <= now; ++next_slice) {
       lag_max = std::max<int64_t>(lag_max, now - scenario.SliceEnd(next_slice));
@@ -429,6 +442,7 @@ StreamResult StreamScenario(const Scenario& scenario, const StreamOptions& optio
                                 r.ack_latency_us.end());
   }
   total.sim_lag_max_ms = lag_max;
+  total.sim_end = slices == 0 ? scenario.start() : scenario.SliceEnd(slices - 1);
   total.wall_s = std::chrono::duration<double>(Steady::now() - begin).count();
   return total;
 }

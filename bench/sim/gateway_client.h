@@ -13,6 +13,7 @@
 // done; call them from one thread at a time.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -33,6 +34,10 @@ struct StreamOptions {
   std::chrono::milliseconds drain_timeout{30'000};
   // Progress lines on stderr every this much wall time; 0 = none. Default: 10 s.
   std::chrono::milliseconds progress_every{10'000};
+  // When it turns true (e.g. from a SIGINT handler), no more batches are
+  // made: what was made is delivered and acked, then StreamScenario returns.
+  // Null: run to the end.
+  const std::atomic<bool>* stop = nullptr;
 };
 
 struct StreamResult {
@@ -53,6 +58,9 @@ struct StreamResult {
   uint64_t max_unacked = 0;     // largest queue of unacked batches of one gateway
   int64_t sim_lag_max_ms = 0;   // how far the client fell behind its simulated clock
   double wall_s = 0;
+  // Simulated time up to which batches were made: scenario.end(), or earlier
+  // when stopped.
+  TimestampMs sim_end = 0;
   std::vector<uint32_t> ack_latency_us;  // per acked write: write started -> ack
 
   // Every batch acked, nothing rejected, every reading stored exactly once.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <limits>
 #include <map>
 
 #include "bench/common/cli.h"
@@ -264,8 +265,8 @@ void EvaluateReadings(const Scenario& scenario, uint32_t sensor, std::vector<Cha
   }
 }
 
-// Silence on the server's clock: raised `timeout` after the last delivery
-// (on the server's next timer tick), cleared by the next delivery.
+// A gateway's silence on the server's clock: raised `timeout` after its last
+// delivery (on the server's next timer tick), cleared by the next delivery.
 void Silences(const std::vector<TimestampMs>& arrivals, int64_t timeout, int64_t tick,
               AlarmKind kind, int severity, std::vector<Change>* out) {
   for (size_t i = 1; i < arrivals.size(); ++i) {
@@ -277,6 +278,103 @@ void Silences(const std::vector<TimestampMs>& arrivals, int64_t timeout, int64_t
     out->push_back(
         Change{kind, Transition::kCleared, Level::kNone, severity, arrivals[i], arrivals[i], sure});
   }
+}
+
+// No data, after the engine semantics documented in alarm/engine.h: a
+// sensor's timeout runs from its last delivery; at the server's first timer
+// tick at or after it runs out, the alarm is raised, and the sensor's next
+// delivery clears it -- unless the sensor's gateway is silent then: it
+// delivered nothing since the sensor's last delivery, or nothing for the
+// gateway rule's `offline_after` (0: the rule is off, never silent). Then
+// nothing is raised and the timeout starts again when the gateway next
+// delivers (a full timeout from its return). `sensor` and `gateway` are the
+// distinct delivery times of the sensor's readings and of every batch of its
+// gateway (a superset), ascending. Where the tick time decides (a delivery or
+// the gateway timeout within one tick of the deadline), the expectation is
+// `may`, with a window wide enough for either outcome.
+void NoData(const std::vector<TimestampMs>& sensor, const std::vector<TimestampMs>& gateway,
+            int64_t timeout, int64_t offline_after, int64_t tick, int severity,
+            std::vector<Change>* out) {
+  // The gateway's last delivery at or before `now` (a tick after a delivery at
+  // the same time sees it), and its first one after `t`.
+  auto gateway_last = [&](TimestampMs now) {
+    auto it = std::upper_bound(gateway.begin(), gateway.end(), now);
+    return it == gateway.begin() ? std::numeric_limits<TimestampMs>::min() : *(it - 1);
+  };
+  auto gateway_next = [&](TimestampMs t) {
+    auto it = std::upper_bound(gateway.begin(), gateway.end(), t);
+    return it == gateway.end() ? std::numeric_limits<TimestampMs>::max() : *it;
+  };
+  auto silent = [&](TimestampMs last, TimestampMs now) {
+    if (offline_after <= 0) return false;
+    const TimestampMs g = gateway_last(now);
+    return g <= last || now - g >= offline_after;
+  };
+  auto add = [&](Transition what, TimestampMs from, TimestampMs to, bool required) {
+    out->push_back(Change{AlarmKind::kNoData, what, Level::kNone, severity, from, to, required});
+  };
+  if (sensor.empty()) return;
+  TimestampMs last = sensor[0];  // the clock's start: last delivery, or the gateway's return
+  for (size_t i = 1; i < sensor.size();) {
+    const TimestampMs next = sensor[i];
+    const TimestampMs due = last + timeout;
+    if (next <= due) {
+      last = next;
+      ++i;
+      continue;
+    }
+    // The tick that finds the deadline comes in [due, due + tick), unless the
+    // next delivery comes first.
+    const bool sure = next - due >= tick;
+    const TimestampMs latest = std::min(due + tick - 1, next - 1);
+    const bool silent_first = silent(last, due);
+    const bool silent_last = silent(last, latest);
+    if (!silent_first && !silent_last) {
+      add(Transition::kRaised, due, sure ? due + tick : next, sure);
+      add(Transition::kCleared, next, next, sure);
+      last = next;
+      ++i;
+      continue;
+    }
+    // The sensor's deliveries are its gateway's, so the gateway is back by `next`.
+    const TimestampMs back = std::min(next, gateway_next(latest));
+    if (silent_first != silent_last) {
+      // Raised at the deadline, or suppressed and raised a timeout after the
+      // gateway's return (if that comes before the next delivery): either way
+      // cleared by the next delivery.
+      const TimestampMs to = std::min(next, back + timeout + tick);
+      add(Transition::kRaised, due, std::max(latest, to), false);
+      add(Transition::kCleared, next, next, false);
+      last = next;
+      ++i;
+      continue;
+    }
+    // Suppressed: the clock starts again at the gateway's return.
+    if (back >= next) {
+      last = next;
+      ++i;
+    } else {
+      last = back;
+    }
+  }
+}
+
+// Before a source's first delivery: the server starts the no-data and
+// gateway-offline clocks of sources it has never seen when it starts (its
+// first timer tick), which may be well before the run does. So an alarm
+// raised then, before the first delivery, and cleared by it, is right too.
+Expectation BeforeFirstDelivery(const std::string& source, AlarmKind kind, int severity,
+                                TimestampMs start, TimestampMs first) {
+  return Expectation{.source = source,
+                     .kind = kind,
+                     .level = Level::kNone,
+                     .severity = severity,
+                     .raise_from = start,
+                     .raise_to = first,
+                     .clear_from = first,
+                     .clear_to = first,
+                     .required = false,
+                     .event = std::string(kBeforeFirstDelivery)};
 }
 
 // Turns one source's transitions into alarm levels (expectations).
@@ -367,7 +465,7 @@ GroundTruth ComputeGroundTruth(const Scenario& scenario, TimestampMs wall_start)
   truth.clock = SimClock{scenario.start(), scenario.end(), wall_start, o.speed};
   truth.batch_period_ms = scenario.batch_period().count();
   truth.server_tick_ms = o.server_tick.count();
-  truth.gateway_offline_after_ms = o.gateway_offline_after.count();
+  truth.gateway_offline_after_ms = p.options.gateway_offline_after.count();
   for (const Event& ev : scenario.events()) {
     const EnterpriseSpec& e = p.enterprises[ev.enterprise];
     truth.events.push_back(
@@ -377,6 +475,17 @@ GroundTruth ComputeGroundTruth(const Scenario& scenario, TimestampMs wall_start)
         " start_ms=" + std::to_string(ev.start) + " end_ms=" + std::to_string(ev.end));
   }
   const int64_t tick = std::llround(static_cast<double>(o.server_tick.count()) * o.speed);
+  const int64_t offline_after = scenario.GatewayOfflineAfter().count();
+  // Gateways: a batch (a heartbeat when empty) every slice, delivered at once
+  // but in outages, whose batches come at their end.
+  std::vector<std::vector<TimestampMs>> gateway_arrivals(p.enterprises.size());
+  for (uint32_t e = 0; e < p.enterprises.size(); ++e) {
+    std::vector<TimestampMs>& arrivals = gateway_arrivals[e];
+    for (uint64_t k = 0; k < scenario.slice_count(); ++k) {
+      const TimestampMs a = scenario.Arrival(e, scenario.SliceStart(k));
+      if (arrivals.empty() || arrivals.back() != a) arrivals.push_back(a);
+    }
+  }
   std::vector<Sample> samples;
   for (uint32_t s = 0; s < p.sensors.size(); ++s) {
     const SensorSpec& spec = p.sensors[s];
@@ -389,8 +498,9 @@ GroundTruth ComputeGroundTruth(const Scenario& scenario, TimestampMs wall_start)
       const TimestampMs a = scenario.Arrival(spec.enterprise, sample.t);
       if (arrivals.empty() || arrivals.back() != a) arrivals.push_back(a);
     }
-    Silences(arrivals, scenario.NoDataTimeout(s).count(), tick, AlarmKind::kNoData,
-             p.RuleOf(spec).no_data_severity, &changes);
+    NoData(arrivals, gateway_arrivals[spec.enterprise], scenario.NoDataTimeout(s).count(),
+           offline_after, tick, p.RuleOf(spec).no_data_severity, &changes);
+
     std::stable_sort(changes.begin(), changes.end(),
                      [](const Change& a, const Change& b) { return a.from < b.from; });
     const size_t first = truth.expectations.size();
@@ -399,23 +509,27 @@ GroundTruth ComputeGroundTruth(const Scenario& scenario, TimestampMs wall_start)
       Expectation& e = truth.expectations[i];
       e.event = EventLabel(scenario, spec.enterprise, s, e.raise_to);
     }
-  }
-  // Gateways: a batch (a heartbeat when empty) every slice, except in outages.
-  const int64_t offline_after =
-      std::llround(static_cast<double>(o.gateway_offline_after.count()) * o.speed);
-  for (uint32_t e = 0; e < p.enterprises.size(); ++e) {
-    std::vector<TimestampMs> arrivals;
-    for (uint64_t k = 0; k < scenario.slice_count(); ++k) {
-      const TimestampMs a = scenario.Arrival(e, scenario.SliceStart(k));
-      if (arrivals.empty() || arrivals.back() != a) arrivals.push_back(a);
+    if (!arrivals.empty()) {
+      truth.expectations.push_back(BeforeFirstDelivery(spec.id, AlarmKind::kNoData,
+                                                       p.RuleOf(spec).no_data_severity,
+                                                       scenario.start(), arrivals.front()));
     }
+  }
+  // Gateway offline: the rule's `after` of silence, cleared by the next batch.
+  for (uint32_t e = 0; e < p.enterprises.size() && offline_after > 0; ++e) {
     std::vector<Change> changes;
-    Silences(arrivals, offline_after, tick, AlarmKind::kGatewayOffline, 2, &changes);
+    Silences(gateway_arrivals[e], offline_after, tick, AlarmKind::kGatewayOffline,
+             p.options.gateway_offline_severity, &changes);
     const size_t first = truth.expectations.size();
     AddExpectations(p.enterprises[e].gateway_id, changes, &truth.expectations);
     for (size_t i = first; i < truth.expectations.size(); ++i) {
       Expectation& x = truth.expectations[i];
       x.event = EventLabel(scenario, e, std::nullopt, x.raise_to);
+    }
+    if (!gateway_arrivals[e].empty()) {
+      truth.expectations.push_back(BeforeFirstDelivery(
+          p.enterprises[e].gateway_id, AlarmKind::kGatewayOffline,
+          p.options.gateway_offline_severity, scenario.start(), gateway_arrivals[e].front()));
     }
   }
   std::stable_sort(truth.expectations.begin(), truth.expectations.end(),
@@ -423,6 +537,23 @@ GroundTruth ComputeGroundTruth(const Scenario& scenario, TimestampMs wall_start)
                      return a.raise_from != b.raise_from ? a.raise_from < b.raise_from
                                                          : a.source < b.source;
                    });
+  return truth;
+}
+
+GroundTruth CutGroundTruth(GroundTruth truth, TimestampMs sim_end) {
+  truth.clock.sim_end = std::min(truth.clock.sim_end, sim_end);
+  const TimestampMs end = truth.clock.sim_end;
+  std::vector<Expectation> kept;
+  for (Expectation& e : truth.expectations) {
+    if (e.raise_from >= end) continue;
+    if (e.raise_to >= end || (e.clear_to && *e.clear_to >= end)) {
+      e.required = false;
+      e.clear_from.reset();
+      e.clear_to.reset();
+    }
+    kept.push_back(std::move(e));
+  }
+  truth.expectations = std::move(kept);
   return truth;
 }
 

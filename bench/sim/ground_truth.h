@@ -70,6 +70,12 @@ struct Expectation {
   std::string event{};  // "e3:gas_rise": the injected event behind it; "-" for none
 };
 
+// Expectation::event of the `may` alarms of a source before its first
+// delivery: no-data of a sensor, gateway-offline of a gateway, which a server
+// started before the run may raise then (its clocks of sources never seen
+// start when it starts); cleared by the first delivery.
+inline constexpr std::string_view kBeforeFirstDelivery = "before_first_delivery";
+
 struct GroundTruth {
   uint64_t seed = 0;
   uint32_t enterprises = 0;
@@ -85,6 +91,12 @@ struct GroundTruth {
 // Works out every alarm level the scenario causes. `wall_start` is the wall
 // time at which a streaming run starts simulated time (the clock's mapping).
 GroundTruth ComputeGroundTruth(const Scenario& scenario, TimestampMs wall_start);
+
+// The ground truth of a run stopped early, at simulated time `sim_end`
+// (batches made up to it): the clock ends there; an expectation whose raise
+// window starts at or after it is dropped; one whose raise or clear window
+// reaches it becomes `may` (either outcome is right), without a clear.
+GroundTruth CutGroundTruth(GroundTruth truth, TimestampMs sim_end);
 
 // The text form: `#` lines (the scenario and its events), then one line per
 // expectation: `source alarm level severity raise_from_ms raise_to_ms

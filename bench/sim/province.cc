@@ -480,6 +480,15 @@ std::string RulesYaml(const Province& p) {
            ", severity: " + std::to_string(r.no_data_severity) + " }\n" +
            "    sensor_fault: { severity: " + std::to_string(r.sensor_fault_severity) + " }\n";
   }
+  const ProvinceOptions& o = p.options;
+  if (o.gateway_offline_after.count() > 0) {
+    out +=
+        "# A gateway silent this long (server clock) raises one gateway_offline alarm; the\n"
+        "# no-data alarms of its sensors are suppressed while it is silent.\n"
+        "gateway_offline: { after: " +
+        FormatDuration(o.gateway_offline_after) +
+        ", severity: " + std::to_string(o.gateway_offline_severity) + " }\n";
+  }
   return out;
 }
 

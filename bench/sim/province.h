@@ -126,6 +126,12 @@ struct ProvinceOptions {
   uint32_t enterprises = 30;
   // 2-digit province code (GB/T 2260) that starts every region code. Default: "37" (Shandong).
   std::string province_code = "37";
+  // The rules file's top-level gateway rule (alarm/rule.h GatewayOfflineRule):
+  // a gateway that delivered nothing for `after` (server clock) raises one
+  // gateway_offline alarm, and the no-data alarms of its sensors are
+  // suppressed while it is silent. 0 leaves the key out (disabled). Default: 60 s.
+  std::chrono::milliseconds gateway_offline_after{60'000};
+  int gateway_offline_severity = 2;
 };
 
 struct Province {
@@ -141,7 +147,8 @@ struct Province {
 Province BuildProvince(const ProvinceOptions& options);
 
 // The registry file (server/registry_yaml.h format) and the rules file
-// (server/rules_yaml.h format) of the province.
+// (server/rules_yaml.h format: the rules, and `gateway_offline` unless
+// options.gateway_offline_after is 0) of the province.
 std::string RegistryYaml(const Province& province);
 std::string RulesYaml(const Province& province);
 

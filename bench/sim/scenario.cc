@@ -175,6 +175,12 @@ milliseconds Scenario::NoDataTimeout(uint32_t sensor) const {
   return milliseconds(static_cast<int64_t>(std::llround(ms)));
 }
 
+milliseconds Scenario::GatewayOfflineAfter() const {
+  const double ms =
+      static_cast<double>(province_->options.gateway_offline_after.count()) * options_.speed;
+  return milliseconds(static_cast<int64_t>(std::llround(ms)));
+}
+
 void Scenario::PlanEvents() {
   const Province& p = *province_;
   Draws draws(Mix(p.options.seed, 0x6576656e7473ULL));
@@ -196,6 +202,14 @@ void Scenario::PlanEvents() {
     }
     TimestampMs cursor = start() + lead_in + 1000 * static_cast<int64_t>(draws.Index(600));
     for (uint32_t j = 0; j < options_.events_per_enterprise; ++j) {
+      if (options_.spread_events) {
+        // Event j no earlier than a random point in the first half of the j-th
+        // of events_per_enterprise equal slots of the time after the lead-in.
+        const int64_t slot = (end() - start() - lead_in) / options_.events_per_enterprise;
+        const auto half_s = static_cast<uint32_t>(std::max<int64_t>(1, slot / 2000));
+        cursor = std::max(cursor, start() + lead_in + static_cast<int64_t>(j) * slot +
+                                      1000 * static_cast<int64_t>(draws.Index(half_s)));
+      }
       bool placed = false;
       for (size_t c = 0; c < applicable.size() && !placed; ++c) {
         const EventKind kind = applicable[(e / 3 + j + c + p.options.seed) % applicable.size()];
@@ -223,7 +237,8 @@ void Scenario::PlanEvents() {
               shortest = std::min(shortest, NoDataTimeout(s));
               longest = std::max(longest, p.sensors[s].interval);
             }
-            ev.hold = std::max<milliseconds>(10min, 2 * shortest + 2 * batch_period_);
+            ev.hold = std::max({milliseconds(10min), 2 * shortest + 2 * batch_period_,
+                                2 * GatewayOfflineAfter() + 2 * batch_period_});
             settle += 2 * std::max(longest, batch_period_);
           } else {
             const uint32_t sensor = candidates[pick];

@@ -44,7 +44,8 @@ std::optional<EventKind> EventKindFromName(std::string_view name);
 // chatter, or a little noise), and brings it back over `fall`. A broken
 // instrument reads `target` (out of range) during [start, end); a frozen
 // sensor sends nothing then; a gateway outage delivers nothing then and
-// backfills at `end`.
+// backfills at `end` (long enough for the sensors' no-data timeouts and, when
+// the gateway rule is on, its offline timeout to run out twice).
 struct Event {
   uint32_t id = 0;  // 1, 2, ... in the order planned
   EventKind kind = EventKind::kGasRise;
@@ -73,11 +74,13 @@ struct ScenarioOptions {
   std::vector<EventKind> event_kinds;
   // Events per enterprise, one after another. Default: 1.
   uint32_t events_per_enterprise = 1;
+  // Spread each enterprise's events over the whole duration (event j starts
+  // in the first half of the j-th of events_per_enterprise equal slots, or
+  // once the one before has settled) rather than one right after another.
+  // Default: off.
+  bool spread_events = false;
   // Period of the server's alarm timers (its clock). Default: 1 s.
   std::chrono::milliseconds server_tick{1000};
-  // Silence after which a gateway is expected to be reported offline (its
-  // clock). The rules file has no figure for it yet. Default: 60 s.
-  std::chrono::milliseconds gateway_offline_after{60'000};
 };
 
 struct Sample {
@@ -120,6 +123,9 @@ class Scenario {
   // The server's no-data timeout of `sensor` (rule intervals x expected
   // interval), in simulated time: x speed.
   std::chrono::milliseconds NoDataTimeout(uint32_t sensor) const;
+  // The gateway rule's silence (province().options.gateway_offline_after), in
+  // simulated time: x speed; 0 when the rule is off.
+  std::chrono::milliseconds GatewayOfflineAfter() const;
 
  private:
   void PlanEvents();

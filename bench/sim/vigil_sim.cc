@@ -2,17 +2,24 @@
 // simulated province of hazardous-chemical plants, coal mines and tailings
 // dams; streams its readings, with injected events, to vigild like real
 // gateways (in real or compressed time); writes the ground truth of the alarms
-// those events must cause; and compares a list of observed alarm transitions
-// with it. Figures go to stdout as `name value unit`, the rest to stderr.
+// those events must cause; and compares the alarm transitions the server
+// reports on its alarm stream (or a file of them) with it. Figures go to
+// stdout as `name value unit`, the rest to stderr.
+#include <atomic>
+#include <cctype>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
 
 #include "bench/common/cli.h"
+#include "bench/sim/alarm_stream.h"
 #include "bench/sim/checker.h"
 #include "bench/sim/gateway_client.h"
 #include "bench/sim/ground_truth.h"
@@ -52,29 +59,45 @@ Scenario:
                                freeze, broken_instrument, gateway_outage,
                                tank_temperature_rise; all = every kind. Default: all
   --events-per-enterprise N    Default: 1
+  --spread-events              spread each enterprise's events over the duration instead of
+                               one right after another
   --batch-period D             simulated time per gateway batch; 0 = max(1s, speed x 100ms)
-  --gateway-offline-after D    silence (server clock) for the gateway_offline expectation.
-                               Default: 60s
+  --gateway-offline-after D    the rules' gateway_offline.after (server clock): a gateway
+                               silent this long raises one alarm, and its sensors' no-data
+                               is suppressed meanwhile; 0 = no gateway rule. Default: 60s
 
 Streaming (with --target):
-  --target HOST:PORT           stream to this vigild
+  --target HOST:PORT           stream to this vigild; first subscribe to its alarm stream
+                               (vigil.v1.Alarms/Subscribe), then compare every transition
+                               it reports with the ground truth and print the checker's figures
   --register                   first register the province via RegistryAdmin.ApplyRegistry
   --window W                   unacked batches in flight per stream. Default: 8
-  --drain-timeout D            wait for the last acks. Default: 30s
+  --drain-timeout D            wait for the last acks, and for the alarm stream to pass the
+                               run's end. Default: 30s
   --read-back                  afterwards ReadRaw every sensor and compare with the scenario
+  --watch                      print every alarm event on stderr as it comes, one line each
+  --write-observed FILE        the transitions the stream reported, one `at_ms source alarm
+                               transition level severity` line each (input of --check)
+  --token-file FILE            bearer token for the alarm stream, for a server with
+                               auth.tokens (default: $VIGIL_TOKEN; none: no token)
+  --no-check                   stream only: no alarm stream, no check
+  Ctrl-C (SIGINT) or SIGTERM stops making batches: what was made is delivered, and the
+  check covers the simulated time lived so far. A second one ends at once.
 
-Checking:
+Checking offline:
   --check FILE                 compare the alarm transitions in FILE (vigild's log lines
                                `event=alarm ...`, or `at_ms source alarm transition level
-                               severity` lines) with --ground-truth FILE; print the figures
+                               severity` lines as --write-observed writes them) with
+                               --ground-truth FILE; print the figures
   --ground-truth FILE          the ground truth to check against
   --tolerance D                slack around expected windows, wall time. Default: 2s
 
   --digest                     print the digest of every reading (determinism check)
   --help                       this text
 
-Exit status: 0 ok; 1 a stream failed, a reading was rejected or lost, or the check
-found missed, extra or chattering alarms; 2 usage or file error.
+Exit status: 0 ok; 1 a stream failed, a reading was rejected or lost, the alarm stream
+failed or fell behind, or the check found missed, extra or chattering alarms; 2 usage or
+file error.
 )";
 
 struct Flags {
@@ -87,13 +110,17 @@ struct Flags {
   int64_t start_ms = 0;
   std::vector<EventKind> events;
   uint32_t events_per_enterprise = 1;
+  bool spread_events = false;
   milliseconds batch_period{0};
-  milliseconds gateway_offline_after{60'000};
   std::string target;
   bool do_register = false;
   uint32_t window = 8;
   milliseconds drain_timeout{30'000};
   bool read_back = false;
+  bool no_check = false;
+  bool watch = false;
+  std::string token_file;
+  std::string observed_out;
   std::string check_file;
   std::string ground_truth_in;
   milliseconds tolerance{2000};
@@ -121,10 +148,14 @@ int ParseFlags(int argc, char** argv, Flags* f) {
       std::fputs(kUsage.data(), stdout);
       return 0;
     }
-    if (arg == "--register" || arg == "--read-back" || arg == "--digest") {
-      (arg == "--register"    ? f->do_register
-       : arg == "--read-back" ? f->read_back
-                              : f->digest) = true;
+    if (arg == "--register" || arg == "--read-back" || arg == "--digest" || arg == "--no-check" ||
+        arg == "--watch" || arg == "--spread-events") {
+      (arg == "--register"        ? f->do_register
+       : arg == "--read-back"     ? f->read_back
+       : arg == "--no-check"      ? f->no_check
+       : arg == "--watch"         ? f->watch
+       : arg == "--spread-events" ? f->spread_events
+                                  : f->digest) = true;
       continue;
     }
     std::string_view name;
@@ -165,13 +196,17 @@ int ParseFlags(int argc, char** argv, Flags* f) {
     } else if (name == "--batch-period") {
       ok = duration(&f->batch_period);
     } else if (name == "--gateway-offline-after") {
-      ok = duration(&f->gateway_offline_after);
+      ok = duration(&f->province.gateway_offline_after);
     } else if (name == "--target") {
       f->target = std::string(value);
     } else if (name == "--window") {
       ok = ParseNumber(value, &f->window) && f->window > 0;
     } else if (name == "--drain-timeout") {
       ok = duration(&f->drain_timeout);
+    } else if (name == "--token-file") {
+      f->token_file = std::string(value);
+    } else if (name == "--write-observed") {
+      f->observed_out = std::string(value);
     } else if (name == "--check") {
       f->check_file = std::string(value);
     } else if (name == "--ground-truth") {
@@ -188,6 +223,10 @@ int ParseFlags(int argc, char** argv, Flags* f) {
                    value.data(), static_cast<int>(name.size()), name.data());
       return 2;
     }
+  }
+  if (f->watch && f->no_check) {
+    std::fprintf(stderr, "vigil-sim: --watch needs the alarm stream: drop --no-check\n");
+    return 2;
   }
   return -1;
 }
@@ -210,6 +249,8 @@ bool ReadFile(const std::string& path, std::string* text) {
   return true;
 }
 
+bool Report(const CheckReport& report);
+
 int Check(const Flags& f) {
   std::string truth_text;
   std::string observed_text;
@@ -228,11 +269,26 @@ int Check(const Flags& f) {
   }
   const std::vector<ObservedTransition> observed = ParseObserved(observed_text);
   const CheckReport report = CheckAlarms(truth, observed, CheckOptions{.tolerance = f.tolerance});
+  return Report(report) ? 0 : 1;
+}
+
+// Set by the first SIGINT or SIGTERM while streaming: stop making batches,
+// deliver what was made, check what was lived. A second one ends at once.
+std::atomic<bool> g_stop{false};
+
+extern "C" void OnStopSignal(int signal_number) {
+  g_stop.store(true);
+  std::signal(signal_number, SIG_DFL);
+}
+
+// The checker's findings on stderr, its figures on stdout. True when nothing
+// was missed, extra or chattering.
+bool Report(const CheckReport& report) {
   for (const std::string& finding : report.findings) {
     std::fprintf(stderr, "vigil-sim: %s\n", finding.c_str());
   }
   std::fputs(FormatCheckReport(report).c_str(), stdout);
-  return report.missed == 0 && report.extra == 0 && report.chattering == 0 ? 0 : 1;
+  return report.missed == 0 && report.extra == 0 && report.chattering == 0;
 }
 
 int Run(const Flags& f) {
@@ -243,6 +299,39 @@ int Run(const Flags& f) {
   const bool streaming = !f.target.empty();
   if (!streaming && f.ground_truth_out.empty() && !f.digest) return 0;
 
+  if (streaming && f.do_register) {
+    std::string error;
+    if (!RegisterProvince(province, f.target, &error)) {
+      std::fprintf(stderr, "vigil-sim: %s: %s\n", f.target.c_str(), error.c_str());
+      return 1;
+    }
+  }
+  // Subscribed before the first batch, so that every transition it causes is seen.
+  std::unique_ptr<AlarmStream> alarms;
+  if (streaming && !f.no_check) {
+    AlarmStreamOptions options{.target = f.target};
+    if (!f.token_file.empty()) {
+      if (!ReadFile(f.token_file, &options.token)) return 2;
+      while (!options.token.empty() &&
+             std::isspace(static_cast<unsigned char>(options.token.back()))) {
+        options.token.pop_back();
+      }
+    } else if (const char* token = std::getenv("VIGIL_TOKEN"); token != nullptr) {
+      options.token = token;
+    }
+    if (f.watch) {
+      options.on_line = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+      options.print_snapshot = true;
+    }
+    alarms = std::make_unique<AlarmStream>(std::move(options));
+    std::string error;
+    if (!alarms->Start(f.drain_timeout, &error)) {
+      std::fprintf(stderr, "vigil-sim: alarm stream: %s (--no-check streams without it)\n",
+                   error.c_str());
+      return 1;
+    }
+  }
+
   // Simulated time: by default it ends when the run ends (the server accepts
   // nothing later than now + 5 min); simulated time s is lived at wall time
   // wall_start + (s - start) / speed.
@@ -250,7 +339,9 @@ int Run(const Flags& f) {
   constexpr int64_t kMaxAheadMs = int64_t{4} * 60'000;  // the server allows 5 min
   const int64_t duration = f.duration.count();
   const auto wall_duration = static_cast<int64_t>(static_cast<double>(duration) / f.speed);
-  const TimestampMs wall_start = (WallNowMs() / 1000 + 2) * 1000;
+  // Planned now, set once the ground truth is worked out (which takes a few
+  // seconds for a large province), so that streaming starts on time.
+  TimestampMs wall_start = (WallNowMs() / 1000 + 2) * 1000;
   const TimestampMs start =
       f.start_ms != 0 ? f.start_ms : (wall_start - duration + wall_duration) / 1000 * 1000;
   if (streaming && (start < WallNowMs() - 89 * kDayMs ||
@@ -266,7 +357,7 @@ int Run(const Flags& f) {
                                      .batch_period = f.batch_period,
                                      .event_kinds = f.events,
                                      .events_per_enterprise = f.events_per_enterprise,
-                                     .gateway_offline_after = f.gateway_offline_after});
+                                     .spread_events = f.spread_events});
   bench::PrintCount("enterprises", province.enterprises.size(), "enterprises");
   bench::PrintCount("sensors", province.sensors.size(), "sensors");
   bench::PrintCount("events", scenario.events().size(), "events");
@@ -278,30 +369,39 @@ int Run(const Flags& f) {
     std::printf("readings_digest %016llx hex\n",
                 static_cast<unsigned long long>(ReadingsDigest(scenario)));
   }
-  if (!f.ground_truth_out.empty()) {
-    const GroundTruth truth = ComputeGroundTruth(scenario, wall_start);
-    if (!WriteFile(f.ground_truth_out, FormatGroundTruth(truth))) return 2;
-    bench::PrintCount("alarms_expected", truth.expectations.size(), "alarms");
+  std::optional<GroundTruth> truth;
+  if (!f.ground_truth_out.empty() || alarms) {
+    truth = ComputeGroundTruth(scenario, wall_start);
+    // Simulated time maps to wall time from here on: starting later than
+    // planned only moves the mapping (readings stay in the server's window).
+    wall_start = std::max(wall_start, (WallNowMs() / 1000 + 1) * 1000);
+    truth->clock.wall_start = wall_start;
+    if (!f.ground_truth_out.empty() && !WriteFile(f.ground_truth_out, FormatGroundTruth(*truth))) {
+      return 2;
+    }
+    bench::PrintCount("alarms_planned", truth->expectations.size(), "alarms");
   }
   std::fflush(stdout);
   if (!streaming) return 0;
 
-  if (f.do_register) {
-    std::string error;
-    if (!RegisterProvince(province, f.target, &error)) {
-      std::fprintf(stderr, "vigil-sim: %s: %s\n", f.target.c_str(), error.c_str());
-      return 1;
-    }
-  }
+  std::signal(SIGINT, OnStopSignal);
+  std::signal(SIGTERM, OnStopSignal);
   StreamOptions stream;
   stream.target = f.target;
   stream.wall_start = wall_start;
   stream.window = f.window;
   stream.drain_timeout = f.drain_timeout;
+  stream.stop = &g_stop;
   const StreamResult result = StreamScenario(scenario, stream);
   std::fputs(FormatStreamResult(result).c_str(), stdout);
   bool ok = result.complete();
-  if (f.read_back) {
+  const bool cut = result.sim_end < scenario.end();
+  if (cut) {
+    bench::PrintCount("sim_stopped_at_ms", static_cast<uint64_t>(result.sim_end), "ms");
+  }
+  if (f.read_back && cut) {
+    std::fprintf(stderr, "vigil-sim: stopped early: no read back\n");
+  } else if (f.read_back) {
     const ReadBackResult back = ReadBack(scenario, f.target);
     for (const std::string& problem : back.problems) {
       std::fprintf(stderr, "vigil-sim: read back %s\n", problem.c_str());
@@ -310,6 +410,30 @@ int Run(const Flags& f) {
     bench::PrintCount("read_back_readings", back.readings, "readings");
     bench::PrintCount("read_back_bad_sensors", back.bad_sensors, "sensors");
     ok = ok && back.bad_sensors == 0 && back.readings == back.readings_expected;
+  }
+  if (alarms) {
+    // Every transition of the run's time is in once the stream shows a
+    // server time past its end (and the tolerance): the shards evaluate each
+    // batch within milliseconds of its ack.
+    const GroundTruth checked = cut ? CutGroundTruth(*truth, result.sim_end) : *truth;
+    const TimestampMs until =
+        checked.clock.ToWall(checked.clock.sim_end) + f.tolerance.count() + 1000;
+    const bool caught_up = alarms->WaitForServerTime(until, f.drain_timeout);
+    alarms->Stop();
+    if (!caught_up) {
+      std::fprintf(stderr, "vigil-sim: the alarm stream did not reach the run's end\n");
+    }
+    const std::vector<ObservedTransition> observed = alarms->Transitions();
+    if (!f.observed_out.empty()) {
+      std::string text;
+      for (const ObservedTransition& t : observed) text += FormatObserved(t) + "\n";
+      if (!WriteFile(f.observed_out, text)) ok = false;
+    }
+    std::fputs(FormatAlarmStreamStats(alarms->stats()).c_str(), stdout);
+    bench::PrintCount("alarm_stream_caught_up", caught_up ? 1 : 0, "bool");
+    const CheckReport report =
+        CheckAlarms(checked, observed, CheckOptions{.tolerance = f.tolerance});
+    ok = Report(report) && caught_up && ok;
   }
   std::fflush(stdout);
   return ok ? 0 : 1;

@@ -134,5 +134,46 @@ TEST_CASE("The checker finds missed, extra, chattering, early and late alarms", 
   }
 }
 
+TEST_CASE("A run stopped early is checked over the time it lived", "[sim][checker]") {
+  // Stopped at 7000: the HH level's clear window reaches past it, the fault starts after it.
+  const GroundTruth cut = CutGroundTruth(SmallTruth(), 7000);
+  CHECK(cut.clock.sim_end == 7000);
+  REQUIRE(cut.expectations.size() == 2);
+  CHECK(cut.expectations[0].required);
+  CHECK(cut.expectations[0].clear_to == 5000);
+  CHECK(!cut.expectations[1].required);
+  CHECK(!cut.expectations[1].clear_from);
+  // H raised and escalated, never cleared in the run: nothing missed, nothing extra.
+  const std::vector<ObservedTransition> observed = {
+      {1500, "s-1", AlarmKind::kThreshold, Transition::kRaised, Level::kH, 2},
+      {5000, "s-1", AlarmKind::kThreshold, Transition::kEscalated, Level::kHH, 1},
+  };
+  const CheckReport r = CheckAlarms(cut, observed, CheckOptions{.tolerance = 0ms});
+  CHECK(r.expected == 1);
+  CHECK(r.optional == 1);
+  CHECK(r.matched == 1);
+  CHECK(r.missed == 0);
+  CHECK(r.extra == 0);
+  CHECK(r.clear_missed == 0);
+}
+
+TEST_CASE("A may expectation takes only what happens in its window", "[sim][checker]") {
+  GroundTruth t = SmallTruth();
+  t.expectations.push_back({"s-3", AlarmKind::kNoData, Level::kNone, 3, 0, 4000, 4000, 4000, false,
+                            std::string(kBeforeFirstDelivery)});
+  const std::vector<ObservedTransition> inside = {
+      {3000, "s-3", AlarmKind::kNoData, Transition::kRaised, Level::kNone, 3},
+      {4000, "s-3", AlarmKind::kNoData, Transition::kCleared, Level::kNone, 3},
+  };
+  CheckReport r = CheckAlarms(t, inside, CheckOptions{.tolerance = 0ms});
+  CHECK(r.optional == 1);
+  CHECK(r.extra == 0);
+  const std::vector<ObservedTransition> later = {
+      {60'000, "s-3", AlarmKind::kNoData, Transition::kRaised, Level::kNone, 3},
+  };
+  r = CheckAlarms(t, later, CheckOptions{.tolerance = 0ms});
+  CHECK(r.extra == 1);
+}
+
 }  // namespace
 }  // namespace vigil::sim

@@ -86,8 +86,13 @@ void CheckReplay(const Province& p, const ScenarioOptions& options) {
   for (const std::string& f : r.findings) findings += f + "\n";
   INFO(FormatCheckReport(r) << findings);
   CHECK(r.expected > 0);
-  // The engine does not raise gateway_offline yet: those are the only misses.
-  CHECK(r.missed == r.missed_by_kind[AlarmKind::kGatewayOffline]);
+  CHECK(r.missed == 0);
+  // Gateway outages: one gateway_offline alarm each when the rule is on.
+  uint32_t outages = 0;
+  for (const Event& ev : sc.events()) outages += ev.kind == EventKind::kGatewayOutage ? 1 : 0;
+  CHECK(outages > 0);
+  CHECK(r.expected_by_kind[AlarmKind::kGatewayOffline] ==
+        (p.options.gateway_offline_after.count() > 0 ? outages : 0));
   CHECK(r.extra == 0);
   CHECK(r.chattering == 0);
   CHECK(r.early == 0);
@@ -103,6 +108,10 @@ TEST_CASE("alarm::Engine, fed as in real time, raises exactly the ground truth",
   }
   SECTION("every event kind, seed 21") {
     CheckReplay(testing::SmallProvince(21, 6), testing::EveryEventOptions());
+  }
+  SECTION("without the gateway rule: no-data on every sensor whose timeout runs out") {
+    Province p = BuildProvince({.seed = 7, .enterprises = 6, .gateway_offline_after = 0ms});
+    CheckReplay(p, testing::EveryEventOptions());
   }
 }
 

@@ -32,16 +32,17 @@ inline ScenarioOptions EveryEventOptions() {
   return options;
 }
 
-// The province's generated registry and rules, read by vigild's own parsers
-// and resolved into the RuleSet vigild would run.
+// The province's generated registry and rules (the gateway rule included),
+// read by vigild's own parsers and resolved into the RuleSet vigild would run.
 inline std::shared_ptr<const alarm::RuleSet> ServerRules(const Province& p) {
   auto entries = server::ParseRegistryYaml(RegistryYaml(p), "registry.yaml");
   REQUIRE(entries.has_value());
   auto registry = alarm::Registry::Build(std::move(*entries));
   REQUIRE(registry.has_value());
-  auto rules = server::ParseRulesYaml(RulesYaml(p), "rules.yaml");
+  auto rules = server::ParseRulesDocument(RulesYaml(p), "rules.yaml");
   REQUIRE(rules.has_value());
-  auto set = alarm::RuleSet::Build(std::move(*rules), *registry);
+  CHECK(rules->gateway_offline.after == p.options.gateway_offline_after);
+  auto set = alarm::RuleSet::Build(std::move(rules->rules), *registry, rules->gateway_offline);
   REQUIRE(set.has_value());
   return *set;
 }
