@@ -461,12 +461,15 @@ void Engine::RunTimers(uint32_t slot, TimestampMs now, std::vector<AlarmEvent>* 
       s.last_seen = now;  // start the clock of a sensor never seen
     } else if (now - s.last_seen >= timeout) {
       // Silent together with its gateway: one gateway alarm says it all. The
-      // gateway is silent when it sent nothing since this sensor's last series
-      // (the sensor's timeout is the shorter), or for the gateway timeout.
+      // gateway is silent when it sent nothing from this sensor's last series
+      // until its next report was due (the gateway died first, or with it),
+      // or nothing for the gateway timeout.
       const int64_t gateway_after = rules_->gateway_offline().after.count();
-      const bool gateway_silent = gateway_after > 0 && s.gateway != kNone &&
-                                  (gateways_[s.gateway].last_seen <= s.last_seen ||
-                                   now - gateways_[s.gateway].last_seen >= gateway_after);
+      const bool gateway_silent =
+          gateway_after > 0 && s.gateway != kNone &&
+          (gateways_[s.gateway].last_seen <
+               s.last_seen + std::max<int64_t>(s.sensor->expected_interval.count(), 1) ||
+           now - gateways_[s.gateway].last_seen >= gateway_after);
       if (gateway_silent) {
         s.flags |= kGatewaySilent;
         gateways_[s.gateway].has_silent = true;

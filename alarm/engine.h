@@ -128,8 +128,9 @@ struct EngineSnapshot {
 // Suppression: while a sensor-fault alarm is active, that sensor's readings do
 // not feed threshold or rate evaluation; pending delays are cancelled and
 // active process alarms stay as they are until good readings return. While a
-// gateway is silent (gateway_offline rule on) -- it sent nothing since the
-// sensor's last series, or nothing for gateway_offline.after -- a sensor whose
+// gateway is silent (gateway_offline rule on) -- it sent nothing from the
+// sensor's last series until the sensor's next report was due, or nothing for
+// gateway_offline.after -- a sensor whose
 // last series came through it raises no no-data alarm; its no-data clock
 // restarts when the gateway returns.
 class Engine {

@@ -284,8 +284,9 @@ void Silences(const std::vector<TimestampMs>& arrivals, int64_t timeout, int64_t
 // sensor's timeout runs from its last delivery; at the server's first timer
 // tick at or after it runs out, the alarm is raised, and the sensor's next
 // delivery clears it -- unless the sensor's gateway is silent then: it
-// delivered nothing since the sensor's last delivery, or nothing for the
-// gateway rule's `offline_after` (0: the rule is off, never silent). Then
+// delivered nothing from the sensor's last delivery until its next report was
+// due (`grace`, the sensor's expected interval), or nothing for the gateway
+// rule's `offline_after` (0: the rule is off, never silent). Then
 // nothing is raised and the timeout starts again when the gateway next
 // delivers (a full timeout from its return). `sensor` and `gateway` are the
 // distinct delivery times of the sensor's readings and of every batch of its
@@ -293,7 +294,7 @@ void Silences(const std::vector<TimestampMs>& arrivals, int64_t timeout, int64_t
 // the gateway timeout within one tick of the deadline), the expectation is
 // `may`, with a window wide enough for either outcome.
 void NoData(const std::vector<TimestampMs>& sensor, const std::vector<TimestampMs>& gateway,
-            int64_t timeout, int64_t offline_after, int64_t tick, int severity,
+            int64_t timeout, int64_t grace, int64_t offline_after, int64_t tick, int severity,
             std::vector<Change>* out) {
   // The gateway's last delivery at or before `now` (a tick after a delivery at
   // the same time sees it), and its first one after `t`.
@@ -308,7 +309,7 @@ void NoData(const std::vector<TimestampMs>& sensor, const std::vector<TimestampM
   auto silent = [&](TimestampMs last, TimestampMs now) {
     if (offline_after <= 0) return false;
     const TimestampMs g = gateway_last(now);
-    return g <= last || now - g >= offline_after;
+    return g < last + std::max<int64_t>(grace, 1) || now - g >= offline_after;
   };
   auto add = [&](Transition what, TimestampMs from, TimestampMs to, bool required) {
     out->push_back(Change{AlarmKind::kNoData, what, Level::kNone, severity, from, to, required});
@@ -498,8 +499,11 @@ GroundTruth ComputeGroundTruth(const Scenario& scenario, TimestampMs wall_start)
       const TimestampMs a = scenario.Arrival(spec.enterprise, sample.t);
       if (arrivals.empty() || arrivals.back() != a) arrivals.push_back(a);
     }
-    NoData(arrivals, gateway_arrivals[spec.enterprise], scenario.NoDataTimeout(s).count(),
-           offline_after, tick, p.RuleOf(spec).no_data_severity, &changes);
+    const int64_t timeout = scenario.NoDataTimeout(s).count();
+    const uint32_t intervals = p.RuleOf(spec).no_data_intervals;
+    NoData(arrivals, gateway_arrivals[spec.enterprise], timeout,
+           intervals == 0 ? 0 : timeout / intervals, offline_after, tick,
+           p.RuleOf(spec).no_data_severity, &changes);
 
     std::stable_sort(changes.begin(), changes.end(),
                      [](const Change& a, const Change& b) { return a.from < b.from; });
