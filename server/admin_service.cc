@@ -6,13 +6,20 @@
 namespace vigil::server {
 
 AdminService::AdminService(RegistryHolder* registry, RegistryApplier apply,
-                           BlockingExecutor control)
-    : registry_(registry), apply_(std::move(apply)), control_(std::move(control)) {}
+                           BlockingExecutor control, const AccessControl* access)
+    : registry_(registry),
+      apply_(std::move(apply)),
+      control_(std::move(control)),
+      access_(access) {}
 
 grpc::ServerUnaryReactor* AdminService::GetRegistry(grpc::CallbackServerContext* context,
                                                     const v1::GetRegistryRequest* /*request*/,
                                                     v1::Registry* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (auto caller = access_->Require(*context, Role::kAdmin, "read the registry"); !caller) {
+    reactor->Finish(ToGrpc(caller.error()));
+    return reactor;
+  }
   RegistryToProto(registry_->Get()->entries(), response);
   reactor->Finish(grpc::Status::OK);
   return reactor;
@@ -22,6 +29,10 @@ grpc::ServerUnaryReactor* AdminService::ApplyRegistry(grpc::CallbackServerContex
                                                       const v1::ApplyRegistryRequest* request,
                                                       v1::ApplyRegistryResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (auto caller = access_->Require(*context, Role::kAdmin, "change the registry"); !caller) {
+    reactor->Finish(ToGrpc(caller.error()));
+    return reactor;
+  }
   auto change = RegistryChangeFromProto(*request);
   if (!change) {
     reactor->Finish(ToGrpc(change.error()));

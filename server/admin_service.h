@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "alarm/registry.h"
+#include "server/access.h"
 #include "server/query_service.h"
 #include "server/registry_holder.h"
 #include "vigil/v1/registry.grpc.pb.h"
@@ -21,7 +22,9 @@ using RegistryApplier = std::function<alarm::Result<std::shared_ptr<const alarm:
 class AdminService final : public v1::RegistryAdmin::CallbackService {
  public:
   // `control` runs tasks on the control thread. Pointers outlive the service.
-  AdminService(RegistryHolder* registry, RegistryApplier apply, BlockingExecutor control);
+  // Both calls need the admin role.
+  AdminService(RegistryHolder* registry, RegistryApplier apply, BlockingExecutor control,
+               const AccessControl* access);
 
   grpc::ServerUnaryReactor* GetRegistry(grpc::CallbackServerContext* context,
                                         const v1::GetRegistryRequest* request,
@@ -34,6 +37,7 @@ class AdminService final : public v1::RegistryAdmin::CallbackService {
   RegistryHolder* registry_;
   RegistryApplier apply_;
   BlockingExecutor control_;
+  const AccessControl* access_;
 };
 
 }  // namespace vigil::server

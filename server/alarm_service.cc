@@ -29,10 +29,6 @@ alarm::TimestampMs WallMs() {
       .count();
 }
 
-grpc::Status Denied(const std::string& why) {
-  return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, why);
-}
-
 }  // namespace
 
 struct AlarmService::Context {
@@ -42,17 +38,15 @@ struct AlarmService::Context {
   storage::Store* store;
   StorageWriter* writer;
   BlockingRunner blocking;
+  IdentityLimiter* limiter;  // null when authentication is off
 
   mutable std::mutex subs_mu;
   std::set<const std::atomic<uint64_t>*> cursors;  // GUARDED_BY(subs_mu)
   std::atomic<uint64_t> from_journal{0};
 
+  // A command center's identity (gateways may not watch alarms).
   alarm::Result<CallerScope> Caller(grpc::CallbackServerContext* context) const {
-    const auto& md = context->client_metadata();
-    auto it = md.find("authorization");
-    std::string_view value;
-    if (it != md.end()) value = std::string_view(it->second.data(), it->second.size());
-    return access->Authenticate(value);
+    return access->Require(*context, Role::kViewer, "watch or list alarms");
   }
 
   // The filter a caller gets: an empty region means "all I may see";
@@ -64,9 +58,8 @@ struct AlarmService::Context {
     if (filter->region_prefix.empty()) {
       filter->region_prefix = caller.region_prefix;
     } else if (!caller.Covers(filter->region_prefix)) {
-      return Status::PermissionDenied("region '" + filter->region_prefix +
-                                      "' is outside this caller's region '" + caller.region_prefix +
-                                      "'");
+      return access->Deny("region '" + filter->region_prefix +
+                          "' is outside this caller's region '" + caller.region_prefix + "'");
     }
     return filter;
   }
@@ -90,7 +83,10 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
     std::atomic<uint64_t> cursor{0};  // every matching entry <= cursor was queued
   };
 
-  Subscription(Context* ctx, alarm::AlarmFilter filter) : ctx_(ctx), filter_(std::move(filter)) {
+  // `identity`, when set, holds a subscription slot this stream releases.
+  Subscription(Context* ctx, alarm::AlarmFilter filter,
+               std::shared_ptr<IdentityLimiter::Identity> identity)
+      : ctx_(ctx), filter_(std::move(filter)), identity_(std::move(identity)) {
     shared_ = std::make_shared<Shared>();
     shared_->stream = this;
     std::lock_guard<std::mutex> lock(ctx_->subs_mu);
@@ -158,6 +154,7 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
       std::lock_guard<std::mutex> lock(ctx_->subs_mu);
       ctx_->cursors.erase(&shared_->cursor);
     }
+    if (identity_ != nullptr) ctx_->limiter->ReleaseSubscription(*identity_);
     delete this;
   }
 
@@ -288,6 +285,7 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
  private:
   Context* ctx_;
   alarm::AlarmFilter filter_;
+  std::shared_ptr<IdentityLimiter::Identity> identity_;
   std::shared_ptr<Shared> shared_;
   // GUARDED_BY(shared_->mu):
   std::deque<v1::AlarmStreamMessage> pending_;  // front() is being written when writing_
@@ -301,13 +299,14 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
 
 AlarmService::AlarmService(const ServerOptions& options, const AccessControl* access,
                            AlarmFeed* feed, storage::Store* store, StorageWriter* writer,
-                           BlockingRunner blocking)
+                           BlockingRunner blocking, IdentityLimiter* limiter)
     : ctx_(new Context{.options = options,
                        .access = access,
                        .feed = feed,
                        .store = store,
                        .writer = writer,
                        .blocking = std::move(blocking),
+                       .limiter = limiter,
                        .subs_mu = {},
                        .cursors = {},
                        .from_journal = {}}) {}
@@ -329,7 +328,18 @@ grpc::ServerWriteReactor<v1::AlarmStreamMessage>* AlarmService::Subscribe(
   if (!caller) return fail(ToGrpc(caller.error()));
   auto filter = ctx_->ScopedFilter(*caller, request->filter());
   if (!filter) return fail(ToGrpc(filter.error()));
-  auto* stream = new Subscription(ctx_.get(), std::move(*filter));
+  std::shared_ptr<IdentityLimiter::Identity> identity;
+  if (ctx_->limiter != nullptr) {
+    identity = ctx_->limiter->Get(caller->name);
+    if (!ctx_->limiter->AcquireSubscription(*identity)) {
+      return fail(grpc::Status(
+          grpc::StatusCode::RESOURCE_EXHAUSTED,
+          "'" + caller->name + "' has " +
+              std::to_string(ctx_->limiter->options().subscriptions_per_identity) +
+              " alarm subscriptions open already (limits.subscriptions_per_identity)"));
+    }
+  }
+  auto* stream = new Subscription(ctx_.get(), std::move(*filter), std::move(identity));
   stream->Start(request->has_after_seq() ? std::optional<uint64_t>(request->after_seq())
                                          : std::nullopt);
   return stream;
@@ -413,8 +423,8 @@ grpc::ServerUnaryReactor* AlarmService::GetAlarm(grpc::CallbackServerContext* co
       return;
     }
     if (!scope.Covers(history.back().region_code)) {
-      reactor->Finish(Denied("alarm " + std::to_string(alarm_id) + " is in region " +
-                             history.back().region_code + ", outside this caller's region"));
+      reactor->Finish(ToGrpc(ctx->access->Deny("alarm " + std::to_string(alarm_id) + " is in region " +
+                             history.back().region_code + ", outside this caller's region")));
       return;
     }
     AlarmToProto(history.back(), response->mutable_alarm());
@@ -552,7 +562,8 @@ static grpc::ServerUnaryReactor* Act(AlarmService::Context* ctx,
     return reactor;
   }
   if (!caller->May(Role::kOperator)) {
-    reactor->Finish(Denied("token '" + caller->name + "' is a viewer: it may not act on alarms"));
+    reactor->Finish(ToGrpc(
+        ctx->access->Deny("token '" + caller->name + "' is a viewer: it may not act on alarms")));
     return reactor;
   }
   if (operator_id.empty()) {
@@ -567,9 +578,9 @@ static grpc::ServerUnaryReactor* Act(AlarmService::Context* ctx,
     return reactor;
   }
   if (!caller->Covers(open->region_code)) {
-    reactor->Finish(Denied("alarm " + std::to_string(alarm_id) + " is in region " +
-                           open->region_code + ", outside this caller's region '" +
-                           caller->region_prefix + "'"));
+    reactor->Finish(ToGrpc(ctx->access->Deny(
+        "alarm " + std::to_string(alarm_id) + " is in region " + open->region_code +
+        ", outside this caller's region '" + caller->region_prefix + "'")));
     return reactor;
   }
   record.alarm = alarm::AlarmRef{.source_id = open->event.record.source_id,

@@ -16,6 +16,7 @@
 
 #include "server/access.h"
 #include "server/alarm_feed.h"
+#include "server/limits.h"
 #include "server/options.h"
 #include "server/storage_writer.h"
 #include "storage/store.h"
@@ -29,8 +30,10 @@ using BlockingRunner = std::function<void(std::function<void()>)>;
 class AlarmService final : public v1::Alarms::CallbackService {
  public:
   // Every pointer must outlive the service and every RPC it started.
+  // `limiter` (null: no per-identity limits) bounds each identity's subscriptions.
   AlarmService(const ServerOptions& options, const AccessControl* access, AlarmFeed* feed,
-               storage::Store* store, StorageWriter* writer, BlockingRunner blocking);
+               storage::Store* store, StorageWriter* writer, BlockingRunner blocking,
+               IdentityLimiter* limiter = nullptr);
   ~AlarmService() override;
 
   grpc::ServerWriteReactor<v1::AlarmStreamMessage>* Subscribe(

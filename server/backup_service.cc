@@ -5,6 +5,7 @@
 #include <string>
 #include <system_error>
 
+#include "server/grpc_status.h"
 #include "server/log.h"
 
 namespace vigil::server {
@@ -27,13 +28,18 @@ uint64_t FolderBytes(const std::filesystem::path& dir) {
 
 }  // namespace
 
-BackupService::BackupService(storage::Store* store, BlockingExecutor control)
-    : store_(store), control_(std::move(control)) {}
+BackupService::BackupService(storage::Store* store, BlockingExecutor control,
+                             const AccessControl* access)
+    : store_(store), control_(std::move(control)), access_(access) {}
 
 grpc::ServerUnaryReactor* BackupService::CreateBackup(grpc::CallbackServerContext* context,
                                                       const v1::CreateBackupRequest* request,
                                                       v1::CreateBackupResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (auto caller = access_->Require(*context, Role::kAdmin, "create backups"); !caller) {
+    reactor->Finish(ToGrpc(caller.error()));
+    return reactor;
+  }
   const std::filesystem::path dir(request->dir());
   if (dir.empty() || !dir.is_absolute()) {
     reactor->Finish(

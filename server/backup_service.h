@@ -3,6 +3,7 @@
 // thread; backups therefore run one at a time.
 #pragma once
 
+#include "server/access.h"
 #include "server/query_service.h"
 #include "storage/store.h"
 #include "vigil/v1/admin.grpc.pb.h"
@@ -12,8 +13,9 @@ namespace vigil::server {
 class BackupService final : public v1::Admin::CallbackService {
  public:
   // `control` runs tasks on the control thread. `store` outlives the service
-  // and every task it posts (the server closes it after gRPC has stopped).
-  BackupService(storage::Store* store, BlockingExecutor control);
+  // and every task it posts (the server closes it after gRPC has stopped);
+  // so does `access`. CreateBackup needs the admin role.
+  BackupService(storage::Store* store, BlockingExecutor control, const AccessControl* access);
 
   grpc::ServerUnaryReactor* CreateBackup(grpc::CallbackServerContext* context,
                                          const v1::CreateBackupRequest* request,
@@ -22,6 +24,7 @@ class BackupService final : public v1::Admin::CallbackService {
  private:
   storage::Store* store_;
   BlockingExecutor control_;
+  const AccessControl* access_;
 };
 
 }  // namespace vigil::server

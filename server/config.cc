@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <functional>
 #include <limits>
 #include <span>
@@ -155,6 +156,72 @@ std::string Sha256Hex(const std::array<uint8_t, 32>& digest) {
   return out;
 }
 
+// "YYYY-MM-DD" (midnight UTC) or "YYYY-MM-DDTHH:MM:SSZ", as ms since the
+// Unix epoch; nullopt when malformed.
+std::optional<int64_t> ParseUtcTime(std::string_view text) {
+  auto digits = [&](size_t at, size_t n) -> std::optional<int> {
+    if (at + n > text.size()) return std::nullopt;
+    int value = 0;
+    for (size_t i = at; i < at + n; ++i) {
+      if (text[i] < '0' || text[i] > '9') return std::nullopt;
+      value = value * 10 + (text[i] - '0');
+    }
+    return value;
+  };
+  if (text.size() != 10 && text.size() != 20) return std::nullopt;
+  if (text[4] != '-' || text[7] != '-') return std::nullopt;
+  std::tm tm{};
+  auto year = digits(0, 4), month = digits(5, 2), day = digits(8, 2);
+  if (!year || !month || !day || *month < 1 || *month > 12 || *day < 1 || *day > 31) {
+    return std::nullopt;
+  }
+  tm.tm_year = *year - 1900;
+  tm.tm_mon = *month - 1;
+  tm.tm_mday = *day;
+  if (text.size() == 20) {
+    if (text[10] != 'T' || text[13] != ':' || text[16] != ':' || text[19] != 'Z') {
+      return std::nullopt;
+    }
+    auto hour = digits(11, 2), minute = digits(14, 2), second = digits(17, 2);
+    if (!hour || !minute || !second || *hour > 23 || *minute > 59 || *second > 59) {
+      return std::nullopt;
+    }
+    tm.tm_hour = *hour;
+    tm.tm_min = *minute;
+    tm.tm_sec = *second;
+  }
+  const time_t seconds = timegm(&tm);
+  // timegm normalizes 2025-02-31 to March: refuse what does not round-trip.
+  std::tm back{};
+  if (seconds < 0 || gmtime_r(&seconds, &back) == nullptr || back.tm_mday != tm.tm_mday) {
+    return std::nullopt;
+  }
+  return static_cast<int64_t>(seconds) * 1000;
+}
+
+std::string FormatUtcTime(int64_t ms) {
+  const time_t seconds = static_cast<time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char buffer[32];
+  std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buffer;
+}
+
+std::string_view RoleName(Role role) {
+  switch (role) {
+    case Role::kViewer:
+      return "viewer";
+    case Role::kOperator:
+      return "operator";
+    case Role::kAdmin:
+      return "admin";
+    case Role::kGateway:
+      return "gateway";
+  }
+  return "viewer";
+}
+
 // A YAML double-quoted scalar.
 std::string Quote(std::string_view text) {
   std::string out = "\"";
@@ -196,6 +263,26 @@ class Parser {
     if (root.IsNull()) return options;  // Empty file or only comments.
     if (!root.IsMap()) Fail(root.Mark(), "", "expected a mapping of config keys at the top level");
 
+    auto path_key = [&](const Item& item) {
+      const std::filesystem::path file = String(item);
+      return file.empty() || file.is_absolute() ? file : base_dir_ / file;
+    };
+    const Key tls_keys[] = {
+        {"cert_file", [&](const Item& item) { options.tls.cert_file = path_key(item); }},
+        {"key_file", [&](const Item& item) { options.tls.key_file = path_key(item); }},
+        {"client_ca_file", [&](const Item& item) { options.tls.client_ca_file = path_key(item); }},
+        {"require_client_cert",
+         [&](const Item& item) { options.tls.require_client_cert = Bool(item); }},
+        {"refresh_interval",
+         [&](const Item& item) {
+           const Millis interval = Duration(item, std::chrono::seconds(1));
+           if (interval.count() % 1000 != 0 || interval > std::chrono::hours(24)) {
+             Fail(item, "must be whole seconds, 1s .. 24h, got '" + item.value.Scalar() + "'");
+           }
+           options.tls.refresh_interval =
+               std::chrono::duration_cast<std::chrono::seconds>(interval);
+         }},
+    };
     const Key server_keys[] = {
         {"listen",
          [&](const Item& item) {
@@ -239,6 +326,29 @@ class Parser {
            }
          }},
         {"reflection", [&](const Item& item) { options.reflection = Bool(item); }},
+        {"tls",
+         [&](const Item& item) {
+           options.tls = TlsOptions{};
+           if (item.value.IsScalar()) {
+             const std::string mode = item.value.Scalar();
+             if (mode != "off" && mode != "false") {
+               Fail(item, "must be 'off' or a mapping with cert_file and key_file, got '" +
+                              mode + "'");
+             }
+             return;
+           }
+           if (!item.value.IsMap()) {
+             Fail(item, "expected 'off' or a mapping, got " + Describe(item.value));
+           }
+           Map(item.value, item.path, tls_keys);
+           options.tls.enabled = true;
+           if (options.tls.cert_file.empty()) Fail(item, "cert_file is required");
+           if (options.tls.key_file.empty()) Fail(item, "key_file is required");
+           if (options.tls.require_client_cert && options.tls.client_ca_file.empty()) {
+             Fail(item, "require_client_cert needs client_ca_file");
+           }
+         }},
+        {"allow_plaintext", [&](const Item& item) { options.allow_plaintext = Bool(item); }},
     };
     const Key alertmanager_keys[] = {
         {"url",
@@ -351,9 +461,26 @@ class Parser {
              token.role = Role::kOperator;
            } else if (role == "admin") {
              token.role = Role::kAdmin;
+           } else if (role == "gateway") {
+             token.role = Role::kGateway;
            } else {
-             Fail(item, "must be one of viewer, operator, admin, got '" + role + "'");
+             Fail(item, "must be one of viewer, operator, admin, gateway, got '" + role + "'");
            }
+         }},
+        {"gateway",
+         [&](const Item& item) {
+           token.gateway_id = String(item);
+           if (token.gateway_id.empty()) Fail(item, "must not be empty");
+         }},
+        {"expires",
+         [&](const Item& item) {
+           const std::string text = String(item);
+           const std::optional<int64_t> at = ParseUtcTime(text);
+           if (!at) {
+             Fail(item, "expected a UTC date like 2025-12-31 or 2025-12-31T18:00:00Z, got '" +
+                            text + "'");
+           }
+           token.expires_at_ms = *at;
          }},
     };
     const Key auth_keys[] = {
@@ -371,6 +498,16 @@ class Parser {
              Map(element.value, element.path, token_keys);
              if (token.name.empty()) Fail(element, "name is required");
              if (token.sha256 == std::array<uint8_t, 32>{}) Fail(element, "sha256 is required");
+             if (token.role == Role::kGateway) {
+               if (token.gateway_id.empty()) {
+                 Fail(element, "a gateway token needs 'gateway: <gateway id>'");
+               }
+               if (!token.region_prefix.empty()) {
+                 Fail(element, "a gateway token has no region (its gateway's enterprise has one)");
+               }
+             } else if (!token.gateway_id.empty()) {
+               Fail(element, "'gateway' is for role gateway only");
+             }
              for (const AccessToken& other : options.tokens) {
                if (other.sha256 == token.sha256) Fail(element, "the same token twice");
              }
@@ -378,10 +515,25 @@ class Parser {
            }
          }},
     };
+    const Key limits_keys[] = {
+        {"streams_per_identity",
+         [&](const Item& item) {
+           options.identity_limits.streams_per_identity = Unsigned(item, 1, 1u << 20);
+         }},
+        {"readings_per_second",
+         [&](const Item& item) {
+           options.identity_limits.readings_per_second = Unsigned(item, 1, kMaxUint32);
+         }},
+        {"subscriptions_per_identity",
+         [&](const Item& item) {
+           options.identity_limits.subscriptions_per_identity = Unsigned(item, 1, 1u << 20);
+         }},
+    };
     const Key top_keys[] = {
         {"server", [&](const Item& item) { Section(item, server_keys); }},
         {"alarms", [&](const Item& item) { Section(item, alarms_keys); }},
         {"auth", [&](const Item& item) { Section(item, auth_keys); }},
+        {"limits", [&](const Item& item) { Section(item, limits_keys); }},
         {"alertmanager", [&](const Item& item) { Section(item, alertmanager_keys); }},
         {"storage", [&](const Item& item) { Section(item, storage_keys); }},
         {"ingest", [&](const Item& item) { Section(item, ingest_keys); }},
@@ -667,6 +819,19 @@ std::string FormatEffectiveConfig(const ServerOptions& options) {
   line("  log_level", LogLevelName(options.log_level));
   line("  log_format", options.log_format == LogFormat::kJson ? "json" : "text");
   line("  reflection", options.reflection ? "true" : "false");
+  if (!options.tls.enabled) {
+    line("  tls", "off");
+  } else {
+    out += "  tls:\n";
+    line("    cert_file", Quote(options.tls.cert_file.string()));
+    line("    key_file", Quote(options.tls.key_file.string()));
+    line("    client_ca_file", Quote(options.tls.client_ca_file.string()));
+    line("    require_client_cert", options.tls.require_client_cert ? "true" : "false");
+    line("    refresh_interval",
+         FormatDuration(std::chrono::duration_cast<std::chrono::milliseconds>(
+             options.tls.refresh_interval)));
+  }
+  line("  allow_plaintext", options.allow_plaintext ? "true" : "false");
   out += "storage:\n";
   line("  data_dir", Quote(options.data_dir.string()));
   line("  durability", options.durability == Durability::kFsync ? "fsync" : "wal");
@@ -702,13 +867,48 @@ std::string FormatEffectiveConfig(const ServerOptions& options) {
     for (const AccessToken& t : options.tokens) {
       line("    - name", Quote(t.name));
       line("      sha256", Quote(Sha256Hex(t.sha256)));
-      line("      region", Quote(t.region_prefix));
-      line("      role", t.role == Role::kAdmin      ? "admin"
-                         : t.role == Role::kOperator ? "operator"
-                                                     : "viewer");
+      if (t.role == Role::kGateway) {
+        line("      gateway", Quote(t.gateway_id));
+      } else {
+        line("      region", Quote(t.region_prefix));
+      }
+      line("      role", RoleName(t.role));
+      if (t.expires_at_ms != 0) line("      expires", Quote(FormatUtcTime(t.expires_at_ms)));
     }
   }
+  out += "limits:\n";
+  line("  streams_per_identity", std::to_string(options.identity_limits.streams_per_identity));
+  line("  readings_per_second", std::to_string(options.identity_limits.readings_per_second));
+  line("  subscriptions_per_identity",
+       std::to_string(options.identity_limits.subscriptions_per_identity));
   return out;
+}
+
+bool IsLoopbackListen(std::string_view listen) {
+  const size_t colon = listen.rfind(':');
+  const std::string_view host = listen.substr(0, colon);
+  if (host == "localhost" || host == "[::1]") return true;
+  // 127.0.0.0/8, written as a dotted quad.
+  if (!host.starts_with("127.")) return false;
+  int dots = 0;
+  for (char c : host) {
+    if (c == '.') {
+      ++dots;
+    } else if (c < '0' || c > '9') {
+      return false;
+    }
+  }
+  return dots == 3;
+}
+
+alarm::Status CheckListenerSecurity(const ServerOptions& options) {
+  if (options.tls.enabled || options.allow_plaintext || IsLoopbackListen(options.listen)) {
+    return Status::Ok();
+  }
+  return Status::InvalidArgument(
+      "server.listen: plaintext gRPC on the non-loopback address '" + options.listen +
+      "': configure server.tls (cert_file, key_file), or set server.allow_plaintext: true to "
+      "accept it knowingly");
 }
 
 // ---------------------------------------------------------------------------

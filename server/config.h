@@ -70,6 +70,15 @@ void ApplyCommandLine(const CommandLine& cmd, ServerOptions* options);
 // base_dir when registry_file is absolute or empty) equals `options`.
 std::string FormatEffectiveConfig(const ServerOptions& options);
 
+// Whether the host of `listen` (host:port) is a loopback address: localhost,
+// 127.0.0.0/8 or [::1].
+bool IsLoopbackListen(std::string_view listen);
+
+// The transport policy, checked after the flags are applied: with TLS off,
+// plaintext is refused on a non-loopback listen address unless
+// server.allow_plaintext is true (kInvalidArgument naming the keys).
+alarm::Status CheckListenerSecurity(const ServerOptions& options);
+
 // "<integer><unit>" with unit ms, s, m, h or d: "250ms", "10s", "5m", "2h",
 // "90d". No sign, no fraction, no spaces. Errors (kInvalidArgument): anything
 // else, or a value too large for std::chrono::milliseconds.

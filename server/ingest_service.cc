@@ -1,7 +1,10 @@
 #include "server/ingest_service.h"
 
+#include <grpcpp/alarm.h>
+
 #include <chrono>
 #include <deque>
+#include <memory>
 #include <mutex>
 
 #include "server/batch_prep.h"
@@ -42,6 +45,42 @@ alarm::Status Prepare(const IngestService::Context& ctx, RegistryView* registry,
   }
   return PrepareBatch(batch, reg, *gateway, WindowNow(ctx.options), ctx.options.limits, builder,
                       prepared);
+}
+
+// Readings a batch carries, valid or not (what the rate limit counts).
+uint64_t ReadingsIn(const v1::IngestBatch& batch) {
+  uint64_t n = 0;
+  for (const v1::Series& s : batch.series()) {
+    n += static_cast<uint64_t>(std::max(s.timestamps_ms_size(), s.values_size()));
+  }
+  return n;
+}
+
+// Runs `f` on a gRPC executor thread after `delay` (f(false) when cancelled).
+// The alarm frees itself: gRPC keeps its state alive until `f` returns.
+void RunAfter(std::chrono::nanoseconds delay, std::function<void(bool)> f) {
+  auto* alarm = new grpc::Alarm;
+  alarm->Set(std::chrono::system_clock::now() +
+                 std::chrono::duration_cast<std::chrono::system_clock::duration>(delay),
+             [alarm, f = std::move(f)](bool ok) {
+               f(ok);
+               delete alarm;
+             });
+}
+
+// The identity of an ingest call, or the status that refuses it: UNAUTHENTICATED
+// without one, PERMISSION_DENIED for a caller that is no gateway.
+alarm::Result<CallerScope> IngestCaller(const IngestService::Context& ctx,
+                                        const grpc::ServerContextBase& context) {
+  return ctx.access->Require(context, Role::kGateway, "send readings");
+}
+
+// PERMISSION_DENIED (counted) unless `caller` may write as `gateway_id`.
+alarm::Status CheckGateway(const IngestService::Context& ctx, const CallerScope& caller,
+                           const std::string& gateway_id) {
+  if (caller.MayWriteAs(gateway_id)) return alarm::Status::Ok();
+  return ctx.access->Deny("'" + caller.name + "' may not send batches of gateway '" + gateway_id +
+                          "'");
 }
 
 // One pending batch of either RPC kind; `Answer` is what differs.
@@ -125,9 +164,23 @@ class UnaryPending final : public IngestPending {
   v1::IngestAck* response_;
 };
 
+// A stream refused before it started.
+class RefusedStream final : public grpc::ServerBidiReactor<v1::IngestBatch, v1::IngestAck> {
+ public:
+  explicit RefusedStream(grpc::Status status) { Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+
 class IngestStream final : public grpc::ServerBidiReactor<v1::IngestBatch, v1::IngestAck> {
  public:
-  IngestStream(const IngestService::Context& ctx) : ctx_(ctx), registry_(ctx.registry) {
+  // `identity`, when set, holds one of the caller's stream slots, released
+  // when the stream is done.
+  IngestStream(const IngestService::Context& ctx, CallerScope caller,
+               std::shared_ptr<IdentityLimiter::Identity> identity)
+      : ctx_(ctx),
+        registry_(ctx.registry),
+        caller_(std::move(caller)),
+        identity_(std::move(identity)) {
     if (ctx_.counters->streams_open.fetch_add(1, std::memory_order_relaxed) >=
         ctx_.options.max_concurrent_streams) {
       Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
@@ -151,7 +204,14 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::IngestBatch, v1::I
                             request_.gateway_id() + "'"));
       return;
     }
+    if (gateway_id_.empty()) {
+      if (alarm::Status st = CheckGateway(ctx_, caller_, request_.gateway_id()); !st.ok()) {
+        Fail(ToGrpc(st));
+        return;
+      }
+    }
     const auto received = std::chrono::steady_clock::now();
+    const uint64_t readings = ReadingsIn(request_);
     PreparedBatch prepared;
     alarm::Status st = Prepare(ctx_, &registry_, request_, &builder_, &prepared);
     if (!st.ok()) {
@@ -176,12 +236,31 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::IngestBatch, v1::I
                         "ingest queue is full; resend unacked batches after a backoff"));
       return;
     }
+    // Over its readings rate, the identity waits before its next batch is
+    // read: HTTP/2 flow control then slows the gateway down.
+    const std::chrono::nanoseconds pause =
+        identity_ != nullptr ? ctx_.limiter->TakeReadings(*identity_, readings, received)
+                             : std::chrono::nanoseconds(0);
     std::lock_guard<std::mutex> lock(mu_);
-    if (in_flight_ < ctx_.options.stream_window && !failed_) {
+    if (pause.count() > 0 && !failed_) {
+      throttled_ = true;
+      alarm_pending_ = true;
+      throttle_alarm_ = std::make_unique<grpc::Alarm>();
+      throttle_alarm_->Set(
+          std::chrono::system_clock::now() +
+              std::chrono::duration_cast<std::chrono::system_clock::duration>(pause),
+          [this](bool) { OnThrottleDone(); });
+    } else if (in_flight_ < ctx_.options.stream_window && !failed_) {
       StartRead(&request_);
     } else {
       read_paused_ = true;
     }
+  }
+
+  void OnCancel() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    // A paused stream reads again at once, finds the call over and finishes.
+    if (alarm_pending_) throttle_alarm_->Cancel();
   }
 
   void OnWriteDone(bool ok) override {
@@ -207,11 +286,12 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::IngestBatch, v1::I
 
   void OnDone() override {
     ctx_.counters->streams_open.fetch_sub(1, std::memory_order_relaxed);
+    if (identity_ != nullptr) ctx_.limiter->ReleaseStream(*identity_);
     bool last;
     {
       std::lock_guard<std::mutex> lock(mu_);
       done_ = true;
-      last = in_flight_ == 0;
+      last = in_flight_ == 0 && !alarm_pending_;
     }
     if (last) delete this;
   }
@@ -233,6 +313,26 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::IngestBatch, v1::I
     IngestStream* stream_;
   };
 
+  // The pause of a throttled stream is over (or was cancelled): read on.
+  void OnThrottleDone() {
+    bool remove = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      alarm_pending_ = false;
+      throttled_ = false;
+      if (done_) {
+        remove = in_flight_ == 0;
+      } else if (!failed_ && !read_closed_ && !finish_called_) {
+        if (in_flight_ < ctx_.options.stream_window) {
+          StartRead(&request_);
+        } else {
+          read_paused_ = true;
+        }
+      }
+    }
+    if (remove) delete this;
+  }
+
   // Writer thread.
   void OnStored(v1::IngestAck* ack, const alarm::Status& error) {
     bool remove = false;
@@ -240,7 +340,7 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::IngestBatch, v1::I
       std::lock_guard<std::mutex> lock(mu_);
       --in_flight_;
       if (done_) {
-        remove = in_flight_ == 0;
+        remove = in_flight_ == 0 && !alarm_pending_;
       } else if (ack == nullptr) {
         FailLocked(ToGrpc(error));
       } else if (!finish_called_) {
@@ -251,7 +351,8 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::IngestBatch, v1::I
           writing_ = true;
           StartWrite(&acks_.front());
         }
-        if (read_paused_ && in_flight_ < ctx_.options.stream_window && !read_closed_ && !failed_) {
+        if (read_paused_ && !throttled_ && in_flight_ < ctx_.options.stream_window &&
+            !read_closed_ && !failed_) {
           read_paused_ = false;
           StartRead(&request_);
         }
@@ -286,6 +387,8 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::IngestBatch, v1::I
 
   const IngestService::Context& ctx_;
   RegistryView registry_;
+  const CallerScope caller_;
+  const std::shared_ptr<IdentityLimiter::Identity> identity_;  // null: no limits
   storage::IngestRecordBuilder builder_;
   v1::IngestBatch request_;  // owned by the read in progress
   std::string gateway_id_;   // reaction thread only
@@ -299,24 +402,69 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::IngestBatch, v1::I
   bool failed_ = false;             // GUARDED_BY(mu_)
   bool finish_called_ = false;      // GUARDED_BY(mu_)
   bool done_ = false;               // GUARDED_BY(mu_)
-  grpc::Status fail_status_;        // GUARDED_BY(mu_)
+  bool throttled_ = false;          // GUARDED_BY(mu_); paused by the readings rate
+  bool alarm_pending_ = false;      // GUARDED_BY(mu_); throttle_alarm_ not fired yet
+  std::unique_ptr<grpc::Alarm> throttle_alarm_;  // GUARDED_BY(mu_)
+  grpc::Status fail_status_;                     // GUARDED_BY(mu_)
 };
 
 }  // namespace
 
 IngestService::IngestService(const ServerOptions& options, RegistryHolder* registry,
-                             StorageWriter* writer)
-    : context_{options, registry, writer, &counters_, &draining_} {}
+                             StorageWriter* writer, const AccessControl* access,
+                             IdentityLimiter* limiter)
+    : context_{options, registry, writer, &counters_, &draining_, access, limiter} {}
 
 grpc::ServerBidiReactor<v1::IngestBatch, v1::IngestAck>* IngestService::Stream(
-    grpc::CallbackServerContext* /*context*/) {
-  return new IngestStream(context_);
+    grpc::CallbackServerContext* context) {
+  auto caller = IngestCaller(context_, *context);
+  if (!caller) return new RefusedStream(ToGrpc(caller.error()));
+  std::shared_ptr<IdentityLimiter::Identity> identity;
+  if (context_.limiter != nullptr && !caller->anonymous) {
+    identity = context_.limiter->Get(caller->name);
+    if (!context_.limiter->AcquireStream(*identity)) {
+      return new RefusedStream(grpc::Status(
+          grpc::StatusCode::RESOURCE_EXHAUSTED,
+          "'" + caller->name + "' has " +
+              std::to_string(context_.limiter->options().streams_per_identity) +
+              " ingest streams open already (limits.streams_per_identity)"));
+    }
+  }
+  return new IngestStream(context_, std::move(*caller), std::move(identity));
 }
 
 grpc::ServerUnaryReactor* IngestService::Write(grpc::CallbackServerContext* context,
                                                const v1::IngestBatch* request,
                                                v1::IngestAck* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto caller = IngestCaller(context_, *context);
+  if (!caller) {
+    reactor->Finish(ToGrpc(caller.error()));
+    return reactor;
+  }
+  if (alarm::Status st = CheckGateway(context_, *caller, request->gateway_id()); !st.ok()) {
+    reactor->Finish(ToGrpc(st));
+    return reactor;
+  }
+  if (context_.limiter != nullptr && !caller->anonymous) {
+    const std::chrono::nanoseconds pause = context_.limiter->TakeReadings(
+        *context_.limiter->Get(caller->name), ReadingsIn(*request),
+        std::chrono::steady_clock::now());
+    if (pause.count() > 0) {
+      // Over the readings rate: handled after the pause (the unary
+      // counterpart of not reading a stream).
+      RunAfter(pause, [this, reactor, request, response](bool) {
+        WriteNow(reactor, request, response);
+      });
+      return reactor;
+    }
+  }
+  WriteNow(reactor, request, response);
+  return reactor;
+}
+
+void IngestService::WriteNow(grpc::ServerUnaryReactor* reactor, const v1::IngestBatch* request,
+                             v1::IngestAck* response) {
   const auto received = std::chrono::steady_clock::now();
   RegistryView registry(context_.registry);
   storage::IngestRecordBuilder builder;
@@ -324,7 +472,7 @@ grpc::ServerUnaryReactor* IngestService::Write(grpc::CallbackServerContext* cont
   alarm::Status st = Prepare(context_, &registry, *request, &builder, &prepared);
   if (!st.ok()) {
     reactor->Finish(ToGrpc(st));
-    return reactor;
+    return;
   }
   auto* pending = new UnaryPending(&counters_, std::move(prepared), received, reactor, response);
   pending->gateway_id = request->gateway_id();
@@ -334,7 +482,6 @@ grpc::ServerUnaryReactor* IngestService::Write(grpc::CallbackServerContext* cont
     reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                  "ingest queue is full; retry after a backoff"));
   }
-  return reactor;
 }
 
 }  // namespace vigil::server

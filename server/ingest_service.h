@@ -2,13 +2,17 @@
 // and never block: a read batch is validated and handed to the StorageWriter;
 // its ack is written when the writer reports it durable. Each stream reads at
 // most `stream_window` batches ahead of its acks, so a slow store stops reads
-// and HTTP/2 flow control pushes back on the gateway.
+// and HTTP/2 flow control pushes back on the gateway. Callers are checked
+// (AccessControl): only a gateway identity, and only for its own gateway id;
+// an identity over its readings rate (IdentityLimiter) is paused, not dropped.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 
+#include "server/access.h"
 #include "server/ingest_counters.h"
+#include "server/limits.h"
 #include "server/options.h"
 #include "server/registry_holder.h"
 #include "server/storage_writer.h"
@@ -18,8 +22,10 @@ namespace vigil::server {
 
 class IngestService final : public v1::Ingest::CallbackService {
  public:
-  // Every pointer must outlive the service (and every RPC it started).
-  IngestService(const ServerOptions& options, RegistryHolder* registry, StorageWriter* writer);
+  // Every pointer must outlive the service (and every RPC it started);
+  // `limiter` may be null (no per-identity limits).
+  IngestService(const ServerOptions& options, RegistryHolder* registry, StorageWriter* writer,
+                const AccessControl* access, IdentityLimiter* limiter);
 
   grpc::ServerBidiReactor<v1::IngestBatch, v1::IngestAck>* Stream(
       grpc::CallbackServerContext* context) override;
@@ -39,9 +45,15 @@ class IngestService final : public v1::Ingest::CallbackService {
     StorageWriter* writer;
     IngestCounters* counters;
     const std::atomic<bool>* draining;
+    const AccessControl* access;
+    IdentityLimiter* limiter;
   };
 
  private:
+  // Write's work once the caller is checked (and any pause is over).
+  void WriteNow(grpc::ServerUnaryReactor* reactor, const v1::IngestBatch* request,
+                v1::IngestAck* response);
+
   IngestCounters counters_;
   std::atomic<bool> draining_{false};
   Context context_;

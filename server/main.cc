@@ -8,6 +8,7 @@
 #include "server/log.h"
 #include "server/registry_yaml.h"
 #include "server/server.h"
+#include "server/tls.h"
 
 #ifndef VIGIL_VERSION
 #define VIGIL_VERSION "unknown"
@@ -39,6 +40,14 @@ int main(int argc, char** argv) {
       options = std::move(*loaded);
     }
     ApplyCommandLine(*cmd, &options);
+    if (vigil::alarm::Status s = CheckListenerSecurity(options); !s.ok()) {
+      std::cerr << "vigild: bad configuration: " << s.message() << "\n";
+      return 2;
+    }
+    if (vigil::alarm::Status s = CheckTlsFiles(options.tls); !s.ok()) {
+      std::cerr << "vigild: bad configuration: " << s.message() << "\n";
+      return 2;
+    }
     if (cmd->check_config) {
       if (!options.registry_file.empty()) {
         auto registry = LoadRegistryFile(options.registry_file);

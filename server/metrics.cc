@@ -190,6 +190,37 @@ class Collector final : public prometheus::Collectable {
               "Batches refused with RESOURCE_EXHAUSTED because ingest.max_buffered_bytes was "
               "reached.",
               kCounter, Load(c.batches_refused_overload));
+    if (s_.access != nullptr) {
+      MetricFamily auth = Family("vigil_auth_refusals_total",
+                                 "Calls refused by access control: unauthenticated (no, unknown "
+                                 "or expired token, no client certificate) or permission_denied "
+                                 "(outside the caller's region, role or gateway).",
+                                 kCounter);
+      auth.metric.push_back(Value(kCounter, static_cast<double>(s_.access->unauthenticated()),
+                                  {{"code", "unauthenticated"}}));
+      auth.metric.push_back(Value(kCounter, static_cast<double>(s_.access->permission_denied()),
+                                  {{"code", "permission_denied"}}));
+      out.push_back(std::move(auth));
+    }
+    if (s_.limiter != nullptr) {
+      const IdentityLimiter::Stats st = s_.limiter->stats();
+      MetricFamily refusals = Family("vigil_limit_refusals_total",
+                                     "RESOURCE_EXHAUSTED answers of the per-identity limits "
+                                     "(limits.streams_per_identity, "
+                                     "limits.subscriptions_per_identity).",
+                                     kCounter);
+      refusals.metric.push_back(
+          Value(kCounter, static_cast<double>(st.streams_refused), {{"limit", "streams"}}));
+      refusals.metric.push_back(Value(kCounter, static_cast<double>(st.subscriptions_refused),
+                                      {{"limit", "subscriptions"}}));
+      out.push_back(std::move(refusals));
+      AddSingle(&out, "vigil_ingest_throttled_batches_total",
+                "Batches after which an identity over limits.readings_per_second was paused.",
+                kCounter, static_cast<double>(st.throttled));
+      AddSingle(&out, "vigil_ingest_throttled_seconds_total",
+                "Total pause imposed on identities over limits.readings_per_second.", kCounter,
+                st.throttled_seconds);
+    }
     AddSingle(&out, "vigil_writer_queue_batches", "Batches waiting for the storage writer.", kGauge,
               static_cast<double>(s_.writer->queued()));
     AddSingle(&out, "vigil_writer_queue_capacity_batches", "Capacity of the writer queue.", kGauge,

@@ -10,12 +10,14 @@
 #include <string>
 
 #include "alarm/status.h"
+#include "server/access.h"
 #include "server/alarm_feed.h"
 #include "server/alarm_journal.h"
 #include "server/alarm_kpi.h"
 #include "server/alarm_service.h"
 #include "server/alertmanager.h"
 #include "server/ingest_counters.h"
+#include "server/limits.h"
 #include "server/shard.h"
 #include "server/storage_writer.h"
 #include "storage/store.h"
@@ -36,6 +38,9 @@ struct MetricsSources {
   // Operations; null when off.
   const AlarmKpi* kpi = nullptr;
   const AlertmanagerForwarder* alertmanager = nullptr;
+  // Security: refusals; null when off.
+  const AccessControl* access = nullptr;
+  const IdentityLimiter* limiter = nullptr;
 };
 
 class MetricsExporter {

@@ -43,22 +43,78 @@ struct AlertmanagerOptions {
   bool operator==(const AlertmanagerOptions&) const = default;
 };
 
-// What a token's holder may do with alarms. Each includes the one before.
+// What a token's holder may do. kViewer < kOperator < kAdmin, each including
+// the one before; kGateway is apart: it writes readings as one gateway and
+// does nothing else.
 enum class Role {
-  kViewer,    // subscribe, list, look up and query alarms of its region
+  kViewer,    // subscribe, list, look up alarms and query readings of its region
   kOperator,  // also acknowledge, shelve and unshelve them
-  kAdmin,     // also registry and rules changes (enforced with the security issue)
+  kAdmin,     // also the registry, the rules and backups (RegistryAdmin, RulesAdmin, Admin)
+  kGateway,   // Ingest only, for the gateway it is bound to
 };
 
-// A bearer token a command center calls with, stored as its SHA-256 (the
-// token itself is never in the config nor in a log).
+// A bearer token, stored as its SHA-256 (the token itself is never in the
+// config nor in a log): a command center's (bound to a region and a role) or
+// a gateway's (role kGateway, bound to one gateway id).
 struct AccessToken {
   std::string name;  // for logs, e.g. "jinan-city-center"
   std::array<uint8_t, 32> sha256{};
   std::string region_prefix;  // "" national, "37" a province, "370105" a county
   Role role = Role::kViewer;
+  // Role kGateway only: the registry gateway id it writes as.
+  std::string gateway_id;
+  // Refused (UNAUTHENTICATED) from this time on, ms since the Unix epoch;
+  // 0 = never. YAML `expires: 2025-12-31` or `2025-12-31T18:00:00Z`.
+  int64_t expires_at_ms = 0;
 
   bool operator==(const AccessToken&) const = default;
+};
+
+// TLS on the gRPC listener (server/tls.h). The files are watched: replaced
+// files are picked up by new connections within refresh_interval, without
+// restarting vigild or dropping open streams.
+struct TlsOptions {
+  // YAML server.tls: `off`, or a mapping with the keys below. Default: off.
+  bool enabled = false;
+  // PEM certificate chain and private key of the server. Required when on.
+  // YAML server.tls.cert_file, server.tls.key_file; relative to the config file.
+  std::filesystem::path cert_file;
+  std::filesystem::path key_file;
+  // PEM CA bundle that signs gateways' client certificates (mutual TLS); a
+  // client certificate it verifies identifies a gateway (server/access.h).
+  // Empty: clients are not asked for certificates. YAML server.tls.client_ca_file.
+  // Default: "".
+  std::filesystem::path client_ca_file;
+  // Refuse connections without a valid client certificate (every caller is
+  // a gateway). YAML server.tls.require_client_cert. Default: false (centers
+  // connect with TLS and a bearer token).
+  bool require_client_cert = false;
+  // How often the files are checked for changes. YAML server.tls.refresh_interval.
+  // Default: 10s.
+  std::chrono::seconds refresh_interval = std::chrono::seconds(10);
+
+  bool operator==(const TlsOptions&) const = default;
+};
+
+// Limits per caller identity (a token, or a gateway's client certificate);
+// only when authentication is on (tokens or client certificates configured).
+// Refusals are counted in /metrics (vigil_limit_refusals_total).
+struct IdentityLimitOptions {
+  // Ingest streams one identity may have open; one more gets RESOURCE_EXHAUSTED.
+  // YAML limits.streams_per_identity. Default: 8.
+  uint32_t streams_per_identity = 8;
+  // Readings per second one identity may send, over all its streams and
+  // Writes (with a burst of one second's worth). Above it vigild delays
+  // reading its next batch (a stream) or answering (Write): the gateway is
+  // slowed down, nothing is dropped. YAML limits.readings_per_second.
+  // Default: 200000.
+  uint32_t readings_per_second = 200'000;
+  // Alarm subscriptions (Alarms.Subscribe) one identity may have open; one
+  // more gets RESOURCE_EXHAUSTED. YAML limits.subscriptions_per_identity.
+  // Default: 16.
+  uint32_t subscriptions_per_identity = 16;
+
+  bool operator==(const IdentityLimitOptions&) const = default;
 };
 
 struct ServerOptions {
@@ -77,6 +133,11 @@ struct ServerOptions {
   uint32_t shards = 0;
   // YAML server.log_level: debug | info | warn | error. Default: info.
   LogLevel log_level = LogLevel::kInfo;
+  // TLS for the gRPC listener. YAML server.tls. Default: off.
+  TlsOptions tls;
+  // Serve plaintext gRPC on a non-loopback address (TLS off). Without it such
+  // a config is refused at start. YAML server.allow_plaintext. Default: false.
+  bool allow_plaintext = false;
 
   // RocksDB folder; created if missing. YAML storage.data_dir, flag --data-dir.
   // A relative path is relative to the working directory. Default: ./vigil-data.
@@ -142,10 +203,13 @@ struct ServerOptions {
   // Default: 65536.
   uint32_t feed_memory_events = 65536;
 
-  // Bearer tokens of command centers. Empty: no authentication, every caller
+  // Bearer tokens of command centers and gateways. With neither tokens nor
+  // client certificates (tls.client_ca_file): no authentication, every caller
   // is a national admin (for loopback development only). YAML auth.tokens.
   // Default: empty.
   std::vector<AccessToken> tokens;
+  // YAML limits. Defaults as in IdentityLimitOptions.
+  IdentityLimitOptions identity_limits;
 
   // ---- Operations (logs, reflection, Alertmanager) ----
   // YAML server.log_format: text | json. Default: text.

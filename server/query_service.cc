@@ -19,14 +19,36 @@ using alarm::TimestampMs;
 // Longest step accepted: 100 years.
 constexpr TimestampMs kMaxStepMs = TimestampMs{36'500} * 24 * 3600 * 1000;
 
-// The error of a history request for an unknown sensor or an empty range.
-std::optional<grpc::Status> CheckHistoryRequest(const alarm::Registry& registry,
+// The region of `sensor`'s enterprise ("" when unknown: covered by national callers only).
+std::string_view RegionOf(const alarm::Registry& registry, const alarm::Sensor& sensor) {
+  const alarm::Enterprise* e = registry.FindEnterprise(sensor.enterprise_id);
+  return e == nullptr ? std::string_view() : std::string_view(e->region_code);
+}
+
+// PERMISSION_DENIED (counted) when `caller` may not read `sensor`.
+std::optional<grpc::Status> CheckRegion(const AccessControl& access, const CallerScope& caller,
+                                        const alarm::Registry& registry,
+                                        const alarm::Sensor& sensor) {
+  const std::string_view region = RegionOf(registry, sensor);
+  if (caller.Covers(region)) return std::nullopt;
+  return ToGrpc(access.Deny("sensor '" + sensor.id + "' is in region " + std::string(region) +
+                            ", outside the region '" + caller.region_prefix + "' of '" +
+                            caller.name + "'"));
+}
+
+// The error of a history request by `caller` for an unknown sensor, one
+// outside the caller's region, or an empty range.
+std::optional<grpc::Status> CheckHistoryRequest(const AccessControl& access,
+                                                const CallerScope& caller,
+                                                const alarm::Registry& registry,
                                                 const std::string& sensor_id, TimestampMs from,
                                                 TimestampMs to) {
-  if (registry.FindSensor(sensor_id) == nullptr) {
+  const alarm::Sensor* sensor = registry.FindSensor(sensor_id);
+  if (sensor == nullptr) {
     return grpc::Status(grpc::StatusCode::NOT_FOUND,
                         "sensor '" + sensor_id + "' is not in the registry");
   }
+  if (auto denied = CheckRegion(access, caller, registry, *sensor)) return denied;
   if (from >= to) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "from_ms must be before to_ms");
   }
@@ -98,8 +120,12 @@ struct LatestCall {
 }  // namespace
 
 QueryService::QueryService(RegistryHolder* registry, ShardSet* shards, storage::Store* store,
-                           BlockingExecutor blocking)
-    : registry_(registry), shards_(shards), store_(store), blocking_(std::move(blocking)) {}
+                           BlockingExecutor blocking, const AccessControl* access)
+    : registry_(registry),
+      shards_(shards),
+      store_(store),
+      blocking_(std::move(blocking)),
+      access_(access) {}
 
 void QueryService::ReadHistory(grpc::ServerUnaryReactor* reactor, const std::string& sensor_id,
                                alarm::TimestampMs from, alarm::TimestampMs to,
@@ -117,8 +143,13 @@ grpc::ServerUnaryReactor* QueryService::ReadRaw(grpc::CallbackServerContext* con
                                                 const v1::ReadRawRequest* request,
                                                 v1::ReadRawResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (auto error = CheckHistoryRequest(*registry_->Get(), request->sensor_id(), request->from_ms(),
-                                       request->to_ms())) {
+  auto caller = access_->Require(*context, Role::kViewer, "query readings");
+  if (!caller) {
+    reactor->Finish(ToGrpc(caller.error()));
+    return reactor;
+  }
+  if (auto error = CheckHistoryRequest(*access_, *caller, *registry_->Get(), request->sensor_id(),
+                                       request->from_ms(), request->to_ms())) {
     reactor->Finish(*error);
     return reactor;
   }
@@ -166,7 +197,13 @@ grpc::ServerUnaryReactor* QueryService::ReadDownsampled(grpc::CallbackServerCont
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const TimestampMs from = request->from_ms();
   const TimestampMs to = request->to_ms();
-  if (auto error = CheckHistoryRequest(*registry_->Get(), request->sensor_id(), from, to)) {
+  auto caller = access_->Require(*context, Role::kViewer, "query readings");
+  if (!caller) {
+    reactor->Finish(ToGrpc(caller.error()));
+    return reactor;
+  }
+  if (auto error = CheckHistoryRequest(*access_, *caller, *registry_->Get(), request->sensor_id(),
+                                       from, to)) {
     reactor->Finish(*error);
     return reactor;
   }
@@ -229,6 +266,11 @@ grpc::ServerUnaryReactor* QueryService::ReadLatest(grpc::CallbackServerContext* 
                                                    const v1::ReadLatestRequest* request,
                                                    v1::ReadLatestResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto caller = access_->Require(*context, Role::kViewer, "query readings");
+  if (!caller) {
+    reactor->Finish(ToGrpc(caller.error()));
+    return reactor;
+  }
   auto call = std::make_shared<LatestCall>();
   call->reactor = reactor;
   call->response = response;
@@ -247,10 +289,17 @@ grpc::ServerUnaryReactor* QueryService::ReadLatest(grpc::CallbackServerContext* 
     return reactor;
   }
   if (by_enterprise) {
-    if (registry.FindEnterprise(request->enterprise_id()) == nullptr) {
+    const alarm::Enterprise* enterprise = registry.FindEnterprise(request->enterprise_id());
+    if (enterprise == nullptr) {
       reactor->Finish(
           grpc::Status(grpc::StatusCode::NOT_FOUND,
                        "enterprise '" + request->enterprise_id() + "' is not in the registry"));
+      return reactor;
+    }
+    if (!caller->Covers(enterprise->region_code)) {
+      reactor->Finish(ToGrpc(access_->Deny(
+          "enterprise '" + enterprise->id + "' is in region " + enterprise->region_code +
+          ", outside the region '" + caller->region_prefix + "' of '" + caller->name + "'")));
       return reactor;
     }
     for (const alarm::Sensor* sensor : registry.SensorsOf(request->enterprise_id())) {
@@ -258,9 +307,14 @@ grpc::ServerUnaryReactor* QueryService::ReadLatest(grpc::CallbackServerContext* 
     }
   } else {
     for (const std::string& id : request->sensor_ids()) {
-      if (registry.FindSensor(id) == nullptr) {
+      const alarm::Sensor* sensor = registry.FindSensor(id);
+      if (sensor == nullptr) {
         reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
                                      "sensor '" + id + "' is not in the registry"));
+        return reactor;
+      }
+      if (auto denied = CheckRegion(*access_, *caller, registry, *sensor)) {
+        reactor->Finish(*denied);
         return reactor;
       }
       call->ids.push_back(id);

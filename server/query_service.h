@@ -11,6 +11,7 @@
 #include <functional>
 #include <string>
 
+#include "server/access.h"
 #include "server/registry_holder.h"
 #include "server/shard.h"
 #include "storage/store.h"
@@ -31,9 +32,10 @@ inline constexpr int kMaxLatestSensors = 100'000;
 
 class QueryService final : public v1::Query::CallbackService {
  public:
-  // Every pointer must outlive the service and its RPCs.
+  // Every pointer must outlive the service and its RPCs. Every call needs
+  // a viewer (or higher) identity whose region covers each sensor asked for.
   QueryService(RegistryHolder* registry, ShardSet* shards, storage::Store* store,
-               BlockingExecutor blocking);
+               BlockingExecutor blocking, const AccessControl* access);
 
   grpc::ServerUnaryReactor* ReadRaw(grpc::CallbackServerContext* context,
                                     const v1::ReadRawRequest* request,
@@ -57,6 +59,7 @@ class QueryService final : public v1::Query::CallbackService {
   ShardSet* shards_;
   storage::Store* store_;
   BlockingExecutor blocking_;
+  const AccessControl* access_;
 };
 
 }  // namespace vigil::server

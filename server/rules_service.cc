@@ -12,17 +12,8 @@ RulesService::RulesService(const AccessControl* access, RulesReader read, RulesA
       control_(std::move(control)) {}
 
 grpc::Status RulesService::CheckAdmin(grpc::CallbackServerContext* context) const {
-  const auto& md = context->client_metadata();
-  auto it = md.find("authorization");
-  std::string_view value;
-  if (it != md.end()) value = std::string_view(it->second.data(), it->second.size());
-  auto caller = access_->Authenticate(value);
-  if (!caller) return ToGrpc(caller.error());
-  if (!caller->May(Role::kAdmin)) {
-    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                        "token '" + caller->name + "' is not an admin: it may not change rules");
-  }
-  return grpc::Status::OK;
+  auto caller = access_->Require(*context, Role::kAdmin, "read or change rules");
+  return caller ? grpc::Status::OK : ToGrpc(caller.error());
 }
 
 grpc::ServerUnaryReactor* RulesService::GetRules(grpc::CallbackServerContext* context,

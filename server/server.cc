@@ -21,6 +21,7 @@
 #include "server/backup_service.h"
 #include "server/config.h"
 #include "server/ingest_service.h"
+#include "server/limits.h"
 #include "server/liveness.h"
 #include "server/log.h"
 #include "server/metrics.h"
@@ -35,6 +36,7 @@
 #include "server/shard.h"
 #include "server/storage_writer.h"
 #include "server/text_input.h"
+#include "server/tls.h"
 #include "storage/alarm_codec.h"
 #include "storage/control_record.h"
 #include "storage/ingest_record.h"
@@ -245,24 +247,22 @@ class Server::Impl {
     writer_ = std::move(*writer);
     last_posted_ = writer_->posted_through();
 
-    ingest_ = std::make_unique<IngestService>(options_, registry_.get(), writer_.get());
+    StartSecurity();
+    ingest_ = std::make_unique<IngestService>(options_, registry_.get(), writer_.get(),
+                                              access_.get(), limiter_.get());
     query_ = std::make_unique<QueryService>(
         registry_.get(), shards_.get(), store_.get(),
-        [this](std::function<void()> task) { boost::asio::post(blocking_, std::move(task)); });
+        [this](std::function<void()> task) { boost::asio::post(blocking_, std::move(task)); },
+        access_.get());
     admin_ = std::make_unique<AdminService>(
         registry_.get(),
         [this](const alarm::RegistryChange& change) { return ApplyRegistryChange(change); },
-        [this](std::function<void()> task) { boost::asio::post(io_, std::move(task)); });
-    backup_ = std::make_unique<BackupService>(store_.get(), [this](std::function<void()> task) {
-      boost::asio::post(io_, std::move(task));
-    });
-    access_ = std::make_unique<AccessControl>(options_.tokens);
-    if (!access_->enabled()) {
-      LogWarn("auth_disabled",
-              {{"reason",
-                "no auth.tokens configured: every caller may read and act on every "
-                "alarm; configure tokens before exposing the port"}});
-    }
+        [this](std::function<void()> task) { boost::asio::post(io_, std::move(task)); },
+        access_.get());
+    backup_ = std::make_unique<BackupService>(
+        store_.get(),
+        [this](std::function<void()> task) { boost::asio::post(io_, std::move(task)); },
+        access_.get());
     rules_service_ = std::make_unique<RulesService>(
         access_.get(),
         [this] { return std::make_pair(FormatRulesYaml(rules_), rules_.rules.size()); },
@@ -272,13 +272,14 @@ class Server::Impl {
         [this](std::function<void()> task) { boost::asio::post(io_, std::move(task)); });
     alarms_ = std::make_unique<AlarmService>(
         options_, access_.get(), feed_.get(), store_.get(), writer_.get(),
-        [this](std::function<void()> task) { boost::asio::post(blocking_, std::move(task)); });
+        [this](std::function<void()> task) { boost::asio::post(blocking_, std::move(task)); },
+        limiter_.get());
 
     grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
     ConfigureReflection(&builder, options_.reflection);
     int port = 0;
-    builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port);
+    builder.AddListeningPort(options_.listen, ListenerCredentials(options_.tls), &port);
     builder.SetMaxReceiveMessageSize(static_cast<int>(options_.max_message_bytes));
     builder.RegisterService(ingest_.get());
     builder.RegisterService(query_.get());
@@ -310,7 +311,9 @@ class Server::Impl {
                                                            .data_dir = options_.data_dir,
                                                            .version = VersionString(),
                                                            .kpi = &kpi_->kpi(),
-                                                           .alertmanager = alertmanager_.get()});
+                                                           .alertmanager = alertmanager_.get(),
+                                                           .access = access_.get(),
+                                                           .limiter = limiter_.get()});
       if (!metrics) return metrics.error();
       metrics_ = std::move(*metrics);
     }
@@ -394,9 +397,54 @@ class Server::Impl {
     });
   }
 
+  // Access control, per-identity limits, and the warnings of an open or
+  // plaintext listener (server/access.h, server/limits.h, server/tls.h).
+  void StartSecurity() {
+    access_ = std::make_unique<AccessControl>(
+        options_.tokens, options_.tls.enabled && !options_.tls.client_ca_file.empty());
+    if (access_->enabled()) {
+      limiter_ = std::make_unique<IdentityLimiter>(options_.identity_limits);
+    } else {
+      LogWarn("auth_disabled",
+              {{"reason",
+                "no auth.tokens and no client certificates configured: every caller may "
+                "write, read and act on everything; configure them before exposing the port"}});
+    }
+    if (options_.tls.enabled) {
+      auto summary = CheckTlsFilesSummary(options_.tls);
+      LogInfo("tls_enabled", {{"certificate", summary ? *summary : summary.error().message()},
+                              {"client_certificates", options_.tls.client_ca_file.empty()
+                                                          ? std::string("off")
+                                                          : options_.tls.require_client_cert
+                                                                ? std::string("required")
+                                                                : std::string("optional")}});
+    } else {
+      LogWarn("plaintext_listener",
+              {{"listen", options_.listen},
+               {"reason",
+                IsLoopbackListen(options_.listen)
+                    ? "server.tls is off: gRPC (and bearer tokens) travel unencrypted; fine on "
+                      "loopback for development only"
+                    : "server.tls is off and server.allow_plaintext is true: gRPC (and bearer "
+                      "tokens) travel unencrypted on the network"}});
+    }
+  }
+
   // SIGHUP: the rules file (kept only if it builds against the registry),
-  // then the registry file.
+  // then the registry file, then a check of the TLS files, which gRPC's
+  // watcher re-reads by itself within server.tls.refresh_interval.
   void ReloadFiles() {
+    if (options_.tls.enabled) {
+      auto summary = CheckTlsFilesSummary(options_.tls);
+      if (summary) {
+        LogInfo("tls_files_checked",
+                {{"certificate", *summary},
+                 {"picked_up_within_s", static_cast<int64_t>(options_.tls.refresh_interval.count())}});
+      } else {
+        LogError("tls_files_invalid", {{"error", summary.error().message()},
+                                       {"effect", "new connections keep the last good files"}});
+      }
+    }
     if (!options_.rules_file.empty()) {
       auto next = RulesWithFile(rules_);
       Status s = next ? ChangeRules(std::move(*next), FormatRulesYaml(rules_)) : next.error();
@@ -767,6 +815,7 @@ class Server::Impl {
   std::unique_ptr<AdminService> admin_;
   std::unique_ptr<BackupService> backup_;
   std::unique_ptr<AccessControl> access_;
+  std::unique_ptr<IdentityLimiter> limiter_;  // null when authentication is off
   std::unique_ptr<AlarmService> alarms_;
   std::unique_ptr<RulesService> rules_service_;
   std::unique_ptr<grpc::Server> grpc_;

@@ -76,7 +76,15 @@ const std::shared_ptr<grpc::Channel>& Client::channel() {
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 500);
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 500);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
-    channel_ = grpc::CreateCustomChannel(server_, grpc::InsecureChannelCredentials(), args);
+    std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+    if (tls_.enabled) {
+      grpc::SslCredentialsOptions ssl;
+      ssl.pem_root_certs = tls_.ca_pem;
+      ssl.pem_cert_chain = tls_.cert_pem;
+      ssl.pem_private_key = tls_.key_pem;
+      credentials = grpc::SslCredentials(ssl);
+    }
+    channel_ = grpc::CreateCustomChannel(server_, credentials, args);
   }
   return channel_;
 }

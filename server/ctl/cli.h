@@ -57,12 +57,21 @@ class Args {
 std::optional<std::string> ParseArgs(std::span<const std::string> args,
                                      std::span<const OptionSpec> spec, Args* out);
 
-// Where and as whom to call: --server, and the token from --token-file or
-// $VIGIL_TOKEN (never a flag of its own, so that it never shows in `ps`).
+// TLS to vigild: PEM files read at start (--ca-file, --cert-file, --key-file,
+// or $VIGIL_CA_FILE, $VIGIL_CERT_FILE, $VIGIL_KEY_FILE). Off: plaintext.
+struct TlsFiles {
+  bool enabled = false;
+  std::string ca_pem;    // trusted roots; empty = the system's
+  std::string cert_pem;  // client certificate chain (a gateway's mTLS identity); may be empty
+  std::string key_pem;
+};
+
+// Where and as whom to call: --server, TLS, and the token from --token-file
+// or $VIGIL_TOKEN (never a flag of its own, so that it never shows in `ps`).
 class Client {
  public:
-  Client(std::string server, std::optional<std::string> token)
-      : server_(std::move(server)), token_(std::move(token)) {}
+  Client(std::string server, std::optional<std::string> token, TlsFiles tls = {})
+      : server_(std::move(server)), token_(std::move(token)), tls_(std::move(tls)) {}
 
   // The channel, created on first use (so that a command may block signals
   // before gRPC starts its threads).
@@ -75,6 +84,7 @@ class Client {
  private:
   std::string server_;
   std::optional<std::string> token_;
+  TlsFiles tls_;
   std::shared_ptr<grpc::Channel> channel_;
 };
 

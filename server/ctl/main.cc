@@ -3,6 +3,7 @@
 // and its options; the commands are in admin_commands.cc (backup, health,
 // registry, hash-token), alarms_commands.cc / alarms_watch.cc (alarms) and
 // history_commands.cc (readings, latest).
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -23,7 +24,7 @@ namespace {
 constexpr char kDefaultServer[] = "127.0.0.1:7070";
 
 constexpr char kUsage[] =
-    R"(usage: vigilctl [--server HOST:PORT] [--token-file FILE] COMMAND [ARGS]
+    R"(usage: vigilctl [--server HOST:PORT] [--token-file FILE] [--ca-file FILE] COMMAND [ARGS]
 
 Commands:
   alarms SUBCOMMAND  Command-center alarms: watch (live, resumable), list, show,
@@ -49,10 +50,44 @@ Options (anywhere on the line):
                        file's text, surrounding spaces and newlines dropped);
                        default: the environment variable VIGIL_TOKEN. There is no
                        --token flag: a token on the command line shows in ps.
+  --ca-file FILE       connect with TLS, trusting the CA certificates in FILE (PEM;
+                       default: $VIGIL_CA_FILE; without either: plaintext)
+  --cert-file FILE, --key-file FILE
+                       a client certificate and its key (PEM) for mutual TLS
+                       (default: $VIGIL_CERT_FILE, $VIGIL_KEY_FILE); needs --ca-file
   --help               this text; after a command, that command's help
 )";
 
-const std::vector<OptionSpec> kGlobalOptions = {{"server", true}, {"token-file", true}, {"help"}};
+const std::vector<OptionSpec> kGlobalOptions = {{"server", true},    {"token-file", true},
+                                                {"ca-file", true},   {"cert-file", true},
+                                                {"key-file", true},  {"help"}};
+
+// The TLS files from the flags, else the environment. An error message when
+// one cannot be read or the combination is incomplete.
+std::optional<std::string> LoadTls(const Args& args, TlsFiles* tls) {
+  auto pick = [&](const char* flag, const char* env) -> std::optional<std::string> {
+    if (auto value = args.Get(flag)) return value;
+    if (const char* v = std::getenv(env); v != nullptr && *v != '\0') return std::string(v);
+    return std::nullopt;
+  };
+  const std::optional<std::string> ca = pick("ca-file", "VIGIL_CA_FILE");
+  const std::optional<std::string> cert = pick("cert-file", "VIGIL_CERT_FILE");
+  const std::optional<std::string> key = pick("key-file", "VIGIL_KEY_FILE");
+  if (!ca && !cert && !key) return std::nullopt;
+  if (!ca) return "--cert-file and --key-file need --ca-file (TLS)";
+  if (cert.has_value() != key.has_value()) return "--cert-file and --key-file go together";
+  auto read = [](const std::string& path, std::string* out) -> bool {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return false;
+    out->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    return true;
+  };
+  tls->enabled = true;
+  if (!read(*ca, &tls->ca_pem)) return "cannot read the CA file " + *ca;
+  if (cert && !read(*cert, &tls->cert_pem)) return "cannot read the certificate file " + *cert;
+  if (key && !read(*key, &tls->key_pem)) return "cannot read the key file " + *key;
+  return std::nullopt;
+}
 
 int TopUsage(std::string_view error) {
   std::cerr << "vigilctl: " << error << "\n\n" << kUsage << "\n" << kExitCodesHelp;
@@ -126,8 +161,10 @@ int Main(const std::vector<std::string>& argv) {
       return kExitOk;
     }
     for (const std::string& arg : argv) {
-      if (arg.starts_with("--") && arg != "--server" && !arg.starts_with("--server=") &&
-          arg != "--token-file" && !arg.starts_with("--token-file=")) {
+      if (!arg.starts_with("--")) continue;
+      const std::string_view name = std::string_view(arg).substr(2, arg.find('=') - 2);
+      if (std::none_of(kGlobalOptions.begin(), kGlobalOptions.end(),
+                       [&](const OptionSpec& o) { return o.name == name; })) {
         return TopUsage("unknown option '" + arg + "'");
       }
     }
@@ -180,7 +217,9 @@ int Main(const std::vector<std::string>& argv) {
   if (server.empty()) return UsageError(*command, "--server needs HOST:PORT");
   std::optional<std::string> token;
   if (auto error = LoadToken(args, &token)) return UsageError(*command, *error);
-  Client client(server, std::move(token));
+  TlsFiles tls;
+  if (auto error = LoadTls(args, &tls)) return UsageError(*command, *error);
+  Client client(server, std::move(token), std::move(tls));
   return command->run(client, args);
 }
 

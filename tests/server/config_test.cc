@@ -441,3 +441,111 @@ TEST_CASE("Sample deploy/vigil.yaml holds every default and its registry parses"
 
 }  // namespace
 }  // namespace vigil::server
+
+namespace vigil::server {
+namespace {
+
+TEST_CASE("Config: TLS, plaintext policy, gateway tokens, expiry and limits", "[server][config]") {
+  SECTION("tls off by default, a mapping turns it on with paths relative to the config") {
+    CHECK_FALSE(ServerOptions{}.tls.enabled);
+    alarm::Result<ServerOptions> o = ParseConfigText(R"(server:
+  tls:
+    cert_file: tls/server.crt
+    key_file: /etc/vigil/server.key
+    client_ca_file: tls/gateways-ca.crt
+    require_client_cert: true
+    refresh_interval: 2s
+  allow_plaintext: true
+limits:
+  streams_per_identity: 3
+  readings_per_second: 5000
+  subscriptions_per_identity: 2
+)",
+                                                     "vigil.yaml", "/etc/vigil");
+    REQUIRE(ErrorOf(o) == "");
+    CHECK(o->tls.enabled);
+    CHECK(o->tls.cert_file == "/etc/vigil/tls/server.crt");
+    CHECK(o->tls.key_file == "/etc/vigil/server.key");
+    CHECK(o->tls.client_ca_file == "/etc/vigil/tls/gateways-ca.crt");
+    CHECK(o->tls.require_client_cert);
+    CHECK(o->tls.refresh_interval == std::chrono::seconds(2));
+    CHECK(o->allow_plaintext);
+    CHECK(o->identity_limits.streams_per_identity == 3);
+    CHECK(o->identity_limits.readings_per_second == 5000);
+    CHECK(o->identity_limits.subscriptions_per_identity == 2);
+    alarm::Result<ServerOptions> back = Parse(FormatEffectiveConfig(*o));
+    REQUIRE(ErrorOf(back) == "");
+    CHECK(back->tls == o->tls);
+    CHECK(back->allow_plaintext == o->allow_plaintext);
+    CHECK(back->identity_limits == o->identity_limits);
+  }
+  SECTION("tls: off is accepted; bad tls configs name the problem") {
+    alarm::Result<ServerOptions> off = Parse("server:\n  tls: off\n");
+    REQUIRE(ErrorOf(off) == "");
+    CHECK_FALSE(off->tls.enabled);
+    CHECK(ParseError("server:\n  tls: on\n")
+              .ends_with("server.tls: must be 'off' or a mapping with cert_file and key_file, "
+                         "got 'on'"));
+    CHECK(ParseError("server:\n  tls:\n    cert_file: a.crt\n")
+              .ends_with("server.tls: key_file is required"));
+    CHECK(ParseError("server:\n  tls: { cert_file: a, key_file: b, require_client_cert: true }\n")
+              .ends_with("server.tls: require_client_cert needs client_ca_file"));
+    CHECK(ParseError("server:\n  tls: { cert_file: a, key_file: b, refresh_interval: 1500ms }\n")
+              .ends_with("must be whole seconds, 1s .. 24h, got '1500ms'"));
+  }
+  SECTION("plaintext is refused on a non-loopback address unless allowed") {
+    ServerOptions o;
+    CHECK(CheckListenerSecurity(o).ok());  // 127.0.0.1:7070
+    for (const char* loopback : {"localhost:1", "[::1]:7070", "127.1.2.3:0"}) {
+      o.listen = loopback;
+      CHECK(CheckListenerSecurity(o).ok());
+    }
+    for (const char* open : {"0.0.0.0:7070", "[::]:7070", "10.0.0.5:7070", "127.example:1"}) {
+      o.listen = open;
+      CAPTURE(open);
+      CHECK(CheckListenerSecurity(o).code() == alarm::Status::Code::kInvalidArgument);
+    }
+    o.allow_plaintext = true;
+    CHECK(CheckListenerSecurity(o).ok());
+    o.allow_plaintext = false;
+    o.tls.enabled = true;
+    CHECK(CheckListenerSecurity(o).ok());
+  }
+  SECTION("gateway tokens are bound to a gateway, and tokens may expire") {
+    alarm::Result<ServerOptions> o = Parse(R"(auth:
+  tokens:
+    - { name: gw-1, role: gateway, gateway: gw-1,
+        sha256: 94beec19424be60cbfc16ea69f423ad548b050b894a35cb694f8cea5d2b27d0f }
+    - { name: temp, role: viewer, region: "37", expires: 2030-01-02,
+        sha256: 603084eb1c2adcf943ecb786943d038aebed40cd836e95cb3a3cc463d6b870a9 }
+    - { name: until, role: admin, expires: "2030-01-02T03:04:05Z",
+        sha256: fc401e057090bad46954b888bd3c5dce3592be70219472760854482c347185b7 }
+)");
+    REQUIRE(ErrorOf(o) == "");
+    REQUIRE(o->tokens.size() == 3);
+    CHECK(o->tokens[0].role == Role::kGateway);
+    CHECK(o->tokens[0].gateway_id == "gw-1");
+    CHECK(o->tokens[0].expires_at_ms == 0);
+    CHECK(o->tokens[1].expires_at_ms == 1'893'542'400'000);
+    CHECK(o->tokens[2].expires_at_ms == 1'893'553'445'000);
+    alarm::Result<ServerOptions> back = Parse(FormatEffectiveConfig(*o));
+    REQUIRE(ErrorOf(back) == "");
+    CHECK(back->tokens == o->tokens);
+
+    const std::string sha = "sha256: 94beec19424be60cbfc16ea69f423ad548b050b894a35cb694f8cea5d2b27d0f";
+    CHECK(ParseError("auth:\n  tokens:\n    - { name: g, role: gateway, " + sha + " }\n")
+              .ends_with("a gateway token needs 'gateway: <gateway id>'"));
+    CHECK(ParseError("auth:\n  tokens:\n    - { name: g, role: gateway, gateway: x, region: "
+                     "\"37\", " + sha + " }\n")
+              .ends_with("a gateway token has no region (its gateway's enterprise has one)"));
+    CHECK(ParseError("auth:\n  tokens:\n    - { name: g, role: viewer, gateway: x, " + sha +
+                     " }\n")
+              .ends_with("'gateway' is for role gateway only"));
+    CHECK(ParseError("auth:\n  tokens:\n    - { name: g, expires: 2030-02-30, " + sha + " }\n")
+              .ends_with("expected a UTC date like 2025-12-31 or 2025-12-31T18:00:00Z, got "
+                         "'2030-02-30'"));
+  }
+}
+
+}  // namespace
+}  // namespace vigil::server

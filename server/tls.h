@@ -1,0 +1,38 @@
+// TLS for the gRPC listener: the server credentials built from
+// server.tls (options.h), and checks of its files. With TLS on, gRPC's
+// FileWatcherCertificateProvider re-reads the certificate, key and client CA
+// every refresh_interval on a thread of its own: replaced files are used by
+// new handshakes, open connections and their streams carry on. Free
+// functions; any thread.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "alarm/status.h"
+#include "server/options.h"
+
+namespace grpc {
+class ServerCredentials;
+}
+
+namespace vigil::server {
+
+// Reads the files of `tls` as the watcher will: the certificate chain and the
+// private key parse and match, the leaf certificate is within its validity
+// period, and the client CA file (when set) holds at least one certificate.
+// Returns a one-line summary ("subject=... not_after=...") for the log.
+// kInvalidArgument naming the key, the file and the problem. Off: "off".
+alarm::Result<std::string> CheckTlsFilesSummary(const TlsOptions& tls);
+inline alarm::Status CheckTlsFiles(const TlsOptions& tls) {
+  auto summary = CheckTlsFilesSummary(tls);
+  return summary ? alarm::Status::Ok() : summary.error();
+}
+
+// Insecure credentials when TLS is off; otherwise TLS credentials whose
+// certificates come from a file watcher. Clients are asked for a certificate
+// when client_ca_file is set (verified against it; required with
+// require_client_cert).
+std::shared_ptr<grpc::ServerCredentials> ListenerCredentials(const TlsOptions& tls);
+
+}  // namespace vigil::server
