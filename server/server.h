@@ -3,7 +3,8 @@
 // Threads:
 //   control   the thread that calls Run(): a Boost.Asio io_context for
 //             signals (SIGTERM/SIGINT drain and stop, SIGHUP reloads the
-//             registry file), the checkpoint timer and registry changes.
+//             rules and registry files and checks the TLS files), the
+//             checkpoint timer and registry changes.
 //   stopper   started on SIGTERM: drains and stops everything in order.
 //   writer    StorageWriter: group-commits gateway batches to RocksDB.
 //   shards    `options.shards` ShardSet threads: per-sensor heads (and, next,
@@ -15,6 +16,9 @@
 //   kpi       AlarmKpiThread: alarm-load KPIs from the AlarmFeed.
 //   alertmanager  AlertmanagerForwarder (when configured): POSTs alerts.
 //   gRPC      gRPC's callback threads run every RPC reaction; they never block.
+//             With server.tls on, gRPC's FileWatcherCertificateProvider
+//             re-reads the certificate files on a thread of its own (tls.h);
+//             throttled ingest streams resume from gRPC alarms (limits.h).
 //   RocksDB   its own flush and compaction threads.
 // Stop order: health NOT_SERVING -> refuse new batches -> wait for queued
 // batches to be acked (bounded by shutdown_grace) -> gRPC shutdown -> writer
