@@ -236,9 +236,10 @@ void Gateway(const Flags& f, int g, const std::atomic<bool>& stop, const std::at
       batch.set_sequence(seq);
       const int64_t at = t0 + static_cast<int64_t>(seq);  // increasing per sensor
       const bool flip = seq % static_cast<uint64_t>(f.alarm_every) == 0;
-      const int hot = flip ? static_cast<int>((seq / f.alarm_every) % f.sensors) : -1;
-      for (int s = 0; s < f.sensors; ++s) {
-        v1::Series* series = batch.mutable_series(s);
+      const auto sensors = static_cast<size_t>(f.sensors);
+      const size_t hot = flip ? (seq / static_cast<uint64_t>(f.alarm_every)) % sensors : sensors;
+      for (size_t s = 0; s < sensors; ++s) {
+        v1::Series* series = batch.mutable_series(static_cast<int>(s));
         series->clear_timestamps_ms();
         series->clear_values();
         series->add_timestamps_ms(at);
@@ -351,9 +352,10 @@ int Run(const Flags& f) {
     stubs.push_back(v1::Alarms::NewStub(channels.back()));
   }
   std::vector<std::unique_ptr<Subscriber>> subscribers;
-  for (int i = 0; i < f.subscribers; ++i) {
-    subscribers.push_back(
-        std::make_unique<Subscriber>(stubs[i % stubs.size()].get(), kProvinces[i % f.provinces]));
+  subscribers.reserve(static_cast<size_t>(f.subscribers));
+  for (size_t i = 0; i < static_cast<size_t>(f.subscribers); ++i) {
+    subscribers.push_back(std::make_unique<Subscriber>(
+        stubs[i % stubs.size()].get(), kProvinces[i % static_cast<size_t>(f.provinces)]));
   }
   const auto connect_deadline = Clock::now() + std::chrono::seconds(30);
   while (Clock::now() < connect_deadline &&
@@ -368,6 +370,7 @@ int Run(const Flags& f) {
   std::atomic<bool> measure{false};
   Counters counters;
   std::vector<std::thread> gateways;
+  gateways.reserve(static_cast<size_t>(f.gateways));
   for (int g = 0; g < f.gateways; ++g) {
     gateways.emplace_back(Gateway, std::cref(f), g, std::cref(stop), std::cref(measure),
                           std::ref(counters));
