@@ -167,6 +167,7 @@ class AlarmJournal::Impl {
           it == open_.end() ? std::nullopt : std::optional(storage::EncodeJournalEntry(it->second));
     }
     std::vector<storage::OpenAlarmWrite> open_writes;
+    open_writes.reserve(open_final.size());
     for (const auto& [key, bytes] : open_final) {
       open_writes.push_back(
           {.alarm_kind = key.first,
@@ -174,6 +175,7 @@ class AlarmJournal::Impl {
            .entry = bytes ? std::optional<std::string_view>(*bytes) : std::nullopt});
     }
     std::vector<storage::JournalMark> mark_writes;
+    mark_writes.reserve(marks.size());
     for (const auto& [shard, seq] : marks) mark_writes.push_back({.shard = shard, .log_seq = seq});
 
     Status s = store_->WriteJournal({.entries = appends,

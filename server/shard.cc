@@ -419,7 +419,7 @@ void ShardSet::PostBatch(uint64_t log_seq, alarm::TimestampMs stored_at, std::st
 
 void ShardSet::PostControl(uint64_t log_seq, alarm::TimestampMs stored_at,
                            const storage::ControlRecord& record, CommandCompletion* completion,
-                           std::shared_ptr<const alarm::RuleSet> rules) {
+                           const std::shared_ptr<const alarm::RuleSet>& rules) {
   using storage::ControlKind;
   if (record.kind == ControlKind::kTick || record.kind == ControlKind::kRulesChanged) {
     for (auto& shard : shards_) {

@@ -121,7 +121,7 @@ class ShardSet {
   // the new rule set, null on replay (the current rules were set at start).
   void PostControl(uint64_t log_seq, alarm::TimestampMs stored_at,
                    const storage::ControlRecord& record, CommandCompletion* completion = nullptr,
-                   std::shared_ptr<const alarm::RuleSet> rules = nullptr);
+                   const std::shared_ptr<const alarm::RuleSet>& rules = nullptr);
 
   // Start-up, in this order: SetRules, Recover, replay (PostBatch/PostControl),
   // Reconcile.

@@ -40,7 +40,16 @@ void HeadSet::Append(std::string_view sensor_id, std::span<const alarm::Timestam
     Open(entry, log_seq);
   }
   constexpr auto kSpan = static_cast<uint64_t>(kMaxChunkSpan.count());
-  const uint32_t max_readings = options_.max_readings_per_chunk;
+  // A head's first chunk is cut short by up to half, by a hash of the sensor
+  // id: sensors that start together at one cadence would otherwise all fill
+  // their chunks in the same batch, and their seal would stall the shard (and
+  // every alarm behind it) at once, every chunk length. Later chunks keep the
+  // offset.
+  uint32_t max_readings = options_.max_readings_per_chunk;
+  if (entry->second.generation <= 1 && max_readings >= 4) {
+    max_readings -= static_cast<uint32_t>(std::hash<std::string_view>{}(sensor_id) %
+                                          (max_readings / 2));
+  }
 
   // encoder_heap_bytes_ currently includes `accounted` bytes of this encoder.
   size_t accounted = EncoderHeapBytes(enc);

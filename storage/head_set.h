@@ -57,7 +57,8 @@ class HeadSet {
   // Appends one series that came from ingest-log record `log_seq`. quality empty =
   // all good. REQUIRES: timestamps.size() == values.size() (and quality.size() when
   // not empty). A head is sealed into *sealed (and a new one started) when it
-  // reaches max_readings_per_chunk, when the next reading would make
+  // reaches max_readings_per_chunk (a head's first chunk: less, by up to half,
+  // depending on the sensor, to spread seals over time), when the next reading would make
   // last_at - first_at exceed kMaxChunkSpan, or when the next reading's timestamp is
   // <= the head's last_at (out of order or repeated: overlapping chunks are allowed;
   // readers merge them, the later chunk_id wins for equal timestamps).

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Alarm latency and fan-out: one vigild on a temp folder, loaded by
+# vigil-alarm-load (62 gateways x 500 sensors over 31 provinces; one batch in
+# 50 of each gateway flips a sensor across its alarm level).
+#   1. the maximum ingest rate without subscribers,
+#   2. the maximum ingest rate with SUBSCRIBERS (default 1000) streams over the
+#      31 province prefixes (fan-out cost = 1 - 2/1),
+#   3. paced at half of 1 with the subscribers: reading sent -> alarm delivered
+#      latency (client) and reading received -> journaled (server histogram).
+# Prints every figure as `name value unit`, prefixed by the phase.
+#   DURATION=20s SUBSCRIBERS=1000 bench/run_alarm_bench.sh [BUILD_DIR]
+set -euo pipefail
+build="${1:-build}"
+duration="${DURATION:-20s}"
+subscribers="${SUBSCRIBERS:-1000}"
+vigild="$build/server/vigild"
+load="$build/bench/vigil-alarm-load"
+for b in "$vigild" "$load"; do
+  [ -x "$b" ] || { echo "run_alarm_bench: $b not found; build it first" >&2; exit 2; }
+done
+work="$(mktemp -d)"
+server_pid=""
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+cat > "$work/vigild.yaml" <<CFG
+server: { listen: "127.0.0.1:0", metrics_listen: "127.0.0.1:0" }
+storage: { data_dir: "$work/data" }
+ingest: { max_concurrent_streams: 4096 }
+CFG
+"$vigild" --config "$work/vigild.yaml" > "$work/vigild.out" 2> "$work/vigild.err" &
+server_pid=$!
+for _ in $(seq 1 300); do
+  grep -q 'vigild listening grpc=' "$work/vigild.out" 2>/dev/null && break
+  kill -0 "$server_pid" 2>/dev/null || { cat "$work/vigild.err" >&2; exit 1; }
+  sleep 0.1
+done
+line="$(grep -m1 'vigild listening grpc=' "$work/vigild.out")"
+target="$(sed -n 's/.*grpc=\([^ ]*\).*/\1/p' <<<"$line")"
+metrics="$(sed -n 's/.*metrics=\([^ ]*\).*/\1/p' <<<"$line")"
+run() {  # phase, flags...
+  local phase=$1; shift
+  "$load" --target "$target" --metrics "$metrics" --duration "$duration" "$@" > "$work/$phase.out" \
+    || { cat "$work/$phase.out" >&2; echo "run_alarm_bench: phase $phase failed" >&2; exit 1; }
+  sed "s/^/${phase}_/" "$work/$phase.out"
+}
+run max_no_subscribers --register --subscribers 0 --rate 0
+max0=$(awk '/^ingest_readings_per_s/ {print $2}' "$work/max_no_subscribers.out")
+run max_with_subscribers --subscribers "$subscribers" --rate 0
+max1=$(awk '/^ingest_readings_per_s/ {print $2}' "$work/max_with_subscribers.out")
+awk -v a="$max0" -v b="$max1" 'BEGIN { printf "fanout_ingest_cost %.1f %%\n", (a - b) * 100 / a }'
+run half_rate --subscribers "$subscribers" --rate "$(awk -v a="$max0" 'BEGIN { printf "%d", a / 2 }')"
