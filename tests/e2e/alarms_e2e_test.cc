@@ -56,7 +56,8 @@ constexpr char kRules[] = R"(rules:
 )";
 
 // Tokens (the config holds their SHA-256): a county operator (Jinan Lixia),
-// a province viewer (Shandong), a province operator (Hebei), a national admin.
+// a province viewer (Shandong), a province operator (Hebei), a national admin;
+// and each gateway's (secret "<gateway id>-secret").
 constexpr char kJinan[] = "jinan-secret";
 constexpr char kShandong[] = "shandong-secret";
 constexpr char kHebei[] = "hebei-secret";
@@ -71,6 +72,12 @@ constexpr char kAuth[] = R"(auth:
         sha256: fc401e057090bad46954b888bd3c5dce3592be70219472760854482c347185b7 }
     - { name: national, region: "", role: admin,
         sha256: fa97b986984b38fac2a09b1677210ef87ff0a9642c5f6d0f9ebcfd41cee9022b }
+    - { name: gw-jn, role: gateway, gateway: gw-jn,
+        sha256: 72f168d07afc73d40e0ddfaac75fd42241cea7a4505f15a395e7280d490b6e7d }
+    - { name: gw-qd, role: gateway, gateway: gw-qd,
+        sha256: 666673f6838605a80c716b893fcc7146c81a606a83a719d2255026694bf6043c }
+    - { name: gw-hb, role: gateway, gateway: gw-hb,
+        sha256: 10305cc307de08cf3d9349ca8243924d1749b0e7018be44a212eefdb8ca82166 }
 )";
 
 struct Server {
@@ -101,6 +108,7 @@ struct Server {
     series->add_values(value);
     grpc::ClientContext context;
     SetDeadline(&context);
+    context.AddMetadata("authorization", "Bearer " + gateway + "-secret");
     v1::IngestAck ack;
     grpc::Status s = vigild.ingest().Write(&context, batch, &ack);
     INFO(s.error_message());
