@@ -32,10 +32,8 @@ alarm::Result<CallerScope> AccessControl::Authenticate(const PeerCredentials& pe
   }
   if (!peer.authorization.empty()) {
     constexpr std::string_view kBearer = "Bearer ";
-    if (!peer.authorization.starts_with(kBearer) ||
-        peer.authorization.size() == kBearer.size()) {
-      return alarm::Status::Unauthenticated(
-          "the authorization metadata must be 'Bearer <token>'");
+    if (!peer.authorization.starts_with(kBearer) || peer.authorization.size() == kBearer.size()) {
+      return alarm::Status::Unauthenticated("the authorization metadata must be 'Bearer <token>'");
     }
     const std::array<uint8_t, 32> digest = TokenDigest(peer.authorization.substr(kBearer.size()));
     // Every token is compared, whichever matches, so timing tells nothing.

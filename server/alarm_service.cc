@@ -423,8 +423,9 @@ grpc::ServerUnaryReactor* AlarmService::GetAlarm(grpc::CallbackServerContext* co
       return;
     }
     if (!scope.Covers(history.back().region_code)) {
-      reactor->Finish(ToGrpc(ctx->access->Deny("alarm " + std::to_string(alarm_id) + " is in region " +
-                             history.back().region_code + ", outside this caller's region")));
+      reactor->Finish(
+          ToGrpc(ctx->access->Deny("alarm " + std::to_string(alarm_id) + " is in region " +
+                                   history.back().region_code + ", outside this caller's region")));
       return;
     }
     AlarmToProto(history.back(), response->mutable_alarm());

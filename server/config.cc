@@ -332,8 +332,8 @@ class Parser {
            if (item.value.IsScalar()) {
              const std::string mode = item.value.Scalar();
              if (mode != "off" && mode != "false") {
-               Fail(item, "must be 'off' or a mapping with cert_file and key_file, got '" +
-                              mode + "'");
+               Fail(item,
+                    "must be 'off' or a mapping with cert_file and key_file, got '" + mode + "'");
              }
              return;
            }
@@ -828,8 +828,8 @@ std::string FormatEffectiveConfig(const ServerOptions& options) {
     line("    client_ca_file", Quote(options.tls.client_ca_file.string()));
     line("    require_client_cert", options.tls.require_client_cert ? "true" : "false");
     line("    refresh_interval",
-         FormatDuration(std::chrono::duration_cast<std::chrono::milliseconds>(
-             options.tls.refresh_interval)));
+         FormatDuration(
+             std::chrono::duration_cast<std::chrono::milliseconds>(options.tls.refresh_interval)));
   }
   line("  allow_plaintext", options.allow_plaintext ? "true" : "false");
   out += "storage:\n";

@@ -394,16 +394,16 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::IngestBatch, v1::I
   std::string gateway_id_;   // reaction thread only
 
   std::mutex mu_;
-  std::deque<v1::IngestAck> acks_;  // GUARDED_BY(mu_); front() is being written
-  uint32_t in_flight_ = 0;          // GUARDED_BY(mu_)
-  bool writing_ = false;            // GUARDED_BY(mu_)
-  bool read_paused_ = false;        // GUARDED_BY(mu_)
-  bool read_closed_ = false;        // GUARDED_BY(mu_)
-  bool failed_ = false;             // GUARDED_BY(mu_)
-  bool finish_called_ = false;      // GUARDED_BY(mu_)
-  bool done_ = false;               // GUARDED_BY(mu_)
-  bool throttled_ = false;          // GUARDED_BY(mu_); paused by the readings rate
-  bool alarm_pending_ = false;      // GUARDED_BY(mu_); throttle_alarm_ not fired yet
+  std::deque<v1::IngestAck> acks_;               // GUARDED_BY(mu_); front() is being written
+  uint32_t in_flight_ = 0;                       // GUARDED_BY(mu_)
+  bool writing_ = false;                         // GUARDED_BY(mu_)
+  bool read_paused_ = false;                     // GUARDED_BY(mu_)
+  bool read_closed_ = false;                     // GUARDED_BY(mu_)
+  bool failed_ = false;                          // GUARDED_BY(mu_)
+  bool finish_called_ = false;                   // GUARDED_BY(mu_)
+  bool done_ = false;                            // GUARDED_BY(mu_)
+  bool throttled_ = false;                       // GUARDED_BY(mu_); paused by the readings rate
+  bool alarm_pending_ = false;                   // GUARDED_BY(mu_); throttle_alarm_ not fired yet
   std::unique_ptr<grpc::Alarm> throttle_alarm_;  // GUARDED_BY(mu_)
   grpc::Status fail_status_;                     // GUARDED_BY(mu_)
 };
@@ -423,11 +423,11 @@ grpc::ServerBidiReactor<v1::IngestBatch, v1::IngestAck>* IngestService::Stream(
   if (context_.limiter != nullptr && !caller->anonymous) {
     identity = context_.limiter->Get(caller->name);
     if (!context_.limiter->AcquireStream(*identity)) {
-      return new RefusedStream(grpc::Status(
-          grpc::StatusCode::RESOURCE_EXHAUSTED,
-          "'" + caller->name + "' has " +
-              std::to_string(context_.limiter->options().streams_per_identity) +
-              " ingest streams open already (limits.streams_per_identity)"));
+      return new RefusedStream(
+          grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                       "'" + caller->name + "' has " +
+                           std::to_string(context_.limiter->options().streams_per_identity) +
+                           " ingest streams open already (limits.streams_per_identity)"));
     }
   }
   return new IngestStream(context_, std::move(*caller), std::move(identity));
@@ -447,15 +447,14 @@ grpc::ServerUnaryReactor* IngestService::Write(grpc::CallbackServerContext* cont
     return reactor;
   }
   if (context_.limiter != nullptr && !caller->anonymous) {
-    const std::chrono::nanoseconds pause = context_.limiter->TakeReadings(
-        *context_.limiter->Get(caller->name), ReadingsIn(*request),
-        std::chrono::steady_clock::now());
+    const std::chrono::nanoseconds pause =
+        context_.limiter->TakeReadings(*context_.limiter->Get(caller->name), ReadingsIn(*request),
+                                       std::chrono::steady_clock::now());
     if (pause.count() > 0) {
       // Over the readings rate: handled after the pause (the unary
       // counterpart of not reading a stream).
-      RunAfter(pause, [this, reactor, request, response](bool) {
-        WriteNow(reactor, request, response);
-      });
+      RunAfter(pause,
+               [this, reactor, request, response](bool) { WriteNow(reactor, request, response); });
       return reactor;
     }
   }

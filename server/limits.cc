@@ -60,8 +60,8 @@ std::chrono::nanoseconds IdentityLimiter::TakeReadings(Identity& identity, uint6
   int64_t next = 0;
   do {
     next = std::max(tat, now_ns) + cost;
-  } while (!identity.theoretical_arrival_ns.compare_exchange_weak(tat, next,
-                                                                  std::memory_order_relaxed));
+  } while (
+      !identity.theoretical_arrival_ns.compare_exchange_weak(tat, next, std::memory_order_relaxed));
   // A burst of one second's worth passes at once.
   const int64_t wait = next - now_ns - kSecond;
   if (wait <= 0) return std::chrono::nanoseconds(0);
@@ -71,12 +71,11 @@ std::chrono::nanoseconds IdentityLimiter::TakeReadings(Identity& identity, uint6
 }
 
 IdentityLimiter::Stats IdentityLimiter::stats() const {
-  return Stats{
-      .streams_refused = streams_refused_.load(std::memory_order_relaxed),
-      .subscriptions_refused = subscriptions_refused_.load(std::memory_order_relaxed),
-      .throttled = throttled_.load(std::memory_order_relaxed),
-      .throttled_seconds =
-          static_cast<double>(throttled_ns_.load(std::memory_order_relaxed)) * 1e-9};
+  return Stats{.streams_refused = streams_refused_.load(std::memory_order_relaxed),
+               .subscriptions_refused = subscriptions_refused_.load(std::memory_order_relaxed),
+               .throttled = throttled_.load(std::memory_order_relaxed),
+               .throttled_seconds =
+                   static_cast<double>(throttled_ns_.load(std::memory_order_relaxed)) * 1e-9};
 }
 
 }  // namespace vigil::server

@@ -55,8 +55,8 @@ class IdentityLimiter {
   struct Stats {
     uint64_t streams_refused = 0;
     uint64_t subscriptions_refused = 0;
-    uint64_t throttled = 0;          // batches that had to wait
-    double throttled_seconds = 0;    // total of those waits
+    uint64_t throttled = 0;        // batches that had to wait
+    double throttled_seconds = 0;  // total of those waits
   };
   Stats stats() const;
 

@@ -297,9 +297,9 @@ grpc::ServerUnaryReactor* QueryService::ReadLatest(grpc::CallbackServerContext* 
       return reactor;
     }
     if (!caller->Covers(enterprise->region_code)) {
-      reactor->Finish(ToGrpc(access_->Deny(
-          "enterprise '" + enterprise->id + "' is in region " + enterprise->region_code +
-          ", outside the region '" + caller->region_prefix + "' of '" + caller->name + "'")));
+      reactor->Finish(ToGrpc(access_->Deny("enterprise '" + enterprise->id + "' is in region " +
+                                           enterprise->region_code + ", outside the region '" +
+                                           caller->region_prefix + "' of '" + caller->name + "'")));
       return reactor;
     }
     for (const alarm::Sensor* sensor : registry.SensorsOf(request->enterprise_id())) {

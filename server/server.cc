@@ -413,11 +413,10 @@ class Server::Impl {
     if (options_.tls.enabled) {
       auto summary = CheckTlsFilesSummary(options_.tls);
       LogInfo("tls_enabled", {{"certificate", summary ? *summary : summary.error().message()},
-                              {"client_certificates", options_.tls.client_ca_file.empty()
-                                                          ? std::string("off")
-                                                          : options_.tls.require_client_cert
-                                                                ? std::string("required")
-                                                                : std::string("optional")}});
+                              {"client_certificates",
+                               options_.tls.client_ca_file.empty() ? std::string("off")
+                               : options_.tls.require_client_cert  ? std::string("required")
+                                                                   : std::string("optional")}});
     } else {
       LogWarn("plaintext_listener",
               {{"listen", options_.listen},
@@ -437,9 +436,10 @@ class Server::Impl {
     if (options_.tls.enabled) {
       auto summary = CheckTlsFilesSummary(options_.tls);
       if (summary) {
-        LogInfo("tls_files_checked",
-                {{"certificate", *summary},
-                 {"picked_up_within_s", static_cast<int64_t>(options_.tls.refresh_interval.count())}});
+        LogInfo(
+            "tls_files_checked",
+            {{"certificate", *summary},
+             {"picked_up_within_s", static_cast<int64_t>(options_.tls.refresh_interval.count())}});
       } else {
         LogError("tls_files_invalid", {{"error", summary.error().message()},
                                        {"effect", "new connections keep the last good files"}});

@@ -58,9 +58,9 @@ Options (anywhere on the line):
   --help               this text; after a command, that command's help
 )";
 
-const std::vector<OptionSpec> kGlobalOptions = {{"server", true},    {"token-file", true},
-                                                {"ca-file", true},   {"cert-file", true},
-                                                {"key-file", true},  {"help"}};
+const std::vector<OptionSpec> kGlobalOptions = {{"server", true},   {"token-file", true},
+                                                {"ca-file", true},  {"cert-file", true},
+                                                {"key-file", true}, {"help"}};
 
 // The TLS files from the flags, else the environment. An error message when
 // one cannot be read or the combination is incomplete.

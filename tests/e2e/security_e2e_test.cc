@@ -131,15 +131,16 @@ void AddSeries(IngestBatch* batch, const std::string& sensor, const std::vector<
   for (double v : values) s->add_values(v);
 }
 
-TEST_CASE("Bad input tour: each hostile batch gets its exact answer, valid data beside it is stored",
-          "[e2e][security]") {
+TEST_CASE(
+    "Bad input tour: each hostile batch gets its exact answer, valid data beside it is stored",
+    "[e2e][security]") {
   VigildProcess vigild(SecureOptions());
   vigild.Start();
   const int64_t now = NowMs();
   constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
   constexpr double kInf = std::numeric_limits<double>::infinity();
-  constexpr int64_t kYear1970 = 86'400'000;           // 1970-01-02
-  constexpr int64_t kYear2200 = 7'258'118'400'000;    // 2200-01-01
+  constexpr int64_t kYear1970 = 86'400'000;         // 1970-01-02
+  constexpr int64_t kYear2200 = 7'258'118'400'000;  // 2200-01-01
 
   // Each case adds its hostile series after the valid one (series 0, s-2,
   // one reading at a time of its own) and states the expected answer.
@@ -151,7 +152,9 @@ TEST_CASE("Bad input tour: each hostile batch gets its exact answer, valid data 
   };
   const std::vector<Case> cases = {
       {"NaN, +inf and -inf values",
-       [&](IngestBatch* b) { AddSeries(b, "s-1", {now - 3, now - 2, now - 1}, {kNaN, kInf, -kInf}); },
+       [&](IngestBatch* b) {
+         AddSeries(b, "s-1", {now - 3, now - 2, now - 1}, {kNaN, kInf, -kInf});
+       },
        {{1, 0, v1::REJECT_REASON_NON_FINITE_VALUE},
         {1, 1, v1::REJECT_REASON_NON_FINITE_VALUE},
         {1, 2, v1::REJECT_REASON_NON_FINITE_VALUE}}},
@@ -168,7 +171,9 @@ TEST_CASE("Bad input tour: each hostile batch gets its exact answer, valid data 
        {{1, -1, v1::REJECT_REASON_ARRAY_LENGTH_MISMATCH},
         {2, -1, v1::REJECT_REASON_ARRAY_LENGTH_MISMATCH}}},
       {"timestamps in 1970 and 2200",
-       [&](IngestBatch* b) { AddSeries(b, "s-1", {kYear1970, kYear2200}, {1.0, 2.0}); },
+       [&](IngestBatch* b) {
+         AddSeries(b, "s-1", {kYear1970, kYear2200}, {1.0, 2.0});
+       },
        {{1, 0, v1::REJECT_REASON_TIMESTAMP_BEFORE_RETENTION},
         {1, 1, v1::REJECT_REASON_TIMESTAMP_IN_FUTURE}}},
       {"unknown and foreign sensors",
@@ -206,7 +211,8 @@ TEST_CASE("Bad input tour: each hostile batch gets its exact answer, valid data 
     c.hostile(&batch);
     IngestAck ack;
     const grpc::Status status = Write(*stub, batch, &ack);
-    INFO(status.error_code() << " " << status.error_message() << " " << Describe(ack).substr(0, 500));
+    INFO(status.error_code() << " " << status.error_message() << " "
+                             << Describe(ack).substr(0, 500));
     REQUIRE(status.ok());
     CHECK(ToString(Rejections(ack)) == ToString(c.rejections));
     CHECK(ack.stored_readings() == (c.valid_stored ? 1u : 0u));
@@ -494,11 +500,10 @@ TEST_CASE("A client opening 10,000 streams gets its few, the rest RESOURCE_EXHAU
   std::this_thread::sleep_for(300ms);
   CHECK(done.load() == kStreams - kAllowed);
   CHECK(refused.load() == kStreams - kAllowed);
-  WARN("10,000 streams answered in "
-       << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
-                                                                start)
-              .count()
-       << " ms");
+  WARN("10,000 streams answered in " << std::chrono::duration_cast<std::chrono::milliseconds>(
+                                            std::chrono::steady_clock::now() - start)
+                                            .count()
+                                     << " ms");
   const std::string metrics = HttpGetMetrics(vigild.metrics_address());
   CHECK(Sample(metrics, "vigil_limit_refusals_total{limit=\"streams\"}") == kStreams - kAllowed);
   for (auto& s : streams) s->Cancel();

@@ -39,8 +39,7 @@ constexpr char kNational[] = "national-secret";
 
 // Runs `command` in `dir` with bash; fails the test on a non-zero exit.
 void Shell(const fs::path& dir, const std::string& command) {
-  const std::string line =
-      "cd '" + dir.string() + "' && (" + command + ") > openssl.log 2>&1";
+  const std::string line = "cd '" + dir.string() + "' && (" + command + ") > openssl.log 2>&1";
   const int rc = std::system(line.c_str());
   if (rc != 0) {
     std::ifstream log(dir / "openssl.log");
@@ -62,9 +61,9 @@ void MakeCa(const fs::path& dir, const std::string& name) {
 void MakeCert(const fs::path& dir, const std::string& ca, const std::string& name,
               const std::string& cn, const std::string& extensions) {
   std::ofstream(dir / (name + ".ext")) << extensions;
-  Shell(dir, std::string("openssl req -new ") + kNewKey + " -keyout " + name + ".key -out " +
-                 name + ".csr -subj /CN=" + cn + " && openssl x509 -req -in " + name +
-                 ".csr -CA " + ca + ".crt -CAkey " + ca + ".key -CAcreateserial -out " + name +
+  Shell(dir, std::string("openssl req -new ") + kNewKey + " -keyout " + name + ".key -out " + name +
+                 ".csr -subj /CN=" + cn + " && openssl x509 -req -in " + name + ".csr -CA " + ca +
+                 ".crt -CAkey " + ca + ".key -CAcreateserial -out " + name +
                  ".crt -days 2 -extfile " + name + ".ext");
 }
 
@@ -129,15 +128,15 @@ TEST_CASE("TLS: gateways by client certificate, centers by token, certificate re
   MakeCa(dir, "rogue");
   MakeCert(dir, "rogue", "rogue-gw1", "gw-1", ClientExt("gw-1"));
 
-  VigildProcess vigild({.config_yaml = "server:\n  tls:\n    cert_file: " +
-                                       (dir / "server.crt").string() +
-                                       "\n    key_file: " + (dir / "server.key").string() +
-                                       "\n    client_ca_file: " + (dir / "ca.crt").string() +
-                                       "\n    refresh_interval: 1s\n"
-                                       "auth:\n  tokens:\n"
-                                       "    - { name: national, region: \"\", role: admin, sha256: "
-                                       "fa97b986984b38fac2a09b1677210ef87ff0a9642c5f6d0f9ebcfd41cee9022b }\n",
-                        .registry_yaml = kRegistry});
+  VigildProcess vigild(
+      {.config_yaml = "server:\n  tls:\n    cert_file: " + (dir / "server.crt").string() +
+                      "\n    key_file: " + (dir / "server.key").string() +
+                      "\n    client_ca_file: " + (dir / "ca.crt").string() +
+                      "\n    refresh_interval: 1s\n"
+                      "auth:\n  tokens:\n"
+                      "    - { name: national, region: \"\", role: admin, sha256: "
+                      "fa97b986984b38fac2a09b1677210ef87ff0a9642c5f6d0f9ebcfd41cee9022b }\n",
+       .registry_yaml = kRegistry});
   const std::string address = vigild.Start();
   const int64_t now = NowMs();
   CHECK(vigild.Output().find("event=tls_enabled") != std::string::npos);
@@ -258,17 +257,17 @@ TEST_CASE("TLS config problems stop vigild at start with exit code 2", "[e2e][se
     return path.string();
   };
   SECTION("a key that does not match the certificate") {
-    const RunResult r = RunVigild(
-        {"--check-config", "--config",
-         config("server:\n  tls: { cert_file: server.crt, key_file: other.key }\n")});
+    const RunResult r =
+        RunVigild({"--check-config", "--config",
+                   config("server:\n  tls: { cert_file: server.crt, key_file: other.key }\n")});
     CHECK(r.status.ExitedWith(2));
     CHECK(r.output.find("server.tls.key_file") != std::string::npos);
     CHECK(r.output.find("does not match the certificate") != std::string::npos);
   }
   SECTION("a missing file") {
-    const RunResult r = RunVigild(
-        {"--check-config", "--config",
-         config("server:\n  tls: { cert_file: nope.crt, key_file: server.key }\n")});
+    const RunResult r =
+        RunVigild({"--check-config", "--config",
+                   config("server:\n  tls: { cert_file: nope.crt, key_file: server.key }\n")});
     CHECK(r.status.ExitedWith(2));
     CHECK(r.output.find("cannot be read") != std::string::npos);
   }

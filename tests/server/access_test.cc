@@ -21,13 +21,12 @@ AccessToken Token(std::string name, std::string_view secret, Role role, std::str
 constexpr int64_t kNow = 1'700'000'000'000;
 
 AccessControl Configured(bool client_certs = true) {
-  return AccessControl(
-      {Token("jinan", "jinan-secret", Role::kViewer, "3701"),
-       Token("ops", "ops-secret", Role::kOperator, "37"),
-       Token("national", "national-secret", Role::kAdmin, ""),
-       Token("gw-1-token", "gw-1-secret", Role::kGateway, "", "gw-1"),
-       Token("old", "old-secret", Role::kAdmin, "", "", kNow - 1)},
-      client_certs);
+  return AccessControl({Token("jinan", "jinan-secret", Role::kViewer, "3701"),
+                        Token("ops", "ops-secret", Role::kOperator, "37"),
+                        Token("national", "national-secret", Role::kAdmin, ""),
+                        Token("gw-1-token", "gw-1-secret", Role::kGateway, "", "gw-1"),
+                        Token("old", "old-secret", Role::kAdmin, "", "", kNow - 1)},
+                       client_certs);
 }
 
 alarm::Status::Code CodeOf(const alarm::Result<CallerScope>& r) {
@@ -59,7 +58,8 @@ TEST_CASE("Bearer tokens: unknown, malformed and expired ones are UNAUTHENTICATE
                                    kNow)) == C::kUnauthenticated);
   CHECK(CodeOf(access.Authenticate({.authorization = "Bearer ", .cert_names = {}}, kNow)) ==
         C::kUnauthenticated);
-  auto expired = access.Authenticate({.authorization = "Bearer old-secret", .cert_names = {}}, kNow);
+  auto expired =
+      access.Authenticate({.authorization = "Bearer old-secret", .cert_names = {}}, kNow);
   REQUIRE_FALSE(expired);
   CHECK(expired.error().message() == "token 'old' has expired");
   CHECK(access.Authenticate({.authorization = "Bearer old-secret", .cert_names = {}}, kNow - 2));
@@ -67,7 +67,8 @@ TEST_CASE("Bearer tokens: unknown, malformed and expired ones are UNAUTHENTICATE
 
 TEST_CASE("Roles nest, and a gateway may only ingest as its own gateway", "[server][access]") {
   const AccessControl access = Configured();
-  auto viewer = access.Authenticate({.authorization = "Bearer jinan-secret", .cert_names = {}}, kNow);
+  auto viewer =
+      access.Authenticate({.authorization = "Bearer jinan-secret", .cert_names = {}}, kNow);
   REQUIRE(viewer);
   CHECK(viewer->name == "jinan");
   CHECK(viewer->May(Role::kViewer));
@@ -99,8 +100,8 @@ TEST_CASE("Roles nest, and a gateway may only ingest as its own gateway", "[serv
 TEST_CASE("A verified client certificate names a gateway; a token wins over it",
           "[server][access]") {
   const AccessControl access = Configured();
-  auto cert = access.Authenticate({.authorization = "", .cert_names = {"gw-2", "gw-2.example"}},
-                                  kNow);
+  auto cert =
+      access.Authenticate({.authorization = "", .cert_names = {"gw-2", "gw-2.example"}}, kNow);
   REQUIRE(cert);
   CHECK(cert->name == "cert:gw-2");
   CHECK(cert->MayWriteAs("gw-2"));
@@ -108,8 +109,8 @@ TEST_CASE("A verified client certificate names a gateway; a token wins over it",
   CHECK_FALSE(cert->MayWriteAs("gw-1"));
   CHECK_FALSE(cert->May(Role::kViewer));
 
-  auto both = access.Authenticate(
-      {.authorization = "Bearer jinan-secret", .cert_names = {"gw-2"}}, kNow);
+  auto both =
+      access.Authenticate({.authorization = "Bearer jinan-secret", .cert_names = {"gw-2"}}, kNow);
   REQUIRE(both);
   CHECK(both->name == "jinan");
   // A bad token is not rescued by a certificate.

@@ -532,14 +532,15 @@ limits:
     REQUIRE(ErrorOf(back) == "");
     CHECK(back->tokens == o->tokens);
 
-    const std::string sha = "sha256: 94beec19424be60cbfc16ea69f423ad548b050b894a35cb694f8cea5d2b27d0f";
+    const std::string sha =
+        "sha256: 94beec19424be60cbfc16ea69f423ad548b050b894a35cb694f8cea5d2b27d0f";
     CHECK(ParseError("auth:\n  tokens:\n    - { name: g, role: gateway, " + sha + " }\n")
               .ends_with("a gateway token needs 'gateway: <gateway id>'"));
     CHECK(ParseError("auth:\n  tokens:\n    - { name: g, role: gateway, gateway: x, region: "
-                     "\"37\", " + sha + " }\n")
+                     "\"37\", " +
+                     sha + " }\n")
               .ends_with("a gateway token has no region (its gateway's enterprise has one)"));
-    CHECK(ParseError("auth:\n  tokens:\n    - { name: g, role: viewer, gateway: x, " + sha +
-                     " }\n")
+    CHECK(ParseError("auth:\n  tokens:\n    - { name: g, role: viewer, gateway: x, " + sha + " }\n")
               .ends_with("'gateway' is for role gateway only"));
     CHECK(ParseError("auth:\n  tokens:\n    - { name: g, expires: 2030-02-30, " + sha + " }\n")
               .ends_with("expected a UTC date like 2025-12-31 or 2025-12-31T18:00:00Z, got "

@@ -11,9 +11,8 @@ using std::chrono::nanoseconds;
 using std::chrono::seconds;
 
 TEST_CASE("Stream and subscription slots are per identity and come back", "[server][limits]") {
-  IdentityLimiter limiter({.streams_per_identity = 2,
-                           .readings_per_second = 1000,
-                           .subscriptions_per_identity = 1});
+  IdentityLimiter limiter(
+      {.streams_per_identity = 2, .readings_per_second = 1000, .subscriptions_per_identity = 1});
   auto a = limiter.Get("a");
   auto b = limiter.Get("b");
   CHECK(limiter.Get("a") == a);
@@ -33,9 +32,8 @@ TEST_CASE("Stream and subscription slots are per identity and come back", "[serv
 
 TEST_CASE("Readings within the rate and a second's burst pass; more are paused, never dropped",
           "[server][limits]") {
-  IdentityLimiter limiter({.streams_per_identity = 8,
-                           .readings_per_second = 1000,
-                           .subscriptions_per_identity = 8});
+  IdentityLimiter limiter(
+      {.streams_per_identity = 8, .readings_per_second = 1000, .subscriptions_per_identity = 8});
   auto id = limiter.Get("gw");
   const auto t0 = std::chrono::steady_clock::time_point(seconds(100));
   // A second's worth at once: the burst.
