@@ -72,12 +72,6 @@ constexpr char kAuth[] = R"(auth:
         sha256: fc401e057090bad46954b888bd3c5dce3592be70219472760854482c347185b7 }
     - { name: national, region: "", role: admin,
         sha256: fa97b986984b38fac2a09b1677210ef87ff0a9642c5f6d0f9ebcfd41cee9022b }
-    - { name: gw-jn, role: gateway, gateway: gw-jn,
-        sha256: 72f168d07afc73d40e0ddfaac75fd42241cea7a4505f15a395e7280d490b6e7d }
-    - { name: gw-qd, role: gateway, gateway: gw-qd,
-        sha256: 666673f6838605a80c716b893fcc7146c81a606a83a719d2255026694bf6043c }
-    - { name: gw-hb, role: gateway, gateway: gw-hb,
-        sha256: 10305cc307de08cf3d9349ca8243924d1749b0e7018be44a212eefdb8ca82166 }
 )";
 
 struct Server {
@@ -85,7 +79,8 @@ struct Server {
   static VigildProcess::Options Make(testing::TempDir& dir, const std::string& extra) {
     std::ofstream(dir / "rules.yaml") << kRules;
     return {.config_yaml = "rules_file: " + (dir / "rules.yaml").string() +
-                           "\nalarms:\n  heartbeat_interval: 200ms\n" + extra + kAuth,
+                           "\nalarms:\n  heartbeat_interval: 200ms\n" + extra + kAuth +
+                           kGatewayTokensYaml,
             .registry_yaml = kRegistry};
   }
   testing::TempDir dir;
@@ -108,7 +103,7 @@ struct Server {
     series->add_values(value);
     grpc::ClientContext context;
     SetDeadline(&context);
-    context.AddMetadata("authorization", "Bearer " + gateway + "-secret");
+    context.AddMetadata("authorization", GatewayAuthorization(gateway));
     v1::IngestAck ack;
     grpc::Status s = vigild.ingest().Write(&context, batch, &ack);
     INFO(s.error_message());

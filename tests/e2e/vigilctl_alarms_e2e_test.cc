@@ -315,14 +315,7 @@ struct Server {
       config += std::string("    - { name: ") + t->name + ", region: \"" + t->region +
                 "\", role: " + t->role + ", sha256: " + t->sha256 + " }\n";
     }
-    // The gateways' tokens (secret "<gateway id>-secret").
-    config += R"(    - { name: gw-jn, role: gateway, gateway: gw-jn,
-        sha256: 72f168d07afc73d40e0ddfaac75fd42241cea7a4505f15a395e7280d490b6e7d }
-    - { name: gw-qd, role: gateway, gateway: gw-qd,
-        sha256: 666673f6838605a80c716b893fcc7146c81a606a83a719d2255026694bf6043c }
-    - { name: gw-hb, role: gateway, gateway: gw-hb,
-        sha256: 10305cc307de08cf3d9349ca8243924d1749b0e7018be44a212eefdb8ca82166 }
-)";
+    config += kGatewayTokensYaml;  // the gateways'
     return {.config_yaml = config, .registry_yaml = kRegistry};
   }
 
@@ -362,7 +355,7 @@ struct Server {
     series->add_values(value);
     grpc::ClientContext context;
     SetDeadline(&context);
-    context.AddMetadata("authorization", "Bearer " + gateway + "-secret");
+    context.AddMetadata("authorization", GatewayAuthorization(gateway));
     v1::IngestAck ack;
     const grpc::Status s = vigild.ingest().Write(&context, batch, &ack);
     INFO(s.error_message());

@@ -128,6 +128,20 @@ class VigildProcess {
 
 // ---- Helpers shared by the e2e test files ----
 
+// auth.tokens entries (to append under `tokens:`) of gateways gw-jn, gw-qd and
+// gw-hb, for tests that turn authentication on: each gateway's token is
+// "<gateway id>-secret" (GatewayAuthorization).
+inline constexpr char kGatewayTokensYaml[] = R"(    - { name: gw-jn, role: gateway, gateway: gw-jn,
+        sha256: 72f168d07afc73d40e0ddfaac75fd42241cea7a4505f15a395e7280d490b6e7d }
+    - { name: gw-qd, role: gateway, gateway: gw-qd,
+        sha256: 666673f6838605a80c716b893fcc7146c81a606a83a719d2255026694bf6043c }
+    - { name: gw-hb, role: gateway, gateway: gw-hb,
+        sha256: 10305cc307de08cf3d9349ca8243924d1749b0e7018be44a212eefdb8ca82166 }
+)";
+inline std::string GatewayAuthorization(const std::string& gateway) {
+  return "Bearer " + gateway + "-secret";
+}
+
 // Wall-clock time now, in ms since the Unix epoch.
 int64_t NowMs();
 
