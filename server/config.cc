@@ -193,7 +193,7 @@ std::optional<int64_t> ParseUtcTime(std::string_view text) {
   const time_t seconds = timegm(&tm);
   // timegm normalizes 2025-02-31 to March: refuse what does not round-trip.
   std::tm back{};
-  if (seconds < 0 || gmtime_r(&seconds, &back) == nullptr || back.tm_mday != tm.tm_mday) {
+  if (seconds < 0 || gmtime_r(&seconds, &back) == nullptr || back.tm_mday != *day) {
     return std::nullopt;
   }
   return static_cast<int64_t>(seconds) * 1000;
