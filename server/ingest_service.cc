@@ -241,26 +241,37 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::IngestBatch, v1::I
     const std::chrono::nanoseconds pause =
         identity_ != nullptr ? ctx_.limiter->TakeReadings(*identity_, readings, received)
                              : std::chrono::nanoseconds(0);
-    std::lock_guard<std::mutex> lock(mu_);
-    if (pause.count() > 0 && !failed_) {
-      throttled_ = true;
-      alarm_pending_ = true;
-      throttle_alarm_ = std::make_unique<grpc::Alarm>();
-      throttle_alarm_->Set(
-          std::chrono::system_clock::now() +
-              std::chrono::duration_cast<std::chrono::system_clock::duration>(pause),
-          [this](bool) { OnThrottleDone(); });
-    } else if (in_flight_ < ctx_.options.stream_window && !failed_) {
-      StartRead(&request_);
-    } else {
-      read_paused_ = true;
+    std::shared_ptr<grpc::Alarm> alarm;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (pause.count() > 0 && !failed_) {
+        throttled_ = true;
+        alarm_pending_ = true;  // keeps the stream alive until OnThrottleDone
+        alarm = throttle_alarm_ = std::make_shared<grpc::Alarm>();
+      } else if (in_flight_ < ctx_.options.stream_window && !failed_) {
+        StartRead(&request_);
+      } else {
+        read_paused_ = true;
+      }
+    }
+    // Set outside mu_: an alarm already due may run its callback at once.
+    if (alarm != nullptr) {
+      alarm->Set(std::chrono::system_clock::now() +
+                     std::chrono::duration_cast<std::chrono::system_clock::duration>(pause),
+                 [this](bool) { OnThrottleDone(); });
     }
   }
 
   void OnCancel() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    // A paused stream reads again at once, finds the call over and finishes.
-    if (alarm_pending_) throttle_alarm_->Cancel();
+    // A paused stream reads again at once, finds the call over and finishes
+    // (also at shutdown, which cancels every call). The alarm is cancelled
+    // outside mu_ (its callback takes it); the copy keeps it alive meanwhile.
+    std::shared_ptr<grpc::Alarm> alarm;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (alarm_pending_) alarm = throttle_alarm_;
+    }
+    if (alarm != nullptr) alarm->Cancel();
   }
 
   void OnWriteDone(bool ok) override {
@@ -404,7 +415,7 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::IngestBatch, v1::I
   bool done_ = false;                            // GUARDED_BY(mu_)
   bool throttled_ = false;                       // GUARDED_BY(mu_); paused by the readings rate
   bool alarm_pending_ = false;                   // GUARDED_BY(mu_); throttle_alarm_ not fired yet
-  std::unique_ptr<grpc::Alarm> throttle_alarm_;  // GUARDED_BY(mu_)
+  std::shared_ptr<grpc::Alarm> throttle_alarm_;  // GUARDED_BY(mu_)
   grpc::Status fail_status_;                     // GUARDED_BY(mu_)
 };
 

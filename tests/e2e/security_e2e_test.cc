@@ -444,6 +444,9 @@ TEST_CASE("Callers: missing, wrong, expired and out-of-region tokens get the exa
   CHECK(Sample(metrics, "vigil_auth_refusals_total{code=\"unauthenticated\"}") >= 7);
   CHECK(Sample(metrics, "vigil_auth_refusals_total{code=\"permission_denied\"}") >= 10);
   CHECK(vigild.Output().find("secret") == std::string::npos);  // never logged
+  // TLS off on loopback: allowed, with a warning; authentication is on.
+  CHECK(vigild.Output().find("event=plaintext_listener") != std::string::npos);
+  CHECK(vigild.Output().find("event=auth_disabled") == std::string::npos);
 }
 
 // An ingest stream that sends nothing: it waits until it is refused or cancelled.
