@@ -598,3 +598,41 @@ TEST_CASE("An identity over its readings rate is slowed down, nothing is dropped
 
 }  // namespace
 }  // namespace vigil::e2e
+
+namespace vigil::e2e {
+namespace {
+
+TEST_CASE("A stream paused for its readings rate does not hold up shutdown", "[e2e][security]") {
+  VigildProcess vigild(SecureOptions("limits: { readings_per_second: 10 }\n"));
+  vigild.Start();
+  const int64_t now = NowMs();
+  grpc::ClientContext context;
+  SetDeadline(&context, 60s);
+  Authorize(&context, kGw1);
+  auto stream = vigild.ingest().Stream(&context);
+  IngestBatch batch;
+  batch.set_gateway_id("gw-1");
+  batch.set_epoch(1);
+  batch.set_sequence(1);
+  v1::Series* s = batch.add_series();
+  s->set_sensor_id("s-1");
+  for (int i = 0; i < 200; ++i) {  // 20 s worth at 10 readings/s: a pause of about 19 s
+    s->add_timestamps_ms(now - 1000 + i);
+    s->add_values(i);
+  }
+  REQUIRE(stream->Write(batch));
+  IngestAck ack;
+  REQUIRE(stream->Read(&ack));
+  CHECK(ack.stored_readings() == 200);
+  CHECK(Sample(HttpGetMetrics(vigild.metrics_address()), "vigil_ingest_throttled_batches_total") ==
+        1);
+  const auto start = std::chrono::steady_clock::now();
+  const ExitStatus exit = vigild.Terminate(30s);
+  CHECK(exit.ExitedWith(0));
+  CHECK(std::chrono::steady_clock::now() - start < 12s);
+  context.TryCancel();
+  (void)stream->Finish();
+}
+
+}  // namespace
+}  // namespace vigil::e2e
