@@ -80,6 +80,10 @@ Streaming (with --target):
                                transition level severity` line each (input of --check)
   --token-file FILE            bearer token for the alarm stream, for a server with
                                auth.tokens (default: $VIGIL_TOKEN; none: no token)
+  --ca-file FILE               connect with TLS, trusting the CA certificates in FILE (PEM;
+                               default: $VIGIL_CA_FILE; none: plaintext). The simulated
+                               gateways send no identity: a server with authentication on
+                               refuses them
   --no-check                   stream only: no alarm stream, no check
   Ctrl-C (SIGINT) or SIGTERM stops making batches: what was made is delivered, and the
   check covers the simulated time lived so far. A second one ends at once.
@@ -205,6 +209,10 @@ int ParseFlags(int argc, char** argv, Flags* f) {
       ok = duration(&f->drain_timeout);
     } else if (name == "--token-file") {
       f->token_file = std::string(value);
+    } else if (name == "--ca-file") {
+      // Every connection reads it (bench/common/channel.h).
+      std::ifstream in{std::string(value)};
+      ok = in.good() && setenv("VIGIL_CA_FILE", std::string(value).c_str(), 1) == 0;
     } else if (name == "--write-observed") {
       f->observed_out = std::string(value);
     } else if (name == "--check") {
