@@ -85,6 +85,10 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
       std::lock_guard<std::mutex> lock(mu);
       if (stream != nullptr) stream->PumpLocked();
     }
+    bool Interested(const alarm::JournalEntry& entry) const override {
+      return filter.Matches(entry);
+    }
+    alarm::AlarmFilter filter;  // immutable once watching
     std::mutex mu;
     Subscription* stream = nullptr;   // GUARDED_BY(mu); null once the RPC is done
     std::atomic<uint64_t> cursor{0};  // every matching entry <= cursor was queued
@@ -93,6 +97,7 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
   Subscription(Context* ctx, alarm::AlarmFilter filter) : ctx_(ctx), filter_(std::move(filter)) {
     shared_ = std::make_shared<Shared>();
     shared_->stream = this;
+    shared_->filter = filter_;
     std::lock_guard<std::mutex> lock(ctx_->subs_mu);
     ctx_->cursors.insert(&shared_->cursor);
   }
