@@ -13,33 +13,13 @@ set -euo pipefail
 build="${1:-build}"
 duration="${DURATION:-20s}"
 subscribers="${SUBSCRIBERS:-1000}"
-vigild="$build/server/vigild"
 load="$build/bench/vigil-alarm-load"
-for b in "$vigild" "$load"; do
+for b in "$build/server/vigild" "$load"; do
   [ -x "$b" ] || { echo "run_alarm_bench: $b not found; build it first" >&2; exit 2; }
 done
-work="$(mktemp -d)"
-server_pid=""
-cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-cat > "$work/vigild.yaml" <<CFG
-server: { listen: "127.0.0.1:0", metrics_listen: "127.0.0.1:0" }
-storage: { data_dir: "$work/data" }
-ingest: { max_concurrent_streams: 4096 }
-CFG
-"$vigild" --config "$work/vigild.yaml" > "$work/vigild.out" 2> "$work/vigild.err" &
-server_pid=$!
-for _ in $(seq 1 300); do
-  grep -q 'vigild listening grpc=' "$work/vigild.out" 2>/dev/null && break
-  kill -0 "$server_pid" 2>/dev/null || { cat "$work/vigild.err" >&2; exit 1; }
-  sleep 0.1
-done
-line="$(grep -m1 'vigild listening grpc=' "$work/vigild.out")"
-target="$(sed -n 's/.*grpc=\([^ ]*\).*/\1/p' <<<"$line")"
-metrics="$(sed -n 's/.*metrics=\([^ ]*\).*/\1/p' <<<"$line")"
+bench_config='ingest: { max_concurrent_streams: 4096 }'
+# shellcheck source=bench/vigild_for_bench.sh
+source "$(dirname "$0")/vigild_for_bench.sh"
 run() {  # phase, flags...
   local phase=$1; shift
   "$load" --target "$target" --metrics "$metrics" --duration "$duration" "$@" > "$work/$phase.out" \

@@ -11,31 +11,13 @@ build="${1:-build}"
 duration="${DURATION:-30m}"
 rate="${RATE:-200000}"
 interval="${INTERVAL:-30}"
-vigild="$build/server/vigild"
 load="$build/bench/vigil-load"
-for b in "$vigild" "$load"; do
+for b in "$build/server/vigild" "$load"; do
   [ -x "$b" ] || { echo "run_soak: $b not found; build it first" >&2; exit 2; }
 done
-work="$(mktemp -d)"
-server_pid=""
-cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-cat > "$work/vigild.yaml" <<CFG
-server: { listen: "127.0.0.1:0", metrics_listen: "127.0.0.1:0" }
-storage: { data_dir: "$work/data", checkpoint_interval: 60s }
-CFG
-"$vigild" --config "$work/vigild.yaml" > "$work/vigild.out" 2> "$work/vigild.err" &
-server_pid=$!
-for _ in $(seq 1 300); do
-  grep -q 'vigild listening grpc=' "$work/vigild.out" 2>/dev/null && break
-  kill -0 "$server_pid" 2>/dev/null || { cat "$work/vigild.err" >&2; exit 1; }
-  sleep 0.1
-done
-target="$(sed -n 's/.*vigild listening grpc=\([^ ]*\).*/\1/p' "$work/vigild.out" | head -1)"
-[ -n "$target" ] || { echo "run_soak: vigild did not start" >&2; exit 1; }
+bench_config='storage: { checkpoint_interval: 60s }'
+# shellcheck source=bench/vigild_for_bench.sh
+source "$(dirname "$0")/vigild_for_bench.sh"
 "$load" --target "$target" --register-only > /dev/null
 "$load" --target "$target" --no-register --rate "$rate" --duration "$duration" --warmup 0s \
   > "$work/load.out" 2>&1 &

@@ -24,6 +24,7 @@ void AlarmFeed::Reset(std::vector<JournalEntry> open, uint64_t first_seq, uint64
 void AlarmFeed::Publish(std::vector<JournalEntry> entries) {
   if (entries.empty()) return;
   std::unique_lock<std::mutex> lock(mu_);
+  const size_t first = ring_.size();
   for (JournalEntry& e : entries) {
     if (e.event.record.state == AlarmState::kClosed) {
       open_.erase(e.alarm_id);
@@ -32,9 +33,12 @@ void AlarmFeed::Publish(std::vector<JournalEntry> entries) {
     }
     last_seq_ = e.seq;
     ring_.push_back(std::move(e));
-    if (ring_.size() > ring_capacity_) ring_.pop_front();
   }
-  WakeLocked(lock);
+  // What was just published, for the watchers' filters; then trim the ring.
+  const std::vector<JournalEntry> published(ring_.begin() + static_cast<ptrdiff_t>(first),
+                                            ring_.end());
+  while (ring_.size() > ring_capacity_) ring_.pop_front();
+  WakeLocked(lock, &published);
 }
 
 void AlarmFeed::SetFirstSeq(uint64_t first_seq) {
@@ -117,9 +121,22 @@ size_t AlarmFeed::watcher_count() const {
   return watchers_.size();
 }
 
-void AlarmFeed::WakeLocked(std::unique_lock<std::mutex>& lock) {
+void AlarmFeed::WakeLocked(std::unique_lock<std::mutex>& lock,
+                           const std::vector<JournalEntry>* published) {
   std::vector<std::weak_ptr<Watcher>> woken;
-  woken.swap(watchers_);
+  if (published == nullptr) {
+    woken.swap(watchers_);
+  } else {
+    std::vector<std::weak_ptr<Watcher>> waiting;
+    for (auto& weak : watchers_) {
+      auto watcher = weak.lock();
+      if (!watcher) continue;
+      const bool wake = std::any_of(published->begin(), published->end(),
+                                    [&](const JournalEntry& e) { return watcher->Interested(e); });
+      (wake ? woken : waiting).push_back(std::move(weak));
+    }
+    watchers_.swap(waiting);
+  }
   lock.unlock();
   for (const auto& weak : woken) {
     if (auto watcher = weak.lock()) watcher->Wake();

@@ -76,6 +76,12 @@ class AlarmFeed {
    public:
     virtual ~Watcher() = default;
     virtual void Wake() = 0;
+    // Whether a newly published `entry` concerns this watcher; a Publish wakes
+    // only watchers interested in one of its entries (the others stay
+    // registered), so a thousand command centers of other regions cost a
+    // filter check each, not a wake-up. Called under the feed's lock: must be
+    // cheap, must not call back into the feed. Default: every entry.
+    virtual bool Interested(const alarm::JournalEntry& /*entry*/) const { return true; }
   };
   void Watch(const std::shared_ptr<Watcher>& watcher);
   // Wakes every watcher (heartbeats, shutdown).
@@ -83,7 +89,9 @@ class AlarmFeed {
   size_t watcher_count() const;
 
  private:
-  void WakeLocked(std::unique_lock<std::mutex>& lock);
+  // Wakes the watchers interested in one of `published` (all when null).
+  void WakeLocked(std::unique_lock<std::mutex>& lock,
+                  const std::vector<alarm::JournalEntry>* published = nullptr);
 
   const size_t ring_capacity_;
   mutable std::mutex mu_;

@@ -78,6 +78,10 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
       std::lock_guard<std::mutex> lock(mu);
       if (stream != nullptr) stream->PumpLocked();
     }
+    bool Interested(const alarm::JournalEntry& entry) const override {
+      return filter.Matches(entry);
+    }
+    alarm::AlarmFilter filter;  // immutable once watching
     std::mutex mu;
     Subscription* stream = nullptr;   // GUARDED_BY(mu); null once the RPC is done
     std::atomic<uint64_t> cursor{0};  // every matching entry <= cursor was queued
@@ -89,6 +93,7 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
       : ctx_(ctx), filter_(std::move(filter)), identity_(std::move(identity)) {
     shared_ = std::make_shared<Shared>();
     shared_->stream = this;
+    shared_->filter = filter_;
     std::lock_guard<std::mutex> lock(ctx_->subs_mu);
     ctx_->cursors.insert(&shared_->cursor);
   }

@@ -3,7 +3,7 @@
 // and no-data rules with a few transitions, and Tick with a million no-data
 // deadlines armed. Figures are printed as `name value unit` lines:
 //   engine_<benchmark>_readings_per_s, engine_<benchmark>_ns_per_reading,
-//   engine_state_bytes_per_sensor_<rules>.
+//   engine_state_bytes_per_sensor_<rules>; and the checkpoint snapshot of 1 M sensors.
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -143,6 +143,31 @@ void BM_TickIdle(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_TickIdle);
+
+// The engine snapshot a shard takes at every checkpoint (on its own thread),
+// after every sensor reported: one iteration = one snapshot of 1 M sensors.
+void BM_Snapshot(benchmark::State& state) {
+  Engine engine;
+  std::vector<AlarmEvent> events;
+  engine.SetRuleSet(Rules(Mix::kMixed), 0, &events);
+  static const std::vector<std::string> ids = SensorIds();
+  const TimestampMs t0 = 1'700'000'000'000;
+  engine.BeginBatch("gw", t0, &events);
+  for (const std::string& id : ids) {
+    TimestampMs ts[] = {t0};
+    double vs[] = {20};
+    engine.Evaluate(id, ts, vs, {}, t0, &events);
+  }
+  size_t sensors = 0;
+  for (auto _ : state) {
+    EngineSnapshot snapshot = engine.Snapshot();
+    sensors = snapshot.sensors.size();
+    benchmark::DoNotOptimize(snapshot);
+  }
+  state.counters["sensors"] = static_cast<double>(sensors);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Snapshot)->Unit(benchmark::kMillisecond);
 
 void PrintStateBytes() {
   for (Mix mix : {Mix::kThreshold, Mix::kMixed}) {

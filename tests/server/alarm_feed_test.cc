@@ -24,7 +24,11 @@ JournalEntry Entry(uint64_t seq, uint64_t alarm_id, AlarmState state, std::strin
 
 struct CountingWatcher final : AlarmFeed::Watcher {
   void Wake() override { ++woken; }
+  bool Interested(const JournalEntry& e) const override {
+    return e.region_code.starts_with(region);
+  }
   int woken = 0;
+  std::string region;
 };
 
 TEST_CASE(
@@ -94,6 +98,24 @@ TEST_CASE("AlarmFeed wakes each watcher once per publish and skips destroyed one
   feed.Watch(kept);
   feed.WakeAll();
   CHECK(kept->woken == 2);
+  CHECK(feed.watcher_count() == 0);
+}
+
+TEST_CASE("AlarmFeed wakes only the watchers a publish concerns; the others keep waiting",
+          "[server][feed]") {
+  AlarmFeed feed;
+  auto shandong = std::make_shared<CountingWatcher>();
+  shandong->region = "37";
+  auto hebei = std::make_shared<CountingWatcher>();
+  hebei->region = "13";
+  feed.Watch(shandong);
+  feed.Watch(hebei);
+  feed.Publish({Entry(1, 1, AlarmState::kActiveUnacked, "370105")});
+  CHECK(shandong->woken == 1);
+  CHECK(hebei->woken == 0);
+  CHECK(feed.watcher_count() == 1);  // Hebei still waits
+  feed.Publish({Entry(2, 2, AlarmState::kActiveUnacked, "130102")});
+  CHECK(hebei->woken == 1);
   CHECK(feed.watcher_count() == 0);
 }
 
