@@ -175,6 +175,9 @@ void Engine::SetRuleSet(std::shared_ptr<const RuleSet> rules, TimestampMs now,
     if (state.flags & kGatewaySilent) gateways_[state.gateway].has_silent = true;
     states_.push_back(state);
   }
+  // Built once per rule set: exact sizes keep the per-sensor bytes at what they hold.
+  states_.shrink_to_fit();
+  rates_.shrink_to_fit();
   index_.Reset(states_.size());
   for (uint32_t slot = 0; slot < states_.size(); ++slot)
     index_.Insert(states_[slot].sensor->id, slot);
@@ -709,9 +712,8 @@ uint32_t Engine::FindSensor(std::string_view sensor_id) const {
 }
 
 size_t Engine::state_bytes() const {
-  // An unordered_map node holds the value, the cached hash and a next pointer.
   return states_.capacity() * sizeof(SensorState) + rates_.capacity() * sizeof(RateState) +
-         index_.bytes();
+         index_.bytes() + timers_.capacity() * sizeof(Timer);
 }
 
 std::vector<ActiveAlarm> Engine::Active() const {

@@ -195,9 +195,9 @@ class Engine {
 
   const EngineStats& stats() const { return stats_; }
   size_t sensor_count() const { return states_.size(); }
-  // Bytes of per-sensor state: the fixed state, rate-of-change state and the
-  // id index (its nodes and buckets, estimated as libstdc++ lays them out).
-  // Open alarms, timers and gateways are not included (few).
+  // Bytes of per-sensor state: the fixed state, rate-of-change state, the id
+  // index (its open-addressing table) and the timer heap, as allocated.
+  // Open alarms and gateways are not included (few).
   size_t state_bytes() const;
   static constexpr size_t kSensorStateBytes = 80;
 
