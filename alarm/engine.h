@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "alarm/event.h"
-#include "alarm/internal/id_index.h"
+#include "alarm/id_index.h"
 #include "alarm/rule_set.h"
 #include "alarm/status.h"
 #include "alarm/types.h"
@@ -307,7 +307,7 @@ class Engine {
   EngineOptions options_;
   std::shared_ptr<const RuleSet> rules_;
   // Keys view into rules_->registry() ids.
-  internal::IdIndex index_;
+  IdIndex index_;
   GatewayIndex gateway_index_;
   std::vector<SensorState> states_{};
   std::vector<RateState> rates_{};

@@ -93,7 +93,9 @@ Result<std::shared_ptr<const Registry>> Registry::Build(RegistryEntries entries)
       return Status::InvalidArgument("enterprise '" + enterprise.id + "' is listed twice");
     }
   }
-  for (const Sensor& sensor : e.sensors) {
+  registry->sensor_index_.Reset(e.sensors.size());
+  for (size_t slot = 0; slot < e.sensors.size(); ++slot) {
+    const Sensor& sensor = e.sensors[slot];
     if (!IsValidId(sensor.id)) {
       return Status::InvalidArgument("sensor id '" + sensor.id +
                                      "': must be 1..128 printable ASCII bytes without spaces");
@@ -116,9 +118,10 @@ Result<std::shared_ptr<const Registry>> Registry::Build(RegistryEntries entries)
       return Status::InvalidArgument("sensor '" + sensor.id +
                                      "': expected_interval must be at most 49 days");
     }
-    if (!registry->sensors_.emplace(sensor.id, &sensor).second) {
+    if (registry->FindSensor(sensor.id) != nullptr) {
       return Status::InvalidArgument("sensor '" + sensor.id + "' is listed twice");
     }
+    registry->sensor_index_.Insert(sensor.id, static_cast<uint32_t>(slot));
     registry->sensors_by_enterprise_[sensor.enterprise_id].push_back(&sensor);
   }
   for (const Gateway& gateway : e.gateways) {
@@ -161,8 +164,9 @@ const Enterprise* Registry::FindEnterprise(std::string_view id) const {
 }
 
 const Sensor* Registry::FindSensor(std::string_view id) const {
-  auto it = sensors_.find(id);
-  return it == sensors_.end() ? nullptr : it->second;
+  const uint32_t slot = sensor_index_.Find(
+      id, [&](uint32_t s) -> std::string_view { return entries_.sensors[s].id; });
+  return slot == IdIndex::kNone ? nullptr : &entries_.sensors[slot];
 }
 
 const Gateway* Registry::FindGateway(std::string_view id) const {

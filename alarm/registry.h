@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "alarm/id_index.h"
 #include "alarm/status.h"
 
 namespace vigil::alarm {
@@ -110,7 +111,7 @@ class Registry {
 
   RegistryEntries entries_;
   Index<Enterprise> enterprises_;
-  Index<Sensor> sensors_;
+  IdIndex sensor_index_;  // into entries_.sensors: looked up for every series ingested
   Index<Gateway> gateways_;
   std::unordered_map<std::string_view, std::vector<const Sensor*>, StringHash, std::equal_to<>>
       sensors_by_enterprise_;

@@ -6,9 +6,14 @@
 #   2. the maximum ingest rate with SUBSCRIBERS (default 1000) streams over the
 #      31 province prefixes (fan-out cost = 1 - 2/1),
 #   3. paced at half of 1 with the subscribers: reading sent -> alarm delivered
-#      latency (client) and reading received -> journaled (server histogram).
+#      latency (client) and reading received -> journaled (server histogram),
+#   4. paced at each rate of RATES (readings/s, space-separated; optional) with
+#      the subscribers, then without: the latency curve below saturation.
+# Client and server share the machine: server_cpu_us_per_reading is vigild's
+# own CPU per reading, so fanout_server_cpu_cost is the server's share of the
+# fan-out cost (the client's 1000 streams cost CPU on the same cores).
 # Prints every figure as `name value unit`, prefixed by the phase.
-#   DURATION=20s SUBSCRIBERS=1000 bench/run_alarm_bench.sh [BUILD_DIR]
+#   DURATION=20s SUBSCRIBERS=1000 RATES="250000 500000" bench/run_alarm_bench.sh [BUILD_DIR]
 set -euo pipefail
 build="${1:-build}"
 duration="${DURATION:-20s}"
@@ -31,4 +36,11 @@ max0=$(awk '/^ingest_readings_per_s/ {print $2}' "$work/max_no_subscribers.out")
 run max_with_subscribers --subscribers "$subscribers" --rate 0
 max1=$(awk '/^ingest_readings_per_s/ {print $2}' "$work/max_with_subscribers.out")
 awk -v a="$max0" -v b="$max1" 'BEGIN { printf "fanout_ingest_cost %.1f %%\n", (a - b) * 100 / a }'
+cpu0=$(awk '/^server_cpu_us_per_reading/ {print $2}' "$work/max_no_subscribers.out")
+cpu1=$(awk '/^server_cpu_us_per_reading/ {print $2}' "$work/max_with_subscribers.out")
+awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "fanout_server_cpu_cost %.1f %%\n", (b - a) * 100 / a }'
 run half_rate --subscribers "$subscribers" --rate "$(awk -v a="$max0" 'BEGIN { printf "%d", a / 2 }')"
+for rate in ${RATES:-}; do
+  run "rate_${rate}_subscribers" --subscribers "$subscribers" --rate "$rate"
+  run "rate_${rate}_no_subscribers" --subscribers 0 --rate "$rate"
+done

@@ -74,6 +74,15 @@ void AddProcessMetrics(std::vector<MetricFamily>* out) {
               MetricType::Gauge,
               static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)));
   }
+  // getrusage: user + system CPU of every thread of the process.
+  rusage usage{};
+  if (getrusage(RUSAGE_SELF, &usage) == 0) {
+    auto seconds = [](const timeval& t) {
+      return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6;
+    };
+    AddSingle(out, "process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+              MetricType::Counter, seconds(usage.ru_utime) + seconds(usage.ru_stime));
+  }
   std::error_code ec;
   size_t fds = 0;
   for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);

@@ -47,8 +47,8 @@ void HeadSet::Append(std::string_view sensor_id, std::span<const alarm::Timestam
   // offset.
   uint32_t max_readings = options_.max_readings_per_chunk;
   if (entry->second.generation <= 1 && max_readings >= 4) {
-    max_readings -= static_cast<uint32_t>(std::hash<std::string_view>{}(sensor_id) %
-                                          (max_readings / 2));
+    max_readings -=
+        static_cast<uint32_t>(std::hash<std::string_view>{}(sensor_id) % (max_readings / 2));
   }
 
   // encoder_heap_bytes_ currently includes `accounted` bytes of this encoder.
@@ -98,25 +98,25 @@ void HeadSet::SealAll(std::vector<SealedChunk>* sealed) {
 
 void HeadSet::ReadHead(std::string_view sensor_id, alarm::TimestampMs from, alarm::TimestampMs to,
                        std::vector<alarm::Reading>* out) const {
-  const auto it = heads_.find(sensor_id);
-  if (it == heads_.end()) return;
+  const Entry* entry = Find(sensor_id);
+  if (entry == nullptr) return;
   // The encoder's own buffer cannot be damaged; a failure here is a codec bug.
-  const alarm::Status status = DecodeChunk(it->second.encoder, from, to, out);
+  const alarm::Status status = DecodeChunk(entry->second.encoder, from, to, out);
   assert(status.ok());
   (void)status;
 }
 
 std::optional<alarm::Reading> HeadSet::Latest(std::string_view sensor_id) const {
-  const auto it = heads_.find(sensor_id);
-  if (it == heads_.end() || !it->second.has_latest) return std::nullopt;
-  const Head& head = it->second;
+  const Entry* entry = Find(sensor_id);
+  if (entry == nullptr || !entry->second.has_latest) return std::nullopt;
+  const Head& head = entry->second;
   return alarm::Reading{
       .at = head.latest_at, .value = head.latest_value, .quality = head.latest_quality};
 }
 
 bool HeadSet::LatestSeeded(std::string_view sensor_id) const {
-  const auto it = heads_.find(sensor_id);
-  return it != heads_.end() && it->second.latest_seeded;
+  const Entry* entry = Find(sensor_id);
+  return entry != nullptr && entry->second.latest_seeded;
 }
 
 void HeadSet::SeedLatest(std::string_view sensor_id, const std::optional<alarm::Reading>& stored) {
@@ -138,17 +138,29 @@ size_t HeadSet::memory_bytes() const {
   // libstdc++ node: next pointer, the pair, the cached hash; plus allocator overhead.
   constexpr size_t kNodeBytes = sizeof(void*) + sizeof(Entry) + sizeof(size_t) + 16;
   return sizeof(*this) + heads_.bucket_count() * sizeof(void*) + heads_.size() * kNodeBytes +
-         id_heap_bytes_ + encoder_heap_bytes_ + open_.capacity() * sizeof(OpenEntry);
+         id_heap_bytes_ + encoder_heap_bytes_ + open_.capacity() * sizeof(OpenEntry) +
+         index_.bytes() + by_slot_.capacity() * sizeof(Entry*);
+}
+
+HeadSet::Entry* HeadSet::Find(std::string_view sensor_id) const {
+  const uint32_t slot =
+      index_.Find(sensor_id, [&](uint32_t s) -> std::string_view { return by_slot_[s]->first; });
+  return slot == alarm::IdIndex::kNone ? nullptr : by_slot_[slot];
 }
 
 HeadSet::Entry* HeadSet::FindOrAdd(std::string_view sensor_id) {
-  auto it = heads_.find(sensor_id);
-  if (it == heads_.end()) {
-    it = heads_.emplace(std::string(sensor_id), Head{}).first;
-    const size_t cap = it->first.capacity();
-    if (cap > std::string().capacity()) id_heap_bytes_ += cap + 1;
+  if (Entry* entry = Find(sensor_id)) return entry;
+  Entry* entry = &*heads_.emplace(std::string(sensor_id), Head{}).first;
+  const size_t cap = entry->first.capacity();
+  if (cap > std::string().capacity()) id_heap_bytes_ += cap + 1;
+  if (index_.Full()) {
+    // Grows by doubling: rare, and amortized over the sensors added.
+    index_.Reset(2 * by_slot_.size() + 16);
+    for (uint32_t s = 0; s < by_slot_.size(); ++s) index_.Insert(by_slot_[s]->first, s);
   }
-  return &*it;
+  index_.Insert(entry->first, static_cast<uint32_t>(by_slot_.size()));
+  by_slot_.push_back(entry);
+  return entry;
 }
 
 void HeadSet::Open(Entry* entry, uint64_t log_seq) {

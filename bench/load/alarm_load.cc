@@ -61,7 +61,8 @@ constexpr char kUsage[] = R"(usage: vigil-alarm-load [flags]
 Figures: ingest_readings_per_s, alarm_events_raised, alarm_deliveries,
 delivery_latency_{p50,p99,max}_ms (send of the reading -> delivered to each
 subscriber of its province), journal_latency_{p50,p99}_ms (server histogram,
-interpolated), subscribers_connected.
+interpolated), server_cpu_us_per_reading (vigild's CPU time over the phase
+per reading sent), subscribers_connected.
 )";
 
 // The 31 provinces of mainland China by GB/T 2260 prefix.
@@ -157,6 +158,7 @@ class Subscriber final : public grpc::ClientReadReactor<v1::AlarmStreamMessage> 
   Subscriber(v1::Alarms::Stub* stub, const std::string& prefix) {
     v1::SubscribeRequest request;
     request.mutable_filter()->set_region_prefix(prefix);
+    context_.set_wait_for_ready(true);
     stub->async()->Subscribe(&context_, &request, this);
     StartRead(&message_);
     StartCall();
@@ -211,6 +213,9 @@ void Gateway(const Flags& f, int g, const std::atomic<bool>& stop, const std::at
   auto channel = NewConnection(f.target);
   auto stub = v1::Ingest::NewStub(channel);
   grpc::ClientContext context;
+  // As a field gateway would: a connection attempt that fails (the server
+  // busy draining the previous phase) is retried, not a failed run.
+  context.set_wait_for_ready(true);
   auto stream = stub->Stream(&context);
   const double batches_per_s = f.rate > 0 ? f.rate / (f.gateways * f.sensors) : 0;
   const auto period = batches_per_s > 0 ? std::chrono::duration<double>(1.0 / batches_per_s)
@@ -282,17 +287,23 @@ void Gateway(const Flags& f, int g, const std::atomic<bool>& stop, const std::at
   (void)stream->Finish();
 }
 
-// The server's alarm journal latency histogram: cumulative counts by bound.
-std::map<double, double> JournalHistogram(const std::string& address) {
-  std::map<double, double> buckets;
+// What the load reads off the server's /metrics before and after its phase.
+struct ServerFigures {
+  std::map<double, double> journal;  // alarm journal latency: cumulative counts by bound
+  double cpu_seconds = 0;            // process_cpu_seconds_total
+};
+
+ServerFigures ScrapeServer(const std::string& address) {
+  ServerFigures figures;
+  std::map<double, double>& buckets = figures.journal;
   const size_t colon = address.rfind(':');
-  if (address.empty() || colon == std::string::npos) return buckets;
+  if (address.empty() || colon == std::string::npos) return figures;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(std::stoi(address.substr(colon + 1))));
-  if (inet_pton(AF_INET, address.substr(0, colon).c_str(), &addr.sin_addr) != 1) return buckets;
+  if (inet_pton(AF_INET, address.substr(0, colon).c_str(), &addr.sin_addr) != 1) return figures;
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return buckets;
+  if (fd < 0) return figures;
   timeval timeout{.tv_sec = 10, .tv_usec = 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   std::string text;
@@ -313,7 +324,11 @@ std::map<double, double> JournalHistogram(const std::string& address) {
     const double value = std::stod(text.substr(text.find(' ', end) + 1));
     buckets[bound == "+Inf" ? INFINITY : std::stod(bound)] = value;
   }
-  return buckets;
+  const std::string cpu = "\nprocess_cpu_seconds_total ";
+  if (const size_t at = text.find(cpu); at != std::string::npos) {
+    figures.cpu_seconds = std::stod(text.substr(at + cpu.size()));
+  }
+  return figures;
 }
 
 // The p-quantile of the difference of two cumulative histograms, linear
@@ -376,7 +391,7 @@ int Run(const Flags& f) {
                           std::ref(counters));
   }
   std::this_thread::sleep_for(std::chrono::seconds(2));  // warm-up
-  const auto before = JournalHistogram(f.metrics);
+  const ServerFigures before = ScrapeServer(f.metrics);
   for (auto& s : subscribers) s->Measure(true);
   measure = true;
   const auto start = Clock::now();
@@ -386,7 +401,7 @@ int Run(const Flags& f) {
   const uint64_t readings = counters.readings.load();
   std::this_thread::sleep_for(std::chrono::seconds(1));  // the last alarms reach their subscribers
   for (auto& s : subscribers) s->Measure(false);
-  const auto after = JournalHistogram(f.metrics);
+  const ServerFigures after = ScrapeServer(f.metrics);
   stop = true;
   for (auto& t : gateways) t.join();
   std::vector<double> latencies;
@@ -404,8 +419,16 @@ int Run(const Flags& f) {
   PrintFigure("delivery_latency_p99_ms", Quantile(latencies, 0.99), "ms", 3);
   PrintFigure("delivery_latency_max_ms", Quantile(latencies, 1.0), "ms", 3);
   if (!f.metrics.empty()) {
-    PrintFigure("journal_latency_p50_ms", HistogramQuantileMs(before, after, 0.5), "ms", 3);
-    PrintFigure("journal_latency_p99_ms", HistogramQuantileMs(before, after, 0.99), "ms", 3);
+    PrintFigure("journal_latency_p50_ms", HistogramQuantileMs(before.journal, after.journal, 0.5),
+                "ms", 3);
+    PrintFigure("journal_latency_p99_ms", HistogramQuantileMs(before.journal, after.journal, 0.99),
+                "ms", 3);
+    // Server CPU per reading, whatever the client costs on the same machine.
+    PrintFigure("server_cpu_us_per_reading",
+                readings > 0
+                    ? (after.cpu_seconds - before.cpu_seconds) * 1e6 / static_cast<double>(readings)
+                    : 0,
+                "us", 3);
   }
   if (counters.failed) {
     std::fprintf(stderr, "vigil-alarm-load: a gateway stream failed\n");

@@ -122,6 +122,22 @@ TEST_CASE("Registry lookups return nullptr on a miss", "[alarm][registry]") {
   CHECK(registry->FindSensor("s10") == nullptr);
 }
 
+TEST_CASE("Registry finds each of 30,000 sensors as its own record", "[alarm][registry]") {
+  RegistryEntries entries = SampleEntries();
+  for (int i = 0; i < 30'000; ++i) {
+    entries.sensors.push_back(MakeSensor("e1-gas-" + std::to_string(i), "e1", 0, i));
+  }
+  auto registry = BuildOk(std::move(entries));
+  for (int i = 0; i < 30'000; i += 7) {
+    const Sensor* sensor = registry->FindSensor("e1-gas-" + std::to_string(i));
+    REQUIRE(sensor != nullptr);
+    CHECK(sensor->id == "e1-gas-" + std::to_string(i));
+    CHECK(sensor->range_high == i);
+  }
+  CHECK(registry->FindSensor("e1-gas-30000") == nullptr);
+  CHECK(registry->FindSensor("s2")->enterprise_id == "e2");
+}
+
 TEST_CASE("Registry builds an empty registry", "[alarm][registry]") {
   auto registry = BuildOk(RegistryEntries{});
   CHECK(registry->entries().enterprises.empty());

@@ -74,6 +74,7 @@ TEST_CASE("Metrics endpoint counts stored, duplicate and rejected readings", "[e
   CHECK(Sample(text, "vigil_rocksdb_write_stopped") == 0);
   CHECK(Sample(text, "process_resident_memory_bytes") > 1e6);
   CHECK(Sample(text, "process_open_fds") > 3);
+  CHECK(Sample(text, "process_cpu_seconds_total") > 0);
   CHECK(text.find("vigil_build_info{version=") != std::string::npos);
   CHECK(text.find("vigil_shard_queue_tasks{shard=\"0\"}") != std::string::npos);
 

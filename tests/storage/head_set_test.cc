@@ -84,6 +84,32 @@ TEST_CASE("HeadSet appends series and reads them back from the head", "[storage]
   CHECK(heads.memory_bytes() > sizeof(HeadSet));
 }
 
+TEST_CASE("HeadSet finds every one of 20,000 sensors as its index grows, and no other",
+          "[storage][head]") {
+  HeadSet heads(HeadSetOptions{});
+  std::vector<SealedChunk> sealed;
+  constexpr int kSensors = 20'000;
+  for (int i = 0; i < kSensors; ++i) {
+    AppendAt(heads, "plant-7/sensor-" + std::to_string(i), {kT0 + i}, 1, &sealed);
+  }
+  // A second round finds the heads the first made (no new head per append).
+  for (int i = 0; i < kSensors; ++i) {
+    AppendAt(heads, "plant-7/sensor-" + std::to_string(i), {kT0 + kSensors + i}, 2, &sealed);
+  }
+  CHECK(heads.sensor_count() == kSensors);
+  CHECK(heads.readings_in_heads() == 2 * kSensors);
+  for (int i = 0; i < kSensors; i += 997) {
+    const auto readings = Head(heads, "plant-7/sensor-" + std::to_string(i));
+    REQUIRE(TimesOf(readings) == std::vector<TimestampMs>{kT0 + i, kT0 + kSensors + i});
+    const auto latest = heads.Latest("plant-7/sensor-" + std::to_string(i));
+    REQUIRE(latest.has_value());
+    CHECK(latest->at == kT0 + kSensors + i);
+  }
+  CHECK(Head(heads, "plant-7/sensor-20000").empty());
+  CHECK_FALSE(heads.Latest("plant-7/sensor-").has_value());
+  CHECK_FALSE(heads.LatestSeeded("plant-7/sensor-1"));
+}
+
 TEST_CASE("HeadSet ReadHead returns readings from from up to before to", "[storage][head]") {
   HeadSet heads(HeadSetOptions{});
   std::vector<SealedChunk> sealed;

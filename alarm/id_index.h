@@ -2,9 +2,9 @@
 // entries (a 32-bit hash tag and the slot). The ids themselves live elsewhere
 // (the caller compares a candidate slot's id), so a lookup touches one table
 // entry and then the caller's own record: one cache miss fewer than a
-// node-based map, and ~17 bytes per id instead of ~56. Private to alarm/.
-// Not thread-safe: one owner; immutable after building, so concurrent reads
-// of a built index are fine.
+// node-based map, and ~17 bytes per id instead of ~56. Used where a lookup
+// runs per reading (engine, registry, heads). Not thread-safe: one owner;
+// concurrent reads of an index nobody inserts into are fine.
 #pragma once
 
 #include <cstdint>
@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-namespace vigil::alarm::internal {
+namespace vigil::alarm {
 
 class IdIndex {
  public:
@@ -53,6 +53,10 @@ class IdIndex {
     }
   }
 
+  // True when one more Insert would go over the load factor: the owner then
+  // Reset()s to a larger n and inserts its ids again (they are not stored here).
+  bool Full() const { return (size_ + 1) * 10 > table_.size() * 7; }
+
   size_t size() const { return size_; }
   size_t bytes() const { return table_.capacity() * sizeof(Entry); }
 
@@ -69,4 +73,4 @@ class IdIndex {
   size_t size_ = 0;
 };
 
-}  // namespace vigil::alarm::internal
+}  // namespace vigil::alarm
