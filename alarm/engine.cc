@@ -726,6 +726,7 @@ std::vector<ActiveAlarm> Engine::Active() const {
 EngineSnapshot Engine::Snapshot() const {
   EngineSnapshot snap;
   snap.next_occurrence = next_occurrence_;
+  snap.sensors.reserve(states_.size());  // runs on the shard thread: no regrowth copies
   for (const GatewayState& g : gateways_) {
     snap.gateways.push_back(GatewaySnapshot{.gateway_id = g.gateway->id,
                                             .last_seen = g.last_seen == kUnset ? 0 : g.last_seen,
