@@ -7,6 +7,7 @@
 
 #include "alarm/engine.h"
 #include "server/log.h"
+#include "server/thread_name.h"
 #include "storage/alarm_codec.h"
 
 namespace vigil::server {
@@ -64,7 +65,10 @@ class AlarmJournal::Impl {
   }
 
   void StartThread() {
-    thread_ = std::thread([this] { Loop(); });
+    thread_ = std::thread([this] {
+      NameThisThread("vigil-journal");
+      Loop();
+    });
   }
 
   void Submit(JournalItem* item) {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "server/thread_name.h"
+
 namespace vigil::server {
 
 using alarm::AlarmState;
@@ -130,6 +132,7 @@ std::vector<AlarmKpi::Province> AlarmKpi::Snapshot(TimestampMs now) const {
 
 AlarmKpiThread::AlarmKpiThread(AlarmFeed* feed) : follower_(feed) {
   thread_ = std::thread([this] {
+    NameThisThread("vigil-kpi");
     do {
       follower_.Drain([this](std::vector<JournalEntry> open) { kpi_.Reset(open); },
                       [this](const JournalEntry& e) { kpi_.Apply(e); });

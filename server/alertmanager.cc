@@ -22,6 +22,7 @@
 #include "server/feed_follower.h"
 #include "server/json_text.h"
 #include "server/log.h"
+#include "server/thread_name.h"
 
 namespace vigil::server {
 namespace {
@@ -281,7 +282,10 @@ class AlertmanagerForwarder::Impl {
       : options_(options), url_(std::move(url)), follower_(feed) {}
 
   void Start() {
-    thread_ = std::thread([this] { Loop(); });
+    thread_ = std::thread([this] {
+      NameThisThread("vigil-alertmgr");
+      Loop();
+    });
   }
 
   void Stop() {

@@ -1,6 +1,7 @@
 #include "server/liveness.h"
 
 #include "server/log.h"
+#include "server/thread_name.h"
 
 namespace vigil::server {
 
@@ -12,7 +13,10 @@ LivenessWatch::LivenessWatch(std::chrono::milliseconds stall_after,
       set_status_(std::move(set_status)),
       last_beat_(Clock::now().time_since_epoch().count()) {
   set_status_(true);
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    NameThisThread("vigil-liveness");
+    Loop();
+  });
 }
 
 LivenessWatch::~LivenessWatch() {

@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "server/log.h"
+#include "server/thread_name.h"
 #include "storage/ingest_record.h"
 
 namespace vigil::server {
@@ -320,7 +321,10 @@ class ShardSet::Shard {
                .marks_shard_count = 1,
                .max_journal_mark = 0,
                .late_readings = &late_readings} {
-    thread_ = std::thread([this] { Loop(); });
+    thread_ = std::thread([this, index] {
+      NameThisThread("vigil-shard-" + std::to_string(index));
+      Loop();
+    });
   }
 
   ~Shard() { Join(); }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "server/log.h"
+#include "server/thread_name.h"
 
 namespace vigil::server {
 namespace {
@@ -56,7 +57,10 @@ class StorageWriter::Impl {
   }
 
   void StartThread() {
-    thread_ = std::thread([this] { Loop(); });
+    thread_ = std::thread([this] {
+      NameThisThread("vigil-writer");
+      Loop();
+    });
   }
 
   bool Submit(PendingBatch* batch) {

@@ -9,8 +9,10 @@
 #include <boost/property_tree/ptree.hpp>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -362,6 +364,28 @@ TEST_CASE("Reflection lists the vigil.v1 services when on; liveness; JSON logs",
     REQUIRE(HealthCheck(vigild.channel(), &serving, "vigil.v1.Liveness").ok());
     CHECK(serving);
   }
+}
+
+TEST_CASE("vigild's threads carry names that tell the writer, shards and journal apart",
+          "[e2e][ops]") {
+  VigildProcess vigild({.config_yaml = "server:\n  shards: 3\n", .registry_yaml = kRegistry});
+  vigild.Start();
+  std::multiset<std::string> names;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(vigild.pid()) + "/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    names.insert(name);
+  }
+  CAPTURE(names);
+  for (const char* name : {"vigil-writer", "vigil-journal", "vigil-shard-0", "vigil-shard-1",
+                           "vigil-shard-2", "vigil-liveness", "vigil-kpi"}) {
+    CAPTURE(name);
+    CHECK(names.count(name) == 1);
+  }
+  CHECK(names.count("vigil-shard-3") == 0);
+  REQUIRE(vigild.Terminate().ExitedWith(0));
 }
 
 }  // namespace
