@@ -253,15 +253,23 @@ class Collector final : public prometheus::Collectable {
       MetricFamily tasks = Family("vigil_shard_queue_tasks", "Tasks queued per shard.", kGauge);
       MetricFamily full = Family("vigil_shard_queue_full_total",
                                  "Posts that found a shard queue full and waited.", kCounter);
+      MetricFamily checkpoint =
+          Family("vigil_shard_checkpoint_seconds",
+                 "How long the last checkpoint held each shard's thread (sealing heads, "
+                 "snapshotting and encoding alarm state); its readings waited that long.",
+                 kGauge);
       for (uint32_t i = 0; i < s_.shards->count(); ++i) {
         const ShardSet::QueueStats q = s_.shards->queue_stats(i);
         tasks.metric.push_back(
             Value(kGauge, static_cast<double>(q.tasks), {{"shard", std::to_string(i)}}));
         full.metric.push_back(
             Value(kCounter, static_cast<double>(q.full_events), {{"shard", std::to_string(i)}}));
+        checkpoint.metric.push_back(Value(kGauge, static_cast<double>(q.last_checkpoint_ns) / 1e9,
+                                          {{"shard", std::to_string(i)}}));
       }
       out.push_back(std::move(tasks));
       out.push_back(std::move(full));
+      out.push_back(std::move(checkpoint));
     }
     {
       const JournalCounters& jc = s_.journal->counters();

@@ -21,13 +21,25 @@ constexpr int kDrainBurst = 256;
 class CheckpointTask final : public ShardTask {
  public:
   CheckpointTask(uint64_t round, uint64_t seal_through, std::atomic<uint64_t>* done_round,
-                 std::atomic<uint64_t>* replay_point)
+                 std::atomic<uint64_t>* replay_point, std::atomic<uint64_t>* took_ns)
       : round_(round),
         seal_through_(seal_through),
         done_round_(done_round),
-        replay_point_(replay_point) {}
+        replay_point_(replay_point),
+        took_ns_(took_ns) {}
 
   void Run(ShardState& shard) override {
+    // The shard's readings wait while this runs: operators see how long.
+    const auto start = std::chrono::steady_clock::now();
+    RunTimed(shard);
+    took_ns_->store(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                              std::chrono::steady_clock::now() - start)
+                                              .count()),
+                    std::memory_order_relaxed);
+  }
+
+ private:
+  void RunTimed(ShardState& shard) {
     shard.heads.SealThrough(seal_through_, &shard.sealed);
     shard.WriteSealed();
     if (shard.store_failed) return;  // chunks not durable: do not let the log go
@@ -45,11 +57,11 @@ class CheckpointTask final : public ShardTask {
     done_round_->store(round_, std::memory_order_release);
   }
 
- private:
   uint64_t round_;
   uint64_t seal_through_;
   std::atomic<uint64_t>* done_round_;
   std::atomic<uint64_t>* replay_point_;
+  std::atomic<uint64_t>* took_ns_;
 };
 
 // Start-up rules (before replay); later changes come as control records.
@@ -356,6 +368,7 @@ class ShardSet::Shard {
   std::atomic<uint64_t> ran{0};
   std::atomic<uint64_t> queue_full{0};
   std::atomic<uint64_t> late_readings{0};
+  std::atomic<uint64_t> checkpoint_ns{0};
 
  private:
   bool Drain() {
@@ -437,7 +450,8 @@ void ShardSet::PostControl(uint64_t log_seq, alarm::TimestampMs stored_at,
 
 void ShardSet::StartCheckpoint(uint64_t round, uint64_t seal_through) {
   for (auto& shard : shards_) {
-    shard->Post(new CheckpointTask(round, seal_through, &shard->done_round, &shard->replay_point));
+    shard->Post(new CheckpointTask(round, seal_through, &shard->done_round, &shard->replay_point,
+                                   &shard->checkpoint_ns));
   }
 }
 
@@ -486,7 +500,8 @@ ShardSet::QueueStats ShardSet::queue_stats(uint32_t shard) const {
   const uint64_t ran = s.ran.load(std::memory_order_relaxed);
   const uint64_t posted = s.posted.load(std::memory_order_relaxed);
   return {.tasks = posted > ran ? posted - ran : 0,
-          .full_events = s.queue_full.load(std::memory_order_relaxed)};
+          .full_events = s.queue_full.load(std::memory_order_relaxed),
+          .last_checkpoint_ns = s.checkpoint_ns.load(std::memory_order_relaxed)};
 }
 
 uint64_t ShardSet::readings_in_heads() const {

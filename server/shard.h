@@ -163,6 +163,8 @@ class ShardSet {
   struct QueueStats {
     uint64_t tasks;        // queued, not yet run (approximate)
     uint64_t full_events;  // posts that found the queue full and had to wait
+    // How long the last checkpoint held the shard's thread (0 before the first).
+    uint64_t last_checkpoint_ns;
   };
   // Thread-safe.
   QueueStats queue_stats(uint32_t shard) const;

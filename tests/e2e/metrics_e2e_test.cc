@@ -102,6 +102,28 @@ TEST_CASE("Metrics endpoint counts stored, duplicate and rejected readings", "[e
 namespace vigil::e2e {
 namespace {
 
+TEST_CASE("Metrics show how long each shard's last checkpoint held it", "[e2e][metrics]") {
+  VigildProcess vigild(
+      {.config_yaml = "server: { shards: 2 }\nstorage: { checkpoint_interval: 1s }\n",
+       .registry_yaml = kRegistry});
+  vigild.Start();
+  std::string text = HttpGetMetrics(vigild.metrics_address());
+  // 0 until a checkpoint ran; one runs every second (bounded poll: 10 s).
+  for (int i = 0; i < 100 && (Sample(text, R"(vigil_shard_checkpoint_seconds{shard="0"})") <= 0 ||
+                              Sample(text, R"(vigil_shard_checkpoint_seconds{shard="1"})") <= 0);
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    text = HttpGetMetrics(vigild.metrics_address());
+  }
+  for (const char* shard : {"0", "1"}) {
+    CAPTURE(shard);
+    const double took =
+        Sample(text, std::string(R"(vigil_shard_checkpoint_seconds{shard=")") + shard + "\"}");
+    CHECK(took > 0);
+    CHECK(took < 5);
+  }
+}
+
 TEST_CASE("Alarm rules from the rules file raise and clear alarms, counted in /metrics",
           "[e2e][metrics][alarm]") {
   testing::TempDir dir;
