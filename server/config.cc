@@ -297,6 +297,7 @@ class Parser {
          }},
         {"shutdown_grace",
          [&](const Item& item) { options.shutdown_grace = Duration(item, Millis(0)); }},
+        {"drain_delay", [&](const Item& item) { options.drain_delay = Duration(item, Millis(0)); }},
         {"shards", [&](const Item& item) { options.shards = Unsigned(item, 0, 256); }},
         {"log_level",
          [&](const Item& item) {
@@ -815,6 +816,7 @@ std::string FormatEffectiveConfig(const ServerOptions& options) {
   line("  listen", Quote(options.listen));
   line("  metrics_listen", Quote(options.metrics_listen));
   line("  shutdown_grace", FormatDuration(options.shutdown_grace));
+  line("  drain_delay", FormatDuration(options.drain_delay));
   line("  shards", std::to_string(options.shards));
   line("  log_level", LogLevelName(options.log_level));
   line("  log_format", options.log_format == LogFormat::kJson ? "json" : "text");

@@ -128,6 +128,10 @@ struct ServerOptions {
   // How long SIGTERM waits for streams to drain before cancelling them.
   // YAML server.shutdown_grace. Default: 10s.
   std::chrono::milliseconds shutdown_grace = std::chrono::seconds(10);
+  // How long SIGTERM keeps serving with health NOT_SERVING before it starts
+  // draining: time for load balancers that poll health to stop sending new
+  // streams here. YAML server.drain_delay. Default: 0s.
+  std::chrono::milliseconds drain_delay = std::chrono::milliseconds(0);
   // Evaluator/storage shards (threads). 0 = one per CPU core.
   // YAML server.shards. Default: 0.
   uint32_t shards = 0;

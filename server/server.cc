@@ -741,6 +741,11 @@ class Server::Impl {
     if (stopped_) return;
     stopped_ = true;
     SetServing(false);
+    if (options_.drain_delay.count() > 0) {
+      // Still serving everything but health: probes see NOT_SERVING first.
+      LogInfo("drain_delay", {{"ms", options_.drain_delay.count()}});
+      std::this_thread::sleep_for(options_.drain_delay);
+    }
     if (ingest_) {
       ingest_->StartDraining();
       // Let batches already read be committed and acked.

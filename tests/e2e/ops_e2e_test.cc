@@ -9,6 +9,7 @@
 #include <boost/property_tree/ptree.hpp>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -364,6 +365,66 @@ TEST_CASE("Reflection lists the vigil.v1 services when on; liveness; JSON logs",
     REQUIRE(HealthCheck(vigild.channel(), &serving, "vigil.v1.Liveness").ok());
     CHECK(serving);
   }
+}
+
+TEST_CASE(
+    "Health: SERVING once replayed, on SIGTERM NOT_SERVING while still taking batches for "
+    "drain_delay, then a clean exit",
+    "[e2e][ops][health]") {
+  VigildProcess vigild({.config_yaml = "server:\n  drain_delay: 3s\n", .registry_yaml = kRegistry});
+  vigild.Start();
+  Gateway gateway(&vigild);
+  gateway.Send(20.0);
+  REQUIRE(vigild.Terminate().ExitedWith(0));
+
+  // Start-up: the port opens only after the ingest log is replayed, SERVING.
+  vigild.Restart();
+  const std::string started = vigild.Output();
+  const size_t replayed = started.rfind("ingest_log_replayed");
+  const size_t listening = started.rfind("vigild listening grpc=");
+  REQUIRE(replayed != std::string::npos);
+  REQUIRE(listening != std::string::npos);
+  CHECK(replayed < listening);
+  const char* const kServices[] = {"", "vigil.v1.Ingest", "vigil.v1.Alarms", "vigil.v1.Query"};
+  for (const char* service : kServices) {
+    CAPTURE(service);
+    bool serving = false;
+    REQUIRE(HealthCheck(vigild.channel(), &serving, service).ok());
+    CHECK(serving);
+  }
+
+  // SIGTERM: health turns NOT_SERVING at once (bounded poll: 2 s) ...
+  const auto signalled = Clock::now();
+  REQUIRE(kill(vigild.pid(), SIGTERM) == 0);
+  bool serving = true;
+  while (serving && Clock::now() - signalled < 2s) {
+    REQUIRE(HealthCheck(vigild.channel(), &serving).ok());
+    if (serving) std::this_thread::sleep_for(20ms);
+  }
+  CHECK_FALSE(serving);
+  for (const char* service : kServices) {
+    CAPTURE(service);
+    REQUIRE(HealthCheck(vigild.channel(), &serving, service).ok());
+    CHECK_FALSE(serving);
+  }
+  // ... while the process is alive and still stores what gateways send.
+  REQUIRE(HealthCheck(vigild.channel(), &serving, "vigil.v1.Liveness").ok());
+  CHECK(serving);
+  gateway.Send(21.0);
+  CHECK(Clock::now() - signalled < 3s);  // all of this inside the drain delay
+  REQUIRE(vigild.Terminate().ExitedWith(0));
+  CHECK(vigild.Output().find("drain_delay") != std::string::npos);
+
+  // What was acked during the delay is stored.
+  vigild.Restart();
+  grpc::ClientContext context;
+  v1::ReadLatestRequest request;
+  request.add_sensor_ids("s-1");
+  v1::ReadLatestResponse latest;
+  REQUIRE(vigild.query().ReadLatest(&context, request, &latest).ok());
+  REQUIRE(latest.values_size() == 1);
+  CHECK(latest.values(0).value() == 21.0);
+  REQUIRE(vigild.Terminate().ExitedWith(0));
 }
 
 TEST_CASE("vigild's threads carry names that tell the writer, shards and journal apart",

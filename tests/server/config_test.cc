@@ -23,6 +23,7 @@ void CheckSameOptions(const ServerOptions& a, const ServerOptions& b) {
   CHECK(a.listen == b.listen);
   CHECK(a.metrics_listen == b.metrics_listen);
   CHECK(a.shutdown_grace == b.shutdown_grace);
+  CHECK(a.drain_delay == b.drain_delay);
   CHECK(a.shards == b.shards);
   CHECK(a.log_level == b.log_level);
   CHECK(a.data_dir == b.data_dir);
@@ -70,6 +71,7 @@ constexpr const char* kEveryKey = R"(server:
   listen: "0.0.0.0:9000"
   metrics_listen: "0.0.0.0:9100"
   shutdown_grace: 250ms
+  drain_delay: 3s
   shards: 4
   log_level: debug
 storage:
@@ -109,6 +111,7 @@ TEST_CASE("Config parses every key", "[server][config]") {
   CHECK(o.listen == "0.0.0.0:9000");
   CHECK(o.metrics_listen == "0.0.0.0:9100");
   CHECK(o.shutdown_grace == 250ms);
+  CHECK(o.drain_delay == 3s);
   CHECK(o.shards == 4);
   CHECK(o.log_level == LogLevel::kDebug);
   CHECK(o.data_dir == "/var/lib/vigil");
