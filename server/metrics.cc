@@ -239,9 +239,12 @@ class Collector final : public prometheus::Collectable {
               "UNAVAILABLE; retried every second.",
               kGauge, s_.writer->healthy() ? 0 : 1);
     AddSingle(&out, "vigil_storage_disk_full",
-              "1 while the storage error is 'no space left on device'.", kGauge,
-              !s_.writer->healthy() &&
-                      s_.writer->sticky_error().code() == alarm::Status::Code::kResourceExhausted
+              "1 while ingest is refused for lack of disk space: free space below "
+              "storage.min_free_space, or a write failed with 'no space left on device'.",
+              kGauge,
+              s_.writer->low_space() ||
+                      (!s_.writer->healthy() &&
+                       s_.writer->sticky_error().code() == alarm::Status::Code::kResourceExhausted)
                   ? 1
                   : 0);
     AddSingle(&out, "vigil_storage_failures_total", "Storage write failures.", kCounter,

@@ -675,7 +675,7 @@ class Server::Impl {
       if (ec || stopping_) return;
       if (liveness_) liveness_->Beat();
       if (!writer_->healthy()) (void)writer_->TryRecover().ok();
-      const bool healthy = writer_->healthy() && !writer_->low_space();
+      const bool healthy = writer_->healthy() && !writer_->CheckSpace();
       if (healthy != serving_) {
         SetServing(healthy);
         if (!healthy) {

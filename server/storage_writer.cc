@@ -212,20 +212,27 @@ class StorageWriter::Impl {
     const auto now = std::chrono::steady_clock::now();
     if (now - last_space_check_ >= std::chrono::milliseconds(100)) {
       last_space_check_ = now;
-      const bool low = options_.free_bytes() < options_.min_free_bytes;
-      if (low != owner_->low_space_.load(std::memory_order_relaxed)) {
-        if (low) {
-          LogError("disk_nearly_full", {{"min_free_bytes", options_.min_free_bytes},
-                                        {"reason", "refusing batches until space is freed"}});
-        } else {
-          LogInfo("disk_space_ok", {{"min_free_bytes", options_.min_free_bytes}});
-        }
-      }
-      owner_->low_space_.store(low, std::memory_order_relaxed);
+      return CheckSpace();
     }
     return owner_->low_space_.load(std::memory_order_relaxed);
   }
 
+ public:
+  bool CheckSpace() {
+    if (options_.min_free_bytes == 0 || !options_.free_bytes) return false;
+    const bool low = options_.free_bytes() < options_.min_free_bytes;
+    if (owner_->low_space_.exchange(low, std::memory_order_relaxed) != low) {
+      if (low) {
+        LogError("disk_nearly_full", {{"min_free_bytes", options_.min_free_bytes},
+                                      {"reason", "refusing batches until space is freed"}});
+      } else {
+        LogInfo("disk_space_ok", {{"min_free_bytes", options_.min_free_bytes}});
+      }
+    }
+    return low;
+  }
+
+ private:
   StorageWriter* owner_;
   storage::Store* store_;
   ShardSet* shards_;
@@ -286,5 +293,7 @@ void StorageWriter::Stop() {
 alarm::Status StorageWriter::sticky_error() const { return impl_->sticky_error(); }
 
 alarm::Status StorageWriter::TryRecover() { return impl_->TryRecover(); }
+
+bool StorageWriter::CheckSpace() { return impl_->CheckSpace(); }
 
 }  // namespace vigil::server

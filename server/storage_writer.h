@@ -98,6 +98,10 @@ class StorageWriter {
   // True while free space is below WriterOptions::min_free_bytes (batches are
   // refused; not an error: it ends by itself when space is freed).
   bool low_space() const { return low_space_.load(std::memory_order_relaxed); }
+  // Measures free space now and updates low_space() (logging a change).
+  // Thread-safe; the control thread calls it every second, so health follows
+  // free space whether or not anything is being written.
+  bool CheckSpace();
   // Storage failures and recoveries so far (metrics).
   uint64_t failures() const { return failures_.load(std::memory_order_relaxed); }
   uint64_t recoveries() const { return recoveries_.load(std::memory_order_relaxed); }

@@ -398,6 +398,23 @@ TEST_CASE("StorageWriter below the free-space floor refuses batches, then resume
   CHECK_FALSE(rig.writer->low_space());
 }
 
+TEST_CASE("StorageWriter CheckSpace sees a full disk and its end without any batch",
+          "[server][storage_writer][faults]") {
+  testing::TempDir dir;
+  std::atomic<uint64_t> free_bytes{1'000'000'000};
+  Rig rig(dir / "db", nullptr, WriterOptions{.min_free_bytes = 100'000'000, .free_bytes = [&] {
+                                               return free_bytes.load();
+                                             }});
+  CHECK_FALSE(rig.writer->CheckSpace());
+  free_bytes = 50'000'000;
+  CHECK(rig.writer->CheckSpace());
+  CHECK(rig.writer->low_space());
+  free_bytes = 500'000'000;  // freed while no gateway sends (health NOT_SERVING)
+  CHECK_FALSE(rig.writer->CheckSpace());
+  CHECK_FALSE(rig.writer->low_space());
+  CHECK(rig.Submit("g1", 1, 1) == Outcome::kStored);
+}
+
 TEST_CASE("StorageWriter when RocksDB runs out of space: no false ack, refused until a restart",
           "[server][storage_writer][faults]") {
   testing::TempDir dir;

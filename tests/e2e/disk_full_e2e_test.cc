@@ -1,0 +1,138 @@
+// End-to-end, disk full: vigild's data folder on a small tmpfs that a filler
+// file brings below storage.min_free_space. Needs root (mount); elsewhere it
+// WARNs and returns, and tests/server/storage_writer_test.cc covers the same
+// behaviour with fault injection.
+#include <sys/mount.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/e2e/vigild_process.h"
+#include "tests/testing/temp_dir.h"
+
+namespace vigil::e2e {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+constexpr char kRegistry[] = R"(enterprises:
+  - { id: e-1, name: Plant One, kind: hazardous_chemical, region_code: "370105" }
+sensors:
+  - { id: s-1, enterprise: e-1, quantity: temperature, unit: degC }
+gateways:
+  - { id: gw-1, enterprise: e-1 }
+)";
+
+// A tmpfs mounted for the test's lifetime.
+class SmallDisk {
+ public:
+  explicit SmallDisk(std::filesystem::path at) : at_(std::move(at)) {
+    std::filesystem::create_directories(at_);
+    mounted_ = mount("tmpfs", at_.c_str(), "tmpfs", 0, "size=256m") == 0;
+  }
+  ~SmallDisk() {
+    if (mounted_) (void)umount2(at_.c_str(), MNT_DETACH);
+  }
+  SmallDisk(const SmallDisk&) = delete;
+  SmallDisk& operator=(const SmallDisk&) = delete;
+
+  bool mounted() const { return mounted_; }
+  uint64_t free_bytes() const {
+    struct statvfs s {};
+    if (statvfs(at_.c_str(), &s) != 0) return 0;
+    return static_cast<uint64_t>(s.f_bavail) * s.f_frsize;
+  }
+
+ private:
+  std::filesystem::path at_;
+  bool mounted_ = false;
+};
+
+grpc::Status Send(VigildProcess& vigild, uint64_t sequence, v1::IngestAck* ack) {
+  v1::IngestBatch batch;
+  batch.set_gateway_id("gw-1");
+  batch.set_epoch(1);
+  batch.set_sequence(sequence);
+  v1::Series* series = batch.add_series();
+  series->set_sensor_id("s-1");
+  series->add_timestamps_ms(NowMs() + static_cast<int64_t>(sequence));
+  series->add_values(20.0);
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  return vigild.ingest().Write(&context, batch, ack);
+}
+
+// Polls overall health until it is `want` (bounded: 10 s); true when it was.
+bool HealthBecomes(VigildProcess& vigild, bool want) {
+  const auto deadline = Clock::now() + 10s;
+  bool serving = !want;
+  while (Clock::now() < deadline) {
+    if (HealthCheck(vigild.channel(), &serving).ok() && serving == want) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return false;
+}
+
+TEST_CASE(
+    "Disk full: refused with RESOURCE_EXHAUSTED, NOT_SERVING, said in a metric and the log, "
+    "and back by itself once space is freed with no batch sent meanwhile",
+    "[e2e][faults][disk]") {
+  if (geteuid() != 0) {
+    WARN("not root: cannot mount a small tmpfs (storage_writer_test covers this with injection)");
+    return;
+  }
+  testing::TempDir dir;
+  SmallDisk disk(dir / "small");
+  if (!disk.mounted()) {
+    WARN("mount of a tmpfs refused (no CAP_SYS_ADMIN): disk-full e2e not run");
+    return;
+  }
+  VigildProcess vigild({.config_yaml = "storage:\n  min_free_space: 64MiB\n",
+                        .registry_yaml = kRegistry,
+                        .data_dir = dir / "small" / "data"});
+  vigild.Start();
+  v1::IngestAck ack;
+  REQUIRE(Send(vigild, 1, &ack).ok());
+  REQUIRE(ack.stored_readings() == 1);
+
+  // Fill the disk to 32 MiB free, below the 64 MiB floor.
+  const std::filesystem::path filler = dir / "small" / "filler";
+  {
+    const uint64_t free = disk.free_bytes();
+    REQUIRE(free > (uint64_t{96} << 20));
+    std::ofstream out(filler, std::ios::binary);
+    const std::vector<char> block(size_t{1} << 20, 'x');
+    for (uint64_t left = free - (uint64_t{32} << 20); left > 0;) {
+      const uint64_t n = std::min<uint64_t>(left, block.size());
+      out.write(block.data(), static_cast<std::streamsize>(n));
+      left -= n;
+    }
+    REQUIRE(out.good());
+  }
+  CHECK(HealthBecomes(vigild, false));  // with no batch sent: the control loop looks
+  const grpc::Status refused = Send(vigild, 2, &ack);
+  INFO(refused.error_message());
+  CHECK(refused.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
+  CHECK(Sample(HttpGetMetrics(vigild.metrics_address()), "vigil_storage_disk_full") == 1);
+  CHECK(vigild.Output().find("disk_nearly_full") != std::string::npos);
+
+  // Space freed: serving again by itself, before any gateway sends.
+  std::filesystem::remove(filler);
+  CHECK(HealthBecomes(vigild, true));
+  CHECK(Sample(HttpGetMetrics(vigild.metrics_address()), "vigil_storage_disk_full") == 0);
+  CHECK(vigild.Output().find("disk_space_ok") != std::string::npos);
+  REQUIRE(Send(vigild, 2, &ack).ok());  // the gateway's resend
+  CHECK(ack.stored_readings() == 1);
+  REQUIRE(vigild.Terminate().ExitedWith(0));
+}
+
+}  // namespace
+}  // namespace vigil::e2e
