@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Side by side: Vigil and Debian's VictoriaMetrics on the same generated data,
-# on this machine, in one run. Prints a table and `name value unit` lines.
+# Side by side: Vigil and Debian's peers (VictoriaMetrics, and with --peers also
+# InfluxDB 1.6 and Prometheus) on the same generated data, on this machine, in
+# one run. Prints a table and `name value unit` lines.
 #
 # Usage: bench/compare_peers.sh [BUILD_DIR] [options]
 #   BUILD_DIR          holds server/vigild and bench/vigil-load (default: build/);
@@ -8,29 +9,33 @@
 #   --sensors N        sensors (default 100000)      } passed to gen_data.py;
 #   --readings R       readings per sensor (def. 20) } smaller = smoke run
 #   --dir DIR          data folder (default /tmp/vigil-peers)
-#   --reps N           repetitions (default 1); each rep runs VM cold, VM warm,
-#                      then one vigild (cold pass, then warm pass)
+#   --reps N           repetitions (default 1); each rep runs every peer cold and
+#                      warm, then one vigild (cold pass, then warm pass)
+#   --peers LIST       peers to run, comma-separated: vm (victoria-metrics),
+#                      influx (influxdb), prom (prometheus). Default: vm
 #   --batch B          lines per request/batch (default 5000; must divide --sensors
 #                      for equal batches, as in loader.py)
 #   --workers W        connections = streams (default 4)
 #   --window K         Vigil batches in flight per stream (default 1 = loader.py's
 #                      one request in flight per keep-alive connection)
 #   --group block|ent  how Vigil streams are formed (vigil-load --lp-group; default block)
-#   --skip-vm          Vigil only (e.g. when victoria-metrics is not installed)
+#   --skip-vm          Vigil only (same as --peers "")
 # Environment:
 #   KEEP=1             keep DIR (data file, logs, results) at the end
 #   QUIET_PCT          start a run only when the machine is below this busy % of
 #                      one core (default 15, as run_peers.py)
 #   QUIET_TIMEOUT      ... waiting at most this many seconds (default 180)
-#   MAX_ATTEMPTS       VM: redo a run disturbed by other work (> 30 % of a core) up
+#   MAX_ATTEMPTS       peers: redo a run disturbed by other work (> 30 % of a core) up
 #                      to this many times (default 2; run_peers.py's own default is 6)
 #
 # Measurement (same rules as shared/peers/MEASURED.md):
 #   readings/s = readings / time until every reading is acknowledged, durable by
 #   the server's own rule, and readable.
-#   VM (shared/peers/loader.py): POSTs acked, GET /internal/force_flush, then a
-#     count query polled until it returns every reading (time = when the
-#     successful query was issued). VM has no WAL.
+#   Peers (shared/peers/run_peers.py and loader.py, unchanged): POSTs acked,
+#     then a count query polled until it returns every reading (time = when the
+#     successful query was issued); VM is flushed first (/internal/force_flush,
+#     it has no WAL); InfluxDB acks after its WAL fsync; Prometheus after its WAL
+#     append (remote-write receiver).
 #   Vigil (vigil-load --lp-file): time until the last IngestAck. An ack is sent
 #     only after the batch is in the RocksDB WAL (durability wal: written, not
 #     fsynced) and queued to its shard ahead of any later read, so it is
@@ -61,7 +66,7 @@ batch=5000
 workers=4
 window=1
 group=block
-skip_vm=0
+peer_list=vm
 while [[ $# -gt 0 ]]; do
   case $1 in
     --sensors) sensors=$2; shift 2 ;;
@@ -72,7 +77,8 @@ while [[ $# -gt 0 ]]; do
     --workers) workers=$2; shift 2 ;;
     --window) window=$2; shift 2 ;;
     --group) group=$2; shift 2 ;;
-    --skip-vm) skip_vm=1; shift ;;
+    --skip-vm) peer_list=""; shift ;;
+    --peers) peer_list=$2; shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "compare_peers: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -89,10 +95,19 @@ for binary in "$vigild" "$vigil_load"; do
     exit 2
   fi
 done
-if [[ $skip_vm == 0 ]] && ! command -v victoria-metrics >/dev/null; then
-  echo "compare_peers: victoria-metrics not installed (apt-get install victoria-metrics) or use --skip-vm" >&2
-  exit 2
-fi
+IFS=, read -r -a peers_run <<<"$peer_list"
+for peer in "${peers_run[@]}"; do
+  case $peer in
+    vm) binary=victoria-metrics package=victoria-metrics ;;
+    influx) binary=influxd package=influxdb ;;
+    prom) binary=prometheus package=prometheus ;;
+    *) echo "compare_peers: unknown peer '$peer' (vm, influx, prom)" >&2; exit 2 ;;
+  esac
+  if ! command -v "$binary" >/dev/null; then
+    echo "compare_peers: $binary not installed (apt-get install $package) or leave $peer out of --peers" >&2
+    exit 2
+  fi
+done
 case $dir in /tmp/*) ;; *) echo "compare_peers: --dir must be under /tmp" >&2; exit 2 ;; esac
 
 mkdir -p "$dir"
@@ -126,7 +141,8 @@ cleanup() {
   else
     rm -rf "$dir"
     # run_peers.py keeps its (emptied) run folders under /tmp/peerbench: remove them if empty.
-    rmdir /tmp/peerbench/vm /tmp/peerbench 2>/dev/null || true
+    for peer in "${peers_run[@]}"; do rmdir "/tmp/peerbench/$peer" 2>/dev/null || true; done
+    rmdir /tmp/peerbench 2>/dev/null || true
   fi
 }
 trap cleanup EXIT
@@ -169,22 +185,22 @@ echo "# data: $data ($lines readings, $(du -m "$data" | cut -f1) MB); warm shift
 
 mkdir -p "$dir/results" "$dir/logs"
 for ((rep = 1; rep <= reps; rep++)); do
-  # 2. VictoriaMetrics, through the peers' own scripts (data under /tmp/peerbench/vm).
-  if [[ $skip_vm == 0 ]]; then
+  # 2. The peers, through their own scripts (data under /tmp/peerbench/PEER).
+  for peer in "${peers_run[@]}"; do
     for mode in cold warm; do
-      echo "# rep $rep: victoria-metrics $mode (run_peers.py)" >&2
-      timeout -k 10 1800 python3 "$peers/run_peers.py" --targets vm --reps 1 --mode "$mode" \
+      echo "# rep $rep: $peer $mode (run_peers.py)" >&2
+      timeout -k 10 1800 python3 "$peers/run_peers.py" --targets "$peer" --reps 1 --mode "$mode" \
         --data "$data" --batch "$batch" --workers "$workers" --quiet-pct "$quiet_pct" \
         --quiet-timeout-s "$quiet_timeout" --max-attempts "$max_attempts" \
-        --results "$dir/results/vm_${mode}_$rep.json" >"$dir/logs/vm_${mode}_$rep.out" \
-        2>"$dir/logs/vm_${mode}_$rep.err" || {
-        echo "compare_peers: run_peers.py vm $mode failed:" >&2
-        tail -n 20 "$dir/logs/vm_${mode}_$rep.err" >&2
+        --results "$dir/results/${peer}_${mode}_$rep.json" >"$dir/logs/${peer}_${mode}_$rep.out" \
+        2>"$dir/logs/${peer}_${mode}_$rep.err" || {
+        echo "compare_peers: run_peers.py $peer $mode failed:" >&2
+        tail -n 20 "$dir/logs/${peer}_${mode}_$rep.err" >&2
         exit 1
       }
-      head -n 1 "$dir/logs/vm_${mode}_$rep.out" >&2
+      head -n 1 "$dir/logs/${peer}_${mode}_$rep.out" >&2
     done
-  fi
+  done
 
   # 3. Vigil on the same file: fresh server, register (untimed), cold pass, warm
   # pass; redone (fresh server) like run_peers.py when other work took > 30 % of a core.
@@ -267,9 +283,11 @@ EOF
 done
 
 # 4. Side-by-side table and figures.
-python3 - "$dir/results" "$reps" "$lines" "$skip_vm" <<'EOF'
+python3 - "$dir/results" "$reps" "$lines" "$peer_list" <<'EOF'
 import glob, json, os, statistics, sys
-res, reps, lines, skip_vm = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
+res, reps, lines = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+peers = [p for p in sys.argv[4].split(",") if p]
+names = {"vm": "VictoriaMetrics", "influx": "InfluxDB 1.6", "prom": "Prometheus"}
 
 def vigil(mode):
     out = []
@@ -285,10 +303,10 @@ def vigil(mode):
         out.append(f)
     return out
 
-def vm(mode):
+def peer_runs(peer, mode):
     out = []
     for rep in range(1, reps + 1):
-        out.extend(json.load(open(f"{res}/vm_{mode}_{rep}.json")))
+        out.extend(json.load(open(f"{res}/{peer}_{mode}_{rep}.json")))
     return out
 
 med = lambda xs: statistics.median(xs) if xs else float("nan")
@@ -303,30 +321,32 @@ for mode in ("cold", "warm"):
     v_rss = med([r.get("server_rss_peak_bytes", 0) for r in vg]) / 1e6
     v_disk = med([r.get("disk_bytes", 0) for r in vg]) / 1e6
     v_ack = med([r.get("ack_s", 0) for r in vg])
-    if not skip_vm:
-        vr = vm(mode)
+    peer_rows = {}
+    for peer in peers:
+        vr = peer_runs(peer, mode)
         m_rate = [r["readings_per_s"] for r in vr]
-        rows.append(("VictoriaMetrics", mode, med(m_rate), min(m_rate), max(m_rate),
+        rows.append((names[peer], mode, med(m_rate), min(m_rate), max(m_rate),
                      med([r["durable_s"] for r in vr]), med([r["server_cpu_pct"] for r in vr]),
                      med([r["loader_cpu_pct"] for r in vr]), med([r["other_cpu_pct"] for r in vr]),
                      med([r["server_us_per_reading"] for r in vr]),
                      med([r["server_rss_mb"] or 0 for r in vr]),
                      med([r["disk_mb_after_stop"] for r in vr])))
-        figs += [(f"vm_{mode}_readings_per_s", round(med(m_rate)), "readings/s"),
-                 (f"vm_{mode}_server_us_per_reading", rows[-1][9], "us")]
+        peer_rows[peer] = rows[-1]
+        figs += [(f"{peer}_{mode}_readings_per_s", round(med(m_rate)), "readings/s"),
+                 (f"{peer}_{mode}_server_us_per_reading", rows[-1][9], "us"),
+                 (f"{peer}_{mode}_contended_runs", sum(1 for r in vr if r.get("contended")),
+                  "runs")]
     rows.append(("Vigil", mode, med(v_rate), min(v_rate), max(v_rate), v_ack, v_cpu, v_cli,
                  v_oth, v_us, v_rss, v_disk))
     figs += [(f"vigil_{mode}_contended_runs",
-              sum(1 for r in vg if r.get("other_cpu_percent", 0) > 30), "runs")]
-    if not skip_vm:
-        figs += [(f"vm_{mode}_contended_runs", sum(1 for r in vr if r.get("contended")), "runs")]
-    figs += [(f"vigil_{mode}_readings_per_s", round(med(v_rate)), "readings/s"),
+              sum(1 for r in vg if r.get("other_cpu_percent", 0) > 30), "runs"),
+             (f"vigil_{mode}_readings_per_s", round(med(v_rate)), "readings/s"),
              (f"vigil_{mode}_server_us_per_reading", round(v_us, 3), "us")]
-    if not skip_vm:
-        m = med(m_rate)
-        figs += [(f"vigil_vs_vm_{mode}_ratio", round(med(v_rate) / m, 2) if m else 0, "x"),
-                 (f"vigil_vs_vm_{mode}_server_cpu_per_reading_ratio",
-                  round(v_us / rows[-2][9], 3) if rows[-2][9] else 0, "x")]
+    for peer, row in peer_rows.items():
+        figs += [(f"vigil_vs_{peer}_{mode}_ratio", round(med(v_rate) / row[2], 2) if row[2] else 0,
+                  "x"),
+                 (f"vigil_vs_{peer}_{mode}_server_cpu_per_reading_ratio",
+                  round(v_us / row[9], 3) if row[9] else 0, "x")]
 
 print(f"\n{lines:,} readings per pass, {reps} rep(s); median [min-max]")
 print("| server | mode | readings/s | min | max | timed s | server CPU % (of 200) | loader CPU % "
@@ -335,7 +355,7 @@ print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for r in rows:
     print(f"| {r[0]} | {r[1]} | **{r[2]:,.0f}** | {r[3]:,.0f} | {r[4]:,.0f} | {r[5]:.3f} | "
           f"{r[6]:.1f} | {r[7]:.1f} | {r[8]:.1f} | {r[9]:.3f} | {r[10]:.0f} | {r[11]:.1f} |")
-print("\n(disk: VM after stop, cold = 1 pass, warm = 2 passes; Vigil: data folder while "
+print("\n(disk: peers after stop, cold = 1 pass, warm = 2 passes; Vigil: data folder while "
       "running, cold = 1 pass, warm = 2 passes)\n")
 for name, value, unit in figs:
     print(f"{name} {value} {unit}")
