@@ -134,7 +134,7 @@ AlarmKpiThread::AlarmKpiThread(AlarmFeed* feed) : follower_(feed) {
   thread_ = std::thread([this] {
     NameThisThread("vigil-kpi");
     do {
-      follower_.Drain([this](std::vector<JournalEntry> open) { kpi_.Reset(open); },
+      follower_.Drain([this](const std::vector<JournalEntry>& open) { kpi_.Reset(open); },
                       [this](const JournalEntry& e) { kpi_.Apply(e); });
     } while (follower_.WaitUntil(std::chrono::steady_clock::now() + std::chrono::minutes(1)));
   });

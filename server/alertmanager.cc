@@ -241,7 +241,7 @@ PostResult HttpPost(const HttpUrl& url, const std::string& target, std::string b
   };
   const auto deadline = Clock::now() + timeout;
   resolver.async_resolve(
-      url.host, url.port, [&](beast::error_code ec, tcp::resolver::results_type endpoints) {
+      url.host, url.port, [&](beast::error_code ec, const tcp::resolver::results_type& endpoints) {
         if (ec) return fail("resolve", ec);
         stream.expires_at(deadline);
         stream.async_connect(endpoints, [&](beast::error_code ec2, const tcp::endpoint&) {
@@ -307,8 +307,9 @@ class AlertmanagerForwarder::Impl {
     Clock::time_point next_resend = Clock::now();  // at once: Alertmanager may have restarted
     bool failing = false;
     while (true) {
-      follower_.Drain([this](std::vector<JournalEntry> open) { book_.Reset(open, WallMs()); },
-                      [this](const JournalEntry& e) { book_.Apply(e); });
+      follower_.Drain(
+          [this](const std::vector<JournalEntry>& open) { book_.Reset(open, WallMs()); },
+          [this](const JournalEntry& e) { book_.Apply(e); });
       const Clock::time_point now = Clock::now();
       const bool resend = now >= next_resend;
       // While failing, changes wait for the next resend (the retry).

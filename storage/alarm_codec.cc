@@ -112,7 +112,7 @@ std::string EncodeShardSnapshot(const ShardSnapshot& snapshot) {
   constexpr size_t kSensorFixedBytes = 80;  // every field but the strings and rate points
   size_t bytes = 64;
   for (const alarm::SensorSnapshot& s : snapshot.engine.sensors) {
-    bytes += kSensorFixedBytes + s.sensor_id.size() + s.rule_id.size() + s.rate_count * 16;
+    bytes += kSensorFixedBytes + s.sensor_id.size() + s.rule_id.size() + size_t{16} * s.rate_count;
   }
   std::string out;
   out.reserve(bytes);
