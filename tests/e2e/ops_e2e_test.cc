@@ -385,8 +385,8 @@ TEST_CASE(
   REQUIRE(replayed != std::string::npos);
   REQUIRE(listening != std::string::npos);
   CHECK(replayed < listening);
-  const char* const kServices[] = {"", "vigil.v1.Ingest", "vigil.v1.Alarms", "vigil.v1.Query"};
-  for (const char* service : kServices) {
+  const char* const services[] = {"", "vigil.v1.Ingest", "vigil.v1.Alarms", "vigil.v1.Query"};
+  for (const char* service : services) {
     CAPTURE(service);
     bool serving = false;
     REQUIRE(HealthCheck(vigild.channel(), &serving, service).ok());
@@ -402,7 +402,7 @@ TEST_CASE(
     if (serving) std::this_thread::sleep_for(20ms);
   }
   CHECK_FALSE(serving);
-  for (const char* service : kServices) {
+  for (const char* service : services) {
     CAPTURE(service);
     REQUIRE(HealthCheck(vigild.channel(), &serving, service).ok());
     CHECK_FALSE(serving);
