@@ -84,6 +84,20 @@ class StorageWriter::Impl {
     return error_;
   }
 
+  bool CheckSpace() {
+    if (options_.min_free_bytes == 0 || !options_.free_bytes) return false;
+    const bool low = options_.free_bytes() < options_.min_free_bytes;
+    if (owner_->low_space_.exchange(low, std::memory_order_relaxed) != low) {
+      if (low) {
+        LogError("disk_nearly_full", {{"min_free_bytes", options_.min_free_bytes},
+                                      {"reason", "refusing batches until space is freed"}});
+      } else {
+        LogInfo("disk_space_ok", {{"min_free_bytes", options_.min_free_bytes}});
+      }
+    }
+    return low;
+  }
+
   alarm::Status TryRecover() {
     if (!owner_->failed_.load(std::memory_order_acquire)) return alarm::Status::Ok();
     alarm::Status s = store_->Resume();
@@ -208,7 +222,6 @@ class StorageWriter::Impl {
 
   // True while free space is below the floor; probes at most every 100 ms.
   bool LowOnSpace() {
-    if (options_.min_free_bytes == 0 || !options_.free_bytes) return false;
     const auto now = std::chrono::steady_clock::now();
     if (now - last_space_check_ >= std::chrono::milliseconds(100)) {
       last_space_check_ = now;
@@ -217,22 +230,6 @@ class StorageWriter::Impl {
     return owner_->low_space_.load(std::memory_order_relaxed);
   }
 
- public:
-  bool CheckSpace() {
-    if (options_.min_free_bytes == 0 || !options_.free_bytes) return false;
-    const bool low = options_.free_bytes() < options_.min_free_bytes;
-    if (owner_->low_space_.exchange(low, std::memory_order_relaxed) != low) {
-      if (low) {
-        LogError("disk_nearly_full", {{"min_free_bytes", options_.min_free_bytes},
-                                      {"reason", "refusing batches until space is freed"}});
-      } else {
-        LogInfo("disk_space_ok", {{"min_free_bytes", options_.min_free_bytes}});
-      }
-    }
-    return low;
-  }
-
- private:
   StorageWriter* owner_;
   storage::Store* store_;
   ShardSet* shards_;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <functional>
 #include <limits>
 #include <utility>
 
@@ -135,32 +136,38 @@ std::optional<uint64_t> HeadSet::OldestUnsealedLogSeq() const {
 }
 
 size_t HeadSet::memory_bytes() const {
-  // libstdc++ node: next pointer, the pair, the cached hash; plus allocator overhead.
-  constexpr size_t kNodeBytes = sizeof(void*) + sizeof(Entry) + sizeof(size_t) + 16;
-  return sizeof(*this) + heads_.bucket_count() * sizeof(void*) + heads_.size() * kNodeBytes +
-         id_heap_bytes_ + encoder_heap_bytes_ + open_.capacity() * sizeof(OpenEntry) +
-         index_.bytes() + by_slot_.capacity() * sizeof(Entry*);
+  // libstdc++'s deque: 512-byte blocks (at least one entry each) and a map of
+  // block pointers.
+  constexpr size_t kPerBlock = sizeof(Entry) < 512 ? 512 / sizeof(Entry) : 1;
+  const size_t blocks = heads_.size() / kPerBlock + 1;
+  return sizeof(*this) + blocks * (kPerBlock * sizeof(Entry) + sizeof(void*)) + id_heap_bytes_ +
+         encoder_heap_bytes_ + open_.capacity() * sizeof(OpenEntry) + index_.bytes();
 }
 
-HeadSet::Entry* HeadSet::Find(std::string_view sensor_id) const {
-  const uint32_t slot =
-      index_.Find(sensor_id, [&](uint32_t s) -> std::string_view { return by_slot_[s]->first; });
-  return slot == alarm::IdIndex::kNone ? nullptr : by_slot_[slot];
+uint32_t HeadSet::SlotOf(std::string_view sensor_id) const {
+  return index_.Find(sensor_id, [&](uint32_t s) -> std::string_view { return heads_[s].first; });
+}
+
+const HeadSet::Entry* HeadSet::Find(std::string_view sensor_id) const {
+  const uint32_t slot = SlotOf(sensor_id);
+  return slot == alarm::IdIndex::kNone ? nullptr : &heads_[slot];
 }
 
 HeadSet::Entry* HeadSet::FindOrAdd(std::string_view sensor_id) {
-  if (Entry* entry = Find(sensor_id)) return entry;
-  Entry* entry = &*heads_.emplace(std::string(sensor_id), Head{}).first;
-  const size_t cap = entry->first.capacity();
+  if (const uint32_t slot = SlotOf(sensor_id); slot != alarm::IdIndex::kNone) {
+    return &heads_[slot];
+  }
+  const auto slot = static_cast<uint32_t>(heads_.size());
+  Entry& entry = heads_.emplace_back(std::string(sensor_id), Head{});
+  const size_t cap = entry.first.capacity();
   if (cap > std::string().capacity()) id_heap_bytes_ += cap + 1;
   if (index_.Full()) {
     // Grows by doubling: rare, and amortized over the sensors added.
-    index_.Reset(2 * by_slot_.size() + 16);
-    for (uint32_t s = 0; s < by_slot_.size(); ++s) index_.Insert(by_slot_[s]->first, s);
+    index_.Reset(2 * heads_.size() + 16);
+    for (uint32_t s = 0; s < slot; ++s) index_.Insert(heads_[s].first, s);
   }
-  index_.Insert(entry->first, static_cast<uint32_t>(by_slot_.size()));
-  by_slot_.push_back(entry);
-  return entry;
+  index_.Insert(entry.first, slot);
+  return &entry;
 }
 
 void HeadSet::Open(Entry* entry, uint64_t log_seq) {

@@ -5,12 +5,12 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <functional>
+#include <deque>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "alarm/id_index.h"
@@ -110,15 +110,10 @@ class HeadSet {
     bool has_latest = false;
     bool latest_seeded = false;
   };
+  using Entry = std::pair<const std::string, Head>;  // address stable for the HeadSet's life
   // Open heads by oldest log seq; an entry is stale once its head was sealed
   // (generation or emptiness differs). Invariant after every mutating call: the
   // top, if any, is live.
-  struct StringHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  using HeadMap = std::unordered_map<std::string, Head, StringHash, std::equal_to<>>;
-  using Entry = HeadMap::value_type;  // address stable for the HeadSet's life
   struct OpenEntry {
     uint64_t log_seq;
     Entry* entry;
@@ -134,15 +129,16 @@ class HeadSet {
   void PopOpen();
   void PruneOpen();
 
+  // The slot in heads_ of `sensor_id`, or IdIndex::kNone.
+  uint32_t SlotOf(std::string_view sensor_id) const;
   // The head of `sensor_id`, or nullptr.
-  Entry* Find(std::string_view sensor_id) const;
+  const Entry* Find(std::string_view sensor_id) const;
 
   HeadSetOptions options_;
-  HeadMap heads_;  // owns the heads (stable addresses)
-  // Looked up for every series appended: an open-addressing index over
-  // by_slot_, a cache miss or two fewer than the map's own find.
+  std::deque<Entry> heads_;  // by slot; a deque keeps addresses stable as it grows
+  // Looked up for every series appended: sensor id -> slot in heads_, a cache
+  // miss or two fewer than a node-based map.
   alarm::IdIndex index_;
-  std::vector<Entry*> by_slot_;
   std::vector<OpenEntry> open_;  // min-heap on log_seq
   uint64_t next_chunk_id_;
   uint64_t readings_in_heads_ = 0;
