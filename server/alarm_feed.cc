@@ -2,12 +2,46 @@
 
 #include <algorithm>
 
+#include "server/thread_name.h"
+
 namespace vigil::server {
 
 using alarm::AlarmState;
 using alarm::JournalEntry;
 
 AlarmFeed::AlarmFeed(size_t ring_capacity) : ring_capacity_(std::max<size_t>(ring_capacity, 1)) {}
+
+AlarmFeed::~AlarmFeed() {
+  {
+    std::lock_guard<std::mutex> lock(waker_mu_);
+    waker_stop_ = true;
+  }
+  waker_cv_.notify_one();
+  if (waker_.joinable()) waker_.join();
+}
+
+void AlarmFeed::StartWaker() {
+  waker_ = std::thread([this] {
+    NameThisThread("vigil-fanout");
+    WakerLoop();
+  });
+}
+
+void AlarmFeed::WakerLoop() {
+  std::vector<std::weak_ptr<Watcher>> batch;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(waker_mu_);
+      waker_cv_.wait(lock, [this] { return waker_stop_ || !to_wake_.empty(); });
+      if (to_wake_.empty()) return;  // stopping, nothing left
+      batch.swap(to_wake_);
+    }
+    for (const auto& weak : batch) {
+      if (auto watcher = weak.lock()) watcher->Wake();
+    }
+    batch.clear();
+  }
+}
 
 void AlarmFeed::Reset(std::vector<JournalEntry> open, uint64_t first_seq, uint64_t last_seq) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -21,24 +55,22 @@ void AlarmFeed::Reset(std::vector<JournalEntry> open, uint64_t first_seq, uint64
   last_seq_ = last_seq;
 }
 
-void AlarmFeed::Publish(std::vector<JournalEntry> entries) {
+void AlarmFeed::Publish(const std::vector<JournalEntry>& entries) {
   if (entries.empty()) return;
+  const auto now = std::chrono::steady_clock::now();
   std::unique_lock<std::mutex> lock(mu_);
-  const size_t first = ring_.size();
-  for (JournalEntry& e : entries) {
+  for (const JournalEntry& e : entries) {
     if (e.event.record.state == AlarmState::kClosed) {
       open_.erase(e.alarm_id);
     } else {
       open_[e.alarm_id] = e;
     }
     last_seq_ = e.seq;
-    ring_.push_back(std::move(e));
+    ring_.push_back({.entry = e, .published_at = now});
   }
-  // What was just published, for the watchers' filters; then trim the ring.
-  const std::vector<JournalEntry> published(ring_.begin() + static_cast<ptrdiff_t>(first),
-                                            ring_.end());
   while (ring_.size() > ring_capacity_) ring_.pop_front();
-  WakeLocked(lock, &published);
+  // `entries` (copied into the ring) tells the watchers' filters what is new.
+  WakeLocked(lock, &entries);
 }
 
 void AlarmFeed::SetFirstSeq(uint64_t first_seq) {
@@ -63,19 +95,23 @@ std::optional<JournalEntry> AlarmFeed::FindOpen(uint64_t alarm_id) const {
   return it->second;
 }
 
-AlarmFeed::ReadOutcome AlarmFeed::Read(uint64_t after, const alarm::AlarmFilter& filter,
-                                       size_t max_scan, std::vector<JournalEntry>* out,
-                                       uint64_t* through) const {
+AlarmFeed::ReadOutcome AlarmFeed::Read(
+    uint64_t after, const alarm::AlarmFilter& filter, size_t max_scan,
+    std::vector<JournalEntry>* out, uint64_t* through,
+    std::vector<std::chrono::steady_clock::time_point>* published_at) const {
   std::lock_guard<std::mutex> lock(mu_);
   *through = after;
   if (after >= last_seq_) return ReadOutcome::kOk;
   if (after + 1 < first_seq_) return ReadOutcome::kExpired;
-  const uint64_t ring_first = ring_.empty() ? last_seq_ + 1 : ring_.front().seq;
+  const uint64_t ring_first = ring_.empty() ? last_seq_ + 1 : ring_.front().entry.seq;
   if (after + 1 < ring_first) return ReadOutcome::kFromJournal;
   size_t i = static_cast<size_t>(after + 1 - ring_first);
   for (size_t scanned = 0; i < ring_.size() && scanned < max_scan; ++i, ++scanned) {
-    const JournalEntry& e = ring_[i];
-    if (filter.Matches(e)) out->push_back(e);
+    const JournalEntry& e = ring_[i].entry;
+    if (filter.Matches(e)) {
+      out->push_back(e);
+      if (published_at != nullptr) published_at->push_back(ring_[i].published_at);
+    }
     *through = e.seq;
   }
   return ReadOutcome::kOk;
@@ -138,6 +174,16 @@ void AlarmFeed::WakeLocked(std::unique_lock<std::mutex>& lock,
     watchers_.swap(waiting);
   }
   lock.unlock();
+  if (woken.empty()) return;
+  if (waker_.joinable()) {
+    {
+      std::lock_guard<std::mutex> waker_lock(waker_mu_);
+      to_wake_.insert(to_wake_.end(), std::make_move_iterator(woken.begin()),
+                      std::make_move_iterator(woken.end()));
+    }
+    waker_cv_.notify_one();
+    return;
+  }
   for (const auto& weak : woken) {
     if (auto watcher = weak.lock()) watcher->Wake();
   }

@@ -7,10 +7,13 @@
 // Thread-safety: every method may be called from any thread. Publish is
 // called by the journal thread alone, in journal order. One mutex guards the
 // state; transitions are rare next to readings, so it is never on the ingest
-// path. Watchers are woken after the mutex is released.
+// path. Watchers are woken after the mutex is released: on the feed's own
+// waker thread once StartWaker() ran, inline on the publishing thread before.
 #pragma once
 
 #include <array>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -19,6 +22,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "alarm/journal.h"
@@ -29,13 +33,22 @@ class AlarmFeed {
  public:
   // `ring_capacity`: entries kept in memory for live subscribers.
   explicit AlarmFeed(size_t ring_capacity = 65536);
+  ~AlarmFeed();  // stops the waker thread, if started
+  AlarmFeed(const AlarmFeed&) = delete;
+  AlarmFeed& operator=(const AlarmFeed&) = delete;
+
+  // Starts the thread ("vigil-fanout") that wakes watchers after a Publish,
+  // so the journal thread never waits on subscribers: a gRPC write started
+  // from Wake can cost its caller a context switch, and a thousand command
+  // centers would hold up the next journal write. Call once, before Publish.
+  void StartWaker();
 
   // Start-up, before anyone reads: the open alarms (latest entry of each) and
   // the journal's bounds.
   void Reset(std::vector<alarm::JournalEntry> open, uint64_t first_seq, uint64_t last_seq);
 
   // Journal thread: entries just made durable, in seq order, gap-free.
-  void Publish(std::vector<alarm::JournalEntry> entries);
+  void Publish(const std::vector<alarm::JournalEntry>& entries);
   // Retention moved the journal's first entry.
   void SetFirstSeq(uint64_t first_seq);
 
@@ -55,9 +68,13 @@ class AlarmFeed {
     kExpired,      // entries after `after` are past retention: resync from the open alarms
   };
   // Matching entries with seq > after, scanning at most `max_scan` entries;
-  // *through is the last seq looked at (== after when nothing is new).
-  ReadOutcome Read(uint64_t after, const alarm::AlarmFilter& filter, size_t max_scan,
-                   std::vector<alarm::JournalEntry>* out, uint64_t* through) const;
+  // *through is the last seq looked at (== after when nothing is new). When
+  // `published_at` is given, it gets the steady-clock time each entry of *out
+  // was published (made durable), for the delivery latency histogram.
+  ReadOutcome Read(
+      uint64_t after, const alarm::AlarmFilter& filter, size_t max_scan,
+      std::vector<alarm::JournalEntry>* out, uint64_t* through,
+      std::vector<std::chrono::steady_clock::time_point>* published_at = nullptr) const;
 
   uint64_t last_seq() const;
   uint64_t first_seq() const;
@@ -92,14 +109,27 @@ class AlarmFeed {
   // Wakes the watchers interested in one of `published` (all when null).
   void WakeLocked(std::unique_lock<std::mutex>& lock,
                   const std::vector<alarm::JournalEntry>* published = nullptr);
+  void WakerLoop();
+
+  struct RingEntry {
+    alarm::JournalEntry entry;
+    std::chrono::steady_clock::time_point published_at;
+  };
 
   const size_t ring_capacity_;
   mutable std::mutex mu_;
-  std::deque<alarm::JournalEntry> ring_;          // GUARDED_BY(mu_)
+  std::deque<RingEntry> ring_;                    // GUARDED_BY(mu_)
   std::map<uint64_t, alarm::JournalEntry> open_;  // GUARDED_BY(mu_); by alarm_id
   uint64_t first_seq_ = 1;                        // GUARDED_BY(mu_)
   uint64_t last_seq_ = 0;                         // GUARDED_BY(mu_)
   std::vector<std::weak_ptr<Watcher>> watchers_;  // GUARDED_BY(mu_)
+
+  // The waker: watchers to wake, handed over by Publish.
+  std::mutex waker_mu_;
+  std::condition_variable waker_cv_;
+  std::vector<std::weak_ptr<Watcher>> to_wake_;  // GUARDED_BY(waker_mu_)
+  bool waker_stop_ = false;                      // GUARDED_BY(waker_mu_)
+  std::thread waker_;
 };
 
 }  // namespace vigil::server

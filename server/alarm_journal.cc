@@ -233,7 +233,7 @@ class AlarmJournal::Impl {
                {"enterprise", e.enterprise_id},
                {"actor", ev.actor}});
     }
-    feed_->Publish(std::move(entries_));
+    feed_->Publish(entries_);
     entries_.clear();
     for (size_t i = 0; i < group.size(); ++i) {
       JournalItem& it = *group[i];

@@ -2,9 +2,11 @@
 
 #include <chrono>
 #include <deque>
+#include <optional>
 #include <utility>
 
 #include "server/grpc_status.h"
+#include "server/ingest_counters.h"
 #include "server/log.h"
 #include "server/proto_convert.h"
 #include "storage/alarm_codec.h"
@@ -43,6 +45,8 @@ struct AlarmService::Context {
   mutable std::mutex subs_mu;
   std::set<const std::atomic<uint64_t>*> cursors;  // GUARDED_BY(subs_mu)
   std::atomic<uint64_t> from_journal{0};
+  // Live events: published by the journal -> written to a subscriber's stream.
+  LatencyHistogram delivery_latency;
 
   // A command center's identity (gateways may not watch alarms).
   alarm::Result<CallerScope> Caller(grpc::CallbackServerContext* context) const {
@@ -106,7 +110,7 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
       shared_->cursor.store(view.seq, std::memory_order_relaxed);
       size_t i = 0;
       do {
-        v1::AlarmSnapshot* part = pending_.emplace_back().mutable_snapshot();
+        v1::AlarmSnapshot* part = pending_.emplace_back().message.mutable_snapshot();
         part->set_seq(view.seq);
         for (int n = 0; n < kSnapshotPart && i < view.alarms.size(); ++n, ++i) {
           AlarmToProto(view.alarms[i], part->add_alarms());
@@ -130,7 +134,13 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
   void OnWriteDone(bool ok) override {
     std::lock_guard<std::mutex> lock(shared_->mu);
     writing_ = false;
-    if (!pending_.empty()) pending_.pop_front();
+    if (!pending_.empty()) {
+      if (ok && pending_.front().published_at) {
+        ctx_->delivery_latency.Record(std::chrono::steady_clock::now() -
+                                      *pending_.front().published_at);
+      }
+      pending_.pop_front();
+    }
     if (finished_) {
       if (deferred_finish_) {
         deferred_finish_ = false;
@@ -178,7 +188,7 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
     // then; it waits for the next publish (or heartbeat wake-up), and looks
     // again in case one slipped in before the watch was set.
     if (std::chrono::steady_clock::now() - last_write_ >= ctx_->options.heartbeat_interval) {
-      v1::Heartbeat* hb = pending_.emplace_back().mutable_heartbeat();
+      v1::Heartbeat* hb = pending_.emplace_back().message.mutable_heartbeat();
       hb->set_seq(shared_->cursor.load(std::memory_order_relaxed));
       hb->set_journal_seq(ctx_->feed->last_seq());
       hb->set_server_time_ms(WallMs());
@@ -194,11 +204,12 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
 
   void Fill() {
     std::vector<JournalEntry> entries;
+    std::vector<std::chrono::steady_clock::time_point> published_at;
     uint64_t through = 0;
     const uint64_t cursor = shared_->cursor.load(std::memory_order_relaxed);
-    switch (ctx_->feed->Read(cursor, filter_, kFeedScan, &entries, &through)) {
+    switch (ctx_->feed->Read(cursor, filter_, kFeedScan, &entries, &through, &published_at)) {
       case AlarmFeed::ReadOutcome::kOk:
-        Queue(entries, through);
+        Queue(entries, through, published_at);
         return;
       case AlarmFeed::ReadOutcome::kExpired:
         FinishLocked(grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
@@ -212,9 +223,14 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
     }
   }
 
-  void Queue(const std::vector<JournalEntry>& entries, uint64_t through) {
-    for (const JournalEntry& e : entries) {
-      AlarmEventToProto(e, pending_.emplace_back().mutable_event());
+  // `published_at` (parallel to `entries`, or empty for catch-up reads from
+  // the journal) feeds the delivery latency histogram.
+  void Queue(const std::vector<JournalEntry>& entries, uint64_t through,
+             const std::vector<std::chrono::steady_clock::time_point>& published_at = {}) {
+    for (size_t i = 0; i < entries.size(); ++i) {
+      Pending& p = pending_.emplace_back();
+      AlarmEventToProto(entries[i], p.message.mutable_event());
+      if (i < published_at.size()) p.published_at = published_at[i];
     }
     shared_->cursor.store(through, std::memory_order_relaxed);
   }
@@ -269,7 +285,7 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
   void WriteLocked() {
     writing_ = true;
     last_write_ = std::chrono::steady_clock::now();
-    StartWrite(&pending_.front());
+    StartWrite(&pending_.front().message);
   }
 
   // Finishes once: now, or after the write in flight (whose message must
@@ -293,7 +309,12 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
   std::shared_ptr<IdentityLimiter::Identity> identity_;
   std::shared_ptr<Shared> shared_;
   // GUARDED_BY(shared_->mu):
-  std::deque<v1::AlarmStreamMessage> pending_;  // front() is being written when writing_
+  struct Pending {
+    v1::AlarmStreamMessage message;
+    // When the feed published it (live events only): delivery latency.
+    std::optional<std::chrono::steady_clock::time_point> published_at;
+  };
+  std::deque<Pending> pending_;  // front() is being written when writing_
   bool writing_ = false;
   bool loading_ = false;
   bool finished_ = false;
@@ -314,7 +335,8 @@ AlarmService::AlarmService(const ServerOptions& options, const AccessControl* ac
                        .limiter = limiter,
                        .subs_mu = {},
                        .cursors = {},
-                       .from_journal = {}}) {}
+                       .from_journal = {},
+                       .delivery_latency = {}}) {}
 
 AlarmService::~AlarmService() = default;
 
@@ -368,6 +390,8 @@ AlarmService::SubscriberStats AlarmService::subscriber_stats() const {
   stats.from_journal_total = ctx_->from_journal.load(std::memory_order_relaxed);
   return stats;
 }
+
+const LatencyHistogram& AlarmService::delivery_latency() const { return ctx_->delivery_latency; }
 
 // ---------------------------------------------------------------------------
 // Reads.

@@ -16,6 +16,7 @@
 
 #include "server/access.h"
 #include "server/alarm_feed.h"
+#include "server/ingest_counters.h"
 #include "server/limits.h"
 #include "server/options.h"
 #include "server/storage_writer.h"
@@ -67,6 +68,10 @@ class AlarmService final : public v1::Alarms::CallbackService {
     uint64_t from_journal_total = 0;  // catch-up reads served from RocksDB
   };
   SubscriberStats subscriber_stats() const;
+  // Live alarm events: published (durable in the journal) -> gRPC has
+  // written it to a subscriber's stream, once per event per subscriber.
+  // Catch-up reads from the journal are not included. Thread-safe.
+  const LatencyHistogram& delivery_latency() const;
 
   // Internal to alarm_service.cc.
   class Subscription;

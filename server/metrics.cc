@@ -327,6 +327,11 @@ class Collector final : public prometheus::Collectable {
           "vigil_alarm_journal_latency_seconds",
           "Time from reading a batch off the network to journaling the alarm events it caused.",
           jc.latency));
+      out.push_back(HistogramFamily(
+          "vigil_alarm_delivery_latency_seconds",
+          "Time from journaling a live alarm event to writing it to a subscriber's stream, "
+          "per event and subscriber.",
+          s_.alarms->delivery_latency()));
     }
     AddSingle(&out, "vigil_shard_queue_capacity_tasks", "Capacity of each shard queue.", kGauge,
               static_cast<double>(ShardSet::kQueueCapacity));

@@ -168,6 +168,7 @@ class Server::Impl {
     if (!journal_state) return journal_state.error();
     const uint32_t shard_count = ShardCount(options_);
     feed_ = std::make_unique<AlarmFeed>(options_.feed_memory_events);
+    feed_->StartWaker();
     auto journal = AlarmJournal::Start(store_.get(), registry_.get(), feed_.get(), shard_count,
                                        *journal_state);
     if (!journal) return journal.error();

@@ -60,8 +60,10 @@ constexpr char kUsage[] = R"(usage: vigil-alarm-load [flags]
 
 Figures: ingest_readings_per_s, alarm_events_raised, alarm_deliveries,
 delivery_latency_{p50,p99,max}_ms (send of the reading -> delivered to each
-subscriber of its province), journal_latency_{p50,p99}_ms (server histogram,
-interpolated), server_cpu_us_per_reading (vigild's CPU time over the phase
+subscriber of its province, client clock), journal_latency_{p50,p99}_ms
+(server histogram, interpolated: reading received -> alarm journaled),
+journaled_to_delivered_{p50,p99}_ms (server histogram: journaled -> written to
+each subscriber's stream), server_cpu_us_per_reading (vigild's CPU time over the phase
 per reading sent), subscribers_connected.
 )";
 
@@ -289,13 +291,29 @@ void Gateway(const Flags& f, int g, const std::atomic<bool>& stop, const std::at
 
 // What the load reads off the server's /metrics before and after its phase.
 struct ServerFigures {
-  std::map<double, double> journal;  // alarm journal latency: cumulative counts by bound
-  double cpu_seconds = 0;            // process_cpu_seconds_total
+  // Cumulative counts by bound: reading received -> journaled, and journaled
+  // -> written to a subscriber's stream.
+  std::map<double, double> journal;
+  std::map<double, double> delivery;
+  double cpu_seconds = 0;  // process_cpu_seconds_total
 };
+
+// The buckets of histogram `name` in the exposition `text`.
+std::map<double, double> HistogramBuckets(const std::string& text, const std::string& name) {
+  std::map<double, double> buckets;
+  const std::string prefix = name + "_bucket{le=\"";
+  for (size_t at = text.find(prefix); at != std::string::npos; at = text.find(prefix, at + 1)) {
+    const size_t le = at + prefix.size();
+    const size_t end = text.find('"', le);
+    const std::string bound = text.substr(le, end - le);
+    const double value = std::stod(text.substr(text.find(' ', end) + 1));
+    buckets[bound == "+Inf" ? INFINITY : std::stod(bound)] = value;
+  }
+  return buckets;
+}
 
 ServerFigures ScrapeServer(const std::string& address) {
   ServerFigures figures;
-  std::map<double, double>& buckets = figures.journal;
   const size_t colon = address.rfind(':');
   if (address.empty() || colon == std::string::npos) return figures;
   sockaddr_in addr{};
@@ -316,14 +334,8 @@ ServerFigures ScrapeServer(const std::string& address) {
     }
   }
   close(fd);
-  const std::string prefix = "vigil_alarm_journal_latency_seconds_bucket{le=\"";
-  for (size_t at = text.find(prefix); at != std::string::npos; at = text.find(prefix, at + 1)) {
-    const size_t le = at + prefix.size();
-    const size_t end = text.find('"', le);
-    const std::string bound = text.substr(le, end - le);
-    const double value = std::stod(text.substr(text.find(' ', end) + 1));
-    buckets[bound == "+Inf" ? INFINITY : std::stod(bound)] = value;
-  }
+  figures.journal = HistogramBuckets(text, "vigil_alarm_journal_latency_seconds");
+  figures.delivery = HistogramBuckets(text, "vigil_alarm_delivery_latency_seconds");
   const std::string cpu = "\nprocess_cpu_seconds_total ";
   if (const size_t at = text.find(cpu); at != std::string::npos) {
     figures.cpu_seconds = std::stod(text.substr(at + cpu.size()));
@@ -423,6 +435,11 @@ int Run(const Flags& f) {
                 "ms", 3);
     PrintFigure("journal_latency_p99_ms", HistogramQuantileMs(before.journal, after.journal, 0.99),
                 "ms", 3);
+    // Issue 4's figure: journaled -> written to each subscriber, server side.
+    PrintFigure("journaled_to_delivered_p50_ms",
+                HistogramQuantileMs(before.delivery, after.delivery, 0.5), "ms", 3);
+    PrintFigure("journaled_to_delivered_p99_ms",
+                HistogramQuantileMs(before.delivery, after.delivery, 0.99), "ms", 3);
     // Server CPU per reading, whatever the client costs on the same machine.
     PrintFigure("server_cpu_us_per_reading",
                 readings > 0

@@ -124,8 +124,10 @@ TEST_CASE("Metrics show how long each shard's last checkpoint held it", "[e2e][m
   }
 }
 
-TEST_CASE("Alarm rules from the rules file raise and clear alarms, counted in /metrics",
-          "[e2e][metrics][alarm]") {
+TEST_CASE(
+    "Alarm rules from the rules file raise and clear alarms, counted in /metrics with the "
+    "delivery latency of each event to a subscriber",
+    "[e2e][metrics][alarm]") {
   testing::TempDir dir;
   std::ofstream(dir / "rules.yaml") << R"(rules:
   - id: tank-temperature
@@ -138,6 +140,13 @@ TEST_CASE("Alarm rules from the rules file raise and clear alarms, counted in /m
   VigildProcess vigild({.config_yaml = "rules_file: " + (dir / "rules.yaml").string() + "\n",
                         .registry_yaml = kRegistry});
   vigild.Start();
+  // A command center watching: it gets the snapshot (nothing open), then the
+  // raise and the clear, each counted once in the delivery latency.
+  grpc::ClientContext watch_context;
+  auto watch = vigild.alarms().Subscribe(&watch_context, v1::SubscribeRequest());
+  v1::AlarmStreamMessage message;
+  REQUIRE(watch->Read(&message));
+  REQUIRE(message.has_snapshot());
 
   const int64_t now = NowMs();
   const double values[] = {20, 60, 20};
@@ -168,6 +177,24 @@ TEST_CASE("Alarm rules from the rules file raise and clear alarms, counted in /m
   CHECK(Sample(text, R"(vigil_alarms_open{severity="2"})") == 1);
   CHECK(Sample(text, R"(vigil_alarms_open{severity="1"})") == 0);
   CHECK(vigild.Output().find("transition=raised alarm=threshold") != std::string::npos);
+
+  for (v1::AlarmEventKind kind : {v1::ALARM_EVENT_KIND_RAISED, v1::ALARM_EVENT_KIND_CLEARED}) {
+    do {
+      REQUIRE(watch->Read(&message));
+    } while (message.has_heartbeat());
+    REQUIRE(message.has_event());
+    CHECK(message.event().kind() == kind);
+  }
+  // The write completion is counted just after the client has the message.
+  const std::string delivered = "vigil_alarm_delivery_latency_seconds_count";
+  for (int i = 0; i < 200 && Sample(text, delivered) != 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    text = HttpGetMetrics(vigild.metrics_address());
+  }
+  CHECK(Sample(text, delivered) == 2);
+  CHECK(Sample(text, R"(vigil_alarm_delivery_latency_seconds_bucket{le="+Inf"})") == 2);
+  CHECK(Sample(text, "vigil_alarm_delivery_latency_seconds_sum") > 0);
+  watch_context.TryCancel();
 }
 
 }  // namespace

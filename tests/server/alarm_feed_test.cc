@@ -1,7 +1,12 @@
 #include "server/alarm_feed.h"
 
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
 #include <vector>
 
 namespace vigil::server {
@@ -64,6 +69,58 @@ TEST_CASE(
   feed.SetFirstSeq(4);  // retention removed 1..3
   CHECK(feed.Read(1, {}, 100, &out, &through) == AlarmFeed::ReadOutcome::kExpired);
   CHECK(feed.Read(3, {}, 100, &out, &through) == AlarmFeed::ReadOutcome::kOk);
+}
+
+TEST_CASE("AlarmFeed tells when each entry read was published, for the delivery latency",
+          "[server][feed]") {
+  AlarmFeed feed(16);
+  feed.Reset({}, 1, 0);
+  const auto before_first = std::chrono::steady_clock::now();
+  feed.Publish({Entry(1, 1, AlarmState::kActiveUnacked, "370105")});
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const auto before_second = std::chrono::steady_clock::now();
+  feed.Publish({Entry(2, 2, AlarmState::kActiveUnacked, "130102"),
+                Entry(3, 3, AlarmState::kActiveUnacked, "370105")});
+  const auto after_second = std::chrono::steady_clock::now();
+
+  std::vector<JournalEntry> out;
+  std::vector<std::chrono::steady_clock::time_point> published_at;
+  uint64_t through = 0;
+  const alarm::AlarmFilter shandong{.region_prefix = "37"};
+  REQUIRE(feed.Read(0, shandong, 100, &out, &through, &published_at) ==
+          AlarmFeed::ReadOutcome::kOk);
+  REQUIRE(out.size() == 2);
+  REQUIRE(published_at.size() == 2);  // one per entry returned, not per entry scanned
+  CHECK(published_at[0] >= before_first);
+  CHECK(published_at[0] < before_second);
+  CHECK(published_at[1] >= before_second);
+  CHECK(published_at[1] <= after_second);
+}
+
+TEST_CASE(
+    "AlarmFeed with its waker wakes watchers on the waker thread, never on the publishing "
+    "(journal) thread",
+    "[server][feed]") {
+  struct ThreadWatcher final : AlarmFeed::Watcher {
+    void Wake() override {
+      std::lock_guard<std::mutex> lock(mu);
+      woken_on = std::this_thread::get_id();
+      cv.notify_all();
+    }
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<std::thread::id> woken_on;
+  };
+  AlarmFeed feed(16);
+  feed.StartWaker();
+  feed.Reset({}, 1, 0);
+  auto watcher = std::make_shared<ThreadWatcher>();
+  feed.Watch(watcher);
+  feed.Publish({Entry(1, 1, AlarmState::kActiveUnacked, "370105")});
+  std::unique_lock<std::mutex> lock(watcher->mu);
+  REQUIRE(watcher->cv.wait_for(lock, std::chrono::seconds(10),
+                               [&] { return watcher->woken_on.has_value(); }));
+  CHECK(*watcher->woken_on != std::this_thread::get_id());
 }
 
 TEST_CASE("AlarmFeed keeps the open alarms consistent with the seq they are current at",
