@@ -142,19 +142,29 @@ void Engine::SetRuleSet(std::shared_ptr<const RuleSet> rules, TimestampMs now,
     gateway_index_.emplace(std::string_view(gateway.id), g);
   }
 
+  // Old states index into the old rule set, kept alive here.
+  auto old_rule = [&](const SensorState& o) -> const Rule& {
+    return old_rules->rules()[o.rule_index];
+  };
+  auto old_sensor = [&](const SensorState& o) -> const Sensor& {
+    return old_rules->registry().entries().sensors[o.sensor_index];
+  };
+  const auto& sensors = rules_->registry().entries().sensors;
+  first_rule_ = rules_->rules().data();
+  first_sensor_ = sensors.data();
   std::vector<uint32_t> old_to_new(old_states.size(), kNone);
-  for (const Sensor& sensor : rules_->registry().entries().sensors) {
+  for (const Sensor& sensor : sensors) {
     if (ShardOf(sensor.id, options_.shard_count) != options_.shard) continue;
     const Rule* rule = rules_->ForSensor(sensor.id);
     if (rule == nullptr) continue;
     auto slot = static_cast<uint32_t>(states_.size());
     SensorState state;
     const uint32_t old = old_index.Find(sensor.id, [&](uint32_t old_slot) -> std::string_view {
-      return old_states[old_slot].sensor->id;
+      return old_sensor(old_states[old_slot]).id;
     });
     if (old != kNone) {
       const SensorState& o = old_states[old];
-      if (*o.rule == *rule && SameSensorParams(*o.sensor, sensor)) {
+      if (old_rule(o) == *rule && SameSensorParams(old_sensor(o), sensor)) {
         state = o;
         state.heap_due = kNoTimer;
         if (o.rate_index != kNone) {
@@ -165,8 +175,8 @@ void Engine::SetRuleSet(std::shared_ptr<const RuleSet> rules, TimestampMs now,
         old_to_new[old] = slot;
       }
     }
-    state.rule = rule;
-    state.sensor = &sensor;
+    state.rule_index = static_cast<uint32_t>(rule - first_rule_);
+    state.sensor_index = static_cast<uint32_t>(&sensor - sensors.data());
     if (rule->rate && state.rate_index == kNone) {
       state.rate_index = static_cast<uint32_t>(rates_.size());
       rates_.emplace_back();
@@ -180,7 +190,7 @@ void Engine::SetRuleSet(std::shared_ptr<const RuleSet> rules, TimestampMs now,
   rates_.shrink_to_fit();
   index_.Reset(states_.size());
   for (uint32_t slot = 0; slot < states_.size(); ++slot)
-    index_.Insert(states_[slot].sensor->id, slot);
+    index_.Insert(SensorOf(states_[slot]).id, slot);
 
   auto new_slot = [&](uint32_t old_slot) {
     return old_slot >= kGatewaySlot
@@ -218,8 +228,8 @@ void Engine::SetRuleSet(std::shared_ptr<const RuleSet> rules, TimestampMs now,
       e.record.source_id = old_gateways[old_slot - kGatewaySlot].gateway->id;
     } else {
       const SensorState& o = old_states[old_slot];
-      e.record.source_id = o.sensor->id;
-      e.record.rule_id = o.rule->id;
+      e.record.source_id = old_sensor(o).id;
+      e.record.rule_id = old_rule(o).id;
       e.value = o.last_value;
       e.reading_at = o.last_reading_at == kUnset ? 0 : o.last_reading_at;
     }
@@ -269,8 +279,8 @@ void Engine::Evaluate(std::string_view sensor_id, std::span<const TimestampMs> t
     return;
   }
   SensorState& s = states_[slot];
-  const Rule& rule = *s.rule;
-  const Sensor& sensor = *s.sensor;
+  const Rule& rule = RuleOf(s);
+  const Sensor& sensor = SensorOf(s);
   size_t n = std::min(timestamps.size(), values.size());
   const bool has_quality = !quality.empty();
   if (has_quality) n = std::min(n, quality.size());
@@ -322,7 +332,7 @@ void Engine::Evaluate(std::string_view sensor_id, std::span<const TimestampMs> t
 void Engine::EvaluateThreshold(uint32_t slot, TimestampMs t, double v, TimestampMs now,
                                std::vector<AlarmEvent>* out) {
   SensorState& s = states_[slot];
-  const Rule& rule = *s.rule;
+  const Rule& rule = RuleOf(s);
   const Level raw = Classify(rule, s.level, v);
   if (s.level != Level::kNone) {
     s.peak = s.level > Level::kNone ? std::max(s.peak, v) : std::min(s.peak, v);
@@ -358,13 +368,13 @@ void Engine::EvaluateRate(uint32_t slot, TimestampMs t, double v, TimestampMs no
                           std::vector<AlarmEvent>* out) {
   SensorState& s = states_[slot];
   RateState& r = rates_[s.rate_index];
-  const RateOfChange& rate = *s.rule->rate;
+  const RateOfChange& rate = *RuleOf(s).rate;
   const int64_t window = rate.window.count();
   // Anchor: the newest checkpoint at least one window old.
   for (size_t i = r.count; i-- > 0;) {
-    if (t - r.at[i] < window) continue;
+    if (t - r.at(i) < window) continue;
     const double per_window =
-        (v - r.value[i]) / static_cast<double>(t - r.at[i]) * static_cast<double>(window);
+        (v - r.value[i]) / static_cast<double>(t - r.at(i)) * static_cast<double>(window);
     const bool over = std::fabs(per_window) > rate.limit;
     if (over && !(s.flags & kRateAlarm)) {
       s.flags |= kRateAlarm;
@@ -377,16 +387,29 @@ void Engine::EvaluateRate(uint32_t slot, TimestampMs t, double v, TimestampMs no
     break;
   }
   // Checkpoints every window / 4.
-  if (r.count == 0 || t - r.at[r.count - 1] >= window / 4) {
-    if (r.count == kRatePoints) {
-      std::move(r.at.begin() + 1, r.at.end(), r.at.begin());
-      std::move(r.value.begin() + 1, r.value.end(), r.value.begin());
-      --r.count;
+  if (r.count == 0 || t - r.at(r.count - 1) >= window / 4) r.Add(t, v);
+}
+
+void Engine::RateState::Add(TimestampMs t, double v) {
+  // Drop the oldest while full or while t is out of a 32-bit offset's reach
+  // (only after a silence of ~49 days: those checkpoints are many windows old).
+  size_t drop = count == kRatePoints ? 1 : 0;
+  while (drop < count && t - at(drop) > TimestampMs{UINT32_MAX}) ++drop;
+  if (drop == count) {
+    count = 0;
+  } else if (drop > 0) {
+    const TimestampMs new_base = at(drop);
+    for (size_t i = drop; i < count; ++i) {
+      offset[i - drop] = static_cast<uint32_t>(at(i) - new_base);
+      value[i - drop] = value[i];
     }
-    r.at[r.count] = t;
-    r.value[r.count] = v;
-    ++r.count;
+    base = new_base;
+    count = static_cast<uint8_t>(count - drop);
   }
+  if (count == 0) base = t;
+  offset[count] = static_cast<uint32_t>(t - base);
+  value[count] = v;
+  ++count;
 }
 
 void Engine::Tick(TimestampMs now, std::vector<AlarmEvent>* out) {
@@ -446,7 +469,7 @@ void Engine::TickShelves(TimestampMs now, std::vector<AlarmEvent>* out) {
 
 void Engine::RunTimers(uint32_t slot, TimestampMs now, std::vector<AlarmEvent>* out) {
   SensorState& s = states_[slot];
-  const Rule& rule = *s.rule;
+  const Rule& rule = RuleOf(s);
   if (s.flags & kPending) {
     const TimestampMs arrived = s.pending_since + s.pending_lag_ms;
     if (s.level == Level::kNone) {
@@ -458,7 +481,7 @@ void Engine::RunTimers(uint32_t slot, TimestampMs now, std::vector<AlarmEvent>* 
       Clear(slot, AlarmKind::kThreshold, s.last_value, s.last_reading_at, now, out);
     }
   }
-  const int64_t timeout = NoDataTimeoutMs(rule, *s.sensor);
+  const int64_t timeout = NoDataTimeoutMs(rule, SensorOf(s));
   if (timeout > 0 && !(s.flags & (kNoData | kGatewaySilent))) {
     if (s.last_seen == kUnset) {
       s.last_seen = now;  // start the clock of a sensor never seen
@@ -471,7 +494,7 @@ void Engine::RunTimers(uint32_t slot, TimestampMs now, std::vector<AlarmEvent>* 
       const bool gateway_silent =
           gateway_after > 0 && s.gateway != kNone &&
           (gateways_[s.gateway].last_seen <
-               s.last_seen + std::max<int64_t>(s.sensor->expected_interval.count(), 1) ||
+               s.last_seen + std::max<int64_t>(SensorOf(s).expected_interval.count(), 1) ||
            now - gateways_[s.gateway].last_seen >= gateway_after);
       if (gateway_silent) {
         s.flags |= kGatewaySilent;
@@ -489,10 +512,10 @@ void Engine::RunTimers(uint32_t slot, TimestampMs now, std::vector<AlarmEvent>* 
 TimestampMs Engine::NextDue(const SensorState& s) const {
   TimestampMs due = kNoTimer;
   if (s.flags & kPending) {
-    const auto delay = s.level == Level::kNone ? s.rule->on_delay : s.rule->off_delay;
+    const auto delay = s.level == Level::kNone ? RuleOf(s).on_delay : RuleOf(s).off_delay;
     due = s.pending_since + s.pending_lag_ms + delay.count();
   }
-  const int64_t timeout = NoDataTimeoutMs(*s.rule, *s.sensor);
+  const int64_t timeout = NoDataTimeoutMs(RuleOf(s), SensorOf(s));
   if (timeout > 0 && !(s.flags & (kNoData | kGatewaySilent))) {
     due = std::min(due, s.last_seen == kUnset ? kUnset : s.last_seen + timeout);
   }
@@ -563,8 +586,8 @@ void Engine::ChangeLevel(uint32_t slot, Level level, double v, TimestampMs t, Ti
   const uint64_t key = AlarmKey(slot, AlarmKind::kThreshold);
   AlarmRecord& rec = alarms_[key];
   rec.level = level;
-  rec.severity = LevelSeverity(*s.rule, level);
-  rec.threshold = LevelValue(*s.rule, level);
+  rec.severity = LevelSeverity(RuleOf(s), level);
+  rec.threshold = LevelValue(RuleOf(s), level);
   rec.changed_at = now;
   Emit(event, key, rec, v, t, now, out);
 }
@@ -669,7 +692,7 @@ std::pair<double, TimestampMs> Engine::LastReading(uint32_t slot) const {
 
 const std::string& Engine::SourceId(uint32_t slot) const {
   return slot >= kGatewaySlot ? gateways_[slot - kGatewaySlot].gateway->id
-                              : states_[slot].sensor->id;
+                              : SensorOf(states_[slot]).id;
 }
 
 void Engine::Emit(EventKind event, uint64_t key, const AlarmRecord& rec, double v, TimestampMs t,
@@ -691,7 +714,7 @@ ActiveAlarm Engine::ToActive(uint64_t key, const AlarmRecord& rec) const {
                          rec.state != AlarmState::kClosed;
   auto shelf = shelves_.find(key);
   return ActiveAlarm{.source_id = SourceId(slot),
-                     .rule_id = sensor ? states_[slot].rule->id : std::string(),
+                     .rule_id = sensor ? RuleOf(states_[slot]).id : std::string(),
                      .alarm = kind,
                      .state = rec.state,
                      .severity = rec.severity,
@@ -708,7 +731,7 @@ ActiveAlarm Engine::ToActive(uint64_t key, const AlarmRecord& rec) const {
 
 uint32_t Engine::FindSensor(std::string_view sensor_id) const {
   return index_.Find(
-      sensor_id, [this](uint32_t slot) -> std::string_view { return states_[slot].sensor->id; });
+      sensor_id, [this](uint32_t slot) -> std::string_view { return SensorOf(states_[slot]).id; });
 }
 
 size_t Engine::state_bytes() const {
@@ -737,8 +760,8 @@ EngineSnapshot Engine::Snapshot() const {
     const bool fresh = s.last_seen == kUnset && s.last_reading_at == kUnset && s.flags == 0 &&
                        s.level == Level::kNone && s.gateway == kNone;
     if (fresh) continue;
-    SensorSnapshot e{.sensor_id = s.sensor->id,
-                     .rule_id = s.rule->id,
+    SensorSnapshot e{.sensor_id = SensorOf(s).id,
+                     .rule_id = RuleOf(s).id,
                      .level = s.level,
                      .pending = (s.flags & kPending) != 0,
                      .pending_level = s.pending_level,
@@ -761,8 +784,10 @@ EngineSnapshot Engine::Snapshot() const {
     if (s.rate_index != kNone) {
       const RateState& r = rates_[s.rate_index];
       e.rate_count = r.count;
-      e.rate_at = r.at;
-      e.rate_value = r.value;
+      for (size_t i = 0; i < r.count; ++i) {
+        e.rate_at[i] = r.at(i);
+        e.rate_value[i] = r.value[i];
+      }
     }
     snap.sensors.push_back(std::move(e));
   }
@@ -780,7 +805,9 @@ Status Engine::Restore(const EngineSnapshot& snapshot) {
     return static_cast<int>(k) >= 1 && static_cast<int>(k) <= kMaxAlarmKind;
   };
   for (const SensorSnapshot& e : snapshot.sensors) {
-    if (!valid_level(e.level) || !valid_level(e.pending_level) || e.rate_count > kRatePoints ||
+    const bool rate_in_order = e.rate_count <= kRatePoints &&
+                               std::is_sorted(e.rate_at.begin(), e.rate_at.begin() + e.rate_count);
+    if (!valid_level(e.level) || !valid_level(e.pending_level) || !rate_in_order ||
         e.gateway < -1 || e.gateway >= static_cast<int64_t>(snapshot.gateways.size())) {
       return Status::InvalidArgument("snapshot of sensor '" + e.sensor_id + "': invalid state");
     }
@@ -814,7 +841,7 @@ Status Engine::Restore(const EngineSnapshot& snapshot) {
     const uint32_t slot = FindSensor(e.sensor_id);
     if (slot == kNone) continue;
     SensorState& s = states_[slot];
-    if (s.rule->id != e.rule_id) continue;
+    if (RuleOf(s).id != e.rule_id) continue;
     s.level = e.level;
     s.pending_level = e.pending_level;
     s.pending_since = e.pending_since;
@@ -830,9 +857,8 @@ Status Engine::Restore(const EngineSnapshot& snapshot) {
     s.peak = e.peak;
     if (s.rate_index != kNone) {
       RateState& r = rates_[s.rate_index];
-      r.count = e.rate_count;
-      r.at = e.rate_at;
-      r.value = e.rate_value;
+      r = RateState{};
+      for (size_t i = 0; i < e.rate_count; ++i) r.Add(e.rate_at[i], e.rate_value[i]);
     }
   }
   // The slot of (source, kind) in this engine, or kNone.
@@ -845,7 +871,7 @@ Status Engine::Restore(const EngineSnapshot& snapshot) {
     }
     const uint32_t slot = FindSensor(source);
     if (slot == kNone) return kNone;
-    return rule_id.empty() || states_[slot].rule->id == rule_id ? slot : kNone;
+    return rule_id.empty() || RuleOf(states_[slot]).id == rule_id ? slot : kNone;
   };
   for (const ActiveAlarm& a : snapshot.alarms) {
     const uint32_t slot = slot_of(a.source_id, a.alarm, a.rule_id);

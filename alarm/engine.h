@@ -109,8 +109,8 @@ struct EngineSnapshot {
   bool operator==(const EngineSnapshot&) const = default;
 };
 
-// Per sensor the Engine keeps a fixed 80-byte SensorState (plus ~17 bytes of
-// id index, and 88 bytes more for a rate-of-change rule); open alarms live in a
+// Per sensor the Engine keeps a fixed 72-byte SensorState (plus ~17 bytes of
+// id index, and 72 bytes more for a rate-of-change rule); open alarms live in a
 // separate map touched only on transitions. Evaluate does one hash lookup per
 // series and allocates nothing unless an event is produced. Timers (on/off
 // delays, no-data deadlines) sit in a min-heap with at most one live entry per
@@ -199,7 +199,7 @@ class Engine {
   // index (its open-addressing table) and the timer heap, as allocated.
   // Open alarms and gateways are not included (few).
   size_t state_bytes() const;
-  static constexpr size_t kSensorStateBytes = 80;
+  static constexpr size_t kSensorStateBytes = 72;
 
  private:
   static constexpr size_t kRatePoints = 5;
@@ -216,9 +216,11 @@ class Engine {
     kGatewaySilent = 16,
   };
 
+  // Indices, not pointers, into the rule set's rules and registry sensors:
+  // 8 bytes a sensor fewer (see RuleOf, SensorOf).
   struct SensorState {
-    const Rule* rule = nullptr;
-    const Sensor* sensor = nullptr;
+    uint32_t rule_index = 0;
+    uint32_t sensor_index = 0;
     TimestampMs last_seen = kUnset;
     TimestampMs last_reading_at = kUnset;
     TimestampMs pending_since = 0;
@@ -234,10 +236,18 @@ class Engine {
     // measure the delay from its arrival.
     int32_t pending_lag_ms = 0;
   };
+  // Checkpoint i (oldest first) was taken at base + offset[i]: 32-bit offsets
+  // cover the ~39 days that a rate window of at most kMaxRateWindow spans.
   struct RateState {
-    uint8_t count = 0;  // oldest first
-    std::array<TimestampMs, kRatePoints> at{};
+    TimestampMs base = 0;  // time of checkpoint 0
     std::array<double, kRatePoints> value{};
+    std::array<uint32_t, kRatePoints> offset{};
+    uint8_t count = 0;
+
+    TimestampMs at(size_t i) const { return base + offset[i]; }
+    // Appends checkpoint (t, v), t >= every checkpoint's time: drops the oldest
+    // when full, and those too old to reach by a 32-bit offset from t.
+    void Add(TimestampMs t, double v);
   };
   struct GatewayState {
     const Gateway* gateway = nullptr;
@@ -295,6 +305,8 @@ class Engine {
              std::vector<AlarmEvent>* out);
   // The slot of a sensor this Engine holds, or kNone.
   uint32_t FindSensor(std::string_view sensor_id) const;
+  const Rule& RuleOf(const SensorState& s) const { return first_rule_[s.rule_index]; }
+  const Sensor& SensorOf(const SensorState& s) const { return first_sensor_[s.sensor_index]; }
   // Finds the open alarm `ref` names; kNotFound otherwise.
   Result<uint64_t> FindAlarm(const AlarmRef& ref) const;
   // Last reading known of a slot's source (for timer and operator events).
@@ -306,6 +318,10 @@ class Engine {
 
   EngineOptions options_;
   std::shared_ptr<const RuleSet> rules_;
+  // rules_'s rules and registry sensors (immutable): what the indices of
+  // SensorState refer to.
+  const Rule* first_rule_ = nullptr;
+  const Sensor* first_sensor_ = nullptr;
   // Keys view into rules_->registry() ids.
   IdIndex index_;
   GatewayIndex gateway_index_;

@@ -124,6 +124,7 @@ Status Rule::Validate() const {
   if (rate) {
     if (!std::isfinite(rate->limit) || rate->limit <= 0) return bad("rate.limit must be > 0");
     if (rate->window.count() <= 0) return bad("rate.window must be > 0");
+    if (rate->window > kMaxRateWindow) return bad("rate.window must be at most 31d");
     if (!IsSeverity(rate->severity)) return bad("rate.severity must be 1..4 (1 red .. 4 blue)");
   }
   if (!IsSeverity(no_data_severity)) {

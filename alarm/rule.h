@@ -41,12 +41,17 @@ struct ThresholdLevel {
   bool operator==(const ThresholdLevel&) const = default;
 };
 
+// The longest rate-of-change window: a month (e.g. dam displacement per
+// month). The engine keeps checkpoint times as 32-bit offsets (49.7 days),
+// which must reach 1.25 windows back.
+inline constexpr std::chrono::milliseconds kMaxRateWindow = std::chrono::days(31);
+
 // |Δvalue| over `window` above `limit` raises a rate-of-change alarm, e.g.
 // 5 (°C) per 60 s. Evaluated against a reading between window and 1.25 x
 // window old (fixed-size state, see engine.h).
 struct RateOfChange {
   double limit = 0;                     // units per window, > 0
-  std::chrono::milliseconds window{0};  // > 0
+  std::chrono::milliseconds window{0};  // > 0, at most kMaxRateWindow
   Severity severity = Severity::kYellow;
 
   bool operator==(const RateOfChange&) const = default;

@@ -277,6 +277,52 @@ TEST_CASE("Engine rate of change: 5 per 60 s", "[alarm][engine]") {
   }
 }
 
+TEST_CASE("Engine rate of change over a month: dam displacement per 31 days", "[alarm][engine]") {
+  // Checkpoints reach 1.25 windows (~39 days) back: past a signed 32-bit
+  // millisecond offset (24.8 days), within the engine's unsigned one.
+  constexpr double kDay = 86400;
+  Harness h(
+      {Rule{.id = "dam-displacement-month",
+            .selector = Selector{.sensor_id = "s1"},
+            .rate = RateOfChange{.limit = 25, .window = 31 * 24h, .severity = Severity::kRed}}});
+  double v = 100;
+  std::vector<AlarmEvent> all;
+  double raised_on = -1;
+  for (int day = 0; day <= 70 && raised_on < 0; ++day) {
+    for (const AlarmEvent& e : h.Feed("s1", day * kDay, v)) {
+      all.push_back(e);
+      raised_on = day;
+    }
+    v += 1;  // 1 mm a day: 31 mm a month, over the 25 mm limit
+  }
+  CheckEvent(all, EventKind::kRaised, AlarmKind::kRateOfChange);
+  CHECK(raised_on == 31);  // the first day with a checkpoint a whole window old
+  CHECK(all[0].value == Approx(31).epsilon(0.01));
+}
+
+TEST_CASE("Engine rate of change resumes after a silence longer than its checkpoints reach",
+          "[alarm][engine]") {
+  constexpr double kDay = 86400;
+  Harness h({Rule{.id = "dam-displacement-day",
+                  .selector = Selector{.sensor_id = "s1"},
+                  .rate = RateOfChange{.limit = 5, .window = 24h, .severity = Severity::kOrange}}});
+  for (int hour = 0; hour <= 48; ++hour) CHECK(h.Feed("s1", hour * 3600.0, 100).empty());
+  // Silent for 60 days (checkpoints ~49.7 days old are dropped), then rising
+  // 10 a day: raised once a day of the new readings is seen, not before.
+  std::vector<AlarmEvent> all;
+  double raised_at = -1;
+  for (int hour = 0; hour <= 72 && raised_at < 0; ++hour) {
+    const double t = 62 * kDay + hour * 3600.0;
+    for (const AlarmEvent& e : h.Feed("s1", t, 100 + 10.0 * hour / 24)) {
+      all.push_back(e);
+      raised_at = t;
+    }
+  }
+  CheckEvent(all, EventKind::kRaised, AlarmKind::kRateOfChange);
+  CHECK(raised_at == 63 * kDay);
+  CHECK(all[0].value == Approx(10).epsilon(0.01));
+}
+
 TEST_CASE("Engine no data: raised by Tick after N intervals, cleared by data", "[alarm][engine]") {
   Harness h({Rule{.id = "nd",
                   .selector = Selector{.sensor_id = "s1"},

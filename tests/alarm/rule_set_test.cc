@@ -190,6 +190,10 @@ TEST_CASE("Rule validation names the rule, the field and the reason", "[alarm][r
     rule.rate->limit = 5;
     rule.rate->window = 0ms;
     CHECK_THAT(error(), Contains("rate.window must be > 0"));
+    rule.rate->window = kMaxRateWindow + 1ms;
+    CHECK_THAT(error(), Contains("rate.window must be at most 31d"));
+    rule.rate->window = kMaxRateWindow;
+    CHECK(rule.Validate().ok());
   }
   SECTION("bad id") {
     rule.id = "has space";
