@@ -9,15 +9,19 @@
 #      latency (client) and reading received -> journaled (server histogram),
 #   4. paced at each rate of RATES (readings/s, space-separated; optional) with
 #      the subscribers, then without: the latency curve below saturation.
+# Each phase starts once vigild is idle again (`PHASE_settled_after`).
 # Client and server share the machine: server_cpu_us_per_reading is vigild's
 # own CPU per reading, so fanout_server_cpu_cost is the server's share of the
 # fan-out cost (the client's 1000 streams cost CPU on the same cores).
 # Prints every figure as `name value unit`, prefixed by the phase.
+# LOAD_FLAGS go to every vigil-alarm-load run (e.g. --lockstep: all gateways'
+# alarms flip in the same batches, a flood every 50 batches).
 #   DURATION=20s SUBSCRIBERS=1000 RATES="250000 500000" bench/run_alarm_bench.sh [BUILD_DIR]
 set -euo pipefail
 build="${1:-build}"
 duration="${DURATION:-20s}"
 subscribers="${SUBSCRIBERS:-1000}"
+read -r -a load_flags <<< "${LOAD_FLAGS:-}"
 load="$build/bench/vigil-alarm-load"
 for b in "$build/server/vigild" "$load"; do
   [ -x "$b" ] || { echo "run_alarm_bench: $b not found; build it first" >&2; exit 2; }
@@ -25,9 +29,25 @@ done
 bench_config='ingest: { max_concurrent_streams: 4096 }'
 # shellcheck source=bench/vigild_for_bench.sh
 source "$(dirname "$0")/vigild_for_bench.sh"
+# Waits (at most 60 s) until vigild uses under 5 % of a core, so that a phase
+# does not pay for the flushes and compactions of the one before it.
+settle() {  # phase
+  local waited=0 before after
+  before=$(awk '{print $14 + $15}' "/proc/$server_pid/stat")
+  while [ "$waited" -lt 60 ]; do
+    sleep 1
+    waited=$((waited + 1))
+    after=$(awk '{print $14 + $15}' "/proc/$server_pid/stat")
+    [ $((after - before)) -le $(($(getconf CLK_TCK) / 20)) ] && break
+    before=$after
+  done
+  echo "${1}_settled_after $waited s"
+}
 run() {  # phase, flags...
   local phase=$1; shift
-  "$load" --target "$target" --metrics "$metrics" --duration "$duration" "$@" > "$work/$phase.out" \
+  settle "$phase"
+  "$load" --target "$target" --metrics "$metrics" --duration "$duration" "${load_flags[@]}" "$@" \
+    > "$work/$phase.out" \
     || { cat "$work/$phase.out" >&2; echo "run_alarm_bench: phase $phase failed" >&2; exit 1; }
   sed "s/^/${phase}_/" "$work/$phase.out"
 }

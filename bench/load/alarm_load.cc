@@ -53,6 +53,10 @@ constexpr char kUsage[] = R"(usage: vigil-alarm-load [flags]
   --window W                batches in flight per gateway. Default: 8
   --alarm-every K           one batch in K of each gateway flips one sensor across
                             the alarm level (a raise or a clear). Default: 50
+  --lockstep                every gateway flips in the same batches (a province-
+                            wide alarm flood every K batches); by default gateway g
+                            flips g batches later than gateway 0, as unsynchronized
+                            sites would
   --duration D              measured phase. Default: 20s
   --register                register the enterprises, sensors and gateways and put
                             the alarm rule in force (RegistryAdmin, RulesAdmin)
@@ -84,6 +88,7 @@ struct Flags {
   int alarm_every = 50;
   std::chrono::milliseconds duration{20'000};
   bool do_register = false;
+  bool lockstep = false;
 };
 
 // Alarm readings carry their send time: 100 + (microseconds mod 1e8) / 1000.
@@ -242,9 +247,10 @@ void Gateway(const Flags& f, int g, const std::atomic<bool>& stop, const std::at
       ++seq;
       batch.set_sequence(seq);
       const int64_t at = t0 + static_cast<int64_t>(seq);  // increasing per sensor
-      const bool flip = seq % static_cast<uint64_t>(f.alarm_every) == 0;
+      const uint64_t phased = f.lockstep ? seq : seq + static_cast<uint64_t>(g);
+      const bool flip = phased % static_cast<uint64_t>(f.alarm_every) == 0;
       const auto sensors = static_cast<size_t>(f.sensors);
-      const size_t hot = flip ? (seq / static_cast<uint64_t>(f.alarm_every)) % sensors : sensors;
+      const size_t hot = flip ? (phased / static_cast<uint64_t>(f.alarm_every)) % sensors : sensors;
       for (size_t s = 0; s < sensors; ++s) {
         v1::Series* series = batch.mutable_series(static_cast<int>(s));
         series->clear_timestamps_ms();
@@ -281,6 +287,20 @@ void Gateway(const Flags& f, int g, const std::atomic<bool>& stop, const std::at
     }
     if (measure) counters.readings.fetch_add(ack.stored_readings());
     in_flight.erase(in_flight.begin());
+  }
+  // Leave no alarm raised: the next run starts with every sensor normal and
+  // would otherwise clear them all in its first batch, a flood of events that
+  // its subscribers would be measured behind.
+  if (std::find(high.begin(), high.end(), true) != high.end()) {
+    batch.set_sequence(++seq);
+    for (int s = 0; s < f.sensors; ++s) {
+      v1::Series* series = batch.mutable_series(s);
+      series->clear_timestamps_ms();
+      series->clear_values();
+      series->add_timestamps_ms(t0 + static_cast<int64_t>(seq));
+      series->add_values(20);
+    }
+    (void)stream->Write(batch);
   }
   stream->WritesDone();
   v1::IngestAck ack;
@@ -468,6 +488,10 @@ int main(int argc, char** argv) {
     }
     if (arg == "--register") {
       f.do_register = true;
+      continue;
+    }
+    if (arg == "--lockstep") {
+      f.lockstep = true;
       continue;
     }
     std::string_view name;
