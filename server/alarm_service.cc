@@ -178,7 +178,7 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
   // from the feed's memory, or from the journal when the cursor left it.
   void PumpLocked() {
     if (finished_ || writing_ || loading_) return;
-    if (pending_.empty()) Fill();
+    if (pending_.empty()) FillFromFeed();
     if (finished_ || loading_) return;
     if (!pending_.empty()) {
       WriteLocked();
@@ -196,9 +196,19 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
       return;
     }
     ctx_->feed->Watch(shared_);
-    if (ctx_->feed->last_seq() > shared_->cursor.load(std::memory_order_relaxed)) {
+    FillFromFeed();
+    if (!pending_.empty() && !finished_ && !loading_) WriteLocked();
+  }
+
+  // Fills until something is pending or the cursor reached the feed's newest
+  // entry: entries published while this stream was not watching wake nobody,
+  // so stopping after one scan of non-matching entries would leave a later
+  // match waiting for the next publish or heartbeat. The feed's lock is held
+  // for one scan at a time.
+  void FillFromFeed() {
+    while (pending_.empty() && !finished_ && !loading_ &&
+           shared_->cursor.load(std::memory_order_relaxed) < ctx_->feed->last_seq()) {
       Fill();
-      if (!pending_.empty() && !finished_) WriteLocked();
     }
   }
 

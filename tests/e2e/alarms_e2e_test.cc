@@ -75,11 +75,14 @@ constexpr char kAuth[] = R"(auth:
 )";
 
 struct Server {
-  explicit Server(const std::string& extra_config = "") : vigild(Make(dir, extra_config)) {}
-  static VigildProcess::Options Make(testing::TempDir& dir, const std::string& extra) {
+  // `extra_config` goes under the alarms: section.
+  explicit Server(const std::string& extra_config = "", const std::string& heartbeat = "200ms")
+      : vigild(Make(dir, extra_config, heartbeat)) {}
+  static VigildProcess::Options Make(testing::TempDir& dir, const std::string& extra,
+                                     const std::string& heartbeat) {
     std::ofstream(dir / "rules.yaml") << kRules;
     return {.config_yaml = "rules_file: " + (dir / "rules.yaml").string() +
-                           "\nalarms:\n  heartbeat_interval: 200ms\n" + extra + kAuth +
+                           "\nalarms:\n  heartbeat_interval: " + heartbeat + "\n" + extra + kAuth +
                            kGatewayTokensYaml,
             .registry_yaml = kRegistry};
   }
@@ -91,16 +94,24 @@ struct Server {
   // One reading, acked; the gateway's batches are numbered here. Readings of
   // a sensor get increasing times (a repeated time would be a late reading).
   void Send(const std::string& gateway, const std::string& sensor, double value, int64_t at = 0) {
+    int64_t& last = last_at[sensor];
+    last = at != 0 ? at : std::max(NowMs(), last + 1);
+    SendSeries(gateway, sensor, {value}, last);
+  }
+  // Readings 1 ms apart from `first_at` in one batch, acked.
+  void SendSeries(const std::string& gateway, const std::string& sensor,
+                  const std::vector<double>& values, int64_t first_at) {
     v1::IngestBatch batch;
     batch.set_gateway_id(gateway);
     batch.set_epoch(1);
     batch.set_sequence(++sequence[gateway]);
     v1::Series* series = batch.add_series();
     series->set_sensor_id(sensor);
-    int64_t& last = last_at[sensor];
-    last = at != 0 ? at : std::max(NowMs(), last + 1);
-    series->add_timestamps_ms(last);
-    series->add_values(value);
+    for (size_t i = 0; i < values.size(); ++i) {
+      series->add_timestamps_ms(first_at + static_cast<int64_t>(i));
+      series->add_values(values[i]);
+    }
+    last_at[sensor] = std::max(last_at[sensor], first_at + static_cast<int64_t>(values.size()) - 1);
     grpc::ClientContext context;
     SetDeadline(&context);
     context.AddMetadata("authorization", GatewayAuthorization(gateway));
@@ -108,7 +119,7 @@ struct Server {
     grpc::Status s = vigild.ingest().Write(&context, batch, &ack);
     INFO(s.error_message());
     REQUIRE(s.ok());
-    REQUIRE(ack.stored_readings() + (ack.duplicate() ? 1 : 0) == 1);
+    REQUIRE(ack.stored_readings() + (ack.duplicate() ? values.size() : 0) == values.size());
   }
 };
 
@@ -441,6 +452,29 @@ TEST_CASE("A subscriber that stops reading does not slow ingest and catches up f
   INFO(server.vigild.Output().substr(0, 3000));
   CheckContiguous(events, 1);
   CHECK(events.size() == 400);
+}
+
+TEST_CASE("A subscriber behind many events of other regions gets its own without waiting",
+          "[e2e][alarms]") {
+  // No heartbeat within the wait below: only the stream's own scan of the
+  // feed, or a later publish, could deliver the Jinan alarm.
+  Server server("", "60s");
+  server.vigild.Start();
+  Watch national(server.vigild.alarms(), kNational, {}, /*after=*/0);
+  // 1,000 Hebei transitions (well over two scans of the feed), then Jinan's.
+  std::vector<double> hebei;
+  for (int i = 0; i < 1000; ++i) hebei.push_back(i % 2 == 0 ? 70 : 40);
+  server.SendSeries("gw-hb", "t-hb", hebei, NowMs() - 10'000);
+  server.Send("gw-jn", "t-jn", 60);
+  REQUIRE(national.WaitForEvents(1001));
+
+  Watch jinan(server.vigild.alarms(), kJinan, {}, /*after=*/0);
+  INFO(Describe(jinan.Events()));
+  REQUIRE(jinan.WaitForEvents(1, 5s));
+  const auto events = jinan.Events();
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].alarm().sensor_id() == "t-jn");
+  CHECK(events[0].seq() == national.Events().back().seq());
 }
 
 }  // namespace
