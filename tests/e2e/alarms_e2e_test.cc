@@ -134,6 +134,7 @@ std::string Describe(const std::vector<v1::AlarmEvent>& events) {
 
 std::vector<std::string> Sensors(const std::vector<v1::AlarmEvent>& events) {
   std::vector<std::string> out;
+  out.reserve(events.size());
   for (const auto& e : events) out.push_back(e.alarm().sensor_id());
   return out;
 }
@@ -463,6 +464,7 @@ TEST_CASE("A subscriber behind many events of other regions gets its own without
   Watch national(server.vigild.alarms(), kNational, {}, /*after=*/0);
   // 1,000 Hebei transitions (well over two scans of the feed), then Jinan's.
   std::vector<double> hebei;
+  hebei.reserve(1000);
   for (int i = 0; i < 1000; ++i) hebei.push_back(i % 2 == 0 ? 70 : 40);
   server.SendSeries("gw-hb", "t-hb", hebei, NowMs() - 10'000);
   server.Send("gw-jn", "t-jn", 60);
