@@ -375,7 +375,18 @@ void Engine::EvaluateRate(uint32_t slot, TimestampMs t, double v, TimestampMs no
     if (t - r.at(i) < window) continue;
     const double per_window =
         (v - r.value[i]) / static_cast<double>(t - r.at(i)) * static_cast<double>(window);
-    const bool over = std::fabs(per_window) > rate.limit;
+    bool over = false;
+    switch (rate.direction) {
+      case RateDirection::kEither:
+        over = std::fabs(per_window) > rate.limit;
+        break;
+      case RateDirection::kRising:
+        over = per_window > rate.limit;
+        break;
+      case RateDirection::kFalling:
+        over = per_window < -rate.limit;
+        break;
+    }
     if (over && !(s.flags & kRateAlarm)) {
       s.flags |= kRateAlarm;
       Raise(slot, AlarmKind::kRateOfChange, rate.severity, Level::kNone, rate.limit, per_window, t,

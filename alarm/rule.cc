@@ -126,6 +126,9 @@ Status Rule::Validate() const {
     if (rate->window.count() <= 0) return bad("rate.window must be > 0");
     if (rate->window > kMaxRateWindow) return bad("rate.window must be at most 31d");
     if (!IsSeverity(rate->severity)) return bad("rate.severity must be 1..4 (1 red .. 4 blue)");
+    if (rate->direction > RateDirection::kFalling) {
+      return bad("rate.direction must be either, rising or falling");
+    }
   }
   if (!IsSeverity(no_data_severity)) {
     return bad("no_data_severity must be 1..4 (1 red .. 4 blue)");

@@ -46,13 +46,19 @@ struct ThresholdLevel {
 // which must reach 1.25 windows back.
 inline constexpr std::chrono::milliseconds kMaxRateWindow = std::chrono::days(31);
 
-// |Δvalue| over `window` above `limit` raises a rate-of-change alarm, e.g.
-// 5 (°C) per 60 s. Evaluated against a reading between window and 1.25 x
-// window old (fixed-size state, see engine.h).
+// Which changes a rate-of-change rule watches: a tank heating up fast is the
+// hazard, the same tank cooling as fast is not.
+enum class RateDirection : uint8_t { kEither = 0, kRising = 1, kFalling = 2 };
+
+// A change over `window` of more than `limit` in `direction` raises a
+// rate-of-change alarm, e.g. rising 5 (°C) per 60 s. Evaluated against a
+// reading between window and 1.25 x window old (fixed-size state, see
+// engine.h).
 struct RateOfChange {
   double limit = 0;                     // units per window, > 0
   std::chrono::milliseconds window{0};  // > 0, at most kMaxRateWindow
   Severity severity = Severity::kYellow;
+  RateDirection direction = RateDirection::kEither;
 
   bool operator==(const RateOfChange&) const = default;
 };

@@ -394,10 +394,19 @@ class Parser {
     return alarm::ThresholdLevel{.value = value, .severity = severity};
   }
 
+  alarm::RateDirection Direction(const Item& item) const {
+    const std::string text = item.value.Scalar();
+    if (text == "either") return alarm::RateDirection::kEither;
+    if (text == "rising") return alarm::RateDirection::kRising;
+    if (text == "falling") return alarm::RateDirection::kFalling;
+    Fail(item, "must be either, rising or falling, got '" + text + "'");
+  }
+
   alarm::RateOfChange Rate(const Item& item) const {
     double limit = 0;
     Millis window{0};
     alarm::Severity severity = alarm::Severity::kYellow;
+    alarm::RateDirection direction = alarm::RateDirection::kEither;
     const Key keys[] = {
         {"limit", true,
          [&](const Item& v) {
@@ -406,9 +415,11 @@ class Parser {
          }},
         {"window", true, [&](const Item& v) { window = Duration(v, Millis(1)); }},
         {"severity", true, [&](const Item& v) { severity = Severity(v); }},
+        {"direction", false, [&](const Item& v) { direction = Direction(v); }},
     };
     Section(item, keys);
-    return alarm::RateOfChange{.limit = limit, .window = window, .severity = severity};
+    return alarm::RateOfChange{
+        .limit = limit, .window = window, .severity = severity, .direction = direction};
   }
 
   alarm::GatewayOfflineRule GatewayOffline(const Item& item) const {
@@ -478,6 +489,19 @@ std::string Quoted(std::string_view text) {
   return out;
 }
 
+// ", direction: ..." for a rate rule that watches one direction only.
+std::string DirectionYaml(alarm::RateDirection direction) {
+  switch (direction) {
+    case alarm::RateDirection::kRising:
+      return ", direction: rising";
+    case alarm::RateDirection::kFalling:
+      return ", direction: falling";
+    case alarm::RateDirection::kEither:
+      break;
+  }
+  return "";
+}
+
 }  // namespace
 
 std::string FormatRulesYaml(const RulesDocument& document) {
@@ -520,7 +544,8 @@ std::string FormatRulesYaml(const RulesDocument& document) {
     if (r.rate) {
       out += "    rate_of_change: { limit: " + Number(r.rate->limit) +
              ", window: " + FormatDuration(r.rate->window) +
-             ", severity: " + std::to_string(static_cast<int>(r.rate->severity)) + " }\n";
+             ", severity: " + std::to_string(static_cast<int>(r.rate->severity)) +
+             DirectionYaml(r.rate->direction) + " }\n";
     }
     if (r.no_data_intervals > 0) {
       out += "    no_data: { intervals: " + std::to_string(r.no_data_intervals) +

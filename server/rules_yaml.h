@@ -21,7 +21,9 @@
 //       restore_low: 0.35                      # optional: low side clears when reading > this
 //       on_delay: 0s                           # optional duration (default 0s)
 //       off_delay: 10s                         # optional duration (default 0s)
-//       rate_of_change: { limit: 5, window: 1m, severity: 2 }  # optional: |change| over window
+//       rate_of_change: { limit: 5, window: 1m, severity: 2, direction: rising }
+//                                              # optional: change over window (at most 31d);
+//                                              # direction rising|falling|either (default)
 //       no_data: { intervals: 3, severity: 3 } # optional; `no_data: off` or intervals 0 disable
 //       sensor_fault: { severity: 3 }          # optional; `sensor_fault: off` disables
 //

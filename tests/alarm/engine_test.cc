@@ -277,6 +277,34 @@ TEST_CASE("Engine rate of change: 5 per 60 s", "[alarm][engine]") {
   }
 }
 
+TEST_CASE("Engine rate of change in one direction: a tank heating up fast, not cooling",
+          "[alarm][engine]") {
+  const RateDirection direction = GENERATE(RateDirection::kRising, RateDirection::kFalling);
+  Harness h({Rule{
+      .id = "tank-temp-rise",
+      .selector = Selector{.sensor_id = "s1"},
+      .rate = RateOfChange{
+          .limit = 5, .window = 60s, .severity = Severity::kOrange, .direction = direction}}});
+  const double watched = direction == RateDirection::kRising ? 1 : -1;
+  double t = 0, v = 50;
+  for (int i = 0; i < 7; ++i) CHECK(h.Feed("s1", t += 10, v).empty());
+  // 6 per minute the other way: nothing.
+  for (int i = 0; i < 24; ++i) CHECK(h.Feed("s1", t += 10, v -= watched).empty());
+  for (int i = 0; i < 12; ++i) CHECK(h.Feed("s1", t += 10, v).empty());
+  // 6 per minute the watched way: raised, and cleared once flat.
+  std::vector<AlarmEvent> all;
+  for (int i = 0; i < 12; ++i) {
+    for (const AlarmEvent& e : h.Feed("s1", t += 10, v += watched)) all.push_back(e);
+  }
+  CheckEvent(all, EventKind::kRaised, AlarmKind::kRateOfChange);
+  CHECK(all[0].value * watched > 5);
+  all.clear();
+  for (int i = 0; i < 12; ++i) {
+    for (const AlarmEvent& e : h.Feed("s1", t += 10, v)) all.push_back(e);
+  }
+  CheckEvent(all, EventKind::kCleared, AlarmKind::kRateOfChange);
+}
+
 TEST_CASE("Engine rate of change over a month: dam displacement per 31 days", "[alarm][engine]") {
   // Checkpoints reach 1.25 windows (~39 days) back: past a signed 32-bit
   // millisecond offset (24.8 days), within the engine's unsigned one.

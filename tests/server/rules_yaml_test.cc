@@ -283,6 +283,11 @@ TEST_CASE("Rules YAML: Rule::Validate failures carry source and the rule's posit
   CHECK(ParseError(OneRule("    select: { sensor: s-1 }\n"
                            "    rate_of_change: { limit: 0, window: 1m, severity: 2 }\n")) ==
         "rules.yaml:4:30: rules[0] (r1).rate_of_change.limit: must be > 0, got '0'");
+  CHECK(ParseError(OneRule("    select: { sensor: s-1 }\n"
+                           "    rate_of_change: { limit: 5, window: 1m, severity: 2, "
+                           "direction: up }\n")) ==
+        "rules.yaml:4:69: rules[0] (r1).rate_of_change.direction: must be either, rising or "
+        "falling, got 'up'");
 }
 
 TEST_CASE("Rules YAML: duplicate rule ids", "[server][rules]") {
@@ -394,9 +399,19 @@ TEST_CASE("Rules file: gateway_offline, formatting that parses back, merging by 
       "    on_delay: 10s\n"
       "    rate_of_change: { limit: 5, window: 1m, severity: 2 }\n"
       "    no_data: { intervals: 3 }\n"
-      "    sensor_fault: off\n",
+      "    sensor_fault: off\n"
+      "  - id: tank\n"
+      "    select: { quantity: temperature, region: \"37\" }\n"
+      "    rate_of_change: { limit: 5, window: 1m, severity: 2, direction: rising }\n"
+      "  - id: level-drop\n"
+      "    select: { quantity: level, region: \"37\" }\n"
+      "    rate_of_change: { limit: 0.5, window: 10m, severity: 1, direction: falling }\n",
       "rules.yaml");
   REQUIRE(ErrorOf(doc) == "");
+  REQUIRE(doc->rules.size() == 3);
+  CHECK(doc->rules[0].rate->direction == alarm::RateDirection::kEither);
+  CHECK(doc->rules[1].rate->direction == alarm::RateDirection::kRising);
+  CHECK(doc->rules[2].rate->direction == alarm::RateDirection::kFalling);
   CHECK(doc->gateway_offline ==
         alarm::GatewayOfflineRule{.after = std::chrono::minutes(2), .severity = Severity::kRed});
   auto again = ParseRulesDocument(FormatRulesYaml(*doc), "formatted");
@@ -412,9 +427,9 @@ TEST_CASE("Rules file: gateway_offline, formatting that parses back, merging by 
   overlay.rules.push_back(doc->rules[0]);
   overlay.rules[1].id = "r2";
   RulesDocument merged = MergeRules(*doc, overlay, /*overlay_sets_gateway=*/false);
-  REQUIRE(merged.rules.size() == 2);
+  REQUIRE(merged.rules.size() == 4);
   CHECK(merged.rules[0].deadband == 0.1);  // replaced in place
-  CHECK(merged.rules[1].id == "r2");       // added at the end
+  CHECK(merged.rules[3].id == "r2");       // added at the end
   CHECK(merged.gateway_offline == doc->gateway_offline);
   CHECK(MergeRules(*doc, overlay, true).gateway_offline.after.count() == 0);
   CHECK(SetsGatewayOffline("gateway_offline: off\nrules: []\n"));
@@ -487,6 +502,7 @@ TEST_CASE("deploy/rules/ examples for the three enterprise kinds build and apply
   REQUIRE(tank->rate.has_value());
   CHECK(tank->rate->limit == 5);
   CHECK(tank->rate->window == std::chrono::minutes(1));
+  CHECK(tank->rate->direction == alarm::RateDirection::kRising);
 }
 
 }  // namespace
