@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -68,8 +69,19 @@ subscriber of its province, client clock), journal_latency_{p50,p99}_ms
 (server histogram, interpolated: reading received -> alarm journaled),
 journaled_to_delivered_{p50,p99}_ms (server histogram: journaled -> written to
 each subscriber's stream), server_cpu_us_per_reading (vigild's CPU time over the phase
-per reading sent), subscribers_connected.
+per reading sent), loader_cpu_us_per_reading (this process's: gateways and subscribers, on
+the same machine), subscribers_connected.
 )";
+
+// CPU time (user + system) this process has used, in seconds.
+double OwnCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
 
 // The 31 provinces of mainland China by GB/T 2260 prefix.
 constexpr const char* kProvinces[] = {
@@ -424,6 +436,7 @@ int Run(const Flags& f) {
   }
   std::this_thread::sleep_for(std::chrono::seconds(2));  // warm-up
   const ServerFigures before = ScrapeServer(f.metrics);
+  const double loader_cpu_before = OwnCpuSeconds();
   for (auto& s : subscribers) s->Measure(true);
   measure = true;
   const auto start = Clock::now();
@@ -434,6 +447,7 @@ int Run(const Flags& f) {
   std::this_thread::sleep_for(std::chrono::seconds(1));  // the last alarms reach their subscribers
   for (auto& s : subscribers) s->Measure(false);
   const ServerFigures after = ScrapeServer(f.metrics);
+  const double loader_cpu = OwnCpuSeconds() - loader_cpu_before;
   stop = true;
   for (auto& t : gateways) t.join();
   std::vector<double> latencies;
@@ -467,6 +481,8 @@ int Run(const Flags& f) {
                     : 0,
                 "us", 3);
   }
+  PrintFigure("loader_cpu_us_per_reading",
+              readings > 0 ? loader_cpu * 1e6 / static_cast<double>(readings) : 0, "us", 3);
   if (counters.failed) {
     std::fprintf(stderr, "vigil-alarm-load: a gateway stream failed\n");
     return 1;
