@@ -270,10 +270,11 @@ void Engine::RearmSilentSensors(uint32_t gateway, TimestampMs now) {
   }
 }
 
-void Engine::Evaluate(std::string_view sensor_id, std::span<const TimestampMs> timestamps,
-                      std::span<const double> values, std::span<const Quality> quality,
-                      TimestampMs now, std::vector<AlarmEvent>* out) {
-  const uint32_t slot = FindSensor(sensor_id);
+void Engine::Evaluate(std::string_view sensor_id, uint64_t id_hash,
+                      std::span<const TimestampMs> timestamps, std::span<const double> values,
+                      std::span<const Quality> quality, TimestampMs now,
+                      std::vector<AlarmEvent>* out) {
+  const uint32_t slot = FindSensor(sensor_id, id_hash);
   if (slot == kNone) {
     ++stats_.unknown_series;
     return;
@@ -740,9 +741,27 @@ ActiveAlarm Engine::ToActive(uint64_t key, const AlarmRecord& rec) const {
                      .shelved_until = shelf == shelves_.end() ? 0 : shelf->second};
 }
 
-uint32_t Engine::FindSensor(std::string_view sensor_id) const {
-  return index_.Find(
-      sensor_id, [this](uint32_t slot) -> std::string_view { return SensorOf(states_[slot]).id; });
+uint32_t Engine::FindSensor(std::string_view sensor_id, uint64_t id_hash) const {
+  return index_.Find(sensor_id, id_hash, [this](uint32_t slot) -> std::string_view {
+    return SensorOf(states_[slot]).id;
+  });
+}
+
+void Engine::Prefetch(std::span<const uint64_t> id_hashes) const {
+  for (const uint64_t h : id_hashes) index_.PrefetchEntry(h);
+  for (const uint64_t h : id_hashes) {
+    if (const uint32_t slot = index_.Candidate(h); slot != kNone) {
+      __builtin_prefetch(&states_[slot], 1);
+    }
+  }
+  // The registry entry (its id is compared) and a rate rule's checkpoints.
+  for (const uint64_t h : id_hashes) {
+    if (const uint32_t slot = index_.Candidate(h); slot != kNone) {
+      const SensorState& s = states_[slot];
+      __builtin_prefetch(&SensorOf(s));
+      if (s.rate_index != kNone) __builtin_prefetch(&rates_[s.rate_index], 1);
+    }
+  }
 }
 
 size_t Engine::state_bytes() const {

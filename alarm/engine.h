@@ -160,7 +160,20 @@ class Engine {
   // be empty (all good). Events are appended to *out.
   void Evaluate(std::string_view sensor_id, std::span<const TimestampMs> timestamps,
                 std::span<const double> values, std::span<const Quality> quality, TimestampMs now,
-                std::vector<AlarmEvent>* out);
+                std::vector<AlarmEvent>* out) {
+    Evaluate(sensor_id, IdIndex::Hash(sensor_id), timestamps, values, quality, now, out);
+  }
+  // The same, with id_hash == IdIndex::Hash(sensor_id) (computed once per
+  // series by a caller that also prefetches, below).
+  void Evaluate(std::string_view sensor_id, uint64_t id_hash,
+                std::span<const TimestampMs> timestamps, std::span<const double> values,
+                std::span<const Quality> quality, TimestampMs now, std::vector<AlarmEvent>* out);
+
+  // A hint that the sensors whose IdIndex::Hash values are `id_hashes` are
+  // about to be evaluated: fetches their index entries, states and registry
+  // entries in passes, so that the cache misses of a batch's sensors overlap
+  // instead of following one another. No effect on state.
+  void Prefetch(std::span<const uint64_t> id_hashes) const;
 
   // Fires due on-delays, off-delays, no-data and gateway-offline deadlines and
   // ends expired shelving at `now`. The first Tick after SetRuleSet starts
@@ -304,7 +317,10 @@ class Engine {
   void Clear(uint32_t slot, AlarmKind kind, double v, TimestampMs t, TimestampMs now,
              std::vector<AlarmEvent>* out);
   // The slot of a sensor this Engine holds, or kNone.
-  uint32_t FindSensor(std::string_view sensor_id) const;
+  uint32_t FindSensor(std::string_view sensor_id) const {
+    return FindSensor(sensor_id, IdIndex::Hash(sensor_id));
+  }
+  uint32_t FindSensor(std::string_view sensor_id, uint64_t id_hash) const;
   const Rule& RuleOf(const SensorState& s) const { return first_rule_[s.rule_index]; }
   const Sensor& SensorOf(const SensorState& s) const { return first_sensor_[s.sensor_index]; }
   // Finds the open alarm `ref` names; kNotFound otherwise.

@@ -39,17 +39,41 @@ class IdIndex {
     }
   }
 
+  // The hash every lookup of `id` starts from: callers that look one id up
+  // in several indexes (or prefetch first) compute it once.
+  static uint64_t Hash(std::string_view id) { return std::hash<std::string_view>{}(id); }
+
   // The slot of `id`, or kNone. `id_of(slot)` returns the id stored for a
   // candidate slot (only called when the hash tags match).
   template <class IdOf>
   uint32_t Find(std::string_view id, const IdOf& id_of) const {
+    return Find(id, Hash(id), id_of);
+  }
+  // The same, with h == Hash(id).
+  template <class IdOf>
+  uint32_t Find(std::string_view id, uint64_t h, const IdOf& id_of) const {
     if (table_.empty()) return kNone;
-    const uint64_t h = Hash(id);
     const uint32_t tag = Tag(h);
     for (size_t i = h & mask_;; i = (i + 1) & mask_) {
       const Entry& e = table_[i];
       if (e.slot == kNone) return kNone;
       if (e.tag == tag && id_of(e.slot) == id) return e.slot;
+    }
+  }
+
+  // Prefetch hints for a batch of lookups, so that their cache misses overlap
+  // instead of following one another: the table entry of hash h, then (once
+  // that is cached) the first slot whose tag matches h — probably the id's,
+  // unverified — or kNone.
+  void PrefetchEntry(uint64_t h) const {
+    if (!table_.empty()) __builtin_prefetch(&table_[h & mask_]);
+  }
+  uint32_t Candidate(uint64_t h) const {
+    if (table_.empty()) return kNone;
+    const uint32_t tag = Tag(h);
+    for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+      const Entry& e = table_[i];
+      if (e.slot == kNone || e.tag == tag) return e.slot;
     }
   }
 
@@ -65,7 +89,6 @@ class IdIndex {
     uint32_t tag;
     uint32_t slot;  // kNone: empty
   };
-  static uint64_t Hash(std::string_view id) { return std::hash<std::string_view>{}(id); }
   static uint32_t Tag(uint64_t h) { return static_cast<uint32_t>(h >> 32); }
 
   std::vector<Entry> table_;

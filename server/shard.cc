@@ -237,14 +237,26 @@ class StoredBatchTask final : public ShardTask {
     const bool evaluate = shard.Evaluates(log_seq_);
     if (evaluate) shard.engine.BeginBatch(view->gateway_id(), stored_at_, &shard.events);
     const uint64_t late_before = shard.engine.stats().late_readings;
+    // This shard's series first, then hints for all their heads and states,
+    // then the work: a batch's cache misses overlap instead of queueing.
+    shard.batch_series.clear();
+    shard.batch_hashes.clear();
     alarm::SeriesView series;
     for (auto it = view->series(); it.Next(&series);) {
       if (ShardFor(series.sensor_id, shard.count) != shard.index) continue;
-      shard.heads.Append(series.sensor_id, series.timestamps, series.values, series.quality,
-                         log_seq_, &shard.sealed);
+      shard.batch_series.push_back(series);
+      shard.batch_hashes.push_back(alarm::IdIndex::Hash(series.sensor_id));
+    }
+    shard.heads.Prefetch(shard.batch_hashes);
+    if (evaluate) shard.engine.Prefetch(shard.batch_hashes);
+    for (size_t i = 0; i < shard.batch_series.size(); ++i) {
+      const alarm::SeriesView& s = shard.batch_series[i];
+      const uint64_t hash = shard.batch_hashes[i];
+      shard.heads.Append(s.sensor_id, hash, s.timestamps, s.values, s.quality, log_seq_,
+                         &shard.sealed);
       if (evaluate) {
-        shard.engine.Evaluate(series.sensor_id, series.timestamps, series.values, series.quality,
-                              stored_at_, &shard.events);
+        shard.engine.Evaluate(s.sensor_id, hash, s.timestamps, s.values, s.quality, stored_at_,
+                              &shard.events);
       }
     }
     if (const uint64_t late = shard.engine.stats().late_readings - late_before; late > 0) {
@@ -328,6 +340,8 @@ class ShardSet::Shard {
                .store_failed = false,
                .engine = alarm::Engine(alarm::EngineOptions{.shard = index, .shard_count = count}),
                .events = {},
+               .batch_series = {},
+               .batch_hashes = {},
                .engine_through = 0,
                .journal_marks = {},
                .marks_shard_count = 1,

@@ -52,6 +52,10 @@ struct ShardState {
   // Alarm rules and state of this shard's sensors; `events` is scratch.
   alarm::Engine engine;
   std::vector<alarm::AlarmEvent> events;
+  // Scratch for one batch: this shard's series and their id hashes (heads
+  // and engine are prefetched for the whole batch before any is touched).
+  std::vector<alarm::SeriesView> batch_series;
+  std::vector<uint64_t> batch_hashes;
   // After a restart: log entries up to this one are already in the restored
   // engine state (not evaluated again).
   uint64_t engine_through = 0;

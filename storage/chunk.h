@@ -61,6 +61,11 @@ class ChunkEncoder {
   uint32_t count() const { return count_; }
   alarm::TimestampMs first_at() const { return first_at_; }  // REQUIRES: count() > 0
   alarm::TimestampMs last_at() const { return last_at_; }    // REQUIRES: count() > 0
+  // A hint that a reading is about to be appended: fetches the word it will
+  // go into. No effect on contents.
+  void PrefetchTail() const {
+    if (!words_.empty()) __builtin_prefetch(&words_.back(), 1);
+  }
   // Heap bytes plus the object itself, for memory accounting.
   size_t memory_bytes() const { return sizeof(*this) + words_.capacity() * sizeof(uint64_t); }
 

@@ -25,14 +25,15 @@ HeadSet::HeadSet(HeadSetOptions options)
   assert(options_.chunk_id_stride > 0);
 }
 
-void HeadSet::Append(std::string_view sensor_id, std::span<const alarm::TimestampMs> timestamps,
-                     std::span<const double> values, std::span<const alarm::Quality> quality,
-                     uint64_t log_seq, std::vector<SealedChunk>* sealed) {
+void HeadSet::Append(std::string_view sensor_id, uint64_t id_hash,
+                     std::span<const alarm::TimestampMs> timestamps, std::span<const double> values,
+                     std::span<const alarm::Quality> quality, uint64_t log_seq,
+                     std::vector<SealedChunk>* sealed) {
   assert(timestamps.size() == values.size());
   assert(quality.empty() || quality.size() == timestamps.size());
   if (timestamps.empty()) return;
 
-  Entry* entry = FindOrAdd(sensor_id);
+  Entry* entry = FindOrAdd(sensor_id, id_hash);
   ChunkEncoder& enc = entry->second.encoder;
   // Records normally arrive in log order; if not, the head's oldest record is
   // the smaller one (the older heap entry goes stale with the generation).
@@ -48,8 +49,7 @@ void HeadSet::Append(std::string_view sensor_id, std::span<const alarm::Timestam
   // offset.
   uint32_t max_readings = options_.max_readings_per_chunk;
   if (entry->second.generation <= 1 && max_readings >= 4) {
-    max_readings -=
-        static_cast<uint32_t>(std::hash<std::string_view>{}(sensor_id) % (max_readings / 2));
+    max_readings -= static_cast<uint32_t>(id_hash % (max_readings / 2));
   }
 
   // encoder_heap_bytes_ currently includes `accounted` bytes of this encoder.
@@ -121,7 +121,7 @@ bool HeadSet::LatestSeeded(std::string_view sensor_id) const {
 }
 
 void HeadSet::SeedLatest(std::string_view sensor_id, const std::optional<alarm::Reading>& stored) {
-  Head& head = FindOrAdd(sensor_id)->second;
+  Head& head = FindOrAdd(sensor_id, alarm::IdIndex::Hash(sensor_id))->second;
   head.latest_seeded = true;
   if (!stored || (head.has_latest && head.latest_at >= stored->at)) return;
   head.latest_at = stored->at;
@@ -144,8 +144,26 @@ size_t HeadSet::memory_bytes() const {
          encoder_heap_bytes_ + open_.capacity() * sizeof(OpenEntry) + index_.bytes();
 }
 
-uint32_t HeadSet::SlotOf(std::string_view sensor_id) const {
-  return index_.Find(sensor_id, [&](uint32_t s) -> std::string_view { return heads_[s].first; });
+uint32_t HeadSet::SlotOf(std::string_view sensor_id, uint64_t id_hash) const {
+  return index_.Find(sensor_id, id_hash,
+                     [&](uint32_t s) -> std::string_view { return heads_[s].first; });
+}
+
+void HeadSet::Prefetch(std::span<const uint64_t> id_hashes) const {
+  for (const uint64_t h : id_hashes) index_.PrefetchEntry(h);
+  for (const uint64_t h : id_hashes) {
+    if (const uint32_t slot = index_.Candidate(h); slot != alarm::IdIndex::kNone) {
+      // The id and the encoder's fields: an Entry spans a few cache lines.
+      const char* entry = reinterpret_cast<const char*>(&heads_[slot]);
+      __builtin_prefetch(entry);
+      __builtin_prefetch(entry + 64);
+    }
+  }
+  for (const uint64_t h : id_hashes) {
+    if (const uint32_t slot = index_.Candidate(h); slot != alarm::IdIndex::kNone) {
+      heads_[slot].second.encoder.PrefetchTail();
+    }
+  }
 }
 
 const HeadSet::Entry* HeadSet::Find(std::string_view sensor_id) const {
@@ -153,8 +171,8 @@ const HeadSet::Entry* HeadSet::Find(std::string_view sensor_id) const {
   return slot == alarm::IdIndex::kNone ? nullptr : &heads_[slot];
 }
 
-HeadSet::Entry* HeadSet::FindOrAdd(std::string_view sensor_id) {
-  if (const uint32_t slot = SlotOf(sensor_id); slot != alarm::IdIndex::kNone) {
+HeadSet::Entry* HeadSet::FindOrAdd(std::string_view sensor_id, uint64_t id_hash) {
+  if (const uint32_t slot = SlotOf(sensor_id, id_hash); slot != alarm::IdIndex::kNone) {
     return &heads_[slot];
   }
   const auto slot = static_cast<uint32_t>(heads_.size());

@@ -66,7 +66,22 @@ class HeadSet {
   // One hash lookup per series; allocates only for a new sensor and buffer growth.
   void Append(std::string_view sensor_id, std::span<const alarm::TimestampMs> timestamps,
               std::span<const double> values, std::span<const alarm::Quality> quality,
-              uint64_t log_seq, std::vector<SealedChunk>* sealed);
+              uint64_t log_seq, std::vector<SealedChunk>* sealed) {
+    Append(sensor_id, alarm::IdIndex::Hash(sensor_id), timestamps, values, quality, log_seq,
+           sealed);
+  }
+  // The same, with id_hash == alarm::IdIndex::Hash(sensor_id) (computed once
+  // per series by a caller that also prefetches, below).
+  void Append(std::string_view sensor_id, uint64_t id_hash,
+              std::span<const alarm::TimestampMs> timestamps, std::span<const double> values,
+              std::span<const alarm::Quality> quality, uint64_t log_seq,
+              std::vector<SealedChunk>* sealed);
+
+  // A hint that the sensors whose alarm::IdIndex::Hash values are `id_hashes`
+  // are about to be appended to: fetches their index entries, heads and
+  // encoder tails in three passes, so that the cache misses of a batch's
+  // sensors overlap instead of following one another. No effect on contents.
+  void Prefetch(std::span<const uint64_t> id_hashes) const;
 
   // Seals every non-empty head whose oldest reading came from a log record <=
   // through_log_seq, oldest first.
@@ -123,14 +138,17 @@ class HeadSet {
   static bool Live(const OpenEntry& e) {
     return e.entry->second.encoder.count() > 0 && e.entry->second.generation == e.generation;
   }
-  Entry* FindOrAdd(std::string_view sensor_id);
+  Entry* FindOrAdd(std::string_view sensor_id, uint64_t id_hash);
   void Open(Entry* entry, uint64_t log_seq);
   void Seal(Entry* entry, std::vector<SealedChunk>* sealed);
   void PopOpen();
   void PruneOpen();
 
   // The slot in heads_ of `sensor_id`, or IdIndex::kNone.
-  uint32_t SlotOf(std::string_view sensor_id) const;
+  uint32_t SlotOf(std::string_view sensor_id) const {
+    return SlotOf(sensor_id, alarm::IdIndex::Hash(sensor_id));
+  }
+  uint32_t SlotOf(std::string_view sensor_id, uint64_t id_hash) const;
   // The head of `sensor_id`, or nullptr.
   const Entry* Find(std::string_view sensor_id) const;
 
