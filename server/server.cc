@@ -324,10 +324,15 @@ class Server::Impl {
   const std::string& address() const { return address_; }
   std::string metrics_address() const { return metrics_ ? metrics_->address() : ""; }
 
-  void Run() {
+  // Called by Server::Start before anyone learns the address: a SIGTERM
+  // right after start-up is queued for Run(), not fatal.
+  void CatchSignals() {
     signals_.add(SIGTERM);
     signals_.add(SIGINT);
     signals_.add(SIGHUP);
+  }
+
+  void Run() {
     WaitForSignal();
     checkpoint_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
     ScheduleCheckpoint();
@@ -837,6 +842,7 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
   auto impl = std::make_unique<Impl>(options);
   Status s = impl->Start();
   if (!s.ok()) return s;
+  impl->CatchSignals();
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 

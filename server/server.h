@@ -40,8 +40,10 @@ class Server {
  public:
   // Opens the database, loads the registry (database, then the registry file
   // on top), replays the ingest log past the last checkpoint, starts every
-  // thread and listens. Errors: kIOError/kCorruption (database),
-  // kInvalidArgument (registry file), kUnavailable (cannot listen).
+  // thread and listens. From its return SIGTERM, SIGINT and SIGHUP are
+  // caught (and acted on once Run() runs), so a signal sent as soon as the
+  // address is known is never fatal. Errors: kIOError/kCorruption
+  // (database), kInvalidArgument (registry file), kUnavailable (cannot listen).
   static alarm::Result<std::unique_ptr<Server>> Start(const ServerOptions& options);
   ~Server();
   Server(const Server&) = delete;
