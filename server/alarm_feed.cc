@@ -16,15 +16,17 @@ AlarmFeed::~AlarmFeed() {
     std::lock_guard<std::mutex> lock(waker_mu_);
     waker_stop_ = true;
   }
-  waker_cv_.notify_one();
-  if (waker_.joinable()) waker_.join();
+  waker_cv_.notify_all();
+  for (std::thread& waker : wakers_) waker.join();
 }
 
-void AlarmFeed::StartWaker() {
-  waker_ = std::thread([this] {
-    NameThisThread("vigil-fanout");
-    WakerLoop();
-  });
+void AlarmFeed::StartWaker(size_t threads) {
+  for (size_t i = 0; i < std::max<size_t>(threads, 1); ++i) {
+    wakers_.emplace_back([this] {
+      NameThisThread("vigil-fanout");
+      WakerLoop();
+    });
+  }
 }
 
 void AlarmFeed::WakerLoop() {
@@ -34,7 +36,12 @@ void AlarmFeed::WakerLoop() {
       std::unique_lock<std::mutex> lock(waker_mu_);
       waker_cv_.wait(lock, [this] { return waker_stop_ || !to_wake_.empty(); });
       if (to_wake_.empty()) return;  // stopping, nothing left
-      batch.swap(to_wake_);
+      // This thread's share; another waker takes the rest.
+      const size_t take = (to_wake_.size() + wakers_.size() - 1) / wakers_.size();
+      batch.assign(std::make_move_iterator(to_wake_.end() - static_cast<std::ptrdiff_t>(take)),
+                   std::make_move_iterator(to_wake_.end()));
+      to_wake_.resize(to_wake_.size() - take);
+      if (!to_wake_.empty()) waker_cv_.notify_one();
     }
     for (const auto& weak : batch) {
       if (auto watcher = weak.lock()) watcher->Wake();
@@ -175,7 +182,7 @@ void AlarmFeed::WakeLocked(std::unique_lock<std::mutex>& lock,
   }
   lock.unlock();
   if (woken.empty()) return;
-  if (waker_.joinable()) {
+  if (!wakers_.empty()) {
     {
       std::lock_guard<std::mutex> waker_lock(waker_mu_);
       to_wake_.insert(to_wake_.end(), std::make_move_iterator(woken.begin()),

@@ -37,11 +37,12 @@ class AlarmFeed {
   AlarmFeed(const AlarmFeed&) = delete;
   AlarmFeed& operator=(const AlarmFeed&) = delete;
 
-  // Starts the thread ("vigil-fanout") that wakes watchers after a Publish,
-  // so the journal thread never waits on subscribers: a gRPC write started
-  // from Wake can cost its caller a context switch, and a thousand command
-  // centers would hold up the next journal write. Call once, before Publish.
-  void StartWaker();
+  // Starts `threads` threads ("vigil-fanout") that wake watchers after a
+  // Publish, so the journal thread never waits on subscribers: a gRPC write
+  // started from Wake can cost its caller a context switch, and a thousand
+  // command centers would hold up the next journal write. The wake-ups of a
+  // flood are shared among the threads. Call once, before Publish.
+  void StartWaker(size_t threads = 1);
 
   // Start-up, before anyone reads: the open alarms (latest entry of each) and
   // the journal's bounds.
@@ -129,7 +130,7 @@ class AlarmFeed {
   std::condition_variable waker_cv_;
   std::vector<std::weak_ptr<Watcher>> to_wake_;  // GUARDED_BY(waker_mu_)
   bool waker_stop_ = false;                      // GUARDED_BY(waker_mu_)
-  std::thread waker_;
+  std::vector<std::thread> wakers_;
 };
 
 }  // namespace vigil::server

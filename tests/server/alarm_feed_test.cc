@@ -1,11 +1,13 @@
 #include "server/alarm_feed.h"
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -121,6 +123,50 @@ TEST_CASE(
   REQUIRE(watcher->cv.wait_for(lock, std::chrono::seconds(10),
                                [&] { return watcher->woken_on.has_value(); }));
   CHECK(*watcher->woken_on != std::this_thread::get_id());
+}
+
+TEST_CASE("AlarmFeed with two waker threads shares a flood's wake-ups between them",
+          "[server][feed]") {
+  // Each watcher's Wake holds its thread until a second waker thread has
+  // woken someone too (or 5 s passed): with one thread doing all the
+  // wake-ups, the flood would wait behind the first.
+  struct Flood {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::set<std::thread::id> threads;
+    size_t woken = 0;
+    std::chrono::steady_clock::time_point deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  };
+  struct FloodWatcher final : AlarmFeed::Watcher {
+    explicit FloodWatcher(Flood* f) : flood(f) {}
+    void Wake() override {
+      ++woken;
+      std::unique_lock<std::mutex> lock(flood->mu);
+      flood->threads.insert(std::this_thread::get_id());
+      ++flood->woken;
+      flood->cv.notify_all();
+      flood->cv.wait_until(lock, flood->deadline, [&] { return flood->threads.size() >= 2; });
+    }
+    Flood* flood;
+    std::atomic<int> woken{0};
+  };
+  Flood flood;
+  AlarmFeed feed(16);
+  feed.StartWaker(2);
+  feed.Reset({}, 1, 0);
+  std::vector<std::shared_ptr<FloodWatcher>> watchers;
+  for (int i = 0; i < 100; ++i) {
+    watchers.push_back(std::make_shared<FloodWatcher>(&flood));
+    feed.Watch(watchers.back());
+  }
+  feed.Publish({Entry(1, 1, AlarmState::kActiveUnacked, "370105")});
+  std::unique_lock<std::mutex> lock(flood.mu);
+  REQUIRE(flood.cv.wait_for(lock, std::chrono::seconds(20), [&] { return flood.woken == 100; }));
+  CHECK(flood.threads.size() == 2);
+  CHECK(flood.threads.count(std::this_thread::get_id()) == 0);
+  lock.unlock();
+  for (const auto& w : watchers) CHECK(w->woken == 1);
 }
 
 TEST_CASE("AlarmFeed keeps the open alarms consistent with the seq they are current at",
