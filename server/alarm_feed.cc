@@ -21,7 +21,8 @@ AlarmFeed::~AlarmFeed() {
 }
 
 void AlarmFeed::StartWaker(size_t threads) {
-  for (size_t i = 0; i < std::max<size_t>(threads, 1); ++i) {
+  waker_count_ = std::max<size_t>(threads, 1);
+  for (size_t i = 0; i < waker_count_; ++i) {
     wakers_.emplace_back([this] {
       NameThisThread("vigil-fanout");
       WakerLoop();
@@ -37,7 +38,7 @@ void AlarmFeed::WakerLoop() {
       waker_cv_.wait(lock, [this] { return waker_stop_ || !to_wake_.empty(); });
       if (to_wake_.empty()) return;  // stopping, nothing left
       // This thread's share; another waker takes the rest.
-      const size_t take = (to_wake_.size() + wakers_.size() - 1) / wakers_.size();
+      const size_t take = (to_wake_.size() + waker_count_ - 1) / waker_count_;
       batch.assign(std::make_move_iterator(to_wake_.end() - static_cast<std::ptrdiff_t>(take)),
                    std::make_move_iterator(to_wake_.end()));
       to_wake_.resize(to_wake_.size() - take);

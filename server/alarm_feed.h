@@ -130,6 +130,7 @@ class AlarmFeed {
   std::condition_variable waker_cv_;
   std::vector<std::weak_ptr<Watcher>> to_wake_;  // GUARDED_BY(waker_mu_)
   bool waker_stop_ = false;                      // GUARDED_BY(waker_mu_)
+  size_t waker_count_ = 0;                       // set before the wakers start, read by them
   std::vector<std::thread> wakers_;
 };
 

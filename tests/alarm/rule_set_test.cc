@@ -194,6 +194,8 @@ TEST_CASE("Rule validation names the rule, the field and the reason", "[alarm][r
     CHECK_THAT(error(), Contains("rate.window must be at most 31d"));
     rule.rate->window = kMaxRateWindow;
     CHECK(rule.Validate().ok());
+    rule.rate->direction = static_cast<RateDirection>(3);
+    CHECK_THAT(error(), Contains("rate.direction must be either, rising or falling"));
   }
   SECTION("bad id") {
     rule.id = "has space";
