@@ -4,7 +4,8 @@
 // back below it), whose value encodes when it was sent. Command centers
 // subscribe, one region-code prefix each (the provinces in turn), and time
 // every raised alarm from the send of its reading to its delivery. The
-// server's own reading-received -> journaled histogram is read from /metrics.
+// server's own reading-received -> journaled and -> durable histograms are
+// read from /metrics.
 // Figures are printed as `name value unit` lines. See bench/README.md.
 #include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
@@ -67,10 +68,12 @@ Figures: ingest_readings_per_s, alarm_events_raised, alarm_deliveries,
 delivery_latency_{p50,p99,max}_ms (send of the reading -> delivered to each
 subscriber of its province, client clock), journal_latency_{p50,p99}_ms
 (server histogram, interpolated: reading received -> alarm journaled),
-journaled_to_delivered_{p50,p99}_ms (server histogram: journaled -> written to
-each subscriber's stream), server_cpu_us_per_reading (vigild's CPU time over the phase
-per reading sent), loader_cpu_us_per_reading (this process's: gateways and subscribers, on
-the same machine), subscribers_connected.
+durable_latency_{p50,p99}_ms (server histogram: every batch received -> in the
+WAL, the first leg of journal_latency), journaled_to_delivered_{p50,p99}_ms
+(server histogram: journaled -> written to each subscriber's stream),
+server_cpu_us_per_reading (vigild's CPU time over the phase per reading sent),
+loader_cpu_us_per_reading (this process's: gateways and subscribers, on the same
+machine), subscribers_connected.
 )";
 
 // CPU time (user + system) this process has used, in seconds.
@@ -327,7 +330,8 @@ struct ServerFigures {
   // -> written to a subscriber's stream.
   std::map<double, double> journal;
   std::map<double, double> delivery;
-  double cpu_seconds = 0;  // process_cpu_seconds_total
+  std::map<double, double> durable;  // batch received -> in the WAL
+  double cpu_seconds = 0;            // process_cpu_seconds_total
 };
 
 // The buckets of histogram `name` in the exposition `text`.
@@ -368,6 +372,7 @@ ServerFigures ScrapeServer(const std::string& address) {
   close(fd);
   figures.journal = HistogramBuckets(text, "vigil_alarm_journal_latency_seconds");
   figures.delivery = HistogramBuckets(text, "vigil_alarm_delivery_latency_seconds");
+  figures.durable = HistogramBuckets(text, "vigil_ingest_durable_latency_seconds");
   const std::string cpu = "\nprocess_cpu_seconds_total ";
   if (const size_t at = text.find(cpu); at != std::string::npos) {
     figures.cpu_seconds = std::stod(text.substr(at + cpu.size()));
@@ -468,6 +473,11 @@ int Run(const Flags& f) {
     PrintFigure("journal_latency_p50_ms", HistogramQuantileMs(before.journal, after.journal, 0.5),
                 "ms", 3);
     PrintFigure("journal_latency_p99_ms", HistogramQuantileMs(before.journal, after.journal, 0.99),
+                "ms", 3);
+    // The first leg of journal_latency: every batch received -> in the WAL.
+    PrintFigure("durable_latency_p50_ms", HistogramQuantileMs(before.durable, after.durable, 0.5),
+                "ms", 3);
+    PrintFigure("durable_latency_p99_ms", HistogramQuantileMs(before.durable, after.durable, 0.99),
                 "ms", 3);
     // Issue 4's figure: journaled -> written to each subscriber, server side.
     PrintFigure("journaled_to_delivered_p50_ms",
