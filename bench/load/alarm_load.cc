@@ -326,12 +326,12 @@ void Gateway(const Flags& f, int g, const std::atomic<bool>& stop, const std::at
 
 // What the load reads off the server's /metrics before and after its phase.
 struct ServerFigures {
-  // Cumulative counts by bound: reading received -> journaled, and journaled
-  // -> written to a subscriber's stream.
+  // Cumulative counts by bound: reading received -> journaled, journaled ->
+  // written to a subscriber's stream, and batch received -> in the WAL.
   std::map<double, double> journal;
   std::map<double, double> delivery;
-  std::map<double, double> durable;  // batch received -> in the WAL
-  double cpu_seconds = 0;            // process_cpu_seconds_total
+  std::map<double, double> durable;
+  double cpu_seconds = 0;  // process_cpu_seconds_total
 };
 
 // The buckets of histogram `name` in the exposition `text`.
