@@ -164,9 +164,26 @@ const Enterprise* Registry::FindEnterprise(std::string_view id) const {
 }
 
 const Sensor* Registry::FindSensor(std::string_view id) const {
+  return FindSensor(id, IdIndex::Hash(id));
+}
+
+const Sensor* Registry::FindSensor(std::string_view id, uint64_t id_hash) const {
   const uint32_t slot = sensor_index_.Find(
-      id, [&](uint32_t s) -> std::string_view { return entries_.sensors[s].id; });
+      id, id_hash, [&](uint32_t s) -> std::string_view { return entries_.sensors[s].id; });
   return slot == IdIndex::kNone ? nullptr : &entries_.sensors[slot];
+}
+
+void Registry::PrefetchSensors(std::span<const uint64_t> id_hashes) const {
+  for (const uint64_t h : id_hashes) sensor_index_.PrefetchEntry(h);
+  for (const uint64_t h : id_hashes) {
+    if (const uint32_t slot = sensor_index_.Candidate(h); slot != IdIndex::kNone) {
+      // id and enterprise_id are compared; a Sensor may straddle two lines.
+      const Sensor& sensor = entries_.sensors[slot];
+      __builtin_prefetch(&sensor.id);
+      __builtin_prefetch(reinterpret_cast<const char*>(&sensor.enterprise_id) +
+                         sizeof(std::string) - 1);
+    }
+  }
 }
 
 const Gateway* Registry::FindGateway(std::string_view id) const {

@@ -92,6 +92,12 @@ class Registry {
   // Lookups return nullptr on a miss. Pointers live as long as the Registry.
   const Enterprise* FindEnterprise(std::string_view id) const;
   const Sensor* FindSensor(std::string_view id) const;
+  // The same, with id_hash == IdIndex::Hash(id): a batch hashes each id once.
+  const Sensor* FindSensor(std::string_view id, uint64_t id_hash) const;
+  // Cache hints for a batch of FindSensor calls (ids by IdIndex::Hash), so
+  // that their misses overlap instead of following one another. No effect on
+  // results; any thread, like the lookups.
+  void PrefetchSensors(std::span<const uint64_t> id_hashes) const;
   const Gateway* FindGateway(std::string_view id) const;
   // The sensors of an enterprise, in registry order; empty for an unknown
   // enterprise or one without sensors. Valid as long as the Registry.

@@ -37,7 +37,13 @@ TimeWindow AcceptedWindow(TimestampMs now, const IngestLimits& limits) {
 
 std::optional<RejectReason> CheckSeries(const Registry& registry, const Gateway& gateway,
                                         const SeriesView& series, const Sensor** sensor) {
-  const Sensor* found = registry.FindSensor(series.sensor_id);
+  return CheckSeries(registry, gateway, series, IdIndex::Hash(series.sensor_id), sensor);
+}
+
+std::optional<RejectReason> CheckSeries(const Registry& registry, const Gateway& gateway,
+                                        const SeriesView& series, uint64_t id_hash,
+                                        const Sensor** sensor) {
+  const Sensor* found = registry.FindSensor(series.sensor_id, id_hash);
   if (found == nullptr) return RejectReason::kUnknownSensor;
   if (found->enterprise_id != gateway.enterprise_id) {
     return RejectReason::kSensorOfAnotherEnterprise;

@@ -58,6 +58,11 @@ inline std::optional<RejectReason> CheckReading(TimestampMs at, double value,
 // returns nullopt and sets *sensor.
 std::optional<RejectReason> CheckSeries(const Registry& registry, const Gateway& gateway,
                                         const SeriesView& series, const Sensor** sensor);
+// The same, with id_hash == IdIndex::Hash(series.sensor_id) (see
+// Registry::PrefetchSensors).
+std::optional<RejectReason> CheckSeries(const Registry& registry, const Gateway& gateway,
+                                        const SeriesView& series, uint64_t id_hash,
+                                        const Sensor** sensor);
 
 // Whether a batch of this shape is over the limits (kBatchTooLarge).
 bool IsBatchTooLarge(size_t series_count, size_t reading_count, const IngestLimits& limits);
