@@ -138,6 +138,34 @@ TEST_CASE("Registry finds each of 30,000 sensors as its own record", "[alarm][re
   CHECK(registry->FindSensor("s2")->enterprise_id == "e2");
 }
 
+TEST_CASE("Registry batch lookups (hash given, entries prefetched) find what FindSensor finds",
+          "[alarm][registry]") {
+  RegistryEntries entries = SampleEntries();
+  for (int i = 0; i < 2'000; ++i) {
+    entries.sensors.push_back(MakeSensor("e1-gas-" + std::to_string(i), "e1", 0, i));
+  }
+  auto registry = BuildOk(std::move(entries));
+  // As a batch does it: every id hashed first (unknown ones too), then the hints, then the lookups.
+  std::vector<std::string> ids = {"s2", "unknown", "", "e1-gas-2000"};
+  for (int i = 0; i < 2'000; i += 3) ids.push_back("e1-gas-" + std::to_string(i));
+  std::vector<uint64_t> hashes;
+  hashes.reserve(ids.size());
+  for (const std::string& id : ids) hashes.push_back(IdIndex::Hash(id));
+  registry->PrefetchSensors(hashes);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    CAPTURE(ids[i]);
+    const Sensor* by_hash = registry->FindSensor(ids[i], hashes[i]);
+    CHECK(by_hash == registry->FindSensor(ids[i]));
+    if (by_hash != nullptr) CHECK(by_hash->id == ids[i]);
+  }
+  CHECK(registry->FindSensor("s2", hashes[0])->enterprise_id == "e2");
+  CHECK(registry->FindSensor("unknown", hashes[1]) == nullptr);
+  // An empty registry has no table to prefetch from.
+  auto empty = BuildOk(RegistryEntries{});
+  empty->PrefetchSensors(hashes);
+  CHECK(empty->FindSensor("s2", hashes[0]) == nullptr);
+}
+
 TEST_CASE("Registry builds an empty registry", "[alarm][registry]") {
   auto registry = BuildOk(RegistryEntries{});
   CHECK(registry->entries().enterprises.empty());
