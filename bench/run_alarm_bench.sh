@@ -53,8 +53,8 @@ run() {  # phase, flags...
   sed "s/^/${phase}_/" "$work/$phase.out"
 }
 # Full speed without and with subscribers, PAIRS times, in the order A B B A
-# A B B A ...: vigild slows down from one phase to the next as its data grows
-# (flushes, compactions), and one pair's difference is within this VM's noise.
+# A B B A ...: vigild slows down over its first minute (its heads start writing
+# chunks after ~20 s), and one pair's difference is within this VM's noise.
 # The alternation cancels the drift; fanout_*_cost is the pairs' mean, and
 # each pair's own figures are printed too.
 pairs="${PAIRS:-2}"
