@@ -90,8 +90,9 @@ alarm::Status PrepareBatch(const v1::IngestBatch& batch, const alarm::Registry& 
   // scratch is per thread and keeps its capacity (no allocation per batch).
   thread_local std::vector<uint64_t> id_hashes;
   id_hashes.clear();
-  for (const v1::Series& s : batch.series())
+  for (const v1::Series& s : batch.series()) {
     id_hashes.push_back(alarm::IdIndex::Hash(s.sensor_id()));
+  }
   registry.PrefetchSensors(id_hashes);
 
   uint32_t rejected = 0;
