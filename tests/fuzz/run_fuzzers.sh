@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets (clang++-14, ASan + UBSan; CMake option
-# VIGIL_FUZZ in its own build folder) and runs each one for a bounded time
-# (--jobs of them at once), starting from the seeds in tests/fuzz/corpus/<target>/. New inputs go
-# to a scratch folder, not to the repository (unless --update-corpus).
+# Builds the libFuzzer targets (clang++-14, ASan + UBSan; CMake option VIGIL_FUZZ
+# in its own build folder) and runs each for a bounded time, --jobs at once,
+# from the seeds in tests/fuzz/corpus/<target>/. New inputs go to a scratch
+# folder, not to the repository (unless --update-corpus).
 #
 #   tests/fuzz/run_fuzzers.sh [--seconds N] [--jobs N] [--rss-mb N] [--build-dir DIR]
 #                             [--work-dir DIR] [--update-corpus] [TARGET...]
