@@ -15,6 +15,12 @@ namespace vigil::server {
 namespace {
 
 constexpr int kDrainBurst = 256;
+// Sealed chunks are written once this many are pending or the oldest is this
+// old: one RocksDB write (and overlap-check iterators) per group rather than
+// per batch, which below saturation was a write per batch and shard. Reads
+// and checkpoints write them first; the ingest log holds them until then.
+constexpr size_t kSealedWriteChunks = 256;
+constexpr std::chrono::milliseconds kSealedWriteDelay{200};
 
 // Sends a shard to work on a checkpoint round: seal and write heads, then
 // snapshot the alarm engine through the journal.
@@ -323,6 +329,7 @@ void ShardState::WriteSealed() {
   }
   store_failed = false;
   sealed.clear();
+  sealed_since.reset();
 }
 
 class ShardSet::Shard {
@@ -336,6 +343,7 @@ class ShardSet::Shard {
                .journal = journal,
                .heads = storage::HeadSet(options),
                .sealed = {},
+               .sealed_since = std::nullopt,
                .last_log_seq = 0,
                .store_failed = false,
                .engine = alarm::Engine(alarm::EngineOptions{.shard = index, .shard_count = count}),
@@ -395,7 +403,14 @@ class ShardSet::Shard {
       ran.fetch_add(1, std::memory_order_relaxed);
     }
     if (ran_now > 0) {
-      state_.WriteSealed();
+      if (!state_.sealed.empty()) {
+        const SteadyTime now = std::chrono::steady_clock::now();
+        if (!state_.sealed_since) state_.sealed_since = now;
+        if (state_.sealed.size() >= kSealedWriteChunks ||
+            now - *state_.sealed_since >= kSealedWriteDelay) {
+          state_.WriteSealed();
+        }
+      }
       readings_in_heads.store(state_.heads.readings_in_heads(), std::memory_order_relaxed);
     }
     return ran_now > 0;

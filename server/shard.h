@@ -44,8 +44,10 @@ struct ShardState {
   storage::Store* store = nullptr;
   AlarmJournal* journal = nullptr;
   storage::HeadSet heads;
-  // Sealed chunks not yet written (written once per drain, before any query).
+  // Sealed chunks not yet written: written in groups (see Drain), and always
+  // before a history read or a checkpoint. `sealed_since`: when the oldest was.
   std::vector<storage::SealedChunk> sealed;
+  std::optional<SteadyTime> sealed_since;
   // Highest ingest-log sequence this shard has processed.
   uint64_t last_log_seq = 0;
   bool store_failed = false;

@@ -43,7 +43,7 @@ std::string Record(uint64_t sequence, const std::string& sensor,
 }
 
 struct Rig {
-  Rig() {
+  explicit Rig(storage::HeadSetOptions heads = {}) {
     storage::StoreOptions options;
     options.dir = dir.path();
     auto opened = storage::Store::Open(options);
@@ -54,7 +54,7 @@ struct Rig {
     auto started = AlarmJournal::Start(store.get(), &registry, &feed, 2, *state);
     REQUIRE(started.has_value());
     journal = std::move(*started);
-    shards = std::make_unique<ShardSet>(2, store.get(), journal.get(), storage::HeadSetOptions{});
+    shards = std::make_unique<ShardSet>(2, store.get(), journal.get(), heads);
   }
   ~Rig() {
     shards->Stop();
@@ -131,6 +131,49 @@ TEST_CASE("A head read and the chunks at its snapshot hold every reading once",
                              &chunked)
               .ok());
   CHECK(Times(chunked) == std::vector<TimestampMs>{kT0, kT0 + 1000, kT0 + 2000});
+}
+
+std::vector<TimestampMs> Seconds(int count) {
+  std::vector<TimestampMs> times;
+  for (int i = 0; i < count; ++i) times.push_back(kT0 + TimestampMs{1000} * i);
+  return times;
+}
+
+// Shards write the chunks that ingest seals in groups, not one write per
+// batch; a read must still see every chunk sealed before it.
+TEST_CASE("A history read sees chunks sealed by ingest just before it",
+          "[server][shard][history]") {
+  Rig rig(storage::HeadSetOptions{.max_readings_per_chunk = 16});
+  rig.shards->PostBatch(1, kT0, Record(1, "s1", Seconds(40)));  // seals two chunks or more
+  const HeadRead read = rig.ReadHead("s1");
+  REQUIRE(read.status.ok());
+  CHECK(read.readings.size() < 16);
+  std::vector<Reading> chunked;
+  REQUIRE(rig.store
+              ->ReadChunksAt(read.snapshot.get(), "s1", kMin, kMax, storage::Store::kAllReadings,
+                             &chunked)
+              .ok());
+  CHECK(chunked.size() + read.readings.size() == 40);
+}
+
+TEST_CASE("Chunks sealed by ingest reach the store within a second without any read",
+          "[server][shard][history]") {
+  Rig rig(storage::HeadSetOptions{.max_readings_per_chunk = 16});
+  rig.shards->PostBatch(1, kT0, Record(1, "s1", Seconds(40)));
+  // Other sensors' batches keep both shards running; none reads s1.
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<Reading> stored;
+  uint64_t seq = 1;
+  while (stored.empty()) {
+    REQUIRE(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    for (const char* other : {"s2", "s3", "s4", "s5"}) {
+      ++seq;
+      rig.shards->PostBatch(seq, kT0, Record(seq, other, {kT0 + static_cast<TimestampMs>(seq)}));
+    }
+    REQUIRE(rig.store->ReadChunks("s1", kMin, kMax, &stored).ok());
+  }
+  CHECK(stored.size() >= 8);
 }
 
 TEST_CASE("Shard latest values: in memory, seeded once with the store's latest",
