@@ -31,6 +31,7 @@
 
 #include "bench/common/channel.h"
 #include "bench/common/cli.h"
+#include "bench/common/wakeup_probe.h"
 #include "vigil/v1/alarms.grpc.pb.h"
 #include "vigil/v1/ingest.grpc.pb.h"
 #include "vigil/v1/registry.grpc.pb.h"
@@ -73,7 +74,9 @@ WAL, the first leg of journal_latency), journaled_to_delivered_{p50,p99}_ms
 (server histogram: journaled -> written to each subscriber's stream),
 server_cpu_us_per_reading (vigild's CPU time over the phase per reading sent),
 loader_cpu_us_per_reading (this process's: gateways and subscribers, on the same
-machine), subscribers_connected.
+machine), subscribers_connected; and how late a thread sleeping 1 ms at a time
+woke up meanwhile (probe_late_p99_us, probe_late_max_us, probe_late_over_2ms;
+SCHED_FIFO when allowed, probe_realtime): the machine's floor under any latency.
 )";
 
 // CPU time (user + system) this process has used, in seconds.
@@ -444,9 +447,12 @@ int Run(const Flags& f) {
   const double loader_cpu_before = OwnCpuSeconds();
   for (auto& s : subscribers) s->Measure(true);
   measure = true;
+  WakeupProbe probe;
+  probe.Start();
   const auto start = Clock::now();
   std::this_thread::sleep_for(f.duration);
   measure = false;
+  probe.Stop();
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   const uint64_t readings = counters.readings.load();
   std::this_thread::sleep_for(std::chrono::seconds(1));  // the last alarms reach their subscribers
@@ -493,6 +499,7 @@ int Run(const Flags& f) {
   }
   PrintFigure("loader_cpu_us_per_reading",
               readings > 0 ? loader_cpu * 1e6 / static_cast<double>(readings) : 0, "us", 3);
+  probe.Print();
   if (counters.failed) {
     std::fprintf(stderr, "vigil-alarm-load: a gateway stream failed\n");
     return 1;
