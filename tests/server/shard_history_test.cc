@@ -134,8 +134,8 @@ TEST_CASE("A head read and the chunks at its snapshot hold every reading once",
 }
 
 std::vector<TimestampMs> Seconds(int count) {
-  std::vector<TimestampMs> times;
-  for (int i = 0; i < count; ++i) times.push_back(kT0 + TimestampMs{1000} * i);
+  std::vector<TimestampMs> times(static_cast<size_t>(count));
+  for (int i = 0; i < count; ++i) times[static_cast<size_t>(i)] = kT0 + TimestampMs{1000} * i;
   return times;
 }
 
