@@ -3,21 +3,28 @@
 # (ROUNDS pairs), each run on a fresh vigild: this VM's speed drifts by ±10 %
 # from one minute to the next, so only interleaved runs compare two builds.
 #   RATE=700000 DURATION=10 SUBSCRIBERS=0 ROUNDS=2 bench/ab_alarm.sh BUILD_A BUILD_B
-# RATE 0 is full speed. Each run registers and warms up for 4 s at RATE, then
-# runs vigil-alarm-load for DURATION seconds; meanwhile vigild's threads' CPU
-# time is read from /proc over the load's measured window (from 3 s after its
-# start to 1 s before its end), grouped by thread name without its number.
+# RATE 0 is full speed. Each run registers and warms up for WARMUP seconds
+# (default 4) at RATE, then runs vigil-alarm-load for DURATION seconds; WARMUP=30
+# is past the heads' first chunk seals (~20 s at 700 k/s), which a short run
+# never pays for. Meanwhile vigild's threads' CPU time is read from /proc over
+# the load's measured window (from 3 s after its start to 1 s before its end),
+# grouped by thread name without its number.
 # Prints per run `RUN_FIGURE value unit` (RUN = a_1, b_1, b_2, a_2, ...): the
 # loader's figures, then `thread_GROUP_us_per_reading` for every group over
 # 0.01 µs; then per build the mean of each figure as `a_FIGURE` / `b_FIGURE`.
 set -euo pipefail
-[ $# -eq 2 ] || { sed -n "2,12p" "$0" | sed "s/^# \{0,1\}//" >&2; exit 2; }
+[ $# -eq 2 ] || { sed -n "2,14p" "$0" | sed "s/^# \{0,1\}//" >&2; exit 2; }
 rate="${RATE:-700000}"
 duration="${DURATION:-10}"
+warmup="${WARMUP:-4}"
 subscribers="${SUBSCRIBERS:-0}"
 rounds="${ROUNDS:-2}"
 if ! [[ "$duration" =~ ^[1-9][0-9]*$ ]] || [ "$duration" -lt 5 ]; then
   echo "ab_alarm: DURATION is whole seconds, at least 5" >&2
+  exit 2
+fi
+if ! [[ "$warmup" =~ ^[1-9][0-9]*$ ]]; then
+  echo "ab_alarm: WARMUP is whole seconds, at least 1" >&2
   exit 2
 fi
 for b in "$1" "$2"; do
@@ -52,7 +59,7 @@ run() {  # label, build
     # shellcheck source=bench/vigild_for_bench.sh
     source "$here/vigild_for_bench.sh"
     load=("$build/bench/vigil-alarm-load" --target "$target" --metrics "$metrics")
-    "${load[@]}" --duration 4s --register --subscribers "$subscribers" --rate "$rate" >/dev/null
+    "${load[@]}" --duration "${warmup}s" --register --subscribers "$subscribers" --rate "$rate" >/dev/null
     sleep 2
     (
       sleep 3
