@@ -45,7 +45,8 @@ struct ShardState {
   AlarmJournal* journal = nullptr;
   storage::HeadSet heads;
   // Sealed chunks not yet written: written in groups (see Drain), and always
-  // before a history read or a checkpoint. `sealed_since`: when the oldest was.
+  // before a history read or a checkpoint. `sealed_since`: when a drain first
+  // found them pending (the start of the group's age limit); unset when none.
   std::vector<storage::SealedChunk> sealed;
   std::optional<SteadyTime> sealed_since;
   // Highest ingest-log sequence this shard has processed.
