@@ -378,10 +378,15 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::IngestBatch, v1::I
     FailLocked(std::move(status));
   }
 
+  // The first failure's status is the one the gateway hears. Every later
+  // call still tries to finish: the last failed batch of a window is what
+  // brings in_flight_ to 0, and a stream left unfinished would hold its slot
+  // (and block Server::Shutdown) forever.
   void FailLocked(grpc::Status status) {
-    if (failed_) return;
-    failed_ = true;
-    fail_status_ = std::move(status);
+    if (!failed_) {
+      failed_ = true;
+      fail_status_ = std::move(status);
+    }
     MaybeFinishLocked();
   }
 
