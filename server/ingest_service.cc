@@ -198,6 +198,15 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::IngestBatch, v1::I
       MaybeFinishLocked();
       return;
     }
+    {
+      // A batch read after an earlier one failed is not stored: it would land
+      // after a gap the gateway has not resent yet. Unacked, it is resent.
+      std::lock_guard<std::mutex> lock(mu_);
+      if (failed_) {
+        MaybeFinishLocked();
+        return;
+      }
+    }
     if (!gateway_id_.empty() && request_.gateway_id() != gateway_id_) {
       Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "gateway_id changed within the stream from '" + gateway_id_ + "' to '" +
