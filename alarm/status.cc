@@ -40,6 +40,9 @@ std::string Status::ToString() const {
     case Code::kUnauthenticated:
       name = "unauthenticated";
       break;
+    case Code::kAborted:
+      name = "aborted";
+      break;
   }
   return std::string(name) + ": " + message_;
 }

@@ -26,6 +26,7 @@ class [[nodiscard]] Status {
     kFailedPrecondition,  // the request is valid, but not in the current state
     kOutOfRange,          // past the end or before the start of what exists
     kUnauthenticated,     // no valid credentials
+    kAborted,             // refused out of sequence; redo the sequence from its start
   };
 
   Status() = default;
@@ -52,6 +53,7 @@ class [[nodiscard]] Status {
   static Status Unauthenticated(std::string msg) {
     return {Code::kUnauthenticated, std::move(msg)};
   }
+  static Status Aborted(std::string msg) { return {Code::kAborted, std::move(msg)}; }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

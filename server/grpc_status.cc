@@ -39,6 +39,9 @@ grpc::Status ToGrpc(const alarm::Status& status) {
     case C::kUnauthenticated:
       code = grpc::StatusCode::UNAUTHENTICATED;
       break;
+    case C::kAborted:
+      code = grpc::StatusCode::ABORTED;
+      break;
   }
   return {code, status.message()};
 }

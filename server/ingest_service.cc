@@ -508,4 +508,46 @@ void IngestService::WriteNow(grpc::ServerUnaryReactor* reactor, const v1::Ingest
   }
 }
 
+grpc::ServerUnaryReactor* IngestService::GetWatermark(grpc::CallbackServerContext* context,
+                                                      const v1::GetWatermarkRequest* request,
+                                                      v1::GatewayWatermark* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto caller = context_.access->Authenticate(*context);
+  if (!caller) {
+    reactor->Finish(ToGrpc(caller.error()));
+    return reactor;
+  }
+  const std::string& gateway_id = request->gateway_id();
+  bool visible = caller->role == Role::kGateway ? caller->MayWriteAs(gateway_id) : true;
+  if (visible) {
+    // Anyone else sees the gateways of its region; one outside it is answered
+    // as one that does not exist.
+    RegistryView registry(context_.registry);
+    const alarm::Registry& reg = registry.Get();
+    const alarm::Gateway* gateway = reg.FindGateway(gateway_id);
+    const alarm::Enterprise* enterprise =
+        gateway != nullptr ? reg.FindEnterprise(gateway->enterprise_id) : nullptr;
+    visible = enterprise != nullptr &&
+              (caller->role == Role::kGateway || caller->Covers(enterprise->region_code));
+  }
+  if (!visible) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                 "no gateway with this id in the registry of the caller's region"));
+    return reactor;
+  }
+  auto mark = context_.writer->StoredWatermark(gateway_id);
+  if (!mark) {
+    reactor->Finish(ToGrpc(mark.error()));
+    return reactor;
+  }
+  response->set_gateway_id(gateway_id);
+  if (mark->has_value()) {
+    response->set_stored(true);
+    response->set_epoch((*mark)->epoch);
+    response->set_sequence((*mark)->sequence);
+  }
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
 }  // namespace vigil::server

@@ -31,6 +31,9 @@ class IngestService final : public v1::Ingest::CallbackService {
       grpc::CallbackServerContext* context) override;
   grpc::ServerUnaryReactor* Write(grpc::CallbackServerContext* context,
                                   const v1::IngestBatch* request, v1::IngestAck* response) override;
+  grpc::ServerUnaryReactor* GetWatermark(grpc::CallbackServerContext* context,
+                                         const v1::GetWatermarkRequest* request,
+                                         v1::GatewayWatermark* response) override;
 
   // New batches are refused with UNAVAILABLE from now on (shutdown).
   void StartDraining() { draining_.store(true, std::memory_order_release); }

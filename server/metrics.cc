@@ -252,6 +252,18 @@ class Collector final : public prometheus::Collectable {
     AddSingle(&out, "vigil_storage_recoveries_total",
               "Times storage writes resumed by themselves after a failure.", kCounter,
               static_cast<double>(s_.writer->recoveries()));
+    AddSingle(&out, "vigil_ingest_epoch_behind_total",
+              "Batches refused (FAILED_PRECONDITION) because their epoch is below the gateway's "
+              "stored watermark: a gateway whose clock or epoch store was reset.",
+              kCounter, static_cast<double>(s_.writer->epoch_refusals()));
+    AddSingle(&out, "vigil_ingest_gaps_opened_total",
+              "Times a batch of a gateway failed (disk nearly full, storage error) so that the "
+              "gateway's later batches wait for its resend.",
+              kCounter, static_cast<double>(s_.writer->gaps_opened()));
+    AddSingle(&out, "vigil_ingest_after_gap_total",
+              "Batches refused (ABORTED) because an earlier batch of their gateway failed and was "
+              "not resent yet.",
+              kCounter, static_cast<double>(s_.writer->gap_refusals()));
     {
       MetricFamily tasks = Family("vigil_shard_queue_tasks", "Tasks queued per shard.", kGauge);
       MetricFamily full = Family("vigil_shard_queue_full_total",

@@ -138,6 +138,7 @@ class StorageWriter::Impl {
     owner_->queued_.fetch_sub(group_.size(), std::memory_order_relaxed);
 
     outcomes_.assign(group_.size(), PendingBatch::Outcome::kDuplicate);
+    refusals_.assign(group_.size(), Refusal::kNone);
     appends_.clear();
     undo_.clear();
     const bool failed = owner_->failed_.load(std::memory_order_acquire);
@@ -152,10 +153,30 @@ class StorageWriter::Impl {
         continue;
       }
       auto it = marks_.find(std::string_view(b->gateway_id));
+      if (it != marks_.end() && b->watermark.epoch < it->second.epoch) {
+        // Not a resend: a gateway whose epoch went back (reset clock or epoch
+        // store). Acking it duplicate would drop its readings unseen.
+        outcomes_[i] = PendingBatch::Outcome::kFailed;
+        refusals_[i] = Refusal::kEpochBehind;
+        continue;
+      }
       if (it != marks_.end() && b->watermark <= it->second) continue;  // duplicate
       if (failed) {
         outcomes_[i] = PendingBatch::Outcome::kFailed;
         continue;
+      }
+      if (auto fence = fences_.find(std::string_view(b->gateway_id)); fence != fences_.end()) {
+        if (b->watermark.epoch > fence->second.epoch) {
+          fences_.erase(fence);  // a new epoch: the gateway renumbered, the gap is its own
+        } else if (b->watermark > fence->second) {
+          // An earlier batch of this gateway failed and was not resent yet:
+          // storing this one would make that resend look like a duplicate.
+          outcomes_[i] = PendingBatch::Outcome::kFailed;
+          refusals_[i] = Refusal::kAfterGap;
+          continue;
+        } else if (b->watermark == fence->second) {
+          fences_.erase(fence);  // the resend that closes the gap (re-set below if it fails)
+        }
       }
       if (it == marks_.end()) {
         it = marks_.emplace(b->gateway_id, storage::Watermark{}).first;
@@ -171,10 +192,7 @@ class StorageWriter::Impl {
     if (failed)
       error = alarm::Status::Unavailable("storage failed earlier: " + sticky_error().message());
     if (!appends_.empty() && LowOnSpace()) {
-      for (auto& [mark, old] : undo_) *mark = old;
-      for (auto& outcome : outcomes_) {
-        if (outcome == PendingBatch::Outcome::kStored) outcome = PendingBatch::Outcome::kFailed;
-      }
+      Undo();
       appends_.clear();
       error = alarm::Status::ResourceExhausted(
           "the data folder's disk is nearly full (below storage.min_free_space): nothing was "
@@ -200,10 +218,7 @@ class StorageWriter::Impl {
         }
         owner_->posted_through_.store(seq - 1, std::memory_order_release);
       } else {
-        for (auto& [mark, old] : undo_) *mark = old;
-        for (auto& outcome : outcomes_) {
-          if (outcome == PendingBatch::Outcome::kStored) outcome = PendingBatch::Outcome::kFailed;
-        }
+        Undo();
         {
           std::lock_guard<std::mutex> lock(error_mu_);
           error_ = first.error();
@@ -216,8 +231,97 @@ class StorageWriter::Impl {
         error = alarm::Status::Unavailable("storage write failed: " + first.error().message());
       }
     }
-    for (size_t i = 0; i < group_.size(); ++i) group_[i]->Done(outcomes_[i], error);
+    UpdateFences();
+    for (size_t i = 0; i < group_.size(); ++i) {
+      if (refusals_[i] == Refusal::kNone) {
+        group_[i]->Done(outcomes_[i], error);
+      } else {
+        group_[i]->Done(outcomes_[i], RefusalStatus(*group_[i], refusals_[i]));
+      }
+    }
     return true;
+  }
+
+  // Why one batch was refused on its own (the group's error covers the rest).
+  enum class Refusal : uint8_t { kNone, kEpochBehind, kAfterGap };
+
+  // Restores the watermarks of a group that was not stored. Newest first: a
+  // group holding several batches of one gateway must end at the oldest
+  // value, not at the one its second batch saw.
+  void Undo() {
+    for (auto u = undo_.rbegin(); u != undo_.rend(); ++u) *u->first = u->second;
+    for (auto& outcome : outcomes_) {
+      if (outcome == PendingBatch::Outcome::kStored) outcome = PendingBatch::Outcome::kFailed;
+    }
+  }
+
+  // After a group: every new batch that failed fences its gateway at the
+  // lowest failed watermark; a fence at or below the stored watermark is
+  // gone (its batch, or a later copy, was stored).
+  void UpdateFences() {
+    for (size_t i = 0; i < group_.size(); ++i) {
+      const PendingBatch* b = group_[i];
+      if (b->kind == storage::LogEntryKind::kControl) continue;
+      if (outcomes_[i] != PendingBatch::Outcome::kFailed || refusals_[i] == Refusal::kEpochBehind) {
+        continue;
+      }
+      auto [fence, added] = fences_.try_emplace(b->gateway_id, b->watermark);
+      if (added) {
+        owner_->gaps_opened_.fetch_add(1, std::memory_order_relaxed);
+        LogWarn("ingest_gap", {{"gateway", b->gateway_id},
+                               {"resend_from_epoch", b->watermark.epoch},
+                               {"resend_from_sequence", b->watermark.sequence},
+                               {"reason",
+                                "a batch was not stored; later batches of this "
+                                "gateway wait for its resend"}});
+      } else {
+        fence->second = std::min(fence->second, b->watermark);
+      }
+    }
+    for (size_t i = 0; i < group_.size(); ++i) {
+      const PendingBatch* b = group_[i];
+      if (b->kind == storage::LogEntryKind::kControl) continue;
+      if (refusals_[i] == Refusal::kEpochBehind) {
+        owner_->epoch_refusals_.fetch_add(1, std::memory_order_relaxed);
+      } else if (refusals_[i] == Refusal::kAfterGap) {
+        owner_->gap_refusals_.fetch_add(1, std::memory_order_relaxed);
+      }
+      auto fence = fences_.find(std::string_view(b->gateway_id));
+      if (fence == fences_.end()) continue;
+      auto mark = marks_.find(std::string_view(b->gateway_id));
+      if (mark != marks_.end() && fence->second <= mark->second) fences_.erase(fence);
+    }
+  }
+
+  alarm::Status RefusalStatus(const PendingBatch& b, Refusal refusal) {
+    auto text = [](const storage::Watermark& w) {
+      return "(" + std::to_string(w.epoch) + ", " + std::to_string(w.sequence) + ")";
+    };
+    if (refusal == Refusal::kEpochBehind) {
+      const storage::Watermark& mark = marks_.find(std::string_view(b.gateway_id))->second;
+      auto [logged, added] = last_epoch_log_.try_emplace(b.gateway_id, mark);
+      if (added || logged->second != mark) {
+        logged->second = mark;
+        LogError("ingest_epoch_behind",
+                 {{"gateway", b.gateway_id},
+                  {"epoch", b.watermark.epoch},
+                  {"stored_epoch", mark.epoch},
+                  {"stored_sequence", mark.sequence},
+                  {"reason", "batches of an epoch below the stored one are refused"}});
+      }
+      return alarm::Status::FailedPrecondition(
+          "batch " + text(b.watermark) + " has an epoch below the stored watermark " + text(mark) +
+          " of this gateway: nothing was stored. Start a new epoch above " +
+          std::to_string(mark.epoch) +
+          " (e.g. the boot time in ms) at sequence 1; "
+          "Ingest.GetWatermark returns the stored watermark");
+    }
+    auto fence = fences_.find(std::string_view(b.gateway_id));
+    const storage::Watermark from = fence != fences_.end() ? fence->second : b.watermark;
+    return alarm::Status::Aborted("batch " + text(b.watermark) +
+                                  " follows a batch that was not stored: nothing was stored; "
+                                  "resend every unacked batch in order, from " +
+                                  text(from));
   }
 
   // True while free space is below the floor; probes at most every 100 ms.
@@ -246,6 +350,13 @@ class StorageWriter::Impl {
   std::vector<PendingBatch::Outcome> outcomes_;
   std::vector<storage::LogAppend> appends_;
   std::vector<std::pair<storage::Watermark*, storage::Watermark>> undo_;
+  std::vector<Refusal> refusals_;
+  // Per gateway, the lowest watermark of a batch that failed and was not
+  // resent yet: its later batches are refused until it is stored.
+  std::unordered_map<std::string, storage::Watermark, StringHash, std::equal_to<>> fences_;
+  // The stored watermark an epoch refusal was last logged for, per gateway
+  // (one log line per watermark, not one per refused batch).
+  std::unordered_map<std::string, storage::Watermark, StringHash, std::equal_to<>> last_epoch_log_;
   alarm::TimestampMs stored_at_ = 0;
 
   mutable std::mutex error_mu_;
@@ -259,6 +370,7 @@ alarm::Result<std::unique_ptr<StorageWriter>> StorageWriter::Start(storage::Stor
   if (!marks) return marks.error();
   std::unique_ptr<StorageWriter> writer(new StorageWriter(nullptr));
   writer->impl_ = std::make_unique<Impl>(writer.get(), store, shards, std::move(options), *marks);
+  writer->store_ = store;
   writer->posted_through_.store(store->next_log_seq() - 1, std::memory_order_relaxed);
   writer->impl_->StartThread();
   return writer;
@@ -288,6 +400,11 @@ void StorageWriter::Stop() {
 }
 
 alarm::Status StorageWriter::sticky_error() const { return impl_->sticky_error(); }
+
+alarm::Result<std::optional<storage::Watermark>> StorageWriter::StoredWatermark(
+    std::string_view gateway_id) const {
+  return store_->LoadWatermark(gateway_id);
+}
 
 alarm::Status StorageWriter::TryRecover() { return impl_->TryRecover(); }
 

@@ -5,6 +5,13 @@
 // only then reports every batch's outcome. Being the only writer of
 // watermarks makes dedupe exact even when a batch is resent on a second
 // stream while the first copy is still queued.
+//
+// Dedupe by a high watermark is exact only if a gateway's batches are stored
+// in the order sent. So once a new batch fails (disk nearly full, storage
+// error), later batches of its gateway are refused (ABORTED) until that one
+// is resent and stored, or the gateway starts a higher epoch; and a batch of
+// an epoch below the stored one is refused (FAILED_PRECONDITION), not taken
+// for a duplicate.
 #pragma once
 
 #include <atomic>
@@ -83,6 +90,11 @@ class StorageWriter {
   bool SubmitControl(storage::ControlRecord record, CommandCompletion* completion = nullptr,
                      std::shared_ptr<const alarm::RuleSet> rules = nullptr);
 
+  // The watermark stored for `gateway_id` (nullopt: none yet). Thread-safe;
+  // reads what is committed, so a batch being written is not in it yet.
+  alarm::Result<std::optional<storage::Watermark>> StoredWatermark(
+      std::string_view gateway_id) const;
+
   // Commits everything already queued, then joins. Later Submits fail.
   void Stop();
 
@@ -102,6 +114,12 @@ class StorageWriter {
   // Thread-safe; the control thread calls it every second, so health follows
   // free space whether or not anything is being written.
   bool CheckSpace();
+  // Batches refused on their own (metrics): an epoch below the gateway's
+  // stored one (FAILED_PRECONDITION), or a batch after one of the same
+  // gateway that failed and was not resent yet (ABORTED); gaps opened so far.
+  uint64_t epoch_refusals() const { return epoch_refusals_.load(std::memory_order_relaxed); }
+  uint64_t gap_refusals() const { return gap_refusals_.load(std::memory_order_relaxed); }
+  uint64_t gaps_opened() const { return gaps_opened_.load(std::memory_order_relaxed); }
   // Storage failures and recoveries so far (metrics).
   uint64_t failures() const { return failures_.load(std::memory_order_relaxed); }
   uint64_t recoveries() const { return recoveries_.load(std::memory_order_relaxed); }
@@ -117,10 +135,14 @@ class StorageWriter {
   explicit StorageWriter(std::unique_ptr<Impl> impl);
 
   std::unique_ptr<Impl> impl_;
+  storage::Store* store_ = nullptr;
   std::atomic<bool> failed_{false};
   std::atomic<bool> low_space_{false};
   std::atomic<uint64_t> failures_{0};
   std::atomic<uint64_t> recoveries_{0};
+  std::atomic<uint64_t> epoch_refusals_{0};
+  std::atomic<uint64_t> gap_refusals_{0};
+  std::atomic<uint64_t> gaps_opened_{0};
   std::atomic<uint64_t> queued_{0};
   std::atomic<uint64_t> posted_through_{0};
 };

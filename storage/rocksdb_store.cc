@@ -405,6 +405,16 @@ class RocksDbStore final : public Store {
     return marks;
   }
 
+  Result<std::optional<Watermark>> LoadWatermark(std::string_view gateway_id) override {
+    std::string value;
+    const rocksdb::Status s = db_->Get({}, meta(), WatermarkKey(gateway_id), &value);
+    if (s.IsNotFound()) return std::optional<Watermark>();
+    if (!s.ok()) return FromRocks(s, "read a watermark");
+    auto mark = DecodeWatermark(value);
+    if (!mark) return Status::Corruption("watermark of gateway '" + std::string(gateway_id) + "'");
+    return std::optional<Watermark>(*mark);
+  }
+
   uint64_t replay_from() const override { return replay_from_; }
 
   Status ReplayLog(uint64_t from,

@@ -206,6 +206,9 @@ class Store {
 
   // Every gateway's stored watermark.
   virtual alarm::Result<std::unordered_map<std::string, Watermark>> LoadWatermarks() = 0;
+  // One gateway's stored watermark; nullopt when it never had a batch stored.
+  // Thread-safe (a point read of what is committed).
+  virtual alarm::Result<std::optional<Watermark>> LoadWatermark(std::string_view gateway_id) = 0;
   // The first log sequence not yet covered by chunks (replay starts there).
   virtual uint64_t replay_from() const = 0;
   // Calls `visit` for every log record with sequence >= from, in order. The

@@ -16,6 +16,7 @@
 #include "server/ctl/admin_commands.h"
 #include "server/ctl/alarms_commands.h"
 #include "server/ctl/cli.h"
+#include "server/ctl/gateway_commands.h"
 #include "server/ctl/history_commands.h"
 
 namespace vigil::ctl {
@@ -29,6 +30,9 @@ constexpr char kUsage[] =
 Commands:
   alarms SUBCOMMAND  Command-center alarms: watch (live, resumable), list, show,
                      history, ack, shelve, unshelve ('vigilctl alarms --help')
+  gateway watermark GATEWAY_ID
+                     The highest (epoch, sequence) stored for a gateway: where a
+                     reset gateway resumes ('vigilctl gateway watermark --help')
   backup DIR         Write a consistent copy of the live database into DIR, a new
                      folder on the SERVER's machine (a relative DIR is made absolute
                      against this shell's current folder, which is only right when
@@ -100,6 +104,7 @@ std::vector<const Command*> Commands() {
   for (const Command& c : AdminCommands()) all.push_back(&c);
   for (const Command& c : AlarmCommands()) all.push_back(&c);
   for (const Command& c : HistoryCommands()) all.push_back(&c);
+  for (const Command& c : GatewayCommands()) all.push_back(&c);
   return all;
 }
 
@@ -183,13 +188,17 @@ int Main(const std::vector<std::string>& argv) {
     }
     path += " " + argv[words[1]];
     used = 2;
+  } else if (path == "gateway") {
+    if (words.size() < 2) return TopUsage("gateway needs a subcommand (watermark)");
+    path += " " + argv[words[1]];
+    used = 2;
   }
   const Command* command = nullptr;
   for (const Command* c : commands) {
     if (c->path == path) command = c;
   }
   if (command == nullptr) {
-    if (used == 2) {
+    if (used == 2 && path.starts_with("alarms ")) {
       return UsageError("alarms", kAlarmsHelp, "unknown subcommand '" + argv[words[1]] + "'");
     }
     return TopUsage("unknown command '" + path + "'");

@@ -2,10 +2,13 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <condition_variable>
+#include <functional>
 #include <future>
 #include <limits>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
@@ -227,7 +230,7 @@ TEST_CASE("StorageWriter orders watermarks by epoch, then sequence", "[server][s
   CHECK(rig.Submit("g1", 1, 1) == Outcome::kDuplicate);
   CHECK(rig.Submit("g1", 1, 6) == Outcome::kStored);      // gaps are allowed
   CHECK(rig.Submit("g1", 2, 1) == Outcome::kStored);      // higher epoch restarts at 1
-  CHECK(rig.Submit("g1", 1, 99) == Outcome::kDuplicate);  // lower epoch, any sequence
+  CHECK(rig.Submit("g1", 1, 99) == Outcome::kFailed);  // lower epoch: refused, not a duplicate
   CHECK(rig.Submit("g1", 2, 1) == Outcome::kDuplicate);
   CHECK(rig.Submit("g1", 2, 2) == Outcome::kStored);
   // Gateways are deduplicated independently.
@@ -396,6 +399,147 @@ TEST_CASE("StorageWriter below the free-space floor refuses batches, then resume
   std::this_thread::sleep_for(std::chrono::milliseconds(150));
   CHECK(rig.Submit("g1", 1, 2) == Outcome::kStored);  // the gateway's resend
   CHECK_FALSE(rig.writer->low_space());
+}
+
+// free_bytes for WriterOptions that a test can hold inside the writer's
+// space probe: Hold() makes the next probe wait until Release(), so batches
+// submitted meanwhile are committed as one group after it.
+class SpaceProbe {
+ public:
+  std::atomic<uint64_t> free_bytes{1'000'000'000};
+
+  std::function<uint64_t()> Function() {
+    return [this] {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (hold_) {
+        entered_ = true;
+        cv_.notify_all();
+        cv_.wait_for(lock, kTimeout, [this] { return !hold_; });
+      }
+      return free_bytes.load();
+    };
+  }
+  void Hold() {
+    std::lock_guard<std::mutex> lock(mu_);
+    hold_ = true;
+    entered_ = false;
+  }
+  // Waits (bounded) until the writer is inside the probe.
+  bool WaitEntered() {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, kTimeout, [this] { return entered_; });
+  }
+  void Release() {
+    std::lock_guard<std::mutex> lock(mu_);
+    hold_ = false;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool hold_ = false;
+  bool entered_ = false;
+};
+
+// The probe runs at most every 100 ms; past this the next group probes again.
+void WaitForNextProbe() { std::this_thread::sleep_for(std::chrono::milliseconds(150)); }
+
+TEST_CASE(
+    "StorageWriter refusing a group with several batches of one gateway stores them all on "
+    "resend",
+    "[server][storage_writer][faults]") {
+  testing::TempDir dir;
+  SpaceProbe probe;
+  Rig rig(dir / "db", nullptr,
+          WriterOptions{.min_free_bytes = 100'000'000, .free_bytes = probe.Function()});
+  REQUIRE(rig.Submit("g1", 1, 1) == Outcome::kStored);
+  probe.free_bytes = 50'000'000;
+  WaitForNextProbe();
+  // g2's batch is the group that probes; g1's two batches queue behind it and
+  // form the next group, refused whole while space stays low.
+  probe.Hold();
+  TestBatch& other = rig.New("g2", 1, 1);
+  REQUIRE(rig.writer->Submit(&other));
+  REQUIRE(probe.WaitEntered());
+  TestBatch& two = rig.New("g1", 1, 2);
+  TestBatch& three = rig.New("g1", 1, 3);
+  REQUIRE(rig.writer->Submit(&two));
+  REQUIRE(rig.writer->Submit(&three));
+  probe.Release();
+  CHECK(other.WaitOutcome() == Outcome::kFailed);
+  const auto [two_outcome, two_error] = two.Wait();
+  CHECK(two_outcome == Outcome::kFailed);
+  CHECK(two_error.code() == alarm::Status::Code::kResourceExhausted);
+  CHECK(three.WaitOutcome() == Outcome::kFailed);
+
+  probe.free_bytes = 500'000'000;  // space freed; the gateways resend in order
+  WaitForNextProbe();
+  CHECK(rig.Submit("g1", 1, 2) == Outcome::kStored);  // not taken for a duplicate
+  CHECK(rig.Submit("g1", 1, 3) == Outcome::kStored);
+  CHECK(rig.Submit("g2", 1, 1) == Outcome::kStored);
+  auto mark = rig.writer->StoredWatermark("g1");
+  REQUIRE(mark.has_value());
+  REQUIRE(mark->has_value());
+  CHECK(**mark == storage::Watermark{1, 3});
+}
+
+TEST_CASE("StorageWriter refuses a gateway's later batches until its failed one is resent",
+          "[server][storage_writer][faults]") {
+  testing::TempDir dir;
+  SpaceProbe probe;
+  Rig rig(dir / "db", nullptr,
+          WriterOptions{.min_free_bytes = 100'000'000, .free_bytes = probe.Function()});
+  REQUIRE(rig.Submit("g1", 1, 1) == Outcome::kStored);
+  probe.free_bytes = 50'000'000;
+  WaitForNextProbe();
+  REQUIRE(rig.Submit("g1", 1, 2) == Outcome::kFailed);  // disk nearly full
+  probe.free_bytes = 500'000'000;
+  WaitForNextProbe();
+
+  SECTION("a later batch first (still queued from the old stream) is refused, naming the gap") {
+    TestBatch& three = rig.New("g1", 1, 3);
+    REQUIRE(rig.writer->Submit(&three));
+    const auto [outcome, error] = three.Wait();
+    CHECK(outcome == Outcome::kFailed);
+    CHECK(error.code() == alarm::Status::Code::kAborted);
+    CHECK(error.message().find("from (1, 2)") != std::string::npos);
+    CHECK(rig.writer->gap_refusals() == 1);
+    CHECK(rig.Submit("g2", 1, 7) == Outcome::kStored);  // other gateways are not held
+    // The resend, in order: everything stored once.
+    CHECK(rig.Submit("g1", 1, 2) == Outcome::kStored);
+    CHECK(rig.Submit("g1", 1, 3) == Outcome::kStored);
+    CHECK(rig.Submit("g1", 1, 3) == Outcome::kDuplicate);
+  }
+  SECTION("a higher epoch (the gateway renumbered) is stored") {
+    CHECK(rig.Submit("g1", 2, 1) == Outcome::kStored);
+    CHECK(rig.Submit("g1", 2, 2) == Outcome::kStored);
+  }
+  CHECK(rig.writer->gaps_opened() == 1);
+}
+
+TEST_CASE("StorageWriter refuses an epoch below the stored one instead of calling it a duplicate",
+          "[server][storage_writer]") {
+  testing::TempDir dir;
+  Rig rig(dir / "db");
+  REQUIRE(rig.Submit("g1", 5, 10) == Outcome::kStored);
+  TestBatch& behind = rig.New("g1", 4, 11);
+  REQUIRE(rig.writer->Submit(&behind));
+  const auto [outcome, error] = behind.Wait();
+  CHECK(outcome == Outcome::kFailed);
+  CHECK(error.code() == alarm::Status::Code::kFailedPrecondition);
+  CHECK(error.message().find("(5, 10)") != std::string::npos);
+  CHECK(rig.writer->epoch_refusals() == 1);
+  CHECK(rig.writer->gaps_opened() == 0);                 // the gateway must renumber, not resend
+  CHECK(rig.Submit("g1", 5, 9) == Outcome::kDuplicate);  // same epoch, lower: a resend
+  CHECK(rig.Submit("g1", 6, 1) == Outcome::kStored);
+  auto mark = rig.writer->StoredWatermark("g1");
+  REQUIRE(mark.has_value());
+  REQUIRE(mark->has_value());
+  CHECK(**mark == storage::Watermark{6, 1});
+  auto none = rig.writer->StoredWatermark("never-sent");
+  REQUIRE(none.has_value());
+  CHECK_FALSE(none->has_value());
 }
 
 TEST_CASE("StorageWriter CheckSpace sees a full disk and its end without any batch",
