@@ -327,23 +327,24 @@ TEST_CASE("Resending batches after a reconnect stores each reading once", "[e2e]
   AddSeries(&new_epoch, "s-3", {base + 100'000}, {3.25}, {}, &expected);
   CheckAllStored(StreamBatches(vigild.ingest(), {new_epoch}), {new_epoch});
 
-  // The old epoch, even with a higher sequence, is now a duplicate: nothing stored.
+  // The old epoch, even with a higher sequence, is refused: not stored, and not
+  // acked as a duplicate either (its readings were never stored; the gateway
+  // must renumber above the stored epoch).
   IngestBatch old_epoch = MakeBatch("gw-1", kEpoch, kN + 2);
   AddSeries(&old_epoch, "s-3", {base + 200'000}, {99.0});
   {
     const StreamResult result = StreamBatches(vigild.ingest(), {old_epoch});
     INFO(Describe(result));
-    REQUIRE(result.status.ok());
-    REQUIRE(result.acks.size() == 1);
-    CHECK(result.acks[0].duplicate());
-    CHECK(result.acks[0].stored_readings() == 0);
+    CHECK(result.status.error_code() == grpc::StatusCode::FAILED_PRECONDITION);
+    CHECK(result.acks.empty());
   }
   // Unary Write follows the same watermark.
   {
-    const IngestAck ack = WriteOk(vigild.ingest(), old_epoch);
-    INFO(ack.ShortDebugString());
-    CHECK(ack.duplicate());
-    CHECK(ack.stored_readings() == 0);
+    IngestAck ack;
+    grpc::ClientContext context;
+    SetDeadline(&context);
+    CHECK(vigild.ingest().Write(&context, old_epoch, &ack).error_code() ==
+          grpc::StatusCode::FAILED_PRECONDITION);
   }
 
   // Dedupe is per gateway: gw-2 may use the same (epoch, sequence).
