@@ -102,7 +102,7 @@ struct ShelfSnapshot {
   AlarmKind alarm = AlarmKind::kThreshold;
   TimestampMs until = 0;
   // The threshold level it covers; kNone: unknown (an older snapshot), taken
-  // from the open alarm on Restore.
+  // from the open alarm on Restore (none open: the next raise ends it).
   Level level = Level::kNone;
 
   bool operator==(const ShelfSnapshot&) const = default;
@@ -131,6 +131,8 @@ struct EngineSnapshot {
 // comes, by Tick's `now` a delay after that first reading *arrived*. So a
 // gateway clock that runs behind, or a backfill, never shortens a delay, and
 // a condition that a backfill shows held for its delay takes effect at once.
+// No-data and gateway-offline deadlines run on `now` (arrival), never on
+// event time.
 //
 // Levels (ISA-18.2: H and HH are separate alarms kept as one record): every
 // level change waits its delay -- a raise or an escalation (H -> HH) the
@@ -140,8 +142,6 @@ struct EngineSnapshot {
 // the alarm had when shelved (and the less severe ones of that side): an
 // escalation or raise past it ends the shelve (kUnshelved, "escalated past
 // the shelved level") and is annunciated.
-// No-data and gateway-offline deadlines run on `now` (arrival), never on
-// event time.
 //
 // Suppression: while a sensor-fault alarm is active, that sensor's readings do
 // not feed threshold or rate evaluation; pending delays are cancelled and
@@ -150,7 +150,8 @@ struct EngineSnapshot {
 // sensor's last series until the sensor's next report was due, or nothing for
 // gateway_offline.after -- a sensor whose
 // last series came through it raises no no-data alarm; its no-data clock
-// restarts when the gateway returns.
+// restarts when the gateway returns. The stuck-value rule looks at every
+// reading's value, whatever its quality, and suppresses nothing.
 class Engine {
  public:
   explicit Engine(EngineOptions options = {});
@@ -175,8 +176,9 @@ class Engine {
   // Evaluates one series (readings in event-time order) received at `now`.
   // Readings before the sensor's newest reading are late: skipped and
   // counted. A reading at the same time as the newest is evaluated as the
-  // current value (last written wins, as storage keeps it). Arrays of unequal length are cut to the
-  // shortest; `quality` may be empty (all good). Events are appended to *out.
+  // current value (last written wins, as storage keeps it). Arrays of unequal
+  // length are cut to the shortest; `quality` may be empty (all good). Events
+  // are appended to *out.
   void Evaluate(std::string_view sensor_id, std::span<const TimestampMs> timestamps,
                 std::span<const double> values, std::span<const Quality> quality, TimestampMs now,
                 std::vector<AlarmEvent>* out) {
