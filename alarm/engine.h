@@ -137,8 +137,11 @@ struct EngineSnapshot {
 // Levels (ISA-18.2: H and HH are separate alarms kept as one record): every
 // level change waits its delay -- a raise or an escalation (H -> HH) the
 // on-delay, held at least at the new level; a clear or a de-escalation
-// (HH -> H) the off-delay, held below the old level past its deadband. An
-// escalation makes the alarm active-unacked again. A shelve covers the level
+// (HH -> H) the off-delay, held below the old level past its deadband. HH
+// reached during H's on-delay keeps its own start (one 32-bit offset); a
+// clear after a de-escalation counts from the de-escalation (later, never
+// earlier, than the value's own return). An escalation makes the alarm
+// active-unacked again. A shelve covers the level
 // the alarm had when shelved (and the less severe ones of that side): an
 // escalation or raise past it ends the shelve (kUnshelved, "escalated past
 // the shelved level") and is annunciated.
