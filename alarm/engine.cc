@@ -9,28 +9,51 @@ namespace {
 
 bool HasThresholds(const Rule& r) { return r.hh || r.h || r.l || r.ll; }
 
+// Whether `v` is at or past `limit` on the high (low) side: >= (<=), or
+// > (<) for a strict level.
+bool AtOrAbove(double v, double limit, bool strict) { return strict ? v > limit : v >= limit; }
+bool AtOrBelow(double v, double limit, bool strict) { return strict ? v < limit : v <= limit; }
+
 // The level a reading `v` is in, given the currently reported level `cur`:
 // a level is entered at its value and, once reached, held until the reading
 // passes its exit (value -/+ deadband, or the restore value for the return
-// to normal).
+// to normal, which reads "clears below (above) it" whatever the level).
 Level Classify(const Rule& r, Level cur, double v) {
   if (r.hh) {
     double exit = r.hh->value - r.deadband;
-    if (!r.h && r.restore_high) exit = *r.restore_high;
-    if (v >= r.hh->value || (cur == Level::kHH && v >= exit)) return Level::kHH;
+    bool strict = r.hh->strict;
+    if (!r.h && r.restore_high) {
+      exit = *r.restore_high;
+      strict = false;
+    }
+    if (AtOrAbove(v, r.hh->value, r.hh->strict) ||
+        (cur == Level::kHH && AtOrAbove(v, exit, strict)))
+      return Level::kHH;
   }
   if (r.h) {
-    double exit = r.restore_high ? *r.restore_high : r.h->value - r.deadband;
-    if (v >= r.h->value || (cur >= Level::kH && v >= exit)) return Level::kH;
+    const bool restore = r.restore_high.has_value();
+    const double exit = restore ? *r.restore_high : r.h->value - r.deadband;
+    if (AtOrAbove(v, r.h->value, r.h->strict) ||
+        (cur >= Level::kH && AtOrAbove(v, exit, !restore && r.h->strict))) {
+      return Level::kH;
+    }
   }
   if (r.ll) {
     double exit = r.ll->value + r.deadband;
-    if (!r.l && r.restore_low) exit = *r.restore_low;
-    if (v <= r.ll->value || (cur == Level::kLL && v <= exit)) return Level::kLL;
+    bool strict = r.ll->strict;
+    if (!r.l && r.restore_low) {
+      exit = *r.restore_low;
+      strict = false;
+    }
+    if (AtOrBelow(v, r.ll->value, r.ll->strict) ||
+        (cur == Level::kLL && AtOrBelow(v, exit, strict)))
+      return Level::kLL;
   }
   if (r.l) {
-    double exit = r.restore_low ? *r.restore_low : r.l->value + r.deadband;
-    if (v <= r.l->value || (cur <= Level::kL && cur != Level::kNone && v <= exit)) {
+    const bool restore = r.restore_low.has_value();
+    const double exit = restore ? *r.restore_low : r.l->value + r.deadband;
+    if (AtOrBelow(v, r.l->value, r.l->strict) ||
+        (cur <= Level::kL && cur != Level::kNone && AtOrBelow(v, exit, !restore && r.l->strict))) {
       return Level::kL;
     }
   }
@@ -76,6 +99,16 @@ bool SameSide(Level a, Level b) {
 
 // How extreme a level is, for escalation: HH/LL 2, H/L 1.
 int Magnitude(Level level) { return std::abs(static_cast<int>(level)); }
+
+// Whether level `a` is a worse condition than `b`: abnormal where `b` is
+// normal, or further out on the same side (H -> HH).
+bool Worse(Level a, Level b) {
+  return (b == Level::kNone && a != Level::kNone) ||
+         (SameSide(a, b) && Magnitude(a) > Magnitude(b));
+}
+
+// The worst level of `level`'s side: HH or LL.
+Level Extreme(Level level) { return level > Level::kNone ? Level::kHH : Level::kLL; }
 
 // The no-data timeout of a sensor under a rule; 0 when disabled.
 int64_t NoDataTimeoutMs(const Rule& r, const Sensor& sensor) {
@@ -199,9 +232,9 @@ void Engine::SetRuleSet(std::shared_ptr<const RuleSet> rules, TimestampMs now,
                       : kGatewaySlot + old_gateway_to_new[old_slot - kGatewaySlot])
                : old_to_new[old_slot];
   };
-  for (const auto& [key, until] : old_shelves) {
+  for (const auto& [key, shelf] : old_shelves) {
     if (uint32_t slot = new_slot(KeySlot(key)); slot != kNone) {
-      shelves_.emplace(AlarmKey(slot, KeyKind(key)), until);
+      shelves_.emplace(AlarmKey(slot, KeyKind(key)), shelf);
     }
   }
   for (const auto& [key, rec] : old_alarms) {
@@ -300,11 +333,14 @@ void Engine::Evaluate(std::string_view sensor_id, uint64_t id_hash,
   for (size_t i = 0; i < n; ++i) {
     const TimestampMs t = timestamps[i];
     const double v = values[i];
-    if (t <= s.last_reading_at) {
+    // Same time as the newest: last written wins (as storage keeps it), so
+    // it is evaluated as the current value.
+    if (t < s.last_reading_at) {
       ++stats_.late_readings;
       continue;
     }
     ++stats_.readings;
+    if (rule.stuck_after.count() > 0) EvaluateStuck(slot, t, v, now, out);
     s.last_reading_at = t;
     s.last_value = v;
     if (rule.sensor_fault) {
@@ -342,27 +378,85 @@ void Engine::EvaluateThreshold(uint32_t slot, TimestampMs t, double v, Timestamp
     s.flags &= static_cast<uint8_t>(~kPending);
     return;
   }
-  if (s.level == Level::kNone) {  // towards raising
-    if (rule.on_delay.count() > 0) {
-      if (!(s.flags & kPending)) StartPending(s, t, now);
+  const bool pending = (s.flags & kPending) != 0;
+  if (Worse(raw, s.level)) {  // towards a raise or an escalation: the on-delay
+    if (!pending || !Worse(s.pending_level, s.level) || !SameSide(raw, s.pending_level)) {
+      StartPending(s, t, now);
       s.pending_level = raw;
-      if (t - s.pending_since < rule.on_delay.count()) return;
+    } else if (Magnitude(raw) < Magnitude(s.pending_level)) {
+      s.pending_level = raw;  // only the lesser level held since pending_since
+      s.pending_next_ms = 0;
+    } else if (raw == s.pending_level) {
+      s.pending_next_ms = 0;  // back from HH: its on-delay starts over
+    } else if (s.pending_next_ms == 0) {
+      s.pending_next_ms =
+          static_cast<int32_t>(std::clamp<TimestampMs>(t - s.pending_since, 1, INT32_MAX));
     }
-    Raise(slot, AlarmKind::kThreshold, LevelSeverity(rule, raw), raw, LevelValue(rule, raw), v, t,
-          now, out);
-    return;
-  }
-  if (raw != Level::kNone && SameSide(raw, s.level)) {  // escalation: immediate
-    ChangeLevel(slot, raw, v, t, now, out);
-    return;
-  }
-  // Towards normal (or the opposite side, which first clears).
-  if (rule.off_delay.count() > 0) {
-    if (!(s.flags & kPending)) StartPending(s, t, now);
+    if (t - s.pending_since < rule.on_delay.count()) return;
+  } else {  // towards normal, a lesser level, or the other side (which first clears)
+    const Level target = SameSide(raw, s.level) ? raw : Level::kNone;
+    if (!pending || Worse(s.pending_level, s.level)) {
+      StartPending(s, t, now);
+      s.pending_level = target;
+    } else if (Worse(target, s.pending_level)) {
+      s.pending_level = target;  // held at most at this level since pending_since
+    }
     if (t - s.pending_since < rule.off_delay.count()) return;
   }
-  Clear(slot, AlarmKind::kThreshold, v, t, now, out);
-  if (raw != Level::kNone) EvaluateThreshold(slot, t, v, now, out);
+  FirePending(slot, v, t, now, out);
+  // The new level may have a further change pending (HH seen during H's
+  // on-delay) or met at once (a zero delay, the other side).
+  EvaluateThreshold(slot, t, v, now, out);
+}
+
+void Engine::FirePending(uint32_t slot, double v, TimestampMs t, TimestampMs now,
+                         std::vector<AlarmEvent>* out) {
+  SensorState& s = states_[slot];
+  const Rule& rule = RuleOf(s);
+  const Level target = s.pending_level;
+  if (!Worse(target, s.level)) {  // off-delay met
+    if (target == Level::kNone) {
+      Clear(slot, AlarmKind::kThreshold, v, t, now, out);
+    } else {
+      ChangeLevel(slot, target, v, t, now, out);
+    }
+    return;
+  }
+  const int32_t next_ms = s.pending_next_ms;
+  s.pending_next_ms = 0;
+  if (s.level == Level::kNone) {
+    Raise(slot, AlarmKind::kThreshold, LevelSeverity(rule, target), target,
+          LevelValue(rule, target), v, t, now, out);
+  } else {
+    ChangeLevel(slot, target, v, t, now, out);
+  }
+  if (next_ms > 0 && Extreme(target) != target) {
+    // HH (LL) held since that reading: its own on-delay runs from there.
+    s.flags |= kPending;
+    s.pending_level = Extreme(target);
+    s.pending_since += next_ms;
+  }
+}
+
+void Engine::EvaluateStuck(uint32_t slot, TimestampMs t, double v, TimestampMs now,
+                           std::vector<AlarmEvent>* out) {
+  SensorState& s = states_[slot];
+  const Rule& rule = RuleOf(s);
+  if (s.last_reading_at != kUnset && v == s.last_value) {
+    s.unchanged_ms = static_cast<uint32_t>(
+        std::min<TimestampMs>(TimestampMs{s.unchanged_ms} + (t - s.last_reading_at), UINT32_MAX));
+    if (!(s.flags & kStuck) && s.unchanged_ms > rule.stuck_after.count()) {
+      s.flags |= kStuck;
+      Raise(slot, AlarmKind::kStuckValue, rule.stuck_severity, Level::kNone,
+            static_cast<double>(rule.stuck_after.count()) / 1000, v, t, now, out);
+    }
+    return;
+  }
+  s.unchanged_ms = 0;
+  if (s.flags & kStuck) {
+    s.flags &= static_cast<uint8_t>(~kStuck);
+    Clear(slot, AlarmKind::kStuckValue, v, t, now, out);
+  }
 }
 
 void Engine::EvaluateRate(uint32_t slot, TimestampMs t, double v, TimestampMs now,
@@ -460,7 +554,7 @@ void Engine::TickGateways(TimestampMs now, std::vector<AlarmEvent>* out) {
 
 void Engine::TickShelves(TimestampMs now, std::vector<AlarmEvent>* out) {
   for (auto it = shelves_.begin(); it != shelves_.end();) {
-    if (it->second > now) {
+    if (it->second.until > now) {
       ++it;
       continue;
     }
@@ -482,16 +576,18 @@ void Engine::TickShelves(TimestampMs now, std::vector<AlarmEvent>* out) {
 void Engine::RunTimers(uint32_t slot, TimestampMs now, std::vector<AlarmEvent>* out) {
   SensorState& s = states_[slot];
   const Rule& rule = RuleOf(s);
-  if (s.flags & kPending) {
-    const TimestampMs arrived = s.pending_since + s.pending_lag_ms;
-    if (s.level == Level::kNone) {
-      if (now - arrived >= rule.on_delay.count()) {
-        Raise(slot, AlarmKind::kThreshold, LevelSeverity(rule, s.pending_level), s.pending_level,
-              LevelValue(rule, s.pending_level), s.last_value, s.last_reading_at, now, out);
-      }
-    } else if (now - arrived >= rule.off_delay.count()) {
-      Clear(slot, AlarmKind::kThreshold, s.last_value, s.last_reading_at, now, out);
-    }
+  // At most one change per level of a side and a clear: bounded.
+  for (int changes = 0; (s.flags & kPending) && changes < 5; ++changes) {
+    const auto delay = Worse(s.pending_level, s.level) ? rule.on_delay : rule.off_delay;
+    if (now - (s.pending_since + s.pending_lag_ms) < delay.count()) break;
+    FirePending(slot, s.last_value, s.last_reading_at, now, out);
+    if (s.flags & kPending) continue;
+    // The last reading may call for a further change (HH -> H -> normal):
+    // its delay runs from now, as nothing newer shows when it began.
+    const Level raw = Classify(rule, s.level, s.last_value);
+    if (raw == s.level) break;
+    StartPending(s, now, now);
+    s.pending_level = Worse(raw, s.level) || SameSide(raw, s.level) ? raw : Level::kNone;
   }
   const int64_t timeout = NoDataTimeoutMs(rule, SensorOf(s));
   if (timeout > 0 && !(s.flags & (kNoData | kGatewaySilent))) {
@@ -524,7 +620,7 @@ void Engine::RunTimers(uint32_t slot, TimestampMs now, std::vector<AlarmEvent>* 
 TimestampMs Engine::NextDue(const SensorState& s) const {
   TimestampMs due = kNoTimer;
   if (s.flags & kPending) {
-    const auto delay = s.level == Level::kNone ? RuleOf(s).on_delay : RuleOf(s).off_delay;
+    const auto delay = Worse(s.pending_level, s.level) ? RuleOf(s).on_delay : RuleOf(s).off_delay;
     due = s.pending_since + s.pending_lag_ms + delay.count();
   }
   const int64_t timeout = NoDataTimeoutMs(RuleOf(s), SensorOf(s));
@@ -537,6 +633,7 @@ TimestampMs Engine::NextDue(const SensorState& s) const {
 void Engine::StartPending(SensorState& s, TimestampMs t, TimestampMs now) {
   s.flags |= kPending;
   s.pending_since = t;
+  s.pending_next_ms = 0;
   const TimestampMs lag = now > t ? now - t : 0;
   s.pending_lag_ms = static_cast<int32_t>(std::min<TimestampMs>(lag, INT32_MAX));
 }
@@ -586,6 +683,7 @@ void Engine::Raise(uint32_t slot, AlarmKind kind, Severity severity, Level level
                     .raised_at = raised_at,
                     .changed_at = now};
   Emit(EventKind::kRaised, key, rec, v, t, now, out);
+  if (kind == AlarmKind::kThreshold) EndShelveIfPast(slot, level, now, out);
 }
 
 void Engine::ChangeLevel(uint32_t slot, Level level, double v, TimestampMs t, TimestampMs now,
@@ -601,7 +699,26 @@ void Engine::ChangeLevel(uint32_t slot, Level level, double v, TimestampMs t, Ti
   rec.severity = LevelSeverity(RuleOf(s), level);
   rec.threshold = LevelValue(RuleOf(s), level);
   rec.changed_at = now;
+  // A worse level is a new condition for the operator (ISA-18.2: HH is its
+  // own alarm): annunciated and acknowledged on its own.
+  if (event == EventKind::kEscalated) rec.state = AlarmState::kActiveUnacked;
   Emit(event, key, rec, v, t, now, out);
+  if (event == EventKind::kEscalated) EndShelveIfPast(slot, level, now, out);
+}
+
+void Engine::EndShelveIfPast(uint32_t slot, Level level, TimestampMs now,
+                             std::vector<AlarmEvent>* out) {
+  const uint64_t key = AlarmKey(slot, AlarmKind::kThreshold);
+  auto shelf = shelves_.find(key);
+  if (shelf == shelves_.end()) return;
+  const Level shelved = shelf->second.level;
+  if (SameSide(level, shelved) && Magnitude(level) <= Magnitude(shelved)) return;
+  shelves_.erase(shelf);
+  // The event before (raised, escalated) was emitted with the shelve in force.
+  out->back().record.shelved_until = 0;
+  Emit(EventKind::kUnshelved, key, alarms_.find(key)->second, out->back().value,
+       out->back().reading_at, now, out);
+  out->back().comment = "escalated past the shelved level " + std::string(LevelName(shelved));
 }
 
 void Engine::Clear(uint32_t slot, AlarmKind kind, double v, TimestampMs t, TimestampMs now,
@@ -667,8 +784,8 @@ Status Engine::Shelve(const AlarmRef& ref, TimestampMs until, TimestampMs at,
   if (until <= at) return Status::InvalidArgument("shelving must end after it starts");
   auto key = FindAlarm(ref);
   if (!key) return key.error();
-  shelves_[*key] = until;
   AlarmRecord& rec = alarms_.find(*key)->second;
+  shelves_[*key] = Shelf{.until = until, .level = rec.level};
   rec.changed_at = at;
   const auto [v, t] = LastReading(KeySlot(*key));
   Emit(EventKind::kShelved, *key, rec, v, t, at, out);
@@ -738,7 +855,7 @@ ActiveAlarm Engine::ToActive(uint64_t key, const AlarmRecord& rec) const {
                      .peak_value = live_peak ? states_[slot].peak : rec.peak,
                      .raised_at = rec.raised_at,
                      .changed_at = rec.changed_at,
-                     .shelved_until = shelf == shelves_.end() ? 0 : shelf->second};
+                     .shelved_until = shelf == shelves_.end() ? 0 : shelf->second.until};
 }
 
 uint32_t Engine::FindSensor(std::string_view sensor_id, uint64_t id_hash) const {
@@ -797,6 +914,9 @@ EngineSnapshot Engine::Snapshot() const {
                      .pending_level = s.pending_level,
                      .pending_since = s.pending_since,
                      .pending_lag_ms = s.pending_lag_ms,
+                     .pending_next_ms = s.pending_next_ms,
+                     .unchanged_ms = s.unchanged_ms,
+                     .stuck = (s.flags & kStuck) != 0,
                      .fault = (s.flags & kFault) != 0,
                      .no_data = (s.flags & kNoData) != 0,
                      .rate_alarm = (s.flags & kRateAlarm) != 0,
@@ -822,9 +942,11 @@ EngineSnapshot Engine::Snapshot() const {
     snap.sensors.push_back(std::move(e));
   }
   snap.alarms = Active();
-  for (const auto& [key, until] : shelves_) {
-    snap.shelves.push_back(
-        ShelfSnapshot{.source_id = SourceId(KeySlot(key)), .alarm = KeyKind(key), .until = until});
+  for (const auto& [key, shelf] : shelves_) {
+    snap.shelves.push_back(ShelfSnapshot{.source_id = SourceId(KeySlot(key)),
+                                         .alarm = KeyKind(key),
+                                         .until = shelf.until,
+                                         .level = shelf.level});
   }
   return snap;
 }
@@ -850,8 +972,9 @@ Status Engine::Restore(const EngineSnapshot& snapshot) {
     }
   }
   for (const ShelfSnapshot& shelf : snapshot.shelves) {
-    if (!valid_kind(shelf.alarm)) {
-      return Status::InvalidArgument("snapshot shelf of '" + shelf.source_id + "': invalid kind");
+    if (!valid_kind(shelf.alarm) || !valid_level(shelf.level)) {
+      return Status::InvalidArgument("snapshot shelf of '" + shelf.source_id +
+                                     "': invalid kind or level");
     }
   }
   next_occurrence_ = std::max(next_occurrence_, snapshot.next_occurrence);
@@ -876,9 +999,12 @@ Status Engine::Restore(const EngineSnapshot& snapshot) {
     s.pending_level = e.pending_level;
     s.pending_since = e.pending_since;
     s.pending_lag_ms = e.pending_lag_ms < 0 ? 0 : e.pending_lag_ms;
+    s.pending_next_ms = e.pending_next_ms < 0 ? 0 : e.pending_next_ms;
+    s.unchanged_ms = e.unchanged_ms;
     s.gateway = e.gateway < 0 ? kNone : gateway_map[static_cast<size_t>(e.gateway)];
     s.flags = static_cast<uint8_t>((e.pending ? kPending : 0) | (e.fault ? kFault : 0) |
                                    (e.no_data ? kNoData : 0) | (e.rate_alarm ? kRateAlarm : 0) |
+                                   (e.stuck ? kStuck : 0) |
                                    (e.gateway_silent && s.gateway != kNone ? kGatewaySilent : 0));
     if (s.flags & kGatewaySilent) gateways_[s.gateway].has_silent = true;
     s.last_seen = e.seen ? e.last_seen : kUnset;
@@ -919,7 +1045,13 @@ Status Engine::Restore(const EngineSnapshot& snapshot) {
   }
   for (const ShelfSnapshot& shelf : snapshot.shelves) {
     const uint32_t slot = slot_of(shelf.source_id, shelf.alarm, "");
-    if (slot != kNone) shelves_[AlarmKey(slot, shelf.alarm)] = shelf.until;
+    if (slot == kNone) continue;
+    const uint64_t key = AlarmKey(slot, shelf.alarm);
+    Level level = shelf.level;
+    if (level == Level::kNone) {  // an older snapshot: the level it was shelved at is the alarm's
+      if (auto rec = alarms_.find(key); rec != alarms_.end()) level = rec->second.level;
+    }
+    shelves_[key] = Shelf{.until = shelf.until, .level = level};
   }
   RebuildTimers();
   return Status::Ok();
@@ -959,6 +1091,8 @@ std::string_view AlarmKindName(AlarmKind kind) {
       return "sensor_fault";
     case AlarmKind::kGatewayOffline:
       return "gateway_offline";
+    case AlarmKind::kStuckValue:
+      return "stuck_value";
   }
   return "invalid";
 }

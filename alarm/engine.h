@@ -40,7 +40,7 @@ struct EngineOptions {
 
 struct EngineStats {
   uint64_t readings = 0;            // evaluated
-  uint64_t late_readings = 0;       // at or before the newest reading seen: stored, not evaluated
+  uint64_t late_readings = 0;       // before the newest reading seen: stored, not evaluated
   uint64_t unknown_series = 0;      // sensor not owned or without a rule: skipped
   uint64_t no_data_suppressed = 0;  // no-data alarms not raised because the gateway went silent
 };
@@ -60,10 +60,16 @@ struct SensorSnapshot {
   std::string sensor_id{};
   std::string rule_id{};  // effective rule when taken; Restore skips on mismatch
   Level level = Level::kNone;
-  bool pending = false;  // on-delay (level none) or off-delay (level set) running
+  // An on-delay (pending_level worse than level) or off-delay (better) running.
+  bool pending = false;
   Level pending_level = Level::kNone;
   TimestampMs pending_since = 0;
   int32_t pending_lag_ms = 0;  // arrival minus event time of the pending's first reading
+  // On-delay towards H (L): the first reading at HH (LL) came this long after
+  // pending_since; 0: none.
+  int32_t pending_next_ms = 0;
+  uint32_t unchanged_ms = 0;  // event time the value has been unchanged (stuck value)
+  bool stuck = false;         // stuck-value alarm active
   bool fault = false;
   bool no_data = false;
   bool rate_alarm = false;
@@ -95,6 +101,9 @@ struct ShelfSnapshot {
   std::string source_id{};
   AlarmKind alarm = AlarmKind::kThreshold;
   TimestampMs until = 0;
+  // The threshold level it covers; kNone: unknown (an older snapshot), taken
+  // from the open alarm on Restore (none open: the next raise ends it).
+  Level level = Level::kNone;
 
   bool operator==(const ShelfSnapshot&) const = default;
 };
@@ -109,7 +118,7 @@ struct EngineSnapshot {
   bool operator==(const EngineSnapshot&) const = default;
 };
 
-// Per sensor the Engine keeps a fixed 72-byte SensorState (plus ~17 bytes of
+// Per sensor the Engine keeps a fixed 80-byte SensorState (plus ~17 bytes of
 // id index, and 72 bytes more for a rate-of-change rule); open alarms live in a
 // separate map touched only on transitions. Evaluate does one hash lookup per
 // series and allocates nothing unless an event is produced. Timers (on/off
@@ -125,6 +134,18 @@ struct EngineSnapshot {
 // No-data and gateway-offline deadlines run on `now` (arrival), never on
 // event time.
 //
+// Levels (ISA-18.2: H and HH are separate alarms kept as one record): every
+// level change waits its delay -- a raise or an escalation (H -> HH) the
+// on-delay, held at least at the new level; a clear or a de-escalation
+// (HH -> H) the off-delay, held below the old level past its deadband. HH
+// reached during H's on-delay keeps its own start (one 32-bit offset); a
+// clear after a de-escalation counts from the de-escalation (later, never
+// earlier, than the value's own return). An escalation makes the alarm
+// active-unacked again. A shelve covers the level
+// the alarm had when shelved (and the less severe ones of that side): an
+// escalation or raise past it ends the shelve (kUnshelved, "escalated past
+// the shelved level") and is annunciated.
+//
 // Suppression: while a sensor-fault alarm is active, that sensor's readings do
 // not feed threshold or rate evaluation; pending delays are cancelled and
 // active process alarms stay as they are until good readings return. While a
@@ -132,7 +153,8 @@ struct EngineSnapshot {
 // sensor's last series until the sensor's next report was due, or nothing for
 // gateway_offline.after -- a sensor whose
 // last series came through it raises no no-data alarm; its no-data clock
-// restarts when the gateway returns.
+// restarts when the gateway returns. The stuck-value rule looks at every
+// reading's value, whatever its quality, and suppresses nothing.
 class Engine {
  public:
   explicit Engine(EngineOptions options = {});
@@ -155,9 +177,11 @@ class Engine {
   void BeginBatch(std::string_view gateway_id, TimestampMs now, std::vector<AlarmEvent>* out);
 
   // Evaluates one series (readings in event-time order) received at `now`.
-  // Readings at or before the sensor's newest reading are late: skipped and
-  // counted. Arrays of unequal length are cut to the shortest; `quality` may
-  // be empty (all good). Events are appended to *out.
+  // Readings before the sensor's newest reading are late: skipped and
+  // counted. A reading at the same time as the newest is evaluated as the
+  // current value (last written wins, as storage keeps it). Arrays of unequal
+  // length are cut to the shortest; `quality` may be empty (all good). Events
+  // are appended to *out.
   void Evaluate(std::string_view sensor_id, std::span<const TimestampMs> timestamps,
                 std::span<const double> values, std::span<const Quality> quality, TimestampMs now,
                 std::vector<AlarmEvent>* out) {
@@ -188,7 +212,9 @@ class Engine {
                      std::string_view comment, std::vector<AlarmEvent>* out);
   // Shelves the alarm point (source, kind) until `until`: the alarm and any
   // raised again before then carry shelved_until; Tick ends it at `until`.
-  // Shelving again moves `until`. kInvalidArgument when until <= at.
+  // A threshold alarm's shelve covers its current level: a worse one ends it
+  // (see the class comment). Shelving again moves `until` and takes the
+  // current level. kInvalidArgument when until <= at.
   Status Shelve(const AlarmRef& ref, TimestampMs until, TimestampMs at, std::string_view actor,
                 std::string_view reason, std::vector<AlarmEvent>* out);
   // Ends shelving early. kFailedPrecondition when the point is not shelved.
@@ -212,7 +238,7 @@ class Engine {
   // index (its open-addressing table) and the timer heap, as allocated.
   // Open alarms and gateways are not included (few).
   size_t state_bytes() const;
-  static constexpr size_t kSensorStateBytes = 72;
+  static constexpr size_t kSensorStateBytes = 80;
 
  private:
   static constexpr size_t kRatePoints = 5;
@@ -227,6 +253,7 @@ class Engine {
     kNoData = 4,
     kRateAlarm = 8,
     kGatewaySilent = 16,
+    kStuck = 32,
   };
 
   // Indices, not pointers, into the rule set's rules and registry sensors:
@@ -248,6 +275,12 @@ class Engine {
     // How late the pending's first reading arrived (0 .. ~24 days): timers
     // measure the delay from its arrival.
     int32_t pending_lag_ms = 0;
+    // On-delay towards H (L) only: offset from pending_since of the first
+    // reading at HH (LL) since, which the HH on-delay counts from once H is
+    // raised; 0: none.
+    int32_t pending_next_ms = 0;
+    // For how long (event time, saturating) readings kept exactly last_value.
+    uint32_t unchanged_ms = 0;
   };
   // Checkpoint i (oldest first) was taken at base + offset[i]: 32-bit offsets
   // cover the ~39 days that a rate window of at most kMaxRateWindow spans.
@@ -285,6 +318,10 @@ class Engine {
     TimestampMs due;
     uint32_t slot;
   };
+  struct Shelf {
+    TimestampMs until = 0;
+    Level level = Level::kNone;  // threshold alarms: the worst level it covers
+  };
   struct StringHash {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
@@ -301,6 +338,14 @@ class Engine {
                          std::vector<AlarmEvent>* out);
   void EvaluateRate(uint32_t slot, TimestampMs t, double v, TimestampMs now,
                     std::vector<AlarmEvent>* out);
+  void EvaluateStuck(uint32_t slot, TimestampMs t, double v, TimestampMs now,
+                     std::vector<AlarmEvent>* out);
+  // Makes the pending level change of a threshold alarm, whose delay is met.
+  void FirePending(uint32_t slot, double v, TimestampMs t, TimestampMs now,
+                   std::vector<AlarmEvent>* out);
+  // Ends a threshold shelve that `level` goes past (after the event that
+  // raised or escalated to it).
+  void EndShelveIfPast(uint32_t slot, Level level, TimestampMs now, std::vector<AlarmEvent>* out);
   void RunTimers(uint32_t slot, TimestampMs now, std::vector<AlarmEvent>* out);
   void TickGateways(TimestampMs now, std::vector<AlarmEvent>* out);
   void TickShelves(TimestampMs now, std::vector<AlarmEvent>* out);
@@ -346,8 +391,8 @@ class Engine {
   std::vector<GatewayState> gateways_{};
   uint32_t current_gateway_ = kNone;  // of the batch being evaluated
   std::map<uint64_t, AlarmRecord> alarms_;
-  std::map<uint64_t, TimestampMs> shelves_;  // alarm point -> shelved until
-  std::vector<Timer> timers_{};              // min-heap on (due, slot)
+  std::map<uint64_t, Shelf> shelves_;  // alarm point -> its shelve
+  std::vector<Timer> timers_{};        // min-heap on (due, slot)
   uint64_t next_occurrence_ = 1;
   EngineStats stats_;
 };

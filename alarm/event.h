@@ -15,12 +15,15 @@ namespace vigil::alarm {
 // What happened. Numbers are stable (journal, wire).
 enum class EventKind : uint8_t {
   kRaised = 1,        // active-unacked: a new alarm, or a cleared-unacked one active again
-  kEscalated = 2,     // same alarm, more severe level (H -> HH, L -> LL)
+  kEscalated = 2,     // same alarm, more severe level (H -> HH, L -> LL): active-unacked again
   kDeEscalated = 3,   // same alarm, less severe level (HH -> H)
   kCleared = 4,       // returned to normal
   kAcknowledged = 5,  // an operator acknowledged it
   kShelved = 6,       // an operator shelved its alarm point until `shelved_until`
-  kUnshelved = 7,     // shelving ended: by an operator, or its time was up (no actor)
+  // Shelving ended: by an operator, its time was up (no actor), or the alarm
+  // escalated past the level it was shelved at (no actor; right after the
+  // kEscalated or kRaised event, which is then no longer shelved).
+  kUnshelved = 7,
   // The server's record of the alarm was corrected after a restart (only when
   // the rules or registry changed while it was down); `state` is the truth.
   kReconciled = 8,
@@ -34,8 +37,9 @@ enum class AlarmKind : uint8_t {
   kNoData = 3,          // communication lost
   kSensorFault = 4,     // bad quality or out of instrument range
   kGatewayOffline = 5,  // every sensor of a gateway went silent: its source is the gateway
+  kStuckValue = 6,      // sensor fault: the same value for longer than the rule's stuck_after
 };
-inline constexpr uint8_t kMaxAlarmKind = 5;
+inline constexpr uint8_t kMaxAlarmKind = 6;  // the Engine keys alarms by kind in 3 bits
 
 // ISA-18.2 states. An alarm leaves the Engine's books when it reaches kClosed.
 enum class AlarmState : uint8_t {
@@ -67,7 +71,7 @@ struct ActiveAlarm {
   uint64_t occurrence = 0;
   // The limit in force: the level's value (threshold), the rate limit per
   // window (rate of change), the timeout in seconds (no data, gateway
-  // offline); 0 for a sensor fault.
+  // offline), the stuck time in seconds (stuck value); 0 for a sensor fault.
   double threshold = 0;
   double trigger_value = 0;  // value that raised it
   TimestampMs trigger_reading_at = 0;

@@ -136,6 +136,9 @@ Status Rule::Validate() const {
   if (!IsSeverity(sensor_fault_severity)) {
     return bad("sensor_fault_severity must be 1..4 (1 red .. 4 blue)");
   }
+  if (stuck_after.count() < 0) return bad("stuck_after must be >= 0");
+  if (stuck_after > kMaxStuckAfter) return bad("stuck_after must be at most 31d");
+  if (!IsSeverity(stuck_severity)) return bad("stuck_severity must be 1..4 (1 red .. 4 blue)");
   return Status::Ok();
 }
 

@@ -35,8 +35,12 @@ struct Selector {
 };
 
 struct ThresholdLevel {
-  double value = 0;  // H/HH: alarm when reading >= value; L/LL: when reading <= value
+  // H/HH: alarm when reading >= value; L/LL: when reading <= value. With
+  // `strict` (a standard's "above"/"below"): reading > value, < value; the
+  // level is then also held only while strictly past its exit.
+  double value = 0;
   Severity severity = Severity::kYellow;
+  bool strict = false;
 
   bool operator==(const ThresholdLevel&) const = default;
 };
@@ -45,6 +49,10 @@ struct ThresholdLevel {
 // month). The engine keeps checkpoint times as 32-bit offsets (49.7 days),
 // which must reach 1.25 windows back.
 inline constexpr std::chrono::milliseconds kMaxRateWindow = std::chrono::days(31);
+
+// The longest stuck-value time: the engine counts how long a value has been
+// unchanged in 32 bits of milliseconds (49.7 days).
+inline constexpr std::chrono::milliseconds kMaxStuckAfter = std::chrono::days(31);
 
 // Which changes a rate-of-change rule watches: a tank heating up fast is the
 // hazard, the same tank cooling as fast is not.
@@ -76,9 +84,10 @@ struct Rule {
   // when reading < restore_high; low alarms when reading > restore_low.
   // E.g. methane alarm >= 1.0 %CH4, restore below 1.0 %CH4.
   std::optional<double> restore_high{}, restore_low{};
-  // A threshold alarm is raised only once abnormal for on_delay, and cleared
-  // only once normal for off_delay. Escalation between active levels is
-  // immediate. Default: 0 (immediate).
+  // Per level: a threshold alarm is raised, or escalated to a worse level
+  // (H -> HH, L -> LL), only once it held at least that level for on_delay;
+  // it is cleared, or de-escalated (HH -> H), only once it stayed below the
+  // level (past its deadband) for off_delay. Default: 0 (immediate).
   std::chrono::milliseconds on_delay{0}, off_delay{0};
 
   std::optional<RateOfChange> rate{};
@@ -93,6 +102,13 @@ struct Rule {
   // declared instrument range. Default: on.
   bool sensor_fault = true;
   Severity sensor_fault_severity = Severity::kYellow;
+
+  // Stuck value (a frozen transmitter): readings of exactly the same value
+  // (whatever their quality) spanning more than stuck_after of event time
+  // raise a stuck-value alarm, cleared by the next different value. At most
+  // kMaxStuckAfter; 0 disables. Default: 0.
+  std::chrono::milliseconds stuck_after{0};
+  Severity stuck_severity = Severity::kYellow;
 
   bool operator==(const Rule&) const = default;
 

@@ -222,6 +222,8 @@ class Parser {
     alarm::Severity no_data_severity = alarm::Severity::kYellow;
     bool sensor_fault = true;
     alarm::Severity sensor_fault_severity = alarm::Severity::kYellow;
+    Millis stuck_after{0};
+    alarm::Severity stuck_severity = alarm::Severity::kYellow;
 
     const Key keys[] = {
         {"id", true,
@@ -236,10 +238,10 @@ class Parser {
         {"levels", false,
          [&](const Item& v) {
            const Key level_keys[] = {
-               {"hh", false, [&](const Item& lv) { hh = Level(lv); }},
-               {"h", false, [&](const Item& lv) { h = Level(lv); }},
-               {"l", false, [&](const Item& lv) { l = Level(lv); }},
-               {"ll", false, [&](const Item& lv) { ll = Level(lv); }},
+               {"hh", false, [&](const Item& lv) { hh = Level(lv, "above"); }},
+               {"h", false, [&](const Item& lv) { h = Level(lv, "above"); }},
+               {"l", false, [&](const Item& lv) { l = Level(lv, "below"); }},
+               {"ll", false, [&](const Item& lv) { ll = Level(lv, "below"); }},
            };
            Section(v, level_keys);
          }},
@@ -294,6 +296,27 @@ class Parser {
            Map(v, fault_keys);
            sensor_fault = true;
          }},
+        {"stuck_value", false,
+         [&](const Item& v) {
+           if (std::optional<bool> on = Switch(v.value); on && !*on) {
+             stuck_after = Millis(0);
+             return;
+           }
+           if (!v.value.IsMap()) {
+             Fail(v, "expected { after: D, severity: S } or off, got " + Describe(v.value));
+           }
+           const Key stuck_keys[] = {
+               {"after", true,
+                [&](const Item& n) {
+                  stuck_after = Duration(n, Millis(1));
+                  if (stuck_after > alarm::kMaxStuckAfter) {
+                    Fail(n, "must be at most 31d, got '" + n.value.Scalar() + "'");
+                  }
+                }},
+               {"severity", false, [&](const Item& n) { stuck_severity = Severity(n); }},
+           };
+           Map(v, stuck_keys);
+         }},
     };
     Map(item, keys);
 
@@ -314,6 +337,8 @@ class Parser {
         .no_data_severity = no_data_severity,
         .sensor_fault = sensor_fault,
         .sensor_fault_severity = sensor_fault_severity,
+        .stuck_after = stuck_after,
+        .stuck_severity = stuck_severity,
     };
     if (Status s = rule.Validate(); !s.ok()) Fail(item.mark(), item.path, s.message());
     return rule;
@@ -383,15 +408,35 @@ class Parser {
     };
   }
 
-  alarm::ThresholdLevel Level(const Item& item) const {
+  // `strict_key` is "above" (high levels) or "below" (low levels): the
+  // strict comparison, given instead of `value`.
+  alarm::ThresholdLevel Level(const Item& item, std::string_view strict_key) const {
     double value = 0;
     alarm::Severity severity = alarm::Severity::kYellow;
+    int given = 0;
+    bool strict = false;
     const Key keys[] = {
-        {"value", true, [&](const Item& v) { value = Number(v); }},
+        {"value", false,
+         [&](const Item& v) {
+           value = Number(v);
+           ++given;
+         }},
+        {strict_key, false,
+         [&](const Item& v) {
+           value = Number(v);
+           strict = true;
+           ++given;
+         }},
         {"severity", true, [&](const Item& v) { severity = Severity(v); }},
     };
     Section(item, keys);
-    return alarm::ThresholdLevel{.value = value, .severity = severity};
+    if (given != 1) {
+      const bool high = strict_key == "above";
+      Fail(item, std::string("give exactly one of value (alarm when reading ") +
+                     (high ? ">=" : "<=") + " it) and " + std::string(strict_key) +
+                     " (when reading " + (high ? ">" : "<") + " it)");
+    }
+    return alarm::ThresholdLevel{.value = value, .severity = severity, .strict = strict};
   }
 
   alarm::RateDirection Direction(const Item& item) const {
@@ -532,7 +577,9 @@ std::string FormatRulesYaml(const RulesDocument& document) {
           {"hh", &r.hh}, {"h", &r.h}, {"l", &r.l}, {"ll", &r.ll}};
       for (const auto& [name, level] : levels) {
         if (!*level) continue;
-        out += std::string("      ") + name + ": { value: " + Number((*level)->value) +
+        const bool high = name[0] == 'h';
+        const char* compare = !(*level)->strict ? "value" : (high ? "above" : "below");
+        out += std::string("      ") + name + ": { " + compare + ": " + Number((*level)->value) +
                ", severity: " + std::to_string(static_cast<int>((*level)->severity)) + " }\n";
       }
     }
@@ -558,6 +605,10 @@ std::string FormatRulesYaml(const RulesDocument& document) {
              std::to_string(static_cast<int>(r.sensor_fault_severity)) + " }\n";
     } else {
       out += "    sensor_fault: off\n";
+    }
+    if (r.stuck_after.count() > 0) {
+      out += "    stuck_value: { after: " + FormatDuration(r.stuck_after) +
+             ", severity: " + std::to_string(static_cast<int>(r.stuck_severity)) + " }\n";
     }
   }
   return out;

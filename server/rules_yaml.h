@@ -13,19 +13,24 @@
 //         #   (hazardous_chemical | coal_mine | tailings | other)
 //       levels:                                # optional; each level optional, ll < l < h < hh
 //         hh: { value: 1.5, severity: 1 }      # high: alarm when reading >= value
-//         h:  { value: 1.0, severity: 2 }
+//         h:  { value: 1.0, severity: 2 }      #   or { above: 1.0, ... }: reading > 1.0
 //         l:  { value: 0.3, severity: 3 }      # low: alarm when reading <= value
-//         ll: { value: 0.2, severity: 2 }
+//         ll: { value: 0.2, severity: 2 }      #   or { below: 0.2, ... }: reading < 0.2
 //       deadband: 0.05                         # optional, >= 0 (default 0)
 //       restore_high: 1.0                      # optional: high side clears when reading < this
 //       restore_low: 0.35                      # optional: low side clears when reading > this
-//       on_delay: 0s                           # optional duration (default 0s)
-//       off_delay: 10s                         # optional duration (default 0s)
+//       on_delay: 0s                           # optional duration (default 0s): per level,
+//                                              # a raise or escalation (H -> HH) waits it
+//       off_delay: 10s                         # optional duration (default 0s): per level,
+//                                              # a clear or de-escalation (HH -> H) waits it
 //       rate_of_change: { limit: 5, window: 1m, severity: 2, direction: rising }
 //                                              # optional: change over window (at most 31d);
 //                                              # direction rising|falling|either (default)
 //       no_data: { intervals: 3, severity: 3 } # optional; `no_data: off` or intervals 0 disable
 //       sensor_fault: { severity: 3 }          # optional; `sensor_fault: off` disables
+//       stuck_value: { after: 6h, severity: 3 }  # optional (default off): the same value
+//                                              # (exactly) for longer than `after` (at most
+//                                              # 31d) raises a stuck-value alarm
 //
 //   gateway_offline: { after: 2m, severity: 2 }  # optional top-level key: a gateway
 //     # silent for `after` raises one gateway-offline alarm and its sensors'
@@ -33,10 +38,10 @@
 //
 // Severity: 1 (red) .. 4 (blue), or the names red, orange, yellow, blue. In a
 // level and in rate_of_change severity is required; in no_data and
-// sensor_fault it defaults to 3 (yellow). Durations as config.h ParseDuration
+// sensor_fault and stuck_value it defaults to 3 (yellow). Durations as config.h ParseDuration
 // ("250ms", "10s", "5m", "2h", "1d"). Defaults when a key is left out are
 // those of alarm::Rule: no levels, no rate, no_data off, sensor_fault on with
-// severity 3. A missing or null `rules` is an empty list.
+// severity 3, stuck_value off. A missing or null `rules` is an empty list.
 #pragma once
 
 #include <filesystem>

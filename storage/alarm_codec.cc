@@ -9,7 +9,10 @@ using internal::WireReader;
 using internal::WireWriter;
 
 constexpr uint8_t kJournalEntryVersion = 1;
-constexpr uint8_t kSnapshotVersion = 1;
+// Version 2 adds per sensor the HH on-delay offset, the unchanged time and
+// the stuck flag, and per shelf its level. Version 1 still decodes.
+constexpr uint8_t kSnapshotVersion = 2;
+constexpr uint8_t kSnapshotVersion1 = 1;
 
 void PutActive(WireWriter& w, const alarm::ActiveAlarm& a) {
   w.PutString(a.source_id);
@@ -109,7 +112,7 @@ alarm::Result<alarm::JournalEntry> DecodeJournalEntry(std::string_view bytes) {
 std::string EncodeShardSnapshot(const ShardSnapshot& snapshot) {
   // Runs on a shard thread at every checkpoint, with up to a million sensors:
   // one allocation, not a doubling series of copies.
-  constexpr size_t kSensorFixedBytes = 80;  // every field but the strings and rate points
+  constexpr size_t kSensorFixedBytes = 89;  // every field but the strings and rate points
   size_t bytes = 64;
   for (const alarm::SensorSnapshot& s : snapshot.engine.sensors) {
     bytes += kSensorFixedBytes + s.sensor_id.size() + s.rule_id.size() + size_t{16} * s.rate_count;
@@ -155,6 +158,9 @@ std::string EncodeShardSnapshot(const ShardSnapshot& snapshot) {
       w.Put(s.rate_at[i]);
       w.Put(s.rate_value[i]);
     }
+    w.Put(s.pending_next_ms);
+    w.Put(s.unchanged_ms);
+    w.Put(s.stuck);
   }
   w.Put(static_cast<uint32_t>(e.alarms.size()));
   for (const alarm::ActiveAlarm& a : e.alarms) PutActive(w, a);
@@ -163,6 +169,7 @@ std::string EncodeShardSnapshot(const ShardSnapshot& snapshot) {
     w.PutString(s.source_id);
     w.Put(s.alarm);
     w.Put(s.until);
+    w.Put(s.level);
   }
   return out;
 }
@@ -214,6 +221,15 @@ alarm::Result<ShardSnapshot> DecodeShardSnapshot(std::string_view bytes) {
       s.rate_at[i] = r.Get<alarm::TimestampMs>();
       s.rate_value[i] = r.Get<double>();
     }
+    if (version == kSnapshotVersion1) {
+      // Version 1 ran one delay per alarm: with a level set, a pending delay
+      // was the off-delay back to normal, whatever pending_level held.
+      if (s.level != alarm::Level::kNone) s.pending_level = alarm::Level::kNone;
+      continue;
+    }
+    s.pending_next_ms = r.Get<int32_t>();
+    s.unchanged_ms = r.Get<uint32_t>();
+    s.stuck = r.Get<bool>();
   }
   for (uint32_t n = r.GetCount(80); n > 0 && r.ok(); --n) e.alarms.push_back(GetActive(r));
   for (uint32_t n = r.GetCount(13); n > 0 && r.ok(); --n) {
@@ -221,9 +237,10 @@ alarm::Result<ShardSnapshot> DecodeShardSnapshot(std::string_view bytes) {
     s.source_id = r.GetString();
     s.alarm = r.Get<alarm::AlarmKind>();
     s.until = r.Get<alarm::TimestampMs>();
+    if (version != kSnapshotVersion1) s.level = r.Get<alarm::Level>();
   }
-  valid = valid && r.done() && version == kSnapshotVersion && snapshot.shard_count > 0 &&
-          snapshot.shard < snapshot.shard_count;
+  valid = valid && r.done() && (version == kSnapshotVersion || version == kSnapshotVersion1) &&
+          snapshot.shard_count > 0 && snapshot.shard < snapshot.shard_count;
   for (const alarm::ActiveAlarm& a : e.alarms) valid = valid && ValidActive(a);
   if (!valid) return alarm::Status::Corruption("alarm engine snapshot: malformed");
   return snapshot;

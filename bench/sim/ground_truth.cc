@@ -30,15 +30,21 @@ struct Change {
 //
 // Threshold levels, after alarm/rule.h: a level is entered at its value and
 // held until the reading passes its exit (value -/+ deadband, or the restore
-// value for the return to normal); on_delay/off_delay must run out before a
-// raise/clear, on readings or on the server's timer; escalation is immediate.
+// value for the return to normal); per level, on_delay must run out before a
+// raise or an escalation (held at least at the new level) and off_delay
+// before a clear or a de-escalation (held below the level), on readings or on
+// the server's timer.
 
 struct ThresholdState {
   Level level = Level::kNone;
   bool pending = false;
   TimestampMs since = 0;   // event time the pending condition started
   TimestampMs set_at = 0;  // server time it started
+  // The level the pending change goes to: worse than `level` (on-delay) or
+  // better (off-delay; kNone: the clear).
   Level pending_level = Level::kNone;
+  // On-delay towards H (L): event time of the first reading at HH (LL) since.
+  std::optional<TimestampMs> next_since{};
 };
 
 Level Classify(const RuleFigures& r, Level cur, double v) {
@@ -85,9 +91,50 @@ bool SameSide(Level a, Level b) {
 
 int Magnitude(Level level) { return std::abs(static_cast<int>(level)); }
 
+// `a` is a worse condition than `b`: abnormal where `b` is normal, or further
+// out on the same side.
+bool Worse(Level a, Level b) {
+  return (b == Level::kNone && a != Level::kNone) ||
+         (SameSide(a, b) && Magnitude(a) > Magnitude(b));
+}
+
+Level Extreme(Level level) { return level > Level::kNone ? Level::kHH : Level::kLL; }
+
+// What the pending change of `s` does when its delay runs out.
+Transition PendingTransition(const ThresholdState& s) {
+  if (Worse(s.pending_level, s.level)) {
+    return s.level == Level::kNone ? Transition::kRaised : Transition::kEscalated;
+  }
+  return s.pending_level == Level::kNone ? Transition::kCleared : Transition::kDeEscalated;
+}
+
+const std::chrono::milliseconds& PendingDelay(const RuleFigures& r, const ThresholdState& s) {
+  return Worse(s.pending_level, s.level) ? r.on_delay : r.off_delay;
+}
+
 Change ThresholdChange(const RuleFigures& r, Transition what, Level level, TimestampMs from,
                        TimestampMs to) {
   return Change{AlarmKind::kThreshold, what, level, SeverityOf(r, level), from, to, true};
+}
+
+// Makes the pending change of `s`, at a server time in [from, to]. A HH (LL)
+// seen during H's (L's) on-delay then has its own on-delay running.
+void FirePending(const RuleFigures& r, ThresholdState* s, TimestampMs from, TimestampMs to,
+                 std::vector<Change>* out) {
+  const Transition what = PendingTransition(*s);
+  const Level old = s->level;
+  s->level = s->pending_level;
+  s->pending = false;
+  out->push_back(ThresholdChange(r, what, what == Transition::kCleared ? old : s->level, from, to));
+  if (what == Transition::kRaised || what == Transition::kEscalated) {
+    if (s->next_since && Extreme(s->level) != s->level) {
+      s->pending = true;
+      s->pending_level = Extreme(s->level);
+      s->set_at += *s->next_since - s->since;
+      s->since = *s->next_since;
+    }
+  }
+  s->next_since.reset();
 }
 
 // A good reading (t, v) evaluated when it reaches the server, at `now`.
@@ -98,54 +145,52 @@ void StepThreshold(const RuleFigures& r, ThresholdState* s, TimestampMs t, doubl
     s->pending = false;
     return;
   }
-  auto start_pending = [&] {
-    if (!s->pending) {
-      s->pending = true;
-      s->since = t;
-      s->set_at = now;
-    }
+  auto start_pending = [&](Level target) {
+    s->pending = true;
+    s->since = t;
+    s->set_at = now;
+    s->pending_level = target;
+    s->next_since.reset();
   };
-  if (s->level == Level::kNone) {
-    if (r.on_delay.count() > 0) {
-      start_pending();
+  if (Worse(raw, s->level)) {
+    if (!s->pending || !Worse(s->pending_level, s->level) || !SameSide(raw, s->pending_level)) {
+      start_pending(raw);
+    } else if (Magnitude(raw) < Magnitude(s->pending_level)) {
       s->pending_level = raw;
-      if (t - s->since < r.on_delay.count()) return;
+      s->next_since.reset();
+    } else if (raw == s->pending_level) {
+      s->next_since.reset();
+    } else if (!s->next_since) {
+      s->next_since = t;
     }
-    s->level = raw;
-    s->pending = false;
-    out->push_back(ThresholdChange(r, Transition::kRaised, raw, now, now));
-    return;
-  }
-  if (raw != Level::kNone && SameSide(raw, s->level)) {
-    const Transition what =
-        Magnitude(raw) > Magnitude(s->level) ? Transition::kEscalated : Transition::kDeEscalated;
-    s->level = raw;
-    s->pending = false;
-    out->push_back(ThresholdChange(r, what, raw, now, now));
-    return;
-  }
-  if (r.off_delay.count() > 0) {
-    start_pending();
+    if (t - s->since < r.on_delay.count()) return;
+  } else {
+    const Level target = SameSide(raw, s->level) ? raw : Level::kNone;
+    if (!s->pending || Worse(s->pending_level, s->level)) {
+      start_pending(target);
+    } else if (Worse(target, s->pending_level)) {
+      s->pending_level = target;
+    }
     if (t - s->since < r.off_delay.count()) return;
   }
-  const Level old = s->level;
-  s->level = Level::kNone;
-  s->pending = false;
-  out->push_back(ThresholdChange(r, Transition::kCleared, old, now, now));
-  if (raw != Level::kNone) StepThreshold(r, s, t, v, now, out);
+  FirePending(r, s, now, now, out);
+  StepThreshold(r, s, t, v, now, out);
 }
 
 // The server's timer: the pending delay ran out, at a time in [from, to].
-void FireThresholdTimer(const RuleFigures& r, ThresholdState* s, TimestampMs from, TimestampMs to,
-                        std::vector<Change>* out) {
-  if (s->level == Level::kNone) {
-    s->level = s->pending_level;
-    out->push_back(ThresholdChange(r, Transition::kRaised, s->level, from, to));
-  } else {
-    out->push_back(ThresholdChange(r, Transition::kCleared, s->level, from, to));
-    s->level = Level::kNone;
-  }
-  s->pending = false;
+// The last reading (value `v`) may call for a further change, whose delay
+// then runs from the timer (the engine knows nothing newer).
+void FireThresholdTimer(const RuleFigures& r, ThresholdState* s, double v, TimestampMs from,
+                        TimestampMs to, std::vector<Change>* out) {
+  FirePending(r, s, from, to, out);
+  if (s->pending) return;
+  const Level raw = Classify(r, s->level, v);
+  if (raw == s->level) return;
+  s->pending = true;
+  s->since = from;
+  s->set_at = from;
+  s->pending_level = Worse(raw, s->level) || SameSide(raw, s->level) ? raw : Level::kNone;
+  s->next_since.reset();
 }
 
 // ---------------------------------------------------------------------------
@@ -217,29 +262,28 @@ void EvaluateReadings(const Scenario& scenario, uint32_t sensor, std::vector<Cha
   RateState rate;
   bool fault = false;
   bool uncertain = false;  // a timer raced a reading: what follows may differ
+  double last_value = 0;   // of the last good reading: what a timer sees
   for (const Sample& sample : samples) {
     const TimestampMs now = scenario.Arrival(spec.enterprise, sample.t);
     const bool faulty = sample.value < spec.range_low || sample.value > spec.range_high;
-    if (has_levels && th.pending) {
-      const auto delay = th.level == Level::kNone ? rule.on_delay : rule.off_delay;
-      const TimestampMs due = std::max(th.since + delay.count(), th.set_at);
-      if (due < now) {
-        const bool sure = now - due >= tick;
-        bool required = !uncertain;
-        if (!sure && faulty) required = false;  // a bad reading would cancel the delay
-        if (!sure && !faulty) {
-          // The reading may be evaluated before the timer fires: does it do the same?
-          ThresholdState probe_state = th;
-          std::vector<Change> probe;
-          StepThreshold(rule, &probe_state, sample.t, sample.value, now, &probe);
-          const Transition timer_does =
-              th.level == Level::kNone ? Transition::kRaised : Transition::kCleared;
-          if (probe.empty() || probe.front().what != timer_does) required = false;
-        }
-        FireThresholdTimer(rule, &th, due, sure ? due + tick : now, out);
-        out->back().required = required;
-        uncertain = !required;
+    // Timers due before this reading: a change may leave another one pending
+    // (HH after H, normal after HH -> H), at most one per level and a clear.
+    for (int changes = 0; has_levels && th.pending && changes < 5; ++changes) {
+      const TimestampMs due = std::max(th.since + PendingDelay(rule, th).count(), th.set_at);
+      if (due >= now) break;
+      const bool sure = now - due >= tick;
+      bool required = !uncertain;
+      if (!sure && faulty) required = false;  // a bad reading would cancel the delay
+      if (!sure && !faulty) {
+        // The reading may be evaluated before the timer fires: does it do the same?
+        ThresholdState probe_state = th;
+        std::vector<Change> probe;
+        StepThreshold(rule, &probe_state, sample.t, sample.value, now, &probe);
+        if (probe.empty() || probe.front().what != PendingTransition(th)) required = false;
       }
+      FireThresholdTimer(rule, &th, last_value, due, sure ? due + tick : now, out);
+      out->back().required = required;
+      uncertain = !required;
     }
     if (faulty) {
       if (!fault) {
@@ -259,6 +303,7 @@ void EvaluateReadings(const Scenario& scenario, uint32_t sensor, std::vector<Cha
     if (has_levels) {
       const size_t before = out->size();
       StepThreshold(rule, &th, sample.t, sample.value, now, out);
+      last_value = sample.value;
       for (size_t i = before; i < out->size(); ++i) (*out)[i].required = !uncertain;
       if (th.level == Level::kNone && !th.pending) uncertain = false;
     }

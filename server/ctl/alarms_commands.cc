@@ -37,7 +37,7 @@ const char kFilterHelp[] = R"(Filters (each narrows; default: all the token may 
                          (or the colour's name)
   --enterprise ID        repeatable
   --enterprise-kind K    hazardous_chemical|coal_mine|tailings|other; repeatable
-  --kind K               threshold|rate_of_change|no_data|sensor_fault|gateway_offline;
+  --kind K               threshold|rate_of_change|no_data|sensor_fault|gateway_offline|stuck_value;
                          repeatable
 )";
 
@@ -333,8 +333,9 @@ std::optional<std::string> FilterFromArgs(const Args& args, v1::AlarmFilter* fil
   for (const std::string& name : args.All("kind")) {
     const auto kind = ParseAlarmKind(name);
     if (!kind) {
-      return "--kind: threshold|rate_of_change|no_data|sensor_fault|gateway_offline, got '" + name +
-             "'";
+      return "--kind: threshold|rate_of_change|no_data|sensor_fault|gateway_offline|stuck_value, "
+             "got '" +
+             name + "'";
     }
     filter->add_alarm_kinds(*kind);
   }

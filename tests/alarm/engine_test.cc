@@ -844,6 +844,271 @@ TEST_CASE("Engine Snapshot/Restore keeps gateways, shelves and occurrences", "[a
   CHECK(ra == rb);  // the same occurrence numbers continue
 }
 
+// Issue 20 item 6: H and HH are separate alarms for the operator (ISA-18.2).
+TEST_CASE("Engine escalation makes an acknowledged alarm active-unacked again", "[alarm][engine]") {
+  Harness h({MethaneRule()});
+  CheckEvent(h.Feed("ch4", 1, 1.2), EventKind::kRaised, AlarmKind::kThreshold, Level::kH);
+  std::vector<AlarmEvent> out;
+  REQUIRE(h.engine.Acknowledge({"ch4", AlarmKind::kThreshold}, 1500, "op", "", &out).ok());
+  REQUIRE(h.engine.Active()[0].state == AlarmState::kActiveAcked);
+
+  auto escalated = h.Feed("ch4", 2, 1.6);
+  CheckEvent(escalated, EventKind::kEscalated, AlarmKind::kThreshold, Level::kHH);
+  CHECK(escalated[0].record.state == AlarmState::kActiveUnacked);
+  CHECK(h.engine.Active()[0].state == AlarmState::kActiveUnacked);
+  out.clear();
+  REQUIRE(h.engine.Acknowledge({"ch4", AlarmKind::kThreshold}, 2500, "op", "", &out).ok());
+  CHECK(out.size() == 1);  // HH is acknowledged on its own
+
+  // A de-escalation is no new condition: the acknowledgement stands.
+  auto lower = h.Feed("ch4", 3, 1.2);
+  CheckEvent(lower, EventKind::kDeEscalated, AlarmKind::kThreshold, Level::kH);
+  CHECK(lower[0].record.state == AlarmState::kActiveAcked);
+}
+
+TEST_CASE("Engine shelve covers its level, never a worse one: escalation ends it",
+          "[alarm][engine]") {
+  Harness h({MethaneRule()});
+  CheckEvent(h.Feed("ch4", 1, 1.2), EventKind::kRaised, AlarmKind::kThreshold, Level::kH);
+  std::vector<AlarmEvent> out;
+  REQUIRE(
+      h.engine.Shelve({"ch4", AlarmKind::kThreshold}, 3'600'000, 1500, "op", "calibration", &out)
+          .ok());
+
+  SECTION("H -> HH while shelved: escalated (not shelved, unacked), then unshelved") {
+    auto events = h.Feed("ch4", 2, 1.6);
+    REQUIRE(events.size() == 2);
+    CHECK(events[0].kind == EventKind::kEscalated);
+    CHECK(events[0].record.level == Level::kHH);
+    CHECK(events[0].record.shelved_until == 0);
+    CHECK(events[0].record.state == AlarmState::kActiveUnacked);
+    CHECK(events[1].kind == EventKind::kUnshelved);
+    CHECK(events[1].record.shelved_until == 0);
+    CHECK(events[1].record.level == Level::kHH);
+    CHECK(events[1].actor.empty());
+    CHECK(events[1].comment == "escalated past the shelved level H");
+    CHECK(events[1].at == 2000);
+    CHECK(h.engine.Active()[0].shelved_until == 0);
+    CHECK(h.engine.Snapshot().shelves.empty());
+    CHECK(h.Tick(4000).empty());  // no second unshelve when the time would have been up
+  }
+  SECTION("staying within the shelved level keeps it shelved") {
+    CHECK(h.Feed("ch4", 2, 1.4).empty());
+    CHECK(h.Feed("ch4", 3, 0.5).size() == 1);  // cleared-unacked, still shelved
+    auto again = h.Feed("ch4", 4, 1.1);
+    CheckEvent(again, EventKind::kRaised, AlarmKind::kThreshold, Level::kH);
+    CHECK(again[0].record.shelved_until == 3'600'000);
+  }
+  SECTION("a re-raise straight at HH ends it too") {
+    CHECK(h.Feed("ch4", 3, 0.5).size() == 1);
+    auto events = h.Feed("ch4", 4, 1.7);
+    REQUIRE(events.size() == 2);
+    CHECK(events[0].kind == EventKind::kRaised);
+    CHECK(events[0].record.level == Level::kHH);
+    CHECK(events[0].record.shelved_until == 0);
+    CHECK(events[1].kind == EventKind::kUnshelved);
+  }
+  SECTION("a shelve given at HH covers HH and H") {
+    CHECK(h.Feed("ch4", 2, 1.6).size() == 2);
+    out.clear();
+    REQUIRE(
+        h.engine.Shelve({"ch4", AlarmKind::kThreshold}, 3'600'000, 2500, "op", "again", &out).ok());
+    CheckEvent(h.Feed("ch4", 3, 1.2), EventKind::kDeEscalated, AlarmKind::kThreshold, Level::kH);
+    auto back = h.Feed("ch4", 4, 1.6);
+    CheckEvent(back, EventKind::kEscalated, AlarmKind::kThreshold, Level::kHH);
+    CHECK(back[0].record.shelved_until == 3'600'000);
+  }
+  SECTION("the shelved level survives Snapshot/Restore") {
+    Harness b({MethaneRule()});
+    const EngineSnapshot snap = h.engine.Snapshot();
+    REQUIRE(snap.shelves.size() == 1);
+    CHECK(snap.shelves[0].level == Level::kH);
+    REQUIRE(b.engine.Restore(snap).ok());
+    CHECK(b.Feed("ch4", 2, 1.6).size() == 2);
+    EngineSnapshot old = snap;  // before shelves had a level: the alarm's is taken
+    old.shelves[0].level = Level::kNone;
+    Harness c({MethaneRule()});
+    REQUIRE(c.engine.Restore(old).ok());
+    CHECK(c.engine.Snapshot().shelves[0].level == Level::kH);
+    CHECK(c.Feed("ch4", 2, 1.3).empty());
+    CHECK(c.Feed("ch4", 3, 1.6).size() == 2);
+  }
+}
+
+// Issue 20 item 7: on-delay, off-delay and deadband apply per level.
+TEST_CASE("Engine on-delay applies to an escalation: a short spike during H stays H",
+          "[alarm][engine]") {
+  // Coal CO: H 24 ppm, HH 50 ppm, on-delay 10 s ("rides through single spikes").
+  Rule co{.id = "co",
+          .selector = Selector{.sensor_id = "s1"},
+          .hh = Level(50, Severity::kRed),
+          .h = Level(24, Severity::kOrange),
+          .deadband = 2,
+          .on_delay = 10s};
+  Harness h({co});
+  CHECK(h.Feed("s1", 0, 30).empty());
+  CheckEvent(h.Feed("s1", 10, 30), EventKind::kRaised, AlarmKind::kThreshold, Level::kH);
+  // A 4 s diesel spike while H is active: no escalation.
+  for (double t = 20; t <= 24; ++t) CHECK(h.Feed("s1", t, 80).empty());
+  CHECK(h.Feed("s1", 25, 30).empty());
+  CHECK(h.Tick(40).empty());
+
+  SECTION("held at HH for the on-delay: escalated, by a reading or by Tick") {
+    CHECK(h.Feed("s1", 50, 60).empty());
+    CHECK(h.Feed("s1", 59, 60).empty());
+    SECTION("reading") {
+      CheckEvent(h.Feed("s1", 60, 61), EventKind::kEscalated, AlarmKind::kThreshold, Level::kHH);
+    }
+    SECTION("tick") {
+      CHECK(h.Tick(59.9).empty());
+      auto escalated = h.Tick(60);
+      CheckEvent(escalated, EventKind::kEscalated, AlarmKind::kThreshold, Level::kHH);
+      CHECK(escalated[0].value == 60);
+    }
+  }
+  SECTION("a ramp through H to HH: each level waits its own delay from its first reading") {
+    Harness r({co});
+    CHECK(r.Feed("s1", 0, 30).empty());
+    CHECK(r.Feed("s1", 2, 60).empty());  // HH from 2 s
+    CheckEvent(r.Feed("s1", 10, 60), EventKind::kRaised, AlarmKind::kThreshold, Level::kH);
+    CHECK(r.Tick(11.9).empty());
+    CheckEvent(r.Tick(12), EventKind::kEscalated, AlarmKind::kThreshold, Level::kHH);
+  }
+  SECTION("a jump straight to HH raises HH after one delay") {
+    Harness j({co});
+    CHECK(j.Feed("s1", 0, 60).empty());
+    CheckEvent(j.Tick(10), EventKind::kRaised, AlarmKind::kThreshold, Level::kHH);
+  }
+  SECTION("a spike to HH at the end of H's on-delay raises H only") {
+    Harness j({co});
+    CHECK(j.Feed("s1", 0, 30).empty());
+    CheckEvent(j.Feed("s1", 10, 60), EventKind::kRaised, AlarmKind::kThreshold, Level::kH);
+    CHECK(j.Feed("s1", 11, 30).empty());
+    CHECK(j.Tick(30).empty());
+  }
+}
+
+TEST_CASE("Engine off-delay and deadband apply to a de-escalation: no flapping around HH",
+          "[alarm][engine]") {
+  Rule rule{.id = "lel",
+            .selector = Selector{.sensor_id = "s1"},
+            .hh = Level(50, Severity::kRed),
+            .h = Level(25, Severity::kOrange),
+            .off_delay = 5s};
+  Harness h({rule});
+  CheckEvent(h.Feed("s1", 0, 30), EventKind::kRaised, AlarmKind::kThreshold, Level::kH);
+  int changes = 0;
+  double t = 1;
+  for (int i = 0; i < 14; ++i, ++t) {  // hovering around HH for 14 s
+    changes += static_cast<int>(h.Feed("s1", t, i % 2 == 0 ? 50.5 : 49.5).size());
+    changes += static_cast<int>(h.Tick(t + 0.5).size());
+  }
+  CHECK(changes == 1);  // one escalation
+  CHECK(h.engine.Active()[0].level == Level::kHH);
+  CHECK(h.Feed("s1", 15, 50.5).empty());
+  CHECK(h.Feed("s1", 20, 40).empty());
+  CheckEvent(h.Tick(25), EventKind::kDeEscalated, AlarmKind::kThreshold, Level::kH);
+  // Then back to normal: its own off-delay, counted from the de-escalation.
+  CHECK(h.Feed("s1", 26, 10).empty());
+  CHECK(h.Tick(30.9).empty());
+  CheckEvent(h.Tick(31), EventKind::kCleared, AlarmKind::kThreshold, Level::kH);
+
+  SECTION("a drop straight to normal clears after one off-delay") {
+    Harness d({rule});
+    d.Feed("s1", 0, 60);
+    CHECK(d.Feed("s1", 1, 10).empty());
+    CHECK(d.Tick(5.9).empty());
+    CheckEvent(d.Tick(6), EventKind::kCleared, AlarmKind::kThreshold, Level::kHH);
+  }
+  SECTION("the deadband holds HH without a delay") {
+    rule.off_delay = 0s;
+    rule.deadband = 2;
+    Harness d({rule});
+    CheckEvent(d.Feed("s1", 0, 50), EventKind::kRaised, AlarmKind::kThreshold, Level::kHH);
+    for (double v : {49.0, 50.5, 48.5, 49.9}) CHECK(d.Feed("s1", ++t, v).empty());
+    CheckEvent(d.Feed("s1", ++t, 47.9), EventKind::kDeEscalated, AlarmKind::kThreshold, Level::kH);
+  }
+}
+
+TEST_CASE("Engine Snapshot/Restore mid-delay of an escalation continues like the original",
+          "[alarm][engine]") {
+  Rule co{.id = "co",
+          .selector = Selector{.sensor_id = "s1"},
+          .hh = Level(50, Severity::kRed),
+          .h = Level(24, Severity::kOrange),
+          .on_delay = 10s};
+  Harness a({co});
+  a.Feed("s1", 0, 30);
+  a.Feed("s1", 3, 60);  // HH's delay would run from 3 s once H is raised
+  Harness b({co});
+  REQUIRE(b.engine.Restore(a.engine.Snapshot()).ok());
+  CHECK(b.engine.Snapshot() == a.engine.Snapshot());
+  for (double t : {10.0, 12.9, 13.0}) {
+    auto ea = a.Tick(t);
+    CHECK(ea == b.Tick(t));
+    CHECK(ea.size() == (t == 12.9 ? 0u : 1u));
+  }
+}
+
+// Issue 20 item 8: last written wins, as storage keeps it.
+TEST_CASE("Engine evaluates a reading at the newest reading's time as the current value",
+          "[alarm][engine]") {
+  Harness h({MethaneRule()});
+  CHECK(h.Feed("ch4", 10, 0.8).empty());
+  CheckEvent(h.Feed("ch4", 10, 1.6), EventKind::kRaised, AlarmKind::kThreshold, Level::kHH);
+  CHECK(h.engine.stats().late_readings == 0);
+  CHECK(h.engine.Active()[0].trigger_value == 1.6);
+  CheckEvent(h.Feed("ch4", 10, 0.5), EventKind::kCleared, AlarmKind::kThreshold, Level::kHH);
+  CHECK(h.Feed("ch4", 9.999, 1.8).empty());  // strictly older: late, not evaluated
+  CHECK(h.engine.stats().late_readings == 1);
+}
+
+// Issue 20 item 10: a frozen transmitter.
+TEST_CASE("Engine stuck value: the same value for longer than stuck_after", "[alarm][engine]") {
+  Rule rule{.id = "radar",
+            .selector = Selector{.sensor_id = "s1"},
+            .h = Level(80, Severity::kOrange),
+            .stuck_after = 60s,
+            .stuck_severity = Severity::kOrange};
+  Harness h({rule});
+  for (double t = 0; t <= 60; t += 10) CHECK(h.Feed("s1", t, 12.5).empty());  // exactly 60 s
+  auto stuck = h.Feed("s1", 61, 12.5);
+  CheckEvent(stuck, EventKind::kRaised, AlarmKind::kStuckValue);
+  CHECK(stuck[0].record.severity == Severity::kOrange);
+  CHECK(stuck[0].record.threshold == 60);
+  CHECK(h.Feed("s1", 70, 12.5).empty());  // raised once
+  CHECK(h.Feed("s1", 70, 12.5).empty());  // same time: evaluated, nothing new
+  CheckEvent(h.Feed("s1", 71, 12.6), EventKind::kCleared, AlarmKind::kStuckValue);
+  for (double t = 81; t <= 131; t += 10) CHECK(h.Feed("s1", t, 12.6).empty());  // 60 s again
+
+  SECTION("Snapshot/Restore keeps the unchanged time") {
+    Harness b({rule});
+    REQUIRE(b.engine.Restore(h.engine.Snapshot()).ok());
+    CheckEvent(b.Feed("s1", 133, 12.6), EventKind::kRaised, AlarmKind::kStuckValue);
+  }
+  SECTION("off by default") {
+    rule.stuck_after = 0s;
+    Harness off({rule});
+    for (double t = 0; t <= 1000; t += 10) CHECK(off.Feed("s1", t, 12.5).empty());
+  }
+}
+
+// Issue 20 item 11: "above"/"below" in a standard.
+TEST_CASE("Engine strict levels: above and below, not at", "[alarm][engine]") {
+  ThresholdLevel above24 = Level(24, Severity::kOrange);
+  above24.strict = true;
+  ThresholdLevel below18 = Level(18, Severity::kYellow);
+  below18.strict = true;
+  Harness h({Rule{.id = "co", .selector = Selector{.sensor_id = "s1"}, .h = above24},
+             Rule{.id = "o2", .selector = Selector{.sensor_id = "s2"}, .l = below18}});
+  CHECK(h.Feed("s1", 1, 24).empty());  // at the limit: not above it
+  CheckEvent(h.Feed("s1", 2, 24.5), EventKind::kRaised, AlarmKind::kThreshold, Level::kH);
+  CheckEvent(h.Feed("s1", 3, 24), EventKind::kCleared, AlarmKind::kThreshold, Level::kH);
+  CHECK(h.Feed("s2", 1, 18).empty());
+  CheckEvent(h.Feed("s2", 2, 17.9), EventKind::kRaised, AlarmKind::kThreshold, Level::kL);
+  CheckEvent(h.Feed("s2", 3, 18), EventKind::kCleared, AlarmKind::kThreshold, Level::kL);
+}
+
 TEST_CASE("ShardOf is stable and spreads sensors", "[alarm][engine]") {
   CHECK(ShardOf("sensor-1", 4) == ShardOf("sensor-1", 4));
   int counts[4] = {};

@@ -115,6 +115,52 @@ rules:
   CHECK((*rules)[3] == region);
 }
 
+TEST_CASE("Rules YAML: strict levels (above, below) and stuck_value", "[server][rules]") {
+  auto rules = ParseRulesYaml(OneRule("    select: { sensor: s-1 }\n"
+                                      "    levels:\n"
+                                      "      hh: { value: 50, severity: 1 }\n"
+                                      "      h: { above: 24, severity: 2 }\n"
+                                      "      l: { below: 0.25, severity: 2 }\n"
+                                      "      ll: { value: 0.1, severity: 1 }\n"
+                                      "    stuck_value: { after: 12h }\n"),
+                              "rules.yaml");
+  REQUIRE(ErrorOf(rules) == "");
+  const alarm::Rule& r = (*rules)[0];
+  CHECK(r.hh == ThresholdLevel{.value = 50, .severity = Severity::kRed, .strict = false});
+  CHECK(r.h == ThresholdLevel{.value = 24, .severity = Severity::kOrange, .strict = true});
+  CHECK(r.l == ThresholdLevel{.value = 0.25, .severity = Severity::kOrange, .strict = true});
+  CHECK_FALSE(r.ll->strict);
+  CHECK(r.stuck_after == 12h);
+  CHECK(r.stuck_severity == Severity::kYellow);
+  // Formatting keeps both and parses back.
+  auto again = ParseRulesDocument(
+      FormatRulesYaml(RulesDocument{.rules = *rules, .gateway_offline = {}}), "formatted");
+  REQUIRE(ErrorOf(again) == "");
+  CHECK(again->rules == *rules);
+  CHECK((*ParseRulesYaml(OneRule("    select: { sensor: s-1 }\n    stuck_value: off\n"), "x"))[0]
+            .stuck_after == 0ms);
+
+  CHECK(ParseError(OneRule("    select: { sensor: s-1 }\n"
+                           "    levels: { h: { value: 1, above: 1, severity: 2 } }\n")) ==
+        "rules.yaml:4:18: rules[0] (r1).levels.h: give exactly one of value (alarm when reading "
+        ">= it) and above (when reading > it)");
+  CHECK(ParseError(OneRule("    select: { sensor: s-1 }\n"
+                           "    levels: { l: { severity: 2 } }\n")) ==
+        "rules.yaml:4:18: rules[0] (r1).levels.l: give exactly one of value (alarm when reading "
+        "<= it) and below (when reading < it)");
+  CHECK(ParseError(OneRule("    select: { sensor: s-1 }\n"
+                           "    levels: { l: { above: 1, severity: 2 } }\n")) ==
+        "rules.yaml:4:20: rules[0] (r1).levels.l.above: unknown key (known: value, below, "
+        "severity)");
+  CHECK(ParseError(OneRule("    select: { sensor: s-1 }\n    stuck_value: { after: 32d }\n")) ==
+        "rules.yaml:4:27: rules[0] (r1).stuck_value.after: must be at most 31d, got '32d'");
+  CHECK(ParseError(OneRule("    select: { sensor: s-1 }\n    stuck_value: { severity: 2 }\n")) ==
+        "rules.yaml:4:18: rules[0] (r1).stuck_value.after: required key missing");
+  CHECK(ParseError(OneRule("    select: { sensor: s-1 }\n    stuck_value: 6h\n")) ==
+        "rules.yaml:4:18: rules[0] (r1).stuck_value: expected { after: D, severity: S } or off, "
+        "got '6h'");
+}
+
 TEST_CASE("Rules YAML: an empty file or an empty list has no rules", "[server][rules]") {
   for (const char* text : {"", "# only a comment\n", "rules:\n", "rules: []\n"}) {
     alarm::Result<std::vector<alarm::Rule>> rules = ParseRulesYaml(text, "rules.yaml");
@@ -139,7 +185,8 @@ TEST_CASE("Rules YAML: unknown keys are errors", "[server][rules]") {
   CHECK(ParseError(OneRule("    select: { sensor: s-1 }\n"
                            "    levels:\n"
                            "      hh: { value: 1, severity: 1, colour: red }\n")) ==
-        "rules.yaml:5:36: rules[0] (r1).levels.hh.colour: unknown key (known: value, severity)");
+        "rules.yaml:5:36: rules[0] (r1).levels.hh.colour: unknown key (known: value, above, "
+        "severity)");
   CHECK(ParseError(OneRule("    select: { sensor: s-1, site: x }\n")) ==
         "rules.yaml:3:28: rules[0] (r1).select.site: unknown key (known: sensor, quantity, "
         "enterprise, region, enterprise_kind)");

@@ -56,6 +56,9 @@ ShardSnapshot SampleSnapshot() {
   sensor.pending = true;
   sensor.pending_level = Level::kHH;
   sensor.pending_since = 1000;
+  sensor.pending_next_ms = 250;
+  sensor.unchanged_ms = 3'600'000;
+  sensor.stuck = true;
   sensor.last_seen = 2000;
   sensor.seen = true;
   sensor.last_reading_at = 1990;
@@ -68,7 +71,9 @@ ShardSnapshot SampleSnapshot() {
   sensor.rate_value = {3.5, 4.5, 0, 0, 0};
   s.engine.sensors = {sensor, alarm::SensorSnapshot{.sensor_id = "t-2", .rule_id = "x"}};
   s.engine.alarms = {SampleEntry().event.record};
-  s.engine.shelves = {{.source_id = "t-1", .alarm = AlarmKind::kRateOfChange, .until = 77}};
+  s.engine.shelves = {
+      {.source_id = "t-1", .alarm = AlarmKind::kRateOfChange, .until = 77},
+      {.source_id = "t-1", .alarm = AlarmKind::kThreshold, .until = 78, .level = Level::kH}};
   return s;
 }
 
@@ -99,6 +104,49 @@ TEST_CASE("Shard snapshots round-trip and reject every truncation", "[storage][c
   for (size_t n = 0; n < bytes.size(); ++n) {
     CHECK_FALSE(DecodeShardSnapshot(std::string_view(bytes).substr(0, n)).has_value());
   }
+}
+
+TEST_CASE("Shard snapshots of version 1 (before per-level delays, stuck value) still decode",
+          "[storage][codec]") {
+  // One sensor without rate points, no alarms, one shelf: version 2 is
+  // version 1 plus 9 bytes after the sensor's rate points and 1 byte (the
+  // level) at the end of the shelf.
+  ShardSnapshot snapshot{.shard = 0, .shard_count = 1, .through_log_seq = 5, .engine = {}};
+  alarm::SensorSnapshot sensor{.sensor_id = "ch4", .rule_id = "methane"};
+  sensor.level = Level::kH;
+  sensor.pending = true;              // version 1: the off-delay back to normal...
+  sensor.pending_level = Level::kHH;  // ... with a stale level from an earlier raise
+  sensor.pending_since = 1000;
+  sensor.seen = true;
+  sensor.has_reading = true;
+  snapshot.engine.sensors = {sensor};
+  snapshot.engine.shelves = {
+      {.source_id = "ch4", .alarm = AlarmKind::kThreshold, .until = 9000, .level = Level::kH}};
+  const std::string v2 = EncodeShardSnapshot(snapshot);
+  const size_t shelf_bytes = 4 + 3 + 1 + 8 + 1;  // "ch4", kind, until, level
+  const size_t counts = 4 + 4;                   // alarms, shelves
+  const size_t extras = 4 + 4 + 1;               // pending_next_ms, unchanged_ms, stuck
+  const size_t n = v2.size();
+  std::string v1 = v2.substr(0, n - shelf_bytes - counts - extras) +
+                   v2.substr(n - shelf_bytes - counts, shelf_bytes + counts - 1);
+  v1[0] = 1;
+  auto decoded = DecodeShardSnapshot(v1);
+  REQUIRE(decoded.has_value());
+  REQUIRE(decoded->engine.sensors.size() == 1);
+  const alarm::SensorSnapshot& s = decoded->engine.sensors[0];
+  CHECK(s.level == Level::kH);
+  CHECK(s.pending);
+  CHECK(s.pending_level == Level::kNone);  // read as the engine now reads an off-delay to normal
+  CHECK(s.pending_since == 1000);
+  CHECK(s.pending_next_ms == 0);
+  CHECK_FALSE(s.stuck);
+  REQUIRE(decoded->engine.shelves.size() == 1);
+  CHECK(decoded->engine.shelves[0].until == 9000);
+  CHECK(decoded->engine.shelves[0].level == Level::kNone);  // unknown: Restore takes the alarm's
+  CHECK_FALSE(DecodeShardSnapshot(v1.substr(0, v1.size() - 1)).has_value());
+  std::string v3 = v2;
+  v3[0] = 3;
+  CHECK_FALSE(DecodeShardSnapshot(v3).has_value());
 }
 
 TEST_CASE("Control records round-trip, malformed ones are corruption", "[storage][codec]") {
