@@ -629,8 +629,13 @@ TEST_CASE("A stream paused for its readings rate does not hold up shutdown", "[e
   IngestAck ack;
   REQUIRE(stream->Read(&ack));
   CHECK(ack.stored_readings() == 200);
-  CHECK(Sample(HttpGetMetrics(vigild.metrics_address()), "vigil_ingest_throttled_batches_total") ==
-        1);
+  // The pause is taken after the batch is submitted: its ack can come first.
+  CHECK(WaitUntil(
+      [&] {
+        return Sample(HttpGetMetrics(vigild.metrics_address()),
+                      "vigil_ingest_throttled_batches_total") == 1;
+      },
+      10s));
   const auto start = std::chrono::steady_clock::now();
   const ExitStatus exit = vigild.Terminate(30s);
   CHECK(exit.ExitedWith(0));
@@ -758,8 +763,13 @@ TEST_CASE("A 1 MB sensor id is refused ID_TOO_LONG in a small ack; the valid ser
   // ack over the client's default 4 MB receive limit, after storing the batch.
   for (int i = 0; i < 3; ++i) AddSeries(&batch, huge, {now - 1000}, {1.0});
   IngestAck ack;
-  // The default stub: the client's own default receive limit applies.
-  const grpc::Status status = Write(vigild.ingest(), batch, &ack);
+  // A channel with gRPC's default limits (the harness's own raises them).
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_ENABLE_HTTP_PROXY, 0);
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  auto stub = v1::Ingest::NewStub(
+      grpc::CreateCustomChannel(vigild.address(), grpc::InsecureChannelCredentials(), args));
+  const grpc::Status status = Write(*stub, batch, &ack);
   INFO(status.error_code() << " " << status.error_message().substr(0, 300));
   REQUIRE(status.ok());
   CHECK(ToString(Rejections(ack)) ==
