@@ -31,11 +31,24 @@ void Upsert(std::vector<T>& list, const std::vector<T>& changes) {
   }
 }
 
+// Removes the entries of `ids`; kInvalidArgument, naming the first id
+// without an entry, when one has none (a typo must not pass silently).
 template <class T>
-void Remove(std::vector<T>& list, const std::vector<std::string>& ids) {
-  if (ids.empty()) return;
+Status Remove(std::vector<T>& list, const std::vector<std::string>& ids, std::string_view what) {
+  if (ids.empty()) return Status::Ok();
   std::unordered_set<std::string_view> doomed(ids.begin(), ids.end());
+  std::unordered_set<std::string_view> found;
+  for (const T& entry : list) {
+    if (doomed.contains(entry.id)) found.insert(entry.id);
+  }
+  for (const std::string& id : ids) {
+    if (!found.contains(id)) {
+      return Status::InvalidArgument("remove_" + std::string(what) + "_ids: no " +
+                                     std::string(what) + " '" + Echo(id) + "' in the registry");
+    }
+  }
   std::erase_if(list, [&](const T& entry) { return doomed.contains(entry.id); });
+  return Status::Ok();
 }
 
 }  // namespace
@@ -76,12 +89,12 @@ Result<std::shared_ptr<const Registry>> Registry::Build(RegistryEntries entries)
 
   for (const Enterprise& enterprise : e.enterprises) {
     if (!IsValidId(enterprise.id)) {
-      return Status::InvalidArgument("enterprise id '" + enterprise.id +
+      return Status::InvalidArgument("enterprise id '" + Echo(enterprise.id) +
                                      "': must be 1..128 printable ASCII bytes without spaces");
     }
     if (!IsRegionCode(enterprise.region_code)) {
       return Status::InvalidArgument("enterprise '" + enterprise.id + "': region_code '" +
-                                     enterprise.region_code +
+                                     Echo(enterprise.region_code) +
                                      "' is not a 6-digit administrative division code");
     }
     if (enterprise.kind == EnterpriseKind::kUnspecified) {
@@ -97,12 +110,12 @@ Result<std::shared_ptr<const Registry>> Registry::Build(RegistryEntries entries)
   for (size_t slot = 0; slot < e.sensors.size(); ++slot) {
     const Sensor& sensor = e.sensors[slot];
     if (!IsValidId(sensor.id)) {
-      return Status::InvalidArgument("sensor id '" + sensor.id +
+      return Status::InvalidArgument("sensor id '" + Echo(sensor.id) +
                                      "': must be 1..128 printable ASCII bytes without spaces");
     }
     if (!registry->enterprises_.contains(sensor.enterprise_id)) {
       return Status::InvalidArgument("sensor '" + sensor.id + "': unknown enterprise '" +
-                                     sensor.enterprise_id + "'");
+                                     Echo(sensor.enterprise_id) + "'");
     }
     if (std::isnan(sensor.range_low) || std::isnan(sensor.range_high)) {
       return Status::InvalidArgument("sensor '" + sensor.id + "': range bound is not a number");
@@ -126,12 +139,12 @@ Result<std::shared_ptr<const Registry>> Registry::Build(RegistryEntries entries)
   }
   for (const Gateway& gateway : e.gateways) {
     if (!IsValidId(gateway.id)) {
-      return Status::InvalidArgument("gateway id '" + gateway.id +
+      return Status::InvalidArgument("gateway id '" + Echo(gateway.id) +
                                      "': must be 1..128 printable ASCII bytes without spaces");
     }
     if (!registry->enterprises_.contains(gateway.enterprise_id)) {
       return Status::InvalidArgument("gateway '" + gateway.id + "': unknown enterprise '" +
-                                     gateway.enterprise_id + "'");
+                                     Echo(gateway.enterprise_id) + "'");
     }
     if (!registry->gateways_.emplace(gateway.id, &gateway).second) {
       return Status::InvalidArgument("gateway '" + gateway.id + "' is listed twice");
@@ -151,9 +164,10 @@ Result<std::shared_ptr<const Registry>> Registry::Apply(const RegistryChange& ch
   Upsert(next.enterprises, change.upsert.enterprises);
   Upsert(next.sensors, change.upsert.sensors);
   Upsert(next.gateways, change.upsert.gateways);
-  Remove(next.sensors, change.remove_sensor_ids);
-  Remove(next.gateways, change.remove_gateway_ids);
-  Remove(next.enterprises, change.remove_enterprise_ids);
+  Status removed = Remove(next.sensors, change.remove_sensor_ids, "sensor");
+  if (removed.ok()) removed = Remove(next.gateways, change.remove_gateway_ids, "gateway");
+  if (removed.ok()) removed = Remove(next.enterprises, change.remove_enterprise_ids, "enterprise");
+  if (!removed.ok()) return removed;
   // Build() reports a sensor or gateway left pointing at a removed enterprise.
   return Build(std::move(next));
 }

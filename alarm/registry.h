@@ -86,7 +86,9 @@ class Registry {
   static Result<std::shared_ptr<const Registry>> Build(RegistryEntries entries);
 
   // Applies `change` to this registry's entries and builds the result; this
-  // registry is unchanged. Removing an enterprise still referenced fails.
+  // registry is unchanged. Fails (kInvalidArgument) when a removed id has no
+  // entry (after the change's upserts), or an enterprise removed is still
+  // referenced.
   Result<std::shared_ptr<const Registry>> Apply(const RegistryChange& change) const;
 
   // Lookups return nullptr on a miss. Pointers live as long as the Registry.
@@ -123,8 +125,14 @@ class Registry {
       sensors_by_enterprise_;
 };
 
-// Ids are 1..128 bytes of printable ASCII without spaces.
+// Ids are 1..128 bytes of printable ASCII without spaces. 128 leaves room for
+// hierarchical ids (region code, plant, area, ISA tag: rarely over 64 bytes)
+// and keeps what quotes them small: an ack lists at most 100 rejections, each
+// naming its sensor twice, so ids of 128 bytes keep it near 30 KB, far below
+// a gRPC client's 4 MB default receive limit. Ingest refuses a longer sensor
+// id (REJECT_REASON_ID_TOO_LONG) or gateway id (INVALID_ARGUMENT) outright.
 inline constexpr size_t kMaxIdBytes = 128;
+static_assert(kMaxEchoBytes >= kMaxIdBytes, "a valid id must be echoed whole");
 bool IsValidId(std::string_view id);
 
 }  // namespace vigil::alarm

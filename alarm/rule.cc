@@ -44,13 +44,21 @@ std::string_view LevelName(Level level) {
 }
 
 Status Rule::Validate() const {
-  const std::string where = "rule '" + id + "': ";
+  const std::string where = "rule '" + Echo(id) + "': ";
   auto bad = [&](const std::string& what) { return Status::InvalidArgument(where + what); };
 
   if (!IsValidId(id)) return bad("id must be 1..128 printable ASCII bytes without spaces");
 
   // Selector.
   const Selector& s = selector;
+  for (const auto& [name, value] :
+       {std::pair<const char*, const std::string&>{"selector.sensor_id", s.sensor_id},
+        {"selector.enterprise_id", s.enterprise_id}}) {
+    if (!value.empty() && !IsValidId(value)) {
+      return bad(std::string(name) + " '" + Echo(value) +
+                 "' is not a valid id: 1..128 printable ASCII bytes without spaces");
+    }
+  }
   int scopes = (s.enterprise_id.empty() ? 0 : 1) + (s.region_prefix.empty() ? 0 : 1) +
                (s.enterprise_kind == EnterpriseKind::kUnspecified ? 0 : 1);
   if (!s.sensor_id.empty()) {
@@ -66,7 +74,7 @@ Status Rule::Validate() const {
       return bad("selector needs exactly one of enterprise_id, region_prefix, enterprise_kind");
     }
     if (!s.region_prefix.empty() && (s.region_prefix.size() > 6 || !IsDigits(s.region_prefix))) {
-      return bad("selector.region_prefix '" + s.region_prefix + "' must be 1..6 digits");
+      return bad("selector.region_prefix '" + Echo(s.region_prefix) + "' must be 1..6 digits");
     }
   }
 

@@ -55,13 +55,13 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::Build(std::vector<Rule> rules,
                                        sel.enterprise_id + "' is not a registered enterprise");
       }
       s = Insert(by_enterprise, Key(sel.quantity, sel.enterprise_id), i, rules,
-                 "quantity '" + sel.quantity + "' in enterprise '" + sel.enterprise_id + "'");
+                 "quantity '" + Echo(sel.quantity) + "' in enterprise '" + sel.enterprise_id + "'");
     } else if (!sel.region_prefix.empty()) {
       s = Insert(by_region, Key(sel.quantity, sel.region_prefix), i, rules,
-                 "quantity '" + sel.quantity + "' in region '" + sel.region_prefix + "'");
+                 "quantity '" + Echo(sel.quantity) + "' in region '" + sel.region_prefix + "'");
     } else {
       s = Insert(by_kind, Key(sel.quantity, EnterpriseKindName(sel.enterprise_kind)), i, rules,
-                 "quantity '" + sel.quantity + "' in enterprise kind '" +
+                 "quantity '" + Echo(sel.quantity) + "' in enterprise kind '" +
                      std::string(EnterpriseKindName(sel.enterprise_kind)) + "'");
     }
     if (!s.ok()) return s;

@@ -47,4 +47,14 @@ std::string Status::ToString() const {
   return std::string(name) + ": " + message_;
 }
 
+std::string Echo(std::string_view text, size_t max_bytes) {
+  if (text.size() <= max_bytes) return std::string(text);
+  size_t cut = max_bytes;
+  // Back off over UTF-8 continuation bytes (10xxxxxx) to a character start.
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  std::string out(text.substr(0, cut));
+  out += "...(" + std::to_string(text.size()) + " bytes)";
+  return out;
+}
+
 }  // namespace vigil::alarm

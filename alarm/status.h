@@ -3,8 +3,10 @@
 #pragma once
 
 #include <cassert>
+#include <cstddef>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
@@ -67,6 +69,18 @@ class [[nodiscard]] Status {
   Code code_ = Code::kOk;
   std::string message_;
 };
+
+// Most bytes of a client-supplied string (an id, a value) quoted back in an
+// error message or an ack. Equal to kMaxIdBytes (alarm/registry.h), so a
+// valid id is always echoed whole.
+inline constexpr size_t kMaxEchoBytes = 128;
+
+// `text` as it may be echoed to a client: unchanged when it has at most
+// `max_bytes`, otherwise its first `max_bytes` (cut back to a UTF-8 character
+// boundary, so the echo stays valid UTF-8 for a proto string) and the marker
+// "...(N bytes)". An answer that quotes what it was sent thus stays small
+// however large the input: a 1 MB id must not come back as 1 MB.
+std::string Echo(std::string_view text, size_t max_bytes = kMaxEchoBytes);
 
 // A value or an error Status. Member names follow std::expected so a later
 // move to C++23 is mechanical.

@@ -20,6 +20,8 @@ std::string_view RejectReasonName(RejectReason reason) {
       return "array_length_mismatch";
     case RejectReason::kBatchTooLarge:
       return "batch_too_large";
+    case RejectReason::kIdTooLong:
+      return "id_too_long";
   }
   return "unspecified";
 }
@@ -43,6 +45,7 @@ std::optional<RejectReason> CheckSeries(const Registry& registry, const Gateway&
 std::optional<RejectReason> CheckSeries(const Registry& registry, const Gateway& gateway,
                                         const SeriesView& series, uint64_t id_hash,
                                         const Sensor** sensor) {
+  if (series.sensor_id.size() > kMaxIdBytes) return RejectReason::kIdTooLong;
   const Sensor* found = registry.FindSensor(series.sensor_id, id_hash);
   if (found == nullptr) return RejectReason::kUnknownSensor;
   if (found->enterprise_id != gateway.enterprise_id) {

@@ -22,7 +22,10 @@ enum class RejectReason : uint8_t {
   kTimestampBeforeRetention = 5,
   kArrayLengthMismatch = 6,
   kBatchTooLarge = 7,
+  kIdTooLong = 8,  // sensor id over kMaxIdBytes
 };
+// Size of an array of counts indexed by RejectReason value (slot 0 unused).
+inline constexpr size_t kRejectReasonSlots = 9;
 
 // "unknown_sensor", "non_finite_value", ...: stable, used as a metric label.
 std::string_view RejectReasonName(RejectReason reason);
@@ -53,7 +56,8 @@ inline std::optional<RejectReason> CheckReading(TimestampMs at, double value,
   return std::nullopt;
 }
 
-// Checks what applies to a series as a whole: the sensor is known, belongs to
+// Checks what applies to a series as a whole: the sensor id is at most
+// kMaxIdBytes long (kIdTooLong, checked first), the sensor is known, belongs to
 // the gateway's enterprise, and the arrays have equal lengths. On success
 // returns nullopt and sets *sensor.
 std::optional<RejectReason> CheckSeries(const Registry& registry, const Gateway& gateway,

@@ -456,15 +456,15 @@ grpc::ServerUnaryReactor* AlarmService::GetAlarm(grpc::CallbackServerContext* co
       reactor->Finish(ToGrpc(error));
       return;
     }
+    // Another region's alarm is answered exactly as a missing one, so that
+    // alarm ids cannot be probed across regions (counted as a denial).
+    if (!history.empty() && !scope.Covers(history.back().region_code)) {
+      (void)ctx->access->Deny("alarm outside the caller's region");
+      history.clear();
+    }
     if (history.empty()) {
       reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
                                    "no alarm " + std::to_string(alarm_id) + " in the journal"));
-      return;
-    }
-    if (!scope.Covers(history.back().region_code)) {
-      reactor->Finish(
-          ToGrpc(ctx->access->Deny("alarm " + std::to_string(alarm_id) + " is in region " +
-                                   history.back().region_code + ", outside this caller's region")));
       return;
     }
     AlarmToProto(history.back(), response->mutable_alarm());
@@ -612,15 +612,15 @@ static grpc::ServerUnaryReactor* Act(AlarmService::Context* ctx,
     return reactor;
   }
   std::optional<JournalEntry> open = ctx->feed->FindOpen(alarm_id);
+  // Another region's alarm is answered exactly as one not open, so that
+  // alarm ids cannot be probed across regions (counted as a denial).
+  if (open && !caller->Covers(open->region_code)) {
+    (void)ctx->access->Deny("alarm outside the caller's region");
+    open.reset();
+  }
   if (!open) {
     reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
                                  "alarm " + std::to_string(alarm_id) + " is not open"));
-    return reactor;
-  }
-  if (!caller->Covers(open->region_code)) {
-    reactor->Finish(ToGrpc(ctx->access->Deny(
-        "alarm " + std::to_string(alarm_id) + " is in region " + open->region_code +
-        ", outside this caller's region '" + caller->region_prefix + "'")));
     return reactor;
   }
   record.alarm = alarm::AlarmRef{.source_id = open->event.record.source_id,

@@ -42,9 +42,9 @@ grpc::ServerUnaryReactor* BackupService::CreateBackup(grpc::CallbackServerContex
   }
   const std::filesystem::path dir(request->dir());
   if (dir.empty() || !dir.is_absolute()) {
-    reactor->Finish(
-        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                     "dir must be an absolute path on the server, got '" + request->dir() + "'"));
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 "dir must be an absolute path on the server, got '" +
+                                     alarm::Echo(request->dir(), 1024) + "'"));
     return reactor;
   }
   control_([this, reactor, response, dir = dir.lexically_normal()] {

@@ -12,11 +12,14 @@ std::string Detail(alarm::RejectReason reason, const alarm::Registry& registry,
                    const v1::Series& series, int reading, const alarm::TimeWindow& window) {
   using alarm::RejectReason;
   switch (reason) {
+    case RejectReason::kIdTooLong:
+      return "sensor id is " + std::to_string(series.sensor_id().size()) +
+             " bytes; ids are at most " + std::to_string(alarm::kMaxIdBytes);
     case RejectReason::kUnknownSensor:
-      return "sensor '" + series.sensor_id() + "' is not in the registry";
+      return "sensor '" + alarm::Echo(series.sensor_id()) + "' is not in the registry";
     case RejectReason::kSensorOfAnotherEnterprise: {
       const alarm::Sensor* s = registry.FindSensor(series.sensor_id());
-      return "sensor '" + series.sensor_id() + "' belongs to enterprise '" +
+      return "sensor '" + alarm::Echo(series.sensor_id()) + "' belongs to enterprise '" +
              (s ? s->enterprise_id : std::string("?")) + "', not the gateway's";
     }
     case RejectReason::kNonFiniteValue:
@@ -42,13 +45,20 @@ void AddRejection(v1::IngestAck* ack, int series_index, const std::string& senso
   if (ack->rejections_size() >= kMaxListedRejections) return;
   v1::Rejection* r = ack->add_rejections();
   r->set_series_index(series_index);
-  r->set_sensor_id(sensor_id);
+  r->set_sensor_id(alarm::Echo(sensor_id));
   r->set_reading_index(reading_index);
   r->set_reason(RejectReasonToProto(reason));
   r->set_detail(std::move(detail));
 }
 
 }  // namespace
+
+alarm::Status CheckGatewayId(std::string_view gateway_id) {
+  if (gateway_id.size() <= alarm::kMaxIdBytes) return alarm::Status::Ok();
+  return alarm::Status::InvalidArgument("gateway_id is " + std::to_string(gateway_id.size()) +
+                                        " bytes; ids are at most " +
+                                        std::to_string(alarm::kMaxIdBytes));
+}
 
 alarm::Status PrepareBatch(const v1::IngestBatch& batch, const alarm::Registry& registry,
                            const alarm::Gateway& gateway, const alarm::TimeWindow& window,
@@ -91,7 +101,9 @@ alarm::Status PrepareBatch(const v1::IngestBatch& batch, const alarm::Registry& 
   thread_local std::vector<uint64_t> id_hashes;
   id_hashes.clear();
   for (const v1::Series& s : batch.series()) {
-    id_hashes.push_back(alarm::IdIndex::Hash(s.sensor_id()));
+    // A too-long id is refused unread (kIdTooLong): not worth hashing a megabyte.
+    id_hashes.push_back(
+        s.sensor_id().size() > alarm::kMaxIdBytes ? 0 : alarm::IdIndex::Hash(s.sensor_id()));
   }
   registry.PrefetchSensors(id_hashes);
 

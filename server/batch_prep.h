@@ -7,6 +7,7 @@
 
 #include <array>
 #include <string>
+#include <string_view>
 
 #include "alarm/registry.h"
 #include "alarm/status.h"
@@ -24,8 +25,13 @@ struct PreparedBatch {
   uint32_t accepted_readings = 0;  // readings in `record`
   v1::IngestAck ack;               // epoch, sequence, rejections, rejected_readings set
   // Rejected readings by alarm::RejectReason value (all of them, not only the listed).
-  std::array<uint32_t, 8> rejected_by_reason{};
+  std::array<uint32_t, alarm::kRejectReasonSlots> rejected_by_reason{};
 };
+
+// kInvalidArgument when `gateway_id` is longer than alarm::kMaxIdBytes (it
+// cannot be a registered gateway's, and is not echoed back); else ok. Checked
+// before anything else that names the gateway.
+alarm::Status CheckGatewayId(std::string_view gateway_id);
 
 // Checks `batch` from `gateway` against `registry`, the time window and the
 // limits, fills *out, and returns ok. A batch over the size limits is

@@ -43,6 +43,12 @@ grpc::Status ToGrpc(const alarm::Status& status) {
       code = grpc::StatusCode::ABORTED;
       break;
   }
+  // Messages quote client input through alarm::Echo; the cap is a backstop
+  // for one that does not, since the message travels in an HTTP/2 trailer
+  // (clients refuse metadata over 8 KiB by default).
+  if (status.message().size() > kMaxStatusMessageBytes) {
+    return {code, alarm::Echo(status.message(), kMaxStatusMessageBytes)};
+  }
   return {code, status.message()};
 }
 

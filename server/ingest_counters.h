@@ -41,8 +41,8 @@ class LatencyHistogram {
   std::atomic<uint64_t> sum_nanos_{0};
 };
 
-// Indexed by alarm::RejectReason's value (1..7); slot 0 unused.
-inline constexpr size_t kRejectReasonSlots = 8;
+// Indexed by alarm::RejectReason's value; slot 0 unused.
+using alarm::kRejectReasonSlots;
 
 struct IngestCounters {
   std::atomic<uint64_t> batches_stored{0};

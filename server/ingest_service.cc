@@ -6,6 +6,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <string_view>
 
 #include "server/batch_prep.h"
 #include "server/grpc_status.h"
@@ -40,7 +41,7 @@ alarm::Status Prepare(const IngestService::Context& ctx, RegistryView* registry,
   const alarm::Registry& reg = registry->Get();
   const alarm::Gateway* gateway = reg.FindGateway(batch.gateway_id());
   if (gateway == nullptr) {
-    return alarm::Status::PermissionDenied("gateway '" + batch.gateway_id() +
+    return alarm::Status::PermissionDenied("gateway '" + alarm::Echo(batch.gateway_id()) +
                                            "' is not in the registry");
   }
   return PrepareBatch(batch, reg, *gateway, WindowNow(ctx.options), ctx.options.limits, builder,
@@ -79,8 +80,27 @@ alarm::Result<CallerScope> IngestCaller(const IngestService::Context& ctx,
 alarm::Status CheckGateway(const IngestService::Context& ctx, const CallerScope& caller,
                            const std::string& gateway_id) {
   if (caller.MayWriteAs(gateway_id)) return alarm::Status::Ok();
-  return ctx.access->Deny("'" + caller.name + "' may not send batches of gateway '" + gateway_id +
-                          "'");
+  return ctx.access->Deny("'" + caller.name + "' may not send batches of gateway '" +
+                          alarm::Echo(gateway_id) + "'");
+}
+
+// Parses a raw request into *batch. The message names the request ("batch 3
+// of the stream") when the bytes are no IngestBatch.
+alarm::Status ParseBatch(grpc::ByteBuffer* bytes, std::string_view which, v1::IngestBatch* batch) {
+  const size_t size = bytes->Length();
+  if (grpc::SerializationTraits<v1::IngestBatch>::Deserialize(bytes, batch).ok()) {
+    return alarm::Status::Ok();
+  }
+  return alarm::Status::InvalidArgument(std::string(which) + " (" + std::to_string(size) +
+                                        " bytes) does not decode as a vigil.v1.IngestBatch");
+}
+
+// `ack` as a response message. It always serializes: it is far below 2 GB,
+// and its strings are valid UTF-8 (echoes are cut at character boundaries).
+void SerializeAck(const v1::IngestAck& ack, grpc::ByteBuffer* out) {
+  out->Clear();  // gRPC's writer requires an empty buffer
+  bool own_buffer = false;
+  (void)grpc::SerializationTraits<v1::IngestAck>::Serialize(ack, out, &own_buffer);
 }
 
 // One pending batch of either RPC kind; `Answer` is what differs.
@@ -144,14 +164,14 @@ class UnaryPending final : public IngestPending {
  public:
   UnaryPending(IngestCounters* counters, PreparedBatch prepared,
                std::chrono::steady_clock::time_point received, grpc::ServerUnaryReactor* reactor,
-               v1::IngestAck* response)
+               grpc::ByteBuffer* response)
       : IngestPending(counters, std::move(prepared), received),
         reactor_(reactor),
         response_(response) {}
 
   void Done(Outcome outcome, const alarm::Status& error) override {
     if (CompleteAck(outcome)) {
-      response_->Swap(&ack());
+      SerializeAck(ack(), response_);
       reactor_->Finish(grpc::Status::OK);
     } else {
       reactor_->Finish(ToGrpc(error));
@@ -161,17 +181,24 @@ class UnaryPending final : public IngestPending {
 
  private:
   grpc::ServerUnaryReactor* reactor_;
-  v1::IngestAck* response_;
+  grpc::ByteBuffer* response_;
+};
+
+// A unary Write: owns the parsed batch until the call is done.
+class WriteCall final : public grpc::ServerUnaryReactor {
+ public:
+  v1::IngestBatch request;
+  void OnDone() override { delete this; }
 };
 
 // A stream refused before it started.
-class RefusedStream final : public grpc::ServerBidiReactor<v1::IngestBatch, v1::IngestAck> {
+class RefusedStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   explicit RefusedStream(grpc::Status status) { Finish(std::move(status)); }
   void OnDone() override { delete this; }
 };
 
-class IngestStream final : public grpc::ServerBidiReactor<v1::IngestBatch, v1::IngestAck> {
+class IngestStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   // `identity`, when set, holds one of the caller's stream slots, released
   // when the stream is done.
@@ -188,7 +215,7 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::IngestBatch, v1::I
                             std::to_string(ctx_.options.max_concurrent_streams) + ")"));
       return;
     }
-    StartRead(&request_);
+    StartRead(&request_bytes_);
   }
 
   void OnReadDone(bool ok) override {
@@ -207,10 +234,24 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::IngestBatch, v1::I
         return;
       }
     }
+    // Undecodable, the batch fails the stream like any invalid one: the
+    // batches before it are still acked once stored, nothing after it is read.
+    ++batches_read_;
+    if (alarm::Status st =
+            ParseBatch(&request_bytes_, "batch " + std::to_string(batches_read_) + " of the stream",
+                       &request_);
+        !st.ok()) {
+      Fail(ToGrpc(st));
+      return;
+    }
+    if (alarm::Status st = CheckGatewayId(request_.gateway_id()); !st.ok()) {
+      Fail(ToGrpc(st));
+      return;
+    }
     if (!gateway_id_.empty() && request_.gateway_id() != gateway_id_) {
       Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "gateway_id changed within the stream from '" + gateway_id_ + "' to '" +
-                            request_.gateway_id() + "'"));
+                            alarm::Echo(request_.gateway_id()) + "'"));
       return;
     }
     if (gateway_id_.empty()) {
@@ -258,7 +299,7 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::IngestBatch, v1::I
         alarm_pending_ = true;  // keeps the stream alive until OnThrottleDone
         alarm = throttle_alarm_ = std::make_shared<grpc::Alarm>();
       } else if (in_flight_ < ctx_.options.stream_window && !failed_) {
-        StartRead(&request_);
+        StartRead(&request_bytes_);
       } else {
         read_paused_ = true;
       }
@@ -297,7 +338,7 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::IngestBatch, v1::I
       return;
     }
     if (!acks_.empty()) {
-      StartWrite(&acks_.front());
+      StartWriteLocked();
     } else {
       writing_ = false;
       MaybeFinishLocked();
@@ -344,7 +385,7 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::IngestBatch, v1::I
         remove = in_flight_ == 0;
       } else if (!failed_ && !read_closed_ && !finish_called_) {
         if (in_flight_ < ctx_.options.stream_window) {
-          StartRead(&request_);
+          StartRead(&request_bytes_);
         } else {
           read_paused_ = true;
         }
@@ -369,17 +410,23 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::IngestBatch, v1::I
         acks_.back().Swap(ack);
         if (!writing_) {
           writing_ = true;
-          StartWrite(&acks_.front());
+          StartWriteLocked();
         }
         if (read_paused_ && !throttled_ && in_flight_ < ctx_.options.stream_window &&
             !read_closed_ && !failed_) {
           read_paused_ = false;
-          StartRead(&request_);
+          StartRead(&request_bytes_);
         }
         MaybeFinishLocked();
       }
     }
     if (remove) delete this;
+  }
+
+  // Writes acks_.front(), serialized into write_bytes_ (alive until OnWriteDone).
+  void StartWriteLocked() {
+    SerializeAck(acks_.front(), &write_bytes_);
+    StartWrite(&write_bytes_);
   }
 
   void Fail(grpc::Status status) {
@@ -415,11 +462,14 @@ class IngestStream final : public grpc::ServerBidiReactor<v1::IngestBatch, v1::I
   const CallerScope caller_;
   const std::shared_ptr<IdentityLimiter::Identity> identity_;  // null: no limits
   storage::IngestRecordBuilder builder_;
-  v1::IngestBatch request_;  // owned by the read in progress
-  std::string gateway_id_;   // reaction thread only
+  grpc::ByteBuffer request_bytes_;  // owned by the read in progress
+  v1::IngestBatch request_;         // request_bytes_ parsed; reaction thread only
+  uint64_t batches_read_ = 0;       // reaction thread only
+  std::string gateway_id_;          // reaction thread only
 
   std::mutex mu_;
   std::deque<v1::IngestAck> acks_;               // GUARDED_BY(mu_); front() is being written
+  grpc::ByteBuffer write_bytes_;                 // GUARDED_BY(mu_); acks_.front() serialized
   uint32_t in_flight_ = 0;                       // GUARDED_BY(mu_)
   bool writing_ = false;                         // GUARDED_BY(mu_)
   bool read_paused_ = false;                     // GUARDED_BY(mu_)
@@ -440,7 +490,7 @@ IngestService::IngestService(const ServerOptions& options, RegistryHolder* regis
                              IdentityLimiter* limiter)
     : context_{options, registry, writer, &counters_, &draining_, access, limiter} {}
 
-grpc::ServerBidiReactor<v1::IngestBatch, v1::IngestAck>* IngestService::Stream(
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* IngestService::Stream(
     grpc::CallbackServerContext* context) {
   auto caller = IngestCaller(context_, *context);
   if (!caller) return new RefusedStream(ToGrpc(caller.error()));
@@ -459,12 +509,23 @@ grpc::ServerBidiReactor<v1::IngestBatch, v1::IngestAck>* IngestService::Stream(
 }
 
 grpc::ServerUnaryReactor* IngestService::Write(grpc::CallbackServerContext* context,
-                                               const v1::IngestBatch* request,
-                                               v1::IngestAck* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+                                               const grpc::ByteBuffer* request_bytes,
+                                               grpc::ByteBuffer* response) {
+  auto* reactor = new WriteCall;
   auto caller = IngestCaller(context_, *context);
   if (!caller) {
     reactor->Finish(ToGrpc(caller.error()));
+    return reactor;
+  }
+  // A copy shares the bytes (reference-counted slices); parsing consumes it.
+  grpc::ByteBuffer bytes(*request_bytes);
+  const v1::IngestBatch* request = &reactor->request;
+  if (alarm::Status st = ParseBatch(&bytes, "the request", &reactor->request); !st.ok()) {
+    reactor->Finish(ToGrpc(st));
+    return reactor;
+  }
+  if (alarm::Status st = CheckGatewayId(request->gateway_id()); !st.ok()) {
+    reactor->Finish(ToGrpc(st));
     return reactor;
   }
   if (alarm::Status st = CheckGateway(context_, *caller, request->gateway_id()); !st.ok()) {
@@ -488,7 +549,7 @@ grpc::ServerUnaryReactor* IngestService::Write(grpc::CallbackServerContext* cont
 }
 
 void IngestService::WriteNow(grpc::ServerUnaryReactor* reactor, const v1::IngestBatch* request,
-                             v1::IngestAck* response) {
+                             grpc::ByteBuffer* response) {
   const auto received = std::chrono::steady_clock::now();
   RegistryView registry(context_.registry);
   storage::IngestRecordBuilder builder;

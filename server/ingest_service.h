@@ -20,17 +20,31 @@
 
 namespace vigil::server {
 
-class IngestService final : public v1::Ingest::CallbackService {
+// Stream and Write are raw callback methods: gRPC hands over each message's
+// bytes and the service parses the IngestBatch itself, so that an undecodable
+// one is answered INVALID_ARGUMENT, naming its place in the stream, after the
+// acks of the batches before it. (gRPC 1.51's own parsing ends a stream's
+// reads as if the gateway had half-closed, so the stream ends OK and later
+// batches vanish; a unary call gets UNIMPLEMENTED with no message.) Every
+// other method of vigil.v1.Ingest is a plain callback method (GetWatermark):
+// a further one goes into the innermost WithCallbackMethod_<Name><...>.
+using IngestServiceBase = v1::Ingest::WithRawCallbackMethod_Stream<
+    v1::Ingest::WithRawCallbackMethod_Write<
+        v1::Ingest::WithCallbackMethod_GetWatermark<v1::Ingest::Service>>>;
+
+class IngestService final : public IngestServiceBase {
  public:
   // Every pointer must outlive the service (and every RPC it started);
   // `limiter` may be null (no per-identity limits).
   IngestService(const ServerOptions& options, RegistryHolder* registry, StorageWriter* writer,
                 const AccessControl* access, IdentityLimiter* limiter);
 
-  grpc::ServerBidiReactor<v1::IngestBatch, v1::IngestAck>* Stream(
+  // Requests are serialized v1::IngestBatch, responses v1::IngestAck.
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Stream(
       grpc::CallbackServerContext* context) override;
   grpc::ServerUnaryReactor* Write(grpc::CallbackServerContext* context,
-                                  const v1::IngestBatch* request, v1::IngestAck* response) override;
+                                  const grpc::ByteBuffer* request,
+                                  grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* GetWatermark(grpc::CallbackServerContext* context,
                                          const v1::GetWatermarkRequest* request,
                                          v1::GatewayWatermark* response) override;
@@ -55,7 +69,7 @@ class IngestService final : public v1::Ingest::CallbackService {
  private:
   // Write's work once the caller is checked (and any pause is over).
   void WriteNow(grpc::ServerUnaryReactor* reactor, const v1::IngestBatch* request,
-                v1::IngestAck* response);
+                grpc::ByteBuffer* response);
 
   IngestCounters counters_;
   std::atomic<bool> draining_{false};

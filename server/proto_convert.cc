@@ -164,7 +164,7 @@ alarm::Result<alarm::AlarmFilter> AlarmFilterFromProto(const v1::AlarmFilter& pr
   alarm::AlarmFilter filter;
   if (!alarm::IsRegionPrefix(proto.region_prefix())) {
     return alarm::Status::InvalidArgument("filter.region_prefix must be 0..6 digits, got '" +
-                                          proto.region_prefix() + "'");
+                                          alarm::Echo(proto.region_prefix()) + "'");
   }
   filter.region_prefix = proto.region_prefix();
   if (proto.min_severity() > 4) {

@@ -46,7 +46,7 @@ std::optional<grpc::Status> CheckHistoryRequest(const AccessControl& access,
   const alarm::Sensor* sensor = registry.FindSensor(sensor_id);
   if (sensor == nullptr) {
     return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                        "sensor '" + sensor_id + "' is not in the registry");
+                        "sensor '" + alarm::Echo(sensor_id) + "' is not in the registry");
   }
   if (auto denied = CheckRegion(access, caller, registry, *sensor)) return denied;
   if (from >= to) {
@@ -291,9 +291,9 @@ grpc::ServerUnaryReactor* QueryService::ReadLatest(grpc::CallbackServerContext* 
   if (by_enterprise) {
     const alarm::Enterprise* enterprise = registry.FindEnterprise(request->enterprise_id());
     if (enterprise == nullptr) {
-      reactor->Finish(
-          grpc::Status(grpc::StatusCode::NOT_FOUND,
-                       "enterprise '" + request->enterprise_id() + "' is not in the registry"));
+      reactor->Finish(grpc::Status(
+          grpc::StatusCode::NOT_FOUND,
+          "enterprise '" + alarm::Echo(request->enterprise_id()) + "' is not in the registry"));
       return reactor;
     }
     if (!caller->Covers(enterprise->region_code)) {
@@ -310,7 +310,7 @@ grpc::ServerUnaryReactor* QueryService::ReadLatest(grpc::CallbackServerContext* 
       const alarm::Sensor* sensor = registry.FindSensor(id);
       if (sensor == nullptr) {
         reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
-                                     "sensor '" + id + "' is not in the registry"));
+                                     "sensor '" + alarm::Echo(id) + "' is not in the registry"));
         return reactor;
       }
       if (auto denied = CheckRegion(*access_, *caller, registry, *sensor)) {

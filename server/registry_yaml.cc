@@ -136,7 +136,8 @@ class Parser {
   std::string Id(const Item& item) const {
     std::string id = String(item);
     if (!alarm::IsValidId(id)) {
-      Fail(item, "'" + id + "' is not a valid id: 1..128 printable ASCII bytes without spaces");
+      Fail(item, "'" + alarm::Echo(id) +
+                     "' is not a valid id: 1..128 printable ASCII bytes without spaces");
     }
     return id;
   }
@@ -162,8 +163,8 @@ class Parser {
            const std::string kind = String(v);
            e.kind = alarm::EnterpriseKindFromName(kind);
            if (e.kind == alarm::EnterpriseKind::kUnspecified) {
-             Fail(v, "must be one of hazardous_chemical, coal_mine, tailings, other, got '" + kind +
-                         "'");
+             Fail(v, "must be one of hazardous_chemical, coal_mine, tailings, other, got '" +
+                         alarm::Echo(kind) + "'");
            }
          }},
         {"region_code", true,
@@ -172,7 +173,7 @@ class Parser {
            e.region_code = String(v);
            if (!IsRegionCode(e.region_code)) {
              Fail(v, "must be a 6-digit administrative division code such as \"370105\", got '" +
-                         e.region_code + "'");
+                         alarm::Echo(e.region_code) + "'");
            }
          }},
     };
@@ -198,7 +199,7 @@ class Parser {
            if (!interval) Fail(v, interval.error().message());
            if (*interval > alarm::kMaxExpectedInterval) {
              Fail(v, "must be at most " + FormatDuration(alarm::kMaxExpectedInterval) + ", got '" +
-                         v.value.Scalar() + "'");
+                         alarm::Echo(v.value.Scalar()) + "\'");
            }
            if (interval->count() == 0) {
              Fail(v, "must be positive; leave the key out when there is no expected interval");
@@ -233,7 +234,7 @@ class Parser {
       std::optional<double> value = ParseNumber(text);
       if (!value || !std::isfinite(*value)) {
         Fail(node[i].Mark(), item.path,
-             "expected [low, high] of finite numbers, got '" + text + "'");
+             "expected [low, high] of finite numbers, got '" + alarm::Echo(text) + "'");
       }
       bounds[i] = *value;
     }
@@ -260,7 +261,7 @@ class Parser {
   void CheckIds() const {
     for (const auto& [id, written] : references_) {
       if (!enterprise_ids_.contains(id)) {
-        Fail(written.mark, written.path, "unknown enterprise '" + id + "'");
+        Fail(written.mark, written.path, "unknown enterprise '" + alarm::Echo(id) + "'");
       }
     }
   }

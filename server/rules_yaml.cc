@@ -135,7 +135,8 @@ class Parser {
   std::string Id(const Item& item) const {
     std::string id = String(item);
     if (!alarm::IsValidId(id)) {
-      Fail(item, "'" + id + "' is not a valid id: 1..128 printable ASCII bytes without spaces");
+      Fail(item, "'" + alarm::Echo(id) +
+                     "' is not a valid id: 1..128 printable ASCII bytes without spaces");
     }
     return id;
   }
@@ -143,9 +144,9 @@ class Parser {
   double Number(const Item& item) const {
     if (!item.value.IsScalar()) Fail(item, "expected a number, got " + Describe(item.value));
     std::optional<double> value = ParseNumber(item.value.Scalar());
-    if (!value) Fail(item, "expected a number, got '" + item.value.Scalar() + "'");
+    if (!value) Fail(item, "expected a number, got '" + alarm::Echo(item.value.Scalar()) + "\'");
     if (!std::isfinite(*value)) {
-      Fail(item, "must be a finite number, got '" + item.value.Scalar() + "'");
+      Fail(item, "must be a finite number, got '" + alarm::Echo(item.value.Scalar()) + "\'");
     }
     return *value;
   }
@@ -171,9 +172,10 @@ class Parser {
     if (!value) Fail(item, value.error().message());
     if (*value > kMaxDuration) {
       Fail(item, "must be at most " + FormatDuration(kMaxDuration) + ", got '" +
-                     item.value.Scalar() + "'");
+                     alarm::Echo(item.value.Scalar()) + "\'");
     }
-    if (*value < min) Fail(item, "must be positive, got '" + item.value.Scalar() + "'");
+    if (*value < min)
+      Fail(item, "must be positive, got '" + alarm::Echo(item.value.Scalar()) + "\'");
     return *value;
   }
 
@@ -248,7 +250,7 @@ class Parser {
         {"deadband", false,
          [&](const Item& v) {
            deadband = Number(v);
-           if (deadband < 0) Fail(v, "must be >= 0, got '" + v.value.Scalar() + "'");
+           if (deadband < 0) Fail(v, "must be >= 0, got '" + alarm::Echo(v.value.Scalar()) + "\'");
          }},
         {"restore_high", false, [&](const Item& v) { restore_high = Number(v); }},
         {"restore_low", false, [&](const Item& v) { restore_low = Number(v); }},
@@ -273,7 +275,7 @@ class Parser {
                   std::optional<int64_t> count = ParseInt64(n.value.Scalar());
                   if (!count || *count < 0 || *count > kMaxNoDataIntervals) {
                     Fail(n, "must be an integer 0 (off) .. " + std::to_string(kMaxNoDataIntervals) +
-                                ", got '" + n.value.Scalar() + "'");
+                                ", got '" + alarm::Echo(n.value.Scalar()) + "\'");
                   }
                   no_data_intervals = static_cast<uint32_t>(*count);
                 }},
@@ -363,7 +365,7 @@ class Parser {
                !std::all_of(region.begin(), region.end(),
                             [](char c) { return c >= '0' && c <= '9'; })) {
              Fail(v, "must be a prefix of 1..6 digits of a GB/T 2260 code such as \"3701\", got '" +
-                         region + "'");
+                         alarm::Echo(region) + "'");
            }
          }},
         {"enterprise_kind", false,
@@ -371,8 +373,8 @@ class Parser {
            const std::string name = String(v);
            kind = alarm::EnterpriseKindFromName(name);
            if (kind == alarm::EnterpriseKind::kUnspecified) {
-             Fail(v, "must be one of hazardous_chemical, coal_mine, tailings, other, got '" + name +
-                         "'");
+             Fail(v, "must be one of hazardous_chemical, coal_mine, tailings, other, got '" +
+                         alarm::Echo(name) + "'");
            }
          }},
     };
@@ -444,7 +446,7 @@ class Parser {
     if (text == "either") return alarm::RateDirection::kEither;
     if (text == "rising") return alarm::RateDirection::kRising;
     if (text == "falling") return alarm::RateDirection::kFalling;
-    Fail(item, "must be either, rising or falling, got '" + text + "'");
+    Fail(item, "must be either, rising or falling, got '" + alarm::Echo(text) + "'");
   }
 
   alarm::RateOfChange Rate(const Item& item) const {
@@ -456,7 +458,7 @@ class Parser {
         {"limit", true,
          [&](const Item& v) {
            limit = Number(v);
-           if (limit <= 0) Fail(v, "must be > 0, got '" + v.value.Scalar() + "'");
+           if (limit <= 0) Fail(v, "must be > 0, got '" + alarm::Echo(v.value.Scalar()) + "\'");
          }},
         {"window", true, [&](const Item& v) { window = Duration(v, Millis(1)); }},
         {"severity", true, [&](const Item& v) { severity = Severity(v); }},

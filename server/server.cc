@@ -508,7 +508,7 @@ class Server::Impl {
       auto it = std::find_if(next.rules.begin(), next.rules.end(),
                              [&](const alarm::Rule& r) { return r.id == id; });
       if (it == next.rules.end()) {
-        return Status::InvalidArgument("remove_rule_ids: no rule '" + id + "'");
+        return Status::InvalidArgument("remove_rule_ids: no rule '" + alarm::Echo(id) + "'");
       }
       next.rules.erase(it);
     }

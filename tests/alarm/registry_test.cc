@@ -206,7 +206,7 @@ TEST_CASE("Registry Build rejects bad ids", "[alarm][registry]") {
   SECTION("over-long enterprise id") {
     bad = std::string(kMaxIdBytes + 1, 'e');
     entries.enterprises.push_back(MakeEnterprise(bad));
-    CHECK_THAT(BuildError(entries), Contains(bad));
+    CHECK_THAT(BuildError(entries), Contains(Echo(bad)));
   }
   SECTION("enterprise id with a space") {
     entries.enterprises.push_back(MakeEnterprise("e 3"));
@@ -223,7 +223,21 @@ TEST_CASE("Registry Build rejects bad ids", "[alarm][registry]") {
   SECTION("over-long sensor id") {
     bad = std::string(kMaxIdBytes + 1, 's');
     entries.sensors.push_back(MakeSensor(bad, "e1"));
-    CHECK_THAT(BuildError(entries), Contains(bad));
+    CHECK_THAT(BuildError(entries), Contains(Echo(bad)));
+  }
+  SECTION("a 1 MB gateway id, quoted cut short") {
+    bad = std::string(1 << 20, 'g');
+    entries.gateways.push_back(MakeGateway(bad, "e1"));
+    const std::string error = BuildError(entries);
+    CHECK_THAT(error, Contains("...(1048576 bytes)"));
+    CHECK(error.size() < 300);
+  }
+  SECTION("a 1 MB enterprise id referenced by a sensor, quoted cut short") {
+    bad = std::string(1 << 20, 'e');
+    entries.sensors.push_back(MakeSensor("s3", bad));
+    const std::string error = BuildError(entries);
+    CHECK_THAT(error, Contains("unknown enterprise") && Contains("...(1048576 bytes)"));
+    CHECK(error.size() < 300);
   }
   SECTION("gateway id with a control character") {
     entries.gateways.push_back(MakeGateway("g\n3", "e1"));
@@ -443,14 +457,48 @@ TEST_CASE("Registry Apply removes sensors, gateways and enterprises", "[alarm][r
   CHECK((*after)->entries().gateways.size() == 1);
 }
 
-TEST_CASE("Registry Apply ignores removal of ids that do not exist", "[alarm][registry]") {
+TEST_CASE("Registry Apply refuses, whole, the removal of an id that does not exist",
+          "[alarm][registry]") {
   auto before = BuildOk(SampleEntries());
   RegistryChange change;
-  change.remove_sensor_ids = {"nope"};
-  change.remove_gateway_ids = {"nope"};
+  // Valid parts beside the bad one.
+  change.upsert.sensors = {MakeSensor("s3", "e1")};
+  change.remove_gateway_ids = {"g2"};
+  std::string expected;
+  SECTION("a sensor") {
+    change.remove_sensor_ids = {"s1", "nope"};
+    expected = "remove_sensor_ids: no sensor 'nope' in the registry";
+  }
+  SECTION("a gateway") {
+    change.remove_gateway_ids = {"g2", "nope"};
+    expected = "remove_gateway_ids: no gateway 'nope' in the registry";
+  }
+  SECTION("an enterprise") {
+    change.remove_enterprise_ids = {"nope"};
+    expected = "remove_enterprise_ids: no enterprise 'nope' in the registry";
+  }
+  SECTION("a sensor by a gateway's id") {
+    change.remove_sensor_ids = {"g1"};
+    expected = "remove_sensor_ids: no sensor 'g1' in the registry";
+  }
+  SECTION("a 1 MB sensor id, quoted cut short") {
+    change.remove_sensor_ids = {std::string(1 << 20, 's')};
+    expected =
+        "remove_sensor_ids: no sensor '" + Echo(change.remove_sensor_ids[0]) + "' in the registry";
+  }
+  auto after = before->Apply(change);
+  REQUIRE_FALSE(after.has_value());
+  CHECK(after.error().code() == Status::Code::kInvalidArgument);
+  CHECK(after.error().message() == expected);
+}
+
+TEST_CASE("Registry Apply removes an id listed twice once", "[alarm][registry]") {
+  auto before = BuildOk(SampleEntries());
+  RegistryChange change;
+  change.remove_gateway_ids = {"g2", "g2"};
   auto after = before->Apply(change);
   REQUIRE(after.has_value());
-  CHECK(SensorIds(**after) == SensorIds(*before));
+  CHECK((*after)->FindGateway("g2") == nullptr);
 }
 
 TEST_CASE("Registry Apply applies upserts before removals", "[alarm][registry]") {

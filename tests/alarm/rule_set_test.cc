@@ -166,6 +166,18 @@ TEST_CASE("Rule validation names the rule, the field and the reason", "[alarm][r
     rule.selector = Selector{.sensor_id = "m1", .quantity = "methane"};
     CHECK_THAT(error(), Contains("selector.sensor_id excludes"));
   }
+  SECTION("ids over 128 bytes, quoted cut short") {
+    const std::string huge(1 << 20, 'x');
+    rule.selector = Selector{.sensor_id = huge};
+    CHECK(error() == "rule 'ch4': selector.sensor_id '" + Echo(huge) +
+                         "' is not a valid id: 1..128 printable ASCII bytes without spaces");
+    rule.selector = Selector{.quantity = "methane", .enterprise_id = huge};
+    CHECK_THAT(error(), Contains("selector.enterprise_id '" + Echo(huge) + "' is not a valid id"));
+    rule.selector = Selector{.sensor_id = "m1"};
+    rule.id = huge;
+    CHECK(error() ==
+          "rule '" + Echo(huge) + "': id must be 1..128 printable ASCII bytes without spaces");
+  }
   SECTION("region prefix not digits") {
     rule.selector = Selector{.quantity = "methane", .region_prefix = "37a"};
     CHECK_THAT(error(), Contains("selector.region_prefix '37a' must be 1..6 digits"));

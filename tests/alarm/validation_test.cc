@@ -5,6 +5,7 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 namespace vigil::alarm {
@@ -77,6 +78,35 @@ TEST_CASE("CheckSeries rejects an unknown sensor", "[alarm][validation]") {
   CHECK(CheckSeries(*registry, *registry->FindGateway("g1"), a.View("g1"), &sensor) ==
         RejectReason::kUnknownSensor);
   CHECK(sensor == nullptr);
+}
+
+TEST_CASE("CheckSeries rejects a sensor id over kMaxIdBytes as too long, first",
+          "[alarm][validation]") {
+  auto registry = TwoEnterprises();
+  const Sensor* sensor = nullptr;
+  // Even with mismatched arrays, the id is what is named.
+  const Arrays a{{1, 2}, {1.0}, {}};
+  const std::string longest(kMaxIdBytes, 's');
+  CHECK(CheckSeries(*registry, *registry->FindGateway("g1"), a.View(longest), &sensor) ==
+        RejectReason::kUnknownSensor);
+  CHECK(CheckSeries(*registry, *registry->FindGateway("g1"), a.View(longest + "s"), &sensor) ==
+        RejectReason::kIdTooLong);
+  CHECK(CheckSeries(*registry, *registry->FindGateway("g1"), a.View(std::string(1 << 20, 's')),
+                    &sensor) == RejectReason::kIdTooLong);
+  CHECK(sensor == nullptr);
+}
+
+TEST_CASE("Echo keeps short text and cuts long text with a marker", "[alarm][validation]") {
+  CHECK(Echo("") == "");
+  CHECK(Echo(std::string(kMaxEchoBytes, 'a')) == std::string(kMaxEchoBytes, 'a'));
+  const std::string huge(1 << 20, 'a');
+  CHECK(Echo(huge) == std::string(kMaxEchoBytes, 'a') + "...(1048576 bytes)");
+  CHECK(Echo("abcdef", 3) == "abc...(6 bytes)");
+  // Never cuts inside a UTF-8 character: "\u00e9" is 2 bytes; at 4 bytes,
+  // "a\u00e9\u00e9" (5 bytes) is cut after the first.
+  CHECK(Echo("a\xc3\xa9\xc3\xa9", 4) == "a\xc3\xa9...(5 bytes)");
+  CHECK(Echo("a\xc3\xa9\xc3\xa9", 3) == "a\xc3\xa9...(5 bytes)");
+  CHECK(Echo("a\xc3\xa9\xc3\xa9", 2) == "a...(5 bytes)");
 }
 
 TEST_CASE("CheckSeries rejects a sensor of another enterprise", "[alarm][validation]") {
@@ -235,6 +265,7 @@ TEST_CASE("RejectReasonName gives stable strings", "[alarm][validation]") {
   CHECK(RejectReasonName(RejectReason::kTimestampBeforeRetention) == "timestamp_before_retention");
   CHECK(RejectReasonName(RejectReason::kArrayLengthMismatch) == "array_length_mismatch");
   CHECK(RejectReasonName(RejectReason::kBatchTooLarge) == "batch_too_large");
+  CHECK(RejectReasonName(RejectReason::kIdTooLong) == "id_too_long");
   CHECK(RejectReasonName(static_cast<RejectReason>(0)) == "unspecified");
   CHECK(RejectReasonName(static_cast<RejectReason>(200)) == "unspecified");
 }
@@ -247,6 +278,7 @@ TEST_CASE("RejectReason numbers mirror vigil.v1.RejectReason", "[alarm][validati
   CHECK(static_cast<int>(RejectReason::kTimestampBeforeRetention) == 5);
   CHECK(static_cast<int>(RejectReason::kArrayLengthMismatch) == 6);
   CHECK(static_cast<int>(RejectReason::kBatchTooLarge) == 7);
+  CHECK(static_cast<int>(RejectReason::kIdTooLong) == 8);
 }
 
 }  // namespace

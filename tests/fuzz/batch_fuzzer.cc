@@ -46,6 +46,10 @@ void Run(const uint8_t* data, size_t size) {
   }
   VIGIL_FUZZ_CHECK(out.ack.epoch() == batch.epoch() && out.ack.sequence() == batch.sequence());
   VIGIL_FUZZ_CHECK(out.ack.rejections_size() <= server::kMaxListedRejections);
+  // Ids are echoed cut short ("...(N bytes)" adds at most 24), whatever was sent.
+  for (const v1::Rejection& r : out.ack.rejections()) {
+    VIGIL_FUZZ_CHECK(r.sensor_id().size() <= alarm::kMaxEchoBytes + 24 && r.detail().size() <= 512);
+  }
   uint64_t rejected_by_reason = 0;
   for (uint32_t n : out.rejected_by_reason) rejected_by_reason += n;
   VIGIL_FUZZ_CHECK(rejected_by_reason == out.ack.rejected_readings());

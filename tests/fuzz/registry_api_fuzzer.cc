@@ -24,6 +24,14 @@ bool Contains(const List& ids, const std::string& id) {
   return false;
 }
 
+template <class Entries>
+bool HasId(const Entries& entries, const std::string& id) {
+  for (const auto& e : entries) {
+    if (e.id == id) return true;
+  }
+  return false;
+}
+
 void Run(const uint8_t* data, size_t size) {
   v1::ApplyRegistryRequest request;
   if (!request.ParseFromArray(data, static_cast<int>(size))) return;
@@ -61,14 +69,19 @@ void Run(const uint8_t* data, size_t size) {
     VIGIL_FUZZ_CHECK(found != nullptr && found->enterprise_id == s.enterprise_id &&
                      found->quantity == s.quantity);
   }
+  // Removed, and only ids that existed (before, or upserted by the change).
+  const alarm::Registry& before = *FixedRegistry();
   for (const std::string& id : change->remove_sensor_ids) {
     VIGIL_FUZZ_CHECK(r.FindSensor(id) == nullptr);
+    VIGIL_FUZZ_CHECK(before.FindSensor(id) != nullptr || HasId(change->upsert.sensors, id));
   }
   for (const std::string& id : change->remove_gateway_ids) {
     VIGIL_FUZZ_CHECK(r.FindGateway(id) == nullptr);
+    VIGIL_FUZZ_CHECK(before.FindGateway(id) != nullptr || HasId(change->upsert.gateways, id));
   }
   for (const std::string& id : change->remove_enterprise_ids) {
     VIGIL_FUZZ_CHECK(r.FindEnterprise(id) == nullptr);
+    VIGIL_FUZZ_CHECK(before.FindEnterprise(id) != nullptr || HasId(change->upsert.enterprises, id));
   }
 
   v1::Registry proto;

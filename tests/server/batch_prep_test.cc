@@ -357,5 +357,53 @@ TEST_CASE("PrepareBatch checks the enterprise of the batch's gateway", "[server]
         std::vector<StoredSeries>{{"x1", {1'100'000}, {1}, {}}});
 }
 
+TEST_CASE("PrepareBatch rejects sensor ids over 128 bytes and echoes them cut short",
+          "[server][batch_prep]") {
+  Fixture f;
+  v1::IngestBatch batch = NewBatch();
+  const std::string huge(1 << 20, 'h');
+  const std::string just_over(alarm::kMaxIdBytes + 1, 'j');
+  AddSeries(&batch, huge, {1'100'000, 1'200'000}, {1, 2});                // 0
+  AddSeries(&batch, "s1", {1'100'000}, {1});                              // 1: stored
+  AddSeries(&batch, just_over, {1'100'000}, {1});                         // 2
+  for (int i = 0; i < 3; ++i) AddSeries(&batch, huge, {1'100'000}, {1});  // 3..5
+  f.PrepareOk(batch);
+  CheckRejections(f.out.ack, {
+                                 {0, alarm::Echo(huge), -1, v1::REJECT_REASON_ID_TOO_LONG},
+                                 {2, alarm::Echo(just_over), -1, v1::REJECT_REASON_ID_TOO_LONG},
+                                 {3, alarm::Echo(huge), -1, v1::REJECT_REASON_ID_TOO_LONG},
+                                 {4, alarm::Echo(huge), -1, v1::REJECT_REASON_ID_TOO_LONG},
+                                 {5, alarm::Echo(huge), -1, v1::REJECT_REASON_ID_TOO_LONG},
+                             });
+  CHECK(f.out.ack.rejections(0).sensor_id() ==
+        std::string(alarm::kMaxIdBytes, 'h') + "...(1048576 bytes)");
+  CHECK(f.out.ack.rejections(0).detail() == "sensor id is 1048576 bytes; ids are at most 128");
+  CHECK(f.out.ack.rejected_readings() == 6);
+  CHECK(f.out.rejected_by_reason[static_cast<size_t>(alarm::RejectReason::kIdTooLong)] == 6);
+  // Four 1 MB ids in, an ack of a few hundred bytes out.
+  CHECK(f.out.ack.ByteSizeLong() < 2048);
+  CHECK(RecordSeries(f.out.record, batch, 1) ==
+        std::vector<StoredSeries>{{"s1", {1'100'000}, {1}, {}}});
+}
+
+TEST_CASE("PrepareBatch echoes an unknown sensor id whole", "[server][batch_prep]") {
+  Fixture f;
+  v1::IngestBatch batch = NewBatch();
+  const std::string longest(alarm::kMaxIdBytes, 'u');
+  AddSeries(&batch, longest, {1'100'000}, {1});
+  f.PrepareOk(batch);
+  CheckRejections(f.out.ack, {{0, longest, -1, v1::REJECT_REASON_UNKNOWN_SENSOR}});
+  CHECK(f.out.ack.rejections(0).detail() == "sensor '" + longest + "' is not in the registry");
+}
+
+TEST_CASE("CheckGatewayId refuses ids over 128 bytes without quoting them",
+          "[server][batch_prep]") {
+  CHECK(CheckGatewayId("g1").ok());
+  CHECK(CheckGatewayId(std::string(alarm::kMaxIdBytes, 'g')).ok());
+  const alarm::Status too_long = CheckGatewayId(std::string(1 << 20, 'g'));
+  CHECK(too_long.code() == alarm::Status::Code::kInvalidArgument);
+  CHECK(too_long.message() == "gateway_id is 1048576 bytes; ids are at most 128");
+}
+
 }  // namespace
 }  // namespace vigil::server
