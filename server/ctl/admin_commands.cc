@@ -30,9 +30,13 @@ folder, which is only right when vigilctl runs on the server's machine). DIR
 must not exist. Restore: vigild --data-dir DIR.
 )";
 
-constexpr char kHealthHelp[] = R"(usage: vigilctl [--server HOST:PORT] health
+constexpr char kHealthHelp[] = R"(usage: vigilctl [--server HOST:PORT] health [--service NAME]
 
-Print the server's grpc.health.v1 status (SERVING, NOT_SERVING).
+Print the server's grpc.health.v1 status (SERVING, NOT_SERVING,
+SERVICE_UNKNOWN) and exit 0 only when SERVING (1 otherwise), so that it serves
+as an exec probe (deploy/kubernetes/vigil.yaml).
+  --service NAME   one service's status, e.g. vigil.v1.Liveness (vigild's
+                   control loop turns) or vigil.v1.Ingest; default: the server
 )";
 
 constexpr char kRegistryHelp[] = R"(usage: vigilctl [--server HOST:PORT] registry
@@ -74,14 +78,21 @@ int Backup(Client& client, const Args& args) {
   return kExitOk;
 }
 
-int Health(Client& client, const Args&) {
+int Health(Client& client, const Args& args) {
+  const std::string service = args.Get("service").value_or("");
+  if (service.size() > 127) {
+    return UsageError("health", kHealthHelp, "--service NAME is longer than 127 bytes");
+  }
   grpc::GenericStub stub(client.channel());
   grpc::ClientContext context;
   client.Prepare(&context, std::chrono::seconds(10));
   grpc::CompletionQueue queue;
-  // HealthCheckRequest{service: ""} encodes to zero bytes.
-  grpc::Slice empty;
-  const grpc::ByteBuffer request(&empty, 1);
+  // HealthCheckRequest{service} = field 1, length-delimited (< 128 bytes);
+  // "" encodes to zero bytes.
+  std::string encoded;
+  if (!service.empty()) encoded = std::string(1, '\x0a') + static_cast<char>(service.size()) + service;
+  grpc::Slice slice(encoded);
+  const grpc::ByteBuffer request(&slice, 1);
   auto call = stub.PrepareUnaryCall(&context, "/grpc.health.v1.Health/Check", request, &queue);
   call->StartCall();
   grpc::ByteBuffer response;
@@ -111,7 +122,7 @@ int Health(Client& client, const Args&) {
   }
   static constexpr const char* kNames[] = {"UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"};
   std::cout << (value < std::size(kNames) ? kNames[value] : "UNKNOWN") << "\n";
-  return kExitOk;
+  return value == 1 ? kExitOk : kExitFailed;
 }
 
 // ---- registry as YAML (server/registry_yaml.h format) ----
@@ -221,7 +232,10 @@ std::span<const Command> AdminCommands() {
        .min_positional = 1,
        .max_positional = 1,
        .run = Backup},
-      {.path = "health", .help = WithExitCodes(kHealthHelp), .options = {}, .run = Health},
+      {.path = "health",
+       .help = WithExitCodes(kHealthHelp),
+       .options = {{"service", true}},
+       .run = Health},
       {.path = "registry", .help = WithExitCodes(kRegistryHelp), .options = {}, .run = Registry},
       {.path = "hash-token",
        .help = WithExitCodes(kHashTokenHelp),
