@@ -90,9 +90,10 @@ int Health(Client& client, const Args& args) {
   // HealthCheckRequest{service} = field 1, length-delimited (< 128 bytes);
   // "" encodes to zero bytes.
   std::string encoded;
-  if (!service.empty()) encoded = std::string(1, '\x0a') + static_cast<char>(service.size()) + service;
-  grpc::Slice slice(encoded);
-  const grpc::ByteBuffer request(&slice, 1);
+  if (!service.empty())
+    encoded = std::string(1, '\x0a') + static_cast<char>(service.size()) + service;
+  grpc::Slice request_slice(encoded);
+  const grpc::ByteBuffer request(&request_slice, 1);
   auto call = stub.PrepareUnaryCall(&context, "/grpc.health.v1.Health/Check", request, &queue);
   call->StartCall();
   grpc::ByteBuffer response;

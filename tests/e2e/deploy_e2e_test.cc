@@ -242,6 +242,17 @@ TEST_CASE("Health answers SERVING for every vigil.v1 service", "[e2e][deploy]") 
     }
   }
   CHECK(services >= 6);
+
+  // vigilctl health, as the Kubernetes exec probes run it: exit 0 only while SERVING.
+  CtlResult probe = RunVigilctl({"--server", vigild.address(), "health"});
+  CHECK(probe.code == 0);
+  CHECK(probe.output == "SERVING\n");
+  probe = RunVigilctl({"--server", vigild.address(), "health", "--service", "vigil.v1.Liveness"});
+  CHECK(probe.code == 0);
+  CHECK(probe.output == "SERVING\n");
+  probe = RunVigilctl({"--server", vigild.address(), "health", "--service", "vigil.v1.Nothing"});
+  INFO(probe.output);
+  CHECK(probe.code == 3);  // NOT_FOUND: no such service
 }
 
 // Runs `command` in `dir` with sh; true on exit 0.
