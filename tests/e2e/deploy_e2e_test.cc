@@ -5,8 +5,10 @@
 // service (the Kubernetes probes and load balancers ask by name).
 #include <signal.h>
 
+#include <array>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -257,8 +259,8 @@ TEST_CASE("Health answers SERVING for every vigil.v1 service", "[e2e][deploy]") 
 
 // Runs `command` in `dir` with sh; true on exit 0.
 bool Shell(const std::filesystem::path& dir, const std::string& command) {
-  return std::system(("cd '" + dir.string() + "' && (" + command + ") >> shell.log 2>&1").c_str()) ==
-         0;
+  return std::system(
+             ("cd '" + dir.string() + "' && (" + command + ") >> shell.log 2>&1").c_str()) == 0;
 }
 
 // NAME.crt + NAME.key: a CA; SERVER.crt + SERVER.key signed by it for 127.0.0.1.
@@ -321,12 +323,12 @@ TEST_CASE("Alarms reach an Alertmanager over https, verified against alertmanage
                                  << "\n  key_file: " << (dir / "am.key").string() << "\n";
   std::filesystem::create_directory(dir / "am-data");
   const std::string am_address = "127.0.0.1:" + std::to_string(FreePort());
-  ExternalProcess am({kAlertmanager, "--config.file=" + (dir / "alertmanager.yml").string(),
-                      "--web.config.file=" + (dir / "web.yml").string(),
-                      "--storage.path=" + (dir / "am-data").string(),
-                      "--web.listen-address=" + am_address, "--cluster.listen-address=",
-                      "--log.level=warn"},
-                     dir / "alertmanager.log");
+  ExternalProcess am(
+      {kAlertmanager, "--config.file=" + (dir / "alertmanager.yml").string(),
+       "--web.config.file=" + (dir / "web.yml").string(),
+       "--storage.path=" + (dir / "am-data").string(), "--web.listen-address=" + am_address,
+       "--cluster.listen-address=", "--log.level=warn"},
+      dir / "alertmanager.log");
   // Plain HTTP to a TLS listener gets an answer (400) once it listens.
   const auto deadline = std::chrono::steady_clock::now() + 20s;
   while (HttpRequest("GET", am_address, "/-/ready").status == 0 &&
@@ -364,6 +366,56 @@ TEST_CASE("Alarms reach an Alertmanager over https, verified against alertmanage
     INFO(vigild.Output());
     CHECK(Has(vigild.Output(), "tls handshake"));
   }
+}
+
+// Output and exit code of `command` (bounded by timeout(1) at 30 s).
+CtlResult RunCommand(const std::string& command) {
+  CtlResult result;
+  FILE* pipe = popen(("timeout 30 " + command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return result;
+  std::array<char, 4096> buffer;
+  size_t n = 0;
+  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
+    result.output.append(buffer.data(), n);
+  const int status = pclose(pipe);
+  result.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+std::string ReadSource(const std::string& path) {
+  std::ifstream in(std::string(VIGIL_SOURCE_DIR) + "/" + path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+TEST_CASE("README's five minutes: one reading from the example gateway raises an alarm, acked",
+          "[e2e][deploy]") {
+  // The sample registry and rules, as ./deploy/run-local.sh runs them.
+  VigildProcess vigild(
+      {.config_yaml = "rules_file: " + std::string(VIGIL_SOURCE_DIR) + "/deploy/rules.yaml\n",
+       .registry_yaml = ReadSource("deploy/registry.yaml")});
+  vigild.Start();
+  const CtlResult sent =
+      RunCommand(std::string(SEND_READING_PATH) + " --server " + vigild.address() +
+                 " gw-370883-001 s-370883-001-ch4-wf3101 1.8");
+  INFO(sent.output);
+  REQUIRE(sent.code == 0);
+  CHECK(sent.output == "stored=1 rejected=0\n");
+
+  CtlResult list;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  do {
+    list = RunVigilctl({"--server", vigild.address(), "alarms", "list"});
+  } while (!Has(list.output, "sensor=s-370883-001-ch4-wf3101") &&
+           std::chrono::steady_clock::now() < deadline);
+  INFO(list.output);
+  REQUIRE(Has(list.output, "sensor=s-370883-001-ch4-wf3101"));
+  CHECK(Has(list.output, "threshold red active_unacked"));  // 1.8 >= HH 1.5
+  const size_t at = list.output.find("alarm=") + 6;
+  const std::string id = list.output.substr(at, list.output.find(' ', at) - at);
+  const CtlResult ack = RunVigilctl({"--server", vigild.address(), "alarms", "ack", id});
+  INFO(ack.output);
+  CHECK(ack.code == 0);
+  CHECK(Has(ack.output, " acknowledged red active_acked alarm=" + id));
 }
 
 }  // namespace
