@@ -5,6 +5,7 @@
 #include <optional>
 #include <utility>
 
+#include "server/config.h"
 #include "server/grpc_status.h"
 #include "server/ingest_counters.h"
 #include "server/log.h"
@@ -673,7 +674,9 @@ grpc::ServerUnaryReactor* AlarmService::Shelve(grpc::CallbackServerContext* cont
         grpc::StatusCode::INVALID_ARGUMENT,
         request->reason().empty()
             ? "reason is required to shelve an alarm"
-            : "duration_ms must be 1.." + std::to_string(max) + " (alarms.max_shelve)"));
+            : "the shelving duration must be 1ms.." + FormatDuration(ctx_->options.max_shelve) +
+                  " (alarms.max_shelve), got " +
+                  FormatDuration(std::chrono::milliseconds(request->duration_ms()))));
     return reactor;
   }
   storage::ControlRecord record;

@@ -272,9 +272,8 @@ class Server::Impl {
     rules_service_ = std::make_unique<RulesService>(
         access_.get(),
         [this] { return std::make_pair(FormatRulesYaml(rules_), rules_.rules.size()); },
-        [this](const std::string& yaml, const std::vector<std::string>& remove) {
-          return ApplyRulesRequest(yaml, remove);
-        },
+        [this](const std::string& yaml, const std::vector<std::string>& remove,
+               bool validate_only) { return ApplyRulesRequest(yaml, remove, validate_only); },
         [this](std::function<void()> task) { boost::asio::post(io_, std::move(task)); });
     alarms_ = std::make_unique<AlarmService>(
         options_, access_.get(), feed_.get(), store_.get(), writer_.get(),
@@ -516,9 +515,10 @@ class Server::Impl {
     return s;
   }
 
-  // RulesAdmin.ApplyRules on the control thread.
+  // RulesAdmin.ApplyRules on the control thread; `validate_only` stops
+  // before anything is stored or changed.
   Result<size_t> ApplyRulesRequest(const std::string& upsert_yaml,
-                                   const std::vector<std::string>& remove) {
+                                   const std::vector<std::string>& remove, bool validate_only) {
     auto upsert = ParseRulesDocument(upsert_yaml, "request");
     if (!upsert) return upsert.error();
     RulesDocument next = MergeRules(rules_, *upsert, SetsGatewayOffline(upsert_yaml));
@@ -529,6 +529,11 @@ class Server::Impl {
         return Status::InvalidArgument("remove_rule_ids: no rule '" + id + "'");
       }
       next.rules.erase(it);
+    }
+    if (validate_only) {
+      auto checked = alarm::RuleSet::Build(next.rules, registry_->Get(), next.gateway_offline);
+      if (!checked) return Status::InvalidArgument("rules: " + checked.error().message());
+      return next.rules.size();
     }
     Status s = ChangeRules(std::move(next), FormatRulesYaml(rules_));
     if (!s.ok()) return s;

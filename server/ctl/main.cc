@@ -18,6 +18,10 @@
 #include "server/ctl/cli.h"
 #include "server/ctl/history_commands.h"
 
+#ifndef VIGIL_VERSION
+#define VIGIL_VERSION "unknown"
+#endif
+
 namespace vigil::ctl {
 namespace {
 
@@ -35,8 +39,11 @@ Commands:
                      vigilctl runs on the server's machine). DIR must not exist.
                      Restore: vigild --data-dir DIR.
   health             Print the server's grpc.health.v1 status (SERVING, NOT_SERVING).
-  registry           Print the registry (enterprises, sensors, gateways) as YAML, in
+  registry [get]     Print the registry (enterprises, sensors, gateways) as YAML, in
                      the registry file format (deploy/registry.yaml).
+  rules get | check FILE | apply FILE
+                     The alarm rules in force; check a rules file against the
+                     server's registry (nothing changes); put it in force.
   hash-token         Read a token on stdin, print its SHA-256 (hex) for auth.tokens
                      in the server config.
   readings SENSOR    A sensor's readings, raw or downsampled per step ('vigilctl
@@ -56,6 +63,7 @@ Options (anywhere on the line):
                        a client certificate and its key (PEM) for mutual TLS
                        (default: $VIGIL_CERT_FILE, $VIGIL_KEY_FILE); needs --ca-file
   --help               this text; after a command, that command's help
+  --version            print vigilctl's version and exit
 )";
 
 const std::vector<OptionSpec> kGlobalOptions = {{"server", true},   {"token-file", true},
@@ -126,6 +134,10 @@ std::optional<std::string> LoadToken(const Args& args, std::optional<std::string
 }
 
 int Main(const std::vector<std::string>& argv) {
+  if (argv.size() == 1 && argv[0] == "--version") {
+    std::cout << "vigilctl " << VIGIL_VERSION << "\n";
+    return kExitOk;
+  }
   const std::vector<const Command*> commands = Commands();
   // Options that take a value, so that their values are not read as commands.
   std::set<std::string, std::less<>> valued;

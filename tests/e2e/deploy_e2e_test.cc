@@ -418,5 +418,56 @@ TEST_CASE("README's five minutes: one reading from the example gateway raises an
   CHECK(Has(ack.output, " acknowledged red active_acked alarm=" + id));
 }
 
+TEST_CASE("vigilctl rules get, check and apply a rules file; registry get; --version",
+          "[e2e][deploy][vigilctl]") {
+  testing::TempDir dir;
+  std::ofstream(dir / "rules.yaml") << kGoodRules;
+  std::ofstream(dir / "bad.yaml") << kSeverityNine;
+  std::ofstream(dir / "unknown.yaml") << kUnknownSensor;
+  std::ofstream(dir / "more.yaml") << "rules:\n  - id: temperature-low\n"
+                                      "    select: { quantity: temperature, enterprise: e-jinan }\n"
+                                      "    levels:\n      l: { value: -10, severity: 3 }\n";
+  VigildProcess vigild({.config_yaml = "rules_file: " + (dir / "rules.yaml").string() + "\n",
+                        .registry_yaml = kRegistry});
+  vigild.Start();
+  auto ctl = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"--server", vigild.address()});
+    return RunVigilctl(args);
+  };
+  CtlResult r = ctl({"rules", "get"});
+  INFO(r.output);
+  CHECK(r.code == 0);
+  CHECK(Has(r.output, "temperature-high"));
+
+  const std::string bad = (dir / "bad.yaml").string();
+  r = ctl({"rules", "check", bad});
+  INFO(r.output);
+  CHECK(r.code == 1);
+  CHECK(Has(r.output, bad + ":5:33: rules[0] (temperature-high).levels.h.severity: must be 1"));
+  r = ctl({"rules", "check", (dir / "unknown.yaml").string()});
+  CHECK(r.code == 1);
+  CHECK(Has(r.output, "p-nowhere"));
+
+  // check changes nothing; apply does.
+  const std::string more = (dir / "more.yaml").string();
+  r = ctl({"rules", "check", more});
+  CHECK(r.code == 0);
+  CHECK(r.output == more + ": ok, 2 rules would be in force (nothing changed)\n");
+  CHECK_FALSE(Has(ctl({"rules", "get"}).output, "temperature-low"));
+  r = ctl({"rules", "apply", more});
+  CHECK(r.code == 0);
+  CHECK(r.output == more + ": ok, 2 rules in force\n");
+  CHECK(Has(ctl({"rules", "get"}).output, "temperature-low"));
+
+  CHECK(ctl({"rules", "frobnicate"}).code == 2);
+  CHECK(ctl({"rules", "apply"}).code == 2);
+  r = ctl({"registry", "get"});
+  CHECK(r.code == 0);
+  CHECK(Has(r.output, "  - id: t-jn"));
+  r = RunVigilctl({"--version"});
+  CHECK(r.code == 0);
+  CHECK(r.output.starts_with("vigilctl "));
+}
+
 }  // namespace
 }  // namespace vigil::e2e

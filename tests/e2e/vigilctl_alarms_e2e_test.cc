@@ -563,6 +563,8 @@ TEST_CASE("vigilctl exit codes: not found 3, denied 4, bad usage 2, failed 1, an
     r = server.Run({"alarms", "shelve", id, "--for", "9h", "--reason", "r", "--by", "x"}, &kJinan);
     CHECK_RUN(r, 1);
     CHECK(Has(r.err, "INVALID_ARGUMENT"));
+    // In the units the operator typed, not milliseconds.
+    CHECK(Has(r.err, "the shelving duration must be 1ms..8h (alarms.max_shelve), got 9h"));
   }
   SECTION("bad usage") {
     const std::vector<std::vector<std::string>> bad = {
