@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <limits>
 
@@ -188,6 +189,25 @@ std::string LocalTime(int64_t ms) {
     return std::to_string(ms) + "ms";
   }
   return buf;
+}
+
+std::string Rfc3339Local(int64_t ms) {
+  const int64_t seconds = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+  const std::time_t t = static_cast<std::time_t>(seconds);
+  std::tm tm{};
+  char buf[40];
+  if (localtime_r(&t, &tm) == nullptr ||
+      std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
+    return std::to_string(ms) + "ms";
+  }
+  char frac[8];
+  std::snprintf(frac, sizeof(frac), ".%03d", static_cast<int>(ms - seconds * 1000));
+  const long offset_min = tm.tm_gmtoff / 60;
+  if (offset_min == 0) return std::string(buf) + frac + "Z";
+  char zone[40];
+  std::snprintf(zone, sizeof(zone), "%c%02ld:%02ld", offset_min < 0 ? '-' : '+',
+                std::labs(offset_min) / 60, std::labs(offset_min) % 60);
+  return std::string(buf) + frac + zone;
 }
 
 std::string Rfc3339Utc(int64_t ms) {

@@ -5,6 +5,7 @@
 // history_commands.cc (readings, latest).
 #include <algorithm>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -63,12 +64,17 @@ Options (anywhere on the line):
                        a client certificate and its key (PEM) for mutual TLS
                        (default: $VIGIL_CERT_FILE, $VIGIL_KEY_FILE); needs --ca-file
   --help               this text; after a command, that command's help
+  --utc                every time in UTC (default: the local time zone, from TZ)
   --version            print vigilctl's version and exit
 )";
 
-const std::vector<OptionSpec> kGlobalOptions = {{"server", true},   {"token-file", true},
-                                                {"ca-file", true},  {"cert-file", true},
-                                                {"key-file", true}, {"help"}};
+const std::vector<OptionSpec> kGlobalOptions = {{"server", true},
+                                                {"token-file", true},
+                                                {"ca-file", true},
+                                                {"cert-file", true},
+                                                {"key-file", true},
+                                                {"utc"},
+                                                {"help"}};
 
 // The TLS files from the flags, else the environment. An error message when
 // one cannot be read or the combination is incomplete.
@@ -224,6 +230,11 @@ int Main(const std::vector<std::string>& argv) {
         *command, n > command->max_positional
                       ? "unexpected argument '" + args.positional()[command->max_positional] + "'"
                       : std::string("missing argument"));
+  }
+  if (args.Has("utc")) {
+    // One switch for every printed time: LocalTime and Rfc3339Local read TZ.
+    setenv("TZ", "UTC0", 1);
+    tzset();
   }
   const std::string server = args.Get("server").value_or(kDefaultServer);
   if (server.empty()) return UsageError(*command, "--server needs HOST:PORT");

@@ -469,5 +469,38 @@ TEST_CASE("vigilctl rules get, check and apply a rules file; registry get; --ver
   CHECK(r.output.starts_with("vigilctl "));
 }
 
+TEST_CASE("vigilctl readings: local time with its offset by default, --utc, --from/--to",
+          "[e2e][deploy][vigilctl]") {
+  VigildProcess vigild({.config_yaml = "", .registry_yaml = kRegistry});
+  vigild.Start();
+  const CtlResult sent = RunCommand(std::string(SEND_READING_PATH) + " --server " +
+                                    vigild.address() + " gw-jn t-jn 21.5");
+  REQUIRE(sent.code == 0);
+  // TZ=CST-8: eight hours east of UTC, no time zone database needed.
+  const std::string ctl =
+      "env TZ=CST-8 " + std::string(VIGILCTL_PATH) + " --server " + vigild.address() + " ";
+  CtlResult r = RunCommand(ctl + "readings t-jn --since 1h");
+  INFO(r.output);
+  CHECK(r.code == 0);
+  CHECK(Has(r.output, "+08:00  21.5"));
+  r = RunCommand(ctl + "readings t-jn --since 1h --utc");
+  CHECK(r.code == 0);
+  CHECK(Has(r.output, "Z  21.5"));
+  CHECK_FALSE(Has(r.output, "+08:00"));
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  r = RunCommand(ctl + "readings t-jn --from " + std::to_string(now - 600'000) + " --to " +
+                 std::to_string(now + 60'000));
+  CHECK(r.code == 0);
+  CHECK(Has(r.output, "21.5"));
+  r = RunCommand(ctl + "readings t-jn --from " + std::to_string(now + 60'000));
+  CHECK(r.code == 2);  // after now
+  r = RunCommand(ctl + "readings t-jn --from yesterday");
+  CHECK(r.code == 2);
+  CHECK(Has(r.output, "--from: expected RFC 3339"));
+  CHECK(RunCommand(ctl + "readings t-jn --from 0 --since 1h").code == 2);
+}
+
 }  // namespace
 }  // namespace vigil::e2e
