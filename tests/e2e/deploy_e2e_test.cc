@@ -502,5 +502,26 @@ TEST_CASE("vigilctl readings: local time with its offset by default, --utc, --fr
   CHECK(RunCommand(ctl + "readings t-jn --from 0 --since 1h").code == 2);
 }
 
+TEST_CASE("An alarm no reading raised shows null, not INT64_MIN or 0, in vigilctl --json",
+          "[e2e][deploy][vigilctl]") {
+  testing::TempDir dir;
+  std::ofstream(dir / "rules.yaml") << "gateway_offline: { after: 2s, severity: 2 }\nrules: []\n";
+  VigildProcess vigild({.config_yaml = "rules_file: " + (dir / "rules.yaml").string() + "\n",
+                        .registry_yaml = kRegistry});
+  vigild.Start();
+  // gw-jn never reports: two seconds after start it is offline.
+  CtlResult list;
+  const auto deadline = std::chrono::steady_clock::now() + 15s;
+  do {
+    list = RunVigilctl({"--server", vigild.address(), "alarms", "list", "--json"});
+  } while (!Has(list.output, "\"gateway_offline\"") &&
+           std::chrono::steady_clock::now() < deadline &&
+           (std::this_thread::sleep_for(100ms), true));
+  INFO(list.output);
+  REQUIRE(Has(list.output, "\"kind\":\"gateway_offline\""));
+  CHECK(Has(list.output, "\"trigger_value\":null,\"trigger_reading_at_ms\":null"));
+  CHECK_FALSE(Has(list.output, "-9223372036854775808"));
+}
+
 }  // namespace
 }  // namespace vigil::e2e
