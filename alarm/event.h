@@ -100,4 +100,12 @@ struct AlarmEvent {
   bool operator==(const AlarmEvent&) const = default;
 };
 
+// Whether a (value, reading time) pair of an alarm of `kind` names a real
+// reading: a gateway-offline alarm has none, and a sensor never heard from
+// since the engine started has the engine's "unset" time (INT64_MIN). The
+// API leaves such values out rather than show 0 at the dawn of time.
+inline bool HasReading(AlarmKind kind, TimestampMs reading_at) {
+  return kind != AlarmKind::kGatewayOffline && reading_at != INT64_MIN;
+}
+
 }  // namespace vigil::alarm

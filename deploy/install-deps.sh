@@ -9,8 +9,9 @@ PACKAGES=(g++ cmake ninja-build pkg-config libboost-dev libprotobuf-dev protobuf
   libyaml-cpp-dev libbenchmark-dev libsystemd-dev libssl-dev)
 # Test tools: promtool (package prometheus) lints /metrics and the alert rules; the
 # e2e tests run a real Prometheus and a real Alertmanager (prometheus-alertmanager);
-# clang-14 with libclang-rt-14-dev builds and runs the libFuzzer targets (tests/fuzz).
-TEST_PACKAGES=(prometheus prometheus-alertmanager clang-14 libclang-rt-14-dev)
+# clang-14 with libclang-rt-14-dev builds and runs the libFuzzer targets (tests/fuzz);
+# python3-yaml lints the deployment manifests (tests/deploy/check_shipped_configs.py).
+TEST_PACKAGES=(prometheus prometheus-alertmanager clang-14 libclang-rt-14-dev python3-yaml)
 
 wanted=("${PACKAGES[@]}")
 [ "${1:-}" = "--test" ] && wanted+=("${TEST_PACKAGES[@]}")

@@ -146,6 +146,10 @@ AlarmFeed::OpenCounts AlarmFeed::Counts() const {
       ++counts.unacked;
     }
     if (e.event.record.shelved_until != 0) ++counts.shelved;
+    if (e.event.record.alarm == alarm::AlarmKind::kGatewayOffline &&
+        (state == AlarmState::kActiveUnacked || state == AlarmState::kActiveAcked)) {
+      ++counts.gateways_offline;
+    }
   }
   return counts;
 }

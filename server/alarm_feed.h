@@ -84,6 +84,8 @@ class AlarmFeed {
     std::array<uint64_t, 5> by_severity{};
     uint64_t unacked = 0;
     uint64_t shelved = 0;
+    // Active gateway-offline alarms: gateways silent past gateway_offline.after.
+    uint64_t gateways_offline = 0;
   };
   OpenCounts Counts() const;
 

@@ -5,6 +5,7 @@
 #include <optional>
 #include <utility>
 
+#include "server/config.h"
 #include "server/grpc_status.h"
 #include "server/ingest_counters.h"
 #include "server/log.h"
@@ -589,6 +590,18 @@ class ActionCompletion final : public CommandCompletion {
 
 }  // namespace
 
+// A typed operator name longer than this is refused.
+constexpr size_t kMaxOperatorIdBytes = 128;
+
+// The journal's comment: `text` prefixed with "by <operator_id>: " when the
+// caller typed a name other than its authenticated identity (several people
+// may share one command center's token). Documented in alarms.proto.
+static std::string CommentWithTypedName(const std::string& operator_id, const std::string& identity,
+                                        std::string text) {
+  if (operator_id.empty() || operator_id == identity) return text;
+  return text.empty() ? "by " + operator_id : "by " + operator_id + ": " + text;
+}
+
 // The common path of Acknowledge, Shelve and Unshelve: who, which alarm, may
 // they, then into the log. Returns the reactor.
 static grpc::ServerUnaryReactor* Act(AlarmService::Context* ctx,
@@ -606,9 +619,10 @@ static grpc::ServerUnaryReactor* Act(AlarmService::Context* ctx,
         ctx->access->Deny("token '" + caller->name + "' is a viewer: it may not act on alarms")));
     return reactor;
   }
-  if (operator_id.empty()) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                 "operator_id is required: the journal records who acted"));
+  if (operator_id.size() > kMaxOperatorIdBytes) {
+    reactor->Finish(grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        "operator_id is longer than " + std::to_string(kMaxOperatorIdBytes) + " bytes"));
     return reactor;
   }
   std::optional<JournalEntry> open = ctx->feed->FindOpen(alarm_id);
@@ -626,7 +640,11 @@ static grpc::ServerUnaryReactor* Act(AlarmService::Context* ctx,
   record.alarm = alarm::AlarmRef{.source_id = open->event.record.source_id,
                                  .alarm = open->event.record.alarm,
                                  .occurrence = open->event.record.occurrence};
-  record.actor = operator_id;
+  // The audit trail names who authenticated (a token's name, "cert:<CN>",
+  // "anonymous" with authentication off), never a name the request claims:
+  // that one is kept, marked as typed, in the comment.
+  record.actor = caller->name;
+  record.text = CommentWithTypedName(operator_id, caller->name, std::move(record.text));
   auto* completion = new ActionCompletion(reactor, response, ctx->feed);
   if (!ctx->writer->SubmitControl(std::move(record), completion)) {
     delete completion;
@@ -656,7 +674,9 @@ grpc::ServerUnaryReactor* AlarmService::Shelve(grpc::CallbackServerContext* cont
         grpc::StatusCode::INVALID_ARGUMENT,
         request->reason().empty()
             ? "reason is required to shelve an alarm"
-            : "duration_ms must be 1.." + std::to_string(max) + " (alarms.max_shelve)"));
+            : "the shelving duration must be 1ms.." + FormatDuration(ctx_->options.max_shelve) +
+                  " (alarms.max_shelve), got " +
+                  FormatDuration(std::chrono::milliseconds(request->duration_ms()))));
     return reactor;
   }
   storage::ControlRecord record;

@@ -7,13 +7,16 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 // clang-format on
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <mutex>
+#include <optional>
 #include <set>
 
 #include "alarm/registry.h"
@@ -62,7 +65,7 @@ TimestampMs WallMs() {
 
 }  // namespace
 
-std::optional<Alert> AlertFor(const JournalEntry& entry) {
+std::optional<Alert> AlertFor(const JournalEntry& entry, std::string_view generator_url) {
   const alarm::ActiveAlarm& r = entry.event.record;
   const bool active = r.state == AlarmState::kActiveUnacked || r.state == AlarmState::kActiveAcked;
   if (!active || r.shelved_until != 0) return std::nullopt;
@@ -99,9 +102,21 @@ std::optional<Alert> AlertFor(const JournalEntry& entry) {
       {"state", std::string(alarm::AlarmStateName(r.state))},
       {"summary", summary},
       {"threshold", Number(r.threshold)},
-      {"value", Number(entry.event.value)},
   };
+  // No data, a gateway offline: no reading raised it, so no value (not "0").
+  if (r.alarm != AlarmKind::kNoData && alarm::HasReading(r.alarm, entry.event.reading_at)) {
+    alert.annotations.emplace_back("value", Number(entry.event.value));  // sorts last
+  }
   alert.starts_at = r.raised_at;
+  if (!generator_url.empty()) {
+    std::string url(generator_url);
+    constexpr std::string_view kId = "{alarm_id}";
+    const std::string id = std::to_string(entry.alarm_id);
+    for (size_t at = url.find(kId); at != std::string::npos; at = url.find(kId, at + id.size())) {
+      url.replace(at, kId.size(), id);
+    }
+    alert.generator_url = std::move(url);
+  }
   return alert;
 }
 
@@ -131,6 +146,10 @@ std::string EncodeAlerts(const std::vector<Alert>& alerts, TimestampMs now,
     const TimestampMs ends =
         a.ends_at != 0 ? std::max(a.ends_at, a.starts_at) : now + firing_ttl.count();
     AppendJsonString(&out, FormatRfc3339Ms(ends));
+    if (!a.generator_url.empty()) {
+      out += ",\"generatorURL\":";
+      AppendJsonString(&out, a.generator_url);
+    }
     out.push_back('}');
   }
   out.push_back(']');
@@ -159,7 +178,7 @@ void AlertBook::Reset(const std::vector<JournalEntry>& open, TimestampMs now) {
   std::set<uint64_t> seen;
   for (const JournalEntry& e : open) {
     seen.insert(e.alarm_id);
-    Set(e.alarm_id, AlertFor(e), now);
+    Set(e.alarm_id, AlertFor(e, generator_url_), now);
   }
   std::vector<uint64_t> gone;
   for (const auto& [id, alert] : firing_) {
@@ -169,7 +188,7 @@ void AlertBook::Reset(const std::vector<JournalEntry>& open, TimestampMs now) {
 }
 
 void AlertBook::Apply(const JournalEntry& entry) {
-  Set(entry.alarm_id, AlertFor(entry), entry.event.at);
+  Set(entry.alarm_id, AlertFor(entry, generator_url_), entry.event.at);
 }
 
 std::vector<Alert> AlertBook::Take(bool all) {
@@ -208,6 +227,7 @@ namespace {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = boost::asio::ssl;
 using tcp = boost::asio::ip::tcp;
 
 struct PostResult {
@@ -216,13 +236,39 @@ struct PostResult {
   std::string body;   // the answer (truncated), for the log
 };
 
-// POSTs `body` to http://url.host:url.port<target>, bounded by `timeout` in
-// all (resolve, connect, send, answer).
-PostResult HttpPost(const HttpUrl& url, const std::string& target, std::string body,
-                    std::chrono::milliseconds timeout) {
+// The TLS client side for an https url: verifies the peer's chain against
+// alertmanager.ca_file (or the system's CAs) and its name against the host.
+// kInvalidArgument when the CA file does not load.
+alarm::Result<std::shared_ptr<ssl::context>> ClientTlsContext(const AlertmanagerOptions& options) {
+  auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
+  context->set_options(ssl::context::no_sslv2 | ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                       ssl::context::no_tlsv1_1);
+  context->set_verify_mode(ssl::verify_peer);
+  beast::error_code ec;
+  if (options.ca_file.empty()) {
+    context->set_default_verify_paths(ec);
+  } else {
+    context->load_verify_file(options.ca_file.string(), ec);
+  }
+  if (ec) {
+    return alarm::Status::InvalidArgument("alertmanager.ca_file: " + options.ca_file.string() +
+                                          ": " + ec.message());
+  }
+  return context;
+}
+
+// POSTs `body` to http[s]://url.host:url.port<target>, bounded by `timeout`
+// in all (resolve, connect, TLS handshake, send, answer). `tls` is required
+// for an https url.
+PostResult HttpPost(const HttpUrl& url, ssl::context* tls, const std::string& target,
+                    std::string body, std::chrono::milliseconds timeout) {
   boost::asio::io_context io;
   tcp::resolver resolver(io);
-  beast::tcp_stream stream(io);
+  // One of the two, by scheme; both are cheap to construct.
+  beast::tcp_stream plain(io);
+  std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
+  if (url.tls) secure.emplace(io, *tls);
+  beast::tcp_stream& lowest = url.tls ? beast::get_lowest_layer(*secure) : plain;
   http::request<http::string_body> request{http::verb::post, target, 11};
   const bool ipv6 = url.host.find(':') != std::string::npos;
   request.set(http::field::host, (ipv6 ? "[" + url.host + "]" : url.host) + ":" + url.port);
@@ -239,21 +285,33 @@ PostResult HttpPost(const HttpUrl& url, const std::string& target, std::string b
     result.error = std::string(what) + ": " + ec.message();
     done = true;
   };
+  auto exchange = [&](auto& stream) {
+    http::async_write(stream, request, [&](beast::error_code ec3, size_t) {
+      if (ec3) return fail("send", ec3);
+      http::async_read(stream, buffer, response, [&](beast::error_code ec4, size_t) {
+        if (ec4) return fail("answer", ec4);
+        result.status = static_cast<int>(response.result_int());
+        result.body = response.body().substr(0, 512);
+        done = true;
+      });
+    });
+  };
+  if (url.tls) {
+    // SNI, and the name the certificate must carry (DNS name or IP address).
+    SSL_set_tlsext_host_name(secure->native_handle(), url.host.c_str());
+    secure->set_verify_callback(ssl::host_name_verification(url.host));
+  }
   const auto deadline = Clock::now() + timeout;
   resolver.async_resolve(
       url.host, url.port, [&](beast::error_code ec, const tcp::resolver::results_type& endpoints) {
         if (ec) return fail("resolve", ec);
-        stream.expires_at(deadline);
-        stream.async_connect(endpoints, [&](beast::error_code ec2, const tcp::endpoint&) {
+        lowest.expires_at(deadline);
+        lowest.async_connect(endpoints, [&](beast::error_code ec2, const tcp::endpoint&) {
           if (ec2) return fail("connect", ec2);
-          http::async_write(stream, request, [&](beast::error_code ec3, size_t) {
-            if (ec3) return fail("send", ec3);
-            http::async_read(stream, buffer, response, [&](beast::error_code ec4, size_t) {
-              if (ec4) return fail("answer", ec4);
-              result.status = static_cast<int>(response.result_int());
-              result.body = response.body().substr(0, 512);
-              done = true;
-            });
+          if (!url.tls) return exchange(plain);
+          secure->async_handshake(ssl::stream_base::client, [&](beast::error_code ec5) {
+            if (ec5) return fail("tls handshake", ec5);
+            exchange(*secure);
           });
         });
       });
@@ -262,12 +320,12 @@ PostResult HttpPost(const HttpUrl& url, const std::string& target, std::string b
     result.error = "timed out after " + std::to_string(timeout.count()) + " ms";
     resolver.cancel();
     beast::error_code ignored;
-    stream.socket().close(ignored);
+    lowest.socket().close(ignored);
     io.restart();
     io.run();  // the cancelled handlers, at once
   }
   beast::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  lowest.socket().shutdown(tcp::socket::shutdown_both, ignored);
   return result;
 }
 
@@ -278,8 +336,13 @@ PostResult HttpPost(const HttpUrl& url, const std::string& target, std::string b
 
 class AlertmanagerForwarder::Impl {
  public:
-  Impl(const AlertmanagerOptions& options, HttpUrl url, AlarmFeed* feed)
-      : options_(options), url_(std::move(url)), follower_(feed) {}
+  Impl(const AlertmanagerOptions& options, HttpUrl url, std::shared_ptr<ssl::context> tls,
+       AlarmFeed* feed)
+      : options_(options),
+        url_(std::move(url)),
+        tls_(std::move(tls)),
+        follower_(feed),
+        book_(options.generator_url) {}
 
   void Start() {
     thread_ = std::thread([this] {
@@ -340,8 +403,8 @@ class AlertmanagerForwarder::Impl {
       const std::vector<Alert> chunk(alerts.begin() + static_cast<ptrdiff_t>(from),
                                      alerts.begin() + static_cast<ptrdiff_t>(to));
       const PostResult r =
-          HttpPost(url_, target, EncodeAlerts(chunk, WallMs(), 4 * options_.resend_interval),
-                   options_.timeout);
+          HttpPost(url_, tls_.get(), target,
+                   EncodeAlerts(chunk, WallMs(), 4 * options_.resend_interval), options_.timeout);
       const bool ok = r.status >= 200 && r.status < 300;
       {
         std::lock_guard<std::mutex> lock(stats_mu_);
@@ -374,6 +437,7 @@ class AlertmanagerForwarder::Impl {
 
   const AlertmanagerOptions options_;
   const HttpUrl url_;
+  const std::shared_ptr<ssl::context> tls_;  // https only; used by the thread alone
   FeedFollower follower_;
   AlertBook book_;  // the thread's
   uint64_t failures_ = 0;
@@ -387,7 +451,13 @@ alarm::Result<std::unique_ptr<AlertmanagerForwarder>> AlertmanagerForwarder::Sta
     const AlertmanagerOptions& options, AlarmFeed* feed) {
   auto url = ParseHttpUrl(options.url);
   if (!url) return alarm::Status::InvalidArgument("alertmanager.url: " + url.error().message());
-  auto impl = std::make_unique<Impl>(options, std::move(*url), feed);
+  std::shared_ptr<ssl::context> tls;
+  if (url->tls) {
+    auto context = ClientTlsContext(options);
+    if (!context) return context.error();
+    tls = std::move(*context);
+  }
+  auto impl = std::make_unique<Impl>(options, std::move(*url), std::move(tls), feed);
   impl->Start();
   return std::unique_ptr<AlertmanagerForwarder>(new AlertmanagerForwarder(std::move(impl)));
 }

@@ -5,7 +5,9 @@
 // Every open alarm that is active and not shelved is one alert (labels
 // alertname=VigilAlarm, alarm, severity, severity_name, region, province,
 // enterprise, enterprise_kind, sensor or gateway, rule; annotations alarm_id,
-// state, level, value, threshold, summary; startsAt = raised). Firing alerts
+// state, level, value (left out when no reading raised it: no data, gateway
+// offline), threshold, summary; startsAt = raised; generatorURL when
+// alertmanager.generator_url is set). Firing alerts
 // are sent when they change and again every resend_interval, with endsAt four
 // intervals ahead, as Prometheus does: if vigild goes away, Alertmanager
 // resolves them by itself. An alarm that clears, closes or is shelved is sent
@@ -45,11 +47,14 @@ struct Alert {
   alarm::TimestampMs starts_at = 0;
   // 0 while firing (EncodeAlerts puts endsAt ahead); else when it ended.
   alarm::TimestampMs ends_at = 0;
+  std::string generator_url;  // "" = none sent
   bool operator==(const Alert&) const = default;
 };
 
 // The alert of `entry`'s alarm when it should fire: active and not shelved.
-std::optional<Alert> AlertFor(const alarm::JournalEntry& entry);
+// `generator_url`: alertmanager.generator_url, "{alarm_id}" not yet replaced.
+std::optional<Alert> AlertFor(const alarm::JournalEntry& entry,
+                              std::string_view generator_url = {});
 
 // The JSON array POSTed to /api/v2/alerts. Firing alerts get
 // endsAt = now + firing_ttl.
@@ -59,6 +64,9 @@ std::string EncodeAlerts(const std::vector<Alert>& alerts, alarm::TimestampMs no
 // What Alertmanager has been told, and what it must be told next.
 class AlertBook {
  public:
+  // `generator_url`: alertmanager.generator_url for every alert ("" = none).
+  explicit AlertBook(std::string generator_url = {}) : generator_url_(std::move(generator_url)) {}
+
   // Start over from the open alarms: alerts that no longer fire are resolved
   // at `now`.
   void Reset(const std::vector<alarm::JournalEntry>& open, alarm::TimestampMs now);
@@ -81,6 +89,7 @@ class AlertBook {
  private:
   void Set(uint64_t alarm_id, std::optional<Alert> next, alarm::TimestampMs at);
 
+  std::string generator_url_;
   std::map<uint64_t, Alert> firing_;  // by alarm_id
   std::vector<Alert> pending_;        // changed since the last Take, in order
 };

@@ -368,6 +368,15 @@ class Parser {
          [&](const Item& item) {
            options.alertmanager.timeout = Duration(item, std::chrono::milliseconds(100));
          }},
+        {"ca_file", [&](const Item& item) { options.alertmanager.ca_file = path_key(item); }},
+        {"generator_url",
+         [&](const Item& item) {
+           options.alertmanager.generator_url = String(item);
+           const std::string& url = options.alertmanager.generator_url;
+           if (!url.empty() && !url.starts_with("http://") && !url.starts_with("https://")) {
+             Fail(item, "must be an http:// or https:// URL, got '" + url + "'");
+           }
+         }},
     };
     const Key storage_keys[] = {
         {"data_dir",
@@ -484,37 +493,56 @@ class Parser {
            token.expires_at_ms = *at;
          }},
     };
+    // A list of tokens: auth.tokens, or the whole of auth.tokens_file.
+    std::function<void(const Item&)> parse_tokens;
     const Key auth_keys[] = {
-        {"tokens",
+        {"tokens", [&](const Item& item) { parse_tokens(item); }},
+        {"tokens_file",
          [&](const Item& item) {
-           if (item.value.IsNull()) return;
-           if (!item.value.IsSequence()) Fail(item, "expected a list, got " + Describe(item.value));
-           for (size_t i = 0; i < item.value.size(); ++i) {
-             const Item element{item.path + "[" + std::to_string(i) + "]", item.value[i].Mark(),
-                                item.value[i]};
-             if (!element.value.IsMap()) {
-               Fail(element, "expected a mapping, got " + Describe(element.value));
-             }
-             token = AccessToken{};
-             Map(element.value, element.path, token_keys);
-             if (token.name.empty()) Fail(element, "name is required");
-             if (token.sha256 == std::array<uint8_t, 32>{}) Fail(element, "sha256 is required");
-             if (token.role == Role::kGateway) {
-               if (token.gateway_id.empty()) {
-                 Fail(element, "a gateway token needs 'gateway: <gateway id>'");
-               }
-               if (!token.region_prefix.empty()) {
-                 Fail(element, "a gateway token has no region (its gateway's enterprise has one)");
-               }
-             } else if (!token.gateway_id.empty()) {
-               Fail(element, "'gateway' is for role gateway only");
-             }
-             for (const AccessToken& other : options.tokens) {
-               if (other.sha256 == token.sha256) Fail(element, "the same token twice");
-             }
-             options.tokens.push_back(token);
+           options.tokens_file = path_key(item);
+           if (options.tokens_file.empty()) return;
+           Result<std::string> text = ReadTextFile(options.tokens_file);
+           if (!text) Fail(item, text.error().message());
+           // Errors inside it name that file, its line and column.
+           const std::string outer = std::exchange(source_, options.tokens_file.string());
+           YAML::Node list;
+           try {
+             list = YAML::Load(*text);
+           } catch (const YAML::Exception& e) {
+             Fail(e.mark, "", "invalid YAML: " + e.msg);
            }
+           parse_tokens(Item{"tokens", list.Mark(), list});
+           source_ = outer;
          }},
+    };
+    parse_tokens = [&](const Item& item) {
+      if (item.value.IsNull()) return;
+      if (!item.value.IsSequence()) Fail(item, "expected a list, got " + Describe(item.value));
+      for (size_t i = 0; i < item.value.size(); ++i) {
+        const Item element{item.path + "[" + std::to_string(i) + "]", item.value[i].Mark(),
+                           item.value[i]};
+        if (!element.value.IsMap()) {
+          Fail(element, "expected a mapping, got " + Describe(element.value));
+        }
+        token = AccessToken{};
+        Map(element.value, element.path, token_keys);
+        if (token.name.empty()) Fail(element, "name is required");
+        if (token.sha256 == std::array<uint8_t, 32>{}) Fail(element, "sha256 is required");
+        if (token.role == Role::kGateway) {
+          if (token.gateway_id.empty()) {
+            Fail(element, "a gateway token needs 'gateway: <gateway id>'");
+          }
+          if (!token.region_prefix.empty()) {
+            Fail(element, "a gateway token has no region (its gateway's enterprise has one)");
+          }
+        } else if (!token.gateway_id.empty()) {
+          Fail(element, "'gateway' is for role gateway only");
+        }
+        for (const AccessToken& other : options.tokens) {
+          if (other.sha256 == token.sha256) Fail(element, "the same token twice");
+        }
+        options.tokens.push_back(token);
+      }
     };
     const Key limits_keys[] = {
         {"streams_per_identity",
@@ -659,7 +687,7 @@ class Parser {
     return *value;
   }
 
-  const std::string& source_;
+  std::string source_;  // the file errors name; auth.tokens_file while in it
   const std::filesystem::path& base_dir_;
 };
 
@@ -765,8 +793,9 @@ std::string UsageText() {
          "  --metrics-listen HOST:PORT\n"
          "                      Prometheus /metrics address; overrides server.metrics_listen\n"
          "  --data-dir DIR      database folder; overrides storage.data_dir\n"
-         "  --check-config      validate the config and registry, print the effective\n"
-         "                      config and exit\n"
+         "  --check-config      validate the config, the registry file and the rules file\n"
+         "                      (resolved against that registry), print the effective\n"
+         "                      config and exit: 0 ok, 2 a problem (named on stderr)\n"
          "  --version           print the version and exit\n"
          "  -h, --help          print this help and exit\n"
          "\n"
@@ -861,7 +890,13 @@ std::string FormatEffectiveConfig(const ServerOptions& options) {
   line("  url", Quote(options.alertmanager.url));
   line("  resend_interval", FormatDuration(options.alertmanager.resend_interval));
   line("  timeout", FormatDuration(options.alertmanager.timeout));
+  line("  ca_file", Quote(options.alertmanager.ca_file.string()));
+  line("  generator_url", Quote(options.alertmanager.generator_url));
   out += "auth:\n";
+  if (!options.tokens_file.empty()) {
+    // Not a key here: its tokens are among those listed below.
+    out += "  # tokens_file: " + Quote(options.tokens_file.string()) + " (listed below)\n";
+  }
   if (options.tokens.empty()) {
     line("  tokens", "[]");
   } else {

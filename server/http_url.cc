@@ -7,22 +7,27 @@ namespace vigil::server {
 
 alarm::Result<HttpUrl> ParseHttpUrl(std::string_view url) {
   const auto bad = [url](std::string_view why) {
-    return alarm::Status::InvalidArgument("must be http://host:port[/path] (" + std::string(why) +
-                                          "), got '" + std::string(url) + "'");
+    return alarm::Status::InvalidArgument("must be http[s]://host:port[/path] (" +
+                                          std::string(why) + "), got '" + std::string(url) + "'");
   };
-  constexpr std::string_view kScheme = "http://";
-  if (url.substr(0, kScheme.size()) != kScheme) {
-    return bad(url.starts_with("https://") ? "https is not supported" : "scheme must be http");
+  HttpUrl out;
+  std::string_view rest;
+  if (url.starts_with("http://")) {
+    rest = url.substr(7);
+    out.port = "80";
+  } else if (url.starts_with("https://")) {
+    rest = url.substr(8);
+    out.port = "443";
+    out.tls = true;
+  } else {
+    return bad("scheme must be http or https");
   }
-  std::string_view rest = url.substr(kScheme.size());
   if (rest.find_first_of("?#") != std::string_view::npos) return bad("no query or fragment");
   const size_t slash = rest.find('/');
   std::string_view authority = rest.substr(0, slash);
   std::string_view path = slash == std::string_view::npos ? "" : rest.substr(slash);
   while (!path.empty() && path.back() == '/') path.remove_suffix(1);
   if (authority.find('@') != std::string_view::npos) return bad("no user info");
-  HttpUrl out;
-  out.port = "80";
   std::string_view host = authority;
   if (authority.starts_with("[")) {
     const size_t close = authority.find(']');

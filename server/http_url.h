@@ -1,4 +1,4 @@
-// A plain-HTTP URL as the Alertmanager client uses it: http://host:port/prefix.
+// An HTTP(S) URL as the Alertmanager client uses it: http[s]://host:port/prefix.
 // Pure functions on values; any thread.
 #pragma once
 
@@ -11,15 +11,16 @@ namespace vigil::server {
 
 struct HttpUrl {
   std::string host;  // a name, an IPv4 address, or an IPv6 address without brackets
-  std::string port;  // "80" when the URL names none
+  std::string port;  // "80" (http) or "443" (https) when the URL names none
   std::string path;  // "" or "/prefix" without a trailing '/'
+  bool tls = false;  // https
 
   bool operator==(const HttpUrl&) const = default;
 };
 
-// Parses "http://host[:port][/path]". Errors (kInvalidArgument): another
-// scheme (https is not supported: put a local Alertmanager or a TLS sidecar
-// next to vigild), no host, a port that is not 1..65535, a query or fragment.
+// Parses "http[s]://host[:port][/path]". Errors (kInvalidArgument): another
+// scheme, no host, a port that is not 1..65535, user info, a query or
+// fragment.
 alarm::Result<HttpUrl> ParseHttpUrl(std::string_view url);
 
 }  // namespace vigil::server

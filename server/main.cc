@@ -1,12 +1,12 @@
 // vigild: the Vigil server. Exit codes: 0 clean stop, 1 failure while
-// starting or running, 2 bad command line or configuration.
+// starting or running, 2 bad command line, configuration, rules or registry.
 #include <cstdio>
 #include <exception>
 #include <iostream>
 
 #include "server/config.h"
+#include "server/config_check.h"
 #include "server/log.h"
-#include "server/registry_yaml.h"
 #include "server/server.h"
 #include "server/tls.h"
 
@@ -48,15 +48,25 @@ int main(int argc, char** argv) {
       std::cerr << "vigild: bad configuration: " << s.message() << "\n";
       return 2;
     }
+    // The rules and registry files: --check-config resolves the rules against
+    // the registry file; start-up parses both (the server then resolves the
+    // rules against the registry it has, database entries included).
+    auto files = CheckConfigFiles(options, /*against_registry=*/cmd->check_config);
+    if (!files) {
+      std::cerr << "vigild: bad configuration: " << files.error().message() << "\n";
+      return 2;
+    }
     if (cmd->check_config) {
-      if (!options.registry_file.empty()) {
-        auto registry = LoadRegistryFile(options.registry_file);
-        if (!registry) {
-          std::cerr << "vigild: bad registry: " << registry.error().message() << "\n";
-          return 2;
-        }
+      std::cout << FormatEffectiveConfig(options) << "# "
+                << FormatConfigFilesSummary(options, *files) << "\n";
+      if (files->rules == 0) {
+        std::cerr << "vigild: warning: no alarm rules (rules_file "
+                  << (options.rules_file.empty() ? std::string("not set")
+                                                 : options.rules_file.string() + " has none")
+                  << "): no reading will raise an alarm unless rules are applied through "
+                     "RulesAdmin\n";
       }
-      std::cout << FormatEffectiveConfig(options) << "configuration ok\n";
+      std::cout << "configuration ok\n";
       return 0;
     }
     SetLogLevel(options.log_level);
@@ -67,7 +77,9 @@ int main(int argc, char** argv) {
     if (!server) {
       LogError("start_failed", {{"error", server.error().ToString()}});
       std::cerr << "vigild: cannot start: " << server.error().message() << "\n";
-      return 1;
+      // kInvalidArgument: the rules or registry (files or database) do not fit
+      // together, or a setting was refused; restarting cannot fix that.
+      return server.error().code() == vigil::alarm::Status::Code::kInvalidArgument ? 2 : 1;
     }
     std::cout << "vigild listening grpc=" << (*server)->grpc_address();
     if (!(*server)->metrics_address().empty()) {

@@ -155,6 +155,33 @@ void AddOperationsMetrics(std::vector<MetricFamily>* out, const MetricsSources& 
   }
 }
 
+// The configuration in force: rules, registry, TLS certificate.
+void AddControlMetrics(std::vector<MetricFamily>* out, const ControlStats& c) {
+  constexpr auto kCounter = MetricType::Counter;
+  constexpr auto kGauge = MetricType::Gauge;
+  AddSingle(out, "vigil_rules_loaded",
+            "Alarm rules in force; 0 means no reading raises an alarm (alert VigilNoAlarmRules).",
+            kGauge, Load(c.rules_loaded));
+  MetricFamily reloads = Family("vigil_rules_reloads_total",
+                                "Re-reads of rules_file on SIGHUP, by result (ok, error: the "
+                                "rules in force were kept).",
+                                kCounter);
+  reloads.metric.push_back(Value(kCounter, Load(c.rules_reloads_ok), {{"result", "ok"}}));
+  reloads.metric.push_back(Value(kCounter, Load(c.rules_reloads_failed), {{"result", "error"}}));
+  out->push_back(std::move(reloads));
+  MetricFamily registry =
+      Family("vigil_registry_entries", "Registry entries in force, by kind.", kGauge);
+  registry.metric.push_back(Value(kGauge, Load(c.enterprises), {{"kind", "enterprise"}}));
+  registry.metric.push_back(Value(kGauge, Load(c.sensors), {{"kind", "sensor"}}));
+  registry.metric.push_back(Value(kGauge, Load(c.gateways), {{"kind", "gateway"}}));
+  out->push_back(std::move(registry));
+  AddSingle(out, "vigil_tls_certificate_not_after_seconds",
+            "Unix time the gRPC listener's certificate (server.tls.cert_file) expires, as last "
+            "read (start, SIGHUP, every checkpoint interval); 0 with TLS off or an unreadable "
+            "file.",
+            kGauge, static_cast<double>(c.tls_not_after_s.load(std::memory_order_relaxed)));
+}
+
 class Collector final : public prometheus::Collectable {
  public:
   explicit Collector(MetricsSources sources) : s_(std::move(sources)) {}
@@ -168,6 +195,7 @@ class Collector final : public prometheus::Collectable {
       info.metric.push_back(Value(kGauge, 1, {{"version", s_.version}}));
       out.push_back(std::move(info));
     }
+    if (s_.control != nullptr) AddControlMetrics(&out, *s_.control);
     const IngestCounters& c = *s_.ingest;
     AddSingle(&out, "vigil_readings_ingested_total", "Readings durably stored.", kCounter,
               Load(c.readings_stored));
@@ -309,6 +337,12 @@ class Collector final : public prometheus::Collectable {
                                     {{"severity", std::to_string(sev)}}));
       }
       out.push_back(std::move(open));
+      // With the registry's gateway count (vigil_registry_entries) this gives
+      // the gateways online; only with a gateway_offline rule in force.
+      AddSingle(&out, "vigil_gateways_offline",
+                "Gateways with an active gateway-offline alarm (silent past the rules' "
+                "gateway_offline.after); 0 without that rule.",
+                kGauge, static_cast<double>(counts.gateways_offline));
       AddSingle(&out, "vigil_alarms_unacknowledged",
                 "Open alarms no operator has acknowledged yet.", kGauge,
                 static_cast<double>(counts.unacked));

@@ -16,6 +16,7 @@
 #include "server/alarm_kpi.h"
 #include "server/alarm_service.h"
 #include "server/alertmanager.h"
+#include "server/control_stats.h"
 #include "server/ingest_counters.h"
 #include "server/limits.h"
 #include "server/shard.h"
@@ -41,6 +42,8 @@ struct MetricsSources {
   // Security: refusals; null when off.
   const AccessControl* access = nullptr;
   const IdentityLimiter* limiter = nullptr;
+  // Rules, registry and TLS certificate in force; null: not exported.
+  const ControlStats* control = nullptr;
 };
 
 class MetricsExporter {

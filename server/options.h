@@ -29,8 +29,9 @@ enum class LogFormat { kText, kJson };
 
 // Forwarding open alarms to a Prometheus Alertmanager (server/alertmanager.h).
 struct AlertmanagerOptions {
-  // Base URL, http://host:port[/path]: alerts are POSTed to <url>/api/v2/alerts.
-  // "" turns forwarding off. YAML alertmanager.url. Default: "".
+  // Base URL, http[s]://host:port[/path]: alerts are POSTed to
+  // <url>/api/v2/alerts. "" turns forwarding off. YAML alertmanager.url.
+  // Default: "".
   std::string url;
   // Every firing alert is sent again this often (Alertmanager resolves an
   // alert that is not refreshed), and a failed POST is retried this often.
@@ -39,6 +40,16 @@ struct AlertmanagerOptions {
   // Bound on one POST: connect, send and answer. YAML alertmanager.timeout.
   // Default: 5s.
   std::chrono::milliseconds timeout = std::chrono::seconds(5);
+  // With an https url: the CA certificates (PEM) the Alertmanager's
+  // certificate must chain to; its name must match the url's host. "" = the
+  // system's CAs. Relative to the config file's folder.
+  // YAML alertmanager.ca_file. Default: "".
+  std::filesystem::path ca_file;
+  // Each alert's generatorURL, the link Alertmanager shows back to its
+  // source (e.g. a console's alarm page): "{alarm_id}" is replaced by the
+  // alarm id. An http:// or https:// URL; "" sends none.
+  // YAML alertmanager.generator_url. Default: "".
+  std::string generator_url;
 
   bool operator==(const AlertmanagerOptions&) const = default;
 };
@@ -212,6 +223,11 @@ struct ServerOptions {
   // is a national admin (for loopback development only). YAML auth.tokens.
   // Default: empty.
   std::vector<AccessToken> tokens;
+  // A YAML file holding more tokens: a list of entries as in auth.tokens (so
+  // they can live apart from the config, e.g. in a Kubernetes Secret); read
+  // at start only. Relative to the config file's folder. YAML
+  // auth.tokens_file. Default: "" (none).
+  std::filesystem::path tokens_file;
   // YAML limits. Defaults as in IdentityLimitOptions.
   IdentityLimitOptions identity_limits;
 

@@ -141,8 +141,10 @@ void AlarmToProto(const alarm::JournalEntry& entry, v1::Alarm* proto) {
   proto->set_enterprise_kind(KindToProto(entry.enterprise_kind));
   proto->set_rule_id(a.rule_id);
   proto->set_threshold(a.threshold);
-  proto->set_trigger_value(a.trigger_value);
-  proto->set_trigger_reading_at_ms(a.trigger_reading_at);
+  if (alarm::HasReading(a.alarm, a.trigger_reading_at)) {
+    proto->set_trigger_value(a.trigger_value);
+    proto->set_trigger_reading_at_ms(a.trigger_reading_at);
+  }
   proto->set_peak_value(a.peak_value);
   proto->set_raised_at_ms(a.raised_at);
   proto->set_changed_at_ms(a.changed_at);
@@ -153,8 +155,10 @@ void AlarmEventToProto(const alarm::JournalEntry& entry, v1::AlarmEvent* proto) 
   proto->set_seq(entry.seq);
   proto->set_kind(static_cast<v1::AlarmEventKind>(entry.event.kind));
   AlarmToProto(entry, proto->mutable_alarm());
-  proto->set_value(entry.event.value);
-  proto->set_reading_at_ms(entry.event.reading_at);
+  if (alarm::HasReading(entry.event.record.alarm, entry.event.reading_at)) {
+    proto->set_value(entry.event.value);
+    proto->set_reading_at_ms(entry.event.reading_at);
+  }
   proto->set_at_ms(entry.event.at);
   proto->set_actor(entry.event.actor);
   proto->set_comment(entry.event.comment);

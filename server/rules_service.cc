@@ -43,8 +43,9 @@ grpc::ServerUnaryReactor* RulesService::ApplyRules(grpc::CallbackServerContext* 
   }
   std::vector<std::string> remove(request->remove_rule_ids().begin(),
                                   request->remove_rule_ids().end());
-  control_([this, reactor, response, yaml = request->rules_yaml(), remove = std::move(remove)] {
-    auto applied = apply_(yaml, remove);
+  control_([this, reactor, response, yaml = request->rules_yaml(), remove = std::move(remove),
+            validate_only = request->validate_only()] {
+    auto applied = apply_(yaml, remove, validate_only);
     if (!applied) {
       reactor->Finish(ToGrpc(applied.error()));
       return;

@@ -18,9 +18,10 @@ namespace vigil::server {
 // Control thread only. Returns the rules in force as YAML and their count.
 using RulesReader = std::function<std::pair<std::string, size_t>()>;
 // Control thread only. Applies `upsert_yaml` (rules file format, may be empty)
-// and the removals; returns the count of rules in force, or the error.
-using RulesApplier = std::function<alarm::Result<size_t>(const std::string& upsert_yaml,
-                                                         const std::vector<std::string>& remove)>;
+// and the removals; returns the count of rules in force, or the error. With
+// `validate_only` it changes nothing and returns the count there would be.
+using RulesApplier = std::function<alarm::Result<size_t>(
+    const std::string& upsert_yaml, const std::vector<std::string>& remove, bool validate_only)>;
 
 class RulesService final : public v1::RulesAdmin::CallbackService {
  public:

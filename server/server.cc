@@ -20,6 +20,7 @@
 #include "server/alertmanager.h"
 #include "server/backup_service.h"
 #include "server/config.h"
+#include "server/control_stats.h"
 #include "server/ingest_service.h"
 #include "server/limits.h"
 #include "server/liveness.h"
@@ -151,6 +152,7 @@ class Server::Impl {
     auto registry = LoadStoredRegistry(store_.get());
     if (!registry) return registry.error();
     registry_ = std::make_unique<RegistryHolder>(std::move(*registry));
+    NoteRegistrySize(*registry_->Get());
     if (!options_.registry_file.empty()) {
       auto file = LoadRegistryFile(options_.registry_file);
       if (!file) return file.error();
@@ -270,9 +272,8 @@ class Server::Impl {
     rules_service_ = std::make_unique<RulesService>(
         access_.get(),
         [this] { return std::make_pair(FormatRulesYaml(rules_), rules_.rules.size()); },
-        [this](const std::string& yaml, const std::vector<std::string>& remove) {
-          return ApplyRulesRequest(yaml, remove);
-        },
+        [this](const std::string& yaml, const std::vector<std::string>& remove,
+               bool validate_only) { return ApplyRulesRequest(yaml, remove, validate_only); },
         [this](std::function<void()> task) { boost::asio::post(io_, std::move(task)); });
     alarms_ = std::make_unique<AlarmService>(
         options_, access_.get(), feed_.get(), store_.get(), writer_.get(),
@@ -317,7 +318,8 @@ class Server::Impl {
                                                            .kpi = &kpi_->kpi(),
                                                            .alertmanager = alertmanager_.get(),
                                                            .access = access_.get(),
-                                                           .limiter = limiter_.get()});
+                                                           .limiter = limiter_.get(),
+                                                           .control = &control_stats_});
       if (!metrics) return metrics.error();
       metrics_ = std::move(*metrics);
     }
@@ -388,8 +390,10 @@ class Server::Impl {
     auto* health = grpc_->GetHealthCheckService();
     if (health == nullptr) return;
     health->SetServingStatus("", serving);  // not kLivenessService
+    // Every service registered in Start(); tests/e2e/deploy_e2e_test.cc asks
+    // for each service of the vigil.v1 protos.
     for (const char* name : {"vigil.v1.Ingest", "vigil.v1.Query", "vigil.v1.RegistryAdmin",
-                             "vigil.v1.Admin", "vigil.v1.Alarms"}) {
+                             "vigil.v1.Admin", "vigil.v1.Alarms", "vigil.v1.RulesAdmin"}) {
       health->SetServingStatus(name, serving);
     }
   }
@@ -420,6 +424,7 @@ class Server::Impl {
                 "write, read and act on everything; configure them before exposing the port"}});
     }
     if (options_.tls.enabled) {
+      NoteTlsCertificate();
       auto summary = CheckTlsFilesSummary(options_.tls);
       LogInfo("tls_enabled", {{"certificate", summary ? *summary : summary.error().message()},
                               {"client_certificates",
@@ -443,6 +448,7 @@ class Server::Impl {
   // watcher re-reads by itself within server.tls.refresh_interval.
   void ReloadFiles() {
     if (options_.tls.enabled) {
+      NoteTlsCertificate();
       auto summary = CheckTlsFilesSummary(options_.tls);
       if (summary) {
         LogInfo(
@@ -457,7 +463,18 @@ class Server::Impl {
     if (!options_.rules_file.empty()) {
       auto next = RulesWithFile(rules_);
       Status s = next ? ChangeRules(std::move(*next), FormatRulesYaml(rules_)) : next.error();
-      if (!s.ok()) LogError("rules_reload_failed", {{"error", s.ToString()}});
+      if (s.ok()) {
+        control_stats_.rules_reloads_ok.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        control_stats_.rules_reloads_failed.fetch_add(1, std::memory_order_relaxed);
+        LogError("rules_reload_failed", {{"error", s.ToString()}});
+      }
+    } else if (rules_.rules.empty()) {
+      LogWarn("no_alarm_rules", {{"rules", 0},
+                                 {"rules_file", ""},
+                                 {"effect",
+                                  "no reading raises an alarm: set rules_file (deploy/rules/ has "
+                                  "templates) or apply rules with RulesAdmin"}});
     }
     ReloadRegistryFile();
   }
@@ -498,9 +515,10 @@ class Server::Impl {
     return s;
   }
 
-  // RulesAdmin.ApplyRules on the control thread.
+  // RulesAdmin.ApplyRules on the control thread; `validate_only` stops
+  // before anything is stored or changed.
   Result<size_t> ApplyRulesRequest(const std::string& upsert_yaml,
-                                   const std::vector<std::string>& remove) {
+                                   const std::vector<std::string>& remove, bool validate_only) {
     auto upsert = ParseRulesDocument(upsert_yaml, "request");
     if (!upsert) return upsert.error();
     RulesDocument next = MergeRules(rules_, *upsert, SetsGatewayOffline(upsert_yaml));
@@ -511,6 +529,11 @@ class Server::Impl {
         return Status::InvalidArgument("remove_rule_ids: no rule '" + alarm::Echo(id) + "'");
       }
       next.rules.erase(it);
+    }
+    if (validate_only) {
+      auto checked = alarm::RuleSet::Build(next.rules, registry_->Get(), next.gateway_offline);
+      if (!checked) return Status::InvalidArgument("rules: " + checked.error().message());
+      return next.rules.size();
     }
     Status s = ChangeRules(std::move(next), FormatRulesYaml(rules_));
     if (!s.ok()) return s;
@@ -563,8 +586,19 @@ class Server::Impl {
       }
       if (!queued) return Status::Unavailable("rules not applied: the ingest log is saturated");
     }
-    LogInfo("rules_loaded", {{"rules", rules_.rules.size()},
-                             {"gateway_offline_after_ms", rules_.gateway_offline.after.count()}});
+    control_stats_.rules_loaded.store(rules_.rules.size(), std::memory_order_relaxed);
+    if (rules_.rules.empty()) {
+      // Loud: a server without rules ingests and stores but raises no
+      // threshold, no-data or fault alarm, which looks like a quiet province.
+      LogWarn("no_alarm_rules", {{"rules", 0},
+                                 {"rules_file", options_.rules_file.string()},
+                                 {"effect",
+                                  "no reading raises an alarm: set rules_file (deploy/rules/ has "
+                                  "templates) or apply rules with RulesAdmin"}});
+    } else {
+      LogInfo("rules_loaded", {{"rules", rules_.rules.size()},
+                               {"gateway_offline_after_ms", rules_.gateway_offline.after.count()}});
+    }
     return Status::Ok();
   }
 
@@ -588,6 +622,7 @@ class Server::Impl {
     Status s = PersistRegistryChange(store_.get(), change);
     if (!s.ok()) return Status::Unavailable("registry not stored: " + s.message());
     registry_->Publish(*next);
+    NoteRegistrySize(**next);
     if (shards_) {
       Status s2 = PublishRules(*next);
       if (!s2.ok()) LogError("rules_not_applied", {{"error", s2.ToString()}});
@@ -599,11 +634,29 @@ class Server::Impl {
     return next;
   }
 
+  // For /metrics (vigil_tls_certificate_not_after_seconds): gRPC's watcher
+  // picks up a replaced certificate by itself, so this runs at start, on
+  // SIGHUP and every checkpoint interval. 0 when the file does not read.
+  void NoteTlsCertificate() {
+    if (!options_.tls.enabled) return;
+    auto not_after = CertificateNotAfter(options_.tls.cert_file);
+    control_stats_.tls_not_after_s.store(not_after ? *not_after : 0, std::memory_order_relaxed);
+  }
+
+  // For /metrics (vigil_registry_entries).
+  void NoteRegistrySize(const alarm::Registry& registry) {
+    const alarm::RegistryEntries& e = registry.entries();
+    control_stats_.enterprises.store(e.enterprises.size(), std::memory_order_relaxed);
+    control_stats_.sensors.store(e.sensors.size(), std::memory_order_relaxed);
+    control_stats_.gateways.store(e.gateways.size(), std::memory_order_relaxed);
+  }
+
   void ScheduleCheckpoint() {
     checkpoint_timer_->expires_after(options_.checkpoint_interval);
     checkpoint_timer_->async_wait([this](const boost::system::error_code& ec) {
       if (ec || stopping_) return;
       RunCheckpointRound();
+      NoteTlsCertificate();
       ScheduleCheckpoint();
     });
   }
@@ -805,6 +858,7 @@ class Server::Impl {
   std::unique_ptr<boost::asio::steady_timer> alarm_timer_;
   std::unique_ptr<boost::asio::steady_timer> heartbeat_timer_;
   RulesDocument rules_;  // in force; control thread
+  ControlStats control_stats_;
   std::unique_ptr<boost::asio::steady_timer> retention_timer_;
   // Keeps pinging while draining: a long drain must not look like a hang.
   std::unique_ptr<boost::asio::steady_timer> watchdog_timer_;

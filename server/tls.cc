@@ -89,6 +89,18 @@ alarm::Result<std::string> CheckTlsFilesSummary(const TlsOptions& tls) {
   return summary;
 }
 
+alarm::Result<int64_t> CertificateNotAfter(const std::filesystem::path& cert_file) {
+  auto bio = Open("cert_file", cert_file);
+  if (!bio) return bio.error();
+  X509Ptr cert(PEM_read_bio_X509(bio->get(), nullptr, nullptr, nullptr));
+  if (cert == nullptr) return Bad("cert_file", cert_file, "no PEM certificate in it");
+  std::tm tm{};
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(cert.get()), &tm) != 1) {
+    return Bad("cert_file", cert_file, "unreadable notAfter time");
+  }
+  return static_cast<int64_t>(timegm(&tm));
+}
+
 std::shared_ptr<grpc::ServerCredentials> ListenerCredentials(const TlsOptions& tls) {
   if (!tls.enabled) return grpc::InsecureServerCredentials();
   auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(

@@ -6,6 +6,8 @@
 // functions; any thread.
 #pragma once
 
+#include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -28,6 +30,12 @@ inline alarm::Status CheckTlsFiles(const TlsOptions& tls) {
   auto summary = CheckTlsFilesSummary(tls);
   return summary ? alarm::Status::Ok() : summary.error();
 }
+
+// The notAfter time of the first certificate in `cert_file`, in seconds
+// since the Unix epoch (for the vigil_tls_certificate_not_after_seconds
+// gauge). kInvalidArgument when the file cannot be read or holds no PEM
+// certificate.
+alarm::Result<int64_t> CertificateNotAfter(const std::filesystem::path& cert_file);
 
 // Insecure credentials when TLS is off; otherwise TLS credentials whose
 // certificates come from a file watcher. Clients are asked for a certificate

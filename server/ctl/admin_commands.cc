@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <iterator>
 #include <string>
@@ -18,6 +19,7 @@
 #include "server/ctl/format.h"
 #include "vigil/v1/admin.grpc.pb.h"
 #include "vigil/v1/registry.grpc.pb.h"
+#include "vigil/v1/rules.grpc.pb.h"
 
 namespace vigil::ctl {
 namespace {
@@ -30,12 +32,31 @@ folder, which is only right when vigilctl runs on the server's machine). DIR
 must not exist. Restore: vigild --data-dir DIR.
 )";
 
-constexpr char kHealthHelp[] = R"(usage: vigilctl [--server HOST:PORT] health
+constexpr char kHealthHelp[] = R"(usage: vigilctl [--server HOST:PORT] health [--service NAME]
 
-Print the server's grpc.health.v1 status (SERVING, NOT_SERVING).
+Print the server's grpc.health.v1 status (SERVING, NOT_SERVING,
+SERVICE_UNKNOWN) and exit 0 only when SERVING (1 otherwise), so that it serves
+as an exec probe (deploy/kubernetes/vigil.yaml).
+  --service NAME   one service's status, e.g. vigil.v1.Liveness (vigild's
+                   control loop turns) or vigil.v1.Ingest; default: the server
 )";
 
-constexpr char kRegistryHelp[] = R"(usage: vigilctl [--server HOST:PORT] registry
+constexpr char kRulesHelp[] =
+    R"(usage: vigilctl [--server HOST:PORT] rules get | check FILE | apply FILE
+
+The alarm rules in force, through vigil.v1.RulesAdmin (an admin token when
+authentication is on). FILE is in the rules file format (deploy/rules.yaml;
+templates by enterprise kind in deploy/rules/).
+  get          print the rules in force, in the rules file format
+  check FILE   validate FILE's rules, added to or replacing (by id) those in
+               force, as a whole against the server's registry; nothing
+               changes. Prints the count there would be; exit 1 with
+               file:line:column and the reason when they do not fit
+  apply FILE   the same, then put them in force (stored; alarms of unchanged
+               rules keep their state, those of changed rules close)
+)";
+
+constexpr char kRegistryHelp[] = R"(usage: vigilctl [--server HOST:PORT] registry [get]
 
 Print the registry (enterprises, sensors, gateways) as YAML, in the registry
 file format (deploy/registry.yaml).
@@ -74,14 +95,22 @@ int Backup(Client& client, const Args& args) {
   return kExitOk;
 }
 
-int Health(Client& client, const Args&) {
+int Health(Client& client, const Args& args) {
+  const std::string service = args.Get("service").value_or("");
+  if (service.size() > 127) {
+    return UsageError("health", kHealthHelp, "--service NAME is longer than 127 bytes");
+  }
   grpc::GenericStub stub(client.channel());
   grpc::ClientContext context;
   client.Prepare(&context, std::chrono::seconds(10));
   grpc::CompletionQueue queue;
-  // HealthCheckRequest{service: ""} encodes to zero bytes.
-  grpc::Slice empty;
-  const grpc::ByteBuffer request(&empty, 1);
+  // HealthCheckRequest{service} = field 1, length-delimited (< 128 bytes);
+  // "" encodes to zero bytes.
+  std::string encoded;
+  if (!service.empty())
+    encoded = std::string(1, '\x0a') + static_cast<char>(service.size()) + service;
+  grpc::Slice request_slice(encoded);
+  const grpc::ByteBuffer request(&request_slice, 1);
   auto call = stub.PrepareUnaryCall(&context, "/grpc.health.v1.Health/Check", request, &queue);
   call->StartCall();
   grpc::ByteBuffer response;
@@ -111,7 +140,7 @@ int Health(Client& client, const Args&) {
   }
   static constexpr const char* kNames[] = {"UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"};
   std::cout << (value < std::size(kNames) ? kNames[value] : "UNKNOWN") << "\n";
-  return kExitOk;
+  return value == 1 ? kExitOk : kExitFailed;
 }
 
 // ---- registry as YAML (server/registry_yaml.h format) ----
@@ -173,7 +202,11 @@ void PrintRegistryYaml(const v1::Registry& registry, std::ostream& out) {
   }
 }
 
-int Registry(Client& client, const Args&) {
+int Registry(Client& client, const Args& args) {
+  if (!args.positional().empty() && args.positional()[0] != "get") {
+    return UsageError("registry", kRegistryHelp,
+                      "unknown subcommand '" + args.positional()[0] + "' (get)");
+  }
   auto stub = v1::RegistryAdmin::NewStub(client.channel());
   grpc::ClientContext context;
   client.Prepare(&context, std::chrono::seconds(60));
@@ -181,6 +214,50 @@ int Registry(Client& client, const Args&) {
   const grpc::Status status = stub->GetRegistry(&context, {}, &registry);
   if (!status.ok()) return RpcFailed("registry", status);
   PrintRegistryYaml(registry, std::cout);
+  return kExitOk;
+}
+
+int Rules(Client& client, const Args& args) {
+  const std::string& action = args.positional()[0];
+  auto stub = v1::RulesAdmin::NewStub(client.channel());
+  grpc::ClientContext context;
+  client.Prepare(&context, std::chrono::seconds(60));
+  if (action == "get") {
+    if (args.positional().size() != 1) {
+      return UsageError("rules", kRulesHelp, "rules get takes no FILE");
+    }
+    v1::GetRulesResponse response;
+    const grpc::Status status = stub->GetRules(&context, {}, &response);
+    if (!status.ok()) return RpcFailed("rules get", status);
+    std::cout << response.rules_yaml();
+    return kExitOk;
+  }
+  if (action != "check" && action != "apply") {
+    return UsageError("rules", kRulesHelp,
+                      "unknown subcommand '" + action + "' (get, check, apply)");
+  }
+  if (args.positional().size() != 2) {
+    return UsageError("rules", kRulesHelp, "rules " + action + " needs FILE");
+  }
+  const std::string& file = args.positional()[1];
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return UsageError("rules", kRulesHelp, "cannot read " + file);
+  v1::ApplyRulesRequest request;
+  request.set_rules_yaml(
+      std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()));
+  request.set_validate_only(action == "check");
+  v1::ApplyRulesResponse response;
+  const grpc::Status status = stub->ApplyRules(&context, request, &response);
+  if (!status.ok()) {
+    // The server names the text "request": say which file it was.
+    std::string message = status.error_message();
+    if (message.starts_with("request:")) message = file + message.substr(7);
+    return RpcFailed("rules " + action,
+                     grpc::Status(status.error_code(), message, status.error_details()));
+  }
+  std::cout << file << ": ok, " << response.rules()
+            << (action == "check" ? " rules would be in force (nothing changed)\n"
+                                  : " rules in force\n");
   return kExitOk;
 }
 
@@ -221,8 +298,21 @@ std::span<const Command> AdminCommands() {
        .min_positional = 1,
        .max_positional = 1,
        .run = Backup},
-      {.path = "health", .help = WithExitCodes(kHealthHelp), .options = {}, .run = Health},
-      {.path = "registry", .help = WithExitCodes(kRegistryHelp), .options = {}, .run = Registry},
+      {.path = "health",
+       .help = WithExitCodes(kHealthHelp),
+       .options = {{"service", true}},
+       .run = Health},
+      {.path = "registry",
+       .help = WithExitCodes(kRegistryHelp),
+       .options = {},
+       .max_positional = 1,
+       .run = Registry},
+      {.path = "rules",
+       .help = WithExitCodes(kRulesHelp),
+       .options = {},
+       .min_positional = 1,
+       .max_positional = 2,
+       .run = Rules},
       {.path = "hash-token",
        .help = WithExitCodes(kHashTokenHelp),
        .options = {},

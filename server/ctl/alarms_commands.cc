@@ -70,30 +70,32 @@ the server's pages.
   --json             one event object per line
 )";
 
-constexpr char kAckHelp[] = R"(usage: vigilctl alarms ack ID --by NAME [--comment TEXT]
+constexpr char kAckHelp[] = R"(usage: vigilctl alarms ack ID [--by NAME] [--comment TEXT]
 
 Acknowledge alarm ID (needs an operator or admin token of its region).
 Acknowledging an alarm already acknowledged changes nothing and exits 0.
-  --by NAME        who acknowledges (recorded in the journal); required
+The journal records the token's name (or certificate) as who acted.
+  --by NAME        the person at the console, when several share a token:
+                   recorded in the comment as "by NAME: ..." (not verified)
   --comment TEXT   recorded with it
 )";
 
 constexpr char kShelveHelp[] =
-    R"(usage: vigilctl alarms shelve ID --for DURATION --reason TEXT --by NAME
+    R"(usage: vigilctl alarms shelve ID --for DURATION --reason TEXT [--by NAME]
 
 Shelve alarm ID: notifications suppressed until the time is up (the server
 unshelves it then) or someone unshelves it. DURATION: 30m, 2h, 1h30m; at most
 the server's alarms.max_shelve (default 8h).
   --for DURATION   required
   --reason TEXT    why; required
-  --by NAME        who; required
+  --by NAME        the person, as with ack (recorded before the reason)
 )";
 
-constexpr char kUnshelveHelp[] = R"(usage: vigilctl alarms unshelve ID --by NAME [--comment TEXT]
+constexpr char kUnshelveHelp[] = R"(usage: vigilctl alarms unshelve ID [--by NAME] [--comment TEXT]
 
 End the shelving of alarm ID now. An alarm that is not shelved:
 FAILED_PRECONDITION (exit 1).
-  --by NAME        who; required
+  --by NAME        the person, as with ack
   --comment TEXT
 )";
 
@@ -130,9 +132,6 @@ int Act(Client& client, const Args& args, const char* path, const char* help, Re
         "ID must be an alarm id (a positive number), got '" + args.positional()[0] + "'");
   }
   const std::string by = args.Get("by").value_or("");
-  if (by.empty()) {
-    return UsageError(path, help, "--by NAME is required: the journal records who acted");
-  }
   request.set_alarm_id(*id);
   request.set_operator_id(by);
   grpc::ClientContext context;

@@ -16,7 +16,7 @@
 
 namespace vigil::ctl {
 
-// Exit codes scripts can rely on (also in kExitCodesHelp and the README).
+// Exit codes scripts can rely on (also in kExitCodesHelp and docs/running.md).
 enum ExitCode : int {
   kExitOk = 0,
   kExitFailed = 1,         // the RPC failed (other codes), or a local write failed

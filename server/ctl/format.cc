@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <limits>
 
@@ -44,6 +45,13 @@ class JsonObject {
   JsonObject& UInt(std::string_view key, uint64_t value) { return Raw(key, std::to_string(value)); }
   JsonObject& Num(std::string_view key, double value) {
     return Raw(key, std::isfinite(value) ? FormatNumber(value) : "null");
+  }
+  // null when `present` is false (an optional field left unset).
+  JsonObject& OptNum(std::string_view key, bool present, double value) {
+    return present ? Num(key, value) : Raw(key, "null");
+  }
+  JsonObject& OptInt(std::string_view key, bool present, int64_t value) {
+    return present ? Int(key, value) : Raw(key, "null");
   }
   std::string Done() { return out_ + "}"; }
 
@@ -183,6 +191,25 @@ std::string LocalTime(int64_t ms) {
   return buf;
 }
 
+std::string Rfc3339Local(int64_t ms) {
+  const int64_t seconds = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+  const std::time_t t = static_cast<std::time_t>(seconds);
+  std::tm tm{};
+  char buf[40];
+  if (localtime_r(&t, &tm) == nullptr ||
+      std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
+    return std::to_string(ms) + "ms";
+  }
+  char frac[8];
+  std::snprintf(frac, sizeof(frac), ".%03d", static_cast<int>(ms - seconds * 1000));
+  const long offset_min = tm.tm_gmtoff / 60;
+  if (offset_min == 0) return std::string(buf) + frac + "Z";
+  char zone[40];
+  std::snprintf(zone, sizeof(zone), "%c%02ld:%02ld", offset_min < 0 ? '-' : '+',
+                std::labs(offset_min) / 60, std::labs(offset_min) % 60);
+  return std::string(buf) + frac + zone;
+}
+
 std::string Rfc3339Utc(int64_t ms) {
   const int64_t seconds = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
   const std::time_t t = static_cast<std::time_t>(seconds);
@@ -295,8 +322,9 @@ std::string FormatNumber(double value) {
 
 std::string AlarmText(const v1::Alarm& a, const TextStyle& style) {
   std::string out = "alarm=" + std::to_string(a.alarm_id()) + " " + AlarmKindName(a.kind()) + " " +
-                    Severity(a.severity(), style) + " " + AlarmStateName(a.state()) + Source(a) +
-                    " value=" + FormatNumber(a.trigger_value());
+                    Severity(a.severity(), style) + " " + AlarmStateName(a.state()) + Source(a);
+  // No value when no reading raised it (gateway offline, a sensor never heard from).
+  if (a.has_trigger_value()) out += " value=" + FormatNumber(a.trigger_value());
   if (a.kind() == v1::ALARM_KIND_THRESHOLD && a.peak_value() != a.trigger_value()) {
     out += " peak=" + FormatNumber(a.peak_value());
   }
@@ -312,7 +340,8 @@ std::string EventText(const v1::AlarmEvent& e, const TextStyle& style) {
   std::string out = LocalTime(e.at_ms()) + " #" + std::to_string(e.seq()) + " " +
                     EventKindName(e.kind()) + " " + Severity(a.severity(), style) + " " +
                     AlarmStateName(a.state()) + " alarm=" + std::to_string(a.alarm_id()) + " " +
-                    AlarmKindName(a.kind()) + Source(a) + " value=" + FormatNumber(e.value()) +
+                    AlarmKindName(a.kind()) + Source(a) +
+                    (e.has_value() ? " value=" + FormatNumber(e.value()) : std::string()) +
                     " threshold=" + FormatNumber(a.threshold());
   if (a.shelved_until_ms() != 0)
     out += " shelved_until=\"" + LocalTime(a.shelved_until_ms()) + "\"";
@@ -337,8 +366,8 @@ std::string AlarmJson(const v1::Alarm& a) {
       .Str("enterprise_kind", EnterpriseKindName(a.enterprise_kind()))
       .Str("rule_id", a.rule_id())
       .Num("threshold", a.threshold())
-      .Num("trigger_value", a.trigger_value())
-      .Int("trigger_reading_at_ms", a.trigger_reading_at_ms())
+      .OptNum("trigger_value", a.has_trigger_value(), a.trigger_value())
+      .OptInt("trigger_reading_at_ms", a.has_trigger_reading_at_ms(), a.trigger_reading_at_ms())
       .Num("peak_value", a.peak_value())
       .Int("raised_at_ms", a.raised_at_ms())
       .Int("changed_at_ms", a.changed_at_ms())
@@ -353,8 +382,8 @@ std::string EventJson(const v1::AlarmEvent& e) {
       .Str("kind", EventKindName(e.kind()))
       .Int("at_ms", e.at_ms())
       .Str("at", Rfc3339Utc(e.at_ms()))
-      .Num("value", e.value())
-      .Int("reading_at_ms", e.reading_at_ms())
+      .OptNum("value", e.has_value(), e.value())
+      .OptInt("reading_at_ms", e.has_reading_at_ms(), e.reading_at_ms())
       .Str("actor", e.actor())
       .Str("comment", e.comment())
       .Raw("alarm", AlarmJson(e.alarm()))
@@ -364,7 +393,8 @@ std::string EventJson(const v1::AlarmEvent& e) {
 const char kJsonFieldsHelp[] =
     R"(JSON (--json), one object per line; times are ms since the Unix epoch (UTC):
   event     {"type":"event","seq","kind","at_ms","at" (RFC 3339, UTC),"value",
-             "reading_at_ms","actor","comment","alarm":ALARM}
+             "reading_at_ms" (both null without a reading),"actor","comment",
+             "alarm":ALARM}
              kind: raised|escalated|de_escalated|cleared|acknowledged|shelved|
                    unshelved|reconciled
   snapshot  {"type":"snapshot","seq","alarms":[ALARM...]}   (watch, list)
@@ -373,7 +403,9 @@ const char kJsonFieldsHelp[] =
              (red|orange|yellow|blue),"peak_severity","level" (hh|h|l|ll|none),
              "sensor_id","gateway_id","enterprise_id","region_code",
              "enterprise_kind","rule_id","threshold","trigger_value",
-             "trigger_reading_at_ms","peak_value","raised_at_ms","changed_at_ms",
+             "trigger_reading_at_ms" (both null when no reading raised it:
+             gateway offline, a sensor silent since start),"peak_value",
+             "raised_at_ms","changed_at_ms",
              "shelved_until_ms" (0: not shelved)}
              state: active_unacked|active_acked|cleared_unacked|closed
 )";

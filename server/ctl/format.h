@@ -36,6 +36,10 @@ std::optional<uint32_t> ParseSeverity(std::string_view text);
 std::string LocalTime(int64_t ms);
 // "2024-06-01T12:00:03.120Z".
 std::string Rfc3339Utc(int64_t ms);
+// "2024-06-01T20:00:03.120+08:00" in the local time zone ("Z" at offset 0):
+// what vigilctl prints for readings. `vigilctl --utc` sets TZ=UTC, so this,
+// LocalTime and every other local time print UTC.
+std::string Rfc3339Local(int64_t ms);
 // ms since the Unix epoch, from digits or RFC 3339 ("2024-06-01T12:00:00Z",
 // "2024-06-01T20:00:00.5+08:00"; a space may stand for the T).
 std::optional<int64_t> ParseTime(std::string_view text);

@@ -18,14 +18,18 @@ namespace vigil::ctl {
 namespace {
 
 constexpr char kReadingsHelp[] =
-    R"(usage: vigilctl readings SENSOR [--since D] [--until D] [--step D | --max-points N]
-                         [--origin D] [--csv]
+    R"(usage: vigilctl readings SENSOR [--since D [--until D] | --from TIME [--to TIME]]
+                         [--step D | --max-points N] [--origin D] [--csv]
 
-Print a sensor's readings from now - since to now - until: raw (time value
-quality), or with --step / --max-points one line per step (start count min max
-avg last). Times are UTC.
+Print a sensor's readings from now - since to now - until (or from .. to):
+raw (time value quality), or with --step / --max-points one line per step
+(start count min max avg last). Times print in RFC 3339 with the local offset
+(the TZ environment variable), as UTC with vigilctl --utc.
   --since D       how far back to start (default 1h)
   --until D       how far back to stop (default 0s: now)
+  --from TIME     instead of --since: RFC 3339 (2024-06-01T08:00:00+08:00,
+                  2024-06-01T00:00:00Z) or ms since the Unix epoch
+  --to TIME       with --from (default: now)
   --step D        step length; steps start at multiples of it since the origin
                   (steps of 5m and more use the stored 5-minute statistics;
                   beyond the raw retention only those work)
@@ -131,9 +135,10 @@ int RawReadings(Client& client, const ReadingsArgs& args, int64_t from, int64_t 
       const std::string quality =
           std::to_string(i < response.quality_size() ? response.quality(i) : 0);
       if (args.csv) {
-        table.Add({Rfc3339Utc(at), std::to_string(at), FormatNumber(response.values(i)), quality});
+        table.Add(
+            {Rfc3339Local(at), std::to_string(at), FormatNumber(response.values(i)), quality});
       } else {
-        table.Add({Rfc3339Utc(at), FormatNumber(response.values(i)), quality});
+        table.Add({Rfc3339Local(at), FormatNumber(response.values(i)), quality});
       }
     }
     if (!response.truncated() || response.next_from_ms() <= from) break;
@@ -164,7 +169,7 @@ int DownsampledReadings(Client& client, const ReadingsArgs& args, int64_t from, 
                        : std::vector<std::string>{"start", "count", "min", "max", "avg", "last"},
               args.csv);
   for (int i = 0; i < r.start_ms_size(); ++i) {
-    std::vector<std::string> row = {Rfc3339Utc(r.start_ms(i))};
+    std::vector<std::string> row = {Rfc3339Local(r.start_ms(i))};
     if (args.csv) row.push_back(std::to_string(r.start_ms(i)));
     for (std::string cell :
          {std::to_string(r.count(i)), FormatNumber(r.min(i)), FormatNumber(r.max(i)),
@@ -210,7 +215,8 @@ int Latest(Client& client, const std::string& enterprise, const std::vector<std:
     for (const auto& alarm : v.alarms())
       alarms += (alarms.empty() ? "" : " ") + LatestAlarmText(alarm);
     const std::string none = csv ? "" : "-";
-    std::vector<std::string> row = {v.sensor_id(), v.has_reading() ? Rfc3339Utc(v.at_ms()) : none};
+    std::vector<std::string> row = {v.sensor_id(),
+                                    v.has_reading() ? Rfc3339Local(v.at_ms()) : none};
     if (csv) row.push_back(v.has_reading() ? std::to_string(v.at_ms()) : none);
     row.push_back(v.has_reading() ? FormatNumber(v.value()) : none);
     row.push_back(v.has_reading() ? std::to_string(v.quality()) : none);
@@ -227,6 +233,24 @@ int RunReadings(Client& client, const Args& args) {
     if (c.path == "readings") self = &c;
   }
   ReadingsArgs readings{.sensor_id = args.positional().at(0), .csv = args.Has("csv")};
+  if (args.Has("from") && (args.Has("since") || args.Has("until"))) {
+    return UsageError(*self, "give --since/--until or --from/--to, not both");
+  }
+  if (args.Has("to") && !args.Has("from")) return UsageError(*self, "--to needs --from");
+  std::optional<int64_t> from_time;
+  std::optional<int64_t> to_time;
+  for (auto [name, field] :
+       {std::pair<const char*, std::optional<int64_t>*>{"from", &from_time}, {"to", &to_time}}) {
+    if (auto value = args.Get(name)) {
+      *field = ParseTime(*value);
+      if (!*field) {
+        return UsageError(*self, "--" + std::string(name) +
+                                     ": expected RFC 3339 (2024-06-01T08:00:00+08:00) or ms "
+                                     "since the Unix epoch, got '" +
+                                     *value + "'");
+      }
+    }
+  }
   for (auto [name, field] : {std::pair<const char*, int64_t*>{"since", &readings.since_ms},
                              {"until", &readings.until_ms},
                              {"step", &readings.step_ms},
@@ -253,9 +277,12 @@ int RunReadings(Client& client, const Args& args) {
   if (args.Has("step") && readings.step_ms <= 0)
     return UsageError(*self, "--step must be positive");
   const int64_t now = NowMs();
-  const int64_t from = now - readings.since_ms;
-  const int64_t to = now - readings.until_ms;
-  if (from >= to) return UsageError(*self, "--since must reach further back than --until");
+  const int64_t from = from_time ? *from_time : now - readings.since_ms;
+  const int64_t to = from_time ? to_time.value_or(now) : now - readings.until_ms;
+  if (from >= to) {
+    return UsageError(*self, from_time ? "--from must be before --to (and before now)"
+                                       : "--since must reach further back than --until");
+  }
   if (readings.step_ms == 0 && readings.max_points == 0) {
     return RawReadings(client, readings, from, to);
   }
@@ -283,6 +310,8 @@ std::span<const Command> HistoryCommands() {
        .help = std::string(kReadingsHelp) + "\n" + kExitCodesHelp,
        .options = {{"since", true},
                    {"until", true},
+                   {"from", true},
+                   {"to", true},
                    {"step", true},
                    {"max-points", true},
                    {"origin", true},

@@ -5,6 +5,7 @@
 // history_commands.cc (readings, latest).
 #include <algorithm>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -18,6 +19,10 @@
 #include "server/ctl/cli.h"
 #include "server/ctl/gateway_commands.h"
 #include "server/ctl/history_commands.h"
+
+#ifndef VIGIL_VERSION
+#define VIGIL_VERSION "unknown"
+#endif
 
 namespace vigil::ctl {
 namespace {
@@ -39,8 +44,11 @@ Commands:
                      vigilctl runs on the server's machine). DIR must not exist.
                      Restore: vigild --data-dir DIR.
   health             Print the server's grpc.health.v1 status (SERVING, NOT_SERVING).
-  registry           Print the registry (enterprises, sensors, gateways) as YAML, in
+  registry [get]     Print the registry (enterprises, sensors, gateways) as YAML, in
                      the registry file format (deploy/registry.yaml).
+  rules get | check FILE | apply FILE
+                     The alarm rules in force; check a rules file against the
+                     server's registry (nothing changes); put it in force.
   hash-token         Read a token on stdin, print its SHA-256 (hex) for auth.tokens
                      in the server config.
   readings SENSOR    A sensor's readings, raw or downsampled per step ('vigilctl
@@ -60,11 +68,17 @@ Options (anywhere on the line):
                        a client certificate and its key (PEM) for mutual TLS
                        (default: $VIGIL_CERT_FILE, $VIGIL_KEY_FILE); needs --ca-file
   --help               this text; after a command, that command's help
+  --utc                every time in UTC (default: the local time zone, from TZ)
+  --version            print vigilctl's version and exit
 )";
 
-const std::vector<OptionSpec> kGlobalOptions = {{"server", true},   {"token-file", true},
-                                                {"ca-file", true},  {"cert-file", true},
-                                                {"key-file", true}, {"help"}};
+const std::vector<OptionSpec> kGlobalOptions = {{"server", true},
+                                                {"token-file", true},
+                                                {"ca-file", true},
+                                                {"cert-file", true},
+                                                {"key-file", true},
+                                                {"utc"},
+                                                {"help"}};
 
 // The TLS files from the flags, else the environment. An error message when
 // one cannot be read or the combination is incomplete.
@@ -131,6 +145,10 @@ std::optional<std::string> LoadToken(const Args& args, std::optional<std::string
 }
 
 int Main(const std::vector<std::string>& argv) {
+  if (argv.size() == 1 && argv[0] == "--version") {
+    std::cout << "vigilctl " << VIGIL_VERSION << "\n";
+    return kExitOk;
+  }
   const std::vector<const Command*> commands = Commands();
   // Options that take a value, so that their values are not read as commands.
   std::set<std::string, std::less<>> valued;
@@ -221,6 +239,11 @@ int Main(const std::vector<std::string>& argv) {
         *command, n > command->max_positional
                       ? "unexpected argument '" + args.positional()[command->max_positional] + "'"
                       : std::string("missing argument"));
+  }
+  if (args.Has("utc")) {
+    // One switch for every printed time: LocalTime and Rfc3339Local read TZ.
+    setenv("TZ", "UTC0", 1);
+    tzset();
   }
   const std::string server = args.Get("server").value_or(kDefaultServer);
   if (server.empty()) return UsageError(*command, "--server needs HOST:PORT");

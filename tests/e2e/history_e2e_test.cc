@@ -352,7 +352,8 @@ TEST_CASE("vigilctl readings and latest print tables and CSV", "[e2e][history][v
   CHECK(raw.output.find("," + std::to_string(times[3]) + ",1.5,0\n") != std::string::npos);
   CHECK(raw.output.find(",150.25,0\n") != std::string::npos);
 
-  const CtlResult text = RunVigilctl({"--server", address, "readings", "t-1", "--since=1h"});
+  const CtlResult text =
+      RunVigilctl({"--server", address, "readings", "t-1", "--since=1h", "--utc"});
   INFO(text.output);
   REQUIRE(text.code == 0);
   CHECK(text.output.starts_with("time "));

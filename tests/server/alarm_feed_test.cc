@@ -184,6 +184,25 @@ TEST_CASE("AlarmFeed keeps the open alarms consistent with the seq they are curr
   CHECK(feed.Open({.region_prefix = "13"}).alarms.empty());
   CHECK(feed.Counts().by_severity[2] == 1);
   CHECK(feed.Counts().unacked == 1);
+  CHECK(feed.Counts().gateways_offline == 0);
+}
+
+TEST_CASE("AlarmFeed counts the gateways with an active gateway-offline alarm", "[server][feed]") {
+  AlarmFeed feed;
+  feed.Reset({}, 1, 0);
+  auto gateway = [](uint64_t seq, uint64_t id, AlarmState state) {
+    JournalEntry e = Entry(seq, id, state, "370105");
+    e.event.record.alarm = alarm::AlarmKind::kGatewayOffline;
+    return e;
+  };
+  feed.Publish({gateway(1, 1, AlarmState::kActiveUnacked),
+                gateway(2, 2, AlarmState::kActiveUnacked),
+                Entry(3, 3, AlarmState::kActiveUnacked, "370105")});
+  CHECK(feed.Counts().gateways_offline == 2);
+  // Back online but not yet acknowledged: open, no longer offline.
+  feed.Publish(
+      {gateway(4, 2, AlarmState::kClearedUnacked), gateway(5, 1, AlarmState::kActiveAcked)});
+  CHECK(feed.Counts().gateways_offline == 1);
 }
 
 TEST_CASE("AlarmFeed wakes each watcher once per publish and skips destroyed ones",

@@ -99,6 +99,30 @@ TEST_CASE("An active alarm becomes an alert with its labels and annotations",
     CHECK(LabelOf(*gw, "rule") == "<none>");
     CHECK(LabelOf(*gw, "severity_name") == "red");
   }
+  SECTION("generatorURL: alertmanager.generator_url with the alarm id") {
+    const auto linked =
+        AlertFor(Entry(1, EventKind::kRaised, AlarmState::kActiveUnacked, Severity::kOrange, kT0),
+                 "https://console.example/alarms/{alarm_id}?from={alarm_id}");
+    REQUIRE(linked.has_value());
+    CHECK(linked->generator_url == "https://console.example/alarms/7?from=7");
+    const auto encoded = ParseJson(EncodeAlerts({*linked}, kT0, std::chrono::minutes(4)));
+    CHECK(encoded.begin()->second.get<std::string>("generatorURL") ==
+          "https://console.example/alarms/7?from=7");
+    // Unset: none sent.
+    CHECK(a.count("generatorURL") == 0);
+  }
+  SECTION("no data and gateway offline carry no value annotation (no reading raised them)") {
+    for (AlarmKind kind : {AlarmKind::kNoData, AlarmKind::kGatewayOffline}) {
+      JournalEntry e =
+          Entry(1, EventKind::kRaised, AlarmState::kActiveUnacked, Severity::kYellow, kT0);
+      e.event.record.alarm = kind;
+      e.event.value = 0;
+      e.event.reading_at = INT64_MIN;
+      const auto no_value = AlertFor(e);
+      REQUIRE(no_value.has_value());
+      for (const auto& [name, value] : no_value->annotations) CHECK(name != "value");
+    }
+  }
   SECTION("cleared, closed and shelved alarms do not fire") {
     CHECK_FALSE(
         AlertFor(Entry(2, EventKind::kCleared, AlarmState::kClearedUnacked, Severity::kOrange, kT0))
@@ -178,7 +202,7 @@ TEST_CASE("AlertBook fires, resends, re-labels on escalation and resolves",
   }
 }
 
-TEST_CASE("ParseHttpUrl takes http://host:port/path only", "[server][alertmanager]") {
+TEST_CASE("ParseHttpUrl takes http[s]://host:port/path only", "[server][alertmanager]") {
   auto url = ParseHttpUrl("http://127.0.0.1:9093");
   REQUIRE(url.has_value());
   CHECK(*url == HttpUrl{"127.0.0.1", "9093", ""});
@@ -188,9 +212,15 @@ TEST_CASE("ParseHttpUrl takes http://host:port/path only", "[server][alertmanage
   url = ParseHttpUrl("http://[::1]:9093");
   REQUIRE(url.has_value());
   CHECK(*url == HttpUrl{"::1", "9093", ""});
+  url = ParseHttpUrl("https://am.example:9443/am");
+  REQUIRE(url.has_value());
+  CHECK(*url == HttpUrl{"am.example", "9443", "/am", true});
+  url = ParseHttpUrl("https://am.example");
+  REQUIRE(url.has_value());
+  CHECK(*url == HttpUrl{"am.example", "443", "", true});
   for (const char* bad :
-       {"https://am:9093", "am:9093", "http://:9093", "http://am:0", "http://am:99999",
-        "http://am:x", "http://am:9093/?a=b", "http://user@am:9093"}) {
+       {"ftp://am:9093", "am:9093", "https://:9443", "http://:9093", "http://am:0",
+        "http://am:99999", "http://am:x", "http://am:9093/?a=b", "http://user@am:9093"}) {
     CAPTURE(bad);
     CHECK_FALSE(ParseHttpUrl(bad).has_value());
   }

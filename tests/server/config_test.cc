@@ -553,3 +553,54 @@ limits:
 
 }  // namespace
 }  // namespace vigil::server
+
+namespace vigil::server {
+namespace {
+
+TEST_CASE("Config: auth.tokens_file adds the tokens of a separate file, errors name that file",
+          "[server][config]") {
+  testing::TempDir dir;
+  std::ofstream(dir / "tokens.yaml")
+      << "- { name: national-ops, role: admin, region: \"\",\n"
+         "    sha256: 94beec19424be60cbfc16ea69f423ad548b050b894a35cb694f8cea5d2b27d0f }\n";
+  const std::string config =
+      "auth:\n  tokens:\n    - { name: jinan, role: operator, region: \"3701\",\n"
+      "        sha256: 603084eb1c2adcf943ecb786943d038aebed40cd836e95cb3a3cc463d6b870a9 }\n"
+      "  tokens_file: tokens.yaml\n";
+  auto o = ParseConfigText(config, "vigil.yaml", dir.path());
+  REQUIRE(o.has_value());
+  REQUIRE(o->tokens.size() == 2);
+  CHECK(o->tokens[0].name == "jinan");
+  CHECK(o->tokens[1].name == "national-ops");
+  CHECK(o->tokens[1].role == Role::kAdmin);
+  CHECK(o->tokens_file == dir / "tokens.yaml");
+
+  SECTION("a bad entry: the tokens file's name, line and column") {
+    std::ofstream(dir / "tokens.yaml", std::ios::trunc)
+        << "- { name: a, role: admin, sha256: 94beec19424be60cbfc16ea69f423ad548b050b894a35cb694f"
+           "8cea5d2b27d0f }\n- { name: b, role: boss, sha256: 00 }\n";
+    auto bad = ParseConfigText(config, "vigil.yaml", dir.path());
+    REQUIRE_FALSE(bad.has_value());
+    CHECK_THAT(bad.error().message(), Catch::StartsWith((dir / "tokens.yaml").string() + ":2:") &&
+                                          Catch::Contains("tokens[1]"));
+  }
+  SECTION("the same token in both places") {
+    std::ofstream(dir / "tokens.yaml", std::ios::trunc)
+        << "- { name: again, role: viewer, region: \"37\",\n"
+           "    sha256: 603084eb1c2adcf943ecb786943d038aebed40cd836e95cb3a3cc463d6b870a9 }\n";
+    auto twice = ParseConfigText(config, "vigil.yaml", dir.path());
+    REQUIRE_FALSE(twice.has_value());
+    CHECK_THAT(twice.error().message(), Catch::Contains("the same token twice"));
+  }
+  SECTION("a missing file names it") {
+    std::filesystem::remove(dir / "tokens.yaml");
+    auto missing = ParseConfigText(config, "vigil.yaml", dir.path());
+    REQUIRE_FALSE(missing.has_value());
+    CHECK_THAT(missing.error().message(),
+               Catch::StartsWith("vigil.yaml:5:16: auth.tokens_file: ") &&
+                   Catch::Contains("tokens.yaml: cannot open"));
+  }
+}
+
+}  // namespace
+}  // namespace vigil::server

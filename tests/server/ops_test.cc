@@ -110,14 +110,18 @@ TEST_CASE("Config: log_format, reflection and alertmanager", "[server][config]")
   SECTION("every key, and back through FormatEffectiveConfig") {
     auto o = parse(
         "server:\n  log_format: json\n  reflection: true\n"
-        "alertmanager:\n  url: http://127.0.0.1:9093/am\n  resend_interval: 30s\n"
-        "  timeout: 2s\n");
+        "alertmanager:\n  url: https://127.0.0.1:9093/am\n  resend_interval: 30s\n"
+        "  timeout: 2s\n  ca_file: /etc/vigil/am-ca.crt\n"
+        "  generator_url: https://console.example/alarms/{alarm_id}\n");
     REQUIRE(o.has_value());
     CHECK(o->log_format == LogFormat::kJson);
     CHECK(o->reflection);
-    CHECK(o->alertmanager == AlertmanagerOptions{.url = "http://127.0.0.1:9093/am",
-                                                 .resend_interval = 30s,
-                                                 .timeout = 2s});
+    CHECK(o->alertmanager ==
+          AlertmanagerOptions{.url = "https://127.0.0.1:9093/am",
+                              .resend_interval = 30s,
+                              .timeout = 2s,
+                              .ca_file = "/etc/vigil/am-ca.crt",
+                              .generator_url = "https://console.example/alarms/{alarm_id}"});
     const std::string text = FormatEffectiveConfig(*o);
     CHECK_THAT(text, Catch::Contains("  log_format: json\n"));
     auto back = parse(text);
@@ -136,8 +140,10 @@ TEST_CASE("Config: log_format, reflection and alertmanager", "[server][config]")
                Catch::Contains("server.log_format: must be 'text' or 'json', got 'xml'"));
     CHECK_THAT(error("server:\n  reflection: yes\n"),
                Catch::Contains("server.reflection: must be true or false"));
-    CHECK_THAT(error("alertmanager:\n  url: https://am:9093\n"),
-               Catch::Contains("alertmanager.url: must be http://host:port[/path] (https"));
+    CHECK_THAT(error("alertmanager:\n  url: ftp://am:9093\n"),
+               Catch::Contains("alertmanager.url: must be http[s]://host:port[/path] (scheme"));
+    CHECK_THAT(error("alertmanager:\n  generator_url: console/alarms\n"),
+               Catch::Contains("alertmanager.generator_url: must be an http:// or https:// URL"));
     CHECK_THAT(error("alertmanager:\n  resend_interval: 500ms\n"),
                Catch::Contains("alertmanager.resend_interval: must be at least 1s"));
   }
