@@ -89,7 +89,7 @@ RunResult StartVigild(const ConfigDir& dir) {
                    20s);
 }
 
-TEST_CASE("--check-config reads the rules file and resolves it against the registry file",
+TEST_CASE("vigild --check-config reads the rules file and resolves it against the registry file",
           "[e2e][deploy]") {
   SECTION("a good rules file: exit 0, the counts printed") {
     ConfigDir dir(kGoodRules);
