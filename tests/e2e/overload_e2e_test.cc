@@ -213,6 +213,17 @@ TEST_CASE("Overload: pushed back, memory bounded, no crash, every ack kept", "[e
   // family, 4 for the ingest log), heads and gRPC buffers.
   CHECK(peak_rss < (uint64_t{900} << 20));
   CHECK(peak_rss > 0);
+
+  // Every refused or cancelled stream ended: none holds a slot, and SIGTERM
+  // stops vigild (a stream never finished blocks grpc::Server::Shutdown).
+  double open = -1;
+  for (int i = 0; i < 200 && open != 0; ++i) {
+    open = Sample(HttpGetMetrics(vigild.metrics_address()), "vigil_ingest_streams_open");
+    if (open != 0) std::this_thread::sleep_for(50ms);
+  }
+  CHECK(open == 0);
+  const ExitStatus exit = vigild.Terminate(std::chrono::seconds(20));
+  CHECK(exit.ExitedWith(0));
 }
 
 }  // namespace
