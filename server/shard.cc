@@ -92,20 +92,28 @@ class RecoverTask final : public ShardTask {
   void Run(ShardState& shard) override {
     const AlarmRecovery& r = *recovery_;
     if (r.shard_count == 0) return;
+    const bool same_layout = r.shard_count == shard.count;
     uint64_t through = UINT64_MAX;
     bool own_found = false;
     for (const storage::ShardSnapshot& snap : r.snapshots) {
+      // Same layout: this shard's own snapshot only. The others hold none of
+      // its sensors, and Restore keeps the greatest occurrence counter: replay
+      // would number this shard's alarms differently from the run it repeats,
+      // and the journal would close them as reconciled and open new ids.
+      // Another layout: all of them, each sensor's state being in one; the
+      // greatest counter then keeps a new occurrence from reusing a restored one.
+      if (same_layout && snap.shard != shard.index) continue;
       alarm::Status s = shard.engine.Restore(snap.engine);
       if (!s.ok()) {
         LogError("engine_snapshot_skipped", {{"shard", shard.index}, {"error", s.ToString()}});
         continue;
       }
-      if (r.shard_count == shard.count && snap.shard == shard.index) {
+      if (same_layout) {
         own_found = true;
         through = snap.through_log_seq;
       }
     }
-    if (r.shard_count != shard.count) {
+    if (!same_layout) {
       // Another layout: each sensor's state is as of its old shard's
       // snapshot; re-evaluating from the oldest is safe, as readings at or
       // before a sensor's newest are skipped.
