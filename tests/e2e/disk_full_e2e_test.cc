@@ -2,6 +2,7 @@
 // file brings below storage.min_free_space. Needs root (mount); elsewhere it
 // WARNs and returns, and tests/server/storage_writer_test.cc covers the same
 // behaviour with fault injection.
+#include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -34,9 +35,10 @@ gateways:
 // A tmpfs mounted for the test's lifetime.
 class SmallDisk {
  public:
-  explicit SmallDisk(std::filesystem::path at) : at_(std::move(at)) {
+  explicit SmallDisk(std::filesystem::path at, const char* size = "size=256m")
+      : at_(std::move(at)) {
     std::filesystem::create_directories(at_);
-    mounted_ = mount("tmpfs", at_.c_str(), "tmpfs", 0, "size=256m") == 0;
+    mounted_ = mount("tmpfs", at_.c_str(), "tmpfs", 0, size) == 0;
   }
   ~SmallDisk() {
     if (mounted_) (void)umount2(at_.c_str(), MNT_DETACH);
@@ -56,15 +58,22 @@ class SmallDisk {
   bool mounted_ = false;
 };
 
-grpc::Status Send(VigildProcess& vigild, uint64_t sequence, v1::IngestAck* ack) {
+// A batch of `readings` readings of s-1 (times and values that compress badly).
+grpc::Status Send(VigildProcess& vigild, uint64_t sequence, v1::IngestAck* ack, int readings = 1) {
   v1::IngestBatch batch;
   batch.set_gateway_id("gw-1");
   batch.set_epoch(1);
   batch.set_sequence(sequence);
   v1::Series* series = batch.add_series();
   series->set_sensor_id("s-1");
-  series->add_timestamps_ms(NowMs() + static_cast<int64_t>(sequence));
-  series->add_values(20.0);
+  static const int64_t kStart = NowMs() - 3'600'000;  // 1 ms apart from there on
+  const int64_t base = kStart + static_cast<int64_t>(sequence) * 1'000;
+  for (int i = 0; i < readings; ++i) {
+    series->add_timestamps_ms(base + i);
+    series->add_values(
+        20.0 +
+        static_cast<double>((sequence * 7919 + static_cast<uint64_t>(i) * 104729) % 100003) / 7.0);
+  }
   grpc::ClientContext context;
   SetDeadline(&context);
   return vigild.ingest().Write(&context, batch, ack);
@@ -131,6 +140,101 @@ TEST_CASE(
   CHECK(vigild.Output().find("disk_space_ok") != std::string::npos);
   REQUIRE(Send(vigild, 2, &ack).ok());  // the gateway's resend
   CHECK(ack.stored_readings() == 1);
+  REQUIRE(vigild.Terminate().ExitedWith(0));
+}
+
+// Writes `path` until the filesystem has no byte left (ENOSPC); true on success.
+bool FillUp(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return false;
+  const std::vector<char> block(size_t{1} << 16, 'x');
+  size_t size = block.size();
+  while (size > 0) {
+    const ssize_t n = ::write(fd, block.data(), size);
+    if (n < 0 && errno == ENOSPC) {
+      size /= 2;  // down to the last byte
+    } else if (n < 0 && errno != EINTR) {
+      ::close(fd);
+      return false;
+    }
+  }
+  ::close(fd);
+  return true;
+}
+
+// Gives `bytes` back by shortening the filler.
+void FreeUp(const std::filesystem::path& filler, uint64_t bytes) {
+  const uint64_t size = std::filesystem::file_size(filler);
+  std::filesystem::resize_file(filler, size > bytes ? size - bytes : 0);
+}
+
+TEST_CASE(
+    "Disk truly full (min_free_space 0): UNAVAILABLE, storage_needs_restart and exit 3, no "
+    "abort; failed starts eat no space; a start after freeing a little succeeds, nothing lost",
+    "[e2e][faults][disk]") {
+  if (geteuid() != 0) {
+    WARN("not root: cannot mount a small tmpfs");
+    return;
+  }
+  testing::TempDir dir;
+  SmallDisk disk(dir / "small", "size=96m");
+  if (!disk.mounted()) {
+    WARN("mount of a tmpfs refused (no CAP_SYS_ADMIN): disk-full e2e not run");
+    return;
+  }
+  VigildProcess vigild({.config_yaml = "storage:\n  min_free_space: 0\n",
+                        .registry_yaml = kRegistry,
+                        .data_dir = dir / "small" / "data"});
+  vigild.Start();
+  v1::IngestAck ack;
+  REQUIRE(Send(vigild, 1, &ack, 500).ok());
+  REQUIRE(ack.stored_readings() == 500);
+
+  const std::filesystem::path filler = dir / "small" / "filler";
+  REQUIRE(FillUp(filler));
+  // Batches until one is refused (the write-ahead log may still have room).
+  uint64_t sequence = 2;
+  grpc::Status refused;
+  for (; sequence < 2000; ++sequence) {
+    refused = Send(vigild, sequence, &ack, 500);
+    if (!refused.ok()) break;
+  }
+  INFO(refused.error_message());
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error_code() == grpc::StatusCode::UNAVAILABLE);
+  const uint64_t stored_through = sequence - 1;  // acked; `sequence` is to be resent
+  CHECK(HealthBecomes(vigild, false));
+
+  // RocksDB 7.8 cannot resume from a WAL write error: exit 3 for the
+  // supervisor, after 15 s of trying; not an abort.
+  const ExitStatus exit = vigild.WaitExit(60s);
+  INFO(exit.ToString() << "\n"
+                       << vigild.Output().substr(
+                              vigild.Output().size() > 4000 ? vigild.Output().size() - 4000 : 0));
+  REQUIRE(exit.ExitedWith(3));
+  CHECK(vigild.Output().find("storage_needs_restart") != std::string::npos);
+
+  // Starts on a full disk may fail, but take no space each.
+  REQUIRE(FillUp(filler));  // whatever the exit freed
+  const uint64_t free_before = disk.free_bytes();
+  for (int i = 0; i < 3; ++i) {
+    try {
+      vigild.Restart();
+      vigild.Kill9();
+    } catch (const std::runtime_error&) {
+      // refused to start: fine, as long as it took nothing
+    }
+  }
+  CHECK(free_before - disk.free_bytes() <= (uint64_t{256} << 10));
+
+  // A little space freed: it starts, everything acked is there, the refused
+  // batch can be resent.
+  FreeUp(filler, uint64_t{8} << 20);
+  vigild.Restart();
+  const std::vector<Reading> stored = ReadAll(vigild.query(), "s-1", 0, NowMs() + 3'600'000);
+  CHECK(stored.size() >= stored_through * 500);
+  REQUIRE(Send(vigild, sequence, &ack, 500).ok());
+  CHECK(ack.stored_readings() + ack.rejected_readings() == 500);
   REQUIRE(vigild.Terminate().ExitedWith(0));
 }
 

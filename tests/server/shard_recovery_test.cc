@@ -52,10 +52,10 @@ struct Rig {
                                               .range_low = 0,
                                               .range_high = 10,
                                               .expected_interval = 0ms});
-      rules.push_back(
-          alarm::Rule{.id = "r-" + id,
-                      .selector = alarm::Selector{.sensor_id = id},
-                      .h = alarm::ThresholdLevel{.value = 5, .severity = alarm::Severity::kOrange}});
+      rules.push_back(alarm::Rule{
+          .id = "r-" + id,
+          .selector = alarm::Selector{.sensor_id = id},
+          .h = alarm::ThresholdLevel{.value = 5, .severity = alarm::Severity::kOrange}});
     }
     auto built = alarm::Registry::Build(std::move(entries));
     REQUIRE(built.has_value());
@@ -73,8 +73,8 @@ struct Rig {
     auto started = AlarmJournal::Start(store.get(), registry.get(), &feed, kShards, *state);
     REQUIRE(started.has_value());
     journal = std::move(*started);
-    shards = std::make_unique<ShardSet>(kShards, store.get(), journal.get(),
-                                        storage::HeadSetOptions{});
+    shards =
+        std::make_unique<ShardSet>(kShards, store.get(), journal.get(), storage::HeadSetOptions{});
     shards->SetRules(*rule_set, kT0);
   }
   ~Rig() {
