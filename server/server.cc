@@ -607,15 +607,16 @@ class Server::Impl {
   // past what was replayed, before serving: otherwise a restart needs two
   // checkpoint intervals before its replay is behind it, and each kill -9
   // before then replays (and seals) everything since the last checkpoint
-  // again, so restarts grow longer with every crash. Bounded: if the shards
-  // have not answered in kReplayCheckpointWait (a chunk write failed), the
-  // regular rounds take over.
+  // again, so restarts grow longer with every crash. When a chunk write
+  // fails (a full disk) or the shards take longer than kReplayCheckpointWait,
+  // vigild serves without it (storage failures are then handled as always)
+  // and the regular rounds take over.
   void CheckpointAfterReplay() {
     ++round_;
     shards_->StartCheckpoint(round_, std::numeric_limits<uint64_t>::max());
     const auto deadline = std::chrono::steady_clock::now() + kReplayCheckpointWait;
     std::optional<uint64_t> point;
-    while (!(point = shards_->CheckpointResult(round_)) &&
+    while (!(point = shards_->CheckpointResult(round_)) && !shards_->CheckpointFailed(round_) &&
            std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
@@ -838,7 +839,7 @@ class Server::Impl {
   std::unique_ptr<boost::asio::steady_timer> watchdog_timer_;
   bool serving_ = false;
   static constexpr auto kResumeGiveUp = std::chrono::seconds(15);
-  static constexpr auto kReplayCheckpointWait = std::chrono::seconds(60);
+  static constexpr auto kReplayCheckpointWait = std::chrono::seconds(20);
   std::optional<std::chrono::steady_clock::time_point> failed_since_;  // control thread
   int exit_code_ = 0;
   std::thread stopper_;

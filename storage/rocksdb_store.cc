@@ -45,6 +45,8 @@ constexpr alarm::TimestampMs kBucketMs = kRollupStep.count();
 // at most one span past its horizon; reads never see it.
 constexpr int64_t kChunkPartitionDays = 7;
 constexpr int64_t kRollupPartitionDays = 91;
+// Bytes of chunks (and their statistics) per RocksDB write.
+constexpr size_t kMaxChunkWriteBytes = size_t{1} << 20;
 
 alarm::TimestampMs SaturatingSub(alarm::TimestampMs a, alarm::TimestampMs b) {
   alarm::TimestampMs out = 0;
@@ -240,6 +242,12 @@ class RocksDbStore final : public Store {
       alarm::TimestampMs& end =
           batch_ends.try_emplace(chunk->sensor_id, chunk->last_at).first->second;
       end = std::max(end, chunk->last_at);
+      // A backlog (a replay, writes failing meanwhile) goes in bounded writes:
+      // one huge write that a full disk cuts off wastes all it took of the
+      // disk, and a start would redo it again and again.
+      if (batch.GetDataSize() >= kMaxChunkWriteBytes) {
+        if (Status flushed = flush(); !flushed.ok()) return flushed;
+      }
     }
     Status s = FromRocks(db_->Write({}, &batch), "write chunks");
     if (s.ok()) readings_written_.fetch_add(written, std::memory_order_relaxed);
@@ -1050,6 +1058,16 @@ Layout DatabaseLayout(const StoreOptions& options, rocksdb::Env* env) {
   db_options.bytes_per_sync = 1 << 20;
   db_options.max_total_wal_size = size_t{512} << 20;
   db_options.keep_log_file_num = 5;
+  // Opening after a crash or a full disk writes nothing but a new MANIFEST
+  // and an empty WAL: the WALs recovered stay as they are (their data in the
+  // memtables) instead of being flushed into level-0 files first, which on a
+  // full disk made a start fail unless as much was freed as the memtables
+  // held, and left partial files behind.
+  db_options.avoid_flush_during_recovery = true;
+  // No preallocation (a WAL reserved 1.1 write buffers, ~70 MiB, at once):
+  // on a nearly full disk it hid how full the disk was from
+  // storage.min_free_space and took what an operator freed for a restart.
+  db_options.allow_fallocate = false;
   if (env != nullptr) db_options.env = env;
 
   rocksdb::ColumnFamilyOptions log_options;
@@ -1218,6 +1236,18 @@ class RecoveryLogger final : public rocksdb::Logger {
   std::atomic<uint64_t> corruptions_{0};
 };
 
+// Bytes of the write-ahead log files (*.log) in `dir`.
+uint64_t WalBytes(const std::filesystem::path& dir) {
+  uint64_t bytes = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.path().extension() == ".log" && entry.is_regular_file(ec)) {
+      bytes += entry.file_size(ec);
+    }
+  }
+  return bytes;
+}
+
 Result<std::unique_ptr<Store>> OpenRocksDbStore(const StoreOptions& options, rocksdb::Env* env) {
   std::error_code ec;
   std::filesystem::create_directories(options.dir, ec);
@@ -1232,7 +1262,27 @@ Result<std::unique_ptr<Store>> OpenRocksDbStore(const StoreOptions& options, roc
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s =
       rocksdb::DB::Open(layout.db, options.dir.string(), layout.families, &handles, &raw);
+  std::vector<size_t> write_buffers;  // as configured, when the open had to raise them
+  if (s.IsNoSpace()) {
+    // The write-ahead logs hold more than a memtable of some family (the disk
+    // filled before memtables could be flushed): recovery had to flush into
+    // level-0 files and found no room. Recovered into memtables large enough
+    // instead, the open writes nothing; they shrink back once open, and are
+    // flushed when there is room.
+    const uint64_t wal_bytes = WalBytes(options.dir);
+    for (rocksdb::ColumnFamilyDescriptor& f : layout.families) {
+      write_buffers.push_back(f.options.write_buffer_size);
+      f.options.write_buffer_size =
+          std::max<size_t>(f.options.write_buffer_size, static_cast<size_t>(wal_bytes) + (1 << 20));
+    }
+    handles.clear();
+    s = rocksdb::DB::Open(layout.db, options.dir.string(), layout.families, &handles, &raw);
+  }
   if (!s.ok()) return FromRocks(s, "open " + options.dir.string());
+  for (size_t i = 0; i < write_buffers.size() && i < handles.size(); ++i) {
+    raw->SetOptions(handles[i], {{"write_buffer_size", std::to_string(write_buffers[i])}})
+        .PermitUncheckedError();  // a larger memtable until restart at worst
+  }
   std::vector<rocksdb::ColumnFamilyHandle*> others(
       handles.begin() + static_cast<ptrdiff_t>(layout.fixed), handles.end());
   handles.resize(layout.fixed);
