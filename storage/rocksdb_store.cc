@@ -239,8 +239,8 @@ class RocksDbStore final : public Store {
       Status s = AddChunk(*chunk, readings, *repeated, raw_horizon, stats_horizon, &batch);
       if (!s.ok()) return s;
       written += readings.size();
-      alarm::TimestampMs& end =
-          batch_ends.try_emplace(chunk->sensor_id, chunk->last_at).first->second;
+      // Keyed by the caller's id: `trimmed` is reused.
+      alarm::TimestampMs& end = batch_ends.try_emplace(c.sensor_id, chunk->last_at).first->second;
       end = std::max(end, chunk->last_at);
       // A backlog (a replay, writes failing meanwhile) goes in bounded writes:
       // one huge write that a full disk cuts off wastes all it took of the

@@ -430,6 +430,7 @@ void RunCrashCycles(const std::string& config, milliseconds pace,
   const bool verbose = std::getenv("VIGIL_E2E_VERBOSE") != nullptr;
   uint64_t readings_checked = 0;  // summed over cycles: every census reads everything back
   uint64_t sent_at_restart = 0;   // batches sent (all gateways) before the last restart
+  uint64_t resent = 0;            // batches resent after the last restart
 
   std::vector<Gateway> gateways(kGateways);
   const int64_t base = NowMs() - 20 * 60'000;
@@ -510,8 +511,8 @@ void RunCrashCycles(const std::string& config, milliseconds pace,
     {
       INFO("cycle " << c + 1 << ": replay sealed " << work.sealed() << " readings, " << work.written
                     << " written; batches sent since the last restart: "
-                    << sent_batches - sent_at_restart);
-      CHECK(work.sealed() <= (sent_batches - sent_at_restart) * kReadingsPerBatch);
+                    << sent_batches - sent_at_restart << ", resent after it " << resent);
+      CHECK(work.sealed() <= (sent_batches - sent_at_restart + resent) * kReadingsPerBatch);
     }
     sent_at_restart = sent_batches;
     if (verbose) {
@@ -530,7 +531,9 @@ void RunCrashCycles(const std::string& config, milliseconds pace,
       }
     }
 
+    resent = 0;
     for (Gateway& gw : gateways) {
+      resent += gw.next_seq - 1 - gw.acked.size();
       ResendUnacked(vigild, gw, present[static_cast<size_t>(gw.index)], &problems);
     }
     {
