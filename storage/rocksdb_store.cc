@@ -1058,12 +1058,6 @@ Layout DatabaseLayout(const StoreOptions& options, rocksdb::Env* env) {
   db_options.bytes_per_sync = 1 << 20;
   db_options.max_total_wal_size = size_t{512} << 20;
   db_options.keep_log_file_num = 5;
-  // Opening after a crash or a full disk writes nothing but a new MANIFEST
-  // and an empty WAL: the WALs recovered stay as they are (their data in the
-  // memtables) instead of being flushed into level-0 files first, which on a
-  // full disk made a start fail unless as much was freed as the memtables
-  // held, and left partial files behind.
-  db_options.avoid_flush_during_recovery = true;
   // No preallocation (a WAL reserved 1.1 write buffers, ~70 MiB, at once):
   // on a nearly full disk it hid how full the disk was from
   // storage.min_free_space and took what an operator freed for a restart.
@@ -1264,12 +1258,14 @@ Result<std::unique_ptr<Store>> OpenRocksDbStore(const StoreOptions& options, roc
       rocksdb::DB::Open(layout.db, options.dir.string(), layout.families, &handles, &raw);
   std::vector<size_t> write_buffers;  // as configured, when the open had to raise them
   if (s.IsNoSpace()) {
-    // The write-ahead logs hold more than a memtable of some family (the disk
-    // filled before memtables could be flushed): recovery had to flush into
-    // level-0 files and found no room. Recovered into memtables large enough
-    // instead, the open writes nothing; they shrink back once open, and are
-    // flushed when there is room.
+    // Recovery flushes what the write-ahead logs hold into level-0 files, and
+    // found no room: a full disk could then be left only by freeing as much
+    // as the memtables held, and each try left files behind. Opened again
+    // without that flush (avoid_flush_during_recovery) and with memtables
+    // large enough for all the logs, the open writes nothing but a MANIFEST;
+    // they shrink back once open, and are flushed when there is room.
     const uint64_t wal_bytes = WalBytes(options.dir);
+    layout.db.avoid_flush_during_recovery = true;
     for (rocksdb::ColumnFamilyDescriptor& f : layout.families) {
       write_buffers.push_back(f.options.write_buffer_size);
       f.options.write_buffer_size =
