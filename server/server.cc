@@ -612,6 +612,7 @@ class Server::Impl {
   // vigild serves without it (storage failures are then handled as always)
   // and the regular rounds take over.
   void CheckpointAfterReplay() {
+    const auto start = std::chrono::steady_clock::now();
     ++round_;
     shards_->StartCheckpoint(round_, std::numeric_limits<uint64_t>::max());
     const auto deadline = std::chrono::steady_clock::now() + kReplayCheckpointWait;
@@ -626,6 +627,11 @@ class Server::Impl {
     }
     Status s = store_->Checkpoint(*point);
     if (!s.ok()) LogError("checkpoint_failed", {{"error", s.ToString()}});
+    LogInfo("checkpoint_after_replay",
+            {{"replay_from", *point},
+             {"ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - start)
+                        .count()}});
   }
 
   void ScheduleCheckpoint() {
