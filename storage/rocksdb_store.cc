@@ -1221,6 +1221,11 @@ class RecoveryLogger final : public rocksdb::Logger {
     if (inner_) inner_->Flush();
   }
 
+  // Forgets the counts (an open tried again reads the same logs again).
+  void ResetCounts() {
+    dropped_bytes_.store(0);
+    corruptions_.store(0);
+  }
   uint64_t dropped_bytes() const { return dropped_bytes_.load(); }
   uint64_t corruptions() const { return corruptions_.load(); }
 
@@ -1272,6 +1277,7 @@ Result<std::unique_ptr<Store>> OpenRocksDbStore(const StoreOptions& options, roc
           std::max<size_t>(f.options.write_buffer_size, static_cast<size_t>(wal_bytes) + (1 << 20));
     }
     handles.clear();
+    logger->ResetCounts();
     s = rocksdb::DB::Open(layout.db, options.dir.string(), layout.families, &handles, &raw);
   }
   if (!s.ok()) return FromRocks(s, "open " + options.dir.string());
