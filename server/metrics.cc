@@ -389,6 +389,13 @@ class Collector final : public prometheus::Collectable {
     AddSingle(&out, "vigil_wal_dropped_bytes_at_start",
               "Bytes of torn or corrupt write-ahead log skipped when the database opened.", kGauge,
               static_cast<double>(stats.wal_bytes_dropped_at_open));
+    AddSingle(&out, "vigil_chunk_readings_written_total",
+              "Readings written into chunks since start.", kCounter,
+              static_cast<double>(stats.chunk_readings_written));
+    AddSingle(&out, "vigil_chunk_readings_repeated_total",
+              "Readings not written into chunks since start because the same reading was stored "
+              "already (a replay after a crash sealing again what was sealed before it).",
+              kCounter, static_cast<double>(stats.chunk_readings_repeated));
     AddSingle(&out, "vigil_rocksdb_memtable_bytes", "RocksDB memtables, all column families.",
               kGauge, static_cast<double>(stats.memtable_bytes));
     AddSingle(&out, "vigil_rocksdb_pending_compaction_bytes",

@@ -10,6 +10,8 @@
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <csignal>
+#include <limits>
+#include <optional>
 #include <thread>
 
 #include "server/admin_service.h"
@@ -235,7 +237,9 @@ class Server::Impl {
         });
     if (!s.ok()) return s;
     shards_->Reconcile();
-    LogInfo("ingest_log_replayed", {{"from_log_seq", store_->replay_from()},
+    const uint64_t replayed_from = store_->replay_from();
+    if (replayed > 0) CheckpointAfterReplay();
+    LogInfo("ingest_log_replayed", {{"from_log_seq", replayed_from},
                                     {"records", replayed},
                                     {"readings", replayed_readings},
                                     {"ms", std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -651,6 +655,37 @@ class Server::Impl {
     control_stats_.gateways.store(e.gateways.size(), std::memory_order_relaxed);
   }
 
+  // Seals every head and snapshots every engine, then moves the replay point
+  // past what was replayed, before serving: otherwise a restart needs two
+  // checkpoint intervals before its replay is behind it, and each kill -9
+  // before then replays (and seals) everything since the last checkpoint
+  // again, so restarts grow longer with every crash. When a chunk write
+  // fails (a full disk) or the shards take longer than kReplayCheckpointWait,
+  // vigild serves without it (storage failures are then handled as always)
+  // and the regular rounds take over.
+  void CheckpointAfterReplay() {
+    const auto start = std::chrono::steady_clock::now();
+    ++round_;
+    shards_->StartCheckpoint(round_, std::numeric_limits<uint64_t>::max());
+    const auto deadline = std::chrono::steady_clock::now() + kReplayCheckpointWait;
+    std::optional<uint64_t> point;
+    while (!(point = shards_->CheckpointResult(round_)) && !shards_->CheckpointFailed(round_) &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (!point) {
+      LogWarn("checkpoint_lagging", {{"round", round_}});
+      return;
+    }
+    Status s = store_->Checkpoint(*point);
+    if (!s.ok()) LogError("checkpoint_failed", {{"error", s.ToString()}});
+    LogInfo("checkpoint_after_replay",
+            {{"replay_from", *point},
+             {"ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - start)
+                        .count()}});
+  }
+
   void ScheduleCheckpoint() {
     checkpoint_timer_->expires_after(options_.checkpoint_interval);
     checkpoint_timer_->async_wait([this](const boost::system::error_code& ec) {
@@ -864,6 +899,7 @@ class Server::Impl {
   std::unique_ptr<boost::asio::steady_timer> watchdog_timer_;
   bool serving_ = false;
   static constexpr auto kResumeGiveUp = std::chrono::seconds(15);
+  static constexpr auto kReplayCheckpointWait = std::chrono::seconds(20);
   std::optional<std::chrono::steady_clock::time_point> failed_since_;  // control thread
   int exit_code_ = 0;
   std::thread stopper_;

@@ -27,10 +27,12 @@ constexpr std::chrono::milliseconds kSealedWriteDelay{200};
 class CheckpointTask final : public ShardTask {
  public:
   CheckpointTask(uint64_t round, uint64_t seal_through, std::atomic<uint64_t>* done_round,
-                 std::atomic<uint64_t>* replay_point, std::atomic<uint64_t>* took_ns)
+                 std::atomic<uint64_t>* failed_round, std::atomic<uint64_t>* replay_point,
+                 std::atomic<uint64_t>* took_ns)
       : round_(round),
         seal_through_(seal_through),
         done_round_(done_round),
+        failed_round_(failed_round),
         replay_point_(replay_point),
         took_ns_(took_ns) {}
 
@@ -48,7 +50,10 @@ class CheckpointTask final : public ShardTask {
   void RunTimed(ShardState& shard) {
     shard.heads.SealThrough(seal_through_, &shard.sealed);
     shard.WriteSealed();
-    if (shard.store_failed) return;  // chunks not durable: do not let the log go
+    if (shard.store_failed) {  // chunks not durable: do not let the log go
+      failed_round_->store(round_, std::memory_order_release);
+      return;
+    }
     const uint64_t point = shard.heads.OldestUnsealedLogSeq().value_or(shard.last_log_seq + 1);
     auto* item = new JournalItem();
     item->shard = shard.index;
@@ -66,6 +71,7 @@ class CheckpointTask final : public ShardTask {
   uint64_t round_;
   uint64_t seal_through_;
   std::atomic<uint64_t>* done_round_;
+  std::atomic<uint64_t>* failed_round_;
   std::atomic<uint64_t>* replay_point_;
   std::atomic<uint64_t>* took_ns_;
 };
@@ -92,20 +98,28 @@ class RecoverTask final : public ShardTask {
   void Run(ShardState& shard) override {
     const AlarmRecovery& r = *recovery_;
     if (r.shard_count == 0) return;
+    const bool same_layout = r.shard_count == shard.count;
     uint64_t through = UINT64_MAX;
     bool own_found = false;
     for (const storage::ShardSnapshot& snap : r.snapshots) {
+      // Same layout: this shard's own snapshot only. The others hold none of
+      // its sensors, and Restore keeps the greatest occurrence counter: replay
+      // would number this shard's alarms differently from the run it repeats,
+      // and the journal would close them as reconciled and open new ids.
+      // Another layout: all of them, each sensor's state being in one; the
+      // greatest counter then keeps a new occurrence from reusing a restored one.
+      if (same_layout && snap.shard != shard.index) continue;
       alarm::Status s = shard.engine.Restore(snap.engine);
       if (!s.ok()) {
         LogError("engine_snapshot_skipped", {{"shard", shard.index}, {"error", s.ToString()}});
         continue;
       }
-      if (r.shard_count == shard.count && snap.shard == shard.index) {
+      if (same_layout) {
         own_found = true;
         through = snap.through_log_seq;
       }
     }
-    if (r.shard_count != shard.count) {
+    if (!same_layout) {
       // Another layout: each sensor's state is as of its old shard's
       // snapshot; re-evaluating from the oldest is safe, as readings at or
       // before a sensor's newest are skipped.
@@ -384,6 +398,7 @@ class ShardSet::Shard {
   }
 
   std::atomic<uint64_t> done_round{0};
+  std::atomic<uint64_t> failed_round{0};
   std::atomic<uint64_t> replay_point{0};
   std::atomic<uint64_t> readings_in_heads{0};
   std::atomic<uint64_t> posted{0};
@@ -479,8 +494,8 @@ void ShardSet::PostControl(uint64_t log_seq, alarm::TimestampMs stored_at,
 
 void ShardSet::StartCheckpoint(uint64_t round, uint64_t seal_through) {
   for (auto& shard : shards_) {
-    shard->Post(new CheckpointTask(round, seal_through, &shard->done_round, &shard->replay_point,
-                                   &shard->checkpoint_ns));
+    shard->Post(new CheckpointTask(round, seal_through, &shard->done_round, &shard->failed_round,
+                                   &shard->replay_point, &shard->checkpoint_ns));
   }
 }
 
@@ -495,6 +510,12 @@ std::optional<uint64_t> ShardSet::CheckpointResult(uint64_t round) const {
         std::min({point, shard.replay_point.load(std::memory_order_relaxed), *engine_through + 1});
   }
   return point;
+}
+
+bool ShardSet::CheckpointFailed(uint64_t round) const {
+  return std::any_of(shards_.begin(), shards_.end(), [&](const auto& shard) {
+    return shard->failed_round.load(std::memory_order_acquire) == round;
+  });
 }
 
 void ShardSet::SetRules(const std::shared_ptr<const alarm::RuleSet>& rules,

@@ -147,6 +147,9 @@ class ShardSet {
   // Min over shards of their replay point (heads and engine snapshot), once
   // every shard has finished `round` and its snapshot is durable; nullopt before.
   std::optional<uint64_t> CheckpointResult(uint64_t round) const;
+  // Whether a shard gave up `round` because its chunks could not be written
+  // (the round then never completes; a later one may).
+  bool CheckpointFailed(uint64_t round) const;
 
   // Reads the open head of `sensor_id` on its shard (after writing pending
   // chunks there) and calls `done` with the readings on the shard's thread;

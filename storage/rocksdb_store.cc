@@ -1,4 +1,5 @@
 // The RocksDB implementation of Store: the only file that sees RocksDB.
+#include <fcntl.h>
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
 #include <rocksdb/options.h>
@@ -6,6 +7,8 @@
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -42,6 +45,8 @@ constexpr alarm::TimestampMs kBucketMs = kRollupStep.count();
 // at most one span past its horizon; reads never see it.
 constexpr int64_t kChunkPartitionDays = 7;
 constexpr int64_t kRollupPartitionDays = 91;
+// Bytes of chunks (and their statistics) per RocksDB write.
+constexpr size_t kMaxChunkWriteBytes = size_t{1} << 20;
 
 alarm::TimestampMs SaturatingSub(alarm::TimestampMs a, alarm::TimestampMs b) {
   alarm::TimestampMs out = 0;
@@ -70,10 +75,12 @@ const rocksdb::Snapshot* RocksSnapshotOf(const ReadSnapshot* snapshot) {
 }
 
 // A time a new chunk repeats from a stored chunk of its sensor; `changed`
-// when the new value differs from the stored one that reads win.
+// when the new value differs from the stored one that reads win, `identical`
+// when value and quality are the same as that one's.
 struct Repeat {
   alarm::TimestampMs at;
   bool changed;
+  bool identical;
 };
 
 class RocksDbStore final : public Store {
@@ -181,14 +188,18 @@ class RocksDbStore final : public Store {
     // Per sensor in `batch`: the greatest last_at of its chunks there.
     std::unordered_map<std::string_view, alarm::TimestampMs> batch_ends;
     StoredRepeats repeats(this);
+    uint64_t written = 0;  // readings in `batch`
     auto flush = [&] {
       Status s = FromRocks(db_->Write({}, &batch), "write chunks");
+      if (s.ok()) readings_written_.fetch_add(written, std::memory_order_relaxed);
+      written = 0;
       batch.Clear();
       batch_ends.clear();
       repeats.Refresh();
       return s;
     };
     std::vector<alarm::Reading> readings;
+    SealedChunk trimmed;  // a chunk without its identical repeats
     for (const SealedChunk& c : chunks) {
       // The repeat check reads the database: it must see this sensor's
       // chunks that overlap this one in time.
@@ -204,18 +215,43 @@ class RocksDbStore final : public Store {
       if (!DecodeChunk(c.bytes, kMinTime, kMaxTime, &readings).ok()) readings.clear();
       auto repeated = repeats.Find(c, readings);
       if (!repeated) return repeated.error();
+      // Readings stored already, identical, are left out: a replay after a
+      // crash seals again what was sealed before it, and rewriting those
+      // would grow the data (and every later overlap check) with each crash.
+      const size_t identical = static_cast<size_t>(std::count_if(
+          repeated->begin(), repeated->end(), [](const Repeat& r) { return r.identical; }));
+      if (identical > 0 && identical == readings.size()) {
+        readings_repeated_.fetch_add(identical, std::memory_order_relaxed);
+        continue;
+      }
+      const SealedChunk* chunk = &c;
+      if (identical > 0) {
+        TrimIdentical(c, &readings, &*repeated, &trimmed);
+        readings_repeated_.fetch_add(identical, std::memory_order_relaxed);
+        chunk = &trimmed;
+      }
       // A recomputed bucket replaces (Put) what the batch merged into it so
       // far: the sensor's earlier chunks must be in the database first.
       if (sensor_pending && std::any_of(repeated->begin(), repeated->end(),
                                         [](const Repeat& r) { return r.changed; })) {
         if (Status s = flush(); !s.ok()) return s;
       }
-      Status s = AddChunk(c, readings, *repeated, raw_horizon, stats_horizon, &batch);
+      Status s = AddChunk(*chunk, readings, *repeated, raw_horizon, stats_horizon, &batch);
       if (!s.ok()) return s;
-      alarm::TimestampMs& end = batch_ends.try_emplace(c.sensor_id, c.last_at).first->second;
-      end = std::max(end, c.last_at);
+      written += readings.size();
+      // Keyed by the caller's id: `trimmed` is reused.
+      alarm::TimestampMs& end = batch_ends.try_emplace(c.sensor_id, chunk->last_at).first->second;
+      end = std::max(end, chunk->last_at);
+      // A backlog (a replay, writes failing meanwhile) goes in bounded writes:
+      // one huge write that a full disk cuts off wastes all it took of the
+      // disk, and a start would redo it again and again.
+      if (batch.GetDataSize() >= kMaxChunkWriteBytes) {
+        if (Status flushed = flush(); !flushed.ok()) return flushed;
+      }
     }
-    return FromRocks(db_->Write({}, &batch), "write chunks");
+    Status s = FromRocks(db_->Write({}, &batch), "write chunks");
+    if (s.ok()) readings_written_.fetch_add(written, std::memory_order_relaxed);
+    return s;
   }
 
   Status ReadChunksAt(const ReadSnapshot* snapshot, std::string_view sensor_id,
@@ -693,6 +729,8 @@ class RocksDbStore final : public Store {
     StoreStats stats;
     stats.wal_bytes_dropped_at_open = wal_dropped_at_open_;
     stats.wal_corruptions_at_open = wal_corruptions_at_open_;
+    stats.chunk_readings_written = readings_written_.load(std::memory_order_relaxed);
+    stats.chunk_readings_repeated = readings_repeated_.load(std::memory_order_relaxed);
     uint64_t v = 0;
     if (db_->GetAggregatedIntProperty(rocksdb::DB::Properties::kTotalSstFilesSize, &v)) {
       stats.sst_bytes = v;
@@ -795,6 +833,7 @@ class RocksDbStore final : public Store {
         alarm::TimestampMs at;
         uint64_t chunk_id;  // of the stored reading; the greatest wins
         bool changed;
+        bool identical;
       };
       std::vector<Common> common;
       std::vector<alarm::Reading> stored;
@@ -820,7 +859,8 @@ class RocksDbStore final : public Store {
             } else {
               const bool changed = std::bit_cast<uint64_t>(stored[i].value) !=
                                    std::bit_cast<uint64_t>(readings[j].value);
-              common.push_back({stored[i].at, key->chunk_id, changed});
+              const bool identical = !changed && stored[i].quality == readings[j].quality;
+              common.push_back({stored[i].at, key->chunk_id, changed, identical});
               ++i;
               ++j;
             }
@@ -834,7 +874,7 @@ class RocksDbStore final : public Store {
       for (size_t i = 0; i < common.size(); ++i) {
         // Of one time in several stored chunks, reads see the latest chunk's.
         if (i + 1 < common.size() && common[i + 1].at == common[i].at) continue;
-        repeats.push_back({common[i].at, common[i].changed});
+        repeats.push_back({common[i].at, common[i].changed, common[i].identical});
       }
       return repeats;
     }
@@ -851,6 +891,28 @@ class RocksDbStore final : public Store {
     RocksDbStore* store_;
     std::vector<std::pair<PartitionedFamily::Ptr, std::unique_ptr<rocksdb::Iterator>>> iterators_;
   };
+
+  // *out = chunk `c` without the readings `repeated` marks identical; those
+  // are removed from *readings and *repeated too. REQUIRES: some remain.
+  static void TrimIdentical(const SealedChunk& c, std::vector<alarm::Reading>* readings,
+                            std::vector<Repeat>* repeated, SealedChunk* out) {
+    ChunkEncoder encoder;
+    size_t kept = 0;
+    size_t k = 0;
+    for (const alarm::Reading& r : *readings) {
+      while (k < repeated->size() && (*repeated)[k].at < r.at) ++k;
+      if (k < repeated->size() && (*repeated)[k].at == r.at && (*repeated)[k].identical) continue;
+      encoder.Append(r.at, r.value, r.quality);
+      (*readings)[kept++] = r;
+    }
+    readings->resize(kept);
+    std::erase_if(*repeated, [](const Repeat& r) { return r.identical; });
+    out->sensor_id = c.sensor_id;
+    out->first_at = encoder.first_at();
+    out->last_at = encoder.last_at();
+    out->chunk_id = c.chunk_id;
+    out->bytes = encoder.Finish();
+  }
 
   // Adds chunk `c` (decoded: `readings`) and its 5-minute statistics to
   // *batch; `repeated`: the times it repeats from stored chunks, in order.
@@ -977,8 +1039,10 @@ class RocksDbStore final : public Store {
   // WriteChunks (shared) against EnforceRetention's drops (exclusive).
   std::shared_mutex drop_mu_;
   std::atomic<uint64_t> next_log_seq_{1};
-  rocksdb::WriteBatch log_batch_;         // AppendLog's single caller only
-  uint64_t replay_from_ = 0;              // control thread (Checkpoint) and start-up only
+  std::atomic<uint64_t> readings_written_{0};   // into chunks, since open
+  std::atomic<uint64_t> readings_repeated_{0};  // left out as identical repeats
+  rocksdb::WriteBatch log_batch_;               // AppendLog's single caller only
+  uint64_t replay_from_ = 0;                    // control thread (Checkpoint) and start-up only
   uint32_t shard_count_ = 0;              // of stored marks/snapshots; journal thread and start-up
   uint64_t wal_dropped_at_open_ = 0;      // set once at open
   uint64_t wal_corruptions_at_open_ = 0;  // set once at open
@@ -1004,6 +1068,10 @@ Layout DatabaseLayout(const StoreOptions& options, rocksdb::Env* env) {
   db_options.bytes_per_sync = 1 << 20;
   db_options.max_total_wal_size = size_t{512} << 20;
   db_options.keep_log_file_num = 5;
+  // No preallocation (a WAL reserved 1.1 write buffers, ~70 MiB, at once):
+  // on a nearly full disk it hid how full the disk was from
+  // storage.min_free_space and took what an operator freed for a restart.
+  db_options.allow_fallocate = false;
   if (env != nullptr) db_options.env = env;
 
   rocksdb::ColumnFamilyOptions log_options;
@@ -1054,6 +1122,77 @@ Layout DatabaseLayout(const StoreOptions& options, rocksdb::Env* env) {
   return layout;
 }
 
+// RocksDB's info log file (LOG in the data folder), written with plain
+// write(2). RocksDB 7.8's own (EnvLogger) fails an assertion, which Debian's
+// build keeps, on the first line after a write that failed: a truly full disk
+// aborted vigild (upstream fixed it in 8.1, facebook/rocksdb#11314). Here a
+// line that cannot be written is lost, nothing more. Bounded, so that neither
+// a long run nor a loop of failed starts fills the disk: at open and past
+// kMaxBytes, LOG becomes LOG.old (replacing the one before) and a new LOG
+// begins; RocksDB removes the LOG.old.<time> files it wrote itself.
+class InfoLogFile final : public rocksdb::Logger {
+ public:
+  static constexpr off_t kMaxBytes = off_t{16} << 20;
+
+  explicit InfoLogFile(std::filesystem::path dir)
+      : Logger(rocksdb::InfoLogLevel::INFO_LEVEL),
+        path_(std::move(dir) / "LOG"),
+        old_path_(path_.string() + ".old") {
+    std::lock_guard lock(mu_);
+    RollLocked();
+  }
+  ~InfoLogFile() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  // Every line is written at once: nothing to flush or close early.
+  void Flush() override {}
+
+ protected:
+  rocksdb::Status CloseImpl() override { return rocksdb::Status::OK(); }
+
+ public:
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    char buf[4096];
+    timeval now{};
+    ::gettimeofday(&now, nullptr);
+    tm t{};
+    ::localtime_r(&now.tv_sec, &t);
+    int n = std::snprintf(buf, sizeof buf, "%04d/%02d/%02d-%02d:%02d:%02d.%06ld %ld ",
+                          t.tm_year + 1900, t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec,
+                          static_cast<long>(now.tv_usec), static_cast<long>(::gettid()));
+    if (n < 0) return;
+    size_t len = std::min(static_cast<size_t>(n), sizeof buf - 1);
+    va_list copy;
+    va_copy(copy, ap);
+    n = std::vsnprintf(buf + len, sizeof buf - len, format, copy);
+    va_end(copy);
+    if (n < 0) return;
+    len = std::min(len + static_cast<size_t>(n), sizeof buf - 1);  // a long line is cut
+    if (buf[len - 1] != '\n') buf[len++] = '\n';
+    std::lock_guard lock(mu_);
+    if (size_ >= kMaxBytes) RollLocked();
+    if (fd_ < 0) return;
+    const ssize_t wrote = ::write(fd_, buf, len);
+    if (wrote > 0) size_ += wrote;
+  }
+
+ private:
+  void RollLocked() {
+    if (fd_ >= 0) ::close(fd_);
+    std::error_code ec;
+    std::filesystem::rename(path_, old_path_, ec);  // none yet: fine
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    size_ = 0;
+  }
+
+  const std::filesystem::path path_;
+  const std::filesystem::path old_path_;
+  std::mutex mu_;
+  int fd_ = -1;     // -1: not open (lines are dropped)
+  off_t size_ = 0;  // bytes written to fd_
+};
+
 // Forwards RocksDB's info log to its usual LOG file and counts, while the
 // database opens, the write-ahead log it drops as corrupt ("dropping N bytes"):
 // a torn tail after a crash is skipped, not fatal, and the operator is told.
@@ -1092,6 +1231,11 @@ class RecoveryLogger final : public rocksdb::Logger {
     if (inner_) inner_->Flush();
   }
 
+  // Forgets the counts (an open tried again reads the same logs again).
+  void ResetCounts() {
+    dropped_bytes_.store(0);
+    corruptions_.store(0);
+  }
   uint64_t dropped_bytes() const { return dropped_bytes_.load(); }
   uint64_t corruptions() const { return corruptions_.load(); }
 
@@ -1101,6 +1245,18 @@ class RecoveryLogger final : public rocksdb::Logger {
   std::atomic<uint64_t> corruptions_{0};
 };
 
+// Bytes of the write-ahead log files (*.log) in `dir`.
+uint64_t WalBytes(const std::filesystem::path& dir) {
+  uint64_t bytes = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.path().extension() == ".log" && entry.is_regular_file(ec)) {
+      bytes += entry.file_size(ec);
+    }
+  }
+  return bytes;
+}
+
 Result<std::unique_ptr<Store>> OpenRocksDbStore(const StoreOptions& options, rocksdb::Env* env) {
   std::error_code ec;
   std::filesystem::create_directories(options.dir, ec);
@@ -1109,17 +1265,36 @@ Result<std::unique_ptr<Store>> OpenRocksDbStore(const StoreOptions& options, roc
                            ec.message());
   }
   Layout layout = DatabaseLayout(options, env);
-  std::shared_ptr<rocksdb::Logger> file_logger;
-  if (!rocksdb::CreateLoggerFromOptions(options.dir.string(), layout.db, &file_logger).ok()) {
-    file_logger.reset();  // no LOG file; the counts still work
-  }
-  auto logger = std::make_shared<RecoveryLogger>(std::move(file_logger));
+  auto logger = std::make_shared<RecoveryLogger>(std::make_shared<InfoLogFile>(options.dir));
   layout.db.info_log = logger;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s =
       rocksdb::DB::Open(layout.db, options.dir.string(), layout.families, &handles, &raw);
+  std::vector<size_t> write_buffers;  // as configured, when the open had to raise them
+  if (s.IsNoSpace()) {
+    // Recovery flushes what the write-ahead logs hold into level-0 files, and
+    // found no room: a full disk could then be left only by freeing as much
+    // as the memtables held, and each try left files behind. Opened again
+    // without that flush (avoid_flush_during_recovery) and with memtables
+    // large enough for all the logs, the open writes nothing but a MANIFEST;
+    // they shrink back once open, and are flushed when there is room.
+    const uint64_t wal_bytes = WalBytes(options.dir);
+    layout.db.avoid_flush_during_recovery = true;
+    for (rocksdb::ColumnFamilyDescriptor& f : layout.families) {
+      write_buffers.push_back(f.options.write_buffer_size);
+      f.options.write_buffer_size =
+          std::max<size_t>(f.options.write_buffer_size, static_cast<size_t>(wal_bytes) + (1 << 20));
+    }
+    handles.clear();
+    logger->ResetCounts();
+    s = rocksdb::DB::Open(layout.db, options.dir.string(), layout.families, &handles, &raw);
+  }
   if (!s.ok()) return FromRocks(s, "open " + options.dir.string());
+  for (size_t i = 0; i < write_buffers.size() && i < handles.size(); ++i) {
+    raw->SetOptions(handles[i], {{"write_buffer_size", std::to_string(write_buffers[i])}})
+        .PermitUncheckedError();  // a larger memtable until restart at worst
+  }
   std::vector<rocksdb::ColumnFamilyHandle*> others(
       handles.begin() + static_cast<ptrdiff_t>(layout.fixed), handles.end());
   handles.resize(layout.fixed);

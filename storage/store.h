@@ -134,6 +134,11 @@ struct StoreStats {
   // WAL is synced before acks (durability fsync).
   uint64_t wal_bytes_dropped_at_open = 0;
   uint64_t wal_corruptions_at_open = 0;
+  // Since open: readings written into chunks, and readings WriteChunks left
+  // out because the same reading (time, value, quality) was stored already
+  // (a replay after a crash sealing again what was sealed before it).
+  uint64_t chunk_readings_written = 0;
+  uint64_t chunk_readings_repeated = 0;
 };
 
 class Store {
@@ -159,7 +164,10 @@ class Store {
   // restart) its buckets are recomputed from the raw readings, so rollups
   // always equal a recomputation from the raw data (in a bucket that began
   // before the raw horizon, whose raw readings may be gone, the first written
-  // value of a repeated timestamp stays in the statistics). A chunk entirely
+  // value of a repeated timestamp stays in the statistics). A reading equal in
+  // time, value and quality to the stored one reads see is left out of its
+  // chunk (a chunk of only such is not written): a replay after a crash, which
+  // seals again what was sealed before it, adds no data. A chunk entirely
   // before the raw horizon is not stored; its statistics are. A chunk that
   // does not decode is stored without statistics (reads report it). Chunks of
   // one sensor must not be written by two calls at once (its shard writes them).

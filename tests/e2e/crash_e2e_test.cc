@@ -5,6 +5,7 @@
 // subscriber's events (resumed by seq after each restart) are a gap-free,
 // duplicate-free part of it, and the journal holds exactly the transitions a
 // replay of the stored readings through alarm::Engine makes.
+#include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -380,6 +381,29 @@ void CheckAlarms(VigildProcess& vigild, const std::vector<Gateway>& gateways,
   }
 }
 
+// Bytes of the files under `dir`.
+uint64_t DirBytes(const std::filesystem::path& dir) {
+  uint64_t bytes = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir, ec)) {
+    if (entry.is_regular_file(ec)) bytes += entry.file_size(ec);
+  }
+  return bytes;
+}
+
+// Readings the store was asked to put into chunks since vigild started:
+// written, or left out as stored already.
+struct ReplayWork {
+  uint64_t written = 0;
+  uint64_t repeated = 0;
+  uint64_t sealed() const { return written + repeated; }
+};
+ReplayWork ReadReplayWork(VigildProcess& vigild) {
+  const std::string metrics = HttpGetMetrics(vigild.metrics_address());
+  return {static_cast<uint64_t>(Sample(metrics, "vigil_chunk_readings_written_total")),
+          static_cast<uint64_t>(Sample(metrics, "vigil_chunk_readings_repeated_total"))};
+}
+
 struct Cycle {
   // Kill once at least this many batches were acked in the cycle...
   uint64_t min_acks = 0;
@@ -405,6 +429,8 @@ void RunCrashCycles(const std::string& config, milliseconds pace,
   std::vector<uint64_t> cursors(filters.size(), 0);
   const bool verbose = std::getenv("VIGIL_E2E_VERBOSE") != nullptr;
   uint64_t readings_checked = 0;  // summed over cycles: every census reads everything back
+  uint64_t sent_at_restart = 0;   // batches sent (all gateways) before the last restart
+  uint64_t resent = 0;            // batches resent after the last restart
 
   std::vector<Gateway> gateways(kGateways);
   const int64_t base = NowMs() - 20 * 60'000;
@@ -465,12 +491,34 @@ void RunCrashCycles(const std::string& config, milliseconds pace,
     REQUIRE(ended_before_kill == 0);
     REQUIRE(acked_before_kill > 0);
 
+    const auto restart_start = std::chrono::steady_clock::now();
     vigild.Restart();
+    const auto serve_ms =
+        std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - restart_start)
+            .count();
     std::vector<std::string> problems;
     const std::vector<std::set<uint64_t>> present = Census(vigild, gateways, &problems);
     {
       INFO("after restart: " << FirstProblems(problems));
       REQUIRE(problems.empty());
+    }
+    // Replay work is bounded by what came since the last restart (which
+    // checkpoints after its replay): it must not grow with the cycles.
+    // Census read every sensor, so every chunk replay sealed is written.
+    uint64_t sent_batches = 0;
+    for (const Gateway& gw : gateways) sent_batches += gw.next_seq - 1;
+    const ReplayWork work = ReadReplayWork(vigild);
+    {
+      INFO("cycle " << c + 1 << ": replay sealed " << work.sealed() << " readings, " << work.written
+                    << " written; batches sent since the last restart: "
+                    << sent_batches - sent_at_restart << ", resent after it " << resent);
+      CHECK(work.sealed() <= (sent_batches - sent_at_restart + resent) * kReadingsPerBatch);
+    }
+    sent_at_restart = sent_batches;
+    if (verbose) {
+      std::cout << "crash_cycle " << c + 1 << " serve_ms " << serve_ms << " data_bytes "
+                << DirBytes(vigild.data_dir()) << " replay_written " << work.written
+                << " replay_repeated " << work.repeated << "\n";
     }
     if (verbose) {
       for (const Gateway& gw : gateways) {
@@ -483,7 +531,9 @@ void RunCrashCycles(const std::string& config, milliseconds pace,
       }
     }
 
+    resent = 0;
     for (Gateway& gw : gateways) {
+      resent += gw.next_seq - 1 - gw.acked.size();
       ResendUnacked(vigild, gw, present[static_cast<size_t>(gw.index)], &problems);
     }
     {
@@ -519,6 +569,58 @@ void RunCrashCycles(const std::string& config, milliseconds pace,
               << "crash_journal_events_checked " << received[0].size() << " count\n"
               << "crash_losses 0 count\n";
   }
+}
+
+// ---- Replay cost and alarm identity across kill -9 ----
+
+// Sensor ids p-0, p-1, ... split by the shard (of `shards`) that owns them.
+std::vector<std::vector<std::string>> SensorsByShard(uint32_t shards, size_t per_shard) {
+  std::vector<std::vector<std::string>> out(shards);
+  for (int i = 0;
+       std::any_of(out.begin(), out.end(), [&](const auto& ids) { return ids.size() < per_shard; });
+       ++i) {
+    const std::string id = "p-" + std::to_string(i);
+    auto& ids = out[alarm::ShardOf(id, shards)];
+    if (ids.size() < per_shard) ids.push_back(id);
+  }
+  return out;
+}
+
+std::string PressureRegistry(const std::vector<std::string>& sensors) {
+  std::string yaml =
+      "enterprises:\n  - { id: e-1, name: Plant One, kind: hazardous_chemical, region_code: "
+      "\"370105\" }\nsensors:\n";
+  for (const std::string& id : sensors) {
+    yaml += "  - { id: " + id +
+            ", enterprise: e-1, quantity: pressure, unit: MPa, range: [0, 4], "
+            "expected_interval: 1s }\n";
+  }
+  return yaml + "gateways:\n  - { id: gw-1, enterprise: e-1 }\n";
+}
+
+// One batch of gw-1: `readings` readings of each sensor, the i-th at
+// base_ms + i, all `value`; acked as stored (REQUIREd).
+void SendAll(VigildProcess& vigild, uint64_t sequence, const std::vector<std::string>& sensors,
+             int64_t base_ms, int readings, double value) {
+  v1::IngestBatch batch;
+  batch.set_gateway_id("gw-1");
+  batch.set_epoch(1);
+  batch.set_sequence(sequence);
+  for (const std::string& id : sensors) {
+    v1::Series* series = batch.add_series();
+    series->set_sensor_id(id);
+    for (int i = 0; i < readings; ++i) {
+      series->add_timestamps_ms(base_ms + i);
+      series->add_values(value + i * 1e-3);
+    }
+  }
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::IngestAck ack;
+  const grpc::Status status = vigild.ingest().Write(&context, batch, &ack);
+  INFO(status.error_message());
+  REQUIRE(status.ok());
+  REQUIRE(ack.stored_readings() == sensors.size() * static_cast<size_t>(readings));
 }
 
 }  // namespace
@@ -596,6 +698,88 @@ TEST_CASE("A torn write-ahead-log tail is skipped and reported, nothing acked is
   CHECK(problems.empty());
   CHECK(present[0].size() == 30);
   CHECK(vigild.Output().find("event=wal_tail_dropped") != std::string::npos);
+}
+
+TEST_CASE(
+    "kill -9 before any checkpoint: each restart replays only what came since the last one "
+    "and writes no stored reading again",
+    "[e2e][crash]") {
+  // 16-reading chunks and no timed checkpoint: every kill lands before one.
+  const std::vector<std::string> sensors = {"p-0", "p-1", "p-2", "p-3"};
+  constexpr int kBatches = 25;
+  constexpr int kPerSeries = 8;
+  constexpr uint64_t kPerCycle = kBatches * kPerSeries * 4;
+  VigildProcess vigild({.config_yaml = "storage: { durability: wal, checkpoint_interval: 1h, "
+                                       "chunk_max_readings: 16 }\n",
+                        .registry_yaml = PressureRegistry(sensors)});
+  vigild.Start();
+  const int64_t base = NowMs() - 30 * 60'000;
+  uint64_t sequence = 1;
+  for (int cycle = 1; cycle <= 4; ++cycle) {
+    INFO("cycle " << cycle);
+    for (int b = 0; b < kBatches; ++b, ++sequence) {
+      SendAll(vigild, sequence, sensors, base + static_cast<int64_t>(sequence) * kPerSeries,
+              kPerSeries, 1.0);
+    }
+    // Reads write every sealed chunk: at the kill only open heads are not
+    // in chunks (at most 16 readings per sensor).
+    for (const std::string& id : sensors) ReadAll(vigild.query(), id, base, NowMs());
+    vigild.Kill9();
+    vigild.Restart();
+    for (const std::string& id : sensors) {
+      CHECK(ReadAll(vigild.query(), id, base, NowMs()).size() ==
+            (sequence - 1) * static_cast<uint64_t>(kPerSeries));
+    }
+    const ReplayWork work = ReadReplayWork(vigild);
+    INFO("replay sealed " << work.sealed() << " readings, wrote " << work.written);
+    // Only this cycle's readings are replayed (the last start checkpointed)...
+    CHECK(work.sealed() <= kPerCycle);
+    // ...and of those only the ones still in heads at the kill are written.
+    CHECK(work.written <= 16 * sensors.size());
+  }
+}
+
+TEST_CASE("kill -9 keeps alarm ids: no reconciled transition when nothing changed",
+          "[e2e][crash][alarms]") {
+  // Shard 0 raises three alarms; a restart snapshots both engines (counters
+  // 4 and 1) before serving; then shard 1 raises its first. Replayed after
+  // kill -9, that alarm must be numbered as the run numbered it.
+  const auto by_shard = SensorsByShard(2, 3);
+  std::vector<std::string> sensors = by_shard[0];
+  sensors.push_back(by_shard[1][0]);
+  testing::TempDir dir;
+  std::ofstream(dir / "rules.yaml") << kRulesYaml;
+  VigildProcess vigild(
+      {.config_yaml = "server: { shards: 2 }\nstorage: { durability: wal, checkpoint_interval: "
+                      "1h }\nrules_file: " +
+                      (dir / "rules.yaml").string() + "\nalarms: { heartbeat_interval: 200ms }\n",
+       .registry_yaml = PressureRegistry(sensors)});
+  vigild.Start();
+  const int64_t base = NowMs() - 10 * 60'000;
+  SendAll(vigild, 1, by_shard[0], base, 1, 3.0);
+  vigild.Kill9();
+  vigild.Restart();  // replays, then snapshots
+  SendAll(vigild, 2, {by_shard[1][0]}, base + 1000, 1, 3.0);
+
+  auto alarm_ids = [&] {
+    grpc::Status status;
+    std::map<std::string, uint64_t> ids;
+    std::string reconciled;
+    for (const v1::AlarmEvent& e : ReadJournal(vigild.alarms(), nullptr, &status)) {
+      if (e.kind() == v1::ALARM_EVENT_KIND_RECONCILED) reconciled += e.ShortDebugString() + "\n";
+      ids[e.alarm().sensor_id()] = e.alarm().alarm_id();
+    }
+    REQUIRE(status.ok());
+    return std::make_pair(ids, reconciled);
+  };
+  const auto before = alarm_ids();
+  REQUIRE(before.first.size() == 4);
+  CHECK(before.second.empty());
+  vigild.Kill9();
+  vigild.Restart();
+  const auto after = alarm_ids();
+  CHECK(after.second == "");
+  CHECK(after.first == before.first);
 }
 
 }  // namespace vigil::e2e

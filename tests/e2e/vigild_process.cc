@@ -390,6 +390,17 @@ ExitStatus VigildProcess::Terminate(std::chrono::milliseconds timeout) {
   return status;
 }
 
+ExitStatus VigildProcess::WaitExit(std::chrono::milliseconds timeout) {
+  ExitStatus status;
+  if (!running()) return status;
+  status = WaitBounded(pid_, std::chrono::steady_clock::now() + timeout);
+  pid_ = -1;
+  if (reader_.joinable()) reader_.join();
+  std::lock_guard lock(mu_);
+  output_ += "=== e2e harness: vigild " + status.ToString() + " ===\n";
+  return status;
+}
+
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())

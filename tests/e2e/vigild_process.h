@@ -81,6 +81,8 @@ class VigildProcess {
   void Kill9();
   // SIGTERM, then wait up to `timeout` for it to exit (then SIGKILL).
   ExitStatus Terminate(std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  // Waits up to `timeout` for vigild to exit by itself (then SIGKILL).
+  ExitStatus WaitExit(std::chrono::milliseconds timeout);
 
   bool running() const { return pid_ > 0; }
   // The child's process id while running, else -1.

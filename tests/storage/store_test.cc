@@ -405,6 +405,35 @@ TEST_CASE("Store ReadChunks merges overlapping chunks, the later chunk_id winnin
   CHECK(Read(*store, "s1", 10, 21) == Pairs{{10, 2}, {20, 2}});
 }
 
+TEST_CASE("Store WriteChunks leaves out readings stored already, identical (a replay)",
+          "[storage][store]") {
+  testing::TempDir dir;
+  auto store = OpenStore(dir / "db");
+  Write(*store, {MakeChunk("s1", {{0, 1}, {10, 2}, {20, 3}}, 1)});
+  CHECK(store->GetStats().chunk_readings_written == 3);
+  // The same readings sealed again (a replay after a crash): nothing written.
+  Write(*store, {MakeChunk("s1", {{0, 1}, {10, 2}, {20, 3}}, 2)});
+  CHECK(store->GetStats().chunk_readings_written == 3);
+  CHECK(store->GetStats().chunk_readings_repeated == 3);
+  // Cut elsewhere, with readings not stored yet: only those are written.
+  Write(*store, {MakeChunk("s1", {{10, 2}, {20, 3}, {30, 4}, {40, 5}}, 3)});
+  CHECK(store->GetStats().chunk_readings_written == 5);
+  CHECK(store->GetStats().chunk_readings_repeated == 5);
+  // A changed value is a correction: written, and it wins.
+  Write(*store, {MakeChunk("s1", {{20, 3}, {30, 9}}, 4)});
+  CHECK(store->GetStats().chunk_readings_written == 6);
+  CHECK(Read(*store, "s1") == Pairs{{0, 1}, {10, 2}, {20, 3}, {30, 9}, {40, 5}});
+  // Replayed again after the correction: the corrected value stays.
+  Write(*store, {MakeChunk("s1", {{20, 3}, {30, 9}, {40, 5}}, 5)});
+  CHECK(store->GetStats().chunk_readings_written == 6);
+  CHECK(Read(*store, "s1") == Pairs{{0, 1}, {10, 2}, {20, 3}, {30, 9}, {40, 5}});
+  std::vector<Step> steps;
+  REQUIRE(store->ReadRollups(nullptr, "s1", kMin, kMax, &steps).ok());
+  REQUIRE(steps.size() == 1);
+  CHECK(steps[0].stats.count == 5);
+  CHECK(steps[0].stats.sum == 1 + 2 + 3 + 9 + 5);
+}
+
 TEST_CASE("Store ReadChunks with equal first_at keeps the later chunk_id", "[storage][store]") {
   testing::TempDir dir;
   auto store = OpenStore(dir / "db");
