@@ -276,7 +276,7 @@ class Server::Impl {
                bool validate_only) { return ApplyRulesRequest(yaml, remove, validate_only); },
         [this](std::function<void()> task) { boost::asio::post(io_, std::move(task)); });
     alarms_ = std::make_unique<AlarmService>(
-        options_, access_.get(), feed_.get(), store_.get(), writer_.get(),
+        options_, access_.get(), registry_.get(), feed_.get(), store_.get(), writer_.get(),
         [this](std::function<void()> task) { boost::asio::post(blocking_, std::move(task)); },
         limiter_.get());
 
