@@ -602,6 +602,32 @@ TEST_CASE("vigilctl names sensors and enterprises next to their ids, for a viewe
   }
 }
 
+TEST_CASE("vigilctl gateway status: enterprise, watermark, open alarms of the enterprise",
+          "[e2e][vigilctl]") {
+  Server server;
+  server.vigild.Start();
+  server.Send("gw-jn", "t-jn", 60);
+  server.Send("gw-jn", "t-jn", 61);
+  const std::string jinan = std::to_string(server.WaitOpen(1).at("t-jn"));
+
+  CtlResult status = server.Run({"gateway", "status", "gw-jn"}, &kJinan);
+  CHECK_RUN(status, 0);
+  CHECK(status.out.starts_with(
+      "gateway gw-jn enterprise=e-jinan (Jinan Tianqiao Tank Farm) epoch=1 sequence=2\n"
+      "open alarms at seq 1: 1\n"
+      "  alarm=" +
+      jinan + " threshold orange active_unacked sensor=t-jn (temperature, degC) "));
+  // Never written: no watermark; no open alarm.
+  status = server.Run({"gateway", "status", "gw-hb"}, &kHebei);
+  CHECK_RUN(status, 0);
+  CHECK(status.out == "gateway gw-hb enterprise=e-hebei none\nopen alarms at seq 1: 0\n");
+  // Another region's gateway is answered as one that does not exist.
+  status = server.Run({"gateway", "status", "gw-hb"}, &kJinan);
+  CHECK_RUN(status, 3);
+  CHECK_RUN(server.Run({"gateway", "status"}), 2);
+  CHECK(Has(server.Run({"gateway", "status", "--help"}).out, "usage: vigilctl gateway status"));
+}
+
 TEST_CASE("vigilctl exit codes: not found 3, denied 4, bad usage 2, failed 1, and help",
           "[e2e][vigilctl]") {
   Server server;
