@@ -494,7 +494,7 @@ TEST_CASE("vigilctl alarms list, ack, show, shelve, unshelve and history", "[e2e
   CHECK(Has(shelve.out, " by=jinan-lixia comment=\"by li.si: sensor recalibration\""));
   show = server.Run({"alarms", "show", jinan, "--json"});
   CHECK_RUN(show, 0);
-  CHECK_FALSE(Has(show.out.substr(0, show.out.find("\"history\"")), "\"shelved_until_ms\":0}"));
+  CHECK_FALSE(Has(show.out.substr(0, show.out.find("\"history\"")), "\"shelved_until_ms\":0,"));
   CtlResult unshelve =
       server.Run({"alarms", "unshelve", jinan, "--by", "li.si", "--comment", "done"}, &kJinan);
   CHECK_RUN(unshelve, 0);
