@@ -2,6 +2,7 @@
 
 #include "server/grpc_status.h"
 #include "server/proto_convert.h"
+#include "server/registry_yaml.h"
 
 namespace vigil::server {
 
@@ -38,8 +39,23 @@ grpc::ServerUnaryReactor* AdminService::ApplyRegistry(grpc::CallbackServerContex
     reactor->Finish(ToGrpc(change.error()));
     return reactor;
   }
-  control_([this, reactor, response, change = std::move(*change)] {
-    auto applied = apply_(change);
+  if (!request->registry_yaml().empty()) {
+    if (request->has_upsert()) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                   "give upsert or registry_yaml, not both"));
+      return reactor;
+    }
+    // As the registry file is read on SIGHUP: a registry on its own.
+    auto entries = ParseRegistryYaml(request->registry_yaml(), "request");
+    if (!entries) {
+      reactor->Finish(ToGrpc(entries.error()));
+      return reactor;
+    }
+    change->upsert = std::move(*entries);
+  }
+  control_([this, reactor, response, change = std::move(*change),
+            validate_only = request->validate_only()] {
+    auto applied = apply_(change, validate_only);
     if (!applied) {
       reactor->Finish(ToGrpc(applied.error()));
       return;

@@ -15,9 +15,10 @@
 namespace vigil::server {
 
 // Validates `change` against the current registry, persists and publishes the
-// result, and returns it. Called on the control thread only.
+// result (with `validate_only`: neither), and returns it. Called on the
+// control thread only.
 using RegistryApplier = std::function<alarm::Result<std::shared_ptr<const alarm::Registry>>(
-    const alarm::RegistryChange& change)>;
+    const alarm::RegistryChange& change, bool validate_only)>;
 
 class AdminService final : public v1::RegistryAdmin::CallbackService {
  public:

@@ -37,6 +37,7 @@ alarm::TimestampMs WallMs() {
 struct AlarmService::Context {
   const ServerOptions& options;
   const AccessControl* access;
+  const RegistryHolder* registry;  // names in the alarms sent
   AlarmFeed* feed;
   storage::Store* store;
   StorageWriter* writer;
@@ -95,7 +96,10 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
   // `identity`, when set, holds a subscription slot this stream releases.
   Subscription(Context* ctx, alarm::AlarmFilter filter,
                std::shared_ptr<IdentityLimiter::Identity> identity)
-      : ctx_(ctx), filter_(std::move(filter)), identity_(std::move(identity)) {
+      : ctx_(ctx),
+        filter_(std::move(filter)),
+        identity_(std::move(identity)),
+        registry_view_(ctx->registry) {
     shared_ = std::make_shared<Shared>();
     shared_->stream = this;
     shared_->filter = filter_;
@@ -109,12 +113,13 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
     if (!after_seq) {
       AlarmFeed::OpenView view = ctx_->feed->Open(filter_);
       shared_->cursor.store(view.seq, std::memory_order_relaxed);
+      const alarm::Registry& registry = registry_view_.Get();
       size_t i = 0;
       do {
         v1::AlarmSnapshot* part = pending_.emplace_back().message.mutable_snapshot();
         part->set_seq(view.seq);
         for (int n = 0; n < kSnapshotPart && i < view.alarms.size(); ++n, ++i) {
-          AlarmToProto(view.alarms[i], part->add_alarms());
+          AlarmToProto(view.alarms[i], part->add_alarms(), &registry);
         }
         part->set_last(i == view.alarms.size());
       } while (i < view.alarms.size());
@@ -238,9 +243,10 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
   // the journal) feeds the delivery latency histogram.
   void Queue(const std::vector<JournalEntry>& entries, uint64_t through,
              const std::vector<std::chrono::steady_clock::time_point>& published_at = {}) {
+    const alarm::Registry& registry = registry_view_.Get();
     for (size_t i = 0; i < entries.size(); ++i) {
       Pending& p = pending_.emplace_back();
-      AlarmEventToProto(entries[i], p.message.mutable_event());
+      AlarmEventToProto(entries[i], p.message.mutable_event(), &registry);
       if (i < published_at.size()) p.published_at = published_at[i];
     }
     shared_->cursor.store(through, std::memory_order_relaxed);
@@ -326,6 +332,7 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
     std::optional<std::chrono::steady_clock::time_point> published_at;
   };
   std::deque<Pending> pending_;  // front() is being written when writing_
+  RegistryView registry_view_;   // GUARDED_BY(shared_->mu)
   bool writing_ = false;
   bool loading_ = false;
   bool finished_ = false;
@@ -335,10 +342,11 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
 };
 
 AlarmService::AlarmService(const ServerOptions& options, const AccessControl* access,
-                           AlarmFeed* feed, storage::Store* store, StorageWriter* writer,
-                           BlockingRunner blocking, IdentityLimiter* limiter)
+                           const RegistryHolder* registry, AlarmFeed* feed, storage::Store* store,
+                           StorageWriter* writer, BlockingRunner blocking, IdentityLimiter* limiter)
     : ctx_(new Context{.options = options,
                        .access = access,
+                       .registry = registry,
                        .feed = feed,
                        .store = store,
                        .writer = writer,
@@ -423,7 +431,8 @@ grpc::ServerUnaryReactor* AlarmService::ListActive(grpc::CallbackServerContext* 
   }
   AlarmFeed::OpenView view = ctx_->feed->Open(*filter);
   response->set_seq(view.seq);
-  for (const JournalEntry& e : view.alarms) AlarmToProto(e, response->add_alarms());
+  const std::shared_ptr<const alarm::Registry> registry = ctx_->registry->Get();
+  for (const JournalEntry& e : view.alarms) AlarmToProto(e, response->add_alarms(), registry.get());
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }
@@ -468,8 +477,11 @@ grpc::ServerUnaryReactor* AlarmService::GetAlarm(grpc::CallbackServerContext* co
                                    "no alarm " + std::to_string(alarm_id) + " in the journal"));
       return;
     }
-    AlarmToProto(history.back(), response->mutable_alarm());
-    for (const JournalEntry& e : history) AlarmEventToProto(e, response->add_history());
+    const std::shared_ptr<const alarm::Registry> registry = ctx->registry->Get();
+    AlarmToProto(history.back(), response->mutable_alarm(), registry.get());
+    for (const JournalEntry& e : history) {
+      AlarmEventToProto(e, response->add_history(), registry.get());
+    }
     reactor->Finish(grpc::Status::OK);
   });
   return reactor;
@@ -515,6 +527,7 @@ grpc::ServerUnaryReactor* AlarmService::History(grpc::CallbackServerContext* con
   Context* ctx = ctx_.get();
   ctx_->blocking([ctx, reactor, response, filter = std::move(*filter), from, from_seq,
                   to = request->to_ms(), limit] {
+    const std::shared_ptr<const alarm::Registry> registry = ctx->registry->Get();
     Status error;
     uint32_t returned = 0;
     Status s = ctx->store->ScanJournalByTime(from, to, [&](uint64_t seq, alarm::TimestampMs at) {
@@ -534,7 +547,7 @@ grpc::ServerUnaryReactor* AlarmService::History(grpc::CallbackServerContext* con
           return false;
         }
         if (filter.Matches(*entry)) {
-          AlarmEventToProto(*entry, response->add_events());
+          AlarmEventToProto(*entry, response->add_events(), registry.get());
           ++returned;
         }
         return false;
@@ -560,8 +573,8 @@ namespace {
 class ActionCompletion final : public CommandCompletion {
  public:
   ActionCompletion(grpc::ServerUnaryReactor* reactor, v1::AlarmActionResponse* response,
-                   AlarmFeed* feed)
-      : reactor_(reactor), response_(response), feed_(feed) {}
+                   AlarmFeed* feed, const RegistryHolder* registry)
+      : reactor_(reactor), response_(response), feed_(feed), registry_(registry) {}
 
   void Done(const Status& status, uint64_t journal_seq) override {
     if (!status.ok()) {
@@ -574,7 +587,7 @@ class ActionCompletion final : public CommandCompletion {
         if (feed_->Read(journal_seq - 1, alarm::AlarmFilter{}, 1, &entries, &through) ==
                 AlarmFeed::ReadOutcome::kOk &&
             !entries.empty()) {
-          AlarmEventToProto(entries.front(), response_->mutable_event());
+          AlarmEventToProto(entries.front(), response_->mutable_event(), registry_->Get().get());
         }
       }
       reactor_->Finish(grpc::Status::OK);
@@ -586,6 +599,7 @@ class ActionCompletion final : public CommandCompletion {
   grpc::ServerUnaryReactor* reactor_;
   v1::AlarmActionResponse* response_;
   AlarmFeed* feed_;
+  const RegistryHolder* registry_;
 };
 
 }  // namespace
@@ -645,7 +659,7 @@ static grpc::ServerUnaryReactor* Act(AlarmService::Context* ctx,
   // that one is kept, marked as typed, in the comment.
   record.actor = caller->name;
   record.text = CommentWithTypedName(operator_id, caller->name, std::move(record.text));
-  auto* completion = new ActionCompletion(reactor, response, ctx->feed);
+  auto* completion = new ActionCompletion(reactor, response, ctx->feed, ctx->registry);
   if (!ctx->writer->SubmitControl(std::move(record), completion)) {
     delete completion;
     reactor->Finish(

@@ -19,6 +19,7 @@
 #include "server/ingest_counters.h"
 #include "server/limits.h"
 #include "server/options.h"
+#include "server/registry_holder.h"
 #include "server/storage_writer.h"
 #include "storage/store.h"
 #include "vigil/v1/alarms.grpc.pb.h"
@@ -31,10 +32,11 @@ using BlockingRunner = std::function<void(std::function<void()>)>;
 class AlarmService final : public v1::Alarms::CallbackService {
  public:
   // Every pointer must outlive the service and every RPC it started.
+  // `registry` names enterprises and sensors in the alarms sent.
   // `limiter` (null: no per-identity limits) bounds each identity's subscriptions.
-  AlarmService(const ServerOptions& options, const AccessControl* access, AlarmFeed* feed,
-               storage::Store* store, StorageWriter* writer, BlockingRunner blocking,
-               IdentityLimiter* limiter = nullptr);
+  AlarmService(const ServerOptions& options, const AccessControl* access,
+               const RegistryHolder* registry, AlarmFeed* feed, storage::Store* store,
+               StorageWriter* writer, BlockingRunner blocking, IdentityLimiter* limiter = nullptr);
   ~AlarmService() override;
 
   grpc::ServerWriteReactor<v1::AlarmStreamMessage>* Subscribe(

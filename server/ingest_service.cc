@@ -580,6 +580,7 @@ grpc::ServerUnaryReactor* IngestService::GetWatermark(grpc::CallbackServerContex
   }
   const std::string& gateway_id = request->gateway_id();
   bool visible = caller->role == Role::kGateway ? caller->MayWriteAs(gateway_id) : true;
+  std::string enterprise_id;
   if (visible) {
     // Anyone else sees the gateways of its region; one outside it is answered
     // as one that does not exist.
@@ -590,6 +591,7 @@ grpc::ServerUnaryReactor* IngestService::GetWatermark(grpc::CallbackServerContex
         gateway != nullptr ? reg.FindEnterprise(gateway->enterprise_id) : nullptr;
     visible = enterprise != nullptr &&
               (caller->role == Role::kGateway || caller->Covers(enterprise->region_code));
+    if (visible) enterprise_id = enterprise->id;
   }
   if (!visible) {
     reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
@@ -602,6 +604,7 @@ grpc::ServerUnaryReactor* IngestService::GetWatermark(grpc::CallbackServerContex
     return reactor;
   }
   response->set_gateway_id(gateway_id);
+  response->set_enterprise_id(std::move(enterprise_id));
   if (mark->has_value()) {
     response->set_stored(true);
     response->set_epoch((*mark)->epoch);

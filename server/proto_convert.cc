@@ -107,7 +107,8 @@ v1::RejectReason RejectReasonToProto(alarm::RejectReason reason) {
   return static_cast<v1::RejectReason>(static_cast<int>(reason));
 }
 
-void AlarmToProto(const alarm::JournalEntry& entry, v1::Alarm* proto) {
+void AlarmToProto(const alarm::JournalEntry& entry, v1::Alarm* proto,
+                  const alarm::Registry* registry) {
   const alarm::ActiveAlarm& a = entry.event.record;
   proto->set_alarm_id(entry.alarm_id);
   proto->set_kind(static_cast<v1::AlarmKind>(a.alarm));
@@ -149,12 +150,22 @@ void AlarmToProto(const alarm::JournalEntry& entry, v1::Alarm* proto) {
   proto->set_raised_at_ms(a.raised_at);
   proto->set_changed_at_ms(a.changed_at);
   proto->set_shelved_until_ms(a.shelved_until);
+  if (registry == nullptr) return;
+  if (const alarm::Enterprise* e = registry->FindEnterprise(entry.enterprise_id)) {
+    proto->set_enterprise_name(e->name);
+  }
+  if (a.alarm == alarm::AlarmKind::kGatewayOffline) return;
+  if (const alarm::Sensor* s = registry->FindSensor(a.source_id)) {
+    proto->set_sensor_quantity(s->quantity);
+    proto->set_sensor_unit(s->unit);
+  }
 }
 
-void AlarmEventToProto(const alarm::JournalEntry& entry, v1::AlarmEvent* proto) {
+void AlarmEventToProto(const alarm::JournalEntry& entry, v1::AlarmEvent* proto,
+                       const alarm::Registry* registry) {
   proto->set_seq(entry.seq);
   proto->set_kind(static_cast<v1::AlarmEventKind>(entry.event.kind));
-  AlarmToProto(entry, proto->mutable_alarm());
+  AlarmToProto(entry, proto->mutable_alarm(), registry);
   if (alarm::HasReading(entry.event.record.alarm, entry.event.reading_at)) {
     proto->set_value(entry.event.value);
     proto->set_reading_at_ms(entry.event.reading_at);

@@ -19,9 +19,13 @@ alarm::Result<alarm::RegistryChange> RegistryChangeFromProto(const v1::ApplyRegi
 
 v1::RejectReason RejectReasonToProto(alarm::RejectReason reason);
 
-// The alarm of a journal entry, as it is after the entry's event.
-void AlarmToProto(const alarm::JournalEntry& entry, v1::Alarm* proto);
-void AlarmEventToProto(const alarm::JournalEntry& entry, v1::AlarmEvent* proto);
+// The alarm of a journal entry, as it is after the entry's event. With
+// `registry` (the one in force), also the enterprise's name and the sensor's
+// quantity and unit; null leaves them empty.
+void AlarmToProto(const alarm::JournalEntry& entry, v1::Alarm* proto,
+                  const alarm::Registry* registry = nullptr);
+void AlarmEventToProto(const alarm::JournalEntry& entry, v1::AlarmEvent* proto,
+                       const alarm::Registry* registry = nullptr);
 // kInvalidArgument on a region prefix that is not 0..6 digits, min_severity
 // above 4, or unknown enum values.
 alarm::Result<alarm::AlarmFilter> AlarmFilterFromProto(const v1::AlarmFilter& proto);

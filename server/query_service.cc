@@ -99,6 +99,19 @@ void LatestToProto(std::string_view sensor_id, const SensorLatest& latest, v1::L
   }
 }
 
+// The sensor's quantity and unit, its enterprise and that one's name.
+void AddRegistryNames(const alarm::Registry& registry, std::string_view sensor_id,
+                      v1::LatestValue* value) {
+  const alarm::Sensor* sensor = registry.FindSensor(sensor_id);
+  if (sensor == nullptr) return;
+  value->set_quantity(sensor->quantity);
+  value->set_unit(sensor->unit);
+  value->set_enterprise_id(sensor->enterprise_id);
+  if (const alarm::Enterprise* e = registry.FindEnterprise(sensor->enterprise_id)) {
+    value->set_enterprise_name(e->name);
+  }
+}
+
 // One ReadLatest in flight: the shards fill `results` (each its own
 // entries), the last to answer finishes it.
 struct LatestCall {
@@ -111,8 +124,11 @@ struct LatestCall {
 
   void Finish() {
     response->mutable_values()->Reserve(static_cast<int>(ids.size()));
-    for (size_t i = 0; i < ids.size(); ++i)
-      LatestToProto(ids[i], results[i], response->add_values());
+    for (size_t i = 0; i < ids.size(); ++i) {
+      v1::LatestValue* value = response->add_values();
+      LatestToProto(ids[i], results[i], value);
+      AddRegistryNames(*registry, ids[i], value);
+    }
     reactor->Finish(grpc::Status::OK);
   }
 };

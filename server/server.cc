@@ -266,7 +266,9 @@ class Server::Impl {
         access_.get());
     admin_ = std::make_unique<AdminService>(
         registry_.get(),
-        [this](const alarm::RegistryChange& change) { return ApplyRegistryChange(change); },
+        [this](const alarm::RegistryChange& change, bool validate_only) {
+          return ApplyRegistryChange(change, validate_only);
+        },
         [this](std::function<void()> task) { boost::asio::post(io_, std::move(task)); },
         access_.get());
     backup_ = std::make_unique<BackupService>(
@@ -280,7 +282,7 @@ class Server::Impl {
                bool validate_only) { return ApplyRulesRequest(yaml, remove, validate_only); },
         [this](std::function<void()> task) { boost::asio::post(io_, std::move(task)); });
     alarms_ = std::make_unique<AlarmService>(
-        options_, access_.get(), feed_.get(), store_.get(), writer_.get(),
+        options_, access_.get(), registry_.get(), feed_.get(), store_.get(), writer_.get(),
         [this](std::function<void()> task) { boost::asio::post(blocking_, std::move(task)); },
         limiter_.get());
 
@@ -612,9 +614,10 @@ class Server::Impl {
         .count();
   }
 
-  // Control thread only, so changes never interleave.
+  // Control thread only, so changes never interleave. `validate_only`
+  // (RegistryAdmin's check): the same checks, then nothing stored or published.
   Result<std::shared_ptr<const alarm::Registry>> ApplyRegistryChange(
-      const alarm::RegistryChange& change) {
+      const alarm::RegistryChange& change, bool validate_only = false) {
     auto next = registry_->Get()->Apply(change);
     if (!next) return next.error();
     // The rules must still make sense for the changed registry.
@@ -623,6 +626,7 @@ class Server::Impl {
       return Status::InvalidArgument("the change breaks the alarm rules: " +
                                      checked.error().message());
     }
+    if (validate_only) return next;
     Status s = PersistRegistryChange(store_.get(), change);
     if (!s.ok()) return Status::Unavailable("registry not stored: " + s.message());
     registry_->Publish(*next);

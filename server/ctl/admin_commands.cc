@@ -56,10 +56,21 @@ templates by enterprise kind in deploy/rules/).
                rules keep their state, those of changed rules close)
 )";
 
-constexpr char kRegistryHelp[] = R"(usage: vigilctl [--server HOST:PORT] registry [get]
+constexpr char kRegistryHelp[] =
+    R"(usage: vigilctl [--server HOST:PORT] registry [get] | check FILE | apply FILE
 
-Print the registry (enterprises, sensors, gateways) as YAML, in the registry
-file format (deploy/registry.yaml).
+The registry (enterprises, sensors, gateways) through vigil.v1.RegistryAdmin
+(an admin token when authentication is on), in the registry file format
+(deploy/registry.yaml).
+  get          print the registry in force (the default)
+  check FILE   validate FILE as vigild validates its registry file on SIGHUP
+               (a registry on its own), its entries added to or replacing (by
+               id) those in force, and the rules in force against the result;
+               nothing changes. Prints the counts there would be; exit 1 with
+               file:line:column and the reason when it does not fit
+  apply FILE   the same, then store it and put it in force
+Entries are never removed by a file (removing one: vigil.v1.RegistryAdmin's
+remove_*_ids).
 )";
 
 constexpr char kHashTokenHelp[] = R"(usage: vigilctl hash-token < TOKEN_FILE
@@ -202,14 +213,48 @@ void PrintRegistryYaml(const v1::Registry& registry, std::ostream& out) {
   }
 }
 
+// "request:3:5: ..." from the server names the text it was sent: say which file.
+grpc::Status NamingFile(const grpc::Status& status, const std::string& file) {
+  std::string message = status.error_message();
+  if (message.starts_with("request:")) message = file + message.substr(7);
+  return grpc::Status(status.error_code(), message, status.error_details());
+}
+
 int Registry(Client& client, const Args& args) {
-  if (!args.positional().empty() && args.positional()[0] != "get") {
-    return UsageError("registry", kRegistryHelp,
-                      "unknown subcommand '" + args.positional()[0] + "' (get)");
-  }
+  const std::string action = args.positional().empty() ? "get" : args.positional()[0];
   auto stub = v1::RegistryAdmin::NewStub(client.channel());
   grpc::ClientContext context;
   client.Prepare(&context, std::chrono::seconds(60));
+  if (action == "check" || action == "apply") {
+    if (args.positional().size() != 2) {
+      return UsageError("registry", kRegistryHelp, "registry " + action + " needs FILE");
+    }
+    const std::string& file = args.positional()[1];
+    std::ifstream in(file, std::ios::binary);
+    if (!in) return UsageError("registry", kRegistryHelp, "cannot read " + file);
+    v1::ApplyRegistryRequest request;
+    request.set_registry_yaml(
+        std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()));
+    if (request.registry_yaml().empty()) {
+      return UsageError("registry", kRegistryHelp, file + " is empty");
+    }
+    request.set_validate_only(action == "check");
+    v1::ApplyRegistryResponse response;
+    const grpc::Status status = stub->ApplyRegistry(&context, request, &response);
+    if (!status.ok()) return RpcFailed("registry " + action, NamingFile(status, file));
+    std::cout << file << ": ok, " << response.enterprises() << " enterprises, "
+              << response.sensors() << " sensors, " << response.gateways() << " gateways"
+              << (action == "check" ? " would be in the registry (nothing changed)\n"
+                                    : " in the registry\n");
+    return kExitOk;
+  }
+  if (action != "get") {
+    return UsageError("registry", kRegistryHelp,
+                      "unknown subcommand '" + action + "' (get, check, apply)");
+  }
+  if (args.positional().size() > 1) {
+    return UsageError("registry", kRegistryHelp, "registry get takes no FILE");
+  }
   v1::Registry registry;
   const grpc::Status status = stub->GetRegistry(&context, {}, &registry);
   if (!status.ok()) return RpcFailed("registry", status);
@@ -248,13 +293,7 @@ int Rules(Client& client, const Args& args) {
   request.set_validate_only(action == "check");
   v1::ApplyRulesResponse response;
   const grpc::Status status = stub->ApplyRules(&context, request, &response);
-  if (!status.ok()) {
-    // The server names the text "request": say which file it was.
-    std::string message = status.error_message();
-    if (message.starts_with("request:")) message = file + message.substr(7);
-    return RpcFailed("rules " + action,
-                     grpc::Status(status.error_code(), message, status.error_details()));
-  }
+  if (!status.ok()) return RpcFailed("rules " + action, NamingFile(status, file));
   std::cout << file << ": ok, " << response.rules()
             << (action == "check" ? " rules would be in force (nothing changed)\n"
                                   : " rules in force\n");
@@ -305,7 +344,7 @@ std::span<const Command> AdminCommands() {
       {.path = "registry",
        .help = WithExitCodes(kRegistryHelp),
        .options = {},
-       .max_positional = 1,
+       .max_positional = 2,
        .run = Registry},
       {.path = "rules",
        .help = WithExitCodes(kRulesHelp),

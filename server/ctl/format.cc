@@ -1,5 +1,6 @@
 #include "server/ctl/format.h"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -80,9 +81,12 @@ std::string Severity(uint32_t severity, const TextStyle& style) {
 // What the alarm is about: sensor or gateway, enterprise, region, level.
 std::string Source(const v1::Alarm& a) {
   std::string out;
-  if (!a.sensor_id().empty()) out += " sensor=" + Word(a.sensor_id());
+  if (!a.sensor_id().empty()) {
+    out += " sensor=" + Named(Word(a.sensor_id()), {a.sensor_quantity(), a.sensor_unit()});
+  }
   if (!a.gateway_id().empty()) out += " gateway=" + Word(a.gateway_id());
-  out += " enterprise=" + Word(a.enterprise_id()) + " region=" + Word(a.region_code());
+  out += " enterprise=" + Named(Word(a.enterprise_id()), {a.enterprise_name()}) +
+         " region=" + Word(a.region_code());
   if (a.level() != v1::ALARM_LEVEL_NONE) out += " level=" + AlarmLevelName(a.level());
   return out;
 }
@@ -131,6 +135,21 @@ std::string QuotedString(std::string_view s) {
     }
   }
   return out + "\"";
+}
+
+std::string Named(std::string_view id, std::initializer_list<std::string_view> about) {
+  std::string out(id);
+  bool first = true;
+  for (std::string_view part : about) {
+    if (part.empty()) continue;
+    const bool plain = std::none_of(part.begin(), part.end(), [](char c) {
+      return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+    });
+    out += first ? " (" : ", ";
+    out += plain ? std::string(part) : QuotedString(part);
+    first = false;
+  }
+  return first ? out : out + ")";
 }
 
 std::string AlarmKindName(v1::AlarmKind kind) {
@@ -372,6 +391,9 @@ std::string AlarmJson(const v1::Alarm& a) {
       .Int("raised_at_ms", a.raised_at_ms())
       .Int("changed_at_ms", a.changed_at_ms())
       .Int("shelved_until_ms", a.shelved_until_ms())
+      .Str("enterprise_name", a.enterprise_name())
+      .Str("sensor_quantity", a.sensor_quantity())
+      .Str("sensor_unit", a.sensor_unit())
       .Done();
 }
 
@@ -406,7 +428,9 @@ const char kJsonFieldsHelp[] =
              "trigger_reading_at_ms" (both null when no reading raised it:
              gateway offline, a sensor silent since start),"peak_value",
              "raised_at_ms","changed_at_ms",
-             "shelved_until_ms" (0: not shelved)}
+             "shelved_until_ms" (0: not shelved),"enterprise_name",
+             "sensor_quantity","sensor_unit" (from the registry in force;
+             "" when not in it, sensor ones "" for gateway-offline alarms)}
              state: active_unacked|active_acked|cleared_unacked|closed
 )";
 

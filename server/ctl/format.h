@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -54,14 +55,21 @@ std::string FormatNumber(double value);
 // double-quoted scalar.
 std::string QuotedString(std::string_view s);
 
+// An id with what the registry says of it, for people: "s-1 (methane, %CH4)",
+// "e-1 (Qilu Chemical)"; the empty parts left out, the bare id when all are
+// empty. A part with control characters is printed quoted.
+std::string Named(std::string_view id, std::initializer_list<std::string_view> about);
+
 // How text lines look: severity words in colour on a terminal.
 struct TextStyle {
   bool color = false;
 };
 
 // One line, no newline:
-// "alarm=12 threshold orange active_unacked sensor=t-1 enterprise=e-1 region=370105 level=h
-//  value=60 threshold=50 raised=2024-06-01 20:00:03 [shelved_until=...]".
+// "alarm=12 threshold orange active_unacked sensor=t-1 (temperature, degC)
+//  enterprise=e-1 (Qilu Chemical) region=370105 level=h value=60 threshold=50
+//  raised=2024-06-01 20:00:03 [shelved_until=...]" (names as Named, when the
+//  server sent them).
 std::string AlarmText(const v1::Alarm& alarm, const TextStyle& style);
 // One line, no newline: "2024-06-01 20:00:03 #17 raised orange active_unacked alarm=12
 // threshold sensor=... value=60 threshold=50 [by=... comment="..."]".

@@ -23,8 +23,11 @@ constexpr char kReadingsHelp[] =
 
 Print a sensor's readings from now - since to now - until (or from .. to):
 raw (time value quality), or with --step / --max-points one line per step
-(start count min max avg last). Times print in RFC 3339 with the local offset
-(the TZ environment variable), as UTC with vigilctl --utc.
+(start count min max avg last), after a line naming the sensor's quantity
+and unit and its enterprise (not with --csv), e.g.
+  # sensor s-1 (methane, %CH4) enterprise e-1 (Zoucheng No. 3 Coal Mine)
+Times print in RFC 3339 with the local offset (the TZ environment variable),
+as UTC with vigilctl --utc.
   --since D       how far back to start (default 1h)
   --until D       how far back to stop (default 0s: now)
   --from TIME     instead of --since: RFC 3339 (2024-06-01T08:00:00+08:00,
@@ -44,8 +47,11 @@ constexpr char kLatestHelp[] =
     R"(usage: vigilctl latest (--enterprise ID | SENSOR...) [--csv]
 
 Print the latest value of every sensor of an enterprise, or of the sensors
-named: time value quality and open alarms (kind/level/state/severity).
-  --csv   comma-separated, with a header line
+named: time value quality and open alarms (kind/level/state/severity), the
+sensor's quantity and unit next to its id, after a line naming each
+enterprise, e.g.
+  # enterprise e-1 (Zoucheng No. 3 Coal Mine)
+  --csv   comma-separated, with a header line; ids only, no names
 )";
 
 int64_t NowMs() {
@@ -115,11 +121,31 @@ struct ReadingsArgs {
   bool csv = false;
 };
 
+// "# sensor s-1 (methane, %CH4) enterprise e-1 (Name)" from ReadLatest, which
+// carries the registry's names to any caller that may read the sensor.
+// Prints nothing when that fails: the read that follows reports the error.
+void PrintSensorLine(Client& client, const std::string& sensor_id) {
+  auto stub = v1::Query::NewStub(client.channel());
+  v1::ReadLatestRequest request;
+  request.add_sensor_ids(sensor_id);
+  v1::ReadLatestResponse response;
+  grpc::ClientContext context;
+  client.Prepare(&context, std::chrono::seconds(60));
+  if (!stub->ReadLatest(&context, request, &response).ok() || response.values_size() != 1) return;
+  const v1::LatestValue& v = response.values(0);
+  std::cout << "# sensor " << Named(v.sensor_id(), {v.quantity(), v.unit()});
+  if (!v.enterprise_id().empty()) {
+    std::cout << " enterprise " << Named(v.enterprise_id(), {v.enterprise_name()});
+  }
+  std::cout << "\n";
+}
+
 int RawReadings(Client& client, const ReadingsArgs& args, int64_t from, int64_t to) {
   auto stub = v1::Query::NewStub(client.channel());
   Table table(args.csv ? std::vector<std::string>{"time", "time_ms", "value", "quality"}
                        : std::vector<std::string>{"time", "value", "quality"},
               args.csv);
+  if (!args.csv) PrintSensorLine(client, args.sensor_id);
   for (;;) {
     v1::ReadRawRequest request;
     request.set_sensor_id(args.sensor_id);
@@ -162,8 +188,10 @@ int DownsampledReadings(Client& client, const ReadingsArgs& args, int64_t from, 
   client.Prepare(&context, std::chrono::seconds(60));
   const grpc::Status status = stub->ReadDownsampled(&context, request, &r);
   if (!status.ok()) return RpcFailed("readings", status);
-  if (!args.csv)
+  if (!args.csv) {
+    PrintSensorLine(client, args.sensor_id);
     std::cout << "# step " << FormatDuration(static_cast<uint64_t>(r.step_ms())) << "\n";
+  }
   Table table(args.csv ? std::vector<std::string>{"start", "start_ms", "count", "min", "max", "avg",
                                                   "last", "last_ms"}
                        : std::vector<std::string>{"start", "count", "min", "max", "avg", "last"},
@@ -210,18 +238,28 @@ int Latest(Client& client, const std::string& enterprise, const std::vector<std:
       csv ? std::vector<std::string>{"sensor", "time", "time_ms", "value", "quality", "alarms"}
           : std::vector<std::string>{"sensor", "time", "value", "quality", "alarms"},
       csv);
+  std::vector<std::string> enterprises;  // distinct, in order
   for (const v1::LatestValue& v : response.values()) {
+    const std::string named = Named(v.enterprise_id(), {v.enterprise_name()});
+    if (!v.enterprise_id().empty() &&
+        std::find(enterprises.begin(), enterprises.end(), named) == enterprises.end()) {
+      enterprises.push_back(named);
+    }
     std::string alarms;
     for (const auto& alarm : v.alarms())
       alarms += (alarms.empty() ? "" : " ") + LatestAlarmText(alarm);
     const std::string none = csv ? "" : "-";
-    std::vector<std::string> row = {v.sensor_id(),
-                                    v.has_reading() ? Rfc3339Local(v.at_ms()) : none};
+    std::vector<std::string> row = {
+        csv ? v.sensor_id() : Named(v.sensor_id(), {v.quantity(), v.unit()}),
+        v.has_reading() ? Rfc3339Local(v.at_ms()) : none};
     if (csv) row.push_back(v.has_reading() ? std::to_string(v.at_ms()) : none);
     row.push_back(v.has_reading() ? FormatNumber(v.value()) : none);
     row.push_back(v.has_reading() ? std::to_string(v.quality()) : none);
     row.push_back(alarms.empty() ? none : alarms);
     table.Add(std::move(row));
+  }
+  if (!csv) {
+    for (const std::string& e : enterprises) std::cout << "# enterprise " << e << "\n";
   }
   table.Print(std::cout);
   return kExitOk;

@@ -38,14 +38,19 @@ Commands:
   gateway watermark GATEWAY_ID
                      The highest (epoch, sequence) stored for a gateway: where a
                      reset gateway resumes ('vigilctl gateway watermark --help')
+  gateway status GATEWAY_ID
+                     A gateway's enterprise, watermark and the open alarms of its
+                     enterprise ('vigilctl gateway status --help')
   backup DIR         Write a consistent copy of the live database into DIR, a new
                      folder on the SERVER's machine (a relative DIR is made absolute
                      against this shell's current folder, which is only right when
                      vigilctl runs on the server's machine). DIR must not exist.
                      Restore: vigild --data-dir DIR.
   health             Print the server's grpc.health.v1 status (SERVING, NOT_SERVING).
-  registry [get]     Print the registry (enterprises, sensors, gateways) as YAML, in
-                     the registry file format (deploy/registry.yaml).
+  registry [get] | check FILE | apply FILE
+                     The registry (enterprises, sensors, gateways) as YAML, in the
+                     registry file format (deploy/registry.yaml); check a registry
+                     file against it and the rules (nothing changes); apply it.
   rules get | check FILE | apply FILE
                      The alarm rules in force; check a rules file against the
                      server's registry (nothing changes); put it in force.
@@ -207,7 +212,7 @@ int Main(const std::vector<std::string>& argv) {
     path += " " + argv[words[1]];
     used = 2;
   } else if (path == "gateway") {
-    if (words.size() < 2) return TopUsage("gateway needs a subcommand (watermark)");
+    if (words.size() < 2) return TopUsage("gateway needs a subcommand (watermark, status)");
     path += " " + argv[words[1]];
     used = 2;
   }

@@ -469,6 +469,75 @@ TEST_CASE("vigilctl rules get, check and apply a rules file; registry get; --ver
   CHECK(r.output.starts_with("vigilctl "));
 }
 
+TEST_CASE("vigilctl registry check and apply a registry file, validated whole",
+          "[e2e][deploy][vigilctl]") {
+  testing::TempDir dir;
+  std::ofstream(dir / "rules.yaml") << kGoodRules;
+  // A second plant: upserted next to e-jinan, which the file need not repeat.
+  std::ofstream(dir / "more.yaml")
+      << "enterprises:\n"
+         "  - { id: e-zibo, name: Zibo Ammonia Storage, kind: hazardous_chemical, "
+         "region_code: \"370305\" }\n"
+         "sensors:\n"
+         "  - { id: p-zb, enterprise: e-zibo, quantity: pressure, unit: MPa }\n"
+         "gateways:\n"
+         "  - { id: gw-zb, enterprise: e-zibo }\n";
+  // Line 4: a range whose low is above its high.
+  std::ofstream(dir / "bad.yaml")
+      << "enterprises:\n"
+         "  - { id: e-zibo, kind: hazardous_chemical, region_code: \"370305\" }\n"
+         "sensors:\n"
+         "  - { id: p-zb, enterprise: e-zibo, quantity: pressure, unit: MPa, range: [5, 1] }\n";
+  // Valid YAML, but its sensor's enterprise is in neither the file nor the registry.
+  std::ofstream(dir / "orphan.yaml")
+      << "sensors:\n  - { id: p-x, enterprise: e-nowhere, quantity: pressure, unit: MPa }\n";
+  std::ofstream(dir / "empty.yaml");
+  VigildProcess vigild({.config_yaml = "rules_file: " + (dir / "rules.yaml").string() + "\n",
+                        .registry_yaml = kRegistry});
+  vigild.Start();
+  auto ctl = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"--server", vigild.address()});
+    return RunVigilctl(args);
+  };
+
+  const std::string bad = (dir / "bad.yaml").string();
+  CtlResult r = ctl({"registry", "check", bad});
+  INFO(r.output);
+  CHECK(r.code == 1);
+  CHECK(Has(r.output, "registry check failed: INVALID_ARGUMENT"));
+  CHECK(Has(r.output, bad + ":4:75: sensors[0].range: low must be below high"));
+  CHECK(Has(r.output, "sensors[0].range"));
+  r = ctl({"registry", "apply", (dir / "orphan.yaml").string()});
+  CHECK(r.code == 1);
+  CHECK(Has(r.output, "e-nowhere"));
+
+  // check changes nothing; apply does, and readers see the new plant at once.
+  const std::string more = (dir / "more.yaml").string();
+  r = ctl({"registry", "check", more});
+  CHECK(r.code == 0);
+  CHECK(r.output == more +
+                        ": ok, 2 enterprises, 2 sensors, 2 gateways would be in the registry "
+                        "(nothing changed)\n");
+  CHECK_FALSE(Has(ctl({"registry", "get"}).output, "p-zb"));
+  CHECK(ctl({"latest", "p-zb"}).code == 3);
+  r = ctl({"registry", "apply", more});
+  CHECK(r.code == 0);
+  CHECK(r.output == more + ": ok, 2 enterprises, 2 sensors, 2 gateways in the registry\n");
+  r = ctl({"registry"});
+  CHECK(Has(r.output, "  - id: p-zb\n"));
+  CHECK(Has(r.output, "  - id: t-jn\n"));
+  r = ctl({"latest", "p-zb"});
+  CHECK(r.code == 0);
+  CHECK(r.output.starts_with("# enterprise e-zibo (Zibo Ammonia Storage)\nsensor "));
+
+  CHECK(ctl({"registry", "apply"}).code == 2);
+  CHECK(ctl({"registry", "apply", (dir / "none.yaml").string()}).code == 2);
+  CHECK(ctl({"registry", "check", (dir / "empty.yaml").string()}).code == 2);
+  CHECK(ctl({"registry", "frobnicate"}).code == 2);
+  CHECK(ctl({"registry", "get", more}).code == 2);
+  CHECK(Has(ctl({"registry", "--help"}).output, "check FILE"));
+}
+
 TEST_CASE("vigilctl readings: local time with its offset by default, --utc, --from/--to",
           "[e2e][deploy][vigilctl]") {
   VigildProcess vigild({.config_yaml = "", .registry_yaml = kRegistry});

@@ -356,7 +356,8 @@ TEST_CASE("vigilctl readings and latest print tables and CSV", "[e2e][history][v
       RunVigilctl({"--server", address, "readings", "t-1", "--since=1h", "--utc"});
   INFO(text.output);
   REQUIRE(text.code == 0);
-  CHECK(text.output.starts_with("time "));
+  CHECK(text.output.starts_with(
+      "# sensor t-1 (temperature, degC) enterprise e-1 (Tank Farm)\ntime "));
   CHECK(text.output.find("Z  150.25  0\n") != std::string::npos);
 
   const CtlResult steps = RunVigilctl(
@@ -370,10 +371,10 @@ TEST_CASE("vigilctl readings and latest print tables and CSV", "[e2e][history][v
   const CtlResult latest = RunVigilctl({"--server", address, "latest", "--enterprise", "e-1"});
   INFO(latest.output);
   REQUIRE(latest.code == 0);
-  CHECK(latest.output.starts_with("sensor "));
+  CHECK(latest.output.starts_with("# enterprise e-1 (Tank Farm)\nsensor "));
   CHECK(latest.output.find("threshold/H/active_unacked/sev2") != std::string::npos);
   CHECK(latest.output.find("150.25") != std::string::npos);
-  CHECK(Lines(latest.output) == 4);
+  CHECK(Lines(latest.output) == 5);
 
   const CtlResult csv = RunVigilctl({"--server", address, "latest", "t-3", "t-1", "--csv"});
   INFO(csv.output);

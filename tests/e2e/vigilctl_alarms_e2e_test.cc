@@ -43,7 +43,7 @@ using Clock = std::chrono::steady_clock;
 
 // Two provinces: Shandong (37: a Jinan county plant, a Qingdao mine) and Hebei (13).
 constexpr char kRegistry[] = R"(enterprises:
-  - { id: e-jinan, kind: hazardous_chemical, region_code: "370105" }
+  - { id: e-jinan, name: Jinan Tianqiao Tank Farm, kind: hazardous_chemical, region_code: "370105" }
   - { id: e-qingdao, kind: coal_mine, region_code: "370202" }
   - { id: e-hebei, kind: hazardous_chemical, region_code: "130102" }
 sensors:
@@ -431,9 +431,9 @@ TEST_CASE("vigilctl alarms list, ack, show, shelve, unshelve and history", "[e2e
   CHECK_RUN(list, 0);
   CHECK(Has(list.out, "open alarms at seq 3: 2\n"));
   CHECK(Has(list.out, "alarm=" + jinan +
-                          " threshold orange active_unacked sensor=t-jn "
-                          "enterprise=e-jinan region=370105 level=h value=60 "
-                          "threshold=50 raised="));
+                          " threshold orange active_unacked sensor=t-jn (temperature, degC) "
+                          "enterprise=e-jinan (Jinan Tianqiao Tank Farm) region=370105 level=h "
+                          "value=60 threshold=50 raised="));
   CHECK(Has(list.out, "sensor=ch4-qd"));
   CHECK_FALSE(Has(list.out, "t-hb"));
 
@@ -494,7 +494,7 @@ TEST_CASE("vigilctl alarms list, ack, show, shelve, unshelve and history", "[e2e
   CHECK(Has(shelve.out, " by=jinan-lixia comment=\"by li.si: sensor recalibration\""));
   show = server.Run({"alarms", "show", jinan, "--json"});
   CHECK_RUN(show, 0);
-  CHECK_FALSE(Has(show.out.substr(0, show.out.find("\"history\"")), "\"shelved_until_ms\":0}"));
+  CHECK_FALSE(Has(show.out.substr(0, show.out.find("\"history\"")), "\"shelved_until_ms\":0,"));
   CtlResult unshelve =
       server.Run({"alarms", "unshelve", jinan, "--by", "li.si", "--comment", "done"}, &kJinan);
   CHECK_RUN(unshelve, 0);
@@ -533,6 +533,99 @@ TEST_CASE("vigilctl alarms list, ack, show, shelve, unshelve and history", "[e2e
   CHECK_RUN(history, 0);
   CHECK(history.out.empty());
   CHECK(Has(history.err, "no matching events"));
+}
+
+TEST_CASE("vigilctl names sensors and enterprises next to their ids, for a viewer",
+          "[e2e][vigilctl]") {
+  Server server;
+  server.vigild.Start();
+  // A watch from before the alarms: its snapshot is empty, its events are live.
+  Vigilctl watch(server.dir.path(), {"--server", server.vigild.address(), "alarms", "watch"},
+                 {std::string("VIGIL_TOKEN=") + kShandong.secret});
+  REQUIRE(watch.WaitFor([](const std::string& out, const std::string&) {
+    return out.starts_with("open alarms at seq 0: 0\n");
+  }));
+  server.Send("gw-jn", "t-jn", 60);
+  server.Send("gw-qd", "ch4-qd", 1.2);
+  const auto open = server.WaitOpen(2);
+  const std::string jinan = std::to_string(open.at("t-jn"));
+  const std::string t_jn =
+      "sensor=t-jn (temperature, degC) enterprise=e-jinan (Jinan Tianqiao Tank Farm) "
+      "region=370105";
+  // e-qingdao has no name in the registry: the bare id.
+  const std::string ch4_qd = "sensor=ch4-qd (methane, %CH4) enterprise=e-qingdao region=370202";
+
+  // Every alarm command, with the Shandong viewer's token (no registry access).
+  REQUIRE(watch.WaitFor([&](const std::string& out, const std::string&) {
+    return Has(out, t_jn) && Has(out, ch4_qd);
+  }));
+  CHECK_RUN(watch.Stop(), 0);
+  const CtlResult list = server.Run({"alarms", "list"}, &kShandong);
+  CHECK_RUN(list, 0);
+  CHECK(Has(list.out, "alarm=" + jinan + " threshold orange active_unacked " + t_jn));
+  CHECK(Has(list.out, ch4_qd));
+  const CtlResult show = server.Run({"alarms", "show", jinan}, &kShandong);
+  CHECK_RUN(show, 0);
+  CHECK(Has(show.out, "alarm=" + jinan + " threshold orange active_unacked " + t_jn));
+  CHECK(Has(show.out, " #1 raised orange active_unacked alarm=" + jinan + " threshold " + t_jn));
+  const CtlResult history = server.Run({"alarms", "history", "--since", "1h"}, &kShandong);
+  CHECK_RUN(history, 0);
+  CHECK(Has(history.out, t_jn));
+  CHECK(Has(history.out, ch4_qd));
+  // JSON: three more fields, after the fixed ones.
+  const CtlResult json = server.Run({"alarms", "show", jinan, "--json"}, &kShandong);
+  CHECK_RUN(json, 0);
+  CHECK(Has(json.out,
+            "\"shelved_until_ms\":0,\"enterprise_name\":\"Jinan Tianqiao Tank Farm\","
+            "\"sensor_quantity\":\"temperature\",\"sensor_unit\":\"degC\"}"));
+
+  // latest and readings: the enterprise on a line of its own, the sensor's quantity and unit.
+  const CtlResult latest = server.Run({"latest", "--enterprise", "e-jinan"}, &kShandong);
+  CHECK_RUN(latest, 0);
+  CHECK(latest.out.starts_with("# enterprise e-jinan (Jinan Tianqiao Tank Farm)\nsensor "));
+  CHECK(Has(latest.out, "\nt-jn (temperature, degC)  "));
+  const CtlResult both = server.Run({"latest", "t-jn", "ch4-qd"}, &kShandong);
+  CHECK_RUN(both, 0);
+  CHECK(both.out.starts_with(
+      "# enterprise e-jinan (Jinan Tianqiao Tank Farm)\n# enterprise e-qingdao\nsensor "));
+  CHECK(Has(both.out, "\nch4-qd (methane, %CH4)  "));
+  const CtlResult csv = server.Run({"latest", "t-jn", "--csv"}, &kShandong);
+  CHECK_RUN(csv, 0);
+  CHECK(csv.out.starts_with("sensor,time,time_ms,value,quality,alarms\nt-jn,"));
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"readings", "t-jn"},
+        std::vector<std::string>{"readings", "t-jn", "--step", "5m"}}) {
+    const CtlResult readings = server.Run(args, &kShandong);
+    CHECK_RUN(readings, 0);
+    CHECK(readings.out.starts_with(
+        "# sensor t-jn (temperature, degC) enterprise e-jinan (Jinan Tianqiao Tank Farm)\n"));
+  }
+}
+
+TEST_CASE("vigilctl gateway status: enterprise, watermark, open alarms of the enterprise",
+          "[e2e][vigilctl]") {
+  Server server;
+  server.vigild.Start();
+  server.Send("gw-jn", "t-jn", 60);
+  server.Send("gw-jn", "t-jn", 61);
+  const std::string jinan = std::to_string(server.WaitOpen(1).at("t-jn"));
+
+  CtlResult status = server.Run({"gateway", "status", "gw-jn"}, &kJinan);
+  CHECK_RUN(status, 0);
+  CHECK(status.out.starts_with(
+      "gateway gw-jn enterprise=e-jinan (Jinan Tianqiao Tank Farm) epoch=1 sequence=2\n"
+      "open alarms at seq 1: 1\n"
+      "  alarm=" +
+      jinan + " threshold orange active_unacked sensor=t-jn (temperature, degC) "));
+  // Never written: no watermark; no open alarm.
+  status = server.Run({"gateway", "status", "gw-hb"}, &kHebei);
+  CHECK_RUN(status, 0);
+  CHECK(status.out == "gateway gw-hb enterprise=e-hebei none\nopen alarms at seq 1: 0\n");
+  // Another region's gateway is answered as one that does not exist.
+  status = server.Run({"gateway", "status", "gw-hb"}, &kJinan);
+  CHECK_RUN(status, 3);
+  CHECK_RUN(server.Run({"gateway", "status"}), 2);
+  CHECK(Has(server.Run({"gateway", "status", "--help"}).out, "usage: vigilctl gateway status"));
 }
 
 TEST_CASE("vigilctl exit codes: not found 3, denied 4, bad usage 2, failed 1, and help",
