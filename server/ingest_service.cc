@@ -84,14 +84,18 @@ alarm::Status CheckGateway(const IngestService::Context& ctx, const CallerScope&
                           alarm::Echo(gateway_id) + "'");
 }
 
-// Parses a raw request into *batch. The message names the request ("batch 3
-// of the stream") when the bytes are no IngestBatch.
-alarm::Status ParseBatch(grpc::ByteBuffer* bytes, std::string_view which, v1::IngestBatch* batch) {
+// Parses a raw request into *batch. When the bytes are no IngestBatch the
+// message names the request: "batch N of the stream" for `stream_index` N,
+// "the request" for 0 (a unary Write).
+alarm::Status ParseBatch(grpc::ByteBuffer* bytes, uint64_t stream_index, v1::IngestBatch* batch) {
   const size_t size = bytes->Length();
   if (grpc::SerializationTraits<v1::IngestBatch>::Deserialize(bytes, batch).ok()) {
     return alarm::Status::Ok();
   }
-  return alarm::Status::InvalidArgument(std::string(which) + " (" + std::to_string(size) +
+  const std::string which = stream_index == 0
+                                ? std::string("the request")
+                                : "batch " + std::to_string(stream_index) + " of the stream";
+  return alarm::Status::InvalidArgument(which + " (" + std::to_string(size) +
                                         " bytes) does not decode as a vigil.v1.IngestBatch");
 }
 
@@ -237,10 +241,7 @@ class IngestStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
     // Undecodable, the batch fails the stream like any invalid one: the
     // batches before it are still acked once stored, nothing after it is read.
     ++batches_read_;
-    if (alarm::Status st =
-            ParseBatch(&request_bytes_, "batch " + std::to_string(batches_read_) + " of the stream",
-                       &request_);
-        !st.ok()) {
+    if (alarm::Status st = ParseBatch(&request_bytes_, batches_read_, &request_); !st.ok()) {
       Fail(ToGrpc(st));
       return;
     }
@@ -520,7 +521,7 @@ grpc::ServerUnaryReactor* IngestService::Write(grpc::CallbackServerContext* cont
   // A copy shares the bytes (reference-counted slices); parsing consumes it.
   grpc::ByteBuffer bytes(*request_bytes);
   const v1::IngestBatch* request = &reactor->request;
-  if (alarm::Status st = ParseBatch(&bytes, "the request", &reactor->request); !st.ok()) {
+  if (alarm::Status st = ParseBatch(&bytes, /*stream_index=*/0, &reactor->request); !st.ok()) {
     reactor->Finish(ToGrpc(st));
     return reactor;
   }

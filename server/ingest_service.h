@@ -28,8 +28,8 @@ namespace vigil::server {
 // batches vanish; a unary call gets UNIMPLEMENTED with no message.) Every
 // other method of vigil.v1.Ingest is a plain callback method (GetWatermark):
 // a further one goes into the innermost WithCallbackMethod_<Name><...>.
-using IngestServiceBase = v1::Ingest::WithRawCallbackMethod_Stream<
-    v1::Ingest::WithRawCallbackMethod_Write<
+using IngestServiceBase =
+    v1::Ingest::WithRawCallbackMethod_Stream<v1::Ingest::WithRawCallbackMethod_Write<
         v1::Ingest::WithCallbackMethod_GetWatermark<v1::Ingest::Service>>>;
 
 class IngestService final : public IngestServiceBase {

@@ -165,7 +165,9 @@ class StorageWriter::Impl {
         outcomes_[i] = PendingBatch::Outcome::kFailed;
         continue;
       }
-      if (auto fence = fences_.find(std::string_view(b->gateway_id)); fence != fences_.end()) {
+      // Fences are rare: no lookup (no hashing of the id) while there is none.
+      if (auto fence = fences_.empty() ? fences_.end() : fences_.find(b->gateway_id);
+          fence != fences_.end()) {
         if (b->watermark.epoch > fence->second.epoch) {
           fences_.erase(fence);  // a new epoch: the gateway renumbered, the gap is its own
         } else if (b->watermark > fence->second) {
@@ -286,6 +288,7 @@ class StorageWriter::Impl {
       } else if (refusals_[i] == Refusal::kAfterGap) {
         owner_->gap_refusals_.fetch_add(1, std::memory_order_relaxed);
       }
+      if (fences_.empty()) continue;
       auto fence = fences_.find(std::string_view(b->gateway_id));
       if (fence == fences_.end()) continue;
       auto mark = marks_.find(std::string_view(b->gateway_id));

@@ -1,7 +1,9 @@
 #include "server/ctl/gateway_commands.h"
 
 #include <iostream>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "server/ctl/alarms_commands.h"
@@ -37,15 +39,25 @@ of its region; NOT_FOUND (exit 3) for one outside it.
     alarm=907 threshold orange active_unacked sensor=...
 )";
 
-int Watermark(Client& client, const Args& args) {
+// Ingest.GetWatermark for `gateway_id` into *mark; the exit code when it
+// failed (reported as `what`).
+std::optional<int> FetchWatermark(Client& client, const std::string& gateway_id,
+                                  std::string_view what, v1::GatewayWatermark* mark) {
   v1::GetWatermarkRequest request;
-  request.set_gateway_id(args.positional()[0]);
-  v1::GatewayWatermark mark;
+  request.set_gateway_id(gateway_id);
   grpc::ClientContext context;
   client.Prepare(&context);
   const grpc::Status status =
-      v1::Ingest::NewStub(client.channel())->GetWatermark(&context, request, &mark);
-  if (!status.ok()) return RpcFailed("gateway watermark", status);
+      v1::Ingest::NewStub(client.channel())->GetWatermark(&context, request, mark);
+  if (!status.ok()) return RpcFailed(what, status);
+  return std::nullopt;
+}
+
+int Watermark(Client& client, const Args& args) {
+  v1::GatewayWatermark mark;
+  if (auto failed = FetchWatermark(client, args.positional()[0], "gateway watermark", &mark)) {
+    return *failed;
+  }
   if (args.Has("json")) {
     std::cout << R"({"gateway_id":)" << QuotedString(mark.gateway_id()) << R"(,"stored":)"
               << (mark.stored() ? "true" : "false") << R"(,"epoch":)" << mark.epoch()
@@ -60,15 +72,9 @@ int Watermark(Client& client, const Args& args) {
 }
 
 int Status(Client& client, const Args& args) {
-  v1::GetWatermarkRequest request;
-  request.set_gateway_id(args.positional()[0]);
   v1::GatewayWatermark mark;
-  {
-    grpc::ClientContext context;
-    client.Prepare(&context);
-    const grpc::Status status =
-        v1::Ingest::NewStub(client.channel())->GetWatermark(&context, request, &mark);
-    if (!status.ok()) return RpcFailed("gateway status", status);
+  if (auto failed = FetchWatermark(client, args.positional()[0], "gateway status", &mark)) {
+    return *failed;
   }
   if (mark.enterprise_id().empty()) {
     return RpcFailed("gateway status",

@@ -228,8 +228,8 @@ TEST_CASE("StorageWriter orders watermarks by epoch, then sequence", "[server][s
   CHECK(rig.Submit("g1", 1, 5) == Outcome::kStored);
   CHECK(rig.Submit("g1", 1, 4) == Outcome::kDuplicate);  // lower sequence
   CHECK(rig.Submit("g1", 1, 1) == Outcome::kDuplicate);
-  CHECK(rig.Submit("g1", 1, 6) == Outcome::kStored);      // gaps are allowed
-  CHECK(rig.Submit("g1", 2, 1) == Outcome::kStored);      // higher epoch restarts at 1
+  CHECK(rig.Submit("g1", 1, 6) == Outcome::kStored);   // gaps are allowed
+  CHECK(rig.Submit("g1", 2, 1) == Outcome::kStored);   // higher epoch restarts at 1
   CHECK(rig.Submit("g1", 1, 99) == Outcome::kFailed);  // lower epoch: refused, not a duplicate
   CHECK(rig.Submit("g1", 2, 1) == Outcome::kDuplicate);
   CHECK(rig.Submit("g1", 2, 2) == Outcome::kStored);
