@@ -4,6 +4,7 @@
 // Debian binary WARN and return when it is not installed.
 #include <grpcpp/generic/generic_stub.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/property_tree/json_parser.hpp>
 #include <boost/property_tree/ptree.hpp>
@@ -17,6 +18,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "tests/e2e/external_process.h"
 #include "tests/e2e/vigild_process.h"
@@ -431,17 +433,29 @@ TEST_CASE("vigild's threads carry names that tell the writer, shards and journal
           "[e2e][ops]") {
   VigildProcess vigild({.config_yaml = "server:\n  shards: 3\n", .registry_yaml = kRegistry});
   vigild.Start();
+  const std::vector<std::string> expected = {"vigil-writer",  "vigil-journal", "vigil-shard-0",
+                                             "vigil-shard-1", "vigil-shard-2", "vigil-liveness",
+                                             "vigil-kpi"};
+  // A thread names itself once it first runs; on a loaded machine that can come after health
+  // says SERVING, so look again (bounded) until every expected name is there.
   std::multiset<std::string> names;
-  for (const auto& task :
-       std::filesystem::directory_iterator("/proc/" + std::to_string(vigild.pid()) + "/task")) {
-    std::ifstream comm(task.path() / "comm");
-    std::string name;
-    std::getline(comm, name);
-    names.insert(name);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    names.clear();
+    for (const auto& task :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(vigild.pid()) + "/task")) {
+      std::ifstream comm(task.path() / "comm");
+      std::string name;
+      std::getline(comm, name);
+      names.insert(name);
+    }
+    const bool all_named = std::all_of(expected.begin(), expected.end(),
+                                       [&](const std::string& n) { return names.count(n) > 0; });
+    if (all_named || std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   CAPTURE(names);
-  for (const char* name : {"vigil-writer", "vigil-journal", "vigil-shard-0", "vigil-shard-1",
-                           "vigil-shard-2", "vigil-liveness", "vigil-kpi"}) {
+  for (const auto& name : expected) {
     CAPTURE(name);
     CHECK(names.count(name) == 1);
   }
