@@ -14,32 +14,32 @@
 #include <optional>
 #include <thread>
 
-#include "server/admin_service.h"
-#include "server/alarm_feed.h"
-#include "server/alarm_journal.h"
-#include "server/alarm_kpi.h"
-#include "server/alarm_service.h"
-#include "server/alertmanager.h"
-#include "server/backup_service.h"
-#include "server/config.h"
-#include "server/control_stats.h"
-#include "server/ingest_service.h"
-#include "server/limits.h"
-#include "server/liveness.h"
-#include "server/log.h"
-#include "server/metrics.h"
-#include "server/proto_convert.h"
-#include "server/query_service.h"
-#include "server/reflection.h"
-#include "server/registry_holder.h"
-#include "server/registry_yaml.h"
-#include "server/rules_service.h"
-#include "server/rules_yaml.h"
-#include "server/service_notify.h"
-#include "server/shard.h"
-#include "server/storage_writer.h"
-#include "server/text_input.h"
-#include "server/tls.h"
+#include "server/api/admin_service.h"
+#include "server/pipeline/alarm_feed.h"
+#include "server/pipeline/alarm_journal.h"
+#include "server/ops/alarm_kpi.h"
+#include "server/api/alarm_service.h"
+#include "server/ops/alertmanager.h"
+#include "server/api/backup_service.h"
+#include "server/config/config.h"
+#include "server/ops/control_stats.h"
+#include "server/api/ingest_service.h"
+#include "server/api/limits.h"
+#include "server/ops/liveness.h"
+#include "server/log/log.h"
+#include "server/ops/metrics.h"
+#include "server/api/proto_convert.h"
+#include "server/api/query_service.h"
+#include "server/api/reflection.h"
+#include "server/pipeline/registry_holder.h"
+#include "server/config/registry_yaml.h"
+#include "server/api/rules_service.h"
+#include "server/config/rules_yaml.h"
+#include "server/ops/service_notify.h"
+#include "server/pipeline/shard.h"
+#include "server/pipeline/storage_writer.h"
+#include "server/config/text_input.h"
+#include "server/api/tls.h"
 #include "storage/alarm_codec.h"
 #include "storage/control_record.h"
 #include "storage/ingest_record.h"
@@ -417,7 +417,7 @@ class Server::Impl {
   }
 
   // Access control, per-identity limits, and the warnings of an open or
-  // plaintext listener (server/access.h, server/limits.h, server/tls.h).
+  // plaintext listener (server/api/access.h, server/api/limits.h, server/api/tls.h).
   void StartSecurity() {
     access_ = std::make_unique<AccessControl>(
         options_.tokens, options_.tls.enabled && !options_.tls.client_ca_file.empty());

@@ -29,7 +29,7 @@
 #include <string>
 
 #include "alarm/status.h"
-#include "server/options.h"
+#include "server/config/options.h"
 
 namespace vigil::server {
 

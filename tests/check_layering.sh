@@ -18,8 +18,8 @@ check '#include [<"]rocksdb/' $(ls "$root"/storage/*.h "$root"/storage/*.cc |
 check '#include "storage/rocksdb_partitions\.h"' $(ls "$root"/storage/*.h "$root"/storage/*.cc |
   grep -v -e '/rocksdb_[a-z_]*\.cc$') "$root"/server/*.h "$root"/server/*.cc
 # Server headers that tests and main include stay free of gRPC, RocksDB and Asio.
-check '#include [<"](grpc|grpcpp|rocksdb|boost)' "$root"/server/options.h "$root"/server/config.h \
-  "$root"/server/registry_yaml.h "$root"/server/server.h
+check '#include [<"](grpc|grpcpp|rocksdb|boost)' "$root"/server/config/options.h "$root"/server/config/config.h \
+  "$root"/server/config/registry_yaml.h "$root"/server/server.h
 # The simulator's generation library (bench/sim, target vigil_sim) is pure: no gRPC or protobuf;
 # only gateway_client.cc, alarm_stream.cc and vigil_sim.cc (the streaming side) talk to vigild.
 check '#include [<"](grpc|grpcpp|google/protobuf|vigil/v1|rocksdb|server/|storage/|bench/common/channel)' \

@@ -19,7 +19,7 @@
 #include <thread>
 #include <vector>
 
-#include "server/log.h"
+#include "server/log/log.h"
 #include "server/server.h"
 #include "storage/head_set.h"
 #include "storage/history.h"

@@ -421,7 +421,7 @@ std::string RegistryYaml(const Province& p) {
   std::string out =
       "# Registry of a simulated province, written by vigil-sim (seed " +
       std::to_string(p.options.seed) + ", " + std::to_string(p.options.enterprises) +
-      " enterprises).\n# Format: server/registry_yaml.h.\n"
+      " enterprises).\n# Format: server/config/registry_yaml.h.\n"
       "# Every enterprise has one gateway; sensor ranges and intervals are those of the site "
       "kind.\nenterprises:\n";
   for (const EnterpriseSpec& e : p.enterprises) {
@@ -447,7 +447,7 @@ std::string RulesYaml(const Province& p) {
   std::string out =
       "# Alarm rules of a simulated province, written by vigil-sim (seed " +
       std::to_string(p.options.seed) +
-      ").\n# Format: server/rules_yaml.h; semantics: alarm/rule.h.\n"
+      ").\n# Format: server/config/rules_yaml.h; semantics: alarm/rule.h.\n"
       "# Regulatory figures are cited; plant set points are illustrative. Every rule raises\n"
       "# no-data after 3 missed expected intervals and keeps sensor-fault on (instrument "
       "range).\nrules:\n";

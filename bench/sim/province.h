@@ -58,7 +58,7 @@ struct RateFigure {
   int severity = 2;
 };
 
-// One alarm rule, in the terms of the rules file (server/rules_yaml.h) and
+// One alarm rule, in the terms of the rules file (server/config/rules_yaml.h) and
 // the semantics of alarm/rule.h. Exactly one selector: `sensor_id`, or
 // `quantity` with `enterprise_kind` or `region_prefix`.
 struct RuleFigures {
@@ -146,8 +146,8 @@ struct Province {
 // REQUIRES: options.enterprises >= 1, province_code is 2 digits.
 Province BuildProvince(const ProvinceOptions& options);
 
-// The registry file (server/registry_yaml.h format) and the rules file
-// (server/rules_yaml.h format: the rules, and `gateway_offline` unless
+// The registry file (server/config/registry_yaml.h format) and the rules file
+// (server/config/rules_yaml.h format: the rules, and `gateway_offline` unless
 // options.gateway_offline_after is 0) of the province.
 std::string RegistryYaml(const Province& province);
 std::string RulesYaml(const Province& province);

@@ -45,8 +45,8 @@ Province (the same flags give the same province, readings and events):
   --province CODE              2-digit GB/T 2260 province code. Default: 37
 
 Files:
-  --write-registry FILE        the registry (server/registry_yaml.h format)
-  --write-rules FILE           the alarm rules (server/rules_yaml.h format)
+  --write-registry FILE        the registry (server/config/registry_yaml.h format)
+  --write-rules FILE           the alarm rules (server/config/rules_yaml.h format)
   --write-ground-truth FILE    the alarms the scenario must cause (bench/sim/ground_truth.h);
                                written before streaming starts
 

@@ -154,7 +154,7 @@ int Health(Client& client, const Args& args) {
   return value == 1 ? kExitOk : kExitFailed;
 }
 
-// ---- registry as YAML (server/registry_yaml.h format) ----
+// ---- registry as YAML (server/config/registry_yaml.h format) ----
 
 bool NeedsQuotes(std::string_view s) {
   if (s.empty()) return true;
@@ -300,7 +300,7 @@ int Rules(Client& client, const Args& args) {
   return kExitOk;
 }
 
-// As server/access.cc TokenDigest, in hex.
+// As server/api/access.cc TokenDigest, in hex.
 int HashToken(Client&, const Args&) {
   std::string input;
   if (isatty(STDIN_FILENO)) {

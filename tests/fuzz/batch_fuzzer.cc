@@ -9,8 +9,8 @@
 #include <memory>
 
 #include "alarm/validation.h"
-#include "server/batch_prep.h"
-#include "server/proto_convert.h"
+#include "server/api/batch_prep.h"
+#include "server/api/proto_convert.h"
 #include "storage/ingest_record.h"
 #include "tests/fuzz/fuzz_support.h"
 #include "vigil/v1/ingest.pb.h"

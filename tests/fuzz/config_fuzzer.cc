@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "server/config.h"
+#include "server/config/config.h"
 #include "tests/fuzz/fuzz_support.h"
 
 namespace vigil::fuzz {

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "alarm/registry.h"
-#include "server/proto_convert.h"
+#include "server/api/proto_convert.h"
 #include "tests/fuzz/fuzz_support.h"
 #include "vigil/v1/registry.pb.h"
 

@@ -7,8 +7,8 @@
 #include <string_view>
 
 #include "alarm/registry.h"
-#include "server/proto_convert.h"
-#include "server/registry_yaml.h"
+#include "server/api/proto_convert.h"
+#include "server/config/registry_yaml.h"
 #include "tests/fuzz/fuzz_support.h"
 
 namespace vigil::fuzz {

@@ -6,7 +6,7 @@
 #include <string_view>
 
 #include "alarm/rule_set.h"
-#include "server/rules_yaml.h"
+#include "server/config/rules_yaml.h"
 #include "tests/fuzz/fuzz_support.h"
 
 namespace vigil::fuzz {

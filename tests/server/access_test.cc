@@ -1,5 +1,5 @@
 // AccessControl: tokens, gateway certificates, roles, regions, expiry.
-#include "server/access.h"
+#include "server/api/access.h"
 
 #include <catch2/catch.hpp>
 

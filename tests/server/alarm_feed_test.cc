@@ -1,4 +1,4 @@
-#include "server/alarm_feed.h"
+#include "server/pipeline/alarm_feed.h"
 
 #include <atomic>
 #include <catch2/catch.hpp>

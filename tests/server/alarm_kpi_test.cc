@@ -1,4 +1,4 @@
-#include "server/alarm_kpi.h"
+#include "server/ops/alarm_kpi.h"
 
 #include <catch2/catch.hpp>
 

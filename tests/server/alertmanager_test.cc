@@ -1,11 +1,11 @@
-#include "server/alertmanager.h"
+#include "server/ops/alertmanager.h"
 
 #include <boost/property_tree/json_parser.hpp>
 #include <boost/property_tree/ptree.hpp>
 #include <catch2/catch.hpp>
 #include <sstream>
 
-#include "server/http_url.h"
+#include "server/config/http_url.h"
 
 namespace vigil::server {
 namespace {

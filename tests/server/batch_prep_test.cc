@@ -1,4 +1,4 @@
-#include "server/batch_prep.h"
+#include "server/api/batch_prep.h"
 
 #include <catch2/catch.hpp>
 #include <cstring>

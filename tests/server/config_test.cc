@@ -1,11 +1,11 @@
-#include "server/config.h"
+#include "server/config/config.h"
 
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <string>
 #include <vector>
 
-#include "server/registry_yaml.h"
+#include "server/config/registry_yaml.h"
 #include "tests/testing/temp_dir.h"
 
 namespace vigil::server {

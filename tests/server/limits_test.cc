@@ -1,5 +1,5 @@
 // IdentityLimiter: slots per identity and the readings rate (GCRA).
-#include "server/limits.h"
+#include "server/api/limits.h"
 
 #include <catch2/catch.hpp>
 

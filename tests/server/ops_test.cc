@@ -8,10 +8,10 @@
 #include <sstream>
 #include <thread>
 
-#include "server/config.h"
-#include "server/json_text.h"
-#include "server/liveness.h"
-#include "server/log.h"
+#include "server/config/config.h"
+#include "server/log/json_text.h"
+#include "server/ops/liveness.h"
+#include "server/log/log.h"
 
 namespace vigil::server {
 namespace {

@@ -1,4 +1,4 @@
-#include "server/proto_convert.h"
+#include "server/api/proto_convert.h"
 
 #include <catch2/catch.hpp>
 #include <cstdint>

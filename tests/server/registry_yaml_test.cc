@@ -1,11 +1,11 @@
-#include "server/registry_yaml.h"
+#include "server/config/registry_yaml.h"
 
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <set>
 #include <string>
 
-#include "server/proto_convert.h"
+#include "server/api/proto_convert.h"
 #include "tests/testing/temp_dir.h"
 
 namespace vigil::server {

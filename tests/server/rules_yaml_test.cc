@@ -1,4 +1,4 @@
-#include "server/rules_yaml.h"
+#include "server/config/rules_yaml.h"
 
 #include <catch2/catch.hpp>
 #include <filesystem>
@@ -6,7 +6,7 @@
 #include <string>
 
 #include "alarm/rule_set.h"
-#include "server/registry_yaml.h"
+#include "server/config/registry_yaml.h"
 #include "tests/testing/temp_dir.h"
 
 namespace vigil::server {

@@ -13,7 +13,7 @@
 #include "alarm/engine.h"
 #include "alarm/registry.h"
 #include "alarm/rule_set.h"
-#include "server/shard.h"
+#include "server/pipeline/shard.h"
 #include "storage/history.h"
 #include "storage/ingest_record.h"
 #include "storage/store.h"

@@ -12,7 +12,7 @@
 #include "alarm/engine.h"
 #include "alarm/registry.h"
 #include "alarm/rule_set.h"
-#include "server/shard.h"
+#include "server/pipeline/shard.h"
 #include "storage/alarm_codec.h"
 #include "storage/ingest_record.h"
 #include "storage/store.h"

@@ -1,4 +1,4 @@
-#include "server/storage_writer.h"
+#include "server/pipeline/storage_writer.h"
 
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -14,10 +14,10 @@
 #include <utility>
 #include <vector>
 
-#include "server/alarm_feed.h"
-#include "server/alarm_journal.h"
-#include "server/registry_holder.h"
-#include "server/shard.h"
+#include "server/pipeline/alarm_feed.h"
+#include "server/pipeline/alarm_journal.h"
+#include "server/pipeline/registry_holder.h"
+#include "server/pipeline/shard.h"
 #include "storage/head_set.h"
 #include "storage/ingest_record.h"
 #include "storage/rocksdb_store_testing.h"

@@ -10,8 +10,8 @@
 #include "alarm/rule_set.h"
 #include "bench/sim/province.h"
 #include "bench/sim/scenario.h"
-#include "server/registry_yaml.h"
-#include "server/rules_yaml.h"
+#include "server/config/registry_yaml.h"
+#include "server/config/rules_yaml.h"
 
 namespace vigil::sim::testing {
 

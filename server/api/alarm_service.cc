@@ -1,0 +1,714 @@
+#include "server/api/alarm_service.h"
+
+#include <chrono>
+#include <deque>
+#include <optional>
+#include <utility>
+
+#include "server/config/config.h"
+#include "server/api/grpc_status.h"
+#include "server/pipeline/ingest_counters.h"
+#include "server/log/log.h"
+#include "server/api/proto_convert.h"
+#include "storage/alarm_codec.h"
+#include "storage/control_record.h"
+
+namespace vigil::server {
+namespace {
+
+using alarm::JournalEntry;
+using alarm::Status;
+
+// Snapshot parts and catch-up reads are bounded so that one subscriber never
+// holds much memory or a pool thread for long.
+constexpr int kSnapshotPart = 1000;
+constexpr size_t kFeedScan = 256;
+constexpr size_t kJournalScan = 1024;
+constexpr uint32_t kMaxHistory = 10'000;
+
+alarm::TimestampMs WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+struct AlarmService::Context {
+  const ServerOptions& options;
+  const AccessControl* access;
+  const RegistryHolder* registry;  // names in the alarms sent
+  AlarmFeed* feed;
+  storage::Store* store;
+  StorageWriter* writer;
+  BlockingRunner blocking;
+  IdentityLimiter* limiter;  // null when authentication is off
+
+  mutable std::mutex subs_mu;
+  std::set<const std::atomic<uint64_t>*> cursors;  // GUARDED_BY(subs_mu)
+  std::atomic<uint64_t> from_journal{0};
+  // Live events: published by the journal -> written to a subscriber's stream.
+  LatencyHistogram delivery_latency;
+
+  // A command center's identity (gateways may not watch alarms).
+  alarm::Result<CallerScope> Caller(grpc::CallbackServerContext* context) const {
+    return access->Require(*context, Role::kViewer, "watch or list alarms");
+  }
+
+  // The filter a caller gets: an empty region means "all I may see";
+  // anything outside the caller's region is refused.
+  alarm::Result<alarm::AlarmFilter> ScopedFilter(const CallerScope& caller,
+                                                 const v1::AlarmFilter& proto) const {
+    auto filter = AlarmFilterFromProto(proto);
+    if (!filter) return filter.error();
+    if (filter->region_prefix.empty()) {
+      filter->region_prefix = caller.region_prefix;
+    } else if (!caller.Covers(filter->region_prefix)) {
+      return access->Deny("region '" + filter->region_prefix +
+                          "' is outside this caller's region '" + caller.region_prefix + "'");
+    }
+    return filter;
+  }
+};
+
+// ---------------------------------------------------------------------------
+// Subscribe.
+
+// One subscriber stream. Its state lives in `Shared`, which the feed holds
+// weakly as a watcher and blocking-pool reads hold strongly, so a wake-up
+// after the RPC ended finds `stream == nullptr` and does nothing.
+class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::AlarmStreamMessage> {
+ public:
+  struct Shared final : AlarmFeed::Watcher {
+    void Wake() override {
+      std::lock_guard<std::mutex> lock(mu);
+      if (stream != nullptr) stream->PumpLocked();
+    }
+    bool Interested(const alarm::JournalEntry& entry) const override {
+      return filter.Matches(entry);
+    }
+    alarm::AlarmFilter filter;  // immutable once watching
+    std::mutex mu;
+    Subscription* stream = nullptr;   // GUARDED_BY(mu); null once the RPC is done
+    std::atomic<uint64_t> cursor{0};  // every matching entry <= cursor was queued
+  };
+
+  // `identity`, when set, holds a subscription slot this stream releases.
+  Subscription(Context* ctx, alarm::AlarmFilter filter,
+               std::shared_ptr<IdentityLimiter::Identity> identity)
+      : ctx_(ctx),
+        filter_(std::move(filter)),
+        identity_(std::move(identity)),
+        registry_view_(ctx->registry) {
+    shared_ = std::make_shared<Shared>();
+    shared_->stream = this;
+    shared_->filter = filter_;
+    std::lock_guard<std::mutex> lock(ctx_->subs_mu);
+    ctx_->cursors.insert(&shared_->cursor);
+  }
+
+  // Queues the snapshot (no cursor) or checks the cursor, then starts.
+  void Start(std::optional<uint64_t> after_seq) {
+    std::lock_guard<std::mutex> lock(shared_->mu);
+    if (!after_seq) {
+      AlarmFeed::OpenView view = ctx_->feed->Open(filter_);
+      shared_->cursor.store(view.seq, std::memory_order_relaxed);
+      const alarm::Registry& registry = registry_view_.Get();
+      size_t i = 0;
+      do {
+        v1::AlarmSnapshot* part = pending_.emplace_back().message.mutable_snapshot();
+        part->set_seq(view.seq);
+        for (int n = 0; n < kSnapshotPart && i < view.alarms.size(); ++n, ++i) {
+          AlarmToProto(view.alarms[i], part->add_alarms(), &registry);
+        }
+        part->set_last(i == view.alarms.size());
+      } while (i < view.alarms.size());
+    } else {
+      const uint64_t last = ctx_->feed->last_seq();
+      if (*after_seq > last) {
+        FinishLocked(grpc::Status(
+            grpc::StatusCode::OUT_OF_RANGE,
+            "after_seq " + std::to_string(*after_seq) + " is past the journal's newest entry " +
+                std::to_string(last) + "; resubscribe without after_seq to resynchronize"));
+        return;
+      }
+      shared_->cursor.store(*after_seq, std::memory_order_relaxed);
+    }
+    PumpLocked();
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(shared_->mu);
+    writing_ = false;
+    if (!pending_.empty()) {
+      if (ok && pending_.front().published_at) {
+        ctx_->delivery_latency.Record(std::chrono::steady_clock::now() -
+                                      *pending_.front().published_at);
+      }
+      pending_.pop_front();
+    }
+    if (finished_) {
+      if (deferred_finish_) {
+        deferred_finish_ = false;
+        Finish(finish_status_);
+      }
+      return;
+    }
+    if (!ok) {
+      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "subscriber went away"));
+      return;
+    }
+    PumpLocked();
+  }
+
+  void OnCancel() override {
+    std::lock_guard<std::mutex> lock(shared_->mu);
+    FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
+  }
+
+  void OnDone() override {
+    {
+      std::lock_guard<std::mutex> lock(shared_->mu);
+      shared_->stream = nullptr;
+    }
+    {
+      std::lock_guard<std::mutex> lock(ctx_->subs_mu);
+      ctx_->cursors.erase(&shared_->cursor);
+    }
+    if (identity_ != nullptr) ctx_->limiter->ReleaseSubscription(*identity_);
+    delete this;
+  }
+
+ private:
+  // REQUIRES: shared_->mu held. Writes what is pending, else fetches more:
+  // from the feed's memory, or from the journal when the cursor left it.
+  void PumpLocked() {
+    if (finished_ || writing_ || loading_) return;
+    if (pending_.empty()) FillFromFeed();
+    if (finished_ || loading_) return;
+    if (!pending_.empty()) {
+      WriteLocked();
+      return;
+    }
+    // Nothing new. An idle stream tells its client how far it is now and
+    // then; it waits for the next publish (or heartbeat wake-up), and looks
+    // again in case one slipped in before the watch was set.
+    if (std::chrono::steady_clock::now() - last_write_ >= ctx_->options.heartbeat_interval) {
+      v1::Heartbeat* hb = pending_.emplace_back().message.mutable_heartbeat();
+      hb->set_seq(shared_->cursor.load(std::memory_order_relaxed));
+      hb->set_journal_seq(ctx_->feed->last_seq());
+      hb->set_server_time_ms(WallMs());
+      WriteLocked();
+      return;
+    }
+    ctx_->feed->Watch(shared_);
+    FillFromFeed();
+    if (!pending_.empty() && !finished_ && !loading_) WriteLocked();
+  }
+
+  // Fills until something is pending or the cursor reached the feed's newest
+  // entry: entries published while this stream was not watching wake nobody,
+  // so stopping after one scan of non-matching entries would leave a later
+  // match waiting for the next publish or heartbeat. The feed's lock is held
+  // for one scan at a time.
+  void FillFromFeed() {
+    while (pending_.empty() && !finished_ && !loading_ &&
+           shared_->cursor.load(std::memory_order_relaxed) < ctx_->feed->last_seq()) {
+      Fill();
+    }
+  }
+
+  void Fill() {
+    std::vector<JournalEntry> entries;
+    std::vector<std::chrono::steady_clock::time_point> published_at;
+    uint64_t through = 0;
+    const uint64_t cursor = shared_->cursor.load(std::memory_order_relaxed);
+    switch (ctx_->feed->Read(cursor, filter_, kFeedScan, &entries, &through, &published_at)) {
+      case AlarmFeed::ReadOutcome::kOk:
+        Queue(entries, through, published_at);
+        return;
+      case AlarmFeed::ReadOutcome::kExpired:
+        FinishLocked(grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
+                                  "events after seq " + std::to_string(cursor) +
+                                      " are past the journal's retention; resubscribe without "
+                                      "after_seq to resynchronize"));
+        return;
+      case AlarmFeed::ReadOutcome::kFromJournal:
+        ReadJournal(cursor);
+        return;
+    }
+  }
+
+  // `published_at` (parallel to `entries`, or empty for catch-up reads from
+  // the journal) feeds the delivery latency histogram.
+  void Queue(const std::vector<JournalEntry>& entries, uint64_t through,
+             const std::vector<std::chrono::steady_clock::time_point>& published_at = {}) {
+    const alarm::Registry& registry = registry_view_.Get();
+    for (size_t i = 0; i < entries.size(); ++i) {
+      Pending& p = pending_.emplace_back();
+      AlarmEventToProto(entries[i], p.message.mutable_event(), &registry);
+      if (i < published_at.size()) p.published_at = published_at[i];
+    }
+    shared_->cursor.store(through, std::memory_order_relaxed);
+  }
+
+  // Catch-up from RocksDB on the blocking pool; the stream stays paused.
+  void ReadJournal(uint64_t cursor) {
+    loading_ = true;
+    ctx_->from_journal.fetch_add(1, std::memory_order_relaxed);
+    std::shared_ptr<Shared> shared = shared_;
+    Context* ctx = ctx_;
+    alarm::AlarmFilter filter = filter_;
+    ctx_->blocking([shared, ctx, filter, cursor] {
+      std::vector<JournalEntry> entries;
+      uint64_t through = cursor;
+      size_t scanned = 0;
+      Status error;
+      Status s = ctx->store->ReadJournal(cursor + 1, [&](uint64_t seq, std::string_view bytes) {
+        auto entry = storage::DecodeJournalEntry(bytes);
+        if (!entry) {
+          error = Status::Corruption("journal entry " + std::to_string(seq) + ": " +
+                                     entry.error().message());
+          return false;
+        }
+        if (filter.Matches(*entry)) entries.push_back(std::move(*entry));
+        through = seq;
+        return ++scanned < kJournalScan;
+      });
+      if (error.ok()) error = s;
+      std::lock_guard<std::mutex> lock(shared->mu);
+      Subscription* stream = shared->stream;
+      if (stream == nullptr) return;
+      stream->loading_ = false;
+      if (!error.ok()) {
+        LogError("alarm_stream_journal_read_failed", {{"error", error.ToString()}});
+        stream->FinishLocked(ToGrpc(error));
+        return;
+      }
+      if (through == cursor) {
+        // The journal ends before the feed's ring starts: entries expired
+        // under us. Resynchronize rather than skip silently.
+        stream->FinishLocked(grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
+                                          "events after seq " + std::to_string(cursor) +
+                                              " are no longer in the journal; resubscribe "
+                                              "without after_seq"));
+        return;
+      }
+      stream->Queue(entries, through);
+      stream->PumpLocked();
+    });
+  }
+
+  void WriteLocked() {
+    writing_ = true;
+    last_write_ = std::chrono::steady_clock::now();
+    StartWrite(&pending_.front().message);
+  }
+
+  // Finishes once: now, or after the write in flight (whose message must
+  // stay alive until then).
+  void FinishLocked(const grpc::Status& status) {
+    if (finished_) return;
+    finished_ = true;
+    if (writing_) {
+      pending_.resize(1);
+      finish_status_ = status;
+      deferred_finish_ = true;
+      return;
+    }
+    pending_.clear();
+    Finish(status);
+  }
+
+ private:
+  Context* ctx_;
+  alarm::AlarmFilter filter_;
+  std::shared_ptr<IdentityLimiter::Identity> identity_;
+  std::shared_ptr<Shared> shared_;
+  // GUARDED_BY(shared_->mu):
+  struct Pending {
+    v1::AlarmStreamMessage message;
+    // When the feed published it (live events only): delivery latency.
+    std::optional<std::chrono::steady_clock::time_point> published_at;
+  };
+  std::deque<Pending> pending_;  // front() is being written when writing_
+  RegistryView registry_view_;   // GUARDED_BY(shared_->mu)
+  bool writing_ = false;
+  bool loading_ = false;
+  bool finished_ = false;
+  bool deferred_finish_ = false;
+  grpc::Status finish_status_;
+  std::chrono::steady_clock::time_point last_write_ = std::chrono::steady_clock::now();
+};
+
+AlarmService::AlarmService(const ServerOptions& options, const AccessControl* access,
+                           const RegistryHolder* registry, AlarmFeed* feed, storage::Store* store,
+                           StorageWriter* writer, BlockingRunner blocking, IdentityLimiter* limiter)
+    : ctx_(new Context{.options = options,
+                       .access = access,
+                       .registry = registry,
+                       .feed = feed,
+                       .store = store,
+                       .writer = writer,
+                       .blocking = std::move(blocking),
+                       .limiter = limiter,
+                       .subs_mu = {},
+                       .cursors = {},
+                       .from_journal = {},
+                       .delivery_latency = {}}) {}
+
+AlarmService::~AlarmService() = default;
+
+grpc::ServerWriteReactor<v1::AlarmStreamMessage>* AlarmService::Subscribe(
+    grpc::CallbackServerContext* context, const v1::SubscribeRequest* request) {
+  auto fail = [](grpc::Status status) {
+    // A reactor that finishes at once.
+    class Failed final : public grpc::ServerWriteReactor<v1::AlarmStreamMessage> {
+     public:
+      explicit Failed(grpc::Status status) { Finish(std::move(status)); }
+      void OnDone() override { delete this; }
+    };
+    return new Failed(std::move(status));
+  };
+  auto caller = ctx_->Caller(context);
+  if (!caller) return fail(ToGrpc(caller.error()));
+  auto filter = ctx_->ScopedFilter(*caller, request->filter());
+  if (!filter) return fail(ToGrpc(filter.error()));
+  std::shared_ptr<IdentityLimiter::Identity> identity;
+  if (ctx_->limiter != nullptr) {
+    identity = ctx_->limiter->Get(caller->name);
+    if (!ctx_->limiter->AcquireSubscription(*identity)) {
+      return fail(grpc::Status(
+          grpc::StatusCode::RESOURCE_EXHAUSTED,
+          "'" + caller->name + "' has " +
+              std::to_string(ctx_->limiter->options().subscriptions_per_identity) +
+              " alarm subscriptions open already (limits.subscriptions_per_identity)"));
+    }
+  }
+  auto* stream = new Subscription(ctx_.get(), std::move(*filter), std::move(identity));
+  stream->Start(request->has_after_seq() ? std::optional<uint64_t>(request->after_seq())
+                                         : std::nullopt);
+  return stream;
+}
+
+void AlarmService::Heartbeat() {
+  // Idle subscribers are the feed's watchers; woken, each sends a heartbeat
+  // when its last message is old enough.
+  ctx_->feed->WakeAll();
+}
+
+AlarmService::SubscriberStats AlarmService::subscriber_stats() const {
+  SubscriberStats stats;
+  const uint64_t last = ctx_->feed->last_seq();
+  std::lock_guard<std::mutex> lock(ctx_->subs_mu);
+  stats.subscribers = ctx_->cursors.size();
+  for (const std::atomic<uint64_t>* cursor : ctx_->cursors) {
+    const uint64_t c = cursor->load(std::memory_order_relaxed);
+    if (last > c) stats.max_lag = std::max(stats.max_lag, last - c);
+  }
+  stats.from_journal_total = ctx_->from_journal.load(std::memory_order_relaxed);
+  return stats;
+}
+
+const LatencyHistogram& AlarmService::delivery_latency() const { return ctx_->delivery_latency; }
+
+// ---------------------------------------------------------------------------
+// Reads.
+
+grpc::ServerUnaryReactor* AlarmService::ListActive(grpc::CallbackServerContext* context,
+                                                   const v1::ListActiveRequest* request,
+                                                   v1::ListActiveResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto caller = ctx_->Caller(context);
+  if (!caller) {
+    reactor->Finish(ToGrpc(caller.error()));
+    return reactor;
+  }
+  auto filter = ctx_->ScopedFilter(*caller, request->filter());
+  if (!filter) {
+    reactor->Finish(ToGrpc(filter.error()));
+    return reactor;
+  }
+  AlarmFeed::OpenView view = ctx_->feed->Open(*filter);
+  response->set_seq(view.seq);
+  const std::shared_ptr<const alarm::Registry> registry = ctx_->registry->Get();
+  for (const JournalEntry& e : view.alarms) AlarmToProto(e, response->add_alarms(), registry.get());
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AlarmService::GetAlarm(grpc::CallbackServerContext* context,
+                                                 const v1::GetAlarmRequest* request,
+                                                 v1::GetAlarmResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto caller = ctx_->Caller(context);
+  if (!caller) {
+    reactor->Finish(ToGrpc(caller.error()));
+    return reactor;
+  }
+  const uint64_t alarm_id = request->alarm_id();
+  Context* ctx = ctx_.get();
+  ctx_->blocking([ctx, reactor, response, alarm_id, scope = *caller] {
+    std::vector<JournalEntry> history;
+    Status error;
+    Status s = ctx->store->ReadAlarmHistory(alarm_id, [&](uint64_t seq, std::string_view bytes) {
+      auto entry = storage::DecodeJournalEntry(bytes);
+      if (!entry) {
+        error = Status::Corruption("journal entry " + std::to_string(seq) + ": " +
+                                   entry.error().message());
+        return false;
+      }
+      history.push_back(std::move(*entry));
+      return true;
+    });
+    if (error.ok()) error = s;
+    if (!error.ok()) {
+      reactor->Finish(ToGrpc(error));
+      return;
+    }
+    // Another region's alarm is answered exactly as a missing one, so that
+    // alarm ids cannot be probed across regions (counted as a denial).
+    if (!history.empty() && !scope.Covers(history.back().region_code)) {
+      (void)ctx->access->Deny("alarm outside the caller's region");
+      history.clear();
+    }
+    if (history.empty()) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                   "no alarm " + std::to_string(alarm_id) + " in the journal"));
+      return;
+    }
+    const std::shared_ptr<const alarm::Registry> registry = ctx->registry->Get();
+    AlarmToProto(history.back(), response->mutable_alarm(), registry.get());
+    for (const JournalEntry& e : history) {
+      AlarmEventToProto(e, response->add_history(), registry.get());
+    }
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AlarmService::History(grpc::CallbackServerContext* context,
+                                                const v1::HistoryRequest* request,
+                                                v1::HistoryResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto caller = ctx_->Caller(context);
+  if (!caller) {
+    reactor->Finish(ToGrpc(caller.error()));
+    return reactor;
+  }
+  auto filter = ctx_->ScopedFilter(*caller, request->filter());
+  if (!filter) {
+    reactor->Finish(ToGrpc(filter.error()));
+    return reactor;
+  }
+  if (request->from_ms() >= request->to_ms()) {
+    reactor->Finish(
+        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "from_ms must be before to_ms"));
+    return reactor;
+  }
+  // Page token "<at_ms>:<seq>": the first event of the next page.
+  alarm::TimestampMs from = request->from_ms();
+  uint64_t from_seq = 0;
+  if (!request->page_token().empty()) {
+    const std::string& token = request->page_token();
+    const size_t colon = token.find(':');
+    try {
+      if (colon == std::string::npos) throw std::invalid_argument("no colon");
+      from = std::stoll(token.substr(0, colon));
+      from_seq = std::stoull(token.substr(colon + 1));
+    } catch (const std::exception&) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "bad page_token"));
+      return reactor;
+    }
+    if (from < request->from_ms()) from = request->from_ms();
+  }
+  const uint32_t limit =
+      request->limit() == 0 || request->limit() > kMaxHistory ? kMaxHistory : request->limit();
+  Context* ctx = ctx_.get();
+  ctx_->blocking([ctx, reactor, response, filter = std::move(*filter), from, from_seq,
+                  to = request->to_ms(), limit] {
+    const std::shared_ptr<const alarm::Registry> registry = ctx->registry->Get();
+    Status error;
+    uint32_t returned = 0;
+    Status s = ctx->store->ScanJournalByTime(from, to, [&](uint64_t seq, alarm::TimestampMs at) {
+      if (at == from && seq < from_seq) return true;
+      if (returned == limit) {
+        response->set_next_page_token(std::to_string(at) + ":" + std::to_string(seq));
+        return false;
+      }
+      bool keep_going = true;
+      Status read = ctx->store->ReadJournal(seq, [&](uint64_t got, std::string_view bytes) {
+        if (got != seq) return false;  // expired meanwhile
+        auto entry = storage::DecodeJournalEntry(bytes);
+        if (!entry) {
+          error = Status::Corruption("journal entry " + std::to_string(seq) + ": " +
+                                     entry.error().message());
+          keep_going = false;
+          return false;
+        }
+        if (filter.Matches(*entry)) {
+          AlarmEventToProto(*entry, response->add_events(), registry.get());
+          ++returned;
+        }
+        return false;
+      });
+      if (!read.ok()) {
+        error = read;
+        return false;
+      }
+      return keep_going;
+    });
+    if (error.ok()) error = s;
+    reactor->Finish(error.ok() ? grpc::Status::OK : ToGrpc(error));
+  });
+  return reactor;
+}
+
+// ---------------------------------------------------------------------------
+// Operator actions.
+
+namespace {
+
+// Answers an operator action once its event is journaled.
+class ActionCompletion final : public CommandCompletion {
+ public:
+  ActionCompletion(grpc::ServerUnaryReactor* reactor, v1::AlarmActionResponse* response,
+                   AlarmFeed* feed, const RegistryHolder* registry)
+      : reactor_(reactor), response_(response), feed_(feed), registry_(registry) {}
+
+  void Done(const Status& status, uint64_t journal_seq) override {
+    if (!status.ok()) {
+      reactor_->Finish(ToGrpc(status));
+    } else {
+      if (journal_seq != 0) {
+        std::vector<JournalEntry> entries;
+        uint64_t through = 0;
+        // Just published: still in the feed's ring.
+        if (feed_->Read(journal_seq - 1, alarm::AlarmFilter{}, 1, &entries, &through) ==
+                AlarmFeed::ReadOutcome::kOk &&
+            !entries.empty()) {
+          AlarmEventToProto(entries.front(), response_->mutable_event(), registry_->Get().get());
+        }
+      }
+      reactor_->Finish(grpc::Status::OK);
+    }
+    delete this;
+  }
+
+ private:
+  grpc::ServerUnaryReactor* reactor_;
+  v1::AlarmActionResponse* response_;
+  AlarmFeed* feed_;
+  const RegistryHolder* registry_;
+};
+
+}  // namespace
+
+// A typed operator name longer than this is refused.
+constexpr size_t kMaxOperatorIdBytes = 128;
+
+// The journal's comment: `text` prefixed with "by <operator_id>: " when the
+// caller typed a name other than its authenticated identity (several people
+// may share one command center's token). Documented in alarms.proto.
+static std::string CommentWithTypedName(const std::string& operator_id, const std::string& identity,
+                                        std::string text) {
+  if (operator_id.empty() || operator_id == identity) return text;
+  return text.empty() ? "by " + operator_id : "by " + operator_id + ": " + text;
+}
+
+// The common path of Acknowledge, Shelve and Unshelve: who, which alarm, may
+// they, then into the log. Returns the reactor.
+static grpc::ServerUnaryReactor* Act(AlarmService::Context* ctx,
+                                     grpc::CallbackServerContext* context, uint64_t alarm_id,
+                                     const std::string& operator_id, storage::ControlRecord record,
+                                     v1::AlarmActionResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto caller = ctx->Caller(context);
+  if (!caller) {
+    reactor->Finish(ToGrpc(caller.error()));
+    return reactor;
+  }
+  if (!caller->May(Role::kOperator)) {
+    reactor->Finish(ToGrpc(
+        ctx->access->Deny("token '" + caller->name + "' is a viewer: it may not act on alarms")));
+    return reactor;
+  }
+  if (operator_id.size() > kMaxOperatorIdBytes) {
+    reactor->Finish(grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        "operator_id is longer than " + std::to_string(kMaxOperatorIdBytes) + " bytes"));
+    return reactor;
+  }
+  std::optional<JournalEntry> open = ctx->feed->FindOpen(alarm_id);
+  // Another region's alarm is answered exactly as one not open, so that
+  // alarm ids cannot be probed across regions (counted as a denial).
+  if (open && !caller->Covers(open->region_code)) {
+    (void)ctx->access->Deny("alarm outside the caller's region");
+    open.reset();
+  }
+  if (!open) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                 "alarm " + std::to_string(alarm_id) + " is not open"));
+    return reactor;
+  }
+  record.alarm = alarm::AlarmRef{.source_id = open->event.record.source_id,
+                                 .alarm = open->event.record.alarm,
+                                 .occurrence = open->event.record.occurrence};
+  // The audit trail names who authenticated (a token's name, "cert:<CN>",
+  // "anonymous" with authentication off), never a name the request claims:
+  // that one is kept, marked as typed, in the comment.
+  record.actor = caller->name;
+  record.text = CommentWithTypedName(operator_id, caller->name, std::move(record.text));
+  auto* completion = new ActionCompletion(reactor, response, ctx->feed, ctx->registry);
+  if (!ctx->writer->SubmitControl(std::move(record), completion)) {
+    delete completion;
+    reactor->Finish(
+        grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is busy or shutting down; retry"));
+  }
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AlarmService::Acknowledge(grpc::CallbackServerContext* context,
+                                                    const v1::AcknowledgeRequest* request,
+                                                    v1::AlarmActionResponse* response) {
+  storage::ControlRecord record;
+  record.kind = storage::ControlKind::kAcknowledge;
+  record.text = request->comment();
+  return Act(ctx_.get(), context, request->alarm_id(), request->operator_id(), std::move(record),
+             response);
+}
+
+grpc::ServerUnaryReactor* AlarmService::Shelve(grpc::CallbackServerContext* context,
+                                               const v1::ShelveRequest* request,
+                                               v1::AlarmActionResponse* response) {
+  const int64_t max = ctx_->options.max_shelve.count();
+  if (request->reason().empty() || request->duration_ms() < 1 || request->duration_ms() > max) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        request->reason().empty()
+            ? "reason is required to shelve an alarm"
+            : "the shelving duration must be 1ms.." + FormatDuration(ctx_->options.max_shelve) +
+                  " (alarms.max_shelve), got " +
+                  FormatDuration(std::chrono::milliseconds(request->duration_ms()))));
+    return reactor;
+  }
+  storage::ControlRecord record;
+  record.kind = storage::ControlKind::kShelve;
+  record.shelve_for_ms = request->duration_ms();
+  record.text = request->reason();
+  return Act(ctx_.get(), context, request->alarm_id(), request->operator_id(), std::move(record),
+             response);
+}
+
+grpc::ServerUnaryReactor* AlarmService::Unshelve(grpc::CallbackServerContext* context,
+                                                 const v1::UnshelveRequest* request,
+                                                 v1::AlarmActionResponse* response) {
+  storage::ControlRecord record;
+  record.kind = storage::ControlKind::kUnshelve;
+  record.text = request->comment();
+  return Act(ctx_.get(), context, request->alarm_id(), request->operator_id(), std::move(record),
+             response);
+}
+
+}  // namespace vigil::server

@@ -1,0 +1,618 @@
+#include "server/api/ingest_service.h"
+
+#include <grpcpp/alarm.h>
+
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string_view>
+
+#include "server/api/batch_prep.h"
+#include "server/api/grpc_status.h"
+#include "server/log/log.h"
+
+namespace vigil::server {
+namespace {
+
+alarm::TimeWindow WindowNow(const ServerOptions& options) {
+  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::system_clock::now().time_since_epoch());
+  return alarm::AcceptedWindow(now.count(), options.limits);
+}
+
+// Validates a batch into *prepared; a batch-level error ends the RPC.
+alarm::Status Prepare(const IngestService::Context& ctx, RegistryView* registry,
+                      const v1::IngestBatch& batch, storage::IngestRecordBuilder* builder,
+                      PreparedBatch* prepared) {
+  if (ctx.draining->load(std::memory_order_acquire)) {
+    return alarm::Status::Unavailable("server is shutting down; resend unacked batches later");
+  }
+  if (!ctx.writer->healthy()) {
+    return alarm::Status::Unavailable("storage failed: " + ctx.writer->sticky_error().message());
+  }
+  if (ctx.counters->buffered_bytes.load(std::memory_order_relaxed) >
+      static_cast<int64_t>(ctx.options.max_buffered_bytes)) {
+    ctx.counters->batches_refused_overload.fetch_add(1, std::memory_order_relaxed);
+    return alarm::Status::ResourceExhausted(
+        "server is overloaded (ingest.max_buffered_bytes reached); resend unacked batches "
+        "after a backoff");
+  }
+  const alarm::Registry& reg = registry->Get();
+  const alarm::Gateway* gateway = reg.FindGateway(batch.gateway_id());
+  if (gateway == nullptr) {
+    return alarm::Status::PermissionDenied("gateway '" + alarm::Echo(batch.gateway_id()) +
+                                           "' is not in the registry");
+  }
+  return PrepareBatch(batch, reg, *gateway, WindowNow(ctx.options), ctx.options.limits, builder,
+                      prepared);
+}
+
+// Readings a batch carries, valid or not (what the rate limit counts).
+uint64_t ReadingsIn(const v1::IngestBatch& batch) {
+  uint64_t n = 0;
+  for (const v1::Series& s : batch.series()) {
+    n += static_cast<uint64_t>(std::max(s.timestamps_ms_size(), s.values_size()));
+  }
+  return n;
+}
+
+// Runs `f` on a gRPC executor thread after `delay` (f(false) when cancelled).
+// The alarm frees itself: gRPC keeps its state alive until `f` returns.
+void RunAfter(std::chrono::nanoseconds delay, std::function<void(bool)> f) {
+  auto* alarm = new grpc::Alarm;
+  alarm->Set(std::chrono::system_clock::now() +
+                 std::chrono::duration_cast<std::chrono::system_clock::duration>(delay),
+             [alarm, f = std::move(f)](bool ok) {
+               f(ok);
+               delete alarm;
+             });
+}
+
+// The identity of an ingest call, or the status that refuses it: UNAUTHENTICATED
+// without one, PERMISSION_DENIED for a caller that is no gateway.
+alarm::Result<CallerScope> IngestCaller(const IngestService::Context& ctx,
+                                        const grpc::ServerContextBase& context) {
+  return ctx.access->Require(context, Role::kGateway, "send readings");
+}
+
+// PERMISSION_DENIED (counted) unless `caller` may write as `gateway_id`.
+alarm::Status CheckGateway(const IngestService::Context& ctx, const CallerScope& caller,
+                           const std::string& gateway_id) {
+  if (caller.MayWriteAs(gateway_id)) return alarm::Status::Ok();
+  return ctx.access->Deny("'" + caller.name + "' may not send batches of gateway '" +
+                          alarm::Echo(gateway_id) + "'");
+}
+
+// Parses a raw request into *batch. When the bytes are no IngestBatch the
+// message names the request: "batch N of the stream" for `stream_index` N,
+// "the request" for 0 (a unary Write).
+alarm::Status ParseBatch(grpc::ByteBuffer* bytes, uint64_t stream_index, v1::IngestBatch* batch) {
+  const size_t size = bytes->Length();
+  if (grpc::SerializationTraits<v1::IngestBatch>::Deserialize(bytes, batch).ok()) {
+    return alarm::Status::Ok();
+  }
+  const std::string which = stream_index == 0
+                                ? std::string("the request")
+                                : "batch " + std::to_string(stream_index) + " of the stream";
+  return alarm::Status::InvalidArgument(which + " (" + std::to_string(size) +
+                                        " bytes) does not decode as a vigil.v1.IngestBatch");
+}
+
+// `ack` as a response message. It always serializes: it is far below 2 GB,
+// and its strings are valid UTF-8 (echoes are cut at character boundaries).
+void SerializeAck(const v1::IngestAck& ack, grpc::ByteBuffer* out) {
+  out->Clear();  // gRPC's writer requires an empty buffer
+  bool own_buffer = false;
+  (void)grpc::SerializationTraits<v1::IngestAck>::Serialize(ack, out, &own_buffer);
+}
+
+// One pending batch of either RPC kind; `Answer` is what differs.
+class IngestPending : public PendingBatch {
+ public:
+  IngestPending(IngestCounters* counters, PreparedBatch prepared,
+                std::chrono::steady_clock::time_point received)
+      : counters_(counters), prepared_(std::move(prepared)), received_(received) {
+    record = std::move(prepared_.record);
+    received_at = received;
+    buffered = &counters_->buffered_bytes;
+    buffered_bytes = static_cast<int64_t>(record.capacity());
+    buffered->fetch_add(buffered_bytes, std::memory_order_relaxed);
+  }
+  ~IngestPending() override {
+    if (buffered_bytes != 0) buffered->fetch_sub(buffered_bytes, std::memory_order_relaxed);
+  }
+
+  // Completes the ack for `outcome`; false when it failed.
+  bool CompleteAck(Outcome outcome) {
+    v1::IngestAck& ack = prepared_.ack;
+    if (outcome != Outcome::kFailed) {
+      counters_->durable_latency.Record(std::chrono::steady_clock::now() - received_);
+    }
+    switch (outcome) {
+      case Outcome::kStored:
+        for (size_t i = 0; i < prepared_.rejected_by_reason.size(); ++i) {
+          if (prepared_.rejected_by_reason[i] == 0) continue;
+          counters_->rejected_by_reason[i].fetch_add(prepared_.rejected_by_reason[i],
+                                                     std::memory_order_relaxed);
+        }
+        ack.set_stored_readings(prepared_.accepted_readings);
+        counters_->batches_stored.fetch_add(1, std::memory_order_relaxed);
+        counters_->readings_stored.fetch_add(prepared_.accepted_readings,
+                                             std::memory_order_relaxed);
+        counters_->readings_rejected.fetch_add(ack.rejected_readings(), std::memory_order_relaxed);
+        return true;
+      case Outcome::kDuplicate:
+        // Stored earlier; its rejections were reported then.
+        ack.clear_rejections();
+        ack.set_rejected_readings(0);
+        ack.set_stored_readings(0);
+        ack.set_duplicate(true);
+        counters_->batches_duplicate.fetch_add(1, std::memory_order_relaxed);
+        return true;
+      case Outcome::kFailed:
+        return false;
+    }
+    return false;
+  }
+
+  v1::IngestAck& ack() { return prepared_.ack; }
+
+ private:
+  IngestCounters* counters_;
+  PreparedBatch prepared_;
+  std::chrono::steady_clock::time_point received_;
+};
+
+class UnaryPending final : public IngestPending {
+ public:
+  UnaryPending(IngestCounters* counters, PreparedBatch prepared,
+               std::chrono::steady_clock::time_point received, grpc::ServerUnaryReactor* reactor,
+               grpc::ByteBuffer* response)
+      : IngestPending(counters, std::move(prepared), received),
+        reactor_(reactor),
+        response_(response) {}
+
+  void Done(Outcome outcome, const alarm::Status& error) override {
+    if (CompleteAck(outcome)) {
+      SerializeAck(ack(), response_);
+      reactor_->Finish(grpc::Status::OK);
+    } else {
+      reactor_->Finish(ToGrpc(error));
+    }
+    delete this;
+  }
+
+ private:
+  grpc::ServerUnaryReactor* reactor_;
+  grpc::ByteBuffer* response_;
+};
+
+// A unary Write: owns the parsed batch until the call is done.
+class WriteCall final : public grpc::ServerUnaryReactor {
+ public:
+  v1::IngestBatch request;
+  void OnDone() override { delete this; }
+};
+
+// A stream refused before it started.
+class RefusedStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+ public:
+  explicit RefusedStream(grpc::Status status) { Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+
+class IngestStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+ public:
+  // `identity`, when set, holds one of the caller's stream slots, released
+  // when the stream is done.
+  IngestStream(const IngestService::Context& ctx, CallerScope caller,
+               std::shared_ptr<IdentityLimiter::Identity> identity)
+      : ctx_(ctx),
+        registry_(ctx.registry),
+        caller_(std::move(caller)),
+        identity_(std::move(identity)) {
+    if (ctx_.counters->streams_open.fetch_add(1, std::memory_order_relaxed) >=
+        ctx_.options.max_concurrent_streams) {
+      Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        "too many concurrent ingest streams (ingest.max_concurrent_streams = " +
+                            std::to_string(ctx_.options.max_concurrent_streams) + ")"));
+      return;
+    }
+    StartRead(&request_bytes_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the gateway half-closed, or the call is over
+      std::unique_lock<std::mutex> lock(mu_);
+      read_closed_ = true;
+      MaybeFinishLocked();
+      return;
+    }
+    {
+      // A batch read after an earlier one failed is not stored: it would land
+      // after a gap the gateway has not resent yet. Unacked, it is resent.
+      std::lock_guard<std::mutex> lock(mu_);
+      if (failed_) {
+        MaybeFinishLocked();
+        return;
+      }
+    }
+    // Undecodable, the batch fails the stream like any invalid one: the
+    // batches before it are still acked once stored, nothing after it is read.
+    ++batches_read_;
+    if (alarm::Status st = ParseBatch(&request_bytes_, batches_read_, &request_); !st.ok()) {
+      Fail(ToGrpc(st));
+      return;
+    }
+    if (alarm::Status st = CheckGatewayId(request_.gateway_id()); !st.ok()) {
+      Fail(ToGrpc(st));
+      return;
+    }
+    if (!gateway_id_.empty() && request_.gateway_id() != gateway_id_) {
+      Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "gateway_id changed within the stream from '" + gateway_id_ + "' to '" +
+                            alarm::Echo(request_.gateway_id()) + "'"));
+      return;
+    }
+    if (gateway_id_.empty()) {
+      if (alarm::Status st = CheckGateway(ctx_, caller_, request_.gateway_id()); !st.ok()) {
+        Fail(ToGrpc(st));
+        return;
+      }
+    }
+    const auto received = std::chrono::steady_clock::now();
+    const uint64_t readings = ReadingsIn(request_);
+    PreparedBatch prepared;
+    alarm::Status st = Prepare(ctx_, &registry_, request_, &builder_, &prepared);
+    if (!st.ok()) {
+      Fail(ToGrpc(st));
+      return;
+    }
+    if (gateway_id_.empty()) gateway_id_ = request_.gateway_id();
+    auto* pending = new StreamPending(this, ctx_.counters, std::move(prepared), received);
+    pending->gateway_id = request_.gateway_id();
+    pending->watermark = {request_.epoch(), request_.sequence()};
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++in_flight_;
+    }
+    if (!ctx_.writer->Submit(pending)) {
+      delete pending;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        --in_flight_;
+      }
+      Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        "ingest queue is full; resend unacked batches after a backoff"));
+      return;
+    }
+    // Over its readings rate, the identity waits before its next batch is
+    // read: HTTP/2 flow control then slows the gateway down.
+    const std::chrono::nanoseconds pause =
+        identity_ != nullptr ? ctx_.limiter->TakeReadings(*identity_, readings, received)
+                             : std::chrono::nanoseconds(0);
+    std::shared_ptr<grpc::Alarm> alarm;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (pause.count() > 0 && !failed_) {
+        throttled_ = true;
+        alarm_pending_ = true;  // keeps the stream alive until OnThrottleDone
+        alarm = throttle_alarm_ = std::make_shared<grpc::Alarm>();
+      } else if (in_flight_ < ctx_.options.stream_window && !failed_) {
+        StartRead(&request_bytes_);
+      } else {
+        read_paused_ = true;
+      }
+    }
+    // Set outside mu_: an alarm already due may run its callback at once.
+    if (alarm != nullptr) {
+      alarm->Set(std::chrono::system_clock::now() +
+                     std::chrono::duration_cast<std::chrono::system_clock::duration>(pause),
+                 [this](bool) { OnThrottleDone(); });
+    }
+  }
+
+  void OnCancel() override {
+    // A paused stream reads again at once, finds the call over and finishes
+    // (also at shutdown, which cancels every call). The alarm is cancelled
+    // outside mu_ (its callback takes it); the copy keeps it alive meanwhile.
+    std::shared_ptr<grpc::Alarm> alarm;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (alarm_pending_) alarm = throttle_alarm_;
+    }
+    if (alarm != nullptr) alarm->Cancel();
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    acks_.pop_front();
+    if (!ok) {
+      acks_.clear();
+      writing_ = false;
+      failed_ = true;  // the client is gone; nothing more can be said
+      if (!finish_called_) {
+        finish_called_ = true;
+        Finish(grpc::Status(grpc::StatusCode::CANCELLED, "ack could not be written"));
+      }
+      return;
+    }
+    if (!acks_.empty()) {
+      StartWriteLocked();
+    } else {
+      writing_ = false;
+      MaybeFinishLocked();
+    }
+  }
+
+  void OnDone() override {
+    ctx_.counters->streams_open.fetch_sub(1, std::memory_order_relaxed);
+    if (identity_ != nullptr) ctx_.limiter->ReleaseStream(*identity_);
+    bool last;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+      last = in_flight_ == 0 && !alarm_pending_;
+    }
+    if (last) delete this;
+  }
+
+ private:
+  class StreamPending final : public IngestPending {
+   public:
+    StreamPending(IngestStream* stream, IngestCounters* counters, PreparedBatch prepared,
+                  std::chrono::steady_clock::time_point received)
+        : IngestPending(counters, std::move(prepared), received), stream_(stream) {}
+    void Done(Outcome outcome, const alarm::Status& error) override {
+      IngestStream* stream = stream_;
+      const bool ok = CompleteAck(outcome);
+      stream->OnStored(ok ? &ack() : nullptr, error);
+      delete this;
+    }
+
+   private:
+    IngestStream* stream_;
+  };
+
+  // The pause of a throttled stream is over (or was cancelled): read on.
+  void OnThrottleDone() {
+    bool remove = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      alarm_pending_ = false;
+      throttled_ = false;
+      if (done_) {
+        remove = in_flight_ == 0;
+      } else if (!failed_ && !read_closed_ && !finish_called_) {
+        if (in_flight_ < ctx_.options.stream_window) {
+          StartRead(&request_bytes_);
+        } else {
+          read_paused_ = true;
+        }
+      }
+    }
+    if (remove) delete this;
+  }
+
+  // Writer thread.
+  void OnStored(v1::IngestAck* ack, const alarm::Status& error) {
+    bool remove = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      --in_flight_;
+      if (done_) {
+        remove = in_flight_ == 0 && !alarm_pending_;
+      } else if (ack == nullptr) {
+        FailLocked(ToGrpc(error));
+      } else if (!finish_called_) {
+        // Even after a failure, a stored batch's ack is still worth sending.
+        acks_.emplace_back();
+        acks_.back().Swap(ack);
+        if (!writing_) {
+          writing_ = true;
+          StartWriteLocked();
+        }
+        if (read_paused_ && !throttled_ && in_flight_ < ctx_.options.stream_window &&
+            !read_closed_ && !failed_) {
+          read_paused_ = false;
+          StartRead(&request_bytes_);
+        }
+        MaybeFinishLocked();
+      }
+    }
+    if (remove) delete this;
+  }
+
+  // Writes acks_.front(), serialized into write_bytes_ (alive until OnWriteDone).
+  void StartWriteLocked() {
+    SerializeAck(acks_.front(), &write_bytes_);
+    StartWrite(&write_bytes_);
+  }
+
+  void Fail(grpc::Status status) {
+    std::lock_guard<std::mutex> lock(mu_);
+    FailLocked(std::move(status));
+  }
+
+  // The first failure's status is the one the gateway hears. Every later
+  // call still tries to finish: the last failed batch of a window is what
+  // brings in_flight_ to 0, and a stream left unfinished would hold its slot
+  // (and block Server::Shutdown) forever.
+  void FailLocked(grpc::Status status) {
+    if (!failed_) {
+      failed_ = true;
+      fail_status_ = std::move(status);
+    }
+    MaybeFinishLocked();
+  }
+
+  void MaybeFinishLocked() {
+    if (finish_called_ || writing_) return;
+    if (failed_ && in_flight_ == 0) {
+      finish_called_ = true;
+      Finish(fail_status_);
+    } else if (read_closed_ && in_flight_ == 0 && acks_.empty()) {
+      finish_called_ = true;
+      Finish(grpc::Status::OK);
+    }
+  }
+
+  const IngestService::Context& ctx_;
+  RegistryView registry_;
+  const CallerScope caller_;
+  const std::shared_ptr<IdentityLimiter::Identity> identity_;  // null: no limits
+  storage::IngestRecordBuilder builder_;
+  grpc::ByteBuffer request_bytes_;  // owned by the read in progress
+  v1::IngestBatch request_;         // request_bytes_ parsed; reaction thread only
+  uint64_t batches_read_ = 0;       // reaction thread only
+  std::string gateway_id_;          // reaction thread only
+
+  std::mutex mu_;
+  std::deque<v1::IngestAck> acks_;               // GUARDED_BY(mu_); front() is being written
+  grpc::ByteBuffer write_bytes_;                 // GUARDED_BY(mu_); acks_.front() serialized
+  uint32_t in_flight_ = 0;                       // GUARDED_BY(mu_)
+  bool writing_ = false;                         // GUARDED_BY(mu_)
+  bool read_paused_ = false;                     // GUARDED_BY(mu_)
+  bool read_closed_ = false;                     // GUARDED_BY(mu_)
+  bool failed_ = false;                          // GUARDED_BY(mu_)
+  bool finish_called_ = false;                   // GUARDED_BY(mu_)
+  bool done_ = false;                            // GUARDED_BY(mu_)
+  bool throttled_ = false;                       // GUARDED_BY(mu_); paused by the readings rate
+  bool alarm_pending_ = false;                   // GUARDED_BY(mu_); throttle_alarm_ not fired yet
+  std::shared_ptr<grpc::Alarm> throttle_alarm_;  // GUARDED_BY(mu_)
+  grpc::Status fail_status_;                     // GUARDED_BY(mu_)
+};
+
+}  // namespace
+
+IngestService::IngestService(const ServerOptions& options, RegistryHolder* registry,
+                             StorageWriter* writer, const AccessControl* access,
+                             IdentityLimiter* limiter)
+    : context_{options, registry, writer, &counters_, &draining_, access, limiter} {}
+
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* IngestService::Stream(
+    grpc::CallbackServerContext* context) {
+  auto caller = IngestCaller(context_, *context);
+  if (!caller) return new RefusedStream(ToGrpc(caller.error()));
+  std::shared_ptr<IdentityLimiter::Identity> identity;
+  if (context_.limiter != nullptr && !caller->anonymous) {
+    identity = context_.limiter->Get(caller->name);
+    if (!context_.limiter->AcquireStream(*identity)) {
+      return new RefusedStream(
+          grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                       "'" + caller->name + "' has " +
+                           std::to_string(context_.limiter->options().streams_per_identity) +
+                           " ingest streams open already (limits.streams_per_identity)"));
+    }
+  }
+  return new IngestStream(context_, std::move(*caller), std::move(identity));
+}
+
+grpc::ServerUnaryReactor* IngestService::Write(grpc::CallbackServerContext* context,
+                                               const grpc::ByteBuffer* request_bytes,
+                                               grpc::ByteBuffer* response) {
+  auto* reactor = new WriteCall;
+  auto caller = IngestCaller(context_, *context);
+  if (!caller) {
+    reactor->Finish(ToGrpc(caller.error()));
+    return reactor;
+  }
+  // A copy shares the bytes (reference-counted slices); parsing consumes it.
+  grpc::ByteBuffer bytes(*request_bytes);
+  const v1::IngestBatch* request = &reactor->request;
+  if (alarm::Status st = ParseBatch(&bytes, /*stream_index=*/0, &reactor->request); !st.ok()) {
+    reactor->Finish(ToGrpc(st));
+    return reactor;
+  }
+  if (alarm::Status st = CheckGatewayId(request->gateway_id()); !st.ok()) {
+    reactor->Finish(ToGrpc(st));
+    return reactor;
+  }
+  if (alarm::Status st = CheckGateway(context_, *caller, request->gateway_id()); !st.ok()) {
+    reactor->Finish(ToGrpc(st));
+    return reactor;
+  }
+  if (context_.limiter != nullptr && !caller->anonymous) {
+    const std::chrono::nanoseconds pause =
+        context_.limiter->TakeReadings(*context_.limiter->Get(caller->name), ReadingsIn(*request),
+                                       std::chrono::steady_clock::now());
+    if (pause.count() > 0) {
+      // Over the readings rate: handled after the pause (the unary
+      // counterpart of not reading a stream).
+      RunAfter(pause,
+               [this, reactor, request, response](bool) { WriteNow(reactor, request, response); });
+      return reactor;
+    }
+  }
+  WriteNow(reactor, request, response);
+  return reactor;
+}
+
+void IngestService::WriteNow(grpc::ServerUnaryReactor* reactor, const v1::IngestBatch* request,
+                             grpc::ByteBuffer* response) {
+  const auto received = std::chrono::steady_clock::now();
+  RegistryView registry(context_.registry);
+  storage::IngestRecordBuilder builder;
+  PreparedBatch prepared;
+  alarm::Status st = Prepare(context_, &registry, *request, &builder, &prepared);
+  if (!st.ok()) {
+    reactor->Finish(ToGrpc(st));
+    return;
+  }
+  auto* pending = new UnaryPending(&counters_, std::move(prepared), received, reactor, response);
+  pending->gateway_id = request->gateway_id();
+  pending->watermark = {request->epoch(), request->sequence()};
+  if (!context_.writer->Submit(pending)) {
+    delete pending;
+    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 "ingest queue is full; retry after a backoff"));
+  }
+}
+
+grpc::ServerUnaryReactor* IngestService::GetWatermark(grpc::CallbackServerContext* context,
+                                                      const v1::GetWatermarkRequest* request,
+                                                      v1::GatewayWatermark* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto caller = context_.access->Authenticate(*context);
+  if (!caller) {
+    reactor->Finish(ToGrpc(caller.error()));
+    return reactor;
+  }
+  const std::string& gateway_id = request->gateway_id();
+  bool visible = caller->role == Role::kGateway ? caller->MayWriteAs(gateway_id) : true;
+  std::string enterprise_id;
+  if (visible) {
+    // Anyone else sees the gateways of its region; one outside it is answered
+    // as one that does not exist.
+    RegistryView registry(context_.registry);
+    const alarm::Registry& reg = registry.Get();
+    const alarm::Gateway* gateway = reg.FindGateway(gateway_id);
+    const alarm::Enterprise* enterprise =
+        gateway != nullptr ? reg.FindEnterprise(gateway->enterprise_id) : nullptr;
+    visible = enterprise != nullptr &&
+              (caller->role == Role::kGateway || caller->Covers(enterprise->region_code));
+    if (visible) enterprise_id = enterprise->id;
+  }
+  if (!visible) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                 "no gateway with this id in the registry of the caller's region"));
+    return reactor;
+  }
+  auto mark = context_.writer->StoredWatermark(gateway_id);
+  if (!mark) {
+    reactor->Finish(ToGrpc(mark.error()));
+    return reactor;
+  }
+  response->set_gateway_id(gateway_id);
+  response->set_enterprise_id(std::move(enterprise_id));
+  if (mark->has_value()) {
+    response->set_stored(true);
+    response->set_epoch((*mark)->epoch);
+    response->set_sequence((*mark)->sequence);
+  }
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+}  // namespace vigil::server

@@ -1,0 +1,65 @@
+// vigil.v1.Query: reads stored readings back. A history read first takes the
+// sensor's open head and a store snapshot on its shard (one queue hop), then
+// reads chunks and 5-minute statistics at that snapshot on the blocking-work
+// pool, never on a gRPC thread, and merges the two. Latest values come from
+// the shards' memory (one task per shard involved), from the store only for
+// a sensor whose latest the shard has not yet checked there since a restart.
+// Thread-safety: gRPC calls the handlers on its threads; they only read the
+// members, which are set at construction.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "server/api/access.h"
+#include "server/pipeline/registry_holder.h"
+#include "server/pipeline/shard.h"
+#include "storage/store.h"
+#include "vigil/v1/query.grpc.pb.h"
+
+namespace vigil::server {
+
+// Runs a task that may block (RocksDB reads) off the gRPC threads.
+using BlockingExecutor = std::function<void(std::function<void()>)>;
+
+// Most readings one ReadRaw answer carries.
+inline constexpr uint32_t kMaxReadRawLimit = 100'000;
+// Most steps a ReadDownsampled range may span, and max_points when 0.
+inline constexpr uint64_t kMaxDownsampledSteps = 100'000;
+inline constexpr uint32_t kDefaultMaxPoints = 1000;
+// Most sensors one ReadLatest may name.
+inline constexpr int kMaxLatestSensors = 100'000;
+
+class QueryService final : public v1::Query::CallbackService {
+ public:
+  // Every pointer must outlive the service and its RPCs. Every call needs
+  // a viewer (or higher) identity whose region covers each sensor asked for.
+  QueryService(RegistryHolder* registry, ShardSet* shards, storage::Store* store,
+               BlockingExecutor blocking, const AccessControl* access);
+
+  grpc::ServerUnaryReactor* ReadRaw(grpc::CallbackServerContext* context,
+                                    const v1::ReadRawRequest* request,
+                                    v1::ReadRawResponse* response) override;
+  grpc::ServerUnaryReactor* ReadDownsampled(grpc::CallbackServerContext* context,
+                                            const v1::ReadDownsampledRequest* request,
+                                            v1::ReadDownsampledResponse* response) override;
+  grpc::ServerUnaryReactor* ReadLatest(grpc::CallbackServerContext* context,
+                                       const v1::ReadLatestRequest* request,
+                                       v1::ReadLatestResponse* response) override;
+
+ private:
+  // Reads the head of `sensor_id` in [from, to) with a snapshot on its shard,
+  // then runs `read` on the blocking pool and finishes `reactor` with the
+  // status it returns (or the head read's error).
+  void ReadHistory(grpc::ServerUnaryReactor* reactor, const std::string& sensor_id,
+                   alarm::TimestampMs from, alarm::TimestampMs to,
+                   std::function<grpc::Status(const HeadRead&)> read);
+
+  RegistryHolder* registry_;
+  ShardSet* shards_;
+  storage::Store* store_;
+  BlockingExecutor blocking_;
+  const AccessControl* access_;
+};
+
+}  // namespace vigil::server

@@ -1,0 +1,999 @@
+#include "server/config/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <functional>
+#include <limits>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "alarm/journal.h"
+#include "server/config/http_url.h"
+#include "server/config/internal/yaml_item.h"
+#include "server/config/text_input.h"
+
+// Parsing stops at the first problem. Inside this file a problem is thrown as
+// a ConfigError (start-up code, where STYLE 2.4 allows exceptions) and turned
+// into a Status at the public functions, which never throw. yaml-cpp stays in
+// this file.
+
+namespace vigil::server {
+namespace {
+
+using alarm::Result;
+using alarm::Status;
+
+constexpr uint32_t kKiB = 1024;
+constexpr uint32_t kMiB = 1024 * kKiB;
+constexpr uint32_t kGiB = 1024 * kMiB;
+
+// ---------------------------------------------------------------------------
+// Small text helpers shared by flags and YAML.
+
+std::optional<int64_t> ParseInt64(std::string_view text) {
+  int64_t value = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (ec != std::errc() || ptr != end || text.empty()) return std::nullopt;
+  return value;
+}
+
+// The reason `text` is not "host:port", or nullopt when it is. host is a name,
+// an IPv4 address or a bracketed IPv6 address; port is 0..65535.
+std::optional<std::string> ListenError(std::string_view text) {
+  const std::string expected =
+      "must be host:port (e.g. 127.0.0.1:7070 or [::1]:7070), got '" + std::string(text) + "'";
+  const size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos) return expected;
+  std::string_view host = text.substr(0, colon);
+  std::string_view port = text.substr(colon + 1);
+  if (host.empty() || port.empty() || port.size() > 5) return expected;
+  if (host.front() == '[') {
+    if (host.size() < 3 || host.back() != ']') return expected;
+  } else if (host.find_first_of(":[] \t") != std::string_view::npos) {
+    return expected;
+  }
+  if (!std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return expected;
+  }
+  if (*ParseInt64(port) > 65535) {
+    return "port must be 0..65535, got '" + std::string(text) + "'";
+  }
+  return std::nullopt;
+}
+
+// Levenshtein distance, for "did you mean" hints on short keys and flags.
+size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// " (did you mean 'x'?)" for the closest candidate within 2 edits, else "".
+std::string Suggestion(std::string_view given, std::span<const std::string_view> candidates) {
+  std::string_view best;
+  size_t best_distance = 3;
+  for (std::string_view candidate : candidates) {
+    const size_t distance = EditDistance(given, candidate);
+    if (distance < best_distance) {
+      best = candidate;
+      best_distance = distance;
+    }
+  }
+  return best.empty() ? "" : " (did you mean '" + std::string(best) + "'?)";
+}
+
+std::string FormatByteSize(uint32_t bytes) {
+  if (bytes != 0 && bytes % kGiB == 0) return std::to_string(bytes / kGiB) + "GiB";
+  if (bytes != 0 && bytes % kMiB == 0) return std::to_string(bytes / kMiB) + "MiB";
+  if (bytes != 0 && bytes % kKiB == 0) return std::to_string(bytes / kKiB) + "KiB";
+  return std::to_string(bytes);
+}
+
+// A plain integer or "<integer>KiB|MiB|GiB"; nullopt when malformed or over
+// 2^63 bytes.
+std::optional<int64_t> ParseByteSize(std::string_view text) {
+  int64_t factor = 1;
+  for (auto [suffix, unit] :
+       {std::pair<std::string_view, int64_t>{"KiB", kKiB}, {"MiB", kMiB}, {"GiB", kGiB}}) {
+    if (text.size() > suffix.size() && text.ends_with(suffix)) {
+      text.remove_suffix(suffix.size());
+      factor = unit;
+      break;
+    }
+  }
+  if (text.empty() || text.front() == '-' || text.front() == '+') return std::nullopt;
+  std::optional<int64_t> count = ParseInt64(text);
+  if (!count || *count > std::numeric_limits<int64_t>::max() / factor) return std::nullopt;
+  return *count * factor;
+}
+
+bool ParseSha256Hex(std::string_view hex, std::array<uint8_t, 32>* out) {
+  if (hex.size() != 64) return false;
+  for (size_t i = 0; i < 32; ++i) {
+    uint8_t byte = 0;
+    for (char c : hex.substr(2 * i, 2)) {
+      byte = static_cast<uint8_t>(byte << 4);
+      if (c >= '0' && c <= '9') {
+        byte = static_cast<uint8_t>(byte | (c - '0'));
+      } else if (c >= 'a' && c <= 'f') {
+        byte = static_cast<uint8_t>(byte | (c - 'a' + 10));
+      } else if (c >= 'A' && c <= 'F') {
+        byte = static_cast<uint8_t>(byte | (c - 'A' + 10));
+      } else {
+        return false;
+      }
+    }
+    (*out)[i] = byte;
+  }
+  return true;
+}
+
+std::string Sha256Hex(const std::array<uint8_t, 32>& digest) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (uint8_t b : digest) {
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 15]);
+  }
+  return out;
+}
+
+// "YYYY-MM-DD" (midnight UTC) or "YYYY-MM-DDTHH:MM:SSZ", as ms since the
+// Unix epoch; nullopt when malformed.
+std::optional<int64_t> ParseUtcTime(std::string_view text) {
+  auto digits = [&](size_t at, size_t n) -> std::optional<int> {
+    if (at + n > text.size()) return std::nullopt;
+    int value = 0;
+    for (size_t i = at; i < at + n; ++i) {
+      if (text[i] < '0' || text[i] > '9') return std::nullopt;
+      value = value * 10 + (text[i] - '0');
+    }
+    return value;
+  };
+  if (text.size() != 10 && text.size() != 20) return std::nullopt;
+  if (text[4] != '-' || text[7] != '-') return std::nullopt;
+  std::tm tm{};
+  auto year = digits(0, 4), month = digits(5, 2), day = digits(8, 2);
+  if (!year || !month || !day || *month < 1 || *month > 12 || *day < 1 || *day > 31) {
+    return std::nullopt;
+  }
+  tm.tm_year = *year - 1900;
+  tm.tm_mon = *month - 1;
+  tm.tm_mday = *day;
+  if (text.size() == 20) {
+    if (text[10] != 'T' || text[13] != ':' || text[16] != ':' || text[19] != 'Z') {
+      return std::nullopt;
+    }
+    auto hour = digits(11, 2), minute = digits(14, 2), second = digits(17, 2);
+    if (!hour || !minute || !second || *hour > 23 || *minute > 59 || *second > 59) {
+      return std::nullopt;
+    }
+    tm.tm_hour = *hour;
+    tm.tm_min = *minute;
+    tm.tm_sec = *second;
+  }
+  const time_t seconds = timegm(&tm);
+  // timegm normalizes 2025-02-31 to March: refuse what does not round-trip.
+  std::tm back{};
+  if (seconds < 0 || gmtime_r(&seconds, &back) == nullptr || back.tm_mday != *day) {
+    return std::nullopt;
+  }
+  return static_cast<int64_t>(seconds) * 1000;
+}
+
+std::string FormatUtcTime(int64_t ms) {
+  const time_t seconds = static_cast<time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char buffer[32];
+  std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buffer;
+}
+
+std::string_view RoleName(Role role) {
+  switch (role) {
+    case Role::kViewer:
+      return "viewer";
+    case Role::kOperator:
+      return "operator";
+    case Role::kAdmin:
+      return "admin";
+    case Role::kGateway:
+      return "gateway";
+  }
+  return "viewer";
+}
+
+// A YAML double-quoted scalar.
+std::string Quote(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (byte < 0x20 || byte == 0x7f) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// YAML walking.
+
+struct ConfigError {
+  std::string message;
+};
+
+using Item = internal::YamlItem;
+using internal::Describe;
+
+class Parser {
+ public:
+  Parser(const std::string& source_name, const std::filesystem::path& base_dir)
+      : source_(source_name), base_dir_(base_dir) {}
+
+  ServerOptions Parse(const YAML::Node& root) {
+    ServerOptions options;
+    if (root.IsNull()) return options;  // Empty file or only comments.
+    if (!root.IsMap()) Fail(root.Mark(), "", "expected a mapping of config keys at the top level");
+
+    auto path_key = [&](const Item& item) {
+      const std::filesystem::path file = String(item);
+      return file.empty() || file.is_absolute() ? file : base_dir_ / file;
+    };
+    const Key tls_keys[] = {
+        {"cert_file", [&](const Item& item) { options.tls.cert_file = path_key(item); }},
+        {"key_file", [&](const Item& item) { options.tls.key_file = path_key(item); }},
+        {"client_ca_file", [&](const Item& item) { options.tls.client_ca_file = path_key(item); }},
+        {"require_client_cert",
+         [&](const Item& item) { options.tls.require_client_cert = Bool(item); }},
+        {"refresh_interval",
+         [&](const Item& item) {
+           const Millis interval = Duration(item, std::chrono::seconds(1));
+           if (interval.count() % 1000 != 0 || interval > std::chrono::hours(24)) {
+             Fail(item, "must be whole seconds, 1s .. 24h, got '" + item.value.Scalar() + "'");
+           }
+           options.tls.refresh_interval =
+               std::chrono::duration_cast<std::chrono::seconds>(interval);
+         }},
+    };
+    const Key server_keys[] = {
+        {"listen",
+         [&](const Item& item) {
+           options.listen = String(item);
+           if (auto error = ListenError(options.listen)) Fail(item, *error);
+         }},
+        {"metrics_listen",
+         [&](const Item& item) {
+           options.metrics_listen = String(item);
+           if (options.metrics_listen.empty()) return;  // disabled
+           if (auto error = ListenError(options.metrics_listen)) Fail(item, *error);
+         }},
+        {"shutdown_grace",
+         [&](const Item& item) { options.shutdown_grace = Duration(item, Millis(0)); }},
+        {"drain_delay", [&](const Item& item) { options.drain_delay = Duration(item, Millis(0)); }},
+        {"shards", [&](const Item& item) { options.shards = Unsigned(item, 0, 256); }},
+        {"log_level",
+         [&](const Item& item) {
+           const std::string level = String(item);
+           if (level == "debug") {
+             options.log_level = LogLevel::kDebug;
+           } else if (level == "info") {
+             options.log_level = LogLevel::kInfo;
+           } else if (level == "warn") {
+             options.log_level = LogLevel::kWarn;
+           } else if (level == "error") {
+             options.log_level = LogLevel::kError;
+           } else {
+             Fail(item, "must be one of debug, info, warn, error, got '" + level + "'");
+           }
+         }},
+        // Operations.
+        {"log_format",
+         [&](const Item& item) {
+           const std::string format = String(item);
+           if (format == "text") {
+             options.log_format = LogFormat::kText;
+           } else if (format == "json") {
+             options.log_format = LogFormat::kJson;
+           } else {
+             Fail(item, "must be 'text' or 'json', got '" + format + "'");
+           }
+         }},
+        {"reflection", [&](const Item& item) { options.reflection = Bool(item); }},
+        {"tls",
+         [&](const Item& item) {
+           options.tls = TlsOptions{};
+           if (item.value.IsScalar()) {
+             const std::string mode = item.value.Scalar();
+             if (mode != "off" && mode != "false") {
+               Fail(item,
+                    "must be 'off' or a mapping with cert_file and key_file, got '" + mode + "'");
+             }
+             return;
+           }
+           if (!item.value.IsMap()) {
+             Fail(item, "expected 'off' or a mapping, got " + Describe(item.value));
+           }
+           Map(item.value, item.path, tls_keys);
+           options.tls.enabled = true;
+           if (options.tls.cert_file.empty()) Fail(item, "cert_file is required");
+           if (options.tls.key_file.empty()) Fail(item, "key_file is required");
+           if (options.tls.require_client_cert && options.tls.client_ca_file.empty()) {
+             Fail(item, "require_client_cert needs client_ca_file");
+           }
+         }},
+        {"allow_plaintext", [&](const Item& item) { options.allow_plaintext = Bool(item); }},
+    };
+    const Key alertmanager_keys[] = {
+        {"url",
+         [&](const Item& item) {
+           options.alertmanager.url = String(item);
+           if (options.alertmanager.url.empty()) return;  // off
+           if (auto url = ParseHttpUrl(options.alertmanager.url); !url) {
+             Fail(item, url.error().message());
+           }
+         }},
+        {"resend_interval",
+         [&](const Item& item) {
+           options.alertmanager.resend_interval = Duration(item, std::chrono::seconds(1));
+         }},
+        {"timeout",
+         [&](const Item& item) {
+           options.alertmanager.timeout = Duration(item, std::chrono::milliseconds(100));
+         }},
+        {"ca_file", [&](const Item& item) { options.alertmanager.ca_file = path_key(item); }},
+        {"generator_url",
+         [&](const Item& item) {
+           options.alertmanager.generator_url = String(item);
+           const std::string& url = options.alertmanager.generator_url;
+           if (!url.empty() && !url.starts_with("http://") && !url.starts_with("https://")) {
+             Fail(item, "must be an http:// or https:// URL, got '" + url + "'");
+           }
+         }},
+    };
+    const Key storage_keys[] = {
+        {"data_dir",
+         [&](const Item& item) {
+           const std::string dir = String(item);
+           if (dir.empty()) Fail(item, "must not be empty");
+           options.data_dir = dir;
+         }},
+        {"durability",
+         [&](const Item& item) {
+           const std::string durability = String(item);
+           if (durability == "wal") {
+             options.durability = Durability::kWal;
+           } else if (durability == "fsync") {
+             options.durability = Durability::kFsync;
+           } else {
+             Fail(item, "must be 'wal' or 'fsync', got '" + durability + "'");
+           }
+         }},
+        {"chunk_max_readings",
+         [&](const Item& item) { options.chunk_max_readings = Unsigned(item, 16, 65535); }},
+        {"checkpoint_interval",
+         [&](const Item& item) {
+           options.checkpoint_interval = Duration(item, std::chrono::seconds(1));
+         }},
+        {"min_free_space",
+         [&](const Item& item) { options.min_free_bytes = ByteSize(item, 0, 3 * kGiB); }},
+        {"raw_retention",
+         [&](const Item& item) { options.limits.raw_retention = Duration(item, Millis(1)); }},
+        {"stats_retention",
+         [&](const Item& item) { options.stats_retention = Duration(item, Millis(1)); }},
+        {"journal_retention",
+         [&](const Item& item) { options.journal_retention = Duration(item, Millis(1)); }},
+    };
+    const Key ingest_keys[] = {
+        {"max_future_skew",
+         [&](const Item& item) { options.limits.max_future_skew = Duration(item, Millis(1)); }},
+        {"max_series_per_batch",
+         [&](const Item& item) {
+           options.limits.max_series_per_batch = Unsigned(item, 1, kMaxUint32);
+         }},
+        {"max_readings_per_batch",
+         [&](const Item& item) {
+           options.limits.max_readings_per_batch = Unsigned(item, 1, kMaxUint32);
+         }},
+        {"max_buffered_bytes",
+         [&](const Item& item) {
+           options.max_buffered_bytes = ByteSize(item, 16 * kMiB, 3 * kGiB);
+         }},
+        {"max_message_bytes",
+         [&](const Item& item) { options.max_message_bytes = ByteSize(item, kKiB, 256 * kMiB); }},
+        {"max_concurrent_streams",
+         [&](const Item& item) { options.max_concurrent_streams = Unsigned(item, 1, kMaxUint32); }},
+        {"stream_window",
+         [&](const Item& item) { options.stream_window = Unsigned(item, 1, 1024); }},
+    };
+    const Key alarms_keys[] = {
+        {"max_shelve",
+         [&](const Item& item) { options.max_shelve = Duration(item, std::chrono::minutes(1)); }},
+        {"heartbeat_interval",
+         [&](const Item& item) {
+           options.heartbeat_interval = Duration(item, std::chrono::milliseconds(100));
+         }},
+        {"memory_events",
+         [&](const Item& item) { options.feed_memory_events = Unsigned(item, 16, 1u << 24); }},
+    };
+    AccessToken token;
+    const Key token_keys[] = {
+        {"name", [&](const Item& item) { token.name = String(item); }},
+        {"sha256",
+         [&](const Item& item) {
+           if (!ParseSha256Hex(String(item), &token.sha256)) {
+             Fail(item,
+                  "must be 64 hex digits (the SHA-256 of the token; vigilctl hash-token "
+                  "prints it)");
+           }
+         }},
+        {"region",
+         [&](const Item& item) {
+           token.region_prefix = String(item);
+           if (!alarm::IsRegionPrefix(token.region_prefix)) {
+             Fail(item,
+                  "must be 0..6 digits of a GB/T 2260 code, got '" + token.region_prefix + "'");
+           }
+         }},
+        {"role",
+         [&](const Item& item) {
+           const std::string role = String(item);
+           if (role == "viewer") {
+             token.role = Role::kViewer;
+           } else if (role == "operator") {
+             token.role = Role::kOperator;
+           } else if (role == "admin") {
+             token.role = Role::kAdmin;
+           } else if (role == "gateway") {
+             token.role = Role::kGateway;
+           } else {
+             Fail(item, "must be one of viewer, operator, admin, gateway, got '" + role + "'");
+           }
+         }},
+        {"gateway",
+         [&](const Item& item) {
+           token.gateway_id = String(item);
+           if (token.gateway_id.empty()) Fail(item, "must not be empty");
+         }},
+        {"expires",
+         [&](const Item& item) {
+           const std::string text = String(item);
+           const std::optional<int64_t> at = ParseUtcTime(text);
+           if (!at) {
+             Fail(item, "expected a UTC date like 2025-12-31 or 2025-12-31T18:00:00Z, got '" +
+                            text + "'");
+           }
+           token.expires_at_ms = *at;
+         }},
+    };
+    // A list of tokens: auth.tokens, or the whole of auth.tokens_file.
+    std::function<void(const Item&)> parse_tokens;
+    const Key auth_keys[] = {
+        {"tokens", [&](const Item& item) { parse_tokens(item); }},
+        {"tokens_file",
+         [&](const Item& item) {
+           options.tokens_file = path_key(item);
+           if (options.tokens_file.empty()) return;
+           Result<std::string> text = ReadTextFile(options.tokens_file);
+           if (!text) Fail(item, text.error().message());
+           // Errors inside it name that file, its line and column.
+           const std::string outer = std::exchange(source_, options.tokens_file.string());
+           YAML::Node list;
+           try {
+             list = YAML::Load(*text);
+           } catch (const YAML::Exception& e) {
+             Fail(e.mark, "", "invalid YAML: " + e.msg);
+           }
+           parse_tokens(Item{"tokens", list.Mark(), list});
+           source_ = outer;
+         }},
+    };
+    parse_tokens = [&](const Item& item) {
+      if (item.value.IsNull()) return;
+      if (!item.value.IsSequence()) Fail(item, "expected a list, got " + Describe(item.value));
+      for (size_t i = 0; i < item.value.size(); ++i) {
+        const Item element{item.path + "[" + std::to_string(i) + "]", item.value[i].Mark(),
+                           item.value[i]};
+        if (!element.value.IsMap()) {
+          Fail(element, "expected a mapping, got " + Describe(element.value));
+        }
+        token = AccessToken{};
+        Map(element.value, element.path, token_keys);
+        if (token.name.empty()) Fail(element, "name is required");
+        if (token.sha256 == std::array<uint8_t, 32>{}) Fail(element, "sha256 is required");
+        if (token.role == Role::kGateway) {
+          if (token.gateway_id.empty()) {
+            Fail(element, "a gateway token needs 'gateway: <gateway id>'");
+          }
+          if (!token.region_prefix.empty()) {
+            Fail(element, "a gateway token has no region (its gateway's enterprise has one)");
+          }
+        } else if (!token.gateway_id.empty()) {
+          Fail(element, "'gateway' is for role gateway only");
+        }
+        for (const AccessToken& other : options.tokens) {
+          if (other.sha256 == token.sha256) Fail(element, "the same token twice");
+        }
+        options.tokens.push_back(token);
+      }
+    };
+    const Key limits_keys[] = {
+        {"streams_per_identity",
+         [&](const Item& item) {
+           options.identity_limits.streams_per_identity = Unsigned(item, 1, 1u << 20);
+         }},
+        {"readings_per_second",
+         [&](const Item& item) {
+           options.identity_limits.readings_per_second = Unsigned(item, 1, kMaxUint32);
+         }},
+        {"subscriptions_per_identity",
+         [&](const Item& item) {
+           options.identity_limits.subscriptions_per_identity = Unsigned(item, 1, 1u << 20);
+         }},
+    };
+    const Key top_keys[] = {
+        {"server", [&](const Item& item) { Section(item, server_keys); }},
+        {"alarms", [&](const Item& item) { Section(item, alarms_keys); }},
+        {"auth", [&](const Item& item) { Section(item, auth_keys); }},
+        {"limits", [&](const Item& item) { Section(item, limits_keys); }},
+        {"alertmanager", [&](const Item& item) { Section(item, alertmanager_keys); }},
+        {"storage", [&](const Item& item) { Section(item, storage_keys); }},
+        {"ingest", [&](const Item& item) { Section(item, ingest_keys); }},
+        {"registry_file",
+         [&](const Item& item) {
+           const std::filesystem::path file = String(item);
+           options.registry_file = file.empty() || file.is_absolute() ? file : base_dir_ / file;
+         }},
+        {"rules_file",
+         [&](const Item& item) {
+           const std::filesystem::path file = String(item);
+           options.rules_file = file.empty() || file.is_absolute() ? file : base_dir_ / file;
+         }},
+    };
+    Map(root, "", top_keys);
+    return options;
+  }
+
+ private:
+  using Millis = std::chrono::milliseconds;
+  static constexpr int64_t kMaxUint32 = std::numeric_limits<uint32_t>::max();
+  // Keeps time arithmetic such as now + max_future_skew far from overflow.
+  static constexpr Millis kMaxDuration = std::chrono::hours(24 * 36500);
+
+  struct Key {
+    std::string_view name;
+    std::function<void(const Item&)> parse;
+  };
+
+  [[noreturn]] void Fail(const YAML::Mark& mark, std::string_view path,
+                         std::string_view reason) const {
+    throw ConfigError{internal::YamlErrorMessage(source_, mark, path, reason)};
+  }
+  [[noreturn]] void Fail(const Item& item, std::string_view reason) const {
+    Fail(item.mark(), item.path, reason);
+  }
+
+  // Walks the mapping `node` (at `path`), handing each key to its Key.
+  // Unknown, duplicate and non-string keys fail.
+  void Map(const YAML::Node& node, const std::string& path, std::span<const Key> keys) const {
+    std::vector<std::string_view> seen;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      // Copies: yaml-cpp's iterator hands out a temporary pair of node handles.
+      const YAML::Node key = it->first;
+      const YAML::Node value = it->second;
+      if (!key.IsScalar()) Fail(key.Mark(), path, "keys must be plain strings");
+      const std::string child_path = path.empty() ? key.Scalar() : path + "." + key.Scalar();
+      auto known = std::find_if(keys.begin(), keys.end(),
+                                [&](const Key& k) { return k.name == key.Scalar(); });
+      if (known == keys.end()) {
+        std::vector<std::string_view> names;
+        for (const Key& k : keys) names.push_back(k.name);
+        Fail(key.Mark(), child_path, "unknown key" + Suggestion(key.Scalar(), names));
+      }
+      if (std::find(seen.begin(), seen.end(), known->name) != seen.end()) {
+        Fail(key.Mark(), child_path, "key given twice");
+      }
+      seen.push_back(known->name);
+      known->parse(Item{child_path, key.Mark(), value});
+    }
+  }
+
+  // A nested section such as `server:`. Empty (all keys commented out) is fine.
+  void Section(const Item& item, std::span<const Key> keys) const {
+    if (item.value.IsNull()) return;
+    if (!item.value.IsMap()) Fail(item, "expected a mapping, got " + Describe(item.value));
+    Map(item.value, item.path, keys);
+  }
+
+  std::string String(const Item& item) const {
+    if (!item.value.IsScalar()) Fail(item, "expected a string, got " + Describe(item.value));
+    return item.value.Scalar();
+  }
+
+  bool Bool(const Item& item) const {
+    const std::string text = String(item);
+    if (text == "true") return true;
+    if (text == "false") return false;
+    Fail(item, "must be true or false, got '" + text + "'");
+  }
+
+  uint32_t Unsigned(const Item& item, int64_t min, int64_t max) const {
+    if (!item.value.IsScalar()) Fail(item, "expected an integer, got " + Describe(item.value));
+    std::optional<int64_t> value = ParseInt64(item.value.Scalar());
+    if (!value) Fail(item, "expected an integer, got '" + item.value.Scalar() + "'");
+    CheckRange(item, *value, min, max, std::to_string(min), std::to_string(max));
+    return static_cast<uint32_t>(*value);
+  }
+
+  uint32_t ByteSize(const Item& item, uint32_t min, uint32_t max) const {
+    if (!item.value.IsScalar()) Fail(item, "expected a size, got " + Describe(item.value));
+    std::optional<int64_t> value = ParseByteSize(item.value.Scalar());
+    if (!value) {
+      Fail(item, "expected a size in bytes like 1048576, 512KiB or 16MiB, got '" +
+                     item.value.Scalar() + "'");
+    }
+    CheckRange(item, *value, min, max, FormatByteSize(min), FormatByteSize(max));
+    return static_cast<uint32_t>(*value);
+  }
+
+  void CheckRange(const Item& item, int64_t value, int64_t min, int64_t max,
+                  const std::string& min_text, const std::string& max_text) const {
+    if (value >= min && value <= max) return;
+    const std::string got = ", got '" + item.value.Scalar() + "'";
+    if (max == kMaxUint32) Fail(item, "must be at least " + min_text + got);
+    Fail(item, "must be between " + min_text + " and " + max_text + got);
+  }
+
+  Millis Duration(const Item& item, Millis min) const {
+    if (!item.value.IsScalar()) Fail(item, "expected a duration, got " + Describe(item.value));
+    Result<Millis> value = ParseDuration(item.value.Scalar());
+    if (!value) Fail(item, value.error().message());
+    if (*value > kMaxDuration) {
+      Fail(item, "must be at most " + FormatDuration(kMaxDuration) + ", got '" +
+                     item.value.Scalar() + "'");
+    }
+    if (*value < min) {
+      Fail(item, (min.count() == 1 ? std::string("must be positive")
+                                   : "must be at least " + FormatDuration(min)) +
+                     ", got '" + item.value.Scalar() + "'");
+    }
+    return *value;
+  }
+
+  std::string source_;  // the file errors name; auth.tokens_file while in it
+  const std::filesystem::path& base_dir_;
+};
+
+std::string_view LogLevelName(LogLevel level) {
+  switch (level) {
+    case LogLevel::kDebug:
+      return "debug";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kWarn:
+      return "warn";
+    case LogLevel::kError:
+      return "error";
+  }
+  return "info";
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Command line.
+
+alarm::Result<CommandLine> ParseCommandLine(int argc, const char* const* argv) {
+  static constexpr std::string_view kFlags[] = {"--config",   "--listen",       "--metrics-listen",
+                                                "--data-dir", "--check-config", "--version",
+                                                "--help"};
+  CommandLine cmd;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "-h") {
+      cmd.help = true;
+      continue;
+    }
+    if (!arg.starts_with("--") || arg == "--") {
+      if (arg.starts_with("-") && arg != "-") {
+        return Status::InvalidArgument("unknown flag '" + std::string(arg) + "'" +
+                                       Suggestion(arg, kFlags));
+      }
+      return Status::InvalidArgument("unexpected argument '" + std::string(arg) +
+                                     "': vigild takes flags only");
+    }
+    const size_t equals = arg.find('=');
+    const std::string_view name = arg.substr(0, equals);
+    std::optional<std::string_view> inline_value;
+    if (equals != std::string_view::npos) inline_value = arg.substr(equals + 1);
+
+    bool* flag_switch = nullptr;
+    if (name == "--check-config") flag_switch = &cmd.check_config;
+    if (name == "--version") flag_switch = &cmd.version;
+    if (name == "--help") flag_switch = &cmd.help;
+    if (flag_switch != nullptr) {
+      if (inline_value) {
+        return Status::InvalidArgument(std::string(name) + ": takes no value, got '" +
+                                       std::string(arg) + "'");
+      }
+      *flag_switch = true;
+      continue;
+    }
+    if (name != "--config" && name != "--listen" && name != "--metrics-listen" &&
+        name != "--data-dir") {
+      return Status::InvalidArgument("unknown flag '" + std::string(name) + "'" +
+                                     Suggestion(name, kFlags));
+    }
+    std::string_view value;
+    if (inline_value) {
+      value = *inline_value;
+    } else {
+      if (i + 1 >= argc || (argv[i + 1][0] == '-' && argv[i + 1][1] != '\0')) {
+        return Status::InvalidArgument(std::string(name) + ": missing value");
+      }
+      value = argv[++i];
+    }
+    if (value.empty()) return Status::InvalidArgument(std::string(name) + ": empty value");
+    if (name == "--config") {
+      cmd.config_file = value;
+    } else if (name == "--listen") {
+      if (auto error = ListenError(value)) {
+        return Status::InvalidArgument("--listen: " + *error);
+      }
+      cmd.listen = std::string(value);
+    } else if (name == "--metrics-listen") {
+      if (auto error = ListenError(value)) {
+        return Status::InvalidArgument("--metrics-listen: " + *error);
+      }
+      cmd.metrics_listen = std::string(value);
+    } else {
+      cmd.data_dir = std::filesystem::path(value);
+    }
+  }
+  return cmd;
+}
+
+std::string UsageText() {
+  return "Usage: vigild [--config FILE] [--listen HOST:PORT] [--metrics-listen HOST:PORT]\n"
+         "              [--data-dir DIR] [--check-config]\n"
+         "       vigild --version | --help\n"
+         "\n"
+         "Vigil ingests plant sensor telemetry and raises alarms.\n"
+         "\n"
+         "  --config FILE       YAML config file (example: deploy/vigil.yaml);\n"
+         "                      without it, built-in defaults\n"
+         "  --listen HOST:PORT  gRPC listen address; overrides server.listen\n"
+         "  --metrics-listen HOST:PORT\n"
+         "                      Prometheus /metrics address; overrides server.metrics_listen\n"
+         "  --data-dir DIR      database folder; overrides storage.data_dir\n"
+         "  --check-config      validate the config, the registry file and the rules file\n"
+         "                      (resolved against that registry), print the effective\n"
+         "                      config and exit: 0 ok, 2 a problem (named on stderr)\n"
+         "  --version           print the version and exit\n"
+         "  -h, --help          print this help and exit\n"
+         "\n"
+         "Flags take their value as '--flag VALUE' or '--flag=VALUE'; flags win over the file.\n";
+}
+
+// ---------------------------------------------------------------------------
+// Config file.
+
+alarm::Result<ServerOptions> ParseConfigText(std::string_view yaml, const std::string& source_name,
+                                             const std::filesystem::path& base_dir) {
+  try {
+    const YAML::Node root = YAML::Load(std::string(yaml));
+    return Parser(source_name, base_dir).Parse(root);
+  } catch (const ConfigError& e) {
+    return Status::InvalidArgument(e.message);
+  } catch (const YAML::Exception& e) {
+    std::string where = source_name;
+    if (!e.mark.is_null()) {
+      where += ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1);
+    }
+    return Status::InvalidArgument(where + ": invalid YAML: " + e.msg);
+  }
+}
+
+alarm::Result<ServerOptions> LoadConfigFile(const std::filesystem::path& path) {
+  Result<std::string> text = ReadTextFile(path);
+  if (!text) return text.error();
+  return ParseConfigText(*text, path.string(), path.parent_path());
+}
+
+void ApplyCommandLine(const CommandLine& cmd, ServerOptions* options) {
+  if (cmd.listen) options->listen = *cmd.listen;
+  if (cmd.metrics_listen) options->metrics_listen = *cmd.metrics_listen;
+  if (cmd.data_dir) options->data_dir = *cmd.data_dir;
+}
+
+std::string FormatEffectiveConfig(const ServerOptions& options) {
+  std::string out;
+  auto line = [&out](std::string_view key, std::string_view value) {
+    out += key;
+    out += ": ";
+    out += value;
+    out += '\n';
+  };
+  out += "server:\n";
+  line("  listen", Quote(options.listen));
+  line("  metrics_listen", Quote(options.metrics_listen));
+  line("  shutdown_grace", FormatDuration(options.shutdown_grace));
+  line("  drain_delay", FormatDuration(options.drain_delay));
+  line("  shards", std::to_string(options.shards));
+  line("  log_level", LogLevelName(options.log_level));
+  line("  log_format", options.log_format == LogFormat::kJson ? "json" : "text");
+  line("  reflection", options.reflection ? "true" : "false");
+  if (!options.tls.enabled) {
+    line("  tls", "off");
+  } else {
+    out += "  tls:\n";
+    line("    cert_file", Quote(options.tls.cert_file.string()));
+    line("    key_file", Quote(options.tls.key_file.string()));
+    line("    client_ca_file", Quote(options.tls.client_ca_file.string()));
+    line("    require_client_cert", options.tls.require_client_cert ? "true" : "false");
+    line("    refresh_interval",
+         FormatDuration(
+             std::chrono::duration_cast<std::chrono::milliseconds>(options.tls.refresh_interval)));
+  }
+  line("  allow_plaintext", options.allow_plaintext ? "true" : "false");
+  out += "storage:\n";
+  line("  data_dir", Quote(options.data_dir.string()));
+  line("  durability", options.durability == Durability::kFsync ? "fsync" : "wal");
+  line("  chunk_max_readings", std::to_string(options.chunk_max_readings));
+  line("  checkpoint_interval", FormatDuration(options.checkpoint_interval));
+  line("  min_free_space", FormatByteSize(options.min_free_bytes));
+  line("  raw_retention", FormatDuration(options.limits.raw_retention));
+  line("  stats_retention", FormatDuration(options.stats_retention));
+  line("  journal_retention", FormatDuration(options.journal_retention));
+  out += "ingest:\n";
+  line("  max_future_skew", FormatDuration(options.limits.max_future_skew));
+  line("  max_series_per_batch", std::to_string(options.limits.max_series_per_batch));
+  line("  max_readings_per_batch", std::to_string(options.limits.max_readings_per_batch));
+  line("  max_message_bytes", FormatByteSize(options.max_message_bytes));
+  line("  max_buffered_bytes", FormatByteSize(options.max_buffered_bytes));
+  line("  max_concurrent_streams", std::to_string(options.max_concurrent_streams));
+  line("  stream_window", std::to_string(options.stream_window));
+  line("registry_file", Quote(options.registry_file.string()));
+  line("rules_file", Quote(options.rules_file.string()));
+  out += "alarms:\n";
+  line("  max_shelve", FormatDuration(options.max_shelve));
+  line("  heartbeat_interval", FormatDuration(options.heartbeat_interval));
+  line("  memory_events", std::to_string(options.feed_memory_events));
+  out += "alertmanager:\n";
+  line("  url", Quote(options.alertmanager.url));
+  line("  resend_interval", FormatDuration(options.alertmanager.resend_interval));
+  line("  timeout", FormatDuration(options.alertmanager.timeout));
+  line("  ca_file", Quote(options.alertmanager.ca_file.string()));
+  line("  generator_url", Quote(options.alertmanager.generator_url));
+  out += "auth:\n";
+  if (!options.tokens_file.empty()) {
+    // Not a key here: its tokens are among those listed below.
+    out += "  # tokens_file: " + Quote(options.tokens_file.string()) + " (listed below)\n";
+  }
+  if (options.tokens.empty()) {
+    line("  tokens", "[]");
+  } else {
+    out += "  tokens:\n";
+    for (const AccessToken& t : options.tokens) {
+      line("    - name", Quote(t.name));
+      line("      sha256", Quote(Sha256Hex(t.sha256)));
+      if (t.role == Role::kGateway) {
+        line("      gateway", Quote(t.gateway_id));
+      } else {
+        line("      region", Quote(t.region_prefix));
+      }
+      line("      role", RoleName(t.role));
+      if (t.expires_at_ms != 0) line("      expires", Quote(FormatUtcTime(t.expires_at_ms)));
+    }
+  }
+  out += "limits:\n";
+  line("  streams_per_identity", std::to_string(options.identity_limits.streams_per_identity));
+  line("  readings_per_second", std::to_string(options.identity_limits.readings_per_second));
+  line("  subscriptions_per_identity",
+       std::to_string(options.identity_limits.subscriptions_per_identity));
+  return out;
+}
+
+bool IsLoopbackListen(std::string_view listen) {
+  const size_t colon = listen.rfind(':');
+  const std::string_view host = listen.substr(0, colon);
+  if (host == "localhost" || host == "[::1]") return true;
+  // 127.0.0.0/8, written as a dotted quad.
+  if (!host.starts_with("127.")) return false;
+  int dots = 0;
+  for (char c : host) {
+    if (c == '.') {
+      ++dots;
+    } else if (c < '0' || c > '9') {
+      return false;
+    }
+  }
+  return dots == 3;
+}
+
+alarm::Status CheckListenerSecurity(const ServerOptions& options) {
+  if (options.tls.enabled || options.allow_plaintext || IsLoopbackListen(options.listen)) {
+    return Status::Ok();
+  }
+  return Status::InvalidArgument(
+      "server.listen: plaintext gRPC on the non-loopback address '" + options.listen +
+      "': configure server.tls (cert_file, key_file), or set server.allow_plaintext: true to "
+      "accept it knowingly");
+}
+
+// ---------------------------------------------------------------------------
+// Durations.
+
+namespace {
+
+struct DurationUnit {
+  std::string_view suffix;
+  int64_t millis;
+};
+// Largest first: FormatDuration takes the first that divides exactly.
+constexpr DurationUnit kDurationUnits[] = {
+    {"d", int64_t{24} * 3600 * 1000},
+    {"h", int64_t{3600} * 1000},
+    {"m", int64_t{60} * 1000},
+    {"s", 1000},
+    {"ms", 1},
+};
+
+}  // namespace
+
+alarm::Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
+  const auto bad = [text] {
+    return Status::InvalidArgument("expected a duration like 250ms, 10s, 5m, 2h or 90d, got '" +
+                                   std::string(text) + "'");
+  };
+  const size_t digits = text.find_first_not_of("0123456789");
+  if (digits == 0 || digits == std::string_view::npos) return bad();
+  const std::string_view suffix = text.substr(digits);
+  auto unit = std::find_if(std::begin(kDurationUnits), std::end(kDurationUnits),
+                           [&](const DurationUnit& u) { return u.suffix == suffix; });
+  if (unit == std::end(kDurationUnits)) return bad();
+  std::optional<int64_t> count = ParseInt64(text.substr(0, digits));
+  if (!count ||
+      *count > std::numeric_limits<std::chrono::milliseconds::rep>::max() / unit->millis) {
+    return Status::InvalidArgument("duration '" + std::string(text) + "' is too large");
+  }
+  return std::chrono::milliseconds(*count * unit->millis);
+}
+
+std::string FormatDuration(std::chrono::milliseconds d) {
+  const int64_t ms = d.count();
+  if (ms == 0) return "0s";
+  for (const DurationUnit& unit : kDurationUnits) {
+    if (ms % unit.millis == 0) return std::to_string(ms / unit.millis) + std::string(unit.suffix);
+  }
+  return std::to_string(ms) + "ms";  // Unreachable: every count is a multiple of 1 ms.
+}
+
+}  // namespace vigil::server

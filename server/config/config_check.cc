@@ -1,0 +1,84 @@
+#include "server/config/config_check.h"
+
+#include <memory>
+#include <utility>
+
+#include "alarm/registry.h"
+#include "alarm/rule_set.h"
+#include "server/config/registry_yaml.h"
+#include "server/config/rules_yaml.h"
+#include "server/config/text_input.h"
+
+namespace vigil::server {
+
+using alarm::Status;
+
+namespace {
+
+// "rules_file: <message>": the message names the path already; the key says
+// which setting points at it.
+Status Named(std::string_view key, const Status& s) {
+  const std::string message = std::string(key) + ": " + s.message();
+  return s.code() == Status::Code::kIOError ? Status::IOError(message)
+                                            : Status::InvalidArgument(message);
+}
+
+}  // namespace
+
+alarm::Result<ConfigFilesSummary> CheckConfigFiles(const ServerOptions& options,
+                                                   bool against_registry) {
+  ConfigFilesSummary summary;
+  if (!options.alertmanager.ca_file.empty()) {
+    auto ca = ReadTextFile(options.alertmanager.ca_file);
+    if (!ca) return Named("alertmanager.ca_file", ca.error());
+    if (ca->find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+      return Status::InvalidArgument(
+          "alertmanager.ca_file: " + options.alertmanager.ca_file.string() +
+          ": no PEM certificate in it");
+    }
+  }
+  std::shared_ptr<const alarm::Registry> registry;
+  if (!options.registry_file.empty()) {
+    auto entries = LoadRegistryFile(options.registry_file);
+    if (!entries) return Named("registry_file", entries.error());
+    summary.enterprises = entries->enterprises.size();
+    summary.sensors = entries->sensors.size();
+    summary.gateways = entries->gateways.size();
+    auto built = alarm::Registry::Build(std::move(*entries));
+    if (!built) return Named("registry_file", built.error());
+    registry = std::move(*built);
+  }
+  if (options.rules_file.empty()) return summary;
+  auto rules = LoadRulesFile(options.rules_file);
+  if (!rules) return Named("rules_file", rules.error());
+  summary.rules = rules->rules.size();
+  if (against_registry && registry != nullptr) {
+    auto set = alarm::RuleSet::Build(std::move(rules->rules), registry, rules->gateway_offline);
+    if (!set) {
+      return Status::InvalidArgument("rules_file: " + options.rules_file.string() +
+                                     " against registry_file " + options.registry_file.string() +
+                                     ": " + set.error().message());
+    }
+    summary.rules_checked_against_registry = true;
+  }
+  return summary;
+}
+
+std::string FormatConfigFilesSummary(const ServerOptions& options,
+                                     const ConfigFilesSummary& summary) {
+  std::string out = "rules: " + std::to_string(summary.rules);
+  if (options.rules_file.empty()) {
+    out += " (no rules_file: only rules stored through RulesAdmin)";
+  } else {
+    out += " (" + options.rules_file.string() + ")";
+  }
+  if (!options.registry_file.empty()) {
+    out += summary.rules_checked_against_registry ? ", checked against registry: " : ", registry: ";
+    out += std::to_string(summary.enterprises) + " enterprises, " +
+           std::to_string(summary.sensors) + " sensors, " + std::to_string(summary.gateways) +
+           " gateways (" + options.registry_file.string() + ")";
+  }
+  return out;
+}
+
+}  // namespace vigil::server

@@ -1,0 +1,245 @@
+// Everything vigild can be configured with: one YAML file plus a few flags.
+// Plain values, filled once at start-up (config.h) and then read-only.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "alarm/validation.h"
+
+namespace vigil::server {
+
+enum class Durability {
+  // An ack means the batch is in the RocksDB WAL (written, not fsynced):
+  // survives a crash of the process, not a power loss.
+  kWal,
+  // An ack means the WAL was fsynced (group-committed): survives power loss.
+  kFsync,
+};
+
+enum class LogLevel { kDebug, kInfo, kWarn, kError };
+
+// How log lines are written: `ts=... level=... event=... k=v` or one JSON
+// object per line.
+enum class LogFormat { kText, kJson };
+
+// Forwarding open alarms to a Prometheus Alertmanager (server/ops/alertmanager.h).
+struct AlertmanagerOptions {
+  // Base URL, http[s]://host:port[/path]: alerts are POSTed to
+  // <url>/api/v2/alerts. "" turns forwarding off. YAML alertmanager.url.
+  // Default: "".
+  std::string url;
+  // Every firing alert is sent again this often (Alertmanager resolves an
+  // alert that is not refreshed), and a failed POST is retried this often.
+  // YAML alertmanager.resend_interval. Default: 1m.
+  std::chrono::milliseconds resend_interval = std::chrono::minutes(1);
+  // Bound on one POST: connect, send and answer. YAML alertmanager.timeout.
+  // Default: 5s.
+  std::chrono::milliseconds timeout = std::chrono::seconds(5);
+  // With an https url: the CA certificates (PEM) the Alertmanager's
+  // certificate must chain to; its name must match the url's host. "" = the
+  // system's CAs. Relative to the config file's folder.
+  // YAML alertmanager.ca_file. Default: "".
+  std::filesystem::path ca_file;
+  // Each alert's generatorURL, the link Alertmanager shows back to its
+  // source (e.g. a console's alarm page): "{alarm_id}" is replaced by the
+  // alarm id. An http:// or https:// URL; "" sends none.
+  // YAML alertmanager.generator_url. Default: "".
+  std::string generator_url;
+
+  bool operator==(const AlertmanagerOptions&) const = default;
+};
+
+// What a token's holder may do. kViewer < kOperator < kAdmin, each including
+// the one before; kGateway is apart: it writes readings as one gateway and
+// does nothing else.
+enum class Role {
+  kViewer,    // subscribe, list, look up alarms and query readings of its region
+  kOperator,  // also acknowledge, shelve and unshelve them
+  kAdmin,     // also the registry, the rules and backups (RegistryAdmin, RulesAdmin, Admin)
+  kGateway,   // Ingest only, for the gateway it is bound to
+};
+
+// A bearer token, stored as its SHA-256 (the token itself is never in the
+// config nor in a log): a command center's (bound to a region and a role) or
+// a gateway's (role kGateway, bound to one gateway id).
+struct AccessToken {
+  std::string name;  // for logs, e.g. "jinan-city-center"
+  std::array<uint8_t, 32> sha256{};
+  std::string region_prefix;  // "" national, "37" a province, "370105" a county
+  Role role = Role::kViewer;
+  // Role kGateway only: the registry gateway id it writes as.
+  std::string gateway_id;
+  // Refused (UNAUTHENTICATED) from this time on, ms since the Unix epoch;
+  // 0 = never. YAML `expires: 2025-12-31` or `2025-12-31T18:00:00Z`.
+  int64_t expires_at_ms = 0;
+
+  bool operator==(const AccessToken&) const = default;
+};
+
+// TLS on the gRPC listener (server/api/tls.h). The files are watched: replaced
+// files are picked up by new connections within refresh_interval, without
+// restarting vigild or dropping open streams.
+struct TlsOptions {
+  // YAML server.tls: `off`, or a mapping with the keys below. Default: off.
+  bool enabled = false;
+  // PEM certificate chain and private key of the server. Required when on.
+  // YAML server.tls.cert_file, server.tls.key_file; relative to the config file.
+  std::filesystem::path cert_file;
+  std::filesystem::path key_file;
+  // PEM CA bundle that signs gateways' client certificates (mutual TLS); a
+  // client certificate it verifies identifies a gateway (server/api/access.h).
+  // Empty: clients are not asked for certificates. YAML server.tls.client_ca_file.
+  // Default: "".
+  std::filesystem::path client_ca_file;
+  // Refuse connections without a valid client certificate (every caller is
+  // a gateway). YAML server.tls.require_client_cert. Default: false (centers
+  // connect with TLS and a bearer token).
+  bool require_client_cert = false;
+  // How often the files are checked for changes. YAML server.tls.refresh_interval.
+  // Default: 10s.
+  std::chrono::seconds refresh_interval = std::chrono::seconds(10);
+
+  bool operator==(const TlsOptions&) const = default;
+};
+
+// Limits per caller identity (a token, or a gateway's client certificate);
+// only when authentication is on (tokens or client certificates configured).
+// Refusals are counted in /metrics (vigil_limit_refusals_total).
+struct IdentityLimitOptions {
+  // Ingest streams one identity may have open; one more gets RESOURCE_EXHAUSTED.
+  // YAML limits.streams_per_identity. Default: 8.
+  uint32_t streams_per_identity = 8;
+  // Readings per second one identity may send, over all its streams and
+  // Writes (with a burst of one second's worth). Above it vigild delays
+  // reading its next batch (a stream) or answering (Write): the gateway is
+  // slowed down, nothing is dropped. YAML limits.readings_per_second.
+  // Default: 200000.
+  uint32_t readings_per_second = 200'000;
+  // Alarm subscriptions (Alarms.Subscribe) one identity may have open; one
+  // more gets RESOURCE_EXHAUSTED. YAML limits.subscriptions_per_identity.
+  // Default: 16.
+  uint32_t subscriptions_per_identity = 16;
+
+  bool operator==(const IdentityLimitOptions&) const = default;
+};
+
+struct ServerOptions {
+  // gRPC listen address, host:port. Port 0 picks a free port (printed at start).
+  // YAML server.listen, flag --listen. Default: 127.0.0.1:7070.
+  std::string listen = "127.0.0.1:7070";
+  // Prometheus /metrics HTTP address, host:port; "" disables it. Port 0
+  // picks a free port (printed at start). YAML server.metrics_listen.
+  // Default: 127.0.0.1:9464 (loopback only).
+  std::string metrics_listen = "127.0.0.1:9464";
+  // How long SIGTERM waits for streams to drain before cancelling them.
+  // YAML server.shutdown_grace. Default: 10s.
+  std::chrono::milliseconds shutdown_grace = std::chrono::seconds(10);
+  // How long SIGTERM keeps serving with health NOT_SERVING before it starts
+  // draining: time for load balancers that poll health to stop sending new
+  // streams here. YAML server.drain_delay. Default: 0s.
+  std::chrono::milliseconds drain_delay = std::chrono::milliseconds(0);
+  // Evaluator/storage shards (threads). 0 = one per CPU core.
+  // YAML server.shards. Default: 0.
+  uint32_t shards = 0;
+  // YAML server.log_level: debug | info | warn | error. Default: info.
+  LogLevel log_level = LogLevel::kInfo;
+  // TLS for the gRPC listener. YAML server.tls. Default: off.
+  TlsOptions tls;
+  // Serve plaintext gRPC on a non-loopback address (TLS off). Without it such
+  // a config is refused at start. YAML server.allow_plaintext. Default: false.
+  bool allow_plaintext = false;
+
+  // RocksDB folder; created if missing. YAML storage.data_dir, flag --data-dir.
+  // A relative path is relative to the working directory. Default: ./vigil-data.
+  std::filesystem::path data_dir = "vigil-data";
+  // YAML storage.durability: wal | fsync. Default: wal.
+  Durability durability = Durability::kWal;
+  // Readings per compressed chunk before a sensor's head is sealed.
+  // YAML storage.chunk_max_readings. Default: 480.
+  uint32_t chunk_max_readings = 480;
+  // Below this much free space on the data folder's filesystem, ingest is
+  // refused with RESOURCE_EXHAUSTED (nothing stored) and health turns
+  // NOT_SERVING, until space is freed; keeps RocksDB itself from running out.
+  // YAML storage.min_free_space. Default: 64MiB (production config: 1GiB). 0 disables.
+  uint32_t min_free_bytes = 64u << 20;
+  // How often heads older than one interval are sealed and the ingest log
+  // truncated; bounds restart replay. YAML storage.checkpoint_interval. Default: 60s.
+  std::chrono::milliseconds checkpoint_interval = std::chrono::seconds(60);
+
+  // Limits and time window for readings. YAML ingest.max_future_skew,
+  // storage.raw_retention, ingest.max_series_per_batch, ingest.max_readings_per_batch.
+  // limits.raw_retention is also how long raw readings are kept (and read).
+  alarm::IngestLimits limits;
+  // How long 5-minute statistics (rollups) are kept. YAML storage.stats_retention.
+  // Default: 1095d (3 years; AQ 6201 asks for at least one).
+  std::chrono::milliseconds stats_retention = std::chrono::hours(24 * 1095);
+  // How long alarm journal records are kept (their expiry comes with the
+  // alarm journal). YAML storage.journal_retention. Default: 1095d (3 years;
+  // AQ 6201 asks for at least one).
+  std::chrono::milliseconds journal_retention = std::chrono::hours(24 * 1095);
+  // Largest gRPC message accepted, in bytes. YAML ingest.max_message_bytes.
+  // Default: 16 MiB.
+  uint32_t max_message_bytes = 16u << 20;
+  // Bytes of accepted batches held in memory between being read and being
+  // in the shards' heads. Above it, a stream that sends one more batch gets
+  // RESOURCE_EXHAUSTED (counted) and resends after a backoff; bounds memory
+  // under overload. YAML ingest.max_buffered_bytes. Default: 512 MiB.
+  uint32_t max_buffered_bytes = 512u << 20;
+  // Ingest streams open at once; one more gets RESOURCE_EXHAUSTED.
+  // YAML ingest.max_concurrent_streams. Default: 1024.
+  uint32_t max_concurrent_streams = 1024;
+  // Batches a stream may have read but not yet acked; then reading pauses and
+  // HTTP/2 flow control pushes back. YAML ingest.stream_window. Default: 8.
+  uint32_t stream_window = 8;
+
+  // Alarm rules YAML file (format: deploy/rules.yaml). A relative path is
+  // relative to the config file's folder. YAML rules_file. Default: empty (no
+  // rules: nothing raises alarms).
+  std::filesystem::path rules_file;
+
+  // Registry YAML file. A relative path is relative to the config file's
+  // folder. YAML registry_file. Default: empty (registry only from the database).
+  std::filesystem::path registry_file;
+
+  // Longest an operator may shelve an alarm for. YAML alarms.max_shelve.
+  // Default: 8h.
+  std::chrono::milliseconds max_shelve = std::chrono::hours(8);
+  // A subscriber stream that had nothing to send for this long gets a
+  // heartbeat. YAML alarms.heartbeat_interval. Default: 5s.
+  std::chrono::milliseconds heartbeat_interval = std::chrono::seconds(5);
+
+  // Journal entries kept in memory for subscribers; one that falls further
+  // behind reads from the journal on disk. YAML alarms.memory_events.
+  // Default: 65536.
+  uint32_t feed_memory_events = 65536;
+
+  // Bearer tokens of command centers and gateways. With neither tokens nor
+  // client certificates (tls.client_ca_file): no authentication, every caller
+  // is a national admin (for loopback development only). YAML auth.tokens.
+  // Default: empty.
+  std::vector<AccessToken> tokens;
+  // A YAML file holding more tokens: a list of entries as in auth.tokens (so
+  // they can live apart from the config, e.g. in a Kubernetes Secret); read
+  // at start only. Relative to the config file's folder. YAML
+  // auth.tokens_file. Default: "" (none).
+  std::filesystem::path tokens_file;
+  // YAML limits. Defaults as in IdentityLimitOptions.
+  IdentityLimitOptions identity_limits;
+
+  // ---- Operations (logs, reflection, Alertmanager) ----
+  // YAML server.log_format: text | json. Default: text.
+  LogFormat log_format = LogFormat::kText;
+  // Serve gRPC server reflection (grpc.reflection.v1alpha) so that tools can
+  // list and describe the vigil.v1 services. YAML server.reflection.
+  // Default: false.
+  bool reflection = false;
+  // YAML alertmanager. Default: off.
+  AlertmanagerOptions alertmanager;
+};
+
+}  // namespace vigil::server

@@ -1,0 +1,122 @@
+// AlarmKpi: alarm-load key performance indicators after ISA-18.2 and EEMUA
+// 191, per province (the 2-digit prefix of the region code), for /metrics:
+//   raised       alarms raised in the last 10 minutes: a sliding window in
+//                10-second steps (EEMUA: about 1 per 10 min per operator is
+//                acceptable, over 10 is an alarm flood);
+//   chattering   alarm points (sensor or gateway, alarm kind) raised at least
+//                3 times within the last minute;
+//   stale        open alarms active for longer than 24 h (standing alarms);
+//   shelved      open alarms whose point is shelved.
+// Fed with journal entries in seq order (a FeedFollower's thread), read at
+// scrape time. Time is what entries say (event time) and what Snapshot is
+// given: no clock reads, so tests inject both.
+//
+// Thread-safety: Reset/Apply from one thread, Snapshot from any; one mutex.
+// AlarmKpiThread below is that thread.
+// Memory: one small record per open alarm, per province 60 counters, per
+// alarm point raised within the last minute its last 3 raise times.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "alarm/journal.h"
+#include "alarm/types.h"
+#include "server/pipeline/alarm_feed.h"
+#include "server/pipeline/feed_follower.h"
+
+namespace vigil::server {
+
+class AlarmKpi {
+ public:
+  struct Options {
+    std::chrono::milliseconds raised_window = std::chrono::minutes(10);
+    std::chrono::milliseconds raised_step = std::chrono::seconds(10);
+    std::chrono::milliseconds chatter_window = std::chrono::minutes(1);
+    uint32_t chatter_raises = 3;  // at most 8
+    std::chrono::milliseconds stale_after = std::chrono::hours(24);
+  };
+
+  AlarmKpi() : AlarmKpi(Options{}) {}
+  explicit AlarmKpi(Options options);
+
+  // Starts over from the open alarms; raise history is kept.
+  void Reset(const std::vector<alarm::JournalEntry>& open);
+  // One journal entry, in seq order.
+  void Apply(const alarm::JournalEntry& entry);
+
+  struct Province {
+    std::string province;  // "37"; "unknown" for a region code that is not digits
+    uint64_t raised = 0;
+    uint64_t chattering = 0;
+    uint64_t stale = 0;
+    uint64_t shelved = 0;
+    bool operator==(const Province&) const = default;
+  };
+  // Every province seen since start, in order, as of `now` (ms since the
+  // Unix epoch).
+  std::vector<Province> Snapshot(alarm::TimestampMs now) const;
+
+ private:
+  struct OpenAlarm {
+    std::string province;
+    alarm::TimestampMs raised_at = 0;
+    bool active = false;
+    bool shelved = false;
+  };
+  struct RaiseSteps {
+    // Raises per step, slot = step % size; `step` says which step a slot holds.
+    std::vector<int64_t> step;
+    std::vector<uint64_t> count;
+  };
+  struct Point {
+    std::string province;
+    std::array<alarm::TimestampMs, 8> raises{};  // ring of the latest raise times
+    uint32_t next = 0;
+    uint32_t size = 0;
+    alarm::TimestampMs latest = 0;
+  };
+
+  void UpsertOpen(const alarm::JournalEntry& entry);  // REQUIRES: mu_
+  RaiseSteps& Steps(const std::string& province);     // REQUIRES: mu_
+  void PrunePoints(alarm::TimestampMs now);           // REQUIRES: mu_
+
+  const Options options_;
+  const size_t steps_;
+  mutable std::mutex mu_;
+  std::unordered_map<uint64_t, OpenAlarm> open_;   // GUARDED_BY(mu_); by alarm_id
+  std::map<std::string, RaiseSteps> raised_;       // GUARDED_BY(mu_); by province
+  std::unordered_map<std::string, Point> points_;  // GUARDED_BY(mu_); by source and kind
+  alarm::TimestampMs newest_raise_ = 0;            // GUARDED_BY(mu_)
+  uint64_t raises_since_prune_ = 0;                // GUARDED_BY(mu_)
+};
+
+// Keeps an AlarmKpi current from the AlarmFeed on a thread of its own (a
+// FeedFollower), so nothing on the journal path computes KPIs. `*feed` must
+// outlive it; the destructor joins the thread.
+class AlarmKpiThread {
+ public:
+  explicit AlarmKpiThread(AlarmFeed* feed);
+  ~AlarmKpiThread();
+  AlarmKpiThread(const AlarmKpiThread&) = delete;
+  AlarmKpiThread& operator=(const AlarmKpiThread&) = delete;
+
+  const AlarmKpi& kpi() const { return kpi_; }
+
+ private:
+  AlarmKpi kpi_;
+  FeedFollower follower_;
+  std::thread thread_;
+};
+
+// The province of a 6-digit region code: its first 2 digits, or "unknown".
+std::string ProvinceOf(const std::string& region_code);
+
+}  // namespace vigil::server

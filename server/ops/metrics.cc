@@ -1,0 +1,464 @@
+#include "server/ops/metrics.h"
+
+#include <prometheus/collectable.h>
+#include <prometheus/exposer.h>
+#include <prometheus/metric_family.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <exception>
+#include <fstream>
+#include <system_error>
+
+namespace vigil::server {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+MetricFamily Family(std::string name, std::string help, MetricType type) {
+  MetricFamily family;
+  family.name = std::move(name);
+  family.help = std::move(help);
+  family.type = type;
+  return family;
+}
+
+ClientMetric Value(MetricType type, double value, std::vector<ClientMetric::Label> labels = {}) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  if (type == MetricType::Counter) {
+    m.counter.value = value;
+  } else {
+    m.gauge.value = value;
+  }
+  return m;
+}
+
+void AddSingle(std::vector<MetricFamily>* out, std::string name, std::string help, MetricType type,
+               double value) {
+  MetricFamily family = Family(std::move(name), std::move(help), type);
+  family.metric.push_back(Value(type, value));
+  out->push_back(std::move(family));
+}
+
+MetricFamily HistogramFamily(std::string name, std::string help, const LatencyHistogram& h) {
+  MetricFamily family = Family(std::move(name), std::move(help), MetricType::Histogram);
+  ClientMetric m;
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < LatencyHistogram::kBounds.size(); ++i) {
+    cumulative += h.bucket(i);
+    m.histogram.bucket.push_back({cumulative, LatencyHistogram::kBounds[i]});
+  }
+  cumulative += h.bucket(LatencyHistogram::kBounds.size());
+  m.histogram.bucket.push_back({cumulative, std::numeric_limits<double>::infinity()});
+  m.histogram.sample_count = cumulative;
+  m.histogram.sample_sum = h.sum_seconds();
+  family.metric.push_back(std::move(m));
+  return family;
+}
+
+double Load(const std::atomic<uint64_t>& v) {
+  return static_cast<double>(v.load(std::memory_order_relaxed));
+}
+
+// The standard process_* metrics from /proc/self (prometheus-cpp has none).
+void AddProcessMetrics(std::vector<MetricFamily>* out) {
+  std::ifstream statm("/proc/self/statm");
+  uint64_t pages = 0;
+  uint64_t resident = 0;
+  if (statm >> pages >> resident) {
+    AddSingle(out, "process_resident_memory_bytes", "Resident memory size in bytes.",
+              MetricType::Gauge,
+              static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)));
+  }
+  // getrusage: user + system CPU of every thread of the process.
+  rusage usage{};
+  if (getrusage(RUSAGE_SELF, &usage) == 0) {
+    auto seconds = [](const timeval& t) {
+      return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6;
+    };
+    AddSingle(out, "process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+              MetricType::Counter, seconds(usage.ru_utime) + seconds(usage.ru_stime));
+  }
+  std::error_code ec;
+  size_t fds = 0;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    ++fds;
+  }
+  if (!ec) {
+    AddSingle(out, "process_open_fds", "Number of open file descriptors.", MetricType::Gauge,
+              static_cast<double>(fds));
+  }
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
+    AddSingle(out, "process_max_fds", "Maximum number of open file descriptors.", MetricType::Gauge,
+              static_cast<double>(limit.rlim_cur));
+  }
+}
+
+// Alarm-load KPIs per province and the Alertmanager forwarder.
+void AddOperationsMetrics(std::vector<MetricFamily>* out, const MetricsSources& s) {
+  constexpr auto kCounter = MetricType::Counter;
+  constexpr auto kGauge = MetricType::Gauge;
+  if (s.kpi != nullptr) {
+    const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    MetricFamily raised = Family("vigil_alarm_kpi_raised_10m",
+                                 "Alarms raised in the last 10 minutes (sliding window, 10 s "
+                                 "steps), by province.",
+                                 kGauge);
+    MetricFamily chattering =
+        Family("vigil_alarm_kpi_chattering",
+               "Alarm points raised at least 3 times within the last minute, by province.", kGauge);
+    MetricFamily stale = Family("vigil_alarm_kpi_stale",
+                                "Open alarms active for more than 24 hours, by province.", kGauge);
+    MetricFamily shelved =
+        Family("vigil_alarm_kpi_shelved", "Open alarms that are shelved, by province.", kGauge);
+    for (const AlarmKpi::Province& p : s.kpi->Snapshot(now)) {
+      const std::vector<ClientMetric::Label> labels = {{"province", p.province}};
+      raised.metric.push_back(Value(kGauge, static_cast<double>(p.raised), labels));
+      chattering.metric.push_back(Value(kGauge, static_cast<double>(p.chattering), labels));
+      stale.metric.push_back(Value(kGauge, static_cast<double>(p.stale), labels));
+      shelved.metric.push_back(Value(kGauge, static_cast<double>(p.shelved), labels));
+    }
+    for (MetricFamily* f : {&raised, &chattering, &stale, &shelved}) {
+      out->push_back(std::move(*f));
+    }
+  }
+  if (s.alertmanager != nullptr) {
+    const AlertmanagerForwarder::Stats st = s.alertmanager->stats();
+    MetricFamily posts =
+        Family("vigil_alertmanager_posts_total",
+               "POSTs of alerts to the Alertmanager, by result (ok; rejected: answered 4xx; "
+               "error: no answer, timeout or 5xx).",
+               kCounter);
+    posts.metric.push_back(Value(kCounter, static_cast<double>(st.posts_ok), {{"result", "ok"}}));
+    posts.metric.push_back(
+        Value(kCounter, static_cast<double>(st.posts_rejected), {{"result", "rejected"}}));
+    posts.metric.push_back(
+        Value(kCounter, static_cast<double>(st.posts_error), {{"result", "error"}}));
+    out->push_back(std::move(posts));
+    AddSingle(out, "vigil_alertmanager_alerts_firing",
+              "Alarms firing as alerts in the Alertmanager, as last sent.", kGauge,
+              static_cast<double>(st.firing));
+    AddSingle(out, "vigil_alertmanager_alerts_pending",
+              "Alert changes (firing or resolved) not yet delivered to the Alertmanager.", kGauge,
+              static_cast<double>(st.pending));
+    AddSingle(out, "vigil_alertmanager_last_success_timestamp_seconds",
+              "Unix time of the last successful POST to the Alertmanager; 0 before one.", kGauge,
+              static_cast<double>(st.last_success_ms) / 1000.0);
+  }
+}
+
+// The configuration in force: rules, registry, TLS certificate.
+void AddControlMetrics(std::vector<MetricFamily>* out, const ControlStats& c) {
+  constexpr auto kCounter = MetricType::Counter;
+  constexpr auto kGauge = MetricType::Gauge;
+  AddSingle(out, "vigil_rules_loaded",
+            "Alarm rules in force; 0 means no reading raises an alarm (alert VigilNoAlarmRules).",
+            kGauge, Load(c.rules_loaded));
+  MetricFamily reloads = Family("vigil_rules_reloads_total",
+                                "Re-reads of rules_file on SIGHUP, by result (ok, error: the "
+                                "rules in force were kept).",
+                                kCounter);
+  reloads.metric.push_back(Value(kCounter, Load(c.rules_reloads_ok), {{"result", "ok"}}));
+  reloads.metric.push_back(Value(kCounter, Load(c.rules_reloads_failed), {{"result", "error"}}));
+  out->push_back(std::move(reloads));
+  MetricFamily registry =
+      Family("vigil_registry_entries", "Registry entries in force, by kind.", kGauge);
+  registry.metric.push_back(Value(kGauge, Load(c.enterprises), {{"kind", "enterprise"}}));
+  registry.metric.push_back(Value(kGauge, Load(c.sensors), {{"kind", "sensor"}}));
+  registry.metric.push_back(Value(kGauge, Load(c.gateways), {{"kind", "gateway"}}));
+  out->push_back(std::move(registry));
+  AddSingle(out, "vigil_tls_certificate_not_after_seconds",
+            "Unix time the gRPC listener's certificate (server.tls.cert_file) expires, as last "
+            "read (start, SIGHUP, every checkpoint interval); 0 with TLS off or an unreadable "
+            "file.",
+            kGauge, static_cast<double>(c.tls_not_after_s.load(std::memory_order_relaxed)));
+}
+
+class Collector final : public prometheus::Collectable {
+ public:
+  explicit Collector(MetricsSources sources) : s_(std::move(sources)) {}
+
+  std::vector<MetricFamily> Collect() const override {
+    std::vector<MetricFamily> out;
+    constexpr auto kCounter = MetricType::Counter;
+    constexpr auto kGauge = MetricType::Gauge;
+    {
+      MetricFamily info = Family("vigil_build_info", "Vigil version; always 1.", kGauge);
+      info.metric.push_back(Value(kGauge, 1, {{"version", s_.version}}));
+      out.push_back(std::move(info));
+    }
+    if (s_.control != nullptr) AddControlMetrics(&out, *s_.control);
+    const IngestCounters& c = *s_.ingest;
+    AddSingle(&out, "vigil_readings_ingested_total", "Readings durably stored.", kCounter,
+              Load(c.readings_stored));
+    AddSingle(&out, "vigil_batches_ingested_total", "Gateway batches durably stored.", kCounter,
+              Load(c.batches_stored));
+    AddSingle(&out, "vigil_batches_duplicate_total",
+              "Batches at or below their gateway's watermark, acked without storing.", kCounter,
+              Load(c.batches_duplicate));
+    {
+      MetricFamily rejected = Family("vigil_readings_rejected_total",
+                                     "Readings not stored, by reject reason.", kCounter);
+      for (uint8_t r = 1; r < kRejectReasonSlots; ++r) {
+        const auto reason = static_cast<alarm::RejectReason>(r);
+        rejected.metric.push_back(
+            Value(kCounter, Load(c.rejected_by_reason[r]),
+                  {{"reason", std::string(alarm::RejectReasonName(reason))}}));
+      }
+      out.push_back(std::move(rejected));
+    }
+    out.push_back(HistogramFamily("vigil_ingest_durable_latency_seconds",
+                                  "Time from reading a batch off the network to it being durable.",
+                                  c.durable_latency));
+    AddSingle(&out, "vigil_ingest_streams_open", "Gateway ingest streams open now.", kGauge,
+              static_cast<double>(c.streams_open.load(std::memory_order_relaxed)));
+    AddSingle(&out, "vigil_ingest_buffered_bytes",
+              "Accepted batch bytes held between read and the shards' heads.", kGauge,
+              static_cast<double>(c.buffered_bytes.load(std::memory_order_relaxed)));
+    AddSingle(&out, "vigil_ingest_refused_overload_total",
+              "Batches refused with RESOURCE_EXHAUSTED because ingest.max_buffered_bytes was "
+              "reached.",
+              kCounter, Load(c.batches_refused_overload));
+    if (s_.access != nullptr) {
+      MetricFamily auth = Family("vigil_auth_refusals_total",
+                                 "Calls refused by access control: unauthenticated (no, unknown "
+                                 "or expired token, no client certificate) or permission_denied "
+                                 "(outside the caller's region, role or gateway).",
+                                 kCounter);
+      auth.metric.push_back(Value(kCounter, static_cast<double>(s_.access->unauthenticated()),
+                                  {{"code", "unauthenticated"}}));
+      auth.metric.push_back(Value(kCounter, static_cast<double>(s_.access->permission_denied()),
+                                  {{"code", "permission_denied"}}));
+      out.push_back(std::move(auth));
+    }
+    if (s_.limiter != nullptr) {
+      const IdentityLimiter::Stats st = s_.limiter->stats();
+      MetricFamily refusals = Family("vigil_limit_refusals_total",
+                                     "RESOURCE_EXHAUSTED answers of the per-identity limits "
+                                     "(limits.streams_per_identity, "
+                                     "limits.subscriptions_per_identity).",
+                                     kCounter);
+      refusals.metric.push_back(
+          Value(kCounter, static_cast<double>(st.streams_refused), {{"limit", "streams"}}));
+      refusals.metric.push_back(Value(kCounter, static_cast<double>(st.subscriptions_refused),
+                                      {{"limit", "subscriptions"}}));
+      out.push_back(std::move(refusals));
+      AddSingle(&out, "vigil_ingest_throttled_batches_total",
+                "Batches after which an identity over limits.readings_per_second was paused.",
+                kCounter, static_cast<double>(st.throttled));
+      AddSingle(&out, "vigil_ingest_throttled_seconds_total",
+                "Total pause imposed on identities over limits.readings_per_second.", kCounter,
+                st.throttled_seconds);
+    }
+    AddSingle(&out, "vigil_writer_queue_batches", "Batches waiting for the storage writer.", kGauge,
+              static_cast<double>(s_.writer->queued()));
+    AddSingle(&out, "vigil_writer_queue_capacity_batches", "Capacity of the writer queue.", kGauge,
+              static_cast<double>(StorageWriter::kQueueCapacity));
+    AddSingle(&out, "vigil_storage_failed",
+              "1 while storage writes fail (disk full, I/O error): ingest is refused with "
+              "UNAVAILABLE; retried every second.",
+              kGauge, s_.writer->healthy() ? 0 : 1);
+    AddSingle(&out, "vigil_storage_disk_full",
+              "1 while ingest is refused for lack of disk space: free space below "
+              "storage.min_free_space, or a write failed with 'no space left on device'.",
+              kGauge,
+              s_.writer->low_space() ||
+                      (!s_.writer->healthy() &&
+                       s_.writer->sticky_error().code() == alarm::Status::Code::kResourceExhausted)
+                  ? 1
+                  : 0);
+    AddSingle(&out, "vigil_storage_failures_total", "Storage write failures.", kCounter,
+              static_cast<double>(s_.writer->failures()));
+    AddSingle(&out, "vigil_storage_recoveries_total",
+              "Times storage writes resumed by themselves after a failure.", kCounter,
+              static_cast<double>(s_.writer->recoveries()));
+    AddSingle(&out, "vigil_ingest_epoch_behind_total",
+              "Batches refused (FAILED_PRECONDITION) because their epoch is below the gateway's "
+              "stored watermark: a gateway whose clock or epoch store was reset.",
+              kCounter, static_cast<double>(s_.writer->epoch_refusals()));
+    AddSingle(&out, "vigil_ingest_gaps_opened_total",
+              "Times a batch of a gateway failed (disk nearly full, storage error) so that the "
+              "gateway's later batches wait for its resend.",
+              kCounter, static_cast<double>(s_.writer->gaps_opened()));
+    AddSingle(&out, "vigil_ingest_after_gap_total",
+              "Batches refused (ABORTED) because an earlier batch of their gateway failed and was "
+              "not resent yet.",
+              kCounter, static_cast<double>(s_.writer->gap_refusals()));
+    {
+      MetricFamily tasks = Family("vigil_shard_queue_tasks", "Tasks queued per shard.", kGauge);
+      MetricFamily full = Family("vigil_shard_queue_full_total",
+                                 "Posts that found a shard queue full and waited.", kCounter);
+      MetricFamily checkpoint =
+          Family("vigil_shard_checkpoint_seconds",
+                 "How long the last checkpoint held each shard's thread (sealing heads, "
+                 "snapshotting and encoding alarm state); its readings waited that long.",
+                 kGauge);
+      for (uint32_t i = 0; i < s_.shards->count(); ++i) {
+        const ShardSet::QueueStats q = s_.shards->queue_stats(i);
+        tasks.metric.push_back(
+            Value(kGauge, static_cast<double>(q.tasks), {{"shard", std::to_string(i)}}));
+        full.metric.push_back(
+            Value(kCounter, static_cast<double>(q.full_events), {{"shard", std::to_string(i)}}));
+        checkpoint.metric.push_back(Value(kGauge, static_cast<double>(q.last_checkpoint_ns) / 1e9,
+                                          {{"shard", std::to_string(i)}}));
+      }
+      out.push_back(std::move(tasks));
+      out.push_back(std::move(full));
+      out.push_back(std::move(checkpoint));
+    }
+    {
+      const JournalCounters& jc = s_.journal->counters();
+      MetricFamily events =
+          Family("vigil_alarm_events_total",
+                 "Alarm transitions journaled, by event and alarm kind.", kCounter);
+      for (uint8_t e = 1; e <= alarm::kMaxEventKind; ++e) {
+        for (uint8_t a = 1; a <= alarm::kMaxAlarmKind; ++a) {
+          events.metric.push_back(Value(
+              kCounter, Load(jc.events[e][a]),
+              {{"event", std::string(alarm::EventKindName(static_cast<alarm::EventKind>(e)))},
+               {"alarm", std::string(alarm::AlarmKindName(static_cast<alarm::AlarmKind>(a)))}}));
+        }
+      }
+      out.push_back(std::move(events));
+      const AlarmFeed::OpenCounts counts = s_.feed->Counts();
+      MetricFamily open =
+          Family("vigil_alarms_open",
+                 "Open alarms (active, or cleared and not yet acknowledged), by severity.", kGauge);
+      for (uint8_t sev = 1; sev <= 4; ++sev) {
+        open.metric.push_back(Value(kGauge, static_cast<double>(counts.by_severity[sev]),
+                                    {{"severity", std::to_string(sev)}}));
+      }
+      out.push_back(std::move(open));
+      // With the registry's gateway count (vigil_registry_entries) this gives
+      // the gateways online; only with a gateway_offline rule in force.
+      AddSingle(&out, "vigil_gateways_offline",
+                "Gateways with an active gateway-offline alarm (silent past the rules' "
+                "gateway_offline.after); 0 without that rule.",
+                kGauge, static_cast<double>(counts.gateways_offline));
+      AddSingle(&out, "vigil_alarms_unacknowledged",
+                "Open alarms no operator has acknowledged yet.", kGauge,
+                static_cast<double>(counts.unacked));
+      AddSingle(&out, "vigil_alarms_shelved", "Open alarms whose alarm point is shelved.", kGauge,
+                static_cast<double>(counts.shelved));
+      AddSingle(&out, "vigil_alarm_journal_last_sequence",
+                "Journal sequence of the newest alarm event.", kGauge,
+                static_cast<double>(s_.feed->last_seq()));
+      AddSingle(&out, "vigil_alarm_journal_queue_items",
+                "Evaluated batches and snapshots waiting for the alarm journal.", kGauge,
+                static_cast<double>(s_.journal->queued()));
+      AddSingle(&out, "vigil_alarm_journal_write_failures_total",
+                "Alarm journal writes that failed (retried every second).", kCounter,
+                Load(jc.write_failures));
+      const AlarmService::SubscriberStats subs = s_.alarms->subscriber_stats();
+      AddSingle(&out, "vigil_alarm_subscribers", "Alarm streams open (command centers).", kGauge,
+                static_cast<double>(subs.subscribers));
+      AddSingle(&out, "vigil_alarm_subscriber_max_lag_events",
+                "Journal entries between the newest and the slowest subscriber's position.", kGauge,
+                static_cast<double>(subs.max_lag));
+      AddSingle(&out, "vigil_alarm_subscriber_journal_reads_total",
+                "Catch-up reads of slow subscribers served from the journal on disk.", kCounter,
+                static_cast<double>(subs.from_journal_total));
+      AddSingle(&out, "vigil_late_readings_total",
+                "Readings older than their sensor's newest: stored, not evaluated for alarms.",
+                kCounter, static_cast<double>(s_.shards->late_readings()));
+      out.push_back(HistogramFamily(
+          "vigil_alarm_journal_latency_seconds",
+          "Time from reading a batch off the network to journaling the alarm events it caused.",
+          jc.latency));
+      out.push_back(HistogramFamily(
+          "vigil_alarm_delivery_latency_seconds",
+          "Time from journaling a live alarm event to writing it to a subscriber's stream, "
+          "per event and subscriber.",
+          s_.alarms->delivery_latency()));
+    }
+    AddSingle(&out, "vigil_shard_queue_capacity_tasks", "Capacity of each shard queue.", kGauge,
+              static_cast<double>(ShardSet::kQueueCapacity));
+    AddSingle(&out, "vigil_readings_in_heads",
+              "Readings held in open per-sensor heads, not yet in chunks.", kGauge,
+              static_cast<double>(s_.shards->readings_in_heads()));
+
+    const storage::StoreStats stats = s_.store->GetStats();
+    AddSingle(&out, "vigil_wal_dropped_bytes_at_start",
+              "Bytes of torn or corrupt write-ahead log skipped when the database opened.", kGauge,
+              static_cast<double>(stats.wal_bytes_dropped_at_open));
+    AddSingle(&out, "vigil_chunk_readings_written_total",
+              "Readings written into chunks since start.", kCounter,
+              static_cast<double>(stats.chunk_readings_written));
+    AddSingle(&out, "vigil_chunk_readings_repeated_total",
+              "Readings not written into chunks since start because the same reading was stored "
+              "already (a replay after a crash sealing again what was sealed before it).",
+              kCounter, static_cast<double>(stats.chunk_readings_repeated));
+    AddSingle(&out, "vigil_rocksdb_memtable_bytes", "RocksDB memtables, all column families.",
+              kGauge, static_cast<double>(stats.memtable_bytes));
+    AddSingle(&out, "vigil_rocksdb_pending_compaction_bytes",
+              "RocksDB estimate of bytes compaction still has to rewrite.", kGauge,
+              static_cast<double>(stats.pending_compaction_bytes));
+    AddSingle(&out, "vigil_rocksdb_sst_bytes", "RocksDB live SST files.", kGauge,
+              static_cast<double>(stats.sst_bytes));
+    AddSingle(&out, "vigil_rocksdb_wal_bytes", "RocksDB live write-ahead log files.", kGauge,
+              static_cast<double>(stats.wal_bytes));
+
+    AddSingle(&out, "vigil_rocksdb_write_stopped",
+              "1 while RocksDB has stopped writes (compaction or flush behind).", kGauge,
+              stats.writes_stopped ? 1 : 0);
+    AddSingle(&out, "vigil_rocksdb_delayed_write_rate_bytes",
+              "Rate RocksDB throttles writes to while delaying them; 0 when not delayed.", kGauge,
+              static_cast<double>(stats.delayed_write_rate));
+    AddProcessMetrics(&out);
+    AddOperationsMetrics(&out, s_);
+
+    std::error_code ec;
+    const std::filesystem::space_info space = std::filesystem::space(s_.data_dir, ec);
+    if (!ec) {
+      AddSingle(&out, "vigil_data_dir_free_bytes",
+                "Bytes available to vigild on the data folder's filesystem.", kGauge,
+                static_cast<double>(space.available));
+      AddSingle(&out, "vigil_data_dir_size_bytes", "Size of the data folder's filesystem.", kGauge,
+                static_cast<double>(space.capacity));
+    }
+    return out;
+  }
+
+ private:
+  MetricsSources s_;
+};
+
+}  // namespace
+
+class MetricsExporter::Impl {
+ public:
+  std::unique_ptr<prometheus::Exposer> exposer;
+  std::shared_ptr<Collector> collector;
+  std::string address;
+};
+
+alarm::Result<std::unique_ptr<MetricsExporter>> MetricsExporter::Start(const std::string& listen,
+                                                                       MetricsSources sources) {
+  auto impl = std::make_unique<Impl>();
+  try {
+    impl->exposer = std::make_unique<prometheus::Exposer>(listen);
+  } catch (const std::exception& e) {
+    return alarm::Status::Unavailable("cannot serve /metrics on " + listen + ": " + e.what());
+  }
+  impl->collector = std::make_shared<Collector>(std::move(sources));
+  impl->exposer->RegisterCollectable(impl->collector);
+  const std::vector<int> ports = impl->exposer->GetListeningPorts();
+  const std::string host = listen.substr(0, listen.rfind(':'));
+  impl->address = host + ":" + (ports.empty() ? std::string("?") : std::to_string(ports[0]));
+  return std::unique_ptr<MetricsExporter>(new MetricsExporter(std::move(impl)));
+}
+
+MetricsExporter::MetricsExporter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+MetricsExporter::~MetricsExporter() = default;
+
+const std::string& MetricsExporter::address() const { return impl_->address; }
+
+}  // namespace vigil::server

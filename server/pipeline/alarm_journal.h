@@ -1,0 +1,112 @@
+// AlarmJournal: the one thread that writes the alarm journal. Shards hand it
+// the events of each log entry they evaluated (through a bounded lock-free
+// queue); it numbers them (global, gap-free journal sequence), writes them in
+// one RocksDB write per group together with the open-alarm table and each
+// shard's "journaled through log entry N" mark, and only then publishes them
+// to the AlarmFeed, logs them and completes the operator actions that caused
+// them. An event is therefore never published before it is durable, and never
+// journaled before the readings that caused it (shards evaluate stored
+// entries only).
+//
+// Shards also send their engine snapshots through it, so a snapshot is
+// written after every event that precedes it: restart = restore the snapshot,
+// replay the log after it, and drop the replayed events at or below the mark.
+//
+// Thread-safety: Submit from any thread (shards); the accessors are
+// thread-safe. A write error is retried every second until it succeeds
+// (queue full -> shards wait -> ingest backs off): nothing is dropped.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "alarm/event.h"
+#include "alarm/journal.h"
+#include "alarm/status.h"
+#include "server/pipeline/alarm_feed.h"
+#include "server/pipeline/ingest_counters.h"
+#include "server/pipeline/registry_holder.h"
+#include "storage/store.h"
+
+namespace vigil::server {
+
+// Told how an operator action (acknowledge, shelve, unshelve) ended: ok with
+// the journal seq of its event (0 when it changed nothing), or the engine's
+// error. Called once, on a shard or the journal thread; must not block.
+class CommandCompletion {
+ public:
+  virtual ~CommandCompletion() = default;
+  virtual void Done(const alarm::Status& status, uint64_t journal_seq) = 0;
+};
+
+// Everything a shard sends the journal. Owned by the journal once submitted.
+struct JournalItem {
+  uint32_t shard = 0;
+  // Log entry the events came from; 0 when none (the mark is not moved).
+  uint64_t log_seq = 0;
+  std::vector<alarm::AlarmEvent> events;
+  // When the readings behind the events were received (for the latency histogram).
+  std::optional<std::chrono::steady_clock::time_point> received;
+  CommandCompletion* completion = nullptr;
+  // An engine snapshot (encoded storage::ShardSnapshot) for checkpoint `round`,
+  // evaluated through log entry `snapshot_through`.
+  std::string snapshot;
+  uint64_t snapshot_round = 0;
+  uint64_t snapshot_through = 0;
+  // After a restart's replay: the shard's open alarms, to correct the
+  // journal's open-alarm table where they differ (kReconciled events).
+  bool reconcile = false;
+  std::vector<alarm::ActiveAlarm> engine_alarms;
+};
+
+// Transitions by event and alarm kind, journaled, for /metrics.
+struct JournalCounters {
+  std::array<std::array<std::atomic<uint64_t>, alarm::kMaxAlarmKind + 1>, alarm::kMaxEventKind + 1>
+      events{};
+  std::atomic<uint64_t> write_failures{0};
+  std::atomic<bool> failing{false};
+  // Batch read from the network -> the alarm events it caused journaled.
+  LatencyHistogram latency;
+};
+
+class AlarmJournal {
+ public:
+  // `open` are the open alarms as loaded from the store (state.open_entries,
+  // decoded). Every pointer must outlive the journal. Starts the thread.
+  static alarm::Result<std::unique_ptr<AlarmJournal>> Start(storage::Store* store,
+                                                            RegistryHolder* registry,
+                                                            AlarmFeed* feed, uint32_t shard_count,
+                                                            const storage::JournalState& state);
+  ~AlarmJournal();  // Stop()s
+  AlarmJournal(const AlarmJournal&) = delete;
+  AlarmJournal& operator=(const AlarmJournal&) = delete;
+
+  // Queues `item` (ownership passes); waits while the queue is full.
+  // REQUIRES: not stopped.
+  void Submit(JournalItem* item);
+
+  // Writes everything queued, then joins. Idempotent.
+  void Stop();
+
+  // The snapshot of `shard` for checkpoint `round` is durable: the log
+  // entry it was taken through; nullopt before.
+  std::optional<uint64_t> SnapshotDone(uint32_t shard, uint64_t round) const;
+
+  const JournalCounters& counters() const { return counters_; }
+  // Items queued, not yet written (approximate).
+  uint64_t queued() const { return queued_.load(std::memory_order_relaxed); }
+
+ private:
+  class Impl;
+  explicit AlarmJournal(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+  JournalCounters counters_;
+  std::atomic<uint64_t> queued_{0};
+};
+
+}  // namespace vigil::server

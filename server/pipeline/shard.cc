@@ -1,0 +1,672 @@
+#include "server/pipeline/shard.h"
+
+#include <algorithm>
+#include <boost/lockfree/queue.hpp>
+#include <chrono>
+#include <limits>
+#include <thread>
+#include <unordered_map>
+
+#include "server/log/log.h"
+#include "server/log/thread_name.h"
+#include "storage/ingest_record.h"
+
+namespace vigil::server {
+namespace {
+
+constexpr int kDrainBurst = 256;
+// Sealed chunks are written once this many are pending or the oldest is this
+// old: one RocksDB write (and overlap-check iterators) per group rather than
+// per batch, which below saturation was a write per batch and shard. Reads
+// and checkpoints write them first; the ingest log holds them until then.
+constexpr size_t kSealedWriteChunks = 256;
+constexpr std::chrono::milliseconds kSealedWriteDelay{200};
+
+// Sends a shard to work on a checkpoint round: seal and write heads, then
+// snapshot the alarm engine through the journal.
+class CheckpointTask final : public ShardTask {
+ public:
+  CheckpointTask(uint64_t round, uint64_t seal_through, std::atomic<uint64_t>* done_round,
+                 std::atomic<uint64_t>* failed_round, std::atomic<uint64_t>* replay_point,
+                 std::atomic<uint64_t>* took_ns)
+      : round_(round),
+        seal_through_(seal_through),
+        done_round_(done_round),
+        failed_round_(failed_round),
+        replay_point_(replay_point),
+        took_ns_(took_ns) {}
+
+  void Run(ShardState& shard) override {
+    // The shard's readings wait while this runs: operators see how long.
+    const auto start = std::chrono::steady_clock::now();
+    RunTimed(shard);
+    took_ns_->store(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                              std::chrono::steady_clock::now() - start)
+                                              .count()),
+                    std::memory_order_relaxed);
+  }
+
+ private:
+  void RunTimed(ShardState& shard) {
+    shard.heads.SealThrough(seal_through_, &shard.sealed);
+    shard.WriteSealed();
+    if (shard.store_failed) {  // chunks not durable: do not let the log go
+      failed_round_->store(round_, std::memory_order_release);
+      return;
+    }
+    const uint64_t point = shard.heads.OldestUnsealedLogSeq().value_or(shard.last_log_seq + 1);
+    auto* item = new JournalItem();
+    item->shard = shard.index;
+    item->snapshot = storage::EncodeShardSnapshot({.shard = shard.index,
+                                                   .shard_count = shard.count,
+                                                   .through_log_seq = shard.last_log_seq,
+                                                   .engine = shard.engine.Snapshot()});
+    item->snapshot_round = round_;
+    item->snapshot_through = shard.last_log_seq;
+    shard.journal->Submit(item);
+    replay_point_->store(point, std::memory_order_relaxed);
+    done_round_->store(round_, std::memory_order_release);
+  }
+
+  uint64_t round_;
+  uint64_t seal_through_;
+  std::atomic<uint64_t>* done_round_;
+  std::atomic<uint64_t>* failed_round_;
+  std::atomic<uint64_t>* replay_point_;
+  std::atomic<uint64_t>* took_ns_;
+};
+
+// Start-up rules (before replay); later changes come as control records.
+class RulesTask final : public ShardTask {
+ public:
+  RulesTask(std::shared_ptr<const alarm::RuleSet> rules, alarm::TimestampMs now)
+      : rules_(std::move(rules)), now_(now) {}
+  void Run(ShardState& shard) override {
+    shard.engine.SetRuleSet(rules_, now_, &shard.events);
+    shard.Journal(0, std::nullopt, nullptr);
+  }
+
+ private:
+  std::shared_ptr<const alarm::RuleSet> rules_;
+  alarm::TimestampMs now_;
+};
+
+class RecoverTask final : public ShardTask {
+ public:
+  explicit RecoverTask(std::shared_ptr<const AlarmRecovery> recovery)
+      : recovery_(std::move(recovery)) {}
+  void Run(ShardState& shard) override {
+    const AlarmRecovery& r = *recovery_;
+    if (r.shard_count == 0) return;
+    const bool same_layout = r.shard_count == shard.count;
+    uint64_t through = UINT64_MAX;
+    bool own_found = false;
+    for (const storage::ShardSnapshot& snap : r.snapshots) {
+      // Same layout: this shard's own snapshot only. The others hold none of
+      // its sensors, and Restore keeps the greatest occurrence counter: replay
+      // would number this shard's alarms differently from the run it repeats,
+      // and the journal would close them as reconciled and open new ids.
+      // Another layout: all of them, each sensor's state being in one; the
+      // greatest counter then keeps a new occurrence from reusing a restored one.
+      if (same_layout && snap.shard != shard.index) continue;
+      alarm::Status s = shard.engine.Restore(snap.engine);
+      if (!s.ok()) {
+        LogError("engine_snapshot_skipped", {{"shard", shard.index}, {"error", s.ToString()}});
+        continue;
+      }
+      if (same_layout) {
+        own_found = true;
+        through = snap.through_log_seq;
+      }
+    }
+    if (!same_layout) {
+      // Another layout: each sensor's state is as of its old shard's
+      // snapshot; re-evaluating from the oldest is safe, as readings at or
+      // before a sensor's newest are skipped.
+      through = UINT64_MAX;
+      for (const storage::ShardSnapshot& snap : r.snapshots) {
+        through = std::min(through, snap.through_log_seq);
+      }
+      own_found = r.snapshots.size() == r.shard_count;
+    }
+    shard.engine_through = own_found ? through : 0;
+    shard.journal_marks = r.marks;
+    shard.marks_shard_count = r.shard_count;
+    shard.max_journal_mark = 0;
+    for (uint64_t m : r.marks) shard.max_journal_mark = std::max(shard.max_journal_mark, m);
+  }
+
+ private:
+  std::shared_ptr<const AlarmRecovery> recovery_;
+};
+
+class ReconcileTask final : public ShardTask {
+ public:
+  void Run(ShardState& shard) override {
+    auto* item = new JournalItem();
+    item->shard = shard.index;
+    item->reconcile = true;
+    item->engine_alarms = shard.engine.Active();
+    shard.journal->Submit(item);
+    shard.journal_marks.clear();  // replay is over
+    shard.max_journal_mark = 0;
+  }
+};
+
+class ControlTask final : public ShardTask {
+ public:
+  ControlTask(uint64_t log_seq, alarm::TimestampMs stored_at, storage::ControlRecord record,
+              CommandCompletion* completion, std::shared_ptr<const alarm::RuleSet> rules)
+      : log_seq_(log_seq),
+        stored_at_(stored_at),
+        record_(std::move(record)),
+        completion_(completion),
+        rules_(std::move(rules)) {}
+
+  void Run(ShardState& shard) override {
+    shard.last_log_seq = std::max(shard.last_log_seq, log_seq_);
+    if (!shard.Evaluates(log_seq_)) {
+      if (completion_ != nullptr) completion_->Done(alarm::Status::Ok(), 0);
+      return;
+    }
+    alarm::Status status;
+    using storage::ControlKind;
+    switch (record_.kind) {
+      case ControlKind::kTick:
+        shard.engine.Tick(stored_at_, &shard.events);
+        break;
+      case ControlKind::kAcknowledge:
+        status = shard.engine.Acknowledge(record_.alarm, stored_at_, record_.actor, record_.text,
+                                          &shard.events);
+        break;
+      case ControlKind::kShelve:
+        status = shard.engine.Shelve(record_.alarm, stored_at_ + record_.shelve_for_ms, stored_at_,
+                                     record_.actor, record_.text, &shard.events);
+        break;
+      case ControlKind::kUnshelve:
+        status = shard.engine.Unshelve(record_.alarm, stored_at_, record_.actor, record_.text,
+                                       &shard.events);
+        break;
+      case ControlKind::kRulesChanged:
+        // On replay there is no rule set: the current rules were set at start.
+        if (rules_) shard.engine.SetRuleSet(rules_, stored_at_, &shard.events);
+        break;
+    }
+    if (!status.ok()) {
+      if (completion_ != nullptr) completion_->Done(status, 0);
+      return;
+    }
+    shard.Journal(log_seq_, std::nullopt, completion_);
+  }
+
+ private:
+  uint64_t log_seq_;
+  alarm::TimestampMs stored_at_;
+  storage::ControlRecord record_;
+  CommandCompletion* completion_;
+  std::shared_ptr<const alarm::RuleSet> rules_;
+};
+
+class HeadReadTask final : public ShardTask {
+ public:
+  HeadReadTask(std::string sensor_id, alarm::TimestampMs from, alarm::TimestampMs to,
+               std::function<void(std::vector<alarm::Reading>)> done)
+      : sensor_id_(std::move(sensor_id)), from_(from), to_(to), done_(std::move(done)) {}
+
+  void Run(ShardState& shard) override {
+    // Chunks sealed in this drain must be readable before the head is read,
+    // or a reader could see neither.
+    shard.WriteSealed();
+    std::vector<alarm::Reading> readings;
+    shard.heads.ReadHead(sensor_id_, from_, to_, &readings);
+    done_(std::move(readings));
+  }
+
+ private:
+  std::string sensor_id_;
+  alarm::TimestampMs from_;
+  alarm::TimestampMs to_;
+  std::function<void(std::vector<alarm::Reading>)> done_;
+};
+
+// A stored gateway batch on its way to every shard (each takes the series it
+// owns). Reference-counted: the last shard to release it frees it.
+class StoredBatchTask final : public ShardTask {
+ public:
+  StoredBatchTask(uint64_t log_seq, alarm::TimestampMs stored_at, std::string record,
+                  uint32_t shard_count, std::atomic<int64_t>* buffered, int64_t buffered_bytes,
+                  std::optional<SteadyTime> received)
+      : log_seq_(log_seq),
+        stored_at_(stored_at),
+        record_(std::move(record)),
+        refs_(shard_count),
+        buffered_(buffered),
+        buffered_bytes_(buffered_bytes),
+        received_(received) {}
+  ~StoredBatchTask() override {
+    if (buffered_ != nullptr) buffered_->fetch_sub(buffered_bytes_, std::memory_order_relaxed);
+  }
+
+  void Run(ShardState& shard) override {
+    auto view = storage::IngestRecordView::Parse(record_);
+    if (!view) {
+      LogError("ingest_record_corrupt",
+               {{"log_seq", log_seq_}, {"error", view.error().ToString()}});
+      return;
+    }
+    const bool evaluate = shard.Evaluates(log_seq_);
+    if (evaluate) shard.engine.BeginBatch(view->gateway_id(), stored_at_, &shard.events);
+    const uint64_t late_before = shard.engine.stats().late_readings;
+    // This shard's series first, then hints for all their heads and states,
+    // then the work: a batch's cache misses overlap instead of queueing.
+    shard.batch_series.clear();
+    shard.batch_hashes.clear();
+    alarm::SeriesView series;
+    for (auto it = view->series(); it.Next(&series);) {
+      if (ShardFor(series.sensor_id, shard.count) != shard.index) continue;
+      shard.batch_series.push_back(series);
+      shard.batch_hashes.push_back(alarm::IdIndex::Hash(series.sensor_id));
+    }
+    shard.heads.Prefetch(shard.batch_hashes);
+    if (evaluate) shard.engine.Prefetch(shard.batch_hashes);
+    for (size_t i = 0; i < shard.batch_series.size(); ++i) {
+      const alarm::SeriesView& s = shard.batch_series[i];
+      const uint64_t hash = shard.batch_hashes[i];
+      shard.heads.Append(s.sensor_id, hash, s.timestamps, s.values, s.quality, log_seq_,
+                         &shard.sealed);
+      if (evaluate) {
+        shard.engine.Evaluate(s.sensor_id, hash, s.timestamps, s.values, s.quality, stored_at_,
+                              &shard.events);
+      }
+    }
+    if (const uint64_t late = shard.engine.stats().late_readings - late_before; late > 0) {
+      shard.late_readings->fetch_add(late, std::memory_order_relaxed);
+    }
+    shard.Journal(log_seq_, received_, nullptr);
+    shard.last_log_seq = std::max(shard.last_log_seq, log_seq_);
+  }
+
+  void Release() override {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+ private:
+  uint64_t log_seq_;
+  alarm::TimestampMs stored_at_;
+  std::string record_;
+  std::atomic<uint32_t> refs_;
+  std::atomic<int64_t>* buffered_;
+  int64_t buffered_bytes_;
+  std::optional<SteadyTime> received_;
+};
+
+alarm::TimestampMs WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+uint32_t ShardFor(std::string_view sensor_id, uint32_t shard_count) {
+  // The engine's own partition: a sensor's heads and alarms share a shard.
+  return alarm::ShardOf(sensor_id, shard_count);
+}
+
+void ShardState::Journal(uint64_t log_seq, std::optional<SteadyTime> received,
+                         CommandCompletion* completion) {
+  if (log_seq != 0 && log_seq <= max_journal_mark && !events.empty()) {
+    // Replay after a restart: drop what the journal already has.
+    std::erase_if(events, [&](const alarm::AlarmEvent& e) {
+      const uint32_t old_shard = alarm::ShardOf(e.record.source_id, marks_shard_count);
+      return old_shard < journal_marks.size() && log_seq <= journal_marks[old_shard];
+    });
+  }
+  if (events.empty() && completion == nullptr) return;
+  auto* item = new JournalItem();
+  item->shard = index;
+  item->log_seq = events.empty() ? 0 : log_seq;
+  item->events = std::move(events);
+  events.clear();
+  item->received = received;
+  item->completion = completion;
+  journal->Submit(item);
+}
+
+void ShardState::WriteSealed() {
+  if (sealed.empty()) return;
+  alarm::Status s = store->WriteChunks(sealed);
+  if (!s.ok()) {
+    if (!store_failed) LogError("chunk_write_failed", {{"shard", index}, {"error", s.ToString()}});
+    store_failed = true;
+    return;  // kept for the next attempt; the ingest log still holds these readings
+  }
+  store_failed = false;
+  sealed.clear();
+  sealed_since.reset();
+}
+
+class ShardSet::Shard {
+ public:
+  Shard(uint32_t index, uint32_t count, storage::Store* store, AlarmJournal* journal,
+        const storage::HeadSetOptions& options)
+      : queue_(kQueueCapacity),
+        state_{.index = index,
+               .count = count,
+               .store = store,
+               .journal = journal,
+               .heads = storage::HeadSet(options),
+               .sealed = {},
+               .sealed_since = std::nullopt,
+               .last_log_seq = 0,
+               .store_failed = false,
+               .engine = alarm::Engine(alarm::EngineOptions{.shard = index, .shard_count = count}),
+               .events = {},
+               .batch_series = {},
+               .batch_hashes = {},
+               .engine_through = 0,
+               .journal_marks = {},
+               .marks_shard_count = 1,
+               .max_journal_mark = 0,
+               .late_readings = &late_readings} {
+    thread_ = std::thread([this, index] {
+      NameThisThread("vigil-shard-" + std::to_string(index));
+      Loop();
+    });
+  }
+
+  ~Shard() { Join(); }
+
+  void Post(ShardTask* task) {
+    posted.fetch_add(1, std::memory_order_relaxed);
+    for (int spins = 0; !queue_.push(task); ++spins) {
+      if (spins == 0) queue_full.fetch_add(1, std::memory_order_relaxed);
+      if (spins > 64) std::this_thread::yield();
+    }
+    wake_.fetch_add(1, std::memory_order_release);
+    wake_.notify_one();
+  }
+
+  void RequestStop() {
+    stopping_.store(true, std::memory_order_release);
+    wake_.fetch_add(1, std::memory_order_release);
+    wake_.notify_one();
+  }
+
+  void Join() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+  std::atomic<uint64_t> done_round{0};
+  std::atomic<uint64_t> failed_round{0};
+  std::atomic<uint64_t> replay_point{0};
+  std::atomic<uint64_t> readings_in_heads{0};
+  std::atomic<uint64_t> posted{0};
+  std::atomic<uint64_t> ran{0};
+  std::atomic<uint64_t> queue_full{0};
+  std::atomic<uint64_t> late_readings{0};
+  std::atomic<uint64_t> checkpoint_ns{0};
+
+ private:
+  bool Drain() {
+    ShardTask* task = nullptr;
+    int ran_now = 0;
+    while (ran_now < kDrainBurst && queue_.pop(task)) {
+      task->Run(state_);
+      task->Release();
+      ++ran_now;
+      ran.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (ran_now > 0) {
+      if (!state_.sealed.empty()) {
+        const SteadyTime now = std::chrono::steady_clock::now();
+        if (!state_.sealed_since) state_.sealed_since = now;
+        if (state_.sealed.size() >= kSealedWriteChunks ||
+            now - *state_.sealed_since >= kSealedWriteDelay) {
+          state_.WriteSealed();
+        }
+      }
+      readings_in_heads.store(state_.heads.readings_in_heads(), std::memory_order_relaxed);
+    }
+    return ran_now > 0;
+  }
+
+  void Loop() {
+    for (;;) {
+      if (Drain()) continue;
+      const uint32_t seen = wake_.load(std::memory_order_acquire);
+      if (Drain()) continue;
+      if (stopping_.load(std::memory_order_acquire)) break;
+      wake_.wait(seen, std::memory_order_acquire);
+    }
+    while (Drain()) {
+    }
+  }
+
+  boost::lockfree::queue<ShardTask*, boost::lockfree::fixed_sized<true>> queue_;
+  std::atomic<uint32_t> wake_{0};
+  std::atomic<bool> stopping_{false};
+  ShardState state_;
+  std::thread thread_;
+};
+
+ShardSet::ShardSet(uint32_t count, storage::Store* store, AlarmJournal* journal,
+                   const storage::HeadSetOptions& heads)
+    : journal_(journal) {
+  shards_.reserve(count);
+  for (uint32_t i = 0; i < count; ++i) {
+    storage::HeadSetOptions options = heads;
+    // Disjoint chunk-id sequences per shard.
+    options.first_chunk_id = heads.first_chunk_id * count + i;
+    options.chunk_id_stride = count;
+    shards_.push_back(std::make_unique<Shard>(i, count, store, journal, options));
+  }
+}
+
+ShardSet::~ShardSet() { Stop(); }
+
+uint32_t ShardSet::count() const { return static_cast<uint32_t>(shards_.size()); }
+
+void ShardSet::Post(uint32_t shard, ShardTask* task) { shards_[shard]->Post(task); }
+
+void ShardSet::PostBatch(uint64_t log_seq, alarm::TimestampMs stored_at, std::string record,
+                         std::atomic<int64_t>* buffered, int64_t buffered_bytes,
+                         std::optional<SteadyTime> received) {
+  if (stored_at == 0) stored_at = WallMs();  // a record from before commit times were kept
+  auto* task = new StoredBatchTask(log_seq, stored_at, std::move(record), count(), buffered,
+                                   buffered_bytes, received);
+  for (auto& shard : shards_) shard->Post(task);
+}
+
+void ShardSet::PostControl(uint64_t log_seq, alarm::TimestampMs stored_at,
+                           const storage::ControlRecord& record, CommandCompletion* completion,
+                           const std::shared_ptr<const alarm::RuleSet>& rules) {
+  using storage::ControlKind;
+  if (record.kind == ControlKind::kTick || record.kind == ControlKind::kRulesChanged) {
+    for (auto& shard : shards_) {
+      shard->Post(new ControlTask(log_seq, stored_at, record, nullptr, rules));
+    }
+    return;
+  }
+  const uint32_t owner = ShardFor(record.alarm.source_id, count());
+  shards_[owner]->Post(new ControlTask(log_seq, stored_at, record, completion, nullptr));
+}
+
+void ShardSet::StartCheckpoint(uint64_t round, uint64_t seal_through) {
+  for (auto& shard : shards_) {
+    shard->Post(new CheckpointTask(round, seal_through, &shard->done_round, &shard->failed_round,
+                                   &shard->replay_point, &shard->checkpoint_ns));
+  }
+}
+
+std::optional<uint64_t> ShardSet::CheckpointResult(uint64_t round) const {
+  uint64_t point = std::numeric_limits<uint64_t>::max();
+  for (uint32_t i = 0; i < shards_.size(); ++i) {
+    const Shard& shard = *shards_[i];
+    if (shard.done_round.load(std::memory_order_acquire) < round) return std::nullopt;
+    auto engine_through = journal_->SnapshotDone(i, round);
+    if (!engine_through) return std::nullopt;
+    point =
+        std::min({point, shard.replay_point.load(std::memory_order_relaxed), *engine_through + 1});
+  }
+  return point;
+}
+
+bool ShardSet::CheckpointFailed(uint64_t round) const {
+  return std::any_of(shards_.begin(), shards_.end(), [&](const auto& shard) {
+    return shard->failed_round.load(std::memory_order_acquire) == round;
+  });
+}
+
+void ShardSet::SetRules(const std::shared_ptr<const alarm::RuleSet>& rules,
+                        alarm::TimestampMs now) {
+  for (auto& shard : shards_) shard->Post(new RulesTask(rules, now));
+}
+
+void ShardSet::Recover(const std::shared_ptr<const AlarmRecovery>& recovery) {
+  for (auto& shard : shards_) shard->Post(new RecoverTask(recovery));
+}
+
+void ShardSet::Reconcile() {
+  for (auto& shard : shards_) shard->Post(new ReconcileTask());
+}
+
+void ShardSet::ReadHead(std::string_view sensor_id, alarm::TimestampMs from, alarm::TimestampMs to,
+                        std::function<void(std::vector<alarm::Reading>)> done) {
+  const uint32_t shard = ShardFor(sensor_id, count());
+  Post(shard, new HeadReadTask(std::string(sensor_id), from, to, std::move(done)));
+}
+
+void ShardSet::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  StartCheckpoint(kFinalCheckpointRound, std::numeric_limits<uint64_t>::max());
+  for (auto& shard : shards_) shard->RequestStop();
+  for (auto& shard : shards_) shard->Join();
+}
+
+ShardSet::QueueStats ShardSet::queue_stats(uint32_t shard) const {
+  const Shard& s = *shards_[shard];
+  const uint64_t ran = s.ran.load(std::memory_order_relaxed);
+  const uint64_t posted = s.posted.load(std::memory_order_relaxed);
+  return {.tasks = posted > ran ? posted - ran : 0,
+          .full_events = s.queue_full.load(std::memory_order_relaxed),
+          .last_checkpoint_ns = s.checkpoint_ns.load(std::memory_order_relaxed)};
+}
+
+uint64_t ShardSet::readings_in_heads() const {
+  uint64_t total = 0;
+  for (const auto& shard : shards_) {
+    total += shard->readings_in_heads.load(std::memory_order_relaxed);
+  }
+  return total;
+}
+
+uint64_t ShardSet::late_readings() const {
+  uint64_t total = 0;
+  for (const auto& shard : shards_) total += shard->late_readings.load(std::memory_order_relaxed);
+  return total;
+}
+
+// ---- History reads ----
+
+namespace {
+
+class HeadSnapshotTask final : public ShardTask {
+ public:
+  HeadSnapshotTask(std::string sensor_id, alarm::TimestampMs from, alarm::TimestampMs to,
+                   std::function<void(HeadRead)> done)
+      : sensor_id_(std::move(sensor_id)), from_(from), to_(to), done_(std::move(done)) {}
+
+  void Run(ShardState& shard) override {
+    shard.WriteSealed();
+    HeadRead read;
+    if (shard.store_failed) {
+      read.status = alarm::Status::Unavailable("storage failed: cannot read a consistent history");
+    } else {
+      read.snapshot = shard.store->NewSnapshot();
+      shard.heads.ReadHead(sensor_id_, from_, to_, &read.readings);
+    }
+    done_(std::move(read));
+  }
+
+ private:
+  std::string sensor_id_;
+  alarm::TimestampMs from_;
+  alarm::TimestampMs to_;
+  std::function<void(HeadRead)> done_;
+};
+
+class LatestTask final : public ShardTask {
+ public:
+  LatestTask(std::vector<std::string_view> sensor_ids,
+             std::function<void(std::vector<SensorLatest>)> done)
+      : sensor_ids_(std::move(sensor_ids)), done_(std::move(done)) {}
+
+  void Run(ShardState& shard) override {
+    std::vector<SensorLatest> latest(sensor_ids_.size());
+    for (size_t i = 0; i < sensor_ids_.size(); ++i) {
+      latest[i].reading = shard.heads.Latest(sensor_ids_[i]);
+      latest[i].seeded = shard.heads.LatestSeeded(sensor_ids_[i]);
+    }
+    OpenAlarmsOf(shard.engine, sensor_ids_, &latest);
+    done_(std::move(latest));
+  }
+
+ private:
+  std::vector<std::string_view> sensor_ids_;
+  std::function<void(std::vector<SensorLatest>)> done_;
+};
+
+class SeedLatestTask final : public ShardTask {
+ public:
+  explicit SeedLatestTask(std::vector<std::pair<std::string, std::optional<alarm::Reading>>> stored)
+      : stored_(std::move(stored)) {}
+
+  void Run(ShardState& shard) override {
+    for (const auto& [sensor_id, reading] : stored_) shard.heads.SeedLatest(sensor_id, reading);
+  }
+
+ private:
+  std::vector<std::pair<std::string, std::optional<alarm::Reading>>> stored_;
+};
+
+}  // namespace
+
+void ReadHeadWithSnapshot(ShardSet& shards, std::string_view sensor_id, alarm::TimestampMs from,
+                          alarm::TimestampMs to, std::function<void(HeadRead)> done) {
+  shards.Post(ShardFor(sensor_id, shards.count()),
+              new HeadSnapshotTask(std::string(sensor_id), from, to, std::move(done)));
+}
+
+void OpenAlarmsOf(const alarm::Engine& engine, std::span<const std::string_view> sensor_ids,
+                  std::vector<SensorLatest>* out) {
+  std::vector<alarm::ActiveAlarm> active = engine.Active();
+  if (active.empty()) return;
+  std::unordered_map<std::string_view, size_t> index;
+  index.reserve(sensor_ids.size());
+  for (size_t i = 0; i < sensor_ids.size(); ++i) index.emplace(sensor_ids[i], i);
+  for (alarm::ActiveAlarm& alarm : active) {
+    if (alarm.alarm == alarm::AlarmKind::kGatewayOffline) continue;  // its source is a gateway
+    const auto it = index.find(alarm.source_id);
+    if (it != index.end()) (*out)[it->second].alarms.push_back(std::move(alarm));
+  }
+  for (SensorLatest& latest : *out) {
+    std::stable_sort(latest.alarms.begin(), latest.alarms.end(),
+                     [](const alarm::ActiveAlarm& a, const alarm::ActiveAlarm& b) {
+                       return a.severity < b.severity;
+                     });
+  }
+}
+
+void ReadLatest(ShardSet& shards, uint32_t shard, std::vector<std::string_view> sensor_ids,
+                std::function<void(std::vector<SensorLatest>)> done) {
+  shards.Post(shard, new LatestTask(std::move(sensor_ids), std::move(done)));
+}
+
+void SeedLatest(ShardSet& shards, uint32_t shard,
+                std::vector<std::pair<std::string, std::optional<alarm::Reading>>> stored) {
+  shards.Post(shard, new SeedLatestTask(std::move(stored)));
+}
+
+}  // namespace vigil::server
