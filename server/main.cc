@@ -4,11 +4,11 @@
 #include <exception>
 #include <iostream>
 
+#include "server/api/tls.h"
 #include "server/config/config.h"
 #include "server/config/config_check.h"
 #include "server/log/log.h"
 #include "server/server.h"
-#include "server/api/tls.h"
 
 #ifndef VIGIL_VERSION
 #define VIGIL_VERSION "unknown"

@@ -5,11 +5,11 @@
 #include <optional>
 #include <utility>
 
-#include "server/config/config.h"
 #include "server/api/grpc_status.h"
-#include "server/pipeline/ingest_counters.h"
-#include "server/log/log.h"
 #include "server/api/proto_convert.h"
+#include "server/config/config.h"
+#include "server/log/log.h"
+#include "server/pipeline/ingest_counters.h"
 #include "storage/alarm_codec.h"
 #include "storage/control_record.h"
 

@@ -15,10 +15,10 @@
 #include <set>
 
 #include "server/api/access.h"
-#include "server/pipeline/alarm_feed.h"
-#include "server/pipeline/ingest_counters.h"
 #include "server/api/limits.h"
 #include "server/config/options.h"
+#include "server/pipeline/alarm_feed.h"
+#include "server/pipeline/ingest_counters.h"
 #include "server/pipeline/registry_holder.h"
 #include "server/pipeline/storage_writer.h"
 #include "storage/store.h"

@@ -11,9 +11,9 @@
 #include <cstdint>
 
 #include "server/api/access.h"
-#include "server/pipeline/ingest_counters.h"
 #include "server/api/limits.h"
 #include "server/config/options.h"
+#include "server/pipeline/ingest_counters.h"
 #include "server/pipeline/registry_holder.h"
 #include "server/pipeline/storage_writer.h"
 #include "vigil/v1/ingest.grpc.pb.h"

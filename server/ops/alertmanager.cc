@@ -21,11 +21,11 @@
 
 #include "alarm/registry.h"
 #include "alarm/rule.h"
-#include "server/ops/alarm_kpi.h"
-#include "server/pipeline/feed_follower.h"
 #include "server/log/json_text.h"
 #include "server/log/log.h"
 #include "server/log/thread_name.h"
+#include "server/ops/alarm_kpi.h"
+#include "server/pipeline/feed_follower.h"
 
 namespace vigil::server {
 namespace {

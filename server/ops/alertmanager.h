@@ -34,9 +34,9 @@
 
 #include "alarm/journal.h"
 #include "alarm/status.h"
-#include "server/pipeline/alarm_feed.h"
 #include "server/config/http_url.h"
 #include "server/config/options.h"
+#include "server/pipeline/alarm_feed.h"
 
 namespace vigil::server {
 

@@ -10,8 +10,8 @@
 
 #include "server/config/config.h"
 #include "server/log/json_text.h"
-#include "server/ops/liveness.h"
 #include "server/log/log.h"
+#include "server/ops/liveness.h"
 
 namespace vigil::server {
 namespace {
