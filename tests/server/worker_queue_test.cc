@@ -191,40 +191,56 @@ TEST_CASE("queued() counts an item from its push until the consumer says it is d
   q.Stop();
 }
 
+// Busy work the compiler keeps: a delay of `n` short steps.
+void Spin(uint32_t n) {
+  for (; n > 0; --n) std::atomic_signal_fence(std::memory_order_seq_cst);
+}
+
 // A lost wake-up leaves the consumer asleep with an item queued. Here each
 // producer posts one item and waits for it to be handled before the next, so
 // nothing else would wake the consumer: a lost wake-up is a round that never
-// ends. Random delays before each push sweep it across the consumer's way to
-// sleep (the window a broken protocol leaves open between its last look at
-// the queue and its wait). Rounds are bounded in number and time; only a
-// round that does not end within kTimeout fails, so a slow machine passes.
+// ends. `drain` takes a random while after its last Pop (as the shards do
+// their own work after a burst), and producers post after a random delay, so
+// posts keep landing between the consumer's last look at the queue and its
+// sleep: the window a broken protocol leaves open. With the consumer's second
+// look at the queue removed (Run), this failed 7 runs in 8 on a 2-core machine
+// at load 12 (a hit per ~30k rounds; more often on an idle machine). Rounds
+// are bounded in time; only a round that does not end within kTimeout fails,
+// so a slow machine passes.
 TEST_CASE("No wake-up is lost: one item at a time is always handled", "[worker_queue]") {
   for (uint64_t producers : {uint64_t{1}, uint64_t{3}}) {
     WorkerQueue<uint64_t> q(16, FullPolicy::kWait);
     std::vector<std::atomic<uint64_t>> handled(producers);
+    std::minstd_rand consumer_rng(7);
     q.Start("test-queue", [&] {
       bool any = false;
       for (uint64_t item = 0; q.Pop(item);) {
         q.Done(1);
-        // Last, so the producer posts again while the consumer heads to sleep.
         handled[item >> 32].store(item & 0xffffffff, std::memory_order_release);
         any = true;
       }
+      Spin(static_cast<uint32_t>(consumer_rng() % 1024));
       return any;
     });
-    const auto stop_rounds = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    // One producer is the sharper probe (no other post can wake the consumer).
+    const auto stop_rounds =
+        std::chrono::steady_clock::now() + std::chrono::seconds(producers == 1 ? 3 : 1);
     std::vector<uint64_t> lost_at(producers, 0);
     std::vector<std::thread> threads;
     for (uint64_t p = 0; p < producers; ++p) {
       threads.emplace_back([&, p] {
         std::minstd_rand rng(static_cast<uint32_t>(p + 1));
-        for (uint64_t round = 1; round <= 20000; ++round) {
+        for (uint64_t round = 1; round <= 1000000; ++round) {
           if (std::chrono::steady_clock::now() > stop_rounds) break;
-          for (auto spin = static_cast<uint32_t>(rng() % 512); spin > 0; --spin) {
-            std::atomic_signal_fence(std::memory_order_seq_cst);  // a delay the compiler keeps
+          Spin(static_cast<uint32_t>(rng() % 1024));
+          if (!q.Push((p << 32) | round)) {
+            lost_at[p] = round;
+            return;
           }
-          if (!q.Push((p << 32) | round) ||
-              !PollUntil([&] { return handled[p].load(std::memory_order_acquire) == round; })) {
+          // Busy first: answers within the consumer's way to sleep.
+          for (int i = 0; i < 4096 && handled[p].load(std::memory_order_acquire) != round; ++i) {
+          }
+          if (!PollUntil([&] { return handled[p].load(std::memory_order_acquire) == round; })) {
             lost_at[p] = round;
             return;
           }
