@@ -9,6 +9,9 @@
 //   writer    StorageWriter: group-commits gateway batches to RocksDB.
 //   shards    `options.shards` ShardSet threads: per-sensor heads (and, next,
 //             alarm evaluation), each the single owner of its sensors.
+//   journal   AlarmJournal: numbers and writes the shards' alarm events.
+//   The writer, each shard and the journal consume a WorkerQueue
+//   (worker_queue.h): fed lock-free by any thread, asleep when idle.
 //   blocking  a pool of 2 threads for RocksDB reads of queries and retention
 //             (dropping expired time partitions, at start and hourly).
 //   metrics   prometheus-cpp's Exposer (civetweb) threads serving /metrics.

@@ -1,6 +1,5 @@
 #include "server/pipeline/alarm_journal.h"
 
-#include <boost/lockfree/queue.hpp>
 #include <map>
 #include <thread>
 #include <utility>
@@ -8,6 +7,8 @@
 #include "alarm/engine.h"
 #include "server/log/log.h"
 #include "server/log/thread_name.h"
+#include "server/log/log.h"
+#include "server/pipeline/worker_queue.h"
 #include "storage/alarm_codec.h"
 
 namespace vigil::server {
@@ -47,10 +48,10 @@ class AlarmJournal::Impl {
         registry_(registry),
         feed_(feed),
         shard_count_(shard_count),
-        queue_(kQueueCapacity),
         next_seq_(last_seq + 1),
         snapshot_round_(shard_count),
-        snapshot_through_(shard_count) {}
+        snapshot_through_(shard_count),
+        queue_(kQueueCapacity, FullPolicy::kWait) {}
 
   Status LoadOpen(const storage::JournalState& state) {
     std::vector<JournalEntry> open;
@@ -65,28 +66,20 @@ class AlarmJournal::Impl {
   }
 
   void StartThread() {
-    thread_ = std::thread([this] {
-      NameThisThread("vigil-journal");
-      Loop();
-    });
+    queue_.Start("vigil-journal", [this] { return CommitGroup(); });
   }
 
   void Submit(JournalItem* item) {
-    owner_->queued_.fetch_add(1, std::memory_order_relaxed);
-    for (int spins = 0; !queue_.push(item); ++spins) {
-      if (spins > 64) std::this_thread::yield();
-    }
-    wake_.fetch_add(1, std::memory_order_release);
-    wake_.notify_one();
+    if (queue_.Push(item)) return;
+    // Stopped (REQUIRES broken): refused rather than left in a queue no one
+    // drains. Its events are not lost: the log entry's mark did not move.
+    if (item->completion != nullptr) item->completion->Done(Status::Unavailable("stopping"), 0);
+    delete item;
   }
 
-  void Stop() {
-    if (!thread_.joinable()) return;
-    stopping_.store(true, std::memory_order_release);
-    wake_.fetch_add(1, std::memory_order_release);
-    wake_.notify_one();
-    thread_.join();
-  }
+  void Stop() { queue_.Stop(); }
+
+  uint64_t queued() const { return queue_.queued(); }
 
   std::optional<uint64_t> SnapshotDone(uint32_t shard, uint64_t round) const {
     if (shard >= shard_count_) return std::nullopt;
@@ -95,23 +88,11 @@ class AlarmJournal::Impl {
   }
 
  private:
-  void Loop() {
-    for (;;) {
-      if (CommitGroup()) continue;
-      const uint32_t seen = wake_.load(std::memory_order_acquire);
-      if (CommitGroup()) continue;
-      if (stopping_.load(std::memory_order_acquire)) break;
-      wake_.wait(seen, std::memory_order_acquire);
-    }
-    while (CommitGroup()) {
-    }
-  }
-
   // Returns false when there was nothing to write.
   bool CommitGroup() {
     std::vector<std::unique_ptr<JournalItem>> group;
     JournalItem* item = nullptr;
-    while (group.size() < kMaxGroupItems && queue_.pop(item)) group.emplace_back(item);
+    while (group.size() < kMaxGroupItems && queue_.Pop(item)) group.emplace_back(item);
     if (group.empty()) return false;
     for (int attempt = 0;; ++attempt) {
       Status s = TryCommit(group);
@@ -120,7 +101,7 @@ class AlarmJournal::Impl {
       if (!owner_->counters_.failing.exchange(true)) {
         LogError("alarm_journal_write_failed", {{"error", s.ToString()}});
       }
-      if (stopping_.load(std::memory_order_acquire) && attempt >= 3) {
+      if (queue_.stopping() && attempt >= 3) {
         // Unjournaled events are not lost: their marks did not move, so a
         // restart replays the log entries that caused them.
         LogError("alarm_journal_gave_up", {{"items", group.size()}});
@@ -131,7 +112,7 @@ class AlarmJournal::Impl {
       }
       std::this_thread::sleep_for(std::chrono::seconds(1));
     }
-    owner_->queued_.fetch_sub(group.size(), std::memory_order_relaxed);
+    queue_.Done(group.size());
     return true;
   }
 
@@ -337,10 +318,6 @@ class AlarmJournal::Impl {
   RegistryHolder* registry_;
   AlarmFeed* feed_;
   const uint32_t shard_count_;
-  boost::lockfree::queue<JournalItem*, boost::lockfree::fixed_sized<true>> queue_;
-  std::atomic<uint32_t> wake_{0};
-  std::atomic<bool> stopping_{false};
-  std::thread thread_;
 
   // Journal thread only.
   uint64_t next_seq_;
@@ -352,6 +329,9 @@ class AlarmJournal::Impl {
 
   std::vector<std::atomic<uint64_t>> snapshot_round_;
   std::vector<std::atomic<uint64_t>> snapshot_through_;
+
+  // Last, so destroyed first: its thread stops before the state it uses goes.
+  WorkerQueue<JournalItem*> queue_;
 };
 
 alarm::Result<std::unique_ptr<AlarmJournal>> AlarmJournal::Start(
@@ -375,6 +355,8 @@ void AlarmJournal::Submit(JournalItem* item) { impl_->Submit(item); }
 void AlarmJournal::Stop() {
   if (impl_) impl_->Stop();
 }
+
+uint64_t AlarmJournal::queued() const { return impl_->queued(); }
 
 std::optional<uint64_t> AlarmJournal::SnapshotDone(uint32_t shard, uint64_t round) const {
   return impl_->SnapshotDone(shard, round);

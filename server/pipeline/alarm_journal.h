@@ -99,14 +99,13 @@ class AlarmJournal {
 
   const JournalCounters& counters() const { return counters_; }
   // Items queued, not yet written (approximate).
-  uint64_t queued() const { return queued_.load(std::memory_order_relaxed); }
+  uint64_t queued() const;
 
  private:
   class Impl;
   explicit AlarmJournal(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
   JournalCounters counters_;
-  std::atomic<uint64_t> queued_{0};
 };
 
 }  // namespace vigil::server

@@ -1,14 +1,14 @@
 #include "server/pipeline/shard.h"
 
 #include <algorithm>
-#include <boost/lockfree/queue.hpp>
 #include <chrono>
 #include <limits>
-#include <thread>
 #include <unordered_map>
 
 #include "server/log/log.h"
 #include "server/log/thread_name.h"
+#include "server/log/log.h"
+#include "server/pipeline/worker_queue.h"
 #include "storage/ingest_record.h"
 
 namespace vigil::server {
@@ -350,8 +350,7 @@ class ShardSet::Shard {
  public:
   Shard(uint32_t index, uint32_t count, storage::Store* store, AlarmJournal* journal,
         const storage::HeadSetOptions& options)
-      : queue_(kQueueCapacity),
-        state_{.index = index,
+      : state_{.index = index,
                .count = count,
                .store = store,
                .journal = journal,
@@ -368,42 +367,31 @@ class ShardSet::Shard {
                .journal_marks = {},
                .marks_shard_count = 1,
                .max_journal_mark = 0,
-               .late_readings = &late_readings} {
-    thread_ = std::thread([this, index] {
-      NameThisThread("vigil-shard-" + std::to_string(index));
-      Loop();
-    });
+               .late_readings = &late_readings},
+        queue_(kQueueCapacity, FullPolicy::kWait) {
+    queue_.Start("vigil-shard-" + std::to_string(index), [this] { return Drain(); });
   }
 
   ~Shard() { Join(); }
 
   void Post(ShardTask* task) {
-    posted.fetch_add(1, std::memory_order_relaxed);
-    for (int spins = 0; !queue_.push(task); ++spins) {
-      if (spins == 0) queue_full.fetch_add(1, std::memory_order_relaxed);
-      if (spins > 64) std::this_thread::yield();
-    }
-    wake_.fetch_add(1, std::memory_order_release);
-    wake_.notify_one();
+    // Stopped (REQUIRES broken): released unrun rather than left in a queue
+    // no one drains.
+    if (!queue_.Push(task)) task->Release();
   }
 
-  void RequestStop() {
-    stopping_.store(true, std::memory_order_release);
-    wake_.fetch_add(1, std::memory_order_release);
-    wake_.notify_one();
-  }
+  void RequestStop() { queue_.RequestStop(); }
 
-  void Join() {
-    if (thread_.joinable()) thread_.join();
-  }
+  void Join() { queue_.Stop(); }
+
+  // Tasks posted and not yet run; posts that found the queue full.
+  uint64_t queued() const { return queue_.queued(); }
+  uint64_t full_events() const { return queue_.full_events(); }
 
   std::atomic<uint64_t> done_round{0};
   std::atomic<uint64_t> failed_round{0};
   std::atomic<uint64_t> replay_point{0};
   std::atomic<uint64_t> readings_in_heads{0};
-  std::atomic<uint64_t> posted{0};
-  std::atomic<uint64_t> ran{0};
-  std::atomic<uint64_t> queue_full{0};
   std::atomic<uint64_t> late_readings{0};
   std::atomic<uint64_t> checkpoint_ns{0};
 
@@ -411,11 +399,11 @@ class ShardSet::Shard {
   bool Drain() {
     ShardTask* task = nullptr;
     int ran_now = 0;
-    while (ran_now < kDrainBurst && queue_.pop(task)) {
+    while (ran_now < kDrainBurst && queue_.Pop(task)) {
       task->Run(state_);
       task->Release();
       ++ran_now;
-      ran.fetch_add(1, std::memory_order_relaxed);
+      queue_.Done(1);
     }
     if (ran_now > 0) {
       if (!state_.sealed.empty()) {
@@ -431,23 +419,9 @@ class ShardSet::Shard {
     return ran_now > 0;
   }
 
-  void Loop() {
-    for (;;) {
-      if (Drain()) continue;
-      const uint32_t seen = wake_.load(std::memory_order_acquire);
-      if (Drain()) continue;
-      if (stopping_.load(std::memory_order_acquire)) break;
-      wake_.wait(seen, std::memory_order_acquire);
-    }
-    while (Drain()) {
-    }
-  }
-
-  boost::lockfree::queue<ShardTask*, boost::lockfree::fixed_sized<true>> queue_;
-  std::atomic<uint32_t> wake_{0};
-  std::atomic<bool> stopping_{false};
   ShardState state_;
-  std::thread thread_;
+  // Last, so destroyed first: its thread stops before the state it uses goes.
+  WorkerQueue<ShardTask*> queue_;
 };
 
 ShardSet::ShardSet(uint32_t count, storage::Store* store, AlarmJournal* journal,
@@ -547,10 +521,8 @@ void ShardSet::Stop() {
 
 ShardSet::QueueStats ShardSet::queue_stats(uint32_t shard) const {
   const Shard& s = *shards_[shard];
-  const uint64_t ran = s.ran.load(std::memory_order_relaxed);
-  const uint64_t posted = s.posted.load(std::memory_order_relaxed);
-  return {.tasks = posted > ran ? posted - ran : 0,
-          .full_events = s.queue_full.load(std::memory_order_relaxed),
+  return {.tasks = s.queued(),
+          .full_events = s.full_events(),
           .last_checkpoint_ns = s.checkpoint_ns.load(std::memory_order_relaxed)};
 }
 

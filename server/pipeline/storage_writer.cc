@@ -1,14 +1,14 @@
 #include "server/pipeline/storage_writer.h"
 
-#include <boost/lockfree/queue.hpp>
 #include <chrono>
 #include <mutex>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "server/log/log.h"
 #include "server/log/thread_name.h"
+#include "server/log/log.h"
+#include "server/pipeline/worker_queue.h"
 
 namespace vigil::server {
 namespace {
@@ -52,32 +52,19 @@ class StorageWriter::Impl {
         store_(store),
         shards_(shards),
         options_(std::move(options)),
-        queue_(kQueueCapacity) {
+        queue_(kQueueCapacity, FullPolicy::kRefuse) {
     for (auto& [gateway, mark] : marks) marks_.emplace(gateway, mark);
   }
 
   void StartThread() {
-    thread_ = std::thread([this] {
-      NameThisThread("vigil-writer");
-      Loop();
-    });
+    queue_.Start("vigil-writer", [this] { return CommitGroup(); });
   }
 
-  bool Submit(PendingBatch* batch) {
-    if (stopping_.load(std::memory_order_acquire)) return false;
-    if (!queue_.push(batch)) return false;
-    owner_->queued_.fetch_add(1, std::memory_order_relaxed);
-    wake_.fetch_add(1, std::memory_order_release);
-    wake_.notify_one();
-    return true;
-  }
+  bool Submit(PendingBatch* batch) { return queue_.Push(batch); }
 
-  void Stop() {
-    stopping_.store(true, std::memory_order_release);
-    wake_.fetch_add(1, std::memory_order_release);
-    wake_.notify_one();
-    if (thread_.joinable()) thread_.join();
-  }
+  void Stop() { queue_.Stop(); }
+
+  uint64_t queued() const { return queue_.queued(); }
 
   alarm::Status sticky_error() const {
     std::lock_guard<std::mutex> lock(error_mu_);
@@ -113,29 +100,17 @@ class StorageWriter::Impl {
   }
 
  private:
-  void Loop() {
-    for (;;) {
-      if (CommitGroup()) continue;
-      const uint32_t seen = wake_.load(std::memory_order_acquire);
-      if (CommitGroup()) continue;
-      if (stopping_.load(std::memory_order_acquire)) break;
-      wake_.wait(seen, std::memory_order_acquire);
-    }
-    while (CommitGroup()) {
-    }
-  }
-
   // Returns false when the queue was empty.
   bool CommitGroup() {
     group_.clear();
     size_t bytes = 0;
     PendingBatch* batch = nullptr;
-    while (group_.size() < kMaxGroupBatches && bytes < kMaxGroupBytes && queue_.pop(batch)) {
+    while (group_.size() < kMaxGroupBatches && bytes < kMaxGroupBytes && queue_.Pop(batch)) {
       group_.push_back(batch);
       bytes += batch->record.size();
     }
     if (group_.empty()) return false;
-    owner_->queued_.fetch_sub(group_.size(), std::memory_order_relaxed);
+    queue_.Done(group_.size());
 
     outcomes_.assign(group_.size(), PendingBatch::Outcome::kDuplicate);
     refusals_.assign(group_.size(), Refusal::kNone);
@@ -342,10 +317,6 @@ class StorageWriter::Impl {
   ShardSet* shards_;
   WriterOptions options_;
   std::chrono::steady_clock::time_point last_space_check_{};
-  boost::lockfree::queue<PendingBatch*, boost::lockfree::fixed_sized<true>> queue_;
-  std::atomic<uint32_t> wake_{0};
-  std::atomic<bool> stopping_{false};
-  std::thread thread_;
 
   // Writer thread only.
   std::unordered_map<std::string, storage::Watermark, StringHash, std::equal_to<>> marks_;
@@ -364,6 +335,9 @@ class StorageWriter::Impl {
 
   mutable std::mutex error_mu_;
   alarm::Status error_;  // GUARDED_BY(error_mu_)
+
+  // Last, so destroyed first: its thread stops before the state it uses goes.
+  WorkerQueue<PendingBatch*> queue_;
 };
 
 alarm::Result<std::unique_ptr<StorageWriter>> StorageWriter::Start(storage::Store* store,
@@ -412,5 +386,7 @@ alarm::Result<std::optional<storage::Watermark>> StorageWriter::StoredWatermark(
 alarm::Status StorageWriter::TryRecover() { return impl_->TryRecover(); }
 
 bool StorageWriter::CheckSpace() { return impl_->CheckSpace(); }
+
+uint64_t StorageWriter::queued() const { return impl_->queued(); }
 
 }  // namespace vigil::server

@@ -126,7 +126,7 @@ class StorageWriter {
 
   static constexpr size_t kQueueCapacity = 16384;
   // Batches queued and not yet committed (approximate).
-  uint64_t queued() const { return queued_.load(std::memory_order_relaxed); }
+  uint64_t queued() const;
   // Highest log sequence already handed to the shards.
   uint64_t posted_through() const { return posted_through_.load(std::memory_order_acquire); }
 
@@ -143,7 +143,6 @@ class StorageWriter {
   std::atomic<uint64_t> epoch_refusals_{0};
   std::atomic<uint64_t> gap_refusals_{0};
   std::atomic<uint64_t> gaps_opened_{0};
-  std::atomic<uint64_t> queued_{0};
   std::atomic<uint64_t> posted_through_{0};
 };
 
