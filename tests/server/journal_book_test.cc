@@ -5,12 +5,14 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "alarm/engine.h"
 #include "alarm/registry.h"
+#include "server/replay_filter.h"
 
 namespace vigil::server {
 namespace {
@@ -251,6 +253,88 @@ TEST_CASE("JournalBook undo of a failed write: the retry gets the same numbers, 
   CHECK(book.next_seq() == 14);
   REQUIRE(book.open().size() == 1);
   CHECK(book.open().begin()->second.seq == 13);
+}
+
+TEST_CASE("A crash after a failed write: the restart journals every event once, without a gap",
+          "[journal_book][replay]") {
+  const std::string a = OnShard(0);
+  const std::string b = OnShard(1);
+  const auto registry = Registry({a, b});
+  // What each shard's evaluation of each log entry makes; replay makes the same.
+  struct Made {
+    uint64_t log_seq;
+    uint32_t shard;
+    std::vector<AlarmEvent> events;
+  };
+  const std::vector<Made> made = {
+      {1, 0, {Event(EventKind::kRaised, a, 1, AlarmState::kActiveUnacked)}},
+      {2, 1, {Event(EventKind::kRaised, b, 2, AlarmState::kActiveUnacked)}},
+      {3, 0, {Event(EventKind::kCleared, a, 1, AlarmState::kClearedUnacked)}},
+      {3, 1, {Event(EventKind::kEscalated, b, 2, AlarmState::kActiveUnacked)}},
+      {4, 0, {Event(EventKind::kAcknowledged, a, 1, AlarmState::kClosed)}},
+  };
+
+  // The store: journal, open table and marks, as written by whole groups.
+  std::vector<JournalEntry> journal;
+  std::map<JournalBook::OpenKey, JournalEntry> stored_open;
+  std::vector<uint64_t> marks(kShards, 0);
+  auto write = [&](JournalBook& book, bool ok) {
+    if (!ok) return book.Undo();
+    for (const JournalBook::OpenWrite& w : book.OpenWrites()) {
+      if (w.entry) {
+        stored_open[w.key] = *w.entry;
+      } else {
+        stored_open.erase(w.key);
+      }
+    }
+    for (const JournalBook::MarkWrite& m : book.MarkWrites()) marks[m.shard] = m.log_seq;
+    for (JournalEntry& e : book.Commit()) journal.push_back(std::move(e));
+  };
+  auto add = [&](JournalBook& book, const Made& m, const ReplayFilter& filter) {
+    std::vector<AlarmEvent> events = m.events;
+    filter.DropJournaled(m.log_seq, &events);
+    for (const AlarmEvent& e : events) book.Add(e, *registry);
+    if (!events.empty()) book.Mark(m.shard, m.log_seq);
+  };
+
+  {  // The first run: shard 1's events of entry 3 land in the group whose write fails.
+    JournalBook book(kShards);
+    const ReplayFilter none;
+    add(book, made[0], none);
+    add(book, made[1], none);
+    write(book, true);
+    add(book, made[2], none);
+    write(book, true);
+    add(book, made[3], none);
+    add(book, made[4], none);
+    write(book, false);  // then the process dies
+  }
+  REQUIRE(journal.size() == 3);
+  REQUIRE(marks == std::vector<uint64_t>{3, 2});
+
+  // The restart: load what is stored, replay every entry, drop what is journaled.
+  JournalBook book(kShards);
+  std::vector<JournalEntry> open;
+  for (const auto& [key, entry] : stored_open) open.push_back(entry);
+  book.Load(journal.back().seq, open);
+  const ReplayFilter filter(marks, kShards);
+  for (const Made& m : made) add(book, m, filter);
+  write(book, true);
+
+  std::vector<uint64_t> expected_seqs = {1, 2, 3, 4, 5};
+  CHECK(Seqs(journal) == expected_seqs);
+  std::vector<std::pair<std::string, EventKind>> events;
+  for (const JournalEntry& e : journal) events.emplace_back(e.event.record.source_id, e.event.kind);
+  CHECK(events == std::vector<std::pair<std::string, EventKind>>{{a, EventKind::kRaised},
+                                                                 {b, EventKind::kRaised},
+                                                                 {a, EventKind::kCleared},
+                                                                 {b, EventKind::kEscalated},
+                                                                 {a, EventKind::kAcknowledged}});
+  CHECK(journal[3].alarm_id == 2);  // b's alarm continues
+  CHECK(journal[4].alarm_id == 1);  // a's alarm continues and closes
+  CHECK(marks == std::vector<uint64_t>{4, 3});
+  REQUIRE(stored_open.size() == 1);
+  CHECK(stored_open.begin()->second.seq == 4);
 }
 
 }  // namespace
