@@ -12,6 +12,10 @@
 // written after every event that precedes it: restart = restore the snapshot,
 // replay the log after it, and drop the replayed events at or below the mark.
 //
+// The bookkeeping itself (numbering, open-alarm table, undo, reconcile) is
+// JournalBook (journal_book.h); the replay suppression is ReplayFilter
+// (replay_filter.h). This class is their thread and store.
+//
 // Thread-safety: Submit from any thread (shards); the accessors are
 // thread-safe. A write error is retried every second until it succeeds
 // (queue full -> shards wait -> ingest backs off): nothing is dropped.

@@ -130,10 +130,7 @@ class RecoverTask final : public ShardTask {
       own_found = r.snapshots.size() == r.shard_count;
     }
     shard.engine_through = own_found ? through : 0;
-    shard.journal_marks = r.marks;
-    shard.marks_shard_count = r.shard_count;
-    shard.max_journal_mark = 0;
-    for (uint64_t m : r.marks) shard.max_journal_mark = std::max(shard.max_journal_mark, m);
+    shard.replay = ReplayFilter(r.marks, r.shard_count);
   }
 
  private:
@@ -148,8 +145,7 @@ class ReconcileTask final : public ShardTask {
     item->reconcile = true;
     item->engine_alarms = shard.engine.Active();
     shard.journal->Submit(item);
-    shard.journal_marks.clear();  // replay is over
-    shard.max_journal_mark = 0;
+    shard.replay.Clear();  // replay is over
   }
 };
 
@@ -315,13 +311,7 @@ uint32_t ShardFor(std::string_view sensor_id, uint32_t shard_count) {
 
 void ShardState::Journal(uint64_t log_seq, std::optional<SteadyTime> received,
                          CommandCompletion* completion) {
-  if (log_seq != 0 && log_seq <= max_journal_mark && !events.empty()) {
-    // Replay after a restart: drop what the journal already has.
-    std::erase_if(events, [&](const alarm::AlarmEvent& e) {
-      const uint32_t old_shard = alarm::ShardOf(e.record.source_id, marks_shard_count);
-      return old_shard < journal_marks.size() && log_seq <= journal_marks[old_shard];
-    });
-  }
+  replay.DropJournaled(log_seq, &events);  // replay after a restart: what the journal has
   if (events.empty() && completion == nullptr) return;
   auto* item = new JournalItem();
   item->shard = index;
@@ -364,9 +354,7 @@ class ShardSet::Shard {
                .batch_series = {},
                .batch_hashes = {},
                .engine_through = 0,
-               .journal_marks = {},
-               .marks_shard_count = 1,
-               .max_journal_mark = 0,
+               .replay = {},
                .late_readings = &late_readings},
         queue_(kQueueCapacity, FullPolicy::kWait) {
     queue_.Start("vigil-shard-" + std::to_string(index), [this] { return Drain(); });

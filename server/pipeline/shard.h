@@ -28,6 +28,8 @@
 #include "alarm/rule_set.h"
 #include "alarm/types.h"
 #include "server/pipeline/alarm_journal.h"
+#include "server/pipeline/alarm_journal.h"
+#include "server/pipeline/replay_filter.h"
 #include "storage/alarm_codec.h"
 #include "storage/control_record.h"
 #include "storage/head_set.h"
@@ -62,12 +64,9 @@ struct ShardState {
   // After a restart: log entries up to this one are already in the restored
   // engine state (not evaluated again).
   uint64_t engine_through = 0;
-  // After a restart: events of log entries at or below the journal mark of
-  // their source's shard (in the layout of `marks_shard_count`) are already
-  // journaled and dropped. Empty once replay is past every mark.
-  std::vector<uint64_t> journal_marks;
-  uint32_t marks_shard_count = 1;
-  uint64_t max_journal_mark = 0;
+  // After a restart: which replayed events are already journaled (dropped);
+  // drops nothing once replay is over.
+  ReplayFilter replay;
   std::atomic<uint64_t>* late_readings = nullptr;
 
   // True when log entry `log_seq` is to be evaluated.

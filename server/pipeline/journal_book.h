@@ -1,0 +1,104 @@
+// JournalBook: the alarm journal's bookkeeping as plain values. It numbers
+// events (global journal seq, alarm ids), keeps the open-alarm table, collects
+// the shards' "journaled through log entry N" marks, undoes a group whose
+// write failed, and reconciles the open table against the engines after a
+// restart. This is where the journal's "no gap, no duplicate" guarantee
+// lives: AlarmJournal (alarm_journal.h) only moves its output to the store
+// and, once durable, to the feed. No threads, no store, no clock (`now` is an
+// argument); not thread-safe: one owner (the journal thread) uses it.
+//
+// A group's life: Add/Reconcile/Mark ... then either Commit (the group's
+// write is durable) or Undo (it failed: every change since the last
+// Commit/Undo is forgotten, so trying the same group again gives the same
+// numbers).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "alarm/event.h"
+#include "alarm/journal.h"
+#include "alarm/registry.h"
+#include "alarm/types.h"
+
+namespace vigil::server {
+
+class JournalBook {
+ public:
+  using OpenKey = std::pair<uint8_t, std::string>;  // (alarm kind, source id)
+
+  // The open table's final state for one key a group touched.
+  struct OpenWrite {
+    OpenKey key;
+    std::optional<alarm::JournalEntry> entry;  // the alarm's latest entry; nullopt: closed
+  };
+  struct MarkWrite {
+    uint32_t shard;
+    uint64_t log_seq;  // every event of this shard's log entries <= log_seq is journaled
+  };
+
+  // An empty journal for `shard_count` shards (of the current layout).
+  explicit JournalBook(uint32_t shard_count) : shard_count_(shard_count) {}
+
+  // Continues the journal as loaded: the next entry is last_seq + 1, and
+  // `open_entries` (the latest entry of each open alarm) is the open table.
+  // REQUIRES: nothing added yet.
+  void Load(uint64_t last_seq, std::span<const alarm::JournalEntry> open_entries);
+
+  // Numbers `event` into the pending group: the next seq, and the alarm id of
+  // its open alarm when it is the same occurrence (else a new alarm, id =
+  // seq); closes or updates the open table. `registry` locates the source
+  // (enterprise, region); an alarm keeps the place of its earlier entries
+  // when its source is no longer in the registry.
+  void Add(const alarm::AlarmEvent& event, const alarm::Registry& registry);
+
+  // After a restart's replay: makes the open alarms of shard `shard` match
+  // `engine_alarms` (that shard's engine) with kReconciled entries at `now`:
+  // an alarm open in the table but not in the engine (or another occurrence)
+  // is closed; one open in the engine but missing or different in the table
+  // is written as the engine has it. Returns the number of entries added.
+  size_t Reconcile(uint32_t shard, std::span<const alarm::ActiveAlarm> engine_alarms,
+                   alarm::TimestampMs now, const alarm::Registry& registry);
+
+  // Shard `shard` has handed over every event of log entries <= log_seq.
+  void Mark(uint32_t shard, uint64_t log_seq);
+
+  // The pending group: its entries in seq order, the final open-table state
+  // of every key it touched (in key order), and its marks (in shard order).
+  const std::vector<alarm::JournalEntry>& pending() const { return pending_; }
+  std::vector<OpenWrite> OpenWrites() const;
+  std::vector<MarkWrite> MarkWrites() const;
+
+  // The pending group is durable: hands its entries over and starts a new group.
+  std::vector<alarm::JournalEntry> Commit();
+  // The pending group's write failed: numbering, open table and marks are
+  // as before its first change.
+  void Undo();
+
+  // Seq the next entry gets.
+  uint64_t next_seq() const { return next_seq_; }
+  const std::map<OpenKey, alarm::JournalEntry>& open() const { return open_; }
+  uint32_t shard_count() const { return shard_count_; }
+
+  static OpenKey KeyOf(const alarm::ActiveAlarm& a) {
+    return {static_cast<uint8_t>(a.alarm), a.source_id};
+  }
+
+ private:
+  uint32_t shard_count_;
+  uint64_t next_seq_ = 1;
+  std::map<OpenKey, alarm::JournalEntry> open_;
+  // The pending group.
+  uint64_t group_first_seq_ = 1;
+  std::vector<alarm::JournalEntry> pending_;
+  // Each change of the open table, with the value before it.
+  std::vector<std::pair<OpenKey, std::optional<alarm::JournalEntry>>> undo_;
+  std::map<uint32_t, uint64_t> marks_;
+};
+
+}  // namespace vigil::server
