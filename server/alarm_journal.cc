@@ -40,7 +40,7 @@ bool SameRecord(const alarm::ActiveAlarm& a, const alarm::ActiveAlarm& b) {
 
 class AlarmJournal::Impl {
  public:
-  Impl(AlarmJournal* owner, storage::Store* store, RegistryHolder* registry, AlarmFeed* feed,
+  Impl(AlarmJournal* owner, storage::JournalStore* store, RegistryHolder* registry, AlarmFeed* feed,
        uint32_t shard_count, uint64_t last_seq)
       : owner_(owner),
         store_(store),
@@ -333,7 +333,7 @@ class AlarmJournal::Impl {
   }
 
   AlarmJournal* owner_;
-  storage::Store* store_;
+  storage::JournalStore* store_;
   RegistryHolder* registry_;
   AlarmFeed* feed_;
   const uint32_t shard_count_;
@@ -355,7 +355,7 @@ class AlarmJournal::Impl {
 };
 
 alarm::Result<std::unique_ptr<AlarmJournal>> AlarmJournal::Start(
-    storage::Store* store, RegistryHolder* registry, AlarmFeed* feed, uint32_t shard_count,
+    storage::JournalStore* store, RegistryHolder* registry, AlarmFeed* feed, uint32_t shard_count,
     const storage::JournalState& state) {
   std::unique_ptr<AlarmJournal> journal(new AlarmJournal(nullptr));
   journal->impl_ =

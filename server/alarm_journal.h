@@ -31,7 +31,7 @@
 #include "server/alarm_feed.h"
 #include "server/ingest_counters.h"
 #include "server/registry_holder.h"
-#include "storage/store.h"
+#include "storage/journal_store.h"
 
 namespace vigil::server {
 
@@ -78,7 +78,7 @@ class AlarmJournal {
  public:
   // `open` are the open alarms as loaded from the store (state.open_entries,
   // decoded). Every pointer must outlive the journal. Starts the thread.
-  static alarm::Result<std::unique_ptr<AlarmJournal>> Start(storage::Store* store,
+  static alarm::Result<std::unique_ptr<AlarmJournal>> Start(storage::JournalStore* store,
                                                             RegistryHolder* registry,
                                                             AlarmFeed* feed, uint32_t shard_count,
                                                             const storage::JournalState& state);

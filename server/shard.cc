@@ -348,7 +348,7 @@ void ShardState::WriteSealed() {
 
 class ShardSet::Shard {
  public:
-  Shard(uint32_t index, uint32_t count, storage::Store* store, AlarmJournal* journal,
+  Shard(uint32_t index, uint32_t count, storage::ChunkStore* store, AlarmJournal* journal,
         const storage::HeadSetOptions& options)
       : queue_(kQueueCapacity),
         state_{.index = index,
@@ -450,7 +450,7 @@ class ShardSet::Shard {
   std::thread thread_;
 };
 
-ShardSet::ShardSet(uint32_t count, storage::Store* store, AlarmJournal* journal,
+ShardSet::ShardSet(uint32_t count, storage::ChunkStore* store, AlarmJournal* journal,
                    const storage::HeadSetOptions& heads)
     : journal_(journal) {
   shards_.reserve(count);
