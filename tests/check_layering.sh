@@ -17,6 +17,11 @@ check '#include [<"]rocksdb/' $(ls "$root"/storage/*.h "$root"/storage/*.cc |
   grep -v -e '/rocksdb_[a-z_]*\.cc$' -e '/rocksdb_partitions\.h$' -e '/rocksdb_store_impl\.h$')
 check '#include "storage/rocksdb_(partitions|store_impl)\.h"' $(ls "$root"/storage/*.h "$root"/storage/*.cc |
   grep -v -e '/rocksdb_[a-z_]*\.cc$' -e '/rocksdb_store_impl\.h$') "$root"/server/*.h "$root"/server/*.cc
+# Each consumer holds the Store slice it uses, not the whole Store (storage/store.h is for its
+# owner and ops): the writer the IngestLog, shards and queries the ChunkStore, the journal thread
+# and the alarm service the JournalStore.
+check '#include "storage/store\.h"' $(find "$root"/server \( -name 'storage_writer.*' -o \
+  -name 'shard.*' -o -name 'query_service.*' -o -name 'alarm_journal.*' -o -name 'alarm_service.*' \))
 # Server headers that tests and main include stay free of gRPC, RocksDB and Asio.
 check '#include [<"](grpc|grpcpp|rocksdb|boost)' "$root"/server/options.h "$root"/server/config.h \
   "$root"/server/registry_yaml.h "$root"/server/server.h
