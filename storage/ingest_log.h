@@ -60,12 +60,16 @@ class IngestLog {
   // write), or later on a thread of the log's (JetStream: when the stream
   // acknowledges). Groups complete in append order, one `done` at a time, so
   // a caller may append again before the previous group completed. `group`
-  // and the bytes it views must stay valid until `done` returns; `done` must
-  // not block (it may run on the log's I/O thread) and must not call Append.
+  // and the bytes it views must stay valid until `done` returns; `done` may
+  // run on the log's I/O thread, so it should not block (the writer's waits
+  // only while a shard's queue is full) and must not call Append.
   // On error nothing of the group is read back, except where the log cannot
   // know (an acknowledgement lost on the way): such a log must drop a later
   // append of the same gateway watermark (JetStream: the Nats-Msg-Id dedupe
-  // window), so that a resend does not store it twice. Single caller thread.
+  // window), so that a resend does not store it twice. A log that can wait
+  // (for a quorum, a reconnect) ends the wait itself and completes with
+  // kUnavailable: the writer waits for every group it appended, stopping too.
+  // Single caller thread.
   virtual void Append(std::span<const LogAppend> group, AppendDone done) = 0;
 
   // A position above every entry stored so far and at or below the first
