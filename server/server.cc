@@ -218,7 +218,7 @@ class Server::Impl {
     uint64_t replayed_readings = 0;
     const auto replay_start = std::chrono::steady_clock::now();
     Status s =
-        store_->ReplayLog(store_->replay_from(), [&](uint64_t seq, const storage::LogEntry& entry) {
+        store_->Replay(store_->replay_from(), [&](uint64_t seq, const storage::LogEntry& entry) {
           ++replayed;
           if (entry.kind == storage::LogEntryKind::kControl) {
             auto control = storage::DecodeControlRecord(entry.payload);

@@ -85,8 +85,9 @@ TimestampMs ChooseStep(TimestampMs from, TimestampMs to, uint32_t max_points, Ti
   return step;
 }
 
-Status ReadDownsampled(Store& store, const ReadSnapshot* snapshot, const DownsampleRequest& request,
-                       std::span<const Reading> head, std::vector<Step>* out) {
+Status ReadDownsampled(ChunkStore& store, const ReadSnapshot* snapshot,
+                       const DownsampleRequest& request, std::span<const Reading> head,
+                       std::vector<Step>* out) {
   const TimestampMs from = request.from;
   const TimestampMs to = request.to;
   if (from >= to) return Status::Ok();
@@ -117,10 +118,10 @@ Status ReadDownsampled(Store& store, const ReadSnapshot* snapshot, const Downsam
     rollup_to = std::max(rollup_to, rollup_from);
   }
   std::vector<Reading> chunked;
-  Status s = store.ReadChunksAt(snapshot, request.sensor_id, from, rollup_from, Store::kAllReadings,
-                                &chunked);
+  Status s = store.ReadChunksAt(snapshot, request.sensor_id, from, rollup_from,
+                                ChunkStore::kAllReadings, &chunked);
   if (s.ok() && rollup_to < to) {
-    s = store.ReadChunksAt(snapshot, request.sensor_id, rollup_to, to, Store::kAllReadings,
+    s = store.ReadChunksAt(snapshot, request.sensor_id, rollup_to, to, ChunkStore::kAllReadings,
                            &chunked);
   }
   if (!s.ok()) return s;

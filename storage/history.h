@@ -1,7 +1,7 @@
 // History reads: a sensor's readings merged from the store and its open head,
 // and downsampled reads (per step count / min / max / avg / last) that use the
 // 5-minute rollups where the steps allow and raw readings elsewhere.
-// Thread-safety: pure functions over their arguments; the Store calls are
+// Thread-safety: pure functions over their arguments; the ChunkStore calls are
 // thread-safe. StepAccumulator is a plain value owned by one caller.
 #pragma once
 
@@ -14,8 +14,8 @@
 
 #include "alarm/status.h"
 #include "alarm/types.h"
+#include "storage/chunk_store.h"
 #include "storage/step_stats.h"
-#include "storage/store.h"
 
 namespace vigil::storage {
 
@@ -93,7 +93,7 @@ struct DownsampleRequest {
 // Errors: kInvalidArgument when the range starts before the raw horizon and
 // the grid does not align with the rollups (those steps cannot be computed);
 // the Store's read errors.
-alarm::Status ReadDownsampled(Store& store, const ReadSnapshot* snapshot,
+alarm::Status ReadDownsampled(ChunkStore& store, const ReadSnapshot* snapshot,
                               const DownsampleRequest& request,
                               std::span<const alarm::Reading> head, std::vector<Step>* out);
 

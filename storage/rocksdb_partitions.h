@@ -1,7 +1,8 @@
 // Time partitions for the RocksDB store: one logical key space (chunks,
 // rollups) kept as one column family per time range, so that retention drops
 // whole families instead of deleting keys; and the RocksDB helpers the store
-// files share. Private to storage/: only rocksdb_*.cc include it.
+// files share. Private to storage/: only rocksdb_*.cc and rocksdb_store_impl.h
+// include it.
 // Thread-safety: PartitionedFamily is thread-safe; the rest are pure.
 #pragma once
 

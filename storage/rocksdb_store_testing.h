@@ -2,7 +2,7 @@
 // (e.g. a fault-injecting FileSystem wrapped by rocksdb::NewCompositeEnv).
 // Only tests include this header; production code uses Store::Open.
 // rocksdb::Env is forward-declared so this header stays free of RocksDB
-// includes (tests/check_layering.sh allows those only in rocksdb_store.cc).
+// includes (tests/check_layering.sh allows those only in rocksdb_*.cc).
 #pragma once
 
 #include <filesystem>

@@ -2,7 +2,7 @@
 # Dependencies point server -> alarm, storage -> proto and never back:
 # alarm has no gRPC, RocksDB, protobuf or threads; storage has no gRPC or
 # protobuf, and RocksDB only in its rocksdb_*.cc files and the private
-# rocksdb_partitions.h, which nothing outside them includes.
+# rocksdb_partitions.h and rocksdb_store_impl.h, which nothing outside them includes.
 root=${1:-.}
 fail=0
 check() { # pattern files... : fails when any file matches
@@ -14,9 +14,14 @@ check '#include [<"](grpc|grpcpp|rocksdb|google/protobuf|vigil/v1|boost|yaml-cpp
 check '#include <(thread|mutex|atomic)>' "$root"/alarm/*.h "$root"/alarm/*.cc
 check '#include [<"](grpc|grpcpp|google/protobuf|vigil/v1|server/)' "$root"/storage/*.h "$root"/storage/*.cc
 check '#include [<"]rocksdb/' $(ls "$root"/storage/*.h "$root"/storage/*.cc |
-  grep -v -e '/rocksdb_[a-z_]*\.cc$' -e '/rocksdb_partitions\.h$')
-check '#include "storage/rocksdb_partitions\.h"' $(ls "$root"/storage/*.h "$root"/storage/*.cc |
-  grep -v -e '/rocksdb_[a-z_]*\.cc$') "$root"/server/*.h "$root"/server/*.cc
+  grep -v -e '/rocksdb_[a-z_]*\.cc$' -e '/rocksdb_partitions\.h$' -e '/rocksdb_store_impl\.h$')
+check '#include "storage/rocksdb_(partitions|store_impl)\.h"' $(ls "$root"/storage/*.h "$root"/storage/*.cc |
+  grep -v -e '/rocksdb_[a-z_]*\.cc$' -e '/rocksdb_store_impl\.h$') "$root"/server/*.h "$root"/server/*.cc
+# Each consumer holds the Store slice it uses, not the whole Store (storage/store.h is for its
+# owner and ops): the writer the IngestLog, shards and queries the ChunkStore, the journal thread
+# and the alarm service the JournalStore.
+check '#include "storage/store\.h"' $(find "$root"/server \( -name 'storage_writer.*' -o \
+  -name 'shard.*' -o -name 'query_service.*' -o -name 'alarm_journal.*' -o -name 'alarm_service.*' \))
 # Server headers that tests and main include stay free of gRPC, RocksDB and Asio.
 check '#include [<"](grpc|grpcpp|rocksdb|boost)' "$root"/server/config/options.h "$root"/server/config/config.h \
   "$root"/server/config/registry_yaml.h "$root"/server/server.h

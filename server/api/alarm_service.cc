@@ -39,7 +39,7 @@ struct AlarmService::Context {
   const AccessControl* access;
   const RegistryHolder* registry;  // names in the alarms sent
   AlarmFeed* feed;
-  storage::Store* store;
+  storage::JournalStore* store;
   StorageWriter* writer;
   BlockingRunner blocking;
   IdentityLimiter* limiter;  // null when authentication is off
@@ -342,7 +342,7 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
 };
 
 AlarmService::AlarmService(const ServerOptions& options, const AccessControl* access,
-                           const RegistryHolder* registry, AlarmFeed* feed, storage::Store* store,
+                           const RegistryHolder* registry, AlarmFeed* feed, storage::JournalStore* store,
                            StorageWriter* writer, BlockingRunner blocking, IdentityLimiter* limiter)
     : ctx_(new Context{.options = options,
                        .access = access,

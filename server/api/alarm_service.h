@@ -21,6 +21,7 @@
 #include "server/pipeline/ingest_counters.h"
 #include "server/pipeline/registry_holder.h"
 #include "server/pipeline/storage_writer.h"
+#include "storage/journal_store.h"
 #include "storage/store.h"
 #include "vigil/v1/alarms.grpc.pb.h"
 
@@ -35,7 +36,7 @@ class AlarmService final : public v1::Alarms::CallbackService {
   // `registry` names enterprises and sensors in the alarms sent.
   // `limiter` (null: no per-identity limits) bounds each identity's subscriptions.
   AlarmService(const ServerOptions& options, const AccessControl* access,
-               const RegistryHolder* registry, AlarmFeed* feed, storage::Store* store,
+               const RegistryHolder* registry, AlarmFeed* feed, storage::JournalStore* store,
                StorageWriter* writer, BlockingRunner blocking, IdentityLimiter* limiter = nullptr);
   ~AlarmService() override;
 

@@ -135,7 +135,7 @@ struct LatestCall {
 
 }  // namespace
 
-QueryService::QueryService(RegistryHolder* registry, ShardSet* shards, storage::Store* store,
+QueryService::QueryService(RegistryHolder* registry, ShardSet* shards, storage::ChunkStore* store,
                            BlockingExecutor blocking, const AccessControl* access)
     : registry_(registry),
       shards_(shards),
@@ -181,7 +181,7 @@ grpc::ServerUnaryReactor* QueryService::ReadRaw(grpc::CallbackServerContext* con
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
-  storage::Store* store = store_;
+  storage::ChunkStore* store = store_;
   ReadHistory(reactor, sensor_id, from, to, [=](const HeadRead& head) {
     std::vector<alarm::Reading> chunked;
     alarm::Status st =
@@ -248,7 +248,7 @@ grpc::ServerUnaryReactor* QueryService::ReadDownsampled(grpc::CallbackServerCont
   response->set_step_ms(grid.step);
   response->set_origin_ms(grid.origin);
   const std::string& sensor_id = request->sensor_id();
-  storage::Store* store = store_;
+  storage::ChunkStore* store = store_;
   ReadHistory(reactor, sensor_id, from, to, [=](const HeadRead& head) {
     std::vector<storage::Step> steps;
     const alarm::Status st = storage::ReadDownsampled(
@@ -352,7 +352,7 @@ grpc::ServerUnaryReactor* QueryService::ReadLatest(grpc::CallbackServerContext* 
   }
   call->pending.store(static_cast<uint32_t>(
       std::count_if(ids.begin(), ids.end(), [](const auto& v) { return !v.empty(); })));
-  storage::Store* store = store_;
+  storage::ChunkStore* store = store_;
   ShardSet* shards = shards_;
   BlockingExecutor blocking = blocking_;
   // After a restart a sensor's newest reading may be in the store only: read

@@ -14,6 +14,7 @@
 #include "server/api/access.h"
 #include "server/pipeline/registry_holder.h"
 #include "server/pipeline/shard.h"
+#include "storage/chunk_store.h"
 #include "storage/store.h"
 #include "vigil/v1/query.grpc.pb.h"
 
@@ -34,7 +35,7 @@ class QueryService final : public v1::Query::CallbackService {
  public:
   // Every pointer must outlive the service and its RPCs. Every call needs
   // a viewer (or higher) identity whose region covers each sensor asked for.
-  QueryService(RegistryHolder* registry, ShardSet* shards, storage::Store* store,
+  QueryService(RegistryHolder* registry, ShardSet* shards, storage::ChunkStore* store,
                BlockingExecutor blocking, const AccessControl* access);
 
   grpc::ServerUnaryReactor* ReadRaw(grpc::CallbackServerContext* context,
@@ -57,7 +58,7 @@ class QueryService final : public v1::Query::CallbackService {
 
   RegistryHolder* registry_;
   ShardSet* shards_;
-  storage::Store* store_;
+  storage::ChunkStore* store_;
   BlockingExecutor blocking_;
   const AccessControl* access_;
 };

@@ -1,17 +1,15 @@
 #include "server/pipeline/alarm_journal.h"
 
-#include <map>
 #include <boost/lockfree/queue.hpp>
+#include <map>
 #include <thread>
 #include <utility>
 
 #include "alarm/engine.h"
 #include "server/log/log.h"
 #include "server/log/thread_name.h"
-#include "server/pipeline/worker_queue.h"
 #include "server/pipeline/journal_book.h"
-#include "server/log/log.h"
-#include "server/log/thread_name.h"
+#include "server/pipeline/worker_queue.h"
 #include "storage/alarm_codec.h"
 
 namespace vigil::server {
@@ -34,7 +32,7 @@ alarm::TimestampMs WallMs() {
 
 class AlarmJournal::Impl {
  public:
-  Impl(AlarmJournal* owner, storage::Store* store, RegistryHolder* registry, AlarmFeed* feed,
+  Impl(AlarmJournal* owner, storage::JournalStore* store, RegistryHolder* registry, AlarmFeed* feed,
        uint32_t shard_count)
       : owner_(owner),
         store_(store),
@@ -213,7 +211,7 @@ class AlarmJournal::Impl {
   }
 
   AlarmJournal* owner_;
-  storage::Store* store_;
+  storage::JournalStore* store_;
   RegistryHolder* registry_;
   AlarmFeed* feed_;
   const uint32_t shard_count_;
@@ -231,7 +229,7 @@ class AlarmJournal::Impl {
 };
 
 alarm::Result<std::unique_ptr<AlarmJournal>> AlarmJournal::Start(
-    storage::Store* store, RegistryHolder* registry, AlarmFeed* feed, uint32_t shard_count,
+    storage::JournalStore* store, RegistryHolder* registry, AlarmFeed* feed, uint32_t shard_count,
     const storage::JournalState& state) {
   std::unique_ptr<AlarmJournal> journal(new AlarmJournal(nullptr));
   journal->impl_ = std::make_unique<Impl>(journal.get(), store, registry, feed, shard_count);

@@ -35,6 +35,7 @@
 #include "server/pipeline/alarm_feed.h"
 #include "server/pipeline/ingest_counters.h"
 #include "server/pipeline/registry_holder.h"
+#include "storage/journal_store.h"
 #include "storage/store.h"
 
 namespace vigil::server {
@@ -82,7 +83,7 @@ class AlarmJournal {
  public:
   // `open` are the open alarms as loaded from the store (state.open_entries,
   // decoded). Every pointer must outlive the journal. Starts the thread.
-  static alarm::Result<std::unique_ptr<AlarmJournal>> Start(storage::Store* store,
+  static alarm::Result<std::unique_ptr<AlarmJournal>> Start(storage::JournalStore* store,
                                                             RegistryHolder* registry,
                                                             AlarmFeed* feed, uint32_t shard_count,
                                                             const storage::JournalState& state);

@@ -338,7 +338,7 @@ void ShardState::WriteSealed() {
 
 class ShardSet::Shard {
  public:
-  Shard(uint32_t index, uint32_t count, storage::Store* store, AlarmJournal* journal,
+  Shard(uint32_t index, uint32_t count, storage::ChunkStore* store, AlarmJournal* journal,
         const storage::HeadSetOptions& options)
       : state_{.index = index,
                .count = count,
@@ -412,7 +412,7 @@ class ShardSet::Shard {
   WorkerQueue<ShardTask*> queue_;
 };
 
-ShardSet::ShardSet(uint32_t count, storage::Store* store, AlarmJournal* journal,
+ShardSet::ShardSet(uint32_t count, storage::ChunkStore* store, AlarmJournal* journal,
                    const storage::HeadSetOptions& heads)
     : journal_(journal) {
   shards_.reserve(count);

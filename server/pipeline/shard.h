@@ -28,12 +28,11 @@
 #include "alarm/rule_set.h"
 #include "alarm/types.h"
 #include "server/pipeline/alarm_journal.h"
-#include "server/pipeline/alarm_journal.h"
 #include "server/pipeline/replay_filter.h"
 #include "storage/alarm_codec.h"
+#include "storage/chunk_store.h"
 #include "storage/control_record.h"
 #include "storage/head_set.h"
-#include "storage/store.h"
 
 namespace vigil::server {
 
@@ -43,7 +42,7 @@ using SteadyTime = std::chrono::steady_clock::time_point;
 struct ShardState {
   uint32_t index = 0;
   uint32_t count = 1;
-  storage::Store* store = nullptr;
+  storage::ChunkStore* store = nullptr;
   AlarmJournal* journal = nullptr;
   storage::HeadSet heads;
   // Sealed chunks not yet written: written in groups (see Drain), and always
@@ -105,7 +104,7 @@ struct AlarmRecovery {
 class ShardSet {
  public:
   // Starts `count` threads. `store` and `journal` must outlive the ShardSet.
-  ShardSet(uint32_t count, storage::Store* store, AlarmJournal* journal,
+  ShardSet(uint32_t count, storage::ChunkStore* store, AlarmJournal* journal,
            const storage::HeadSetOptions& heads);
   ~ShardSet();  // Stop()s
   ShardSet(const ShardSet&) = delete;

@@ -1,6 +1,7 @@
 #include "server/pipeline/storage_writer.h"
 
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -46,10 +47,10 @@ struct StringHash {
 
 class StorageWriter::Impl {
  public:
-  Impl(StorageWriter* owner, storage::Store* store, ShardSet* shards, WriterOptions options,
+  Impl(StorageWriter* owner, storage::IngestLog* log, ShardSet* shards, WriterOptions options,
        const std::unordered_map<std::string, storage::Watermark>& marks)
       : owner_(owner),
-        store_(store),
+        log_(log),
         shards_(shards),
         options_(std::move(options)),
         queue_(kQueueCapacity, FullPolicy::kRefuse) {
@@ -87,7 +88,7 @@ class StorageWriter::Impl {
 
   alarm::Status TryRecover() {
     if (!owner_->failed_.load(std::memory_order_acquire)) return alarm::Status::Ok();
-    alarm::Status s = store_->Resume();
+    alarm::Status s = log_->Resume();
     if (!s.ok()) return s;
     {
       std::lock_guard<std::mutex> lock(error_mu_);
@@ -175,39 +176,80 @@ class StorageWriter::Impl {
           "the data folder's disk is nearly full (below storage.min_free_space): nothing was "
           "stored; resend after a backoff");
     }
-    if (!appends_.empty()) {
-      // The shards' clock: commit time, never going back.
-      stored_at_ = std::max(stored_at_, WallMs());
-      for (storage::LogAppend& a : appends_) a.stored_at = stored_at_;
-      auto first = store_->AppendLog(appends_);
-      if (first) {
-        uint64_t seq = *first;
-        for (size_t i = 0; i < group_.size(); ++i) {
-          if (outcomes_[i] != PendingBatch::Outcome::kStored) continue;
-          PendingBatch* b = group_[i];
-          if (b->kind == storage::LogEntryKind::kControl) {
-            shards_->PostControl(seq++, stored_at_, b->control, b->completion, b->rules);
-            continue;
-          }
-          shards_->PostBatch(seq++, stored_at_, std::move(b->record), b->buffered,
-                             b->buffered_bytes, b->received_at);
-          b->buffered_bytes = 0;  // now released by the shards
-        }
-        owner_->posted_through_.store(seq - 1, std::memory_order_release);
-      } else {
-        Undo();
-        {
-          std::lock_guard<std::mutex> lock(error_mu_);
-          error_ = first.error();
-        }
-        owner_->failed_.store(true, std::memory_order_release);
-        owner_->failures_.fetch_add(1, std::memory_order_relaxed);
-        LogError("storage_write_failed",
-                 {{"error", first.error().ToString()},
-                  {"disk_full", first.error().code() == alarm::Status::Code::kResourceExhausted}});
-        error = alarm::Status::Unavailable("storage write failed: " + first.error().message());
-      }
+    if (appends_.empty()) {
+      Finish(error);
+      return true;
     }
+    // The shards' clock: commit time, never going back.
+    stored_at_ = std::max(stored_at_, WallMs());
+    for (storage::LogAppend& a : appends_) a.stored_at = stored_at_;
+    AppendAndWait();
+    return true;
+  }
+
+  // Appends the group and waits for its completion, which finishes it (posts
+  // the stored batches to the shards, answers every batch) in log order. The
+  // log may complete before Append returns (RocksDB) or later on its own
+  // thread (JetStream): this thread waits either way, so at most one group is
+  // in flight. That is what the per-gateway fence and undo assume: a group
+  // that fails is undone before the next group is built, so no later batch of
+  // its gateway is ever stored behind it (which would make the failed batch's
+  // resend look like a duplicate). Pipelining groups would need the fence to
+  // cover groups in flight.
+  void AppendAndWait() {
+    {
+      std::lock_guard<std::mutex> lock(in_flight_mu_);
+      in_flight_ = true;
+    }
+    log_->Append(appends_, [this](alarm::Result<uint64_t> first) {
+      Complete(std::move(first));
+      // Notified under the lock: once this thread unlocks, the writer may go
+      // on (and, stopping, destroy this Impl); nothing here is touched after.
+      std::lock_guard<std::mutex> lock(in_flight_mu_);
+      in_flight_ = false;
+      in_flight_cv_.notify_one();
+    });
+    std::unique_lock<std::mutex> lock(in_flight_mu_);
+    in_flight_cv_.wait(lock, [this] { return !in_flight_; });
+  }
+
+  // The group's completion: once, alone with the group's state (the writer
+  // thread waits in AppendAndWait meanwhile), on either thread.
+  void Complete(alarm::Result<uint64_t> first) {
+    alarm::Status error;
+    if (first) {
+      uint64_t seq = *first;
+      for (size_t i = 0; i < group_.size(); ++i) {
+        if (outcomes_[i] != PendingBatch::Outcome::kStored) continue;
+        PendingBatch* b = group_[i];
+        if (b->kind == storage::LogEntryKind::kControl) {
+          shards_->PostControl(seq++, stored_at_, b->control, b->completion, b->rules);
+          continue;
+        }
+        shards_->PostBatch(seq++, stored_at_, std::move(b->record), b->buffered, b->buffered_bytes,
+                           b->received_at);
+        b->buffered_bytes = 0;  // now released by the shards
+      }
+      owner_->posted_through_.store(seq - 1, std::memory_order_release);
+    } else {
+      Undo();
+      {
+        std::lock_guard<std::mutex> lock(error_mu_);
+        error_ = first.error();
+      }
+      owner_->failed_.store(true, std::memory_order_release);
+      owner_->failures_.fetch_add(1, std::memory_order_relaxed);
+      LogError("storage_write_failed",
+               {{"error", first.error().ToString()},
+                {"disk_full", first.error().code() == alarm::Status::Code::kResourceExhausted}});
+      error = alarm::Status::Unavailable("storage write failed: " + first.error().message());
+    }
+    Finish(error);
+  }
+
+  // Fences, then every batch's answer: `error` for those the group's outcome
+  // covers, their own for those refused on their own.
+  void Finish(const alarm::Status& error) {
     UpdateFences();
     for (size_t i = 0; i < group_.size(); ++i) {
       if (refusals_[i] == Refusal::kNone) {
@@ -216,7 +258,6 @@ class StorageWriter::Impl {
         group_[i]->Done(outcomes_[i], RefusalStatus(*group_[i], refusals_[i]));
       }
     }
-    return true;
   }
 
   // Why one batch was refused on its own (the group's error covers the rest).
@@ -313,7 +354,7 @@ class StorageWriter::Impl {
   }
 
   StorageWriter* owner_;
-  storage::Store* store_;
+  storage::IngestLog* log_;
   ShardSet* shards_;
   WriterOptions options_;
   std::chrono::steady_clock::time_point last_space_check_{};
@@ -333,6 +374,11 @@ class StorageWriter::Impl {
   std::unordered_map<std::string, storage::Watermark, StringHash, std::equal_to<>> last_epoch_log_;
   alarm::TimestampMs stored_at_ = 0;
 
+  // The group in flight: set before Append, cleared by its completion.
+  std::mutex in_flight_mu_;
+  std::condition_variable in_flight_cv_;
+  bool in_flight_ = false;  // GUARDED_BY(in_flight_mu_)
+
   mutable std::mutex error_mu_;
   alarm::Status error_;  // GUARDED_BY(error_mu_)
 
@@ -340,15 +386,15 @@ class StorageWriter::Impl {
   WorkerQueue<PendingBatch*> queue_;
 };
 
-alarm::Result<std::unique_ptr<StorageWriter>> StorageWriter::Start(storage::Store* store,
+alarm::Result<std::unique_ptr<StorageWriter>> StorageWriter::Start(storage::IngestLog* log,
                                                                    ShardSet* shards,
                                                                    WriterOptions options) {
-  auto marks = store->LoadWatermarks();
+  auto marks = log->LoadWatermarks();
   if (!marks) return marks.error();
   std::unique_ptr<StorageWriter> writer(new StorageWriter(nullptr));
-  writer->impl_ = std::make_unique<Impl>(writer.get(), store, shards, std::move(options), *marks);
-  writer->store_ = store;
-  writer->posted_through_.store(store->next_log_seq() - 1, std::memory_order_relaxed);
+  writer->impl_ = std::make_unique<Impl>(writer.get(), log, shards, std::move(options), *marks);
+  writer->log_ = log;
+  writer->posted_through_.store(log->end_position() - 1, std::memory_order_relaxed);
   writer->impl_->StartThread();
   return writer;
 }
@@ -380,7 +426,7 @@ alarm::Status StorageWriter::sticky_error() const { return impl_->sticky_error()
 
 alarm::Result<std::optional<storage::Watermark>> StorageWriter::StoredWatermark(
     std::string_view gateway_id) const {
-  return store_->LoadWatermark(gateway_id);
+  return log_->LoadWatermark(gateway_id);
 }
 
 alarm::Status StorageWriter::TryRecover() { return impl_->TryRecover(); }

@@ -1,10 +1,11 @@
 // StorageWriter: the one thread that makes gateway batches durable. It drains
 // a bounded lock-free queue, drops batches at or below their gateway's
-// watermark (duplicates), commits the rest with their new watermarks in one
-// RocksDB write (group commit), hands each stored batch to the shards, and
-// only then reports every batch's outcome. Being the only writer of
-// watermarks makes dedupe exact even when a batch is resent on a second
-// stream while the first copy is still queued.
+// watermark (duplicates), appends the rest with their new watermarks to the
+// ingest log as one group (group commit), and when the log completes the
+// group, hands each stored batch to the shards and only then reports every
+// batch's outcome. One group is in flight at a time (storage_writer.cc says why). Being the only
+// writer of watermarks makes dedupe exact even when a batch is resent on a second stream while the
+// first copy is still queued.
 //
 // Dedupe by a high watermark is exact only if a gateway's batches are stored
 // in the order sent. So once a new batch fails (disk nearly full, storage
@@ -24,8 +25,8 @@
 #include "alarm/status.h"
 #include "server/pipeline/shard.h"
 #include "storage/control_record.h"
+#include "storage/ingest_log.h"
 #include "storage/keys.h"
-#include "storage/store.h"
 
 namespace vigil::server {
 
@@ -36,9 +37,11 @@ class PendingBatch {
   virtual ~PendingBatch() = default;
 
   enum class Outcome { kStored, kDuplicate, kFailed };
-  // Called once on the writer thread, after the outcome is durable and the
-  // stored batch is queued to the shards. Must not block; owns `this` from
-  // here (typically: answer the client, then delete this).
+  // Called once, after the outcome is durable and the stored batch is queued
+  // to the shards: on the writer thread, or on the ingest log's completion
+  // thread (a log that completes appends asynchronously); never two at once,
+  // in log order. Must not block; owns `this` from here (typically: answer
+  // the client, then delete this).
   // `error` is set for kFailed only.
   virtual void Done(Outcome outcome, const alarm::Status& error) = 0;
 
@@ -73,8 +76,8 @@ struct WriterOptions {
 
 class StorageWriter {
  public:
-  // `store` and `shards` must outlive the writer. Loads the watermarks.
-  static alarm::Result<std::unique_ptr<StorageWriter>> Start(storage::Store* store,
+  // `log` and `shards` must outlive the writer. Loads the watermarks.
+  static alarm::Result<std::unique_ptr<StorageWriter>> Start(storage::IngestLog* log,
                                                              ShardSet* shards,
                                                              WriterOptions options = {});
   ~StorageWriter();  // Stop()s
@@ -102,7 +105,7 @@ class StorageWriter {
   // nothing is written. ok() while healthy. Thread-safe.
   alarm::Status sticky_error() const;
   bool healthy() const { return !failed_.load(std::memory_order_acquire); }
-  // When unhealthy: asks the store to resume (space freed, device back) and,
+  // When unhealthy: asks the ingest log to resume (space freed, device back) and,
   // if it can, clears the error so batches are written again (those that
   // failed were not acked: gateways resend them). Ok when healthy afterwards.
   // Thread-safe; called by the control thread every second while unhealthy.
@@ -135,7 +138,7 @@ class StorageWriter {
   explicit StorageWriter(std::unique_ptr<Impl> impl);
 
   std::unique_ptr<Impl> impl_;
-  storage::Store* store_ = nullptr;
+  storage::IngestLog* log_ = nullptr;
   std::atomic<bool> failed_{false};
   std::atomic<bool> low_space_{false};
   std::atomic<uint64_t> failures_{0};

@@ -3,14 +3,17 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <future>
 #include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -19,6 +22,7 @@
 #include "server/pipeline/registry_holder.h"
 #include "server/pipeline/shard.h"
 #include "storage/head_set.h"
+#include "storage/ingest_log.h"
 #include "storage/ingest_record.h"
 #include "storage/rocksdb_store_testing.h"
 #include "storage/store.h"
@@ -50,8 +54,13 @@ class TestBatch final : public PendingBatch {
 
   void Done(Outcome outcome, const alarm::Status& error) override {
     calls_.fetch_add(1, std::memory_order_relaxed);
+    done_on_ = std::this_thread::get_id();
+    done_rank_ = next_rank_.fetch_add(1, std::memory_order_relaxed);
     promise_.set_value({outcome, error});
   }
+  // After Wait: the thread Done ran on, and its rank among all Done calls.
+  std::thread::id done_on() const { return done_on_; }
+  uint64_t done_rank() const { return done_rank_; }
 
   // Waits (bounded) for Done.
   std::pair<Outcome, alarm::Status> Wait() {
@@ -65,6 +74,9 @@ class TestBatch final : public PendingBatch {
   std::promise<std::pair<Outcome, alarm::Status>> promise_;
   std::future<std::pair<Outcome, alarm::Status>> future_;
   std::atomic<int> calls_{0};
+  std::thread::id done_on_;
+  uint64_t done_rank_ = 0;
+  static inline std::atomic<uint64_t> next_rank_{0};
 };
 
 struct Series {
@@ -106,8 +118,9 @@ std::unique_ptr<storage::Store> OpenStore(const std::filesystem::path& dir,
 // Store, then shards, then writer; the writer stops first. The rig owns every
 // batch so none is freed while the writer may still call Done on it.
 struct Rig {
+  // `log`: the writer's ingest log; nullptr: the store's own.
   explicit Rig(const std::filesystem::path& dir, rocksdb::Env* env = nullptr,
-               WriterOptions options = {})
+               WriterOptions options = {}, storage::IngestLog* log = nullptr)
       : store(OpenStore(dir, env)) {
     auto state = store->LoadJournalState();
     REQUIRE(state.has_value());
@@ -115,7 +128,9 @@ struct Rig {
     REQUIRE(started_journal.has_value());
     journal = std::move(*started_journal);
     shards = std::make_unique<ShardSet>(2, store.get(), journal.get(), storage::HeadSetOptions{});
-    auto started = StorageWriter::Start(store.get(), shards.get(), std::move(options));
+    auto started =
+        StorageWriter::Start(log != nullptr ? log : static_cast<storage::IngestLog*>(store.get()),
+                             shards.get(), std::move(options));
     REQUIRE(started.has_value());
     writer = std::move(*started);
   }
@@ -193,7 +208,7 @@ std::vector<std::pair<TimestampMs, double>> Pairs(const Series& s) {
 
 size_t LogRecords(storage::Store& store) {
   size_t n = 0;
-  alarm::Status s = store.ReplayLog(0, [&](uint64_t, const storage::LogEntry&) {
+  alarm::Status s = store.Replay(0, [&](uint64_t, const storage::LogEntry&) {
     ++n;
     return alarm::Status::Ok();
   });
@@ -210,12 +225,12 @@ TEST_CASE("StorageWriter stores a first batch and treats the same one again as d
   CHECK(rig.writer->posted_through() == 0);
   CHECK(rig.Submit("g1", 1, 1) == Outcome::kStored);
   CHECK(rig.writer->posted_through() == 1);
-  CHECK(rig.store->next_log_seq() == 2);
+  CHECK(rig.store->end_position() == 2);
   CHECK(rig.Watermarks() == Marks{{"g1", {1, 1}}});
 
   CHECK(rig.Submit("g1", 1, 1) == Outcome::kDuplicate);
   // A duplicate stores nothing.
-  CHECK(rig.store->next_log_seq() == 2);
+  CHECK(rig.store->end_position() == 2);
   CHECK(rig.writer->posted_through() == 1);
   CHECK(LogRecords(*rig.store) == 1);
   CHECK(rig.writer->healthy());
@@ -237,7 +252,7 @@ TEST_CASE("StorageWriter orders watermarks by epoch, then sequence", "[server][s
   CHECK(rig.Submit("g2", 1, 1) == Outcome::kStored);
   CHECK(rig.Submit("g2", 1, 1) == Outcome::kDuplicate);
   CHECK(rig.Watermarks() == Marks{{"g1", {2, 2}}, {"g2", {1, 1}}});
-  CHECK(rig.store->next_log_seq() == 6);
+  CHECK(rig.store->end_position() == 6);
   CHECK(LogRecords(*rig.store) == 5);
   CHECK(rig.writer->posted_through() == 5);
 }
@@ -258,7 +273,7 @@ TEST_CASE("StorageWriter stores exactly one of two copies submitted back to back
     CHECK(((oa == Outcome::kStored && ob == Outcome::kDuplicate) ||
            (oa == Outcome::kDuplicate && ob == Outcome::kStored)));
   }
-  CHECK(rig.store->next_log_seq() == 21);
+  CHECK(rig.store->end_position() == 21);
   CHECK(LogRecords(*rig.store) == 20);
   CHECK(rig.Watermarks() == Marks{{"g1", {1, 20}}});
 }
@@ -278,7 +293,7 @@ TEST_CASE("StorageWriter commits everything already queued when stopped",
     CHECK(b->calls() == 1);  // Done before Stop returned
     CHECK(b->WaitOutcome() == Outcome::kStored);
   }
-  CHECK(rig.store->next_log_seq() == 201);
+  CHECK(rig.store->end_position() == 201);
   CHECK(rig.writer->queued() == 0);
 
   // Later Submits fail and leave the batch with the caller.
@@ -302,7 +317,7 @@ TEST_CASE("StorageWriter watermarks survive a restart", "[server][storage_writer
   CHECK(rig.Submit("g1", 1, 2) == Outcome::kDuplicate);
   CHECK(rig.Submit("g1", 1, 1) == Outcome::kDuplicate);
   CHECK(rig.Submit("g2", 4, 1) == Outcome::kDuplicate);
-  CHECK(rig.store->next_log_seq() == 4);
+  CHECK(rig.store->end_position() == 4);
   CHECK(rig.Submit("g1", 1, 3) == Outcome::kStored);
   CHECK(rig.writer->posted_through() == 4);
   CHECK(rig.Watermarks() == Marks{{"g1", {1, 3}}, {"g2", {4, 1}}});
@@ -375,7 +390,7 @@ TEST_CASE("StorageWriter readings are in chunks after the shards stop",
   // Every log record lives in chunks: a restart replays from past the last one.
   const auto replay = rig.shards->CheckpointResult(ShardSet::kFinalCheckpointRound);
   REQUIRE(replay.has_value());
-  CHECK(*replay == rig.store->next_log_seq());
+  CHECK(*replay == rig.store->end_position());
 }
 
 TEST_CASE("StorageWriter below the free-space floor refuses batches, then resumes by itself",
@@ -593,13 +608,243 @@ TEST_CASE("StorageWriter when RocksDB runs out of space: no false ack, refused u
   rig.writer->Stop();
   int n = 0;
   REQUIRE(rig.store
-              ->ReplayLog(0,
-                          [&](uint64_t, const storage::LogEntry& entry) {
-                            n += entry.kind == storage::LogEntryKind::kBatch;
-                            return alarm::Status::Ok();
-                          })
+              ->Replay(0,
+                       [&](uint64_t, const storage::LogEntry& entry) {
+                         n += entry.kind == storage::LogEntryKind::kBatch;
+                         return alarm::Status::Ok();
+                       })
               .ok());
   CHECK(n == 3);  // batches 1..3, once each
+}
+
+// An ingest log as JetStream would be one: Append returns at once and the
+// group completes later on the log's own thread, at positions of the log's
+// choosing (groups 100 apart: other publishers share the stream). Groups can
+// be held back, and a chosen append fails. It reads a group's bytes only when
+// it completes it, so the writer must keep them valid until then.
+class AsyncLog final : public storage::IngestLog {
+ public:
+  struct Entry {
+    uint64_t position;
+    std::string gateway_id;
+    storage::Watermark watermark;
+    std::string record;
+  };
+
+  AsyncLog() : thread_([this] { Run(); }) {}
+  ~AsyncLog() override {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+      held_ = false;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+  void Append(std::span<const storage::LogAppend> group, AppendDone done) override {
+    std::lock_guard lock(mu_);
+    ++appends_;
+    max_in_flight_ = std::max(max_in_flight_, ++in_flight_);
+    pending_.push_back({group, std::move(done), appends_ == fail_append_});
+    cv_.notify_all();
+  }
+  uint64_t end_position() const override {
+    std::lock_guard lock(mu_);
+    return next_;
+  }
+  uint64_t replay_from() const override { return 1; }
+  alarm::Status Replay(
+      uint64_t from,
+      const std::function<alarm::Status(uint64_t, const storage::LogEntry&)>& visit) override {
+    for (const Entry& e : entries()) {
+      if (e.position < from) continue;
+      if (alarm::Status s = visit(e.position, storage::LogEntry{.payload = e.record}); !s.ok()) {
+        return s;
+      }
+    }
+    return alarm::Status::Ok();
+  }
+  alarm::Status Checkpoint(uint64_t) override { return alarm::Status::Ok(); }
+  alarm::Result<std::unordered_map<std::string, storage::Watermark>> LoadWatermarks() override {
+    std::lock_guard lock(mu_);
+    return marks_;
+  }
+  alarm::Result<std::optional<storage::Watermark>> LoadWatermark(
+      std::string_view gateway_id) override {
+    std::lock_guard lock(mu_);
+    auto it = marks_.find(std::string(gateway_id));
+    return it == marks_.end() ? std::nullopt : std::optional(it->second);
+  }
+  alarm::Status Resume() override { return alarm::Status::Ok(); }
+
+  // Groups wait (Append has returned) until Release.
+  void Hold() {
+    std::lock_guard lock(mu_);
+    held_ = true;
+  }
+  void Release() {
+    {
+      std::lock_guard lock(mu_);
+      held_ = false;
+    }
+    cv_.notify_all();
+  }
+  // The n-th Append (from 1) fails with kIOError; nothing of it is stored.
+  void FailAppend(uint64_t n) {
+    std::lock_guard lock(mu_);
+    fail_append_ = n;
+  }
+  // Waits (bounded) until `n` groups were appended.
+  bool WaitForAppends(uint64_t n) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, kTimeout, [&] { return appends_ >= n; });
+  }
+  std::vector<Entry> entries() const {
+    std::lock_guard lock(mu_);
+    return entries_;
+  }
+  uint64_t max_in_flight() const {
+    std::lock_guard lock(mu_);
+    return max_in_flight_;
+  }
+  std::thread::id thread_id() const { return thread_.get_id(); }
+
+ private:
+  struct Pending {
+    std::span<const storage::LogAppend> group;
+    AppendDone done;
+    bool fail;
+  };
+
+  void Run() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [&] { return stop_ || (!held_ && !pending_.empty()); });
+      if (pending_.empty()) return;  // stopping
+      Pending p = std::move(pending_.front());
+      pending_.pop_front();
+      alarm::Result<uint64_t> first = alarm::Status::IOError("injected append failure");
+      if (!p.fail) {
+        first = next_;
+        uint64_t position = next_;
+        for (const storage::LogAppend& a : p.group) {
+          entries_.push_back(
+              {position++, std::string(a.gateway_id), a.watermark, std::string(a.record)});
+          if (!a.gateway_id.empty()) marks_[std::string(a.gateway_id)] = a.watermark;
+        }
+        next_ += 100;
+      }
+      --in_flight_;  // its completion begins: the writer may append again
+      lock.unlock();
+      p.done(std::move(first));
+      lock.lock();
+    }
+  }
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Pending> pending_;
+  std::vector<Entry> entries_;
+  std::unordered_map<std::string, storage::Watermark> marks_;
+  uint64_t next_ = 100;
+  uint64_t appends_ = 0;
+  uint64_t fail_append_ = 0;
+  uint64_t in_flight_ = 0;
+  uint64_t max_in_flight_ = 0;
+  bool held_ = false;
+  bool stop_ = false;
+  std::thread thread_;  // last: starts once the rest is set up
+};
+
+TEST_CASE(
+    "StorageWriter with a log that completes later: one group in flight, answers in log order",
+    "[server][storage_writer][async_log]") {
+  testing::TempDir dir;
+  AsyncLog log;
+  Rig rig(dir / "db", nullptr, {}, &log);
+  CHECK(rig.writer->posted_through() == 99);  // below the log's end: positions are the log's
+
+  log.Hold();
+  TestBatch& first = rig.New("g1", 1, 1);
+  REQUIRE(rig.writer->Submit(&first));
+  REQUIRE(log.WaitForAppends(1));
+  // Queued while the first group is in flight: they wait for its completion.
+  std::vector<TestBatch*> later;
+  for (uint64_t seq = 2; seq <= 20; ++seq) {
+    later.push_back(&rig.New("g1", 1, seq));
+    REQUIRE(rig.writer->Submit(later.back()));
+  }
+  log.Release();
+
+  CHECK(first.WaitOutcome() == Outcome::kStored);
+  uint64_t rank = first.done_rank();
+  for (TestBatch* b : later) {
+    CHECK(b->WaitOutcome() == Outcome::kStored);
+    CHECK(b->done_rank() > rank);  // answered in log order
+    rank = b->done_rank();
+    CHECK(b->done_on() == log.thread_id());  // from the completion
+  }
+  CHECK(log.max_in_flight() == 1);
+
+  // Stored in order, at the log's positions, and handed to the shards before Done.
+  const std::vector<AsyncLog::Entry> entries = log.entries();
+  REQUIRE(entries.size() == 20);
+  for (size_t i = 0; i < entries.size(); ++i) {
+    CHECK(entries[i].watermark == storage::Watermark{1, i + 1});
+    if (i > 0) CHECK(entries[i].position > entries[i - 1].position);
+  }
+  CHECK(entries.front().position == 100);
+  CHECK(rig.writer->posted_through() == entries.back().position);
+  CHECK(rig.ReadHead("s1").size() == 20);
+  CHECK(rig.Submit("g1", 1, 20) == Outcome::kDuplicate);
+}
+
+TEST_CASE(
+    "StorageWriter with a log that completes later: a failed group is undone and fences its "
+    "gateway",
+    "[server][storage_writer][async_log]") {
+  testing::TempDir dir;
+  AsyncLog log;
+  Rig rig(dir / "db", nullptr, {}, &log);
+  log.FailAppend(2);
+  log.Hold();
+  TestBatch& one = rig.New("g1", 1, 1);
+  REQUIRE(rig.writer->Submit(&one));
+  REQUIRE(log.WaitForAppends(1));
+  // One group while the first is in flight: both fail together.
+  TestBatch& two = rig.New("g1", 1, 2);
+  TestBatch& three = rig.New("g1", 1, 3);
+  REQUIRE(rig.writer->Submit(&two));
+  REQUIRE(rig.writer->Submit(&three));
+  log.Release();
+  CHECK(one.WaitOutcome() == Outcome::kStored);
+  const auto [two_outcome, two_error] = two.Wait();
+  CHECK(two_outcome == Outcome::kFailed);
+  CHECK(two_error.code() == alarm::Status::Code::kUnavailable);
+  CHECK(three.WaitOutcome() == Outcome::kFailed);
+  CHECK(two.done_on() == log.thread_id());
+  CHECK_FALSE(rig.writer->healthy());
+  REQUIRE(rig.writer->TryRecover().ok());
+
+  // The later batch first: refused, naming the gap's start (the lowest failed).
+  TestBatch& three_again = rig.New("g1", 1, 3);
+  REQUIRE(rig.writer->Submit(&three_again));
+  const auto [outcome, error] = three_again.Wait();
+  CHECK(outcome == Outcome::kFailed);
+  CHECK(error.code() == alarm::Status::Code::kAborted);
+  CHECK(error.message().find("from (1, 2)") != std::string::npos);
+  // The resend, in order: the undone watermark lets it in, each stored once.
+  CHECK(rig.Submit("g1", 1, 2) == Outcome::kStored);
+  CHECK(rig.Submit("g1", 1, 3) == Outcome::kStored);
+  CHECK(rig.Submit("g1", 1, 3) == Outcome::kDuplicate);
+
+  std::vector<storage::Watermark> stored;
+  for (const AsyncLog::Entry& e : log.entries()) stored.push_back(e.watermark);
+  const std::vector<storage::Watermark> expected = {{1, 1}, {1, 2}, {1, 3}};
+  CHECK(stored == expected);
+  CHECK(log.max_in_flight() == 1);
+  CHECK(rig.writer->gaps_opened() == 1);
 }
 
 }  // namespace

@@ -42,7 +42,7 @@ std::string Record(std::string_view gateway, uint64_t epoch, uint64_t sequence) 
 void Append(Store& store, std::string_view gateway, uint64_t epoch, uint64_t sequence) {
   const std::string record = Record(gateway, epoch, sequence);
   const LogAppend append{.gateway_id = gateway, .watermark = {epoch, sequence}, .record = record};
-  REQUIRE(store.AppendLog({&append, 1}).has_value());
+  REQUIRE(AppendAndWait(store, {&append, 1}).has_value());
 }
 
 SealedChunk MakeChunk(std::string sensor, TimestampMs first, int n, uint64_t chunk_id) {
@@ -66,12 +66,12 @@ std::vector<std::pair<TimestampMs, double>> ReadAll(Store& store, std::string_vi
 std::vector<std::pair<uint64_t, std::string>> Replay(Store& store) {
   std::vector<std::pair<uint64_t, std::string>> out;
   REQUIRE(store
-              .ReplayLog(store.replay_from(),
-                         [&](uint64_t seq, const LogEntry& entry) {
-                           const std::string_view record = entry.payload;
-                           out.emplace_back(seq, std::string(record));
-                           return Status::Ok();
-                         })
+              .Replay(store.replay_from(),
+                      [&](uint64_t seq, const LogEntry& entry) {
+                        const std::string_view record = entry.payload;
+                        out.emplace_back(seq, std::string(record));
+                        return Status::Ok();
+                      })
               .ok());
   return out;
 }
@@ -102,7 +102,7 @@ TEST_CASE("Store backup opens as a store with every record, watermark and chunk"
   REQUIRE(store->WriteChunks(later).ok());
 
   auto backup = OpenStore(dir / "backups" / "b1");
-  CHECK(backup->next_log_seq() == 5);
+  CHECK(backup->end_position() == 5);
   CHECK(backup->replay_from() == 3);
   CHECK(Replay(*backup) == original_log);
   auto marks = backup->LoadWatermarks();
@@ -126,7 +126,7 @@ TEST_CASE("Store backup opens as a store with every record, watermark and chunk"
 
   // The backup is a database of its own: writing to it leaves the original alone.
   Append(*backup, "g9", 1, 1);
-  CHECK(store->next_log_seq() == 6);
+  CHECK(store->end_position() == 6);
   CHECK(store->LoadWatermarks()->contains("g3"));
   CHECK_FALSE(store->LoadWatermarks()->contains("g9"));
 }

@@ -102,7 +102,7 @@ const std::vector<std::string> kGateways = {"gw-a", "gw-b", "gw-c"};
 // its gateway's next watermark, and records the acks in *acked.
 void AppendGroups(Store& store, uint64_t groups, Acked* acked) {
   for (uint64_t g = 0; g < groups; ++g) {
-    const uint64_t first = store.next_log_seq();
+    const uint64_t first = store.end_position();
     const size_t n = 1 + (acked->groups + g) % kGateways.size();
     std::vector<std::string> records;
     std::vector<LogAppend> appends;
@@ -117,7 +117,7 @@ void AppendGroups(Store& store, uint64_t groups, Acked* acked) {
       records.push_back(Record(gw, mark.sequence, first + i));
       appends.push_back(LogAppend{.gateway_id = gw, .watermark = mark, .record = records.back()});
     }
-    auto seq = store.AppendLog(appends);
+    auto seq = AppendAndWait(store, appends);
     REQUIRE(seq.has_value());
     REQUIRE(*seq == first);
     for (size_t i = 0; i < n; ++i) acked->records.emplace(first + i, std::move(records[i]));
@@ -128,7 +128,7 @@ void AppendGroups(Store& store, uint64_t groups, Acked* acked) {
 
 std::map<uint64_t, std::string> ReplayAll(Store& store, uint64_t from) {
   std::map<uint64_t, std::string> out;
-  Status s = store.ReplayLog(from, [&](uint64_t seq, const LogEntry& entry) {
+  Status s = store.Replay(from, [&](uint64_t seq, const LogEntry& entry) {
     const std::string_view record = entry.payload;
     out.emplace(seq, std::string(record));
     return Status::Ok();
@@ -154,7 +154,7 @@ uint64_t CheckPrefixSurvived(Store& store, const Acked& acked) {
     REQUIRE(acked.records.count(seq) == 1);
     REQUIRE(record == acked.records.at(seq));  // byte for byte
   }
-  REQUIRE(store.next_log_seq() == k + 1);
+  REQUIRE(store.end_position() == k + 1);
   // Groups are atomic: the survivors end on a group boundary, and the
   // watermarks are that group's.
   if (k == 0) {
@@ -220,7 +220,7 @@ TEST_CASE("Synced appends survive a power loss and later unsynced ones may not",
   }
   const Acked synced = acked;
   auto store = machine.Open(dir / "db", /*sync=*/false);
-  REQUIRE(store->next_log_seq() == synced.records.size() + 1);
+  REQUIRE(store->end_position() == synced.records.size() + 1);
   AppendGroups(*store, 60, &acked);
   machine.PowerLoss(store);
 
@@ -268,10 +268,10 @@ void CheckpointedRun(bool sync) {
   // Rounds of appends, each but the last sealed into chunks (written without
   // sync) and checkpointed, which deletes their log range.
   for (int round = 0; round < 8; ++round) {
-    const uint64_t from = store->next_log_seq();
+    const uint64_t from = store->end_position();
     AppendGroups(*store, 15, &acked);
     if (round == 7) break;
-    const uint64_t to = store->next_log_seq();
+    const uint64_t to = store->end_position();
     REQUIRE(store->WriteChunks(Seal(from, to, &chunk_id)).ok());
     REQUIRE(store->Checkpoint(to).ok());
   }
@@ -279,9 +279,9 @@ void CheckpointedRun(bool sync) {
   machine.PowerLoss(store);
 
   auto reopened = Reopen(dir / "db");
-  const uint64_t next = reopened->next_log_seq();
+  const uint64_t next = reopened->end_position();
   const uint64_t replay_from = reopened->replay_from();
-  INFO("appended " << appended << ", next_log_seq " << next << ", replay_from " << replay_from);
+  INFO("appended " << appended << ", end_position " << next << ", replay_from " << replay_from);
   REQUIRE(next <= appended + 1);
   REQUIRE(replay_from <= next);
 

@@ -7,7 +7,9 @@
 #include <cstdint>
 #include <fstream>
 #include <limits>
+#include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -56,7 +58,7 @@ struct Replayed {
 
 std::vector<Replayed> Replay(Store& store, uint64_t from) {
   std::vector<Replayed> out;
-  Status s = store.ReplayLog(from, [&](uint64_t seq, const LogEntry& entry) {
+  Status s = store.Replay(from, [&](uint64_t seq, const LogEntry& entry) {
     const std::string_view record = entry.payload;
     out.push_back({seq, std::string(record), reinterpret_cast<uintptr_t>(record.data()) % 8 == 0});
     return Status::Ok();
@@ -71,7 +73,7 @@ std::vector<uint64_t> Seqs(const std::vector<Replayed>& replayed) {
   return out;
 }
 
-// Appends one record per (gateway, epoch, seq) in one AppendLog call.
+// Appends one record per (gateway, epoch, seq) in one Append group.
 uint64_t Append(Store& store, const std::vector<std::tuple<std::string, uint64_t, uint64_t>>& in,
                 std::vector<std::string>* records = nullptr) {
   std::vector<std::string> owned;
@@ -82,7 +84,7 @@ uint64_t Append(Store& store, const std::vector<std::tuple<std::string, uint64_t
                                 .watermark = {std::get<1>(in[i]), std::get<2>(in[i])},
                                 .record = owned[i]});
   }
-  auto first = store.AppendLog(appends);
+  auto first = AppendAndWait(store, appends);
   REQUIRE(first.has_value());
   if (records != nullptr) records->insert(records->end(), owned.begin(), owned.end());
   return *first;
@@ -135,7 +137,7 @@ std::vector<std::string> RegistryEntries(Store& store) {
 TEST_CASE("Store opens empty", "[storage][store]") {
   testing::TempDir dir;
   auto store = OpenStore(dir / "db");
-  CHECK(store->next_log_seq() == 1);
+  CHECK(store->end_position() == 1);
   CHECK(store->replay_from() == 1);
   auto marks = store->LoadWatermarks();
   REQUIRE(marks.has_value());
@@ -145,16 +147,43 @@ TEST_CASE("Store opens empty", "[storage][store]") {
   CHECK(Read(*store, "s1").empty());
 }
 
-TEST_CASE("Store AppendLog assigns consecutive log sequences", "[storage][store]") {
+TEST_CASE("Store Append assigns consecutive log positions", "[storage][store]") {
   testing::TempDir dir;
   auto store = OpenStore(dir / "db");
   CHECK(Append(*store, {{"g1", 1, 1}, {"g2", 1, 1}, {"g1", 1, 2}}) == 1);
-  CHECK(store->next_log_seq() == 4);
+  CHECK(store->end_position() == 4);
   CHECK(Append(*store, {{"g1", 1, 3}}) == 4);
-  CHECK(store->next_log_seq() == 5);
+  CHECK(store->end_position() == 5);
   CHECK(Append(*store, {{"g2", 1, 2}, {"g2", 1, 3}}) == 5);
-  CHECK(store->next_log_seq() == 7);
+  CHECK(store->end_position() == 7);
   CHECK(Seqs(Replay(*store, 1)) == std::vector<uint64_t>{1, 2, 3, 4, 5, 6});
+}
+
+TEST_CASE("Store Append completes once, before it returns, on the caller's thread",
+          "[storage][store][ingest_log]") {
+  testing::TempDir dir;
+  auto store = OpenStore(dir / "db");
+  Append(*store, {{"g1", 1, 1}});
+  const std::string record = Record("g1", 1, 2);
+  const LogAppend append{.gateway_id = "g1", .watermark = {1, 2}, .record = record};
+  int calls = 0;
+  std::thread::id called_on;
+  std::optional<alarm::Result<uint64_t>> outcome;
+  IngestLog& log = *store;
+  log.Append({&append, 1}, [&](alarm::Result<uint64_t> first) {
+    ++calls;
+    called_on = std::this_thread::get_id();
+    outcome.emplace(std::move(first));
+  });
+  CHECK(calls == 1);
+  CHECK(called_on == std::this_thread::get_id());
+  REQUIRE(outcome.has_value());
+  REQUIRE(outcome->has_value());
+  CHECK(**outcome == 2);
+  CHECK(store->end_position() == 3);
+  auto mark = store->LoadWatermark("g1");
+  REQUIRE(mark.has_value());
+  CHECK(*mark == std::optional<Watermark>(Watermark{1, 2}));
 }
 
 TEST_CASE("Store persists watermarks and the log sequence across reopen", "[storage][store]") {
@@ -168,7 +197,7 @@ TEST_CASE("Store persists watermarks and the log sequence across reopen", "[stor
     CHECK(marks->at("g1") == Watermark{2, 1});
   }
   auto store = OpenStore(dir / "db");
-  CHECK(store->next_log_seq() == 6);
+  CHECK(store->end_position() == 6);
   auto marks = store->LoadWatermarks();
   REQUIRE(marks.has_value());
   CHECK(marks->size() == 3);
@@ -193,7 +222,7 @@ TEST_CASE("Store LoadWatermarks ignores the other meta keys", "[storage][store]"
   CHECK(marks->contains("g2"));
 }
 
-TEST_CASE("Store ReplayLog returns records from a sequence, in order, 8-byte aligned",
+TEST_CASE("Store Replay returns records from a sequence, in order, 8-byte aligned",
           "[storage][store]") {
   testing::TempDir dir;
   auto store = OpenStore(dir / "db");
@@ -225,7 +254,7 @@ TEST_CASE("Store ReplayLog returns records from a sequence, in order, 8-byte ali
   }
   SECTION("records parse as IngestRecords inside the visit") {
     uint64_t parsed = 0;
-    Status s = store->ReplayLog(1, [&](uint64_t seq, const LogEntry& entry) {
+    Status s = store->Replay(1, [&](uint64_t seq, const LogEntry& entry) {
       const std::string_view record = entry.payload;
       auto view = IngestRecordView::Parse(record);
       if (!view) return view.error();
@@ -240,7 +269,7 @@ TEST_CASE("Store ReplayLog returns records from a sequence, in order, 8-byte ali
   }
   SECTION("stops at the first error of the visit and returns it") {
     std::vector<uint64_t> seen;
-    Status s = store->ReplayLog(1, [&](uint64_t seq, const LogEntry&) {
+    Status s = store->Replay(1, [&](uint64_t seq, const LogEntry&) {
       seen.push_back(seq);
       return seq == 3 ? Status::Internal("stop here") : Status::Ok();
     });
@@ -250,7 +279,7 @@ TEST_CASE("Store ReplayLog returns records from a sequence, in order, 8-byte ali
   }
 }
 
-TEST_CASE("Store ReplayLog gives an aligned buffer for every record size", "[storage][store]") {
+TEST_CASE("Store Replay gives an aligned buffer for every record size", "[storage][store]") {
   testing::TempDir dir;
   auto store = OpenStore(dir / "db");
   // Records of 1..40 bytes and a large one; alignment may not depend on size.
@@ -259,7 +288,7 @@ TEST_CASE("Store ReplayLog gives an aligned buffer for every record size", "[sto
   records.push_back(std::string(100'000, 'z'));
   std::vector<LogAppend> appends;
   for (const std::string& r : records) appends.push_back({"g", {1, appends.size() + 1}, r});
-  REQUIRE(store->AppendLog(appends).has_value());
+  REQUIRE(AppendAndWait(*store, appends).has_value());
   auto all = Replay(*store, 1);
   REQUIRE(all.size() == records.size());
   for (size_t i = 0; i < all.size(); ++i) {
@@ -277,7 +306,7 @@ TEST_CASE("Store Checkpoint deletes the log below it and survives reopen", "[sto
     REQUIRE(store->Checkpoint(3).ok());
     CHECK(store->replay_from() == 3);
     CHECK(Seqs(Replay(*store, 1)) == std::vector<uint64_t>{3, 4, 5});
-    CHECK(store->next_log_seq() == 6);
+    CHECK(store->end_position() == 6);
     // A lower checkpoint does not move it back or resurrect anything.
     REQUIRE(store->Checkpoint(2).ok());
     CHECK(store->replay_from() == 3);
@@ -285,13 +314,13 @@ TEST_CASE("Store Checkpoint deletes the log below it and survives reopen", "[sto
   {
     auto store = OpenStore(dir / "db");
     CHECK(store->replay_from() == 3);
-    CHECK(store->next_log_seq() == 6);
+    CHECK(store->end_position() == 6);
     CHECK(Seqs(Replay(*store, 1)) == std::vector<uint64_t>{3, 4, 5});
     CHECK(Seqs(Replay(*store, store->replay_from())) == std::vector<uint64_t>{3, 4, 5});
   }
 }
 
-TEST_CASE("Store next_log_seq does not go back after reopen when the log is empty",
+TEST_CASE("Store end_position does not go back after reopen when the log is empty",
           "[storage][store]") {
   testing::TempDir dir;
   {
@@ -299,13 +328,13 @@ TEST_CASE("Store next_log_seq does not go back after reopen when the log is empt
     Append(*store, {{"g1", 1, 1}, {"g1", 1, 2}, {"g1", 1, 3}});
     REQUIRE(store->Checkpoint(4).ok());  // everything lives in chunks
     CHECK(Replay(*store, 0).empty());
-    CHECK(store->next_log_seq() == 4);
+    CHECK(store->end_position() == 4);
   }
   {
     auto store = OpenStore(dir / "db");
     CHECK(Replay(*store, 0).empty());
     CHECK(store->replay_from() == 4);
-    CHECK(store->next_log_seq() == 4);
+    CHECK(store->end_position() == 4);
     CHECK(Append(*store, {{"g1", 1, 4}}) == 4);
     CHECK(Seqs(Replay(*store, store->replay_from())) == std::vector<uint64_t>{4});
     auto marks = store->LoadWatermarks();
@@ -314,7 +343,7 @@ TEST_CASE("Store next_log_seq does not go back after reopen when the log is empt
   }
   {
     auto store = OpenStore(dir / "db");
-    CHECK(store->next_log_seq() == 5);
+    CHECK(store->end_position() == 5);
   }
 }
 
