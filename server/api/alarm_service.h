@@ -22,7 +22,6 @@
 #include "server/pipeline/registry_holder.h"
 #include "server/pipeline/storage_writer.h"
 #include "storage/journal_store.h"
-#include "storage/store.h"
 #include "vigil/v1/alarms.grpc.pb.h"
 
 namespace vigil::server {

@@ -15,7 +15,6 @@
 #include "server/pipeline/registry_holder.h"
 #include "server/pipeline/shard.h"
 #include "storage/chunk_store.h"
-#include "storage/store.h"
 #include "vigil/v1/query.grpc.pb.h"
 
 namespace vigil::server {

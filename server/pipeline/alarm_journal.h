@@ -36,7 +36,6 @@
 #include "server/pipeline/ingest_counters.h"
 #include "server/pipeline/registry_holder.h"
 #include "storage/journal_store.h"
-#include "storage/store.h"
 
 namespace vigil::server {
 
