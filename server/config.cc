@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <functional>
 #include <limits>
 #include <span>
@@ -16,6 +15,7 @@
 #include <vector>
 
 #include "alarm/journal.h"
+#include "alarm/time_text.h"
 #include "server/http_url.h"
 #include "server/internal/yaml_item.h"
 #include "server/text_input.h"
@@ -154,58 +154,6 @@ std::string Sha256Hex(const std::array<uint8_t, 32>& digest) {
     out.push_back(kHex[b & 15]);
   }
   return out;
-}
-
-// "YYYY-MM-DD" (midnight UTC) or "YYYY-MM-DDTHH:MM:SSZ", as ms since the
-// Unix epoch; nullopt when malformed.
-std::optional<int64_t> ParseUtcTime(std::string_view text) {
-  auto digits = [&](size_t at, size_t n) -> std::optional<int> {
-    if (at + n > text.size()) return std::nullopt;
-    int value = 0;
-    for (size_t i = at; i < at + n; ++i) {
-      if (text[i] < '0' || text[i] > '9') return std::nullopt;
-      value = value * 10 + (text[i] - '0');
-    }
-    return value;
-  };
-  if (text.size() != 10 && text.size() != 20) return std::nullopt;
-  if (text[4] != '-' || text[7] != '-') return std::nullopt;
-  std::tm tm{};
-  auto year = digits(0, 4), month = digits(5, 2), day = digits(8, 2);
-  if (!year || !month || !day || *month < 1 || *month > 12 || *day < 1 || *day > 31) {
-    return std::nullopt;
-  }
-  tm.tm_year = *year - 1900;
-  tm.tm_mon = *month - 1;
-  tm.tm_mday = *day;
-  if (text.size() == 20) {
-    if (text[10] != 'T' || text[13] != ':' || text[16] != ':' || text[19] != 'Z') {
-      return std::nullopt;
-    }
-    auto hour = digits(11, 2), minute = digits(14, 2), second = digits(17, 2);
-    if (!hour || !minute || !second || *hour > 23 || *minute > 59 || *second > 59) {
-      return std::nullopt;
-    }
-    tm.tm_hour = *hour;
-    tm.tm_min = *minute;
-    tm.tm_sec = *second;
-  }
-  const time_t seconds = timegm(&tm);
-  // timegm normalizes 2025-02-31 to March: refuse what does not round-trip.
-  std::tm back{};
-  if (seconds < 0 || gmtime_r(&seconds, &back) == nullptr || back.tm_mday != *day) {
-    return std::nullopt;
-  }
-  return static_cast<int64_t>(seconds) * 1000;
-}
-
-std::string FormatUtcTime(int64_t ms) {
-  const time_t seconds = static_cast<time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char buffer[32];
-  std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buffer;
 }
 
 std::string_view RoleName(Role role) {
@@ -484,12 +432,8 @@ class Parser {
          }},
         {"expires",
          [&](const Item& item) {
-           const std::string text = String(item);
-           const std::optional<int64_t> at = ParseUtcTime(text);
-           if (!at) {
-             Fail(item, "expected a UTC date like 2025-12-31 or 2025-12-31T18:00:00Z, got '" +
-                            text + "'");
-           }
+           const Result<int64_t> at = alarm::ParseTime(String(item));
+           if (!at) Fail(item, at.error().message());
            token.expires_at_ms = *at;
          }},
     };
@@ -673,17 +617,8 @@ class Parser {
 
   Millis Duration(const Item& item, Millis min) const {
     if (!item.value.IsScalar()) Fail(item, "expected a duration, got " + Describe(item.value));
-    Result<Millis> value = ParseDuration(item.value.Scalar());
+    Result<Millis> value = alarm::ParseDuration(item.value.Scalar(), min, kMaxDuration);
     if (!value) Fail(item, value.error().message());
-    if (*value > kMaxDuration) {
-      Fail(item, "must be at most " + FormatDuration(kMaxDuration) + ", got '" +
-                     item.value.Scalar() + "'");
-    }
-    if (*value < min) {
-      Fail(item, (min.count() == 1 ? std::string("must be positive")
-                                   : "must be at least " + FormatDuration(min)) +
-                     ", got '" + item.value.Scalar() + "'");
-    }
     return *value;
   }
 
@@ -910,7 +845,7 @@ std::string FormatEffectiveConfig(const ServerOptions& options) {
         line("      region", Quote(t.region_prefix));
       }
       line("      role", RoleName(t.role));
-      if (t.expires_at_ms != 0) line("      expires", Quote(FormatUtcTime(t.expires_at_ms)));
+      if (t.expires_at_ms != 0) line("      expires", Quote(alarm::FormatTimeUtc(t.expires_at_ms)));
     }
   }
   out += "limits:\n";
@@ -946,54 +881,6 @@ alarm::Status CheckListenerSecurity(const ServerOptions& options) {
       "server.listen: plaintext gRPC on the non-loopback address '" + options.listen +
       "': configure server.tls (cert_file, key_file), or set server.allow_plaintext: true to "
       "accept it knowingly");
-}
-
-// ---------------------------------------------------------------------------
-// Durations.
-
-namespace {
-
-struct DurationUnit {
-  std::string_view suffix;
-  int64_t millis;
-};
-// Largest first: FormatDuration takes the first that divides exactly.
-constexpr DurationUnit kDurationUnits[] = {
-    {"d", int64_t{24} * 3600 * 1000},
-    {"h", int64_t{3600} * 1000},
-    {"m", int64_t{60} * 1000},
-    {"s", 1000},
-    {"ms", 1},
-};
-
-}  // namespace
-
-alarm::Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
-  const auto bad = [text] {
-    return Status::InvalidArgument("expected a duration like 250ms, 10s, 5m, 2h or 90d, got '" +
-                                   std::string(text) + "'");
-  };
-  const size_t digits = text.find_first_not_of("0123456789");
-  if (digits == 0 || digits == std::string_view::npos) return bad();
-  const std::string_view suffix = text.substr(digits);
-  auto unit = std::find_if(std::begin(kDurationUnits), std::end(kDurationUnits),
-                           [&](const DurationUnit& u) { return u.suffix == suffix; });
-  if (unit == std::end(kDurationUnits)) return bad();
-  std::optional<int64_t> count = ParseInt64(text.substr(0, digits));
-  if (!count ||
-      *count > std::numeric_limits<std::chrono::milliseconds::rep>::max() / unit->millis) {
-    return Status::InvalidArgument("duration '" + std::string(text) + "' is too large");
-  }
-  return std::chrono::milliseconds(*count * unit->millis);
-}
-
-std::string FormatDuration(std::chrono::milliseconds d) {
-  const int64_t ms = d.count();
-  if (ms == 0) return "0s";
-  for (const DurationUnit& unit : kDurationUnits) {
-    if (ms % unit.millis == 0) return std::to_string(ms / unit.millis) + std::string(unit.suffix);
-  }
-  return std::to_string(ms) + "ms";  // Unreachable: every count is a multiple of 1 ms.
 }
 
 }  // namespace vigil::server
