@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -10,6 +11,7 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <span>
 #include <utility>
 #include <vector>
@@ -645,96 +647,99 @@ std::string_view LogLevelName(LogLevel level) {
 // ---------------------------------------------------------------------------
 // Command line.
 
-alarm::Result<CommandLine> ParseCommandLine(int argc, const char* const* argv) {
-  static constexpr std::string_view kFlags[] = {"--config",   "--listen",       "--metrics-listen",
-                                                "--data-dir", "--check-config", "--version",
-                                                "--help"};
-  CommandLine cmd;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg == "-h") {
-      cmd.help = true;
-      continue;
-    }
-    if (!arg.starts_with("--") || arg == "--") {
-      if (arg.starts_with("-") && arg != "-") {
-        return Status::InvalidArgument("unknown flag '" + std::string(arg) + "'" +
-                                       Suggestion(arg, kFlags));
-      }
-      return Status::InvalidArgument("unexpected argument '" + std::string(arg) +
-                                     "': vigild takes flags only");
-    }
-    const size_t equals = arg.find('=');
-    const std::string_view name = arg.substr(0, equals);
-    std::optional<std::string_view> inline_value;
-    if (equals != std::string_view::npos) inline_value = arg.substr(equals + 1);
+namespace {
 
-    bool* flag_switch = nullptr;
-    if (name == "--check-config") flag_switch = &cmd.check_config;
-    if (name == "--version") flag_switch = &cmd.version;
-    if (name == "--help") flag_switch = &cmd.help;
-    if (flag_switch != nullptr) {
-      if (inline_value) {
-        return Status::InvalidArgument(std::string(name) + ": takes no value, got '" +
-                                       std::string(arg) + "'");
-      }
-      *flag_switch = true;
-      continue;
+constexpr std::string_view kFlags[] = {"--config",   "--listen",       "--metrics-listen",
+                                       "--data-dir", "--check-config", "--version",
+                                       "--help"};
+
+// The command line as a CLI11 app writing into *cmd; UsageText prints its help.
+// Unknown flags are let through (allow_extras) so that ParseCommandLine can
+// name the nearest known one.
+std::unique_ptr<CLI::App> MakeApp(CommandLine* cmd) {
+  auto app = std::make_unique<CLI::App>("Vigil ingests plant sensor telemetry and raises alarms.",
+                                        "vigild");
+  app->allow_extras();
+  app->option_defaults()->disable_flag_override()->multi_option_policy(
+      CLI::MultiOptionPolicy::TakeLast);
+  const auto non_empty = [](const std::string& value) {
+    return value.empty() ? std::string("empty value") : std::string();
+  };
+  const auto listen = [](const std::string& value) { return ListenError(value).value_or(""); };
+  // CLI11 takes the next word as the value even when it is a flag
+  // ("--listen --check-config"): refuse a value that starts with "--" (a path
+  // that does is written ./--x).
+  const auto not_a_flag = [](const std::string& value) {
+    return value.starts_with("--") ? "missing value (got the flag '" + value + "')" : std::string();
+  };
+  app->add_option_function<std::string>(
+         "--config", [cmd](const std::string& v) { cmd->config_file = v; },
+         "YAML config file (example: deploy/vigil.yaml); without it, built-in defaults")
+      ->type_name("FILE")
+      ->check(non_empty)
+      ->check(not_a_flag);
+  app->add_option_function<std::string>(
+         "--listen", [cmd](const std::string& v) { cmd->listen = v; },
+         "gRPC listen address; overrides server.listen")
+      ->type_name("HOST:PORT")
+      ->check(non_empty)
+      ->check(not_a_flag)
+      ->check(listen);
+  app->add_option_function<std::string>(
+         "--metrics-listen", [cmd](const std::string& v) { cmd->metrics_listen = v; },
+         "Prometheus /metrics address; overrides server.metrics_listen")
+      ->type_name("HOST:PORT")
+      ->check(non_empty)
+      ->check(not_a_flag)
+      ->check(listen);
+  app->add_option_function<std::string>(
+         "--data-dir", [cmd](const std::string& v) { cmd->data_dir = v; },
+         "database folder; overrides storage.data_dir")
+      ->type_name("DIR")
+      ->check(non_empty)
+      ->check(not_a_flag);
+  app->add_flag("--check-config", cmd->check_config,
+                "validate the config, the registry file and the rules file (resolved against that "
+                "registry), print the effective config and exit: 0 ok, 2 a problem (named on "
+                "stderr)");
+  app->set_version_flag("--version", "vigild", "print the version and exit");
+  app->set_help_flag("-h,--help", "print this help and exit");
+  app->footer(
+      "Flags take their value as '--flag VALUE' or '--flag=VALUE'; flags win over the file.\n"
+      "Exit codes: 0 clean stop, 1 failure while starting or running, 2 bad command line,\n"
+      "configuration, rules or registry, 3 stopped because storage needs a restart to recover.");
+  return app;
+}
+
+}  // namespace
+
+alarm::Result<CommandLine> ParseCommandLine(int argc, const char* const* argv) {
+  CommandLine cmd;
+  std::unique_ptr<CLI::App> app = MakeApp(&cmd);
+  try {
+    app->parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    cmd.help = true;
+    return cmd;
+  } catch (const CLI::CallForVersion&) {
+    cmd.version = true;
+    return cmd;
+  } catch (const CLI::ParseError& e) {
+    return Status::InvalidArgument(e.what());
+  }
+  for (const std::string& arg : app->remaining()) {
+    if (arg.starts_with("-") && arg != "-") {
+      const std::string name = arg.substr(0, arg.find('='));
+      return Status::InvalidArgument("unknown flag '" + name + "'" + Suggestion(name, kFlags));
     }
-    if (name != "--config" && name != "--listen" && name != "--metrics-listen" &&
-        name != "--data-dir") {
-      return Status::InvalidArgument("unknown flag '" + std::string(name) + "'" +
-                                     Suggestion(name, kFlags));
-    }
-    std::string_view value;
-    if (inline_value) {
-      value = *inline_value;
-    } else {
-      if (i + 1 >= argc || (argv[i + 1][0] == '-' && argv[i + 1][1] != '\0')) {
-        return Status::InvalidArgument(std::string(name) + ": missing value");
-      }
-      value = argv[++i];
-    }
-    if (value.empty()) return Status::InvalidArgument(std::string(name) + ": empty value");
-    if (name == "--config") {
-      cmd.config_file = value;
-    } else if (name == "--listen") {
-      if (auto error = ListenError(value)) {
-        return Status::InvalidArgument("--listen: " + *error);
-      }
-      cmd.listen = std::string(value);
-    } else if (name == "--metrics-listen") {
-      if (auto error = ListenError(value)) {
-        return Status::InvalidArgument("--metrics-listen: " + *error);
-      }
-      cmd.metrics_listen = std::string(value);
-    } else {
-      cmd.data_dir = std::filesystem::path(value);
-    }
+    return Status::InvalidArgument("unexpected argument '" + arg + "': vigild takes flags only");
   }
   return cmd;
 }
 
 std::string UsageText() {
-  return "Usage: vigild [--config FILE] [--listen HOST:PORT] [--metrics-listen HOST:PORT]\n"
-         "              [--data-dir DIR] [--check-config]\n"
-         "       vigild --version | --help\n"
-         "\n"
-         "Vigil ingests plant sensor telemetry and raises alarms.\n"
-         "\n"
-         "  --config FILE       YAML config file (example: deploy/vigil.yaml);\n"
-         "                      without it, built-in defaults\n"
-         "  --listen HOST:PORT  gRPC listen address; overrides server.listen\n"
-         "  --metrics-listen HOST:PORT\n"
-         "                      Prometheus /metrics address; overrides server.metrics_listen\n"
-         "  --data-dir DIR      database folder; overrides storage.data_dir\n"
-         "  --check-config      validate the config, the registry file and the rules file\n"
-         "                      (resolved against that registry), print the effective\n"
-         "                      config and exit: 0 ok, 2 a problem (named on stderr)\n"
-         "  --version           print the version and exit\n"
-         "  -h, --help          print this help and exit\n"
-         "\n"
-         "Flags take their value as '--flag VALUE' or '--flag=VALUE'; flags win over the file.\n";
+  CommandLine unused;
+  return MakeApp(&unused)->help();
 }
 
 // ---------------------------------------------------------------------------
