@@ -65,4 +65,75 @@ TEST_CASE("vigild --help and --version exit 0; a bad flag exits 2 naming it", "[
   CHECK(Exec(VIGILD_PATH, {"--help=yes"}).code == 2);
 }
 
+TEST_CASE("vigilctl: --help exits 0, a bad option exits 2, global options anywhere",
+          "[e2e][cli][vigilctl]") {
+  Run r = Exec(VIGILCTL_PATH, {"--help"});
+  INFO(r.output);
+  CHECK(r.code == 0);
+  CHECK(Has(r.output, "Options (anywhere on the line):"));
+  CHECK(Has(r.output, "Exit codes:"));
+  r = Exec(VIGILCTL_PATH, {"--version"});
+  CHECK(r.code == 0);
+  CHECK(r.output.starts_with("vigilctl "));
+  // --help after a command and a global option: that command's help.
+  r = Exec(VIGILCTL_PATH, {"alarms", "shelve", "--utc", "--help"});
+  CHECK(r.code == 0);
+  CHECK(r.output.starts_with("usage: vigilctl alarms shelve"));
+
+  r = Exec(VIGILCTL_PATH, {"--bogus", "health"});
+  CHECK(r.code == 2);
+  CHECK(Has(r.output, "vigilctl: unknown option '--bogus'"));
+  r = Exec(VIGILCTL_PATH, {"alarms", "ack", "12", "--by"});
+  CHECK(r.code == 2);
+  CHECK(Has(r.output, "vigilctl: --by: 1 required VALUE missing"));
+  CHECK(Has(r.output, "usage: vigilctl alarms ack ID"));
+  r = Exec(VIGILCTL_PATH, {"alarms", "shelve", "12", "--for", "1.5h", "--reason", "r"});
+  CHECK(r.code == 2);
+  CHECK(Has(r.output,
+            "vigilctl: --for: expected a duration like 250ms, 10s, 5m, 2h or 90d, got '1.5h'"));
+  r = Exec(VIGILCTL_PATH, {"alarms", "history", "--from", "2024-02-30"});
+  CHECK(r.code == 2);
+  CHECK(Has(r.output, "vigilctl: --from: no such date 2024-02-30 in '2024-02-30'"));
+  CHECK(Exec(VIGILCTL_PATH, {"frobnicate"}).code == 2);
+
+  // Global options before, between and after the command's words all reach
+  // it: the call is made (and fails to connect: exit 1, not a usage error 2).
+  for (const auto& args :
+       {std::initializer_list<std::string>{"--utc", "--server", "127.0.0.1:1", "alarms", "list"},
+        {"alarms", "--server=127.0.0.1:1", "list", "--utc"},
+        {"alarms", "show", "12", "--utc", "--server", "127.0.0.1:1"},
+        {"--server", "127.0.0.1:1", "alarms", "show", "--", "12"}}) {
+    r = Exec(VIGILCTL_PATH, args);
+    INFO(r.output);
+    CHECK(r.code == 1);
+    CHECK(Has(r.output, "UNAVAILABLE"));
+  }
+}
+
+#ifdef VIGIL_LOAD_PATH
+TEST_CASE("bench tools: --help exits 0, a bad flag or value exits 2 naming it",
+          "[e2e][cli][bench]") {
+  for (const char* tool : {VIGIL_LOAD_PATH, VIGIL_ALARM_LOAD_PATH, VIGIL_SIM_PATH}) {
+    INFO(tool);
+    Run r = Exec(tool, {"--help"});
+    CHECK(r.code == 0);
+    CHECK(r.output.starts_with("usage: vigil-"));
+    r = Exec(tool, {"--bogus"});
+    CHECK(r.code == 2);
+    CHECK(Has(r.output, "--bogus"));
+    r = Exec(tool, {"--duration", "1.5s"});
+    CHECK(r.code == 2);
+    CHECK(Has(r.output,
+              "--duration: expected a duration like 250ms, 10s, 5m, 2h or 90d, got "
+              "'1.5s' (see --help)"));
+    r = Exec(tool, {"--duration", "0s"});
+    CHECK(r.code == 2);
+    CHECK(Has(r.output, "--duration: must be positive, got '0s'"));
+  }
+  Run r = Exec(VIGIL_LOAD_PATH, {"--gateways", "0"});
+  CHECK(r.code == 2);
+  CHECK(Has(r.output, "--gateways: Value 0 not in range 1 to"));
+}
+#endif
+
 }  // namespace
