@@ -211,6 +211,11 @@ class Line {
       leaf.app->add_option("ARGS", leaf.positional)
           ->expected(0, CLI::detail::expected_max_vector_size);
     }
+    // One command per line: a later word that names a command ("vigilctl
+    // backup health") is then an argument, not a second command.
+    app_.require_subcommand(0, 1);
+    alarms_->require_subcommand(0, 1);
+    gateway_->require_subcommand(0, 1);
     // Set last: subcommands inherit allow_extras when created. An unknown
     // option or argument falls through to the root and is reported with the
     // command it followed.

@@ -102,7 +102,9 @@ TEST_CASE("vigilctl: --help exits 0, a bad option exits 2, global options anywhe
        {std::initializer_list<std::string>{"--utc", "--server", "127.0.0.1:1", "alarms", "list"},
         {"alarms", "--server=127.0.0.1:1", "list", "--utc"},
         {"alarms", "show", "12", "--utc", "--server", "127.0.0.1:1"},
-        {"--server", "127.0.0.1:1", "alarms", "show", "--", "12"}}) {
+        {"--server", "127.0.0.1:1", "alarms", "show", "--", "12"},
+        // A word that names another command is an argument here.
+        {"--server", "127.0.0.1:1", "backup", "health"}}) {
     r = Exec(VIGILCTL_PATH, args);
     INFO(r.output);
     CHECK(r.code == 1);
