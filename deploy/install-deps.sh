@@ -6,7 +6,8 @@ set -euo pipefail
 
 PACKAGES=(g++ cmake ninja-build pkg-config libboost-dev libprotobuf-dev protobuf-compiler
   libgrpc++-dev protobuf-compiler-grpc librocksdb-dev prometheus-cpp-dev catch2
-  libyaml-cpp-dev libbenchmark-dev libsystemd-dev libssl-dev)
+  libyaml-cpp-dev libcli11-dev libbenchmark-dev libsystemd-dev libssl-dev)
+# libcli11-dev: CLI11 (header-only), the command lines of vigild, vigilctl and the bench tools.
 # Test tools: promtool (package prometheus) lints /metrics and the alert rules; the
 # e2e tests run a real Prometheus and a real Alertmanager (prometheus-alertmanager);
 # clang-14 with libclang-rt-14-dev builds and runs the libFuzzer targets (tests/fuzz);

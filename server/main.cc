@@ -1,5 +1,7 @@
 // vigild: the Vigil server. Exit codes: 0 clean stop, 1 failure while
-// starting or running, 2 bad command line, configuration, rules or registry.
+// starting or running, 2 bad command line, configuration, rules or registry,
+// 3 stopped because storage needs a restart (Server::exit_code). The command
+// line is parsed by CLI11 (config.h ParseCommandLine), which also writes --help.
 #include <cstdio>
 #include <exception>
 #include <iostream>

@@ -1,5 +1,6 @@
-// Helpers shared by the bench executables (vigil-load, vigil-sim): flag
-// values, wall-clock time, and figures printed as `name value unit` lines.
+// Helpers shared by the bench executables (vigil-load, vigil-sim): numbers in
+// text, wall-clock time, and figures printed as `name value unit` lines. The
+// command lines themselves: bench/common/flags.h.
 // Header-only, stateless; any thread may call them.
 #pragma once
 
@@ -16,47 +17,6 @@
 #include <vector>
 
 namespace vigil::bench {
-
-// "20s", "1500ms", "1m" (or "1min"), "2h"; a plain number is seconds.
-inline std::optional<std::chrono::milliseconds> ParseDuration(std::string_view text) {
-  double number = 0;
-  const char* begin = text.data();
-  const char* end = text.data() + text.size();
-  auto [rest, ec] = std::from_chars(begin, end, number);
-  if (ec != std::errc() || number < 0) return std::nullopt;
-  std::string_view unit(rest, static_cast<size_t>(end - rest));
-  double scale = 1000;  // plain number: seconds
-  if (unit == "ms") {
-    scale = 1;
-  } else if (unit == "s" || unit.empty()) {
-    scale = 1000;
-  } else if (unit == "m" || unit == "min") {
-    scale = 60'000;
-  } else if (unit == "h") {
-    scale = 3'600'000;
-  } else if (unit == "d") {
-    scale = 86'400'000;
-  } else {
-    return std::nullopt;
-  }
-  return std::chrono::milliseconds(static_cast<int64_t>(std::llround(number * scale)));
-}
-
-// Splits flag argv[*i] into its name and value: `--name=value`, or `--name
-// value` (then *i moves past the value). False when the value is missing.
-inline bool FlagValue(int argc, char** argv, int* i, std::string_view* name,
-                      std::string_view* value) {
-  const std::string_view arg = argv[*i];
-  if (const size_t eq = arg.find('='); eq != std::string_view::npos) {
-    *name = arg.substr(0, eq);
-    *value = arg.substr(eq + 1);
-    return true;
-  }
-  *name = arg;
-  if (*i + 1 >= argc) return false;
-  *value = argv[++*i];
-  return true;
-}
 
 // The whole of `text` as a number.
 template <class T>

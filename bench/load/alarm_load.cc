@@ -31,6 +31,7 @@
 
 #include "bench/common/channel.h"
 #include "bench/common/cli.h"
+#include "bench/common/flags.h"
 #include "bench/common/wakeup_probe.h"
 #include "vigil/v1/alarms.grpc.pb.h"
 #include "vigil/v1/ingest.grpc.pb.h"
@@ -513,59 +514,19 @@ int Run(const Flags& f) {
 int main(int argc, char** argv) {
   using namespace vigil::bench;
   Flags f;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg == "--help") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    }
-    if (arg == "--register") {
-      f.do_register = true;
-      continue;
-    }
-    if (arg == "--lockstep") {
-      f.lockstep = true;
-      continue;
-    }
-    std::string_view name;
-    std::string_view value;
-    if (!FlagValue(argc, argv, &i, &name, &value)) {
-      std::fprintf(stderr, "vigil-alarm-load: %s needs a value\n%s", argv[i], kUsage);
-      return 2;
-    }
-    bool ok = true;
-    if (name == "--target") {
-      f.target = value;
-    } else if (name == "--metrics") {
-      f.metrics = value;
-    } else if (name == "--gateways") {
-      ok = ParseNumber(value, &f.gateways) && f.gateways > 0;
-    } else if (name == "--sensors-per-gateway") {
-      ok = ParseNumber(value, &f.sensors) && f.sensors > 0;
-    } else if (name == "--provinces") {
-      ok = ParseNumber(value, &f.provinces) && f.provinces > 0 && f.provinces <= 31;
-    } else if (name == "--subscribers") {
-      ok = ParseNumber(value, &f.subscribers) && f.subscribers >= 0;
-    } else if (name == "--rate") {
-      ok = ParseNumber(value, &f.rate) && f.rate >= 0;
-    } else if (name == "--window") {
-      ok = ParseNumber(value, &f.window) && f.window > 0;
-    } else if (name == "--alarm-every") {
-      ok = ParseNumber(value, &f.alarm_every) && f.alarm_every > 0;
-    } else if (name == "--duration") {
-      auto d = ParseDuration(value);
-      ok = d.has_value() && d->count() > 0;
-      if (ok) f.duration = *d;
-    } else {
-      std::fprintf(stderr, "vigil-alarm-load: unknown flag %s\n%s", std::string(name).c_str(),
-                   kUsage);
-      return 2;
-    }
-    if (!ok) {
-      std::fprintf(stderr, "vigil-alarm-load: bad value for %s: '%s'\n", std::string(name).c_str(),
-                   std::string(value).c_str());
-      return 2;
-    }
-  }
+  CommandLine cli("vigil-alarm-load", kUsage);
+  cli.Switch("--register", &f.do_register);
+  cli.Switch("--lockstep", &f.lockstep);
+  cli.Text("--target", &f.target);
+  cli.Text("--metrics", &f.metrics);
+  cli.Number("--gateways", &f.gateways, 1);
+  cli.Number("--sensors-per-gateway", &f.sensors, 1);
+  cli.Number("--provinces", &f.provinces, 1, 31);
+  cli.Number("--subscribers", &f.subscribers, 0);
+  cli.Number("--rate", &f.rate, 0.0);
+  cli.Number<size_t>("--window", &f.window, 1);
+  cli.Number("--alarm-every", &f.alarm_every, 1);
+  cli.Duration("--duration", &f.duration, std::chrono::milliseconds(1));
+  if (const int rc = cli.Parse(argc, argv); rc >= 0) return rc;
   return Run(f);
 }

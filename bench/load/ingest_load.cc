@@ -44,6 +44,7 @@
 
 #include "bench/common/channel.h"
 #include "bench/common/cli.h"
+#include "bench/common/flags.h"
 #include "vigil/v1/ingest.grpc.pb.h"
 #include "vigil/v1/query.grpc.pb.h"
 #include "vigil/v1/registry.grpc.pb.h"
@@ -152,96 +153,41 @@ struct Config {
 // ---------------------------------------------------------------------------
 // Flags.
 
-// Returns 0 to go on, or the exit status.
+// Returns -1 to go on, or the exit status (0 after --help, 2 on a usage error).
 int ParseFlags(int argc, char** argv, Config* config) {
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      std::fputs(kUsage.data(), stdout);
-      std::exit(0);
-    }
-    if (arg == "--no-register") {
-      config->do_register = false;
-      continue;
-    }
-    if (arg == "--register-only") {
-      config->register_only = true;
-      continue;
-    }
-    std::string_view name;
-    std::string_view value;
-    if (!bench::FlagValue(argc, argv, &i, &name, &value)) {
-      std::fprintf(stderr, "vigil-load: %s needs a value (see --help)\n", argv[i]);
-      return 2;
-    }
-    bool ok = true;
-    if (name == "--target") {
-      config->target = std::string(value);
-      ok = !value.empty();
-    } else if (name == "--gateways") {
-      ok = ParseNumber(value, &config->gateways) && config->gateways > 0;
-    } else if (name == "--sensors-per-gateway") {
-      ok = ParseNumber(value, &config->sensors_per_gateway) && config->sensors_per_gateway > 0;
-    } else if (name == "--readings-per-batch") {
-      ok = ParseNumber(value, &config->readings_per_batch) && config->readings_per_batch > 0;
-    } else if (name == "--window") {
-      ok = ParseNumber(value, &config->window) && config->window > 0;
-    } else if (name == "--duration" || name == "--warmup" || name == "--drain-timeout") {
-      auto parsed = ParseDuration(value);
-      ok = parsed.has_value();
-      if (ok) {
-        (name == "--duration" ? config->duration
-         : name == "--warmup" ? config->warmup
-                              : config->drain_timeout) = *parsed;
-      }
-      ok = ok && (name != "--duration" || config->duration.count() > 0);
-    } else if (name == "--rate") {
-      ok = ParseNumber(value, &config->rate) && config->rate >= 0;
-    } else if (name == "--interval-ms") {
-      ok = ParseNumber(value, &config->interval_ms) && config->interval_ms > 0;
-    } else if (name == "--start-ms") {
-      ok = ParseNumber(value, &config->start_ms) && config->start_ms >= 0;
-    } else if (name == "--seed") {
-      ok = ParseNumber(value, &config->seed);
-    } else if (name == "--connections") {
-      ok = ParseNumber(value, &config->connections);
-    } else if (name == "--server-pid") {
-      ok = ParseNumber(value, &config->server_pid) && config->server_pid > 0;
-    } else if (name == "--lp-file") {
-      config->lp_file = std::string(value);
-      ok = !value.empty();
-    } else if (name == "--lp-group") {
-      ok = value == "block" || value == "ent";
-      config->lp_group_ent = value == "ent";
-    } else if (name == "--lp-streams") {
-      ok = ParseNumber(value, &config->lp_streams) && config->lp_streams > 0 &&
-           config->lp_streams <= 1000;
-    } else if (name == "--time-shift-ms") {
-      ok = ParseNumber(value, &config->time_shift_ms);
-    } else if (name == "--lp-verify") {
-      ok = ParseNumber(value, &config->lp_verify);
-    } else if (name == "--quiet-pct") {
-      ok = ParseNumber(value, &config->quiet_pct) && config->quiet_pct >= 0;
-    } else if (name == "--deadline") {
-      auto parsed = ParseDuration(value);
-      ok = parsed.has_value() && parsed->count() > 0;
-      if (ok) config->deadline = *parsed;
-    } else if (name == "--data-dir") {
-      config->data_dir = std::string(value);
-      ok = !value.empty();
-    } else {
-      std::fprintf(stderr, "vigil-load: unknown flag %.*s (see --help)\n",
-                   static_cast<int>(name.size()), name.data());
-      return 2;
-    }
-    if (!ok) {
-      std::fprintf(stderr, "vigil-load: bad value '%.*s' for %.*s\n",
-                   static_cast<int>(value.size()), value.data(), static_cast<int>(name.size()),
-                   name.data());
-      return 2;
-    }
-  }
-  return 0;
+  bench::CommandLine flags("vigil-load", std::string(kUsage));
+  bool no_register = false;
+  flags.Switch("--no-register", &no_register);
+  flags.Switch("--register-only", &config->register_only);
+  flags.Text("--target", &config->target);
+  flags.Number<uint32_t>("--gateways", &config->gateways, 1);
+  flags.Number<uint32_t>("--sensors-per-gateway", &config->sensors_per_gateway, 1);
+  flags.Number<uint32_t>("--readings-per-batch", &config->readings_per_batch, 1);
+  flags.Number<uint32_t>("--window", &config->window, 1);
+  flags.Duration("--duration", &config->duration, milliseconds(1));
+  flags.Duration("--warmup", &config->warmup);
+  flags.Duration("--drain-timeout", &config->drain_timeout);
+  flags.Number<double>("--rate", &config->rate, 0);
+  flags.Number<int64_t>("--interval-ms", &config->interval_ms, 1);
+  flags.Number<int64_t>("--start-ms", &config->start_ms, 0);
+  flags.Number<uint64_t>("--seed", &config->seed);
+  flags.Number<uint32_t>("--connections", &config->connections);
+  flags.Number<int>("--server-pid", &config->server_pid, 1);
+  flags.Text("--lp-file", &config->lp_file);
+  flags.Custom("--lp-group", [config](const std::string& value) {
+    config->lp_group_ent = value == "ent";
+    return value == "block" || value == "ent" ? std::string()
+                                              : "must be block or ent, got '" + value + "'";
+  });
+  flags.Number<uint32_t>("--lp-streams", &config->lp_streams, 1, 1000);
+  flags.Number<int64_t>("--time-shift-ms", &config->time_shift_ms);
+  flags.Number<uint32_t>("--lp-verify", &config->lp_verify);
+  flags.Number<double>("--quiet-pct", &config->quiet_pct, 0);
+  flags.Duration("--deadline", &config->deadline, milliseconds(1));
+  flags.Text("--data-dir", &config->data_dir);
+  const int rc = flags.Parse(argc, argv);
+  config->do_register = !no_register;
+  return rc;
 }
 
 // ---------------------------------------------------------------------------
@@ -1809,7 +1755,7 @@ int RunLpFile(const Config& config) {
 
 int main(int argc, char** argv) {
   vigil::bench::Config config;
-  if (int rc = vigil::bench::ParseFlags(argc, argv, &config); rc != 0) return rc;
+  if (int rc = vigil::bench::ParseFlags(argc, argv, &config); rc >= 0) return rc;
   if (!config.lp_file.empty()) return vigil::bench::RunLpFile(config);
   return vigil::bench::Run(config);
 }

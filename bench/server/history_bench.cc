@@ -20,6 +20,8 @@
 #include <vector>
 
 #include "server/log/log.h"
+#include "bench/common/flags.h"
+#include "server/log/log.h"
 #include "server/server.h"
 #include "storage/head_set.h"
 #include "storage/history.h"
@@ -171,20 +173,12 @@ void IngestLatest(const std::shared_ptr<grpc::Channel>& channel, const Config& c
 
 int main(int argc, char** argv) {
   Config config;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string_view flag = argv[i];
-    const int value = std::atoi(argv[i + 1]);
-    if (flag == "--sensors") {
-      config.sensors = value;
-    } else if (flag == "--per-enterprise") {
-      config.per_enterprise = value;
-    } else if (flag == "--reps") {
-      config.reps = value;
-    } else {
-      std::fprintf(stderr, "usage: history_bench [--sensors N] [--per-enterprise N] [--reps N]\n");
-      return 2;
-    }
-  }
+  vigil::bench::CommandLine cli(
+      "history_bench", "usage: history_bench [--sensors N] [--per-enterprise N] [--reps N]\n");
+  cli.Number("--sensors", &config.sensors, 1);
+  cli.Number("--per-enterprise", &config.per_enterprise, 1);
+  cli.Number("--reps", &config.reps, 1);
+  if (const int rc = cli.Parse(argc, argv); rc >= 0) return rc;
   Check(config.sensors >= 1 && config.per_enterprise >= 1 && config.reps >= 1, "bad arguments");
   vigil::testing::TempDir dir;
   const TimestampMs now = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -397,20 +397,6 @@ Province BuildProvince(const ProvinceOptions& options) {
   return p;
 }
 
-std::string FormatDuration(std::chrono::milliseconds d) {
-  const int64_t ms = d.count();
-  if (ms == 0) return "0s";
-  struct Unit {
-    int64_t ms;
-    const char* suffix;
-  };
-  constexpr Unit kUnits[] = {{86'400'000, "d"}, {3'600'000, "h"}, {60'000, "m"}, {1000, "s"}};
-  for (const Unit& u : kUnits) {
-    if (ms % u.ms == 0) return std::to_string(ms / u.ms) + u.suffix;
-  }
-  return std::to_string(ms) + "ms";
-}
-
 std::string FormatNumber(double v) {
   char buf[64];
   auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);

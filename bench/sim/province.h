@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "alarm/time_text.h"
+
 namespace vigil::sim {
 
 // Event time: milliseconds since the Unix epoch, UTC.
@@ -152,8 +154,9 @@ Province BuildProvince(const ProvinceOptions& options);
 std::string RegistryYaml(const Province& province);
 std::string RulesYaml(const Province& province);
 
-// "250ms", "10s", "5m", "2h", "1d": the largest unit that divides `d`.
-std::string FormatDuration(std::chrono::milliseconds d);
+// "250ms", "10s", "5m", "2h", "1d": the largest unit that divides `d`, as
+// vigild's config files write and read durations.
+using alarm::FormatDuration;
 // Shortest text that reads back as the same double.
 std::string FormatNumber(double v);
 

@@ -19,6 +19,7 @@
 #include <string_view>
 
 #include "bench/common/cli.h"
+#include "bench/common/flags.h"
 #include "bench/sim/alarm_stream.h"
 #include "bench/sim/checker.h"
 #include "bench/sim/gateway_client.h"
@@ -29,7 +30,6 @@
 namespace vigil::sim {
 namespace {
 
-using bench::ParseDuration;
 using bench::ParseNumber;
 using bench::WallNowMs;
 using std::chrono::milliseconds;
@@ -144,94 +144,57 @@ bool ParseEvents(std::string_view list, std::vector<EventKind>* out) {
   return !out->empty();
 }
 
-// Returns -1 to go on, or the exit status.
+// Returns -1 to go on, or the exit status (0 after --help, 2 on a usage error).
 int ParseFlags(int argc, char** argv, Flags* f) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      std::fputs(kUsage.data(), stdout);
-      return 0;
-    }
-    if (arg == "--register" || arg == "--read-back" || arg == "--digest" || arg == "--no-check" ||
-        arg == "--watch" || arg == "--spread-events") {
-      (arg == "--register"        ? f->do_register
-       : arg == "--read-back"     ? f->read_back
-       : arg == "--no-check"      ? f->no_check
-       : arg == "--watch"         ? f->watch
-       : arg == "--spread-events" ? f->spread_events
-                                  : f->digest) = true;
-      continue;
-    }
-    std::string_view name;
-    std::string_view value;
-    if (!bench::FlagValue(argc, argv, &i, &name, &value)) {
-      std::fprintf(stderr, "vigil-sim: %s needs a value (see --help)\n", argv[i]);
-      return 2;
-    }
-    auto duration = [&](milliseconds* out) {
-      auto d = ParseDuration(value);
-      if (d) *out = *d;
-      return d.has_value();
-    };
-    bool ok = !value.empty();
-    if (name == "--seed") {
-      ok = ParseNumber(value, &f->province.seed);
-    } else if (name == "--enterprises") {
-      ok = ParseNumber(value, &f->province.enterprises) && f->province.enterprises > 0;
-    } else if (name == "--province") {
-      ok = value.size() == 2 && value.find_first_not_of("0123456789") == std::string_view::npos;
-      f->province.province_code = std::string(value);
-    } else if (name == "--write-registry") {
-      f->registry_file = std::string(value);
-    } else if (name == "--write-rules") {
-      f->rules_file = std::string(value);
-    } else if (name == "--write-ground-truth") {
-      f->ground_truth_out = std::string(value);
-    } else if (name == "--duration") {
-      ok = duration(&f->duration) && f->duration.count() > 0;
-    } else if (name == "--speed") {
-      ok = ParseNumber(value, &f->speed) && f->speed > 0 && f->speed <= 1e6;
-    } else if (name == "--start-ms") {
-      ok = ParseNumber(value, &f->start_ms) && f->start_ms >= 0;
-    } else if (name == "--events") {
-      ok = ParseEvents(value, &f->events);
-    } else if (name == "--events-per-enterprise") {
-      ok = ParseNumber(value, &f->events_per_enterprise);
-    } else if (name == "--batch-period") {
-      ok = duration(&f->batch_period);
-    } else if (name == "--gateway-offline-after") {
-      ok = duration(&f->province.gateway_offline_after);
-    } else if (name == "--target") {
-      f->target = std::string(value);
-    } else if (name == "--window") {
-      ok = ParseNumber(value, &f->window) && f->window > 0;
-    } else if (name == "--drain-timeout") {
-      ok = duration(&f->drain_timeout);
-    } else if (name == "--token-file") {
-      f->token_file = std::string(value);
-    } else if (name == "--ca-file") {
-      // Every connection reads it (bench/common/channel.h).
-      std::ifstream in{std::string(value)};
-      ok = in.good() && setenv("VIGIL_CA_FILE", std::string(value).c_str(), 1) == 0;
-    } else if (name == "--write-observed") {
-      f->observed_out = std::string(value);
-    } else if (name == "--check") {
-      f->check_file = std::string(value);
-    } else if (name == "--ground-truth") {
-      f->ground_truth_in = std::string(value);
-    } else if (name == "--tolerance") {
-      ok = duration(&f->tolerance);
-    } else {
-      std::fprintf(stderr, "vigil-sim: unknown flag %.*s (see --help)\n",
-                   static_cast<int>(name.size()), name.data());
-      return 2;
-    }
-    if (!ok) {
-      std::fprintf(stderr, "vigil-sim: bad value '%.*s' for %.*s\n", static_cast<int>(value.size()),
-                   value.data(), static_cast<int>(name.size()), name.data());
-      return 2;
-    }
-  }
+  bench::CommandLine cli("vigil-sim", std::string(kUsage));
+  cli.Switch("--register", &f->do_register);
+  cli.Switch("--read-back", &f->read_back);
+  cli.Switch("--digest", &f->digest);
+  cli.Switch("--no-check", &f->no_check);
+  cli.Switch("--watch", &f->watch);
+  cli.Switch("--spread-events", &f->spread_events);
+  cli.Number<uint64_t>("--seed", &f->province.seed);
+  cli.Number<uint32_t>("--enterprises", &f->province.enterprises, 1);
+  cli.Custom("--province", [f](const std::string& value) {
+    f->province.province_code = value;
+    return value.size() == 2 && value.find_first_not_of("0123456789") == std::string::npos
+               ? std::string()
+               : "must be a 2-digit province code like 37, got '" + value + "'";
+  });
+  cli.Text("--write-registry", &f->registry_file);
+  cli.Text("--write-rules", &f->rules_file);
+  cli.Text("--write-ground-truth", &f->ground_truth_out);
+  cli.Duration("--duration", &f->duration, milliseconds(1));
+  cli.Custom("--speed", [f](const std::string& value) {
+    return ParseNumber(std::string_view(value), &f->speed) && f->speed > 0 && f->speed <= 1e6
+               ? std::string()
+               : "must be a number in (0, 1e6], got '" + value + "'";
+  });
+  cli.Number<int64_t>("--start-ms", &f->start_ms, 0);
+  cli.Custom("--events", [f](const std::string& value) {
+    return ParseEvents(value, &f->events)
+               ? std::string()
+               : "must be 'all' or a comma-separated list of event kinds, got '" + value + "'";
+  });
+  cli.Number<uint32_t>("--events-per-enterprise", &f->events_per_enterprise);
+  cli.Duration("--batch-period", &f->batch_period);
+  cli.Duration("--gateway-offline-after", &f->province.gateway_offline_after);
+  cli.Text("--target", &f->target);
+  cli.Number<uint32_t>("--window", &f->window, 1);
+  cli.Duration("--drain-timeout", &f->drain_timeout);
+  cli.Text("--token-file", &f->token_file);
+  cli.Custom("--ca-file", [](const std::string& value) {
+    // Every connection reads it (bench/common/channel.h).
+    std::ifstream in{value};
+    return in.good() && setenv("VIGIL_CA_FILE", value.c_str(), 1) == 0
+               ? std::string()
+               : "cannot read '" + value + "'";
+  });
+  cli.Text("--write-observed", &f->observed_out);
+  cli.Text("--check", &f->check_file);
+  cli.Text("--ground-truth", &f->ground_truth_in);
+  cli.Duration("--tolerance", &f->tolerance);
+  if (const int rc = cli.Parse(argc, argv); rc >= 0) return rc;
   if (f->watch && f->no_check) {
     std::fprintf(stderr, "vigil-sim: --watch needs the alarm stream: drop --no-check\n");
     return 2;

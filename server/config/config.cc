@@ -2,20 +2,25 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <span>
 #include <utility>
 #include <vector>
 
 #include "alarm/journal.h"
+#include "server/config/http_url.h"
+#include "server/config/internal/yaml_item.h"
+#include "server/config/text_input.h"
+#include "alarm/time_text.h"
 #include "server/config/http_url.h"
 #include "server/config/internal/yaml_item.h"
 #include "server/config/text_input.h"
@@ -154,58 +159,6 @@ std::string Sha256Hex(const std::array<uint8_t, 32>& digest) {
     out.push_back(kHex[b & 15]);
   }
   return out;
-}
-
-// "YYYY-MM-DD" (midnight UTC) or "YYYY-MM-DDTHH:MM:SSZ", as ms since the
-// Unix epoch; nullopt when malformed.
-std::optional<int64_t> ParseUtcTime(std::string_view text) {
-  auto digits = [&](size_t at, size_t n) -> std::optional<int> {
-    if (at + n > text.size()) return std::nullopt;
-    int value = 0;
-    for (size_t i = at; i < at + n; ++i) {
-      if (text[i] < '0' || text[i] > '9') return std::nullopt;
-      value = value * 10 + (text[i] - '0');
-    }
-    return value;
-  };
-  if (text.size() != 10 && text.size() != 20) return std::nullopt;
-  if (text[4] != '-' || text[7] != '-') return std::nullopt;
-  std::tm tm{};
-  auto year = digits(0, 4), month = digits(5, 2), day = digits(8, 2);
-  if (!year || !month || !day || *month < 1 || *month > 12 || *day < 1 || *day > 31) {
-    return std::nullopt;
-  }
-  tm.tm_year = *year - 1900;
-  tm.tm_mon = *month - 1;
-  tm.tm_mday = *day;
-  if (text.size() == 20) {
-    if (text[10] != 'T' || text[13] != ':' || text[16] != ':' || text[19] != 'Z') {
-      return std::nullopt;
-    }
-    auto hour = digits(11, 2), minute = digits(14, 2), second = digits(17, 2);
-    if (!hour || !minute || !second || *hour > 23 || *minute > 59 || *second > 59) {
-      return std::nullopt;
-    }
-    tm.tm_hour = *hour;
-    tm.tm_min = *minute;
-    tm.tm_sec = *second;
-  }
-  const time_t seconds = timegm(&tm);
-  // timegm normalizes 2025-02-31 to March: refuse what does not round-trip.
-  std::tm back{};
-  if (seconds < 0 || gmtime_r(&seconds, &back) == nullptr || back.tm_mday != *day) {
-    return std::nullopt;
-  }
-  return static_cast<int64_t>(seconds) * 1000;
-}
-
-std::string FormatUtcTime(int64_t ms) {
-  const time_t seconds = static_cast<time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char buffer[32];
-  std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buffer;
 }
 
 std::string_view RoleName(Role role) {
@@ -484,12 +437,8 @@ class Parser {
          }},
         {"expires",
          [&](const Item& item) {
-           const std::string text = String(item);
-           const std::optional<int64_t> at = ParseUtcTime(text);
-           if (!at) {
-             Fail(item, "expected a UTC date like 2025-12-31 or 2025-12-31T18:00:00Z, got '" +
-                            text + "'");
-           }
+           const Result<int64_t> at = alarm::ParseTime(String(item));
+           if (!at) Fail(item, at.error().message());
            token.expires_at_ms = *at;
          }},
     };
@@ -673,17 +622,8 @@ class Parser {
 
   Millis Duration(const Item& item, Millis min) const {
     if (!item.value.IsScalar()) Fail(item, "expected a duration, got " + Describe(item.value));
-    Result<Millis> value = ParseDuration(item.value.Scalar());
+    Result<Millis> value = alarm::ParseDuration(item.value.Scalar(), min, kMaxDuration);
     if (!value) Fail(item, value.error().message());
-    if (*value > kMaxDuration) {
-      Fail(item, "must be at most " + FormatDuration(kMaxDuration) + ", got '" +
-                     item.value.Scalar() + "'");
-    }
-    if (*value < min) {
-      Fail(item, (min.count() == 1 ? std::string("must be positive")
-                                   : "must be at least " + FormatDuration(min)) +
-                     ", got '" + item.value.Scalar() + "'");
-    }
     return *value;
   }
 
@@ -710,96 +650,99 @@ std::string_view LogLevelName(LogLevel level) {
 // ---------------------------------------------------------------------------
 // Command line.
 
-alarm::Result<CommandLine> ParseCommandLine(int argc, const char* const* argv) {
-  static constexpr std::string_view kFlags[] = {"--config",   "--listen",       "--metrics-listen",
-                                                "--data-dir", "--check-config", "--version",
-                                                "--help"};
-  CommandLine cmd;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg == "-h") {
-      cmd.help = true;
-      continue;
-    }
-    if (!arg.starts_with("--") || arg == "--") {
-      if (arg.starts_with("-") && arg != "-") {
-        return Status::InvalidArgument("unknown flag '" + std::string(arg) + "'" +
-                                       Suggestion(arg, kFlags));
-      }
-      return Status::InvalidArgument("unexpected argument '" + std::string(arg) +
-                                     "': vigild takes flags only");
-    }
-    const size_t equals = arg.find('=');
-    const std::string_view name = arg.substr(0, equals);
-    std::optional<std::string_view> inline_value;
-    if (equals != std::string_view::npos) inline_value = arg.substr(equals + 1);
+namespace {
 
-    bool* flag_switch = nullptr;
-    if (name == "--check-config") flag_switch = &cmd.check_config;
-    if (name == "--version") flag_switch = &cmd.version;
-    if (name == "--help") flag_switch = &cmd.help;
-    if (flag_switch != nullptr) {
-      if (inline_value) {
-        return Status::InvalidArgument(std::string(name) + ": takes no value, got '" +
-                                       std::string(arg) + "'");
-      }
-      *flag_switch = true;
-      continue;
+constexpr std::string_view kFlags[] = {"--config",   "--listen",       "--metrics-listen",
+                                       "--data-dir", "--check-config", "--version",
+                                       "--help"};
+
+// The command line as a CLI11 app writing into *cmd; UsageText prints its help.
+// Unknown flags are let through (allow_extras) so that ParseCommandLine can
+// name the nearest known one.
+std::unique_ptr<CLI::App> MakeApp(CommandLine* cmd) {
+  auto app = std::make_unique<CLI::App>("Vigil ingests plant sensor telemetry and raises alarms.",
+                                        "vigild");
+  app->allow_extras();
+  app->option_defaults()->disable_flag_override()->multi_option_policy(
+      CLI::MultiOptionPolicy::TakeLast);
+  const auto non_empty = [](const std::string& value) {
+    return value.empty() ? std::string("empty value") : std::string();
+  };
+  const auto listen = [](const std::string& value) { return ListenError(value).value_or(""); };
+  // CLI11 takes the next word as the value even when it is a flag
+  // ("--listen --check-config"): refuse a value that starts with "--" (a path
+  // that does is written ./--x).
+  const auto not_a_flag = [](const std::string& value) {
+    return value.starts_with("--") ? "missing value (got the flag '" + value + "')" : std::string();
+  };
+  app->add_option_function<std::string>(
+         "--config", [cmd](const std::string& v) { cmd->config_file = v; },
+         "YAML config file (example: deploy/vigil.yaml); without it, built-in defaults")
+      ->type_name("FILE")
+      ->check(non_empty)
+      ->check(not_a_flag);
+  app->add_option_function<std::string>(
+         "--listen", [cmd](const std::string& v) { cmd->listen = v; },
+         "gRPC listen address; overrides server.listen")
+      ->type_name("HOST:PORT")
+      ->check(non_empty)
+      ->check(not_a_flag)
+      ->check(listen);
+  app->add_option_function<std::string>(
+         "--metrics-listen", [cmd](const std::string& v) { cmd->metrics_listen = v; },
+         "Prometheus /metrics address; overrides server.metrics_listen")
+      ->type_name("HOST:PORT")
+      ->check(non_empty)
+      ->check(not_a_flag)
+      ->check(listen);
+  app->add_option_function<std::string>(
+         "--data-dir", [cmd](const std::string& v) { cmd->data_dir = v; },
+         "database folder; overrides storage.data_dir")
+      ->type_name("DIR")
+      ->check(non_empty)
+      ->check(not_a_flag);
+  app->add_flag("--check-config", cmd->check_config,
+                "validate the config, the registry file and the rules file (resolved against that "
+                "registry), print the effective config and exit: 0 ok, 2 a problem (named on "
+                "stderr)");
+  app->set_version_flag("--version", "vigild", "print the version and exit");
+  app->set_help_flag("-h,--help", "print this help and exit");
+  app->footer(
+      "Flags take their value as '--flag VALUE' or '--flag=VALUE'; flags win over the file.\n"
+      "Exit codes: 0 clean stop, 1 failure while starting or running, 2 bad command line,\n"
+      "configuration, rules or registry, 3 stopped because storage needs a restart to recover.");
+  return app;
+}
+
+}  // namespace
+
+alarm::Result<CommandLine> ParseCommandLine(int argc, const char* const* argv) {
+  CommandLine cmd;
+  std::unique_ptr<CLI::App> app = MakeApp(&cmd);
+  try {
+    app->parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    cmd.help = true;
+    return cmd;
+  } catch (const CLI::CallForVersion&) {
+    cmd.version = true;
+    return cmd;
+  } catch (const CLI::ParseError& e) {
+    return Status::InvalidArgument(e.what());
+  }
+  for (const std::string& arg : app->remaining()) {
+    if (arg.starts_with("-") && arg != "-") {
+      const std::string name = arg.substr(0, arg.find('='));
+      return Status::InvalidArgument("unknown flag '" + name + "'" + Suggestion(name, kFlags));
     }
-    if (name != "--config" && name != "--listen" && name != "--metrics-listen" &&
-        name != "--data-dir") {
-      return Status::InvalidArgument("unknown flag '" + std::string(name) + "'" +
-                                     Suggestion(name, kFlags));
-    }
-    std::string_view value;
-    if (inline_value) {
-      value = *inline_value;
-    } else {
-      if (i + 1 >= argc || (argv[i + 1][0] == '-' && argv[i + 1][1] != '\0')) {
-        return Status::InvalidArgument(std::string(name) + ": missing value");
-      }
-      value = argv[++i];
-    }
-    if (value.empty()) return Status::InvalidArgument(std::string(name) + ": empty value");
-    if (name == "--config") {
-      cmd.config_file = value;
-    } else if (name == "--listen") {
-      if (auto error = ListenError(value)) {
-        return Status::InvalidArgument("--listen: " + *error);
-      }
-      cmd.listen = std::string(value);
-    } else if (name == "--metrics-listen") {
-      if (auto error = ListenError(value)) {
-        return Status::InvalidArgument("--metrics-listen: " + *error);
-      }
-      cmd.metrics_listen = std::string(value);
-    } else {
-      cmd.data_dir = std::filesystem::path(value);
-    }
+    return Status::InvalidArgument("unexpected argument '" + arg + "': vigild takes flags only");
   }
   return cmd;
 }
 
 std::string UsageText() {
-  return "Usage: vigild [--config FILE] [--listen HOST:PORT] [--metrics-listen HOST:PORT]\n"
-         "              [--data-dir DIR] [--check-config]\n"
-         "       vigild --version | --help\n"
-         "\n"
-         "Vigil ingests plant sensor telemetry and raises alarms.\n"
-         "\n"
-         "  --config FILE       YAML config file (example: deploy/vigil.yaml);\n"
-         "                      without it, built-in defaults\n"
-         "  --listen HOST:PORT  gRPC listen address; overrides server.listen\n"
-         "  --metrics-listen HOST:PORT\n"
-         "                      Prometheus /metrics address; overrides server.metrics_listen\n"
-         "  --data-dir DIR      database folder; overrides storage.data_dir\n"
-         "  --check-config      validate the config, the registry file and the rules file\n"
-         "                      (resolved against that registry), print the effective\n"
-         "                      config and exit: 0 ok, 2 a problem (named on stderr)\n"
-         "  --version           print the version and exit\n"
-         "  -h, --help          print this help and exit\n"
-         "\n"
-         "Flags take their value as '--flag VALUE' or '--flag=VALUE'; flags win over the file.\n";
+  CommandLine unused;
+  return MakeApp(&unused)->help();
 }
 
 // ---------------------------------------------------------------------------
@@ -910,7 +853,7 @@ std::string FormatEffectiveConfig(const ServerOptions& options) {
         line("      region", Quote(t.region_prefix));
       }
       line("      role", RoleName(t.role));
-      if (t.expires_at_ms != 0) line("      expires", Quote(FormatUtcTime(t.expires_at_ms)));
+      if (t.expires_at_ms != 0) line("      expires", Quote(alarm::FormatTimeUtc(t.expires_at_ms)));
     }
   }
   out += "limits:\n";
@@ -946,54 +889,6 @@ alarm::Status CheckListenerSecurity(const ServerOptions& options) {
       "server.listen: plaintext gRPC on the non-loopback address '" + options.listen +
       "': configure server.tls (cert_file, key_file), or set server.allow_plaintext: true to "
       "accept it knowingly");
-}
-
-// ---------------------------------------------------------------------------
-// Durations.
-
-namespace {
-
-struct DurationUnit {
-  std::string_view suffix;
-  int64_t millis;
-};
-// Largest first: FormatDuration takes the first that divides exactly.
-constexpr DurationUnit kDurationUnits[] = {
-    {"d", int64_t{24} * 3600 * 1000},
-    {"h", int64_t{3600} * 1000},
-    {"m", int64_t{60} * 1000},
-    {"s", 1000},
-    {"ms", 1},
-};
-
-}  // namespace
-
-alarm::Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
-  const auto bad = [text] {
-    return Status::InvalidArgument("expected a duration like 250ms, 10s, 5m, 2h or 90d, got '" +
-                                   std::string(text) + "'");
-  };
-  const size_t digits = text.find_first_not_of("0123456789");
-  if (digits == 0 || digits == std::string_view::npos) return bad();
-  const std::string_view suffix = text.substr(digits);
-  auto unit = std::find_if(std::begin(kDurationUnits), std::end(kDurationUnits),
-                           [&](const DurationUnit& u) { return u.suffix == suffix; });
-  if (unit == std::end(kDurationUnits)) return bad();
-  std::optional<int64_t> count = ParseInt64(text.substr(0, digits));
-  if (!count ||
-      *count > std::numeric_limits<std::chrono::milliseconds::rep>::max() / unit->millis) {
-    return Status::InvalidArgument("duration '" + std::string(text) + "' is too large");
-  }
-  return std::chrono::milliseconds(*count * unit->millis);
-}
-
-std::string FormatDuration(std::chrono::milliseconds d) {
-  const int64_t ms = d.count();
-  if (ms == 0) return "0s";
-  for (const DurationUnit& unit : kDurationUnits) {
-    if (ms % unit.millis == 0) return std::to_string(ms / unit.millis) + std::string(unit.suffix);
-  }
-  return std::to_string(ms) + "ms";  // Unreachable: every count is a multiple of 1 ms.
 }
 
 }  // namespace vigil::server

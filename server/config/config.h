@@ -12,6 +12,8 @@
 
 #include "alarm/status.h"
 #include "server/config/options.h"
+#include "alarm/time_text.h"
+#include "server/config/options.h"
 
 namespace vigil::server {
 
@@ -79,13 +81,9 @@ bool IsLoopbackListen(std::string_view listen);
 // server.allow_plaintext is true (kInvalidArgument naming the keys).
 alarm::Status CheckListenerSecurity(const ServerOptions& options);
 
-// "<integer><unit>" with unit ms, s, m, h or d: "250ms", "10s", "5m", "2h",
-// "90d". No sign, no fraction, no spaces. Errors (kInvalidArgument): anything
-// else, or a value too large for std::chrono::milliseconds.
-alarm::Result<std::chrono::milliseconds> ParseDuration(std::string_view text);
-
-// The inverse of ParseDuration, in the largest unit that divides `d` exactly:
-// 90 days -> "90d", 60 s -> "1m", 1500 ms -> "1500ms", 0 -> "0s".
-std::string FormatDuration(std::chrono::milliseconds d);
+// Durations in config, registry and rules files: alarm/time_text.h, the one
+// parser vigilctl and the bench tools use too.
+using alarm::FormatDuration;
+using alarm::ParseDuration;
 
 }  // namespace vigil::server

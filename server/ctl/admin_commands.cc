@@ -16,6 +16,7 @@
 #include <system_error>
 #include <vector>
 
+#include "alarm/time_text.h"
 #include "server/ctl/format.h"
 #include "vigil/v1/admin.grpc.pb.h"
 #include "vigil/v1/registry.grpc.pb.h"
@@ -201,7 +202,8 @@ void PrintRegistryYaml(const v1::Registry& registry, std::ostream& out) {
           << "]\n";
     }
     if (s.expected_interval_ms() != 0) {
-      out << "    expected_interval: " << FormatDuration(s.expected_interval_ms()) << "\n";
+      out << "    expected_interval: "
+          << alarm::FormatDuration(std::chrono::milliseconds(s.expected_interval_ms())) << "\n";
     }
   }
   out << "\ngateways:";

@@ -9,6 +9,7 @@
 #include <iostream>
 #include <limits>
 
+#include "alarm/time_text.h"
 #include "vigil/v1/alarms.grpc.pb.h"
 
 namespace vigil::ctl {
@@ -155,11 +156,13 @@ int Ack(Client& client, const Args& args) {
 }
 
 int Shelve(Client& client, const Args& args) {
-  const auto duration = ParseDuration(args.Get("for").value_or(""));
+  if (!args.Has("for")) {
+    return UsageError("alarms shelve", kShelveHelp, "--for DURATION is required (30m, 2h, 1h30m)");
+  }
+  const auto duration = alarm::ParseDuration(*args.Get("for"), std::chrono::milliseconds(1),
+                                             std::chrono::milliseconds::max());
   if (!duration) {
-    return UsageError(
-        "alarms shelve", kShelveHelp,
-        "--for DURATION is required (30m, 2h, 1h30m), got '" + args.Get("for").value_or("") + "'");
+    return UsageError("alarms shelve", kShelveHelp, "--for: " + duration.error().message());
   }
   v1::ShelveRequest request;
   request.set_reason(args.Get("reason").value_or(""));
@@ -235,21 +238,23 @@ int History(Client& client, const Args& args) {
   int64_t from = 0;
   int64_t to = std::numeric_limits<int64_t>::max();
   if (args.Has("from")) {
-    const auto t = ParseTime(*args.Get("from"));
-    if (!t) return usage("--from: not an RFC 3339 time or ms: '" + *args.Get("from") + "'");
+    const auto t = alarm::ParseTimeOrEpochMs(*args.Get("from"));
+    if (!t) return usage("--from: " + t.error().message());
     from = *t;
   } else if (args.Has("to")) {
     return usage("--to needs --from");
   } else {
-    const auto since = ParseDuration(args.Get("since").value_or("24h"));
-    if (!since) return usage("--since: not a duration: '" + args.Get("since").value_or("") + "'");
+    const auto since =
+        alarm::ParseDuration(args.Get("since").value_or("24h"), std::chrono::milliseconds(1),
+                             std::chrono::milliseconds::max());
+    if (!since) return usage("--since: " + since.error().message());
     from = std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::system_clock::now().time_since_epoch() - *since)
                .count();
   }
   if (args.Has("to")) {
-    const auto t = ParseTime(*args.Get("to"));
-    if (!t) return usage("--to: not an RFC 3339 time or ms: '" + *args.Get("to") + "'");
+    const auto t = alarm::ParseTimeOrEpochMs(*args.Get("to"));
+    if (!t) return usage("--to: " + t.error().message());
     to = *t;
   }
   if (from >= to) return usage("--from must be before --to");

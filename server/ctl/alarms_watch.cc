@@ -21,6 +21,7 @@
 #include <sstream>
 #include <thread>
 
+#include "alarm/time_text.h"
 #include "server/ctl/alarms_commands.h"
 #include "vigil/v1/alarms.grpc.pb.h"
 
@@ -373,11 +374,9 @@ int Watch(Client& client, const Args& args) {
   options.once = args.Has("once");
   options.resync = args.Has("resync");
   if (args.Has("idle-timeout")) {
-    const auto idle = ParseDuration(*args.Get("idle-timeout"));
-    if (!idle || *idle < std::chrono::seconds(1)) {
-      return usage("--idle-timeout: a duration of at least 1s, got '" + *args.Get("idle-timeout") +
-                   "'");
-    }
+    const auto idle = alarm::ParseDuration(*args.Get("idle-timeout"), std::chrono::seconds(1),
+                                           std::chrono::milliseconds::max());
+    if (!idle) return usage("--idle-timeout: " + idle.error().message());
     options.idle_timeout = *idle;
   }
   if (args.Has("cursor-file") && args.Get("cursor-file")->empty()) {

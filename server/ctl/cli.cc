@@ -28,44 +28,6 @@ std::vector<std::string> Args::All(std::string_view name) const {
   return it == values_.end() ? std::vector<std::string>{} : it->second;
 }
 
-std::optional<std::string> ParseArgs(std::span<const std::string> args,
-                                     std::span<const OptionSpec> spec, Args* out) {
-  *out = Args();
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& arg = args[i];
-    if (arg == "--") {
-      out->positional_.insert(out->positional_.end(), args.begin() + static_cast<long>(i) + 1,
-                              args.end());
-      break;
-    }
-    if (!arg.starts_with("--") || arg.size() == 2) {
-      out->positional_.push_back(arg);
-      continue;
-    }
-    const size_t eq = arg.find('=');
-    const std::string name = arg.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
-    const OptionSpec* option = nullptr;
-    for (const OptionSpec& s : spec) {
-      if (s.name == name) option = &s;
-    }
-    if (option == nullptr) return "unknown option '--" + name + "'";
-    std::string value;
-    if (option->takes_value) {
-      if (eq != std::string::npos) {
-        value = arg.substr(eq + 1);
-      } else if (i + 1 < args.size()) {
-        value = args[++i];
-      } else {
-        return "--" + name + " needs a value";
-      }
-    } else if (eq != std::string::npos) {
-      return "--" + name + " takes no value";
-    }
-    out->values_[name].push_back(std::move(value));
-  }
-  return std::nullopt;
-}
-
 const std::shared_ptr<grpc::Channel>& Client::channel() {
   if (channel_ == nullptr) {
     grpc::ChannelArguments args;

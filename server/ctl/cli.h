@@ -1,5 +1,5 @@
 // vigilctl plumbing shared by every command: exit codes, the command table,
-// option parsing, the connection to vigild (address and bearer token) and how
+// parsed arguments, the connection to vigild (address and bearer token) and how
 // a failed RPC is reported. Single-threaded: used from main's thread only.
 #pragma once
 
@@ -35,7 +35,8 @@ struct OptionSpec {
 };
 
 // A parsed command line: options by name (every occurrence, in order; a flag
-// without value records ""), and the positional arguments.
+// without value records ""), and the positional arguments. Filled by main.cc
+// from CLI11's results.
 class Args {
  public:
   bool Has(std::string_view name) const { return values_.contains(std::string(name)); }
@@ -45,17 +46,15 @@ class Args {
   std::vector<std::string> All(std::string_view name) const;
   const std::vector<std::string>& positional() const { return positional_; }
 
+  void Add(const std::string& name, std::string value) {
+    values_[name].push_back(std::move(value));
+  }
+  void AddPositional(std::string value) { positional_.push_back(std::move(value)); }
+
  private:
-  friend std::optional<std::string> ParseArgs(std::span<const std::string>,
-                                              std::span<const OptionSpec>, Args*);
   std::map<std::string, std::vector<std::string>, std::less<>> values_;
   std::vector<std::string> positional_;
 };
-
-// Parses `args` ("--name VALUE", "--name=VALUE", flags, positionals; "--"
-// ends the options). Returns an error message, or nullopt when `*out` is set.
-std::optional<std::string> ParseArgs(std::span<const std::string> args,
-                                     std::span<const OptionSpec> spec, Args* out);
 
 // TLS to vigild: PEM files read at start (--ca-file, --cert-file, --key-file,
 // or $VIGIL_CA_FILE, $VIGIL_CERT_FILE, $VIGIL_KEY_FILE). Off: plaintext.

@@ -91,18 +91,6 @@ std::string Source(const v1::Alarm& a) {
   return out;
 }
 
-bool Digits(std::string_view s) {
-  return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos;
-}
-
-// The number in s[pos, pos + len), all digits; -1 otherwise.
-int Field(std::string_view s, size_t pos, size_t len) {
-  if (pos + len > s.size() || !Digits(s.substr(pos, len))) return -1;
-  int value = 0;
-  for (char c : s.substr(pos, len)) value = value * 10 + (c - '0');
-  return value;
-}
-
 }  // namespace
 
 std::string QuotedString(std::string_view s) {
@@ -241,96 +229,6 @@ std::string Rfc3339Utc(int64_t ms) {
   char frac[8];
   std::snprintf(frac, sizeof(frac), ".%03d", static_cast<int>(ms - seconds * 1000));
   return std::string(buf) + frac + "Z";
-}
-
-std::optional<int64_t> ParseTime(std::string_view s) {
-  if (Digits(s)) {
-    int64_t ms = 0;
-    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), ms);
-    if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
-    return ms;
-  }
-  // YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)
-  const int year = Field(s, 0, 4), month = Field(s, 5, 2), day = Field(s, 8, 2);
-  const int hour = Field(s, 11, 2), minute = Field(s, 14, 2), second = Field(s, 17, 2);
-  if (s.size() < 20 || s[4] != '-' || s[7] != '-' ||
-      (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || s[13] != ':' || s[16] != ':' || year < 0 ||
-      hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 60) {
-    return std::nullopt;
-  }
-  const std::chrono::year_month_day date{std::chrono::year(year),
-                                         std::chrono::month(static_cast<unsigned>(month)),
-                                         std::chrono::day(static_cast<unsigned>(day))};
-  if (month < 0 || day < 0 || !date.ok()) return std::nullopt;
-  size_t pos = 19;
-  int64_t frac_ms = 0;
-  if (s[pos] == '.') {
-    ++pos;
-    int64_t scale = 100;
-    const size_t start = pos;
-    for (; pos < s.size() && s[pos] >= '0' && s[pos] <= '9'; ++pos) {
-      frac_ms += (s[pos] - '0') * scale;
-      scale /= 10;
-    }
-    if (pos == start) return std::nullopt;
-  }
-  int64_t offset_minutes = 0;
-  const std::string_view zone = s.substr(std::min(pos, s.size()));
-  if (zone == "Z" || zone == "z") {
-  } else if (zone.size() == 6 && (zone[0] == '+' || zone[0] == '-') && zone[3] == ':') {
-    const int oh = Field(zone, 1, 2), om = Field(zone, 4, 2);
-    if (oh < 0 || oh > 23 || om < 0 || om > 59) return std::nullopt;
-    offset_minutes = (zone[0] == '+' ? 1 : -1) * (oh * 60 + om);
-  } else {
-    return std::nullopt;
-  }
-  const int64_t days = std::chrono::sys_days(date).time_since_epoch().count();
-  const int64_t seconds_of_day = hour * 3600 + minute * 60 + second;
-  return (days * 86400 + seconds_of_day - offset_minutes * 60) * 1000 + frac_ms;
-}
-
-std::optional<std::chrono::milliseconds> ParseDuration(std::string_view text) {
-  struct Unit {
-    std::string_view suffix;
-    int64_t ms;
-  };
-  // "ms" before "m".
-  static constexpr Unit kUnits[] = {
-      {"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}};
-  int64_t total = 0;
-  if (text.empty()) return std::nullopt;
-  while (!text.empty()) {
-    int64_t n = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-    if (ec != std::errc() || end == text.data() || n < 0) return std::nullopt;
-    text.remove_prefix(static_cast<size_t>(end - text.data()));
-    const Unit* unit = nullptr;
-    for (const Unit& u : kUnits) {
-      if (text.starts_with(u.suffix)) {
-        unit = &u;
-        break;
-      }
-    }
-    if (unit == nullptr) return std::nullopt;
-    text.remove_prefix(unit->suffix.size());
-    if (n > (std::numeric_limits<int64_t>::max() - total) / unit->ms) return std::nullopt;
-    total += n * unit->ms;
-  }
-  if (total < 1) return std::nullopt;
-  return std::chrono::milliseconds(total);
-}
-
-std::string FormatDuration(uint64_t ms) {
-  struct Unit {
-    uint64_t ms;
-    const char* suffix;
-  };
-  static constexpr Unit kUnits[] = {
-      {86'400'000, "d"}, {3'600'000, "h"}, {60'000, "m"}, {1000, "s"}};
-  for (const Unit& unit : kUnits) {
-    if (ms % unit.ms == 0) return std::to_string(ms / unit.ms) + unit.suffix;
-  }
-  return std::to_string(ms) + "ms";
 }
 
 std::string FormatNumber(double value) {

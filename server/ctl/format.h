@@ -41,13 +41,6 @@ std::string Rfc3339Utc(int64_t ms);
 // what vigilctl prints for readings. `vigilctl --utc` sets TZ=UTC, so this,
 // LocalTime and every other local time print UTC.
 std::string Rfc3339Local(int64_t ms);
-// ms since the Unix epoch, from digits or RFC 3339 ("2024-06-01T12:00:00Z",
-// "2024-06-01T20:00:00.5+08:00"; a space may stand for the T).
-std::optional<int64_t> ParseTime(std::string_view text);
-// "500ms", "90s", "15m", "2h", "1d", and sums such as "1h30m". At least 1 ms.
-std::optional<std::chrono::milliseconds> ParseDuration(std::string_view text);
-// The largest unit that divides `ms` exactly: "90s", "2h", "1500ms".
-std::string FormatDuration(uint64_t ms);
 // Shortest text that reads back as the same double ("0.1", "1e+21").
 std::string FormatNumber(double value);
 

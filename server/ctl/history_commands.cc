@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "alarm/time_text.h"
 #include "server/ctl/format.h"
 #include "vigil/v1/query.grpc.pb.h"
 
@@ -58,26 +59,6 @@ int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-// "<integer><unit>", unit ms, s, m, h or d, optionally negative; nullopt
-// when malformed or out of range.
-std::optional<int64_t> ParseDurationMs(std::string_view text) {
-  const bool negative = text.starts_with('-');
-  if (negative) text.remove_prefix(1);
-  const size_t digits = text.find_first_not_of("0123456789");
-  if (digits == 0 || digits == std::string_view::npos) return std::nullopt;
-  static constexpr std::pair<std::string_view, int64_t> kUnits[] = {
-      {"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}};
-  const std::string_view unit = text.substr(digits);
-  for (const auto& [suffix, ms] : kUnits) {
-    if (unit != suffix) continue;
-    int64_t count = 0;
-    auto [ptr, ec] = std::from_chars(text.data(), text.data() + digits, count);
-    if (ec != std::errc() || count > INT64_MAX / ms / 1000) return std::nullopt;
-    return (negative ? -count : count) * ms;
-  }
-  return std::nullopt;
 }
 
 // Prints rows as aligned columns (text) or comma-separated (csv), header first.
@@ -190,7 +171,7 @@ int DownsampledReadings(Client& client, const ReadingsArgs& args, int64_t from, 
   if (!status.ok()) return RpcFailed("readings", status);
   if (!args.csv) {
     PrintSensorLine(client, args.sensor_id);
-    std::cout << "# step " << FormatDuration(static_cast<uint64_t>(r.step_ms())) << "\n";
+    std::cout << "# step " << alarm::FormatDuration(std::chrono::milliseconds(r.step_ms())) << "\n";
   }
   Table table(args.csv ? std::vector<std::string>{"start", "start_ms", "count", "min", "max", "avg",
                                                   "last", "last_ms"}
@@ -280,13 +261,9 @@ int RunReadings(Client& client, const Args& args) {
   for (auto [name, field] :
        {std::pair<const char*, std::optional<int64_t>*>{"from", &from_time}, {"to", &to_time}}) {
     if (auto value = args.Get(name)) {
-      *field = ParseTime(*value);
-      if (!*field) {
-        return UsageError(*self, "--" + std::string(name) +
-                                     ": expected RFC 3339 (2024-06-01T08:00:00+08:00) or ms "
-                                     "since the Unix epoch, got '" +
-                                     *value + "'");
-      }
+      const alarm::Result<int64_t> time = alarm::ParseTimeOrEpochMs(*value);
+      if (!time) return UsageError(*self, "--" + std::string(name) + ": " + time.error().message());
+      *field = *time;
     }
   }
   for (auto [name, field] : {std::pair<const char*, int64_t*>{"since", &readings.since_ms},
@@ -295,13 +272,15 @@ int RunReadings(Client& client, const Args& args) {
                              {"origin", &readings.origin_ms}}) {
     auto value = args.Get(name);
     if (!value) continue;
-    const std::optional<int64_t> ms = ParseDurationMs(*value);
-    if (!ms || (*ms < 0 && std::string_view(name) != "origin")) {
-      return UsageError(*self, "--" + std::string(name) +
-                                   ": expected a duration like 30s, 5m, 1h or 90d, got '" + *value +
-                                   "'");
-    }
-    *field = *ms;
+    // Only --origin may be negative (a shift of the bucket grid).
+    std::string_view text = *value;
+    const bool negative = std::string_view(name) == "origin" && text.starts_with('-');
+    if (negative) text.remove_prefix(1);
+    // At most 100 years, so that now - since cannot overflow.
+    const auto ms =
+        alarm::ParseDuration(text, std::chrono::milliseconds(0), std::chrono::days(36500));
+    if (!ms) return UsageError(*self, "--" + std::string(name) + ": " + ms.error().message());
+    *field = negative ? -ms->count() : ms->count();
   }
   if (auto text = args.Get("max-points")) {
     uint32_t points = 0;

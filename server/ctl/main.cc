@@ -3,12 +3,15 @@
 // and its options; the commands are in admin_commands.cc (backup, health,
 // registry, hash-token), alarms_commands.cc / alarms_watch.cc (alarms) and
 // history_commands.cc (readings, latest).
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <list>
+#include <map>
 #include <set>
 #include <string>
 #include <string_view>
@@ -77,14 +80,6 @@ Options (anywhere on the line):
   --version            print vigilctl's version and exit
 )";
 
-const std::vector<OptionSpec> kGlobalOptions = {{"server", true},
-                                                {"token-file", true},
-                                                {"ca-file", true},
-                                                {"cert-file", true},
-                                                {"key-file", true},
-                                                {"utc"},
-                                                {"help"}};
-
 // The TLS files from the flags, else the environment. An error message when
 // one cannot be read or the combination is incomplete.
 std::optional<std::string> LoadTls(const Args& args, TlsFiles* tls) {
@@ -149,120 +144,199 @@ std::optional<std::string> LoadToken(const Args& args, std::optional<std::string
   return std::nullopt;
 }
 
-int Main(const std::vector<std::string>& argv) {
-  if (argv.size() == 1 && argv[0] == "--version") {
-    std::cout << "vigilctl " << VIGIL_VERSION << "\n";
-    return kExitOk;
-  }
-  const std::vector<const Command*> commands = Commands();
-  // Options that take a value, so that their values are not read as commands.
-  std::set<std::string, std::less<>> valued;
-  for (const OptionSpec& o : kGlobalOptions) {
-    if (o.takes_value) valued.emplace(o.name);
-  }
-  for (const Command* c : commands) {
-    for (const OptionSpec& o : c->options) {
-      if (o.takes_value) valued.emplace(o.name);
-    }
-  }
-  std::vector<size_t> words;  // indexes of the positional arguments
-  bool help = false;
-  for (size_t i = 0; i < argv.size(); ++i) {
-    const std::string& arg = argv[i];
-    if (arg == "--") {
-      for (size_t j = i + 1; j < argv.size(); ++j) words.push_back(j);
-      break;
-    }
-    if (arg == "--help" || arg == "-h") {
-      help = true;
-    } else if (arg.starts_with("--")) {
-      if (arg.find('=') == std::string::npos && valued.contains(std::string_view(arg).substr(2))) {
-        ++i;
-      }
-    } else {
-      words.push_back(i);
-    }
-  }
-  if (words.empty()) {
-    if (help) {
-      std::cout << kUsage << "\n" << kExitCodesHelp;
-      return kExitOk;
-    }
-    for (const std::string& arg : argv) {
-      if (!arg.starts_with("--")) continue;
-      const std::string_view name = std::string_view(arg).substr(2, arg.find('=') - 2);
-      if (std::none_of(kGlobalOptions.begin(), kGlobalOptions.end(),
-                       [&](const OptionSpec& o) { return o.name == name; })) {
-        return TopUsage("unknown option '" + arg + "'");
-      }
-    }
-    return TopUsage("no command");
-  }
-  // The command's words: "backup", or "alarms" and its subcommand.
-  std::string path = argv[words[0]];
-  size_t used = 1;
-  if (path == "alarms") {
-    if (words.size() < 2) {
-      if (help) {
-        std::cout << kAlarmsHelp;
-        return kExitOk;
-      }
-      return UsageError("alarms", kAlarmsHelp, "alarms needs a subcommand");
-    }
-    path += " " + argv[words[1]];
-    used = 2;
-  } else if (path == "gateway") {
-    if (words.size() < 2) return TopUsage("gateway needs a subcommand (watermark, status)");
-    path += " " + argv[words[1]];
-    used = 2;
-  }
-  const Command* command = nullptr;
-  for (const Command* c : commands) {
-    if (c->path == path) command = c;
-  }
-  if (command == nullptr) {
-    if (used == 2 && path.starts_with("alarms ")) {
-      return UsageError("alarms", kAlarmsHelp, "unknown subcommand '" + argv[words[1]] + "'");
-    }
-    return TopUsage("unknown command '" + path + "'");
-  }
-  if (help) {
-    std::cout << command->help;
-    return kExitOk;
-  }
-  std::vector<std::string> rest;
-  for (size_t i = 0; i < argv.size(); ++i) {
-    if (i != words[0] && (used < 2 || i != words[1])) rest.push_back(argv[i]);
-  }
-  std::vector<OptionSpec> options = command->options;
-  options.insert(options.end(), kGlobalOptions.begin(), kGlobalOptions.end());
-  Args args;
-  if (auto error = ParseArgs(rest, options, &args)) return UsageError(*command, *error);
-  const size_t n = args.positional().size();
-  if (n < command->min_positional || n > command->max_positional) {
-    return UsageError(
-        *command, n > command->max_positional
-                      ? "unexpected argument '" + args.positional()[command->max_positional] + "'"
-                      : std::string("missing argument"));
-  }
+// Runs `command` once the line is parsed: time zone, server, token, TLS.
+int Run(const Command& command, const Args& args) {
   if (args.Has("utc")) {
     // One switch for every printed time: LocalTime and Rfc3339Local read TZ.
     setenv("TZ", "UTC0", 1);
     tzset();
   }
   const std::string server = args.Get("server").value_or(kDefaultServer);
-  if (server.empty()) return UsageError(*command, "--server needs HOST:PORT");
+  if (server.empty()) return UsageError(command, "--server needs HOST:PORT");
   std::optional<std::string> token;
-  if (auto error = LoadToken(args, &token)) return UsageError(*command, *error);
+  if (auto error = LoadToken(args, &token)) return UsageError(command, *error);
   TlsFiles tls;
-  if (auto error = LoadTls(args, &tls)) return UsageError(*command, *error);
+  if (auto error = LoadTls(args, &tls)) return UsageError(command, *error);
   Client client(server, std::move(token), std::move(tls));
-  return command->run(client, args);
+  return command.run(client, args);
 }
+
+// The whole command line as a CLI11 app: the global options on the root, each
+// command a subcommand ("alarms" and "gateway" with subcommands of their
+// own). Global options may come anywhere on the line: a subcommand hands an
+// option it does not know to its parent (CLI11 fallthrough). Options are
+// read back into Args for the commands; the positional arguments are counted
+// here so that the messages name the argument.
+class Line {
+ public:
+  Line() : app_("vigilctl: operator command line for a running vigild", "vigilctl") {
+    app_.set_help_flag("-h,--help", "this text; after a command, that command's help");
+    app_.set_version_flag("--version", std::string("vigilctl ") + VIGIL_VERSION,
+                          "print vigilctl's version and exit");
+    app_.fallthrough();
+    app_.option_defaults()->disable_flag_override();
+    // --help prints each command's reference text (options, formats and exit
+    // codes together), kept beside the command.
+    app_.formatter_fn([this](const CLI::App* app, const std::string&, CLI::AppFormatMode) {
+      auto it = help_.find(app);
+      return it == help_.end() ? std::string(kUsage) + "\n" + kExitCodesHelp : it->second;
+    });
+    for (const char* name :
+         {"--server", "--token-file", "--ca-file", "--cert-file", "--key-file"}) {
+      AddOption(&app_, name, &global_options_);
+    }
+    AddFlag(&app_, "--utc", &global_options_);
+    alarms_ = app_.add_subcommand("alarms", "command-center alarms");
+    help_[alarms_] = kAlarmsHelp;
+    gateway_ = app_.add_subcommand("gateway", "a gateway's watermark and status");
+    for (const Command* c : Commands()) {
+      CLI::App* parent = &app_;
+      std::string name = c->path;
+      if (name.starts_with("alarms ")) parent = alarms_;
+      if (name.starts_with("gateway ")) parent = gateway_;
+      if (parent != &app_) name = name.substr(name.find(' ') + 1);
+      // In place: CLI11 keeps a reference to leaf.positional.
+      Leaf& leaf = leaves_.emplace_back();
+      leaf.command = c;
+      leaf.app = parent->add_subcommand(name);
+      help_[leaf.app] = c->help;
+      for (const OptionSpec& o : c->options) {
+        const std::string flag = "--" + std::string(o.name);
+        if (o.takes_value) {
+          AddOption(leaf.app, flag, &leaf.options);
+        } else {
+          AddFlag(leaf.app, flag, &leaf.options);
+        }
+      }
+      leaf.app->add_option("ARGS", leaf.positional)
+          ->expected(0, CLI::detail::expected_max_vector_size);
+    }
+    // One command per line: a later word that names a command ("vigilctl
+    // backup health") is then an argument, not a second command.
+    app_.require_subcommand(0, 1);
+    alarms_->require_subcommand(0, 1);
+    gateway_->require_subcommand(0, 1);
+    // Set last: subcommands inherit allow_extras when created. An unknown
+    // option or argument falls through to the root and is reported with the
+    // command it followed.
+    app_.allow_extras();
+  }
+
+  int Main(int argc, char** argv) {
+    // "--" ends the options: what follows is positional, whatever it looks
+    // like. Parsed here because CLI11 2.1 hands the words after "--" to the
+    // parent app when the command's positionals are optional.
+    std::vector<std::string> words(argv + 1, argv + argc);
+    std::vector<std::string> after_dashes;
+    if (auto dashes = std::find(words.begin(), words.end(), "--"); dashes != words.end()) {
+      after_dashes.assign(dashes + 1, words.end());
+      words.erase(dashes, words.end());
+    }
+    std::reverse(words.begin(), words.end());  // CLI11 takes them last first
+    try {
+      app_.parse(words);
+    } catch (const CLI::CallForHelp&) {
+      std::cout << app_.help();
+      return kExitOk;
+    } catch (const CLI::CallForVersion& e) {
+      std::cout << e.what() << "\n";
+      return kExitOk;
+    } catch (const CLI::ParseError& e) {
+      return Usage(e.what());
+    }
+    const std::vector<std::string> extra = app_.remaining();
+    if (!extra.empty()) {
+      const std::string& first = extra.front();
+      if (first.starts_with("-")) return Usage("unknown option '" + first + "'");
+      if (Selected() == &app_) return TopUsage("unknown command '" + first + "'");
+      if (Selected() == alarms_ || Selected() == gateway_) {
+        return Usage("unknown subcommand '" + first + "'");
+      }
+      return Usage("unexpected argument '" + first + "'");
+    }
+    const CLI::App* selected = Selected();
+    if (selected == &app_) return TopUsage("no command");
+    if (selected == alarms_) return Usage("alarms needs a subcommand");
+    if (selected == gateway_) return TopUsage("gateway needs a subcommand (watermark, status)");
+    const Leaf& leaf = *std::find_if(leaves_.begin(), leaves_.end(),
+                                     [&](const Leaf& l) { return l.app == selected; });
+    const Command& command = *leaf.command;
+    std::vector<std::string> positional = leaf.positional;
+    positional.insert(positional.end(), after_dashes.begin(), after_dashes.end());
+    const size_t n = positional.size();
+    if (n < command.min_positional || n > command.max_positional) {
+      return UsageError(command,
+                        n > command.max_positional
+                            ? "unexpected argument '" + positional[command.max_positional] + "'"
+                            : std::string("missing argument"));
+    }
+    Args args;
+    for (const std::map<std::string, CLI::Option*>* options :
+         {&leaf.options,
+          static_cast<const std::map<std::string, CLI::Option*>*>(&global_options_)}) {
+      for (const auto& [name, option] : *options) {
+        if (option->get_expected_min() == 0) {
+          for (size_t i = 0; i < option->count(); ++i) args.Add(name, "");
+        } else {
+          for (const std::string& value : option->results()) args.Add(name, value);
+        }
+      }
+    }
+    for (const std::string& p : positional) args.AddPositional(p);
+    return Run(command, args);
+  }
+
+ private:
+  struct Leaf {
+    const Command* command = nullptr;
+    CLI::App* app = nullptr;
+    std::map<std::string, CLI::Option*> options;  // by name without "--"
+    std::vector<std::string> positional;
+  };
+
+  // A repeatable option with one value per occurrence ("--enterprise a
+  // --enterprise b"); Args::Get takes the last.
+  static void AddOption(CLI::App* app, const std::string& flag,
+                        std::map<std::string, CLI::Option*>* out) {
+    CLI::Option* option = app->add_option(flag)
+                              ->type_name("VALUE")
+                              ->type_size(1)
+                              ->expected(1)
+                              ->allow_extra_args(false)
+                              ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    (*out)[flag.substr(2)] = option;
+  }
+  static void AddFlag(CLI::App* app, const std::string& flag,
+                      std::map<std::string, CLI::Option*>* out) {
+    (*out)[flag.substr(2)] = app->add_flag(flag);
+  }
+
+  // The deepest command given ("alarms ack"), or the root.
+  const CLI::App* Selected() const {
+    const CLI::App* app = &app_;
+    while (!app->get_subcommands().empty()) app = app->get_subcommands().front();
+    return app;
+  }
+
+  int Usage(std::string_view error) const {
+    const CLI::App* selected = Selected();
+    if (selected == &app_ || selected == gateway_) return TopUsage(error);
+    if (selected == alarms_) return UsageError("alarms", kAlarmsHelp, error);
+    for (const Leaf& leaf : leaves_) {
+      if (leaf.app == selected) return UsageError(*leaf.command, error);
+    }
+    return TopUsage(error);
+  }
+
+  CLI::App app_;
+  CLI::App* alarms_ = nullptr;
+  CLI::App* gateway_ = nullptr;
+  std::map<std::string, CLI::Option*> global_options_;
+  std::list<Leaf> leaves_;  // a list: CLI11 holds references into each
+  std::map<const CLI::App*, std::string> help_;
+};
 
 }  // namespace
 }  // namespace vigil::ctl
 
-int main(int argc, char** argv) {
-  return vigil::ctl::Main(std::vector<std::string>(argv + 1, argv + argc));
-}
+int main(int argc, char** argv) { return vigil::ctl::Line().Main(argc, argv); }

@@ -567,7 +567,7 @@ TEST_CASE("vigilctl readings: local time with its offset by default, --utc, --fr
   CHECK(r.code == 2);  // after now
   r = RunCommand(ctl + "readings t-jn --from yesterday");
   CHECK(r.code == 2);
-  CHECK(Has(r.output, "--from: expected RFC 3339"));
+  CHECK(Has(r.output, "--from: expected a time like 2025-12-31T18:00:00Z"));
   CHECK(RunCommand(ctl + "readings t-jn --from 0 --since 1h").code == 2);
 }
 

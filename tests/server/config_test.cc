@@ -316,10 +316,16 @@ TEST_CASE("ParseCommandLine rejects bad arguments", "[server][config]") {
         "unknown flag '--lisen' (did you mean '--listen'?)");
   CHECK(ErrorOf(ParseArgs({"--frobnicate=1"})) == "unknown flag '--frobnicate'");
   CHECK(ErrorOf(ParseArgs({"-x"})) == "unknown flag '-x'");
-  CHECK(ErrorOf(ParseArgs({"--config"})) == "--config: missing value");
-  CHECK(ErrorOf(ParseArgs({"--listen", "--check-config"})) == "--listen: missing value");
-  CHECK(ErrorOf(ParseArgs({"--data-dir="})) == "--data-dir: empty value");
-  CHECK(ErrorOf(ParseArgs({"--help=yes"})) == "--help: takes no value, got '--help=yes'");
+  // The messages below are CLI11's.
+  CHECK(ErrorOf(ParseArgs({"--config"})) == "--config: 1 required FILE missing");
+  CHECK(ErrorOf(ParseArgs({"--listen", "--check-config"})) ==
+        "--listen: missing value (got the flag '--check-config')");
+  CHECK(ErrorOf(ParseArgs({"--config", "--data-dir=x"})) ==
+        "--config: missing value (got the flag '--data-dir=x')");
+  CHECK(ErrorOf(ParseArgs({"--data-dir="})) == "--data-dir: 1 required DIR missing");
+  CHECK(ErrorOf(ParseArgs({"--help=yes"})) == "help was given a disallowed flag override");
+  CHECK(ErrorOf(ParseArgs({"--check-config=no"})) ==
+        "check-config was given a disallowed flag override");
   CHECK(ErrorOf(ParseArgs({"vigil.yaml"})) ==
         "unexpected argument 'vigil.yaml': vigild takes flags only");
   CHECK_THAT(ErrorOf(ParseArgs({"--listen", "7070"})),
@@ -329,8 +335,9 @@ TEST_CASE("ParseCommandLine rejects bad arguments", "[server][config]") {
 
 TEST_CASE("UsageText lists every flag", "[server][config]") {
   const std::string usage = UsageText();
-  for (const char* flag : {"--config FILE", "--listen HOST:PORT", "--metrics-listen HOST:PORT",
-                           "--data-dir DIR", "--check-config", "--version", "-h, --help"}) {
+  for (const char* flag :
+       {"--config FILE", "--listen HOST:PORT", "--metrics-listen HOST:PORT", "--data-dir DIR",
+        "--check-config", "--version", "-h,--help", "Exit codes:"}) {
     CAPTURE(flag);
     CHECK_THAT(usage, Catch::Contains(flag));
   }
@@ -546,8 +553,7 @@ limits:
     CHECK(ParseError("auth:\n  tokens:\n    - { name: g, role: viewer, gateway: x, " + sha + " }\n")
               .ends_with("'gateway' is for role gateway only"));
     CHECK(ParseError("auth:\n  tokens:\n    - { name: g, expires: 2030-02-30, " + sha + " }\n")
-              .ends_with("expected a UTC date like 2025-12-31 or 2025-12-31T18:00:00Z, got "
-                         "'2030-02-30'"));
+              .ends_with("expires: no such date 2030-02-30 in '2030-02-30'"));
   }
 }
 
