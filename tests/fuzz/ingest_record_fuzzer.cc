@@ -1,13 +1,13 @@
-// Fuzz target: IngestRecordView::Parse on raw bytes, as the shards read the
+// Fuzz target: IngestRecordV1View::Parse on raw bytes, as the shards read the
 // ingest log (a corrupt or foreign record must be refused, never overread).
-// A record it accepts is walked whole, rebuilt with IngestRecordBuilder and
+// A record it accepts is walked whole, rebuilt with IngestRecordV1Builder and
 // must parse again to the same content.
 #include <cstdint>
 #include <cstring>
 #include <memory>
 #include <string>
 
-#include "storage/ingest_record.h"
+#include "storage/ingest_record_v1.h"
 #include "tests/fuzz/fuzz_support.h"
 
 namespace vigil::fuzz {
@@ -17,10 +17,10 @@ void Run(const uint8_t* data, size_t size) {
   // Exact-size heap copy (new[] is 16-byte aligned): ASan sees any overread.
   std::unique_ptr<char[]> copy(new char[size]);
   if (size > 0) std::memcpy(copy.get(), data, size);
-  auto view = storage::IngestRecordView::Parse({copy.get(), size});
+  auto view = storage::IngestRecordV1View::Parse({copy.get(), size});
   if (!view) return;
 
-  storage::IngestRecordBuilder builder;
+  storage::IngestRecordV1Builder builder;
   builder.Reset(view->gateway_id(), view->epoch(), view->sequence());
   alarm::SeriesView s;
   uint64_t readings = 0;
@@ -39,7 +39,7 @@ void Run(const uint8_t* data, size_t size) {
   VIGIL_FUZZ_CHECK(series == view->series_count() && readings == view->reading_count());
 
   const std::string rebuilt = builder.Release();
-  auto again = storage::IngestRecordView::Parse(rebuilt);
+  auto again = storage::IngestRecordV1View::Parse(rebuilt);
   VIGIL_FUZZ_CHECK(again.has_value());
   VIGIL_FUZZ_CHECK(again->gateway_id() == view->gateway_id() && again->epoch() == view->epoch() &&
                    again->sequence() == view->sequence() &&

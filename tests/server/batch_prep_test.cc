@@ -78,7 +78,7 @@ struct Fixture {
   alarm::Status Prepare(const v1::IngestBatch& batch) {
     const alarm::Gateway* gateway = registry->FindGateway(batch.gateway_id());
     REQUIRE(gateway != nullptr);
-    return PrepareBatch(batch, *registry, *gateway, kWindow, limits, &builder, &out);
+    return PrepareBatch(batch, *registry, *gateway, kWindow, limits, 1, &builder, &out);
   }
   void PrepareOk(const v1::IngestBatch& batch) {
     alarm::Status s = Prepare(batch);
@@ -103,22 +103,20 @@ std::ostream& operator<<(std::ostream& os, const StoredSeries& s) {
 // The record's content; checks header fields against the batch.
 std::vector<StoredSeries> RecordSeries(const std::string& record, const v1::IngestBatch& batch,
                                        uint32_t expected_readings) {
-  std::string aligned = record;  // own allocation: 8-byte aligned
-  auto view = storage::IngestRecordView::Parse(aligned);
-  REQUIRE(view.has_value());
-  CHECK(view->gateway_id() == batch.gateway_id());
-  CHECK(view->epoch() == batch.epoch());
-  CHECK(view->sequence() == batch.sequence());
-  CHECK(view->reading_count() == expected_readings);
+  storage::ShardSeriesReader reader;
+  REQUIRE(reader.Read(record, 0, 1, nullptr).ToString() == "ok");
+  const storage::IngestRecordHeader& header = reader.header();
+  CHECK(header.gateway_id == batch.gateway_id());
+  CHECK(header.epoch == batch.epoch());
+  CHECK(header.sequence == batch.sequence());
+  CHECK(header.reading_count == expected_readings);
   std::vector<StoredSeries> out;
-  alarm::SeriesView s;
-  for (auto it = view->series(); it.Next(&s);) {
+  for (const alarm::SeriesView& s : reader.series()) {
     out.push_back(StoredSeries{std::string(s.sensor_id),
                                {s.timestamps.begin(), s.timestamps.end()},
                                {s.values.begin(), s.values.end()},
                                {s.quality.begin(), s.quality.end()}});
   }
-  CHECK(out.size() == view->series_count());
   return out;
 }
 
