@@ -229,8 +229,8 @@ class HeadReadTask final : public ShardTask {
   std::function<void(std::vector<alarm::Reading>)> done_;
 };
 
-// A stored gateway batch on its way to every shard (each takes the series it
-// owns). Reference-counted: the last shard to release it frees it.
+// A stored gateway batch on its way to every shard (each decodes its own
+// section). Reference-counted: the last shard to release it frees it.
 class StoredBatchTask final : public ShardTask {
  public:
   StoredBatchTask(uint64_t log_seq, alarm::TimestampMs stored_at, std::string record,

@@ -171,16 +171,20 @@ alarm::Result<IngestRecordHeader> ParseV2(std::string_view bytes,
   }
   if (sections == nullptr) return h;
   sections->clear();
+  // Lengths first (the sections follow the whole table), then the views.
+  std::vector<std::string_view>& out = *sections;
   uint64_t sum = 0;
   for (uint32_t i = 0; i < h.shard_count; ++i) {
     uint64_t len = 0;
-    if (!c.Varint(&len)) return Status::Corruption("ingest record: bad section table");
+    if (!c.Varint(&len) || len > c.left() - std::min<uint64_t>(sum, c.left())) {
+      return Status::Corruption("ingest record: bad section table");
+    }
     sum += len;
-    sections->emplace_back(nullptr, static_cast<size_t>(len));
+    out.emplace_back(bytes.data(), static_cast<size_t>(len));
   }
   if (sum != c.left()) return Status::Corruption("ingest record: section lengths do not add up");
   const char* p = c.p;
-  for (std::string_view& s : *sections) {
+  for (std::string_view& s : out) {
     s = std::string_view(p, s.size());
     p += s.size();
   }
@@ -234,8 +238,7 @@ alarm::Status ShardSeriesReader::Read(std::string_view record, uint32_t shard, u
     }
     return Status::Ok();
   }
-  thread_local std::vector<std::string_view> sections;
-  auto header = ParseV2(record, &sections);
+  auto header = ParseV2(record, &sections_);
   if (!header) return header.error();
   header_ = *header;
   // Every reading lands in the scratch arrays before any view is made, so
@@ -247,9 +250,9 @@ alarm::Status ShardSeriesReader::Read(std::string_view record, uint32_t shard, u
   quality_.reserve(most);
   Status s;
   if (header_.shard_count == shard_count) {
-    s = ReadSection(sections[shard], shard, shard_count, /*filter=*/false, numbers);
+    s = ReadSection(sections_[shard], shard, shard_count, /*filter=*/false, numbers);
   } else {
-    for (std::string_view section : sections) {
+    for (std::string_view section : sections_) {
       s = ReadSection(section, shard, shard_count, /*filter=*/true, numbers);
       if (!s.ok()) break;
     }
@@ -280,6 +283,7 @@ alarm::Status ShardSeriesReader::ReadSection(std::string_view section, uint32_t 
     return Status::Corruption("ingest record: bad section header");
   }
   alarm::TimestampMs prev = 0;
+  uint64_t section_readings = 0;
   for (uint32_t i = 0; i < series_count; ++i) {
     uint64_t tag = 0;
     uint32_t n = 0;
@@ -303,6 +307,7 @@ alarm::Status ShardSeriesReader::ReadSection(std::string_view section, uint32_t 
     if (!c.Varint32(&n) || n == 0 || n > c.left() / kMinReadingBytes) {
       return Status::Corruption("ingest record: reading count past the end");
     }
+    section_readings += n;
     const bool keep = !filter || alarm::ShardOf(id, shard_count) == shard;
     const size_t at = timestamps_.size();
     for (uint32_t k = 0; k < n; ++k) {
@@ -331,6 +336,9 @@ alarm::Status ShardSeriesReader::ReadSection(std::string_view section, uint32_t 
     offsets_.emplace_back(at, n);
   }
   if (c.left() != 0) return Status::Corruption("ingest record: bytes after the last series");
+  if (section_readings != reading_count) {
+    return Status::Corruption("ingest record: section reading count mismatch");
+  }
   return Status::Ok();
 }
 

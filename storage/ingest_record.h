@@ -140,6 +140,7 @@ class ShardSeriesReader {
   // record was split for `shard_count` shards, else every section filtered;
   // every series of a VGR1 record, filtered. Sensor numbers are resolved in
   // `*numbers` (may be null: then a numbered series is an error).
+  // Series come section by section: a sensor's series keep their order.
   // kCorruption: malformed in what was read, or an unknown sensor number;
   // nothing is returned then. Views are valid until the next Read and while
   // `record` and `*numbers` live. VGR1 records must be 8-byte aligned.
@@ -154,6 +155,7 @@ class ShardSeriesReader {
                             bool filter, const SensorNumbers* numbers);
 
   IngestRecordHeader header_;
+  std::vector<std::string_view> sections_;
   std::vector<alarm::SeriesView> series_;
   std::vector<std::pair<size_t, size_t>> offsets_;  // of series_[i] in the arrays: at, n
   std::vector<alarm::TimestampMs> timestamps_;

@@ -7,7 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "alarm/engine.h"
 #include "storage/ingest_record.h"
+#include "storage/sensor_numbers.h"
 
 namespace vigil::server {
 namespace {
@@ -401,6 +403,53 @@ TEST_CASE("CheckGatewayId refuses ids over 128 bytes without quoting them",
   const alarm::Status too_long = CheckGatewayId(std::string(1 << 20, 'g'));
   CHECK(too_long.code() == alarm::Status::Code::kInvalidArgument);
   CHECK(too_long.message() == "gateway_id is 1048576 bytes; ids are at most 128");
+}
+
+}  // namespace
+}  // namespace vigil::server
+
+namespace vigil::server {
+namespace {
+
+TEST_CASE("PrepareBatch routes each series to its shard's section, sensors by number",
+          "[server][batch_prep]") {
+  // s1..s3 numbered 1..3 (the server gives numbers as sensors enter the
+  // registry); each shard's reader finds exactly its own series in its own
+  // section, and a numbered sensor costs no id bytes.
+  alarm::RegistryEntries entries = TestRegistry()->entries();
+  storage::SensorNumbers numbers;
+  for (uint32_t i = 0; i < 3; ++i) {
+    entries.sensors[i].log_number = i + 1;
+    REQUIRE(numbers.Add(i + 1, entries.sensors[i].id).ok());
+  }
+  auto registry = alarm::Registry::Build(entries);
+  REQUIRE(registry.has_value());
+  const alarm::Gateway* gateway = (*registry)->FindGateway("g1");
+  v1::IngestBatch batch = NewBatch();
+  for (const char* id : {"s1", "s2", "s3"}) {
+    AddSeries(&batch, id, {kEarliest, kEarliest + 1}, {1, 2});
+  }
+  constexpr uint32_t kShards = 3;
+  storage::IngestRecordBuilder builder;
+  PreparedBatch out;
+  REQUIRE(PrepareBatch(batch, **registry, *gateway, kWindow, {}, kShards, &builder, &out).ok());
+  CHECK(out.accepted_readings == 6);
+  storage::ShardSeriesReader reader;
+  size_t seen = 0;
+  for (uint32_t shard = 0; shard < kShards; ++shard) {
+    REQUIRE(reader.Read(out.record, shard, kShards, &numbers).ok());
+    CHECK(reader.header().shard_count == kShards);
+    for (const alarm::SeriesView& s : reader.series()) {
+      CHECK(alarm::ShardOf(s.sensor_id, kShards) == shard);
+      CHECK(s.values.size() == 2);
+    }
+    seen += reader.series().size();
+  }
+  CHECK(seen == 3);
+  // No id is in the record: only numbers name the sensors.
+  CHECK(out.record.find("s2") == std::string::npos);
+  // Without the table the numbers do not resolve.
+  CHECK(!reader.Read(out.record, 0, 1, nullptr).ok());
 }
 
 }  // namespace
