@@ -78,7 +78,10 @@ alarm::Status PrepareBatch(const v1::IngestBatch& batch, const alarm::Registry& 
   for (const v1::Series& s : batch.series()) {
     total += static_cast<size_t>(std::max(s.timestamps_ms_size(), s.values_size()));
   }
-  builder->Reset(batch.gateway_id(), batch.epoch(), batch.sequence(), shard_count);
+  // About a record's size: a few bytes per series (number, count), a value
+  // and a short timestamp delta per reading.
+  builder->Reset(batch.gateway_id(), batch.epoch(), batch.sequence(), shard_count,
+                 4 * static_cast<size_t>(batch.series_size()) + 10 * total);
   if (alarm::IsBatchTooLarge(static_cast<size_t>(batch.series_size()), total, limits)) {
     out->ack.set_rejected_readings(static_cast<uint32_t>(std::min<size_t>(total, UINT32_MAX)));
     out->rejected_by_reason[static_cast<size_t>(alarm::RejectReason::kBatchTooLarge)] =

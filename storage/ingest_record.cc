@@ -83,15 +83,18 @@ char* ByteBuffer::Reserve(size_t extra) {
 }
 
 void IngestRecordBuilder::Reset(std::string_view gateway_id, uint64_t epoch, uint64_t sequence,
-                                uint32_t shard_count) {
+                                uint32_t shard_count, size_t expected_bytes) {
   gateway_id_.assign(gateway_id);
   epoch_ = epoch;
   sequence_ = sequence;
   shard_count_ = std::max(shard_count, 1u);
   reading_count_ = 0;
-  if (sections_.size() < shard_count_) sections_.resize(shard_count_);
+  sections_.resize(shard_count_);
+  // A section's share, with room for an uneven split.
+  const size_t share = expected_bytes == 0 ? 0 : expected_bytes / shard_count_ * 5 / 4 + 64;
   for (Section& s : sections_) {
     s.bytes.clear();
+    if (share > 0) s.bytes.Reserve(share);
     s.series = 0;
     s.readings = 0;
     s.prev_timestamp = 0;
@@ -151,6 +154,7 @@ std::string IngestRecordBuilder::Release() {
   }
   out.resize(static_cast<size_t>(p - out.data()));
   Reset({}, 0, 0, shard_count_);
+  for (Section& s : sections_) s.bytes.Free();
   return out;
 }
 

@@ -49,6 +49,7 @@ class ByteBuffer {
   const char* data() const { return data_.get(); }
   size_t size() const { return size_; }
   void clear() { size_ = 0; }
+  void Free() { *this = ByteBuffer(); }
 
  private:
   std::unique_ptr<char[]> data_;
@@ -62,8 +63,13 @@ class IngestRecordBuilder {
   static constexpr uint32_t kMaxSections = 4096;
 
   // Starts a record split for `shard_count` shards, dropping any previous
-  // content. REQUIRES: 1 <= shard_count <= kMaxSections.
-  void Reset(std::string_view gateway_id, uint64_t epoch, uint64_t sequence, uint32_t shard_count);
+  // content. `expected_bytes`: about how long the record will be (each
+  // section reserves its share; it grows past it as needed). The builder
+  // holds no memory between Release and the next Reset, so that one per
+  // ingest stream costs nothing while the stream waits.
+  // REQUIRES: 1 <= shard_count <= kMaxSections.
+  void Reset(std::string_view gateway_id, uint64_t epoch, uint64_t sequence, uint32_t shard_count,
+             size_t expected_bytes = 0);
 
   // Starts a series of `n` readings in section `shard`; exactly n AddReading
   // calls follow before the next BeginSeries or Release. `sensor_number` is

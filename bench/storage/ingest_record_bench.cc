@@ -67,7 +67,8 @@ std::string EncodeV1(const Batch& b, IngestRecordV1Builder* builder) {
 }
 
 std::string EncodeV2(const Batch& b, uint32_t shard_count, IngestRecordBuilder* builder) {
-  builder->Reset("gw-0042", 1, 7, shard_count);
+  // The size hint batch prep gives.
+  builder->Reset("gw-0042", 1, 7, shard_count, b.ids.size() * (4 + 10 * size_t{b.per_series}));
   for (size_t i = 0; i < b.ids.size(); ++i) {
     const uint32_t shard = vigil::alarm::ShardOf(b.ids[i], shard_count);
     builder->BeginSeries(shard, b.numbers[i], b.ids[i], b.per_series, false);
