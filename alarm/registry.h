@@ -49,6 +49,10 @@ struct Sensor {
   double range_high = 0;
   // 0 when not declared; at most kMaxExpectedInterval.
   std::chrono::milliseconds expected_interval{0};
+  // The server's stable number for this sensor in the ingest log
+  // (storage/sensor_numbers.h); 0 when none was given (the log then names
+  // the sensor by its id). Not part of the API or the stored sensor entry.
+  uint32_t log_number = 0;
 };
 
 // The longest Sensor::expected_interval: vigil.v1.Sensor, and with it the

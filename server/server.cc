@@ -40,9 +40,37 @@
 #include "server/pipeline/registry_holder.h"
 #include "server/pipeline/shard.h"
 #include "server/pipeline/storage_writer.h"
+#include "server/api/admin_service.h"
+#include "server/pipeline/alarm_feed.h"
+#include "server/pipeline/alarm_journal.h"
+#include "server/ops/alarm_kpi.h"
+#include "server/api/alarm_service.h"
+#include "server/ops/alertmanager.h"
+#include "server/api/backup_service.h"
+#include "server/config/config.h"
+#include "server/ops/control_stats.h"
+#include "server/api/ingest_service.h"
+#include "server/api/limits.h"
+#include "server/ops/liveness.h"
+#include "server/log/log.h"
+#include "server/ops/metrics.h"
+#include "server/api/proto_convert.h"
+#include "server/api/query_service.h"
+#include "server/api/reflection.h"
+#include "server/pipeline/registry_holder.h"
+#include "server/config/registry_yaml.h"
+#include "server/api/rules_service.h"
+#include "server/config/rules_yaml.h"
+#include "server/pipeline/sensor_numbering.h"
+#include "server/ops/service_notify.h"
+#include "server/pipeline/shard.h"
+#include "server/pipeline/storage_writer.h"
+#include "server/config/text_input.h"
+#include "server/api/tls.h"
 #include "storage/alarm_codec.h"
 #include "storage/control_record.h"
 #include "storage/ingest_record.h"
+#include "storage/sensor_numbers.h"
 #include "storage/store.h"
 
 namespace vigil::server {
@@ -62,14 +90,21 @@ uint32_t ShardCount(const ServerOptions& options) {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
-// The registry as stored, one entry per key.
-Result<std::shared_ptr<const alarm::Registry>> LoadStoredRegistry(storage::Store* store) {
+// The registry as stored, one entry per key, and into *numbers the sensor
+// numbers (a sensor stored before numbers existed gets one, stored now).
+Result<std::shared_ptr<const alarm::Registry>> LoadStoredRegistry(storage::Store* store,
+                                                                  storage::SensorNumbers* numbers) {
   v1::Registry proto;
   Status s = store->ForEachRegistryEntry(
       [&](storage::RegistryEntryKind kind, std::string_view id, std::string_view blob) {
         bool parsed = false;
         const int size = static_cast<int>(blob.size());
         switch (kind) {
+          case storage::RegistryEntryKind::kSensorNumber: {
+            const auto number = storage::SensorNumbers::DecodeNumber(blob);
+            parsed = number && numbers->Add(*number, id).ok();
+            break;
+          }
           case storage::RegistryEntryKind::kEnterprise:
             parsed = proto.add_enterprises()->ParseFromArray(blob.data(), size);
             break;
@@ -87,20 +122,35 @@ Result<std::shared_ptr<const alarm::Registry>> LoadStoredRegistry(storage::Store
   if (!s.ok()) return s;
   auto entries = RegistryFromProto(proto);
   if (!entries) return entries.error();
+  NewSensorNumbers added;
+  s = NumberSensors(*numbers, entries->sensors, &added);
+  if (!s.ok()) return s;
+  if (!added.empty()) {
+    std::vector<std::string> blobs;
+    blobs.reserve(added.size());
+    std::vector<storage::RegistryEntryWrite> writes;
+    SensorNumberWrites(added, &blobs, &writes);
+    s = store->WriteRegistryEntries(writes);
+    if (!s.ok()) return s;
+    s = CommitSensorNumbers(added, numbers);
+    if (!s.ok()) return s;
+  }
   auto registry = alarm::Registry::Build(std::move(*entries));
   if (!registry) return Status::Corruption("stored registry: " + registry.error().message());
   return registry;
 }
 
-// Stores what `change` changes: its upserts and its removals, in one write.
-Status PersistRegistryChange(storage::Store* store, const alarm::RegistryChange& change) {
+// Stores what `change` changes: its upserts and its removals, and the
+// sensor numbers it gives, in one write.
+Status PersistRegistryChange(storage::Store* store, const alarm::RegistryChange& change,
+                             const NewSensorNumbers& numbers) {
   using Kind = storage::RegistryEntryKind;
   v1::Registry upsert;
   RegistryToProto(change.upsert, &upsert);
   std::vector<std::string> blobs;
   // The writes below hold views into `blobs`: it must never reallocate.
   blobs.reserve(change.upsert.enterprises.size() + change.upsert.gateways.size() +
-                change.upsert.sensors.size());
+                change.upsert.sensors.size() + numbers.size());
   std::vector<storage::RegistryEntryWrite> writes;
   for (const v1::Enterprise& e : upsert.enterprises()) {
     writes.push_back({Kind::kEnterprise, e.id(), blobs.emplace_back(e.SerializeAsString())});
@@ -120,6 +170,7 @@ Status PersistRegistryChange(storage::Store* store, const alarm::RegistryChange&
   for (const std::string& id : change.remove_sensor_ids) {
     writes.push_back({Kind::kSensor, id, std::nullopt});
   }
+  SensorNumberWrites(numbers, &blobs, &writes);  // never removed: replay may need them
   return store->WriteRegistryEntries(writes);
 }
 
@@ -151,7 +202,7 @@ class Server::Impl {
     }
 
     // The stored registry, then the registry file's entries on top of it.
-    auto registry = LoadStoredRegistry(store_.get());
+    auto registry = LoadStoredRegistry(store_.get(), &sensor_numbers_);
     if (!registry) return registry.error();
     registry_ = std::make_unique<RegistryHolder>(std::move(*registry));
     NoteRegistrySize(*registry_->Get());
@@ -187,7 +238,8 @@ class Server::Impl {
     heads.max_readings_per_chunk = options_.chunk_max_readings;
     // Chunk ids increase across restarts: they order overlapping chunks.
     heads.first_chunk_id = static_cast<uint64_t>(now_us.count());
-    shards_ = std::make_unique<ShardSet>(shard_count, store_.get(), journal_.get(), heads);
+    shards_ = std::make_unique<ShardSet>(shard_count, store_.get(), journal_.get(), heads,
+                                         &sensor_numbers_);
 
     // Rules go to the shards before any replayed entry, then the engine
     // snapshots, so replay continues the alarm state where it stopped.
@@ -229,8 +281,8 @@ class Server::Impl {
             shards_->PostControl(seq, entry.stored_at, *control);
             return Status::Ok();
           }
-          if (auto view = storage::IngestRecordView::Parse(entry.payload)) {
-            replayed_readings += view->reading_count();
+          if (auto header = storage::ParseIngestRecordHeader(entry.payload)) {
+            replayed_readings += header->reading_count;
           }
           shards_->PostBatch(seq, entry.stored_at, std::string(entry.payload));
           return Status::Ok();
@@ -259,7 +311,7 @@ class Server::Impl {
 
     StartSecurity();
     ingest_ = std::make_unique<IngestService>(options_, registry_.get(), writer_.get(),
-                                              access_.get(), limiter_.get());
+                                              access_.get(), limiter_.get(), shards_->count());
     query_ = std::make_unique<QueryService>(
         registry_.get(), shards_.get(), store_.get(),
         [this](std::function<void()> task) { boost::asio::post(blocking_, std::move(task)); },
@@ -618,7 +670,14 @@ class Server::Impl {
   // (RegistryAdmin's check): the same checks, then nothing stored or published.
   Result<std::shared_ptr<const alarm::Registry>> ApplyRegistryChange(
       const alarm::RegistryChange& change, bool validate_only = false) {
-    auto next = registry_->Get()->Apply(change);
+    // Sensors new to the registry get their ingest-log numbers, stored with
+    // the change and known to the shards before any batch can name them.
+    alarm::RegistryChange numbered = change;
+    NewSensorNumbers new_numbers;
+    if (Status s = NumberSensors(sensor_numbers_, numbered.upsert.sensors, &new_numbers); !s.ok()) {
+      return s;
+    }
+    auto next = registry_->Get()->Apply(numbered);
     if (!next) return next.error();
     // The rules must still make sense for the changed registry.
     if (auto checked = alarm::RuleSet::Build(rules_.rules, *next, rules_.gateway_offline);
@@ -627,8 +686,9 @@ class Server::Impl {
                                      checked.error().message());
     }
     if (validate_only) return next;
-    Status s = PersistRegistryChange(store_.get(), change);
+    Status s = PersistRegistryChange(store_.get(), numbered, new_numbers);
     if (!s.ok()) return Status::Unavailable("registry not stored: " + s.message());
+    if (Status c = CommitSensorNumbers(new_numbers, &sensor_numbers_); !c.ok()) return c;
     registry_->Publish(*next);
     NoteRegistrySize(**next);
     if (shards_) {
@@ -914,6 +974,9 @@ class Server::Impl {
 
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<RegistryHolder> registry_;
+  // The ingest log's sensor numbers; read by the shards, added to by
+  // registry changes (control thread). Outlives the shards.
+  storage::SensorNumbers sensor_numbers_;
   std::unique_ptr<AlarmFeed> feed_;
   std::unique_ptr<AlarmJournal> journal_;
   std::unique_ptr<ShardSet> shards_;

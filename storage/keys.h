@@ -66,7 +66,14 @@ std::string OpenAlarmKey(uint8_t alarm_kind, std::string_view source_id);
 // meta keys of a shard: kJournalMarkPrefix or kEngineSnapshotPrefix + BE32(shard).
 std::string ShardKey(std::string_view prefix, uint32_t shard);
 
-enum class RegistryEntryKind : char { kEnterprise = 'e', kGateway = 'g', kSensor = 's' };
+// kSensorNumber: a sensor's ingest-log number (storage/sensor_numbers.h),
+// kept after the sensor is deleted.
+enum class RegistryEntryKind : char {
+  kEnterprise = 'e',
+  kGateway = 'g',
+  kSensorNumber = 'n',
+  kSensor = 's',
+};
 std::string RegistryEntryKey(RegistryEntryKind kind, std::string_view id);
 struct RegistryEntryKeyParts {
   RegistryEntryKind kind;

@@ -31,7 +31,7 @@ class RegistryStore {
   // Applies every write in one synced, atomic write. Blobs are opaque here.
   virtual alarm::Status WriteRegistryEntries(std::span<const RegistryEntryWrite> writes) = 0;
   // Calls `visit` for every stored entry, kinds in the order enterprise,
-  // gateway, sensor and ids in byte order within a kind. Stops at, and
+  // gateway, sensor number, sensor and ids in byte order within a kind. Stops at, and
   // returns, the first error `visit` returns.
   virtual alarm::Status ForEachRegistryEntry(
       const std::function<alarm::Status(RegistryEntryKind, std::string_view id,

@@ -4,6 +4,8 @@
 #include <vector>
 
 #include "server/api/proto_convert.h"
+#include "alarm/engine.h"
+#include "server/api/proto_convert.h"
 
 namespace vigil::server {
 namespace {
@@ -62,8 +64,8 @@ alarm::Status CheckGatewayId(std::string_view gateway_id) {
 
 alarm::Status PrepareBatch(const v1::IngestBatch& batch, const alarm::Registry& registry,
                            const alarm::Gateway& gateway, const alarm::TimeWindow& window,
-                           const alarm::IngestLimits& limits, storage::IngestRecordBuilder* builder,
-                           PreparedBatch* out) {
+                           const alarm::IngestLimits& limits, uint32_t shard_count,
+                           storage::IngestRecordBuilder* builder, PreparedBatch* out) {
   if (batch.sequence() == 0) {
     return alarm::Status::InvalidArgument("batch sequence must start at 1");
   }
@@ -74,14 +76,13 @@ alarm::Status PrepareBatch(const v1::IngestBatch& batch, const alarm::Registry& 
   out->ack.set_sequence(batch.sequence());
 
   size_t total = 0;
-  size_t expected_bytes = 0;
   for (const v1::Series& s : batch.series()) {
-    const size_t n = static_cast<size_t>(std::max(s.timestamps_ms_size(), s.values_size()));
-    total += n;
-    expected_bytes +=
-        storage::IngestRecordBuilder::SeriesBytes(s.sensor_id().size(), n, s.quality_size() > 0);
+    total += static_cast<size_t>(std::max(s.timestamps_ms_size(), s.values_size()));
   }
-  builder->Reset(batch.gateway_id(), batch.epoch(), batch.sequence(), expected_bytes + 64);
+  // About a record's size: a few bytes per series (number, count), a value
+  // and a short timestamp delta per reading.
+  builder->Reset(batch.gateway_id(), batch.epoch(), batch.sequence(), shard_count,
+                 4 * static_cast<size_t>(batch.series_size()) + 10 * total);
   if (alarm::IsBatchTooLarge(static_cast<size_t>(batch.series_size()), total, limits)) {
     out->ack.set_rejected_readings(static_cast<uint32_t>(std::min<size_t>(total, UINT32_MAX)));
     out->rejected_by_reason[static_cast<size_t>(alarm::RejectReason::kBatchTooLarge)] =
@@ -129,32 +130,25 @@ alarm::Status PrepareBatch(const v1::IngestBatch& batch, const alarm::Registry& 
     for (size_t k = 0; k < n; ++k) {
       bad += alarm::CheckReading(view.timestamps[k], view.values[k], window).has_value();
     }
-    if (bad == 0) {  // the common case: bulk copy
-      auto slots = builder->AddSeries(view.sensor_id, static_cast<uint32_t>(n), has_quality);
-      std::memcpy(slots.timestamps, view.timestamps.data(), n * sizeof(alarm::TimestampMs));
-      std::memcpy(slots.values, view.values.data(), n * sizeof(double));
-      if (has_quality) std::memcpy(slots.quality, view.quality.data(), n * sizeof(alarm::Quality));
-      out->accepted_readings += static_cast<uint32_t>(n);
-      continue;
-    }
     rejected += static_cast<uint32_t>(bad);
     const size_t good = n - bad;
-    storage::IngestRecordBuilder::SeriesSlots slots{};
+    // Routed once, here: the series goes to the section of the shard that
+    // owns it, and no shard reads another's.
     if (good > 0) {
-      slots = builder->AddSeries(view.sensor_id, static_cast<uint32_t>(good), has_quality);
+      builder->BeginSeries(shard_count == 1 ? 0 : alarm::ShardOf(view.sensor_id, shard_count),
+                           sensor->log_number, view.sensor_id, static_cast<uint32_t>(good),
+                           has_quality);
     }
-    size_t j = 0;
     for (size_t k = 0; k < n; ++k) {
-      if (auto reason = alarm::CheckReading(view.timestamps[k], view.values[k], window)) {
-        ++out->rejected_by_reason[static_cast<size_t>(*reason)];
-        AddRejection(&out->ack, i, s.sensor_id(), static_cast<int>(k), *reason,
-                     Detail(*reason, registry, s, static_cast<int>(k), window));
-        continue;
+      if (bad > 0) {
+        if (auto reason = alarm::CheckReading(view.timestamps[k], view.values[k], window)) {
+          ++out->rejected_by_reason[static_cast<size_t>(*reason)];
+          AddRejection(&out->ack, i, s.sensor_id(), static_cast<int>(k), *reason,
+                       Detail(*reason, registry, s, static_cast<int>(k), window));
+          continue;
+        }
       }
-      slots.timestamps[j] = view.timestamps[k];
-      slots.values[j] = view.values[k];
-      if (has_quality) slots.quality[j] = view.quality[k];
-      ++j;
+      builder->AddReading(view.timestamps[k], view.values[k], has_quality ? view.quality[k] : 0);
     }
     out->accepted_readings += static_cast<uint32_t>(good);
   }

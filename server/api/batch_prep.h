@@ -34,14 +34,17 @@ struct PreparedBatch {
 alarm::Status CheckGatewayId(std::string_view gateway_id);
 
 // Checks `batch` from `gateway` against `registry`, the time window and the
-// limits, fills *out, and returns ok. A batch over the size limits is
+// limits, fills *out, and returns ok. The record is split for `shard_count`
+// shards, each series in the section of the shard that owns it, named by
+// its Sensor::log_number (by id when 0). A batch over the size limits is
 // answered with one whole-batch rejection and no readings (still ok: the
 // gateway must not resend it). Batch-level errors that end a stream are
 // returned as a Status: kInvalidArgument (sequence 0).
-// REQUIRES: gateway.id == batch.gateway_id().
+// REQUIRES: gateway.id == batch.gateway_id(), 1 <= shard_count <=
+// storage::IngestRecordBuilder::kMaxSections.
 alarm::Status PrepareBatch(const v1::IngestBatch& batch, const alarm::Registry& registry,
                            const alarm::Gateway& gateway, const alarm::TimeWindow& window,
-                           const alarm::IngestLimits& limits, storage::IngestRecordBuilder* builder,
-                           PreparedBatch* out);
+                           const alarm::IngestLimits& limits, uint32_t shard_count,
+                           storage::IngestRecordBuilder* builder, PreparedBatch* out);
 
 }  // namespace vigil::server

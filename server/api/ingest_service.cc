@@ -44,8 +44,8 @@ alarm::Status Prepare(const IngestService::Context& ctx, RegistryView* registry,
     return alarm::Status::PermissionDenied("gateway '" + alarm::Echo(batch.gateway_id()) +
                                            "' is not in the registry");
   }
-  return PrepareBatch(batch, reg, *gateway, WindowNow(ctx.options), ctx.options.limits, builder,
-                      prepared);
+  return PrepareBatch(batch, reg, *gateway, WindowNow(ctx.options), ctx.options.limits,
+                      ctx.shard_count, builder, prepared);
 }
 
 // Readings a batch carries, valid or not (what the rate limit counts).
@@ -488,8 +488,8 @@ class IngestStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
 
 IngestService::IngestService(const ServerOptions& options, RegistryHolder* registry,
                              StorageWriter* writer, const AccessControl* access,
-                             IdentityLimiter* limiter)
-    : context_{options, registry, writer, &counters_, &draining_, access, limiter} {}
+                             IdentityLimiter* limiter, uint32_t shard_count)
+    : context_{options, registry, writer, &counters_, &draining_, access, limiter, shard_count} {}
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* IngestService::Stream(
     grpc::CallbackServerContext* context) {

@@ -35,9 +35,10 @@ using IngestServiceBase =
 class IngestService final : public IngestServiceBase {
  public:
   // Every pointer must outlive the service (and every RPC it started);
-  // `limiter` may be null (no per-identity limits).
+  // `limiter` may be null (no per-identity limits). Ingest records are split
+  // for `shard_count` shards (ShardSet::count()).
   IngestService(const ServerOptions& options, RegistryHolder* registry, StorageWriter* writer,
-                const AccessControl* access, IdentityLimiter* limiter);
+                const AccessControl* access, IdentityLimiter* limiter, uint32_t shard_count);
 
   // Requests are serialized v1::IngestBatch, responses v1::IngestAck.
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Stream(
@@ -64,6 +65,7 @@ class IngestService final : public IngestServiceBase {
     const std::atomic<bool>* draining;
     const AccessControl* access;
     IdentityLimiter* limiter;
+    uint32_t shard_count;  // ingest records are split for this many shards
   };
 
  private:

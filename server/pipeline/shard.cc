@@ -225,8 +225,8 @@ class HeadReadTask final : public ShardTask {
   std::function<void(std::vector<alarm::Reading>)> done_;
 };
 
-// A stored gateway batch on its way to every shard (each takes the series it
-// owns). Reference-counted: the last shard to release it frees it.
+// A stored gateway batch on its way to every shard (each decodes its own
+// section). Reference-counted: the last shard to release it frees it.
 class StoredBatchTask final : public ShardTask {
  public:
   StoredBatchTask(uint64_t log_seq, alarm::TimestampMs stored_at, std::string record,
@@ -244,29 +244,28 @@ class StoredBatchTask final : public ShardTask {
   }
 
   void Run(ShardState& shard) override {
-    auto view = storage::IngestRecordView::Parse(record_);
-    if (!view) {
-      LogError("ingest_record_corrupt",
-               {{"log_seq", log_seq_}, {"error", view.error().ToString()}});
+    // Only this shard's section of the record (every section, filtered,
+    // when the record was split for another shard count).
+    storage::ShardSeriesReader& reader = shard.batch_reader;
+    const alarm::Status read = reader.Read(record_, shard.index, shard.count, shard.sensor_numbers);
+    if (!read.ok()) {
+      LogError("ingest_record_corrupt", {{"log_seq", log_seq_}, {"error", read.ToString()}});
       return;
     }
     const bool evaluate = shard.Evaluates(log_seq_);
-    if (evaluate) shard.engine.BeginBatch(view->gateway_id(), stored_at_, &shard.events);
+    if (evaluate) shard.engine.BeginBatch(reader.header().gateway_id, stored_at_, &shard.events);
     const uint64_t late_before = shard.engine.stats().late_readings;
-    // This shard's series first, then hints for all their heads and states,
-    // then the work: a batch's cache misses overlap instead of queueing.
-    shard.batch_series.clear();
+    // Hints for all the series' heads and states first, then the work: a
+    // batch's cache misses overlap instead of queueing.
+    const std::span<const alarm::SeriesView> batch_series = reader.series();
     shard.batch_hashes.clear();
-    alarm::SeriesView series;
-    for (auto it = view->series(); it.Next(&series);) {
-      if (ShardFor(series.sensor_id, shard.count) != shard.index) continue;
-      shard.batch_series.push_back(series);
+    for (const alarm::SeriesView& series : batch_series) {
       shard.batch_hashes.push_back(alarm::IdIndex::Hash(series.sensor_id));
     }
     shard.heads.Prefetch(shard.batch_hashes);
     if (evaluate) shard.engine.Prefetch(shard.batch_hashes);
-    for (size_t i = 0; i < shard.batch_series.size(); ++i) {
-      const alarm::SeriesView& s = shard.batch_series[i];
+    for (size_t i = 0; i < batch_series.size(); ++i) {
+      const alarm::SeriesView& s = batch_series[i];
       const uint64_t hash = shard.batch_hashes[i];
       shard.heads.Append(s.sensor_id, hash, s.timestamps, s.values, s.quality, log_seq_,
                          &shard.sealed);
@@ -339,7 +338,7 @@ void ShardState::WriteSealed() {
 class ShardSet::Shard {
  public:
   Shard(uint32_t index, uint32_t count, storage::ChunkStore* store, AlarmJournal* journal,
-        const storage::HeadSetOptions& options)
+        const storage::HeadSetOptions& options, const storage::SensorNumbers* sensor_numbers)
       : state_{.index = index,
                .count = count,
                .store = store,
@@ -351,8 +350,9 @@ class ShardSet::Shard {
                .store_failed = false,
                .engine = alarm::Engine(alarm::EngineOptions{.shard = index, .shard_count = count}),
                .events = {},
-               .batch_series = {},
+               .batch_reader = {},
                .batch_hashes = {},
+               .sensor_numbers = sensor_numbers,
                .engine_through = 0,
                .replay = {},
                .late_readings = &late_readings},
@@ -413,7 +413,8 @@ class ShardSet::Shard {
 };
 
 ShardSet::ShardSet(uint32_t count, storage::ChunkStore* store, AlarmJournal* journal,
-                   const storage::HeadSetOptions& heads)
+                   const storage::HeadSetOptions& heads,
+                   const storage::SensorNumbers* sensor_numbers)
     : journal_(journal) {
   shards_.reserve(count);
   for (uint32_t i = 0; i < count; ++i) {
@@ -421,7 +422,7 @@ ShardSet::ShardSet(uint32_t count, storage::ChunkStore* store, AlarmJournal* jou
     // Disjoint chunk-id sequences per shard.
     options.first_chunk_id = heads.first_chunk_id * count + i;
     options.chunk_id_stride = count;
-    shards_.push_back(std::make_unique<Shard>(i, count, store, journal, options));
+    shards_.push_back(std::make_unique<Shard>(i, count, store, journal, options, sensor_numbers));
   }
 }
 
@@ -435,6 +436,8 @@ void ShardSet::PostBatch(uint64_t log_seq, alarm::TimestampMs stored_at, std::st
                          std::atomic<int64_t>* buffered, int64_t buffered_bytes,
                          std::optional<SteadyTime> received) {
   if (stored_at == 0) stored_at = WallMs();  // a record from before commit times were kept
+  // Every shard sees every batch (each reads its own section of it): the
+  // log order, the gateway's liveness and the journal marks stay per entry.
   auto* task = new StoredBatchTask(log_seq, stored_at, std::move(record), count(), buffered,
                                    buffered_bytes, received);
   for (auto& shard : shards_) shard->Post(task);

@@ -33,6 +33,9 @@
 #include "storage/chunk_store.h"
 #include "storage/control_record.h"
 #include "storage/head_set.h"
+#include "storage/ingest_record.h"
+#include "storage/sensor_numbers.h"
+#include "storage/store.h"
 
 namespace vigil::server {
 
@@ -58,8 +61,11 @@ struct ShardState {
   std::vector<alarm::AlarmEvent> events;
   // Scratch for one batch: this shard's series and their id hashes (heads
   // and engine are prefetched for the whole batch before any is touched).
-  std::vector<alarm::SeriesView> batch_series;
+  storage::ShardSeriesReader batch_reader;
   std::vector<uint64_t> batch_hashes;
+  // Resolves the sensor numbers of ingest records; read-only here (null:
+  // records naming sensors by number are refused).
+  const storage::SensorNumbers* sensor_numbers = nullptr;
   // After a restart: log entries up to this one are already in the restored
   // engine state (not evaluated again).
   uint64_t engine_through = 0;
@@ -103,9 +109,11 @@ struct AlarmRecovery {
 
 class ShardSet {
  public:
-  // Starts `count` threads. `store` and `journal` must outlive the ShardSet.
+  // Starts `count` threads. `store`, `journal` and `sensor_numbers` (may be
+  // null: no sensor numbers) must outlive the ShardSet.
   ShardSet(uint32_t count, storage::ChunkStore* store, AlarmJournal* journal,
-           const storage::HeadSetOptions& heads);
+           const storage::HeadSetOptions& heads,
+           const storage::SensorNumbers* sensor_numbers = nullptr);
   ~ShardSet();  // Stop()s
   ShardSet(const ShardSet&) = delete;
   ShardSet& operator=(const ShardSet&) = delete;
@@ -114,7 +122,8 @@ class ShardSet {
   // Queues `task` on shard `shard`; waits (spinning, then yielding) while the
   // queue is full. Thread-safe. REQUIRES: not stopped.
   void Post(uint32_t shard, ShardTask* task);
-  // A stored gateway batch, to every shard (each takes the series it owns).
+  // A stored gateway batch, to every shard (each decodes only its own
+  // section; storage/ingest_record.h).
   // `buffered` (may be null) is decremented by `buffered_bytes` once the
   // record is freed; `received` feeds the alarm latency histogram.
   void PostBatch(uint64_t log_seq, alarm::TimestampMs stored_at, std::string record,

@@ -1,7 +1,7 @@
 // Fuzz target: the ingest hot path on untrusted bytes. The input is parsed as
 // a vigil.v1.IngestBatch (as gRPC would hand it over), validated by
 // PrepareBatch against a fixed registry, and the record it produces is parsed
-// back with IngestRecordView and compared with what the batch held: exactly
+// back with ShardSeriesReader and compared with what the batch held: exactly
 // the readings that pass validation, in order, bit for bit.
 #include <algorithm>
 #include <cstdint>
@@ -39,7 +39,7 @@ void Run(const uint8_t* data, size_t size) {
   storage::IngestRecordBuilder builder;
   server::PreparedBatch out;
   alarm::Status status =
-      server::PrepareBatch(batch, registry, *gateway, window, limits, &builder, &out);
+      server::PrepareBatch(batch, registry, *gateway, window, limits, 1, &builder, &out);
   if (!status.ok()) {
     VIGIL_FUZZ_CHECK(batch.sequence() == 0);
     return;
@@ -57,20 +57,21 @@ void Run(const uint8_t* data, size_t size) {
   // The record, from an exact-size heap copy so that ASan sees any overread.
   std::unique_ptr<char[]> copy(new char[out.record.size()]);
   std::memcpy(copy.get(), out.record.data(), out.record.size());
-  auto view = storage::IngestRecordView::Parse({copy.get(), out.record.size()});
-  VIGIL_FUZZ_CHECK(view.has_value());
-  VIGIL_FUZZ_CHECK(view->gateway_id() == batch.gateway_id() && view->epoch() == batch.epoch() &&
-                   view->sequence() == batch.sequence() &&
-                   view->reading_count() == out.accepted_readings);
+  storage::ShardSeriesReader reader;
+  VIGIL_FUZZ_CHECK(reader.Read({copy.get(), out.record.size()}, 0, 1, nullptr).ok());
+  const storage::IngestRecordHeader& header = reader.header();
+  VIGIL_FUZZ_CHECK(header.gateway_id == batch.gateway_id() && header.epoch == batch.epoch() &&
+                   header.sequence == batch.sequence() &&
+                   header.reading_count == out.accepted_readings);
 
-  auto it = view->series();
+  size_t next = 0;
   alarm::SeriesView stored;
   uint64_t total = 0;
   for (const v1::Series& s : batch.series()) {
     total += static_cast<size_t>(std::max(s.timestamps_ms_size(), s.values_size()));
   }
   if (alarm::IsBatchTooLarge(static_cast<size_t>(batch.series_size()), total, limits)) {
-    VIGIL_FUZZ_CHECK(view->series_count() == 0 && out.accepted_readings == 0);
+    VIGIL_FUZZ_CHECK(reader.series().empty() && out.accepted_readings == 0);
     VIGIL_FUZZ_CHECK(out.ack.rejected_readings() == std::min<uint64_t>(total, UINT32_MAX));
     return;
   }
@@ -84,7 +85,8 @@ void Run(const uint8_t* data, size_t size) {
       good += !alarm::CheckReading(in.timestamps[k], in.values[k], window).has_value();
     }
     if (good == 0) continue;
-    VIGIL_FUZZ_CHECK(it.Next(&stored));
+    VIGIL_FUZZ_CHECK(next < reader.series().size());
+    stored = reader.series()[next++];
     VIGIL_FUZZ_CHECK(stored.sensor_id == in.sensor_id && stored.timestamps.size() == good &&
                      stored.values.size() == good && stored.quality.empty() == in.quality.empty());
     size_t j = 0;
@@ -97,7 +99,7 @@ void Run(const uint8_t* data, size_t size) {
     }
     accepted += good;
   }
-  VIGIL_FUZZ_CHECK(!it.Next(&stored));
+  VIGIL_FUZZ_CHECK(next == reader.series().size());
   VIGIL_FUZZ_CHECK(accepted == out.accepted_readings);
   VIGIL_FUZZ_CHECK(accepted + out.ack.rejected_readings() == total);
 }

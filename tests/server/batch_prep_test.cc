@@ -7,7 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "alarm/engine.h"
 #include "storage/ingest_record.h"
+#include "storage/sensor_numbers.h"
 
 namespace vigil::server {
 namespace {
@@ -78,7 +80,7 @@ struct Fixture {
   alarm::Status Prepare(const v1::IngestBatch& batch) {
     const alarm::Gateway* gateway = registry->FindGateway(batch.gateway_id());
     REQUIRE(gateway != nullptr);
-    return PrepareBatch(batch, *registry, *gateway, kWindow, limits, &builder, &out);
+    return PrepareBatch(batch, *registry, *gateway, kWindow, limits, 1, &builder, &out);
   }
   void PrepareOk(const v1::IngestBatch& batch) {
     alarm::Status s = Prepare(batch);
@@ -103,22 +105,20 @@ std::ostream& operator<<(std::ostream& os, const StoredSeries& s) {
 // The record's content; checks header fields against the batch.
 std::vector<StoredSeries> RecordSeries(const std::string& record, const v1::IngestBatch& batch,
                                        uint32_t expected_readings) {
-  std::string aligned = record;  // own allocation: 8-byte aligned
-  auto view = storage::IngestRecordView::Parse(aligned);
-  REQUIRE(view.has_value());
-  CHECK(view->gateway_id() == batch.gateway_id());
-  CHECK(view->epoch() == batch.epoch());
-  CHECK(view->sequence() == batch.sequence());
-  CHECK(view->reading_count() == expected_readings);
+  storage::ShardSeriesReader reader;
+  REQUIRE(reader.Read(record, 0, 1, nullptr).ToString() == "ok");
+  const storage::IngestRecordHeader& header = reader.header();
+  CHECK(header.gateway_id == batch.gateway_id());
+  CHECK(header.epoch == batch.epoch());
+  CHECK(header.sequence == batch.sequence());
+  CHECK(header.reading_count == expected_readings);
   std::vector<StoredSeries> out;
-  alarm::SeriesView s;
-  for (auto it = view->series(); it.Next(&s);) {
+  for (const alarm::SeriesView& s : reader.series()) {
     out.push_back(StoredSeries{std::string(s.sensor_id),
                                {s.timestamps.begin(), s.timestamps.end()},
                                {s.values.begin(), s.values.end()},
                                {s.quality.begin(), s.quality.end()}});
   }
-  CHECK(out.size() == view->series_count());
   return out;
 }
 
@@ -403,6 +403,53 @@ TEST_CASE("CheckGatewayId refuses ids over 128 bytes without quoting them",
   const alarm::Status too_long = CheckGatewayId(std::string(1 << 20, 'g'));
   CHECK(too_long.code() == alarm::Status::Code::kInvalidArgument);
   CHECK(too_long.message() == "gateway_id is 1048576 bytes; ids are at most 128");
+}
+
+}  // namespace
+}  // namespace vigil::server
+
+namespace vigil::server {
+namespace {
+
+TEST_CASE("PrepareBatch routes each series to its shard's section, sensors by number",
+          "[server][batch_prep]") {
+  // s1..s3 numbered 1..3 (the server gives numbers as sensors enter the
+  // registry); each shard's reader finds exactly its own series in its own
+  // section, and a numbered sensor costs no id bytes.
+  alarm::RegistryEntries entries = TestRegistry()->entries();
+  storage::SensorNumbers numbers;
+  for (uint32_t i = 0; i < 3; ++i) {
+    entries.sensors[i].log_number = i + 1;
+    REQUIRE(numbers.Add(i + 1, entries.sensors[i].id).ok());
+  }
+  auto registry = alarm::Registry::Build(entries);
+  REQUIRE(registry.has_value());
+  const alarm::Gateway* gateway = (*registry)->FindGateway("g1");
+  v1::IngestBatch batch = NewBatch();
+  for (const char* id : {"s1", "s2", "s3"}) {
+    AddSeries(&batch, id, {kEarliest, kEarliest + 1}, {1, 2});
+  }
+  constexpr uint32_t kShards = 3;
+  storage::IngestRecordBuilder builder;
+  PreparedBatch out;
+  REQUIRE(PrepareBatch(batch, **registry, *gateway, kWindow, {}, kShards, &builder, &out).ok());
+  CHECK(out.accepted_readings == 6);
+  storage::ShardSeriesReader reader;
+  size_t seen = 0;
+  for (uint32_t shard = 0; shard < kShards; ++shard) {
+    REQUIRE(reader.Read(out.record, shard, kShards, &numbers).ok());
+    CHECK(reader.header().shard_count == kShards);
+    for (const alarm::SeriesView& s : reader.series()) {
+      CHECK(alarm::ShardOf(s.sensor_id, kShards) == shard);
+      CHECK(s.values.size() == 2);
+    }
+    seen += reader.series().size();
+  }
+  CHECK(seen == 3);
+  // No id is in the record: only numbers name the sensors.
+  CHECK(out.record.find("s2") == std::string::npos);
+  // Without the table the numbers do not resolve.
+  CHECK(!reader.Read(out.record, 0, 1, nullptr).ok());
 }
 
 }  // namespace

@@ -15,7 +15,7 @@
 #include "alarm/rule_set.h"
 #include "server/pipeline/shard.h"
 #include "storage/history.h"
-#include "storage/ingest_record.h"
+#include "storage/ingest_record_v1.h"
 #include "storage/store.h"
 #include "tests/testing/temp_dir.h"
 
@@ -32,7 +32,7 @@ constexpr auto kTimeout = std::chrono::seconds(20);
 
 std::string Record(uint64_t sequence, const std::string& sensor,
                    const std::vector<TimestampMs>& times) {
-  storage::IngestRecordBuilder builder;
+  storage::IngestRecordV1Builder builder;
   builder.Reset("gw", 1, sequence);
   auto slots = builder.AddSeries(sensor, static_cast<uint32_t>(times.size()), false);
   for (size_t i = 0; i < times.size(); ++i) {

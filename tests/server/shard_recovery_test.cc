@@ -14,7 +14,7 @@
 #include "alarm/rule_set.h"
 #include "server/pipeline/shard.h"
 #include "storage/alarm_codec.h"
-#include "storage/ingest_record.h"
+#include "storage/ingest_record_v1.h"
 #include "storage/store.h"
 #include "tests/testing/temp_dir.h"
 
@@ -30,7 +30,7 @@ constexpr uint32_t kShards = 2;
 
 // One reading of `sensor`, as a stored gateway batch.
 std::string Record(uint64_t sequence, const std::string& sensor, double value) {
-  storage::IngestRecordBuilder builder;
+  storage::IngestRecordV1Builder builder;
   builder.Reset("gw", 1, sequence);
   auto slots = builder.AddSeries(sensor, 1, false);
   slots.timestamps[0] = kT0 + static_cast<TimestampMs>(sequence) * 1000;

@@ -24,6 +24,7 @@
 #include "storage/head_set.h"
 #include "storage/ingest_log.h"
 #include "storage/ingest_record.h"
+#include "storage/ingest_record_v1.h"
 #include "storage/rocksdb_store_testing.h"
 #include "storage/store.h"
 #include "tests/storage/disk_full_fs.h"
@@ -87,7 +88,7 @@ struct Series {
 
 std::string Record(std::string_view gateway, uint64_t epoch, uint64_t sequence,
                    const std::vector<Series>& series) {
-  storage::IngestRecordBuilder builder;
+  storage::IngestRecordV1Builder builder;
   builder.Reset(gateway, epoch, sequence);
   for (const Series& s : series) {
     auto slots = builder.AddSeries(s.sensor_id, static_cast<uint32_t>(s.timestamps.size()), false);

@@ -10,7 +10,7 @@
 
 #include "storage/chunk.h"
 #include "storage/head_set.h"
-#include "storage/ingest_record.h"
+#include "storage/ingest_record_v1.h"
 #include "storage/store.h"
 #include "tests/testing/temp_dir.h"
 
@@ -31,7 +31,7 @@ std::unique_ptr<Store> OpenStore(const std::filesystem::path& dir) {
 }
 
 std::string Record(std::string_view gateway, uint64_t epoch, uint64_t sequence) {
-  IngestRecordBuilder builder;
+  IngestRecordV1Builder builder;
   builder.Reset(gateway, epoch, sequence);
   auto slots = builder.AddSeries("s1", 1, false);
   slots.timestamps[0] = kT0 + static_cast<TimestampMs>(sequence);

@@ -15,7 +15,7 @@
 
 #include "storage/chunk.h"
 #include "storage/head_set.h"
-#include "storage/ingest_record.h"
+#include "storage/ingest_record_v1.h"
 #include "storage/rocksdb_store_testing.h"
 #include "storage/store.h"
 #include "tests/storage/power_loss_fs.h"
@@ -77,7 +77,7 @@ double ReadingValue(size_t sensor, uint64_t log_seq, uint32_t i) {
 
 // The record stored under `log_seq`: every sensor, kReadingsPerSeries readings.
 std::string Record(std::string_view gateway, uint64_t sequence, uint64_t log_seq) {
-  IngestRecordBuilder builder;
+  IngestRecordV1Builder builder;
   builder.Reset(gateway, 1, sequence);
   for (size_t s = 0; s < kSensors.size(); ++s) {
     auto slots = builder.AddSeries(kSensors[s], kReadingsPerSeries, false);

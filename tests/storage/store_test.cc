@@ -15,7 +15,7 @@
 
 #include "storage/chunk.h"
 #include "storage/head_set.h"
-#include "storage/ingest_record.h"
+#include "storage/ingest_record_v1.h"
 #include "tests/testing/temp_dir.h"
 
 namespace vigil::storage {
@@ -42,7 +42,7 @@ std::unique_ptr<Store> OpenStore(const std::filesystem::path& dir) {
 
 // A one-series IngestRecord whose content names its (epoch, sequence).
 std::string Record(std::string_view gateway, uint64_t epoch, uint64_t sequence) {
-  IngestRecordBuilder builder;
+  IngestRecordV1Builder builder;
   builder.Reset(gateway, epoch, sequence);
   auto slots = builder.AddSeries("s1", 1, false);
   slots.timestamps[0] = static_cast<TimestampMs>(sequence);
@@ -256,7 +256,7 @@ TEST_CASE("Store Replay returns records from a sequence, in order, 8-byte aligne
     uint64_t parsed = 0;
     Status s = store->Replay(1, [&](uint64_t seq, const LogEntry& entry) {
       const std::string_view record = entry.payload;
-      auto view = IngestRecordView::Parse(record);
+      auto view = IngestRecordV1View::Parse(record);
       if (!view) return view.error();
       if (seq == 6 && (view->gateway_id() != "g3" || view->epoch() != 5)) {
         return Status::Internal("wrong record at 6");
