@@ -238,6 +238,9 @@ alarm::Status ShardSeriesReader::Read(std::string_view record, uint32_t shard, u
                                  .shard_count = 0};
     alarm::SeriesView s;
     for (auto it = view->series(); it.Next(&s);) {
+      // VGR1 never wrote an empty series (its builder refuses one), but its
+      // parser lets one through; shards are promised series with readings.
+      if (s.values.empty()) continue;
       if (alarm::ShardOf(s.sensor_id, shard_count) == shard) series_.push_back(s);
     }
     return Status::Ok();

@@ -146,7 +146,9 @@ class ShardSeriesReader {
   // record was split for `shard_count` shards, else every section filtered;
   // every series of a VGR1 record, filtered. Sensor numbers are resolved in
   // `*numbers` (may be null: then a numbered series is an error).
-  // Series come section by section: a sensor's series keep their order.
+  // Every series returned has at least one reading (a VGR1 record's empty
+  // series are skipped). Series come section by section: a sensor's series
+  // keep their order.
   // kCorruption: malformed in what was read, or an unknown sensor number;
   // nothing is returned then. Views are valid until the next Read and while
   // `record` and `*numbers` live. VGR1 records must be 8-byte aligned.

@@ -35,7 +35,6 @@
 #include "storage/head_set.h"
 #include "storage/ingest_record.h"
 #include "storage/sensor_numbers.h"
-#include "storage/store.h"
 
 namespace vigil::server {
 
