@@ -2,13 +2,13 @@
 
 #include <boost/lockfree/queue.hpp>
 #include <chrono>
-#include <mutex>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "server/log.h"
 #include "server/thread_name.h"
+#include "storage/mutex.h"
 
 namespace vigil::server {
 namespace {
@@ -80,7 +80,7 @@ class StorageWriter::Impl {
   }
 
   alarm::Status sticky_error() const {
-    std::lock_guard<std::mutex> lock(error_mu_);
+    storage::MutexLock lock(&error_mu_);
     return error_;
   }
 
@@ -103,7 +103,7 @@ class StorageWriter::Impl {
     alarm::Status s = store_->Resume();
     if (!s.ok()) return s;
     {
-      std::lock_guard<std::mutex> lock(error_mu_);
+      storage::MutexLock lock(&error_mu_);
       error_ = alarm::Status::Ok();
     }
     owner_->failed_.store(false, std::memory_order_release);
@@ -222,7 +222,7 @@ class StorageWriter::Impl {
       } else {
         Undo();
         {
-          std::lock_guard<std::mutex> lock(error_mu_);
+          storage::MutexLock lock(&error_mu_);
           error_ = first.error();
         }
         owner_->failed_.store(true, std::memory_order_release);
@@ -362,8 +362,8 @@ class StorageWriter::Impl {
   std::unordered_map<std::string, storage::Watermark, StringHash, std::equal_to<>> last_epoch_log_;
   alarm::TimestampMs stored_at_ = 0;
 
-  mutable std::mutex error_mu_;
-  alarm::Status error_;  // GUARDED_BY(error_mu_)
+  mutable storage::Mutex error_mu_;
+  alarm::Status error_ VIGIL_GUARDED_BY(error_mu_);
 };
 
 alarm::Result<std::unique_ptr<StorageWriter>> StorageWriter::Start(storage::Store* store,

@@ -19,13 +19,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <limits>
-#include <mutex>
-#include <shared_mutex>
 #include <system_error>
 #include <unordered_set>
 
 #include "storage/chunk.h"
 #include "storage/log_entry.h"
+#include "storage/mutex.h"
 #include "storage/rocksdb_partitions.h"
 #include "storage/rocksdb_store_testing.h"
 #include "storage/store.h"
@@ -181,7 +180,7 @@ class RocksDbStore final : public Store {
   Status WriteChunks(std::span<const SealedChunk> chunks) override {
     if (chunks.empty()) return Status::Ok();
     // Partitions cannot be dropped between choosing them and writing.
-    std::shared_lock drop_lock(drop_mu_);
+    ReaderMutexLock drop_lock(&drop_mu_);
     const alarm::TimestampMs raw_horizon = Horizon(DataClass::kRaw);
     const alarm::TimestampMs stats_horizon = Horizon(DataClass::kStats);
     rocksdb::WriteBatch batch;
@@ -408,7 +407,7 @@ class RocksDbStore final : public Store {
   }
 
   Result<std::vector<std::string>> EnforceRetention() override {
-    std::unique_lock drop_lock(drop_mu_);
+    WriterMutexLock drop_lock(&drop_mu_);
     std::vector<std::string> dropped;
     // A chunk partition ending at E holds readings before E + kMaxChunkSpan.
     const alarm::TimestampMs raw_horizon = Horizon(DataClass::kRaw);
@@ -893,7 +892,7 @@ class RocksDbStore final : public Store {
   };
 
   // *out = chunk `c` without the readings `repeated` marks identical; those
-  // are removed from *readings and *repeated too. REQUIRES: some remain.
+  // are removed from *readings and *repeated too. VIGIL_REQUIRES: some remain.
   static void TrimIdentical(const SealedChunk& c, std::vector<alarm::Reading>* readings,
                             std::vector<Repeat>* repeated, SealedChunk* out) {
     ChunkEncoder encoder;
@@ -1037,7 +1036,7 @@ class RocksDbStore final : public Store {
   std::unique_ptr<PartitionedFamily> chunk_parts_;
   std::unique_ptr<PartitionedFamily> rollup_parts_;
   // WriteChunks (shared) against EnforceRetention's drops (exclusive).
-  std::shared_mutex drop_mu_;
+  SharedMutex drop_mu_;
   std::atomic<uint64_t> next_log_seq_{1};
   std::atomic<uint64_t> readings_written_{0};   // into chunks, since open
   std::atomic<uint64_t> readings_repeated_{0};  // left out as identical repeats
@@ -1138,7 +1137,7 @@ class InfoLogFile final : public rocksdb::Logger {
       : Logger(rocksdb::InfoLogLevel::INFO_LEVEL),
         path_(std::move(dir) / "LOG"),
         old_path_(path_.string() + ".old") {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     RollLocked();
   }
   ~InfoLogFile() override {
@@ -1170,7 +1169,7 @@ class InfoLogFile final : public rocksdb::Logger {
     if (n < 0) return;
     len = std::min(len + static_cast<size_t>(n), sizeof buf - 1);  // a long line is cut
     if (buf[len - 1] != '\n') buf[len++] = '\n';
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     if (size_ >= kMaxBytes) RollLocked();
     if (fd_ < 0) return;
     const ssize_t wrote = ::write(fd_, buf, len);
@@ -1178,7 +1177,7 @@ class InfoLogFile final : public rocksdb::Logger {
   }
 
  private:
-  void RollLocked() {
+  void RollLocked() VIGIL_REQUIRES(mu_) {
     if (fd_ >= 0) ::close(fd_);
     std::error_code ec;
     std::filesystem::rename(path_, old_path_, ec);  // none yet: fine
@@ -1188,9 +1187,9 @@ class InfoLogFile final : public rocksdb::Logger {
 
   const std::filesystem::path path_;
   const std::filesystem::path old_path_;
-  std::mutex mu_;
-  int fd_ = -1;     // -1: not open (lines are dropped)
-  off_t size_ = 0;  // bytes written to fd_
+  Mutex mu_;
+  int fd_ VIGIL_GUARDED_BY(mu_) = -1;     // -1: not open (lines are dropped)
+  off_t size_ VIGIL_GUARDED_BY(mu_) = 0;  // bytes written to fd_
 };
 
 // Forwards RocksDB's info log to its usual LOG file and counts, while the

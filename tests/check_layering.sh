@@ -17,6 +17,10 @@ check '#include [<"]rocksdb/' $(ls "$root"/storage/*.h "$root"/storage/*.cc |
   grep -v -e '/rocksdb_[a-z_]*\.cc$' -e '/rocksdb_partitions\.h$')
 check '#include "storage/rocksdb_partitions\.h"' $(ls "$root"/storage/*.h "$root"/storage/*.cc |
   grep -v -e '/rocksdb_[a-z_]*\.cc$') "$root"/server/*.h "$root"/server/*.cc
+# Locks are storage/mutex.h's annotated types, so clang -Wthread-safety sees every one
+# (tests/run_sanitized.sh clang); std::mutex and friends carry no annotations.
+check 'std::(mutex|shared_mutex|recursive_mutex|condition_variable|lock_guard|unique_lock|scoped_lock|shared_lock)\b' \
+  $(ls "$root"/storage/*.h "$root"/storage/*.cc | grep -v '/mutex\.h$') "$root"/server/*.h "$root"/server/*.cc
 # Server headers that tests and main include stay free of gRPC, RocksDB and Asio.
 check '#include [<"](grpc|grpcpp|rocksdb|boost)' "$root"/server/options.h "$root"/server/config.h \
   "$root"/server/registry_yaml.h "$root"/server/server.h
