@@ -55,7 +55,7 @@ run_tsan() {
   log="$(mktemp)"
   for binary in build-tsan/tests/server/server_tests build-tsan/tests/e2e/e2e_tests; do
     echo "== $binary" >>"$log"
-    TSAN_OPTIONS="suppressions=$root/tests/tsan.supp second_deadlock_stack=1 history_size=4" \
+    TSAN_OPTIONS="suppressions=$root/tests/tsan.supp second_deadlock_stack=1 history_size=7" \
       VIGIL_E2E_VERBOSE=1 "$binary" "$@" >>"$log" 2>&1 || status=$?
     tail -n 3 "$log"
   done
