@@ -184,8 +184,8 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
   }
 
  private:
-  // Writes what is pending, else fetches more:
-  // from the feed's memory, or from the journal when the cursor left it.
+  // Writes what is pending, else fetches more: from the feed's memory, or
+  // from the journal when the cursor left it.
   void PumpLocked() VIGIL_REQUIRES(shared_->mu) {
     if (finished_ || writing_ || loading_) return;
     if (pending_.empty()) FillFromFeed();
