@@ -1,28 +1,53 @@
 // Server: owns every part of a running vigild and their lifetimes.
 //
-// Threads:
-//   control   the thread that calls Run(): a Boost.Asio io_context for
-//             signals (SIGTERM/SIGINT drain and stop, SIGHUP reloads the
-//             rules and registry files and checks the TLS files), the
-//             checkpoint timer and registry changes.
-//   stopper   started on SIGTERM: drains and stops everything in order.
-//   writer    StorageWriter: group-commits gateway batches to RocksDB.
-//   shards    `options.shards` ShardSet threads: per-sensor heads (and, next,
-//             alarm evaluation), each the single owner of its sensors.
-//   journal   AlarmJournal: numbers and writes the shards' alarm events.
-//   The writer, each shard and the journal consume a WorkerQueue
-//   (worker_queue.h): fed lock-free by any thread, asleep when idle.
-//   blocking  a pool of 2 threads for RocksDB reads of queries and retention
-//             (dropping expired time partitions, at start and hourly).
-//   metrics   prometheus-cpp's Exposer (civetweb) threads serving /metrics.
-//   liveness  LivenessWatch: vigil.v1.Liveness health from the control loop's beat.
-//   kpi       AlarmKpiThread: alarm-load KPIs from the AlarmFeed.
-//   alertmanager  AlertmanagerForwarder (when configured): POSTs alerts.
-//   gRPC      gRPC's callback threads run every RPC reaction; they never block.
-//             With server.tls on, gRPC's FileWatcherCertificateProvider
-//             re-reads the certificate files on a thread of its own (tls.h);
-//             throttled ingest streams resume from gRPC alarms (limits.h).
-//   RocksDB   its own flush and compaction threads.
+// Threads (the name each gives itself, as `top -H` and /proc/PID/task/*/comm
+// show it; tests/e2e/ops_e2e_test.cc checks the vigil-* ones):
+//   control       (vigild's main thread) Run(): a Boost.Asio io_context for
+//                 signals (SIGTERM/SIGINT drain and stop, SIGHUP reloads the
+//                 rules and registry files and checks the TLS files), the
+//                 checkpoint, alarm-tick, heartbeat, health and retention
+//                 timers, and registry and rules changes (posted to it by the
+//                 admin services). Owns the rules in force and the checkpoint.
+//   stopper       started on SIGTERM: drains and stops everything in order.
+//   vigil-writer  StorageWriter: owns the ingest log's appends and the
+//                 gateways' watermarks; fed by gRPC ingest reactions and the
+//                 control thread (ticks, operator actions) through its bounded
+//                 lock-free queue; group-commits to the IngestLog (one group in
+//                 flight), and from the group's completion posts each stored
+//                 entry to the shards and answers the batches.
+//   vigil-shard-N ShardSet, `server.shards` of them: each the single owner of
+//                 its sensors' chunk heads and alarm engine; fed through its
+//                 lock-free queue by the writer (stored entries), queries
+//                 (latest values) and the control thread (rules, checkpoints);
+//                 writes sealed chunks and hands its events to the journal.
+//   vigil-journal AlarmJournal: owns the journal's numbering and open-alarm
+//                 table; fed by the shards through its lock-free queue; writes
+//                 the journal, then publishes to the AlarmFeed.
+//   vigil-fanout  AlarmFeed's 2 waker threads: wake the subscribers (gRPC
+//                 writes) a Publish concerns; fed by the journal under the
+//                 feed's waker mutex, so the journal never waits on them.
+//   vigil-kpi     AlarmKpiThread: owns the AlarmKpi counters (read by /metrics
+//                 under its mutex); follows the AlarmFeed (FeedFollower).
+//   vigil-alertmgr  AlertmanagerForwarder (when alertmanager.url is set): owns
+//                 the alert book and its POSTs; follows the AlarmFeed.
+//   vigil-liveness  LivenessWatch: sets vigil.v1.Liveness health from the
+//                 control loop's beat (an atomic the control thread stores).
+//   blocking      a Boost.Asio pool of 2 (unnamed): RocksDB reads of queries
+//                 and of subscribers' journal catch-up, and retention drops
+//                 (at start and hourly); fed by gRPC reactions and the control
+//                 thread through boost::asio::post.
+//   gRPC          gRPC's callback threads run every RPC reaction; they never
+//                 block. With server.tls on, gRPC's FileWatcherCertificateProvider
+//                 re-reads the certificate files on a thread of its own (tls.h);
+//                 throttled ingest streams resume from gRPC alarms (limits.h).
+//   metrics       prometheus-cpp's Exposer (civetweb) threads serving /metrics:
+//                 read atomics and the mutex-guarded snapshots (kpi, feed,
+//                 alertmanager, limits).
+//   RocksDB       its own flush and compaction threads.
+// The writer, each shard and the journal consume a WorkerQueue
+// (pipeline/worker_queue.h): fed lock-free by any thread, asleep when idle.
+// Shared state outside these owners is guarded by storage::Mutex and checked
+// by clang -Wthread-safety (VIGIL_GUARDED_BY, alarm/thread_annotations.h).
 // Stop order: health NOT_SERVING -> refuse new batches -> wait for queued
 // batches to be acked (bounded by shutdown_grace) -> gRPC shutdown -> writer
 // -> shards seal their heads -> checkpoint -> metrics -> close the database.

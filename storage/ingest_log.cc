@@ -1,21 +1,22 @@
 #include "storage/ingest_log.h"
 
-#include <condition_variable>
-#include <mutex>
+#include <optional>
+
+#include "storage/mutex.h"
 
 namespace vigil::storage {
 
 alarm::Result<uint64_t> AppendAndWait(IngestLog& log, std::span<const LogAppend> group) {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::optional<alarm::Result<uint64_t>> outcome;
+  Mutex mu;
+  CondVar done;
+  std::optional<alarm::Result<uint64_t>> outcome;  // guarded by mu
   log.Append(group, [&](alarm::Result<uint64_t> first) {
-    std::lock_guard lock(mu);
+    MutexLock lock(&mu);
     outcome.emplace(std::move(first));
-    cv.notify_one();
+    done.NotifyOne();
   });
-  std::unique_lock lock(mu);
-  cv.wait(lock, [&] { return outcome.has_value(); });
+  MutexLock lock(&mu);
+  while (!outcome.has_value()) done.Wait(&mu);
   return std::move(*outcome);
 }
 

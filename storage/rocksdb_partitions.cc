@@ -1,7 +1,6 @@
 #include "storage/rocksdb_partitions.h"
 
 #include <limits>
-#include <mutex>
 #include <utility>
 
 #include "storage/step_stats.h"
@@ -88,25 +87,26 @@ PartitionedFamily::Ptr PartitionedFamily::Make(const PartitionName& name,
 
 void PartitionedFamily::Adopt(const PartitionName& name, rocksdb::ColumnFamilyHandle* handle) {
   Ptr partition = Make(name, handle);
-  std::unique_lock lock(mu_);
+  WriterMutexLock lock(&mu_);
   by_start_[partition->start] = std::move(partition);
 }
 
+PartitionedFamily::Ptr PartitionedFamily::Find(alarm::TimestampMs t) const {
+  auto it = by_start_.upper_bound(t);
+  if (it == by_start_.begin()) return nullptr;
+  --it;
+  // The last representable partition also holds INT64_MAX.
+  const alarm::TimestampMs end = it->second->end;
+  return t < end || end == kMaxTime ? it->second : nullptr;
+}
+
 alarm::Result<PartitionedFamily::Ptr> PartitionedFamily::ForTime(alarm::TimestampMs t) {
-  auto find = [&]() -> Ptr {
-    auto it = by_start_.upper_bound(t);
-    if (it == by_start_.begin()) return nullptr;
-    --it;
-    // The last representable partition also holds INT64_MAX.
-    const alarm::TimestampMs end = it->second->end;
-    return t < end || end == kMaxTime ? it->second : nullptr;
-  };
   {
-    std::shared_lock lock(mu_);
-    if (Ptr found = find()) return found;
+    ReaderMutexLock lock(&mu_);
+    if (Ptr found = Find(t)) return found;
   }
-  std::unique_lock lock(mu_);
-  if (Ptr found = find()) return found;  // created meanwhile
+  WriterMutexLock lock(&mu_);
+  if (Ptr found = Find(t)) return found;  // created meanwhile
   const PartitionName name{.base = base_,
                            .start_day = FloorDiv(FloorDiv(t, kDayMs), span_days_) * span_days_,
                            .span_days = span_days_};
@@ -122,7 +122,7 @@ alarm::Result<PartitionedFamily::Ptr> PartitionedFamily::ForTime(alarm::Timestam
 std::vector<PartitionedFamily::Ptr> PartitionedFamily::Overlapping(alarm::TimestampMs from,
                                                                    alarm::TimestampMs to) const {
   std::vector<Ptr> out;
-  std::shared_lock lock(mu_);
+  ReaderMutexLock lock(&mu_);
   for (const auto& [start, partition] : by_start_) {
     if (start >= to) break;
     if (partition->end > from) out.push_back(partition);
@@ -136,7 +136,7 @@ std::vector<PartitionedFamily::Ptr> PartitionedFamily::All() const {
 
 alarm::Result<std::vector<std::string>> PartitionedFamily::DropEndingBy(alarm::TimestampMs limit) {
   std::vector<std::string> dropped;
-  std::unique_lock lock(mu_);
+  WriterMutexLock lock(&mu_);
   for (auto it = by_start_.begin(); it != by_start_.end() && it->second->end <= limit;) {
     rocksdb::Status s = db_->DropColumnFamily(it->second->handle);
     if (!s.ok()) return FromRocks(s, "drop column family " + it->second->name);

@@ -13,14 +13,15 @@
 
 #include <map>
 #include <memory>
-#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "alarm/status.h"
+#include "alarm/thread_annotations.h"
 #include "alarm/types.h"
 #include "storage/keys.h"
+#include "storage/mutex.h"
 
 namespace vigil::storage {
 
@@ -75,13 +76,15 @@ class PartitionedFamily {
 
  private:
   Ptr Make(const PartitionName& name, rocksdb::ColumnFamilyHandle* handle);
+  // The partition holding `t`, or null.
+  Ptr Find(alarm::TimestampMs t) const VIGIL_REQUIRES_SHARED(mu_);
 
   rocksdb::DB* db_;
   std::string base_;
   int64_t span_days_;
   rocksdb::ColumnFamilyOptions options_;
-  mutable std::shared_mutex mu_;
-  std::map<alarm::TimestampMs, Ptr> by_start_;  // GUARDED_BY(mu_)
+  mutable SharedMutex mu_;
+  std::map<alarm::TimestampMs, Ptr> by_start_ VIGIL_GUARDED_BY(mu_);
 };
 
 }  // namespace vigil::storage

@@ -124,7 +124,7 @@ class RocksDbStore::StoredRepeats {
 Status RocksDbStore::WriteChunks(std::span<const SealedChunk> chunks) {
   if (chunks.empty()) return Status::Ok();
   // Partitions cannot be dropped between choosing them and writing.
-  std::shared_lock drop_lock(drop_mu_);
+  ReaderMutexLock drop_lock(&drop_mu_);
   const alarm::TimestampMs raw_horizon = Horizon(DataClass::kRaw);
   const alarm::TimestampMs stats_horizon = Horizon(DataClass::kStats);
   rocksdb::WriteBatch batch;

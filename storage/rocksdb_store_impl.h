@@ -20,7 +20,7 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
-#include <shared_mutex>
+#include "storage/mutex.h"
 #include <span>
 #include <string>
 #include <string_view>
@@ -168,7 +168,7 @@ class RocksDbStore final : public Store {
   std::unique_ptr<PartitionedFamily> chunk_parts_;
   std::unique_ptr<PartitionedFamily> rollup_parts_;
   // WriteChunks (shared) against EnforceRetention's drops (exclusive).
-  std::shared_mutex drop_mu_;
+  SharedMutex drop_mu_;
   std::atomic<uint64_t> next_log_seq_{1};
   std::atomic<uint64_t> readings_written_{0};   // into chunks, since open
   std::atomic<uint64_t> readings_repeated_{0};  // left out as identical repeats

@@ -14,7 +14,6 @@
 #include <cstdarg>
 #include <cstdio>
 #include <filesystem>
-#include <mutex>
 #include <system_error>
 
 #include "storage/chunk.h"
@@ -215,7 +214,7 @@ class InfoLogFile final : public rocksdb::Logger {
       : Logger(rocksdb::InfoLogLevel::INFO_LEVEL),
         path_(std::move(dir) / "LOG"),
         old_path_(path_.string() + ".old") {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     RollLocked();
   }
   ~InfoLogFile() override {
@@ -247,7 +246,7 @@ class InfoLogFile final : public rocksdb::Logger {
     if (n < 0) return;
     len = std::min(len + static_cast<size_t>(n), sizeof buf - 1);  // a long line is cut
     if (buf[len - 1] != '\n') buf[len++] = '\n';
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     if (size_ >= kMaxBytes) RollLocked();
     if (fd_ < 0) return;
     const ssize_t wrote = ::write(fd_, buf, len);
@@ -255,7 +254,7 @@ class InfoLogFile final : public rocksdb::Logger {
   }
 
  private:
-  void RollLocked() {
+  void RollLocked() VIGIL_REQUIRES(mu_) {
     if (fd_ >= 0) ::close(fd_);
     std::error_code ec;
     std::filesystem::rename(path_, old_path_, ec);  // none yet: fine
@@ -265,9 +264,9 @@ class InfoLogFile final : public rocksdb::Logger {
 
   const std::filesystem::path path_;
   const std::filesystem::path old_path_;
-  std::mutex mu_;
-  int fd_ = -1;     // -1: not open (lines are dropped)
-  off_t size_ = 0;  // bytes written to fd_
+  Mutex mu_;
+  int fd_ VIGIL_GUARDED_BY(mu_) = -1;     // -1: not open (lines are dropped)
+  off_t size_ VIGIL_GUARDED_BY(mu_) = 0;  // bytes written to fd_
 };
 
 // Forwards RocksDB's info log to its usual LOG file and counts, while the

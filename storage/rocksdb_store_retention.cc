@@ -24,7 +24,7 @@ alarm::TimestampMs RocksDbStore::Horizon(DataClass data) const {
 }
 
 Result<std::vector<std::string>> RocksDbStore::EnforceRetention() {
-  std::unique_lock drop_lock(drop_mu_);
+  WriterMutexLock drop_lock(&drop_mu_);
   std::vector<std::string> dropped;
   // A chunk partition ending at E holds readings before E + kMaxChunkSpan.
   const alarm::TimestampMs raw_horizon = Horizon(DataClass::kRaw);

@@ -10,8 +10,15 @@
 #include "server/config/config.h"
 #include "server/log/log.h"
 #include "server/pipeline/ingest_counters.h"
+#include "alarm/thread_annotations.h"
+#include "server/config/config.h"
+#include "server/api/grpc_status.h"
+#include "server/pipeline/ingest_counters.h"
+#include "server/log/log.h"
+#include "server/api/proto_convert.h"
 #include "storage/alarm_codec.h"
 #include "storage/control_record.h"
+#include "storage/mutex.h"
 
 namespace vigil::server {
 namespace {
@@ -44,8 +51,8 @@ struct AlarmService::Context {
   BlockingRunner blocking;
   IdentityLimiter* limiter;  // null when authentication is off
 
-  mutable std::mutex subs_mu;
-  std::set<const std::atomic<uint64_t>*> cursors;  // GUARDED_BY(subs_mu)
+  mutable storage::Mutex subs_mu;
+  std::set<const std::atomic<uint64_t>*> cursors VIGIL_GUARDED_BY(subs_mu);
   std::atomic<uint64_t> from_journal{0};
   // Live events: published by the journal -> written to a subscriber's stream.
   LatencyHistogram delivery_latency;
@@ -81,15 +88,17 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
  public:
   struct Shared final : AlarmFeed::Watcher {
     void Wake() override {
-      std::lock_guard<std::mutex> lock(mu);
-      if (stream != nullptr) stream->PumpLocked();
+      storage::MutexLock lock(&mu);
+      if (stream == nullptr) return;
+      stream->shared_->mu.AssertHeld();  // the same mutex: stream->shared_ is this
+      stream->PumpLocked();
     }
     bool Interested(const alarm::JournalEntry& entry) const override {
       return filter.Matches(entry);
     }
     alarm::AlarmFilter filter;  // immutable once watching
-    std::mutex mu;
-    Subscription* stream = nullptr;   // GUARDED_BY(mu); null once the RPC is done
+    storage::Mutex mu;
+    Subscription* stream VIGIL_GUARDED_BY(mu) = nullptr;  // null once the RPC is done
     std::atomic<uint64_t> cursor{0};  // every matching entry <= cursor was queued
   };
 
@@ -103,13 +112,13 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
     shared_ = std::make_shared<Shared>();
     shared_->stream = this;
     shared_->filter = filter_;
-    std::lock_guard<std::mutex> lock(ctx_->subs_mu);
+    storage::MutexLock lock(&ctx_->subs_mu);
     ctx_->cursors.insert(&shared_->cursor);
   }
 
   // Queues the snapshot (no cursor) or checks the cursor, then starts.
   void Start(std::optional<uint64_t> after_seq) {
-    std::lock_guard<std::mutex> lock(shared_->mu);
+    storage::MutexLock lock(&shared_->mu);
     if (!after_seq) {
       AlarmFeed::OpenView view = ctx_->feed->Open(filter_);
       shared_->cursor.store(view.seq, std::memory_order_relaxed);
@@ -138,7 +147,7 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
   }
 
   void OnWriteDone(bool ok) override {
-    std::lock_guard<std::mutex> lock(shared_->mu);
+    storage::MutexLock lock(&shared_->mu);
     writing_ = false;
     if (!pending_.empty()) {
       if (ok && pending_.front().published_at) {
@@ -162,17 +171,17 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
   }
 
   void OnCancel() override {
-    std::lock_guard<std::mutex> lock(shared_->mu);
+    storage::MutexLock lock(&shared_->mu);
     FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
   }
 
   void OnDone() override {
     {
-      std::lock_guard<std::mutex> lock(shared_->mu);
+      storage::MutexLock lock(&shared_->mu);
       shared_->stream = nullptr;
     }
     {
-      std::lock_guard<std::mutex> lock(ctx_->subs_mu);
+      storage::MutexLock lock(&ctx_->subs_mu);
       ctx_->cursors.erase(&shared_->cursor);
     }
     if (identity_ != nullptr) ctx_->limiter->ReleaseSubscription(*identity_);
@@ -180,9 +189,9 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
   }
 
  private:
-  // REQUIRES: shared_->mu held. Writes what is pending, else fetches more:
-  // from the feed's memory, or from the journal when the cursor left it.
-  void PumpLocked() {
+  // Writes what is pending, else fetches more: from the feed's memory, or
+  // from the journal when the cursor left it.
+  void PumpLocked() VIGIL_REQUIRES(shared_->mu) {
     if (finished_ || writing_ || loading_) return;
     if (pending_.empty()) FillFromFeed();
     if (finished_ || loading_) return;
@@ -211,14 +220,14 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
   // so stopping after one scan of non-matching entries would leave a later
   // match waiting for the next publish or heartbeat. The feed's lock is held
   // for one scan at a time.
-  void FillFromFeed() {
+  void FillFromFeed() VIGIL_REQUIRES(shared_->mu) {
     while (pending_.empty() && !finished_ && !loading_ &&
            shared_->cursor.load(std::memory_order_relaxed) < ctx_->feed->last_seq()) {
       Fill();
     }
   }
 
-  void Fill() {
+  void Fill() VIGIL_REQUIRES(shared_->mu) {
     std::vector<JournalEntry> entries;
     std::vector<std::chrono::steady_clock::time_point> published_at;
     uint64_t through = 0;
@@ -242,7 +251,8 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
   // `published_at` (parallel to `entries`, or empty for catch-up reads from
   // the journal) feeds the delivery latency histogram.
   void Queue(const std::vector<JournalEntry>& entries, uint64_t through,
-             const std::vector<std::chrono::steady_clock::time_point>& published_at = {}) {
+             const std::vector<std::chrono::steady_clock::time_point>& published_at = {})
+      VIGIL_REQUIRES(shared_->mu) {
     const alarm::Registry& registry = registry_view_.Get();
     for (size_t i = 0; i < entries.size(); ++i) {
       Pending& p = pending_.emplace_back();
@@ -253,7 +263,7 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
   }
 
   // Catch-up from RocksDB on the blocking pool; the stream stays paused.
-  void ReadJournal(uint64_t cursor) {
+  void ReadJournal(uint64_t cursor) VIGIL_REQUIRES(shared_->mu) {
     loading_ = true;
     ctx_->from_journal.fetch_add(1, std::memory_order_relaxed);
     std::shared_ptr<Shared> shared = shared_;
@@ -276,9 +286,10 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
         return ++scanned < kJournalScan;
       });
       if (error.ok()) error = s;
-      std::lock_guard<std::mutex> lock(shared->mu);
+      storage::MutexLock lock(&shared->mu);
       Subscription* stream = shared->stream;
       if (stream == nullptr) return;
+      stream->shared_->mu.AssertHeld();  // the same mutex: stream->shared_ is shared
       stream->loading_ = false;
       if (!error.ok()) {
         LogError("alarm_stream_journal_read_failed", {{"error", error.ToString()}});
@@ -299,7 +310,7 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
     });
   }
 
-  void WriteLocked() {
+  void WriteLocked() VIGIL_REQUIRES(shared_->mu) {
     writing_ = true;
     last_write_ = std::chrono::steady_clock::now();
     StartWrite(&pending_.front().message);
@@ -307,7 +318,7 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
 
   // Finishes once: now, or after the write in flight (whose message must
   // stay alive until then).
-  void FinishLocked(const grpc::Status& status) {
+  void FinishLocked(const grpc::Status& status) VIGIL_REQUIRES(shared_->mu) {
     if (finished_) return;
     finished_ = true;
     if (writing_) {
@@ -324,21 +335,22 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
   Context* ctx_;
   alarm::AlarmFilter filter_;
   std::shared_ptr<IdentityLimiter::Identity> identity_;
-  std::shared_ptr<Shared> shared_;
-  // GUARDED_BY(shared_->mu):
+  std::shared_ptr<Shared> shared_;  // set once, by the constructor
   struct Pending {
     v1::AlarmStreamMessage message;
     // When the feed published it (live events only): delivery latency.
     std::optional<std::chrono::steady_clock::time_point> published_at;
   };
-  std::deque<Pending> pending_;  // front() is being written when writing_
-  RegistryView registry_view_;   // GUARDED_BY(shared_->mu)
-  bool writing_ = false;
-  bool loading_ = false;
-  bool finished_ = false;
-  bool deferred_finish_ = false;
-  grpc::Status finish_status_;
-  std::chrono::steady_clock::time_point last_write_ = std::chrono::steady_clock::now();
+  // front() is being written when writing_
+  std::deque<Pending> pending_ VIGIL_GUARDED_BY(shared_->mu);
+  RegistryView registry_view_ VIGIL_GUARDED_BY(shared_->mu);
+  bool writing_ VIGIL_GUARDED_BY(shared_->mu) = false;
+  bool loading_ VIGIL_GUARDED_BY(shared_->mu) = false;
+  bool finished_ VIGIL_GUARDED_BY(shared_->mu) = false;
+  bool deferred_finish_ VIGIL_GUARDED_BY(shared_->mu) = false;
+  grpc::Status finish_status_ VIGIL_GUARDED_BY(shared_->mu);
+  std::chrono::steady_clock::time_point last_write_ VIGIL_GUARDED_BY(shared_->mu) =
+      std::chrono::steady_clock::now();
 };
 
 AlarmService::AlarmService(const ServerOptions& options, const AccessControl* access,
@@ -400,7 +412,7 @@ void AlarmService::Heartbeat() {
 AlarmService::SubscriberStats AlarmService::subscriber_stats() const {
   SubscriberStats stats;
   const uint64_t last = ctx_->feed->last_seq();
-  std::lock_guard<std::mutex> lock(ctx_->subs_mu);
+  storage::MutexLock lock(&ctx_->subs_mu);
   stats.subscribers = ctx_->cursors.size();
   for (const std::atomic<uint64_t>* cursor : ctx_->cursors) {
     const uint64_t c = cursor->load(std::memory_order_relaxed);

@@ -5,12 +5,16 @@
 #include <chrono>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <string_view>
 
 #include "server/api/batch_prep.h"
 #include "server/api/grpc_status.h"
 #include "server/log/log.h"
+#include "alarm/thread_annotations.h"
+#include "server/api/batch_prep.h"
+#include "server/api/grpc_status.h"
+#include "server/log/log.h"
+#include "storage/mutex.h"
 
 namespace vigil::server {
 namespace {
@@ -224,7 +228,7 @@ class IngestStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
 
   void OnReadDone(bool ok) override {
     if (!ok) {  // the gateway half-closed, or the call is over
-      std::unique_lock<std::mutex> lock(mu_);
+      storage::MutexLock lock(&mu_);
       read_closed_ = true;
       MaybeFinishLocked();
       return;
@@ -232,7 +236,7 @@ class IngestStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
     {
       // A batch read after an earlier one failed is not stored: it would land
       // after a gap the gateway has not resent yet. Unacked, it is resent.
-      std::lock_guard<std::mutex> lock(mu_);
+      storage::MutexLock lock(&mu_);
       if (failed_) {
         MaybeFinishLocked();
         return;
@@ -274,13 +278,13 @@ class IngestStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
     pending->gateway_id = request_.gateway_id();
     pending->watermark = {request_.epoch(), request_.sequence()};
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      storage::MutexLock lock(&mu_);
       ++in_flight_;
     }
     if (!ctx_.writer->Submit(pending)) {
       delete pending;
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        storage::MutexLock lock(&mu_);
         --in_flight_;
       }
       Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
@@ -294,7 +298,7 @@ class IngestStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
                              : std::chrono::nanoseconds(0);
     std::shared_ptr<grpc::Alarm> alarm;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      storage::MutexLock lock(&mu_);
       if (pause.count() > 0 && !failed_) {
         throttled_ = true;
         alarm_pending_ = true;  // keeps the stream alive until OnThrottleDone
@@ -319,14 +323,14 @@ class IngestStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
     // outside mu_ (its callback takes it); the copy keeps it alive meanwhile.
     std::shared_ptr<grpc::Alarm> alarm;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      storage::MutexLock lock(&mu_);
       if (alarm_pending_) alarm = throttle_alarm_;
     }
     if (alarm != nullptr) alarm->Cancel();
   }
 
   void OnWriteDone(bool ok) override {
-    std::unique_lock<std::mutex> lock(mu_);
+    storage::MutexLock lock(&mu_);
     acks_.pop_front();
     if (!ok) {
       acks_.clear();
@@ -351,7 +355,7 @@ class IngestStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
     if (identity_ != nullptr) ctx_.limiter->ReleaseStream(*identity_);
     bool last;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      storage::MutexLock lock(&mu_);
       done_ = true;
       last = in_flight_ == 0 && !alarm_pending_;
     }
@@ -379,7 +383,7 @@ class IngestStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
   void OnThrottleDone() {
     bool remove = false;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      storage::MutexLock lock(&mu_);
       alarm_pending_ = false;
       throttled_ = false;
       if (done_) {
@@ -399,7 +403,7 @@ class IngestStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
   void OnStored(v1::IngestAck* ack, const alarm::Status& error) {
     bool remove = false;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      storage::MutexLock lock(&mu_);
       --in_flight_;
       if (done_) {
         remove = in_flight_ == 0 && !alarm_pending_;
@@ -425,13 +429,13 @@ class IngestStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
   }
 
   // Writes acks_.front(), serialized into write_bytes_ (alive until OnWriteDone).
-  void StartWriteLocked() {
+  void StartWriteLocked() VIGIL_REQUIRES(mu_) {
     SerializeAck(acks_.front(), &write_bytes_);
     StartWrite(&write_bytes_);
   }
 
-  void Fail(grpc::Status status) {
-    std::lock_guard<std::mutex> lock(mu_);
+  void Fail(grpc::Status status) VIGIL_EXCLUDES(mu_) {
+    storage::MutexLock lock(&mu_);
     FailLocked(std::move(status));
   }
 
@@ -439,7 +443,7 @@ class IngestStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
   // call still tries to finish: the last failed batch of a window is what
   // brings in_flight_ to 0, and a stream left unfinished would hold its slot
   // (and block Server::Shutdown) forever.
-  void FailLocked(grpc::Status status) {
+  void FailLocked(grpc::Status status) VIGIL_REQUIRES(mu_) {
     if (!failed_) {
       failed_ = true;
       fail_status_ = std::move(status);
@@ -447,7 +451,7 @@ class IngestStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
     MaybeFinishLocked();
   }
 
-  void MaybeFinishLocked() {
+  void MaybeFinishLocked() VIGIL_REQUIRES(mu_) {
     if (finish_called_ || writing_) return;
     if (failed_ && in_flight_ == 0) {
       finish_called_ = true;
@@ -468,20 +472,20 @@ class IngestStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
   uint64_t batches_read_ = 0;       // reaction thread only
   std::string gateway_id_;          // reaction thread only
 
-  std::mutex mu_;
-  std::deque<v1::IngestAck> acks_;               // GUARDED_BY(mu_); front() is being written
-  grpc::ByteBuffer write_bytes_;                 // GUARDED_BY(mu_); acks_.front() serialized
-  uint32_t in_flight_ = 0;                       // GUARDED_BY(mu_)
-  bool writing_ = false;                         // GUARDED_BY(mu_)
-  bool read_paused_ = false;                     // GUARDED_BY(mu_)
-  bool read_closed_ = false;                     // GUARDED_BY(mu_)
-  bool failed_ = false;                          // GUARDED_BY(mu_)
-  bool finish_called_ = false;                   // GUARDED_BY(mu_)
-  bool done_ = false;                            // GUARDED_BY(mu_)
-  bool throttled_ = false;                       // GUARDED_BY(mu_); paused by the readings rate
-  bool alarm_pending_ = false;                   // GUARDED_BY(mu_); throttle_alarm_ not fired yet
-  std::shared_ptr<grpc::Alarm> throttle_alarm_;  // GUARDED_BY(mu_)
-  grpc::Status fail_status_;                     // GUARDED_BY(mu_)
+  storage::Mutex mu_;
+  std::deque<v1::IngestAck> acks_ VIGIL_GUARDED_BY(mu_);  // front() is being written
+  grpc::ByteBuffer write_bytes_ VIGIL_GUARDED_BY(mu_);    // acks_.front() serialized
+  uint32_t in_flight_ VIGIL_GUARDED_BY(mu_) = 0;
+  bool writing_ VIGIL_GUARDED_BY(mu_) = false;
+  bool read_paused_ VIGIL_GUARDED_BY(mu_) = false;
+  bool read_closed_ VIGIL_GUARDED_BY(mu_) = false;
+  bool failed_ VIGIL_GUARDED_BY(mu_) = false;
+  bool finish_called_ VIGIL_GUARDED_BY(mu_) = false;
+  bool done_ VIGIL_GUARDED_BY(mu_) = false;
+  bool throttled_ VIGIL_GUARDED_BY(mu_) = false;      // paused by the readings rate
+  bool alarm_pending_ VIGIL_GUARDED_BY(mu_) = false;  // throttle_alarm_ not fired yet
+  std::shared_ptr<grpc::Alarm> throttle_alarm_ VIGIL_GUARDED_BY(mu_);
+  grpc::Status fail_status_ VIGIL_GUARDED_BY(mu_);
 };
 
 }  // namespace

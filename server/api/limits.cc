@@ -18,7 +18,7 @@ bool TakeSlot(std::atomic<uint32_t>& count, uint32_t limit) {
 }  // namespace
 
 std::shared_ptr<IdentityLimiter::Identity> IdentityLimiter::Get(const std::string& name) {
-  std::lock_guard<std::mutex> lock(mu_);
+  storage::MutexLock lock(&mu_);
   std::shared_ptr<Identity>& identity = identities_[name];
   if (identity == nullptr) identity = std::make_shared<Identity>();
   return identity;

@@ -10,11 +10,13 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 
 #include "server/config/options.h"
+#include "alarm/thread_annotations.h"
+#include "server/config/options.h"
+#include "storage/mutex.h"
 
 namespace vigil::server {
 
@@ -62,8 +64,8 @@ class IdentityLimiter {
 
  private:
   const IdentityLimitOptions options_;
-  std::mutex mu_;
-  std::unordered_map<std::string, std::shared_ptr<Identity>> identities_;  // GUARDED_BY(mu_)
+  storage::Mutex mu_;
+  std::unordered_map<std::string, std::shared_ptr<Identity>> identities_ VIGIL_GUARDED_BY(mu_);
   std::atomic<uint64_t> streams_refused_{0};
   std::atomic<uint64_t> subscriptions_refused_{0};
   std::atomic<uint64_t> throttled_{0};

@@ -48,13 +48,13 @@ void AlarmKpi::UpsertOpen(const JournalEntry& entry) {
 }
 
 void AlarmKpi::Reset(const std::vector<JournalEntry>& open) {
-  std::lock_guard<std::mutex> lock(mu_);
+  storage::MutexLock lock(&mu_);
   open_.clear();
   for (const JournalEntry& e : open) UpsertOpen(e);
 }
 
 void AlarmKpi::Apply(const JournalEntry& entry) {
-  std::lock_guard<std::mutex> lock(mu_);
+  storage::MutexLock lock(&mu_);
   UpsertOpen(entry);
   if (entry.event.kind != EventKind::kRaised) return;
   const std::string province = ProvinceOf(entry.region_code);
@@ -94,7 +94,7 @@ void AlarmKpi::PrunePoints(TimestampMs now) {
 }
 
 std::vector<AlarmKpi::Province> AlarmKpi::Snapshot(TimestampMs now) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  storage::MutexLock lock(&mu_);
   std::map<std::string, Province> by;
   for (const auto& [province, steps] : raised_) {
     Province& p = by[province];

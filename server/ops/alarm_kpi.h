@@ -21,16 +21,19 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "alarm/journal.h"
+#include "alarm/thread_annotations.h"
 #include "alarm/types.h"
 #include "server/pipeline/alarm_feed.h"
 #include "server/pipeline/feed_follower.h"
+#include "server/pipeline/alarm_feed.h"
+#include "server/pipeline/feed_follower.h"
+#include "storage/mutex.h"
 
 namespace vigil::server {
 
@@ -84,18 +87,18 @@ class AlarmKpi {
     alarm::TimestampMs latest = 0;
   };
 
-  void UpsertOpen(const alarm::JournalEntry& entry);  // REQUIRES: mu_
-  RaiseSteps& Steps(const std::string& province);     // REQUIRES: mu_
-  void PrunePoints(alarm::TimestampMs now);           // REQUIRES: mu_
+  void UpsertOpen(const alarm::JournalEntry& entry) VIGIL_REQUIRES(mu_);
+  RaiseSteps& Steps(const std::string& province) VIGIL_REQUIRES(mu_);
+  void PrunePoints(alarm::TimestampMs now) VIGIL_REQUIRES(mu_);
 
   const Options options_;
   const size_t steps_;
-  mutable std::mutex mu_;
-  std::unordered_map<uint64_t, OpenAlarm> open_;   // GUARDED_BY(mu_); by alarm_id
-  std::map<std::string, RaiseSteps> raised_;       // GUARDED_BY(mu_); by province
-  std::unordered_map<std::string, Point> points_;  // GUARDED_BY(mu_); by source and kind
-  alarm::TimestampMs newest_raise_ = 0;            // GUARDED_BY(mu_)
-  uint64_t raises_since_prune_ = 0;                // GUARDED_BY(mu_)
+  mutable storage::Mutex mu_;
+  std::unordered_map<uint64_t, OpenAlarm> open_ VIGIL_GUARDED_BY(mu_);   // by alarm_id
+  std::map<std::string, RaiseSteps> raised_ VIGIL_GUARDED_BY(mu_);       // by province
+  std::unordered_map<std::string, Point> points_ VIGIL_GUARDED_BY(mu_);  // by source and kind
+  alarm::TimestampMs newest_raise_ VIGIL_GUARDED_BY(mu_) = 0;
+  uint64_t raises_since_prune_ VIGIL_GUARDED_BY(mu_) = 0;
 };
 
 // Keeps an AlarmKpi current from the AlarmFeed on a thread of its own (a

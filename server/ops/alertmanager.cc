@@ -15,7 +15,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <mutex>
 #include <optional>
 #include <set>
 
@@ -26,6 +25,13 @@
 #include "server/log/thread_name.h"
 #include "server/ops/alarm_kpi.h"
 #include "server/pipeline/feed_follower.h"
+#include "alarm/thread_annotations.h"
+#include "server/ops/alarm_kpi.h"
+#include "server/pipeline/feed_follower.h"
+#include "server/log/json_text.h"
+#include "server/log/log.h"
+#include "server/log/thread_name.h"
+#include "storage/mutex.h"
 
 namespace vigil::server {
 namespace {
@@ -357,7 +363,7 @@ class AlertmanagerForwarder::Impl {
   }
 
   Stats stats() const {
-    std::lock_guard<std::mutex> lock(stats_mu_);
+    storage::MutexLock lock(&stats_mu_);
     return stats_;
   }
 
@@ -386,7 +392,7 @@ class AlertmanagerForwarder::Impl {
         if (resend) next_resend = Clock::now() + options_.resend_interval;
       }
       {
-        std::lock_guard<std::mutex> lock(stats_mu_);
+        storage::MutexLock lock(&stats_mu_);
         stats_.firing = book_.firing();
         stats_.pending = book_.pending();
       }
@@ -407,7 +413,7 @@ class AlertmanagerForwarder::Impl {
                    EncodeAlerts(chunk, WallMs(), 4 * options_.resend_interval), options_.timeout);
       const bool ok = r.status >= 200 && r.status < 300;
       {
-        std::lock_guard<std::mutex> lock(stats_mu_);
+        storage::MutexLock lock(&stats_mu_);
         if (ok) {
           ++stats_.posts_ok;
           stats_.last_success_ms = WallMs();
@@ -443,8 +449,8 @@ class AlertmanagerForwarder::Impl {
   uint64_t failures_ = 0;
   Clock::time_point next_log_{};
   std::thread thread_;
-  mutable std::mutex stats_mu_;
-  Stats stats_;  // GUARDED_BY(stats_mu_)
+  mutable storage::Mutex stats_mu_;
+  Stats stats_ VIGIL_GUARDED_BY(stats_mu_);
 };
 
 alarm::Result<std::unique_ptr<AlertmanagerForwarder>> AlertmanagerForwarder::Start(

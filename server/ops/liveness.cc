@@ -21,10 +21,10 @@ LivenessWatch::LivenessWatch(std::chrono::milliseconds stall_after,
 
 LivenessWatch::~LivenessWatch() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    storage::MutexLock lock(&mu_);
     stop_ = true;
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
   thread_.join();
 }
 
@@ -34,8 +34,12 @@ void LivenessWatch::Beat() {
 
 void LivenessWatch::Loop() {
   bool alive = true;
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!cv_.wait_for(lock, check_every_, [this] { return stop_; })) {
+  storage::MutexLock lock(&mu_);
+  for (;;) {
+    const Clock::time_point next_check = Clock::now() + check_every_;
+    while (!stop_ && cv_.WaitUntil(&mu_, next_check)) {
+    }
+    if (stop_) return;
     const Clock::time_point last{Clock::duration(last_beat_.load(std::memory_order_relaxed))};
     const bool now_alive = Alive(last, Clock::now(), stall_after_);
     if (now_alive == alive) continue;

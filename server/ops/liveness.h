@@ -12,10 +12,11 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <functional>
-#include <mutex>
 #include <thread>
+
+#include "alarm/thread_annotations.h"
+#include "storage/mutex.h"
 
 namespace vigil::server {
 
@@ -49,9 +50,9 @@ class LivenessWatch {
   const std::chrono::milliseconds check_every_;
   const std::function<void(bool)> set_status_;
   std::atomic<Clock::rep> last_beat_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;  // GUARDED_BY(mu_)
+  storage::Mutex mu_;
+  storage::CondVar cv_;
+  bool stop_ VIGIL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

@@ -435,8 +435,10 @@ class Collector final : public prometheus::Collectable {
 
 class MetricsExporter::Impl {
  public:
-  std::unique_ptr<prometheus::Exposer> exposer;
+  // Declared before the exposer, so destroyed after it: the exposer's
+  // threads stop serving (joined) before the sources they read go away.
   std::shared_ptr<Collector> collector;
+  std::unique_ptr<prometheus::Exposer> exposer;
   std::string address;
 };
 

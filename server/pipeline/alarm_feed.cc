@@ -13,10 +13,10 @@ AlarmFeed::AlarmFeed(size_t ring_capacity) : ring_capacity_(std::max<size_t>(rin
 
 AlarmFeed::~AlarmFeed() {
   {
-    std::lock_guard<std::mutex> lock(waker_mu_);
+    storage::MutexLock lock(&waker_mu_);
     waker_stop_ = true;
   }
-  waker_cv_.notify_all();
+  waker_cv_.NotifyAll();
   for (std::thread& waker : wakers_) waker.join();
 }
 
@@ -34,15 +34,15 @@ void AlarmFeed::WakerLoop() {
   std::vector<std::weak_ptr<Watcher>> batch;
   for (;;) {
     {
-      std::unique_lock<std::mutex> lock(waker_mu_);
-      waker_cv_.wait(lock, [this] { return waker_stop_ || !to_wake_.empty(); });
+      storage::MutexLock lock(&waker_mu_);
+      while (!waker_stop_ && to_wake_.empty()) waker_cv_.Wait(&waker_mu_);
       if (to_wake_.empty()) return;  // stopping, nothing left
       // This thread's share; another waker takes the rest.
       const size_t take = (to_wake_.size() + waker_count_ - 1) / waker_count_;
       batch.assign(std::make_move_iterator(to_wake_.end() - static_cast<std::ptrdiff_t>(take)),
                    std::make_move_iterator(to_wake_.end()));
       to_wake_.resize(to_wake_.size() - take);
-      if (!to_wake_.empty()) waker_cv_.notify_one();
+      if (!to_wake_.empty()) waker_cv_.NotifyOne();
     }
     for (const auto& weak : batch) {
       if (auto watcher = weak.lock()) watcher->Wake();
@@ -52,7 +52,7 @@ void AlarmFeed::WakerLoop() {
 }
 
 void AlarmFeed::Reset(std::vector<JournalEntry> open, uint64_t first_seq, uint64_t last_seq) {
-  std::lock_guard<std::mutex> lock(mu_);
+  storage::MutexLock lock(&mu_);
   open_.clear();
   for (JournalEntry& e : open) {
     const uint64_t id = e.alarm_id;
@@ -66,29 +66,33 @@ void AlarmFeed::Reset(std::vector<JournalEntry> open, uint64_t first_seq, uint64
 void AlarmFeed::Publish(const std::vector<JournalEntry>& entries) {
   if (entries.empty()) return;
   const auto now = std::chrono::steady_clock::now();
-  std::unique_lock<std::mutex> lock(mu_);
-  for (const JournalEntry& e : entries) {
-    if (e.event.record.state == AlarmState::kClosed) {
-      open_.erase(e.alarm_id);
-    } else {
-      open_[e.alarm_id] = e;
+  std::vector<std::weak_ptr<Watcher>> woken;
+  {
+    storage::MutexLock lock(&mu_);
+    for (const JournalEntry& e : entries) {
+      if (e.event.record.state == AlarmState::kClosed) {
+        open_.erase(e.alarm_id);
+      } else {
+        open_[e.alarm_id] = e;
+      }
+      last_seq_ = e.seq;
+      ring_.push_back({.entry = e, .published_at = now});
     }
-    last_seq_ = e.seq;
-    ring_.push_back({.entry = e, .published_at = now});
+    while (ring_.size() > ring_capacity_) ring_.pop_front();
+    // `entries` (copied into the ring) tells the watchers' filters what is new.
+    woken = TakeWoken(&entries);
   }
-  while (ring_.size() > ring_capacity_) ring_.pop_front();
-  // `entries` (copied into the ring) tells the watchers' filters what is new.
-  WakeLocked(lock, &entries);
+  Wake(std::move(woken));
 }
 
 void AlarmFeed::SetFirstSeq(uint64_t first_seq) {
-  std::lock_guard<std::mutex> lock(mu_);
+  storage::MutexLock lock(&mu_);
   first_seq_ = std::max(first_seq_, first_seq);
 }
 
 AlarmFeed::OpenView AlarmFeed::Open(const alarm::AlarmFilter& filter) const {
   OpenView view;
-  std::lock_guard<std::mutex> lock(mu_);
+  storage::MutexLock lock(&mu_);
   view.seq = last_seq_;
   for (const auto& [id, e] : open_) {
     if (filter.Matches(e)) view.alarms.push_back(e);
@@ -97,7 +101,7 @@ AlarmFeed::OpenView AlarmFeed::Open(const alarm::AlarmFilter& filter) const {
 }
 
 std::optional<JournalEntry> AlarmFeed::FindOpen(uint64_t alarm_id) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  storage::MutexLock lock(&mu_);
   auto it = open_.find(alarm_id);
   if (it == open_.end()) return std::nullopt;
   return it->second;
@@ -107,7 +111,7 @@ AlarmFeed::ReadOutcome AlarmFeed::Read(
     uint64_t after, const alarm::AlarmFilter& filter, size_t max_scan,
     std::vector<JournalEntry>* out, uint64_t* through,
     std::vector<std::chrono::steady_clock::time_point>* published_at) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  storage::MutexLock lock(&mu_);
   *through = after;
   if (after >= last_seq_) return ReadOutcome::kOk;
   if (after + 1 < first_seq_) return ReadOutcome::kExpired;
@@ -126,18 +130,18 @@ AlarmFeed::ReadOutcome AlarmFeed::Read(
 }
 
 uint64_t AlarmFeed::last_seq() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  storage::MutexLock lock(&mu_);
   return last_seq_;
 }
 
 uint64_t AlarmFeed::first_seq() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  storage::MutexLock lock(&mu_);
   return first_seq_;
 }
 
 AlarmFeed::OpenCounts AlarmFeed::Counts() const {
   OpenCounts counts;
-  std::lock_guard<std::mutex> lock(mu_);
+  storage::MutexLock lock(&mu_);
   for (const auto& [id, e] : open_) {
     const auto severity = static_cast<size_t>(e.event.record.severity);
     if (severity < counts.by_severity.size()) ++counts.by_severity[severity];
@@ -155,22 +159,26 @@ AlarmFeed::OpenCounts AlarmFeed::Counts() const {
 }
 
 void AlarmFeed::Watch(const std::shared_ptr<Watcher>& watcher) {
-  std::lock_guard<std::mutex> lock(mu_);
+  storage::MutexLock lock(&mu_);
   watchers_.push_back(watcher);
 }
 
 void AlarmFeed::WakeAll() {
-  std::unique_lock<std::mutex> lock(mu_);
-  WakeLocked(lock);
+  std::vector<std::weak_ptr<Watcher>> woken;
+  {
+    storage::MutexLock lock(&mu_);
+    woken = TakeWoken(nullptr);
+  }
+  Wake(std::move(woken));
 }
 
 size_t AlarmFeed::watcher_count() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  storage::MutexLock lock(&mu_);
   return watchers_.size();
 }
 
-void AlarmFeed::WakeLocked(std::unique_lock<std::mutex>& lock,
-                           const std::vector<JournalEntry>* published) {
+std::vector<std::weak_ptr<AlarmFeed::Watcher>> AlarmFeed::TakeWoken(
+    const std::vector<JournalEntry>* published) {
   std::vector<std::weak_ptr<Watcher>> woken;
   if (published == nullptr) {
     woken.swap(watchers_);
@@ -185,15 +193,18 @@ void AlarmFeed::WakeLocked(std::unique_lock<std::mutex>& lock,
     }
     watchers_.swap(waiting);
   }
-  lock.unlock();
+  return woken;
+}
+
+void AlarmFeed::Wake(std::vector<std::weak_ptr<Watcher>> woken) {
   if (woken.empty()) return;
   if (!wakers_.empty()) {
     {
-      std::lock_guard<std::mutex> waker_lock(waker_mu_);
+      storage::MutexLock waker_lock(&waker_mu_);
       to_wake_.insert(to_wake_.end(), std::make_move_iterator(woken.begin()),
                       std::make_move_iterator(woken.end()));
     }
-    waker_cv_.notify_one();
+    waker_cv_.NotifyOne();
     return;
   }
   for (const auto& weak : woken) {

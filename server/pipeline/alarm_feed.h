@@ -13,19 +13,19 @@
 
 #include <array>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "alarm/journal.h"
+#include "alarm/thread_annotations.h"
+#include "storage/mutex.h"
 
 namespace vigil::server {
 
@@ -109,9 +109,12 @@ class AlarmFeed {
   size_t watcher_count() const;
 
  private:
-  // Wakes the watchers interested in one of `published` (all when null).
-  void WakeLocked(std::unique_lock<std::mutex>& lock,
-                  const std::vector<alarm::JournalEntry>* published = nullptr);
+  // Takes the watchers interested in one of `published` (all when null) off
+  // the list.
+  std::vector<std::weak_ptr<Watcher>> TakeWoken(const std::vector<alarm::JournalEntry>* published)
+      VIGIL_REQUIRES(mu_);
+  // Wakes `woken`: hands them to the waker threads, or inline before those start.
+  void Wake(std::vector<std::weak_ptr<Watcher>> woken) VIGIL_EXCLUDES(mu_, waker_mu_);
   void WakerLoop();
 
   struct RingEntry {
@@ -120,19 +123,19 @@ class AlarmFeed {
   };
 
   const size_t ring_capacity_;
-  mutable std::mutex mu_;
-  std::deque<RingEntry> ring_;                    // GUARDED_BY(mu_)
-  std::map<uint64_t, alarm::JournalEntry> open_;  // GUARDED_BY(mu_); by alarm_id
-  uint64_t first_seq_ = 1;                        // GUARDED_BY(mu_)
-  uint64_t last_seq_ = 0;                         // GUARDED_BY(mu_)
-  std::vector<std::weak_ptr<Watcher>> watchers_;  // GUARDED_BY(mu_)
+  mutable storage::Mutex mu_ VIGIL_ACQUIRED_BEFORE(waker_mu_);
+  std::deque<RingEntry> ring_ VIGIL_GUARDED_BY(mu_);
+  std::map<uint64_t, alarm::JournalEntry> open_ VIGIL_GUARDED_BY(mu_);  // by alarm_id
+  uint64_t first_seq_ VIGIL_GUARDED_BY(mu_) = 1;
+  uint64_t last_seq_ VIGIL_GUARDED_BY(mu_) = 0;
+  std::vector<std::weak_ptr<Watcher>> watchers_ VIGIL_GUARDED_BY(mu_);
 
   // The waker: watchers to wake, handed over by Publish.
-  std::mutex waker_mu_;
-  std::condition_variable waker_cv_;
-  std::vector<std::weak_ptr<Watcher>> to_wake_;  // GUARDED_BY(waker_mu_)
-  bool waker_stop_ = false;                      // GUARDED_BY(waker_mu_)
-  size_t waker_count_ = 0;                       // set before the wakers start, read by them
+  storage::Mutex waker_mu_;
+  storage::CondVar waker_cv_;
+  std::vector<std::weak_ptr<Watcher>> to_wake_ VIGIL_GUARDED_BY(waker_mu_);
+  bool waker_stop_ VIGIL_GUARDED_BY(waker_mu_) = false;
+  size_t waker_count_ = 0;  // set before the wakers start, read by them
   std::vector<std::thread> wakers_;
 };
 

@@ -1,21 +1,24 @@
 #include "server/pipeline/feed_follower.h"
 
+#include "alarm/thread_annotations.h"
+#include "storage/mutex.h"
+
 namespace vigil::server {
 
 // What the feed holds (weakly) and wakes. `armed` keeps one registration at
 // a time: the feed forgets a watcher once it woke it.
 struct FeedFollower::Signal final : AlarmFeed::Watcher {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool woken = false;    // GUARDED_BY(mu)
-  bool armed = false;    // GUARDED_BY(mu)
-  bool stopped = false;  // GUARDED_BY(mu)
+  storage::Mutex mu;
+  storage::CondVar cv;
+  bool woken VIGIL_GUARDED_BY(mu) = false;
+  bool armed VIGIL_GUARDED_BY(mu) = false;
+  bool stopped VIGIL_GUARDED_BY(mu) = false;
 
   void Wake() override {
-    std::lock_guard<std::mutex> lock(mu);
+    storage::MutexLock lock(&mu);
     woken = true;
     armed = false;
-    cv.notify_all();
+    cv.NotifyAll();
   }
 };
 
@@ -27,13 +30,14 @@ void FeedFollower::Drain(const std::function<void(std::vector<alarm::JournalEntr
                          const std::function<void(const alarm::JournalEntry&)>& apply) {
   {
     // Registered before reading: a publish after the read below wakes us.
-    std::unique_lock<std::mutex> lock(signal_->mu);
-    signal_->woken = false;
-    if (!signal_->armed) {
+    bool arm = false;
+    {
+      storage::MutexLock lock(&signal_->mu);
+      signal_->woken = false;
+      arm = !signal_->armed;
       signal_->armed = true;
-      lock.unlock();
-      feed_->Watch(signal_);
     }
+    if (arm) feed_->Watch(signal_);
   }
   constexpr size_t kMaxScan = 4096;
   std::vector<alarm::JournalEntry> entries;
@@ -58,22 +62,23 @@ void FeedFollower::Drain(const std::function<void(std::vector<alarm::JournalEntr
 }
 
 bool FeedFollower::WaitUntil(std::chrono::steady_clock::time_point deadline) {
-  std::unique_lock<std::mutex> lock(signal_->mu);
-  signal_->cv.wait_until(lock, deadline, [&] { return signal_->woken || signal_->stopped; });
+  storage::MutexLock lock(&signal_->mu);
+  while (!signal_->woken && !signal_->stopped && signal_->cv.WaitUntil(&signal_->mu, deadline)) {
+  }
   signal_->woken = false;
   return !signal_->stopped;
 }
 
 void FeedFollower::Notify() {
-  std::lock_guard<std::mutex> lock(signal_->mu);
+  storage::MutexLock lock(&signal_->mu);
   signal_->woken = true;
-  signal_->cv.notify_all();
+  signal_->cv.NotifyAll();
 }
 
 void FeedFollower::Stop() {
-  std::lock_guard<std::mutex> lock(signal_->mu);
+  storage::MutexLock lock(&signal_->mu);
   signal_->stopped = true;
-  signal_->cv.notify_all();
+  signal_->cv.NotifyAll();
 }
 
 }  // namespace vigil::server

@@ -7,9 +7,10 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 
 #include "alarm/registry.h"
+#include "alarm/thread_annotations.h"
+#include "storage/mutex.h"
 
 namespace vigil::server {
 
@@ -18,21 +19,21 @@ class RegistryHolder {
   explicit RegistryHolder(std::shared_ptr<const alarm::Registry> initial)
       : current_(std::move(initial)) {}
 
-  std::shared_ptr<const alarm::Registry> Get() const {
-    std::lock_guard<std::mutex> lock(mu_);
+  std::shared_ptr<const alarm::Registry> Get() const VIGIL_EXCLUDES(mu_) {
+    storage::MutexLock lock(&mu_);
     return current_;
   }
   uint64_t version() const { return version_.load(std::memory_order_acquire); }
 
-  void Publish(std::shared_ptr<const alarm::Registry> next) {
-    std::lock_guard<std::mutex> lock(mu_);
+  void Publish(std::shared_ptr<const alarm::Registry> next) VIGIL_EXCLUDES(mu_) {
+    storage::MutexLock lock(&mu_);
     current_ = std::move(next);
     version_.fetch_add(1, std::memory_order_release);
   }
 
  private:
-  mutable std::mutex mu_;
-  std::shared_ptr<const alarm::Registry> current_;  // GUARDED_BY(mu_)
+  mutable storage::Mutex mu_;
+  std::shared_ptr<const alarm::Registry> current_ VIGIL_GUARDED_BY(mu_);
   std::atomic<uint64_t> version_{1};
 };
 

@@ -1,15 +1,15 @@
 #include "server/pipeline/storage_writer.h"
 
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <unordered_map>
 #include <vector>
-
 #include "server/log/log.h"
 #include "server/log/thread_name.h"
-#include "server/log/log.h"
 #include "server/pipeline/worker_queue.h"
+#include <thread>
+#include "server/log/log.h"
+#include "server/log/thread_name.h"
+#include "storage/mutex.h"
 
 namespace vigil::server {
 namespace {
@@ -68,7 +68,7 @@ class StorageWriter::Impl {
   uint64_t queued() const { return queue_.queued(); }
 
   alarm::Status sticky_error() const {
-    std::lock_guard<std::mutex> lock(error_mu_);
+    storage::MutexLock lock(&error_mu_);
     return error_;
   }
 
@@ -91,7 +91,7 @@ class StorageWriter::Impl {
     alarm::Status s = log_->Resume();
     if (!s.ok()) return s;
     {
-      std::lock_guard<std::mutex> lock(error_mu_);
+      storage::MutexLock lock(&error_mu_);
       error_ = alarm::Status::Ok();
     }
     owner_->failed_.store(false, std::memory_order_release);
@@ -198,19 +198,19 @@ class StorageWriter::Impl {
   // cover groups in flight.
   void AppendAndWait() {
     {
-      std::lock_guard<std::mutex> lock(in_flight_mu_);
+      storage::MutexLock lock(&in_flight_mu_);
       in_flight_ = true;
     }
     log_->Append(appends_, [this](alarm::Result<uint64_t> first) {
       Complete(std::move(first));
       // Notified under the lock: once this thread unlocks, the writer may go
       // on (and, stopping, destroy this Impl); nothing here is touched after.
-      std::lock_guard<std::mutex> lock(in_flight_mu_);
+      storage::MutexLock lock(&in_flight_mu_);
       in_flight_ = false;
-      in_flight_cv_.notify_one();
+      in_flight_cv_.NotifyOne();
     });
-    std::unique_lock<std::mutex> lock(in_flight_mu_);
-    in_flight_cv_.wait(lock, [this] { return !in_flight_; });
+    storage::MutexLock lock(&in_flight_mu_);
+    while (in_flight_) in_flight_cv_.Wait(&in_flight_mu_);
   }
 
   // The group's completion: once, alone with the group's state (the writer
@@ -234,7 +234,7 @@ class StorageWriter::Impl {
     } else {
       Undo();
       {
-        std::lock_guard<std::mutex> lock(error_mu_);
+        storage::MutexLock lock(&error_mu_);
         error_ = first.error();
       }
       owner_->failed_.store(true, std::memory_order_release);
@@ -375,12 +375,12 @@ class StorageWriter::Impl {
   alarm::TimestampMs stored_at_ = 0;
 
   // The group in flight: set before Append, cleared by its completion.
-  std::mutex in_flight_mu_;
-  std::condition_variable in_flight_cv_;
-  bool in_flight_ = false;  // GUARDED_BY(in_flight_mu_)
+  storage::Mutex in_flight_mu_;
+  storage::CondVar in_flight_cv_;
+  bool in_flight_ VIGIL_GUARDED_BY(in_flight_mu_) = false;
 
-  mutable std::mutex error_mu_;
-  alarm::Status error_;  // GUARDED_BY(error_mu_)
+  mutable storage::Mutex error_mu_;
+  alarm::Status error_ VIGIL_GUARDED_BY(error_mu_);
 
   // Last, so destroyed first: its thread stops before the state it uses goes.
   WorkerQueue<PendingBatch*> queue_;

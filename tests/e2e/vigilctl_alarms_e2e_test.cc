@@ -102,8 +102,8 @@ std::string ReadFile(const std::filesystem::path& path) {
 }
 
 // One vigilctl process: stdin from a file, stdout and stderr into files, a
-// bare environment (NO_COLOR=1 plus `env`). Killed (SIGKILL) and reaped when
-// destroyed while running.
+// bare environment (NO_COLOR=1, any sanitizer options, plus `env`). Killed (SIGKILL) and reaped
+// when destroyed while running.
 class Vigilctl {
  public:
   Vigilctl(const std::filesystem::path& dir, const std::vector<std::string>& args,
@@ -114,6 +114,11 @@ class Vigilctl {
     std::vector<std::string> all = {VIGILCTL_PATH};
     all.insert(all.end(), args.begin(), args.end());
     std::vector<std::string> environment = {"NO_COLOR=1"};
+    // A sanitizer build's options (tests/run_sanitized.sh: suppressions) reach vigilctl too.
+    for (const char* name : {"ASAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS"}) {
+      if (const char* value = std::getenv(name))
+        environment.push_back(name + ("=" + std::string(value)));
+    }
     environment.insert(environment.end(), env.begin(), env.end());
     std::vector<char*> argv, envp;
     for (std::string& a : all) argv.push_back(a.data());
