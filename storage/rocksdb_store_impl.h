@@ -20,7 +20,6 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
-#include "storage/mutex.h"
 #include <span>
 #include <string>
 #include <string_view>
@@ -28,6 +27,7 @@
 
 #include "alarm/status.h"
 #include "alarm/types.h"
+#include "storage/mutex.h"
 #include "storage/rocksdb_partitions.h"
 #include "storage/store.h"
 

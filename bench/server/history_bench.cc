@@ -19,7 +19,6 @@
 #include <thread>
 #include <vector>
 
-#include "server/log/log.h"
 #include "bench/common/flags.h"
 #include "server/log/log.h"
 #include "server/server.h"

@@ -5,17 +5,12 @@
 #include <optional>
 #include <utility>
 
-#include "server/api/grpc_status.h"
-#include "server/api/proto_convert.h"
-#include "server/config/config.h"
-#include "server/log/log.h"
-#include "server/pipeline/ingest_counters.h"
 #include "alarm/thread_annotations.h"
-#include "server/config/config.h"
 #include "server/api/grpc_status.h"
-#include "server/pipeline/ingest_counters.h"
-#include "server/log/log.h"
 #include "server/api/proto_convert.h"
+#include "server/config/config.h"
+#include "server/log/log.h"
+#include "server/pipeline/ingest_counters.h"
 #include "storage/alarm_codec.h"
 #include "storage/control_record.h"
 #include "storage/mutex.h"
@@ -354,8 +349,9 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
 };
 
 AlarmService::AlarmService(const ServerOptions& options, const AccessControl* access,
-                           const RegistryHolder* registry, AlarmFeed* feed, storage::JournalStore* store,
-                           StorageWriter* writer, BlockingRunner blocking, IdentityLimiter* limiter)
+                           const RegistryHolder* registry, AlarmFeed* feed,
+                           storage::JournalStore* store, StorageWriter* writer,
+                           BlockingRunner blocking, IdentityLimiter* limiter)
     : ctx_(new Context{.options = options,
                        .access = access,
                        .registry = registry,

@@ -3,7 +3,6 @@
 #include <cstring>
 #include <vector>
 
-#include "server/api/proto_convert.h"
 #include "alarm/engine.h"
 #include "server/api/proto_convert.h"
 

@@ -7,9 +7,6 @@
 #include <memory>
 #include <string_view>
 
-#include "server/api/batch_prep.h"
-#include "server/api/grpc_status.h"
-#include "server/log/log.h"
 #include "alarm/thread_annotations.h"
 #include "server/api/batch_prep.h"
 #include "server/api/grpc_status.h"

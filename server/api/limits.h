@@ -13,7 +13,6 @@
 #include <string>
 #include <unordered_map>
 
-#include "server/config/options.h"
 #include "alarm/thread_annotations.h"
 #include "server/config/options.h"
 #include "storage/mutex.h"

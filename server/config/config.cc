@@ -17,9 +17,6 @@
 #include <vector>
 
 #include "alarm/journal.h"
-#include "server/config/http_url.h"
-#include "server/config/internal/yaml_item.h"
-#include "server/config/text_input.h"
 #include "alarm/time_text.h"
 #include "server/config/http_url.h"
 #include "server/config/internal/yaml_item.h"

@@ -11,7 +11,6 @@
 #include <string_view>
 
 #include "alarm/status.h"
-#include "server/config/options.h"
 #include "alarm/time_text.h"
 #include "server/config/options.h"
 

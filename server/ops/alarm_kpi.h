@@ -31,8 +31,6 @@
 #include "alarm/types.h"
 #include "server/pipeline/alarm_feed.h"
 #include "server/pipeline/feed_follower.h"
-#include "server/pipeline/alarm_feed.h"
-#include "server/pipeline/feed_follower.h"
 #include "storage/mutex.h"
 
 namespace vigil::server {

@@ -20,17 +20,12 @@
 
 #include "alarm/registry.h"
 #include "alarm/rule.h"
-#include "server/log/json_text.h"
-#include "server/log/log.h"
-#include "server/log/thread_name.h"
-#include "server/ops/alarm_kpi.h"
-#include "server/pipeline/feed_follower.h"
 #include "alarm/thread_annotations.h"
-#include "server/ops/alarm_kpi.h"
-#include "server/pipeline/feed_follower.h"
 #include "server/log/json_text.h"
 #include "server/log/log.h"
 #include "server/log/thread_name.h"
+#include "server/ops/alarm_kpi.h"
+#include "server/pipeline/feed_follower.h"
 #include "storage/mutex.h"
 
 namespace vigil::server {

@@ -7,7 +7,6 @@
 
 #include "server/log/log.h"
 #include "server/log/thread_name.h"
-#include "server/log/log.h"
 #include "server/pipeline/worker_queue.h"
 #include "storage/ingest_record.h"
 

@@ -1,14 +1,13 @@
 #include "server/pipeline/storage_writer.h"
 
 #include <chrono>
+#include <thread>
 #include <unordered_map>
 #include <vector>
+
 #include "server/log/log.h"
 #include "server/log/thread_name.h"
 #include "server/pipeline/worker_queue.h"
-#include <thread>
-#include "server/log/log.h"
-#include "server/log/thread_name.h"
 #include "storage/mutex.h"
 
 namespace vigil::server {
