@@ -224,6 +224,17 @@ void Engine::SetRuleSet(std::shared_ptr<const RuleSet> rules, TimestampMs now,
   index_.Reset(states_.size());
   for (uint32_t slot = 0; slot < states_.size(); ++slot)
     index_.Insert(SensorOf(states_[slot]).id, slot);
+  uint32_t max_number = 0;
+  for (const Sensor& sensor : sensors) max_number = std::max(max_number, sensor.log_number);
+  slot_by_number_.assign(max_number == 0 ? 0 : size_t{max_number} + 1, kUnnumbered);
+  for (const Sensor& sensor : sensors) {
+    if (sensor.log_number != 0) slot_by_number_[sensor.log_number] = kNone;
+  }
+  for (uint32_t slot = 0; slot < states_.size(); ++slot) {
+    if (const uint32_t number = SensorOf(states_[slot]).log_number; number != 0) {
+      slot_by_number_[number] = slot;
+    }
+  }
 
   auto new_slot = [&](uint32_t old_slot) {
     return old_slot >= kGatewaySlot
@@ -307,7 +318,13 @@ void Engine::Evaluate(std::string_view sensor_id, uint64_t id_hash,
                       std::span<const TimestampMs> timestamps, std::span<const double> values,
                       std::span<const Quality> quality, TimestampMs now,
                       std::vector<AlarmEvent>* out) {
-  const uint32_t slot = FindSensor(sensor_id, id_hash);
+  EvaluateAt(FindSensor(sensor_id, id_hash), timestamps, values, quality, now, out);
+}
+
+void Engine::EvaluateAt(uint32_t slot, std::span<const TimestampMs> timestamps,
+                        std::span<const double> values, std::span<const Quality> quality,
+                        TimestampMs now, std::vector<AlarmEvent>* out) {
+  static_assert(kNoSensor == kNone);
   if (slot == kNone) {
     ++stats_.unknown_series;
     return;
@@ -864,6 +881,26 @@ uint32_t Engine::FindSensor(std::string_view sensor_id, uint64_t id_hash) const 
   });
 }
 
+void Engine::Locate(std::span<const SeriesView> series, std::vector<uint32_t>* slots) const {
+  slots->resize(series.size());
+  for (size_t i = 0; i < series.size(); ++i) {
+    const uint32_t number = series[i].log_number;
+    uint32_t slot = number < slot_by_number_.size() ? slot_by_number_[number] : kUnnumbered;
+    if (number == 0 || slot == kUnnumbered) slot = FindSensor(series[i].sensor_id);
+    (*slots)[i] = slot;
+  }
+  for (const uint32_t slot : *slots) {
+    if (slot != kNone) __builtin_prefetch(&states_[slot], 1);
+  }
+  // The registry entry (its rule's ranges) and a rate rule's checkpoints.
+  for (const uint32_t slot : *slots) {
+    if (slot == kNone) continue;
+    const SensorState& s = states_[slot];
+    __builtin_prefetch(&SensorOf(s));
+    if (s.rate_index != kNone) __builtin_prefetch(&rates_[s.rate_index], 1);
+  }
+}
+
 void Engine::Prefetch(std::span<const uint64_t> id_hashes) const {
   for (const uint64_t h : id_hashes) index_.PrefetchEntry(h);
   for (const uint64_t h : id_hashes) {
@@ -883,7 +920,8 @@ void Engine::Prefetch(std::span<const uint64_t> id_hashes) const {
 
 size_t Engine::state_bytes() const {
   return states_.capacity() * sizeof(SensorState) + rates_.capacity() * sizeof(RateState) +
-         index_.bytes() + timers_.capacity() * sizeof(Timer);
+         index_.bytes() + timers_.capacity() * sizeof(Timer) +
+         slot_by_number_.capacity() * sizeof(uint32_t);
 }
 
 std::vector<ActiveAlarm> Engine::Active() const {

@@ -193,6 +193,21 @@ class Engine {
                 std::span<const TimestampMs> timestamps, std::span<const double> values,
                 std::span<const Quality> quality, TimestampMs now, std::vector<AlarmEvent>* out);
 
+  // The state slot of each series' sensor, in order, into *slots (resized;
+  // kNoSensor for a sensor this Engine holds no state of), then fetches the
+  // batch's states, registry entries and rate checkpoints so that the cache
+  // misses of EvaluateAt overlap. A series with a log_number
+  // (SeriesView) is found by an array read when the rule set's registry
+  // numbers its sensor; else by its id's hash. Const: safe beside nothing
+  // but other const calls (the Engine is single-threaded).
+  void Locate(std::span<const SeriesView> series, std::vector<uint32_t>* slots) const;
+  static constexpr uint32_t kNoSensor = UINT32_MAX;
+  // Evaluate, for the sensor at `slot` (from Locate; kNoSensor counts an
+  // unknown series).
+  void EvaluateAt(uint32_t slot, std::span<const TimestampMs> timestamps,
+                  std::span<const double> values, std::span<const Quality> quality, TimestampMs now,
+                  std::vector<AlarmEvent>* out);
+
   // A hint that the sensors whose IdIndex::Hash values are `id_hashes` are
   // about to be evaluated: fetches their index entries, states and registry
   // entries in passes, so that the cache misses of a batch's sensors overlap
@@ -385,6 +400,11 @@ class Engine {
   const Sensor* first_sensor_ = nullptr;
   // Keys view into rules_->registry() ids.
   IdIndex index_;
+  // Registry log number -> state slot, kNone for a numbered sensor without a
+  // state here, kUnnumbered for a number the rule set's registry does not
+  // know (found by id instead). Built with the rule set.
+  static constexpr uint32_t kUnnumbered = kNone - 1;
+  std::vector<uint32_t> slot_by_number_{};
   GatewayIndex gateway_index_;
   std::vector<SensorState> states_{};
   std::vector<RateState> rates_{};

@@ -25,12 +25,16 @@ struct Reading {
 };
 
 // One sensor's readings as parallel arrays, borrowed from a decoded batch.
-// `quality` is empty when every reading is good.
+// `quality` is empty when every reading is good. `log_number` is the
+// sensor's ingest-log number when the batch named it by number (Sensor::
+// log_number; never reused for another sensor), 0 when by id: with it, the
+// shard finds the sensor's head and state by an array read, not a hash probe.
 struct SeriesView {
   std::string_view sensor_id;
   std::span<const TimestampMs> timestamps;
   std::span<const double> values;
   std::span<const Quality> quality;
+  uint32_t log_number = 0;
 };
 
 }  // namespace vigil::alarm

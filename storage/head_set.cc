@@ -29,11 +29,47 @@ void HeadSet::Append(std::string_view sensor_id, uint64_t id_hash,
                      std::span<const alarm::TimestampMs> timestamps, std::span<const double> values,
                      std::span<const alarm::Quality> quality, uint64_t log_seq,
                      std::vector<SealedChunk>* sealed) {
+  if (timestamps.empty()) return;
+  AppendAt(FindOrAdd(sensor_id, id_hash), timestamps, values, quality, log_seq, sealed);
+}
+
+void HeadSet::Locate(std::span<const alarm::SeriesView> series, std::vector<uint32_t>* slots) {
+  slots->resize(series.size());
+  for (size_t i = 0; i < series.size(); ++i) {
+    const uint32_t number = series[i].log_number;
+    uint32_t slot = alarm::IdIndex::kNone;
+    if (number != 0 && number < slot_by_number_.size()) slot = slot_by_number_[number];
+    if (slot == alarm::IdIndex::kNone) {
+      // First series of a numbered sensor since this HeadSet began, or one
+      // named by id: by the id's hash.
+      slot = FindOrAdd(series[i].sensor_id, alarm::IdIndex::Hash(series[i].sensor_id));
+      if (number != 0) {
+        if (number >= slot_by_number_.size()) {
+          slot_by_number_.resize(std::max<size_t>(number + 1, 2 * slot_by_number_.size()),
+                                 alarm::IdIndex::kNone);
+        }
+        slot_by_number_[number] = slot;
+      }
+    }
+    (*slots)[i] = slot;
+  }
+  // The head (an Entry spans a few cache lines), then the encoder's tail.
+  for (const uint32_t slot : *slots) {
+    const char* entry = reinterpret_cast<const char*>(&heads_[slot]);
+    __builtin_prefetch(entry);
+    __builtin_prefetch(entry + 64);
+  }
+  for (const uint32_t slot : *slots) heads_[slot].second.encoder.PrefetchTail();
+}
+
+void HeadSet::AppendAt(uint32_t slot, std::span<const alarm::TimestampMs> timestamps,
+                       std::span<const double> values, std::span<const alarm::Quality> quality,
+                       uint64_t log_seq, std::vector<SealedChunk>* sealed) {
   assert(timestamps.size() == values.size());
   assert(quality.empty() || quality.size() == timestamps.size());
   if (timestamps.empty()) return;
 
-  Entry* entry = FindOrAdd(sensor_id, id_hash);
+  Entry* entry = &heads_[slot];
   ChunkEncoder& enc = entry->second.encoder;
   // Records normally arrive in log order; if not, the head's oldest record is
   // the smaller one (the older heap entry goes stale with the generation).
@@ -48,9 +84,7 @@ void HeadSet::Append(std::string_view sensor_id, uint64_t id_hash,
   // every alarm behind it) at once, every chunk length. Later chunks keep the
   // offset.
   uint32_t max_readings = options_.max_readings_per_chunk;
-  if (entry->second.generation <= 1 && max_readings >= 4) {
-    max_readings -= static_cast<uint32_t>(id_hash % (max_readings / 2));
-  }
+  if (entry->second.generation <= 1) max_readings -= entry->second.first_cut;
 
   // encoder_heap_bytes_ currently includes `accounted` bytes of this encoder.
   size_t accounted = EncoderHeapBytes(enc);
@@ -121,7 +155,7 @@ bool HeadSet::LatestSeeded(std::string_view sensor_id) const {
 }
 
 void HeadSet::SeedLatest(std::string_view sensor_id, const std::optional<alarm::Reading>& stored) {
-  Head& head = FindOrAdd(sensor_id, alarm::IdIndex::Hash(sensor_id))->second;
+  Head& head = heads_[FindOrAdd(sensor_id, alarm::IdIndex::Hash(sensor_id))].second;
   head.latest_seeded = true;
   if (!stored || (head.has_latest && head.latest_at >= stored->at)) return;
   head.latest_at = stored->at;
@@ -141,7 +175,8 @@ size_t HeadSet::memory_bytes() const {
   constexpr size_t kPerBlock = sizeof(Entry) < 512 ? 512 / sizeof(Entry) : 1;
   const size_t blocks = heads_.size() / kPerBlock + 1;
   return sizeof(*this) + blocks * (kPerBlock * sizeof(Entry) + sizeof(void*)) + id_heap_bytes_ +
-         encoder_heap_bytes_ + open_.capacity() * sizeof(OpenEntry) + index_.bytes();
+         encoder_heap_bytes_ + open_.capacity() * sizeof(OpenEntry) + index_.bytes() +
+         slot_by_number_.capacity() * sizeof(uint32_t);
 }
 
 uint32_t HeadSet::SlotOf(std::string_view sensor_id, uint64_t id_hash) const {
@@ -171,12 +206,15 @@ const HeadSet::Entry* HeadSet::Find(std::string_view sensor_id) const {
   return slot == alarm::IdIndex::kNone ? nullptr : &heads_[slot];
 }
 
-HeadSet::Entry* HeadSet::FindOrAdd(std::string_view sensor_id, uint64_t id_hash) {
+uint32_t HeadSet::FindOrAdd(std::string_view sensor_id, uint64_t id_hash) {
   if (const uint32_t slot = SlotOf(sensor_id, id_hash); slot != alarm::IdIndex::kNone) {
-    return &heads_[slot];
+    return slot;
   }
   const auto slot = static_cast<uint32_t>(heads_.size());
   Entry& entry = heads_.emplace_back(std::string(sensor_id), Head{});
+  if (const uint32_t max = options_.max_readings_per_chunk; max >= 4) {
+    entry.second.first_cut = static_cast<uint32_t>(id_hash % (max / 2));
+  }
   const size_t cap = entry.first.capacity();
   if (cap > std::string().capacity()) id_heap_bytes_ += cap + 1;
   if (index_.Full()) {
@@ -185,7 +223,7 @@ HeadSet::Entry* HeadSet::FindOrAdd(std::string_view sensor_id, uint64_t id_hash)
     for (uint32_t s = 0; s < slot; ++s) index_.Insert(heads_[s].first, s);
   }
   index_.Insert(entry.first, slot);
-  return &entry;
+  return slot;
 }
 
 void HeadSet::Open(Entry* entry, uint64_t log_seq) {

@@ -77,6 +77,19 @@ class HeadSet {
               std::span<const alarm::Quality> quality, uint64_t log_seq,
               std::vector<SealedChunk>* sealed);
 
+  // The head slot of each series' sensor, in order, into *slots (resized);
+  // a sensor's head is created (empty) on its first series. A series with a
+  // log_number (alarm::SeriesView) is found by an array read once its sensor
+  // has a head, without hashing its id; one without, by its id. Then fetches
+  // the heads and encoder tails of the batch (as Prefetch), so that AppendAt's
+  // cache misses overlap. REQUIRES: a log number names one sensor for this
+  // HeadSet's life (storage/sensor_numbers.h never reuses one).
+  void Locate(std::span<const alarm::SeriesView> series, std::vector<uint32_t>* slots);
+  // Append, to the head at `slot` (from Locate).
+  void AppendAt(uint32_t slot, std::span<const alarm::TimestampMs> timestamps,
+                std::span<const double> values, std::span<const alarm::Quality> quality,
+                uint64_t log_seq, std::vector<SealedChunk>* sealed);
+
   // A hint that the sensors whose alarm::IdIndex::Hash values are `id_hashes`
   // are about to be appended to: fetches their index entries, heads and
   // encoder tails in three passes, so that the cache misses of a batch's
@@ -122,6 +135,9 @@ class HeadSet {
     alarm::Quality latest_quality = alarm::kQualityGood;
     alarm::TimestampMs latest_at = 0;  // valid when has_latest
     double latest_value = 0;
+    // How much shorter than max_readings_per_chunk the head's first chunk
+    // is (see Append), from the id's hash when the head was created.
+    uint32_t first_cut = 0;
     bool has_latest = false;
     bool latest_seeded = false;
   };
@@ -138,7 +154,8 @@ class HeadSet {
   static bool Live(const OpenEntry& e) {
     return e.entry->second.encoder.count() > 0 && e.entry->second.generation == e.generation;
   }
-  Entry* FindOrAdd(std::string_view sensor_id, uint64_t id_hash);
+  // The slot of sensor_id's head, created when it has none.
+  uint32_t FindOrAdd(std::string_view sensor_id, uint64_t id_hash);
   void Open(Entry* entry, uint64_t log_seq);
   void Seal(Entry* entry, std::vector<SealedChunk>* sealed);
   void PopOpen();
@@ -157,6 +174,10 @@ class HeadSet {
   // Looked up for every series appended: sensor id -> slot in heads_, a cache
   // miss or two fewer than a node-based map.
   alarm::IdIndex index_;
+  // Sensor log number -> slot in heads_ (IdIndex::kNone: no head yet), filled
+  // as numbered series arrive: an array read per series instead of a hash of
+  // the id, a probe and an id compare (each a likely cache miss).
+  std::vector<uint32_t> slot_by_number_;
   std::vector<OpenEntry> open_;  // min-heap on log_seq
   uint64_t next_chunk_id_;
   uint64_t readings_in_heads_ = 0;

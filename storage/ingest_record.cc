@@ -291,6 +291,7 @@ alarm::Status ShardSeriesReader::ReadSection(std::string_view section, uint32_t 
   }
   alarm::TimestampMs prev = 0;
   uint64_t section_readings = 0;
+  const size_t first_series = series_.size();
   for (uint32_t i = 0; i < series_count; ++i) {
     uint64_t tag = 0;
     uint32_t n = 0;
@@ -303,13 +304,17 @@ alarm::Status ShardSeriesReader::ReadSection(std::string_view section, uint32_t 
       if (!c.Varint(&len) || len > alarm::kMaxIdBytes || !c.Bytes(static_cast<size_t>(len), &id)) {
         return Status::Corruption("ingest record: sensor id past the end");
       }
-    } else {
-      if (numbers != nullptr && number <= UINT32_MAX) {
-        id = numbers->IdOf(static_cast<uint32_t>(number));
-      }
+    } else if (numbers == nullptr || number > UINT32_MAX) {
+      return Status::Corruption("ingest record: unknown sensor number " + std::to_string(number));
+    } else if (filter) {
+      // Records split for another shard count (rare): the id decides the shard.
+      id = numbers->IdOf(static_cast<uint32_t>(number));
       if (id.empty()) {
         return Status::Corruption("ingest record: unknown sensor number " + std::to_string(number));
       }
+    } else {
+      // Resolved after the section (below): the id strings' cache misses overlap.
+      numbers->PrefetchId(static_cast<uint32_t>(number));
     }
     if (!c.Varint32(&n) || n == 0 || n > c.left() / kMinReadingBytes) {
       return Status::Corruption("ingest record: reading count past the end");
@@ -338,6 +343,7 @@ alarm::Status ShardSeriesReader::ReadSection(std::string_view section, uint32_t 
     // quality span marks a series with quality until then.
     alarm::SeriesView view;
     view.sensor_id = id;
+    view.log_number = static_cast<uint32_t>(number);  // <= UINT32_MAX, checked above
     if (has_quality) view.quality = {&kQualityMark, 1};
     series_.push_back(view);
     offsets_.emplace_back(at, n);
@@ -345,6 +351,15 @@ alarm::Status ShardSeriesReader::ReadSection(std::string_view section, uint32_t 
   if (c.left() != 0) return Status::Corruption("ingest record: bytes after the last series");
   if (section_readings != reading_count) {
     return Status::Corruption("ingest record: section reading count mismatch");
+  }
+  for (size_t i = first_series; i < series_.size(); ++i) {
+    alarm::SeriesView& view = series_[i];
+    if (view.log_number == 0 || !view.sensor_id.empty()) continue;
+    view.sensor_id = numbers->IdOf(view.log_number);
+    if (view.sensor_id.empty()) {
+      return Status::Corruption("ingest record: unknown sensor number " +
+                                std::to_string(view.log_number));
+    }
   }
   return Status::Ok();
 }

@@ -256,21 +256,17 @@ class StoredBatchTask final : public ShardTask {
     const uint64_t late_before = shard.engine.stats().late_readings;
     // Hints for all the series' heads and states first, then the work: a
     // batch's cache misses overlap instead of queueing.
+    // Numbered series (the usual) are found by their log number, no id hashed.
     const std::span<const alarm::SeriesView> batch_series = reader.series();
-    shard.batch_hashes.clear();
-    for (const alarm::SeriesView& series : batch_series) {
-      shard.batch_hashes.push_back(alarm::IdIndex::Hash(series.sensor_id));
-    }
-    shard.heads.Prefetch(shard.batch_hashes);
-    if (evaluate) shard.engine.Prefetch(shard.batch_hashes);
+    shard.heads.Locate(batch_series, &shard.head_slots);
+    if (evaluate) shard.engine.Locate(batch_series, &shard.engine_slots);
     for (size_t i = 0; i < batch_series.size(); ++i) {
       const alarm::SeriesView& s = batch_series[i];
-      const uint64_t hash = shard.batch_hashes[i];
-      shard.heads.Append(s.sensor_id, hash, s.timestamps, s.values, s.quality, log_seq_,
-                         &shard.sealed);
+      shard.heads.AppendAt(shard.head_slots[i], s.timestamps, s.values, s.quality, log_seq_,
+                           &shard.sealed);
       if (evaluate) {
-        shard.engine.Evaluate(s.sensor_id, hash, s.timestamps, s.values, s.quality, stored_at_,
-                              &shard.events);
+        shard.engine.EvaluateAt(shard.engine_slots[i], s.timestamps, s.values, s.quality,
+                                stored_at_, &shard.events);
       }
     }
     if (const uint64_t late = shard.engine.stats().late_readings - late_before; late > 0) {
@@ -350,7 +346,8 @@ class ShardSet::Shard {
                .engine = alarm::Engine(alarm::EngineOptions{.shard = index, .shard_count = count}),
                .events = {},
                .batch_reader = {},
-               .batch_hashes = {},
+               .head_slots = {},
+               .engine_slots = {},
                .sensor_numbers = sensor_numbers,
                .engine_through = 0,
                .replay = {},

@@ -58,10 +58,11 @@ struct ShardState {
   // Alarm rules and state of this shard's sensors; `events` is scratch.
   alarm::Engine engine;
   std::vector<alarm::AlarmEvent> events;
-  // Scratch for one batch: this shard's series and their id hashes (heads
-  // and engine are prefetched for the whole batch before any is touched).
+  // Scratch for one batch: this shard's series and their head and engine
+  // slots (located and prefetched for the whole batch before any is touched).
   storage::ShardSeriesReader batch_reader;
-  std::vector<uint64_t> batch_hashes;
+  std::vector<uint32_t> head_slots;
+  std::vector<uint32_t> engine_slots;
   // Resolves the sensor numbers of ingest records; read-only here (null:
   // records naming sensors by number are refused).
   const storage::SensorNumbers* sensor_numbers = nullptr;

@@ -1116,5 +1116,64 @@ TEST_CASE("ShardOf is stable and spreads sensors", "[alarm][engine]") {
   for (int c : counts) CHECK(c > 150);
 }
 
+// Sensors numbered in the ingest log are located by number: an array read,
+// no hash of the id (the shard's hot path).
+TEST_CASE("Engine::Locate finds numbered sensors by log number, the rest by id",
+          "[alarm][engine]") {
+  RegistryEntries entries;
+  entries.enterprises = {Enterprise{
+      .id = "mine", .name = "Mine", .kind = EnterpriseKind::kCoalMine, .region_code = "370105"}};
+  auto sensor = [](std::string id, uint32_t number) {
+    Sensor s;
+    s.id = std::move(id);
+    s.enterprise_id = "mine";
+    s.quantity = "q";
+    s.log_number = number;
+    return s;
+  };
+  entries.sensors = {sensor("n1", 7), sensor("n2", 8), sensor("n3", 0)};
+  auto registry = Registry::Build(std::move(entries));
+  REQUIRE(registry.has_value());
+  Rule n3_rule = MethaneRule("n3");
+  n3_rule.id = "methane-n3";
+  auto rules = RuleSet::Build({MethaneRule("n1"), n3_rule}, *registry);
+  REQUIRE(rules.has_value());
+  Engine engine;
+  std::vector<AlarmEvent> events;
+  engine.SetRuleSet(*rules, 0, &events);
+
+  auto locate = [&](std::string_view id, uint32_t number) {
+    SeriesView series[1];
+    series[0].sensor_id = id;
+    series[0].log_number = number;
+    std::vector<uint32_t> slots;
+    engine.Locate(series, &slots);
+    REQUIRE(slots.size() == 1);
+    return slots[0];
+  };
+  const uint32_t n1 = locate("n1", 0);
+  REQUIRE(n1 != Engine::kNoSensor);
+  CHECK(locate("n1", 7) == n1);
+  // By number alone: the id is not looked at.
+  CHECK(locate("not-an-id", 7) == n1);
+  // Numbered, but no rule here: no state, without a lookup by id.
+  CHECK(locate("n2", 8) == Engine::kNoSensor);
+  // A number the rule set's registry does not know: by id.
+  CHECK(locate("n1", 99) == n1);
+  CHECK(locate("n3", 0) != Engine::kNoSensor);
+  CHECK(locate("n3", 0) != n1);
+  CHECK(locate("unknown", 0) == Engine::kNoSensor);
+
+  // EvaluateAt on the located slot: the alarm names the sensor of the slot.
+  TimestampMs ts[] = {1000};
+  double vs[] = {1.2};
+  engine.EvaluateAt(locate("not-an-id", 7), ts, vs, {}, 1000, &events);
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].record.source_id == "n1");
+  const uint64_t unknown_before = engine.stats().unknown_series;
+  engine.EvaluateAt(Engine::kNoSensor, ts, vs, {}, 1000, &events);
+  CHECK(engine.stats().unknown_series == unknown_before + 1);
+}
+
 }  // namespace
 }  // namespace vigil::alarm

@@ -450,5 +450,68 @@ TEST_CASE("HeadSet SeedLatest folds in the stored latest, never over a newer one
   CHECK_FALSE(heads.Latest("c").has_value());
 }
 
+// The shard's path: series located by their ingest-log number (no id hash
+// after a sensor's first series), then appended by slot.
+TEST_CASE("HeadSet::Locate finds a numbered sensor's head by its number", "[storage][head]") {
+  HeadSet heads(HeadSetOptions{.max_readings_per_chunk = 8});
+  const std::vector<TimestampMs> at = {kT0, kT0 + 1000};
+  const std::vector<double> values = {1, 2};
+  auto locate = [&](std::string_view id, uint32_t number) {
+    alarm::SeriesView series[1];
+    series[0].sensor_id = id;
+    series[0].log_number = number;
+    std::vector<uint32_t> slots;
+    heads.Locate(series, &slots);
+    REQUIRE(slots.size() == 1);
+    return slots[0];
+  };
+  const uint32_t a = locate("a", 5);  // first sight: by id, head created
+  CHECK(heads.sensor_count() == 1);
+  CHECK(locate("a", 5) == a);
+  // Later series: by number only (the id is not looked at).
+  CHECK(locate("other-id", 5) == a);
+  CHECK(heads.sensor_count() == 1);
+  // By id (number 0) finds the same head; another number, another sensor.
+  CHECK(locate("a", 0) == a);
+  const uint32_t b = locate("b", 70000);  // grows the number table
+  CHECK(b != a);
+  CHECK(heads.sensor_count() == 2);
+
+  std::vector<SealedChunk> sealed;
+  heads.AppendAt(locate("ignored", 5), at, values, {}, 1, &sealed);
+  std::vector<Reading> out;
+  heads.ReadHead("a", kMin, kMax, &out);
+  REQUIRE(out.size() == 2);
+  CHECK(out[1].value == 2);
+  CHECK(heads.Latest("a")->value == 2);
+}
+
+TEST_CASE("HeadSet::AppendAt cuts a head's first chunk as Append does", "[storage][head]") {
+  // The first chunk is shortened by the id's hash; Locate computes it once.
+  for (const std::string id : {"gas-1", "gas-2", "temp-17", "level-x"}) {
+    HeadSet by_id(HeadSetOptions{.max_readings_per_chunk = 16});
+    HeadSet by_slot(HeadSetOptions{.max_readings_per_chunk = 16});
+    std::vector<SealedChunk> sealed_id;
+    std::vector<SealedChunk> sealed_slot;
+    alarm::SeriesView series[1];
+    series[0].sensor_id = id;
+    series[0].log_number = 3;
+    std::vector<uint32_t> slots;
+    for (uint64_t k = 0; k < 40; ++k) {
+      const std::vector<TimestampMs> at = {kT0 + static_cast<TimestampMs>(k) * 1000};
+      const std::vector<double> v = {static_cast<double>(k)};
+      by_id.Append(id, at, v, {}, k + 1, &sealed_id);
+      by_slot.Locate(series, &slots);
+      by_slot.AppendAt(slots[0], at, v, {}, k + 1, &sealed_slot);
+    }
+    REQUIRE(sealed_id.size() == sealed_slot.size());
+    REQUIRE(!sealed_id.empty());
+    for (size_t i = 0; i < sealed_id.size(); ++i) {
+      CHECK(sealed_id[i].first_at == sealed_slot[i].first_at);
+      CHECK(sealed_id[i].last_at == sealed_slot[i].last_at);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace vigil::storage

@@ -27,14 +27,16 @@ struct TestSeries {
   std::vector<double> values;
   std::vector<Quality> quality;  // empty: none
   bool operator==(const TestSeries& o) const {
-    return sensor_id == o.sensor_id && timestamps == o.timestamps &&
+    // The number too: the shard finds a numbered series' head by it.
+    return sensor_id == o.sensor_id && number == o.number && timestamps == o.timestamps &&
            std::memcmp(values.data(), o.values.data(), values.size() * 8) == 0 &&
            values.size() == o.values.size() && quality == o.quality;
   }
 };
 
 std::ostream& operator<<(std::ostream& os, const TestSeries& s) {
-  return os << s.sensor_id << " n=" << s.timestamps.size() << " q=" << s.quality.size();
+  return os << s.sensor_id << " #" << s.number << " n=" << s.timestamps.size()
+            << " q=" << s.quality.size();
 }
 
 // A record as batch prep writes it: each series in its owner's section.
@@ -56,7 +58,7 @@ std::vector<TestSeries> Read(ShardSeriesReader& reader) {
   std::vector<TestSeries> out;
   for (const SeriesView& s : reader.series()) {
     out.push_back(TestSeries{std::string(s.sensor_id),
-                             0,
+                             s.log_number,
                              {s.timestamps.begin(), s.timestamps.end()},
                              {s.values.begin(), s.values.end()},
                              {s.quality.begin(), s.quality.end()}});
