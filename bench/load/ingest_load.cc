@@ -13,6 +13,7 @@
 // are made outside it. The client reuses one IngestBatch per stream and only
 // rewrites the timestamps, values and sequence, so it stays far below the
 // server's CPU (client CPU is measured and reported).
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -36,6 +37,7 @@
 #include <optional>
 #include <span>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -1361,16 +1363,32 @@ struct LpShared {
   uint32_t done_streams = 0;  // guarded by mu
 };
 
-// One gateway's stream: sends its prebuilt batches in order, at most
-// `window` unacked; checks that acks come back in order.
-class LpStream final : public grpc::ClientBidiReactor<v1::IngestBatch, v1::IngestAck> {
+// One gateway's stream: sends its batches in order, at most `window`
+// unacked; checks that acks come back in order. Every batch is serialized
+// before the timed pass (as shared/peers/loader.py pre-builds its request
+// bodies): the timed window measures the server, not the client's protobuf
+// encoding. Written through the generic stub as bytes; the service sees the
+// same IngestBatch messages.
+class LpStream final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
-  LpStream(std::vector<v1::IngestBatch>* batches, uint32_t window, LpShared* shared)
-      : batches_(batches), window_(window), shared_(shared) {}
+  LpStream(const std::vector<v1::IngestBatch>& batches, uint32_t window, LpShared* shared)
+      : window_(window), shared_(shared) {
+    bodies_.reserve(batches.size());
+    sequences_.reserve(batches.size());
+    for (const v1::IngestBatch& batch : batches) {
+      grpc::ByteBuffer body;
+      bool own = false;
+      const grpc::Status status =
+          grpc::SerializationTraits<v1::IngestBatch>::Serialize(batch, &body, &own);
+      if (!status.ok()) throw std::runtime_error("vigil-load: cannot serialize a batch");
+      bodies_.push_back(std::move(body));
+      sequences_.push_back(batch.sequence());
+    }
+  }
 
-  void Start(v1::Ingest::Stub* stub) {
-    stub->async()->Stream(&context_, this);
-    StartRead(&ack_);
+  void Start(grpc::GenericStub* stub) {
+    stub->PrepareBidiStreamingCall(&context_, "/vigil.v1.Ingest/Stream", grpc::StubOptions(), this);
+    StartRead(&ack_bytes_);
     StartCall();
     Drive(Decide());
   }
@@ -1397,6 +1415,9 @@ class LpStream final : public grpc::ClientBidiReactor<v1::IngestBatch, v1::Inges
       return;  // OnDone follows once the server ends the call
     }
     const int64_t now_ns = SteadyNs(Clock::now());
+    if (!grpc::SerializationTraits<v1::IngestAck>::Deserialize(&ack_bytes_, &ack_).ok()) {
+      ack_.Clear();  // sequence 0: counted as a mismatch below
+    }
     if (ack_.rejected_readings() > 0 &&
         shared_->rejection_prints.fetch_add(1, std::memory_order_relaxed) < 10) {
       std::fprintf(stderr, "vigil-load: batch %" PRIu64 ": %u readings rejected", ack_.sequence(),
@@ -1411,7 +1432,7 @@ class LpStream final : public grpc::ClientBidiReactor<v1::IngestBatch, v1::Inges
     Action action;
     {
       std::lock_guard lock(mu_);
-      if (acked_ >= sent_ || ack_.sequence() != (*batches_)[acked_].sequence()) ++ack_mismatches_;
+      if (acked_ >= sent_ || ack_.sequence() != sequences_[acked_]) ++ack_mismatches_;
       ++acked_;
       stored_ += ack_.stored_readings();
       rejected_ += ack_.rejected_readings();
@@ -1423,7 +1444,7 @@ class LpStream final : public grpc::ClientBidiReactor<v1::IngestBatch, v1::Inges
       std::lock_guard lock(shared_->mu);
       shared_->cv.notify_all();
     }
-    if (action != Action::kFinish) StartRead(&ack_);
+    if (action != Action::kFinish) StartRead(&ack_bytes_);
     Drive(action);
   }
   void OnDone(const grpc::Status& status) override {
@@ -1451,15 +1472,15 @@ class LpStream final : public grpc::ClientBidiReactor<v1::IngestBatch, v1::Inges
   }
   Action DecideLocked() {
     if (broken_ || finishing_) return Action::kNone;
-    if (acked_ == batches_->size()) {
+    if (acked_ == bodies_.size()) {
       if (writing_) return Action::kNone;
       finishing_ = true;
       writing_ = true;
       return Action::kFinish;
     }
-    if (writing_ || sent_ == batches_->size() || sent_ - acked_ >= window_) return Action::kNone;
+    if (writing_ || sent_ == bodies_.size() || sent_ - acked_ >= window_) return Action::kNone;
     writing_ = true;
-    next_write_ = &(*batches_)[sent_++];
+    next_write_ = &bodies_[sent_++];
     return Action::kWrite;
   }
   void Drive(Action action) {
@@ -1467,13 +1488,15 @@ class LpStream final : public grpc::ClientBidiReactor<v1::IngestBatch, v1::Inges
     if (action == Action::kFinish) StartWritesDone();
   }
 
-  std::vector<v1::IngestBatch>* const batches_;
+  std::vector<grpc::ByteBuffer> bodies_;  // serialized batches, in order
+  std::vector<uint64_t> sequences_;       // their sequence numbers
   const uint32_t window_;
   LpShared* const shared_;
   grpc::ClientContext context_;
+  grpc::ByteBuffer ack_bytes_;
   v1::IngestAck ack_;
   std::mutex mu_;
-  const v1::IngestBatch* next_write_ = nullptr;  // guarded by mu_ until written
+  const grpc::ByteBuffer* next_write_ = nullptr;  // guarded by mu_ until written
   size_t sent_ = 0;
   size_t acked_ = 0;
   bool writing_ = false;
@@ -1633,13 +1656,14 @@ int RunLpFile(const Config& config) {
   for (auto& per_stream : plan.batches) {
     for (auto& b : per_stream) b.set_epoch(epoch);
   }
-  std::vector<std::unique_ptr<v1::Ingest::Stub>> stubs;
-  for (const auto& channel : channels) stubs.push_back(v1::Ingest::NewStub(channel));
+  std::vector<std::unique_ptr<grpc::GenericStub>> stubs;
+  for (const auto& channel : channels)
+    stubs.push_back(std::make_unique<grpc::GenericStub>(channel));
   LpShared shared;
   shared.batches_left = plan.batch_count;
   std::vector<std::unique_ptr<LpStream>> reactors;
-  for (auto& per_stream : plan.batches) {
-    reactors.push_back(std::make_unique<LpStream>(&per_stream, config.window, &shared));
+  for (const auto& per_stream : plan.batches) {
+    reactors.push_back(std::make_unique<LpStream>(per_stream, config.window, &shared));
   }
 
   double other_before = -1;
