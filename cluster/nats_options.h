@@ -1,0 +1,34 @@
+// NatsOptions: how vigild reaches a NATS cluster (URLs, credentials, TLS).
+// Plain values, free of the NATS C client's headers.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace vigil::cluster {
+
+struct NatsOptions {
+  // Server URLs ("nats://127.0.0.1:4222"); the client fails over between them.
+  // Default: none (required).
+  std::vector<std::string> urls;
+  // A NATS .creds file (user JWT + nkey seed). Default: none (no auth).
+  std::string credentials_file;
+  // TLS: CA bundle to verify the servers; client certificate and key for
+  // mutual TLS. Any of them set turns TLS on. Default: none (plain TCP).
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // Connection name shown by the server's monitoring. Default: "vigild".
+  std::string name = "vigild";
+  // TCP connect timeout per attempt. Default: 2 s.
+  std::chrono::milliseconds connect_timeout{2000};
+  // Wait between reconnect attempts to one server; the client keeps trying
+  // forever (max_reconnect -1) while the log completes appends kUnavailable.
+  // Default: 250 ms.
+  std::chrono::milliseconds reconnect_wait{250};
+  // Bytes buffered while reconnecting before a publish fails at once. Default: 8 MiB.
+  int reconnect_buffer_bytes = 8 << 20;
+};
+
+}  // namespace vigil::cluster
