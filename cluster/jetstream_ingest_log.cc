@@ -25,6 +25,8 @@ constexpr char kCheckpointFileName[] = "ingest_log.checkpoint";
 constexpr int kFetchBatch = 256;
 // Longest wait for one pull request's messages while replaying.
 constexpr int64_t kFetchTimeoutMs = 5000;
+// Longest time spent trying to create the replay consumer.
+constexpr auto kConsumerCreateWait = std::chrono::seconds(20);
 // Extra time the watchdog gives the client's own MaxWait timer before it
 // fails a group itself (a backstop: the client normally reports the timeout).
 constexpr auto kWatchdogGrace = std::chrono::milliseconds(1000);
@@ -255,7 +257,12 @@ class JetStreamIngestLog::Impl {
       }
       from = acked_end_;
     }
-    Status s = CatchUp(from);
+    // A stream leader that has not yet noticed it lost its quorum still
+    // answers stream info; only a stored message proves appends can go on.
+    // The probe goes to "<prefix>.probe", outside every partition's subject.
+    Status s = Probe();
+    if (!s.ok()) return s;
+    s = CatchUp(from);
     if (!s.ok()) return s;
     storage::MutexLock lock(&mu_);
     failed_ = Status::Ok();
@@ -384,6 +391,22 @@ class JetStreamIngestLog::Impl {
     }
   }
 
+  // Publishes an empty message and waits for its acknowledgement (at most
+  // append_timeout): ok when the stream stores messages again.
+  Status Probe() {
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = options_.append_timeout.count();
+    po.ExpectStream = options_.stream.c_str();
+    jsPubAck* ack = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    const std::string subject = options_.subject_prefix + ".probe";
+    natsStatus s = js_Publish(&ack, js_.get(), subject.c_str(), nullptr, 0, &po, &code);
+    jsPubAck_Destroy(ack);
+    if (s != NATS_OK) return JsError(s, code, "jetstream probe publish");
+    return Status::Ok();
+  }
+
   Result<StreamInfo> GetStreamInfo() {
     jsStreamInfo* si = nullptr;
     jsErrCode code = static_cast<jsErrCode>(0);
@@ -489,7 +512,16 @@ class JetStreamIngestLog::Impl {
     so.Config.InactiveThreshold = std::chrono::nanoseconds(std::chrono::seconds(30)).count();
     natsSubscription* sub = nullptr;
     jsErrCode code = static_cast<jsErrCode>(0);
-    natsStatus ns = js_PullSubscribe(&sub, js_.get(), subject_.c_str(), nullptr, &jo, &so, &code);
+    // Right after a failover the meta leader may not answer a consumer
+    // creation at once: a few attempts, bounded.
+    natsStatus ns = NATS_OK;
+    const auto deadline = Clock::now() + kConsumerCreateWait;
+    for (;;) {
+      code = static_cast<jsErrCode>(0);
+      ns = js_PullSubscribe(&sub, js_.get(), subject_.c_str(), nullptr, &jo, &so, &code);
+      if (ns == NATS_OK || Clock::now() >= deadline) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
     if (ns != NATS_OK) return JsError(ns, code, "replay consumer on " + subject_);
     struct SubCloser {
       natsSubscription* sub;

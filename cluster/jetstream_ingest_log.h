@@ -84,9 +84,11 @@ class JetStreamIngestLog final : public storage::IngestLog {
   alarm::Result<std::unordered_map<std::string, storage::Watermark>> LoadWatermarks() override;
   alarm::Result<std::optional<storage::Watermark>> LoadWatermark(
       std::string_view gateway_id) override;
-  // Ok once connected, the stream answers and nothing is in flight; it then
-  // reads what the stream stored past the last acknowledged group (groups
-  // whose acknowledgement was lost) into the watermarks.
+  // Ok once connected, nothing is in flight and the stream stores again (an
+  // empty probe message on "<subject_prefix>.probe" is acknowledged: waits
+  // up to append_timeout); it then reads what the stream stored past the last
+  // acknowledged group (groups whose acknowledgement was lost) into the
+  // watermarks. kUnavailable otherwise.
   alarm::Status Resume() override;
 
   // The subject this log publishes to.
