@@ -43,7 +43,9 @@ struct Groups {
       for (int b = 0; b < w.batches; ++b, ++seq) {
         builder.Reset(gateway, 1, seq, 1);
         for (int r = 0; r < w.readings; ++r) {
-          builder.BeginSeries(0, 0, "enterprise-0001/tank-" + std::to_string(r), 1, false);
+          // Registered sensors travel as their SensorNumbers number, as the
+          // ingest service writes them.
+          builder.BeginSeries(0, static_cast<uint32_t>(r + 1), {}, 1, false);
           builder.AddReading(1'765'000'000'000 + static_cast<int64_t>(seq) * 1000, 20.0 + 0.01 * r,
                              0);
         }
@@ -149,7 +151,15 @@ int Bench(int nodes, const Workload& w, double seconds, size_t in_flight) {
   for (const std::string& r : one.records) record_bytes += r.size();
   const double readings = static_cast<double>(w.batches) * w.readings;
   Print(prefix + "record_bytes_per_reading", static_cast<double>(record_bytes) / readings, "B");
+  // What goes on the wire to NATS besides the body: the HPUB line (subject,
+  // sizes) and the Nats-Msg-Id header, about 90 bytes per group.
+  const std::string id = vigil::cluster::GroupMessageId(one.groups[0], 0, 0);
+  const size_t headers = std::string("NATS/1.0\r\nNats-Msg-Id: \r\n\r\n").size() + id.size();
+  const size_t hpub =
+      std::string("HPUB vigil.ingest.0 _INBOX.0123456789012345678901.0123456789 ").size() + 16;
   Print(prefix + "message_bytes_per_reading", static_cast<double>(body.size()) / readings, "B");
+  Print(prefix + "published_bytes_per_reading",
+        static_cast<double>(body.size() + headers + hpub) / readings, "B");
 
   uint64_t next_seq = 1000;
   Run(**log, w, seconds, 1, prefix, &next_seq);
