@@ -359,7 +359,10 @@ class JetStreamIngestLog::Impl {
         if (e->duplicate) duplicates_.fetch_add(1, std::memory_order_relaxed);
         result.emplace(first);
       } else {
-        if (failed_.ok()) failed_ = e->error;
+        // A group refused for what it is (kInvalidArgument: empty, too
+        // large) says nothing about the stream; anything else fails the log
+        // until Resume, as a RocksDB background error does.
+        if (failed_.ok() && e->error.code() != Status::Code::kInvalidArgument) failed_ = e->error;
         result.emplace(e->error);
       }
       mu_.Unlock();
