@@ -54,6 +54,8 @@ alarm::Result<std::unique_ptr<NatsClient>> NatsClient::Connect(const NatsOptions
   // writes and adds about 1 ms to every acknowledgement with one in flight.
   if (s == NATS_OK) s = natsOptions_SetSendAsap(opts.get(), true);
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts.get(), -1);
+  if (s == NATS_OK) s = natsOptions_SetPingInterval(opts.get(), options.ping_interval.count());
+  if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(opts.get(), options.max_pings_out);
   if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts.get(), options.reconnect_wait.count());
   if (s == NATS_OK) {
     s = natsOptions_SetReconnectBufSize(opts.get(), options.reconnect_buffer_bytes);

@@ -27,6 +27,13 @@ struct NatsOptions {
   // forever (max_reconnect -1) while the log completes appends kUnavailable.
   // Default: 250 ms.
   std::chrono::milliseconds reconnect_wait{250};
+  // A server that stops answering (frozen, cut off) while its TCP connection
+  // stays up is found by pings: after max_pings_out unanswered pings, sent
+  // every ping_interval, the client reconnects to another server. NATS'
+  // default (2 min x 2) would leave appends failing for minutes.
+  // Default: 1 s x 3.
+  std::chrono::milliseconds ping_interval{1000};
+  int max_pings_out = 3;
   // Bytes buffered while reconnecting before a publish fails at once. Default: 8 MiB.
   int reconnect_buffer_bytes = 8 << 20;
 };

@@ -278,6 +278,40 @@ TEST_CASE("JetStream log: a resent group (same gateway, epoch, seq) is dropped a
   CHECK(entries.size() == 3);  // 1 + 2, the resend is not stored
 }
 
+TEST_CASE("JetStream log: partitions share the stream, each replays only its own subject",
+          "[cluster][jetstream]") {
+  testing::TempDir dir;
+  testing::NatsCluster nats(dir / "nats", 1);
+  auto o0 = Options(nats, dir);
+  auto o1 = o0;
+  o1.partition = 1;
+  o1.state_dir = dir / "state1";
+  auto p0 = OpenLog(o0);
+  auto p1 = OpenLog(o1);
+  CHECK(p0->subject() == "vigil.ingest.0");
+  CHECK(p1->subject() == "vigil.ingest.1");
+  std::vector<uint64_t> firsts0;
+  for (uint64_t i = 0; i < 4; ++i) {
+    Group a = Group::Of("gw-0", 1, 1 + 2 * i, 2);
+    Group b = Group::Of("gw-1", 1, 1 + i, 1);
+    auto first = storage::AppendAndWait(*p0, a.Appends());
+    REQUIRE(first.has_value());
+    firsts0.push_back(*first);
+    REQUIRE(storage::AppendAndWait(*p1, b.Appends()).has_value());
+  }
+  auto e0 = ReplayAll(*p0);
+  auto e1 = ReplayAll(*p1);
+  REQUIRE(e0.size() == 8);
+  REQUIRE(e1.size() == 4);
+  for (const Replayed& r : e0) CHECK(r.payload.find("gw-0") != std::string::npos);
+  for (const Replayed& r : e1) CHECK(r.payload.find("gw-1") != std::string::npos);
+  // Positions leave gaps where the other partition's messages are.
+  for (size_t i = 1; i < firsts0.size(); ++i) CHECK(firsts0[i] > firsts0[i - 1] + 2);
+  // Each partition's watermarks are its own gateways'.
+  CHECK(p0->LoadWatermarks()->count("gw-1") == 0);
+  CHECK(p1->LoadWatermarks()->count("gw-0") == 0);
+}
+
 TEST_CASE("JetStream log: watermarks and replay_from survive reopening", "[cluster][jetstream]") {
   testing::TempDir dir;
   testing::NatsCluster nats(dir / "nats", 1);
@@ -328,8 +362,11 @@ TEST_CASE("JetStream log: watermarks and replay_from survive reopening", "[clust
   }
 }
 
-TEST_CASE("JetStream log R3: kill -9 of the stream leader while appending loses no acked group",
+TEST_CASE("JetStream log R3: losing the stream leader while appending loses no acked group",
           "[cluster][jetstream][r3]") {
+  // kill -9, or SIGSTOP for longer than the failover and SIGCONT after.
+  const bool freeze = GENERATE(false, true);
+  INFO((freeze ? "SIGSTOP" : "kill -9") << " of the stream leader");
   testing::TempDir dir;
   testing::NatsCluster nats(dir / "nats", 3);
   auto o = Options(nats, dir, 3);
@@ -344,10 +381,18 @@ TEST_CASE("JetStream log R3: kill -9 of the stream leader while appending loses 
   for (size_t i = 0; i < kGroups; ++i) groups.push_back(Group::Of("gw", 1, 1 + 2 * i, 2));
   Outcomes outcomes;
   for (size_t i = 0; i < kGroups; ++i) {
-    if (i == kGroups / 2) nats.Kill(nats.IndexOf(leader));  // groups are in flight
+    if (i == kGroups / 2) {  // groups are in flight
+      if (freeze) {
+        nats.Freeze(nats.IndexOf(leader));
+      } else {
+        nats.Kill(nats.IndexOf(leader));
+      }
+    }
     log->Append(groups[i].Appends(), outcomes.Done(i));
   }
   REQUIRE(outcomes.WaitFor(kGroups, std::chrono::seconds(15)));
+  // A frozen leader comes back as a follower (or leads again) with what it had.
+  if (freeze) nats.Thaw(nats.IndexOf(leader));
   std::map<size_t, uint64_t> acked = outcomes.positions();
   std::vector<size_t> failed;
   for (auto& [i, s] : outcomes.errors()) {
@@ -401,6 +446,10 @@ TEST_CASE("JetStream log R3: kill -9 of the stream leader while appending loses 
 
 TEST_CASE("JetStream log R3: with quorum lost an append completes kUnavailable within the bound",
           "[cluster][jetstream][r3]") {
+  // Killed nodes: the survivor answers at once ("no responders"). Frozen
+  // nodes: nothing answers, and the append's own deadline must end the wait.
+  const bool freeze = GENERATE(false, true);
+  INFO((freeze ? "SIGSTOP" : "kill -9") << " of two of three nodes");
   testing::TempDir dir;
   testing::NatsCluster nats(dir / "nats", 3);
   auto o = Options(nats, dir, 3);
@@ -409,13 +458,19 @@ TEST_CASE("JetStream log R3: with quorum lost an append completes kUnavailable w
   Group before = Group::Of("gw", 1, 1, 1);
   REQUIRE(storage::AppendAndWait(*log, before.Appends()).has_value());
 
-  nats.Kill(1);
-  nats.Kill(2);
+  for (int i : {1, 2}) {
+    if (freeze) {
+      nats.Freeze(i);
+    } else {
+      nats.Kill(i);
+    }
+  }
   Group g = Group::Of("gw", 1, 2, 1);
   const auto t0 = Clock::now();
   auto r = storage::AppendAndWait(*log, g.Appends());
   const auto took = Clock::now() - t0;
   REQUIRE(!r.has_value());
+  INFO(r.error().ToString());
   CHECK(r.error().code() == Status::Code::kUnavailable);
   // append_timeout, plus the watchdog's grace at most.
   CHECK(took < o.append_timeout + std::chrono::milliseconds(1500));
@@ -428,7 +483,11 @@ TEST_CASE("JetStream log R3: with quorum lost an append completes kUnavailable w
 
   // Quorum back: Resume, then the resend is stored (or dropped as the
   // duplicate of a copy that landed after all) exactly once.
-  nats.Restart(1);
+  if (freeze) {
+    nats.Thaw(1);
+  } else {
+    nats.Restart(1);
+  }
   Status s = ResumeWithin(*log, std::chrono::seconds(25));
   INFO(s.ToString());
   REQUIRE(s.ok());
