@@ -31,9 +31,7 @@ alarm::Status NatsError(natsStatus s, std::string_view what) {
       return alarm::Status::PermissionDenied(std::move(text));
     case NATS_NO_MEMORY:
       return alarm::Status::ResourceExhausted(std::move(text));
-    case NATS_SSL_ERROR:
-      return alarm::Status::Unavailable(std::move(text));
-    default:
+    default:  // timeouts, no responders, connection and TLS failures
       return alarm::Status::Unavailable(std::move(text));
   }
 }

@@ -104,7 +104,7 @@ void Run(vigil::cluster::JetStreamIngestLog& log, const Workload& w, double seco
       ++outstanding;
     }
     const auto t0 = Clock::now();
-    log.Append(groups.groups[sent], [&, t0](vigil::alarm::Result<uint64_t> r) {
+    log.Append(groups.groups[sent], [&, t0](const vigil::alarm::Result<uint64_t>& r) {
       const double us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
       vigil::storage::MutexLock lock(&mu);
       latency_us.push_back(us);

@@ -110,6 +110,7 @@ std::string NatsCluster::url(int i) const {
 
 std::vector<std::string> NatsCluster::urls() const {
   std::vector<std::string> out;
+  out.reserve(nodes_.size());
   for (int i = 0; i < size(); ++i) out.push_back(url(i));
   return out;
 }
