@@ -33,7 +33,7 @@ v1::IngestBatch Batch(uint64_t sequence, int64_t t0) {
     v1::Series* series = batch.add_series();
     series->set_sensor_id(sensor);
     for (int i = 0; i < 3; ++i) {
-      series->add_timestamps_ms(t0 + i * 1000);
+      series->add_timestamps_ms(t0 + int64_t{1000} * i);
       series->add_values(static_cast<double>(sequence) + 0.25 * i);
     }
   }
@@ -83,7 +83,7 @@ TEST_CASE("vigild on JetStream: acked readings survive kill -9, replayed from th
     for (uint64_t seq = 1; seq <= kBatches; ++seq) {
       for (int i = 0; i < 3; ++i) {
         const Reading& r = readings[(seq - 1) * 3 + static_cast<size_t>(i)];
-        CHECK(r.ts == t0 + static_cast<int64_t>(seq) * 10'000 + i * 1000);
+        CHECK(r.ts == t0 + static_cast<int64_t>(seq) * 10'000 + int64_t{1000} * i);
         CHECK(r.value == static_cast<double>(seq) + 0.25 * i);
       }
     }
