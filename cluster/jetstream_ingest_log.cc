@@ -127,67 +127,77 @@ class JetStreamIngestLog::Impl {
   // --- IngestLog ---
 
   void Append(std::span<const storage::LogAppend> group, AppendDone done) {
+    // The entry and its message are complete before the entry is shared:
+    // from then on other threads read it, and may complete and free it.
     auto entry = std::make_unique<InFlight>();
     entry->done = std::move(done);
+    Status invalid;
+    natsMsg* msg = nullptr;
+    if (group.empty() || group.size() > kMaxGroupEntries) {
+      invalid = Status::InvalidArgument("ingest group of " + std::to_string(group.size()) +
+                                        " entries (1.." + std::to_string(kMaxGroupEntries) + ")");
+    } else {
+      for (const storage::LogAppend& a : group) {
+        if (!a.gateway_id.empty()) {
+          entry->marks.emplace_back(std::string(a.gateway_id), a.watermark);
+        }
+      }
+      entry->msg_id = GroupMessageId(group, nonce_, ++counter_);
+      EncodeGroup(group, &body_);
+      const int64_t max_payload = natsConnection_GetMaxPayload(client_->connection());
+      if (max_payload > 0 && static_cast<int64_t>(body_.size()) > max_payload) {
+        invalid = Status::InvalidArgument("ingest group of " + std::to_string(body_.size()) +
+                                          " bytes exceeds the NATS server's max_payload of " +
+                                          std::to_string(max_payload));
+      } else {
+        natsStatus s = natsMsg_Create(&msg, subject_.c_str(), nullptr, body_.data(),
+                                      static_cast<int>(body_.size()));
+        if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Nats-Msg-Id", entry->msg_id.c_str());
+        if (s != NATS_OK) invalid = NatsError(s, "jetstream message");
+      }
+    }
     InFlight* e = entry.get();
-    Status refused;
+    Status refused = invalid;
     {
       storage::MutexLock lock(&mu_);
       const auto room_deadline = Clock::now() + options_.append_timeout;
-      while (failed_.ok() && in_flight_.size() >= options_.max_in_flight &&
+      while (refused.ok() && failed_.ok() && in_flight_.size() >= options_.max_in_flight &&
              Clock::now() < room_deadline) {
         room_cv_.WaitUntil(&mu_, room_deadline);
       }
-      if (!failed_.ok()) {
+      if (refused.ok() && !failed_.ok()) {
         refused = Status::Unavailable("jetstream ingest log failed earlier (Resume first): " +
                                       failed_.message());
-      } else if (in_flight_.size() >= options_.max_in_flight) {
+      } else if (refused.ok() && in_flight_.size() >= options_.max_in_flight) {
         refused = Status::Unavailable("jetstream ingest log: no room in flight within " +
                                       std::to_string(options_.append_timeout.count()) + " ms");
-      } else if (group.empty() || group.size() > kMaxGroupEntries) {
-        refused = Status::InvalidArgument("ingest group of " + std::to_string(group.size()) +
-                                          " entries (1.." + std::to_string(kMaxGroupEntries) + ")");
       }
+      e->deadline = Clock::now() + options_.append_timeout + kWatchdogGrace;
       in_flight_.push_back(std::move(entry));
       if (!refused.ok()) Finish(e, refused);
     }
     if (!refused.ok()) {
+      natsMsg_Destroy(msg);
       Drain();
       return;
     }
-    e->deadline = Clock::now() + options_.append_timeout + kWatchdogGrace;
-    for (const storage::LogAppend& a : group) {
-      if (!a.gateway_id.empty()) e->marks.emplace_back(std::string(a.gateway_id), a.watermark);
-    }
-    e->msg_id = GroupMessageId(group, nonce_, ++counter_);
-    EncodeGroup(group, &body_);
-
-    Status error;
-    const int64_t max_payload = natsConnection_GetMaxPayload(client_->connection());
-    if (max_payload > 0 && static_cast<int64_t>(body_.size()) > max_payload) {
-      error = Status::InvalidArgument("ingest group of " + std::to_string(body_.size()) +
-                                      " bytes exceeds the NATS server's max_payload of " +
-                                      std::to_string(max_payload));
-    } else {
-      natsMsg* msg = nullptr;
-      natsStatus s = natsMsg_Create(&msg, subject_.c_str(), nullptr, body_.data(),
-                                    static_cast<int>(body_.size()));
-      if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Nats-Msg-Id", e->msg_id.c_str());
-      if (s == NATS_OK) {
-        jsPubOptions po;
-        jsPubOptions_Init(&po);
-        po.MaxWait = options_.append_timeout.count();
-        po.ExpectStream = options_.stream.c_str();
-        s = js_PublishMsgAsync(js_.get(), &msg, &po);
-        published_.store(true, std::memory_order_release);
-      }
-      natsMsg_Destroy(msg);  // no-op once the client took it
-      if (s != NATS_OK) error = NatsError(s, "jetstream publish");
-    }
-    if (!error.ok()) {
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = options_.append_timeout.count();
+    po.ExpectStream = options_.stream.c_str();
+    const natsStatus s = js_PublishMsgAsync(js_.get(), &msg, &po);
+    published_.store(true, std::memory_order_release);
+    natsMsg_Destroy(msg);  // no-op once the client took it
+    if (s != NATS_OK) {
+      Status error = NatsError(s, "jetstream publish");
       {
         storage::MutexLock lock(&mu_);
-        Finish(e, error);
+        // Still there unless the watchdog completed it meanwhile.
+        for (auto& f : in_flight_) {
+          if (f.get() != e) continue;
+          if (!f->finished) Finish(e, std::move(error));
+          break;
+        }
       }
       Drain();
     }
