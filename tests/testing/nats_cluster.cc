@@ -68,6 +68,23 @@ int HttpStatus(int port, const char* path, std::chrono::milliseconds timeout) {
   return code;
 }
 
+// True when every thread of `pid` is stopped (state T or t in /proc).
+bool AllThreadsStopped(pid_t pid) {
+  std::error_code ec;
+  const std::filesystem::path tasks = "/proc/" + std::to_string(pid) + "/task";
+  for (const auto& task : std::filesystem::directory_iterator(tasks, ec)) {
+    std::ifstream stat(task.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    // "tid (comm) S ...": the state follows the last ')'.
+    const size_t paren = line.rfind(')');
+    if (paren == std::string::npos || paren + 2 >= line.size()) return false;
+    const char state = line[paren + 2];
+    if (state != 'T' && state != 't') return false;
+  }
+  return !ec;
+}
+
 }  // namespace
 
 std::string NatsServerBinary() {
@@ -203,7 +220,15 @@ void NatsCluster::Kill(int i) {
 
 void NatsCluster::Freeze(int i) {
   Node& n = nodes_[static_cast<size_t>(i)];
-  if (n.pid > 0 && !n.frozen && ::kill(n.pid, SIGSTOP) == 0) n.frozen = true;
+  if (n.pid <= 0 || n.frozen || ::kill(n.pid, SIGSTOP) != 0) return;
+  n.frozen = true;
+  // kill() returns before the stop has reached every thread: a node could
+  // still acknowledge a message sent right after. Wait (bounded) until every
+  // thread of it shows as stopped.
+  const auto deadline = Clock::now() + std::chrono::seconds(2);
+  while (Clock::now() < deadline && !AllThreadsStopped(n.pid)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
 }
 
 void NatsCluster::Thaw(int i) {

@@ -45,6 +45,7 @@ class NatsCluster {
   // SIGKILL and reap node i (no-op when not running).
   void Kill(int i);
   // SIGSTOP / SIGCONT node i: it stops answering but keeps its sockets.
+  // Freeze returns once every thread of the node is stopped (bounded: 2 s).
   void Freeze(int i);
   void Thaw(int i);
   // Starts node i again (same ports, config and store) and waits until ready.
