@@ -101,20 +101,31 @@ NatsCluster::NatsCluster(const std::filesystem::path& dir, int nodes,
     throw std::runtime_error(
         "nats-server is not installed (deploy/install-deps.sh --test installs it)");
   }
-  nodes_.resize(static_cast<size_t>(nodes));
-  for (int i = 0; i < nodes; ++i) {
-    Node& n = nodes_[static_cast<size_t>(i)];
-    n.client_port = FreePort();
-    n.cluster_port = FreePort();
-    n.http_port = FreePort();
-    n.dir = dir_ / name(i);
-    std::filesystem::create_directories(n.dir / "store");
+  // A port probed free can be taken by another process before nats-server
+  // binds it (other test runs share the machine): then start again on fresh
+  // ports, at most 3 times.
+  for (int attempt = 1;; ++attempt) {
+    nodes_.assign(static_cast<size_t>(nodes), Node{});
+    for (int i = 0; i < nodes; ++i) {
+      Node& n = nodes_[static_cast<size_t>(i)];
+      n.client_port = FreePort();
+      n.cluster_port = FreePort();
+      n.http_port = FreePort();
+      n.dir = dir_ / ("attempt" + std::to_string(attempt)) / name(i);
+      std::filesystem::create_directories(n.dir / "store");
+    }
+    try {
+      for (int i = 0; i < nodes; ++i) {
+        WriteConfig(i);
+        Spawn(i);
+      }
+      for (int i = 0; i < nodes; ++i) WaitReady(i, ready_timeout);
+      return;
+    } catch (const std::runtime_error&) {
+      for (int i = 0; i < nodes; ++i) Kill(i);
+      if (attempt == 3) throw;
+    }
   }
-  for (int i = 0; i < nodes; ++i) {
-    WriteConfig(i);
-    Spawn(i);
-  }
-  for (int i = 0; i < nodes; ++i) WaitReady(i, ready_timeout);
 }
 
 NatsCluster::~NatsCluster() {
