@@ -6,13 +6,20 @@ set -euo pipefail
 
 PACKAGES=(g++ cmake ninja-build pkg-config libboost-dev libprotobuf-dev protobuf-compiler
   libgrpc++-dev protobuf-compiler-grpc librocksdb-dev prometheus-cpp-dev catch2
-  libyaml-cpp-dev libcli11-dev libbenchmark-dev libsystemd-dev libssl-dev)
+  libyaml-cpp-dev libcli11-dev libbenchmark-dev libsystemd-dev libssl-dev libnats-dev)
 # libcli11-dev: CLI11 (header-only), the command lines of vigild, vigilctl and the bench tools.
+# libnats-dev: the NATS C client (3.4.1), linked by cluster/ (the ingest log on JetStream),
+# so every build needs it; found through pkg-config (Debian's cnats CMake config is broken).
 # Test tools: promtool (package prometheus) lints /metrics and the alert rules; the
 # e2e tests run a real Prometheus and a real Alertmanager (prometheus-alertmanager);
 # clang-14 with libclang-rt-14-dev builds and runs the libFuzzer targets (tests/fuzz);
-# python3-yaml lints the deployment manifests (tests/deploy/check_shipped_configs.py).
-TEST_PACKAGES=(prometheus prometheus-alertmanager clang-14 libclang-rt-14-dev python3-yaml)
+# python3-yaml lints the deployment manifests (tests/deploy/check_shipped_configs.py);
+# nats-server (2.9.10) runs the real JetStream nodes of tests/cluster and bench/cluster. It is a
+# test package, not a build one: vigild's embedded default runs without NATS, and a cluster's
+# NATS nodes are deployed on their own (not necessarily on the build machine). Its package
+# enables a systemd service; the policy-rc.d guard below keeps it from starting here.
+TEST_PACKAGES=(prometheus prometheus-alertmanager clang-14 libclang-rt-14-dev python3-yaml
+  nats-server)
 
 wanted=("${PACKAGES[@]}")
 [ "${1:-}" = "--test" ] && wanted+=("${TEST_PACKAGES[@]}")
@@ -33,7 +40,7 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 echo "installing: ${missing[*]}" >&2
-# The prometheus and prometheus-alertmanager packages would start their own daemons;
+# The prometheus, prometheus-alertmanager and nats-server packages would start their own daemons;
 # the tests start their own instances on free ports instead.
 guard=""
 if [ ! -e /usr/sbin/policy-rc.d ]; then

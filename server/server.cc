@@ -14,6 +14,7 @@
 #include <optional>
 #include <thread>
 
+#include "cluster/jetstream_ingest_log.h"
 #include "server/api/admin_service.h"
 #include "server/api/alarm_service.h"
 #include "server/api/backup_service.h"
@@ -174,6 +175,13 @@ class Server::Impl {
       LogWarn("wal_tail_dropped", {{"bytes", stats.wal_bytes_dropped_at_open},
                                    {"places", stats.wal_corruptions_at_open}});
     }
+    log_ = store_.get();
+    if (options_.ingest_log.backend == IngestLogOptions::Backend::kJetStream) {
+      auto log = OpenJetStreamLog();
+      if (!log) return log.error();
+      jetstream_log_ = std::move(*log);
+      log_ = jetstream_log_.get();
+    }
 
     // The stored registry, then the registry file's entries on top of it.
     auto registry = LoadStoredRegistry(store_.get(), &sensor_numbers_);
@@ -243,27 +251,26 @@ class Server::Impl {
     uint64_t replayed = 0;
     uint64_t replayed_readings = 0;
     const auto replay_start = std::chrono::steady_clock::now();
-    Status s =
-        store_->Replay(store_->replay_from(), [&](uint64_t seq, const storage::LogEntry& entry) {
-          ++replayed;
-          if (entry.kind == storage::LogEntryKind::kControl) {
-            auto control = storage::DecodeControlRecord(entry.payload);
-            if (!control) {
-              return Status::Corruption("ingest log entry " + std::to_string(seq) + ": " +
-                                        control.error().message());
-            }
-            shards_->PostControl(seq, entry.stored_at, *control);
-            return Status::Ok();
-          }
-          if (auto header = storage::ParseIngestRecordHeader(entry.payload)) {
-            replayed_readings += header->reading_count;
-          }
-          shards_->PostBatch(seq, entry.stored_at, std::string(entry.payload));
-          return Status::Ok();
-        });
+    Status s = log_->Replay(log_->replay_from(), [&](uint64_t seq, const storage::LogEntry& entry) {
+      ++replayed;
+      if (entry.kind == storage::LogEntryKind::kControl) {
+        auto control = storage::DecodeControlRecord(entry.payload);
+        if (!control) {
+          return Status::Corruption("ingest log entry " + std::to_string(seq) + ": " +
+                                    control.error().message());
+        }
+        shards_->PostControl(seq, entry.stored_at, *control);
+        return Status::Ok();
+      }
+      if (auto header = storage::ParseIngestRecordHeader(entry.payload)) {
+        replayed_readings += header->reading_count;
+      }
+      shards_->PostBatch(seq, entry.stored_at, std::string(entry.payload));
+      return Status::Ok();
+    });
     if (!s.ok()) return s;
     shards_->Reconcile();
-    const uint64_t replayed_from = store_->replay_from();
+    const uint64_t replayed_from = log_->replay_from();
     if (replayed > 0) CheckpointAfterReplay();
     LogInfo("ingest_log_replayed", {{"from_log_seq", replayed_from},
                                     {"records", replayed},
@@ -278,7 +285,7 @@ class Server::Impl {
       const std::filesystem::space_info space = std::filesystem::space(dir, ec);
       return ec ? UINT64_MAX : static_cast<uint64_t>(space.available);
     };
-    auto writer = StorageWriter::Start(store_.get(), shards_.get(), std::move(writer_options));
+    auto writer = StorageWriter::Start(log_, shards_.get(), std::move(writer_options));
     if (!writer) return writer.error();
     writer_ = std::move(*writer);
     last_posted_ = writer_->posted_through();
@@ -701,6 +708,30 @@ class Server::Impl {
   // fails (a full disk) or the shards take longer than kReplayCheckpointWait,
   // vigild serves without it (storage failures are then handled as always)
   // and the regular rounds take over.
+  // The JetStream ingest log of ingest_log (cluster/README.md); its
+  // checkpoint file lives in <data_dir>/jetstream.
+  alarm::Result<std::unique_ptr<cluster::JetStreamIngestLog>> OpenJetStreamLog() {
+    const IngestLogOptions& o = options_.ingest_log;
+    cluster::JetStreamLogOptions log_options;
+    log_options.nats.urls = o.nats_urls;
+    log_options.nats.credentials_file = o.nats_credentials_file.string();
+    log_options.nats.tls_ca_file = o.nats_tls_ca_file.string();
+    log_options.nats.tls_cert_file = o.nats_tls_cert_file.string();
+    log_options.nats.tls_key_file = o.nats_tls_key_file.string();
+    log_options.stream = o.stream;
+    log_options.partition = o.partition;
+    log_options.replicas = static_cast<int>(o.replicas);
+    log_options.append_timeout = o.append_timeout;
+    log_options.state_dir = options_.data_dir / "jetstream";
+    auto log = cluster::JetStreamIngestLog::Open(log_options);
+    if (!log) return log.error();
+    LogInfo("ingest_log_jetstream", {{"stream", o.stream},
+                                     {"subject", (*log)->subject()},
+                                     {"replicas", o.replicas},
+                                     {"replay_from", (*log)->replay_from()}});
+    return log;
+  }
+
   void CheckpointAfterReplay() {
     const auto start = std::chrono::steady_clock::now();
     ++round_;
@@ -715,7 +746,7 @@ class Server::Impl {
       LogWarn("checkpoint_lagging", {{"round", round_}});
       return;
     }
-    Status s = store_->Checkpoint(*point);
+    Status s = log_->Checkpoint(*point);
     if (!s.ok()) LogError("checkpoint_failed", {{"error", s.ToString()}});
     LogInfo("checkpoint_after_replay",
             {{"replay_from", *point},
@@ -843,7 +874,7 @@ class Server::Impl {
   void RunCheckpointRound() {
     if (round_ > 0) {
       if (auto point = shards_->CheckpointResult(round_)) {
-        Status s = store_->Checkpoint(*point);
+        Status s = log_->Checkpoint(*point);
         if (!s.ok()) LogError("checkpoint_failed", {{"error", s.ToString()}});
       } else {
         LogWarn("checkpoint_lagging", {{"round", round_}});
@@ -902,7 +933,7 @@ class Server::Impl {
       shards_->Stop();
       journal_->Stop();  // writes the shards' final snapshots
       if (auto point = shards_->CheckpointResult(ShardSet::kFinalCheckpointRound)) {
-        Status s = store_->Checkpoint(*point);
+        Status s = log_->Checkpoint(*point);
         if (!s.ok()) LogError("checkpoint_failed", {{"error", s.ToString()}});
       }
     }
@@ -919,6 +950,8 @@ class Server::Impl {
     writer_.reset();
     shards_.reset();
     journal_.reset();
+    log_ = nullptr;
+    jetstream_log_.reset();  // completes nothing: the writer has stopped
     store_.reset();
   }
 
@@ -947,6 +980,9 @@ class Server::Impl {
   uint64_t last_posted_ = 0;
 
   std::unique_ptr<storage::Store> store_;
+  // The ingest log: the store's own, or a JetStream stream (ingest_log.backend).
+  storage::IngestLog* log_ = nullptr;
+  std::unique_ptr<cluster::JetStreamIngestLog> jetstream_log_;
   std::unique_ptr<RegistryHolder> registry_;
   // The ingest log's sensor numbers; read by the shards, added to by
   // registry changes (control thread). Outlives the shards.

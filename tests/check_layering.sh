@@ -1,5 +1,5 @@
 #!/bin/sh
-# Dependencies point server -> alarm, storage -> proto and never back:
+# Dependencies point server -> cluster -> storage -> alarm, server -> proto, and never back:
 # alarm has no gRPC, RocksDB, protobuf or threads; storage has no gRPC or
 # protobuf, and RocksDB only in its rocksdb_*.cc files and the private
 # rocksdb_partitions.h and rocksdb_store_impl.h, which nothing outside them includes.
@@ -34,4 +34,13 @@ check '#include [<"](grpc|grpcpp|rocksdb|boost)' "$root"/server/config/options.h
 # only gateway_client.cc, alarm_stream.cc and vigil_sim.cc (the streaming side) talk to vigild.
 check '#include [<"](grpc|grpcpp|google/protobuf|vigil/v1|rocksdb|server/|storage/|bench/common/channel)' \
   $(ls "$root"/bench/sim/*.h "$root"/bench/sim/*.cc | grep -v -e gateway_client.cc -e alarm_stream.cc -e vigil_sim.cc)
+# cluster (the ingest log on NATS JetStream) sits between storage and server: no gRPC,
+# protobuf, RocksDB or server code. The NATS C client's headers stay in cluster/nats_client.h
+# and cluster/*.cc; the headers server code includes (the log, its options) are free of them.
+check '#include [<"](grpc|grpcpp|google/protobuf|vigil/v1|rocksdb|server/)' "$root"/cluster/*.h "$root"/cluster/*.cc
+check '#include [<"]nats/' $(ls "$root"/cluster/*.h | grep -v '/nats_client\.h$') \
+  "$root"/alarm/*.h "$root"/alarm/*.cc "$root"/storage/*.h "$root"/storage/*.cc \
+  $(find "$root"/server -name '*.h' -o -name '*.cc')
+check 'std::(mutex|shared_mutex|recursive_mutex|condition_variable|lock_guard|unique_lock|scoped_lock|shared_lock)\b' \
+  "$root"/cluster/*.h "$root"/cluster/*.cc
 exit $fail

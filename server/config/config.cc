@@ -328,6 +328,65 @@ class Parser {
            }
          }},
     };
+    auto string_list = [&](const Item& item) {
+      std::vector<std::string> out;
+      if (!item.value.IsSequence()) Fail(item, "expected a list, got " + Describe(item.value));
+      for (size_t i = 0; i < item.value.size(); ++i) {
+        out.push_back(String(
+            Item{item.path + "[" + std::to_string(i) + "]", item.value[i].Mark(), item.value[i]}));
+      }
+      return out;
+    };
+    const Key ingest_log_keys[] = {
+        {"backend",
+         [&](const Item& item) {
+           const std::string backend = String(item);
+           if (backend == "rocksdb") {
+             options.ingest_log.backend = IngestLogOptions::Backend::kRocksDb;
+           } else if (backend == "jetstream") {
+             options.ingest_log.backend = IngestLogOptions::Backend::kJetStream;
+           } else {
+             Fail(item, "must be 'rocksdb' or 'jetstream', got '" + backend + "'");
+           }
+         }},
+        {"nats_urls",
+         [&](const Item& item) {
+           options.ingest_log.nats_urls = string_list(item);
+           for (const std::string& url : options.ingest_log.nats_urls) {
+             if (!url.starts_with("nats://") && !url.starts_with("tls://")) {
+               Fail(item, "a NATS URL is nats://host:port or tls://host:port, got '" + url + "'");
+             }
+           }
+         }},
+        {"nats_credentials_file",
+         [&](const Item& item) { options.ingest_log.nats_credentials_file = path_key(item); }},
+        {"nats_tls_ca_file",
+         [&](const Item& item) { options.ingest_log.nats_tls_ca_file = path_key(item); }},
+        {"nats_tls_cert_file",
+         [&](const Item& item) { options.ingest_log.nats_tls_cert_file = path_key(item); }},
+        {"nats_tls_key_file",
+         [&](const Item& item) { options.ingest_log.nats_tls_key_file = path_key(item); }},
+        {"stream",
+         [&](const Item& item) {
+           options.ingest_log.stream = String(item);
+           const std::string& name = options.ingest_log.stream;
+           if (name.empty() || name.find_first_of(" .*>\t") != std::string::npos) {
+             Fail(item, "a stream name is not empty and has no spaces, '.', '*' or '>'");
+           }
+         }},
+        {"partition",
+         [&](const Item& item) {
+           options.ingest_log.partition = static_cast<uint32_t>(Unsigned(item, 0, 65535));
+         }},
+        {"replicas",
+         [&](const Item& item) {
+           options.ingest_log.replicas = static_cast<uint32_t>(Unsigned(item, 1, 5));
+         }},
+        {"append_timeout",
+         [&](const Item& item) {
+           options.ingest_log.append_timeout = Duration(item, std::chrono::milliseconds(100));
+         }},
+    };
     const Key storage_keys[] = {
         {"data_dir",
          [&](const Item& item) {
@@ -511,6 +570,18 @@ class Parser {
         {"limits", [&](const Item& item) { Section(item, limits_keys); }},
         {"alertmanager", [&](const Item& item) { Section(item, alertmanager_keys); }},
         {"storage", [&](const Item& item) { Section(item, storage_keys); }},
+        {"ingest_log",
+         [&](const Item& item) {
+           Section(item, ingest_log_keys);
+           if (options.ingest_log.backend == IngestLogOptions::Backend::kJetStream &&
+               options.ingest_log.nats_urls.empty()) {
+             Fail(item, "backend jetstream needs nats_urls");
+           }
+           if (!options.ingest_log.nats_tls_cert_file.empty() &&
+               options.ingest_log.nats_tls_key_file.empty()) {
+             Fail(item, "nats_tls_cert_file needs nats_tls_key_file");
+           }
+         }},
         {"ingest", [&](const Item& item) { Section(item, ingest_keys); }},
         {"registry_file",
          [&](const Item& item) {
@@ -812,6 +883,25 @@ std::string FormatEffectiveConfig(const ServerOptions& options) {
   line("  raw_retention", FormatDuration(options.limits.raw_retention));
   line("  stats_retention", FormatDuration(options.stats_retention));
   line("  journal_retention", FormatDuration(options.journal_retention));
+  out += "ingest_log:\n";
+  if (options.ingest_log.backend == IngestLogOptions::Backend::kRocksDb) {
+    line("  backend", "rocksdb");
+  } else {
+    line("  backend", "jetstream");
+    std::string urls = "[";
+    for (const std::string& url : options.ingest_log.nats_urls) {
+      urls += (urls.size() > 1 ? ", " : "") + Quote(url);
+    }
+    line("  nats_urls", urls + "]");
+    line("  nats_credentials_file", Quote(options.ingest_log.nats_credentials_file.string()));
+    line("  nats_tls_ca_file", Quote(options.ingest_log.nats_tls_ca_file.string()));
+    line("  nats_tls_cert_file", Quote(options.ingest_log.nats_tls_cert_file.string()));
+    line("  nats_tls_key_file", Quote(options.ingest_log.nats_tls_key_file.string()));
+    line("  stream", Quote(options.ingest_log.stream));
+    line("  partition", std::to_string(options.ingest_log.partition));
+    line("  replicas", std::to_string(options.ingest_log.replicas));
+    line("  append_timeout", FormatDuration(options.ingest_log.append_timeout));
+  }
   out += "ingest:\n";
   line("  max_future_skew", FormatDuration(options.limits.max_future_skew));
   line("  max_series_per_batch", std::to_string(options.limits.max_series_per_batch));

@@ -37,6 +37,19 @@ alarm::Result<ConfigFilesSummary> CheckConfigFiles(const ServerOptions& options,
           ": no PEM certificate in it");
     }
   }
+  // The NATS client reads these at start; a missing one should fail here.
+  const std::pair<const char*, const std::filesystem::path*> nats_files[] = {
+      {"ingest_log.nats_credentials_file", &options.ingest_log.nats_credentials_file},
+      {"ingest_log.nats_tls_ca_file", &options.ingest_log.nats_tls_ca_file},
+      {"ingest_log.nats_tls_cert_file", &options.ingest_log.nats_tls_cert_file},
+      {"ingest_log.nats_tls_key_file", &options.ingest_log.nats_tls_key_file}};
+  if (options.ingest_log.backend == IngestLogOptions::Backend::kJetStream) {
+    for (const auto& [key, path] : nats_files) {
+      if (path->empty()) continue;
+      auto text = ReadTextFile(*path);
+      if (!text) return Named(key, text.error());
+    }
+  }
   std::shared_ptr<const alarm::Registry> registry;
   if (!options.registry_file.empty()) {
     auto entries = LoadRegistryFile(options.registry_file);

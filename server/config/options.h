@@ -54,6 +54,40 @@ struct AlertmanagerOptions {
   bool operator==(const AlertmanagerOptions&) const = default;
 };
 
+// Where the ingest log lives (cluster/README.md). YAML ingest_log.
+struct IngestLogOptions {
+  enum class Backend {
+    // The embedded default: the RocksDB store's own ingest log.
+    kRocksDb,
+    // A NATS JetStream stream (cluster/jetstream_ingest_log.h); chunks,
+    // journal and registry stay in RocksDB, the checkpoint file goes to
+    // <data_dir>/jetstream. An ack means the stream's quorum stored the batch.
+    kJetStream,
+  };
+  // YAML ingest_log.backend: rocksdb | jetstream. Default: rocksdb.
+  Backend backend = Backend::kRocksDb;
+  // NATS server URLs; required for jetstream. YAML ingest_log.nats_urls. Default: none.
+  std::vector<std::string> nats_urls;
+  // NATS .creds file, TLS CA and client certificate/key; relative to the
+  // config file's folder. YAML ingest_log.nats_credentials_file,
+  // nats_tls_ca_file, nats_tls_cert_file, nats_tls_key_file. Default: none.
+  std::filesystem::path nats_credentials_file;
+  std::filesystem::path nats_tls_ca_file;
+  std::filesystem::path nats_tls_cert_file;
+  std::filesystem::path nats_tls_key_file;
+  // Stream name; created when missing. YAML ingest_log.stream. Default: VIGIL_INGEST.
+  std::string stream = "VIGIL_INGEST";
+  // Subject "vigil.ingest.<partition>". YAML ingest_log.partition (0..65535). Default: 0.
+  uint32_t partition = 0;
+  // Replicas when the stream is created: 1 or 3. YAML ingest_log.replicas. Default: 1.
+  uint32_t replicas = 1;
+  // Longest wait for the stream's acknowledgement before a batch fails
+  // (UNAVAILABLE). YAML ingest_log.append_timeout. Default: 5s.
+  std::chrono::milliseconds append_timeout = std::chrono::seconds(5);
+
+  bool operator==(const IngestLogOptions&) const = default;
+};
+
 // What a token's holder may do. kViewer < kOperator < kAdmin, each including
 // the one before; kGateway is apart: it writes readings as one gateway and
 // does nothing else.
@@ -240,6 +274,8 @@ struct ServerOptions {
   bool reflection = false;
   // YAML alertmanager. Default: off.
   AlertmanagerOptions alertmanager;
+  // YAML ingest_log. Default: the RocksDB store's log.
+  IngestLogOptions ingest_log;
 };
 
 }  // namespace vigil::server

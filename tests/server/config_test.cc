@@ -610,3 +610,37 @@ TEST_CASE("Config: auth.tokens_file adds the tokens of a separate file, errors n
 
 }  // namespace
 }  // namespace vigil::server
+
+namespace vigil::server {
+namespace {
+
+TEST_CASE("Config: ingest_log on JetStream, its checks and its effective config",
+          "[server][config]") {
+  using Backend = IngestLogOptions::Backend;
+  alarm::Result<ServerOptions> options = Parse(
+      "ingest_log:\n  backend: jetstream\n"
+      "  nats_urls: [\"nats://10.0.0.1:4222\", \"tls://10.0.0.2:4222\"]\n"
+      "  stream: PROVINCE_37\n  partition: 5\n  replicas: 3\n  append_timeout: 2500ms\n");
+  REQUIRE(options.has_value());
+  CHECK(options->ingest_log.backend == Backend::kJetStream);
+  CHECK(options->ingest_log.nats_urls ==
+        std::vector<std::string>{"nats://10.0.0.1:4222", "tls://10.0.0.2:4222"});
+  CHECK(options->ingest_log.stream == "PROVINCE_37");
+  CHECK(options->ingest_log.partition == 5);
+  CHECK(options->ingest_log.replicas == 3);
+  CHECK(options->ingest_log.append_timeout == std::chrono::milliseconds(2500));
+  alarm::Result<ServerOptions> back = Parse(FormatEffectiveConfig(*options));
+  REQUIRE(back.has_value());
+  CHECK(back->ingest_log == options->ingest_log);
+  CHECK(ServerOptions().ingest_log.backend == Backend::kRocksDb);
+
+  auto error = [](const std::string& yaml) { return ErrorOf(Parse(yaml)); };
+  CHECK_THAT(error("ingest_log: { backend: jetstream }\n"), Catch::Contains("nats_urls"));
+  CHECK_THAT(error("ingest_log: { backend: kafka }\n"), Catch::Contains("rocksdb"));
+  CHECK_THAT(error("ingest_log: { nats_urls: [\"http://x:1\"] }\n"), Catch::Contains("nats://"));
+  CHECK_THAT(error("ingest_log: { stream: \"a.b\" }\n"), Catch::Contains("stream name"));
+  CHECK_THAT(error("ingest_log: { replicas: 7 }\n"), Catch::Contains("replicas"));
+}
+
+}  // namespace
+}  // namespace vigil::server

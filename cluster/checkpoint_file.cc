@@ -1,0 +1,107 @@
+#include "cluster/checkpoint_file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+
+namespace vigil::cluster {
+namespace {
+
+constexpr char kMagic[4] = {'V', 'G', 'C', '1'};
+
+void Put(std::string* out, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+bool Get(std::string_view* in, uint64_t* v, int bytes) {
+  if (in->size() < static_cast<size_t>(bytes)) return false;
+  uint64_t r = 0;
+  for (int i = bytes - 1; i >= 0; --i)
+    r = (r << 8) | static_cast<uint8_t>((*in)[static_cast<size_t>(i)]);
+  in->remove_prefix(static_cast<size_t>(bytes));
+  *v = r;
+  return true;
+}
+
+alarm::Status Errno(const std::string& what) {
+  return alarm::Status::IOError(what + ": " + std::strerror(errno));
+}
+
+// Writes all of `data` to `fd` and fsyncs it.
+alarm::Status WriteAndSync(int fd, const std::string& data, const std::string& name) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Errno("write " + name);
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) return Errno("fsync " + name);
+  return alarm::Status::Ok();
+}
+
+}  // namespace
+
+alarm::Result<std::optional<CheckpointState>> LoadCheckpoint(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    std::error_code ec;
+    if (!std::filesystem::exists(file, ec)) return std::optional<CheckpointState>();
+    return alarm::Status::IOError("open " + file.string());
+  }
+  const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) return alarm::Status::IOError("read " + file.string());
+  std::string_view v(data);
+  auto corrupt = [&] { return alarm::Status::Corruption("checkpoint file " + file.string()); };
+  if (v.size() < 4 || std::memcmp(v.data(), kMagic, 4) != 0) return corrupt();
+  v.remove_prefix(4);
+  CheckpointState state;
+  uint64_t count = 0;
+  if (!Get(&v, &state.replay_from, 8) || !Get(&v, &state.marks_through, 8) || !Get(&v, &count, 8)) {
+    return corrupt();
+  }
+  for (uint64_t i = 0; i < count; ++i) {
+    uint64_t len = 0;
+    storage::Watermark mark;
+    if (!Get(&v, &len, 4) || v.size() < len) return corrupt();
+    std::string gateway(v.substr(0, len));
+    v.remove_prefix(len);
+    if (!Get(&v, &mark.epoch, 8) || !Get(&v, &mark.sequence, 8)) return corrupt();
+    state.marks.emplace(std::move(gateway), mark);
+  }
+  if (!v.empty()) return corrupt();
+  return std::optional<CheckpointState>(std::move(state));
+}
+
+alarm::Status SaveCheckpoint(const std::filesystem::path& file, const CheckpointState& state) {
+  std::string data(kMagic, 4);
+  Put(&data, state.replay_from, 8);
+  Put(&data, state.marks_through, 8);
+  Put(&data, state.marks.size(), 8);
+  for (const auto& [gateway, mark] : state.marks) {
+    Put(&data, gateway.size(), 4);
+    data.append(gateway);
+    Put(&data, mark.epoch, 8);
+    Put(&data, mark.sequence, 8);
+  }
+  const std::filesystem::path tmp = file.string() + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Errno("create " + tmp.string());
+  alarm::Status s = WriteAndSync(fd, data, tmp.string());
+  ::close(fd);
+  if (!s.ok()) return s;
+  if (::rename(tmp.c_str(), file.c_str()) != 0) return Errno("rename " + tmp.string());
+  const std::filesystem::path dir = file.has_parent_path() ? file.parent_path() : ".";
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return Errno("open " + dir.string());
+  const int rc = ::fsync(dfd);
+  ::close(dfd);
+  if (rc != 0) return Errno("fsync " + dir.string());
+  return alarm::Status::Ok();
+}
+
+}  // namespace vigil::cluster
