@@ -3,6 +3,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <vector>
@@ -429,6 +430,9 @@ void HttpIngest::HandleLines(HttpRequest& request, const HttpReply& reply) {
       }
     }
     rejected += prepared.ack.rejected_readings();
+    std::stable_sort(
+        rejections.begin(), rejections.end(),
+        [](const LineRejection& a, const LineRejection& b) { return a.line < b.line; });
     const storage::Watermark mark = numbering.next;
     ++numbering.next.sequence;
     queued = SubmitPrepared(
