@@ -1,6 +1,7 @@
 #include "server/http/http_server.h"
 
 // Before Asio: g++ 12 in C++20 needs <utility> ahead of asio's awaitable.hpp.
+#include <array>
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -207,16 +208,33 @@ class Session : public std::enable_shared_from_this<Session> {
     ReadHeader();
   }
 
+  // Ends the connection gracefully: after our FIN, what the client still
+  // sends is read and dropped (at most 1 s) before the socket closes, since
+  // closing with unread input resets the connection and the client could
+  // lose the error response it has not read yet.
   void Close() {
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.close();
+    stream_.expires_after(std::chrono::seconds(1));
+    Drain();
+  }
+
+  void Drain() {
+    stream_.async_read_some(net::buffer(drain_),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec) {
+                                self->stream_.close();
+                                return;
+                              }
+                              self->Drain();
+                            });
   }
 
   beast::tcp_stream stream_;
   Shared* shared_;
   const bool refuse_;
-  beast::flat_buffer buffer_{8192};
+  beast::flat_buffer buffer_;  // unbounded: the parser enforces the limits
+  std::array<char, 4096> drain_{};
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::optional<bhttp::response<bhttp::empty_body>> continue_;
   std::optional<bhttp::response<bhttp::string_body>> response_;
