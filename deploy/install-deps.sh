@@ -6,8 +6,11 @@ set -euo pipefail
 
 PACKAGES=(g++ cmake ninja-build pkg-config libboost-dev libprotobuf-dev protobuf-compiler
   libgrpc++-dev protobuf-compiler-grpc librocksdb-dev prometheus-cpp-dev catch2
-  libyaml-cpp-dev libcli11-dev libbenchmark-dev libsystemd-dev libssl-dev)
+  libyaml-cpp-dev libcli11-dev libbenchmark-dev libsystemd-dev libssl-dev rapidjson-dev zlib1g-dev)
 # libcli11-dev: CLI11 (header-only), the command lines of vigild, vigilctl and the bench tools.
+# rapidjson-dev: the JSON ingest body (server/http): a SAX reader that reports the exact byte
+# offset of an error, validates UTF-8 while reading and fills the batch with no document tree
+# (no allocation per reading); header-only. zlib1g-dev: gzip request bodies (line protocol).
 # Test tools: promtool (package prometheus) lints /metrics and the alert rules; the
 # e2e tests run a real Prometheus and a real Alertmanager (prometheus-alertmanager);
 # clang-14 with libclang-rt-14-dev builds and runs the libFuzzer targets (tests/fuzz);
