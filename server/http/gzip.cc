@@ -26,7 +26,7 @@ GunzipResult Gunzip(std::string_view in, size_t max_out, std::string* out, std::
         result = GunzipResult::kTooLarge;
         break;
       }
-      out->resize(std::min(max_out + 1, std::max<size_t>(out->size() * 2, 64 * 1024)));
+      out->resize(std::min(max_out + 1, std::max<size_t>(out->size() * 2, size_t{64} * 1024)));
     }
     z.next_out = reinterpret_cast<Bytef*>(out->data() + used);
     z.avail_out = static_cast<uInt>(std::min<size_t>(out->size() - used, 1u << 30));

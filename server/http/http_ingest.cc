@@ -215,11 +215,13 @@ HttpIngest::HttpIngest(const IngestContext& ctx, HttpIngestOptions options)
     : ctx_(ctx), options_(std::move(options)) {}
 
 void HttpIngest::Register(HttpServer* server) {
-  server->Route("POST", "/api/v1/ingest",
-                [this](HttpRequest& request, HttpReply reply) { HandleJson(request, reply); });
+  server->Route("POST", "/api/v1/ingest", [this](HttpRequest& request, const HttpReply& reply) {
+    HandleJson(request, reply);
+  });
   for (const char* path : {"/write", "/api/v2/write"}) {
-    server->Route("POST", path,
-                  [this](HttpRequest& request, HttpReply reply) { HandleLines(request, reply); });
+    server->Route("POST", path, [this](HttpRequest& request, const HttpReply& reply) {
+      HandleLines(request, reply);
+    });
   }
 }
 
