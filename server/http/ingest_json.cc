@@ -7,6 +7,7 @@
 #include <rapidjson/writer.h>
 
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -50,51 +51,55 @@ class BatchHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Batc
 
   bool Null() { return Fail("null is not allowed here; " + Expecting()); }
   bool Bool(bool) { return Fail("true/false is not allowed here; " + Expecting()); }
-  bool Int(int i) { return Int64(i); }
-  bool Uint(unsigned u) { return Uint64(u); }
-  bool Int64(int64_t i) {
-    if (i >= 0) return Uint64(static_cast<uint64_t>(i));
-    if (state_ == State::kNumbers && array_ == SeriesKey::kTimestamps) {
-      series_->add_timestamps_ms(i);
-      return true;
-    }
-    if (state_ == State::kNumbers && array_ == SeriesKey::kValues) {
-      series_->add_values(static_cast<double>(i));
-      return true;
-    }
-    return Fail("a negative number is not allowed here; " + Expecting());
-  }
-  bool Uint64(uint64_t u) {
+  // Numbers arrive as their text (kParseNumbersAsStringsFlag) and are
+  // converted here with std::from_chars: exact integers, correctly rounded
+  // doubles, and none of RapidJSON 1.1's own number code.
+  bool RawNumber(const char* s, rapidjson::SizeType n, bool) {
+    const std::string_view text(s, n);
     if (state_ == State::kTopValue && (top_ == TopKey::kEpoch || top_ == TopKey::kSequence)) {
-      SetTop(u);
+      uint64_t v = 0;
+      if (!ParseDecimal(text, &v)) return Fail(Expecting() + ", got " + Quote(s, n));
+      SetTop(v);
       return true;
     }
     if (state_ != State::kNumbers) return Fail("a number is not allowed here; " + Expecting());
     switch (array_) {
-      case SeriesKey::kTimestamps:
-        if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-          return Fail("timestamp out of range");
+      case SeriesKey::kTimestamps: {
+        int64_t v = 0;
+        const auto [end, ec] = std::from_chars(s, s + n, v);
+        if (ec != std::errc() || end != s + n) {
+          return Fail("expected an integer timestamp (ms), got " + Quote(s, n));
         }
-        series_->add_timestamps_ms(static_cast<int64_t>(u));
+        series_->add_timestamps_ms(v);
         return true;
-      case SeriesKey::kValues:
-        series_->add_values(static_cast<double>(u));
+      }
+      case SeriesKey::kValues: {
+        double v = 0;
+        const auto [end, ec] = std::from_chars(s, s + n, v);
+        if (end != s + n || (ec != std::errc() && ec != std::errc::result_out_of_range)) {
+          return Fail("expected a number, got " + Quote(s, n));
+        }
+        if (ec == std::errc::result_out_of_range) {
+          // Past the double range: infinite (then rejected as a reading), or 0.
+          const size_t e = text.find_first_of("eE");
+          const bool tiny = e != std::string_view::npos && e + 1 < n && s[e + 1] == '-';
+          v = tiny ? 0.0 : (s[0] == '-' ? -HUGE_VAL : HUGE_VAL);
+        }
+        series_->add_values(v);
         return true;
-      case SeriesKey::kQuality:
-        if (u > std::numeric_limits<uint32_t>::max()) return Fail("quality out of range");
-        series_->add_quality(static_cast<uint32_t>(u));
+      }
+      case SeriesKey::kQuality: {
+        uint64_t v = 0;
+        if (!ParseDecimal(text, &v) || v > std::numeric_limits<uint32_t>::max()) {
+          return Fail("expected a quality code 0..4294967295, got " + Quote(s, n));
+        }
+        series_->add_quality(static_cast<uint32_t>(v));
         return true;
+      }
       case SeriesKey::kSensorId:
         break;
     }
     return Default();
-  }
-  bool Double(double d) {
-    if (state_ == State::kNumbers && array_ == SeriesKey::kValues) {
-      series_->add_values(d);
-      return true;
-    }
-    return Fail("expected an integer; " + Expecting());
   }
 
   bool String(const char* s, rapidjson::SizeType n, bool) {
@@ -420,7 +425,8 @@ bool ParseIngestJson(std::string_view body, v1::IngestBatch* batch, BodyError* e
   rapidjson::Reader reader;
   rapidjson::MemoryStream stream(body.data(), body.size());
   constexpr unsigned kFlags = rapidjson::kParseValidateEncodingFlag |
-                              rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag;
+                              rapidjson::kParseIterativeFlag |
+                              rapidjson::kParseNumbersAsStringsFlag;
   const rapidjson::ParseResult result = reader.Parse<kFlags>(stream, handler);
   if (result) return true;
   LocateOffset(body, result.Offset(), error);

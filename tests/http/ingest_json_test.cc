@@ -18,8 +18,10 @@ TEST_CASE("JSON batch parses into an IngestBatch, 64-bit numbers as numbers or s
   const std::string body = R"({"gateway_id":"gw-1","epoch":"18446744073709551615","sequence":2,
     "series":[{"sensor_id":"s-1","timestamps_ms":[1700000000000,"-5"],"values":[1.5,-2],
                "quality":[0,7]},
-              {"sensor_id":"s-2","timestamps_ms":[1],"values":["NaN"]}]})";
-  REQUIRE(ParseIngestJson(body, &batch, &error));
+              {"sensor_id":"s-2","timestamps_ms":[1,2],"values":["NaN",0e90]}]})";
+  const bool parsed = ParseIngestJson(body, &batch, &error);
+  INFO(error.message);
+  REQUIRE(parsed);
   CHECK(batch.gateway_id() == "gw-1");
   CHECK(batch.epoch() == 18446744073709551615ull);
   CHECK(batch.sequence() == 2);
@@ -29,6 +31,12 @@ TEST_CASE("JSON batch parses into an IngestBatch, 64-bit numbers as numbers or s
   CHECK(batch.series(0).values(1) == -2);
   CHECK(batch.series(0).quality(1) == 7);
   CHECK(std::isnan(batch.series(1).values(0)));
+  CHECK(batch.series(1).values(1) == 0);  // 0e90 (RapidJSON's own strtod mishandles it)
+  // Doubles are correctly rounded (std::from_chars).
+  REQUIRE(ParseIngestJson(R"({"gateway_id":"g","sequence":1,"series":[{"sensor_id":"s",
+      "timestamps_ms":[1],"values":[0.1]}]})",
+                          &batch, &error));
+  CHECK(batch.series(0).values(0) == 0.1);
 }
 
 TEST_CASE("JSON errors name the byte offset, line and column", "[http][json]") {
@@ -50,8 +58,8 @@ TEST_CASE("JSON errors name the byte offset, line and column", "[http][json]") {
       {"{\"gateway_id\":\"gw\"}", 18, "no sequence"},
       {"{\"sequence\":1}", 13, "no gateway_id"},
       {"{\"gateway_id\":1,\"sequence\":1}", 14, "gateway_id must be a string"},
-      {"{\"gateway_id\":\"g\",\"sequence\":-1}", 29, "negative"},
-      {"{\"gateway_id\":\"g\",\"sequence\":1.5}", 29, "expected an integer"},
+      {"{\"gateway_id\":\"g\",\"sequence\":-1}", 29, "must be an unsigned integer, got '-1'"},
+      {"{\"gateway_id\":\"g\",\"sequence\":1.5}", 29, "must be an unsigned integer"},
       {"{\"gateway_id\":\"g\",\"sequence\":1,\"series\":[{\"timestamps_ms\":[1.5]}]}", 59,
        "expected an integer"},
       {"{\"gateway_id\":\"g\",\"sequence\":1,\"series\":[{\"values\":[1]}]}", 54, "no sensor_id"},
@@ -59,6 +67,8 @@ TEST_CASE("JSON errors name the byte offset, line and column", "[http][json]") {
       {"[[[[[[[[[[[[[[[[[[[[", 0, "an array is not allowed"},
       {std::string("{\"gateway_id\":\"g\0\"}", 19), 16, "NUL"},
       {"", 0, "empty"},
+      {"{\"gateway_id\":\"g\",\"sequence\":1,\"series\":[{\"values\":[1e400]}]}", 52,
+       "Number too big"},
   };
   for (const Case& c : cases) {
     INFO(c.body);
