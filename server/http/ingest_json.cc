@@ -42,6 +42,8 @@ std::string Quote(const char* s, size_t n) {
   return out;
 }
 
+constexpr char kNotUtf8[] = "a string's \\u escapes are not UTF-8 (a lone surrogate)";
+
 class BatchHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, BatchHandler> {
  public:
   explicit BatchHandler(v1::IngestBatch* batch) : batch_(batch) {}
@@ -104,6 +106,8 @@ class BatchHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Batc
 
   bool String(const char* s, rapidjson::SizeType n, bool) {
     const std::string_view text(s, n);
+    // The reader checks the bytes it reads, not what \u escapes decode to.
+    if (!IsUtf8(text)) return Fail(kNotUtf8);
     if (state_ == State::kTopValue) {
       state_ = State::kTop;
       if (top_ == TopKey::kGatewayId) {
@@ -162,6 +166,7 @@ class BatchHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Batc
 
   bool Key(const char* s, rapidjson::SizeType n, bool) {
     const std::string_view key(s, n);
+    if (!IsUtf8(key)) return Fail(kNotUtf8);
     if (state_ == State::kTop) {
       int bit;
       if (key == "gateway_id") {

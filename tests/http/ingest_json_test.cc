@@ -67,6 +67,7 @@ TEST_CASE("JSON errors name the byte offset, line and column", "[http][json]") {
       {"[[[[[[[[[[[[[[[[[[[[", 0, "an array is not allowed"},
       {std::string("{\"gateway_id\":\"g\0\"}", 19), 16, "NUL"},
       {"", 0, "empty"},
+      {"{\"gateway_id\":\"\\udc00\",\"sequence\":1}", 22, "lone surrogate"},
       {"{\"gateway_id\":\"g\",\"sequence\":1,\"series\":[{\"values\":[1e400]}]}", 52,
        "Number too big"},
   };
