@@ -39,14 +39,16 @@ lines=$((sensors * readings))
 # VictoriaMetrics, cold (fresh data folder), through the peers' own script.
 timeout -k 10 900 python3 "$peers/run_peers.py" --targets vm --reps 1 --mode cold --data "$data" \
   --batch "$batch" --workers "$workers" --quiet-pct "${QUIET_PCT:-15}" --quiet-timeout-s 120 \
-  --max-attempts 2 --results "$dir/vm.json" >"$dir/vm.out" 2>"$dir/vm.err" ||
+  --max-attempts "${MAX_ATTEMPTS:-2}" --results "$dir/vm.json" >"$dir/vm.out" 2>"$dir/vm.err" ||
   { tail -n 20 "$dir/vm.err" >&2; exit 1; }
 python3 - "$dir/vm.json" <<'PY' | tee "$dir/vm.result"
 import json, sys
 r = json.load(open(sys.argv[1]))[0]
-print(f"vm_write_readings_per_s {r['readings_per_s']} readings/s")
+# Acked, flushed and counted (the peers' rule), over the readings sent.
+print(f"vm_write_readings_per_s {r['readings_expected'] / r['durable_s']:.0f} readings/s")
 print(f"vm_write_ack_readings_per_s {r['readings_per_s_ack']} readings/s")
 print(f"vm_write_server_cpu_us_per_reading {r['server_us_per_reading']} us")
+print(f"vm_write_other_cpu_pct {r['other_cpu_pct']} %")
 PY
 
 # Vigil, cold: fresh vigild, registry from the file (untimed), then the same batches.
@@ -57,7 +59,7 @@ http:
   listen: 127.0.0.1:0
   line_protocol: { sensor_id: "{sensor_id}" }
 YAML
-"$vigild" --config "$dir/vigil/vigild.yaml" --listen 127.0.0.1:0 --metrics-listen "" \
+"$vigild" --config "$dir/vigil/vigild.yaml" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
   --data-dir "$dir/vigil/data" >"$dir/vigil/out" 2>"$dir/vigil/err" &
 server_pid=$!
 for ((i = 0; i < 300; i++)); do
