@@ -15,7 +15,10 @@ PACKAGES=(g++ cmake ninja-build pkg-config libboost-dev libprotobuf-dev protobuf
 # e2e tests run a real Prometheus and a real Alertmanager (prometheus-alertmanager);
 # clang-14 with libclang-rt-14-dev builds and runs the libFuzzer targets (tests/fuzz);
 # python3-yaml lints the deployment manifests (tests/deploy/check_shipped_configs.py).
-TEST_PACKAGES=(prometheus prometheus-alertmanager clang-14 libclang-rt-14-dev python3-yaml)
+# python3-influxdb: InfluxDB's own Python client writes line protocol to vigild's /write
+# (tests/e2e/http_ingest_e2e_test.cc); curl drives the JSON ingest there.
+TEST_PACKAGES=(prometheus prometheus-alertmanager clang-14 libclang-rt-14-dev python3-yaml
+  python3-influxdb curl)
 
 wanted=("${PACKAGES[@]}")
 [ "${1:-}" = "--test" ] && wanted+=("${TEST_PACKAGES[@]}")

@@ -277,6 +277,46 @@ TEST_CASE("HTTP line protocol: stored, a resent body stores nothing twice, bad l
   CHECK(ReadAll(proc.query(), "plant.t1", t0, t0 + 10'000).size() == 4);
 }
 
+TEST_CASE("HTTP line protocol from InfluxDB's own Python client (python3-influxdb)",
+          "[e2e][http]") {
+  VigildProcess proc(HttpOptions());
+  proc.Start();
+  const std::string http = HttpAddress(proc);
+  const int64_t t0 = NowMs() - 60'000;
+  testing::TempDir dir;
+  WriteFile(dir / "client.py", R"(import sys
+from influxdb import InfluxDBClient
+from influxdb.exceptions import InfluxDBClientError
+host, port = sys.argv[1].rsplit(':', 1)
+t0 = int(sys.argv[2])
+# database = the gateway that writes (db=gw-1).
+c = InfluxDBClient(host=host, port=int(port), database='gw-1', timeout=30)
+points = [{'measurement': 's-1', 'time': t0 + i * 1000, 'fields': {'value': 20.0 + i}}
+          for i in range(3)]
+points.append({'measurement': 's-2', 'time': t0, 'tags': {'unit': 'MPa'}, 'fields': {'value': 2}})
+print('written', c.write_points(points, time_precision='ms', batch_size=2))
+try:
+    c.write_points([{'measurement': 'm-1', 'time': t0, 'fields': {'value': 1.0}}],
+                   time_precision='ms')
+    print('no error')
+except InfluxDBClientError as e:
+    print('refused', e.code, e.content)
+)");
+  const std::string out = Run("/usr/bin/python3 " + ShellQuote((dir / "client.py").string()) + " " +
+                              ShellQuote(http) + " " + std::to_string(t0));
+  INFO(out);
+  CHECK(out.find("written True") != std::string::npos);
+  // Another enterprise's sensor: the client sees InfluxDB's partial-write error.
+  CHECK(out.find("refused 400") != std::string::npos);
+  CHECK(out.find("SENSOR_OF_ANOTHER_ENTERPRISE") != std::string::npos);
+  CHECK(ToString(ReadAll(proc.query(), "s-1", t0, t0 + 10'000)) ==
+        ToString(std::vector<Reading>{{t0, 20, 0}, {t0 + 1000, 21, 0}, {t0 + 2000, 22, 0}}));
+  // An integer field (value=2i) is a reading too.
+  CHECK(ToString(ReadAll(proc.query(), "s-2", t0, t0 + 10'000)) ==
+        ToString(std::vector<Reading>{{t0, 2, 0}}));
+  CHECK(ReadAll(proc.query(), "m-1", t0, t0 + 10'000).empty());
+}
+
 TEST_CASE("HTTP hostile bodies get a clear error and vigild stays up", "[e2e][http]") {
   VigildProcess proc(HttpOptions(", max_body_bytes: 1MiB, max_decompressed_bytes: 4MiB"));
   proc.Start();
