@@ -389,6 +389,11 @@ void HttpIngest::HandleLines(HttpRequest& request, const HttpReply& reply) {
   }
   if (auto throttled = Throttle(ctx_, *caller, readings)) return reply(std::move(*throttled));
 
+  // Only a registered gateway gets a numbering entry (and its one watermark
+  // read): ids a caller makes up must not grow the table.
+  if (s.registry->Get().FindGateway(*gateway) == nullptr) {
+    return reply(Error(403, "gateway '" + alarm::Echo(*gateway) + "' is not in the registry"));
+  }
   // Numbering, validation and submission under one lock, so that the
   // writer sees this gateway's line-protocol writes in numbering order.
   PreparedBatch prepared;

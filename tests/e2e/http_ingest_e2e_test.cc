@@ -372,6 +372,7 @@ TEST_CASE("HTTP hostile bodies get a clear error and vigild stays up", "[e2e][ht
         "405");
   CHECK(Curl(http, "/write?gateway=gw-1&precision=fortnight", "s-1 value=1").status == 400);
   CHECK(Curl(http, "/write", "s-1 value=1").status == 400);
+  CHECK(Curl(http, "/write?gateway=gw-nowhere", "s-1 value=1").status == 403);
 
   // Still serving, and storing.
   REQUIRE(proc.running());
