@@ -6,6 +6,7 @@
 // hostile bodies answered with a clear error while vigild stays up, tokens and
 // the readings rate as for gRPC.
 #include <sys/wait.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <catch2/catch.hpp>
@@ -14,8 +15,10 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "tests/e2e/small_disk.h"
 #include "tests/e2e/vigild_process.h"
 #include "tests/testing/temp_dir.h"
 
@@ -415,6 +418,75 @@ TEST_CASE("HTTP callers: tokens and gateways as for gRPC, 429 with Retry-After o
   CHECK(r.status == 429);
   CHECK(r.headers.find("Retry-After: ") != std::string::npos);
   REQUIRE(proc.running());
+}
+
+TEST_CASE("HTTP: 503 with Retry-After while the disk is nearly full, stored once space is back",
+          "[e2e][http][faults][disk]") {
+  if (geteuid() != 0) {
+    WARN("not root: cannot mount a small tmpfs");
+    return;
+  }
+  testing::TempDir dir;
+  SmallDisk disk(dir / "small");
+  if (!disk.mounted()) {
+    WARN("mount of a tmpfs refused (no CAP_SYS_ADMIN): not run");
+    return;
+  }
+  VigildProcess::Options options = HttpOptions();
+  options.config_yaml += "storage:\n  min_free_space: 64MiB\n";
+  options.config_yaml.replace(0, options.config_yaml.find('\n') + 1, "");  // one storage section
+  options.data_dir = dir / "small" / "data";
+  VigildProcess proc(options);
+  proc.Start();
+  const std::string http = HttpAddress(proc);
+  const int64_t t0 = NowMs() - 60'000;
+  const auto line = [&](int i) {
+    return "s-1 value=" + std::to_string(i) + " " + std::to_string(t0 + i);
+  };
+  REQUIRE(Curl(http, "/write?gateway=gw-1&precision=ms", line(0)).status == 204);
+
+  // 32 MiB free, below the 64 MiB floor.
+  const std::filesystem::path filler = dir / "small" / "filler";
+  {
+    const uint64_t free = disk.free_bytes();
+    REQUIRE(free > (uint64_t{96} << 20));
+    std::ofstream out(filler, std::ios::binary);
+    const std::vector<char> block(size_t{1} << 20, 'x');
+    for (uint64_t left = free - (uint64_t{32} << 20); left > 0;) {
+      const uint64_t n = std::min<uint64_t>(left, block.size());
+      out.write(block.data(), static_cast<std::streamsize>(n));
+      left -= n;
+    }
+    REQUIRE(out.good());
+  }
+  // Refused within a few seconds (free space is measured at most every 100 ms).
+  HttpResult r;
+  int i = 1;
+  for (; i < 50; ++i) {
+    r = Curl(http, "/write?gateway=gw-1&precision=ms", line(i));
+    if (r.status != 204) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  INFO(r.body);
+  CHECK(r.status == 503);
+  CHECK(r.headers.find("Retry-After: 1") != std::string::npos);
+  CHECK(r.body.find("nearly full") != std::string::npos);
+  HttpResult json = Curl(http, "/api/v1/ingest", JsonBatch("gw-1", 1, 1, Series("s-2", {t0}, {7})));
+  CHECK(json.status == 503);
+
+  // Space freed: the same requests, resent, are stored.
+  std::filesystem::remove(filler);
+  for (int k = 0; k < 100; ++k) {
+    r = Curl(http, "/write?gateway=gw-1&precision=ms", line(i));
+    if (r.status == 204) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(r.status == 204);
+  json = Curl(http, "/api/v1/ingest", JsonBatch("gw-1", 1, 1, Series("s-2", {t0}, {7})));
+  CHECK(json.status == 200);
+  CHECK(json.body.find("\"stored_readings\":1") != std::string::npos);
+  CHECK(ReadAll(proc.query(), "s-1", t0, t0 + 1000).size() == static_cast<size_t>(i + 1));
+  REQUIRE(proc.Terminate().ExitedWith(0));
 }
 
 }  // namespace
