@@ -87,6 +87,7 @@ int main(int argc, char** argv) {
     if (!(*server)->metrics_address().empty()) {
       std::cout << " metrics=" << (*server)->metrics_address();
     }
+    if (!(*server)->http_address().empty()) std::cout << " http=" << (*server)->http_address();
     std::cout << std::endl;
     LogInfo("serving", {{"grpc", (*server)->grpc_address()},
                         {"data_dir", options.data_dir.string()},

@@ -29,6 +29,8 @@
 #include "server/config/registry_yaml.h"
 #include "server/config/rules_yaml.h"
 #include "server/config/text_input.h"
+#include "server/http/http_ingest.h"
+#include "server/http/http_server.h"
 #include "server/log/log.h"
 #include "server/ops/alarm_kpi.h"
 #include "server/ops/alertmanager.h"
@@ -340,6 +342,8 @@ class Server::Impl {
     const std::string host = options_.listen.substr(0, options_.listen.rfind(':'));
     address_ = host + ":" + std::to_string(port);
 
+    if (Status http = StartHttp(); !http.ok()) return http;
+
     Status ops = StartOperations();
     if (!ops.ok()) return ops;
 
@@ -366,6 +370,7 @@ class Server::Impl {
   }
 
   const std::string& address() const { return address_; }
+  std::string http_address() const { return http_ ? http_->address() : ""; }
   std::string metrics_address() const { return metrics_ ? metrics_->address() : ""; }
 
   // Called by Server::Start before anyone learns the address: a SIGTERM
@@ -404,6 +409,30 @@ class Server::Impl {
   int exit_code() const { return exit_code_; }
 
  private:
+  // The HTTP listener (http.listen): gateway ingest as JSON and line
+  // protocol, through the same path, counters and draining flag as gRPC's.
+  Status StartHttp() {
+    if (options_.http.listen.empty()) return Status::Ok();
+    std::string why;
+    auto sensor_template = SensorTemplate::Parse(options_.http.sensor_id_template, &why);
+    if (!sensor_template) {
+      return Status::InvalidArgument("http.line_protocol.sensor_id: " + why);
+    }
+    http_ = std::make_unique<HttpServer>(
+        HttpServerOptions{.listen = options_.http.listen,
+                          .max_body_bytes = options_.http.max_body_bytes,
+                          .max_connections = options_.http.max_connections,
+                          .read_timeout = options_.http.read_timeout,
+                          .threads = options_.http.threads});
+    http_ingest_ = std::make_unique<HttpIngest>(
+        ingest_->context(),
+        HttpIngestOptions{.max_decompressed_bytes = options_.http.max_decompressed_bytes,
+                          .sensor_template = std::move(*sensor_template),
+                          .max_fields_per_line = options_.http.max_fields_per_line});
+    http_ingest_->Register(http_.get());
+    return http_->Start();
+  }
+
   // ---- Operations: liveness, alarm KPIs, Alertmanager forwarding ----
   Status StartOperations() {
     liveness_ = std::make_unique<LivenessWatch>(kLivenessStall, [this](bool alive) {
@@ -929,6 +958,9 @@ class Server::Impl {
       grpc_->Wait();
     }
     if (writer_) writer_->Stop();
+    // After the writer: it has answered every HTTP batch in flight, so no
+    // reply reaches the listener once its threads are gone.
+    if (http_) http_->Stop();
     if (shards_) {
       shards_->Stop();
       journal_->Stop();  // writes the shards' final snapshots
@@ -1001,6 +1033,9 @@ class Server::Impl {
   std::unique_ptr<RulesService> rules_service_;
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<MetricsExporter> metrics_;
+  // After ingest_ (whose context they use): destroyed before it.
+  std::unique_ptr<HttpServer> http_;
+  std::unique_ptr<HttpIngest> http_ingest_;
   std::string address_;
   // Operations.
   std::unique_ptr<LivenessWatch> liveness_;
@@ -1021,6 +1056,7 @@ Server::~Server() = default;
 
 const std::string& Server::grpc_address() const { return impl_->address(); }
 std::string Server::metrics_address() const { return impl_->metrics_address(); }
+std::string Server::http_address() const { return impl_->http_address(); }
 void Server::Run() { impl_->Run(); }
 void Server::RequestStop() { impl_->RequestStop(); }
 int Server::exit_code() const { return impl_->exit_code(); }

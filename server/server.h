@@ -40,6 +40,10 @@
 //                 block. With server.tls on, gRPC's FileWatcherCertificateProvider
 //                 re-reads the certificate files on a thread of its own (tls.h);
 //                 throttled ingest streams resume from gRPC alarms (limits.h).
+//   vigil-http    with http.listen set, http.threads (default 1) threads of
+//                 HttpServer's own io_context (server/http/): read requests,
+//                 parse JSON/line protocol, submit to the writer like a gRPC
+//                 reaction (never block); the writer's answer is posted back.
 //   metrics       prometheus-cpp's Exposer (civetweb) threads serving /metrics:
 //                 read atomics and the mutex-guarded snapshots (kpi, feed,
 //                 alertmanager, limits).
@@ -86,6 +90,8 @@ class Server {
   const std::string& grpc_address() const;
   // The /metrics address actually bound; empty when metrics are off.
   std::string metrics_address() const;
+  // The HTTP (ingest) address actually bound; empty when http.listen is off.
+  std::string http_address() const;
 
   // Runs the control loop on the calling thread until SIGTERM/SIGINT or
   // RequestStop(), then stops everything in order. Returns once stopped.

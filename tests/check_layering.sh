@@ -27,6 +27,15 @@ check '#include "storage/store\.h"' $(find "$root"/server \( -name 'storage_writ
 # (server/ctl), a client of the public API only, keeps the standard ones.
 check 'std::(mutex|shared_mutex|recursive_mutex|condition_variable|lock_guard|unique_lock|scoped_lock|shared_lock)\b' \
   $(ls "$root"/storage/*.h "$root"/storage/*.cc | grep -v '/mutex\.h$') $(find "$root"/server -path '*/ctl' -prune -o \( -name '*.h' -o -name '*.cc' \) -print)
+# server/http sits above api/ (beside ops/): no room below it includes it, it
+# includes no gRPC header (only api's protocol-neutral parts: access, limits,
+# ingest_submit), and its body parsers (fuzzed with clang) see neither Asio
+# nor anything of the server but their own folder.
+check '#include "server/http/' $(find "$root"/server/config "$root"/server/log "$root"/server/pipeline \
+  "$root"/server/api -name '*.h' -o -name '*.cc' 2>/dev/null)
+check '#include [<"](grpc|grpcpp)' $(find "$root"/server/http -name '*.h' -o -name '*.cc')
+check '#include [<"](boost|grpc|grpcpp|rocksdb|server/(api|pipeline|config|log)/)' \
+  $(ls "$root"/server/http/ingest_json.* "$root"/server/http/line_protocol.* "$root"/server/http/gzip.*)
 # Server headers that tests and main include stay free of gRPC, RocksDB and Asio.
 check '#include [<"](grpc|grpcpp|rocksdb|boost)' "$root"/server/config/options.h "$root"/server/config/config.h \
   "$root"/server/config/registry_yaml.h "$root"/server/server.h

@@ -10,52 +10,18 @@
 #include "alarm/thread_annotations.h"
 #include "server/api/batch_prep.h"
 #include "server/api/grpc_status.h"
+#include "server/api/ingest_submit.h"
 #include "server/log/log.h"
 #include "storage/mutex.h"
 
 namespace vigil::server {
 namespace {
 
-alarm::TimeWindow WindowNow(const ServerOptions& options) {
-  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::system_clock::now().time_since_epoch());
-  return alarm::AcceptedWindow(now.count(), options.limits);
-}
-
 // Validates a batch into *prepared; a batch-level error ends the RPC.
 alarm::Status Prepare(const IngestService::Context& ctx, RegistryView* registry,
                       const v1::IngestBatch& batch, storage::IngestRecordBuilder* builder,
                       PreparedBatch* prepared) {
-  if (ctx.draining->load(std::memory_order_acquire)) {
-    return alarm::Status::Unavailable("server is shutting down; resend unacked batches later");
-  }
-  if (!ctx.writer->healthy()) {
-    return alarm::Status::Unavailable("storage failed: " + ctx.writer->sticky_error().message());
-  }
-  if (ctx.counters->buffered_bytes.load(std::memory_order_relaxed) >
-      static_cast<int64_t>(ctx.options.max_buffered_bytes)) {
-    ctx.counters->batches_refused_overload.fetch_add(1, std::memory_order_relaxed);
-    return alarm::Status::ResourceExhausted(
-        "server is overloaded (ingest.max_buffered_bytes reached); resend unacked batches "
-        "after a backoff");
-  }
-  const alarm::Registry& reg = registry->Get();
-  const alarm::Gateway* gateway = reg.FindGateway(batch.gateway_id());
-  if (gateway == nullptr) {
-    return alarm::Status::PermissionDenied("gateway '" + alarm::Echo(batch.gateway_id()) +
-                                           "' is not in the registry");
-  }
-  return PrepareBatch(batch, reg, *gateway, WindowNow(ctx.options), ctx.options.limits,
-                      ctx.shard_count, builder, prepared);
-}
-
-// Readings a batch carries, valid or not (what the rate limit counts).
-uint64_t ReadingsIn(const v1::IngestBatch& batch) {
-  uint64_t n = 0;
-  for (const v1::Series& s : batch.series()) {
-    n += static_cast<uint64_t>(std::max(s.timestamps_ms_size(), s.values_size()));
-  }
-  return n;
+  return PrepareIngest(ctx, registry, batch, builder, prepared);
 }
 
 // Runs `f` on a gRPC executor thread after `delay` (f(false) when cancelled).
@@ -107,87 +73,6 @@ void SerializeAck(const v1::IngestAck& ack, grpc::ByteBuffer* out) {
   bool own_buffer = false;
   (void)grpc::SerializationTraits<v1::IngestAck>::Serialize(ack, out, &own_buffer);
 }
-
-// One pending batch of either RPC kind; `Answer` is what differs.
-class IngestPending : public PendingBatch {
- public:
-  IngestPending(IngestCounters* counters, PreparedBatch prepared,
-                std::chrono::steady_clock::time_point received)
-      : counters_(counters), prepared_(std::move(prepared)), received_(received) {
-    record = std::move(prepared_.record);
-    received_at = received;
-    buffered = &counters_->buffered_bytes;
-    buffered_bytes = static_cast<int64_t>(record.capacity());
-    buffered->fetch_add(buffered_bytes, std::memory_order_relaxed);
-  }
-  ~IngestPending() override {
-    if (buffered_bytes != 0) buffered->fetch_sub(buffered_bytes, std::memory_order_relaxed);
-  }
-
-  // Completes the ack for `outcome`; false when it failed.
-  bool CompleteAck(Outcome outcome) {
-    v1::IngestAck& ack = prepared_.ack;
-    if (outcome != Outcome::kFailed) {
-      counters_->durable_latency.Record(std::chrono::steady_clock::now() - received_);
-    }
-    switch (outcome) {
-      case Outcome::kStored:
-        for (size_t i = 0; i < prepared_.rejected_by_reason.size(); ++i) {
-          if (prepared_.rejected_by_reason[i] == 0) continue;
-          counters_->rejected_by_reason[i].fetch_add(prepared_.rejected_by_reason[i],
-                                                     std::memory_order_relaxed);
-        }
-        ack.set_stored_readings(prepared_.accepted_readings);
-        counters_->batches_stored.fetch_add(1, std::memory_order_relaxed);
-        counters_->readings_stored.fetch_add(prepared_.accepted_readings,
-                                             std::memory_order_relaxed);
-        counters_->readings_rejected.fetch_add(ack.rejected_readings(), std::memory_order_relaxed);
-        return true;
-      case Outcome::kDuplicate:
-        // Stored earlier; its rejections were reported then.
-        ack.clear_rejections();
-        ack.set_rejected_readings(0);
-        ack.set_stored_readings(0);
-        ack.set_duplicate(true);
-        counters_->batches_duplicate.fetch_add(1, std::memory_order_relaxed);
-        return true;
-      case Outcome::kFailed:
-        return false;
-    }
-    return false;
-  }
-
-  v1::IngestAck& ack() { return prepared_.ack; }
-
- private:
-  IngestCounters* counters_;
-  PreparedBatch prepared_;
-  std::chrono::steady_clock::time_point received_;
-};
-
-class UnaryPending final : public IngestPending {
- public:
-  UnaryPending(IngestCounters* counters, PreparedBatch prepared,
-               std::chrono::steady_clock::time_point received, grpc::ServerUnaryReactor* reactor,
-               grpc::ByteBuffer* response)
-      : IngestPending(counters, std::move(prepared), received),
-        reactor_(reactor),
-        response_(response) {}
-
-  void Done(Outcome outcome, const alarm::Status& error) override {
-    if (CompleteAck(outcome)) {
-      SerializeAck(ack(), response_);
-      reactor_->Finish(grpc::Status::OK);
-    } else {
-      reactor_->Finish(ToGrpc(error));
-    }
-    delete this;
-  }
-
- private:
-  grpc::ServerUnaryReactor* reactor_;
-  grpc::ByteBuffer* response_;
-};
 
 // A unary Write: owns the parsed batch until the call is done.
 class WriteCall final : public grpc::ServerUnaryReactor {
@@ -561,11 +446,17 @@ void IngestService::WriteNow(grpc::ServerUnaryReactor* reactor, const v1::Ingest
     reactor->Finish(ToGrpc(st));
     return;
   }
-  auto* pending = new UnaryPending(&counters_, std::move(prepared), received, reactor, response);
-  pending->gateway_id = request->gateway_id();
-  pending->watermark = {request->epoch(), request->sequence()};
-  if (!context_.writer->Submit(pending)) {
-    delete pending;
+  const bool queued = SubmitPrepared(
+      context_, std::move(prepared), request->gateway_id(), {request->epoch(), request->sequence()},
+      received, [reactor, response](const v1::IngestAck* ack, const alarm::Status& error) {
+        if (ack != nullptr) {
+          SerializeAck(*ack, response);
+          reactor->Finish(grpc::Status::OK);
+        } else {
+          reactor->Finish(ToGrpc(error));
+        }
+      });
+  if (!queued) {
     reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                  "ingest queue is full; retry after a backoff"));
   }

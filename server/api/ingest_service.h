@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "server/api/access.h"
+#include "server/api/ingest_submit.h"
 #include "server/api/limits.h"
 #include "server/config/options.h"
 #include "server/pipeline/ingest_counters.h"
@@ -56,17 +57,10 @@ class IngestService final : public IngestServiceBase {
 
   const IngestCounters& counters() const { return counters_; }
 
-  // Internal to ingest_service.cc.
-  struct Context {
-    const ServerOptions& options;
-    RegistryHolder* registry;
-    StorageWriter* writer;
-    IngestCounters* counters;
-    const std::atomic<bool>* draining;
-    const AccessControl* access;
-    IdentityLimiter* limiter;
-    uint32_t shard_count;  // ingest records are split for this many shards
-  };
+  // What the shared ingest path (ingest_submit.h) needs: the HTTP ingest
+  // handlers use the same counters, draining flag and limits.
+  using Context = IngestContext;
+  const Context& context() const { return context_; }
 
  private:
   // Write's work once the caller is checked (and any pause is over).

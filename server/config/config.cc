@@ -563,6 +563,37 @@ class Parser {
            options.identity_limits.subscriptions_per_identity = Unsigned(item, 1, 1u << 20);
          }},
     };
+    const Key line_protocol_keys[] = {
+        {"sensor_id",
+         [&](const Item& item) {
+           options.http.sensor_id_template = String(item);
+           if (auto error = SensorTemplateError(options.http.sensor_id_template); !error.empty()) {
+             Fail(item, error);
+           }
+         }},
+        {"max_fields_per_line",
+         [&](const Item& item) { options.http.max_fields_per_line = Unsigned(item, 1, 100'000); }},
+    };
+    const Key http_keys[] = {
+        {"listen",
+         [&](const Item& item) {
+           options.http.listen = String(item);
+           if (options.http.listen.empty()) return;  // off
+           if (auto error = ListenError(options.http.listen)) Fail(item, *error);
+         }},
+        {"max_body_bytes",
+         [&](const Item& item) { options.http.max_body_bytes = ByteSize(item, 1024, 1u << 30); }},
+        {"max_decompressed_bytes",
+         [&](const Item& item) {
+           options.http.max_decompressed_bytes = ByteSize(item, 1024, 1u << 30);
+         }},
+        {"max_connections",
+         [&](const Item& item) { options.http.max_connections = Unsigned(item, 1, 1u << 20); }},
+        {"read_timeout",
+         [&](const Item& item) { options.http.read_timeout = Duration(item, Millis(100)); }},
+        {"threads", [&](const Item& item) { options.http.threads = Unsigned(item, 1, 64); }},
+        {"line_protocol", [&](const Item& item) { Section(item, line_protocol_keys); }},
+    };
     const Key top_keys[] = {
         {"server", [&](const Item& item) { Section(item, server_keys); }},
         {"alarms", [&](const Item& item) { Section(item, alarms_keys); }},
@@ -583,6 +614,7 @@ class Parser {
            }
          }},
         {"ingest", [&](const Item& item) { Section(item, ingest_keys); }},
+        {"http", [&](const Item& item) { Section(item, http_keys); }},
         {"registry_file",
          [&](const Item& item) {
            const std::filesystem::path file = String(item);
@@ -764,6 +796,12 @@ std::unique_ptr<CLI::App> MakeApp(CommandLine* cmd) {
       ->check(not_a_flag)
       ->check(listen);
   app->add_option_function<std::string>(
+         "--http-listen", [cmd](const std::string& v) { cmd->http_listen = v; },
+         "HTTP ingest address (JSON and line protocol); overrides http.listen, \"\" = off")
+      ->type_name("HOST:PORT")
+      ->check(not_a_flag)
+      ->check([listen](const std::string& v) { return v.empty() ? std::string() : listen(v); });
+  app->add_option_function<std::string>(
          "--data-dir", [cmd](const std::string& v) { cmd->data_dir = v; },
          "database folder; overrides storage.data_dir")
       ->type_name("DIR")
@@ -842,6 +880,21 @@ void ApplyCommandLine(const CommandLine& cmd, ServerOptions* options) {
   if (cmd.listen) options->listen = *cmd.listen;
   if (cmd.metrics_listen) options->metrics_listen = *cmd.metrics_listen;
   if (cmd.data_dir) options->data_dir = *cmd.data_dir;
+  if (cmd.http_listen) options->http.listen = *cmd.http_listen;
+}
+
+std::string SensorTemplateError(std::string_view text) {
+  if (text.empty()) return "must not be empty";
+  size_t i = 0;
+  while ((i = text.find('{', i)) != std::string_view::npos) {
+    const size_t close = text.find('}', i);
+    if (close == std::string_view::npos) return "'{' has no closing '}'";
+    if (close == i + 1 || text.substr(i + 1, close - i - 1).find('{') != std::string_view::npos) {
+      return "empty or nested placeholder; use {measurement}, {field} or {TAG}";
+    }
+    i = close + 1;
+  }
+  return "";
 }
 
 std::string FormatEffectiveConfig(const ServerOptions& options) {
@@ -943,6 +996,16 @@ std::string FormatEffectiveConfig(const ServerOptions& options) {
       if (t.expires_at_ms != 0) line("      expires", Quote(alarm::FormatTimeUtc(t.expires_at_ms)));
     }
   }
+  out += "http:\n";
+  line("  listen", Quote(options.http.listen));
+  line("  max_body_bytes", FormatByteSize(options.http.max_body_bytes));
+  line("  max_decompressed_bytes", FormatByteSize(options.http.max_decompressed_bytes));
+  line("  max_connections", std::to_string(options.http.max_connections));
+  line("  read_timeout", FormatDuration(options.http.read_timeout));
+  line("  threads", std::to_string(options.http.threads));
+  out += "  line_protocol:\n";
+  line("    sensor_id", Quote(options.http.sensor_id_template));
+  line("    max_fields_per_line", std::to_string(options.http.max_fields_per_line));
   out += "limits:\n";
   line("  streams_per_identity", std::to_string(options.identity_limits.streams_per_identity));
   line("  readings_per_second", std::to_string(options.identity_limits.readings_per_second));
@@ -969,6 +1032,13 @@ bool IsLoopbackListen(std::string_view listen) {
 }
 
 alarm::Status CheckListenerSecurity(const ServerOptions& options) {
+  if (!options.http.listen.empty() && !options.allow_plaintext &&
+      !IsLoopbackListen(options.http.listen)) {
+    return Status::InvalidArgument(
+        "http.listen: plain HTTP (tokens in clear) on the non-loopback address '" +
+        options.http.listen +
+        "': put it behind a TLS proxy and set server.allow_plaintext: true to accept it knowingly");
+  }
   if (options.tls.enabled || options.allow_plaintext || IsLoopbackListen(options.listen)) {
     return Status::Ok();
   }

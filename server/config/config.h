@@ -25,6 +25,8 @@ struct CommandLine {
   std::optional<std::string> listen;
   // --metrics-listen HOST:PORT; overrides server.metrics_listen.
   std::optional<std::string> metrics_listen;
+  // --http-listen HOST:PORT; overrides http.listen ("" turns it off).
+  std::optional<std::string> http_listen;
   // --data-dir DIR; overrides storage.data_dir.
   std::optional<std::filesystem::path> data_dir;
   // --check-config: validate config and registry, print the effective config, exit.

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "alarm/validation.h"
@@ -162,6 +163,44 @@ struct IdentityLimitOptions {
   bool operator==(const IdentityLimitOptions&) const = default;
 };
 
+// The HTTP listener (server/http/): gateway ingest as JSON (POST
+// /api/v1/ingest) and InfluxDB line protocol (POST /write, /api/v2/write);
+// docs/http-ingest.md. Off unless http.listen is set: a new network surface
+// is opened knowingly, like server.metrics_listen. Plain HTTP (no TLS yet),
+// so a non-loopback address needs server.allow_plaintext: true.
+struct HttpOptions {
+  // host:port; "" = off. Port 0 picks a free port (printed at start).
+  // YAML http.listen, flag --http-listen. Default: "" (off).
+  std::string listen;
+  // Largest request body as sent; a larger one gets 413 before it is read.
+  // YAML http.max_body_bytes. Default: 16MiB.
+  uint32_t max_body_bytes = 16u << 20;
+  // Largest body after gzip decompression; past it 413 (gzip bombs stop
+  // there). YAML http.max_decompressed_bytes. Default: 64MiB.
+  uint32_t max_decompressed_bytes = 64u << 20;
+  // Connections open at once; one more is answered 503 and closed.
+  // YAML http.max_connections. Default: 256.
+  uint32_t max_connections = 256;
+  // A request must arrive (and a kept-alive connection send its next one)
+  // within this. YAML http.read_timeout. Default: 30s.
+  std::chrono::milliseconds read_timeout = std::chrono::seconds(30);
+  // Threads serving HTTP (named vigil-http). YAML http.threads. Default: 1.
+  uint32_t threads = 1;
+  // Registry sensor id of a line-protocol field: text with {measurement},
+  // {field} and {TAG} (the value of tag TAG). Without {field} a line must
+  // carry one field. YAML http.line_protocol.sensor_id. Default: "{measurement}".
+  std::string sensor_id_template = "{measurement}";
+  // Fields (and tags) one line may have; a line with more is rejected.
+  // YAML http.line_protocol.max_fields_per_line. Default: 1000.
+  uint32_t max_fields_per_line = 1000;
+
+  bool operator==(const HttpOptions&) const = default;
+};
+
+// Empty when `text` is a valid http.line_protocol.sensor_id template (every
+// '{' closed by a '}' around a non-empty name); else why not.
+std::string SensorTemplateError(std::string_view text);
+
 struct ServerOptions {
   // gRPC listen address, host:port. Port 0 picks a free port (printed at start).
   // YAML server.listen, flag --listen. Default: 127.0.0.1:7070.
@@ -276,6 +315,8 @@ struct ServerOptions {
   AlertmanagerOptions alertmanager;
   // YAML ingest_log. Default: the RocksDB store's log.
   IngestLogOptions ingest_log;
+  // YAML http. Default: off.
+  HttpOptions http;
 };
 
 }  // namespace vigil::server

@@ -23,7 +23,7 @@ build_dir="$root/build-fuzz"
 work_dir=""
 update_corpus=0
 targets=()
-all_targets=(batch rules config registry registry_api chunk ingest_record)
+all_targets=(batch rules config registry registry_api chunk ingest_record json_ingest line_protocol)
 
 usage() { sed -n "6,15p" "$0" | sed "s/^# \{0,1\}//" >&2; exit "${1:-2}"; }
 while [ $# -gt 0 ]; do

@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""POSTs a shared/peers line-protocol file to vigild's /write, exactly as
+shared/peers/loader.py does for VictoriaMetrics (same batches: one time step x
+--batch consecutive sensors; worker w sends blocks b % W == w in order on one
+keep-alive connection), except that worker w writes as gateway gw-lp-group-w
+(the registry `vigil-load --register-only --lp-group block` made). vigild
+answers 204 only once the readings are durable (storage.durability) and
+readable, so the time until the last 204 is the whole time. Prints
+`name value unit` lines. Loopback only; bounded by --deadline-s.
+"""
+import argparse
+import http.client
+import json
+import os
+import sys
+import threading
+import time
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--peers", required=True, help="shared/peers folder (its loader.py)")
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--http", required=True, help="vigild's http= address, 127.0.0.1:PORT")
+    ap.add_argument("--server-pid", type=int, required=True)
+    ap.add_argument("--batch", type=int, default=5000)
+    ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--shift-steps", type=int, default=0, help="warm pass: shift time by R steps")
+    ap.add_argument("--deadline-s", type=float, default=600)
+    ap.add_argument("--prefix", default="vigil_http_write")
+    a = ap.parse_args()
+    host, port = a.http.rsplit(":", 1)
+    if host not in ("127.0.0.1", "localhost"):
+        sys.exit("loopback targets only")
+    sys.path.insert(0, a.peers)
+    import loader  # noqa: E402  (shared/peers/loader.py: the same batches as the peers get)
+
+    with open(a.data + ".meta.json") as f:
+        meta = json.load(f)
+    per_worker = loader.build_batches(a.data, meta, a.batch, a.workers, "vm", a.shift_steps)
+    stats = {"ok": 0, "errors": 0, "first_error": None}
+    lock = threading.Lock()
+    deadline = time.monotonic() + a.deadline_s
+
+    def work(w):
+        conn = http.client.HTTPConnection(host, int(port), timeout=120)
+        path = f"/write?gateway=gw-lp-group-{w}&precision=ms"
+        ok = errs = 0
+        first = None
+        for body, n in per_worker[w]:
+            if time.monotonic() > deadline:
+                break
+            conn.request("POST", path, body=body, headers={"Content-Type": "text/plain"})
+            r = conn.getresponse()
+            text = r.read()
+            if r.status == 204:
+                ok += n
+            else:
+                errs += 1
+                first = first or f"{r.status} {text[:300]!r}"
+        conn.close()
+        with lock:
+            stats["ok"] += ok
+            stats["errors"] += errs
+            stats["first_error"] = stats["first_error"] or first
+
+    cpu0 = loader.proc_cpu_s(a.server_pid)
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(a.workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seconds = time.monotonic() - t0
+    cpu = loader.proc_cpu_s(a.server_pid) - cpu0
+    if stats["errors"]:
+        sys.exit(f"{stats['errors']} requests failed, first: {stats['first_error']}")
+    n = stats["ok"]
+    print(f"{a.prefix}_readings {n} count")
+    print(f"{a.prefix}_seconds {seconds:.3f} s")
+    print(f"{a.prefix}_readings_per_s {n / seconds:.0f} readings/s")
+    print(f"{a.prefix}_server_cpu_us_per_reading {cpu / n * 1e6:.3f} us")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,394 @@
+#include "server/http/http_server.h"
+
+// Before Asio: g++ 12 in C++20 needs <utility> ahead of asio's awaitable.hpp.
+#include <array>
+#include <atomic>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <map>
+#include <thread>
+#include <utility>
+
+#include "server/log/log.h"
+#include "server/log/thread_name.h"
+
+namespace vigil::server {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+
+namespace {
+
+constexpr uint32_t kHeaderLimit = 16 * 1024;
+
+struct Routes {
+  // (method, path) -> handler; and the paths known under any method (405).
+  std::map<std::pair<std::string, std::string>, HttpHandler> handlers;
+};
+
+struct Shared {
+  HttpServerOptions options;
+  Routes routes;
+  std::atomic<uint32_t> connections{0};
+  std::atomic<uint64_t> refused{0};
+  std::atomic<uint64_t> malformed{0};
+};
+
+std::string ErrorBody(std::string_view message) {
+  std::string out = "{\"error\":\"";
+  for (char c : message) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) >= 0x20) out += c;
+  }
+  out += "\"}";
+  return out;
+}
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, Shared* shared, bool refuse)
+      : stream_(std::move(socket)), shared_(shared), refuse_(refuse) {}
+
+  ~Session() {
+    if (!refuse_) shared_->connections.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  void Start() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->refuse_) {
+        self->version_ = 11;
+        HttpResponse r;
+        r.status = 503;
+        r.body = ErrorBody("too many connections (http.max_connections); retry later");
+        r.headers.emplace_back("Retry-After", "1");
+        self->Send(std::move(r), /*close=*/true);
+      } else {
+        self->ReadHeader();
+      }
+    });
+  }
+
+ private:
+  void ReadHeader() {
+    parser_.emplace();
+    parser_->header_limit(kHeaderLimit);
+    parser_->body_limit(shared_->options.max_body_bytes);
+    stream_.expires_after(shared_->options.read_timeout);
+    bhttp::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (ec) {
+      ReadFailed(ec);
+      return;
+    }
+    const auto& header = parser_->get();
+    version_ = header.version();
+    if (beast::iequals(header[bhttp::field::expect], "100-continue")) {
+      // curl asks before sending a large body; say yes (the limits were
+      // already checked against Content-Length by the parser).
+      continue_.emplace(bhttp::status::continue_, header.version());
+      bhttp::async_write(stream_, *continue_,
+                         [self = shared_from_this()](beast::error_code ec2, size_t) {
+                           if (ec2) return self->Close();
+                           self->ReadBody();
+                         });
+      return;
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
+    bhttp::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRequest(ec); });
+  }
+
+  void ReadFailed(beast::error_code ec) {
+    if (ec == bhttp::error::end_of_stream || ec == net::error::eof || ec == beast::error::timeout ||
+        ec == net::error::operation_aborted || ec == net::error::connection_reset) {
+      Close();
+      return;
+    }
+    shared_->malformed.fetch_add(1, std::memory_order_relaxed);
+    HttpResponse r;
+    if (ec == bhttp::error::body_limit) {
+      r.status = 413;
+      r.body = ErrorBody("the body is larger than http.max_body_bytes (" +
+                         std::to_string(shared_->options.max_body_bytes) + " bytes)");
+    } else if (ec == bhttp::error::header_limit) {
+      r.status = 431;
+      r.body = ErrorBody("the request headers are larger than 16 KiB");
+    } else {
+      r.status = 400;
+      r.body = ErrorBody("malformed HTTP request: " + ec.message());
+    }
+    if (version_ == 0) version_ = 11;
+    Send(std::move(r), /*close=*/true);
+  }
+
+  void OnRequest(beast::error_code ec) {
+    if (ec) {
+      ReadFailed(ec);
+      return;
+    }
+    bhttp::request<bhttp::string_body> message = parser_->release();
+    keep_alive_ = message.keep_alive();
+    request_.method = std::string(message.method_string());
+    const std::string_view target(message.target().data(), message.target().size());
+    const size_t q = target.find('?');
+    request_.path = std::string(target.substr(0, q));
+    request_.query = q == std::string_view::npos ? "" : std::string(target.substr(q + 1));
+    request_.authorization = std::string(message[bhttp::field::authorization]);
+    request_.content_type = std::string(message[bhttp::field::content_type]);
+    request_.content_encoding = std::string(message[bhttp::field::content_encoding]);
+    request_.body = std::move(message.body());
+
+    auto it = shared_->routes.handlers.find({request_.method, request_.path});
+    if (it == shared_->routes.handlers.end()) {
+      HttpResponse r;
+      std::string allow;
+      for (const auto& [key, handler] : shared_->routes.handlers) {
+        if (key.second != request_.path) continue;
+        if (!allow.empty()) allow += ", ";
+        allow += key.first;
+      }
+      if (allow.empty()) {
+        r.status = 404;
+        r.body = ErrorBody("no such path: " + request_.path.substr(0, 128));
+      } else {
+        r.status = 405;
+        r.body = ErrorBody(request_.method.substr(0, 16) + " is not allowed here; use " + allow);
+        r.headers.emplace_back("Allow", allow);
+      }
+      Send(std::move(r), !keep_alive_);
+      return;
+    }
+    // No read timer while the handler works (storage answers every batch).
+    stream_.expires_never();
+    auto self = shared_from_this();
+    it->second(request_, [self](HttpResponse response) {
+      net::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
+        self->Send(std::move(response), !self->keep_alive_);
+      });
+    });
+  }
+
+  void Send(HttpResponse r, bool close) {
+    response_.emplace(static_cast<bhttp::status>(r.status), version_ == 0 ? 11 : version_);
+    response_->set(bhttp::field::server, "vigild");
+    if (!r.body.empty() || r.status != 204) {
+      response_->set(bhttp::field::content_type, r.content_type);
+    }
+    for (const auto& [name, value] : r.headers) response_->set(name, value);
+    response_->body() = std::move(r.body);
+    response_->keep_alive(!close);
+    response_->prepare_payload();
+    close_after_ = close;
+    stream_.expires_after(shared_->options.read_timeout);
+    bhttp::async_write(
+        stream_, *response_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWritten(ec); });
+  }
+
+  void OnWritten(beast::error_code ec) {
+    response_.reset();
+    request_ = HttpRequest{};
+    if (ec || close_after_) {
+      Close();
+      return;
+    }
+    ReadHeader();
+  }
+
+  // Ends the connection gracefully: after our FIN, what the client still
+  // sends is read and dropped (at most 1 s) before the socket closes, since
+  // closing with unread input resets the connection and the client could
+  // lose the error response it has not read yet.
+  void Close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.expires_after(std::chrono::seconds(1));
+    Drain();
+  }
+
+  void Drain() {
+    stream_.async_read_some(net::buffer(drain_),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec) {
+                                self->stream_.close();
+                                return;
+                              }
+                              self->Drain();
+                            });
+  }
+
+  beast::tcp_stream stream_;
+  Shared* shared_;
+  const bool refuse_;
+  beast::flat_buffer buffer_;  // unbounded: the parser enforces the limits
+  std::array<char, 4096> drain_{};
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::optional<bhttp::response<bhttp::empty_body>> continue_;
+  std::optional<bhttp::response<bhttp::string_body>> response_;
+  HttpRequest request_;
+  unsigned version_ = 0;
+  bool keep_alive_ = false;
+  bool close_after_ = false;
+};
+
+}  // namespace
+
+class HttpServer::Impl {
+ public:
+  explicit Impl(HttpServerOptions options) { shared_.options = std::move(options); }
+
+  alarm::Status Start(std::string* address) {
+    const std::string& listen = shared_.options.listen;
+    const size_t colon = listen.rfind(':');
+    if (colon == std::string::npos) {
+      return alarm::Status::InvalidArgument("http.listen '" + listen + "' is not host:port");
+    }
+    std::string host = listen.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+      host = host.substr(1, host.size() - 2);
+    }
+    if (host == "localhost") host = "127.0.0.1";
+    beast::error_code ec;
+    const net::ip::address ip = net::ip::make_address(host, ec);
+    if (ec) {
+      return alarm::Status::InvalidArgument("http.listen '" + listen +
+                                            "': not an IP address: " + ec.message());
+    }
+    uint16_t port = 0;
+    try {
+      port = static_cast<uint16_t>(std::stoul(listen.substr(colon + 1)));
+    } catch (const std::exception&) {
+      return alarm::Status::InvalidArgument("http.listen '" + listen + "': bad port");
+    }
+    const tcp::endpoint endpoint(ip, port);
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return alarm::Status::Unavailable("cannot listen for HTTP on " + listen + ": " +
+                                        ec.message());
+    }
+    const tcp::endpoint bound = acceptor_.local_endpoint();
+    const std::string bound_host = bound.address().is_v6() ? "[" + bound.address().to_string() + "]"
+                                                           : bound.address().to_string();
+    *address = bound_host + ":" + std::to_string(bound.port());
+    Accept();
+    const uint32_t n = std::max(1u, shared_.options.threads);
+    for (uint32_t i = 0; i < n; ++i) {
+      threads_.emplace_back([this] {
+        NameThisThread("vigil-http");
+        io_.run();
+      });
+    }
+    return alarm::Status::Ok();
+  }
+
+  void Stop() {
+    if (stopped_) return;
+    stopped_ = true;
+    net::post(io_, [this] {
+      beast::error_code ignored;
+      acceptor_.close(ignored);
+    });
+    work_.reset();
+    io_.stop();
+    for (std::thread& t : threads_) t.join();
+    threads_.clear();
+  }
+
+  Shared shared_;
+
+ private:
+  void Accept() {
+    acceptor_.async_accept(net::make_strand(io_), [this](beast::error_code ec, tcp::socket s) {
+      if (ec == net::error::operation_aborted) return;  // stopping
+      if (!ec) {
+        const bool refuse = shared_.connections.fetch_add(1, std::memory_order_relaxed) >=
+                            shared_.options.max_connections;
+        if (refuse) {
+          shared_.connections.fetch_sub(1, std::memory_order_relaxed);
+          shared_.refused.fetch_add(1, std::memory_order_relaxed);
+        }
+        std::make_shared<Session>(std::move(s), &shared_, refuse)->Start();
+      }
+      Accept();
+    });
+  }
+
+  net::io_context io_;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work_{
+      net::make_work_guard(io_)};
+  tcp::acceptor acceptor_{io_};
+  std::vector<std::thread> threads_;
+  bool stopped_ = false;
+};
+
+HttpServer::HttpServer(HttpServerOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
+HttpServer::~HttpServer() { Stop(); }
+
+void HttpServer::Route(std::string method, std::string path, HttpHandler handler) {
+  impl_->shared_.routes.handlers[{std::move(method), std::move(path)}] = std::move(handler);
+}
+
+alarm::Status HttpServer::Start() { return impl_->Start(&address_); }
+void HttpServer::Stop() { impl_->Stop(); }
+
+uint64_t HttpServer::connections_refused() const {
+  return impl_->shared_.refused.load(std::memory_order_relaxed);
+}
+uint64_t HttpServer::requests_malformed() const {
+  return impl_->shared_.malformed.load(std::memory_order_relaxed);
+}
+
+std::string UrlDecode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  const auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '+') {
+      out += ' ';
+    } else if (c == '%' && i + 2 < text.size() && hex(text[i + 1]) >= 0 && hex(text[i + 2]) >= 0) {
+      out += static_cast<char>(hex(text[i + 1]) * 16 + hex(text[i + 2]));
+      i += 2;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> HttpRequest::Param(std::string_view name) const {
+  std::string_view rest = query;
+  while (!rest.empty()) {
+    const size_t amp = rest.find('&');
+    const std::string_view pair = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    const size_t eq = pair.find('=');
+    if (UrlDecode(pair.substr(0, eq)) != name) continue;
+    return eq == std::string_view::npos ? std::string() : UrlDecode(pair.substr(eq + 1));
+  }
+  return std::nullopt;
+}
+
+}  // namespace vigil::server

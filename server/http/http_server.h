@@ -1,0 +1,108 @@
+// HttpServer: vigild's plain HTTP/1.1 listener (Boost.Beast), shared by every
+// HTTP surface (gateway ingest now; the console's API later): a handler is
+// registered per method and path. It runs on its own io_context with
+// `threads` threads named vigil-http, apart from the control thread's
+// io_context, so that parsing and decompressing bodies never delays
+// checkpoints, health or signals. Each connection is served in order (no
+// pipelining): its next request is read once the handler has replied. Every
+// read is bounded in time (read_timeout) and size (16 KiB of headers,
+// max_body_bytes of body); connections beyond max_connections are answered
+// 503 and closed. Malformed requests get a 4xx and the connection is closed;
+// nothing a client sends ends the server.
+// Thread-safety: Route() before Start(); Stop() from one thread; a reply may
+// be called from any thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "alarm/status.h"
+
+namespace vigil::server {
+
+struct HttpServerOptions {
+  // host:port; port 0 picks a free one.
+  std::string listen;
+  // Largest request body accepted (as sent); a larger one gets 413.
+  uint64_t max_body_bytes = 16u << 20;
+  // Connections open at once; one more is answered 503 and closed.
+  uint32_t max_connections = 256;
+  // A request (and the wait for the next one on a kept-alive connection)
+  // must arrive within this; writing a response too.
+  std::chrono::milliseconds read_timeout = std::chrono::seconds(30);
+  // Threads running the listener's io_context.
+  uint32_t threads = 1;
+};
+
+struct HttpRequest {
+  std::string method;  // "POST"
+  std::string path;    // the target up to '?'
+  std::string query;   // after '?', as sent
+  std::string authorization;
+  std::string content_type;
+  std::string content_encoding;
+  std::string body;
+
+  // The URL-decoded value of query parameter `name`; nullopt when absent.
+  std::optional<std::string> Param(std::string_view name) const;
+};
+
+struct HttpResponse {
+  unsigned status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra ones
+};
+
+// Answers a request; call exactly once, from any thread. The request stays
+// valid until then.
+using HttpReply = std::function<void(HttpResponse)>;
+// Runs on a vigil-http thread; must not block (hand long work elsewhere and
+// reply from there).
+using HttpHandler = std::function<void(HttpRequest& request, HttpReply reply)>;
+
+class HttpServer {
+ public:
+  explicit HttpServer(HttpServerOptions options);
+  ~HttpServer();  // Stop()s
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Serves `method` `path` (exact match) with `handler`. REQUIRES: before Start().
+  void Route(std::string method, std::string path, HttpHandler handler);
+
+  // Binds and starts the threads. kUnavailable when the address cannot be
+  // bound; kInvalidArgument when it is not host:port.
+  alarm::Status Start();
+  // The address actually bound ("127.0.0.1:43121").
+  const std::string& address() const { return address_; }
+
+  // Stops accepting, closes every connection and joins the threads. Replies
+  // called after this are dropped. REQUIRES: no reply is called concurrently
+  // with or after the destructor (vigild stops the storage writer, which
+  // answers every batch in flight, before it).
+  void Stop();
+
+  // For /metrics and tests: connections refused at max_connections, and
+  // requests answered with a 4xx for being malformed or too large.
+  uint64_t connections_refused() const;
+  uint64_t requests_malformed() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+  std::string address_;
+};
+
+// `text` with %XX and '+' decoded (application/x-www-form-urlencoded);
+// invalid escapes are kept as they are.
+std::string UrlDecode(std::string_view text);
+
+}  // namespace vigil::server
