@@ -214,7 +214,9 @@ TEST_CASE("Overload: pushed back, memory bounded, no crash, every ack kept", "[e
   CHECK(stored >= static_cast<double>(acked) * kReadingsPerBatch);
   // 64 MiB of accepted batches plus RocksDB's memtables (64 MiB per column
   // family, 4 for the ingest log), heads and gRPC buffers.
-  CHECK(peak_rss < (uint64_t{900} << 20));
+  // Not in a sanitizer build (TimeScale() > 1): its shadow memory (1.1 GB
+  // peak under TSan) says nothing about vigild's own bound.
+  if (TimeScale() == 1) CHECK(peak_rss < (uint64_t{900} << 20));
   CHECK(peak_rss > 0);
 
   // Every refused or cancelled stream ended: none holds a slot, and SIGTERM
