@@ -319,7 +319,9 @@ TEST_CASE(
   IngestBatch last;
   valid_batch(&last, 999);
   IngestAck ack;
-  REQUIRE(Write(*stub, last, &ack).ok());
+  const grpc::Status wrote = Write(*stub, last, &ack);
+  INFO(wrote.error_code() << " " << wrote.error_message());
+  REQUIRE(wrote.ok());
   CHECK(ack.stored_readings() == 1);
   stored.push_back({valid_at, 999, 0});
   grpc::ClientContext context;
@@ -550,8 +552,15 @@ TEST_CASE("A client opening 10,000 streams gets its few, the rest RESOURCE_EXHAU
     REQUIRE(WaitUntil([&] { return done.load() == kStreams; }, Scaled(30s)));
   }
   // The slots came back: a gateway streams again. A slot is freed when the
-  // server's side of its stream is done, which can trail the client's
-  // OnDone (under TSan by seconds): retried until then, bounded.
+  // server's side of its stream is done, which trails the client's OnDone
+  // (under TSan by a minute for 2,000 streams on 2 busy cores): wait until
+  // vigild has no stream open, then retry (bounded) for the instant between
+  // that count and the slot's release.
+  REQUIRE(WaitUntil(
+      [&] {
+        return Sample(HttpGetMetrics(vigild.metrics_address()), "vigil_ingest_streams_open") == 0;
+      },
+      Scaled(30s)));
   IngestBatch batch;
   batch.set_gateway_id("gw-1");
   batch.set_epoch(1);
