@@ -870,13 +870,19 @@ class Server::Impl {
       if (ec || stopping_) return;
       if (liveness_) liveness_->Beat();
       if (!writer_->healthy()) (void)writer_->TryRecover().ok();
-      const bool healthy = writer_->healthy() && !writer_->CheckSpace();
+      // The alarm journal shares the database: a failing journal write
+      // holds every alarm back (none is published that is not durable).
+      const bool healthy = writer_->healthy() && journal_->healthy() && !writer_->CheckSpace();
       if (healthy != serving_) {
         SetServing(healthy);
         if (!healthy) {
-          LogError("not_serving",
-                   {{"reason", writer_->low_space() ? std::string("disk nearly full")
-                                                    : writer_->sticky_error().ToString()}});
+          std::string reason = "alarm journal write failing";
+          if (writer_->low_space()) {
+            reason = "disk nearly full";
+          } else if (!writer_->healthy()) {
+            reason = writer_->sticky_error().ToString();
+          }
+          LogError("not_serving", {{"reason", reason}});
         }
       }
       // RocksDB 7.8 cannot always resume after a WAL write error (a full

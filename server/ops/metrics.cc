@@ -357,6 +357,10 @@ class Collector final : public prometheus::Collectable {
       AddSingle(&out, "vigil_alarm_journal_write_failures_total",
                 "Alarm journal writes that failed (retried every second).", kCounter,
                 Load(jc.write_failures));
+      AddSingle(&out, "vigil_alarm_journal_failed",
+                "1 while alarm journal writes fail: alarm events wait (none is published before "
+                "it is durable) and health is NOT_SERVING; retried every second.",
+                kGauge, s_.journal->healthy() ? 0 : 1);
       const AlarmService::SubscriberStats subs = s_.alarms->subscriber_stats();
       AddSingle(&out, "vigil_alarm_subscribers", "Alarm streams open (command centers).", kGauge,
                 static_cast<double>(subs.subscribers));

@@ -102,6 +102,11 @@ class AlarmJournal {
   std::optional<uint64_t> SnapshotDone(uint32_t shard, uint64_t round) const;
 
   const JournalCounters& counters() const { return counters_; }
+  // False from a failed journal write until a write succeeds again (the
+  // group is retried every second, its numbering undone in between). Events
+  // wait meanwhile: none is published, the shards' queues fill, ingest backs
+  // off. vigild's health is NOT_SERVING while false. Thread-safe.
+  bool healthy() const { return !counters_.failing.load(std::memory_order_acquire); }
   // Items queued, not yet written (approximate).
   uint64_t queued() const;
 

@@ -142,7 +142,9 @@ void Gateway(VigildProcess& vigild, int g, const std::atomic<bool>& stop, Totals
 }
 
 TEST_CASE("Overload: pushed back, memory bounded, no crash, every ack kept", "[e2e][overload]") {
-  int seconds = 8;
+  // Long enough for every gateway to fill its window and read acks: a
+  // sanitizer build is slower, so it offers load for longer.
+  int seconds = static_cast<int>(8 * TimeScale());
   if (const char* env = std::getenv("VIGIL_OVERLOAD_SECONDS")) seconds = std::atoi(env);
   VigildProcess vigild({.config_yaml = "ingest: { max_buffered_bytes: 64MiB, stream_window: 16 }\n"
                                        "storage: { checkpoint_interval: 5s }\n",
@@ -171,7 +173,8 @@ TEST_CASE("Overload: pushed back, memory bounded, no crash, every ack kept", "[e
 
   // Alive, and back to serving by itself.
   bool serving = false;
-  for (int i = 0; i < 100 && !serving; ++i) {
+  for (const auto until = std::chrono::steady_clock::now() + Scaled(5s);
+       !serving && std::chrono::steady_clock::now() < until;) {
     REQUIRE(HealthCheck(vigild.channel(), &serving).ok());
     if (!serving) std::this_thread::sleep_for(50ms);
   }
@@ -211,18 +214,21 @@ TEST_CASE("Overload: pushed back, memory bounded, no crash, every ack kept", "[e
   CHECK(stored >= static_cast<double>(acked) * kReadingsPerBatch);
   // 64 MiB of accepted batches plus RocksDB's memtables (64 MiB per column
   // family, 4 for the ingest log), heads and gRPC buffers.
-  CHECK(peak_rss < (uint64_t{900} << 20));
+  // Not in a sanitizer build (TimeScale() > 1): its shadow memory (1.1 GB
+  // peak under TSan) says nothing about vigild's own bound.
+  if (TimeScale() == 1) CHECK(peak_rss < (uint64_t{900} << 20));
   CHECK(peak_rss > 0);
 
   // Every refused or cancelled stream ended: none holds a slot, and SIGTERM
   // stops vigild (a stream never finished blocks grpc::Server::Shutdown).
   double open = -1;
-  for (int i = 0; i < 200 && open != 0; ++i) {
+  for (const auto until = std::chrono::steady_clock::now() + Scaled(10s);
+       open != 0 && std::chrono::steady_clock::now() < until;) {
     open = Sample(HttpGetMetrics(vigild.metrics_address()), "vigil_ingest_streams_open");
     if (open != 0) std::this_thread::sleep_for(50ms);
   }
   CHECK(open == 0);
-  const ExitStatus exit = vigild.Terminate(std::chrono::seconds(20));
+  const ExitStatus exit = vigild.Terminate(Scaled(20s));
   CHECK(exit.ExitedWith(0));
 }
 

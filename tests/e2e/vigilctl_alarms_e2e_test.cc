@@ -220,6 +220,8 @@ class Vigilctl {
 // Forwards TCP connections from a fixed local port to a target that can
 // change: vigild restarted on another port keeps one address for vigilctl.
 // A connection whose target end closes is closed on the client's side too.
+// SetDelay holds each new connection that long before it is forwarded: a
+// server slow to answer (loaded, or far away over TLS).
 class TcpForwarder {
  public:
   TcpForwarder() {
@@ -251,6 +253,10 @@ class TcpForwarder {
     std::lock_guard lock(mu_);
     target_port_ = static_cast<uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
   }
+  void SetDelay(std::chrono::milliseconds delay) {
+    std::lock_guard lock(mu_);
+    delay_ = delay;
+  }
 
  private:
   void AcceptLoop() {
@@ -260,7 +266,12 @@ class TcpForwarder {
       const int client = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
       if (client < 0) continue;
       std::lock_guard lock(mu_);
-      connections_.emplace_back([this, client, port = target_port_] { Pump(client, port); });
+      connections_.emplace_back([this, client, port = target_port_, delay = delay_] {
+        for (const auto until = Clock::now() + delay; Clock::now() < until && !stop_;) {
+          std::this_thread::sleep_for(10ms);
+        }
+        Pump(client, port);
+      });
     }
   }
 
@@ -303,6 +314,7 @@ class TcpForwarder {
   std::atomic<bool> stop_{false};
   std::mutex mu_;
   uint16_t target_port_ = 0;              // guarded by mu_
+  std::chrono::milliseconds delay_{0};    // guarded by mu_
   std::vector<std::thread> connections_;  // guarded by mu_
   std::thread accept_thread_;
 };
@@ -730,6 +742,24 @@ TEST_CASE("vigilctl exit codes: not found 3, denied 4, bad usage 2, failed 1, an
     CHECK_RUN(r, 1);
     CHECK(Has(r.err, "UNAVAILABLE"));
   }
+}
+
+TEST_CASE("vigilctl waits for a server slow to answer the connection", "[e2e][vigilctl]") {
+  Server server;
+  server.vigild.Start();
+  TcpForwarder slow;
+  slow.SetTarget(server.vigild.address());
+  // 1.5 s before the server's HTTP/2 settings arrive: vigilctl once gave a
+  // connection attempt 500 ms (GRPC_ARG_MIN_RECONNECT_BACKOFF_MS) and failed
+  // UNAVAILABLE, as it did against a TSan-slowed vigild.
+  slow.SetDelay(1500ms);
+  const auto token = server.As(kNational);
+  std::vector<std::string> args = {"--server", slow.address()};
+  args.insert(args.end(), token.begin(), token.end());
+  args.insert(args.end(), {"alarms", "list"});
+  const CtlResult r = Vigilctl(server.dir.path(), args).Wait();
+  CHECK_RUN(r, 0);
+  CHECK(Has(r.out, "open alarms at seq 0: 0\n"));
 }
 
 TEST_CASE(

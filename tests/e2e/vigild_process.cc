@@ -407,6 +407,22 @@ int64_t NowMs() {
       .count();
 }
 
+double TimeScale() {
+  static const double scale = [] {
+    const char* text = std::getenv("VIGIL_E2E_TIME_SCALE");
+    if (text == nullptr) return 1.0;
+    char* end = nullptr;
+    const double value = std::strtod(text, &end);
+    return end != text && value >= 1.0 && value <= 100.0 ? value : 1.0;
+  }();
+  return scale;
+}
+
+std::chrono::milliseconds Scaled(std::chrono::milliseconds bound) {
+  return std::chrono::milliseconds(
+      static_cast<int64_t>(static_cast<double>(bound.count()) * TimeScale()));
+}
+
 void SetDeadline(grpc::ClientContext* context, std::chrono::milliseconds timeout) {
   context->set_deadline(std::chrono::system_clock::now() + timeout);
 }

@@ -147,6 +147,16 @@ inline std::string GatewayAuthorization(const std::string& gateway) {
 // Wall-clock time now, in ms since the Unix epoch.
 int64_t NowMs();
 
+// How many times slower than a plain build vigild and this binary run:
+// $VIGIL_E2E_TIME_SCALE, which tests/run_sanitized.sh sets for its sanitizer
+// builds (ThreadSanitizer slows both 5-15 times); 1 when unset or below 1.
+double TimeScale();
+// `bound` times TimeScale(): for a test's own bounded wait on work vigild
+// does (10,000 streams answered, health turning), which a slower build only
+// takes longer to finish. Not for what a test asserts vigild promises in
+// time (a drain delay, a latency): those stay as they are.
+std::chrono::milliseconds Scaled(std::chrono::milliseconds bound);
+
 // A deadline `timeout` from now, for a ClientContext.
 void SetDeadline(grpc::ClientContext* context,
                  std::chrono::milliseconds timeout = std::chrono::seconds(30));
