@@ -885,8 +885,9 @@ void Engine::Locate(std::span<const SeriesView> series, std::vector<uint32_t>* s
   slots->resize(series.size());
   for (size_t i = 0; i < series.size(); ++i) {
     const uint32_t number = series[i].log_number;
+    // Number 0 (named by id) is never in the table: kUnnumbered too.
     uint32_t slot = number < slot_by_number_.size() ? slot_by_number_[number] : kUnnumbered;
-    if (number == 0 || slot == kUnnumbered) slot = FindSensor(series[i].sensor_id);
+    if (slot == kUnnumbered) slot = FindSensor(series[i].sensor_id);
     (*slots)[i] = slot;
   }
   for (const uint32_t slot : *slots) {

@@ -53,13 +53,17 @@ void HeadSet::Locate(std::span<const alarm::SeriesView> series, std::vector<uint
     }
     (*slots)[i] = slot;
   }
+  PrefetchHeads(*slots);
+}
+
+void HeadSet::PrefetchHeads(std::span<const uint32_t> slots) const {
   // The head (an Entry spans a few cache lines), then the encoder's tail.
-  for (const uint32_t slot : *slots) {
+  for (const uint32_t slot : slots) {
     const char* entry = reinterpret_cast<const char*>(&heads_[slot]);
     __builtin_prefetch(entry);
     __builtin_prefetch(entry + 64);
   }
-  for (const uint32_t slot : *slots) heads_[slot].second.encoder.PrefetchTail();
+  for (const uint32_t slot : slots) heads_[slot].second.encoder.PrefetchTail();
 }
 
 void HeadSet::AppendAt(uint32_t slot, std::span<const alarm::TimestampMs> timestamps,
@@ -186,19 +190,15 @@ uint32_t HeadSet::SlotOf(std::string_view sensor_id, uint64_t id_hash) const {
 
 void HeadSet::Prefetch(std::span<const uint64_t> id_hashes) const {
   for (const uint64_t h : id_hashes) index_.PrefetchEntry(h);
+  // Scratch of the caller's thread (a HeadSet has one user), no allocation per batch.
+  thread_local std::vector<uint32_t> slots;
+  slots.clear();
   for (const uint64_t h : id_hashes) {
     if (const uint32_t slot = index_.Candidate(h); slot != alarm::IdIndex::kNone) {
-      // The id and the encoder's fields: an Entry spans a few cache lines.
-      const char* entry = reinterpret_cast<const char*>(&heads_[slot]);
-      __builtin_prefetch(entry);
-      __builtin_prefetch(entry + 64);
+      slots.push_back(slot);
     }
   }
-  for (const uint64_t h : id_hashes) {
-    if (const uint32_t slot = index_.Candidate(h); slot != alarm::IdIndex::kNone) {
-      heads_[slot].second.encoder.PrefetchTail();
-    }
-  }
+  PrefetchHeads(slots);
 }
 
 const HeadSet::Entry* HeadSet::Find(std::string_view sensor_id) const {

@@ -159,6 +159,9 @@ class HeadSet {
   void Open(Entry* entry, uint64_t log_seq);
   void Seal(Entry* entry, std::vector<SealedChunk>* sealed);
   void PopOpen();
+  // Fetches the heads at `slots` and their encoders' tails (two passes, so
+  // the misses of a batch overlap).
+  void PrefetchHeads(std::span<const uint32_t> slots) const;
   void PruneOpen();
 
   // The slot in heads_ of `sensor_id`, or IdIndex::kNone.

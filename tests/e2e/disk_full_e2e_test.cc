@@ -90,18 +90,8 @@ TEST_CASE(
 
   // Fill the disk to 32 MiB free, below the 64 MiB floor.
   const std::filesystem::path filler = dir / "small" / "filler";
-  {
-    const uint64_t free = disk.free_bytes();
-    REQUIRE(free > (uint64_t{96} << 20));
-    std::ofstream out(filler, std::ios::binary);
-    const std::vector<char> block(size_t{1} << 20, 'x');
-    for (uint64_t left = free - (uint64_t{32} << 20); left > 0;) {
-      const uint64_t n = std::min<uint64_t>(left, block.size());
-      out.write(block.data(), static_cast<std::streamsize>(n));
-      left -= n;
-    }
-    REQUIRE(out.good());
-  }
+  REQUIRE(disk.free_bytes() > (uint64_t{96} << 20));
+  REQUIRE(disk.FillLeaving(filler, uint64_t{32} << 20));
   CHECK(HealthBecomes(vigild, false));  // with no batch sent: the control loop looks
   const grpc::Status refused = Send(vigild, 2, &ack);
   INFO(refused.error_message());

@@ -6,10 +6,13 @@
 #include <sys/mount.h>
 #include <sys/statvfs.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace vigil::e2e {
 
@@ -34,6 +37,20 @@ class SmallDisk {
     struct statvfs s {};
     if (statvfs(at_.c_str(), &s) != 0) return 0;
     return static_cast<uint64_t>(s.f_bavail) * s.f_frsize;
+  }
+  // Writes `filler` (a new file on this disk) until about `left` bytes stay
+  // free; false when there is less than that free already or a write fails.
+  bool FillLeaving(const std::filesystem::path& filler, uint64_t left) const {
+    const uint64_t free = free_bytes();
+    if (free <= left) return false;
+    std::ofstream out(filler, std::ios::binary);
+    const std::vector<char> block(size_t{1} << 20, 'x');
+    for (uint64_t todo = free - left; todo > 0;) {
+      const uint64_t n = std::min<uint64_t>(todo, block.size());
+      out.write(block.data(), static_cast<std::streamsize>(n));
+      todo -= n;
+    }
+    return out.good();
   }
 
  private:
