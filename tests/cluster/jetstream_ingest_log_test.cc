@@ -401,7 +401,7 @@ TEST_CASE("JetStream log R3: losing the stream leader while appending loses no a
   }
   // What a gateway does: resend every unacked batch once the log is back.
   for (int round = 0; !failed.empty() && round < 3; ++round) {
-    Status s = ResumeWithin(*log, std::chrono::seconds(20));
+    Status s = ResumeWithin(*log, std::chrono::seconds(60));
     INFO(s.ToString());
     REQUIRE(s.ok());
     Outcomes retry;
