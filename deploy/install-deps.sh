@@ -7,13 +7,16 @@ set -euo pipefail
 PACKAGES=(g++ cmake ninja-build pkg-config libboost-dev libprotobuf-dev protobuf-compiler
   libgrpc++-dev protobuf-compiler-grpc librocksdb-dev prometheus-cpp-dev catch2
   libyaml-cpp-dev libcli11-dev libbenchmark-dev libsystemd-dev libssl-dev libnats-dev
-  rapidjson-dev zlib1g-dev)
+  rapidjson-dev zlib1g-dev libpaho-mqtt-dev)
 # libcli11-dev: CLI11 (header-only), the command lines of vigild, vigilctl and the bench tools.
 # libnats-dev: the NATS C client (3.4.1), linked by cluster/ (the ingest log on JetStream),
 # so every build needs it; found through pkg-config (Debian's cnats CMake config is broken).
 # rapidjson-dev: the JSON ingest body (server/http): a SAX reader that reports the exact byte
 # offset of an error, validates UTF-8 while reading and fills the batch with no document tree
 # (no allocation per reading); header-only. zlib1g-dev: gzip request bodies (line protocol).
+# libpaho-mqtt-dev: Eclipse Paho C (1.3.12), vigild's MQTT client (server/mqtt): its async
+# client sends a QoS 1 PUBACK only after the message callback returns, which is how vigild
+# holds the broker's ack until a batch is durable (docs/mqtt-ingest.md).
 # Test tools: promtool (package prometheus) lints /metrics and the alert rules; the
 # e2e tests run a real Prometheus and a real Alertmanager (prometheus-alertmanager);
 # clang-14 with libclang-rt-14-dev builds and runs the libFuzzer targets (tests/fuzz);
@@ -24,8 +27,12 @@ PACKAGES=(g++ cmake ninja-build pkg-config libboost-dev libprotobuf-dev protobuf
 # enables a systemd service; the policy-rc.d guard below keeps it from starting here.
 # python3-influxdb: InfluxDB's own Python client writes line protocol to vigild's /write
 # (tests/e2e/http_ingest_e2e_test.cc); curl drives the JSON ingest there.
+# mosquitto (2.0.11) is the real broker the MQTT e2e tests start on a free loopback port
+# (tests/testing/mosquitto_broker.h); mosquitto-clients (mosquitto_pub) and python3-paho-mqtt
+# publish to it as gateways do, and deploy/examples/mqtt_gateway.py uses the latter. Like
+# nats-server, its package enables a service; the policy-rc.d guard keeps it from starting.
 TEST_PACKAGES=(prometheus prometheus-alertmanager clang-14 libclang-rt-14-dev python3-yaml
-  nats-server python3-influxdb curl)
+  nats-server python3-influxdb curl mosquitto mosquitto-clients python3-paho-mqtt)
 
 wanted=("${PACKAGES[@]}")
 [ "${1:-}" = "--test" ] && wanted+=("${TEST_PACKAGES[@]}")

@@ -32,6 +32,7 @@
 #include "server/http/http_ingest.h"
 #include "server/http/http_server.h"
 #include "server/log/log.h"
+#include "server/mqtt/mqtt_ingest.h"
 #include "server/ops/alarm_kpi.h"
 #include "server/ops/alertmanager.h"
 #include "server/ops/control_stats.h"
@@ -343,6 +344,7 @@ class Server::Impl {
     address_ = host + ":" + std::to_string(port);
 
     if (Status http = StartHttp(); !http.ok()) return http;
+    if (Status mqtt = StartMqtt(); !mqtt.ok()) return mqtt;
 
     Status ops = StartOperations();
     if (!ops.ok()) return ops;
@@ -362,7 +364,8 @@ class Server::Impl {
                                                            .alertmanager = alertmanager_.get(),
                                                            .access = access_.get(),
                                                            .limiter = limiter_.get(),
-                                                           .control = &control_stats_});
+                                                           .control = &control_stats_,
+                                                           .mqtt = mqtt_ ? &mqtt_stats_ : nullptr});
       if (!metrics) return metrics.error();
       metrics_ = std::move(*metrics);
     }
@@ -433,6 +436,24 @@ class Server::Impl {
     return http_->Start();
   }
 
+  // MQTT ingest (mqtt.broker): a client of the broker, storing through the
+  // same path as gRPC. Health service "vigil.mqtt" is SERVING while it is
+  // connected and subscribed.
+  Status StartMqtt() {
+    if (options_.mqtt.broker.empty()) return Status::Ok();
+    SetMqttHealth(false);
+    mqtt_ = std::make_unique<MqttIngest>(ingest_->context(), options_.mqtt, &mqtt_stats_,
+                                         [this](bool connected) { SetMqttHealth(connected); });
+    return mqtt_->Start();
+  }
+
+  void SetMqttHealth(bool connected) {
+    if (!grpc_) return;
+    if (auto* health = grpc_->GetHealthCheckService()) {
+      health->SetServingStatus(kMqttService, connected);
+    }
+  }
+
   // ---- Operations: liveness, alarm KPIs, Alertmanager forwarding ----
   Status StartOperations() {
     liveness_ = std::make_unique<LivenessWatch>(kLivenessStall, [this](bool alive) {
@@ -451,6 +472,8 @@ class Server::Impl {
 
   // The control loop counts as wedged after this long without a turn.
   static constexpr std::chrono::seconds kLivenessStall{60};
+  // The gRPC health service that says whether MQTT ingest is connected.
+  static constexpr char kMqttService[] = "vigil.v1.MqttIngest";
 
   void SetServing(bool serving) {
     serving_ = serving;
@@ -947,6 +970,9 @@ class Server::Impl {
       LogInfo("drain_delay", {{"ms", options_.drain_delay.count()}});
       std::this_thread::sleep_for(options_.drain_delay);
     }
+    // Before draining: a message being stored is finished and acknowledged
+    // to the broker; the rest stays with the broker for the next start.
+    if (mqtt_) mqtt_->Stop();
     if (ingest_) {
       ingest_->StartDraining();
       // Let batches already read be committed and acked.
@@ -1042,6 +1068,8 @@ class Server::Impl {
   // After ingest_ (whose context they use): destroyed before it.
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<HttpIngest> http_ingest_;
+  MqttStats mqtt_stats_;
+  std::unique_ptr<MqttIngest> mqtt_;
   std::string address_;
   // Operations.
   std::unique_ptr<LivenessWatch> liveness_;

@@ -44,6 +44,11 @@
 //                 HttpServer's own io_context (server/http/): read requests,
 //                 parse JSON/line protocol, submit to the writer like a gRPC
 //                 reaction (never block); the writer's answer is posted back.
+//   vigil-mqtt    with mqtt.broker set (server/mqtt/): connects to the broker,
+//                 subscribes, reconnects with backoff. Paho C's own send and
+//                 receive threads; the receive thread runs the message
+//                 callback, which blocks until its batch is durable (the
+//                 broker's PUBACK waits for it: mqtt_ingest.h).
 //   metrics       prometheus-cpp's Exposer (civetweb) threads serving /metrics:
 //                 read atomics and the mutex-guarded snapshots (kpi, feed,
 //                 alertmanager, limits).
@@ -57,7 +62,7 @@
 // (pipeline/worker_queue.h): fed lock-free by any thread, asleep when idle.
 // Shared state outside these owners is guarded by storage::Mutex and checked
 // by clang -Wthread-safety (VIGIL_GUARDED_BY, alarm/thread_annotations.h).
-// Stop order: health NOT_SERVING -> refuse new batches -> wait for queued
+// Stop order: health NOT_SERVING -> MQTT disconnects -> refuse new batches -> wait for queued
 // batches to be acked (bounded by shutdown_grace) -> gRPC shutdown -> writer
 // -> shards seal their heads -> checkpoint -> metrics -> close the database.
 #pragma once

@@ -36,6 +36,15 @@ check '#include "server/http/' $(find "$root"/server/config "$root"/server/log "
 check '#include [<"](grpc|grpcpp)' $(find "$root"/server/http -name '*.h' -o -name '*.cc')
 check '#include [<"](boost|grpc|grpcpp|rocksdb|server/(api|pipeline|config|log)/)' \
   $(ls "$root"/server/http/ingest_json.* "$root"/server/http/line_protocol.* "$root"/server/http/gzip.*)
+# server/mqtt sits above api/ beside http/: no room below it includes it (ops/ may read its
+# mqtt_stats.h), it includes no gRPC or Asio header, it takes only http's body parsers (never
+# the Beast listener), and Paho's headers stay in mqtt_ingest.cc.
+check '#include "server/mqtt/' $(find "$root"/server/config "$root"/server/log "$root"/server/pipeline \
+  "$root"/server/api "$root"/server/http -name '*.h' -o -name '*.cc' 2>/dev/null)
+check '#include "server/mqtt/(mqtt_ingest|mqtt_message)\.h"' $(find "$root"/server/ops -name '*.h' -o -name '*.cc')
+check '#include [<"](grpc|grpcpp|boost)|#include "server/http/(http_server|http_ingest)\.h"' \
+  $(find "$root"/server/mqtt -name '*.h' -o -name '*.cc')
+check '#include [<"]MQTT' $(find "$root"/server "$root"/tests -name '*.h' -o -name '*.cc' | grep -v '/server/mqtt/mqtt_ingest\.cc$')
 # Server headers that tests and main include stay free of gRPC, RocksDB and Asio.
 check '#include [<"](grpc|grpcpp|rocksdb|boost)' "$root"/server/config/options.h "$root"/server/config/config.h \
   "$root"/server/config/registry_yaml.h "$root"/server/server.h

@@ -594,6 +594,49 @@ class Parser {
         {"threads", [&](const Item& item) { options.http.threads = Unsigned(item, 1, 64); }},
         {"line_protocol", [&](const Item& item) { Section(item, line_protocol_keys); }},
     };
+    const Key mqtt_keys[] = {
+        {"broker",
+         [&](const Item& item) {
+           options.mqtt.broker = String(item);
+           if (options.mqtt.broker.empty()) return;  // off
+           if (auto error = MqttBrokerError(options.mqtt.broker); !error.empty()) {
+             Fail(item, error);
+           }
+         }},
+        {"client_id",
+         [&](const Item& item) {
+           options.mqtt.client_id = String(item);
+           // MQTT 3.1.1 brokers must accept 1..23 characters; mosquitto takes more.
+           if (options.mqtt.client_id.empty() || options.mqtt.client_id.size() > 256) {
+             Fail(item, "must be 1 to 256 characters");
+           }
+         }},
+        {"topic_prefix",
+         [&](const Item& item) {
+           options.mqtt.topic_prefix = String(item);
+           const std::string& prefix = options.mqtt.topic_prefix;
+           if (prefix.empty() || prefix.back() != '/' ||
+               prefix.find_first_of("+#") != std::string::npos) {
+             Fail(item, "must end with '/' and hold no wildcard (+ or #), e.g. 'vigil/ingest/'");
+           }
+         }},
+        {"username", [&](const Item& item) { options.mqtt.username = String(item); }},
+        {"password_file", [&](const Item& item) { options.mqtt.password_file = path_key(item); }},
+        {"ca_file", [&](const Item& item) { options.mqtt.ca_file = path_key(item); }},
+        {"keepalive",
+         [&](const Item& item) {
+           options.mqtt.keepalive = Duration(item, Millis(1000));
+           if (options.mqtt.keepalive > std::chrono::hours(18)) Fail(item, "must be at most 18h");
+         }},
+        {"reconnect_min",
+         [&](const Item& item) { options.mqtt.reconnect_min = Duration(item, Millis(10)); }},
+        {"reconnect_max",
+         [&](const Item& item) { options.mqtt.reconnect_max = Duration(item, Millis(10)); }},
+        {"max_payload_bytes",
+         [&](const Item& item) {
+           options.mqtt.max_payload_bytes = ByteSize(item, 1024, 256u << 20);
+         }},
+    };
     const Key top_keys[] = {
         {"server", [&](const Item& item) { Section(item, server_keys); }},
         {"alarms", [&](const Item& item) { Section(item, alarms_keys); }},
@@ -615,6 +658,13 @@ class Parser {
          }},
         {"ingest", [&](const Item& item) { Section(item, ingest_keys); }},
         {"http", [&](const Item& item) { Section(item, http_keys); }},
+        {"mqtt",
+         [&](const Item& item) {
+           Section(item, mqtt_keys);
+           if (options.mqtt.reconnect_max < options.mqtt.reconnect_min) {
+             Fail(item, "reconnect_max must not be below reconnect_min");
+           }
+         }},
         {"registry_file",
          [&](const Item& item) {
            const std::filesystem::path file = String(item);
@@ -897,6 +947,21 @@ std::string SensorTemplateError(std::string_view text) {
   return "";
 }
 
+std::string MqttBrokerError(std::string_view url) {
+  for (std::string_view scheme : {"tcp://", "ssl://", "mqtt://", "mqtts://"}) {
+    if (!url.starts_with(scheme)) continue;
+    const std::string_view rest = url.substr(scheme.size());
+    const size_t colon = rest.rfind(':');
+    if (rest.empty() || colon == 0 || colon == std::string_view::npos || colon + 1 == rest.size() ||
+        rest.substr(colon + 1).find_first_not_of("0123456789") != std::string_view::npos ||
+        rest.find('/') != std::string_view::npos) {
+      return "a broker URL is tcp://host:port or ssl://host:port, got '" + std::string(url) + "'";
+    }
+    return "";
+  }
+  return "the scheme must be tcp://, ssl://, mqtt:// or mqtts://, got '" + std::string(url) + "'";
+}
+
 std::string FormatEffectiveConfig(const ServerOptions& options) {
   std::string out;
   auto line = [&out](std::string_view key, std::string_view value) {
@@ -1006,6 +1071,17 @@ std::string FormatEffectiveConfig(const ServerOptions& options) {
   out += "  line_protocol:\n";
   line("    sensor_id", Quote(options.http.sensor_id_template));
   line("    max_fields_per_line", std::to_string(options.http.max_fields_per_line));
+  out += "mqtt:\n";
+  line("  broker", Quote(options.mqtt.broker));
+  line("  client_id", Quote(options.mqtt.client_id));
+  line("  topic_prefix", Quote(options.mqtt.topic_prefix));
+  line("  username", Quote(options.mqtt.username));
+  line("  password_file", Quote(options.mqtt.password_file.string()));
+  line("  ca_file", Quote(options.mqtt.ca_file.string()));
+  line("  keepalive", FormatDuration(options.mqtt.keepalive));
+  line("  reconnect_min", FormatDuration(options.mqtt.reconnect_min));
+  line("  reconnect_max", FormatDuration(options.mqtt.reconnect_max));
+  line("  max_payload_bytes", FormatByteSize(options.mqtt.max_payload_bytes));
   out += "limits:\n";
   line("  streams_per_identity", std::to_string(options.identity_limits.streams_per_identity));
   line("  readings_per_second", std::to_string(options.identity_limits.readings_per_second));

@@ -50,6 +50,26 @@ alarm::Result<ConfigFilesSummary> CheckConfigFiles(const ServerOptions& options,
       if (!text) return Named(key, text.error());
     }
   }
+  // The MQTT client reads these at start; a missing one should fail here.
+  if (!options.mqtt.broker.empty()) {
+    if (!options.mqtt.password_file.empty()) {
+      auto text = ReadTextFile(options.mqtt.password_file);
+      if (!text) return Named("mqtt.password_file", text.error());
+      if (text->empty() || text->front() == '\n') {
+        return Status::InvalidArgument(
+            "mqtt.password_file: " + options.mqtt.password_file.string() +
+            ": its first line (the password) is empty");
+      }
+    }
+    if (!options.mqtt.ca_file.empty()) {
+      auto ca = ReadTextFile(options.mqtt.ca_file);
+      if (!ca) return Named("mqtt.ca_file", ca.error());
+      if (ca->find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+        return Status::InvalidArgument("mqtt.ca_file: " + options.mqtt.ca_file.string() +
+                                       ": no PEM certificate in it");
+      }
+    }
+  }
   std::shared_ptr<const alarm::Registry> registry;
   if (!options.registry_file.empty()) {
     auto entries = LoadRegistryFile(options.registry_file);

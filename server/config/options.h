@@ -201,6 +201,48 @@ struct HttpOptions {
 // '{' closed by a '}' around a non-empty name); else why not.
 std::string SensorTemplateError(std::string_view text);
 
+// MQTT ingest (server/mqtt/, docs/mqtt-ingest.md): vigild is a client of an
+// MQTT broker (mosquitto) and takes gateways' batches from its topics. Off
+// unless mqtt.broker is set.
+struct MqttOptions {
+  // Broker URL: tcp://host:port, or ssl://host:port for TLS (mqtt:// and
+  // mqtts:// are taken as their synonyms). YAML mqtt.broker. Default: "" (off).
+  std::string broker;
+  // The client id vigild connects with. Fixed, because the broker keeps a
+  // session (subscriptions and unacknowledged QoS 1 messages) per client id:
+  // clean session is off. Two vigilds must not share one. YAML
+  // mqtt.client_id. Default: "vigild".
+  std::string client_id = "vigild";
+  // Gateways publish to <topic_prefix><gateway id> (a JSON batch) or
+  // <topic_prefix><gateway id>/pb (a protobuf IngestBatch); vigild subscribes
+  // to both with QoS 1. Must end with '/' and hold no wildcard. YAML
+  // mqtt.topic_prefix. Default: "vigil/ingest/".
+  std::string topic_prefix = "vigil/ingest/";
+  // User name and a file holding the password (first line) for the broker;
+  // relative to the config file's folder. YAML mqtt.username,
+  // mqtt.password_file. Default: "" (none).
+  std::string username;
+  std::filesystem::path password_file;
+  // CA certificates (PEM) the broker's certificate must chain to, for ssl://.
+  // YAML mqtt.ca_file. Default: "" (the system's).
+  std::filesystem::path ca_file;
+  // MQTT keep-alive. YAML mqtt.keepalive. Default: 30s.
+  std::chrono::milliseconds keepalive = std::chrono::seconds(30);
+  // Reconnect backoff after a failed connect or a lost connection: doubles
+  // from the first to the last. YAML mqtt.reconnect_min, mqtt.reconnect_max.
+  // Default: 500ms, 30s.
+  std::chrono::milliseconds reconnect_min = std::chrono::milliseconds(500);
+  std::chrono::milliseconds reconnect_max = std::chrono::seconds(30);
+  // Largest payload taken; a larger one is dropped (and counted). YAML
+  // mqtt.max_payload_bytes. Default: 16MiB.
+  uint32_t max_payload_bytes = 16u << 20;
+
+  bool operator==(const MqttOptions&) const = default;
+};
+
+// Empty when `url` is a broker URL MqttOptions::broker accepts; else why not.
+std::string MqttBrokerError(std::string_view url);
+
 struct ServerOptions {
   // gRPC listen address, host:port. Port 0 picks a free port (printed at start).
   // YAML server.listen, flag --listen. Default: 127.0.0.1:7070.
@@ -317,6 +359,8 @@ struct ServerOptions {
   IngestLogOptions ingest_log;
   // YAML http. Default: off.
   HttpOptions http;
+  // YAML mqtt. Default: off.
+  MqttOptions mqtt;
 };
 
 }  // namespace vigil::server

@@ -156,6 +156,33 @@ void AddOperationsMetrics(std::vector<MetricFamily>* out, const MetricsSources& 
 }
 
 // The configuration in force: rules, registry, TLS certificate.
+void AddMqttMetrics(std::vector<MetricFamily>* out, const MqttStats& m) {
+  constexpr auto kCounter = MetricType::Counter;
+  AddSingle(out, "vigil_mqtt_connected",
+            "1 while vigild is connected to the MQTT broker and subscribed, else 0.",
+            MetricType::Gauge, m.connected.load(std::memory_order_relaxed) ? 1 : 0);
+  MetricFamily connects = Family("vigil_mqtt_connects_total",
+                                 "Connection attempts to the MQTT broker, by result.", kCounter);
+  connects.metric.push_back(Value(kCounter, Load(m.connects), {{"result", "ok"}}));
+  connects.metric.push_back(Value(kCounter, Load(m.connect_failures), {{"result", "failed"}}));
+  out->push_back(std::move(connects));
+  AddSingle(out, "vigil_mqtt_connection_losses_total",
+            "Established MQTT connections that were lost.", kCounter, Load(m.connection_losses));
+  MetricFamily messages = Family("vigil_mqtt_messages_total",
+                                 "MQTT messages acknowledged to the broker, by outcome: stored, "
+                                 "duplicate, or dropped (could never be stored).",
+                                 kCounter);
+  messages.metric.push_back(Value(kCounter, Load(m.messages_stored), {{"outcome", "stored"}}));
+  messages.metric.push_back(
+      Value(kCounter, Load(m.messages_duplicate), {{"outcome", "duplicate"}}));
+  messages.metric.push_back(Value(kCounter, Load(m.messages_dropped), {{"outcome", "dropped"}}));
+  out->push_back(std::move(messages));
+  AddSingle(out, "vigil_mqtt_store_retries_total",
+            "Attempts to store an MQTT message refused for now (storage unavailable, "
+            "overloaded), kept unacknowledged and tried again.",
+            kCounter, Load(m.retries));
+}
+
 void AddControlMetrics(std::vector<MetricFamily>* out, const ControlStats& c) {
   constexpr auto kCounter = MetricType::Counter;
   constexpr auto kGauge = MetricType::Gauge;
@@ -227,6 +254,7 @@ class Collector final : public prometheus::Collectable {
               "Batches refused with RESOURCE_EXHAUSTED because ingest.max_buffered_bytes was "
               "reached.",
               kCounter, Load(c.batches_refused_overload));
+    if (s_.mqtt != nullptr) AddMqttMetrics(&out, *s_.mqtt);
     if (s_.access != nullptr) {
       MetricFamily auth = Family("vigil_auth_refusals_total",
                                  "Calls refused by access control: unauthenticated (no, unknown "

@@ -13,6 +13,7 @@
 #include "server/api/access.h"
 #include "server/api/alarm_service.h"
 #include "server/api/limits.h"
+#include "server/mqtt/mqtt_stats.h"
 #include "server/ops/alarm_kpi.h"
 #include "server/ops/alertmanager.h"
 #include "server/ops/control_stats.h"
@@ -44,6 +45,8 @@ struct MetricsSources {
   const IdentityLimiter* limiter = nullptr;
   // Rules, registry and TLS certificate in force; null: not exported.
   const ControlStats* control = nullptr;
+  // MQTT ingest; null when mqtt.broker is off.
+  const MqttStats* mqtt = nullptr;
 };
 
 class MetricsExporter {
