@@ -22,6 +22,7 @@
 #include "server/ctl/cli.h"
 #include "server/ctl/gateway_commands.h"
 #include "server/ctl/history_commands.h"
+#include "server/ctl/send_command.h"
 
 #ifndef VIGIL_VERSION
 #define VIGIL_VERSION "unknown"
@@ -63,6 +64,9 @@ Commands:
                      readings --help')
   latest             Latest values of an enterprise's sensors or of named sensors,
                      with their open alarms ('vigilctl latest --help')
+  send SENSOR=VALUE ...
+                     Send test readings as a gateway and print the ack
+                     ('vigilctl send --help')
 
 Options (anywhere on the line):
   --server HOST:PORT   vigild's gRPC address (default 127.0.0.1:7070)
@@ -119,6 +123,7 @@ std::vector<const Command*> Commands() {
   for (const Command& c : AlarmCommands()) all.push_back(&c);
   for (const Command& c : HistoryCommands()) all.push_back(&c);
   for (const Command& c : GatewayCommands()) all.push_back(&c);
+  for (const Command& c : SendCommands()) all.push_back(&c);
   return all;
 }
 
