@@ -31,8 +31,11 @@ PACKAGES=(g++ cmake ninja-build pkg-config libboost-dev libprotobuf-dev protobuf
 # (tests/testing/mosquitto_broker.h); mosquitto-clients (mosquitto_pub) and python3-paho-mqtt
 # publish to it as gateways do, and deploy/examples/mqtt_gateway.py uses the latter. Like
 # nats-server, its package enables a service; the policy-rc.d guard keeps it from starting.
+# python3-grpcio and python3-protobuf run deploy/examples/grpc_gateway.py (tests/e2e/
+# example_gateways_e2e_test.cc); its stubs come from protoc and grpc_python_plugin, built-in.
 TEST_PACKAGES=(prometheus prometheus-alertmanager clang-14 libclang-rt-14-dev python3-yaml
-  nats-server python3-influxdb curl mosquitto mosquitto-clients python3-paho-mqtt)
+  nats-server python3-influxdb curl mosquitto mosquitto-clients python3-paho-mqtt
+  python3-grpcio python3-protobuf)
 
 wanted=("${PACKAGES[@]}")
 [ "${1:-}" = "--test" ] && wanted+=("${TEST_PACKAGES[@]}")
