@@ -365,7 +365,8 @@ class Server::Impl {
                                                            .access = access_.get(),
                                                            .limiter = limiter_.get(),
                                                            .control = &control_stats_,
-                                                           .mqtt = mqtt_ ? &mqtt_stats_ : nullptr});
+                                                           .mqtt = mqtt_ ? &mqtt_stats_ : nullptr,
+                                                           .http = http_.get()});
       if (!metrics) return metrics.error();
       metrics_ = std::move(*metrics);
     }

@@ -249,7 +249,8 @@ class IngestStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
    public:
     StreamPending(IngestStream* stream, IngestCounters* counters, PreparedBatch prepared,
                   std::chrono::steady_clock::time_point received)
-        : IngestPending(counters, std::move(prepared), received), stream_(stream) {}
+        : IngestPending(counters, std::move(prepared), received, IngestProtocol::kGrpc),
+          stream_(stream) {}
     void Done(Outcome outcome, const alarm::Status& error) override {
       IngestStream* stream = stream_;
       const bool ok = CompleteAck(outcome);
@@ -446,16 +447,17 @@ void IngestService::WriteNow(grpc::ServerUnaryReactor* reactor, const v1::Ingest
     reactor->Finish(ToGrpc(st));
     return;
   }
-  const bool queued = SubmitPrepared(
-      context_, std::move(prepared), request->gateway_id(), {request->epoch(), request->sequence()},
-      received, [reactor, response](const v1::IngestAck* ack, const alarm::Status& error) {
-        if (ack != nullptr) {
-          SerializeAck(*ack, response);
-          reactor->Finish(grpc::Status::OK);
-        } else {
-          reactor->Finish(ToGrpc(error));
-        }
-      });
+  const bool queued =
+      SubmitPrepared(context_, std::move(prepared), request->gateway_id(),
+                     {request->epoch(), request->sequence()}, received, IngestProtocol::kGrpc,
+                     [reactor, response](const v1::IngestAck* ack, const alarm::Status& error) {
+                       if (ack != nullptr) {
+                         SerializeAck(*ack, response);
+                         reactor->Finish(grpc::Status::OK);
+                       } else {
+                         reactor->Finish(ToGrpc(error));
+                       }
+                     });
   if (!queued) {
     reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                  "ingest queue is full; retry after a backoff"));

@@ -16,8 +16,9 @@ alarm::TimeWindow WindowNow(const ServerOptions& options) {
 class CallbackPending final : public IngestPending {
  public:
   CallbackPending(IngestCounters* counters, PreparedBatch prepared,
-                  std::chrono::steady_clock::time_point received, IngestDone done)
-      : IngestPending(counters, std::move(prepared), received), done_(std::move(done)) {}
+                  std::chrono::steady_clock::time_point received, IngestProtocol protocol,
+                  IngestDone done)
+      : IngestPending(counters, std::move(prepared), received, protocol), done_(std::move(done)) {}
 
   void Done(Outcome outcome, const alarm::Status& error) override {
     if (CompleteAck(outcome)) {
@@ -69,8 +70,12 @@ uint64_t ReadingsIn(const v1::IngestBatch& batch) {
 }
 
 IngestPending::IngestPending(IngestCounters* counters, PreparedBatch prepared,
-                             std::chrono::steady_clock::time_point received)
-    : counters_(counters), prepared_(std::move(prepared)), received_(received) {
+                             std::chrono::steady_clock::time_point received,
+                             IngestProtocol protocol)
+    : counters_(counters),
+      protocol_(&counters->by_protocol[static_cast<size_t>(protocol)]),
+      prepared_(std::move(prepared)),
+      received_(received) {
   record = std::move(prepared_.record);
   received_at = received;
   buffered = &counters_->buffered_bytes;
@@ -98,6 +103,9 @@ bool IngestPending::CompleteAck(Outcome outcome) {
       counters_->batches_stored.fetch_add(1, std::memory_order_relaxed);
       counters_->readings_stored.fetch_add(prepared_.accepted_readings, std::memory_order_relaxed);
       counters_->readings_rejected.fetch_add(ack.rejected_readings(), std::memory_order_relaxed);
+      protocol_->batches_stored.fetch_add(1, std::memory_order_relaxed);
+      protocol_->readings_stored.fetch_add(prepared_.accepted_readings, std::memory_order_relaxed);
+      protocol_->readings_rejected.fetch_add(ack.rejected_readings(), std::memory_order_relaxed);
       return true;
     case Outcome::kDuplicate:
       // Stored earlier; its rejections were reported then.
@@ -106,8 +114,10 @@ bool IngestPending::CompleteAck(Outcome outcome) {
       ack.set_stored_readings(0);
       ack.set_duplicate(true);
       counters_->batches_duplicate.fetch_add(1, std::memory_order_relaxed);
+      protocol_->batches_duplicate.fetch_add(1, std::memory_order_relaxed);
       return true;
     case Outcome::kFailed:
+      protocol_->batches_failed.fetch_add(1, std::memory_order_relaxed);
       return false;
   }
   return false;
@@ -115,8 +125,9 @@ bool IngestPending::CompleteAck(Outcome outcome) {
 
 bool SubmitPrepared(const IngestContext& ctx, PreparedBatch prepared, std::string writer_key,
                     storage::Watermark watermark, std::chrono::steady_clock::time_point received,
-                    IngestDone done) {
-  auto* pending = new CallbackPending(ctx.counters, std::move(prepared), received, std::move(done));
+                    IngestProtocol protocol, IngestDone done) {
+  auto* pending =
+      new CallbackPending(ctx.counters, std::move(prepared), received, protocol, std::move(done));
   pending->gateway_id = std::move(writer_key);
   pending->watermark = watermark;
   if (!ctx.writer->Submit(pending)) {

@@ -57,7 +57,7 @@ uint64_t ReadingsIn(const v1::IngestBatch& batch);
 class IngestPending : public PendingBatch {
  public:
   IngestPending(IngestCounters* counters, PreparedBatch prepared,
-                std::chrono::steady_clock::time_point received);
+                std::chrono::steady_clock::time_point received, IngestProtocol protocol);
   ~IngestPending() override;
 
   // Completes ack() for `outcome` (a duplicate is acked with nothing stored
@@ -68,6 +68,7 @@ class IngestPending : public PendingBatch {
 
  private:
   IngestCounters* counters_;
+  ProtocolCounters* protocol_;
   PreparedBatch prepared_;
   std::chrono::steady_clock::time_point received_;
 };
@@ -80,10 +81,10 @@ using IngestDone = std::function<void(const v1::IngestAck* ack, const alarm::Sta
 
 // Queues `prepared` for the writer under the dedupe key `writer_key` (the
 // gateway id for batches numbered by the gateway) at `watermark`; `done`
-// hears the outcome. False when the writer's queue is full or it is
-// stopping: nothing queued, `done` never called.
+// hears the outcome; `protocol` says which per-protocol counters it bumps. False when the writer's
+// queue is full or it is stopping: nothing queued, `done` never called.
 bool SubmitPrepared(const IngestContext& ctx, PreparedBatch prepared, std::string writer_key,
                     storage::Watermark watermark, std::chrono::steady_clock::time_point received,
-                    IngestDone done);
+                    IngestProtocol protocol, IngestDone done);
 
 }  // namespace vigil::server

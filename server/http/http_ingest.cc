@@ -255,14 +255,14 @@ void HttpIngest::HandleJson(HttpRequest& request, const HttpReply& reply) {
       !st.ok()) {
     return reply(FromStatus(st));
   }
-  const bool queued = SubmitPrepared(ctx_, std::move(prepared), batch.gateway_id(),
-                                     {batch.epoch(), batch.sequence()}, received,
-                                     [reply](const v1::IngestAck* ack, const alarm::Status& error) {
-                                       if (ack == nullptr) return reply(FromWriterError(error));
-                                       HttpResponse r;
-                                       r.body = AckToJson(*ack);
-                                       reply(std::move(r));
-                                     });
+  const bool queued = SubmitPrepared(
+      ctx_, std::move(prepared), batch.gateway_id(), {batch.epoch(), batch.sequence()}, received,
+      IngestProtocol::kHttpJson, [reply](const v1::IngestAck* ack, const alarm::Status& error) {
+        if (ack == nullptr) return reply(FromWriterError(error));
+        HttpResponse r;
+        r.body = AckToJson(*ack);
+        reply(std::move(r));
+      });
   if (!queued) reply(Error(429, "ingest queue is full; resend after a backoff"));
 }
 
@@ -444,6 +444,7 @@ void HttpIngest::HandleLines(HttpRequest& request, const HttpReply& reply) {
     ++numbering.next.sequence;
     queued = SubmitPrepared(
         ctx_, std::move(prepared), LineProtocolKey(*gateway), mark, received,
+        IngestProtocol::kLineProtocol,
         [reply, failed = numbering.failed, rejections = std::move(rejections), rejected, lines](
             const v1::IngestAck* ack, const alarm::Status& error) {
           if (ack == nullptr) {

@@ -37,6 +37,8 @@ struct Shared {
   std::atomic<uint32_t> connections{0};
   std::atomic<uint64_t> refused{0};
   std::atomic<uint64_t> malformed{0};
+  // Responses with status 400..599, by status - 400 (vigil_http_refusals_total).
+  std::array<std::atomic<uint64_t>, 200> refusals{};
 };
 
 std::string ErrorBody(std::string_view message) {
@@ -182,6 +184,9 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void Send(HttpResponse r, bool close) {
+    if (r.status >= 400 && r.status < 600) {
+      shared_->refusals[r.status - 400].fetch_add(1, std::memory_order_relaxed);
+    }
     response_.emplace(static_cast<bhttp::status>(r.status), version_ == 0 ? 11 : version_);
     response_->set(bhttp::field::server, "vigild");
     if (!r.body.empty() || r.status != 204) {
@@ -351,6 +356,11 @@ void HttpServer::Stop() { impl_->Stop(); }
 uint64_t HttpServer::connections_refused() const {
   return impl_->shared_.refused.load(std::memory_order_relaxed);
 }
+uint64_t HttpServer::refusals(unsigned status) const {
+  if (status < 400 || status >= 600) return 0;
+  return impl_->shared_.refusals[status - 400].load(std::memory_order_relaxed);
+}
+
 uint64_t HttpServer::requests_malformed() const {
   return impl_->shared_.malformed.load(std::memory_order_relaxed);
 }

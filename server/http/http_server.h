@@ -94,6 +94,10 @@ class HttpServer {
   // requests answered with a 4xx for being malformed or too large.
   uint64_t connections_refused() const;
   uint64_t requests_malformed() const;
+  // Responses answered with `status` (400..599; 0 for any other): every
+  // refusal, from the listener's own (413, 431, 503 at max_connections) to
+  // the handlers' (401, 403, 429, ...). Any thread.
+  uint64_t refusals(unsigned status) const;
 
  private:
   class Impl;

@@ -367,7 +367,7 @@ alarm::Status MqttIngest::StoreAndWait(std::chrono::steady_clock::time_point rec
   auto answer = std::make_shared<Answer>();
   const bool queued = SubmitPrepared(
       ctx_, std::move(prepared), batch_.gateway_id(), {batch_.epoch(), batch_.sequence()}, received,
-      [answer](const v1::IngestAck* ack, const alarm::Status& error) {
+      IngestProtocol::kMqtt, [answer](const v1::IngestAck* ack, const alarm::Status& error) {
         storage::MutexLock lock(&answer->mu);
         answer->done = true;
         if (ack == nullptr) {

@@ -242,6 +242,48 @@ class Collector final : public prometheus::Collectable {
       }
       out.push_back(std::move(rejected));
     }
+    {
+      MetricFamily batches = Family("vigil_ingest_protocol_batches_total",
+                                    "Ingest batches answered, by protocol (grpc, http_json, "
+                                    "line_protocol, mqtt) and outcome (stored, duplicate, failed).",
+                                    kCounter);
+      MetricFamily readings = Family("vigil_ingest_protocol_readings_total",
+                                     "Readings of answered batches, by protocol and outcome "
+                                     "(stored, rejected).",
+                                     kCounter);
+      for (size_t p = 0; p < kIngestProtocols; ++p) {
+        const ProtocolCounters& pc = c.by_protocol[p];
+        const std::string name = IngestProtocolName(static_cast<IngestProtocol>(p));
+        batches.metric.push_back(
+            Value(kCounter, Load(pc.batches_stored), {{"protocol", name}, {"outcome", "stored"}}));
+        batches.metric.push_back(Value(kCounter, Load(pc.batches_duplicate),
+                                       {{"protocol", name}, {"outcome", "duplicate"}}));
+        batches.metric.push_back(
+            Value(kCounter, Load(pc.batches_failed), {{"protocol", name}, {"outcome", "failed"}}));
+        readings.metric.push_back(
+            Value(kCounter, Load(pc.readings_stored), {{"protocol", name}, {"outcome", "stored"}}));
+        readings.metric.push_back(Value(kCounter, Load(pc.readings_rejected),
+                                        {{"protocol", name}, {"outcome", "rejected"}}));
+      }
+      out.push_back(std::move(batches));
+      out.push_back(std::move(readings));
+    }
+    if (s_.http != nullptr) {
+      // The statuses an integrator meets (docs/http-ingest.md), always
+      // present; any other 4xx/5xx once it happened.
+      MetricFamily refusals =
+          Family("vigil_http_refusals_total",
+                 "HTTP requests answered with a 4xx or 5xx status, by status.", kCounter);
+      for (unsigned status = 400; status < 600; ++status) {
+        const uint64_t n = s_.http->refusals(status);
+        const bool usual = status == 400 || status == 401 || status == 403 || status == 404 ||
+                           status == 409 || status == 413 || status == 429 || status == 503;
+        if (n == 0 && !usual) continue;
+        refusals.metric.push_back(
+            Value(kCounter, static_cast<double>(n), {{"status", std::to_string(status)}}));
+      }
+      out.push_back(std::move(refusals));
+    }
     out.push_back(HistogramFamily("vigil_ingest_durable_latency_seconds",
                                   "Time from reading a batch off the network to it being durable.",
                                   c.durable_latency));

@@ -13,6 +13,7 @@
 #include "server/api/access.h"
 #include "server/api/alarm_service.h"
 #include "server/api/limits.h"
+#include "server/http/http_server.h"
 #include "server/mqtt/mqtt_stats.h"
 #include "server/ops/alarm_kpi.h"
 #include "server/ops/alertmanager.h"
@@ -47,6 +48,8 @@ struct MetricsSources {
   const ControlStats* control = nullptr;
   // MQTT ingest; null when mqtt.broker is off.
   const MqttStats* mqtt = nullptr;
+  // The HTTP listener; null when http.listen is off.
+  const HttpServer* http = nullptr;
 };
 
 class MetricsExporter {

@@ -44,6 +44,33 @@ class LatencyHistogram {
 // Indexed by alarm::RejectReason's value; slot 0 unused.
 using alarm::kRejectReasonSlots;
 
+// The protocol a batch came in by, for the per-protocol counters.
+enum class IngestProtocol : uint8_t { kGrpc, kHttpJson, kLineProtocol, kMqtt };
+inline constexpr size_t kIngestProtocols = 4;
+// Its metric label: grpc, http_json, line_protocol, mqtt.
+constexpr const char* IngestProtocolName(IngestProtocol p) {
+  switch (p) {
+    case IngestProtocol::kGrpc:
+      return "grpc";
+    case IngestProtocol::kHttpJson:
+      return "http_json";
+    case IngestProtocol::kLineProtocol:
+      return "line_protocol";
+    case IngestProtocol::kMqtt:
+      return "mqtt";
+  }
+  return "unknown";
+}
+
+// What one protocol's batches came to, once each is answered.
+struct ProtocolCounters {
+  std::atomic<uint64_t> batches_stored{0};
+  std::atomic<uint64_t> batches_duplicate{0};
+  std::atomic<uint64_t> batches_failed{0};  // not stored: storage failed or refused after queueing
+  std::atomic<uint64_t> readings_stored{0};
+  std::atomic<uint64_t> readings_rejected{0};
+};
+
 struct IngestCounters {
   std::atomic<uint64_t> batches_stored{0};
   std::atomic<uint64_t> readings_stored{0};
@@ -57,6 +84,9 @@ struct IngestCounters {
   std::atomic<uint64_t> batches_refused_overload{0};
   // Batch read from the network -> durable (stored or found duplicate).
   LatencyHistogram durable_latency;
+  // The same outcomes split by protocol (indexed by IngestProtocol); the
+  // totals above stay unlabelled, as dashboards and alerts read them.
+  std::array<ProtocolCounters, kIngestProtocols> by_protocol{};
 };
 
 }  // namespace vigil::server

@@ -222,6 +222,12 @@ TEST_CASE(
   CHECK(Sample(m, "vigil_mqtt_messages_total{outcome=\"duplicate\"}") == 1);
   CHECK(Sample(m, "vigil_mqtt_messages_total{outcome=\"dropped\"}") == 3);
   CHECK(Sample(m, "vigil_readings_rejected_total{reason=\"unknown_sensor\"}") >= 1);
+  CHECK(Sample(m, "vigil_ingest_protocol_batches_total{protocol=\"mqtt\",outcome=\"stored\"}") ==
+        3);
+  CHECK(Sample(m, "vigil_ingest_protocol_batches_total{protocol=\"mqtt\",outcome=\"duplicate\"}") ==
+        1);
+  CHECK(Sample(m, "vigil_ingest_protocol_batches_total{protocol=\"grpc\",outcome=\"stored\"}") ==
+        0);
 
   const std::vector<Reading> s1 = ReadAll(proc.query(), "s-1", t0, t0 + 10'000);
   CHECK(ToString(s1) == ToString({{t0, 20.5, 0}, {t0 + 1000, 20.5, 0}, {t0 + 2000, 20.5, 0}}));

@@ -316,7 +316,11 @@ std::string VigildProcess::Start() {
           address = output_.substr(begin, end - begin);
           const std::string line = output_.substr(begin, line_end - begin);
           const size_t metrics = line.find(" metrics=");
-          metrics_address_ = metrics == std::string::npos ? "" : line.substr(metrics + 9);
+          // The metrics address ends at the next field (" http=" when HTTP is on).
+          metrics_address_ =
+              metrics == std::string::npos
+                  ? ""
+                  : line.substr(metrics + 9, line.find(' ', metrics + 9) - (metrics + 9));
           break;
         }
       }
