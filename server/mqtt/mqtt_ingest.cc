@@ -165,6 +165,7 @@ void MqttIngest::Run() {
   const std::string prefix = options_.topic_prefix;
   std::string json_topic = prefix + "+";
   std::string pb_topic = prefix + "+/pb";
+  const std::string topic_list = json_topic + " " + pb_topic;  // for the log
   char* topics[] = {json_topic.data(), pb_topic.data()};
   int qos[] = {1, 1};
   // Paho's own connect timeout, plus room for its callbacks.
@@ -222,9 +223,9 @@ void MqttIngest::Run() {
       connected = true;
       backoff = options_.reconnect_min;
       stats_->connects.fetch_add(1, std::memory_order_relaxed);
-      LogInfo("mqtt_connected", {{"broker", options_.broker},
-                                 {"client_id", options_.client_id},
-                                 {"topics", json_topic + " " + pb_topic}});
+      LogInfo(
+          "mqtt_connected",
+          {{"broker", options_.broker}, {"client_id", options_.client_id}, {"topics", topic_list}});
       mu_.Unlock();
       SetConnected(true);
       mu_.Lock();

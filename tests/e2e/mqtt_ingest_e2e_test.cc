@@ -284,11 +284,12 @@ TEST_CASE("MQTT: kill -9 while gateways publish loses nothing the broker accepte
   proc.Start();
   REQUIRE(WaitFor([&] { return MqttServing(proc); }, std::chrono::seconds(10)));
 
-  constexpr int kMessages = 300;
+  constexpr int64_t kMessages = 300;
   const int64_t t0 = NowMs() - 600'000;
   std::vector<std::string> payloads;
-  for (int i = 0; i < kMessages; ++i) {
-    payloads.push_back(JsonBatch("gw-1", 1, static_cast<uint64_t>(i + 1),
+  payloads.reserve(kMessages);
+  for (int64_t i = 0; i < kMessages; ++i) {
+    payloads.push_back(JsonBatch("gw-1", 1, static_cast<uint64_t>(i) + 1,
                                  Series("s-1", {t0 + i * 1000}, static_cast<double>(i))));
   }
   std::string out;
@@ -306,12 +307,15 @@ TEST_CASE("MQTT: kill -9 while gateways publish loses nothing the broker accepte
   INFO(out);
   REQUIRE(rc == 0);  // the broker acknowledged every message
   INFO(proc.Output());
-  CHECK(WaitFor([&] { return Stored(proc, "s-1", t0, t0 + kMessages * 1000) == kMessages; },
-                std::chrono::seconds(60)));
+  CHECK(WaitFor(
+      [&] {
+        return Stored(proc, "s-1", t0, t0 + kMessages * 1000) == static_cast<size_t>(kMessages);
+      },
+      std::chrono::seconds(60)));
   const std::vector<Reading> stored = ReadAll(proc.query(), "s-1", t0, t0 + kMessages * 1000);
   REQUIRE(stored.size() == static_cast<size_t>(kMessages));
-  for (int i = 0; i < kMessages; ++i) {
-    CHECK(stored[static_cast<size_t>(i)].value == i);
+  for (int64_t i = 0; i < kMessages; ++i) {
+    CHECK(stored[static_cast<size_t>(i)].value == static_cast<double>(i));
   }
   REQUIRE(proc.Terminate().ExitedWith(0));
 }

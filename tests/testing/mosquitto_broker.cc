@@ -72,7 +72,7 @@ std::string MosquittoBinary() {
   return "";
 }
 
-MosquittoBroker::MosquittoBroker(const std::filesystem::path& dir, Options options,
+MosquittoBroker::MosquittoBroker(const std::filesystem::path& dir, const Options& options,
                                  std::chrono::milliseconds ready_timeout)
     : dir_(dir), port_(FreePort()) {
   if (MosquittoBinary().empty()) throw std::runtime_error("mosquitto is not installed");
@@ -95,8 +95,13 @@ MosquittoBroker::MosquittoBroker(const std::filesystem::path& dir, Options optio
     const std::filesystem::path passwords = dir_ / "passwords";
     std::ofstream(passwords).close();
     for (const auto& [user, password] : options.users) {
-      const std::string command = "mosquitto_passwd -b '" + passwords.string() + "' '" + user +
-                                  "' '" + password + "' >/dev/null 2>&1";
+      std::string command = "mosquitto_passwd -b '";
+      command += passwords.string();
+      command += "' '";
+      command += user;
+      command += "' '";
+      command += password;
+      command += "' >/dev/null 2>&1";
       if (std::system(command.c_str()) != 0) throw std::runtime_error("mosquitto_passwd failed");
     }
     conf << "allow_anonymous false\npassword_file " << passwords.string() << "\n";

@@ -33,7 +33,7 @@ class MosquittoBroker {
   // Writes the config under `dir`, starts the broker and waits until it
   // accepts connections. Throws std::runtime_error when mosquitto is missing,
   // exits, or is not ready within `ready_timeout`.
-  explicit MosquittoBroker(const std::filesystem::path& dir, Options options = {},
+  explicit MosquittoBroker(const std::filesystem::path& dir, const Options& options = Options{},
                            std::chrono::milliseconds ready_timeout = std::chrono::seconds(10));
   ~MosquittoBroker();
   MosquittoBroker(const MosquittoBroker&) = delete;
