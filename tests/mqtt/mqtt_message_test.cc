@@ -1,9 +1,12 @@
 #include "server/mqtt/mqtt_message.h"
 
 #include <catch2/catch.hpp>
+#include <fstream>
 #include <string>
 
 #include "server/config/config.h"
+#include "server/config/config_check.h"
+#include "tests/testing/temp_dir.h"
 
 namespace vigil::server {
 namespace {
@@ -94,6 +97,30 @@ TEST_CASE("mqtt config: off by default, keys checked, round trip", "[mqtt][confi
     REQUIRE_FALSE(parsed);
     CHECK(parsed.error().message().find("mqtt") != std::string::npos);
   }
+}
+
+TEST_CASE("mqtt config: --check-config reads the password and CA files", "[mqtt][config]") {
+  testing::TempDir dir;
+  ServerOptions options;
+  options.mqtt.broker = "tcp://127.0.0.1:1883";
+  options.mqtt.password_file = dir / "missing.pw";
+  auto missing = CheckConfigFiles(options, false);
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error().message().find("mqtt.password_file") != std::string::npos);
+  std::ofstream(dir / "empty.pw") << "\n";
+  options.mqtt.password_file = dir / "empty.pw";
+  CHECK_FALSE(CheckConfigFiles(options, false));
+  std::ofstream(dir / "ok.pw") << "secret\n";
+  options.mqtt.password_file = dir / "ok.pw";
+  CHECK(CheckConfigFiles(options, false));
+  std::ofstream(dir / "ca.pem") << "not a certificate\n";
+  options.mqtt.ca_file = dir / "ca.pem";
+  auto ca = CheckConfigFiles(options, false);
+  REQUIRE_FALSE(ca);
+  CHECK(ca.error().message().find("mqtt.ca_file") != std::string::npos);
+  // Off: the files are not read.
+  options.mqtt.broker.clear();
+  CHECK(CheckConfigFiles(options, false));
 }
 
 }  // namespace
