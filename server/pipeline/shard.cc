@@ -25,11 +25,12 @@ constexpr std::chrono::milliseconds kSealedWriteDelay{200};
 // snapshot the alarm engine through the journal.
 class CheckpointTask final : public ShardTask {
  public:
-  CheckpointTask(uint64_t round, uint64_t seal_through, std::atomic<uint64_t>* done_round,
-                 std::atomic<uint64_t>* failed_round, std::atomic<uint64_t>* replay_point,
-                 std::atomic<uint64_t>* took_ns)
+  CheckpointTask(uint64_t round, uint64_t seal_through, uint64_t applied_through,
+                 std::atomic<uint64_t>* done_round, std::atomic<uint64_t>* failed_round,
+                 std::atomic<uint64_t>* replay_point, std::atomic<uint64_t>* took_ns)
       : round_(round),
         seal_through_(seal_through),
+        applied_through_(applied_through),
         done_round_(done_round),
         failed_round_(failed_round),
         replay_point_(replay_point),
@@ -47,6 +48,9 @@ class CheckpointTask final : public ShardTask {
 
  private:
   void RunTimed(ShardState& shard) {
+    // Entries the shard never saw (dropped as duplicates, meant for another
+    // shard) are behind it too: the engine is evaluated through them.
+    shard.last_log_seq = std::max(shard.last_log_seq, applied_through_);
     shard.heads.SealThrough(seal_through_, &shard.sealed);
     shard.WriteSealed();
     if (shard.store_failed) {  // chunks not durable: do not let the log go
@@ -69,6 +73,7 @@ class CheckpointTask final : public ShardTask {
 
   uint64_t round_;
   uint64_t seal_through_;
+  uint64_t applied_through_;
   std::atomic<uint64_t>* done_round_;
   std::atomic<uint64_t>* failed_round_;
   std::atomic<uint64_t>* replay_point_;
@@ -453,10 +458,11 @@ void ShardSet::PostControl(uint64_t log_seq, alarm::TimestampMs stored_at,
   shards_[owner]->Post(new ControlTask(log_seq, stored_at, record, completion, nullptr));
 }
 
-void ShardSet::StartCheckpoint(uint64_t round, uint64_t seal_through) {
+void ShardSet::StartCheckpoint(uint64_t round, uint64_t seal_through, uint64_t applied_through) {
   for (auto& shard : shards_) {
-    shard->Post(new CheckpointTask(round, seal_through, &shard->done_round, &shard->failed_round,
-                                   &shard->replay_point, &shard->checkpoint_ns));
+    shard->Post(new CheckpointTask(round, seal_through, applied_through, &shard->done_round,
+                                   &shard->failed_round, &shard->replay_point,
+                                   &shard->checkpoint_ns));
   }
 }
 
@@ -498,10 +504,10 @@ void ShardSet::ReadHead(std::string_view sensor_id, alarm::TimestampMs from, ala
   Post(shard, new HeadReadTask(std::string(sensor_id), from, to, std::move(done)));
 }
 
-void ShardSet::Stop() {
+void ShardSet::Stop(uint64_t applied_through) {
   if (stopped_) return;
   stopped_ = true;
-  StartCheckpoint(kFinalCheckpointRound, std::numeric_limits<uint64_t>::max());
+  StartCheckpoint(kFinalCheckpointRound, std::numeric_limits<uint64_t>::max(), applied_through);
   for (auto& shard : shards_) shard->RequestStop();
   for (auto& shard : shards_) shard->Join();
 }

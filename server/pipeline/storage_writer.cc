@@ -216,7 +216,20 @@ class StorageWriter::Impl {
   // thread waits in AppendAndWait meanwhile), on either thread.
   void Complete(alarm::Result<uint64_t> first) {
     alarm::Status error;
-    if (first) {
+    if (first && options_.handoff != nullptr) {
+      // The follower feeds the shards from the log; only local state is handed over.
+      uint64_t seq = *first;
+      for (size_t i = 0; i < group_.size(); ++i) {
+        if (outcomes_[i] != PendingBatch::Outcome::kStored) continue;
+        PendingBatch* b = group_[i];
+        if (b->kind == storage::LogEntryKind::kControl &&
+            (b->completion != nullptr || b->rules != nullptr)) {
+          options_.handoff->Stored(seq, {.completion = b->completion, .rules = b->rules});
+          b->completion = nullptr;  // the shards complete it now
+        }
+        ++seq;
+      }
+    } else if (first) {
       uint64_t seq = *first;
       for (size_t i = 0; i < group_.size(); ++i) {
         if (outcomes_[i] != PendingBatch::Outcome::kStored) continue;

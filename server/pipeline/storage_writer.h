@@ -23,6 +23,7 @@
 
 #include "alarm/rule_set.h"
 #include "alarm/status.h"
+#include "server/pipeline/action_handoff.h"
 #include "server/pipeline/shard.h"
 #include "storage/control_record.h"
 #include "storage/ingest_log.h"
@@ -72,6 +73,12 @@ struct WriterOptions {
   uint64_t min_free_bytes = 0;
   // Free bytes on the data folder's filesystem; required when min_free_bytes > 0.
   std::function<uint64_t()> free_bytes;
+  // A shared log (storage::SharedIngestLog): the shards are fed by following
+  // the log (StreamApplier), not by this writer. A stored group only answers
+  // its batches; the operator actions and rules changes in it go to
+  // `handoff` by position, for the follower. Null: the writer posts to the
+  // shards itself. Must outlive the writer.
+  ActionHandoff* handoff = nullptr;
 };
 
 class StorageWriter {
