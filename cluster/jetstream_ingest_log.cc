@@ -325,11 +325,10 @@ class JetStreamIngestLog::Impl {
     if ((*info)->State.FirstSeq > start_seq) {
       // Retention (max_age, max_bytes) dropped entries this node has not
       // applied: following on would serve state with a hole in it.
-      return Status::OutOfRange("stream " + options_.stream + " starts at seq " +
-                                std::to_string((*info)->State.FirstSeq) +
-                                " but this node has applied only up to seq " +
-                                std::to_string(start_seq - 1) +
-                                ": restore its data folder from a peer's backup");
+      return Status::OutOfRange(
+          "stream " + options_.stream + " starts at seq " +
+          std::to_string((*info)->State.FirstSeq) + " but this node has applied only up to seq " +
+          std::to_string(start_seq - 1) + ": restore its data folder from a peer's backup");
     }
     jsOptions jo;
     jsOptions_Init(&jo);
@@ -407,8 +406,8 @@ class JetStreamIngestLog::Impl {
           e.entry = storage::LogEntry{
               .kind = g.kind,
               .stored_at = g.stored_at,
-              .payload = std::string_view(reinterpret_cast<const char*>(aligned.data()),
-                                          g.record.size())};
+              .payload =
+                  std::string_view(reinterpret_cast<const char*>(aligned.data()), g.record.size())};
           e.gateway_id = g.gateway_id;
           e.watermark = g.watermark;
           e.published_here = here;

@@ -108,7 +108,6 @@ class IngestLog {
 // log's completion thread.
 alarm::Result<uint64_t> AppendAndWait(IngestLog& log, std::span<const LogAppend> group);
 
-
 // ---- A log shared by several nodes (issue 23: the JetStream stream) ----
 //
 // Every node appends to it, and every node applies all of it: its shards are

@@ -35,13 +35,13 @@ namespace vigil::server {
 
 // For /metrics and health; updated by the follower.
 struct ApplierCounters {
-  std::atomic<uint64_t> entries{0};            // log entries applied (posted to the shards)
-  std::atomic<uint64_t> duplicates{0};         // batches dropped at or below their watermark
-  std::atomic<uint64_t> ticks_dropped{0};      // ticks of a second already ticked
-  std::atomic<uint64_t> applied_position{0};   // the last log position processed
-  std::atomic<uint64_t> follow_failures{0};    // Follow errors (each retried after a second)
-  std::atomic<bool> following{false};          // false while Follow fails
-  std::atomic<bool> gap{false};                // the log dropped entries not applied here
+  std::atomic<uint64_t> entries{0};           // log entries applied (posted to the shards)
+  std::atomic<uint64_t> duplicates{0};        // batches dropped at or below their watermark
+  std::atomic<uint64_t> ticks_dropped{0};     // ticks of a second already ticked
+  std::atomic<uint64_t> applied_position{0};  // the last log position processed
+  std::atomic<uint64_t> follow_failures{0};   // Follow errors (each retried after a second)
+  std::atomic<bool> following{false};         // false while Follow fails
+  std::atomic<bool> gap{false};               // the log dropped entries not applied here
 };
 
 struct ApplierOptions {

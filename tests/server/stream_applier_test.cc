@@ -56,10 +56,9 @@ class FakeSharedLog final : public storage::SharedIngestLog {
   alarm::Result<uint64_t> LastStored() override {
     return entries.empty() ? uint64_t{0} : entries.back().position;
   }
-  alarm::Status Follow(
-      uint64_t from, std::chrono::milliseconds poll,
-      const std::function<alarm::Status(const storage::SharedLogEntry&)>& visit,
-      const std::function<bool(uint64_t, bool)>& keep_going) override {
+  alarm::Status Follow(uint64_t from, std::chrono::milliseconds poll,
+                       const std::function<alarm::Status(const storage::SharedLogEntry&)>& visit,
+                       const std::function<bool(uint64_t, bool)>& keep_going) override {
     uint64_t last = 0;
     for (const FakeEntry& f : entries) {
       if (f.position < from) continue;
@@ -83,8 +82,8 @@ class FakeSharedLog final : public storage::SharedIngestLog {
   }
   uint64_t end_position() const override { return 0; }
   uint64_t replay_from() const override { return 0; }
-  alarm::Status Replay(uint64_t, const std::function<alarm::Status(
-                                     uint64_t, const storage::LogEntry&)>&) override {
+  alarm::Status Replay(
+      uint64_t, const std::function<alarm::Status(uint64_t, const storage::LogEntry&)>&) override {
     return alarm::Status::Ok();
   }
   alarm::Status Checkpoint(uint64_t) override { return alarm::Status::Ok(); }
