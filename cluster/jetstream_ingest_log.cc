@@ -25,8 +25,13 @@ constexpr char kCheckpointFileName[] = "ingest_log.checkpoint";
 constexpr int kFetchBatch = 256;
 // Longest wait for one pull request's messages while replaying.
 constexpr int64_t kFetchTimeoutMs = 5000;
-// Longest time spent trying to create the replay consumer.
-constexpr auto kConsumerCreateWait = std::chrono::seconds(20);
+// Longest time spent trying to create a replay or follow consumer, and the
+// wait for one attempt's answer. Right after a node is lost an ephemeral
+// consumer may be placed on it and never answer: many short attempts find a
+// live placement sooner than a few long ones (seen: 4 attempts of 5 s all
+// timing out under load).
+constexpr auto kConsumerCreateWait = std::chrono::seconds(30);
+constexpr int64_t kConsumerCreateAttemptMs = 2000;
 // Extra time the watchdog gives the client's own MaxWait timer before it
 // fails a group itself (a backstop: the client normally reports the timeout).
 constexpr auto kWatchdogGrace = std::chrono::milliseconds(1000);
@@ -309,6 +314,8 @@ class JetStreamIngestLog::Impl {
     return Status::Ok();
   }
 
+  bool connected() const { return client_->connected(); }
+
   Result<uint64_t> LastStored() {
     auto info = GetStreamInfo();
     if (!info) return info.error();
@@ -332,7 +339,7 @@ class JetStreamIngestLog::Impl {
     }
     jsOptions jo;
     jsOptions_Init(&jo);
-    jo.Wait = kFetchTimeoutMs;
+    jo.Wait = kConsumerCreateAttemptMs;
     jsSubOptions so;
     jsSubOptions_Init(&so);
     so.Stream = options_.stream.c_str();
@@ -366,6 +373,10 @@ class JetStreamIngestLog::Impl {
 
     std::vector<uint64_t> aligned;  // the payload, 8-byte aligned
     uint64_t last = 0;
+    // Retention drops messages from the stream's front only: a follower that
+    // falls behind it sees a sequence jump (the ordered consumer restarts at
+    // the first message left).
+    uint64_t expected_seq = start_seq;
     const int64_t poll_ms = std::max<int64_t>(1, poll.count());
     for (;;) {
       natsMsg* m = nullptr;
@@ -386,7 +397,16 @@ class JetStreamIngestLog::Impl {
       ns = natsMsg_GetMetaData(&meta, m);
       if (ns != NATS_OK) return NatsError(ns, "follow message metadata");
       const uint64_t seq = meta->Sequence.Stream;
+      const auto pending = static_cast<uint64_t>(meta->NumPending);
       jsMsgMetaData_Destroy(meta);
+      if (seq < expected_seq) continue;  // already visited (a consumer restarted behind)
+      if (seq > expected_seq) {
+        return Status::OutOfRange("stream " + options_.stream + " jumped from seq " +
+                                  std::to_string(expected_seq) + " to " + std::to_string(seq) +
+                                  ": retention dropped entries this node has not applied; "
+                                  "restore its data folder from a peer's backup");
+      }
+      expected_seq = seq + 1;
       last = PositionOf(seq, 0);
       const char* subject = natsMsg_GetSubject(m);
       if (subject == nullptr || probe_subject != subject) {
@@ -411,6 +431,7 @@ class JetStreamIngestLog::Impl {
           e.gateway_id = g.gateway_id;
           e.watermark = g.watermark;
           e.published_here = here;
+          e.pending = pending;
           return visit(e);
         });
         if (!s.ok()) {
@@ -661,7 +682,7 @@ class JetStreamIngestLog::Impl {
 
     jsOptions jo;
     jsOptions_Init(&jo);
-    jo.Wait = kFetchTimeoutMs;
+    jo.Wait = kConsumerCreateAttemptMs;
     jsSubOptions so;
     jsSubOptions_Init(&so);
     so.Stream = options_.stream.c_str();
@@ -690,6 +711,7 @@ class JetStreamIngestLog::Impl {
       }
     } closer{sub};
 
+    jo.Wait = kFetchTimeoutMs;
     jsConsumerInfo* ci = nullptr;
     ns = natsSubscription_GetConsumerInfo(&ci, sub, &jo, &code);
     if (ns != NATS_OK) return JsError(ns, code, "replay consumer info");
@@ -826,6 +848,7 @@ alarm::Status JetStreamIngestLog::CheckpointApplied(const storage::AppliedState&
   return impl_->CheckpointApplied(state);
 }
 alarm::Result<uint64_t> JetStreamIngestLog::LastStored() { return impl_->LastStored(); }
+bool JetStreamIngestLog::connected() const { return impl_->connected(); }
 alarm::Status JetStreamIngestLog::Follow(
     uint64_t from, std::chrono::milliseconds poll,
     const std::function<alarm::Status(const storage::SharedLogEntry&)>& visit,

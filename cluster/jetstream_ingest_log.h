@@ -98,6 +98,7 @@ class JetStreamIngestLog final : public storage::SharedIngestLog {
   std::optional<storage::AppliedState> applied_state_at_open() const override;
   alarm::Status CheckpointApplied(const storage::AppliedState& state) override;
   alarm::Result<uint64_t> LastStored() override;
+  bool connected() const override;
   alarm::Status Follow(
       uint64_t from, std::chrono::milliseconds poll,
       const std::function<alarm::Status(const storage::SharedLogEntry&)>& visit,

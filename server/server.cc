@@ -336,21 +336,23 @@ class Server::Impl {
     if (!ops.ok()) return ops;
 
     if (!options_.metrics_listen.empty()) {
-      auto metrics =
-          MetricsExporter::Start(options_.metrics_listen, {.ingest = &ingest_->counters(),
-                                                           .writer = writer_.get(),
-                                                           .shards = shards_.get(),
-                                                           .journal = journal_.get(),
-                                                           .feed = feed_.get(),
-                                                           .alarms = alarms_.get(),
-                                                           .store = store_.get(),
-                                                           .data_dir = options_.data_dir,
-                                                           .version = VersionString(),
-                                                           .kpi = &kpi_->kpi(),
-                                                           .alertmanager = alertmanager_.get(),
-                                                           .access = access_.get(),
-                                                           .limiter = limiter_.get(),
-                                                           .control = &control_stats_});
+      auto metrics = MetricsExporter::Start(
+          options_.metrics_listen, {.ingest = &ingest_->counters(),
+                                    .writer = writer_.get(),
+                                    .shards = shards_.get(),
+                                    .journal = journal_.get(),
+                                    .feed = feed_.get(),
+                                    .alarms = alarms_.get(),
+                                    .store = store_.get(),
+                                    .data_dir = options_.data_dir,
+                                    .version = VersionString(),
+                                    .kpi = &kpi_->kpi(),
+                                    .alertmanager = alertmanager_.get(),
+                                    .access = access_.get(),
+                                    .limiter = limiter_.get(),
+                                    .control = &control_stats_,
+                                    .shared_log = jetstream_log_.get(),
+                                    .applier = applier_ ? &applier_->counters() : nullptr});
       if (!metrics) return metrics.error();
       metrics_ = std::move(*metrics);
     }
@@ -917,12 +919,20 @@ class Server::Impl {
       if (!writer_->healthy()) (void)writer_->TryRecover().ok();
       // The alarm journal shares the database: a failing journal write
       // holds every alarm back (none is published that is not durable).
-      const bool healthy = writer_->healthy() && journal_->healthy() && !writer_->CheckSpace();
+      // A cluster node that cannot reach NATS cannot store: gateways move on.
+      const bool log_reachable = !jetstream_log_ || jetstream_log_->connected();
+      const bool applying = !applier_ || !applier_->counters().gap.load(std::memory_order_relaxed);
+      const bool healthy = writer_->healthy() && journal_->healthy() && !writer_->CheckSpace() &&
+                           log_reachable && applying;
       if (healthy != serving_) {
         SetServing(healthy);
         if (!healthy) {
           std::string reason = "alarm journal write failing";
-          if (writer_->low_space()) {
+          if (!log_reachable) {
+            reason = "the shared ingest log (NATS) is unreachable";
+          } else if (!applying) {
+            reason = "the ingest stream dropped entries this node never applied (retention gap)";
+          } else if (writer_->low_space()) {
             reason = "disk nearly full";
           } else if (!writer_->healthy()) {
             reason = writer_->sticky_error().ToString();
@@ -934,7 +944,8 @@ class Server::Impl {
       // disk while writing the WAL): then only reopening the database helps.
       // Exit with status 3 for the supervisor (systemd Restart=on-failure,
       // Kubernetes) to restart vigild; nothing acked is lost.
-      if (writer_->healthy()) {
+      // A shared log (NATS) comes back by itself; a restart would not help.
+      if (writer_->healthy() || jetstream_log_) {
         failed_since_.reset();
       } else if (!failed_since_) {
         failed_since_ = std::chrono::steady_clock::now();

@@ -129,6 +129,9 @@ struct SharedLogEntry {
   // actions and rules changes carry local state (a completion, the rule set)
   // that meets the entry when it is applied.
   bool published_here = false;
+  // Messages stored after this entry's, as the log last said: how far the
+  // follower is behind.
+  uint64_t pending = 0;
 };
 
 // The follower's state through a position, kept with the checkpoint so that a
@@ -157,6 +160,8 @@ class SharedIngestLog : public IngestLog {
   // the time of this call was visited. What a start-up catch-up follows up
   // to. kUnavailable when the log cannot be reached.
   virtual alarm::Result<uint64_t> LastStored() = 0;
+  // Whether the connection to the log is up now. Thread-safe.
+  virtual bool connected() const = 0;
   // Calls `visit` for every entry of every publisher at a position >= from, in
   // log order, as they are stored, until `keep_going` returns false (asked
   // after every message and at least every `poll`, with the last position

@@ -133,6 +133,7 @@ class StreamApplier::Follower {
 
   alarm::Status Apply(const storage::SharedLogEntry& e) {
     next_ = std::max(next_, e.position + 1);
+    counters_->pending.store(e.pending, std::memory_order_relaxed);
     // Below replay_from the shards' chunks and engine snapshots hold the
     // entry already: it only moves this state.
     const bool post = e.position >= replay_from_;

@@ -42,6 +42,7 @@ struct ApplierCounters {
   std::atomic<uint64_t> follow_failures{0};   // Follow errors (each retried after a second)
   std::atomic<bool> following{false};         // false while Follow fails
   std::atomic<bool> gap{false};               // the log dropped entries not applied here
+  std::atomic<uint64_t> pending{0};           // messages stored after the last applied
 };
 
 struct ApplierOptions {

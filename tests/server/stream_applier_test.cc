@@ -50,6 +50,7 @@ class FakeSharedLog final : public storage::SharedIngestLog {
   std::optional<storage::AppliedState> opened;
 
   std::optional<storage::AppliedState> applied_state_at_open() const override { return opened; }
+  bool connected() const override { return true; }
   alarm::Status CheckpointApplied(const storage::AppliedState&) override {
     return alarm::Status::Ok();
   }
