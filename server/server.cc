@@ -278,7 +278,7 @@ class Server::Impl {
     if (!writer) return writer.error();
     writer_ = std::move(*writer);
     last_posted_ = writer_->posted_through();
-    if (applier_) applier_->Start();
+    if (applier_) applier_->Start(writer_.get());
 
     StartSecurity();
     ingest_ = std::make_unique<IngestService>(options_, registry_.get(), writer_.get(),
@@ -997,6 +997,8 @@ class Server::Impl {
     std::optional<storage::AppliedState> snapshot = applier_->TakeSnapshot();
     applier_->RequestSnapshot();
     if (!snapshot || snapshot->marks_through == 0) return;
+    // What every node stored: a gateway that moved here resends as duplicates.
+    writer_->MergeApplied(snapshot->marks);
     ++round_;
     const uint64_t through = snapshot->marks_through - 1;
     shards_->StartCheckpoint(round_, through, through);

@@ -20,6 +20,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 
 #include "alarm/rule_set.h"
 #include "alarm/status.h"
@@ -108,6 +110,18 @@ class StorageWriter {
   // Commits everything already queued, then joins. Later Submits fail.
   void Stop();
 
+  // A shared log (WriterOptions::handoff set): a batch of `gateway_id` at
+  // `watermark` was applied -- stored through this node or another. Raises
+  // this writer's watermark of the gateway to it at the next group, so a
+  // resend here is a duplicate, and lifts a fence it satisfies (the batch a
+  // fence waits for was stored elsewhere: the gateway moved on to another
+  // node). MergeApplied does the same for many at once. Thread-safe; takes a
+  // lock: the follower calls NoteApplied only while fenced().
+  void NoteApplied(std::string_view gateway_id, storage::Watermark watermark);
+  void MergeApplied(const std::unordered_map<std::string, storage::Watermark>& marks);
+  // True while some gateway's later batches are refused for a gap (a fence).
+  bool fenced() const { return fenced_.load(std::memory_order_relaxed); }
+
   // First storage error; while set every batch fails with kUnavailable and
   // nothing is written. ok() while healthy. Thread-safe.
   alarm::Status sticky_error() const;
@@ -154,6 +168,7 @@ class StorageWriter {
   std::atomic<uint64_t> gap_refusals_{0};
   std::atomic<uint64_t> gaps_opened_{0};
   std::atomic<uint64_t> posted_through_{0};
+  std::atomic<bool> fenced_{false};
 };
 
 }  // namespace vigil::server

@@ -57,7 +57,8 @@ class StreamApplier::Follower {
     return s;
   }
 
-  void Start() {
+  void Start(StorageWriter* writer) {
+    writer_ = writer;
     thread_ = std::thread([this] {
       NameThisThread("vigil-applier");
       Run();
@@ -149,6 +150,9 @@ class StreamApplier::Follower {
       } else {
         it->second = e.watermark;
       }
+      // The gateway may have moved to this node after a failure elsewhere:
+      // its fence here waits for a batch that is now stored.
+      if (writer_ != nullptr && writer_->fenced()) writer_->NoteApplied(e.gateway_id, e.watermark);
       if (!post) return alarm::Status::Ok();
       if (auto header = storage::ParseIngestRecordHeader(e.entry.payload)) {
         readings_ += header->reading_count;
@@ -185,6 +189,7 @@ class StreamApplier::Follower {
   ActionHandoff* const handoff_;
   const ApplierOptions options_;
   ApplierCounters* const counters_;
+  StorageWriter* writer_ = nullptr;  // set before the thread starts
 
   // The follower's (CatchUp's caller's, then the thread's).
   uint64_t replay_from_ = 0;
@@ -210,7 +215,7 @@ StreamApplier::~StreamApplier() { Stop(); }
 alarm::Status StreamApplier::CatchUp(uint64_t* entries, uint64_t* readings) {
   return follower_->CatchUp(entries, readings);
 }
-void StreamApplier::Start() { follower_->Start(); }
+void StreamApplier::Start(StorageWriter* writer) { follower_->Start(writer); }
 void StreamApplier::Stop() { follower_->Stop(); }
 void StreamApplier::RequestSnapshot() { follower_->RequestSnapshot(); }
 std::optional<storage::AppliedState> StreamApplier::TakeSnapshot() {

@@ -29,6 +29,7 @@
 #include "alarm/status.h"
 #include "server/pipeline/action_handoff.h"
 #include "server/pipeline/shard.h"
+#include "server/pipeline/storage_writer.h"
 #include "storage/ingest_log.h"
 
 namespace vigil::server {
@@ -71,8 +72,10 @@ class StreamApplier {
   alarm::Status CatchUp(uint64_t* entries, uint64_t* readings);
 
   // Starts the follower thread: follows the log until Stop, retrying a failed
-  // Follow every second from where it stopped.
-  void Start();
+  // Follow every second from where it stopped. `writer` (may be null; must
+  // outlive the applier) hears of applied batches while it has a fence
+  // (StorageWriter::NoteApplied).
+  void Start(StorageWriter* writer = nullptr);
   // Stops and joins the follower. Idempotent.
   void Stop();
 
