@@ -225,6 +225,8 @@ class Server::Impl {
     heads.first_chunk_id = static_cast<uint64_t>(now_us.count());
     shards_ = std::make_unique<ShardSet>(shard_count, store_.get(), journal_.get(), heads,
                                          &sensor_numbers_);
+    // Nodes applying one stream number their journals alike (same shard count).
+    if (jetstream_log_) journal_->NumberInLogOrder(shards_.get());
 
     // Rules go to the shards before any replayed entry, then the engine
     // snapshots, so replay continues the alarm state where it stopped.

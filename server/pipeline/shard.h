@@ -107,14 +107,14 @@ struct AlarmRecovery {
   std::vector<storage::ShardSnapshot> snapshots;  // those that exist
 };
 
-class ShardSet {
+class ShardSet final : public JournalOrder {
  public:
   // Starts `count` threads. `store`, `journal` and `sensor_numbers` (may be
   // null: no sensor numbers) must outlive the ShardSet.
   ShardSet(uint32_t count, storage::ChunkStore* store, AlarmJournal* journal,
            const storage::HeadSetOptions& heads,
            const storage::SensorNumbers* sensor_numbers = nullptr);
-  ~ShardSet();  // Stop()s
+  ~ShardSet() override;  // Stop()s
   ShardSet(const ShardSet&) = delete;
   ShardSet& operator=(const ShardSet&) = delete;
 
@@ -174,6 +174,12 @@ class ShardSet {
   // `applied_through` as for StartCheckpoint. Idempotent.
   void Stop(uint64_t applied_through = 0);
   static constexpr uint64_t kFinalCheckpointRound = ~uint64_t{0};
+
+  // JournalOrder: every shard has handed the journal the items of every log
+  // entry at or below the returned sequence -- it ran past it, or it has run
+  // everything posted to it (an entry posted to one shard does not wait for
+  // the others). Thread-safe.
+  uint64_t HandedThrough() const override;
 
   // Readings held in heads, over all shards (approximate while running).
   uint64_t readings_in_heads() const;

@@ -5,6 +5,7 @@
 // both; an operator action taken at one reaches the other; resends through
 // the other node store nothing twice; and a node killed with kill -9 catches
 // up from the stream with what the other stored meanwhile.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <fstream>
@@ -188,6 +189,131 @@ TEST_CASE("Two vigild nodes on one stream apply each other's batches, alarms and
   // Still raised and acknowledged (s-1 stayed high), at both.
   CHECK(AwaitAlarmState(b, v1::ALARM_STATE_ACTIVE_ACKED).size() == 1);
   CHECK(Active(a).size() == 1);
+}
+
+constexpr char kManySensorsRegistry[] = R"(enterprises:
+  - { id: e-1, name: Plant One, kind: hazardous_chemical, region_code: "370105" }
+sensors:
+  - { id: t-0, enterprise: e-1, quantity: temperature, unit: degC, range: [-40, 200] }
+  - { id: t-1, enterprise: e-1, quantity: temperature, unit: degC, range: [-40, 200] }
+  - { id: t-2, enterprise: e-1, quantity: temperature, unit: degC, range: [-40, 200] }
+  - { id: t-3, enterprise: e-1, quantity: temperature, unit: degC, range: [-40, 200] }
+  - { id: t-4, enterprise: e-1, quantity: temperature, unit: degC, range: [-40, 200] }
+  - { id: t-5, enterprise: e-1, quantity: temperature, unit: degC, range: [-40, 200] }
+  - { id: t-6, enterprise: e-1, quantity: temperature, unit: degC, range: [-40, 200] }
+  - { id: t-7, enterprise: e-1, quantity: temperature, unit: degC, range: [-40, 200] }
+gateways:
+  - { id: gw-1, enterprise: e-1 }
+)";
+
+constexpr char kTemperatureRule[] = R"(rules:
+  - id: temperature-high
+    select: { quantity: temperature, enterprise: e-1 }
+    levels:
+      h: { value: 100, severity: 2 }
+    sensor_fault: off
+)";
+
+struct JournalLine {
+  uint64_t seq;
+  uint64_t alarm_id;
+  int kind;
+  std::string sensor;
+  int64_t reading_at;
+  bool operator==(const JournalLine&) const = default;
+};
+
+std::vector<JournalLine> Journal(VigildProcess& node) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::HistoryRequest request;
+  request.set_from_ms(0);
+  request.set_to_ms(NowMs() + 3'600'000);
+  v1::HistoryResponse response;
+  const grpc::Status status = node.alarms().History(&context, request, &response);
+  INFO(status.error_message());
+  REQUIRE(status.ok());
+  std::vector<JournalLine> out;
+  for (const v1::AlarmEvent& e : response.events()) {
+    out.push_back({e.seq(), e.alarm().alarm_id(), static_cast<int>(e.kind()), e.alarm().sensor_id(),
+                   e.reading_at_ms()});
+  }
+  std::sort(out.begin(), out.end(),
+            [](const JournalLine& x, const JournalLine& y) { return x.seq < y.seq; });
+  return out;
+}
+
+TEST_CASE("Two vigild nodes on one stream number their alarm journals alike: resume at either",
+          "[cluster][e2e]") {
+  testing::TempDir dir;
+  testing::NatsCluster nats(dir / "nats", 1);
+  {
+    std::ofstream rules(dir / "rules.yaml");
+    rules << kTemperatureRule;
+  }
+  VigildProcess::Options options;
+  // Four shards each: the sensors' events of one batch come from several
+  // shards, which hand them to the journal in an order timing decides.
+  options.config_yaml = "rules_file: " + (dir / "rules.yaml").string() +
+                        "\n"
+                        "server: { shards: 4 }\n"
+                        "ingest_log:\n"
+                        "  backend: jetstream\n"
+                        "  nats_urls: [\"" +
+                        nats.url(0) + "\"]\n";
+  options.registry_yaml = kManySensorsRegistry;
+  VigildProcess a(options);
+  VigildProcess b(options);
+  a.Start();
+  b.Start();
+
+  // Every batch moves every sensor: high and normal in turns, staggered, so
+  // most batches raise some alarms and clear others, across the shards.
+  constexpr uint64_t kBatches = 24;
+  const int64_t t0 = NowMs() - 600'000;
+  for (uint64_t seq = 1; seq <= kBatches; ++seq) {
+    v1::IngestBatch batch;
+    batch.set_gateway_id("gw-1");
+    batch.set_epoch(1);
+    batch.set_sequence(seq);
+    for (int sensor = 0; sensor < 8; ++sensor) {
+      v1::Series* series = batch.add_series();
+      series->set_sensor_id("t-" + std::to_string(sensor));
+      series->add_timestamps_ms(t0 + static_cast<int64_t>(seq) * 10'000);
+      series->add_values((seq + static_cast<uint64_t>(sensor)) % 3 == 0 ? 150 : 20);
+    }
+    (void)Write(seq % 2 == 0 ? a : b, batch);
+  }
+
+  std::vector<JournalLine> at_a;
+  std::vector<JournalLine> at_b;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  do {
+    at_a = Journal(a);
+    at_b = Journal(b);
+    if (!at_a.empty() && at_a.size() == at_b.size() && at_a.back().seq >= 100) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  } while (std::chrono::steady_clock::now() < deadline);
+  REQUIRE(at_a.size() > 100);
+  CHECK(at_a == at_b);
+
+  // A center that saw A's journal up to its middle resumes at B: the rest,
+  // no gap, no duplicate.
+  const uint64_t resume_after = at_a[at_a.size() / 2].seq;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  v1::SubscribeRequest request;
+  request.set_after_seq(resume_after);
+  auto reader = b.alarms().Subscribe(&context, request);
+  std::vector<uint64_t> resumed;
+  v1::AlarmStreamMessage message;
+  while (resumed.size() < at_a.size() - at_a.size() / 2 - 1 && reader->Read(&message)) {
+    if (message.has_event()) resumed.push_back(message.event().seq());
+  }
+  context.TryCancel();
+  std::vector<uint64_t> expected;
+  for (size_t i = at_a.size() / 2 + 1; i < at_a.size(); ++i) expected.push_back(at_a[i].seq);
+  CHECK(resumed == expected);
 }
 
 }  // namespace
