@@ -23,6 +23,7 @@
 #include "server/pipeline/ingest_counters.h"
 #include "server/pipeline/shard.h"
 #include "server/pipeline/storage_writer.h"
+#include "server/pipeline/stream_applier.h"
 #include "storage/store.h"
 
 namespace vigil::server {
@@ -46,6 +47,9 @@ struct MetricsSources {
   const IdentityLimiter* limiter = nullptr;
   // Rules, registry and TLS certificate in force; null: not exported.
   const ControlStats* control = nullptr;
+  // A shared ingest log (cluster) and its follower; null: not exported.
+  const storage::SharedIngestLog* shared_log = nullptr;
+  const ApplierCounters* applier = nullptr;
   // MQTT ingest; null when mqtt.broker is off.
   const MqttStats* mqtt = nullptr;
   // The HTTP listener; null when http.listen is off.
