@@ -396,5 +396,58 @@ TEST_CASE("MQTT: the documented broker config binds each gateway to its topic",
   REQUIRE(proc.Terminate().ExitedWith(0));
 }
 
+TEST_CASE("MQTT over TLS: ssl:// with mqtt.ca_file; a broker the CA does not vouch for is refused",
+          "[e2e][mqtt][tls]") {
+  testing::TempDir dir;
+  // A self-signed certificate for "localhost", and another one that signs nothing here.
+  std::string out;
+  for (const char* name : {"broker", "other"}) {
+    const std::string base = (dir / name).string();
+    REQUIRE(Run("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
+                "-addext subjectAltName=DNS:localhost -keyout " +
+                    ShellQuote(base + ".key") + " -out " + ShellQuote(base + ".crt"),
+                &out) == 0);
+  }
+  MosquittoBroker broker(dir / "mosquitto",
+                         {.users = {},
+                          .acl = "",
+                          .extra = "certfile " + (dir / "broker.crt").string() + "\nkeyfile " +
+                                   (dir / "broker.key").string() + "\n"});
+  const std::string url = "ssl://localhost:" + std::to_string(broker.port());
+  const auto options = [&](const char* ca) {
+    return VigildProcess::Options{
+        .config_yaml = "storage: { durability: wal }\nmqtt:\n  broker: \"" + url +
+                       "\"\n  client_id: vigild-tls\n  reconnect_min: 100ms\n"
+                       "  reconnect_max: 500ms\n  ca_file: \"" +
+                       (dir / ca).string() + "\"\n",
+        .registry_yaml = kRegistry};
+  };
+  {
+    VigildProcess wrong(options("other.crt"));
+    wrong.Start();
+    INFO(wrong.Output());
+    CHECK(
+        WaitFor([&] { return Metric(wrong, "vigil_mqtt_connects_total{result=\"failed\"}") >= 1; },
+                std::chrono::seconds(15)));
+    CHECK_FALSE(MqttServing(wrong));
+    REQUIRE(wrong.Terminate().ExitedWith(0));
+  }
+  VigildProcess proc(options("broker.crt"));
+  proc.Start();
+  INFO(proc.Output());
+  REQUIRE(WaitFor([&] { return MqttServing(proc); }, std::chrono::seconds(15)));
+  const int64_t t0 = NowMs() - 60'000;
+  const std::string payload = JsonBatch("gw-1", 1, 1, Series("s-1", {t0}, 4));
+  WriteFile(dir / "payload", payload);
+  REQUIRE(Run("mosquitto_pub -h localhost -p " + std::to_string(broker.port()) + " --cafile " +
+                  ShellQuote((dir / "broker.crt").string()) +
+                  " -q 1 -i e2e-tls -t vigil/ingest/gw-1 -f " +
+                  ShellQuote((dir / "payload").string()),
+              &out) == 0);
+  CHECK(
+      WaitFor([&] { return Stored(proc, "s-1", t0, t0 + 10'000) == 1; }, std::chrono::seconds(10)));
+  REQUIRE(proc.Terminate().ExitedWith(0));
+}
+
 }  // namespace
 }  // namespace vigil::e2e
