@@ -298,9 +298,12 @@ TEST_CASE("MQTT: kill -9 while gateways publish loses nothing the broker accepte
   // Killed mid-stream, twice: each run's counter starts at 0, so each kill
   // comes once that run stored 40 (300 leave room for both).
   for (int kill = 0; kill < 2; ++kill) {
-    constexpr double after = 40;
-    WaitFor([&] { return Metric(proc, "vigil_mqtt_messages_total{outcome=\"stored\"}") >= after; },
-            std::chrono::seconds(30));
+    constexpr double kStoredBeforeKill = 40;
+    WaitFor(
+        [&] {
+          return Metric(proc, "vigil_mqtt_messages_total{outcome=\"stored\"}") >= kStoredBeforeKill;
+        },
+        std::chrono::seconds(30));
     proc.Kill9();
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     proc.Restart();
