@@ -100,6 +100,7 @@ class MqttIngest {
   Step subscribe_ VIGIL_GUARDED_BY(mu_) = Step::kNone;
   Step disconnect_ VIGIL_GUARDED_BY(mu_) = Step::kNone;
   bool lost_ VIGIL_GUARDED_BY(mu_) = false;
+  bool session_present_ VIGIL_GUARDED_BY(mu_) = false;  // the last CONNACK's flag
   std::string last_error_ VIGIL_GUARDED_BY(mu_);
   std::thread thread_;
 

@@ -267,7 +267,9 @@ TEST_CASE(
   CHECK(WaitFor([&] { return !MqttServing(proc); }, std::chrono::seconds(10)));
   CHECK(Metric(proc, "vigil_mqtt_connected") == 0);
   broker.Restart();
-  REQUIRE(WaitFor([&] { return MqttServing(proc); }, std::chrono::seconds(10)));
+  const bool back = WaitFor([&] { return MqttServing(proc); }, std::chrono::seconds(10));
+  INFO(proc.Output());
+  REQUIRE(back);
   CHECK(Metric(proc, "vigil_mqtt_connection_losses_total") == 1);
   CHECK(Metric(proc, "vigil_mqtt_connects_total{result=\"ok\"}") == 2);
   Publish(broker, "vigil/ingest/gw-1", JsonBatch("gw-1", 1, 2, Series("s-1", {t0 + 1000}, 2)));
