@@ -637,7 +637,9 @@ class Server::Impl {
     } else {
       storage::ControlRecord record;
       record.kind = storage::ControlKind::kRulesChanged;
-      record.text = std::to_string(rules_.rules.size()) + " rules";
+      // A shared log carries the document: every node applies it (AdoptStreamRules).
+      record.text =
+          jetstream_log_ ? FormatRulesYaml(rules_) : std::to_string(rules_.rules.size()) + " rules";
       // The writer's queue is full only under extreme load; rules are rare.
       bool queued = false;
       for (int attempt = 0; attempt < 500 && !queued; ++attempt) {
@@ -780,6 +782,9 @@ class Server::Impl {
     ApplierOptions applier_options;
     // A local action's entry waits at most for its append's acknowledgement.
     applier_options.action_wait = options_.ingest_log.append_timeout + std::chrono::seconds(1);
+    // Rules changes travel the stream as the whole document: every node puts
+    // them in force at the same entry, and adopts them as its own.
+    applier_options.rules_of = [this](std::string_view text) { return AdoptStreamRules(text); };
     applier_ = std::make_unique<StreamApplier>(jetstream_log_.get(), shards_.get(), &handoff_,
                                                applier_options);
     Status s = applier_->CatchUp(replayed, replayed_readings);
@@ -787,6 +792,31 @@ class Server::Impl {
       LogError("ingest_log_gap", {{"error", s.ToString()}});
     }
     return s;
+  }
+
+  // A rules document from the stream (the follower thread): its rule set for
+  // the shards, and, on the control thread, the node's rules in force and
+  // stored, so a later registry change here republishes these.
+  Result<std::shared_ptr<const alarm::RuleSet>> AdoptStreamRules(std::string_view text) {
+    auto doc = ParseRulesDocument(text, "rules from the ingest stream");
+    if (!doc) return doc.error();
+    auto rule_set = alarm::RuleSet::Build(doc->rules, registry_->Get(), doc->gateway_offline);
+    if (!rule_set) {
+      return Status::InvalidArgument(
+          "rules from the ingest stream do not fit this node's "
+          "registry: " +
+          rule_set.error().message());
+    }
+    boost::asio::post(io_, [this, adopted = std::move(*doc), stored = std::string(text)]() mutable {
+      if (FormatRulesYaml(rules_) == stored) return;
+      if (Status s = store_->WriteRules(stored); !s.ok()) {
+        LogError("rules_not_stored", {{"error", s.ToString()}});
+      }
+      rules_ = std::move(adopted);
+      control_stats_.rules_loaded.store(rules_.rules.size(), std::memory_order_relaxed);
+      LogInfo("rules_changed", {{"rules", rules_.rules.size()}, {"by", "ingest stream"}});
+    });
+    return std::shared_ptr<const alarm::RuleSet>(std::move(*rule_set));
   }
 
   // Saves the applier's `state` with the shards' replay point `point`; a

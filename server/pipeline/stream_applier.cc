@@ -179,6 +179,17 @@ class StreamApplier::Follower {
     if (e.published_here && control->kind != storage::ControlKind::kTick) {
       local = handoff_->Take(e.position, options_.action_wait);
     }
+    if (control->kind == storage::ControlKind::kRulesChanged && local.rules == nullptr &&
+        options_.rules_of) {
+      auto rules = options_.rules_of(control->text);
+      if (rules) {
+        local.rules = std::move(*rules);
+      } else {
+        counters_->rules_not_applied.fetch_add(1, std::memory_order_relaxed);
+        LogError("replicated_rules_not_applied",
+                 {{"log_position", e.position}, {"error", rules.error().ToString()}});
+      }
+    }
     shards_->PostControl(e.position, clock_ms_, *control, local.completion, local.rules);
     counters_->entries.fetch_add(1, std::memory_order_relaxed);
     return alarm::Status::Ok();

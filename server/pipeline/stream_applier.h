@@ -23,9 +23,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <string_view>
 
+#include "alarm/rule_set.h"
 #include "alarm/status.h"
 #include "server/pipeline/action_handoff.h"
 #include "server/pipeline/shard.h"
@@ -43,7 +46,9 @@ struct ApplierCounters {
   std::atomic<uint64_t> follow_failures{0};   // Follow errors (each retried after a second)
   std::atomic<bool> following{false};         // false while Follow fails
   std::atomic<bool> gap{false};               // the log dropped entries not applied here
-  std::atomic<uint64_t> pending{0};           // messages stored after the last applied
+  std::atomic<uint64_t> pending{0};
+  std::atomic<uint64_t> rules_not_applied{
+      0};  // rules changes rules_of refused           // messages stored after the last applied
 };
 
 struct ApplierOptions {
@@ -52,6 +57,12 @@ struct ApplierOptions {
   // Longest wait at a local action's entry for its append's acknowledgement
   // (ActionHandoff::Take); the log's append timeout is the natural bound.
   std::chrono::milliseconds action_wait{6000};
+  // A rules change published by another node (or by this one before a
+  // restart): the rule set from the entry's text, the rules document. Called
+  // on the follower thread. Null, or an error (logged, counted): the entry
+  // changes nothing here.
+  std::function<alarm::Result<std::shared_ptr<const alarm::RuleSet>>(std::string_view text)>
+      rules_of;
 };
 
 class StreamApplier {

@@ -16,6 +16,7 @@
 #include "tests/e2e/vigild_process.h"
 #include "tests/testing/nats_cluster.h"
 #include "tests/testing/temp_dir.h"
+#include "vigil/v1/rules.grpc.pb.h"
 
 namespace vigil::e2e {
 namespace {
@@ -314,6 +315,70 @@ TEST_CASE("Two vigild nodes on one stream number their alarm journals alike: res
   std::vector<uint64_t> expected;
   for (size_t i = at_a.size() / 2 + 1; i < at_a.size(); ++i) expected.push_back(at_a[i].seq);
   CHECK(resumed == expected);
+}
+
+TEST_CASE("A rules change made at one node is put in force at every node, at one place",
+          "[cluster][e2e]") {
+  testing::TempDir dir;
+  testing::NatsCluster nats(dir / "nats", 1);
+  {
+    std::ofstream rules(dir / "rules.yaml");
+    rules << kRulesYaml;  // s-1 only
+  }
+  VigildProcess::Options options;
+  options.config_yaml = "rules_file: " + (dir / "rules.yaml").string() +
+                        "\n"
+                        "ingest_log:\n"
+                        "  backend: jetstream\n"
+                        "  nats_urls: [\"" +
+                        nats.url(0) + "\"]\n";
+  options.registry_yaml = kRegistryYaml;
+  VigildProcess a(options);
+  VigildProcess b(options);
+  a.Start();
+  b.Start();
+
+  // At A: a rule for s-2 (pressure). It travels the stream as a document.
+  {
+    auto rules = v1::RulesAdmin::NewStub(a.channel());
+    grpc::ClientContext context;
+    SetDeadline(&context);
+    v1::ApplyRulesRequest request;
+    request.set_rules_yaml(
+        "rules:\n"
+        "  - id: pressure-high\n"
+        "    select: { sensor: s-2 }\n"
+        "    levels:\n"
+        "      h: { value: 3, severity: 3 }\n"
+        "    sensor_fault: off\n");
+    v1::ApplyRulesResponse response;
+    const grpc::Status status = rules->ApplyRules(&context, request, &response);
+    INFO(status.error_message());
+    REQUIRE(status.ok());
+  }
+  // A batch sent to B after it: s-2 at 3.5 raises the new rule's alarm at B too.
+  const int64_t t0 = NowMs() - 60'000;
+  v1::IngestBatch batch = Batch(1, t0);
+  for (v1::Series& series : *batch.mutable_series()) {
+    if (series.sensor_id() != "s-2") continue;
+    for (double& value : *series.mutable_values()) value = 3.5;
+  }
+  (void)Write(b, batch);
+  for (VigildProcess* node : {&b, &a}) {
+    const std::vector<v1::Alarm> alarms = AwaitAlarmState(*node, v1::ALARM_STATE_ACTIVE_UNACKED);
+    INFO(node->Output());
+    REQUIRE(alarms.size() == 1);
+    CHECK(alarms[0].rule_id() == "pressure-high");
+  }
+  // B adopted the rules as its own: they are in force after its restart.
+  b.Terminate();
+  b.Restart();
+  auto rules = v1::RulesAdmin::NewStub(b.channel());
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::GetRulesResponse response;
+  REQUIRE(rules->GetRules(&context, v1::GetRulesRequest(), &response).ok());
+  CHECK(response.rules_yaml().find("pressure-high") != std::string::npos);
 }
 
 }  // namespace
