@@ -4,6 +4,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 
 #include "server/log/log.h"
 #include "server/log/thread_name.h"
@@ -25,7 +26,11 @@ class StreamApplier::Follower {
  public:
   Follower(storage::SharedIngestLog* log, ShardSet* shards, ActionHandoff* handoff,
            ApplierOptions options, ApplierCounters* counters)
-      : log_(log), shards_(shards), handoff_(handoff), options_(options), counters_(counters) {
+      : log_(log),
+        shards_(shards),
+        handoff_(handoff),
+        options_(std::move(options)),
+        counters_(counters) {
     if (const std::optional<storage::AppliedState> state = log_->applied_state_at_open()) {
       replay_from_ = state->replay_from;
       next_ = state->marks_through;
@@ -219,7 +224,7 @@ class StreamApplier::Follower {
 
 StreamApplier::StreamApplier(storage::SharedIngestLog* log, ShardSet* shards,
                              ActionHandoff* handoff, ApplierOptions options)
-    : follower_(std::make_unique<Follower>(log, shards, handoff, options, &counters_)) {}
+    : follower_(std::make_unique<Follower>(log, shards, handoff, std::move(options), &counters_)) {}
 
 StreamApplier::~StreamApplier() { Stop(); }
 
