@@ -264,9 +264,17 @@ ingest_log:
   nats_tls_key_file: "$tls/vigil.key"
   replicas: 3
 EOF
-  start_vigild "$n"
 done
-for n in "${nodes[@]}"; do wait_vigild "$n"; done
+# vigild-1 first: it creates the stream. A vigild asking for the stream's info
+# while another one's create is still electing the stream's leader gets no answer
+# and exits ("stream info VIGIL_INGEST: Timeout"; systemd or Kubernetes would
+# restart it). Once vigild-1 serves, the others find the stream.
+start_vigild 1
+wait_vigild 1
+start_vigild 2
+start_vigild 3
+wait_vigild 2
+wait_vigild 3
 
 echo "run-cluster: 3 NATS + 3 vigild nodes ready (work folder $work)"
 for n in "${nodes[@]}"; do
