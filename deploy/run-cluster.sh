@@ -85,16 +85,16 @@ stopping=0
 # Stops the vigild nodes first (SIGTERM: they drain and ack what they read),
 # then NATS; each wait bounded, then SIGKILL.
 stop_all() {
-  local pid i
+  local pid
   for pid in "${vigild_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${vigild_pids[@]}"; do
-    for i in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
   for pid in "${nats_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${nats_pids[@]}"; do
-    for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
@@ -289,10 +289,25 @@ echo "  e.g. $vigilctl --server ${grpc[0]} latest --enterprise e-370105-001"
 echo "  NATS client certificate of the vigil user: $tls/vigil.crt (key vigil.key, CA ca.crt)"
 
 if [ "$smoke" = 0 ]; then
-  echo "run-cluster: Ctrl-C stops everything"
+  echo "run-cluster: Ctrl-C stops everything. Kill a node (kill -9 PID) to see the"
+  echo "  others carry on; this script tells how to start it again."
+  for n in "${nodes[@]}"; do
+    echo "  pids: vigild-$n ${vigild_pids[n - 1]}  nats-$n ${nats_pids[n - 1]}"
+  done
+  reported=" "
   while [ "$stopping" = 0 ]; do
-    for pid in "${vigild_pids[@]}" "${nats_pids[@]}"; do
-      kill -0 "$pid" 2>/dev/null || die "process $pid exited; logs in $work"
+    for n in "${nodes[@]}"; do
+      if ! kill -0 "${vigild_pids[n - 1]}" 2>/dev/null && [[ "$reported" != *" v$n "* ]]; then
+        reported+="v$n "
+        echo "run-cluster: vigild-$n (pid ${vigild_pids[n - 1]}) exited. Start it again" \
+          "(in another terminal; stop it with Ctrl-C there): $vigild --config" \
+          "$work/vigild-$n/vigil.yaml"
+      fi
+      if ! kill -0 "${nats_pids[n - 1]}" 2>/dev/null && [[ "$reported" != *" n$n "* ]]; then
+        reported+="n$n "
+        echo "run-cluster: nats-$n (pid ${nats_pids[n - 1]}) exited. Start it again" \
+          "(in another terminal): $nats_server -c $work/nats-$n/nats.conf"
+      fi
     done
     sleep 1
   done
