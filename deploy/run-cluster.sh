@@ -190,6 +190,7 @@ jetstream {
 cluster {
   name: vigil
   listen: 127.0.0.1:${route_ports[n - 1]}
+  no_advertise: true
   tls {
     cert_file: "$tls/server.crt"
     key_file: "$tls/server.key"
