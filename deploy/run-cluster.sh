@@ -15,14 +15,17 @@
 #
 # Options:
 #   --build-dir DIR   where vigild and vigilctl were built (DIR/server/vigild).
-#                     Default: $VIGIL_BUILD_DIR, else build (cmake --build build
-#                     --target vigild vigilctl send_reading)
+#                     Default: $VIGIL_BUILD_DIR, else build/ of this checkout
+#                     (cmake --build build --target vigild vigilctl send_reading)
 #   --work-dir DIR    keep configs, certificates, stores, data and logs in DIR
-#                     (created; kept at the end) instead of a temporary folder
+#                     (created; kept at the end; run again on it, the cluster
+#                     restarts on its stores and data) instead of a temporary folder
 #   --keep            keep the temporary folder
-#   --smoke           start, send readings through one vigild, read them back
-#                     from the two others, check no NATS permission was refused,
-#                     stop. Bounded (about a minute). Exit 0 when all passed.
+#   --smoke           start; write readings through vigild-1 and read them back
+#                     from vigild-2 and vigild-3; kill -9 vigild-3, write through
+#                     vigild-2, restart vigild-3 and read those from it; check
+#                     NATS refused vigild no subject; stop. About 5 s, every wait
+#                     bounded (a minute at most). Exit 0 when all passed.
 #   --help
 #
 # Needs nats-server (Debian's nats-server package; $NATS_SERVER overrides),
@@ -31,7 +34,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
-build_dir="${VIGIL_BUILD_DIR:-build}"
+build_dir="${VIGIL_BUILD_DIR:-$root/build}"
 work=""
 keep=0
 smoke=0
