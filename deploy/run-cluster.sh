@@ -229,14 +229,28 @@ start_vigild() {  # start_vigild N: spawn (again) on its config and data
     </dev/null &
   vigild_pids[$1 - 1]=$!
 }
-wait_vigild() {  # wait_vigild N: its listening line, then grpc.health SERVING
-  local dir="$work/vigild-$1" address="" ok=0
-  for _ in $(seq 1 600); do
-    address="$(sed -n 's/^vigild listening grpc=\([^ ]*\).*/\1/p' "$dir/vigild.out")"
+# wait_vigild N: its listening line, then grpc.health SERVING. A vigild that
+# exits while starting is started again, twice at most, as systemd or Kubernetes
+# would: on a fresh JetStream cluster the stream's creation (its leader election)
+# can outlast vigild's start-up wait ("create stream VIGIL_INGEST: Timeout").
+wait_vigild() {
+  local dir="$work/vigild-$1" address="" ok=0 attempt
+  for attempt in 1 2 3; do
+    for _ in $(seq 1 600); do
+      address="$(sed -n 's/^vigild listening grpc=\([^ ]*\).*/\1/p' "$dir/vigild.out")"
+      [ -n "$address" ] && break
+      kill -0 "${vigild_pids[$1 - 1]}" 2>/dev/null || break
+      [ "$stopping" = 1 ] && exit 130
+      sleep 0.1
+    done
     [ -n "$address" ] && break
-    kill -0 "${vigild_pids[$1 - 1]}" 2>/dev/null || break
-    [ "$stopping" = 1 ] && exit 130
-    sleep 0.1
+    { wait "${vigild_pids[$1 - 1]}"; } 2>/dev/null || true
+    if [ "$attempt" -lt 3 ] && grep -q "cannot start" "$dir/vigild.log"; then
+      echo "run-cluster: vigild-$1 exited while starting ($(grep "cannot start" \
+        "$dir/vigild.log" | tail -n 1)); starting it again" >&2
+      sleep 1
+      start_vigild "$1"
+    fi
   done
   [ -n "$address" ] || { tail -n 20 "$dir/vigild.log" >&2; die "vigild-$1 did not start"; }
   grpc[$1 - 1]="$address"
@@ -256,6 +270,7 @@ for n in "${nodes[@]}"; do
 server:
   listen: "127.0.0.1:0"
   metrics_listen: "127.0.0.1:0"
+  shards: 2                       # the same at every node: alarm ids depend on it
 storage:
   data_dir: "$dir/data"
 registry_file: "$root/deploy/registry.yaml"
@@ -322,7 +337,7 @@ fi
 # --- smoke: readings written through vigild-1 are read back from vigild-2 and
 # vigild-3 (each applies the whole stream into its own RocksDB); vigild-3 killed
 # (-9) misses readings written through vigild-2, and has them after its restart
-# (it replays the stream from its checkpoint).
+# (it replays the stream from its checkpoint); the three alarm journals agree.
 readable() {  # readable N SENSOR VALUE: vigild-N serves it (bounded: 10 s)
   for _ in $(seq 1 100); do
     if "$vigilctl" --utc --server "${grpc[$1 - 1]}" readings "$2" --since 10m 2>/dev/null |
@@ -338,15 +353,49 @@ send() {  # send N GATEWAY SENSOR VALUE: one reading through vigild-N, acked
   "$send_reading" --server "${grpc[$1 - 1]}" "$2" "$3" "$4" >/dev/null ||
     die "smoke: send_reading $3 through vigild-$1 failed"
 }
+# same_journals: the three alarm journals agree, seq by seq, on every event all
+# of them hold (a node may be a tick ahead), and hold the methane alarm (bounded: 10 s).
+same_journals() {
+  local n
+  for _ in $(seq 1 50); do
+    for n in "${nodes[@]}"; do
+      "$vigilctl" --server "${grpc[n - 1]}" alarms history --since 1h --json \
+        >"$work/journal-$n.json" 2>/dev/null || true
+    done
+    if /usr/bin/python3 - "$work" <<'PY'
+import json, sys
+journals = []
+for n in (1, 2, 3):
+    with open(f"{sys.argv[1]}/journal-{n}.json") as f:
+        events = [json.loads(line) for line in f if line.strip()]
+    journals.append({e["seq"]: e for e in events if e.get("type") == "event"})
+common = min(max(j, default=0) for j in journals)
+ok = all(set(range(1, common + 1)) <= set(j) for j in journals)
+ok = ok and all(j[s] == journals[0][s] for j in journals for s in range(1, common + 1))
+ok = ok and any(journals[0][s]["alarm"]["sensor_id"] == "s-370883-001-ch4-wf3101"
+                and journals[0][s]["kind"] == "raised" for s in range(1, common + 1))
+print(f"smoke: the alarm journals agree through seq {common}" if ok else "", end="")
+sys.exit(0 if ok else 1)
+PY
+    then
+      echo
+      return 0
+    fi
+    [ "$stopping" = 1 ] && exit 130
+    sleep 0.2
+  done
+  die "smoke: the nodes' alarm journals differ ($work/journal-*.json)"
+}
 # One reading per gateway: send_reading numbers its batch 1 of an epoch of the
 # current second, so a second batch of one gateway within a second is a duplicate.
 send 1 gw-370105-001 s-370105-001-lt101 7.25
 send 1 gw-370305-001 s-370305-001-tt201 21.5
-send 1 gw-370883-001 s-370883-001-ch4-wf3101 0.25
+# 1.8 %CH4 at a coal face: a red alarm (deploy/rules.yaml, ch4-coal-face).
+send 1 gw-370883-001 s-370883-001-ch4-wf3101 1.8
 for n in 2 3; do
   readable "$n" s-370105-001-lt101 7.25
   readable "$n" s-370305-001-tt201 21.5
-  readable "$n" s-370883-001-ch4-wf3101 0.25
+  readable "$n" s-370883-001-ch4-wf3101 1.8
   echo "smoke: vigild-$n reads the 3 readings written through vigild-1"
 done
 kill -KILL "${vigild_pids[2]}"
@@ -358,6 +407,9 @@ wait_vigild 3
 readable 3 s-370685-001-wl-01 3.5
 readable 3 s-370105-001-lt101 7.25
 echo "smoke: vigild-3, killed (-9) and restarted, reads what vigild-2 acked meanwhile"
+# Numbered alike at every node (same stream, same server.shards), also after
+# vigild-3's restart: a command center may resume by seq at any node.
+same_journals
 if grep -h "Violation" "$work"/nats-*/nats.log >&2; then
   die "smoke: NATS refused a subject to vigild (deploy/cluster/nats/auth.conf)"
 fi
