@@ -14,7 +14,8 @@
    deploy/README.md installs next to it) and the Kubernetes overlay's vigil.yaml
    (rendered with `kubectl kustomize` when kubectl is installed, else the
    overlay's own file with the base's registry and rules). Each is the jetstream
-   backend with replicas 3 and three NATS URLs; NATS TLS files are the ones made
+   backend with replicas 3, three NATS URLs and an explicit server.shards (journals
+   numbered alike need the same count at every node); NATS TLS files are the ones made
    here, server TLS is off and the tokens file empty (as check_shipped_configs.py
    does: certificates and tokens are the operator's).
 4. The Kubernetes manifests parse (yaml.safe_load_all), every object has
@@ -162,6 +163,10 @@ def check_vigild_config(text, etc, what, registry_src, rules_src):
             or len(log.get("nats_urls", [])) != 3
             or not all(u.startswith("tls://") for u in log.get("nats_urls", []))):
         fail(f"{what}: not the jetstream backend with replicas 3 and three tls:// NATS URLs")
+    # Journals numbered alike need the same shard count at every node: explicit.
+    if not isinstance(config.get("server", {}).get("shards"), int) or \
+            config["server"]["shards"] < 1:
+        fail(f"{what}: server.shards is not an explicit count (the same on every node)")
     tls = os.path.join(os.path.dirname(os.path.dirname(etc)), "tls")
     for key, name in (("nats_tls_ca_file", "ca.crt"), ("nats_tls_cert_file", "client.crt"),
                       ("nats_tls_key_file", "client.key")):
