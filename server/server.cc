@@ -745,6 +745,8 @@ class Server::Impl {
     log_options.partition = o.partition;
     log_options.replicas = static_cast<int>(o.replicas);
     log_options.append_timeout = o.append_timeout;
+    log_options.max_bytes = o.max_bytes;
+    log_options.max_age = o.max_age;
     log_options.state_dir = options_.data_dir / "jetstream";
     auto log = cluster::JetStreamIngestLog::Open(log_options);
     if (!log) return log.error();

@@ -386,6 +386,13 @@ class Parser {
          [&](const Item& item) {
            options.ingest_log.append_timeout = Duration(item, std::chrono::milliseconds(100));
          }},
+        {"max_bytes",
+         [&](const Item& item) { options.ingest_log.max_bytes = LargeByteSize(item); }},
+        {"max_age",
+         [&](const Item& item) {
+           options.ingest_log.max_age = std::chrono::duration_cast<std::chrono::seconds>(
+               Duration(item, std::chrono::milliseconds(0)));
+         }},
     };
     const Key storage_keys[] = {
         {"data_dir",
@@ -701,6 +708,17 @@ class Parser {
     return static_cast<uint32_t>(*value);
   }
 
+  // A size that may pass 4 GiB (a stream's retention).
+  int64_t LargeByteSize(const Item& item) const {
+    if (!item.value.IsScalar()) Fail(item, "expected a size, got " + Describe(item.value));
+    std::optional<int64_t> value = ParseByteSize(item.value.Scalar());
+    if (!value) {
+      Fail(item,
+           "expected a size in bytes like 0, 512MiB or 100GiB, got '" + item.value.Scalar() + "'");
+    }
+    return *value;
+  }
+
   uint32_t ByteSize(const Item& item, uint32_t min, uint32_t max) const {
     if (!item.value.IsScalar()) Fail(item, "expected a size, got " + Describe(item.value));
     std::optional<int64_t> value = ParseByteSize(item.value.Scalar());
@@ -954,6 +972,8 @@ std::string FormatEffectiveConfig(const ServerOptions& options) {
     line("  partition", std::to_string(options.ingest_log.partition));
     line("  replicas", std::to_string(options.ingest_log.replicas));
     line("  append_timeout", FormatDuration(options.ingest_log.append_timeout));
+    line("  max_bytes", std::to_string(options.ingest_log.max_bytes));
+    line("  max_age", FormatDuration(options.ingest_log.max_age));
   }
   out += "ingest:\n";
   line("  max_future_skew", FormatDuration(options.limits.max_future_skew));

@@ -85,6 +85,13 @@ struct IngestLogOptions {
   // Longest wait for the stream's acknowledgement before a batch fails
   // (UNAVAILABLE). YAML ingest_log.append_timeout. Default: 5s.
   std::chrono::milliseconds append_timeout = std::chrono::seconds(5);
+  // The stream's retention when this node creates it (an existing stream
+  // keeps its own): most bytes and oldest message kept; 0 = no limit. A
+  // node whose checkpoint falls behind what is kept must be restored from a
+  // peer (docs/cluster.md). YAML ingest_log.max_bytes, ingest_log.max_age.
+  // Default: 0, 0.
+  int64_t max_bytes = 0;
+  std::chrono::seconds max_age{0};
 
   bool operator==(const IngestLogOptions&) const = default;
 };
