@@ -299,7 +299,7 @@ class Server::Impl {
     backup_ = std::make_unique<BackupService>(
         store_.get(),
         [this](std::function<void()> task) { boost::asio::post(io_, std::move(task)); },
-        access_.get());
+        access_.get(), jetstream_log_ ? options_.data_dir / "jetstream" : std::filesystem::path());
     rules_service_ = std::make_unique<RulesService>(
         access_.get(),
         [this] { return std::make_pair(FormatRulesYaml(rules_), rules_.rules.size()); },

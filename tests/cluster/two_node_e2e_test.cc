@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -16,6 +17,7 @@
 #include "tests/e2e/vigild_process.h"
 #include "tests/testing/nats_cluster.h"
 #include "tests/testing/temp_dir.h"
+#include "vigil/v1/admin.grpc.pb.h"
 #include "vigil/v1/rules.grpc.pb.h"
 
 namespace vigil::e2e {
@@ -379,6 +381,56 @@ TEST_CASE("A rules change made at one node is put in force at every node, at one
   v1::GetRulesResponse response;
   REQUIRE(rules->GetRules(&context, v1::GetRulesRequest(), &response).ok());
   CHECK(response.rules_yaml().find("pressure-high") != std::string::npos);
+}
+
+TEST_CASE("A node restored from a peer's backup applies the stream from the backup's checkpoint",
+          "[cluster][e2e]") {
+  testing::TempDir dir;
+  testing::NatsCluster nats(dir / "nats", 1);
+  VigildProcess::Options options;
+  options.config_yaml =
+      "storage: { checkpoint_interval: 1s }\n"
+      "ingest_log:\n"
+      "  backend: jetstream\n"
+      "  nats_urls: [\"" +
+      nats.url(0) + "\"]\n";
+  options.registry_yaml = kRegistryYaml;
+  VigildProcess a(options);
+  a.Start();
+  const int64_t t0 = NowMs() - 600'000;
+  for (uint64_t seq = 1; seq <= 5; ++seq) (void)Write(a, Batch(seq, t0));
+  // A's applied state is saved beside its chunks (a few checkpoint rounds).
+  const std::filesystem::path state = a.data_dir() / "jetstream" / "ingest_log.checkpoint";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!std::filesystem::exists(state) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  REQUIRE(std::filesystem::exists(state));
+  const std::filesystem::path backup = dir / "backup";
+  {
+    auto admin = v1::Admin::NewStub(a.channel());
+    grpc::ClientContext context;
+    SetDeadline(&context);
+    v1::CreateBackupRequest request;
+    request.set_dir(backup.string());
+    v1::CreateBackupResponse response;
+    const grpc::Status status = admin->CreateBackup(&context, request, &response);
+    INFO(status.error_message());
+    REQUIRE(status.ok());
+  }
+  CHECK(std::filesystem::exists(backup / "jetstream" / "ingest_log.checkpoint"));
+  for (uint64_t seq = 6; seq <= 8; ++seq) (void)Write(a, Batch(seq, t0));
+
+  // A new node started on the backup: A's readings before it from its
+  // chunks, those after it from the stream; not the stream from its start.
+  VigildProcess::Options restored = options;
+  restored.data_dir = backup;
+  VigildProcess c(restored);
+  c.Start();
+  INFO(c.Output());
+  const std::vector<Reading> at_c = AwaitReadings(c, "s-2", t0, 16);
+  CHECK(at_c == ReadAll(a.query(), "s-2", t0, NowMs() + 1000));
+  CHECK(c.Output().find("event=ingest_log_replayed from_log_seq=0 ") == std::string::npos);
 }
 
 }  // namespace
