@@ -10,6 +10,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <csignal>
+#include <future>
 #include <limits>
 #include <optional>
 #include <thread>
@@ -280,7 +281,10 @@ class Server::Impl {
     if (!writer) return writer.error();
     writer_ = std::move(*writer);
     last_posted_ = writer_->posted_through();
-    if (applier_) applier_->Start(writer_.get());
+    if (applier_) {
+      applier_following_.store(true, std::memory_order_release);
+      applier_->Start(writer_.get());
+    }
 
     StartSecurity();
     ingest_ = std::make_unique<IngestService>(options_, registry_.get(), writer_.get(),
@@ -672,8 +676,10 @@ class Server::Impl {
 
   // Control thread only, so changes never interleave. `validate_only`
   // (RegistryAdmin's check): the same checks, then nothing stored or published.
+  // `from_stream`: another node's change, applied here as the stream says
+  // (not published again).
   Result<std::shared_ptr<const alarm::Registry>> ApplyRegistryChange(
-      const alarm::RegistryChange& change, bool validate_only = false) {
+      const alarm::RegistryChange& change, bool validate_only = false, bool from_stream = false) {
     // Sensors new to the registry get their ingest-log numbers, stored with
     // the change and known to the shards before any batch can name them.
     alarm::RegistryChange numbered = change;
@@ -695,6 +701,9 @@ class Server::Impl {
     if (Status c = CommitSensorNumbers(new_numbers, &sensor_numbers_); !c.ok()) return c;
     registry_->Publish(*next);
     NoteRegistrySize(**next);
+    // A shared log: the other nodes apply the change from the stream, before
+    // the rules entry below (the writer's queue keeps the order).
+    if (jetstream_log_ && writer_ && !from_stream) PublishRegistryChange(change);
     if (shards_) {
       Status s2 = PublishRules(*next);
       if (!s2.ok()) LogError("rules_not_applied", {{"error", s2.ToString()}});
@@ -787,6 +796,9 @@ class Server::Impl {
     // Rules changes travel the stream as the whole document: every node puts
     // them in force at the same entry, and adopts them as its own.
     applier_options.rules_of = [this](std::string_view text) { return AdoptStreamRules(text); };
+    applier_options.registry_change = [this](std::string_view text) {
+      return ApplyStreamRegistryChange(text);
+    };
     applier_ = std::make_unique<StreamApplier>(jetstream_log_.get(), shards_.get(), &handoff_,
                                                applier_options);
     Status s = applier_->CatchUp(replayed, replayed_readings);
@@ -794,6 +806,55 @@ class Server::Impl {
       LogError("ingest_log_gap", {{"error", s.ToString()}});
     }
     return s;
+  }
+
+  // Sends `change` through the stream for the other nodes (kRegistryChanged).
+  void PublishRegistryChange(const alarm::RegistryChange& change) {
+    v1::ApplyRegistryRequest encoded;
+    RegistryToProto(change.upsert, encoded.mutable_upsert());
+    for (const std::string& id : change.remove_enterprise_ids) {
+      encoded.add_remove_enterprise_ids(id);
+    }
+    for (const std::string& id : change.remove_sensor_ids) encoded.add_remove_sensor_ids(id);
+    for (const std::string& id : change.remove_gateway_ids) encoded.add_remove_gateway_ids(id);
+    storage::ControlRecord record;
+    record.kind = storage::ControlKind::kRegistryChanged;
+    record.text = encoded.SerializeAsString();
+    bool queued = false;
+    for (int attempt = 0; attempt < 500 && !queued; ++attempt) {
+      queued = writer_->SubmitControl(record);
+      if (!queued) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (!queued) {
+      LogError("registry_change_not_replicated",
+               {{"reason", "the ingest log is saturated: apply the change at every node"}});
+    }
+  }
+
+  // Another node's registry change from the stream: applied on the control
+  // thread (which owns the registry), waited for by the follower, so the
+  // rules entry after it is built against it. During the start-up catch-up
+  // the follower runs on the control thread itself.
+  Status ApplyStreamRegistryChange(std::string_view text) {
+    v1::ApplyRegistryRequest encoded;
+    if (!encoded.ParseFromArray(text.data(), static_cast<int>(text.size()))) {
+      return Status::Corruption("registry change from the ingest stream does not parse");
+    }
+    auto change = RegistryChangeFromProto(encoded);
+    if (!change) return change.error();
+    auto apply = [this, change = std::move(*change)] {
+      auto applied = ApplyRegistryChange(change, false, /*from_stream=*/true);
+      if (applied) LogInfo("registry_changed_by", {{"by", "ingest stream"}});
+      return applied ? Status::Ok() : applied.error();
+    };
+    if (!applier_following_.load(std::memory_order_acquire)) return apply();
+    auto done = std::make_shared<std::promise<Status>>();
+    std::future<Status> result = done->get_future();
+    boost::asio::post(io_, [apply, done] { done->set_value(apply()); });
+    if (result.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+      return Status::Unavailable("the control thread did not apply the registry change in 10 s");
+    }
+    return result.get();
   }
 
   // A rules document from the stream (the follower thread): its rule set for
@@ -1153,6 +1214,8 @@ class Server::Impl {
   ActionHandoff handoff_;
   std::unique_ptr<StreamApplier> applier_;
   std::optional<storage::AppliedState> applied_round_state_;
+  // Set once the applier follows on its own thread (not the control thread's catch-up).
+  std::atomic<bool> applier_following_{false};
   std::unique_ptr<RegistryHolder> registry_;
   // The ingest log's sensor numbers; read by the shards, added to by
   // registry changes (control thread). Outlives the shards.

@@ -288,6 +288,11 @@ class Collector final : public prometheus::Collectable {
                 "Rules changes from the ingest stream this node could not put in force (they do "
                 "not fit its registry: give every node the same registry).",
                 kCounter, static_cast<double>(a.rules_not_applied.load(std::memory_order_relaxed)));
+      AddSingle(&out, "vigil_cluster_registry_not_applied_total",
+                "Registry changes from the ingest stream this node could not apply (it logs "
+                "replicated_registry_not_applied with the reason).",
+                kCounter,
+                static_cast<double>(a.registry_not_applied.load(std::memory_order_relaxed)));
       AddSingle(&out, "vigil_cluster_retention_gap",
                 "1 when the stream's retention dropped entries this node never applied: it does "
                 "not serve; restore its data folder from a peer's backup.",

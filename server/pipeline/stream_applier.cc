@@ -179,6 +179,18 @@ class StreamApplier::Follower {
       }
       last_tick_second_ = second;
     }
+    if (control->kind == storage::ControlKind::kRegistryChanged) {
+      // For this node, whatever the shards hold: its registry must follow
+      // the stream even where the shards' replay has not begun.
+      if (!e.published_here && options_.registry_change) {
+        if (alarm::Status s = options_.registry_change(control->text); !s.ok()) {
+          counters_->registry_not_applied.fetch_add(1, std::memory_order_relaxed);
+          LogError("replicated_registry_not_applied",
+                   {{"log_position", e.position}, {"error", s.ToString()}});
+        }
+      }
+      return alarm::Status::Ok();
+    }
     if (!post) return alarm::Status::Ok();
     LocalAction local;
     if (e.published_here && control->kind != storage::ControlKind::kTick) {

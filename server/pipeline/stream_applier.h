@@ -46,9 +46,11 @@ struct ApplierCounters {
   std::atomic<uint64_t> follow_failures{0};   // Follow errors (each retried after a second)
   std::atomic<bool> following{false};         // false while Follow fails
   std::atomic<bool> gap{false};               // the log dropped entries not applied here
+  // Messages stored after the last one applied (the lag).
   std::atomic<uint64_t> pending{0};
-  std::atomic<uint64_t> rules_not_applied{
-      0};  // rules changes rules_of refused           // messages stored after the last applied
+  // Rules and registry changes from the stream this node could not apply.
+  std::atomic<uint64_t> rules_not_applied{0};
+  std::atomic<uint64_t> registry_not_applied{0};
 };
 
 struct ApplierOptions {
@@ -63,6 +65,11 @@ struct ApplierOptions {
   // changes nothing here.
   std::function<alarm::Result<std::shared_ptr<const alarm::RuleSet>>(std::string_view text)>
       rules_of;
+  // A registry change published by another node: applied to this node's
+  // registry before the applier goes on (the rules entry that follows it
+  // is built against it). Called on the follower thread (or CatchUp's). Null,
+  // or an error (logged, counted): the entry changes nothing here.
+  std::function<alarm::Status(std::string_view text)> registry_change;
 };
 
 class StreamApplier {

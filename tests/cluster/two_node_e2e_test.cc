@@ -433,5 +433,60 @@ TEST_CASE("A node restored from a peer's backup applies the stream from the back
   CHECK(c.Output().find("event=ingest_log_replayed from_log_seq=0 ") == std::string::npos);
 }
 
+TEST_CASE("A registry change made at one node reaches every node: a new sensor is accepted at both",
+          "[cluster][e2e]") {
+  testing::TempDir dir;
+  testing::NatsCluster nats(dir / "nats", 1);
+  VigildProcess::Options options;
+  options.config_yaml =
+      "ingest_log:\n"
+      "  backend: jetstream\n"
+      "  nats_urls: [\"" +
+      nats.url(0) + "\"]\n";
+  options.registry_yaml = kRegistryYaml;
+  VigildProcess a(options);
+  VigildProcess b(options);
+  a.Start();
+  b.Start();
+  {
+    grpc::ClientContext context;
+    SetDeadline(&context);
+    v1::ApplyRegistryRequest request;
+    v1::Sensor* sensor = request.mutable_upsert()->add_sensors();
+    sensor->set_id("s-3");
+    sensor->set_enterprise_id("e-1");
+    sensor->set_quantity("level");
+    sensor->set_unit("m");
+    sensor->set_range_low(0);
+    sensor->set_range_high(30);
+    v1::ApplyRegistryResponse response;
+    const grpc::Status status = a.admin().ApplyRegistry(&context, request, &response);
+    INFO(status.error_message());
+    REQUIRE(status.ok());
+  }
+  // B learns s-3 from the stream (within moments): a batch naming it is stored there.
+  const int64_t t0 = NowMs() - 60'000;
+  v1::IngestBatch batch;
+  batch.set_gateway_id("gw-1");
+  batch.set_epoch(1);
+  v1::Series* series = batch.add_series();
+  series->set_sensor_id("s-3");
+  series->add_timestamps_ms(t0);
+  series->add_values(12.5);
+  uint32_t stored = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  for (uint64_t seq = 1; stored == 0 && std::chrono::steady_clock::now() < deadline; ++seq) {
+    batch.set_sequence(seq);
+    stored = Write(b, batch).stored_readings();
+    if (stored == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  INFO(b.Output());
+  CHECK(stored == 1);
+  for (VigildProcess* node : {&a, &b}) {
+    const std::vector<Reading> readings = AwaitReadings(*node, "s-3", t0, 1);
+    CHECK(readings.size() == 1);
+  }
+}
+
 }  // namespace
 }  // namespace vigil::e2e
