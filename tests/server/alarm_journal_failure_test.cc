@@ -69,6 +69,16 @@ class FlakyJournalStore final : public storage::JournalStore {
   alarm::Result<uint64_t> ExpireJournal(TimestampMs before) override {
     return real_->ExpireJournal(before);
   }
+  alarm::Result<storage::ChainCheck> VerifyJournalChain(uint64_t from,
+                                                        uint64_t max_entries) override {
+    return real_->VerifyJournalChain(from, max_entries);
+  }
+  alarm::Result<storage::ChainRecord> ReadChainedJournal(
+      uint64_t from, uint64_t to,
+      const std::function<bool(uint64_t, std::string_view, const storage::ChainHash&)>& visit)
+      override {
+    return real_->ReadChainedJournal(from, to, visit);
+  }
 
  private:
   storage::JournalStore* real_;
