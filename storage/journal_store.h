@@ -113,12 +113,12 @@ class JournalStore {
   virtual alarm::Result<ChainCheck> VerifyJournalChain(uint64_t from, uint64_t max_entries) = 0;
   // For exports: the chained entries with from <= seq <= to (from raised to
   // the oldest kept chained entry) in order, each with its stored hash (zeros
-  // when none is stored), until `visit` returns false. Returns the chain
-  // record and, in anchor_seq/anchor_hash, the first seq visited and the
-  // stored hash before it (zeros at genesis or when missing); genesis_seq 0
-  // when nothing is chained (nothing is visited).
-  virtual alarm::Result<ChainRecord> ReadChainedJournal(
-      uint64_t from, uint64_t to,
+  // when none is stored), until `visit` returns false. Before the first
+  // visit, `start` is told the chain record with anchor_seq/anchor_hash set
+  // to the first seq to be visited and the stored hash before it (zeros at
+  // genesis or when missing); neither is called when nothing is chained.
+  virtual alarm::Status ReadChainedJournal(
+      uint64_t from, uint64_t to, const std::function<void(const ChainRecord& start)>& start,
       const std::function<bool(uint64_t seq, std::string_view entry, const ChainHash& hash)>&
           visit) = 0;
 };

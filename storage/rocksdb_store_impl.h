@@ -122,8 +122,8 @@ class RocksDbStore final : public Store {
       const std::function<bool(uint64_t, alarm::TimestampMs)>& visit) override;
   alarm::Result<uint64_t> ExpireJournal(alarm::TimestampMs before) override;
   alarm::Result<ChainCheck> VerifyJournalChain(uint64_t from, uint64_t max_entries) override;
-  alarm::Result<ChainRecord> ReadChainedJournal(
-      uint64_t from, uint64_t to,
+  alarm::Status ReadChainedJournal(
+      uint64_t from, uint64_t to, const std::function<void(const ChainRecord&)>& start,
       const std::function<bool(uint64_t, std::string_view, const ChainHash&)>& visit) override;
 
   // RegistryStore (rocksdb_store_registry.cc).

@@ -381,13 +381,13 @@ Result<ChainCheck> RocksDbStore::VerifyJournalChain(uint64_t from, uint64_t max_
   return check;
 }
 
-Result<ChainRecord> RocksDbStore::ReadChainedJournal(
-    uint64_t from, uint64_t to,
+Status RocksDbStore::ReadChainedJournal(
+    uint64_t from, uint64_t to, const std::function<void(const ChainRecord&)>& start_at,
     const std::function<bool(uint64_t, std::string_view, const ChainHash&)>& visit) {
   ScopedSnapshot snapshot(db_.get());
   auto chain = LoadChainRecord(snapshot.get());
   if (!chain) return chain.error();
-  if (!*chain) return ChainRecord{};
+  if (!*chain) return Status::Ok();
   ChainRecord out = **chain;
   const uint64_t start = std::max(from, out.anchor_seq);
   if (start > out.anchor_seq) {
@@ -396,7 +396,8 @@ Result<ChainRecord> RocksDbStore::ReadChainedJournal(
     out.anchor_hash = stored->value_or(ChainHash{});
   }
   out.anchor_seq = start;
-  if (start > to) return out;
+  start_at(out);
+  if (start > to) return Status::Ok();
   rocksdb::ReadOptions ro;
   ro.snapshot = snapshot.get();
   const std::string upper = JournalEntryKey(to == UINT64_MAX ? to : to + 1);
@@ -414,8 +415,7 @@ Result<ChainRecord> RocksDbStore::ReadChainedJournal(
     const ChainHash hash = s.ok() ? HashOf(hash_value).value_or(ChainHash{}) : ChainHash{};
     if (!visit(seq, ToView(it->value()), hash)) break;
   }
-  if (!it->status().ok()) return FromRocks(it->status(), "read alarm journal");
-  return out;
+  return FromRocks(it->status(), "read alarm journal");
 }
 
 }  // namespace vigil::storage

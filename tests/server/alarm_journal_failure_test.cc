@@ -73,11 +73,11 @@ class FlakyJournalStore final : public storage::JournalStore {
                                                         uint64_t max_entries) override {
     return real_->VerifyJournalChain(from, max_entries);
   }
-  alarm::Result<storage::ChainRecord> ReadChainedJournal(
-      uint64_t from, uint64_t to,
+  Status ReadChainedJournal(
+      uint64_t from, uint64_t to, const std::function<void(const storage::ChainRecord&)>& start,
       const std::function<bool(uint64_t, std::string_view, const storage::ChainHash&)>& visit)
       override {
-    return real_->ReadChainedJournal(from, to, visit);
+    return real_->ReadChainedJournal(from, to, start, visit);
   }
 
  private:

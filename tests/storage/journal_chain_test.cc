@@ -244,13 +244,17 @@ TEST_CASE("Retention keeps the rest of the chain verifiable", "[storage][chain]"
   CHECK(check.last_hash == head);
 
   std::vector<uint64_t> seqs;
-  auto read =
-      store->ReadChainedJournal(1, 7, [&](uint64_t seq, std::string_view, const ChainHash&) {
-        seqs.push_back(seq);
-        return true;
-      });
-  REQUIRE(read.has_value());
-  CHECK(read->anchor_seq == 5);
+  ChainRecord start;
+  REQUIRE(store
+              ->ReadChainedJournal(
+                  1, 7, [&](const ChainRecord& r) { start = r; },
+                  [&](uint64_t seq, std::string_view, const ChainHash&) {
+                    seqs.push_back(seq);
+                    return true;
+                  })
+              .ok());
+  CHECK(start.anchor_seq == 5);
+  CHECK(start.genesis_seq == 1);
   CHECK(seqs == std::vector<uint64_t>{5, 6, 7});
 
   // Everything expired: the next entry still follows the last hash.
