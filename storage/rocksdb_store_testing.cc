@@ -23,6 +23,7 @@ class RawDb {
     rocksdb::Status s = rocksdb::DB::ListColumnFamilies({}, dir.string(), &names);
     if (!s.ok()) return FromRocks(s, "list families");
     std::vector<rocksdb::ColumnFamilyDescriptor> families;
+    families.reserve(names.size());
     for (const std::string& name : names)
       families.emplace_back(name, rocksdb::ColumnFamilyOptions());
     rocksdb::DB* raw = nullptr;

@@ -22,7 +22,7 @@ struct JournalExportHeader {
   uint64_t requested_from_seq = 0;  // the range asked for (0: open)
   uint64_t requested_to_seq = 0;
   alarm::TimestampMs exported_at = 0;
-  std::string signing_key_sha256;  // 64 hex
+  std::string signing_key_sha256{};  // 64 hex
 };
 
 class JournalExport {
