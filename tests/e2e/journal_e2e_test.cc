@@ -181,6 +181,23 @@ TEST_CASE("vigilctl journal export: a signed file openssl verifies and the scrip
   CHECK(script.code == 1);
   CHECK(Has(script.output, "severity is 1 in words but 2 in the entry's bytes"));
 
+  // A time range: the seqs of the entries in it.
+  const CtlResult by_time = RunVigilctl(
+      server.Ctl({"journal", "export", "--from", std::to_string(NowMs() - 3'600'000), "--to",
+                  std::to_string(NowMs() + 60'000), "--out", (dir / "t").string()}));
+  INFO(by_time.output);
+  CHECK(by_time.code == 0);
+  CHECK(Has(by_time.output, "exported 6 entries, seq 1..6"));
+  const CtlResult none =
+      RunVigilctl(server.Ctl({"journal", "export", "--from", "2020-01-01T00:00:00Z", "--to",
+                              "2020-01-02T00:00:00Z", "--out", (dir / "none").string()}));
+  INFO(none.output);
+  CHECK(none.code == 0);
+  CHECK(Has(none.output, "exported 0 entries"));
+  script = Sh(dir, "/usr/bin/python3 " + kScript + " --pubkey pub.pem none");
+  INFO(script.output);
+  CHECK(script.code == 0);
+
   // A range by seq, then the next one continues it.
   const CtlResult part = RunVigilctl(server.Ctl(
       {"journal", "export", "--from-seq", "2", "--to-seq", "3", "--out", (dir / "a").string()}));
