@@ -65,15 +65,18 @@ bool Has(const std::string& text, const std::string& part) {
 }
 
 struct Server {
-  explicit Server(const std::string& extra_config = "") : vigild(Make(dir, extra_config)) {}
-  static VigildProcess::Options Make(testing::TempDir& dir, const std::string& extra) {
+  // `extra_config` goes at the top level, `journal_config` under journal:.
+  explicit Server(const std::string& extra_config = "", const std::string& journal_config = "")
+      : vigild(Make(dir, extra_config, journal_config)) {}
+  static VigildProcess::Options Make(testing::TempDir& dir, const std::string& extra,
+                                     const std::string& journal) {
     std::ofstream(dir / "rules.yaml") << kRules;
     Sh(dir.path(),
        "openssl genpkey -algorithm ed25519 -out key.pem && "
        "openssl pkey -in key.pem -pubout -out pub.pem");
     return {.config_yaml = "rules_file: " + (dir / "rules.yaml").string() +
                            "\njournal:\n  signing_key_file: " + (dir / "key.pem").string() + "\n" +
-                           extra,
+                           journal + extra,
             .registry_yaml = kRegistry};
   }
   testing::TempDir dir;
@@ -211,6 +214,38 @@ TEST_CASE("vigilctl journal export: a signed file openssl verifies and the scrip
   INFO(script.output);
   CHECK(script.code == 0);
   CHECK(Has(script.output, "OK: 3 entries, seq 4..6"));
+}
+
+TEST_CASE(
+    "vigilctl journal export stops at journal.export_max_bytes, signed, and says where to "
+    "go on",
+    "[e2e][journal]") {
+  Server server("", "  export_max_bytes: 64KiB\n");
+  server.vigild.Start();
+  server.Toggle(150);  // ~600 bytes a line: more than 64 KiB
+  REQUIRE(server.WaitVerified(150).code == 0);
+  const std::filesystem::path& dir = server.dir.path();
+  const CtlResult first =
+      RunVigilctl(server.Ctl({"journal", "export", "--out", (dir / "p1").string()}));
+  INFO(first.output);
+  CHECK(first.code == 7);
+  const size_t at = first.output.find("export the rest with --from-seq ");
+  REQUIRE(at != std::string::npos);
+  const std::string next = first.output.substr(at + 32, first.output.find('\n', at) - at - 32);
+  CHECK(std::filesystem::file_size(dir / "p1") <= 64 * 1024);
+  Shell script = Sh(dir, "/usr/bin/python3 " + kScript + " --pubkey pub.pem p1");
+  INFO(script.output);
+  CHECK(script.code == 0);
+  CHECK(Has(script.output, "(incomplete: export stopped at the size limit)"));
+  // The rest, continuing the first part.
+  const CtlResult second = RunVigilctl(
+      server.Ctl({"journal", "export", "--from-seq", next, "--out", (dir / "p2").string()}));
+  INFO(second.output);
+  CHECK(second.code == 0);
+  CHECK(Has(second.output, "seq " + next + "..150"));
+  script = Sh(dir, "/usr/bin/python3 " + kScript + " --pubkey pub.pem --after p1 p2");
+  INFO(script.output);
+  CHECK(script.code == 0);
 }
 
 TEST_CASE("vigilctl journal verify names the entry edited in RocksDB; the chain survives restart",
