@@ -341,7 +341,6 @@ Result<ChainCheck> RocksDbStore::VerifyJournalChain(uint64_t from, uint64_t max_
   std::unique_ptr<rocksdb::Iterator> hashes(db_->NewIterator(hash_ro, journal()));
   entries->Seek(JournalEntryKey(start));
   hashes->Seek(JournalHashKey(start));
-  bool more = true;
   for (; entries->Valid() && walker.verified() < max_entries; entries->Next()) {
     if (entries->key().size() != 9) return Status::Corruption("alarm journal: malformed key");
     const uint64_t seq = GetBigEndian64(entries->key().data() + 1);
@@ -367,7 +366,7 @@ Result<ChainCheck> RocksDbStore::VerifyJournalChain(uint64_t from, uint64_t max_
   }
   if (!entries->status().ok()) return FromRocks(entries->status(), "verify alarm journal");
   if (!hashes->status().ok()) return FromRocks(hashes->status(), "verify alarm journal");
-  more = entries->Valid();
+  const bool more = entries->Valid();
   if (!walker.broken() && !more && hashes->Valid() && hashes->key().size() == 9) {
     // Hashes past the last entry: the journal's tail was deleted.
     const uint64_t orphan = GetBigEndian64(hashes->key().data() + 1);

@@ -40,7 +40,6 @@ class JournalService::Export final : public grpc::ServerWriteReactor<v1::ExportJ
   void Start() {
     service_->blocking_([this] {
       grpc::Status s = Build();
-      service_->exporting_.store(false, std::memory_order_release);
       if (!s.ok()) {
         Finish(s);
         return;
@@ -56,7 +55,11 @@ class JournalService::Export final : public grpc::ServerWriteReactor<v1::ExportJ
     }
     WriteNext();
   }
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    // The file is freed with the reactor: only then may the next export start.
+    service_->exporting_.store(false, std::memory_order_release);
+    delete this;
+  }
 
  private:
   grpc::Status Build() {
