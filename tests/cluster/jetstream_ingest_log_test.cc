@@ -12,6 +12,7 @@
 #include "cluster/group_message.h"
 #include "cluster/nats_client.h"
 #include "storage/mutex.h"
+#include "tests/cluster/stream_leader.h"
 #include "tests/testing/nats_cluster.h"
 #include "tests/testing/temp_dir.h"
 
@@ -140,24 +141,6 @@ class Outcomes {
   std::map<size_t, uint64_t> positions_;
   std::map<size_t, Status> errors_;
 };
-
-// The server_name of the stream's leader, "" when it has none (or no answer).
-std::string StreamLeader(const testing::NatsCluster& nats, const std::string& stream) {
-  NatsOptions o;
-  o.urls = nats.urls();
-  o.connect_timeout = std::chrono::milliseconds(500);
-  auto client = NatsClient::Connect(o);
-  if (!client) return "";
-  auto js = (*client)->JetStream(nullptr);
-  if (!js) return "";
-  jsStreamInfo* si = nullptr;
-  std::string leader;
-  if (js_GetStreamInfo(&si, js->get(), stream.c_str(), nullptr, nullptr) == NATS_OK) {
-    if (si->Cluster != nullptr && si->Cluster->Leader != nullptr) leader = si->Cluster->Leader;
-    jsStreamInfo_Destroy(si);
-  }
-  return leader;
-}
 
 // Resume until ok or `timeout`; the last status.
 Status ResumeWithin(JetStreamIngestLog& log, std::chrono::milliseconds timeout) {
@@ -372,7 +355,7 @@ TEST_CASE("JetStream log R3: losing the stream leader while appending loses no a
   auto o = Options(nats, dir, 3);
   o.append_timeout = std::chrono::milliseconds(3000);
   auto log = OpenLog(o);
-  const std::string leader = StreamLeader(nats, o.stream);
+  const std::string leader = testing::StreamLeader(nats, o.stream);
   REQUIRE(nats.IndexOf(leader) >= 0);
 
   constexpr size_t kGroups = 200;
