@@ -20,6 +20,7 @@
 #include "server/api/alarm_service.h"
 #include "server/api/backup_service.h"
 #include "server/api/ingest_service.h"
+#include "server/api/journal_service.h"
 #include "server/api/limits.h"
 #include "server/api/proto_convert.h"
 #include "server/api/query_service.h"
@@ -304,6 +305,18 @@ class Server::Impl {
         store_.get(),
         [this](std::function<void()> task) { boost::asio::post(io_, std::move(task)); },
         access_.get(), jetstream_log_ ? options_.data_dir / "jetstream" : std::filesystem::path());
+    // Journal integrity: chain verification and signed exports (docs/journal-integrity.md).
+    std::shared_ptr<const SigningKey> signing_key;
+    if (!options_.journal.signing_key_file.empty()) {
+      auto key = SigningKey::Load(options_.journal.signing_key_file);
+      if (!key)
+        return Status::InvalidArgument("journal.signing_key_file: " + key.error().message());
+      signing_key = std::move(*key);
+    }
+    journal_service_ = std::make_unique<JournalService>(
+        store_.get(),
+        [this](std::function<void()> task) { boost::asio::post(blocking_, std::move(task)); },
+        access_.get(), std::move(signing_key), options_.journal.export_max_bytes);
     rules_service_ = std::make_unique<RulesService>(
         access_.get(),
         [this] { return std::make_pair(FormatRulesYaml(rules_), rules_.rules.size()); },
@@ -325,6 +338,7 @@ class Server::Impl {
     builder.RegisterService(query_.get());
     builder.RegisterService(admin_.get());
     builder.RegisterService(backup_.get());
+    builder.RegisterService(journal_service_.get());
     builder.RegisterService(alarms_.get());
     builder.RegisterService(rules_service_.get());
     grpc_ = builder.BuildAndStart();
@@ -1228,6 +1242,7 @@ class Server::Impl {
   std::unique_ptr<QueryService> query_;
   std::unique_ptr<AdminService> admin_;
   std::unique_ptr<BackupService> backup_;
+  std::unique_ptr<JournalService> journal_service_;
   std::unique_ptr<AccessControl> access_;
   std::unique_ptr<IdentityLimiter> limiter_;  // null when authentication is off
   std::unique_ptr<AlarmService> alarms_;

@@ -601,8 +601,17 @@ class Parser {
         {"threads", [&](const Item& item) { options.http.threads = Unsigned(item, 1, 64); }},
         {"line_protocol", [&](const Item& item) { Section(item, line_protocol_keys); }},
     };
+    const Key journal_keys[] = {
+        {"signing_key_file",
+         [&](const Item& item) { options.journal.signing_key_file = path_key(item); }},
+        {"export_max_bytes",
+         [&](const Item& item) {
+           options.journal.export_max_bytes = ByteSize(item, 64 * kKiB, 1u << 30);
+         }},
+    };
     const Key top_keys[] = {
         {"server", [&](const Item& item) { Section(item, server_keys); }},
+        {"journal", [&](const Item& item) { Section(item, journal_keys); }},
         {"alarms", [&](const Item& item) { Section(item, alarms_keys); }},
         {"auth", [&](const Item& item) { Section(item, auth_keys); }},
         {"limits", [&](const Item& item) { Section(item, limits_keys); }},
@@ -1026,6 +1035,9 @@ std::string FormatEffectiveConfig(const ServerOptions& options) {
   out += "  line_protocol:\n";
   line("    sensor_id", Quote(options.http.sensor_id_template));
   line("    max_fields_per_line", std::to_string(options.http.max_fields_per_line));
+  out += "journal:\n";
+  line("  signing_key_file", Quote(options.journal.signing_key_file.string()));
+  line("  export_max_bytes", FormatByteSize(options.journal.export_max_bytes));
   out += "limits:\n";
   line("  streams_per_identity", std::to_string(options.identity_limits.streams_per_identity));
   line("  readings_per_second", std::to_string(options.identity_limits.readings_per_second));

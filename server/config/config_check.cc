@@ -7,6 +7,7 @@
 #include "alarm/rule_set.h"
 #include "server/config/registry_yaml.h"
 #include "server/config/rules_yaml.h"
+#include "server/config/signing_key.h"
 #include "server/config/text_input.h"
 
 namespace vigil::server {
@@ -36,6 +37,10 @@ alarm::Result<ConfigFilesSummary> CheckConfigFiles(const ServerOptions& options,
           "alertmanager.ca_file: " + options.alertmanager.ca_file.string() +
           ": no PEM certificate in it");
     }
+  }
+  if (!options.journal.signing_key_file.empty()) {
+    auto key = SigningKey::Load(options.journal.signing_key_file);
+    if (!key) return Named("journal.signing_key_file", key.error());
   }
   // The NATS client reads these at start; a missing one should fail here.
   const std::pair<const char*, const std::filesystem::path*> nats_files[] = {

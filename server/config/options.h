@@ -172,6 +172,20 @@ struct IdentityLimitOptions {
 
 // The HTTP listener (server/http/): gateway ingest as JSON (POST
 // /api/v1/ingest) and InfluxDB line protocol (POST /write, /api/v2/write);
+// The alarm journal's signed exports (docs/journal-integrity.md).
+struct JournalOptions {
+  // PEM file holding the Ed25519 private key that signs journal exports
+  // (`openssl genpkey -algorithm ed25519 -out journal-signing.pem`); read at
+  // start, and checked by --check-config. Relative to the config file's
+  // folder. YAML journal.signing_key_file. Default: "" (exports are refused).
+  std::filesystem::path signing_key_file;
+  // Largest export file one ExportJournal call builds; it is held in memory
+  // to be signed (Ed25519 signs the whole message), so this bounds memory.
+  // A larger range stops at an entry boundary. YAML journal.export_max_bytes.
+  // Default: 128MiB (about 250,000 entries).
+  uint32_t export_max_bytes = 128u << 20;
+};
+
 // docs/http-ingest.md. Off unless http.listen is set: a new network surface
 // is opened knowingly, like server.metrics_listen. Plain HTTP (no TLS yet),
 // so a non-loopback address needs server.allow_plaintext: true.
@@ -324,6 +338,8 @@ struct ServerOptions {
   IngestLogOptions ingest_log;
   // YAML http. Default: off.
   HttpOptions http;
+  // YAML journal. Default: no signing key.
+  JournalOptions journal;
 };
 
 }  // namespace vigil::server

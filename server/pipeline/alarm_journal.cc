@@ -52,7 +52,7 @@ class AlarmJournal::Impl {
       if (!entry) return Status::Corruption("open alarm table: " + entry.error().message());
       open.push_back(std::move(*entry));
     }
-    book_.Load(state.last_seq, open);
+    book_.Load(state.last_seq, open, state.chain_head);
     feed_->Reset(std::move(open), state.first_seq, state.last_seq);
     return Status::Ok();
   }
@@ -181,8 +181,11 @@ class AlarmJournal::Impl {
     std::vector<storage::JournalAppend> appends;
     for (const JournalEntry& e : book_.pending()) {
       encoded.push_back(storage::EncodeJournalEntry(e));
-      appends.push_back(
-          {.seq = e.seq, .alarm_id = e.alarm_id, .at = e.event.at, .entry = encoded.back()});
+      appends.push_back({.seq = e.seq,
+                         .alarm_id = e.alarm_id,
+                         .at = e.event.at,
+                         .entry = encoded.back(),
+                         .hash = book_.Chain(encoded.back())});
     }
     const std::vector<JournalBook::OpenWrite> open = book_.OpenWrites();
     std::vector<std::optional<std::string>> open_bytes;

@@ -42,6 +42,8 @@ void CheckSameOptions(const ServerOptions& a, const ServerOptions& b) {
   CHECK(a.stream_window == b.stream_window);
   CHECK(a.registry_file == b.registry_file);
   CHECK(a.rules_file == b.rules_file);
+  CHECK(a.journal.signing_key_file == b.journal.signing_key_file);
+  CHECK(a.journal.export_max_bytes == b.journal.export_max_bytes);
 }
 
 alarm::Result<ServerOptions> Parse(const std::string& yaml) {
@@ -92,6 +94,9 @@ ingest:
   stream_window: 16
 registry_file: /etc/vigil/registry.yaml
 rules_file: /etc/vigil/rules.yaml
+journal:
+  signing_key_file: /etc/vigil/journal-signing.pem
+  export_max_bytes: 16MiB
 )";
 
 TEST_CASE("Config with no keys gives every default", "[server][config]") {
@@ -130,6 +135,8 @@ TEST_CASE("Config parses every key", "[server][config]") {
   CHECK(o.stream_window == 16);
   CHECK(o.registry_file == "/etc/vigil/registry.yaml");
   CHECK(o.rules_file == "/etc/vigil/rules.yaml");
+  CHECK(o.journal.signing_key_file == "/etc/vigil/journal-signing.pem");
+  CHECK(o.journal.export_max_bytes == 16u << 20);
 
   SECTION("sizes may be plain byte counts") {
     alarm::Result<ServerOptions> plain = Parse("ingest:\n  max_message_bytes: 2048\n");
