@@ -129,10 +129,12 @@ class AlarmJournal::Impl {
     }
     if (group.empty()) {
       if (held_count_ == 0) return popped;
-      // Waiting for a shard to pass an entry: look again shortly.
-      std::this_thread::sleep_for(std::chrono::microseconds(50));
+      // Waiting for a shard to pass an entry: look again shortly, less often
+      // the longer it takes (a shard writing a checkpoint's chunks).
+      std::this_thread::sleep_for(std::chrono::microseconds(50) << std::min(held_waits_++, 4));
       return true;
     }
+    held_waits_ = 0;
     WriteGroup(group);
     return true;
   }
@@ -279,6 +281,7 @@ class AlarmJournal::Impl {
   // NumberInLogOrder: items waiting, per shard, in submission order.
   std::vector<std::deque<std::unique_ptr<JournalItem>>> held_;
   size_t held_count_ = 0;
+  int held_waits_ = 0;  // looks in a row that found nothing to release
 
   std::atomic<const JournalOrder*> order_{nullptr};
 
