@@ -131,7 +131,7 @@ class AlarmJournal::Impl {
       if (held_count_ == 0) return popped;
       // Waiting for a shard to pass an entry: look again shortly, less often
       // the longer it takes (a shard writing a checkpoint's chunks).
-      std::this_thread::sleep_for(std::chrono::microseconds(50) << std::min(held_waits_++, 4));
+      std::this_thread::sleep_for(std::chrono::microseconds(50 << std::min(held_waits_++, 4)));
       return true;
     }
     held_waits_ = 0;
