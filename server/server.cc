@@ -810,6 +810,7 @@ class Server::Impl {
     // Rules changes travel the stream as the whole document: every node puts
     // them in force at the same entry, and adopts them as its own.
     applier_options.rules_of = [this](std::string_view text) { return AdoptStreamRules(text); };
+    applier_options.shard_count = shards_->count();
     applier_options.registry_change = [this](std::string_view text) {
       return ApplyStreamRegistryChange(text);
     };
@@ -959,6 +960,8 @@ class Server::Impl {
       // A full queue skips one tick; the next one fires everything due.
       storage::ControlRecord tick;
       tick.kind = storage::ControlKind::kTick;
+      // Every node's ticks tell the others its shard count (StreamApplier checks).
+      if (jetstream_log_) tick.text = "shards=" + std::to_string(shards_->count());
       (void)writer_->SubmitControl(std::move(tick));
       ScheduleAlarmTick();
     });

@@ -293,6 +293,11 @@ class Collector final : public prometheus::Collectable {
                 "replicated_registry_not_applied with the reason).",
                 kCounter,
                 static_cast<double>(a.registry_not_applied.load(std::memory_order_relaxed)));
+      AddSingle(&out, "vigil_cluster_other_shard_count",
+                "The server.shards of another node when it differs from this node's (0: all "
+                "alike). Nodes with different shard counts number their alarm journals "
+                "differently: a command center cannot resume by seq across them.",
+                kGauge, static_cast<double>(a.other_shard_count.load(std::memory_order_relaxed)));
       AddSingle(&out, "vigil_cluster_retention_gap",
                 "1 when the stream's retention dropped entries this node never applied: it does "
                 "not serve; restore its data folder from a peer's backup.",

@@ -137,6 +137,25 @@ class StreamApplier::Follower {
     snapshot_ = std::move(state);
   }
 
+  // A node's ticks say its shard count ("shards=N"): nodes that number their
+  // journals alike must have the same.
+  void CheckShardCount(std::string_view text) {
+    if (options_.shard_count == 0 || !text.starts_with("shards=")) return;
+    uint32_t other = 0;
+    for (char c : text.substr(7)) {
+      if (c < '0' || c > '9' || other > 100000) return;
+      other = other * 10 + static_cast<uint32_t>(c - '0');
+    }
+    if (other == options_.shard_count) return;
+    if (counters_->other_shard_count.exchange(other, std::memory_order_relaxed) != other) {
+      LogError("cluster_shard_count_mismatch",
+               {{"shards", options_.shard_count},
+                {"other_node_shards", other},
+                {"effect",
+                 "the nodes' alarm journal seqs differ: give every node the same server.shards"}});
+    }
+  }
+
   alarm::Status Apply(const storage::SharedLogEntry& e) {
     next_ = std::max(next_, e.position + 1);
     counters_->pending.store(e.pending, std::memory_order_relaxed);
@@ -172,6 +191,7 @@ class StreamApplier::Follower {
                                        control.error().message());
     }
     if (control->kind == storage::ControlKind::kTick) {
+      CheckShardCount(control->text);
       const int64_t second = clock_ms_ / 1000;
       if (second <= last_tick_second_) {
         counters_->ticks_dropped.fetch_add(1, std::memory_order_relaxed);

@@ -51,6 +51,8 @@ struct ApplierCounters {
   // Rules and registry changes from the stream this node could not apply.
   std::atomic<uint64_t> rules_not_applied{0};
   std::atomic<uint64_t> registry_not_applied{0};
+  // The shard count of another node, when it differs from this node's (0: none seen).
+  std::atomic<uint32_t> other_shard_count{0};
 };
 
 struct ApplierOptions {
@@ -70,6 +72,10 @@ struct ApplierOptions {
   // is built against it). Called on the follower thread (or CatchUp's). Null,
   // or an error (logged, counted): the entry changes nothing here.
   std::function<alarm::Status(std::string_view text)> registry_change;
+  // This node's shard count; ticks of nodes with another (their text
+  // "shards=N") are reported: their journals' seqs differ from this one's.
+  // 0: not checked.
+  uint32_t shard_count = 0;
 };
 
 class StreamApplier {
