@@ -248,7 +248,7 @@ TEST_CASE(
   CHECK(script.code == 0);
 }
 
-TEST_CASE("vigilctl journal verify names the entry edited in RocksDB; the chain survives restart",
+TEST_CASE("vigilctl journal verify names the entry edited in RocksDB, the chain survives restart",
           "[e2e][journal]") {
   Server server;
   server.vigild.Start();
@@ -294,7 +294,7 @@ TEST_CASE("vigilctl journal verify names the entry edited in RocksDB; the chain 
   CHECK(Has(script.output, "seq 3: hash"));
 }
 
-TEST_CASE("A journal written before the chain opens; the chain starts at the next entry",
+TEST_CASE("A journal written before the chain opens, the chain starts at the next entry",
           "[e2e][journal]") {
   Server server;
   server.vigild.Start();
@@ -322,7 +322,7 @@ TEST_CASE("A journal written before the chain opens; the chain starts at the nex
   CHECK(script.code == 0);
 }
 
-TEST_CASE("Journal verify and export are for admins; the signing key must be Ed25519",
+TEST_CASE("Journal verify and export are for admins, the signing key must be Ed25519",
           "[e2e][journal]") {
   // jinan-secret is an operator, national-secret an admin.
   Server server(R"(auth:

@@ -337,7 +337,7 @@ TEST_CASE("A crash after a failed write: the restart journals every event once, 
   CHECK(stored_open.begin()->second.seq == 4);
 }
 
-TEST_CASE("JournalBook chains each entry's bytes to the last hash; undo restores the head",
+TEST_CASE("JournalBook chains each entry's bytes to the last hash, undo restores the head",
           "[server][journal]") {
   JournalBook book(kShards);
   const storage::ChainHash loaded = storage::NextChainHash(storage::kGenesisHash, "entry 7");

@@ -198,7 +198,7 @@ TEST_CASE("Verify names the first entry whose stored bytes or hash were changed"
   }
 }
 
-TEST_CASE("A journal written before the chain opens; the chain starts at the next entry",
+TEST_CASE("A journal written before the chain opens, the chain starts at the next entry",
           "[storage][chain]") {
   testing::TempDir dir;
   {
