@@ -1,0 +1,383 @@
+// Vigil's alarm console: plain JavaScript, no build step. The token lives in
+// this tab's sessionStorage and goes in the Authorization header of every
+// request, never in a URL. The live list comes from the alarm stream
+// (Server-Sent Events read with fetch(), which can send that header; the
+// browser's EventSource cannot): a snapshot, then every journal event with
+// its seq as the SSE id. After a drop the page reconnects with Last-Event-ID
+// set to the last seq it saw, so it resumes with no gap and no duplicate.
+'use strict';
+
+const SEVERITY_WORD = { 1: 'red', 2: 'orange', 3: 'yellow', 4: 'blue' };
+const STATE_WORD = {
+  active_unacked: 'active, unacknowledged',
+  active_acked: 'active, acknowledged',
+  cleared_unacked: 'cleared, unacknowledged',
+  closed: 'closed',
+};
+
+const $ = (id) => document.getElementById(id);
+const state = {
+  token: sessionStorage.getItem('vigil.token') || '',
+  session: null,
+  alarms: new Map(),  // alarm_id -> alarm
+  lastSeq: null,      // the last SSE id seen: where a reconnect resumes
+  abort: null,
+  connected: false,
+  lastData: 0,
+  detailId: null,
+};
+
+// ---- HTTP ----
+
+async function api(path, options = {}) {
+  const headers = Object.assign({ Authorization: 'Bearer ' + state.token }, options.headers || {});
+  const response = await fetch(path, Object.assign({}, options, { headers, cache: 'no-store' }));
+  let body = null;
+  try { body = await response.json(); } catch (e) { body = null; }
+  if (response.status === 401) {
+    signOut('Your token was refused: ' + (body && body.error ? body.error : 'unauthenticated'));
+    throw new Error('unauthenticated');
+  }
+  if (!response.ok) throw new Error(body && body.error ? body.error : 'HTTP ' + response.status);
+  return body;
+}
+
+function post(path, body) {
+  return api(path, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+}
+
+// ---- Sign in and out ----
+
+async function signIn(token) {
+  state.token = token;
+  const session = await api('/api/v1/console/session');
+  state.session = session;
+  sessionStorage.setItem('vigil.token', token);
+  $('who').textContent = session.identity + ' · ' + session.role +
+      ' · region ' + (session.region_prefix || 'national');
+  $('sign-in').hidden = true;
+  $('console').hidden = false;
+  $('sign-out').hidden = false;
+  document.body.classList.toggle('may-act', !!session.may_act);
+  connect();
+}
+
+function signOut(message) {
+  sessionStorage.removeItem('vigil.token');
+  state.token = '';
+  state.session = null;
+  if (state.abort) state.abort.abort();
+  state.abort = null;
+  state.alarms.clear();
+  state.lastSeq = null;
+  $('console').hidden = true;
+  $('sign-out').hidden = true;
+  $('sign-in').hidden = false;
+  $('who').textContent = '';
+  $('banner').hidden = true;
+  $('sign-in-error').textContent = message || '';
+}
+
+// ---- The alarm stream ----
+
+function setConnected(connected, why) {
+  state.connected = connected;
+  const banner = $('banner');
+  if (connected) {
+    banner.hidden = true;
+  } else {
+    banner.hidden = false;
+    banner.textContent = 'Disconnected from vigild' + (why ? ' (' + why + ')' : '') +
+        ' — reconnecting; the list may be out of date.';
+  }
+}
+
+async function connect() {
+  if (!state.session) return;
+  const abort = new AbortController();
+  state.abort = abort;
+  const headers = { Authorization: 'Bearer ' + state.token, Accept: 'text/event-stream' };
+  if (state.lastSeq !== null) headers['Last-Event-ID'] = String(state.lastSeq);
+  let why = 'connection ended';
+  try {
+    const response = await fetch('/api/v1/alarms/stream', { headers, signal: abort.signal, cache: 'no-store' });
+    if (response.status === 401) { signOut('Your token was refused.'); return; }
+    if (!response.ok) throw new Error('HTTP ' + response.status);
+    state.lastData = Date.now();
+    setConnected(true);
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      state.lastData = Date.now();
+      buffer += value.replace(/\r\n?/g, '\n');
+      let end;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        dispatch(block);
+      }
+    }
+  } catch (e) {
+    why = e.name === 'AbortError' ? 'no heartbeat' : e.message;
+  }
+  if (state.abort !== abort || !state.session) return;  // signed out or replaced
+  setConnected(false, why);
+  setTimeout(() => { if (state.abort === abort) connect(); }, 1000);
+}
+
+// One SSE message: "event:", "id:" and "data:" lines.
+function dispatch(block) {
+  let event = 'message';
+  let id = null;
+  const data = [];
+  for (const line of block.split('\n')) {
+    if (line.startsWith(':')) continue;
+    const colon = line.indexOf(':');
+    const field = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? '' : line.slice(colon + 1);
+    if (value.startsWith(' ')) value = value.slice(1);
+    if (field === 'event') event = value;
+    else if (field === 'id') id = value;
+    else if (field === 'data') data.push(value);
+  }
+  const payload = data.length ? JSON.parse(data.join('\n')) : null;
+  if (event === 'snapshot') {
+    state.alarms.clear();
+    for (const alarm of payload.alarms) state.alarms.set(alarm.alarm_id, alarm);
+    render();
+  } else if (event === 'alarm') {
+    const alarm = payload.alarm;
+    if (alarm.state === 'closed') state.alarms.delete(alarm.alarm_id);
+    else state.alarms.set(alarm.alarm_id, Object.assign(alarm, { fresh: payload.kind === 'raised' }));
+    render();
+    if (state.detailId === alarm.alarm_id) showDetail(alarm.alarm_id);
+  } else if (event === 'resync') {
+    // The resume point is gone: start over from a snapshot.
+    state.lastSeq = null;
+    id = null;
+  }
+  if (id !== null) state.lastSeq = Number(id);
+}
+
+// A stream silent for three heartbeats is dead even if TCP has not noticed.
+setInterval(() => {
+  if (state.session && state.connected && Date.now() - state.lastData > 15000 && state.abort) {
+    state.abort.abort();
+  }
+}, 1000);
+
+// ---- The list ----
+
+function severityBadge(severity) {
+  const word = SEVERITY_WORD[severity] || String(severity);
+  const span = document.createElement('span');
+  span.className = 'sev sev-' + word;
+  span.textContent = word.toUpperCase();
+  return span;
+}
+
+function formatDuration(ms) {
+  if (ms < 0) ms = 0;
+  const s = Math.floor(ms / 1000);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = s % 60;
+  if (h > 0) return h + 'h ' + String(m).padStart(2, '0') + 'm';
+  if (m > 0) return m + 'm ' + String(sec).padStart(2, '0') + 's';
+  return sec + 's';
+}
+
+const localTime = (ms) => (ms ? new Date(ms).toLocaleString() : '');
+const isShelved = (a) => a.shelved_until_ms > Date.now();
+const unit = (a) => (a.sensor_unit ? ' ' + a.sensor_unit : '');
+
+function shown() {
+  const minSeverity = Number($('f-severity').value);
+  const stateFilter = $('f-state').value;
+  const kind = $('f-kind').value;
+  const region = $('f-region').value.trim();
+  const list = [...state.alarms.values()].filter((a) => {
+    if (a.peak_severity > minSeverity) return false;
+    if (kind && a.enterprise_kind !== kind) return false;
+    if (region && !a.region_code.startsWith(region)) return false;
+    if (stateFilter === 'unacked' && !a.state.endsWith('unacked')) return false;
+    if (stateFilter === 'acked' && a.state !== 'active_acked') return false;
+    if (stateFilter === 'shelved' && !isShelved(a)) return false;
+    return true;
+  });
+  const sort = $('f-sort').value;
+  list.sort((x, y) => {
+    if (sort === 'severity' && x.severity !== y.severity) return x.severity - y.severity;
+    if (sort === 'oldest') return x.raised_at_ms - y.raised_at_ms;
+    return y.raised_at_ms - x.raised_at_ms;
+  });
+  return list;
+}
+
+function cell(row, text, className) {
+  const td = row.insertCell();
+  if (text instanceof Node) td.appendChild(text);
+  else td.textContent = text;
+  if (className) td.className = className;
+  return td;
+}
+
+function render() {
+  const body = $('alarms').tBodies[0];
+  const list = shown();
+  body.replaceChildren();
+  for (const a of list) {
+    const row = body.insertRow();
+    row.dataset.alarmId = a.alarm_id;
+    row.className = (a.state.endsWith('unacked') ? 'unacked' : '') + (isShelved(a) ? ' shelved' : '') +
+        (a.fresh ? ' fresh' : '');
+    a.fresh = false;
+    cell(row, severityBadge(a.severity));
+    cell(row, (STATE_WORD[a.state] || a.state) + (isShelved(a) ? ', shelved' : ''), 'state');
+    cell(row, a.enterprise_name || a.enterprise_id);
+    cell(row, a.sensor_id ? (a.sensor_quantity ? a.sensor_quantity + ' · ' : '') + a.sensor_id
+                          : 'gateway ' + a.gateway_id);
+    cell(row, a.trigger_value !== undefined ? a.trigger_value + unit(a) : '', 'num');
+    cell(row, a.kind === 'threshold' ? a.level + ' ' + a.threshold + unit(a) : a.kind, 'num');
+    cell(row, localTime(a.raised_at_ms));
+    cell(row, a.state.startsWith('active') ? formatDuration(Date.now() - a.raised_at_ms) : '', 'num active-for')
+        .dataset.raised = a.raised_at_ms;
+    const actions = cell(row, '');
+    if (state.session && state.session.may_act && a.state.endsWith('unacked')) {
+      const ack = document.createElement('button');
+      ack.type = 'button';
+      ack.className = 'ack';
+      ack.textContent = 'Acknowledge';
+      ack.addEventListener('click', (e) => { e.stopPropagation(); acknowledge(a.alarm_id, ack); });
+      actions.appendChild(ack);
+    }
+    const more = document.createElement('button');
+    more.type = 'button';
+    more.textContent = 'Detail';
+    more.addEventListener('click', () => showDetail(a.alarm_id));
+    actions.appendChild(more);
+  }
+  $('empty').hidden = list.length > 0;
+  $('count').textContent = list.length + ' of ' + state.alarms.size + ' open alarms';
+}
+
+// Active durations tick without re-rendering the list.
+setInterval(() => {
+  for (const td of document.querySelectorAll('td.active-for')) {
+    if (td.textContent) td.textContent = formatDuration(Date.now() - Number(td.dataset.raised));
+  }
+}, 1000);
+
+// ---- Actions ----
+
+async function acknowledge(alarmId, button) {
+  if (button) button.disabled = true;
+  try {
+    await post('/api/v1/alarms/acknowledge', { alarm_id: alarmId });
+    // The stream brings the acknowledged state.
+  } catch (e) {
+    alert('Could not acknowledge alarm ' + alarmId + ': ' + e.message);
+    if (button) button.disabled = false;
+  }
+}
+
+async function shelve(alarmId, reason, minutes) {
+  await post('/api/v1/alarms/shelve', { alarm_id: alarmId, reason, duration_ms: Math.round(minutes * 60000) });
+}
+
+// ---- Detail ----
+
+async function showDetail(alarmId) {
+  state.detailId = alarmId;
+  const dialog = $('detail');
+  $('d-error').textContent = '';
+  let detail;
+  try {
+    detail = await api('/api/v1/alarms/detail?alarm_id=' + encodeURIComponent(alarmId));
+  } catch (e) {
+    $('d-error').textContent = e.message;
+    if (!dialog.open) dialog.showModal();
+    return;
+  }
+  const a = detail.alarm;
+  $('d-title').replaceChildren(severityBadge(a.severity),
+      document.createTextNode(' ' + (a.enterprise_name || a.enterprise_id) + ' — ' +
+                              (a.sensor_id || 'gateway ' + a.gateway_id)));
+  const fields = [
+    ['Alarm', a.alarm_id + ' (' + a.kind + (a.level !== 'none' ? ', ' + a.level : '') + ')'],
+    ['State', (STATE_WORD[a.state] || a.state) + (isShelved(a) ? ', shelved until ' + localTime(a.shelved_until_ms) : '')],
+    ['Quantity', (a.sensor_quantity || '') + unit(a)],
+    ['Threshold', a.threshold + unit(a)],
+    ['Value that raised it', a.trigger_value !== undefined ? a.trigger_value + unit(a) : '—'],
+    ['Peak', a.peak_value + unit(a)],
+    ['Raised', localTime(a.raised_at_ms)],
+    ['Region', a.region_code],
+  ];
+  const dl = $('d-fields');
+  dl.replaceChildren();
+  for (const [name, value] of fields) {
+    const dt = document.createElement('dt');
+    dt.textContent = name;
+    const dd = document.createElement('dd');
+    dd.textContent = value;
+    dl.append(dt, dd);
+  }
+  const canAct = state.session && state.session.may_act && a.state !== 'closed';
+  $('d-actions').hidden = !canAct;
+  $('d-ack').hidden = !a.state.endsWith('unacked');
+  $('d-minutes').max = Math.floor(state.session.max_shelve_ms / 60000);
+  const body = $('d-history').tBodies[0];
+  body.replaceChildren();
+  for (const e of detail.history) {
+    const row = body.insertRow();
+    cell(row, String(e.seq), 'num');
+    cell(row, localTime(e.at_ms));
+    cell(row, e.kind);
+    cell(row, STATE_WORD[e.alarm.state] || e.alarm.state);
+    cell(row, e.value !== undefined ? e.value + unit(a) : '', 'num');
+    cell(row, e.actor || '');
+    cell(row, e.comment || '');
+  }
+  if (!dialog.open) dialog.showModal();
+}
+
+// ---- Wiring ----
+
+document.addEventListener('DOMContentLoaded', () => {
+  $('sign-in-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    $('sign-in-error').textContent = '';
+    try {
+      await signIn($('token').value.trim());
+      $('token').value = '';
+    } catch (err) {
+      if (err.message !== 'unauthenticated') $('sign-in-error').textContent = err.message;
+    }
+  });
+  $('sign-out').addEventListener('click', () => signOut(''));
+  for (const id of ['f-severity', 'f-state', 'f-kind', 'f-region', 'f-sort']) {
+    $(id).addEventListener('input', render);
+  }
+  $('filters').addEventListener('submit', (e) => e.preventDefault());
+  $('d-ack').addEventListener('click', async () => {
+    try {
+      await post('/api/v1/alarms/acknowledge', { alarm_id: state.detailId });
+      await showDetail(state.detailId);
+    } catch (e) { $('d-error').textContent = e.message; }
+  });
+  $('d-shelve-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    try {
+      await shelve(state.detailId, $('d-reason').value, Number($('d-minutes').value));
+      await showDetail(state.detailId);
+    } catch (err) { $('d-error').textContent = err.message; }
+  });
+  $('detail').addEventListener('close', () => { state.detailId = null; });
+  if (state.token) signIn(state.token).catch(() => {});
+});

@@ -1,0 +1,100 @@
+"""Browser smoke test of the web console: Debian's headless Chromium driven by
+python3-selenium and chromium-driver, against the real vigild. Signs in as a
+region-37 operator, raises an alarm with a reading and waits for it to appear
+in the live list (the time it took is printed as a figure), acknowledges it
+from the page and sees its state change. Writes screenshots of the list and
+the detail view into --screenshots (not committed).
+
+Run: /usr/bin/python3 console_browser_test.py --vigild build/server/vigild
+         --assets server/http/console_page --screenshots build/console-screenshots
+"""
+
+import argparse
+import os
+import sys
+import time
+import unittest
+
+from console_harness import Vigild, failed, secret
+
+ARGS = None
+
+
+def make_driver():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                 "--window-size=1400,900"):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+
+
+class ConsoleInBrowser(unittest.TestCase):
+    def setUp(self):
+        self.v = Vigild(ARGS.vigild, ARGS.assets)
+        self.v.start()
+        self.driver = make_driver()
+        self.driver.set_page_load_timeout(30)
+        os.makedirs(ARGS.screenshots, exist_ok=True)
+
+    def tearDown(self):
+        if failed(self):
+            sys.stderr.write("----- vigild output -----\n" + "".join(self.v.output[-60:]))
+            for entry in self.driver.get_log("browser"):
+                sys.stderr.write("browser: %r\n" % entry)
+        self.driver.quit()
+        self.v.cleanup()
+
+    def wait(self, what, condition, timeout=10):
+        from selenium.webdriver.support.ui import WebDriverWait
+        return WebDriverWait(self.driver, timeout, poll_frequency=0.02).until(
+            lambda d: condition(d), message=what)
+
+    def test_sign_in_see_an_alarm_appear_live_and_acknowledge_it(self):
+        from selenium.webdriver.common.by import By
+
+        d = self.driver
+        d.get("http://%s/" % self.v.console)
+        d.find_element(By.ID, "token").send_keys(secret("jinan-op"))
+        d.find_element(By.CSS_SELECTOR, "#sign-in-form button[type=submit]").click()
+        self.wait("signed in", lambda d: d.find_element(By.ID, "console").is_displayed())
+        self.assertIn("jinan-op", d.find_element(By.ID, "who").text)
+        self.wait("the stream's snapshot", lambda d: "0 of 0" in d.find_element(By.ID, "count").text)
+        self.assertNotIn(secret("jinan-op"), d.current_url)
+
+        sent = time.time()
+        self.v.ingest("gw-1", "s-1", 85.5)  # HH: red
+        row = self.wait("the alarm row", lambda d: d.find_elements(By.CSS_SELECTOR, "#alarms tbody tr"))[0]
+        appeared = time.time() - sent
+        print("console_alarm_to_screen %.3f s" % appeared)
+        self.assertLess(appeared, 1.0 + 1.0)  # within a second of being journaled (+ ingest)
+        self.assertEqual(row.find_element(By.CSS_SELECTOR, ".sev").text, "RED")
+        self.assertIn("unacked", row.get_attribute("class"))
+        self.assertIn("Plant One", row.text)
+        self.assertIn("85.5 degC", row.text)
+        self.assertIn("active, unacknowledged", row.text)
+        d.save_screenshot(os.path.join(ARGS.screenshots, "console-list.png"))
+
+        row.find_element(By.CSS_SELECTOR, "button.ack").click()
+        self.wait("acknowledged", lambda d: "active, acknowledged" in
+                  d.find_element(By.CSS_SELECTOR, "#alarms tbody tr td.state").text)
+        row = d.find_element(By.CSS_SELECTOR, "#alarms tbody tr")
+        self.assertNotIn("unacked", row.get_attribute("class"))
+
+        # The detail view: the journal names the signed-in identity.
+        row.find_element(By.XPATH, ".//button[text()='Detail']").click()
+        self.wait("history", lambda d: "acknowledged" in d.find_element(By.ID, "d-history").text)
+        self.assertIn("jinan-op", d.find_element(By.ID, "d-history").text)
+        d.save_screenshot(os.path.join(ARGS.screenshots, "console-detail.png"))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--vigild", required=True)
+    parser.add_argument("--assets", required=True)
+    parser.add_argument("--screenshots", default="console-screenshots")
+    ARGS, rest = parser.parse_known_args()
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
