@@ -445,6 +445,10 @@ class Server::Impl {
         options_.max_shelve, access_.get(), registry_.get(), feed_.get(), store_.get(),
         writer_.get(),
         [this](std::function<void()> task) { boost::asio::post(blocking_, std::move(task)); });
+    console_readings_ = std::make_unique<ReadingDesk>(
+        registry_.get(), shards_.get(), store_.get(),
+        [this](std::function<void()> task) { boost::asio::post(blocking_, std::move(task)); },
+        access_.get());
     console_http_ = std::make_unique<HttpServer>(
         HttpServerOptions{.listen = options_.console.listen,
                           .max_body_bytes = 64 * 1024,
@@ -455,7 +459,7 @@ class Server::Impl {
         ConsolePageOptions{.assets_dir = ConsoleAssetsDir(options_.console),
                            .dygraphs_dir = options_.console.dygraphs_dir,
                            .heartbeat_interval = options_.heartbeat_interval},
-        console_desk_.get());
+        console_desk_.get(), console_readings_.get());
     if (Status s = console_->Register(console_http_.get()); !s.ok()) return s;
     return console_http_->Start();
   }
@@ -1071,6 +1075,7 @@ class Server::Impl {
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<HttpIngest> http_ingest_;
   std::unique_ptr<AlarmDesk> console_desk_;
+  std::unique_ptr<ReadingDesk> console_readings_;
   std::unique_ptr<Console> console_;
   std::unique_ptr<HttpServer> console_http_;  // after console_: destroyed (stopped) first
   std::string address_;

@@ -16,9 +16,6 @@ namespace {
 
 using alarm::TimestampMs;
 
-// Longest step accepted: 100 years.
-constexpr TimestampMs kMaxStepMs = TimestampMs{36'500} * 24 * 3600 * 1000;
-
 // The region of `sensor`'s enterprise ("" when unknown: covered by national callers only).
 std::string_view RegionOf(const alarm::Registry& registry, const alarm::Sensor& sensor) {
   const alarm::Enterprise* e = registry.FindEnterprise(sensor.enterprise_id);
@@ -34,25 +31,6 @@ std::optional<grpc::Status> CheckRegion(const AccessControl& access, const Calle
   return ToGrpc(access.Deny("sensor '" + sensor.id + "' is in region " + std::string(region) +
                             ", outside the region '" + caller.region_prefix + "' of '" +
                             caller.name + "'"));
-}
-
-// The error of a history request by `caller` for an unknown sensor, one
-// outside the caller's region, or an empty range.
-std::optional<grpc::Status> CheckHistoryRequest(const AccessControl& access,
-                                                const CallerScope& caller,
-                                                const alarm::Registry& registry,
-                                                const std::string& sensor_id, TimestampMs from,
-                                                TimestampMs to) {
-  const alarm::Sensor* sensor = registry.FindSensor(sensor_id);
-  if (sensor == nullptr) {
-    return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                        "sensor '" + alarm::Echo(sensor_id) + "' is not in the registry");
-  }
-  if (auto denied = CheckRegion(access, caller, registry, *sensor)) return denied;
-  if (from >= to) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "from_ms must be before to_ms");
-  }
-  return std::nullopt;
 }
 
 v1::LatestValue::Alarm::Level LevelToProto(alarm::Level level) {
@@ -140,20 +118,9 @@ QueryService::QueryService(RegistryHolder* registry, ShardSet* shards, storage::
     : registry_(registry),
       shards_(shards),
       store_(store),
-      blocking_(std::move(blocking)),
-      access_(access) {}
-
-void QueryService::ReadHistory(grpc::ServerUnaryReactor* reactor, const std::string& sensor_id,
-                               alarm::TimestampMs from, alarm::TimestampMs to,
-                               std::function<grpc::Status(const HeadRead&)> read) {
-  BlockingExecutor blocking = blocking_;
-  ReadHeadWithSnapshot(*shards_, sensor_id, from, to,
-                       [reactor, blocking, read = std::move(read)](HeadRead head) {
-                         blocking([reactor, read, head = std::move(head)] {
-                           reactor->Finish(head.status.ok() ? read(head) : ToGrpc(head.status));
-                         });
-                       });
-}
+      blocking_(blocking),
+      access_(access),
+      readings_(registry, shards, store, std::move(blocking), access) {}
 
 grpc::ServerUnaryReactor* QueryService::ReadRaw(grpc::CallbackServerContext* context,
                                                 const v1::ReadRawRequest* request,
@@ -164,46 +131,28 @@ grpc::ServerUnaryReactor* QueryService::ReadRaw(grpc::CallbackServerContext* con
     reactor->Finish(ToGrpc(caller.error()));
     return reactor;
   }
-  if (auto error = CheckHistoryRequest(*access_, *caller, *registry_->Get(), request->sensor_id(),
-                                       request->from_ms(), request->to_ms())) {
-    reactor->Finish(*error);
-    return reactor;
-  }
   response->set_sensor_id(request->sensor_id());
-  const uint32_t limit = request->limit() == 0 || request->limit() > kMaxReadRawLimit
-                             ? kMaxReadRawLimit
-                             : request->limit();
-  // The continuations below capture these by copy.
-  const std::string& sensor_id = request->sensor_id();
-  const TimestampMs from = std::max(request->from_ms(), store_->Horizon(storage::DataClass::kRaw));
-  const TimestampMs to = request->to_ms();
-  if (from >= to) {  // all before the raw retention horizon
-    reactor->Finish(grpc::Status::OK);
-    return reactor;
-  }
-  storage::ChunkStore* store = store_;
-  ReadHistory(reactor, sensor_id, from, to, [=](const HeadRead& head) {
-    std::vector<alarm::Reading> chunked;
-    alarm::Status st =
-        store->ReadChunksAt(head.snapshot.get(), sensor_id, from, to, size_t{limit} + 1, &chunked);
-    if (!st.ok()) return ToGrpc(st);
-    std::vector<alarm::Reading> readings;
-    storage::MergeReadings(chunked, head.readings, &readings);
-    const size_t n = std::min<size_t>(readings.size(), limit);
-    if (n < readings.size()) {
-      response->set_truncated(true);
-      response->set_next_from_ms(readings[n].at);
-    }
-    response->mutable_timestamps_ms()->Reserve(static_cast<int>(n));
-    response->mutable_values()->Reserve(static_cast<int>(n));
-    response->mutable_quality()->Reserve(static_cast<int>(n));
-    for (size_t i = 0; i < n; ++i) {
-      response->add_timestamps_ms(readings[i].at);
-      response->add_values(readings[i].value);
-      response->add_quality(readings[i].quality);
-    }
-    return grpc::Status::OK;
-  });
+  readings_.ReadRaw(*caller, request->sensor_id(), request->from_ms(), request->to_ms(),
+                    request->limit(), [reactor, response](alarm::Result<RawReadings> raw) {
+                      if (!raw) {
+                        reactor->Finish(ToGrpc(raw.error()));
+                        return;
+                      }
+                      const int n = static_cast<int>(raw->readings.size());
+                      if (raw->truncated) {
+                        response->set_truncated(true);
+                        response->set_next_from_ms(raw->next_from);
+                      }
+                      response->mutable_timestamps_ms()->Reserve(n);
+                      response->mutable_values()->Reserve(n);
+                      response->mutable_quality()->Reserve(n);
+                      for (const alarm::Reading& r : raw->readings) {
+                        response->add_timestamps_ms(r.at);
+                        response->add_values(r.value);
+                        response->add_quality(r.quality);
+                      }
+                      reactor->Finish(grpc::Status::OK);
+                    });
   return reactor;
 }
 
@@ -211,70 +160,40 @@ grpc::ServerUnaryReactor* QueryService::ReadDownsampled(grpc::CallbackServerCont
                                                         const v1::ReadDownsampledRequest* request,
                                                         v1::ReadDownsampledResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  const TimestampMs from = request->from_ms();
-  const TimestampMs to = request->to_ms();
   auto caller = access_->Require(*context, Role::kViewer, "query readings");
   if (!caller) {
     reactor->Finish(ToGrpc(caller.error()));
     return reactor;
   }
-  if (auto error = CheckHistoryRequest(*access_, *caller, *registry_->Get(), request->sensor_id(),
-                                       from, to)) {
-    reactor->Finish(*error);
-    return reactor;
-  }
-  if (request->step_ms() < 0 || request->step_ms() > kMaxStepMs) {
-    reactor->Finish(
-        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                     "step_ms must be 0 (chosen from max_points) or 1 ms .. 100 years"));
-    return reactor;
-  }
-  const uint32_t max_points =
-      request->max_points() == 0 ? kDefaultMaxPoints : request->max_points();
-  const storage::StepGrid grid{
-      .origin = request->origin_ms(),
-      .step = request->step_ms() != 0
-                  ? request->step_ms()
-                  : storage::ChooseStep(from, to, max_points, request->origin_ms())};
-  if (const uint64_t steps = storage::StepCount(grid, from, to); steps > kMaxDownsampledSteps) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                 "the range spans " + std::to_string(steps) + " steps of " +
-                                     std::to_string(grid.step) + " ms, over the maximum of " +
-                                     std::to_string(kMaxDownsampledSteps) +
-                                     ": use a larger step or a shorter range"));
-    return reactor;
-  }
   response->set_sensor_id(request->sensor_id());
-  response->set_step_ms(grid.step);
-  response->set_origin_ms(grid.origin);
-  const std::string& sensor_id = request->sensor_id();
-  storage::ChunkStore* store = store_;
-  ReadHistory(reactor, sensor_id, from, to, [=](const HeadRead& head) {
-    std::vector<storage::Step> steps;
-    const alarm::Status st = storage::ReadDownsampled(
-        *store, head.snapshot.get(),
-        storage::DownsampleRequest{.sensor_id = sensor_id, .from = from, .to = to, .grid = grid},
-        head.readings, &steps);
-    if (!st.ok()) return ToGrpc(st);
-    const int n = static_cast<int>(steps.size());
-    response->mutable_start_ms()->Reserve(n);
-    response->mutable_count()->Reserve(n);
-    response->mutable_min()->Reserve(n);
-    response->mutable_max()->Reserve(n);
-    response->mutable_avg()->Reserve(n);
-    response->mutable_last()->Reserve(n);
-    response->mutable_last_ms()->Reserve(n);
-    for (const storage::Step& step : steps) {
-      response->add_start_ms(step.start);
-      response->add_count(step.stats.count);
-      response->add_min(step.stats.min);
-      response->add_max(step.stats.max);
-      response->add_avg(step.stats.avg());
-      response->add_last(step.stats.last);
-      response->add_last_ms(step.stats.last_at);
-    }
-    return grpc::Status::OK;
-  });
+  readings_.ReadDownsampled(*caller, request->sensor_id(), request->from_ms(), request->to_ms(),
+                            request->step_ms(), request->origin_ms(), request->max_points(),
+                            [reactor, response](alarm::Result<DownsampledReadings> down) {
+                              if (!down) {
+                                reactor->Finish(ToGrpc(down.error()));
+                                return;
+                              }
+                              response->set_step_ms(down->grid.step);
+                              response->set_origin_ms(down->grid.origin);
+                              const int n = static_cast<int>(down->steps.size());
+                              response->mutable_start_ms()->Reserve(n);
+                              response->mutable_count()->Reserve(n);
+                              response->mutable_min()->Reserve(n);
+                              response->mutable_max()->Reserve(n);
+                              response->mutable_avg()->Reserve(n);
+                              response->mutable_last()->Reserve(n);
+                              response->mutable_last_ms()->Reserve(n);
+                              for (const storage::Step& step : down->steps) {
+                                response->add_start_ms(step.start);
+                                response->add_count(step.stats.count);
+                                response->add_min(step.stats.min);
+                                response->add_max(step.stats.max);
+                                response->add_avg(step.stats.avg());
+                                response->add_last(step.stats.last);
+                                response->add_last_ms(step.stats.last_at);
+                              }
+                              reactor->Finish(grpc::Status::OK);
+                            });
   return reactor;
 }
 

@@ -289,6 +289,7 @@ class AlarmSse final : public AlarmFeed::Watcher, public std::enable_shared_from
 struct Console::Impl {
   ConsolePageOptions options;
   const AlarmDesk* desk;
+  const ReadingDesk* readings;
   std::atomic<uint64_t> open_streams{0};
   struct Asset {
     std::string content_type;
@@ -442,6 +443,73 @@ struct Console::Impl {
     start(std::move(r), std::move(callbacks));
   }
 
+  // A sensor's readings in [from_ms, to_ms) for the trend plot: raw while
+  // they fit in max_points (default 1000), else downsampled to at most
+  // max_points steps (min, avg, max each); `mode=raw` or `mode=downsampled`
+  // forces one.
+  void Readings(HttpRequest& request, const HttpReply& reply) const {
+    auto caller = Caller(request);
+    if (!caller) return reply(ErrorResponse(caller.error()));
+    const std::string sensor_id = request.Param("sensor_id").value_or("");
+    const std::optional<uint64_t> from = ParseU64(request.Param("from_ms").value_or(""));
+    const std::optional<uint64_t> to = ParseU64(request.Param("to_ms").value_or(""));
+    const std::optional<uint64_t> max_points =
+        ParseU64(request.Param("max_points").value_or("1000"));
+    const std::string mode = request.Param("mode").value_or("auto");
+    constexpr uint64_t kMaxTime = uint64_t{1} << 62;
+    if (!from || !to || *from > kMaxTime || *to > kMaxTime) {
+      return reply(ErrorResponse(
+          Status::InvalidArgument("from_ms and to_ms must be times in ms since the Unix epoch")));
+    }
+    if (!max_points || *max_points < 2 || *max_points > 10'000) {
+      return reply(ErrorResponse(Status::InvalidArgument("max_points must be 2..10000")));
+    }
+    if (mode != "auto" && mode != "raw" && mode != "downsampled") {
+      return reply(ErrorResponse(Status::InvalidArgument("mode must be auto, raw or downsampled")));
+    }
+    const auto from_ms = static_cast<alarm::TimestampMs>(*from);
+    const auto to_ms = static_cast<alarm::TimestampMs>(*to);
+    const auto points = static_cast<uint32_t>(*max_points);
+    json head = {{"sensor_id", sensor_id}, {"from_ms", from_ms}, {"to_ms", to_ms}};
+    const std::shared_ptr<const alarm::Registry> registry = desk->registry().Get();
+    if (const alarm::Sensor* s = registry->FindSensor(sensor_id)) {
+      head["sensor_quantity"] = s->quantity;
+      head["sensor_unit"] = s->unit;
+    }
+    auto downsampled = [readings = readings, scope = *caller, sensor_id, from_ms, to_ms, points,
+                        reply, head]() {
+      readings->ReadDownsampled(
+          scope, sensor_id, from_ms, to_ms, 0, 0, points,
+          [reply, head](alarm::Result<DownsampledReadings> down) {
+            if (!down) return reply(ErrorResponse(down.error()));
+            json out = head;
+            out["mode"] = "downsampled";
+            out["step_ms"] = down->grid.step;
+            json rows = json::array();
+            for (const storage::Step& step : down->steps) {
+              rows.push_back({step.start, step.stats.min, step.stats.avg(), step.stats.max});
+            }
+            out["points"] = std::move(rows);  // [start_ms, min, avg, max]
+            reply(JsonResponse(200, out));
+          });
+    };
+    if (mode == "downsampled") return downsampled();
+    readings->ReadRaw(*caller, sensor_id, from_ms, to_ms, points,
+                      [reply, head, mode, downsampled](alarm::Result<RawReadings> raw) {
+                        if (!raw) return reply(ErrorResponse(raw.error()));
+                        if (raw->truncated && mode == "auto")
+                          return downsampled();  // too many: steps
+                        json out = head;
+                        out["mode"] = "raw";
+                        out["truncated"] = raw->truncated;
+                        json rows = json::array();
+                        for (const alarm::Reading& r : raw->readings)
+                          rows.push_back({r.at, r.value});
+                        out["points"] = std::move(rows);  // [at_ms, value]
+                        reply(JsonResponse(200, out));
+                      });
+  }
+
   void Page(const HttpRequest& request, const HttpReply& reply) const {
     const std::string path = request.path == "/" ? "/index.html" : request.path;
     auto it = assets.find(path);
@@ -458,10 +526,11 @@ struct Console::Impl {
   }
 };
 
-Console::Console(ConsolePageOptions options, const AlarmDesk* desk)
+Console::Console(ConsolePageOptions options, const AlarmDesk* desk, const ReadingDesk* readings)
     : impl_(std::make_shared<Impl>()) {
   impl_->options = std::move(options);
   impl_->desk = desk;
+  impl_->readings = readings;
 }
 
 Console::~Console() = default;
@@ -506,6 +575,8 @@ alarm::Status Console::Register(HttpServer* server) {
                 [impl](HttpRequest& request, HttpReply reply) { impl->Active(request, reply); });
   server->Route("GET", "/api/v1/alarms/detail",
                 [impl](HttpRequest& request, HttpReply reply) { impl->Detail(request, reply); });
+  server->Route("GET", "/api/v1/sensors/readings",
+                [impl](HttpRequest& request, HttpReply reply) { impl->Readings(request, reply); });
   server->RouteStream("GET", "/api/v1/alarms/stream",
                       [impl](HttpRequest& request, HttpReply reply, HttpStreamStart start) {
                         impl->Stream(request, reply, start);

@@ -20,6 +20,7 @@
 
 #include "alarm/status.h"
 #include "server/api/alarm_desk.h"
+#include "server/api/reading_desk.h"
 #include "server/http/http_server.h"
 
 namespace vigil::server {
@@ -36,9 +37,10 @@ struct ConsolePageOptions {
 
 class Console {
  public:
-  // `*desk` must outlive the console and every stream it opened (vigild
-  // stops the console's listener before the feed and the store).
-  Console(ConsolePageOptions options, const AlarmDesk* desk);
+  // `*desk` and `*readings` must outlive the console and every stream it
+  // opened (vigild stops the console's listener before the feed and the
+  // store).
+  Console(ConsolePageOptions options, const AlarmDesk* desk, const ReadingDesk* readings);
   ~Console();
   Console(const Console&) = delete;
   Console& operator=(const Console&) = delete;

@@ -25,6 +25,7 @@ const state = {
   connected: false,
   lastData: 0,
   detailId: null,
+  trend: null,        // the detail view's Dygraph
 };
 
 // ---- HTTP ----
@@ -345,6 +346,85 @@ async function showDetail(alarmId) {
     cell(row, e.comment || '');
   }
   if (!dialog.open) dialog.showModal();
+  drawTrend(a, detail.history);
+}
+
+// The colours of the severity badges, for the level lines on the plot.
+const SEVERITY_COLOUR = { 1: '#dc2626', 2: '#ea580c', 3: '#ca8a04', 4: '#2563eb' };
+
+// The sensor's readings from 30 minutes before the alarm was raised to 30
+// minutes after its last transition (or now), raw or downsampled as the
+// server finds fit, with the levels the alarm went through drawn across.
+async function drawTrend(a, history) {
+  const box = $('d-trend');
+  const note = $('d-trend-note');
+  if (state.trend) { state.trend.destroy(); state.trend = null; }
+  box.replaceChildren();
+  note.textContent = '';
+  if (!a.sensor_id) { note.textContent = 'A gateway alarm has no readings.'; return; }
+  if (typeof Dygraph === 'undefined') { note.textContent = 'The plot library (dygraphs) is not installed.'; return; }
+  const last = history.length ? history[history.length - 1].at_ms : a.changed_at_ms;
+  const from = a.raised_at_ms - 30 * 60000;
+  const to = Math.min(Math.max(last, a.raised_at_ms) + 30 * 60000, Date.now() + 60000);
+  let data;
+  try {
+    data = await api('/api/v1/sensors/readings?sensor_id=' + encodeURIComponent(a.sensor_id) +
+                     '&from_ms=' + from + '&to_ms=' + to + '&max_points=1000');
+  } catch (e) { note.textContent = 'Readings: ' + e.message; return; }
+  if (state.detailId !== a.alarm_id) return;  // another alarm was opened meanwhile
+  if (!data.points.length) { note.textContent = 'No readings in this range.'; return; }
+  const downsampled = data.mode === 'downsampled';
+  const rows = data.points.map((p) => downsampled ? [new Date(p[0]), [p[1], p[2], p[3]]]
+                                                  : [new Date(p[0]), p[1]]);
+  // The levels this alarm went through (threshold of each level it reached).
+  const levels = new Map();
+  for (const e of history) {
+    if (e.alarm.kind === 'threshold' && e.alarm.level !== 'none') {
+      levels.set(e.alarm.level, { value: e.alarm.threshold, severity: e.alarm.severity });
+    }
+  }
+  note.textContent = (downsampled ? 'Downsampled to ' + Math.round(data.step_ms / 1000) + ' s steps (min, avg, max)'
+                                  : data.points.length + ' readings') +
+      '; dashed lines: alarm levels ' + [...levels.keys()].join(', ') + '; drag to zoom, double-click to reset.';
+  let min = Infinity;
+  let max = -Infinity;
+  for (const { value } of levels.values()) { min = Math.min(min, value); max = Math.max(max, value); }
+  for (const p of data.points) {
+    for (const v of p.slice(1)) { min = Math.min(min, v); max = Math.max(max, v); }
+  }
+  const pad = (max - min) * 0.1 || 1;
+  state.trend = new Dygraph(box, rows, {
+    labels: ['time', (data.sensor_quantity || a.sensor_id) + unit(a)],
+    customBars: downsampled,
+    ylabel: data.sensor_unit || '',
+    valueRange: [min - pad, max + pad],
+    drawPoints: !downsampled,
+    underlayCallback: (ctx, area, g) => {
+      ctx.save();
+      ctx.setLineDash([6, 4]);
+      ctx.lineWidth = 2;
+      for (const [level, { value, severity }] of levels) {
+        const y = g.toDomYCoord(value);
+        ctx.strokeStyle = SEVERITY_COLOUR[severity] || '#555';
+        ctx.beginPath();
+        ctx.moveTo(area.x, y);
+        ctx.lineTo(area.x + area.w, y);
+        ctx.stroke();
+        ctx.fillStyle = ctx.strokeStyle;
+        ctx.fillText(level + ' ' + value + unit(a), area.x + 4, y - 4);
+      }
+      const x = g.toDomXCoord(new Date(a.raised_at_ms));
+      ctx.setLineDash([2, 2]);
+      ctx.strokeStyle = '#555';
+      ctx.beginPath();
+      ctx.moveTo(x, area.y);
+      ctx.lineTo(x, area.y + area.h);
+      ctx.stroke();
+      ctx.restore();
+    },
+  });
+  box.dataset.points = String(data.points.length);
+  box.dataset.levels = [...levels.keys()].join(',');
 }
 
 // ---- Wiring ----

@@ -126,6 +126,39 @@ class ConsoleApi(unittest.TestCase):
         self.assertEqual(detail["history"][2]["comment"], "maintenance")
         self.assertGreater(detail["alarm"]["shelved_until_ms"], time.time() * 1000)
 
+    def test_readings_for_the_trend_raw_or_downsampled_within_the_region(self):
+        v = self.v
+        base = int(time.time() * 1000) - 3600_000
+        for i in range(30):
+            v.ingest("gw-1", "s-3", 20.0 + i, at_ms=base + i * 60_000)
+        path = "/api/v1/sensors/readings?sensor_id=s-3&from_ms=%d&to_ms=%d" % (base, base + 1800_000)
+        status, _, raw = v.request("GET", path + "&max_points=100", token=secret("shandong-viewer"))
+        self.assertEqual(status, 200, raw)
+        self.assertEqual(raw["mode"], "raw")
+        self.assertEqual(raw["sensor_unit"], "degC")
+        self.assertEqual(raw["points"][:2], [[base, 20.0], [base + 60_000, 21.0]])
+        self.assertEqual(len(raw["points"]), 30)
+        # More readings than max_points: steps of min, avg, max instead.
+        status, _, down = v.request("GET", path + "&max_points=5", token=secret("shandong-viewer"))
+        self.assertEqual(status, 200, down)
+        self.assertEqual(down["mode"], "downsampled")
+        self.assertLessEqual(len(down["points"]), 5)
+        first = down["points"][0]
+        self.assertEqual(first[1], 20.0)  # min of the first step
+        self.assertLessEqual(first[1], first[2])
+        self.assertLessEqual(first[2], first[3])
+        # Another region's sensor, an unknown one, a bad range.
+        other = "/api/v1/sensors/readings?sensor_id=m-1&from_ms=%d&to_ms=%d" % (base, base + 1)
+        status, _, out = v.request("GET", other, token=secret("shandong-viewer"))
+        self.assertEqual((status, out["code"]), (403, "PERMISSION_DENIED"))
+        status, _, out = v.request("GET", other.replace("m-1", "nope"), token=secret("national"))
+        self.assertEqual((status, out["code"]), (404, "NOT_FOUND"))
+        status, _, out = v.request("GET", path.replace("from_ms=", "from_ms=x"),
+                                   token=secret("national"))
+        self.assertEqual(status, 400)
+        status, _, _ = v.request("GET", path)
+        self.assertEqual(status, 401)
+
     def test_actions_refuse_what_a_cross_site_page_could_send(self):
         v = self.v
         v.ingest("gw-1", "s-3", 55.0)

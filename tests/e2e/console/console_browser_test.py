@@ -69,6 +69,7 @@ class ConsoleInBrowser(unittest.TestCase):
         self.wait("the stream's snapshot", lambda d: "0 of 0" in d.find_element(By.ID, "count").text)
         self.assertNotIn(secret("jinan-op"), d.current_url)
 
+        self.v.ingest("gw-1", "s-1", 21.0, at_ms=int(time.time() * 1000) - 60_000)  # normal
         sent = time.time()
         self.v.ingest("gw-1", "s-1", 85.5)  # HH: red
         self.wait("the alarm row", lambda d: d.find_elements(By.CSS_SELECTOR, "#alarms tbody tr"))
@@ -93,6 +94,14 @@ class ConsoleInBrowser(unittest.TestCase):
         row.find_element(By.XPATH, ".//button[text()='Detail']").click()
         self.wait("history", lambda d: "acknowledged" in d.find_element(By.ID, "d-history").text)
         self.assertIn("jinan-op", d.find_element(By.ID, "d-history").text)
+        # The trend: the readings around the alarm, drawn by dygraphs, with
+        # the alarm's level (HH at 80) across.
+        trend = self.wait("the trend plot", lambda d: d.find_element(By.ID, "d-trend")
+                          if d.find_element(By.ID, "d-trend").get_attribute("data-points") else None)
+        self.assertEqual(trend.get_attribute("data-points"), "2")
+        self.assertEqual(trend.get_attribute("data-levels"), "HH")
+        self.assertTrue(trend.find_elements(By.TAG_NAME, "canvas"))
+        self.assertIn("alarm levels HH", d.find_element(By.ID, "d-trend-note").text)
         d.save_screenshot(os.path.join(ARGS.screenshots, "console-detail.png"))
 
 
