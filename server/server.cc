@@ -458,7 +458,8 @@ class Server::Impl {
     console_ = std::make_unique<Console>(
         ConsolePageOptions{.assets_dir = ConsoleAssetsDir(options_.console),
                            .dygraphs_dir = options_.console.dygraphs_dir,
-                           .heartbeat_interval = options_.heartbeat_interval},
+                           .heartbeat_interval = options_.heartbeat_interval,
+                           .limiter = limiter_.get()},
         console_desk_.get(), console_readings_.get());
     if (Status s = console_->Register(console_http_.get()); !s.ok()) return s;
     return console_http_->Start();

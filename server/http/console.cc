@@ -114,9 +114,21 @@ std::optional<std::string> ReadWhole(const std::filesystem::path& path) {
 
 class AlarmSse final : public AlarmFeed::Watcher, public std::enable_shared_from_this<AlarmSse> {
  public:
+  // `identity`, when set, holds a subscription slot of `limiter` that this
+  // stream gives back when it goes.
   AlarmSse(const AlarmDesk* desk, alarm::AlarmFilter filter, std::chrono::milliseconds heartbeat,
-           std::atomic<uint64_t>* open_count)
-      : desk_(desk), filter_(std::move(filter)), heartbeat_(heartbeat), open_count_(open_count) {}
+           std::atomic<uint64_t>* open_count, IdentityLimiter* limiter,
+           std::shared_ptr<IdentityLimiter::Identity> identity)
+      : desk_(desk),
+        filter_(std::move(filter)),
+        heartbeat_(heartbeat),
+        open_count_(open_count),
+        limiter_(limiter),
+        identity_(std::move(identity)) {}
+
+  ~AlarmSse() override {
+    if (identity_ != nullptr) limiter_->ReleaseSubscription(*identity_);
+  }
 
   // The header is out: the snapshot (no `after_seq`) or the resume point.
   void Open(std::shared_ptr<HttpStream> stream, std::optional<uint64_t> after_seq) {
@@ -274,6 +286,8 @@ class AlarmSse final : public AlarmFeed::Watcher, public std::enable_shared_from
   const alarm::AlarmFilter filter_;  // immutable: Interested reads it under the feed's lock
   const std::chrono::milliseconds heartbeat_;
   std::atomic<uint64_t>* const open_count_;
+  IdentityLimiter* const limiter_;
+  const std::shared_ptr<IdentityLimiter::Identity> identity_;
   storage::Mutex mu_;
   std::shared_ptr<HttpStream> stream_ VIGIL_GUARDED_BY(mu_);  // null once closed
   uint64_t cursor_ VIGIL_GUARDED_BY(mu_) = 0;  // every matching entry <= cursor_ was sent
@@ -428,8 +442,21 @@ struct Console::Impl {
         return reply(ErrorResponse(Status::InvalidArgument("Last-Event-ID must be a journal seq")));
       }
     }
+    // Console streams count as alarm subscriptions of the identity, like
+    // gRPC Alarms.Subscribe's: one page per officer is the norm, a loop
+    // opening streams is stopped here.
+    std::shared_ptr<IdentityLimiter::Identity> identity;
+    if (options.limiter != nullptr) {
+      identity = options.limiter->Get(caller->name);
+      if (!options.limiter->AcquireSubscription(*identity)) {
+        return reply(ErrorResponse(Status::ResourceExhausted(
+            "'" + caller->name + "' has " +
+            std::to_string(options.limiter->options().subscriptions_per_identity) +
+            " alarm streams and subscriptions open already (limits.subscriptions_per_identity)")));
+      }
+    }
     auto sse = std::make_shared<AlarmSse>(desk, std::move(*filter), options.heartbeat_interval,
-                                          &open_streams);
+                                          &open_streams, options.limiter, std::move(identity));
     auto callbacks = std::make_shared<HttpStreamCallbacks>();
     callbacks->open = [sse, after](std::shared_ptr<HttpStream> stream) {
       sse->Open(std::move(stream), after);

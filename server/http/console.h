@@ -20,6 +20,7 @@
 
 #include "alarm/status.h"
 #include "server/api/alarm_desk.h"
+#include "server/api/limits.h"
 #include "server/api/reading_desk.h"
 #include "server/http/http_server.h"
 
@@ -33,6 +34,10 @@ struct ConsolePageOptions {
   // An idle stream sends a heartbeat event this often (driven by the feed's
   // WakeAll, see AlarmService::Heartbeat).
   std::chrono::milliseconds heartbeat_interval = std::chrono::seconds(5);
+  // Bounds each identity's open streams together with its gRPC
+  // subscriptions (limits.subscriptions_per_identity); null: no limit
+  // (authentication off). Must outlive the console's streams.
+  IdentityLimiter* limiter = nullptr;
 };
 
 class Console {

@@ -154,6 +154,7 @@ function dispatch(block) {
     render();
   } else if (event === 'alarm') {
     const alarm = payload.alarm;
+    if (payload.kind === 'raised' && alarm.severity === 1) beep();
     if (alarm.state === 'closed') state.alarms.delete(alarm.alarm_id);
     else state.alarms.set(alarm.alarm_id, Object.assign(alarm, { fresh: payload.kind === 'raised' }));
     render();
@@ -164,6 +165,21 @@ function dispatch(block) {
     id = null;
   }
   if (id !== null) state.lastSeq = Number(id);
+}
+
+// A short tone for a new red alarm, when the officer asked for sound (the
+// browser allows audio once the page was interacted with: the checkbox).
+let audio = null;
+function beep() {
+  if (!$('f-sound').checked) return;
+  audio = audio || new AudioContext();
+  const tone = audio.createOscillator();
+  const gain = audio.createGain();
+  tone.frequency.value = 880;
+  gain.gain.value = 0.2;
+  tone.connect(gain).connect(audio.destination);
+  tone.start();
+  tone.stop(audio.currentTime + 0.4);
 }
 
 // A stream silent for three heartbeats is dead even if TCP has not noticed.

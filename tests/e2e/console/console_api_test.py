@@ -265,6 +265,32 @@ class ConsoleStream(unittest.TestCase):
         self.assertIsNone(ahead.next(5))
         ahead.close()
 
+    def test_streams_count_against_the_identitys_subscription_limit(self):
+        # limits.subscriptions_per_identity is 3 in this test's config.
+        v = self.v
+        streams = [v.stream(secret("shanxi-op")) for _ in range(3)]
+        self.assertEqual([s.status for s in streams], [200, 200, 200])
+        for s in streams:
+            self.assertEqual(s.next_event()[0], "snapshot")
+        refused = v.stream(secret("shanxi-op"))
+        self.assertEqual(refused.status, 429)
+        refused.close()
+        other = v.stream(secret("national"))  # another identity is not affected
+        self.assertEqual(other.status, 200)
+        other.close()
+        streams.pop().close()  # a page closed: its slot is free again
+        deadline = time.time() + 5
+        while True:
+            again = v.stream(secret("shanxi-op"))
+            if again.status == 200 or time.time() > deadline:
+                break
+            again.close()
+            time.sleep(0.05)
+        self.assertEqual(again.status, 200)
+        again.close()
+        for s in streams:
+            s.close()
+
     def test_stream_is_scoped_to_the_region(self):
         v = self.v
         stream = v.stream(secret("shandong-viewer"))

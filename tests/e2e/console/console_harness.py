@@ -100,6 +100,7 @@ class Vigild:
                     'http: { listen: "127.0.0.1:0" }\n'
                     + 'console:\n  enabled: true\n  listen: "%s"\n  assets_dir: "%s"\n'
                     % (console_listen, os.path.abspath(assets_dir))
+                    + "limits: { subscriptions_per_identity: 3 }\n"
                     + extra + "auth:\n  tokens:\n" + tokens)
         self.proc = None
         self.output = []
