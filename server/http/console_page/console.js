@@ -157,7 +157,7 @@ function dispatch(block) {
     if (payload.kind === 'raised' && alarm.severity === 1) beep();
     if (alarm.state === 'closed') state.alarms.delete(alarm.alarm_id);
     else state.alarms.set(alarm.alarm_id, Object.assign(alarm, { fresh: payload.kind === 'raised' }));
-    render();
+    scheduleRender();
     if (state.detailId === alarm.alarm_id) showDetail(alarm.alarm_id);
   } else if (event === 'resync') {
     // The resume point is gone: start over from a snapshot.
@@ -190,6 +190,15 @@ setInterval(() => {
 }, 1000);
 
 // ---- The list ----
+
+// Events come in bursts (a flood is hundreds a second): the list is drawn
+// at most once per frame, not once per event.
+let renderPending = false;
+function scheduleRender() {
+  if (renderPending) return;
+  renderPending = true;
+  requestAnimationFrame(() => { renderPending = false; render(); });
+}
 
 function severityBadge(severity) {
   const word = SEVERITY_WORD[severity] || String(severity);

@@ -79,7 +79,8 @@ def now_ms():
 class Vigild:
     """vigild as a child process. start() waits for its start line."""
 
-    def __init__(self, vigild_path, assets_dir, console_listen="127.0.0.1:0", extra=""):
+    def __init__(self, vigild_path, assets_dir, console_listen="127.0.0.1:0", extra="",
+                 registry=REGISTRY):
         self.vigild_path = vigild_path
         self.dir = tempfile.mkdtemp(prefix="vigil-console-")
         tokens = "".join(
@@ -90,7 +91,7 @@ class Vigild:
             tokens += "    - {{ name: {g}, role: gateway, gateway: {g}, sha256: {h} }}\n".format(
                 g=gw, h=sha256(secret(gw)))
         with open(os.path.join(self.dir, "registry.yaml"), "w") as f:
-            f.write(REGISTRY)
+            f.write(registry)
         with open(os.path.join(self.dir, "rules.yaml"), "w") as f:
             f.write(RULES)
         with open(os.path.join(self.dir, "config.yaml"), "w") as f:
@@ -180,16 +181,22 @@ class Vigild:
 
     def ingest(self, gateway, sensor, value, at_ms=None):
         """One reading through the HTTP ingest, answered once durable."""
+        return self.ingest_many(gateway, {sensor: value}, at_ms)
+
+    def ingest_many(self, gateway, values, at_ms=None):
+        """One batch, a reading per sensor ({sensor: value}), answered once durable."""
         seq = self.sequence.get(gateway, 0) + 1
         self.sequence[gateway] = seq
-        at = at_ms or max(now_ms(), self.last_at.get(sensor, 0) + 1)
-        self.last_at[sensor] = at
+        series = []
+        for sensor, value in values.items():
+            at = at_ms or max(now_ms(), self.last_at.get(sensor, 0) + 1)
+            self.last_at[sensor] = at
+            series.append({"sensor_id": sensor, "timestamps_ms": [at], "values": [value]})
         status, _, body = self.request(
             "POST", "/api/v1/ingest", token=secret(gateway), address=self.http,
-            body={"gateway_id": gateway, "epoch": 1, "sequence": seq,
-                  "series": [{"sensor_id": sensor, "timestamps_ms": [at], "values": [value]}]})
+            body={"gateway_id": gateway, "epoch": 1, "sequence": seq, "series": series})
         if status != 200:
-            raise RuntimeError("ingest {} {}: {} {}".format(gateway, sensor, status, body))
+            raise RuntimeError("ingest {}: {} {}".format(gateway, status, body))
         return body
 
     def active(self, token, query=""):
