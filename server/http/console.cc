@@ -26,7 +26,7 @@ constexpr size_t kFeedScan = 256;
 constexpr size_t kJournalScan = 1024;
 // A stream stops fetching while this much is still unsent, and resumes when
 // the socket has taken it (HttpStreamCallbacks::drained).
-constexpr size_t kLowWater = 64 * 1024;
+constexpr size_t kLowWater = size_t{64} * 1024;
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -593,28 +593,33 @@ alarm::Status Console::Register(HttpServer* server) {
     impl_->assets["/" + std::string(f.name)] = {f.content_type, std::move(*body)};
   }
   Impl* impl = impl_.get();
-  auto page = [impl](HttpRequest& request, HttpReply reply) { impl->Page(request, reply); };
+  auto page = [impl](HttpRequest& request, const HttpReply& reply) { impl->Page(request, reply); };
   server->Route("GET", "/", page);
   for (const auto& [path, asset] : impl_->assets) server->Route("GET", path, page);
-  server->Route("GET", "/api/v1/console/session",
-                [impl](HttpRequest& request, HttpReply reply) { impl->Session(request, reply); });
-  server->Route("GET", "/api/v1/alarms/active",
-                [impl](HttpRequest& request, HttpReply reply) { impl->Active(request, reply); });
-  server->Route("GET", "/api/v1/alarms/detail",
-                [impl](HttpRequest& request, HttpReply reply) { impl->Detail(request, reply); });
-  server->Route("GET", "/api/v1/sensors/readings",
-                [impl](HttpRequest& request, HttpReply reply) { impl->Readings(request, reply); });
-  server->RouteStream("GET", "/api/v1/alarms/stream",
-                      [impl](HttpRequest& request, HttpReply reply, HttpStreamStart start) {
-                        impl->Stream(request, reply, start);
-                      });
+  server->Route(
+      "GET", "/api/v1/console/session",
+      [impl](HttpRequest& request, const HttpReply& reply) { impl->Session(request, reply); });
+  server->Route(
+      "GET", "/api/v1/alarms/active",
+      [impl](HttpRequest& request, const HttpReply& reply) { impl->Active(request, reply); });
+  server->Route(
+      "GET", "/api/v1/alarms/detail",
+      [impl](HttpRequest& request, const HttpReply& reply) { impl->Detail(request, reply); });
+  server->Route(
+      "GET", "/api/v1/sensors/readings",
+      [impl](HttpRequest& request, const HttpReply& reply) { impl->Readings(request, reply); });
+  server->RouteStream(
+      "GET", "/api/v1/alarms/stream",
+      [impl](HttpRequest& request, const HttpReply& reply, const HttpStreamStart& start) {
+        impl->Stream(request, reply, start);
+      });
   const std::pair<const char*, storage::ControlKind> actions[] = {
       {"/api/v1/alarms/acknowledge", storage::ControlKind::kAcknowledge},
       {"/api/v1/alarms/shelve", storage::ControlKind::kShelve},
       {"/api/v1/alarms/unshelve", storage::ControlKind::kUnshelve},
   };
   for (const auto& [path, kind] : actions) {
-    server->Route("POST", path, [impl, kind = kind](HttpRequest& request, HttpReply reply) {
+    server->Route("POST", path, [impl, kind = kind](HttpRequest& request, const HttpReply& reply) {
       impl->Action(kind, request, reply);
     });
   }

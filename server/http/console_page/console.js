@@ -149,10 +149,15 @@ function dispatch(block) {
   }
   const payload = data.length ? JSON.parse(data.join('\n')) : null;
   if (event === 'snapshot') {
+    // Where this list started and how many events followed: with no gap and
+    // no duplicate, events == last seq - snapshot seq (in a national scope).
+    document.body.dataset.snapshotSeq = String(payload.seq);
+    document.body.dataset.events = '0';
     state.alarms.clear();
     for (const alarm of payload.alarms) state.alarms.set(alarm.alarm_id, alarm);
     render();
   } else if (event === 'alarm') {
+    document.body.dataset.events = String(Number(document.body.dataset.events || 0) + 1);
     const alarm = payload.alarm;
     if (payload.kind === 'raised' && alarm.severity === 1) beep();
     if (alarm.state === 'closed') state.alarms.delete(alarm.alarm_id);
@@ -164,7 +169,10 @@ function dispatch(block) {
     state.lastSeq = null;
     id = null;
   }
-  if (id !== null) state.lastSeq = Number(id);
+  if (id !== null) {
+    state.lastSeq = Number(id);
+    document.body.dataset.lastSeq = id;
+  }
 }
 
 // A short tone for a new red alarm, when the officer asked for sound (the

@@ -1,9 +1,11 @@
-"""Browser smoke test of the web console: Debian's headless Chromium driven by
+"""Browser smoke tests of the web console: Debian's headless Chromium driven by
 python3-selenium and chromium-driver, against the real vigild. Signs in as a
 region-37 operator, raises an alarm with a reading and waits for it to appear
 in the live list (the time it took is printed as a figure), acknowledges it
-from the page and sees its state change. Writes screenshots of the list and
-the detail view into --screenshots (not committed).
+from the page and sees its state change, the journal entry and the trend.
+Across a vigild restart the page says it is disconnected, then resumes with
+no gap and no duplicate. Writes screenshots of the list, the detail view and
+the page after the restart into --screenshots (not committed).
 
 Run: /usr/bin/python3 console_browser_test.py --vigild build/server/vigild
          --assets server/http/console_page --screenshots build/console-screenshots
@@ -11,6 +13,7 @@ Run: /usr/bin/python3 console_browser_test.py --vigild build/server/vigild
 
 import argparse
 import os
+import socket
 import sys
 import time
 import unittest
@@ -103,6 +106,57 @@ class ConsoleInBrowser(unittest.TestCase):
         self.assertTrue(trend.find_elements(By.TAG_NAME, "canvas"))
         self.assertIn("alarm levels HH", d.find_element(By.ID, "d-trend-note").text)
         d.save_screenshot(os.path.join(ARGS.screenshots, "console-detail.png"))
+
+
+class ConsoleAcrossRestart(unittest.TestCase):
+    """The page keeps its place when vigild restarts: its own vigild on a
+    fixed console port (the page reconnects to the address it was loaded from)."""
+
+    def setUp(self):
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        probe.close()
+        self.v = Vigild(ARGS.vigild, ARGS.assets, console_listen="127.0.0.1:%d" % port)
+        self.v.start()
+        self.driver = make_driver()
+        os.makedirs(ARGS.screenshots, exist_ok=True)
+
+    def tearDown(self):
+        if failed(self):
+            sys.stderr.write("----- vigild output -----\n" + "".join(self.v.output[-60:]))
+        self.driver.quit()
+        self.v.cleanup()
+
+    def test_the_page_says_it_is_disconnected_and_resumes_with_no_gap_or_duplicate(self):
+        from selenium.webdriver.common.by import By
+
+        d = self.driver
+        wait = ConsoleInBrowser.wait.__get__(self)
+        d.get("http://%s/" % self.v.console)
+        d.find_element(By.ID, "token").send_keys(secret("national"))
+        d.find_element(By.CSS_SELECTOR, "#sign-in-form button[type=submit]").click()
+        wait("the snapshot", lambda d: "0 of 0" in d.find_element(By.ID, "count").text)
+        self.v.ingest("gw-1", "s-1", 60.0)  # raised
+        self.v.ingest("gw-1", "s-2", 60.0)  # raised
+        wait("two alarms", lambda d: "2 of 2" in d.find_element(By.ID, "count").text)
+        self.v.stop()
+        banner = wait("the banner", lambda d: d.find_element(By.ID, "banner")
+                      if d.find_element(By.ID, "banner").is_displayed() else None)
+        self.assertIn("Disconnected", banner.text)
+        self.v.start()
+        # Journaled right after the restart, before or while the page comes back.
+        self.v.ingest("gw-1", "s-1", 40.0)  # cleared
+        self.v.ingest("gw-1", "s-3", 90.0)  # raised
+        wait("resumed", lambda d: not d.find_element(By.ID, "banner").is_displayed()
+             and d.find_element(By.TAG_NAME, "body").get_attribute("data-last-seq") == "4",
+             timeout=15)
+        body = d.find_element(By.TAG_NAME, "body")
+        self.assertEqual(body.get_attribute("data-snapshot-seq"), "0")  # no new snapshot
+        self.assertEqual(body.get_attribute("data-events"), "4")  # seq 1..4, each once
+        rows = d.find_elements(By.CSS_SELECTOR, "#alarms tbody tr")
+        self.assertEqual(len(rows), 3)  # s-1 cleared (unacknowledged still listed), s-2, s-3
+        d.save_screenshot(os.path.join(ARGS.screenshots, "console-after-restart.png"))
 
 
 if __name__ == "__main__":
