@@ -16,23 +16,6 @@ namespace {
 
 using alarm::TimestampMs;
 
-// The region of `sensor`'s enterprise ("" when unknown: covered by national callers only).
-std::string_view RegionOf(const alarm::Registry& registry, const alarm::Sensor& sensor) {
-  const alarm::Enterprise* e = registry.FindEnterprise(sensor.enterprise_id);
-  return e == nullptr ? std::string_view() : std::string_view(e->region_code);
-}
-
-// PERMISSION_DENIED (counted) when `caller` may not read `sensor`.
-std::optional<grpc::Status> CheckRegion(const AccessControl& access, const CallerScope& caller,
-                                        const alarm::Registry& registry,
-                                        const alarm::Sensor& sensor) {
-  const std::string_view region = RegionOf(registry, sensor);
-  if (caller.Covers(region)) return std::nullopt;
-  return ToGrpc(access.Deny("sensor '" + sensor.id + "' is in region " + std::string(region) +
-                            ", outside the region '" + caller.region_prefix + "' of '" +
-                            caller.name + "'"));
-}
-
 v1::LatestValue::Alarm::Level LevelToProto(alarm::Level level) {
   switch (level) {
     case alarm::Level::kH:
@@ -89,27 +72,6 @@ void AddRegistryNames(const alarm::Registry& registry, std::string_view sensor_i
     value->set_enterprise_name(e->name);
   }
 }
-
-// One ReadLatest in flight: the shards fill `results` (each its own
-// entries), the last to answer finishes it.
-struct LatestCall {
-  grpc::ServerUnaryReactor* reactor = nullptr;
-  v1::ReadLatestResponse* response = nullptr;
-  std::shared_ptr<const alarm::Registry> registry;  // keeps `ids` alive
-  std::vector<std::string_view> ids;                // into the registry or the request
-  std::vector<SensorLatest> results;
-  std::atomic<uint32_t> pending{0};
-
-  void Finish() {
-    response->mutable_values()->Reserve(static_cast<int>(ids.size()));
-    for (size_t i = 0; i < ids.size(); ++i) {
-      v1::LatestValue* value = response->add_values();
-      LatestToProto(ids[i], results[i], value);
-      AddRegistryNames(*registry, ids[i], value);
-    }
-    reactor->Finish(grpc::Status::OK);
-  }
-};
 
 }  // namespace
 
@@ -206,116 +168,29 @@ grpc::ServerUnaryReactor* QueryService::ReadLatest(grpc::CallbackServerContext* 
     reactor->Finish(ToGrpc(caller.error()));
     return reactor;
   }
-  auto call = std::make_shared<LatestCall>();
-  call->reactor = reactor;
-  call->response = response;
-  call->registry = registry_->Get();
-  const alarm::Registry& registry = *call->registry;
-  const bool by_enterprise = !request->enterprise_id().empty();
-  if (by_enterprise == (request->sensor_ids_size() > 0)) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                 "give either enterprise_id or sensor_ids, not both"));
-    return reactor;
-  }
-  if (request->sensor_ids_size() > kMaxLatestSensors) {
+  if (request->sensor_ids_size() > kMaxLatestSensors) {  // before copying them
     reactor->Finish(
         grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                      "at most " + std::to_string(kMaxLatestSensors) + " sensor_ids per request"));
     return reactor;
   }
-  if (by_enterprise) {
-    const alarm::Enterprise* enterprise = registry.FindEnterprise(request->enterprise_id());
-    if (enterprise == nullptr) {
-      reactor->Finish(grpc::Status(
-          grpc::StatusCode::NOT_FOUND,
-          "enterprise '" + alarm::Echo(request->enterprise_id()) + "' is not in the registry"));
-      return reactor;
-    }
-    if (!caller->Covers(enterprise->region_code)) {
-      reactor->Finish(ToGrpc(access_->Deny("enterprise '" + enterprise->id + "' is in region " +
-                                           enterprise->region_code + ", outside the region '" +
-                                           caller->region_prefix + "' of '" + caller->name + "'")));
-      return reactor;
-    }
-    for (const alarm::Sensor* sensor : registry.SensorsOf(request->enterprise_id())) {
-      call->ids.push_back(sensor->id);
-    }
-  } else {
-    for (const std::string& id : request->sensor_ids()) {
-      const alarm::Sensor* sensor = registry.FindSensor(id);
-      if (sensor == nullptr) {
-        reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
-                                     "sensor '" + alarm::Echo(id) + "' is not in the registry"));
-        return reactor;
-      }
-      if (auto denied = CheckRegion(*access_, *caller, registry, *sensor)) {
-        reactor->Finish(*denied);
-        return reactor;
-      }
-      call->ids.push_back(id);
-    }
-  }
-  if (call->ids.empty()) {
-    reactor->Finish(grpc::Status::OK);
-    return reactor;
-  }
-  call->results.resize(call->ids.size());
-  // Per shard: its sensors and their places in the answer.
-  const uint32_t shard_count = shards_->count();
-  std::vector<std::vector<std::string_view>> ids(shard_count);
-  std::vector<std::vector<size_t>> places(shard_count);
-  for (size_t i = 0; i < call->ids.size(); ++i) {
-    const uint32_t shard = ShardFor(call->ids[i], shard_count);
-    ids[shard].push_back(call->ids[i]);
-    places[shard].push_back(i);
-  }
-  call->pending.store(static_cast<uint32_t>(
-      std::count_if(ids.begin(), ids.end(), [](const auto& v) { return !v.empty(); })));
-  storage::ChunkStore* store = store_;
-  ShardSet* shards = shards_;
-  BlockingExecutor blocking = blocking_;
-  // After a restart a sensor's newest reading may be in the store only: read
-  // it once, then the shard keeps it current.
-  auto seed_then_finish = [call, store, shards] {
-    std::vector<std::vector<std::pair<std::string, std::optional<alarm::Reading>>>> seeds(
-        shards->count());
-    for (size_t i = 0; i < call->ids.size(); ++i) {
-      SensorLatest& latest = call->results[i];
-      if (latest.seeded) continue;
-      auto stored = store->ReadLatest(call->ids[i]);
-      if (!stored) {
-        call->reactor->Finish(ToGrpc(stored.error()));
-        return;
-      }
-      if (*stored && (!latest.reading || (*stored)->at > latest.reading->at)) {
-        latest.reading = *stored;
-      }
-      seeds[ShardFor(call->ids[i], shards->count())].emplace_back(call->ids[i], *stored);
-    }
-    for (uint32_t shard = 0; shard < seeds.size(); ++shard) {
-      if (!seeds[shard].empty()) SeedLatest(*shards, shard, std::move(seeds[shard]));
-    }
-    call->Finish();
-  };
-  for (uint32_t shard = 0; shard < shard_count; ++shard) {
-    if (ids[shard].empty()) continue;
-    server::ReadLatest(*shards_, shard, std::move(ids[shard]),
-                       [call, places = std::move(places[shard]), blocking,
-                        seed_then_finish](std::vector<SensorLatest> results) {
-                         for (size_t i = 0; i < results.size(); ++i) {
-                           call->results[places[i]] = std::move(results[i]);
+  const std::vector<std::string> sensor_ids(request->sensor_ids().begin(),
+                                            request->sensor_ids().end());
+  readings_.ReadLatest(*caller, request->enterprise_id(), sensor_ids,
+                       [reactor, response](alarm::Result<std::shared_ptr<LatestValues>> latest) {
+                         if (!latest) {
+                           reactor->Finish(ToGrpc(latest.error()));
+                           return;
                          }
-                         if (call->pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-                         const bool all_seeded =
-                             std::all_of(call->results.begin(), call->results.end(),
-                                         [](const SensorLatest& l) { return l.seeded; });
-                         if (all_seeded) {
-                           call->Finish();  // memory only: cheap enough for the shard thread
-                         } else {
-                           blocking(seed_then_finish);
+                         const LatestValues& values = **latest;
+                         response->mutable_values()->Reserve(static_cast<int>(values.ids.size()));
+                         for (size_t i = 0; i < values.ids.size(); ++i) {
+                           v1::LatestValue* value = response->add_values();
+                           LatestToProto(values.ids[i], values.results[i], value);
+                           AddRegistryNames(*values.registry, values.ids[i], value);
                          }
+                         reactor->Finish(grpc::Status::OK);
                        });
-  }
   return reactor;
 }
 

@@ -20,9 +20,8 @@
 
 namespace vigil::server {
 
-// kMaxReadRawLimit, kMaxDownsampledSteps, kDefaultMaxPoints: reading_desk.h.
-// Most sensors one ReadLatest may name.
-inline constexpr int kMaxLatestSensors = 100'000;
+// kMaxReadRawLimit, kMaxDownsampledSteps, kDefaultMaxPoints, kMaxLatestSensors:
+// reading_desk.h.
 
 class QueryService final : public v1::Query::CallbackService {
  public:

@@ -1,6 +1,8 @@
 #include "server/api/reading_desk.h"
 
 #include <algorithm>
+#include <atomic>
+#include <optional>
 #include <utility>
 
 namespace vigil::server {
@@ -98,6 +100,124 @@ void ReadingDesk::ReadDownsampled(
                            done(std::move(out));
                          });
                        });
+}
+
+namespace {
+
+// One latest-values read in flight: the shards fill `values->results` (each
+// its own entries), the last to answer finishes it.
+struct LatestCall {
+  std::shared_ptr<LatestValues> values = std::make_shared<LatestValues>();
+  std::function<void(alarm::Result<std::shared_ptr<LatestValues>>)> done;
+  std::atomic<uint32_t> pending{0};
+};
+
+}  // namespace
+
+void ReadingDesk::ReadLatest(
+    const CallerScope& caller, const std::string& enterprise_id,
+    const std::vector<std::string>& sensor_ids,
+    std::function<void(alarm::Result<std::shared_ptr<LatestValues>>)> done) const {
+  auto call = std::make_shared<LatestCall>();
+  call->done = std::move(done);
+  LatestValues& values = *call->values;
+  values.registry = registry_->Get();
+  const alarm::Registry& registry = *values.registry;
+  const bool by_enterprise = !enterprise_id.empty();
+  if (by_enterprise == !sensor_ids.empty()) {
+    return call->done(Status::InvalidArgument("give either enterprise_id or sensor_ids, not both"));
+  }
+  if (sensor_ids.size() > size_t{kMaxLatestSensors}) {
+    return call->done(Status::InvalidArgument("at most " + std::to_string(kMaxLatestSensors) +
+                                              " sensor_ids per request"));
+  }
+  if (by_enterprise) {
+    const alarm::Enterprise* enterprise = registry.FindEnterprise(enterprise_id);
+    if (enterprise == nullptr) {
+      return call->done(Status::NotFound("enterprise '" + alarm::Echo(enterprise_id) +
+                                         "' is not in the registry"));
+    }
+    if (!caller.Covers(enterprise->region_code)) {
+      return call->done(access_->Deny("enterprise '" + enterprise->id + "' is in region " +
+                                      enterprise->region_code + ", outside the region '" +
+                                      caller.region_prefix + "' of '" + caller.name + "'"));
+    }
+    for (const alarm::Sensor* sensor : registry.SensorsOf(enterprise_id)) {
+      values.ids.push_back(sensor->id);
+    }
+  } else {
+    for (const std::string& id : sensor_ids) {
+      const alarm::Sensor* sensor = registry.FindSensor(id);
+      if (sensor == nullptr) {
+        return call->done(
+            Status::NotFound("sensor '" + alarm::Echo(id) + "' is not in the registry"));
+      }
+      const alarm::Enterprise* e = registry.FindEnterprise(sensor->enterprise_id);
+      const std::string region = e == nullptr ? std::string() : e->region_code;
+      if (!caller.Covers(region)) {
+        return call->done(access_->Deny("sensor '" + sensor->id + "' is in region " + region +
+                                        ", outside the region '" + caller.region_prefix + "' of '" +
+                                        caller.name + "'"));
+      }
+      values.ids.push_back(sensor->id);  // the registry's copy: lives with `values`
+    }
+  }
+  if (values.ids.empty()) return call->done(call->values);
+  values.results.resize(values.ids.size());
+  // Per shard: its sensors and their places in the answer.
+  const uint32_t shard_count = shards_->count();
+  std::vector<std::vector<std::string_view>> ids(shard_count);
+  std::vector<std::vector<size_t>> places(shard_count);
+  for (size_t i = 0; i < values.ids.size(); ++i) {
+    const uint32_t shard = ShardFor(values.ids[i], shard_count);
+    ids[shard].push_back(values.ids[i]);
+    places[shard].push_back(i);
+  }
+  call->pending.store(static_cast<uint32_t>(
+      std::count_if(ids.begin(), ids.end(), [](const auto& v) { return !v.empty(); })));
+  storage::ChunkStore* store = store_;
+  ShardSet* shards = shards_;
+  BlockingExecutor blocking = blocking_;
+  // After a restart a sensor's newest reading may be in the store only: read
+  // it once, then the shard keeps it current.
+  auto seed_then_finish = [call, store, shards] {
+    LatestValues& v = *call->values;
+    std::vector<std::vector<std::pair<std::string, std::optional<alarm::Reading>>>> seeds(
+        shards->count());
+    for (size_t i = 0; i < v.ids.size(); ++i) {
+      SensorLatest& latest = v.results[i];
+      if (latest.seeded) continue;
+      auto stored = store->ReadLatest(v.ids[i]);
+      if (!stored) return call->done(stored.error());
+      if (*stored && (!latest.reading || (*stored)->at > latest.reading->at)) {
+        latest.reading = *stored;
+      }
+      seeds[ShardFor(v.ids[i], shards->count())].emplace_back(v.ids[i], *stored);
+    }
+    for (uint32_t shard = 0; shard < seeds.size(); ++shard) {
+      if (!seeds[shard].empty()) SeedLatest(*shards, shard, std::move(seeds[shard]));
+    }
+    call->done(call->values);
+  };
+  for (uint32_t shard = 0; shard < shard_count; ++shard) {
+    if (ids[shard].empty()) continue;
+    server::ReadLatest(*shards_, shard, std::move(ids[shard]),
+                       [call, places = std::move(places[shard]), blocking,
+                        seed_then_finish](std::vector<SensorLatest> results) {
+                         for (size_t i = 0; i < results.size(); ++i) {
+                           call->values->results[places[i]] = std::move(results[i]);
+                         }
+                         if (call->pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+                         const bool all_seeded =
+                             std::all_of(call->values->results.begin(), call->values->results.end(),
+                                         [](const SensorLatest& l) { return l.seeded; });
+                         if (all_seeded) {
+                           call->done(call->values);  // memory only: cheap on the shard thread
+                         } else {
+                           blocking(seed_then_finish);
+                         }
+                       });
+  }
 }
 
 }  // namespace vigil::server

@@ -30,6 +30,8 @@ inline constexpr uint32_t kMaxReadRawLimit = 100'000;
 // Most steps a downsampled range may span, and max_points when 0.
 inline constexpr uint64_t kMaxDownsampledSteps = 100'000;
 inline constexpr uint32_t kDefaultMaxPoints = 1000;
+// Most sensors one latest-values read may name.
+inline constexpr int kMaxLatestSensors = 100'000;
 
 struct RawReadings {
   std::vector<alarm::Reading> readings;  // time-ordered, at most the limit
@@ -40,6 +42,13 @@ struct RawReadings {
 struct DownsampledReadings {
   storage::StepGrid grid;
   std::vector<storage::Step> steps;  // steps with at least one reading, in time order
+};
+
+// The latest reading and open alarms of some sensors.
+struct LatestValues {
+  std::shared_ptr<const alarm::Registry> registry;  // the ids point into it
+  std::vector<std::string_view> ids;                // the sensors, in the order asked
+  std::vector<SensorLatest> results;                // parallel to ids
 };
 
 class ReadingDesk {
@@ -73,6 +82,18 @@ class ReadingDesk {
                        alarm::TimestampMs from, alarm::TimestampMs to, alarm::TimestampMs step_ms,
                        alarm::TimestampMs origin_ms, uint32_t max_points,
                        std::function<void(alarm::Result<DownsampledReadings>)> done) const;
+
+  // The latest reading and open alarms of every sensor of `enterprise_id`
+  // (in registry order), or of `sensor_ids` (in that order): give one of
+  // the two. From the shards' memory, and from the store (on the blocking
+  // pool) for a sensor not seen since a restart. Errors: kInvalidArgument
+  // for both or neither, or more than kMaxLatestSensors ids; kNotFound for an
+  // unknown enterprise or sensor; kPermissionDenied (counted) outside the
+  // caller's region; the store's. `done` runs on a shard thread or the
+  // blocking pool.
+  void ReadLatest(const CallerScope& caller, const std::string& enterprise_id,
+                  const std::vector<std::string>& sensor_ids,
+                  std::function<void(alarm::Result<std::shared_ptr<LatestValues>>)> done) const;
 
   const AccessControl& access() const { return *access_; }
 

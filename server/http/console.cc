@@ -537,6 +537,89 @@ struct Console::Impl {
                       });
   }
 
+  // The enterprises of the caller's region, each with its open alarms.
+  void Enterprises(HttpRequest& request, const HttpReply& reply) const {
+    auto caller = Caller(request);
+    if (!caller) return reply(ErrorResponse(caller.error()));
+    const std::shared_ptr<const alarm::Registry> registry = desk->registry().Get();
+    alarm::AlarmFilter filter;
+    filter.region_prefix = caller->region_prefix;
+    std::map<std::string, int> open;  // by enterprise
+    for (const JournalEntry& e : desk->feed().Open(filter).alarms) ++open[e.enterprise_id];
+    json out = json::array();
+    for (const alarm::Enterprise& e : registry->entries().enterprises) {
+      if (!caller->Covers(e.region_code)) continue;
+      out.push_back({{"enterprise_id", e.id},
+                     {"name", e.name},
+                     {"kind", alarm::EnterpriseKindName(e.kind)},
+                     {"region_code", e.region_code},
+                     {"sensors", registry->SensorsOf(e.id).size()},
+                     {"open_alarms", open[e.id]}});
+    }
+    reply(JsonResponse(200, json{{"enterprises", std::move(out)}}));
+  }
+
+  // An enterprise's sensors: latest value with unit, stale or not, open
+  // alarms. A sensor is stale when it has no reading, or (with an
+  // expected_interval declared) none for three intervals.
+  void EnterpriseLatest(HttpRequest& request, const HttpReply& reply) const {
+    auto caller = Caller(request);
+    if (!caller) return reply(ErrorResponse(caller.error()));
+    const std::string enterprise_id = request.Param("enterprise_id").value_or("");
+    if (enterprise_id.empty()) {
+      return reply(ErrorResponse(Status::InvalidArgument("enterprise_id is required")));
+    }
+    readings->ReadLatest(
+        *caller, enterprise_id, {},
+        [reply, enterprise_id](alarm::Result<std::shared_ptr<LatestValues>> latest) {
+          if (!latest) return reply(ErrorResponse(latest.error()));
+          const LatestValues& values = **latest;
+          const alarm::Registry& registry = *values.registry;
+          const int64_t now = NowMs();
+          json sensors = json::array();
+          for (size_t i = 0; i < values.ids.size(); ++i) {
+            const alarm::Sensor* s = registry.FindSensor(values.ids[i]);
+            const SensorLatest& l = values.results[i];
+            json sensor = {{"sensor_id", values.ids[i]}};
+            const int64_t interval = s == nullptr ? 0 : s->expected_interval.count();
+            if (s != nullptr) {
+              sensor["quantity"] = s->quantity;
+              sensor["unit"] = s->unit;
+              sensor["expected_interval_ms"] = interval;
+            }
+            bool stale = !l.reading.has_value();
+            if (l.reading) {
+              sensor["at_ms"] = l.reading->at;
+              sensor["value"] = l.reading->value;
+              sensor["quality"] = l.reading->quality;
+              stale = interval > 0 && now - l.reading->at > 3 * interval;
+            }
+            sensor["stale"] = stale;
+            json alarms = json::array();
+            for (const alarm::ActiveAlarm& a : l.alarms) {
+              alarms.push_back({{"kind", alarm::AlarmKindName(a.alarm)},
+                                {"state", alarm::AlarmStateName(a.state)},
+                                {"severity", static_cast<int>(a.severity)},
+                                {"severity_name", SeverityName(a.severity)},
+                                {"level", alarm::LevelName(a.level)},
+                                {"rule_id", a.rule_id},
+                                {"raised_at_ms", a.raised_at}});
+            }
+            sensor["alarms"] = std::move(alarms);
+            sensors.push_back(std::move(sensor));
+          }
+          json enterprise = {{"enterprise_id", enterprise_id}};
+          if (const alarm::Enterprise* e = registry.FindEnterprise(enterprise_id)) {
+            enterprise["name"] = e->name;
+            enterprise["kind"] = alarm::EnterpriseKindName(e->kind);
+            enterprise["region_code"] = e->region_code;
+          }
+          reply(JsonResponse(200, json{{"enterprise", std::move(enterprise)},
+                                       {"server_time_ms", now},
+                                       {"sensors", std::move(sensors)}}));
+        });
+  }
+
   void Page(const HttpRequest& request, const HttpReply& reply) const {
     const std::string path = request.path == "/" ? "/index.html" : request.path;
     auto it = assets.find(path);
@@ -608,6 +691,13 @@ alarm::Status Console::Register(HttpServer* server) {
   server->Route(
       "GET", "/api/v1/sensors/readings",
       [impl](HttpRequest& request, const HttpReply& reply) { impl->Readings(request, reply); });
+  server->Route("GET", "/api/v1/enterprises", [impl](HttpRequest& request, const HttpReply& reply) {
+    impl->Enterprises(request, reply);
+  });
+  server->Route("GET", "/api/v1/enterprises/latest",
+                [impl](HttpRequest& request, const HttpReply& reply) {
+                  impl->EnterpriseLatest(request, reply);
+                });
   server->RouteStream(
       "GET", "/api/v1/alarms/stream",
       [impl](HttpRequest& request, const HttpReply& reply, const HttpStreamStart& start) {

@@ -460,6 +460,68 @@ async function drawTrend(a, history) {
   box.dataset.levels = [...levels.keys()].join(',');
 }
 
+// ---- The enterprise view ----
+
+async function loadEnterprises() {
+  const { enterprises } = await api('/api/v1/enterprises');
+  const select = $('e-select');
+  const chosen = select.value;
+  select.replaceChildren();
+  for (const e of enterprises) {
+    const option = document.createElement('option');
+    option.value = e.enterprise_id;
+    option.textContent = e.name + ' (' + e.kind.replace('_', ' ') + ', ' + e.region_code + ') — ' +
+        e.open_alarms + ' open alarm' + (e.open_alarms === 1 ? '' : 's');
+    select.appendChild(option);
+  }
+  if (chosen && enterprises.some((e) => e.enterprise_id === chosen)) select.value = chosen;
+  await showEnterprise();
+}
+
+async function showEnterprise() {
+  const id = $('e-select').value;
+  const body = $('e-sensors').tBodies[0];
+  if (!id) { body.replaceChildren(); return; }
+  const data = await api('/api/v1/enterprises/latest?enterprise_id=' + encodeURIComponent(id));
+  body.replaceChildren();
+  let stale = 0;
+  let alarmed = 0;
+  for (const s of data.sensors) {
+    const row = body.insertRow();
+    row.dataset.sensorId = s.sensor_id;
+    if (s.stale) { row.className = 'stale'; ++stale; }
+    if (s.alarms.length) ++alarmed;
+    cell(row, s.sensor_id);
+    cell(row, s.quantity || '');
+    cell(row, s.value !== undefined ? s.value + (s.unit ? ' ' + s.unit : '') : '—', 'num');
+    cell(row, localTime(s.at_ms));
+    const data = cell(row, s.stale ? 'STALE' : 'current');
+    if (s.stale) data.className = 'stale-word';
+    const alarms = cell(row, '');
+    for (const a of s.alarms) {
+      alarms.appendChild(severityBadge(a.severity));
+      alarms.appendChild(document.createTextNode(' ' + (a.level !== 'none' ? a.level + ' ' : '') +
+          (STATE_WORD[a.state] || a.state) + ' '));
+    }
+  }
+  $('e-summary').textContent = data.sensors.length + ' sensors, ' + stale + ' stale, ' +
+      alarmed + ' with open alarms';
+}
+
+function showView(name) {
+  const enterprises = name === 'enterprises';
+  $('alarm-view').hidden = enterprises;
+  $('enterprise-view').hidden = !enterprises;
+  $('show-alarms').setAttribute('aria-pressed', String(!enterprises));
+  $('show-enterprises').setAttribute('aria-pressed', String(enterprises));
+  if (enterprises) loadEnterprises().catch((e) => { $('e-summary').textContent = e.message; });
+}
+
+// The enterprise view is read, not streamed: refreshed every 5 s while shown.
+setInterval(() => {
+  if (state.session && !$('enterprise-view').hidden) showEnterprise().catch(() => {});
+}, 5000);
+
 // ---- Wiring ----
 
 document.addEventListener('DOMContentLoaded', () => {
@@ -474,6 +536,9 @@ document.addEventListener('DOMContentLoaded', () => {
     }
   });
   $('sign-out').addEventListener('click', () => signOut(''));
+  $('show-alarms').addEventListener('click', () => showView('alarms'));
+  $('show-enterprises').addEventListener('click', () => showView('enterprises'));
+  $('e-select').addEventListener('change', () => showEnterprise().catch(() => {}));
   for (const id of ['f-severity', 'f-state', 'f-kind', 'f-region', 'f-sort']) {
     $(id).addEventListener('input', render);
   }

@@ -159,6 +159,31 @@ class ConsoleApi(unittest.TestCase):
         status, _, _ = v.request("GET", path)
         self.assertEqual(status, 401)
 
+    def test_enterprise_view_latest_values_stale_and_alarms_within_the_region(self):
+        v = self.v
+        v.ingest("gw-1", "s-4", 66.0)
+        v.wait_alarm(secret("shandong-viewer"), "s-4")
+        status, _, out = v.request("GET", "/api/v1/enterprises", token=secret("shandong-viewer"))
+        self.assertEqual(status, 200, out)
+        self.assertEqual([e["enterprise_id"] for e in out["enterprises"]], ["e-1"])
+        self.assertEqual(out["enterprises"][0]["name"], "Plant One")
+        self.assertGreaterEqual(out["enterprises"][0]["open_alarms"], 1)
+        status, _, out = v.request("GET", "/api/v1/enterprises/latest?enterprise_id=e-1",
+                                   token=secret("shandong-viewer"))
+        self.assertEqual(status, 200, out)
+        self.assertEqual(out["enterprise"]["name"], "Plant One")
+        by_id = {s["sensor_id"]: s for s in out["sensors"]}
+        self.assertEqual(sorted(by_id), ["s-1", "s-2", "s-3", "s-4"])
+        s1 = by_id["s-4"]
+        self.assertEqual((s1["value"], s1["unit"], s1["stale"]), (66.0, "degC", False))
+        self.assertIn("H", [a["level"] for a in s1["alarms"]])
+        self.assertEqual(s1["alarms"][0]["severity_name"], "orange")
+        status, _, out = v.request("GET", "/api/v1/enterprises/latest?enterprise_id=e-9",
+                                   token=secret("shandong-viewer"))
+        self.assertEqual((status, out["code"]), (403, "PERMISSION_DENIED"))
+        status, _, out = v.request("GET", "/api/v1/enterprises", token=secret("shanxi-op"))
+        self.assertEqual([e["enterprise_id"] for e in out["enterprises"]], ["e-9"])
+
     def test_actions_refuse_what_a_cross_site_page_could_send(self):
         v = self.v
         v.ingest("gw-1", "s-3", 55.0)

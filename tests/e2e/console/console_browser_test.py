@@ -106,6 +106,20 @@ class ConsoleInBrowser(unittest.TestCase):
         self.assertTrue(trend.find_elements(By.TAG_NAME, "canvas"))
         self.assertIn("alarm levels HH", d.find_element(By.ID, "d-trend-note").text)
         d.save_screenshot(os.path.join(ARGS.screenshots, "console-detail.png"))
+        d.find_element(By.ID, "d-close").click()
+
+        # The enterprise view: latest values with units; sensors without
+        # readings marked stale; the open alarm on s-1.
+        d.find_element(By.ID, "show-enterprises").click()
+        self.wait("the sensors", lambda d: len(d.find_elements(By.CSS_SELECTOR, "#e-sensors tbody tr")) == 4)
+        rows = {r.get_attribute("data-sensor-id"): r
+                for r in d.find_elements(By.CSS_SELECTOR, "#e-sensors tbody tr")}
+        self.assertIn("85.5 degC", rows["s-1"].text)
+        self.assertIn("RED", rows["s-1"].text)
+        self.assertIn("STALE", rows["s-2"].text)
+        self.assertIn("stale", rows["s-2"].get_attribute("class"))
+        self.assertIn("Plant One", d.find_element(By.ID, "e-select").text)
+        d.save_screenshot(os.path.join(ARGS.screenshots, "console-enterprise.png"))
 
 
 class ConsoleAcrossRestart(unittest.TestCase):

@@ -34,6 +34,7 @@ sensors:
   - { id: s-1, enterprise: e-1, quantity: temperature, unit: degC }
   - { id: s-2, enterprise: e-1, quantity: temperature, unit: degC }
   - { id: s-3, enterprise: e-1, quantity: temperature, unit: degC }
+  - { id: s-4, enterprise: e-1, quantity: temperature, unit: degC }
   - { id: m-1, enterprise: e-9, quantity: methane, unit: "%CH4" }
 gateways:
   - { id: gw-1, enterprise: e-1 }
