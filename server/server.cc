@@ -344,10 +344,11 @@ class Server::Impl {
     address_ = host + ":" + std::to_string(port);
 
     if (Status http = StartHttp(); !http.ok()) return http;
-    if (Status console = StartConsole(); !console.ok()) return console;
 
     Status ops = StartOperations();
     if (!ops.ok()) return ops;
+    // After the operations: its KPI view reads kpi_.
+    if (Status console = StartConsole(); !console.ok()) return console;
 
     if (!options_.metrics_listen.empty()) {
       auto metrics =
@@ -456,10 +457,25 @@ class Server::Impl {
                           .read_timeout = std::chrono::seconds(30),
                           .threads = 1});
     console_ = std::make_unique<Console>(
-        ConsolePageOptions{.assets_dir = ConsoleAssetsDir(options_.console),
-                           .dygraphs_dir = options_.console.dygraphs_dir,
-                           .heartbeat_interval = options_.heartbeat_interval,
-                           .limiter = limiter_.get()},
+        ConsolePageOptions{
+            .assets_dir = ConsoleAssetsDir(options_.console),
+            .dygraphs_dir = options_.console.dygraphs_dir,
+            .heartbeat_interval = options_.heartbeat_interval,
+            .limiter = limiter_.get(),
+            .kpis =
+                [this] {
+                  std::vector<ConsoleKpi> out;
+                  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch());
+                  for (const AlarmKpi::Province& p : kpi_->kpi().Snapshot(now.count())) {
+                    out.push_back({.province = p.province,
+                                   .raised = p.raised,
+                                   .chattering = p.chattering,
+                                   .stale = p.stale,
+                                   .shelved = p.shelved});
+                  }
+                  return out;
+                }},
         console_desk_.get(), console_readings_.get());
     if (Status s = console_->Register(console_http_.get()); !s.ok()) return s;
     return console_http_->Start();

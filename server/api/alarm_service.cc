@@ -43,7 +43,6 @@ struct AlarmService::Context {
   AlarmFeed* feed;
   storage::JournalStore* store;
   StorageWriter* writer;
-  BlockingRunner blocking;
   IdentityLimiter* limiter;  // null when authentication is off
   AlarmDesk desk;            // scoping, history and actions, shared with the HTTP console
 
@@ -259,7 +258,7 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
     std::shared_ptr<Shared> shared = shared_;
     Context* ctx = ctx_;
     alarm::AlarmFilter filter = filter_;
-    ctx_->blocking([shared, ctx, filter, cursor] {
+    ctx_->desk.blocking()([shared, ctx, filter, cursor] {
       std::vector<JournalEntry> entries;
       uint64_t through = cursor;
       size_t scanned = 0;
@@ -347,20 +346,19 @@ AlarmService::AlarmService(const ServerOptions& options, const AccessControl* ac
                            const RegistryHolder* registry, AlarmFeed* feed,
                            storage::JournalStore* store, StorageWriter* writer,
                            BlockingRunner blocking, IdentityLimiter* limiter)
-    : ctx_(new Context{
-          .options = options,
-          .access = access,
-          .registry = registry,
-          .feed = feed,
-          .store = store,
-          .writer = writer,
-          .blocking = blocking,
-          .limiter = limiter,
-          .desk = AlarmDesk(options.max_shelve, access, registry, feed, store, writer, blocking),
-          .subs_mu = {},
-          .cursors = {},
-          .from_journal = {},
-          .delivery_latency = {}}) {}
+    : ctx_(new Context{.options = options,
+                       .access = access,
+                       .registry = registry,
+                       .feed = feed,
+                       .store = store,
+                       .writer = writer,
+                       .limiter = limiter,
+                       .desk = AlarmDesk(options.max_shelve, access, registry, feed, store, writer,
+                                         std::move(blocking)),
+                       .subs_mu = {},
+                       .cursors = {},
+                       .from_journal = {},
+                       .delivery_latency = {}}) {}
 
 AlarmService::~AlarmService() = default;
 
@@ -507,8 +505,8 @@ grpc::ServerUnaryReactor* AlarmService::History(grpc::CallbackServerContext* con
   const uint32_t limit =
       request->limit() == 0 || request->limit() > kMaxHistory ? kMaxHistory : request->limit();
   Context* ctx = ctx_.get();
-  ctx_->blocking([ctx, reactor, response, filter = std::move(*filter), from, from_seq,
-                  to = request->to_ms(), limit] {
+  ctx_->desk.blocking()([ctx, reactor, response, filter = std::move(*filter), from, from_seq,
+                         to = request->to_ms(), limit] {
     const std::shared_ptr<const alarm::Registry> registry = ctx->registry->Get();
     Status error;
     uint32_t returned = 0;

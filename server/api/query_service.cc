@@ -77,12 +77,7 @@ void AddRegistryNames(const alarm::Registry& registry, std::string_view sensor_i
 
 QueryService::QueryService(RegistryHolder* registry, ShardSet* shards, storage::ChunkStore* store,
                            BlockingExecutor blocking, const AccessControl* access)
-    : registry_(registry),
-      shards_(shards),
-      store_(store),
-      blocking_(blocking),
-      access_(access),
-      readings_(registry, shards, store, std::move(blocking), access) {}
+    : access_(access), readings_(registry, shards, store, std::move(blocking), access) {}
 
 grpc::ServerUnaryReactor* QueryService::ReadRaw(grpc::CallbackServerContext* context,
                                                 const v1::ReadRawRequest* request,

@@ -41,10 +41,6 @@ class QueryService final : public v1::Query::CallbackService {
                                        v1::ReadLatestResponse* response) override;
 
  private:
-  RegistryHolder* registry_;
-  ShardSet* shards_;
-  storage::ChunkStore* store_;
-  BlockingExecutor blocking_;
   const AccessControl* access_;
   ReadingDesk readings_;  // ReadRaw and ReadDownsampled, shared with the HTTP console
 };

@@ -620,6 +620,28 @@ struct Console::Impl {
         });
   }
 
+  // The alarm-load KPIs of the provinces the caller's region covers (they
+  // are kept per province: a city's or county's token gets none, rather than
+  // its neighbours' load). `flood`: more than 10 raised in 10 minutes
+  // (EEMUA 191).
+  void Kpis(HttpRequest& request, const HttpReply& reply) const {
+    auto caller = Caller(request);
+    if (!caller) return reply(ErrorResponse(caller.error()));
+    json out = json::array();
+    if (options.kpis) {
+      for (const ConsoleKpi& k : options.kpis()) {
+        if (!k.province.starts_with(caller->region_prefix)) continue;
+        out.push_back({{"province", k.province},
+                       {"raised_10m", k.raised},
+                       {"flood", k.raised > 10},
+                       {"chattering", k.chattering},
+                       {"stale", k.stale},
+                       {"shelved", k.shelved}});
+      }
+    }
+    reply(JsonResponse(200, json{{"provinces", std::move(out)}}));
+  }
+
   void Page(const HttpRequest& request, const HttpReply& reply) const {
     const std::string path = request.path == "/" ? "/index.html" : request.path;
     auto it = assets.find(path);
@@ -691,6 +713,9 @@ alarm::Status Console::Register(HttpServer* server) {
   server->Route(
       "GET", "/api/v1/sensors/readings",
       [impl](HttpRequest& request, const HttpReply& reply) { impl->Readings(request, reply); });
+  server->Route("GET", "/api/v1/kpis", [impl](HttpRequest& request, const HttpReply& reply) {
+    impl->Kpis(request, reply);
+  });
   server->Route("GET", "/api/v1/enterprises", [impl](HttpRequest& request, const HttpReply& reply) {
     impl->Enterprises(request, reply);
   });

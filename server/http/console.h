@@ -14,9 +14,11 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "alarm/status.h"
 #include "server/api/alarm_desk.h"
@@ -25,6 +27,17 @@
 #include "server/http/http_server.h"
 
 namespace vigil::server {
+
+// A province's alarm-load KPIs as /metrics has them (ops/alarm_kpi.h):
+// raised in the last 10 minutes, chattering points, standing (stale) and
+// shelved open alarms.
+struct ConsoleKpi {
+  std::string province;  // "37"
+  uint64_t raised = 0;
+  uint64_t chattering = 0;
+  uint64_t stale = 0;
+  uint64_t shelved = 0;
+};
 
 struct ConsolePageOptions {
   // index.html, console.js, console.css (read at Register).
@@ -38,6 +51,8 @@ struct ConsolePageOptions {
   // subscriptions (limits.subscriptions_per_identity); null: no limit
   // (authentication off). Must outlive the console's streams.
   IdentityLimiter* limiter = nullptr;
+  // Every province's KPIs now; any thread. Null: no KPI view.
+  std::function<std::vector<ConsoleKpi>()> kpis;
 };
 
 class Console {

@@ -198,7 +198,7 @@ class Session : public std::enable_shared_from_this<Session> {
           [self](HttpResponse head, std::shared_ptr<HttpStreamCallbacks> callbacks) {
             net::post(self->stream_.get_executor(),
                       [self, head = std::move(head), callbacks = std::move(callbacks)]() mutable {
-                        self->StartStream(std::move(head), std::move(callbacks));
+                        self->StartStream(head, std::move(callbacks));
                       });
           });
       return;
@@ -290,7 +290,7 @@ class Session : public std::enable_shared_from_this<Session> {
   };
   static constexpr size_t kMaxStreamBuffered = 1u << 20;
 
-  void StartStream(HttpResponse r, std::shared_ptr<HttpStreamCallbacks> callbacks) {
+  void StartStream(const HttpResponse& r, std::shared_ptr<HttpStreamCallbacks> callbacks) {
     callbacks_ = std::move(callbacks);
     handle_ = std::make_shared<Handle>(weak_from_this());
     stream_header_.emplace(static_cast<bhttp::status>(r.status), version_ == 0 ? 11 : version_);

@@ -65,6 +65,7 @@ async function signIn(token) {
   $('sign-out').hidden = false;
   document.body.classList.toggle('may-act', !!session.may_act);
   connect();
+  loadKpis().catch(() => {});
 }
 
 function signOut(message) {
@@ -459,6 +460,27 @@ async function drawTrend(a, history) {
   box.dataset.points = String(data.points.length);
   box.dataset.levels = [...levels.keys()].join(',');
 }
+
+// ---- Alarm-load KPIs (as in /metrics, per province) ----
+
+async function loadKpis() {
+  const { provinces } = await api('/api/v1/kpis');
+  const box = $('kpis');
+  box.replaceChildren();
+  for (const k of provinces) {
+    const line = document.createElement('span');
+    line.dataset.province = k.province;
+    line.textContent = 'Province ' + k.province + ': ' + k.raised_10m + ' raised in 10 min' +
+        (k.flood ? ' — ALARM FLOOD' : '') + ' · ' + k.chattering + ' chattering · ' +
+        k.stale + ' standing > 24 h · ' + k.shelved + ' shelved. ';
+    if (k.flood) line.className = 'flood';
+    box.appendChild(line);
+  }
+}
+
+setInterval(() => {
+  if (state.session && !$('alarm-view').hidden) loadKpis().catch(() => {});
+}, 10000);
 
 // ---- The enterprise view ----
 

@@ -184,6 +184,27 @@ class ConsoleApi(unittest.TestCase):
         status, _, out = v.request("GET", "/api/v1/enterprises", token=secret("shanxi-op"))
         self.assertEqual([e["enterprise_id"] for e in out["enterprises"]], ["e-9"])
 
+    def test_kpis_of_the_provinces_the_token_covers(self):
+        v = self.v
+        v.ingest("gw-9", "m-1", 1.4)
+        v.wait_alarm(secret("shanxi-op"), "m-1")
+        deadline = time.time() + 10
+        while True:  # the KPI thread follows the feed
+            status, _, out = v.request("GET", "/api/v1/kpis", token=secret("shanxi-op"))
+            self.assertEqual(status, 200, out)
+            if out["provinces"] and out["provinces"][0]["raised_10m"] >= 1:
+                break
+            self.assertLess(time.time(), deadline, out)
+            time.sleep(0.05)
+        self.assertEqual([p["province"] for p in out["provinces"]], ["14"])
+        self.assertFalse(out["provinces"][0]["flood"])
+        for key in ("chattering", "stale", "shelved"):
+            self.assertIn(key, out["provinces"][0])
+        _, _, out = v.request("GET", "/api/v1/kpis", token=secret("national"))
+        self.assertIn("14", [p["province"] for p in out["provinces"]])
+        status, _, _ = v.request("GET", "/api/v1/kpis")
+        self.assertEqual(status, 401)
+
     def test_actions_refuse_what_a_cross_site_page_could_send(self):
         v = self.v
         v.ingest("gw-1", "s-3", 55.0)
