@@ -11,7 +11,8 @@
 namespace vigil::cluster {
 namespace {
 
-constexpr char kMagic[4] = {'V', 'G', 'C', '1'};
+constexpr char kMagic[4] = {'V', 'G', 'C', '2'};
+constexpr char kMagicV1[4] = {'V', 'G', 'C', '1'};
 
 void Put(std::string* out, uint64_t v, int bytes) {
   for (int i = 0; i < bytes; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
@@ -57,13 +58,21 @@ alarm::Result<std::optional<CheckpointState>> LoadCheckpoint(const std::filesyst
   if (in.bad()) return alarm::Status::IOError("read " + file.string());
   std::string_view v(data);
   auto corrupt = [&] { return alarm::Status::Corruption("checkpoint file " + file.string()); };
-  if (v.size() < 4 || std::memcmp(v.data(), kMagic, 4) != 0) return corrupt();
+  if (v.size() < 4) return corrupt();
+  const bool v1 = std::memcmp(v.data(), kMagicV1, 4) == 0;
+  if (!v1 && std::memcmp(v.data(), kMagic, 4) != 0) return corrupt();
   v.remove_prefix(4);
   CheckpointState state;
   uint64_t count = 0;
-  if (!Get(&v, &state.replay_from, 8) || !Get(&v, &state.marks_through, 8) || !Get(&v, &count, 8)) {
-    return corrupt();
+  if (!Get(&v, &state.replay_from, 8) || !Get(&v, &state.marks_through, 8)) return corrupt();
+  if (!v1) {
+    uint64_t clock = 0;
+    uint64_t tick = 0;
+    if (!Get(&v, &clock, 8) || !Get(&v, &tick, 8)) return corrupt();
+    state.clock_ms = static_cast<alarm::TimestampMs>(clock);
+    state.last_tick_second = static_cast<int64_t>(tick);
   }
+  if (!Get(&v, &count, 8)) return corrupt();
   for (uint64_t i = 0; i < count; ++i) {
     uint64_t len = 0;
     storage::Watermark mark;
@@ -81,6 +90,8 @@ alarm::Status SaveCheckpoint(const std::filesystem::path& file, const Checkpoint
   std::string data(kMagic, 4);
   Put(&data, state.replay_from, 8);
   Put(&data, state.marks_through, 8);
+  Put(&data, static_cast<uint64_t>(state.clock_ms), 8);
+  Put(&data, static_cast<uint64_t>(state.last_tick_second), 8);
   Put(&data, state.marks.size(), 8);
   for (const auto& [gateway, mark] : state.marks) {
     Put(&data, gateway.size(), 4);

@@ -25,8 +25,13 @@ constexpr char kCheckpointFileName[] = "ingest_log.checkpoint";
 constexpr int kFetchBatch = 256;
 // Longest wait for one pull request's messages while replaying.
 constexpr int64_t kFetchTimeoutMs = 5000;
-// Longest time spent trying to create the replay consumer.
-constexpr auto kConsumerCreateWait = std::chrono::seconds(20);
+// Longest time spent trying to create a replay or follow consumer, and the
+// wait for one attempt's answer. Right after a node is lost an ephemeral
+// consumer may be placed on it and never answer: many short attempts find a
+// live placement sooner than a few long ones (seen: 4 attempts of 5 s all
+// timing out under load).
+constexpr auto kConsumerCreateWait = std::chrono::seconds(30);
+constexpr int64_t kConsumerCreateAttemptMs = 2000;
 // Extra time the watchdog gives the client's own MaxWait timer before it
 // fails a group itself (a backstop: the client normally reports the timeout).
 constexpr auto kWatchdogGrace = std::chrono::milliseconds(1000);
@@ -116,10 +121,16 @@ class JetStreamIngestLog::Impl {
     if (!checkpoint) return checkpoint.error();
     uint64_t marks_through = 0;
     if (*checkpoint) {
+      const CheckpointState& c = **checkpoint;
+      opened_state_ = storage::AppliedState{.replay_from = c.replay_from,
+                                            .marks_through = c.marks_through,
+                                            .marks = c.marks,
+                                            .clock_ms = c.clock_ms,
+                                            .last_tick_second = c.last_tick_second};
       storage::MutexLock lock(&mu_);
-      replay_from_ = (*checkpoint)->replay_from;
-      marks_ = std::move((*checkpoint)->marks);
-      marks_through = (*checkpoint)->marks_through;
+      replay_from_ = c.replay_from;
+      marks_ = c.marks;
+      marks_through = c.marks_through;
     }
     return CatchUp(marks_through);
   }
@@ -277,6 +288,162 @@ class JetStreamIngestLog::Impl {
     storage::MutexLock lock(&mu_);
     failed_ = Status::Ok();
     return Status::Ok();
+  }
+
+  // --- SharedIngestLog ---
+
+  const std::optional<storage::AppliedState>& applied_state_at_open() const {
+    return opened_state_;
+  }
+
+  Status CheckpointApplied(const storage::AppliedState& applied) {
+    if (applied.marks_through > applied.replay_from) {
+      return Status::InvalidArgument("applied checkpoint: marks_through " +
+                                     std::to_string(applied.marks_through) + " past replay_from " +
+                                     std::to_string(applied.replay_from));
+    }
+    CheckpointState state{.replay_from = applied.replay_from,
+                          .marks_through = applied.marks_through,
+                          .marks = applied.marks,
+                          .clock_ms = applied.clock_ms,
+                          .last_tick_second = applied.last_tick_second};
+    Status s = SaveCheckpoint(checkpoint_file_, state);
+    if (!s.ok()) return s;
+    storage::MutexLock lock(&mu_);
+    replay_from_ = std::max(replay_from_, applied.replay_from);
+    return Status::Ok();
+  }
+
+  bool connected() const { return client_->connected(); }
+
+  Result<uint64_t> LastStored() {
+    auto info = GetStreamInfo();
+    if (!info) return info.error();
+    const uint64_t last = (*info)->State.LastSeq;
+    return last == 0 ? uint64_t{0} : PositionOf(last, 0);
+  }
+
+  Status Follow(uint64_t from, std::chrono::milliseconds poll,
+                const std::function<Status(const storage::SharedLogEntry&)>& visit,
+                const std::function<bool(uint64_t, bool)>& keep_going) {
+    const uint64_t start_seq = std::max<uint64_t>(1, StreamSeqOf(from));
+    auto info = GetStreamInfo();
+    if (!info) return info.error();
+    if ((*info)->State.FirstSeq > start_seq) {
+      // Retention (max_age, max_bytes) dropped entries this node has not
+      // applied: following on would serve state with a hole in it.
+      return Status::OutOfRange(
+          "stream " + options_.stream + " starts at seq " +
+          std::to_string((*info)->State.FirstSeq) + " but this node has applied only up to seq " +
+          std::to_string(start_seq - 1) + ": restore its data folder from a peer's backup");
+    }
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = kConsumerCreateAttemptMs;
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = options_.stream.c_str();
+    // An ordered consumer: the client re-creates it from the last sequence
+    // it delivered when it notices a gap, a lost heartbeat or a new leader.
+    so.Ordered = true;
+    so.Config.DeliverPolicy = js_DeliverByStartSequence;
+    so.Config.OptStartSeq = start_seq;
+    const std::string wildcard = options_.subject_prefix + ".>";
+    const std::string probe_subject = options_.subject_prefix + ".probe";
+    natsSubscription* sub = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    natsStatus ns = NATS_OK;
+    const auto deadline = Clock::now() + kConsumerCreateWait;
+    for (;;) {
+      code = static_cast<jsErrCode>(0);
+      ns = js_SubscribeSync(&sub, js_.get(), wildcard.c_str(), &jo, &so, &code);
+      if (ns == NATS_OK || Clock::now() >= deadline || !keep_going(0, true)) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    if (ns != NATS_OK) return JsError(ns, code, "follow consumer on " + wildcard);
+    struct SubCloser {
+      natsSubscription* sub;
+      ~SubCloser() {
+        natsSubscription_Unsubscribe(sub);
+        natsSubscription_Destroy(sub);
+      }
+    } closer{sub};
+    // Flow control paces the server; the client-side limit only guards memory.
+    (void)natsSubscription_SetPendingLimits(sub, -1, 256 << 20);
+
+    std::vector<uint64_t> aligned;  // the payload, 8-byte aligned
+    uint64_t last = 0;
+    // Retention drops messages from the stream's front only: a follower that
+    // falls behind it sees a sequence jump (the ordered consumer restarts at
+    // the first message left).
+    uint64_t expected_seq = start_seq;
+    const int64_t poll_ms = std::max<int64_t>(1, poll.count());
+    for (;;) {
+      natsMsg* m = nullptr;
+      ns = natsSubscription_NextMsg(&m, sub, poll_ms);
+      if (ns == NATS_TIMEOUT) {
+        if (!keep_going(last, true)) return Status::Ok();
+        continue;
+      }
+      if (ns != NATS_OK) {
+        if (ns == NATS_SLOW_CONSUMER) continue;  // the ordered consumer resets itself
+        return NatsError(ns, "follow " + wildcard);
+      }
+      struct MsgCloser {
+        natsMsg* m;
+        ~MsgCloser() { natsMsg_Destroy(m); }
+      } msg_closer{m};
+      jsMsgMetaData* meta = nullptr;
+      ns = natsMsg_GetMetaData(&meta, m);
+      if (ns != NATS_OK) return NatsError(ns, "follow message metadata");
+      const uint64_t seq = meta->Sequence.Stream;
+      const auto pending = static_cast<uint64_t>(meta->NumPending);
+      jsMsgMetaData_Destroy(meta);
+      if (seq < expected_seq) continue;  // already visited (a consumer restarted behind)
+      if (seq > expected_seq) {
+        return Status::OutOfRange("stream " + options_.stream + " jumped from seq " +
+                                  std::to_string(expected_seq) + " to " + std::to_string(seq) +
+                                  ": retention dropped entries this node has not applied; "
+                                  "restore its data folder from a peer's backup");
+      }
+      expected_seq = seq + 1;
+      last = PositionOf(seq, 0);
+      const char* subject = natsMsg_GetSubject(m);
+      if (subject == nullptr || probe_subject != subject) {
+        const char* id = nullptr;
+        if (natsMsgHeader_Get(m, "Nats-Msg-Id", &id) != NATS_OK) id = nullptr;
+        const bool here = id != nullptr && std::string_view(id).starts_with(control_id_prefix_);
+        const std::string_view body(natsMsg_GetData(m),
+                                    static_cast<size_t>(natsMsg_GetDataLength(m)));
+        Status s = DecodeGroup(body, [&](uint32_t index, const GroupEntry& g) {
+          const uint64_t position = PositionOf(seq, index);
+          last = position;
+          if (position < from) return Status::Ok();
+          aligned.resize((g.record.size() + 7) / 8);
+          if (!g.record.empty()) std::memcpy(aligned.data(), g.record.data(), g.record.size());
+          storage::SharedLogEntry e;
+          e.position = position;
+          e.entry = storage::LogEntry{
+              .kind = g.kind,
+              .stored_at = g.stored_at,
+              .payload =
+                  std::string_view(reinterpret_cast<const char*>(aligned.data()), g.record.size())};
+          e.gateway_id = g.gateway_id;
+          e.watermark = g.watermark;
+          e.published_here = here;
+          e.pending = pending;
+          return visit(e);
+        });
+        if (!s.ok()) {
+          if (s.code() == Status::Code::kCorruption) {
+            s = Status::Corruption("stream " + options_.stream + " seq " + std::to_string(seq) +
+                                   ": " + s.message());
+          }
+          return s;
+        }
+      }
+      if (!keep_going(last, false)) return Status::Ok();
+    }
   }
 
   void StartWatchdog() {
@@ -515,7 +682,7 @@ class JetStreamIngestLog::Impl {
 
     jsOptions jo;
     jsOptions_Init(&jo);
-    jo.Wait = kFetchTimeoutMs;
+    jo.Wait = kConsumerCreateAttemptMs;
     jsSubOptions so;
     jsSubOptions_Init(&so);
     so.Stream = options_.stream.c_str();
@@ -544,6 +711,7 @@ class JetStreamIngestLog::Impl {
       }
     } closer{sub};
 
+    jo.Wait = kFetchTimeoutMs;
     jsConsumerInfo* ci = nullptr;
     ns = natsSubscription_GetConsumerInfo(&ci, sub, &jo, &code);
     if (ns != NATS_OK) return JsError(ns, code, "replay consumer info");
@@ -599,6 +767,9 @@ class JetStreamIngestLog::Impl {
 
   // Appender thread only.
   const uint64_t nonce_;
+  // The message id prefix of this log's control groups (group_message.h).
+  const std::string control_id_prefix_ = "c-" + std::to_string(nonce_) + "-";
+  std::optional<storage::AppliedState> opened_state_;
   uint64_t counter_ = 0;
   std::string body_;
 
@@ -670,6 +841,20 @@ alarm::Result<std::optional<storage::Watermark>> JetStreamIngestLog::LoadWaterma
   return impl_->LoadWatermark(gateway_id);
 }
 alarm::Status JetStreamIngestLog::Resume() { return impl_->Resume(); }
+std::optional<storage::AppliedState> JetStreamIngestLog::applied_state_at_open() const {
+  return impl_->applied_state_at_open();
+}
+alarm::Status JetStreamIngestLog::CheckpointApplied(const storage::AppliedState& state) {
+  return impl_->CheckpointApplied(state);
+}
+alarm::Result<uint64_t> JetStreamIngestLog::LastStored() { return impl_->LastStored(); }
+bool JetStreamIngestLog::connected() const { return impl_->connected(); }
+alarm::Status JetStreamIngestLog::Follow(
+    uint64_t from, std::chrono::milliseconds poll,
+    const std::function<alarm::Status(const storage::SharedLogEntry&)>& visit,
+    const std::function<bool(uint64_t, bool)>& keep_going) {
+  return impl_->Follow(from, poll, visit, keep_going);
+}
 const std::string& JetStreamIngestLog::subject() const { return impl_->subject(); }
 uint64_t JetStreamIngestLog::duplicates() const { return impl_->duplicates(); }
 

@@ -62,7 +62,7 @@ struct JetStreamLogOptions {
   std::filesystem::path state_dir;
 };
 
-class JetStreamIngestLog final : public storage::IngestLog {
+class JetStreamIngestLog final : public storage::SharedIngestLog {
  public:
   // Connects, creates the stream if missing, loads the checkpoint file and
   // reads the partition's entries past its watermarks (so LoadWatermarks and
@@ -90,6 +90,19 @@ class JetStreamIngestLog final : public storage::IngestLog {
   // acknowledged group (groups whose acknowledgement was lost) into the
   // watermarks. kUnavailable otherwise.
   alarm::Status Resume() override;
+
+  // SharedIngestLog: Follow reads every partition ("<subject_prefix>.>",
+  // probes skipped) through an ordered push consumer from `from`'s stream
+  // sequence; kOutOfRange when the stream's first sequence is past it.
+  // published_here marks the control groups this log published.
+  std::optional<storage::AppliedState> applied_state_at_open() const override;
+  alarm::Status CheckpointApplied(const storage::AppliedState& state) override;
+  alarm::Result<uint64_t> LastStored() override;
+  bool connected() const override;
+  alarm::Status Follow(
+      uint64_t from, std::chrono::milliseconds poll,
+      const std::function<alarm::Status(const storage::SharedLogEntry&)>& visit,
+      const std::function<bool(uint64_t last_position, bool idle)>& keep_going) override;
 
   // The subject this log publishes to.
   const std::string& subject() const;

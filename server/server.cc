@@ -45,6 +45,7 @@
 #include "server/pipeline/sensor_numbering.h"
 #include "server/pipeline/shard.h"
 #include "server/pipeline/storage_writer.h"
+#include "server/pipeline/stream_applier.h"
 #include "storage/alarm_codec.h"
 #include "storage/control_record.h"
 #include "storage/ingest_record.h"
@@ -225,6 +226,8 @@ class Server::Impl {
     heads.first_chunk_id = static_cast<uint64_t>(now_us.count());
     shards_ = std::make_unique<ShardSet>(shard_count, store_.get(), journal_.get(), heads,
                                          &sensor_numbers_);
+    // Nodes applying one stream number their journals alike (same shard count).
+    if (jetstream_log_) journal_->NumberInLogOrder(shards_.get());
 
     // Rules go to the shards before any replayed entry, then the engine
     // snapshots, so replay continues the alarm state where it stopped.
@@ -254,23 +257,8 @@ class Server::Impl {
     uint64_t replayed = 0;
     uint64_t replayed_readings = 0;
     const auto replay_start = std::chrono::steady_clock::now();
-    Status s = log_->Replay(log_->replay_from(), [&](uint64_t seq, const storage::LogEntry& entry) {
-      ++replayed;
-      if (entry.kind == storage::LogEntryKind::kControl) {
-        auto control = storage::DecodeControlRecord(entry.payload);
-        if (!control) {
-          return Status::Corruption("ingest log entry " + std::to_string(seq) + ": " +
-                                    control.error().message());
-        }
-        shards_->PostControl(seq, entry.stored_at, *control);
-        return Status::Ok();
-      }
-      if (auto header = storage::ParseIngestRecordHeader(entry.payload)) {
-        replayed_readings += header->reading_count;
-      }
-      shards_->PostBatch(seq, entry.stored_at, std::string(entry.payload));
-      return Status::Ok();
-    });
+    Status s = jetstream_log_ ? CatchUpSharedLog(&replayed, &replayed_readings)
+                              : ReplayLog(&replayed, &replayed_readings);
     if (!s.ok()) return s;
     shards_->Reconcile();
     const uint64_t replayed_from = log_->replay_from();
@@ -288,10 +276,12 @@ class Server::Impl {
       const std::filesystem::space_info space = std::filesystem::space(dir, ec);
       return ec ? UINT64_MAX : static_cast<uint64_t>(space.available);
     };
+    if (applier_) writer_options.handoff = &handoff_;
     auto writer = StorageWriter::Start(log_, shards_.get(), std::move(writer_options));
     if (!writer) return writer.error();
     writer_ = std::move(*writer);
     last_posted_ = writer_->posted_through();
+    if (applier_) applier_->Start(writer_.get());
 
     StartSecurity();
     ingest_ = std::make_unique<IngestService>(options_, registry_.get(), writer_.get(),
@@ -351,21 +341,23 @@ class Server::Impl {
     if (Status console = StartConsole(); !console.ok()) return console;
 
     if (!options_.metrics_listen.empty()) {
-      auto metrics =
-          MetricsExporter::Start(options_.metrics_listen, {.ingest = &ingest_->counters(),
-                                                           .writer = writer_.get(),
-                                                           .shards = shards_.get(),
-                                                           .journal = journal_.get(),
-                                                           .feed = feed_.get(),
-                                                           .alarms = alarms_.get(),
-                                                           .store = store_.get(),
-                                                           .data_dir = options_.data_dir,
-                                                           .version = VersionString(),
-                                                           .kpi = &kpi_->kpi(),
-                                                           .alertmanager = alertmanager_.get(),
-                                                           .access = access_.get(),
-                                                           .limiter = limiter_.get(),
-                                                           .control = &control_stats_});
+      auto metrics = MetricsExporter::Start(
+          options_.metrics_listen, {.ingest = &ingest_->counters(),
+                                    .writer = writer_.get(),
+                                    .shards = shards_.get(),
+                                    .journal = journal_.get(),
+                                    .feed = feed_.get(),
+                                    .alarms = alarms_.get(),
+                                    .store = store_.get(),
+                                    .data_dir = options_.data_dir,
+                                    .version = VersionString(),
+                                    .kpi = &kpi_->kpi(),
+                                    .alertmanager = alertmanager_.get(),
+                                    .access = access_.get(),
+                                    .limiter = limiter_.get(),
+                                    .control = &control_stats_,
+                                    .shared_log = jetstream_log_.get(),
+                                    .applier = applier_ ? &applier_->counters() : nullptr});
       if (!metrics) return metrics.error();
       metrics_ = std::move(*metrics);
     }
@@ -693,7 +685,9 @@ class Server::Impl {
     } else {
       storage::ControlRecord record;
       record.kind = storage::ControlKind::kRulesChanged;
-      record.text = std::to_string(rules_.rules.size()) + " rules";
+      // A shared log carries the document: every node applies it (AdoptStreamRules).
+      record.text =
+          jetstream_log_ ? FormatRulesYaml(rules_) : std::to_string(rules_.rules.size()) + " rules";
       // The writer's queue is full only under extreme load; rules are rare.
       bool queued = false;
       for (int attempt = 0; attempt < 500 && !queued; ++attempt) {
@@ -809,10 +803,92 @@ class Server::Impl {
     return log;
   }
 
+  // The local log (RocksDB): its entries past the last checkpoint, to the shards.
+  Status ReplayLog(uint64_t* replayed, uint64_t* replayed_readings) {
+    return log_->Replay(log_->replay_from(), [&](uint64_t seq, const storage::LogEntry& entry) {
+      ++*replayed;
+      if (entry.kind == storage::LogEntryKind::kControl) {
+        auto control = storage::DecodeControlRecord(entry.payload);
+        if (!control) {
+          return Status::Corruption("ingest log entry " + std::to_string(seq) + ": " +
+                                    control.error().message());
+        }
+        shards_->PostControl(seq, entry.stored_at, *control);
+        return Status::Ok();
+      }
+      if (auto header = storage::ParseIngestRecordHeader(entry.payload)) {
+        *replayed_readings += header->reading_count;
+      }
+      shards_->PostBatch(seq, entry.stored_at, std::string(entry.payload));
+      return Status::Ok();
+    });
+  }
+
+  // A shared log (JetStream): every entry any node stored, from this node's
+  // checkpoint to what is stored now; the applier follows the rest once serving.
+  Status CatchUpSharedLog(uint64_t* replayed, uint64_t* replayed_readings) {
+    ApplierOptions applier_options;
+    // A local action's entry waits at most for its append's acknowledgement.
+    applier_options.action_wait = options_.ingest_log.append_timeout + std::chrono::seconds(1);
+    // Rules changes travel the stream as the whole document: every node puts
+    // them in force at the same entry, and adopts them as its own.
+    applier_options.rules_of = [this](std::string_view text) { return AdoptStreamRules(text); };
+    applier_ = std::make_unique<StreamApplier>(jetstream_log_.get(), shards_.get(), &handoff_,
+                                               applier_options);
+    Status s = applier_->CatchUp(replayed, replayed_readings);
+    if (s.code() == Status::Code::kOutOfRange) {
+      LogError("ingest_log_gap", {{"error", s.ToString()}});
+    }
+    return s;
+  }
+
+  // A rules document from the stream (the follower thread): its rule set for
+  // the shards, and, on the control thread, the node's rules in force and
+  // stored, so a later registry change here republishes these.
+  Result<std::shared_ptr<const alarm::RuleSet>> AdoptStreamRules(std::string_view text) {
+    auto doc = ParseRulesDocument(text, "rules from the ingest stream");
+    if (!doc) return doc.error();
+    auto rule_set = alarm::RuleSet::Build(doc->rules, registry_->Get(), doc->gateway_offline);
+    if (!rule_set) {
+      return Status::InvalidArgument(
+          "rules from the ingest stream do not fit this node's "
+          "registry: " +
+          rule_set.error().message());
+    }
+    boost::asio::post(io_, [this, adopted = std::move(*doc), stored = std::string(text)]() mutable {
+      if (FormatRulesYaml(rules_) == stored) return;
+      if (Status s = store_->WriteRules(stored); !s.ok()) {
+        LogError("rules_not_stored", {{"error", s.ToString()}});
+      }
+      rules_ = std::move(adopted);
+      control_stats_.rules_loaded.store(rules_.rules.size(), std::memory_order_relaxed);
+      LogInfo("rules_changed", {{"rules", rules_.rules.size()}, {"by", "ingest stream"}});
+    });
+    return std::shared_ptr<const alarm::RuleSet>(std::move(*rule_set));
+  }
+
+  // Saves the applier's `state` with the shards' replay point `point`; a
+  // point below the state's position (entries the shards still need that
+  // the state has moved past) keeps the previous checkpoint.
+  void SaveAppliedCheckpoint(uint64_t point, storage::AppliedState state) {
+    if (point < state.marks_through) {
+      LogWarn("checkpoint_skipped",
+              {{"replay_from", point}, {"applied_through", state.marks_through}});
+      return;
+    }
+    state.replay_from = point;
+    Status s = jetstream_log_->CheckpointApplied(state);
+    if (!s.ok()) LogError("checkpoint_failed", {{"error", s.ToString()}});
+  }
+
   void CheckpointAfterReplay() {
     const auto start = std::chrono::steady_clock::now();
     ++round_;
-    shards_->StartCheckpoint(round_, std::numeric_limits<uint64_t>::max());
+    std::optional<storage::AppliedState> applied;
+    if (applier_) applied = applier_->StateNow();
+    const uint64_t applied_through =
+        applied && applied->marks_through > 0 ? applied->marks_through - 1 : 0;
+    shards_->StartCheckpoint(round_, std::numeric_limits<uint64_t>::max(), applied_through);
     const auto deadline = std::chrono::steady_clock::now() + kReplayCheckpointWait;
     std::optional<uint64_t> point;
     while (!(point = shards_->CheckpointResult(round_)) && !shards_->CheckpointFailed(round_) &&
@@ -823,8 +899,11 @@ class Server::Impl {
       LogWarn("checkpoint_lagging", {{"round", round_}});
       return;
     }
-    Status s = log_->Checkpoint(*point);
-    if (!s.ok()) LogError("checkpoint_failed", {{"error", s.ToString()}});
+    if (applied) {
+      SaveAppliedCheckpoint(*point, std::move(*applied));
+    } else if (Status s = log_->Checkpoint(*point); !s.ok()) {
+      LogError("checkpoint_failed", {{"error", s.ToString()}});
+    }
     LogInfo("checkpoint_after_replay",
             {{"replay_from", *point},
              {"ms", std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -920,12 +999,20 @@ class Server::Impl {
       if (!writer_->healthy()) (void)writer_->TryRecover().ok();
       // The alarm journal shares the database: a failing journal write
       // holds every alarm back (none is published that is not durable).
-      const bool healthy = writer_->healthy() && journal_->healthy() && !writer_->CheckSpace();
+      // A cluster node that cannot reach NATS cannot store: gateways move on.
+      const bool log_reachable = !jetstream_log_ || jetstream_log_->connected();
+      const bool applying = !applier_ || !applier_->counters().gap.load(std::memory_order_relaxed);
+      const bool healthy = writer_->healthy() && journal_->healthy() && !writer_->CheckSpace() &&
+                           log_reachable && applying;
       if (healthy != serving_) {
         SetServing(healthy);
         if (!healthy) {
           std::string reason = "alarm journal write failing";
-          if (writer_->low_space()) {
+          if (!log_reachable) {
+            reason = "the shared ingest log (NATS) is unreachable";
+          } else if (!applying) {
+            reason = "the ingest stream dropped entries this node never applied (retention gap)";
+          } else if (writer_->low_space()) {
             reason = "disk nearly full";
           } else if (!writer_->healthy()) {
             reason = writer_->sticky_error().ToString();
@@ -937,7 +1024,8 @@ class Server::Impl {
       // disk while writing the WAL): then only reopening the database helps.
       // Exit with status 3 for the supervisor (systemd Restart=on-failure,
       // Kubernetes) to restart vigild; nothing acked is lost.
-      if (writer_->healthy()) {
+      // A shared log (NATS) comes back by itself; a restart would not help.
+      if (writer_->healthy() || jetstream_log_) {
         failed_since_.reset();
       } else if (!failed_since_) {
         failed_since_ = std::chrono::steady_clock::now();
@@ -955,6 +1043,10 @@ class Server::Impl {
   // Round r asks shards to seal heads older than the previous round's mark;
   // at round r+1 their answers let the ingest log be truncated.
   void RunCheckpointRound() {
+    if (applier_) {
+      RunAppliedCheckpointRound();
+      return;
+    }
     if (round_ > 0) {
       if (auto point = shards_->CheckpointResult(round_)) {
         Status s = log_->Checkpoint(*point);
@@ -967,6 +1059,30 @@ class Server::Impl {
     ++round_;
     shards_->StartCheckpoint(round_, last_posted_);
     last_posted_ = writer_->posted_through();
+  }
+
+  // With a shared log: round r seals what the applier had applied when its
+  // snapshot was taken (requested the round before); at round r+1 the
+  // shards' replay point and that snapshot make the checkpoint.
+  void RunAppliedCheckpointRound() {
+    if (applied_round_state_) {
+      auto point = shards_->CheckpointResult(round_);
+      if (!point) {
+        LogWarn("checkpoint_lagging", {{"round", round_}});
+        return;
+      }
+      SaveAppliedCheckpoint(*point, std::move(*applied_round_state_));
+      applied_round_state_.reset();
+    }
+    std::optional<storage::AppliedState> snapshot = applier_->TakeSnapshot();
+    applier_->RequestSnapshot();
+    if (!snapshot || snapshot->marks_through == 0) return;
+    // What every node stored: a gateway that moved here resends as duplicates.
+    writer_->MergeApplied(snapshot->marks);
+    ++round_;
+    const uint64_t through = snapshot->marks_through - 1;
+    shards_->StartCheckpoint(round_, through, through);
+    applied_round_state_ = std::move(snapshot);
   }
 
   void BeginStop(const char* why) {
@@ -1016,12 +1132,20 @@ class Server::Impl {
     // reply reaches the listener once its threads are gone.
     if (http_) http_->Stop();
     if (console_http_) console_http_->Stop();  // before the feed and the store its streams read
+    std::optional<storage::AppliedState> applied;
+    if (applier_) {
+      applier_->Stop();  // before the shards: it posts to them
+      applied = applier_->StateNow();
+    }
     if (shards_) {
-      shards_->Stop();
+      shards_->Stop(applied && applied->marks_through > 0 ? applied->marks_through - 1 : 0);
       journal_->Stop();  // writes the shards' final snapshots
       if (auto point = shards_->CheckpointResult(ShardSet::kFinalCheckpointRound)) {
-        Status s = log_->Checkpoint(*point);
-        if (!s.ok()) LogError("checkpoint_failed", {{"error", s.ToString()}});
+        if (applied) {
+          SaveAppliedCheckpoint(*point, std::move(*applied));
+        } else if (Status s = log_->Checkpoint(*point); !s.ok()) {
+          LogError("checkpoint_failed", {{"error", s.ToString()}});
+        }
       }
     }
     blocking_.join();
@@ -1035,6 +1159,7 @@ class Server::Impl {
     metrics_.reset();  // its collector reads the store
     kpi_.reset();
     writer_.reset();
+    applier_.reset();
     shards_.reset();
     journal_.reset();
     log_ = nullptr;
@@ -1070,6 +1195,11 @@ class Server::Impl {
   // The ingest log: the store's own, or a JetStream stream (ingest_log.backend).
   storage::IngestLog* log_ = nullptr;
   std::unique_ptr<cluster::JetStreamIngestLog> jetstream_log_;
+  // With jetstream_log_: the shards are fed by following the stream
+  // (StreamApplier); the writer hands this node's own actions over by position.
+  ActionHandoff handoff_;
+  std::unique_ptr<StreamApplier> applier_;
+  std::optional<storage::AppliedState> applied_round_state_;
   std::unique_ptr<RegistryHolder> registry_;
   // The ingest log's sensor numbers; read by the shards, added to by
   // registry changes (control thread). Outlives the shards.

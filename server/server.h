@@ -51,10 +51,14 @@
 //                 read atomics and the mutex-guarded snapshots (kpi, feed,
 //                 alertmanager, limits).
 //   RocksDB       its own flush and compaction threads.
+//   vigil-applier only with ingest_log.backend jetstream: StreamApplier,
+//                 follows the whole stream (every node's entries) and posts
+//                 them to the shards; owns the applied watermarks.
 //   NATS          only with ingest_log.backend jetstream: the NATS C client's
 //                 reader, flusher, timer and publish-ack delivery threads (the
-//                 ack thread completes the writer's group: posts to the shards,
-//                 answers the batches) and the log's watchdog thread, which
+//                 ack thread completes the writer's group: answers the batches
+//                 and hands local actions to the applier) and the log's
+//                 watchdog thread, which
 //                 fails a group whose ack never came (cluster/README.md).
 // The writer, each shard and the journal consume a WorkerQueue
 // (pipeline/worker_queue.h): fed lock-free by any thread, asleep when idle.

@@ -20,6 +20,7 @@
 // thread concurrently.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -106,5 +107,74 @@ class IngestLog {
 // callers that have nothing else to do meanwhile (tests, tools). Not from a
 // log's completion thread.
 alarm::Result<uint64_t> AppendAndWait(IngestLog& log, std::span<const LogAppend> group);
+
+// ---- A log shared by several nodes (issue 23: the JetStream stream) ----
+//
+// Every node appends to it, and every node applies all of it: its shards are
+// fed by following the log in its order (SharedIngestLog::Follow), not by the
+// completions of its own appends. Replicas that apply the same entries in the
+// same order reach the same state, so what a node applies must depend on the
+// log alone: duplicates (a gateway's batch stored twice, through two nodes or
+// after a lost acknowledgement) are dropped at apply time by the gateway's
+// applied watermark, the clock never goes back, and one alarm tick per second
+// is applied whichever node published it (server/pipeline/stream_applier.h).
+
+// One entry as a follower sees it.
+struct SharedLogEntry {
+  uint64_t position = 0;
+  LogEntry entry;
+  std::string_view gateway_id;  // batches; empty for control entries
+  Watermark watermark;          // batches
+  // Published by this process (this log object): a node's own operator
+  // actions and rules changes carry local state (a completion, the rule set)
+  // that meets the entry when it is applied.
+  bool published_here = false;
+  // Messages stored after this entry's, as the log last said: how far the
+  // follower is behind.
+  uint64_t pending = 0;
+};
+
+// The follower's state through a position, kept with the checkpoint so that a
+// restart applies exactly what it applied before: everything in
+// [marks_through, replay_from) only updates this state (the shards' chunks
+// and engine snapshots already hold it); entries from replay_from on are
+// applied again.
+struct AppliedState {
+  uint64_t replay_from = 0;
+  uint64_t marks_through = 0;  // every entry below it is in `marks`, clock and tick
+  std::unordered_map<std::string, Watermark> marks;  // applied, per gateway
+  alarm::TimestampMs clock_ms = 0;                   // the applied clock (max stored_at)
+  int64_t last_tick_second = 0;                      // the last tick applied, in seconds
+};
+
+class SharedIngestLog : public IngestLog {
+ public:
+  // The state saved by the last CheckpointApplied before this log opened;
+  // nullopt for a node that never checkpointed (it follows from the start).
+  virtual std::optional<AppliedState> applied_state_at_open() const = 0;
+  // Saves `state` durably (replaces the previous one). Single caller (the
+  // control thread). REQUIRES: state.marks_through <= state.replay_from.
+  virtual alarm::Status CheckpointApplied(const AppliedState& state) = 0;
+  // A position of the last message stored right now (0 when none): once
+  // Follow has reported a last position at or past it, every entry stored at
+  // the time of this call was visited. What a start-up catch-up follows up
+  // to. kUnavailable when the log cannot be reached.
+  virtual alarm::Result<uint64_t> LastStored() = 0;
+  // Whether the connection to the log is up now. Thread-safe.
+  virtual bool connected() const = 0;
+  // Calls `visit` for every entry of every publisher at a position >= from, in
+  // log order, as they are stored, until `keep_going` returns false (asked
+  // after every message and at least every `poll`, with the last position
+  // seen so far, 0 before any, and whether the log was idle) or `visit`
+  // returns an error (returned). Entry payloads are valid during the call
+  // only. kUnavailable when the log cannot be followed (it retries a lost
+  // connection by itself meanwhile); kOutOfRange when entries at or after
+  // `from` were already dropped by the log's retention (a gap).
+  // One follower thread.
+  virtual alarm::Status Follow(
+      uint64_t from, std::chrono::milliseconds poll,
+      const std::function<alarm::Status(const SharedLogEntry&)>& visit,
+      const std::function<bool(uint64_t last_position, bool idle)>& keep_going) = 0;
+};
 
 }  // namespace vigil::storage

@@ -64,7 +64,8 @@ alarm::Status CheckGatewayId(std::string_view gateway_id) {
 alarm::Status PrepareBatch(const v1::IngestBatch& batch, const alarm::Registry& registry,
                            const alarm::Gateway& gateway, const alarm::TimeWindow& window,
                            const alarm::IngestLimits& limits, uint32_t shard_count,
-                           storage::IngestRecordBuilder* builder, PreparedBatch* out) {
+                           storage::IngestRecordBuilder* builder, PreparedBatch* out,
+                           bool by_number) {
   if (batch.sequence() == 0) {
     return alarm::Status::InvalidArgument("batch sequence must start at 1");
   }
@@ -135,8 +136,8 @@ alarm::Status PrepareBatch(const v1::IngestBatch& batch, const alarm::Registry& 
     // owns it, and no shard reads another's.
     if (good > 0) {
       builder->BeginSeries(shard_count == 1 ? 0 : alarm::ShardOf(view.sensor_id, shard_count),
-                           sensor->log_number, view.sensor_id, static_cast<uint32_t>(good),
-                           has_quality);
+                           by_number ? sensor->log_number : 0, view.sensor_id,
+                           static_cast<uint32_t>(good), has_quality);
     }
     for (size_t k = 0; k < n; ++k) {
       if (bad > 0) {

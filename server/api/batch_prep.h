@@ -36,7 +36,9 @@ alarm::Status CheckGatewayId(std::string_view gateway_id);
 // Checks `batch` from `gateway` against `registry`, the time window and the
 // limits, fills *out, and returns ok. The record is split for `shard_count`
 // shards, each series in the section of the shard that owns it, named by
-// its Sensor::log_number (by id when 0). A batch over the size limits is
+// its Sensor::log_number (by id when 0, or when `by_number` is false: a log
+// that other nodes apply, whose sensor numbers are this node's own). A batch
+// over the size limits is
 // answered with one whole-batch rejection and no readings (still ok: the
 // gateway must not resend it). Batch-level errors that end a stream are
 // returned as a Status: kInvalidArgument (sequence 0).
@@ -45,6 +47,7 @@ alarm::Status CheckGatewayId(std::string_view gateway_id);
 alarm::Status PrepareBatch(const v1::IngestBatch& batch, const alarm::Registry& registry,
                            const alarm::Gateway& gateway, const alarm::TimeWindow& window,
                            const alarm::IngestLimits& limits, uint32_t shard_count,
-                           storage::IngestRecordBuilder* builder, PreparedBatch* out);
+                           storage::IngestRecordBuilder* builder, PreparedBatch* out,
+                           bool by_number = true);
 
 }  // namespace vigil::server

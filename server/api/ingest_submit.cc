@@ -56,8 +56,10 @@ alarm::Status PrepareIngest(const IngestContext& ctx, RegistryView* registry,
     return alarm::Status::PermissionDenied("gateway '" + alarm::Echo(batch.gateway_id()) +
                                            "' is not in the registry");
   }
+  // Sensor numbers are this node's own: a log other nodes apply names sensors by id.
+  const bool by_number = ctx.options.ingest_log.backend != IngestLogOptions::Backend::kJetStream;
   return PrepareBatch(batch, reg, *gateway, WindowNow(ctx.options), ctx.options.limits,
-                      ctx.shard_count, builder, prepared);
+                      ctx.shard_count, builder, prepared, by_number);
 }
 
 uint64_t ReadingsIn(const v1::IngestBatch& batch) {

@@ -258,6 +258,41 @@ class Collector final : public prometheus::Collectable {
                 "Total pause imposed on identities over limits.readings_per_second.", kCounter,
                 st.throttled_seconds);
     }
+    if (s_.shared_log != nullptr) {
+      AddSingle(&out, "vigil_cluster_log_connected",
+                "1 while the connection to the shared ingest log (NATS) is up.", kGauge,
+                s_.shared_log->connected() ? 1 : 0);
+    }
+    if (s_.applier != nullptr) {
+      const ApplierCounters& a = *s_.applier;
+      AddSingle(&out, "vigil_cluster_applied_entries_total",
+                "Ingest log entries (every node's) this node applied to its shards.", kCounter,
+                static_cast<double>(a.entries.load(std::memory_order_relaxed)));
+      AddSingle(&out, "vigil_cluster_apply_duplicates_total",
+                "Batches dropped when applied: at or below their gateway's applied watermark "
+                "(stored twice, through two nodes or after a lost acknowledgement).",
+                kCounter, static_cast<double>(a.duplicates.load(std::memory_order_relaxed)));
+      AddSingle(&out, "vigil_cluster_ticks_dropped_total",
+                "Alarm-clock ticks not applied: their second was already ticked by another node.",
+                kCounter, static_cast<double>(a.ticks_dropped.load(std::memory_order_relaxed)));
+      AddSingle(&out, "vigil_cluster_apply_lag_messages",
+                "Messages stored in the ingest stream after the last one this node applied.",
+                kGauge, static_cast<double>(a.pending.load(std::memory_order_relaxed)));
+      AddSingle(&out, "vigil_cluster_following",
+                "1 while this node follows the ingest stream; 0 while following fails.", kGauge,
+                a.following.load(std::memory_order_relaxed) ? 1 : 0);
+      AddSingle(&out, "vigil_cluster_follow_failures_total",
+                "Times following the ingest stream failed (retried every second).", kCounter,
+                static_cast<double>(a.follow_failures.load(std::memory_order_relaxed)));
+      AddSingle(&out, "vigil_cluster_rules_not_applied_total",
+                "Rules changes from the ingest stream this node could not put in force (they do "
+                "not fit its registry: give every node the same registry).",
+                kCounter, static_cast<double>(a.rules_not_applied.load(std::memory_order_relaxed)));
+      AddSingle(&out, "vigil_cluster_retention_gap",
+                "1 when the stream's retention dropped entries this node never applied: it does "
+                "not serve; restore its data folder from a peer's backup.",
+                kGauge, a.gap.load(std::memory_order_relaxed) ? 1 : 0);
+    }
     AddSingle(&out, "vigil_writer_queue_batches", "Batches waiting for the storage writer.", kGauge,
               static_cast<double>(s_.writer->queued()));
     AddSingle(&out, "vigil_writer_queue_capacity_batches", "Capacity of the writer queue.", kGauge,

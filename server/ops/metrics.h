@@ -21,6 +21,7 @@
 #include "server/pipeline/ingest_counters.h"
 #include "server/pipeline/shard.h"
 #include "server/pipeline/storage_writer.h"
+#include "server/pipeline/stream_applier.h"
 #include "storage/store.h"
 
 namespace vigil::server {
@@ -44,6 +45,9 @@ struct MetricsSources {
   const IdentityLimiter* limiter = nullptr;
   // Rules, registry and TLS certificate in force; null: not exported.
   const ControlStats* control = nullptr;
+  // A shared ingest log (cluster) and its follower; null: not exported.
+  const storage::SharedIngestLog* shared_log = nullptr;
+  const ApplierCounters* applier = nullptr;
 };
 
 class MetricsExporter {

@@ -1,6 +1,7 @@
 #include "server/pipeline/alarm_journal.h"
 
 #include <boost/lockfree/queue.hpp>
+#include <deque>
 #include <map>
 #include <thread>
 #include <utility>
@@ -70,6 +71,10 @@ class AlarmJournal::Impl {
 
   void Stop() { queue_.Stop(); }
 
+  void NumberInLogOrder(const JournalOrder* order) {
+    order_.store(order, std::memory_order_release);
+  }
+
   uint64_t queued() const { return queue_.queued(); }
 
   std::optional<uint64_t> SnapshotDone(uint32_t shard, uint64_t round) const {
@@ -81,10 +86,59 @@ class AlarmJournal::Impl {
  private:
   // Returns false when there was nothing to write.
   bool CommitGroup() {
+    if (const JournalOrder* order = order_.load(std::memory_order_acquire)) {
+      return CommitInLogOrder(*order);
+    }
     std::vector<std::unique_ptr<JournalItem>> group;
     JournalItem* item = nullptr;
     while (group.size() < kMaxGroupItems && queue_.Pop(item)) group.emplace_back(item);
     if (group.empty()) return false;
+    WriteGroup(group);
+    return true;
+  }
+
+  // NumberInLogOrder: items wait per shard (each shard submits in log order)
+  // and leave by (log entry, shard) once every shard has passed the entry.
+  // The bound is read before the queue is drained: an item it covers was
+  // submitted before the shard moved past its entry, so it is in hand.
+  bool CommitInLogOrder(const JournalOrder& order) {
+    const uint64_t bound = order.HandedThrough();
+    JournalItem* item = nullptr;
+    bool popped = false;
+    while (queue_.Pop(item)) {
+      if (item->shard >= held_.size()) held_.resize(item->shard + 1);
+      held_[item->shard].emplace_back(item);
+      ++held_count_;
+      popped = true;
+    }
+    std::vector<std::unique_ptr<JournalItem>> group;
+    while (group.size() < kMaxGroupItems) {
+      size_t best = held_.size();
+      for (size_t s = 0; s < held_.size(); ++s) {
+        if (held_[s].empty()) continue;
+        // Items with no log entry (snapshots, bare completions) number nothing.
+        const uint64_t seq = held_[s].front()->log_seq;
+        if (best == held_.size() || seq < held_[best].front()->log_seq) best = s;
+      }
+      if (best == held_.size()) break;
+      const uint64_t seq = held_[best].front()->log_seq;
+      if (seq != 0 && seq > bound) break;
+      group.push_back(std::move(held_[best].front()));
+      held_[best].pop_front();
+      --held_count_;
+    }
+    if (group.empty()) {
+      if (held_count_ == 0) return popped;
+      // Waiting for a shard to pass an entry: look again shortly.
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+      return true;
+    }
+    WriteGroup(group);
+    return true;
+  }
+
+  // Writes `group`, retrying every second while the store fails.
+  void WriteGroup(const std::vector<std::unique_ptr<JournalItem>>& group) {
     for (int attempt = 0;; ++attempt) {
       Status s = TryCommit(group);
       if (s.ok()) break;
@@ -104,7 +158,6 @@ class AlarmJournal::Impl {
       std::this_thread::sleep_for(std::chrono::seconds(1));
     }
     queue_.Done(group.size());
-    return true;
   }
 
   // Builds and writes one group; on failure undoes every in-memory change so
@@ -220,6 +273,11 @@ class AlarmJournal::Impl {
   // Numbering, open-alarm table, undo and reconcile: journal_book.h.
   JournalBook book_;
   std::vector<uint64_t> item_last_seq_;
+  // NumberInLogOrder: items waiting, per shard, in submission order.
+  std::vector<std::deque<std::unique_ptr<JournalItem>>> held_;
+  size_t held_count_ = 0;
+
+  std::atomic<const JournalOrder*> order_{nullptr};
 
   std::vector<std::atomic<uint64_t>> snapshot_round_;
   std::vector<std::atomic<uint64_t>> snapshot_through_;
@@ -244,6 +302,8 @@ AlarmJournal::AlarmJournal(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) 
 AlarmJournal::~AlarmJournal() { Stop(); }
 
 void AlarmJournal::Submit(JournalItem* item) { impl_->Submit(item); }
+
+void AlarmJournal::NumberInLogOrder(const JournalOrder* order) { impl_->NumberInLogOrder(order); }
 
 void AlarmJournal::Stop() {
   if (impl_) impl_->Stop();

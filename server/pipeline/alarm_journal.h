@@ -78,6 +78,16 @@ struct JournalCounters {
   LatencyHistogram latency;
 };
 
+// Tells the journal how far its producers have handed it their items, for
+// numbering in log order (AlarmJournal::NumberInLogOrder). Thread-safe.
+class JournalOrder {
+ public:
+  virtual ~JournalOrder() = default;
+  // Every item of a log entry at or below the returned sequence has been
+  // submitted (UINT64_MAX: every one posted so far).
+  virtual uint64_t HandedThrough() const = 0;
+};
+
 class AlarmJournal {
  public:
   // `open` are the open alarms as loaded from the store (state.open_entries,
@@ -96,6 +106,15 @@ class AlarmJournal {
 
   // Writes everything queued, then joins. Idempotent.
   void Stop();
+
+  // From now on events are numbered in log order -- by (log entry, shard),
+  // an item held until `order` says every shard has handed over that entry
+  // -- instead of in the order shards submit them. Nodes that apply the same
+  // log with the same shard count then give every event the same seq (a
+  // cluster: a command center resumes by seq at any node). Costs latency (an
+  // event waits for the slowest shard to pass its entry). `order` must
+  // outlive the journal. REQUIRES: before the first Submit.
+  void NumberInLogOrder(const JournalOrder* order);
 
   // The snapshot of `shard` for checkpoint `round` is durable: the log
   // entry it was taken through; nullopt before.

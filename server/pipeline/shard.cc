@@ -25,11 +25,12 @@ constexpr std::chrono::milliseconds kSealedWriteDelay{200};
 // snapshot the alarm engine through the journal.
 class CheckpointTask final : public ShardTask {
  public:
-  CheckpointTask(uint64_t round, uint64_t seal_through, std::atomic<uint64_t>* done_round,
-                 std::atomic<uint64_t>* failed_round, std::atomic<uint64_t>* replay_point,
-                 std::atomic<uint64_t>* took_ns)
+  CheckpointTask(uint64_t round, uint64_t seal_through, uint64_t applied_through,
+                 std::atomic<uint64_t>* done_round, std::atomic<uint64_t>* failed_round,
+                 std::atomic<uint64_t>* replay_point, std::atomic<uint64_t>* took_ns)
       : round_(round),
         seal_through_(seal_through),
+        applied_through_(applied_through),
         done_round_(done_round),
         failed_round_(failed_round),
         replay_point_(replay_point),
@@ -47,6 +48,9 @@ class CheckpointTask final : public ShardTask {
 
  private:
   void RunTimed(ShardState& shard) {
+    // Entries the shard never saw (dropped as duplicates, meant for another
+    // shard) are behind it too: the engine is evaluated through them.
+    shard.last_log_seq = std::max(shard.last_log_seq, applied_through_);
     shard.heads.SealThrough(seal_through_, &shard.sealed);
     shard.WriteSealed();
     if (shard.store_failed) {  // chunks not durable: do not let the log go
@@ -69,6 +73,7 @@ class CheckpointTask final : public ShardTask {
 
   uint64_t round_;
   uint64_t seal_through_;
+  uint64_t applied_through_;
   std::atomic<uint64_t>* done_round_;
   std::atomic<uint64_t>* failed_round_;
   std::atomic<uint64_t>* replay_point_;
@@ -378,6 +383,10 @@ class ShardSet::Shard {
   std::atomic<uint64_t> readings_in_heads{0};
   std::atomic<uint64_t> late_readings{0};
   std::atomic<uint64_t> checkpoint_ns{0};
+  // The last log entry posted to this shard, and the last it ran (its
+  // journal items handed over before; ShardSet::HandedThrough).
+  std::atomic<uint64_t> posted_seq{0};
+  std::atomic<uint64_t> ran_seq{0};
 
  private:
   bool Drain() {
@@ -385,6 +394,7 @@ class ShardSet::Shard {
     int ran_now = 0;
     while (ran_now < kDrainBurst && queue_.Pop(task)) {
       task->Run(state_);
+      ran_seq.store(state_.last_log_seq, std::memory_order_release);
       task->Release();
       ++ran_now;
       queue_.Done(1);
@@ -436,7 +446,10 @@ void ShardSet::PostBatch(uint64_t log_seq, alarm::TimestampMs stored_at, std::st
   // log order, the gateway's liveness and the journal marks stay per entry.
   auto* task = new StoredBatchTask(log_seq, stored_at, std::move(record), count(), buffered,
                                    buffered_bytes, received);
-  for (auto& shard : shards_) shard->Post(task);
+  for (auto& shard : shards_) {
+    shard->posted_seq.store(log_seq, std::memory_order_release);
+    shard->Post(task);
+  }
 }
 
 void ShardSet::PostControl(uint64_t log_seq, alarm::TimestampMs stored_at,
@@ -445,18 +458,21 @@ void ShardSet::PostControl(uint64_t log_seq, alarm::TimestampMs stored_at,
   using storage::ControlKind;
   if (record.kind == ControlKind::kTick || record.kind == ControlKind::kRulesChanged) {
     for (auto& shard : shards_) {
+      shard->posted_seq.store(log_seq, std::memory_order_release);
       shard->Post(new ControlTask(log_seq, stored_at, record, nullptr, rules));
     }
     return;
   }
   const uint32_t owner = ShardFor(record.alarm.source_id, count());
+  shards_[owner]->posted_seq.store(log_seq, std::memory_order_release);
   shards_[owner]->Post(new ControlTask(log_seq, stored_at, record, completion, nullptr));
 }
 
-void ShardSet::StartCheckpoint(uint64_t round, uint64_t seal_through) {
+void ShardSet::StartCheckpoint(uint64_t round, uint64_t seal_through, uint64_t applied_through) {
   for (auto& shard : shards_) {
-    shard->Post(new CheckpointTask(round, seal_through, &shard->done_round, &shard->failed_round,
-                                   &shard->replay_point, &shard->checkpoint_ns));
+    shard->Post(new CheckpointTask(round, seal_through, applied_through, &shard->done_round,
+                                   &shard->failed_round, &shard->replay_point,
+                                   &shard->checkpoint_ns));
   }
 }
 
@@ -498,10 +514,10 @@ void ShardSet::ReadHead(std::string_view sensor_id, alarm::TimestampMs from, ala
   Post(shard, new HeadReadTask(std::string(sensor_id), from, to, std::move(done)));
 }
 
-void ShardSet::Stop() {
+void ShardSet::Stop(uint64_t applied_through) {
   if (stopped_) return;
   stopped_ = true;
-  StartCheckpoint(kFinalCheckpointRound, std::numeric_limits<uint64_t>::max());
+  StartCheckpoint(kFinalCheckpointRound, std::numeric_limits<uint64_t>::max(), applied_through);
   for (auto& shard : shards_) shard->RequestStop();
   for (auto& shard : shards_) shard->Join();
 }
@@ -511,6 +527,19 @@ ShardSet::QueueStats ShardSet::queue_stats(uint32_t shard) const {
   return {.tasks = s.queued(),
           .full_events = s.full_events(),
           .last_checkpoint_ns = s.checkpoint_ns.load(std::memory_order_relaxed)};
+}
+
+uint64_t ShardSet::HandedThrough() const {
+  uint64_t through = std::numeric_limits<uint64_t>::max();
+  for (const auto& shard : shards_) {
+    // Ran first, then posted: a shard that has run all it was posted (or
+    // more: a checkpoint moves it past entries meant for other shards) holds
+    // nothing back; any later post is of a later entry.
+    const uint64_t ran = shard->ran_seq.load(std::memory_order_acquire);
+    if (ran >= shard->posted_seq.load(std::memory_order_acquire)) continue;
+    through = std::min(through, ran);
+  }
+  return through;
 }
 
 uint64_t ShardSet::readings_in_heads() const {

@@ -107,14 +107,14 @@ struct AlarmRecovery {
   std::vector<storage::ShardSnapshot> snapshots;  // those that exist
 };
 
-class ShardSet {
+class ShardSet final : public JournalOrder {
  public:
   // Starts `count` threads. `store`, `journal` and `sensor_numbers` (may be
   // null: no sensor numbers) must outlive the ShardSet.
   ShardSet(uint32_t count, storage::ChunkStore* store, AlarmJournal* journal,
            const storage::HeadSetOptions& heads,
            const storage::SensorNumbers* sensor_numbers = nullptr);
-  ~ShardSet();  // Stop()s
+  ~ShardSet() override;  // Stop()s
   ShardSet(const ShardSet&) = delete;
   ShardSet& operator=(const ShardSet&) = delete;
 
@@ -149,8 +149,11 @@ class ShardSet {
   // Checkpoint round: every shard seals heads holding readings from log
   // records <= seal_through, writes them, snapshots its alarm engine through
   // the journal, and reports the first log sequence it may still need on
-  // restart. Returns immediately; poll CheckpointResult.
-  void StartCheckpoint(uint64_t round, uint64_t seal_through);
+  // restart. `applied_through` (0: none): every log entry up to it was
+  // posted already or needs no shard (a shared log's follower drops
+  // duplicates), so no replay point is below it. Returns immediately; poll
+  // CheckpointResult.
+  void StartCheckpoint(uint64_t round, uint64_t seal_through, uint64_t applied_through = 0);
   // Min over shards of their replay point (heads and engine snapshot), once
   // every shard has finished `round` and its snapshot is durable; nullopt before.
   std::optional<uint64_t> CheckpointResult(uint64_t round) const;
@@ -167,9 +170,16 @@ class ShardSet {
   // Seals every head and writes the chunks, snapshots the engines, then
   // stops and joins the threads. Tasks already queued run first. Afterwards,
   // once the journal has written the snapshots, CheckpointResult(
-  // kFinalCheckpointRound) says where a restart must replay from. Idempotent.
-  void Stop();
+  // kFinalCheckpointRound) says where a restart must replay from.
+  // `applied_through` as for StartCheckpoint. Idempotent.
+  void Stop(uint64_t applied_through = 0);
   static constexpr uint64_t kFinalCheckpointRound = ~uint64_t{0};
+
+  // JournalOrder: every shard has handed the journal the items of every log
+  // entry at or below the returned sequence -- it ran past it, or it has run
+  // everything posted to it (an entry posted to one shard does not wait for
+  // the others). Thread-safe.
+  uint64_t HandedThrough() const override;
 
   // Readings held in heads, over all shards (approximate while running).
   uint64_t readings_in_heads() const;

@@ -99,9 +99,51 @@ class StorageWriter::Impl {
     return alarm::Status::Ok();
   }
 
+  void NoteApplied(std::string_view gateway_id, storage::Watermark watermark) {
+    storage::MutexLock lock(&applied_mu_);
+    auto [it, added] = applied_.try_emplace(std::string(gateway_id), watermark);
+    if (!added) it->second = std::max(it->second, watermark);
+    applied_pending_.store(true, std::memory_order_release);
+  }
+
+  void MergeApplied(const std::unordered_map<std::string, storage::Watermark>& marks) {
+    storage::MutexLock lock(&applied_mu_);
+    for (const auto& [gateway, watermark] : marks) {
+      auto [it, added] = applied_.try_emplace(gateway, watermark);
+      if (!added) it->second = std::max(it->second, watermark);
+    }
+    applied_pending_.store(true, std::memory_order_release);
+  }
+
  private:
+  // Folds what the follower applied into the watermarks and fences (between
+  // groups, so no undo is pending).
+  void TakeApplied() {
+    if (!applied_pending_.load(std::memory_order_acquire)) return;
+    std::unordered_map<std::string, storage::Watermark> applied;
+    {
+      storage::MutexLock lock(&applied_mu_);
+      applied.swap(applied_);
+      applied_pending_.store(false, std::memory_order_relaxed);
+    }
+    for (const auto& [gateway, watermark] : applied) {
+      auto it = marks_.find(std::string_view(gateway));
+      if (it == marks_.end()) {
+        marks_.emplace(gateway, watermark);
+      } else {
+        it->second = std::max(it->second, watermark);
+      }
+      if (auto fence = fences_.find(std::string_view(gateway));
+          fence != fences_.end() && fence->second <= watermark) {
+        fences_.erase(fence);
+      }
+    }
+    owner_->fenced_.store(!fences_.empty(), std::memory_order_relaxed);
+  }
+
   // Returns false when the queue was empty.
   bool CommitGroup() {
+    TakeApplied();
     group_.clear();
     size_t bytes = 0;
     PendingBatch* batch = nullptr;
@@ -216,7 +258,20 @@ class StorageWriter::Impl {
   // thread waits in AppendAndWait meanwhile), on either thread.
   void Complete(alarm::Result<uint64_t> first) {
     alarm::Status error;
-    if (first) {
+    if (first && options_.handoff != nullptr) {
+      // The follower feeds the shards from the log; only local state is handed over.
+      uint64_t seq = *first;
+      for (size_t i = 0; i < group_.size(); ++i) {
+        if (outcomes_[i] != PendingBatch::Outcome::kStored) continue;
+        PendingBatch* b = group_[i];
+        if (b->kind == storage::LogEntryKind::kControl &&
+            (b->completion != nullptr || b->rules != nullptr)) {
+          options_.handoff->Stored(seq, {.completion = b->completion, .rules = b->rules});
+          b->completion = nullptr;  // the shards complete it now
+        }
+        ++seq;
+      }
+    } else if (first) {
       uint64_t seq = *first;
       for (size_t i = 0; i < group_.size(); ++i) {
         if (outcomes_[i] != PendingBatch::Outcome::kStored) continue;
@@ -309,6 +364,7 @@ class StorageWriter::Impl {
       auto mark = marks_.find(std::string_view(b->gateway_id));
       if (mark != marks_.end() && fence->second <= mark->second) fences_.erase(fence);
     }
+    owner_->fenced_.store(!fences_.empty(), std::memory_order_relaxed);
   }
 
   alarm::Status RefusalStatus(const PendingBatch& b, Refusal refusal) {
@@ -381,6 +437,11 @@ class StorageWriter::Impl {
   mutable storage::Mutex error_mu_;
   alarm::Status error_ VIGIL_GUARDED_BY(error_mu_);
 
+  // Applied watermarks from a shared log's follower, for TakeApplied.
+  storage::Mutex applied_mu_;
+  std::unordered_map<std::string, storage::Watermark> applied_ VIGIL_GUARDED_BY(applied_mu_);
+  std::atomic<bool> applied_pending_{false};
+
   // Last, so destroyed first: its thread stops before the state it uses goes.
   WorkerQueue<PendingBatch*> queue_;
 };
@@ -419,6 +480,14 @@ bool StorageWriter::SubmitControl(storage::ControlRecord record, CommandCompleti
 
 void StorageWriter::Stop() {
   if (impl_) impl_->Stop();
+}
+
+void StorageWriter::NoteApplied(std::string_view gateway_id, storage::Watermark watermark) {
+  impl_->NoteApplied(gateway_id, watermark);
+}
+
+void StorageWriter::MergeApplied(const std::unordered_map<std::string, storage::Watermark>& marks) {
+  impl_->MergeApplied(marks);
 }
 
 alarm::Status StorageWriter::sticky_error() const { return impl_->sticky_error(); }

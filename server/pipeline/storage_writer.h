@@ -20,9 +20,12 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 
 #include "alarm/rule_set.h"
 #include "alarm/status.h"
+#include "server/pipeline/action_handoff.h"
 #include "server/pipeline/shard.h"
 #include "storage/control_record.h"
 #include "storage/ingest_log.h"
@@ -72,6 +75,12 @@ struct WriterOptions {
   uint64_t min_free_bytes = 0;
   // Free bytes on the data folder's filesystem; required when min_free_bytes > 0.
   std::function<uint64_t()> free_bytes;
+  // A shared log (storage::SharedIngestLog): the shards are fed by following
+  // the log (StreamApplier), not by this writer. A stored group only answers
+  // its batches; the operator actions and rules changes in it go to
+  // `handoff` by position, for the follower. Null: the writer posts to the
+  // shards itself. Must outlive the writer.
+  ActionHandoff* handoff = nullptr;
 };
 
 class StorageWriter {
@@ -100,6 +109,18 @@ class StorageWriter {
 
   // Commits everything already queued, then joins. Later Submits fail.
   void Stop();
+
+  // A shared log (WriterOptions::handoff set): a batch of `gateway_id` at
+  // `watermark` was applied -- stored through this node or another. Raises
+  // this writer's watermark of the gateway to it at the next group, so a
+  // resend here is a duplicate, and lifts a fence it satisfies (the batch a
+  // fence waits for was stored elsewhere: the gateway moved on to another
+  // node). MergeApplied does the same for many at once. Thread-safe; takes a
+  // lock: the follower calls NoteApplied only while fenced().
+  void NoteApplied(std::string_view gateway_id, storage::Watermark watermark);
+  void MergeApplied(const std::unordered_map<std::string, storage::Watermark>& marks);
+  // True while some gateway's later batches are refused for a gap (a fence).
+  bool fenced() const { return fenced_.load(std::memory_order_relaxed); }
 
   // First storage error; while set every batch fails with kUnavailable and
   // nothing is written. ok() while healthy. Thread-safe.
@@ -147,6 +168,7 @@ class StorageWriter {
   std::atomic<uint64_t> gap_refusals_{0};
   std::atomic<uint64_t> gaps_opened_{0};
   std::atomic<uint64_t> posted_through_{0};
+  std::atomic<bool> fenced_{false};
 };
 
 }  // namespace vigil::server

@@ -1,0 +1,192 @@
+// End to end, the cluster's faults at a CI size (issue 23): three nats-server
+// nodes (stream replicas 3) and three vigild nodes on loopback. A gateway
+// with all three vigild addresses streams numbered batches, moving to the
+// next node whenever one fails it, as a real gateway does. Meanwhile the
+// NATS stream leader is killed with kill -9, then a vigild is. Afterwards
+// every vigild -- the restarted one too -- holds every acked reading exactly
+// once and has raised every ground-truth alarm exactly once, the same
+// transitions under the same journal seqs at every node. (A longer run belongs in bench/.)
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/cluster/stream_leader.h"
+#include "tests/e2e/vigild_process.h"
+#include "tests/testing/nats_cluster.h"
+#include "tests/testing/temp_dir.h"
+
+namespace vigil::e2e {
+namespace {
+
+constexpr char kRegistryYaml[] = R"(enterprises:
+  - { id: e-1, name: Plant One, kind: hazardous_chemical, region_code: "370105" }
+sensors:
+  - { id: s-1, enterprise: e-1, quantity: temperature, unit: degC, range: [-40, 200], expected_interval: 10s }
+  - { id: s-2, enterprise: e-1, quantity: pressure, unit: MPa, range: [0, 4], expected_interval: 10s }
+gateways:
+  - { id: gw-1, enterprise: e-1 }
+)";
+
+constexpr char kRulesYaml[] = R"(rules:
+  - id: temperature-high
+    select: { sensor: s-1 }
+    levels:
+      h: { value: 100, severity: 2 }
+    sensor_fault: off
+)";
+
+constexpr uint64_t kBatches = 60;
+// Ground truth: s-1 is high in every tenth batch (raised) and normal in the
+// next (cleared).
+bool High(uint64_t sequence) { return sequence % 10 == 5; }
+
+v1::IngestBatch Batch(uint64_t sequence, int64_t t0) {
+  v1::IngestBatch batch;
+  batch.set_gateway_id("gw-1");
+  batch.set_epoch(1);
+  batch.set_sequence(sequence);
+  const int64_t at = t0 + static_cast<int64_t>(sequence) * 10'000;
+  v1::Series* s1 = batch.add_series();
+  s1->set_sensor_id("s-1");
+  s1->add_timestamps_ms(at);
+  s1->add_values(High(sequence) ? 150 : 20);
+  v1::Series* s2 = batch.add_series();
+  s2->set_sensor_id("s-2");
+  s2->add_timestamps_ms(at);
+  s2->add_values(static_cast<double>(sequence) / 100);
+  return batch;
+}
+
+// Sends `batch` to node `*next`, moving on to the following live node until
+// one acks it (bounded); false when none did.
+bool SendWithFailover(std::vector<VigildProcess*>& nodes, size_t* next,
+                      const v1::IngestBatch& batch, std::string* last_error) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    VigildProcess& node = *nodes[*next % nodes.size()];
+    if (node.running()) {
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      v1::IngestAck ack;
+      const grpc::Status status = node.ingest().Write(&context, batch, &ack);
+      if (status.ok()) return true;
+      *last_error = status.error_message();
+    }
+    ++*next;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
+struct Transition {
+  int kind;
+  int64_t reading_at;
+  uint64_t seq = 0;  // the journal's: the same at every node
+  bool operator==(const Transition&) const = default;
+};
+
+std::vector<Transition> Transitions(VigildProcess& node) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::HistoryRequest request;
+  request.set_from_ms(0);
+  request.set_to_ms(NowMs() + 3'600'000);
+  v1::HistoryResponse response;
+  const grpc::Status status = node.alarms().History(&context, request, &response);
+  INFO(status.error_message());
+  REQUIRE(status.ok());
+  std::vector<Transition> out;
+  for (const v1::AlarmEvent& e : response.events()) {
+    out.push_back({static_cast<int>(e.kind()), e.reading_at_ms(), e.seq()});
+  }
+  return out;
+}
+
+TEST_CASE("Cluster faults: NATS stream leader and a vigild killed; nothing acked lost or doubled",
+          "[cluster][e2e][chaos]") {
+  testing::TempDir dir;
+  testing::NatsCluster nats(dir / "nats", 3);
+  {
+    std::ofstream rules(dir / "rules.yaml");
+    rules << kRulesYaml;
+  }
+  std::string urls;
+  for (const std::string& url : nats.urls()) urls += (urls.empty() ? "\"" : ", \"") + url + "\"";
+  VigildProcess::Options options;
+  options.config_yaml = "rules_file: " + (dir / "rules.yaml").string() +
+                        "\n"
+                        "storage: { durability: wal, chunk_max_readings: 16 }\n"
+                        "ingest_log:\n"
+                        "  backend: jetstream\n"
+                        "  replicas: 3\n"
+                        "  nats_urls: [" +
+                        urls +
+                        "]\n"
+                        "  append_timeout: 2s\n";
+  options.registry_yaml = kRegistryYaml;
+  VigildProcess a(options);
+  VigildProcess b(options);
+  VigildProcess c(options);
+  a.Start();
+  b.Start();
+  c.Start();
+  std::vector<VigildProcess*> nodes = {&a, &b, &c};
+
+  const int64_t t0 = NowMs() - 2 * int64_t{kBatches} * 10'000;
+  size_t next = 0;
+  int killed_nats = -1;
+  for (uint64_t seq = 1; seq <= kBatches; ++seq) {
+    if (seq == kBatches / 3) {
+      killed_nats = nats.IndexOf(testing::StreamLeader(nats, "VIGIL_INGEST"));
+      REQUIRE(killed_nats >= 0);
+      nats.Kill(killed_nats);
+    }
+    if (seq == 2 * kBatches / 3) b.Kill9();
+    std::string error;
+    const bool acked = SendWithFailover(nodes, &next, Batch(seq, t0), &error);
+    INFO("batch " << seq << ": " << error);
+    REQUIRE(acked);
+    ++next;  // spread the batches over the nodes
+  }
+  b.Restart();
+  nats.Restart(killed_nats);
+
+  std::vector<Transition> expected;
+  for (uint64_t seq = 1; seq <= kBatches; ++seq) {
+    const int64_t at = t0 + static_cast<int64_t>(seq) * 10'000;
+    const uint64_t journal_seq = expected.size() + 1;
+    if (High(seq)) expected.push_back({v1::ALARM_EVENT_KIND_RAISED, at, journal_seq});
+    if (seq > 1 && High(seq - 1)) {
+      expected.push_back({v1::ALARM_EVENT_KIND_CLEARED, at, journal_seq});
+    }
+  }
+  for (VigildProcess* node : nodes) {
+    INFO(node->Output());
+    std::vector<Reading> readings;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    do {
+      readings = ReadAll(node->query(), "s-2", t0, NowMs() + 1000);
+      if (readings.size() >= kBatches) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    } while (std::chrono::steady_clock::now() < deadline);
+    REQUIRE(readings.size() == kBatches);
+    for (uint64_t seq = 1; seq <= kBatches; ++seq) {
+      CHECK(readings[seq - 1].ts == t0 + static_cast<int64_t>(seq) * 10'000);
+      CHECK(readings[seq - 1].value == static_cast<double>(seq) / 100);
+    }
+    std::vector<Transition> transitions;
+    const auto alarm_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    do {
+      transitions = Transitions(*node);
+      if (transitions.size() >= expected.size()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    } while (std::chrono::steady_clock::now() < alarm_deadline);
+    CHECK(transitions == expected);
+  }
+}
+
+}  // namespace
+}  // namespace vigil::e2e
