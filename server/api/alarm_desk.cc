@@ -95,6 +95,29 @@ void AlarmDesk::ReadAlarm(
   });
 }
 
+alarm::Result<AlarmDesk::JournalChunk> AlarmDesk::ReadJournalAfter(uint64_t cursor,
+                                                                   const alarm::AlarmFilter& filter,
+                                                                   size_t max_scan) const {
+  JournalChunk chunk;
+  chunk.through = cursor;
+  size_t scanned = 0;
+  Status error;
+  Status s = store_->ReadJournal(cursor + 1, [&](uint64_t seq, std::string_view bytes) {
+    auto entry = storage::DecodeJournalEntry(bytes);
+    if (!entry) {
+      error = Status::Corruption("journal entry " + std::to_string(seq) + ": " +
+                                 entry.error().message());
+      return false;
+    }
+    if (filter.Matches(*entry)) chunk.entries.push_back(std::move(*entry));
+    chunk.through = seq;
+    return ++scanned < max_scan;
+  });
+  if (!error.ok()) return error;
+  if (!s.ok()) return s;
+  return chunk;
+}
+
 alarm::Status AlarmDesk::CheckShelve(const std::string& reason, int64_t duration_ms) const {
   if (reason.empty()) return Status::InvalidArgument("reason is required to shelve an alarm");
   if (duration_ms < 1 || duration_ms > max_shelve_.count()) {

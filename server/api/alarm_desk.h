@@ -74,6 +74,20 @@ class AlarmDesk {
   void Act(const CallerScope& caller, uint64_t alarm_id, const std::string& operator_id,
            storage::ControlRecord record, ActionDone done) const;
 
+  // A subscriber's catch-up read when it fell out of the feed's memory
+  // (the gRPC Subscribe stream and the console's SSE stream): the entries
+  // after `cursor` that match `filter`, scanning at most `max_scan`;
+  // `through` is the last seq scanned, == cursor when the journal holds
+  // nothing after it (expired: the subscriber must resynchronize). Blocks on
+  // RocksDB: call it on the blocking pool. Errors: kCorruption naming the
+  // entry; the store's.
+  struct JournalChunk {
+    std::vector<alarm::JournalEntry> entries;
+    uint64_t through = 0;
+  };
+  alarm::Result<JournalChunk> ReadJournalAfter(uint64_t cursor, const alarm::AlarmFilter& filter,
+                                               size_t max_scan) const;
+
   std::chrono::milliseconds max_shelve() const { return max_shelve_; }
   const AccessControl& access() const { return *access_; }
   const RegistryHolder& registry() const { return *registry_; }

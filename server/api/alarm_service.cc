@@ -259,33 +259,18 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
     Context* ctx = ctx_;
     alarm::AlarmFilter filter = filter_;
     ctx_->desk.blocking()([shared, ctx, filter, cursor] {
-      std::vector<JournalEntry> entries;
-      uint64_t through = cursor;
-      size_t scanned = 0;
-      Status error;
-      Status s = ctx->store->ReadJournal(cursor + 1, [&](uint64_t seq, std::string_view bytes) {
-        auto entry = storage::DecodeJournalEntry(bytes);
-        if (!entry) {
-          error = Status::Corruption("journal entry " + std::to_string(seq) + ": " +
-                                     entry.error().message());
-          return false;
-        }
-        if (filter.Matches(*entry)) entries.push_back(std::move(*entry));
-        through = seq;
-        return ++scanned < kJournalScan;
-      });
-      if (error.ok()) error = s;
+      auto chunk = ctx->desk.ReadJournalAfter(cursor, filter, kJournalScan);
       storage::MutexLock lock(&shared->mu);
       Subscription* stream = shared->stream;
       if (stream == nullptr) return;
       stream->shared_->mu.AssertHeld();  // the same mutex: stream->shared_ is shared
       stream->loading_ = false;
-      if (!error.ok()) {
-        LogError("alarm_stream_journal_read_failed", {{"error", error.ToString()}});
-        stream->FinishLocked(ToGrpc(error));
+      if (!chunk) {
+        LogError("alarm_stream_journal_read_failed", {{"error", chunk.error().ToString()}});
+        stream->FinishLocked(ToGrpc(chunk.error()));
         return;
       }
-      if (through == cursor) {
+      if (chunk->through == cursor) {
         // The journal ends before the feed's ring starts: entries expired
         // under us. Resynchronize rather than skip silently.
         stream->FinishLocked(grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
@@ -294,7 +279,7 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
                                               "without after_seq"));
         return;
       }
-      stream->Queue(entries, through);
+      stream->Queue(chunk->entries, chunk->through);
       stream->PumpLocked();
     });
   }

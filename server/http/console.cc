@@ -10,7 +10,6 @@
 #include "alarm/thread_annotations.h"
 #include "server/http/console_json.h"
 #include "server/log/log.h"
-#include "storage/alarm_codec.h"
 #include "storage/control_record.h"
 #include "storage/mutex.h"
 
@@ -246,38 +245,22 @@ class AlarmSse final : public AlarmFeed::Watcher, public std::enable_shared_from
     loading_ = true;
     const uint64_t cursor = cursor_;
     desk_->blocking()([self = shared_from_this(), cursor] {
-      std::vector<JournalEntry> entries;
-      uint64_t through = cursor;
-      size_t scanned = 0;
-      Status error;
-      Status s =
-          self->desk_->store().ReadJournal(cursor + 1, [&](uint64_t seq, std::string_view bytes) {
-            auto entry = storage::DecodeJournalEntry(bytes);
-            if (!entry) {
-              error = Status::Corruption("journal entry " + std::to_string(seq) + ": " +
-                                         entry.error().message());
-              return false;
-            }
-            if (self->filter_.Matches(*entry)) entries.push_back(std::move(*entry));
-            through = seq;
-            return ++scanned < kJournalScan;
-          });
-      if (error.ok()) error = s;
+      auto chunk = self->desk_->ReadJournalAfter(cursor, self->filter_, kJournalScan);
       storage::MutexLock lock(&self->mu_);
       self->loading_ = false;
       if (self->stream_ == nullptr) return;
-      if (!error.ok()) {
-        LogError("console_stream_journal_read_failed", {{"error", error.ToString()}});
+      if (!chunk) {
+        LogError("console_stream_journal_read_failed", {{"error", chunk.error().ToString()}});
         self->stream_->Close();
         return;
       }
-      if (through == cursor) {
+      if (chunk->through == cursor) {
         self->ResyncLocked("events after seq " + std::to_string(cursor) +
                            " are no longer in the journal");
         return;
       }
-      self->SendEvents(entries);
-      self->cursor_ = through;
+      self->SendEvents(chunk->entries);
+      self->cursor_ = chunk->through;
       self->PumpLocked();
     });
   }
