@@ -7,13 +7,17 @@ set -euo pipefail
 PACKAGES=(g++ cmake ninja-build pkg-config libboost-dev libprotobuf-dev protobuf-compiler
   libgrpc++-dev protobuf-compiler-grpc librocksdb-dev prometheus-cpp-dev catch2
   libyaml-cpp-dev libcli11-dev libbenchmark-dev libsystemd-dev libssl-dev libnats-dev
-  rapidjson-dev zlib1g-dev)
+  rapidjson-dev zlib1g-dev nlohmann-json3-dev libjs-dygraphs)
 # libcli11-dev: CLI11 (header-only), the command lines of vigild, vigilctl and the bench tools.
 # libnats-dev: the NATS C client (3.4.1), linked by cluster/ (the ingest log on JetStream),
 # so every build needs it; found through pkg-config (Debian's cnats CMake config is broken).
 # rapidjson-dev: the JSON ingest body (server/http): a SAX reader that reports the exact byte
 # offset of an error, validates UTF-8 while reading and fills the batch with no document tree
 # (no allocation per reading); header-only. zlib1g-dev: gzip request bodies (line protocol).
+# nlohmann-json3-dev: the web console's JSON (server/http/console*.cc): small documents built
+# and read as trees, where a DOM is clearer than rapidjson's SAX; header-only.
+# libjs-dygraphs: the console's trend plot (a time-series chart library), served by vigild
+# from /usr/share/javascript/dygraphs, so the page needs nothing from npm or the network.
 # Test tools: promtool (package prometheus) lints /metrics and the alert rules; the
 # e2e tests run a real Prometheus and a real Alertmanager (prometheus-alertmanager);
 # clang-14 with libclang-rt-14-dev builds and runs the libFuzzer targets (tests/fuzz);
@@ -24,8 +28,10 @@ PACKAGES=(g++ cmake ninja-build pkg-config libboost-dev libprotobuf-dev protobuf
 # enables a systemd service; the policy-rc.d guard below keeps it from starting here.
 # python3-influxdb: InfluxDB's own Python client writes line protocol to vigild's /write
 # (tests/e2e/http_ingest_e2e_test.cc); curl drives the JSON ingest there.
+# chromium, chromium-driver and python3-selenium: the console's browser test
+# (tests/e2e/console/console_browser_test.py, ctest label "browser"), headless.
 TEST_PACKAGES=(prometheus prometheus-alertmanager clang-14 libclang-rt-14-dev python3-yaml
-  nats-server python3-influxdb curl)
+  nats-server python3-influxdb curl chromium chromium-driver python3-selenium)
 
 wanted=("${PACKAGES[@]}")
 [ "${1:-}" = "--test" ] && wanted+=("${TEST_PACKAGES[@]}")

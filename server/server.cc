@@ -31,6 +31,7 @@
 #include "server/config/registry_yaml.h"
 #include "server/config/rules_yaml.h"
 #include "server/config/text_input.h"
+#include "server/http/console.h"
 #include "server/http/http_ingest.h"
 #include "server/http/http_server.h"
 #include "server/log/log.h"
@@ -354,6 +355,8 @@ class Server::Impl {
 
     Status ops = StartOperations();
     if (!ops.ok()) return ops;
+    // After the operations: its KPI view reads kpi_.
+    if (Status console = StartConsole(); !console.ok()) return console;
 
     if (!options_.metrics_listen.empty()) {
       auto metrics = MetricsExporter::Start(
@@ -381,6 +384,7 @@ class Server::Impl {
 
   const std::string& address() const { return address_; }
   std::string http_address() const { return http_ ? http_->address() : ""; }
+  std::string console_address() const { return console_http_ ? console_http_->address() : ""; }
   std::string metrics_address() const { return metrics_ ? metrics_->address() : ""; }
 
   // Called by Server::Start before anyone learns the address: a SIGTERM
@@ -441,6 +445,50 @@ class Server::Impl {
                           .max_fields_per_line = options_.http.max_fields_per_line});
     http_ingest_->Register(http_.get());
     return http_->Start();
+  }
+
+  // The web console (console.enabled): a listener of its own, since it faces
+  // people rather than gateways; the alarm rules are the gRPC service's
+  // (AlarmDesk).
+  Status StartConsole() {
+    if (!options_.console.enabled) return Status::Ok();
+    console_desk_ = std::make_unique<AlarmDesk>(
+        options_.max_shelve, access_.get(), registry_.get(), feed_.get(), store_.get(),
+        writer_.get(),
+        [this](std::function<void()> task) { boost::asio::post(blocking_, std::move(task)); });
+    console_readings_ = std::make_unique<ReadingDesk>(
+        registry_.get(), shards_.get(), store_.get(),
+        [this](std::function<void()> task) { boost::asio::post(blocking_, std::move(task)); },
+        access_.get());
+    console_http_ = std::make_unique<HttpServer>(
+        HttpServerOptions{.listen = options_.console.listen,
+                          .max_body_bytes = 64 * 1024,
+                          .max_connections = options_.console.max_connections,
+                          .read_timeout = std::chrono::seconds(30),
+                          .threads = 1});
+    console_ = std::make_unique<Console>(
+        ConsolePageOptions{
+            .assets_dir = ConsoleAssetsDir(options_.console),
+            .dygraphs_dir = options_.console.dygraphs_dir,
+            .heartbeat_interval = options_.heartbeat_interval,
+            .limiter = limiter_.get(),
+            .kpis =
+                [this] {
+                  std::vector<ConsoleKpi> out;
+                  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch());
+                  for (const AlarmKpi::Province& p : kpi_->kpi().Snapshot(now.count())) {
+                    out.push_back({.province = p.province,
+                                   .raised = p.raised,
+                                   .chattering = p.chattering,
+                                   .stale = p.stale,
+                                   .shelved = p.shelved});
+                  }
+                  return out;
+                }},
+        console_desk_.get(), console_readings_.get());
+    if (Status s = console_->Register(console_http_.get()); !s.ok()) return s;
+    return console_http_->Start();
   }
 
   // ---- Operations: liveness, alarm KPIs, Alertmanager forwarding ----
@@ -1163,6 +1211,7 @@ class Server::Impl {
     // After the writer: it has answered every HTTP batch in flight, so no
     // reply reaches the listener once its threads are gone.
     if (http_) http_->Stop();
+    if (console_http_) console_http_->Stop();  // before the feed and the store its streams read
     std::optional<storage::AppliedState> applied;
     if (applier_) {
       applier_->Stop();  // before the shards: it posts to them
@@ -1255,6 +1304,10 @@ class Server::Impl {
   // After ingest_ (whose context they use): destroyed before it.
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<HttpIngest> http_ingest_;
+  std::unique_ptr<AlarmDesk> console_desk_;
+  std::unique_ptr<ReadingDesk> console_readings_;
+  std::unique_ptr<Console> console_;
+  std::unique_ptr<HttpServer> console_http_;  // after console_: destroyed (stopped) first
   std::string address_;
   // Operations.
   std::unique_ptr<LivenessWatch> liveness_;
@@ -1276,6 +1329,7 @@ Server::~Server() = default;
 const std::string& Server::grpc_address() const { return impl_->address(); }
 std::string Server::metrics_address() const { return impl_->metrics_address(); }
 std::string Server::http_address() const { return impl_->http_address(); }
+std::string Server::console_address() const { return impl_->console_address(); }
 void Server::Run() { impl_->Run(); }
 void Server::RequestStop() { impl_->RequestStop(); }
 int Server::exit_code() const { return impl_->exit_code(); }

@@ -36,6 +36,10 @@ check '#include "server/http/' $(find "$root"/server/config "$root"/server/log "
 check '#include [<"](grpc|grpcpp)' $(find "$root"/server/http -name '*.h' -o -name '*.cc')
 check '#include [<"](boost|grpc|grpcpp|rocksdb|server/(api|pipeline|config|log)/)' \
   $(ls "$root"/server/http/ingest_json.* "$root"/server/http/line_protocol.* "$root"/server/http/gzip.*)
+# api/alarm_desk and reading_desk are the alarm and reading rules without gRPC, shared by the
+# gRPC services and the console.
+check '#include [<"](grpc|grpcpp|vigil/v1)' "$root"/server/api/alarm_desk.h "$root"/server/api/alarm_desk.cc \
+  "$root"/server/api/reading_desk.h "$root"/server/api/reading_desk.cc
 # Server headers that tests and main include stay free of gRPC, RocksDB and Asio.
 check '#include [<"](grpc|grpcpp|rocksdb|boost)' "$root"/server/config/options.h "$root"/server/config/config.h \
   "$root"/server/config/registry_yaml.h "$root"/server/server.h

@@ -609,9 +609,22 @@ class Parser {
            options.journal.export_max_bytes = ByteSize(item, 64 * kKiB, 1u << 30);
          }},
     };
+    const Key console_keys[] = {
+        {"enabled", [&](const Item& item) { options.console.enabled = Bool(item); }},
+        {"listen",
+         [&](const Item& item) {
+           options.console.listen = String(item);
+           if (auto error = ListenError(options.console.listen)) Fail(item, *error);
+         }},
+        {"assets_dir", [&](const Item& item) { options.console.assets_dir = path_key(item); }},
+        {"dygraphs_dir", [&](const Item& item) { options.console.dygraphs_dir = path_key(item); }},
+        {"max_connections",
+         [&](const Item& item) { options.console.max_connections = Unsigned(item, 1, 1u << 20); }},
+    };
     const Key top_keys[] = {
         {"server", [&](const Item& item) { Section(item, server_keys); }},
         {"journal", [&](const Item& item) { Section(item, journal_keys); }},
+        {"console", [&](const Item& item) { Section(item, console_keys); }},
         {"alarms", [&](const Item& item) { Section(item, alarms_keys); }},
         {"auth", [&](const Item& item) { Section(item, auth_keys); }},
         {"limits", [&](const Item& item) { Section(item, limits_keys); }},
@@ -1038,6 +1051,12 @@ std::string FormatEffectiveConfig(const ServerOptions& options) {
   out += "journal:\n";
   line("  signing_key_file", Quote(options.journal.signing_key_file.string()));
   line("  export_max_bytes", FormatByteSize(options.journal.export_max_bytes));
+  out += "console:\n";
+  line("  enabled", options.console.enabled ? "true" : "false");
+  line("  listen", Quote(options.console.listen));
+  line("  assets_dir", Quote(ConsoleAssetsDir(options.console).string()));
+  line("  dygraphs_dir", Quote(options.console.dygraphs_dir.string()));
+  line("  max_connections", std::to_string(options.console.max_connections));
   out += "limits:\n";
   line("  streams_per_identity", std::to_string(options.identity_limits.streams_per_identity));
   line("  readings_per_second", std::to_string(options.identity_limits.readings_per_second));
@@ -1063,12 +1082,24 @@ bool IsLoopbackListen(std::string_view listen) {
   return dots == 3;
 }
 
+std::filesystem::path ConsoleAssetsDir(const ConsoleOptions& console) {
+  return console.assets_dir.empty() ? std::filesystem::path(VIGIL_CONSOLE_ASSETS_DIR)
+                                    : console.assets_dir;
+}
+
 alarm::Status CheckListenerSecurity(const ServerOptions& options) {
   if (!options.http.listen.empty() && !options.allow_plaintext &&
       !IsLoopbackListen(options.http.listen)) {
     return Status::InvalidArgument(
         "http.listen: plain HTTP (tokens in clear) on the non-loopback address '" +
         options.http.listen +
+        "': put it behind a TLS proxy and set server.allow_plaintext: true to accept it knowingly");
+  }
+  if (options.console.enabled && !options.allow_plaintext &&
+      !IsLoopbackListen(options.console.listen)) {
+    return Status::InvalidArgument(
+        "console.listen: plain HTTP (tokens in clear) on the non-loopback address '" +
+        options.console.listen +
         "': put it behind a TLS proxy and set server.allow_plaintext: true to accept it knowingly");
   }
   if (options.tls.enabled || options.allow_plaintext || IsLoopbackListen(options.listen)) {

@@ -5,6 +5,7 @@
 
 #include "alarm/registry.h"
 #include "alarm/rule_set.h"
+#include "server/config/config.h"
 #include "server/config/registry_yaml.h"
 #include "server/config/rules_yaml.h"
 #include "server/config/signing_key.h"
@@ -53,6 +54,13 @@ alarm::Result<ConfigFilesSummary> CheckConfigFiles(const ServerOptions& options,
       if (path->empty()) continue;
       auto text = ReadTextFile(*path);
       if (!text) return Named(key, text.error());
+    }
+  }
+  // The console's page: vigild reads these at start.
+  if (options.console.enabled) {
+    for (const char* name : {"index.html", "console.js", "console.css"}) {
+      auto text = ReadTextFile(ConsoleAssetsDir(options.console) / name);
+      if (!text) return Named("console.assets_dir", text.error());
     }
   }
   std::shared_ptr<const alarm::Registry> registry;

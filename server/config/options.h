@@ -218,6 +218,34 @@ struct HttpOptions {
   bool operator==(const HttpOptions&) const = default;
 };
 
+// The web console for command centers (server/http/console.h,
+// docs/console.md): the live alarm list, acknowledge and shelve, an alarm's
+// detail, over an HTTP/JSON API and a Server-Sent Events stream with the
+// same tokens, regions and roles as gRPC. A listener of its own, apart from
+// the gateways' http.listen: it faces people, not field devices. Off by
+// default; like http.listen, plain HTTP needs a loopback address or
+// server.allow_plaintext.
+struct ConsoleOptions {
+  // YAML console.enabled. Default: false.
+  bool enabled = false;
+  // host:port; port 0 picks a free port (printed at start as console=).
+  // YAML console.listen. Default: "127.0.0.1:8088".
+  std::string listen = "127.0.0.1:8088";
+  // The page's files (index.html, console.js, console.css); relative to
+  // the config file's folder. YAML console.assets_dir. Default: "" = the
+  // installed tree (<prefix>/share/vigil/console).
+  std::filesystem::path assets_dir;
+  // Folder holding dygraph.min.js (Debian's libjs-dygraphs), served as
+  // /dygraph.min.js for the trend plot. YAML console.dygraphs_dir.
+  // Default: "/usr/share/javascript/dygraphs".
+  std::filesystem::path dygraphs_dir = "/usr/share/javascript/dygraphs";
+  // Connections open at once (each open page keeps one for its stream).
+  // YAML console.max_connections. Default: 256.
+  uint32_t max_connections = 256;
+
+  bool operator==(const ConsoleOptions&) const = default;
+};
+
 // Empty when `text` is a valid http.line_protocol.sensor_id template (every
 // '{' closed by a '}' around a non-empty name); else why not.
 std::string SensorTemplateError(std::string_view text);
@@ -340,6 +368,8 @@ struct ServerOptions {
   HttpOptions http;
   // YAML journal. Default: no signing key.
   JournalOptions journal;
+  // YAML console. Default: off.
+  ConsoleOptions console;
 };
 
 }  // namespace vigil::server
