@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/cluster/cluster_e2e_support.h"
 #include "tests/cluster/stream_leader.h"
 #include "tests/e2e/vigild_process.h"
 #include "tests/testing/nats_cluster.h"
@@ -23,15 +24,6 @@
 
 namespace vigil::e2e {
 namespace {
-
-constexpr char kRegistryYaml[] = R"(enterprises:
-  - { id: e-1, name: Plant One, kind: hazardous_chemical, region_code: "370105" }
-sensors:
-  - { id: s-1, enterprise: e-1, quantity: temperature, unit: degC, range: [-40, 200], expected_interval: 10s }
-  - { id: s-2, enterprise: e-1, quantity: pressure, unit: MPa, range: [0, 4], expected_interval: 10s }
-gateways:
-  - { id: gw-1, enterprise: e-1 }
-)";
 
 constexpr char kRulesYaml[] = R"(rules:
   - id: temperature-high
@@ -93,17 +85,8 @@ struct Transition {
 };
 
 std::vector<Transition> Transitions(VigildProcess& node) {
-  grpc::ClientContext context;
-  SetDeadline(&context);
-  v1::HistoryRequest request;
-  request.set_from_ms(0);
-  request.set_to_ms(NowMs() + 3'600'000);
-  v1::HistoryResponse response;
-  const grpc::Status status = node.alarms().History(&context, request, &response);
-  INFO(status.error_message());
-  REQUIRE(status.ok());
   std::vector<Transition> out;
-  for (const v1::AlarmEvent& e : response.events()) {
+  for (const v1::AlarmEvent& e : JournalEvents(node)) {
     out.push_back({static_cast<int>(e.kind()), e.reading_at_ms(), e.seq()});
   }
   return out;
@@ -131,7 +114,7 @@ TEST_CASE(
                         urls +
                         "]\n"
                         "  append_timeout: 2s\n";
-  options.registry_yaml = kRegistryYaml;
+  options.registry_yaml = kPlantRegistryYaml;
   VigildProcess a(options);
   VigildProcess b(options);
   VigildProcess c(options);
@@ -186,13 +169,7 @@ TEST_CASE(
   }
   for (VigildProcess* node : nodes) {
     INFO(node->Output());
-    std::vector<Reading> readings;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    do {
-      readings = ReadAll(node->query(), "s-2", t0, NowMs() + 1000);
-      if (readings.size() >= kTotal) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    } while (std::chrono::steady_clock::now() < deadline);
+    const std::vector<Reading> readings = AwaitReadings(*node, "s-2", t0, kTotal);
     REQUIRE(readings.size() == kTotal);
     for (uint64_t seq = 1; seq <= kTotal; ++seq) {
       CHECK(readings[seq - 1].ts == t0 + static_cast<int64_t>(seq) * 10'000);

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/cluster/cluster_e2e_support.h"
 #include "tests/e2e/vigild_process.h"
 #include "tests/testing/nats_cluster.h"
 #include "tests/testing/temp_dir.h"
@@ -22,15 +23,6 @@
 
 namespace vigil::e2e {
 namespace {
-
-constexpr char kRegistryYaml[] = R"(enterprises:
-  - { id: e-1, name: Plant One, kind: hazardous_chemical, region_code: "370105" }
-sensors:
-  - { id: s-1, enterprise: e-1, quantity: temperature, unit: degC, range: [-40, 200], expected_interval: 10s }
-  - { id: s-2, enterprise: e-1, quantity: pressure, unit: MPa, range: [0, 4], expected_interval: 10s }
-gateways:
-  - { id: gw-1, enterprise: e-1 }
-)";
 
 constexpr char kRulesYaml[] = R"(rules:
   - id: temperature-high
@@ -58,29 +50,6 @@ v1::IngestBatch Batch(uint64_t sequence, int64_t t0, double s1_value = 20) {
     s2->add_values(static_cast<double>(sequence) / 10);
   }
   return batch;
-}
-
-v1::IngestAck Write(VigildProcess& node, const v1::IngestBatch& batch) {
-  grpc::ClientContext context;
-  SetDeadline(&context);
-  v1::IngestAck ack;
-  const grpc::Status status = node.ingest().Write(&context, batch, &ack);
-  INFO(status.error_message() << "\n" << node.Output());
-  REQUIRE(status.ok());
-  return ack;
-}
-
-// Polls `node` until `sensor` holds `count` readings (bounded); returns them.
-std::vector<Reading> AwaitReadings(VigildProcess& node, const char* sensor, int64_t t0,
-                                   size_t count) {
-  std::vector<Reading> readings;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  do {
-    readings = ReadAll(node.query(), sensor, t0, NowMs() + 1000);
-    if (readings.size() >= count) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  } while (std::chrono::steady_clock::now() < deadline);
-  return readings;
 }
 
 std::vector<v1::Alarm> Active(VigildProcess& node) {
@@ -124,7 +93,7 @@ TEST_CASE("Two vigild nodes on one stream apply each other's batches, alarms and
                         nats.url(0) +
                         "\"]\n"
                         "  append_timeout: 2s\n";
-  options.registry_yaml = kRegistryYaml;
+  options.registry_yaml = kPlantRegistryYaml;
   VigildProcess a(options);
   VigildProcess b(options);
   a.Start();
@@ -227,17 +196,8 @@ struct JournalLine {
 };
 
 std::vector<JournalLine> Journal(VigildProcess& node) {
-  grpc::ClientContext context;
-  SetDeadline(&context);
-  v1::HistoryRequest request;
-  request.set_from_ms(0);
-  request.set_to_ms(NowMs() + 3'600'000);
-  v1::HistoryResponse response;
-  const grpc::Status status = node.alarms().History(&context, request, &response);
-  INFO(status.error_message());
-  REQUIRE(status.ok());
   std::vector<JournalLine> out;
-  for (const v1::AlarmEvent& e : response.events()) {
+  for (const v1::AlarmEvent& e : JournalEvents(node)) {
     out.push_back({e.seq(), e.alarm().alarm_id(), static_cast<int>(e.kind()), e.alarm().sensor_id(),
                    e.reading_at_ms()});
   }
@@ -334,7 +294,7 @@ TEST_CASE("A rules change made at one node is put in force at every node, at one
                         "  backend: jetstream\n"
                         "  nats_urls: [\"" +
                         nats.url(0) + "\"]\n";
-  options.registry_yaml = kRegistryYaml;
+  options.registry_yaml = kPlantRegistryYaml;
   VigildProcess a(options);
   VigildProcess b(options);
   a.Start();
@@ -394,7 +354,7 @@ TEST_CASE("A node restored from a peer's backup applies the stream from the back
       "  backend: jetstream\n"
       "  nats_urls: [\"" +
       nats.url(0) + "\"]\n";
-  options.registry_yaml = kRegistryYaml;
+  options.registry_yaml = kPlantRegistryYaml;
   VigildProcess a(options);
   a.Start();
   const int64_t t0 = NowMs() - 600'000;
@@ -443,7 +403,7 @@ TEST_CASE("A registry change made at one node reaches every node: a new sensor i
       "  backend: jetstream\n"
       "  nats_urls: [\"" +
       nats.url(0) + "\"]\n";
-  options.registry_yaml = kRegistryYaml;
+  options.registry_yaml = kPlantRegistryYaml;
   VigildProcess a(options);
   VigildProcess b(options);
   a.Start();
