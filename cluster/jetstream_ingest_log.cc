@@ -32,6 +32,8 @@ constexpr int64_t kFetchTimeoutMs = 5000;
 // timing out under load).
 constexpr auto kConsumerCreateWait = std::chrono::seconds(30);
 constexpr int64_t kConsumerCreateAttemptMs = 2000;
+// Longest time Open spends finding or creating the stream.
+constexpr auto kStreamCreateWait = std::chrono::seconds(30);
 // Extra time the watchdog gives the client's own MaxWait timer before it
 // fails a group itself (a backstop: the client normally reports the timeout).
 constexpr auto kWatchdogGrace = std::chrono::milliseconds(1000);
@@ -596,10 +598,12 @@ class JetStreamIngestLog::Impl {
   }
 
   // Creates the stream when missing. A cluster just started may have no
-  // JetStream meta leader yet: retries until append_timeout has passed.
+  // JetStream meta leader yet, and several nodes may create the stream at
+  // once: retries for kStreamCreateWait (seen: a fresh 3-node cluster took
+  // longer than 2 s to answer).
   Status EnsureStream() {
     const auto deadline =
-        Clock::now() + std::max(options_.append_timeout, std::chrono::milliseconds(2000));
+        Clock::now() + std::max<Clock::duration>(options_.append_timeout, kStreamCreateWait);
     Status last;
     do {
       jsStreamInfo* si = nullptr;

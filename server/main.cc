@@ -88,6 +88,9 @@ int main(int argc, char** argv) {
       std::cout << " metrics=" << (*server)->metrics_address();
     }
     if (!(*server)->http_address().empty()) std::cout << " http=" << (*server)->http_address();
+    if (!(*server)->console_address().empty()) {
+      std::cout << " console=" << (*server)->console_address();
+    }
     std::cout << std::endl;
     LogInfo("serving", {{"grpc", (*server)->grpc_address()},
                         {"data_dir", options.data_dir.string()},

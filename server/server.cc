@@ -10,6 +10,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <csignal>
+#include <future>
 #include <limits>
 #include <optional>
 #include <thread>
@@ -19,6 +20,7 @@
 #include "server/api/alarm_service.h"
 #include "server/api/backup_service.h"
 #include "server/api/ingest_service.h"
+#include "server/api/journal_service.h"
 #include "server/api/limits.h"
 #include "server/api/proto_convert.h"
 #include "server/api/query_service.h"
@@ -29,6 +31,7 @@
 #include "server/config/registry_yaml.h"
 #include "server/config/rules_yaml.h"
 #include "server/config/text_input.h"
+#include "server/http/console.h"
 #include "server/http/http_ingest.h"
 #include "server/http/http_server.h"
 #include "server/log/log.h"
@@ -281,7 +284,10 @@ class Server::Impl {
     if (!writer) return writer.error();
     writer_ = std::move(*writer);
     last_posted_ = writer_->posted_through();
-    if (applier_) applier_->Start(writer_.get());
+    if (applier_) {
+      applier_following_.store(true, std::memory_order_release);
+      applier_->Start(writer_.get());
+    }
 
     StartSecurity();
     ingest_ = std::make_unique<IngestService>(options_, registry_.get(), writer_.get(),
@@ -300,7 +306,19 @@ class Server::Impl {
     backup_ = std::make_unique<BackupService>(
         store_.get(),
         [this](std::function<void()> task) { boost::asio::post(io_, std::move(task)); },
-        access_.get());
+        access_.get(), jetstream_log_ ? options_.data_dir / "jetstream" : std::filesystem::path());
+    // Journal integrity: chain verification and signed exports (docs/journal-integrity.md).
+    std::shared_ptr<const SigningKey> signing_key;
+    if (!options_.journal.signing_key_file.empty()) {
+      auto key = SigningKey::Load(options_.journal.signing_key_file);
+      if (!key)
+        return Status::InvalidArgument("journal.signing_key_file: " + key.error().message());
+      signing_key = std::move(*key);
+    }
+    journal_service_ = std::make_unique<JournalService>(
+        store_.get(),
+        [this](std::function<void()> task) { boost::asio::post(blocking_, std::move(task)); },
+        access_.get(), std::move(signing_key), options_.journal.export_max_bytes);
     rules_service_ = std::make_unique<RulesService>(
         access_.get(),
         [this] { return std::make_pair(FormatRulesYaml(rules_), rules_.rules.size()); },
@@ -322,6 +340,7 @@ class Server::Impl {
     builder.RegisterService(query_.get());
     builder.RegisterService(admin_.get());
     builder.RegisterService(backup_.get());
+    builder.RegisterService(journal_service_.get());
     builder.RegisterService(alarms_.get());
     builder.RegisterService(rules_service_.get());
     grpc_ = builder.BuildAndStart();
@@ -338,6 +357,8 @@ class Server::Impl {
 
     Status ops = StartOperations();
     if (!ops.ok()) return ops;
+    // After the operations: its KPI view reads kpi_.
+    if (Status console = StartConsole(); !console.ok()) return console;
 
     if (!options_.metrics_listen.empty()) {
       auto metrics = MetricsExporter::Start(options_.metrics_listen,
@@ -367,6 +388,7 @@ class Server::Impl {
 
   const std::string& address() const { return address_; }
   std::string http_address() const { return http_ ? http_->address() : ""; }
+  std::string console_address() const { return console_http_ ? console_http_->address() : ""; }
   std::string metrics_address() const { return metrics_ ? metrics_->address() : ""; }
 
   // Called by Server::Start before anyone learns the address: a SIGTERM
@@ -445,6 +467,50 @@ class Server::Impl {
     if (auto* health = grpc_->GetHealthCheckService()) {
       health->SetServingStatus(kMqttService, connected);
     }
+  }
+
+  // The web console (console.enabled): a listener of its own, since it faces
+  // people rather than gateways; the alarm rules are the gRPC service's
+  // (AlarmDesk).
+  Status StartConsole() {
+    if (!options_.console.enabled) return Status::Ok();
+    console_desk_ = std::make_unique<AlarmDesk>(
+        options_.max_shelve, access_.get(), registry_.get(), feed_.get(), store_.get(),
+        writer_.get(),
+        [this](std::function<void()> task) { boost::asio::post(blocking_, std::move(task)); });
+    console_readings_ = std::make_unique<ReadingDesk>(
+        registry_.get(), shards_.get(), store_.get(),
+        [this](std::function<void()> task) { boost::asio::post(blocking_, std::move(task)); },
+        access_.get());
+    console_http_ = std::make_unique<HttpServer>(
+        HttpServerOptions{.listen = options_.console.listen,
+                          .max_body_bytes = 64 * 1024,
+                          .max_connections = options_.console.max_connections,
+                          .read_timeout = std::chrono::seconds(30),
+                          .threads = 1});
+    console_ = std::make_unique<Console>(
+        ConsolePageOptions{
+            .assets_dir = ConsoleAssetsDir(options_.console),
+            .dygraphs_dir = options_.console.dygraphs_dir,
+            .heartbeat_interval = options_.heartbeat_interval,
+            .limiter = limiter_.get(),
+            .kpis =
+                [this] {
+                  std::vector<ConsoleKpi> out;
+                  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch());
+                  for (const AlarmKpi::Province& p : kpi_->kpi().Snapshot(now.count())) {
+                    out.push_back({.province = p.province,
+                                   .raised = p.raised,
+                                   .chattering = p.chattering,
+                                   .stale = p.stale,
+                                   .shelved = p.shelved});
+                  }
+                  return out;
+                }},
+        console_desk_.get(), console_readings_.get());
+    if (Status s = console_->Register(console_http_.get()); !s.ok()) return s;
+    return console_http_->Start();
   }
 
   // ---- Operations: liveness, alarm KPIs, Alertmanager forwarding ----
@@ -661,7 +727,9 @@ class Server::Impl {
     } else {
       storage::ControlRecord record;
       record.kind = storage::ControlKind::kRulesChanged;
-      record.text = std::to_string(rules_.rules.size()) + " rules";
+      // A shared log carries the document: every node applies it (AdoptStreamRules).
+      record.text =
+          jetstream_log_ ? FormatRulesYaml(rules_) : std::to_string(rules_.rules.size()) + " rules";
       // The writer's queue is full only under extreme load; rules are rare.
       bool queued = false;
       for (int attempt = 0; attempt < 500 && !queued; ++attempt) {
@@ -694,8 +762,10 @@ class Server::Impl {
 
   // Control thread only, so changes never interleave. `validate_only`
   // (RegistryAdmin's check): the same checks, then nothing stored or published.
+  // `from_stream`: another node's change, applied here as the stream says
+  // (not published again).
   Result<std::shared_ptr<const alarm::Registry>> ApplyRegistryChange(
-      const alarm::RegistryChange& change, bool validate_only = false) {
+      const alarm::RegistryChange& change, bool validate_only = false, bool from_stream = false) {
     // Sensors new to the registry get their ingest-log numbers, stored with
     // the change and known to the shards before any batch can name them.
     alarm::RegistryChange numbered = change;
@@ -717,6 +787,9 @@ class Server::Impl {
     if (Status c = CommitSensorNumbers(new_numbers, &sensor_numbers_); !c.ok()) return c;
     registry_->Publish(*next);
     NoteRegistrySize(**next);
+    // A shared log: the other nodes apply the change from the stream, before
+    // the rules entry below (the writer's queue keeps the order).
+    if (jetstream_log_ && writer_ && !from_stream) PublishRegistryChange(change);
     if (shards_) {
       Status s2 = PublishRules(*next);
       if (!s2.ok()) LogError("rules_not_applied", {{"error", s2.ToString()}});
@@ -767,6 +840,8 @@ class Server::Impl {
     log_options.partition = o.partition;
     log_options.replicas = static_cast<int>(o.replicas);
     log_options.append_timeout = o.append_timeout;
+    log_options.max_bytes = o.max_bytes;
+    log_options.max_age = o.max_age;
     log_options.state_dir = options_.data_dir / "jetstream";
     auto log = cluster::JetStreamIngestLog::Open(log_options);
     if (!log) return log.error();
@@ -804,6 +879,13 @@ class Server::Impl {
     ApplierOptions applier_options;
     // A local action's entry waits at most for its append's acknowledgement.
     applier_options.action_wait = options_.ingest_log.append_timeout + std::chrono::seconds(1);
+    // Rules changes travel the stream as the whole document: every node puts
+    // them in force at the same entry, and adopts them as its own.
+    applier_options.rules_of = [this](std::string_view text) { return AdoptStreamRules(text); };
+    applier_options.shard_count = shards_->count();
+    applier_options.registry_change = [this](std::string_view text) {
+      return ApplyStreamRegistryChange(text);
+    };
     applier_ = std::make_unique<StreamApplier>(jetstream_log_.get(), shards_.get(), &handoff_,
                                                applier_options);
     Status s = applier_->CatchUp(replayed, replayed_readings);
@@ -811,6 +893,80 @@ class Server::Impl {
       LogError("ingest_log_gap", {{"error", s.ToString()}});
     }
     return s;
+  }
+
+  // Sends `change` through the stream for the other nodes (kRegistryChanged).
+  void PublishRegistryChange(const alarm::RegistryChange& change) {
+    v1::ApplyRegistryRequest encoded;
+    RegistryToProto(change.upsert, encoded.mutable_upsert());
+    for (const std::string& id : change.remove_enterprise_ids) {
+      encoded.add_remove_enterprise_ids(id);
+    }
+    for (const std::string& id : change.remove_sensor_ids) encoded.add_remove_sensor_ids(id);
+    for (const std::string& id : change.remove_gateway_ids) encoded.add_remove_gateway_ids(id);
+    storage::ControlRecord record;
+    record.kind = storage::ControlKind::kRegistryChanged;
+    record.text = encoded.SerializeAsString();
+    bool queued = false;
+    for (int attempt = 0; attempt < 500 && !queued; ++attempt) {
+      queued = writer_->SubmitControl(record);
+      if (!queued) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (!queued) {
+      LogError("registry_change_not_replicated",
+               {{"reason", "the ingest log is saturated: apply the change at every node"}});
+    }
+  }
+
+  // Another node's registry change from the stream: applied on the control
+  // thread (which owns the registry), waited for by the follower, so the
+  // rules entry after it is built against it. During the start-up catch-up
+  // the follower runs on the control thread itself.
+  Status ApplyStreamRegistryChange(std::string_view text) {
+    v1::ApplyRegistryRequest encoded;
+    if (!encoded.ParseFromArray(text.data(), static_cast<int>(text.size()))) {
+      return Status::Corruption("registry change from the ingest stream does not parse");
+    }
+    auto change = RegistryChangeFromProto(encoded);
+    if (!change) return change.error();
+    auto apply = [this, change = std::move(*change)] {
+      auto applied = ApplyRegistryChange(change, false, /*from_stream=*/true);
+      if (applied) LogInfo("registry_changed_by", {{"by", "ingest stream"}});
+      return applied ? Status::Ok() : applied.error();
+    };
+    if (!applier_following_.load(std::memory_order_acquire)) return apply();
+    auto done = std::make_shared<std::promise<Status>>();
+    std::future<Status> result = done->get_future();
+    boost::asio::post(io_, [apply, done] { done->set_value(apply()); });
+    if (result.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+      return Status::Unavailable("the control thread did not apply the registry change in 10 s");
+    }
+    return result.get();
+  }
+
+  // A rules document from the stream (the follower thread): its rule set for
+  // the shards, and, on the control thread, the node's rules in force and
+  // stored, so a later registry change here republishes these.
+  Result<std::shared_ptr<const alarm::RuleSet>> AdoptStreamRules(std::string_view text) {
+    auto doc = ParseRulesDocument(text, "rules from the ingest stream");
+    if (!doc) return doc.error();
+    auto rule_set = alarm::RuleSet::Build(doc->rules, registry_->Get(), doc->gateway_offline);
+    if (!rule_set) {
+      return Status::InvalidArgument(
+          "rules from the ingest stream do not fit this node's "
+          "registry: " +
+          rule_set.error().message());
+    }
+    boost::asio::post(io_, [this, adopted = std::move(*doc), stored = std::string(text)]() mutable {
+      if (FormatRulesYaml(rules_) == stored) return;
+      if (Status s = store_->WriteRules(stored); !s.ok()) {
+        LogError("rules_not_stored", {{"error", s.ToString()}});
+      }
+      rules_ = std::move(adopted);
+      control_stats_.rules_loaded.store(rules_.rules.size(), std::memory_order_relaxed);
+      LogInfo("rules_changed", {{"rules", rules_.rules.size()}, {"by", "ingest stream"}});
+    });
+    return std::shared_ptr<const alarm::RuleSet>(std::move(*rule_set));
   }
 
   // Saves the applier's `state` with the shards' replay point `point`; a
@@ -876,6 +1032,8 @@ class Server::Impl {
       // A full queue skips one tick; the next one fires everything due.
       storage::ControlRecord tick;
       tick.kind = storage::ControlKind::kTick;
+      // Every node's ticks tell the others its shard count (StreamApplier checks).
+      if (jetstream_log_) tick.text = "shards=" + std::to_string(shards_->count());
       (void)writer_->SubmitControl(std::move(tick));
       ScheduleAlarmTick();
     });
@@ -1080,6 +1238,7 @@ class Server::Impl {
     // After the writer: it has answered every HTTP batch in flight, so no
     // reply reaches the listener once its threads are gone.
     if (http_) http_->Stop();
+    if (console_http_) console_http_->Stop();  // before the feed and the store its streams read
     std::optional<storage::AppliedState> applied;
     if (applier_) {
       applier_->Stop();  // before the shards: it posts to them
@@ -1148,6 +1307,8 @@ class Server::Impl {
   ActionHandoff handoff_;
   std::unique_ptr<StreamApplier> applier_;
   std::optional<storage::AppliedState> applied_round_state_;
+  // Set once the applier follows on its own thread (not the control thread's catch-up).
+  std::atomic<bool> applier_following_{false};
   std::unique_ptr<RegistryHolder> registry_;
   // The ingest log's sensor numbers; read by the shards, added to by
   // registry changes (control thread). Outlives the shards.
@@ -1160,6 +1321,7 @@ class Server::Impl {
   std::unique_ptr<QueryService> query_;
   std::unique_ptr<AdminService> admin_;
   std::unique_ptr<BackupService> backup_;
+  std::unique_ptr<JournalService> journal_service_;
   std::unique_ptr<AccessControl> access_;
   std::unique_ptr<IdentityLimiter> limiter_;  // null when authentication is off
   std::unique_ptr<AlarmService> alarms_;
@@ -1169,6 +1331,10 @@ class Server::Impl {
   // After ingest_ (whose context they use): destroyed before it.
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<HttpIngest> http_ingest_;
+  std::unique_ptr<AlarmDesk> console_desk_;
+  std::unique_ptr<ReadingDesk> console_readings_;
+  std::unique_ptr<Console> console_;
+  std::unique_ptr<HttpServer> console_http_;  // after console_: destroyed (stopped) first
   MqttStats mqtt_stats_;
   std::unique_ptr<MqttIngest> mqtt_;
   std::string address_;
@@ -1192,6 +1358,7 @@ Server::~Server() = default;
 const std::string& Server::grpc_address() const { return impl_->address(); }
 std::string Server::metrics_address() const { return impl_->metrics_address(); }
 std::string Server::http_address() const { return impl_->http_address(); }
+std::string Server::console_address() const { return impl_->console_address(); }
 void Server::Run() { impl_->Run(); }
 void Server::RequestStop() { impl_->RequestStop(); }
 int Server::exit_code() const { return impl_->exit_code(); }

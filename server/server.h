@@ -44,6 +44,9 @@
 //                 HttpServer's own io_context (server/http/): read requests,
 //                 parse JSON/line protocol, submit to the writer like a gRPC
 //                 reaction (never block); the writer's answer is posted back.
+//   vigil-http    with console.enabled, one more thread of the console's own
+//                 HttpServer: the page, the alarm API and the alarm streams
+//                 (fed also by the feed's wakers and the blocking pool).
 //   vigil-mqtt    with mqtt.broker set (server/mqtt/): connects to the broker,
 //                 subscribes, reconnects with backoff. Paho C's own send and
 //                 receive threads; the receive thread runs the message
@@ -101,6 +104,8 @@ class Server {
   std::string metrics_address() const;
   // The HTTP (ingest) address actually bound; empty when http.listen is off.
   std::string http_address() const;
+  // The web console's address actually bound; empty when console is off.
+  std::string console_address() const;
 
   // Runs the control loop on the calling thread until SIGTERM/SIGINT or
   // RequestStop(), then stops everything in order. Returns once stopped.

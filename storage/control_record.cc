@@ -32,7 +32,7 @@ alarm::Result<ControlRecord> DecodeControlRecord(std::string_view bytes) {
   record.text = r.GetString();
   const auto kind = static_cast<uint8_t>(record.kind);
   const auto alarm_kind = static_cast<uint8_t>(record.alarm.alarm);
-  if (!r.done() || kind < 1 || kind > 5 || alarm_kind < 1 || alarm_kind > alarm::kMaxAlarmKind) {
+  if (!r.done() || kind < 1 || kind > 6 || alarm_kind < 1 || alarm_kind > alarm::kMaxAlarmKind) {
     return alarm::Status::Corruption("control record: malformed");
   }
   return record;

@@ -19,7 +19,11 @@ enum class ControlKind : uint8_t {
   kAcknowledge = 2,   // alarm, actor, text = comment
   kShelve = 3,        // alarm, shelve_for_ms, actor, text = reason
   kUnshelve = 4,      // alarm, actor, text = comment
-  kRulesChanged = 5,  // text = a description; the rules themselves are stored apart
+  kRulesChanged = 5,  // text = a description, or (a shared log) the rules document
+  // A shared log only: text = a registry change, encoded by the server (a
+  // vigil.v1.ApplyRegistryRequest), for the other nodes; the shards ignore it
+  // (the rules entry that follows carries its effect on them).
+  kRegistryChanged = 6,
 };
 
 struct ControlRecord {

@@ -17,6 +17,7 @@
 
 #include "alarm/status.h"
 #include "alarm/types.h"
+#include "storage/journal_chain.h"
 
 namespace vigil::storage {
 
@@ -28,6 +29,8 @@ struct JournalAppend {
   uint64_t alarm_id;
   alarm::TimestampMs at;
   std::string_view entry;  // encoded JournalEntry (alarm_codec.h)
+  // h(seq) = SHA-256(h(seq-1) || entry) (journal_chain.h), stored with it.
+  ChainHash hash{};
 };
 struct OpenAlarmWrite {
   uint8_t alarm_kind;
@@ -59,6 +62,13 @@ struct JournalState {
   uint32_t shard_count = 0;               // of marks and snapshots; 0 when none stored
   std::vector<uint64_t> marks;            // by shard; 0 = none
   std::vector<std::string> snapshots;     // by shard; empty = none
+  // The hash chain (journal_chain.h): its first seq, 0 while no entry was
+  // chained (a new store, or one written by a vigild without the chain: the
+  // next entry written starts it, after h = zeros); and h(last_seq), the hash
+  // the next entry follows (zeros before the first chained entry, and when
+  // the stored hash of last_seq is missing: verify then names that entry).
+  uint64_t chain_genesis_seq = 0;
+  ChainHash chain_head{};
 };
 
 class JournalStore {
@@ -86,8 +96,31 @@ class JournalStore {
       const std::function<bool(uint64_t seq, alarm::TimestampMs at)>& visit) = 0;
   // Deletes every entry with event time before `before` (retention) with
   // range tombstones, and returns the new first_seq. Entries of alarms still
-  // open are kept in the open-alarm table. One caller at a time.
+  // open are kept in the open-alarm table. The chain's anchor moves to the
+  // new first chained entry (the hash before it is kept), so the kept part
+  // still verifies. One caller at a time.
   virtual alarm::Result<uint64_t> ExpireJournal(alarm::TimestampMs before) = 0;
+
+  // Hash chain (journal_chain.h). Both read at one consistent snapshot, in
+  // bounded memory, and may run beside the journal thread's writes.
+  //
+  // Checks up to `max_entries` chained entries from max(from, the oldest kept
+  // chained entry) on: each entry is present (no gap), carries its own seq,
+  // and its stored hash is SHA-256(previous hash || its bytes). Stops at the
+  // first break. next_seq tells where to go on (0: the journal's end was
+  // reached). Errors: kIOError/kCorruption from reading the store (a broken
+  // chain is not an error: it is in the result).
+  virtual alarm::Result<ChainCheck> VerifyJournalChain(uint64_t from, uint64_t max_entries) = 0;
+  // For exports: the chained entries with from <= seq <= to (from raised to
+  // the oldest kept chained entry) in order, each with its stored hash (zeros
+  // when none is stored), until `visit` returns false. Before the first
+  // visit, `start` is told the chain record with anchor_seq/anchor_hash set
+  // to the first seq to be visited and the stored hash before it (zeros at
+  // genesis or when missing); neither is called when nothing is chained.
+  virtual alarm::Status ReadChainedJournal(
+      uint64_t from, uint64_t to, const std::function<void(const ChainRecord& start)>& start,
+      const std::function<bool(uint64_t seq, std::string_view entry, const ChainHash& hash)>&
+          visit) = 0;
 };
 
 }  // namespace vigil::storage

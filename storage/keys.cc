@@ -162,6 +162,12 @@ std::string JournalEntryKey(uint64_t seq) {
   return key;
 }
 
+std::string JournalHashKey(uint64_t seq) {
+  std::string key(1, 'h');
+  PutBigEndian64(&key, seq);
+  return key;
+}
+
 std::string AlarmHistoryKey(uint64_t alarm_id, uint64_t seq) {
   std::string key(1, 'a');
   PutBigEndian64(&key, alarm_id);

@@ -26,10 +26,14 @@
 //                  "journal_mark/" BE32(shard) -> BE64(log seq whose events are journaled)
 //                  "engine_snapshot/" BE32(shard) -> ShardSnapshot (alarm_codec.h)
 //                  "journal_first"         -> BE64(first journal seq kept)
+//                  "journal_chain"         -> BE64(genesis seq) BE64(anchor seq) hash(32):
+//                                             where the hash chain starts (journal_chain.h)
 //                  "rules"                 -> the alarm rules in force (server-encoded)
 //   alarm_journal  'e' BE64(seq)                   -> JournalEntry (alarm_codec.h)
 //                  'a' BE64(alarm_id) BE64(seq)    -> "" (an alarm's entries)
 //                  't' BE64s(at) BE64(seq)         -> "" (entries by event time)
+//                  'h' BE64(seq)                   -> SHA-256 chain hash of entry seq (32 bytes,
+//                                                     journal_chain.h); none before the genesis seq
 //                  'o' u8(alarm kind) source_id    -> latest JournalEntry of an open alarm
 // Thread-safety: pure functions.
 #pragma once
@@ -56,12 +60,14 @@ inline constexpr std::string_view kJournalShardsKey = "journal_shards";
 inline constexpr std::string_view kJournalMarkPrefix = "journal_mark/";
 inline constexpr std::string_view kEngineSnapshotPrefix = "engine_snapshot/";
 inline constexpr std::string_view kJournalFirstKey = "journal_first";
+inline constexpr std::string_view kJournalChainKey = "journal_chain";
 inline constexpr std::string_view kRulesKey = "rules";
 
 // Alarm journal keys (column family alarm_journal).
 std::string JournalEntryKey(uint64_t seq);
 std::string AlarmHistoryKey(uint64_t alarm_id, uint64_t seq);
 std::string JournalTimeKey(alarm::TimestampMs at, uint64_t seq);
+std::string JournalHashKey(uint64_t seq);
 std::string OpenAlarmKey(uint8_t alarm_kind, std::string_view source_id);
 // meta keys of a shard: kJournalMarkPrefix or kEngineSnapshotPrefix + BE32(shard).
 std::string ShardKey(std::string_view prefix, uint32_t shard);

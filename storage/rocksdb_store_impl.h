@@ -121,6 +121,10 @@ class RocksDbStore final : public Store {
       alarm::TimestampMs from, alarm::TimestampMs to,
       const std::function<bool(uint64_t, alarm::TimestampMs)>& visit) override;
   alarm::Result<uint64_t> ExpireJournal(alarm::TimestampMs before) override;
+  alarm::Result<ChainCheck> VerifyJournalChain(uint64_t from, uint64_t max_entries) override;
+  alarm::Status ReadChainedJournal(
+      uint64_t from, uint64_t to, const std::function<void(const ChainRecord&)>& start,
+      const std::function<bool(uint64_t, std::string_view, const ChainHash&)>& visit) override;
 
   // RegistryStore (rocksdb_store_registry.cc).
   alarm::Status WriteRegistryEntries(std::span<const RegistryEntryWrite> writes) override;
@@ -160,6 +164,11 @@ class RocksDbStore final : public Store {
   alarm::Status MoveLegacyChunks();
   // rocksdb_store_journal.cc
   alarm::Result<uint64_t> LoadJournalFirst();
+  // The "journal_chain" record at `snapshot` (nullptr: latest); nullopt when none.
+  alarm::Result<std::optional<ChainRecord>> LoadChainRecord(const rocksdb::Snapshot* snapshot);
+  // h(seq) as stored at `snapshot`; nullopt when none (or not 32 bytes).
+  alarm::Result<std::optional<ChainHash>> LoadChainHash(const rocksdb::Snapshot* snapshot,
+                                                        uint64_t seq);
 
   StoreOptions options_;
   std::unique_ptr<rocksdb::DB> db_;
@@ -174,7 +183,10 @@ class RocksDbStore final : public Store {
   std::atomic<uint64_t> readings_repeated_{0};  // left out as identical repeats
   rocksdb::WriteBatch log_batch_;               // Append's single caller only
   uint64_t replay_from_ = 0;                    // control thread (Checkpoint) and start-up only
-  uint32_t shard_count_ = 0;              // of stored marks/snapshots; journal thread and start-up
+  uint32_t shard_count_ = 0;  // of stored marks/snapshots; journal thread and start-up
+  // A "journal_chain" record is stored; until then the first entries written
+  // write it (genesis). Journal thread and start-up.
+  bool chain_recorded_ = false;
   uint64_t wal_dropped_at_open_ = 0;      // set once at open
   uint64_t wal_corruptions_at_open_ = 0;  // set once at open
 };

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
+#include <optional>
 #include <string>
 
 #include "storage/rocksdb_store_impl.h"
@@ -25,6 +27,17 @@ Status RocksDbStore::WriteJournal(const JournalBatch& j) {
     put(journal(), JournalEntryKey(e.seq), e.entry);
     put(journal(), AlarmHistoryKey(e.alarm_id, e.seq), {});
     put(journal(), JournalTimeKey(e.at, e.seq), {});
+    put(journal(), JournalHashKey(e.seq),
+        std::string_view(reinterpret_cast<const char*>(e.hash.data()), e.hash.size()));
+  }
+  // The first chained entries of this store (new, or written by a vigild
+  // without the chain): record where the chain starts, in the same write.
+  const bool genesis = !chain_recorded_ && !j.entries.empty();
+  if (genesis) {
+    const uint64_t first = j.entries.front().seq;
+    put(meta(), std::string(kJournalChainKey),
+        EncodeChainRecord(
+            {.genesis_seq = first, .anchor_seq = first, .anchor_hash = kGenesisHash}));
   }
   for (const OpenAlarmWrite& o : j.open) {
     const std::string key = OpenAlarmKey(o.alarm_kind, o.source_id);
@@ -62,6 +75,7 @@ Status RocksDbStore::WriteJournal(const JournalBatch& j) {
   s = db_->Write(wo, &batch);
   if (!s.ok()) return FromRocks(s, "write alarm journal");
   if (!j.marks.empty() || !j.snapshots.empty()) shard_count_ = j.shard_count;
+  if (genesis) chain_recorded_ = true;
   return Status::Ok();
 }
 
@@ -95,6 +109,21 @@ Result<JournalState> RocksDbStore::LoadJournalState() {
     return FromRocks(s, "read journal shards");
   }
   shard_count_ = state.shard_count;
+  auto chain = LoadChainRecord(nullptr);
+  if (!chain) return chain.error();
+  chain_recorded_ = chain->has_value();
+  if (*chain) {
+    const ChainRecord& record = **chain;
+    state.chain_genesis_seq = record.genesis_seq;
+    if (state.last_seq + 1 == record.anchor_seq) {
+      state.chain_head = record.anchor_hash;
+    } else if (state.last_seq >= record.anchor_seq) {
+      // One read at start-up; the journal thread keeps the head in memory.
+      auto head = LoadChainHash(nullptr, state.last_seq);
+      if (!head) return head.error();
+      if (*head) state.chain_head = **head;
+    }
+  }
   state.marks.assign(state.shard_count, 0);
   state.snapshots.assign(state.shard_count, {});
   for (uint32_t shard = 0; shard < state.shard_count; ++shard) {
@@ -187,6 +216,19 @@ Result<uint64_t> RocksDbStore::ExpireJournal(alarm::TimestampMs before) {
   std::string value;
   PutBigEndian64(&value, keep_from);
   rocksdb::Status rs = batch.Put(meta(), ToSlice(kJournalFirstKey), value);
+  // The oldest kept chained entry becomes the anchor, with the hash it
+  // follows, so the kept part of the chain still verifies.
+  auto chain = LoadChainRecord(nullptr);
+  if (!chain) return chain.error();
+  if (*chain && keep_from > (*chain)->anchor_seq) {
+    ChainRecord record = **chain;
+    auto before_hash = LoadChainHash(nullptr, keep_from - 1);
+    if (!before_hash) return before_hash.error();
+    record.anchor_seq = keep_from;
+    record.anchor_hash = before_hash->value_or(ChainHash{});
+    if (rs.ok()) rs = batch.Put(meta(), ToSlice(kJournalChainKey), EncodeChainRecord(record));
+  }
+  if (rs.ok()) rs = batch.DeleteRange(journal(), JournalHashKey(0), JournalHashKey(keep_from));
   if (rs.ok()) rs = batch.DeleteRange(journal(), JournalEntryKey(0), JournalEntryKey(keep_from));
   if (rs.ok()) {
     rs = batch.DeleteRange(journal(), AlarmHistoryKey(0, 0), AlarmHistoryKey(keep_from, 0));
@@ -209,6 +251,170 @@ Result<uint64_t> RocksDbStore::LoadJournalFirst() {
   if (!s.ok()) return FromRocks(s, "read journal start");
   if (value.size() != 8) return Status::Corruption("meta journal_first: bad length");
   return GetBigEndian64(value.data());
+}
+
+Result<std::optional<ChainRecord>> RocksDbStore::LoadChainRecord(
+    const rocksdb::Snapshot* snapshot) {
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot;
+  std::string value;
+  rocksdb::Status s = db_->Get(ro, meta(), ToSlice(kJournalChainKey), &value);
+  if (s.IsNotFound()) return std::optional<ChainRecord>();
+  if (!s.ok()) return FromRocks(s, "read journal chain");
+  auto record = DecodeChainRecord(value);
+  if (!record) return Status::Corruption("meta journal_chain: malformed");
+  return record;
+}
+
+Result<std::optional<ChainHash>> RocksDbStore::LoadChainHash(const rocksdb::Snapshot* snapshot,
+                                                             uint64_t seq) {
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot;
+  std::string value;
+  rocksdb::Status s = db_->Get(ro, journal(), JournalHashKey(seq), &value);
+  if (s.IsNotFound()) return std::optional<ChainHash>();
+  if (!s.ok()) return FromRocks(s, "read journal hash");
+  if (value.size() != 32) return std::optional<ChainHash>();
+  ChainHash hash{};
+  std::memcpy(hash.data(), value.data(), hash.size());
+  return std::optional(hash);
+}
+
+namespace {
+
+// A RocksDB snapshot released on scope exit.
+class ScopedSnapshot {
+ public:
+  explicit ScopedSnapshot(rocksdb::DB* db) : db_(db), snapshot_(db->GetSnapshot()) {}
+  ~ScopedSnapshot() { db_->ReleaseSnapshot(snapshot_); }
+  ScopedSnapshot(const ScopedSnapshot&) = delete;
+  ScopedSnapshot& operator=(const ScopedSnapshot&) = delete;
+  const rocksdb::Snapshot* get() const { return snapshot_; }
+
+ private:
+  rocksdb::DB* db_;
+  const rocksdb::Snapshot* snapshot_;
+};
+
+std::optional<ChainHash> HashOf(rocksdb::Slice value) {
+  if (value.size() != 32) return std::nullopt;
+  ChainHash hash{};
+  std::memcpy(hash.data(), value.data(), hash.size());
+  return hash;
+}
+
+}  // namespace
+
+Result<ChainCheck> RocksDbStore::VerifyJournalChain(uint64_t from, uint64_t max_entries) {
+  ScopedSnapshot snapshot(db_.get());
+  ChainCheck check;
+  auto chain = LoadChainRecord(snapshot.get());
+  if (!chain) return chain.error();
+  if (!*chain) return check;  // nothing chained
+  const ChainRecord& record = **chain;
+  check.genesis_seq = record.genesis_seq;
+  const uint64_t start = std::max(from, record.anchor_seq);
+  check.first_seq = start;
+  check.last_seq = start - 1;
+  ChainHash prev = record.anchor_hash;
+  if (start > record.anchor_seq) {
+    auto stored = LoadChainHash(snapshot.get(), start - 1);
+    if (!stored) return stored.error();
+    if (!*stored) {
+      check.broken = ChainBreak{.seq = start - 1, .problem = "no stored hash for the entry"};
+      return check;
+    }
+    prev = **stored;
+  }
+  ChainWalker walker(start, prev);
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot.get();
+  const std::string entry_upper(1, 'e' + 1);
+  const std::string hash_upper(1, 'h' + 1);
+  rocksdb::Slice entry_bound(entry_upper);
+  rocksdb::Slice hash_bound(hash_upper);
+  rocksdb::ReadOptions entry_ro = ro;
+  entry_ro.iterate_upper_bound = &entry_bound;
+  rocksdb::ReadOptions hash_ro = ro;
+  hash_ro.iterate_upper_bound = &hash_bound;
+  std::unique_ptr<rocksdb::Iterator> entries(db_->NewIterator(entry_ro, journal()));
+  std::unique_ptr<rocksdb::Iterator> hashes(db_->NewIterator(hash_ro, journal()));
+  entries->Seek(JournalEntryKey(start));
+  hashes->Seek(JournalHashKey(start));
+  for (; entries->Valid() && walker.verified() < max_entries; entries->Next()) {
+    if (entries->key().size() != 9) return Status::Corruption("alarm journal: malformed key");
+    const uint64_t seq = GetBigEndian64(entries->key().data() + 1);
+    // The hash iterator follows the entry iterator; a hash with no entry is
+    // an entry deleted (hashes are never written alone).
+    std::optional<ChainHash> stored;
+    while (hashes->Valid() && hashes->key().size() == 9 &&
+           GetBigEndian64(hashes->key().data() + 1) < seq) {
+      const uint64_t orphan = GetBigEndian64(hashes->key().data() + 1);
+      if (orphan >= walker.next_seq()) {
+        walker.Break(orphan, "entry missing (its hash is stored)");
+        break;
+      }
+      hashes->Next();
+    }
+    if (walker.broken()) break;
+    if (hashes->Valid() && hashes->key().size() == 9 &&
+        GetBigEndian64(hashes->key().data() + 1) == seq) {
+      stored = HashOf(hashes->value());
+      hashes->Next();
+    }
+    if (!walker.Next(seq, ToView(entries->value()), stored)) break;
+  }
+  if (!entries->status().ok()) return FromRocks(entries->status(), "verify alarm journal");
+  if (!hashes->status().ok()) return FromRocks(hashes->status(), "verify alarm journal");
+  const bool more = entries->Valid();
+  if (!walker.broken() && !more && hashes->Valid() && hashes->key().size() == 9) {
+    // Hashes past the last entry: the journal's tail was deleted.
+    const uint64_t orphan = GetBigEndian64(hashes->key().data() + 1);
+    if (orphan >= walker.next_seq()) walker.Break(orphan, "entry missing (its hash is stored)");
+  }
+  check.verified = walker.verified();
+  check.last_seq = walker.next_seq() - 1;
+  check.last_hash = walker.head();
+  check.broken = walker.broken();
+  check.next_seq = (!check.broken && more) ? walker.next_seq() : 0;
+  return check;
+}
+
+Status RocksDbStore::ReadChainedJournal(
+    uint64_t from, uint64_t to, const std::function<void(const ChainRecord&)>& start_at,
+    const std::function<bool(uint64_t, std::string_view, const ChainHash&)>& visit) {
+  ScopedSnapshot snapshot(db_.get());
+  auto chain = LoadChainRecord(snapshot.get());
+  if (!chain) return chain.error();
+  if (!*chain) return Status::Ok();
+  ChainRecord out = **chain;
+  const uint64_t start = std::max(from, out.anchor_seq);
+  if (start > out.anchor_seq) {
+    auto stored = LoadChainHash(snapshot.get(), start - 1);
+    if (!stored) return stored.error();
+    out.anchor_hash = stored->value_or(ChainHash{});
+  }
+  out.anchor_seq = start;
+  start_at(out);
+  if (start > to) return Status::Ok();
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot.get();
+  const std::string upper = JournalEntryKey(to == UINT64_MAX ? to : to + 1);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions entry_ro = ro;
+  if (to != UINT64_MAX) entry_ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(entry_ro, journal()));
+  std::string hash_value;
+  for (it->Seek(JournalEntryKey(start)); it->Valid() && it->key()[0] == 'e'; it->Next()) {
+    if (it->key().size() != 9) return Status::Corruption("alarm journal: malformed key");
+    const uint64_t seq = GetBigEndian64(it->key().data() + 1);
+    // One Get per entry: exports are off the hot path and bounded in size.
+    rocksdb::Status s = db_->Get(ro, journal(), JournalHashKey(seq), &hash_value);
+    if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "read journal hash");
+    const ChainHash hash = s.ok() ? HashOf(hash_value).value_or(ChainHash{}) : ChainHash{};
+    if (!visit(seq, ToView(it->value()), hash)) break;
+  }
+  return FromRocks(it->status(), "read alarm journal");
 }
 
 }  // namespace vigil::storage

@@ -36,6 +36,10 @@ check '#include "server/http/' $(find "$root"/server/config "$root"/server/log "
 check '#include [<"](grpc|grpcpp)' $(find "$root"/server/http -name '*.h' -o -name '*.cc')
 check '#include [<"](boost|grpc|grpcpp|rocksdb|server/(api|pipeline|config|log)/)' \
   $(ls "$root"/server/http/ingest_json.* "$root"/server/http/line_protocol.* "$root"/server/http/gzip.*)
+# api/alarm_desk and reading_desk are the alarm and reading rules without gRPC, shared by the
+# gRPC services and the console.
+check '#include [<"](grpc|grpcpp|vigil/v1)' "$root"/server/api/alarm_desk.h "$root"/server/api/alarm_desk.cc \
+  "$root"/server/api/reading_desk.h "$root"/server/api/reading_desk.cc
 # server/mqtt sits above api/ beside http/: no room below it includes it (ops/ may read its
 # mqtt_stats.h), it includes no gRPC or Asio header, it takes only http's body parsers (never
 # the Beast listener), and Paho's headers stay in mqtt_ingest.cc.

@@ -101,10 +101,25 @@ alarm::Result<CallerScope> AccessControl::Require(const grpc::ServerContextBase&
                                                   Role needed, std::string_view what) const {
   auto caller = Authenticate(context);
   if (!caller) return caller.error();
-  if (!caller->May(needed)) {
+  return CheckRole(std::move(*caller), needed, what);
+}
+
+alarm::Result<CallerScope> AccessControl::Require(const PeerCredentials& peer, int64_t now_ms,
+                                                  Role needed, std::string_view what) const {
+  auto caller = Authenticate(peer, now_ms);
+  if (!caller) {
+    unauthenticated_.fetch_add(1, std::memory_order_relaxed);
+    return caller.error();
+  }
+  return CheckRole(std::move(*caller), needed, what);
+}
+
+alarm::Result<CallerScope> AccessControl::CheckRole(CallerScope caller, Role needed,
+                                                    std::string_view what) const {
+  if (!caller.May(needed)) {
     static constexpr std::string_view kNeeds[] = {"a viewer", "an operator", "an admin",
                                                   "a gateway"};
-    return Deny("'" + caller->name + "' may not " + std::string(what) + ": that needs " +
+    return Deny("'" + caller.name + "' may not " + std::string(what) + ": that needs " +
                 std::string(kNeeds[static_cast<int>(needed)]) + " identity");
   }
   return caller;

@@ -76,6 +76,10 @@ class AccessControl {
   // ("change the registry").
   alarm::Result<CallerScope> Require(const grpc::ServerContextBase& context, Role needed,
                                      std::string_view what) const;
+  // The same for other transports (the HTTP console): Authenticate(peer,
+  // now_ms), counting refusals, then the role check.
+  alarm::Result<CallerScope> Require(const PeerCredentials& peer, int64_t now_ms, Role needed,
+                                     std::string_view what) const;
 
   // kPermissionDenied with `why`, counted. For the services' own checks.
   alarm::Status Deny(std::string why) const;
@@ -87,6 +91,10 @@ class AccessControl {
   uint64_t permission_denied() const { return denied_.load(std::memory_order_relaxed); }
 
  private:
+  // kPermissionDenied (counted) unless `caller` may do what `needed` may.
+  alarm::Result<CallerScope> CheckRole(CallerScope caller, Role needed,
+                                       std::string_view what) const;
+
   std::vector<AccessToken> tokens_;
   bool client_certs_;
   mutable std::atomic<uint64_t> unauthenticated_{0};

@@ -43,8 +43,8 @@ struct AlarmService::Context {
   AlarmFeed* feed;
   storage::JournalStore* store;
   StorageWriter* writer;
-  BlockingRunner blocking;
   IdentityLimiter* limiter;  // null when authentication is off
+  AlarmDesk desk;            // scoping, history and actions, shared with the HTTP console
 
   mutable storage::Mutex subs_mu;
   std::set<const std::atomic<uint64_t>*> cursors VIGIL_GUARDED_BY(subs_mu);
@@ -63,13 +63,7 @@ struct AlarmService::Context {
                                                  const v1::AlarmFilter& proto) const {
     auto filter = AlarmFilterFromProto(proto);
     if (!filter) return filter.error();
-    if (filter->region_prefix.empty()) {
-      filter->region_prefix = caller.region_prefix;
-    } else if (!caller.Covers(filter->region_prefix)) {
-      return access->Deny("region '" + filter->region_prefix +
-                          "' is outside this caller's region '" + caller.region_prefix + "'");
-    }
-    return filter;
+    return desk.ScopedFilter(caller, std::move(*filter));
   }
 };
 
@@ -264,34 +258,19 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
     std::shared_ptr<Shared> shared = shared_;
     Context* ctx = ctx_;
     alarm::AlarmFilter filter = filter_;
-    ctx_->blocking([shared, ctx, filter, cursor] {
-      std::vector<JournalEntry> entries;
-      uint64_t through = cursor;
-      size_t scanned = 0;
-      Status error;
-      Status s = ctx->store->ReadJournal(cursor + 1, [&](uint64_t seq, std::string_view bytes) {
-        auto entry = storage::DecodeJournalEntry(bytes);
-        if (!entry) {
-          error = Status::Corruption("journal entry " + std::to_string(seq) + ": " +
-                                     entry.error().message());
-          return false;
-        }
-        if (filter.Matches(*entry)) entries.push_back(std::move(*entry));
-        through = seq;
-        return ++scanned < kJournalScan;
-      });
-      if (error.ok()) error = s;
+    ctx_->desk.blocking()([shared, ctx, filter, cursor] {
+      auto chunk = ctx->desk.ReadJournalAfter(cursor, filter, kJournalScan);
       storage::MutexLock lock(&shared->mu);
       Subscription* stream = shared->stream;
       if (stream == nullptr) return;
       stream->shared_->mu.AssertHeld();  // the same mutex: stream->shared_ is shared
       stream->loading_ = false;
-      if (!error.ok()) {
-        LogError("alarm_stream_journal_read_failed", {{"error", error.ToString()}});
-        stream->FinishLocked(ToGrpc(error));
+      if (!chunk) {
+        LogError("alarm_stream_journal_read_failed", {{"error", chunk.error().ToString()}});
+        stream->FinishLocked(ToGrpc(chunk.error()));
         return;
       }
-      if (through == cursor) {
+      if (chunk->through == cursor) {
         // The journal ends before the feed's ring starts: entries expired
         // under us. Resynchronize rather than skip silently.
         stream->FinishLocked(grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
@@ -300,7 +279,7 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
                                               "without after_seq"));
         return;
       }
-      stream->Queue(entries, through);
+      stream->Queue(chunk->entries, chunk->through);
       stream->PumpLocked();
     });
   }
@@ -358,8 +337,9 @@ AlarmService::AlarmService(const ServerOptions& options, const AccessControl* ac
                        .feed = feed,
                        .store = store,
                        .writer = writer,
-                       .blocking = std::move(blocking),
                        .limiter = limiter,
+                       .desk = AlarmDesk(options.max_shelve, access, registry, feed, store, writer,
+                                         std::move(blocking)),
                        .subs_mu = {},
                        .cursors = {},
                        .from_journal = {},
@@ -454,44 +434,21 @@ grpc::ServerUnaryReactor* AlarmService::GetAlarm(grpc::CallbackServerContext* co
     reactor->Finish(ToGrpc(caller.error()));
     return reactor;
   }
-  const uint64_t alarm_id = request->alarm_id();
   Context* ctx = ctx_.get();
-  ctx_->blocking([ctx, reactor, response, alarm_id, scope = *caller] {
-    std::vector<JournalEntry> history;
-    Status error;
-    Status s = ctx->store->ReadAlarmHistory(alarm_id, [&](uint64_t seq, std::string_view bytes) {
-      auto entry = storage::DecodeJournalEntry(bytes);
-      if (!entry) {
-        error = Status::Corruption("journal entry " + std::to_string(seq) + ": " +
-                                   entry.error().message());
-        return false;
-      }
-      history.push_back(std::move(*entry));
-      return true;
-    });
-    if (error.ok()) error = s;
-    if (!error.ok()) {
-      reactor->Finish(ToGrpc(error));
-      return;
-    }
-    // Another region's alarm is answered exactly as a missing one, so that
-    // alarm ids cannot be probed across regions (counted as a denial).
-    if (!history.empty() && !scope.Covers(history.back().region_code)) {
-      (void)ctx->access->Deny("alarm outside the caller's region");
-      history.clear();
-    }
-    if (history.empty()) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
-                                   "no alarm " + std::to_string(alarm_id) + " in the journal"));
-      return;
-    }
-    const std::shared_ptr<const alarm::Registry> registry = ctx->registry->Get();
-    AlarmToProto(history.back(), response->mutable_alarm(), registry.get());
-    for (const JournalEntry& e : history) {
-      AlarmEventToProto(e, response->add_history(), registry.get());
-    }
-    reactor->Finish(grpc::Status::OK);
-  });
+  ctx_->desk.ReadAlarm(*caller, request->alarm_id(),
+                       [ctx, reactor, response](alarm::Result<std::vector<JournalEntry>> history) {
+                         if (!history) {
+                           reactor->Finish(ToGrpc(history.error()));
+                           return;
+                         }
+                         const std::shared_ptr<const alarm::Registry> registry =
+                             ctx->registry->Get();
+                         AlarmToProto(history->back(), response->mutable_alarm(), registry.get());
+                         for (const JournalEntry& e : *history) {
+                           AlarmEventToProto(e, response->add_history(), registry.get());
+                         }
+                         reactor->Finish(grpc::Status::OK);
+                       });
   return reactor;
 }
 
@@ -533,8 +490,8 @@ grpc::ServerUnaryReactor* AlarmService::History(grpc::CallbackServerContext* con
   const uint32_t limit =
       request->limit() == 0 || request->limit() > kMaxHistory ? kMaxHistory : request->limit();
   Context* ctx = ctx_.get();
-  ctx_->blocking([ctx, reactor, response, filter = std::move(*filter), from, from_seq,
-                  to = request->to_ms(), limit] {
+  ctx_->desk.blocking()([ctx, reactor, response, filter = std::move(*filter), from, from_seq,
+                         to = request->to_ms(), limit] {
     const std::shared_ptr<const alarm::Registry> registry = ctx->registry->Get();
     Status error;
     uint32_t returned = 0;
@@ -575,57 +532,8 @@ grpc::ServerUnaryReactor* AlarmService::History(grpc::CallbackServerContext* con
 // ---------------------------------------------------------------------------
 // Operator actions.
 
-namespace {
-
-// Answers an operator action once its event is journaled.
-class ActionCompletion final : public CommandCompletion {
- public:
-  ActionCompletion(grpc::ServerUnaryReactor* reactor, v1::AlarmActionResponse* response,
-                   AlarmFeed* feed, const RegistryHolder* registry)
-      : reactor_(reactor), response_(response), feed_(feed), registry_(registry) {}
-
-  void Done(const Status& status, uint64_t journal_seq) override {
-    if (!status.ok()) {
-      reactor_->Finish(ToGrpc(status));
-    } else {
-      if (journal_seq != 0) {
-        std::vector<JournalEntry> entries;
-        uint64_t through = 0;
-        // Just published: still in the feed's ring.
-        if (feed_->Read(journal_seq - 1, alarm::AlarmFilter{}, 1, &entries, &through) ==
-                AlarmFeed::ReadOutcome::kOk &&
-            !entries.empty()) {
-          AlarmEventToProto(entries.front(), response_->mutable_event(), registry_->Get().get());
-        }
-      }
-      reactor_->Finish(grpc::Status::OK);
-    }
-    delete this;
-  }
-
- private:
-  grpc::ServerUnaryReactor* reactor_;
-  v1::AlarmActionResponse* response_;
-  AlarmFeed* feed_;
-  const RegistryHolder* registry_;
-};
-
-}  // namespace
-
-// A typed operator name longer than this is refused.
-constexpr size_t kMaxOperatorIdBytes = 128;
-
-// The journal's comment: `text` prefixed with "by <operator_id>: " when the
-// caller typed a name other than its authenticated identity (several people
-// may share one command center's token). Documented in alarms.proto.
-static std::string CommentWithTypedName(const std::string& operator_id, const std::string& identity,
-                                        std::string text) {
-  if (operator_id.empty() || operator_id == identity) return text;
-  return text.empty() ? "by " + operator_id : "by " + operator_id + ": " + text;
-}
-
-// The common path of Acknowledge, Shelve and Unshelve: who, which alarm, may
-// they, then into the log. Returns the reactor.
+// The common path of Acknowledge, Shelve and Unshelve: who, then the desk's
+// checks and the ingest log. Returns the reactor.
 static grpc::ServerUnaryReactor* Act(AlarmService::Context* ctx,
                                      grpc::CallbackServerContext* context, uint64_t alarm_id,
                                      const std::string& operator_id, storage::ControlRecord record,
@@ -636,43 +544,18 @@ static grpc::ServerUnaryReactor* Act(AlarmService::Context* ctx,
     reactor->Finish(ToGrpc(caller.error()));
     return reactor;
   }
-  if (!caller->May(Role::kOperator)) {
-    reactor->Finish(ToGrpc(
-        ctx->access->Deny("token '" + caller->name + "' is a viewer: it may not act on alarms")));
-    return reactor;
-  }
-  if (operator_id.size() > kMaxOperatorIdBytes) {
-    reactor->Finish(grpc::Status(
-        grpc::StatusCode::INVALID_ARGUMENT,
-        "operator_id is longer than " + std::to_string(kMaxOperatorIdBytes) + " bytes"));
-    return reactor;
-  }
-  std::optional<JournalEntry> open = ctx->feed->FindOpen(alarm_id);
-  // Another region's alarm is answered exactly as one not open, so that
-  // alarm ids cannot be probed across regions (counted as a denial).
-  if (open && !caller->Covers(open->region_code)) {
-    (void)ctx->access->Deny("alarm outside the caller's region");
-    open.reset();
-  }
-  if (!open) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
-                                 "alarm " + std::to_string(alarm_id) + " is not open"));
-    return reactor;
-  }
-  record.alarm = alarm::AlarmRef{.source_id = open->event.record.source_id,
-                                 .alarm = open->event.record.alarm,
-                                 .occurrence = open->event.record.occurrence};
-  // The audit trail names who authenticated (a token's name, "cert:<CN>",
-  // "anonymous" with authentication off), never a name the request claims:
-  // that one is kept, marked as typed, in the comment.
-  record.actor = caller->name;
-  record.text = CommentWithTypedName(operator_id, caller->name, std::move(record.text));
-  auto* completion = new ActionCompletion(reactor, response, ctx->feed, ctx->registry);
-  if (!ctx->writer->SubmitControl(std::move(record), completion)) {
-    delete completion;
-    reactor->Finish(
-        grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is busy or shutting down; retry"));
-  }
+  ctx->desk.Act(*caller, alarm_id, operator_id, std::move(record),
+                [ctx, reactor, response](const Status& status, std::optional<JournalEntry> event) {
+                  if (!status.ok()) {
+                    reactor->Finish(ToGrpc(status));
+                    return;
+                  }
+                  if (event) {
+                    AlarmEventToProto(*event, response->mutable_event(),
+                                      ctx->registry->Get().get());
+                  }
+                  reactor->Finish(grpc::Status::OK);
+                });
   return reactor;
 }
 
@@ -689,16 +572,10 @@ grpc::ServerUnaryReactor* AlarmService::Acknowledge(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* AlarmService::Shelve(grpc::CallbackServerContext* context,
                                                const v1::ShelveRequest* request,
                                                v1::AlarmActionResponse* response) {
-  const int64_t max = ctx_->options.max_shelve.count();
-  if (request->reason().empty() || request->duration_ms() < 1 || request->duration_ms() > max) {
+  if (Status check = ctx_->desk.CheckShelve(request->reason(), request->duration_ms());
+      !check.ok()) {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    reactor->Finish(grpc::Status(
-        grpc::StatusCode::INVALID_ARGUMENT,
-        request->reason().empty()
-            ? "reason is required to shelve an alarm"
-            : "the shelving duration must be 1ms.." + FormatDuration(ctx_->options.max_shelve) +
-                  " (alarms.max_shelve), got " +
-                  FormatDuration(std::chrono::milliseconds(request->duration_ms()))));
+    reactor->Finish(ToGrpc(check));
     return reactor;
   }
   storage::ControlRecord record;

@@ -15,6 +15,7 @@
 #include <set>
 
 #include "server/api/access.h"
+#include "server/api/alarm_desk.h"
 #include "server/api/limits.h"
 #include "server/config/options.h"
 #include "server/pipeline/alarm_feed.h"
@@ -25,9 +26,6 @@
 #include "vigil/v1/alarms.grpc.pb.h"
 
 namespace vigil::server {
-
-// Runs a task that may block (RocksDB reads) off the gRPC threads.
-using BlockingRunner = std::function<void(std::function<void()>)>;
 
 class AlarmService final : public v1::Alarms::CallbackService {
  public:

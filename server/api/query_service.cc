@@ -16,45 +16,6 @@ namespace {
 
 using alarm::TimestampMs;
 
-// Longest step accepted: 100 years.
-constexpr TimestampMs kMaxStepMs = TimestampMs{36'500} * 24 * 3600 * 1000;
-
-// The region of `sensor`'s enterprise ("" when unknown: covered by national callers only).
-std::string_view RegionOf(const alarm::Registry& registry, const alarm::Sensor& sensor) {
-  const alarm::Enterprise* e = registry.FindEnterprise(sensor.enterprise_id);
-  return e == nullptr ? std::string_view() : std::string_view(e->region_code);
-}
-
-// PERMISSION_DENIED (counted) when `caller` may not read `sensor`.
-std::optional<grpc::Status> CheckRegion(const AccessControl& access, const CallerScope& caller,
-                                        const alarm::Registry& registry,
-                                        const alarm::Sensor& sensor) {
-  const std::string_view region = RegionOf(registry, sensor);
-  if (caller.Covers(region)) return std::nullopt;
-  return ToGrpc(access.Deny("sensor '" + sensor.id + "' is in region " + std::string(region) +
-                            ", outside the region '" + caller.region_prefix + "' of '" +
-                            caller.name + "'"));
-}
-
-// The error of a history request by `caller` for an unknown sensor, one
-// outside the caller's region, or an empty range.
-std::optional<grpc::Status> CheckHistoryRequest(const AccessControl& access,
-                                                const CallerScope& caller,
-                                                const alarm::Registry& registry,
-                                                const std::string& sensor_id, TimestampMs from,
-                                                TimestampMs to) {
-  const alarm::Sensor* sensor = registry.FindSensor(sensor_id);
-  if (sensor == nullptr) {
-    return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                        "sensor '" + alarm::Echo(sensor_id) + "' is not in the registry");
-  }
-  if (auto denied = CheckRegion(access, caller, registry, *sensor)) return denied;
-  if (from >= to) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "from_ms must be before to_ms");
-  }
-  return std::nullopt;
-}
-
 v1::LatestValue::Alarm::Level LevelToProto(alarm::Level level) {
   switch (level) {
     case alarm::Level::kH:
@@ -112,48 +73,11 @@ void AddRegistryNames(const alarm::Registry& registry, std::string_view sensor_i
   }
 }
 
-// One ReadLatest in flight: the shards fill `results` (each its own
-// entries), the last to answer finishes it.
-struct LatestCall {
-  grpc::ServerUnaryReactor* reactor = nullptr;
-  v1::ReadLatestResponse* response = nullptr;
-  std::shared_ptr<const alarm::Registry> registry;  // keeps `ids` alive
-  std::vector<std::string_view> ids;                // into the registry or the request
-  std::vector<SensorLatest> results;
-  std::atomic<uint32_t> pending{0};
-
-  void Finish() {
-    response->mutable_values()->Reserve(static_cast<int>(ids.size()));
-    for (size_t i = 0; i < ids.size(); ++i) {
-      v1::LatestValue* value = response->add_values();
-      LatestToProto(ids[i], results[i], value);
-      AddRegistryNames(*registry, ids[i], value);
-    }
-    reactor->Finish(grpc::Status::OK);
-  }
-};
-
 }  // namespace
 
 QueryService::QueryService(RegistryHolder* registry, ShardSet* shards, storage::ChunkStore* store,
                            BlockingExecutor blocking, const AccessControl* access)
-    : registry_(registry),
-      shards_(shards),
-      store_(store),
-      blocking_(std::move(blocking)),
-      access_(access) {}
-
-void QueryService::ReadHistory(grpc::ServerUnaryReactor* reactor, const std::string& sensor_id,
-                               alarm::TimestampMs from, alarm::TimestampMs to,
-                               std::function<grpc::Status(const HeadRead&)> read) {
-  BlockingExecutor blocking = blocking_;
-  ReadHeadWithSnapshot(*shards_, sensor_id, from, to,
-                       [reactor, blocking, read = std::move(read)](HeadRead head) {
-                         blocking([reactor, read, head = std::move(head)] {
-                           reactor->Finish(head.status.ok() ? read(head) : ToGrpc(head.status));
-                         });
-                       });
-}
+    : access_(access), readings_(registry, shards, store, std::move(blocking), access) {}
 
 grpc::ServerUnaryReactor* QueryService::ReadRaw(grpc::CallbackServerContext* context,
                                                 const v1::ReadRawRequest* request,
@@ -164,46 +88,28 @@ grpc::ServerUnaryReactor* QueryService::ReadRaw(grpc::CallbackServerContext* con
     reactor->Finish(ToGrpc(caller.error()));
     return reactor;
   }
-  if (auto error = CheckHistoryRequest(*access_, *caller, *registry_->Get(), request->sensor_id(),
-                                       request->from_ms(), request->to_ms())) {
-    reactor->Finish(*error);
-    return reactor;
-  }
   response->set_sensor_id(request->sensor_id());
-  const uint32_t limit = request->limit() == 0 || request->limit() > kMaxReadRawLimit
-                             ? kMaxReadRawLimit
-                             : request->limit();
-  // The continuations below capture these by copy.
-  const std::string& sensor_id = request->sensor_id();
-  const TimestampMs from = std::max(request->from_ms(), store_->Horizon(storage::DataClass::kRaw));
-  const TimestampMs to = request->to_ms();
-  if (from >= to) {  // all before the raw retention horizon
-    reactor->Finish(grpc::Status::OK);
-    return reactor;
-  }
-  storage::ChunkStore* store = store_;
-  ReadHistory(reactor, sensor_id, from, to, [=](const HeadRead& head) {
-    std::vector<alarm::Reading> chunked;
-    alarm::Status st =
-        store->ReadChunksAt(head.snapshot.get(), sensor_id, from, to, size_t{limit} + 1, &chunked);
-    if (!st.ok()) return ToGrpc(st);
-    std::vector<alarm::Reading> readings;
-    storage::MergeReadings(chunked, head.readings, &readings);
-    const size_t n = std::min<size_t>(readings.size(), limit);
-    if (n < readings.size()) {
-      response->set_truncated(true);
-      response->set_next_from_ms(readings[n].at);
-    }
-    response->mutable_timestamps_ms()->Reserve(static_cast<int>(n));
-    response->mutable_values()->Reserve(static_cast<int>(n));
-    response->mutable_quality()->Reserve(static_cast<int>(n));
-    for (size_t i = 0; i < n; ++i) {
-      response->add_timestamps_ms(readings[i].at);
-      response->add_values(readings[i].value);
-      response->add_quality(readings[i].quality);
-    }
-    return grpc::Status::OK;
-  });
+  readings_.ReadRaw(*caller, request->sensor_id(), request->from_ms(), request->to_ms(),
+                    request->limit(), [reactor, response](alarm::Result<RawReadings> raw) {
+                      if (!raw) {
+                        reactor->Finish(ToGrpc(raw.error()));
+                        return;
+                      }
+                      const int n = static_cast<int>(raw->readings.size());
+                      if (raw->truncated) {
+                        response->set_truncated(true);
+                        response->set_next_from_ms(raw->next_from);
+                      }
+                      response->mutable_timestamps_ms()->Reserve(n);
+                      response->mutable_values()->Reserve(n);
+                      response->mutable_quality()->Reserve(n);
+                      for (const alarm::Reading& r : raw->readings) {
+                        response->add_timestamps_ms(r.at);
+                        response->add_values(r.value);
+                        response->add_quality(r.quality);
+                      }
+                      reactor->Finish(grpc::Status::OK);
+                    });
   return reactor;
 }
 
@@ -211,70 +117,40 @@ grpc::ServerUnaryReactor* QueryService::ReadDownsampled(grpc::CallbackServerCont
                                                         const v1::ReadDownsampledRequest* request,
                                                         v1::ReadDownsampledResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  const TimestampMs from = request->from_ms();
-  const TimestampMs to = request->to_ms();
   auto caller = access_->Require(*context, Role::kViewer, "query readings");
   if (!caller) {
     reactor->Finish(ToGrpc(caller.error()));
     return reactor;
   }
-  if (auto error = CheckHistoryRequest(*access_, *caller, *registry_->Get(), request->sensor_id(),
-                                       from, to)) {
-    reactor->Finish(*error);
-    return reactor;
-  }
-  if (request->step_ms() < 0 || request->step_ms() > kMaxStepMs) {
-    reactor->Finish(
-        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                     "step_ms must be 0 (chosen from max_points) or 1 ms .. 100 years"));
-    return reactor;
-  }
-  const uint32_t max_points =
-      request->max_points() == 0 ? kDefaultMaxPoints : request->max_points();
-  const storage::StepGrid grid{
-      .origin = request->origin_ms(),
-      .step = request->step_ms() != 0
-                  ? request->step_ms()
-                  : storage::ChooseStep(from, to, max_points, request->origin_ms())};
-  if (const uint64_t steps = storage::StepCount(grid, from, to); steps > kMaxDownsampledSteps) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                 "the range spans " + std::to_string(steps) + " steps of " +
-                                     std::to_string(grid.step) + " ms, over the maximum of " +
-                                     std::to_string(kMaxDownsampledSteps) +
-                                     ": use a larger step or a shorter range"));
-    return reactor;
-  }
   response->set_sensor_id(request->sensor_id());
-  response->set_step_ms(grid.step);
-  response->set_origin_ms(grid.origin);
-  const std::string& sensor_id = request->sensor_id();
-  storage::ChunkStore* store = store_;
-  ReadHistory(reactor, sensor_id, from, to, [=](const HeadRead& head) {
-    std::vector<storage::Step> steps;
-    const alarm::Status st = storage::ReadDownsampled(
-        *store, head.snapshot.get(),
-        storage::DownsampleRequest{.sensor_id = sensor_id, .from = from, .to = to, .grid = grid},
-        head.readings, &steps);
-    if (!st.ok()) return ToGrpc(st);
-    const int n = static_cast<int>(steps.size());
-    response->mutable_start_ms()->Reserve(n);
-    response->mutable_count()->Reserve(n);
-    response->mutable_min()->Reserve(n);
-    response->mutable_max()->Reserve(n);
-    response->mutable_avg()->Reserve(n);
-    response->mutable_last()->Reserve(n);
-    response->mutable_last_ms()->Reserve(n);
-    for (const storage::Step& step : steps) {
-      response->add_start_ms(step.start);
-      response->add_count(step.stats.count);
-      response->add_min(step.stats.min);
-      response->add_max(step.stats.max);
-      response->add_avg(step.stats.avg());
-      response->add_last(step.stats.last);
-      response->add_last_ms(step.stats.last_at);
-    }
-    return grpc::Status::OK;
-  });
+  readings_.ReadDownsampled(*caller, request->sensor_id(), request->from_ms(), request->to_ms(),
+                            request->step_ms(), request->origin_ms(), request->max_points(),
+                            [reactor, response](alarm::Result<DownsampledReadings> down) {
+                              if (!down) {
+                                reactor->Finish(ToGrpc(down.error()));
+                                return;
+                              }
+                              response->set_step_ms(down->grid.step);
+                              response->set_origin_ms(down->grid.origin);
+                              const int n = static_cast<int>(down->steps.size());
+                              response->mutable_start_ms()->Reserve(n);
+                              response->mutable_count()->Reserve(n);
+                              response->mutable_min()->Reserve(n);
+                              response->mutable_max()->Reserve(n);
+                              response->mutable_avg()->Reserve(n);
+                              response->mutable_last()->Reserve(n);
+                              response->mutable_last_ms()->Reserve(n);
+                              for (const storage::Step& step : down->steps) {
+                                response->add_start_ms(step.start);
+                                response->add_count(step.stats.count);
+                                response->add_min(step.stats.min);
+                                response->add_max(step.stats.max);
+                                response->add_avg(step.stats.avg());
+                                response->add_last(step.stats.last);
+                                response->add_last_ms(step.stats.last_at);
+                              }
+                              reactor->Finish(grpc::Status::OK);
+                            });
   return reactor;
 }
 
@@ -287,116 +163,29 @@ grpc::ServerUnaryReactor* QueryService::ReadLatest(grpc::CallbackServerContext* 
     reactor->Finish(ToGrpc(caller.error()));
     return reactor;
   }
-  auto call = std::make_shared<LatestCall>();
-  call->reactor = reactor;
-  call->response = response;
-  call->registry = registry_->Get();
-  const alarm::Registry& registry = *call->registry;
-  const bool by_enterprise = !request->enterprise_id().empty();
-  if (by_enterprise == (request->sensor_ids_size() > 0)) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                 "give either enterprise_id or sensor_ids, not both"));
-    return reactor;
-  }
-  if (request->sensor_ids_size() > kMaxLatestSensors) {
+  if (request->sensor_ids_size() > kMaxLatestSensors) {  // before copying them
     reactor->Finish(
         grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                      "at most " + std::to_string(kMaxLatestSensors) + " sensor_ids per request"));
     return reactor;
   }
-  if (by_enterprise) {
-    const alarm::Enterprise* enterprise = registry.FindEnterprise(request->enterprise_id());
-    if (enterprise == nullptr) {
-      reactor->Finish(grpc::Status(
-          grpc::StatusCode::NOT_FOUND,
-          "enterprise '" + alarm::Echo(request->enterprise_id()) + "' is not in the registry"));
-      return reactor;
-    }
-    if (!caller->Covers(enterprise->region_code)) {
-      reactor->Finish(ToGrpc(access_->Deny("enterprise '" + enterprise->id + "' is in region " +
-                                           enterprise->region_code + ", outside the region '" +
-                                           caller->region_prefix + "' of '" + caller->name + "'")));
-      return reactor;
-    }
-    for (const alarm::Sensor* sensor : registry.SensorsOf(request->enterprise_id())) {
-      call->ids.push_back(sensor->id);
-    }
-  } else {
-    for (const std::string& id : request->sensor_ids()) {
-      const alarm::Sensor* sensor = registry.FindSensor(id);
-      if (sensor == nullptr) {
-        reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
-                                     "sensor '" + alarm::Echo(id) + "' is not in the registry"));
-        return reactor;
-      }
-      if (auto denied = CheckRegion(*access_, *caller, registry, *sensor)) {
-        reactor->Finish(*denied);
-        return reactor;
-      }
-      call->ids.push_back(id);
-    }
-  }
-  if (call->ids.empty()) {
-    reactor->Finish(grpc::Status::OK);
-    return reactor;
-  }
-  call->results.resize(call->ids.size());
-  // Per shard: its sensors and their places in the answer.
-  const uint32_t shard_count = shards_->count();
-  std::vector<std::vector<std::string_view>> ids(shard_count);
-  std::vector<std::vector<size_t>> places(shard_count);
-  for (size_t i = 0; i < call->ids.size(); ++i) {
-    const uint32_t shard = ShardFor(call->ids[i], shard_count);
-    ids[shard].push_back(call->ids[i]);
-    places[shard].push_back(i);
-  }
-  call->pending.store(static_cast<uint32_t>(
-      std::count_if(ids.begin(), ids.end(), [](const auto& v) { return !v.empty(); })));
-  storage::ChunkStore* store = store_;
-  ShardSet* shards = shards_;
-  BlockingExecutor blocking = blocking_;
-  // After a restart a sensor's newest reading may be in the store only: read
-  // it once, then the shard keeps it current.
-  auto seed_then_finish = [call, store, shards] {
-    std::vector<std::vector<std::pair<std::string, std::optional<alarm::Reading>>>> seeds(
-        shards->count());
-    for (size_t i = 0; i < call->ids.size(); ++i) {
-      SensorLatest& latest = call->results[i];
-      if (latest.seeded) continue;
-      auto stored = store->ReadLatest(call->ids[i]);
-      if (!stored) {
-        call->reactor->Finish(ToGrpc(stored.error()));
-        return;
-      }
-      if (*stored && (!latest.reading || (*stored)->at > latest.reading->at)) {
-        latest.reading = *stored;
-      }
-      seeds[ShardFor(call->ids[i], shards->count())].emplace_back(call->ids[i], *stored);
-    }
-    for (uint32_t shard = 0; shard < seeds.size(); ++shard) {
-      if (!seeds[shard].empty()) SeedLatest(*shards, shard, std::move(seeds[shard]));
-    }
-    call->Finish();
-  };
-  for (uint32_t shard = 0; shard < shard_count; ++shard) {
-    if (ids[shard].empty()) continue;
-    server::ReadLatest(*shards_, shard, std::move(ids[shard]),
-                       [call, places = std::move(places[shard]), blocking,
-                        seed_then_finish](std::vector<SensorLatest> results) {
-                         for (size_t i = 0; i < results.size(); ++i) {
-                           call->results[places[i]] = std::move(results[i]);
+  const std::vector<std::string> sensor_ids(request->sensor_ids().begin(),
+                                            request->sensor_ids().end());
+  readings_.ReadLatest(*caller, request->enterprise_id(), sensor_ids,
+                       [reactor, response](alarm::Result<std::shared_ptr<LatestValues>> latest) {
+                         if (!latest) {
+                           reactor->Finish(ToGrpc(latest.error()));
+                           return;
                          }
-                         if (call->pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-                         const bool all_seeded =
-                             std::all_of(call->results.begin(), call->results.end(),
-                                         [](const SensorLatest& l) { return l.seeded; });
-                         if (all_seeded) {
-                           call->Finish();  // memory only: cheap enough for the shard thread
-                         } else {
-                           blocking(seed_then_finish);
+                         const LatestValues& values = **latest;
+                         response->mutable_values()->Reserve(static_cast<int>(values.ids.size()));
+                         for (size_t i = 0; i < values.ids.size(); ++i) {
+                           v1::LatestValue* value = response->add_values();
+                           LatestToProto(values.ids[i], values.results[i], value);
+                           AddRegistryNames(*values.registry, values.ids[i], value);
                          }
+                         reactor->Finish(grpc::Status::OK);
                        });
-  }
   return reactor;
 }
 

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "server/api/access.h"
+#include "server/api/reading_desk.h"
 #include "server/pipeline/registry_holder.h"
 #include "server/pipeline/shard.h"
 #include "storage/chunk_store.h"
@@ -19,16 +20,8 @@
 
 namespace vigil::server {
 
-// Runs a task that may block (RocksDB reads) off the gRPC threads.
-using BlockingExecutor = std::function<void(std::function<void()>)>;
-
-// Most readings one ReadRaw answer carries.
-inline constexpr uint32_t kMaxReadRawLimit = 100'000;
-// Most steps a ReadDownsampled range may span, and max_points when 0.
-inline constexpr uint64_t kMaxDownsampledSteps = 100'000;
-inline constexpr uint32_t kDefaultMaxPoints = 1000;
-// Most sensors one ReadLatest may name.
-inline constexpr int kMaxLatestSensors = 100'000;
+// kMaxReadRawLimit, kMaxDownsampledSteps, kDefaultMaxPoints, kMaxLatestSensors:
+// reading_desk.h.
 
 class QueryService final : public v1::Query::CallbackService {
  public:
@@ -48,18 +41,8 @@ class QueryService final : public v1::Query::CallbackService {
                                        v1::ReadLatestResponse* response) override;
 
  private:
-  // Reads the head of `sensor_id` in [from, to) with a snapshot on its shard,
-  // then runs `read` on the blocking pool and finishes `reactor` with the
-  // status it returns (or the head read's error).
-  void ReadHistory(grpc::ServerUnaryReactor* reactor, const std::string& sensor_id,
-                   alarm::TimestampMs from, alarm::TimestampMs to,
-                   std::function<grpc::Status(const HeadRead&)> read);
-
-  RegistryHolder* registry_;
-  ShardSet* shards_;
-  storage::ChunkStore* store_;
-  BlockingExecutor blocking_;
   const AccessControl* access_;
+  ReadingDesk readings_;  // ReadRaw and ReadDownsampled, shared with the HTTP console
 };
 
 }  // namespace vigil::server

@@ -386,6 +386,13 @@ class Parser {
          [&](const Item& item) {
            options.ingest_log.append_timeout = Duration(item, std::chrono::milliseconds(100));
          }},
+        {"max_bytes",
+         [&](const Item& item) { options.ingest_log.max_bytes = LargeByteSize(item); }},
+        {"max_age",
+         [&](const Item& item) {
+           options.ingest_log.max_age = std::chrono::duration_cast<std::chrono::seconds>(
+               Duration(item, std::chrono::milliseconds(0)));
+         }},
     };
     const Key storage_keys[] = {
         {"data_dir",
@@ -594,6 +601,26 @@ class Parser {
         {"threads", [&](const Item& item) { options.http.threads = Unsigned(item, 1, 64); }},
         {"line_protocol", [&](const Item& item) { Section(item, line_protocol_keys); }},
     };
+    const Key journal_keys[] = {
+        {"signing_key_file",
+         [&](const Item& item) { options.journal.signing_key_file = path_key(item); }},
+        {"export_max_bytes",
+         [&](const Item& item) {
+           options.journal.export_max_bytes = ByteSize(item, 64 * kKiB, 1u << 30);
+         }},
+    };
+    const Key console_keys[] = {
+        {"enabled", [&](const Item& item) { options.console.enabled = Bool(item); }},
+        {"listen",
+         [&](const Item& item) {
+           options.console.listen = String(item);
+           if (auto error = ListenError(options.console.listen)) Fail(item, *error);
+         }},
+        {"assets_dir", [&](const Item& item) { options.console.assets_dir = path_key(item); }},
+        {"dygraphs_dir", [&](const Item& item) { options.console.dygraphs_dir = path_key(item); }},
+        {"max_connections",
+         [&](const Item& item) { options.console.max_connections = Unsigned(item, 1, 1u << 20); }},
+    };
     const Key mqtt_keys[] = {
         {"broker",
          [&](const Item& item) {
@@ -639,6 +666,8 @@ class Parser {
     };
     const Key top_keys[] = {
         {"server", [&](const Item& item) { Section(item, server_keys); }},
+        {"journal", [&](const Item& item) { Section(item, journal_keys); }},
+        {"console", [&](const Item& item) { Section(item, console_keys); }},
         {"alarms", [&](const Item& item) { Section(item, alarms_keys); }},
         {"auth", [&](const Item& item) { Section(item, auth_keys); }},
         {"limits", [&](const Item& item) { Section(item, limits_keys); }},
@@ -749,6 +778,17 @@ class Parser {
     if (!value) Fail(item, "expected an integer, got '" + item.value.Scalar() + "'");
     CheckRange(item, *value, min, max, std::to_string(min), std::to_string(max));
     return static_cast<uint32_t>(*value);
+  }
+
+  // A size that may pass 4 GiB (a stream's retention).
+  int64_t LargeByteSize(const Item& item) const {
+    if (!item.value.IsScalar()) Fail(item, "expected a size, got " + Describe(item.value));
+    std::optional<int64_t> value = ParseByteSize(item.value.Scalar());
+    if (!value) {
+      Fail(item,
+           "expected a size in bytes like 0, 512MiB or 100GiB, got '" + item.value.Scalar() + "'");
+    }
+    return *value;
   }
 
   uint32_t ByteSize(const Item& item, uint32_t min, uint32_t max) const {
@@ -1019,6 +1059,8 @@ std::string FormatEffectiveConfig(const ServerOptions& options) {
     line("  partition", std::to_string(options.ingest_log.partition));
     line("  replicas", std::to_string(options.ingest_log.replicas));
     line("  append_timeout", FormatDuration(options.ingest_log.append_timeout));
+    line("  max_bytes", std::to_string(options.ingest_log.max_bytes));
+    line("  max_age", FormatDuration(options.ingest_log.max_age));
   }
   out += "ingest:\n";
   line("  max_future_skew", FormatDuration(options.limits.max_future_skew));
@@ -1071,6 +1113,15 @@ std::string FormatEffectiveConfig(const ServerOptions& options) {
   out += "  line_protocol:\n";
   line("    sensor_id", Quote(options.http.sensor_id_template));
   line("    max_fields_per_line", std::to_string(options.http.max_fields_per_line));
+  out += "journal:\n";
+  line("  signing_key_file", Quote(options.journal.signing_key_file.string()));
+  line("  export_max_bytes", FormatByteSize(options.journal.export_max_bytes));
+  out += "console:\n";
+  line("  enabled", options.console.enabled ? "true" : "false");
+  line("  listen", Quote(options.console.listen));
+  line("  assets_dir", Quote(ConsoleAssetsDir(options.console).string()));
+  line("  dygraphs_dir", Quote(options.console.dygraphs_dir.string()));
+  line("  max_connections", std::to_string(options.console.max_connections));
   out += "mqtt:\n";
   line("  broker", Quote(options.mqtt.broker));
   line("  client_id", Quote(options.mqtt.client_id));
@@ -1107,12 +1158,24 @@ bool IsLoopbackListen(std::string_view listen) {
   return dots == 3;
 }
 
+std::filesystem::path ConsoleAssetsDir(const ConsoleOptions& console) {
+  return console.assets_dir.empty() ? std::filesystem::path(VIGIL_CONSOLE_ASSETS_DIR)
+                                    : console.assets_dir;
+}
+
 alarm::Status CheckListenerSecurity(const ServerOptions& options) {
   if (!options.http.listen.empty() && !options.allow_plaintext &&
       !IsLoopbackListen(options.http.listen)) {
     return Status::InvalidArgument(
         "http.listen: plain HTTP (tokens in clear) on the non-loopback address '" +
         options.http.listen +
+        "': put it behind a TLS proxy and set server.allow_plaintext: true to accept it knowingly");
+  }
+  if (options.console.enabled && !options.allow_plaintext &&
+      !IsLoopbackListen(options.console.listen)) {
+    return Status::InvalidArgument(
+        "console.listen: plain HTTP (tokens in clear) on the non-loopback address '" +
+        options.console.listen +
         "': put it behind a TLS proxy and set server.allow_plaintext: true to accept it knowingly");
   }
   if (options.tls.enabled || options.allow_plaintext || IsLoopbackListen(options.listen)) {

@@ -77,6 +77,10 @@ std::string FormatEffectiveConfig(const ServerOptions& options);
 // 127.0.0.0/8 or [::1].
 bool IsLoopbackListen(std::string_view listen);
 
+// The folder the console's page is read from: console.assets_dir, or the
+// installed tree (<prefix>/share/vigil/console) when that is "".
+std::filesystem::path ConsoleAssetsDir(const ConsoleOptions& console);
+
 // The transport policy, checked after the flags are applied: with TLS off,
 // plaintext is refused on a non-loopback listen address unless
 // server.allow_plaintext is true (kInvalidArgument naming the keys).

@@ -5,8 +5,10 @@
 
 #include "alarm/registry.h"
 #include "alarm/rule_set.h"
+#include "server/config/config.h"
 #include "server/config/registry_yaml.h"
 #include "server/config/rules_yaml.h"
+#include "server/config/signing_key.h"
 #include "server/config/text_input.h"
 
 namespace vigil::server {
@@ -36,6 +38,10 @@ alarm::Result<ConfigFilesSummary> CheckConfigFiles(const ServerOptions& options,
           "alertmanager.ca_file: " + options.alertmanager.ca_file.string() +
           ": no PEM certificate in it");
     }
+  }
+  if (!options.journal.signing_key_file.empty()) {
+    auto key = SigningKey::Load(options.journal.signing_key_file);
+    if (!key) return Named("journal.signing_key_file", key.error());
   }
   // The NATS client reads these at start; a missing one should fail here.
   const std::pair<const char*, const std::filesystem::path*> nats_files[] = {
@@ -68,6 +74,13 @@ alarm::Result<ConfigFilesSummary> CheckConfigFiles(const ServerOptions& options,
         return Status::InvalidArgument("mqtt.ca_file: " + options.mqtt.ca_file.string() +
                                        ": no PEM certificate in it");
       }
+    }
+  }
+  // The console's page: vigild reads these at start.
+  if (options.console.enabled) {
+    for (const char* name : {"index.html", "console.js", "console.css"}) {
+      auto text = ReadTextFile(ConsoleAssetsDir(options.console) / name);
+      if (!text) return Named("console.assets_dir", text.error());
     }
   }
   std::shared_ptr<const alarm::Registry> registry;

@@ -25,7 +25,8 @@ struct ConfigFilesSummary {
 };
 
 // Reads and parses registry_file and rules_file (each when set), and checks
-// that alertmanager.ca_file (when set) holds a PEM certificate. With
+// that alertmanager.ca_file (when set) holds a PEM certificate and
+// journal.signing_key_file (when set) an Ed25519 private key. With
 // `against_registry` and a registry_file, also builds the rules against the
 // file's registry (alarm::RuleSet::Build): a selector naming a sensor or
 // enterprise the file lacks is an error. Entries added through RegistryAdmin

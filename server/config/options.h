@@ -85,6 +85,13 @@ struct IngestLogOptions {
   // Longest wait for the stream's acknowledgement before a batch fails
   // (UNAVAILABLE). YAML ingest_log.append_timeout. Default: 5s.
   std::chrono::milliseconds append_timeout = std::chrono::seconds(5);
+  // The stream's retention when this node creates it (an existing stream
+  // keeps its own): most bytes and oldest message kept; 0 = no limit. A
+  // node whose checkpoint falls behind what is kept must be restored from a
+  // peer (docs/cluster.md). YAML ingest_log.max_bytes, ingest_log.max_age.
+  // Default: 0, 0.
+  int64_t max_bytes = 0;
+  std::chrono::seconds max_age{0};
 
   bool operator==(const IngestLogOptions&) const = default;
 };
@@ -165,6 +172,20 @@ struct IdentityLimitOptions {
 
 // The HTTP listener (server/http/): gateway ingest as JSON (POST
 // /api/v1/ingest) and InfluxDB line protocol (POST /write, /api/v2/write);
+// The alarm journal's signed exports (docs/journal-integrity.md).
+struct JournalOptions {
+  // PEM file holding the Ed25519 private key that signs journal exports
+  // (`openssl genpkey -algorithm ed25519 -out journal-signing.pem`); read at
+  // start, and checked by --check-config. Relative to the config file's
+  // folder. YAML journal.signing_key_file. Default: "" (exports are refused).
+  std::filesystem::path signing_key_file;
+  // Largest export file one ExportJournal call builds; it is held in memory
+  // to be signed (Ed25519 signs the whole message), so this bounds memory.
+  // A larger range stops at an entry boundary. YAML journal.export_max_bytes.
+  // Default: 128MiB (about 250,000 entries).
+  uint32_t export_max_bytes = 128u << 20;
+};
+
 // docs/http-ingest.md. Off unless http.listen is set: a new network surface
 // is opened knowingly, like server.metrics_listen. Plain HTTP (no TLS yet),
 // so a non-loopback address needs server.allow_plaintext: true.
@@ -195,6 +216,34 @@ struct HttpOptions {
   uint32_t max_fields_per_line = 1000;
 
   bool operator==(const HttpOptions&) const = default;
+};
+
+// The web console for command centers (server/http/console.h,
+// docs/console.md): the live alarm list, acknowledge and shelve, an alarm's
+// detail, over an HTTP/JSON API and a Server-Sent Events stream with the
+// same tokens, regions and roles as gRPC. A listener of its own, apart from
+// the gateways' http.listen: it faces people, not field devices. Off by
+// default; like http.listen, plain HTTP needs a loopback address or
+// server.allow_plaintext.
+struct ConsoleOptions {
+  // YAML console.enabled. Default: false.
+  bool enabled = false;
+  // host:port; port 0 picks a free port (printed at start as console=).
+  // YAML console.listen. Default: "127.0.0.1:8088".
+  std::string listen = "127.0.0.1:8088";
+  // The page's files (index.html, console.js, console.css); relative to
+  // the config file's folder. YAML console.assets_dir. Default: "" = the
+  // installed tree (<prefix>/share/vigil/console).
+  std::filesystem::path assets_dir;
+  // Folder holding dygraph.min.js (Debian's libjs-dygraphs), served as
+  // /dygraph.min.js for the trend plot. YAML console.dygraphs_dir.
+  // Default: "/usr/share/javascript/dygraphs".
+  std::filesystem::path dygraphs_dir = "/usr/share/javascript/dygraphs";
+  // Connections open at once (each open page keeps one for its stream).
+  // YAML console.max_connections. Default: 256.
+  uint32_t max_connections = 256;
+
+  bool operator==(const ConsoleOptions&) const = default;
 };
 
 // Empty when `text` is a valid http.line_protocol.sensor_id template (every
@@ -359,6 +408,10 @@ struct ServerOptions {
   IngestLogOptions ingest_log;
   // YAML http. Default: off.
   HttpOptions http;
+  // YAML journal. Default: no signing key.
+  JournalOptions journal;
+  // YAML console. Default: off.
+  ConsoleOptions console;
   // YAML mqtt. Default: off.
   MqttOptions mqtt;
 };

@@ -15,6 +15,9 @@ const char kExitCodesHelp[] = R"(Exit codes:
      PERMISSION_DENIED (outside the token's region, or a viewer acting)
   5  alarms watch: the cursor is older than the server's journal keeps
      (OUT_OF_RANGE); rerun with --resync to start again from a snapshot
+  6  journal verify: the hash chain is broken (the first broken seq is printed)
+  7  journal export: the file is signed but stops before the range's end
+     (journal.export_max_bytes); export the rest from the printed seq
 )";
 
 std::optional<std::string> Args::Get(std::string_view name) const {

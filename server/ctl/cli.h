@@ -24,6 +24,8 @@ enum ExitCode : int {
   kExitNotFound = 3,       // NOT_FOUND
   kExitDenied = 4,         // UNAUTHENTICATED or PERMISSION_DENIED
   kExitCursorExpired = 5,  // alarms watch: OUT_OF_RANGE (cursor older than the journal)
+  kExitChainBroken = 6,    // journal verify: the hash chain does not hold
+  kExitIncomplete = 7,     // journal export: stopped at journal.export_max_bytes
 };
 
 extern const char kExitCodesHelp[];

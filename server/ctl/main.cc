@@ -22,6 +22,7 @@
 #include "server/ctl/cli.h"
 #include "server/ctl/gateway_commands.h"
 #include "server/ctl/history_commands.h"
+#include "server/ctl/journal_commands.h"
 #include "server/ctl/send_command.h"
 
 #ifndef VIGIL_VERSION
@@ -60,6 +61,9 @@ Commands:
                      server's registry (nothing changes); put it in force.
   hash-token         Read a token on stdin, print its SHA-256 (hex) for auth.tokens
                      in the server config.
+  journal verify | export
+                     The alarm journal's hash chain: verify it on the server; write
+                     a signed export of a range ('vigilctl journal --help')
   readings SENSOR    A sensor's readings, raw or downsampled per step ('vigilctl
                      readings --help')
   latest             Latest values of an enterprise's sensors or of named sensors,
@@ -123,6 +127,7 @@ std::vector<const Command*> Commands() {
   for (const Command& c : AlarmCommands()) all.push_back(&c);
   for (const Command& c : HistoryCommands()) all.push_back(&c);
   for (const Command& c : GatewayCommands()) all.push_back(&c);
+  for (const Command& c : JournalCommands()) all.push_back(&c);
   for (const Command& c : SendCommands()) all.push_back(&c);
   return all;
 }
@@ -194,11 +199,14 @@ class Line {
     alarms_ = app_.add_subcommand("alarms", "command-center alarms");
     help_[alarms_] = kAlarmsHelp;
     gateway_ = app_.add_subcommand("gateway", "a gateway's watermark and status");
+    journal_ = app_.add_subcommand("journal", "the alarm journal's hash chain");
+    help_[journal_] = kJournalHelp;
     for (const Command* c : Commands()) {
       CLI::App* parent = &app_;
       std::string name = c->path;
       if (name.starts_with("alarms ")) parent = alarms_;
       if (name.starts_with("gateway ")) parent = gateway_;
+      if (name.starts_with("journal ")) parent = journal_;
       if (parent != &app_) name = name.substr(name.find(' ') + 1);
       // In place: CLI11 keeps a reference to leaf.positional.
       Leaf& leaf = leaves_.emplace_back();
@@ -221,6 +229,7 @@ class Line {
     app_.require_subcommand(0, 1);
     alarms_->require_subcommand(0, 1);
     gateway_->require_subcommand(0, 1);
+    journal_->require_subcommand(0, 1);
     // Set last: subcommands inherit allow_extras when created. An unknown
     // option or argument falls through to the root and is reported with the
     // command it followed.
@@ -254,7 +263,7 @@ class Line {
       const std::string& first = extra.front();
       if (first.starts_with("-")) return Usage("unknown option '" + first + "'");
       if (Selected() == &app_) return TopUsage("unknown command '" + first + "'");
-      if (Selected() == alarms_ || Selected() == gateway_) {
+      if (Selected() == alarms_ || Selected() == gateway_ || Selected() == journal_) {
         return Usage("unknown subcommand '" + first + "'");
       }
       return Usage("unexpected argument '" + first + "'");
@@ -263,6 +272,9 @@ class Line {
     if (selected == &app_) return TopUsage("no command");
     if (selected == alarms_) return Usage("alarms needs a subcommand");
     if (selected == gateway_) return TopUsage("gateway needs a subcommand (watermark, status)");
+    if (selected == journal_) {
+      return UsageError("journal", kJournalHelp, "journal needs a subcommand (verify, export)");
+    }
     const Leaf& leaf = *std::find_if(leaves_.begin(), leaves_.end(),
                                      [&](const Leaf& l) { return l.app == selected; });
     const Command& command = *leaf.command;
@@ -327,6 +339,7 @@ class Line {
     const CLI::App* selected = Selected();
     if (selected == &app_ || selected == gateway_) return TopUsage(error);
     if (selected == alarms_) return UsageError("alarms", kAlarmsHelp, error);
+    if (selected == journal_) return UsageError("journal", kJournalHelp, error);
     for (const Leaf& leaf : leaves_) {
       if (leaf.app == selected) return UsageError(*leaf.command, error);
     }
@@ -336,6 +349,7 @@ class Line {
   CLI::App app_;
   CLI::App* alarms_ = nullptr;
   CLI::App* gateway_ = nullptr;
+  CLI::App* journal_ = nullptr;
   std::map<std::string, CLI::Option*> global_options_;
   std::list<Leaf> leaves_;  // a list: CLI11 holds references into each
   std::map<const CLI::App*, std::string> help_;

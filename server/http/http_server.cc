@@ -8,6 +8,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <deque>
 #include <map>
 #include <thread>
 #include <utility>
@@ -29,6 +30,7 @@ constexpr uint32_t kHeaderLimit = 16 * 1024;
 struct Routes {
   // (method, path) -> handler; and the paths known under any method (405).
   std::map<std::pair<std::string, std::string>, HttpHandler> handlers;
+  std::map<std::pair<std::string, std::string>, HttpStreamHandler> streams;
 };
 
 struct Shared {
@@ -58,6 +60,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   ~Session() {
     if (!refuse_) shared_->connections.fetch_sub(1, std::memory_order_relaxed);
+    // A stream cut short by Stop(): its producer still hears of it.
+    NotifyStreamClosed();
   }
 
   void Start() {
@@ -152,12 +156,21 @@ class Session : public std::enable_shared_from_this<Session> {
     request_.content_type = std::string(message[bhttp::field::content_type]);
     request_.content_encoding = std::string(message[bhttp::field::content_encoding]);
     request_.body = std::move(message.body());
+    for (const auto& field : message) {
+      request_.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    }
 
     auto it = shared_->routes.handlers.find({request_.method, request_.path});
-    if (it == shared_->routes.handlers.end()) {
+    auto streamed = shared_->routes.streams.find({request_.method, request_.path});
+    if (it == shared_->routes.handlers.end() && streamed == shared_->routes.streams.end()) {
       HttpResponse r;
       std::string allow;
       for (const auto& [key, handler] : shared_->routes.handlers) {
+        if (key.second != request_.path) continue;
+        if (!allow.empty()) allow += ", ";
+        allow += key.first;
+      }
+      for (const auto& [key, handler] : shared_->routes.streams) {
         if (key.second != request_.path) continue;
         if (!allow.empty()) allow += ", ";
         allow += key.first;
@@ -176,11 +189,23 @@ class Session : public std::enable_shared_from_this<Session> {
     // No read timer while the handler works (storage answers every batch).
     stream_.expires_never();
     auto self = shared_from_this();
-    it->second(request_, [self](HttpResponse response) {
+    HttpReply reply = [self](HttpResponse response) {
       net::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
         self->Send(std::move(response), !self->keep_alive_);
       });
-    });
+    };
+    if (streamed != shared_->routes.streams.end()) {
+      streamed->second(
+          request_, std::move(reply),
+          [self](HttpResponse head, std::shared_ptr<HttpStreamCallbacks> callbacks) {
+            net::post(self->stream_.get_executor(),
+                      [self, head = std::move(head), callbacks = std::move(callbacks)]() mutable {
+                        self->StartStream(head, std::move(callbacks));
+                      });
+          });
+      return;
+    }
+    it->second(request_, std::move(reply));
   }
 
   void Send(HttpResponse r, bool close) {
@@ -235,6 +260,133 @@ class Session : public std::enable_shared_from_this<Session> {
                             });
   }
 
+  // ---- Streamed responses (HttpResponse::stream) ----
+  // The header goes out without a length (the body ends when the connection
+  // closes); then queued writes, one at a time, each bounded by
+  // read_timeout; a read on the bare socket notices the client leaving.
+
+  class Handle final : public HttpStream {
+   public:
+    explicit Handle(std::weak_ptr<Session> session) : session_(std::move(session)) {}
+    bool Write(std::string data) override {
+      if (closed_.load(std::memory_order_acquire)) return false;
+      auto session = session_.lock();
+      if (session == nullptr) return false;
+      if (buffered_.fetch_add(data.size(), std::memory_order_relaxed) + data.size() >
+          kMaxStreamBuffered) {
+        Close();
+        return false;
+      }
+      net::post(session->stream_.get_executor(), [session, data = std::move(data)]() mutable {
+        session->QueueStream(std::move(data));
+      });
+      return true;
+    }
+    size_t buffered() const override { return buffered_.load(std::memory_order_relaxed); }
+    void Close() override {
+      if (closed_.exchange(true, std::memory_order_acq_rel)) return;
+      if (auto session = session_.lock()) {
+        net::post(session->stream_.get_executor(), [session] { session->FinishStream(); });
+      }
+    }
+    std::weak_ptr<Session> session_;
+    std::atomic<bool> closed_{false};
+    std::atomic<size_t> buffered_{0};
+  };
+  static constexpr size_t kMaxStreamBuffered = 1u << 20;
+
+  void StartStream(const HttpResponse& r, std::shared_ptr<HttpStreamCallbacks> callbacks) {
+    callbacks_ = std::move(callbacks);
+    handle_ = std::make_shared<Handle>(weak_from_this());
+    stream_header_.emplace(static_cast<bhttp::status>(r.status), version_ == 0 ? 11 : version_);
+    stream_header_->set(bhttp::field::server, "vigild");
+    stream_header_->set(bhttp::field::content_type, r.content_type);
+    for (const auto& [name, value] : r.headers) stream_header_->set(name, value);
+    stream_header_->keep_alive(false);
+    stream_serializer_.emplace(*stream_header_);
+    stream_.expires_after(shared_->options.read_timeout);
+    bhttp::async_write_header(stream_, *stream_serializer_,
+                              [self = shared_from_this()](beast::error_code ec, size_t) {
+                                if (ec) {
+                                  self->EndStream();
+                                  return;
+                                }
+                                self->stream_.expires_never();
+                                self->WatchPeer();
+                                if (self->callbacks_->open) self->callbacks_->open(self->handle_);
+                              });
+  }
+
+  void WatchPeer() {
+    stream_.socket().async_read_some(net::buffer(drain_),
+                                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                                       if (ec) {
+                                         self->EndStream();
+                                         return;
+                                       }
+                                       self->WatchPeer();  // a client has nothing to say here
+                                     });
+  }
+
+  void QueueStream(std::string data) {
+    if (stream_ended_) return;
+    stream_out_.push_back(std::move(data));
+    if (!stream_writing_) WriteStream();
+  }
+
+  void WriteStream() {
+    stream_writing_ = true;
+    stream_.expires_after(shared_->options.read_timeout);
+    net::async_write(stream_, net::buffer(stream_out_.front()),
+                     [self = shared_from_this()](beast::error_code ec, size_t n) {
+                       self->stream_writing_ = false;
+                       self->handle_->buffered_.fetch_sub(n, std::memory_order_relaxed);
+                       if (ec || self->stream_ended_) {
+                         self->EndStream();
+                         return;
+                       }
+                       self->stream_out_.pop_front();
+                       if (!self->stream_out_.empty()) {
+                         self->WriteStream();
+                         return;
+                       }
+                       if (self->finish_when_flushed_) {
+                         self->EndStream();
+                         return;
+                       }
+                       self->stream_.expires_never();
+                       if (self->callbacks_->drained) self->callbacks_->drained();
+                     });
+  }
+
+  // The producer closed the stream: what it queued is still sent.
+  void FinishStream() {
+    if (stream_writing_ || !stream_out_.empty()) {
+      finish_when_flushed_ = true;
+      return;
+    }
+    EndStream();
+  }
+
+  // Ends a streamed response once: tells the producer, then closes.
+  void EndStream() {
+    if (stream_ended_) return;
+    stream_ended_ = true;
+    handle_->closed_.store(true, std::memory_order_release);
+    NotifyStreamClosed();
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.close();
+  }
+
+  void NotifyStreamClosed() {
+    if (callbacks_ == nullptr) return;
+    auto closed = std::move(callbacks_->closed);
+    callbacks_->open = nullptr;
+    callbacks_->drained = nullptr;
+    if (closed) closed();
+  }
+
   beast::tcp_stream stream_;
   Shared* shared_;
   const bool refuse_;
@@ -244,6 +396,14 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<bhttp::response<bhttp::empty_body>> continue_;
   std::optional<bhttp::response<bhttp::string_body>> response_;
   HttpRequest request_;
+  std::shared_ptr<HttpStreamCallbacks> callbacks_;  // set once streaming
+  std::shared_ptr<Handle> handle_;
+  std::optional<bhttp::response<bhttp::empty_body>> stream_header_;
+  std::optional<bhttp::response_serializer<bhttp::empty_body>> stream_serializer_;
+  std::deque<std::string> stream_out_;
+  bool stream_writing_ = false;
+  bool stream_ended_ = false;
+  bool finish_when_flushed_ = false;
   unsigned version_ = 0;
   bool keep_alive_ = false;
   bool close_after_ = false;
@@ -350,6 +510,10 @@ void HttpServer::Route(std::string method, std::string path, HttpHandler handler
   impl_->shared_.routes.handlers[{std::move(method), std::move(path)}] = std::move(handler);
 }
 
+void HttpServer::RouteStream(std::string method, std::string path, HttpStreamHandler handler) {
+  impl_->shared_.routes.streams[{std::move(method), std::move(path)}] = std::move(handler);
+}
+
 alarm::Status HttpServer::Start() { return impl_->Start(&address_); }
 void HttpServer::Stop() { impl_->Stop(); }
 
@@ -386,6 +550,13 @@ std::string UrlDecode(std::string_view text) {
     }
   }
   return out;
+}
+
+std::string_view HttpRequest::Header(std::string_view name) const {
+  for (const auto& [key, value] : headers) {
+    if (beast::iequals(key, beast::string_view(name.data(), name.size()))) return value;
+  }
+  return {};
 }
 
 std::optional<std::string> HttpRequest::Param(std::string_view name) const {

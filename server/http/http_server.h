@@ -49,9 +49,42 @@ struct HttpRequest {
   std::string content_type;
   std::string content_encoding;
   std::string body;
+  // Every header as sent (names as sent), for handlers that need more than
+  // the fields above.
+  std::vector<std::pair<std::string, std::string>> headers;
 
   // The URL-decoded value of query parameter `name`; nullopt when absent.
   std::optional<std::string> Param(std::string_view name) const;
+  // The value of header `name` (case-insensitive); "" when absent.
+  std::string_view Header(std::string_view name) const;
+};
+
+// The open body of a streamed response (Server-Sent Events), written until
+// either side closes it. Thread-safe: any thread may Write and Close.
+class HttpStream {
+ public:
+  virtual ~HttpStream() = default;
+  // Queues `data` for the client. False once the stream is closed (the
+  // client left, the server is stopping, or more than 1 MiB was waiting to be
+  // sent: a client that cannot keep up is closed and reconnects).
+  virtual bool Write(std::string data) = 0;
+  // Bytes queued and not yet written.
+  virtual size_t buffered() const = 0;
+  // Ends the response once what was written before has been sent.
+  virtual void Close() = 0;
+};
+
+// Callbacks of a streamed response, set by the handler in its reply. Both run
+// on a vigil-http thread and must not block.
+struct HttpStreamCallbacks {
+  // The header was sent: `stream` may be written from now on.
+  std::function<void(std::shared_ptr<HttpStream> stream)> open;
+  // Everything queued was written (pace the producer with it).
+  std::function<void()> drained;
+  // The stream ended, for whatever reason (at the latest when the HttpServer
+  // is destroyed); runs once if `open` ran. Drop every reference to the
+  // stream here.
+  std::function<void()> closed;
 };
 
 struct HttpResponse {
@@ -67,6 +100,16 @@ using HttpReply = std::function<void(HttpResponse)>;
 // Runs on a vigil-http thread; must not block (hand long work elsewhere and
 // reply from there).
 using HttpHandler = std::function<void(HttpRequest& request, HttpReply reply)>;
+// Starts a streamed response: sends `head`'s status and headers (its body is
+// ignored; no Content-Length, the body lasts until either side closes and
+// the connection is not reused), then calls `callbacks`. Call it, or the
+// reply, exactly once, from any thread.
+using HttpStreamStart =
+    std::function<void(HttpResponse head, std::shared_ptr<HttpStreamCallbacks> callbacks)>;
+// A handler that may answer with a stream (RouteStream); same thread rules
+// as HttpHandler.
+using HttpStreamHandler =
+    std::function<void(HttpRequest& request, HttpReply reply, HttpStreamStart start)>;
 
 class HttpServer {
  public:
@@ -77,6 +120,8 @@ class HttpServer {
 
   // Serves `method` `path` (exact match) with `handler`. REQUIRES: before Start().
   void Route(std::string method, std::string path, HttpHandler handler);
+  // The same for a handler that may stream its answer (Server-Sent Events).
+  void RouteStream(std::string method, std::string path, HttpStreamHandler handler);
 
   // Binds and starts the threads. kUnavailable when the address cannot be
   // bound; kInvalidArgument when it is not host:port.

@@ -354,6 +354,20 @@ class Collector final : public prometheus::Collectable {
       AddSingle(&out, "vigil_cluster_follow_failures_total",
                 "Times following the ingest stream failed (retried every second).", kCounter,
                 static_cast<double>(a.follow_failures.load(std::memory_order_relaxed)));
+      AddSingle(&out, "vigil_cluster_rules_not_applied_total",
+                "Rules changes from the ingest stream this node could not put in force (they do "
+                "not fit its registry: give every node the same registry).",
+                kCounter, static_cast<double>(a.rules_not_applied.load(std::memory_order_relaxed)));
+      AddSingle(&out, "vigil_cluster_registry_not_applied_total",
+                "Registry changes from the ingest stream this node could not apply (it logs "
+                "replicated_registry_not_applied with the reason).",
+                kCounter,
+                static_cast<double>(a.registry_not_applied.load(std::memory_order_relaxed)));
+      AddSingle(&out, "vigil_cluster_other_shard_count",
+                "The server.shards of another node when it differs from this node's (0: all "
+                "alike). Nodes with different shard counts number their alarm journals "
+                "differently: a command center cannot resume by seq across them.",
+                kGauge, static_cast<double>(a.other_shard_count.load(std::memory_order_relaxed)));
       AddSingle(&out, "vigil_cluster_retention_gap",
                 "1 when the stream's retention dropped entries this node never applied: it does "
                 "not serve; restore its data folder from a peer's backup.",

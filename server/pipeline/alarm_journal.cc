@@ -52,7 +52,7 @@ class AlarmJournal::Impl {
       if (!entry) return Status::Corruption("open alarm table: " + entry.error().message());
       open.push_back(std::move(*entry));
     }
-    book_.Load(state.last_seq, open);
+    book_.Load(state.last_seq, open, state.chain_head);
     feed_->Reset(std::move(open), state.first_seq, state.last_seq);
     return Status::Ok();
   }
@@ -129,10 +129,12 @@ class AlarmJournal::Impl {
     }
     if (group.empty()) {
       if (held_count_ == 0) return popped;
-      // Waiting for a shard to pass an entry: look again shortly.
-      std::this_thread::sleep_for(std::chrono::microseconds(50));
+      // Waiting for a shard to pass an entry: look again shortly, less often
+      // the longer it takes (a shard writing a checkpoint's chunks).
+      std::this_thread::sleep_for(std::chrono::microseconds(50 << std::min(held_waits_++, 4)));
       return true;
     }
+    held_waits_ = 0;
     WriteGroup(group);
     return true;
   }
@@ -181,8 +183,11 @@ class AlarmJournal::Impl {
     std::vector<storage::JournalAppend> appends;
     for (const JournalEntry& e : book_.pending()) {
       encoded.push_back(storage::EncodeJournalEntry(e));
-      appends.push_back(
-          {.seq = e.seq, .alarm_id = e.alarm_id, .at = e.event.at, .entry = encoded.back()});
+      appends.push_back({.seq = e.seq,
+                         .alarm_id = e.alarm_id,
+                         .at = e.event.at,
+                         .entry = encoded.back(),
+                         .hash = book_.Chain(encoded.back())});
     }
     const std::vector<JournalBook::OpenWrite> open = book_.OpenWrites();
     std::vector<std::optional<std::string>> open_bytes;
@@ -276,6 +281,7 @@ class AlarmJournal::Impl {
   // NumberInLogOrder: items waiting, per shard, in submission order.
   std::vector<std::deque<std::unique_ptr<JournalItem>>> held_;
   size_t held_count_ = 0;
+  int held_waits_ = 0;  // looks in a row that found nothing to release
 
   std::atomic<const JournalOrder*> order_{nullptr};
 

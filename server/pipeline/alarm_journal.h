@@ -1,7 +1,9 @@
 // AlarmJournal: the one thread that writes the alarm journal. Shards hand it
 // the events of each log entry they evaluated (through a bounded lock-free
-// queue); it numbers them (global, gap-free journal sequence), writes them in
-// one RocksDB write per group together with the open-alarm table and each
+// queue); it numbers them (global, gap-free journal sequence), chains each
+// entry's hash to the previous one (storage/journal_chain.h, the head kept
+// in memory), writes entries and hashes in one RocksDB write per group
+// together with the open-alarm table and each
 // shard's "journaled through log entry N" mark, and only then publishes them
 // to the AlarmFeed, logs them and completes the operator actions that caused
 // them. An event is therefore never published before it is durable, and never

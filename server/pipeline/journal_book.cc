@@ -34,9 +34,12 @@ void Locate(const alarm::ActiveAlarm& a, const alarm::Registry& reg, JournalEntr
 
 }  // namespace
 
-void JournalBook::Load(uint64_t last_seq, std::span<const JournalEntry> open_entries) {
+void JournalBook::Load(uint64_t last_seq, std::span<const JournalEntry> open_entries,
+                       const storage::ChainHash& chain_head) {
   next_seq_ = last_seq + 1;
   group_first_seq_ = next_seq_;
+  chain_head_ = chain_head;
+  group_chain_head_ = chain_head;
   open_.clear();
   for (const JournalEntry& e : open_entries) open_[KeyOf(e.event.record)] = e;
 }
@@ -109,6 +112,11 @@ void JournalBook::Mark(uint32_t shard, uint64_t log_seq) {
   mark = std::max(mark, log_seq);
 }
 
+storage::ChainHash JournalBook::Chain(std::string_view entry) {
+  chain_head_ = storage::NextChainHash(chain_head_, entry);
+  return chain_head_;
+}
+
 std::vector<JournalBook::OpenWrite> JournalBook::OpenWrites() const {
   std::map<OpenKey, std::optional<JournalEntry>> final_state;
   for (const auto& [key, old] : undo_) {
@@ -132,6 +140,7 @@ std::vector<JournalEntry> JournalBook::Commit() {
   undo_.clear();
   marks_.clear();
   group_first_seq_ = next_seq_;
+  group_chain_head_ = chain_head_;
   return std::exchange(pending_, {});
 }
 
@@ -148,6 +157,7 @@ void JournalBook::Undo() {
   marks_.clear();
   pending_.clear();
   next_seq_ = group_first_seq_;
+  chain_head_ = group_chain_head_;
 }
 
 }  // namespace vigil::server

@@ -7,7 +7,12 @@
 // and, once durable, to the feed. No threads, no store, no clock (`now` is an
 // argument); not thread-safe: one owner (the journal thread) uses it.
 //
-// A group's life: Add/Reconcile/Mark ... then either Commit (the group's
+// It also keeps the head of the journal's hash chain (storage/journal_chain.h):
+// Chain() gives each pending entry's stored bytes their hash, so the chain
+// is computed where entries are numbered, in memory (no store read per
+// entry), and undone with the group.
+//
+// A group's life: Add/Reconcile/Mark/Chain ... then either Commit (the group's
 // write is durable) or Undo (it failed: every change since the last
 // Commit/Undo is forgotten, so trying the same group again gives the same
 // numbers).
@@ -25,6 +30,7 @@
 #include "alarm/journal.h"
 #include "alarm/registry.h"
 #include "alarm/types.h"
+#include "storage/journal_chain.h"
 
 namespace vigil::server {
 
@@ -45,10 +51,12 @@ class JournalBook {
   // An empty journal for `shard_count` shards (of the current layout).
   explicit JournalBook(uint32_t shard_count) : shard_count_(shard_count) {}
 
-  // Continues the journal as loaded: the next entry is last_seq + 1, and
-  // `open_entries` (the latest entry of each open alarm) is the open table.
-  // REQUIRES: nothing added yet.
-  void Load(uint64_t last_seq, std::span<const alarm::JournalEntry> open_entries);
+  // Continues the journal as loaded: the next entry is last_seq + 1,
+  // `open_entries` (the latest entry of each open alarm) is the open table,
+  // and the next entry's hash follows `chain_head` (h(last_seq), or zeros
+  // when no entry is chained yet). REQUIRES: nothing added yet.
+  void Load(uint64_t last_seq, std::span<const alarm::JournalEntry> open_entries,
+            const storage::ChainHash& chain_head = storage::kGenesisHash);
 
   // Numbers `event` into the pending group: the next seq, and the alarm id of
   // its open alarm when it is the same occurrence (else a new alarm, id =
@@ -67,6 +75,14 @@ class JournalBook {
 
   // Shard `shard` has handed over every event of log entries <= log_seq.
   void Mark(uint32_t shard, uint64_t log_seq);
+
+  // The hash of the next pending entry in seq order, whose stored bytes are
+  // `entry` (storage::EncodeJournalEntry of it): SHA-256(head || entry),
+  // which becomes the head. Called once per pending entry, in order, after
+  // the group's Adds.
+  storage::ChainHash Chain(std::string_view entry);
+  // h of the last entry Chain()ed (committed or pending).
+  const storage::ChainHash& chain_head() const { return chain_head_; }
 
   // The pending group: its entries in seq order, the final open-table state
   // of every key it touched (in key order), and its marks (in shard order).
@@ -95,6 +111,8 @@ class JournalBook {
   std::map<OpenKey, alarm::JournalEntry> open_;
   // The pending group.
   uint64_t group_first_seq_ = 1;
+  storage::ChainHash chain_head_{};
+  storage::ChainHash group_chain_head_{};  // chain_head_ before the pending group
   std::vector<alarm::JournalEntry> pending_;
   // Each change of the open table, with the value before it.
   std::vector<std::pair<OpenKey, std::optional<alarm::JournalEntry>>> undo_;

@@ -191,6 +191,8 @@ class ControlTask final : public ShardTask {
         // On replay there is no rule set: the current rules were set at start.
         if (rules_) shard.engine.SetRuleSet(rules_, stored_at_, &shard.events);
         break;
+      case ControlKind::kRegistryChanged:
+        break;  // for the node, not the shards (PostControl does not send it)
     }
     if (!status.ok()) {
       if (completion_ != nullptr) completion_->Done(status, 0);
@@ -456,6 +458,7 @@ void ShardSet::PostControl(uint64_t log_seq, alarm::TimestampMs stored_at,
                            const storage::ControlRecord& record, CommandCompletion* completion,
                            const std::shared_ptr<const alarm::RuleSet>& rules) {
   using storage::ControlKind;
+  if (record.kind == ControlKind::kRegistryChanged) return;  // nothing for the shards
   if (record.kind == ControlKind::kTick || record.kind == ControlKind::kRulesChanged) {
     for (auto& shard : shards_) {
       shard->posted_seq.store(log_seq, std::memory_order_release);

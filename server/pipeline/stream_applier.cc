@@ -4,6 +4,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 
 #include "server/log/log.h"
 #include "server/log/thread_name.h"
@@ -25,7 +26,11 @@ class StreamApplier::Follower {
  public:
   Follower(storage::SharedIngestLog* log, ShardSet* shards, ActionHandoff* handoff,
            ApplierOptions options, ApplierCounters* counters)
-      : log_(log), shards_(shards), handoff_(handoff), options_(options), counters_(counters) {
+      : log_(log),
+        shards_(shards),
+        handoff_(handoff),
+        options_(std::move(options)),
+        counters_(counters) {
     if (const std::optional<storage::AppliedState> state = log_->applied_state_at_open()) {
       replay_from_ = state->replay_from;
       next_ = state->marks_through;
@@ -132,6 +137,25 @@ class StreamApplier::Follower {
     snapshot_ = std::move(state);
   }
 
+  // A node's ticks say its shard count ("shards=N"): nodes that number their
+  // journals alike must have the same.
+  void CheckShardCount(std::string_view text) {
+    if (options_.shard_count == 0 || !text.starts_with("shards=")) return;
+    uint32_t other = 0;
+    for (char c : text.substr(7)) {
+      if (c < '0' || c > '9' || other > 100000) return;
+      other = other * 10 + static_cast<uint32_t>(c - '0');
+    }
+    if (other == options_.shard_count) return;
+    if (counters_->other_shard_count.exchange(other, std::memory_order_relaxed) != other) {
+      LogError("cluster_shard_count_mismatch",
+               {{"shards", options_.shard_count},
+                {"other_node_shards", other},
+                {"effect",
+                 "the nodes' alarm journal seqs differ: give every node the same server.shards"}});
+    }
+  }
+
   alarm::Status Apply(const storage::SharedLogEntry& e) {
     next_ = std::max(next_, e.position + 1);
     counters_->pending.store(e.pending, std::memory_order_relaxed);
@@ -167,6 +191,7 @@ class StreamApplier::Follower {
                                        control.error().message());
     }
     if (control->kind == storage::ControlKind::kTick) {
+      CheckShardCount(control->text);
       const int64_t second = clock_ms_ / 1000;
       if (second <= last_tick_second_) {
         counters_->ticks_dropped.fetch_add(1, std::memory_order_relaxed);
@@ -174,10 +199,33 @@ class StreamApplier::Follower {
       }
       last_tick_second_ = second;
     }
+    if (control->kind == storage::ControlKind::kRegistryChanged) {
+      // For this node, whatever the shards hold: its registry must follow
+      // the stream even where the shards' replay has not begun.
+      if (!e.published_here && options_.registry_change) {
+        if (alarm::Status s = options_.registry_change(control->text); !s.ok()) {
+          counters_->registry_not_applied.fetch_add(1, std::memory_order_relaxed);
+          LogError("replicated_registry_not_applied",
+                   {{"log_position", e.position}, {"error", s.ToString()}});
+        }
+      }
+      return alarm::Status::Ok();
+    }
     if (!post) return alarm::Status::Ok();
     LocalAction local;
     if (e.published_here && control->kind != storage::ControlKind::kTick) {
       local = handoff_->Take(e.position, options_.action_wait);
+    }
+    if (control->kind == storage::ControlKind::kRulesChanged && local.rules == nullptr &&
+        options_.rules_of) {
+      auto rules = options_.rules_of(control->text);
+      if (rules) {
+        local.rules = std::move(*rules);
+      } else {
+        counters_->rules_not_applied.fetch_add(1, std::memory_order_relaxed);
+        LogError("replicated_rules_not_applied",
+                 {{"log_position", e.position}, {"error", rules.error().ToString()}});
+      }
     }
     shards_->PostControl(e.position, clock_ms_, *control, local.completion, local.rules);
     counters_->entries.fetch_add(1, std::memory_order_relaxed);
@@ -208,7 +256,7 @@ class StreamApplier::Follower {
 
 StreamApplier::StreamApplier(storage::SharedIngestLog* log, ShardSet* shards,
                              ActionHandoff* handoff, ApplierOptions options)
-    : follower_(std::make_unique<Follower>(log, shards, handoff, options, &counters_)) {}
+    : follower_(std::make_unique<Follower>(log, shards, handoff, std::move(options), &counters_)) {}
 
 StreamApplier::~StreamApplier() { Stop(); }
 

@@ -23,9 +23,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <string_view>
 
+#include "alarm/rule_set.h"
 #include "alarm/status.h"
 #include "server/pipeline/action_handoff.h"
 #include "server/pipeline/shard.h"
@@ -43,7 +46,13 @@ struct ApplierCounters {
   std::atomic<uint64_t> follow_failures{0};   // Follow errors (each retried after a second)
   std::atomic<bool> following{false};         // false while Follow fails
   std::atomic<bool> gap{false};               // the log dropped entries not applied here
-  std::atomic<uint64_t> pending{0};           // messages stored after the last applied
+  // Messages stored after the last one applied (the lag).
+  std::atomic<uint64_t> pending{0};
+  // Rules and registry changes from the stream this node could not apply.
+  std::atomic<uint64_t> rules_not_applied{0};
+  std::atomic<uint64_t> registry_not_applied{0};
+  // The shard count of another node, when it differs from this node's (0: none seen).
+  std::atomic<uint32_t> other_shard_count{0};
 };
 
 struct ApplierOptions {
@@ -52,6 +61,21 @@ struct ApplierOptions {
   // Longest wait at a local action's entry for its append's acknowledgement
   // (ActionHandoff::Take); the log's append timeout is the natural bound.
   std::chrono::milliseconds action_wait{6000};
+  // A rules change published by another node (or by this one before a
+  // restart): the rule set from the entry's text, the rules document. Called
+  // on the follower thread. Null, or an error (logged, counted): the entry
+  // changes nothing here.
+  std::function<alarm::Result<std::shared_ptr<const alarm::RuleSet>>(std::string_view text)>
+      rules_of;
+  // A registry change published by another node: applied to this node's
+  // registry before the applier goes on (the rules entry that follows it
+  // is built against it). Called on the follower thread (or CatchUp's). Null,
+  // or an error (logged, counted): the entry changes nothing here.
+  std::function<alarm::Status(std::string_view text)> registry_change;
+  // This node's shard count; ticks of nodes with another (their text
+  // "shards=N") are reported: their journals' seqs differ from this one's.
+  // 0: not checked.
+  uint32_t shard_count = 0;
 };
 
 class StreamApplier {

@@ -2,17 +2,21 @@
 // nodes (stream replicas 3) and three vigild nodes on loopback. A gateway
 // with all three vigild addresses streams numbered batches, moving to the
 // next node whenever one fails it, as a real gateway does. Meanwhile the
-// NATS stream leader is killed with kill -9, then a vigild is. Afterwards
-// every vigild -- the restarted one too -- holds every acked reading exactly
+// NATS stream leader is killed with kill -9, then a vigild is, then another
+// is stopped (SIGSTOP) for longer than a call's deadline and resumed; then
+// everything restarts (every vigild, the NATS nodes one by one) and more
+// batches follow. Afterwards every vigild holds every acked reading exactly
 // once and has raised every ground-truth alarm exactly once, the same
 // transitions under the same journal seqs at every node. (A longer run belongs in bench/.)
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <csignal>
 #include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "tests/cluster/cluster_e2e_support.h"
 #include "tests/cluster/stream_leader.h"
 #include "tests/e2e/vigild_process.h"
 #include "tests/testing/nats_cluster.h"
@@ -20,15 +24,6 @@
 
 namespace vigil::e2e {
 namespace {
-
-constexpr char kRegistryYaml[] = R"(enterprises:
-  - { id: e-1, name: Plant One, kind: hazardous_chemical, region_code: "370105" }
-sensors:
-  - { id: s-1, enterprise: e-1, quantity: temperature, unit: degC, range: [-40, 200], expected_interval: 10s }
-  - { id: s-2, enterprise: e-1, quantity: pressure, unit: MPa, range: [0, 4], expected_interval: 10s }
-gateways:
-  - { id: gw-1, enterprise: e-1 }
-)";
 
 constexpr char kRulesYaml[] = R"(rules:
   - id: temperature-high
@@ -38,7 +33,8 @@ constexpr char kRulesYaml[] = R"(rules:
     sensor_fault: off
 )";
 
-constexpr uint64_t kBatches = 60;
+constexpr uint64_t kBatches = 60;  // through the faults
+constexpr uint64_t kTotal = 72;    // and after a restart of everything
 // Ground truth: s-1 is high in every tenth batch (raised) and normal in the
 // next (cleared).
 bool High(uint64_t sequence) { return sequence % 10 == 5; }
@@ -89,24 +85,16 @@ struct Transition {
 };
 
 std::vector<Transition> Transitions(VigildProcess& node) {
-  grpc::ClientContext context;
-  SetDeadline(&context);
-  v1::HistoryRequest request;
-  request.set_from_ms(0);
-  request.set_to_ms(NowMs() + 3'600'000);
-  v1::HistoryResponse response;
-  const grpc::Status status = node.alarms().History(&context, request, &response);
-  INFO(status.error_message());
-  REQUIRE(status.ok());
   std::vector<Transition> out;
-  for (const v1::AlarmEvent& e : response.events()) {
+  for (const v1::AlarmEvent& e : JournalEvents(node)) {
     out.push_back({static_cast<int>(e.kind()), e.reading_at_ms(), e.seq()});
   }
   return out;
 }
 
-TEST_CASE("Cluster faults: NATS stream leader and a vigild killed; nothing acked lost or doubled",
-          "[cluster][e2e][chaos]") {
+TEST_CASE(
+    "Cluster faults: NATS leader and a vigild killed, one frozen, all restarted; nothing lost",
+    "[cluster][e2e][chaos]") {
   testing::TempDir dir;
   testing::NatsCluster nats(dir / "nats", 3);
   {
@@ -126,7 +114,7 @@ TEST_CASE("Cluster faults: NATS stream leader and a vigild killed; nothing acked
                         urls +
                         "]\n"
                         "  append_timeout: 2s\n";
-  options.registry_yaml = kRegistryYaml;
+  options.registry_yaml = kPlantRegistryYaml;
   VigildProcess a(options);
   VigildProcess b(options);
   VigildProcess c(options);
@@ -135,27 +123,43 @@ TEST_CASE("Cluster faults: NATS stream leader and a vigild killed; nothing acked
   c.Start();
   std::vector<VigildProcess*> nodes = {&a, &b, &c};
 
-  const int64_t t0 = NowMs() - 2 * int64_t{kBatches} * 10'000;
+  const int64_t t0 = NowMs() - 2 * int64_t{kTotal} * 10'000;
   size_t next = 0;
   int killed_nats = -1;
-  for (uint64_t seq = 1; seq <= kBatches; ++seq) {
-    if (seq == kBatches / 3) {
-      killed_nats = nats.IndexOf(testing::StreamLeader(nats, "VIGIL_INGEST"));
-      REQUIRE(killed_nats >= 0);
-      nats.Kill(killed_nats);
-    }
-    if (seq == 2 * kBatches / 3) b.Kill9();
+  auto send = [&](uint64_t seq) {
     std::string error;
     const bool acked = SendWithFailover(nodes, &next, Batch(seq, t0), &error);
     INFO("batch " << seq << ": " << error);
     REQUIRE(acked);
     ++next;  // spread the batches over the nodes
+  };
+  for (uint64_t seq = 1; seq <= kBatches; ++seq) {
+    if (seq == kBatches / 4) {
+      killed_nats = nats.IndexOf(testing::StreamLeader(nats, "VIGIL_INGEST"));
+      REQUIRE(killed_nats >= 0);
+      nats.Kill(killed_nats);
+    }
+    if (seq == kBatches / 2) b.Kill9();
+    // C stopped (SIGSTOP) longer than a gateway's call deadline, then resumed.
+    if (seq == 3 * kBatches / 4) REQUIRE(::kill(c.pid(), SIGSTOP) == 0);
+    if (seq == 3 * kBatches / 4 + 5) REQUIRE(::kill(c.pid(), SIGCONT) == 0);
+    send(seq);
   }
   b.Restart();
   nats.Restart(killed_nats);
 
+  // A restart of everything: every vigild stopped, the NATS nodes restarted
+  // one after the other, every vigild started again; then more batches.
+  for (VigildProcess* node : nodes) node->Terminate();
+  for (int i = 0; i < nats.size(); ++i) {
+    nats.Kill(i);
+    nats.Restart(i);
+  }
+  for (VigildProcess* node : nodes) node->Restart();
+  for (uint64_t seq = kBatches + 1; seq <= kTotal; ++seq) send(seq);
+
   std::vector<Transition> expected;
-  for (uint64_t seq = 1; seq <= kBatches; ++seq) {
+  for (uint64_t seq = 1; seq <= kTotal; ++seq) {
     const int64_t at = t0 + static_cast<int64_t>(seq) * 10'000;
     const uint64_t journal_seq = expected.size() + 1;
     if (High(seq)) expected.push_back({v1::ALARM_EVENT_KIND_RAISED, at, journal_seq});
@@ -165,15 +169,9 @@ TEST_CASE("Cluster faults: NATS stream leader and a vigild killed; nothing acked
   }
   for (VigildProcess* node : nodes) {
     INFO(node->Output());
-    std::vector<Reading> readings;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    do {
-      readings = ReadAll(node->query(), "s-2", t0, NowMs() + 1000);
-      if (readings.size() >= kBatches) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    } while (std::chrono::steady_clock::now() < deadline);
-    REQUIRE(readings.size() == kBatches);
-    for (uint64_t seq = 1; seq <= kBatches; ++seq) {
+    const std::vector<Reading> readings = AwaitReadings(*node, "s-2", t0, kTotal);
+    REQUIRE(readings.size() == kTotal);
+    for (uint64_t seq = 1; seq <= kTotal; ++seq) {
       CHECK(readings[seq - 1].ts == t0 + static_cast<int64_t>(seq) * 10'000);
       CHECK(readings[seq - 1].value == static_cast<double>(seq) / 100);
     }

@@ -11,6 +11,7 @@
 
 #include "cluster/group_message.h"
 #include "cluster/nats_client.h"
+#include "storage/control_record.h"
 #include "storage/mutex.h"
 #include "tests/cluster/stream_leader.h"
 #include "tests/testing/nats_cluster.h"
@@ -293,6 +294,94 @@ TEST_CASE("JetStream log: partitions share the stream, each replays only its own
   // Each partition's watermarks are its own gateways'.
   CHECK(p0->LoadWatermarks()->count("gw-1") == 0);
   CHECK(p1->LoadWatermarks()->count("gw-0") == 0);
+}
+
+// Follows `log` from `from` until `count` entries were visited (bounded).
+std::vector<storage::SharedLogEntry> FollowN(JetStreamIngestLog& log, uint64_t from, size_t count,
+                                             std::vector<std::string>* payloads, Status* status) {
+  std::vector<storage::SharedLogEntry> out;
+  const auto deadline = Clock::now() + std::chrono::seconds(20);
+  *status = log.Follow(
+      from, std::chrono::milliseconds(20),
+      [&](const storage::SharedLogEntry& e) {
+        out.push_back(e);
+        payloads->push_back(std::string(e.entry.payload));
+        return Status::Ok();
+      },
+      [&](uint64_t, bool) { return out.size() < count && Clock::now() < deadline; });
+  return out;
+}
+
+TEST_CASE("JetStream log: Follow visits every partition's entries in stream order",
+          "[cluster][jetstream]") {
+  testing::TempDir dir;
+  testing::NatsCluster nats(dir / "nats", 1);
+  auto o0 = Options(nats, dir);
+  auto o1 = o0;
+  o1.partition = 1;
+  o1.state_dir = dir / "state1";
+  auto p0 = OpenLog(o0);
+  auto p1 = OpenLog(o1);
+  Group a = Group::Of("gw-0", 1, 1, 2);
+  Group b = Group::Of("gw-1", 1, 1, 1);
+  REQUIRE(storage::AppendAndWait(*p0, a.Appends()).has_value());
+  REQUIRE(storage::AppendAndWait(*p1, b.Appends()).has_value());
+  storage::ControlRecord tick;
+  const std::string control = storage::EncodeControlRecord(tick);
+  const std::vector<LogAppend> control_group = {{.gateway_id = {},
+                                                 .watermark = {},
+                                                 .record = control,
+                                                 .kind = storage::LogEntryKind::kControl}};
+  REQUIRE(storage::AppendAndWait(*p1, control_group).has_value());
+  REQUIRE(p0->Resume().ok());  // a probe message in between: not visited
+
+  std::vector<std::string> payloads;
+  Status s;
+  const auto entries = FollowN(*p0, 0, 4, &payloads, &s);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  REQUIRE(entries.size() == 4);
+  CHECK(payloads[0] == a.records[0]);
+  CHECK(payloads[1] == a.records[1]);
+  CHECK(payloads[2] == b.records[0]);
+  CHECK(entries[2].gateway_id.empty() == false);
+  CHECK(entries[3].entry.kind == storage::LogEntryKind::kControl);
+  for (size_t i = 1; i < entries.size(); ++i) CHECK(entries[i].position > entries[i - 1].position);
+  // Only the log that published a control group calls it its own.
+  CHECK_FALSE(entries[3].published_here);
+  std::vector<std::string> payloads1;
+  const auto from_p1 = FollowN(*p1, entries[3].position, 1, &payloads1, &s);
+  REQUIRE(from_p1.size() == 1);
+  CHECK(from_p1[0].published_here);
+  auto last = p0->LastStored();
+  REQUIRE(last.has_value());
+  CHECK(*last >= entries[3].position);
+}
+
+TEST_CASE("JetStream log: Follow refuses to start past a retention gap", "[cluster][jetstream]") {
+  testing::TempDir dir;
+  testing::NatsCluster nats(dir / "nats", 1);
+  auto o = Options(nats, dir);
+  auto log = OpenLog(o);
+  for (uint64_t i = 0; i < 3; ++i) {
+    Group g = Group::Of("gw", 1, 1 + i, 1);
+    REQUIRE(storage::AppendAndWait(*log, g.Appends()).has_value());
+  }
+  // The stream's retention drops what this node never applied.
+  {
+    NatsOptions no;
+    no.urls = nats.urls();
+    auto client = NatsClient::Connect(no);
+    REQUIRE(client.has_value());
+    auto js = (*client)->JetStream(nullptr);
+    REQUIRE(js.has_value());
+    REQUIRE(js_PurgeStream(js->get(), o.stream.c_str(), nullptr, nullptr) == NATS_OK);
+  }
+  std::vector<std::string> payloads;
+  Status s;
+  (void)FollowN(*log, 0, 1, &payloads, &s);
+  CHECK(s.code() == Status::Code::kOutOfRange);
+  CHECK(s.message().find("restore") != std::string::npos);
 }
 
 TEST_CASE("JetStream log: watermarks and replay_from survive reopening", "[cluster][jetstream]") {

@@ -8,26 +8,21 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "tests/cluster/cluster_e2e_support.h"
 #include "tests/e2e/vigild_process.h"
 #include "tests/testing/nats_cluster.h"
 #include "tests/testing/temp_dir.h"
+#include "vigil/v1/admin.grpc.pb.h"
+#include "vigil/v1/rules.grpc.pb.h"
 
 namespace vigil::e2e {
 namespace {
-
-constexpr char kRegistryYaml[] = R"(enterprises:
-  - { id: e-1, name: Plant One, kind: hazardous_chemical, region_code: "370105" }
-sensors:
-  - { id: s-1, enterprise: e-1, quantity: temperature, unit: degC, range: [-40, 200], expected_interval: 10s }
-  - { id: s-2, enterprise: e-1, quantity: pressure, unit: MPa, range: [0, 4], expected_interval: 10s }
-gateways:
-  - { id: gw-1, enterprise: e-1 }
-)";
 
 constexpr char kRulesYaml[] = R"(rules:
   - id: temperature-high
@@ -55,29 +50,6 @@ v1::IngestBatch Batch(uint64_t sequence, int64_t t0, double s1_value = 20) {
     s2->add_values(static_cast<double>(sequence) / 10);
   }
   return batch;
-}
-
-v1::IngestAck Write(VigildProcess& node, const v1::IngestBatch& batch) {
-  grpc::ClientContext context;
-  SetDeadline(&context);
-  v1::IngestAck ack;
-  const grpc::Status status = node.ingest().Write(&context, batch, &ack);
-  INFO(status.error_message() << "\n" << node.Output());
-  REQUIRE(status.ok());
-  return ack;
-}
-
-// Polls `node` until `sensor` holds `count` readings (bounded); returns them.
-std::vector<Reading> AwaitReadings(VigildProcess& node, const char* sensor, int64_t t0,
-                                   size_t count) {
-  std::vector<Reading> readings;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  do {
-    readings = ReadAll(node.query(), sensor, t0, NowMs() + 1000);
-    if (readings.size() >= count) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  } while (std::chrono::steady_clock::now() < deadline);
-  return readings;
 }
 
 std::vector<v1::Alarm> Active(VigildProcess& node) {
@@ -121,7 +93,7 @@ TEST_CASE("Two vigild nodes on one stream apply each other's batches, alarms and
                         nats.url(0) +
                         "\"]\n"
                         "  append_timeout: 2s\n";
-  options.registry_yaml = kRegistryYaml;
+  options.registry_yaml = kPlantRegistryYaml;
   VigildProcess a(options);
   VigildProcess b(options);
   a.Start();
@@ -224,17 +196,8 @@ struct JournalLine {
 };
 
 std::vector<JournalLine> Journal(VigildProcess& node) {
-  grpc::ClientContext context;
-  SetDeadline(&context);
-  v1::HistoryRequest request;
-  request.set_from_ms(0);
-  request.set_to_ms(NowMs() + 3'600'000);
-  v1::HistoryResponse response;
-  const grpc::Status status = node.alarms().History(&context, request, &response);
-  INFO(status.error_message());
-  REQUIRE(status.ok());
   std::vector<JournalLine> out;
-  for (const v1::AlarmEvent& e : response.events()) {
+  for (const v1::AlarmEvent& e : JournalEvents(node)) {
     out.push_back({e.seq(), e.alarm().alarm_id(), static_cast<int>(e.kind()), e.alarm().sensor_id(),
                    e.reading_at_ms()});
   }
@@ -314,6 +277,175 @@ TEST_CASE("Two vigild nodes on one stream number their alarm journals alike: res
   std::vector<uint64_t> expected;
   for (size_t i = at_a.size() / 2 + 1; i < at_a.size(); ++i) expected.push_back(at_a[i].seq);
   CHECK(resumed == expected);
+}
+
+TEST_CASE("A rules change made at one node is put in force at every node, at one place",
+          "[cluster][e2e]") {
+  testing::TempDir dir;
+  testing::NatsCluster nats(dir / "nats", 1);
+  {
+    std::ofstream rules(dir / "rules.yaml");
+    rules << kRulesYaml;  // s-1 only
+  }
+  VigildProcess::Options options;
+  options.config_yaml = "rules_file: " + (dir / "rules.yaml").string() +
+                        "\n"
+                        "ingest_log:\n"
+                        "  backend: jetstream\n"
+                        "  nats_urls: [\"" +
+                        nats.url(0) + "\"]\n";
+  options.registry_yaml = kPlantRegistryYaml;
+  VigildProcess a(options);
+  VigildProcess b(options);
+  a.Start();
+  b.Start();
+
+  // At A: a rule for s-2 (pressure). It travels the stream as a document.
+  {
+    auto rules = v1::RulesAdmin::NewStub(a.channel());
+    grpc::ClientContext context;
+    SetDeadline(&context);
+    v1::ApplyRulesRequest request;
+    request.set_rules_yaml(
+        "rules:\n"
+        "  - id: pressure-high\n"
+        "    select: { sensor: s-2 }\n"
+        "    levels:\n"
+        "      h: { value: 3, severity: 3 }\n"
+        "    sensor_fault: off\n");
+    v1::ApplyRulesResponse response;
+    const grpc::Status status = rules->ApplyRules(&context, request, &response);
+    INFO(status.error_message());
+    REQUIRE(status.ok());
+  }
+  // A batch sent to B after it: s-2 at 3.5 raises the new rule's alarm at B too.
+  const int64_t t0 = NowMs() - 60'000;
+  v1::IngestBatch batch = Batch(1, t0);
+  for (v1::Series& series : *batch.mutable_series()) {
+    if (series.sensor_id() != "s-2") continue;
+    for (double& value : *series.mutable_values()) value = 3.5;
+  }
+  (void)Write(b, batch);
+  for (VigildProcess* node : {&b, &a}) {
+    const std::vector<v1::Alarm> alarms = AwaitAlarmState(*node, v1::ALARM_STATE_ACTIVE_UNACKED);
+    INFO(node->Output());
+    REQUIRE(alarms.size() == 1);
+    CHECK(alarms[0].rule_id() == "pressure-high");
+  }
+  // B adopted the rules as its own: they are in force after its restart.
+  b.Terminate();
+  b.Restart();
+  auto rules = v1::RulesAdmin::NewStub(b.channel());
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::GetRulesResponse response;
+  REQUIRE(rules->GetRules(&context, v1::GetRulesRequest(), &response).ok());
+  CHECK(response.rules_yaml().find("pressure-high") != std::string::npos);
+}
+
+TEST_CASE("A node restored from a peer's backup applies the stream from the backup's checkpoint",
+          "[cluster][e2e]") {
+  testing::TempDir dir;
+  testing::NatsCluster nats(dir / "nats", 1);
+  VigildProcess::Options options;
+  options.config_yaml =
+      "storage: { checkpoint_interval: 1s }\n"
+      "ingest_log:\n"
+      "  backend: jetstream\n"
+      "  nats_urls: [\"" +
+      nats.url(0) + "\"]\n";
+  options.registry_yaml = kPlantRegistryYaml;
+  VigildProcess a(options);
+  a.Start();
+  const int64_t t0 = NowMs() - 600'000;
+  for (uint64_t seq = 1; seq <= 5; ++seq) (void)Write(a, Batch(seq, t0));
+  // A's applied state is saved beside its chunks (a few checkpoint rounds).
+  const std::filesystem::path state = a.data_dir() / "jetstream" / "ingest_log.checkpoint";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!std::filesystem::exists(state) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  REQUIRE(std::filesystem::exists(state));
+  const std::filesystem::path backup = dir / "backup";
+  {
+    auto admin = v1::Admin::NewStub(a.channel());
+    grpc::ClientContext context;
+    SetDeadline(&context);
+    v1::CreateBackupRequest request;
+    request.set_dir(backup.string());
+    v1::CreateBackupResponse response;
+    const grpc::Status status = admin->CreateBackup(&context, request, &response);
+    INFO(status.error_message());
+    REQUIRE(status.ok());
+  }
+  CHECK(std::filesystem::exists(backup / "jetstream" / "ingest_log.checkpoint"));
+  for (uint64_t seq = 6; seq <= 8; ++seq) (void)Write(a, Batch(seq, t0));
+
+  // A new node started on the backup: A's readings before it from its
+  // chunks, those after it from the stream; not the stream from its start.
+  VigildProcess::Options restored = options;
+  restored.data_dir = backup;
+  VigildProcess c(restored);
+  c.Start();
+  INFO(c.Output());
+  const std::vector<Reading> at_c = AwaitReadings(c, "s-2", t0, 16);
+  CHECK(at_c == ReadAll(a.query(), "s-2", t0, NowMs() + 1000));
+  CHECK(c.Output().find("event=ingest_log_replayed from_log_seq=0 ") == std::string::npos);
+}
+
+TEST_CASE("A registry change made at one node reaches every node: a new sensor is accepted at both",
+          "[cluster][e2e]") {
+  testing::TempDir dir;
+  testing::NatsCluster nats(dir / "nats", 1);
+  VigildProcess::Options options;
+  options.config_yaml =
+      "ingest_log:\n"
+      "  backend: jetstream\n"
+      "  nats_urls: [\"" +
+      nats.url(0) + "\"]\n";
+  options.registry_yaml = kPlantRegistryYaml;
+  VigildProcess a(options);
+  VigildProcess b(options);
+  a.Start();
+  b.Start();
+  {
+    grpc::ClientContext context;
+    SetDeadline(&context);
+    v1::ApplyRegistryRequest request;
+    v1::Sensor* sensor = request.mutable_upsert()->add_sensors();
+    sensor->set_id("s-3");
+    sensor->set_enterprise_id("e-1");
+    sensor->set_quantity("level");
+    sensor->set_unit("m");
+    sensor->set_range_low(0);
+    sensor->set_range_high(30);
+    v1::ApplyRegistryResponse response;
+    const grpc::Status status = a.admin().ApplyRegistry(&context, request, &response);
+    INFO(status.error_message());
+    REQUIRE(status.ok());
+  }
+  // B learns s-3 from the stream (within moments): a batch naming it is stored there.
+  const int64_t t0 = NowMs() - 60'000;
+  v1::IngestBatch batch;
+  batch.set_gateway_id("gw-1");
+  batch.set_epoch(1);
+  v1::Series* series = batch.add_series();
+  series->set_sensor_id("s-3");
+  series->add_timestamps_ms(t0);
+  series->add_values(12.5);
+  uint32_t stored = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  for (uint64_t seq = 1; stored == 0 && std::chrono::steady_clock::now() < deadline; ++seq) {
+    batch.set_sequence(seq);
+    stored = Write(b, batch).stored_readings();
+    if (stored == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  INFO(b.Output());
+  CHECK(stored == 1);
+  for (VigildProcess* node : {&a, &b}) {
+    const std::vector<Reading> readings = AwaitReadings(*node, "s-3", t0, 1);
+    CHECK(readings.size() == 1);
+  }
 }
 
 }  // namespace

@@ -8,21 +8,13 @@
 #include <string>
 #include <vector>
 
+#include "tests/cluster/cluster_e2e_support.h"
 #include "tests/e2e/vigild_process.h"
 #include "tests/testing/nats_cluster.h"
 #include "tests/testing/temp_dir.h"
 
 namespace vigil::e2e {
 namespace {
-
-constexpr char kRegistryYaml[] = R"(enterprises:
-  - { id: e-1, name: Plant One, kind: hazardous_chemical, region_code: "370105" }
-sensors:
-  - { id: s-1, enterprise: e-1, quantity: temperature, unit: degC, range: [-40, 200], expected_interval: 10s }
-  - { id: s-2, enterprise: e-1, quantity: pressure, unit: MPa, range: [0, 4], expected_interval: 10s }
-gateways:
-  - { id: gw-1, enterprise: e-1 }
-)";
 
 v1::IngestBatch Batch(uint64_t sequence, int64_t t0) {
   v1::IngestBatch batch;
@@ -55,7 +47,7 @@ TEST_CASE("vigild on JetStream: acked readings survive kill -9, replayed from th
       nats.url(0) +
       "\"]\n"
       "  append_timeout: 2s\n";
-  options.registry_yaml = kRegistryYaml;
+  options.registry_yaml = kPlantRegistryYaml;
   VigildProcess vigild(options);
   vigild.Start();
 

@@ -183,7 +183,7 @@ TEST_CASE("An escalation is annunciated on its own: unacked, and out of the shel
   CHECK(list.alarms(0).shelved_until_ms() == 0);
 }
 
-TEST_CASE("A CO spike shorter than the on-delay during H does not escalate; a held HH does",
+TEST_CASE("A CO spike shorter than the on-delay during H does not escalate, a held HH does",
           "[e2e][alarms][semantics]") {
   Server server;
   Watch watch(server.vigild.alarms(), kNational, {}, /*after=*/0);

@@ -36,7 +36,7 @@ bool Has(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
-TEST_CASE("vigild --help and --version exit 0; a bad flag exits 2 naming it", "[e2e][cli]") {
+TEST_CASE("vigild --help and --version exit 0, a bad flag exits 2 naming it", "[e2e][cli]") {
   Run r = Exec(VIGILD_PATH, {"--help"});
   INFO(r.output);
   CHECK(r.code == 0);

@@ -198,7 +198,7 @@ TEST_CASE("A server without rules warns at start and on reload and exports vigil
   CHECK(Count(vigild.Output(), "event=no_alarm_rules") >= 2);
 }
 
-TEST_CASE("vigil_rules_loaded counts the rules in force; reloads are counted by result",
+TEST_CASE("vigil_rules_loaded counts the rules in force, reloads are counted by result",
           "[e2e][deploy]") {
   testing::TempDir dir;
   std::ofstream(dir / "rules.yaml") << kGoodRules;
@@ -418,7 +418,7 @@ TEST_CASE("README's five minutes: one reading from the example gateway raises an
   CHECK(Has(ack.output, " acknowledged red active_acked alarm=" + id));
 }
 
-TEST_CASE("vigilctl rules get, check and apply a rules file; registry get; --version",
+TEST_CASE("vigilctl rules get, check and apply a rules file, registry get, --version",
           "[e2e][deploy][vigilctl]") {
   testing::TempDir dir;
   std::ofstream(dir / "rules.yaml") << kGoodRules;

@@ -321,7 +321,7 @@ grpc::Status ListServices(const std::shared_ptr<grpc::Channel>& channel, std::st
   return status;
 }
 
-TEST_CASE("Reflection lists the vigil.v1 services when on; liveness; JSON logs", "[e2e][ops]") {
+TEST_CASE("Reflection lists the vigil.v1 services when on, liveness, JSON logs", "[e2e][ops]") {
   SECTION("on, with JSON logs") {
     VigildProcess vigild({.config_yaml = "server:\n  reflection: true\n  log_format: json\n",
                           .registry_yaml = kRegistry});

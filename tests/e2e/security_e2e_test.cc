@@ -812,7 +812,7 @@ class RawCall {
   uintptr_t tag_ = 0;
 };
 
-TEST_CASE("A 1 MB sensor id is refused ID_TOO_LONG in a small ack; the valid series is stored",
+TEST_CASE("A 1 MB sensor id is refused ID_TOO_LONG in a small ack, the valid series is stored",
           "[e2e][security]") {
   VigildProcess vigild(SecureOptions());
   vigild.Start();
@@ -881,7 +881,7 @@ TEST_CASE("A 1 MB gateway id is INVALID_ARGUMENT with a short message, on Write 
         ToString(std::vector<Reading>{{now - 1000, 1, 0}, {now - 998, 3, 0}}));
 }
 
-TEST_CASE("A garbage frame mid-stream is INVALID_ARGUMENT naming it; earlier batches are acked",
+TEST_CASE("A garbage frame mid-stream is INVALID_ARGUMENT naming it, earlier batches are acked",
           "[e2e][security]") {
   VigildProcess vigild(SecureOptions());
   vigild.Start();

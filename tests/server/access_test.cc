@@ -97,7 +97,7 @@ TEST_CASE("Roles nest, and a gateway may only ingest as its own gateway", "[serv
   CHECK_FALSE(gateway->MayWriteAs("gw-2"));
 }
 
-TEST_CASE("A verified client certificate names a gateway; a token wins over it",
+TEST_CASE("A verified client certificate names a gateway, a token wins over it",
           "[server][access]") {
   const AccessControl access = Configured();
   auto cert =

@@ -223,7 +223,7 @@ TEST_CASE("AlarmFeed wakes each watcher once per publish and skips destroyed one
   CHECK(feed.watcher_count() == 0);
 }
 
-TEST_CASE("AlarmFeed wakes only the watchers a publish concerns; the others keep waiting",
+TEST_CASE("AlarmFeed wakes only the watchers a publish concerns, the others keep waiting",
           "[server][feed]") {
   AlarmFeed feed;
   auto shandong = std::make_shared<CountingWatcher>();

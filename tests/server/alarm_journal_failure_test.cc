@@ -69,6 +69,16 @@ class FlakyJournalStore final : public storage::JournalStore {
   alarm::Result<uint64_t> ExpireJournal(TimestampMs before) override {
     return real_->ExpireJournal(before);
   }
+  alarm::Result<storage::ChainCheck> VerifyJournalChain(uint64_t from,
+                                                        uint64_t max_entries) override {
+    return real_->VerifyJournalChain(from, max_entries);
+  }
+  Status ReadChainedJournal(
+      uint64_t from, uint64_t to, const std::function<void(const storage::ChainRecord&)>& start,
+      const std::function<bool(uint64_t, std::string_view, const storage::ChainHash&)>& visit)
+      override {
+    return real_->ReadChainedJournal(from, to, start, visit);
+  }
 
  private:
   storage::JournalStore* real_;
@@ -216,6 +226,11 @@ TEST_CASE(
   CHECK(published[2].alarm_id == 3);
   CHECK(published[3].alarm_id == 1);
   CHECK(rig.Stored() == std::vector<std::pair<uint64_t, uint64_t>>{{1, 1}, {2, 2}, {3, 3}, {4, 1}});
+  // The hash chain too: the failed attempts' hashes were undone with them.
+  auto chain = rig.store->VerifyJournalChain(1, 100);
+  REQUIRE(chain.has_value());
+  CHECK_FALSE(chain->broken);
+  CHECK(chain->verified == 4);
   rig.journal->Stop();
 }
 
@@ -248,6 +263,11 @@ TEST_CASE(
   rig.journal->Submit(Item(3, {Event(EventKind::kCleared, "s-0")}));
   REQUIRE(Eventually([&] { return rig.feed->last_seq() == 3; }));
   CHECK(rig.Stored() == std::vector<std::pair<uint64_t, uint64_t>>{{1, 1}, {2, 2}, {3, 1}});
+  // The restarted journal continued the chain from the stored head.
+  auto chain = rig.store->VerifyJournalChain(1, 100);
+  REQUIRE(chain.has_value());
+  CHECK_FALSE(chain->broken);
+  CHECK(chain->verified == 3);
   rig.journal->Stop();
 }
 

@@ -42,6 +42,8 @@ void CheckSameOptions(const ServerOptions& a, const ServerOptions& b) {
   CHECK(a.stream_window == b.stream_window);
   CHECK(a.registry_file == b.registry_file);
   CHECK(a.rules_file == b.rules_file);
+  CHECK(a.journal.signing_key_file == b.journal.signing_key_file);
+  CHECK(a.journal.export_max_bytes == b.journal.export_max_bytes);
 }
 
 alarm::Result<ServerOptions> Parse(const std::string& yaml) {
@@ -92,6 +94,9 @@ ingest:
   stream_window: 16
 registry_file: /etc/vigil/registry.yaml
 rules_file: /etc/vigil/rules.yaml
+journal:
+  signing_key_file: /etc/vigil/journal-signing.pem
+  export_max_bytes: 16MiB
 )";
 
 TEST_CASE("Config with no keys gives every default", "[server][config]") {
@@ -130,6 +135,8 @@ TEST_CASE("Config parses every key", "[server][config]") {
   CHECK(o.stream_window == 16);
   CHECK(o.registry_file == "/etc/vigil/registry.yaml");
   CHECK(o.rules_file == "/etc/vigil/rules.yaml");
+  CHECK(o.journal.signing_key_file == "/etc/vigil/journal-signing.pem");
+  CHECK(o.journal.export_max_bytes == 16u << 20);
 
   SECTION("sizes may be plain byte counts") {
     alarm::Result<ServerOptions> plain = Parse("ingest:\n  max_message_bytes: 2048\n");
@@ -620,7 +627,8 @@ TEST_CASE("Config: ingest_log on JetStream, its checks and its effective config"
   alarm::Result<ServerOptions> options = Parse(
       "ingest_log:\n  backend: jetstream\n"
       "  nats_urls: [\"nats://10.0.0.1:4222\", \"tls://10.0.0.2:4222\"]\n"
-      "  stream: PROVINCE_37\n  partition: 5\n  replicas: 3\n  append_timeout: 2500ms\n");
+      "  stream: PROVINCE_37\n  partition: 5\n  replicas: 3\n  append_timeout: 2500ms\n"
+      "  max_bytes: 100GiB\n  max_age: 7d\n");
   REQUIRE(options.has_value());
   CHECK(options->ingest_log.backend == Backend::kJetStream);
   CHECK(options->ingest_log.nats_urls ==
@@ -629,6 +637,8 @@ TEST_CASE("Config: ingest_log on JetStream, its checks and its effective config"
   CHECK(options->ingest_log.partition == 5);
   CHECK(options->ingest_log.replicas == 3);
   CHECK(options->ingest_log.append_timeout == std::chrono::milliseconds(2500));
+  CHECK(options->ingest_log.max_bytes == int64_t{100} << 30);
+  CHECK(options->ingest_log.max_age == std::chrono::hours(24 * 7));
   alarm::Result<ServerOptions> back = Parse(FormatEffectiveConfig(*options));
   REQUIRE(back.has_value());
   CHECK(back->ingest_log == options->ingest_log);
@@ -640,6 +650,7 @@ TEST_CASE("Config: ingest_log on JetStream, its checks and its effective config"
   CHECK_THAT(error("ingest_log: { nats_urls: [\"http://x:1\"] }\n"), Catch::Contains("nats://"));
   CHECK_THAT(error("ingest_log: { stream: \"a.b\" }\n"), Catch::Contains("stream name"));
   CHECK_THAT(error("ingest_log: { replicas: 7 }\n"), Catch::Contains("replicas"));
+  CHECK_THAT(error("ingest_log: { max_bytes: lots }\n"), Catch::Contains("size"));
 }
 
 }  // namespace

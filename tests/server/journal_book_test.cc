@@ -337,5 +337,23 @@ TEST_CASE("A crash after a failed write: the restart journals every event once, 
   CHECK(stored_open.begin()->second.seq == 4);
 }
 
+TEST_CASE("JournalBook chains each entry's bytes to the last hash, undo restores the head",
+          "[server][journal]") {
+  JournalBook book(kShards);
+  const storage::ChainHash loaded = storage::NextChainHash(storage::kGenesisHash, "entry 7");
+  book.Load(7, {}, loaded);
+  CHECK(book.chain_head() == loaded);
+  const storage::ChainHash h8 = book.Chain("entry 8");
+  CHECK(h8 == storage::NextChainHash(loaded, "entry 8"));
+  book.Undo();  // the group's write failed
+  CHECK(book.chain_head() == loaded);
+  CHECK(book.Chain("entry 8") == h8);  // the retry hashes the same
+  const storage::ChainHash h9 = book.Chain("entry 9");
+  CHECK(h9 == storage::NextChainHash(h8, "entry 9"));
+  book.Commit();
+  book.Undo();  // nothing pending: a committed head stays
+  CHECK(book.chain_head() == h9);
+}
+
 }  // namespace
 }  // namespace vigil::server

@@ -30,7 +30,7 @@ TEST_CASE("Stream and subscription slots are per identity and come back", "[serv
   CHECK(limiter.stats().subscriptions_refused == 1);
 }
 
-TEST_CASE("Readings within the rate and a second's burst pass; more are paused, never dropped",
+TEST_CASE("Readings within the rate and a second's burst pass, more are paused, never dropped",
           "[server][limits]") {
   IdentityLimiter limiter(
       {.streams_per_identity = 8, .readings_per_second = 1000, .subscriptions_per_identity = 8});

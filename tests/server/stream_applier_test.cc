@@ -110,9 +110,10 @@ class FakeSharedLog final : public storage::SharedIngestLog {
                        .watermark = {.epoch = epoch, .sequence = sequence},
                        .payload = builder.Release()});
   }
-  void AddTick(uint64_t position, TimestampMs stored_at) {
+  void AddTick(uint64_t position, TimestampMs stored_at, std::string text = "") {
     storage::ControlRecord tick;
     tick.kind = storage::ControlKind::kTick;
+    tick.text = std::move(text);
     entries.push_back({.position = position,
                        .kind = storage::LogEntryKind::kControl,
                        .stored_at = stored_at,
@@ -219,6 +220,20 @@ TEST_CASE("StreamApplier applies one tick a second and never moves its clock bac
   CHECK(applier.counters().ticks_dropped == 2);
   CHECK(applier.StateNow().clock_ms == kT0 + 1200);
   CHECK(applier.StateNow().last_tick_second == (kT0 + 1200) / 1000);
+}
+
+TEST_CASE("StreamApplier reports a node whose ticks say another shard count", "[server][applier]") {
+  Rig rig;
+  FakeSharedLog log;
+  log.AddTick(1, kT0 + 100, "shards=2");
+  log.AddTick(2, kT0 + 1100, "shards=8");
+  ApplierOptions options;
+  options.shard_count = kShards;
+  StreamApplier applier(&log, rig.shards.get(), &rig.handoff, options);
+  uint64_t entries = 0;
+  uint64_t readings = 0;
+  REQUIRE(applier.CatchUp(&entries, &readings).ok());
+  CHECK(applier.counters().other_shard_count == 8);
 }
 
 TEST_CASE("StreamApplier after a restart: entries below the replay point only move its state",

@@ -67,7 +67,7 @@ std::vector<uint64_t> Iota(uint64_t n) {
   return v;
 }
 
-TEST_CASE("kRefuse: a full queue refuses at once and counts it; nothing is lost",
+TEST_CASE("kRefuse: a full queue refuses at once and counts it, nothing is lost",
           "[worker_queue]") {
   Recorder r(8, FullPolicy::kRefuse);
   r.Start();
