@@ -92,7 +92,7 @@ TEST_CASE("Example HTTP gateways buffer while vigild is down and deliver every b
   REQUIRE(proc.Terminate().ExitedWith(0));
 }
 
-TEST_CASE("Example MQTT gateway buffers while the broker is down; the gRPC one delivers",
+TEST_CASE("Example MQTT gateway buffers while the broker is down, and the gRPC one delivers",
           "[e2e][examples][mqtt]") {
   testing::TempDir dir;
   testing::MosquittoBroker broker(dir / "broker");

@@ -27,7 +27,7 @@ std::string HttpAddress(const VigildProcess& proc) {
   return out.substr(at + 6, end - at - 6);
 }
 
-TEST_CASE("Ingest metrics are split by protocol; HTTP refusals are counted by status",
+TEST_CASE("Ingest metrics are split by protocol, and HTTP refusals are counted by status",
           "[e2e][metrics][http]") {
   VigildProcess proc({.config_yaml = "storage: { durability: wal }\nhttp: { listen: "
                                      "\"127.0.0.1:0\" }\n",

@@ -242,7 +242,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "MQTT: what is published while vigild is down arrives when it starts; a broker restart "
+    "MQTT: what is published while vigild is down arrives when it starts, and a broker restart "
     "is reconnected",
     "[e2e][mqtt]") {
   testing::TempDir dir;
@@ -403,8 +403,9 @@ TEST_CASE("MQTT: the documented broker config binds each gateway to its topic",
   REQUIRE(proc.Terminate().ExitedWith(0));
 }
 
-TEST_CASE("MQTT over TLS: ssl:// with mqtt.ca_file; a broker the CA does not vouch for is refused",
-          "[e2e][mqtt][tls]") {
+TEST_CASE(
+    "MQTT over TLS: ssl:// with mqtt.ca_file, and a broker the CA does not vouch for is refused",
+    "[e2e][mqtt][tls]") {
   testing::TempDir dir;
   // A self-signed certificate for "localhost", and another one that signs nothing here.
   std::string out;
