@@ -10,9 +10,12 @@
 // (checkpoint_file.h); the stream is retained by its own limits, never
 // truncated by one node.
 //
-// This phase: one partition subject per log and one publisher per partition
-// (the watermarks are those of this log's own acknowledged groups, plus what
-// it reads from the stream at Open and Resume). See cluster/README.md.
+// It is also a storage::SharedIngestLog: every vigild of a cluster follows the
+// whole stream (every partition, every node's groups) with Follow and applies
+// it (server/pipeline/stream_applier.h); its checkpoint file then holds the
+// follower's state. The watermarks LoadWatermarks returns are this log's own
+// acknowledged groups plus what it reads of its partition at Open and Resume.
+// See cluster/README.md.
 //
 // Thread-safety: as IngestLog. `done` runs on a NATS client thread (the
 // acknowledgement's or a timer's) or on the Append caller's thread when the

@@ -93,7 +93,7 @@ std::vector<Transition> Transitions(VigildProcess& node) {
 }
 
 TEST_CASE(
-    "Cluster faults: NATS leader and a vigild killed, one frozen, all restarted; nothing lost",
+    "Cluster faults: NATS leader and a vigild killed, one frozen, all restarted, nothing lost",
     "[cluster][e2e][chaos]") {
   testing::TempDir dir;
   testing::NatsCluster nats(dir / "nats", 3);

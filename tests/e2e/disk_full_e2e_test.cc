@@ -136,7 +136,7 @@ void FreeUp(const std::filesystem::path& filler, uint64_t bytes) {
 
 TEST_CASE(
     "Disk truly full (min_free_space 0): UNAVAILABLE, storage_needs_restart and exit 3, no "
-    "abort; failed starts eat no space; a start after freeing a little succeeds, nothing lost",
+    "abort, failed starts eat no space, a start after freeing a little succeeds, nothing lost",
     "[e2e][faults][disk]") {
   if (geteuid() != 0) {
     WARN("not root: cannot mount a small tmpfs");
