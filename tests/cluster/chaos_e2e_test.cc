@@ -97,23 +97,10 @@ TEST_CASE(
     "[cluster][e2e][chaos]") {
   testing::TempDir dir;
   testing::NatsCluster nats(dir / "nats", 3);
-  {
-    std::ofstream rules(dir / "rules.yaml");
-    rules << kRulesYaml;
-  }
-  std::string urls;
-  for (const std::string& url : nats.urls()) urls += (urls.empty() ? "\"" : ", \"") + url + "\"";
   VigildProcess::Options options;
-  options.config_yaml = "rules_file: " + (dir / "rules.yaml").string() +
-                        "\n"
-                        "storage: { durability: wal, chunk_max_readings: 16 }\n"
-                        "ingest_log:\n"
-                        "  backend: jetstream\n"
-                        "  replicas: 3\n"
-                        "  nats_urls: [" +
-                        urls +
-                        "]\n"
-                        "  append_timeout: 2s\n";
+  options.config_yaml =
+      JetStreamConfig(nats.urls(), "storage: { durability: wal, chunk_max_readings: 16 }\n",
+                      "  replicas: 3\n  append_timeout: 2s\n", dir.path(), kRulesYaml);
   options.registry_yaml = kPlantRegistryYaml;
   VigildProcess a(options);
   VigildProcess b(options);

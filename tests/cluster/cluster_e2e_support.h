@@ -5,7 +5,10 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -22,6 +25,26 @@ sensors:
 gateways:
   - { id: gw-1, enterprise: e-1 }
 )";
+
+// A vigild config on the JetStream stream of the NATS nodes `urls`:
+// `extra` (whole YAML lines) first, then the ingest_log section (`log_extra`:
+// more of its keys, each "  key: value\n"). With `rules_yaml`, it is written
+// to dir/rules.yaml and named by rules_file.
+inline std::string JetStreamConfig(const std::vector<std::string>& urls,
+                                   const std::string& extra = "", const std::string& log_extra = "",
+                                   const std::filesystem::path& dir = {},
+                                   std::string_view rules_yaml = {}) {
+  std::string config;
+  if (!rules_yaml.empty()) {
+    std::ofstream(dir / "rules.yaml") << rules_yaml;
+    config += "rules_file: " + (dir / "rules.yaml").string() + "\n";
+  }
+  config += extra;
+  config += "ingest_log:\n  backend: jetstream\n  nats_urls: [";
+  for (size_t i = 0; i < urls.size(); ++i) config += (i == 0 ? "\"" : ", \"") + urls[i] + "\"";
+  config += "]\n" + log_extra;
+  return config;
+}
 
 // Ingest.Write to `node`; the test fails unless it is ok.
 inline v1::IngestAck Write(VigildProcess& node, const v1::IngestBatch& batch) {

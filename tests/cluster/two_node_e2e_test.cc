@@ -79,20 +79,10 @@ TEST_CASE("Two vigild nodes on one stream apply each other's batches, alarms and
           "[cluster][e2e]") {
   testing::TempDir dir;
   testing::NatsCluster nats(dir / "nats", 1);
-  {
-    std::ofstream rules(dir / "rules.yaml");
-    rules << kRulesYaml;
-  }
   VigildProcess::Options options;
-  options.config_yaml = "rules_file: " + (dir / "rules.yaml").string() +
-                        "\n"
-                        "storage: { durability: wal, chunk_max_readings: 4096 }\n"
-                        "ingest_log:\n"
-                        "  backend: jetstream\n"
-                        "  nats_urls: [\"" +
-                        nats.url(0) +
-                        "\"]\n"
-                        "  append_timeout: 2s\n";
+  options.config_yaml =
+      JetStreamConfig(nats.urls(), "storage: { durability: wal, chunk_max_readings: 4096 }\n",
+                      "  append_timeout: 2s\n", dir.path(), kRulesYaml);
   options.registry_yaml = kPlantRegistryYaml;
   VigildProcess a(options);
   VigildProcess b(options);
@@ -210,20 +200,11 @@ TEST_CASE("Two vigild nodes on one stream number their alarm journals alike: res
           "[cluster][e2e]") {
   testing::TempDir dir;
   testing::NatsCluster nats(dir / "nats", 1);
-  {
-    std::ofstream rules(dir / "rules.yaml");
-    rules << kTemperatureRule;
-  }
   VigildProcess::Options options;
   // Four shards each: the sensors' events of one batch come from several
   // shards, which hand them to the journal in an order timing decides.
-  options.config_yaml = "rules_file: " + (dir / "rules.yaml").string() +
-                        "\n"
-                        "server: { shards: 4 }\n"
-                        "ingest_log:\n"
-                        "  backend: jetstream\n"
-                        "  nats_urls: [\"" +
-                        nats.url(0) + "\"]\n";
+  options.config_yaml =
+      JetStreamConfig(nats.urls(), "server: { shards: 4 }\n", "", dir.path(), kTemperatureRule);
   options.registry_yaml = kManySensorsRegistry;
   VigildProcess a(options);
   VigildProcess b(options);
@@ -283,17 +264,8 @@ TEST_CASE("A rules change made at one node is put in force at every node, at one
           "[cluster][e2e]") {
   testing::TempDir dir;
   testing::NatsCluster nats(dir / "nats", 1);
-  {
-    std::ofstream rules(dir / "rules.yaml");
-    rules << kRulesYaml;  // s-1 only
-  }
   VigildProcess::Options options;
-  options.config_yaml = "rules_file: " + (dir / "rules.yaml").string() +
-                        "\n"
-                        "ingest_log:\n"
-                        "  backend: jetstream\n"
-                        "  nats_urls: [\"" +
-                        nats.url(0) + "\"]\n";
+  options.config_yaml = JetStreamConfig(nats.urls(), "", "", dir.path(), kRulesYaml);  // s-1 only
   options.registry_yaml = kPlantRegistryYaml;
   VigildProcess a(options);
   VigildProcess b(options);
@@ -348,12 +320,7 @@ TEST_CASE("A node restored from a peer's backup applies the stream from the back
   testing::TempDir dir;
   testing::NatsCluster nats(dir / "nats", 1);
   VigildProcess::Options options;
-  options.config_yaml =
-      "storage: { checkpoint_interval: 1s }\n"
-      "ingest_log:\n"
-      "  backend: jetstream\n"
-      "  nats_urls: [\"" +
-      nats.url(0) + "\"]\n";
+  options.config_yaml = JetStreamConfig(nats.urls(), "storage: { checkpoint_interval: 1s }\n");
   options.registry_yaml = kPlantRegistryYaml;
   VigildProcess a(options);
   a.Start();
@@ -398,11 +365,7 @@ TEST_CASE("A registry change made at one node reaches every node: a new sensor i
   testing::TempDir dir;
   testing::NatsCluster nats(dir / "nats", 1);
   VigildProcess::Options options;
-  options.config_yaml =
-      "ingest_log:\n"
-      "  backend: jetstream\n"
-      "  nats_urls: [\"" +
-      nats.url(0) + "\"]\n";
+  options.config_yaml = JetStreamConfig(nats.urls());
   options.registry_yaml = kPlantRegistryYaml;
   VigildProcess a(options);
   VigildProcess b(options);

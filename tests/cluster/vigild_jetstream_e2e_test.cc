@@ -40,13 +40,8 @@ TEST_CASE("vigild on JetStream: acked readings survive kill -9, replayed from th
   // Chunks seal only at 4096 readings: everything below stays in the heads,
   // so after kill -9 only the stream's replay can bring it back.
   options.config_yaml =
-      "storage: { durability: wal, chunk_max_readings: 4096 }\n"
-      "ingest_log:\n"
-      "  backend: jetstream\n"
-      "  nats_urls: [\"" +
-      nats.url(0) +
-      "\"]\n"
-      "  append_timeout: 2s\n";
+      JetStreamConfig(nats.urls(), "storage: { durability: wal, chunk_max_readings: 4096 }\n",
+                      "  append_timeout: 2s\n");
   options.registry_yaml = kPlantRegistryYaml;
   VigildProcess vigild(options);
   vigild.Start();
