@@ -25,14 +25,6 @@
 namespace vigil::e2e {
 namespace {
 
-constexpr char kRulesYaml[] = R"(rules:
-  - id: temperature-high
-    select: { sensor: s-1 }
-    levels:
-      h: { value: 100, severity: 2 }
-    sensor_fault: off
-)";
-
 constexpr uint64_t kBatches = 60;  // through the faults
 constexpr uint64_t kTotal = 72;    // and after a restart of everything
 // Ground truth: s-1 is high in every tenth batch (raised) and normal in the
@@ -100,7 +92,7 @@ TEST_CASE(
   VigildProcess::Options options;
   options.config_yaml =
       JetStreamConfig(nats.urls(), "storage: { durability: wal, chunk_max_readings: 16 }\n",
-                      "  replicas: 3\n  append_timeout: 2s\n", dir.path(), kRulesYaml);
+                      "  replicas: 3\n  append_timeout: 2s\n", dir.path(), kPlantRulesYaml);
   options.registry_yaml = kPlantRegistryYaml;
   VigildProcess a(options);
   VigildProcess b(options);

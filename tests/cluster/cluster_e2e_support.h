@@ -26,6 +26,15 @@ gateways:
   - { id: gw-1, enterprise: e-1 }
 )";
 
+// One rule for the plant: s-1 above 100 (severity 2).
+inline constexpr char kPlantRulesYaml[] = R"(rules:
+  - id: temperature-high
+    select: { sensor: s-1 }
+    levels:
+      h: { value: 100, severity: 2 }
+    sensor_fault: off
+)";
+
 // A vigild config on the JetStream stream of the NATS nodes `urls`:
 // `extra` (whole YAML lines) first, then the ingest_log section (`log_extra`:
 // more of its keys, each "  key: value\n"). With `rules_yaml`, it is written

@@ -24,14 +24,6 @@
 namespace vigil::e2e {
 namespace {
 
-constexpr char kRulesYaml[] = R"(rules:
-  - id: temperature-high
-    select: { sensor: s-1 }
-    levels:
-      h: { value: 100, severity: 2 }
-    sensor_fault: off
-)";
-
 // Batch `sequence`: 2 readings of s-1 and s-2, s-1 at `s1_value`.
 v1::IngestBatch Batch(uint64_t sequence, int64_t t0, double s1_value = 20) {
   v1::IngestBatch batch;
@@ -82,7 +74,7 @@ TEST_CASE("Two vigild nodes on one stream apply each other's batches, alarms and
   VigildProcess::Options options;
   options.config_yaml =
       JetStreamConfig(nats.urls(), "storage: { durability: wal, chunk_max_readings: 4096 }\n",
-                      "  append_timeout: 2s\n", dir.path(), kRulesYaml);
+                      "  append_timeout: 2s\n", dir.path(), kPlantRulesYaml);
   options.registry_yaml = kPlantRegistryYaml;
   VigildProcess a(options);
   VigildProcess b(options);
@@ -265,7 +257,8 @@ TEST_CASE("A rules change made at one node is put in force at every node, at one
   testing::TempDir dir;
   testing::NatsCluster nats(dir / "nats", 1);
   VigildProcess::Options options;
-  options.config_yaml = JetStreamConfig(nats.urls(), "", "", dir.path(), kRulesYaml);  // s-1 only
+  options.config_yaml =
+      JetStreamConfig(nats.urls(), "", "", dir.path(), kPlantRulesYaml);  // s-1 only
   options.registry_yaml = kPlantRegistryYaml;
   VigildProcess a(options);
   VigildProcess b(options);
