@@ -5,18 +5,21 @@
 # counted); Vigil through bench/http_write_load.py with loader.py's very
 # batches. Prints `name value unit` lines. Loopback only, bounded.
 #
-# Usage: bench/http_write_vs_vm.sh [BUILD_DIR] [--sensors N] [--readings R] [--dir DIR]
+# Usage: bench/http_write_vs_vm.sh [BUILD_DIR] [--sensors N] [--readings R] [--dir DIR] [--mode cold|warm]
+#   --mode warm: both servers first take the file untimed, then a second pass shifted forward in
+#   time by R steps is timed (the peers' --warm: series exist, steady state). Default: cold.
 #   BUILD_DIR holds server/vigild and bench/vigil-load (default build/); nothing is built.
 set -euo pipefail
 repo_root=$(cd "$(dirname "$0")/.." && pwd)
 build_dir=$repo_root/build
-sensors=20000 readings=20 dir=/tmp/vigil-http-vs-vm workers=4 batch=5000
+sensors=20000 readings=20 dir=/tmp/vigil-http-vs-vm workers=4 batch=5000 mode=cold
 if [[ $# -gt 0 && $1 != --* ]]; then build_dir=$1; shift; fi
 while [[ $# -gt 0 ]]; do
   case $1 in
     --sensors) sensors=$2; shift 2 ;;
     --readings) readings=$2; shift 2 ;;
     --dir) dir=$2; shift 2 ;;
+    --mode) mode=$2; shift 2 ;;
     *) echo "http_write_vs_vm: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -37,7 +40,8 @@ python3 "$peers/gen_data.py" --sensors "$sensors" --readings "$readings" --out "
 lines=$((sensors * readings))
 
 # VictoriaMetrics, cold (fresh data folder), through the peers' own script.
-timeout -k 10 900 python3 "$peers/run_peers.py" --targets vm --reps 1 --mode cold --data "$data" \
+[[ $mode == cold || $mode == warm ]] || { echo "http_write_vs_vm: --mode cold|warm" >&2; exit 2; }
+timeout -k 10 900 python3 "$peers/run_peers.py" --targets vm --reps 1 --mode "$mode" --data "$data" \
   --batch "$batch" --workers "$workers" --quiet-pct "${QUIET_PCT:-15}" --quiet-timeout-s 120 \
   --max-attempts "${MAX_ATTEMPTS:-2}" --results "$dir/vm.json" >"$dir/vm.out" 2>"$dir/vm.err" ||
   { tail -n 20 "$dir/vm.err" >&2; exit 1; }
@@ -57,6 +61,7 @@ cat >"$dir/vigil/vigild.yaml" <<YAML
 storage: { durability: wal }
 http:
   listen: 127.0.0.1:0
+  threads: ${HTTP_THREADS:-1}
   line_protocol: { sensor_id: "{sensor_id}" }
 YAML
 "$vigild" --config "$dir/vigil/vigild.yaml" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
@@ -72,8 +77,17 @@ http=$(sed -n 's/.*http=\([^ ]*\).*/\1/p' "$dir/vigil/out")
 timeout -k 10 600 "$vigil_load" --target "$grpc" --lp-file "$data" --lp-group block \
   --lp-streams "$workers" --connections "$workers" --readings-per-batch "$batch" \
   --register-only >"$dir/vigil/register.txt"
+shift_steps=0
+if [[ $mode == warm ]]; then
+  # The untimed first pass, as loader.py --warm does for the peers.
+  timeout -k 10 900 python3 "$repo_root/bench/http_write_load.py" --peers "$peers" --data "$data" \
+    --http "$http" --server-pid "$server_pid" --batch "$batch" --workers "$workers" \
+    --prefix vigil_http_write_first_pass >"$dir/vigil/first_pass"
+  shift_steps=$readings
+fi
 timeout -k 10 900 python3 "$repo_root/bench/http_write_load.py" --peers "$peers" --data "$data" \
-  --http "$http" --server-pid "$server_pid" --batch "$batch" --workers "$workers" | tee "$dir/vigil/result"
+  --http "$http" --server-pid "$server_pid" --batch "$batch" --workers "$workers" \
+  --shift-steps "$shift_steps" | tee "$dir/vigil/result"
 python3 - "$dir" <<'PY'
 import sys
 vals = {}
@@ -84,4 +98,4 @@ for f in ("vm.result", "vigil/result"):
 ratio = vals["vigil_http_write_readings_per_s"] / vals["vm_write_readings_per_s"]
 print(f"vigil_http_write_vs_vm_write_ratio {ratio:.2f} x")
 PY
-echo "# readings: $lines ($sensors sensors x $readings), $workers connections, $batch lines per request" >&2
+echo "# $mode: $lines readings ($sensors sensors x $readings), $workers connections, $batch lines per request" >&2
