@@ -730,13 +730,9 @@ class Server::Impl {
       // A shared log carries the document: every node applies it (AdoptStreamRules).
       record.text =
           jetstream_log_ ? FormatRulesYaml(rules_) : std::to_string(rules_.rules.size()) + " rules";
-      // The writer's queue is full only under extreme load; rules are rare.
-      bool queued = false;
-      for (int attempt = 0; attempt < 500 && !queued; ++attempt) {
-        queued = writer_->SubmitControl(record, nullptr, *rule_set);
-        if (!queued) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      if (!SubmitControlPatiently(record, *rule_set)) {
+        return Status::Unavailable("rules not applied: the ingest log is saturated");
       }
-      if (!queued) return Status::Unavailable("rules not applied: the ingest log is saturated");
     }
     control_stats_.rules_loaded.store(rules_.rules.size(), std::memory_order_relaxed);
     if (rules_.rules.empty()) {
@@ -895,24 +891,25 @@ class Server::Impl {
     return s;
   }
 
+  // The writer's queue is full only under extreme load, and rules and
+  // registry changes are rare: retried for up to 5 s. False when it stayed full.
+  bool SubmitControlPatiently(const storage::ControlRecord& record,
+                              std::shared_ptr<const alarm::RuleSet> rules = nullptr) {
+    for (int attempt = 0; attempt < 500; ++attempt) {
+      if (writer_->SubmitControl(record, nullptr, rules)) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
+
   // Sends `change` through the stream for the other nodes (kRegistryChanged).
   void PublishRegistryChange(const alarm::RegistryChange& change) {
     v1::ApplyRegistryRequest encoded;
-    RegistryToProto(change.upsert, encoded.mutable_upsert());
-    for (const std::string& id : change.remove_enterprise_ids) {
-      encoded.add_remove_enterprise_ids(id);
-    }
-    for (const std::string& id : change.remove_sensor_ids) encoded.add_remove_sensor_ids(id);
-    for (const std::string& id : change.remove_gateway_ids) encoded.add_remove_gateway_ids(id);
+    RegistryChangeToProto(change, &encoded);
     storage::ControlRecord record;
     record.kind = storage::ControlKind::kRegistryChanged;
     record.text = encoded.SerializeAsString();
-    bool queued = false;
-    for (int attempt = 0; attempt < 500 && !queued; ++attempt) {
-      queued = writer_->SubmitControl(record);
-      if (!queued) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    if (!queued) {
+    if (!SubmitControlPatiently(record)) {
       LogError("registry_change_not_replicated",
                {{"reason", "the ingest log is saturated: apply the change at every node"}});
     }

@@ -102,6 +102,13 @@ alarm::Result<alarm::RegistryChange> RegistryChangeFromProto(const v1::ApplyRegi
   return change;
 }
 
+void RegistryChangeToProto(const alarm::RegistryChange& change, v1::ApplyRegistryRequest* req) {
+  RegistryToProto(change.upsert, req->mutable_upsert());
+  for (const std::string& id : change.remove_enterprise_ids) req->add_remove_enterprise_ids(id);
+  for (const std::string& id : change.remove_sensor_ids) req->add_remove_sensor_ids(id);
+  for (const std::string& id : change.remove_gateway_ids) req->add_remove_gateway_ids(id);
+}
+
 v1::RejectReason RejectReasonToProto(alarm::RejectReason reason) {
   // The enums share their numbers by design.
   return static_cast<v1::RejectReason>(static_cast<int>(reason));

@@ -16,6 +16,9 @@ namespace vigil::server {
 alarm::Result<alarm::RegistryEntries> RegistryFromProto(const v1::Registry& proto);
 void RegistryToProto(const alarm::RegistryEntries& entries, v1::Registry* proto);
 alarm::Result<alarm::RegistryChange> RegistryChangeFromProto(const v1::ApplyRegistryRequest& req);
+// The change as a request RegistryChangeFromProto reads back (registry_yaml
+// and validate_only unset).
+void RegistryChangeToProto(const alarm::RegistryChange& change, v1::ApplyRegistryRequest* req);
 
 v1::RejectReason RejectReasonToProto(alarm::RejectReason reason);
 

@@ -780,26 +780,21 @@ class Parser {
     return static_cast<uint32_t>(*value);
   }
 
-  // A size that may pass 4 GiB (a stream's retention).
+  // A size in bytes, up to 2^63 (a stream's retention may pass 4 GiB).
   int64_t LargeByteSize(const Item& item) const {
-    if (!item.value.IsScalar()) Fail(item, "expected a size, got " + Describe(item.value));
-    std::optional<int64_t> value = ParseByteSize(item.value.Scalar());
-    if (!value) {
-      Fail(item,
-           "expected a size in bytes like 0, 512MiB or 100GiB, got '" + item.value.Scalar() + "'");
-    }
-    return *value;
-  }
-
-  uint32_t ByteSize(const Item& item, uint32_t min, uint32_t max) const {
     if (!item.value.IsScalar()) Fail(item, "expected a size, got " + Describe(item.value));
     std::optional<int64_t> value = ParseByteSize(item.value.Scalar());
     if (!value) {
       Fail(item, "expected a size in bytes like 1048576, 512KiB or 16MiB, got '" +
                      item.value.Scalar() + "'");
     }
-    CheckRange(item, *value, min, max, FormatByteSize(min), FormatByteSize(max));
-    return static_cast<uint32_t>(*value);
+    return *value;
+  }
+
+  uint32_t ByteSize(const Item& item, uint32_t min, uint32_t max) const {
+    const int64_t value = LargeByteSize(item);
+    CheckRange(item, value, min, max, FormatByteSize(min), FormatByteSize(max));
+    return static_cast<uint32_t>(value);
   }
 
   void CheckRange(const Item& item, int64_t value, int64_t min, int64_t max,

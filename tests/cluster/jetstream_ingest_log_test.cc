@@ -143,6 +143,17 @@ class Outcomes {
   std::map<size_t, Status> errors_;
 };
 
+// Logs of partitions 0 and 1 of one stream, each with its own state folder.
+std::pair<std::unique_ptr<JetStreamIngestLog>, std::unique_ptr<JetStreamIngestLog>>
+OpenTwoPartitions(const testing::NatsCluster& nats, const testing::TempDir& dir) {
+  auto o0 = Options(nats, dir);
+  auto o1 = o0;
+  o1.partition = 1;
+  o1.state_dir = dir / "state1";
+  auto p0 = OpenLog(o0);
+  return {std::move(p0), OpenLog(o1)};
+}
+
 // Resume until ok or `timeout`; the last status.
 Status ResumeWithin(JetStreamIngestLog& log, std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
@@ -266,12 +277,7 @@ TEST_CASE("JetStream log: partitions share the stream, each replays only its own
           "[cluster][jetstream]") {
   testing::TempDir dir;
   testing::NatsCluster nats(dir / "nats", 1);
-  auto o0 = Options(nats, dir);
-  auto o1 = o0;
-  o1.partition = 1;
-  o1.state_dir = dir / "state1";
-  auto p0 = OpenLog(o0);
-  auto p1 = OpenLog(o1);
+  auto [p0, p1] = OpenTwoPartitions(nats, dir);
   CHECK(p0->subject() == "vigil.ingest.0");
   CHECK(p1->subject() == "vigil.ingest.1");
   std::vector<uint64_t> firsts0;
@@ -316,12 +322,7 @@ TEST_CASE("JetStream log: Follow visits every partition's entries in stream orde
           "[cluster][jetstream]") {
   testing::TempDir dir;
   testing::NatsCluster nats(dir / "nats", 1);
-  auto o0 = Options(nats, dir);
-  auto o1 = o0;
-  o1.partition = 1;
-  o1.state_dir = dir / "state1";
-  auto p0 = OpenLog(o0);
-  auto p1 = OpenLog(o1);
+  auto [p0, p1] = OpenTwoPartitions(nats, dir);
   Group a = Group::Of("gw-0", 1, 1, 2);
   Group b = Group::Of("gw-1", 1, 1, 1);
   REQUIRE(storage::AppendAndWait(*p0, a.Appends()).has_value());
