@@ -970,12 +970,15 @@ void Engine::EndPlanned(TimestampMs now, uint32_t only_slot, std::vector<AlarmEv
 
 void Engine::TickPlannedWork(TimestampMs now, std::vector<AlarmEvent>* out) {
   bool ended = false;
+  std::vector<AlarmEvent> expired;  // after the alarms they covered, as ClosePlannedWork
   for (auto it = planned_.begin(); it != planned_.end();) {
     if (now < it->end) {
       ++it;
       continue;
     }
-    if (OwnsWork(*it)) out->push_back(WorkEvent(EventKind::kPlannedWorkClosed, *it, now, "", "expired"));
+    if (OwnsWork(*it)) {
+      expired.push_back(WorkEvent(EventKind::kPlannedWorkClosed, *it, now, "", "expired"));
+    }
     it = planned_.erase(it);
     ended = true;
   }
@@ -985,6 +988,7 @@ void Engine::TickPlannedWork(TimestampMs now, std::vector<AlarmEvent>* out) {
     ended = true;
   }
   if (ended) EndPlanned(now, kNone, out);
+  for (AlarmEvent& e : expired) out->push_back(std::move(e));
 }
 
 AlarmEvent Engine::WorkEvent(EventKind kind, const PlannedWork& work, TimestampMs at,
@@ -1041,11 +1045,13 @@ Status Engine::ClosePlannedWork(std::string_view id, TimestampMs at, std::string
   if (it == planned_.end()) {
     return Status::NotFound("no open planned work '" + std::string(id) + "'");
   }
-  if (OwnsWork(*it)) {
-    out->push_back(WorkEvent(EventKind::kPlannedWorkClosed, *it, at, actor, std::string(comment)));
-  }
+  const PlannedWork work = std::move(*it);
   planned_.erase(it);
   EndPlanned(at, kNone, out);
+  // Last: the operator's answer is the entry of the window's end.
+  if (OwnsWork(work)) {
+    out->push_back(WorkEvent(EventKind::kPlannedWorkClosed, work, at, actor, std::string(comment)));
+  }
   return Status::Ok();
 }
 

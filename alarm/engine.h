@@ -297,8 +297,9 @@ class Engine {
   Status OpenPlannedWork(PlannedWork work, std::chrono::milliseconds duration, TimestampMs at,
                          std::vector<AlarmEvent>* out);
   // Ends window `id` early (before or after its start); planned alarms it
-  // covered become normal ones or close (see the class comment). kNotFound
-  // when no such window is open.
+  // covered become normal ones or close (see the class comment), then the
+  // owning Engine appends kPlannedWorkClosed (Tick's expiry likewise).
+  // kNotFound when no such window is open.
   Status ClosePlannedWork(std::string_view id, TimestampMs at, std::string_view actor,
                           std::string_view comment, std::vector<AlarmEvent>* out);
   // Windows open (in force or yet to start), in the order opened.

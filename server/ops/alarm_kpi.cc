@@ -35,7 +35,7 @@ AlarmKpi::RaiseSteps& AlarmKpi::Steps(const std::string& province) {
 
 void AlarmKpi::UpsertOpen(const JournalEntry& entry) {
   const alarm::ActiveAlarm& r = entry.event.record;
-  if (r.state == AlarmState::kClosed) {
+  if (r.state == AlarmState::kClosed || r.state == AlarmState::kPlanned) {
     open_.erase(entry.alarm_id);
     return;
   }
@@ -59,18 +59,20 @@ void AlarmKpi::Apply(const JournalEntry& entry) {
   if (entry.event.kind != EventKind::kRaised) return;
   const std::string province = ProvinceOf(entry.region_code);
   const TimestampMs at = entry.event.at;
+  const int64_t step = at / std::max<int64_t>(1, options_.raised_step.count());
+  if (entry.event.record.state == AlarmState::kPlanned) {
+    RaiseSteps& planned = planned_[province];
+    if (planned.step.empty()) {
+      planned.step.assign(steps_, -1);
+      planned.count.assign(steps_, 0);
+    }
+    Steps(province);  // the province is seen
+    CountRaise(planned, steps_, step);
+    return;  // counted apart: no load, no chattering
+  }
 
   // The province's raises, in the step holding `at`.
-  RaiseSteps& steps = Steps(province);
-  const int64_t step = at / std::max<int64_t>(1, options_.raised_step.count());
-  const auto slot =
-      static_cast<size_t>(((step % static_cast<int64_t>(steps_)) + static_cast<int64_t>(steps_)) %
-                          static_cast<int64_t>(steps_));
-  if (steps.step[slot] < step) {
-    steps.step[slot] = step;
-    steps.count[slot] = 0;
-  }
-  if (steps.step[slot] == step) ++steps.count[slot];  // else older than the window
+  CountRaise(Steps(province), steps_, step);
 
   // The alarm point's latest raise times.
   const alarm::ActiveAlarm& r = entry.event.record;
@@ -87,6 +89,26 @@ void AlarmKpi::Apply(const JournalEntry& entry) {
   if (++raises_since_prune_ >= 4096 && points_.size() >= 4096) PrunePoints(newest_raise_);
 }
 
+void AlarmKpi::CountRaise(RaiseSteps& steps, size_t size, int64_t step) {
+  const auto n = static_cast<int64_t>(size);
+  const auto slot = static_cast<size_t>(((step % n) + n) % n);
+  if (steps.step[slot] < step) {
+    steps.step[slot] = step;
+    steps.count[slot] = 0;
+  }
+  if (steps.step[slot] == step) ++steps.count[slot];  // else older than the window
+}
+
+uint64_t AlarmKpi::InWindow(const RaiseSteps& steps, int64_t current) const {
+  uint64_t total = 0;
+  for (size_t i = 0; i < steps_; ++i) {
+    if (steps.step[i] > current - static_cast<int64_t>(steps_) && steps.step[i] <= current) {
+      total += steps.count[i];
+    }
+  }
+  return total;
+}
+
 void AlarmKpi::PrunePoints(TimestampMs now) {
   raises_since_prune_ = 0;
   const TimestampMs horizon = now - options_.chatter_window.count();
@@ -96,16 +118,13 @@ void AlarmKpi::PrunePoints(TimestampMs now) {
 std::vector<AlarmKpi::Province> AlarmKpi::Snapshot(TimestampMs now) const {
   storage::MutexLock lock(&mu_);
   std::map<std::string, Province> by;
+  const int64_t current = now / std::max<int64_t>(1, options_.raised_step.count());
   for (const auto& [province, steps] : raised_) {
     Province& p = by[province];
     p.province = province;
-    const int64_t current = now / std::max<int64_t>(1, options_.raised_step.count());
-    for (size_t i = 0; i < steps_; ++i) {
-      if (steps.step[i] > current - static_cast<int64_t>(steps_) && steps.step[i] <= current) {
-        p.raised += steps.count[i];
-      }
-    }
+    p.raised = InWindow(steps, current);
   }
+  for (const auto& [province, steps] : planned_) by[province].planned_raised = InWindow(steps, current);
   const TimestampMs chatter_from = now - options_.chatter_window.count();
   const uint32_t need = std::clamp<uint32_t>(options_.chatter_raises, 1, 8);
   for (const auto& [key, point] : points_) {

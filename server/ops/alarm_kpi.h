@@ -6,7 +6,9 @@
 //   chattering   alarm points (sensor or gateway, alarm kind) raised at least
 //                3 times within the last minute;
 //   stale        open alarms active for longer than 24 h (standing alarms);
-//   shelved      open alarms whose point is shelved.
+//   shelved      open alarms whose point is shelved;
+//   planned_raised  alarms raised under planned work in the last 10 minutes
+//                (kept out of every other figure: planned work is not load).
 // Fed with journal entries in seq order (a FeedFollower's thread), read at
 // scrape time. Time is what entries say (event time) and what Snapshot is
 // given: no clock reads, so tests inject both.
@@ -59,6 +61,7 @@ class AlarmKpi {
     uint64_t chattering = 0;
     uint64_t stale = 0;
     uint64_t shelved = 0;
+    uint64_t planned_raised = 0;
     bool operator==(const Province&) const = default;
   };
   // Every province seen since start, in order, as of `now` (ms since the
@@ -87,6 +90,8 @@ class AlarmKpi {
 
   void UpsertOpen(const alarm::JournalEntry& entry) VIGIL_REQUIRES(mu_);
   RaiseSteps& Steps(const std::string& province) VIGIL_REQUIRES(mu_);
+  static void CountRaise(RaiseSteps& steps, size_t size, int64_t step);
+  uint64_t InWindow(const RaiseSteps& steps, int64_t current) const;
   void PrunePoints(alarm::TimestampMs now) VIGIL_REQUIRES(mu_);
 
   const Options options_;
@@ -94,6 +99,7 @@ class AlarmKpi {
   mutable storage::Mutex mu_;
   std::unordered_map<uint64_t, OpenAlarm> open_ VIGIL_GUARDED_BY(mu_);   // by alarm_id
   std::map<std::string, RaiseSteps> raised_ VIGIL_GUARDED_BY(mu_);       // by province
+  std::map<std::string, RaiseSteps> planned_ VIGIL_GUARDED_BY(mu_);      // by province
   std::unordered_map<std::string, Point> points_ VIGIL_GUARDED_BY(mu_);  // by source and kind
   alarm::TimestampMs newest_raise_ VIGIL_GUARDED_BY(mu_) = 0;
   uint64_t raises_since_prune_ VIGIL_GUARDED_BY(mu_) = 0;

@@ -1303,20 +1303,20 @@ TEST_CASE("Engine planned work expires on the clock tick and normal alarms resum
   CHECK(h.Tick(59.9).empty());
   auto ended = h.Tick(60);
   REQUIRE(ended.size() == 3);
-  CHECK(ended[0].kind == EventKind::kPlannedWorkClosed);
-  CHECK(ended[0].actor.empty());
-  CHECK(ended[0].comment == "expired");
-  // Sensors in slot order: s1, then ch4.
+  // Sensors in slot order: s1, then ch4; the window's own entry last.
   // Back to normal already: closed with the window.
-  CHECK(ended[1].kind == EventKind::kCleared);
-  CHECK(ended[1].record.source_id == "s1");
-  CHECK(ended[1].record.state == AlarmState::kClosed);
-  CHECK(IsPlanned(ended[1].record));
+  CHECK(ended[0].kind == EventKind::kCleared);
+  CHECK(ended[0].record.source_id == "s1");
+  CHECK(ended[0].record.state == AlarmState::kClosed);
+  CHECK(IsPlanned(ended[0].record));
   // Still present: a normal alarm now, annunciated as raised.
-  CHECK(ended[2].kind == EventKind::kRaised);
-  CHECK(ended[2].record.source_id == "ch4");
-  CHECK(ended[2].record.state == AlarmState::kActiveUnacked);
-  CHECK(!IsPlanned(ended[2].record));
+  CHECK(ended[1].kind == EventKind::kRaised);
+  CHECK(ended[1].record.source_id == "ch4");
+  CHECK(ended[1].record.state == AlarmState::kActiveUnacked);
+  CHECK(!IsPlanned(ended[1].record));
+  CHECK(ended[2].kind == EventKind::kPlannedWorkClosed);
+  CHECK(ended[2].actor.empty());
+  CHECK(ended[2].comment == "expired");
   CHECK(h.engine.planned_work().empty());
   // After the window, conditions raise normal alarms.
   auto again = h.Feed("s1", 70, 1.3);
@@ -1337,10 +1337,10 @@ TEST_CASE("Engine planned work: a window that starts later covers only from its 
   REQUIRE(h.engine.ClosePlannedWork("pw-later", 200'000, "center-2", "done early", &h.events)
               .ok());
   REQUIRE(h.events.size() == 2);
-  CHECK(h.events[0].kind == EventKind::kPlannedWorkClosed);
-  CHECK(h.events[0].actor == "center-2");
-  CHECK(h.events[1].kind == EventKind::kRaised);
-  CHECK(h.events[1].record.source_id == "s1");
+  CHECK(h.events[0].kind == EventKind::kRaised);
+  CHECK(h.events[0].record.source_id == "s1");
+  CHECK(h.events[1].kind == EventKind::kPlannedWorkClosed);
+  CHECK(h.events[1].actor == "center-2");
   // The alarm open before the window stayed a normal alarm all along.
   CHECK(h.engine.Active().size() == 2);
 }
@@ -1411,8 +1411,9 @@ TEST_CASE("Engine planned work survives Snapshot and Restore", "[alarm][engine][
   // It expires as the original would.
   auto ended = r.Tick(60);
   REQUIRE(ended.size() == 2);
-  CHECK(ended[1].record.source_id == "ch4");
-  CHECK(ended[1].record.state == AlarmState::kActiveUnacked);
+  CHECK(ended[0].record.source_id == "ch4");
+  CHECK(ended[0].record.state == AlarmState::kActiveUnacked);
+  CHECK(ended[1].kind == EventKind::kPlannedWorkClosed);
   // Calibration carries on: the flag's end closes s1's planned alarm.
   auto closed = r.Feed("s1", 61, 0.2);
   REQUIRE(closed.size() == 1);
