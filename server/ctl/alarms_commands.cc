@@ -38,8 +38,11 @@ const char kFilterHelp[] = R"(Filters (each narrows; default: all the token may 
                          (or the colour's name)
   --enterprise ID        repeatable
   --enterprise-kind K    hazardous_chemical|coal_mine|tailings|other; repeatable
-  --kind K               threshold|rate_of_change|no_data|sensor_fault|gateway_offline|stuck_value;
-                         repeatable
+  --kind K               threshold|rate_of_change|no_data|sensor_fault|gateway_offline|stuck_value|
+                         planned_work (a planned-work window's entries); repeatable
+  --include-planned      also planned work: alarms raised under a planned-work window
+                         or a calibration (state planned) and the windows' entries,
+                         left out by default ('vigilctl planned --help')
 )";
 
 namespace {
@@ -310,7 +313,8 @@ std::vector<OptionSpec> FilterOptions(std::vector<OptionSpec> more) {
                            {"min-severity", true},
                            {"enterprise", true},
                            {"enterprise-kind", true},
-                           {"kind", true}});
+                           {"kind", true},
+                           {"include-planned", false}});
   return more;
 }
 
@@ -337,12 +341,13 @@ std::optional<std::string> FilterFromArgs(const Args& args, v1::AlarmFilter* fil
   for (const std::string& name : args.All("kind")) {
     const auto kind = ParseAlarmKind(name);
     if (!kind) {
-      return "--kind: threshold|rate_of_change|no_data|sensor_fault|gateway_offline|stuck_value, "
-             "got '" +
+      return "--kind: threshold|rate_of_change|no_data|sensor_fault|gateway_offline|stuck_value|"
+             "planned_work, got '" +
              name + "'";
     }
     filter->add_alarm_kinds(*kind);
   }
+  filter->set_include_planned(args.Has("include-planned"));
   return std::nullopt;
 }
 

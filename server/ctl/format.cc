@@ -249,6 +249,7 @@ std::string AlarmText(const v1::Alarm& a, const TextStyle& style) {
          "\"";
   if (a.shelved_until_ms() != 0)
     out += " shelved_until=\"" + LocalTime(a.shelved_until_ms()) + "\"";
+  if (!a.planned_work_id().empty()) out += " planned_work=" + Word(a.planned_work_id());
   return out;
 }
 
@@ -262,6 +263,7 @@ std::string EventText(const v1::AlarmEvent& e, const TextStyle& style) {
                     " threshold=" + FormatNumber(a.threshold());
   if (a.shelved_until_ms() != 0)
     out += " shelved_until=\"" + LocalTime(a.shelved_until_ms()) + "\"";
+  if (!a.planned_work_id().empty()) out += " planned_work=" + Word(a.planned_work_id());
   if (!e.actor().empty()) out += " by=" + Word(e.actor());
   if (!e.comment().empty()) out += " comment=" + QuotedString(e.comment());
   return out;
@@ -292,6 +294,7 @@ std::string AlarmJson(const v1::Alarm& a) {
       .Str("enterprise_name", a.enterprise_name())
       .Str("sensor_quantity", a.sensor_quantity())
       .Str("sensor_unit", a.sensor_unit())
+      .Str("planned_work_id", a.planned_work_id())
       .Done();
 }
 
