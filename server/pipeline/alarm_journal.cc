@@ -239,8 +239,12 @@ class AlarmJournal::Impl {
                {"transition", alarm::EventKindName(ev.kind)},
                {"alarm", alarm::AlarmKindName(ev.record.alarm)},
                {"state", alarm::AlarmStateName(ev.record.state)},
-               {ev.record.alarm == alarm::AlarmKind::kGatewayOffline ? "gateway" : "sensor",
-                ev.record.source_id},
+               // A window's entry names the window (its enterprise follows).
+               {ev.record.alarm == alarm::AlarmKind::kGatewayOffline ? "gateway"
+                : ev.record.alarm == alarm::AlarmKind::kPlannedWork  ? "planned_work"
+                                                                     : "sensor",
+                ev.record.alarm == alarm::AlarmKind::kPlannedWork ? ev.record.planned_work
+                                                                  : ev.record.source_id},
                {"rule", ev.record.rule_id},
                {"severity", static_cast<int>(ev.record.severity)},
                {"level", alarm::LevelName(ev.record.level)},
