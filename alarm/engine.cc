@@ -1223,7 +1223,7 @@ EngineSnapshot Engine::Snapshot() const {
 Status Engine::Restore(const EngineSnapshot& snapshot) {
   auto valid_level = [](Level l) { return static_cast<int>(l) >= -2 && static_cast<int>(l) <= 2; };
   auto valid_kind = [](AlarmKind k) {
-    return static_cast<int>(k) >= 1 && static_cast<int>(k) <= kMaxAlarmKind;
+    return static_cast<int>(k) >= 1 && static_cast<int>(k) <= kMaxEngineAlarmKind;
   };
   for (const SensorSnapshot& e : snapshot.sensors) {
     const bool rate_in_order = e.rate_count <= kRatePoints &&
@@ -1383,6 +1383,8 @@ std::string_view AlarmKindName(AlarmKind kind) {
       return "stuck_value";
     case AlarmKind::kPlannedWork:
       return "planned_work";
+    case AlarmKind::kRollup:
+      return "rollup";
   }
   return "invalid";
 }

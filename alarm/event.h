@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "alarm/rule.h"
 #include "alarm/types.h"
@@ -48,8 +49,14 @@ enum class AlarmKind : uint8_t {
   // Not an alarm: the journal entries of a planned-work window (events
   // kPlannedWorkOpened/kPlannedWorkClosed; never open, always kClosed).
   kPlannedWork = 7,
+  // A roll-up (alarm/rollup.h): its source is a monitoring item, facility or
+  // enterprise id, raised by the journal from its children's open alarms,
+  // never by an Engine.
+  kRollup = 8,
 };
-inline constexpr uint8_t kMaxAlarmKind = 7;  // the Engine keys alarms by kind in 3 bits
+inline constexpr uint8_t kMaxAlarmKind = 8;
+// The kinds an Engine holds: it keys alarms by kind in 3 bits.
+inline constexpr uint8_t kMaxEngineAlarmKind = 7;
 
 // ISA-18.2 states. An alarm leaves the Engine's books when it reaches kClosed.
 enum class AlarmState : uint8_t {
@@ -100,6 +107,10 @@ struct ActiveAlarm {
   // Kept on the event that closes a planned alarm, so that every event of
   // it reads as planned (IsPlanned).
   std::string planned_work{};
+  // A roll-up (kRollup): the journal alarm ids of the children's alarms that
+  // met its condition at its last transition, in registry order of the
+  // children. Empty for every other kind.
+  std::vector<uint64_t> contributing{};
 
   bool operator==(const ActiveAlarm&) const = default;
 };
@@ -138,7 +149,7 @@ struct AlarmEvent {
 // API leaves such values out rather than show 0 at the dawn of time.
 inline bool HasReading(AlarmKind kind, TimestampMs reading_at) {
   return kind != AlarmKind::kGatewayOffline && kind != AlarmKind::kPlannedWork &&
-         reading_at != INT64_MIN;
+         kind != AlarmKind::kRollup && reading_at != INT64_MIN;
 }
 
 }  // namespace vigil::alarm

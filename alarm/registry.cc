@@ -51,6 +51,15 @@ Status Remove(std::vector<T>& list, const std::vector<std::string>& ids, std::st
   return Status::Ok();
 }
 
+// The members of `id` in a Registry::Members map; empty when it has none.
+template <class Map>
+auto MembersOf(const Map& map, std::string_view id)
+    -> std::span<const typename Map::mapped_type::value_type> {
+  const auto it = map.find(id);
+  if (it == map.end()) return {};
+  return it->second;
+}
+
 }  // namespace
 
 bool IsValidId(std::string_view id) {
@@ -82,6 +91,31 @@ std::string_view EnterpriseKindName(EnterpriseKind kind) {
   return "unspecified";
 }
 
+FacilityKind FacilityKindFromName(std::string_view name) {
+  for (uint8_t k = 1; k <= static_cast<uint8_t>(FacilityKind::kOther); ++k) {
+    if (FacilityKindName(static_cast<FacilityKind>(k)) == name) return static_cast<FacilityKind>(k);
+  }
+  return FacilityKind::kUnspecified;
+}
+
+std::string_view FacilityKindName(FacilityKind kind) {
+  switch (kind) {
+    case FacilityKind::kMajorHazardSource:
+      return "major_hazard_source";
+    case FacilityKind::kTankFarm:
+      return "tank_farm";
+    case FacilityKind::kTailingsReservoir:
+      return "tailings_reservoir";
+    case FacilityKind::kWorkingFace:
+      return "working_face";
+    case FacilityKind::kOther:
+      return "other";
+    case FacilityKind::kUnspecified:
+      break;
+  }
+  return "unspecified";
+}
+
 Result<std::shared_ptr<const Registry>> Registry::Build(RegistryEntries entries) {
   std::shared_ptr<Registry> registry(new Registry());
   registry->entries_ = std::move(entries);
@@ -104,6 +138,45 @@ Result<std::shared_ptr<const Registry>> Registry::Build(RegistryEntries entries)
     }
     if (!registry->enterprises_.emplace(enterprise.id, &enterprise).second) {
       return Status::InvalidArgument("enterprise '" + enterprise.id + "' is listed twice");
+    }
+  }
+  for (const Facility& facility : e.facilities) {
+    if (!IsValidId(facility.id)) {
+      return Status::InvalidArgument("facility id '" + Echo(facility.id) +
+                                     "': must be 1..128 printable ASCII bytes without spaces");
+    }
+    if (!registry->enterprises_.contains(facility.enterprise_id)) {
+      return Status::InvalidArgument("facility '" + facility.id + "': unknown enterprise '" +
+                                     Echo(facility.enterprise_id) + "'");
+    }
+    if (facility.kind == FacilityKind::kUnspecified) {
+      return Status::InvalidArgument("facility '" + facility.id +
+                                     "': kind must be one of major_hazard_source, tank_farm, "
+                                     "tailings_reservoir, working_face, other");
+    }
+    auto place_taken = [&](const std::string& id) {
+      return registry->enterprises_.contains(id) || registry->facilities_.contains(id) ||
+             registry->items_.contains(id);
+    };
+    if (place_taken(facility.id)) {
+      return Status::InvalidArgument(
+          "facility '" + facility.id +
+          "': id already names an enterprise, facility or monitoring item");
+    }
+    registry->facilities_.emplace(facility.id, &facility);
+    registry->facilities_by_enterprise_[facility.enterprise_id].push_back(&facility);
+    for (const MonitoringItem& item : facility.items) {
+      if (!IsValidId(item.id)) {
+        return Status::InvalidArgument("facility '" + facility.id + "': item id '" +
+                                       Echo(item.id) +
+                                       "': must be 1..128 printable ASCII bytes without spaces");
+      }
+      if (place_taken(item.id)) {
+        return Status::InvalidArgument(
+            "facility '" + facility.id + "': item '" + item.id +
+            "': id already names an enterprise, facility or monitoring item");
+      }
+      registry->items_.emplace(item.id, std::pair(&item, &facility));
     }
   }
   registry->sensor_index_.Reset(e.sensors.size());
@@ -134,6 +207,31 @@ Result<std::shared_ptr<const Registry>> Registry::Build(RegistryEntries entries)
     if (registry->FindSensor(sensor.id) != nullptr) {
       return Status::InvalidArgument("sensor '" + sensor.id + "' is listed twice");
     }
+    if (!sensor.item_id.empty() && sensor.facility_id.empty()) {
+      return Status::InvalidArgument("sensor '" + sensor.id + "': item '" +
+                                     Echo(sensor.item_id) + "' given without its facility");
+    }
+    if (!sensor.facility_id.empty()) {
+      const Facility* facility = registry->FindFacility(sensor.facility_id);
+      if (facility == nullptr) {
+        return Status::InvalidArgument("sensor '" + sensor.id + "': unknown facility '" +
+                                       Echo(sensor.facility_id) + "'");
+      }
+      if (facility->enterprise_id != sensor.enterprise_id) {
+        return Status::InvalidArgument("sensor '" + sensor.id + "': facility '" + facility->id +
+                                       "' belongs to enterprise '" + facility->enterprise_id +
+                                       "', not '" + sensor.enterprise_id + "'");
+      }
+      registry->sensors_by_facility_[facility->id].push_back(&sensor);
+      if (!sensor.item_id.empty()) {
+        const Facility* of = nullptr;
+        if (registry->FindItem(sensor.item_id, &of) == nullptr || of != facility) {
+          return Status::InvalidArgument("sensor '" + sensor.id + "': facility '" + facility->id +
+                                         "' has no item '" + Echo(sensor.item_id) + "'");
+        }
+        registry->sensors_by_item_[sensor.item_id].push_back(&sensor);
+      }
+    }
     registry->sensor_index_.Insert(sensor.id, static_cast<uint32_t>(slot));
     registry->sensors_by_enterprise_[sensor.enterprise_id].push_back(&sensor);
   }
@@ -154,9 +252,7 @@ Result<std::shared_ptr<const Registry>> Registry::Build(RegistryEntries entries)
 }
 
 std::span<const Sensor* const> Registry::SensorsOf(std::string_view enterprise_id) const {
-  const auto it = sensors_by_enterprise_.find(enterprise_id);
-  if (it == sensors_by_enterprise_.end()) return {};
-  return it->second;
+  return MembersOf(sensors_by_enterprise_, enterprise_id);
 }
 
 Result<std::shared_ptr<const Registry>> Registry::Apply(const RegistryChange& change) const {
@@ -164,8 +260,10 @@ Result<std::shared_ptr<const Registry>> Registry::Apply(const RegistryChange& ch
   Upsert(next.enterprises, change.upsert.enterprises);
   Upsert(next.sensors, change.upsert.sensors);
   Upsert(next.gateways, change.upsert.gateways);
+  Upsert(next.facilities, change.upsert.facilities);
   Status removed = Remove(next.sensors, change.remove_sensor_ids, "sensor");
   if (removed.ok()) removed = Remove(next.gateways, change.remove_gateway_ids, "gateway");
+  if (removed.ok()) removed = Remove(next.facilities, change.remove_facility_ids, "facility");
   if (removed.ok()) removed = Remove(next.enterprises, change.remove_enterprise_ids, "enterprise");
   if (!removed.ok()) return removed;
   // Build() reports a sensor or gateway left pointing at a removed enterprise.
@@ -198,6 +296,36 @@ void Registry::PrefetchSensors(std::span<const uint64_t> id_hashes) const {
                          sizeof(std::string) - 1);
     }
   }
+}
+
+const Facility* Registry::FindFacility(std::string_view id) const {
+  auto it = facilities_.find(id);
+  return it == facilities_.end() ? nullptr : it->second;
+}
+
+const MonitoringItem* Registry::FindItem(std::string_view id, const Facility** facility) const {
+  auto it = items_.find(id);
+  if (it == items_.end()) return nullptr;
+  if (facility != nullptr) *facility = it->second.second;
+  return it->second.first;
+}
+
+std::span<const Sensor* const> Registry::SensorsOfFacility(std::string_view facility_id) const {
+  return MembersOf(sensors_by_facility_, facility_id);
+}
+
+std::span<const Sensor* const> Registry::SensorsOfItem(std::string_view item_id) const {
+  return MembersOf(sensors_by_item_, item_id);
+}
+
+std::span<const Facility* const> Registry::FacilitiesOf(std::string_view enterprise_id) const {
+  return MembersOf(facilities_by_enterprise_, enterprise_id);
+}
+
+const Enterprise* Registry::EnterpriseOfPlace(std::string_view id) const {
+  const Facility* facility = FindFacility(id);
+  if (facility == nullptr) FindItem(id, &facility);
+  return FindEnterprise(facility != nullptr ? std::string_view(facility->enterprise_id) : id);
 }
 
 const Gateway* Registry::FindGateway(std::string_view id) const {

@@ -39,9 +39,50 @@ struct Enterprise {
   std::string region_code;
 };
 
+// What a facility is (the level between enterprise and sensor that
+// regulators think in).
+enum class FacilityKind : uint8_t {
+  kUnspecified = 0,
+  kMajorHazardSource = 1,  // hazardous chemicals: a major hazard source (GB 18218)
+  kTankFarm = 2,
+  kTailingsReservoir = 3,
+  kWorkingFace = 4,  // coal mine
+  kOther = 5,
+};
+// "major_hazard_source", "tank_farm", "tailings_reservoir", "working_face",
+// "other"; kUnspecified for anything else.
+FacilityKind FacilityKindFromName(std::string_view name);
+std::string_view FacilityKindName(FacilityKind kind);
+
+// A monitoring item within a facility (GB 39496's 监测项目: e.g. the dam's
+// surface displacement, the phreatic line): a group of sensors rolled up
+// together.
+struct MonitoringItem {
+  std::string id{};
+  std::string name{};
+
+  bool operator==(const MonitoringItem&) const = default;
+};
+
+// A facility of an enterprise: a major hazard source, a tank farm, a
+// tailings reservoir, a working face. Its items are upserted with it, whole.
+struct Facility {
+  std::string id{};
+  std::string enterprise_id{};
+  FacilityKind kind = FacilityKind::kUnspecified;
+  std::string name{};
+  std::vector<MonitoringItem> items{};
+
+  bool operator==(const Facility&) const = default;
+};
+
 struct Sensor {
   std::string id;
   std::string enterprise_id;
+  // The facility it belongs to (of the same enterprise), empty for none; and
+  // optionally one monitoring item of that facility.
+  std::string facility_id{};
+  std::string item_id{};
   std::string quantity;  // e.g. "methane"
   std::string unit;      // e.g. "%CH4"
   // Instrument measuring range in `unit`; both 0 when not declared.
@@ -70,6 +111,7 @@ struct RegistryEntries {
   std::vector<Enterprise> enterprises;
   std::vector<Sensor> sensors;
   std::vector<Gateway> gateways;
+  std::vector<Facility> facilities{};
 };
 
 // A change: upserts (matched by id) then removals.
@@ -78,6 +120,7 @@ struct RegistryChange {
   std::vector<std::string> remove_enterprise_ids;
   std::vector<std::string> remove_sensor_ids;
   std::vector<std::string> remove_gateway_ids;
+  std::vector<std::string> remove_facility_ids{};
 };
 
 class Registry {
@@ -86,7 +129,11 @@ class Registry {
   // offending entry: empty or over-long id, duplicate id, region code not 6
   // digits, unknown enterprise referenced, range_low > range_high or either NaN,
   // unknown kind,
-  // expected_interval negative or over kMaxExpectedInterval.
+  // expected_interval negative or over kMaxExpectedInterval; a facility of
+  // unknown kind or enterprise, a facility or item id used twice or equal to
+  // an enterprise id (facility, item and enterprise ids name roll-up alarms:
+  // one namespace), a sensor naming an unknown facility, a facility of
+  // another enterprise, an item without a facility or not of its facility.
   static Result<std::shared_ptr<const Registry>> Build(RegistryEntries entries);
 
   // Applies `change` to this registry's entries and builds the result; this
@@ -105,6 +152,18 @@ class Registry {
   // results; any thread, like the lookups.
   void PrefetchSensors(std::span<const uint64_t> id_hashes) const;
   const Gateway* FindGateway(std::string_view id) const;
+  const Facility* FindFacility(std::string_view id) const;
+  // A monitoring item and the facility holding it; nullptr on a miss.
+  const MonitoringItem* FindItem(std::string_view id, const Facility** facility = nullptr) const;
+  // The sensors of a facility or item (any sensor of the facility, with or
+  // without an item), in registry order; empty for an unknown id.
+  std::span<const Sensor* const> SensorsOfFacility(std::string_view facility_id) const;
+  std::span<const Sensor* const> SensorsOfItem(std::string_view item_id) const;
+  // The facilities of an enterprise, in registry order.
+  std::span<const Facility* const> FacilitiesOf(std::string_view enterprise_id) const;
+  // The enterprise a facility, item or enterprise id belongs to (the places
+  // a roll-up alarm can be raised at), or nullptr.
+  const Enterprise* EnterpriseOfPlace(std::string_view id) const;
   // The sensors of an enterprise, in registry order; empty for an unknown
   // enterprise or one without sensors. Valid as long as the Registry.
   std::span<const Sensor* const> SensorsOf(std::string_view enterprise_id) const;
@@ -125,8 +184,18 @@ class Registry {
   Index<Enterprise> enterprises_;
   IdIndex sensor_index_;  // into entries_.sensors: looked up for every series ingested
   Index<Gateway> gateways_;
-  std::unordered_map<std::string_view, std::vector<const Sensor*>, StringHash, std::equal_to<>>
-      sensors_by_enterprise_;
+  template <class T>
+  using Members =
+      std::unordered_map<std::string_view, std::vector<const T*>, StringHash, std::equal_to<>>;
+  Members<Sensor> sensors_by_enterprise_;
+  Index<Facility> facilities_;
+  // Item id -> (item, its facility).
+  std::unordered_map<std::string_view, std::pair<const MonitoringItem*, const Facility*>,
+                     StringHash, std::equal_to<>>
+      items_;
+  Members<Sensor> sensors_by_facility_;
+  Members<Sensor> sensors_by_item_;
+  Members<Facility> facilities_by_enterprise_;
 };
 
 // Ids are 1..128 bytes of printable ASCII without spaces. 128 leaves room for

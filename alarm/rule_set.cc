@@ -31,9 +31,23 @@ Status Insert(Index& index, std::string key, uint32_t rule, const std::vector<Ru
 
 Result<std::shared_ptr<const RuleSet>> RuleSet::Build(std::vector<Rule> rules,
                                                       std::shared_ptr<const Registry> registry,
-                                                      GatewayOfflineRule gateway_offline) {
+                                                      GatewayOfflineRule gateway_offline,
+                                                      std::vector<RollupRule> rollups) {
   if (registry == nullptr) return Status::InvalidArgument("rule set: registry is null");
   if (Status s = gateway_offline.Validate(); !s.ok()) return s;
+  std::unordered_map<std::string_view, size_t> rollup_ids;
+  for (const RollupRule& rollup : rollups) {
+    if (Status s = rollup.Validate(); !s.ok()) return s;
+    if (!rollup_ids.emplace(rollup.id, 0).second) {
+      return Status::InvalidArgument("rollup '" + rollup.id + "': duplicate rollup id");
+    }
+    for (const std::string& facility : rollup.facility_ids) {
+      if (registry->FindFacility(facility) == nullptr) {
+        return Status::InvalidArgument("rollup '" + rollup.id + "': select.facility '" +
+                                       Echo(facility) + "' is not a registered facility");
+      }
+    }
+  }
   Index by_id, by_sensor, by_enterprise, by_region, by_kind;
   for (uint32_t i = 0; i < rules.size(); ++i) {
     const Rule& rule = rules[i];
@@ -70,6 +84,7 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::Build(std::vector<Rule> rules,
   std::shared_ptr<RuleSet> set(new RuleSet());
   set->rules_ = std::move(rules);
   set->gateway_offline_ = gateway_offline;
+  set->rollups_ = std::move(rollups);
   set->registry_ = std::move(registry);
   const auto& sensors = set->registry_->entries().sensors;
   set->effective_.reserve(sensors.size());

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "alarm/registry.h"
+#include "alarm/rollup.h"
 #include "alarm/rule.h"
 #include "alarm/status.h"
 
@@ -27,9 +28,13 @@ class RuleSet {
   // on: an invalid rule, a duplicate rule id, a selector naming an unknown
   // sensor or enterprise, two rules with the same selector (a tie).
   // `gateway_offline` applies to every gateway (kInvalidArgument if invalid).
+  // `rollups` (alarm/rollup.h) are validated (RollupRule::Validate, unique
+  // ids, facility ids registered); they are evaluated by the journal, not
+  // the shards' engines.
   static Result<std::shared_ptr<const RuleSet>> Build(std::vector<Rule> rules,
                                                       std::shared_ptr<const Registry> registry,
-                                                      GatewayOfflineRule gateway_offline = {});
+                                                      GatewayOfflineRule gateway_offline = {},
+                                                      std::vector<RollupRule> rollups = {});
 
   // The effective rule of `sensor_id`, or nullptr when none applies or the
   // sensor is unknown. One hash lookup. Valid as long as this RuleSet.
@@ -37,6 +42,8 @@ class RuleSet {
 
   const std::vector<Rule>& rules() const { return rules_; }
   const GatewayOfflineRule& gateway_offline() const { return gateway_offline_; }
+  // In the file's order: the first that selects a parent applies to it.
+  const std::vector<RollupRule>& rollups() const { return rollups_; }
   const Registry& registry() const { return *registry_; }
   const std::shared_ptr<const Registry>& shared_registry() const { return registry_; }
 
@@ -50,6 +57,7 @@ class RuleSet {
 
   std::vector<Rule> rules_;
   GatewayOfflineRule gateway_offline_;
+  std::vector<RollupRule> rollups_;
   std::shared_ptr<const Registry> registry_;
   // Keys view into registry_ sensor ids; values index rules_.
   std::unordered_map<std::string_view, uint32_t, StringHash, std::equal_to<>> effective_;

@@ -94,6 +94,9 @@ Result<std::shared_ptr<const alarm::Registry>> LoadStoredRegistry(storage::Store
           case storage::RegistryEntryKind::kGateway:
             parsed = proto.add_gateways()->ParseFromArray(blob.data(), size);
             break;
+          case storage::RegistryEntryKind::kFacility:
+            parsed = proto.add_facilities()->ParseFromArray(blob.data(), size);
+            break;
           case storage::RegistryEntryKind::kSensor:
             parsed = proto.add_sensors()->ParseFromArray(blob.data(), size);
             break;
@@ -133,7 +136,7 @@ Status PersistRegistryChange(storage::Store* store, const alarm::RegistryChange&
   std::vector<std::string> blobs;
   // The writes below hold views into `blobs`: it must never reallocate.
   blobs.reserve(change.upsert.enterprises.size() + change.upsert.gateways.size() +
-                change.upsert.sensors.size() + numbers.size());
+                change.upsert.sensors.size() + change.upsert.facilities.size() + numbers.size());
   std::vector<storage::RegistryEntryWrite> writes;
   for (const v1::Enterprise& e : upsert.enterprises()) {
     writes.push_back({Kind::kEnterprise, e.id(), blobs.emplace_back(e.SerializeAsString())});
@@ -143,6 +146,12 @@ Status PersistRegistryChange(storage::Store* store, const alarm::RegistryChange&
   }
   for (const v1::Sensor& sensor : upsert.sensors()) {
     writes.push_back({Kind::kSensor, sensor.id(), blobs.emplace_back(sensor.SerializeAsString())});
+  }
+  for (const v1::Facility& f : upsert.facilities()) {
+    writes.push_back({Kind::kFacility, f.id(), blobs.emplace_back(f.SerializeAsString())});
+  }
+  for (const std::string& id : change.remove_facility_ids) {
+    writes.push_back({Kind::kFacility, id, std::nullopt});
   }
   for (const std::string& id : change.remove_enterprise_ids) {
     writes.push_back({Kind::kEnterprise, id, std::nullopt});
@@ -656,7 +665,8 @@ class Server::Impl {
   // is what `stored` already holds), then published. Control thread (or
   // start-up) only; on error nothing changes.
   Status ChangeRules(RulesDocument next, const std::optional<std::string>& stored) {
-    if (auto checked = alarm::RuleSet::Build(next.rules, registry_->Get(), next.gateway_offline);
+    if (auto checked = alarm::RuleSet::Build(next.rules, registry_->Get(), next.gateway_offline,
+                                             next.rollups);
         !checked) {
       return Status::InvalidArgument(
           (options_.rules_file.empty() ? std::string("rules") : options_.rules_file.string()) +
@@ -694,7 +704,8 @@ class Server::Impl {
       next.rules.erase(it);
     }
     if (validate_only) {
-      auto checked = alarm::RuleSet::Build(next.rules, registry_->Get(), next.gateway_offline);
+      auto checked = alarm::RuleSet::Build(next.rules, registry_->Get(), next.gateway_offline,
+                                             next.rollups);
       if (!checked) return Status::InvalidArgument("rules: " + checked.error().message());
       return next.rules.size();
     }
@@ -729,7 +740,8 @@ class Server::Impl {
   // Control thread (or start-up) only.
   Status PublishRules(std::shared_ptr<const alarm::Registry> registry) {
     auto rule_set =
-        alarm::RuleSet::Build(rules_.rules, std::move(registry), rules_.gateway_offline);
+        alarm::RuleSet::Build(rules_.rules, std::move(registry), rules_.gateway_offline,
+                              rules_.rollups);
     if (!rule_set) {
       return Status::InvalidArgument(
           (options_.rules_file.empty() ? std::string("rules") : options_.rules_file.string()) +
@@ -785,7 +797,7 @@ class Server::Impl {
     auto next = registry_->Get()->Apply(numbered);
     if (!next) return next.error();
     // The rules must still make sense for the changed registry.
-    if (auto checked = alarm::RuleSet::Build(rules_.rules, *next, rules_.gateway_offline);
+    if (auto checked = alarm::RuleSet::Build(rules_.rules, *next, rules_.gateway_offline, rules_.rollups);
         !checked) {
       return Status::InvalidArgument("the change breaks the alarm rules: " +
                                      checked.error().message());
@@ -960,7 +972,8 @@ class Server::Impl {
   Result<std::shared_ptr<const alarm::RuleSet>> AdoptStreamRules(std::string_view text) {
     auto doc = ParseRulesDocument(text, "rules from the ingest stream");
     if (!doc) return doc.error();
-    auto rule_set = alarm::RuleSet::Build(doc->rules, registry_->Get(), doc->gateway_offline);
+    auto rule_set = alarm::RuleSet::Build(doc->rules, registry_->Get(), doc->gateway_offline,
+                                          doc->rollups);
     if (!rule_set) {
       return Status::InvalidArgument(
           "rules from the ingest stream do not fit this node's "

@@ -12,6 +12,9 @@ constexpr uint8_t kJournalEntryVersion = 1;
 // Version 2 (written only for an entry of planned work, so that every other
 // entry keeps its bytes and hash) adds the record's planned_work.
 constexpr uint8_t kJournalEntryVersion2 = 2;
+// Version 3 (written only for a roll-up's entry, alarm kind kRollup) adds the
+// record's contributing alarm ids after version 2's planned_work.
+constexpr uint8_t kJournalEntryVersion3 = 3;
 // Version 2 adds per sensor the HH on-delay offset, the unchanged time and
 // the stuck flag, and per shelf its level. Version 3 adds the alarms'
 // planned_work, the planned-work windows and the calibrating sensors.
@@ -110,7 +113,8 @@ std::string EncodeJournalEntry(const alarm::JournalEntry& entry) {
   std::string out;
   WireWriter w(&out);
   const bool planned = !entry.event.record.planned_work.empty();
-  w.Put(planned ? kJournalEntryVersion2 : kJournalEntryVersion);
+  const bool rollup = entry.event.record.alarm == alarm::AlarmKind::kRollup;
+  w.Put(rollup ? kJournalEntryVersion3 : planned ? kJournalEntryVersion2 : kJournalEntryVersion);
   w.Put(entry.seq);
   w.Put(entry.alarm_id);
   const alarm::AlarmEvent& e = entry.event;
@@ -125,7 +129,11 @@ std::string EncodeJournalEntry(const alarm::JournalEntry& entry) {
   w.PutString(entry.region_code);
   w.Put(entry.enterprise_kind);
   w.Put(entry.peak_severity);
-  if (planned) w.PutString(entry.event.record.planned_work);
+  if (planned || rollup) w.PutString(entry.event.record.planned_work);
+  if (rollup) {
+    w.Put(static_cast<uint32_t>(entry.event.record.contributing.size()));
+    for (const uint64_t id : entry.event.record.contributing) w.Put(id);
+  }
   return out;
 }
 
@@ -147,11 +155,21 @@ alarm::Result<alarm::JournalEntry> DecodeJournalEntry(std::string_view bytes) {
   entry.region_code = r.GetString();
   entry.enterprise_kind = r.Get<alarm::EnterpriseKind>();
   entry.peak_severity = r.Get<alarm::Severity>();
-  if (version == kJournalEntryVersion2) e.record.planned_work = r.GetString();
+  if (version == kJournalEntryVersion2 || version == kJournalEntryVersion3) {
+    e.record.planned_work = r.GetString();
+  }
+  if (version == kJournalEntryVersion3) {
+    for (uint32_t n = r.GetCount(8); n > 0 && r.ok(); --n) {
+      e.record.contributing.push_back(r.Get<uint64_t>());
+    }
+  }
   const auto kind = static_cast<uint8_t>(e.kind);
   const auto peak = static_cast<uint8_t>(entry.peak_severity);
-  const bool known_version = version == kJournalEntryVersion ||
-                             (version == kJournalEntryVersion2 && !e.record.planned_work.empty());
+  const bool rollup = e.record.alarm == alarm::AlarmKind::kRollup;
+  const bool known_version =
+      (version == kJournalEntryVersion && !rollup) ||
+      (version == kJournalEntryVersion2 && !rollup && !e.record.planned_work.empty()) ||
+      (version == kJournalEntryVersion3 && rollup);
   if (!r.done() || !known_version || kind < 1 || kind > alarm::kMaxEventKind ||
       !ValidActive(e.record) || peak < 1 || peak > 4) {
     return alarm::Status::Corruption("alarm journal entry: malformed");

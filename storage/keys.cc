@@ -133,7 +133,7 @@ std::optional<RegistryEntryKeyParts> ParseRegistryEntryKey(std::string_view key)
     return std::nullopt;
   }
   const char kind = key[kRegistryPrefix.size()];
-  if (kind != 'e' && kind != 'g' && kind != 'n' && kind != 's') return std::nullopt;
+  if (kind != 'e' && kind != 'f' && kind != 'g' && kind != 'n' && kind != 's') return std::nullopt;
   return RegistryEntryKeyParts{.kind = static_cast<RegistryEntryKind>(kind),
                                .id = key.substr(kRegistryPrefix.size() + 1)};
 }

@@ -76,6 +76,7 @@ std::string ShardKey(std::string_view prefix, uint32_t shard);
 // kept after the sensor is deleted.
 enum class RegistryEntryKind : char {
   kEnterprise = 'e',
+  kFacility = 'f',  // with its monitoring items
   kGateway = 'g',
   kSensorNumber = 'n',
   kSensor = 's',

@@ -64,6 +64,7 @@ grpc::ServerUnaryReactor* AdminService::ApplyRegistry(grpc::CallbackServerContex
     response->set_enterprises(static_cast<uint32_t>(e.enterprises.size()));
     response->set_sensors(static_cast<uint32_t>(e.sensors.size()));
     response->set_gateways(static_cast<uint32_t>(e.gateways.size()));
+    response->set_facilities(static_cast<uint32_t>(e.facilities.size()));
     reactor->Finish(grpc::Status::OK);
   });
   return reactor;

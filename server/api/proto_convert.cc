@@ -50,6 +50,8 @@ alarm::Result<alarm::RegistryEntries> RegistryFromProto(const v1::Registry& prot
     entries.sensors.push_back(
         alarm::Sensor{.id = s.id(),
                       .enterprise_id = s.enterprise_id(),
+                      .facility_id = s.facility_id(),
+                      .item_id = s.item_id(),
                       .quantity = s.quantity(),
                       .unit = s.unit(),
                       .range_low = s.range_low(),
@@ -59,6 +61,20 @@ alarm::Result<alarm::RegistryEntries> RegistryFromProto(const v1::Registry& prot
   entries.gateways.reserve(static_cast<size_t>(proto.gateways_size()));
   for (const v1::Gateway& g : proto.gateways()) {
     entries.gateways.push_back(alarm::Gateway{.id = g.id(), .enterprise_id = g.enterprise_id()});
+  }
+  entries.facilities.reserve(static_cast<size_t>(proto.facilities_size()));
+  for (const v1::Facility& f : proto.facilities()) {
+    alarm::Facility& facility = entries.facilities.emplace_back();
+    facility.id = f.id();
+    facility.enterprise_id = f.enterprise_id();
+    // The numbers are the same (kUnspecified for one this build does not know).
+    facility.kind = f.kind() >= 1 && f.kind() <= static_cast<int>(alarm::FacilityKind::kOther)
+                        ? static_cast<alarm::FacilityKind>(f.kind())
+                        : alarm::FacilityKind::kUnspecified;
+    facility.name = f.name();
+    for (const v1::MonitoringItem& item : f.items()) {
+      facility.items.push_back(alarm::MonitoringItem{.id = item.id(), .name = item.name()});
+    }
   }
   return entries;
 }
@@ -76,6 +92,8 @@ void RegistryToProto(const alarm::RegistryEntries& entries, v1::Registry* proto)
     v1::Sensor* out = proto->add_sensors();
     out->set_id(s.id);
     out->set_enterprise_id(s.enterprise_id);
+    out->set_facility_id(s.facility_id);
+    out->set_item_id(s.item_id);
     out->set_quantity(s.quantity);
     out->set_unit(s.unit);
     out->set_range_low(s.range_low);
@@ -86,6 +104,18 @@ void RegistryToProto(const alarm::RegistryEntries& entries, v1::Registry* proto)
     v1::Gateway* out = proto->add_gateways();
     out->set_id(g.id);
     out->set_enterprise_id(g.enterprise_id);
+  }
+  for (const alarm::Facility& f : entries.facilities) {
+    v1::Facility* out = proto->add_facilities();
+    out->set_id(f.id);
+    out->set_enterprise_id(f.enterprise_id);
+    out->set_kind(static_cast<v1::FacilityKind>(f.kind));
+    out->set_name(f.name);
+    for (const alarm::MonitoringItem& item : f.items) {
+      v1::MonitoringItem* i = out->add_items();
+      i->set_id(item.id);
+      i->set_name(item.name);
+    }
   }
 }
 
@@ -99,6 +129,8 @@ alarm::Result<alarm::RegistryChange> RegistryChangeFromProto(const v1::ApplyRegi
   change.remove_sensor_ids.assign(req.remove_sensor_ids().begin(), req.remove_sensor_ids().end());
   change.remove_gateway_ids.assign(req.remove_gateway_ids().begin(),
                                    req.remove_gateway_ids().end());
+  change.remove_facility_ids.assign(req.remove_facility_ids().begin(),
+                                    req.remove_facility_ids().end());
   return change;
 }
 
@@ -107,6 +139,7 @@ void RegistryChangeToProto(const alarm::RegistryChange& change, v1::ApplyRegistr
   for (const std::string& id : change.remove_enterprise_ids) req->add_remove_enterprise_ids(id);
   for (const std::string& id : change.remove_sensor_ids) req->add_remove_sensor_ids(id);
   for (const std::string& id : change.remove_gateway_ids) req->add_remove_gateway_ids(id);
+  for (const std::string& id : change.remove_facility_ids) req->add_remove_facility_ids(id);
 }
 
 v1::RejectReason RejectReasonToProto(alarm::RejectReason reason) {
@@ -141,6 +174,9 @@ void AlarmToProto(const alarm::JournalEntry& entry, v1::Alarm* proto,
   }
   if (a.alarm == alarm::AlarmKind::kGatewayOffline) {
     proto->set_gateway_id(a.source_id);
+  } else if (a.alarm == alarm::AlarmKind::kRollup) {
+    proto->set_place_id(a.source_id);
+    for (const uint64_t id : a.contributing) proto->add_contributing_alarm_ids(id);
   } else if (a.alarm != alarm::AlarmKind::kPlannedWork) {  // its source is its enterprise
     proto->set_sensor_id(a.source_id);
   }
@@ -162,7 +198,8 @@ void AlarmToProto(const alarm::JournalEntry& entry, v1::Alarm* proto,
   if (const alarm::Enterprise* e = registry->FindEnterprise(entry.enterprise_id)) {
     proto->set_enterprise_name(e->name);
   }
-  if (a.alarm == alarm::AlarmKind::kGatewayOffline || a.alarm == alarm::AlarmKind::kPlannedWork) {
+  if (a.alarm == alarm::AlarmKind::kGatewayOffline || a.alarm == alarm::AlarmKind::kPlannedWork ||
+      a.alarm == alarm::AlarmKind::kRollup) {
     return;
   }
   if (const alarm::Sensor* s = registry->FindSensor(a.source_id)) {

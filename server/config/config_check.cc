@@ -99,7 +99,8 @@ alarm::Result<ConfigFilesSummary> CheckConfigFiles(const ServerOptions& options,
   if (!rules) return Named("rules_file", rules.error());
   summary.rules = rules->rules.size();
   if (against_registry && registry != nullptr) {
-    auto set = alarm::RuleSet::Build(std::move(rules->rules), registry, rules->gateway_offline);
+    auto set = alarm::RuleSet::Build(std::move(rules->rules), registry, rules->gateway_offline,
+                                     std::move(rules->rollups));
     if (!set) {
       return Status::InvalidArgument("rules_file: " + options.rules_file.string() +
                                      " against registry_file " + options.registry_file.string() +

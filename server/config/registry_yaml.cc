@@ -61,12 +61,14 @@ class Parser {
   alarm::RegistryEntries Parse(const YAML::Node& root) {
     if (root.IsNull()) return std::move(entries_);
     if (!root.IsMap()) {
-      Fail(root.Mark(), "", "expected a mapping with enterprises, sensors and gateways");
+      Fail(root.Mark(), "",
+           "expected a mapping with enterprises, facilities, sensors and gateways");
     }
     const Key sections[] = {
         {"enterprises", false, [&](const Item& item) { List(item, &Parser::EnterpriseEntry); }},
         {"sensors", false, [&](const Item& item) { List(item, &Parser::SensorEntry); }},
         {"gateways", false, [&](const Item& item) { List(item, &Parser::GatewayEntry); }},
+        {"facilities", false, [&](const Item& item) { List(item, &Parser::FacilityEntry); }},
     };
     Map(root, Item{"", root.Mark(), root}, sections);
     CheckIds();
@@ -189,6 +191,16 @@ class Parser {
            AddId(sensor_ids_, s.id, v, "sensor");
          }},
         {"enterprise", true, [&](const Item& v) { s.enterprise_id = Reference(v); }},
+        {"facility", false,
+         [&](const Item& v) {
+           s.facility_id = String(v);
+           places_.push_back({entries_.sensors.size() - 1, Written{v.path, v.mark()}, false});
+         }},
+        {"item", false,
+         [&](const Item& v) {
+           s.item_id = String(v);
+           places_.push_back({entries_.sensors.size() - 1, Written{v.path, v.mark()}, true});
+         }},
         {"quantity", true, [&](const Item& v) { s.quantity = String(v); }},
         {"unit", true, [&](const Item& v) { s.unit = String(v); }},
         {"range", false, [&](const Item& v) { Range(v, &s); }},
@@ -219,6 +231,50 @@ class Parser {
            AddId(gateway_ids_, g.id, v, "gateway");
          }},
         {"enterprise", true, [&](const Item& v) { g.enterprise_id = Reference(v); }},
+    };
+    Map(item.value, item, keys);
+  }
+
+  void FacilityEntry(const Item& item) {
+    alarm::Facility& f = entries_.facilities.emplace_back();
+    const Key keys[] = {
+        {"id", true,
+         [&](const Item& v) {
+           f.id = Id(v);
+           AddId(place_ids_, f.id, v, "facility or item");
+         }},
+        {"enterprise", true, [&](const Item& v) { f.enterprise_id = Reference(v); }},
+        {"kind", true,
+         [&](const Item& v) {
+           const std::string kind = String(v);
+           f.kind = alarm::FacilityKindFromName(kind);
+           if (f.kind == alarm::FacilityKind::kUnspecified) {
+             Fail(v, "must be one of major_hazard_source, tank_farm, tailings_reservoir, "
+                     "working_face, other, got '" +
+                         alarm::Echo(kind) + "'");
+           }
+         }},
+        {"name", false, [&](const Item& v) { f.name = String(v); }},
+        {"items", false,
+         [&](const Item& v) {
+           if (v.value.IsNull()) return;
+           if (!v.value.IsSequence()) Fail(v, "expected a list of items, got " + Describe(v.value));
+           size_t index = 0;
+           for (const YAML::Node& node : v.value) {
+             Item element{v.path + "[" + std::to_string(index++) + "]", node.Mark(), node};
+             if (!node.IsMap()) Fail(element, "expected a mapping, got " + Describe(node));
+             alarm::MonitoringItem& i = f.items.emplace_back();
+             const Key item_keys[] = {
+                 {"id", true,
+                  [&](const Item& n) {
+                    i.id = Id(n);
+                    AddId(place_ids_, i.id, n, "facility or item");
+                  }},
+                 {"name", false, [&](const Item& n) { i.name = String(n); }},
+             };
+             Map(node, element, item_keys);
+           }
+         }},
     };
     Map(item.value, item, keys);
   }
@@ -264,6 +320,43 @@ class Parser {
         Fail(written.mark, written.path, "unknown enterprise '" + alarm::Echo(id) + "'");
       }
     }
+    for (const auto& [id, written] : place_ids_) {
+      if (enterprise_ids_.contains(id)) {
+        Fail(written.mark, written.path,
+             "id '" + id + "' already names an enterprise (roll-up alarms are raised by id)");
+      }
+    }
+    for (const Place& place : places_) {
+      const alarm::Sensor& s = entries_.sensors[place.sensor];
+      const alarm::Facility* facility = nullptr;
+      for (const alarm::Facility& f : entries_.facilities) {
+        if (f.id == s.facility_id) facility = &f;
+      }
+      if (!place.item) {
+        if (facility == nullptr) {
+          Fail(place.written.mark, place.written.path,
+               "unknown facility '" + alarm::Echo(s.facility_id) + "'");
+        }
+        if (facility->enterprise_id != s.enterprise_id) {
+          Fail(place.written.mark, place.written.path,
+               "facility '" + facility->id + "' belongs to enterprise '" +
+                   facility->enterprise_id + "', not the sensor's '" + s.enterprise_id + "'");
+        }
+        continue;
+      }
+      if (s.facility_id.empty()) {
+        Fail(place.written.mark, place.written.path,
+             "an item needs the sensor's facility (key `facility`)");
+      }
+      const bool found = facility != nullptr &&
+                         std::any_of(facility->items.begin(), facility->items.end(),
+                                     [&](const alarm::MonitoringItem& i) { return i.id == s.item_id; });
+      if (!found) {
+        Fail(place.written.mark, place.written.path,
+             "facility '" + alarm::Echo(s.facility_id) + "' has no item '" +
+                 alarm::Echo(s.item_id) + "'");
+      }
+    }
   }
 
   const std::string& source_;
@@ -271,7 +364,15 @@ class Parser {
   IdIndex enterprise_ids_;
   IdIndex sensor_ids_;
   IdIndex gateway_ids_;
+  IdIndex place_ids_;  // facilities and their items: one namespace
   std::vector<std::pair<std::string, Written>> references_;
+  // A sensor's facility or item, checked once every facility is read.
+  struct Place {
+    size_t sensor;
+    Written written;
+    bool item;  // else its facility
+  };
+  std::vector<Place> places_;
 };
 
 }  // namespace

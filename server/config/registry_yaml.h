@@ -3,10 +3,19 @@
 // state; any thread may call them (start-up and the control thread's reload).
 //
 //   enterprises: [{id, name, kind, region_code}]
-//   sensors:     [{id, enterprise, quantity, unit, range: [low, high], expected_interval}]
+//   facilities:  [{id, enterprise, kind, name, items: [{id, name}]}]
+//   sensors:     [{id, enterprise, facility, item, quantity, unit, range: [low, high],
+//                  expected_interval}]
 //   gateways:    [{id, enterprise}]
 //
+// Facility kind: major_hazard_source | tank_farm | tailings_reservoir |
+// working_face | other. Facility and item ids share one namespace, apart
+// from enterprise ids (a roll-up alarm is raised at one by its id). A sensor
+// names at most one facility (of its own enterprise) and optionally one item
+// of that facility; both optional.
+//
 // Required keys: every id, enterprise.kind, enterprise.region_code,
+// facility.enterprise/kind,
 // sensor.enterprise/quantity/unit, gateway.enterprise. Optional: name (empty),
 // range (undeclared: 0, 0), expected_interval (undeclared: 0). A missing or
 // null section is empty.

@@ -74,6 +74,7 @@ class Parser {
         {"rules", false, [&](const Item& item) { RuleList(item, &doc.rules); }},
         {"gateway_offline", false,
          [&](const Item& item) { doc.gateway_offline = GatewayOffline(item); }},
+        {"rollups", false, [&](const Item& item) { RollupList(item, &doc.rollups); }},
     };
     Map(Item{"", root.Mark(), root}, top);
     return doc;
@@ -208,6 +209,127 @@ class Parser {
       if (!node.IsMap()) Fail(element, "expected a mapping, got " + Describe(node));
       rules->push_back(RuleEntry(element));
     }
+  }
+
+  void RollupList(const Item& item, std::vector<alarm::RollupRule>* rollups) {
+    if (item.value.IsNull()) return;
+    if (!item.value.IsSequence()) {
+      Fail(item, "expected a list of roll-up rules, got " + Describe(item.value));
+    }
+    size_t index = 0;
+    for (const YAML::Node& node : item.value) {
+      std::string path = "rollups[" + std::to_string(index++) + "]";
+      if (node.IsMap()) {
+        const YAML::Node id = node["id"];
+        if (id.IsDefined() && id.IsScalar() && alarm::IsValidId(id.Scalar()))
+          path += " (" + id.Scalar() + ")";
+      }
+      Item element{std::move(path), node.Mark(), node};
+      if (!node.IsMap()) Fail(element, "expected a mapping, got " + Describe(node));
+      alarm::RollupRule rollup = RollupEntry(element);
+      for (const alarm::RollupRule& earlier : *rollups) {
+        if (earlier.id == rollup.id) Fail(element, "duplicate rollup id '" + rollup.id + "'");
+      }
+      if (Status s = rollup.Validate(); !s.ok()) Fail(element, s.message());
+      rollups->push_back(std::move(rollup));
+    }
+  }
+
+  // A scalar or a list of scalars, each handed to `one`.
+  void OneOrMany(const Item& item, const std::function<void(const Item&)>& one) const {
+    if (item.value.IsScalar()) return one(item);
+    if (!item.value.IsSequence()) Fail(item, "expected a name or a list, got " + Describe(item.value));
+    size_t index = 0;
+    for (const YAML::Node& node : item.value) {
+      one(Item{item.path + "[" + std::to_string(index++) + "]", node.Mark(), node});
+    }
+  }
+
+  alarm::RollupRule RollupEntry(const Item& item) {
+    alarm::RollupRule r;
+    const Key select[] = {
+        {"facility_kind", false,
+         [&](const Item& v) {
+           OneOrMany(v, [&](const Item& k) {
+             const std::string name = String(k);
+             const alarm::FacilityKind kind = alarm::FacilityKindFromName(name);
+             if (kind == alarm::FacilityKind::kUnspecified) {
+               Fail(k, "must be one of major_hazard_source, tank_farm, tailings_reservoir, "
+                       "working_face, other, got '" + alarm::Echo(name) + "'");
+             }
+             r.facility_kinds.push_back(kind);
+           });
+         }},
+        {"facility", false,
+         [&](const Item& v) { OneOrMany(v, [&](const Item& f) { r.facility_ids.push_back(Id(f)); }); }},
+        {"enterprise_kind", false,
+         [&](const Item& v) {
+           OneOrMany(v, [&](const Item& k) {
+             const std::string name = String(k);
+             const alarm::EnterpriseKind kind = alarm::EnterpriseKindFromName(name);
+             if (kind == alarm::EnterpriseKind::kUnspecified) {
+               Fail(k, "must be one of hazardous_chemical, coal_mine, tailings, other, got '" +
+                           alarm::Echo(name) + "'");
+             }
+             r.enterprise_kinds.push_back(kind);
+           });
+         }},
+    };
+    const Key keys[] = {
+        {"id", true, [&](const Item& v) { r.id = Id(v); }},
+        {"parent", true,
+         [&](const Item& v) {
+           const std::string name = String(v);
+           if (name == "item") {
+             r.parent = alarm::RollupParent::kItem;
+           } else if (name == "facility") {
+             r.parent = alarm::RollupParent::kFacility;
+           } else if (name == "enterprise") {
+             r.parent = alarm::RollupParent::kEnterprise;
+           } else {
+             Fail(v, "must be one of item, facility, enterprise, got '" + alarm::Echo(name) + "'");
+           }
+         }},
+        {"from", true,
+         [&](const Item& v) {
+           const std::string name = String(v);
+           if (name == "sensors") {
+             r.children = alarm::RollupChildren::kSensors;
+           } else if (name == "items") {
+             r.children = alarm::RollupChildren::kItems;
+           } else if (name == "facilities") {
+             r.children = alarm::RollupChildren::kFacilities;
+           } else {
+             Fail(v, "must be one of sensors, items, facilities, got '" + alarm::Echo(name) + "'");
+           }
+         }},
+        {"select", false, [&](const Item& v) { Section(v, select); }},
+        {"when", true,
+         [&](const Item& v) {
+           if (!v.value.IsSequence()) Fail(v, "expected a list of conditions, got " + Describe(v.value));
+           size_t index = 0;
+           for (const YAML::Node& node : v.value) {
+             Item cond{v.path + "[" + std::to_string(index++) + "]", node.Mark(), node};
+             alarm::RollupCondition& c = r.when.emplace_back();
+             const Key fields[] = {
+                 {"count", true,
+                  [&](const Item& n) {
+                    const std::optional<int64_t> count =
+                        n.value.IsScalar() ? ParseInt64(n.value.Scalar()) : std::nullopt;
+                    if (!count || *count < 1 || *count > 1'000'000) {
+                      Fail(n, "must be a whole number 1 .. 1000000");
+                    }
+                    c.count = static_cast<uint32_t>(*count);
+                  }},
+                 {"level", true, [&](const Item& n) { c.level = Severity(n); }},
+                 {"raise", true, [&](const Item& n) { c.raise = Severity(n); }},
+             };
+             Section(cond, fields);
+           }
+         }},
+    };
+    Map(item, keys);
+    return r;
   }
 
   alarm::Rule RuleEntry(const Item& item) {
@@ -613,6 +735,42 @@ std::string FormatRulesYaml(const RulesDocument& document) {
              ", severity: " + std::to_string(static_cast<int>(r.stuck_severity)) + " }\n";
     }
   }
+  if (!document.rollups.empty()) out += "rollups:\n";
+  for (const alarm::RollupRule& r : document.rollups) {
+    out += "  - id: " + Quoted(r.id) + "\n";
+    out += "    parent: " + std::string(alarm::RollupParentName(r.parent)) + "\n";
+    out += "    from: " + std::string(alarm::RollupChildrenName(r.children)) + "\n";
+    std::vector<std::string> select;
+    auto list = [](const auto& values, auto name) {
+      std::string text = "[";
+      for (const auto& v : values) text += (text.size() > 1 ? ", " : "") + name(v);
+      return text + "]";
+    };
+    if (!r.facility_kinds.empty()) {
+      select.push_back("facility_kind: " + list(r.facility_kinds, [](alarm::FacilityKind k) {
+                         return std::string(alarm::FacilityKindName(k));
+                       }));
+    }
+    if (!r.facility_ids.empty()) {
+      select.push_back("facility: " + list(r.facility_ids, Quoted));
+    }
+    if (!r.enterprise_kinds.empty()) {
+      select.push_back("enterprise_kind: " + list(r.enterprise_kinds, [](alarm::EnterpriseKind k) {
+                         return std::string(alarm::EnterpriseKindName(k));
+                       }));
+    }
+    if (!select.empty()) {
+      out += "    select: { ";
+      for (size_t i = 0; i < select.size(); ++i) out += (i > 0 ? ", " : "") + select[i];
+      out += " }\n";
+    }
+    out += "    when:\n";
+    for (const alarm::RollupCondition& c : r.when) {
+      out += "      - { count: " + std::to_string(c.count) +
+             ", level: " + std::to_string(static_cast<int>(c.level)) +
+             ", raise: " + std::to_string(static_cast<int>(c.raise)) + " }\n";
+    }
+  }
   return out;
 }
 
@@ -625,6 +783,15 @@ RulesDocument MergeRules(RulesDocument base, const RulesDocument& overlay,
       *it = rule;
     } else {
       base.rules.push_back(rule);
+    }
+  }
+  for (const alarm::RollupRule& rollup : overlay.rollups) {
+    auto it = std::find_if(base.rollups.begin(), base.rollups.end(),
+                           [&](const alarm::RollupRule& r) { return r.id == rollup.id; });
+    if (it != base.rollups.end()) {
+      *it = rollup;
+    } else {
+      base.rollups.push_back(rollup);
     }
   }
   if (overlay_sets_gateway) base.gateway_offline = overlay.gateway_offline;

@@ -36,6 +36,17 @@
 //     # silent for `after` raises one gateway-offline alarm and its sensors'
 //     # no-data alarms are suppressed meanwhile; left out (or `off`): disabled
 //
+//   rollups:                                 # optional (docs/rollup.md): raise an item,
+//     - id: gb39496-item                     #   facility or enterprise from its children
+//       parent: item                         # item | facility | enterprise
+//       from: sensors                        # item: sensors; facility: sensors | items;
+//                                            #   enterprise: facilities
+//       select: { facility_kind: tailings_reservoir }  # optional, each narrows: facility_kind,
+//                                            #   facility (ids), enterprise_kind: a name or a list
+//       when:                                # N children at `level` or worse -> parent at `raise`
+//         - { count: 4, level: blue, raise: yellow }
+//     # The first roll-up (file order) of a parent's kind that selects it applies.
+//
 // Severity: 1 (red) .. 4 (blue), or the names red, orange, yellow, blue. In a
 // level and in rate_of_change severity is required; in no_data and
 // sensor_fault and stuck_value it defaults to 3 (yellow). Durations as config.h ParseDuration
@@ -49,6 +60,7 @@
 #include <string_view>
 #include <vector>
 
+#include "alarm/rollup.h"
 #include "alarm/rule.h"
 #include "alarm/status.h"
 
@@ -58,6 +70,7 @@ namespace vigil::server {
 struct RulesDocument {
   std::vector<alarm::Rule> rules;
   alarm::GatewayOfflineRule gateway_offline;  // after == 0: disabled
+  std::vector<alarm::RollupRule> rollups{};   // docs/rollup.md
 
   bool operator==(const RulesDocument&) const = default;
 };

@@ -172,6 +172,8 @@ class AlarmJournal::Impl {
       JournalItem& it = *group[i];
       const size_t before = book_.pending().size();
       if (it.reconcile) Reconcile(it, *registry);
+      // Before the item's events: they were evaluated under these rules.
+      if (it.rules) book_.UseRules(it.rules, it.log_seq, it.rules_at, *registry);
       for (AlarmEvent& e : it.events) book_.Add(e, *registry);
       if (book_.pending().size() > before) item_last_seq_[i] = book_.pending().back().seq;
       if (it.log_seq != 0) book_.Mark(it.shard, it.log_seq);
@@ -242,6 +244,7 @@ class AlarmJournal::Impl {
                // A window's entry names the window (its enterprise follows).
                {ev.record.alarm == alarm::AlarmKind::kGatewayOffline ? "gateway"
                 : ev.record.alarm == alarm::AlarmKind::kPlannedWork  ? "planned_work"
+                : ev.record.alarm == alarm::AlarmKind::kRollup       ? "place"
                                                                      : "sensor",
                 ev.record.alarm == alarm::AlarmKind::kPlannedWork ? ev.record.planned_work
                                                                   : ev.record.source_id},

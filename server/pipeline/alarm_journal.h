@@ -33,6 +33,7 @@
 
 #include "alarm/event.h"
 #include "alarm/journal.h"
+#include "alarm/rule_set.h"
 #include "alarm/status.h"
 #include "server/pipeline/alarm_feed.h"
 #include "server/pipeline/ingest_counters.h"
@@ -68,6 +69,11 @@ struct JournalItem {
   // journal's open-alarm table where they differ (kReconciled events).
   bool reconcile = false;
   std::vector<alarm::ActiveAlarm> engine_alarms;
+  // The shard's rule set, sent with the first item after it changed (log
+  // entry `log_seq`, in force from `rules_at`): its roll-up rules apply from
+  // there on (JournalBook::UseRules). Null otherwise.
+  std::shared_ptr<const alarm::RuleSet> rules{};
+  alarm::TimestampMs rules_at = 0;
 };
 
 // Transitions by event and alarm kind, journaled, for /metrics.

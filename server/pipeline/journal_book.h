@@ -12,6 +12,15 @@
 // is computed where entries are numbered, in memory (no store read per
 // entry), and undone with the group.
 //
+// Roll-ups (alarm/rollup.h, docs/rollup.md) are evaluated here, where the
+// transitions of every shard meet in journal order: after Add numbers a
+// sensor's threshold or rate-of-change event, its monitoring item, facility
+// and enterprise are evaluated in that order from the open table, and each
+// parent whose level changes gets its event numbered right after the child's
+// (never before), in the same group. Their only state is the open table, so
+// they survive a restart and replay with it, and nodes that number the same
+// events in the same order raise the same roll-ups.
+//
 // A group's life: Add/Reconcile/Mark/Chain ... then either Commit (the group's
 // write is durable) or Undo (it failed: every change since the last
 // Commit/Undo is forgotten, so trying the same group again gives the same
@@ -29,6 +38,7 @@
 #include "alarm/event.h"
 #include "alarm/journal.h"
 #include "alarm/registry.h"
+#include "alarm/rule_set.h"
 #include "alarm/types.h"
 #include "storage/journal_chain.h"
 
@@ -63,13 +73,24 @@ class JournalBook {
   // seq); closes or updates the open table. `registry` locates the source
   // (enterprise, region); an alarm keeps the place of its earlier entries
   // when its source is no longer in the registry.
+  // Then rolls it up (above) when a rule set is in use.
   void Add(const alarm::AlarmEvent& event, const alarm::Registry& registry);
+
+  // The rule set whose roll-up rules (and registry: which sensor is in which
+  // item and facility) apply from now on, as of log entry `log_seq`: taken
+  // unless it is the one in use or an earlier log entry's (a shard that is
+  // behind). Taking it re-evaluates every parent at `at` (events for those
+  // that change, and closes roll-ups of places gone). Returns whether taken.
+  bool UseRules(const std::shared_ptr<const alarm::RuleSet>& rules, uint64_t log_seq,
+                alarm::TimestampMs at, const alarm::Registry& registry);
 
   // After a restart's replay: makes the open alarms of shard `shard` match
   // `engine_alarms` (that shard's engine) with kReconciled entries at `now`:
   // an alarm open in the table but not in the engine (or another occurrence)
   // is closed; one open in the engine but missing or different in the table
-  // is written as the engine has it. Returns the number of entries added.
+  // is written as the engine has it (and rolled up). Roll-up alarms belong to
+  // no shard: only their children's fixes move them. Returns the number of
+  // entries added.
   size_t Reconcile(uint32_t shard, std::span<const alarm::ActiveAlarm> engine_alarms,
                    alarm::TimestampMs now, const alarm::Registry& registry);
 
@@ -117,6 +138,25 @@ class JournalBook {
   // Each change of the open table, with the value before it.
   std::vector<std::pair<OpenKey, std::optional<alarm::JournalEntry>>> undo_;
   std::map<uint32_t, uint64_t> marks_;
+  // Roll-ups: the rule set in use and the log entry it came with; as at the
+  // last Commit, for Undo.
+  struct RulesInUse {
+    std::shared_ptr<const alarm::RuleSet> rules;
+    uint64_t log_seq = 0;
+  };
+  RulesInUse rules_;
+  RulesInUse group_rules_;
+
+  void AddOne(const alarm::AlarmEvent& event, const alarm::Registry& registry);
+  // Evaluates the roll-up of one place (an item, facility or enterprise id)
+  // and adds its event, if its level changed, caused by `cause` at `at`.
+  void RollUpPlace(alarm::RollupParent parent, const std::string& place,
+                   const alarm::Facility* facility, const alarm::Enterprise& enterprise,
+                   alarm::TimestampMs at, const alarm::Registry& registry);
+  // The roll-ups above a sensor after its event.
+  void RollUpSensor(const alarm::AlarmEvent& event, const alarm::Registry& registry);
+  // Every place of the rules' registry, then closes roll-ups of places gone.
+  void RollUpAll(alarm::TimestampMs at, const alarm::Registry& registry);
 };
 
 }  // namespace vigil::server

@@ -86,7 +86,7 @@ class RulesTask final : public ShardTask {
   RulesTask(std::shared_ptr<const alarm::RuleSet> rules, alarm::TimestampMs now)
       : rules_(std::move(rules)), now_(now) {}
   void Run(ShardState& shard) override {
-    shard.engine.SetRuleSet(rules_, now_, &shard.events);
+    shard.SetRules(rules_, now_);
     shard.Journal(0, std::nullopt, nullptr);
   }
 
@@ -189,7 +189,7 @@ class ControlTask final : public ShardTask {
         break;
       case ControlKind::kRulesChanged:
         // On replay there is no rule set: the current rules were set at start.
-        if (rules_) shard.engine.SetRuleSet(rules_, stored_at_, &shard.events);
+        if (rules_) shard.SetRules(rules_, stored_at_);
         break;
       case ControlKind::kRegistryChanged:
         break;  // for the node, not the shards (PostControl does not send it)
@@ -329,15 +329,28 @@ uint32_t ShardFor(std::string_view sensor_id, uint32_t shard_count) {
 void ShardState::Journal(uint64_t log_seq, std::optional<SteadyTime> received,
                          CommandCompletion* completion) {
   replay.DropJournaled(log_seq, &events);  // replay after a restart: what the journal has
-  if (events.empty() && completion == nullptr) return;
+  if (events.empty() && completion == nullptr && rules_told) return;
   auto* item = new JournalItem();
   item->shard = index;
-  item->log_seq = events.empty() ? 0 : log_seq;
+  // A rules change is numbered in its log entry's place, events or not.
+  item->log_seq = events.empty() && rules_told ? 0 : log_seq;
+  if (!rules_told) {
+    item->rules = rules;
+    item->rules_at = rules_at;
+    rules_told = true;
+  }
   item->events = std::move(events);
   events.clear();
   item->received = received;
   item->completion = completion;
   journal->Submit(item);
+}
+
+void ShardState::SetRules(std::shared_ptr<const alarm::RuleSet> next, alarm::TimestampMs now) {
+  engine.SetRuleSet(next, now, &events);
+  rules = std::move(next);
+  rules_at = now;
+  rules_told = false;
 }
 
 void ShardState::WriteSealed() {

@@ -58,6 +58,11 @@ struct ShardState {
   // Alarm rules and state of this shard's sensors; `events` is scratch.
   alarm::Engine engine;
   std::vector<alarm::AlarmEvent> events;
+  // The engine's rule set and when it took effect; `rules_told`: the journal
+  // has it (its roll-up rules, JournalItem::rules).
+  std::shared_ptr<const alarm::RuleSet> rules{};
+  alarm::TimestampMs rules_at = 0;
+  bool rules_told = true;
   // Scratch for one batch: this shard's series and their head and engine
   // slots (located and prefetched for the whole batch before any is touched).
   storage::ShardSeriesReader batch_reader;
@@ -73,6 +78,10 @@ struct ShardState {
   // drops nothing once replay is over.
   ReplayFilter replay;
   std::atomic<uint64_t>* late_readings = nullptr;
+
+  // Installs `rules` in the engine at `now` (its events into `events`); the
+  // next Journal tells the journal.
+  void SetRules(std::shared_ptr<const alarm::RuleSet> next, alarm::TimestampMs now);
 
   // True when log entry `log_seq` is to be evaluated.
   bool Evaluates(uint64_t log_seq) const { return log_seq > engine_through; }
