@@ -66,9 +66,9 @@ class Parser {
     }
     const Key sections[] = {
         {"enterprises", false, [&](const Item& item) { List(item, &Parser::EnterpriseEntry); }},
+        {"facilities", false, [&](const Item& item) { List(item, &Parser::FacilityEntry); }},
         {"sensors", false, [&](const Item& item) { List(item, &Parser::SensorEntry); }},
         {"gateways", false, [&](const Item& item) { List(item, &Parser::GatewayEntry); }},
-        {"facilities", false, [&](const Item& item) { List(item, &Parser::FacilityEntry); }},
     };
     Map(root, Item{"", root.Mark(), root}, sections);
     CheckIds();

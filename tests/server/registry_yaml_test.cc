@@ -221,7 +221,7 @@ TEST_CASE("Registry YAML errors name source, line, column and path", "[server][r
                                                 "    enterprize: e-370105-001\n") ==
           "registry.yaml:9:5: gateways[0].enterprize: unknown key (known: id, enterprise)");
     CHECK(ParseError("sensor:\n  - id: s-1\n") ==
-          "registry.yaml:1:1: sensor: unknown key (known: enterprises, sensors, gateways)");
+          "registry.yaml:1:1: sensor: unknown key (known: enterprises, facilities, sensors, gateways)");
   }
   SECTION("wrong shape") {
     CHECK(ParseError("sensors:\n  id: s-1\n") ==
@@ -229,7 +229,7 @@ TEST_CASE("Registry YAML errors name source, line, column and path", "[server][r
     CHECK(ParseError("gateways:\n  - gw-1\n") ==
           "registry.yaml:2:5: gateways[0]: expected a mapping, got 'gw-1'");
     CHECK(ParseError("[1, 2]\n") ==
-          "registry.yaml:1:1: expected a mapping with enterprises, sensors and gateways");
+          "registry.yaml:1:1: expected a mapping with enterprises, facilities, sensors and gateways");
   }
 }
 
@@ -315,6 +315,108 @@ TEST_CASE("Sample deploy/registry.yaml covers every kind of site", "[server][reg
         break;
     }
   }
+}
+
+}  // namespace
+}  // namespace vigil::server
+
+namespace vigil::server {
+namespace {
+
+// kEnterprise, a tailings reservoir "res-1" with items "disp" and "phr",
+// and `sensors` (a sensors section's entries).
+std::string WithReservoir(const std::string& sensors) {
+  return std::string(kEnterprise) +
+         "facilities:\n"
+         "  - id: res-1\n"
+         "    enterprise: e-370105-001\n"
+         "    kind: tailings_reservoir\n"
+         "    name: Reservoir 1\n"
+         "    items:\n"
+         "      - { id: disp, name: surface displacement }\n"
+         "      - { id: phr }\n"
+         "sensors:\n" +
+         sensors;
+}
+
+TEST_CASE("Registry YAML: facilities with items, sensors in a facility and an item",
+          "[server][registry]") {
+  auto parsed = ParseRegistryYaml(
+      WithReservoir("  - { id: s-1, enterprise: e-370105-001, facility: res-1, item: disp, "
+                    "quantity: displacement, unit: mm }\n"
+                    "  - { id: s-2, enterprise: e-370105-001, facility: res-1, quantity: rain, "
+                    "unit: mm }\n"
+                    "  - { id: s-3, enterprise: e-370105-001, quantity: rain, unit: mm }\n"),
+      "registry.yaml");
+  REQUIRE(ErrorOf(parsed) == "");
+  REQUIRE(parsed->facilities.size() == 1);
+  const alarm::Facility& f = parsed->facilities[0];
+  CHECK(f.id == "res-1");
+  CHECK(f.enterprise_id == "e-370105-001");
+  CHECK(f.kind == alarm::FacilityKind::kTailingsReservoir);
+  CHECK(f.name == "Reservoir 1");
+  REQUIRE(f.items.size() == 2);
+  CHECK(f.items[0].id == "disp");
+  CHECK(f.items[0].name == "surface displacement");
+  CHECK(f.items[1].id == "phr");
+  CHECK(parsed->sensors[0].facility_id == "res-1");
+  CHECK(parsed->sensors[0].item_id == "disp");
+  CHECK(parsed->sensors[1].facility_id == "res-1");
+  CHECK(parsed->sensors[1].item_id.empty());
+  CHECK(parsed->sensors[2].facility_id.empty());
+
+  auto registry = alarm::Registry::Build(*parsed);
+  REQUIRE(ErrorOf(registry) == "");
+  CHECK((*registry)->SensorsOfItem("disp").size() == 1);
+  CHECK((*registry)->SensorsOfFacility("res-1").size() == 2);
+  CHECK((*registry)->EnterpriseOfPlace("disp")->id == "e-370105-001");
+
+  // Through the API's proto and back: the same entries.
+  v1::Registry proto;
+  RegistryToProto(*parsed, &proto);
+  auto back = RegistryFromProto(proto);
+  REQUIRE(ErrorOf(back) == "");
+  CHECK(back->facilities == parsed->facilities);
+  CHECK(back->sensors[0].item_id == "disp");
+}
+
+TEST_CASE("Registry YAML: facility and item errors name the place", "[server][registry]") {
+  const std::string s1 = "  - { id: s-1, enterprise: e-370105-001, quantity: q, unit: u, ";
+  CHECK(ParseError(WithReservoir(s1 + "facility: res-9 }\n")) ==
+        "registry.yaml:15:74: sensors[0].facility: unknown facility 'res-9'");
+  CHECK(ParseError(WithReservoir(s1 + "facility: res-1, item: seep }\n")) ==
+        "registry.yaml:15:87: sensors[0].item: facility 'res-1' has no item 'seep'");
+  CHECK(ParseError(WithReservoir(s1 + "item: disp }\n")) ==
+        "registry.yaml:15:70: sensors[0].item: an item needs the sensor's facility (key "
+        "`facility`)");
+  CHECK(ParseError(std::string(kEnterprise) +
+                   "facilities:\n  - { id: f-1, enterprise: e-370105-001, kind: dam }\n") ==
+        "registry.yaml:7:48: facilities[0].kind: must be one of major_hazard_source, tank_farm, "
+        "tailings_reservoir, working_face, other, got 'dam'");
+  CHECK(ParseError(std::string(kEnterprise) +
+                   "facilities:\n  - { id: f-1, enterprise: e-9, kind: tank_farm }\n") ==
+        "registry.yaml:7:28: facilities[0].enterprise: unknown enterprise 'e-9'");
+  CHECK(ParseError(std::string(kEnterprise) +
+                   "facilities:\n  - { id: f-1, enterprise: e-370105-001, kind: tank_farm,"
+                   " items: [{ id: f-1 }] }\n") ==
+        "registry.yaml:7:73: facilities[0].items[0].id: duplicate facility or item id 'f-1', "
+        "first at line 7 (facilities[0].id)");
+  CHECK(ParseError(std::string(kEnterprise) +
+                   "facilities:\n  - { id: e-370105-001, enterprise: e-370105-001, kind: "
+                   "tank_farm }\n") ==
+        "registry.yaml:7:11: facilities[0].id: id 'e-370105-001' already names an enterprise "
+        "(roll-up alarms are raised by id)");
+  CHECK(ParseError(std::string(kEnterprise) +
+                   "facilities:\n  - { id: f-1, enterprise: e-370105-001 }\n") ==
+        "registry.yaml:7:5: facilities[0].kind: required key missing");
+  // A facility of another enterprise.
+  CHECK(ParseError(std::string(kEnterprise) +
+                   "  - { id: e-2, kind: other, region_code: \"370105\" }\n"
+                   "facilities:\n  - { id: f-2, enterprise: e-2, kind: other }\n"
+                   "sensors:\n" +
+                   s1 + "facility: f-2 }\n") ==
+        "registry.yaml:10:74: sensors[0].facility: facility 'f-2' belongs to enterprise 'e-2', "
+        "not the sensor's 'e-370105-001'");
 }
 
 }  // namespace

@@ -178,7 +178,7 @@ TEST_CASE("Rules YAML: syntax errors name the position", "[server][rules]") {
 
 TEST_CASE("Rules YAML: unknown keys are errors", "[server][rules]") {
   CHECK_THAT(ParseError("rule:\n  - id: r1\n"),
-             StartsWith("rules.yaml:1:1: rule: unknown key (known: rules, gateway_offline)"));
+             StartsWith("rules.yaml:1:1: rule: unknown key (known: rules, gateway_offline, rollups)"));
   CHECK_THAT(ParseError(OneRule("    select: { sensor: s-1 }\n    levles: {}\n")),
              StartsWith("rules.yaml:4:5: rules[0] (r1).levles: unknown key (known: id, select, "
                         "levels, deadband,"));
@@ -550,6 +550,114 @@ TEST_CASE("deploy/rules/ examples for the three enterprise kinds build and apply
   CHECK(tank->rate->limit == 5);
   CHECK(tank->rate->window == std::chrono::minutes(1));
   CHECK(tank->rate->direction == alarm::RateDirection::kRising);
+}
+
+}  // namespace
+}  // namespace vigil::server
+
+namespace vigil::server {
+namespace {
+
+constexpr const char* kRollups = R"(rollups:
+  - id: gb39496-item
+    parent: item
+    from: sensors
+    select: { facility_kind: tailings_reservoir }
+    when:
+      - { count: 4, level: blue, raise: yellow }
+      - { count: 3, level: 3, raise: orange }
+      - { count: 2, level: orange, raise: red }
+  - id: hazard-source
+    parent: facility
+    from: sensors
+    select: { facility_kind: [major_hazard_source, tank_farm], enterprise_kind: hazardous_chemical }
+    when: [{ count: 1, level: red, raise: red }]
+  - id: plant
+    parent: enterprise
+    from: facilities
+    when: [{ count: 1, level: red, raise: red }]
+)";
+
+TEST_CASE("Rules YAML: roll-up rules parse, format and parse back the same", "[server][rules]") {
+  auto doc = ParseRulesDocument(kRollups, "rules.yaml");
+  REQUIRE(ErrorOf(doc) == "");
+  REQUIRE(doc->rollups.size() == 3);
+  const alarm::RollupRule& item = doc->rollups[0];
+  CHECK(item.id == "gb39496-item");
+  CHECK(item.parent == alarm::RollupParent::kItem);
+  CHECK(item.children == alarm::RollupChildren::kSensors);
+  CHECK(item.facility_kinds == std::vector{alarm::FacilityKind::kTailingsReservoir});
+  REQUIRE(item.when.size() == 3);
+  CHECK(item.when[1] ==
+        alarm::RollupCondition{.count = 3, .level = Severity::kYellow, .raise = Severity::kOrange});
+  CHECK(doc->rollups[1].facility_kinds.size() == 2);
+  CHECK(doc->rollups[1].enterprise_kinds == std::vector{EnterpriseKind::kHazardousChemical});
+  CHECK(doc->rollups[2].parent == alarm::RollupParent::kEnterprise);
+
+  auto again = ParseRulesDocument(FormatRulesYaml(*doc), "formatted");
+  REQUIRE(ErrorOf(again) == "");
+  CHECK(*again == *doc);
+
+  // Merged by id like rules.
+  RulesDocument overlay;
+  overlay.rollups.push_back(doc->rollups[2]);
+  overlay.rollups[0].when[0].count = 2;
+  const RulesDocument merged = MergeRules(*doc, overlay, false);
+  REQUIRE(merged.rollups.size() == 3);
+  CHECK(merged.rollups[2].when[0].count == 2);
+}
+
+std::string RollupError(const std::string& yaml) {
+  auto result = ParseRulesDocument(yaml, "rules.yaml");
+  REQUIRE_FALSE(result.has_value());
+  return result.error().message();
+}
+
+TEST_CASE("Rules YAML: roll-up errors name the place", "[server][rules]") {
+  const std::string head = "rollups:\n  - id: r\n";
+  CHECK(RollupError(head + "    parent: item\n    from: items\n    when: [{ count: 1, level: 1, "
+                           "raise: 1 }]\n") ==
+        "rules.yaml:2:5: rollups[0] (r): rollup 'r': a item cannot roll up items (item from "
+        "sensors, facility from sensors or items, enterprise from facilities)");
+  CHECK(RollupError(head + "    parent: site\n") ==
+        "rules.yaml:3:13: rollups[0] (r).parent: must be one of item, facility, enterprise, got "
+        "'site'");
+  CHECK(RollupError(head + "    parent: item\n    from: sensors\n    when: [{ count: 0, level: "
+                           "1, raise: 1 }]\n") ==
+        "rules.yaml:5:21: rollups[0] (r).when[0].count: must be a whole number 1 .. 1000000");
+  CHECK(RollupError(head + "    parent: item\n    from: sensors\n    when: [{ count: 1, level: "
+                           "5, raise: 1 }]\n") ==
+        "rules.yaml:5:31: rollups[0] (r).when[0].level: must be 1 (red) .. 4 (blue), got 5");
+  CHECK(RollupError(head + "    parent: item\n    from: sensors\n    when: []\n") ==
+        "rules.yaml:2:5: rollups[0] (r): rollup 'r': `when` lists no condition");
+  CHECK(RollupError(head + "    parent: item\n    from: sensors\n    select: { facility_kind: "
+                           "dam }\n    when: [{ count: 1, level: 1, raise: 1 }]\n") ==
+        "rules.yaml:5:30: rollups[0] (r).select.facility_kind: must be one of major_hazard_source, "
+        "tank_farm, tailings_reservoir, working_face, other, got 'dam'");
+  CHECK(RollupError(head + "    parent: enterprise\n    from: facilities\n    select: { "
+                           "facility: f-1 }\n    when: [{ count: 1, level: 1, raise: 1 }]\n") ==
+        "rules.yaml:2:5: rollups[0] (r): rollup 'r': an enterprise roll-up selects by "
+        "enterprise_kind only");
+  CHECK(RollupError(head + "    parent: item\n    from: sensors\n    when: [{ count: 1, level: 1, "
+                           "raise: 1 }]\n  - { id: r, parent: item, from: sensors, when: [{ "
+                           "count: 1, level: 1, raise: 1 }] }\n") ==
+        "rules.yaml:6:5: rollups[1] (r): duplicate rollup id 'r'");
+}
+
+TEST_CASE("Rules against the registry: a roll-up naming an unknown facility is refused",
+          "[server][rules]") {
+  alarm::RegistryEntries entries;
+  entries.enterprises = {
+      {.id = "e", .name = "", .kind = EnterpriseKind::kTailings, .region_code = "370105"}};
+  auto registry = alarm::Registry::Build(std::move(entries));
+  REQUIRE(ErrorOf(registry) == "");
+  auto doc = ParseRulesDocument("rollups:\n  - { id: r, parent: facility, from: items, select: "
+                                "{ facility: f-9 }, when: [{ count: 1, level: 1, raise: 1 }] }\n",
+                                "rules.yaml");
+  REQUIRE(ErrorOf(doc) == "");
+  auto set = alarm::RuleSet::Build({}, *registry, {}, doc->rollups);
+  REQUIRE_FALSE(set.has_value());
+  CHECK(set.error().message() == "rollup 'r': select.facility 'f-9' is not a registered facility");
 }
 
 }  // namespace
