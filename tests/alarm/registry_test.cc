@@ -567,3 +567,86 @@ TEST_CASE("EnterpriseKind names round trip", "[alarm][registry]") {
 
 }  // namespace
 }  // namespace vigil::alarm
+
+namespace vigil::alarm {
+namespace {
+
+RegistryEntries WithFacility() {
+  RegistryEntries e;
+  e.enterprises = {{.id = "e1", .name = "", .kind = EnterpriseKind::kTailings, .region_code = "370105"},
+                   {.id = "e2", .name = "", .kind = EnterpriseKind::kCoalMine, .region_code = "140105"}};
+  e.facilities = {{.id = "res",
+                   .enterprise_id = "e1",
+                   .kind = FacilityKind::kTailingsReservoir,
+                   .name = "R",
+                   .items = {{.id = "disp", .name = ""}, {.id = "phr", .name = ""}}},
+                  {.id = "face", .enterprise_id = "e2", .kind = FacilityKind::kWorkingFace}};
+  e.sensors = {
+      {.id = "d1", .enterprise_id = "e1", .facility_id = "res", .item_id = "disp", .quantity = "q",
+       .unit = "u"},
+      {.id = "d2", .enterprise_id = "e1", .facility_id = "res", .quantity = "q", .unit = "u"},
+      {.id = "m1", .enterprise_id = "e2", .facility_id = "face", .quantity = "q", .unit = "u"}};
+  return e;
+}
+
+TEST_CASE("Registry facilities: lookups by facility, item and place", "[registry]") {
+  auto r = Registry::Build(WithFacility());
+  REQUIRE(r.has_value());
+  const Registry& reg = **r;
+  const Facility* of = nullptr;
+  REQUIRE(reg.FindItem("phr", &of) != nullptr);
+  CHECK(of->id == "res");
+  CHECK(reg.FindFacility("face")->kind == FacilityKind::kWorkingFace);
+  CHECK(reg.SensorsOfItem("disp").size() == 1);
+  CHECK(reg.SensorsOfItem("phr").empty());
+  CHECK(reg.SensorsOfFacility("res").size() == 2);
+  CHECK(reg.FacilitiesOf("e1").size() == 1);
+  CHECK(reg.EnterpriseOfPlace("disp")->id == "e1");
+  CHECK(reg.EnterpriseOfPlace("face")->id == "e2");
+  CHECK(reg.EnterpriseOfPlace("e2")->id == "e2");
+  CHECK(reg.EnterpriseOfPlace("d1") == nullptr);
+  CHECK(FacilityKindFromName("tank_farm") == FacilityKind::kTankFarm);
+  CHECK(FacilityKindFromName("dam") == FacilityKind::kUnspecified);
+}
+
+TEST_CASE("Registry facilities: every broken reference is refused, naming it", "[registry]") {
+  RegistryEntries e = WithFacility();
+  e.sensors[0].item_id = "phr-9";
+  CHECK(BuildError(e) == "sensor 'd1': facility 'res' has no item 'phr-9'");
+  e = WithFacility();
+  e.sensors[2].facility_id = "res";
+  CHECK(BuildError(e) == "sensor 'm1': facility 'res' belongs to enterprise 'e1', not 'e2'");
+  e = WithFacility();
+  e.sensors[1].facility_id.clear();
+  e.sensors[1].item_id = "disp";
+  CHECK(BuildError(e) == "sensor 'd2': item 'disp' given without its facility");
+  e = WithFacility();
+  e.facilities[1].items = {{.id = "disp", .name = ""}};
+  CHECK(BuildError(e) ==
+        "facility 'face': item 'disp': id already names an enterprise, facility or monitoring item");
+  e = WithFacility();
+  e.facilities[1].id = "e1";
+  CHECK(BuildError(e) ==
+        "facility 'e1': id already names an enterprise, facility or monitoring item");
+  e = WithFacility();
+  e.facilities[1].kind = FacilityKind::kUnspecified;
+  CHECK(BuildError(e) ==
+        "facility 'face': kind must be one of major_hazard_source, tank_farm, tailings_reservoir, "
+        "working_face, other");
+
+  // Removing a facility its sensors still name is refused; with them, fine.
+  auto r = Registry::Build(WithFacility());
+  REQUIRE(r.has_value());
+  RegistryChange change;
+  change.remove_facility_ids = {"face"};
+  auto applied = (*r)->Apply(change);
+  REQUIRE_FALSE(applied.has_value());
+  CHECK(applied.error().message() == "sensor 'm1': unknown facility 'face'");
+  change.remove_sensor_ids = {"m1"};
+  applied = (*r)->Apply(change);
+  REQUIRE(applied.has_value());
+  CHECK((*applied)->FindFacility("face") == nullptr);
+}
+
+}  // namespace
+}  // namespace vigil::alarm
