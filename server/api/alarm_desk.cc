@@ -156,6 +156,15 @@ void AlarmDesk::Act(const CallerScope& caller, uint64_t alarm_id, const std::str
     done(Status::NotFound("alarm " + std::to_string(alarm_id) + " is not open"), std::nullopt);
     return;
   }
+  if (open->event.record.alarm == alarm::AlarmKind::kRollup) {
+    // No engine holds it: it follows its children and closes when it clears.
+    done(Status::FailedPrecondition(
+             "alarm " + std::to_string(alarm_id) +
+             " is a roll-up: it needs no acknowledgement and cannot be shelved; act on its "
+             "contributing alarms"),
+         std::nullopt);
+    return;
+  }
   record.alarm = alarm::AlarmRef{.source_id = open->event.record.source_id,
                                  .alarm = open->event.record.alarm,
                                  .occurrence = open->event.record.occurrence};

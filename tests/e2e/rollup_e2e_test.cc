@@ -183,6 +183,17 @@ TEST_CASE("Roll-up e2e: 4 blue points raise their item yellow after them, with t
   REQUIRE(open_item != active.end());
   CHECK(open_item->alarm_id() == item_alarm);
   CHECK(open_item->contributing_alarm_ids_size() == 4);
+  {
+    // It needs no acknowledgement: its children's alarms are acted on.
+    grpc::ClientContext context;
+    SetDeadline(&context);
+    Authorize(&context, kNational);
+    v1::AcknowledgeRequest request;
+    request.set_alarm_id(item_alarm);
+    v1::AlarmActionResponse response;
+    const grpc::Status s = server.vigild.alarms().Acknowledge(&context, request, &response);
+    CHECK(s.error_code() == grpc::StatusCode::FAILED_PRECONDITION);
+  }
 
   // d-1 back to normal: 3 blue points are below the figure -> the item
   // clears, after d-1's clear.
