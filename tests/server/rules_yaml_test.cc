@@ -522,8 +522,13 @@ TEST_CASE("deploy/rules/ examples for the three enterprise kinds build and apply
     auto doc = LoadRulesFile(dir / (std::string(kind_name) + ".yaml"));
     REQUIRE(ErrorOf(doc) == "");
     CHECK(doc->gateway_offline.after.count() > 0);
-    auto set = alarm::RuleSet::Build(doc->rules, *registry, doc->gateway_offline);
+    auto set = alarm::RuleSet::Build(doc->rules, *registry, doc->gateway_offline, doc->rollups);
     REQUIRE(ErrorOf(set) == "");
+    // Every kind's file has its roll-ups, each narrowed to that kind.
+    REQUIRE_FALSE(doc->rollups.empty());
+    for (const alarm::RollupRule& rollup : doc->rollups) {
+      CHECK(rollup.enterprise_kinds == std::vector{kind});
+    }
     // Every rule of a kind's file selects that kind and applies to its sensors.
     for (const alarm::Rule& rule : doc->rules) {
       CHECK(rule.selector.enterprise_kind == kind);
@@ -550,6 +555,17 @@ TEST_CASE("deploy/rules/ examples for the three enterprise kinds build and apply
   CHECK(tank->rate->limit == 5);
   CHECK(tank->rate->window == std::chrono::minutes(1));
   CHECK(tank->rate->direction == alarm::RateDirection::kRising);
+  // Tailings: GB 39496-2020 §5.5.4 for items from points and the reservoir from items.
+  auto tailings = LoadRulesFile(dir / "tailings.yaml");
+  REQUIRE(tailings->rollups.size() == 2);
+  const std::vector<alarm::RollupCondition> gb39496 = {
+      {.count = 4, .level = Severity::kBlue, .raise = Severity::kYellow},
+      {.count = 3, .level = Severity::kYellow, .raise = Severity::kOrange},
+      {.count = 2, .level = Severity::kOrange, .raise = Severity::kRed}};
+  CHECK(tailings->rollups[0].parent == alarm::RollupParent::kItem);
+  CHECK(tailings->rollups[0].when == gb39496);
+  CHECK(tailings->rollups[1].children == alarm::RollupChildren::kItems);
+  CHECK(tailings->rollups[1].when == gb39496);
 }
 
 }  // namespace
