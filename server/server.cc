@@ -335,11 +335,10 @@ class Server::Impl {
         [this](std::function<void()> task) { boost::asio::post(blocking_, std::move(task)); },
         limiter_.get());
     planned_work_ = std::make_unique<PlannedWorkService>(
-        AlarmDesk(options_.max_shelve, access_.get(), registry_.get(), feed_.get(), store_.get(),
-                  writer_.get(),
-                  [this](std::function<void()> task) {
-                    boost::asio::post(blocking_, std::move(task));
-                  }),
+        AlarmDesk(
+            options_.max_shelve, access_.get(), registry_.get(), feed_.get(), store_.get(),
+            writer_.get(),
+            [this](std::function<void()> task) { boost::asio::post(blocking_, std::move(task)); }),
         shards_.get(), options_.max_planned_work);
 
     grpc::EnableDefaultHealthCheckService(true);

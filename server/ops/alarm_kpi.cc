@@ -124,7 +124,8 @@ std::vector<AlarmKpi::Province> AlarmKpi::Snapshot(TimestampMs now) const {
     p.province = province;
     p.raised = InWindow(steps, current);
   }
-  for (const auto& [province, steps] : planned_) by[province].planned_raised = InWindow(steps, current);
+  for (const auto& [province, steps] : planned_)
+    by[province].planned_raised = InWindow(steps, current);
   const TimestampMs chatter_from = now - options_.chatter_window.count();
   const uint32_t need = std::clamp<uint32_t>(options_.chatter_raises, 1, 8);
   for (const auto& [key, point] : points_) {
