@@ -332,6 +332,10 @@ class Collector final : public prometheus::Collectable {
       AddSingle(&out, "vigil_cluster_log_connected",
                 "1 while the connection to the shared ingest log (NATS) is up.", kGauge,
                 s_.shared_log->connected() ? 1 : 0);
+      AddSingle(&out, "vigil_cluster_log_reconnects_total",
+                "Times the connection to NATS was lost and made again (to the same server or "
+                "another: a failover).",
+                kCounter, static_cast<double>(s_.shared_log->reconnects()));
     }
     if (s_.applier != nullptr) {
       const ApplierCounters& a = *s_.applier;
