@@ -379,7 +379,9 @@ class Server::Impl {
                                              .shared_log = jetstream_log_.get(),
                                              .applier = applier_ ? &applier_->counters() : nullptr,
                                              .mqtt = mqtt_ ? &mqtt_stats_ : nullptr,
-                                             .http = http_.get()});
+                                             .http = http_.get(),
+                                             .console_http = console_http_.get(),
+                                             .console = console_.get()});
       if (!metrics) return metrics.error();
       metrics_ = std::move(*metrics);
     }
@@ -441,7 +443,8 @@ class Server::Impl {
                           .max_body_bytes = options_.http.max_body_bytes,
                           .max_connections = options_.http.max_connections,
                           .read_timeout = options_.http.read_timeout,
-                          .threads = options_.http.threads});
+                          .threads = options_.http.threads,
+                          .tls = options_.tls});
     http_ingest_ = std::make_unique<HttpIngest>(
         ingest_->context(),
         HttpIngestOptions{.max_decompressed_bytes = options_.http.max_decompressed_bytes,
@@ -487,7 +490,8 @@ class Server::Impl {
                           .max_body_bytes = 64 * 1024,
                           .max_connections = options_.console.max_connections,
                           .read_timeout = std::chrono::seconds(30),
-                          .threads = 1});
+                          .threads = 1,
+                          .tls = ConsoleTls(options_.tls)});
     console_ = std::make_unique<Console>(
         ConsolePageOptions{
             .assets_dir = ConsoleAssetsDir(options_.console),
@@ -495,12 +499,15 @@ class Server::Impl {
             .heartbeat_interval = options_.heartbeat_interval,
             .limiter = limiter_.get(),
             .kpis =
-                [this] {
+                [this](const std::string& region_prefix) {
                   std::vector<ConsoleKpi> out;
                   const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::system_clock::now().time_since_epoch());
-                  for (const AlarmKpi::Province& p : kpi_->kpi().Snapshot(now.count())) {
-                    out.push_back({.province = p.province,
+                  // A national caller sees provinces; any other its own region.
+                  const size_t digits = std::max<size_t>(2, region_prefix.size());
+                  for (const AlarmKpi::Province& p :
+                       kpi_->kpi().Snapshot(now.count(), digits, region_prefix)) {
+                    out.push_back({.region = p.province,
                                    .raised = p.raised,
                                    .chattering = p.chattering,
                                    .stale = p.stale,
@@ -511,6 +518,15 @@ class Server::Impl {
         console_desk_.get(), console_readings_.get());
     if (Status s = console_->Register(console_http_.get()); !s.ok()) return s;
     return console_http_->Start();
+  }
+
+  // The console's HTTPS: server.tls's certificate, but no client
+  // certificates: people sign in with tokens, and a browser asked for a
+  // certificate would prompt the officer to pick one.
+  static TlsOptions ConsoleTls(TlsOptions tls) {
+    tls.client_ca_file.clear();
+    tls.require_client_cert = false;
+    return tls;
   }
 
   // ---- Operations: liveness, alarm KPIs, Alertmanager forwarding ----

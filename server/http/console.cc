@@ -97,6 +97,19 @@ std::optional<uint64_t> ParseU64(std::string_view text) {
   return n;
 }
 
+// What a region code of the KPIs names, by its length (GB/T 2260).
+std::string_view RegionLevel(std::string_view region) {
+  switch (region.size()) {
+    case 2:
+      return "province";
+    case 4:
+      return "city";
+    case 6:
+      return "county";
+  }
+  return "other";
+}
+
 std::optional<std::string> ReadWhole(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return std::nullopt;
@@ -116,12 +129,12 @@ class AlarmSse final : public AlarmFeed::Watcher, public std::enable_shared_from
   // `identity`, when set, holds a subscription slot of `limiter` that this
   // stream gives back when it goes.
   AlarmSse(const AlarmDesk* desk, alarm::AlarmFilter filter, std::chrono::milliseconds heartbeat,
-           std::atomic<uint64_t>* open_count, IdentityLimiter* limiter,
+           ConsoleStats* stats, IdentityLimiter* limiter,
            std::shared_ptr<IdentityLimiter::Identity> identity)
       : desk_(desk),
         filter_(std::move(filter)),
         heartbeat_(heartbeat),
-        open_count_(open_count),
+        stats_(stats),
         limiter_(limiter),
         identity_(std::move(identity)) {}
 
@@ -132,7 +145,7 @@ class AlarmSse final : public AlarmFeed::Watcher, public std::enable_shared_from
   // The header is out: the snapshot (no `after_seq`) or the resume point.
   void Open(std::shared_ptr<HttpStream> stream, std::optional<uint64_t> after_seq) {
     storage::MutexLock lock(&mu_);
-    open_count_->fetch_add(1, std::memory_order_relaxed);
+    stats_->streams_open.fetch_add(1, std::memory_order_relaxed);
     opened_ = true;
     stream_ = std::move(stream);
     // Reconnect soon after a drop; the page also keeps its own timer.
@@ -171,7 +184,7 @@ class AlarmSse final : public AlarmFeed::Watcher, public std::enable_shared_from
 
   void Closed() {
     storage::MutexLock lock(&mu_);
-    if (opened_) open_count_->fetch_sub(1, std::memory_order_relaxed);
+    if (opened_) stats_->streams_open.fetch_sub(1, std::memory_order_relaxed);
     opened_ = false;
     stream_.reset();
   }
@@ -191,6 +204,7 @@ class AlarmSse final : public AlarmFeed::Watcher, public std::enable_shared_from
       out += "\n\n";
     }
     if (!out.empty()) Send(std::move(out));
+    stats_->events_sent.fetch_add(entries.size(), std::memory_order_relaxed);
   }
 
   // The resume point is gone (past the newest entry, or past retention):
@@ -268,7 +282,7 @@ class AlarmSse final : public AlarmFeed::Watcher, public std::enable_shared_from
   const AlarmDesk* const desk_;
   const alarm::AlarmFilter filter_;  // immutable: Interested reads it under the feed's lock
   const std::chrono::milliseconds heartbeat_;
-  std::atomic<uint64_t>* const open_count_;
+  ConsoleStats* const stats_;
   IdentityLimiter* const limiter_;
   const std::shared_ptr<IdentityLimiter::Identity> identity_;
   storage::Mutex mu_;
@@ -276,7 +290,7 @@ class AlarmSse final : public AlarmFeed::Watcher, public std::enable_shared_from
   uint64_t cursor_ VIGIL_GUARDED_BY(mu_) = 0;  // every matching entry <= cursor_ was sent
   bool loading_ VIGIL_GUARDED_BY(mu_) = false;
   bool watching_ VIGIL_GUARDED_BY(mu_) = false;
-  bool opened_ VIGIL_GUARDED_BY(mu_) = false;  // counted in *open_count_
+  bool opened_ VIGIL_GUARDED_BY(mu_) = false;  // counted in stats_->streams_open
   std::chrono::steady_clock::time_point last_write_ VIGIL_GUARDED_BY(mu_) =
       std::chrono::steady_clock::now();
 };
@@ -287,7 +301,7 @@ struct Console::Impl {
   ConsolePageOptions options;
   const AlarmDesk* desk;
   const ReadingDesk* readings;
-  std::atomic<uint64_t> open_streams{0};
+  ConsoleStats stats;
   struct Asset {
     std::string content_type;
     std::string body;
@@ -317,9 +331,14 @@ struct Console::Impl {
     return std::nullopt;
   }
 
-  void Session(HttpRequest& request, const HttpReply& reply) const {
+  void Session(HttpRequest& request, const HttpReply& reply) {
     auto caller = Caller(request);
-    if (!caller) return reply(ErrorResponse(caller.error()));
+    if (!caller) {
+      if (caller.error().code() == Status::Code::kUnauthenticated) {
+        stats.signin_failures.fetch_add(1, std::memory_order_relaxed);
+      }
+      return reply(ErrorResponse(caller.error()));
+    }
     reply(JsonResponse(200, json{{"identity", caller->name},
                                  {"role", RoleText(caller->role)},
                                  {"may_act", caller->May(Role::kOperator)},
@@ -439,7 +458,7 @@ struct Console::Impl {
       }
     }
     auto sse = std::make_shared<AlarmSse>(desk, std::move(*filter), options.heartbeat_interval,
-                                          &open_streams, options.limiter, std::move(identity));
+                                          &stats, options.limiter, std::move(identity));
     auto callbacks = std::make_shared<HttpStreamCallbacks>();
     callbacks->open = [sse, after](std::shared_ptr<HttpStream> stream) {
       sse->Open(std::move(stream), after);
@@ -603,18 +622,19 @@ struct Console::Impl {
         });
   }
 
-  // The alarm-load KPIs of the provinces the caller's region covers (they
-  // are kept per province: a city's or county's token gets none, rather than
-  // its neighbours' load). `flood`: more than 10 raised in 10 minutes
-  // (EEMUA 191).
+  // The alarm-load KPIs of the caller's region: every province for a
+  // national token, else its own province, city or county alone (kept per
+  // region code, summed by prefix: ops/alarm_kpi.h). `flood`: more than 10
+  // raised in 10 minutes (EEMUA 191).
   void Kpis(HttpRequest& request, const HttpReply& reply) const {
     auto caller = Caller(request);
     if (!caller) return reply(ErrorResponse(caller.error()));
     json out = json::array();
     if (options.kpis) {
-      for (const ConsoleKpi& k : options.kpis()) {
-        if (!k.province.starts_with(caller->region_prefix)) continue;
-        out.push_back({{"province", k.province},
+      for (const ConsoleKpi& k : options.kpis(caller->region_prefix)) {
+        if (!k.region.starts_with(caller->region_prefix)) continue;
+        out.push_back({{"region", k.region},
+                       {"level", RegionLevel(k.region)},
                        {"raised_10m", k.raised},
                        {"flood", k.raised > 10},
                        {"chattering", k.chattering},
@@ -622,7 +642,7 @@ struct Console::Impl {
                        {"shelved", k.shelved}});
       }
     }
-    reply(JsonResponse(200, json{{"provinces", std::move(out)}}));
+    reply(JsonResponse(200, json{{"regions", std::move(out)}}));
   }
 
   void Page(const HttpRequest& request, const HttpReply& reply) const {
@@ -651,7 +671,10 @@ Console::Console(ConsolePageOptions options, const AlarmDesk* desk, const Readin
 Console::~Console() = default;
 
 uint64_t Console::open_streams() const {
-  return impl_->open_streams.load(std::memory_order_relaxed);
+  return impl_->stats.streams_open.load(std::memory_order_relaxed);
+}
+
+const ConsoleStats& Console::stats() const { return impl_->stats;
 }
 
 alarm::Status Console::Register(HttpServer* server) {

@@ -461,18 +461,22 @@ async function drawTrend(a, history) {
   box.dataset.levels = [...levels.keys()].join(',');
 }
 
-// ---- Alarm-load KPIs (as in /metrics, per province) ----
+// ---- Alarm-load KPIs (as in /metrics): the provinces for a national token,
+// else the token's own province, city or county ----
+
+const kLevelNames = { province: 'Province', city: 'City', county: 'County' };
 
 async function loadKpis() {
-  const { provinces } = await api('/api/v1/kpis');
+  const { regions } = await api('/api/v1/kpis');
   const box = $('kpis');
   box.replaceChildren();
-  for (const k of provinces) {
+  for (const k of regions) {
     const line = document.createElement('span');
-    line.dataset.province = k.province;
-    line.textContent = 'Province ' + k.province + ': ' + k.raised_10m + ' raised in 10 min' +
-        (k.flood ? ' — ALARM FLOOD' : '') + ' · ' + k.chattering + ' chattering · ' +
-        k.stale + ' standing > 24 h · ' + k.shelved + ' shelved. ';
+    line.dataset.region = k.region;
+    line.textContent = (kLevelNames[k.level] || 'Region') + ' ' + k.region + ': ' +
+        k.raised_10m + ' raised in 10 min' + (k.flood ? ' — ALARM FLOOD' : '') + ' · ' +
+        k.chattering + ' chattering · ' + k.stale + ' standing > 24 h · ' + k.shelved +
+        ' shelved. ';
     if (k.flood) line.className = 'flood';
     box.appendChild(line);
   }

@@ -184,7 +184,7 @@ class ConsoleApi(unittest.TestCase):
         status, _, out = v.request("GET", "/api/v1/enterprises", token=secret("shanxi-op"))
         self.assertEqual([e["enterprise_id"] for e in out["enterprises"]], ["e-9"])
 
-    def test_kpis_of_the_provinces_the_token_covers(self):
+    def test_kpis_of_the_tokens_own_region_at_every_level(self):
         v = self.v
         v.ingest("gw-9", "m-1", 1.4)
         v.wait_alarm(secret("shanxi-op"), "m-1")
@@ -192,16 +192,29 @@ class ConsoleApi(unittest.TestCase):
         while True:  # the KPI thread follows the feed
             status, _, out = v.request("GET", "/api/v1/kpis", token=secret("shanxi-op"))
             self.assertEqual(status, 200, out)
-            if out["provinces"] and out["provinces"][0]["raised_10m"] >= 1:
+            if out["regions"] and out["regions"][0]["raised_10m"] >= 1:
                 break
             self.assertLess(time.time(), deadline, out)
             time.sleep(0.05)
-        self.assertEqual([p["province"] for p in out["provinces"]], ["14"])
-        self.assertFalse(out["provinces"][0]["flood"])
+        self.assertEqual([(r["region"], r["level"]) for r in out["regions"]], [("14", "province")])
+        self.assertFalse(out["regions"][0]["flood"])
         for key in ("chattering", "stale", "shelved"):
-            self.assertIn(key, out["provinces"][0])
+            self.assertIn(key, out["regions"][0])
+        raised = out["regions"][0]["raised_10m"]
+        # A city's and a county's viewer see their own region's load (here all
+        # of Shanxi's alarms are in county 140202), and nothing of another.
+        for name, region, level in (("datong-viewer", "1402", "city"),
+                                    ("chengqu-viewer", "140202", "county")):
+            status, _, out = v.request("GET", "/api/v1/kpis", token=secret(name))
+            self.assertEqual(status, 200, out)
+            self.assertEqual([(r["region"], r["level"]) for r in out["regions"]],
+                             [(region, level)], name)
+            self.assertEqual(out["regions"][0]["raised_10m"], raised, name)
+        _, _, out = v.request("GET", "/api/v1/kpis", token=secret("shandong-viewer"))
+        self.assertNotIn("14", [r["region"] for r in out["regions"]])
         _, _, out = v.request("GET", "/api/v1/kpis", token=secret("national"))
-        self.assertIn("14", [p["province"] for p in out["provinces"]])
+        self.assertIn("14", [r["region"] for r in out["regions"]])
+        self.assertEqual({r["level"] for r in out["regions"]}, {"province"})
         status, _, _ = v.request("GET", "/api/v1/kpis")
         self.assertEqual(status, 401)
 
