@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Every metric the shipped Grafana dashboard and Prometheus alert rules query
-is one vigild exports: starts vigild (Alertmanager forwarding on, so its
-metrics exist too), scrapes /metrics once, and compares the names in every
+is one vigild exports: starts vigild (Alertmanager forwarding and the web
+console on, so their metrics exist too), scrapes /metrics once, and compares the names in every
 `expr` of deploy/grafana/vigil-dashboard.json and deploy/prometheus/vigil_alerts.yml
 with the exported families. A renamed metric otherwise leaves a dashboard panel
 empty and an alert silent without anyone noticing.
@@ -65,7 +65,9 @@ with tempfile.TemporaryDirectory() as work:
     config = os.path.join(work, "vigild.yaml")
     with open(config, "w") as f:
         f.write('server: { listen: "127.0.0.1:0", metrics_listen: "127.0.0.1:0" }\n'
-                'alertmanager: { url: "http://127.0.0.1:9" }\n')
+                'alertmanager: { url: "http://127.0.0.1:9" }\n'
+                'console: { enabled: true, listen: "127.0.0.1:0", assets_dir: "%s" }\n'
+                % os.path.join(source, "server/http/console_page"))
     out_path = os.path.join(work, "vigild.out")
     with open(out_path, "w") as out:
         server = subprocess.Popen([vigild, "--config", config, "--data-dir",

@@ -9,6 +9,7 @@ Run: /usr/bin/python3 console_api_test.py --vigild build/server/vigild
 """
 
 import argparse
+import http.client
 import sys
 import time
 import unittest
@@ -362,6 +363,48 @@ class ConsoleStream(unittest.TestCase):
         refused = v.stream(secret("shandong-viewer"), query="?region=14")
         self.assertEqual(refused.status, 403)
         refused.close()
+
+    def test_metrics_count_requests_streams_events_and_failed_sign_ins(self):
+        v = self.v
+
+        def scrape():
+            conn = http.client.HTTPConnection(*v.metrics.rsplit(":", 1), timeout=10)
+            conn.request("GET", "/metrics")
+            text = conn.getresponse().read().decode()
+            conn.close()
+            values = {}
+            for line in text.splitlines():
+                if line.startswith("vigil_console_"):
+                    name, value = line.rsplit(" ", 1)
+                    values[name] = float(value)
+            return values
+
+        session_ok = 'vigil_console_requests_total{route="/api/v1/console/session",code="2xx"}'
+        before = scrape()
+        self.assertEqual(v.request("GET", "/api/v1/console/session",
+                                   token=secret("national"))[0], 200)
+        self.assertEqual(v.request("GET", "/api/v1/console/session", token="wrong")[0], 401)
+        self.assertEqual(v.request("GET", "/nowhere", token=secret("national"))[0], 404)
+        stream = v.stream(secret("jinan-op"))
+        self.assertEqual(stream.next_event()[0], "snapshot")
+        v.ingest("gw-1", "s-4", 55.0)  # raised (H), or escalated below
+        v.ingest("gw-1", "s-4", 85.0)
+        while stream.next_event()[0] != "alarm":
+            pass
+        after = scrape()
+        self.assertEqual(after[session_ok] - before.get(session_ok, 0), 1)
+        self.assertGreaterEqual(
+            after['vigil_console_requests_total{route="other",code="4xx"}'], 1)
+        self.assertEqual(after["vigil_console_signin_failures_total"]
+                         - before["vigil_console_signin_failures_total"], 1)
+        self.assertEqual(after["vigil_console_streams_open"], before["vigil_console_streams_open"] + 1)
+        self.assertGreaterEqual(after["vigil_console_events_sent_total"]
+                                - before["vigil_console_events_sent_total"], 1)
+        stream.close()
+        deadline = time.time() + 10
+        while scrape()["vigil_console_streams_open"] != before["vigil_console_streams_open"]:
+            self.assertLess(time.time(), deadline)
+            time.sleep(0.05)
 
 
 if __name__ == "__main__":

@@ -129,6 +129,7 @@ class Vigild:
                     fields = dict(f.split("=", 1) for f in line.split()[2:])
                     self.http = fields["http"]
                     self.console = fields["console"]
+                    self.metrics = fields["metrics"]
                     started.set()
             started.set()  # ended: start() sees no address
 
