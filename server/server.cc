@@ -52,6 +52,7 @@
 #include "storage/alarm_codec.h"
 #include "storage/control_record.h"
 #include "storage/ingest_record.h"
+#include "storage/mutex.h"
 #include "storage/sensor_numbers.h"
 #include "storage/store.h"
 
@@ -514,7 +515,8 @@ class Server::Impl {
                                    .shelved = p.shelved});
                   }
                   return out;
-                }},
+                },
+            .rules = [this] { return RulesInForce(); }},
         console_desk_.get(), console_readings_.get());
     if (Status s = console_->Register(console_http_.get()); !s.ok()) return s;
     return console_http_->Start();
@@ -750,6 +752,7 @@ class Server::Impl {
         return Status::Unavailable("rules not applied: the ingest log is saturated");
       }
     }
+    NoteRulesInForce(*rule_set);
     control_stats_.rules_loaded.store(rules_.rules.size(), std::memory_order_relaxed);
     if (rules_.rules.empty()) {
       // Loud: a server without rules ingests and stores but raises no
@@ -979,7 +982,19 @@ class Server::Impl {
       control_stats_.rules_loaded.store(rules_.rules.size(), std::memory_order_relaxed);
       LogInfo("rules_changed", {{"rules", rules_.rules.size()}, {"by", "ingest stream"}});
     });
+    NoteRulesInForce(*rule_set);
     return std::shared_ptr<const alarm::RuleSet>(std::move(*rule_set));
+  }
+
+  // The rule set last sent to the shards, for the console's trend (the
+  // levels of a sensor's rule); read from vigil-http threads.
+  void NoteRulesInForce(std::shared_ptr<const alarm::RuleSet> rules) {
+    storage::MutexLock lock(&rules_in_force_mu_);
+    rules_in_force_ = std::move(rules);
+  }
+  std::shared_ptr<const alarm::RuleSet> RulesInForce() const {
+    storage::MutexLock lock(&rules_in_force_mu_);
+    return rules_in_force_;
   }
 
   // Saves the applier's `state` with the shards' replay point `point`; a
@@ -1348,6 +1363,8 @@ class Server::Impl {
   std::unique_ptr<ReadingDesk> console_readings_;
   std::unique_ptr<Console> console_;
   std::unique_ptr<HttpServer> console_http_;  // after console_: destroyed (stopped) first
+  mutable storage::Mutex rules_in_force_mu_;
+  std::shared_ptr<const alarm::RuleSet> rules_in_force_ VIGIL_GUARDED_BY(rules_in_force_mu_);
   MqttStats mqtt_stats_;
   std::unique_ptr<MqttIngest> mqtt_;
   std::string address_;

@@ -505,6 +505,15 @@ struct Console::Impl {
       head["sensor_quantity"] = s->quantity;
       head["sensor_unit"] = s->unit;
     }
+    // The levels of the sensor's rule in force, drawn on the trend whether
+    // or not this alarm reached them.
+    if (const std::shared_ptr<const alarm::RuleSet> rules =
+            options.rules ? options.rules() : nullptr) {
+      if (const alarm::Rule* rule = rules->ForSensor(sensor_id)) {
+        head["rule_id"] = rule->id;
+        head["levels"] = RuleLevelsJson(*rule);
+      }
+    }
     auto downsampled = [readings = readings, scope = *caller, sensor_id, from_ms, to_ms, points,
                         reply, head]() {
       readings->ReadDownsampled(

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "alarm/rule_set.h"
 #include "alarm/status.h"
 #include "server/api/alarm_desk.h"
 #include "server/api/limits.h"
@@ -56,6 +57,9 @@ struct ConsolePageOptions {
   // province for "" (national), else that one region; any thread. Null: no
   // KPI view.
   std::function<std::vector<ConsoleKpi>(const std::string& region_prefix)> kpis;
+  // The alarm rules in force now, for the trend's level lines; any thread.
+  // Null (or returning null): no levels.
+  std::function<std::shared_ptr<const alarm::RuleSet>()> rules;
 };
 
 // What /metrics reads of the console (vigil_console_*). Relaxed atomics.

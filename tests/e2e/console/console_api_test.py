@@ -138,6 +138,10 @@ class ConsoleApi(unittest.TestCase):
         self.assertEqual(raw["mode"], "raw")
         self.assertEqual(raw["sensor_unit"], "degC")
         self.assertEqual(raw["points"][:2], [[base, 20.0], [base + 60_000, 21.0]])
+        # The levels of the sensor's rule in force, for the plot's lines.
+        self.assertEqual(raw["rule_id"], "temperature-high")
+        self.assertEqual([(l["level"], l["value"], l["severity_name"]) for l in raw["levels"]],
+                         [("HH", 80, "red"), ("H", 50, "orange")])
         self.assertEqual(len(raw["points"]), 30)
         # More readings than max_points: steps of min, avg, max instead.
         status, _, down = v.request("GET", path + "&max_points=5", token=secret("shandong-viewer"))
