@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "alarm/thread_annotations.h"
+#include "server/api/alarm_follower.h"
 #include "server/http/console_json.h"
 #include "server/log/log.h"
 #include "storage/control_record.h"
@@ -20,9 +21,6 @@ using alarm::JournalEntry;
 using alarm::Status;
 using nlohmann::json;
 
-// Catch-up reads are bounded like the gRPC stream's.
-constexpr size_t kFeedScan = 256;
-constexpr size_t kJournalScan = 1024;
 // A stream stops fetching while this much is still unsent, and resumes when
 // the socket has taken it (HttpStreamCallbacks::drained).
 constexpr size_t kLowWater = size_t{64} * 1024;
@@ -121,8 +119,9 @@ std::optional<std::string> ReadWhole(const std::filesystem::path& path) {
 }  // namespace
 
 // ---------------------------------------------------------------------------
-// The alarm stream: one per open page. Held by the stream's callbacks (until
-// `closed`) and by blocking-pool reads in flight; the feed holds it weakly.
+// The alarm stream: one per open page, following the journal with an
+// AlarmFollower. Held by the stream's callbacks (until `closed`); the feed
+// and journal reads in flight hold it weakly.
 
 class AlarmSse final : public AlarmFeed::Watcher, public std::enable_shared_from_this<AlarmSse> {
  public:
@@ -148,24 +147,28 @@ class AlarmSse final : public AlarmFeed::Watcher, public std::enable_shared_from
     stats_->streams_open.fetch_add(1, std::memory_order_relaxed);
     opened_ = true;
     stream_ = std::move(stream);
+    // A journal read comes back here, unless the stream has ended.
+    follower_.emplace(desk_, filter_, [weak = weak_from_this()](std::function<void()> then) {
+      auto self = weak.lock();
+      if (self == nullptr) return;
+      storage::MutexLock relock(&self->mu_);
+      if (self->stream_ == nullptr) return;
+      then();
+      self->PumpLocked();
+    });
     // Reconnect soon after a drop; the page also keeps its own timer.
     Send("retry: 1000\n\n");
-    if (!after_seq) {
-      AlarmFeed::OpenView view = desk_->feed().Open(filter_);
-      cursor_ = view.seq;
+    auto start = follower_->Start(after_seq);
+    if (!start) {
+      ResyncLocked("Last-Event-ID " + start.error().message());
+      return;
+    }
+    if (const std::optional<AlarmFeed::OpenView>& view = *start) {
       const std::shared_ptr<const alarm::Registry> registry = desk_->registry().Get();
       json alarms = json::array();
-      for (const JournalEntry& e : view.alarms) alarms.push_back(AlarmJson(e, registry.get()));
-      Send("event: snapshot\nid: " + std::to_string(view.seq) +
-           "\ndata: " + Dump(json{{"seq", view.seq}, {"alarms", std::move(alarms)}}) + "\n\n");
-    } else {
-      const uint64_t last = desk_->feed().last_seq();
-      if (*after_seq > last) {
-        ResyncLocked("Last-Event-ID " + std::to_string(*after_seq) +
-                     " is past the journal's newest entry " + std::to_string(last));
-        return;
-      }
-      cursor_ = *after_seq;
+      for (const JournalEntry& e : view->alarms) alarms.push_back(AlarmJson(e, registry.get()));
+      Send("event: snapshot\nid: " + std::to_string(view->seq) +
+           "\ndata: " + Dump(json{{"seq", view->seq}, {"alarms", std::move(alarms)}}) + "\n\n");
     }
     PumpLocked();
   }
@@ -214,69 +217,43 @@ class AlarmSse final : public AlarmFeed::Watcher, public std::enable_shared_from
     if (stream_ != nullptr) stream_->Close();
   }
 
-  // Sends what is new, from the feed's memory or (fallen behind) the
-  // journal, while the socket keeps up; then waits for the next publish.
+  // Sends what the follower finds (from the feed's memory or, fallen behind,
+  // the journal) while the socket keeps up; then waits for the next publish.
   void PumpLocked() VIGIL_REQUIRES(mu_) {
-    if (stream_ == nullptr || loading_) return;
-    AlarmFeed& feed = desk_->feed();
+    if (stream_ == nullptr || !follower_) return;
     bool sent = false;
     for (int pass = 0; pass < 2; ++pass) {
-      while (stream_ != nullptr && stream_->buffered() < kLowWater && cursor_ < feed.last_seq()) {
-        std::vector<JournalEntry> entries;
-        uint64_t through = 0;
-        switch (feed.Read(cursor_, filter_, kFeedScan, &entries, &through)) {
-          case AlarmFeed::ReadOutcome::kOk:
-            SendEvents(entries);
-            sent = sent || !entries.empty();
-            cursor_ = through;
-            break;
-          case AlarmFeed::ReadOutcome::kExpired:
-            ResyncLocked("events after seq " + std::to_string(cursor_) +
-                         " are past the journal's retention");
-            return;
-          case AlarmFeed::ReadOutcome::kFromJournal:
-            ReadJournal();
-            return;
+      while (stream_ != nullptr && stream_->buffered() < kLowWater) {
+        AlarmFollower::Batch batch;
+        const AlarmFollower::Step step = follower_->Next(&batch);
+        if (step == AlarmFollower::Step::kEntries) {
+          SendEvents(batch.entries);
+          sent = true;
+          continue;
         }
+        if (step == AlarmFollower::Step::kCaughtUp) break;
+        if (step == AlarmFollower::Step::kLost) ResyncLocked(follower_->lost_reason());
+        if (step == AlarmFollower::Step::kFailed) {
+          LogError("console_stream_journal_read_failed",
+                   {{"error", follower_->error().ToString()}});
+          stream_->Close();
+        }
+        return;  // kLoading: the read's completion pumps again
       }
       if (stream_ == nullptr || stream_->buffered() >= kLowWater) return;  // drained() resumes
       if (watching_) break;
       // Caught up: be woken by the next publish, and look once more for one
       // that slipped in before the watch was set.
       watching_ = true;
-      feed.Watch(shared_from_this());
+      desk_->feed().Watch(shared_from_this());
     }
     if (!sent && std::chrono::steady_clock::now() - last_write_ >= heartbeat_) {
       Send("event: heartbeat\ndata: " +
-           Dump(json{
-               {"seq", cursor_}, {"journal_seq", feed.last_seq()}, {"server_time_ms", NowMs()}}) +
+           Dump(json{{"seq", follower_->cursor()},
+                     {"journal_seq", desk_->feed().last_seq()},
+                     {"server_time_ms", NowMs()}}) +
            "\n\n");
     }
-  }
-
-  // Catch-up from RocksDB on the blocking pool; the stream waits meanwhile.
-  void ReadJournal() VIGIL_REQUIRES(mu_) {
-    loading_ = true;
-    const uint64_t cursor = cursor_;
-    desk_->blocking()([self = shared_from_this(), cursor] {
-      auto chunk = self->desk_->ReadJournalAfter(cursor, self->filter_, kJournalScan);
-      storage::MutexLock lock(&self->mu_);
-      self->loading_ = false;
-      if (self->stream_ == nullptr) return;
-      if (!chunk) {
-        LogError("console_stream_journal_read_failed", {{"error", chunk.error().ToString()}});
-        self->stream_->Close();
-        return;
-      }
-      if (chunk->through == cursor) {
-        self->ResyncLocked("events after seq " + std::to_string(cursor) +
-                           " are no longer in the journal");
-        return;
-      }
-      self->SendEvents(chunk->entries);
-      self->cursor_ = chunk->through;
-      self->PumpLocked();
-    });
   }
 
   const AlarmDesk* const desk_;
@@ -287,8 +264,7 @@ class AlarmSse final : public AlarmFeed::Watcher, public std::enable_shared_from
   const std::shared_ptr<IdentityLimiter::Identity> identity_;
   storage::Mutex mu_;
   std::shared_ptr<HttpStream> stream_ VIGIL_GUARDED_BY(mu_);  // null once closed
-  uint64_t cursor_ VIGIL_GUARDED_BY(mu_) = 0;  // every matching entry <= cursor_ was sent
-  bool loading_ VIGIL_GUARDED_BY(mu_) = false;
+  std::optional<AlarmFollower> follower_ VIGIL_GUARDED_BY(mu_);  // set by Open
   bool watching_ VIGIL_GUARDED_BY(mu_) = false;
   bool opened_ VIGIL_GUARDED_BY(mu_) = false;  // counted in stats_->streams_open
   std::chrono::steady_clock::time_point last_write_ VIGIL_GUARDED_BY(mu_) =
