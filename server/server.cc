@@ -494,29 +494,29 @@ class Server::Impl {
                           .threads = 1,
                           .tls = ConsoleTls(options_.tls)});
     console_ = std::make_unique<Console>(
-        ConsolePageOptions{
-            .assets_dir = ConsoleAssetsDir(options_.console),
-            .dygraphs_dir = options_.console.dygraphs_dir,
-            .heartbeat_interval = options_.heartbeat_interval,
-            .limiter = limiter_.get(),
-            .kpis =
-                [this](const std::string& region_prefix) {
-                  std::vector<ConsoleKpi> out;
-                  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::system_clock::now().time_since_epoch());
-                  // A national caller sees provinces; any other its own region.
-                  const size_t digits = std::max<size_t>(2, region_prefix.size());
-                  for (const AlarmKpi::Province& p :
-                       kpi_->kpi().Snapshot(now.count(), digits, region_prefix)) {
-                    out.push_back({.region = p.province,
-                                   .raised = p.raised,
-                                   .chattering = p.chattering,
-                                   .stale = p.stale,
-                                   .shelved = p.shelved});
-                  }
-                  return out;
-                },
-            .rules = [this] { return RulesInForce(); }},
+        ConsolePageOptions{.assets_dir = ConsoleAssetsDir(options_.console),
+                           .dygraphs_dir = options_.console.dygraphs_dir,
+                           .heartbeat_interval = options_.heartbeat_interval,
+                           .limiter = limiter_.get(),
+                           .kpis =
+                               [this](const std::string& region_prefix) {
+                                 std::vector<ConsoleKpi> out;
+                                 const auto now =
+                                     std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::system_clock::now().time_since_epoch());
+                                 // A national caller sees provinces; any other its own region.
+                                 const size_t digits = std::max<size_t>(2, region_prefix.size());
+                                 for (const AlarmKpi::Province& p :
+                                      kpi_->kpi().Snapshot(now.count(), digits, region_prefix)) {
+                                   out.push_back({.region = p.province,
+                                                  .raised = p.raised,
+                                                  .chattering = p.chattering,
+                                                  .stale = p.stale,
+                                                  .shelved = p.shelved});
+                                 }
+                                 return out;
+                               },
+                           .rules = [this] { return RulesInForce(); }},
         console_desk_.get(), console_readings_.get());
     if (Status s = console_->Register(console_http_.get()); !s.ok()) return s;
     return console_http_->Start();

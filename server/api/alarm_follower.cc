@@ -39,8 +39,8 @@ AlarmFollower::Step AlarmFollower::Next(Batch* out) {
     if (chunk->through == loaded_from_) {
       // The journal ends before the feed's memory starts: entries expired
       // under us. Start over rather than skip them silently.
-      lost_reason_ = "events after seq " + std::to_string(loaded_from_) +
-                     " are no longer in the journal";
+      lost_reason_ =
+          "events after seq " + std::to_string(loaded_from_) + " are no longer in the journal";
       return Step::kLost;
     }
     cursor_.store(chunk->through, std::memory_order_relaxed);
@@ -62,8 +62,8 @@ AlarmFollower::Step AlarmFollower::Next(Batch* out) {
         if (through == from) return Step::kCaughtUp;  // nothing new after all
         break;
       case AlarmFeed::ReadOutcome::kExpired:
-        lost_reason_ = "events after seq " + std::to_string(from) +
-                       " are past the journal's retention";
+        lost_reason_ =
+            "events after seq " + std::to_string(from) + " are past the journal's retention";
         return Step::kLost;
       case AlarmFeed::ReadOutcome::kFromJournal:
         ReadJournal(from);

@@ -97,11 +97,12 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
         identity_(std::move(identity)),
         shared_(std::make_shared<Shared>()),
         follower_(&ctx->desk, filter, Reenter(shared_), &ctx->from_journal),
+        cursor_(follower_.cursor_ref()),
         registry_view_(ctx->registry) {
     shared_->stream = this;
     shared_->filter = std::move(filter);
     storage::MutexLock lock(&ctx_->subs_mu);
-    ctx_->cursors.insert(follower_.cursor_ref());
+    ctx_->cursors.insert(cursor_);
   }
 
   // Queues the snapshot (no cursor) or checks the cursor, then starts.
@@ -165,7 +166,7 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
     }
     {
       storage::MutexLock lock(&ctx_->subs_mu);
-      ctx_->cursors.erase(follower_.cursor_ref());
+      ctx_->cursors.erase(cursor_);
     }
     if (identity_ != nullptr) ctx_->limiter->ReleaseSubscription(*identity_);
     delete this;
@@ -274,6 +275,8 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
   std::shared_ptr<IdentityLimiter::Identity> identity_;
   std::shared_ptr<Shared> shared_;  // set once, by the constructor
   AlarmFollower follower_ VIGIL_GUARDED_BY(shared_->mu);
+  // follower_'s cursor, an atomic the service's stats read under subs_mu.
+  const std::atomic<uint64_t>* const cursor_;
   struct Pending {
     v1::AlarmStreamMessage message;
     // When the feed published it (live events only): delivery latency.

@@ -263,7 +263,7 @@ class AlarmSse final : public AlarmFeed::Watcher, public std::enable_shared_from
   IdentityLimiter* const limiter_;
   const std::shared_ptr<IdentityLimiter::Identity> identity_;
   storage::Mutex mu_;
-  std::shared_ptr<HttpStream> stream_ VIGIL_GUARDED_BY(mu_);  // null once closed
+  std::shared_ptr<HttpStream> stream_ VIGIL_GUARDED_BY(mu_);     // null once closed
   std::optional<AlarmFollower> follower_ VIGIL_GUARDED_BY(mu_);  // set by Open
   bool watching_ VIGIL_GUARDED_BY(mu_) = false;
   bool opened_ VIGIL_GUARDED_BY(mu_) = false;  // counted in stats_->streams_open
@@ -659,8 +659,7 @@ uint64_t Console::open_streams() const {
   return impl_->stats.streams_open.load(std::memory_order_relaxed);
 }
 
-const ConsoleStats& Console::stats() const { return impl_->stats;
-}
+const ConsoleStats& Console::stats() const { return impl_->stats; }
 
 alarm::Status Console::Register(HttpServer* server) {
   struct File {

@@ -105,8 +105,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
   // Plain HTTP.
   Session(beast::tcp_stream stream, beast::flat_buffer buffer, Shared* shared, ConnectionSlot slot,
-          Greeting greeting)
-    requires(!kTls)
+          Greeting greeting) requires(!kTls)
       : stream_(std::move(stream)),
         shared_(shared),
         slot_(std::move(slot)),
@@ -114,8 +113,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         buffer_(std::move(buffer)) {}
   // HTTPS with `context`; `buffer` holds what was read to detect TLS.
   Session(beast::tcp_stream stream, beast::flat_buffer buffer, Shared* shared, ConnectionSlot slot,
-          Greeting greeting, std::shared_ptr<ssl::context> context)
-    requires kTls
+          Greeting greeting, std::shared_ptr<ssl::context> context) requires kTls
       : context_(std::move(context)),
         stream_(std::move(stream), *context_),
         shared_(shared),
@@ -141,9 +139,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
  private:
   beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
 
-  void Handshake()
-    requires kTls
-  {
+  void Handshake() requires kTls {
     Lowest().expires_after(shared_->options.read_timeout);
     stream_.async_handshake(ssl::stream_base::server, buffer_.data(),
                             [self = shared_from_this()](beast::error_code ec, size_t used) {
@@ -160,9 +156,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   // A verified client certificate names its gateway (api/access.h).
-  void NotePeerCertificate()
-    requires kTls
-  {
+  void NotePeerCertificate() requires kTls {
     SSL* native = stream_.native_handle();
     X509* cert = SSL_get1_peer_certificate(native);
     if (cert == nullptr) return;
@@ -566,8 +560,9 @@ class TlsDetector : public std::enable_shared_from_this<TlsDetector> {
   void Start() {
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
       self->stream_.expires_after(self->shared_->options.read_timeout);
-      beast::async_detect_ssl(self->stream_, self->buffer_,
-                              [self](beast::error_code ec, bool tls) { self->OnDetected(ec, tls); });
+      beast::async_detect_ssl(self->stream_, self->buffer_, [self](beast::error_code ec, bool tls) {
+        self->OnDetected(ec, tls);
+      });
     });
   }
 
@@ -688,8 +683,7 @@ class HttpServer::Impl {
         ConnectionSlot slot(&shared_, !refuse);
         const Greeting greeting = refuse ? Greeting::kTooMany : Greeting::kServe;
         if (shared_.tls != nullptr) {
-          std::make_shared<TlsDetector>(std::move(s), &shared_, std::move(slot), greeting)
-              ->Start();
+          std::make_shared<TlsDetector>(std::move(s), &shared_, std::move(slot), greeting)->Start();
         } else {
           std::make_shared<Session<beast::tcp_stream>>(beast::tcp_stream(std::move(s)),
                                                        beast::flat_buffer(), &shared_,

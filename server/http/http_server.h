@@ -2,11 +2,10 @@
 // HTTP surface (gateway ingest, the console): a handler is registered per
 // method and path. Plain HTTP, or HTTPS with server.tls's certificate (re-read
 // every refresh_interval, http_tls.h) and Strict-Transport-Security on every
-// answer; a plain HTTP request to an HTTPS port gets a plain 400. It runs on its own io_context with
-// `threads` threads named vigil-http, apart from the control thread's
-// io_context, so that parsing and decompressing bodies never delays
-// checkpoints, health or signals. Each connection is served in order (no
-// pipelining): its next request is read once the handler has replied. Every
+// answer; a plain HTTP request to an HTTPS port gets a plain 400. It runs on its own io_context
+// with `threads` threads named vigil-http, apart from the control thread's io_context, so that
+// parsing and decompressing bodies never delays checkpoints, health or signals. Each connection is
+// served in order (no pipelining): its next request is read once the handler has replied. Every
 // read is bounded in time (read_timeout) and size (16 KiB of headers,
 // max_body_bytes of body); connections beyond max_connections are answered
 // 503 and closed. Malformed requests get a 4xx and the connection is closed;

@@ -25,8 +25,9 @@ constexpr std::streamsize kMaxFileBytes = 1 << 20;
 
 alarm::Result<std::string> ReadFile(std::string_view key, const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
-  if (!in) return Status::InvalidArgument("server.tls." + std::string(key) + ": " +
-                                          file.string() + ": cannot be read");
+  if (!in)
+    return Status::InvalidArgument("server.tls." + std::string(key) + ": " + file.string() +
+                                   ": cannot be read");
   std::string bytes(static_cast<size_t>(kMaxFileBytes) + 1, '\0');
   in.read(bytes.data(), kMaxFileBytes + 1);
   bytes.resize(static_cast<size_t>(in.gcount()));
@@ -120,8 +121,7 @@ alarm::Result<std::shared_ptr<ssl::context>> HttpTlsContext::Build(const Files& 
   // Every certificate of the bundle is trusted and named to clients as
   // acceptable issuers.
   std::unique_ptr<BIO, decltype(&BIO_free)> bio(
-      BIO_new_mem_buf(files.client_ca.data(), static_cast<int>(files.client_ca.size())),
-      &BIO_free);
+      BIO_new_mem_buf(files.client_ca.data(), static_cast<int>(files.client_ca.size())), &BIO_free);
   X509_STORE* store = SSL_CTX_get_cert_store(native);
   STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();
   int count = 0;
@@ -162,8 +162,8 @@ std::vector<std::string> CertificateNames(X509* cert) {
     add(std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(cn)),
                     static_cast<size_t>(ASN1_STRING_length(cn))));
   }
-  auto* alt = static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  auto* alt =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
   if (alt != nullptr) {
     for (int i = 0; i < sk_GENERAL_NAME_num(alt); ++i) {
       const GENERAL_NAME* name = sk_GENERAL_NAME_value(alt, i);

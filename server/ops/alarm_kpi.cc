@@ -21,8 +21,9 @@ std::string ProvinceOf(const std::string& region_code) {
 }
 
 std::string RegionOf(const std::string& region_code) {
-  const bool digits = !region_code.empty() && std::all_of(region_code.begin(), region_code.end(),
-                                                          [](char c) { return c >= '0' && c <= '9'; });
+  const bool digits =
+      !region_code.empty() && std::all_of(region_code.begin(), region_code.end(),
+                                          [](char c) { return c >= '0' && c <= '9'; });
   return digits ? region_code : "unknown";
 }
 

@@ -195,8 +195,8 @@ void AddHttpsMetrics(std::vector<MetricFamily>* out,
              "Changed server.tls files taken by an HTTPS listener, by listener.", kCounter);
   for (const auto& [name, listener] : listeners) {
     if (listener == nullptr || !listener->tls()) continue;
-    failed.metric.push_back(Value(kCounter, static_cast<double>(listener->handshakes_failed()),
-                                  {{"listener", name}}));
+    failed.metric.push_back(
+        Value(kCounter, static_cast<double>(listener->handshakes_failed()), {{"listener", name}}));
     reloads.metric.push_back(Value(kCounter, static_cast<double>(listener->certificate_reloads()),
                                    {{"listener", name}}));
   }

@@ -81,6 +81,27 @@ std::string ClientExt(const std::string& gateway) {
   return "subjectAltName=DNS:" + gateway + "\nextendedKeyUsage=clientAuth\n";
 }
 
+// ca.{crt,key}, the server's certificate (server.*) and gateways gw-1's and
+// gw-9's (gw1.*, gw9.*) signed by it.
+void MakeGatewayCerts(const fs::path& dir) {
+  MakeCa(dir, "ca");
+  MakeCert(dir, "ca", "server", "vigild", kServerExt);
+  MakeCert(dir, "ca", "gw1", "gw-1", ClientExt("gw-1"));
+  MakeCert(dir, "ca", "gw9", "gw-9", ClientExt("gw-9"));
+}
+
+// server.tls with those files (gateways' certificates verified, re-read
+// every second) and the national admin's token.
+std::string TlsConfig(const fs::path& dir) {
+  return "server:\n  tls:\n    cert_file: " + (dir / "server.crt").string() +
+         "\n    key_file: " + (dir / "server.key").string() +
+         "\n    client_ca_file: " + (dir / "ca.crt").string() +
+         "\n    refresh_interval: 1s\n"
+         "auth:\n  tokens:\n"
+         "    - { name: national, region: \"\", role: admin, sha256: "
+         "fa97b986984b38fac2a09b1677210ef87ff0a9642c5f6d0f9ebcfd41cee9022b }\n";
+}
+
 // A channel on a connection of its own: TLS trusting `ca`, with a client
 // certificate when `name` is given (dir/name.crt + .key).
 std::shared_ptr<grpc::Channel> TlsChannel(const std::string& address, const fs::path& dir,
@@ -122,22 +143,11 @@ TEST_CASE("TLS: gateways by client certificate, centers by token, certificate re
           "[e2e][security][tls]") {
   testing::TempDir certs;
   const fs::path dir = certs.path();
-  MakeCa(dir, "ca");
-  MakeCert(dir, "ca", "server", "vigild", kServerExt);
-  MakeCert(dir, "ca", "gw1", "gw-1", ClientExt("gw-1"));
-  MakeCert(dir, "ca", "gw9", "gw-9", ClientExt("gw-9"));
+  MakeGatewayCerts(dir);
   MakeCa(dir, "rogue");
   MakeCert(dir, "rogue", "rogue-gw1", "gw-1", ClientExt("gw-1"));
 
-  VigildProcess vigild(
-      {.config_yaml = "server:\n  tls:\n    cert_file: " + (dir / "server.crt").string() +
-                      "\n    key_file: " + (dir / "server.key").string() +
-                      "\n    client_ca_file: " + (dir / "ca.crt").string() +
-                      "\n    refresh_interval: 1s\n"
-                      "auth:\n  tokens:\n"
-                      "    - { name: national, region: \"\", role: admin, sha256: "
-                      "fa97b986984b38fac2a09b1677210ef87ff0a9642c5f6d0f9ebcfd41cee9022b }\n",
-       .registry_yaml = kRegistry});
+  VigildProcess vigild({.config_yaml = TlsConfig(dir), .registry_yaml = kRegistry});
   const std::string address = vigild.Start();
   const int64_t now = NowMs();
   CHECK(vigild.Output().find("event=tls_enabled") != std::string::npos);
@@ -290,19 +300,10 @@ TEST_CASE("TLS: the console and HTTP ingest speak HTTPS with server.tls's certif
           "[e2e][security][tls][http][console]") {
   testing::TempDir certs;
   const fs::path dir = certs.path();
-  MakeCa(dir, "ca");
-  MakeCert(dir, "ca", "server", "vigild", kServerExt);
-  MakeCert(dir, "ca", "gw1", "gw-1", ClientExt("gw-1"));
-  MakeCert(dir, "ca", "gw9", "gw-9", ClientExt("gw-9"));
+  MakeGatewayCerts(dir);
 
   VigildProcess vigild(
-      {.config_yaml = "server:\n  tls:\n    cert_file: " + (dir / "server.crt").string() +
-                      "\n    key_file: " + (dir / "server.key").string() +
-                      "\n    client_ca_file: " + (dir / "ca.crt").string() +
-                      "\n    refresh_interval: 1s\n"
-                      "auth:\n  tokens:\n"
-                      "    - { name: national, region: \"\", role: admin, sha256: "
-                      "fa97b986984b38fac2a09b1677210ef87ff0a9642c5f6d0f9ebcfd41cee9022b }\n"
+      {.config_yaml = TlsConfig(dir) +
                       "http: { listen: \"127.0.0.1:0\" }\n"
                       "console:\n  enabled: true\n  listen: \"127.0.0.1:0\"\n  assets_dir: " +
                       std::string(VIGIL_SOURCE_DIR) + "/server/http/console_page\n",
@@ -337,8 +338,9 @@ TEST_CASE("TLS: the console and HTTP ingest speak HTTPS with server.tls's certif
   CHECK(r.exit_code == 60);
   // The console asks for no client certificate (a browser would prompt the
   // officer to pick one): a gateway's is never looked at, the token decides.
-  r = Curl(dir, ca + " --cert '" + (dir / "gw1.crt").string() + "' --key '" +
-                    (dir / "gw1.key").string() + "'",
+  r = Curl(dir,
+           ca + " --cert '" + (dir / "gw1.crt").string() + "' --key '" +
+               (dir / "gw1.key").string() + "'",
            "https://" + console + "/api/v1/console/session");
   CHECK(r.status == 401);
 

@@ -105,8 +105,8 @@ TEST_CASE("HttpServer routes, keeps connections alive, and replies from any thre
     return uint64_t{0};
   };
   CHECK(count("/echo", 2) == 2);
-  CHECK(count("/echo", 4) == 1);   // the 405
-  CHECK(count("other", 4) == 1);   // /nowhere's 404
+  CHECK(count("/echo", 4) == 1);     // the 405
+  CHECK(count("other", 4) == 1);     // /nowhere's 404
   CHECK(count("/nowhere", 4) == 0);  // no label per unknown path
 
   SECTION("a body over the limit is refused from its Content-Length") {

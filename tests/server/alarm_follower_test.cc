@@ -112,7 +112,12 @@ struct Rig {
   FakeJournal journal;
   std::vector<std::function<void()>> pool;
   bool owner_alive = true;
-  AlarmDesk desk{std::chrono::hours(1), nullptr, nullptr, &feed, &journal, nullptr,
+  AlarmDesk desk{std::chrono::hours(1),
+                 nullptr,
+                 nullptr,
+                 &feed,
+                 &journal,
+                 nullptr,
                  [this](std::function<void()> task) { pool.push_back(std::move(task)); }};
 };
 
@@ -212,10 +217,10 @@ TEST_CASE("AlarmFollower says when the resume point is gone or the journal canno
   }
   SECTION("the owner went away during the read: its answer is dropped") {
     Rig rig(10);
-    auto follower = std::make_unique<AlarmFollower>(
-        &rig.desk, alarm::AlarmFilter{}, [&rig](std::function<void()> then) {
-          if (rig.owner_alive) then();
-        });
+    auto follower = std::make_unique<AlarmFollower>(&rig.desk, alarm::AlarmFilter{},
+                                                    [&rig](std::function<void()> then) {
+                                                      if (rig.owner_alive) then();
+                                                    });
     REQUIRE(follower->Start(2));
     AlarmFollower::Batch batch;
     CHECK(follower->Next(&batch) == Step::kLoading);
