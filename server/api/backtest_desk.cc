@@ -1,0 +1,235 @@
+#include "server/api/backtest_desk.h"
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+#include <unordered_set>
+#include <utility>
+
+#include "alarm/time_text.h"
+#include "server/config/rules_yaml.h"
+#include "storage/alarm_codec.h"
+#include "storage/history.h"
+#include "storage/mutex.h"
+
+namespace vigil::server {
+namespace {
+
+using alarm::Status;
+using alarm::TimestampMs;
+
+// The comment the Engine gives the alarms a rules or registry change closes.
+constexpr std::string_view kRulesChangedComment = "rule or registry changed";
+
+// A sensor's stored readings: chunks at one snapshot while they last, then
+// its head (and the chunks sealed meanwhile) read on its shard.
+class StoreHistory final : public alarm::HistorySource {
+ public:
+  StoreHistory(storage::ChunkStore* chunks, ShardSet* shards, std::function<bool()> stop)
+      : chunks_(chunks),
+        shards_(shards),
+        stop_(std::move(stop)),
+        snapshot_(chunks->NewSnapshot()),
+        horizon_(chunks->Horizon(storage::DataClass::kRaw)) {}
+
+  Status ReadPage(std::string_view sensor_id, TimestampMs from, TimestampMs to, size_t max,
+                  std::vector<alarm::Reading>* out) override {
+    from = std::max(from, horizon_);
+    if (from >= to) return Status::Ok();
+    if (!at_head_.contains(sensor_id)) {
+      // A full page from the snapshot's chunks: the head holds only later
+      // readings (a late one older than a sealed reading was not evaluated
+      // live either).
+      page_.clear();
+      Status s = chunks_->ReadChunksAt(snapshot_.get(), sensor_id, from, to, max, &page_);
+      if (!s.ok()) return s;
+      if (page_.size() >= max) {
+        out->insert(out->end(), page_.begin(), page_.begin() + static_cast<ptrdiff_t>(max));
+        return Status::Ok();
+      }
+      at_head_.emplace(sensor_id);
+    }
+    auto head = ReadHead(sensor_id, from, to);
+    if (!head) return head.error();
+    page_.clear();
+    Status s = chunks_->ReadChunksAt(head->snapshot.get(), sensor_id, from, to, max, &page_);
+    if (!s.ok()) return s;
+    merged_.clear();
+    storage::MergeReadings(page_, head->readings, &merged_);
+    const size_t n = std::min(max, merged_.size());
+    out->insert(out->end(), merged_.begin(), merged_.begin() + static_cast<ptrdiff_t>(n));
+    return Status::Ok();
+  }
+
+ private:
+  // The shard answers on its thread; this one waits, asking stop() now and
+  // then (a stopped shard set drops the task unanswered).
+  alarm::Result<HeadRead> ReadHead(std::string_view sensor_id, TimestampMs from, TimestampMs to) {
+    struct Wait {
+      storage::Mutex mu;
+      storage::CondVar cv;
+      std::optional<HeadRead> read VIGIL_GUARDED_BY(mu);
+    };
+    auto wait = std::make_shared<Wait>();
+    ReadHeadWithSnapshot(*shards_, sensor_id, from, to, [wait](HeadRead read) {
+      storage::MutexLock lock(&wait->mu);
+      wait->read = std::move(read);
+      wait->cv.NotifyAll();
+    });
+    storage::MutexLock lock(&wait->mu);
+    while (!wait->read) {
+      if (stop_ && stop_()) return Status::Aborted("backtest stopped");
+      wait->cv.WaitFor(&wait->mu, std::chrono::milliseconds(100));
+    }
+    if (!wait->read->status.ok()) return wait->read->status;
+    return std::move(*wait->read);
+  }
+
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+
+  storage::ChunkStore* chunks_;
+  ShardSet* shards_;
+  std::function<bool()> stop_;
+  std::shared_ptr<const storage::ReadSnapshot> snapshot_;
+  TimestampMs horizon_;
+  std::unordered_set<std::string, StringHash, std::equal_to<>> at_head_;
+  std::vector<alarm::Reading> page_;    // scratch
+  std::vector<alarm::Reading> merged_;  // scratch
+};
+
+// The journal of [start, to) in scope: operator actions (to replay) and the
+// process transitions of [from, to) (to compare), and what makes the
+// comparison approximate.
+struct LiveJournal {
+  std::vector<alarm::AlarmEvent> actions;
+  std::vector<alarm::BacktestTransition> transitions;
+  std::vector<std::string> caveats;
+};
+
+alarm::Result<LiveJournal> ReadLiveJournal(storage::JournalStore& journal, TimestampMs start,
+                                           TimestampMs from, TimestampMs to,
+                                           const std::string& region_prefix,
+                                           size_t max_transitions) {
+  uint64_t first = UINT64_MAX;
+  uint64_t last = 0;
+  Status s = journal.ScanJournalByTime(start, to, [&](uint64_t seq, TimestampMs) {
+    first = std::min(first, seq);
+    last = std::max(last, seq);
+    return true;
+  });
+  if (!s.ok()) return s;
+  LiveJournal live;
+  if (first > last) return live;
+  bool rules_changed = false;
+  Status decode_error;
+  s = journal.ReadJournal(first, [&](uint64_t seq, std::string_view bytes) {
+    if (seq > last) return false;
+    auto entry = storage::DecodeJournalEntry(bytes);
+    if (!entry) {
+      decode_error = entry.error();
+      return false;
+    }
+    const alarm::AlarmEvent& e = entry->event;
+    if (e.at < start || e.at >= to || !alarm::InRegion(entry->region_code, region_prefix)) {
+      return true;
+    }
+    if (e.kind == alarm::EventKind::kReconciled ||
+        (e.kind == alarm::EventKind::kCleared && e.comment == kRulesChangedComment)) {
+      if (!rules_changed) {
+        live.caveats.push_back("the rules or the registry changed at " + alarm::FormatTimeUtc(e.at) +
+                               " (journal seq " + std::to_string(seq) +
+                               "): the backtest replays one rule set over the whole period");
+      }
+      rules_changed = true;
+    }
+    if (alarm::IsOperatorAction(e)) live.actions.push_back(e);
+    if (alarm::IsProcessTransition(e.kind) && e.at >= from) {
+      if (live.transitions.size() >= max_transitions) {
+        decode_error = Status::ResourceExhausted(
+            "the journal holds more than " + std::to_string(max_transitions) +
+            " transitions in the period: narrow the range or the region");
+        return false;
+      }
+      live.transitions.push_back(alarm::ToBacktestTransition(e, entry->alarm_id));
+    }
+    return true;
+  });
+  if (!s.ok()) return s;
+  if (!decode_error.ok()) return decode_error;
+  // Journal order is commit order; the replay wants time order.
+  std::stable_sort(live.actions.begin(), live.actions.end(),
+                   [](const alarm::AlarmEvent& a, const alarm::AlarmEvent& b) { return a.at < b.at; });
+  return live;
+}
+
+}  // namespace
+
+alarm::Result<BacktestOutcome> BacktestDesk::Run(const BacktestQuery& query,
+                                                 std::shared_ptr<const alarm::Registry> registry,
+                                                 std::function<bool()> stop) const {
+  const auto started = std::chrono::steady_clock::now();
+  if (query.from >= query.to) return Status::InvalidArgument("from must be before to");
+  if (query.warmup_ms < 0 || query.warmup_ms > kMaxBacktestWarmupMs) {
+    return Status::InvalidArgument("warmup must be 0 (1 hour) .. 31 days");
+  }
+  if (query.top > kMaxBacktestTop) return Status::InvalidArgument("top must be 0 (10) .. 1000");
+  if (!alarm::IsRegionPrefix(query.region_prefix)) {
+    return Status::InvalidArgument("region_prefix must be 0 to 6 digits");
+  }
+  auto document = ParseRulesDocument(query.rules_yaml, "proposed rules");
+  if (!document) return document.error();
+  auto rules =
+      alarm::RuleSet::Build(document->rules, std::move(registry), document->gateway_offline);
+  if (!rules) return Status::InvalidArgument("proposed rules: " + rules.error().message());
+
+  alarm::BacktestOptions options;
+  options.from = query.from;
+  options.to = query.to;
+  options.warmup_ms = query.warmup_ms == 0 ? kDefaultBacktestWarmupMs : query.warmup_ms;
+  options.region_prefix = query.region_prefix;
+  options.stop = stop;
+  const size_t top = query.top == 0 ? 10 : query.top;
+  if (query.page_readings != 0) {
+    options.page_readings = query.page_readings;
+  } else {
+    uint64_t sensors = 0;
+    const alarm::Registry& reg = (*rules)->registry();
+    for (const alarm::Sensor& s : reg.entries().sensors) {
+      const alarm::Enterprise* e = reg.FindEnterprise(s.enterprise_id);
+      if (e != nullptr && alarm::InRegion(e->region_code, query.region_prefix) &&
+          (*rules)->ForSensor(s.id) != nullptr) {
+        ++sensors;
+      }
+    }
+    options.page_readings =
+        std::clamp<uint64_t>(kBacktestBufferedReadings / std::max<uint64_t>(sensors, 1), 16, 4096);
+  }
+  const TimestampMs start = options.from - options.warmup_ms;
+
+  BacktestOutcome outcome;
+  outcome.page_readings = static_cast<uint32_t>(options.page_readings);
+  if (const TimestampMs horizon = chunks_->Horizon(storage::DataClass::kRaw); horizon > start) {
+    outcome.caveats.push_back("readings before " + alarm::FormatTimeUtc(horizon) +
+                              " are past the raw retention (storage.raw_retention) and were not "
+                              "replayed");
+  }
+  auto live = ReadLiveJournal(*journal_, start, options.from, options.to, options.region_prefix,
+                              options.max_transitions);
+  if (!live) return live.error();
+  outcome.caveats.insert(outcome.caveats.end(), live->caveats.begin(), live->caveats.end());
+
+  StoreHistory history(chunks_, shards_, stop);
+  auto replay = alarm::ReplayHistory(*rules, live->actions, history, options);
+  if (!replay) return replay.error();
+  outcome.replay = replay->stats;
+  outcome.report = alarm::CompareTransitions(replay->transitions, live->transitions, top);
+  outcome.elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::steady_clock::now() - started)
+                           .count();
+  return outcome;
+}
+
+}  // namespace vigil::server
