@@ -41,6 +41,10 @@ bool IsProcessTransition(EventKind kind) {
          kind == EventKind::kDeEscalated || kind == EventKind::kCleared;
 }
 
+TimestampMs PeriodTime(const AlarmEvent& event) {
+  return HasReading(event.record.alarm, event.reading_at) ? event.reading_at : event.at;
+}
+
 BacktestTransition ToBacktestTransition(const AlarmEvent& event, uint64_t alarm_id) {
   return BacktestTransition{.source_id = event.record.source_id,
                             .alarm = event.record.alarm,
@@ -162,7 +166,8 @@ Result<BacktestReplay> ReplayHistory(std::shared_ptr<const RuleSet> rules,
 
   auto collect = [&]() -> Status {
     for (const AlarmEvent& e : events) {
-      if (!IsProcessTransition(e.kind) || e.at < options.from || e.at >= options.to) continue;
+      if (!IsProcessTransition(e.kind)) continue;
+      if (const TimestampMs t = PeriodTime(e); t < options.from || t >= options.to) continue;
       if (!in_scope(e.record)) continue;
       if (result.transitions.size() >= options.max_transitions) {
         return Status::ResourceExhausted(
@@ -262,6 +267,20 @@ bool SameTransition(const BacktestTransition& a, const BacktestTransition& b) {
   // commit time live, a reading's event time in the backtest.
   if (a.alarm == AlarmKind::kGatewayOffline) return true;
   return a.reading_at == b.reading_at && a.value == b.value;
+}
+
+// The same transition, its timing decided by the clock on one side and by a
+// reading on the other (a delay both met about when the next reading came).
+// The one with the earlier reading (the clock's) was made within
+// kClockToleranceMs of the other's reading.
+bool SameTransitionByClock(const BacktestTransition& a, const BacktestTransition& b) {
+  if (a.event != b.event || a.severity != b.severity || a.level != b.level ||
+      a.rule_id != b.rule_id || a.reading_at == b.reading_at) {
+    return false;
+  }
+  const BacktestTransition& by_clock = a.reading_at < b.reading_at ? a : b;
+  const BacktestTransition& by_reading = a.reading_at < b.reading_at ? b : a;
+  return std::abs(by_clock.at - by_reading.reading_at) <= kClockToleranceMs;
 }
 
 // Most raises within any window of `window` ms (times sorted).
@@ -412,6 +431,10 @@ BacktestReport CompareTransitions(std::span<const BacktestTransition> backtest,
         ++report.matched;
         report.max_at_offset_ms =
             std::max(report.max_at_offset_ms, std::abs(sides.backtest[i]->at - sides.live[j]->at));
+        ++i;
+        ++j;
+      } else if (SameTransitionByClock(*sides.backtest[i], *sides.live[j])) {
+        ++report.matched_by_clock;
         ++i;
         ++j;
       } else if (sides.backtest[i]->reading_at < sides.live[j]->reading_at) {

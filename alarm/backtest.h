@@ -94,6 +94,12 @@ struct BacktestTransition {
 // True for the transitions a rule decides (what is compared); operator
 // actions and shelving are not.
 bool IsProcessTransition(EventKind kind);
+// The time by which a transition belongs to a period: the time of the
+// reading that caused it (for a clock-driven one, the sensor's last reading),
+// which both sides share; `at` for a gateway-offline alarm and a sensor never
+// heard from. Live, `at` is the commit time, up to a delivery delay away
+// from the reading's: a period cut by `at` would split a pair.
+TimestampMs PeriodTime(const AlarmEvent& event);
 BacktestTransition ToBacktestTransition(const AlarmEvent& event, uint64_t alarm_id = 0);
 
 // True when the journal event `event` is an operator action a replay applies
@@ -121,7 +127,8 @@ struct BacktestReplayStats {
 };
 
 struct BacktestReplay {
-  // Process transitions in [from, to) in scope, in the order made.
+  // Process transitions whose PeriodTime is in [from, to), in scope, in the
+// order made.
   std::vector<BacktestTransition> transitions;
   BacktestReplayStats stats;
 };
@@ -141,6 +148,9 @@ inline constexpr TimestampMs kFloodWindowMs = 600'000;  // 10 min
 inline constexpr uint32_t kFloodRaises = 10;            // raised within it: a flood
 inline constexpr TimestampMs kChatterWindowMs = 60'000;  // 1 min
 inline constexpr uint32_t kChatterRaises = 3;            // of one point within it: chattering
+// A transition made by the clock this close to the reading that made the
+// same transition on the other side is that one (a tick's resolution).
+inline constexpr TimestampMs kClockToleranceMs = 1000;
 
 struct BacktestCount {
   std::string key{};  // a rule id, or a sensor (gateway) id
@@ -199,6 +209,10 @@ struct BacktestReport {
   // level, severity, rule, causing reading (time and value; for gateway
   // offline the event alone). `at` is not compared (see the header comment).
   uint64_t matched = 0;
+  // The same event, level, severity and rule, but another causing reading:
+  // on one side the clock met a delay (or timeout) within kClockToleranceMs
+  // of the reading that met it on the other (docs/backtest.md: when).
+  uint64_t matched_by_clock = 0;
   uint64_t only_backtest = 0;
   uint64_t only_live = 0;
   // Largest |at(backtest) - at(live)| over matched transitions.

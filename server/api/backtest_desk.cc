@@ -18,6 +18,10 @@ namespace {
 using alarm::Status;
 using alarm::TimestampMs;
 
+// How long after its reading's time a transition may be journaled and still
+// count in the period (gateways' delivery delay).
+constexpr TimestampMs kJournalSlackMs = 300'000;
+
 // The comment the Engine gives the alarms a rules or registry change closes.
 constexpr std::string_view kRulesChangedComment = "rule or registry changed";
 
@@ -113,9 +117,12 @@ alarm::Result<LiveJournal> ReadLiveJournal(storage::JournalStore& journal, Times
                                            TimestampMs from, TimestampMs to,
                                            const std::string& region_prefix,
                                            size_t max_transitions) {
+  // A transition belongs to the period by its reading's time (PeriodTime);
+  // it was journaled up to a delivery delay later.
+  const TimestampMs scan_to = to + kJournalSlackMs;
   uint64_t first = UINT64_MAX;
   uint64_t last = 0;
-  Status s = journal.ScanJournalByTime(start, to, [&](uint64_t seq, TimestampMs) {
+  Status s = journal.ScanJournalByTime(start, scan_to, [&](uint64_t seq, TimestampMs) {
     first = std::min(first, seq);
     last = std::max(last, seq);
     return true;
@@ -133,11 +140,11 @@ alarm::Result<LiveJournal> ReadLiveJournal(storage::JournalStore& journal, Times
       return false;
     }
     const alarm::AlarmEvent& e = entry->event;
-    if (e.at < start || e.at >= to || !alarm::InRegion(entry->region_code, region_prefix)) {
+    if (e.at < start || e.at >= scan_to || !alarm::InRegion(entry->region_code, region_prefix)) {
       return true;
     }
-    if (e.kind == alarm::EventKind::kReconciled ||
-        (e.kind == alarm::EventKind::kCleared && e.comment == kRulesChangedComment)) {
+    if (e.at < to && (e.kind == alarm::EventKind::kReconciled ||
+                      (e.kind == alarm::EventKind::kCleared && e.comment == kRulesChangedComment))) {
       if (!rules_changed) {
         live.caveats.push_back("the rules or the registry changed at " + alarm::FormatTimeUtc(e.at) +
                                " (journal seq " + std::to_string(seq) +
@@ -145,8 +152,9 @@ alarm::Result<LiveJournal> ReadLiveJournal(storage::JournalStore& journal, Times
       }
       rules_changed = true;
     }
-    if (alarm::IsOperatorAction(e)) live.actions.push_back(e);
-    if (alarm::IsProcessTransition(e.kind) && e.at >= from) {
+    if (alarm::IsOperatorAction(e) && e.at < to) live.actions.push_back(e);
+    if (const TimestampMs t = alarm::PeriodTime(e);
+        alarm::IsProcessTransition(e.kind) && t >= from && t < to) {
       if (live.transitions.size() >= max_transitions) {
         decode_error = Status::ResourceExhausted(
             "the journal holds more than " + std::to_string(max_transitions) +

@@ -55,6 +55,7 @@ void ToProto(const BacktestOutcome& outcome, v1::BacktestReport* out) {
   out->set_backtest_raised(r.backtest_raised);
   out->set_live_raised(r.live_raised);
   out->set_transitions_matched(r.matched);
+  out->set_transitions_matched_by_clock(r.matched_by_clock);
   out->set_transitions_only_backtest(r.only_backtest);
   out->set_transitions_only_live(r.only_live);
   out->set_max_at_offset_ms(r.max_at_offset_ms);

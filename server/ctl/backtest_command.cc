@@ -73,6 +73,7 @@ void PrintReport(const v1::BacktestReport& r) {
             << " max_buffered_readings=" << r.max_buffered_readings() << "\n";
   std::cout << "raised backtest=" << r.backtest_raised() << " live=" << r.live_raised() << "\n";
   std::cout << "transitions matched=" << r.transitions_matched()
+            << " matched_by_clock=" << r.transitions_matched_by_clock()
             << " only_backtest=" << r.transitions_only_backtest()
             << " only_live=" << r.transitions_only_live()
             << " max_at_offset_ms=" << r.max_at_offset_ms() << "\n";

@@ -253,6 +253,7 @@ TEST_CASE("a backtest of the rules in force reproduces the journal transition by
   // and cleared; l-1 no data raised and cleared, L raised and cleared;
   // ch4-qd raised and cleared.
   CHECK(same.transitions_matched() == 12);
+  CHECK(same.transitions_matched_by_clock() == 0);
   CHECK(same.transitions_only_backtest() == 0);
   CHECK(same.transitions_only_live() == 0);
   CHECK(same.live_raised() == 5);
