@@ -173,6 +173,32 @@ alarm::Result<LiveJournal> ReadLiveJournal(storage::JournalStore& journal, Times
   return live;
 }
 
+// The time of the oldest journal entry kept when entries before it have
+// expired (retention) and it is after `start`; nullopt otherwise.
+alarm::Result<std::optional<TimestampMs>> JournalExpiredAfter(storage::JournalStore& journal,
+                                                              TimestampMs start) {
+  auto state = journal.LoadJournalState();
+  if (!state) return state.error();
+  if (state->first_seq <= 1 || state->first_seq > state->last_seq) {
+    return std::optional<TimestampMs>();
+  }
+  std::optional<TimestampMs> first_at;
+  Status decode_error;
+  Status s = journal.ReadJournal(state->first_seq, [&](uint64_t, std::string_view bytes) {
+    auto entry = storage::DecodeJournalEntry(bytes);
+    if (entry) {
+      first_at = entry->event.at;
+    } else {
+      decode_error = entry.error();
+    }
+    return false;
+  });
+  if (!s.ok()) return s;
+  if (!decode_error.ok()) return decode_error;
+  if (first_at && *first_at > start) return first_at;
+  return std::optional<TimestampMs>();
+}
+
 }  // namespace
 
 alarm::Result<BacktestOutcome> BacktestDesk::Run(const BacktestQuery& query,
@@ -223,6 +249,13 @@ alarm::Result<BacktestOutcome> BacktestDesk::Run(const BacktestQuery& query,
     outcome.caveats.push_back("readings before " + alarm::FormatTimeUtc(horizon) +
                               " are past the raw retention (storage.raw_retention) and were not "
                               "replayed");
+  }
+  if (auto expired = JournalExpiredAfter(*journal_, start); !expired) {
+    return expired.error();
+  } else if (*expired) {
+    outcome.caveats.push_back("journal entries before " + alarm::FormatTimeUtc(**expired) +
+                              " have expired (storage.journal_retention): live transitions "
+                              "before then are not compared");
   }
   auto live = ReadLiveJournal(*journal_, start, options.from, options.to, options.region_prefix,
                               options.max_transitions);

@@ -331,6 +331,13 @@ TEST_CASE("only an admin of the region may backtest rules", "[backtest]") {
         grpc::StatusCode::PERMISSION_DENIED);
   CHECK(rig.RunAs("qd-admin-secret", "37").error_code() == grpc::StatusCode::PERMISSION_DENIED);
   CHECK(rig.RunAs("national-secret", "").ok());
+
+  // A period past the raw retention (90 days by default) says so.
+  const int64_t day = 86'400'000;
+  const v1::BacktestReport old = rig.Run(kRules, rig.first_at - 100 * day, rig.first_at - 99 * day);
+  REQUIRE(old.caveats_size() == 1);
+  CHECK(old.caveats(0).find("raw retention") != std::string::npos);
+  CHECK(old.readings() == 0);
 }
 
 }  // namespace
