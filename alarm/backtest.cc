@@ -132,8 +132,11 @@ Result<BacktestReplay> ReplayHistory(std::shared_ptr<const RuleSet> rules,
       c.gateway_id = it->second;
     }
     c.next_from = start;
-    views.push_back(SeriesView{
-        .sensor_id = s.id, .timestamps = {}, .values = {}, .quality = {}, .log_number = s.log_number});
+    views.push_back(SeriesView{.sensor_id = s.id,
+                               .timestamps = {},
+                               .values = {},
+                               .quality = {},
+                               .log_number = s.log_number});
   }
   std::vector<uint32_t> slots;
   engine.Locate(views, &slots);
@@ -145,7 +148,8 @@ Result<BacktestReplay> ReplayHistory(std::shared_ptr<const RuleSet> rules,
     c.page.clear();
     c.pos = 0;
     if (c.exhausted) return Status::Ok();
-    Status s = source.ReadPage(c.sensor->id, c.next_from, options.to, options.page_readings, &c.page);
+    Status s =
+        source.ReadPage(c.sensor->id, c.next_from, options.to, options.page_readings, &c.page);
     if (!s.ok()) return s;
     ++result.stats.page_reads;
     if (c.page.size() > options.page_readings) c.page.resize(options.page_readings);
@@ -170,9 +174,9 @@ Result<BacktestReplay> ReplayHistory(std::shared_ptr<const RuleSet> rules,
       if (const TimestampMs t = PeriodTime(e); t < options.from || t >= options.to) continue;
       if (!in_scope(e.record)) continue;
       if (result.transitions.size() >= options.max_transitions) {
-        return Status::ResourceExhausted(
-            "the backtest made more than " + std::to_string(options.max_transitions) +
-            " transitions: narrow the range or the region");
+        return Status::ResourceExhausted("the backtest made more than " +
+                                         std::to_string(options.max_transitions) +
+                                         " transitions: narrow the range or the region");
       }
       result.transitions.push_back(ToBacktestTransition(e));
     }
@@ -312,16 +316,13 @@ void AddFloods(std::vector<TimestampMs> times, bool live, std::vector<BacktestFl
     const auto within = static_cast<uint32_t>(i - first + 1);
     if (within < kFloodRaises) continue;
     if (open == nullptr || times[first] > open->end) {
-      open = &out->emplace_back(BacktestFlood{.live = live,
-                                              .start = times[first],
-                                              .end = times[i],
-                                              .raised = within,
-                                              .peak = within});
+      open = &out->emplace_back(BacktestFlood{
+          .live = live, .start = times[first], .end = times[i], .raised = within, .peak = within});
     } else {
       // The window overlaps the flood: its raises after the flood's end join it.
-      open->raised += static_cast<uint64_t>(
-          std::upper_bound(times.begin(), times.end(), times[i]) -
-          std::upper_bound(times.begin(), times.end(), open->end));
+      open->raised +=
+          static_cast<uint64_t>(std::upper_bound(times.begin(), times.end(), times[i]) -
+                                std::upper_bound(times.begin(), times.end(), open->end));
       open->end = times[i];
       open->peak = std::max(open->peak, within);
     }

@@ -128,7 +128,7 @@ struct BacktestReplayStats {
 
 struct BacktestReplay {
   // Process transitions whose PeriodTime is in [from, to), in scope, in the
-// order made.
+  // order made.
   std::vector<BacktestTransition> transitions;
   BacktestReplayStats stats;
 };
@@ -144,8 +144,8 @@ Result<BacktestReplay> ReplayHistory(std::shared_ptr<const RuleSet> rules,
 // ---- The report ----
 
 // ISA-18.2 / EEMUA 191 figures.
-inline constexpr TimestampMs kFloodWindowMs = 600'000;  // 10 min
-inline constexpr uint32_t kFloodRaises = 10;            // raised within it: a flood
+inline constexpr TimestampMs kFloodWindowMs = 600'000;   // 10 min
+inline constexpr uint32_t kFloodRaises = 10;             // raised within it: a flood
 inline constexpr TimestampMs kChatterWindowMs = 60'000;  // 1 min
 inline constexpr uint32_t kChatterRaises = 3;            // of one point within it: chattering
 // A transition made by the clock this close to the reading that made the

@@ -1229,7 +1229,8 @@ class Server::Impl {
     }
     alertmanager_.reset();  // alerts stay firing in Alertmanager until their endsAt
     liveness_.reset();      // it sets grpc_'s health
-    if (backtest_) backtest_->Stop();  // its thread reads the shards and the store
+    // Before the shards and the store: a running backtest reads them.
+    if (backtest_) backtest_->Stop();
     if (grpc_) {
       // Streams stay open until gateways close them: give acks in flight a
       // moment to be written, then cancel what is left.

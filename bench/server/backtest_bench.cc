@@ -159,7 +159,7 @@ int main(int argc, char** argv) {
   cli.Number("--sensors", &config.sensors, 1);
   cli.Number("--hours", &config.hours, 1);
   cli.Duration("--interval", &config.interval, std::chrono::milliseconds(100),
-                std::chrono::milliseconds(3'600'000));
+               std::chrono::milliseconds(3'600'000));
   cli.Number("--ingest-seconds", &config.ingest_seconds, 1);
   if (const int rc = cli.Parse(argc, argv); rc >= 0) return rc;
 

@@ -143,11 +143,12 @@ alarm::Result<LiveJournal> ReadLiveJournal(storage::JournalStore& journal, Times
     if (e.at < start || e.at >= scan_to || !alarm::InRegion(entry->region_code, region_prefix)) {
       return true;
     }
-    if (e.at < to && (e.kind == alarm::EventKind::kReconciled ||
-                      (e.kind == alarm::EventKind::kCleared && e.comment == kRulesChangedComment))) {
+    if (e.at < to &&
+        (e.kind == alarm::EventKind::kReconciled ||
+         (e.kind == alarm::EventKind::kCleared && e.comment == kRulesChangedComment))) {
       if (!rules_changed) {
-        live.caveats.push_back("the rules or the registry changed at " + alarm::FormatTimeUtc(e.at) +
-                               " (journal seq " + std::to_string(seq) +
+        live.caveats.push_back("the rules or the registry changed at " +
+                               alarm::FormatTimeUtc(e.at) + " (journal seq " + std::to_string(seq) +
                                "): the backtest replays one rule set over the whole period");
       }
       rules_changed = true;
@@ -168,8 +169,9 @@ alarm::Result<LiveJournal> ReadLiveJournal(storage::JournalStore& journal, Times
   if (!s.ok()) return s;
   if (!decode_error.ok()) return decode_error;
   // Journal order is commit order; the replay wants time order.
-  std::stable_sort(live.actions.begin(), live.actions.end(),
-                   [](const alarm::AlarmEvent& a, const alarm::AlarmEvent& b) { return a.at < b.at; });
+  std::stable_sort(
+      live.actions.begin(), live.actions.end(),
+      [](const alarm::AlarmEvent& a, const alarm::AlarmEvent& b) { return a.at < b.at; });
   return live;
 }
 

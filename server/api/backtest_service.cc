@@ -147,35 +147,35 @@ grpc::ServerUnaryReactor* BacktestService::Run(grpc::CallbackServerContext* cont
   // The previous backtest's thread has finished its work (running_ was
   // false): joining it costs nothing.
   if (thread_.joinable()) thread_.join();
-  thread_ = std::thread([this, context, reactor, response, query = std::move(query),
-                         who = caller->name] {
-    NameThisThread("vigil-backtest");
-    // Nice 10: on a busy machine the writer, shards and journal get the CPU
-    // first; the backtest takes what is left. (Linux: per thread.)
-    (void)setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 10);
-    auto stop = [this, context] {
-      return stopping_.load(std::memory_order_acquire) || context->IsCancelled();
-    };
-    auto outcome = desk_.Run(query, registry_->Get(), stop);
-    grpc::Status status;
-    if (!outcome) {
-      status = outcome.error().code() == alarm::Status::Code::kAborted
-                   ? grpc::Status(grpc::StatusCode::CANCELLED, outcome.error().message())
-                   : ToGrpc(outcome.error());
-    } else {
-      ToProto(*outcome, response);
-      LogInfo("rules_backtest", {{"by", who},
-                                 {"from", query.from},
-                                 {"to", query.to},
-                                 {"region", query.region_prefix},
-                                 {"readings", outcome->replay.readings},
-                                 {"backtest_raised", outcome->report.backtest_raised},
-                                 {"live_raised", outcome->report.live_raised},
-                                 {"ms", outcome->elapsed_ms}});
-    }
-    running_.store(false, std::memory_order_release);
-    reactor->Finish(status);
-  });
+  thread_ =
+      std::thread([this, context, reactor, response, query = std::move(query), who = caller->name] {
+        NameThisThread("vigil-backtest");
+        // Nice 10: on a busy machine the writer, shards and journal get the CPU
+        // first; the backtest takes what is left. (Linux: per thread.)
+        (void)setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 10);
+        auto stop = [this, context] {
+          return stopping_.load(std::memory_order_acquire) || context->IsCancelled();
+        };
+        auto outcome = desk_.Run(query, registry_->Get(), stop);
+        grpc::Status status;
+        if (!outcome) {
+          status = outcome.error().code() == alarm::Status::Code::kAborted
+                       ? grpc::Status(grpc::StatusCode::CANCELLED, outcome.error().message())
+                       : ToGrpc(outcome.error());
+        } else {
+          ToProto(*outcome, response);
+          LogInfo("rules_backtest", {{"by", who},
+                                     {"from", query.from},
+                                     {"to", query.to},
+                                     {"region", query.region_prefix},
+                                     {"readings", outcome->replay.readings},
+                                     {"backtest_raised", outcome->report.backtest_raised},
+                                     {"live_raised", outcome->report.live_raised},
+                                     {"ms", outcome->elapsed_ms}});
+        }
+        running_.store(false, std::memory_order_release);
+        reactor->Finish(status);
+      });
   return reactor;
 }
 

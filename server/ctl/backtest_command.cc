@@ -45,8 +45,7 @@ void PrintCounts(const char* title,
   if (counts.empty()) return;
   std::cout << title << " (backtest / live raised):\n";
   for (const v1::BacktestCount& c : counts) {
-    std::cout << "  " << c.key() << "  " << c.backtest_raised() << " / " << c.live_raised()
-              << "\n";
+    std::cout << "  " << c.key() << "  " << c.backtest_raised() << " / " << c.live_raised() << "\n";
   }
 }
 

@@ -10,8 +10,8 @@ namespace vigil::ctl {
 extern const char kRulesBacktestHelp[];
 // Options `rules` takes for its backtest subcommand.
 inline constexpr OptionSpec kRulesBacktestOptions[] = {
-    {"rules", true}, {"from", true}, {"to", true},  {"region", true},
-    {"warmup", true}, {"top", true}, {"json", false}};
+    {"rules", true},  {"from", true}, {"to", true},   {"region", true},
+    {"warmup", true}, {"top", true},  {"json", false}};
 
 // `rules backtest --rules FILE --from TIME --to TIME [...]`.
 int RulesBacktest(Client& client, const Args& args);

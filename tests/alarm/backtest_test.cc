@@ -16,11 +16,14 @@ using namespace std::chrono_literals;
 // Two enterprises in two counties, one gateway each.
 std::shared_ptr<const Registry> TestRegistry(int sensors_per_plant = 2) {
   RegistryEntries entries;
-  entries.enterprises = {
-      Enterprise{.id = "jn", .name = "Jinan", .kind = EnterpriseKind::kHazardousChemical,
-                 .region_code = "370105"},
-      Enterprise{.id = "qd", .name = "Qingdao", .kind = EnterpriseKind::kCoalMine,
-                 .region_code = "370202"}};
+  entries.enterprises = {Enterprise{.id = "jn",
+                                    .name = "Jinan",
+                                    .kind = EnterpriseKind::kHazardousChemical,
+                                    .region_code = "370105"},
+                         Enterprise{.id = "qd",
+                                    .name = "Qingdao",
+                                    .kind = EnterpriseKind::kCoalMine,
+                                    .region_code = "370202"}};
   for (const std::string plant : {"jn", "qd"}) {
     for (int i = 0; i < sensors_per_plant; ++i) {
       entries.sensors.push_back(Sensor{.id = plant + "-" + std::to_string(i),
@@ -263,10 +266,12 @@ TEST_CASE("backtest: operator actions from the journal are replayed on the propo
   }
 }
 
-TEST_CASE("backtest: the clock ticks between readings, so a delay met by no reading fires", "[backtest]") {
+TEST_CASE("backtest: the clock ticks between readings, so a delay met by no reading fires",
+          "[backtest]") {
   MemoryHistory history;
   // jn-0 over 80 once, then silent: the 3 s on-delay is met by the clock.
-  history.readings["jn-0"] = {Reading{.at = kT0, .value = 70}, Reading{.at = kT0 + 500, .value = 90}};
+  history.readings["jn-0"] = {Reading{.at = kT0, .value = 70},
+                              Reading{.at = kT0 + 500, .value = 90}};
   history.readings["jn-1"] = EverySecond(std::vector<double>(10, 70));
   auto replay = ReplayHistory(HighRule(80, 2, 3s), {}, history, Window(kT0, kT0 + 10'000));
   REQUIRE(replay.has_value());

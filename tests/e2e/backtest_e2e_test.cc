@@ -306,10 +306,10 @@ TEST_CASE("a backtest of the rules in force reproduces the journal transition by
   {  // vigilctl rules backtest prints the report
     std::ofstream(rig.dir / "proposed.yaml") << HigherThreshold();
     std::ofstream(rig.dir / "token") << "national-secret";
-    const CtlResult ctl = RunVigilctl({"--server", rig.vigild.address(), "--token-file",
-                                       (rig.dir / "token").string(), "rules", "backtest",
-                                       "--rules", (rig.dir / "proposed.yaml").string(), "--from",
-                                       std::to_string(from), "--to", std::to_string(to)});
+    const CtlResult ctl =
+        RunVigilctl({"--server", rig.vigild.address(), "--token-file", (rig.dir / "token").string(),
+                     "rules", "backtest", "--rules", (rig.dir / "proposed.yaml").string(), "--from",
+                     std::to_string(from), "--to", std::to_string(to)});
     INFO(ctl.output);
     CHECK(ctl.code == 0);
     CHECK(ctl.output.find("raised backtest=4 live=5") != std::string::npos);
@@ -327,8 +327,7 @@ TEST_CASE("only an admin of the region may backtest rules", "[backtest]") {
   // An admin of Qingdao's county: its own region, not Jinan's nor the nation.
   CHECK(rig.RunAs("qd-admin-secret", "370202").ok());
   CHECK(rig.RunAs("qd-admin-secret", "").ok());  // "" = its own region
-  CHECK(rig.RunAs("qd-admin-secret", "370105").error_code() ==
-        grpc::StatusCode::PERMISSION_DENIED);
+  CHECK(rig.RunAs("qd-admin-secret", "370105").error_code() == grpc::StatusCode::PERMISSION_DENIED);
   CHECK(rig.RunAs("qd-admin-secret", "37").error_code() == grpc::StatusCode::PERMISSION_DENIED);
   CHECK(rig.RunAs("national-secret", "").ok());
 
