@@ -3,9 +3,16 @@
 // watermark (duplicates), appends the rest with their new watermarks to the
 // ingest log as one group (group commit), and when the log completes the
 // group, hands each stored batch to the shards and only then reports every
-// batch's outcome. One group is in flight at a time (storage_writer.cc says why). Being the only
-// writer of watermarks makes dedupe exact even when a batch is resent on a second stream while the
-// first copy is still queued.
+// batch's outcome. Being the only writer of watermarks makes dedupe exact even when a batch is
+// resent on a second stream while the first copy is still queued.
+//
+// Pipelining (WriterOptions::max_groups_in_flight > 1, for a log that completes
+// later: JetStream): several groups are in flight, but a gateway's batches are
+// never in two of them. Its next batch waits until the group holding its
+// previous one completed, so a failed group is undone and fences its gateway
+// before a later batch of that gateway is appended: no batch is ever stored
+// behind a lost one of its gateway (whose resend would then look like a
+// duplicate, here or at apply time on any node).
 //
 // Dedupe by a high watermark is exact only if a gateway's batches are stored
 // in the order sent. So once a new batch fails (disk nearly full, storage
@@ -81,6 +88,12 @@ struct WriterOptions {
   // `handoff` by position, for the follower. Null: the writer posts to the
   // shards itself. Must outlive the writer.
   ActionHandoff* handoff = nullptr;
+  // Groups appended and not yet completed at once. 1 (the default) suits a
+  // log that completes inside Append (RocksDB). More lets a log whose
+  // completions come later (JetStream: a quorum's acknowledgement) carry
+  // several groups per round trip. The log must complete groups one at a
+  // time, in append order.
+  size_t max_groups_in_flight = 1;
 };
 
 class StorageWriter {
