@@ -248,6 +248,8 @@ Result<BacktestReplay> ReplayHistory(std::shared_ptr<const RuleSet> rules,
     }
   }
   result.stats.late_readings = engine.stats().late_readings;
+  result.stats.engine_sensors = engine.sensor_count();
+  result.stats.engine_state_bytes = engine.state_bytes();
   return result;
 }
 

@@ -113,7 +113,11 @@ bool IsOperatorAction(const AlarmEvent& event);
 Status ReplayOperatorAction(Engine& engine, const AlarmEvent& event, std::vector<AlarmEvent>* out);
 
 struct BacktestReplayStats {
-  uint64_t sensors = 0;   // in scope
+  uint64_t sensors = 0;  // in scope
+  // Sensors the Engine holds state for (those of the RuleSet's registry
+  // with a rule), and its bytes of per-sensor state (Engine::state_bytes).
+  uint64_t engine_sensors = 0;
+  uint64_t engine_state_bytes = 0;
   uint64_t readings = 0;  // replayed (warm-up included)
   uint64_t ticks = 0;
   uint64_t actions_applied = 0;

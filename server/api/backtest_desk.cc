@@ -201,6 +201,44 @@ alarm::Result<std::optional<TimestampMs>> JournalExpiredAfter(storage::JournalSt
   return std::optional<TimestampMs>();
 }
 
+// `document` resolved against the part of `registry` in the region: its
+// enterprises with their sensors and gateways, and the rules that may select
+// them (a rule naming a sensor or enterprise elsewhere selects none of them).
+// Every sensor in scope gets the rule it gets from the whole registry, and the
+// engine holds state for the scope only. An empty region: all.
+alarm::Result<std::shared_ptr<const alarm::RuleSet>> ScopedRules(const RulesDocument& document,
+                                                                 const alarm::Registry& registry,
+                                                                 const std::string& region) {
+  alarm::RegistryEntries scope;
+  for (const alarm::Enterprise& e : registry.entries().enterprises) {
+    if (alarm::InRegion(e.region_code, region)) scope.enterprises.push_back(e);
+  }
+  auto in_scope = [&](std::string_view enterprise_id) {
+    const alarm::Enterprise* e = registry.FindEnterprise(enterprise_id);
+    return e != nullptr && alarm::InRegion(e->region_code, region);
+  };
+  for (const alarm::Sensor& s : registry.entries().sensors) {
+    if (in_scope(s.enterprise_id)) scope.sensors.push_back(s);
+  }
+  for (const alarm::Gateway& g : registry.entries().gateways) {
+    if (in_scope(g.enterprise_id)) scope.gateways.push_back(g);
+  }
+  std::vector<alarm::Rule> rules;
+  for (const alarm::Rule& rule : document.rules) {
+    const alarm::Selector& select = rule.selector;
+    if (!select.sensor_id.empty()) {
+      const alarm::Sensor* s = registry.FindSensor(select.sensor_id);
+      if (s == nullptr || !in_scope(s->enterprise_id)) continue;
+    } else if (!select.enterprise_id.empty() && !in_scope(select.enterprise_id)) {
+      continue;
+    }
+    rules.push_back(rule);
+  }
+  auto scoped = alarm::Registry::Build(std::move(scope));
+  if (!scoped) return scoped.error();
+  return alarm::RuleSet::Build(std::move(rules), std::move(*scoped), document.gateway_offline);
+}
+
 }  // namespace
 
 alarm::Result<BacktestOutcome> BacktestDesk::Run(const BacktestQuery& query,
@@ -217,9 +255,12 @@ alarm::Result<BacktestOutcome> BacktestDesk::Run(const BacktestQuery& query,
   }
   auto document = ParseRulesDocument(query.rules_yaml, "proposed rules");
   if (!document) return document.error();
-  auto rules =
-      alarm::RuleSet::Build(document->rules, std::move(registry), document->gateway_offline);
-  if (!rules) return Status::InvalidArgument("proposed rules: " + rules.error().message());
+  // Checked against the whole registry, as `rules check` would; replayed on
+  // the scope's part of it.
+  auto checked = alarm::RuleSet::Build(document->rules, registry, document->gateway_offline);
+  if (!checked) return Status::InvalidArgument("proposed rules: " + checked.error().message());
+  auto rules = ScopedRules(*document, *registry, query.region_prefix);
+  if (!rules) return rules.error();
 
   alarm::BacktestOptions options;
   options.from = query.from;

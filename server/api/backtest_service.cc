@@ -52,6 +52,8 @@ void ToProto(const BacktestOutcome& outcome, v1::BacktestReport* out) {
   out->set_page_readings(outcome.page_readings);
   out->set_max_buffered_readings(outcome.replay.max_buffered_readings);
   out->set_elapsed_ms(outcome.elapsed_ms);
+  out->set_engine_sensors(outcome.replay.engine_sensors);
+  out->set_engine_state_bytes(outcome.replay.engine_state_bytes);
   out->set_backtest_raised(r.backtest_raised);
   out->set_live_raised(r.live_raised);
   out->set_transitions_matched(r.matched);

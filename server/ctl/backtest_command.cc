@@ -69,7 +69,8 @@ void PrintReport(const v1::BacktestReport& r) {
             << " actions_applied=" << r.actions_applied()
             << " actions_skipped=" << r.actions_skipped() << " ms=" << r.elapsed_ms()
             << " page_readings=" << r.page_readings()
-            << " max_buffered_readings=" << r.max_buffered_readings() << "\n";
+            << " max_buffered_readings=" << r.max_buffered_readings()
+            << " engine_state_bytes=" << r.engine_state_bytes() << "\n";
   std::cout << "raised backtest=" << r.backtest_raised() << " live=" << r.live_raised() << "\n";
   std::cout << "transitions matched=" << r.transitions_matched()
             << " matched_by_clock=" << r.transitions_matched_by_clock()

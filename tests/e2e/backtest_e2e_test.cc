@@ -291,6 +291,8 @@ TEST_CASE("a backtest of the rules in force reproduces the journal transition by
     CHECK(Count(jinan.per_sensor(), "ch4-qd", true) == 0);
     const v1::BacktestReport qingdao = rig.Run(kRules, from, to, "370202");
     CHECK(qingdao.sensors() == 1);
+    CHECK(qingdao.engine_sensors() == 1);  // the engine holds the region's sensors only
+    CHECK(same.engine_sensors() == 4);
     CHECK(qingdao.transitions_matched() == 2);
   }
 
