@@ -282,7 +282,7 @@ TEST_CASE("backtest: the clock ticks between readings, so a delay met by no read
   CHECK(replay->stats.ticks >= 9);
 }
 
-TEST_CASE("backtest: invalid windows and a transition bound are errors", "[backtest]") {
+TEST_CASE("backtest: invalid windows, a transition bound and a stop end the replay", "[backtest]") {
   MemoryHistory history;
   history.readings["jn-0"] = EverySecond({70, 85, 70, 85, 70});
   CHECK(ReplayHistory(HighRule(80), {}, history, Window(kT0, kT0)).error().code() ==
@@ -293,8 +293,13 @@ TEST_CASE("backtest: invalid windows and a transition bound are errors", "[backt
         Status::Code::kResourceExhausted);
   options.max_transitions = 100;
   options.stop = [] { return true; };
-  // Stops are checked every few thousand readings: a short replay finishes.
+  // Stops are checked every few thousand readings: a short replay finishes,
+  // a long one stops.
   CHECK(ReplayHistory(HighRule(80), {}, history, options).has_value());
+  history.readings["jn-0"] = EverySecond(std::vector<double>(10'000, 70));
+  options.to = kT0 + 10'000'000;
+  CHECK(ReplayHistory(HighRule(80), {}, history, options).error().code() ==
+        Status::Code::kAborted);
 }
 
 // What the server does live, in miniature: batches evaluated at their commit
