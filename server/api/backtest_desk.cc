@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <optional>
-#include <unordered_set>
+#include <unordered_map>
 #include <utility>
 
 #include "alarm/time_text.h"
@@ -31,8 +31,11 @@ constexpr TimestampMs kJournalSlackMs = 300'000;
 // The comment the Engine gives the alarms a rules or registry change closes.
 constexpr std::string_view kRulesChangedComment = "rule or registry changed";
 
-// A sensor's stored readings: chunks at one snapshot while they last, then
-// its head (and the chunks sealed meanwhile) read on its shard.
+// A sensor's stored readings: chunks at a store snapshot while they fill a
+// page; then its head, read on its shard together with a newer snapshot,
+// whose chunks the sensor's next pages are read at. One shard task per page
+// only while a sensor's pages reach into its head (at most the head's size
+// over the page size, plus one per catch-up with the shard's sealing).
 class StoreHistory final : public alarm::HistorySource {
  public:
   StoreHistory(storage::ChunkStore* chunks, ShardSet* shards, std::function<bool()> stop)
@@ -46,28 +49,33 @@ class StoreHistory final : public alarm::HistorySource {
                   std::vector<alarm::Reading>* out) override {
     from = std::max(from, horizon_);
     if (from >= to) return Status::Ok();
-    if (!at_head_.contains(sensor_id)) {
-      // A full page from the snapshot's chunks: the head holds only later
-      // readings (a late one older than a sealed reading was not evaluated
-      // live either).
-      page_.clear();
-      Status s = chunks_->ReadChunksAt(snapshot_.get(), sensor_id, from, to, max, &page_);
-      if (!s.ok()) return s;
-      if (page_.size() >= max) {
-        out->insert(out->end(), page_.begin(), page_.begin() + static_cast<ptrdiff_t>(max));
-        return Status::Ok();
-      }
-      at_head_.emplace(sensor_id);
+    // A full page of chunks needs no head: the head holds only later
+    // readings (a late one, older than a sealed reading, was not evaluated
+    // live either).
+    auto known = snapshots_.find(sensor_id);
+    const storage::ReadSnapshot* snapshot =
+        known == snapshots_.end() ? snapshot_.get() : known->second.get();
+    page_.clear();
+    Status s = chunks_->ReadChunksAt(snapshot, sensor_id, from, to, max, &page_);
+    if (!s.ok()) return s;
+    if (page_.size() >= max) {
+      out->insert(out->end(), page_.begin(), page_.begin() + static_cast<ptrdiff_t>(max));
+      return Status::Ok();
     }
     auto head = ReadHead(sensor_id, from, to);
     if (!head) return head.error();
     page_.clear();
-    Status s = chunks_->ReadChunksAt(head->snapshot.get(), sensor_id, from, to, max, &page_);
+    s = chunks_->ReadChunksAt(head->snapshot.get(), sensor_id, from, to, max, &page_);
     if (!s.ok()) return s;
     merged_.clear();
     storage::MergeReadings(page_, head->readings, &merged_);
     const size_t n = std::min(max, merged_.size());
     out->insert(out->end(), merged_.begin(), merged_.begin() + static_cast<ptrdiff_t>(n));
+    if (known == snapshots_.end()) {
+      snapshots_.emplace(std::string(sensor_id), std::move(head->snapshot));
+    } else {
+      known->second = std::move(head->snapshot);
+    }
     return Status::Ok();
   }
 
@@ -105,7 +113,10 @@ class StoreHistory final : public alarm::HistorySource {
   std::function<bool()> stop_;
   std::shared_ptr<const storage::ReadSnapshot> snapshot_;
   TimestampMs horizon_;
-  std::unordered_set<std::string, StringHash, std::equal_to<>> at_head_;
+  // The snapshot paired with each sensor's last head read; others use snapshot_.
+  std::unordered_map<std::string, std::shared_ptr<const storage::ReadSnapshot>, StringHash,
+                     std::equal_to<>>
+      snapshots_;
   std::vector<alarm::Reading> page_;    // scratch
   std::vector<alarm::Reading> merged_;  // scratch
 };

@@ -164,6 +164,7 @@ grpc::ServerUnaryReactor* BacktestService::Run(grpc::CallbackServerContext* cont
           status = outcome.error().code() == alarm::Status::Code::kAborted
                        ? grpc::Status(grpc::StatusCode::CANCELLED, outcome.error().message())
                        : ToGrpc(outcome.error());
+          LogInfo("rules_backtest_failed", {{"by", who}, {"error", outcome.error().ToString()}});
         } else {
           ToProto(*outcome, response);
           LogInfo("rules_backtest", {{"by", who},

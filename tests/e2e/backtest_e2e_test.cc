@@ -93,13 +93,15 @@ constexpr int64_t kPeriodMs = 200;
 constexpr int64_t kGatewayAheadMs = 300;
 
 struct Rig {
-  Rig()
-      : vigild([this] {
+  // Chunks of 16 readings: a backtest reads chunks and heads alike.
+  explicit Rig(int chunk_max_readings = 16)
+      : vigild([this, chunk_max_readings] {
           std::ofstream(dir / "rules.yaml") << kRules;
           return VigildProcess::Options{
-              .config_yaml = "rules_file: " + (dir / "rules.yaml").string() +
-                             "\nstorage:\n  chunk_max_readings: 16\n  checkpoint_interval: 1s\n" +
-                             kAuth + kGatewayTokensYaml,
+              .config_yaml =
+                  "rules_file: " + (dir / "rules.yaml").string() +
+                  "\nstorage:\n  chunk_max_readings: " + std::to_string(chunk_max_readings) +
+                  "\n  checkpoint_interval: 1s\n" + kAuth + kGatewayTokensYaml,
               .registry_yaml = kRegistry};
         }()) {
     vigild.Start();
@@ -339,6 +341,94 @@ TEST_CASE("only an admin of the region may backtest rules", "[backtest]") {
   REQUIRE(old.caveats_size() == 1);
   CHECK(old.caveats(0).find("raw retention") != std::string::npos);
   CHECK(old.readings() == 0);
+}
+
+TEST_CASE("one backtest runs at a time and a cancelled one stops", "[backtest]") {
+  Rig rig(480);
+  // 3 sensors x 1,000,000 readings 1 ms apart, sent as 100,000-reading
+  // batches: a replay of about a second, or several.
+  constexpr int kPerSensor = 1'000'000;
+  constexpr int kPerBatch = 100'000;
+  const int64_t first = NowMs() - 3'600'000;
+  for (const std::string sensor : {"t-1", "p-1", "l-1"}) {
+    for (int b = 0; b < kPerSensor / kPerBatch; ++b) {
+      v1::IngestBatch batch;
+      batch.set_gateway_id("gw-jn");
+      batch.set_epoch(1);
+      batch.set_sequence(++rig.sequence["gw-jn"]);
+      v1::Series* series = batch.add_series();
+      series->set_sensor_id(sensor);
+      for (int i = 0; i < kPerBatch; ++i) {
+        series->add_timestamps_ms(first + b * kPerBatch + i);
+        series->add_values(50);
+      }
+      grpc::ClientContext context;
+      SetDeadline(&context);
+      context.AddMetadata("authorization", GatewayAuthorization("gw-jn"));
+      v1::IngestAck ack;
+      REQUIRE(rig.vigild.ingest().Write(&context, batch, &ack).ok());
+      REQUIRE(ack.stored_readings() == kPerBatch);
+    }
+  }
+  {
+    // The shards have taken it all in (a history read waits its turn on them).
+    v1::ReadRawRequest read;
+    read.set_sensor_id("l-1");
+    read.set_from_ms(first + kPerSensor - 1);
+    read.set_to_ms(first + kPerSensor);
+    grpc::ClientContext context;
+    SetDeadline(&context, 60s);
+    context.AddMetadata("authorization", "Bearer national-secret");
+    v1::ReadRawResponse last;
+    const grpc::Status s = rig.vigild.query().ReadRaw(&context, read, &last);
+    INFO(s.error_message());
+    REQUIRE(s.ok());
+    REQUIRE(last.timestamps_ms_size() == 1);
+  }
+  v1::BacktestRequest request;
+  request.set_rules_yaml(kRules);
+  request.set_from_ms(first);
+  request.set_to_ms(first + kPerSensor);
+  request.set_page_readings(16);  // many page reads: slower, still bounded
+  grpc::ClientContext first_context;
+  first_context.AddMetadata("authorization", "Bearer national-secret");
+  grpc::Status first_status;
+  std::thread first_call([&] {
+    v1::BacktestReport report;
+    first_status = rig.backtest->Run(&first_context, request, &report);
+  });
+  // The second call, while the first runs, is refused.
+  grpc::Status second;
+  for (int i = 0; i < 100; ++i) {
+    std::this_thread::sleep_for(20ms);
+    grpc::ClientContext context;
+    SetDeadline(&context);
+    context.AddMetadata("authorization", "Bearer national-secret");
+    v1::BacktestRequest small = request;
+    small.set_to_ms(first + 1000);
+    v1::BacktestReport report;
+    second = rig.backtest->Run(&context, small, &report);
+    if (second.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) break;
+  }
+  CHECK(second.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
+  first_context.TryCancel();
+  first_call.join();
+  CHECK(first_status.error_code() == grpc::StatusCode::CANCELLED);
+  // The server noticed: its thread stopped the replay, and takes the next.
+  grpc::Status after;
+  for (int i = 0; i < 100; ++i) {
+    grpc::ClientContext context;
+    SetDeadline(&context);
+    context.AddMetadata("authorization", "Bearer national-secret");
+    v1::BacktestRequest small = request;
+    small.set_to_ms(first + 1000);
+    v1::BacktestReport report;
+    after = rig.backtest->Run(&context, small, &report);
+    if (after.ok()) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  CHECK(after.ok());
+  CHECK(rig.vigild.Output().find("event=rules_backtest_failed") != std::string::npos);
 }
 
 }  // namespace
