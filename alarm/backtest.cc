@@ -188,6 +188,7 @@ Result<BacktestReplay> ReplayHistory(std::shared_ptr<const RuleSet> rules,
   while (next_action < actions.size() && actions[next_action].at < start) ++next_action;
   bool clock_started = false;
   TimestampMs next_tick = kNever;
+  const bool gateway_rule = rules->gateway_offline().after.count() > 0;
   std::string_view batch_gateway{};
   TimestampMs batch_at = kNever;
   uint64_t since_stop_check = 0;
@@ -211,7 +212,9 @@ Result<BacktestReplay> ReplayHistory(std::shared_ptr<const RuleSet> rules,
         clock_started = true;
         next_tick = CeilSecond(r.at);
       }
-      if (c.gateway_id != batch_gateway || r.at != batch_at) {
+      // Gateway state matters only to a gateway-offline rule: without one,
+      // no lookup per reading.
+      if (gateway_rule && (c.gateway_id != batch_gateway || r.at != batch_at)) {
         engine.BeginBatch(c.gateway_id, r.at, &events);
         batch_gateway = c.gateway_id;
         batch_at = r.at;

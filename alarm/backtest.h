@@ -9,9 +9,9 @@
 //   - every reading is evaluated on its own, at `now` = its event time (live:
 //     the commit time of the batch that brought it), in time order over all
 //     sensors in scope (a k-way merge of per-sensor pages);
-//   - before a reading, its sensor's gateway (the first gateway registered to
-//     its enterprise) starts a batch (BeginBatch) whenever the gateway or the
-//     time changes;
+//   - with a gateway-offline rule, before a reading its sensor's gateway (the
+//     first gateway registered to its enterprise) starts a batch (BeginBatch)
+//     whenever the gateway or the time changes;
 //   - the alarm clock ticks on every whole second (live: a tick about every
 //     second), from the first reading on; at the same millisecond readings go
 //     first, then operator actions, then the tick;

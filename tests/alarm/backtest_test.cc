@@ -298,8 +298,7 @@ TEST_CASE("backtest: invalid windows, a transition bound and a stop end the repl
   CHECK(ReplayHistory(HighRule(80), {}, history, options).has_value());
   history.readings["jn-0"] = EverySecond(std::vector<double>(10'000, 70));
   options.to = kT0 + 10'000'000;
-  CHECK(ReplayHistory(HighRule(80), {}, history, options).error().code() ==
-        Status::Code::kAborted);
+  CHECK(ReplayHistory(HighRule(80), {}, history, options).error().code() == Status::Code::kAborted);
 }
 
 // What the server does live, in miniature: batches evaluated at their commit
@@ -419,6 +418,35 @@ TEST_CASE("backtest: the rules in force replayed match a live run transition by 
     CHECK(delayed.matched + delayed.matched_by_clock > live * 95 / 100);
     CHECK(delayed.only_live + delayed.only_backtest < live / 50);
   }
+}
+
+TEST_CASE("backtest: a gateway silent with its sensors raises one gateway alarm, no no-data",
+          "[backtest]") {
+  Rule rule{.id = "temp",
+            .selector = Selector{.quantity = "temperature", .region_prefix = "37"},
+            .h = ThresholdLevel{.value = 80, .severity = Severity::kOrange},
+            .no_data_intervals = 3,
+            .sensor_fault = false};
+  auto rules = RuleSet::Build({rule}, TestRegistry(),
+                              GatewayOfflineRule{.after = 5s, .severity = Severity::kOrange});
+  REQUIRE(rules.has_value());
+  MemoryHistory history;
+  // Jinan's gateway (both sensors) silent from 10 s to 30 s; Qingdao's goes on.
+  for (const std::string id : {"jn-0", "jn-1", "qd-0", "qd-1"}) {
+    for (int i = 0; i < 40; ++i) {
+      if (id.starts_with("jn") && i > 10 && i < 30) continue;
+      history.readings[id].push_back(Reading{.at = kT0 + i * 1000, .value = 70});
+    }
+  }
+  auto replay = ReplayHistory(*rules, {}, history, Window(kT0, kT0 + 40'000));
+  REQUIRE(replay.has_value());
+  REQUIRE(replay->transitions.size() == 2);
+  CHECK(replay->transitions[0].source_id == "gw-jn");
+  CHECK(replay->transitions[0].alarm == AlarmKind::kGatewayOffline);
+  CHECK(replay->transitions[0].event == EventKind::kRaised);
+  CHECK(replay->transitions[0].at == kT0 + 15'000);
+  CHECK(replay->transitions[1].event == EventKind::kCleared);
+  CHECK(replay->transitions[1].at == kT0 + 30'000);
 }
 
 }  // namespace
