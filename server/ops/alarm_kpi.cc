@@ -1,6 +1,7 @@
 #include "server/ops/alarm_kpi.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "server/log/thread_name.h"
 
@@ -19,13 +20,20 @@ std::string ProvinceOf(const std::string& region_code) {
   return "unknown";
 }
 
+std::string RegionOf(const std::string& region_code) {
+  const bool digits =
+      !region_code.empty() && std::all_of(region_code.begin(), region_code.end(),
+                                          [](char c) { return c >= '0' && c <= '9'; });
+  return digits ? region_code : "unknown";
+}
+
 AlarmKpi::AlarmKpi(Options options)
     : options_(options),
       steps_(static_cast<size_t>(std::max<int64_t>(
           1, options.raised_window.count() / std::max<int64_t>(1, options.raised_step.count())))) {}
 
-AlarmKpi::RaiseSteps& AlarmKpi::Steps(const std::string& province) {
-  RaiseSteps& s = raised_[province];
+AlarmKpi::RaiseSteps& AlarmKpi::Steps(const std::string& region) {
+  RaiseSteps& s = raised_[region];
   if (s.step.empty()) {
     s.step.assign(steps_, -1);
     s.count.assign(steps_, 0);
@@ -40,11 +48,11 @@ void AlarmKpi::UpsertOpen(const JournalEntry& entry) {
     return;
   }
   OpenAlarm& a = open_[entry.alarm_id];
-  a.province = ProvinceOf(entry.region_code);
+  a.region = RegionOf(entry.region_code);
   a.raised_at = r.raised_at;
   a.active = r.state == AlarmState::kActiveUnacked || r.state == AlarmState::kActiveAcked;
   a.shelved = r.shelved_until != 0;
-  Steps(a.province);  // the province is seen
+  Steps(a.region);  // the region is seen
 }
 
 void AlarmKpi::Reset(const std::vector<JournalEntry>& open) {
@@ -57,11 +65,11 @@ void AlarmKpi::Apply(const JournalEntry& entry) {
   storage::MutexLock lock(&mu_);
   UpsertOpen(entry);
   if (entry.event.kind != EventKind::kRaised) return;
-  const std::string province = ProvinceOf(entry.region_code);
+  const std::string region = RegionOf(entry.region_code);
   const TimestampMs at = entry.event.at;
 
-  // The province's raises, in the step holding `at`.
-  RaiseSteps& steps = Steps(province);
+  // The region's raises, in the step holding `at`.
+  RaiseSteps& steps = Steps(region);
   const int64_t step = at / std::max<int64_t>(1, options_.raised_step.count());
   const auto slot =
       static_cast<size_t>(((step % static_cast<int64_t>(steps_)) + static_cast<int64_t>(steps_)) %
@@ -78,7 +86,7 @@ void AlarmKpi::Apply(const JournalEntry& entry) {
   key.push_back('\0');
   key.push_back(static_cast<char>(r.alarm));
   Point& point = points_[key];
-  point.province = province;
+  point.region = region;
   point.raises[point.next] = at;
   point.next = (point.next + 1) % static_cast<uint32_t>(point.raises.size());
   point.size = std::min<uint32_t>(point.size + 1, static_cast<uint32_t>(point.raises.size()));
@@ -93,12 +101,21 @@ void AlarmKpi::PrunePoints(TimestampMs now) {
   std::erase_if(points_, [&](const auto& kv) { return kv.second.latest < horizon; });
 }
 
-std::vector<AlarmKpi::Province> AlarmKpi::Snapshot(TimestampMs now) const {
+std::vector<AlarmKpi::Province> AlarmKpi::Snapshot(TimestampMs now, size_t digits,
+                                                   std::string_view within) const {
+  // The group of a region code: its first `digits` digits, or nullptr when
+  // it lies outside `within`.
+  const auto group = [&](const std::string& region) -> std::optional<std::string> {
+    if (!region.starts_with(within)) return std::nullopt;
+    if (region == "unknown") return region;
+    return region.substr(0, std::min(digits, region.size()));
+  };
   storage::MutexLock lock(&mu_);
   std::map<std::string, Province> by;
-  for (const auto& [province, steps] : raised_) {
-    Province& p = by[province];
-    p.province = province;
+  for (const auto& [region, steps] : raised_) {
+    const std::optional<std::string> g = group(region);
+    if (!g) continue;
+    Province& p = by[*g];
     const int64_t current = now / std::max<int64_t>(1, options_.raised_step.count());
     for (size_t i = 0; i < steps_; ++i) {
       if (steps.step[i] > current - static_cast<int64_t>(steps_) && steps.step[i] <= current) {
@@ -114,10 +131,14 @@ std::vector<AlarmKpi::Province> AlarmKpi::Snapshot(TimestampMs now) const {
     for (uint32_t i = 0; i < point.size; ++i) {
       if (point.raises[i] > chatter_from && point.raises[i] <= now) ++recent;
     }
-    if (recent >= need) ++by[point.province].chattering;
+    if (recent >= need) {
+      if (const std::optional<std::string> g = group(point.region)) ++by[*g].chattering;
+    }
   }
   for (const auto& [id, a] : open_) {
-    Province& p = by[a.province];
+    const std::optional<std::string> g = group(a.region);
+    if (!g) continue;
+    Province& p = by[*g];
     if (a.active && now - a.raised_at > options_.stale_after.count()) ++p.stale;
     if (a.shelved) ++p.shelved;
   }

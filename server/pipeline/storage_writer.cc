@@ -135,6 +135,7 @@ class StorageWriter::Impl {
     std::vector<std::string_view> gateways;
     alarm::Status error;  // for every batch not refused on its own
     alarm::TimestampMs stored_at = 0;
+    std::chrono::steady_clock::time_point appended_at;
   };
 
   bool pipelined() const { return groups_.size() > 1; }
@@ -180,6 +181,8 @@ class StorageWriter::Impl {
       storage::MutexLock lock(&in_flight_mu_);
       ++in_flight_;
     }
+    owner_->groups_in_flight_.fetch_add(1, std::memory_order_relaxed);
+    g.appended_at = std::chrono::steady_clock::now();
     next_group_ = (next_group_ + 1) % groups_.size();
     log_->Append(g.appends,
                  [this, &g](alarm::Result<uint64_t> first) { Complete(g, std::move(first)); });
@@ -319,6 +322,8 @@ class StorageWriter::Impl {
   // The group's completion, on the log's thread (or this one, for a log that
   // completes inside Append): groups complete one at a time, in append order.
   void Complete(Group& g, alarm::Result<uint64_t> first) {
+    owner_->append_latency_.Record(std::chrono::steady_clock::now() - g.appended_at);
+    owner_->groups_in_flight_.fetch_sub(1, std::memory_order_relaxed);
     if (!first) {
       {
         storage::MutexLock lock(&error_mu_);

@@ -33,6 +33,7 @@
 #include "alarm/rule_set.h"
 #include "alarm/status.h"
 #include "server/pipeline/action_handoff.h"
+#include "server/pipeline/ingest_counters.h"
 #include "server/pipeline/shard.h"
 #include "storage/control_record.h"
 #include "storage/ingest_log.h"
@@ -164,6 +165,12 @@ class StorageWriter {
   static constexpr size_t kQueueCapacity = 16384;
   // Batches queued and not yet committed (approximate).
   uint64_t queued() const;
+  // From each group's append to its completion: RocksDB's write (and fsync),
+  // or JetStream's acknowledgement by the stream's quorum. Read by metrics.
+  const LatencyHistogram& append_latency() const { return append_latency_; }
+  // Groups appended and not yet completed (approximate).
+  uint64_t groups_in_flight() const { return groups_in_flight_.load(std::memory_order_relaxed); }
+
   // Highest log sequence already handed to the shards.
   uint64_t posted_through() const { return posted_through_.load(std::memory_order_acquire); }
 
@@ -182,6 +189,8 @@ class StorageWriter {
   std::atomic<uint64_t> gaps_opened_{0};
   std::atomic<uint64_t> posted_through_{0};
   std::atomic<bool> fenced_{false};
+  std::atomic<uint64_t> groups_in_flight_{0};
+  LatencyHistogram append_latency_;
 };
 
 }  // namespace vigil::server
