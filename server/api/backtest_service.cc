@@ -103,10 +103,10 @@ BacktestService::BacktestService(const AccessControl* access, const RegistryHold
 BacktestService::~BacktestService() { Stop(); }
 
 void BacktestService::Stop() {
-  stopping_.store(true, std::memory_order_release);
   std::thread thread;
   {
     storage::MutexLock lock(&mu_);
+    stopping_.store(true, std::memory_order_release);
     thread = std::move(thread_);
   }
   if (thread.joinable()) thread.join();
@@ -146,6 +146,11 @@ grpc::ServerUnaryReactor* BacktestService::Run(grpc::CallbackServerContext* cont
     return reactor;
   }
   storage::MutexLock lock(&mu_);
+  if (stopping_.load(std::memory_order_acquire)) {  // Stop() came in between
+    running_.store(false, std::memory_order_release);
+    reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the server is stopping"));
+    return reactor;
+  }
   // The previous backtest's thread has finished its work (running_ was
   // false): joining it costs nothing.
   if (thread_.joinable()) thread_.join();
