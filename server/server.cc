@@ -18,6 +18,7 @@
 #include "cluster/jetstream_ingest_log.h"
 #include "server/api/admin_service.h"
 #include "server/api/alarm_service.h"
+#include "server/api/backtest_service.h"
 #include "server/api/backup_service.h"
 #include "server/api/ingest_service.h"
 #include "server/api/journal_service.h"
@@ -321,6 +322,8 @@ class Server::Impl {
         store_.get(),
         [this](std::function<void()> task) { boost::asio::post(blocking_, std::move(task)); },
         access_.get(), std::move(signing_key), options_.journal.export_max_bytes);
+    backtest_ = std::make_unique<BacktestService>(access_.get(), registry_.get(), store_.get(),
+                                                  store_.get(), shards_.get());
     rules_service_ = std::make_unique<RulesService>(
         access_.get(),
         [this] { return std::make_pair(FormatRulesYaml(rules_), rules_.rules.size()); },
@@ -345,6 +348,7 @@ class Server::Impl {
     builder.RegisterService(journal_service_.get());
     builder.RegisterService(alarms_.get());
     builder.RegisterService(rules_service_.get());
+    builder.RegisterService(backtest_.get());
     grpc_ = builder.BuildAndStart();
     if (!grpc_ || port == 0) {
       return Status::Unavailable("cannot listen on " + options_.listen +
@@ -1257,6 +1261,8 @@ class Server::Impl {
     }
     alertmanager_.reset();  // alerts stay firing in Alertmanager until their endsAt
     liveness_.reset();      // it sets grpc_'s health
+    // Before the shards and the store: a running backtest reads them.
+    if (backtest_) backtest_->Stop();
     if (grpc_) {
       // Streams stay open until gateways close them: give acks in flight a
       // moment to be written, then cancel what is left.
@@ -1355,6 +1361,7 @@ class Server::Impl {
   std::unique_ptr<IdentityLimiter> limiter_;  // null when authentication is off
   std::unique_ptr<AlarmService> alarms_;
   std::unique_ptr<RulesService> rules_service_;
+  std::unique_ptr<BacktestService> backtest_;
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<MetricsExporter> metrics_;
   // After ingest_ (whose context they use): destroyed before it.
