@@ -1172,19 +1172,22 @@ std::filesystem::path ConsoleAssetsDir(const ConsoleOptions& console) {
 }
 
 alarm::Status CheckListenerSecurity(const ServerOptions& options) {
-  if (!options.http.listen.empty() && !options.allow_plaintext &&
+  // With server.tls on, the HTTP listeners speak HTTPS with its certificate.
+  if (!options.http.listen.empty() && !options.tls.enabled && !options.allow_plaintext &&
       !IsLoopbackListen(options.http.listen)) {
     return Status::InvalidArgument(
         "http.listen: plain HTTP (tokens in clear) on the non-loopback address '" +
         options.http.listen +
-        "': put it behind a TLS proxy and set server.allow_plaintext: true to accept it knowingly");
+        "': configure server.tls (then it speaks HTTPS), or put it behind a TLS proxy and set "
+        "server.allow_plaintext: true to accept it knowingly");
   }
-  if (options.console.enabled && !options.allow_plaintext &&
+  if (options.console.enabled && !options.tls.enabled && !options.allow_plaintext &&
       !IsLoopbackListen(options.console.listen)) {
     return Status::InvalidArgument(
         "console.listen: plain HTTP (tokens in clear) on the non-loopback address '" +
         options.console.listen +
-        "': put it behind a TLS proxy and set server.allow_plaintext: true to accept it knowingly");
+        "': configure server.tls (then it speaks HTTPS), or put it behind a TLS proxy and set "
+        "server.allow_plaintext: true to accept it knowingly");
   }
   if (options.tls.enabled || options.allow_plaintext || IsLoopbackListen(options.listen)) {
     return Status::Ok();

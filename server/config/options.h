@@ -191,8 +191,9 @@ struct JournalOptions {
 };
 
 // docs/http-ingest.md. Off unless http.listen is set: a new network surface
-// is opened knowingly, like server.metrics_listen. Plain HTTP (no TLS yet),
-// so a non-loopback address needs server.allow_plaintext: true.
+// is opened knowingly, like server.metrics_listen. HTTPS with server.tls's
+// files (and gateways' client certificates) when server.tls is on; else
+// plain HTTP, so a non-loopback address needs server.allow_plaintext: true.
 struct HttpOptions {
   // host:port; "" = off. Port 0 picks a free port (printed at start).
   // YAML http.listen, flag --http-listen. Default: "" (off).
@@ -227,8 +228,9 @@ struct HttpOptions {
 // detail, over an HTTP/JSON API and a Server-Sent Events stream with the
 // same tokens, regions and roles as gRPC. A listener of its own, apart from
 // the gateways' http.listen: it faces people, not field devices. Off by
-// default; like http.listen, plain HTTP needs a loopback address or
-// server.allow_plaintext.
+// default. HTTPS with server.tls's certificate when server.tls is on (no
+// client certificates asked); else plain HTTP, which, like http.listen,
+// needs a loopback address or server.allow_plaintext.
 struct ConsoleOptions {
   // YAML console.enabled. Default: false.
   bool enabled = false;

@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """Every metric the shipped Grafana dashboard and Prometheus alert rules query
-is one vigild exports: starts vigild (Alertmanager forwarding on, so its
-metrics exist too) and a cluster node (its ingest log on a nats-server
-started here, so the vigil_cluster_* metrics exist), scrapes /metrics of
-each once, and compares the names in every
+is one vigild exports: starts vigild (Alertmanager forwarding and the web
+console on, so their metrics exist too) and a cluster node (its ingest log on
+a nats-server started here, so the vigil_cluster_* metrics exist), scrapes
+/metrics of each once, and compares the names in every
 `expr` of deploy/grafana/vigil-dashboard.json and deploy/prometheus/vigil_alerts.yml
 with the exported families. A renamed metric otherwise leaves a dashboard panel
 empty and an alert silent without anyone noticing.
@@ -106,7 +106,9 @@ def scrape(work, name, config_text):
 
 with tempfile.TemporaryDirectory() as work:
     listen = 'server: { listen: "127.0.0.1:0", metrics_listen: "127.0.0.1:0" }\n'
-    text = scrape(work, "single", listen + 'alertmanager: { url: "http://127.0.0.1:9" }\n')
+    text = scrape(work, "single", listen + 'alertmanager: { url: "http://127.0.0.1:9" }\n'
+                  'console: { enabled: true, listen: "127.0.0.1:0", assets_dir: "%s" }\n'
+                  % os.path.join(source, "server/http/console_page"))
     nats_port, nats_http = free_port(), free_port()
     with open(os.path.join(work, "nats.conf"), "w") as f:
         f.write(f"listen: 127.0.0.1:{nats_port}\nhttp: 127.0.0.1:{nats_http}\n"
