@@ -814,9 +814,8 @@ void Engine::Clear(uint32_t slot, AlarmKind kind, double v, TimestampMs t, Times
 namespace {
 
 Status PlannedRefusal(const AlarmRef& ref) {
-  return Status::FailedPrecondition("the " + std::string(AlarmKindName(ref.alarm)) +
-                                    " alarm of '" + ref.source_id +
-                                    "' is planned work: it needs no action");
+  return Status::FailedPrecondition("the " + std::string(AlarmKindName(ref.alarm)) + " alarm of '" +
+                                    ref.source_id + "' is planned work: it needs no action");
 }
 
 }  // namespace
@@ -905,9 +904,9 @@ bool PlannedWork::Covers(const Sensor& sensor) const {
 const std::string* Engine::PlannedWorkOf(uint32_t slot, AlarmKind kind, TimestampMs now) const {
   static const std::string kCalibration(kCalibrationWork);
   if (slot < kGatewaySlot && (states_[slot].flags & kCalibrating) && kind != AlarmKind::kNoData) {
-    if (auto it = calibrating_.find(slot);
-        it != calibrating_.end() && it->second != kCalibrationOver &&
-        now - it->second < options_.max_calibration.count()) {
+    if (auto it = calibrating_.find(slot); it != calibrating_.end() &&
+                                           it->second != kCalibrationOver &&
+                                           now - it->second < options_.max_calibration.count()) {
       return &kCalibration;
     }
   }
@@ -1009,8 +1008,8 @@ AlarmEvent Engine::WorkEvent(EventKind kind, const PlannedWork& work, TimestampM
   return e;
 }
 
-Status Engine::OpenPlannedWork(PlannedWork work, std::chrono::milliseconds duration,
-                               TimestampMs at, std::vector<AlarmEvent>* out) {
+Status Engine::OpenPlannedWork(PlannedWork work, std::chrono::milliseconds duration, TimestampMs at,
+                               std::vector<AlarmEvent>* out) {
   if (work.id.empty() || work.enterprise_id.empty()) {
     return Status::InvalidArgument("planned work needs an id and an enterprise");
   }
@@ -1023,8 +1022,8 @@ Status Engine::OpenPlannedWork(PlannedWork work, std::chrono::milliseconds durat
   work.start = std::max(work.start, at);
   work.end = work.start + duration.count();
   if (OwnsWork(work)) {
-    std::string text = work.reason + " (owner " + work.owner + "; " +
-                       FormatTimeUtc(work.start) + " to " + FormatTimeUtc(work.end) + "; ";
+    std::string text = work.reason + " (owner " + work.owner + "; " + FormatTimeUtc(work.start) +
+                       " to " + FormatTimeUtc(work.end) + "; ";
     if (work.sensor_ids.empty()) {
       text += "every sensor of " + work.enterprise_id;
     } else {
@@ -1032,7 +1031,8 @@ Status Engine::OpenPlannedWork(PlannedWork work, std::chrono::milliseconds durat
       for (const std::string& id : work.sensor_ids) text += " " + id;
     }
     text += ")";
-    out->push_back(WorkEvent(EventKind::kPlannedWorkOpened, work, at, work.opened_by, std::move(text)));
+    out->push_back(
+        WorkEvent(EventKind::kPlannedWorkOpened, work, at, work.opened_by, std::move(text)));
   }
   planned_.push_back(std::move(work));
   return Status::Ok();

@@ -497,8 +497,8 @@ class Engine {
   std::vector<GatewayState> gateways_{};
   uint32_t current_gateway_ = kNone;  // of the batch being evaluated
   std::map<uint64_t, AlarmRecord> alarms_;
-  std::map<uint64_t, Shelf> shelves_;  // alarm point -> its shelve
-  std::vector<Timer> timers_{};        // min-heap on (due, slot)
+  std::map<uint64_t, Shelf> shelves_;   // alarm point -> its shelve
+  std::vector<Timer> timers_{};         // min-heap on (due, slot)
   std::vector<PlannedWork> planned_{};  // open windows (few)
   // Slot -> arrival of its first calibration-flagged reading (the slots
   // with kCalibrating); kCalibrationOver once max_calibration is up.

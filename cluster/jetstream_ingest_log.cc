@@ -317,6 +317,7 @@ class JetStreamIngestLog::Impl {
   }
 
   bool connected() const { return client_->connected(); }
+  uint64_t reconnects() const { return client_->reconnects(); }
 
   Result<uint64_t> LastStored() {
     auto info = GetStreamInfo();
@@ -853,6 +854,8 @@ alarm::Status JetStreamIngestLog::CheckpointApplied(const storage::AppliedState&
 }
 alarm::Result<uint64_t> JetStreamIngestLog::LastStored() { return impl_->LastStored(); }
 bool JetStreamIngestLog::connected() const { return impl_->connected(); }
+
+uint64_t JetStreamIngestLog::reconnects() const { return impl_->reconnects(); }
 alarm::Status JetStreamIngestLog::Follow(
     uint64_t from, std::chrono::milliseconds poll,
     const std::function<alarm::Status(const storage::SharedLogEntry&)>& visit,

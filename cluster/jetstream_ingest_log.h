@@ -102,6 +102,7 @@ class JetStreamIngestLog final : public storage::SharedIngestLog {
   alarm::Status CheckpointApplied(const storage::AppliedState& state) override;
   alarm::Result<uint64_t> LastStored() override;
   bool connected() const override;
+  uint64_t reconnects() const override;
   alarm::Status Follow(
       uint64_t from, std::chrono::milliseconds poll,
       const std::function<alarm::Status(const storage::SharedLogEntry&)>& visit,

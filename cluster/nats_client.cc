@@ -94,6 +94,17 @@ bool NatsClient::connected() const {
   return natsConnection_Status(conn_) == NATS_CONN_STATUS_CONNECTED;
 }
 
+uint64_t NatsClient::reconnects() const {
+  natsStatistics* stats = nullptr;
+  if (natsStatistics_Create(&stats) != NATS_OK) return 0;
+  uint64_t count = 0;
+  if (natsConnection_GetStats(conn_, stats) == NATS_OK) {
+    (void)natsStatistics_GetCounts(stats, nullptr, nullptr, nullptr, nullptr, &count);
+  }
+  natsStatistics_Destroy(stats);
+  return count;
+}
+
 std::string NatsClient::state() const {
   switch (natsConnection_Status(conn_)) {
     case NATS_CONN_STATUS_DISCONNECTED:

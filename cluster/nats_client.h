@@ -44,6 +44,8 @@ class NatsClient {
   natsConnection* connection() const { return conn_; }
   // True while connected (not reconnecting, not closed).
   bool connected() const;
+  // Times the client reconnected (to the same server or another). Thread-safe.
+  uint64_t reconnects() const;
   // "CONNECTED", "RECONNECTING", ...
   std::string state() const;
 

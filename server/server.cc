@@ -18,6 +18,7 @@
 #include "cluster/jetstream_ingest_log.h"
 #include "server/api/admin_service.h"
 #include "server/api/alarm_service.h"
+#include "server/api/backtest_service.h"
 #include "server/api/backup_service.h"
 #include "server/api/ingest_service.h"
 #include "server/api/journal_service.h"
@@ -53,6 +54,7 @@
 #include "storage/alarm_codec.h"
 #include "storage/control_record.h"
 #include "storage/ingest_record.h"
+#include "storage/mutex.h"
 #include "storage/sensor_numbers.h"
 #include "storage/store.h"
 
@@ -294,6 +296,7 @@ class Server::Impl {
       return ec ? UINT64_MAX : static_cast<uint64_t>(space.available);
     };
     if (applier_) writer_options.handoff = &handoff_;
+    if (jetstream_log_) writer_options.max_groups_in_flight = options_.ingest_log.groups_in_flight;
     auto writer = StorageWriter::Start(log_, shards_.get(), std::move(writer_options));
     if (!writer) return writer.error();
     writer_ = std::move(*writer);
@@ -333,6 +336,8 @@ class Server::Impl {
         store_.get(),
         [this](std::function<void()> task) { boost::asio::post(blocking_, std::move(task)); },
         access_.get(), std::move(signing_key), options_.journal.export_max_bytes);
+    backtest_ = std::make_unique<BacktestService>(access_.get(), registry_.get(), store_.get(),
+                                                  store_.get(), shards_.get());
     rules_service_ = std::make_unique<RulesService>(
         access_.get(),
         [this] { return std::make_pair(FormatRulesYaml(rules_), rules_.rules.size()); },
@@ -344,11 +349,10 @@ class Server::Impl {
         [this](std::function<void()> task) { boost::asio::post(blocking_, std::move(task)); },
         limiter_.get());
     planned_work_ = std::make_unique<PlannedWorkService>(
-        AlarmDesk(options_.max_shelve, access_.get(), registry_.get(), feed_.get(), store_.get(),
-                  writer_.get(),
-                  [this](std::function<void()> task) {
-                    boost::asio::post(blocking_, std::move(task));
-                  }),
+        AlarmDesk(
+            options_.max_shelve, access_.get(), registry_.get(), feed_.get(), store_.get(),
+            writer_.get(),
+            [this](std::function<void()> task) { boost::asio::post(blocking_, std::move(task)); }),
         shards_.get(), options_.max_planned_work);
 
     grpc::EnableDefaultHealthCheckService(true);
@@ -365,6 +369,7 @@ class Server::Impl {
     builder.RegisterService(alarms_.get());
     builder.RegisterService(rules_service_.get());
     builder.RegisterService(planned_work_.get());
+    builder.RegisterService(backtest_.get());
     grpc_ = builder.BuildAndStart();
     if (!grpc_ || port == 0) {
       return Status::Unavailable("cannot listen on " + options_.listen +
@@ -401,7 +406,9 @@ class Server::Impl {
                                              .shared_log = jetstream_log_.get(),
                                              .applier = applier_ ? &applier_->counters() : nullptr,
                                              .mqtt = mqtt_ ? &mqtt_stats_ : nullptr,
-                                             .http = http_.get()});
+                                             .http = http_.get(),
+                                             .console_http = console_http_.get(),
+                                             .console = console_.get()});
       if (!metrics) return metrics.error();
       metrics_ = std::move(*metrics);
     }
@@ -463,7 +470,8 @@ class Server::Impl {
                           .max_body_bytes = options_.http.max_body_bytes,
                           .max_connections = options_.http.max_connections,
                           .read_timeout = options_.http.read_timeout,
-                          .threads = options_.http.threads});
+                          .threads = options_.http.threads,
+                          .tls = options_.tls});
     http_ingest_ = std::make_unique<HttpIngest>(
         ingest_->context(),
         HttpIngestOptions{.max_decompressed_bytes = options_.http.max_decompressed_bytes,
@@ -509,30 +517,44 @@ class Server::Impl {
                           .max_body_bytes = 64 * 1024,
                           .max_connections = options_.console.max_connections,
                           .read_timeout = std::chrono::seconds(30),
-                          .threads = 1});
+                          .threads = 1,
+                          .tls = ConsoleTls(options_.tls)});
     console_ = std::make_unique<Console>(
-        ConsolePageOptions{
-            .assets_dir = ConsoleAssetsDir(options_.console),
-            .dygraphs_dir = options_.console.dygraphs_dir,
-            .heartbeat_interval = options_.heartbeat_interval,
-            .limiter = limiter_.get(),
-            .kpis =
-                [this] {
-                  std::vector<ConsoleKpi> out;
-                  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::system_clock::now().time_since_epoch());
-                  for (const AlarmKpi::Province& p : kpi_->kpi().Snapshot(now.count())) {
-                    out.push_back({.province = p.province,
-                                   .raised = p.raised,
-                                   .chattering = p.chattering,
-                                   .stale = p.stale,
-                                   .shelved = p.shelved});
-                  }
-                  return out;
-                }},
+        ConsolePageOptions{.assets_dir = ConsoleAssetsDir(options_.console),
+                           .dygraphs_dir = options_.console.dygraphs_dir,
+                           .heartbeat_interval = options_.heartbeat_interval,
+                           .limiter = limiter_.get(),
+                           .kpis =
+                               [this](const std::string& region_prefix) {
+                                 std::vector<ConsoleKpi> out;
+                                 const auto now =
+                                     std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::system_clock::now().time_since_epoch());
+                                 // A national caller sees provinces; any other its own region.
+                                 const size_t digits = std::max<size_t>(2, region_prefix.size());
+                                 for (const AlarmKpi::Province& p :
+                                      kpi_->kpi().Snapshot(now.count(), digits, region_prefix)) {
+                                   out.push_back({.region = p.province,
+                                                  .raised = p.raised,
+                                                  .chattering = p.chattering,
+                                                  .stale = p.stale,
+                                                  .shelved = p.shelved});
+                                 }
+                                 return out;
+                               },
+                           .rules = [this] { return RulesInForce(); }},
         console_desk_.get(), console_readings_.get());
     if (Status s = console_->Register(console_http_.get()); !s.ok()) return s;
     return console_http_->Start();
+  }
+
+  // The console's HTTPS: server.tls's certificate, but no client
+  // certificates: people sign in with tokens, and a browser asked for a
+  // certificate would prompt the officer to pick one.
+  static TlsOptions ConsoleTls(TlsOptions tls) {
+    tls.client_ca_file.clear();
+    tls.require_client_cert = false;
+    return tls;
   }
 
   // ---- Operations: liveness, alarm KPIs, Alertmanager forwarding ----
@@ -759,6 +781,7 @@ class Server::Impl {
         return Status::Unavailable("rules not applied: the ingest log is saturated");
       }
     }
+    NoteRulesInForce(*rule_set);
     control_stats_.rules_loaded.store(rules_.rules.size(), std::memory_order_relaxed);
     if (rules_.rules.empty()) {
       // Loud: a server without rules ingests and stores but raises no
@@ -989,7 +1012,19 @@ class Server::Impl {
       control_stats_.rules_loaded.store(rules_.rules.size(), std::memory_order_relaxed);
       LogInfo("rules_changed", {{"rules", rules_.rules.size()}, {"by", "ingest stream"}});
     });
+    NoteRulesInForce(*rule_set);
     return std::shared_ptr<const alarm::RuleSet>(std::move(*rule_set));
+  }
+
+  // The rule set last sent to the shards, for the console's trend (the
+  // levels of a sensor's rule); read from vigil-http threads.
+  void NoteRulesInForce(std::shared_ptr<const alarm::RuleSet> rules) {
+    storage::MutexLock lock(&rules_in_force_mu_);
+    rules_in_force_ = std::move(rules);
+  }
+  std::shared_ptr<const alarm::RuleSet> RulesInForce() const {
+    storage::MutexLock lock(&rules_in_force_mu_);
+    return rules_in_force_;
   }
 
   // Saves the applier's `state` with the shards' replay point `point`; a
@@ -1251,6 +1286,8 @@ class Server::Impl {
     }
     alertmanager_.reset();  // alerts stay firing in Alertmanager until their endsAt
     liveness_.reset();      // it sets grpc_'s health
+    // Before the shards and the store: a running backtest reads them.
+    if (backtest_) backtest_->Stop();
     if (grpc_) {
       // Streams stay open until gateways close them: give acks in flight a
       // moment to be written, then cancel what is left.
@@ -1350,6 +1387,7 @@ class Server::Impl {
   std::unique_ptr<AlarmService> alarms_;
   std::unique_ptr<RulesService> rules_service_;
   std::unique_ptr<PlannedWorkService> planned_work_;
+  std::unique_ptr<BacktestService> backtest_;
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<MetricsExporter> metrics_;
   // After ingest_ (whose context they use): destroyed before it.
@@ -1359,6 +1397,8 @@ class Server::Impl {
   std::unique_ptr<ReadingDesk> console_readings_;
   std::unique_ptr<Console> console_;
   std::unique_ptr<HttpServer> console_http_;  // after console_: destroyed (stopped) first
+  mutable storage::Mutex rules_in_force_mu_;
+  std::shared_ptr<const alarm::RuleSet> rules_in_force_ VIGIL_GUARDED_BY(rules_in_force_mu_);
   MqttStats mqtt_stats_;
   std::unique_ptr<MqttIngest> mqtt_;
   std::string address_;

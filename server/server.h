@@ -52,6 +52,10 @@
 //                 receive threads; the receive thread runs the message
 //                 callback, which blocks until its batch is durable (the
 //                 broker's PUBACK waits for it: mqtt_ingest.h).
+//   vigil-backtest  while a rule backtest runs (api/backtest_service.h, one at
+//                 a time): reads chunks, the journal, and heads through small
+//                 shard tasks; replays them through an Engine of its own.
+//                 Stopped and joined before gRPC shuts down.
 //   metrics       prometheus-cpp's Exposer (civetweb) threads serving /metrics:
 //                 read atomics and the mutex-guarded snapshots (kpi, feed,
 //                 alertmanager, limits).

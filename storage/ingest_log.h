@@ -162,6 +162,9 @@ class SharedIngestLog : public IngestLog {
   virtual alarm::Result<uint64_t> LastStored() = 0;
   // Whether the connection to the log is up now. Thread-safe.
   virtual bool connected() const = 0;
+  // Times the connection to the log was lost and made again (to the same
+  // server or another one: a failover). Thread-safe.
+  virtual uint64_t reconnects() const = 0;
   // Calls `visit` for every entry of every publisher at a position >= from, in
   // log order, as they are stored, until `keep_going` returns false (asked
   // after every message and at least every `poll`, with the last position

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "alarm/thread_annotations.h"
+#include "server/api/alarm_follower.h"
 #include "server/api/grpc_status.h"
 #include "server/api/proto_convert.h"
 #include "server/config/config.h"
@@ -24,8 +25,6 @@ using alarm::Status;
 // Snapshot parts and catch-up reads are bounded so that one subscriber never
 // holds much memory or a pool thread for long.
 constexpr int kSnapshotPart = 1000;
-constexpr size_t kFeedScan = 256;
-constexpr size_t kJournalScan = 1024;
 constexpr uint32_t kMaxHistory = 10'000;
 
 alarm::TimestampMs WallMs() {
@@ -70,9 +69,10 @@ struct AlarmService::Context {
 // ---------------------------------------------------------------------------
 // Subscribe.
 
-// One subscriber stream. Its state lives in `Shared`, which the feed holds
-// weakly as a watcher and blocking-pool reads hold strongly, so a wake-up
-// after the RPC ended finds `stream == nullptr` and does nothing.
+// One subscriber stream, following the journal with an AlarmFollower. Its
+// lock lives in `Shared`, which the feed holds weakly as a watcher, as do
+// journal reads in flight, so a wake-up after the RPC ended finds
+// `stream == nullptr` and does nothing.
 class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::AlarmStreamMessage> {
  public:
   struct Shared final : AlarmFeed::Watcher {
@@ -88,49 +88,44 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
     alarm::AlarmFilter filter;  // immutable once watching
     storage::Mutex mu;
     Subscription* stream VIGIL_GUARDED_BY(mu) = nullptr;  // null once the RPC is done
-    std::atomic<uint64_t> cursor{0};  // every matching entry <= cursor was queued
   };
 
   // `identity`, when set, holds a subscription slot this stream releases.
   Subscription(Context* ctx, alarm::AlarmFilter filter,
                std::shared_ptr<IdentityLimiter::Identity> identity)
       : ctx_(ctx),
-        filter_(std::move(filter)),
         identity_(std::move(identity)),
+        shared_(std::make_shared<Shared>()),
+        follower_(&ctx->desk, filter, Reenter(shared_), &ctx->from_journal),
+        cursor_(follower_.cursor_ref()),
         registry_view_(ctx->registry) {
-    shared_ = std::make_shared<Shared>();
     shared_->stream = this;
-    shared_->filter = filter_;
+    shared_->filter = std::move(filter);
     storage::MutexLock lock(&ctx_->subs_mu);
-    ctx_->cursors.insert(&shared_->cursor);
+    ctx_->cursors.insert(cursor_);
   }
 
   // Queues the snapshot (no cursor) or checks the cursor, then starts.
   void Start(std::optional<uint64_t> after_seq) {
     storage::MutexLock lock(&shared_->mu);
-    if (!after_seq) {
-      AlarmFeed::OpenView view = ctx_->feed->Open(filter_);
-      shared_->cursor.store(view.seq, std::memory_order_relaxed);
+    auto start = follower_.Start(after_seq);
+    if (!start) {
+      FinishLocked(grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
+                                "after_seq " + start.error().message() +
+                                    "; resubscribe without after_seq to resynchronize"));
+      return;
+    }
+    if (const std::optional<AlarmFeed::OpenView>& view = *start) {
       const alarm::Registry& registry = registry_view_.Get();
       size_t i = 0;
       do {
         v1::AlarmSnapshot* part = pending_.emplace_back().message.mutable_snapshot();
-        part->set_seq(view.seq);
-        for (int n = 0; n < kSnapshotPart && i < view.alarms.size(); ++n, ++i) {
-          AlarmToProto(view.alarms[i], part->add_alarms(), &registry);
+        part->set_seq(view->seq);
+        for (int n = 0; n < kSnapshotPart && i < view->alarms.size(); ++n, ++i) {
+          AlarmToProto(view->alarms[i], part->add_alarms(), &registry);
         }
-        part->set_last(i == view.alarms.size());
-      } while (i < view.alarms.size());
-    } else {
-      const uint64_t last = ctx_->feed->last_seq();
-      if (*after_seq > last) {
-        FinishLocked(grpc::Status(
-            grpc::StatusCode::OUT_OF_RANGE,
-            "after_seq " + std::to_string(*after_seq) + " is past the journal's newest entry " +
-                std::to_string(last) + "; resubscribe without after_seq to resynchronize"));
-        return;
-      }
-      shared_->cursor.store(*after_seq, std::memory_order_relaxed);
+        part->set_last(i == view->alarms.size());
+      } while (i < view->alarms.size());
     }
     PumpLocked();
   }
@@ -171,19 +166,34 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
     }
     {
       storage::MutexLock lock(&ctx_->subs_mu);
-      ctx_->cursors.erase(&shared_->cursor);
+      ctx_->cursors.erase(cursor_);
     }
     if (identity_ != nullptr) ctx_->limiter->ReleaseSubscription(*identity_);
     delete this;
   }
 
  private:
+  // A journal read's completion: back under the stream's lock, while the RPC
+  // lasts, then on with the pump.
+  static AlarmFollower::Reenter Reenter(const std::shared_ptr<Shared>& shared) {
+    return [weak = std::weak_ptr<Shared>(shared)](std::function<void()> then) {
+      std::shared_ptr<Shared> held = weak.lock();
+      if (held == nullptr) return;
+      storage::MutexLock lock(&held->mu);
+      Subscription* stream = held->stream;
+      if (stream == nullptr) return;
+      stream->shared_->mu.AssertHeld();  // the same mutex: stream->shared_ is held
+      then();
+      stream->PumpLocked();
+    };
+  }
+
   // Writes what is pending, else fetches more: from the feed's memory, or
   // from the journal when the cursor left it.
   void PumpLocked() VIGIL_REQUIRES(shared_->mu) {
-    if (finished_ || writing_ || loading_) return;
-    if (pending_.empty()) FillFromFeed();
-    if (finished_ || loading_) return;
+    if (finished_ || writing_ || follower_.loading()) return;
+    if (pending_.empty()) Fill();
+    if (finished_ || follower_.loading()) return;
     if (!pending_.empty()) {
       WriteLocked();
       return;
@@ -193,95 +203,50 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
     // again in case one slipped in before the watch was set.
     if (std::chrono::steady_clock::now() - last_write_ >= ctx_->options.heartbeat_interval) {
       v1::Heartbeat* hb = pending_.emplace_back().message.mutable_heartbeat();
-      hb->set_seq(shared_->cursor.load(std::memory_order_relaxed));
+      hb->set_seq(follower_.cursor());
       hb->set_journal_seq(ctx_->feed->last_seq());
       hb->set_server_time_ms(WallMs());
       WriteLocked();
       return;
     }
     ctx_->feed->Watch(shared_);
-    FillFromFeed();
-    if (!pending_.empty() && !finished_ && !loading_) WriteLocked();
+    Fill();
+    if (!pending_.empty() && !finished_ && !follower_.loading()) WriteLocked();
   }
 
-  // Fills until something is pending or the cursor reached the feed's newest
-  // entry: entries published while this stream was not watching wake nobody,
-  // so stopping after one scan of non-matching entries would leave a later
-  // match waiting for the next publish or heartbeat. The feed's lock is held
-  // for one scan at a time.
-  void FillFromFeed() VIGIL_REQUIRES(shared_->mu) {
-    while (pending_.empty() && !finished_ && !loading_ &&
-           shared_->cursor.load(std::memory_order_relaxed) < ctx_->feed->last_seq()) {
-      Fill();
-    }
-  }
-
+  // Queues the follower's next entries, if any; ends the stream when the
+  // resume point is gone or the journal cannot be read.
   void Fill() VIGIL_REQUIRES(shared_->mu) {
-    std::vector<JournalEntry> entries;
-    std::vector<std::chrono::steady_clock::time_point> published_at;
-    uint64_t through = 0;
-    const uint64_t cursor = shared_->cursor.load(std::memory_order_relaxed);
-    switch (ctx_->feed->Read(cursor, filter_, kFeedScan, &entries, &through, &published_at)) {
-      case AlarmFeed::ReadOutcome::kOk:
-        Queue(entries, through, published_at);
+    if (finished_) return;
+    AlarmFollower::Batch batch;
+    switch (follower_.Next(&batch)) {
+      case AlarmFollower::Step::kEntries:
+        Queue(batch);
         return;
-      case AlarmFeed::ReadOutcome::kExpired:
-        FinishLocked(grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
-                                  "events after seq " + std::to_string(cursor) +
-                                      " are past the journal's retention; resubscribe without "
-                                      "after_seq to resynchronize"));
+      case AlarmFollower::Step::kCaughtUp:
+      case AlarmFollower::Step::kLoading:
         return;
-      case AlarmFeed::ReadOutcome::kFromJournal:
-        ReadJournal(cursor);
+      case AlarmFollower::Step::kLost:
+        FinishLocked(grpc::Status(
+            grpc::StatusCode::OUT_OF_RANGE,
+            follower_.lost_reason() + "; resubscribe without after_seq to resynchronize"));
+        return;
+      case AlarmFollower::Step::kFailed:
+        LogError("alarm_stream_journal_read_failed", {{"error", follower_.error().ToString()}});
+        FinishLocked(ToGrpc(follower_.error()));
         return;
     }
   }
 
-  // `published_at` (parallel to `entries`, or empty for catch-up reads from
-  // the journal) feeds the delivery latency histogram.
-  void Queue(const std::vector<JournalEntry>& entries, uint64_t through,
-             const std::vector<std::chrono::steady_clock::time_point>& published_at = {})
-      VIGIL_REQUIRES(shared_->mu) {
+  // `batch.published_at` (live events only) feeds the delivery latency
+  // histogram.
+  void Queue(const AlarmFollower::Batch& batch) VIGIL_REQUIRES(shared_->mu) {
     const alarm::Registry& registry = registry_view_.Get();
-    for (size_t i = 0; i < entries.size(); ++i) {
+    for (size_t i = 0; i < batch.entries.size(); ++i) {
       Pending& p = pending_.emplace_back();
-      AlarmEventToProto(entries[i], p.message.mutable_event(), &registry);
-      if (i < published_at.size()) p.published_at = published_at[i];
+      AlarmEventToProto(batch.entries[i], p.message.mutable_event(), &registry);
+      if (i < batch.published_at.size()) p.published_at = batch.published_at[i];
     }
-    shared_->cursor.store(through, std::memory_order_relaxed);
-  }
-
-  // Catch-up from RocksDB on the blocking pool; the stream stays paused.
-  void ReadJournal(uint64_t cursor) VIGIL_REQUIRES(shared_->mu) {
-    loading_ = true;
-    ctx_->from_journal.fetch_add(1, std::memory_order_relaxed);
-    std::shared_ptr<Shared> shared = shared_;
-    Context* ctx = ctx_;
-    alarm::AlarmFilter filter = filter_;
-    ctx_->desk.blocking()([shared, ctx, filter, cursor] {
-      auto chunk = ctx->desk.ReadJournalAfter(cursor, filter, kJournalScan);
-      storage::MutexLock lock(&shared->mu);
-      Subscription* stream = shared->stream;
-      if (stream == nullptr) return;
-      stream->shared_->mu.AssertHeld();  // the same mutex: stream->shared_ is shared
-      stream->loading_ = false;
-      if (!chunk) {
-        LogError("alarm_stream_journal_read_failed", {{"error", chunk.error().ToString()}});
-        stream->FinishLocked(ToGrpc(chunk.error()));
-        return;
-      }
-      if (chunk->through == cursor) {
-        // The journal ends before the feed's ring starts: entries expired
-        // under us. Resynchronize rather than skip silently.
-        stream->FinishLocked(grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
-                                          "events after seq " + std::to_string(cursor) +
-                                              " are no longer in the journal; resubscribe "
-                                              "without after_seq"));
-        return;
-      }
-      stream->Queue(chunk->entries, chunk->through);
-      stream->PumpLocked();
-    });
   }
 
   void WriteLocked() VIGIL_REQUIRES(shared_->mu) {
@@ -307,9 +272,11 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
 
  private:
   Context* ctx_;
-  alarm::AlarmFilter filter_;
   std::shared_ptr<IdentityLimiter::Identity> identity_;
   std::shared_ptr<Shared> shared_;  // set once, by the constructor
+  AlarmFollower follower_ VIGIL_GUARDED_BY(shared_->mu);
+  // follower_'s cursor, an atomic the service's stats read under subs_mu.
+  const std::atomic<uint64_t>* const cursor_;
   struct Pending {
     v1::AlarmStreamMessage message;
     // When the feed published it (live events only): delivery latency.
@@ -319,7 +286,6 @@ class AlarmService::Subscription final : public grpc::ServerWriteReactor<v1::Ala
   std::deque<Pending> pending_ VIGIL_GUARDED_BY(shared_->mu);
   RegistryView registry_view_ VIGIL_GUARDED_BY(shared_->mu);
   bool writing_ VIGIL_GUARDED_BY(shared_->mu) = false;
-  bool loading_ VIGIL_GUARDED_BY(shared_->mu) = false;
   bool finished_ VIGIL_GUARDED_BY(shared_->mu) = false;
   bool deferred_finish_ VIGIL_GUARDED_BY(shared_->mu) = false;
   grpc::Status finish_status_ VIGIL_GUARDED_BY(shared_->mu);

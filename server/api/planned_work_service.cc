@@ -114,21 +114,20 @@ grpc::ServerUnaryReactor* PlannedWorkService::Open(grpc::CallbackServerContext* 
   record.shelve_for_ms = request->duration_ms();
   record.actor = caller->name;
   record.planned = std::move(*work);
-  desk_.Submit(std::move(record),
-               [reactor, response, duration = request->duration_ms()](
-                   Status status, std::optional<alarm::JournalEntry> event) {
-                 if (!status.ok()) {
-                   reactor->Finish(ToGrpc(status));
-                   return;
-                 }
-                 if (event) {
-                   // The start as the log decided it (now: the commit time).
-                   response->mutable_work()->set_start_ms(event->event.record.raised_at);
-                   response->mutable_work()->set_end_ms(event->event.record.raised_at + duration);
-                   AlarmEventToProto(*event, response->mutable_event(), nullptr);
-                 }
-                 reactor->Finish(grpc::Status::OK);
-               });
+  desk_.Submit(std::move(record), [reactor, response, duration = request->duration_ms()](
+                                      Status status, std::optional<alarm::JournalEntry> event) {
+    if (!status.ok()) {
+      reactor->Finish(ToGrpc(status));
+      return;
+    }
+    if (event) {
+      // The start as the log decided it (now: the commit time).
+      response->mutable_work()->set_start_ms(event->event.record.raised_at);
+      response->mutable_work()->set_end_ms(event->event.record.raised_at + duration);
+      AlarmEventToProto(*event, response->mutable_event(), nullptr);
+    }
+    reactor->Finish(grpc::Status::OK);
+  });
   return reactor;
 }
 
@@ -141,19 +140,19 @@ grpc::ServerUnaryReactor* PlannedWorkService::List(grpc::CallbackServerContext* 
     reactor->Finish(ToGrpc(caller.error()));
     return reactor;
   }
-  ReadPlannedWork(*shards_, [this, reactor, response, scope = std::move(*caller),
-                             enterprise_id = request->enterprise_id()](
-                                std::vector<alarm::PlannedWork> open) {
-    const std::shared_ptr<const alarm::Registry> registry = desk_.registry().Get();
-    for (const alarm::PlannedWork& work : open) {
-      if (!enterprise_id.empty() && work.enterprise_id != enterprise_id) continue;
-      const alarm::Enterprise* e = registry->FindEnterprise(work.enterprise_id);
-      // A window of an enterprise since removed: national callers see it.
-      if (!scope.Covers(e != nullptr ? e->region_code : std::string())) continue;
-      PlannedWorkToProto(work, response->add_work());
-    }
-    reactor->Finish(grpc::Status::OK);
-  });
+  ReadPlannedWork(*shards_,
+                  [this, reactor, response, scope = std::move(*caller),
+                   enterprise_id = request->enterprise_id()](std::vector<alarm::PlannedWork> open) {
+                    const std::shared_ptr<const alarm::Registry> registry = desk_.registry().Get();
+                    for (const alarm::PlannedWork& work : open) {
+                      if (!enterprise_id.empty() && work.enterprise_id != enterprise_id) continue;
+                      const alarm::Enterprise* e = registry->FindEnterprise(work.enterprise_id);
+                      // A window of an enterprise since removed: national callers see it.
+                      if (!scope.Covers(e != nullptr ? e->region_code : std::string())) continue;
+                      PlannedWorkToProto(work, response->add_work());
+                    }
+                    reactor->Finish(grpc::Status::OK);
+                  });
   return reactor;
 }
 
@@ -173,8 +172,8 @@ grpc::ServerUnaryReactor* PlannedWorkService::Close(grpc::CallbackServerContext*
   // Which enterprise (and so region) the window is of: from shard 0, which
   // holds every window; then into the log like any operator action.
   ReadPlannedWork(*shards_, [this, reactor, response, scope = std::move(*caller),
-                             id = request->id(), comment = request->comment()](
-                                std::vector<alarm::PlannedWork> open) {
+                             id = request->id(),
+                             comment = request->comment()](std::vector<alarm::PlannedWork> open) {
     auto it = std::find_if(open.begin(), open.end(),
                            [&](const alarm::PlannedWork& work) { return work.id == id; });
     const std::shared_ptr<const alarm::Registry> registry = desk_.registry().Get();
@@ -191,15 +190,15 @@ grpc::ServerUnaryReactor* PlannedWorkService::Close(grpc::CallbackServerContext*
     record.actor = scope.name;
     record.text = comment;
     record.planned.id = id;
-    desk_.Submit(std::move(record), [reactor, response](Status status,
-                                                        std::optional<alarm::JournalEntry> event) {
-      if (!status.ok()) {
-        reactor->Finish(ToGrpc(status));
-        return;
-      }
-      if (event) AlarmEventToProto(*event, response->mutable_event(), nullptr);
-      reactor->Finish(grpc::Status::OK);
-    });
+    desk_.Submit(std::move(record),
+                 [reactor, response](Status status, std::optional<alarm::JournalEntry> event) {
+                   if (!status.ok()) {
+                     reactor->Finish(ToGrpc(status));
+                     return;
+                   }
+                   if (event) AlarmEventToProto(*event, response->mutable_event(), nullptr);
+                   reactor->Finish(grpc::Status::OK);
+                 });
   });
   return reactor;
 }

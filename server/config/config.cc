@@ -386,6 +386,10 @@ class Parser {
          [&](const Item& item) {
            options.ingest_log.append_timeout = Duration(item, std::chrono::milliseconds(100));
          }},
+        {"groups_in_flight",
+         [&](const Item& item) {
+           options.ingest_log.groups_in_flight = static_cast<uint32_t>(Unsigned(item, 1, 256));
+         }},
         {"max_bytes",
          [&](const Item& item) { options.ingest_log.max_bytes = LargeByteSize(item); }},
         {"max_age",
@@ -1060,6 +1064,7 @@ std::string FormatEffectiveConfig(const ServerOptions& options) {
     line("  partition", std::to_string(options.ingest_log.partition));
     line("  replicas", std::to_string(options.ingest_log.replicas));
     line("  append_timeout", FormatDuration(options.ingest_log.append_timeout));
+    line("  groups_in_flight", std::to_string(options.ingest_log.groups_in_flight));
     line("  max_bytes", std::to_string(options.ingest_log.max_bytes));
     line("  max_age", FormatDuration(options.ingest_log.max_age));
   }
@@ -1167,19 +1172,22 @@ std::filesystem::path ConsoleAssetsDir(const ConsoleOptions& console) {
 }
 
 alarm::Status CheckListenerSecurity(const ServerOptions& options) {
-  if (!options.http.listen.empty() && !options.allow_plaintext &&
+  // With server.tls on, the HTTP listeners speak HTTPS with its certificate.
+  if (!options.http.listen.empty() && !options.tls.enabled && !options.allow_plaintext &&
       !IsLoopbackListen(options.http.listen)) {
     return Status::InvalidArgument(
         "http.listen: plain HTTP (tokens in clear) on the non-loopback address '" +
         options.http.listen +
-        "': put it behind a TLS proxy and set server.allow_plaintext: true to accept it knowingly");
+        "': configure server.tls (then it speaks HTTPS), or put it behind a TLS proxy and set "
+        "server.allow_plaintext: true to accept it knowingly");
   }
-  if (options.console.enabled && !options.allow_plaintext &&
+  if (options.console.enabled && !options.tls.enabled && !options.allow_plaintext &&
       !IsLoopbackListen(options.console.listen)) {
     return Status::InvalidArgument(
         "console.listen: plain HTTP (tokens in clear) on the non-loopback address '" +
         options.console.listen +
-        "': put it behind a TLS proxy and set server.allow_plaintext: true to accept it knowingly");
+        "': configure server.tls (then it speaks HTTPS), or put it behind a TLS proxy and set "
+        "server.allow_plaintext: true to accept it knowingly");
   }
   if (options.tls.enabled || options.allow_plaintext || IsLoopbackListen(options.listen)) {
     return Status::Ok();

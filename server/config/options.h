@@ -85,6 +85,10 @@ struct IngestLogOptions {
   // Longest wait for the stream's acknowledgement before a batch fails
   // (UNAVAILABLE). YAML ingest_log.append_timeout. Default: 5s.
   std::chrono::milliseconds append_timeout = std::chrono::seconds(5);
+  // Groups of batches published and not yet acknowledged at once (the
+  // storage writer's pipelining; a gateway's batches are never in two).
+  // YAML ingest_log.groups_in_flight (1..256). Default: 4.
+  uint32_t groups_in_flight = 4;
   // The stream's retention when this node creates it (an existing stream
   // keeps its own): most bytes and oldest message kept; 0 = no limit. A
   // node whose checkpoint falls behind what is kept must be restored from a
@@ -187,8 +191,9 @@ struct JournalOptions {
 };
 
 // docs/http-ingest.md. Off unless http.listen is set: a new network surface
-// is opened knowingly, like server.metrics_listen. Plain HTTP (no TLS yet),
-// so a non-loopback address needs server.allow_plaintext: true.
+// is opened knowingly, like server.metrics_listen. HTTPS with server.tls's
+// files (and gateways' client certificates) when server.tls is on; else
+// plain HTTP, so a non-loopback address needs server.allow_plaintext: true.
 struct HttpOptions {
   // host:port; "" = off. Port 0 picks a free port (printed at start).
   // YAML http.listen, flag --http-listen. Default: "" (off).
@@ -223,8 +228,9 @@ struct HttpOptions {
 // detail, over an HTTP/JSON API and a Server-Sent Events stream with the
 // same tokens, regions and roles as gRPC. A listener of its own, apart from
 // the gateways' http.listen: it faces people, not field devices. Off by
-// default; like http.listen, plain HTTP needs a loopback address or
-// server.allow_plaintext.
+// default. HTTPS with server.tls's certificate when server.tls is on (no
+// client certificates asked); else plain HTTP, which, like http.listen,
+// needs a loopback address or server.allow_plaintext.
 struct ConsoleOptions {
   // YAML console.enabled. Default: false.
   bool enabled = false;

@@ -1,5 +1,6 @@
 // The alarm rules file (see deploy/rules.yaml): alarm rules in YAML, read into
-// alarm::Rule values (alarm/rule.h) for alarm::RuleSet::Build. Free functions
+// alarm::Rule values (alarm/rule.h) for alarm::RuleSet::Build. A proposed file
+// can be backtested against stored history first (docs/backtest.md). Free functions
 // without state; any thread may call them (start-up and the control thread's
 // reload), never the data path.
 //

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "alarm/time_text.h"
+#include "server/ctl/backtest_command.h"
 #include "server/ctl/format.h"
 #include "vigil/v1/admin.grpc.pb.h"
 #include "vigil/v1/registry.grpc.pb.h"
@@ -43,7 +44,7 @@ as an exec probe (deploy/kubernetes/vigil.yaml).
 )";
 
 constexpr char kRulesHelp[] =
-    R"(usage: vigilctl [--server HOST:PORT] rules get | check FILE | apply FILE
+    R"(usage: vigilctl [--server HOST:PORT] rules get | check FILE | apply FILE | backtest ...
 
 The alarm rules in force, through vigil.v1.RulesAdmin (an admin token when
 authentication is on). FILE is in the rules file format (deploy/rules.yaml;
@@ -55,6 +56,9 @@ templates by enterprise kind in deploy/rules/).
                file:line:column and the reason when they do not fit
   apply FILE   the same, then put them in force (stored; alarms of unchanged
                rules keep their state, those of changed rules close)
+  backtest     replay stored history with proposed rules, compare with the
+               journal (below)
+
 )";
 
 constexpr char kRegistryHelp[] =
@@ -266,6 +270,13 @@ int Registry(Client& client, const Args& args) {
 
 int Rules(Client& client, const Args& args) {
   const std::string& action = args.positional()[0];
+  if (action == "backtest") return RulesBacktest(client, args);
+  for (const char* option : {"rules", "from", "to", "region", "warmup", "top", "json"}) {
+    if (args.Has(option)) {
+      return UsageError("rules", kRulesHelp,
+                        "--" + std::string(option) + " is for rules backtest only");
+    }
+  }
   auto stub = v1::RulesAdmin::NewStub(client.channel());
   grpc::ClientContext context;
   client.Prepare(&context, std::chrono::seconds(60));
@@ -281,7 +292,7 @@ int Rules(Client& client, const Args& args) {
   }
   if (action != "check" && action != "apply") {
     return UsageError("rules", kRulesHelp,
-                      "unknown subcommand '" + action + "' (get, check, apply)");
+                      "unknown subcommand '" + action + "' (get, check, apply, backtest)");
   }
   if (args.positional().size() != 2) {
     return UsageError("rules", kRulesHelp, "rules " + action + " needs FILE");
@@ -349,8 +360,8 @@ std::span<const Command> AdminCommands() {
        .max_positional = 2,
        .run = Registry},
       {.path = "rules",
-       .help = WithExitCodes(kRulesHelp),
-       .options = {},
+       .help = std::string(kRulesHelp) + kRulesBacktestHelp + "\n" + kExitCodesHelp,
+       .options = {std::begin(kRulesBacktestOptions), std::end(kRulesBacktestOptions)},
        .min_positional = 1,
        .max_positional = 2,
        .run = Rules},

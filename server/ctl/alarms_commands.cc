@@ -24,7 +24,8 @@ Command-center alarms through vigil.v1.Alarms, as the token's region sees them.
   ack ID         acknowledge an alarm
   shelve ID      shelve an alarm (suppress notifications) for a while
   unshelve ID    end shelving early
-Run 'vigilctl alarms SUBCOMMAND --help' for each one's options.
+Run 'vigilctl alarms SUBCOMMAND --help' for each one's options. Alarms raised
+under planned work are left out unless --include-planned ('vigilctl planned').
 
 Options (every command):
   --server HOST:PORT   vigild's gRPC address (default 127.0.0.1:7070)

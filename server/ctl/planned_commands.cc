@@ -80,11 +80,12 @@ std::string WorkJson(const v1::PlannedWork& w) {
     sensors += (sensors.size() > 1 ? "," : "") + QuotedString(id);
   }
   sensors += "]";
-  return "{\"id\":" + QuotedString(w.id()) + ",\"enterprise_id\":" + QuotedString(w.enterprise_id()) +
-         ",\"sensor_ids\":" + sensors + ",\"start_ms\":" + std::to_string(w.start_ms()) +
+  return "{\"id\":" + QuotedString(w.id()) +
+         ",\"enterprise_id\":" + QuotedString(w.enterprise_id()) + ",\"sensor_ids\":" + sensors +
+         ",\"start_ms\":" + std::to_string(w.start_ms()) +
          ",\"end_ms\":" + std::to_string(w.end_ms()) + ",\"owner\":" + QuotedString(w.owner()) +
-         ",\"reason\":" + QuotedString(w.reason()) + ",\"opened_by\":" + QuotedString(w.opened_by()) +
-         "}";
+         ",\"reason\":" + QuotedString(w.reason()) +
+         ",\"opened_by\":" + QuotedString(w.opened_by()) + "}";
 }
 
 const Command& Self(size_t i);

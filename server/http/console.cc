@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "alarm/thread_annotations.h"
+#include "server/api/alarm_follower.h"
 #include "server/http/console_json.h"
 #include "server/log/log.h"
 #include "storage/control_record.h"
@@ -20,9 +21,6 @@ using alarm::JournalEntry;
 using alarm::Status;
 using nlohmann::json;
 
-// Catch-up reads are bounded like the gRPC stream's.
-constexpr size_t kFeedScan = 256;
-constexpr size_t kJournalScan = 1024;
 // A stream stops fetching while this much is still unsent, and resumes when
 // the socket has taken it (HttpStreamCallbacks::drained).
 constexpr size_t kLowWater = size_t{64} * 1024;
@@ -97,6 +95,19 @@ std::optional<uint64_t> ParseU64(std::string_view text) {
   return n;
 }
 
+// What a region code of the KPIs names, by its length (GB/T 2260).
+std::string_view RegionLevel(std::string_view region) {
+  switch (region.size()) {
+    case 2:
+      return "province";
+    case 4:
+      return "city";
+    case 6:
+      return "county";
+  }
+  return "other";
+}
+
 std::optional<std::string> ReadWhole(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return std::nullopt;
@@ -108,20 +119,21 @@ std::optional<std::string> ReadWhole(const std::filesystem::path& path) {
 }  // namespace
 
 // ---------------------------------------------------------------------------
-// The alarm stream: one per open page. Held by the stream's callbacks (until
-// `closed`) and by blocking-pool reads in flight; the feed holds it weakly.
+// The alarm stream: one per open page, following the journal with an
+// AlarmFollower. Held by the stream's callbacks (until `closed`); the feed
+// and journal reads in flight hold it weakly.
 
 class AlarmSse final : public AlarmFeed::Watcher, public std::enable_shared_from_this<AlarmSse> {
  public:
   // `identity`, when set, holds a subscription slot of `limiter` that this
   // stream gives back when it goes.
   AlarmSse(const AlarmDesk* desk, alarm::AlarmFilter filter, std::chrono::milliseconds heartbeat,
-           std::atomic<uint64_t>* open_count, IdentityLimiter* limiter,
+           ConsoleStats* stats, IdentityLimiter* limiter,
            std::shared_ptr<IdentityLimiter::Identity> identity)
       : desk_(desk),
         filter_(std::move(filter)),
         heartbeat_(heartbeat),
-        open_count_(open_count),
+        stats_(stats),
         limiter_(limiter),
         identity_(std::move(identity)) {}
 
@@ -132,27 +144,31 @@ class AlarmSse final : public AlarmFeed::Watcher, public std::enable_shared_from
   // The header is out: the snapshot (no `after_seq`) or the resume point.
   void Open(std::shared_ptr<HttpStream> stream, std::optional<uint64_t> after_seq) {
     storage::MutexLock lock(&mu_);
-    open_count_->fetch_add(1, std::memory_order_relaxed);
+    stats_->streams_open.fetch_add(1, std::memory_order_relaxed);
     opened_ = true;
     stream_ = std::move(stream);
+    // A journal read comes back here, unless the stream has ended.
+    follower_.emplace(desk_, filter_, [weak = weak_from_this()](std::function<void()> then) {
+      auto self = weak.lock();
+      if (self == nullptr) return;
+      storage::MutexLock relock(&self->mu_);
+      if (self->stream_ == nullptr) return;
+      then();
+      self->PumpLocked();
+    });
     // Reconnect soon after a drop; the page also keeps its own timer.
     Send("retry: 1000\n\n");
-    if (!after_seq) {
-      AlarmFeed::OpenView view = desk_->feed().Open(filter_);
-      cursor_ = view.seq;
+    auto start = follower_->Start(after_seq);
+    if (!start) {
+      ResyncLocked("Last-Event-ID " + start.error().message());
+      return;
+    }
+    if (const std::optional<AlarmFeed::OpenView>& view = *start) {
       const std::shared_ptr<const alarm::Registry> registry = desk_->registry().Get();
       json alarms = json::array();
-      for (const JournalEntry& e : view.alarms) alarms.push_back(AlarmJson(e, registry.get()));
-      Send("event: snapshot\nid: " + std::to_string(view.seq) +
-           "\ndata: " + Dump(json{{"seq", view.seq}, {"alarms", std::move(alarms)}}) + "\n\n");
-    } else {
-      const uint64_t last = desk_->feed().last_seq();
-      if (*after_seq > last) {
-        ResyncLocked("Last-Event-ID " + std::to_string(*after_seq) +
-                     " is past the journal's newest entry " + std::to_string(last));
-        return;
-      }
-      cursor_ = *after_seq;
+      for (const JournalEntry& e : view->alarms) alarms.push_back(AlarmJson(e, registry.get()));
+      Send("event: snapshot\nid: " + std::to_string(view->seq) +
+           "\ndata: " + Dump(json{{"seq", view->seq}, {"alarms", std::move(alarms)}}) + "\n\n");
     }
     PumpLocked();
   }
@@ -171,7 +187,7 @@ class AlarmSse final : public AlarmFeed::Watcher, public std::enable_shared_from
 
   void Closed() {
     storage::MutexLock lock(&mu_);
-    if (opened_) open_count_->fetch_sub(1, std::memory_order_relaxed);
+    if (opened_) stats_->streams_open.fetch_sub(1, std::memory_order_relaxed);
     opened_ = false;
     stream_.reset();
   }
@@ -191,6 +207,7 @@ class AlarmSse final : public AlarmFeed::Watcher, public std::enable_shared_from
       out += "\n\n";
     }
     if (!out.empty()) Send(std::move(out));
+    stats_->events_sent.fetch_add(entries.size(), std::memory_order_relaxed);
   }
 
   // The resume point is gone (past the newest entry, or past retention):
@@ -200,83 +217,56 @@ class AlarmSse final : public AlarmFeed::Watcher, public std::enable_shared_from
     if (stream_ != nullptr) stream_->Close();
   }
 
-  // Sends what is new, from the feed's memory or (fallen behind) the
-  // journal, while the socket keeps up; then waits for the next publish.
+  // Sends what the follower finds (from the feed's memory or, fallen behind,
+  // the journal) while the socket keeps up; then waits for the next publish.
   void PumpLocked() VIGIL_REQUIRES(mu_) {
-    if (stream_ == nullptr || loading_) return;
-    AlarmFeed& feed = desk_->feed();
+    if (stream_ == nullptr || !follower_) return;
     bool sent = false;
     for (int pass = 0; pass < 2; ++pass) {
-      while (stream_ != nullptr && stream_->buffered() < kLowWater && cursor_ < feed.last_seq()) {
-        std::vector<JournalEntry> entries;
-        uint64_t through = 0;
-        switch (feed.Read(cursor_, filter_, kFeedScan, &entries, &through)) {
-          case AlarmFeed::ReadOutcome::kOk:
-            SendEvents(entries);
-            sent = sent || !entries.empty();
-            cursor_ = through;
-            break;
-          case AlarmFeed::ReadOutcome::kExpired:
-            ResyncLocked("events after seq " + std::to_string(cursor_) +
-                         " are past the journal's retention");
-            return;
-          case AlarmFeed::ReadOutcome::kFromJournal:
-            ReadJournal();
-            return;
+      while (stream_ != nullptr && stream_->buffered() < kLowWater) {
+        AlarmFollower::Batch batch;
+        const AlarmFollower::Step step = follower_->Next(&batch);
+        if (step == AlarmFollower::Step::kEntries) {
+          SendEvents(batch.entries);
+          sent = true;
+          continue;
         }
+        if (step == AlarmFollower::Step::kCaughtUp) break;
+        if (step == AlarmFollower::Step::kLost) ResyncLocked(follower_->lost_reason());
+        if (step == AlarmFollower::Step::kFailed) {
+          LogError("console_stream_journal_read_failed",
+                   {{"error", follower_->error().ToString()}});
+          stream_->Close();
+        }
+        return;  // kLoading: the read's completion pumps again
       }
       if (stream_ == nullptr || stream_->buffered() >= kLowWater) return;  // drained() resumes
       if (watching_) break;
       // Caught up: be woken by the next publish, and look once more for one
       // that slipped in before the watch was set.
       watching_ = true;
-      feed.Watch(shared_from_this());
+      desk_->feed().Watch(shared_from_this());
     }
     if (!sent && std::chrono::steady_clock::now() - last_write_ >= heartbeat_) {
       Send("event: heartbeat\ndata: " +
-           Dump(json{
-               {"seq", cursor_}, {"journal_seq", feed.last_seq()}, {"server_time_ms", NowMs()}}) +
+           Dump(json{{"seq", follower_->cursor()},
+                     {"journal_seq", desk_->feed().last_seq()},
+                     {"server_time_ms", NowMs()}}) +
            "\n\n");
     }
-  }
-
-  // Catch-up from RocksDB on the blocking pool; the stream waits meanwhile.
-  void ReadJournal() VIGIL_REQUIRES(mu_) {
-    loading_ = true;
-    const uint64_t cursor = cursor_;
-    desk_->blocking()([self = shared_from_this(), cursor] {
-      auto chunk = self->desk_->ReadJournalAfter(cursor, self->filter_, kJournalScan);
-      storage::MutexLock lock(&self->mu_);
-      self->loading_ = false;
-      if (self->stream_ == nullptr) return;
-      if (!chunk) {
-        LogError("console_stream_journal_read_failed", {{"error", chunk.error().ToString()}});
-        self->stream_->Close();
-        return;
-      }
-      if (chunk->through == cursor) {
-        self->ResyncLocked("events after seq " + std::to_string(cursor) +
-                           " are no longer in the journal");
-        return;
-      }
-      self->SendEvents(chunk->entries);
-      self->cursor_ = chunk->through;
-      self->PumpLocked();
-    });
   }
 
   const AlarmDesk* const desk_;
   const alarm::AlarmFilter filter_;  // immutable: Interested reads it under the feed's lock
   const std::chrono::milliseconds heartbeat_;
-  std::atomic<uint64_t>* const open_count_;
+  ConsoleStats* const stats_;
   IdentityLimiter* const limiter_;
   const std::shared_ptr<IdentityLimiter::Identity> identity_;
   storage::Mutex mu_;
-  std::shared_ptr<HttpStream> stream_ VIGIL_GUARDED_BY(mu_);  // null once closed
-  uint64_t cursor_ VIGIL_GUARDED_BY(mu_) = 0;  // every matching entry <= cursor_ was sent
-  bool loading_ VIGIL_GUARDED_BY(mu_) = false;
+  std::shared_ptr<HttpStream> stream_ VIGIL_GUARDED_BY(mu_);     // null once closed
+  std::optional<AlarmFollower> follower_ VIGIL_GUARDED_BY(mu_);  // set by Open
   bool watching_ VIGIL_GUARDED_BY(mu_) = false;
-  bool opened_ VIGIL_GUARDED_BY(mu_) = false;  // counted in *open_count_
+  bool opened_ VIGIL_GUARDED_BY(mu_) = false;  // counted in stats_->streams_open
   std::chrono::steady_clock::time_point last_write_ VIGIL_GUARDED_BY(mu_) =
       std::chrono::steady_clock::now();
 };
@@ -287,7 +277,7 @@ struct Console::Impl {
   ConsolePageOptions options;
   const AlarmDesk* desk;
   const ReadingDesk* readings;
-  std::atomic<uint64_t> open_streams{0};
+  ConsoleStats stats;
   struct Asset {
     std::string content_type;
     std::string body;
@@ -317,9 +307,14 @@ struct Console::Impl {
     return std::nullopt;
   }
 
-  void Session(HttpRequest& request, const HttpReply& reply) const {
+  void Session(HttpRequest& request, const HttpReply& reply) {
     auto caller = Caller(request);
-    if (!caller) return reply(ErrorResponse(caller.error()));
+    if (!caller) {
+      if (caller.error().code() == Status::Code::kUnauthenticated) {
+        stats.signin_failures.fetch_add(1, std::memory_order_relaxed);
+      }
+      return reply(ErrorResponse(caller.error()));
+    }
     reply(JsonResponse(200, json{{"identity", caller->name},
                                  {"role", RoleText(caller->role)},
                                  {"may_act", caller->May(Role::kOperator)},
@@ -439,7 +434,7 @@ struct Console::Impl {
       }
     }
     auto sse = std::make_shared<AlarmSse>(desk, std::move(*filter), options.heartbeat_interval,
-                                          &open_streams, options.limiter, std::move(identity));
+                                          &stats, options.limiter, std::move(identity));
     auto callbacks = std::make_shared<HttpStreamCallbacks>();
     callbacks->open = [sse, after](std::shared_ptr<HttpStream> stream) {
       sse->Open(std::move(stream), after);
@@ -485,6 +480,15 @@ struct Console::Impl {
     if (const alarm::Sensor* s = registry->FindSensor(sensor_id)) {
       head["sensor_quantity"] = s->quantity;
       head["sensor_unit"] = s->unit;
+    }
+    // The levels of the sensor's rule in force, drawn on the trend whether
+    // or not this alarm reached them.
+    if (const std::shared_ptr<const alarm::RuleSet> rules =
+            options.rules ? options.rules() : nullptr) {
+      if (const alarm::Rule* rule = rules->ForSensor(sensor_id)) {
+        head["rule_id"] = rule->id;
+        head["levels"] = RuleLevelsJson(*rule);
+      }
     }
     auto downsampled = [readings = readings, scope = *caller, sensor_id, from_ms, to_ms, points,
                         reply, head]() {
@@ -603,18 +607,19 @@ struct Console::Impl {
         });
   }
 
-  // The alarm-load KPIs of the provinces the caller's region covers (they
-  // are kept per province: a city's or county's token gets none, rather than
-  // its neighbours' load). `flood`: more than 10 raised in 10 minutes
-  // (EEMUA 191).
+  // The alarm-load KPIs of the caller's region: every province for a
+  // national token, else its own province, city or county alone (kept per
+  // region code, summed by prefix: ops/alarm_kpi.h). `flood`: more than 10
+  // raised in 10 minutes (EEMUA 191).
   void Kpis(HttpRequest& request, const HttpReply& reply) const {
     auto caller = Caller(request);
     if (!caller) return reply(ErrorResponse(caller.error()));
     json out = json::array();
     if (options.kpis) {
-      for (const ConsoleKpi& k : options.kpis()) {
-        if (!k.province.starts_with(caller->region_prefix)) continue;
-        out.push_back({{"province", k.province},
+      for (const ConsoleKpi& k : options.kpis(caller->region_prefix)) {
+        if (!k.region.starts_with(caller->region_prefix)) continue;
+        out.push_back({{"region", k.region},
+                       {"level", RegionLevel(k.region)},
                        {"raised_10m", k.raised},
                        {"flood", k.raised > 10},
                        {"chattering", k.chattering},
@@ -622,7 +627,7 @@ struct Console::Impl {
                        {"shelved", k.shelved}});
       }
     }
-    reply(JsonResponse(200, json{{"provinces", std::move(out)}}));
+    reply(JsonResponse(200, json{{"regions", std::move(out)}}));
   }
 
   void Page(const HttpRequest& request, const HttpReply& reply) const {
@@ -651,8 +656,10 @@ Console::Console(ConsolePageOptions options, const AlarmDesk* desk, const Readin
 Console::~Console() = default;
 
 uint64_t Console::open_streams() const {
-  return impl_->open_streams.load(std::memory_order_relaxed);
+  return impl_->stats.streams_open.load(std::memory_order_relaxed);
 }
+
+const ConsoleStats& Console::stats() const { return impl_->stats; }
 
 alarm::Status Console::Register(HttpServer* server) {
   struct File {

@@ -11,6 +11,7 @@
 // blocking pool; nothing blocks a vigil-http thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -20,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "alarm/rule_set.h"
 #include "alarm/status.h"
 #include "server/api/alarm_desk.h"
 #include "server/api/limits.h"
@@ -28,11 +30,11 @@
 
 namespace vigil::server {
 
-// A province's alarm-load KPIs as /metrics has them (ops/alarm_kpi.h):
+// A region's alarm-load KPIs as /metrics has them (ops/alarm_kpi.h):
 // raised in the last 10 minutes, chattering points, standing (stale) and
 // shelved open alarms.
 struct ConsoleKpi {
-  std::string province;  // "37"
+  std::string region;  // "37", "3701" or "370105"
   uint64_t raised = 0;
   uint64_t chattering = 0;
   uint64_t stale = 0;
@@ -51,8 +53,20 @@ struct ConsolePageOptions {
   // subscriptions (limits.subscriptions_per_identity); null: no limit
   // (authentication off). Must outlive the console's streams.
   IdentityLimiter* limiter = nullptr;
-  // Every province's KPIs now; any thread. Null: no KPI view.
-  std::function<std::vector<ConsoleKpi>()> kpis;
+  // The KPIs now of the regions a caller with `region_prefix` sees: every
+  // province for "" (national), else that one region; any thread. Null: no
+  // KPI view.
+  std::function<std::vector<ConsoleKpi>(const std::string& region_prefix)> kpis;
+  // The alarm rules in force now, for the trend's level lines; any thread.
+  // Null (or returning null): no levels.
+  std::function<std::shared_ptr<const alarm::RuleSet>()> rules;
+};
+
+// What /metrics reads of the console (vigil_console_*). Relaxed atomics.
+struct ConsoleStats {
+  std::atomic<uint64_t> streams_open{0};     // alarm streams (SSE) open now
+  std::atomic<uint64_t> events_sent{0};      // alarm events written to streams
+  std::atomic<uint64_t> signin_failures{0};  // sign-ins refused 401 (bad, unknown, expired token)
 };
 
 class Console {
@@ -71,6 +85,8 @@ class Console {
 
   // Streams open now (for tests and /metrics).
   uint64_t open_streams() const;
+  // For /metrics; any thread.
+  const ConsoleStats& stats() const;
 
   struct Impl;
 

@@ -62,6 +62,20 @@ json AlarmJson(const alarm::JournalEntry& entry, const alarm::Registry* registry
   return out;
 }
 
+json RuleLevelsJson(const alarm::Rule& rule) {
+  json out = json::array();
+  const std::pair<const char*, const std::optional<alarm::ThresholdLevel>*> levels[] = {
+      {"HH", &rule.hh}, {"H", &rule.h}, {"L", &rule.l}, {"LL", &rule.ll}};
+  for (const auto& [name, level] : levels) {
+    if (!level->has_value()) continue;
+    out.push_back({{"level", name},
+                   {"value", (*level)->value},
+                   {"severity", static_cast<int>((*level)->severity)},
+                   {"severity_name", SeverityName((*level)->severity)}});
+  }
+  return out;
+}
+
 json EventJson(const alarm::JournalEntry& entry, const alarm::Registry* registry) {
   json out = {
       {"seq", entry.seq},

@@ -13,6 +13,7 @@
 
 #include "alarm/journal.h"
 #include "alarm/registry.h"
+#include "alarm/rule.h"
 #include "alarm/status.h"
 
 namespace vigil::server {
@@ -26,6 +27,11 @@ nlohmann::json AlarmJson(const alarm::JournalEntry& entry, const alarm::Registry
 // One journal entry: seq, kind ("raised", "acknowledged"...), the alarm
 // after it, the reading, the time, and who acted with their comment.
 nlohmann::json EventJson(const alarm::JournalEntry& entry, const alarm::Registry* registry);
+
+// The threshold levels of `rule` (the rule in force for a sensor), most
+// severe high first: [{level: "HH", value, severity, severity_name}], for the
+// trend plot's level lines.
+nlohmann::json RuleLevelsJson(const alarm::Rule& rule);
 
 // A filter from query parameters, each optional: `region` (0..6 digits),
 // `min_severity` (1 red .. 4 blue), `enterprise_kind` (comma-separated

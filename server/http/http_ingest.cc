@@ -98,6 +98,7 @@ alarm::Result<CallerScope> Authorize(const AccessControl& access, const HttpRequ
   if (authorization.starts_with("Token ")) authorization = "Bearer " + authorization.substr(6);
   PeerCredentials peer;
   peer.authorization = authorization;
+  peer.cert_names = request.cert_names;  // HTTPS with a verified client certificate
   auto caller = access.Authenticate(peer, NowMs());
   if (!caller) {
     return alarm::Status::Unauthenticated(caller.error().message() +

@@ -5,14 +5,20 @@
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/core/detect_ssl.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <deque>
 #include <map>
 #include <thread>
+#include <type_traits>
 #include <utility>
 
+#include "server/http/http_tls.h"
 #include "server/log/log.h"
 #include "server/log/thread_name.h"
 
@@ -21,7 +27,9 @@ namespace vigil::server {
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
+namespace ssl = boost::asio::ssl;
 using tcp = net::ip::tcp;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 namespace {
 
@@ -33,6 +41,9 @@ struct Routes {
   std::map<std::pair<std::string, std::string>, HttpStreamHandler> streams;
 };
 
+// Answers of one route (or of none), by status class 1xx..5xx.
+using StatusClassCounts = std::array<std::atomic<uint64_t>, 5>;
+
 struct Shared {
   HttpServerOptions options;
   Routes routes;
@@ -41,6 +52,36 @@ struct Shared {
   std::atomic<uint64_t> malformed{0};
   // Responses with status 400..599, by status - 400 (vigil_http_refusals_total).
   std::array<std::atomic<uint64_t>, 200> refusals{};
+  // Answers by route path (filled at Start, read-only after) and of no route.
+  std::map<std::string, StatusClassCounts> by_route;
+  StatusClassCounts unrouted{};
+  // HTTPS: the certificate in force (null: plain HTTP), and connections that
+  // failed their handshake or spoke plain HTTP to it.
+  std::unique_ptr<HttpTlsContext> tls;
+  std::atomic<uint64_t> handshakes_failed{0};
+};
+
+// One open connection, counted against max_connections until destroyed.
+class ConnectionSlot {
+ public:
+  ConnectionSlot(Shared* shared, bool counted) : shared_(shared), counted_(counted) {}
+  ConnectionSlot(ConnectionSlot&& other) noexcept
+      : shared_(other.shared_), counted_(std::exchange(other.counted_, false)) {}
+  ConnectionSlot& operator=(ConnectionSlot&&) = delete;
+  ~ConnectionSlot() {
+    if (counted_) shared_->connections.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+ private:
+  Shared* shared_;
+  bool counted_;
+};
+
+// What a Session answers before (or instead of) reading requests.
+enum class Greeting {
+  kServe,
+  kTooMany,        // 503: max_connections reached
+  kHttpsRequired,  // 400: plain HTTP on an HTTPS port
 };
 
 std::string ErrorBody(std::string_view message) {
@@ -53,38 +94,99 @@ std::string ErrorBody(std::string_view message) {
   return out;
 }
 
-class Session : public std::enable_shared_from_this<Session> {
+// One connection. Stream is beast::tcp_stream (plain HTTP) or TlsStream
+// (HTTPS: the handshake comes first, every answer carries HSTS).
+template <class Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+  using std::enable_shared_from_this<Session<Stream>>::shared_from_this;
+  using std::enable_shared_from_this<Session<Stream>>::weak_from_this;
+
  public:
-  Session(tcp::socket socket, Shared* shared, bool refuse)
-      : stream_(std::move(socket)), shared_(shared), refuse_(refuse) {}
+  // Plain HTTP.
+  Session(beast::tcp_stream stream, beast::flat_buffer buffer, Shared* shared, ConnectionSlot slot,
+          Greeting greeting) requires(!kTls)
+      : stream_(std::move(stream)),
+        shared_(shared),
+        slot_(std::move(slot)),
+        greeting_(greeting),
+        buffer_(std::move(buffer)) {}
+  // HTTPS with `context`; `buffer` holds what was read to detect TLS.
+  Session(beast::tcp_stream stream, beast::flat_buffer buffer, Shared* shared, ConnectionSlot slot,
+          Greeting greeting, std::shared_ptr<ssl::context> context) requires kTls
+      : context_(std::move(context)),
+        stream_(std::move(stream), *context_),
+        shared_(shared),
+        slot_(std::move(slot)),
+        greeting_(greeting),
+        buffer_(std::move(buffer)) {}
 
   ~Session() {
-    if (!refuse_) shared_->connections.fetch_sub(1, std::memory_order_relaxed);
     // A stream cut short by Stop(): its producer still hears of it.
     NotifyStreamClosed();
   }
 
   void Start() {
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
-      if (self->refuse_) {
-        self->version_ = 11;
-        HttpResponse r;
-        r.status = 503;
-        r.body = ErrorBody("too many connections (http.max_connections); retry later");
-        r.headers.emplace_back("Retry-After", "1");
-        self->Send(std::move(r), /*close=*/true);
+      if constexpr (kTls) {
+        self->Handshake();
       } else {
-        self->ReadHeader();
+        self->Greet();
       }
     });
   }
 
  private:
+  beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
+
+  void Handshake() requires kTls {
+    Lowest().expires_after(shared_->options.read_timeout);
+    stream_.async_handshake(ssl::stream_base::server, buffer_.data(),
+                            [self = shared_from_this()](beast::error_code ec, size_t used) {
+                              if (ec) {
+                                self->shared_->handshakes_failed.fetch_add(
+                                    1, std::memory_order_relaxed);
+                                self->Lowest().close();
+                                return;
+                              }
+                              self->buffer_.consume(used);
+                              self->NotePeerCertificate();
+                              self->Greet();
+                            });
+  }
+
+  // A verified client certificate names its gateway (api/access.h).
+  void NotePeerCertificate() requires kTls {
+    SSL* native = stream_.native_handle();
+    X509* cert = SSL_get1_peer_certificate(native);
+    if (cert == nullptr) return;
+    if (SSL_get_verify_result(native) == X509_V_OK) cert_names_ = CertificateNames(cert);
+    X509_free(cert);
+  }
+
+  void Greet() {
+    if (greeting_ == Greeting::kServe) {
+      ReadHeader();
+      return;
+    }
+    version_ = 11;
+    HttpResponse r;
+    if (greeting_ == Greeting::kTooMany) {
+      r.status = 503;
+      r.body = ErrorBody("too many connections (http.max_connections); retry later");
+      r.headers.emplace_back("Retry-After", "1");
+    } else {
+      r.status = 400;
+      r.body = ErrorBody("this port speaks HTTPS only (server.tls is on): use https://");
+    }
+    Send(std::move(r), /*close=*/true);
+  }
+
   void ReadHeader() {
     parser_.emplace();
     parser_->header_limit(kHeaderLimit);
     parser_->body_limit(shared_->options.max_body_bytes);
-    stream_.expires_after(shared_->options.read_timeout);
+    Lowest().expires_after(shared_->options.read_timeout);
     bhttp::async_read_header(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
@@ -119,7 +221,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void ReadFailed(beast::error_code ec) {
     if (ec == bhttp::error::end_of_stream || ec == net::error::eof || ec == beast::error::timeout ||
-        ec == net::error::operation_aborted || ec == net::error::connection_reset) {
+        ec == net::error::operation_aborted || ec == net::error::connection_reset ||
+        ec == ssl::error::stream_truncated) {
       Close();
       return;
     }
@@ -156,9 +259,12 @@ class Session : public std::enable_shared_from_this<Session> {
     request_.content_type = std::string(message[bhttp::field::content_type]);
     request_.content_encoding = std::string(message[bhttp::field::content_encoding]);
     request_.body = std::move(message.body());
+    request_.cert_names = cert_names_;
     for (const auto& field : message) {
       request_.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
     }
+    const auto counts = shared_->by_route.find(request_.path);
+    counts_ = counts == shared_->by_route.end() ? &shared_->unrouted : &counts->second;
 
     auto it = shared_->routes.handlers.find({request_.method, request_.path});
     auto streamed = shared_->routes.streams.find({request_.method, request_.path});
@@ -187,7 +293,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     // No read timer while the handler works (storage answers every batch).
-    stream_.expires_never();
+    Lowest().expires_never();
     auto self = shared_from_this();
     HttpReply reply = [self](HttpResponse response) {
       net::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
@@ -208,12 +314,28 @@ class Session : public std::enable_shared_from_this<Session> {
     it->second(request_, std::move(reply));
   }
 
-  void Send(HttpResponse r, bool close) {
-    if (r.status >= 400 && r.status < 600) {
-      shared_->refusals[r.status - 400].fetch_add(1, std::memory_order_relaxed);
+  void Count(unsigned status) {
+    if (status >= 400 && status < 600) {
+      shared_->refusals[status - 400].fetch_add(1, std::memory_order_relaxed);
     }
+    StatusClassCounts* counts = counts_ != nullptr ? counts_ : &shared_->unrouted;
+    if (status >= 100 && status < 600) {
+      (*counts)[status / 100 - 1].fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+
+  template <class Message>
+  void SetCommonHeaders(Message& message) {
+    message.set(bhttp::field::server, "vigild");
+    // HTTPS only from now on, for a year: a browser that once reached the
+    // console over TLS never falls back to plain HTTP on this host.
+    if constexpr (kTls) message.set(bhttp::field::strict_transport_security, "max-age=31536000");
+  }
+
+  void Send(HttpResponse r, bool close) {
+    Count(r.status);
     response_.emplace(static_cast<bhttp::status>(r.status), version_ == 0 ? 11 : version_);
-    response_->set(bhttp::field::server, "vigild");
+    SetCommonHeaders(*response_);
     if (!r.body.empty() || r.status != 204) {
       response_->set(bhttp::field::content_type, r.content_type);
     }
@@ -222,7 +344,7 @@ class Session : public std::enable_shared_from_this<Session> {
     response_->keep_alive(!close);
     response_->prepare_payload();
     close_after_ = close;
-    stream_.expires_after(shared_->options.read_timeout);
+    Lowest().expires_after(shared_->options.read_timeout);
     bhttp::async_write(
         stream_, *response_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWritten(ec); });
@@ -231,6 +353,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnWritten(beast::error_code ec) {
     response_.reset();
     request_ = HttpRequest{};
+    counts_ = nullptr;
     if (ec || close_after_) {
       Close();
       return;
@@ -238,22 +361,27 @@ class Session : public std::enable_shared_from_this<Session> {
     ReadHeader();
   }
 
-  // Ends the connection gracefully: after our FIN, what the client still
-  // sends is read and dropped (at most 1 s) before the socket closes, since
-  // closing with unread input resets the connection and the client could
-  // lose the error response it has not read yet.
+  // Ends the connection gracefully: after our FIN (HTTPS: our close_notify),
+  // what the client still sends is read and dropped (at most 1 s) before the
+  // socket closes, since closing with unread input resets the connection and
+  // the client could lose the error response it has not read yet.
   void Close() {
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.expires_after(std::chrono::seconds(1));
-    Drain();
+    Lowest().expires_after(std::chrono::seconds(1));
+    if constexpr (kTls) {
+      stream_.async_shutdown(
+          [self = shared_from_this()](beast::error_code) { self->Lowest().close(); });
+    } else {
+      beast::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      Drain();
+    }
   }
 
   void Drain() {
     stream_.async_read_some(net::buffer(drain_),
                             [self = shared_from_this()](beast::error_code ec, size_t) {
                               if (ec) {
-                                self->stream_.close();
+                                self->Lowest().close();
                                 return;
                               }
                               self->Drain();
@@ -263,7 +391,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // ---- Streamed responses (HttpResponse::stream) ----
   // The header goes out without a length (the body ends when the connection
   // closes); then queued writes, one at a time, each bounded by
-  // read_timeout; a read on the bare socket notices the client leaving.
+  // read_timeout; a read notices the client leaving.
 
   class Handle final : public HttpStream {
    public:
@@ -296,36 +424,44 @@ class Session : public std::enable_shared_from_this<Session> {
   static constexpr size_t kMaxStreamBuffered = 1u << 20;
 
   void StartStream(const HttpResponse& r, std::shared_ptr<HttpStreamCallbacks> callbacks) {
+    Count(r.status);
     callbacks_ = std::move(callbacks);
     handle_ = std::make_shared<Handle>(weak_from_this());
     stream_header_.emplace(static_cast<bhttp::status>(r.status), version_ == 0 ? 11 : version_);
-    stream_header_->set(bhttp::field::server, "vigild");
+    SetCommonHeaders(*stream_header_);
     stream_header_->set(bhttp::field::content_type, r.content_type);
     for (const auto& [name, value] : r.headers) stream_header_->set(name, value);
     stream_header_->keep_alive(false);
     stream_serializer_.emplace(*stream_header_);
-    stream_.expires_after(shared_->options.read_timeout);
+    Lowest().expires_after(shared_->options.read_timeout);
     bhttp::async_write_header(stream_, *stream_serializer_,
                               [self = shared_from_this()](beast::error_code ec, size_t) {
                                 if (ec) {
                                   self->EndStream();
                                   return;
                                 }
-                                self->stream_.expires_never();
+                                self->Lowest().expires_never();
                                 self->WatchPeer();
                                 if (self->callbacks_->open) self->callbacks_->open(self->handle_);
                               });
   }
 
+  // A client has nothing to say on a stream; a read ends when it leaves. Over
+  // TLS the read goes through the TLS layer (it may carry alerts); plain, on
+  // the bare socket, apart from the stream's write timer.
   void WatchPeer() {
-    stream_.socket().async_read_some(net::buffer(drain_),
-                                     [self = shared_from_this()](beast::error_code ec, size_t) {
-                                       if (ec) {
-                                         self->EndStream();
-                                         return;
-                                       }
-                                       self->WatchPeer();  // a client has nothing to say here
-                                     });
+    const auto on_read = [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) {
+        self->EndStream();
+        return;
+      }
+      self->WatchPeer();
+    };
+    if constexpr (kTls) {
+      stream_.async_read_some(net::buffer(drain_), on_read);
+    } else {
+      stream_.socket().async_read_some(net::buffer(drain_), on_read);
+    }
   }
 
   void QueueStream(std::string data) {
@@ -336,7 +472,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void WriteStream() {
     stream_writing_ = true;
-    stream_.expires_after(shared_->options.read_timeout);
+    Lowest().expires_after(shared_->options.read_timeout);
     net::async_write(stream_, net::buffer(stream_out_.front()),
                      [self = shared_from_this()](beast::error_code ec, size_t n) {
                        self->stream_writing_ = false;
@@ -354,7 +490,7 @@ class Session : public std::enable_shared_from_this<Session> {
                          self->EndStream();
                          return;
                        }
-                       self->stream_.expires_never();
+                       self->Lowest().expires_never();
                        if (self->callbacks_->drained) self->callbacks_->drained();
                      });
   }
@@ -375,8 +511,8 @@ class Session : public std::enable_shared_from_this<Session> {
     handle_->closed_.store(true, std::memory_order_release);
     NotifyStreamClosed();
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.close();
+    Lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    Lowest().close();
   }
 
   void NotifyStreamClosed() {
@@ -387,11 +523,15 @@ class Session : public std::enable_shared_from_this<Session> {
     if (closed) closed();
   }
 
-  beast::tcp_stream stream_;
+  std::shared_ptr<ssl::context> context_;  // HTTPS: outlives stream_
+  Stream stream_;
   Shared* shared_;
-  const bool refuse_;
+  ConnectionSlot slot_;
+  const Greeting greeting_;
   beast::flat_buffer buffer_;  // unbounded: the parser enforces the limits
   std::array<char, 4096> drain_{};
+  std::vector<std::string> cert_names_;  // of a verified client certificate
+  StatusClassCounts* counts_ = nullptr;  // the current request's route
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::optional<bhttp::response<bhttp::empty_body>> continue_;
   std::optional<bhttp::response<bhttp::string_body>> response_;
@@ -409,6 +549,48 @@ class Session : public std::enable_shared_from_this<Session> {
   bool close_after_ = false;
 };
 
+// An HTTPS port's first read: a TLS ClientHello goes on to a TLS session, a
+// plain HTTP request gets a plain 400 saying to use https:// (rather than a
+// connection reset the user cannot read), anything else is closed.
+class TlsDetector : public std::enable_shared_from_this<TlsDetector> {
+ public:
+  TlsDetector(tcp::socket socket, Shared* shared, ConnectionSlot slot, Greeting greeting)
+      : stream_(std::move(socket)), shared_(shared), slot_(std::move(slot)), greeting_(greeting) {}
+
+  void Start() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      self->stream_.expires_after(self->shared_->options.read_timeout);
+      beast::async_detect_ssl(self->stream_, self->buffer_, [self](beast::error_code ec, bool tls) {
+        self->OnDetected(ec, tls);
+      });
+    });
+  }
+
+ private:
+  void OnDetected(beast::error_code ec, bool tls) {
+    if (ec) {
+      stream_.close();
+      return;
+    }
+    if (tls) {
+      std::make_shared<Session<TlsStream>>(std::move(stream_), std::move(buffer_), shared_,
+                                           std::move(slot_), greeting_, shared_->tls->Current())
+          ->Start();
+      return;
+    }
+    shared_->handshakes_failed.fetch_add(1, std::memory_order_relaxed);
+    std::make_shared<Session<beast::tcp_stream>>(std::move(stream_), std::move(buffer_), shared_,
+                                                 std::move(slot_), Greeting::kHttpsRequired)
+        ->Start();
+  }
+
+  beast::tcp_stream stream_;
+  Shared* shared_;
+  ConnectionSlot slot_;
+  const Greeting greeting_;
+  beast::flat_buffer buffer_;
+};
+
 }  // namespace
 
 class HttpServer::Impl {
@@ -416,6 +598,13 @@ class HttpServer::Impl {
   explicit Impl(HttpServerOptions options) { shared_.options = std::move(options); }
 
   alarm::Status Start(std::string* address) {
+    if (shared_.options.tls.enabled) {
+      auto tls = HttpTlsContext::Load(shared_.options.tls);
+      if (!tls) return tls.error();
+      shared_.tls = std::move(*tls);
+    }
+    for (const auto& [key, handler] : shared_.routes.handlers) shared_.by_route[key.second];
+    for (const auto& [key, handler] : shared_.routes.streams) shared_.by_route[key.second];
     const std::string& listen = shared_.options.listen;
     const size_t colon = listen.rfind(':');
     if (colon == std::string::npos) {
@@ -451,7 +640,9 @@ class HttpServer::Impl {
     const std::string bound_host = bound.address().is_v6() ? "[" + bound.address().to_string() + "]"
                                                            : bound.address().to_string();
     *address = bound_host + ":" + std::to_string(bound.port());
+    address_ = *address;
     Accept();
+    if (shared_.tls != nullptr) WatchCertificate();
     const uint32_t n = std::max(1u, shared_.options.threads);
     for (uint32_t i = 0; i < n; ++i) {
       threads_.emplace_back([this] {
@@ -468,6 +659,7 @@ class HttpServer::Impl {
     net::post(io_, [this] {
       beast::error_code ignored;
       acceptor_.close(ignored);
+      refresh_.cancel();
     });
     work_.reset();
     io_.stop();
@@ -488,9 +680,41 @@ class HttpServer::Impl {
           shared_.connections.fetch_sub(1, std::memory_order_relaxed);
           shared_.refused.fetch_add(1, std::memory_order_relaxed);
         }
-        std::make_shared<Session>(std::move(s), &shared_, refuse)->Start();
+        ConnectionSlot slot(&shared_, !refuse);
+        const Greeting greeting = refuse ? Greeting::kTooMany : Greeting::kServe;
+        if (shared_.tls != nullptr) {
+          std::make_shared<TlsDetector>(std::move(s), &shared_, std::move(slot), greeting)->Start();
+        } else {
+          std::make_shared<Session<beast::tcp_stream>>(beast::tcp_stream(std::move(s)),
+                                                       beast::flat_buffer(), &shared_,
+                                                       std::move(slot), greeting)
+              ->Start();
+        }
       }
       Accept();
+    });
+  }
+
+  // server.tls's files are re-read every refresh_interval, as gRPC's watcher
+  // does for the gRPC port: changed, valid files serve new connections.
+  void WatchCertificate() {
+    refresh_.expires_after(shared_.options.tls.refresh_interval);
+    refresh_.async_wait([this](beast::error_code ec) {
+      if (ec) return;  // stopping
+      auto changed = shared_.tls->Reload();
+      if (!changed) {
+        if (changed.error().message() != last_tls_error_) {
+          last_tls_error_ = changed.error().message();
+          LogError("https_certificate_invalid",
+                   {{"listen", address_},
+                    {"error", last_tls_error_},
+                    {"effect", "new connections keep the last good certificate"}});
+        }
+      } else if (*changed) {
+        last_tls_error_.clear();
+        LogInfo("https_certificate_reloaded", {{"listen", address_}});
+      }
+      WatchCertificate();
     });
   }
 
@@ -498,6 +722,9 @@ class HttpServer::Impl {
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work_{
       net::make_work_guard(io_)};
   tcp::acceptor acceptor_{io_};
+  net::steady_timer refresh_{io_};
+  std::string address_;         // bound; set by Start
+  std::string last_tls_error_;  // only the refresh timer's handler
   std::vector<std::thread> threads_;
   bool stopped_ = false;
 };
@@ -527,6 +754,29 @@ uint64_t HttpServer::refusals(unsigned status) const {
 
 uint64_t HttpServer::requests_malformed() const {
   return impl_->shared_.malformed.load(std::memory_order_relaxed);
+}
+
+bool HttpServer::tls() const { return impl_->shared_.options.tls.enabled; }
+
+uint64_t HttpServer::handshakes_failed() const {
+  return impl_->shared_.handshakes_failed.load(std::memory_order_relaxed);
+}
+
+uint64_t HttpServer::certificate_reloads() const {
+  return impl_->shared_.tls != nullptr ? impl_->shared_.tls->reloads() : 0;
+}
+
+std::vector<HttpServer::RouteCount> HttpServer::RequestCounts() const {
+  std::vector<RouteCount> out;
+  const auto add = [&out](const std::string& route, const StatusClassCounts& counts) {
+    for (unsigned c = 0; c < counts.size(); ++c) {
+      const uint64_t n = counts[c].load(std::memory_order_relaxed);
+      if (n != 0) out.push_back({.route = route, .status_class = c + 1, .count = n});
+    }
+  };
+  for (const auto& [route, counts] : impl_->shared_.by_route) add(route, counts);
+  add("other", impl_->shared_.unrouted);
+  return out;
 }
 
 std::string UrlDecode(std::string_view text) {

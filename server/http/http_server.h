@@ -1,10 +1,11 @@
-// HttpServer: vigild's plain HTTP/1.1 listener (Boost.Beast), shared by every
-// HTTP surface (gateway ingest now; the console's API later): a handler is
-// registered per method and path. It runs on its own io_context with
-// `threads` threads named vigil-http, apart from the control thread's
-// io_context, so that parsing and decompressing bodies never delays
-// checkpoints, health or signals. Each connection is served in order (no
-// pipelining): its next request is read once the handler has replied. Every
+// HttpServer: vigild's HTTP/1.1 listener (Boost.Beast), shared by every
+// HTTP surface (gateway ingest, the console): a handler is registered per
+// method and path. Plain HTTP, or HTTPS with server.tls's certificate (re-read
+// every refresh_interval, http_tls.h) and Strict-Transport-Security on every
+// answer; a plain HTTP request to an HTTPS port gets a plain 400. It runs on its own io_context
+// with `threads` threads named vigil-http, apart from the control thread's io_context, so that
+// parsing and decompressing bodies never delays checkpoints, health or signals. Each connection is
+// served in order (no pipelining): its next request is read once the handler has replied. Every
 // read is bounded in time (read_timeout) and size (16 KiB of headers,
 // max_body_bytes of body); connections beyond max_connections are answered
 // 503 and closed. Malformed requests get a 4xx and the connection is closed;
@@ -24,6 +25,7 @@
 #include <vector>
 
 #include "alarm/status.h"
+#include "server/config/options.h"
 
 namespace vigil::server {
 
@@ -39,6 +41,11 @@ struct HttpServerOptions {
   std::chrono::milliseconds read_timeout = std::chrono::seconds(30);
   // Threads running the listener's io_context.
   uint32_t threads = 1;
+  // HTTPS when enabled (server.tls's files); with client_ca_file, clients
+  // are asked for a certificate, verified (and required with
+  // require_client_cert), and its names reach handlers as
+  // HttpRequest::cert_names. Off: plain HTTP.
+  TlsOptions tls = {};
 };
 
 struct HttpRequest {
@@ -49,6 +56,9 @@ struct HttpRequest {
   std::string content_type;
   std::string content_encoding;
   std::string body;
+  // The common name and subject alternative names of the client's verified
+  // certificate (HTTPS with client_ca_file); empty without one.
+  std::vector<std::string> cert_names;
   // Every header as sent (names as sent), for handlers that need more than
   // the fields above.
   std::vector<std::pair<std::string, std::string>> headers;
@@ -143,6 +153,23 @@ class HttpServer {
   // refusal, from the listener's own (413, 431, 503 at max_connections) to
   // the handlers' (401, 403, 429, ...). Any thread.
   uint64_t refusals(unsigned status) const;
+
+  // Whether the listener speaks HTTPS (options.tls.enabled).
+  bool tls() const;
+  // HTTPS: connections that failed the TLS handshake or sent plain HTTP.
+  uint64_t handshakes_failed() const;
+  // HTTPS: certificate changes taken since start.
+  uint64_t certificate_reloads() const;
+
+  // Answers by route (the registered path; "other" for a path none
+  // serves) and status class (1..5 for 1xx..5xx); only non-zero counts.
+  // A streamed response counts once, when its header is sent. Any thread.
+  struct RouteCount {
+    std::string route;
+    unsigned status_class = 0;
+    uint64_t count = 0;
+  };
+  std::vector<RouteCount> RequestCounts() const;
 
  private:
   class Impl;

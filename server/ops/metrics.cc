@@ -161,6 +161,55 @@ void AddOperationsMetrics(std::vector<MetricFamily>* out, const MetricsSources& 
 }
 
 // The configuration in force: rules, registry, TLS certificate.
+// The web console (docs/console.md#metrics): answers by route and status
+// class, open alarm streams, events sent on them, refused sign-ins.
+void AddConsoleMetrics(std::vector<MetricFamily>* out, const Console& console,
+                       const HttpServer& listener) {
+  constexpr auto kCounter = MetricType::Counter;
+  MetricFamily requests = Family("vigil_console_requests_total",
+                                 "Console HTTP answers, by route (the path; \"other\" for an "
+                                 "unknown one) and status class (2xx, 4xx, ...).",
+                                 kCounter);
+  for (const HttpServer::RouteCount& c : listener.RequestCounts()) {
+    requests.metric.push_back(
+        Value(kCounter, static_cast<double>(c.count),
+              {{"route", c.route}, {"code", std::to_string(c.status_class) + "xx"}}));
+  }
+  out->push_back(std::move(requests));
+  const ConsoleStats& stats = console.stats();
+  AddSingle(out, "vigil_console_streams_open", "Console alarm streams (Server-Sent Events) open.",
+            MetricType::Gauge, Load(stats.streams_open));
+  AddSingle(out, "vigil_console_events_sent_total",
+            "Alarm events written to console alarm streams.", kCounter, Load(stats.events_sent));
+  AddSingle(out, "vigil_console_signin_failures_total",
+            "Console sign-ins refused: no, unknown or expired token (401).", kCounter,
+            Load(stats.signin_failures));
+}
+
+// The HTTPS listeners (server.tls on): handshakes refused and certificates
+// reloaded, by listener.
+void AddHttpsMetrics(std::vector<MetricFamily>* out,
+                     std::initializer_list<std::pair<const char*, const HttpServer*>> listeners) {
+  constexpr auto kCounter = MetricType::Counter;
+  MetricFamily failed = Family("vigil_https_handshake_failures_total",
+                               "Connections to an HTTPS listener that failed the TLS handshake "
+                               "or spoke plain HTTP, by listener (http, console).",
+                               kCounter);
+  MetricFamily reloads =
+      Family("vigil_https_certificate_reloads_total",
+             "Changed server.tls files taken by an HTTPS listener, by listener.", kCounter);
+  for (const auto& [name, listener] : listeners) {
+    if (listener == nullptr || !listener->tls()) continue;
+    failed.metric.push_back(
+        Value(kCounter, static_cast<double>(listener->handshakes_failed()), {{"listener", name}}));
+    reloads.metric.push_back(Value(kCounter, static_cast<double>(listener->certificate_reloads()),
+                                   {{"listener", name}}));
+  }
+  if (failed.metric.empty()) return;
+  out->push_back(std::move(failed));
+  out->push_back(std::move(reloads));
+}
+
 void AddMqttMetrics(std::vector<MetricFamily>* out, const MqttStats& m) {
   constexpr auto kCounter = MetricType::Counter;
   AddSingle(out, "vigil_mqtt_connected",
@@ -289,6 +338,10 @@ class Collector final : public prometheus::Collectable {
       }
       out.push_back(std::move(refusals));
     }
+    if (s_.console != nullptr && s_.console_http != nullptr) {
+      AddConsoleMetrics(&out, *s_.console, *s_.console_http);
+    }
+    AddHttpsMetrics(&out, {{"http", s_.http}, {"console", s_.console_http}});
     out.push_back(HistogramFamily("vigil_ingest_durable_latency_seconds",
                                   "Time from reading a batch off the network to it being durable.",
                                   c.durable_latency));
@@ -337,6 +390,10 @@ class Collector final : public prometheus::Collectable {
       AddSingle(&out, "vigil_cluster_log_connected",
                 "1 while the connection to the shared ingest log (NATS) is up.", kGauge,
                 s_.shared_log->connected() ? 1 : 0);
+      AddSingle(&out, "vigil_cluster_log_reconnects_total",
+                "Times the connection to NATS was lost and made again (to the same server or "
+                "another: a failover).",
+                kCounter, static_cast<double>(s_.shared_log->reconnects()));
     }
     if (s_.applier != nullptr) {
       const ApplierCounters& a = *s_.applier;
@@ -350,6 +407,11 @@ class Collector final : public prometheus::Collectable {
       AddSingle(&out, "vigil_cluster_ticks_dropped_total",
                 "Alarm-clock ticks not applied: their second was already ticked by another node.",
                 kCounter, static_cast<double>(a.ticks_dropped.load(std::memory_order_relaxed)));
+      AddSingle(&out, "vigil_cluster_applied_stream_seq",
+                "The ingest stream's sequence of the last message this node applied (alike "
+                "at every node once caught up).",
+                kGauge,
+                static_cast<double>(a.applied_position.load(std::memory_order_relaxed) >> 16));
       AddSingle(&out, "vigil_cluster_apply_lag_messages",
                 "Messages stored in the ingest stream after the last one this node applied.",
                 kGauge, static_cast<double>(a.pending.load(std::memory_order_relaxed)));
@@ -382,6 +444,15 @@ class Collector final : public prometheus::Collectable {
               static_cast<double>(s_.writer->queued()));
     AddSingle(&out, "vigil_writer_queue_capacity_batches", "Capacity of the writer queue.", kGauge,
               static_cast<double>(StorageWriter::kQueueCapacity));
+    AddSingle(&out, "vigil_writer_groups_in_flight",
+              "Groups of batches appended to the ingest log and not yet acknowledged "
+              "(ingest_log.groups_in_flight bounds them on a cluster).",
+              kGauge, static_cast<double>(s_.writer->groups_in_flight()));
+    out.push_back(HistogramFamily(
+        "vigil_writer_append_latency_seconds",
+        "From a group's append to the ingest log to its acknowledgement: the RocksDB write "
+        "(and fsync), or on a cluster the JetStream publish acknowledged by the stream's quorum.",
+        s_.writer->append_latency()));
     AddSingle(&out, "vigil_storage_failed",
               "1 while storage writes fail (disk full, I/O error): ingest is refused with "
               "UNAVAILABLE; retried every second.",

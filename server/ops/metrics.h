@@ -13,6 +13,7 @@
 #include "server/api/access.h"
 #include "server/api/alarm_service.h"
 #include "server/api/limits.h"
+#include "server/http/console.h"
 #include "server/http/http_server.h"
 #include "server/mqtt/mqtt_stats.h"
 #include "server/ops/alarm_kpi.h"
@@ -54,6 +55,9 @@ struct MetricsSources {
   const MqttStats* mqtt = nullptr;
   // The HTTP listener; null when http.listen is off.
   const HttpServer* http = nullptr;
+  // The web console and its listener; null when console.enabled is off.
+  const HttpServer* console_http = nullptr;
+  const Console* console = nullptr;
 };
 
 class MetricsExporter {

@@ -306,8 +306,7 @@ class StoredBatchTask final : public ShardTask {
   std::optional<SteadyTime> received_;
 };
 
-alarm::EngineOptions EngineOptionsOf(alarm::EngineOptions options, uint32_t shard,
-                                     uint32_t count) {
+alarm::EngineOptions EngineOptionsOf(alarm::EngineOptions options, uint32_t shard, uint32_t count) {
   options.shard = shard;
   options.shard_count = count;
   return options;
@@ -709,8 +708,7 @@ void ReadLatest(ShardSet& shards, uint32_t shard, std::vector<std::string_view> 
   shards.Post(shard, new LatestTask(std::move(sensor_ids), std::move(done)));
 }
 
-void ReadPlannedWork(ShardSet& shards,
-                     std::function<void(std::vector<alarm::PlannedWork>)> done) {
+void ReadPlannedWork(ShardSet& shards, std::function<void(std::vector<alarm::PlannedWork>)> done) {
   shards.Post(0, new PlannedWorkTask(std::move(done)));
 }
 

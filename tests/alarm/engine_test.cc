@@ -1334,8 +1334,7 @@ TEST_CASE("Engine planned work: a window that starts later covers only from its 
   CHECK(h.Feed("s1", 150, 1.2)[0].record.state == AlarmState::kPlanned);
   // Closed early by an operator: its event names who.
   h.events.clear();
-  REQUIRE(h.engine.ClosePlannedWork("pw-later", 200'000, "center-2", "done early", &h.events)
-              .ok());
+  REQUIRE(h.engine.ClosePlannedWork("pw-later", 200'000, "center-2", "done early", &h.events).ok());
   REQUIRE(h.events.size() == 2);
   CHECK(h.events[0].kind == EventKind::kRaised);
   CHECK(h.events[0].record.source_id == "s1");

@@ -385,6 +385,23 @@ TEST_CASE("JetStream log: Follow refuses to start past a retention gap", "[clust
   CHECK(s.message().find("restore") != std::string::npos);
 }
 
+TEST_CASE("JetStream log: a lost NATS connection is made again and counted",
+          "[cluster][jetstream]") {
+  testing::TempDir dir;
+  testing::NatsCluster nats(dir / "nats", 1);
+  auto log = OpenLog(Options(nats, dir));
+  CHECK(log->connected());
+  CHECK(log->reconnects() == 0);
+  nats.Kill(0);
+  nats.Restart(0);
+  const auto deadline = Clock::now() + std::chrono::seconds(20);
+  while (Clock::now() < deadline && !(log->connected() && log->reconnects() > 0)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  CHECK(log->connected());
+  CHECK(log->reconnects() == 1);
+}
+
 TEST_CASE("JetStream log: watermarks and replay_from survive reopening", "[cluster][jetstream]") {
   testing::TempDir dir;
   testing::NatsCluster nats(dir / "nats", 1);

@@ -138,6 +138,15 @@ def main():
         copies = re.findall(r"^COPY [^\n]*?(deploy/\S+) /etc/vigil/(\S+)$", dockerfile, re.M)
         if not any(dst == "rules.yaml" for _, dst in copies):
             fail("deploy/docker/Dockerfile copies no /etc/vigil/rules.yaml")
+        # The console's page where vigild looks by default, and the trend's dygraphs.
+        for page in ("index.html", "console.js", "console.css"):
+            if not re.search(r"^COPY --from=build [^\n]*?/src/server/http/console_page/"
+                             + re.escape(page) + r"\b[^\n]*? /usr/local/share/vigil/console/$",
+                             dockerfile.replace("\\\n", " "), re.M):
+                fail("deploy/docker/Dockerfile does not copy the console's " + page +
+                     " to /usr/local/share/vigil/console/")
+        if "libjs-dygraphs" not in dockerfile:
+            fail("deploy/docker/Dockerfile does not install libjs-dygraphs (the console's trend)")
         for src, dst in copies:
             with open(os.path.join(source, src)) as f:
                 text = f.read()

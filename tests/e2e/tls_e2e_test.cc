@@ -5,6 +5,7 @@
 // of another CA fails the handshake, plaintext to the TLS port fails, vigilctl
 // talks TLS, and replaced certificate files (SIGHUP logs the check; gRPC's
 // watcher loads them) serve new connections while an open stream carries on.
+// The console and HTTP ingest listeners speak HTTPS with the same files.
 #include <signal.h>
 
 #include <catch2/catch.hpp>
@@ -80,6 +81,27 @@ std::string ClientExt(const std::string& gateway) {
   return "subjectAltName=DNS:" + gateway + "\nextendedKeyUsage=clientAuth\n";
 }
 
+// ca.{crt,key}, the server's certificate (server.*) and gateways gw-1's and
+// gw-9's (gw1.*, gw9.*) signed by it.
+void MakeGatewayCerts(const fs::path& dir) {
+  MakeCa(dir, "ca");
+  MakeCert(dir, "ca", "server", "vigild", kServerExt);
+  MakeCert(dir, "ca", "gw1", "gw-1", ClientExt("gw-1"));
+  MakeCert(dir, "ca", "gw9", "gw-9", ClientExt("gw-9"));
+}
+
+// server.tls with those files (gateways' certificates verified, re-read
+// every second) and the national admin's token.
+std::string TlsConfig(const fs::path& dir) {
+  return "server:\n  tls:\n    cert_file: " + (dir / "server.crt").string() +
+         "\n    key_file: " + (dir / "server.key").string() +
+         "\n    client_ca_file: " + (dir / "ca.crt").string() +
+         "\n    refresh_interval: 1s\n"
+         "auth:\n  tokens:\n"
+         "    - { name: national, region: \"\", role: admin, sha256: "
+         "fa97b986984b38fac2a09b1677210ef87ff0a9642c5f6d0f9ebcfd41cee9022b }\n";
+}
+
 // A channel on a connection of its own: TLS trusting `ca`, with a client
 // certificate when `name` is given (dir/name.crt + .key).
 std::shared_ptr<grpc::Channel> TlsChannel(const std::string& address, const fs::path& dir,
@@ -121,22 +143,11 @@ TEST_CASE("TLS: gateways by client certificate, centers by token, certificate re
           "[e2e][security][tls]") {
   testing::TempDir certs;
   const fs::path dir = certs.path();
-  MakeCa(dir, "ca");
-  MakeCert(dir, "ca", "server", "vigild", kServerExt);
-  MakeCert(dir, "ca", "gw1", "gw-1", ClientExt("gw-1"));
-  MakeCert(dir, "ca", "gw9", "gw-9", ClientExt("gw-9"));
+  MakeGatewayCerts(dir);
   MakeCa(dir, "rogue");
   MakeCert(dir, "rogue", "rogue-gw1", "gw-1", ClientExt("gw-1"));
 
-  VigildProcess vigild(
-      {.config_yaml = "server:\n  tls:\n    cert_file: " + (dir / "server.crt").string() +
-                      "\n    key_file: " + (dir / "server.key").string() +
-                      "\n    client_ca_file: " + (dir / "ca.crt").string() +
-                      "\n    refresh_interval: 1s\n"
-                      "auth:\n  tokens:\n"
-                      "    - { name: national, region: \"\", role: admin, sha256: "
-                      "fa97b986984b38fac2a09b1677210ef87ff0a9642c5f6d0f9ebcfd41cee9022b }\n",
-       .registry_yaml = kRegistry});
+  VigildProcess vigild({.config_yaml = TlsConfig(dir), .registry_yaml = kRegistry});
   const std::string address = vigild.Start();
   const int64_t now = NowMs();
   CHECK(vigild.Output().find("event=tls_enabled") != std::string::npos);
@@ -244,6 +255,152 @@ TEST_CASE("TLS: gateways by client certificate, centers by token, certificate re
   CHECK(ack.stored_readings() == 1);
   stream->WritesDone();
   CHECK(stream->Finish().ok());
+}
+
+// The address after `key` ("console=") in vigild's last start line.
+std::string PrintedAddress(const VigildProcess& proc, const std::string& key) {
+  const std::string out = proc.Output();
+  const size_t at = out.rfind(" " + key);
+  REQUIRE(at != std::string::npos);
+  const size_t from = at + 1 + key.size();
+  return out.substr(from, out.find_first_of(" \n", from) - from);
+}
+
+struct CurlResult {
+  int exit_code = -1;  // curl's: 0 ok, 35 handshake failed, 60 untrusted certificate
+  int status = 0;      // HTTP status; 0 without an answer
+  std::string headers;
+  std::string body;
+};
+
+// curl with `args` (already quoted) against `url`; bounded by timeout(1).
+CurlResult Curl(const fs::path& dir, const std::string& args, const std::string& url) {
+  const std::string command = "timeout 30 curl -s -o '" + (dir / "curl.out").string() + "' -D '" +
+                              (dir / "curl.hdr").string() + "' -w '%{http_code}' " + args + " '" +
+                              url + "'";
+  fs::remove(dir / "curl.out");
+  fs::remove(dir / "curl.hdr");
+  FILE* p = popen(command.c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::string out;
+  char buf[256];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  const int rc = pclose(p);
+  REQUIRE(WIFEXITED(rc));
+  CurlResult r;
+  r.exit_code = WEXITSTATUS(rc);
+  r.status = out.empty() ? 0 : std::atoi(out.c_str());
+  r.headers = Read(dir / "curl.hdr");
+  r.body = Read(dir / "curl.out");
+  return r;
+}
+
+TEST_CASE("TLS: the console and HTTP ingest speak HTTPS with server.tls's certificate",
+          "[e2e][security][tls][http][console]") {
+  testing::TempDir certs;
+  const fs::path dir = certs.path();
+  MakeGatewayCerts(dir);
+
+  VigildProcess vigild(
+      {.config_yaml = TlsConfig(dir) +
+                      "http: { listen: \"127.0.0.1:0\" }\n"
+                      "console:\n  enabled: true\n  listen: \"127.0.0.1:0\"\n  assets_dir: " +
+                      std::string(VIGIL_SOURCE_DIR) + "/server/http/console_page\n",
+       .registry_yaml = kRegistry});
+  vigild.Start();
+  const std::string console = PrintedAddress(vigild, "console=");
+  const std::string http = PrintedAddress(vigild, "http=");
+  const std::string ca = "--cacert '" + (dir / "ca.crt").string() + "'";
+  const std::string token = std::string(" -H 'Authorization: Bearer ") + kNational + "'";
+
+  // The console over HTTPS, with HSTS; the page too.
+  CurlResult r = Curl(dir, ca + token, "https://" + console + "/api/v1/console/session");
+  INFO(r.exit_code << " " << r.status << " " << r.headers << r.body);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.status == 200);
+  CHECK(r.body.find("\"identity\":\"national\"") != std::string::npos);
+  CHECK(r.headers.find("Strict-Transport-Security: max-age=31536000") != std::string::npos);
+  r = Curl(dir, ca, "https://" + console + "/");
+  CHECK(r.status == 200);
+  CHECK(r.headers.find("Strict-Transport-Security") != std::string::npos);
+  // The alarm stream over HTTPS: its snapshot arrives (curl stops at --max-time).
+  r = Curl(dir, ca + token + " -N --max-time 2", "https://" + console + "/api/v1/alarms/stream");
+  CHECK(r.status == 200);
+  CHECK(r.body.find("event: snapshot") != std::string::npos);
+  // Plain HTTP to the console's port: a plain 400 that says so, and nothing else.
+  r = Curl(dir, token, "http://" + console + "/api/v1/console/session");
+  CHECK(r.status == 400);
+  CHECK(r.body.find("HTTPS only") != std::string::npos);
+  CHECK(r.body.find("national") == std::string::npos);
+  // A client that does not trust the CA refuses the certificate.
+  r = Curl(dir, token, "https://" + console + "/api/v1/console/session");
+  CHECK(r.exit_code == 60);
+  // The console asks for no client certificate (a browser would prompt the
+  // officer to pick one): a gateway's is never looked at, the token decides.
+  r = Curl(dir,
+           ca + " --cert '" + (dir / "gw1.crt").string() + "' --key '" +
+               (dir / "gw1.key").string() + "'",
+           "https://" + console + "/api/v1/console/session");
+  CHECK(r.status == 401);
+
+  // HTTP ingest over HTTPS: a gateway known by its client certificate, as on gRPC.
+  const int64_t now = NowMs();
+  const auto batch = [&](const std::string& gateway, int sequence, double value) {
+    return " -X POST -H 'Content-Type: application/json' --data-binary '{\"gateway_id\":\"" +
+           gateway + "\",\"epoch\":1,\"sequence\":" + std::to_string(sequence) +
+           ",\"series\":[{\"sensor_id\":\"s-1\",\"timestamps_ms\":[" + std::to_string(now - 50) +
+           "],\"values\":[" + std::to_string(value) + "]}]}'";
+  };
+  const std::string gw1 =
+      " --cert '" + (dir / "gw1.crt").string() + "' --key '" + (dir / "gw1.key").string() + "'";
+  const std::string gw9 =
+      " --cert '" + (dir / "gw9.crt").string() + "' --key '" + (dir / "gw9.key").string() + "'";
+  r = Curl(dir, ca + gw1 + batch("gw-1", 1, 21.5), "https://" + http + "/api/v1/ingest");
+  INFO(r.exit_code << " " << r.status << " " << r.body);
+  CHECK(r.status == 200);
+  CHECK(r.body.find("\"stored_readings\":1") != std::string::npos);
+  CHECK(r.headers.find("Strict-Transport-Security") != std::string::npos);
+  // Another gateway's certificate may not write gw-1's batches; no
+  // certificate and no token: who is it?
+  r = Curl(dir, ca + gw9 + batch("gw-1", 2, 22), "https://" + http + "/api/v1/ingest");
+  CHECK(r.status == 403);
+  r = Curl(dir, ca + batch("gw-1", 2, 22), "https://" + http + "/api/v1/ingest");
+  CHECK(r.status == 401);
+  r = Curl(dir, gw1 + batch("gw-1", 2, 22), "http://" + http + "/api/v1/ingest");
+  CHECK(r.status == 400);
+  CHECK(r.body.find("HTTPS only") != std::string::npos);
+  // Line protocol with the certificate too.
+  r = Curl(dir, ca + gw1 + " --data-binary 's-1 value=23.5 " + std::to_string(now - 40) + "'",
+           "https://" + http + "/write?gateway=gw-1&precision=ms");
+  CHECK(r.status == 204);
+
+  // Certificate reload: new files (of a new CA) serve new connections within
+  // refresh_interval, on both HTTP listeners, with no SIGHUP.
+  fs::create_directory(dir / "next");
+  MakeCa(dir / "next", "ca2");
+  MakeCert(dir / "next", "ca2", "server", "vigild", kServerExt);
+  fs::copy_file(dir / "next" / "ca2.crt", dir / "ca2.crt");
+  fs::copy_file(dir / "next" / "server.key", dir / "server.key.new");
+  fs::copy_file(dir / "next" / "server.crt", dir / "server.crt.new");
+  fs::rename(dir / "server.key.new", dir / "server.key");
+  fs::rename(dir / "server.crt.new", dir / "server.crt");
+  const std::string ca2 = "--cacert '" + (dir / "ca2.crt").string() + "'";
+  const auto trusted_within_20s = [&](const std::string& url) {
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    do {
+      r = Curl(dir, ca2 + token, url);
+      if (r.exit_code != 0) std::this_thread::sleep_for(200ms);
+    } while (r.exit_code != 0 && std::chrono::steady_clock::now() < deadline);
+    return r.exit_code == 0;
+  };
+  REQUIRE(trusted_within_20s("https://" + console + "/api/v1/console/session"));
+  CHECK(r.status == 200);
+  REQUIRE(trusted_within_20s("https://" + http + "/api/v1/ingest"));
+  CHECK(r.status == 405);  // a GET, but over the new certificate
+  CHECK(vigild.Output().find("event=https_certificate_reloaded") != std::string::npos);
+  r = Curl(dir, ca + token, "https://" + console + "/api/v1/console/session");
+  CHECK(r.exit_code == 60);  // the old CA no longer vouches for it
 }
 
 TEST_CASE("TLS config problems stop vigild at start with exit code 2", "[e2e][security][tls]") {

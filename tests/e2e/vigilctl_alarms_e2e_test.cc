@@ -874,21 +874,22 @@ TEST_CASE(
   Server server;
   server.vigild.Start();
   const std::vector<std::string> env = {std::string("VIGIL_TOKEN=") + kNational.secret};
-  Vigilctl watch(server.dir.path(), {"--server", server.vigild.address(), "alarms", "watch", "--json"},
-                 env);
+  Vigilctl watch(server.dir.path(),
+                 {"--server", server.vigild.address(), "alarms", "watch", "--json"}, env);
   REQUIRE(watch.WaitFor([](const std::string& out, const std::string&) {
     return out.starts_with("{\"type\":\"snapshot\",\"seq\":0,\"alarms\":[]}\n");
   }));
 
   // The methane detector of the Qingdao mine is calibrated for 6 s.
-  CtlResult open = server.Run({"planned", "open", "--enterprise", "e-qingdao", "--sensor", "ch4-qd",
-                               "--reason", "methane detector calibration", "--owner", "Wang Wu",
-                               "--for", "6s"});
+  CtlResult open =
+      server.Run({"planned", "open", "--enterprise", "e-qingdao", "--sensor", "ch4-qd", "--reason",
+                  "methane detector calibration", "--owner", "Wang Wu", "--for", "6s"});
   CHECK_RUN(open, 0);
   const std::string id = open.out.substr(0, open.out.find(' '));
   REQUIRE(id.starts_with("pw-"));
   CHECK(Has(open.out, " enterprise=e-qingdao sensors=ch4-qd start=\""));
-  CHECK(Has(open.out, " owner=\"Wang Wu\" reason=\"methane detector calibration\" by=\"national\""));
+  CHECK(
+      Has(open.out, " owner=\"Wang Wu\" reason=\"methane detector calibration\" by=\"national\""));
   CtlResult list = server.Run({"planned", "list"}, &kShandong);
   CHECK_RUN(list, 0);
   CHECK(list.out.starts_with(id + " enterprise=e-qingdao"));
@@ -925,15 +926,15 @@ TEST_CASE(
   CHECK(Has(planned_now.out, " planned_work=" + id));
 
   // The window expires by itself: the methane still there is a normal alarm now.
-  REQUIRE(watch.WaitFor(
-      [](const std::string& out, const std::string&) { return Has(out, "\"sensor_id\":\"ch4-qd\""); },
-      30s));
+  REQUIRE(watch.WaitFor([](const std::string& out,
+                           const std::string&) { return Has(out, "\"sensor_id\":\"ch4-qd\""); },
+                        30s));
   const std::vector<std::string> notified = LinesWith(watch.Out(), "ch4-qd");
   REQUIRE(notified.size() == 1);
   CHECK(Has(notified[0], "\"kind\":\"raised\""));
   CHECK(Has(notified[0], "\"state\":\"active_unacked\""));
-  CHECK(Has(notified[0], "\"comment\":\"planned work " + id +
-                             " ended; the condition is still present\""));
+  CHECK(Has(notified[0],
+            "\"comment\":\"planned work " + id + " ended; the condition is still present\""));
   CHECK_FALSE(Has(watch.Out(), "\"state\":\"planned\""));
   CHECK_FALSE(Has(watch.Out(), "planned_work"));
   CHECK_RUN(watch.Stop(), 0);
@@ -956,10 +957,9 @@ TEST_CASE(
   REQUIRE(kinds.size() == 7);
   // The expiry's two entries come from two shards: in either order.
   if (kinds[5] > kinds[6]) std::swap(kinds[5], kinds[6]);
-  CHECK(kinds == std::vector<std::string>{
-                     "planned_work_opened/closed", "raised/planned", "escalated/planned",
-                     "cleared/closed", "raised/planned", "planned_work_closed/closed",
-                     "raised/active_unacked"});
+  CHECK(kinds == std::vector<std::string>{"planned_work_opened/closed", "raised/planned",
+                                          "escalated/planned", "cleared/closed", "raised/planned",
+                                          "planned_work_closed/closed", "raised/active_unacked"});
   REQUIRE(events.size() == 8);
   CHECK(Has(events[0], "\"actor\":\"national\""));
   CHECK(Has(events[0], "\"planned_work_id\":\"" + id + "\""));
@@ -978,10 +978,9 @@ TEST_CASE("vigilctl planned: windows survive a restart and are closed early by a
           "[e2e][vigilctl][planned]") {
   Server server;
   server.vigild.Start();
-  CtlResult open =
-      server.Run({"planned", "open", "--enterprise", "e-jinan", "--reason", "tank cleaning",
-                  "--owner", "contractor", "--for", "2h"},
-                 &kJinan);
+  CtlResult open = server.Run({"planned", "open", "--enterprise", "e-jinan", "--reason",
+                               "tank cleaning", "--owner", "contractor", "--for", "2h"},
+                              &kJinan);
   CHECK_RUN(open, 0);
   const std::string id = open.out.substr(0, open.out.find(' '));
   CHECK(Has(open.out, " sensors=all "));

@@ -289,6 +289,12 @@ TEST_CASE("console config: off by default, checked, non-loopback needs allow_pla
   CHECK_FALSE(CheckListenerSecurity(*open).ok());
   open->allow_plaintext = true;
   CHECK(CheckListenerSecurity(*open).ok());
+  // With server.tls on, the console (and http.listen) speak HTTPS: any address.
+  open->allow_plaintext = false;
+  open->http.listen = "0.0.0.0:8080";
+  CHECK_FALSE(CheckListenerSecurity(*open).ok());
+  open->tls.enabled = true;
+  CHECK(CheckListenerSecurity(*open).ok());
 }
 
 }  // namespace

@@ -97,6 +97,17 @@ TEST_CASE("HttpServer routes, keeps connections alive, and replies from any thre
   r = c.Response();
   CHECK(r.starts_with("HTTP/1.1 405"));
   CHECK(r.find("Allow: POST") != std::string::npos);
+  // Answers by route and status class (vigil_console_requests_total).
+  const auto count = [&server](const std::string& route, unsigned status_class) {
+    for (const HttpServer::RouteCount& rc : server.RequestCounts()) {
+      if (rc.route == route && rc.status_class == status_class) return rc.count;
+    }
+    return uint64_t{0};
+  };
+  CHECK(count("/echo", 2) == 2);
+  CHECK(count("/echo", 4) == 1);     // the 405
+  CHECK(count("other", 4) == 1);     // /nowhere's 404
+  CHECK(count("/nowhere", 4) == 0);  // no label per unknown path
 
   SECTION("a body over the limit is refused from its Content-Length") {
     Client big(server.address());

@@ -64,6 +64,44 @@ TEST_CASE("Alarm KPIs count raises per province in a sliding 10-minute window", 
   CHECK(Of(later, "13").raised == 0);
 }
 
+TEST_CASE("Alarm KPIs of a city or a county are its own region's, not its province's",
+          "[server][kpi]") {
+  AlarmKpi kpi;
+  // Jinan (3701): county 370105 twice, 370102 once; Qingdao (3702) once.
+  kpi.Apply(Entry(1, EventKind::kRaised, AlarmState::kActiveUnacked, kT0, "s-1", "370105"));
+  kpi.Apply(Entry(2, EventKind::kRaised, AlarmState::kActiveUnacked, kT0 + 1, "s-2", "370105"));
+  kpi.Apply(Entry(3, EventKind::kRaised, AlarmState::kActiveUnacked, kT0 + 2, "s-3", "370102"));
+  kpi.Apply(Entry(4, EventKind::kRaised, AlarmState::kActiveUnacked, kT0 + 3, "s-4", "370202"));
+  JournalEntry shelved =
+      Entry(4, EventKind::kShelved, AlarmState::kActiveUnacked, kT0 + 5, "s-4", "370202");
+  shelved.event.record.shelved_until = kT0 + kMinute;
+  kpi.Apply(shelved);
+  const TimestampMs now = kT0 + kMinute / 2;
+
+  // The province, as /metrics reads it.
+  CHECK(Of(kpi.Snapshot(now), "37").raised == 4);
+  CHECK(Of(kpi.Snapshot(now), "37").shelved == 1);
+  // A city's viewer: Jinan alone, summed over its counties.
+  auto jinan = kpi.Snapshot(now, 4, "3701");
+  REQUIRE(jinan.size() == 1);
+  CHECK(jinan[0] == AlarmKpi::Province{.province = "3701", .raised = 3});
+  auto qingdao = kpi.Snapshot(now, 4, "3702");
+  REQUIRE(qingdao.size() == 1);
+  CHECK(qingdao[0] == AlarmKpi::Province{.province = "3702", .raised = 1, .shelved = 1});
+  // A county's viewer: that county alone.
+  auto county = kpi.Snapshot(now, 6, "370105");
+  REQUIRE(county.size() == 1);
+  CHECK(county[0] == AlarmKpi::Province{.province = "370105", .raised = 2});
+  // A region with no alarm gets nothing, not its neighbours' load.
+  CHECK(kpi.Snapshot(now, 6, "370103").empty());
+  CHECK(kpi.Snapshot(now, 2, "13").empty());
+  // The province grouped by city.
+  auto cities = kpi.Snapshot(now, 4, "37");
+  REQUIRE(cities.size() == 2);
+  CHECK(Of(cities, "3701").raised == 3);
+  CHECK(Of(cities, "3702").raised == 1);
+}
+
 TEST_CASE("Alarm KPIs call a point chattering at 3 raises within a minute", "[server][kpi]") {
   AlarmKpi kpi;
   // s-1 raised, cleared (cleared-unacked), raised again, three times in 40 s.
@@ -114,6 +152,28 @@ TEST_CASE("ProvinceOf takes the first two digits", "[server][kpi]") {
   CHECK(ProvinceOf("11") == "11");
   CHECK(ProvinceOf("") == "unknown");
   CHECK(ProvinceOf("x70105") == "unknown");
+}
+
+TEST_CASE("Alarm KPIs count planned-work raises apart from the alarm load", "[server][kpi]") {
+  AlarmKpi kpi;
+  // Three raises of one point under planned work within a minute: no load,
+  // no chattering, not open; counted as planned.
+  for (uint64_t i = 1; i <= 3; ++i) {
+    JournalEntry e = Entry(i, EventKind::kRaised, AlarmState::kPlanned,
+                           kT0 + static_cast<TimestampMs>(i) * 1000);
+    e.event.record.planned_work = "pw-1";
+    kpi.Apply(e);
+  }
+  auto planned = Of(kpi.Snapshot(kT0 + kMinute / 2), "37");
+  CHECK(planned.planned_raised == 3);
+  CHECK(planned.raised == 0);
+  CHECK(planned.chattering == 0);
+  // The window ends with the condition present: a normal alarm, counted as load.
+  kpi.Apply(Entry(3, EventKind::kRaised, AlarmState::kActiveUnacked, kT0 + 40'000));
+  auto after = Of(kpi.Snapshot(kT0 + kMinute / 2 + 20'000), "37");
+  CHECK(after.raised == 1);
+  CHECK(after.planned_raised == 3);
+  CHECK(Of(kpi.Snapshot(kT0 + 11 * kMinute), "37").planned_raised == 0);
 }
 
 }  // namespace

@@ -173,8 +173,8 @@ class PromiseCompletion final : public CommandCompletion {
 
 std::vector<alarm::PlannedWork> PlannedWorkOf(ShardSet& shards) {
   auto done = std::make_shared<std::promise<std::vector<alarm::PlannedWork>>>();
-  ReadPlannedWork(shards,
-                  [done](std::vector<alarm::PlannedWork> work) { done->set_value(std::move(work)); });
+  ReadPlannedWork(
+      shards, [done](std::vector<alarm::PlannedWork> work) { done->set_value(std::move(work)); });
   auto future = done->get_future();
   REQUIRE(future.wait_for(kTimeout) == std::future_status::ready);
   return future.get();

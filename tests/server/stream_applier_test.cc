@@ -51,6 +51,7 @@ class FakeSharedLog final : public storage::SharedIngestLog {
 
   std::optional<storage::AppliedState> applied_state_at_open() const override { return opened; }
   bool connected() const override { return true; }
+  uint64_t reconnects() const override { return 0; }
   alarm::Status CheckpointApplied(const storage::AppliedState&) override {
     return alarm::Status::Ok();
   }

@@ -388,7 +388,8 @@ const SEVERITY_COLOUR = { 1: '#dc2626', 2: '#ea580c', 3: '#ca8a04', 4: '#2563eb'
 
 // The sensor's readings from 30 minutes before the alarm was raised to 30
 // minutes after its last transition (or now), raw or downsampled as the
-// server finds fit, with the levels the alarm went through drawn across.
+// server finds fit, with the levels of the sensor's rule drawn across: the
+// ones this alarm went through bold, the others thin.
 async function drawTrend(a, history) {
   const box = $('d-trend');
   const note = $('d-trend-note');
@@ -410,16 +411,26 @@ async function drawTrend(a, history) {
   const downsampled = data.mode === 'downsampled';
   const rows = data.points.map((p) => downsampled ? [new Date(p[0]), [p[1], p[2], p[3]]]
                                                   : [new Date(p[0]), p[1]]);
-  // The levels this alarm went through (threshold of each level it reached).
+  // The rule's levels now, then those this alarm went through (the threshold
+  // of each level it reached, as it was then: the rule may have changed).
   const levels = new Map();
+  for (const l of data.levels || []) {
+    levels.set(l.level, { value: l.value, severity: l.severity, reached: false });
+  }
+  const reached = [];
   for (const e of history) {
     if (e.alarm.kind === 'threshold' && e.alarm.level !== 'none') {
-      levels.set(e.alarm.level, { value: e.alarm.threshold, severity: e.alarm.severity });
+      levels.set(e.alarm.level, { value: e.alarm.threshold, severity: e.alarm.severity, reached: true });
+      if (!reached.includes(e.alarm.level)) reached.push(e.alarm.level);
     }
   }
+  const order = ['HH', 'H', 'L', 'LL'];
+  const names = [...levels.keys()].sort((x, y) => order.indexOf(x) - order.indexOf(y));
   note.textContent = (downsampled ? 'Downsampled to ' + Math.round(data.step_ms / 1000) + ' s steps (min, avg, max)'
                                   : data.points.length + ' readings') +
-      '; dashed lines: alarm levels ' + [...levels.keys()].join(', ') + '; drag to zoom, double-click to reset.';
+      '; dashed lines: alarm levels ' + names.join(', ') +
+      (reached.length ? ' (reached: ' + reached.join(', ') + ')' : '') +
+      '; drag to zoom, double-click to reset.';
   let min = Infinity;
   let max = -Infinity;
   for (const { value } of levels.values()) { min = Math.min(min, value); max = Math.max(max, value); }
@@ -436,9 +447,9 @@ async function drawTrend(a, history) {
     underlayCallback: (ctx, area, g) => {
       ctx.save();
       ctx.setLineDash([6, 4]);
-      ctx.lineWidth = 2;
-      for (const [level, { value, severity }] of levels) {
+      for (const [level, { value, severity, reached: hit }] of levels) {
         const y = g.toDomYCoord(value);
+        ctx.lineWidth = hit ? 2.5 : 1;
         ctx.strokeStyle = SEVERITY_COLOUR[severity] || '#555';
         ctx.beginPath();
         ctx.moveTo(area.x, y);
@@ -458,21 +469,26 @@ async function drawTrend(a, history) {
     },
   });
   box.dataset.points = String(data.points.length);
-  box.dataset.levels = [...levels.keys()].join(',');
+  box.dataset.levels = names.join(',');
+  box.dataset.reached = reached.join(',');
 }
 
-// ---- Alarm-load KPIs (as in /metrics, per province) ----
+// ---- Alarm-load KPIs (as in /metrics): the provinces for a national token,
+// else the token's own province, city or county ----
+
+const kLevelNames = { province: 'Province', city: 'City', county: 'County' };
 
 async function loadKpis() {
-  const { provinces } = await api('/api/v1/kpis');
+  const { regions } = await api('/api/v1/kpis');
   const box = $('kpis');
   box.replaceChildren();
-  for (const k of provinces) {
+  for (const k of regions) {
     const line = document.createElement('span');
-    line.dataset.province = k.province;
-    line.textContent = 'Province ' + k.province + ': ' + k.raised_10m + ' raised in 10 min' +
-        (k.flood ? ' — ALARM FLOOD' : '') + ' · ' + k.chattering + ' chattering · ' +
-        k.stale + ' standing > 24 h · ' + k.shelved + ' shelved. ';
+    line.dataset.region = k.region;
+    line.textContent = (kLevelNames[k.level] || 'Region') + ' ' + k.region + ': ' +
+        k.raised_10m + ' raised in 10 min' + (k.flood ? ' — ALARM FLOOD' : '') + ' · ' +
+        k.chattering + ' chattering · ' + k.stale + ' standing > 24 h · ' + k.shelved +
+        ' shelved. ';
     if (k.flood) line.className = 'flood';
     box.appendChild(line);
   }

@@ -9,6 +9,7 @@ Run: /usr/bin/python3 console_api_test.py --vigild build/server/vigild
 """
 
 import argparse
+import http.client
 import sys
 import time
 import unittest
@@ -137,6 +138,10 @@ class ConsoleApi(unittest.TestCase):
         self.assertEqual(raw["mode"], "raw")
         self.assertEqual(raw["sensor_unit"], "degC")
         self.assertEqual(raw["points"][:2], [[base, 20.0], [base + 60_000, 21.0]])
+        # The levels of the sensor's rule in force, for the plot's lines.
+        self.assertEqual(raw["rule_id"], "temperature-high")
+        self.assertEqual([(l["level"], l["value"], l["severity_name"]) for l in raw["levels"]],
+                         [("HH", 80, "red"), ("H", 50, "orange")])
         self.assertEqual(len(raw["points"]), 30)
         # More readings than max_points: steps of min, avg, max instead.
         status, _, down = v.request("GET", path + "&max_points=5", token=secret("shandong-viewer"))
@@ -184,7 +189,7 @@ class ConsoleApi(unittest.TestCase):
         status, _, out = v.request("GET", "/api/v1/enterprises", token=secret("shanxi-op"))
         self.assertEqual([e["enterprise_id"] for e in out["enterprises"]], ["e-9"])
 
-    def test_kpis_of_the_provinces_the_token_covers(self):
+    def test_kpis_of_the_tokens_own_region_at_every_level(self):
         v = self.v
         v.ingest("gw-9", "m-1", 1.4)
         v.wait_alarm(secret("shanxi-op"), "m-1")
@@ -192,16 +197,29 @@ class ConsoleApi(unittest.TestCase):
         while True:  # the KPI thread follows the feed
             status, _, out = v.request("GET", "/api/v1/kpis", token=secret("shanxi-op"))
             self.assertEqual(status, 200, out)
-            if out["provinces"] and out["provinces"][0]["raised_10m"] >= 1:
+            if out["regions"] and out["regions"][0]["raised_10m"] >= 1:
                 break
             self.assertLess(time.time(), deadline, out)
             time.sleep(0.05)
-        self.assertEqual([p["province"] for p in out["provinces"]], ["14"])
-        self.assertFalse(out["provinces"][0]["flood"])
+        self.assertEqual([(r["region"], r["level"]) for r in out["regions"]], [("14", "province")])
+        self.assertFalse(out["regions"][0]["flood"])
         for key in ("chattering", "stale", "shelved"):
-            self.assertIn(key, out["provinces"][0])
+            self.assertIn(key, out["regions"][0])
+        raised = out["regions"][0]["raised_10m"]
+        # A city's and a county's viewer see their own region's load (here all
+        # of Shanxi's alarms are in county 140202), and nothing of another.
+        for name, region, level in (("datong-viewer", "1402", "city"),
+                                    ("chengqu-viewer", "140202", "county")):
+            status, _, out = v.request("GET", "/api/v1/kpis", token=secret(name))
+            self.assertEqual(status, 200, out)
+            self.assertEqual([(r["region"], r["level"]) for r in out["regions"]],
+                             [(region, level)], name)
+            self.assertEqual(out["regions"][0]["raised_10m"], raised, name)
+        _, _, out = v.request("GET", "/api/v1/kpis", token=secret("shandong-viewer"))
+        self.assertNotIn("14", [r["region"] for r in out["regions"]])
         _, _, out = v.request("GET", "/api/v1/kpis", token=secret("national"))
-        self.assertIn("14", [p["province"] for p in out["provinces"]])
+        self.assertIn("14", [r["region"] for r in out["regions"]])
+        self.assertEqual({r["level"] for r in out["regions"]}, {"province"})
         status, _, _ = v.request("GET", "/api/v1/kpis")
         self.assertEqual(status, 401)
 
@@ -294,8 +312,10 @@ class ConsoleStream(unittest.TestCase):
         ids = [i for i, _ in after]
         self.assertEqual(ids, list(range(last_id + 1, last_id + 4)),
                          "the ids after Last-Event-ID %d: %r" % (last_id, after))
-        self.assertEqual([(e["kind"], e["alarm"]["sensor_id"]) for _, e in after],
-                         [("cleared", "s-1"), ("raised", "s-2"), ("cleared", "m-1")])
+        got = [(e["kind"], e["alarm"]["sensor_id"]) for _, e in after]
+        # s-1 and s-2 may be on different shards: either may be journaled first.
+        self.assertEqual(sorted(got[:2]), [("cleared", "s-1"), ("raised", "s-2")], got)
+        self.assertEqual(got[2], ("cleared", "m-1"), got)
         # Nothing more, only heartbeats.
         message = resumed.next(2)
         self.assertEqual(message[0], "heartbeat", message)
@@ -349,6 +369,61 @@ class ConsoleStream(unittest.TestCase):
         refused = v.stream(secret("shandong-viewer"), query="?region=14")
         self.assertEqual(refused.status, 403)
         refused.close()
+
+    def test_metrics_count_requests_streams_events_and_failed_sign_ins(self):
+        v = self.v
+
+        def scrape():
+            conn = http.client.HTTPConnection(*v.metrics.rsplit(":", 1), timeout=10)
+            conn.request("GET", "/metrics")
+            text = conn.getresponse().read().decode()
+            conn.close()
+            values = {}
+            for line in text.splitlines():
+                if line.startswith("vigil_console_"):
+                    name, value = line.rsplit(" ", 1)
+                    values[name] = float(value)
+            return values
+
+        session_ok = 'vigil_console_requests_total{route="/api/v1/console/session",code="2xx"}'
+        before = scrape()
+        self.assertEqual(v.request("GET", "/api/v1/console/session",
+                                   token=secret("national"))[0], 200)
+        self.assertEqual(v.request("GET", "/api/v1/console/session", token="wrong")[0], 401)
+        self.assertEqual(v.request("GET", "/nowhere", token=secret("national"))[0], 404)
+        stream = v.stream(secret("jinan-op"))
+        self.assertEqual(stream.next_event()[0], "snapshot")
+        v.ingest("gw-1", "s-4", 55.0)  # raised (H), or escalated below
+        v.ingest("gw-1", "s-4", 85.0)
+        while stream.next_event()[0] != "alarm":
+            pass
+        # A counter moves once the server finished writing the answer or the
+        # event, which can be just after the client has read it: wait for it.
+        def settled(values):
+            return (values.get('vigil_console_requests_total{route="other",code="4xx"}', 0) >= 1
+                    and values["vigil_console_events_sent_total"]
+                    > before["vigil_console_events_sent_total"]
+                    and values.get(session_ok, 0) > before.get(session_ok, 0)
+                    and values["vigil_console_signin_failures_total"]
+                    > before["vigil_console_signin_failures_total"])
+        deadline = time.time() + 10
+        after = scrape()
+        while not settled(after) and time.time() < deadline:
+            time.sleep(0.05)
+            after = scrape()
+        self.assertEqual(after[session_ok] - before.get(session_ok, 0), 1)
+        self.assertGreaterEqual(
+            after['vigil_console_requests_total{route="other",code="4xx"}'], 1)
+        self.assertEqual(after["vigil_console_signin_failures_total"]
+                         - before["vigil_console_signin_failures_total"], 1)
+        self.assertEqual(after["vigil_console_streams_open"], before["vigil_console_streams_open"] + 1)
+        self.assertGreaterEqual(after["vigil_console_events_sent_total"]
+                                - before["vigil_console_events_sent_total"], 1)
+        stream.close()
+        deadline = time.time() + 10
+        while scrape()["vigil_console_streams_open"] != before["vigil_console_streams_open"]:
+            self.assertLess(time.time(), deadline)
+            time.sleep(0.05)
 
 
 if __name__ == "__main__":

@@ -98,13 +98,15 @@ class ConsoleInBrowser(unittest.TestCase):
         self.wait("history", lambda d: "acknowledged" in d.find_element(By.ID, "d-history").text)
         self.assertIn("jinan-op", d.find_element(By.ID, "d-history").text)
         # The trend: the readings around the alarm, drawn by dygraphs, with
-        # the alarm's level (HH at 80) across.
+        # the rule's levels across: HH at 80 (reached) and H at 50 (not).
         trend = self.wait("the trend plot", lambda d: d.find_element(By.ID, "d-trend")
                           if d.find_element(By.ID, "d-trend").get_attribute("data-points") else None)
         self.assertEqual(trend.get_attribute("data-points"), "2")
-        self.assertEqual(trend.get_attribute("data-levels"), "HH")
+        self.assertEqual(trend.get_attribute("data-levels"), "HH,H")
+        self.assertEqual(trend.get_attribute("data-reached"), "HH")
         self.assertTrue(trend.find_elements(By.TAG_NAME, "canvas"))
-        self.assertIn("alarm levels HH", d.find_element(By.ID, "d-trend-note").text)
+        self.assertIn("alarm levels HH, H (reached: HH)",
+                      d.find_element(By.ID, "d-trend-note").text)
         d.save_screenshot(os.path.join(ARGS.screenshots, "console-detail.png"))
         d.find_element(By.ID, "d-close").click()
 

@@ -6,7 +6,8 @@ console on ephemeral 127.0.0.1 ports. Standard library only, so that
 Tokens (their SHA-256 in the config): gateway gw-1 of enterprise e-1
 (region 370105, Shandong) and gw-9 of e-9 (region 140202, Shanxi) write
 readings; "jinan-op" is a region-37 operator, "shandong-viewer" a region-37
-viewer, "shanxi-op" a region-14 operator, "national" the national admin.
+viewer, "shanxi-op" a region-14 operator, "datong-viewer" and "chengqu-viewer"
+viewers of Shanxi's city 1402 and county 140202, "national" the national admin.
 """
 
 import hashlib
@@ -23,6 +24,8 @@ import time
 TOKENS = {
     "jinan-op": ("37", "operator"),
     "shandong-viewer": ("37", "viewer"),
+    "datong-viewer": ("1402", "viewer"),
+    "chengqu-viewer": ("140202", "viewer"),
     "shanxi-op": ("14", "operator"),
     "national": ("", "admin"),
 }
@@ -126,6 +129,7 @@ class Vigild:
                     fields = dict(f.split("=", 1) for f in line.split()[2:])
                     self.http = fields["http"]
                     self.console = fields["console"]
+                    self.metrics = fields["metrics"]
                     started.set()
             started.set()  # ended: start() sees no address
 
