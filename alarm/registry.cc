@@ -167,8 +167,7 @@ Result<std::shared_ptr<const Registry>> Registry::Build(RegistryEntries entries)
     registry->facilities_by_enterprise_[facility.enterprise_id].push_back(&facility);
     for (const MonitoringItem& item : facility.items) {
       if (!IsValidId(item.id)) {
-        return Status::InvalidArgument("facility '" + facility.id + "': item id '" +
-                                       Echo(item.id) +
+        return Status::InvalidArgument("facility '" + facility.id + "': item id '" + Echo(item.id) +
                                        "': must be 1..128 printable ASCII bytes without spaces");
       }
       if (place_taken(item.id)) {
@@ -208,8 +207,8 @@ Result<std::shared_ptr<const Registry>> Registry::Build(RegistryEntries entries)
       return Status::InvalidArgument("sensor '" + sensor.id + "' is listed twice");
     }
     if (!sensor.item_id.empty() && sensor.facility_id.empty()) {
-      return Status::InvalidArgument("sensor '" + sensor.id + "': item '" +
-                                     Echo(sensor.item_id) + "' given without its facility");
+      return Status::InvalidArgument("sensor '" + sensor.id + "': item '" + Echo(sensor.item_id) +
+                                     "' given without its facility");
     }
     if (!sensor.facility_id.empty()) {
       const Facility* facility = registry->FindFacility(sensor.facility_id);

@@ -46,12 +46,11 @@ Status RollupRule::Validate() const {
     return Status::InvalidArgument(where +
                                    ": id must be 1..128 printable ASCII bytes without spaces");
   }
-  const bool paired = (parent == RollupParent::kItem && children == RollupChildren::kSensors) ||
-                      (parent == RollupParent::kFacility &&
-                       (children == RollupChildren::kSensors ||
-                        children == RollupChildren::kItems)) ||
-                      (parent == RollupParent::kEnterprise &&
-                       children == RollupChildren::kFacilities);
+  const bool paired =
+      (parent == RollupParent::kItem && children == RollupChildren::kSensors) ||
+      (parent == RollupParent::kFacility &&
+       (children == RollupChildren::kSensors || children == RollupChildren::kItems)) ||
+      (parent == RollupParent::kEnterprise && children == RollupChildren::kFacilities);
   if (!paired) {
     return Status::InvalidArgument(
         where + ": a " + std::string(RollupParentName(parent)) + " cannot roll up " +

@@ -28,7 +28,7 @@ namespace vigil::alarm {
 // Where a roll-up alarm is raised, and from what.
 enum class RollupParent : uint8_t { kItem = 1, kFacility = 2, kEnterprise = 3 };
 enum class RollupChildren : uint8_t { kSensors = 1, kItems = 2, kFacilities = 3 };
-std::string_view RollupParentName(RollupParent parent);      // "item", "facility", "enterprise"
+std::string_view RollupParentName(RollupParent parent);        // "item", "facility", "enterprise"
 std::string_view RollupChildrenName(RollupChildren children);  // "sensors", "items", "facilities"
 
 // `count` children at `level` or worse (severity number <= level's) raise

@@ -693,8 +693,8 @@ class Server::Impl {
   // is what `stored` already holds), then published. Control thread (or
   // start-up) only; on error nothing changes.
   Status ChangeRules(RulesDocument next, const std::optional<std::string>& stored) {
-    if (auto checked = alarm::RuleSet::Build(next.rules, registry_->Get(), next.gateway_offline,
-                                             next.rollups);
+    if (auto checked =
+            alarm::RuleSet::Build(next.rules, registry_->Get(), next.gateway_offline, next.rollups);
         !checked) {
       return Status::InvalidArgument(
           (options_.rules_file.empty() ? std::string("rules") : options_.rules_file.string()) +
@@ -732,8 +732,8 @@ class Server::Impl {
       next.rules.erase(it);
     }
     if (validate_only) {
-      auto checked = alarm::RuleSet::Build(next.rules, registry_->Get(), next.gateway_offline,
-                                             next.rollups);
+      auto checked =
+          alarm::RuleSet::Build(next.rules, registry_->Get(), next.gateway_offline, next.rollups);
       if (!checked) return Status::InvalidArgument("rules: " + checked.error().message());
       return next.rules.size();
     }
@@ -767,9 +767,8 @@ class Server::Impl {
   // a sensor or enterprise `registry` lacks, or the log cannot take it.
   // Control thread (or start-up) only.
   Status PublishRules(std::shared_ptr<const alarm::Registry> registry) {
-    auto rule_set =
-        alarm::RuleSet::Build(rules_.rules, std::move(registry), rules_.gateway_offline,
-                              rules_.rollups);
+    auto rule_set = alarm::RuleSet::Build(rules_.rules, std::move(registry), rules_.gateway_offline,
+                                          rules_.rollups);
     if (!rule_set) {
       return Status::InvalidArgument(
           (options_.rules_file.empty() ? std::string("rules") : options_.rules_file.string()) +
@@ -826,7 +825,8 @@ class Server::Impl {
     auto next = registry_->Get()->Apply(numbered);
     if (!next) return next.error();
     // The rules must still make sense for the changed registry.
-    if (auto checked = alarm::RuleSet::Build(rules_.rules, *next, rules_.gateway_offline, rules_.rollups);
+    if (auto checked =
+            alarm::RuleSet::Build(rules_.rules, *next, rules_.gateway_offline, rules_.rollups);
         !checked) {
       return Status::InvalidArgument("the change breaks the alarm rules: " +
                                      checked.error().message());
@@ -1001,8 +1001,8 @@ class Server::Impl {
   Result<std::shared_ptr<const alarm::RuleSet>> AdoptStreamRules(std::string_view text) {
     auto doc = ParseRulesDocument(text, "rules from the ingest stream");
     if (!doc) return doc.error();
-    auto rule_set = alarm::RuleSet::Build(doc->rules, registry_->Get(), doc->gateway_offline,
-                                          doc->rollups);
+    auto rule_set =
+        alarm::RuleSet::Build(doc->rules, registry_->Get(), doc->gateway_offline, doc->rollups);
     if (!rule_set) {
       return Status::InvalidArgument(
           "rules from the ingest stream do not fit this node's "

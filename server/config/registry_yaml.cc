@@ -249,9 +249,10 @@ class Parser {
            const std::string kind = String(v);
            f.kind = alarm::FacilityKindFromName(kind);
            if (f.kind == alarm::FacilityKind::kUnspecified) {
-             Fail(v, "must be one of major_hazard_source, tank_farm, tailings_reservoir, "
-                     "working_face, other, got '" +
-                         alarm::Echo(kind) + "'");
+             Fail(v,
+                  "must be one of major_hazard_source, tank_farm, tailings_reservoir, "
+                  "working_face, other, got '" +
+                      alarm::Echo(kind) + "'");
            }
          }},
         {"name", false, [&](const Item& v) { f.name = String(v); }},
@@ -339,8 +340,8 @@ class Parser {
         }
         if (facility->enterprise_id != s.enterprise_id) {
           Fail(place.written.mark, place.written.path,
-               "facility '" + facility->id + "' belongs to enterprise '" +
-                   facility->enterprise_id + "', not the sensor's '" + s.enterprise_id + "'");
+               "facility '" + facility->id + "' belongs to enterprise '" + facility->enterprise_id +
+                   "', not the sensor's '" + s.enterprise_id + "'");
         }
         continue;
       }
@@ -348,9 +349,10 @@ class Parser {
         Fail(place.written.mark, place.written.path,
              "an item needs the sensor's facility (key `facility`)");
       }
-      const bool found = facility != nullptr &&
-                         std::any_of(facility->items.begin(), facility->items.end(),
-                                     [&](const alarm::MonitoringItem& i) { return i.id == s.item_id; });
+      const bool found =
+          facility != nullptr &&
+          std::any_of(facility->items.begin(), facility->items.end(),
+                      [&](const alarm::MonitoringItem& i) { return i.id == s.item_id; });
       if (!found) {
         Fail(place.written.mark, place.written.path,
              "facility '" + alarm::Echo(s.facility_id) + "' has no item '" +

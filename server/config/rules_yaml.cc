@@ -238,7 +238,8 @@ class Parser {
   // A scalar or a list of scalars, each handed to `one`.
   void OneOrMany(const Item& item, const std::function<void(const Item&)>& one) const {
     if (item.value.IsScalar()) return one(item);
-    if (!item.value.IsSequence()) Fail(item, "expected a name or a list, got " + Describe(item.value));
+    if (!item.value.IsSequence())
+      Fail(item, "expected a name or a list, got " + Describe(item.value));
     size_t index = 0;
     for (const YAML::Node& node : item.value) {
       one(Item{item.path + "[" + std::to_string(index++) + "]", node.Mark(), node});
@@ -254,14 +255,18 @@ class Parser {
              const std::string name = String(k);
              const alarm::FacilityKind kind = alarm::FacilityKindFromName(name);
              if (kind == alarm::FacilityKind::kUnspecified) {
-               Fail(k, "must be one of major_hazard_source, tank_farm, tailings_reservoir, "
-                       "working_face, other, got '" + alarm::Echo(name) + "'");
+               Fail(k,
+                    "must be one of major_hazard_source, tank_farm, tailings_reservoir, "
+                    "working_face, other, got '" +
+                        alarm::Echo(name) + "'");
              }
              r.facility_kinds.push_back(kind);
            });
          }},
         {"facility", false,
-         [&](const Item& v) { OneOrMany(v, [&](const Item& f) { r.facility_ids.push_back(Id(f)); }); }},
+         [&](const Item& v) {
+           OneOrMany(v, [&](const Item& f) { r.facility_ids.push_back(Id(f)); });
+         }},
         {"enterprise_kind", false,
          [&](const Item& v) {
            OneOrMany(v, [&](const Item& k) {
@@ -306,7 +311,8 @@ class Parser {
         {"select", false, [&](const Item& v) { Section(v, select); }},
         {"when", true,
          [&](const Item& v) {
-           if (!v.value.IsSequence()) Fail(v, "expected a list of conditions, got " + Describe(v.value));
+           if (!v.value.IsSequence())
+             Fail(v, "expected a list of conditions, got " + Describe(v.value));
            size_t index = 0;
            for (const YAML::Node& node : v.value) {
              Item cond{v.path + "[" + std::to_string(index++) + "]", node.Mark(), node};

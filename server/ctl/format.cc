@@ -46,6 +46,10 @@ class JsonObject {
   JsonObject& OptStr(std::string_view key, std::string_view value) {
     return value.empty() ? *this : Str(key, value);
   }
+  // Left out when `present` is false.
+  JsonObject& OptRaw(std::string_view key, bool present, std::string_view json) {
+    return present ? Raw(key, json) : *this;
+  }
   JsonObject& Int(std::string_view key, int64_t value) { return Raw(key, std::to_string(value)); }
   JsonObject& UInt(std::string_view key, uint64_t value) { return Raw(key, std::to_string(value)); }
   JsonObject& Num(std::string_view key, double value) {
@@ -89,6 +93,15 @@ std::string Source(const v1::Alarm& a) {
     out += " sensor=" + Named(Word(a.sensor_id()), {a.sensor_quantity(), a.sensor_unit()});
   }
   if (!a.gateway_id().empty()) out += " gateway=" + Word(a.gateway_id());
+  if (!a.place_id().empty()) {
+    // A roll-up: where it is raised, and the alarms that raised it.
+    out += " place=" + Word(a.place_id());
+    std::string ids;
+    for (const uint64_t id : a.contributing_alarm_ids()) {
+      ids += (ids.empty() ? "" : ",") + std::to_string(id);
+    }
+    if (!ids.empty()) out += " contributing=" + ids;
+  }
   out += " enterprise=" + Named(Word(a.enterprise_id()), {a.enterprise_name()}) +
          " region=" + Word(a.region_code());
   if (a.level() != v1::ALARM_LEVEL_NONE) out += " level=" + AlarmLevelName(a.level());
@@ -273,6 +286,15 @@ std::string EventText(const v1::AlarmEvent& e, const TextStyle& style) {
   return out;
 }
 
+// A roll-up's contributing alarm ids as a JSON array.
+std::string ContributingJson(const v1::Alarm& a) {
+  std::string out = "[";
+  for (const uint64_t id : a.contributing_alarm_ids()) {
+    out += (out.size() > 1 ? "," : "") + std::to_string(id);
+  }
+  return out + "]";
+}
+
 std::string AlarmJson(const v1::Alarm& a) {
   return JsonObject()
       .UInt("alarm_id", a.alarm_id())
@@ -299,6 +321,8 @@ std::string AlarmJson(const v1::Alarm& a) {
       .Str("sensor_quantity", a.sensor_quantity())
       .Str("sensor_unit", a.sensor_unit())
       .OptStr("planned_work_id", a.planned_work_id())
+      .OptStr("place_id", a.place_id())
+      .OptRaw("contributing_alarm_ids", a.contributing_alarm_ids_size() > 0, ContributingJson(a))
       .Done();
 }
 

@@ -221,11 +221,9 @@ void JournalBook::RollUpAll(alarm::TimestampMs at, const alarm::Registry& regist
       for (const alarm::MonitoringItem& item : facility->items) {
         RollUpPlace(alarm::RollupParent::kItem, item.id, facility, enterprise, at, registry);
       }
-      RollUpPlace(alarm::RollupParent::kFacility, facility->id, facility, enterprise, at,
-                  registry);
+      RollUpPlace(alarm::RollupParent::kFacility, facility->id, facility, enterprise, at, registry);
     }
-    RollUpPlace(alarm::RollupParent::kEnterprise, enterprise.id, nullptr, enterprise, at,
-                registry);
+    RollUpPlace(alarm::RollupParent::kEnterprise, enterprise.id, nullptr, enterprise, at, registry);
   }
   std::vector<alarm::ActiveAlarm> gone;
   for (const auto& [key, entry] : open_) {
@@ -247,9 +245,8 @@ void JournalBook::RollUpAll(alarm::TimestampMs at, const alarm::Registry& regist
 }
 
 void JournalBook::RollUpPlace(alarm::RollupParent parent, const std::string& place,
-                              const alarm::Facility* facility,
-                              const alarm::Enterprise& enterprise, alarm::TimestampMs at,
-                              const alarm::Registry& registry) {
+                              const alarm::Facility* facility, const alarm::Enterprise& enterprise,
+                              alarm::TimestampMs at, const alarm::Registry& registry) {
   const alarm::Registry& places = rules_.rules->registry();
   const alarm::RollupRule* rule =
       alarm::RollupFor(rules_.rules->rollups(), parent, facility, enterprise);
@@ -326,7 +323,7 @@ void JournalBook::RollUpPlace(alarm::RollupParent parent, const std::string& pla
       e.record.trigger_reading_at = INT64_MIN;
     } else {
       e.kind = *outcome.severity < current->severity ? alarm::EventKind::kEscalated
-                                                      : alarm::EventKind::kDeEscalated;
+                                                     : alarm::EventKind::kDeEscalated;
       e.record = *current;
       e.record.state = AlarmState::kActiveUnacked;
     }
@@ -337,12 +334,11 @@ void JournalBook::RollUpPlace(alarm::RollupParent parent, const std::string& pla
     e.record.contributing.clear();
     for (const size_t i : outcome.contributing) e.record.contributing.push_back(alarm_ids[i]);
     e.value = e.record.trigger_value;
-    e.comment = std::to_string(outcome.contributing.size()) + " of " +
-                std::to_string(severities.size()) + " " +
-                std::string(alarm::RollupChildrenName(rule->children)) + " at severity " +
-                std::to_string(static_cast<int>(cond.level)) + " or worse (" +
-                std::to_string(cond.count) + " raise severity " +
-                std::to_string(static_cast<int>(cond.raise)) + ")";
+    e.comment =
+        std::to_string(outcome.contributing.size()) + " of " + std::to_string(severities.size()) +
+        " " + std::string(alarm::RollupChildrenName(rule->children)) + " at severity " +
+        std::to_string(static_cast<int>(cond.level)) + " or worse (" + std::to_string(cond.count) +
+        " raise severity " + std::to_string(static_cast<int>(cond.raise)) + ")";
   }
   e.record.changed_at = at;
   AddOne(e, registry);

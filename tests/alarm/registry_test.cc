@@ -573,8 +573,9 @@ namespace {
 
 RegistryEntries WithFacility() {
   RegistryEntries e;
-  e.enterprises = {{.id = "e1", .name = "", .kind = EnterpriseKind::kTailings, .region_code = "370105"},
-                   {.id = "e2", .name = "", .kind = EnterpriseKind::kCoalMine, .region_code = "140105"}};
+  e.enterprises = {
+      {.id = "e1", .name = "", .kind = EnterpriseKind::kTailings, .region_code = "370105"},
+      {.id = "e2", .name = "", .kind = EnterpriseKind::kCoalMine, .region_code = "140105"}};
   e.facilities = {{.id = "res",
                    .enterprise_id = "e1",
                    .kind = FacilityKind::kTailingsReservoir,
@@ -582,7 +583,11 @@ RegistryEntries WithFacility() {
                    .items = {{.id = "disp", .name = ""}, {.id = "phr", .name = ""}}},
                   {.id = "face", .enterprise_id = "e2", .kind = FacilityKind::kWorkingFace}};
   e.sensors = {
-      {.id = "d1", .enterprise_id = "e1", .facility_id = "res", .item_id = "disp", .quantity = "q",
+      {.id = "d1",
+       .enterprise_id = "e1",
+       .facility_id = "res",
+       .item_id = "disp",
+       .quantity = "q",
        .unit = "u"},
       {.id = "d2", .enterprise_id = "e1", .facility_id = "res", .quantity = "q", .unit = "u"},
       {.id = "m1", .enterprise_id = "e2", .facility_id = "face", .quantity = "q", .unit = "u"}};
@@ -622,8 +627,9 @@ TEST_CASE("Registry facilities: every broken reference is refused, naming it", "
   CHECK(BuildError(e) == "sensor 'd2': item 'disp' given without its facility");
   e = WithFacility();
   e.facilities[1].items = {{.id = "disp", .name = ""}};
-  CHECK(BuildError(e) ==
-        "facility 'face': item 'disp': id already names an enterprise, facility or monitoring item");
+  CHECK(
+      BuildError(e) ==
+      "facility 'face': item 'disp': id already names an enterprise, facility or monitoring item");
   e = WithFacility();
   e.facilities[1].id = "e1";
   CHECK(BuildError(e) ==

@@ -51,9 +51,10 @@ TEST_CASE("RollupRule: pairings, conditions and selection", "[rollup]") {
   rule.when[1].count = 0;
   CHECK(rule.Validate().message() == "rollup 'gb': when[1].count must be at least 1");
 
-  const Enterprise tailings{.id = "e", .name = "", .kind = EnterpriseKind::kTailings,
-                            .region_code = "370105"};
-  const Facility reservoir{.id = "r", .enterprise_id = "e", .kind = FacilityKind::kTailingsReservoir};
+  const Enterprise tailings{
+      .id = "e", .name = "", .kind = EnterpriseKind::kTailings, .region_code = "370105"};
+  const Facility reservoir{
+      .id = "r", .enterprise_id = "e", .kind = FacilityKind::kTailingsReservoir};
   const Facility farm{.id = "f", .enterprise_id = "e", .kind = FacilityKind::kTankFarm};
   RollupRule a = Gb39496();
   a.id = "a";

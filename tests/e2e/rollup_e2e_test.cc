@@ -73,8 +73,8 @@ struct Server {
   static VigildProcess::Options Make(testing::TempDir& dir) {
     std::ofstream(dir / "rules.yaml") << kRules;
     return {.config_yaml = "rules_file: " + (dir / "rules.yaml").string() +
-                           "\nserver:\n  shards: 4\nalarms:\n  heartbeat_interval: 200ms\n" + kAuth +
-                           kGatewayTokensYaml,
+                           "\nserver:\n  shards: 4\nalarms:\n  heartbeat_interval: 200ms\n" +
+                           kAuth + kGatewayTokensYaml,
             .registry_yaml = kRegistry};
   }
 
@@ -127,9 +127,10 @@ std::string Describe(const std::vector<v1::AlarmEvent>& events) {
 
 bool IsRollup(const v1::AlarmEvent& e) { return e.alarm().kind() == v1::ALARM_KIND_ROLLUP; }
 
-TEST_CASE("Roll-up e2e: 4 blue points raise their item yellow after them, with their alarm ids, "
-          "through a restart, and it clears with them",
-          "[e2e][rollup]") {
+TEST_CASE(
+    "Roll-up e2e: 4 blue points raise their item yellow after them, with their alarm ids, "
+    "through a restart, and it clears with them",
+    "[e2e][rollup]") {
   // The points are spread over the shards: the roll-up meets them in the journal.
   std::set<uint32_t> shards;
   for (const char* id : {"d-0", "d-1", "d-2", "d-3"}) shards.insert(alarm::ShardOf(id, 4));
@@ -184,6 +185,15 @@ TEST_CASE("Roll-up e2e: 4 blue points raise their item yellow after them, with t
   CHECK(open_item->alarm_id() == item_alarm);
   CHECK(open_item->contributing_alarm_ids_size() == 4);
   {
+    // vigilctl names its place and the alarms that raised it.
+    std::ofstream(server.dir / "token") << kNational;
+    const CtlResult list = RunVigilctl({"--server", server.vigild.address(), "--token-file",
+                                        (server.dir / "token").string(), "alarms", "list"});
+    INFO(list.output);
+    CHECK(list.code == 0);
+    CHECK(list.output.find("place=res-1-disp contributing=") != std::string::npos);
+  }
+  {
     // It needs no acknowledgement: its children's alarms are acted on.
     grpc::ClientContext context;
     SetDeadline(&context);
@@ -201,8 +211,8 @@ TEST_CASE("Roll-up e2e: 4 blue points raise their item yellow after them, with t
   server.epoch = 2;
   server.sequence = 0;
   server.Send({{"d-1", 1}}, t0 + 3);
-  REQUIRE(after.WaitFor(
-      [](const auto& e) { return std::any_of(e.begin(), e.end(), IsRollup); }, Scaled(15s)));
+  REQUIRE(after.WaitFor([](const auto& e) { return std::any_of(e.begin(), e.end(), IsRollup); },
+                        Scaled(15s)));
   events = after.Events();
   INFO(Describe(events));
   REQUIRE(events.size() == 2);

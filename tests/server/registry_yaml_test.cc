@@ -221,15 +221,17 @@ TEST_CASE("Registry YAML errors name source, line, column and path", "[server][r
                                                 "    enterprize: e-370105-001\n") ==
           "registry.yaml:9:5: gateways[0].enterprize: unknown key (known: id, enterprise)");
     CHECK(ParseError("sensor:\n  - id: s-1\n") ==
-          "registry.yaml:1:1: sensor: unknown key (known: enterprises, facilities, sensors, gateways)");
+          "registry.yaml:1:1: sensor: unknown key (known: enterprises, facilities, sensors, "
+          "gateways)");
   }
   SECTION("wrong shape") {
     CHECK(ParseError("sensors:\n  id: s-1\n") ==
           "registry.yaml:2:3: sensors: expected a list of entries, got a mapping");
     CHECK(ParseError("gateways:\n  - gw-1\n") ==
           "registry.yaml:2:5: gateways[0]: expected a mapping, got 'gw-1'");
-    CHECK(ParseError("[1, 2]\n") ==
-          "registry.yaml:1:1: expected a mapping with enterprises, facilities, sensors and gateways");
+    CHECK(
+        ParseError("[1, 2]\n") ==
+        "registry.yaml:1:1: expected a mapping with enterprises, facilities, sensors and gateways");
   }
 }
 

@@ -2,6 +2,8 @@
 // reservoir with the GB 39496-2020 §5.5.4 figures -- 4 blue points of an item
 // raise the item yellow, 3 yellow the item orange, 2 orange the item red; the
 // items raise the reservoir likewise. Plain values: no store, no clock.
+#include "alarm/rollup.h"
+
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <memory>
@@ -10,7 +12,6 @@
 
 #include "alarm/engine.h"
 #include "alarm/registry.h"
-#include "alarm/rollup.h"
 #include "alarm/rule_set.h"
 #include "server/pipeline/journal_book.h"
 
@@ -98,8 +99,8 @@ class Points {
       : book_(book), reg_(std::move(reg)) {}
 
   // Raises (or changes to `severity`) the sensor's threshold alarm.
-  void Set(const std::string& sensor, Severity severity, AlarmState state = AlarmState::kActiveUnacked,
-           std::string planned = "") {
+  void Set(const std::string& sensor, Severity severity,
+           AlarmState state = AlarmState::kActiveUnacked, std::string planned = "") {
     ActiveAlarm& a = open_[sensor];
     const bool fresh = a.source_id.empty();
     if (fresh) {
@@ -112,9 +113,9 @@ class Points {
                       .occurrence = ++occurrence_,
                       .raised_at = Now()};
     }
-    const EventKind kind = fresh                      ? EventKind::kRaised
-                           : severity < a.severity    ? EventKind::kEscalated
-                                                      : EventKind::kDeEscalated;
+    const EventKind kind = fresh                   ? EventKind::kRaised
+                           : severity < a.severity ? EventKind::kEscalated
+                                                   : EventKind::kDeEscalated;
     a.severity = severity;
     a.state = state;
     a.planned_work = std::move(planned);
@@ -128,8 +129,9 @@ class Points {
     open_.erase(sensor);
     a.state = AlarmState::kClearedUnacked;
     a.changed_at = Now();
-    book_->Add(AlarmEvent{.kind = EventKind::kCleared, .record = a, .reading_at = Now(), .at = Now()},
-               *reg_);
+    book_->Add(
+        AlarmEvent{.kind = EventKind::kCleared, .record = a, .reading_at = Now(), .at = Now()},
+        *reg_);
   }
   TimestampMs Now() { return kT0 + 1000 * ++tick_; }
 
@@ -161,9 +163,10 @@ uint64_t AlarmIdOf(const std::vector<JournalEntry>& entries, const std::string& 
   return 0;
 }
 
-TEST_CASE("GB 39496 roll-up: 4 blue points of an item raise the item yellow, journaled right "
-          "after the fourth point",
-          "[rollup]") {
+TEST_CASE(
+    "GB 39496 roll-up: 4 blue points of an item raise the item yellow, journaled right "
+    "after the fourth point",
+    "[rollup]") {
   const auto reg = Reservoir();
   JournalBook book(2);
   REQUIRE(book.UseRules(Rules(reg), 0, kT0, *reg) == true);
@@ -196,9 +199,10 @@ TEST_CASE("GB 39496 roll-up: 4 blue points of an item raise the item yellow, jou
   CHECK(OpenRollup(book, "res") == nullptr);
 }
 
-TEST_CASE("GB 39496 roll-up: items raise the reservoir orange then red, and clearing children "
-          "de-escalates and clears it",
-          "[rollup]") {
+TEST_CASE(
+    "GB 39496 roll-up: items raise the reservoir orange then red, and clearing children "
+    "de-escalates and clears it",
+    "[rollup]") {
   const auto reg = Reservoir();
   JournalBook book(2);
   book.UseRules(Rules(reg), 0, kT0, *reg);
@@ -268,9 +272,10 @@ TEST_CASE("GB 39496 roll-up: items raise the reservoir orange then red, and clea
   CHECK(OpenRollup(book, "disp") != nullptr);
 }
 
-TEST_CASE("Roll-up: children under planned work, cleared-unacked or outside any item do not "
-          "count",
-          "[rollup]") {
+TEST_CASE(
+    "Roll-up: children under planned work, cleared-unacked or outside any item do not "
+    "count",
+    "[rollup]") {
   const auto reg = Reservoir();
   JournalBook book(2);
   book.UseRules(Rules(reg), 0, kT0, *reg);
@@ -308,7 +313,8 @@ TEST_CASE("Roll-up: a restart continues from the loaded open table, the same ala
   CHECK(after.pending().empty());
   Points resumed(&after, reg);
   // The child's clear is a continuation: the next seq, the same alarm ids.
-  ActiveAlarm d0 = before.open().at({static_cast<uint8_t>(AlarmKind::kThreshold), "d0"}).event.record;
+  ActiveAlarm d0 =
+      before.open().at({static_cast<uint8_t>(AlarmKind::kThreshold), "d0"}).event.record;
   d0.state = AlarmState::kClearedUnacked;
   after.Add(AlarmEvent{.kind = EventKind::kCleared, .record = d0, .at = kT0 + 1'000'000}, *reg);
   const std::vector<JournalEntry> entries = after.Commit();
@@ -329,7 +335,8 @@ TEST_CASE("Roll-up: reconcile after a restart leaves roll-up alarms to their chi
   book.Commit();
   std::vector<ActiveAlarm> engine;
   for (const auto& [key, entry] : book.open()) {
-    if (key.first == static_cast<uint8_t>(AlarmKind::kThreshold)) engine.push_back(entry.event.record);
+    if (key.first == static_cast<uint8_t>(AlarmKind::kThreshold))
+      engine.push_back(entry.event.record);
   }
   CHECK(book.Reconcile(0, engine, kT0 + 5000, *reg) == 0);
   CHECK(OpenRollup(book, "disp") != nullptr);
@@ -344,9 +351,10 @@ TEST_CASE("Roll-up: reconcile after a restart leaves roll-up alarms to their chi
   CHECK(entries[1].event.kind == EventKind::kCleared);
 }
 
-TEST_CASE("Roll-up: new rules without the roll-up close its alarm, a failed write undoes the "
-          "change of rules",
-          "[rollup]") {
+TEST_CASE(
+    "Roll-up: new rules without the roll-up close its alarm, a failed write undoes the "
+    "change of rules",
+    "[rollup]") {
   const auto reg = Reservoir();
   JournalBook book(1);
   book.UseRules(Rules(reg), 5, kT0, *reg);

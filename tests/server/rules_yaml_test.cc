@@ -177,8 +177,9 @@ TEST_CASE("Rules YAML: syntax errors name the position", "[server][rules]") {
 }
 
 TEST_CASE("Rules YAML: unknown keys are errors", "[server][rules]") {
-  CHECK_THAT(ParseError("rule:\n  - id: r1\n"),
-             StartsWith("rules.yaml:1:1: rule: unknown key (known: rules, gateway_offline, rollups)"));
+  CHECK_THAT(
+      ParseError("rule:\n  - id: r1\n"),
+      StartsWith("rules.yaml:1:1: rule: unknown key (known: rules, gateway_offline, rollups)"));
   CHECK_THAT(ParseError(OneRule("    select: { sensor: s-1 }\n    levles: {}\n")),
              StartsWith("rules.yaml:4:5: rules[0] (r1).levles: unknown key (known: id, select, "
                         "levels, deadband,"));
@@ -667,9 +668,10 @@ TEST_CASE("Rules against the registry: a roll-up naming an unknown facility is r
       {.id = "e", .name = "", .kind = EnterpriseKind::kTailings, .region_code = "370105"}};
   auto registry = alarm::Registry::Build(std::move(entries));
   REQUIRE(ErrorOf(registry) == "");
-  auto doc = ParseRulesDocument("rollups:\n  - { id: r, parent: facility, from: items, select: "
-                                "{ facility: f-9 }, when: [{ count: 1, level: 1, raise: 1 }] }\n",
-                                "rules.yaml");
+  auto doc = ParseRulesDocument(
+      "rollups:\n  - { id: r, parent: facility, from: items, select: "
+      "{ facility: f-9 }, when: [{ count: 1, level: 1, raise: 1 }] }\n",
+      "rules.yaml");
   REQUIRE(ErrorOf(doc) == "");
   auto set = alarm::RuleSet::Build({}, *registry, {}, doc->rollups);
   REQUIRE_FALSE(set.has_value());
