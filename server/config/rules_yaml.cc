@@ -190,15 +190,18 @@ class Parser {
     return std::nullopt;
   }
 
-  void RuleList(const Item& item, std::vector<alarm::Rule>* rules) {
+  // A list of entries named `what` in paths ("rules[2] (ch4-face)"), each
+  // a mapping handed to `entry`.
+  void EntryList(const Item& item, std::string_view what, std::string_view described,
+                 const std::function<void(const Item&)>& entry) const {
     if (item.value.IsNull()) return;
     if (!item.value.IsSequence()) {
-      Fail(item, "expected a list of rules, got " + Describe(item.value));
+      Fail(item, "expected a list of " + std::string(described) + ", got " + Describe(item.value));
     }
     size_t index = 0;
     for (const YAML::Node& node : item.value) {
-      std::string path = "rules[" + std::to_string(index++) + "]";
-      // Name the rule in every message once its id is known, wherever the
+      std::string path = std::string(what) + "[" + std::to_string(index++) + "]";
+      // Name the entry in every message once its id is known, wherever the
       // id key stands in the mapping.
       if (node.IsMap()) {
         const YAML::Node id = node["id"];
@@ -207,32 +210,24 @@ class Parser {
       }
       Item element{std::move(path), node.Mark(), node};
       if (!node.IsMap()) Fail(element, "expected a mapping, got " + Describe(node));
-      rules->push_back(RuleEntry(element));
+      entry(element);
     }
   }
 
+  void RuleList(const Item& item, std::vector<alarm::Rule>* rules) {
+    EntryList(item, "rules", "rules",
+              [&](const Item& element) { rules->push_back(RuleEntry(element)); });
+  }
+
   void RollupList(const Item& item, std::vector<alarm::RollupRule>* rollups) {
-    if (item.value.IsNull()) return;
-    if (!item.value.IsSequence()) {
-      Fail(item, "expected a list of roll-up rules, got " + Describe(item.value));
-    }
-    size_t index = 0;
-    for (const YAML::Node& node : item.value) {
-      std::string path = "rollups[" + std::to_string(index++) + "]";
-      if (node.IsMap()) {
-        const YAML::Node id = node["id"];
-        if (id.IsDefined() && id.IsScalar() && alarm::IsValidId(id.Scalar()))
-          path += " (" + id.Scalar() + ")";
-      }
-      Item element{std::move(path), node.Mark(), node};
-      if (!node.IsMap()) Fail(element, "expected a mapping, got " + Describe(node));
+    EntryList(item, "rollups", "roll-up rules", [&](const Item& element) {
       alarm::RollupRule rollup = RollupEntry(element);
       for (const alarm::RollupRule& earlier : *rollups) {
         if (earlier.id == rollup.id) Fail(element, "duplicate rollup id '" + rollup.id + "'");
       }
       if (Status s = rollup.Validate(); !s.ok()) Fail(element, s.message());
       rollups->push_back(std::move(rollup));
-    }
+    });
   }
 
   // A scalar or a list of scalars, each handed to `one`.
