@@ -512,4 +512,18 @@ std::string ErrorJson(std::string_view message, const BodyError* error) {
   return std::string(out.GetString(), out.GetSize());
 }
 
+std::string ErrorJson(std::string_view message, uint64_t epoch, uint64_t sequence) {
+  rapidjson::StringBuffer out;
+  rapidjson::Writer<rapidjson::StringBuffer> w(out);
+  w.StartObject();
+  w.Key("error");
+  WriteText(&w, message);
+  w.Key("epoch");
+  w.Uint64(epoch);
+  w.Key("sequence");
+  w.Uint64(sequence);
+  w.EndObject();
+  return std::string(out.GetString(), out.GetSize());
+}
+
 }  // namespace vigil::server

@@ -181,6 +181,13 @@ void AddMqttMetrics(std::vector<MetricFamily>* out, const MqttStats& m) {
             "Attempts to store an MQTT message refused for now (storage unavailable, "
             "overloaded), kept unacknowledged and tried again.",
             kCounter, Load(m.retries));
+  MetricFamily acks = Family("vigil_mqtt_acks_total",
+                             "Answers published to gateways' ack topics (mqtt.ack_suffix), by "
+                             "result: ok (handed to the client at QoS 1), failed (not sent).",
+                             kCounter);
+  acks.metric.push_back(Value(kCounter, Load(m.acks_published), {{"result", "ok"}}));
+  acks.metric.push_back(Value(kCounter, Load(m.acks_failed), {{"result", "failed"}}));
+  out->push_back(std::move(acks));
 }
 
 void AddControlMetrics(std::vector<MetricFamily>* out, const ControlStats& c) {
