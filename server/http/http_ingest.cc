@@ -368,7 +368,7 @@ void HttpIngest::HandleLines(HttpRequest& request, const HttpReply& reply) {
       }
       ++readings;
       if (readings > limits.max_readings_per_batch ||
-          batch.series().size() > limits.max_series_per_batch) {
+          batch.sensors() > limits.max_series_per_batch) {
         too_large = true;
         continue;
       }

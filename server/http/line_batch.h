@@ -35,8 +35,9 @@ class LineBatch {
   // codes, log_number 0); and each view's alarm::IdIndex::Hash(sensor_id).
   std::span<const alarm::SeriesView> series() const { return views_; }
   std::span<const uint64_t> hashes() const { return hashes_; }
-  // Readings added, in all series.
+  // Readings added, in all series; sensors added (valid before Group() too).
   size_t readings() const { return pending_.size(); }
+  size_t sensors() const { return series_.size(); }
   // The body line of reading `reading` of series `series`.
   // REQUIRES: Group(); reading < series()[series].values.size().
   uint32_t LineOf(size_t series, size_t reading) const {

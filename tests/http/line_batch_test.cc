@@ -34,6 +34,7 @@ TEST_CASE("LineBatch groups readings by sensor, each in the order of its lines",
   batch.Add("c", 10, 4, 5);
   batch.Add("b", 20, 5, 6);
   batch.Add("a", 30, 6, 7);
+  CHECK(batch.sensors() == 3);
   batch.Group();
   CHECK(batch.readings() == 6);
   CHECK(Describe(batch) == "a:10=1@1,20=3@3,30=6@7|b:10=2@2,20=5@6|c:10=4@5");

@@ -1,0 +1,118 @@
+#!/usr/bin/python3
+"""Publishes a shared/peers line-protocol file to vigild through an MQTT broker, as JSON batches
+(the same batches bench/http_write_load.py --format json POSTs: one time step x --batch
+consecutive sensors, worker w owning blocks b % W == w, writing as gateway gw-lp-group-w), and
+waits for vigild's answer to every batch on the gateways' ack topics (docs/mqtt-ingest.md), which
+vigild publishes once the batch is durable. Each worker publishes at QoS 1 on its own connection
+and keeps at most --window batches unanswered. Prints `name value unit` lines. Needs Debian's
+python3-paho-mqtt (run with /usr/bin/python3). Loopback only; bounded by --deadline-s.
+"""
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from http_write_load import json_batch  # noqa: E402 (the very JSON batches of the HTTP path)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--peers", required=True, help="shared/peers folder (its loader.py)")
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--broker", required=True, help="127.0.0.1:PORT")
+    ap.add_argument("--server-pid", type=int, required=True)
+    ap.add_argument("--batch", type=int, default=5000)
+    ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--window", type=int, default=4, help="unanswered batches per worker")
+    ap.add_argument("--shift-steps", type=int, default=0, help="warm pass: shift time by R steps")
+    ap.add_argument("--topic-prefix", default="vigil/ingest/")
+    ap.add_argument("--deadline-s", type=float, default=600)
+    ap.add_argument("--prefix", default="vigil_mqtt_write")
+    a = ap.parse_args()
+    host, port = a.broker.rsplit(":", 1)
+    if host not in ("127.0.0.1", "localhost"):
+        sys.exit("loopback targets only")
+    sys.path.insert(0, a.peers)
+    import loader  # noqa: E402
+
+    with open(a.data + ".meta.json") as f:
+        meta = json.load(f)
+    lp = loader.build_batches(a.data, meta, a.batch, a.workers, "vm", a.shift_steps)
+    epoch = 1 + a.shift_steps
+    per_worker = [[(json_batch(body, f"gw-lp-group-{w}", epoch, seq + 1), n)
+                   for seq, (body, n) in enumerate(batches)] for w, batches in enumerate(lp)]
+    deadline = time.monotonic() + a.deadline_s
+    stats = {"stored": 0, "errors": 0, "first_error": None}
+    lock = threading.Lock()
+
+    def work(w):
+        gateway = f"gw-lp-group-{w}"
+        cond = threading.Condition()
+        answered = {}  # sequence -> answer
+        subscribed = threading.Event()
+
+        def on_message(client, userdata, message):
+            answer = json.loads(message.payload)
+            if answer.get("epoch") != epoch:
+                return  # an answer of the untimed pass, still queued
+            with cond:
+                answered[answer["sequence"]] = answer
+                cond.notify_all()
+
+        client = mqtt.Client(client_id=f"bench-{gateway}", clean_session=True)
+        client.on_message = on_message
+        client.on_subscribe = lambda *args: subscribed.set()
+        client.connect(host, int(port))
+        client.loop_start()
+        client.subscribe(a.topic_prefix + gateway + "/ack", qos=1)
+        subscribed.wait(10)
+        batches = per_worker[w]
+        ok = errs = 0
+        first = None
+        for seq, (body, _) in enumerate(batches, start=1):
+            with cond:  # at most --window unanswered
+                cond.wait_for(lambda: seq - len(answered) <= a.window,
+                              max(0.0, deadline - time.monotonic()))
+            client.publish(a.topic_prefix + gateway, body, qos=1)
+        with cond:
+            cond.wait_for(lambda: len(answered) >= len(batches),
+                          max(0.0, deadline - time.monotonic()))
+        for seq, (_, n) in enumerate(batches, start=1):
+            answer = answered.get(seq)
+            if answer is not None and "error" not in answer and answer["rejected_readings"] == 0:
+                ok += answer["stored_readings"]
+            else:
+                errs += 1
+                first = first or f"sequence {seq}: {answer}"
+        client.loop_stop()
+        client.disconnect()
+        with lock:
+            stats["stored"] += ok
+            stats["errors"] += errs
+            stats["first_error"] = stats["first_error"] or first
+
+    cpu0 = loader.proc_cpu_s(a.server_pid)
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(a.workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seconds = time.monotonic() - t0
+    cpu = loader.proc_cpu_s(a.server_pid) - cpu0
+    if stats["errors"]:
+        sys.exit(f"{stats['errors']} batches not stored whole, first: {stats['first_error']}")
+    n = stats["stored"]
+    print(f"{a.prefix}_readings {n} count")
+    print(f"{a.prefix}_seconds {seconds:.3f} s")
+    print(f"{a.prefix}_readings_per_s {n / seconds:.0f} readings/s")
+    print(f"{a.prefix}_server_cpu_us_per_reading {cpu / n * 1e6:.3f} us")
+
+
+if __name__ == "__main__":
+    main()
