@@ -1,12 +1,10 @@
 #include "cluster/checkpoint_file.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <iterator>
+
+#include "storage/durable_file.h"
 
 namespace vigil::cluster {
 namespace {
@@ -26,23 +24,6 @@ bool Get(std::string_view* in, uint64_t* v, int bytes) {
   in->remove_prefix(static_cast<size_t>(bytes));
   *v = r;
   return true;
-}
-
-alarm::Status Errno(const std::string& what) {
-  return alarm::Status::IOError(what + ": " + std::strerror(errno));
-}
-
-// Writes all of `data` to `fd` and fsyncs it.
-alarm::Status WriteAndSync(int fd, const std::string& data, const std::string& name) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Errno("write " + name);
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) return Errno("fsync " + name);
-  return alarm::Status::Ok();
 }
 
 }  // namespace
@@ -99,20 +80,7 @@ alarm::Status SaveCheckpoint(const std::filesystem::path& file, const Checkpoint
     Put(&data, mark.epoch, 8);
     Put(&data, mark.sequence, 8);
   }
-  const std::filesystem::path tmp = file.string() + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Errno("create " + tmp.string());
-  alarm::Status s = WriteAndSync(fd, data, tmp.string());
-  ::close(fd);
-  if (!s.ok()) return s;
-  if (::rename(tmp.c_str(), file.c_str()) != 0) return Errno("rename " + tmp.string());
-  const std::filesystem::path dir = file.has_parent_path() ? file.parent_path() : ".";
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return Errno("open " + dir.string());
-  const int rc = ::fsync(dfd);
-  ::close(dfd);
-  if (rc != 0) return Errno("fsync " + dir.string());
-  return alarm::Status::Ok();
+  return storage::WriteFileDurably(file, data);
 }
 
 }  // namespace vigil::cluster

@@ -280,6 +280,7 @@ class Server::Impl {
       return ec ? UINT64_MAX : static_cast<uint64_t>(space.available);
     };
     if (applier_) writer_options.handoff = &handoff_;
+    if (jetstream_log_) writer_options.max_groups_in_flight = options_.ingest_log.groups_in_flight;
     auto writer = StorageWriter::Start(log_, shards_.get(), std::move(writer_options));
     if (!writer) return writer.error();
     writer_ = std::move(*writer);

@@ -9,6 +9,10 @@
 #
 #   bench/cluster/cluster_vs_single.sh [build-dir] [duration]   (defaults: build 10s)
 #
+# SERIAL_GROUPS=1 adds a second cluster pair (C, D) on its own stream with
+# ingest_log.groups_in_flight 1 (the writer's pipelining off) and passes
+# P S S P between the pipelined pair and it: `pipelined_over_serial_*` ratios.
+#
 # Needs nats-server (deploy/install-deps.sh --test). Bounded: each pass runs
 # `duration` plus warm-up and drain; every start waits at most 30 s.
 set -euo pipefail
@@ -72,6 +76,20 @@ jetstream="ingest_log: { backend: jetstream, nats_urls: [\"nats://127.0.0.1:$nat
 start_vigild single ""
 start_vigild node_a "$jetstream"
 start_vigild node_b "$jetstream"
+compare_groups="${SERIAL_GROUPS:-}"
+if [ -n "$compare_groups" ]; then
+  # Its own nats-server: two streams cannot both hold vigil.ingest.>.
+  nats2_port="$(free_port)"
+  sed "s/127.0.0.1:$nats_port/127.0.0.1:$nats2_port/; s/127.0.0.1:$nats_mon/127.0.0.1:$(free_port)/; s|$work/nats\"|$work/nats2\"|" \
+    "$work/nats.conf" > "$work/nats2.conf"
+  nats-server -c "$work/nats2.conf" > "$work/nats2.log" 2>&1 &
+  nats2_pid=$!
+  pids+=("$nats2_pid")
+  sleep 1
+  serial="ingest_log: { backend: jetstream, groups_in_flight: $compare_groups, nats_urls: [\"nats://127.0.0.1:$nats2_port\"] }"
+  start_vigild node_c "$serial"
+  start_vigild node_d "$serial"
+fi
 
 cpu_ticks() {  # utime + stime of pid $1, in clock ticks
   awk '{print $14 + $15}' "/proc/$1/stat"
@@ -103,7 +121,9 @@ pass() {
 }
 
 # Register the simulated gateways and sensors at every node (the registry is per node).
-for t in "$single_target" "$node_a_target" "$node_b_target"; do
+targets=("$single_target" "$node_a_target" "$node_b_target")
+[ -n "$compare_groups" ] && targets+=("$node_c_target" "$node_d_target")
+for t in "${targets[@]}"; do
   "$load" --target "$t" --gateways 20 --sensors-per-gateway 500 --register-only >/dev/null
 done
 
@@ -129,3 +149,14 @@ awk -v s1="$s1" -v s2="$s2" -v c1="$c1" -v c2="$c2" -v s1c="$s1c" -v s2c="$s2c" 
 readings_c1="$c1_readings"
 awk -v b0="$bytes_before" -v b1="$bytes_after" -v n="$readings_c1" \
   'BEGIN { if (n > 0) printf "stream_bytes_per_reading %.2f B\n", (b1 - b0) / n }'
+
+if [ -n "$compare_groups" ]; then
+  pass pipelined_1 "$node_a_target" "$node_a_pid" "$node_b_pid" "$nats_pid"; p1="$pass_rps"; p1c="$pass_cpu_us"
+  pass serial_1 "$node_c_target" "$node_c_pid" "$node_d_pid" "$nats2_pid"; q1="$pass_rps"; q1c="$pass_cpu_us"
+  pass serial_2 "$node_c_target" "$node_c_pid" "$node_d_pid" "$nats2_pid"; q2="$pass_rps"; q2c="$pass_cpu_us"
+  pass pipelined_2 "$node_a_target" "$node_a_pid" "$node_b_pid" "$nats_pid"; p2="$pass_rps"; p2c="$pass_cpu_us"
+  awk -v p1="$p1" -v p2="$p2" -v q1="$q1" -v q2="$q2" -v p1c="$p1c" -v p2c="$p2c" -v q1c="$q1c" -v q2c="$q2c" 'BEGIN {
+    printf "pipelined_over_serial_throughput %.3f ratio\n", (p1 + p2) / (q1 + q2)
+    printf "pipelined_over_serial_cpu_per_reading %.3f ratio\n", (p1c + p2c) / (q1c + q2c)
+  }'
+fi

@@ -11,6 +11,7 @@
 
 #include "server/api/grpc_status.h"
 #include "server/log/log.h"
+#include "storage/durable_file.h"
 
 namespace vigil::server {
 namespace {
@@ -53,11 +54,10 @@ alarm::Status WriteFiles(const std::filesystem::path& dir,
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return alarm::Status::IOError("create " + dir.string() + ": " + ec.message());
+  // Durable like the RocksDB checkpoint beside them: a backup taken just
+  // before a power loss must not hold a torn or empty log checkpoint.
   for (const auto& [name, bytes] : files) {
-    std::ofstream out(dir / name, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.close();
-    if (!out) return alarm::Status::IOError("write " + (dir / name).string());
+    if (alarm::Status s = storage::WriteFileDurably(dir / name, bytes); !s.ok()) return s;
   }
   return alarm::Status::Ok();
 }

@@ -386,6 +386,10 @@ class Parser {
          [&](const Item& item) {
            options.ingest_log.append_timeout = Duration(item, std::chrono::milliseconds(100));
          }},
+        {"groups_in_flight",
+         [&](const Item& item) {
+           options.ingest_log.groups_in_flight = static_cast<uint32_t>(Unsigned(item, 1, 256));
+         }},
         {"max_bytes",
          [&](const Item& item) { options.ingest_log.max_bytes = LargeByteSize(item); }},
         {"max_age",
@@ -1064,6 +1068,7 @@ std::string FormatEffectiveConfig(const ServerOptions& options) {
     line("  partition", std::to_string(options.ingest_log.partition));
     line("  replicas", std::to_string(options.ingest_log.replicas));
     line("  append_timeout", FormatDuration(options.ingest_log.append_timeout));
+    line("  groups_in_flight", std::to_string(options.ingest_log.groups_in_flight));
     line("  max_bytes", std::to_string(options.ingest_log.max_bytes));
     line("  max_age", FormatDuration(options.ingest_log.max_age));
   }

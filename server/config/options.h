@@ -85,6 +85,10 @@ struct IngestLogOptions {
   // Longest wait for the stream's acknowledgement before a batch fails
   // (UNAVAILABLE). YAML ingest_log.append_timeout. Default: 5s.
   std::chrono::milliseconds append_timeout = std::chrono::seconds(5);
+  // Groups of batches published and not yet acknowledged at once (the
+  // storage writer's pipelining; a gateway's batches are never in two).
+  // YAML ingest_log.groups_in_flight (1..256). Default: 4.
+  uint32_t groups_in_flight = 4;
   // The stream's retention when this node creates it (an existing stream
   // keeps its own): most bytes and oldest message kept; 0 = no limit. A
   // node whose checkpoint falls behind what is kept must be restored from a

@@ -353,6 +353,11 @@ class Collector final : public prometheus::Collectable {
       AddSingle(&out, "vigil_cluster_ticks_dropped_total",
                 "Alarm-clock ticks not applied: their second was already ticked by another node.",
                 kCounter, static_cast<double>(a.ticks_dropped.load(std::memory_order_relaxed)));
+      AddSingle(&out, "vigil_cluster_applied_stream_seq",
+                "The ingest stream's sequence of the last message this node applied (alike "
+                "at every node once caught up).",
+                kGauge,
+                static_cast<double>(a.applied_position.load(std::memory_order_relaxed) >> 16));
       AddSingle(&out, "vigil_cluster_apply_lag_messages",
                 "Messages stored in the ingest stream after the last one this node applied.",
                 kGauge, static_cast<double>(a.pending.load(std::memory_order_relaxed)));
@@ -385,6 +390,15 @@ class Collector final : public prometheus::Collectable {
               static_cast<double>(s_.writer->queued()));
     AddSingle(&out, "vigil_writer_queue_capacity_batches", "Capacity of the writer queue.", kGauge,
               static_cast<double>(StorageWriter::kQueueCapacity));
+    AddSingle(&out, "vigil_writer_groups_in_flight",
+              "Groups of batches appended to the ingest log and not yet acknowledged "
+              "(ingest_log.groups_in_flight bounds them on a cluster).",
+              kGauge, static_cast<double>(s_.writer->groups_in_flight()));
+    out.push_back(HistogramFamily(
+        "vigil_writer_append_latency_seconds",
+        "From a group's append to the ingest log to its acknowledgement: the RocksDB write "
+        "(and fsync), or on a cluster the JetStream publish acknowledged by the stream's quorum.",
+        s_.writer->append_latency()));
     AddSingle(&out, "vigil_storage_failed",
               "1 while storage writes fail (disk full, I/O error): ingest is refused with "
               "UNAVAILABLE; retried every second.",

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "server/log/log.h"
@@ -52,6 +53,7 @@ class StorageWriter::Impl {
         log_(log),
         shards_(shards),
         options_(std::move(options)),
+        groups_(std::max<size_t>(options_.max_groups_in_flight, 1)),
         queue_(kQueueCapacity, FullPolicy::kRefuse) {
     for (auto& [gateway, mark] : marks) marks_.emplace(gateway, mark);
   }
@@ -116,55 +118,143 @@ class StorageWriter::Impl {
   }
 
  private:
-  // Folds what the follower applied into the watermarks and fences (between
-  // groups, so no undo is pending).
-  void TakeApplied() {
-    if (!applied_pending_.load(std::memory_order_acquire)) return;
-    std::unordered_map<std::string, storage::Watermark> applied;
+  // Why one batch was refused on its own (the group's error covers the rest).
+  enum class Refusal : uint8_t { kNone, kEpochBehind, kAfterGap };
+
+  // One group from its building to its answers. Slots are reused in turn
+  // (groups complete in append order), so their vectors keep their capacity.
+  struct Group {
+    std::vector<PendingBatch*> batches;
+    std::vector<PendingBatch::Outcome> outcomes;
+    std::vector<Refusal> refusals;
+    std::vector<alarm::Status> answers;  // for batches refused on their own
+    std::vector<storage::LogAppend> appends;
+    std::vector<std::pair<storage::Watermark*, storage::Watermark>> undo;
+    // Gateways with a batch stored by the group (pipelined only): none of
+    // them is in a later group until this one completed.
+    std::vector<std::string_view> gateways;
+    alarm::Status error;  // for every batch not refused on its own
+    alarm::TimestampMs stored_at = 0;
+    std::chrono::steady_clock::time_point appended_at;
+  };
+
+  bool pipelined() const { return groups_.size() > 1; }
+
+  // Builds and appends one group; false when there is nothing to do now
+  // (the thread then sleeps until a Submit or a completion wakes it).
+  bool CommitGroup() {
+    WaitForInFlightBelow(groups_.size());
+    Group& g = groups_[next_group_];
+    g.batches.clear();
     {
-      storage::MutexLock lock(&applied_mu_);
-      applied.swap(applied_);
-      applied_pending_.store(false, std::memory_order_relaxed);
+      storage::MutexLock lock(&state_mu_);
+      TakeApplied();
+      Gather(g);
+      if (!g.batches.empty()) Decide(g);
     }
-    for (const auto& [gateway, watermark] : applied) {
-      auto it = marks_.find(std::string_view(gateway));
-      if (it == marks_.end()) {
-        marks_.emplace(gateway, watermark);
-      } else {
-        it->second = std::max(it->second, watermark);
+    if (g.batches.empty()) {
+      // Nothing, or only batches of gateways in flight: wait for a completion
+      // (stopping), or sleep until one wakes this thread.
+      const size_t n = in_flight();
+      if (n > 0 && queue_.stopping()) {
+        WaitForInFlightBelow(n);
+        return true;
       }
-      if (auto fence = fences_.find(std::string_view(gateway));
-          fence != fences_.end() && fence->second <= watermark) {
-        fences_.erase(fence);
-      }
+      return n == 0 && !deferred_.empty();  // deferred: their gateway completed meanwhile
     }
-    owner_->fenced_.store(!fences_.empty(), std::memory_order_relaxed);
+    queue_.Done(g.batches.size());
+    if (g.appends.empty()) {
+      // Answers go out in log order, one group at a time: after those in flight.
+      WaitForInFlightBelow(1);
+      {
+        storage::MutexLock lock(&state_mu_);
+        Settle(g);
+      }
+      Answer(g);
+      return true;
+    }
+    // The shards' clock: commit time, never going back.
+    stored_at_ = std::max(stored_at_, WallMs());
+    g.stored_at = stored_at_;
+    for (storage::LogAppend& a : g.appends) a.stored_at = stored_at_;
+    {
+      storage::MutexLock lock(&in_flight_mu_);
+      ++in_flight_;
+    }
+    owner_->groups_in_flight_.fetch_add(1, std::memory_order_relaxed);
+    g.appended_at = std::chrono::steady_clock::now();
+    next_group_ = (next_group_ + 1) % groups_.size();
+    log_->Append(g.appends,
+                 [this, &g](alarm::Result<uint64_t> first) { Complete(g, std::move(first)); });
+    return true;
   }
 
-  // Returns false when the queue was empty.
-  bool CommitGroup() {
-    TakeApplied();
-    group_.clear();
-    size_t bytes = 0;
-    PendingBatch* batch = nullptr;
-    while (group_.size() < kMaxGroupBatches && bytes < kMaxGroupBytes && queue_.Pop(batch)) {
-      group_.push_back(batch);
-      bytes += batch->record.size();
-    }
-    if (group_.empty()) return false;
-    queue_.Done(group_.size());
+  size_t in_flight() {
+    storage::MutexLock lock(&in_flight_mu_);
+    return in_flight_;
+  }
 
-    outcomes_.assign(group_.size(), PendingBatch::Outcome::kDuplicate);
-    refusals_.assign(group_.size(), Refusal::kNone);
-    appends_.clear();
-    undo_.clear();
+  // Waits until fewer than `n` groups are in flight.
+  void WaitForInFlightBelow(size_t n) {
+    storage::MutexLock lock(&in_flight_mu_);
+    while (in_flight_ >= n) in_flight_cv_.Wait(&in_flight_mu_);
+  }
+
+  // Takes the next group's batches: first those deferred whose gateway has
+  // no group in flight any more (in the order they came), then the queue's.
+  // A batch of a gateway in flight is deferred, and behind it every later
+  // one of that gateway, so a gateway's batches keep their order.
+  void Gather(Group& g) VIGIL_REQUIRES(state_mu_) {
+    size_t bytes = 0;
+    auto full = [&] { return g.batches.size() >= kMaxGroupBatches || bytes >= kMaxGroupBytes; };
+    if (!deferred_.empty()) {
+      size_t kept = 0;
+      for (PendingBatch* b : deferred_) {
+        if (full() || Busy(*b)) {
+          deferred_[kept++] = b;
+          continue;
+        }
+        g.batches.push_back(b);
+        bytes += b->record.size();
+      }
+      deferred_.resize(kept);
+    }
+    PendingBatch* batch = nullptr;
+    while (!full() && deferred_.size() < kMaxGroupBatches && queue_.Pop(batch)) {
+      if (Busy(*batch)) {
+        deferred_.push_back(batch);
+      } else {
+        g.batches.push_back(batch);
+        bytes += batch->record.size();
+      }
+    }
+  }
+
+  // True when `b` must wait: a group in flight stores a batch of its gateway.
+  bool Busy(const PendingBatch& b) const VIGIL_REQUIRES(state_mu_) {
+    return !gateways_in_flight_.empty() && b.kind == storage::LogEntryKind::kBatch &&
+           gateways_in_flight_.contains(std::string_view(b.gateway_id));
+  }
+
+  // Each batch's outcome against the watermarks and fences; the stored ones
+  // raise their gateway's watermark (undone if the group fails) and become
+  // the group's appends.
+  void Decide(Group& g) VIGIL_REQUIRES(state_mu_) {
+    const size_t n = g.batches.size();
+    g.outcomes.assign(n, PendingBatch::Outcome::kDuplicate);
+    g.refusals.assign(n, Refusal::kNone);
+    g.answers.assign(n, alarm::Status());
+    g.appends.clear();
+    g.undo.clear();
+    g.gateways.clear();
+    g.error = alarm::Status();
     const bool failed = owner_->failed_.load(std::memory_order_acquire);
-    for (size_t i = 0; i < group_.size(); ++i) {
-      PendingBatch* b = group_[i];
+    for (size_t i = 0; i < n; ++i) {
+      PendingBatch* b = g.batches[i];
       if (b->kind == storage::LogEntryKind::kControl) {
-        outcomes_[i] = failed ? PendingBatch::Outcome::kFailed : PendingBatch::Outcome::kStored;
+        g.outcomes[i] = failed ? PendingBatch::Outcome::kFailed : PendingBatch::Outcome::kStored;
         if (!failed) {
-          appends_.push_back(
+          g.appends.push_back(
               {.gateway_id = {}, .watermark = {}, .record = b->record, .kind = b->kind});
         }
         continue;
@@ -173,13 +263,13 @@ class StorageWriter::Impl {
       if (it != marks_.end() && b->watermark.epoch < it->second.epoch) {
         // Not a resend: a gateway whose epoch went back (reset clock or epoch
         // store). Acking it duplicate would drop its readings unseen.
-        outcomes_[i] = PendingBatch::Outcome::kFailed;
-        refusals_[i] = Refusal::kEpochBehind;
+        g.outcomes[i] = PendingBatch::Outcome::kFailed;
+        g.refusals[i] = Refusal::kEpochBehind;
         continue;
       }
       if (it != marks_.end() && b->watermark <= it->second) continue;  // duplicate
       if (failed) {
-        outcomes_[i] = PendingBatch::Outcome::kFailed;
+        g.outcomes[i] = PendingBatch::Outcome::kFailed;
         continue;
       }
       // Fences are rare: no lookup (no hashing of the id) while there is none.
@@ -190,8 +280,8 @@ class StorageWriter::Impl {
         } else if (b->watermark > fence->second) {
           // An earlier batch of this gateway failed and was not resent yet:
           // storing this one would make that resend look like a duplicate.
-          outcomes_[i] = PendingBatch::Outcome::kFailed;
-          refusals_[i] = Refusal::kAfterGap;
+          g.outcomes[i] = PendingBatch::Outcome::kFailed;
+          g.refusals[i] = Refusal::kAfterGap;
           continue;
         } else if (b->watermark == fence->second) {
           fences_.erase(fence);  // the resend that closes the gap (re-set below if it fails)
@@ -200,129 +290,122 @@ class StorageWriter::Impl {
       if (it == marks_.end()) {
         it = marks_.emplace(b->gateway_id, storage::Watermark{}).first;
       }
-      undo_.push_back({&it->second, it->second});
+      g.undo.push_back({&it->second, it->second});
       it->second = b->watermark;
-      outcomes_[i] = PendingBatch::Outcome::kStored;
-      appends_.push_back(
+      g.outcomes[i] = PendingBatch::Outcome::kStored;
+      g.appends.push_back(
           {.gateway_id = b->gateway_id, .watermark = b->watermark, .record = b->record});
     }
-
-    alarm::Status error;
-    if (failed)
-      error = alarm::Status::Unavailable("storage failed earlier: " + sticky_error().message());
-    if (!appends_.empty() && LowOnSpace()) {
-      Undo();
-      appends_.clear();
-      error = alarm::Status::ResourceExhausted(
+    if (failed) {
+      g.error = alarm::Status::Unavailable("storage failed earlier: " + sticky_error().message());
+    }
+    if (!g.appends.empty() && LowOnSpace()) {
+      Undo(g);
+      g.appends.clear();
+      g.error = alarm::Status::ResourceExhausted(
           "the data folder's disk is nearly full (below storage.min_free_space): nothing was "
           "stored; resend after a backoff");
     }
-    if (appends_.empty()) {
-      Finish(error);
-      return true;
+    if (!pipelined() || g.appends.empty()) return;
+    for (size_t i = 0; i < n; ++i) {
+      const PendingBatch* b = g.batches[i];
+      if (g.outcomes[i] != PendingBatch::Outcome::kStored ||
+          b->kind != storage::LogEntryKind::kBatch) {
+        continue;
+      }
+      if (gateways_in_flight_.insert(std::string_view(b->gateway_id)).second) {
+        g.gateways.push_back(b->gateway_id);
+      }
     }
-    // The shards' clock: commit time, never going back.
-    stored_at_ = std::max(stored_at_, WallMs());
-    for (storage::LogAppend& a : appends_) a.stored_at = stored_at_;
-    AppendAndWait();
-    return true;
   }
 
-  // Appends the group and waits for its completion, which finishes it (posts
-  // the stored batches to the shards, answers every batch) in log order. The
-  // log may complete before Append returns (RocksDB) or later on its own
-  // thread (JetStream): this thread waits either way, so at most one group is
-  // in flight. That is what the per-gateway fence and undo assume: a group
-  // that fails is undone before the next group is built, so no later batch of
-  // its gateway is ever stored behind it (which would make the failed batch's
-  // resend look like a duplicate). Pipelining groups would need the fence to
-  // cover groups in flight.
-  void AppendAndWait() {
-    {
-      storage::MutexLock lock(&in_flight_mu_);
-      in_flight_ = true;
-    }
-    log_->Append(appends_, [this](alarm::Result<uint64_t> first) {
-      Complete(std::move(first));
-      // Notified under the lock: once this thread unlocks, the writer may go
-      // on (and, stopping, destroy this Impl); nothing here is touched after.
-      storage::MutexLock lock(&in_flight_mu_);
-      in_flight_ = false;
-      in_flight_cv_.NotifyOne();
-    });
-    storage::MutexLock lock(&in_flight_mu_);
-    while (in_flight_) in_flight_cv_.Wait(&in_flight_mu_);
-  }
-
-  // The group's completion: once, alone with the group's state (the writer
-  // thread waits in AppendAndWait meanwhile), on either thread.
-  void Complete(alarm::Result<uint64_t> first) {
-    alarm::Status error;
-    if (first && options_.handoff != nullptr) {
-      // The follower feeds the shards from the log; only local state is handed over.
-      uint64_t seq = *first;
-      for (size_t i = 0; i < group_.size(); ++i) {
-        if (outcomes_[i] != PendingBatch::Outcome::kStored) continue;
-        PendingBatch* b = group_[i];
-        if (b->kind == storage::LogEntryKind::kControl &&
-            (b->completion != nullptr || b->rules != nullptr)) {
-          options_.handoff->Stored(seq, {.completion = b->completion, .rules = b->rules});
-          b->completion = nullptr;  // the shards complete it now
-        }
-        ++seq;
-      }
-    } else if (first) {
-      uint64_t seq = *first;
-      for (size_t i = 0; i < group_.size(); ++i) {
-        if (outcomes_[i] != PendingBatch::Outcome::kStored) continue;
-        PendingBatch* b = group_[i];
-        if (b->kind == storage::LogEntryKind::kControl) {
-          shards_->PostControl(seq++, stored_at_, b->control, b->completion, b->rules);
-          continue;
-        }
-        shards_->PostBatch(seq++, stored_at_, std::move(b->record), b->buffered, b->buffered_bytes,
-                           b->received_at);
-        b->buffered_bytes = 0;  // now released by the shards
-      }
-      owner_->posted_through_.store(seq - 1, std::memory_order_release);
-    } else {
-      Undo();
+  // The group's completion, on the log's thread (or this one, for a log that
+  // completes inside Append): groups complete one at a time, in append order.
+  void Complete(Group& g, alarm::Result<uint64_t> first) {
+    owner_->append_latency_.Record(std::chrono::steady_clock::now() - g.appended_at);
+    owner_->groups_in_flight_.fetch_sub(1, std::memory_order_relaxed);
+    if (!first) {
       {
         storage::MutexLock lock(&error_mu_);
-        error_ = first.error();
+        if (error_.ok()) error_ = first.error();
       }
       owner_->failed_.store(true, std::memory_order_release);
       owner_->failures_.fetch_add(1, std::memory_order_relaxed);
       LogError("storage_write_failed",
                {{"error", first.error().ToString()},
                 {"disk_full", first.error().code() == alarm::Status::Code::kResourceExhausted}});
-      error = alarm::Status::Unavailable("storage write failed: " + first.error().message());
+      g.error = alarm::Status::Unavailable("storage write failed: " + first.error().message());
     }
-    Finish(error);
+    {
+      storage::MutexLock lock(&state_mu_);
+      if (!first) Undo(g);
+      Settle(g);
+      // Settled (undone, fenced): the gateways' next batches may go now.
+      for (std::string_view gateway : g.gateways) gateways_in_flight_.erase(gateway);
+      g.gateways.clear();
+    }
+    if (first) Hand(g, *first);
+    Answer(g);
+    // Under the lock: once it is released, the writer may go on (and,
+    // stopping, destroy this Impl); nothing here is touched after.
+    storage::MutexLock lock(&in_flight_mu_);
+    --in_flight_;
+    in_flight_cv_.NotifyAll();
+    queue_.Wake();
   }
 
-  // Fences, then every batch's answer: `error` for those the group's outcome
-  // covers, their own for those refused on their own.
-  void Finish(const alarm::Status& error) {
-    UpdateFences();
-    for (size_t i = 0; i < group_.size(); ++i) {
-      if (refusals_[i] == Refusal::kNone) {
-        group_[i]->Done(outcomes_[i], error);
-      } else {
-        group_[i]->Done(outcomes_[i], RefusalStatus(*group_[i], refusals_[i]));
+  // Hands the stored group on: to the shards (this writer feeds them), or
+  // only its local actions and rules to the follower (a shared log).
+  void Hand(Group& g, uint64_t first) {
+    uint64_t seq = first;
+    for (size_t i = 0; i < g.batches.size(); ++i) {
+      if (g.outcomes[i] != PendingBatch::Outcome::kStored) continue;
+      PendingBatch* b = g.batches[i];
+      if (options_.handoff != nullptr) {
+        if (b->kind == storage::LogEntryKind::kControl &&
+            (b->completion != nullptr || b->rules != nullptr)) {
+          options_.handoff->Stored(seq, {.completion = b->completion, .rules = b->rules});
+          b->completion = nullptr;  // the shards complete it now
+        }
+        ++seq;
+        continue;
+      }
+      if (b->kind == storage::LogEntryKind::kControl) {
+        shards_->PostControl(seq++, g.stored_at, b->control, b->completion, b->rules);
+        continue;
+      }
+      shards_->PostBatch(seq++, g.stored_at, std::move(b->record), b->buffered, b->buffered_bytes,
+                         b->received_at);
+      b->buffered_bytes = 0;  // now released by the shards
+    }
+    if (options_.handoff == nullptr)
+      owner_->posted_through_.store(seq - 1, std::memory_order_release);
+  }
+
+  // Fences, and the answer of every batch refused on its own.
+  void Settle(Group& g) VIGIL_REQUIRES(state_mu_) {
+    UpdateFences(g);
+    for (size_t i = 0; i < g.batches.size(); ++i) {
+      if (g.refusals[i] != Refusal::kNone) {
+        g.answers[i] = RefusalStatus(*g.batches[i], g.refusals[i]);
       }
     }
   }
 
-  // Why one batch was refused on its own (the group's error covers the rest).
-  enum class Refusal : uint8_t { kNone, kEpochBehind, kAfterGap };
+  // Every batch's answer: the group's error, or its own refusal.
+  static void Answer(Group& g) {
+    for (size_t i = 0; i < g.batches.size(); ++i) {
+      g.batches[i]->Done(g.outcomes[i], g.refusals[i] == Refusal::kNone ? g.error : g.answers[i]);
+    }
+    g.batches.clear();
+  }
 
   // Restores the watermarks of a group that was not stored. Newest first: a
   // group holding several batches of one gateway must end at the oldest
   // value, not at the one its second batch saw.
-  void Undo() {
-    for (auto u = undo_.rbegin(); u != undo_.rend(); ++u) *u->first = u->second;
-    for (auto& outcome : outcomes_) {
+  static void Undo(Group& g) {
+    for (auto u = g.undo.rbegin(); u != g.undo.rend(); ++u) *u->first = u->second;
+    for (auto& outcome : g.outcomes) {
       if (outcome == PendingBatch::Outcome::kStored) outcome = PendingBatch::Outcome::kFailed;
     }
   }
@@ -330,11 +413,12 @@ class StorageWriter::Impl {
   // After a group: every new batch that failed fences its gateway at the
   // lowest failed watermark; a fence at or below the stored watermark is
   // gone (its batch, or a later copy, was stored).
-  void UpdateFences() {
-    for (size_t i = 0; i < group_.size(); ++i) {
-      const PendingBatch* b = group_[i];
+  void UpdateFences(const Group& g) VIGIL_REQUIRES(state_mu_) {
+    for (size_t i = 0; i < g.batches.size(); ++i) {
+      const PendingBatch* b = g.batches[i];
       if (b->kind == storage::LogEntryKind::kControl) continue;
-      if (outcomes_[i] != PendingBatch::Outcome::kFailed || refusals_[i] == Refusal::kEpochBehind) {
+      if (g.outcomes[i] != PendingBatch::Outcome::kFailed ||
+          g.refusals[i] == Refusal::kEpochBehind) {
         continue;
       }
       auto [fence, added] = fences_.try_emplace(b->gateway_id, b->watermark);
@@ -350,12 +434,12 @@ class StorageWriter::Impl {
         fence->second = std::min(fence->second, b->watermark);
       }
     }
-    for (size_t i = 0; i < group_.size(); ++i) {
-      const PendingBatch* b = group_[i];
+    for (size_t i = 0; i < g.batches.size(); ++i) {
+      const PendingBatch* b = g.batches[i];
       if (b->kind == storage::LogEntryKind::kControl) continue;
-      if (refusals_[i] == Refusal::kEpochBehind) {
+      if (g.refusals[i] == Refusal::kEpochBehind) {
         owner_->epoch_refusals_.fetch_add(1, std::memory_order_relaxed);
-      } else if (refusals_[i] == Refusal::kAfterGap) {
+      } else if (g.refusals[i] == Refusal::kAfterGap) {
         owner_->gap_refusals_.fetch_add(1, std::memory_order_relaxed);
       }
       if (fences_.empty()) continue;
@@ -367,7 +451,7 @@ class StorageWriter::Impl {
     owner_->fenced_.store(!fences_.empty(), std::memory_order_relaxed);
   }
 
-  alarm::Status RefusalStatus(const PendingBatch& b, Refusal refusal) {
+  alarm::Status RefusalStatus(const PendingBatch& b, Refusal refusal) VIGIL_REQUIRES(state_mu_) {
     auto text = [](const storage::Watermark& w) {
       return "(" + std::to_string(w.epoch) + ", " + std::to_string(w.sequence) + ")";
     };
@@ -398,6 +482,38 @@ class StorageWriter::Impl {
                                   text(from));
   }
 
+  // Folds what the follower applied into the watermarks and fences. A
+  // gateway in a group in flight keeps its entry for later: that group's
+  // undo must not lower what was applied meanwhile.
+  void TakeApplied() VIGIL_REQUIRES(state_mu_) {
+    if (!applied_pending_.load(std::memory_order_acquire)) return;
+    std::unordered_map<std::string, storage::Watermark> applied;
+    {
+      storage::MutexLock lock(&applied_mu_);
+      applied.swap(applied_);
+      applied_pending_.store(false, std::memory_order_relaxed);
+    }
+    std::unordered_map<std::string, storage::Watermark> later;
+    for (const auto& [gateway, watermark] : applied) {
+      if (gateways_in_flight_.contains(std::string_view(gateway))) {
+        later.emplace(gateway, watermark);
+        continue;
+      }
+      auto it = marks_.find(std::string_view(gateway));
+      if (it == marks_.end()) {
+        marks_.emplace(gateway, watermark);
+      } else {
+        it->second = std::max(it->second, watermark);
+      }
+      if (auto fence = fences_.find(std::string_view(gateway));
+          fence != fences_.end() && fence->second <= watermark) {
+        fences_.erase(fence);
+      }
+    }
+    owner_->fenced_.store(!fences_.empty(), std::memory_order_relaxed);
+    if (!later.empty()) MergeApplied(later);
+  }
+
   // True while free space is below the floor; probes at most every 100 ms.
   bool LowOnSpace() {
     const auto now = std::chrono::steady_clock::now();
@@ -412,27 +528,34 @@ class StorageWriter::Impl {
   storage::IngestLog* log_;
   ShardSet* shards_;
   WriterOptions options_;
-  std::chrono::steady_clock::time_point last_space_check_{};
 
   // Writer thread only.
-  std::unordered_map<std::string, storage::Watermark, StringHash, std::equal_to<>> marks_;
-  std::vector<PendingBatch*> group_;
-  std::vector<PendingBatch::Outcome> outcomes_;
-  std::vector<storage::LogAppend> appends_;
-  std::vector<std::pair<storage::Watermark*, storage::Watermark>> undo_;
-  std::vector<Refusal> refusals_;
-  // Per gateway, the lowest watermark of a batch that failed and was not
-  // resent yet: its later batches are refused until it is stored.
-  std::unordered_map<std::string, storage::Watermark, StringHash, std::equal_to<>> fences_;
-  // The stored watermark an epoch refusal was last logged for, per gateway
-  // (one log line per watermark, not one per refused batch).
-  std::unordered_map<std::string, storage::Watermark, StringHash, std::equal_to<>> last_epoch_log_;
+  std::chrono::steady_clock::time_point last_space_check_{};
+  std::vector<Group> groups_;  // max_groups_in_flight slots, used in turn
+  size_t next_group_ = 0;
+  // Batches waiting for their gateway's group in flight, in arrival order.
+  std::vector<PendingBatch*> deferred_;
   alarm::TimestampMs stored_at_ = 0;
 
-  // The group in flight: set before Append, cleared by its completion.
+  // Shared by the writer (building a group) and completions (settling one).
+  storage::Mutex state_mu_;
+  std::unordered_map<std::string, storage::Watermark, StringHash, std::equal_to<>> marks_
+      VIGIL_GUARDED_BY(state_mu_);
+  // Per gateway, the lowest watermark of a batch that failed and was not
+  // resent yet: its later batches are refused until it is stored.
+  std::unordered_map<std::string, storage::Watermark, StringHash, std::equal_to<>> fences_
+      VIGIL_GUARDED_BY(state_mu_);
+  // The stored watermark an epoch refusal was last logged for, per gateway
+  // (one log line per watermark, not one per refused batch).
+  std::unordered_map<std::string, storage::Watermark, StringHash, std::equal_to<>> last_epoch_log_
+      VIGIL_GUARDED_BY(state_mu_);
+  // Gateways a group in flight stores a batch of (views of that batch's id).
+  std::unordered_set<std::string_view> gateways_in_flight_ VIGIL_GUARDED_BY(state_mu_);
+
+  // Groups appended and not yet answered.
   storage::Mutex in_flight_mu_;
   storage::CondVar in_flight_cv_;
-  bool in_flight_ VIGIL_GUARDED_BY(in_flight_mu_) = false;
+  size_t in_flight_ VIGIL_GUARDED_BY(in_flight_mu_) = 0;
 
   mutable storage::Mutex error_mu_;
   alarm::Status error_ VIGIL_GUARDED_BY(error_mu_);

@@ -3,9 +3,16 @@
 // watermark (duplicates), appends the rest with their new watermarks to the
 // ingest log as one group (group commit), and when the log completes the
 // group, hands each stored batch to the shards and only then reports every
-// batch's outcome. One group is in flight at a time (storage_writer.cc says why). Being the only
-// writer of watermarks makes dedupe exact even when a batch is resent on a second stream while the
-// first copy is still queued.
+// batch's outcome. Being the only writer of watermarks makes dedupe exact even when a batch is
+// resent on a second stream while the first copy is still queued.
+//
+// Pipelining (WriterOptions::max_groups_in_flight > 1, for a log that completes
+// later: JetStream): several groups are in flight, but a gateway's batches are
+// never in two of them. Its next batch waits until the group holding its
+// previous one completed, so a failed group is undone and fences its gateway
+// before a later batch of that gateway is appended: no batch is ever stored
+// behind a lost one of its gateway (whose resend would then look like a
+// duplicate, here or at apply time on any node).
 //
 // Dedupe by a high watermark is exact only if a gateway's batches are stored
 // in the order sent. So once a new batch fails (disk nearly full, storage
@@ -26,6 +33,7 @@
 #include "alarm/rule_set.h"
 #include "alarm/status.h"
 #include "server/pipeline/action_handoff.h"
+#include "server/pipeline/ingest_counters.h"
 #include "server/pipeline/shard.h"
 #include "storage/control_record.h"
 #include "storage/ingest_log.h"
@@ -81,6 +89,12 @@ struct WriterOptions {
   // `handoff` by position, for the follower. Null: the writer posts to the
   // shards itself. Must outlive the writer.
   ActionHandoff* handoff = nullptr;
+  // Groups appended and not yet completed at once. 1 (the default) suits a
+  // log that completes inside Append (RocksDB). More lets a log whose
+  // completions come later (JetStream: a quorum's acknowledgement) carry
+  // several groups per round trip. The log must complete groups one at a
+  // time, in append order.
+  size_t max_groups_in_flight = 1;
 };
 
 class StorageWriter {
@@ -151,6 +165,12 @@ class StorageWriter {
   static constexpr size_t kQueueCapacity = 16384;
   // Batches queued and not yet committed (approximate).
   uint64_t queued() const;
+  // From each group's append to its completion: RocksDB's write (and fsync),
+  // or JetStream's acknowledgement by the stream's quorum. Read by metrics.
+  const LatencyHistogram& append_latency() const { return append_latency_; }
+  // Groups appended and not yet completed (approximate).
+  uint64_t groups_in_flight() const { return groups_in_flight_.load(std::memory_order_relaxed); }
+
   // Highest log sequence already handed to the shards.
   uint64_t posted_through() const { return posted_through_.load(std::memory_order_acquire); }
 
@@ -169,6 +189,8 @@ class StorageWriter {
   std::atomic<uint64_t> gaps_opened_{0};
   std::atomic<uint64_t> posted_through_{0};
   std::atomic<bool> fenced_{false};
+  std::atomic<uint64_t> groups_in_flight_{0};
+  LatencyHistogram append_latency_;
 };
 
 }  // namespace vigil::server

@@ -123,6 +123,13 @@ class WorkerQueue {
     if (thread_.joinable()) thread_.join();
   }
 
+  // Wakes the consumer as a Push would, without an item: for work that
+  // arrives another way (the storage writer's completions). Any thread.
+  void Wake() {
+    wake_.fetch_add(1, std::memory_order_release);
+    wake_.notify_one();
+  }
+
   bool stopping() const { return stopping_.load(std::memory_order_acquire); }
 
   // Items accepted (or being pushed) and not yet Done (approximate).

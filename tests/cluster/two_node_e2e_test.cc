@@ -67,6 +67,14 @@ std::vector<v1::Alarm> AwaitAlarmState(VigildProcess& node, v1::AlarmState state
   return alarms;
 }
 
+// The value of an unlabelled sample `name` in a /metrics text; -1 when absent.
+double MetricValue(const std::string& text, const std::string& name) {
+  const std::string key = "\n" + name + " ";
+  const size_t at = text.find(key);
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + key.size()));
+}
+
 TEST_CASE("Two vigild nodes on one stream apply each other's batches, alarms and actions",
           "[cluster][e2e]") {
   testing::TempDir dir;
@@ -92,6 +100,26 @@ TEST_CASE("Two vigild nodes on one stream apply each other's batches, alarms and
   const std::vector<Reading> at_b = AwaitReadings(b, "s-2", t0, 2 * kFirst);
   INFO(b.Output());
   CHECK(at_b == at_a);
+
+  // Metrics: A's appends were acknowledged (timed), and both nodes applied
+  // the stream through the same sequence.
+  {
+    REQUIRE_FALSE(a.metrics_address().empty());
+    const std::string at_a_text = HttpGetMetrics(a.metrics_address());
+    CHECK(MetricValue(at_a_text, "vigil_writer_append_latency_seconds_count") >= kFirst);
+    CHECK(MetricValue(at_a_text, "vigil_writer_groups_in_flight") >= 0);
+    double seq_a = 0;
+    double seq_b = -1;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+      seq_a = MetricValue(HttpGetMetrics(a.metrics_address()), "vigil_cluster_applied_stream_seq");
+      seq_b = MetricValue(HttpGetMetrics(b.metrics_address()), "vigil_cluster_applied_stream_seq");
+      if (seq_a == seq_b && seq_a >= kFirst) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    CHECK(seq_a >= kFirst);
+    CHECK(seq_b == seq_a);
+  }
 
   // A batch sent to B raises the alarm at both nodes.
   CHECK(Write(b, Batch(kFirst + 1, t0, 150)).stored_readings() == 4);

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """Every metric the shipped Grafana dashboard and Prometheus alert rules query
 is one vigild exports: starts vigild (Alertmanager forwarding on, so its
-metrics exist too), scrapes /metrics once, and compares the names in every
+metrics exist too) and a cluster node (its ingest log on a nats-server
+started here, so the vigil_cluster_* metrics exist), scrapes /metrics of
+each once, and compares the names in every
 `expr` of deploy/grafana/vigil-dashboard.json and deploy/prometheus/vigil_alerts.yml
 with the exported families. A renamed metric otherwise leaves a dashboard panel
 empty and an alert silent without anyone noticing.
@@ -11,6 +13,7 @@ empty and an alert silent without anyone noticing.
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -61,19 +64,25 @@ def used_in_rules(path):
     return names
 
 
-with tempfile.TemporaryDirectory() as work:
-    config = os.path.join(work, "vigild.yaml")
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def scrape(work, name, config_text):
+    """Starts vigild with `config_text`, returns its /metrics text."""
+    config = os.path.join(work, name + ".yaml")
     with open(config, "w") as f:
-        f.write('server: { listen: "127.0.0.1:0", metrics_listen: "127.0.0.1:0" }\n'
-                'alertmanager: { url: "http://127.0.0.1:9" }\n')
-    out_path = os.path.join(work, "vigild.out")
+        f.write(config_text)
+    out_path = os.path.join(work, name + ".out")
     with open(out_path, "w") as out:
         server = subprocess.Popen([vigild, "--config", config, "--data-dir",
-                                   os.path.join(work, "data")],
+                                   os.path.join(work, name)],
                                   stdout=out, stderr=subprocess.STDOUT)
     try:
         address = None
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while address is None and time.monotonic() < deadline and server.poll() is None:
             with open(out_path) as f:
                 match = re.search(r"vigild listening grpc=\S+ metrics=(\S+)", f.read())
@@ -83,9 +92,9 @@ with tempfile.TemporaryDirectory() as work:
                 time.sleep(0.1)
         if address is None:
             with open(out_path) as f:
-                sys.exit("vigild did not start:\n" + f.read()[-2000:])
+                sys.exit(name + " vigild did not start:\n" + f.read()[-2000:])
         with urllib.request.urlopen(f"http://{address}/metrics", timeout=10) as response:
-            text = response.read().decode()
+            return response.read().decode()
     finally:
         server.terminate()
         try:
@@ -93,6 +102,30 @@ with tempfile.TemporaryDirectory() as work:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+with tempfile.TemporaryDirectory() as work:
+    listen = 'server: { listen: "127.0.0.1:0", metrics_listen: "127.0.0.1:0" }\n'
+    text = scrape(work, "single", listen + 'alertmanager: { url: "http://127.0.0.1:9" }\n')
+    nats_port, nats_http = free_port(), free_port()
+    with open(os.path.join(work, "nats.conf"), "w") as f:
+        f.write(f"listen: 127.0.0.1:{nats_port}\nhttp: 127.0.0.1:{nats_http}\n"
+                f'jetstream {{ store_dir: "{os.path.join(work, "nats")}" }}\n')
+    nats = subprocess.Popen(["nats-server", "-c", os.path.join(work, "nats.conf")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{nats_http}/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        text += scrape(work, "cluster", listen + "ingest_log: { backend: jetstream, "
+                       f'nats_urls: ["nats://127.0.0.1:{nats_port}"] }}\n')
+    finally:
+        nats.terminate()
+        nats.wait(timeout=30)
 
 exported = set(re.findall(r"^# TYPE (\S+)", text, re.MULTILINE))
 failed = False

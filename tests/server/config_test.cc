@@ -628,7 +628,7 @@ TEST_CASE("Config: ingest_log on JetStream, its checks and its effective config"
       "ingest_log:\n  backend: jetstream\n"
       "  nats_urls: [\"nats://10.0.0.1:4222\", \"tls://10.0.0.2:4222\"]\n"
       "  stream: PROVINCE_37\n  partition: 5\n  replicas: 3\n  append_timeout: 2500ms\n"
-      "  max_bytes: 100GiB\n  max_age: 7d\n");
+      "  groups_in_flight: 16\n  max_bytes: 100GiB\n  max_age: 7d\n");
   REQUIRE(options.has_value());
   CHECK(options->ingest_log.backend == Backend::kJetStream);
   CHECK(options->ingest_log.nats_urls ==
@@ -637,6 +637,8 @@ TEST_CASE("Config: ingest_log on JetStream, its checks and its effective config"
   CHECK(options->ingest_log.partition == 5);
   CHECK(options->ingest_log.replicas == 3);
   CHECK(options->ingest_log.append_timeout == std::chrono::milliseconds(2500));
+  CHECK(options->ingest_log.groups_in_flight == 16);
+  CHECK(ServerOptions().ingest_log.groups_in_flight == 4);
   CHECK(options->ingest_log.max_bytes == int64_t{100} << 30);
   CHECK(options->ingest_log.max_age == std::chrono::hours(24 * 7));
   alarm::Result<ServerOptions> back = Parse(FormatEffectiveConfig(*options));
@@ -651,6 +653,7 @@ TEST_CASE("Config: ingest_log on JetStream, its checks and its effective config"
   CHECK_THAT(error("ingest_log: { stream: \"a.b\" }\n"), Catch::Contains("stream name"));
   CHECK_THAT(error("ingest_log: { replicas: 7 }\n"), Catch::Contains("replicas"));
   CHECK_THAT(error("ingest_log: { max_bytes: lots }\n"), Catch::Contains("size"));
+  CHECK_THAT(error("ingest_log: { groups_in_flight: 0 }\n"), Catch::Contains("groups_in_flight"));
 }
 
 }  // namespace

@@ -848,5 +848,118 @@ TEST_CASE(
   CHECK(rig.writer->gaps_opened() == 1);
 }
 
+WriterOptions Pipelined() {
+  WriterOptions options;
+  options.max_groups_in_flight = 4;
+  return options;
+}
+
+// Pipelined: groups of other gateways are appended while one is in flight;
+// a gateway's next batch waits for the completion of the group holding its
+// previous one.
+TEST_CASE("StorageWriter pipelined keeps a gateway's batches out of two groups in flight",
+          "[server][storage_writer][async_log][pipelined]") {
+  testing::TempDir dir;
+  AsyncLog log;
+  Rig rig(dir / "db", nullptr, Pipelined(), &log);
+  log.Hold();
+  TestBatch& g1_first = rig.New("g1", 1, 1);
+  REQUIRE(rig.writer->Submit(&g1_first));
+  REQUIRE(log.WaitForAppends(1));
+  TestBatch& g2_first = rig.New("g2", 1, 1);
+  REQUIRE(rig.writer->Submit(&g2_first));
+  REQUIRE(log.WaitForAppends(2));  // appended while the first is in flight
+  TestBatch& g1_second = rig.New("g1", 1, 2);
+  REQUIRE(rig.writer->Submit(&g1_second));
+  TestBatch& g3_first = rig.New("g3", 1, 1);
+  REQUIRE(rig.writer->Submit(&g3_first));
+  REQUIRE(log.WaitForAppends(3));  // g3's group, without g1's second batch
+  log.Release();
+
+  for (TestBatch* b : {&g1_first, &g2_first, &g3_first, &g1_second}) {
+    CHECK(b->WaitOutcome() == Outcome::kStored);
+  }
+  std::vector<std::pair<std::string, storage::Watermark>> stored;
+  for (const AsyncLog::Entry& e : log.entries()) stored.emplace_back(e.gateway_id, e.watermark);
+  const std::vector<std::pair<std::string, storage::Watermark>> expected = {
+      {"g1", {1, 1}}, {"g2", {1, 1}}, {"g3", {1, 1}}, {"g1", {1, 2}}};
+  CHECK(stored == expected);
+  CHECK(log.max_in_flight() == 3);
+  // Answered in log order.
+  CHECK(g1_first.done_rank() < g2_first.done_rank());
+  CHECK(g2_first.done_rank() < g3_first.done_rank());
+  CHECK(g3_first.done_rank() < g1_second.done_rank());
+  // Posted to the shards: the three first batches share one reading time.
+  CHECK(rig.ReadHead("s1").size() == 2);
+  CHECK(rig.writer->posted_through() == log.entries().back().position);
+  CHECK(rig.Submit("g1", 1, 2) == Outcome::kDuplicate);
+}
+
+// The reason for the rule above: when a group is lost, no later batch of its
+// gateway may already be stored, or the lost one's resend would be taken for
+// a duplicate. Other gateways' groups in flight are not affected.
+TEST_CASE("StorageWriter pipelined never stores a batch behind its gateway's lost group",
+          "[server][storage_writer][async_log][pipelined]") {
+  testing::TempDir dir;
+  AsyncLog log;
+  Rig rig(dir / "db", nullptr, Pipelined(), &log);
+  log.FailAppend(1);
+  log.Hold();
+  TestBatch& lost = rig.New("g1", 1, 1);
+  REQUIRE(rig.writer->Submit(&lost));
+  REQUIRE(log.WaitForAppends(1));
+  TestBatch& other = rig.New("g2", 1, 1);
+  REQUIRE(rig.writer->Submit(&other));
+  REQUIRE(log.WaitForAppends(2));
+  TestBatch& behind = rig.New("g1", 1, 2);
+  REQUIRE(rig.writer->Submit(&behind));
+  // Queued after `behind`: once its group is appended, `behind` was either
+  // appended before it or held back.
+  TestBatch& third = rig.New("g3", 1, 1);
+  REQUIRE(rig.writer->Submit(&third));
+  REQUIRE(log.WaitForAppends(3));
+  log.Release();
+
+  const auto [lost_outcome, lost_error] = lost.Wait();
+  CHECK(lost_outcome == Outcome::kFailed);
+  CHECK(lost_error.code() == alarm::Status::Code::kUnavailable);
+  CHECK(other.WaitOutcome() == Outcome::kStored);  // its own group, stored
+  CHECK(third.WaitOutcome() == Outcome::kStored);
+  CHECK(behind.WaitOutcome() == Outcome::kFailed);  // built after the loss was known
+  REQUIRE(rig.writer->TryRecover().ok());
+
+  // The resend, in order, is stored: nothing of g1 was stored behind the loss.
+  CHECK(rig.Submit("g1", 1, 1) == Outcome::kStored);
+  CHECK(rig.Submit("g1", 1, 2) == Outcome::kStored);
+  std::vector<std::pair<std::string, storage::Watermark>> stored;
+  for (const AsyncLog::Entry& e : log.entries()) stored.emplace_back(e.gateway_id, e.watermark);
+  const std::vector<std::pair<std::string, storage::Watermark>> expected = {
+      {"g2", {1, 1}}, {"g3", {1, 1}}, {"g1", {1, 1}}, {"g1", {1, 2}}};
+  CHECK(stored == expected);
+}
+
+TEST_CASE("StorageWriter pipelined stop answers every batch in flight and deferred",
+          "[server][storage_writer][async_log][pipelined]") {
+  testing::TempDir dir;
+  AsyncLog log;
+  Rig rig(dir / "db", nullptr, Pipelined(), &log);
+  log.Hold();
+  TestBatch& first = rig.New("g1", 1, 1);
+  REQUIRE(rig.writer->Submit(&first));
+  REQUIRE(log.WaitForAppends(1));
+  TestBatch& deferred = rig.New("g1", 1, 2);
+  REQUIRE(rig.writer->Submit(&deferred));
+  TestBatch& other = rig.New("g2", 1, 1);
+  REQUIRE(rig.writer->Submit(&other));
+  REQUIRE(log.WaitForAppends(2));
+  auto stopped = std::async(std::launch::async, [&] { rig.writer->Stop(); });
+  log.Release();
+  REQUIRE(stopped.wait_for(kTimeout) == std::future_status::ready);
+  CHECK(first.WaitOutcome() == Outcome::kStored);
+  CHECK(deferred.WaitOutcome() == Outcome::kStored);
+  CHECK(other.WaitOutcome() == Outcome::kStored);
+  CHECK(log.entries().size() == 3);
+}
+
 }  // namespace
 }  // namespace vigil::server
