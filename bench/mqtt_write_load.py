@@ -50,61 +50,71 @@ def main():
     stats = {"stored": 0, "errors": 0, "first_error": None}
     lock = threading.Lock()
 
-    def work(w):
-        gateway = f"gw-lp-group-{w}"
-        cond = threading.Condition()
-        answered = {}  # sequence -> answer
-        subscribed = threading.Event()
+    class Worker:
+        """One gateway's connection: publishes its batches, hears their answers."""
 
-        def on_message(client, userdata, message):
+        def __init__(self, w):
+            self.gateway = f"gw-lp-group-{w}"
+            self.batches = per_worker[w]
+            self.cond = threading.Condition()
+            self.answered = {}  # sequence -> answer
+            subscribed = threading.Event()
+            self.client = mqtt.Client(client_id=f"bench-{self.gateway}", clean_session=True)
+            self.client.on_message = self.on_message
+            self.client.on_subscribe = lambda *args: subscribed.set()
+            self.client.connect(host, int(port))
+            self.client.loop_start()
+            self.client.subscribe(a.topic_prefix + self.gateway + "/ack", qos=1)
+            if not subscribed.wait(10):
+                sys.exit("no SUBACK from the broker")
+
+        def on_message(self, client, userdata, message):
             answer = json.loads(message.payload)
             if answer.get("epoch") != epoch:
                 return  # an answer of the untimed pass, still queued
-            with cond:
-                answered[answer["sequence"]] = answer
-                cond.notify_all()
+            with self.cond:
+                self.answered[answer["sequence"]] = answer
+                self.cond.notify_all()
 
-        client = mqtt.Client(client_id=f"bench-{gateway}", clean_session=True)
-        client.on_message = on_message
-        client.on_subscribe = lambda *args: subscribed.set()
-        client.connect(host, int(port))
-        client.loop_start()
-        client.subscribe(a.topic_prefix + gateway + "/ack", qos=1)
-        subscribed.wait(10)
-        batches = per_worker[w]
-        ok = errs = 0
-        first = None
-        for seq, (body, _) in enumerate(batches, start=1):
-            with cond:  # at most --window unanswered
-                cond.wait_for(lambda: seq - len(answered) <= a.window,
-                              max(0.0, deadline - time.monotonic()))
-            client.publish(a.topic_prefix + gateway, body, qos=1)
-        with cond:
-            cond.wait_for(lambda: len(answered) >= len(batches),
-                          max(0.0, deadline - time.monotonic()))
-        for seq, (_, n) in enumerate(batches, start=1):
-            answer = answered.get(seq)
-            if answer is not None and "error" not in answer and answer["rejected_readings"] == 0:
-                ok += answer["stored_readings"]
-            else:
-                errs += 1
-                first = first or f"sequence {seq}: {answer}"
-        client.loop_stop()
-        client.disconnect()
-        with lock:
-            stats["stored"] += ok
-            stats["errors"] += errs
-            stats["first_error"] = stats["first_error"] or first
+        def run(self):
+            for seq, (body, _) in enumerate(self.batches, start=1):
+                with self.cond:  # at most --window unanswered
+                    self.cond.wait_for(lambda: seq - len(self.answered) <= a.window,
+                                       max(0.0, deadline - time.monotonic()))
+                self.client.publish(a.topic_prefix + self.gateway, body, qos=1)
+            with self.cond:
+                self.cond.wait_for(lambda: len(self.answered) >= len(self.batches),
+                                   max(0.0, deadline - time.monotonic()))
 
+        def tally(self):
+            ok = errs = 0
+            first = None
+            for seq, (_, n) in enumerate(self.batches, start=1):
+                answer = self.answered.get(seq)
+                if answer is not None and "error" not in answer and answer["rejected_readings"] == 0:
+                    ok += answer["stored_readings"]
+                else:
+                    errs += 1
+                    first = first or f"sequence {seq}: {answer}"
+            self.client.loop_stop()
+            self.client.disconnect()
+            with lock:
+                stats["stored"] += ok
+                stats["errors"] += errs
+                stats["first_error"] = stats["first_error"] or first
+
+    workers = [Worker(w) for w in range(a.workers)]  # connected and subscribed before timing
     cpu0 = loader.proc_cpu_s(a.server_pid)
     t0 = time.monotonic()
-    threads = [threading.Thread(target=work, args=(w,)) for w in range(a.workers)]
+    threads = [threading.Thread(target=w.run) for w in workers]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     seconds = time.monotonic() - t0
     cpu = loader.proc_cpu_s(a.server_pid) - cpu0
+    for w in workers:
+        w.tally()
     if stats["errors"]:
         sys.exit(f"{stats['errors']} batches not stored whole, first: {stats['first_error']}")
     n = stats["stored"]
