@@ -89,22 +89,30 @@ def main():
             stats["errors"] += errs
             stats["first_error"] = stats["first_error"] or first
 
-    cpu0 = loader.proc_cpu_s(a.server_pid)
+    seconds, cpu = run_timed([lambda w=w: work(w) for w in range(a.workers)],
+                             lambda: loader.proc_cpu_s(a.server_pid))
+    if stats["errors"]:
+        sys.exit(f"{stats['errors']} requests failed, first: {stats['first_error']}")
+    report(a.prefix, stats["ok"], seconds, cpu)
+
+
+def run_timed(jobs, server_cpu_s):
+    """Runs each job on its own thread; (wall seconds, server CPU seconds) until all end."""
+    cpu0 = server_cpu_s()
     t0 = time.monotonic()
-    threads = [threading.Thread(target=work, args=(w,)) for w in range(a.workers)]
+    threads = [threading.Thread(target=job) for job in jobs]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    seconds = time.monotonic() - t0
-    cpu = loader.proc_cpu_s(a.server_pid) - cpu0
-    if stats["errors"]:
-        sys.exit(f"{stats['errors']} requests failed, first: {stats['first_error']}")
-    n = stats["ok"]
-    print(f"{a.prefix}_readings {n} count")
-    print(f"{a.prefix}_seconds {seconds:.3f} s")
-    print(f"{a.prefix}_readings_per_s {n / seconds:.0f} readings/s")
-    print(f"{a.prefix}_server_cpu_us_per_reading {cpu / n * 1e6:.3f} us")
+    return time.monotonic() - t0, server_cpu_s() - cpu0
+
+
+def report(prefix, readings, seconds, cpu):
+    print(f"{prefix}_readings {readings} count")
+    print(f"{prefix}_seconds {seconds:.3f} s")
+    print(f"{prefix}_readings_per_s {readings / seconds:.0f} readings/s")
+    print(f"{prefix}_server_cpu_us_per_reading {cpu / readings * 1e6:.3f} us")
 
 
 if __name__ == "__main__":

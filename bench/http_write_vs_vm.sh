@@ -34,6 +34,8 @@ vigil_load=$build_dir/bench/vigil-load
 for f in "$vigild" "$vigil_load" "$peers/run_peers.py" /usr/bin/victoria-metrics; do
   [[ -e $f ]] || { echo "http_write_vs_vm: $f missing (apt-get install victoria-metrics; build vigild vigil-load)" >&2; exit 77; }
 done
+# shellcheck source=bench/lp_vigild.sh
+source "$repo_root/bench/lp_vigild.sh"
 rm -rf "$dir"; mkdir -p "$dir"
 server_pid=""
 cleanup() { [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null; rm -rf "$dir"; }
@@ -66,28 +68,7 @@ PY
 # Vigil: a fresh vigild, the registry from the file (untimed), then the same batches.
 run_vigil() {
   local d=$dir/vigil$1
-  mkdir -p "$d"
-  cat >"$d/vigild.yaml" <<YAML
-storage: { durability: wal }
-http:
-  listen: 127.0.0.1:0
-  threads: ${HTTP_THREADS:-1}
-  line_protocol: { sensor_id: "{sensor_id}" }
-YAML
-  "$vigild" --config "$d/vigild.yaml" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
-    --data-dir "$d/data" >"$d/out" 2>"$d/err" &
-  server_pid=$!
-  for ((i = 0; i < 300; i++)); do
-    grep -q 'vigild listening' "$d/out" && break
-    sleep 0.1
-  done
-  local grpc http
-  grpc=$(sed -n 's/.*grpc=\([^ ]*\).*/\1/p' "$d/out")
-  http=$(sed -n 's/.*http=\([^ ]*\).*/\1/p' "$d/out")
-  [[ -n $grpc && -n $http ]] || { tail -n 20 "$d/err" >&2; exit 1; }
-  timeout -k 10 600 "$vigil_load" --target "$grpc" --lp-file "$data" --lp-group block \
-    --lp-streams "$workers" --connections "$workers" --readings-per-batch "$batch" \
-    --register-only >"$d/register.txt"
+  start_lp_vigild "$d"
   local shift_steps=0
   if [[ $mode == warm ]]; then
     # The untimed first pass, as loader.py --warm does for the peers.

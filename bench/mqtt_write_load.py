@@ -17,7 +17,7 @@ import time
 import paho.mqtt.client as mqtt
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from http_write_load import json_batch  # noqa: E402 (the very JSON batches of the HTTP path)
+from http_write_load import json_batch, report, run_timed  # noqa: E402 (the HTTP path's)
 
 
 def main():
@@ -104,25 +104,12 @@ def main():
                 stats["first_error"] = stats["first_error"] or first
 
     workers = [Worker(w) for w in range(a.workers)]  # connected and subscribed before timing
-    cpu0 = loader.proc_cpu_s(a.server_pid)
-    t0 = time.monotonic()
-    threads = [threading.Thread(target=w.run) for w in workers]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    seconds = time.monotonic() - t0
-    cpu = loader.proc_cpu_s(a.server_pid) - cpu0
+    seconds, cpu = run_timed([w.run for w in workers], lambda: loader.proc_cpu_s(a.server_pid))
     for w in workers:
         w.tally()
     if stats["errors"]:
         sys.exit(f"{stats['errors']} batches not stored whole, first: {stats['first_error']}")
-    n = stats["stored"]
-    print(f"{a.prefix}_readings {n} count")
-    print(f"{a.prefix}_seconds {seconds:.3f} s")
-    print(f"{a.prefix}_readings_per_s {n / seconds:.0f} readings/s")
-    print(f"{a.prefix}_server_cpu_us_per_reading {cpu / n * 1e6:.3f} us")
-
+    report(a.prefix, stats["stored"], seconds, cpu)
 
 if __name__ == "__main__":
     main()

@@ -35,6 +35,8 @@ vigil_load=$build_dir/bench/vigil-load
 for f in "$vigild" "$vigil_load" "$peers/gen_data.py" /usr/sbin/mosquitto; do
   [[ -e $f ]] || { echo "protocols_same_data: $f missing" >&2; exit 77; }
 done
+# shellcheck source=bench/lp_vigild.sh
+source "$repo_root/bench/lp_vigild.sh"
 rm -rf "$dir"; mkdir -p "$dir"
 server_pid="" broker_pid=""
 stop() { # pid
@@ -61,27 +63,9 @@ for protocol in ${protocols//,/ }; do
     sleep 0.5
     mqtt_yaml="mqtt: { broker: \"tcp://127.0.0.1:$broker_port\", client_id: vigild-bench, reconnect_min: 100ms }"
   fi
-  cat >"$d/vigild.yaml" <<YAML
-storage: { durability: wal }
-http:
-  listen: 127.0.0.1:0
-  threads: ${HTTP_THREADS:-1}
-  line_protocol: { sensor_id: "{sensor_id}" }
-$mqtt_yaml
-YAML
-  "$vigild" --config "$d/vigild.yaml" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
-    --data-dir "$d/data" >"$d/out" 2>"$d/err" &
-  server_pid=$!
-  for ((i = 0; i < 300; i++)); do
-    grep -q 'vigild listening' "$d/out" && break
-    sleep 0.1
-  done
-  grpc=$(sed -n 's/.*grpc=\([^ ]*\).*/\1/p' "$d/out")
-  http=$(sed -n 's/.*http=\([^ ]*\).*/\1/p' "$d/out")
-  [[ -n $grpc && -n $http ]] || { tail -n 20 "$d/err" >&2; exit 1; }
+  start_lp_vigild "$d" "$mqtt_yaml"
   common=(--target "$grpc" --lp-file "$data" --lp-group block --lp-streams "$workers"
     --connections "$workers" --readings-per-batch "$batch")
-  timeout -k 10 600 "$vigil_load" "${common[@]}" --register-only >"$d/register.txt"
   for pass in first timed; do
     steps=0
     [[ $pass == timed ]] && steps=$readings
