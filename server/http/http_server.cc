@@ -104,6 +104,19 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   using std::enable_shared_from_this<Session<Stream>>::shared_from_this;
   using std::enable_shared_from_this<Session<Stream>>::weak_from_this;
 
+  // A reference to the session that, when the last copy goes on whatever
+  // thread, hands the session's release to its executor.
+  struct ExecutorRef {
+    explicit ExecutorRef(std::shared_ptr<Session> s) : session(std::move(s)) {}
+    ExecutorRef(const ExecutorRef&) = delete;
+    ExecutorRef& operator=(const ExecutorRef&) = delete;
+    ~ExecutorRef() {
+      auto executor = session->stream_.get_executor();
+      net::post(executor, [last = std::move(session)] {});
+    }
+    std::shared_ptr<Session> session;
+  };
+
  public:
   // Plain HTTP.
   Session(beast::tcp_stream stream, beast::flat_buffer buffer, Shared* shared, ConnectionSlot slot,
@@ -301,21 +314,26 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
     // No read timer while the handler works (storage answers every batch).
     Lowest().expires_never();
-    auto self = shared_from_this();
-    HttpReply reply = [self](HttpResponse response) {
-      net::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
-        self->Send(std::move(response), !self->keep_alive_);
-      });
+    // The handler may answer, and drop its callbacks, on any thread: `ref`
+    // releases the session on its own executor, so the session (its socket
+    // and timer) is never destroyed on a foreign thread while this one may
+    // still touch them.
+    auto ref = std::make_shared<ExecutorRef>(shared_from_this());
+    HttpReply reply = [ref](HttpResponse response) {
+      net::post(ref->session->stream_.get_executor(),
+                [self = ref->session, response = std::move(response)]() mutable {
+                  self->Send(std::move(response), !self->keep_alive_);
+                });
     };
     if (streamed != shared_->routes.streams.end()) {
-      streamed->second(
-          request_, std::move(reply),
-          [self](HttpResponse head, std::shared_ptr<HttpStreamCallbacks> callbacks) {
-            net::post(self->stream_.get_executor(),
-                      [self, head = std::move(head), callbacks = std::move(callbacks)]() mutable {
-                        self->StartStream(head, std::move(callbacks));
-                      });
-          });
+      streamed->second(request_, std::move(reply),
+                       [ref](HttpResponse head, std::shared_ptr<HttpStreamCallbacks> callbacks) {
+                         net::post(ref->session->stream_.get_executor(),
+                                   [self = ref->session, head = std::move(head),
+                                    callbacks = std::move(callbacks)]() mutable {
+                                     self->StartStream(head, std::move(callbacks));
+                                   });
+                       });
       return;
     }
     it->second(request_, std::move(reply));
