@@ -269,7 +269,11 @@ class Server::Impl {
     const auto replay_start = std::chrono::steady_clock::now();
     Status s = jetstream_log_ ? CatchUpSharedLog(&replayed, &replayed_readings)
                               : ReplayLog(&replayed, &replayed_readings);
-    if (!s.ok()) return s;
+    // A retention gap: the node starts but does not serve (NOT_SERVING, the
+    // metric, the log line saying how to restore it), as when its follower
+    // falls behind while running; it never applies past the gap.
+    const bool retention_gap = jetstream_log_ && s.code() == Status::Code::kOutOfRange;
+    if (!s.ok() && !retention_gap) return s;
     shards_->Reconcile();
     const uint64_t replayed_from = log_->replay_from();
     if (replayed > 0) CheckpointAfterReplay();
@@ -366,7 +370,9 @@ class Server::Impl {
       return Status::Unavailable("cannot listen on " + options_.listen +
                                  " (address in use, or not host:port)");
     }
-    SetServing(true);
+    // A node started past a retention gap never serves (the control loop
+    // keeps it so and logs why).
+    SetServing(!applier_ || !applier_->counters().gap.load(std::memory_order_relaxed));
     const std::string host = options_.listen.substr(0, options_.listen.rfind(':'));
     address_ = host + ":" + std::to_string(port);
 

@@ -1,10 +1,14 @@
 """Figures of the web console in Debian's headless Chromium (reported, not
 asserted; issue 25): the first render of a region with 1,000 open alarms,
 and the time from an alarm's journaling (its reading acknowledged as stored)
-to its row on screen while alarms are raised at 100 per second.
+to its row on screen while alarms are raised at 100 per second; with
+--hold-seconds, the page's JS heap while alarms of --hold-sensors sensors are
+raised and cleared in turn at --hold-rate events per second for that long
+(memory after an hour of events: --hold-seconds 3600), sampled every minute.
 
     /usr/bin/python3 bench/console/console_bench.py --vigild build/server/vigild \\
-        --assets server/http/console_page [--alarms 1000] [--rate 100] [--seconds 10]
+        --assets server/http/console_page [--alarms 1000] [--rate 100] [--seconds 10] \\
+        [--hold-seconds 0] [--hold-rate 20] [--hold-sensors 200]
 """
 
 import argparse
@@ -35,9 +39,13 @@ def main():
     parser.add_argument("--alarms", type=int, default=1000)
     parser.add_argument("--rate", type=int, default=100)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--hold-seconds", type=int, default=0)
+    parser.add_argument("--hold-rate", type=int, default=20)
+    parser.add_argument("--hold-sensors", type=int, default=200)
     args = parser.parse_args()
     live = args.rate * args.seconds
-    v = Vigild(args.vigild, args.assets, registry=registry(args.alarms + live))
+    v = Vigild(args.vigild, args.assets,
+               registry=registry(args.alarms + live + args.hold_sensors))
     v.start()
     driver = make_driver()
     try:
@@ -86,8 +94,32 @@ def main():
             print("console_journal_to_screen_p50_ms %.0f" % statistics.median(delays))
             print("console_journal_to_screen_p99_ms %.0f" % delays[int(len(delays) * 0.99) - 1])
             print("console_journal_to_screen_max_ms %.0f" % delays[-1])
-        print("console_page_js_heap_bytes %d" %
-              driver.execute_script("return performance.memory ? performance.memory.usedJSHeapSize : 0"))
+        heap = "return performance.memory ? performance.memory.usedJSHeapSize : 0"
+        print("console_page_js_heap_bytes %d" % driver.execute_script(heap))
+
+        # Memory over a long run: the same sensors raised and cleared in turn,
+        # so the open list stays bounded and any growth is the page's own.
+        if args.hold_seconds > 0:
+            first = args.alarms + live
+            interval = 1.0 / args.hold_rate
+            began_hold = next_at = time.time()
+            next_sample = began_hold
+            events = 0
+            while time.time() - began_hold < args.hold_seconds:
+                k = events % args.hold_sensors
+                value = 60.0 if (events // args.hold_sensors) % 2 == 0 else 20.0
+                v.ingest("gw-9", "t-%d" % (first + k), value)
+                events += 1
+                if time.time() >= next_sample:
+                    print("console_hold_js_heap_bytes_at_%ds %d B"
+                          % (round(time.time() - began_hold), driver.execute_script(heap)),
+                          flush=True)
+                    next_sample += 60
+                next_at += interval
+                time.sleep(max(0.0, next_at - time.time()))
+            print("console_hold_events %d" % events)
+            print("console_hold_seconds %d s" % round(time.time() - began_hold))
+            print("console_hold_js_heap_bytes_end %d B" % driver.execute_script(heap))
     finally:
         driver.quit()
         v.cleanup()

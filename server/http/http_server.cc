@@ -34,6 +34,8 @@ using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 namespace {
 
 constexpr uint32_t kHeaderLimit = 16 * 1024;
+// The most a large body is read at a time (the buffer kept per connection).
+constexpr size_t kBodyReadSize = 64 * 1024;
 
 struct Routes {
   // (method, path) -> handler; and the paths known under any method (405).
@@ -214,6 +216,11 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   void ReadBody() {
+    // Beast reads at most the buffer's free capacity (512 bytes at least)
+    // and the parser empties the buffer into the body after each read: a
+    // 450 KB body took ~900 reads and ~300 epoll waits. 64 KiB reads instead
+    // (kept for the connection's next requests).
+    if (parser_->content_length().value_or(0) > kHeaderLimit) buffer_.reserve(kBodyReadSize);
     bhttp::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRequest(ec); });

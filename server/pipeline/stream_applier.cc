@@ -59,6 +59,9 @@ class StreamApplier::Follower {
     }
     *entries = counters_->entries.load(std::memory_order_relaxed) - before;
     *readings = readings_;
+    if (s.code() == alarm::Status::Code::kOutOfRange) {
+      counters_->gap.store(true, std::memory_order_relaxed);
+    }
     return s;
   }
 

@@ -91,8 +91,8 @@ class StreamApplier {
   // Start-up, before Start: applies every entry stored now (up to the log's
   // LastStored when called) on the caller's thread. *entries and *readings
   // count what was posted. Errors: those of SharedIngestLog::Follow
-  // (kOutOfRange: a retention gap; kUnavailable), kCorruption on an entry
-  // that does not decode.
+  // (kOutOfRange: a retention gap, also set in counters().gap; kUnavailable),
+  // kCorruption on an entry that does not decode.
   alarm::Status CatchUp(uint64_t* entries, uint64_t* readings);
 
   // Starts the follower thread: follows the log until Stop, retrying a failed

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "cluster/nats_client.h"
 #include "tests/cluster/cluster_e2e_support.h"
 #include "tests/e2e/vigild_process.h"
 #include "tests/testing/nats_cluster.h"
@@ -67,14 +68,6 @@ std::vector<v1::Alarm> AwaitAlarmState(VigildProcess& node, v1::AlarmState state
   return alarms;
 }
 
-// The value of an unlabelled sample `name` in a /metrics text; -1 when absent.
-double MetricValue(const std::string& text, const std::string& name) {
-  const std::string key = "\n" + name + " ";
-  const size_t at = text.find(key);
-  if (at == std::string::npos) return -1;
-  return std::stod(text.substr(at + key.size()));
-}
-
 TEST_CASE("Two vigild nodes on one stream apply each other's batches, alarms and actions",
           "[cluster][e2e]") {
   testing::TempDir dir;
@@ -106,14 +99,14 @@ TEST_CASE("Two vigild nodes on one stream apply each other's batches, alarms and
   {
     REQUIRE_FALSE(a.metrics_address().empty());
     const std::string at_a_text = HttpGetMetrics(a.metrics_address());
-    CHECK(MetricValue(at_a_text, "vigil_writer_append_latency_seconds_count") >= kFirst);
-    CHECK(MetricValue(at_a_text, "vigil_writer_groups_in_flight") >= 0);
+    CHECK(Sample(at_a_text, "vigil_writer_append_latency_seconds_count") >= kFirst);
+    CHECK(Sample(at_a_text, "vigil_writer_groups_in_flight") >= 0);
     double seq_a = 0;
     double seq_b = -1;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (std::chrono::steady_clock::now() < deadline) {
-      seq_a = MetricValue(HttpGetMetrics(a.metrics_address()), "vigil_cluster_applied_stream_seq");
-      seq_b = MetricValue(HttpGetMetrics(b.metrics_address()), "vigil_cluster_applied_stream_seq");
+      seq_a = Sample(HttpGetMetrics(a.metrics_address()), "vigil_cluster_applied_stream_seq");
+      seq_b = Sample(HttpGetMetrics(b.metrics_address()), "vigil_cluster_applied_stream_seq");
       if (seq_a == seq_b && seq_a >= kFirst) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
@@ -334,6 +327,49 @@ TEST_CASE("A rules change made at one node is put in force at every node, at one
   v1::GetRulesResponse response;
   REQUIRE(rules->GetRules(&context, v1::GetRulesRequest(), &response).ok());
   CHECK(response.rules_yaml().find("pressure-high") != std::string::npos);
+}
+
+// The stream's retention dropped what a new node would need: it starts, but
+// never serves a gap -- NOT_SERVING, the metric, and a log line saying how to
+// restore it -- while the node that applied everything serves on.
+TEST_CASE("A node started past the stream's retention does not serve: NOT_SERVING, metric, log",
+          "[cluster][e2e]") {
+  testing::TempDir dir;
+  testing::NatsCluster nats(dir / "nats", 1);
+  VigildProcess::Options options;
+  options.config_yaml =
+      JetStreamConfig(nats.urls(), "", "  append_timeout: 2s\n", dir.path(), kPlantRulesYaml);
+  options.registry_yaml = kPlantRegistryYaml;
+  VigildProcess a(options);
+  a.Start();
+  const int64_t t0 = NowMs() - 600'000;
+  for (uint64_t seq = 1; seq <= 3; ++seq) (void)Write(a, Batch(seq, t0));
+  {
+    cluster::NatsOptions no;
+    no.urls = nats.urls();
+    auto client = cluster::NatsClient::Connect(no);
+    REQUIRE(client.has_value());
+    auto js = (*client)->JetStream(nullptr);
+    REQUIRE(js.has_value());
+    REQUIRE(js_PurgeStream(js->get(), "VIGIL_INGEST", nullptr, nullptr) == NATS_OK);
+  }
+  VigildProcess b(options);
+  b.Start();
+  INFO(b.Output());
+  bool serving = true;
+  REQUIRE(HealthCheck(b.channel(), &serving).ok());
+  CHECK_FALSE(serving);
+  CHECK(Sample(HttpGetMetrics(b.metrics_address()), "vigil_cluster_retention_gap") == 1);
+  CHECK(b.Output().find("ingest_log_gap") != std::string::npos);
+  CHECK(b.Output().find("restore its data folder from a peer") != std::string::npos);
+  // Still so a few health rounds later (the follower retries and stays out).
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  REQUIRE(HealthCheck(b.channel(), &serving).ok());
+  CHECK_FALSE(serving);
+
+  REQUIRE(HealthCheck(a.channel(), &serving).ok());
+  CHECK(serving);
+  CHECK(Write(a, Batch(4, t0)).stored_readings() == 4);
 }
 
 TEST_CASE("A node restored from a peer's backup applies the stream from the backup's checkpoint",
