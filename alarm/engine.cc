@@ -4,6 +4,8 @@
 #include <cmath>
 #include <utility>
 
+#include "alarm/time_text.h"
+
 namespace vigil::alarm {
 namespace {
 
@@ -147,6 +149,7 @@ void Engine::SetRuleSet(std::shared_ptr<const RuleSet> rules, TimestampMs now,
   auto old_gateways = std::move(gateways_);
   auto old_alarms = std::move(alarms_);
   auto old_shelves = std::move(shelves_);
+  auto old_calibrating = std::move(calibrating_);
   rules_ = std::move(rules);
   index_ = {};
   gateway_index_ = {};
@@ -155,6 +158,7 @@ void Engine::SetRuleSet(std::shared_ptr<const RuleSet> rules, TimestampMs now,
   gateways_ = {};
   alarms_ = {};
   shelves_ = {};
+  calibrating_ = {};
 
   // Gateways: every shard tracks every gateway (no-data suppression needs
   // them all); each raises the alarms of the ones it owns.
@@ -243,6 +247,9 @@ void Engine::SetRuleSet(std::shared_ptr<const RuleSet> rules, TimestampMs now,
                       : kGatewaySlot + old_gateway_to_new[old_slot - kGatewaySlot])
                : old_to_new[old_slot];
   };
+  for (const auto& [old_slot, since] : old_calibrating) {
+    if (const uint32_t slot = old_to_new[old_slot]; slot != kNone) calibrating_[slot] = since;
+  }
   for (const auto& [key, shelf] : old_shelves) {
     if (uint32_t slot = new_slot(KeySlot(key)); slot != kNone) {
       shelves_.emplace(AlarmKey(slot, KeyKind(key)), shelf);
@@ -268,6 +275,7 @@ void Engine::SetRuleSet(std::shared_ptr<const RuleSet> rules, TimestampMs now,
     e.record.peak_value = rec.peak;
     e.record.raised_at = rec.raised_at;
     e.record.changed_at = now;
+    e.record.planned_work = rec.planned_work;
     if (old_slot >= kGatewaySlot) {
       e.record.source_id = old_gateways[old_slot - kGatewaySlot].gateway->id;
     } else {
@@ -347,9 +355,23 @@ void Engine::EvaluateAt(uint32_t slot, std::span<const TimestampMs> timestamps,
 
   const bool thresholds = HasThresholds(rule);
   const bool range = rule.sensor_fault && HasRange(sensor);
+  bool calibration_ended = false;
   for (size_t i = 0; i < n; ++i) {
     const TimestampMs t = timestamps[i];
     const double v = values[i];
+    // Calibration starts with the first flagged reading and ends with the
+    // first one without the flag, once that reading is evaluated (below).
+    const bool calibration = has_quality && quality[i] == kQualityCalibration;
+    if (calibration != ((s.flags & kCalibrating) != 0)) {
+      if (calibration) {
+        s.flags |= kCalibrating;
+        calibrating_[slot] = now;
+      } else {
+        s.flags &= static_cast<uint8_t>(~kCalibrating);
+        calibrating_.erase(slot);
+        calibration_ended = true;
+      }
+    }
     // Same time as the newest: last written wins (as storage keeps it), so
     // it is evaluated as the current value.
     if (t < s.last_reading_at) {
@@ -361,7 +383,7 @@ void Engine::EvaluateAt(uint32_t slot, std::span<const TimestampMs> timestamps,
     s.last_reading_at = t;
     s.last_value = v;
     if (rule.sensor_fault) {
-      const bool faulty = (has_quality && quality[i] != kQualityGood) ||
+      const bool faulty = (has_quality && quality[i] != kQualityGood && !calibration) ||
                           (range && (v < sensor.range_low || v > sensor.range_high));
       if (faulty) {
         if (!(s.flags & kFault)) {
@@ -380,6 +402,7 @@ void Engine::EvaluateAt(uint32_t slot, std::span<const TimestampMs> timestamps,
     if (s.rate_index != kNone) EvaluateRate(slot, t, v, now, out);
     if (thresholds) EvaluateThreshold(slot, t, v, now, out);
   }
+  if (calibration_ended) EndPlanned(now, slot, out);
   Schedule(slot);
 }
 
@@ -551,6 +574,7 @@ void Engine::Tick(TimestampMs now, std::vector<AlarmEvent>* out) {
   }
   TickGateways(now, out);
   TickShelves(now, out);
+  TickPlannedWork(now, out);
 }
 
 void Engine::TickGateways(TimestampMs now, std::vector<AlarmEvent>* out) {
@@ -689,7 +713,17 @@ void Engine::Raise(uint32_t slot, AlarmKind kind, Severity severity, Level level
   // active again (ISA-18.2), not a second one: one open alarm per point.
   const uint64_t occurrence = fresh ? next_occurrence_++ : rec.occurrence;
   const TimestampMs raised_at = fresh ? now : rec.raised_at;
-  rec = AlarmRecord{.state = AlarmState::kActiveUnacked,
+  // Only an alarm that opens under planned work is planned: one already
+  // open (cleared-unacked) stays an alarm to acknowledge.
+  std::string planned;
+  if (!fresh && rec.state == AlarmState::kPlanned) {
+    planned = std::move(rec.planned_work);
+  } else if (const std::string* work = fresh ? PlannedWorkOf(slot, kind, now) : nullptr;
+             work != nullptr && !BreaksThrough(severity)) {
+    planned = *work;
+  }
+  const bool is_planned = !planned.empty();
+  rec = AlarmRecord{.state = is_planned ? AlarmState::kPlanned : AlarmState::kActiveUnacked,
                     .severity = severity,
                     .level = level,
                     .occurrence = occurrence,
@@ -698,8 +732,12 @@ void Engine::Raise(uint32_t slot, AlarmKind kind, Severity severity, Level level
                     .trigger_reading_at = t,
                     .peak = v,
                     .raised_at = raised_at,
-                    .changed_at = now};
+                    .changed_at = now,
+                    .planned_work = std::move(planned)};
   Emit(EventKind::kRaised, key, rec, v, t, now, out);
+  if (fresh && !is_planned && BreaksThrough(severity) && PlannedWorkOf(slot, kind, now)) {
+    out->back().comment = "red breaks through planned work";
+  }
   if (kind == AlarmKind::kThreshold) EndShelveIfPast(slot, level, now, out);
 }
 
@@ -717,9 +755,23 @@ void Engine::ChangeLevel(uint32_t slot, Level level, double v, TimestampMs t, Ti
   rec.threshold = LevelValue(RuleOf(s), level);
   rec.changed_at = now;
   // A worse level is a new condition for the operator (ISA-18.2: HH is its
-  // own alarm): annunciated and acknowledged on its own.
-  if (event == EventKind::kEscalated) rec.state = AlarmState::kActiveUnacked;
-  Emit(event, key, rec, v, t, now, out);
+  // own alarm): annunciated and acknowledged on its own. Under planned work
+  // it stays planned, unless it is red and breaks through: then it is
+  // annunciated as a new alarm.
+  EventKind emitted = event;
+  bool broke_through = false;
+  if (rec.state == AlarmState::kPlanned) {
+    if (event == EventKind::kEscalated && BreaksThrough(rec.severity)) {
+      rec.state = AlarmState::kActiveUnacked;
+      rec.planned_work.clear();
+      emitted = EventKind::kRaised;
+      broke_through = true;
+    }
+  } else if (event == EventKind::kEscalated) {
+    rec.state = AlarmState::kActiveUnacked;
+  }
+  Emit(emitted, key, rec, v, t, now, out);
+  if (broke_through) out->back().comment = "red breaks through planned work";
   if (event == EventKind::kEscalated) EndShelveIfPast(slot, level, now, out);
 }
 
@@ -750,12 +802,23 @@ void Engine::Clear(uint32_t slot, AlarmKind kind, double v, TimestampMs t, Times
   if (it == alarms_.end()) return;
   AlarmRecord& rec = it->second;
   if (kind == AlarmKind::kThreshold) rec.peak = states_[slot].peak;
-  rec.state =
-      rec.state == AlarmState::kActiveAcked ? AlarmState::kClosed : AlarmState::kClearedUnacked;
+  // A planned alarm was never annunciated: nothing to acknowledge.
+  rec.state = rec.state == AlarmState::kActiveAcked || rec.state == AlarmState::kPlanned
+                  ? AlarmState::kClosed
+                  : AlarmState::kClearedUnacked;
   rec.changed_at = now;
   Emit(EventKind::kCleared, key, rec, v, t, now, out);
   if (rec.state == AlarmState::kClosed) alarms_.erase(it);
 }
+
+namespace {
+
+Status PlannedRefusal(const AlarmRef& ref) {
+  return Status::FailedPrecondition("the " + std::string(AlarmKindName(ref.alarm)) + " alarm of '" +
+                                    ref.source_id + "' is planned work: it needs no action");
+}
+
+}  // namespace
 
 Result<uint64_t> Engine::FindAlarm(const AlarmRef& ref) const {
   uint32_t slot = kNone;
@@ -783,6 +846,7 @@ Status Engine::Acknowledge(const AlarmRef& ref, TimestampMs at, std::string_view
   if (!key) return key.error();
   auto it = alarms_.find(*key);
   AlarmRecord& rec = it->second;
+  if (rec.state == AlarmState::kPlanned) return PlannedRefusal(ref);
   if (rec.state == AlarmState::kActiveAcked) return Status::Ok();
   rec.state =
       rec.state == AlarmState::kActiveUnacked ? AlarmState::kActiveAcked : AlarmState::kClosed;
@@ -802,6 +866,7 @@ Status Engine::Shelve(const AlarmRef& ref, TimestampMs until, TimestampMs at,
   auto key = FindAlarm(ref);
   if (!key) return key.error();
   AlarmRecord& rec = alarms_.find(*key)->second;
+  if (rec.state == AlarmState::kPlanned) return PlannedRefusal(ref);
   shelves_[*key] = Shelf{.until = until, .level = rec.level};
   rec.changed_at = at;
   const auto [v, t] = LastReading(KeySlot(*key));
@@ -827,6 +892,166 @@ Status Engine::Unshelve(const AlarmRef& ref, TimestampMs at, std::string_view ac
   Emit(EventKind::kUnshelved, *key, rec, v, t, at, out);
   out->back().actor = actor;
   out->back().comment = comment;
+  return Status::Ok();
+}
+
+bool PlannedWork::Covers(const Sensor& sensor) const {
+  return sensor.enterprise_id == enterprise_id &&
+         (sensor_ids.empty() ||
+          std::find(sensor_ids.begin(), sensor_ids.end(), sensor.id) != sensor_ids.end());
+}
+
+const std::string* Engine::PlannedWorkOf(uint32_t slot, AlarmKind kind, TimestampMs now) const {
+  static const std::string kCalibration(kCalibrationWork);
+  if (slot < kGatewaySlot && (states_[slot].flags & kCalibrating) && kind != AlarmKind::kNoData) {
+    if (auto it = calibrating_.find(slot); it != calibrating_.end() &&
+                                           it->second != kCalibrationOver &&
+                                           now - it->second < options_.max_calibration.count()) {
+      return &kCalibration;
+    }
+  }
+  for (const PlannedWork& work : planned_) {
+    if (now < work.start || now >= work.end) continue;
+    if (slot >= kGatewaySlot) {
+      if (work.sensor_ids.empty() &&
+          gateways_[slot - kGatewaySlot].gateway->enterprise_id == work.enterprise_id) {
+        return &work.id;
+      }
+    } else if (work.Covers(SensorOf(states_[slot]))) {
+      return &work.id;
+    }
+  }
+  return nullptr;
+}
+
+void Engine::EndPlanned(TimestampMs now, uint32_t only_slot, std::vector<AlarmEvent>* out) {
+  auto it = only_slot == kNone ? alarms_.begin() : alarms_.lower_bound(AlarmKey(only_slot, {}));
+  const auto last =
+      only_slot == kNone ? alarms_.end() : alarms_.lower_bound(AlarmKey(only_slot + 1, {}));
+  while (it != last) {
+    const uint64_t key = it->first;
+    AlarmRecord& rec = it->second;
+    const uint32_t slot = KeySlot(key);
+    const AlarmKind kind = KeyKind(key);
+    if (rec.state != AlarmState::kPlanned || PlannedWorkOf(slot, kind, now) != nullptr) {
+      ++it;
+      continue;
+    }
+    // Every other kind's alarm is open exactly while its condition holds; a
+    // threshold alarm may be waiting out its off-delay, already back to normal.
+    bool present = true;
+    if (kind == AlarmKind::kThreshold) {
+      SensorState& s = states_[slot];
+      present = Classify(RuleOf(s), s.level, s.last_value) != Level::kNone;
+      if (!present) {
+        s.level = Level::kNone;
+        s.flags &= static_cast<uint8_t>(~kPending);
+        rec.peak = s.peak;
+      }
+    }
+    const std::string work = rec.planned_work;
+    const auto [v, t] = LastReading(slot);
+    rec.changed_at = now;
+    if (present) {
+      rec.state = AlarmState::kActiveUnacked;
+      rec.planned_work.clear();
+      Emit(EventKind::kRaised, key, rec, v, t, now, out);
+      out->back().comment = "planned work " + work + " ended; the condition is still present";
+      ++it;
+    } else {
+      rec.state = AlarmState::kClosed;
+      Emit(EventKind::kCleared, key, rec, v, t, now, out);
+      out->back().comment = "planned work " + work + " ended";
+      it = alarms_.erase(it);
+    }
+  }
+}
+
+void Engine::TickPlannedWork(TimestampMs now, std::vector<AlarmEvent>* out) {
+  bool ended = false;
+  std::vector<AlarmEvent> expired;  // after the alarms they covered, as ClosePlannedWork
+  for (auto it = planned_.begin(); it != planned_.end();) {
+    if (now < it->end) {
+      ++it;
+      continue;
+    }
+    if (OwnsWork(*it)) {
+      expired.push_back(WorkEvent(EventKind::kPlannedWorkClosed, *it, now, "", "expired"));
+    }
+    it = planned_.erase(it);
+    ended = true;
+  }
+  for (auto& [slot, since] : calibrating_) {
+    if (since == kCalibrationOver || now - since < options_.max_calibration.count()) continue;
+    since = kCalibrationOver;  // until a reading without the flag ends it
+    ended = true;
+  }
+  if (ended) EndPlanned(now, kNone, out);
+  for (AlarmEvent& e : expired) out->push_back(std::move(e));
+}
+
+AlarmEvent Engine::WorkEvent(EventKind kind, const PlannedWork& work, TimestampMs at,
+                             std::string_view actor, std::string comment) {
+  AlarmEvent e;
+  e.kind = kind;
+  e.record.source_id = work.enterprise_id;
+  e.record.alarm = AlarmKind::kPlannedWork;
+  e.record.state = AlarmState::kClosed;
+  e.record.severity = Severity::kBlue;
+  e.record.threshold = static_cast<double>(work.end - work.start) / 1000;
+  e.record.raised_at = work.start;
+  e.record.changed_at = at;
+  e.record.planned_work = work.id;
+  e.at = at;
+  e.actor = actor;
+  e.comment = std::move(comment);
+  return e;
+}
+
+Status Engine::OpenPlannedWork(PlannedWork work, std::chrono::milliseconds duration, TimestampMs at,
+                               std::vector<AlarmEvent>* out) {
+  if (work.id.empty() || work.enterprise_id.empty()) {
+    return Status::InvalidArgument("planned work needs an id and an enterprise");
+  }
+  if (duration.count() <= 0) return Status::InvalidArgument("planned work must last");
+  for (const PlannedWork& open : planned_) {
+    if (open.id == work.id) {
+      return Status::FailedPrecondition("planned work '" + work.id + "' is open already");
+    }
+  }
+  work.start = std::max(work.start, at);
+  work.end = work.start + duration.count();
+  if (OwnsWork(work)) {
+    std::string text = work.reason + " (owner " + work.owner + "; " + FormatTimeUtc(work.start) +
+                       " to " + FormatTimeUtc(work.end) + "; ";
+    if (work.sensor_ids.empty()) {
+      text += "every sensor of " + work.enterprise_id;
+    } else {
+      text += "sensors";
+      for (const std::string& id : work.sensor_ids) text += " " + id;
+    }
+    text += ")";
+    out->push_back(
+        WorkEvent(EventKind::kPlannedWorkOpened, work, at, work.opened_by, std::move(text)));
+  }
+  planned_.push_back(std::move(work));
+  return Status::Ok();
+}
+
+Status Engine::ClosePlannedWork(std::string_view id, TimestampMs at, std::string_view actor,
+                                std::string_view comment, std::vector<AlarmEvent>* out) {
+  auto it = std::find_if(planned_.begin(), planned_.end(),
+                         [&](const PlannedWork& work) { return work.id == id; });
+  if (it == planned_.end()) {
+    return Status::NotFound("no open planned work '" + std::string(id) + "'");
+  }
+  const PlannedWork work = std::move(*it);
+  planned_.erase(it);
+  EndPlanned(at, kNone, out);
+  // Last: the operator's answer is the entry of the window's end.
+  if (OwnsWork(work)) {
+    out->push_back(WorkEvent(EventKind::kPlannedWorkClosed, work, at, actor, std::string(comment)));
+  }
   return Status::Ok();
 }
 
@@ -872,7 +1097,8 @@ ActiveAlarm Engine::ToActive(uint64_t key, const AlarmRecord& rec) const {
                      .peak_value = live_peak ? states_[slot].peak : rec.peak,
                      .raised_at = rec.raised_at,
                      .changed_at = rec.changed_at,
-                     .shelved_until = shelf == shelves_.end() ? 0 : shelf->second.until};
+                     .shelved_until = shelf == shelves_.end() ? 0 : shelf->second.until,
+                     .planned_work = rec.planned_work};
 }
 
 uint32_t Engine::FindSensor(std::string_view sensor_id, uint64_t id_hash) const {
@@ -981,6 +1207,10 @@ EngineSnapshot Engine::Snapshot() const {
     snap.sensors.push_back(std::move(e));
   }
   snap.alarms = Active();
+  snap.planned_work = planned_;
+  for (const auto& [slot, since] : calibrating_) {
+    snap.calibrating.push_back({.sensor_id = SensorOf(states_[slot]).id, .since = since});
+  }
   for (const auto& [key, shelf] : shelves_) {
     snap.shelves.push_back(ShelfSnapshot{.source_id = SourceId(KeySlot(key)),
                                          .alarm = KeyKind(key),
@@ -1005,7 +1235,8 @@ Status Engine::Restore(const EngineSnapshot& snapshot) {
   }
   for (const ActiveAlarm& a : snapshot.alarms) {
     const auto state = static_cast<int>(a.state);
-    if (!valid_kind(a.alarm) || state < 1 || state > 3 || !valid_level(a.level)) {
+    const bool valid_state = (state >= 1 && state <= 3) || a.state == AlarmState::kPlanned;
+    if (!valid_kind(a.alarm) || !valid_state || !valid_level(a.level)) {
       return Status::InvalidArgument("snapshot alarm of '" + a.source_id +
                                      "': invalid kind, state or level");
     }
@@ -1080,7 +1311,21 @@ Status Engine::Restore(const EngineSnapshot& snapshot) {
                                                    .trigger_reading_at = a.trigger_reading_at,
                                                    .peak = a.peak_value,
                                                    .raised_at = a.raised_at,
-                                                   .changed_at = a.changed_at};
+                                                   .changed_at = a.changed_at,
+                                                   .planned_work = a.planned_work};
+  }
+  // Every shard holds every window: the snapshots of several shards hold
+  // the same ones.
+  for (const PlannedWork& work : snapshot.planned_work) {
+    const bool known = std::any_of(planned_.begin(), planned_.end(),
+                                   [&](const PlannedWork& open) { return open.id == work.id; });
+    if (!known) planned_.push_back(work);
+  }
+  for (const CalibrationSnapshot& c : snapshot.calibrating) {
+    if (const uint32_t slot = FindSensor(c.sensor_id); slot != kNone) {
+      calibrating_[slot] = c.since;
+      states_[slot].flags |= kCalibrating;
+    }
   }
   for (const ShelfSnapshot& shelf : snapshot.shelves) {
     const uint32_t slot = slot_of(shelf.source_id, shelf.alarm, "");
@@ -1114,6 +1359,10 @@ std::string_view EventKindName(EventKind kind) {
       return "unshelved";
     case EventKind::kReconciled:
       return "reconciled";
+    case EventKind::kPlannedWorkOpened:
+      return "planned_work_opened";
+    case EventKind::kPlannedWorkClosed:
+      return "planned_work_closed";
   }
   return "invalid";
 }
@@ -1132,6 +1381,8 @@ std::string_view AlarmKindName(AlarmKind kind) {
       return "gateway_offline";
     case AlarmKind::kStuckValue:
       return "stuck_value";
+    case AlarmKind::kPlannedWork:
+      return "planned_work";
   }
   return "invalid";
 }
@@ -1156,6 +1407,8 @@ std::string_view AlarmStateName(AlarmState state) {
       return "cleared_unacked";
     case AlarmState::kClosed:
       return "closed";
+    case AlarmState::kPlanned:
+      return "planned";
   }
   return "invalid";
 }

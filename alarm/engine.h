@@ -9,6 +9,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -36,6 +37,44 @@ struct EngineOptions {
   // shard. Default: 0 of 1.
   uint32_t shard = 0;
   uint32_t shard_count = 1;
+  // Planned work (PlannedWork): a red (severity 1) condition breaks through
+  // -- raised and annunciated as a normal alarm -- instead of being planned.
+  // Every node applying one log must agree. Default: false.
+  bool planned_red_breaks_through = false;
+  // How long a sensor's calibration-flagged readings (kQualityCalibration)
+  // keep its conditions planned, from the first flagged reading's arrival;
+  // after that they are normal alarms until a reading without the flag ends
+  // the calibration. Default: 8 h.
+  std::chrono::milliseconds max_calibration = std::chrono::hours(8);
+};
+
+// A planned-work window (ISA-18.2 "out of service"): while it is in force
+// (start <= now < end), conditions of the sensors it covers are raised as
+// kPlanned alarms -- evaluated and journaled, not annunciated. Its target is
+// one enterprise, narrowed to `sensor_ids` when given; a facility (a later
+// registry level) would narrow it the same way. A whole-enterprise window also
+// covers the gateway-offline alarms of the enterprise's gateways.
+struct PlannedWork {
+  std::string id{};
+  std::string enterprise_id{};
+  std::vector<std::string> sensor_ids{};  // empty: every sensor of the enterprise
+  TimestampMs start = 0;
+  TimestampMs end = 0;
+  std::string reason{};
+  std::string owner{};      // who is responsible for the work, as typed
+  std::string opened_by{};  // the authenticated identity that opened it
+
+  // Whether the window's target includes `sensor` (whatever the time).
+  bool Covers(const Sensor& sensor) const;
+  bool operator==(const PlannedWork&) const = default;
+};
+
+// A sensor whose readings carry kQualityCalibration, since `since` (arrival;
+// INT64_MIN: for longer than max_calibration, no longer planned).
+struct CalibrationSnapshot {
+  std::string sensor_id{};
+  TimestampMs since = 0;
+  bool operator==(const CalibrationSnapshot&) const = default;
 };
 
 struct EngineStats {
@@ -114,6 +153,8 @@ struct EngineSnapshot {
   std::vector<ActiveAlarm> alarms{};
   std::vector<ShelfSnapshot> shelves{};
   uint64_t next_occurrence = 1;
+  std::vector<PlannedWork> planned_work{};
+  std::vector<CalibrationSnapshot> calibrating{};
 
   bool operator==(const EngineSnapshot&) const = default;
 };
@@ -145,6 +186,16 @@ struct EngineSnapshot {
 // the alarm had when shelved (and the less severe ones of that side): an
 // escalation or raise past it ends the shelve (kUnshelved, "escalated past
 // the shelved level") and is annunciated.
+//
+// Planned work (PlannedWork, and readings flagged kQualityCalibration): an
+// alarm that opens while its source is covered is kPlanned (unless it is red
+// and EngineOptions::planned_red_breaks_through); its escalations and clears
+// stay planned, and it closes without acknowledgement. Alarms already open
+// when a window starts stay as they are. When the cover ends (the window is
+// closed or expires, a reading comes without the calibration flag), a planned
+// alarm whose condition is still present becomes a normal alarm (kRaised,
+// active-unacked); the others close. No-data alarms are planned by windows
+// only (a silent sensor sends no calibration flag).
 //
 // Suppression: while a sensor-fault alarm is active, that sensor's readings do
 // not feed threshold or rate evaluation; pending delays are cancelled and
@@ -235,6 +286,24 @@ class Engine {
   // Ends shelving early. kFailedPrecondition when the point is not shelved.
   Status Unshelve(const AlarmRef& ref, TimestampMs at, std::string_view actor,
                   std::string_view comment, std::vector<AlarmEvent>* out);
+  // (Acknowledge, Shelve and Unshelve of a kPlanned alarm: kFailedPrecondition.)
+
+  // Opens planned-work window `work` at `at`: it starts at max(work.start,
+  // at) and lasts `duration`; Tick ends it. Every shard's Engine holds every
+  // window; the one owning it (ShardOf(work.id)) appends its
+  // kPlannedWorkOpened event. kInvalidArgument for an empty id or
+  // enterprise, or duration <= 0; kFailedPrecondition when a window of that
+  // id is open.
+  Status OpenPlannedWork(PlannedWork work, std::chrono::milliseconds duration, TimestampMs at,
+                         std::vector<AlarmEvent>* out);
+  // Ends window `id` early (before or after its start); planned alarms it
+  // covered become normal ones or close (see the class comment), then the
+  // owning Engine appends kPlannedWorkClosed (Tick's expiry likewise).
+  // kNotFound when no such window is open.
+  Status ClosePlannedWork(std::string_view id, TimestampMs at, std::string_view actor,
+                          std::string_view comment, std::vector<AlarmEvent>* out);
+  // Windows open (in force or yet to start), in the order opened.
+  const std::vector<PlannedWork>& planned_work() const { return planned_; }
 
   // Open alarms (active or cleared-unacked): sensors by slot, then gateways.
   std::vector<ActiveAlarm> Active() const;
@@ -269,6 +338,7 @@ class Engine {
     kRateAlarm = 8,
     kGatewaySilent = 16,
     kStuck = 32,
+    kCalibrating = 64,  // its last reading carried kQualityCalibration
   };
 
   // Indices, not pointers, into the rule set's rules and registry sensors:
@@ -328,6 +398,7 @@ class Engine {
     double peak = 0;
     TimestampMs raised_at = 0;
     TimestampMs changed_at = 0;
+    std::string planned_work{};  // state kPlanned (and its closing event): the window
   };
   struct Timer {
     TimestampMs due;
@@ -364,6 +435,21 @@ class Engine {
   void RunTimers(uint32_t slot, TimestampMs now, std::vector<AlarmEvent>* out);
   void TickGateways(TimestampMs now, std::vector<AlarmEvent>* out);
   void TickShelves(TimestampMs now, std::vector<AlarmEvent>* out);
+  void TickPlannedWork(TimestampMs now, std::vector<AlarmEvent>* out);
+  // The planned work covering alarm point (slot, kind) at `now`, or nullptr.
+  const std::string* PlannedWorkOf(uint32_t slot, AlarmKind kind, TimestampMs now) const;
+  bool BreaksThrough(Severity severity) const {
+    return options_.planned_red_breaks_through && severity == Severity::kRed;
+  }
+  // Planned alarms (of `only_slot`, or all with kNone) no longer covered at
+  // `now`: normal again when their condition is present, else closed.
+  void EndPlanned(TimestampMs now, uint32_t only_slot, std::vector<AlarmEvent>* out);
+  // Whether this Engine journals the window's own events.
+  bool OwnsWork(const PlannedWork& work) const {
+    return ShardOf(work.id, options_.shard_count) == options_.shard;
+  }
+  static AlarmEvent WorkEvent(EventKind kind, const PlannedWork& work, TimestampMs at,
+                              std::string_view actor, std::string comment);
   void RearmSilentSensors(uint32_t gateway, TimestampMs now);
   TimestampMs NextDue(const SensorState& s) const;
   static void StartPending(SensorState& s, TimestampMs t, TimestampMs now);
@@ -411,8 +497,13 @@ class Engine {
   std::vector<GatewayState> gateways_{};
   uint32_t current_gateway_ = kNone;  // of the batch being evaluated
   std::map<uint64_t, AlarmRecord> alarms_;
-  std::map<uint64_t, Shelf> shelves_;  // alarm point -> its shelve
-  std::vector<Timer> timers_{};        // min-heap on (due, slot)
+  std::map<uint64_t, Shelf> shelves_;   // alarm point -> its shelve
+  std::vector<Timer> timers_{};         // min-heap on (due, slot)
+  std::vector<PlannedWork> planned_{};  // open windows (few)
+  // Slot -> arrival of its first calibration-flagged reading (the slots
+  // with kCalibrating); kCalibrationOver once max_calibration is up.
+  std::map<uint32_t, TimestampMs> calibrating_{};
+  static constexpr TimestampMs kCalibrationOver = INT64_MIN;
   uint64_t next_occurrence_ = 1;
   EngineStats stats_;
 };

@@ -27,8 +27,15 @@ enum class EventKind : uint8_t {
   // The server's record of the alarm was corrected after a restart (only when
   // the rules or registry changed while it was down); `state` is the truth.
   kReconciled = 8,
+  // A planned-work window was opened (actor: who; comment: its reason, owner,
+  // time span and sensors). Its record is of kind kPlannedWork: the source is
+  // the window's enterprise, `planned_work` its id, `raised_at` its start.
+  kPlannedWorkOpened = 9,
+  // A planned-work window ended: closed early by an operator (actor set) or
+  // its time was up (no actor, comment "expired").
+  kPlannedWorkClosed = 10,
 };
-inline constexpr uint8_t kMaxEventKind = 8;
+inline constexpr uint8_t kMaxEventKind = 10;
 
 // Which condition. One open alarm at most per (source, AlarmKind).
 enum class AlarmKind : uint8_t {
@@ -38,8 +45,11 @@ enum class AlarmKind : uint8_t {
   kSensorFault = 4,     // bad quality or out of instrument range
   kGatewayOffline = 5,  // every sensor of a gateway went silent: its source is the gateway
   kStuckValue = 6,      // sensor fault: the same value for longer than the rule's stuck_after
+  // Not an alarm: the journal entries of a planned-work window (events
+  // kPlannedWorkOpened/kPlannedWorkClosed; never open, always kClosed).
+  kPlannedWork = 7,
 };
-inline constexpr uint8_t kMaxAlarmKind = 6;  // the Engine keys alarms by kind in 3 bits
+inline constexpr uint8_t kMaxAlarmKind = 7;  // the Engine keys alarms by kind in 3 bits
 
 // ISA-18.2 states. An alarm leaves the Engine's books when it reaches kClosed.
 enum class AlarmState : uint8_t {
@@ -47,6 +57,12 @@ enum class AlarmState : uint8_t {
   kActiveAcked = 2,
   kClearedUnacked = 3,  // returned to normal before anyone acknowledged
   kClosed = 4,
+  // Out of service for planned work (ISA-18.2): raised while a planned-work
+  // window covered its source (or the sensor's readings were flagged as
+  // calibration). Journaled, never annunciated; needs no acknowledgement and
+  // closes when it clears. When the window ends while the condition is still
+  // present, it becomes kActiveUnacked (a kRaised event), a normal alarm.
+  kPlanned = 5,
 };
 
 std::string_view EventKindName(EventKind kind);
@@ -79,9 +95,25 @@ struct ActiveAlarm {
   TimestampMs raised_at = 0;      // event time of kRaised
   TimestampMs changed_at = 0;     // event time of the last transition
   TimestampMs shelved_until = 0;  // 0 unless its alarm point is shelved
+  // The planned-work window it was raised under (kCalibrationWork when the
+  // sensor's readings were flagged as calibration); empty for a normal alarm.
+  // Kept on the event that closes a planned alarm, so that every event of
+  // it reads as planned (IsPlanned).
+  std::string planned_work{};
 
   bool operator==(const ActiveAlarm&) const = default;
 };
+
+// The planned_work of alarms raised while their sensor's readings carried
+// kQualityCalibration.
+inline constexpr std::string_view kCalibrationWork = "calibration";
+
+// Whether an alarm record (or an event's) belongs to planned work: a planned
+// alarm, the event that closed one, or a window's own entry. Such entries
+// are journaled but not annunciated (subscribers, Alertmanager).
+inline bool IsPlanned(const ActiveAlarm& a) {
+  return a.state == AlarmState::kPlanned || !a.planned_work.empty();
+}
 
 // One transition: the alarm record after it, plus what caused it.
 struct AlarmEvent {
@@ -105,7 +137,8 @@ struct AlarmEvent {
 // since the engine started has the engine's "unset" time (INT64_MIN). The
 // API leaves such values out rather than show 0 at the dawn of time.
 inline bool HasReading(AlarmKind kind, TimestampMs reading_at) {
-  return kind != AlarmKind::kGatewayOffline && reading_at != INT64_MIN;
+  return kind != AlarmKind::kGatewayOffline && kind != AlarmKind::kPlannedWork &&
+         reading_at != INT64_MIN;
 }
 
 }  // namespace vigil::alarm

@@ -8,6 +8,7 @@ bool AlarmFilter::Matches(const JournalEntry& entry) const {
   auto contains = [](const auto& list, const auto& value) {
     return list.empty() || std::find(list.begin(), list.end(), value) != list.end();
   };
+  if (!include_planned && IsPlanned(entry.event.record)) return false;
   return InRegion(entry.region_code, region_prefix) &&
          static_cast<uint8_t>(entry.peak_severity) <= static_cast<uint8_t>(min_severity) &&
          contains(enterprise_ids, entry.enterprise_id) &&

@@ -38,6 +38,9 @@ struct AlarmFilter {
   Severity min_severity = Severity::kBlue;  // kRed: only red; kBlue: all
   std::vector<EnterpriseKind> enterprise_kinds{};
   std::vector<AlarmKind> alarm_kinds{};
+  // Also planned-work entries (IsPlanned): planned alarms and their events,
+  // and the windows' own entries. Default: false -- they are not annunciated.
+  bool include_planned = false;
 
   // True when the alarm of `entry` is of interest (judged on peak_severity).
   bool Matches(const JournalEntry& entry) const;

@@ -14,6 +14,11 @@ using TimestampMs = int64_t;
 // Instrument or gateway quality code: 0 good, anything else bad or uncertain.
 using Quality = uint32_t;
 inline constexpr Quality kQualityGood = 0;
+// A reading taken while the sensor is being calibrated (test gas applied):
+// stored as any other, evaluated as a value (not a sensor fault), and the
+// sensor's conditions are planned work while its readings carry it (as
+// coal-mine monitoring systems flag calibration). 256 = 0x100.
+inline constexpr Quality kQualityCalibration = 256;
 
 // Alarm severity, after the Chinese four-colour warning scale: 1 most severe.
 enum class Severity : uint8_t { kRed = 1, kOrange = 2, kYellow = 3, kBlue = 4 };

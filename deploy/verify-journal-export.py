@@ -24,7 +24,8 @@ import sys
 
 # alarm/event.h EventKind, as alarm::EventKindName writes them.
 EVENT_KINDS = {1: "raised", 2: "escalated", 3: "de_escalated", 4: "cleared", 5: "acknowledged",
-               6: "shelved", 7: "unshelved", 8: "reconciled"}
+               6: "shelved", 7: "unshelved", 8: "reconciled", 9: "planned_work_opened",
+               10: "planned_work_closed"}
 
 
 class Problem(Exception):
@@ -56,7 +57,8 @@ class Reader:
 
 
 def decode_entry(raw):
-    """The fields of a version-1 journal entry, in the order they are stored."""
+    """The fields of a journal entry, in the order they are stored: version 1, or version 2
+    (an entry of planned work) with the planned-work id at the end."""
     r = Reader(raw)
     e = {"version": r.take("<B"), "seq": r.take("<Q"), "alarm_id": r.take("<Q"),
          "event_kind": r.take("<B")}
@@ -83,10 +85,12 @@ def decode_entry(raw):
     e["region"] = r.string()
     e["enterprise_kind"] = r.take("<B")
     e["peak_severity"] = r.take("<B")
+    if e["version"] == 2:
+        e["planned_work"] = r.string()
     if r.at != len(raw):
         raise Problem("entry bytes have %d bytes past the last field" % (len(raw) - r.at))
-    if e["version"] != 1:
-        raise Problem("entry version %d (this script reads version 1)" % e["version"])
+    if e["version"] not in (1, 2):
+        raise Problem("entry version %d (this script reads versions 1 and 2)" % e["version"])
     return e
 
 

@@ -23,6 +23,7 @@
 #include "server/api/ingest_service.h"
 #include "server/api/journal_service.h"
 #include "server/api/limits.h"
+#include "server/api/planned_work_service.h"
 #include "server/api/proto_convert.h"
 #include "server/api/query_service.h"
 #include "server/api/reflection.h"
@@ -229,8 +230,12 @@ class Server::Impl {
     heads.max_readings_per_chunk = options_.chunk_max_readings;
     // Chunk ids increase across restarts: they order overlapping chunks.
     heads.first_chunk_id = static_cast<uint64_t>(now_us.count());
-    shards_ = std::make_unique<ShardSet>(shard_count, store_.get(), journal_.get(), heads,
-                                         &sensor_numbers_);
+    shards_ = std::make_unique<ShardSet>(
+        shard_count, store_.get(), journal_.get(), heads, &sensor_numbers_,
+        alarm::EngineOptions{.shard = 0,
+                             .shard_count = 1,
+                             .planned_red_breaks_through = options_.planned_red_breaks_through,
+                             .max_calibration = options_.max_planned_work});
     // Nodes applying one stream number their journals alike (same shard count).
     if (jetstream_log_) journal_->NumberInLogOrder(shards_.get());
 
@@ -338,6 +343,12 @@ class Server::Impl {
         options_, access_.get(), registry_.get(), feed_.get(), store_.get(), writer_.get(),
         [this](std::function<void()> task) { boost::asio::post(blocking_, std::move(task)); },
         limiter_.get());
+    planned_work_ = std::make_unique<PlannedWorkService>(
+        AlarmDesk(
+            options_.max_shelve, access_.get(), registry_.get(), feed_.get(), store_.get(),
+            writer_.get(),
+            [this](std::function<void()> task) { boost::asio::post(blocking_, std::move(task)); }),
+        shards_.get(), options_.max_planned_work);
 
     grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
@@ -352,6 +363,7 @@ class Server::Impl {
     builder.RegisterService(journal_service_.get());
     builder.RegisterService(alarms_.get());
     builder.RegisterService(rules_service_.get());
+    builder.RegisterService(planned_work_.get());
     builder.RegisterService(backtest_.get());
     grpc_ = builder.BuildAndStart();
     if (!grpc_ || port == 0) {
@@ -1367,6 +1379,7 @@ class Server::Impl {
   std::unique_ptr<IdentityLimiter> limiter_;  // null when authentication is off
   std::unique_ptr<AlarmService> alarms_;
   std::unique_ptr<RulesService> rules_service_;
+  std::unique_ptr<PlannedWorkService> planned_work_;
   std::unique_ptr<BacktestService> backtest_;
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<MetricsExporter> metrics_;

@@ -9,9 +9,15 @@ using internal::WireReader;
 using internal::WireWriter;
 
 constexpr uint8_t kJournalEntryVersion = 1;
+// Version 2 (written only for an entry of planned work, so that every other
+// entry keeps its bytes and hash) adds the record's planned_work.
+constexpr uint8_t kJournalEntryVersion2 = 2;
 // Version 2 adds per sensor the HH on-delay offset, the unchanged time and
-// the stuck flag, and per shelf its level. Version 1 still decodes.
-constexpr uint8_t kSnapshotVersion = 2;
+// the stuck flag, and per shelf its level. Version 3 adds the alarms'
+// planned_work, the planned-work windows and the calibrating sensors.
+// Versions 1 and 2 still decode.
+constexpr uint8_t kSnapshotVersion = 3;
+constexpr uint8_t kSnapshotVersion2 = 2;
 constexpr uint8_t kSnapshotVersion1 = 1;
 
 void PutActive(WireWriter& w, const alarm::ActiveAlarm& a) {
@@ -55,16 +61,56 @@ bool ValidActive(const alarm::ActiveAlarm& a) {
   const auto state = static_cast<uint8_t>(a.state);
   const auto severity = static_cast<uint8_t>(a.severity);
   const auto level = static_cast<int8_t>(a.level);
-  return kind >= 1 && kind <= alarm::kMaxAlarmKind && state >= 1 && state <= 4 && severity >= 1 &&
+  return kind >= 1 && kind <= alarm::kMaxAlarmKind && state >= 1 && state <= 5 && severity >= 1 &&
          severity <= 4 && level >= -2 && level <= 2;
+}
+
+void PutPlannedWork(WireWriter& w, const alarm::PlannedWork& p) {
+  w.PutString(p.id);
+  w.PutString(p.enterprise_id);
+  w.Put(static_cast<uint32_t>(p.sensor_ids.size()));
+  for (const std::string& id : p.sensor_ids) w.PutString(id);
+  w.Put(p.start);
+  w.Put(p.end);
+  w.PutString(p.reason);
+  w.PutString(p.owner);
+  w.PutString(p.opened_by);
+}
+
+alarm::PlannedWork GetPlannedWork(WireReader& r) {
+  alarm::PlannedWork p;
+  p.id = r.GetString();
+  p.enterprise_id = r.GetString();
+  for (uint32_t n = r.GetCount(4); n > 0 && r.ok(); --n) p.sensor_ids.emplace_back(r.GetString());
+  p.start = r.Get<alarm::TimestampMs>();
+  p.end = r.Get<alarm::TimestampMs>();
+  p.reason = r.GetString();
+  p.owner = r.GetString();
+  p.opened_by = r.GetString();
+  return p;
 }
 
 }  // namespace
 
+std::string EncodePlannedWork(const alarm::PlannedWork& work) {
+  std::string out;
+  WireWriter w(&out);
+  PutPlannedWork(w, work);
+  return out;
+}
+
+alarm::Result<alarm::PlannedWork> DecodePlannedWork(std::string_view bytes) {
+  WireReader r(bytes);
+  alarm::PlannedWork work = GetPlannedWork(r);
+  if (!r.done()) return alarm::Status::Corruption("planned work: malformed");
+  return work;
+}
+
 std::string EncodeJournalEntry(const alarm::JournalEntry& entry) {
   std::string out;
   WireWriter w(&out);
-  w.Put(kJournalEntryVersion);
+  const bool planned = !entry.event.record.planned_work.empty();
+  w.Put(planned ? kJournalEntryVersion2 : kJournalEntryVersion);
   w.Put(entry.seq);
   w.Put(entry.alarm_id);
   const alarm::AlarmEvent& e = entry.event;
@@ -79,6 +125,7 @@ std::string EncodeJournalEntry(const alarm::JournalEntry& entry) {
   w.PutString(entry.region_code);
   w.Put(entry.enterprise_kind);
   w.Put(entry.peak_severity);
+  if (planned) w.PutString(entry.event.record.planned_work);
   return out;
 }
 
@@ -100,9 +147,12 @@ alarm::Result<alarm::JournalEntry> DecodeJournalEntry(std::string_view bytes) {
   entry.region_code = r.GetString();
   entry.enterprise_kind = r.Get<alarm::EnterpriseKind>();
   entry.peak_severity = r.Get<alarm::Severity>();
+  if (version == kJournalEntryVersion2) e.record.planned_work = r.GetString();
   const auto kind = static_cast<uint8_t>(e.kind);
   const auto peak = static_cast<uint8_t>(entry.peak_severity);
-  if (!r.done() || version != kJournalEntryVersion || kind < 1 || kind > alarm::kMaxEventKind ||
+  const bool known_version = version == kJournalEntryVersion ||
+                             (version == kJournalEntryVersion2 && !e.record.planned_work.empty());
+  if (!r.done() || !known_version || kind < 1 || kind > alarm::kMaxEventKind ||
       !ValidActive(e.record) || peak < 1 || peak > 4) {
     return alarm::Status::Corruption("alarm journal entry: malformed");
   }
@@ -163,13 +213,23 @@ std::string EncodeShardSnapshot(const ShardSnapshot& snapshot) {
     w.Put(s.stuck);
   }
   w.Put(static_cast<uint32_t>(e.alarms.size()));
-  for (const alarm::ActiveAlarm& a : e.alarms) PutActive(w, a);
+  for (const alarm::ActiveAlarm& a : e.alarms) {
+    PutActive(w, a);
+    w.PutString(a.planned_work);
+  }
   w.Put(static_cast<uint32_t>(e.shelves.size()));
   for (const alarm::ShelfSnapshot& s : e.shelves) {
     w.PutString(s.source_id);
     w.Put(s.alarm);
     w.Put(s.until);
     w.Put(s.level);
+  }
+  w.Put(static_cast<uint32_t>(e.planned_work.size()));
+  for (const alarm::PlannedWork& p : e.planned_work) PutPlannedWork(w, p);
+  w.Put(static_cast<uint32_t>(e.calibrating.size()));
+  for (const alarm::CalibrationSnapshot& c : e.calibrating) {
+    w.PutString(c.sensor_id);
+    w.Put(c.since);
   }
   return out;
 }
@@ -231,7 +291,10 @@ alarm::Result<ShardSnapshot> DecodeShardSnapshot(std::string_view bytes) {
     s.unchanged_ms = r.Get<uint32_t>();
     s.stuck = r.Get<bool>();
   }
-  for (uint32_t n = r.GetCount(80); n > 0 && r.ok(); --n) e.alarms.push_back(GetActive(r));
+  for (uint32_t n = r.GetCount(80); n > 0 && r.ok(); --n) {
+    e.alarms.push_back(GetActive(r));
+    if (version == kSnapshotVersion) e.alarms.back().planned_work = r.GetString();
+  }
   for (uint32_t n = r.GetCount(13); n > 0 && r.ok(); --n) {
     alarm::ShelfSnapshot& s = e.shelves.emplace_back();
     s.source_id = r.GetString();
@@ -239,7 +302,19 @@ alarm::Result<ShardSnapshot> DecodeShardSnapshot(std::string_view bytes) {
     s.until = r.Get<alarm::TimestampMs>();
     if (version != kSnapshotVersion1) s.level = r.Get<alarm::Level>();
   }
-  valid = valid && r.done() && (version == kSnapshotVersion || version == kSnapshotVersion1) &&
+  if (version == kSnapshotVersion) {
+    for (uint32_t n = r.GetCount(40); n > 0 && r.ok(); --n) {
+      e.planned_work.push_back(GetPlannedWork(r));
+    }
+    for (uint32_t n = r.GetCount(12); n > 0 && r.ok(); --n) {
+      alarm::CalibrationSnapshot& c = e.calibrating.emplace_back();
+      c.sensor_id = r.GetString();
+      c.since = r.Get<alarm::TimestampMs>();
+    }
+  }
+  valid = valid && r.done() &&
+          (version == kSnapshotVersion || version == kSnapshotVersion2 ||
+           version == kSnapshotVersion1) &&
           snapshot.shard_count > 0 && snapshot.shard < snapshot.shard_count;
   for (const alarm::ActiveAlarm& a : e.alarms) valid = valid && ValidActive(a);
   if (!valid) return alarm::Status::Corruption("alarm engine snapshot: malformed");

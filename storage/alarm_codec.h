@@ -18,6 +18,11 @@ std::string EncodeJournalEntry(const alarm::JournalEntry& entry);
 // kCorruption when `bytes` is not one well-formed entry.
 alarm::Result<alarm::JournalEntry> DecodeJournalEntry(std::string_view bytes);
 
+// A planned-work window (control records of the ingest log carry it).
+std::string EncodePlannedWork(const alarm::PlannedWork& work);
+// kCorruption when `bytes` is not one well-formed window.
+alarm::Result<alarm::PlannedWork> DecodePlannedWork(std::string_view bytes);
+
 // One evaluator shard's alarm engine, as of the log entry `through_log_seq`
 // (every entry up to it was evaluated, none after).
 struct ShardSnapshot {

@@ -24,16 +24,24 @@ enum class ControlKind : uint8_t {
   // vigil.v1.ApplyRegistryRequest), for the other nodes; the shards ignore it
   // (the rules entry that follows carries its effect on them).
   kRegistryChanged = 6,
+  // Planned work: `planned` (its start 0 = the entry's commit time), lasting
+  // shelve_for_ms, opened by actor. To every shard.
+  kPlannedWorkOpen = 7,
+  // Ends window `planned.id` early: actor, text = comment. To every shard.
+  kPlannedWorkClose = 8,
 };
 
 struct ControlRecord {
   ControlKind kind = ControlKind::kTick;
   alarm::AlarmRef alarm{};
-  // Shelving lasts this long from the entry's commit time (so a replay ends
-  // it at the same moment).
+  // Shelving (planned work) lasts this long from the entry's commit time (its
+  // start), so a replay ends it at the same moment.
   int64_t shelve_for_ms = 0;
   std::string actor{};
   std::string text{};
+  // kPlannedWorkOpen, kPlannedWorkClose (id only) only; encoded after the
+  // rest for those kinds alone.
+  alarm::PlannedWork planned{};
 };
 
 std::string EncodeControlRecord(const ControlRecord& record);

@@ -22,8 +22,11 @@ class ActionCompletion final : public CommandCompletion {
     if (status.ok() && journal_seq != 0) {
       std::vector<JournalEntry> entries;
       uint64_t through = 0;
-      // Just published: still in the feed's ring.
-      if (feed_->Read(journal_seq - 1, alarm::AlarmFilter{}, 1, &entries, &through) ==
+      // Just published: still in the feed's ring (planned work included: a
+      // window's own entry answers its opening).
+      alarm::AlarmFilter every;
+      every.include_planned = true;
+      if (feed_->Read(journal_seq - 1, every, 1, &entries, &through) ==
               AlarmFeed::ReadOutcome::kOk &&
           !entries.empty()) {
         event = std::move(entries.front());
@@ -161,6 +164,10 @@ void AlarmDesk::Act(const CallerScope& caller, uint64_t alarm_id, const std::str
   // that one is kept, marked as typed, in the comment.
   record.actor = caller.name;
   record.text = CommentWithTypedName(operator_id, caller.name, std::move(record.text));
+  Submit(std::move(record), std::move(done));
+}
+
+void AlarmDesk::Submit(storage::ControlRecord record, ActionDone done) const {
   auto* completion = new ActionCompletion(feed_, std::move(done));
   if (!writer_->SubmitControl(std::move(record), completion)) {
     // Not taken: the completion is still ours, and so is `done` in it.

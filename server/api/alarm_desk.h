@@ -73,6 +73,10 @@ class AlarmDesk {
   using ActionDone = std::function<void(alarm::Status, std::optional<alarm::JournalEntry>)>;
   void Act(const CallerScope& caller, uint64_t alarm_id, const std::string& operator_id,
            storage::ControlRecord record, ActionDone done) const;
+  // Puts `record`, checked and complete (actor set), into the ingest log;
+  // `done` as for Act (kUnavailable when the writer is full or stopping, or
+  // the engine's error). Planned-work windows go this way.
+  void Submit(storage::ControlRecord record, ActionDone done) const;
 
   // A subscriber's catch-up read when it fell out of the feed's memory
   // (the gRPC Subscribe stream and the console's SSE stream): the entries

@@ -141,7 +141,7 @@ void AlarmToProto(const alarm::JournalEntry& entry, v1::Alarm* proto,
   }
   if (a.alarm == alarm::AlarmKind::kGatewayOffline) {
     proto->set_gateway_id(a.source_id);
-  } else {
+  } else if (a.alarm != alarm::AlarmKind::kPlannedWork) {  // its source is its enterprise
     proto->set_sensor_id(a.source_id);
   }
   proto->set_enterprise_id(entry.enterprise_id);
@@ -157,11 +157,14 @@ void AlarmToProto(const alarm::JournalEntry& entry, v1::Alarm* proto,
   proto->set_raised_at_ms(a.raised_at);
   proto->set_changed_at_ms(a.changed_at);
   proto->set_shelved_until_ms(a.shelved_until);
+  proto->set_planned_work_id(a.planned_work);
   if (registry == nullptr) return;
   if (const alarm::Enterprise* e = registry->FindEnterprise(entry.enterprise_id)) {
     proto->set_enterprise_name(e->name);
   }
-  if (a.alarm == alarm::AlarmKind::kGatewayOffline) return;
+  if (a.alarm == alarm::AlarmKind::kGatewayOffline || a.alarm == alarm::AlarmKind::kPlannedWork) {
+    return;
+  }
   if (const alarm::Sensor* s = registry->FindSensor(a.source_id)) {
     proto->set_sensor_quantity(s->quantity);
     proto->set_sensor_unit(s->unit);
@@ -180,6 +183,17 @@ void AlarmEventToProto(const alarm::JournalEntry& entry, v1::AlarmEvent* proto,
   proto->set_at_ms(entry.event.at);
   proto->set_actor(entry.event.actor);
   proto->set_comment(entry.event.comment);
+}
+
+void PlannedWorkToProto(const alarm::PlannedWork& work, v1::PlannedWork* proto) {
+  proto->set_id(work.id);
+  proto->set_enterprise_id(work.enterprise_id);
+  for (const std::string& id : work.sensor_ids) proto->add_sensor_ids(id);
+  proto->set_reason(work.reason);
+  proto->set_owner(work.owner);
+  proto->set_start_ms(work.start);
+  proto->set_end_ms(work.end);
+  proto->set_opened_by(work.opened_by);
 }
 
 alarm::Result<alarm::AlarmFilter> AlarmFilterFromProto(const v1::AlarmFilter& proto) {
@@ -211,6 +225,7 @@ alarm::Result<alarm::AlarmFilter> AlarmFilterFromProto(const v1::AlarmFilter& pr
     }
     filter.alarm_kinds.push_back(static_cast<alarm::AlarmKind>(kind));
   }
+  filter.include_planned = proto.include_planned();
   return filter;
 }
 

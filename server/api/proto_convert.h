@@ -2,12 +2,14 @@
 // the one place that sees both. Pure functions; thread-safe.
 #pragma once
 
+#include "alarm/engine.h"
 #include "alarm/journal.h"
 #include "alarm/registry.h"
 #include "alarm/status.h"
 #include "alarm/validation.h"
 #include "vigil/v1/alarms.pb.h"
 #include "vigil/v1/ingest.pb.h"
+#include "vigil/v1/planned_work.pb.h"
 #include "vigil/v1/registry.pb.h"
 
 namespace vigil::server {
@@ -32,6 +34,8 @@ void AlarmEventToProto(const alarm::JournalEntry& entry, v1::AlarmEvent* proto,
 // kInvalidArgument on a region prefix that is not 0..6 digits, min_severity
 // above 4, or unknown enum values.
 alarm::Result<alarm::AlarmFilter> AlarmFilterFromProto(const v1::AlarmFilter& proto);
+
+void PlannedWorkToProto(const alarm::PlannedWork& work, v1::PlannedWork* proto);
 
 // A view of `series`'s arrays, valid while `series` is unchanged. Runs per
 // series on the ingest path, hence inline.

@@ -456,6 +456,12 @@ class Parser {
     const Key alarms_keys[] = {
         {"max_shelve",
          [&](const Item& item) { options.max_shelve = Duration(item, std::chrono::minutes(1)); }},
+        {"max_planned_work",
+         [&](const Item& item) {
+           options.max_planned_work = Duration(item, std::chrono::minutes(1));
+         }},
+        {"planned_work_red_breaks_through",
+         [&](const Item& item) { options.planned_red_breaks_through = Bool(item); }},
         {"heartbeat_interval",
          [&](const Item& item) {
            options.heartbeat_interval = Duration(item, std::chrono::milliseconds(100));
@@ -1084,6 +1090,8 @@ std::string FormatEffectiveConfig(const ServerOptions& options) {
   line("rules_file", Quote(options.rules_file.string()));
   out += "alarms:\n";
   line("  max_shelve", FormatDuration(options.max_shelve));
+  line("  max_planned_work", FormatDuration(options.max_planned_work));
+  line("  planned_work_red_breaks_through", options.planned_red_breaks_through ? "true" : "false");
   line("  heartbeat_interval", FormatDuration(options.heartbeat_interval));
   line("  memory_events", std::to_string(options.feed_memory_events));
   out += "alertmanager:\n";

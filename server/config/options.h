@@ -386,6 +386,15 @@ struct ServerOptions {
   // Longest an operator may shelve an alarm for. YAML alarms.max_shelve.
   // Default: 8h.
   std::chrono::milliseconds max_shelve = std::chrono::hours(8);
+  // Longest a planned-work window may last (PlannedWork.Open refuses a longer
+  // one), and how long a sensor's calibration-flagged readings keep its
+  // conditions planned. YAML alarms.max_planned_work. Default: 12h.
+  std::chrono::milliseconds max_planned_work = std::chrono::hours(12);
+  // A red (severity 1) condition under planned work is raised and
+  // annunciated as a normal alarm. Every node of a cluster must agree (the
+  // shards apply it as they replay the log). YAML
+  // alarms.planned_work_red_breaks_through. Default: false.
+  bool planned_red_breaks_through = false;
   // A subscriber stream that had nothing to send for this long gets a
   // heartbeat. YAML alarms.heartbeat_interval. Default: 5s.
   std::chrono::milliseconds heartbeat_interval = std::chrono::seconds(5);

@@ -24,7 +24,8 @@ Command-center alarms through vigil.v1.Alarms, as the token's region sees them.
   ack ID         acknowledge an alarm
   shelve ID      shelve an alarm (suppress notifications) for a while
   unshelve ID    end shelving early
-Run 'vigilctl alarms SUBCOMMAND --help' for each one's options.
+Run 'vigilctl alarms SUBCOMMAND --help' for each one's options. Alarms raised
+under planned work are left out unless --include-planned ('vigilctl planned').
 
 Options (every command):
   --server HOST:PORT   vigild's gRPC address (default 127.0.0.1:7070)
@@ -38,8 +39,11 @@ const char kFilterHelp[] = R"(Filters (each narrows; default: all the token may 
                          (or the colour's name)
   --enterprise ID        repeatable
   --enterprise-kind K    hazardous_chemical|coal_mine|tailings|other; repeatable
-  --kind K               threshold|rate_of_change|no_data|sensor_fault|gateway_offline|stuck_value;
-                         repeatable
+  --kind K               threshold|rate_of_change|no_data|sensor_fault|gateway_offline|stuck_value|
+                         planned_work (a planned-work window's entries); repeatable
+  --include-planned      also planned work: alarms raised under a planned-work window
+                         or a calibration (state planned) and the windows' entries,
+                         left out by default ('vigilctl planned --help')
 )";
 
 namespace {
@@ -310,7 +314,8 @@ std::vector<OptionSpec> FilterOptions(std::vector<OptionSpec> more) {
                            {"min-severity", true},
                            {"enterprise", true},
                            {"enterprise-kind", true},
-                           {"kind", true}});
+                           {"kind", true},
+                           {"include-planned", false}});
   return more;
 }
 
@@ -337,12 +342,13 @@ std::optional<std::string> FilterFromArgs(const Args& args, v1::AlarmFilter* fil
   for (const std::string& name : args.All("kind")) {
     const auto kind = ParseAlarmKind(name);
     if (!kind) {
-      return "--kind: threshold|rate_of_change|no_data|sensor_fault|gateway_offline|stuck_value, "
-             "got '" +
+      return "--kind: threshold|rate_of_change|no_data|sensor_fault|gateway_offline|stuck_value|"
+             "planned_work, got '" +
              name + "'";
     }
     filter->add_alarm_kinds(*kind);
   }
+  filter->set_include_planned(args.Has("include-planned"));
   return std::nullopt;
 }
 

@@ -42,6 +42,10 @@ class JsonObject {
   JsonObject& Str(std::string_view key, std::string_view value) {
     return Raw(key, QuotedString(value));
   }
+  // Left out when empty.
+  JsonObject& OptStr(std::string_view key, std::string_view value) {
+    return value.empty() ? *this : Str(key, value);
+  }
   JsonObject& Int(std::string_view key, int64_t value) { return Raw(key, std::to_string(value)); }
   JsonObject& UInt(std::string_view key, uint64_t value) { return Raw(key, std::to_string(value)); }
   JsonObject& Num(std::string_view key, double value) {
@@ -249,6 +253,7 @@ std::string AlarmText(const v1::Alarm& a, const TextStyle& style) {
          "\"";
   if (a.shelved_until_ms() != 0)
     out += " shelved_until=\"" + LocalTime(a.shelved_until_ms()) + "\"";
+  if (!a.planned_work_id().empty()) out += " planned_work=" + Word(a.planned_work_id());
   return out;
 }
 
@@ -262,6 +267,7 @@ std::string EventText(const v1::AlarmEvent& e, const TextStyle& style) {
                     " threshold=" + FormatNumber(a.threshold());
   if (a.shelved_until_ms() != 0)
     out += " shelved_until=\"" + LocalTime(a.shelved_until_ms()) + "\"";
+  if (!a.planned_work_id().empty()) out += " planned_work=" + Word(a.planned_work_id());
   if (!e.actor().empty()) out += " by=" + Word(e.actor());
   if (!e.comment().empty()) out += " comment=" + QuotedString(e.comment());
   return out;
@@ -292,6 +298,7 @@ std::string AlarmJson(const v1::Alarm& a) {
       .Str("enterprise_name", a.enterprise_name())
       .Str("sensor_quantity", a.sensor_quantity())
       .Str("sensor_unit", a.sensor_unit())
+      .OptStr("planned_work_id", a.planned_work_id())
       .Done();
 }
 
@@ -316,7 +323,7 @@ const char kJsonFieldsHelp[] =
              "reading_at_ms" (both null without a reading),"actor","comment",
              "alarm":ALARM}
              kind: raised|escalated|de_escalated|cleared|acknowledged|shelved|
-                   unshelved|reconciled
+                   unshelved|reconciled|planned_work_opened|planned_work_closed
   snapshot  {"type":"snapshot","seq","alarms":[ALARM...]}   (watch, list)
   show      {"alarm":ALARM,"history":[EVENT...]}
   ALARM     {"alarm_id","kind","state","severity" (1..4),"severity_name"
@@ -328,8 +335,10 @@ const char kJsonFieldsHelp[] =
              "raised_at_ms","changed_at_ms",
              "shelved_until_ms" (0: not shelved),"enterprise_name",
              "sensor_quantity","sensor_unit" (from the registry in force;
-             "" when not in it, sensor ones "" for gateway-offline alarms)}
-             state: active_unacked|active_acked|cleared_unacked|closed
+             "" when not in it, sensor ones "" for gateway-offline alarms),
+             "planned_work_id" (only for planned work: the window's id, or
+             "calibration")}
+             state: active_unacked|active_acked|cleared_unacked|closed|planned
 )";
 
 }  // namespace vigil::ctl

@@ -23,6 +23,7 @@
 #include "server/ctl/gateway_commands.h"
 #include "server/ctl/history_commands.h"
 #include "server/ctl/journal_commands.h"
+#include "server/ctl/planned_commands.h"
 #include "server/ctl/send_command.h"
 
 #ifndef VIGIL_VERSION
@@ -64,6 +65,9 @@ Commands:
   journal verify | export
                      The alarm journal's hash chain: verify it on the server; write
                      a signed export of a range ('vigilctl journal --help')
+  planned open | list | close
+                     Planned-work windows: alarms of the sensors they cover are
+                     journaled as planned, not notified ('vigilctl planned --help')
   readings SENSOR    A sensor's readings, raw or downsampled per step ('vigilctl
                      readings --help')
   latest             Latest values of an enterprise's sensors or of named sensors,
@@ -128,6 +132,7 @@ std::vector<const Command*> Commands() {
   for (const Command& c : HistoryCommands()) all.push_back(&c);
   for (const Command& c : GatewayCommands()) all.push_back(&c);
   for (const Command& c : JournalCommands()) all.push_back(&c);
+  for (const Command& c : PlannedCommands()) all.push_back(&c);
   for (const Command& c : SendCommands()) all.push_back(&c);
   return all;
 }
@@ -201,12 +206,15 @@ class Line {
     gateway_ = app_.add_subcommand("gateway", "a gateway's watermark and status");
     journal_ = app_.add_subcommand("journal", "the alarm journal's hash chain");
     help_[journal_] = kJournalHelp;
+    planned_ = app_.add_subcommand("planned", "planned-work windows");
+    help_[planned_] = kPlannedHelp;
     for (const Command* c : Commands()) {
       CLI::App* parent = &app_;
       std::string name = c->path;
       if (name.starts_with("alarms ")) parent = alarms_;
       if (name.starts_with("gateway ")) parent = gateway_;
       if (name.starts_with("journal ")) parent = journal_;
+      if (name.starts_with("planned ")) parent = planned_;
       if (parent != &app_) name = name.substr(name.find(' ') + 1);
       // In place: CLI11 keeps a reference to leaf.positional.
       Leaf& leaf = leaves_.emplace_back();
@@ -230,6 +238,7 @@ class Line {
     alarms_->require_subcommand(0, 1);
     gateway_->require_subcommand(0, 1);
     journal_->require_subcommand(0, 1);
+    planned_->require_subcommand(0, 1);
     // Set last: subcommands inherit allow_extras when created. An unknown
     // option or argument falls through to the root and is reported with the
     // command it followed.
@@ -263,7 +272,8 @@ class Line {
       const std::string& first = extra.front();
       if (first.starts_with("-")) return Usage("unknown option '" + first + "'");
       if (Selected() == &app_) return TopUsage("unknown command '" + first + "'");
-      if (Selected() == alarms_ || Selected() == gateway_ || Selected() == journal_) {
+      if (Selected() == alarms_ || Selected() == gateway_ || Selected() == journal_ ||
+          Selected() == planned_) {
         return Usage("unknown subcommand '" + first + "'");
       }
       return Usage("unexpected argument '" + first + "'");
@@ -274,6 +284,9 @@ class Line {
     if (selected == gateway_) return TopUsage("gateway needs a subcommand (watermark, status)");
     if (selected == journal_) {
       return UsageError("journal", kJournalHelp, "journal needs a subcommand (verify, export)");
+    }
+    if (selected == planned_) {
+      return UsageError("planned", kPlannedHelp, "planned needs a subcommand (open, list, close)");
     }
     const Leaf& leaf = *std::find_if(leaves_.begin(), leaves_.end(),
                                      [&](const Leaf& l) { return l.app == selected; });
@@ -340,6 +353,7 @@ class Line {
     if (selected == &app_ || selected == gateway_) return TopUsage(error);
     if (selected == alarms_) return UsageError("alarms", kAlarmsHelp, error);
     if (selected == journal_) return UsageError("journal", kJournalHelp, error);
+    if (selected == planned_) return UsageError("planned", kPlannedHelp, error);
     for (const Leaf& leaf : leaves_) {
       if (leaf.app == selected) return UsageError(*leaf.command, error);
     }
@@ -350,6 +364,7 @@ class Line {
   CLI::App* alarms_ = nullptr;
   CLI::App* gateway_ = nullptr;
   CLI::App* journal_ = nullptr;
+  CLI::App* planned_ = nullptr;
   std::map<std::string, CLI::Option*> global_options_;
   std::list<Leaf> leaves_;  // a list: CLI11 holds references into each
   std::map<const CLI::App*, std::string> help_;

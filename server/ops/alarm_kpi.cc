@@ -33,7 +33,12 @@ AlarmKpi::AlarmKpi(Options options)
           1, options.raised_window.count() / std::max<int64_t>(1, options.raised_step.count())))) {}
 
 AlarmKpi::RaiseSteps& AlarmKpi::Steps(const std::string& region) {
-  RaiseSteps& s = raised_[region];
+  return StepsIn(raised_, region);
+}
+
+AlarmKpi::RaiseSteps& AlarmKpi::StepsIn(std::map<std::string, RaiseSteps>& of,
+                                        const std::string& region) const {
+  RaiseSteps& s = of[region];
   if (s.step.empty()) {
     s.step.assign(steps_, -1);
     s.count.assign(steps_, 0);
@@ -41,9 +46,30 @@ AlarmKpi::RaiseSteps& AlarmKpi::Steps(const std::string& region) {
   return s;
 }
 
+void AlarmKpi::CountRaise(RaiseSteps& steps, int64_t step) const {
+  const auto n = static_cast<int64_t>(steps_);
+  const auto slot = static_cast<size_t>(((step % n) + n) % n);
+  if (steps.step[slot] < step) {
+    steps.step[slot] = step;
+    steps.count[slot] = 0;
+  }
+  if (steps.step[slot] == step) ++steps.count[slot];  // else older than the window
+}
+
+uint64_t AlarmKpi::InWindow(const RaiseSteps& steps, int64_t current) const {
+  uint64_t total = 0;
+  for (size_t i = 0; i < steps_; ++i) {
+    if (steps.step[i] > current - static_cast<int64_t>(steps_) && steps.step[i] <= current) {
+      total += steps.count[i];
+    }
+  }
+  return total;
+}
+
 void AlarmKpi::UpsertOpen(const JournalEntry& entry) {
   const alarm::ActiveAlarm& r = entry.event.record;
-  if (r.state == AlarmState::kClosed) {
+  // Planned alarms are no load: not open as far as the KPIs go.
+  if (r.state == AlarmState::kClosed || r.state == AlarmState::kPlanned) {
     open_.erase(entry.alarm_id);
     return;
   }
@@ -67,18 +93,15 @@ void AlarmKpi::Apply(const JournalEntry& entry) {
   if (entry.event.kind != EventKind::kRaised) return;
   const std::string region = RegionOf(entry.region_code);
   const TimestampMs at = entry.event.at;
+  const int64_t step = at / std::max<int64_t>(1, options_.raised_step.count());
+  if (entry.event.record.state == AlarmState::kPlanned) {
+    Steps(region);  // the region is seen
+    CountRaise(StepsIn(planned_, region), step);
+    return;  // counted apart: no load, no chattering
+  }
 
   // The region's raises, in the step holding `at`.
-  RaiseSteps& steps = Steps(region);
-  const int64_t step = at / std::max<int64_t>(1, options_.raised_step.count());
-  const auto slot =
-      static_cast<size_t>(((step % static_cast<int64_t>(steps_)) + static_cast<int64_t>(steps_)) %
-                          static_cast<int64_t>(steps_));
-  if (steps.step[slot] < step) {
-    steps.step[slot] = step;
-    steps.count[slot] = 0;
-  }
-  if (steps.step[slot] == step) ++steps.count[slot];  // else older than the window
+  CountRaise(Steps(region), step);
 
   // The alarm point's latest raise times.
   const alarm::ActiveAlarm& r = entry.event.record;
@@ -112,15 +135,14 @@ std::vector<AlarmKpi::Province> AlarmKpi::Snapshot(TimestampMs now, size_t digit
   };
   storage::MutexLock lock(&mu_);
   std::map<std::string, Province> by;
+  const int64_t current = now / std::max<int64_t>(1, options_.raised_step.count());
   for (const auto& [region, steps] : raised_) {
-    const std::optional<std::string> g = group(region);
-    if (!g) continue;
-    Province& p = by[*g];
-    const int64_t current = now / std::max<int64_t>(1, options_.raised_step.count());
-    for (size_t i = 0; i < steps_; ++i) {
-      if (steps.step[i] > current - static_cast<int64_t>(steps_) && steps.step[i] <= current) {
-        p.raised += steps.count[i];
-      }
+    if (const std::optional<std::string> g = group(region))
+      by[*g].raised += InWindow(steps, current);
+  }
+  for (const auto& [region, steps] : planned_) {
+    if (const std::optional<std::string> g = group(region)) {
+      by[*g].planned_raised += InWindow(steps, current);
     }
   }
   const TimestampMs chatter_from = now - options_.chatter_window.count();

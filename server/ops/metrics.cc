@@ -129,14 +129,19 @@ void AddOperationsMetrics(std::vector<MetricFamily>* out, const MetricsSources& 
                                 "Open alarms active for more than 24 hours, by province.", kGauge);
     MetricFamily shelved =
         Family("vigil_alarm_kpi_shelved", "Open alarms that are shelved, by province.", kGauge);
+    MetricFamily planned = Family("vigil_alarm_kpi_planned_raised_10m",
+                                  "Alarms raised under planned work in the last 10 minutes "
+                                  "(not in vigil_alarm_kpi_raised_10m), by province.",
+                                  kGauge);
     for (const AlarmKpi::Province& p : s.kpi->Snapshot(now)) {
       const std::vector<ClientMetric::Label> labels = {{"province", p.province}};
       raised.metric.push_back(Value(kGauge, static_cast<double>(p.raised), labels));
       chattering.metric.push_back(Value(kGauge, static_cast<double>(p.chattering), labels));
       stale.metric.push_back(Value(kGauge, static_cast<double>(p.stale), labels));
       shelved.metric.push_back(Value(kGauge, static_cast<double>(p.shelved), labels));
+      planned.metric.push_back(Value(kGauge, static_cast<double>(p.planned_raised), labels));
     }
-    for (MetricFamily* f : {&raised, &chattering, &stale, &shelved}) {
+    for (MetricFamily* f : {&raised, &chattering, &stale, &shelved, &planned}) {
       out->push_back(std::move(*f));
     }
   }
@@ -542,6 +547,9 @@ class Collector final : public prometheus::Collectable {
                 static_cast<double>(counts.unacked));
       AddSingle(&out, "vigil_alarms_shelved", "Open alarms whose alarm point is shelved.", kGauge,
                 static_cast<double>(counts.shelved));
+      AddSingle(&out, "vigil_alarms_planned",
+                "Open alarms raised under planned work (state planned; not in vigil_alarms_open).",
+                kGauge, static_cast<double>(counts.planned));
       AddSingle(&out, "vigil_alarm_journal_last_sequence",
                 "Journal sequence of the newest alarm event.", kGauge,
                 static_cast<double>(s_.feed->last_seq()));

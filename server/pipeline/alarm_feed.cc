@@ -143,6 +143,10 @@ AlarmFeed::OpenCounts AlarmFeed::Counts() const {
   OpenCounts counts;
   storage::MutexLock lock(&mu_);
   for (const auto& [id, e] : open_) {
+    if (e.event.record.state == AlarmState::kPlanned) {
+      ++counts.planned;
+      continue;
+    }
     const auto severity = static_cast<size_t>(e.event.record.severity);
     if (severity < counts.by_severity.size()) ++counts.by_severity[severity];
     const AlarmState state = e.event.record.state;

@@ -79,9 +79,11 @@ class AlarmFeed {
 
   uint64_t last_seq() const;
   uint64_t first_seq() const;
-  // Open alarms by severity (index 1..4) and how many of them are shelved.
+  // Open alarms by severity (index 1..4) and how many of them are shelved;
+  // planned ones (AlarmState::kPlanned) are counted apart, in `planned` only.
   struct OpenCounts {
     std::array<uint64_t, 5> by_severity{};
+    uint64_t planned = 0;
     uint64_t unacked = 0;
     uint64_t shelved = 0;
     // Active gateway-offline alarms: gateways silent past gateway_offline.after.

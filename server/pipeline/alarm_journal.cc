@@ -233,23 +233,26 @@ class AlarmJournal::Impl {
       const AlarmEvent& ev = e.event;
       c.events[static_cast<size_t>(ev.kind)][static_cast<size_t>(ev.record.alarm)].fetch_add(
           1, std::memory_order_relaxed);
-      LogInfo("alarm",
-              {{"seq", e.seq},
-               {"alarm_id", e.alarm_id},
-               {"transition", alarm::EventKindName(ev.kind)},
-               {"alarm", alarm::AlarmKindName(ev.record.alarm)},
-               {"state", alarm::AlarmStateName(ev.record.state)},
-               {ev.record.alarm == alarm::AlarmKind::kGatewayOffline ? "gateway" : "sensor",
-                ev.record.source_id},
-               {"rule", ev.record.rule_id},
-               {"severity", static_cast<int>(ev.record.severity)},
-               {"level", alarm::LevelName(ev.record.level)},
-               {"value", ev.value},
-               {"reading_at", ev.reading_at},
-               {"at", ev.at},
-               {"region", e.region_code},
-               {"enterprise", e.enterprise_id},
-               {"actor", ev.actor}});
+      LogInfo("alarm", {{"seq", e.seq},
+                        {"alarm_id", e.alarm_id},
+                        {"transition", alarm::EventKindName(ev.kind)},
+                        {"alarm", alarm::AlarmKindName(ev.record.alarm)},
+                        {"state", alarm::AlarmStateName(ev.record.state)},
+                        // A window's entry names the window (its enterprise follows).
+                        {ev.record.alarm == alarm::AlarmKind::kGatewayOffline ? "gateway"
+                         : ev.record.alarm == alarm::AlarmKind::kPlannedWork  ? "planned_work"
+                                                                              : "sensor",
+                         ev.record.alarm == alarm::AlarmKind::kPlannedWork ? ev.record.planned_work
+                                                                           : ev.record.source_id},
+                        {"rule", ev.record.rule_id},
+                        {"severity", static_cast<int>(ev.record.severity)},
+                        {"level", alarm::LevelName(ev.record.level)},
+                        {"value", ev.value},
+                        {"reading_at", ev.reading_at},
+                        {"at", ev.at},
+                        {"region", e.region_code},
+                        {"enterprise", e.enterprise_id},
+                        {"actor", ev.actor}});
     }
     feed_->Publish(entries);
     for (size_t i = 0; i < group.size(); ++i) {

@@ -13,14 +13,17 @@ using alarm::JournalEntry;
 
 bool SameRecord(const alarm::ActiveAlarm& a, const alarm::ActiveAlarm& b) {
   return a.occurrence == b.occurrence && a.state == b.state && a.severity == b.severity &&
-         a.level == b.level && a.shelved_until == b.shelved_until;
+         a.level == b.level && a.shelved_until == b.shelved_until &&
+         a.planned_work == b.planned_work;
 }
 
 // Where the alarm's source is, per `reg` (left as it is when the source is
 // not in the registry).
 void Locate(const alarm::ActiveAlarm& a, const alarm::Registry& reg, JournalEntry* entry) {
   std::string_view enterprise_id;
-  if (a.alarm == alarm::AlarmKind::kGatewayOffline) {
+  if (a.alarm == alarm::AlarmKind::kPlannedWork) {
+    enterprise_id = a.source_id;  // a window's source is its enterprise
+  } else if (a.alarm == alarm::AlarmKind::kGatewayOffline) {
     if (const alarm::Gateway* g = reg.FindGateway(a.source_id)) enterprise_id = g->enterprise_id;
   } else if (const alarm::Sensor* sensor = reg.FindSensor(a.source_id)) {
     enterprise_id = sensor->enterprise_id;

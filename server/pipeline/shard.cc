@@ -193,6 +193,15 @@ class ControlTask final : public ShardTask {
         break;
       case ControlKind::kRegistryChanged:
         break;  // for the node, not the shards (PostControl does not send it)
+      case ControlKind::kPlannedWorkOpen:
+        status = shard.engine.OpenPlannedWork(record_.planned,
+                                              std::chrono::milliseconds(record_.shelve_for_ms),
+                                              stored_at_, &shard.events);
+        break;
+      case ControlKind::kPlannedWorkClose:
+        status = shard.engine.ClosePlannedWork(record_.planned.id, stored_at_, record_.actor,
+                                               record_.text, &shard.events);
+        break;
     }
     if (!status.ok()) {
       if (completion_ != nullptr) completion_->Done(status, 0);
@@ -297,6 +306,12 @@ class StoredBatchTask final : public ShardTask {
   std::optional<SteadyTime> received_;
 };
 
+alarm::EngineOptions EngineOptionsOf(alarm::EngineOptions options, uint32_t shard, uint32_t count) {
+  options.shard = shard;
+  options.shard_count = count;
+  return options;
+}
+
 alarm::TimestampMs WallMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -340,7 +355,8 @@ void ShardState::WriteSealed() {
 class ShardSet::Shard {
  public:
   Shard(uint32_t index, uint32_t count, storage::ChunkStore* store, AlarmJournal* journal,
-        const storage::HeadSetOptions& options, const storage::SensorNumbers* sensor_numbers)
+        const storage::HeadSetOptions& options, const storage::SensorNumbers* sensor_numbers,
+        alarm::EngineOptions engine_options)
       : state_{.index = index,
                .count = count,
                .store = store,
@@ -350,7 +366,7 @@ class ShardSet::Shard {
                .sealed_since = std::nullopt,
                .last_log_seq = 0,
                .store_failed = false,
-               .engine = alarm::Engine(alarm::EngineOptions{.shard = index, .shard_count = count}),
+               .engine = alarm::Engine(EngineOptionsOf(engine_options, index, count)),
                .events = {},
                .batch_reader = {},
                .head_slots = {},
@@ -422,7 +438,8 @@ class ShardSet::Shard {
 
 ShardSet::ShardSet(uint32_t count, storage::ChunkStore* store, AlarmJournal* journal,
                    const storage::HeadSetOptions& heads,
-                   const storage::SensorNumbers* sensor_numbers)
+                   const storage::SensorNumbers* sensor_numbers,
+                   const alarm::EngineOptions& engine_options)
     : journal_(journal) {
   shards_.reserve(count);
   for (uint32_t i = 0; i < count; ++i) {
@@ -430,7 +447,8 @@ ShardSet::ShardSet(uint32_t count, storage::ChunkStore* store, AlarmJournal* jou
     // Disjoint chunk-id sequences per shard.
     options.first_chunk_id = heads.first_chunk_id * count + i;
     options.chunk_id_stride = count;
-    shards_.push_back(std::make_unique<Shard>(i, count, store, journal, options, sensor_numbers));
+    shards_.push_back(
+        std::make_unique<Shard>(i, count, store, journal, options, sensor_numbers, engine_options));
   }
 }
 
@@ -463,6 +481,18 @@ void ShardSet::PostControl(uint64_t log_seq, alarm::TimestampMs stored_at,
     for (auto& shard : shards_) {
       shard->posted_seq.store(log_seq, std::memory_order_release);
       shard->Post(new ControlTask(log_seq, stored_at, record, nullptr, rules));
+    }
+    return;
+  }
+  if (record.kind == ControlKind::kPlannedWorkOpen ||
+      record.kind == ControlKind::kPlannedWorkClose) {
+    // Every shard holds every window; the one owning it journals the
+    // window's own event and answers the operator.
+    const uint32_t owner = alarm::ShardOf(record.planned.id, count());
+    for (uint32_t i = 0; i < count(); ++i) {
+      shards_[i]->posted_seq.store(log_seq, std::memory_order_release);
+      shards_[i]->Post(
+          new ControlTask(log_seq, stored_at, record, i == owner ? completion : nullptr, nullptr));
     }
     return;
   }
@@ -609,6 +639,16 @@ class LatestTask final : public ShardTask {
   std::function<void(std::vector<SensorLatest>)> done_;
 };
 
+class PlannedWorkTask final : public ShardTask {
+ public:
+  explicit PlannedWorkTask(std::function<void(std::vector<alarm::PlannedWork>)> done)
+      : done_(std::move(done)) {}
+  void Run(ShardState& shard) override { done_(shard.engine.planned_work()); }
+
+ private:
+  std::function<void(std::vector<alarm::PlannedWork>)> done_;
+};
+
 class SeedLatestTask final : public ShardTask {
  public:
   explicit SeedLatestTask(std::vector<std::pair<std::string, std::optional<alarm::Reading>>> stored)
@@ -653,6 +693,10 @@ void OpenAlarmsOf(const alarm::Engine& engine, std::span<const std::string_view>
 void ReadLatest(ShardSet& shards, uint32_t shard, std::vector<std::string_view> sensor_ids,
                 std::function<void(std::vector<SensorLatest>)> done) {
   shards.Post(shard, new LatestTask(std::move(sensor_ids), std::move(done)));
+}
+
+void ReadPlannedWork(ShardSet& shards, std::function<void(std::vector<alarm::PlannedWork>)> done) {
+  shards.Post(0, new PlannedWorkTask(std::move(done)));
 }
 
 void SeedLatest(ShardSet& shards, uint32_t shard,

@@ -110,10 +110,12 @@ struct AlarmRecovery {
 class ShardSet final : public JournalOrder {
  public:
   // Starts `count` threads. `store`, `journal` and `sensor_numbers` (may be
-  // null: no sensor numbers) must outlive the ShardSet.
+  // null: no sensor numbers) must outlive the ShardSet. `engine_options`
+  // apply to every shard's engine (its shard and shard_count are set here).
   ShardSet(uint32_t count, storage::ChunkStore* store, AlarmJournal* journal,
            const storage::HeadSetOptions& heads,
-           const storage::SensorNumbers* sensor_numbers = nullptr);
+           const storage::SensorNumbers* sensor_numbers = nullptr,
+           const alarm::EngineOptions& engine_options = {});
   ~ShardSet() override;  // Stop()s
   ShardSet(const ShardSet&) = delete;
   ShardSet& operator=(const ShardSet&) = delete;
@@ -129,8 +131,9 @@ class ShardSet final : public JournalOrder {
   void PostBatch(uint64_t log_seq, alarm::TimestampMs stored_at, std::string record,
                  std::atomic<int64_t>* buffered = nullptr, int64_t buffered_bytes = 0,
                  std::optional<SteadyTime> received = std::nullopt);
-  // A stored control record: ticks and rules changes to every shard, an
-  // operator action to the shard owning its alarm. `completion` (actions
+  // A stored control record: ticks, rules changes and planned work to every
+  // shard, an operator action to the shard owning its alarm (planned work:
+  // the shard owning the window gets `completion`). `completion` (actions
   // only, may be null) hears the outcome; `rules` (rules changes only) is
   // the new rule set, null on replay (the current rules were set at start).
   void PostControl(uint64_t log_seq, alarm::TimestampMs stored_at,
@@ -237,6 +240,9 @@ void OpenAlarmsOf(const alarm::Engine& engine, std::span<const std::string_view>
 // The ids must stay valid until `done` runs; `done` must not block.
 void ReadLatest(ShardSet& shards, uint32_t shard, std::vector<std::string_view> sensor_ids,
                 std::function<void(std::vector<SensorLatest>)> done);
+// The planned-work windows open (every shard holds all of them), read on
+// shard 0 and given to `done` there; `done` must not block.
+void ReadPlannedWork(ShardSet& shards, std::function<void(std::vector<alarm::PlannedWork>)> done);
 // Folds stored latest readings (nullopt: none stored) into shard `shard`'s
 // latest values (HeadSet::SeedLatest).
 void SeedLatest(ShardSet& shards, uint32_t shard,

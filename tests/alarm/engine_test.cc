@@ -52,7 +52,7 @@ Rule MethaneRule(std::string sensor = "ch4") {
 
 // Feeds readings to one engine and collects the events.
 struct Harness {
-  explicit Harness(std::vector<Rule> rules) {
+  explicit Harness(std::vector<Rule> rules, EngineOptions options = {}) : engine(options) {
     engine.SetRuleSet(Rules(std::move(rules)), 0, &events);
   }
 
@@ -1173,6 +1173,250 @@ TEST_CASE("Engine::Locate finds numbered sensors by log number, the rest by id",
   const uint64_t unknown_before = engine.stats().unknown_series;
   engine.EvaluateAt(Engine::kNoSensor, ts, vs, {}, 1000, &events);
   CHECK(engine.stats().unknown_series == unknown_before + 1);
+}
+
+// ---- Planned work ----
+
+// MethaneRule with an id of its own, so several sensors may have one.
+Rule Methane(std::string sensor) {
+  Rule rule = MethaneRule(sensor);
+  rule.id = "methane-" + sensor;
+  return rule;
+}
+
+// A window over `sensors` of the test mine, opened at `at` (seconds) for
+// `minutes`, starting at once.
+Status OpenWork(Harness& h, std::string id, std::vector<std::string> sensors, double at_s,
+                int minutes, double start_s = 0) {
+  h.events.clear();
+  return h.engine.OpenPlannedWork(PlannedWork{.id = std::move(id),
+                                              .enterprise_id = "mine",
+                                              .sensor_ids = std::move(sensors),
+                                              .start = static_cast<TimestampMs>(start_s * 1000),
+                                              .end = 0,
+                                              .reason = "detector replacement",
+                                              .owner = "Li",
+                                              .opened_by = "center-1"},
+                                  std::chrono::minutes(minutes),
+                                  static_cast<TimestampMs>(at_s * 1000), &h.events);
+}
+
+TEST_CASE("Engine planned work: conditions under a window are planned, not active alarms",
+          "[alarm][engine][planned]") {
+  Harness h({MethaneRule(), Methane("s1")});
+  REQUIRE(OpenWork(h, "pw-1", {"ch4"}, 1, 60).ok());
+  // The window's own journal entry, with who opened it.
+  REQUIRE(h.events.size() == 1);
+  CHECK(h.events[0].kind == EventKind::kPlannedWorkOpened);
+  CHECK(h.events[0].record.alarm == AlarmKind::kPlannedWork);
+  CHECK(h.events[0].record.source_id == "mine");
+  CHECK(h.events[0].record.planned_work == "pw-1");
+  CHECK(h.events[0].record.state == AlarmState::kClosed);
+  CHECK(h.events[0].actor == "center-1");
+  CHECK(h.events[0].comment.find("detector replacement") == 0);
+  REQUIRE(h.engine.planned_work().size() == 1);
+  CHECK(h.engine.planned_work()[0].end == 1000 + 3'600'000);
+
+  auto raised = h.Feed("ch4", 2, 1.2);
+  CheckEvent(raised, EventKind::kRaised, AlarmKind::kThreshold, Level::kH);
+  CHECK(raised[0].record.state == AlarmState::kPlanned);
+  CHECK(raised[0].record.planned_work == "pw-1");
+  CHECK(IsPlanned(raised[0].record));
+  // Escalation to red stays planned (no break-through configured).
+  auto escalated = h.Feed("ch4", 3, 1.6);
+  CheckEvent(escalated, EventKind::kEscalated, AlarmKind::kThreshold, Level::kHH);
+  CHECK(escalated[0].record.state == AlarmState::kPlanned);
+  // Nothing to acknowledge or shelve.
+  std::vector<AlarmEvent> out;
+  CHECK(h.engine.Acknowledge({"ch4", AlarmKind::kThreshold}, 3500, "op", "", &out).code() ==
+        Status::Code::kFailedPrecondition);
+  CHECK(h.engine.Shelve({"ch4", AlarmKind::kThreshold}, 9000, 3500, "op", "x", &out).code() ==
+        Status::Code::kFailedPrecondition);
+  CHECK(out.empty());
+  // A sensor the window does not name alarms as usual.
+  auto other = h.Feed("s1", 4, 1.2);
+  REQUIRE(other.size() == 1);
+  CHECK(other[0].record.state == AlarmState::kActiveUnacked);
+  CHECK(!IsPlanned(other[0].record));
+  // Cleared: closed at once, still marked as planned work.
+  auto cleared = h.Feed("ch4", 5, 0.5);
+  REQUIRE(cleared.size() == 1);
+  CHECK(cleared[0].kind == EventKind::kCleared);
+  CHECK(cleared[0].record.state == AlarmState::kClosed);
+  CHECK(IsPlanned(cleared[0].record));
+  REQUIRE(h.engine.Active().size() == 1);
+  CHECK(h.engine.Active()[0].source_id == "s1");
+}
+
+TEST_CASE("Engine planned work: a whole-enterprise window covers every sensor",
+          "[alarm][engine][planned]") {
+  Harness h({MethaneRule(), Methane("s1")});
+  REQUIRE(OpenWork(h, "pw-all", {}, 1, 60).ok());
+  CHECK(h.Feed("s1", 2, 1.2)[0].record.state == AlarmState::kPlanned);
+  CHECK(h.Feed("ch4", 2, 1.2)[0].record.state == AlarmState::kPlanned);
+  // Refusals: same id again, no duration.
+  CHECK(OpenWork(h, "pw-all", {}, 3, 60).code() == Status::Code::kFailedPrecondition);
+  CHECK(OpenWork(h, "pw-2", {}, 3, 0).code() == Status::Code::kInvalidArgument);
+  CHECK(h.engine.ClosePlannedWork("nope", 3000, "op", "", &h.events).code() ==
+        Status::Code::kNotFound);
+}
+
+TEST_CASE("Engine planned work: a red condition breaks through when configured",
+          "[alarm][engine][planned]") {
+  Harness h({MethaneRule()}, EngineOptions{.planned_red_breaks_through = true});
+  REQUIRE(OpenWork(h, "pw-1", {"ch4"}, 1, 60).ok());
+  auto raised = h.Feed("ch4", 2, 1.2);  // orange H: planned
+  CHECK(raised[0].record.state == AlarmState::kPlanned);
+  // Escalation to red HH: annunciated as a new alarm, no longer planned.
+  auto red = h.Feed("ch4", 3, 1.6);
+  REQUIRE(red.size() == 1);
+  CHECK(red[0].kind == EventKind::kRaised);
+  CHECK(red[0].record.state == AlarmState::kActiveUnacked);
+  CHECK(red[0].record.severity == Severity::kRed);
+  CHECK(!IsPlanned(red[0].record));
+  CHECK(red[0].comment == "red breaks through planned work");
+
+  SECTION("a red raise breaks through at once") {
+    Harness g({MethaneRule()}, EngineOptions{.planned_red_breaks_through = true});
+    REQUIRE(OpenWork(g, "pw-1", {"ch4"}, 1, 60).ok());
+    auto direct = g.Feed("ch4", 2, 1.6);
+    REQUIRE(direct.size() == 1);
+    CHECK(direct[0].record.state == AlarmState::kActiveUnacked);
+    CHECK(direct[0].record.level == Level::kHH);
+  }
+  SECTION("without the option red stays planned") {
+    Harness g({MethaneRule()});
+    REQUIRE(OpenWork(g, "pw-1", {"ch4"}, 1, 60).ok());
+    CHECK(g.Feed("ch4", 2, 1.6)[0].record.state == AlarmState::kPlanned);
+  }
+}
+
+TEST_CASE("Engine planned work expires on the clock tick and normal alarms resume",
+          "[alarm][engine][planned]") {
+  Rule slow_clear = Methane("s1");
+  slow_clear.off_delay = 30s;
+  Harness h({MethaneRule(), slow_clear});
+  REQUIRE(OpenWork(h, "pw-1", {"ch4", "s1"}, 0, 1).ok());  // 0 s .. 60 s
+  CHECK(h.Feed("ch4", 10, 1.2)[0].record.state == AlarmState::kPlanned);
+  CHECK(h.Feed("s1", 10, 1.2)[0].record.state == AlarmState::kPlanned);
+  CHECK(h.Feed("s1", 50, 0.5).empty());  // back to normal, off-delay running
+  CHECK(h.Tick(59.9).empty());
+  auto ended = h.Tick(60);
+  REQUIRE(ended.size() == 3);
+  // Sensors in slot order: s1, then ch4; the window's own entry last.
+  // Back to normal already: closed with the window.
+  CHECK(ended[0].kind == EventKind::kCleared);
+  CHECK(ended[0].record.source_id == "s1");
+  CHECK(ended[0].record.state == AlarmState::kClosed);
+  CHECK(IsPlanned(ended[0].record));
+  // Still present: a normal alarm now, annunciated as raised.
+  CHECK(ended[1].kind == EventKind::kRaised);
+  CHECK(ended[1].record.source_id == "ch4");
+  CHECK(ended[1].record.state == AlarmState::kActiveUnacked);
+  CHECK(!IsPlanned(ended[1].record));
+  CHECK(ended[2].kind == EventKind::kPlannedWorkClosed);
+  CHECK(ended[2].actor.empty());
+  CHECK(ended[2].comment == "expired");
+  CHECK(h.engine.planned_work().empty());
+  // After the window, conditions raise normal alarms.
+  auto again = h.Feed("s1", 70, 1.3);
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].record.state == AlarmState::kActiveUnacked);
+  CHECK(h.Tick(120).empty());  // the off-delay of the closed alarm left nothing behind
+}
+
+TEST_CASE("Engine planned work: a window that starts later covers only from its start",
+          "[alarm][engine][planned]") {
+  Harness h({MethaneRule(), Methane("s1")});
+  REQUIRE(OpenWork(h, "pw-later", {"ch4", "s1"}, 0, 10, 100).ok());
+  CHECK(h.engine.planned_work()[0].start == 100'000);
+  CHECK(h.Feed("ch4", 50, 1.2)[0].record.state == AlarmState::kActiveUnacked);
+  CHECK(h.Feed("s1", 150, 1.2)[0].record.state == AlarmState::kPlanned);
+  // Closed early by an operator: its event names who.
+  h.events.clear();
+  REQUIRE(h.engine.ClosePlannedWork("pw-later", 200'000, "center-2", "done early", &h.events).ok());
+  REQUIRE(h.events.size() == 2);
+  CHECK(h.events[0].kind == EventKind::kRaised);
+  CHECK(h.events[0].record.source_id == "s1");
+  CHECK(h.events[1].kind == EventKind::kPlannedWorkClosed);
+  CHECK(h.events[1].actor == "center-2");
+  // The alarm open before the window stayed a normal alarm all along.
+  CHECK(h.engine.Active().size() == 2);
+}
+
+TEST_CASE("Engine calibration-flagged readings put the sensor under planned work",
+          "[alarm][engine][planned]") {
+  Rule rule = MethaneRule();
+  rule.sensor_fault = true;
+  Harness h({rule});
+  // Test gas: flagged readings are evaluated as values, not as faults.
+  auto raised = h.Feed("ch4", 1, 1.2, kQualityCalibration);
+  REQUIRE(raised.size() == 1);
+  CHECK(raised[0].record.alarm == AlarmKind::kThreshold);
+  CHECK(raised[0].record.state == AlarmState::kPlanned);
+  CHECK(raised[0].record.planned_work == kCalibrationWork);
+  CHECK(h.Feed("ch4", 2, 1.6, kQualityCalibration)[0].record.state == AlarmState::kPlanned);
+  // Any other bad quality is still a sensor fault.
+  CHECK(h.Feed("ch4", 3, 1.6, 7)[0].record.alarm == AlarmKind::kSensorFault);
+
+  SECTION("the flag ends with the gas gone: the planned alarm closes") {
+    Harness g({rule});
+    g.Feed("ch4", 1, 1.2, kQualityCalibration);
+    auto ended = g.Feed("ch4", 2, 0.3);
+    REQUIRE(ended.size() == 1);
+    CHECK(ended[0].kind == EventKind::kCleared);
+    CHECK(ended[0].record.state == AlarmState::kClosed);
+    CHECK(g.engine.Active().empty());
+    CHECK(g.Feed("ch4", 3, 1.2)[0].record.state == AlarmState::kActiveUnacked);
+  }
+  SECTION("the flag ends while the value is still high: a normal alarm") {
+    Harness g({rule});
+    g.Feed("ch4", 1, 1.2, kQualityCalibration);
+    auto ended = g.Feed("ch4", 2, 1.2);
+    REQUIRE(ended.size() == 1);
+    CHECK(ended[0].kind == EventKind::kRaised);
+    CHECK(ended[0].record.state == AlarmState::kActiveUnacked);
+  }
+  SECTION("a calibration longer than max_calibration is planned no longer") {
+    Harness g({rule}, EngineOptions{.max_calibration = std::chrono::minutes(10)});
+    g.Feed("ch4", 1, 1.2, kQualityCalibration);
+    CHECK(g.Tick(600).empty());
+    auto over = g.Tick(601);
+    REQUIRE(over.size() == 1);
+    CHECK(over[0].kind == EventKind::kRaised);
+    CHECK(over[0].record.state == AlarmState::kActiveUnacked);
+    // Still flagged, but no longer planned.
+    CHECK(g.Feed("ch4", 602, 1.6, kQualityCalibration)[0].record.state ==
+          AlarmState::kActiveUnacked);
+  }
+}
+
+TEST_CASE("Engine planned work survives Snapshot and Restore", "[alarm][engine][planned]") {
+  Harness h({MethaneRule(), Methane("s1")});
+  REQUIRE(OpenWork(h, "pw-1", {"ch4"}, 0, 1).ok());
+  h.Feed("ch4", 10, 1.2);
+  h.Feed("s1", 10, 1.2, kQualityCalibration);
+  const EngineSnapshot snap = h.engine.Snapshot();
+  CHECK(snap.planned_work.size() == 1);
+  REQUIRE(snap.calibrating.size() == 1);
+  CHECK(snap.calibrating[0].sensor_id == "s1");
+
+  Harness r({MethaneRule(), Methane("s1")});
+  REQUIRE(r.engine.Restore(snap).ok());
+  CHECK(r.engine.Snapshot() == snap);
+  // Restored twice (another shard's snapshot holds the same window): once.
+  REQUIRE(r.engine.Restore(snap).ok());
+  CHECK(r.engine.planned_work().size() == 1);
+  // It expires as the original would.
+  auto ended = r.Tick(60);
+  REQUIRE(ended.size() == 2);
+  CHECK(ended[0].record.source_id == "ch4");
+  CHECK(ended[0].record.state == AlarmState::kActiveUnacked);
+  CHECK(ended[1].kind == EventKind::kPlannedWorkClosed);
+  // Calibration carries on: the flag's end closes s1's planned alarm.
+  auto closed = r.Feed("s1", 61, 0.2);
+  REQUIRE(closed.size() == 1);
+  CHECK(closed[0].record.state == AlarmState::kClosed);
 }
 
 }  // namespace

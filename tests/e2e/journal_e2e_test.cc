@@ -248,6 +248,28 @@ TEST_CASE(
   CHECK(script.code == 0);
 }
 
+TEST_CASE("Entries of planned work chain, export and verify with the script like the others",
+          "[e2e][journal][planned]") {
+  Server server;
+  server.vigild.Start();
+  const CtlResult opened =
+      RunVigilctl(server.Ctl({"planned", "open", "--enterprise", "e-jinan", "--reason",
+                              "tank cleaning", "--owner", "Li", "--for", "1h"}));
+  INFO(opened.output);
+  REQUIRE(opened.code == 0);
+  server.Toggle(2);  // raised and cleared as planned: entries of version 2
+  REQUIRE(server.WaitVerified(3).code == 0);
+  const std::filesystem::path& dir = server.dir.path();
+  const CtlResult exported =
+      RunVigilctl(server.Ctl({"journal", "export", "--out", (dir / "planned.jsonl").string()}));
+  INFO(exported.output);
+  REQUIRE(exported.code == 0);
+  Shell script = Sh(dir, "/usr/bin/python3 " + kScript + " --pubkey pub.pem planned.jsonl");
+  INFO(script.output);
+  CHECK(script.code == 0);
+  CHECK(Has(script.output, "OK: 3 entries, seq 1..3, chain holds, signature verified"));
+}
+
 TEST_CASE("vigilctl journal verify names the entry edited in RocksDB, the chain survives restart",
           "[e2e][journal]") {
   Server server;

@@ -359,7 +359,9 @@ struct Server {
   }
 
   // One reading, acked; the gateway's batches are numbered here.
-  void Send(const std::string& gateway, const std::string& sensor, double value) {
+  // `quality` 0: none sent (good); 256: calibration.
+  void Send(const std::string& gateway, const std::string& sensor, double value,
+            uint32_t quality = 0) {
     v1::IngestBatch batch;
     batch.set_gateway_id(gateway);
     batch.set_epoch(1);
@@ -370,6 +372,7 @@ struct Server {
     last = std::max(NowMs(), last + 1);
     series->add_timestamps_ms(last);
     series->add_values(value);
+    if (quality != 0) series->add_quality(quality);
     grpc::ClientContext context;
     SetDeadline(&context);
     context.AddMetadata("authorization", GatewayAuthorization(gateway));
@@ -853,6 +856,164 @@ TEST_CASE(
   CHECK_RUN(resync.Stop(), 0);
   CHECK(Has(resync.Out(), "\"sensor_id\":\"t-jn\""));
   CHECK(ReadFile(cursor) == "15\n");
+}
+
+// Event lines of a JSON stream or history naming `part`.
+std::vector<std::string> LinesWith(const std::string& out, const std::string& part) {
+  std::vector<std::string> found;
+  for (const std::string& line : Lines(out)) {
+    if (Has(line, part)) found.push_back(line);
+  }
+  return found;
+}
+
+TEST_CASE(
+    "vigilctl planned: a window over a calibration is journaled as planned, notified to no "
+    "subscriber, and normal alarms resume when it expires",
+    "[e2e][vigilctl][planned]") {
+  Server server;
+  server.vigild.Start();
+  const std::vector<std::string> env = {std::string("VIGIL_TOKEN=") + kNational.secret};
+  Vigilctl watch(server.dir.path(),
+                 {"--server", server.vigild.address(), "alarms", "watch", "--json"}, env);
+  REQUIRE(watch.WaitFor([](const std::string& out, const std::string&) {
+    return out.starts_with("{\"type\":\"snapshot\",\"seq\":0,\"alarms\":[]}\n");
+  }));
+
+  // The methane detector of the Qingdao mine is calibrated for 6 s.
+  CtlResult open =
+      server.Run({"planned", "open", "--enterprise", "e-qingdao", "--sensor", "ch4-qd", "--reason",
+                  "methane detector calibration", "--owner", "Wang Wu", "--for", "6s"});
+  CHECK_RUN(open, 0);
+  const std::string id = open.out.substr(0, open.out.find(' '));
+  REQUIRE(id.starts_with("pw-"));
+  CHECK(Has(open.out, " enterprise=e-qingdao sensors=ch4-qd start=\""));
+  CHECK(
+      Has(open.out, " owner=\"Wang Wu\" reason=\"methane detector calibration\" by=\"national\""));
+  CtlResult list = server.Run({"planned", "list"}, &kShandong);
+  CHECK_RUN(list, 0);
+  CHECK(list.out.starts_with(id + " enterprise=e-qingdao"));
+  list = server.Run({"planned", "list"}, &kHebei);  // another province's window is not shown
+  CHECK_RUN(list, 0);
+  CHECK(list.out.empty());
+  // A viewer may not open one; a duration past alarms.max_planned_work is refused.
+  CHECK_RUN(server.Run({"planned", "open", "--enterprise", "e-qingdao", "--reason", "x", "--owner",
+                        "y", "--for", "1h"},
+                       &kShandong),
+            4);
+  CHECK_RUN(server.Run({"planned", "open", "--enterprise", "e-qingdao", "--reason", "x", "--owner",
+                        "y", "--for", "13h"}),
+            1);
+
+  // Test gas: readings flagged as calibration (quality 256) go H, HH and back.
+  server.Send("gw-qd", "ch4-qd", 1.2, 256);
+  server.Send("gw-qd", "ch4-qd", 1.6, 256);
+  server.Send("gw-qd", "ch4-qd", 0.2, 256);
+  // Calibration over, gas still high while the window lasts: planned too.
+  server.Send("gw-qd", "ch4-qd", 1.2);
+  // Another enterprise's alarm is notified as usual meanwhile.
+  server.Send("gw-jn", "t-jn", 60);
+  REQUIRE(watch.WaitFor([](const std::string& out, const std::string&) {
+    return Has(out, "\"sensor_id\":\"t-jn\"");
+  }));
+  CHECK(LinesWith(watch.Out(), "ch4-qd").empty());
+  const CtlResult active = server.Run({"alarms", "list"});
+  CHECK_RUN(active, 0);
+  CHECK_FALSE(Has(active.out, "ch4-qd"));
+  const CtlResult planned_now = server.Run({"alarms", "list", "--include-planned"});
+  CHECK_RUN(planned_now, 0);
+  CHECK(Has(planned_now.out, " threshold orange planned sensor=ch4-qd"));
+  CHECK(Has(planned_now.out, " planned_work=" + id));
+
+  // The window expires by itself: the methane still there is a normal alarm now.
+  REQUIRE(watch.WaitFor([](const std::string& out,
+                           const std::string&) { return Has(out, "\"sensor_id\":\"ch4-qd\""); },
+                        30s));
+  const std::vector<std::string> notified = LinesWith(watch.Out(), "ch4-qd");
+  REQUIRE(notified.size() == 1);
+  CHECK(Has(notified[0], "\"kind\":\"raised\""));
+  CHECK(Has(notified[0], "\"state\":\"active_unacked\""));
+  CHECK(Has(notified[0],
+            "\"comment\":\"planned work " + id + " ended; the condition is still present\""));
+  CHECK_FALSE(Has(watch.Out(), "\"state\":\"planned\""));
+  CHECK_FALSE(Has(watch.Out(), "planned_work"));
+  CHECK_RUN(watch.Stop(), 0);
+  list = server.Run({"planned", "list"});
+  CHECK_RUN(list, 0);
+  CHECK(list.out.empty());
+
+  // Everything is in the journal: as planned, the window's entries with who.
+  const CtlResult history = server.Run({"alarms", "history", "--include-planned", "--json"});
+  CHECK_RUN(history, 0);
+  const std::vector<std::string> events = LinesWith(history.out, "\"type\":\"event\"");
+  std::vector<std::string> kinds;
+  for (const std::string& line : events) {
+    if (Has(line, "t-jn")) continue;
+    const size_t at = line.find("\"kind\":\"") + 8;
+    const std::string state = line.substr(line.find("\"state\":\"") + 9);
+    kinds.push_back(line.substr(at, line.find('"', at) - at) + "/" +
+                    state.substr(0, state.find('"')));
+  }
+  REQUIRE(kinds.size() == 7);
+  // The expiry's two entries come from two shards: in either order.
+  if (kinds[5] > kinds[6]) std::swap(kinds[5], kinds[6]);
+  CHECK(kinds == std::vector<std::string>{"planned_work_opened/closed", "raised/planned",
+                                          "escalated/planned", "cleared/closed", "raised/planned",
+                                          "planned_work_closed/closed", "raised/active_unacked"});
+  REQUIRE(events.size() == 8);
+  CHECK(Has(events[0], "\"actor\":\"national\""));
+  CHECK(Has(events[0], "\"planned_work_id\":\"" + id + "\""));
+  CHECK(Has(events[1], "\"planned_work_id\":\"calibration\""));
+  CHECK(Has(events[3], "\"planned_work_id\":\"calibration\""));
+  CHECK(Has(events[4], "\"planned_work_id\":\"" + id + "\""));
+  CHECK(Has(history.out, "\"kind\":\"planned_work_closed\",\"at_ms\""));
+  CHECK(Has(history.out, "\"actor\":\"\",\"comment\":\"expired\""));
+  // Without --include-planned: only what was annunciated.
+  const CtlResult plain = server.Run({"alarms", "history", "--json"});
+  CHECK_RUN(plain, 0);
+  CHECK(LinesWith(plain.out, "\"type\":\"event\"").size() == 2);
+}
+
+TEST_CASE("vigilctl planned: windows survive a restart and are closed early by an operator",
+          "[e2e][vigilctl][planned]") {
+  Server server;
+  server.vigild.Start();
+  CtlResult open = server.Run({"planned", "open", "--enterprise", "e-jinan", "--reason",
+                               "tank cleaning", "--owner", "contractor", "--for", "2h"},
+                              &kJinan);
+  CHECK_RUN(open, 0);
+  const std::string id = open.out.substr(0, open.out.find(' '));
+  CHECK(Has(open.out, " sensors=all "));
+  server.Send("gw-jn", "t-jn", 60);  // planned: the whole enterprise is covered
+
+  // A kill -9 (the ingest log replayed), then a clean stop (from the engine
+  // snapshot): the window, and its planned alarm, are still there.
+  server.vigild.Kill9();
+  server.vigild.Restart();
+  CtlResult list = server.Run({"planned", "list"});
+  CHECK_RUN(list, 0);
+  CHECK(list.out.starts_with(id + " enterprise=e-jinan sensors=all"));
+  REQUIRE(server.vigild.Terminate().ExitedWith(0));
+  server.vigild.Restart();
+  list = server.Run({"planned", "list", "--json"});
+  CHECK_RUN(list, 0);
+  CHECK(list.out.starts_with("{\"id\":\"" + id + "\",\"enterprise_id\":\"e-jinan\""));
+  CtlResult planned = server.Run({"alarms", "list", "--include-planned"});
+  CHECK_RUN(planned, 0);
+  CHECK(Has(planned.out, " planned sensor=t-jn"));
+
+  // Another region may not close it (as if it did not exist); its own operator does.
+  CHECK_RUN(server.Run({"planned", "close", id}, &kHebei), 3);
+  CHECK_RUN(server.Run({"planned", "close", "pw-000000000000"}), 3);
+  CtlResult closed = server.Run({"planned", "close", id, "--comment", "done early"}, &kJinan);
+  CHECK_RUN(closed, 0);
+  CHECK(Has(closed.out, " planned_work_closed "));
+  CHECK(Has(closed.out, " by=jinan-lixia comment=\"done early\""));
+  // The temperature is still high: a normal alarm now.
+  server.WaitOpen(1);
+  list = server.Run({"planned", "list"});
+  CHECK_RUN(list, 0);
+  CHECK(list.out.empty());
 }
 
 }  // namespace

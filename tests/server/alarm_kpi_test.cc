@@ -154,5 +154,27 @@ TEST_CASE("ProvinceOf takes the first two digits", "[server][kpi]") {
   CHECK(ProvinceOf("x70105") == "unknown");
 }
 
+TEST_CASE("Alarm KPIs count planned-work raises apart from the alarm load", "[server][kpi]") {
+  AlarmKpi kpi;
+  // Three raises of one point under planned work within a minute: no load,
+  // no chattering, not open; counted as planned.
+  for (uint64_t i = 1; i <= 3; ++i) {
+    JournalEntry e = Entry(i, EventKind::kRaised, AlarmState::kPlanned,
+                           kT0 + static_cast<TimestampMs>(i) * 1000);
+    e.event.record.planned_work = "pw-1";
+    kpi.Apply(e);
+  }
+  auto planned = Of(kpi.Snapshot(kT0 + kMinute / 2), "37");
+  CHECK(planned.planned_raised == 3);
+  CHECK(planned.raised == 0);
+  CHECK(planned.chattering == 0);
+  // The window ends with the condition present: a normal alarm, counted as load.
+  kpi.Apply(Entry(3, EventKind::kRaised, AlarmState::kActiveUnacked, kT0 + 40'000));
+  auto after = Of(kpi.Snapshot(kT0 + kMinute / 2 + 20'000), "37");
+  CHECK(after.raised == 1);
+  CHECK(after.planned_raised == 3);
+  CHECK(Of(kpi.Snapshot(kT0 + 11 * kMinute), "37").planned_raised == 0);
+}
+
 }  // namespace
 }  // namespace vigil::server

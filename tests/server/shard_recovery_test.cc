@@ -7,6 +7,8 @@
 #include <future>
 #include <memory>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "alarm/engine.h"
@@ -151,6 +153,112 @@ TEST_CASE("Recovery with another shard count: new occurrences follow every resto
   const std::vector<alarm::ActiveAlarm> open = rig.OpenAlarms(ids[1]);
   REQUIRE(open.size() == 1);
   CHECK(open[0].occurrence == 40);
+}
+
+// Hears how an operator action ended.
+class PromiseCompletion final : public CommandCompletion {
+ public:
+  void Done(const alarm::Status& status, uint64_t journal_seq) override {
+    done_.set_value({status, journal_seq});
+  }
+  std::pair<alarm::Status, uint64_t> Wait() {
+    auto future = done_.get_future();
+    REQUIRE(future.wait_for(kTimeout) == std::future_status::ready);
+    return future.get();
+  }
+
+ private:
+  std::promise<std::pair<alarm::Status, uint64_t>> done_;
+};
+
+std::vector<alarm::PlannedWork> PlannedWorkOf(ShardSet& shards) {
+  auto done = std::make_shared<std::promise<std::vector<alarm::PlannedWork>>>();
+  ReadPlannedWork(
+      shards, [done](std::vector<alarm::PlannedWork> work) { done->set_value(std::move(work)); });
+  auto future = done->get_future();
+  REQUIRE(future.wait_for(kTimeout) == std::future_status::ready);
+  return future.get();
+}
+
+TEST_CASE("Planned work reaches every shard and survives a restart from the stored snapshots",
+          "[server][shard][recovery][planned]") {
+  const std::vector<std::string> ids = OnePerShard();
+  Rig rig(ids);
+  storage::ControlRecord open{.kind = storage::ControlKind::kPlannedWorkOpen,
+                              .alarm = {},
+                              .shelve_for_ms = 3'600'000,
+                              .actor = "center",
+                              .text = "",
+                              .planned = {.id = "pw-1",
+                                          .enterprise_id = "e",
+                                          .sensor_ids = {},
+                                          .start = 0,
+                                          .end = 0,
+                                          .reason = "tank cleaning",
+                                          .owner = "Wang",
+                                          .opened_by = "center"}};
+  PromiseCompletion opened;
+  rig.shards->PostControl(1, kT0 + 500, open, &opened);
+  const auto [status, seq] = opened.Wait();
+  REQUIRE(status.ok());
+  CHECK(seq == 1);  // the window's own entry, journaled by the shard owning it, once
+  rig.shards->PostBatch(2, kT0 + 2000, Record(2, ids[0], 7));
+  rig.shards->PostBatch(3, kT0 + 3000, Record(3, ids[1], 7));
+  for (const std::string& id : ids) {  // a sensor of each shard
+    const std::vector<alarm::ActiveAlarm> alarms = rig.OpenAlarms(id);
+    REQUIRE(alarms.size() == 1);
+    CHECK(alarms[0].state == alarm::AlarmState::kPlanned);
+    CHECK(alarms[0].planned_work == "pw-1");
+  }
+
+  // Checkpoint: each shard's engine snapshot goes to the store.
+  rig.shards->StartCheckpoint(1, UINT64_MAX);
+  for (auto deadline = std::chrono::steady_clock::now() + kTimeout;
+       !rig.shards->CheckpointResult(1) && std::chrono::steady_clock::now() < deadline;) {
+    std::this_thread::sleep_for(5ms);
+  }
+  REQUIRE(rig.shards->CheckpointResult(1).has_value());
+  auto state = rig.store->LoadJournalState();
+  REQUIRE(state.has_value());
+  auto recovery = std::make_shared<AlarmRecovery>();
+  recovery->shard_count = state->shard_count;
+  recovery->marks = state->marks;
+  for (const std::string& bytes : state->snapshots) {
+    auto snapshot = storage::DecodeShardSnapshot(bytes);
+    REQUIRE(snapshot.has_value());
+    recovery->snapshots.push_back(std::move(*snapshot));
+  }
+  REQUIRE(recovery->snapshots.size() == kShards);
+
+  // A new set of shards restored from them holds the window and its alarms.
+  Rig restarted(ids);
+  restarted.shards->Recover(recovery);
+  const std::vector<alarm::PlannedWork> work = PlannedWorkOf(*restarted.shards);
+  REQUIRE(work.size() == 1);
+  CHECK(work[0].id == "pw-1");
+  CHECK(work[0].start == kT0 + 500);
+  CHECK(work[0].end == kT0 + 500 + 3'600'000);
+  for (const std::string& id : ids) {
+    const std::vector<alarm::ActiveAlarm> alarms = restarted.OpenAlarms(id);
+    REQUIRE(alarms.size() == 1);
+    CHECK(alarms[0].state == alarm::AlarmState::kPlanned);
+  }
+  // Closed on the restarted shards: the alarms still present are normal ones.
+  storage::ControlRecord close{.kind = storage::ControlKind::kPlannedWorkClose,
+                               .alarm = {},
+                               .shelve_for_ms = 0,
+                               .actor = "center",
+                               .text = "done",
+                               .planned = {.id = "pw-1"}};
+  PromiseCompletion closed;
+  restarted.shards->PostControl(10, kT0 + 10'000, close, &closed);
+  REQUIRE(closed.Wait().first.ok());
+  CHECK(PlannedWorkOf(*restarted.shards).empty());
+  for (const std::string& id : ids) {
+    const std::vector<alarm::ActiveAlarm> alarms = restarted.OpenAlarms(id);
+    REQUIRE(alarms.size() == 1);
+    CHECK(alarms[0].state == alarm::AlarmState::kActiveUnacked);
+  }
 }
 
 }  // namespace

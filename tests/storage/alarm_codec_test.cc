@@ -70,7 +70,18 @@ ShardSnapshot SampleSnapshot() {
   sensor.rate_at = {1, 2, 0, 0, 0};
   sensor.rate_value = {3.5, 4.5, 0, 0, 0};
   s.engine.sensors = {sensor, alarm::SensorSnapshot{.sensor_id = "t-2", .rule_id = "x"}};
-  s.engine.alarms = {SampleEntry().event.record};
+  s.engine.alarms = {SampleEntry().event.record, SampleEntry().event.record};
+  s.engine.alarms[1].state = AlarmState::kPlanned;
+  s.engine.alarms[1].planned_work = "pw-1";
+  s.engine.planned_work = {{.id = "pw-1",
+                            .enterprise_id = "mine-1",
+                            .sensor_ids = {"t-1", "t-2"},
+                            .start = 10,
+                            .end = 20,
+                            .reason = "calibration",
+                            .owner = "Wang",
+                            .opened_by = "center"}};
+  s.engine.calibrating = {{.sensor_id = "t-2", .since = 15}};
   s.engine.shelves = {
       {.source_id = "t-1", .alarm = AlarmKind::kRateOfChange, .until = 77},
       {.source_id = "t-1", .alarm = AlarmKind::kThreshold, .until = 78, .level = Level::kH}};
@@ -88,8 +99,24 @@ TEST_CASE("Journal entries round-trip and reject every truncation", "[storage][c
   }
   CHECK_FALSE(DecodeJournalEntry(bytes + "x").has_value());
   std::string bad_kind = bytes;
-  bad_kind[17] = 9;  // event kind after version, seq, alarm_id
+  bad_kind[17] = 11;  // event kind after version, seq, alarm_id
   CHECK_FALSE(DecodeJournalEntry(bad_kind).has_value());
+}
+
+TEST_CASE("Journal entries of planned work round-trip as version 2, others keep version 1",
+          "[storage][codec]") {
+  alarm::JournalEntry entry = SampleEntry();
+  CHECK(EncodeJournalEntry(entry)[0] == 1);  // unchanged bytes (and chain hashes)
+  entry.event.record.state = AlarmState::kPlanned;
+  entry.event.record.planned_work = "calibration";
+  const std::string bytes = EncodeJournalEntry(entry);
+  CHECK(bytes[0] == 2);
+  auto decoded = DecodeJournalEntry(bytes);
+  REQUIRE(decoded.has_value());
+  CHECK(*decoded == entry);
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    CHECK_FALSE(DecodeJournalEntry(std::string_view(bytes).substr(0, n)).has_value());
+  }
 }
 
 TEST_CASE("Shard snapshots round-trip and reject every truncation", "[storage][codec]") {
@@ -122,7 +149,12 @@ TEST_CASE("Shard snapshots of version 1 (before per-level delays, stuck value) s
   snapshot.engine.sensors = {sensor};
   snapshot.engine.shelves = {
       {.source_id = "ch4", .alarm = AlarmKind::kThreshold, .until = 9000, .level = Level::kH}};
-  const std::string v2 = EncodeShardSnapshot(snapshot);
+  // Version 3 is version 2 plus the (here empty) lists of planned work and
+  // calibrating sensors at the end.
+  std::string v2 = EncodeShardSnapshot(snapshot);
+  v2 = v2.substr(0, v2.size() - 8);
+  v2[0] = 2;
+  REQUIRE(DecodeShardSnapshot(v2).has_value());
   const size_t shelf_bytes = 4 + 3 + 1 + 8 + 1;  // "ch4", kind, until, level
   const size_t counts = 4 + 4;                   // alarms, shelves
   const size_t extras = 4 + 4 + 1;               // pending_next_ms, unchanged_ms, stuck
@@ -144,9 +176,9 @@ TEST_CASE("Shard snapshots of version 1 (before per-level delays, stuck value) s
   CHECK(decoded->engine.shelves[0].until == 9000);
   CHECK(decoded->engine.shelves[0].level == Level::kNone);  // unknown: Restore takes the alarm's
   CHECK_FALSE(DecodeShardSnapshot(v1.substr(0, v1.size() - 1)).has_value());
-  std::string v3 = v2;
-  v3[0] = 3;
-  CHECK_FALSE(DecodeShardSnapshot(v3).has_value());
+  std::string v4 = EncodeShardSnapshot(snapshot);
+  v4[0] = 4;
+  CHECK_FALSE(DecodeShardSnapshot(v4).has_value());
 }
 
 TEST_CASE("Control records round-trip, malformed ones are corruption", "[storage][codec]") {
@@ -171,6 +203,31 @@ TEST_CASE("Control records round-trip, malformed ones are corruption", "[storage
   std::string bad = bytes;
   bad[0] = 9;
   CHECK_FALSE(DecodeControlRecord(bad).has_value());
+}
+
+TEST_CASE("Control records of planned work carry the window", "[storage][codec]") {
+  ControlRecord record{.kind = ControlKind::kPlannedWorkOpen,
+                       .alarm = {},
+                       .shelve_for_ms = 3'600'000,
+                       .actor = "center",
+                       .text = "",
+                       .planned = {.id = "pw-1",
+                                   .enterprise_id = "mine-1",
+                                   .sensor_ids = {"ch4"},
+                                   .start = 0,
+                                   .end = 0,
+                                   .reason = "calibration",
+                                   .owner = "Wang",
+                                   .opened_by = "center"}};
+  const std::string bytes = EncodeControlRecord(record);
+  auto decoded = DecodeControlRecord(bytes);
+  REQUIRE(decoded.has_value());
+  CHECK(decoded->kind == ControlKind::kPlannedWorkOpen);
+  CHECK(decoded->planned == record.planned);
+  CHECK(decoded->shelve_for_ms == 3'600'000);
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    CHECK_FALSE(DecodeControlRecord(std::string_view(bytes).substr(0, n)).has_value());
+  }
 }
 
 TEST_CASE("Log entries carry kind and commit time, bare records read as batches",
