@@ -7,6 +7,10 @@ keep-alive connection), except that worker w writes as gateway gw-lp-group-w
 answers 204 only once the readings are durable (storage.durability) and
 readable, so the time until the last 204 is the whole time. Prints
 `name value unit` lines. Loopback only; bounded by --deadline-s.
+
+--format json sends the same readings as POST /api/v1/ingest JSON batches
+instead (one series per line, epoch 1 + --shift-steps, sequence from 1 per
+worker; answered 200 once durable): the HTTP JSON path on the same data.
 """
 import argparse
 import http.client
@@ -15,6 +19,19 @@ import os
 import sys
 import threading
 import time
+
+
+def json_batch(body, gateway, epoch, sequence):
+    """A line-protocol body of gen_data.py lines as one POST /api/v1/ingest batch."""
+    series = []
+    for line in body.splitlines():
+        key, field, ts = line.rsplit(b" ", 2)
+        sensor = key.rsplit(b"sensor_id=", 1)[1].split(b",", 1)[0].decode()
+        value = field.split(b"=", 1)[1].decode()
+        series.append(f'{{"sensor_id":"{sensor}","timestamps_ms":[{ts.decode()}],'
+                      f'"values":[{value}]}}')
+    return (f'{{"gateway_id":"{gateway}","epoch":{epoch},"sequence":{sequence},'
+            f'"series":[{",".join(series)}]}}').encode()
 
 
 def main():
@@ -28,6 +45,7 @@ def main():
     ap.add_argument("--shift-steps", type=int, default=0, help="warm pass: shift time by R steps")
     ap.add_argument("--deadline-s", type=float, default=600)
     ap.add_argument("--prefix", default="vigil_http_write")
+    ap.add_argument("--format", choices=["lp", "json"], default="lp")
     a = ap.parse_args()
     host, port = a.http.rsplit(":", 1)
     if host not in ("127.0.0.1", "localhost"):
@@ -38,13 +56,20 @@ def main():
     with open(a.data + ".meta.json") as f:
         meta = json.load(f)
     per_worker = loader.build_batches(a.data, meta, a.batch, a.workers, "vm", a.shift_steps)
+    if a.format == "json":  # built before timing, as the line-protocol bodies are
+        per_worker = [[(json_batch(body, f"gw-lp-group-{w}", 1 + a.shift_steps, seq + 1), n)
+                       for seq, (body, n) in enumerate(batches)]
+                      for w, batches in enumerate(per_worker)]
+    path_of = (lambda w: "/api/v1/ingest") if a.format == "json" else (
+        lambda w: f"/write?gateway=gw-lp-group-{w}&precision=ms")
+    ok_status = 200 if a.format == "json" else 204
     stats = {"ok": 0, "errors": 0, "first_error": None}
     lock = threading.Lock()
     deadline = time.monotonic() + a.deadline_s
 
     def work(w):
         conn = http.client.HTTPConnection(host, int(port), timeout=120)
-        path = f"/write?gateway=gw-lp-group-{w}&precision=ms"
+        path = path_of(w)
         ok = errs = 0
         first = None
         for body, n in per_worker[w]:
@@ -53,7 +78,7 @@ def main():
             conn.request("POST", path, body=body, headers={"Content-Type": "text/plain"})
             r = conn.getresponse()
             text = r.read()
-            if r.status == 204:
+            if r.status == ok_status:
                 ok += n
             else:
                 errs += 1
@@ -64,22 +89,30 @@ def main():
             stats["errors"] += errs
             stats["first_error"] = stats["first_error"] or first
 
-    cpu0 = loader.proc_cpu_s(a.server_pid)
+    seconds, cpu = run_timed([lambda w=w: work(w) for w in range(a.workers)],
+                             lambda: loader.proc_cpu_s(a.server_pid))
+    if stats["errors"]:
+        sys.exit(f"{stats['errors']} requests failed, first: {stats['first_error']}")
+    report(a.prefix, stats["ok"], seconds, cpu)
+
+
+def run_timed(jobs, server_cpu_s):
+    """Runs each job on its own thread; (wall seconds, server CPU seconds) until all end."""
+    cpu0 = server_cpu_s()
     t0 = time.monotonic()
-    threads = [threading.Thread(target=work, args=(w,)) for w in range(a.workers)]
+    threads = [threading.Thread(target=job) for job in jobs]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    seconds = time.monotonic() - t0
-    cpu = loader.proc_cpu_s(a.server_pid) - cpu0
-    if stats["errors"]:
-        sys.exit(f"{stats['errors']} requests failed, first: {stats['first_error']}")
-    n = stats["ok"]
-    print(f"{a.prefix}_readings {n} count")
-    print(f"{a.prefix}_seconds {seconds:.3f} s")
-    print(f"{a.prefix}_readings_per_s {n / seconds:.0f} readings/s")
-    print(f"{a.prefix}_server_cpu_us_per_reading {cpu / n * 1e6:.3f} us")
+    return time.monotonic() - t0, server_cpu_s() - cpu0
+
+
+def report(prefix, readings, seconds, cpu):
+    print(f"{prefix}_readings {readings} count")
+    print(f"{prefix}_seconds {seconds:.3f} s")
+    print(f"{prefix}_readings_per_s {readings / seconds:.0f} readings/s")
+    print(f"{prefix}_server_cpu_us_per_reading {cpu / readings * 1e6:.3f} us")
 
 
 if __name__ == "__main__":

@@ -5,14 +5,17 @@
 # counted); Vigil through bench/http_write_load.py with loader.py's very
 # batches. Prints `name value unit` lines. Loopback only, bounded.
 #
-# Usage: bench/http_write_vs_vm.sh [BUILD_DIR] [--sensors N] [--readings R] [--dir DIR] [--mode cold|warm]
+# Usage: bench/http_write_vs_vm.sh [BUILD_DIR] [--sensors N] [--readings R] [--dir DIR] [--mode cold|warm] [--rounds K]
 #   --mode warm: both servers first take the file untimed, then a second pass shifted forward in
 #   time by R steps is timed (the peers' --warm: series exist, steady state). Default: cold.
+#   --rounds K: K runs of each server, in the order VM Vigil, Vigil VM, VM Vigil, ... (with 2:
+#   A B B A), each on a fresh server; the ratio is then that of the medians. On a shared machine
+#   the load of other processes moves between runs: more rounds, fairer ratio. Default: 1.
 #   BUILD_DIR holds server/vigild and bench/vigil-load (default build/); nothing is built.
 set -euo pipefail
 repo_root=$(cd "$(dirname "$0")/.." && pwd)
 build_dir=$repo_root/build
-sensors=20000 readings=20 dir=/tmp/vigil-http-vs-vm workers=4 batch=5000 mode=cold
+sensors=20000 readings=20 dir=/tmp/vigil-http-vs-vm workers=4 batch=5000 mode=cold rounds=1
 if [[ $# -gt 0 && $1 != --* ]]; then build_dir=$1; shift; fi
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -20,6 +23,7 @@ while [[ $# -gt 0 ]]; do
     --readings) readings=$2; shift 2 ;;
     --dir) dir=$2; shift 2 ;;
     --mode) mode=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
     *) echo "http_write_vs_vm: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -30,6 +34,8 @@ vigil_load=$build_dir/bench/vigil-load
 for f in "$vigild" "$vigil_load" "$peers/run_peers.py" /usr/bin/victoria-metrics; do
   [[ -e $f ]] || { echo "http_write_vs_vm: $f missing (apt-get install victoria-metrics; build vigild vigil-load)" >&2; exit 77; }
 done
+# shellcheck source=bench/lp_vigild.sh
+source "$repo_root/bench/lp_vigild.sh"
 rm -rf "$dir"; mkdir -p "$dir"
 server_pid=""
 cleanup() { [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null; rm -rf "$dir"; }
@@ -39,13 +45,16 @@ data=$dir/iot.lp
 python3 "$peers/gen_data.py" --sensors "$sensors" --readings "$readings" --out "$data" >&2
 lines=$((sensors * readings))
 
-# VictoriaMetrics, cold (fresh data folder), through the peers' own script.
 [[ $mode == cold || $mode == warm ]] || { echo "http_write_vs_vm: --mode cold|warm" >&2; exit 2; }
-timeout -k 10 900 python3 "$peers/run_peers.py" --targets vm --reps 1 --mode "$mode" --data "$data" \
-  --batch "$batch" --workers "$workers" --quiet-pct "${QUIET_PCT:-15}" --quiet-timeout-s 120 \
-  --max-attempts "${MAX_ATTEMPTS:-2}" --results "$dir/vm.json" >"$dir/vm.out" 2>"$dir/vm.err" ||
-  { tail -n 20 "$dir/vm.err" >&2; exit 1; }
-python3 - "$dir/vm.json" <<'PY' | tee "$dir/vm.result"
+
+# VictoriaMetrics (fresh data folder) through the peers' own script; prints its figures.
+run_vm() {
+  local out=$dir/vm$1
+  timeout -k 10 900 python3 "$peers/run_peers.py" --targets vm --reps 1 --mode "$mode" --data "$data" \
+    --batch "$batch" --workers "$workers" --quiet-pct "${QUIET_PCT:-15}" --quiet-timeout-s 120 \
+    --max-attempts "${MAX_ATTEMPTS:-2}" --results "$out.json" >"$out.out" 2>"$out.err" ||
+    { tail -n 20 "$out.err" >&2; exit 1; }
+  python3 - "$out.json" <<'PY' | tee "$out.result"
 import json, sys
 r = json.load(open(sys.argv[1]))[0]
 # Acked, flushed and counted (the peers' rule), over the readings sent.
@@ -54,48 +63,51 @@ print(f"vm_write_ack_readings_per_s {r['readings_per_s_ack']} readings/s")
 print(f"vm_write_server_cpu_us_per_reading {r['server_us_per_reading']} us")
 print(f"vm_write_other_cpu_pct {r['other_cpu_pct']} %")
 PY
+}
 
-# Vigil, cold: fresh vigild, registry from the file (untimed), then the same batches.
-mkdir -p "$dir/vigil"
-cat >"$dir/vigil/vigild.yaml" <<YAML
-storage: { durability: wal }
-http:
-  listen: 127.0.0.1:0
-  threads: ${HTTP_THREADS:-1}
-  line_protocol: { sensor_id: "{sensor_id}" }
-YAML
-"$vigild" --config "$dir/vigil/vigild.yaml" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
-  --data-dir "$dir/vigil/data" >"$dir/vigil/out" 2>"$dir/vigil/err" &
-server_pid=$!
-for ((i = 0; i < 300; i++)); do
-  grep -q 'vigild listening' "$dir/vigil/out" && break
-  sleep 0.1
-done
-grpc=$(sed -n 's/.*grpc=\([^ ]*\).*/\1/p' "$dir/vigil/out")
-http=$(sed -n 's/.*http=\([^ ]*\).*/\1/p' "$dir/vigil/out")
-[[ -n $grpc && -n $http ]] || { tail -n 20 "$dir/vigil/err" >&2; exit 1; }
-timeout -k 10 600 "$vigil_load" --target "$grpc" --lp-file "$data" --lp-group block \
-  --lp-streams "$workers" --connections "$workers" --readings-per-batch "$batch" \
-  --register-only >"$dir/vigil/register.txt"
-shift_steps=0
-if [[ $mode == warm ]]; then
-  # The untimed first pass, as loader.py --warm does for the peers.
+# Vigil: a fresh vigild, the registry from the file (untimed), then the same batches.
+run_vigil() {
+  local d=$dir/vigil$1
+  start_lp_vigild "$d"
+  local shift_steps=0
+  if [[ $mode == warm ]]; then
+    # The untimed first pass, as loader.py --warm does for the peers.
+    timeout -k 10 900 python3 "$repo_root/bench/http_write_load.py" --peers "$peers" --data "$data" \
+      --http "$http" --server-pid "$server_pid" --batch "$batch" --workers "$workers" \
+      --prefix vigil_http_write_first_pass >"$d/first_pass"
+    shift_steps=$readings
+  fi
   timeout -k 10 900 python3 "$repo_root/bench/http_write_load.py" --peers "$peers" --data "$data" \
     --http "$http" --server-pid "$server_pid" --batch "$batch" --workers "$workers" \
-    --prefix vigil_http_write_first_pass >"$dir/vigil/first_pass"
-  shift_steps=$readings
-fi
-timeout -k 10 900 python3 "$repo_root/bench/http_write_load.py" --peers "$peers" --data "$data" \
-  --http "$http" --server-pid "$server_pid" --batch "$batch" --workers "$workers" \
-  --shift-steps "$shift_steps" | tee "$dir/vigil/result"
-python3 - "$dir" <<'PY'
-import sys
-vals = {}
-for f in ("vm.result", "vigil/result"):
-    for line in open(f"{sys.argv[1]}/{f}"):
+    --shift-steps "$shift_steps" | tee "$d/result"
+  { kill "$server_pid" && wait "$server_pid"; } 2>/dev/null || true
+  server_pid=""
+}
+
+for ((round = 1; round <= rounds; round++)); do
+  if ((round % 2 == 1)); then
+    run_vm "$round"
+    run_vigil "$round"
+  else
+    run_vigil "$round"
+    run_vm "$round"
+  fi
+done
+python3 - "$dir" "$rounds" <<'PY'
+import statistics, sys
+d, rounds = sys.argv[1], int(sys.argv[2])
+def rate(path, key):
+    for line in open(path):
         k, v, *_ = line.split()
-        vals[k] = float(v)
-ratio = vals["vigil_http_write_readings_per_s"] / vals["vm_write_readings_per_s"]
-print(f"vigil_http_write_vs_vm_write_ratio {ratio:.2f} x")
+        if k == key:
+            return float(v)
+vm = [rate(f"{d}/vm{r}.result", "vm_write_readings_per_s") for r in range(1, rounds + 1)]
+vigil = [rate(f"{d}/vigil{r}/result", "vigil_http_write_readings_per_s") for r in range(1, rounds + 1)]
+if rounds > 1:
+    print(f"vm_write_readings_per_s_median {statistics.median(vm):.0f} readings/s")
+    print(f"vigil_http_write_readings_per_s_median {statistics.median(vigil):.0f} readings/s")
+    print("vigil_http_write_vs_vm_write_ratio_by_round " +
+          " ".join(f"{a / b:.2f}" for a, b in zip(vigil, vm)) + " x")
+print(f"vigil_http_write_vs_vm_write_ratio {statistics.median(vigil) / statistics.median(vm):.2f} x")
 PY
-echo "# $mode: $lines readings ($sensors sensors x $readings), $workers connections, $batch lines per request" >&2
+echo "# $mode: $lines readings ($sensors sensors x $readings), $workers connections, $batch lines per request, $rounds round(s)" >&2

@@ -10,38 +10,39 @@ namespace vigil::server {
 namespace {
 
 std::string Detail(alarm::RejectReason reason, const alarm::Registry& registry,
-                   const v1::Series& series, int reading, const alarm::TimeWindow& window) {
+                   const alarm::SeriesView& series, int reading, const alarm::TimeWindow& window) {
   using alarm::RejectReason;
+  const auto at = [&series, reading] { return series.timestamps[static_cast<size_t>(reading)]; };
   switch (reason) {
     case RejectReason::kIdTooLong:
-      return "sensor id is " + std::to_string(series.sensor_id().size()) +
+      return "sensor id is " + std::to_string(series.sensor_id.size()) +
              " bytes; ids are at most " + std::to_string(alarm::kMaxIdBytes);
     case RejectReason::kUnknownSensor:
-      return "sensor '" + alarm::Echo(series.sensor_id()) + "' is not in the registry";
+      return "sensor '" + alarm::Echo(series.sensor_id) + "' is not in the registry";
     case RejectReason::kSensorOfAnotherEnterprise: {
-      const alarm::Sensor* s = registry.FindSensor(series.sensor_id());
-      return "sensor '" + alarm::Echo(series.sensor_id()) + "' belongs to enterprise '" +
+      const alarm::Sensor* s = registry.FindSensor(series.sensor_id);
+      return "sensor '" + alarm::Echo(series.sensor_id) + "' belongs to enterprise '" +
              (s ? s->enterprise_id : std::string("?")) + "', not the gateway's";
     }
     case RejectReason::kNonFiniteValue:
-      return "value is " + std::to_string(series.values(reading));
+      return "value is " + std::to_string(series.values[static_cast<size_t>(reading)]);
     case RejectReason::kTimestampInFuture:
-      return "timestamp " + std::to_string(series.timestamps_ms(reading)) +
-             " ms is after the latest accepted " + std::to_string(window.latest) + " ms";
+      return "timestamp " + std::to_string(at()) + " ms is after the latest accepted " +
+             std::to_string(window.latest) + " ms";
     case RejectReason::kTimestampBeforeRetention:
-      return "timestamp " + std::to_string(series.timestamps_ms(reading)) +
-             " ms is before the earliest retained " + std::to_string(window.earliest) + " ms";
+      return "timestamp " + std::to_string(at()) + " ms is before the earliest retained " +
+             std::to_string(window.earliest) + " ms";
     case RejectReason::kArrayLengthMismatch:
-      return std::to_string(series.timestamps_ms_size()) + " timestamps, " +
-             std::to_string(series.values_size()) + " values, " +
-             std::to_string(series.quality_size()) + " quality codes";
+      return std::to_string(series.timestamps.size()) + " timestamps, " +
+             std::to_string(series.values.size()) + " values, " +
+             std::to_string(series.quality.size()) + " quality codes";
     case RejectReason::kBatchTooLarge:
       break;
   }
   return "";
 }
 
-void AddRejection(v1::IngestAck* ack, int series_index, const std::string& sensor_id,
+void AddRejection(v1::IngestAck* ack, int series_index, std::string_view sensor_id,
                   int reading_index, alarm::RejectReason reason, std::string detail) {
   if (ack->rejections_size() >= kMaxListedRejections) return;
   v1::Rejection* r = ack->add_rejections();
@@ -66,29 +67,56 @@ alarm::Status PrepareBatch(const v1::IngestBatch& batch, const alarm::Registry& 
                            const alarm::IngestLimits& limits, uint32_t shard_count,
                            storage::IngestRecordBuilder* builder, PreparedBatch* out,
                            bool by_number) {
-  if (batch.sequence() == 0) {
+  // Views and hashes of the batch's series; the scratch is per thread and
+  // keeps its capacity (no allocation per batch).
+  thread_local std::vector<alarm::SeriesView> views;
+  thread_local std::vector<uint64_t> id_hashes;
+  views.clear();
+  id_hashes.clear();
+  for (const v1::Series& s : batch.series()) {
+    views.push_back(SeriesViewOf(s));
+    // A too-long id is refused unread (kIdTooLong): not worth hashing a megabyte.
+    id_hashes.push_back(
+        s.sensor_id().size() > alarm::kMaxIdBytes ? 0 : alarm::IdIndex::Hash(s.sensor_id()));
+  }
+  const SeriesBatch series{.gateway_id = batch.gateway_id(),
+                           .epoch = batch.epoch(),
+                           .sequence = batch.sequence(),
+                           .series = views,
+                           .id_hashes = id_hashes};
+  return PrepareSeries(series, registry, gateway, window, limits, shard_count, builder, out,
+                       by_number);
+}
+
+alarm::Status PrepareSeries(const SeriesBatch& batch, const alarm::Registry& registry,
+                            const alarm::Gateway& gateway, const alarm::TimeWindow& window,
+                            const alarm::IngestLimits& limits, uint32_t shard_count,
+                            storage::IngestRecordBuilder* builder, PreparedBatch* out,
+                            bool by_number) {
+  if (batch.sequence == 0) {
     return alarm::Status::InvalidArgument("batch sequence must start at 1");
   }
   out->accepted_readings = 0;
   out->rejected_by_reason.fill(0);
   out->ack.Clear();
-  out->ack.set_epoch(batch.epoch());
-  out->ack.set_sequence(batch.sequence());
+  out->ack.set_epoch(batch.epoch);
+  out->ack.set_sequence(batch.sequence);
 
   size_t total = 0;
-  for (const v1::Series& s : batch.series()) {
-    total += static_cast<size_t>(std::max(s.timestamps_ms_size(), s.values_size()));
+  for (const alarm::SeriesView& s : batch.series) {
+    total += std::max(s.timestamps.size(), s.values.size());
   }
+  const size_t series_count = batch.series.size();
   // About a record's size: a few bytes per series (number, count), a value
   // and a short timestamp delta per reading.
-  builder->Reset(batch.gateway_id(), batch.epoch(), batch.sequence(), shard_count,
-                 4 * static_cast<size_t>(batch.series_size()) + 10 * total);
-  if (alarm::IsBatchTooLarge(static_cast<size_t>(batch.series_size()), total, limits)) {
+  builder->Reset(batch.gateway_id, batch.epoch, batch.sequence, shard_count,
+                 4 * series_count + 10 * total);
+  if (alarm::IsBatchTooLarge(series_count, total, limits)) {
     out->ack.set_rejected_readings(static_cast<uint32_t>(std::min<size_t>(total, UINT32_MAX)));
     out->rejected_by_reason[static_cast<size_t>(alarm::RejectReason::kBatchTooLarge)] =
         out->ack.rejected_readings();
     AddRejection(&out->ack, -1, "", -1, alarm::RejectReason::kBatchTooLarge,
-                 std::to_string(batch.series_size()) + " series and " + std::to_string(total) +
+                 std::to_string(series_count) + " series and " + std::to_string(total) +
                      " readings; the limits are " + std::to_string(limits.max_series_per_batch) +
                      " series and " + std::to_string(limits.max_readings_per_batch) +
                      " readings per batch");
@@ -96,31 +124,22 @@ alarm::Status PrepareBatch(const v1::IngestBatch& batch, const alarm::Registry& 
     return alarm::Status::Ok();
   }
 
-  // Every id hashed and its registry entry prefetched before the checks: a
-  // batch's cache misses overlap instead of queueing one per series. The
-  // scratch is per thread and keeps its capacity (no allocation per batch).
-  thread_local std::vector<uint64_t> id_hashes;
-  id_hashes.clear();
-  for (const v1::Series& s : batch.series()) {
-    // A too-long id is refused unread (kIdTooLong): not worth hashing a megabyte.
-    id_hashes.push_back(
-        s.sensor_id().size() > alarm::kMaxIdBytes ? 0 : alarm::IdIndex::Hash(s.sensor_id()));
-  }
-  registry.PrefetchSensors(id_hashes);
+  // Every id's registry entry prefetched before the checks: a batch's cache
+  // misses overlap instead of queueing one per series.
+  registry.PrefetchSensors(batch.id_hashes);
 
   uint32_t rejected = 0;
-  for (int i = 0; i < batch.series_size(); ++i) {
-    const v1::Series& s = batch.series(i);
-    const alarm::SeriesView view = SeriesViewOf(s);
+  for (size_t i = 0; i < series_count; ++i) {
+    const alarm::SeriesView& view = batch.series[i];
+    const int index = static_cast<int>(i);
     const alarm::Sensor* sensor = nullptr;
-    if (auto reason = alarm::CheckSeries(registry, gateway, view, id_hashes[static_cast<size_t>(i)],
-                                         &sensor)) {
+    if (auto reason = alarm::CheckSeries(registry, gateway, view, batch.id_hashes[i], &sensor)) {
       const auto count =
           static_cast<uint32_t>(std::max(view.timestamps.size(), view.values.size()));
       rejected += count;
       out->rejected_by_reason[static_cast<size_t>(*reason)] += count;
-      AddRejection(&out->ack, i, s.sensor_id(), -1, *reason,
-                   Detail(*reason, registry, s, -1, window));
+      AddRejection(&out->ack, index, view.sensor_id, -1, *reason,
+                   Detail(*reason, registry, view, -1, window));
       continue;
     }
     const size_t n = view.values.size();
@@ -143,8 +162,8 @@ alarm::Status PrepareBatch(const v1::IngestBatch& batch, const alarm::Registry& 
       if (bad > 0) {
         if (auto reason = alarm::CheckReading(view.timestamps[k], view.values[k], window)) {
           ++out->rejected_by_reason[static_cast<size_t>(*reason)];
-          AddRejection(&out->ack, i, s.sensor_id(), static_cast<int>(k), *reason,
-                       Detail(*reason, registry, s, static_cast<int>(k), window));
+          AddRejection(&out->ack, index, view.sensor_id, static_cast<int>(k), *reason,
+                       Detail(*reason, registry, view, static_cast<int>(k), window));
           continue;
         }
       }

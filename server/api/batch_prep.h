@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -49,5 +50,27 @@ alarm::Status PrepareBatch(const v1::IngestBatch& batch, const alarm::Registry& 
                            const alarm::IngestLimits& limits, uint32_t shard_count,
                            storage::IngestRecordBuilder* builder, PreparedBatch* out,
                            bool by_number = true);
+
+// A batch as views, for a protocol that decodes into its own buffers instead
+// of a v1::IngestBatch (line protocol: server/http/line_batch.h). The views
+// must stay valid during PrepareSeries.
+struct SeriesBatch {
+  std::string_view gateway_id;
+  uint64_t epoch = 0;
+  uint64_t sequence = 0;
+  std::span<const alarm::SeriesView> series;
+  // alarm::IdIndex::Hash of each series' sensor id (any value for an id over
+  // alarm::kMaxIdBytes, which is rejected unread).
+  std::span<const uint64_t> id_hashes;
+};
+
+// PrepareBatch over views: the same checks, record and ack (series_index is
+// the index in `batch.series`). REQUIRES: as PrepareBatch, with
+// batch.id_hashes.size() == batch.series.size().
+alarm::Status PrepareSeries(const SeriesBatch& batch, const alarm::Registry& registry,
+                            const alarm::Gateway& gateway, const alarm::TimeWindow& window,
+                            const alarm::IngestLimits& limits, uint32_t shard_count,
+                            storage::IngestRecordBuilder* builder, PreparedBatch* out,
+                            bool by_number = true);
 
 }  // namespace vigil::server

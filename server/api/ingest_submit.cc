@@ -33,11 +33,10 @@ class CallbackPending final : public IngestPending {
   IngestDone done_;
 };
 
-}  // namespace
-
-alarm::Status PrepareIngest(const IngestContext& ctx, RegistryView* registry,
-                            const v1::IngestBatch& batch, storage::IngestRecordBuilder* builder,
-                            PreparedBatch* prepared) {
+// What refuses a batch whole before it is read: draining, failed storage,
+// the memory cap, an unregistered gateway. Ok with *gateway set otherwise.
+alarm::Status Admit(const IngestContext& ctx, const alarm::Registry& registry,
+                    std::string_view gateway_id, const alarm::Gateway** gateway) {
   if (ctx.draining->load(std::memory_order_acquire)) {
     return alarm::Status::Unavailable("server is shutting down; resend unacked batches later");
   }
@@ -51,16 +50,39 @@ alarm::Status PrepareIngest(const IngestContext& ctx, RegistryView* registry,
         "server is overloaded (ingest.max_buffered_bytes reached); resend unacked batches "
         "after a backoff");
   }
-  const alarm::Registry& reg = registry->Get();
-  const alarm::Gateway* gateway = reg.FindGateway(batch.gateway_id());
-  if (gateway == nullptr) {
-    return alarm::Status::PermissionDenied("gateway '" + alarm::Echo(batch.gateway_id()) +
+  *gateway = registry.FindGateway(gateway_id);
+  if (*gateway == nullptr) {
+    return alarm::Status::PermissionDenied("gateway '" + alarm::Echo(gateway_id) +
                                            "' is not in the registry");
   }
-  // Sensor numbers are this node's own: a log other nodes apply names sensors by id.
-  const bool by_number = ctx.options.ingest_log.backend != IngestLogOptions::Backend::kJetStream;
+  return alarm::Status::Ok();
+}
+
+// Sensor numbers are this node's own: a log other nodes apply names sensors by id.
+bool ByNumber(const IngestContext& ctx) {
+  return ctx.options.ingest_log.backend != IngestLogOptions::Backend::kJetStream;
+}
+
+}  // namespace
+
+alarm::Status PrepareIngest(const IngestContext& ctx, RegistryView* registry,
+                            const v1::IngestBatch& batch, storage::IngestRecordBuilder* builder,
+                            PreparedBatch* prepared) {
+  const alarm::Registry& reg = registry->Get();
+  const alarm::Gateway* gateway = nullptr;
+  if (alarm::Status st = Admit(ctx, reg, batch.gateway_id(), &gateway); !st.ok()) return st;
   return PrepareBatch(batch, reg, *gateway, WindowNow(ctx.options), ctx.options.limits,
-                      ctx.shard_count, builder, prepared, by_number);
+                      ctx.shard_count, builder, prepared, ByNumber(ctx));
+}
+
+alarm::Status PrepareIngest(const IngestContext& ctx, RegistryView* registry,
+                            const SeriesBatch& batch, storage::IngestRecordBuilder* builder,
+                            PreparedBatch* prepared) {
+  const alarm::Registry& reg = registry->Get();
+  const alarm::Gateway* gateway = nullptr;
+  if (alarm::Status st = Admit(ctx, reg, batch.gateway_id, &gateway); !st.ok()) return st;
+  return PrepareSeries(batch, reg, *gateway, WindowNow(ctx.options), ctx.options.limits,
+                       ctx.shard_count, builder, prepared, ByNumber(ctx));
 }
 
 uint64_t ReadingsIn(const v1::IngestBatch& batch) {

@@ -48,6 +48,12 @@ alarm::Status PrepareIngest(const IngestContext& ctx, RegistryView* registry,
                             const v1::IngestBatch& batch, storage::IngestRecordBuilder* builder,
                             PreparedBatch* prepared);
 
+// The same for a batch as views (line protocol). REQUIRES:
+// CheckGatewayId(batch.gateway_id) is ok.
+alarm::Status PrepareIngest(const IngestContext& ctx, RegistryView* registry,
+                            const SeriesBatch& batch, storage::IngestRecordBuilder* builder,
+                            PreparedBatch* prepared);
+
 // Readings a batch carries, valid or not (what the rate limit counts).
 uint64_t ReadingsIn(const v1::IngestBatch& batch);
 

@@ -673,6 +673,16 @@ class Parser {
          [&](const Item& item) {
            options.mqtt.max_payload_bytes = ByteSize(item, 1024, 256u << 20);
          }},
+        {"ack_suffix",
+         [&](const Item& item) {
+           options.mqtt.ack_suffix = String(item);
+           const std::string& suffix = options.mqtt.ack_suffix;
+           if (suffix.empty()) return;  // no answers
+           if (suffix.size() < 2 || suffix.front() != '/' ||
+               suffix.find_first_of("+#/", 1) != std::string::npos || suffix == "/pb") {
+             Fail(item, "must be \"\" (no answers) or '/' and a name other than 'pb', e.g. '/ack'");
+           }
+         }},
     };
     const Key top_keys[] = {
         {"server", [&](const Item& item) { Section(item, server_keys); }},
@@ -1141,6 +1151,7 @@ std::string FormatEffectiveConfig(const ServerOptions& options) {
   line("  reconnect_min", FormatDuration(options.mqtt.reconnect_min));
   line("  reconnect_max", FormatDuration(options.mqtt.reconnect_max));
   line("  max_payload_bytes", FormatByteSize(options.mqtt.max_payload_bytes));
+  line("  ack_suffix", Quote(options.mqtt.ack_suffix));
   out += "limits:\n";
   line("  streams_per_identity", std::to_string(options.identity_limits.streams_per_identity));
   line("  readings_per_second", std::to_string(options.identity_limits.readings_per_second));

@@ -291,6 +291,13 @@ struct MqttOptions {
   // Largest payload taken; a larger one is dropped (and counted). YAML
   // mqtt.max_payload_bytes. Default: 16MiB.
   uint32_t max_payload_bytes = 16u << 20;
+  // Each message's answer is published (QoS 1, not retained) to
+  // <topic_prefix><gateway id><ack_suffix>: the ack JSON of POST
+  // /api/v1/ingest once durable, or {"error", "epoch", "sequence"} for a
+  // message that can never be stored. "" = no answers. Starts with '/',
+  // holds no wildcard and no other '/', and is not "/pb". YAML
+  // mqtt.ack_suffix. Default: "/ack".
+  std::string ack_suffix = "/ack";
 
   bool operator==(const MqttOptions&) const = default;
 };

@@ -12,6 +12,7 @@
 #include "server/api/limits.h"
 #include "server/http/gzip.h"
 #include "server/http/ingest_json.h"
+#include "server/http/line_batch.h"
 
 namespace vigil::server {
 namespace {
@@ -79,8 +80,7 @@ struct Scratch {
   storage::IngestRecordBuilder builder;
   std::string decompressed;
   std::string sensor_id;
-  std::unordered_map<std::string, int> series_of;
-  std::vector<std::vector<uint32_t>> series_lines;  // per series, per reading: its line
+  LineBatch lines;
 };
 
 Scratch& ThreadScratch(const RegistryHolder* holder) {
@@ -299,21 +299,23 @@ void HttpIngest::HandleLines(HttpRequest& request, const HttpReply& reply) {
   }
 
   // Lines -> one batch, a series per sensor; each reading remembers its line.
-  v1::IngestBatch& batch = s.batch;
+  LineBatch& batch = s.lines;
   batch.Clear();
-  batch.set_gateway_id(*gateway);
-  s.series_of.clear();
-  for (auto& lines : s.series_lines) lines.clear();
   std::vector<LineRejection> rejections;
   uint64_t rejected = 0;
   uint32_t lines = 0;
-  const auto reject = [&](uint32_t line, std::string_view field, std::string reason,
-                          std::string detail, uint64_t readings) {
-    rejected += readings;
+  const auto reject = [&](uint32_t line, std::string_view field, std::string_view reason,
+                          std::string detail, uint64_t count) {
+    rejected += count;
     if (rejections.size() < kMaxListedLines) {
-      rejections.push_back({line, std::string(field), std::move(reason), std::move(detail)});
+      rejections.push_back({line, std::string(field), std::string(reason), std::move(detail)});
     }
   };
+  const alarm::IngestLimits& limits = ctx_.options.limits;
+  // Readings past the batch limit are counted, not kept: a body of tiny
+  // lines cannot grow the batch beyond what one request may hold.
+  uint64_t readings = 0;
+  bool too_large = false;
   const int64_t now_ms = NowMs();
   const SensorTemplate& tmpl = options_.sensor_template;
   LineProtocolParser parser(body, options_.max_fields_per_line);
@@ -356,29 +358,33 @@ void HttpIngest::HandleLines(HttpRequest& request, const HttpReply& reply) {
                "the sensor template needs tag '" + std::string(missing) + "'", 1);
         continue;
       }
-      auto [it, added] = s.series_of.try_emplace(s.sensor_id, batch.series_size());
-      if (added) {
-        v1::Series* series = batch.add_series();
-        series->set_sensor_id(s.sensor_id);
-        if (s.series_lines.size() < static_cast<size_t>(batch.series_size())) {
-          s.series_lines.emplace_back();
-        }
+      // No registered sensor has a longer id; not kept (one such id could
+      // be as long as the body).
+      if (s.sensor_id.size() > alarm::kMaxIdBytes) {
+        reject(line.number, field.key, "ID_TOO_LONG",
+               "sensor id is " + std::to_string(s.sensor_id.size()) + " bytes; ids are at most " +
+                   std::to_string(alarm::kMaxIdBytes),
+               1);
+        continue;
       }
-      v1::Series* series = batch.mutable_series(it->second);
-      series->add_timestamps_ms(at);
-      series->add_values(field.number);
-      s.series_lines[static_cast<size_t>(it->second)].push_back(line.number);
+      ++readings;
+      if (readings > limits.max_readings_per_batch ||
+          batch.sensors() > limits.max_series_per_batch) {
+        too_large = true;
+        continue;
+      }
+      batch.Add(s.sensor_id, at, field.number, line.number);
     }
   }
-  const uint64_t readings = ReadingsIn(batch);
-  if (alarm::IsBatchTooLarge(static_cast<size_t>(batch.series_size()), readings,
-                             ctx_.options.limits)) {
-    return reply(Error(
-        413, std::to_string(readings) + " readings of " + std::to_string(batch.series_size()) +
-                 " sensors in one request; the limits are " +
-                 std::to_string(ctx_.options.limits.max_readings_per_batch) + " readings and " +
-                 std::to_string(ctx_.options.limits.max_series_per_batch) +
-                 " sensors (ingest.max_*_per_batch): split the body"));
+  batch.Group();
+  const size_t sensors = batch.series().size();
+  if (too_large || alarm::IsBatchTooLarge(sensors, readings, limits)) {
+    return reply(Error(413, std::to_string(readings) + " readings of " +
+                                (too_large ? "at least " : "") + std::to_string(sensors) +
+                                " sensors in one request; the limits are " +
+                                std::to_string(limits.max_readings_per_batch) + " readings and " +
+                                std::to_string(limits.max_series_per_batch) +
+                                " sensors (ingest.max_*_per_batch): split the body"));
   }
   if (readings == 0) {
     if (rejected == 0)
@@ -395,58 +401,64 @@ void HttpIngest::HandleLines(HttpRequest& request, const HttpReply& reply) {
   if (s.registry->Get().FindGateway(*gateway) == nullptr) {
     return reply(Error(403, "gateway '" + alarm::Echo(*gateway) + "' is not in the registry"));
   }
-  // Numbering, validation and submission under one lock, so that the
-  // writer sees this gateway's line-protocol writes in numbering order.
+  // Numbering, validation and submission under the gateway's own lock, so
+  // that the writer sees this gateway's line-protocol writes in numbering
+  // order; other gateways' writes go on in parallel on other vigil-http threads.
+  LineNumbering* numbering = nullptr;
+  {
+    storage::MutexLock lock(&numbering_mu_);
+    numbering = &numbering_[*gateway];  // a node of the map: stays where it is
+  }
   PreparedBatch prepared;
   bool queued = false;
   {
-    storage::MutexLock lock(&numbering_mu_);
-    auto [it, added] = numbering_.try_emplace(*gateway);
-    LineNumbering& numbering = it->second;
-    if (added) {
+    storage::MutexLock lock(&numbering->mu);
+    if (!numbering->loaded) {
       // Above whatever an earlier run stored (one read per gateway and run).
       auto stored = ctx_.writer->StoredWatermark(LineProtocolKey(*gateway));
-      if (!stored) {
-        numbering_.erase(it);
-        return reply(Error(503, stored.error().message()));
-      }
-      numbering.next = {stored->has_value() ? (*stored)->epoch + 1 : 1, 1};
-    } else if (numbering.failed->exchange(false)) {
-      numbering.next = {numbering.next.epoch + 1, 1};
+      if (!stored) return reply(Error(503, stored.error().message()));
+      numbering->next = {stored->has_value() ? (*stored)->epoch + 1 : 1, 1};
+      numbering->loaded = true;
+    } else if (numbering->failed->exchange(false)) {
+      numbering->next = {numbering->next.epoch + 1, 1};
     }
-    batch.set_epoch(numbering.next.epoch);
-    batch.set_sequence(numbering.next.sequence);
-    if (alarm::Status st = PrepareIngest(ctx_, s.registry.get(), batch, &s.builder, &prepared);
+    const SeriesBatch series{.gateway_id = *gateway,
+                             .epoch = numbering->next.epoch,
+                             .sequence = numbering->next.sequence,
+                             .series = batch.series(),
+                             .id_hashes = batch.hashes()};
+    if (alarm::Status st = PrepareIngest(ctx_, s.registry.get(), series, &s.builder, &prepared);
         !st.ok()) {
       return reply(FromStatus(st));
     }
     // Validation's rejections, by line (the callback runs later, on another thread).
     for (const v1::Rejection& r : prepared.ack.rejections()) {
       if (r.series_index() < 0) continue;
-      const auto& series_lines = s.series_lines[static_cast<size_t>(r.series_index())];
-      const uint32_t first = series_lines.empty() ? 0 : series_lines.front();
-      const uint32_t at =
-          r.reading_index() >= 0 && static_cast<size_t>(r.reading_index()) < series_lines.size()
-              ? series_lines[static_cast<size_t>(r.reading_index())]
-              : first;
+      const auto index = static_cast<size_t>(r.series_index());
+      const size_t count = batch.series()[index].values.size();
+      const size_t reading =
+          r.reading_index() >= 0 && static_cast<size_t>(r.reading_index()) < count
+              ? static_cast<size_t>(r.reading_index())
+              : 0;
+      const uint32_t at = count == 0 ? 0 : batch.LineOf(index, reading);
       if (rejections.size() < kMaxListedLines) {
-        rejections.push_back({at, "", std::string(RejectReasonName(r.reason())),
-                              r.reading_index() < 0 && series_lines.size() > 1
-                                  ? r.detail() + " (" + std::to_string(series_lines.size()) +
-                                        " readings, the first on this line)"
-                                  : r.detail()});
+        rejections.push_back(
+            {at, "", std::string(RejectReasonName(r.reason())),
+             r.reading_index() < 0 && count > 1
+                 ? r.detail() + " (" + std::to_string(count) + " readings, the first on this line)"
+                 : r.detail()});
       }
     }
     rejected += prepared.ack.rejected_readings();
     std::stable_sort(
         rejections.begin(), rejections.end(),
         [](const LineRejection& a, const LineRejection& b) { return a.line < b.line; });
-    const storage::Watermark mark = numbering.next;
-    ++numbering.next.sequence;
+    const storage::Watermark mark = numbering->next;
+    ++numbering->next.sequence;
     queued = SubmitPrepared(
         ctx_, std::move(prepared), LineProtocolKey(*gateway), mark, received,
         IngestProtocol::kLineProtocol,
-        [reply, failed = numbering.failed, rejections = std::move(rejections), rejected, lines](
+        [reply, failed = numbering->failed, rejections = std::move(rejections), rejected, lines](
             const v1::IngestAck* ack, const alarm::Status& error) {
           if (ack == nullptr) {
             failed->store(true);
@@ -461,7 +473,7 @@ void HttpIngest::HandleLines(HttpRequest& request, const HttpReply& reply) {
           r.body = PartialWriteJson(rejections, rejected, ack->stored_readings(), lines);
           reply(std::move(r));
         });
-    if (!queued) --numbering.next.sequence;
+    if (!queued) --numbering->next.sequence;
   }
   if (!queued) reply(Error(429, "ingest queue is full; resend after a backoff"));
 }

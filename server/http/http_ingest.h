@@ -16,9 +16,9 @@
 // timestamp) as storage keeps readings: one reading per sensor and
 // millisecond, the last written wins, and a reading equal to the stored one
 // adds nothing (storage/chunk_store.h). So a resent body stores nothing twice.
-// Thread-safety: handlers run on vigil-http threads; one mutex is taken per
-// line-protocol request (numbering and submission in one order), never per
-// reading.
+// Thread-safety: handlers run on vigil-http threads; a line-protocol request
+// takes its gateway's mutex (numbering and submission in one order), never
+// one per reading, so several threads serve several gateways in parallel.
 #pragma once
 
 #include <cstdint>
@@ -64,13 +64,20 @@ class HttpIngest {
   const IngestContext& ctx_;
   const HttpIngestOptions options_;
 
-  // The next watermark of each gateway's line-protocol writes.
+  // The next watermark of a gateway's line-protocol writes, under its own
+  // lock (held while a request of that gateway is numbered, validated and
+  // submitted; other gateways' requests do not wait for it).
   struct LineNumbering {
-    storage::Watermark next;
+    storage::Mutex mu;
+    // False until the stored watermark was read (again after a failed read).
+    bool loaded VIGIL_GUARDED_BY(mu) = false;
+    storage::Watermark next VIGIL_GUARDED_BY(mu);
     // Set (by the writer's callback) when a write failed: the writer fences
     // the gateway after a gap, so the next write starts a new epoch.
-    std::shared_ptr<std::atomic<bool>> failed = std::make_shared<std::atomic<bool>>(false);
+    const std::shared_ptr<std::atomic<bool>> failed = std::make_shared<std::atomic<bool>>(false);
   };
+  // Guards the map only (entries are never removed, and only registered
+  // gateways get one).
   storage::Mutex numbering_mu_;
   std::unordered_map<std::string, LineNumbering> numbering_ VIGIL_GUARDED_BY(numbering_mu_);
 };

@@ -392,7 +392,15 @@ size_t Utf8SequenceLength(std::string_view s) {
 bool IsUtf8(std::string_view s) {
   size_t i = 0;
   while (i < s.size()) {
-    // ASCII runs dominate: skip them without decoding.
+    // ASCII runs dominate: skip them eight bytes at a time, then one by one,
+    // without decoding (a line-protocol body is usually all ASCII).
+    while (i + 8 <= s.size()) {
+      uint64_t word;
+      std::memcpy(&word, s.data() + i, 8);
+      if ((word & 0x8080808080808080ull) != 0) break;
+      i += 8;
+    }
+    if (i == s.size()) break;
     if (static_cast<unsigned char>(s[i]) < 0x80) {
       ++i;
       continue;
@@ -500,6 +508,20 @@ std::string ErrorJson(std::string_view message, const BodyError* error) {
     w.Key("column");
     w.Uint(error->column);
   }
+  w.EndObject();
+  return std::string(out.GetString(), out.GetSize());
+}
+
+std::string ErrorJson(std::string_view message, uint64_t epoch, uint64_t sequence) {
+  rapidjson::StringBuffer out;
+  rapidjson::Writer<rapidjson::StringBuffer> w(out);
+  w.StartObject();
+  w.Key("error");
+  WriteText(&w, message);
+  w.Key("epoch");
+  w.Uint64(epoch);
+  w.Key("sequence");
+  w.Uint64(sequence);
   w.EndObject();
   return std::string(out.GetString(), out.GetSize());
 }

@@ -40,6 +40,9 @@ std::string AckToJson(const v1::IngestAck& ack);
 
 // {"error": message} plus, when `error` is set, "offset", "line" and "column".
 std::string ErrorJson(std::string_view message, const BodyError* error = nullptr);
+// {"error": message, "epoch": epoch, "sequence": sequence}: a refused batch
+// whose numbers are known (MQTT's ack of a batch that cannot be stored).
+std::string ErrorJson(std::string_view message, uint64_t epoch, uint64_t sequence);
 
 // The 1-based line and byte column of `offset` in `body`.
 void LocateOffset(std::string_view body, size_t offset, BodyError* error);

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "server/http/ingest_json.h"
@@ -45,24 +46,58 @@ LineProtocolParser::Result LineProtocolParser::Next(ParsedLine* line, LineError*
 namespace {
 
 // Reads a name (measurement, tag key or value, field key) from text[*i] up
-// to an unescaped character of `stops`, unescaping `\` before one of
-// `escapable` into out[*w...]. Stops at the end of the text too.
-std::string_view ReadName(std::string_view text, size_t* i, std::string_view stops,
-                          std::string_view escapable, char* out, size_t* w) {
-  const size_t start = *w;
-  while (*i < text.size()) {
-    const char c = text[*i];
-    if (c == '\\' && *i + 1 < text.size() &&
-        escapable.find(text[*i + 1]) != std::string_view::npos) {
-      out[(*w)++] = text[*i + 1];
-      *i += 2;
-      continue;
+// to an unescaped ',' or ' ' (or '=' when kEqualsStops: keys), or the end of
+// the text. A backslash before ',' ' ' '\\' (or '=' when kEqualsEscapes:
+// all but the measurement) escapes it. A name without a backslash is a view
+// of the line itself; one with a backslash is unescaped into out[*w...].
+// Runs per name of every line: plain compares, no search of a set.
+template <bool kEqualsStops, bool kEqualsEscapes>
+std::string_view ReadName(std::string_view text, size_t* i, char* out, size_t* w) {
+  const size_t start = *i;
+  const size_t n = text.size();
+  size_t j = start;
+  for (; j < n; ++j) {
+    const char c = text[j];
+    if (c == ',' || c == ' ' || (kEqualsStops && c == '=')) {
+      *i = j;
+      return text.substr(start, j - start);
     }
-    if (stops.find(c) != std::string_view::npos) break;
-    out[(*w)++] = c;
-    ++*i;
+    if (c == '\\') break;
   }
-  return {out + start, *w - start};
+  if (j == n) {
+    *i = n;
+    return text.substr(start);
+  }
+  const size_t out_start = *w;
+  std::memcpy(out + *w, text.data() + start, j - start);
+  *w += j - start;
+  while (j < n) {
+    const char c = text[j];
+    if (c == '\\' && j + 1 < n) {
+      const char next = text[j + 1];
+      if (next == ',' || next == ' ' || next == '\\' || (kEqualsEscapes && next == '=')) {
+        out[(*w)++] = next;
+        j += 2;
+        continue;
+      }
+    }
+    if (c == ',' || c == ' ' || (kEqualsStops && c == '=')) break;
+    out[(*w)++] = c;
+    ++j;
+  }
+  *i = j;
+  return {out + out_start, *w - out_start};
+}
+
+// The measurement, a tag key, a tag value, a field key.
+std::string_view ReadMeasurement(std::string_view text, size_t* i, char* out, size_t* w) {
+  return ReadName<false, false>(text, i, out, w);
+}
+std::string_view ReadKey(std::string_view text, size_t* i, char* out, size_t* w) {
+  return ReadName<true, true>(text, i, out, w);
+}
+std::string_view ReadTagValue(std::string_view text, size_t* i, char* out, size_t* w) {
+  return ReadName<false, true>(text, i, out, w);
 }
 
 bool ParseBoolean(std::string_view v, bool* b) {
@@ -102,8 +137,13 @@ std::string ParseNumber(std::string_view v, LineField* field) {
     }
     return "";
   }
+  // A boolean starts with a letter, a float with a digit, a sign or a point:
+  // floats, the common case, skip the boolean spellings.
+  const char first = v.front();
+  const bool numeric =
+      (first >= '0' && first <= '9') || first == '-' || first == '+' || first == '.';
   bool b = false;
-  if (ParseBoolean(v, &b)) {
+  if (!numeric && ParseBoolean(v, &b)) {
     field->kind = FieldKind::kBoolean;
     field->number = b ? 1 : 0;
     return "";
@@ -143,7 +183,7 @@ bool LineProtocolParser::ParseLine(std::string_view text, ParsedLine* line, size
     return false;
   };
 
-  line->measurement = ReadName(text, &i, ", ", ", \\", out, &w);
+  line->measurement = ReadMeasurement(text, &i, out, &w);
   if (line->measurement.empty()) return fail(i, "measurement name is missing");
   if (i == text.size()) return fail(i, "line has no fields");
 
@@ -151,13 +191,13 @@ bool LineProtocolParser::ParseLine(std::string_view text, ParsedLine* line, size
   while (text[i] == ',') {
     ++i;
     const size_t key_at = i;
-    const std::string_view key = ReadName(text, &i, ",= ", ",= \\", out, &w);
+    const std::string_view key = ReadKey(text, &i, out, &w);
     if (key.empty()) return fail(key_at, "tag key is missing");
     if (i == text.size() || text[i] != '=')
       return fail(i, "tag '" + std::string(key) + "' has no '='");
     ++i;
     const size_t value_at = i;
-    const std::string_view value = ReadName(text, &i, ", ", ",= \\", out, &w);
+    const std::string_view value = ReadTagValue(text, &i, out, &w);
     if (value.empty()) return fail(value_at, "tag '" + std::string(key) + "' has no value");
     if (tags_.size() >= max_fields_) {
       return fail(key_at, "line has more than " + std::to_string(max_fields_) + " tags");
@@ -173,7 +213,7 @@ bool LineProtocolParser::ParseLine(std::string_view text, ParsedLine* line, size
   while (true) {
     const size_t key_at = i;
     LineField field;
-    field.key = ReadName(text, &i, ",= ", ",= \\", out, &w);
+    field.key = ReadKey(text, &i, out, &w);
     if (field.key.empty()) return fail(key_at, "field key is missing");
     if (i == text.size() || text[i] != '=') {
       return fail(i, "field '" + std::string(field.key.substr(0, 64)) + "' has no '='");

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <utility>
 
+#include "server/http/ingest_json.h"
 #include "server/log/log.h"
 #include "server/log/thread_name.h"
 #include "server/mqtt/mqtt_message.h"
@@ -146,8 +147,10 @@ alarm::Status MqttIngest::Start() {
   create.MQTTVersion = MQTTVERSION_3_1_1;
   create.sendWhileDisconnected = 0;
   MQTTAsync client = nullptr;
-  // No Paho persistence: vigild publishes nothing, and what it receives is
-  // kept by the broker until acknowledged.
+  // No Paho persistence: what vigild receives is kept by the broker until
+  // acknowledged, and what it publishes (answers to gateways) is kept in
+  // memory until the broker has it: a vigild crash may lose an answer, never
+  // a reading.
   int rc = MQTTAsync_createWithOptions(&client, url_.c_str(), options_.client_id.c_str(),
                                        MQTTCLIENT_PERSISTENCE_NONE, nullptr, &create);
   if (rc != MQTTASYNC_SUCCESS) {
@@ -347,28 +350,35 @@ void MqttIngest::Stop() {
 void MqttIngest::Take(std::string_view topic, std::string_view payload) {
   const auto received = std::chrono::steady_clock::now();
   const std::optional<MqttIngestTopic> parsed = ParseIngestTopic(topic, options_.topic_prefix);
+  // No gateway in the topic: nobody to answer.
   if (!parsed) return Drop("the topic is not <topic_prefix><gateway> or <...>/pb", topic);
+  // The topic's gateway hears the answer: the broker vouched for it, and its
+  // ACL lets each gateway read its own ack topic only.
+  const std::string_view gateway = parsed->gateway_id;
   if (payload.size() > options_.max_payload_bytes) {
-    return Drop(
+    return Refuse(
         "payload of " + std::to_string(payload.size()) + " bytes is over mqtt.max_payload_bytes",
-        topic);
+        topic, gateway, nullptr);
   }
   if (alarm::Status st = DecodeIngestMessage(*parsed, payload, &batch_); !st.ok()) {
-    return Drop(st.message(), topic);
+    return Refuse(st.message(), topic, gateway, nullptr);
   }
+  // Too long to be a gateway's id (the batch's is the topic's): no answer.
   if (alarm::Status st = CheckGatewayId(batch_.gateway_id()); !st.ok()) {
     return Drop(st.message(), topic);
   }
   std::chrono::milliseconds pause(50);
   while (true) {
     bool duplicate = false;
-    const alarm::Status st = StoreAndWait(received, &duplicate);
+    std::string ack_json;
+    const alarm::Status st = StoreAndWait(received, &duplicate, &ack_json);
     if (st.ok()) {
       (duplicate ? stats_->messages_duplicate : stats_->messages_stored)
           .fetch_add(1, std::memory_order_relaxed);
+      PublishAck(gateway, ack_json);
       return;
     }
-    if (!Transient(st)) return Drop(st.message(), topic);
+    if (!Transient(st)) return Refuse(st.message(), topic, gateway, &batch_);
     stats_->retries.fetch_add(1, std::memory_order_relaxed);
     if (pause.count() >= 1000) {
       LogWarn("mqtt_store_retry", {{"gateway", batch_.gateway_id()},
@@ -381,7 +391,7 @@ void MqttIngest::Take(std::string_view topic, std::string_view payload) {
 }
 
 alarm::Status MqttIngest::StoreAndWait(std::chrono::steady_clock::time_point received,
-                                       bool* duplicate) {
+                                       bool* duplicate, std::string* ack_json) {
   PreparedBatch prepared;
   if (alarm::Status st = PrepareIngest(ctx_, registry_.get(), batch_, &builder_, &prepared);
       !st.ok()) {
@@ -395,12 +405,15 @@ alarm::Status MqttIngest::StoreAndWait(std::chrono::steady_clock::time_point rec
     bool duplicate VIGIL_GUARDED_BY(mu) = false;
     uint64_t rejected VIGIL_GUARDED_BY(mu) = 0;
     std::string first_rejection VIGIL_GUARDED_BY(mu);
+    std::string json VIGIL_GUARDED_BY(mu);
     alarm::Status error VIGIL_GUARDED_BY(mu) = alarm::Status::Ok();
   };
   auto answer = std::make_shared<Answer>();
+  const bool want_json = !options_.ack_suffix.empty();
   const bool queued = SubmitPrepared(
       ctx_, std::move(prepared), batch_.gateway_id(), {batch_.epoch(), batch_.sequence()}, received,
-      IngestProtocol::kMqtt, [answer](const v1::IngestAck* ack, const alarm::Status& error) {
+      IngestProtocol::kMqtt,
+      [answer, want_json](const v1::IngestAck* ack, const alarm::Status& error) {
         storage::MutexLock lock(&answer->mu);
         answer->done = true;
         if (ack == nullptr) {
@@ -413,6 +426,7 @@ alarm::Status MqttIngest::StoreAndWait(std::chrono::steady_clock::time_point rec
             answer->first_rejection = "series " + std::to_string(r.series_index()) + " (" +
                                       alarm::Echo(r.sensor_id()) + "): " + r.detail();
           }
+          if (want_json) answer->json = AckToJson(*ack);
         }
         answer->cv.NotifyAll();
       });
@@ -422,15 +436,40 @@ alarm::Status MqttIngest::StoreAndWait(std::chrono::steady_clock::time_point rec
   while (!answer->done) answer->cv.Wait(&answer->mu);
   if (!answer->error.ok()) return answer->error;
   *duplicate = answer->duplicate;
+  *ack_json = std::move(answer->json);
   if (answer->rejected > 0) {
-    // The gateway never sees an ack over MQTT: the log is where its
-    // rejections show (and vigil_readings_rejected_total counts them).
+    // Also in the log (and vigil_readings_rejected_total), for the operator.
     LogWarn("mqtt_readings_rejected", {{"gateway", batch_.gateway_id()},
                                        {"sequence", batch_.sequence()},
                                        {"rejected", answer->rejected},
                                        {"first", answer->first_rejection}});
   }
   return alarm::Status::Ok();
+}
+
+void MqttIngest::Refuse(std::string_view why, std::string_view topic, std::string_view gateway,
+                        const v1::IngestBatch* batch) {
+  Drop(why, topic);
+  PublishAck(gateway,
+             batch != nullptr ? ErrorJson(why, batch->epoch(), batch->sequence()) : ErrorJson(why));
+}
+
+void MqttIngest::PublishAck(std::string_view gateway, const std::string& json) {
+  if (options_.ack_suffix.empty()) return;
+  const std::string topic = options_.topic_prefix + std::string(gateway) + options_.ack_suffix;
+  MQTTAsync_message message = MQTTAsync_message_initializer;
+  message.payload = const_cast<char*>(json.data());  // Paho copies it
+  message.payloadlen = static_cast<int>(json.size());
+  message.qos = 1;
+  message.retained = 0;
+  MQTTAsync_responseOptions response = MQTTAsync_responseOptions_initializer;
+  // Paho lets its message callback publish (MQTTAsync_assignMsgId knows its
+  // receive thread holds the client's mutex); the answer is queued before
+  // this message's PUBACK.
+  const int rc =
+      MQTTAsync_sendMessage(static_cast<MQTTAsync>(client_), topic.c_str(), &message, &response);
+  (rc == MQTTASYNC_SUCCESS ? stats_->acks_published : stats_->acks_failed)
+      .fetch_add(1, std::memory_order_relaxed);
 }
 
 void MqttIngest::Drop(std::string_view why, std::string_view topic) {

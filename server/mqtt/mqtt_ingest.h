@@ -17,7 +17,11 @@
 // A message the server refuses for now (storage unavailable, overloaded) is
 // tried again, unacknowledged, until it is stored or vigild stops; one that
 // can never be stored (malformed, another gateway's topic, a gateway not in
-// the registry) is acknowledged, counted and logged. The connection is
+// the registry) is acknowledged, counted and logged. Either way the gateway
+// hears the outcome on <topic_prefix><gateway><ack_suffix> (QoS 1): the ack
+// JSON of POST /api/v1/ingest (stored, duplicate, each rejection), or
+// {"error", "epoch", "sequence"}; published from the message callback, so
+// before the broker gets the message's PUBACK. The connection is
 // re-established with backoff; MqttStats and the state listener say whether
 // it is up.
 //
@@ -79,8 +83,16 @@ class MqttIngest {
   // The message callback's work: decode, store, wait until durable.
   void Take(std::string_view topic, std::string_view payload);
   // Stores batch_ and waits for the writer; the refusal when not stored.
-  alarm::Status StoreAndWait(std::chrono::steady_clock::time_point received, bool* duplicate);
+  // *ack_json: the ack as JSON (when mqtt.ack_suffix is set).
+  alarm::Status StoreAndWait(std::chrono::steady_clock::time_point received, bool* duplicate,
+                             std::string* ack_json);
+  // Counts and logs a message that can never be stored.
   void Drop(std::string_view why, std::string_view topic);
+  // Drop, and tell `gateway` why (with the batch's numbers when decoded).
+  void Refuse(std::string_view why, std::string_view topic, std::string_view gateway,
+              const v1::IngestBatch* batch);
+  // Publishes `json` to the gateway's ack topic (mqtt.ack_suffix; "" = none).
+  void PublishAck(std::string_view gateway, const std::string& json);
   // Waits `pause` unless stopping; false when stopping.
   bool PauseUnlessStopping(std::chrono::milliseconds pause);
   [[noreturn]] void Park();

@@ -25,6 +25,11 @@ struct MqttStats {
   // Attempts to store a message that the server refused for now (storage
   // unavailable, overloaded) and that were tried again, unacknowledged.
   std::atomic<uint64_t> retries{0};
+  // Answers to gateways (mqtt.ack_suffix) handed to the client for sending,
+  // and those it refused (not connected, its queue full): that gateway
+  // learns of its message from the broker's PUBACK only.
+  std::atomic<uint64_t> acks_published{0};
+  std::atomic<uint64_t> acks_failed{0};
 };
 
 }  // namespace vigil::server

@@ -137,7 +137,8 @@ std::vector<AlarmKpi::Province> AlarmKpi::Snapshot(TimestampMs now, size_t digit
   std::map<std::string, Province> by;
   const int64_t current = now / std::max<int64_t>(1, options_.raised_step.count());
   for (const auto& [region, steps] : raised_) {
-    if (const std::optional<std::string> g = group(region)) by[*g].raised += InWindow(steps, current);
+    if (const std::optional<std::string> g = group(region))
+      by[*g].raised += InWindow(steps, current);
   }
   for (const auto& [region, steps] : planned_) {
     if (const std::optional<std::string> g = group(region)) {

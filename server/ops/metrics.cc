@@ -44,6 +44,16 @@ void AddSingle(std::vector<MetricFamily>* out, std::string name, std::string hel
   out->push_back(std::move(family));
 }
 
+// A counter split by result: `ok`, and `failed_label` for the rest.
+void AddByResult(std::vector<MetricFamily>* out, std::string name, std::string help, double ok,
+                 const char* failed_label, double failed) {
+  constexpr auto kCounter = MetricType::Counter;
+  MetricFamily family = Family(std::move(name), std::move(help), kCounter);
+  family.metric.push_back(Value(kCounter, ok, {{"result", "ok"}}));
+  family.metric.push_back(Value(kCounter, failed, {{"result", failed_label}}));
+  out->push_back(std::move(family));
+}
+
 MetricFamily HistogramFamily(std::string name, std::string help, const LatencyHistogram& h) {
   MetricFamily family = Family(std::move(name), std::move(help), MetricType::Histogram);
   ClientMetric m;
@@ -215,11 +225,9 @@ void AddMqttMetrics(std::vector<MetricFamily>* out, const MqttStats& m) {
   AddSingle(out, "vigil_mqtt_connected",
             "1 while vigild is connected to the MQTT broker and subscribed, else 0.",
             MetricType::Gauge, m.connected.load(std::memory_order_relaxed) ? 1 : 0);
-  MetricFamily connects = Family("vigil_mqtt_connects_total",
-                                 "Connection attempts to the MQTT broker, by result.", kCounter);
-  connects.metric.push_back(Value(kCounter, Load(m.connects), {{"result", "ok"}}));
-  connects.metric.push_back(Value(kCounter, Load(m.connect_failures), {{"result", "failed"}}));
-  out->push_back(std::move(connects));
+  AddByResult(out, "vigil_mqtt_connects_total",
+              "Connection attempts to the MQTT broker, by result.", Load(m.connects), "failed",
+              Load(m.connect_failures));
   AddSingle(out, "vigil_mqtt_connection_losses_total",
             "Established MQTT connections that were lost.", kCounter, Load(m.connection_losses));
   MetricFamily messages = Family("vigil_mqtt_messages_total",
@@ -235,21 +243,21 @@ void AddMqttMetrics(std::vector<MetricFamily>* out, const MqttStats& m) {
             "Attempts to store an MQTT message refused for now (storage unavailable, "
             "overloaded), kept unacknowledged and tried again.",
             kCounter, Load(m.retries));
+  AddByResult(out, "vigil_mqtt_acks_total",
+              "Answers published to gateways' ack topics (mqtt.ack_suffix), by result: ok "
+              "(handed to the client at QoS 1), failed (not sent).",
+              Load(m.acks_published), "failed", Load(m.acks_failed));
 }
 
 void AddControlMetrics(std::vector<MetricFamily>* out, const ControlStats& c) {
-  constexpr auto kCounter = MetricType::Counter;
   constexpr auto kGauge = MetricType::Gauge;
   AddSingle(out, "vigil_rules_loaded",
             "Alarm rules in force; 0 means no reading raises an alarm (alert VigilNoAlarmRules).",
             kGauge, Load(c.rules_loaded));
-  MetricFamily reloads = Family("vigil_rules_reloads_total",
-                                "Re-reads of rules_file on SIGHUP, by result (ok, error: the "
-                                "rules in force were kept).",
-                                kCounter);
-  reloads.metric.push_back(Value(kCounter, Load(c.rules_reloads_ok), {{"result", "ok"}}));
-  reloads.metric.push_back(Value(kCounter, Load(c.rules_reloads_failed), {{"result", "error"}}));
-  out->push_back(std::move(reloads));
+  AddByResult(out, "vigil_rules_reloads_total",
+              "Re-reads of rules_file on SIGHUP, by result (ok, error: the rules in force were "
+              "kept).",
+              Load(c.rules_reloads_ok), "error", Load(c.rules_reloads_failed));
   MetricFamily registry =
       Family("vigil_registry_entries", "Registry entries in force, by kind.", kGauge);
   registry.metric.push_back(Value(kGauge, Load(c.enterprises), {{"kind", "enterprise"}}));

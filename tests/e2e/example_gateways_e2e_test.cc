@@ -120,6 +120,9 @@ TEST_CASE("Example MQTT gateway buffers while the broker is down, and the gRPC o
   CHECK(mqtt.Wait() == 0);
   INFO(mqtt.output());
   INFO(proc.Output());
+  // It heard vigild's answer to each batch on its ack topic.
+  CHECK(mqtt.output().find("ack sequence=6 stored=1 duplicate=False rejected=0") !=
+        std::string::npos);
   bool all = false;
   for (int i = 0; i < 200 && !all; ++i) {
     all = StoredSince(proc, "s-1", t0) == 6;

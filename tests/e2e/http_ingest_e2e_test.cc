@@ -353,6 +353,23 @@ TEST_CASE("HTTP hostile bodies get a clear error and vigild stays up", "[e2e][ht
   r = Curl(http, "/write?gateway=gw-1", bomb, {"Content-Encoding: gzip"});
   CHECK(r.status == 413);
   CHECK(r.body.find("decompresses to more than") != std::string::npos);
+  // More readings than one batch may hold (ingest.max_readings_per_batch,
+  // 100,000): 413, nothing stored, and the lines past the limit are not kept.
+  std::string many;
+  for (int i = 0; i <= 100'000; ++i)
+    many += "s-1 value=1 " + std::to_string(t0 + 10'000 + i) + "\n";
+  r = Curl(http, "/write?gateway=gw-1&precision=ms", Gzip(many), {"Content-Encoding: gzip"});
+  CHECK(r.status == 413);
+  CHECK(r.body.find("split the body") != std::string::npos);
+  CHECK(ReadAll(proc.query(), "s-1", t0 + 10'000, t0 + 111'000).empty());
+  // A sensor id longer than any registered one: rejected on its line, unkept.
+  r = Curl(http, "/write?gateway=gw-1&precision=ms",
+           std::string(200, 'x') + " value=1 " + std::to_string(t0) + "\ns-1 value=2 " +
+               std::to_string(t0 + 2));
+  CHECK(r.status == 400);
+  CHECK(r.body.find(R"({"line":1,"field":"value","reason":"ID_TOO_LONG","detail":"sensor id is )"
+                    R"(200 bytes; ids are at most 128"})") != std::string::npos);
+  CHECK(r.body.find(R"("stored_readings":1,)") != std::string::npos);
   // Not gzip at all, and a truncated gzip stream.
   r = Curl(http, "/write?gateway=gw-1", "plain", {"Content-Encoding: gzip"});
   CHECK(r.status == 400);

@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/e2e/external_process.h"
 #include "tests/e2e/small_disk.h"
 #include "tests/e2e/vigild_process.h"
 #include "tests/testing/mosquitto_broker.h"
@@ -166,6 +167,53 @@ size_t Stored(VigildProcess& proc, const std::string& sensor, int64_t from, int6
   return ReadAll(proc.query(), sensor, from, to).size();
 }
 
+// A gateway listening to ack topics: mosquitto_sub (QoS 1) in the background,
+// one "topic payload" line per answer. Ready once it printed a probe that
+// `probe_auth`'s user published to `probe_topic`.
+class AckListener {
+ public:
+  AckListener(const MosquittoBroker& broker, const std::filesystem::path& log,
+              const std::string& topic, std::vector<std::string> auth,
+              const std::string& probe_topic, const std::string& probe_auth = "")
+      : sub_(Argv(broker, topic, std::move(auth)), log) {
+    const bool ready = WaitFor(
+        [&] {
+          Publish(broker, probe_topic, "probe", probe_auth);
+          return sub_.Log().find(probe_topic + " probe") != std::string::npos;
+        },
+        std::chrono::seconds(10));
+    INFO(sub_.Log());
+    REQUIRE(ready);
+  }
+
+  // Every line heard so far.
+  std::string Heard() const { return sub_.Log(); }
+  // Waits until `text` was heard (bounded); whether it was.
+  bool WaitHeard(const std::string& text) {
+    return WaitFor([&] { return Heard().find(text) != std::string::npos; },
+                   std::chrono::seconds(10));
+  }
+
+ private:
+  static std::vector<std::string> Argv(const MosquittoBroker& broker, const std::string& topic,
+                                       std::vector<std::string> auth) {
+    std::vector<std::string> argv = {"/usr/bin/mosquitto_sub",
+                                     "-h",
+                                     "127.0.0.1",
+                                     "-p",
+                                     std::to_string(broker.port()),
+                                     "-q",
+                                     "1",
+                                     "-v",
+                                     "-t",
+                                     topic};
+    argv.insert(argv.end(), auth.begin(), auth.end());
+    return argv;
+  }
+
+  ExternalProcess sub_;
+};
+
 TEST_CASE(
     "MQTT: JSON and protobuf batches are stored, rejections keep the rest, resends are "
     "duplicates, bad messages are dropped",
@@ -176,6 +224,8 @@ TEST_CASE(
   proc.Start();
   REQUIRE(WaitFor([&] { return MqttServing(proc); }, std::chrono::seconds(10)));
   CHECK(Metric(proc, "vigil_mqtt_connected") == 1);
+  // The gateways' side of the answers (mqtt.ack_suffix, "/ack" by default).
+  AckListener acks(broker, dir / "acks.log", "vigil/ingest/+/ack", {}, "vigil/ingest/probe/ack");
 
   const int64_t t0 = NowMs() - 60'000;
   // gw-1 over mosquitto_pub: s-1 stored, an unknown sensor and another
@@ -238,6 +288,34 @@ TEST_CASE(
   CHECK(log.find("event=mqtt_readings_rejected gateway=gw-1 sequence=1 rejected=2") !=
         std::string::npos);
   CHECK(log.find("event=mqtt_message_dropped") != std::string::npos);
+
+  // Each gateway heard every outcome on its ack topic: the ack JSON of POST
+  // /api/v1/ingest once durable (stored, duplicate, rejections with their
+  // positions), or why a message can never be stored, with its numbers once
+  // they are known.
+  const std::string gw1 = "vigil/ingest/gw-1/ack ";
+  const std::string gw9 = "vigil/ingest/gw-9/ack ";
+  REQUIRE(acks.WaitHeard("vigil/ingest/gw-x/ack "));
+  const std::string heard = acks.Heard();
+  INFO(heard);
+  CHECK(heard.find(gw1 + R"({"epoch":1,"sequence":1,"stored_readings":3,"duplicate":false,)"
+                         R"("rejected_readings":2,"rejections":[{"series_index":1,)"
+                         R"("sensor_id":"nope","reading_index":-1,"reason":"UNKNOWN_SENSOR",)") !=
+        std::string::npos);
+  CHECK(heard.find(R"({"series_index":2,"sensor_id":"m-1","reading_index":-1,)"
+                   R"("reason":"SENSOR_OF_ANOTHER_ENTERPRISE",)") != std::string::npos);
+  CHECK(heard.find(gw1 + R"({"epoch":1,"sequence":2,"stored_readings":2,"duplicate":false,)") !=
+        std::string::npos);
+  CHECK(heard.find(gw9 + R"({"epoch":1,"sequence":1,"stored_readings":1,"duplicate":false,)") !=
+        std::string::npos);
+  CHECK(heard.find(gw1 + R"({"epoch":1,"sequence":1,"stored_readings":0,"duplicate":true,)") !=
+        std::string::npos);
+  CHECK(heard.find(gw9 + R"({"error":"the batch names gateway 'gw-1' on the topic of 'gw-9')") !=
+        std::string::npos);
+  CHECK(heard.find(gw1 + R"({"error":"JSON payload, line 1 column )") != std::string::npos);
+  CHECK(heard.find(R"(vigil/ingest/gw-x/ack {"error":"gateway 'gw-x' is not in the registry",)"
+                   R"("epoch":1,"sequence":1})") != std::string::npos);
+  CHECK(Metric(proc, "vigil_mqtt_acks_total{result=\"ok\"}") == 7);
   REQUIRE(proc.Terminate().ExitedWith(0));
 }
 
@@ -379,9 +457,11 @@ TEST_CASE("MQTT: the documented broker config binds each gateway to its topic",
   // ACL lets each gateway write its own topics only and vigild read them all.
   MosquittoBroker broker(
       dir / "broker", {.users = {{"vigild", "vigild-pw"}, {"gw-1", "gw-1-pw"}, {"gw-9", "gw-9-pw"}},
-                       .acl = "user vigild\ntopic read vigil/ingest/#\n\n"
+                       .acl = "user vigild\ntopic read vigil/ingest/#\n"
+                              "topic write vigil/ingest/+/ack\n\n"
                               "pattern write vigil/ingest/%u\n"
-                              "pattern write vigil/ingest/%u/pb\n",
+                              "pattern write vigil/ingest/%u/pb\n"
+                              "pattern read vigil/ingest/%u/ack\n",
                        .extra = ""});
   WriteFile(dir / "mqtt.pw", "vigild-pw\n");
   VigildProcess proc(MqttOptions(
@@ -389,6 +469,9 @@ TEST_CASE("MQTT: the documented broker config binds each gateway to its topic",
   proc.Start();
   INFO(proc.Output());
   REQUIRE(WaitFor([&] { return MqttServing(proc); }, std::chrono::seconds(10)));
+  // gw-1 listens to every ack topic, but the ACL lets it read its own only.
+  AckListener acks(broker, dir / "acks.log", "vigil/ingest/+/ack", {"-u", "gw-1", "-P", "gw-1-pw"},
+                   "vigil/ingest/gw-1/ack", " -u vigild -P vigild-pw");
   const int64_t t0 = NowMs() - 60'000;
   // gw-9's credentials on gw-1's topic: the broker drops it (MQTT 3.1.1 still acks).
   Publish(broker, "vigil/ingest/gw-1", JsonBatch("gw-1", 1, 1, Series("s-1", {t0}, 9)),
@@ -400,6 +483,17 @@ TEST_CASE("MQTT: the documented broker config binds each gateway to its topic",
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   const std::vector<Reading> s1 = ReadAll(proc.query(), "s-1", t0, t0 + 10'000);
   CHECK(ToString(s1) == ToString({{t0 + 1, 1, 0}}));
+  // gw-1 hears its ack; not gw-9's, and not an ack gw-1 forged for itself.
+  Publish(broker, "vigil/ingest/gw-9", JsonBatch("gw-9", 1, 1, Series("m-1", {t0}, 1)),
+          " -u gw-9 -P gw-9-pw");
+  Publish(broker, "vigil/ingest/gw-1/ack", "forged", " -u gw-1 -P gw-1-pw");
+  REQUIRE(acks.WaitHeard(R"(vigil/ingest/gw-1/ack {"epoch":1,"sequence":1,"stored_readings":1,)"));
+  REQUIRE(
+      WaitFor([&] { return Stored(proc, "m-1", t0, t0 + 10'000) == 1; }, std::chrono::seconds(10)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  INFO(acks.Heard());
+  CHECK(acks.Heard().find("gw-9") == std::string::npos);
+  CHECK(acks.Heard().find("forged") == std::string::npos);
   REQUIRE(proc.Terminate().ExitedWith(0));
 }
 

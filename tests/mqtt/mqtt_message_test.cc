@@ -6,6 +6,7 @@
 
 #include "server/config/config.h"
 #include "server/config/config_check.h"
+#include "server/http/ingest_json.h"
 #include "tests/testing/temp_dir.h"
 
 namespace vigil::server {
@@ -66,6 +67,11 @@ TEST_CASE("MQTT payload: JSON or protobuf batch of the topic's own gateway", "[m
   CHECK_FALSE(DecodeIngestMessage(pb, "\xff\xff\xff", &batch).ok());
 }
 
+TEST_CASE("MQTT answer to a refused batch carries its numbers", "[mqtt]") {
+  CHECK(ErrorJson("gateway 'gw-1' is not in the registry", 7, 3) ==
+        R"({"error":"gateway 'gw-1' is not in the registry","epoch":7,"sequence":3})");
+}
+
 TEST_CASE("mqtt config: off by default, keys checked, round trip", "[mqtt][config]") {
   auto defaults = ParseConfigText("", "test.yaml", "");
   REQUIRE(defaults);
@@ -73,7 +79,7 @@ TEST_CASE("mqtt config: off by default, keys checked, round trip", "[mqtt][confi
   auto on = ParseConfigText(
       "mqtt:\n  broker: tcp://127.0.0.1:1883\n  client_id: vigild-a\n"
       "  topic_prefix: plant/in/\n  username: vigild\n  password_file: secret/mqtt.pw\n"
-      "  keepalive: 10s\n  reconnect_min: 100ms\n  reconnect_max: 5s\n",
+      "  keepalive: 10s\n  reconnect_min: 100ms\n  reconnect_max: 5s\n  ack_suffix: /answer\n",
       "/etc/vigil/test.yaml", "/etc/vigil");
   REQUIRE(on);
   CHECK(on->mqtt.broker == "tcp://127.0.0.1:1883");
@@ -82,6 +88,11 @@ TEST_CASE("mqtt config: off by default, keys checked, round trip", "[mqtt][confi
   CHECK(on->mqtt.password_file == "/etc/vigil/secret/mqtt.pw");
   CHECK(on->mqtt.keepalive == std::chrono::seconds(10));
   CHECK(on->mqtt.reconnect_max == std::chrono::seconds(5));
+  CHECK(on->mqtt.ack_suffix == "/answer");
+  CHECK(defaults->mqtt.ack_suffix == "/ack");
+  auto silent = ParseConfigText("mqtt: { ack_suffix: \"\" }\n", "t.yaml", "");
+  REQUIRE(silent);
+  CHECK(silent->mqtt.ack_suffix.empty());
   auto again = ParseConfigText(FormatEffectiveConfig(*on), "effective.yaml", "");
   REQUIRE(again);
   CHECK(again->mqtt == on->mqtt);
@@ -91,7 +102,10 @@ TEST_CASE("mqtt config: off by default, keys checked, round trip", "[mqtt][confi
        {"mqtt: { broker: \"http://x:1\" }\n", "mqtt: { broker: \"tcp://x\" }\n",
         "mqtt: { broker: \"tcp://:1883\" }\n", "mqtt: { topic_prefix: vigil/ingest }\n",
         "mqtt: { topic_prefix: \"vigil/+/\" }\n", "mqtt: { client_id: \"\" }\n",
-        "mqtt: { reconnect_min: 10s, reconnect_max: 1s }\n", "mqtt: { brokr: \"tcp://x:1\" }\n"}) {
+        "mqtt: { reconnect_min: 10s, reconnect_max: 1s }\n", "mqtt: { brokr: \"tcp://x:1\" }\n",
+        "mqtt: { ack_suffix: /pb }\n", "mqtt: { ack_suffix: ack }\n",
+        "mqtt: { ack_suffix: /a/b }\n", "mqtt: { ack_suffix: \"/#\" }\n",
+        "mqtt: { ack_suffix: / }\n"}) {
     INFO(bad);
     auto parsed = ParseConfigText(bad, "t.yaml", "");
     REQUIRE_FALSE(parsed);
