@@ -175,6 +175,15 @@ TEST_CASE("A gateway streaming through a disk that fills and frees again loses n
   while (!gateway.unacked.empty() && Clock::now() < deadline) {
     if (phase == 0 && gateway.acked >= 100) {
       fill_disk();
+      // The writer samples free space at most every 100 ms and the control
+      // loop every second: wait until vigild has seen the disk full, or the
+      // rest of the batches may all be stored before it looks.
+      bool serving = true;
+      const auto seen_by = Clock::now() + 10s;
+      while (Clock::now() < seen_by && (!HealthCheck(vigild.channel(), &serving).ok() || serving)) {
+        std::this_thread::sleep_for(50ms);
+      }
+      REQUIRE_FALSE(serving);
       phase = 1;
     } else if (phase == 1 && gateway.stream_errors >= 3) {
       std::filesystem::remove(filler);
