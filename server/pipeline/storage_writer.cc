@@ -68,6 +68,8 @@ class StorageWriter::Impl {
 
   uint64_t queued() const { return queue_.queued(); }
 
+  uint64_t groups_in_flight() const { return in_flight(); }
+
   alarm::Status sticky_error() const {
     storage::MutexLock lock(&error_mu_);
     return error_;
@@ -181,7 +183,6 @@ class StorageWriter::Impl {
       storage::MutexLock lock(&in_flight_mu_);
       ++in_flight_;
     }
-    owner_->groups_in_flight_.fetch_add(1, std::memory_order_relaxed);
     g.appended_at = std::chrono::steady_clock::now();
     next_group_ = (next_group_ + 1) % groups_.size();
     log_->Append(g.appends,
@@ -189,7 +190,7 @@ class StorageWriter::Impl {
     return true;
   }
 
-  size_t in_flight() {
+  size_t in_flight() const {
     storage::MutexLock lock(&in_flight_mu_);
     return in_flight_;
   }
@@ -323,7 +324,6 @@ class StorageWriter::Impl {
   // completes inside Append): groups complete one at a time, in append order.
   void Complete(Group& g, alarm::Result<uint64_t> first) {
     owner_->append_latency_.Record(std::chrono::steady_clock::now() - g.appended_at);
-    owner_->groups_in_flight_.fetch_sub(1, std::memory_order_relaxed);
     if (!first) {
       {
         storage::MutexLock lock(&error_mu_);
@@ -553,7 +553,7 @@ class StorageWriter::Impl {
   std::unordered_set<std::string_view> gateways_in_flight_ VIGIL_GUARDED_BY(state_mu_);
 
   // Groups appended and not yet answered.
-  storage::Mutex in_flight_mu_;
+  mutable storage::Mutex in_flight_mu_;
   storage::CondVar in_flight_cv_;
   size_t in_flight_ VIGIL_GUARDED_BY(in_flight_mu_) = 0;
 
@@ -625,5 +625,7 @@ alarm::Status StorageWriter::TryRecover() { return impl_->TryRecover(); }
 bool StorageWriter::CheckSpace() { return impl_->CheckSpace(); }
 
 uint64_t StorageWriter::queued() const { return impl_->queued(); }
+
+uint64_t StorageWriter::groups_in_flight() const { return impl_->groups_in_flight(); }
 
 }  // namespace vigil::server

@@ -168,8 +168,8 @@ class StorageWriter {
   // From each group's append to its completion: RocksDB's write (and fsync),
   // or JetStream's acknowledgement by the stream's quorum. Read by metrics.
   const LatencyHistogram& append_latency() const { return append_latency_; }
-  // Groups appended and not yet completed (approximate).
-  uint64_t groups_in_flight() const { return groups_in_flight_.load(std::memory_order_relaxed); }
+  // Groups appended and not yet answered. Thread-safe (takes a lock).
+  uint64_t groups_in_flight() const;
 
   // Highest log sequence already handed to the shards.
   uint64_t posted_through() const { return posted_through_.load(std::memory_order_acquire); }
@@ -189,7 +189,6 @@ class StorageWriter {
   std::atomic<uint64_t> gaps_opened_{0};
   std::atomic<uint64_t> posted_through_{0};
   std::atomic<bool> fenced_{false};
-  std::atomic<uint64_t> groups_in_flight_{0};
   LatencyHistogram append_latency_;
 };
 
